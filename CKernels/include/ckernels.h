@@ -1,0 +1,138 @@
+/*
+ * ckernels.h — the C kernels behind the DeepLearning Swift library.
+ *
+ * Conventions for every function below:
+ *   - Matrices are row-major float32. A "rows x cols" matrix X with leading dimension ldx
+ *     (in elements, ldx >= cols) holds element (i, j) at x[i * ldx + j].
+ *   - Sizes are int64_t and must be >= 0; a size of 0 makes the call do nothing
+ *     (except where stated). Pointers may be NULL only when nothing is read through them.
+ *   - Nothing here allocates memory the caller must free. Kernels keep scratch memory
+ *     (GEMM packing buffers) cached per thread; it is never visible to the caller.
+ *   - Results do not depend on the thread count, bit for bit: work is split between threads
+ *     by output rows or columns, never along a sum.
+ *   - Arguments may alias only where a function says so.
+ */
+#ifndef CKERNELS_H
+#define CKERNELS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------------------
+ * Threading
+ * ------------------------------------------------------------------------------------- */
+
+/* Sets the number of threads kernels may use. n <= 0 restores the default, which is
+ * OpenMP's (OMP_NUM_THREADS if set, otherwise the number of processors). A kernel whose
+ * work is too small to pay for a parallel region runs on the calling thread regardless. */
+void ck_set_num_threads(int n);
+
+/* The number of threads kernels may use (always >= 1). */
+int ck_get_num_threads(void);
+
+/* ---------------------------------------------------------------------------------------
+ * GEMM: C = alpha * op(A) * op(B) + beta * C
+ * ------------------------------------------------------------------------------------- */
+
+/* op(A) is m x k: A itself (stored m x k, lda >= k) when trans_a == 0, or the transpose
+ * of A (stored k x m, lda >= m) when trans_a != 0. Likewise op(B) is k x n: B stored k x n
+ * (ldb >= n), or stored n x k (ldb >= k) when trans_b != 0. C is m x n, ldc >= n.
+ *
+ * beta == 0 means C is not read: NaN or garbage in C is overwritten. alpha == 0 or k == 0
+ * reads neither A nor B and only scales C by beta. Transposed operands are read in place.
+ * C must not overlap A or B. */
+void ck_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+              const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+              float *c, int64_t ldc);
+
+/* The instruction-set paths of the GEMM microkernel. */
+typedef enum {
+    CK_GEMM_PATH_PORTABLE = 0, /* plain C vector extensions: any CPU */
+    CK_GEMM_PATH_AVX2 = 1,     /* x86-64 with AVX2 and FMA */
+    CK_GEMM_PATH_AVX512 = 2,   /* x86-64 with AVX-512F */
+} ck_gemm_path;
+
+/* The path ck_sgemm uses. Chosen once: the environment variable CK_GEMM_PATH
+ * ("portable", "avx2" or "avx512") if it names a path this CPU supports, otherwise the
+ * fastest supported one. */
+ck_gemm_path ck_gemm_get_path(void);
+
+/* Forces a path. Returns 0, or -1 (and changes nothing) when this CPU cannot run it. */
+int ck_gemm_set_path(ck_gemm_path path);
+
+/* Whether this CPU can run the path: 1 or 0. */
+int ck_gemm_path_supported(ck_gemm_path path);
+
+/* ---------------------------------------------------------------------------------------
+ * Element-wise kernels
+ * ------------------------------------------------------------------------------------- */
+
+/* x[i][j] += bias[j] for a rows x cols matrix x (leading dimension ldx >= cols). */
+void ck_bias_add(int64_t rows, int64_t cols, float *x, int64_t ldx, const float *bias);
+
+/* dbias[j] += sum over i of dy[i][j], for a rows x cols matrix dy (ldy >= cols).
+ * The sum runs over i in order, on one thread per column. */
+void ck_bias_grad(int64_t rows, int64_t cols, const float *dy, int64_t ldy, float *dbias);
+
+/* y[i] = max(x[i], 0) for n elements. y may be x (in place); otherwise no overlap.
+ * NaN stays NaN. */
+void ck_relu_forward(int64_t n, const float *x, float *y);
+
+/* dx[i] = dy[i] where y[i] > 0, else 0, for n elements, y being the ReLU's output.
+ * dx may be dy (in place); y must not overlap dx. */
+void ck_relu_backward(int64_t n, const float *y, const float *dy, float *dx);
+
+/* dst row r = src row indices[r], for r in 0..<rows: copies rows x cols floats out of a
+ * matrix src (leading dimension lds >= cols) into the dense matrix dst (rows x cols).
+ * Every index must be a valid row of src (the caller checks); dst must not overlap src. */
+void ck_gather_rows(int64_t rows, int64_t cols, const float *src, int64_t lds,
+                    const int64_t *indices, float *dst);
+
+/* out[i] = the smallest j maximizing x[i][j], for a rows x cols matrix x (ldx >= cols,
+ * cols >= 1). NaN compares as smaller than every number. */
+void ck_argmax_rows(int64_t rows, int64_t cols, const float *x, int64_t ldx, int32_t *out);
+
+/* ---------------------------------------------------------------------------------------
+ * Losses
+ * ------------------------------------------------------------------------------------- */
+
+/* Error code of ck_softmax_cross_entropy: a label is outside [0, classes). */
+#define CK_ERROR_LABEL_OUT_OF_RANGE 1
+
+/* Fused softmax + cross-entropy over a rows x classes matrix of logits (dense, rows >= 1,
+ * classes >= 1) and one label per row:
+ *   *loss      = (1 / rows) * sum over i of -log softmax(logits[i])[labels[i]]
+ *   dlogits[i] = (softmax(logits[i]) - onehot(labels[i])) / rows
+ * Each row is computed from its maximum (log-sum-exp), so logits of +-1e4 give a finite loss
+ * and the exact gradient. dlogits may be logits (in place); dlogits may be NULL when only
+ * the loss is wanted. Returns 0, or CK_ERROR_LABEL_OUT_OF_RANGE and writes nothing when
+ * any label is outside [0, classes). The loss is summed in a fixed order independent of
+ * the thread count. */
+int ck_softmax_cross_entropy(int64_t rows, int64_t classes, const float *logits,
+                             const int32_t *labels, float *dlogits, float *loss);
+
+/* probs[i] = softmax(logits[i]) for a dense rows x classes matrix (max-subtracted, stable).
+ * probs may be logits (in place). */
+void ck_softmax(int64_t rows, int64_t classes, const float *logits, float *probs);
+
+/* ---------------------------------------------------------------------------------------
+ * Optimizer updates
+ * ------------------------------------------------------------------------------------- */
+
+/* SGD with momentum and weight decay, PyTorch's torch.optim.SGD with dampening 0 and no
+ * Nesterov, for n parameters, in one pass:
+ *   velocity = momentum * velocity + (grad + weight_decay * param)
+ *   param    = param - lr * velocity
+ * With momentum 0 this is plain SGD (velocity then holds the last step's direction).
+ * param, grad and velocity must not overlap. */
+void ck_sgd_momentum(int64_t n, float *param, const float *grad, float *velocity, float lr,
+                     float momentum, float weight_decay);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CKERNELS_H */

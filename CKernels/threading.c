@@ -1,0 +1,31 @@
+#include "ckernels.h"
+#include "threading.h"
+
+#include <stdatomic.h>
+
+/* 0 means "OpenMP's default". */
+static atomic_int requested_threads = 0;
+
+void ck_set_num_threads(int n) { atomic_store(&requested_threads, n > 0 ? n : 0); }
+
+int ck_get_num_threads(void) {
+    int n = atomic_load(&requested_threads);
+    if (n > 0) return n;
+    n = omp_get_max_threads();
+    return n > 0 ? n : 1;
+}
+
+int ck_threads_for(int64_t work, int64_t min_work_per_thread) {
+    int64_t useful = work / (min_work_per_thread > 0 ? min_work_per_thread : 1);
+    int threads = ck_get_num_threads();
+    if (useful < threads) threads = (int)(useful > 1 ? useful : 1);
+    return threads;
+}
+
+void ck_split_range(int64_t count, int64_t align, int part, int parts, int64_t *begin,
+                    int64_t *end) {
+    int64_t units = (count + align - 1) / align;
+    int64_t first = units * part / parts, last = units * (part + 1) / parts;
+    *begin = first * align < count ? first * align : count;
+    *end = last * align < count ? last * align : count;
+}

@@ -1,0 +1,40 @@
+// swift-tools-version: 6.3
+// 6.3 is needed so that packages depending on this one by version accept the
+// unsafe `-fopenmp` flag of the CKernels target.
+import PackageDescription
+
+let package = Package(
+    name: "DeepLearning",
+    products: [
+        .library(name: "DeepLearning", targets: ["DeepLearning"]),
+        .executable(name: "spiral", targets: ["spiral"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // C11 + OpenMP kernels: every loop whose cost grows with the data.
+        .target(
+            name: "CKernels",
+            path: "CKernels",
+            cSettings: [
+                .unsafeFlags(["-std=c11", "-fopenmp", "-O3"]),
+            ],
+            linkerSettings: [.linkedLibrary("omp5")]
+        ),
+        .target(name: "DeepLearning", dependencies: ["CKernels"]),
+        // The spiral experiment's configuration and training, shared by the example and its test.
+        .target(name: "SpiralExperiment", dependencies: ["DeepLearning"]),
+        // libpng, for the spiral example's picture (Debian: libpng-dev).
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng"),
+        .executableTarget(
+            name: "spiral",
+            dependencies: [
+                "DeepLearning", "SpiralExperiment", "CPNG",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "CKernelsTests", dependencies: ["CKernels"]),
+        .testTarget(name: "DeepLearningTests", dependencies: ["DeepLearning", "SpiralExperiment", "CKernels"]),
+    ]
+)

@@ -1,0 +1,39 @@
+/// An operator of a network (a layer): the article's `Function`.
+///
+/// `forward(_:)` transforms its input and keeps what `backward(_:)` needs. `backward(_:)`
+/// takes dLoss/dOutput, *accumulates* the gradients of the parameters (so gradients of several
+/// batches add up until the optimizer's `zeroGrad()`), and returns dLoss/dInput.
+///
+/// The tensors a function returns are its own buffers, reused by its next call: copy what you
+/// want to keep. Implementations keep their buffers while the batch size does not grow, so a
+/// training step allocates nothing after the first batch.
+///
+/// ```swift
+/// let layer = Linear(2, 3)
+/// let y = layer.forward(Tensor(shape: [4, 2]))   // shape [4, 3]
+/// let dx = layer.backward(Tensor(shape: [4, 3])) // shape [4, 2]
+/// ```
+public protocol Function: AnyObject, CustomStringConvertible {
+    /// The output for `input`, remembering what `backward(_:)` needs.
+    func forward(_ input: Tensor) -> Tensor
+    /// dLoss/dInput from dLoss/dOutput of the last `forward(_:)`; accumulates the parameters'
+    /// gradients.
+    func backward(_ outputGradient: Tensor) -> Tensor
+    /// The tensors an optimizer updates.
+    var parameters: [Tensor] { get }
+    /// Draws the parameters afresh from the layer's initializers.
+    func initializeParameters(using generator: inout SeededGenerator)
+}
+
+extension Function {
+    public var parameters: [Tensor] { [] }
+    public func initializeParameters(using generator: inout SeededGenerator) {}
+}
+
+/// Stops with a message naming `layer` when `tensor` is not a matrix whose width is `width`
+/// (any width when nil). Active in release builds.
+func requireMatrix(_ tensor: Tensor, width: Int? = nil, for layer: some Function,
+                   role: String = "input") {
+    let fits = tensor.shape.count == 2 && (width == nil || tensor.shape[1] == width)
+    precondition(fits, "\(layer): \(role) of shape \(tensor.shape) does not fit; expected [batch, \(width.map(String.init) ?? "features")]")
+}

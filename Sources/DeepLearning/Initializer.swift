@@ -1,0 +1,60 @@
+/// How a parameter tensor gets its first values.
+///
+/// `fanIn` and `fanOut` are the numbers of inputs and outputs of the layer that owns the
+/// tensor (for `Linear(in, out)`: `in` and `out`).
+///
+/// ```swift
+/// let layer = Linear(2, 100, weightInitializer: .heNormal)
+/// let tanhLayer = Linear(100, 3, weightInitializer: .glorotUniform)
+/// ```
+public enum Initializer: Sendable, Equatable {
+    /// Every value `c`.
+    case constant(Float)
+    /// Uniform on `low..<high`.
+    case uniform(low: Float, high: Float)
+    /// Normal with mean 0 and standard deviation `std` (the article's weights: `std` 0.01).
+    case normal(std: Float)
+    /// Glorot/Xavier uniform: U(-a, a) with a = sqrt(6 / (fanIn + fanOut)).
+    case glorotUniform
+    /// Glorot/Xavier normal: N(0, 2 / (fanIn + fanOut)).
+    case glorotNormal
+    /// He/Kaiming normal, for ReLU networks: N(0, 2 / fanIn).
+    case heNormal
+    /// He/Kaiming uniform: U(-a, a) with a = sqrt(6 / fanIn).
+    case heUniform
+
+    /// Zeros.
+    public static let zeros = Initializer.constant(0)
+
+    /// Overwrites the values of `tensor` with samples of this distribution.
+    public func fill(_ tensor: Tensor, fanIn: Int, fanOut: Int,
+                     using generator: inout SeededGenerator) {
+        let values = UnsafeMutableBufferPointer(start: tensor.value, count: tensor.count)
+        switch self {
+        case let .constant(c):
+            values.update(repeating: c)
+        case let .uniform(low, high):
+            precondition(low < high, "Initializer.uniform: low \(low) must be below high \(high)")
+            for i in values.indices { values[i] = Float.random(in: low..<high, using: &generator) }
+        case let .normal(std):
+            precondition(std >= 0, "Initializer.normal: std \(std) must not be negative")
+            for i in values.indices { values[i] = std * generator.nextNormal() }
+        case .glorotUniform:
+            Initializer.uniform(symmetricLimit: (6 / Float(fanIn + fanOut)).squareRoot())
+                .fill(tensor, fanIn: fanIn, fanOut: fanOut, using: &generator)
+        case .glorotNormal:
+            Initializer.normal(std: (2 / Float(fanIn + fanOut)).squareRoot())
+                .fill(tensor, fanIn: fanIn, fanOut: fanOut, using: &generator)
+        case .heNormal:
+            Initializer.normal(std: (2 / Float(fanIn)).squareRoot())
+                .fill(tensor, fanIn: fanIn, fanOut: fanOut, using: &generator)
+        case .heUniform:
+            Initializer.uniform(symmetricLimit: (6 / Float(fanIn)).squareRoot())
+                .fill(tensor, fanIn: fanIn, fanOut: fanOut, using: &generator)
+        }
+    }
+
+    private static func uniform(symmetricLimit limit: Float) -> Initializer {
+        .uniform(low: -limit, high: limit)
+    }
+}

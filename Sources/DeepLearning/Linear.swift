@@ -1,0 +1,92 @@
+import CKernels
+
+/// A fully connected layer: `y = x · W + b`.
+///
+/// Shapes: input `x` is `[batch, inputSize]`, `weight` W is `[inputSize, outputSize]` (the
+/// article's layout, so the forward pass is one plain matrix product), `bias` b is
+/// `[outputSize]`, output `y` is `[batch, outputSize]`.
+///
+/// By default the weights are He-normal (N(0, 2 / inputSize), suited to ReLU networks) and the
+/// biases zero.
+///
+/// ```swift
+/// let layer = Linear(2, 100)
+/// let y = layer.forward(Tensor(shape: [20, 2]))   // [20, 100]
+/// ```
+public final class Linear: Function {
+    public let inputSize: Int
+    public let outputSize: Int
+    /// `[inputSize, outputSize]`.
+    public let weight: Tensor
+    /// `[outputSize]`.
+    public let bias: Tensor
+    public let weightInitializer: Initializer
+    public let biasInitializer: Initializer
+
+    private var input: Tensor?
+    private var output: Tensor?
+    private var inputGradient: Tensor?
+
+    /// A layer from `inputSize` features to `outputSize`, its parameters drawn from the
+    /// initializers with `seed` (a random seed when nil; `Model.initializeParameters(seed:)`
+    /// redraws all layers of a model reproducibly).
+    public init(_ inputSize: Int, _ outputSize: Int,
+                weightInitializer: Initializer = .heNormal,
+                biasInitializer: Initializer = .zeros, seed: UInt64? = nil) {
+        precondition(inputSize >= 1 && outputSize >= 1,
+                     "Linear: sizes must be at least 1, got \(inputSize) → \(outputSize)")
+        self.inputSize = inputSize
+        self.outputSize = outputSize
+        self.weightInitializer = weightInitializer
+        self.biasInitializer = biasInitializer
+        weight = Tensor(shape: [inputSize, outputSize])
+        bias = Tensor(shape: [outputSize])
+        var generator = SeededGenerator(seed: seed ?? UInt64.random(in: .min ... .max))
+        initializeParameters(using: &generator)
+    }
+
+    public var description: String { "Linear(\(inputSize) → \(outputSize))" }
+
+    public var parameters: [Tensor] { [weight, bias] }
+
+    public func initializeParameters(using generator: inout SeededGenerator) {
+        weightInitializer.fill(weight, fanIn: inputSize, fanOut: outputSize, using: &generator)
+        biasInitializer.fill(bias, fanIn: inputSize, fanOut: outputSize, using: &generator)
+    }
+
+    /// y = x · W + b.
+    public func forward(_ input: Tensor) -> Tensor {
+        requireMatrix(input, width: inputSize, for: self)
+        let batch = input.shape[0]
+        let output = Tensor.reusing(output, shape: [batch, outputSize])
+        ck_sgemm(0, 0, Int64(batch), Int64(outputSize), Int64(inputSize), 1,
+                 input.value, Int64(inputSize), weight.value, Int64(outputSize), 0,
+                 output.value, Int64(outputSize))
+        ck_bias_add(Int64(batch), Int64(outputSize), output.value, Int64(outputSize), bias.value)
+        self.input = input
+        self.output = output
+        return output
+    }
+
+    /// dW += xᵀ · dy, db += Σ over the batch of dy, and returns dx = dy · Wᵀ.
+    public func backward(_ outputGradient: Tensor) -> Tensor {
+        guard let input else { preconditionFailure("\(self): backward called before forward") }
+        let batch = input.shape[0]
+        requireMatrix(outputGradient, width: outputSize, for: self, role: "output gradient")
+        precondition(outputGradient.shape[0] == batch,
+                     "\(self): output gradient of shape \(outputGradient.shape) does not match the last output's shape [\(batch), \(outputSize)]")
+        let dy = outputGradient.value
+        // dW (inputSize x outputSize) += xᵀ (inputSize x batch) · dy (batch x outputSize).
+        ck_sgemm(1, 0, Int64(inputSize), Int64(outputSize), Int64(batch), 1,
+                 input.value, Int64(inputSize), dy, Int64(outputSize), 1,
+                 weight.gradient, Int64(outputSize))
+        ck_bias_grad(Int64(batch), Int64(outputSize), dy, Int64(outputSize), bias.gradient)
+        // dx (batch x inputSize) = dy (batch x outputSize) · Wᵀ (outputSize x inputSize).
+        let inputGradient = Tensor.reusing(inputGradient, shape: [batch, inputSize])
+        ck_sgemm(0, 1, Int64(batch), Int64(inputSize), Int64(outputSize), 1,
+                 dy, Int64(outputSize), weight.value, Int64(outputSize), 0,
+                 inputGradient.value, Int64(inputSize))
+        self.inputGradient = inputGradient
+        return inputGradient
+    }
+}

@@ -1,0 +1,19 @@
+/// A loss over a batch of network outputs and integer class labels.
+///
+/// `forward(_:labels:)` returns the mean loss of the batch and remembers what `backward()`
+/// needs; `backward()` returns dLoss/dOutput for that batch (the loss's own buffer, reused by
+/// its next call).
+public protocol Loss: AnyObject {
+    /// The mean loss of `output` (`[batch, classes]`) against one label per row.
+    /// Throws `DeepLearningError.labelOutOfRange` for a label outside `0..<classes`.
+    func forward<Labels: Collection<Int32>>(_ output: Tensor, labels: Labels) throws -> Float
+    /// dLoss/dOutput of the last `forward(_:labels:)`.
+    func backward() -> Tensor
+}
+
+/// Throws for the first label outside `0..<classes`, naming it and its index.
+func checkLabels<Labels: Collection<Int32>>(_ labels: Labels, classes: Int) throws {
+    for (index, label) in labels.enumerated() where !(0..<classes).contains(Int(label)) {
+        throw DeepLearningError.labelOutOfRange(label: Int(label), index: index, classes: classes)
+    }
+}

@@ -1,0 +1,68 @@
+import CKernels
+
+/// Cuts a data set into mini-batches, reshuffled at the start of every epoch by a seedable
+/// generator. The last batch holds the remainder when the batch size does not divide the data
+/// set.
+///
+/// ```swift
+/// let loader = try MiniBatchLoader(inputs: x, labels: y, batchSize: 20, seed: 7)
+/// loader.forEachBatch { batch, inputs, labels in
+///     // inputs: [≤ 20, features], labels: ≤ 20 labels
+/// }
+/// ```
+public final class MiniBatchLoader {
+    public let inputs: Tensor
+    public let labels: [Int32]
+    public let batchSize: Int
+    public let shuffles: Bool
+    private var generator: SeededGenerator
+    /// Sample indices in this epoch's order.
+    private var order: [Int64]
+    private let batchInputs: Tensor
+    private var batchLabels: [Int32]
+
+    /// Throws when `inputs` (`[samples, features]`) is empty, when the numbers of samples and
+    /// labels differ, or when `batchSize` is below 1.
+    public init(inputs: Tensor, labels: [Int32], batchSize: Int, shuffle: Bool = true,
+                seed: UInt64 = 0) throws {
+        precondition(inputs.shape.count == 2,
+                     "MiniBatchLoader: inputs of shape \(inputs.shape) are not [samples, features]")
+        let samples = inputs.shape[0]
+        guard samples == labels.count else {
+            throw DeepLearningError.countMismatch(samples: samples, labels: labels.count)
+        }
+        guard samples > 0 else { throw DeepLearningError.emptyDataSet }
+        guard batchSize >= 1 else { throw DeepLearningError.invalidBatchSize(batchSize) }
+        self.inputs = inputs
+        self.labels = labels
+        self.batchSize = min(batchSize, samples)
+        shuffles = shuffle
+        generator = SeededGenerator(seed: seed)
+        order = (0..<Int64(samples)).map { $0 }
+        batchInputs = Tensor(shape: [self.batchSize, inputs.shape[1]])
+        batchLabels = [Int32](repeating: 0, count: self.batchSize)
+    }
+
+    /// The number of batches in an epoch.
+    public var batchCount: Int { (labels.count + batchSize - 1) / batchSize }
+
+    /// Runs one epoch: reshuffles (when shuffling), then calls `body` with each batch's index
+    /// (from 0), inputs and labels. Both are the loader's buffers, overwritten by the next batch.
+    public func forEachBatch(
+        _ body: (_ batch: Int, _ inputs: Tensor, _ labels: ArraySlice<Int32>) throws -> Void
+    ) rethrows {
+        if shuffles { order.shuffle(using: &generator) }
+        let features = inputs.shape[1]
+        for batch in 0..<batchCount {
+            let start = batch * batchSize
+            let rows = min(batchSize, labels.count - start)
+            let batchInputs = Tensor.reusing(batchInputs, shape: [rows, features])
+            order.withUnsafeBufferPointer { order in
+                ck_gather_rows(Int64(rows), Int64(features), inputs.value, Int64(features),
+                               order.baseAddress! + start, batchInputs.value)
+            }
+            for row in 0..<rows { batchLabels[row] = labels[Int(order[start + row])] }
+            try body(batch, batchInputs, batchLabels[0..<rows])
+        }
+    }
+}

@@ -1,0 +1,148 @@
+import CKernels
+
+/// A sequence of layers applied one after another: the article's `Model`.
+///
+/// ```swift
+/// let model = Model {
+///     Linear(2, 100)
+///     ReLU()
+///     Linear(100, 3)
+/// }
+/// model.initializeParameters(seed: 1)
+/// let optimizer = SGD(parameters: model.parameters, learningRate: 0.1, momentum: 0.9)
+/// let history = try model.fit(inputs, labels: labels, optimizer: optimizer,
+///                             epochs: 200, batchSize: 20)
+/// let classes = model.predict(inputs)
+/// ```
+public final class Model {
+    public private(set) var layers: [any Function]
+
+    /// A model of `layers`, in order.
+    public init(_ layers: [any Function] = []) {
+        self.layers = layers
+    }
+
+    /// A model of the layers the closure lists, in order.
+    public convenience init(@ModelBuilder _ layers: () -> [any Function]) {
+        self.init(layers())
+    }
+
+    /// Appends a layer.
+    public func add(_ layer: any Function) {
+        layers.append(layer)
+    }
+
+    /// All layers' parameters, in layer order.
+    public var parameters: [Tensor] { layers.flatMap(\.parameters) }
+
+    /// Redraws every layer's parameters from its initializers, reproducibly from `seed`.
+    public func initializeParameters(seed: UInt64) {
+        var generator = SeededGenerator(seed: seed)
+        for layer in layers { layer.initializeParameters(using: &generator) }
+    }
+
+    /// The network's output (`[batch, outputs]`) for `input` (`[batch, features]`). The result
+    /// is the last layer's buffer: copy what you keep beyond the next call.
+    public func forward(_ input: Tensor) -> Tensor {
+        layers.reduce(input) { $1.forward($0) }
+    }
+
+    /// Back-propagates dLoss/dOutput through every layer (accumulating parameter gradients)
+    /// and returns dLoss/dInput.
+    @discardableResult
+    public func backward(_ outputGradient: Tensor) -> Tensor {
+        layers.reversed().reduce(outputGradient) { $1.backward($0) }
+    }
+
+    /// Trains for `epochs` passes over the data in shuffled mini-batches and returns the mean
+    /// loss of each epoch. Each step: zero the gradients, forward, loss, backward, update.
+    ///
+    /// Throws `DeepLearningError` when the data set is empty, the numbers of samples and labels
+    /// differ, `batchSize` is below 1, a label is outside the model's classes, or the loss
+    /// becomes NaN or infinite (the parameters then keep their values from before that batch).
+    /// `progress` is called after every epoch.
+    @discardableResult
+    public func fit(_ inputs: Tensor, labels: [Int32], loss: some Loss = SoftmaxCrossEntropy(),
+                    optimizer: some Optimizer, epochs: Int, batchSize: Int, shuffle: Bool = true,
+                    seed: UInt64 = 0, progress: ((TrainingProgress) -> Void)? = nil) throws
+        -> [Float]
+    {
+        precondition(epochs >= 0, "Model.fit: epochs \(epochs) must not be negative")
+        let loader = try MiniBatchLoader(inputs: inputs, labels: labels, batchSize: batchSize,
+                                         shuffle: shuffle, seed: seed)
+        var history: [Float] = []
+        history.reserveCapacity(epochs)
+        var labelsChecked = false
+        for epoch in stride(from: 1, through: epochs, by: 1) {
+            var lossSum = 0.0
+            try loader.forEachBatch { batch, batchInputs, batchLabels in
+                let output = forward(batchInputs)
+                if !labelsChecked {
+                    try checkLabels(labels, classes: output.shape[1])
+                    labelsChecked = true
+                }
+                let value = try loss.forward(output, labels: batchLabels)
+                guard value.isFinite else {
+                    throw DeepLearningError.nonFiniteLoss(value: value, epoch: epoch,
+                                                          batch: batch + 1)
+                }
+                optimizer.zeroGrad()
+                backward(loss.backward())
+                optimizer.step()
+                lossSum += Double(value) * Double(batchLabels.count)
+            }
+            history.append(Float(lossSum / Double(labels.count)))
+            progress?(TrainingProgress(epoch: epoch, epochs: epochs, loss: history[epoch - 1]))
+        }
+        return history
+    }
+
+    /// The most likely class of each row of `inputs`.
+    public func predict(_ inputs: Tensor) -> [Int32] {
+        let output = forward(inputs)
+        let rows = output.shape[0]
+        return [Int32](unsafeUninitializedCapacity: rows) { classes, initialized in
+            ck_argmax_rows(Int64(rows), Int64(output.shape[1]), output.value,
+                           Int64(output.shape[1]), classes.baseAddress)
+            initialized = rows
+        }
+    }
+
+    /// The softmax of the network's output for each row of `inputs`: class probabilities
+    /// (a new tensor).
+    public func probabilities(_ inputs: Tensor) -> Tensor {
+        let output = forward(inputs)
+        let probabilities = Tensor(shape: output.shape)
+        ck_softmax(Int64(output.shape[0]), Int64(output.shape[1]), output.value,
+                   probabilities.value)
+        return probabilities
+    }
+
+    /// The fraction of rows of `inputs` whose predicted class is the label.
+    /// Throws when the data set is empty or the numbers of samples and labels differ.
+    public func accuracy(_ inputs: Tensor, labels: [Int32]) throws -> Double {
+        guard inputs.shape.first == labels.count else {
+            throw DeepLearningError.countMismatch(samples: inputs.shape.first ?? 0,
+                                                  labels: labels.count)
+        }
+        guard !labels.isEmpty else { throw DeepLearningError.emptyDataSet }
+        let correct = zip(predict(inputs), labels).reduce(0) { $0 + ($1.0 == $1.1 ? 1 : 0) }
+        return Double(correct) / Double(labels.count)
+    }
+}
+
+/// What `Model.fit` reports after each epoch.
+public struct TrainingProgress: Sendable {
+    /// The epoch just finished, from 1.
+    public let epoch: Int
+    /// The number of epochs of the whole run.
+    public let epochs: Int
+    /// The mean loss over this epoch's samples.
+    public let loss: Float
+}
+
+/// Builds the layer list of `Model { ... }`.
+@resultBuilder
+public enum ModelBuilder {
+    public static func buildBlock(_ layers: any Function...) -> [any Function] { layers }
+}

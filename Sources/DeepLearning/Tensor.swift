@@ -1,0 +1,96 @@
+import Synchronization
+
+/// An n-dimensional array of `Float`: a shape, contiguous row-major values, and a gradient
+/// buffer of the same shape.
+///
+/// Storage is 64-byte aligned so that kernels can use aligned vector loads. A tensor has a
+/// fixed *capacity*; layers keep their output tensors and reshape them within that capacity
+/// when the batch size changes, so a training step allocates nothing after the first batch.
+///
+/// ```swift
+/// let x = Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6])
+/// x.shape          // [2, 3]
+/// x.values         // [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+/// ```
+///
+/// `Tensor` is a class: a parameter tensor is shared by the layer that uses it and the
+/// optimizer that updates it.
+public final class Tensor {
+    /// The size of each dimension, outermost first.
+    public private(set) var shape: [Int]
+    /// The number of elements the storage can hold without reallocating.
+    public let capacity: Int
+    /// The values, `count` of them, row-major.
+    public let value: UnsafeMutablePointer<Float>
+    private var gradientStorage: UnsafeMutablePointer<Float>?
+
+    /// How many value or gradient buffers tensors have allocated in this process
+    /// (for tests that check a training step allocates nothing).
+    static let bufferAllocations = Atomic<Int>(0)
+
+    /// A tensor of zeros.
+    public init(shape: [Int]) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
+        self.shape = shape
+        self.capacity = shape.reduce(1, *)
+        self.value = Tensor.allocateZeroed(capacity)
+    }
+
+    /// A tensor holding `values`, row-major; `values.count` must equal the product of `shape`.
+    public convenience init(shape: [Int], values: [Float]) {
+        self.init(shape: shape)
+        precondition(values.count == count,
+                     "Tensor: \(values.count) values do not fill shape \(shape) (\(count) elements)")
+        value.update(from: values, count: count)
+    }
+
+    deinit {
+        value.deallocate()
+        gradientStorage?.deallocate()
+    }
+
+    /// The number of elements: the product of `shape`.
+    public var count: Int { shape.reduce(1, *) }
+
+    /// The gradient of the loss with respect to this tensor, same shape as `value`. Allocated
+    /// (zeroed) on first use; layers accumulate into it and optimizers zero it.
+    public var gradient: UnsafeMutablePointer<Float> {
+        if let gradientStorage { return gradientStorage }
+        let storage = Tensor.allocateZeroed(capacity)
+        gradientStorage = storage
+        return storage
+    }
+
+    /// The values as an array (a copy).
+    public var values: [Float] { Array(UnsafeBufferPointer(start: value, count: count)) }
+
+    /// The gradient as an array (a copy).
+    public var gradients: [Float] { Array(UnsafeBufferPointer(start: gradient, count: count)) }
+
+    /// Sets every gradient to zero.
+    public func zeroGradient() {
+        gradient.update(repeating: 0, count: capacity)
+    }
+
+    /// `existing` reshaped to `shape` when its capacity allows, otherwise a new tensor of that
+    /// shape. Values are unspecified after a reshape: callers overwrite them.
+    static func reusing(_ existing: Tensor?, shape: [Int]) -> Tensor {
+        let needed = shape.reduce(1, *)
+        guard let existing, existing.capacity >= needed else { return Tensor(shape: shape) }
+        if existing.shape != shape { existing.shape = shape }
+        return existing
+    }
+
+    private static func allocateZeroed(_ count: Int) -> UnsafeMutablePointer<Float> {
+        bufferAllocations.add(1, ordering: .relaxed)
+        let raw = UnsafeMutableRawPointer.allocate(
+            byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
+        let pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        pointer.initialize(repeating: 0, count: max(count, 1))
+        return pointer
+    }
+}
+
+extension Tensor: CustomStringConvertible {
+    public var description: String { "Tensor\(shape)" }
+}
