@@ -24,7 +24,7 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
         case let .invalidBatchSize(size):
             "batch size \(size) is invalid: it must be at least 1"
         case let .nonFiniteLoss(value, epoch, batch):
-            "the loss became \(value) in epoch \(epoch), batch \(batch); training stopped before updating the parameters with it"
+            "the loss became \(value.isNaN ? "NaN" : "\(value)") in epoch \(epoch), batch \(batch); training stopped before updating the parameters with it"
         }
     }
 }

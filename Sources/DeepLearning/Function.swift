@@ -35,5 +35,5 @@ extension Function {
 func requireMatrix(_ tensor: Tensor, width: Int? = nil, for layer: some Function,
                    role: String = "input") {
     let fits = tensor.shape.count == 2 && (width == nil || tensor.shape[1] == width)
-    precondition(fits, "\(layer): \(role) of shape \(tensor.shape) does not fit; expected [batch, \(width.map(String.init) ?? "features")]")
+    require(fits, "\(layer): \(role) of shape \(tensor.shape) does not fit; expected [batch, \(width.map(String.init) ?? "features")]")
 }

@@ -34,10 +34,10 @@ public enum Initializer: Sendable, Equatable {
         case let .constant(c):
             values.update(repeating: c)
         case let .uniform(low, high):
-            precondition(low < high, "Initializer.uniform: low \(low) must be below high \(high)")
+            require(low < high, "Initializer.uniform: low \(low) must be below high \(high)")
             for i in values.indices { values[i] = Float.random(in: low..<high, using: &generator) }
         case let .normal(std):
-            precondition(std >= 0, "Initializer.normal: std \(std) must not be negative")
+            require(std >= 0, "Initializer.normal: std \(std) must not be negative")
             for i in values.indices { values[i] = std * generator.nextNormal() }
         case .glorotUniform:
             Initializer.uniform(symmetricLimit: (6 / Float(fanIn + fanOut)).squareRoot())

@@ -33,7 +33,7 @@ public final class Linear: Function {
     public init(_ inputSize: Int, _ outputSize: Int,
                 weightInitializer: Initializer = .heNormal,
                 biasInitializer: Initializer = .zeros, seed: UInt64? = nil) {
-        precondition(inputSize >= 1 && outputSize >= 1,
+        require(inputSize >= 1 && outputSize >= 1,
                      "Linear: sizes must be at least 1, got \(inputSize) → \(outputSize)")
         self.inputSize = inputSize
         self.outputSize = outputSize
@@ -70,10 +70,10 @@ public final class Linear: Function {
 
     /// dW += xᵀ · dy, db += Σ over the batch of dy, and returns dx = dy · Wᵀ.
     public func backward(_ outputGradient: Tensor) -> Tensor {
-        guard let input else { preconditionFailure("\(self): backward called before forward") }
+        guard let input else { fatalError("\(self): backward called before forward") }
         let batch = input.shape[0]
         requireMatrix(outputGradient, width: outputSize, for: self, role: "output gradient")
-        precondition(outputGradient.shape[0] == batch,
+        require(outputGradient.shape[0] == batch,
                      "\(self): output gradient of shape \(outputGradient.shape) does not match the last output's shape [\(batch), \(outputSize)]")
         let dy = outputGradient.value
         // dW (inputSize x outputSize) += xᵀ (inputSize x batch) · dy (batch x outputSize).

@@ -25,7 +25,7 @@ public final class MiniBatchLoader {
     /// labels differ, or when `batchSize` is below 1.
     public init(inputs: Tensor, labels: [Int32], batchSize: Int, shuffle: Bool = true,
                 seed: UInt64 = 0) throws {
-        precondition(inputs.shape.count == 2,
+        require(inputs.shape.count == 2,
                      "MiniBatchLoader: inputs of shape \(inputs.shape) are not [samples, features]")
         let samples = inputs.shape[0]
         guard samples == labels.count else {

@@ -67,7 +67,7 @@ public final class Model {
                     seed: UInt64 = 0, progress: ((TrainingProgress) -> Void)? = nil) throws
         -> [Float]
     {
-        precondition(epochs >= 0, "Model.fit: epochs \(epochs) must not be negative")
+        require(epochs >= 0, "Model.fit: epochs \(epochs) must not be negative")
         let loader = try MiniBatchLoader(inputs: inputs, labels: labels, batchSize: batchSize,
                                          shuffle: shuffle, seed: seed)
         var history: [Float] = []

@@ -23,8 +23,8 @@ public final class ReLU: Function {
 
     /// dx = dy where the output was positive, 0 elsewhere.
     public func backward(_ outputGradient: Tensor) -> Tensor {
-        guard let output else { preconditionFailure("\(self): backward called before forward") }
-        precondition(outputGradient.shape == output.shape,
+        guard let output else { fatalError("\(self): backward called before forward") }
+        require(outputGradient.shape == output.shape,
                      "\(self): output gradient of shape \(outputGradient.shape) does not match the last output's shape \(output.shape)")
         let inputGradient = Tensor.reusing(inputGradient, shape: output.shape)
         ck_relu_backward(Int64(output.count), output.value, outputGradient.value,

@@ -23,9 +23,9 @@ public final class SGD: Optimizer {
 
     public init(parameters: [Tensor], learningRate: Float, momentum: Float = 0,
                 weightDecay: Float = 0) {
-        precondition(learningRate >= 0, "SGD: learning rate \(learningRate) must not be negative")
-        precondition(momentum >= 0, "SGD: momentum \(momentum) must not be negative")
-        precondition(weightDecay >= 0, "SGD: weight decay \(weightDecay) must not be negative")
+        require(learningRate >= 0, "SGD: learning rate \(learningRate) must not be negative")
+        require(momentum >= 0, "SGD: momentum \(momentum) must not be negative")
+        require(weightDecay >= 0, "SGD: weight decay \(weightDecay) must not be negative")
         self.parameters = parameters
         self.learningRate = learningRate
         self.momentum = momentum

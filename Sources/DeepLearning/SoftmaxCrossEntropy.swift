@@ -18,7 +18,7 @@ public final class SoftmaxCrossEntropy: Loss {
     public func forward<Labels: Collection<Int32>>(_ output: Tensor, labels: Labels) throws
         -> Float
     {
-        precondition(output.shape.count == 2,
+        require(output.shape.count == 2,
                      "SoftmaxCrossEntropy: logits of shape \(output.shape) are not [batch, classes]")
         let (rows, classes) = (output.shape[0], output.shape[1])
         guard labels.count == rows else {
@@ -39,7 +39,7 @@ public final class SoftmaxCrossEntropy: Loss {
 
     public func backward() -> Tensor {
         guard let logitsGradient else {
-            preconditionFailure("SoftmaxCrossEntropy: backward called before forward")
+            fatalError("SoftmaxCrossEntropy: backward called before forward")
         }
         return logitsGradient
     }

@@ -16,7 +16,7 @@ import Darwin
 /// ```
 public func spiral(pointsPerClass: Int = 100, classes: Int = 3, noise: Float = 0.2,
                    seed: UInt64 = 0) -> (inputs: Tensor, labels: [Int32]) {
-    precondition(pointsPerClass >= 1 && classes >= 1,
+    require(pointsPerClass >= 1 && classes >= 1,
                  "spiral: needs at least 1 point and 1 class, got \(pointsPerClass) × \(classes)")
     var generator = SeededGenerator(seed: seed)
     let inputs = Tensor(shape: [pointsPerClass * classes, 2])

@@ -30,7 +30,7 @@ public final class Tensor {
 
     /// A tensor of zeros.
     public init(shape: [Int]) {
-        precondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
+        require(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
         self.shape = shape
         self.capacity = shape.reduce(1, *)
         self.value = Tensor.allocateZeroed(capacity)
@@ -39,7 +39,7 @@ public final class Tensor {
     /// A tensor holding `values`, row-major; `values.count` must equal the product of `shape`.
     public convenience init(shape: [Int], values: [Float]) {
         self.init(shape: shape)
-        precondition(values.count == count,
+        require(values.count == count,
                      "Tensor: \(values.count) values do not fill shape \(shape) (\(count) elements)")
         value.update(from: values, count: count)
     }

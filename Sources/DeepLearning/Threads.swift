@@ -14,7 +14,7 @@ public enum Threads {
     public static var count: Int {
         get { Int(ck_get_num_threads()) }
         set {
-            precondition(newValue >= 1, "Threads.count: \(newValue) must be at least 1")
+            require(newValue >= 1, "Threads.count: \(newValue) must be at least 1")
             ck_set_num_threads(Int32(newValue))
         }
     }

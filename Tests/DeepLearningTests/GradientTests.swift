@@ -1,0 +1,94 @@
+import XCTest
+@testable import DeepLearning
+
+/// Every `backward` against central finite differences.
+final class GradientTests: XCTestCase {
+    /// dLoss/dOutput for the test loss sum(output ⊙ weights): the weights themselves.
+    private func weightedSum(_ output: Tensor, _ weights: Tensor) -> Double {
+        zip(output.values, weights.values).reduce(0) { $0 + Double($1.0) * Double($1.1) }
+    }
+
+    func testLinearBackwardMatchesFiniteDifferences() {
+        var generator = SeededGenerator(seed: 1)
+        for (batch, inputs, outputs) in [(1, 1, 1), (4, 3, 5), (7, 13, 2)] {
+            let layer = Linear(inputs, outputs, biasInitializer: .uniform(low: -1, high: 1), seed: 2)
+            let x = randomTensor([batch, inputs], using: &generator)
+            let dy = randomTensor([batch, outputs], using: &generator)
+            let loss = { self.weightedSum(layer.forward(x), dy) }
+
+            _ = layer.forward(x)
+            let dx = layer.backward(dy).values
+            assertClose(dx, numericalGradient(of: loss, at: x.value, count: x.count),
+                        tolerance: 1e-3, "dx \(batch)x\(inputs)x\(outputs)")
+            assertClose(layer.weight.gradients,
+                        numericalGradient(of: loss, at: layer.weight.value, count: layer.weight.count),
+                        tolerance: 1e-3, "dW")
+            assertClose(layer.bias.gradients,
+                        numericalGradient(of: loss, at: layer.bias.value, count: layer.bias.count),
+                        tolerance: 1e-3, "db")
+        }
+    }
+
+    func testLinearBackwardAccumulatesParameterGradients() {
+        var generator = SeededGenerator(seed: 3)
+        let layer = Linear(3, 4, seed: 4)
+        let x = randomTensor([5, 3], using: &generator)
+        let dy = randomTensor([5, 4], using: &generator)
+        _ = layer.forward(x)
+        _ = layer.backward(dy)
+        let once = layer.weight.gradients + layer.bias.gradients
+        _ = layer.backward(dy)
+        let twice = layer.weight.gradients + layer.bias.gradients
+        assertClose(twice, once.map { 2 * Double($0) }, tolerance: 1e-6, "accumulated")
+    }
+
+    func testReLUBackwardMatchesFiniteDifferences() {
+        var generator = SeededGenerator(seed: 5)
+        let relu = ReLU()
+        // Values away from the kink at 0, where the derivative is not defined.
+        let x = Tensor(shape: [6, 7], values: (0..<42).map { _ in
+            Float.random(in: 0.1..<1, using: &generator) * (Bool.random(using: &generator) ? 1 : -1)
+        })
+        let dy = randomTensor([6, 7], using: &generator)
+        _ = relu.forward(x)
+        let dx = relu.backward(dy).values
+        let numeric = numericalGradient(of: { self.weightedSum(relu.forward(x), dy) },
+                                        at: x.value, count: x.count, step: 1e-3)
+        assertClose(dx, numeric, tolerance: 1e-3, "dx")
+    }
+
+    func testSoftmaxCrossEntropyBackwardMatchesFiniteDifferences() throws {
+        var generator = SeededGenerator(seed: 6)
+        let loss = SoftmaxCrossEntropy()
+        let logits = randomTensor([5, 4], in: -3..<3, using: &generator)
+        let labels: [Int32] = [0, 3, 1, 1, 2]
+        _ = try loss.forward(logits, labels: labels)
+        let analytic = loss.backward().values
+        let numeric = numericalGradient(of: { Double(try! loss.forward(logits, labels: labels)) },
+                                        at: logits.value, count: logits.count, step: 1e-2)
+        assertClose(analytic, numeric, tolerance: 2e-3, "dlogits")
+    }
+
+    func testModelBackwardMatchesFiniteDifferences() throws {
+        var generator = SeededGenerator(seed: 7)
+        let model = Model {
+            Linear(3, 8)
+            ReLU()
+            Linear(8, 4)
+        }
+        model.initializeParameters(seed: 8)
+        let loss = SoftmaxCrossEntropy()
+        let x = randomTensor([6, 3], using: &generator)
+        let labels: [Int32] = [0, 1, 2, 3, 0, 1]
+        let objective = { Double(try! loss.forward(model.forward(x), labels: labels)) }
+        _ = objective()
+        for parameter in model.parameters { parameter.zeroGradient() }
+        model.backward(loss.backward())
+        for (index, parameter) in model.parameters.enumerated() {
+            assertClose(parameter.gradients,
+                        numericalGradient(of: objective, at: parameter.value,
+                                          count: parameter.count, step: 1e-3),
+                        tolerance: 5e-3, "parameter \(index)")
+        }
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import XCTest
+@testable import DeepLearning
+
+/// A tensor of the given shape with values drawn uniformly from `range`.
+func randomTensor(_ shape: [Int], in range: Range<Float> = -1..<1,
+                  using generator: inout SeededGenerator) -> Tensor {
+    let count = shape.reduce(1, *)
+    return Tensor(shape: shape, values: (0..<count).map { _ in Float.random(in: range, using: &generator) })
+}
+
+/// Central finite differences of `loss` with respect to each of the `count` floats at `values`.
+func numericalGradient(of loss: () -> Double, at values: UnsafeMutablePointer<Float>,
+                       count: Int, step: Float = 1e-2) -> [Double] {
+    (0..<count).map { i in
+        let original = values[i]
+        values[i] = original + step
+        let above = loss()
+        values[i] = original - step
+        let below = loss()
+        values[i] = original
+        return (above - below) / Double(2 * step)
+    }
+}
+
+/// Asserts that `actual` and `expected` agree within `tolerance` times (1 + |expected|).
+func assertClose(_ actual: [Float], _ expected: [Double], tolerance: Double, _ what: String,
+                 file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(actual.count, expected.count, "\(what): counts differ", file: file, line: line)
+    for (index, (a, e)) in zip(actual, expected).enumerated()
+    where !(abs(Double(a) - e) <= tolerance * (1 + abs(e))) {
+        XCTFail("\(what)[\(index)]: got \(a), expected \(e)", file: file, line: line)
+        return
+    }
+}
+
+/// Asserts that `body` throws `expected` and that its message reads `message`.
+func assertThrows<T>(_ expected: DeepLearningError, message: String, _ body: () throws -> T,
+                     file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertThrowsError(try body(), file: file, line: line) { error in
+        XCTAssertEqual(error as? DeepLearningError, expected, file: file, line: line)
+        XCTAssertEqual("\(error)", message, file: file, line: line)
+    }
+}
+
+extension XCTestCase {
+    /// Checks that `body` stops the program with a message containing `message`, by running
+    /// this very test again in a child process in which `body` is executed; the parent
+    /// process only inspects the child's exit status and standard error.
+    func assertStops(withMessage message: String, test: String = #function,
+                     file: StaticString = #filePath, line: UInt = #line,
+                     _ body: () -> Void) throws {
+        let testName = String(test.prefix { $0 != "(" })
+        let marker = "DEEPLEARNING_TESTS_CHILD"
+        if ProcessInfo.processInfo.environment[marker] == testName {
+            body()
+            exit(0) // reached only when body did not stop: the parent reports it
+        }
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+        child.arguments = ["\(String(reflecting: type(of: self)))/\(testName)"]
+        child.environment = ProcessInfo.processInfo.environment.merging([marker: testName]) { $1 }
+        let errorPipe = Pipe()
+        child.standardError = errorPipe
+        child.standardOutput = FileHandle.nullDevice
+        try child.run()
+        let errorOutput = String(decoding: errorPipe.fileHandleForReading.readDataToEndOfFile(),
+                                 as: UTF8.self)
+        child.waitUntilExit()
+        XCTAssertNotEqual(child.terminationStatus, 0, "the program did not stop", file: file, line: line)
+        XCTAssertTrue(errorOutput.contains(message),
+                      "standard error lacks \"\(message)\":\n\(errorOutput)", file: file, line: line)
+    }
+}

@@ -1,0 +1,87 @@
+import XCTest
+@testable import DeepLearning
+import SpiralExperiment
+
+final class TrainingTests: XCTestCase {
+    override func tearDown() { Threads.reset() }
+
+    /// The spiral example's default configuration learns the spiral on (nearly) every seed.
+    func testDefaultSpiralReaches95PercentOnAtLeastNineOfTenSeeds() throws {
+        var accuracies: [Double] = []
+        for seed in 0..<10 {
+            var experiment = SpiralExperiment()
+            experiment.seed = UInt64(seed)
+            let result = try experiment.run()
+            accuracies.append(try result.model.accuracy(result.inputs, labels: result.labels))
+        }
+        XCTAssertGreaterThanOrEqual(accuracies.filter { $0 >= 0.95 }.count, 9, "\(accuracies)")
+    }
+
+    /// The kernels split no sum between threads, so training is the same bit for bit.
+    func testTrainingIsIndependentOfTheThreadCount() throws {
+        var experiment = SpiralExperiment()
+        experiment.epochs = 5
+        // One batch of 300 through 2000 hidden units: large enough for every kernel to go parallel.
+        experiment.batchSize = 300
+        experiment.hiddenUnits = 2000
+        Threads.count = 1
+        let serial = try experiment.run()
+        Threads.count = 2
+        let parallel = try experiment.run()
+        XCTAssertEqual(serial.lossHistory, parallel.lossHistory)
+        XCTAssertEqual(serial.model.parameters.flatMap(\.values),
+                       parallel.model.parameters.flatMap(\.values))
+    }
+
+    /// After the first batch, a training step allocates no tensor buffers, including around
+    /// the smaller last batch of an epoch.
+    func testTrainingStepsAllocateNoBuffersAfterTheFirstEpoch() throws {
+        let (inputs, labels) = spiral(pointsPerClass: 30, classes: 3, seed: 1) // 90 = 4×20 + 10
+        let model = Model { Linear(2, 16); ReLU(); Linear(16, 3) }
+        let optimizer = SGD(parameters: model.parameters, learningRate: 0.1, momentum: 0.9)
+        var allocationsAfterEpoch: [Int] = []
+        try model.fit(inputs, labels: labels, optimizer: optimizer, epochs: 4, batchSize: 20) { _ in
+            allocationsAfterEpoch.append(Tensor.bufferAllocations.load(ordering: .relaxed))
+        }
+        XCTAssertEqual(Set(allocationsAfterEpoch.dropFirst()).count, 1, "\(allocationsAfterEpoch)")
+        XCTAssertEqual(allocationsAfterEpoch.first, allocationsAfterEpoch.last)
+    }
+
+    func testFitReturnsOneDecreasingLossPerEpochAndReportsProgress() throws {
+        let (inputs, labels) = spiral(pointsPerClass: 50, classes: 3, seed: 2)
+        let model = Model()
+        model.add(Linear(2, 50))
+        model.add(ReLU())
+        model.add(Linear(50, 3))
+        model.initializeParameters(seed: 3)
+        let optimizer = SGD(parameters: model.parameters, learningRate: 0.1, momentum: 0.9)
+        var reported: [Int] = []
+        let history = try model.fit(inputs, labels: labels, optimizer: optimizer, epochs: 30,
+                                    batchSize: 16) { reported.append($0.epoch) }
+        XCTAssertEqual(history.count, 30)
+        XCTAssertEqual(reported, Array(1...30))
+        XCTAssertLessThan(history.last!, history.first! / 2)
+    }
+
+    func testPredictProbabilitiesAndAccuracy() throws {
+        // A fixed linear model: class = argmax of (x, −x, 0).
+        let layer = Linear(1, 3)
+        layer.weight.value.update(from: [1, -1, 0], count: 3)
+        layer.bias.value.update(repeating: 0, count: 3)
+        let model = Model([layer])
+        let inputs = Tensor(shape: [3, 1], values: [2, -2, 0])
+        XCTAssertEqual(model.predict(inputs), [0, 1, 0]) // ties go to the first class
+        let probabilities = model.probabilities(inputs).values
+        XCTAssertEqual(probabilities[0], Float(exp(2.0) / (exp(2.0) + exp(-2.0) + 1)), accuracy: 1e-6)
+        XCTAssertEqual(probabilities[6...8].reduce(0, +), 1, accuracy: 1e-6)
+        XCTAssertEqual(try model.accuracy(inputs, labels: [0, 1, 2]), 2.0 / 3.0)
+    }
+
+    func testInitializeParametersIsReproducible() {
+        let first = Model { Linear(3, 5); ReLU(); Linear(5, 2) }
+        let second = Model { Linear(3, 5); ReLU(); Linear(5, 2) }
+        first.initializeParameters(seed: 9)
+        second.initializeParameters(seed: 9)
+        XCTAssertEqual(first.parameters.flatMap(\.values), second.parameters.flatMap(\.values))
+    }
+}
