@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import DeepLearning
 import SpiralExperiment
 
@@ -18,7 +19,7 @@ struct SpiralCommand: ParsableCommand {
     @Option(help: "SGD step size.") var learningRate: Float = 0.1
     @Option(help: "SGD momentum (0 for plain SGD).") var momentum: Float = 0.9
     @Option(help: "SGD weight decay (L2 factor).") var weightDecay: Float = 0.001
-    @Option(help: "Weight initialization: he, article (N(0, 0.01²)) or glorot.")
+    @Option(name: .customLong("init"), help: "Weight initialization: he, article (N(0, 0.01²)) or glorot.")
     var initialization = SpiralExperiment.WeightInitialization.he
     @Option(help: "Seed of the data, the initial weights and the shuffling.") var seed: UInt64 = 0
     @Option(help: "Threads for the kernels (default: OMP_NUM_THREADS or all processors).")
@@ -61,23 +62,19 @@ struct SpiralCommand: ParsableCommand {
         let elapsed = try clock.measure {
             result = try experiment.run { progress in
                 if progress.epoch % reportEvery == 0 || progress.epoch == progress.epochs {
-                    print("  epoch \(progress.epoch)/\(progress.epochs)  loss \(progress.loss)")
+                    print(String(format: "  epoch %\(String(epochs).count)d/%d  loss %.4f",
+                                 progress.epoch, progress.epochs, progress.loss))
                 }
             }
         }
         guard let result else { return }
         let accuracy = try result.model.accuracy(result.inputs, labels: result.labels)
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-        print("training accuracy \(formatted(100 * accuracy, digits: 1))%, loss \(result.lossHistory.last ?? .nan), time \(formatted(seconds, digits: 3)) s")
+        print(String(format: "training accuracy %.1f%%, loss %.4f, time %.3f s",
+                     100 * accuracy, result.lossHistory.last ?? .nan, seconds))
 
         try DecisionPlot.render(model: result.model, inputs: result.inputs, labels: result.labels)
             .write(to: output)
         print("wrote \(output)")
-    }
-
-    private func formatted(_ value: Double, digits: Int) -> String {
-        let scale = (0..<digits).reduce(1.0) { product, _ in product * 10 }
-        let rounded = (value * scale).rounded() / scale
-        return String(rounded)
     }
 }
