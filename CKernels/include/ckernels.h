@@ -77,8 +77,8 @@ void ck_bias_add(int64_t rows, int64_t cols, float *x, int64_t ldx, const float 
  * The sum runs over i in order, on one thread per column. */
 void ck_bias_grad(int64_t rows, int64_t cols, const float *dy, int64_t ldy, float *dbias);
 
-/* y[i] = max(x[i], 0) for n elements. y may be x (in place); otherwise no overlap.
- * NaN stays NaN. */
+/* y[i] = max(x[i], 0) for n elements: x[i] when it is not below 0, so NaN stays NaN and
+ * -0.0 stays -0.0. y may be x (in place); otherwise no overlap. */
 void ck_relu_forward(int64_t n, const float *x, float *y);
 
 /* dx[i] = dy[i] where y[i] > 0, else 0, for n elements, y being the ReLU's output.

@@ -1,0 +1,388 @@
+/* GEMM driver: C = alpha * op(A) * op(B) + beta * C (row-major), BLIS-style.
+ *
+ *   for jc over n by NC:                 columns of C / op(B)
+ *     for pc over k by KC:               depth; the first block uses the caller's beta,
+ *                                        later ones beta = 1 (add to what is in C)
+ *       pack B~ = op(B)[pc.., jc..]      kc x nc, NR-column slivers, shared by the threads,
+ *                                        packed cooperatively, then a barrier
+ *       each thread, over its own rectangle of C (rows aligned to MR, columns to NR):
+ *         for ic over its rows by MC:
+ *           pack A~ = op(A)[ic.., pc..]  mc x kc, MR-row slivers, private to the thread
+ *           for jr over its columns of this jc block by NR:
+ *             for ir over the mc rows by MR:
+ *               microkernel: MR x NR tile of C += A~ sliver * B~ sliver
+ *       barrier (B~ is repacked next)
+ *
+ * Every element of C is computed by the same sequence of operations whatever the thread
+ * count and whatever tile it falls in: the k blocking is fixed, the microkernel sums each
+ * element in one chain, and partial tiles run the same microkernel on a local buffer. So
+ * results are bitwise independent of the thread split.
+ *
+ * Packing reads op(A) and op(B) in place, transposed or not; no matrix is copied whole.
+ * Packing buffers are cached per thread and only grow. If one cannot be allocated, the
+ * program aborts (the API has no error return). */
+#include "gemm.h"
+#include "threading.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------------------------------
+ * Paths and their blocking tables
+ * ------------------------------------------------------------------------------------- */
+
+/* Blocking sizes for caches like Zen 4's (32 KB L1d, 1 MB L2 per core, shared L3). Only the
+ * AVX-512 row was measured (MC 120..960, KC 128..384, NC 512..4096 and MR 14 all came out
+ * within noise of this one); the others are scaled to their smaller tiles.
+ *   KC: a B~ sliver, kc x nr floats, is reused by every tile of a column and sits in L1/L2.
+ *   MC: the A~ block, mc x kc floats, about half of L2.
+ *   NC: the B~ block, kc x nc floats, in L3. */
+static const ck_gemm_blocking blocking_portable = {
+    CK_GEMM_PORTABLE_MR, CK_GEMM_PORTABLE_NR, 120, 256, 2048, ck_gemm_kernel_portable};
+#if defined(__x86_64__)
+static const ck_gemm_blocking blocking_avx2 = {CK_GEMM_AVX2_MR, CK_GEMM_AVX2_NR, 144, 256, 4096,
+                                               ck_gemm_kernel_avx2};
+static const ck_gemm_blocking blocking_avx512 = {CK_GEMM_AVX512_MR, CK_GEMM_AVX512_NR, 480, 256,
+                                                 4096, ck_gemm_kernel_avx512};
+#endif
+
+_Static_assert(CK_GEMM_PORTABLE_MR <= CK_GEMM_MAX_MR && CK_GEMM_PORTABLE_NR <= CK_GEMM_MAX_NR &&
+                   CK_GEMM_AVX2_MR <= CK_GEMM_MAX_MR && CK_GEMM_AVX2_NR <= CK_GEMM_MAX_NR &&
+                   CK_GEMM_AVX512_MR <= CK_GEMM_MAX_MR && CK_GEMM_AVX512_NR <= CK_GEMM_MAX_NR,
+               "the edge-tile buffer must hold every path's tile");
+
+int ck_gemm_path_supported(ck_gemm_path path) {
+    switch (path) {
+    case CK_GEMM_PATH_PORTABLE: return 1;
+#if defined(__x86_64__)
+    case CK_GEMM_PATH_AVX2:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case CK_GEMM_PATH_AVX512:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") != 0;
+#endif
+    default: return 0;
+    }
+}
+
+const ck_gemm_blocking *ck_gemm_blocking_for(ck_gemm_path path) {
+    if (!ck_gemm_path_supported(path)) return NULL;
+    switch (path) {
+#if defined(__x86_64__)
+    case CK_GEMM_PATH_AVX2: return &blocking_avx2;
+    case CK_GEMM_PATH_AVX512: return &blocking_avx512;
+#endif
+    case CK_GEMM_PATH_PORTABLE: return &blocking_portable;
+    default: return NULL;
+    }
+}
+
+/* The current path, or -1 before the first use. */
+static atomic_int current_path = -1;
+
+/* CK_GEMM_PATH if it names a supported path, otherwise the fastest supported one. */
+static ck_gemm_path default_path(void) {
+    static const struct {
+        const char *name;
+        ck_gemm_path path;
+    } names[] = {{"portable", CK_GEMM_PATH_PORTABLE},
+                 {"avx2", CK_GEMM_PATH_AVX2},
+                 {"avx512", CK_GEMM_PATH_AVX512}};
+    const char *env = getenv("CK_GEMM_PATH");
+    if (env != NULL)
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+            if (strcmp(env, names[i].name) == 0 && ck_gemm_path_supported(names[i].path))
+                return names[i].path;
+    if (ck_gemm_path_supported(CK_GEMM_PATH_AVX512)) return CK_GEMM_PATH_AVX512;
+    if (ck_gemm_path_supported(CK_GEMM_PATH_AVX2)) return CK_GEMM_PATH_AVX2;
+    return CK_GEMM_PATH_PORTABLE;
+}
+
+ck_gemm_path ck_gemm_get_path(void) {
+    int path = atomic_load(&current_path);
+    if (path < 0) {
+        /* Several threads may get here at once; they all compute the same value, and one
+         * set by ck_gemm_set_path in the meantime wins. */
+        int expected = -1;
+        int chosen = (int)default_path();
+        path = atomic_compare_exchange_strong(&current_path, &expected, chosen) ? chosen
+                                                                                : expected;
+    }
+    return (ck_gemm_path)path;
+}
+
+int ck_gemm_set_path(ck_gemm_path path) {
+    if (!ck_gemm_path_supported(path)) return -1;
+    atomic_store(&current_path, (int)path);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Packing buffers
+ * ------------------------------------------------------------------------------------- */
+
+/* A per-thread buffer of at least `floats` floats, 64-byte aligned, grown when too small
+ * and kept for the next call. */
+typedef struct {
+    float *data;
+    size_t capacity; /* floats */
+} scratch;
+
+static float *scratch_get(scratch *s, size_t floats) {
+    if (s->capacity < floats) {
+        free(s->data);
+        /* aligned_alloc wants a size that is a multiple of the alignment. */
+        size_t bytes = (floats * sizeof(float) + 63) & ~(size_t)63;
+        s->data = aligned_alloc(64, bytes);
+        s->capacity = s->data != NULL ? bytes / sizeof(float) : 0;
+        if (s->data == NULL) {
+            fprintf(stderr, "ck_sgemm: cannot allocate %zu bytes of packing buffer\n", bytes);
+            abort();
+        }
+    }
+    return s->data;
+}
+
+/* A~ of each thread, and B~ of the thread that calls ck_sgemm (shared with its team). */
+static _Thread_local scratch a_scratch;
+static _Thread_local scratch b_scratch;
+
+/* ---------------------------------------------------------------------------------------
+ * Packing
+ * ------------------------------------------------------------------------------------- */
+
+static inline int64_t min64(int64_t x, int64_t y) { return x < y ? x : y; }
+
+/* Packs op(A)[i0 .. i0+mc, p0 .. p0+kc) into ceil(mc / mr) slivers of mr rows. Sliver s
+ * starts at dst + s*mr*kc and holds element (s*mr + i, p) at [p*mr + i]: the mr values of
+ * one column of the sliver are contiguous. Rows past mc are zeros.
+ * op(A)(i, p) is a[i*lda + p], or a[p*lda + i] when trans. */
+static void pack_a(int trans, const float *a, int64_t lda, int64_t i0, int64_t p0, int64_t mc,
+                   int64_t kc, int mr, float *dst) {
+    for (int64_t s = 0; s * mr < mc; s++, dst += (int64_t)mr * kc) {
+        int64_t rows = min64(mr, mc - s * mr);
+        int64_t row0 = i0 + s * mr;
+        if (trans) {
+            /* Column p of op(A) is row p of A: rows contiguous values per p. */
+            for (int64_t p = 0; p < kc; p++) {
+                const float *src = a + (p0 + p) * lda + row0;
+                for (int64_t i = 0; i < rows; i++) dst[p * mr + i] = src[i];
+            }
+        } else {
+            /* Row i of op(A) is row i of A: read it along p, write with stride mr. */
+            for (int64_t i = 0; i < rows; i++) {
+                const float *src = a + (row0 + i) * lda + p0;
+                for (int64_t p = 0; p < kc; p++) dst[p * mr + i] = src[p];
+            }
+        }
+        for (int64_t p = 0; rows < mr && p < kc; p++)
+            for (int64_t i = rows; i < mr; i++) dst[p * mr + i] = 0.0f;
+    }
+}
+
+/* Packs slivers [s_begin, s_end) of op(B)[p0 .. p0+kc, j0 .. j0+nc) cut into slivers of nr
+ * columns. Sliver s starts at dst + s*nr*kc and holds element (p, s*nr + j) at [p*nr + j]:
+ * the nr values of one row of the sliver are contiguous. Columns past nc are zeros.
+ * op(B)(p, j) is b[p*ldb + j], or b[j*ldb + p] when trans. */
+static void pack_b(int trans, const float *b, int64_t ldb, int64_t p0, int64_t j0, int64_t nc,
+                   int64_t kc, int nr, int64_t s_begin, int64_t s_end, float *dst) {
+    for (int64_t s = s_begin; s < s_end; s++) {
+        float *d = dst + s * nr * kc;
+        int64_t cols = min64(nr, nc - s * nr);
+        int64_t col0 = j0 + s * nr;
+        if (trans) {
+            /* Column j of op(B) is row j of B: read it along p, write with stride nr. */
+            for (int64_t j = 0; j < cols; j++) {
+                const float *src = b + (col0 + j) * ldb + p0;
+                for (int64_t p = 0; p < kc; p++) d[p * nr + j] = src[p];
+            }
+        } else {
+            /* Row p of op(B) is row p of B: cols contiguous values per p. */
+            for (int64_t p = 0; p < kc; p++)
+                memcpy(d + p * nr, b + (p0 + p) * ldb + col0, (size_t)cols * sizeof(float));
+        }
+        for (int64_t p = 0; cols < nr && p < kc; p++)
+            for (int64_t j = cols; j < nr; j++) d[p * nr + j] = 0.0f;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------
+ * The blocked product
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct {
+    const ck_gemm_blocking *blk;
+    int trans_a, trans_b;
+    int64_t m, n, k;
+    float alpha, beta;
+    const float *a, *b;
+    int64_t lda, ldb, ldc;
+    float *c;
+    float *b_packed; /* B~, shared: kc_max x nc_max floats */
+} gemm_problem;
+
+/* One mr x nr tile (mr, nr at most the path's MR, NR) of C at c. A full tile goes straight
+ * to the microkernel; a partial one goes through an MR x NR buffer holding the valid part of
+ * C, so that both run exactly the same code on every element. */
+static void gemm_tile(const ck_gemm_blocking *blk, int64_t kc, const float *ap, const float *bp,
+                      float *c, int64_t ldc, int64_t mr, int64_t nr, float alpha, float beta) {
+    if (mr == blk->mr && nr == blk->nr) {
+        blk->kernel(kc, ap, bp, c, ldc, alpha, beta);
+        return;
+    }
+    _Alignas(64) float buf[CK_GEMM_MAX_MR * CK_GEMM_MAX_NR]; /* blk->mr x blk->nr, ld nr */
+    const int64_t ldb = blk->nr;
+    if (beta != 0.0f) {
+        /* The kernel reads the whole tile: zeros outside the valid part. */
+        memset(buf, 0, sizeof(float) * (size_t)(blk->mr * blk->nr));
+        for (int64_t i = 0; i < mr; i++)
+            memcpy(buf + i * ldb, c + i * ldc, (size_t)nr * sizeof(float));
+    }
+    blk->kernel(kc, ap, bp, buf, ldb, alpha, beta);
+    for (int64_t i = 0; i < mr; i++)
+        memcpy(c + i * ldc, buf + i * ldb, (size_t)nr * sizeof(float));
+}
+
+/* The tm x tn grid of thread rectangles for `threads` threads: the factorization whose
+ * busiest thread has the fewest tiles of an m x n block; on a tie, more row parts (fewer
+ * duplicate A~ packs). */
+static void thread_grid(int threads, int64_t m, int64_t n, const ck_gemm_blocking *blk,
+                        int *tm, int *tn) {
+    int64_t mtiles = (m + blk->mr - 1) / blk->mr, ntiles = (n + blk->nr - 1) / blk->nr;
+    int64_t best = INT64_MAX;
+    *tm = threads;
+    *tn = 1;
+    for (int rows = 1; rows <= threads; rows++) {
+        if (threads % rows != 0) continue;
+        int cols = threads / rows;
+        int64_t busiest = ((mtiles + rows - 1) / rows) * ((ntiles + cols - 1) / cols);
+        if (busiest <= best) {
+            best = busiest;
+            *tm = rows;
+            *tn = cols;
+        }
+    }
+}
+
+/* A barrier of the enclosing team, kept out of line so that the serial case makes no call
+ * into the OpenMP runtime at all. */
+__attribute__((noinline)) static void team_barrier(void) {
+#pragma omp barrier
+}
+
+/* The whole product as seen by thread `tid` of `threads` (all threads call it with the same
+ * problem). With threads > 1 it must run inside a parallel region of that many threads. */
+static void gemm_thread(const gemm_problem *g, int tid, int threads) {
+    const ck_gemm_blocking *blk = g->blk;
+    const int mr = blk->mr, nr = blk->nr;
+
+    /* This thread's rectangle: rows [m0, m1) of C, and within every jc block the column
+     * part tj of tn (split per block, so that every jc block keeps all threads busy). */
+    int tm, tn;
+    thread_grid(threads, g->m, min64(g->n, blk->nc), blk, &tm, &tn);
+    const int ti = tid / tn, tj = tid % tn;
+    int64_t m0, m1;
+    ck_split_range(g->m, mr, ti, tm, &m0, &m1);
+
+    /* A~: at most mc rows (rounded up to whole slivers) by kc. */
+    float *a_packed = NULL;
+    if (m1 > m0) {
+        const int64_t rows = (min64(blk->mc, m1 - m0) + mr - 1) / mr * mr;
+        a_packed = scratch_get(&a_scratch, (size_t)rows * (size_t)min64(blk->kc, g->k));
+    }
+
+    for (int64_t jc = 0; jc < g->n; jc += blk->nc) {
+        const int64_t nc = min64(blk->nc, g->n - jc);
+        const int64_t slivers = (nc + nr - 1) / nr;
+        int64_t n0, n1; /* columns [n0, n1) of this jc block */
+        ck_split_range(nc, nr, tj, tn, &n0, &n1);
+
+        for (int64_t pc = 0; pc < g->k; pc += blk->kc) {
+            const int64_t kc = min64(blk->kc, g->k - pc);
+            const float beta = pc == 0 ? g->beta : 1.0f;
+
+            /* B~: every thread packs its share of the slivers, then waits for the rest. */
+            int64_t s0, s1;
+            ck_split_range(slivers, 1, tid, threads, &s0, &s1);
+            pack_b(g->trans_b, g->b, g->ldb, pc, jc, nc, kc, nr, s0, s1, g->b_packed);
+            if (threads > 1) team_barrier();
+
+            for (int64_t ic = m0; ic < m1; ic += blk->mc) {
+                const int64_t mc = min64(blk->mc, m1 - ic);
+                pack_a(g->trans_a, g->a, g->lda, ic, pc, mc, kc, mr, a_packed);
+                for (int64_t jr = n0; jr < n1; jr += nr) {
+                    const float *bp = g->b_packed + (jr / nr) * nr * kc;
+                    for (int64_t ir = 0; ir < mc; ir += mr) {
+                        const float *ap = a_packed + (ir / mr) * mr * kc;
+                        float *c = g->c + (ic + ir) * g->ldc + jc + jr;
+                        gemm_tile(blk, kc, ap, bp, c, g->ldc, min64(mr, mc - ir),
+                                  min64(nr, n1 - jr), g->alpha, beta);
+                    }
+                }
+            }
+
+            /* Everyone is done reading B~ before it is repacked. */
+            if (threads > 1) team_barrier();
+        }
+    }
+}
+
+/* The product on a team of `threads` threads (> 1). Out of line, like team_barrier, so
+ * that the serial path of ck_sgemm makes no OpenMP runtime call at all. */
+__attribute__((noinline)) static void gemm_parallel(const gemm_problem *g, int threads) {
+#pragma omp parallel num_threads(threads)
+    {
+        /* The runtime may give fewer threads than asked: use the team's real size. */
+        gemm_thread(g, omp_get_thread_num(), omp_get_num_threads());
+    }
+}
+
+/* C = beta * C, for alpha == 0 or k == 0. beta == 0 writes zeros without reading C. */
+__attribute__((noinline)) static void scale_c(int64_t m, int64_t n, float beta, float *c,
+                                              int64_t ldc) {
+    if (beta == 1.0f) return;
+    int threads = ck_threads_for(m * n, CK_PARALLEL_MIN_ELEMENTS);
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+    for (int64_t i = 0; i < m; i++) {
+        float *row = c + i * ldc;
+        if (beta == 0.0f)
+            memset(row, 0, (size_t)n * sizeof(float));
+        else
+            for (int64_t j = 0; j < n; j++) row[j] *= beta;
+    }
+}
+
+/* A thread gets at least this many multiply-adds, or the product runs on the calling thread
+ * with no parallel region. */
+#define GEMM_MIN_WORK_PER_THREAD ((int64_t)64 * 64 * 64)
+
+void ck_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+              const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+              int64_t ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (alpha == 0.0f || k <= 0) {
+        scale_c(m, n, beta, c, ldc);
+        return;
+    }
+
+    const ck_gemm_blocking *blk = ck_gemm_blocking_for(ck_gemm_get_path());
+    gemm_problem g = {.blk = blk, .trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n,
+                      .k = k, .alpha = alpha, .beta = beta, .a = a, .b = b, .lda = lda,
+                      .ldb = ldb, .ldc = ldc, .c = c, .b_packed = NULL};
+
+    /* B~ belongs to the calling thread: allocated here, before any parallel region. */
+    const int64_t nc_max = min64(blk->nc, (n + blk->nr - 1) / blk->nr * blk->nr);
+    g.b_packed = scratch_get(&b_scratch, (size_t)nc_max * (size_t)min64(blk->kc, k));
+
+    /* m*n*k, saturated (m*n fits: it is the size of C). */
+    const int64_t mn = m * n;
+    const int64_t work = mn > INT64_MAX / k ? INT64_MAX : mn * k;
+    const int threads = ck_threads_for(work, GEMM_MIN_WORK_PER_THREAD);
+    if (threads > 1)
+        gemm_parallel(&g, threads);
+    else
+        gemm_thread(&g, 0, 1);
+}

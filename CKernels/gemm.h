@@ -1,0 +1,69 @@
+/* Internal: the pieces of the GEMM shared between the driver (gemm.c) and the microkernels
+ * (gemm_kernel_*.c, one per instruction set).
+ *
+ * Vocabulary (BLIS): the driver cuts C = alpha * op(A) * op(B) + beta * C into blocks, copies
+ * ("packs") a block of op(A) and a block of op(B) into contiguous buffers laid out in the
+ * order the microkernel reads them, and calls the microkernel once per MR x NR tile of C. */
+#ifndef CK_GEMM_H
+#define CK_GEMM_H
+
+#include "ckernels.h"
+
+#include <stdint.h>
+
+/* The microkernel: one full MR x NR tile of row-major C (element (i, j) at c[i * ldc + j]):
+ *
+ *     c[i*ldc + j] = alpha * sum_{p < kc} a_packed[p*MR + i] * b_packed[p*NR + j]
+ *                    + beta * c[i*ldc + j]
+ *
+ * a_packed is an MR-row sliver of op(A): for each p, the MR values of column p, contiguous.
+ * b_packed is an NR-column sliver of op(B): for each p, the NR values of row p, contiguous.
+ * Both are 64-byte aligned and padded with zeros, so the kernel always computes the whole
+ * tile; the driver handles partial tiles (see gemm.c). NR is the SIMD dimension.
+ *
+ * Every element is summed as one multiply-add chain in increasing p, starting from zero
+ * (no split accumulators), then combined with alpha and beta the same way for every
+ * element. With beta == 0 the kernel does not read c (NaN in c is overwritten). kc >= 1. */
+typedef void (*ck_gemm_microkernel)(int64_t kc, const float *a_packed, const float *b_packed,
+                                    float *c, int64_t ldc, float alpha, float beta);
+
+/* One instruction-set path: its microkernel and its blocking sizes.
+ *   mr, nr  tile of C computed by one microkernel call
+ *   mc      rows of op(A) packed at once (the A~ block, mc x kc, meant to stay in L2);
+ *           a multiple of mr
+ *   kc      depth of one packed block (a B~ sliver, kc x nr, is meant to stay in L1/L2)
+ *   nc      columns of op(B) packed at once (the B~ block, kc x nc, shared by the threads,
+ *           meant to stay in L3); a multiple of nr */
+typedef struct {
+    int mr, nr;
+    int64_t mc, kc, nc;
+    ck_gemm_microkernel kernel;
+} ck_gemm_blocking;
+
+/* The largest mr and nr of any path: the size of the driver's edge-tile buffer. */
+#define CK_GEMM_MAX_MR 16
+#define CK_GEMM_MAX_NR 32
+
+/* Tile sizes of each microkernel (the kernels are written for exactly these). */
+#define CK_GEMM_AVX512_MR 12
+#define CK_GEMM_AVX512_NR 32 /* two zmm registers */
+#define CK_GEMM_AVX2_MR 6
+#define CK_GEMM_AVX2_NR 16 /* two ymm registers */
+#define CK_GEMM_PORTABLE_MR 6
+#define CK_GEMM_PORTABLE_NR 8 /* two 4-float vectors: SSE on plain x86-64, NEON on aarch64 */
+
+/* The microkernels. The x86 ones exist only when compiling for x86-64; elsewhere their
+ * paths are reported unsupported and never called. */
+void ck_gemm_kernel_portable(int64_t kc, const float *a_packed, const float *b_packed,
+                             float *c, int64_t ldc, float alpha, float beta);
+#if defined(__x86_64__)
+void ck_gemm_kernel_avx2(int64_t kc, const float *a_packed, const float *b_packed, float *c,
+                         int64_t ldc, float alpha, float beta);
+void ck_gemm_kernel_avx512(int64_t kc, const float *a_packed, const float *b_packed,
+                           float *c, int64_t ldc, float alpha, float beta);
+#endif
+
+/* Path dispatch (gemm.c): the blocking table of a path this CPU supports, NULL otherwise. */
+const ck_gemm_blocking *ck_gemm_blocking_for(ck_gemm_path path);
+
+#endif

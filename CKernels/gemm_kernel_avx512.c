@@ -1,0 +1,54 @@
+/* AVX-512F microkernel: a 12 x 32 tile of C held in 24 zmm accumulators (12 rows x two
+ * 16-float vectors). Contract: gemm.h. Compiled for AVX-512 by the target attribute only;
+ * the driver calls it only when the CPU has AVX-512F. */
+#include "gemm.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+enum { MR = CK_GEMM_AVX512_MR, NR = CK_GEMM_AVX512_NR };
+_Static_assert(NR == 32, "the kernel holds a row of the tile in two zmm registers");
+
+__attribute__((target("avx512f,fma"))) void
+ck_gemm_kernel_avx512(int64_t kc, const float *a_packed, const float *b_packed, float *c,
+                      int64_t ldc, float alpha, float beta) {
+    /* acc[i][h] holds row i, columns 16h..16h+15 of the tile. The loops over i and h have
+     * constant bounds and are fully unrolled, so acc lives in registers. */
+    __m512 acc[MR][2];
+    for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+
+    /* Step p: row p of the B sliver (32 floats) times column p of the A sliver (12 floats,
+     * each broadcast), one FMA per accumulator: acc = a * b + acc, in increasing p. */
+    for (int64_t p = 0; p < kc; p++) {
+        const float *a = a_packed + p * MR, *b = b_packed + p * NR;
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+        for (int i = 0; i < MR; i++) {
+            __m512 ai = _mm512_set1_ps(a[i]);
+            acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+        }
+    }
+
+    /* c = alpha * acc (beta == 0: c is not read), or fma(beta, c, alpha * acc). */
+    __m512 va = _mm512_set1_ps(alpha);
+    if (beta == 0.0f) {
+        for (int i = 0; i < MR; i++) {
+            _mm512_storeu_ps(c + i * ldc, _mm512_mul_ps(va, acc[i][0]));
+            _mm512_storeu_ps(c + i * ldc + 16, _mm512_mul_ps(va, acc[i][1]));
+        }
+    } else {
+        __m512 vb = _mm512_set1_ps(beta);
+        for (int i = 0; i < MR; i++) {
+            float *ci = c + i * ldc;
+            _mm512_storeu_ps(ci, _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci),
+                                                 _mm512_mul_ps(va, acc[i][0])));
+            _mm512_storeu_ps(ci + 16, _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci + 16),
+                                                      _mm512_mul_ps(va, acc[i][1])));
+        }
+    }
+}
+
+#else
+/* Not x86-64: no AVX-512 path (ck_gemm_path_supported reports it unsupported). */
+typedef int ck_gemm_kernel_avx512_unavailable;
+#endif

@@ -1,0 +1,277 @@
+// ck_sgemm against a naive Double reference, on every GEMM path this CPU supports.
+import CKernels
+import XCTest
+
+/// One GEMM problem in logical form: C = alpha * A * B + beta * C, with A m x k and B k x n
+/// as op(A) and op(B) (the test stores them transposed or not).
+private struct GEMMProblem {
+    var alpha: Float
+    var beta: Float
+    var a: Matrix
+    var b: Matrix
+    var c: Matrix
+
+    var m: Int { a.rows }
+    var n: Int { b.cols }
+    var k: Int { a.cols }
+
+    /// Random A, B and C with entries in -1...1. With beta == 0, C is NaN (it must not be read).
+    static func random(
+        m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0, using rng: inout SplitMix64
+    ) -> GEMMProblem {
+        let a = Matrix.random(rows: m, cols: k, using: &rng)
+        let b = Matrix.random(rows: k, cols: n, using: &rng)
+        let c = beta == 0
+            ? Matrix(rows: m, cols: n, values: [Float](repeating: .nan, count: m * n))
+            : Matrix.random(rows: m, cols: n, using: &rng)
+        return GEMMProblem(alpha: alpha, beta: beta, a: a, b: b, c: c)
+    }
+
+    /// The same problem restricted to some rows of C (and of A).
+    func rows(_ selected: [Int]) -> GEMMProblem {
+        func pick(_ x: Matrix) -> Matrix {
+            Matrix(rows: selected.count, cols: x.cols, values: selected.flatMap { i in (0..<x.cols).map { x[i, $0] } })
+        }
+        return GEMMProblem(alpha: alpha, beta: beta, a: pick(a), b: b, c: pick(c))
+    }
+
+    /// The operands stored as ck_sgemm will read them: A and B transposed or not, and A, B
+    /// and C with `padding` floats after each row.
+    func stored(transA: Bool, transB: Bool, padding: Int = 0) -> StoredGEMM {
+        StoredGEMM(
+            transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta,
+            a: transA ? a.transposed(ld: m + padding) : a.withLeadingDimension(k + padding),
+            b: transB ? b.transposed(ld: k + padding) : b.withLeadingDimension(n + padding),
+            c: c.withLeadingDimension(n + padding))
+    }
+}
+
+/// A GEMM call with its operands in memory, ready to run (several times).
+private struct StoredGEMM {
+    let transA: Bool, transB: Bool
+    let m: Int, n: Int, k: Int
+    let alpha: Float, beta: Float
+    let a: Matrix, b: Matrix, c: Matrix
+
+    /// Calls ck_sgemm on a copy of C and returns C as the kernel left it.
+    func run() -> Matrix {
+        var result = c
+        sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, b: b, beta: beta, c: &result)
+        return result
+    }
+}
+
+/// ck_sgemm on stored operands; nil A or B passes a NULL pointer (with the smallest valid
+/// leading dimension).
+private func sgemm(
+    transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: Matrix?, b: Matrix?,
+    beta: Float, c: inout Matrix
+) {
+    let lda = a?.ld ?? max(1, transA ? m : k)
+    let ldb = b?.ld ?? max(1, transB ? k : n)
+    let ldc = c.ld
+    withOptionalPointer(a?.storage) { aPointer in
+        withOptionalPointer(b?.storage) { bPointer in
+            c.storage.withUnsafeMutableBufferPointer { cBuffer in
+                ck_sgemm(
+                    transA ? 1 : 0, transB ? 1 : 0, Int64(m), Int64(n), Int64(k), alpha,
+                    aPointer, Int64(lda), bPointer, Int64(ldb), beta, cBuffer.baseAddress, Int64(ldc))
+            }
+        }
+    }
+}
+
+private func withOptionalPointer<R>(_ array: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let array else { return body(nil) }
+    return array.withUnsafeBufferPointer { body($0.baseAddress) }
+}
+
+private let allPaths: [ck_gemm_path] = [CK_GEMM_PATH_PORTABLE, CK_GEMM_PATH_AVX2, CK_GEMM_PATH_AVX512]
+
+private func name(of path: ck_gemm_path) -> String {
+    switch path {
+    case CK_GEMM_PATH_PORTABLE: "portable"
+    case CK_GEMM_PATH_AVX2: "avx2"
+    case CK_GEMM_PATH_AVX512: "avx512"
+    default: "path \(path.rawValue)"
+    }
+}
+
+/// Runs `body` once on every GEMM path this CPU supports, then restores the original path.
+private func forEachSupportedPath(
+    file: StaticString = #filePath, line: UInt = #line, _ body: (_ pathName: String) -> Void
+) {
+    let original = ck_gemm_get_path()
+    defer { ck_gemm_set_path(original) }
+    for path in allPaths where ck_gemm_path_supported(path) == 1 {
+        XCTAssertEqual(ck_gemm_set_path(path), 0, "setting supported path \(name(of: path))", file: file, line: line)
+        XCTAssertEqual(ck_gemm_get_path(), path, file: file, line: line)
+        body(name(of: path))
+    }
+}
+
+private let transposes: [(a: Bool, b: Bool)] = [(false, false), (false, true), (true, false), (true, true)]
+
+/// Checks `problem` on every supported path and transpose combination: C against the
+/// reference within the k-scaled bound, and C's row padding left untouched.
+private func assertMatchesReference(
+    _ problem: GEMMProblem, padding: Int, file: StaticString = #filePath, line: UInt = #line
+) {
+    let reference = referenceGEMM(alpha: problem.alpha, a: problem.a, b: problem.b, beta: problem.beta, c: problem.c)
+    forEachSupportedPath(file: file, line: line) { path in
+        for t in transposes {
+            let c = problem.stored(transA: t.a, transB: t.b, padding: padding).run()
+            let what = "m \(problem.m) n \(problem.n) k \(problem.k), transA \(t.a) transB \(t.b), "
+                + "alpha \(problem.alpha) beta \(problem.beta), padding \(padding), path \(path)"
+            assertClose(c.values, reference.values, tolerance: reference.bounds, what, file: file, line: line)
+            if let changed = c.firstChangedPadding {
+                XCTFail("padding of C written at row \(changed.row) column \(changed.col): \(what)", file: file, line: line)
+            }
+        }
+    }
+}
+
+final class GEMMTests: XCTestCase {
+    /// Sizes around plausible tile sizes (MR 4/6/12/14, NR 8/16/32, KC 256-384, MC 96-480,
+    /// NC 2048/4096; the driver's table today: MR 6/6/12, NR 8/16/32, KC 256, MC 120/144/480,
+    /// NC 2048/4096/4096 for portable/AVX2/AVX-512), with 1 and primes; spread over m, n and
+    /// k rather than every combination. The larger ones go parallel with the default threads.
+    private static let shapes: [(m: Int, n: Int, k: Int)] = [
+        (1, 1, 1), (1, 17, 5), (2, 3, 7), (5, 16, 1), (7, 33, 11), (13, 31, 2), (11, 47, 13),
+        (15, 32, 17), (16, 48, 3), (17, 49, 31), (3, 1, 256), (1, 255, 33), (4, 16, 255),
+        (6, 64, 47), (12, 15, 48), (14, 7, 49), (48, 95, 96), (49, 129, 97), (95, 17, 255),
+        (96, 33, 127), (97, 127, 257), (127, 2, 383), (128, 13, 385), (129, 96, 128),
+        (6, 257, 384), (255, 5, 15), (256, 31, 129), (257, 33, 385), (383, 16, 5), (385, 11, 3),
+        // Around the driver's MC (120, 144, 480), NC (2048, 4096) and two KC blocks.
+        (119, 9, 20), (121, 40, 9), (143, 17, 30), (145, 33, 12), (479, 3, 10), (481, 34, 7),
+        (3, 2047, 5), (2, 2049, 6), (1, 4097, 3), (10, 3, 511), (9, 18, 513),
+    ]
+
+    /// (alpha, beta) pairs cycled over the shapes.
+    private static let scalings: [(alpha: Float, beta: Float)] = [
+        (1, 0), (1, 1), (-0.5, 2), (1.5, -0.25), (0.7, 0),
+    ]
+
+    func testRandomShapesAllTransposesAndPathsMatchReference() {
+        var rng = SplitMix64(seed: 1)
+        for (index, shape) in Self.shapes.enumerated() {
+            let scaling = Self.scalings[index % Self.scalings.count]
+            let problem = GEMMProblem.random(
+                m: shape.m, n: shape.n, k: shape.k, alpha: scaling.alpha, beta: scaling.beta, using: &rng)
+            assertMatchesReference(problem, padding: [0, 1, 3, 16][index % 4])
+        }
+    }
+
+    func testAlphaAndBetaCombinations() {
+        var rng = SplitMix64(seed: 2)
+        for alpha: Float in [1, 2.5, -0.75] {
+            for beta: Float in [0, 1, -0.5] {
+                let problem = GEMMProblem.random(m: 19, n: 37, k: 70, alpha: alpha, beta: beta, using: &rng)
+                assertMatchesReference(problem, padding: 5)
+            }
+        }
+    }
+
+    /// beta == 0: C is not read, so NaN and infinity in C are overwritten.
+    func testBetaZeroOverwritesNaNAndInfinityInC() {
+        var rng = SplitMix64(seed: 3)
+        for shape in [(m: 3, n: 5, k: 4), (m: 50, n: 70, k: 300)] {
+            var problem = GEMMProblem.random(m: shape.m, n: shape.n, k: shape.k, alpha: 1.25, beta: 0, using: &rng)
+            for i in 0..<shape.m {
+                for j in 0..<shape.n { problem.c[i, j] = [Float.nan, .infinity, -.infinity][(i + j) % 3] }
+            }
+            assertMatchesReference(problem, padding: 2)
+        }
+    }
+
+    /// alpha == 0 reads neither A nor B (NaN there, or NULL pointers) and gives C = beta * C.
+    func testAlphaZeroOnlyScalesC() {
+        var rng = SplitMix64(seed: 4)
+        let (m, n, k) = (9, 40, 33)
+        let nanA = Matrix(rows: m, cols: k, values: [Float](repeating: .nan, count: m * k))
+        let nanB = Matrix(rows: k, cols: n, values: [Float](repeating: .nan, count: k * n))
+        let c = Matrix.random(rows: m, cols: n, ld: n + 3, using: &rng)
+        forEachSupportedPath { path in
+            for beta: Float in [0, 1, 0.5, -3] {
+                for operands in [(nanA, nanB), nil] as [(Matrix, Matrix)?] {
+                    var result = c
+                    sgemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 0, a: operands?.0,
+                          b: operands?.1, beta: beta, c: &result)
+                    let expected = c.values.map { beta == 0 ? 0 : beta * $0 }
+                    let what = "beta \(beta), \(operands == nil ? "NULL" : "NaN") A and B, path \(path)"
+                    assertEqualValues(result.values, expected, what)
+                    XCTAssertNil(result.firstChangedPadding, what)
+                }
+            }
+        }
+    }
+
+    /// k == 0 reads neither A nor B and scales C by beta (beta == 0 clears even NaN).
+    func testKZeroScalesCByBeta() {
+        var rng = SplitMix64(seed: 5)
+        let (m, n) = (20, 35)
+        var c = Matrix.random(rows: m, cols: n, ld: n + 1, using: &rng)
+        c[0, 0] = .nan
+        forEachSupportedPath { path in
+            for t in transposes {
+                for beta: Float in [0, 1, 0.5] {
+                    var result = c
+                    sgemm(transA: t.a, transB: t.b, m: m, n: n, k: 0, alpha: 2, a: nil, b: nil, beta: beta, c: &result)
+                    let expected = c.values.map { beta == 0 ? 0 : beta * $0 }
+                    let what = "beta \(beta), transA \(t.a) transB \(t.b), path \(path)"
+                    assertEqualValues(result.values, expected, what)
+                    XCTAssertNil(result.firstChangedPadding, what)
+                }
+            }
+        }
+    }
+
+    /// m == 0 or n == 0: nothing to do, nothing written.
+    func testEmptyOutputWritesNothing() {
+        var rng = SplitMix64(seed: 6)
+        let a = Matrix.random(rows: 4, cols: 4, using: &rng), b = a
+        var c = Matrix(rows: 4, cols: 0, ld: 4, values: [])
+        sgemm(transA: false, transB: false, m: 4, n: 0, k: 4, alpha: 1, a: a, b: b, beta: 0, c: &c)
+        XCTAssertNil(c.firstChangedPadding, "n == 0 wrote into C")
+        var unused = Matrix(rows: 1, cols: 4, values: [1, 2, 3, 4])
+        sgemm(transA: false, transB: false, m: 0, n: 4, k: 4, alpha: 1, a: a, b: b, beta: 0, c: &unused)
+        XCTAssertEqual(unused.values, [1, 2, 3, 4], "m == 0 wrote into C")
+    }
+
+    /// Work is split by output rows or columns, never along k: 1, 2 and 3 threads give the
+    /// same bits on shapes big enough to go parallel. A sample of rows is also checked against
+    /// the reference.
+    func testThreadCountDoesNotChangeTheBits() {
+        var rng = SplitMix64(seed: 7)
+        for shape in [(m: 300, n: 700, k: 500), (m: 32, n: 1024, k: 256)] {
+            let problem = GEMMProblem.random(m: shape.m, n: shape.n, k: shape.k, alpha: 1, beta: 0.5, using: &rng)
+            let sampledRows = [0, 1, shape.m / 2, shape.m - 1]
+            let sample = problem.rows(sampledRows)
+            let reference = referenceGEMM(alpha: sample.alpha, a: sample.a, b: sample.b, beta: sample.beta, c: sample.c)
+            for t in transposes {
+                let call = problem.stored(transA: t.a, transB: t.b, padding: 3)
+                forEachSupportedPath { path in
+                    let what = "m \(shape.m) n \(shape.n) k \(shape.k), transA \(t.a) transB \(t.b), path \(path)"
+                    let results = assertSameResultForThreadCounts([1, 2, 3], what) { call.run().storage }
+                    let sampled = sampledRows.flatMap { i in results[(i * call.c.ld)..<(i * call.c.ld + shape.n)] }
+                    assertClose(sampled, reference.values, tolerance: reference.bounds, "sampled rows, " + what)
+                }
+            }
+        }
+    }
+
+    func testSetPathOfUnsupportedPathFailsAndChangesNothing() throws {
+        guard let unsupported = allPaths.first(where: { ck_gemm_path_supported($0) == 0 }) else {
+            throw XCTSkip("this CPU supports every GEMM path (portable, AVX2, AVX-512): none to reject")
+        }
+        let original = ck_gemm_get_path()
+        defer { ck_gemm_set_path(original) }
+        XCTAssertEqual(ck_gemm_set_path(unsupported), -1)
+        XCTAssertEqual(ck_gemm_get_path(), original)
+    }
+
+    func testPortablePathIsAlwaysSupportedAndDefaultIsSupported() {
+        XCTAssertEqual(ck_gemm_path_supported(CK_GEMM_PATH_PORTABLE), 1)
+        XCTAssertEqual(ck_gemm_path_supported(ck_gemm_get_path()), 1)
+    }
+}

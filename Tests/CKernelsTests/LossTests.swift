@@ -1,0 +1,231 @@
+// ck_softmax_cross_entropy and ck_softmax against Double references.
+import CKernels
+import XCTest
+
+private let eps = Double(Float.ulpOfOne)
+
+/// The loss and gradient in Double, per the header:
+///   loss = (1 / rows) sum_i -log softmax(z_i)[label_i],  d_i = (softmax(z_i) - onehot) / rows.
+private func referenceCrossEntropy(logits: [Float], labels: [Int32], classes: Int)
+    -> (loss: Double, dlogits: [Double])
+{
+    let rows = labels.count
+    var loss = 0.0
+    var dlogits = [Double](repeating: 0, count: rows * classes)
+    for i in 0..<rows {
+        let p = referenceSoftmax(Array(logits[(i * classes)..<((i + 1) * classes)]))
+        let z = logits[(i * classes)..<((i + 1) * classes)].map(Double.init)
+        let max = z.max()!
+        let label = Int(labels[i])
+        loss += log(z.reduce(0) { $0 + exp($1 - max) }) - (z[label] - max)
+        for j in 0..<classes { dlogits[i * classes + j] = (p[j] - (j == label ? 1 : 0)) / Double(rows) }
+    }
+    return (loss / Double(rows), dlogits)
+}
+
+private func referenceSoftmax(_ row: [Float]) -> [Double] {
+    let z = row.map(Double.init), max = z.max()!
+    let e = z.map { exp($0 - max) }, sum = e.reduce(0, +)
+    return e.map { $0 / sum }
+}
+
+/// ck_softmax_cross_entropy: writes the gradient into `dlogits` (nil: NULL) and the loss into
+/// `loss`, and returns the status.
+private func crossEntropy(
+    logits: [Float], labels: [Int32], classes: Int, dlogits: inout [Float]?, loss: inout Float
+) -> Int32 {
+    logits.withUnsafeBufferPointer { z in
+        labels.withUnsafeBufferPointer { l in
+            if dlogits == nil {
+                return ck_softmax_cross_entropy(Int64(labels.count), Int64(classes), z.baseAddress, l.baseAddress, nil, &loss)
+            }
+            return dlogits!.withUnsafeMutableBufferPointer { d in
+                ck_softmax_cross_entropy(Int64(labels.count), Int64(classes), z.baseAddress, l.baseAddress, d.baseAddress, &loss)
+            }
+        }
+    }
+}
+
+/// ck_softmax_cross_entropy with dlogits == logits: returns status, loss and the gradient.
+private func crossEntropyInPlace(logits: [Float], labels: [Int32], classes: Int) -> (status: Int32, loss: Float, dlogits: [Float]) {
+    var buffer = logits, loss: Float = 0
+    let status = labels.withUnsafeBufferPointer { l in
+        buffer.withUnsafeMutableBufferPointer { d in
+            ck_softmax_cross_entropy(Int64(labels.count), Int64(classes), d.baseAddress, l.baseAddress, d.baseAddress, &loss)
+        }
+    }
+    return (status, loss, buffer)
+}
+
+private func softmax(_ logits: [Float], classes: Int, inPlace: Bool) -> [Float] {
+    let rows = Int64(logits.count / classes)
+    if inPlace {
+        var probs = logits
+        probs.withUnsafeMutableBufferPointer { ck_softmax(rows, Int64(classes), $0.baseAddress, $0.baseAddress) }
+        return probs
+    }
+    var probs = [Float](repeating: sentinel, count: logits.count)
+    logits.withUnsafeBufferPointer { z in probs.withUnsafeMutableBufferPointer { ck_softmax(rows, Int64(classes), z.baseAddress, $0.baseAddress) } }
+    return probs
+}
+
+/// A random problem: logits in -scale...scale, labels in 0..<classes.
+private func randomProblem(rows: Int, classes: Int, scale: Float, using rng: inout SplitMix64) -> (logits: [Float], labels: [Int32]) {
+    (randomFloats(rows * classes, in: -scale...scale, using: &rng),
+     (0..<rows).map { _ in Int32.random(in: 0..<Int32(classes), using: &rng) })
+}
+
+/// Float error bounds for a softmax computed from the row maximum: per element about
+/// (classes + 8) eps relative to p (plus the one-hot term), and for the loss
+/// (classes + 8) eps plus eps times the logits' size.
+private func gradientTolerance(_ reference: [Double], classes: Int, rows: Int) -> [Double] {
+    reference.map { Double(classes + 8) * eps * (abs($0) + 1 / Double(rows)) }
+}
+
+final class LossTests: XCTestCase {
+    func testSoftmaxCrossEntropyMatchesReference() {
+        var rng = SplitMix64(seed: 21)
+        for (rows, classes, scale) in [(1, 1, Float(1)), (1, 2, 1), (3, 5, 3), (7, 10, 10), (64, 3, 30), (33, 100, 5)] {
+            let (logits, labels) = randomProblem(rows: rows, classes: classes, scale: scale, using: &rng)
+            let reference = referenceCrossEntropy(logits: logits, labels: labels, classes: classes)
+            var dlogits: [Float]? = [Float](repeating: sentinel, count: rows * classes), loss: Float = .nan
+            let what = "rows \(rows), classes \(classes), logits in +-\(scale)"
+            XCTAssertEqual(crossEntropy(logits: logits, labels: labels, classes: classes, dlogits: &dlogits, loss: &loss), 0, what)
+            let lossTolerance = Double(classes + 8) * eps * (1 + abs(reference.loss) + Double(scale))
+            assertClose([loss], [reference.loss], tolerance: lossTolerance, "loss, " + what)
+            assertClose(dlogits!, reference.dlogits, tolerance: gradientTolerance(reference.dlogits, classes: classes, rows: rows), "dlogits, " + what)
+        }
+    }
+
+    /// Logits of +-1e4 and large equal logits: finite loss, and the exact gradient (every
+    /// softmax value here is 0, 1/2, 1/4 or 1 in both Float and Double).
+    func testExtremeLogitsGiveFiniteLossAndExactGradient() {
+        let classes = 4
+        let logits: [Float] = [
+            1e4, -1e4, 0, 5,  // softmax (1, 0, 0, 0), label 1: loss 2e4
+            1e4, 1e4, 1e4, 1e4,  // uniform, label 2: loss log 4
+            -1e4, -1e4, -1e4, -1e4,  // uniform, label 0: loss log 4
+            -1e4, 1e4, -1e4, 1e4,  // (0, 1/2, 0, 1/2), label 3: loss log 2
+        ]
+        let labels: [Int32] = [1, 2, 0, 3]
+        let expectedGradient: [Float] = [  // (softmax - onehot) / 4
+            0.25, -0.25, 0, 0,
+            0.0625, 0.0625, -0.1875, 0.0625,
+            -0.1875, 0.0625, 0.0625, 0.0625,
+            0, 0.125, 0, -0.125,
+        ]
+        let expectedLoss = (2e4 + 2 * log(4.0) + log(2.0)) / 4
+        var dlogits: [Float]? = [Float](repeating: sentinel, count: logits.count), loss: Float = .nan
+        XCTAssertEqual(crossEntropy(logits: logits, labels: labels, classes: classes, dlogits: &dlogits, loss: &loss), 0)
+        XCTAssertTrue(loss.isFinite, "loss \(loss)")
+        XCTAssertEqual(Double(loss), expectedLoss, accuracy: 4 * eps * expectedLoss)
+        assertEqualValues(dlogits!, expectedGradient, "out of place")
+        let inPlace = crossEntropyInPlace(logits: logits, labels: labels, classes: classes)
+        XCTAssertEqual(inPlace.status, 0)
+        XCTAssertEqual(Double(inPlace.loss), expectedLoss, accuracy: 4 * eps * expectedLoss)
+        assertEqualValues(inPlace.dlogits, expectedGradient, "in place")
+    }
+
+    /// A label outside [0, classes) returns the error and writes nothing: not the loss, not
+    /// dlogits, not logits when in place.
+    func testOutOfRangeLabelReturnsErrorAndWritesNothing() {
+        var rng = SplitMix64(seed: 22)
+        let (rows, classes) = (5, 3)
+        let (logits, validLabels) = randomProblem(rows: rows, classes: classes, scale: 1, using: &rng)
+        for (row, bad) in [(0, Int32(-1)), (4, Int32(classes)), (2, Int32.min), (3, Int32.max)] {
+            var labels = validLabels
+            labels[row] = bad
+            let what = "label \(bad) in row \(row)"
+            var dlogits: [Float]? = [Float](repeating: sentinel, count: rows * classes), loss = sentinel
+            let status = crossEntropy(logits: logits, labels: labels, classes: classes, dlogits: &dlogits, loss: &loss)
+            XCTAssertEqual(status, CK_ERROR_LABEL_OUT_OF_RANGE, what)
+            XCTAssertTrue(loss.hasSameBits(as: sentinel), "loss written: \(loss), " + what)
+            assertBitwiseEqual(dlogits!, [Float](repeating: sentinel, count: rows * classes), "dlogits, " + what)
+
+            var noGradient: [Float]? = nil
+            loss = sentinel
+            XCTAssertEqual(crossEntropy(logits: logits, labels: labels, classes: classes, dlogits: &noGradient, loss: &loss),
+                           CK_ERROR_LABEL_OUT_OF_RANGE, "NULL dlogits, " + what)
+            XCTAssertTrue(loss.hasSameBits(as: sentinel), "loss written with NULL dlogits: \(loss), " + what)
+
+            let inPlace = crossEntropyInPlace(logits: logits, labels: labels, classes: classes)
+            XCTAssertEqual(inPlace.status, CK_ERROR_LABEL_OUT_OF_RANGE, "in place, " + what)
+            assertBitwiseEqual(inPlace.dlogits, logits, "logits changed in place, " + what)
+        }
+    }
+
+    /// dlogits == NULL computes the loss only: the same loss as with a gradient.
+    func testNullDlogitsGivesTheSameLoss() {
+        var rng = SplitMix64(seed: 23)
+        let (rows, classes) = (50, 7)
+        let (logits, labels) = randomProblem(rows: rows, classes: classes, scale: 4, using: &rng)
+        var dlogits: [Float]? = [Float](repeating: 0, count: rows * classes), none: [Float]? = nil
+        var withGradient: Float = .nan, lossOnly: Float = .nan
+        XCTAssertEqual(crossEntropy(logits: logits, labels: labels, classes: classes, dlogits: &dlogits, loss: &withGradient), 0)
+        XCTAssertEqual(crossEntropy(logits: logits, labels: labels, classes: classes, dlogits: &none, loss: &lossOnly), 0)
+        XCTAssertTrue(lossOnly.hasSameBits(as: withGradient), "loss only \(lossOnly), with gradient \(withGradient)")
+    }
+
+    func testInPlaceGradientMatchesReference() {
+        var rng = SplitMix64(seed: 24)
+        let (rows, classes) = (9, 13)
+        let (logits, labels) = randomProblem(rows: rows, classes: classes, scale: 8, using: &rng)
+        let reference = referenceCrossEntropy(logits: logits, labels: labels, classes: classes)
+        let result = crossEntropyInPlace(logits: logits, labels: labels, classes: classes)
+        XCTAssertEqual(result.status, 0)
+        XCTAssertEqual(Double(result.loss), reference.loss, accuracy: Double(classes + 8) * eps * (1 + reference.loss + 8))
+        assertClose(result.dlogits, reference.dlogits, tolerance: gradientTolerance(reference.dlogits, classes: classes, rows: rows))
+    }
+
+    /// 4096 x 33 logits (> 2 * 32768): goes parallel; loss and gradient bitwise equal for 1
+    /// and 2 threads, and the loss close to the reference. Some rows have a loss of 2e4 and
+    /// many of 1e-14...1e-2, so that the sum is sensitive to its order (as far as the final
+    /// rounding to Float lets that show).
+    func testLossIsIndependentOfThreadCount() {
+        var rng = SplitMix64(seed: 25)
+        let (rows, classes) = (4096, 33)
+        var (logits, labels) = randomProblem(rows: rows, classes: classes, scale: 6, using: &rng)
+        for i in stride(from: 0, to: rows, by: 7) {  // label on -1e4, another logit 1e4: loss 2e4
+            logits[i * classes + Int(labels[i])] = -1e4
+            logits[i * classes + (Int(labels[i]) + 1) % classes] = 1e4
+        }
+        for i in stride(from: 3, to: rows, by: 2) {  // label 15...30, the rest within +-6: loss 1e-14...1e-2
+            logits[i * classes + Int(labels[i])] = randomFloats(1, in: 15...30, using: &rng)[0]
+        }
+        assertSameResultForThreadCounts { () -> [Float] in
+            var dlogits: [Float]? = [Float](repeating: sentinel, count: rows * classes), loss: Float = .nan
+            XCTAssertEqual(crossEntropy(logits: logits, labels: labels, classes: classes, dlogits: &dlogits, loss: &loss), 0)
+            return [loss] + dlogits!
+        }
+        assertSameResultForThreadCounts { () -> [Float] in
+            var none: [Float]? = nil, loss: Float = .nan
+            XCTAssertEqual(crossEntropy(logits: logits, labels: labels, classes: classes, dlogits: &none, loss: &loss), 0)
+            return [loss]
+        }
+        let reference = referenceCrossEntropy(logits: logits, labels: labels, classes: classes)
+        var none: [Float]? = nil, loss: Float = .nan
+        _ = crossEntropy(logits: logits, labels: labels, classes: classes, dlogits: &none, loss: &loss)
+        XCTAssertEqual(Double(loss), reference.loss, accuracy: Double(classes + 8) * eps * (1 + reference.loss + 1e4))
+    }
+
+    func testSoftmaxMatchesReferenceAndRowsSumToOne() {
+        var rng = SplitMix64(seed: 26)
+        for (rows, classes, scale) in [(1, 1, Float(1)), (2, 3, 1), (7, 10, 20), (5, 4, 1e4), (4096, 33, 6)] {
+            let logits = randomFloats(rows * classes, in: -scale...scale, using: &rng)
+            let reference = (0..<rows).flatMap { i in referenceSoftmax(Array(logits[(i * classes)..<((i + 1) * classes)])) }
+            let tolerance = reference.map { Double(classes + 8) * eps * $0 }
+            for inPlace in [false, true] {
+                let what = "rows \(rows), classes \(classes), logits in +-\(scale), in place \(inPlace)"
+                let probs = softmax(logits, classes: classes, inPlace: inPlace)
+                assertClose(probs, reference, tolerance: tolerance, what)
+                for i in 0..<rows {
+                    let sum = probs[(i * classes)..<((i + 1) * classes)].reduce(0.0) { $0 + Double($1) }
+                    XCTAssertEqual(sum, 1, accuracy: Double(classes + 8) * eps, "row \(i), " + what)
+                }
+            }
+            if rows * classes > 2 * 32768 {
+                assertSameResultForThreadCounts { softmax(logits, classes: classes, inPlace: false) }
+            }
+        }
+    }
+}

@@ -1,0 +1,22 @@
+// ck_set_num_threads and ck_get_num_threads.
+import CKernels
+import XCTest
+
+final class ThreadingTests: XCTestCase {
+    func testSetNumThreadsAndRestoreDefault() {
+        defer { ck_set_num_threads(0) }
+        ck_set_num_threads(0)
+        let defaultCount = ck_get_num_threads()
+        XCTAssertGreaterThanOrEqual(defaultCount, 1)
+        for n: Int32 in [1, 2, 3, 64] {
+            ck_set_num_threads(n)
+            XCTAssertEqual(ck_get_num_threads(), n)
+        }
+        // n <= 0 restores the default.
+        for n: Int32 in [0, -1, .min] {
+            ck_set_num_threads(5)
+            ck_set_num_threads(n)
+            XCTAssertEqual(ck_get_num_threads(), defaultCount, "after ck_set_num_threads(\(n))")
+        }
+    }
+}
