@@ -19,13 +19,12 @@
  * results are bitwise independent of the thread split.
  *
  * Packing reads op(A) and op(B) in place, transposed or not; no matrix is copied whole.
- * Packing buffers are cached per thread and only grow. If one cannot be allocated, the
- * program aborts (the API has no error return). */
+ * Packing buffers are cached per thread and only grow (scratch.h). */
 #include "gemm.h"
+#include "scratch.h"
 #include "threading.h"
 
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,12 +39,15 @@
  *   MC: the A~ block, mc x kc floats, about half of L2.
  *   NC: the B~ block, kc x nc floats, in L3. */
 static const ck_gemm_blocking blocking_portable = {
-    CK_GEMM_PORTABLE_MR, CK_GEMM_PORTABLE_NR, 120, 256, 2048, ck_gemm_kernel_portable};
+    CK_GEMM_PORTABLE_MR,      CK_GEMM_PORTABLE_NR,           120, 256, 2048, ck_gemm_kernel_portable,
+    ck_gemm_direct_broadcast_portable, ck_gemm_direct_dot_portable};
 #if defined(__x86_64__)
-static const ck_gemm_blocking blocking_avx2 = {CK_GEMM_AVX2_MR, CK_GEMM_AVX2_NR, 144, 256, 4096,
-                                               ck_gemm_kernel_avx2};
-static const ck_gemm_blocking blocking_avx512 = {CK_GEMM_AVX512_MR, CK_GEMM_AVX512_NR, 480, 256,
-                                                 4096, ck_gemm_kernel_avx512};
+static const ck_gemm_blocking blocking_avx2 = {
+    CK_GEMM_AVX2_MR,      CK_GEMM_AVX2_NR,           144, 256, 4096, ck_gemm_kernel_avx2,
+    ck_gemm_direct_broadcast_avx2, ck_gemm_direct_dot_avx2};
+static const ck_gemm_blocking blocking_avx512 = {
+    CK_GEMM_AVX512_MR,      CK_GEMM_AVX512_NR,           480, 256, 4096, ck_gemm_kernel_avx512,
+    ck_gemm_direct_broadcast_avx512, ck_gemm_direct_dot_avx512};
 #endif
 
 _Static_assert(CK_GEMM_PORTABLE_MR <= CK_GEMM_MAX_MR && CK_GEMM_PORTABLE_NR <= CK_GEMM_MAX_NR &&
@@ -124,31 +126,9 @@ int ck_gemm_set_path(ck_gemm_path path) {
  * Packing buffers
  * ------------------------------------------------------------------------------------- */
 
-/* A per-thread buffer of at least `floats` floats, 64-byte aligned, grown when too small
- * and kept for the next call. */
-typedef struct {
-    float *data;
-    size_t capacity; /* floats */
-} scratch;
-
-static float *scratch_get(scratch *s, size_t floats) {
-    if (s->capacity < floats) {
-        free(s->data);
-        /* aligned_alloc wants a size that is a multiple of the alignment. */
-        size_t bytes = (floats * sizeof(float) + 63) & ~(size_t)63;
-        s->data = aligned_alloc(64, bytes);
-        s->capacity = s->data != NULL ? bytes / sizeof(float) : 0;
-        if (s->data == NULL) {
-            fprintf(stderr, "ck_sgemm: cannot allocate %zu bytes of packing buffer\n", bytes);
-            abort();
-        }
-    }
-    return s->data;
-}
-
 /* A~ of each thread, and B~ of the thread that calls ck_sgemm (shared with its team). */
-static _Thread_local scratch a_scratch;
-static _Thread_local scratch b_scratch;
+static _Thread_local ck_scratch a_scratch;
+static _Thread_local ck_scratch b_scratch;
 
 /* ---------------------------------------------------------------------------------------
  * Packing
@@ -291,7 +271,7 @@ static void gemm_thread(const gemm_problem *g, int tid, int threads) {
     float *a_packed = NULL;
     if (m1 > m0) {
         const int64_t rows = (min64(blk->mc, m1 - m0) + mr - 1) / mr * mr;
-        a_packed = scratch_get(&a_scratch, (size_t)rows * (size_t)min64(blk->kc, g->k));
+        a_packed = ck_scratch_get(&a_scratch, (size_t)rows * (size_t)min64(blk->kc, g->k));
     }
 
     for (int64_t jc = 0; jc < g->n; jc += blk->nc) {
@@ -355,9 +335,61 @@ __attribute__((noinline)) static void scale_c(int64_t m, int64_t n, float beta, 
     }
 }
 
-/* A thread gets at least this many multiply-adds, or the product runs on the calling thread
- * with no parallel region. */
-#define GEMM_MIN_WORK_PER_THREAD ((int64_t)64 * 64 * 64)
+/* ---------------------------------------------------------------------------------------
+ * Direct products (no packing) for small or narrow shapes
+ * ------------------------------------------------------------------------------------- */
+
+/* The dot form serves products with at most this many columns and at least this long a
+ * sum, where the broadcast form and the microkernel would waste most vector lanes. */
+#define DOT_MAX_N 15
+#define DOT_MIN_K 64
+/* Products of at most this many multiply-adds skip packing: the broadcast form. */
+#define DIRECT_MAX_WORK CK_GEMM_MIN_WORK_PER_THREAD
+
+/* dst (cols x rows, dense) = the transpose of src (rows x cols, leading dimension lds). */
+static void transpose_into(int64_t rows, int64_t cols, const float *src, int64_t lds,
+                           float *dst) {
+    for (int64_t j = 0; j < cols; j++)
+        for (int64_t i = 0; i < rows; i++) dst[j * rows + i] = src[i * lds + j];
+}
+
+/* C = alpha * op(A) * op(B) + beta * C by the dot form: X = op(A) must have rows along p
+ * (A not transposed); Yt = op(B)^T is B itself when transposed, else a transposed copy. */
+static void gemm_dot(const ck_gemm_blocking *blk, int trans_b, int64_t m, int64_t n, int64_t k,
+                     float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                     float beta, float *c, int64_t ldc) {
+    if (!trans_b) {
+        float *bt = ck_scratch_get(&b_scratch, (size_t)(n * k));
+        transpose_into(k, n, b, ldb, bt);
+        b = bt;
+        ldb = k;
+    }
+    blk->direct_dot(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+/* C = alpha * op(A) * op(B) + beta * C by the broadcast form, which wants Y's rows
+ * contiguous and vectorizes along D's columns:
+ *   B not transposed:  D = C, X = op(A), Y = B; unless A is transposed and C is taller than
+ *                      wide, where the transposed problem vectorizes better:
+ *   A transposed:      D = C^T (n x m), X = op(B)^T, Y = op(A)^T = A as stored;
+ *   otherwise (N, T):  D = C, X = A, Y = a k x n copy of op(B). */
+static void gemm_broadcast(const ck_gemm_blocking *blk, int trans_a, int trans_b, int64_t m,
+                           int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                           const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    if (trans_a && (trans_b || m > n)) {
+        blk->direct_broadcast(n, m, k, alpha, b, trans_b ? ldb : 1, trans_b ? 1 : ldb, a, lda,
+                              beta, c, 1, ldc);
+        return;
+    }
+    if (trans_b) {
+        float *copy = ck_scratch_get(&b_scratch, (size_t)(k * n));
+        transpose_into(n, k, b, ldb, copy);
+        b = copy;
+        ldb = n;
+    }
+    blk->direct_broadcast(m, n, k, alpha, a, trans_a ? 1 : lda, trans_a ? lda : 1, b, ldb,
+                          beta, c, ldc, 1);
+}
 
 void ck_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
               const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
@@ -369,18 +401,27 @@ void ck_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float a
     }
 
     const ck_gemm_blocking *blk = ck_gemm_blocking_for(ck_gemm_get_path());
+    /* m*n*k, saturated (m*n fits: it is the size of C). */
+    const int64_t mn = m * n;
+    const int64_t work = mn > INT64_MAX / k ? INT64_MAX : mn * k;
+    if (n <= DOT_MAX_N && k >= DOT_MIN_K && !trans_a) {
+        gemm_dot(blk, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    if (work <= DIRECT_MAX_WORK) {
+        gemm_broadcast(blk, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+
     gemm_problem g = {.blk = blk, .trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n,
                       .k = k, .alpha = alpha, .beta = beta, .a = a, .b = b, .lda = lda,
                       .ldb = ldb, .ldc = ldc, .c = c, .b_packed = NULL};
 
     /* B~ belongs to the calling thread: allocated here, before any parallel region. */
     const int64_t nc_max = min64(blk->nc, (n + blk->nr - 1) / blk->nr * blk->nr);
-    g.b_packed = scratch_get(&b_scratch, (size_t)nc_max * (size_t)min64(blk->kc, k));
+    g.b_packed = ck_scratch_get(&b_scratch, (size_t)nc_max * (size_t)min64(blk->kc, k));
 
-    /* m*n*k, saturated (m*n fits: it is the size of C). */
-    const int64_t mn = m * n;
-    const int64_t work = mn > INT64_MAX / k ? INT64_MAX : mn * k;
-    const int threads = ck_threads_for(work, GEMM_MIN_WORK_PER_THREAD);
+    const int threads = ck_threads_for(work, CK_GEMM_MIN_WORK_PER_THREAD);
     if (threads > 1)
         gemm_parallel(&g, threads);
     else

@@ -8,8 +8,13 @@
 #define CK_GEMM_H
 
 #include "ckernels.h"
+#include "gemm_direct.h"
 
 #include <stdint.h>
+
+/* A thread gets at least this many multiply-adds, or a product runs on the calling thread
+ * with no parallel region. */
+#define CK_GEMM_MIN_WORK_PER_THREAD ((int64_t)64 * 64 * 64)
 
 /* The microkernel: one full MR x NR tile of row-major C (element (i, j) at c[i * ldc + j]):
  *
@@ -27,7 +32,8 @@
 typedef void (*ck_gemm_microkernel)(int64_t kc, const float *a_packed, const float *b_packed,
                                     float *c, int64_t ldc, float alpha, float beta);
 
-/* One instruction-set path: its microkernel and its blocking sizes.
+/* One instruction-set path: its microkernel, its blocking sizes, and its direct kernels
+ * for products too small or too narrow to pay for packing (gemm_direct.h).
  *   mr, nr  tile of C computed by one microkernel call
  *   mc      rows of op(A) packed at once (the A~ block, mc x kc, meant to stay in L2);
  *           a multiple of mr
@@ -38,6 +44,8 @@ typedef struct {
     int mr, nr;
     int64_t mc, kc, nc;
     ck_gemm_microkernel kernel;
+    ck_gemm_direct_broadcast direct_broadcast;
+    ck_gemm_direct_dot direct_dot;
 } ck_gemm_blocking;
 
 /* The largest mr and nr of any path: the size of the driver's edge-tile buffer. */

@@ -1,0 +1,18 @@
+/* Internal: scratch buffers that kernels keep between calls (packing buffers, padded copies).
+ * Each lives in a _Thread_local ck_scratch, only grows, and is never seen by the caller. */
+#ifndef CK_SCRATCH_H
+#define CK_SCRATCH_H
+
+#include <stddef.h>
+
+typedef struct {
+    float *data;
+    size_t capacity; /* floats */
+} ck_scratch;
+
+/* At least `floats` floats, 64-byte aligned: s's buffer, grown first when too small (its
+ * contents are then lost). Aborts with a message when memory runs out: the kernels' API has
+ * no error return for it. */
+float *ck_scratch_get(ck_scratch *s, size_t floats);
+
+#endif
