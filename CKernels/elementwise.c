@@ -1,68 +1,143 @@
 /* Element-wise kernels: bias add and its gradient, ReLU forward and backward, row gather,
- * row argmax. Each opens a parallel region only when the data pay for it
- * (CK_PARALLEL_MIN_ELEMENTS), and splits only independent outputs between threads. */
+ * row argmax. Each is a loop over a range of independent outputs (a *_range function), run
+ * by ck_parallel_for on the calling thread or, when the data pay for a parallel region
+ * (CK_PARALLEL_MIN_ELEMENTS), on several threads. */
 #include "ckernels.h"
 #include "threading.h"
 
 #include <string.h>
 
-/* x: rows x cols (ldx), bias: cols. Rows are independent: split rows. */
-void ck_bias_add(int64_t rows, int64_t cols, float *x, int64_t ldx, const float *bias) {
-    int threads = ck_threads_for(rows * cols, CK_PARALLEL_MIN_ELEMENTS);
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
-    for (int64_t i = 0; i < rows; i++) {
-        float *row = x + i * ldx;
-        for (int64_t j = 0; j < cols; j++) row[j] += bias[j];
+/* ---- bias add: rows are independent ---------------------------------------------------- */
+
+typedef struct {
+    int64_t cols, ldx;
+    float *x;
+    const float *bias;
+} bias_add_args;
+
+CK_VECTORIZED static void bias_add_rows(const void *args, int64_t begin, int64_t end) {
+    const bias_add_args *a = args;
+    for (int64_t i = begin; i < end; i++) {
+        float *row = a->x + i * a->ldx;
+#pragma omp simd
+        for (int64_t j = 0; j < a->cols; j++) row[j] += a->bias[j];
     }
 }
 
-/* dy: rows x cols (ldy), dbias: cols. Each thread owns a contiguous range of columns and
- * sums all rows for it in order, so no sum is split between threads. */
-void ck_bias_grad(int64_t rows, int64_t cols, const float *dy, int64_t ldy, float *dbias) {
-    int threads = ck_threads_for(rows * cols, CK_PARALLEL_MIN_ELEMENTS);
-    /* Keep each share at least a cache line of columns wide. */
-    if (threads > 1 && cols < 16 * threads) threads = 1;
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-        int64_t begin, end;
-        ck_split_range(cols, 16, omp_get_thread_num(), omp_get_num_threads(), &begin, &end);
-        for (int64_t i = 0; i < rows; i++) {
-            const float *row = dy + i * ldy;
-            for (int64_t j = begin; j < end; j++) dbias[j] += row[j];
-        }
+void ck_bias_add(int64_t rows, int64_t cols, float *x, int64_t ldx, const float *bias) {
+    bias_add_args args = {cols, ldx, x, bias};
+    ck_parallel_for(rows, 1, ck_threads_for(rows * cols, CK_PARALLEL_MIN_ELEMENTS),
+                    bias_add_rows, &args);
+}
+
+/* ---- bias gradient: columns are independent; each sums all rows in order --------------- */
+
+typedef struct {
+    int64_t rows, ldy;
+    const float *dy;
+    float *dbias;
+} bias_grad_args;
+
+CK_VECTORIZED static void bias_grad_columns(const void *args, int64_t begin, int64_t end) {
+    const bias_grad_args *a = args;
+    for (int64_t i = 0; i < a->rows; i++) {
+        const float *row = a->dy + i * a->ldy;
+#pragma omp simd
+        for (int64_t j = begin; j < end; j++) a->dbias[j] += row[j];
     }
+}
+
+void ck_bias_grad(int64_t rows, int64_t cols, const float *dy, int64_t ldy, float *dbias) {
+    bias_grad_args args = {rows, ldy, dy, dbias};
+    int threads = ck_threads_for(rows * cols, CK_PARALLEL_MIN_ELEMENTS);
+    /* Shares of whole cache lines (16 floats) of dbias. */
+    if (cols < 16 * threads) threads = 1;
+    ck_parallel_for(cols, 16, threads, bias_grad_columns, &args);
+}
+
+/* ---- ReLU ------------------------------------------------------------------------------ */
+
+typedef struct {
+    const float *x;
+    float *y;
+} relu_forward_args;
+
+CK_VECTORIZED static void relu_forward_range(const void *args, int64_t begin, int64_t end) {
+    const relu_forward_args *a = args;
+#pragma omp simd
+    for (int64_t i = begin; i < end; i++) a->y[i] = a->x[i] < 0.0f ? 0.0f : a->x[i];
 }
 
 void ck_relu_forward(int64_t n, const float *x, float *y) {
-    int threads = ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS);
-#pragma omp parallel for simd num_threads(threads) if (threads > 1) schedule(static)
-    for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i]; /* NaN stays NaN */
+    relu_forward_args args = {x, y};
+    ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS), relu_forward_range,
+                    &args);
+}
+
+typedef struct {
+    const float *y, *dy;
+    float *dx;
+} relu_backward_args;
+
+CK_VECTORIZED static void relu_backward_range(const void *args, int64_t begin, int64_t end) {
+    const relu_backward_args *a = args;
+#pragma omp simd
+    for (int64_t i = begin; i < end; i++) {
+        float g = a->dy[i]; /* read unconditionally, so that the select vectorizes */
+        a->dx[i] = a->y[i] > 0.0f ? g : 0.0f;
+    }
 }
 
 void ck_relu_backward(int64_t n, const float *y, const float *dy, float *dx) {
-    int threads = ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS);
-#pragma omp parallel for simd num_threads(threads) if (threads > 1) schedule(static)
-    for (int64_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    relu_backward_args args = {y, dy, dx};
+    ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS), relu_backward_range,
+                    &args);
 }
 
-/* src: any number of rows x cols (lds); dst: rows x cols, dense. */
+/* ---- gather rows: dst row r = src row indices[r] ---------------------------------------- */
+
+typedef struct {
+    int64_t cols, lds;
+    const float *src;
+    const int64_t *indices;
+    float *dst;
+} gather_rows_args;
+
+static void gather_rows_range(const void *args, int64_t begin, int64_t end) {
+    const gather_rows_args *a = args;
+    for (int64_t r = begin; r < end; r++)
+        memcpy(a->dst + r * a->cols, a->src + a->indices[r] * a->lds,
+               (size_t)a->cols * sizeof(float));
+}
+
 void ck_gather_rows(int64_t rows, int64_t cols, const float *src, int64_t lds,
                     const int64_t *indices, float *dst) {
-    int threads = ck_threads_for(rows * cols, CK_PARALLEL_MIN_ELEMENTS);
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
-    for (int64_t r = 0; r < rows; r++)
-        memcpy(dst + r * cols, src + indices[r] * lds, (size_t)cols * sizeof(float));
+    gather_rows_args args = {cols, lds, src, indices, dst};
+    ck_parallel_for(rows, 1, ck_threads_for(rows * cols, CK_PARALLEL_MIN_ELEMENTS),
+                    gather_rows_range, &args);
 }
 
-/* x: rows x cols (ldx); out: rows. */
-void ck_argmax_rows(int64_t rows, int64_t cols, const float *x, int64_t ldx, int32_t *out) {
-    int threads = ck_threads_for(rows * cols, CK_PARALLEL_MIN_ELEMENTS);
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
-    for (int64_t i = 0; i < rows; i++) {
-        const float *row = x + i * ldx;
+/* ---- argmax of each row ---------------------------------------------------------------- */
+
+typedef struct {
+    int64_t cols, ldx;
+    const float *x;
+    int32_t *out;
+} argmax_rows_args;
+
+static void argmax_rows_range(const void *args, int64_t begin, int64_t end) {
+    const argmax_rows_args *a = args;
+    for (int64_t i = begin; i < end; i++) {
+        const float *row = a->x + i * a->ldx;
         int64_t best = 0;
-        for (int64_t j = 1; j < cols; j++)
+        for (int64_t j = 1; j < a->cols; j++)
             if (row[j] > row[best] || (row[best] != row[best] && row[j] == row[j])) best = j;
-        out[i] = (int32_t)best;
+        a->out[i] = (int32_t)best;
     }
+}
+
+void ck_argmax_rows(int64_t rows, int64_t cols, const float *x, int64_t ldx, int32_t *out) {
+    argmax_rows_args args = {cols, ldx, x, out};
+    ck_parallel_for(rows, 1, ck_threads_for(rows * cols, CK_PARALLEL_MIN_ELEMENTS),
+                    argmax_rows_range, &args);
 }

@@ -42,6 +42,28 @@ static float row_cross_entropy(int64_t classes, const float *z, int32_t label, f
     return logf(sum) - shifted_label;
 }
 
+typedef struct {
+    int64_t rows, classes, chunk_rows;
+    const float *logits;
+    const int32_t *labels;
+    float *dlogits;
+    double *chunk_sum;
+} cross_entropy_args;
+
+/* Chunks [begin, end): each chunk's loss sum, rows in order, and its rows' gradients. */
+static void cross_entropy_chunks(const void *args, int64_t begin, int64_t end) {
+    const cross_entropy_args *a = args;
+    float scale = 1.0f / (float)a->rows;
+    for (int64_t c = begin; c < end; c++) {
+        int64_t last = (c + 1) * a->chunk_rows < a->rows ? (c + 1) * a->chunk_rows : a->rows;
+        double sum = 0.0;
+        for (int64_t i = c * a->chunk_rows; i < last; i++)
+            sum += row_cross_entropy(a->classes, a->logits + i * a->classes, a->labels[i],
+                                     a->dlogits ? a->dlogits + i * a->classes : 0, scale);
+        a->chunk_sum[c] = sum;
+    }
+}
+
 int ck_softmax_cross_entropy(int64_t rows, int64_t classes, const float *logits,
                              const int32_t *labels, float *dlogits, float *loss) {
     for (int64_t i = 0; i < rows; i++)
@@ -52,30 +74,33 @@ int ck_softmax_cross_entropy(int64_t rows, int64_t classes, const float *logits,
     if (chunk_rows < 64) chunk_rows = 64;
     int64_t chunks = (rows + chunk_rows - 1) / chunk_rows;
     double chunk_sum[LOSS_CHUNKS];
-    float scale = 1.0f / (float)rows;
-    int threads = ck_threads_for(rows * classes, CK_PARALLEL_MIN_ELEMENTS);
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
-    for (int64_t c = 0; c < chunks; c++) {
-        int64_t end = (c + 1) * chunk_rows < rows ? (c + 1) * chunk_rows : rows;
-        double sum = 0.0;
-        for (int64_t i = c * chunk_rows; i < end; i++)
-            sum += row_cross_entropy(classes, logits + i * classes, labels[i],
-                                     dlogits ? dlogits + i * classes : 0, scale);
-        chunk_sum[c] = sum;
-    }
+    cross_entropy_args args = {rows, classes, chunk_rows, logits, labels, dlogits, chunk_sum};
+    ck_parallel_for(chunks, 1, ck_threads_for(rows * classes, CK_PARALLEL_MIN_ELEMENTS),
+                    cross_entropy_chunks, &args);
     double total = 0.0;
     for (int64_t c = 0; c < chunks; c++) total += chunk_sum[c];
     *loss = (float)(total / (double)rows);
     return 0;
 }
 
-void ck_softmax(int64_t rows, int64_t classes, const float *logits, float *probs) {
-    int threads = ck_threads_for(rows * classes, CK_PARALLEL_MIN_ELEMENTS);
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
-    for (int64_t i = 0; i < rows; i++) {
-        const float *z = logits + i * classes;
-        float *p = probs + i * classes;
-        float inv_sum = 1.0f / sum_exp_shifted(classes, z, row_max(classes, z), p);
-        for (int64_t j = 0; j < classes; j++) p[j] *= inv_sum;
+typedef struct {
+    int64_t classes;
+    const float *logits;
+    float *probs;
+} softmax_args;
+
+static void softmax_rows(const void *args, int64_t begin, int64_t end) {
+    const softmax_args *a = args;
+    for (int64_t i = begin; i < end; i++) {
+        const float *z = a->logits + i * a->classes;
+        float *p = a->probs + i * a->classes;
+        float inv_sum = 1.0f / sum_exp_shifted(a->classes, z, row_max(a->classes, z), p);
+        for (int64_t j = 0; j < a->classes; j++) p[j] *= inv_sum;
     }
+}
+
+void ck_softmax(int64_t rows, int64_t classes, const float *logits, float *probs) {
+    softmax_args args = {classes, logits, probs};
+    ck_parallel_for(rows, 1, ck_threads_for(rows * classes, CK_PARALLEL_MIN_ELEMENTS),
+                    softmax_rows, &args);
 }

@@ -29,3 +29,17 @@ void ck_split_range(int64_t count, int64_t align, int part, int parts, int64_t *
     *begin = first * align < count ? first * align : count;
     *end = last * align < count ? last * align : count;
 }
+
+void ck_parallel_for(int64_t count, int64_t align, int threads, ck_range_body body,
+                     const void *args) {
+    if (threads <= 1) {
+        body(args, 0, count);
+        return;
+    }
+#pragma omp parallel num_threads(threads)
+    {
+        int64_t begin, end;
+        ck_split_range(count, align, omp_get_thread_num(), omp_get_num_threads(), &begin, &end);
+        body(args, begin, end);
+    }
+}

@@ -22,4 +22,22 @@ int ck_threads_for(int64_t work, int64_t min_work_per_thread);
 void ck_split_range(int64_t count, int64_t align, int part, int parts, int64_t *begin,
                     int64_t *end);
 
+/* A kernel's work over the range [begin, end) of its independent outputs; args points to the
+ * kernel's own argument struct. */
+typedef void (*ck_range_body)(const void *args, int64_t begin, int64_t end);
+
+/* Runs body over 0..<count: on the calling thread, with no OpenMP region, when threads <= 1;
+ * otherwise in a region of `threads` threads, each given one contiguous share whose
+ * boundaries are multiples of `align` (ck_split_range). */
+void ck_parallel_for(int64_t count, int64_t align, int threads, ck_range_body body,
+                     const void *args);
+
+/* Compiles a kernel's loop once per x86-64 instruction set, the best chosen at load time
+ * (the kernels are built without -march). */
+#if defined(__x86_64__)
+#define CK_VECTORIZED __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CK_VECTORIZED
+#endif
+
 #endif
