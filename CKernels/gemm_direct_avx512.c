@@ -8,8 +8,11 @@
 #include <string.h>
 
 #if defined(__x86_64__)
+#include <immintrin.h>
+
 #pragma clang attribute push(__attribute__((target("avx512f,fma"))), apply_to = function)
 #define CK_DIRECT_LANES 16
+#define CK_DIRECT_MASKED 1
 #define CK_DIRECT_NAME(f) f##_avx512
 #include "gemm_direct_impl.h"
 #pragma clang attribute pop

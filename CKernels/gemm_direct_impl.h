@@ -3,6 +3,8 @@
  * threading.h and <string.h>, then defines
  *   CK_DIRECT_LANES     floats per vector (16 AVX-512, 8 AVX2, 4 portable)
  *   CK_DIRECT_NAME(f)   the path's name of function f
+ *   CK_DIRECT_MASKED    (AVX-512 only) partial vectors by masked loads and stores; without
+ *                       it, partial columns are padded or go through a tile buffer
  * and compiles this file for its instruction set (#pragma clang attribute target).
  *
  * Multiply-adds are written `acc += x * y` and fused into one FMA wherever the target has
@@ -10,8 +12,10 @@
 
 enum { LANES = CK_DIRECT_LANES, ROWS = 4, COLUMNS = 4 };
 
+#ifndef CK_DIRECT_MASKED
 /* The broadcast form's copy of Y's last columns, padded to a whole vector. */
 static _Thread_local ck_scratch padded_columns;
+#endif
 typedef float vec __attribute__((vector_size(CK_DIRECT_LANES * sizeof(float))));
 
 static inline vec vload(const float *p) {
@@ -29,18 +33,44 @@ static inline float finish(float acc, float alpha, float beta, const float *old)
     return beta == 0.0f ? r : beta * *old + r;
 }
 
-/* alpha * acc + beta * d (beta == 0: d not read) into d, a whole contiguous vector: the
- * same operations as finish() in every lane. */
-static inline void store_finished(vec acc, float alpha, float beta, float *d) {
-    vec r = vsplat(alpha) * acc;
-    if (beta != 0.0f) r = vsplat(beta) * vload(d) + r;
-    vstore(d, r);
+#ifdef CK_DIRECT_MASKED
+/* AVX-512 loads and stores the first `count` lanes of a partial vector under a mask. */
+static inline __mmask16 first_lanes(int count) { return (__mmask16)((1u << count) - 1u); }
+#endif
+
+/* The first `count` floats at p (count < LANES only where CK_DIRECT_MASKED). */
+static inline vec vload_first(const float *p, int count) {
+#ifdef CK_DIRECT_MASKED
+    if (count < LANES) return _mm512_maskz_loadu_ps(first_lanes(count), p);
+#endif
+    (void)count;
+    return vload(p);
+}
+
+static inline void vstore_first(float *p, vec v, int count) {
+#ifdef CK_DIRECT_MASKED
+    if (count < LANES) {
+        _mm512_mask_storeu_ps(p, first_lanes(count), v);
+        return;
+    }
+#endif
+    (void)count;
+    vstore(p, v);
+}
+
+/* alpha * acc + beta * d (beta == 0: d not read) into the first `count` lanes of d: the same
+ * operations as finish() in every lane (alpha * acc is acc itself when alpha is 1). */
+static inline void store_finished(vec acc, int count, float alpha, float beta, float *d) {
+    vec r = alpha == 1.0f ? acc : vsplat(alpha) * acc;
+    if (beta != 0.0f) r = vsplat(beta) * vload_first(d, count) + r;
+    vstore_first(d, r, count);
 }
 
 /* ---- broadcast form -------------------------------------------------------------------- */
 
 /* An R x (V vectors) tile of D, the last vector holding `last` valid columns: R rows of X
- * broadcast against V whole vectors of each row of Y (which the caller pads). R and V are constants after inlining, so
+ * broadcast against V vectors of each row of Y (a partial last one is masked, or padded by
+ * the caller). R and V are constants after inlining, so
  * the accumulators live in registers. */
 static inline __attribute__((always_inline)) void
 broadcast_tile(const int R, const int V, int last, int64_t k, float alpha, const float *x,
@@ -51,33 +81,40 @@ broadcast_tile(const int R, const int V, int last, int64_t k, float alpha, const
         for (int v = 0; v < V; v++) acc[r][v] = vsplat(0.0f);
     for (int64_t p = 0; p < k; p++) {
         vec yv[2];
-        for (int v = 0; v < V; v++) yv[v] = vload(y + p * ldy + v * LANES);
+        for (int v = 0; v < V; v++)
+            yv[v] = vload_first(y + p * ldy + v * LANES, v == V - 1 ? last : LANES);
         for (int r = 0; r < R; r++) {
             vec xr = vsplat(x[r * rs_x + p * cs_x]);
             for (int v = 0; v < V; v++) acc[r][v] += xr * yv[v];
         }
     }
-    if (cs_d == 1 && last == LANES) {
+#ifdef CK_DIRECT_MASKED
+    const int direct = cs_d == 1;
+#else
+    const int direct = cs_d == 1 && last == LANES;
+#endif
+    if (direct) {
         for (int r = 0; r < R; r++)
             for (int v = 0; v < V; v++)
-                store_finished(acc[r][v], alpha, beta, d + r * rs_d + v * LANES);
+                store_finished(acc[r][v], v == V - 1 ? last : LANES, alpha, beta,
+                               d + r * rs_d + v * LANES);
         return;
     }
-    /* A partial or strided tile goes through a contiguous buffer holding its valid part, so
-     * that every element sees the same operations as in a whole tile. */
+    /* A strided (or, without masks, partial) tile goes through a contiguous buffer holding
+     * its valid part, so that every element sees the same operations as in a whole tile. */
     const int64_t columns = (V - 1) * LANES + last;
     float tile[ROWS][2 * LANES];
     for (int r = 0; r < R; r++)
         for (int64_t j = 0; beta != 0.0f && j < columns; j++)
             tile[r][j] = d[r * rs_d + j * cs_d];
     for (int r = 0; r < R; r++)
-        for (int v = 0; v < V; v++) store_finished(acc[r][v], alpha, beta, &tile[r][v * LANES]);
+        for (int v = 0; v < V; v++) store_finished(acc[r][v], LANES, alpha, beta, &tile[r][v * LANES]);
     for (int r = 0; r < R; r++)
         for (int64_t j = 0; j < columns; j++) d[r * rs_d + j * cs_d] = tile[r][j];
 }
 
 /* All m rows of a panel of D of V vectors (the last with `last` columns): blocks of ROWS
- * rows, then single rows. */
+ * rows, then one tile of the rest. */
 static inline __attribute__((always_inline)) void
 broadcast_panel(const int V, int last, int64_t m, int64_t k, float alpha, const float *x,
                 int64_t rs_x, int64_t cs_x, const float *y, int64_t ldy, float beta, float *d,
@@ -86,9 +123,14 @@ broadcast_panel(const int V, int last, int64_t m, int64_t k, float alpha, const 
     for (; i + ROWS <= m; i += ROWS)
         broadcast_tile(ROWS, V, last, k, alpha, x + i * rs_x, rs_x, cs_x, y, ldy, beta,
                        d + i * rs_d, rs_d, cs_d);
-    for (; i < m; i++)
-        broadcast_tile(1, V, last, k, alpha, x + i * rs_x, rs_x, cs_x, y, ldy, beta,
-                       d + i * rs_d, rs_d, cs_d);
+    const float *xi = x + i * rs_x;
+    float *di = d + i * rs_d;
+    switch (m - i) { /* the last m % ROWS rows in one tile */
+    case 3: broadcast_tile(3, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, beta, di, rs_d, cs_d); break;
+    case 2: broadcast_tile(2, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, beta, di, rs_d, cs_d); break;
+    case 1: broadcast_tile(1, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, beta, di, rs_d, cs_d); break;
+    default: break;
+    }
 }
 
 void CK_DIRECT_NAME(ck_gemm_direct_broadcast)(int64_t m, int64_t n, int64_t k, float alpha,
@@ -102,16 +144,20 @@ void CK_DIRECT_NAME(ck_gemm_direct_broadcast)(int64_t m, int64_t n, int64_t k, f
     for (; j + LANES <= n; j += LANES)
         broadcast_panel(1, LANES, m, k, alpha, x, rs_x, cs_x, y + j, ldy, beta, d + j * cs_d,
                         rs_d, cs_d);
-    /* The last n % LANES columns: Y's are copied into whole zero-padded vectors. */
+    /* The last n % LANES columns. */
     const int rest = (int)(n - j);
     if (rest == 0) return;
+#ifdef CK_DIRECT_MASKED
+    broadcast_panel(1, rest, m, k, alpha, x, rs_x, cs_x, y + j, ldy, beta, d + j * cs_d, rs_d,
+                    cs_d);
+#else
+    /* Without masks, Y's last columns are copied into whole zero-padded vectors. */
     float *padded = ck_scratch_get(&padded_columns, (size_t)(k * LANES));
-    for (int64_t p = 0; p < k; p++) {
-        memcpy(padded + p * LANES, y + p * ldy + j, (size_t)rest * sizeof(float));
-        memset(padded + p * LANES + rest, 0, (size_t)(LANES - rest) * sizeof(float));
-    }
+    for (int64_t p = 0; p < k; p++)
+        for (int l = 0; l < LANES; l++) padded[p * LANES + l] = l < rest ? y[p * ldy + j + l] : 0.0f;
     broadcast_panel(1, rest, m, k, alpha, x, rs_x, cs_x, padded, LANES, beta, d + j * cs_d,
                     rs_d, cs_d);
+#endif
 }
 
 /* ---- dot form -------------------------------------------------------------------------- */
@@ -183,8 +229,14 @@ __attribute__((noinline)) static void dot_rows(int64_t i0, int64_t i1, int64_t n
     int64_t i = i0;
     for (; i + ROWS <= i1; i += ROWS)
         dot_row_block(ROWS, n, k, alpha, x + i * ldx, ldx, yt, ldyt, beta, d + i * ldd, ldd);
-    for (; i < i1; i++)
-        dot_row_block(1, n, k, alpha, x + i * ldx, ldx, yt, ldyt, beta, d + i * ldd, ldd);
+    const float *xi = x + i * ldx;
+    float *di = d + i * ldd;
+    switch (i1 - i) { /* the last rows in one block */
+    case 3: dot_row_block(3, n, k, alpha, xi, ldx, yt, ldyt, beta, di, ldd); break;
+    case 2: dot_row_block(2, n, k, alpha, xi, ldx, yt, ldyt, beta, di, ldd); break;
+    case 1: dot_row_block(1, n, k, alpha, xi, ldx, yt, ldyt, beta, di, ldd); break;
+    default: break;
+    }
 }
 
 void CK_DIRECT_NAME(ck_gemm_direct_dot)(int64_t m, int64_t n, int64_t k, float alpha,

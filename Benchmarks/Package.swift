@@ -1,0 +1,40 @@
+// swift-tools-version: 6.3
+// Kernel microbenchmarks: DeepLearning's C kernels against OpenBLAS, memcpy and plain loops.
+// A package of its own, so that a package importing DeepLearning never sees OpenBLAS.
+//
+//     swift run -c release --package-path Benchmarks kernels [--quick] [--filter gemm]
+import PackageDescription
+
+let package = Package(
+    name: "Benchmarks",
+    dependencies: [
+        // The library, by path. `name:` makes the identity independent of the folder's name.
+        .package(name: "DeepLearning", path: ".."),
+    ],
+    targets: [
+        // OpenBLAS's CBLAS, the GEMM peer (Debian: libopenblas-dev, its pthreads build).
+        .systemLibrary(
+            name: "COpenBLAS",
+            path: "Sources/COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        // C helpers: the FMA peak, naive and serial reference loops, waiting for idle threads.
+        // No -march: the peak picks its instruction set at run time, the reference loops
+        // get the same baseline x86-64 code as the kernels.
+        .target(
+            name: "BenchmarkSupport",
+            cSettings: [.unsafeFlags(["-std=c11", "-O3"])]
+        ),
+        .executableTarget(
+            name: "kernels",
+            dependencies: [
+                // `import CKernels` works through this product: SwiftPM hands a target the
+                // module maps of the C targets its dependencies are built from.
+                .product(name: "DeepLearning", package: "DeepLearning"),
+                "COpenBLAS",
+                "BenchmarkSupport",
+            ]
+        ),
+    ]
+)

@@ -1,0 +1,78 @@
+import BenchmarkSupport
+import Foundation
+
+/// Command-line options.
+struct Options {
+    var quick = false
+    var filter: String?
+    var threads: Int?
+    var rounds: Int?
+
+    static let usage = """
+        usage: kernels [--quick] [--filter TEXT] [--threads N] [--rounds N]
+          --quick        3 rounds, no 2048 GEMM, no 4M-element case (about 30 s)
+          --filter TEXT  only cases whose name contains TEXT (case-insensitive), e.g. gemm,
+                         square, spiral, mlp256, mlp32, dW, elementwise, relu, sgd
+          --threads N    run everything on N threads (default: all processors; square GEMMs
+                         run on 1 and on all)
+          --rounds N     rounds of the round robin (default 9, quick 3)
+        """
+
+    init(_ arguments: [String]) {
+        var rest = arguments[...]
+        func value(_ option: String) -> String {
+            guard let value = rest.popFirst() else { Options.fail("\(option) needs a value") }
+            return value
+        }
+        func count(_ option: String) -> Int {
+            guard let count = Int(value(option)), count > 0 else {
+                Options.fail("\(option) needs a positive integer")
+            }
+            return count
+        }
+        while let argument = rest.popFirst() {
+            switch argument {
+            case "--quick": quick = true
+            case "--filter": filter = value(argument).lowercased()
+            case "--threads": threads = count(argument)
+            case "--rounds": rounds = count(argument)
+            case "--help", "-h": print(Options.usage); exit(0)
+            default: Options.fail("unknown argument \(argument)")
+            }
+        }
+    }
+
+    static func fail(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("kernels: \(message)\n\(usage)\n".utf8))
+        exit(2)
+    }
+
+    func selects(_ id: String) -> Bool { filter.map { id.lowercased().contains($0) } ?? true }
+
+    var plan: TimingPlan {
+        TimingPlan(rounds: rounds ?? (quick ? 3 : 9), blockSeconds: quick ? 0.02 : 0.03)
+    }
+}
+
+let options = Options(Array(CommandLine.arguments.dropFirst()))
+let started = now()
+let allThreads = options.threads ?? ProcessInfo.processInfo.activeProcessorCount
+
+printMachine(threads: allThreads)
+let threadCounts = options.threads.map { [$0] } ?? Array(Set([1, allThreads])).sorted()
+let gemms = gemmCases(threadCounts: threadCounts, quick: options.quick).filter {
+    options.selects($0.id)
+}
+if !gemms.isEmpty { runGemmBenchmarks(gemms, plan: options.plan) }
+
+let kernels = elementwiseKernels().filter { options.selects($0.id) }
+let sizes = [2_000, 20_000, 200_000, 2_000_000] + (options.quick ? [] : [4_000_000])
+if !kernels.isEmpty {
+    runElementwiseBenchmarks(kernels, sizes: sizes, threads: allThreads, plan: options.plan)
+}
+
+print("""
+
+    Total \(formatted(now() - started)) s, of which \(formatted(bench_total_idle_wait())) s \
+    waiting for spinning threads to sleep; load average \(loadAverage()).
+    """)
