@@ -132,19 +132,22 @@ private func assertMatchesReference(
 }
 
 final class GEMMTests: XCTestCase {
-    /// Sizes around plausible tile sizes (MR 4/6/12/14, NR 8/16/32, KC 256-384, MC 96-480,
-    /// NC 2048/4096; the driver's table today: MR 6/6/12, NR 8/16/32, KC 256, MC 120/144/480,
-    /// NC 2048/4096/4096 for portable/AVX2/AVX-512), with 1 and primes; spread over m, n and
-    /// k rather than every combination. The larger ones go parallel with the default threads.
+    /// Sizes around plausible tile sizes (MR 4/6/12/14, NR 8/16/32, KC 256-1024, MC 96-480,
+    /// NC 2048/4096; the driver's table today: MR 6/6/12, NR 8/16/32, KC 256/256/1024,
+    /// MC 120/144/240, NC 2048/4096/2048 for portable/AVX2/AVX-512), with 1 and primes; spread
+    /// over m, n and k rather than every combination. Small products take the direct forms,
+    /// narrow ones with long k the dot form, the rest the packed path; the larger ones go
+    /// parallel with the default threads.
     private static let shapes: [(m: Int, n: Int, k: Int)] = [
         (1, 1, 1), (1, 17, 5), (2, 3, 7), (5, 16, 1), (7, 33, 11), (13, 31, 2), (11, 47, 13),
         (15, 32, 17), (16, 48, 3), (17, 49, 31), (3, 1, 256), (1, 255, 33), (4, 16, 255),
         (6, 64, 47), (12, 15, 48), (14, 7, 49), (48, 95, 96), (49, 129, 97), (95, 17, 255),
         (96, 33, 127), (97, 127, 257), (127, 2, 383), (128, 13, 385), (129, 96, 128),
         (6, 257, 384), (255, 5, 15), (256, 31, 129), (257, 33, 385), (383, 16, 5), (385, 11, 3),
-        // Around the driver's MC (120, 144, 480), NC (2048, 4096) and two KC blocks.
+        // Around the driver's MC (120, 144, 240, 480), NC (2048, 4096) and two KC blocks.
         (119, 9, 20), (121, 40, 9), (143, 17, 30), (145, 33, 12), (479, 3, 10), (481, 34, 7),
-        (3, 2047, 5), (2, 2049, 6), (1, 4097, 3), (10, 3, 511), (9, 18, 513),
+        (239, 20, 60), (241, 33, 40), (3, 2047, 5), (2, 2049, 6), (1, 4097, 3), (10, 3, 511),
+        (9, 18, 513), (33, 17, 1023), (20, 40, 1025),
     ]
 
     /// (alpha, beta) pairs cycled over the shapes.
