@@ -8,6 +8,8 @@ let package = Package(
     products: [
         .library(name: "DeepLearning", targets: ["DeepLearning"]),
         .executable(name: "spiral", targets: ["spiral"]),
+        // The spiral experiment's configuration and training (used by Benchmarks/).
+        .library(name: "SpiralExperiment", targets: ["SpiralExperiment"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -1,8 +1,11 @@
 // swift-tools-version: 6.3
-// Kernel microbenchmarks: DeepLearning's C kernels against OpenBLAS, memcpy and plain loops.
-// A package of its own, so that a package importing DeepLearning never sees OpenBLAS.
+// Benchmarks of DeepLearning, a package of its own so that a package importing DeepLearning
+// never sees OpenBLAS:
+//   kernels   the C kernels against OpenBLAS, memcpy and plain loops
+//   training  whole training runs, rotated with numpy, JAX and PyTorch by peers/run_peers.py
 //
 //     swift run -c release --package-path Benchmarks kernels [--quick] [--filter gemm]
+//     swift run -c release --package-path Benchmarks training [--quick]
 import PackageDescription
 
 let package = Package(
@@ -34,6 +37,13 @@ let package = Package(
                 .product(name: "DeepLearning", package: "DeepLearning"),
                 "COpenBLAS",
                 "BenchmarkSupport",
+            ]
+        ),
+        .executableTarget(
+            name: "training",
+            dependencies: [
+                .product(name: "DeepLearning", package: "DeepLearning"),
+                .product(name: "SpiralExperiment", package: "DeepLearning"),
             ]
         ),
     ]

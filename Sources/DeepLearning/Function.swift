@@ -19,6 +19,10 @@ public protocol Function: AnyObject, CustomStringConvertible {
     /// dLoss/dInput from dLoss/dOutput of the last `forward(_:)`; accumulates the parameters'
     /// gradients.
     func backward(_ outputGradient: Tensor) -> Tensor
+    /// Accumulates the parameters' gradients from dLoss/dOutput of the last `forward(_:)`
+    /// without computing dLoss/dInput: all the first layer of a network needs. By default it
+    /// calls `backward(_:)`.
+    func accumulateParameterGradients(_ outputGradient: Tensor)
     /// The tensors an optimizer updates.
     var parameters: [Tensor] { get }
     /// Draws the parameters afresh from the layer's initializers.
@@ -26,6 +30,9 @@ public protocol Function: AnyObject, CustomStringConvertible {
 }
 
 extension Function {
+    public func accumulateParameterGradients(_ outputGradient: Tensor) {
+        _ = backward(outputGradient)
+    }
     public var parameters: [Tensor] { [] }
     public func initializeParameters(using generator: inout SeededGenerator) {}
 }

@@ -58,7 +58,7 @@ public final class Linear: Function {
     public func forward(_ input: Tensor) -> Tensor {
         requireMatrix(input, width: inputSize, for: self)
         let batch = input.shape[0]
-        let output = Tensor.reusing(output, shape: [batch, outputSize])
+        let output = Tensor.reusing(output, rows: batch, columns: outputSize)
         ck_sgemm(0, 0, Int64(batch), Int64(outputSize), Int64(inputSize), 1,
                  input.value, Int64(inputSize), weight.value, Int64(outputSize), 0,
                  output.value, Int64(outputSize))
@@ -70,23 +70,35 @@ public final class Linear: Function {
 
     /// dW += xᵀ · dy, db += Σ over the batch of dy, and returns dx = dy · Wᵀ.
     public func backward(_ outputGradient: Tensor) -> Tensor {
+        let input = accumulateGradients(outputGradient)
+        let batch = input.shape[0]
+        // dx (batch x inputSize) = dy (batch x outputSize) · Wᵀ (outputSize x inputSize).
+        let inputGradient = Tensor.reusing(inputGradient, rows: batch, columns: inputSize)
+        ck_sgemm(0, 1, Int64(batch), Int64(inputSize), Int64(outputSize), 1,
+                 outputGradient.value, Int64(outputSize), weight.value, Int64(outputSize), 0,
+                 inputGradient.value, Int64(inputSize))
+        self.inputGradient = inputGradient
+        return inputGradient
+    }
+
+    /// dW += xᵀ · dy and db += Σ over the batch of dy, without dx.
+    public func accumulateParameterGradients(_ outputGradient: Tensor) {
+        _ = accumulateGradients(outputGradient)
+    }
+
+    /// Checks dy against the last forward's output, accumulates dW and db; returns that input.
+    private func accumulateGradients(_ outputGradient: Tensor) -> Tensor {
         guard let input else { fatalError("\(self): backward called before forward") }
         let batch = input.shape[0]
         requireMatrix(outputGradient, width: outputSize, for: self, role: "output gradient")
         require(outputGradient.shape[0] == batch,
-                     "\(self): output gradient of shape \(outputGradient.shape) does not match the last output's shape [\(batch), \(outputSize)]")
+                "\(self): output gradient of shape \(outputGradient.shape) does not match the last output's shape [\(batch), \(outputSize)]")
         let dy = outputGradient.value
         // dW (inputSize x outputSize) += xᵀ (inputSize x batch) · dy (batch x outputSize).
         ck_sgemm(1, 0, Int64(inputSize), Int64(outputSize), Int64(batch), 1,
                  input.value, Int64(inputSize), dy, Int64(outputSize), 1,
                  weight.gradient, Int64(outputSize))
         ck_bias_grad(Int64(batch), Int64(outputSize), dy, Int64(outputSize), bias.gradient)
-        // dx (batch x inputSize) = dy (batch x outputSize) · Wᵀ (outputSize x inputSize).
-        let inputGradient = Tensor.reusing(inputGradient, shape: [batch, inputSize])
-        ck_sgemm(0, 1, Int64(batch), Int64(inputSize), Int64(outputSize), 1,
-                 dy, Int64(outputSize), weight.value, Int64(outputSize), 0,
-                 inputGradient.value, Int64(inputSize))
-        self.inputGradient = inputGradient
-        return inputGradient
+        return input
     }
 }

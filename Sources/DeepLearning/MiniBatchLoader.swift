@@ -56,7 +56,7 @@ public final class MiniBatchLoader {
         for batch in 0..<batchCount {
             let start = batch * batchSize
             let rows = min(batchSize, labels.count - start)
-            let batchInputs = Tensor.reusing(batchInputs, shape: [rows, features])
+            let batchInputs = Tensor.reusing(batchInputs, rows: rows, columns: features)
             order.withUnsafeBufferPointer { order in
                 ck_gather_rows(Int64(rows), Int64(features), inputs.value, Int64(features),
                                order.baseAddress! + start, batchInputs.value)

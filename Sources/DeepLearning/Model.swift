@@ -54,6 +54,13 @@ public final class Model {
         layers.reversed().reduce(outputGradient) { $1.backward($0) }
     }
 
+    /// Accumulates every layer's parameter gradients from dLoss/dOutput, skipping the input
+    /// gradient of the first layer, which training does not need.
+    public func accumulateParameterGradients(_ outputGradient: Tensor) {
+        let gradient = layers.dropFirst().reversed().reduce(outputGradient) { $1.backward($0) }
+        layers.first?.accumulateParameterGradients(gradient)
+    }
+
     /// Trains for `epochs` passes over the data in shuffled mini-batches and returns the mean
     /// loss of each epoch. Each step: zero the gradients, forward, loss, backward, update.
     ///
@@ -87,7 +94,7 @@ public final class Model {
                                                           batch: batch + 1)
                 }
                 optimizer.zeroGrad()
-                backward(loss.backward())
+                accumulateParameterGradients(loss.backward())
                 optimizer.step()
                 lossSum += Double(value) * Double(batchLabels.count)
             }

@@ -75,9 +75,24 @@ public final class Tensor {
     /// `existing` reshaped to `shape` when its capacity allows, otherwise a new tensor of that
     /// shape. Values are unspecified after a reshape: callers overwrite them.
     static func reusing(_ existing: Tensor?, shape: [Int]) -> Tensor {
+        if let existing, existing.shape == shape { return existing }
+        return resized(existing, to: shape)
+    }
+
+    /// `reusing(existing, shape: [rows, columns])` without building the shape array when the
+    /// shape is already right: the form the training hot path uses.
+    static func reusing(_ existing: Tensor?, rows: Int, columns: Int) -> Tensor {
+        if let existing, existing.shape.count == 2, existing.shape[0] == rows,
+           existing.shape[1] == columns {
+            return existing
+        }
+        return resized(existing, to: [rows, columns])
+    }
+
+    private static func resized(_ existing: Tensor?, to shape: [Int]) -> Tensor {
         let needed = shape.reduce(1, *)
         guard let existing, existing.capacity >= needed else { return Tensor(shape: shape) }
-        if existing.shape != shape { existing.shape = shape }
+        existing.shape = shape
         return existing
     }
 

@@ -91,4 +91,21 @@ final class GradientTests: XCTestCase {
                         tolerance: 5e-3, "parameter \(index)")
         }
     }
+
+    /// Training's backward pass, which skips the first layer's input gradient, accumulates
+    /// the same parameter gradients as the full one.
+    func testAccumulateParameterGradientsMatchesBackward() throws {
+        var generator = SeededGenerator(seed: 9)
+        let model = Model { Linear(3, 6); ReLU(); Linear(6, 2) }
+        model.initializeParameters(seed: 10)
+        let x = randomTensor([5, 3], using: &generator)
+        let dy = randomTensor([5, 2], using: &generator)
+        _ = model.forward(x)
+        model.backward(dy)
+        let full = model.parameters.flatMap(\.gradients)
+        for parameter in model.parameters { parameter.zeroGradient() }
+        model.accumulateParameterGradients(dy)
+        XCTAssertEqual(model.parameters.flatMap(\.gradients), full)
+        XCTAssertTrue(full.contains { $0 != 0 })
+    }
 }

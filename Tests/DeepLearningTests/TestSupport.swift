@@ -59,7 +59,9 @@ extension XCTestCase {
         let child = Process()
         child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
         child.arguments = ["\(String(reflecting: type(of: self)))/\(testName)"]
-        child.environment = ProcessInfo.processInfo.environment.merging([marker: testName]) { $1 }
+        // No backtracer in the child: it would hold the pipe open after the child stops.
+        child.environment = ProcessInfo.processInfo.environment.merging(
+            [marker: testName, "SWIFT_BACKTRACE": "enable=no"]) { $1 }
         let errorPipe = Pipe()
         child.standardError = errorPipe
         child.standardOutput = FileHandle.nullDevice

@@ -1,0 +1,148 @@
+// Whole training runs of DeepLearning, timed: the spiral example's fit and an MLP's steps.
+// Prints one JSON line per timed run, the same records as the peers in Benchmarks/peers/,
+// so that Benchmarks/peers/run_peers.py can rotate it with numpy, JAX and PyTorch.
+//
+//     swift run -c release --package-path Benchmarks training [--quick] [--threads N]
+import DeepLearning
+import Foundation
+import SpiralExperiment
+
+struct Options {
+    var threads: Int?
+    var quick = false
+    var workloads: Set<String> = ["spiral", "mlp"]
+    var batches = [256, 32]
+    var repeats = 1
+    var mlpSteps: Int?
+    var warmup = 5
+
+    static let usage = """
+        usage: training [--threads N] [--quick] [--workloads spiral,mlp] [--batches 256,32]
+                        [--repeats N] [--mlp-steps N] [--warmup N]
+        """
+
+    init(_ arguments: [String]) {
+        var rest = arguments[...]
+        func value(_ option: String) -> String {
+            guard let value = rest.popFirst() else { Options.fail("\(option) needs a value") }
+            return value
+        }
+        func positive(_ option: String) -> Int {
+            guard let count = Int(value(option)), count > 0 else {
+                Options.fail("\(option) needs a positive integer")
+            }
+            return count
+        }
+        while let argument = rest.popFirst() {
+            switch argument {
+            case "--threads": threads = positive(argument)
+            case "--quick": quick = true
+            case "--workloads": workloads = Set(value(argument).split(separator: ",").map(String.init))
+            case "--batches":
+                batches = value(argument).split(separator: ",").map {
+                    guard let batch = Int($0), batch > 0 else { Options.fail("bad batch size \($0)") }
+                    return batch
+                }
+            case "--repeats": repeats = positive(argument)
+            case "--mlp-steps": mlpSteps = positive(argument)
+            case "--warmup": warmup = positive(argument)
+            case "--help", "-h": print(Options.usage); exit(0)
+            default: Options.fail("unknown argument \(argument)")
+            }
+        }
+        if quick { warmup = 2 }
+    }
+
+    static func fail(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("training: \(message)\n\(usage)\n".utf8))
+        exit(2)
+    }
+}
+
+func seconds(of body: () throws -> Void) rethrows -> Double {
+    let elapsed = try ContinuousClock().measure(body)
+    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+}
+
+func emit(_ fields: [String: Any]) {
+    var record = fields
+    record["library"] = "DeepLearning"
+    record["threads"] = Threads.count
+    let data = try! JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
+    FileHandle.standardOutput.write(data + Data("\n".utf8)) // unbuffered: one whole line
+}
+
+/// The spiral example's default configuration; the fit alone is timed (3000 steps with
+/// shuffling and batching), not the data generation.
+func benchmarkSpiral(_ options: Options) throws {
+    let configuration = SpiralExperiment()
+    let epochs = options.quick ? 10 : configuration.epochs
+    let (inputs, labels) = spiral(pointsPerClass: configuration.pointsPerClass,
+                                  classes: configuration.classes, seed: 0)
+    func train(seed: UInt64, epochs: Int) throws -> (Model, Double) {
+        let model = Model {
+            Linear(2, configuration.hiddenUnits)
+            ReLU()
+            Linear(configuration.hiddenUnits, configuration.classes)
+        }
+        model.initializeParameters(seed: seed)
+        let optimizer = SGD(parameters: model.parameters, learningRate: configuration.learningRate,
+                            momentum: configuration.momentum, weightDecay: configuration.weightDecay)
+        let time = try seconds {
+            try model.fit(inputs, labels: labels, optimizer: optimizer, epochs: epochs,
+                          batchSize: configuration.batchSize, seed: seed)
+        }
+        return (model, time)
+    }
+    _ = try train(seed: 99, epochs: 1) // warm-up: page faults, thread start-up
+    let steps = epochs * ((inputs.shape[0] + configuration.batchSize - 1) / configuration.batchSize)
+    for repeat_ in 0..<options.repeats {
+        let (model, time) = try train(seed: UInt64(1 + repeat_), epochs: epochs)
+        emit(["workload": "spiral", "form": "fit", "seconds": time, "steps": steps,
+              "us_per_step": time / Double(steps) * 1e6,
+              "accuracy": try model.accuracy(inputs, labels: labels)])
+    }
+}
+
+/// Linear(784, 1024) → ReLU → Linear(1024, 1024) → ReLU → Linear(1024, 10), SGD lr 0.01,
+/// momentum 0.9, on a pool of 4 random batches (N(0, 1) inputs, labels in 0..<10), cycled.
+func benchmarkMLP(_ options: Options, batch: Int) throws {
+    var generator = SeededGenerator(seed: 0)
+    let model = Model {
+        Linear(784, 1024)
+        ReLU()
+        Linear(1024, 1024)
+        ReLU()
+        Linear(1024, 10)
+    }
+    model.initializeParameters(seed: 1)
+    let optimizer = SGD(parameters: model.parameters, learningRate: 0.01, momentum: 0.9)
+    let loss = SoftmaxCrossEntropy()
+    let pool: [(Tensor, [Int32])] = (0..<4).map { _ in
+        (Tensor(shape: [batch, 784], values: (0..<batch * 784).map { _ in generator.nextNormal() }),
+         (0..<batch).map { _ in Int32.random(in: 0..<10, using: &generator) })
+    }
+    var lastLoss: Float = 0
+    func step(_ index: Int) throws {
+        let (inputs, labels) = pool[index % pool.count]
+        optimizer.zeroGrad()
+        lastLoss = try loss.forward(model.forward(inputs), labels: labels)
+        model.accumulateParameterGradients(loss.backward())
+        optimizer.step()
+    }
+    for index in 0..<options.warmup { try step(index) }
+    let steps = options.mlpSteps ?? (options.quick ? 20 : (batch >= 128 ? 50 : 200))
+    for _ in 0..<options.repeats {
+        let time = try seconds { for index in 0..<steps { try step(index) } }
+        emit(["workload": "mlp", "batch": batch, "steps": steps, "seconds": time,
+              "samples_per_second": Double(batch * steps) / time,
+              "us_per_step": time / Double(steps) * 1e6, "loss": lastLoss])
+    }
+}
+
+let options = Options(Array(CommandLine.arguments.dropFirst()))
+if let threads = options.threads { Threads.count = threads }
+if options.workloads.contains("spiral") { try benchmarkSpiral(options) }
+if options.workloads.contains("mlp") {
+    for batch in options.batches { try benchmarkMLP(options, batch: batch) }
+}
