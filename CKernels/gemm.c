@@ -324,18 +324,27 @@ __attribute__((noinline)) static void gemm_parallel(const gemm_problem *g, int t
 }
 
 /* C = beta * C, for alpha == 0 or k == 0. beta == 0 writes zeros without reading C. */
-__attribute__((noinline)) static void scale_c(int64_t m, int64_t n, float beta, float *c,
-                                              int64_t ldc) {
-    if (beta == 1.0f) return;
-    int threads = ck_threads_for(m * n, CK_PARALLEL_MIN_ELEMENTS);
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
-    for (int64_t i = 0; i < m; i++) {
-        float *row = c + i * ldc;
-        if (beta == 0.0f)
-            memset(row, 0, (size_t)n * sizeof(float));
+typedef struct {
+    int64_t n, ldc;
+    float beta;
+    float *c;
+} scale_args;
+
+static void scale_rows(const void *args, int64_t begin, int64_t end) {
+    const scale_args *s = args;
+    for (int64_t i = begin; i < end; i++) {
+        float *row = s->c + i * s->ldc;
+        if (s->beta == 0.0f)
+            memset(row, 0, (size_t)s->n * sizeof(float));
         else
-            for (int64_t j = 0; j < n; j++) row[j] *= beta;
+            for (int64_t j = 0; j < s->n; j++) row[j] *= s->beta;
     }
+}
+
+static void scale_c(int64_t m, int64_t n, float beta, float *c, int64_t ldc) {
+    if (beta == 1.0f) return;
+    scale_args args = {n, ldc, beta, c};
+    ck_parallel_for(m, 1, ck_threads_for(m * n, CK_PARALLEL_MIN_ELEMENTS), scale_rows, &args);
 }
 
 /* ---------------------------------------------------------------------------------------

@@ -205,7 +205,7 @@ dot_tile(const int R, const int C, int64_t k, float alpha, const float *x, int64
         }
 }
 
-/* Rows [i0, i1) of D, all columns. */
+/* R rows of D (R <= ROWS), all columns: tiles of COLUMNS columns, then one of the rest. */
 static inline __attribute__((always_inline)) void
 dot_row_block(const int R, int64_t n, int64_t k, float alpha, const float *x, int64_t ldx,
               const float *yt, int64_t ldyt, float beta, float *d, int64_t ldd) {
@@ -221,20 +221,26 @@ dot_row_block(const int R, int64_t n, int64_t k, float alpha, const float *x, in
     }
 }
 
-/* Out of line so that the OpenMP region below only calls it. */
-__attribute__((noinline)) static void dot_rows(int64_t i0, int64_t i1, int64_t n, int64_t k,
-                                               float alpha, const float *x, int64_t ldx,
-                                               const float *yt, int64_t ldyt, float beta,
-                                               float *d, int64_t ldd) {
-    int64_t i = i0;
-    for (; i + ROWS <= i1; i += ROWS)
-        dot_row_block(ROWS, n, k, alpha, x + i * ldx, ldx, yt, ldyt, beta, d + i * ldd, ldd);
-    const float *xi = x + i * ldx;
-    float *di = d + i * ldd;
-    switch (i1 - i) { /* the last rows in one block */
-    case 3: dot_row_block(3, n, k, alpha, xi, ldx, yt, ldyt, beta, di, ldd); break;
-    case 2: dot_row_block(2, n, k, alpha, xi, ldx, yt, ldyt, beta, di, ldd); break;
-    case 1: dot_row_block(1, n, k, alpha, xi, ldx, yt, ldyt, beta, di, ldd); break;
+typedef struct {
+    int64_t n, k, ldx, ldyt, ldd;
+    float alpha, beta;
+    const float *x, *yt;
+    float *d;
+} dot_args;
+
+/* Rows [begin, end) of D, all columns: blocks of ROWS rows, then one block of the rest. */
+static void dot_rows(const void *args, int64_t begin, int64_t end) {
+    const dot_args *a = args;
+    int64_t i = begin;
+    for (; i + ROWS <= end; i += ROWS)
+        dot_row_block(ROWS, a->n, a->k, a->alpha, a->x + i * a->ldx, a->ldx, a->yt, a->ldyt,
+                      a->beta, a->d + i * a->ldd, a->ldd);
+    const float *xi = a->x + i * a->ldx;
+    float *di = a->d + i * a->ldd;
+    switch (end - i) {
+    case 3: dot_row_block(3, a->n, a->k, a->alpha, xi, a->ldx, a->yt, a->ldyt, a->beta, di, a->ldd); break;
+    case 2: dot_row_block(2, a->n, a->k, a->alpha, xi, a->ldx, a->yt, a->ldyt, a->beta, di, a->ldd); break;
+    case 1: dot_row_block(1, a->n, a->k, a->alpha, xi, a->ldx, a->yt, a->ldyt, a->beta, di, a->ldd); break;
     default: break;
     }
 }
@@ -242,15 +248,7 @@ __attribute__((noinline)) static void dot_rows(int64_t i0, int64_t i1, int64_t n
 void CK_DIRECT_NAME(ck_gemm_direct_dot)(int64_t m, int64_t n, int64_t k, float alpha,
                                         const float *x, int64_t ldx, const float *yt,
                                         int64_t ldyt, float beta, float *d, int64_t ldd) {
-    int threads = ck_threads_for(m * n * k, CK_GEMM_MIN_WORK_PER_THREAD);
-    if (threads == 1) {
-        dot_rows(0, m, n, k, alpha, x, ldx, yt, ldyt, beta, d, ldd);
-        return;
-    }
-#pragma omp parallel num_threads(threads)
-    {
-        int64_t i0, i1;
-        ck_split_range(m, ROWS, omp_get_thread_num(), omp_get_num_threads(), &i0, &i1);
-        dot_rows(i0, i1, n, k, alpha, x, ldx, yt, ldyt, beta, d, ldd);
-    }
+    dot_args args = {n, k, ldx, ldyt, ldd, alpha, beta, x, yt, d};
+    ck_parallel_for(m, ROWS, ck_threads_for(m * n * k, CK_GEMM_MIN_WORK_PER_THREAD), dot_rows,
+                    &args);
 }
