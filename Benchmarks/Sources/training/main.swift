@@ -68,6 +68,7 @@ func emit(_ fields: [String: Any]) {
     var record = fields
     record["library"] = "DeepLearning"
     record["threads"] = Threads.count
+    if options.quick { record["quick"] = true }
     let data = try! JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
     FileHandle.standardOutput.write(data + Data("\n".utf8)) // unbuffered: one whole line
 }

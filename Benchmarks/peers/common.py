@@ -1,0 +1,160 @@
+"""What the peer scripts (numpy_peer.py, jax_peer.py, torch_peer.py) share: reading --threads
+before the numeric library loads, the spiral data, the MLP's data, the command line, the JSON
+lines, and running the chosen workloads.
+
+Nothing here imports numpy at module level (spiral() and mlp_batches() import it when called),
+so a peer can import this module and call threads_from_argv() / set_thread_env() before numpy,
+and with it OpenBLAS, is loaded.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+
+# ---------------------------------------------------------------------------------------------
+# Before the numeric library loads
+
+def threads_from_argv(argv=None):
+    """The --threads value as given on the command line (a string; "2" if absent), read before
+    argparse runs: thread pools (OpenBLAS, OpenMP, XLA) size themselves when they load."""
+    argv = sys.argv[1:] if argv is None else argv
+    for i, arg in enumerate(argv):
+        if arg == "--threads" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--threads="):
+            return arg.split("=", 1)[1]
+    return "2"
+
+
+def set_thread_env(names, argv=None):
+    """Sets each environment variable in names to the --threads value; returns that value."""
+    threads = threads_from_argv(argv)
+    for name in names:
+        os.environ[name] = threads
+    return threads
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+def spiral(label_dtype, points_per_class=100, classes=3, noise=0.2, seed=0):
+    """Point i of arm j: r = i/(n-1), t = 4(j + r) + noise*N(0,1), at (r sin t, r cos t).
+    numpy arrays: x float32 [n, 2], y label_dtype [n]."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    x = np.zeros((points_per_class * classes, 2), dtype=np.float32)
+    y = np.zeros(points_per_class * classes, dtype=label_dtype)
+    r = np.linspace(0.0, 1.0, points_per_class)
+    for j in range(classes):
+        t = 4 * (j + r) + noise * rng.standard_normal(points_per_class)
+        rows = slice(j * points_per_class, (j + 1) * points_per_class)
+        x[rows, 0] = r * np.sin(t)
+        x[rows, 1] = r * np.cos(t)
+        y[rows] = j
+    return x, y
+
+
+def mlp_batches(rng, batch, count=4):
+    """The MLP's data: count pairs (x float32 [batch, 784] ~ N(0, 1), y int64 [batch] uniform in
+    0..9), drawn from the numpy Generator rng in this order."""
+    import numpy as np
+    return [(rng.standard_normal((batch, 784)).astype(np.float32), rng.integers(0, 10, batch))
+            for _ in range(count)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+def make_parser(description, threads_help):
+    """The options every peer takes; a peer adds its own and calls parse_args()."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--threads", type=int, default=2, help=threads_help)
+    parser.add_argument("--quick", action="store_true", help="short smoke run")
+    parser.add_argument("--workloads", default="spiral,mlp", help="comma-separated: spiral,mlp")
+    parser.add_argument("--batches", default="256,32", help="MLP batch sizes")
+    parser.add_argument("--repeats", type=int, default=1, help="timed runs per workload")
+    parser.add_argument("--mlp-steps", type=int, default=0,
+                        help="timed MLP steps (default 50 at batch >= 128, else 200)")
+    parser.add_argument("--warmup", type=int, default=5, help="MLP warm-up steps")
+    return parser
+
+
+def parse_args(parser):
+    """Parses; sets args.epochs (200) and, with --quick, 10 epochs, 2 warm-up steps and 20
+    timed MLP steps unless --mlp-steps says otherwise."""
+    args = parser.parse_args()
+    args.epochs = 200
+    if args.quick:
+        args.epochs, args.warmup = 10, 2
+        args.mlp_steps = args.mlp_steps or 20
+    return args
+
+
+def mlp_steps(args, batch):
+    """Timed MLP steps: --mlp-steps, else 50 at batch >= 128 and 200 below."""
+    return args.mlp_steps if args.mlp_steps else (50 if batch >= 128 else 200)
+
+
+# ---------------------------------------------------------------------------------------------
+# Output and running
+
+class Emitter:
+    """Prints one JSON line per measurement: {"library": ...}, the measurement's fields, then
+    the fields in .extra (threads, versions, ...: the same on every line)."""
+
+    def __init__(self, library):
+        self.library = library
+        self.extra = {}
+
+    def __call__(self, **fields):
+        record = {"library": self.library}
+        record.update(fields)
+        record.update(self.extra)
+        print(json.dumps(record), flush=True)
+
+    def spiral(self, form, seconds, steps, accuracy):
+        self(workload="spiral", form=form, seconds=seconds, steps=steps,
+             us_per_step=seconds / steps * 1e6, accuracy=accuracy)
+
+    def mlp(self, batch, steps, seconds, loss):
+        self(workload="mlp", batch=batch, steps=steps, seconds=seconds,
+             samples_per_second=batch * steps / seconds, us_per_step=seconds / steps * 1e6,
+             loss=loss)
+
+
+def bench_mlp(args, emit, batch, pool, step, sync=None):
+    """The MLP benchmark's loop: args.warmup untimed steps, then args.repeats times
+    mlp_steps(args, batch) timed steps back to back, one JSON line each time. step(x, y) does
+    one training step and returns the loss; step i uses pool[i % len(pool)]. sync(), if given,
+    runs after the warm-up and before the clock stops (JAX blocks on its results there)."""
+    for i in range(args.warmup):
+        step(*pool[i % len(pool)])
+    if sync is not None:
+        sync()
+    steps = mlp_steps(args, batch)
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        for i in range(steps):
+            x, y = pool[i % len(pool)]
+            loss = step(x, y)
+        if sync is not None:
+            sync()
+        seconds = time.perf_counter() - t0
+        # .item() for a torch tensor (float() of one that requires grad warns), a JAX array or
+        # a numpy scalar; float() for a Python number.
+        emit.mlp(batch, steps, seconds, loss.item() if hasattr(loss, "item") else float(loss))
+
+
+def run(args, emit, bench_spiral, bench_mlp):
+    """Adds "quick" to every line with --quick, then runs the chosen workloads:
+    bench_spiral(args), and bench_mlp(args, batch) for each batch size."""
+    if args.quick:
+        emit.extra["quick"] = True
+    workloads = args.workloads.split(",")
+    if "spiral" in workloads:
+        bench_spiral(args)
+    if "mlp" in workloads:
+        for batch in (int(b) for b in args.batches.split(",")):
+            bench_mlp(args, batch)

@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""JAX peer: the spiral fit (one jitted step per batch, and all 3000 steps as one lax.scan in
+one jit) and the MLP training step (jitted), on the CPU.
+
+Prints one JSON line per measurement (see README.md). Run `python jax_peer.py --help`.
+"""
+import os
+
+import common
+
+# Thread count, before jax loads. XLA:CPU sizes its intra-op thread pool from the CPUs this
+# process may run on (sched_getaffinity), so fewer threads than CPUs = a smaller affinity mask.
+# With threads=1 Eigen's multi-threading is switched off too.
+_THREADS = int(common.threads_from_argv())
+_CPUS = sorted(os.sched_getaffinity(0))
+if _THREADS < len(_CPUS):
+    os.sched_setaffinity(0, _CPUS[:_THREADS])
+if _THREADS == 1:
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                               " --xla_cpu_multi_thread_eigen=false").strip()
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import time  # noqa: E402
+from functools import partial  # noqa: E402
+
+import numpy as np  # noqa: E402
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+emit = common.Emitter("jax")
+
+
+# ---------------------------------------------------------------------------------------------
+# Data and model
+
+def init_params(sizes, rng):
+    """He-normal W [in, out] (N(0, 2/in)), zero b: a list of (W, b) pairs, float32."""
+    params = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        w = (rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+        params.append((jnp.asarray(w), jnp.zeros(fan_out, jnp.float32)))
+    return params
+
+
+def forward(params, x):
+    """Linear -> ReLU -> ... -> Linear, y = x @ W + b."""
+    for w, b in params[:-1]:
+        x = jax.nn.relu(x @ w + b)
+    w, b = params[-1]
+    return x @ w + b
+
+
+def loss_fn(params, x, y):
+    """Mean softmax cross-entropy."""
+    logits = forward(params, x)
+    logp = jax.nn.log_softmax(logits)
+    return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+
+
+def sgd_update(params, velocities, grads, lr, momentum, weight_decay):
+    """torch.optim.SGD (dampening 0, no Nesterov): v = m*v + (g + wd*p); p -= lr*v."""
+    if weight_decay:
+        grads = jax.tree_util.tree_map(lambda g, p: g + weight_decay * p, grads, params)
+    velocities = jax.tree_util.tree_map(lambda v, g: momentum * v + g, velocities, grads)
+    params = jax.tree_util.tree_map(lambda p, v: p - lr * v, params, velocities)
+    return params, velocities
+
+
+def train_step(params, velocities, x, y, lr, momentum, weight_decay):
+    loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
+    params, velocities = sgd_update(params, velocities, grads, lr, momentum, weight_decay)
+    return params, velocities, loss
+
+
+def zeros_like(params):
+    return jax.tree_util.tree_map(jnp.zeros_like, params)
+
+
+def accuracy(params, x, y):
+    return float(jnp.mean(jnp.argmax(forward(params, x), axis=1) == y))
+
+
+# ---------------------------------------------------------------------------------------------
+# Spiral
+
+SPIRAL = dict(lr=0.1, momentum=0.9, weight_decay=0.001)
+
+# One jitted step; params and velocities are donated (updated in place where XLA can).
+spiral_step = jax.jit(partial(train_step, **SPIRAL), donate_argnums=(0, 1))
+
+
+def fit_spiral_steps(params, x, y, epochs, batch, rng):
+    """Host loop: a numpy permutation per epoch, numpy gathers the batch rows, one jitted call
+    per step. Returns the parameters (not yet blocked on)."""
+    velocities = zeros_like(params)
+    n = x.shape[0]
+    for _ in range(epochs):
+        order = rng.permutation(n)
+        for start in range(0, n, batch):
+            idx = order[start:start + batch]
+            params, velocities, _ = spiral_step(params, velocities, x[idx], y[idx])
+    return params
+
+
+@partial(jax.jit, static_argnames=("epochs", "batch", "unroll"))
+def fit_spiral_scan(params, x, y, key, epochs, batch, unroll=1):
+    """The whole fit in one jit: epochs permutations drawn with jax.random, then one lax.scan
+    over all epochs * (n / batch) steps, each gathering its batch rows from x, y."""
+    n = x.shape[0]
+    keys = jax.random.split(key, epochs)
+    order = jax.vmap(lambda k: jax.random.permutation(k, n))(keys)      # [epochs, n]
+    batches = order.reshape(epochs * (n // batch), batch)                 # [steps, batch]
+    velocities = zeros_like(params)
+
+    def body(carry, idx):
+        p, v = carry
+        p, v, loss = train_step(p, v, x[idx], y[idx], **SPIRAL)
+        return (p, v), loss
+
+    (params, _), losses = jax.lax.scan(body, (params, velocities), batches, unroll=unroll)
+    return params, losses
+
+
+def bench_spiral(args):
+    x, y = common.spiral(np.int32)
+    batch = 20
+    assert x.shape[0] % batch == 0
+    steps = args.epochs * (x.shape[0] // batch)
+
+    # Form 1: one jitted step per batch. Warm-up (compiles) on throw-away parameters.
+    jax.block_until_ready(
+        fit_spiral_steps(init_params([2, 100, 3], np.random.default_rng(99)), x, y, 1, batch,
+                         np.random.default_rng(98)))
+    for rep in range(args.repeats):
+        params = init_params([2, 100, 3], np.random.default_rng(1 + rep))
+        jax.block_until_ready(params)
+        rng = np.random.default_rng(2 + rep)
+        t0 = time.perf_counter()
+        params = fit_spiral_steps(params, x, y, args.epochs, batch, rng)
+        jax.block_until_ready(params)
+        seconds = time.perf_counter() - t0
+        emit.spiral("jit_step", seconds, steps, accuracy(params, x, y))
+
+    # Form 2: all steps as one lax.scan in one jit. x, y on the device once, outside the clock.
+    xd, yd = jnp.asarray(x), jnp.asarray(y)
+    run = partial(fit_spiral_scan, epochs=args.epochs, batch=batch, unroll=args.scan_unroll)
+    jax.block_until_ready(run(init_params([2, 100, 3], np.random.default_rng(99)), xd, yd,
+                              jax.random.key(98)))                      # compiles
+    for rep in range(args.repeats):
+        params = init_params([2, 100, 3], np.random.default_rng(1 + rep))
+        key = jax.random.key(2 + rep)
+        jax.block_until_ready((params, key))
+        t0 = time.perf_counter()
+        params, losses = run(params, xd, yd, key)
+        jax.block_until_ready(params)
+        seconds = time.perf_counter() - t0
+        emit.spiral("scan", seconds, steps, accuracy(params, x, y))
+
+
+# ---------------------------------------------------------------------------------------------
+# MLP
+
+MLP = dict(lr=0.01, momentum=0.9, weight_decay=0.0)
+mlp_step = jax.jit(partial(train_step, **MLP), donate_argnums=(0, 1))
+
+
+def bench_mlp(args, batch):
+    rng = np.random.default_rng(0)
+    params = init_params([784, 1024, 1024, 10], rng)
+    state = [params, zeros_like(params), None]          # parameters, velocities, last loss
+    # The data, already on the device (as numpy arrays are for numpy).
+    pool = [(jnp.asarray(x), jnp.asarray(y.astype(np.int32)))
+            for x, y in common.mlp_batches(rng, batch)]
+
+    def step(x, y):                                     # the first call (a warm-up) compiles
+        state[:] = mlp_step(state[0], state[1], x, y)
+        return state[2]
+
+    def sync():                                         # before the clock stops
+        jax.block_until_ready(state)
+
+    common.bench_mlp(args, emit, batch, pool, step, sync)
+
+
+# ---------------------------------------------------------------------------------------------
+
+def main():
+    parser = common.make_parser(
+        __doc__, "CPUs XLA may use (affinity mask, set before jax loads)")
+    parser.add_argument("--scan-unroll", type=int, default=1, help="lax.scan unroll factor")
+    args = common.parse_args(parser)
+    emit.extra["threads"] = args.threads
+    emit.extra["jax"] = jax.__version__
+    common.run(args, emit, bench_spiral, bench_mlp)
+
+
+if __name__ == "__main__":
+    main()
