@@ -246,7 +246,8 @@ final class GEMMTests: XCTestCase {
     /// the reference.
     func testThreadCountDoesNotChangeTheBits() {
         var rng = SplitMix64(seed: 7)
-        for shape in [(m: 300, n: 700, k: 500), (m: 32, n: 1024, k: 256)] {
+        // Packed path split by rows and by columns, and the dot form (few columns, long k).
+        for shape in [(m: 300, n: 700, k: 500), (m: 32, n: 1024, k: 256), (m: 301, n: 10, k: 1024)] {
             let problem = GEMMProblem.random(m: shape.m, n: shape.n, k: shape.k, alpha: 1, beta: 0.5, using: &rng)
             let sampledRows = [0, 1, shape.m / 2, shape.m - 1]
             let sample = problem.rows(sampledRows)
