@@ -24,8 +24,9 @@ typedef void (*ck_gemm_direct_broadcast)(int64_t m, int64_t n, int64_t k, float 
 /* Dot form, vectors along k, for few columns and a long k:
  *     D(i, j) = alpha * sum_{p < k} X(i, p) * Yt(j, p) + beta * D(i, j)
  * X(i, p) = x[i*ldx + p] and Yt(j, p) = yt[j*ldyt + p] (both rows contiguous along p),
- * D(i, j) = d[i*ldd + j]. Each element: lane-wise chains over p, a fixed pairwise sum of
- * the lanes, then the remaining p in order. Runs rows in parallel when the work pays.
+ * D(i, j) = d[i*ldd + j]. Each element: lane-wise chains over p (AVX-512 takes the last
+ * k % lanes terms as one more, masked, step), a fixed pairwise sum of the lanes, then (other
+ * paths) the remaining p in order. Runs rows in parallel when the work pays.
  * beta == 0: D is not read. k >= 1. */
 typedef void (*ck_gemm_direct_dot)(int64_t m, int64_t n, int64_t k, float alpha,
                                    const float *x, int64_t ldx, const float *yt, int64_t ldyt,

@@ -182,7 +182,20 @@ static inline float sum_lanes(vec v) {
     return v2[0] + v2[1];
 }
 
-/* An R x C tile of D: R rows of X against C rows of Yt, vectors along p. */
+/* acc[r][c] += the next `count` terms (LANES, or fewer where CK_DIRECT_MASKED) of row r of
+ * X times row c of Yt, lane by lane. */
+static inline __attribute__((always_inline)) void
+dot_step(const int R, const int C, int count, const float *x, int64_t ldx, const float *yt,
+         int64_t ldyt, vec acc[ROWS][COLUMNS]) {
+    vec xv[ROWS], yv[COLUMNS];
+    for (int r = 0; r < R; r++) xv[r] = vload_first(x + r * ldx, count);
+    for (int c = 0; c < C; c++) yv[c] = vload_first(yt + c * ldyt, count);
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) acc[r][c] += xv[r] * yv[c];
+}
+
+/* An R x C tile of D: R rows of X against C rows of Yt, vectors along p; without masks the
+ * last k % LANES terms are added one by one after the lanes are summed. */
 static inline __attribute__((always_inline)) void
 dot_tile(const int R, const int C, int64_t k, float alpha, const float *x, int64_t ldx,
          const float *yt, int64_t ldyt, float beta, float *d, int64_t ldd) {
@@ -190,13 +203,14 @@ dot_tile(const int R, const int C, int64_t k, float alpha, const float *x, int64
     for (int r = 0; r < R; r++)
         for (int c = 0; c < C; c++) acc[r][c] = vsplat(0.0f);
     int64_t p = 0;
-    for (; p + LANES <= k; p += LANES) {
-        vec xv[ROWS], yv[COLUMNS];
-        for (int r = 0; r < R; r++) xv[r] = vload(x + r * ldx + p);
-        for (int c = 0; c < C; c++) yv[c] = vload(yt + c * ldyt + p);
-        for (int r = 0; r < R; r++)
-            for (int c = 0; c < C; c++) acc[r][c] += xv[r] * yv[c];
+    for (; p + LANES <= k; p += LANES) dot_step(R, C, LANES, x + p, ldx, yt + p, ldyt, acc);
+#ifdef CK_DIRECT_MASKED
+    /* The last k % LANES terms under a mask: the zeros in the other lanes add nothing. */
+    if (p < k) {
+        dot_step(R, C, (int)(k - p), x + p, ldx, yt + p, ldyt, acc);
+        p = k;
     }
+#endif
     for (int r = 0; r < R; r++)
         for (int c = 0; c < C; c++) {
             float sum = sum_lanes(acc[r][c]);

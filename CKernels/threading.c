@@ -17,9 +17,9 @@ int ck_get_num_threads(void) {
 
 int ck_threads_for(int64_t work, int64_t min_work_per_thread) {
     int64_t useful = work / (min_work_per_thread > 0 ? min_work_per_thread : 1);
+    if (useful < 2) return 1; /* without asking OpenMP: the common case of small kernels */
     int threads = ck_get_num_threads();
-    if (useful < threads) threads = (int)(useful > 1 ? useful : 1);
-    return threads;
+    return useful < threads ? (int)useful : threads;
 }
 
 void ck_split_range(int64_t count, int64_t align, int part, int parts, int64_t *begin,
