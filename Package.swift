@@ -36,7 +36,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "CKernelsTests", dependencies: ["CKernels"]),
+        // The kernels against naive references (DeepLearning only for its seeded generator).
+        .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "DeepLearning"]),
         .testTarget(name: "DeepLearningTests", dependencies: ["DeepLearning", "SpiralExperiment", "CKernels"]),
     ]
 )

@@ -1,5 +1,6 @@
 // ck_sgemm against a naive Double reference, on every GEMM path this CPU supports.
 import CKernels
+import DeepLearning
 import XCTest
 
 /// One GEMM problem in logical form: C = alpha * A * B + beta * C, with A m x k and B k x n
@@ -17,7 +18,7 @@ private struct GEMMProblem {
 
     /// Random A, B and C with entries in -1...1. With beta == 0, C is NaN (it must not be read).
     static func random(
-        m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0, using rng: inout SplitMix64
+        m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0, using rng: inout SeededGenerator
     ) -> GEMMProblem {
         let a = Matrix.random(rows: m, cols: k, using: &rng)
         let b = Matrix.random(rows: k, cols: n, using: &rng)
@@ -156,7 +157,7 @@ final class GEMMTests: XCTestCase {
     ]
 
     func testRandomShapesAllTransposesAndPathsMatchReference() {
-        var rng = SplitMix64(seed: 1)
+        var rng = SeededGenerator(seed: 1)
         for (index, shape) in Self.shapes.enumerated() {
             let scaling = Self.scalings[index % Self.scalings.count]
             let problem = GEMMProblem.random(
@@ -166,7 +167,7 @@ final class GEMMTests: XCTestCase {
     }
 
     func testAlphaAndBetaCombinations() {
-        var rng = SplitMix64(seed: 2)
+        var rng = SeededGenerator(seed: 2)
         for alpha: Float in [1, 2.5, -0.75] {
             for beta: Float in [0, 1, -0.5] {
                 let problem = GEMMProblem.random(m: 19, n: 37, k: 70, alpha: alpha, beta: beta, using: &rng)
@@ -177,7 +178,7 @@ final class GEMMTests: XCTestCase {
 
     /// beta == 0: C is not read, so NaN and infinity in C are overwritten.
     func testBetaZeroOverwritesNaNAndInfinityInC() {
-        var rng = SplitMix64(seed: 3)
+        var rng = SeededGenerator(seed: 3)
         for shape in [(m: 3, n: 5, k: 4), (m: 50, n: 70, k: 300)] {
             var problem = GEMMProblem.random(m: shape.m, n: shape.n, k: shape.k, alpha: 1.25, beta: 0, using: &rng)
             for i in 0..<shape.m {
@@ -189,7 +190,7 @@ final class GEMMTests: XCTestCase {
 
     /// alpha == 0 reads neither A nor B (NaN there, or NULL pointers) and gives C = beta * C.
     func testAlphaZeroOnlyScalesC() {
-        var rng = SplitMix64(seed: 4)
+        var rng = SeededGenerator(seed: 4)
         let (m, n, k) = (9, 40, 33)
         let nanA = Matrix(rows: m, cols: k, values: [Float](repeating: .nan, count: m * k))
         let nanB = Matrix(rows: k, cols: n, values: [Float](repeating: .nan, count: k * n))
@@ -211,7 +212,7 @@ final class GEMMTests: XCTestCase {
 
     /// k == 0 reads neither A nor B and scales C by beta (beta == 0 clears even NaN).
     func testKZeroScalesCByBeta() {
-        var rng = SplitMix64(seed: 5)
+        var rng = SeededGenerator(seed: 5)
         let (m, n) = (20, 35)
         var c = Matrix.random(rows: m, cols: n, ld: n + 1, using: &rng)
         c[0, 0] = .nan
@@ -231,7 +232,7 @@ final class GEMMTests: XCTestCase {
 
     /// m == 0 or n == 0: nothing to do, nothing written.
     func testEmptyOutputWritesNothing() {
-        var rng = SplitMix64(seed: 6)
+        var rng = SeededGenerator(seed: 6)
         let a = Matrix.random(rows: 4, cols: 4, using: &rng), b = a
         var c = Matrix(rows: 4, cols: 0, ld: 4, values: [])
         sgemm(transA: false, transB: false, m: 4, n: 0, k: 4, alpha: 1, a: a, b: b, beta: 0, c: &c)
@@ -245,7 +246,7 @@ final class GEMMTests: XCTestCase {
     /// same bits on shapes big enough to go parallel. A sample of rows is also checked against
     /// the reference.
     func testThreadCountDoesNotChangeTheBits() {
-        var rng = SplitMix64(seed: 7)
+        var rng = SeededGenerator(seed: 7)
         // Packed path split by rows and by columns, and the dot form (few columns, long k).
         for shape in [(m: 300, n: 700, k: 500), (m: 32, n: 1024, k: 256), (m: 301, n: 10, k: 1024)] {
             let problem = GEMMProblem.random(m: shape.m, n: shape.n, k: shape.k, alpha: 1, beta: 0.5, using: &rng)

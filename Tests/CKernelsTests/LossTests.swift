@@ -1,5 +1,6 @@
 // ck_softmax_cross_entropy and ck_softmax against Double references.
 import CKernels
+import DeepLearning
 import XCTest
 
 private let eps = Double(Float.ulpOfOne)
@@ -70,7 +71,7 @@ private func softmax(_ logits: [Float], classes: Int, inPlace: Bool) -> [Float] 
 }
 
 /// A random problem: logits in -scale...scale, labels in 0..<classes.
-private func randomProblem(rows: Int, classes: Int, scale: Float, using rng: inout SplitMix64) -> (logits: [Float], labels: [Int32]) {
+private func randomProblem(rows: Int, classes: Int, scale: Float, using rng: inout SeededGenerator) -> (logits: [Float], labels: [Int32]) {
     (randomFloats(rows * classes, in: -scale...scale, using: &rng),
      (0..<rows).map { _ in Int32.random(in: 0..<Int32(classes), using: &rng) })
 }
@@ -84,7 +85,7 @@ private func gradientTolerance(_ reference: [Double], classes: Int, rows: Int) -
 
 final class LossTests: XCTestCase {
     func testSoftmaxCrossEntropyMatchesReference() {
-        var rng = SplitMix64(seed: 21)
+        var rng = SeededGenerator(seed: 21)
         for (rows, classes, scale) in [(1, 1, Float(1)), (1, 2, 1), (3, 5, 3), (7, 10, 10), (64, 3, 30), (33, 100, 5)] {
             let (logits, labels) = randomProblem(rows: rows, classes: classes, scale: scale, using: &rng)
             let reference = referenceCrossEntropy(logits: logits, labels: labels, classes: classes)
@@ -129,7 +130,7 @@ final class LossTests: XCTestCase {
     /// A label outside [0, classes) returns the error and writes nothing: not the loss, not
     /// dlogits, not logits when in place.
     func testOutOfRangeLabelReturnsErrorAndWritesNothing() {
-        var rng = SplitMix64(seed: 22)
+        var rng = SeededGenerator(seed: 22)
         let (rows, classes) = (5, 3)
         let (logits, validLabels) = randomProblem(rows: rows, classes: classes, scale: 1, using: &rng)
         for (row, bad) in [(0, Int32(-1)), (4, Int32(classes)), (2, Int32.min), (3, Int32.max)] {
@@ -156,7 +157,7 @@ final class LossTests: XCTestCase {
 
     /// dlogits == NULL computes the loss only: the same loss as with a gradient.
     func testNullDlogitsGivesTheSameLoss() {
-        var rng = SplitMix64(seed: 23)
+        var rng = SeededGenerator(seed: 23)
         let (rows, classes) = (50, 7)
         let (logits, labels) = randomProblem(rows: rows, classes: classes, scale: 4, using: &rng)
         var dlogits: [Float]? = [Float](repeating: 0, count: rows * classes), none: [Float]? = nil
@@ -167,7 +168,7 @@ final class LossTests: XCTestCase {
     }
 
     func testInPlaceGradientMatchesReference() {
-        var rng = SplitMix64(seed: 24)
+        var rng = SeededGenerator(seed: 24)
         let (rows, classes) = (9, 13)
         let (logits, labels) = randomProblem(rows: rows, classes: classes, scale: 8, using: &rng)
         let reference = referenceCrossEntropy(logits: logits, labels: labels, classes: classes)
@@ -182,7 +183,7 @@ final class LossTests: XCTestCase {
     /// many of 1e-14...1e-2, so that the sum is sensitive to its order (as far as the final
     /// rounding to Float lets that show).
     func testLossIsIndependentOfThreadCount() {
-        var rng = SplitMix64(seed: 25)
+        var rng = SeededGenerator(seed: 25)
         let (rows, classes) = (4096, 33)
         var (logits, labels) = randomProblem(rows: rows, classes: classes, scale: 6, using: &rng)
         for i in stride(from: 0, to: rows, by: 7) {  // label on -1e4, another logit 1e4: loss 2e4
@@ -209,7 +210,7 @@ final class LossTests: XCTestCase {
     }
 
     func testSoftmaxMatchesReferenceAndRowsSumToOne() {
-        var rng = SplitMix64(seed: 26)
+        var rng = SeededGenerator(seed: 26)
         for (rows, classes, scale) in [(1, 1, Float(1)), (2, 3, 1), (7, 10, 20), (5, 4, 1e4), (4096, 33, 6)] {
             let logits = randomFloats(rows * classes, in: -scale...scale, using: &rng)
             let reference = (0..<rows).flatMap { i in referenceSoftmax(Array(logits[(i * classes)..<((i + 1) * classes)])) }

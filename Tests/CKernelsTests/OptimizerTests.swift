@@ -1,5 +1,6 @@
 // ck_sgd_momentum against hand-computed steps and a plain Swift loop.
 import CKernels
+import DeepLearning
 import XCTest
 
 /// Parameters, gradients and velocities of one optimizer state.
@@ -82,7 +83,7 @@ final class OptimizerTests: XCTestCase {
     /// A vector large enough to go parallel, several steps with changing gradients, against
     /// the formula in Double; and 1 and 2 threads give the same bits.
     func testRandomLargeVectorMatchesReference() {
-        var rng = SplitMix64(seed: 31)
+        var rng = SeededGenerator(seed: 31)
         let n = 100_003
         let (lr, momentum, weightDecay): (Float, Float, Float) = (0.05, 0.9, 1e-3)
         var state = SGDState(

@@ -1,27 +1,13 @@
-// Helpers shared by the kernel tests: a reproducible random generator, padded row-major
+// Helpers shared by the kernel tests: reproducible random floats, padded row-major
 // matrices, naive Double references, and comparisons that name the worst element.
 import CKernels
+import DeepLearning
 import XCTest
-
-/// SplitMix64: a tiny, seedable generator, so every run draws the same numbers.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// `count` floats drawn uniformly from `range` (from 24 random bits each: plain arithmetic
 /// rather than the generic `Float.random`, which is slow in debug builds).
 func randomFloats(
-    _ count: Int, in range: ClosedRange<Float> = -1...1, using rng: inout SplitMix64
+    _ count: Int, in range: ClosedRange<Float> = -1...1, using rng: inout SeededGenerator
 ) -> [Float] {
     let (low, width) = (range.lowerBound, range.upperBound - range.lowerBound)
     var result = [Float](repeating: 0, count: count)
@@ -63,7 +49,7 @@ struct Matrix {
 
     static func random(
         rows: Int, cols: Int, ld: Int? = nil, in range: ClosedRange<Float> = -1...1,
-        using rng: inout SplitMix64
+        using rng: inout SeededGenerator
     ) -> Matrix {
         Matrix(rows: rows, cols: cols, ld: ld, values: randomFloats(rows * cols, in: range, using: &rng))
     }
