@@ -1,45 +1,15 @@
 /* Losses: fused softmax + cross-entropy, and softmax for prediction. */
 #include "ckernels.h"
 #include "threading.h"
+#include "vector_math.h"
 
 #include <math.h>
-#include <stdint.h>
-#include <string.h>
-
-/* The loss is summed in chunks of rows whose boundaries depend only on `rows`, never on the
- * thread count; the chunk sums are then added in chunk order. At most this many chunks. */
-#define LOSS_CHUNKS 64
 
 static inline float row_max(int64_t classes, const float *z) {
     float max = z[0];
     for (int64_t j = 1; j < classes; j++)
         if (z[j] > max) max = z[j];
     return max;
-}
-
-/* e^x for x <= 0, in plain arithmetic so that loops over it vectorize (libm's expf is a call
- * per element). x = n ln2 + r with |r| <= ln2 / 2 (ln2 split in two for an exact n ln2), e^r by
- * its Taylor polynomial of degree 7 (truncation error below 1e-8 relative), times 2^n built
- * in the exponent bits. Below -87.3, where 2^n would leave the normal range, the result is 0;
- * NaN stays NaN. Within about 2 ulp of expf. */
-static inline float exp_nonpositive(float x) {
-    const float log2e = 1.44269504088896341f, ln2_hi = 0.693145751953125f,
-                ln2_lo = 1.42860682030941723212e-6f;
-    float n = rintf(x * log2e);
-    float r = (x - n * ln2_hi) - n * ln2_lo;
-    float p = 1.0f / 5040;
-    p = p * r + 1.0f / 720;
-    p = p * r + 1.0f / 120;
-    p = p * r + 1.0f / 24;
-    p = p * r + 1.0f / 6;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    /* n as an integer only where it is one in range (NaN or x < -87.3 would be UB to convert). */
-    int32_t bits = ((int32_t)(x >= -87.3f && x <= 0.0f ? n : 0.0f) + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return x < -87.3f ? 0.0f : p * scale;
 }
 
 /* Returns the sum of exp(z[j] - max) over one row, and writes each term to e[j] unless e is
@@ -75,45 +45,48 @@ static inline float row_cross_entropy(int64_t classes, const float *z, int32_t l
     return logf(sum) - shifted_label;
 }
 
+/* A loss over a rows x classes matrix of scores x and one label per row, with its gradient
+ * dx (NULL: none): the arguments of the row functions below. */
 typedef struct {
-    int64_t rows, classes, chunk_rows;
-    const float *logits;
+    int64_t rows, classes;
+    const float *x;
     const int32_t *labels;
-    float *dlogits;
-    double *chunk_sum;
-} cross_entropy_args;
+    float *dx;
+} label_loss_args;
 
-/* Chunks [begin, end): each chunk's loss sum, rows in order, and its rows' gradients. */
-CK_VECTORIZED static void cross_entropy_chunks(const void *args, int64_t begin, int64_t end) {
-    const cross_entropy_args *a = args;
+/* Rows [begin, end): their gradients, and the sum of their losses in row order. */
+CK_VECTORIZED static double cross_entropy_rows(const void *args, int64_t begin, int64_t end) {
+    const label_loss_args *a = args;
     float scale = 1.0f / (float)a->rows;
-    for (int64_t c = begin; c < end; c++) {
-        int64_t last = (c + 1) * a->chunk_rows < a->rows ? (c + 1) * a->chunk_rows : a->rows;
-        double sum = 0.0;
-        for (int64_t i = c * a->chunk_rows; i < last; i++)
-            sum += row_cross_entropy(a->classes, a->logits + i * a->classes, a->labels[i],
-                                     a->dlogits ? a->dlogits + i * a->classes : 0, scale);
-        a->chunk_sum[c] = sum;
-    }
+    double sum = 0.0;
+    for (int64_t i = begin; i < end; i++)
+        sum += row_cross_entropy(a->classes, a->x + i * a->classes, a->labels[i],
+                                 a->dx ? a->dx + i * a->classes : 0, scale);
+    return sum;
+}
+
+/* Whether every label is in [0, classes). */
+static int labels_valid(int64_t rows, int64_t classes, const int32_t *labels) {
+    for (int64_t i = 0; i < rows; i++)
+        if (labels[i] < 0 || labels[i] >= classes) return 0;
+    return 1;
+}
+
+/* Checks the labels (CK_ERROR_LABEL_OUT_OF_RANGE, nothing written), then sums the rows'
+ * losses with `rows_body` in a thread-independent order: *loss = that sum / divisor. */
+static int label_loss(label_loss_args args, ck_range_sum_body rows_body, double divisor,
+                      float *loss) {
+    if (!labels_valid(args.rows, args.classes, args.labels)) return CK_ERROR_LABEL_OUT_OF_RANGE;
+    if (args.rows <= 0 || args.classes <= 0) return 0;
+    int threads = ck_threads_for(args.rows * args.classes, CK_PARALLEL_MIN_ELEMENTS);
+    *loss = (float)(ck_parallel_sum(args.rows, 64, threads, rows_body, &args) / divisor);
+    return 0;
 }
 
 int ck_softmax_cross_entropy(int64_t rows, int64_t classes, const float *logits,
                              const int32_t *labels, float *dlogits, float *loss) {
-    for (int64_t i = 0; i < rows; i++)
-        if (labels[i] < 0 || labels[i] >= classes) return CK_ERROR_LABEL_OUT_OF_RANGE;
-    if (rows <= 0 || classes <= 0) return 0;
-
-    int64_t chunk_rows = (rows + LOSS_CHUNKS - 1) / LOSS_CHUNKS;
-    if (chunk_rows < 64) chunk_rows = 64;
-    int64_t chunks = (rows + chunk_rows - 1) / chunk_rows;
-    double chunk_sum[LOSS_CHUNKS];
-    cross_entropy_args args = {rows, classes, chunk_rows, logits, labels, dlogits, chunk_sum};
-    ck_parallel_for(chunks, 1, ck_threads_for(rows * classes, CK_PARALLEL_MIN_ELEMENTS),
-                    cross_entropy_chunks, &args);
-    double total = 0.0;
-    for (int64_t c = 0; c < chunks; c++) total += chunk_sum[c];
-    *loss = (float)(total / (double)rows);
-    return 0;
+    label_loss_args args = {rows, classes, logits, labels, dlogits};
+    return label_loss(args, cross_entropy_rows, (double)rows, loss);
 }
 
 typedef struct {
@@ -136,4 +109,90 @@ void ck_softmax(int64_t rows, int64_t classes, const float *logits, float *probs
     softmax_args args = {classes, logits, probs};
     ck_parallel_for(rows, 1, ck_threads_for(rows * classes, CK_PARALLEL_MIN_ELEMENTS),
                     softmax_rows, &args);
+}
+
+/* ---- softmax backward: rows are independent ------------------------------------------- */
+
+typedef struct {
+    int64_t classes;
+    const float *y, *dy;
+    float *dx;
+} softmax_backward_args;
+
+static void softmax_backward_rows(const void *args, int64_t begin, int64_t end) {
+    const softmax_backward_args *a = args;
+    for (int64_t i = begin; i < end; i++) {
+        const float *y = a->y + i * a->classes, *dy = a->dy + i * a->classes;
+        float *dx = a->dx + i * a->classes;
+        float dot = 0.0f;
+        for (int64_t j = 0; j < a->classes; j++) dot += dy[j] * y[j];
+        for (int64_t j = 0; j < a->classes; j++) dx[j] = y[j] * (dy[j] - dot);
+    }
+}
+
+void ck_softmax_backward(int64_t rows, int64_t classes, const float *y, const float *dy,
+                         float *dx) {
+    softmax_backward_args args = {classes, y, dy, dx};
+    ck_parallel_for(rows, 1, ck_threads_for(rows * classes, CK_PARALLEL_MIN_ELEMENTS),
+                    softmax_backward_rows, &args);
+}
+
+/* ---- multi-class hinge loss ------------------------------------------------------------ */
+
+/* Rows [begin, end): each row's gradient, and the sum of their losses (times classes). */
+static double multi_margin_rows(const void *args, int64_t begin, int64_t end) {
+    const label_loss_args *a = args;
+    const float step = 1.0f / (float)(a->rows * a->classes);
+    double sum = 0.0;
+    for (int64_t i = begin; i < end; i++) {
+        const float *x = a->x + i * a->classes;
+        float *dx = a->dx ? a->dx + i * a->classes : 0;
+        const int64_t label = a->labels[i];
+        float row = 0.0f, label_gradient = 0.0f;
+        for (int64_t j = 0; j < a->classes; j++) {
+            float margin = 1.0f - x[label] + x[j];
+            int active = j != label && margin > 0.0f;
+            if (active) row += margin;
+            if (dx) dx[j] = active ? step : 0.0f;
+            if (active) label_gradient -= step;
+        }
+        if (dx) dx[label] = label_gradient;
+        sum += row;
+    }
+    return sum;
+}
+
+int ck_multi_margin(int64_t rows, int64_t classes, const float *x, const int32_t *labels,
+                    float *dx, float *loss) {
+    label_loss_args args = {rows, classes, x, labels, dx};
+    return label_loss(args, multi_margin_rows, (double)rows * (double)classes, loss);
+}
+
+/* ---- mean squared error ---------------------------------------------------------------- */
+
+typedef struct {
+    int64_t n;
+    const float *p, *t;
+    float *dp;
+} mean_squared_error_args;
+
+/* Elements [begin, end): their gradients, and the sum of their squared errors in order. */
+static double squared_errors(const void *args, int64_t begin, int64_t end) {
+    const mean_squared_error_args *a = args;
+    const float scale = 2.0f / (float)a->n;
+    double sum = 0.0;
+    for (int64_t i = begin; i < end; i++) {
+        float error = a->p[i] - a->t[i];
+        sum += (double)error * error;
+        if (a->dp) a->dp[i] = scale * error;
+    }
+    return sum;
+}
+
+void ck_mean_squared_error(int64_t n, const float *p, const float *t, float *dp, float *loss) {
+    if (n <= 0) return;
+    mean_squared_error_args args = {n, p, t, dp};
+    double total = ck_parallel_sum(n, 1024, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS),
+                                   squared_errors, &args);
+    *loss = (float)(total / (double)n);
 }

@@ -1,29 +1,147 @@
 /* Optimizer updates: one pass over the parameters per step. */
+#include <math.h>
+#include <stddef.h>
+
 #include "ckernels.h"
 #include "threading.h"
+
+/* Runs a kernel's range function over n elements, in parallel when n pays for it. */
+static void run_update(int64_t n, ck_range_body body, const void *args) {
+    ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS), body, args);
+}
+
+/* ---- SGD ------------------------------------------------------------------------------ */
 
 typedef struct {
     float *param;
     const float *grad;
     float *velocity;
-    float lr, momentum, weight_decay;
-} sgd_momentum_args;
+    float lr, momentum, dampening, weight_decay;
+    int first_step, nesterov;
+} sgd_args;
 
-CK_VECTORIZED static void sgd_momentum_range(const void *args, int64_t begin, int64_t end) {
-    const sgd_momentum_args *a = args;
+CK_VECTORIZED static void sgd_range(const void *args, int64_t begin, int64_t end) {
+    const sgd_args *a = args;
     float *restrict param = a->param, *restrict velocity = a->velocity;
     const float *restrict grad = a->grad;
+    const float momentum = a->momentum, keep_grad = 1.0f - a->dampening;
+    const int first_step = a->first_step, nesterov = a->nesterov;
 #pragma omp simd
     for (int64_t i = begin; i < end; i++) {
-        float v = a->momentum * velocity[i] + (grad[i] + a->weight_decay * param[i]);
-        velocity[i] = v;
-        param[i] -= a->lr * v;
+        float g = grad[i] + a->weight_decay * param[i];
+        float b = first_step ? g : momentum * velocity[i] + keep_grad * g;
+        velocity[i] = b;
+        param[i] -= a->lr * (nesterov ? g + momentum * b : b);
     }
+}
+
+void ck_sgd(int64_t n, float *param, const float *grad, float *velocity, float lr,
+            float momentum, float dampening, float weight_decay, int nesterov, int first_step) {
+    /* Without momentum PyTorch keeps no buffer: every step is like the first. */
+    sgd_args args = {param, grad, velocity, lr, momentum, dampening, weight_decay,
+                     first_step || momentum == 0.0f, nesterov};
+    run_update(n, sgd_range, &args);
 }
 
 void ck_sgd_momentum(int64_t n, float *param, const float *grad, float *velocity, float lr,
                      float momentum, float weight_decay) {
-    sgd_momentum_args args = {param, grad, velocity, lr, momentum, weight_decay};
-    ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS), sgd_momentum_range,
-                    &args);
+    ck_sgd(n, param, grad, velocity, lr, momentum, 0.0f, weight_decay, 0, 0);
+}
+
+/* ---- Adam and AdamW -------------------------------------------------------------------- */
+
+typedef struct {
+    float *param;
+    const float *grad;
+    float *exp_avg, *exp_avg_sq;
+    float beta1, beta2, eps;
+    float l2;             /* weight decay added to the gradient (Adam), else 0 */
+    float decay;          /* param factor before the update: 1 - lr * wd (AdamW), else 1 */
+    float step_size;      /* lr / bias_correction1 */
+    float bias_correction2_sqrt;
+} adam_args;
+
+CK_VECTORIZED static void adam_range(const void *args, int64_t begin, int64_t end) {
+    const adam_args *a = args;
+    float *restrict param = a->param, *restrict m = a->exp_avg, *restrict v = a->exp_avg_sq;
+    const float *restrict grad = a->grad;
+#pragma omp simd
+    for (int64_t i = begin; i < end; i++) {
+        float p = param[i];
+        float g = grad[i] + a->l2 * p;
+        float mi = a->beta1 * m[i] + (1.0f - a->beta1) * g;
+        float vi = a->beta2 * v[i] + (1.0f - a->beta2) * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        /* __builtin_elementwise_sqrt: sqrtf without errno, so that the loop vectorizes. */
+        float denom = __builtin_elementwise_sqrt(vi) / a->bias_correction2_sqrt + a->eps;
+        param[i] = p * a->decay - a->step_size * (mi / denom);
+    }
+}
+
+void ck_adam(int64_t n, float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
+             float lr, float beta1, float beta2, float eps, float weight_decay,
+             int decoupled_weight_decay, float bias_correction1, float bias_correction2) {
+    adam_args args = {
+        param, grad, exp_avg, exp_avg_sq, beta1, beta2, eps,
+        decoupled_weight_decay ? 0.0f : weight_decay,
+        decoupled_weight_decay ? (float)(1.0 - (double)lr * weight_decay) : 1.0f,
+        (float)((double)lr / bias_correction1),
+        sqrtf(bias_correction2),
+    };
+    run_update(n, adam_range, &args);
+}
+
+/* ---- RMSprop --------------------------------------------------------------------------- */
+
+typedef struct {
+    float *param;
+    const float *grad;
+    float *square_avg, *grad_avg, *momentum_buffer;
+    float lr, alpha, eps, weight_decay, momentum;
+} rmsprop_args;
+
+/* The loop, with `centered` and `with_momentum` compile-time constants in each copy the
+ * range function below inlines, so that no copy touches a buffer it was not given. */
+static inline __attribute__((always_inline)) void rmsprop_loop(const rmsprop_args *a,
+                                                               int64_t begin, int64_t end,
+                                                               int centered, int with_momentum) {
+    float *restrict param = a->param, *restrict square_avg = a->square_avg;
+    float *restrict grad_avg = a->grad_avg, *restrict buffer = a->momentum_buffer;
+    const float *restrict grad = a->grad;
+    const float alpha = a->alpha;
+#pragma omp simd
+    for (int64_t i = begin; i < end; i++) {
+        float g = grad[i] + a->weight_decay * param[i];
+        float v = alpha * square_avg[i] + (1.0f - alpha) * g * g;
+        square_avg[i] = v;
+        if (centered) {
+            float mean = alpha * grad_avg[i] + (1.0f - alpha) * g;
+            grad_avg[i] = mean;
+            v -= mean * mean;
+        }
+        float step = g / (__builtin_elementwise_sqrt(v) + a->eps);
+        if (with_momentum) {
+            step += a->momentum * buffer[i];
+            buffer[i] = step;
+        }
+        param[i] -= a->lr * step;
+    }
+}
+
+CK_VECTORIZED static void rmsprop_range(const void *args, int64_t begin, int64_t end) {
+    const rmsprop_args *a = args;
+    if (a->grad_avg)
+        a->momentum_buffer ? rmsprop_loop(a, begin, end, 1, 1) : rmsprop_loop(a, begin, end, 1, 0);
+    else
+        a->momentum_buffer ? rmsprop_loop(a, begin, end, 0, 1) : rmsprop_loop(a, begin, end, 0, 0);
+}
+
+void ck_rmsprop(int64_t n, float *param, const float *grad, float *square_avg, float *grad_avg,
+                float *momentum_buffer, float lr, float alpha, float eps, float weight_decay,
+                float momentum) {
+    rmsprop_args args = {param, grad, square_avg, grad_avg,
+                         momentum > 0.0f ? momentum_buffer : NULL,
+                         lr, alpha, eps, weight_decay, momentum};
+    run_update(n, rmsprop_range, &args);
 }

@@ -43,3 +43,34 @@ void ck_parallel_for(int64_t count, int64_t align, int threads, ck_range_body bo
         body(args, begin, end);
     }
 }
+
+enum { SUM_CHUNKS = 64 };
+
+typedef struct {
+    int64_t count, chunk;
+    ck_range_sum_body body;
+    const void *args;
+    double *chunk_sums;
+} chunked_sum_args;
+
+static void sum_chunks(const void *args, int64_t begin, int64_t end) {
+    const chunked_sum_args *a = args;
+    for (int64_t c = begin; c < end; c++) {
+        int64_t last = (c + 1) * a->chunk < a->count ? (c + 1) * a->chunk : a->count;
+        a->chunk_sums[c] = a->body(a->args, c * a->chunk, last);
+    }
+}
+
+double ck_parallel_sum(int64_t count, int64_t min_chunk, int threads, ck_range_sum_body body,
+                       const void *args) {
+    if (count <= 0) return 0.0;
+    int64_t chunk = (count + SUM_CHUNKS - 1) / SUM_CHUNKS;
+    if (chunk < min_chunk) chunk = min_chunk;
+    int64_t chunks = (count + chunk - 1) / chunk;
+    double chunk_sums[SUM_CHUNKS];
+    chunked_sum_args sum_args = {count, chunk, body, args, chunk_sums};
+    ck_parallel_for(chunks, 1, threads, sum_chunks, &sum_args);
+    double total = 0.0;
+    for (int64_t c = 0; c < chunks; c++) total += chunk_sums[c];
+    return total;
+}

@@ -32,6 +32,15 @@ typedef void (*ck_range_body)(const void *args, int64_t begin, int64_t end);
 void ck_parallel_for(int64_t count, int64_t align, int threads, ck_range_body body,
                      const void *args);
 
+/* A kernel's work over [begin, end) that also returns the sum of something over it. */
+typedef double (*ck_range_sum_body)(const void *args, int64_t begin, int64_t end);
+
+/* Runs body over 0..<count cut into chunks whose boundaries depend only on count (at most 64
+ * chunks, each of at least min_chunk), on up to `threads` threads, and returns the chunks'
+ * sums added in chunk order: the same bits whatever the thread count. */
+double ck_parallel_sum(int64_t count, int64_t min_chunk, int threads, ck_range_sum_body body,
+                       const void *args);
+
 /* Compiles a kernel's loop once per x86-64 instruction set, the best chosen at load time
  * (the kernels are built without -march). */
 #if defined(__x86_64__)

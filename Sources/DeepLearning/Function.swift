@@ -25,8 +25,12 @@ public protocol Function: AnyObject, CustomStringConvertible {
     func accumulateParameterGradients(_ outputGradient: Tensor)
     /// The tensors an optimizer updates.
     var parameters: [Tensor] { get }
-    /// Draws the parameters afresh from the layer's initializers.
+    /// Draws the parameters afresh from the layer's initializers (and reseeds any random
+    /// state, such as dropout's).
     func initializeParameters(using generator: inout SeededGenerator)
+    /// Switches between training (true) and evaluation (false) behaviour, for the layers that
+    /// have two (`Dropout`); the others ignore it. `Model` sets it on all its layers.
+    func setTraining(_ isTraining: Bool)
 }
 
 extension Function {
@@ -35,6 +39,7 @@ extension Function {
     }
     public var parameters: [Tensor] { [] }
     public func initializeParameters(using generator: inout SeededGenerator) {}
+    public func setTraining(_ isTraining: Bool) {}
 }
 
 /// Stops with a message naming `layer` when `tensor` is not a matrix whose width is `width`
@@ -43,4 +48,14 @@ func requireMatrix(_ tensor: Tensor, width: Int? = nil, for layer: some Function
                    role: String = "input") {
     let fits = tensor.shape.count == 2 && (width == nil || tensor.shape[1] == width)
     require(fits, "\(layer): \(role) of shape \(tensor.shape) does not fit; expected [batch, \(width.map(String.init) ?? "features")]")
+}
+
+/// The output of `layer`'s last forward pass, after checking that `outputGradient` has its
+/// shape; stops with a message naming the layer otherwise. Active in release builds.
+func requireLastOutput(_ output: Tensor?, matching outputGradient: Tensor,
+                       for layer: some Function) -> Tensor {
+    guard let output else { fatalError("\(layer): backward called before forward") }
+    require(outputGradient.shape == output.shape,
+            "\(layer): output gradient of shape \(outputGradient.shape) does not match the last output's shape \(output.shape)")
+    return output
 }

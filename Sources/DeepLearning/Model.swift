@@ -17,9 +17,17 @@ import CKernels
 public final class Model {
     public private(set) var layers: [any Function]
 
+    /// Training (true, the default) or evaluation mode, passed on to every layer (dropout
+    /// drops only in training). `fit` trains in training mode; `predict`, `probabilities` and
+    /// `accuracy` evaluate in evaluation mode; each restores the mode it found.
+    public var isTraining = true {
+        didSet { for layer in layers { layer.setTraining(isTraining) } }
+    }
+
     /// A model of `layers`, in order.
     public init(_ layers: [any Function] = []) {
         self.layers = layers
+        for layer in layers { layer.setTraining(isTraining) }
     }
 
     /// A model of the layers the closure lists, in order.
@@ -29,7 +37,16 @@ public final class Model {
 
     /// Appends a layer.
     public func add(_ layer: any Function) {
+        layer.setTraining(isTraining)
         layers.append(layer)
+    }
+
+    /// `body`'s result with the model in `isTraining` mode, then the previous mode again.
+    private func inMode<T>(training: Bool, _ body: () throws -> T) rethrows -> T {
+        let previous = isTraining
+        isTraining = training
+        defer { isTraining = previous }
+        return try body()
     }
 
     /// All layers' parameters, in layer order.
@@ -74,6 +91,15 @@ public final class Model {
                     seed: UInt64 = 0, progress: ((TrainingProgress) -> Void)? = nil) throws
         -> [Float]
     {
+        try inMode(training: true) {
+            try train(inputs, labels: labels, loss: loss, optimizer: optimizer, epochs: epochs,
+                      batchSize: batchSize, shuffle: shuffle, seed: seed, progress: progress)
+        }
+    }
+
+    private func train(_ inputs: Tensor, labels: [Int32], loss: some Loss,
+                       optimizer: some Optimizer, epochs: Int, batchSize: Int, shuffle: Bool,
+                       seed: UInt64, progress: ((TrainingProgress) -> Void)?) throws -> [Float] {
         require(epochs >= 0, "Model.fit: epochs \(epochs) must not be negative")
         let loader = try MiniBatchLoader(inputs: inputs, labels: labels, batchSize: batchSize,
                                          shuffle: shuffle, seed: seed)
@@ -106,7 +132,7 @@ public final class Model {
 
     /// The most likely class of each row of `inputs`.
     public func predict(_ inputs: Tensor) -> [Int32] {
-        let output = forward(inputs)
+        let output = inMode(training: false) { forward(inputs) }
         let rows = output.shape[0]
         return [Int32](unsafeUninitializedCapacity: rows) { classes, initialized in
             ck_argmax_rows(Int64(rows), Int64(output.shape[1]), output.value,
@@ -118,7 +144,7 @@ public final class Model {
     /// The softmax of the network's output for each row of `inputs`: class probabilities
     /// (a new tensor).
     public func probabilities(_ inputs: Tensor) -> Tensor {
-        let output = forward(inputs)
+        let output = inMode(training: false) { forward(inputs) }
         let probabilities = Tensor(shape: output.shape)
         ck_softmax(Int64(output.shape[0]), Int64(output.shape[1]), output.value,
                    probabilities.value)

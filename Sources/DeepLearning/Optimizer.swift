@@ -17,3 +17,11 @@ extension Optimizer {
         for parameter in parameters { parameter.zeroGradient() }
     }
 }
+
+/// Stops with "`optimizer`: `name` `value` must not be negative" unless `value >= 0` (NaN
+/// stops too): PyTorch's checks of learning rates, momenta, weight decays and epsilons.
+func requireNotNegative(_ value: Float, _ optimizer: String, _ name: String,
+                        file: StaticString = #fileID, line: UInt = #line) {
+    require(value >= 0, "\(optimizer): \(name) \(value) must not be negative",
+            file: file, line: line)
+}

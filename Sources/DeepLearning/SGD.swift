@@ -1,42 +1,58 @@
 import CKernels
 
-/// Stochastic gradient descent with momentum and weight decay, exactly PyTorch's
-/// `torch.optim.SGD` with dampening 0 and no Nesterov. For each parameter p with gradient g and
-/// velocity v (zero at the start):
+/// Stochastic gradient descent with momentum, dampening, Nesterov momentum and weight decay,
+/// exactly PyTorch's `torch.optim.SGD` (without `maximize`). For each parameter p with
+/// gradient g and momentum buffer b:
 ///
-///     v = momentum · v + (g + weightDecay · p)
-///     p = p − learningRate · v
+///     g = g + weightDecay · p
+///     b = g                                        (first step)
+///     b = momentum · b + (1 − dampening) · g       (later steps)
+///     p = p − learningRate · (nesterov ? g + momentum · b : b)
 ///
-/// Each step is one C kernel pass per parameter tensor.
+/// With momentum 0 the update is plain SGD, p −= learningRate · g. Nesterov momentum needs
+/// a momentum above 0 and dampening 0, as in PyTorch. Each step is one C kernel pass per
+/// parameter tensor.
 ///
 /// ```swift
 /// let optimizer = SGD(parameters: model.parameters, learningRate: 0.1, momentum: 0.9,
-///                     weightDecay: 0.001)
+///                     weightDecay: 0.001, nesterov: true)
 /// ```
 public final class SGD: Optimizer {
     public let parameters: [Tensor]
     public var learningRate: Float
     public let momentum: Float
+    public let dampening: Float
     public let weightDecay: Float
-    /// One velocity buffer per parameter, same shape.
+    public let nesterov: Bool
+    /// One momentum buffer per parameter, same shape.
     private let velocities: [Tensor]
+    /// Whether a step has been taken: PyTorch's first step copies g into the buffer.
+    private var hasStepped = false
 
+    /// PyTorch's arguments, in its order, with its defaults (no default learning rate).
     public init(parameters: [Tensor], learningRate: Float, momentum: Float = 0,
-                weightDecay: Float = 0) {
-        require(learningRate >= 0, "SGD: learning rate \(learningRate) must not be negative")
-        require(momentum >= 0, "SGD: momentum \(momentum) must not be negative")
-        require(weightDecay >= 0, "SGD: weight decay \(weightDecay) must not be negative")
+                dampening: Float = 0, weightDecay: Float = 0, nesterov: Bool = false) {
+        requireNotNegative(learningRate, "SGD", "learning rate")
+        requireNotNegative(momentum, "SGD", "momentum")
+        requireNotNegative(weightDecay, "SGD", "weight decay")
+        require(!nesterov || (momentum > 0 && dampening == 0),
+                "SGD: Nesterov momentum requires a momentum and zero dampening "
+                    + "(momentum \(momentum), dampening \(dampening))")
         self.parameters = parameters
         self.learningRate = learningRate
         self.momentum = momentum
+        self.dampening = dampening
         self.weightDecay = weightDecay
+        self.nesterov = nesterov
         velocities = parameters.map { Tensor(shape: $0.shape) }
     }
 
     public func step() {
         for (parameter, velocity) in zip(parameters, velocities) {
-            ck_sgd_momentum(Int64(parameter.count), parameter.value, parameter.gradient,
-                            velocity.value, learningRate, momentum, weightDecay)
+            ck_sgd(Int64(parameter.count), parameter.value, parameter.gradient, velocity.value,
+                   learningRate, momentum, dampening, weightDecay, nesterov ? 1 : 0,
+                   hasStepped ? 0 : 1)
         }
+        hasStepped = true
     }
 }

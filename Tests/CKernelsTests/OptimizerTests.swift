@@ -1,4 +1,4 @@
-// ck_sgd_momentum against hand-computed steps and a plain Swift loop.
+// ck_sgd_momentum, ck_sgd, ck_adam and ck_rmsprop against hand-computed steps and Double references.
 import CKernels
 import DeepLearning
 import XCTest
@@ -105,5 +105,217 @@ final class OptimizerTests: XCTestCase {
 
     func testZeroSizeDoesNothing() {
         ck_sgd_momentum(0, nil, nil, nil, 0.1, 0.9, 0.01)
+    }
+}
+
+// MARK: - ck_sgd, ck_adam and ck_rmsprop against references in Double
+
+/// One optimizer kernel's arrays for n elements, back to back in one array so that one
+/// pointer reaches them all: the parameters, the gradient, then the kernel's state buffers.
+private struct KernelArrays {
+    let n: Int
+    var storage: [Float]
+
+    init(param: [Float], grad: [Float], buffers: [[Float]]) {
+        n = param.count
+        storage = ([param, grad] + buffers).flatMap { $0 }
+    }
+
+    /// Array k: 0 the parameters, 1 the gradient, 2... the buffers.
+    func array(_ k: Int) -> [Float] { Array(storage[(k * n)..<((k + 1) * n)]) }
+
+    /// What a kernel writes: the parameters and the buffers.
+    var outputs: [Float] { Array(storage[0..<n]) + Array(storage[(2 * n)...]) }
+
+    /// Calls `kernel` with n, the parameters, the gradient and the buffers.
+    mutating func run(
+        _ kernel: (Int64, UnsafeMutablePointer<Float>, UnsafePointer<Float>, [UnsafeMutablePointer<Float>]) -> Void
+    ) {
+        let (n, arrays) = (n, storage.count / max(n, 1))
+        storage.withUnsafeMutableBufferPointer { s in
+            let base = s.baseAddress!
+            kernel(Int64(n), base, UnsafePointer(base + n), (2..<arrays).map { base + $0 * n })
+        }
+    }
+}
+
+/// An output of a reference step: its value and the size of the terms it sums, which bounds
+/// the kernel's rounding error.
+private typealias ReferenceOutput = (value: Double, magnitude: Double)
+
+/// Runs `kernel` for steps 1...3, each with a fresh random gradient, on vectors of 1, 7, 2000
+/// and 40_003 elements (the last opens a parallel region), from the parameters and buffers
+/// `initial` draws. After each step the parameters and buffers must match `reference`, one
+/// element at a time from the kernel's previous state (param, grad, buffers in; param and
+/// buffers out), within 16 ulp of their magnitude; on the largest vector 1 and 2 threads
+/// must give the same bits.
+private func checkKernel(
+    seed: UInt64, _ what: String, file: StaticString = #filePath, line: UInt = #line,
+    initial: (_ n: Int, _ rng: inout SeededGenerator) -> (param: [Float], buffers: [[Float]]),
+    kernel: @escaping (_ step: Int, Int64, UnsafeMutablePointer<Float>, UnsafePointer<Float>,
+                       [UnsafeMutablePointer<Float>]) -> Void,
+    reference: (_ step: Int, _ param: Double, _ grad: Double, _ buffers: [Double]) -> [ReferenceOutput]
+) {
+    var rng = SeededGenerator(seed: seed)
+    for n in [1, 7, 2000, 40_003] {
+        let start = initial(n, &rng)
+        var arrays = KernelArrays(param: start.param, grad: start.param, buffers: start.buffers)
+        let bufferCount = start.buffers.count
+        for step in 1...3 {
+            let before = KernelArrays(
+                param: arrays.array(0), grad: randomFloats(n, using: &rng),
+                buffers: (0..<bufferCount).map { arrays.array(2 + $0) })
+            // The outputs, as the kernel writes them: the parameters, then each buffer.
+            var expected = [Double](repeating: 0, count: (1 + bufferCount) * n), tolerance = expected
+            let inputs = (0...(1 + bufferCount)).map { before.array($0).map(Double.init) }
+            for i in 0..<n {
+                let outputs = reference(step, inputs[0][i], inputs[1][i], inputs[2...].map { $0[i] })
+                for (k, output) in outputs.enumerated() {
+                    expected[k * n + i] = output.value
+                    tolerance[k * n + i] = 16 * Double(Float.ulpOfOne) * output.magnitude
+                }
+            }
+            let run = { () -> [Float] in
+                var copy = before
+                copy.run { kernel(step, $0, $1, $2, $3) }
+                XCTAssertEqual(copy.array(1), before.array(1), "\(what): grad is read only", file: file, line: line)
+                return copy.outputs
+            }
+            let got = n > 32_768
+                ? assertSameResultForThreadCounts([1, 2], "\(what), step \(step)", file: file, line: line, run)
+                : run()
+            assertClose(got, expected, tolerance: tolerance, "\(what), n \(n), step \(step)", file: file, line: line)
+            arrays = before
+            arrays.run { kernel(step, $0, $1, $2, $3) }
+        }
+    }
+}
+
+/// Parameters in [-2, 2] and buffers drawn from the given ranges (nil: a NaN the kernel
+/// must not read on its first step).
+private func randomStart(_ ranges: [ClosedRange<Float>?])
+    -> (Int, inout SeededGenerator) -> (param: [Float], buffers: [[Float]])
+{
+    { n, rng in
+        let buffers = ranges.map { range in
+            range.map { randomFloats(n, in: $0, using: &rng) } ?? [Float](repeating: .nan, count: n)
+        }
+        return (randomFloats(n, in: -2...2, using: &rng), buffers)
+    }
+}
+
+extension OptimizerTests {
+    /// ck_sgd, PyTorch's rule: the first step copies g (the velocity may hold NaN: it is not
+    /// read), later steps dampen; Nesterov or not; with momentum 0 every step is a first step.
+    func testSGDMatchesReference() {
+        let cases: [(momentum: Float, dampening: Float, nesterov: Bool, fromFirstStep: Bool)] = [
+            (0.9, 0, false, true), (0.9, 0.3, false, true), (0.9, 0, true, true),
+            (0.8, 0.5, false, false), (0.9, 0, true, false), (0, 0.5, false, false),
+        ]
+        let (lr, weightDecay): (Float, Float) = (0.05, 0.01)
+        for (index, c) in cases.enumerated() {
+            let (m, damp, wd) = (Double(c.momentum), Double(c.dampening), Double(weightDecay))
+            checkKernel(
+                seed: 40 + UInt64(index), "SGD \(c)",
+                initial: randomStart([c.fromFirstStep ? nil : -0.5...0.5]),
+                kernel: { step, n, p, g, b in
+                    ck_sgd(n, p, g, b[0], lr, c.momentum, c.dampening, weightDecay, c.nesterov ? 1 : 0,
+                           c.fromFirstStep && step == 1 ? 1 : 0)
+                },
+                reference: { step, p, grad, b in
+                    let g = grad + wd * p, gSize = abs(grad) + abs(wd * p)
+                    let first = (c.fromFirstStep && step == 1) || m == 0
+                    let velocity = first ? g : m * b[0] + (1 - damp) * g
+                    let vSize = first ? gSize : abs(m * b[0]) + abs(1 - damp) * gSize
+                    let (d, dSize) = c.nesterov ? (g + m * velocity, gSize + m * vSize) : (velocity, vSize)
+                    return [(p - Double(lr) * d, abs(p) + Double(lr) * dSize), (velocity, vSize)]
+                })
+        }
+    }
+
+    /// ck_sgd_momentum is ck_sgd from the velocity given, without dampening or Nesterov.
+    func testSGDMomentumIsSGDWithoutFirstStep() {
+        var rng = SeededGenerator(seed: 47)
+        let n = 40_003
+        let start = KernelArrays(
+            param: randomFloats(n, using: &rng), grad: randomFloats(n, using: &rng),
+            buffers: [randomFloats(n, using: &rng)])
+        var (viaMomentum, viaSGD) = (start, start)
+        viaMomentum.run { ck_sgd_momentum($0, $1, $2, $3[0], 0.1, 0.9, 0.01) }
+        viaSGD.run { ck_sgd($0, $1, $2, $3[0], 0.1, 0.9, 0, 0.01, 0, 0) }
+        assertBitwiseEqual(viaMomentum.outputs, viaSGD.outputs)
+    }
+
+    /// ck_adam, L2 (Adam) and decoupled (AdamW) weight decay, at steps 1, 2 and 3 with
+    /// PyTorch's bias corrections, from moments in mid-training.
+    func testAdamMatchesReference() {
+        let (lr, beta1, beta2, eps, weightDecay): (Float, Float, Float, Float, Float) = (0.01, 0.9, 0.99, 1e-3, 0.1)
+        for decoupled in [false, true] {
+            let corrections = { (step: Int) in
+                (1 - pow(Double(beta1), Double(step)), 1 - pow(Double(beta2), Double(step)))
+            }
+            checkKernel(
+                seed: decoupled ? 51 : 50, "Adam, decoupled \(decoupled)",
+                initial: randomStart([-0.5...0.5, 0...0.5]),
+                kernel: { step, n, p, g, b in
+                    let (c1, c2) = corrections(step)
+                    ck_adam(n, p, g, b[0], b[1], lr, beta1, beta2, eps, weightDecay, decoupled ? 1 : 0,
+                            Float(c1), Float(c2))
+                },
+                reference: { step, p, grad, b in
+                    let (b1, b2, wd) = (Double(beta1), Double(beta2), Double(weightDecay))
+                    let decayed = decoupled ? p * (1 - Double(lr) * wd) : p
+                    let g = decoupled ? grad : grad + wd * p
+                    let m = b1 * b[0] + (1 - b1) * g, v = b2 * b[1] + (1 - b2) * g * g
+                    let (c1, c2) = corrections(step)
+                    let stepSize = Double(lr) / Double(Float(c1))
+                    let denominator = (v / Double(Float(c2))).squareRoot() + Double(eps)
+                    let gSize = abs(grad) + wd * abs(p), mSize = b1 * abs(b[0]) + (1 - b1) * gSize
+                    return [(decayed - stepSize * m / denominator, abs(p) + stepSize * mSize / denominator),
+                            (m, mSize), (v, b2 * b[1] + (1 - b2) * gSize * gSize)]
+                })
+        }
+    }
+
+    /// ck_rmsprop, plain and centered, with and without momentum (NULL buffers where unused).
+    func testRMSPropMatchesReference() {
+        let (lr, alpha, eps, weightDecay): (Float, Float, Float, Float) = (0.01, 0.9, 1e-3, 0.1)
+        for (index, (centered, momentum)) in [(false, Float(0)), (true, 0), (false, 0.9), (true, 0.9)].enumerated() {
+            // Buffers: square average, then the gradient average if centered, then momentum.
+            let ranges: [ClosedRange<Float>?] =
+                [0.1...1] + (centered ? [-0.1...0.1] : []) + (momentum > 0 ? [-1...1] : [])
+            checkKernel(
+                seed: 60 + UInt64(index), "RMSProp, centered \(centered), momentum \(momentum)",
+                initial: randomStart(ranges),
+                kernel: { _, n, p, g, b in
+                    ck_rmsprop(n, p, g, b[0], centered ? b[1] : nil, momentum > 0 ? b.last : nil, lr, alpha, eps,
+                               weightDecay, momentum)
+                },
+                reference: { _, p, grad, b in
+                    let (a, wd, mom) = (Double(alpha), Double(weightDecay), Double(momentum))
+                    let g = grad + wd * p, gSize = abs(grad) + wd * abs(p)
+                    var outputs: [ReferenceOutput] = []
+                    let v = a * b[0] + (1 - a) * g * g
+                    var (centeredV, amplification) = (v, 1.0)
+                    if centered {
+                        let mean = a * b[1] + (1 - a) * g
+                        outputs.append((mean, a * abs(b[1]) + (1 - a) * gSize))
+                        centeredV -= mean * mean
+                        // The cancellation in v − ḡ² magnifies the relative error of the quotient.
+                        amplification = (v + mean * mean) / centeredV
+                    }
+                    let denominator = centeredV.squareRoot() + Double(eps)
+                    var step = g / denominator
+                    var stepSize = gSize / denominator * (1 + amplification)
+                    if momentum > 0 {
+                        let buffer = b.last!
+                        step += mom * buffer
+                        stepSize += mom * abs(buffer)
+                        outputs.append((step, stepSize))
+                    }
+                    let vSize = a * b[0] + (1 - a) * gSize * gSize
+                    return [(p - Double(lr) * step, abs(p) + Double(lr) * stepSize), (v, vSize)] + outputs
+                })
+        }
     }
 }

@@ -42,19 +42,49 @@ final class GradientTests: XCTestCase {
         assertClose(twice, once.map { 2 * Double($0) }, tolerance: 1e-6, "accumulated")
     }
 
-    func testReLUBackwardMatchesFiniteDifferences() {
+    /// dx of a parameterless layer against finite differences at inputs `x`.
+    private func checkInputGradient(of layer: some Function, at x: Tensor,
+                                    using generator: inout SeededGenerator,
+                                    file: StaticString = #filePath, line: UInt = #line) {
+        let dy = randomTensor(x.shape, using: &generator)
+        _ = layer.forward(x)
+        let dx = layer.backward(dy).values
+        let numeric = numericalGradient(of: { self.weightedSum(layer.forward(x), dy) },
+                                        at: x.value, count: x.count, step: 1e-3)
+        assertClose(dx, numeric, tolerance: 2e-3, "\(layer) dx", file: file, line: line)
+    }
+
+    func testActivationBackwardsMatchFiniteDifferences() {
         var generator = SeededGenerator(seed: 5)
-        let relu = ReLU()
-        // Values away from the kink at 0, where the derivative is not defined.
-        let x = Tensor(shape: [6, 7], values: (0..<42).map { _ in
+        // Values away from ReLU's kink at 0, where its derivative is not defined.
+        let awayFromZero = Tensor(shape: [6, 7], values: (0..<42).map { _ in
             Float.random(in: 0.1..<1, using: &generator) * (Bool.random(using: &generator) ? 1 : -1)
         })
-        let dy = randomTensor([6, 7], using: &generator)
-        _ = relu.forward(x)
-        let dx = relu.backward(dy).values
-        let numeric = numericalGradient(of: { self.weightedSum(relu.forward(x), dy) },
-                                        at: x.value, count: x.count, step: 1e-3)
-        assertClose(dx, numeric, tolerance: 1e-3, "dx")
+        checkInputGradient(of: ReLU(), at: awayFromZero, using: &generator)
+        let x = randomTensor([5, 4], in: -3..<3, using: &generator)
+        checkInputGradient(of: Sigmoid(), at: x, using: &generator)
+        checkInputGradient(of: Tanh(), at: x, using: &generator)
+        checkInputGradient(of: Softmax(), at: x, using: &generator)
+    }
+
+    func testMultiMarginAndMeanSquaredErrorBackwardsMatchFiniteDifferences() throws {
+        var generator = SeededGenerator(seed: 12)
+        let scores = randomTensor([6, 4], in: -1..<1, using: &generator)
+        let labels: [Int32] = [0, 3, 1, 2, 2, 0]
+        let hinge = MultiMarginLoss()
+        _ = try hinge.forward(scores, labels: labels)
+        // Piecewise linear: a small step stays on one piece unless a margin is within it.
+        assertClose(hinge.backward().values,
+                    numericalGradient(of: { Double(try! hinge.forward(scores, labels: labels)) },
+                                      at: scores.value, count: scores.count, step: 1e-3),
+                    tolerance: 1e-3, "hinge dx")
+        let targets = randomTensor([6, 4], using: &generator)
+        let mse = MeanSquaredError()
+        _ = mse.forward(scores, targets: targets)
+        assertClose(mse.backward().values,
+                    numericalGradient(of: { Double(mse.forward(scores, targets: targets)) },
+                                      at: scores.value, count: scores.count, step: 1e-2),
+                    tolerance: 1e-3, "mse dp")
     }
 
     func testSoftmaxCrossEntropyBackwardMatchesFiniteDifferences() throws {

@@ -40,6 +40,79 @@ final class SGDTests: XCTestCase {
         }
     }
 
+    /// Dampening 0.5, momentum 0.9, lr 0.1. PyTorch's first step copies g into the buffer
+    /// undampened; later steps add (1 − 0.5)·g:
+    ///   p = 1, g = 0.5:
+    ///     step 1: b = 0.5;                      p = 1 − 0.05 = 0.95
+    ///     step 2: b = 0.45 + 0.25 = 0.7;        p = 0.95 − 0.07 = 0.88
+    ///     step 3: b = 0.63 + 0.25 = 0.88;       p = 0.88 − 0.088 = 0.792
+    ///   p = −2, g = −1:
+    ///     step 1: b = −1;                       p = −1.9
+    ///     step 2: b = −0.9 − 0.5 = −1.4;        p = −1.76
+    ///     step 3: b = −1.26 − 0.5 = −1.76;      p = −1.584
+    /// (Dampening the first step too would give b = 0.25 and p = 0.975 after step 1.)
+    func testDampeningSparesTheFirstStep() {
+        assertSteps([[0.95, -1.9], [0.88, -1.76], [0.792, -1.584]]) {
+            SGD(parameters: $0, learningRate: 0.1, momentum: 0.9, dampening: 0.5)
+        }
+    }
+
+    /// Without momentum PyTorch keeps no buffer and ignores dampening: p −= 0.1·g each step,
+    /// p = 1 → 0.95 → 0.9 → 0.85 and p = −2 → −1.9 → −1.8 → −1.7.
+    func testDampeningWithoutMomentumIsPlainSGD() {
+        assertSteps([[0.95, -1.9], [0.9, -1.8], [0.85, -1.7]]) {
+            SGD(parameters: $0, learningRate: 0.1, dampening: 0.5)
+        }
+    }
+
+    /// Nesterov, momentum 0.9, weight decay 0.01, lr 0.1: g = grad + 0.01·p, b as without
+    /// Nesterov, direction d = g + 0.9·b:
+    ///   p = 1, grad 0.5:
+    ///     step 1: g = 0.51;         b = 0.51;                    d = 0.969;       p = 0.9031
+    ///     step 2: g = 0.509031;     b = 0.459 + 0.509031 = 0.968031;
+    ///                               d = 0.509031 + 0.8712279 = 1.3802589;     p = 0.76507411
+    ///     step 3: g = 0.5076507411; b = 0.8712279 + 0.5076507411 = 1.3788786411;
+    ///                               d = 1.7486415181;                         p = 0.5902099582
+    ///   p = −2, grad −1:
+    ///     step 1: g = −1.02;        b = −1.02;                   d = −1.938;      p = −1.8062
+    ///     step 2: g = −1.018062;    b = −1.936062;               d = −2.7605178;  p = −1.53014822
+    ///     step 3: g = −1.015301482; b = −2.757757282;            d = −3.497283036; p = −1.180419916
+    func testNesterovMomentumWithWeightDecay() {
+        assertSteps([[0.9031, -1.8062], [0.76507411, -1.53014822], [0.5902099582, -1.180419916]]) {
+            SGD(parameters: $0, learningRate: 0.1, momentum: 0.9, weightDecay: 0.01, nesterov: true)
+        }
+    }
+
+    func testNesterovWithoutMomentumStops() throws {
+        try assertStops(withMessage: "SGD: Nesterov momentum requires a momentum and zero dampening") {
+            _ = SGD(parameters: [], learningRate: 0.1, nesterov: true)
+        }
+    }
+
+    func testNesterovWithDampeningStops() throws {
+        try assertStops(withMessage: "SGD: Nesterov momentum requires a momentum and zero dampening") {
+            _ = SGD(parameters: [], learningRate: 0.1, momentum: 0.9, dampening: 0.1, nesterov: true)
+        }
+    }
+
+    func testNegativeLearningRateStops() throws {
+        try assertStops(withMessage: "SGD: learning rate -0.1 must not be negative") {
+            _ = SGD(parameters: [], learningRate: -0.1)
+        }
+    }
+
+    func testNegativeMomentumStops() throws {
+        try assertStops(withMessage: "SGD: momentum -0.9 must not be negative") {
+            _ = SGD(parameters: [], learningRate: 0.1, momentum: -0.9)
+        }
+    }
+
+    func testNegativeWeightDecayStops() throws {
+        try assertStops(withMessage: "SGD: weight decay -0.01 must not be negative") {
+            _ = SGD(parameters: [], learningRate: 0.1, weightDecay: -0.01)
+        }
+    }
+
     func testZeroGradClearsEveryParameter() {
         let tensors = [Tensor(shape: [2, 2]), Tensor(shape: [3])]
         for tensor in tensors { tensor.gradient.update(repeating: 7, count: tensor.count) }

@@ -1,0 +1,114 @@
+/* Element-wise layers beside ReLU (elementwise.c): sigmoid and tanh, forward and backward
+ * (from the output), and inverted dropout. Same structure as the element-wise kernels. */
+#include "ckernels.h"
+#include "threading.h"
+#include "vector_math.h"
+
+#include <math.h>
+#include <stdint.h>
+
+typedef struct {
+    const float *x;
+    float *y;
+} unary_args;
+
+typedef struct {
+    const float *y, *dy;
+    float *dx;
+} from_output_args;
+
+/* sigmoid(x) from e = exp(-|x|) <= 1: 1 / (1 + e) for x >= 0, e / (1 + e) below. */
+CK_VECTORIZED static void sigmoid_forward_range(const void *args, int64_t begin, int64_t end) {
+    const unary_args *a = args;
+#pragma omp simd
+    for (int64_t i = begin; i < end; i++) {
+        float x = a->x[i];
+        float e = exp_nonpositive(-fabsf(x));
+        a->y[i] = (x >= 0.0f ? 1.0f : e) / (1.0f + e);
+    }
+}
+
+void ck_sigmoid_forward(int64_t n, const float *x, float *y) {
+    unary_args args = {x, y};
+    ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS), sigmoid_forward_range,
+                    &args);
+}
+
+CK_VECTORIZED static void sigmoid_backward_range(const void *args, int64_t begin,
+                                                 int64_t end) {
+    const from_output_args *a = args;
+#pragma omp simd
+    for (int64_t i = begin; i < end; i++) a->dx[i] = a->dy[i] * a->y[i] * (1.0f - a->y[i]);
+}
+
+void ck_sigmoid_backward(int64_t n, const float *y, const float *dy, float *dx) {
+    from_output_args args = {y, dy, dx};
+    ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS), sigmoid_backward_range,
+                    &args);
+}
+
+/* libm's tanhf: accurate near 0, where 1 - e cancels; a call per element. */
+static void tanh_forward_range(const void *args, int64_t begin, int64_t end) {
+    const unary_args *a = args;
+    for (int64_t i = begin; i < end; i++) a->y[i] = tanhf(a->x[i]);
+}
+
+void ck_tanh_forward(int64_t n, const float *x, float *y) {
+    unary_args args = {x, y};
+    ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS), tanh_forward_range,
+                    &args);
+}
+
+CK_VECTORIZED static void tanh_backward_range(const void *args, int64_t begin, int64_t end) {
+    const from_output_args *a = args;
+#pragma omp simd
+    for (int64_t i = begin; i < end; i++) a->dx[i] = a->dy[i] * (1.0f - a->y[i] * a->y[i]);
+}
+
+void ck_tanh_backward(int64_t n, const float *y, const float *dy, float *dx) {
+    from_output_args args = {y, dy, dx};
+    ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS), tanh_backward_range,
+                    &args);
+}
+
+/* ---- inverted dropout ------------------------------------------------------------------ */
+
+/* A uniform number in [0, 1) from (seed, i): SplitMix64's finalizer on seed + (i + 1) times
+ * the golden-ratio increment, top 24 bits. Depends on nothing else: thread-independent. */
+static inline float dropout_uniform(uint64_t seed, int64_t i) {
+    uint64_t z = seed + (uint64_t)(i + 1) * 0x9E3779B97F4A7C15u;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+    z ^= z >> 31;
+    return (float)(z >> 40) * 0x1p-24f;
+}
+
+typedef struct {
+    const float *in;
+    float *out;
+    float p, scale;
+    uint64_t seed;
+} dropout_args;
+
+/* out[i] = in[i] * scale where element i is kept, else 0: forward and backward alike. */
+CK_VECTORIZED static void dropout_range(const void *args, int64_t begin, int64_t end) {
+    const dropout_args *a = args;
+#pragma omp simd
+    for (int64_t i = begin; i < end; i++) {
+        float value = a->in[i] * a->scale;
+        a->out[i] = dropout_uniform(a->seed, i) < a->p ? 0.0f : value;
+    }
+}
+
+static void dropout(int64_t n, const float *in, float *out, float p, uint64_t seed) {
+    dropout_args args = {in, out, p, 1.0f / (1.0f - p), seed};
+    ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS), dropout_range, &args);
+}
+
+void ck_dropout_forward(int64_t n, const float *x, float *y, float p, uint64_t seed) {
+    dropout(n, x, y, p, seed);
+}
+
+void ck_dropout_backward(int64_t n, const float *dy, float *dx, float p, uint64_t seed) {
+    dropout(n, dy, dx, p, seed);
+}

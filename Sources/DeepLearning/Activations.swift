@@ -1,0 +1,70 @@
+import CKernels
+
+/// An activation applied element by element, whose derivative is a function of its output:
+/// the shared machinery of `ReLU`, `Sigmoid` and `Tanh`. Any shape.
+public class ElementwiseActivation: Function {
+    /// (count, x, y): y = f(x).
+    typealias Forward = @convention(c) (Int64, UnsafePointer<Float>?,
+                                        UnsafeMutablePointer<Float>?) -> Void
+    /// (count, y, dy, dx): dx = dy · f'(x), from the output y = f(x).
+    typealias Backward = @convention(c) (Int64, UnsafePointer<Float>?, UnsafePointer<Float>?,
+                                         UnsafeMutablePointer<Float>?) -> Void
+
+    public let description: String
+    private let forwardKernel: Forward
+    private let backwardKernel: Backward
+    private var output: Tensor?
+    private var inputGradient: Tensor?
+
+    init(name: String, forward: Forward, backward: Backward) {
+        description = name
+        forwardKernel = forward
+        backwardKernel = backward
+    }
+
+    public func forward(_ input: Tensor) -> Tensor {
+        let output = Tensor.reusing(output, shape: input.shape)
+        forwardKernel(Int64(input.count), input.value, output.value)
+        self.output = output
+        return output
+    }
+
+    public func backward(_ outputGradient: Tensor) -> Tensor {
+        let output = requireLastOutput(output, matching: outputGradient, for: self)
+        let inputGradient = Tensor.reusing(inputGradient, shape: output.shape)
+        backwardKernel(Int64(output.count), output.value, outputGradient.value,
+                       inputGradient.value)
+        self.inputGradient = inputGradient
+        return inputGradient
+    }
+}
+
+/// The rectified linear unit, element-wise: `y = max(x, 0)`; dx = dy where y > 0, else 0.
+///
+/// ```swift
+/// let relu = ReLU()
+/// relu.forward(Tensor(shape: [1, 3], values: [-1, 0, 2])).values   // [0, 0, 2]
+/// ```
+public final class ReLU: ElementwiseActivation {
+    public init() { super.init(name: "ReLU", forward: ck_relu_forward, backward: ck_relu_backward) }
+}
+
+/// The logistic sigmoid, element-wise: `y = 1 / (1 + e^−x)`; dx = dy · y · (1 − y).
+///
+/// ```swift
+/// Sigmoid().forward(Tensor(shape: [1, 1], values: [0])).values   // [0.5]
+/// ```
+public final class Sigmoid: ElementwiseActivation {
+    public init() {
+        super.init(name: "Sigmoid", forward: ck_sigmoid_forward, backward: ck_sigmoid_backward)
+    }
+}
+
+/// The hyperbolic tangent, element-wise: `y = tanh x`; dx = dy · (1 − y²).
+///
+/// ```swift
+/// Tanh().forward(Tensor(shape: [1, 1], values: [0])).values   // [0]
+/// ```
+public final class Tanh: ElementwiseActivation {
+    public init() { super.init(name: "Tanh", forward: ck_tanh_forward, backward: ck_tanh_backward) }
+}

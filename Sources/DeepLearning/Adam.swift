@@ -1,0 +1,75 @@
+import CKernels
+
+/// Adam, exactly PyTorch's `torch.optim.Adam` without `amsgrad` (not supported) or
+/// `maximize`. Weight decay is L2: added to the gradient before the moments (for decay
+/// decoupled from the gradient, use ``AdamW``). For each parameter p with gradient g, first
+/// and second moments m and v (zero at the start), at step t = 1, 2, …:
+///
+///     g = g + weightDecay · p
+///     m = β₁ · m + (1 − β₁) · g
+///     v = β₂ · v + (1 − β₂) · g²
+///     m̂ = m / (1 − β₁ᵗ),  v̂ = v / (1 − β₂ᵗ)
+///     p = p − learningRate · m̂ / (√v̂ + eps)
+///
+/// Each step is one C kernel pass per parameter tensor; the bias corrections are computed
+/// once per step.
+///
+/// ```swift
+/// let optimizer = Adam(parameters: model.parameters)            // lr 1e-3, betas (0.9, 0.999)
+/// let tuned = Adam(parameters: model.parameters, learningRate: 3e-4, weightDecay: 1e-4)
+/// ```
+public final class Adam: Optimizer {
+    public let parameters: [Tensor]
+    public var learningRate: Float
+    public let betas: (Float, Float)
+    public let eps: Float
+    public let weightDecay: Float
+    /// Whether weight decay scales the parameters (AdamW) rather than adding to the gradient.
+    let decoupledWeightDecay: Bool
+    /// m and v for each parameter, same shapes, allocated once.
+    private let firstMoments: [Tensor]
+    private let secondMoments: [Tensor]
+    /// β₁ᵗ and β₂ᵗ after t steps, in Double as PyTorch computes them.
+    private var beta1Power = 1.0
+    private var beta2Power = 1.0
+
+    /// PyTorch's arguments and defaults.
+    public convenience init(parameters: [Tensor], learningRate: Float = 1e-3,
+                            betas: (Float, Float) = (0.9, 0.999), eps: Float = 1e-8,
+                            weightDecay: Float = 0) {
+        self.init(parameters: parameters, learningRate: learningRate, betas: betas, eps: eps,
+                  weightDecay: weightDecay, decoupledWeightDecay: false, name: "Adam")
+    }
+
+    /// Adam, or AdamW's rule when `decoupledWeightDecay`; `name` prefixes the messages of
+    /// PyTorch's checks of the hyper-parameters.
+    init(parameters: [Tensor], learningRate: Float, betas: (Float, Float), eps: Float,
+         weightDecay: Float, decoupledWeightDecay: Bool, name: String) {
+        requireNotNegative(learningRate, name, "learning rate")
+        requireNotNegative(eps, name, "eps")
+        for (label, beta) in [("betas.0", betas.0), ("betas.1", betas.1)] {
+            require(0 <= beta && beta < 1, "\(name): \(label) \(beta) must be in [0, 1)")
+        }
+        requireNotNegative(weightDecay, name, "weight decay")
+        self.parameters = parameters
+        self.learningRate = learningRate
+        self.betas = betas
+        self.eps = eps
+        self.weightDecay = weightDecay
+        self.decoupledWeightDecay = decoupledWeightDecay
+        firstMoments = parameters.map { Tensor(shape: $0.shape) }
+        secondMoments = parameters.map { Tensor(shape: $0.shape) }
+    }
+
+    public func step() {
+        beta1Power *= Double(betas.0)
+        beta2Power *= Double(betas.1)
+        let (correction1, correction2) = (Float(1 - beta1Power), Float(1 - beta2Power))
+        for (index, parameter) in parameters.enumerated() {
+            ck_adam(Int64(parameter.count), parameter.value, parameter.gradient,
+                    firstMoments[index].value, secondMoments[index].value, learningRate,
+                    betas.0, betas.1, eps, weightDecay, decoupledWeightDecay ? 1 : 0,
+                    correction1, correction2)
+        }
+    }
+}

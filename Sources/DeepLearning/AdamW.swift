@@ -1,0 +1,39 @@
+/// AdamW, exactly PyTorch's `torch.optim.AdamW` without `amsgrad` (not supported) or
+/// `maximize`: ``Adam`` with weight decay decoupled from the gradient, applied to the
+/// parameter before the update. For each parameter p with gradient g, first and second
+/// moments m and v (zero at the start), at step t = 1, 2, …:
+///
+///     p = p · (1 − learningRate · weightDecay)
+///     m = β₁ · m + (1 − β₁) · g
+///     v = β₂ · v + (1 − β₂) · g²
+///     m̂ = m / (1 − β₁ᵗ),  v̂ = v / (1 − β₂ᵗ)
+///     p = p − learningRate · m̂ / (√v̂ + eps)
+///
+/// Each step is one C kernel pass per parameter tensor, the same kernel as Adam's.
+///
+/// ```swift
+/// let optimizer = AdamW(parameters: model.parameters)   // lr 1e-3, weight decay 1e-2
+/// ```
+public final class AdamW: Optimizer {
+    /// The Adam optimizer that runs with decoupled weight decay.
+    private let adam: Adam
+
+    /// PyTorch's arguments and defaults.
+    public init(parameters: [Tensor], learningRate: Float = 1e-3,
+                betas: (Float, Float) = (0.9, 0.999), eps: Float = 1e-8,
+                weightDecay: Float = 1e-2) {
+        adam = Adam(parameters: parameters, learningRate: learningRate, betas: betas, eps: eps,
+                    weightDecay: weightDecay, decoupledWeightDecay: true, name: "AdamW")
+    }
+
+    public var parameters: [Tensor] { adam.parameters }
+    public var learningRate: Float {
+        get { adam.learningRate }
+        set { adam.learningRate = newValue }
+    }
+    public var betas: (Float, Float) { adam.betas }
+    public var eps: Float { adam.eps }
+    public var weightDecay: Float { adam.weightDecay }
+
+    public func step() { adam.step() }
+}

@@ -1,0 +1,47 @@
+import CKernels
+
+/// A loss over a batch of class scores (`[batch, classes]`) and one integer label per row,
+/// computed with its gradient by one C kernel: the shared machinery of
+/// `SoftmaxCrossEntropy` and `MultiMarginLoss`.
+public class ClassLabelLoss: Loss {
+    /// The kernel: (rows, classes, scores, labels, dScores, loss) -> 0 or
+    /// CK_ERROR_LABEL_OUT_OF_RANGE (writing nothing).
+    typealias Kernel = @convention(c) (Int64, Int64, UnsafePointer<Float>?,
+                                       UnsafePointer<Int32>?, UnsafeMutablePointer<Float>?,
+                                       UnsafeMutablePointer<Float>?) -> Int32
+    private let name: String
+    private let kernel: Kernel
+    private var scoresGradient: Tensor?
+
+    init(name: String, kernel: Kernel) {
+        self.name = name
+        self.kernel = kernel
+    }
+
+    public func forward<Labels: Collection<Int32>>(_ output: Tensor, labels: Labels) throws
+        -> Float
+    {
+        require(output.shape.count == 2,
+                "\(name): scores of shape \(output.shape) are not [batch, classes]")
+        let (rows, classes) = (output.shape[0], output.shape[1])
+        guard labels.count == rows else {
+            throw DeepLearningError.countMismatch(samples: rows, labels: labels.count)
+        }
+        let gradient = Tensor.reusing(scoresGradient, shape: output.shape)
+        scoresGradient = gradient
+        var loss: Float = 0
+        func compute(_ labels: UnsafeBufferPointer<Int32>) -> Int32 {
+            kernel(Int64(rows), Int64(classes), output.value, labels.baseAddress,
+                   gradient.value, &loss)
+        }
+        let status = labels.withContiguousStorageIfAvailable(compute)
+            ?? Array(labels).withUnsafeBufferPointer(compute)
+        if status == CK_ERROR_LABEL_OUT_OF_RANGE { try checkLabels(labels, classes: classes) }
+        return loss
+    }
+
+    public func backward() -> Tensor {
+        guard let scoresGradient else { fatalError("\(name): backward called before forward") }
+        return scoresGradient
+    }
+}

@@ -1,0 +1,59 @@
+import CKernels
+
+/// Inverted dropout: in training, each element is zeroed with probability `probability` and
+/// the kept ones are scaled by 1 / (1 − probability), so that evaluation is the identity.
+/// Which elements are dropped comes from a seedable generator (reseeded by
+/// `Model.initializeParameters(seed:)`), a fresh mask every forward pass; backward uses the
+/// same mask. Any shape.
+///
+/// ```swift
+/// let model = Model { Linear(784, 256); ReLU(); Dropout(probability: 0.2); Linear(256, 10) }
+/// ```
+public final class Dropout: Function {
+    public let probability: Float
+    /// Training (drop and scale) or evaluation (identity); set by `Model`.
+    public private(set) var isTraining = true
+    private var generator: SeededGenerator
+    /// The mask of the last training forward pass, as its seed; nil after an identity pass.
+    private var maskSeed: UInt64?
+    private var output: Tensor?
+    private var inputGradient: Tensor?
+
+    /// Dropout of `probability` (in [0, 1)), its masks drawn from `seed` (random when nil).
+    public init(probability: Float = 0.5, seed: UInt64? = nil) {
+        require((0..<1).contains(probability),
+                "Dropout: probability \(probability) must be in [0, 1)")
+        self.probability = probability
+        generator = SeededGenerator(seed: seed ?? UInt64.random(in: .min ... .max))
+    }
+
+    public var description: String { "Dropout(\(probability))" }
+
+    public func setTraining(_ isTraining: Bool) { self.isTraining = isTraining }
+
+    public func initializeParameters(using generator: inout SeededGenerator) {
+        self.generator = SeededGenerator(seed: generator.next())
+    }
+
+    public func forward(_ input: Tensor) -> Tensor {
+        guard isTraining && probability > 0 else {
+            maskSeed = nil
+            return input
+        }
+        let seed = generator.next()
+        let output = Tensor.reusing(output, shape: input.shape)
+        ck_dropout_forward(Int64(input.count), input.value, output.value, probability, seed)
+        maskSeed = seed
+        self.output = output
+        return output
+    }
+
+    public func backward(_ outputGradient: Tensor) -> Tensor {
+        guard let maskSeed else { return outputGradient }
+        let inputGradient = Tensor.reusing(inputGradient, shape: outputGradient.shape)
+        ck_dropout_backward(Int64(outputGradient.count), outputGradient.value,
+                            inputGradient.value, probability, maskSeed)
+        self.inputGradient = inputGradient
+        return inputGradient
+    }
+}

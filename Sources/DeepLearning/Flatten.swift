@@ -1,0 +1,36 @@
+/// Flattens every dimension after the first: `[batch, d1, d2, ...]` becomes
+/// `[batch, d1 · d2 · ...]` (row-major order is kept, so this is a copy of the same values);
+/// backward restores the input's shape. Put it between convolutional and `Linear` layers.
+///
+/// ```swift
+/// Flatten().forward(Tensor(shape: [2, 3, 4])).shape   // [2, 12]
+/// ```
+public final class Flatten: Function {
+    private var inputShape: [Int] = []
+    private var output: Tensor?
+    private var inputGradient: Tensor?
+
+    public init() {}
+
+    public var description: String { "Flatten" }
+
+    public func forward(_ input: Tensor) -> Tensor {
+        require(input.shape.count >= 2,
+                "\(self): input of shape \(input.shape) has no batch dimension to keep")
+        inputShape = input.shape
+        let batch = input.shape[0]
+        let output = Tensor.reusing(output, rows: batch, columns: batch == 0 ? 0 : input.count / batch)
+        output.value.update(from: input.value, count: input.count)
+        self.output = output
+        return output
+    }
+
+    public func backward(_ outputGradient: Tensor) -> Tensor {
+        require(outputGradient.count == inputShape.reduce(1, *),
+                "\(self): output gradient of shape \(outputGradient.shape) does not match the last input's shape \(inputShape)")
+        let inputGradient = Tensor.reusing(inputGradient, shape: inputShape)
+        inputGradient.value.update(from: outputGradient.value, count: outputGradient.count)
+        self.inputGradient = inputGradient
+        return inputGradient
+    }
+}

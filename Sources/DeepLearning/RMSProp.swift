@@ -1,0 +1,63 @@
+import CKernels
+
+/// RMSProp, exactly PyTorch's `torch.optim.RMSprop` (without `maximize`). For each parameter
+/// p with gradient g and running averages v (of g²) and ḡ (of g), all zero at the start:
+///
+///     g = g + weightDecay · p
+///     v = α · v + (1 − α) · g²
+///     centered:      ḡ = α · ḡ + (1 − α) · g,   d = √(v − ḡ²) + eps
+///     not centered:  d = √v + eps
+///     momentum > 0:  b = momentum · b + g / d,  p = p − learningRate · b
+///     momentum 0:    p = p − learningRate · g / d
+///
+/// Each step is one C kernel pass per parameter tensor. The buffers for ḡ and b exist only
+/// when centered or with momentum.
+///
+/// ```swift
+/// let optimizer = RMSProp(parameters: model.parameters)          // lr 1e-2, alpha 0.99
+/// let centered = RMSProp(parameters: model.parameters, momentum: 0.9, centered: true)
+/// ```
+public final class RMSProp: Optimizer {
+    public let parameters: [Tensor]
+    public var learningRate: Float
+    public let alpha: Float
+    public let eps: Float
+    public let weightDecay: Float
+    public let momentum: Float
+    public let centered: Bool
+    /// Per parameter, same shapes, allocated once: v always, ḡ when centered, b with momentum.
+    private let squareAverages: [Tensor]
+    private let gradientAverages: [Tensor]?
+    private let momentumBuffers: [Tensor]?
+
+    /// PyTorch's arguments and defaults.
+    public init(parameters: [Tensor], learningRate: Float = 1e-2, alpha: Float = 0.99,
+                eps: Float = 1e-8, weightDecay: Float = 0, momentum: Float = 0,
+                centered: Bool = false) {
+        requireNotNegative(learningRate, "RMSProp", "learning rate")
+        requireNotNegative(eps, "RMSProp", "eps")
+        requireNotNegative(momentum, "RMSProp", "momentum")
+        requireNotNegative(weightDecay, "RMSProp", "weight decay")
+        requireNotNegative(alpha, "RMSProp", "alpha")
+        self.parameters = parameters
+        self.learningRate = learningRate
+        self.alpha = alpha
+        self.eps = eps
+        self.weightDecay = weightDecay
+        self.momentum = momentum
+        self.centered = centered
+        let buffers = { parameters.map { Tensor(shape: $0.shape) } }
+        squareAverages = buffers()
+        gradientAverages = centered ? buffers() : nil
+        momentumBuffers = momentum > 0 ? buffers() : nil
+    }
+
+    public func step() {
+        for (index, parameter) in parameters.enumerated() {
+            ck_rmsprop(Int64(parameter.count), parameter.value, parameter.gradient,
+                       squareAverages[index].value, gradientAverages?[index].value,
+                       momentumBuffers?[index].value, learningRate, alpha, eps, weightDecay,
+                       momentum)
+        }
+    }
+}

@@ -1,0 +1,34 @@
+import CKernels
+
+/// Softmax over each row, for a network's output as class probabilities (for training, prefer
+/// `SoftmaxCrossEntropy` on the logits: it is fused and stable). Input and output
+/// `[batch, classes]`; dx = y ⊙ (dy − Σⱼ dyⱼ yⱼ) row by row.
+///
+/// ```swift
+/// let model = Model { Linear(4, 3); Softmax() }
+/// ```
+public final class Softmax: Function {
+    private var output: Tensor?
+    private var inputGradient: Tensor?
+
+    public init() {}
+
+    public var description: String { "Softmax" }
+
+    public func forward(_ input: Tensor) -> Tensor {
+        requireMatrix(input, for: self)
+        let output = Tensor.reusing(output, shape: input.shape)
+        ck_softmax(Int64(input.shape[0]), Int64(input.shape[1]), input.value, output.value)
+        self.output = output
+        return output
+    }
+
+    public func backward(_ outputGradient: Tensor) -> Tensor {
+        let output = requireLastOutput(output, matching: outputGradient, for: self)
+        let inputGradient = Tensor.reusing(inputGradient, shape: output.shape)
+        ck_softmax_backward(Int64(output.shape[0]), Int64(output.shape[1]), output.value,
+                            outputGradient.value, inputGradient.value)
+        self.inputGradient = inputGradient
+        return inputGradient
+    }
+}
