@@ -120,6 +120,86 @@ void ck_gather_rows(int64_t rows, int64_t cols, const float *src, int64_t lds,
 void ck_argmax_rows(int64_t rows, int64_t cols, const float *x, int64_t ldx, int32_t *out);
 
 /* ---------------------------------------------------------------------------------------
+ * Convolution and pooling
+ *
+ * Images are NCHW: a batch of images, each `channels` planes of height x width floats,
+ * row-major and dense. A window of kernel_h x kernel_w slides with strides stride_h,
+ * stride_w (>= 1); kernel sizes are >= 1.
+ * ------------------------------------------------------------------------------------- */
+
+/* The number of windows along a dimension of `size` with zero padding `pad` on both sides:
+ * (size + 2 * pad - kernel) / stride + 1, or 0 when the kernel does not fit. */
+int64_t ck_conv2d_output_size(int64_t size, int64_t kernel, int64_t stride, int64_t pad);
+
+/* im2col for one image (channels x height x width, dense) with zero padding pad_h, pad_w:
+ * writes the dense columns matrix of (channels * kernel_h * kernel_w) rows and
+ * (out_h * out_w) columns, out_h and out_w from ck_conv2d_output_size:
+ *   columns[(c * kernel_h + ky) * kernel_w + kx][oy * out_w + ox]
+ *       = image[c][oy * stride_h - pad_h + ky][ox * stride_w - pad_w + kx]
+ * or 0 where that position lies in the padding. A convolution is then one GEMM:
+ * output (out_channels x out_h*out_w) = weights (out_channels x channels*kh*kw) * columns.
+ * Reads image, writes every element of columns; no overlap. */
+void ck_im2col(int64_t channels, int64_t height, int64_t width, int64_t kernel_h,
+               int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t pad_h,
+               int64_t pad_w, const float *image, float *columns);
+
+/* col2im, the adjoint of ck_im2col (the input gradient of a convolution from the gradient of
+ * its columns): image[c][iy][ix] = the sum of every columns element that ck_im2col would copy
+ * from (c, iy, ix); elements that fall in the padding are dropped. Writes every element of
+ * image (it is not read: no need to zero it). Each channel is summed on one thread, window
+ * offset (ky, kx) by offset, then oy, ox in order: the same bits whatever the thread count.
+ * No overlap. */
+void ck_col2im(int64_t channels, int64_t height, int64_t width, int64_t kernel_h,
+               int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t pad_h,
+               int64_t pad_w, const float *columns, float *image);
+
+/* x[b][c][i] += bias[c] for a dense batch x channels x pixels tensor x. */
+void ck_channel_bias_add(int64_t batch, int64_t channels, int64_t pixels, float *x,
+                         const float *bias);
+
+/* dbias[c] += the sum over b and i of dy[b][c][i], for a dense batch x channels x pixels
+ * tensor dy: each channel on one thread, summed in double in (b, i) order, then rounded and
+ * added. dbias must not overlap dy. */
+void ck_channel_bias_grad(int64_t batch, int64_t channels, int64_t pixels, const float *dy,
+                          float *dbias);
+
+/* The number of pooling windows along a dimension of `size` without padding, PyTorch's rule:
+ * floor((size - kernel) / stride) + 1 when ceil_mode == 0 (partial windows at the end are
+ * dropped); with ceil_mode != 0, ceil((size - kernel) / stride) + 1, less one if the last
+ * window would start outside the input. 0 when size < kernel. */
+int64_t ck_pool2d_output_size(int64_t size, int64_t kernel, int64_t stride, int ceil_mode);
+
+/* Pooling runs over `planes` dense height x width planes of x (batch * channels of them)
+ * into dense out_h x out_w planes of y. Window (oy, ox) covers rows oy * stride_h +
+ * 0..<kernel_h and columns ox * stride_w + 0..<kernel_w, clipped to the plane: the caller
+ * picks out_h, out_w (ck_pool2d_output_size), and with ceil mode the last windows are partial.
+ * Every window must start inside the plane. Planes are split between threads. */
+
+/* y = the maximum of each window; argmax = its index iy * width + ix within the plane (the
+ * first maximum in row-major order; a NaN is the maximum, the first one, as in PyTorch).
+ * Writes y and argmax; no overlap. */
+void ck_max_pool2d_forward(int64_t planes, int64_t height, int64_t width, int64_t kernel_h,
+                           int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t out_h,
+                           int64_t out_w, const float *x, float *y, int64_t *argmax);
+
+/* dx = zero, then dx[plane][argmax[plane][o]] += dy[plane][o] for each o in order, argmax
+ * from ck_max_pool2d_forward. Writes every element of dx (not read); no overlap. */
+void ck_max_pool2d_backward(int64_t planes, int64_t height, int64_t width, int64_t out_h,
+                            int64_t out_w, const int64_t *argmax, const float *dy, float *dx);
+
+/* y = the mean of each window over its elements inside the plane (a partial window divides
+ * by its clipped size, as PyTorch's AvgPool2d with ceil_mode and no padding). Writes y. */
+void ck_avg_pool2d_forward(int64_t planes, int64_t height, int64_t width, int64_t kernel_h,
+                           int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t out_h,
+                           int64_t out_w, const float *x, float *y);
+
+/* dx = zero, then each window (row-major order) adds dy / (its clipped size) to each of its
+ * elements. Writes every element of dx (not read); no overlap. */
+void ck_avg_pool2d_backward(int64_t planes, int64_t height, int64_t width, int64_t kernel_h,
+                            int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t out_h,
+                            int64_t out_w, const float *dy, float *dx);
+
+/* ---------------------------------------------------------------------------------------
  * Losses
  * ------------------------------------------------------------------------------------- */
 
@@ -163,6 +243,17 @@ int ck_multi_margin(int64_t rows, int64_t classes, const float *x, const int32_t
  * dp may be NULL, or p (in place); it must not overlap t otherwise. n >= 1. The loss is
  * summed in an order independent of the thread count. */
 void ck_mean_squared_error(int64_t n, const float *p, const float *t, float *dp, float *loss);
+
+/* ---------------------------------------------------------------------------------------
+ * Regularizers
+ * ------------------------------------------------------------------------------------- */
+
+/* L1 and L2 penalties on n parameters, added to their gradients, returning the penalty:
+ *   returns sum over i of l1 * |param[i]| + l2 * param[i]^2
+ *   grad[i] += l1 * sign(param[i]) + 2 * l2 * param[i]      (sign(0) = 0)
+ * The sum is taken in an order independent of the thread count. grad must not overlap
+ * param. */
+double ck_penalty(int64_t n, const float *param, float *grad, float l1, float l2);
 
 /* ---------------------------------------------------------------------------------------
  * Optimizer updates

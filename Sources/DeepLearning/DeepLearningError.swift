@@ -1,5 +1,6 @@
-/// A problem in the user's data, found while training or evaluating. Each case names the
-/// offending value and where it was found; `description` says it in a sentence.
+/// A problem in the user's data or files, found while training, evaluating, saving or loading.
+/// Each case names the offending value and where it was found (for files: the path and the
+/// tensor); `description` says it in a sentence.
 public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
     /// `labels[index]` is `label`, outside `0..<classes`.
     case labelOutOfRange(label: Int, index: Int, classes: Int)
@@ -13,6 +14,32 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
     /// parameters are left as they were before that batch.
     case nonFiniteLoss(value: Float, epoch: Int, batch: Int)
 
+    // Saving and loading safetensors files (`Model.save(to:)`, `Model.load(from:)`).
+
+    /// The file at `path` could not be read; `reason` is the system's.
+    case unreadableFile(path: String, reason: String)
+    /// The model could not be written to `path`; `reason` is the system's.
+    case unwritableFile(path: String, reason: String)
+    /// The file's `size` bytes end inside its header: before the 8-byte header length (when
+    /// `headerLength` is nil) or before the `headerLength`-byte JSON header it announces.
+    case truncatedHeader(path: String, size: Int, headerLength: UInt64?)
+    /// The JSON header is unusable; `problem` says how ("it is not valid JSON").
+    case invalidHeader(path: String, problem: String)
+    /// The header's entry for `tensor` is unusable; `problem` says how ("it lacks \"dtype\"").
+    case invalidTensorEntry(path: String, tensor: String, problem: String)
+    /// The model has a parameter `tensor` that the file lacks.
+    case missingTensor(path: String, tensor: String)
+    /// The file has a tensor that the model has no parameter for.
+    case unexpectedTensor(path: String, tensor: String)
+    /// `tensor` is stored as `dtype`; only F32 can be loaded.
+    case unsupportedDType(path: String, tensor: String, dtype: String)
+    /// `tensor` has `shape` in the file but `expected` in the model.
+    case shapeMismatch(path: String, tensor: String, shape: [Int], expected: [Int])
+    /// `tensor`'s data offsets `begin..<end` do not span the 4 bytes per element of `shape`.
+    case dataSizeMismatch(path: String, tensor: String, begin: Int, end: Int, shape: [Int])
+    /// `tensor` ends at data offset `end`, beyond the `dataSize` bytes after the header.
+    case truncatedTensor(path: String, tensor: String, end: Int, dataSize: Int)
+
     public var description: String {
         switch self {
         case let .labelOutOfRange(label, index, classes):
@@ -25,6 +52,30 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
             "batch size \(size) is invalid: it must be at least 1"
         case let .nonFiniteLoss(value, epoch, batch):
             "the loss became \(value.isNaN ? "NaN" : "\(value)") in epoch \(epoch), batch \(batch); training stopped before updating the parameters with it"
+        case let .unreadableFile(path, reason):
+            "cannot read \(path): \(reason)"
+        case let .unwritableFile(path, reason):
+            "cannot write \(path): \(reason)"
+        case let .truncatedHeader(path, size, nil):
+            "\(path) is truncated: its \(size) bytes do not hold the 8-byte header length"
+        case let .truncatedHeader(path, size, headerLength?):
+            "\(path) is truncated: its \(size) bytes do not hold the 8-byte header length and the \(headerLength)-byte header"
+        case let .invalidHeader(path, problem):
+            "the header of \(path) is invalid: \(problem)"
+        case let .invalidTensorEntry(path, tensor, problem):
+            "the entry of tensor \"\(tensor)\" in \(path) is invalid: \(problem)"
+        case let .missingTensor(path, tensor):
+            "tensor \"\(tensor)\" of the model is missing from \(path)"
+        case let .unexpectedTensor(path, tensor):
+            "tensor \"\(tensor)\" in \(path) is not a parameter of the model"
+        case let .unsupportedDType(path, tensor, dtype):
+            "tensor \"\(tensor)\" in \(path) has dtype \(dtype); only F32 can be loaded"
+        case let .shapeMismatch(path, tensor, shape, expected):
+            "tensor \"\(tensor)\" in \(path) has shape \(shape) but the model's has shape \(expected)"
+        case let .dataSizeMismatch(path, tensor, begin, end, shape):
+            "tensor \"\(tensor)\" in \(path) has data_offsets [\(begin), \(end)], \(end - begin) bytes, but its shape \(shape) in F32 takes \(4 * shape.reduce(1, *))"
+        case let .truncatedTensor(path, tensor, end, dataSize):
+            "\(path) is truncated: tensor \"\(tensor)\" ends at data offset \(end) but the data has \(dataSize) bytes"
         }
     }
 }

@@ -25,6 +25,9 @@ public protocol Function: AnyObject, CustomStringConvertible {
     func accumulateParameterGradients(_ outputGradient: Tensor)
     /// The tensors an optimizer updates.
     var parameters: [Tensor] { get }
+    /// `parameters` with a name each, unique within the layer ("weight", "bias"): the names
+    /// `Model.save(to:)` writes after the layer's index ("0.weight"). By default "0", "1", ...
+    var namedParameters: [(name: String, tensor: Tensor)] { get }
     /// Draws the parameters afresh from the layer's initializers (and reseeds any random
     /// state, such as dropout's).
     func initializeParameters(using generator: inout SeededGenerator)
@@ -38,6 +41,9 @@ extension Function {
         _ = backward(outputGradient)
     }
     public var parameters: [Tensor] { [] }
+    public var namedParameters: [(name: String, tensor: Tensor)] {
+        parameters.enumerated().map { (name: String($0.offset), tensor: $0.element) }
+    }
     public func initializeParameters(using generator: inout SeededGenerator) {}
     public func setTraining(_ isTraining: Bool) {}
 }

@@ -49,6 +49,10 @@ public final class Linear: Function {
 
     public var parameters: [Tensor] { [weight, bias] }
 
+    public var namedParameters: [(name: String, tensor: Tensor)] {
+        [(name: "weight", tensor: weight), (name: "bias", tensor: bias)]
+    }
+
     public func initializeParameters(using generator: inout SeededGenerator) {
         weightInitializer.fill(weight, fanIn: inputSize, fanOut: outputSize, using: &generator)
         biasInitializer.fill(bias, fanIn: inputSize, fanOut: outputSize, using: &generator)

@@ -84,22 +84,24 @@ public final class Model {
     /// Throws `DeepLearningError` when the data set is empty, the numbers of samples and labels
     /// differ, `batchSize` is below 1, a label is outside the model's classes, or the loss
     /// becomes NaN or infinite (the parameters then keep their values from before that batch).
-    /// `progress` is called after every epoch.
+    /// `penalties` are added to the loss and the gradients after every backward pass (and
+    /// included in the reported loss). `progress` is called after every epoch.
     @discardableResult
     public func fit(_ inputs: Tensor, labels: [Int32], loss: some Loss = SoftmaxCrossEntropy(),
                     optimizer: some Optimizer, epochs: Int, batchSize: Int, shuffle: Bool = true,
-                    seed: UInt64 = 0, progress: ((TrainingProgress) -> Void)? = nil) throws
-        -> [Float]
-    {
+                    seed: UInt64 = 0, penalties: [Penalty] = [],
+                    progress: ((TrainingProgress) -> Void)? = nil) throws -> [Float] {
         try inMode(training: true) {
             try train(inputs, labels: labels, loss: loss, optimizer: optimizer, epochs: epochs,
-                      batchSize: batchSize, shuffle: shuffle, seed: seed, progress: progress)
+                      batchSize: batchSize, shuffle: shuffle, seed: seed, penalties: penalties,
+                      progress: progress)
         }
     }
 
     private func train(_ inputs: Tensor, labels: [Int32], loss: some Loss,
                        optimizer: some Optimizer, epochs: Int, batchSize: Int, shuffle: Bool,
-                       seed: UInt64, progress: ((TrainingProgress) -> Void)?) throws -> [Float] {
+                       seed: UInt64, penalties: [Penalty],
+                       progress: ((TrainingProgress) -> Void)?) throws -> [Float] {
         require(epochs >= 0, "Model.fit: epochs \(epochs) must not be negative")
         let loader = try MiniBatchLoader(inputs: inputs, labels: labels, batchSize: batchSize,
                                          shuffle: shuffle, seed: seed)
@@ -114,15 +116,20 @@ public final class Model {
                     try checkLabels(labels, classes: output.shape[1])
                     labelsChecked = true
                 }
-                let value = try loss.forward(output, labels: batchLabels)
-                guard value.isFinite else {
-                    throw DeepLearningError.nonFiniteLoss(value: value, epoch: epoch,
-                                                          batch: batch + 1)
+                func requireFinite(_ value: Float) throws {
+                    guard value.isFinite else {
+                        throw DeepLearningError.nonFiniteLoss(value: value, epoch: epoch,
+                                                              batch: batch + 1)
+                    }
                 }
+                let value = try loss.forward(output, labels: batchLabels)
+                try requireFinite(value)
                 optimizer.zeroGrad()
                 accumulateParameterGradients(loss.backward())
+                let total = penalties.reduce(value) { $0 + $1.apply() }
+                try requireFinite(total)
                 optimizer.step()
-                lossSum += Double(value) * Double(batchLabels.count)
+                lossSum += Double(total) * Double(batchLabels.count)
             }
             history.append(Float(lossSum / Double(labels.count)))
             progress?(TrainingProgress(epoch: epoch, epochs: epochs, loss: history[epoch - 1]))

@@ -6,6 +6,8 @@
 public protocol Optimizer: AnyObject {
     /// The tensors this optimizer updates.
     var parameters: [Tensor] { get }
+    /// The step size; learning-rate schedules change it between epochs.
+    var learningRate: Float { get set }
     /// Sets the gradients of all parameters to zero.
     func zeroGrad()
     /// Updates every parameter once from its current gradient.

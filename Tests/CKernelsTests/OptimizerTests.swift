@@ -319,3 +319,28 @@ extension OptimizerTests {
         }
     }
 }
+
+final class PenaltyKernelTests: XCTestCase {
+    func testPenaltyMatchesReferenceAndIsIndependentOfTheThreadCount() {
+        var rng = SeededGenerator(seed: 31)
+        for n in [1, 7, 70_001] {
+            let param = randomFloats(n, using: &rng), grad = randomFloats(n, using: &rng)
+            let (l1, l2): (Float, Float) = (0.3, 0.05)
+            func run() -> [Float] {
+                var g = grad
+                let value = param.withUnsafeBufferPointer { ps in
+                    g.withUnsafeMutableBufferPointer { ck_penalty(Int64(n), ps.baseAddress, $0.baseAddress, l1, l2) }
+                }
+                return [Float(value)] + g
+            }
+            let result = run()
+            let expectedValue = param.reduce(0.0) { $0 + 0.3 * abs(Double($1)) + 0.05 * Double($1) * Double($1) }
+            XCTAssertEqual(Double(result[0]), expectedValue, accuracy: 1e-6 * max(1, expectedValue))
+            let sign: (Float) -> Double = { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }
+            assertClose(Array(result.dropFirst()),
+                        zip(param, grad).map { Double($1) + 0.3 * sign($0) + 0.1 * Double($0) },
+                        tolerance: 1e-6, "gradients n \(n)")
+            if n > 32768 { assertSameResultForThreadCounts { run() } }
+        }
+    }
+}

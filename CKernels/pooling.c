@@ -1,0 +1,168 @@
+/* Max and average pooling over the planes of an NCHW tensor, forward and backward. A window
+ * is clipped to the input (PyTorch's ceil_mode keeps partial windows at the right and bottom
+ * edges), so one loop handles full and partial windows alike. Planes are independent: each
+ * kernel splits the batch x channels planes between threads, and a plane's overlapping
+ * windows are summed on one thread in a fixed order. */
+#include "ckernels.h"
+#include "threading.h"
+
+#include <string.h>
+
+typedef struct {
+    int64_t height, width, kernel_h, kernel_w, stride_h, stride_w, out_h, out_w;
+    const float *x, *dy;
+    float *y, *dx;
+    int64_t *argmax;
+} pool_args;
+
+static pool_args make_args(int64_t height, int64_t width, int64_t kernel_h, int64_t kernel_w,
+                           int64_t stride_h, int64_t stride_w, int64_t out_h, int64_t out_w) {
+    pool_args a = {height, width, kernel_h, kernel_w, stride_h, stride_w, out_h, out_w,
+                   NULL, NULL, NULL, NULL, NULL};
+    return a;
+}
+
+/* Window (oy, ox) covers rows [*y0, *y1) and columns [*x0, *x1): the window at
+ * (oy * stride_h, ox * stride_w), clipped to the plane. */
+static inline void window(const pool_args *a, int64_t oy, int64_t ox, int64_t *y0,
+                          int64_t *y1, int64_t *x0, int64_t *x1) {
+    *y0 = oy * a->stride_h;
+    *x0 = ox * a->stride_w;
+    *y1 = *y0 + a->kernel_h < a->height ? *y0 + a->kernel_h : a->height;
+    *x1 = *x0 + a->kernel_w < a->width ? *x0 + a->kernel_w : a->width;
+}
+
+/* Runs body over the planes when the planes' elements pay for a parallel region. */
+static void run_planes(int64_t planes, const pool_args *a, ck_range_body body) {
+    int64_t elements = a->height * a->width > a->out_h * a->out_w ? a->height * a->width
+                                                                    : a->out_h * a->out_w;
+    ck_parallel_for(planes, 1, ck_threads_for(planes * elements, CK_PARALLEL_MIN_ELEMENTS),
+                    body, a);
+}
+
+/* ---- max pooling ----------------------------------------------------------------------- */
+
+static void max_forward_planes(const void *args, int64_t begin, int64_t end) {
+    const pool_args *a = args;
+    int64_t in_size = a->height * a->width, out_size = a->out_h * a->out_w;
+    for (int64_t p = begin; p < end; p++) {
+        const float *x = a->x + p * in_size;
+        float *y = a->y + p * out_size;
+        int64_t *argmax = a->argmax + p * out_size;
+        for (int64_t oy = 0, o = 0; oy < a->out_h; oy++)
+        for (int64_t ox = 0; ox < a->out_w; ox++, o++) {
+            int64_t y0, y1, x0, x1;
+            window(a, oy, ox, &y0, &y1, &x0, &x1);
+            int64_t best = y0 * a->width + x0;
+            float best_value = x[best];
+            for (int64_t iy = y0; iy < y1; iy++) {
+                for (int64_t ix = x0; ix < x1; ix++) {
+                    float v = x[iy * a->width + ix];
+                    /* The first maximum; the first NaN wins and stays (PyTorch's rule). */
+                    if (v > best_value || (v != v && best_value == best_value)) {
+                        best = iy * a->width + ix;
+                        best_value = v;
+                    }
+                }
+            }
+            y[o] = best_value;
+            argmax[o] = best;
+        }
+    }
+}
+
+void ck_max_pool2d_forward(int64_t planes, int64_t height, int64_t width, int64_t kernel_h,
+                           int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t out_h,
+                           int64_t out_w, const float *x, float *y, int64_t *argmax) {
+    pool_args a = make_args(height, width, kernel_h, kernel_w, stride_h, stride_w, out_h, out_w);
+    a.x = x;
+    a.y = y;
+    a.argmax = argmax;
+    run_planes(planes, &a, max_forward_planes);
+}
+
+static void max_backward_planes(const void *args, int64_t begin, int64_t end) {
+    const pool_args *a = args;
+    int64_t in_size = a->height * a->width, out_size = a->out_h * a->out_w;
+    for (int64_t p = begin; p < end; p++) {
+        float *dx = a->dx + p * in_size;
+        const float *dy = a->dy + p * out_size;
+        const int64_t *argmax = a->argmax + p * out_size;
+        memset(dx, 0, (size_t)in_size * sizeof(float));
+        for (int64_t o = 0; o < out_size; o++) dx[argmax[o]] += dy[o];
+    }
+}
+
+void ck_max_pool2d_backward(int64_t planes, int64_t height, int64_t width, int64_t out_h,
+                            int64_t out_w, const int64_t *argmax, const float *dy, float *dx) {
+    pool_args a = make_args(height, width, 0, 0, 0, 0, out_h, out_w);
+    a.argmax = (int64_t *)argmax; /* read only */
+    a.dy = dy;
+    a.dx = dx;
+    run_planes(planes, &a, max_backward_planes);
+}
+
+/* ---- average pooling ------------------------------------------------------------------- */
+
+static void avg_forward_planes(const void *args, int64_t begin, int64_t end) {
+    const pool_args *a = args;
+    int64_t in_size = a->height * a->width, out_size = a->out_h * a->out_w;
+    for (int64_t p = begin; p < end; p++) {
+        const float *x = a->x + p * in_size;
+        float *y = a->y + p * out_size;
+        for (int64_t oy = 0, o = 0; oy < a->out_h; oy++)
+        for (int64_t ox = 0; ox < a->out_w; ox++, o++) {
+            int64_t y0, y1, x0, x1;
+            window(a, oy, ox, &y0, &y1, &x0, &x1);
+            float sum = 0.0f;
+            for (int64_t iy = y0; iy < y1; iy++)
+                for (int64_t ix = x0; ix < x1; ix++) sum += x[iy * a->width + ix];
+            y[o] = sum / (float)((y1 - y0) * (x1 - x0));
+        }
+    }
+}
+
+void ck_avg_pool2d_forward(int64_t planes, int64_t height, int64_t width, int64_t kernel_h,
+                           int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t out_h,
+                           int64_t out_w, const float *x, float *y) {
+    pool_args a = make_args(height, width, kernel_h, kernel_w, stride_h, stride_w, out_h, out_w);
+    a.x = x;
+    a.y = y;
+    run_planes(planes, &a, avg_forward_planes);
+}
+
+static void avg_backward_planes(const void *args, int64_t begin, int64_t end) {
+    const pool_args *a = args;
+    int64_t in_size = a->height * a->width, out_size = a->out_h * a->out_w;
+    for (int64_t p = begin; p < end; p++) {
+        float *dx = a->dx + p * in_size;
+        const float *dy = a->dy + p * out_size;
+        memset(dx, 0, (size_t)in_size * sizeof(float));
+        for (int64_t oy = 0, o = 0; oy < a->out_h; oy++)
+        for (int64_t ox = 0; ox < a->out_w; ox++, o++) {
+            int64_t y0, y1, x0, x1;
+            window(a, oy, ox, &y0, &y1, &x0, &x1);
+            float share = dy[o] / (float)((y1 - y0) * (x1 - x0));
+            for (int64_t iy = y0; iy < y1; iy++)
+                for (int64_t ix = x0; ix < x1; ix++) dx[iy * a->width + ix] += share;
+        }
+    }
+}
+
+void ck_avg_pool2d_backward(int64_t planes, int64_t height, int64_t width, int64_t kernel_h,
+                            int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t out_h,
+                            int64_t out_w, const float *dy, float *dx) {
+    pool_args a = make_args(height, width, kernel_h, kernel_w, stride_h, stride_w, out_h, out_w);
+    a.dy = dy;
+    a.dx = dx;
+    run_planes(planes, &a, avg_backward_planes);
+}
+
+int64_t ck_pool2d_output_size(int64_t size, int64_t kernel, int64_t stride, int ceil_mode) {
+    if (kernel < 1 || stride < 1 || size < kernel) return 0;
+    int64_t span = size - kernel;
+    int64_t count = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+    /* PyTorch: the last window must start inside the input. */
+    if (ceil_mode && (count - 1) * stride >= size) count--;
+    return count;
+}

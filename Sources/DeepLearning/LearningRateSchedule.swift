@@ -1,0 +1,81 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Changes an optimizer's learning rate from epoch to epoch, as PyTorch's
+/// `torch.optim.lr_scheduler`: call `step()` once after every epoch (for example from `fit`'s
+/// progress callback). The rate of epoch e (from 0) is `learningRate(atEpoch:)` of the rate
+/// the optimizer had when the schedule was made.
+///
+/// ```swift
+/// let optimizer = SGD(parameters: model.parameters, learningRate: 0.1, momentum: 0.9)
+/// let schedule = CosineAnnealing(optimizer: optimizer, epochs: 100)
+/// try model.fit(x, labels: y, optimizer: optimizer, epochs: 100, batchSize: 32) { _ in
+///     schedule.step()
+/// }
+/// ```
+public protocol LearningRateSchedule: AnyObject {
+    /// The optimizer whose rate it sets.
+    var optimizer: any Optimizer { get }
+    /// The learning rate for epoch `epoch` (from 0).
+    func learningRate(atEpoch epoch: Int) -> Float
+    /// Epochs finished so far.
+    var epoch: Int { get set }
+}
+
+extension LearningRateSchedule {
+    /// Ends an epoch: sets the optimizer's rate for the next one.
+    public func step() {
+        epoch += 1
+        optimizer.learningRate = learningRate(atEpoch: epoch)
+    }
+}
+
+/// Step decay (PyTorch's `StepLR`): the initial rate times `gamma` every `stepSize` epochs,
+/// `initial · gamma^⌊epoch / stepSize⌋`.
+public final class StepDecay: LearningRateSchedule {
+    public let optimizer: any Optimizer
+    public let initialLearningRate: Float
+    public let stepSize: Int
+    public let gamma: Float
+    public var epoch = 0
+
+    public init(optimizer: any Optimizer, stepSize: Int, gamma: Float = 0.1) {
+        require(stepSize >= 1, "StepDecay: step size \(stepSize) must be at least 1")
+        require(gamma >= 0, "StepDecay: gamma \(gamma) must not be negative")
+        self.optimizer = optimizer
+        initialLearningRate = optimizer.learningRate
+        self.stepSize = stepSize
+        self.gamma = gamma
+    }
+
+    public func learningRate(atEpoch epoch: Int) -> Float {
+        initialLearningRate * Float(pow(Double(gamma), Double(epoch / stepSize)))
+    }
+}
+
+/// Cosine annealing (PyTorch's `CosineAnnealingLR`, its closed form): from the initial rate
+/// down to `minimum` over `epochs` epochs along half a cosine,
+/// `minimum + (initial − minimum) · (1 + cos(π · epoch / epochs)) / 2`.
+public final class CosineAnnealing: LearningRateSchedule {
+    public let optimizer: any Optimizer
+    public let initialLearningRate: Float
+    public let epochs: Int
+    public let minimum: Float
+    public var epoch = 0
+
+    public init(optimizer: any Optimizer, epochs: Int, minimum: Float = 0) {
+        require(epochs >= 1, "CosineAnnealing: epochs \(epochs) must be at least 1")
+        self.optimizer = optimizer
+        initialLearningRate = optimizer.learningRate
+        self.epochs = epochs
+        self.minimum = minimum
+    }
+
+    public func learningRate(atEpoch epoch: Int) -> Float {
+        let cosine = (1 + cos(Double.pi * Double(epoch) / Double(epochs))) / 2
+        return minimum + (initialLearningRate - minimum) * Float(cosine)
+    }
+}

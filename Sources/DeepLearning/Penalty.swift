@@ -1,0 +1,35 @@
+import CKernels
+
+/// L1 and L2 penalties on chosen parameters, added to the loss and to the gradients (unlike an
+/// optimizer's weight decay, which only changes the update):
+///
+///     penalty = l1 · Σ |p| + l2 · Σ p²,   dpenalty/dp = l1 · sign(p) + 2 · l2 · p
+///
+/// `Model.fit` applies its penalties after every backward pass and reports the loss with them.
+///
+/// ```swift
+/// let weights = model.layers.compactMap { ($0 as? Linear)?.weight }
+/// try model.fit(x, labels: y, optimizer: optimizer, epochs: 10, batchSize: 32,
+///               penalties: [Penalty(parameters: weights, l2: 1e-4)])
+/// ```
+public struct Penalty {
+    public let parameters: [Tensor]
+    public let l1: Float
+    public let l2: Float
+
+    public init(parameters: [Tensor], l1: Float = 0, l2: Float = 0) {
+        require(l1 >= 0 && l2 >= 0, "Penalty: l1 \(l1) and l2 \(l2) must not be negative")
+        self.parameters = parameters
+        self.l1 = l1
+        self.l2 = l2
+    }
+
+    /// Adds the penalty's gradient to every parameter's gradient and returns its value.
+    public func apply() -> Float {
+        var total = 0.0
+        for parameter in parameters {
+            total += ck_penalty(Int64(parameter.count), parameter.value, parameter.gradient, l1, l2)
+        }
+        return Float(total)
+    }
+}

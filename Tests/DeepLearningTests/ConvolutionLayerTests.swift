@@ -1,0 +1,227 @@
+import XCTest
+@testable import DeepLearning
+
+/// Conv2D, MaxPool2D and AvgPool2D: forward against naive loops and PyTorch, backward against
+/// finite differences, and a small CNN that learns.
+final class ConvolutionLayerTests: XCTestCase {
+    /// The test loss sum(output ⊙ weights), whose dLoss/dOutput is `weights`.
+    private func weightedSum(_ output: Tensor, _ weights: Tensor) -> Double {
+        zip(output.values, weights.values).reduce(0) { $0 + Double($1.0) * Double($1.1) }
+    }
+
+    /// The convolution as its definition, in Double: y[b][o][oy][ox] = bias[o] +
+    /// Σ x[b][c][oy·s − p + ky][ox·s − p + kx] · w[o][c][ky][kx] over the positions inside x.
+    private func directConvolution(_ layer: Conv2D, _ x: Tensor) -> (shape: [Int], values: [Double]) {
+        let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (k, s, p, outC) = (layer.kernelSize, layer.stride, layer.padding, layer.outputChannels)
+        let outH = (height + 2 * p - k) / s + 1, outW = (width + 2 * p - k) / s + 1
+        let (xv, wv, bv) = (x.values, layer.weight.values, layer.bias.values)
+        var y = [Double]()
+        for b in 0..<batch {
+            for o in 0..<outC {
+                for oy in 0..<outH {
+                    for ox in 0..<outW {
+                        var sum = Double(bv[o])
+                        for c in 0..<channels {
+                            for ky in 0..<k {
+                                for kx in 0..<k {
+                                    let (iy, ix) = (oy * s - p + ky, ox * s - p + kx)
+                                    guard (0..<height).contains(iy), (0..<width).contains(ix) else { continue }
+                                    sum += Double(xv[((b * channels + c) * height + iy) * width + ix])
+                                        * Double(wv[((o * channels + c) * k + ky) * k + kx])
+                                }
+                            }
+                        }
+                        y.append(sum)
+                    }
+                }
+            }
+        }
+        return ([batch, outC, outH, outW], y)
+    }
+
+    /// (batch, inC, outC, height, width, kernel, stride, padding).
+    private let convCases = [
+        (1, 1, 1, 5, 5, 3, 1, 0), (2, 3, 4, 7, 5, 3, 2, 1), (2, 2, 3, 6, 9, 5, 1, 2),
+        (3, 2, 2, 5, 5, 1, 2, 0), (1, 3, 2, 8, 7, 3, 2, 2), (2, 1, 3, 4, 3, 5, 1, 2),
+    ]
+
+    /// Each case's layer (random biases) and a random input for it.
+    private func convLayersAndInputs(using generator: inout SeededGenerator) -> [(Conv2D, Tensor)] {
+        convCases.map { batch, inC, outC, h, w, k, s, p in
+            (Conv2D(inputChannels: inC, outputChannels: outC, kernelSize: k, stride: s, padding: p,
+                    biasInitializer: .uniform(low: -1, high: 1), seed: UInt64(h * w)),
+             randomTensor([batch, inC, h, w], using: &generator))
+        }
+    }
+
+    func testConv2DForwardMatchesDirectConvolution() {
+        var generator = SeededGenerator(seed: 1)
+        for (layer, x) in convLayersAndInputs(using: &generator) {
+            let expected = directConvolution(layer, x)
+            let y = layer.forward(x)
+            XCTAssertEqual(y.shape, expected.shape, "\(layer)")
+            assertClose(y.values, expected.values, tolerance: 1e-5, "\(layer) y")
+        }
+    }
+
+    func testConv2DBackwardMatchesFiniteDifferences() {
+        var generator = SeededGenerator(seed: 3)
+        for (layer, x) in convLayersAndInputs(using: &generator) {
+            let dy = randomTensor(layer.forward(x).shape, using: &generator)
+            let loss = { self.weightedSum(layer.forward(x), dy) }
+            _ = layer.forward(x)
+            let dx = layer.backward(dy).values
+            for (name, tensor, got) in [("dx", x, dx), ("dW", layer.weight, layer.weight.gradients),
+                                        ("db", layer.bias, layer.bias.gradients)] {
+                assertClose(got, numericalGradient(of: loss, at: tensor.value, count: tensor.count),
+                            tolerance: 1e-3, "\(layer) \(name)")
+            }
+            // A second backward accumulates: the parameter gradients double.
+            let once = layer.weight.gradients + layer.bias.gradients
+            layer.accumulateParameterGradients(dy)
+            assertClose(layer.weight.gradients + layer.bias.gradients, once.map { 2 * Double($0) },
+                        tolerance: 1e-6, "\(layer) accumulated")
+        }
+    }
+
+    /// PyTorch 2: conv2d(x, w, b, stride=2, padding=1) with x[i] = sin(0.7 i) of shape
+    /// [1, 2, 5, 4], w[i] = 0.5 cos(0.3 i) of shape [3, 2, 3, 3], b = [0.1, -0.2, 0.3], then
+    /// backward of dy[i] = cos(1.1 i).
+    func testConv2DMatchesPyTorch() {
+        let layer = Conv2D(inputChannels: 2, outputChannels: 3, kernelSize: 3, stride: 2, padding: 1)
+        let x = Tensor(shape: [1, 2, 5, 4], values: (0..<40).map { Float(sin(0.7 * Double($0))) })
+        layer.weight.value.update(from: (0..<54).map { Float(0.5 * cos(0.3 * Double($0))) }, count: 54)
+        layer.bias.value.update(from: [0.1, -0.2, 0.3], count: 3)
+        let y = layer.forward(x)
+        XCTAssertEqual(y.shape, [1, 3, 3, 2])
+        assertClose(y.values, [
+            -0.622529, 0.821699, -0.088305, -0.520926, 0.884851, -0.138279, -0.247551, 0.948286,
+            -0.241573, -0.279378, -0.34427, -1.328307, 0.962169, 1.035919, 0.435533, 0.820166,
+            -0.667984, -0.893978,
+        ], tolerance: 1e-5, "y")
+        let dy = Tensor(shape: y.shape, values: (0..<18).map { Float(cos(1.1 * Double($0))) })
+        assertClose(layer.backward(dy).values, [
+            0.972674, 0.976828, 0.086652, 0.0004, -0.376296, -1.631637, -1.043908, -1.201007,
+            -0.894064, -1.790183, -0.89774, -0.736406, -0.570729, -0.219049, 0.526147, 0.972877,
+            0.079641, 1.130221, 0.96999, 0.866352, -1.049392, -1.271277, -0.19748, -0.125125,
+            -0.35193, 0.448118, 0.649146, 0.936177, 0.87024, 1.844667, 0.986955, 0.94665,
+            0.940829, 1.392115, 0.204368, -0.296333, 0.025118, -0.899901, -0.964168, -0.989085,
+        ], tolerance: 1e-5, "dx")
+        assertClose(layer.weight.gradients, [
+            0.572527, 0.141164, 0.455105, -0.162444, 0.494497, 0.714553, -0.474217, -0.201397,
+            -0.115528, 0.329019, 0.553092, 0.380409, -0.104776, 0.584803, 0.177701, 0.441439,
+            0.031676, 0.158018, 0.596934, 0.179732, 0.373769, -0.468268, 0.10467, 0.44757,
+            -0.33754, -0.18265, 0.039391, 0.067931, 0.387936, 0.214322, -0.133012, 0.579435,
+            0.426632, 0.646357, 0.250409, 0.332572, 0.561925, 0.20041, 0.255229, -0.727484,
+            -0.295575, 0.136039, -0.167267, -0.145722, 0.190389, -0.199918, 0.184166, 0.026903,
+            -0.148008, 0.516394, 0.633099, 0.78694, 0.444216, 0.474024,
+        ], tolerance: 1e-5, "dW")
+        assertClose(layer.bias.gradients, [0.278952, 0.300954, 0.293001], tolerance: 1e-5, "db")
+    }
+
+    func testPoolingOutputShapesFollowCeilMode() {
+        let x = Tensor(shape: [2, 3, 5, 7])
+        XCTAssertEqual(MaxPool2D(kernelSize: 2).forward(x).shape, [2, 3, 2, 3])
+        XCTAssertEqual(MaxPool2D(kernelSize: 2, ceilMode: true).forward(x).shape, [2, 3, 3, 4])
+        XCTAssertEqual(AvgPool2D(kernelSize: 3, stride: 2).forward(x).shape, [2, 3, 2, 3])
+        XCTAssertEqual(AvgPool2D(kernelSize: 3, stride: 2, ceilMode: true).forward(x).shape,
+                       [2, 3, 2, 3])
+        XCTAssertEqual(AvgPool2D(kernelSize: 2, ceilMode: true)
+                        .forward(Tensor(shape: [1, 1, 2, 3], values: [1, 2, 3, 4, 5, 6])).values,
+                       [3, 4.5])
+    }
+
+    func testPoolingBackwardsMatchFiniteDifferences() {
+        var generator = SeededGenerator(seed: 5)
+        let layers: [(Pooling2D, [Int])] = [
+            (MaxPool2D(kernelSize: 2), [2, 3, 5, 6]),
+            (MaxPool2D(kernelSize: 2, ceilMode: true), [2, 2, 5, 5]),
+            (MaxPool2D(kernelSize: 3, stride: 2, ceilMode: true), [1, 2, 6, 7]),
+            (AvgPool2D(kernelSize: 2), [2, 3, 5, 6]),
+            (AvgPool2D(kernelSize: 2, ceilMode: true), [2, 2, 5, 5]),
+            (AvgPool2D(kernelSize: 3, stride: 2, ceilMode: true), [1, 2, 6, 7]),
+        ]
+        for (layer, shape) in layers {
+            // Distinct values at least 0.01 apart, so that a step of 1e-3 never changes a maximum.
+            let count = shape.reduce(1, *)
+            var values = (0..<count).map { Float($0) * 0.01 }
+            values.shuffle(using: &generator)
+            let x = Tensor(shape: shape, values: values)
+            let dy = randomTensor(layer.forward(x).shape, using: &generator)
+            let dx = layer.backward(dy).values
+            let numeric = numericalGradient(of: { self.weightedSum(layer.forward(x), dy) },
+                                            at: x.value, count: x.count, step: 1e-3)
+            assertClose(dx, numeric, tolerance: 2e-3, "\(layer) dx \(shape)")
+        }
+    }
+
+    func testSmallCNNLearns() throws {
+        var generator = SeededGenerator(seed: 6)
+        let model = Model {
+            Conv2D(inputChannels: 1, outputChannels: 4, kernelSize: 3, padding: 1, seed: 7)
+            ReLU()
+            MaxPool2D(kernelSize: 2)
+            Flatten()
+            Linear(4 * 4 * 4, 2, seed: 8)
+        }
+        // Two classes of 8x8 images: a bright vertical bar or a bright horizontal bar, in noise.
+        let batch = 16
+        var values = [Float](), labels = [Int32]()
+        for i in 0..<batch {
+            let label = Int32(i % 2), line = Int.random(in: 1..<7, using: &generator)
+            for y in 0..<8 {
+                for x in 0..<8 {
+                    let onBar = label == 0 ? x == line : y == line
+                    values.append((onBar ? 1 : 0) + 0.2 * Float.random(in: -1..<1, using: &generator))
+                }
+            }
+            labels.append(label)
+        }
+        let images = Tensor(shape: [batch, 1, 8, 8], values: values)
+        let loss = SoftmaxCrossEntropy()
+        let optimizer = SGD(parameters: model.parameters, learningRate: 0.1, momentum: 0.9)
+        var history = [Float]()
+        for _ in 0..<20 {
+            history.append(try loss.forward(model.forward(images), labels: labels))
+            optimizer.zeroGrad()
+            _ = model.backward(loss.backward())
+            optimizer.step()
+        }
+        XCTAssertLessThan(history.last!, 0.5 * history.first!, "losses \(history)")
+        XCTAssertEqual(try model.accuracy(images, labels: labels), 1, accuracy: 1e-9)
+    }
+
+    /// After the first step, forward and backward reuse every buffer (the columns included),
+    /// also when the batch shrinks.
+    func testTrainingStepsAllocateNothingAfterTheFirst() {
+        var generator = SeededGenerator(seed: 9)
+        let layers: [any Function] = [
+            Conv2D(inputChannels: 2, outputChannels: 3, kernelSize: 3, stride: 2, padding: 1, seed: 10),
+            MaxPool2D(kernelSize: 2, ceilMode: true), AvgPool2D(kernelSize: 2, ceilMode: true),
+        ]
+        let x = randomTensor([4, 2, 9, 9], using: &generator)
+        let smaller = randomTensor([3, 2, 9, 9], using: &generator)
+        let dy = Tensor(shape: [4, 3, 2, 2]), dySmall = Tensor(shape: [3, 3, 2, 2])
+        func step(_ input: Tensor) {
+            let y = layers.reduce(input) { $1.forward($0) }
+            _ = layers.reversed().reduce(y.shape[0] == 4 ? dy : dySmall) { $1.backward($0) }
+        }
+        step(x)
+        let before = Tensor.bufferAllocations.load(ordering: .relaxed)
+        for input in [x, smaller, x] { step(input) }
+        XCTAssertEqual(Tensor.bufferAllocations.load(ordering: .relaxed), before)
+    }
+
+    func testShapeMismatchesStopNamingTheLayerAndShapes() throws {
+        try assertStops(withMessage: "Conv2D(3 → 4, kernel 3, stride 1, padding 0): input of shape [2, 2, 8, 8] does not fit; expected [batch, 3, height, width]") {
+            _ = Conv2D(inputChannels: 3, outputChannels: 4, kernelSize: 3).forward(Tensor(shape: [2, 2, 8, 8]))
+        }
+    }
+
+    func testPoolingStopsOnAMatrixInput() throws {
+        try assertStops(withMessage: "MaxPool2D(kernel 2, stride 2): input of shape [2, 8] does not fit; expected [batch, channels, height, width]") {
+            _ = MaxPool2D(kernelSize: 2).forward(Tensor(shape: [2, 8]))
+        }
+    }
+}
