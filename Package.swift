@@ -10,6 +10,9 @@ let package = Package(
         .executable(name: "spiral", targets: ["spiral"]),
         // The spiral experiment's configuration and training (used by Benchmarks/).
         .library(name: "SpiralExperiment", targets: ["SpiralExperiment"]),
+        .executable(name: "digits", targets: ["digits"]),
+        // The digits experiment's data, configuration and training (used by Benchmarks/).
+        .library(name: "DigitsExperiment", targets: ["DigitsExperiment"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -36,8 +39,20 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // zlib, for the digits example's gzip-compressed data (Debian: zlib1g-dev).
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        // The digits experiment's data loading, configuration and training, shared by the
+        // example and its tests.
+        .target(name: "DigitsExperiment", dependencies: ["DeepLearning", "CZlib"]),
+        .executableTarget(
+            name: "digits",
+            dependencies: [
+                "DeepLearning", "DigitsExperiment",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         // The kernels against naive references (DeepLearning only for its seeded generator).
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "DeepLearning"]),
-        .testTarget(name: "DeepLearningTests", dependencies: ["DeepLearning", "SpiralExperiment", "CKernels"]),
+        .testTarget(name: "DeepLearningTests", dependencies: ["DeepLearning", "SpiralExperiment", "DigitsExperiment", "CKernels"]),
     ]
 )

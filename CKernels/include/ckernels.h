@@ -200,6 +200,58 @@ void ck_avg_pool2d_backward(int64_t planes, int64_t height, int64_t width, int64
                             int64_t out_w, const float *dy, float *dx);
 
 /* ---------------------------------------------------------------------------------------
+ * Batch normalization
+ *
+ * PyTorch's BatchNorm1d (N x F: pixels = 1) and BatchNorm2d (NCHW: pixels = H * W) over a
+ * dense batch x channels x pixels tensor x; per channel c, n = batch * pixels values
+ * x[b][c][i]. gamma, beta, the running and the saved statistics have `channels` floats.
+ * Each channel is handled on one thread, its sums taken in double in (b, i) order: the same
+ * bits whatever the thread count. Outputs must not overlap inputs.
+ * ------------------------------------------------------------------------------------- */
+
+/* Training mode, with the batch's statistics (n >= 2, which the caller checks):
+ *   mean[c]        = (1 / n) * sum over b, i of x[b][c][i]
+ *   var[c]         = (1 / n) * sum of (x[b][c][i] - mean[c])^2           (biased)
+ *   inv_std[c]     = 1 / sqrt(var[c] + eps)
+ *   y[b][c][i]     = gamma[c] * (x[b][c][i] - mean[c]) * inv_std[c] + beta[c]
+ *   running_mean[c] = (1 - momentum) * running_mean[c] + momentum * mean[c]
+ *   running_var[c]  = (1 - momentum) * running_var[c] + momentum * var[c] * n / (n - 1)
+ *                                                           (unbiased, as PyTorch)
+ * Writes y, saved_mean = mean and saved_inv_std = inv_std (for ck_batch_norm_backward);
+ * reads and writes running_mean and running_var. Nothing happens when batch * pixels == 0. */
+void ck_batch_norm_forward_training(int64_t batch, int64_t channels, int64_t pixels,
+                                    const float *x, const float *gamma, const float *beta,
+                                    float eps, float momentum, float *y, float *saved_mean,
+                                    float *saved_inv_std, float *running_mean,
+                                    float *running_var);
+
+/* Evaluation mode, with the running statistics:
+ *   inv_std[c]  = 1 / sqrt(running_var[c] + eps)
+ *   y[b][c][i]  = gamma[c] * (x[b][c][i] - running_mean[c]) * inv_std[c] + beta[c]
+ * Writes y, and saved_mean = running_mean and saved_inv_std = inv_std when they are not NULL
+ * (for ck_batch_norm_backward with batch_statistics == 0). */
+void ck_batch_norm_forward_inference(int64_t batch, int64_t channels, int64_t pixels,
+                                     const float *x, const float *gamma, const float *beta,
+                                     const float *running_mean, const float *running_var,
+                                     float eps, float *y, float *saved_mean,
+                                     float *saved_inv_std);
+
+/* Backward, from the x and the saved statistics of a forward pass; x_hat = (x - saved_mean)
+ * * saved_inv_std:
+ *   dgamma[c] += sum over b, i of dy[b][c][i] * x_hat[b][c][i]
+ *   dbeta[c]  += sum over b, i of dy[b][c][i]
+ *   batch_statistics != 0 (after ck_batch_norm_forward_training; the statistics depend on x):
+ *     dx = gamma[c] * saved_inv_std[c] / n * (n * dy - sum(dy) - x_hat * sum(dy * x_hat))
+ *   batch_statistics == 0 (after ck_batch_norm_forward_inference; a fixed affine map):
+ *     dx = gamma[c] * saved_inv_std[c] * dy
+ * Writes dx (which may be NULL when only the parameter gradients are wanted); accumulates
+ * dgamma and dbeta. Nothing happens when batch * pixels == 0. */
+void ck_batch_norm_backward(int64_t batch, int64_t channels, int64_t pixels, const float *x,
+                            const float *dy, const float *gamma, const float *saved_mean,
+                            const float *saved_inv_std, int batch_statistics, float *dx,
+                            float *dgamma, float *dbeta);
+
+/* ---------------------------------------------------------------------------------------
  * Losses
  * ------------------------------------------------------------------------------------- */
 

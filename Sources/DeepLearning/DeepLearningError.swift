@@ -40,6 +40,20 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
     /// `tensor` ends at data offset `end`, beyond the `dataSize` bytes after the header.
     case truncatedTensor(path: String, tensor: String, end: Int, dataSize: Int)
 
+    // Reading labelled CSV files (`loadLabelledCSV(from:)`, `parseLabelledCSV(_:source:)`);
+    // `path` is the file's path or the source name given. Rows and columns count from 1.
+
+    /// The file has no rows (or only blank lines).
+    case emptyFile(path: String)
+    /// The first row has a single field: a label without features.
+    case missingFeatures(path: String)
+    /// `row` has `count` fields but the first row has `expected`.
+    case fieldCountMismatch(path: String, row: Int, count: Int, expected: Int)
+    /// The feature `text` at `row`, `column` is not a finite number.
+    case invalidNumber(path: String, row: Int, column: Int, text: String)
+    /// The label `text` at `row`, `column` (the last) is not an integer in `0...Int32.max`.
+    case invalidLabel(path: String, row: Int, column: Int, text: String)
+
     public var description: String {
         switch self {
         case let .labelOutOfRange(label, index, classes):
@@ -67,7 +81,7 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
         case let .missingTensor(path, tensor):
             "tensor \"\(tensor)\" of the model is missing from \(path)"
         case let .unexpectedTensor(path, tensor):
-            "tensor \"\(tensor)\" in \(path) is not a parameter of the model"
+            "tensor \"\(tensor)\" in \(path) is not a parameter or buffer of the model"
         case let .unsupportedDType(path, tensor, dtype):
             "tensor \"\(tensor)\" in \(path) has dtype \(dtype); only F32 can be loaded"
         case let .shapeMismatch(path, tensor, shape, expected):
@@ -76,6 +90,16 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
             "tensor \"\(tensor)\" in \(path) has data_offsets [\(begin), \(end)], \(end - begin) bytes, but its shape \(shape) in F32 takes \(4 * shape.reduce(1, *))"
         case let .truncatedTensor(path, tensor, end, dataSize):
             "\(path) is truncated: tensor \"\(tensor)\" ends at data offset \(end) but the data has \(dataSize) bytes"
+        case let .emptyFile(path):
+            "\(path) is empty: it has no rows"
+        case let .missingFeatures(path):
+            "the rows of \(path) have a single field: a label needs at least one feature before it"
+        case let .fieldCountMismatch(path, row, count, expected):
+            "row \(row) of \(path) has \(count) field\(count == 1 ? "" : "s") but the first row has \(expected)"
+        case let .invalidNumber(path, row, column, text):
+            "\"\(text)\" in row \(row), column \(column) of \(path) is not a number"
+        case let .invalidLabel(path, row, column, text):
+            "the label \"\(text)\" in row \(row), column \(column) of \(path) is not an integer in 0...\(Int32.max)"
         }
     }
 }

@@ -28,11 +28,16 @@ public protocol Function: AnyObject, CustomStringConvertible {
     /// `parameters` with a name each, unique within the layer ("weight", "bias"): the names
     /// `Model.save(to:)` writes after the layer's index ("0.weight"). By default "0", "1", ...
     var namedParameters: [(name: String, tensor: Tensor)] { get }
+    /// State that is not a parameter (the optimizer does not update it) but belongs to a
+    /// trained model, with a name each, unique within the layer together with
+    /// `namedParameters`: `BatchNorm`'s "running_mean" and "running_var". `Model.save(to:)`
+    /// and `Model.load(from:)` write and read them beside the parameters. By default none.
+    var namedBuffers: [(name: String, tensor: Tensor)] { get }
     /// Draws the parameters afresh from the layer's initializers (and reseeds any random
     /// state, such as dropout's).
     func initializeParameters(using generator: inout SeededGenerator)
     /// Switches between training (true) and evaluation (false) behaviour, for the layers that
-    /// have two (`Dropout`); the others ignore it. `Model` sets it on all its layers.
+    /// have two (`Dropout`, `BatchNorm`); the others ignore it. `Model` sets it on all its layers.
     func setTraining(_ isTraining: Bool)
 }
 
@@ -44,6 +49,7 @@ extension Function {
     public var namedParameters: [(name: String, tensor: Tensor)] {
         parameters.enumerated().map { (name: String($0.offset), tensor: $0.element) }
     }
+    public var namedBuffers: [(name: String, tensor: Tensor)] { [] }
     public func initializeParameters(using generator: inout SeededGenerator) {}
     public func setTraining(_ isTraining: Bool) {}
 }

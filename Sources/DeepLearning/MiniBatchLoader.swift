@@ -2,7 +2,8 @@ import CKernels
 
 /// Cuts a data set into mini-batches, reshuffled at the start of every epoch by a seedable
 /// generator. The last batch holds the remainder when the batch size does not divide the data
-/// set.
+/// set. Samples may be vectors (`[samples, features]`) or of any shape (`[samples, channels,
+/// height, width]` for images): a batch keeps the shape of one sample.
 ///
 /// ```swift
 /// let loader = try MiniBatchLoader(inputs: x, labels: y, batchSize: 20, seed: 7)
@@ -20,13 +21,15 @@ public final class MiniBatchLoader {
     private var order: [Int64]
     private let batchInputs: Tensor
     private var batchLabels: [Int32]
+    /// The shape of one sample: `inputs.shape` without its first dimension.
+    private let sampleShape: [Int]
 
-    /// Throws when `inputs` (`[samples, features]`) is empty, when the numbers of samples and
+    /// Throws when `inputs` (`[samples, ...]`) is empty, when the numbers of samples and
     /// labels differ, or when `batchSize` is below 1.
     public init(inputs: Tensor, labels: [Int32], batchSize: Int, shuffle: Bool = true,
                 seed: UInt64 = 0) throws {
-        require(inputs.shape.count == 2,
-                     "MiniBatchLoader: inputs of shape \(inputs.shape) are not [samples, features]")
+        require(inputs.shape.count >= 2,
+                "MiniBatchLoader: inputs of shape \(inputs.shape) are not [samples, features...]")
         let samples = inputs.shape[0]
         guard samples == labels.count else {
             throw DeepLearningError.countMismatch(samples: samples, labels: labels.count)
@@ -39,7 +42,8 @@ public final class MiniBatchLoader {
         shuffles = shuffle
         generator = SeededGenerator(seed: seed)
         order = (0..<Int64(samples)).map { $0 }
-        batchInputs = Tensor(shape: [self.batchSize, inputs.shape[1]])
+        sampleShape = Array(inputs.shape.dropFirst())
+        batchInputs = Tensor(shape: [self.batchSize] + sampleShape)
         batchLabels = [Int32](repeating: 0, count: self.batchSize)
     }
 
@@ -52,11 +56,13 @@ public final class MiniBatchLoader {
         _ body: (_ batch: Int, _ inputs: Tensor, _ labels: ArraySlice<Int32>) throws -> Void
     ) rethrows {
         if shuffles { order.shuffle(using: &generator) }
-        let features = inputs.shape[1]
+        let features = sampleShape.reduce(1, *)
         for batch in 0..<batchCount {
             let start = batch * batchSize
             let rows = min(batchSize, labels.count - start)
-            let batchInputs = Tensor.reusing(batchInputs, rows: rows, columns: features)
+            let batchInputs = sampleShape.count == 1
+                ? Tensor.reusing(batchInputs, rows: rows, columns: features)
+                : Tensor.reusing(batchInputs, shape: [rows] + sampleShape)
             order.withUnsafeBufferPointer { order in
                 ck_gather_rows(Int64(rows), Int64(features), inputs.value, Int64(features),
                                order.baseAddress! + start, batchInputs.value)

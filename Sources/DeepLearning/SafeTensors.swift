@@ -6,9 +6,11 @@ import Foundation
 // "__metadata__" object of strings), then the tensors' little-endian bytes.
 
 extension Model {
-    /// Writes every layer's parameters to `path` in the safetensors format, as F32, named by
-    /// the layer's index in the model and the parameter's name ("0.weight", "0.bias",
-    /// "2.weight", ...; like PyTorch's `state_dict` of an `nn.Sequential`). The header's
+    /// Writes every layer's parameters and buffers (`namedBuffers`: `BatchNorm`'s running
+    /// statistics) to `path` in the safetensors format, as F32, named by the layer's index in
+    /// the model and the tensor's name ("0.weight", "0.bias", "1.running_mean", "2.weight",
+    /// ...; like PyTorch's `state_dict` of an `nn.Sequential`, without BatchNorm's
+    /// `num_batches_tracked`). The header's
     /// `__metadata__` names the library and lists the layers.
     ///
     /// The file is written in full to a temporary file beside `path`, flushed to disk and then
@@ -53,12 +55,12 @@ extension Model {
         try replaceFile(at: path, with: bytes)
     }
 
-    /// Sets every layer's parameters from the safetensors file at `path`, written by
+    /// Sets every layer's parameters and buffers from the safetensors file at `path`, written by
     /// `save(to:)` or by any safetensors writer (such as Python's
     /// `safetensors.numpy.save_file`) under the same names ("0.weight", "0.bias", ...).
     ///
-    /// The file must hold exactly the model's parameters: each as F32 with the parameter's
-    /// shape. A tensor the model lacks is an error too (`unexpectedTensor`), since it means
+    /// The file must hold exactly the model's parameters and buffers: each as F32 with the
+    /// tensor's shape. A tensor the model lacks is an error too (`unexpectedTensor`), since it means
     /// the file belongs to another architecture. The whole file is checked before any
     /// parameter changes: on any error the model is left as it was, and a `DeepLearningError`
     /// names the file and, where there is one, the tensor (the file cannot be read, is
@@ -92,13 +94,16 @@ extension Model {
         }
     }
 
-    /// Every layer's parameters named "<layer index>.<parameter name>", in layer order.
+    /// Every layer's parameters and buffers named "<layer index>.<name>", in layer order,
+    /// each layer's parameters before its buffers.
     private func namedTensors() -> [(name: String, tensor: Tensor)] {
         let tensors = layers.enumerated().flatMap { index, layer in
-            layer.namedParameters.map { (name: "\(index).\($0.name)", tensor: $0.tensor) }
+            (layer.namedParameters + layer.namedBuffers).map {
+                (name: "\(index).\($0.name)", tensor: $0.tensor)
+            }
         }
         require(Set(tensors.map(\.name)).count == tensors.count,
-                "Model: parameter names \(tensors.map(\.name)) are not unique; each layer's namedParameters must be")
+                "Model: tensor names \(tensors.map(\.name)) are not unique; each layer's namedParameters and namedBuffers together must be")
         return tensors
     }
 }

@@ -151,6 +151,71 @@ final class SafeTensorsTests: XCTestCase {
         XCTAssertEqual(Set(entries.keys), ["0.weight", "0.bias", "1.0", "1.1", "__metadata__"])
     }
 
+    // MARK: Buffers: BatchNorm's running statistics
+
+    /// Linear(2 → 4), BatchNorm(4), ReLU, Linear(4 → 3), its parameters drawn from `seed` and
+    /// its running statistics moved by `steps` training passes over inputs drawn from `seed`.
+    private func batchNormModel(seed: UInt64, steps: Int) -> Model {
+        let model = Model { Linear(2, 4); BatchNorm(features: 4); ReLU(); Linear(4, 3) }
+        model.initializeParameters(seed: seed)
+        var generator = SeededGenerator(seed: seed)
+        for _ in 0..<steps { _ = model.forward(randomTensor([8, 2], in: 0..<3, using: &generator)) }
+        return model
+    }
+
+    /// The bits of every parameter and buffer, in layer order.
+    private func stateBits(_ model: Model) -> [UInt32] {
+        model.layers.flatMap { $0.namedParameters + $0.namedBuffers }
+            .flatMap(\.tensor.values).map(\.bitPattern)
+    }
+
+    private func assertBatchNormRoundTrip(into restored: Model, file: StaticString = #filePath,
+                                          line: UInt = #line) throws {
+        let original = batchNormModel(seed: 1, steps: 3)
+        let target = path("batchnorm.safetensors")
+        try original.save(to: target)
+        let (entries, _) = try parts(of: target)
+        XCTAssertEqual(Set(entries.keys), ["0.weight", "0.bias", "1.weight", "1.bias",
+                                           "1.running_mean", "1.running_var", "3.weight",
+                                           "3.bias", "__metadata__"], file: file, line: line)
+        XCTAssertEqual((entries["1.running_var"] as? [String: Any])?["shape"] as? [Int], [4],
+                       file: file, line: line)
+        XCTAssertNotEqual(stateBits(restored), stateBits(original), file: file, line: line)
+        try restored.load(from: target)
+        XCTAssertEqual(stateBits(restored), stateBits(original), file: file, line: line)
+        var generator = SeededGenerator(seed: 3)
+        let inputs = randomTensor([16, 2], using: &generator)
+        XCTAssertEqual(restored.probabilities(inputs).values.map(\.bitPattern),
+                       original.probabilities(inputs).values.map(\.bitPattern),
+                       "evaluation uses the loaded running statistics", file: file, line: line)
+    }
+
+    func testRoundTripRestoresRunningStatistics() throws {
+        // A fresh model: running mean 0 and variance 1.
+        try assertBatchNormRoundTrip(into: batchNormModel(seed: 1, steps: 0))
+    }
+
+    func testLoadingReplacesDifferentRunningStatistics() throws {
+        try assertBatchNormRoundTrip(into: batchNormModel(seed: 2, steps: 5))
+    }
+
+    func testMissingRunningStatisticIsAnError() throws {
+        let source = path("no-running-var.safetensors")
+        try batchNormModel(seed: 1, steps: 1).save(to: source)
+        let (entries, data) = try parts(of: source)
+        var changed = entries
+        changed["1.running_var"] = nil
+        let target = path("bad-batchnorm.safetensors")
+        try Data(try file(entries: changed, data: data)).write(to: URL(fileURLWithPath: target))
+        let model = batchNormModel(seed: 2, steps: 1)
+        let before = stateBits(model)
+        assertThrows(.missingTensor(path: target, tensor: "1.running_var"),
+                     message: "tensor \"1.running_var\" of the model is missing from \(target)") {
+            try model.load(from: target)
+        }
+        XCTAssertEqual(stateBits(model), before, "a failed load changes nothing")
+    }
+
     func testHeaderIsPaddedWithSpacesSoTheDataStartsAtAMultipleOfEight() throws {
         // Several sizes, so that the unpadded headers end at different remainders of 8.
         var remainders: Set<Int> = []
@@ -271,7 +336,7 @@ final class SafeTensorsTests: XCTestCase {
                             message: { "tensor \"2.bias\" of the model is missing from \($0)" })
         try assertLoadFails(changing: { $0["4.weight"] = $0["2.weight"] },
                             { .unexpectedTensor(path: $0, tensor: "4.weight") },
-                            message: { "tensor \"4.weight\" in \($0) is not a parameter of the model" })
+                            message: { "tensor \"4.weight\" in \($0) is not a parameter or buffer of the model" })
     }
 
     func testWrongDTypeShapeAndByteSize() throws {

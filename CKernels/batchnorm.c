@@ -1,0 +1,168 @@
+/* Batch normalization over a dense batch x channels x pixels tensor (N x F with pixels = 1,
+ * NCHW with pixels = H * W): per-channel statistics in training, running statistics in
+ * evaluation, and the backward pass. Channels are independent: each is handled on one thread,
+ * its sums taken in double in (b, i) order, so the bits do not depend on the thread count. */
+#include "ckernels.h"
+#include "threading.h"
+
+#include <math.h>
+
+typedef struct {
+    int64_t batch, channels, pixels;
+    const float *x, *gamma, *beta;
+    float eps, momentum;
+    float *y, *mean, *inv_std, *running_mean, *running_var;
+} batch_norm_forward_args;
+
+/* The planes of one channel in a dense batch x channels x pixels tensor. */
+typedef struct {
+    int64_t batch, channels, pixels;
+} channel_layout;
+
+/* The sum over b and i of u[b][c][i], in (b, i) order, in double. */
+static double channel_sum(channel_layout l, int64_t c, const float *u) {
+    double sum = 0.0;
+    for (int64_t b = 0; b < l.batch; b++) {
+        const float *plane = u + (b * l.channels + c) * l.pixels;
+        for (int64_t i = 0; i < l.pixels; i++) sum += plane[i];
+    }
+    return sum;
+}
+
+/* The sum over b and i of (u[b][c][i] - u_shift) * (v[b][c][i] - v_shift), in (b, i) order,
+ * in double. */
+static double channel_centered_dot(channel_layout l, int64_t c, const float *u, double u_shift,
+                                   const float *v, double v_shift) {
+    double sum = 0.0;
+    for (int64_t b = 0; b < l.batch; b++) {
+        int64_t base = (b * l.channels + c) * l.pixels;
+        for (int64_t i = 0; i < l.pixels; i++)
+            sum += ((double)u[base + i] - u_shift) * ((double)v[base + i] - v_shift);
+    }
+    return sum;
+}
+
+/* y = (x - mean) * scale + shift over channel c. */
+static void scale_channel(const batch_norm_forward_args *a, int64_t c, float mean, float scale,
+                          float shift) {
+    for (int64_t b = 0; b < a->batch; b++) {
+        int64_t base = (b * a->channels + c) * a->pixels;
+        const float *x = a->x + base;
+        float *y = a->y + base;
+#pragma omp simd
+        for (int64_t i = 0; i < a->pixels; i++) y[i] = (x[i] - mean) * scale + shift;
+    }
+}
+
+/* Over channels: mean, biased variance, y, the saved statistics and the running ones. */
+static void batch_norm_training_channels(const void *args, int64_t begin, int64_t end) {
+    const batch_norm_forward_args *a = args;
+    channel_layout l = {a->batch, a->channels, a->pixels};
+    double n = (double)(a->batch * a->pixels);
+    for (int64_t c = begin; c < end; c++) {
+        float mean = (float)(channel_sum(l, c, a->x) / n);
+        double var = channel_centered_dot(l, c, a->x, mean, a->x, mean) / n;
+        double inv_std = 1.0 / sqrt(var + (double)a->eps);
+        scale_channel(a, c, mean, (float)((double)a->gamma[c] * inv_std), a->beta[c]);
+        a->mean[c] = mean;
+        a->inv_std[c] = (float)inv_std;
+        double unbiased = n > 1 ? var * n / (n - 1) : var;
+        float m = a->momentum;
+        a->running_mean[c] = (1 - m) * a->running_mean[c] + m * mean;
+        a->running_var[c] = (1 - m) * a->running_var[c] + m * (float)unbiased;
+    }
+}
+
+/* Over channels: y from the running statistics; the saved statistics when asked. */
+static void batch_norm_inference_channels(const void *args, int64_t begin, int64_t end) {
+    const batch_norm_forward_args *a = args;
+    for (int64_t c = begin; c < end; c++) {
+        double inv_std = 1.0 / sqrt((double)a->running_var[c] + (double)a->eps);
+        scale_channel(a, c, a->running_mean[c], (float)((double)a->gamma[c] * inv_std),
+                      a->beta[c]);
+        if (a->mean) a->mean[c] = a->running_mean[c];
+        if (a->inv_std) a->inv_std[c] = (float)inv_std;
+    }
+}
+
+static void run_forward(batch_norm_forward_args *args, ck_range_body body) {
+    ck_parallel_for(args->channels, 1,
+                    ck_threads_for(args->batch * args->channels * args->pixels,
+                                   CK_PARALLEL_MIN_ELEMENTS),
+                    body, args);
+}
+
+void ck_batch_norm_forward_training(int64_t batch, int64_t channels, int64_t pixels,
+                                    const float *x, const float *gamma, const float *beta,
+                                    float eps, float momentum, float *y, float *saved_mean,
+                                    float *saved_inv_std, float *running_mean,
+                                    float *running_var) {
+    if (batch * pixels == 0) return;
+    batch_norm_forward_args args = {batch,    channels,   pixels,        x,
+                                    gamma,    beta,       eps,           momentum,
+                                    y,        saved_mean, saved_inv_std, running_mean,
+                                    running_var};
+    run_forward(&args, batch_norm_training_channels);
+}
+
+void ck_batch_norm_forward_inference(int64_t batch, int64_t channels, int64_t pixels,
+                                     const float *x, const float *gamma, const float *beta,
+                                     const float *running_mean, const float *running_var,
+                                     float eps, float *y, float *saved_mean,
+                                     float *saved_inv_std) {
+    batch_norm_forward_args args = {batch,  channels,   pixels,        x,
+                                    gamma,  beta,       eps,           0,
+                                    y,      saved_mean, saved_inv_std, (float *)running_mean,
+                                    (float *)running_var}; /* read only */
+    run_forward(&args, batch_norm_inference_channels);
+}
+
+typedef struct {
+    int64_t batch, channels, pixels;
+    const float *x, *dy, *gamma, *mean, *inv_std;
+    int batch_statistics;
+    float *dx, *dgamma, *dbeta;
+} batch_norm_backward_args;
+
+/* Over channels: the sums of dy and dy * x_hat, then dx. */
+static void batch_norm_backward_channels(const void *args, int64_t begin, int64_t end) {
+    const batch_norm_backward_args *a = args;
+    channel_layout l = {a->batch, a->channels, a->pixels};
+    double n = (double)(a->batch * a->pixels);
+    for (int64_t c = begin; c < end; c++) {
+        float mean = a->mean[c];
+        double inv_std = a->inv_std[c];
+        double sum_dy = channel_sum(l, c, a->dy);
+        double sum_dy_xhat = channel_centered_dot(l, c, a->x, mean, a->dy, 0) * inv_std;
+        a->dgamma[c] += (float)sum_dy_xhat;
+        a->dbeta[c] += (float)sum_dy;
+        if (!a->dx) continue;
+        /* dx = scale * dy + kx * (x - mean) + k0 with batch statistics (kx and k0 the terms
+         * of the statistics' own gradients); dx = scale * dy with fixed ones. */
+        double scale = (double)a->gamma[c] * inv_std;
+        double kx = a->batch_statistics ? -scale * inv_std * sum_dy_xhat / n : 0.0;
+        double k0 = a->batch_statistics ? -scale * sum_dy / n : 0.0;
+        float fs = (float)scale, fx = (float)kx, f0 = (float)k0;
+        for (int64_t b = 0; b < a->batch; b++) {
+            int64_t base = (b * a->channels + c) * a->pixels;
+            const float *x = a->x + base, *dy = a->dy + base;
+            float *dx = a->dx + base;
+#pragma omp simd
+            for (int64_t i = 0; i < a->pixels; i++) dx[i] = fs * dy[i] + fx * (x[i] - mean) + f0;
+        }
+    }
+}
+
+void ck_batch_norm_backward(int64_t batch, int64_t channels, int64_t pixels, const float *x,
+                            const float *dy, const float *gamma, const float *saved_mean,
+                            const float *saved_inv_std, int batch_statistics, float *dx,
+                            float *dgamma, float *dbeta) {
+    if (batch * pixels == 0) return;
+    batch_norm_backward_args args = {batch, channels,   pixels,        x,
+                                     dy,    gamma,      saved_mean,    saved_inv_std,
+                                     batch_statistics,  dx,            dgamma,
+                                     dbeta};
+    ck_parallel_for(channels, 1,
+                    ck_threads_for(batch * channels * pixels, CK_PARALLEL_MIN_ELEMENTS),
+                    batch_norm_backward_channels, &args);
+}

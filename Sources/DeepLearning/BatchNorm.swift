@@ -1,0 +1,142 @@
+import CKernels
+
+/// Batch normalization, as PyTorch's `BatchNorm1d` (input `[batch, features]`) and
+/// `BatchNorm2d` (input `[batch, features, height, width]`, one feature per channel).
+///
+/// In training mode each feature is normalized with the batch's mean and biased variance
+/// (over the batch, and the pixels of NCHW input), `y = weight · (x − mean) / √(var + eps) +
+/// bias`, and the running statistics move towards the batch's: `running = (1 − momentum) ·
+/// running + momentum · batch statistic`, the variance's being the unbiased one (n / (n − 1)),
+/// as PyTorch does. In evaluation mode it normalizes with the running statistics instead.
+///
+/// Learnable parameters `weight` (γ, starts at 1) and `bias` (β, starts at 0); the running
+/// statistics (`running_mean` from 0, `running_var` from 1) are buffers, which `Model.save(to:)`
+/// saves and `Model.load(from:)` restores.
+///
+/// ```swift
+/// let model = Model { Linear(784, 256); BatchNorm(features: 256); ReLU(); Linear(256, 10) }
+/// let images = Model { Conv2D(inputChannels: 1, outputChannels: 8, kernelSize: 3)
+///                      BatchNorm(features: 8); ReLU() }
+/// ```
+public final class BatchNorm: Function {
+    public let features: Int
+    public let momentum: Float
+    public let eps: Float
+    /// γ, `[features]`.
+    public let weight: Tensor
+    /// β, `[features]`.
+    public let bias: Tensor
+    /// The running mean, `[features]`.
+    public let runningMean: Tensor
+    /// The running (unbiased) variance, `[features]`.
+    public let runningVariance: Tensor
+    /// Training (batch statistics) or evaluation (running statistics); set by `Model`.
+    public private(set) var isTraining = true
+
+    /// The statistics the last forward pass normalized with, for backward.
+    private let savedMean: Tensor
+    private let savedInverseStd: Tensor
+    /// Whether the last forward pass used the batch's statistics (training mode).
+    private var usedBatchStatistics = true
+    private var input: Tensor?
+    private var output: Tensor?
+    private var inputGradient: Tensor?
+
+    /// Normalization of `features` features (channels for NCHW input).
+    public init(features: Int, momentum: Float = 0.1, eps: Float = 1e-5) {
+        require(features >= 1, "BatchNorm: features must be at least 1, got \(features)")
+        require((0...1).contains(momentum) && eps >= 0,
+                "BatchNorm(\(features)): momentum \(momentum) must be in [0, 1] and eps \(eps) at least 0")
+        self.features = features
+        self.momentum = momentum
+        self.eps = eps
+        (weight, bias, runningMean, runningVariance, savedMean, savedInverseStd) = (
+            Tensor(shape: [features]), Tensor(shape: [features]), Tensor(shape: [features]),
+            Tensor(shape: [features]), Tensor(shape: [features]), Tensor(shape: [features]))
+        resetParametersAndStatistics()
+    }
+
+    public var description: String { "BatchNorm(\(features))" }
+
+    public var parameters: [Tensor] { [weight, bias] }
+
+    public var namedParameters: [(name: String, tensor: Tensor)] {
+        [(name: "weight", tensor: weight), (name: "bias", tensor: bias)]
+    }
+
+    public var namedBuffers: [(name: String, tensor: Tensor)] {
+        [(name: "running_mean", tensor: runningMean), (name: "running_var", tensor: runningVariance)]
+    }
+
+    public func setTraining(_ isTraining: Bool) { self.isTraining = isTraining }
+
+    /// γ = 1, β = 0 and fresh running statistics (mean 0, variance 1), as PyTorch's
+    /// `reset_parameters`.
+    public func initializeParameters(using generator: inout SeededGenerator) {
+        resetParametersAndStatistics()
+    }
+
+    private func resetParametersAndStatistics() {
+        weight.value.update(repeating: 1, count: features)
+        bias.value.update(repeating: 0, count: features)
+        runningMean.value.update(repeating: 0, count: features)
+        runningVariance.value.update(repeating: 1, count: features)
+    }
+
+    /// The input's (batch, pixels) after checking that it is `[batch, features]` or
+    /// `[batch, features, height, width]`.
+    private func layout(of shape: [Int]) -> (batch: Int, pixels: Int) {
+        require((shape.count == 2 || shape.count == 4) && shape[1] == features,
+                "\(self): input of shape \(shape) does not fit; expected [batch, \(features)] or [batch, \(features), height, width]")
+        return (shape[0], shape.count == 4 ? shape[2] * shape[3] : 1)
+    }
+
+    /// Normalizes with the batch's statistics (training, updating the running ones) or the
+    /// running statistics (evaluation).
+    public func forward(_ input: Tensor) -> Tensor {
+        let (batch, pixels) = layout(of: input.shape)
+        let output = Tensor.reusing(output, shape: input.shape)
+        let (n, c, p) = (Int64(batch), Int64(features), Int64(pixels))
+        if isTraining {
+            require(batch * pixels > 1,
+                    "\(self): expected more than 1 value per channel when training, got input of shape \(input.shape)")
+            ck_batch_norm_forward_training(n, c, p, input.value, weight.value, bias.value, eps,
+                                           momentum, output.value, savedMean.value,
+                                           savedInverseStd.value, runningMean.value,
+                                           runningVariance.value)
+        } else {
+            ck_batch_norm_forward_inference(n, c, p, input.value, weight.value, bias.value,
+                                            runningMean.value, runningVariance.value, eps,
+                                            output.value, savedMean.value, savedInverseStd.value)
+        }
+        usedBatchStatistics = isTraining
+        self.input = input
+        self.output = output
+        return output
+    }
+
+    /// dγ += Σ dy·x̂, dβ += Σ dy, and returns dx (through the batch statistics after a
+    /// training pass, through the fixed affine map after an evaluation pass).
+    public func backward(_ outputGradient: Tensor) -> Tensor {
+        let inputGradient = Tensor.reusing(inputGradient, shape: outputGradient.shape)
+        accumulateGradients(outputGradient, inputGradient: inputGradient.value)
+        self.inputGradient = inputGradient
+        return inputGradient
+    }
+
+    /// dγ and dβ without dx.
+    public func accumulateParameterGradients(_ outputGradient: Tensor) {
+        accumulateGradients(outputGradient, inputGradient: nil)
+    }
+
+    private func accumulateGradients(_ outputGradient: Tensor,
+                                     inputGradient: UnsafeMutablePointer<Float>?) {
+        _ = requireLastOutput(output, matching: outputGradient, for: self)
+        guard let input else { fatalError("\(self): backward called before forward") }
+        let (batch, pixels) = layout(of: input.shape)
+        ck_batch_norm_backward(Int64(batch), Int64(features), Int64(pixels), input.value,
+                               outputGradient.value, weight.value, savedMean.value,
+                               savedInverseStd.value, usedBatchStatistics ? 1 : 0,
+                               inputGradient, weight.gradient, bias.gradient)
+    }
+}

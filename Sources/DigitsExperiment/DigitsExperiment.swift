@@ -1,0 +1,197 @@
+import DeepLearning
+
+/// The `digits` example's experiment: a small CNN classifying the 8×8 images of the
+/// Optical Recognition of Handwritten Digits data set (UCI; `data/README.md`).
+///
+/// The defaults are the example's: a fixed stratified 80/20 split (20% of each digit's images,
+/// drawn with `splitSeed`, for testing), pixels scaled from 0...16 to [0, 1] as
+/// `[N, 1, 8, 8]` images, Conv2D(1 → 16, 3, padding 1) → ReLU → MaxPool2D(2) →
+/// Conv2D(16 → 32, 3, padding 1) → ReLU → Flatten → Linear(512, 10) with He-initialized
+/// weights and zero biases, softmax cross-entropy, Adam with learning rate 1e-3, batch 32,
+/// 30 epochs.
+///
+/// ```swift
+/// let data = try DigitsExperiment.loadData(from: DigitsExperiment.defaultDataPath)
+/// var experiment = DigitsExperiment()
+/// experiment.seed = 3
+/// let result = try experiment.run(on: experiment.split(data))
+/// print(result.testEvaluation.accuracy)
+/// ```
+public struct DigitsExperiment: Sendable {
+    /// Where the example finds the data, relative to the repository's root.
+    public static let defaultDataPath = "data/digits.csv.gz"
+    /// Digits 0...9.
+    public static let classes = 10
+    /// Images are `side` × `side` pixels.
+    public static let side = 8
+    /// The largest pixel count in the data set.
+    public static let maximumPixel: Float = 16
+
+    public var epochs = 30
+    public var batchSize = 32
+    public var learningRate: Float = 1e-3
+    /// The fraction of each digit's images held out for testing (rounded to whole images).
+    public var testFraction = 0.2
+    /// Draws the train/test split; fixed so that runs with different `seed`s test on the
+    /// same images.
+    public var splitSeed: UInt64 = 0
+    /// Seeds the initial weights and the shuffling.
+    public var seed: UInt64 = 0
+
+    public init() {}
+
+    /// Images and their digits.
+    public struct LabelledImages {
+        /// `[count, 1, 8, 8]`, pixels in [0, 1].
+        public let inputs: Tensor
+        public let labels: [Int32]
+
+        public var count: Int { labels.count }
+    }
+
+    /// The training and test images.
+    public struct Split {
+        public let train: LabelledImages
+        public let test: LabelledImages
+    }
+
+    /// Reads the data set from a CSV file of 64 pixel counts and a digit per row, gzip-
+    /// compressed or not (`data/digits.csv.gz`). Throws `DeepLearningError` when the file
+    /// cannot be read or parsed, `DigitsDataError` when its rows are not 8×8 images.
+    public static func loadData(from path: String) throws -> LabelledImages {
+        let (pixels, labels) = try parseLabelledCSV(try readGzipFile(at: path), source: path)
+        return try images(pixels: pixels, labels: labels, source: path)
+    }
+
+    /// `[N, 64]` pixel counts as `[N, 1, 8, 8]` images in [0, 1]; throws `DigitsDataError`
+    /// when rows are not 64 pixels wide or a label is not a digit.
+    public static func images(pixels: Tensor, labels: [Int32], source: String) throws
+        -> LabelledImages
+    {
+        let width = pixels.shape[1]
+        guard width == side * side else {
+            throw DigitsDataError.notImages(source: source, columns: width + 1)
+        }
+        if let index = labels.firstIndex(where: { $0 >= classes }) {
+            throw DigitsDataError.notADigit(source: source, row: index + 1, label: labels[index])
+        }
+        let inputs = Tensor(shape: [labels.count, 1, side, side],
+                            values: pixels.values.map { $0 / maximumPixel })
+        return LabelledImages(inputs: inputs, labels: labels)
+    }
+
+    /// The stratified split: for each digit, `testFraction` of its images (rounded), drawn
+    /// with `splitSeed`, go to the test set and the rest to the training set, in file order.
+    public func split(_ data: LabelledImages) -> Split {
+        var generator = SeededGenerator(seed: splitSeed)
+        var isTest = [Bool](repeating: false, count: data.count)
+        for digit in 0..<Int32(Self.classes) {
+            let indices = data.labels.indices.filter { data.labels[$0] == digit }
+            let testCount = Int((Double(indices.count) * testFraction).rounded())
+            for index in indices.shuffled(using: &generator).prefix(testCount) {
+                isTest[index] = true
+            }
+        }
+        func subset(_ test: Bool) -> LabelledImages {
+            let rows = data.labels.indices.filter { isTest[$0] == test }
+            let pixels = Self.side * Self.side
+            let inputs = Tensor(shape: [rows.count, 1, Self.side, Self.side])
+            for (row, index) in rows.enumerated() {
+                (inputs.value + row * pixels).update(from: data.inputs.value + index * pixels,
+                                                     count: pixels)
+            }
+            return LabelledImages(inputs: inputs, labels: rows.map { data.labels[$0] })
+        }
+        return Split(train: subset(false), test: subset(true))
+    }
+
+    /// The network, untrained (initialize it or load its parameters).
+    public static func makeModel() -> Model {
+        Model {
+            Conv2D(inputChannels: 1, outputChannels: 16, kernelSize: 3, padding: 1)
+            ReLU()
+            MaxPool2D(kernelSize: 2)
+            Conv2D(inputChannels: 16, outputChannels: 32, kernelSize: 3, padding: 1)
+            ReLU()
+            Flatten()
+            Linear(32 * (side / 2) * (side / 2), classes)
+        }
+    }
+
+    /// The trained model, the mean loss of each epoch and the model's results on the test set.
+    public struct Result {
+        public let model: Model
+        public let lossHistory: [Float]
+        public let testEvaluation: Evaluation
+    }
+
+    /// Builds the network and trains it on `split.train`; `progress` is called after every
+    /// epoch with the model, e.g. to evaluate it on `split.test`.
+    public func run(on split: Split, progress: ((TrainingProgress, Model) throws -> Void)? = nil)
+        throws -> Result
+    {
+        let model = Self.makeModel()
+        model.initializeParameters(seed: seed &+ 1)
+        let optimizer = Adam(parameters: model.parameters, learningRate: learningRate)
+        var progressError: Error?
+        let history = try model.fit(split.train.inputs, labels: split.train.labels,
+                                    optimizer: optimizer, epochs: epochs, batchSize: batchSize,
+                                    seed: seed &+ 2) { report in
+            guard progressError == nil else { return }
+            do { try progress?(report, model) } catch { progressError = error }
+        }
+        if let progressError { throw progressError }
+        return Result(model: model, lossHistory: history,
+                      testEvaluation: try Evaluation(model: model, on: split.test))
+    }
+}
+
+/// A model's accuracy and confusion matrix on labelled images.
+public struct Evaluation: Sendable {
+    /// The fraction of images whose predicted digit is the label.
+    public let accuracy: Double
+    /// `confusion[label][predicted]`: how many images of digit `label` were predicted as
+    /// `predicted`.
+    public let confusion: [[Int]]
+
+    /// Evaluates `model` on `data`; throws when `data` is empty.
+    public init(model: Model, on data: DigitsExperiment.LabelledImages) throws {
+        accuracy = try model.accuracy(data.inputs, labels: data.labels)
+        var confusion = [[Int]](repeating: [Int](repeating: 0, count: DigitsExperiment.classes),
+                                count: DigitsExperiment.classes)
+        for (label, predicted) in zip(data.labels, model.predict(data.inputs)) {
+            confusion[Int(label)][Int(predicted)] += 1
+        }
+        self.confusion = confusion
+    }
+
+    /// The confusion matrix as aligned text: a header of predicted digits, then one row per
+    /// true digit, starting with that digit.
+    public var confusionTable: String {
+        let width = max(3, String(confusion.joined().max() ?? 0).count + 1)
+        func cell(_ text: String) -> String { String(repeating: " ", count: width - text.count) + text }
+        let header = String(repeating: " ", count: width + 2)
+            + confusion.indices.map { cell(String($0)) }.joined()
+        let rows = confusion.enumerated().map { digit, counts in
+            cell(String(digit)) + "  " + counts.map { cell(String($0)) }.joined()
+        }
+        return ([header] + rows).joined(separator: "\n")
+    }
+}
+
+/// Rows of a data file that are not labelled 8×8 digit images.
+public enum DigitsDataError: Error, Equatable, CustomStringConvertible {
+    /// The rows have `columns` fields instead of 64 pixels and a label.
+    case notImages(source: String, columns: Int)
+    /// `label` in `row` (from 1) is not a digit 0...9.
+    case notADigit(source: String, row: Int, label: Int32)
+
+    public var description: String {
+        switch self {
+        case let .notImages(source, columns):
+            "the rows of \(source) have \(columns) fields, not 64 pixels and a label"
+        case let .notADigit(source, row, label):
+            "the label \(label) in row \(row) of \(source) is not a digit 0...9"
+        }
+    }
+}

@@ -1,0 +1,91 @@
+import ArgumentParser
+import Foundation
+import DeepLearning
+import DigitsExperiment
+
+/// `swift run -c release digits`: trains a small CNN on the 8×8 handwritten digits, prints its
+/// test accuracy, training time and confusion matrix; or evaluates a saved model.
+@main
+struct DigitsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "digits",
+        abstract: "Train a small CNN on the 8x8 handwritten digits (UCI) and test it on a held-out 20%.")
+
+    @Option(help: "The data: a CSV file of 64 pixel counts (0...16) and a digit per row, gzip-compressed or not.")
+    var data = DigitsExperiment.defaultDataPath
+    @Option(help: "Passes over the training images.") var epochs = 30
+    @Option(help: "Images per mini-batch.") var batchSize = 32
+    @Option(help: "Adam step size.") var learningRate: Float = 1e-3
+    @Option(help: "Seed of the initial weights and the shuffling.") var seed: UInt64 = 0
+    @Option(help: "Seed of the stratified 80/20 train/test split.") var splitSeed: UInt64 = 0
+    @Option(help: "Threads for the kernels (default: OMP_NUM_THREADS or all processors).")
+    var threads: Int?
+    @Option(help: "Save the trained model to this file (safetensors).") var save: String?
+    @Option(help: "Evaluate the model saved in this file on the test images, without training.")
+    var load: String?
+
+    func validate() throws {
+        if epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
+        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+        if !(learningRate.isFinite && learningRate > 0) {
+            throw ValidationError("--learning-rate must be a positive number, got \(learningRate)")
+        }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if data.isEmpty { throw ValidationError("--data must name a file") }
+        if save?.isEmpty == true { throw ValidationError("--save must name a file") }
+        if load?.isEmpty == true { throw ValidationError("--load must name a file") }
+        if save != nil && load != nil {
+            throw ValidationError("--save and --load exclude each other: --load does not train")
+        }
+    }
+
+    func run() throws {
+        if let threads { Threads.count = threads }
+        var experiment = DigitsExperiment()
+        experiment.epochs = epochs
+        experiment.batchSize = batchSize
+        experiment.learningRate = learningRate
+        experiment.seed = seed
+        experiment.splitSeed = splitSeed
+        let split = experiment.split(try DigitsExperiment.loadData(from: data))
+        print("\(split.train.count) training and \(split.test.count) test images from \(data), \(Threads.count) thread(s)")
+
+        let evaluation: Evaluation
+        if let load {
+            let model = DigitsExperiment.makeModel()
+            try model.load(from: load)
+            evaluation = try Evaluation(model: model, on: split.test)
+            print("model loaded from \(load)")
+        } else {
+            print("Training Conv2D(1 → 16, 3) → ReLU → MaxPool2D(2) → Conv2D(16 → 32, 3) → ReLU → Flatten → Linear(512, 10), Adam, \(epochs) epochs")
+            let reportEvery = max(1, epochs / 10)
+            let clock = ContinuousClock()
+            var result: DigitsExperiment.Result?
+            var reporting = Duration.zero   // evaluating for the progress lines, not training
+            let elapsed = try clock.measure {
+                result = try experiment.run(on: split) { progress, model in
+                    guard progress.epoch % reportEvery == 0 || progress.epoch == progress.epochs
+                    else { return }
+                    let start = clock.now
+                    let accuracy = try model.accuracy(split.test.inputs, labels: split.test.labels)
+                    print(String(format: "  epoch %\(String(epochs).count)d/%d  loss %.4f  test accuracy %.1f%%",
+                                 progress.epoch, progress.epochs, progress.loss, 100 * accuracy))
+                    reporting += clock.now - start
+                }
+            }
+            guard let result else { return }
+            evaluation = result.testEvaluation
+            let training = (elapsed - reporting).components
+            print(String(format: "training time %.3f s", Double(training.seconds) + Double(training.attoseconds) * 1e-18))
+            if let save {
+                try result.model.save(to: save)
+                print("model saved to \(save)")
+            }
+        }
+        print(String(format: "test accuracy %.2f%% (%d of %d images)", 100 * evaluation.accuracy,
+                     evaluation.confusion.indices.reduce(0) { $0 + evaluation.confusion[$1][$1] },
+                     split.test.count))
+        print("confusion matrix (rows: true digit, columns: predicted digit):")
+        print(evaluation.confusionTable)
+    }
+}
