@@ -2,37 +2,35 @@ import CKernels
 
 /// The shared machinery of `MaxPool2D` and `AvgPool2D`: square windows slid over each plane
 /// of an NCHW input `[batch, channels, height, width]`, without padding, giving
-/// `[batch, channels, outH, outW]`.
+/// `[batch, channels, outH, outW]`, and the layer's buffers.
 ///
 /// `outH = (height − kernelSize) / stride + 1`, rounded down: partial windows at the bottom
 /// and right edges are dropped (PyTorch's default, `ceil_mode=False`). With `ceilMode: true`
 /// the division rounds up and those partial windows are kept, clipped to the input (unless one
 /// would start outside it), as PyTorch's `ceil_mode=True`.
-public class Pooling2D: Function {
-    public let kernelSize: Int
-    public let stride: Int
-    public let ceilMode: Bool
-    private let name: String
-    var inputShape: [Int] = []
-    var output: Tensor?
-    var inputGradient: Tensor?
+final class PoolingWindows {
+    let kernelSize: Int
+    let stride: Int
+    let ceilMode: Bool
+    private var inputShape: [Int] = []
+    private var output: Tensor?
+    private var inputGradient: Tensor?
 
-    init(name: String, kernelSize: Int, stride: Int?, ceilMode: Bool) {
+    init(layer name: String, kernelSize: Int, stride: Int?, ceilMode: Bool) {
         let stride = stride ?? kernelSize
         require(kernelSize >= 1 && stride >= 1,
                 "\(name): kernel size and stride must be at least 1, got kernel \(kernelSize), stride \(stride)")
-        self.name = name
         self.kernelSize = kernelSize
         self.stride = stride
         self.ceilMode = ceilMode
     }
 
-    public var description: String {
+    func description(of name: String) -> String {
         "\(name)(kernel \(kernelSize), stride \(stride)\(ceilMode ? ", ceil mode" : ""))"
     }
 
-    /// The kernels' arguments for a plane of the last input: (planes, height, width, kernel,
-    /// stride, outH, outW), all Int64.
+    /// The kernels' arguments for the last input: (planes, height, width, kernel, stride,
+    /// outH, outW), all Int64.
     var geometry: (planes: Int64, height: Int64, width: Int64, kernel: Int64, stride: Int64,
                    outHeight: Int64, outWidth: Int64) {
         let outShape = output?.shape ?? [0, 0, 0, 0]
@@ -40,33 +38,28 @@ public class Pooling2D: Function {
                 Int64(kernelSize), Int64(stride), Int64(outShape[2]), Int64(outShape[3]))
     }
 
-    /// Checks `input`, records its shape, and returns the output buffer to fill.
-    func prepareOutput(for input: Tensor) -> Tensor {
+    /// Checks `input` for `layer`, records its shape, and returns the output buffer to fill.
+    func prepareOutput(for input: Tensor, of layer: some Function) -> Tensor {
         let shape = input.shape
         require(shape.count == 4,
-                "\(self): input of shape \(shape) does not fit; expected [batch, channels, height, width]")
+                "\(layer): input of shape \(shape) does not fit; expected [batch, channels, height, width]")
         let (k, s, ceil) = (Int64(kernelSize), Int64(stride), Int32(ceilMode ? 1 : 0))
         let outHeight = Int(ck_pool2d_output_size(Int64(shape[2]), k, s, ceil))
         let outWidth = Int(ck_pool2d_output_size(Int64(shape[3]), k, s, ceil))
         require(outHeight >= 1 && outWidth >= 1,
-                "\(self): input of shape \(shape) is smaller than the \(kernelSize)x\(kernelSize) window")
+                "\(layer): input of shape \(shape) is smaller than the \(kernelSize)x\(kernelSize) window")
         inputShape = shape
         let output = Tensor.reusing(output, shape: [shape[0], shape[1], outHeight, outWidth])
         self.output = output
         return output
     }
 
-    /// Checks dY against the last output and returns the input gradient buffer to fill.
-    func prepareInputGradient(for outputGradient: Tensor) -> Tensor {
-        _ = requireLastOutput(output, matching: outputGradient, for: self)
+    /// Checks dY against the last output of `layer`; returns the input gradient buffer to fill.
+    func prepareInputGradient(for outputGradient: Tensor, of layer: some Function) -> Tensor {
+        _ = requireLastOutput(output, matching: outputGradient, for: layer)
         let inputGradient = Tensor.reusing(inputGradient, shape: inputShape)
         self.inputGradient = inputGradient
         return inputGradient
-    }
-
-    public func forward(_ input: Tensor) -> Tensor { fatalError("\(self): forward not implemented") }
-    public func backward(_ outputGradient: Tensor) -> Tensor {
-        fatalError("\(self): backward not implemented")
     }
 }
 
@@ -79,34 +72,41 @@ public class Pooling2D: Function {
 /// MaxPool2D(kernelSize: 2, ceilMode: true).forward(Tensor(shape: [1, 1, 5, 5])).shape
 /// // [1, 1, 3, 3]
 /// ```
-public final class MaxPool2D: Pooling2D {
+public final class MaxPool2D: Function {
+    private let windows: PoolingWindows
     /// The index within its plane of each output's maximum, `[batch, channels, outH, outW]`.
     private var argmax: UnsafeMutablePointer<Int64>?
     private var argmaxCapacity = 0
 
     /// Windows of `kernelSize` x `kernelSize` moved by `stride` (default: `kernelSize`).
     public init(kernelSize: Int, stride: Int? = nil, ceilMode: Bool = false) {
-        super.init(name: "MaxPool2D", kernelSize: kernelSize, stride: stride, ceilMode: ceilMode)
+        windows = PoolingWindows(layer: "MaxPool2D", kernelSize: kernelSize, stride: stride,
+                                 ceilMode: ceilMode)
     }
 
     deinit { argmax?.deallocate() }
 
-    public override func forward(_ input: Tensor) -> Tensor {
-        let output = prepareOutput(for: input)
+    public var kernelSize: Int { windows.kernelSize }
+    public var stride: Int { windows.stride }
+    public var ceilMode: Bool { windows.ceilMode }
+    public var description: String { windows.description(of: "MaxPool2D") }
+
+    public func forward(_ input: Tensor) -> Tensor {
+        let output = windows.prepareOutput(for: input, of: self)
         if argmaxCapacity < output.count {
             argmax?.deallocate()
             argmax = .allocate(capacity: output.count)
             argmaxCapacity = output.count
         }
-        let g = geometry
+        let g = windows.geometry
         ck_max_pool2d_forward(g.planes, g.height, g.width, g.kernel, g.kernel, g.stride, g.stride,
                               g.outHeight, g.outWidth, input.value, output.value, argmax)
         return output
     }
 
-    public override func backward(_ outputGradient: Tensor) -> Tensor {
-        let inputGradient = prepareInputGradient(for: outputGradient)
-        let g = geometry
+    public func backward(_ outputGradient: Tensor) -> Tensor {
+        let inputGradient = windows.prepareInputGradient(for: outputGradient, of: self)
+        let g = windows.geometry
         ck_max_pool2d_backward(g.planes, g.height, g.width, g.outHeight, g.outWidth, argmax,
                                outputGradient.value, inputGradient.value)
         return inputGradient
@@ -121,20 +121,28 @@ public final class MaxPool2D: Pooling2D {
 /// let pool = AvgPool2D(kernelSize: 2)
 /// pool.forward(Tensor(shape: [1, 1, 2, 2], values: [1, 2, 3, 4])).values   // [2.5]
 /// ```
-public final class AvgPool2D: Pooling2D {
+public final class AvgPool2D: Function {
+    private let windows: PoolingWindows
+
     /// Windows of `kernelSize` x `kernelSize` moved by `stride` (default: `kernelSize`).
     public init(kernelSize: Int, stride: Int? = nil, ceilMode: Bool = false) {
-        super.init(name: "AvgPool2D", kernelSize: kernelSize, stride: stride, ceilMode: ceilMode)
+        windows = PoolingWindows(layer: "AvgPool2D", kernelSize: kernelSize, stride: stride,
+                                 ceilMode: ceilMode)
     }
 
-    public override func forward(_ input: Tensor) -> Tensor {
-        let output = prepareOutput(for: input)
+    public var kernelSize: Int { windows.kernelSize }
+    public var stride: Int { windows.stride }
+    public var ceilMode: Bool { windows.ceilMode }
+    public var description: String { windows.description(of: "AvgPool2D") }
+
+    public func forward(_ input: Tensor) -> Tensor {
+        let output = windows.prepareOutput(for: input, of: self)
         run(ck_avg_pool2d_forward, from: input, into: output)
         return output
     }
 
-    public override func backward(_ outputGradient: Tensor) -> Tensor {
-        let inputGradient = prepareInputGradient(for: outputGradient)
+    public func backward(_ outputGradient: Tensor) -> Tensor {
+        let inputGradient = windows.prepareInputGradient(for: outputGradient, of: self)
         run(ck_avg_pool2d_backward, from: outputGradient, into: inputGradient)
         return inputGradient
     }
@@ -144,7 +152,7 @@ public final class AvgPool2D: Pooling2D {
     private func run(_ kernel: (Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64,
                                 UnsafePointer<Float>?, UnsafeMutablePointer<Float>?) -> Void,
                      from source: Tensor, into destination: Tensor) {
-        let g = geometry
+        let g = windows.geometry
         kernel(g.planes, g.height, g.width, g.kernel, g.kernel, g.stride, g.stride, g.outHeight,
                g.outWidth, source.value, destination.value)
     }

@@ -134,7 +134,7 @@ final class ConvolutionLayerTests: XCTestCase {
 
     func testPoolingBackwardsMatchFiniteDifferences() {
         var generator = SeededGenerator(seed: 5)
-        let layers: [(Pooling2D, [Int])] = [
+        let layers: [(any Function, [Int])] = [
             (MaxPool2D(kernelSize: 2), [2, 3, 5, 6]),
             (MaxPool2D(kernelSize: 2, ceilMode: true), [2, 2, 5, 5]),
             (MaxPool2D(kernelSize: 3, stride: 2, ceilMode: true), [1, 2, 6, 7]),
