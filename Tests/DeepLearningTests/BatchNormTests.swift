@@ -4,11 +4,6 @@ import XCTest
 /// `BatchNorm`: gradients, both modes, running statistics, PyTorch's numbers, shape checks,
 /// and training inside a model.
 final class BatchNormTests: XCTestCase {
-    /// The test loss sum(output ⊙ weights), whose dLoss/dOutput is the weights.
-    private func weightedSum(_ output: Tensor, _ weights: Tensor) -> Double {
-        zip(output.values, weights.values).reduce(0) { $0 + Double($1.0) * Double($1.1) }
-    }
-
     /// A layer with γ and β drawn at random (the defaults 1 and 0 would hide mistakes).
     private func randomLayer(features: Int, using generator: inout SeededGenerator) -> BatchNorm {
         let layer = BatchNorm(features: features)
@@ -28,7 +23,7 @@ final class BatchNormTests: XCTestCase {
         layer.setTraining(training)
         let x = randomTensor(shape, in: -1..<2, using: &generator)
         let dy = randomTensor(shape, using: &generator)
-        let loss = { self.weightedSum(layer.forward(x), dy) }
+        let loss = { weightedSum(layer.forward(x), dy) }
         _ = layer.forward(x)
         let dx = layer.backward(dy).values
         let what = "\(shape) \(training ? "training" : "evaluation")"

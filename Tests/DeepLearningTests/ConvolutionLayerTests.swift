@@ -4,11 +4,6 @@ import XCTest
 /// Conv2D, MaxPool2D and AvgPool2D: forward against naive loops and PyTorch, backward against
 /// finite differences, and a small CNN that learns.
 final class ConvolutionLayerTests: XCTestCase {
-    /// The test loss sum(output ⊙ weights), whose dLoss/dOutput is `weights`.
-    private func weightedSum(_ output: Tensor, _ weights: Tensor) -> Double {
-        zip(output.values, weights.values).reduce(0) { $0 + Double($1.0) * Double($1.1) }
-    }
-
     /// The convolution as its definition, in Double: y[b][o][oy][ox] = bias[o] +
     /// Σ x[b][c][oy·s − p + ky][ox·s − p + kx] · w[o][c][ky][kx] over the positions inside x.
     private func directConvolution(_ layer: Conv2D, _ x: Tensor) -> (shape: [Int], values: [Double]) {
@@ -69,7 +64,7 @@ final class ConvolutionLayerTests: XCTestCase {
         var generator = SeededGenerator(seed: 3)
         for (layer, x) in convLayersAndInputs(using: &generator) {
             let dy = randomTensor(layer.forward(x).shape, using: &generator)
-            let loss = { self.weightedSum(layer.forward(x), dy) }
+            let loss = { weightedSum(layer.forward(x), dy) }
             _ = layer.forward(x)
             let dx = layer.backward(dy).values
             for (name, tensor, got) in [("dx", x, dx), ("dW", layer.weight, layer.weight.gradients),
@@ -150,7 +145,7 @@ final class ConvolutionLayerTests: XCTestCase {
             let x = Tensor(shape: shape, values: values)
             let dy = randomTensor(layer.forward(x).shape, using: &generator)
             let dx = layer.backward(dy).values
-            let numeric = numericalGradient(of: { self.weightedSum(layer.forward(x), dy) },
+            let numeric = numericalGradient(of: { weightedSum(layer.forward(x), dy) },
                                             at: x.value, count: x.count, step: 1e-3)
             assertClose(dx, numeric, tolerance: 2e-3, "\(layer) dx \(shape)")
         }

@@ -3,18 +3,13 @@ import XCTest
 
 /// Every `backward` against central finite differences.
 final class GradientTests: XCTestCase {
-    /// dLoss/dOutput for the test loss sum(output ⊙ weights): the weights themselves.
-    private func weightedSum(_ output: Tensor, _ weights: Tensor) -> Double {
-        zip(output.values, weights.values).reduce(0) { $0 + Double($1.0) * Double($1.1) }
-    }
-
     func testLinearBackwardMatchesFiniteDifferences() {
         var generator = SeededGenerator(seed: 1)
         for (batch, inputs, outputs) in [(1, 1, 1), (4, 3, 5), (7, 13, 2)] {
             let layer = Linear(inputs, outputs, biasInitializer: .uniform(low: -1, high: 1), seed: 2)
             let x = randomTensor([batch, inputs], using: &generator)
             let dy = randomTensor([batch, outputs], using: &generator)
-            let loss = { self.weightedSum(layer.forward(x), dy) }
+            let loss = { weightedSum(layer.forward(x), dy) }
 
             _ = layer.forward(x)
             let dx = layer.backward(dy).values
@@ -49,7 +44,7 @@ final class GradientTests: XCTestCase {
         let dy = randomTensor(x.shape, using: &generator)
         _ = layer.forward(x)
         let dx = layer.backward(dy).values
-        let numeric = numericalGradient(of: { self.weightedSum(layer.forward(x), dy) },
+        let numeric = numericalGradient(of: { weightedSum(layer.forward(x), dy) },
                                         at: x.value, count: x.count, step: 1e-3)
         assertClose(dx, numeric, tolerance: 2e-3, "\(layer) dx", file: file, line: line)
     }

@@ -9,6 +9,12 @@ func randomTensor(_ shape: [Int], in range: Range<Float> = -1..<1,
     return Tensor(shape: shape, values: (0..<count).map { _ in Float.random(in: range, using: &generator) })
 }
 
+/// The test loss sum(output ⊙ weights), whose dLoss/dOutput is `weights` itself: finite
+/// differences of it check a layer's backward against any output gradient.
+func weightedSum(_ output: Tensor, _ weights: Tensor) -> Double {
+    zip(output.values, weights.values).reduce(0) { $0 + Double($1.0) * Double($1.1) }
+}
+
 /// Central finite differences of `loss` with respect to each of the `count` floats at `values`.
 func numericalGradient(of loss: () -> Double, at values: UnsafeMutablePointer<Float>,
                        count: Int, step: Float = 1e-2) -> [Double] {
