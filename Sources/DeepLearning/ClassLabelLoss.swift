@@ -24,9 +24,7 @@ public class ClassLabelLoss: Loss {
         require(output.shape.count == 2,
                 "\(name): scores of shape \(output.shape) are not [batch, classes]")
         let (rows, classes) = (output.shape[0], output.shape[1])
-        guard labels.count == rows else {
-            throw DeepLearningError.countMismatch(samples: rows, labels: labels.count)
-        }
+        try checkLabelCount(labels, rows: rows)
         let gradient = Tensor.reusing(scoresGradient, shape: output.shape)
         scoresGradient = gradient
         var loss: Float = 0

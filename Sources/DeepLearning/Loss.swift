@@ -17,3 +17,10 @@ func checkLabels<Labels: Collection<Int32>>(_ labels: Labels, classes: Int) thro
         throw DeepLearningError.labelOutOfRange(label: Int(label), index: index, classes: classes)
     }
 }
+
+/// Throws `countMismatch` unless there is one label per row of the `rows` outputs.
+func checkLabelCount<Labels: Collection<Int32>>(_ labels: Labels, rows: Int) throws {
+    guard labels.count == rows else {
+        throw DeepLearningError.countMismatch(samples: rows, labels: labels.count)
+    }
+}

@@ -37,9 +37,7 @@ public final class MeanSquaredError: Loss {
         require(output.shape.count == 2,
                 "MeanSquaredError: outputs of shape \(output.shape) are not [batch, classes]")
         let (rows, classes) = (output.shape[0], output.shape[1])
-        guard labels.count == rows else {
-            throw DeepLearningError.countMismatch(samples: rows, labels: labels.count)
-        }
+        try checkLabelCount(labels, rows: rows)
         try checkLabels(labels, classes: classes)
         let targets = Tensor.reusing(oneHot, shape: output.shape)
         oneHot = targets

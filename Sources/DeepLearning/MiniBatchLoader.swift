@@ -60,9 +60,7 @@ public final class MiniBatchLoader {
         for batch in 0..<batchCount {
             let start = batch * batchSize
             let rows = min(batchSize, labels.count - start)
-            let batchInputs = sampleShape.count == 1
-                ? Tensor.reusing(batchInputs, rows: rows, columns: features)
-                : Tensor.reusing(batchInputs, shape: [rows] + sampleShape)
+            let batchInputs = Tensor.reusing(batchInputs, batch: rows, sampleShape: sampleShape)
             order.withUnsafeBufferPointer { order in
                 ck_gather_rows(Int64(rows), Int64(features), inputs.value, Int64(features),
                                order.baseAddress! + start, batchInputs.value)

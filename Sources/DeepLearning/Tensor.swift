@@ -89,6 +89,16 @@ public final class Tensor {
         return resized(existing, to: [rows, columns])
     }
 
+    /// `reusing(existing, shape: [batch] + sampleShape)` without building that array when the
+    /// shape is already right: for batches of samples of any shape.
+    static func reusing(_ existing: Tensor?, batch: Int, sampleShape: [Int]) -> Tensor {
+        if let existing, existing.shape.count == sampleShape.count + 1,
+           existing.shape[0] == batch, existing.shape.dropFirst().elementsEqual(sampleShape) {
+            return existing
+        }
+        return resized(existing, to: [batch] + sampleShape)
+    }
+
     private static func resized(_ existing: Tensor?, to shape: [Int]) -> Tensor {
         let needed = shape.reduce(1, *)
         guard let existing, existing.capacity >= needed else { return Tensor(shape: shape) }
