@@ -34,12 +34,16 @@ void ck_bias_add(int64_t rows, int64_t cols, float *x, int64_t ldx, const float 
 
 typedef struct {
     int64_t rows, ldy;
+    int accumulate;
     const float *dy;
     float *dbias;
 } bias_grad_args;
 
 CK_VECTORIZED static void bias_grad_columns(const void *args, int64_t begin, int64_t end) {
     const bias_grad_args *a = args;
+    /* Overwriting starts each sum from zero, exactly as accumulating into zeros would. */
+    if (!a->accumulate)
+        for (int64_t j = begin; j < end; j++) a->dbias[j] = 0.0f;
     for (int64_t i = 0; i < a->rows; i++) {
         const float *row = a->dy + i * a->ldy;
 #pragma omp simd
@@ -47,8 +51,9 @@ CK_VECTORIZED static void bias_grad_columns(const void *args, int64_t begin, int
     }
 }
 
-void ck_bias_grad(int64_t rows, int64_t cols, const float *dy, int64_t ldy, float *dbias) {
-    bias_grad_args args = {rows, ldy, dy, dbias};
+void ck_bias_grad(int64_t rows, int64_t cols, const float *dy, int64_t ldy, int accumulate,
+                  float *dbias) {
+    bias_grad_args args = {rows, ldy, accumulate, dy, dbias};
     int threads = ck_threads_for(rows * cols, CK_PARALLEL_MIN_ELEMENTS);
     /* Shares of whole cache lines (16 floats) of dbias. */
     if (cols < 16 * threads) threads = 1;

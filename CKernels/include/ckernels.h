@@ -73,9 +73,11 @@ int ck_gemm_path_supported(ck_gemm_path path);
 /* x[i][j] += bias[j] for a rows x cols matrix x (leading dimension ldx >= cols). */
 void ck_bias_add(int64_t rows, int64_t cols, float *x, int64_t ldx, const float *bias);
 
-/* dbias[j] += sum over i of dy[i][j], for a rows x cols matrix dy (ldy >= cols).
+/* dbias[j] += sum over i of dy[i][j] for a rows x cols matrix dy (ldy >= cols) when
+ * accumulate != 0; otherwise dbias[j] = that sum (dbias not read, as if it held zeros).
  * The sum runs over i in order, on one thread per column. */
-void ck_bias_grad(int64_t rows, int64_t cols, const float *dy, int64_t ldy, float *dbias);
+void ck_bias_grad(int64_t rows, int64_t cols, const float *dy, int64_t ldy, int accumulate,
+                  float *dbias);
 
 /* y[i] = max(x[i], 0) for n elements: x[i] when it is not below 0, so NaN stays NaN and
  * -0.0 stays -0.0. y may be x (in place); otherwise no overlap. */

@@ -154,11 +154,13 @@ public final class Conv2D: Function {
         let (batch, rows) = (output.shape[0], columnRows)
         let pixels = output.shape[2] * output.shape[3]
         for b in 0..<batch {
-            // dW (outC x rows) += dY_b (outC x pixels) · cols_bᵀ (pixels x rows).
+            // dW (outC x rows) += dY_b (outC x pixels) · cols_bᵀ (pixels x rows); right after
+            // zeroGrad the first image overwrites dW instead (beta 0).
+            let dW = weight.gradientForAccumulation()
             ck_sgemm(0, 1, Int64(outputChannels), Int64(rows), Int64(pixels), 1,
                      outputGradient.value + b * outputChannels * pixels, Int64(pixels),
-                     columns.value + b * rows * pixels, Int64(pixels), 1,
-                     weight.gradient, Int64(rows))
+                     columns.value + b * rows * pixels, Int64(pixels), dW.accumulate ? 1 : 0,
+                     dW.buffer, Int64(rows))
         }
         ck_channel_bias_grad(Int64(batch), Int64(outputChannels), Int64(pixels),
                              outputGradient.value, bias.gradient)

@@ -98,11 +98,15 @@ public final class Linear: Function {
         require(outputGradient.shape[0] == batch,
                 "\(self): output gradient of shape \(outputGradient.shape) does not match the last output's shape [\(batch), \(outputSize)]")
         let dy = outputGradient.value
-        // dW (inputSize x outputSize) += xᵀ (inputSize x batch) · dy (batch x outputSize).
+        // dW (inputSize x outputSize) += xᵀ (inputSize x batch) · dy (batch x outputSize);
+        // right after zeroGrad, dW = that product (beta 0: the zeros are never written).
+        let dW = weight.gradientForAccumulation()
         ck_sgemm(1, 0, Int64(inputSize), Int64(outputSize), Int64(batch), 1,
-                 input.value, Int64(inputSize), dy, Int64(outputSize), 1,
-                 weight.gradient, Int64(outputSize))
-        ck_bias_grad(Int64(batch), Int64(outputSize), dy, Int64(outputSize), bias.gradient)
+                 input.value, Int64(inputSize), dy, Int64(outputSize), dW.accumulate ? 1 : 0,
+                 dW.buffer, Int64(outputSize))
+        let db = bias.gradientForAccumulation()
+        ck_bias_grad(Int64(batch), Int64(outputSize), dy, Int64(outputSize),
+                     db.accumulate ? 1 : 0, db.buffer)
         return input
     }
 }

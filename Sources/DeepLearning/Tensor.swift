@@ -23,6 +23,10 @@ public final class Tensor {
     /// The values, `count` of them, row-major.
     public let value: UnsafeMutablePointer<Float>
     private var gradientStorage: UnsafeMutablePointer<Float>?
+    /// Whether the gradient is zero without the zeros having been written (after
+    /// `zeroGradient()`): `gradient` writes them before handing the buffer out, and a kernel
+    /// that would add to the buffer overwrites it instead (`gradientForAccumulation()`).
+    private var gradientIsUnwrittenZero = false
 
     /// How many value or gradient buffers tensors have allocated in this process
     /// (for tests that check a training step allocates nothing).
@@ -54,7 +58,31 @@ public final class Tensor {
 
     /// The gradient of the loss with respect to this tensor, same shape as `value`. Allocated
     /// (zeroed) on first use; layers accumulate into it and optimizers zero it.
+    ///
+    /// Read it through this property after `zeroGradient()`, not through a pointer kept from
+    /// before: zeroing is deferred until the buffer is next asked for.
     public var gradient: UnsafeMutablePointer<Float> {
+        let storage = gradientBuffer
+        if gradientIsUnwrittenZero {
+            storage.update(repeating: 0, count: capacity)
+            gradientIsUnwrittenZero = false
+        }
+        return storage
+    }
+
+    /// The gradient buffer for a kernel that adds into it, and whether the kernel must add to
+    /// its contents (true) or overwrite them (false: right after `zeroGradient()`, when the
+    /// buffer holds stale values standing for zeros). The kernel must write every element;
+    /// the gradient counts as written afterwards. This saves the pass that writes the zeros
+    /// and the one that reads them back, as PyTorch's `zero_grad(set_to_none=True)` does.
+    func gradientForAccumulation() -> (buffer: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        let accumulate = !gradientIsUnwrittenZero
+        gradientIsUnwrittenZero = false
+        return (gradientBuffer, accumulate)
+    }
+
+    /// The gradient's storage, allocated (zeroed) on first use, whatever it holds.
+    private var gradientBuffer: UnsafeMutablePointer<Float> {
         if let gradientStorage { return gradientStorage }
         let storage = Tensor.allocateZeroed(capacity)
         gradientStorage = storage
@@ -67,9 +95,11 @@ public final class Tensor {
     /// The gradient as an array (a copy).
     public var gradients: [Float] { Array(UnsafeBufferPointer(start: gradient, count: count)) }
 
-    /// Sets every gradient to zero.
+    /// Sets every gradient to zero. Takes no time: the zeros are written when `gradient` is
+    /// next read, or never, when a layer's next backward pass overwrites the buffer instead of
+    /// adding to it.
     public func zeroGradient() {
-        gradient.update(repeating: 0, count: capacity)
+        if gradientStorage != nil { gradientIsUnwrittenZero = true }
     }
 
     /// `existing` reshaped to `shape` when its capacity allows, otherwise a new tensor of that

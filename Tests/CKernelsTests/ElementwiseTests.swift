@@ -21,11 +21,13 @@ private func biasAdd(_ x: Matrix, _ bias: [Float]) -> Matrix {
     return x
 }
 
-private func biasGrad(_ dy: Matrix, accumulatingInto dbias: [Float]) -> [Float] {
+/// ck_bias_grad adding to `dbias`, or (`accumulate` false) overwriting it.
+private func biasGrad(_ dy: Matrix, accumulatingInto dbias: [Float], accumulate: Bool = true) -> [Float] {
     var dbias = dbias
     dy.storage.withUnsafeBufferPointer { dys in
         dbias.withUnsafeMutableBufferPointer {
-            ck_bias_grad(Int64(dy.rows), Int64(dy.cols), dys.baseAddress, Int64(dy.ld), $0.baseAddress)
+            ck_bias_grad(Int64(dy.rows), Int64(dy.cols), dys.baseAddress, Int64(dy.ld), accumulate ? 1 : 0,
+                         $0.baseAddress)
         }
     }
     return dbias
@@ -146,6 +148,20 @@ final class ElementwiseTests: XCTestCase {
         let dy = Matrix.random(rows: large.rows, cols: large.cols, ld: large.ld, using: &rng)
         let dbias = randomFloats(large.cols, using: &rng)
         assertSameResultForThreadCounts { biasGrad(dy, accumulatingInto: dbias) }
+    }
+
+    func testBiasGradWithoutAccumulateOverwritesAsIfFromZeros() {
+        var rng = SeededGenerator(seed: 22)
+        for shape in shapes + [large] {
+            let dy = Matrix.random(rows: shape.rows, cols: shape.cols, ld: shape.ld, using: &rng)
+            let stale = [Float](repeating: .nan, count: shape.cols)
+            let overwritten = biasGrad(dy, accumulatingInto: stale, accumulate: false)
+            let fromZeros = biasGrad(dy, accumulatingInto: [Float](repeating: 0, count: shape.cols))
+            assertBitwiseEqual(overwritten, fromZeros, "\(shape)")
+        }
+        let dy = Matrix.random(rows: large.rows, cols: large.cols, ld: large.ld, using: &rng)
+        let stale = randomFloats(large.cols, using: &rng)
+        assertSameResultForThreadCounts { biasGrad(dy, accumulatingInto: stale, accumulate: false) }
     }
 
     func testReluForwardOutOfPlaceAndInPlace() {
