@@ -86,7 +86,9 @@ private func gradientTolerance(_ reference: [Double], classes: Int, rows: Int) -
 final class LossTests: XCTestCase {
     func testSoftmaxCrossEntropyMatchesReference() {
         var rng = SeededGenerator(seed: 21)
-        for (rows, classes, scale) in [(1, 1, Float(1)), (1, 2, 1), (3, 5, 3), (7, 10, 10), (64, 3, 30), (33, 100, 5)] {
+        // Up to 128 classes rows are computed in blocks of rows, from 129 on one by one.
+        for (rows, classes, scale) in [(1, 1, Float(1)), (1, 2, 1), (3, 5, 3), (7, 10, 10), (64, 3, 30), (33, 100, 5),
+                                       (5, 129, 5), (3, 300, 8)] {
             let (logits, labels) = randomProblem(rows: rows, classes: classes, scale: scale, using: &rng)
             let reference = referenceCrossEntropy(logits: logits, labels: labels, classes: classes)
             var dlogits: [Float]? = [Float](repeating: sentinel, count: rows * classes), loss: Float = .nan
@@ -178,35 +180,96 @@ final class LossTests: XCTestCase {
         assertClose(result.dlogits, reference.dlogits, tolerance: gradientTolerance(reference.dlogits, classes: classes, rows: rows))
     }
 
-    /// 4096 x 33 logits (> 2 * 32768): goes parallel; loss and gradient bitwise equal for 1
-    /// and 2 threads, and the loss close to the reference. Some rows have a loss of 2e4 and
-    /// many of 1e-14...1e-2, so that the sum is sensitive to its order (as far as the final
-    /// rounding to Float lets that show).
+    /// More than 2 * 32768 logits: goes parallel; loss and gradient bitwise equal for 1 and 2
+    /// threads, and the loss close to the reference. Few classes (computed in blocks of rows)
+    /// with row counts that cut blocks and chunks unevenly, and many (row by row). Some rows
+    /// have a loss of 2e4 and many of 1e-14...1e-2, so that the sum is sensitive to its order
+    /// (as far as the final rounding to Float lets that show).
     func testLossIsIndependentOfThreadCount() {
         var rng = SeededGenerator(seed: 25)
-        let (rows, classes) = (4096, 33)
-        var (logits, labels) = randomProblem(rows: rows, classes: classes, scale: 6, using: &rng)
-        for i in stride(from: 0, to: rows, by: 7) {  // label on -1e4, another logit 1e4: loss 2e4
-            logits[i * classes + Int(labels[i])] = -1e4
-            logits[i * classes + (Int(labels[i]) + 1) % classes] = 1e4
-        }
-        for i in stride(from: 3, to: rows, by: 2) {  // label 15...30, the rest within +-6: loss 1e-14...1e-2
-            logits[i * classes + Int(labels[i])] = randomFloats(1, in: 15...30, using: &rng)[0]
-        }
-        assertSameResultForThreadCounts { () -> [Float] in
-            var dlogits: [Float]? = [Float](repeating: sentinel, count: rows * classes), loss: Float = .nan
-            XCTAssertEqual(crossEntropy(logits: logits, labels: labels, classes: classes, dlogits: &dlogits, loss: &loss), 0)
-            return [loss] + dlogits!
-        }
-        assertSameResultForThreadCounts { () -> [Float] in
+        for (rows, classes) in [(4096, 33), (30001, 3), (4099, 17), (401, 200)] {
+            var (logits, labels) = randomProblem(rows: rows, classes: classes, scale: 6, using: &rng)
+            for i in stride(from: 0, to: rows, by: 7) {  // label on -1e4, another logit 1e4: loss 2e4
+                logits[i * classes + Int(labels[i])] = -1e4
+                logits[i * classes + (Int(labels[i]) + 1) % classes] = 1e4
+            }
+            for i in stride(from: 3, to: rows, by: 2) {  // label 15...30, the rest within +-6: loss 1e-14...1e-2
+                logits[i * classes + Int(labels[i])] = randomFloats(1, in: 15...30, using: &rng)[0]
+            }
+            let what = "rows \(rows), classes \(classes)"
+            assertSameResultForThreadCounts([1, 2], what) { () -> [Float] in
+                var dlogits: [Float]? = [Float](repeating: sentinel, count: rows * classes), loss: Float = .nan
+                XCTAssertEqual(crossEntropy(logits: logits, labels: labels, classes: classes, dlogits: &dlogits, loss: &loss), 0)
+                return [loss] + dlogits!
+            }
+            assertSameResultForThreadCounts([1, 2], "NULL dlogits, " + what) { () -> [Float] in
+                var none: [Float]? = nil, loss: Float = .nan
+                XCTAssertEqual(crossEntropy(logits: logits, labels: labels, classes: classes, dlogits: &none, loss: &loss), 0)
+                return [loss]
+            }
+            let reference = referenceCrossEntropy(logits: logits, labels: labels, classes: classes)
             var none: [Float]? = nil, loss: Float = .nan
-            XCTAssertEqual(crossEntropy(logits: logits, labels: labels, classes: classes, dlogits: &none, loss: &loss), 0)
-            return [loss]
+            _ = crossEntropy(logits: logits, labels: labels, classes: classes, dlogits: &none, loss: &loss)
+            XCTAssertEqual(Double(loss), reference.loss, accuracy: Double(classes + 8) * eps * (1 + reference.loss + 1e4), what)
         }
-        let reference = referenceCrossEntropy(logits: logits, labels: labels, classes: classes)
-        var none: [Float]? = nil, loss: Float = .nan
-        _ = crossEntropy(logits: logits, labels: labels, classes: classes, dlogits: &none, loss: &loss)
-        XCTAssertEqual(Double(loss), reference.loss, accuracy: Double(classes + 8) * eps * (1 + reference.loss + 1e4))
+    }
+
+    /// Rows of few classes (computed in blocks of 256 / classes rows, whose exponentials and
+    /// logarithms are taken across rows) at awkward shapes: 1, 2, 3, 15, 16 and 17 classes,
+    /// row counts that are no multiple of a vector or a block, labels at 0 and classes - 1,
+    /// rows of +-1e4 and of equal logits. Out of place against the reference; in place and
+    /// with dlogits NULL the same bits as out of place.
+    func testFewClassesMatchReferenceAtAwkwardShapes() {
+        var rng = SeededGenerator(seed: 27)
+        for classes in [1, 2, 3, 15, 16, 17] {
+            for rows in [1, 7, 17, 33, 100, 257] {
+                var (logits, labels) = randomProblem(rows: rows, classes: classes, scale: 8, using: &rng)
+                for i in 0..<rows {
+                    let row = (i * classes)..<((i + 1) * classes)
+                    switch i % 5 {
+                    case 0: labels[i] = 0
+                    case 1: labels[i] = Int32(classes - 1)
+                    case 2: for (k, j) in row.enumerated() { logits[j] = k % 2 == 0 ? 1e4 : -1e4 }
+                    case 3: for j in row { logits[j] = i % 2 == 0 ? 1e4 : -3 }
+                    default: break
+                    }
+                }
+                let what = "rows \(rows), classes \(classes)"
+                let reference = referenceCrossEntropy(logits: logits, labels: labels, classes: classes)
+                var dlogits: [Float]? = [Float](repeating: sentinel, count: rows * classes), loss: Float = .nan
+                XCTAssertEqual(crossEntropy(logits: logits, labels: labels, classes: classes, dlogits: &dlogits, loss: &loss), 0, what)
+                let lossTolerance = Double(classes + 8) * eps * (1 + abs(reference.loss) + 8)
+                assertClose([loss], [reference.loss], tolerance: lossTolerance, "loss, " + what)
+                assertClose(dlogits!, reference.dlogits, tolerance: gradientTolerance(reference.dlogits, classes: classes, rows: rows),
+                            "dlogits, " + what)
+
+                let inPlace = crossEntropyInPlace(logits: logits, labels: labels, classes: classes)
+                XCTAssertEqual(inPlace.status, 0, what)
+                assertBitwiseEqual([inPlace.loss] + inPlace.dlogits, [loss] + dlogits!, "in place vs out of place, " + what)
+
+                var none: [Float]? = nil, lossOnly: Float = .nan
+                XCTAssertEqual(crossEntropy(logits: logits, labels: labels, classes: classes, dlogits: &none, loss: &lossOnly), 0, what)
+                XCTAssertTrue(lossOnly.hasSameBits(as: loss), "NULL dlogits: loss \(lossOnly) vs \(loss), " + what)
+            }
+        }
+    }
+
+    /// The loss of a row whose label holds its maximum is log(sum over j of exp(z_j - max)),
+    /// with the sum anywhere in [1, classes]: rows (0, t, ..., t), t from -20 to 0. The
+    /// logarithm (vector_math.h's log_positive, within 1 ulp of logf) and the sum's rounding
+    /// (about classes ulp) must keep it within (classes + 1) eps + 1 ulp of the exact value.
+    func testLossIsAccurateForSumsFromOneToClasses() {
+        for classes in [2, 3, 10, 16, 128, 200] {
+            for step in 0...200 {
+                let t = -20 * Float(step) / 200
+                let logits = [0] + [Float](repeating: t, count: classes - 1)
+                var none: [Float]? = nil, loss: Float = .nan
+                XCTAssertEqual(crossEntropy(logits: logits, labels: [0], classes: classes, dlogits: &none, loss: &loss), 0)
+                let exact = log(1 + Double(classes - 1) * exp(Double(t)))
+                XCTAssertEqual(Double(loss), exact, accuracy: eps * (Double(classes + 1) + exact),
+                               "classes \(classes), t \(t): sum \(1 + Double(classes - 1) * exp(Double(t)))")
+            }
+        }
     }
 
     func testSoftmaxMatchesReferenceAndRowsSumToOne() {

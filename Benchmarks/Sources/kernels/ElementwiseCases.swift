@@ -17,6 +17,9 @@ struct ElementwiseKernel {
     let name: String
     /// The bytes counted, for the legend.
     let traffic: String
+    /// Sizes timed before the common ones, each against the serial loop too (the small
+    /// shapes of the examples).
+    var smallSizes: [Int] = []
     let operands: (_ elements: Int) -> ElementwiseCase
 
     /// What --filter matches.
@@ -50,25 +53,9 @@ func elementwiseKernels() -> [ElementwiseKernel] {
                 ck: { ck_relu_backward(Int64(n), y.pointer, dy.pointer, dx.pointer) },
                 serial: { bench_serial_relu_backward(Int64(n), y.pointer, dy.pointer, dx.pointer) })
         },
-        ElementwiseKernel(
-            name: "ck_softmax_cross_entropy",
-            traffic: "logits read, dlogits written, labels read: 8n + 4·rows (10 classes)"
-        ) { n in
-            let rows = n / 10
-            let logits = randomFloats(n, seed: 1), dlogits = randomFloats(n, seed: 2)
-            let labels = Buffer<Int32>(count: rows) { Int32($0 % 10) }
-            let loss = Buffer<Float>(count: 1) { _ in 0 }
-            return ElementwiseCase(
-                shape: "\(rows)×10", bytes: 8 * n + 4 * rows,
-                ck: {
-                    _ = ck_softmax_cross_entropy(Int64(rows), 10, logits.pointer, labels.pointer,
-                                                 dlogits.pointer, loss.pointer)
-                },
-                serial: {
-                    loss.pointer[0] = bench_serial_softmax_cross_entropy(
-                        Int64(rows), 10, logits.pointer, labels.pointer, dlogits.pointer)
-                })
-        },
+        // The spiral example's 20×3 batch, then the MLP's 32×10 and 256×10 and larger.
+        softmaxCrossEntropy(classes: 3, smallShapeRows: [20]),
+        softmaxCrossEntropy(classes: 10, smallShapeRows: [32, 256]),
         ElementwiseKernel(
             name: "ck_sgd_momentum",
             traffic: "param, velocity read + written, grad read: 20n"
@@ -89,6 +76,32 @@ func elementwiseKernels() -> [ElementwiseKernel] {
                 })
         },
     ]
+}
+
+/// ck_softmax_cross_entropy on rows × `classes` logits (rows = n / classes), also at
+/// `smallShapeRows` rows.
+private func softmaxCrossEntropy(classes: Int, smallShapeRows: [Int]) -> ElementwiseKernel {
+    ElementwiseKernel(
+        name: "ck_softmax_cross_entropy",
+        traffic: "logits read, dlogits written, labels read: 8n + 4·rows (\(classes) classes)",
+        smallSizes: smallShapeRows.map { $0 * classes }
+    ) { n in
+        let rows = n / classes
+        let logits = randomFloats(rows * classes, seed: 1)
+        let dlogits = randomFloats(rows * classes, seed: 2)
+        let labels = Buffer<Int32>(count: rows) { Int32($0 % classes) }
+        let loss = Buffer<Float>(count: 1) { _ in 0 }
+        return ElementwiseCase(
+            shape: "\(rows)×\(classes)", bytes: 8 * rows * classes + 4 * rows,
+            ck: {
+                _ = ck_softmax_cross_entropy(Int64(rows), Int64(classes), logits.pointer,
+                                             labels.pointer, dlogits.pointer, loss.pointer)
+            },
+            serial: {
+                loss.pointer[0] = bench_serial_softmax_cross_entropy(
+                    Int64(rows), Int64(classes), logits.pointer, labels.pointer, dlogits.pointer)
+            })
+    }
 }
 
 /// "12.3 KB", "4.8 MB".
@@ -112,7 +125,8 @@ func runElementwiseBenchmarks(_ kernels: [ElementwiseKernel], sizes: [Int], thre
         memcpy: copies bytes/2 (reads bytes/2, writes bytes/2), one thread, same run. \
         Operands stay in cache when small.
         ck/memcpy = ck GB/s / memcpy GB/s. ck/serial = serial loop time / ck time, at \
-        \(sizes.first!) elements only (should be >= 1: no parallel region that does not pay).
+        \(sizes.first!) elements and a kernel's small shapes only (should be >= 1: no \
+        parallel region that does not pay).
         others: cores other processes kept busy meanwhile.
 
         """)
@@ -124,7 +138,7 @@ func runElementwiseBenchmarks(_ kernels: [ElementwiseKernel], sizes: [Int], thre
     ])
     table.printHeader()
     for kernel in kernels {
-        for elements in sizes {
+        for elements in kernel.smallSizes + sizes {
             let work = kernel.operands(elements)
             let copyBytes = work.bytes / 2
             let source = Buffer<UInt8>(count: copyBytes) { UInt8(truncatingIfNeeded: $0) }
@@ -135,7 +149,7 @@ func runElementwiseBenchmarks(_ kernels: [ElementwiseKernel], sizes: [Int], thre
                     _ = memcpy(destination.pointer, source.pointer, copyBytes)
                 },
             ]
-            if elements == sizes.first {
+            if elements == sizes.first || kernel.smallSizes.contains(elements) {
                 contenders.append(Contender(name: "serial", call: work.serial))
             }
             let before = CPUTimes()
