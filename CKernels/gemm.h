@@ -32,8 +32,8 @@
 typedef void (*ck_gemm_microkernel)(int64_t kc, const float *a_packed, const float *b_packed,
                                     float *c, int64_t ldc, float alpha, float beta);
 
-/* One instruction-set path: its microkernel, its blocking sizes, and its direct kernels
- * for products too small or too narrow to pay for packing (gemm_direct.h).
+/* One instruction-set path: its microkernel, its blocking sizes, its direct kernels for
+ * products too small or too narrow to pay for packing, and its epilogue (gemm_direct.h).
  *   mr, nr  tile of C computed by one microkernel call
  *   mc      rows of op(A) packed at once (the A~ block, mc x kc, meant to stay in L2);
  *           a multiple of mr
@@ -46,6 +46,7 @@ typedef struct {
     ck_gemm_microkernel kernel;
     ck_gemm_direct_broadcast direct_broadcast;
     ck_gemm_direct_dot direct_dot;
+    ck_gemm_epilogue_block epilogue;
 } ck_gemm_blocking;
 
 /* The largest mr and nr of any path: the size of the driver's edge-tile buffer. */

@@ -8,38 +8,76 @@
 #ifndef CK_GEMM_DIRECT_H
 #define CK_GEMM_DIRECT_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+/* What happens to each element D(i, j) of a product once it is finished (the epilogue of
+ * ck_sgemm_bias_relu; kernels take it by pointer, NULL for none):
+ *     v = D(i, j) + bias(i, j)      (when bias != NULL)
+ *     v = v < 0 ? 0 : v             (when relu != 0: NaN and -0 stay as they are)
+ * bias(i, j) = bias[i*rs + j*cs], with (rs, cs) = (0, 1) (one bias per column of D) or
+ * (1, 0) (one per row). Kernels apply it to finished values still in registers or cache.
+ * The addition is always a statement of its own, after the one that rounds alpha * acc
+ * + beta * old (clang's -ffp-contract=on fuses only within an expression), so the result is
+ * bitwise that of ck_bias_add and ck_relu_forward run after the product. */
+typedef struct {
+    const float *bias; /* NULL: no bias */
+    int64_t rs, cs;
+    int relu;
+} ck_gemm_epilogue;
+
+/* The epilogue of the block of D that starts at (i, j), indexed from there. */
+static inline ck_gemm_epilogue ck_gemm_epilogue_at(ck_gemm_epilogue e, int64_t i, int64_t j) {
+    if (e.bias != NULL) e.bias += i * e.rs + j * e.cs;
+    return e;
+}
+
+/* The epilogue of element (i, j), of value v. */
+static inline float ck_gemm_epilogue_element(const ck_gemm_epilogue *e, int64_t i, int64_t j,
+                                             float v) {
+    if (e->bias != NULL) v += e->bias[i * e->rs + j * e->cs];
+    return e->relu && v < 0.0f ? 0.0f : v;
+}
 
 /* Broadcast form, vectors along the columns of D (m x n):
  *     D(i, j) = alpha * sum_{p < k} X(i, p) * Y(p, j) + beta * D(i, j)
  * X(i, p) = x[i*rs_x + p*cs_x] (any strides: X is read one scalar at a time),
  * Y(p, j) = y[p*ldy + j] (rows contiguous), D(i, j) = d[i*rs_d + j*cs_d] (any strides; cs_d
- * == 1 stores whole vectors). Each element: one multiply-add chain over p from zero.
- * beta == 0: D is not read. k >= 1. */
+ * == 1 stores whole vectors). Each element: one multiply-add chain over p from zero, then
+ * the epilogue e (NULL: none). beta == 0: D is not read. k >= 1. */
 typedef void (*ck_gemm_direct_broadcast)(int64_t m, int64_t n, int64_t k, float alpha,
                                          const float *x, int64_t rs_x, int64_t cs_x,
                                          const float *y, int64_t ldy, float beta, float *d,
-                                         int64_t rs_d, int64_t cs_d);
+                                         int64_t rs_d, int64_t cs_d, const ck_gemm_epilogue *e);
 
 /* Dot form, vectors along k, for few columns and a long k:
  *     D(i, j) = alpha * sum_{p < k} X(i, p) * Yt(j, p) + beta * D(i, j)
  * X(i, p) = x[i*ldx + p] and Yt(j, p) = yt[j*ldyt + p] (both rows contiguous along p),
  * D(i, j) = d[i*ldd + j]. Each element: lane-wise chains over p (AVX-512 takes the last
  * k % lanes terms as one more, masked, step), a fixed pairwise sum of the lanes, then (other
- * paths) the remaining p in order. Runs rows in parallel when the work pays.
- * beta == 0: D is not read. k >= 1. */
+ * paths) the remaining p in order, then the epilogue e (NULL: none). Runs rows in parallel
+ * when the work pays. beta == 0: D is not read. k >= 1. */
 typedef void (*ck_gemm_direct_dot)(int64_t m, int64_t n, int64_t k, float alpha,
                                    const float *x, int64_t ldx, const float *yt, int64_t ldyt,
-                                   float beta, float *d, int64_t ldd);
+                                   float beta, float *d, int64_t ldd, const ck_gemm_epilogue *e);
+
+/* The epilogue e on every element of the rows x cols block at d (row-major, leading
+ * dimension ldd), whose element (0, 0) is e's: vectors along the rows. For parts of C the
+ * driver has just finished (columns of the packed path's tiles, the scale path's rows). */
+typedef void (*ck_gemm_epilogue_block)(int64_t rows, int64_t cols, float *d, int64_t ldd,
+                                       const ck_gemm_epilogue *e);
 
 #define CK_DIRECT_DECLARE(path)                                                                  \
     void ck_gemm_direct_broadcast_##path(int64_t m, int64_t n, int64_t k, float alpha,          \
                                          const float *x, int64_t rs_x, int64_t cs_x,            \
                                          const float *y, int64_t ldy, float beta, float *d,     \
-                                         int64_t rs_d, int64_t cs_d);                           \
+                                         int64_t rs_d, int64_t cs_d,                            \
+                                         const ck_gemm_epilogue *e);                            \
     void ck_gemm_direct_dot_##path(int64_t m, int64_t n, int64_t k, float alpha, const float *x, \
                                    int64_t ldx, const float *yt, int64_t ldyt, float beta,       \
-                                   float *d, int64_t ldd);
+                                   float *d, int64_t ldd, const ck_gemm_epilogue *e);        \
+    void ck_gemm_epilogue_block_##path(int64_t rows, int64_t cols, float *d, int64_t ldd,       \
+                                       const ck_gemm_epilogue *e);
 
 CK_DIRECT_DECLARE(portable)
 #if defined(__x86_64__)

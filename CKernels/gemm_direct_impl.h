@@ -17,6 +17,7 @@ enum { LANES = CK_DIRECT_LANES, ROWS = 4, COLUMNS = 4 };
 static _Thread_local ck_scratch padded_columns;
 #endif
 typedef float vec __attribute__((vector_size(CK_DIRECT_LANES * sizeof(float))));
+typedef int32_t ivec __attribute__((vector_size(CK_DIRECT_LANES * sizeof(int32_t))));
 
 static inline vec vload(const float *p) {
     vec v;
@@ -38,12 +39,17 @@ static inline float finish(float acc, float alpha, float beta, const float *old)
 static inline __mmask16 first_lanes(int count) { return (__mmask16)((1u << count) - 1u); }
 #endif
 
-/* The first `count` floats at p (count < LANES only where CK_DIRECT_MASKED). */
+/* The first `count` floats at p, zeros in the other lanes; nothing past them is read. */
 static inline vec vload_first(const float *p, int count) {
 #ifdef CK_DIRECT_MASKED
     if (count < LANES) return _mm512_maskz_loadu_ps(first_lanes(count), p);
+#else
+    if (count < LANES) {
+        float padded[LANES] = {0};
+        memcpy(padded, p, (size_t)count * sizeof(float));
+        return vload(padded);
+    }
 #endif
-    (void)count;
     return vload(p);
 }
 
@@ -58,12 +64,56 @@ static inline void vstore_first(float *p, vec v, int count) {
     vstore(p, v);
 }
 
-/* alpha * acc + beta * d (beta == 0: d not read) into the first `count` lanes of d: the same
- * operations as finish() in every lane (alpha * acc is acc itself when alpha is 1). */
-static inline void store_finished(vec acc, int count, float alpha, float beta, float *d) {
+/* alpha * acc + beta * d (beta == 0: d not read), for the first `count` lanes of d: the
+ * same operations as finish() in every lane (alpha * acc is acc itself when alpha is 1). */
+static inline vec finished(vec acc, int count, float alpha, float beta, const float *d) {
     vec r = alpha == 1.0f ? acc : vsplat(alpha) * acc;
     if (beta != 0.0f) r = vsplat(beta) * vload_first(d, count) + r;
-    vstore_first(d, r, count);
+    return r;
+}
+
+/* The epilogue (gemm_direct.h) in vectors: the bias of D's elements (0, 0 .. count) of e,
+ * one value (cs == 0) or `count` contiguous ones (cs == 1), nothing past them read; and the
+ * ReLU x < 0 ? +0 : x, by clearing the bits of the lanes below zero. */
+static inline vec bias_lanes(ck_gemm_epilogue e, int count) {
+    return e.cs == 0 ? vsplat(*e.bias) : vload_first(e.bias, count);
+}
+static inline vec relu_lanes(vec t) { return (vec)((ivec)t & ~(t < vsplat(0.0f))); }
+
+/* The epilogue of an R x V tile t of finished vectors, whose element (0, 0) is e's and whose
+ * last vector holds `last` valid columns; tested once per tile. */
+static inline __attribute__((always_inline)) void
+epilogue_tile(const int R, const int V, int last, vec t[ROWS][2], ck_gemm_epilogue e) {
+    if (e.bias != NULL)
+        for (int r = 0; r < R; r++)
+            for (int v = 0; v < V; v++)
+                t[r][v] += bias_lanes(ck_gemm_epilogue_at(e, r, v * LANES),
+                                      v == V - 1 ? last : LANES);
+    if (e.relu)
+        for (int r = 0; r < R; r++)
+            for (int v = 0; v < V; v++) t[r][v] = relu_lanes(t[r][v]);
+}
+
+/* The epilogue on a block already stored (contract: gemm_direct.h): whole vectors along each
+ * row, then the rest (masked, or one by one). */
+void CK_DIRECT_NAME(ck_gemm_epilogue_block)(int64_t rows, int64_t cols, float *d, int64_t ldd,
+                                            const ck_gemm_epilogue *e) {
+    for (int64_t i = 0; i < rows; i++) {
+        const ck_gemm_epilogue ei = ck_gemm_epilogue_at(*e, i, 0);
+        float *row = d + i * ldd;
+        int64_t j = 0;
+        for (; j < cols; j += LANES) {
+            const int count = cols - j < LANES ? (int)(cols - j) : LANES;
+#ifndef CK_DIRECT_MASKED
+            if (count < LANES) break; /* the rest one by one, below */
+#endif
+            vec t = vload_first(row + j, count);
+            if (ei.bias != NULL) t += bias_lanes(ck_gemm_epilogue_at(ei, 0, j), count);
+            if (ei.relu) t = relu_lanes(t);
+            vstore_first(row + j, t, count);
+        }
+        for (; j < cols; j++) row[j] = ck_gemm_epilogue_element(&ei, 0, j, row[j]);
+    }
 }
 
 /* ---- broadcast form -------------------------------------------------------------------- */
@@ -75,7 +125,7 @@ static inline void store_finished(vec acc, int count, float alpha, float beta, f
 static inline __attribute__((always_inline)) void
 broadcast_tile(const int R, const int V, int last, int64_t k, float alpha, const float *x,
                int64_t rs_x, int64_t cs_x, const float *y, int64_t ldy, float beta, float *d,
-               int64_t rs_d, int64_t cs_d) {
+               int64_t rs_d, int64_t cs_d, ck_gemm_epilogue e) {
     vec acc[ROWS][2];
     for (int r = 0; r < R; r++)
         for (int v = 0; v < V; v++) acc[r][v] = vsplat(0.0f);
@@ -93,11 +143,21 @@ broadcast_tile(const int R, const int V, int last, int64_t k, float alpha, const
 #else
     const int direct = cs_d == 1 && last == LANES;
 #endif
+    /* The tile is finished in registers; with an epilogue, that runs on the whole tile
+     * before it is stored (without one, each vector is stored as soon as it is finished). */
+    const int epilogue = e.bias != NULL || e.relu;
     if (direct) {
         for (int r = 0; r < R; r++)
+            for (int v = 0; v < V; v++) {
+                const int count = v == V - 1 ? last : LANES;
+                acc[r][v] = finished(acc[r][v], count, alpha, beta, d + r * rs_d + v * LANES);
+                if (!epilogue) vstore_first(d + r * rs_d + v * LANES, acc[r][v], count);
+            }
+        if (!epilogue) return;
+        epilogue_tile(R, V, last, acc, e);
+        for (int r = 0; r < R; r++)
             for (int v = 0; v < V; v++)
-                store_finished(acc[r][v], v == V - 1 ? last : LANES, alpha, beta,
-                               d + r * rs_d + v * LANES);
+                vstore_first(d + r * rs_d + v * LANES, acc[r][v], v == V - 1 ? last : LANES);
         return;
     }
     /* A strided (or, without masks, partial) tile goes through a contiguous buffer holding
@@ -108,7 +168,11 @@ broadcast_tile(const int R, const int V, int last, int64_t k, float alpha, const
         for (int64_t j = 0; beta != 0.0f && j < columns; j++)
             tile[r][j] = d[r * rs_d + j * cs_d];
     for (int r = 0; r < R; r++)
-        for (int v = 0; v < V; v++) store_finished(acc[r][v], LANES, alpha, beta, &tile[r][v * LANES]);
+        for (int v = 0; v < V; v++)
+            acc[r][v] = finished(acc[r][v], LANES, alpha, beta, &tile[r][v * LANES]);
+    if (epilogue) epilogue_tile(R, V, last, acc, e);
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < V; v++) vstore(&tile[r][v * LANES], acc[r][v]);
     for (int r = 0; r < R; r++)
         for (int64_t j = 0; j < columns; j++) d[r * rs_d + j * cs_d] = tile[r][j];
 }
@@ -118,46 +182,63 @@ broadcast_tile(const int R, const int V, int last, int64_t k, float alpha, const
 static inline __attribute__((always_inline)) void
 broadcast_panel(const int V, int last, int64_t m, int64_t k, float alpha, const float *x,
                 int64_t rs_x, int64_t cs_x, const float *y, int64_t ldy, float beta, float *d,
-                int64_t rs_d, int64_t cs_d) {
+                int64_t rs_d, int64_t cs_d, ck_gemm_epilogue e) {
     int64_t i = 0;
     for (; i + ROWS <= m; i += ROWS)
         broadcast_tile(ROWS, V, last, k, alpha, x + i * rs_x, rs_x, cs_x, y, ldy, beta,
-                       d + i * rs_d, rs_d, cs_d);
+                       d + i * rs_d, rs_d, cs_d, ck_gemm_epilogue_at(e, i, 0));
     const float *xi = x + i * rs_x;
     float *di = d + i * rs_d;
+    const ck_gemm_epilogue ei = ck_gemm_epilogue_at(e, i, 0);
     switch (m - i) { /* the last m % ROWS rows in one tile */
-    case 3: broadcast_tile(3, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, beta, di, rs_d, cs_d); break;
-    case 2: broadcast_tile(2, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, beta, di, rs_d, cs_d); break;
-    case 1: broadcast_tile(1, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, beta, di, rs_d, cs_d); break;
+    case 3: broadcast_tile(3, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, beta, di, rs_d, cs_d, ei); break;
+    case 2: broadcast_tile(2, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, beta, di, rs_d, cs_d, ei); break;
+    case 1: broadcast_tile(1, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, beta, di, rs_d, cs_d, ei); break;
     default: break;
     }
 }
 
-void CK_DIRECT_NAME(ck_gemm_direct_broadcast)(int64_t m, int64_t n, int64_t k, float alpha,
-                                              const float *x, int64_t rs_x, int64_t cs_x,
-                                              const float *y, int64_t ldy, float beta, float *d,
-                                              int64_t rs_d, int64_t cs_d) {
+/* All of D: panels of two vectors, then of one, then of the last n % LANES columns. */
+static inline __attribute__((always_inline)) void
+broadcast(int64_t m, int64_t n, int64_t k, float alpha, const float *x, int64_t rs_x,
+          int64_t cs_x, const float *y, int64_t ldy, float beta, float *d, int64_t rs_d,
+          int64_t cs_d, ck_gemm_epilogue e) {
     int64_t j = 0;
     for (; j + 2 * LANES <= n; j += 2 * LANES)
         broadcast_panel(2, LANES, m, k, alpha, x, rs_x, cs_x, y + j, ldy, beta, d + j * cs_d,
-                        rs_d, cs_d);
+                        rs_d, cs_d, ck_gemm_epilogue_at(e, 0, j));
     for (; j + LANES <= n; j += LANES)
         broadcast_panel(1, LANES, m, k, alpha, x, rs_x, cs_x, y + j, ldy, beta, d + j * cs_d,
-                        rs_d, cs_d);
+                        rs_d, cs_d, ck_gemm_epilogue_at(e, 0, j));
     /* The last n % LANES columns. */
     const int rest = (int)(n - j);
     if (rest == 0) return;
 #ifdef CK_DIRECT_MASKED
     broadcast_panel(1, rest, m, k, alpha, x, rs_x, cs_x, y + j, ldy, beta, d + j * cs_d, rs_d,
-                    cs_d);
+                    cs_d, ck_gemm_epilogue_at(e, 0, j));
 #else
     /* Without masks, Y's last columns are copied into whole zero-padded vectors. */
     float *padded = ck_scratch_get(&padded_columns, (size_t)(k * LANES));
     for (int64_t p = 0; p < k; p++)
         for (int l = 0; l < LANES; l++) padded[p * LANES + l] = l < rest ? y[p * ldy + j + l] : 0.0f;
     broadcast_panel(1, rest, m, k, alpha, x, rs_x, cs_x, padded, LANES, beta, d + j * cs_d,
-                    rs_d, cs_d);
+                    rs_d, cs_d, ck_gemm_epilogue_at(e, 0, j));
 #endif
+}
+
+/* Given no epilogue (NULL), the kernels run their body inlined with this constant one, which
+ * folds every epilogue test away: the plain product pays nothing for the epilogue. */
+static const ck_gemm_epilogue no_epilogue = {0};
+
+void CK_DIRECT_NAME(ck_gemm_direct_broadcast)(int64_t m, int64_t n, int64_t k, float alpha,
+                                              const float *x, int64_t rs_x, int64_t cs_x,
+                                              const float *y, int64_t ldy, float beta, float *d,
+                                              int64_t rs_d, int64_t cs_d,
+                                              const ck_gemm_epilogue *e) {
+    if (e == NULL)
+        broadcast(m, n, k, alpha, x, rs_x, cs_x, y, ldy, beta, d, rs_d, cs_d, no_epilogue);
+    else
+        broadcast(m, n, k, alpha, x, rs_x, cs_x, y, ldy, beta, d, rs_d, cs_d, *e);
 }
 
 /* ---- dot form -------------------------------------------------------------------------- */
@@ -198,7 +279,7 @@ dot_step(const int R, const int C, int count, const float *x, int64_t ldx, const
  * last k % LANES terms are added one by one after the lanes are summed. */
 static inline __attribute__((always_inline)) void
 dot_tile(const int R, const int C, int64_t k, float alpha, const float *x, int64_t ldx,
-         const float *yt, int64_t ldyt, float beta, float *d, int64_t ldd) {
+         const float *yt, int64_t ldyt, float beta, float *d, int64_t ldd, ck_gemm_epilogue e) {
     vec acc[ROWS][COLUMNS];
     for (int r = 0; r < R; r++)
         for (int c = 0; c < C; c++) acc[r][c] = vsplat(0.0f);
@@ -215,22 +296,26 @@ dot_tile(const int R, const int C, int64_t k, float alpha, const float *x, int64
         for (int c = 0; c < C; c++) {
             float sum = sum_lanes(acc[r][c]);
             for (int64_t q = p; q < k; q++) sum += x[r * ldx + q] * yt[c * ldyt + q];
-            d[r * ldd + c] = finish(sum, alpha, beta, d + r * ldd + c);
+            const float v = finish(sum, alpha, beta, d + r * ldd + c);
+            d[r * ldd + c] = ck_gemm_epilogue_element(&e, r, c, v);
         }
 }
 
 /* R rows of D (R <= ROWS), all columns: tiles of COLUMNS columns, then one of the rest. */
 static inline __attribute__((always_inline)) void
 dot_row_block(const int R, int64_t n, int64_t k, float alpha, const float *x, int64_t ldx,
-              const float *yt, int64_t ldyt, float beta, float *d, int64_t ldd) {
+              const float *yt, int64_t ldyt, float beta, float *d, int64_t ldd,
+              ck_gemm_epilogue e) {
     int64_t j = 0;
     for (; j + COLUMNS <= n; j += COLUMNS)
-        dot_tile(R, COLUMNS, k, alpha, x, ldx, yt + j * ldyt, ldyt, beta, d + j, ldd);
+        dot_tile(R, COLUMNS, k, alpha, x, ldx, yt + j * ldyt, ldyt, beta, d + j, ldd,
+                 ck_gemm_epilogue_at(e, 0, j));
     const float *ytj = yt + j * ldyt;
+    const ck_gemm_epilogue ej = ck_gemm_epilogue_at(e, 0, j);
     switch (n - j) { /* the last n % COLUMNS columns in one tile */
-    case 3: dot_tile(R, 3, k, alpha, x, ldx, ytj, ldyt, beta, d + j, ldd); break;
-    case 2: dot_tile(R, 2, k, alpha, x, ldx, ytj, ldyt, beta, d + j, ldd); break;
-    case 1: dot_tile(R, 1, k, alpha, x, ldx, ytj, ldyt, beta, d + j, ldd); break;
+    case 3: dot_tile(R, 3, k, alpha, x, ldx, ytj, ldyt, beta, d + j, ldd, ej); break;
+    case 2: dot_tile(R, 2, k, alpha, x, ldx, ytj, ldyt, beta, d + j, ldd, ej); break;
+    case 1: dot_tile(R, 1, k, alpha, x, ldx, ytj, ldyt, beta, d + j, ldd, ej); break;
     default: break;
     }
 }
@@ -240,29 +325,40 @@ typedef struct {
     float alpha, beta;
     const float *x, *yt;
     float *d;
+    const ck_gemm_epilogue *e; /* NULL: none */
 } dot_args;
 
 /* Rows [begin, end) of D, all columns: blocks of ROWS rows, then one block of the rest. */
-static void dot_rows(const void *args, int64_t begin, int64_t end) {
-    const dot_args *a = args;
+static inline __attribute__((always_inline)) void
+dot_rows_with(const dot_args *a, int64_t begin, int64_t end, ck_gemm_epilogue e) {
     int64_t i = begin;
     for (; i + ROWS <= end; i += ROWS)
         dot_row_block(ROWS, a->n, a->k, a->alpha, a->x + i * a->ldx, a->ldx, a->yt, a->ldyt,
-                      a->beta, a->d + i * a->ldd, a->ldd);
+                      a->beta, a->d + i * a->ldd, a->ldd, ck_gemm_epilogue_at(e, i, 0));
     const float *xi = a->x + i * a->ldx;
     float *di = a->d + i * a->ldd;
+    const ck_gemm_epilogue ei = ck_gemm_epilogue_at(e, i, 0);
     switch (end - i) {
-    case 3: dot_row_block(3, a->n, a->k, a->alpha, xi, a->ldx, a->yt, a->ldyt, a->beta, di, a->ldd); break;
-    case 2: dot_row_block(2, a->n, a->k, a->alpha, xi, a->ldx, a->yt, a->ldyt, a->beta, di, a->ldd); break;
-    case 1: dot_row_block(1, a->n, a->k, a->alpha, xi, a->ldx, a->yt, a->ldyt, a->beta, di, a->ldd); break;
+    case 3: dot_row_block(3, a->n, a->k, a->alpha, xi, a->ldx, a->yt, a->ldyt, a->beta, di, a->ldd, ei); break;
+    case 2: dot_row_block(2, a->n, a->k, a->alpha, xi, a->ldx, a->yt, a->ldyt, a->beta, di, a->ldd, ei); break;
+    case 1: dot_row_block(1, a->n, a->k, a->alpha, xi, a->ldx, a->yt, a->ldyt, a->beta, di, a->ldd, ei); break;
     default: break;
     }
 }
 
+static void dot_rows(const void *args, int64_t begin, int64_t end) {
+    const dot_args *a = args;
+    if (a->e == NULL)
+        dot_rows_with(a, begin, end, no_epilogue);
+    else
+        dot_rows_with(a, begin, end, *a->e);
+}
+
 void CK_DIRECT_NAME(ck_gemm_direct_dot)(int64_t m, int64_t n, int64_t k, float alpha,
                                         const float *x, int64_t ldx, const float *yt,
-                                        int64_t ldyt, float beta, float *d, int64_t ldd) {
-    dot_args args = {n, k, ldx, ldyt, ldd, alpha, beta, x, yt, d};
+                                        int64_t ldyt, float beta, float *d, int64_t ldd,
+                                        const ck_gemm_epilogue *e) {
+    dot_args args = {n, k, ldx, ldyt, ldd, alpha, beta, x, yt, d, e};
     ck_parallel_for(m, ROWS, ck_threads_for(m * n * k, CK_GEMM_MIN_WORK_PER_THREAD), dot_rows,
                     &args);
 }

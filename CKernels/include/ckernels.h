@@ -48,6 +48,19 @@ void ck_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float a
               const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
               float *c, int64_t ldc);
 
+/* C = act(alpha * op(A) * op(B) + beta * C + bias): ck_sgemm (same arguments, same rules)
+ * with a fused epilogue. bias (length n, or NULL for none) is added to column j of every
+ * row: C[i][j] += bias[j]. When relu != 0, each result x then becomes x < 0 ? 0 : x (as
+ * ck_relu_forward: NaN stays NaN, -0.0 stays -0.0). The result is bitwise identical to
+ * ck_sgemm, then ck_bias_add(m, n, c, ldc, bias), then ck_relu_forward on the m x n block,
+ * on every path and thread count (the bias is added to the finished product as its own
+ * rounding, never fused into it), but each part of C gets its bias and ReLU as soon as it
+ * is finished, in registers or cache, saving two passes over C and two calls. bias must not
+ * overlap C. alpha == 0 or k == 0: C = act(beta * C + bias). */
+void ck_sgemm_bias_relu(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                        const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                        float *c, int64_t ldc, const float *bias, int relu);
+
 /* The instruction-set paths of the GEMM microkernel. */
 typedef enum {
     CK_GEMM_PATH_PORTABLE = 0, /* plain C vector extensions: any CPU */

@@ -1,11 +1,12 @@
-// ck_sgemm against a naive Double reference, on every GEMM path this CPU supports.
+// ck_sgemm against a naive Double reference, on every GEMM path this CPU supports. The
+// problem, call and path helpers here also serve GEMMEpilogueTests.swift.
 import CKernels
 import DeepLearning
 import XCTest
 
 /// One GEMM problem in logical form: C = alpha * A * B + beta * C, with A m x k and B k x n
 /// as op(A) and op(B) (the test stores them transposed or not).
-private struct GEMMProblem {
+struct GEMMProblem {
     var alpha: Float
     var beta: Float
     var a: Matrix
@@ -48,35 +49,52 @@ private struct GEMMProblem {
 }
 
 /// A GEMM call with its operands in memory, ready to run (several times).
-private struct StoredGEMM {
+struct StoredGEMM {
     let transA: Bool, transB: Bool
     let m: Int, n: Int, k: Int
     let alpha: Float, beta: Float
-    let a: Matrix, b: Matrix, c: Matrix
+    let a: Matrix?, b: Matrix?, c: Matrix
 
-    /// Calls ck_sgemm on a copy of C and returns C as the kernel left it.
-    func run() -> Matrix {
+    /// Calls ck_sgemm (or, given an epilogue, ck_sgemm_bias_relu) on a copy of C and returns
+    /// C as the kernel left it.
+    func run(epilogue: GEMMEpilogue? = nil) -> Matrix {
         var result = c
-        sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, b: b, beta: beta, c: &result)
+        sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, b: b, beta: beta,
+              c: &result, epilogue: epilogue)
         return result
     }
 }
 
-/// ck_sgemm on stored operands; nil A or B passes a NULL pointer (with the smallest valid
-/// leading dimension).
-private func sgemm(
+/// The epilogue arguments of ck_sgemm_bias_relu: nil bias passes NULL.
+struct GEMMEpilogue {
+    var bias: [Float]?
+    var relu: Bool
+}
+
+/// ck_sgemm on stored operands, or ck_sgemm_bias_relu when given an epilogue; nil A or B
+/// passes a NULL pointer (with the smallest valid leading dimension).
+func sgemm(
     transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: Matrix?, b: Matrix?,
-    beta: Float, c: inout Matrix
+    beta: Float, c: inout Matrix, epilogue: GEMMEpilogue? = nil
 ) {
     let lda = a?.ld ?? max(1, transA ? m : k)
     let ldb = b?.ld ?? max(1, transB ? k : n)
     let ldc = c.ld
     withOptionalPointer(a?.storage) { aPointer in
         withOptionalPointer(b?.storage) { bPointer in
-            c.storage.withUnsafeMutableBufferPointer { cBuffer in
-                ck_sgemm(
-                    transA ? 1 : 0, transB ? 1 : 0, Int64(m), Int64(n), Int64(k), alpha,
-                    aPointer, Int64(lda), bPointer, Int64(ldb), beta, cBuffer.baseAddress, Int64(ldc))
+            withOptionalPointer(epilogue?.bias) { biasPointer in
+                c.storage.withUnsafeMutableBufferPointer { cBuffer in
+                    let (ta, tb): (Int32, Int32) = (transA ? 1 : 0, transB ? 1 : 0)
+                    if let epilogue {
+                        ck_sgemm_bias_relu(
+                            ta, tb, Int64(m), Int64(n), Int64(k), alpha, aPointer, Int64(lda), bPointer,
+                            Int64(ldb), beta, cBuffer.baseAddress, Int64(ldc), biasPointer, epilogue.relu ? 1 : 0)
+                    } else {
+                        ck_sgemm(
+                            ta, tb, Int64(m), Int64(n), Int64(k), alpha, aPointer, Int64(lda), bPointer,
+                            Int64(ldb), beta, cBuffer.baseAddress, Int64(ldc))
+                    }
+                }
             }
         }
     }
@@ -87,7 +105,7 @@ private func withOptionalPointer<R>(_ array: [Float]?, _ body: (UnsafePointer<Fl
     return array.withUnsafeBufferPointer { body($0.baseAddress) }
 }
 
-private let allPaths: [ck_gemm_path] = [CK_GEMM_PATH_PORTABLE, CK_GEMM_PATH_AVX2, CK_GEMM_PATH_AVX512]
+let allPaths: [ck_gemm_path] = [CK_GEMM_PATH_PORTABLE, CK_GEMM_PATH_AVX2, CK_GEMM_PATH_AVX512]
 
 private func name(of path: ck_gemm_path) -> String {
     switch path {
@@ -99,7 +117,7 @@ private func name(of path: ck_gemm_path) -> String {
 }
 
 /// Runs `body` once on every GEMM path this CPU supports, then restores the original path.
-private func forEachSupportedPath(
+func forEachSupportedPath(
     file: StaticString = #filePath, line: UInt = #line, _ body: (_ pathName: String) -> Void
 ) {
     let original = ck_gemm_get_path()
@@ -111,7 +129,7 @@ private func forEachSupportedPath(
     }
 }
 
-private let transposes: [(a: Bool, b: Bool)] = [(false, false), (false, true), (true, false), (true, true)]
+let transposes: [(a: Bool, b: Bool)] = [(false, false), (false, true), (true, false), (true, true)]
 
 /// Checks `problem` on every supported path and transpose combination: C against the
 /// reference within the k-scaled bound, and C's row padding left untouched.

@@ -6,7 +6,7 @@ import COpenBLAS
 /// m×k×n: op(A) is m×k, op(B) is k×n, C is m×n. A transposed operand is stored transposed
 /// (op(A) = Aᵀ with A stored k×m) and read in place, by ck and OpenBLAS alike.
 struct GemmCase {
-    let group: String  // square, spiral, mlp256, mlp32
+    let group: String  // square, spiral, mlp256, mlp32, bias+relu
     let name: String   // what the product is in its network
     let transA: Bool
     let transB: Bool
@@ -14,6 +14,9 @@ struct GemmCase {
     let k: Int
     let n: Int
     let threads: Int
+    /// A layer's product with its bias and ReLU: ck_sgemm_bias_relu against ck_sgemm,
+    /// ck_bias_add and ck_relu_forward, rather than ck_sgemm against OpenBLAS.
+    var biasReLU = false
 
     /// What --filter matches.
     var id: String { "gemm \(group) \(name)" }
@@ -26,7 +29,8 @@ struct GemmCase {
 }
 
 /// Square products on 1 and on all threads; the spiral network's and an MLP's products
-/// (forward and backward, batch 256 and 32) on all threads.
+/// (forward and backward, batch 256 and 32) on all threads; three forward products with
+/// their bias and ReLU, fused and not.
 func gemmCases(threadCounts: [Int], quick: Bool) -> [GemmCase] {
     let all = threadCounts.max()!
     /// ops: "NN", "TN" or "NT", for op(A) then op(B).
@@ -59,7 +63,18 @@ func gemmCases(threadCounts: [Int], quick: Bool) -> [GemmCase] {
             product("NT", "mlp\(batch)", "dX = dY·Wᵀ", batch, 1024, 1024),
         ]
     }
-    return square + spiral + mlp
+    // Linear then ReLU: the spiral's hidden layer (a batch, and all 300 points) and the MLP's
+    // first layer.
+    let biasReLU = [
+        product("NN", "bias+relu", "spiral H = relu(X·W1 + b)", 20, 2, 100),
+        product("NN", "bias+relu", "spiral 300 H = relu(X·W1 + b)", 300, 2, 100),
+        product("NN", "bias+relu", "mlp256 relu(X·W + b) 784→1024", 256, 784, 1024),
+    ].map { gemm in
+        var fused = gemm
+        fused.biasReLU = true
+        return fused
+    }
+    return square + spiral + mlp + biasReLU
 }
 
 /// The largest |x - y| over both buffers, relative to the largest |y|.
@@ -72,9 +87,16 @@ private func relativeDifference(_ x: Buffer<Float>, _ y: Buffer<Float>) -> Float
     return difference / scale
 }
 
+/// Times the products against OpenBLAS, then the bias+relu cases fused against unfused.
+func runGemmBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
+    let products = cases.filter { !$0.biasReLU }, fused = cases.filter(\.biasReLU)
+    if !products.isEmpty { runProductBenchmarks(products, plan: plan) }
+    if !fused.isEmpty { runBiasReLUBenchmarks(fused, plan: plan) }
+}
+
 /// Times ck_sgemm, OpenBLAS's cblas_sgemm and (for small products) the naive loop on each
 /// case, alternately, and prints one row per case.
-func runGemmBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
+private func runProductBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
     print("""
 
         GEMM  C = op(A)·op(B), fp32 row-major, alpha 1, beta 0. m×k×n: op(A) m×k, op(B) k×n, \
@@ -135,6 +157,61 @@ func runGemmBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
         let difference = relativeDifference(outputs[0], outputs[1])
         if !(difference < 1e-4) {
             print("  ! ck_sgemm and cblas_sgemm differ: max |difference| / max |C| = \(difference)")
+        }
+    }
+}
+
+/// Times, alternately, C = relu(op(A)·op(B) + bias) by ck_sgemm_bias_relu (fused) and by
+/// ck_sgemm, ck_bias_add and ck_relu_forward (unfused), and ck_sgemm alone (the product's own
+/// cost); prints one row per case and checks that fused and unfused give the same bits.
+private func runBiasReLUBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
+    print("""
+
+        GEMM + bias + ReLU  C = relu(op(A)·op(B) + bias), fp32 row-major, a layer's forward pass.
+        fused: ck_sgemm_bias_relu. unfused: ck_sgemm, then ck_bias_add, then ck_relu_forward.
+        sgemm: ck_sgemm alone. unf/fused = unfused time / fused time (> 1: fusing pays).
+
+        """)
+    let table = Table([
+        ("case", 30), ("op", 2), ("m×k×n", 14), ("thr", 3), ("fused µs", 7), ("unfused µs", 7),
+        ("sgemm µs", 7), ("unf/fused", 6), ("fused spread", 8), ("unf spread", 8), ("others", 4),
+    ])
+    table.printHeader()
+    for gemm in cases {
+        ck_set_num_threads(Int32(gemm.threads))
+        let a = randomFloats(gemm.m * gemm.k, seed: 1), b = randomFloats(gemm.k * gemm.n, seed: 2)
+        let bias = randomFloats(gemm.n, seed: 3)
+        let outputs = (0..<3).map { _ in Buffer<Float>(count: gemm.m * gemm.n) { _ in .nan } }
+        let (m, n, k, lda, ldb) = (Int64(gemm.m), Int64(gemm.n), Int64(gemm.k), Int64(gemm.lda), Int64(gemm.ldb))
+        let (transA, transB): (Int32, Int32) = (gemm.transA ? 1 : 0, gemm.transB ? 1 : 0)
+        let contenders = [
+            Contender(name: "fused") {
+                ck_sgemm_bias_relu(transA, transB, m, n, k, 1, a.pointer, lda, b.pointer, ldb, 0,
+                                   outputs[0].pointer, n, bias.pointer, 1)
+            },
+            Contender(name: "unfused") {
+                ck_sgemm(transA, transB, m, n, k, 1, a.pointer, lda, b.pointer, ldb, 0,
+                         outputs[1].pointer, n)
+                ck_bias_add(m, n, outputs[1].pointer, n, bias.pointer)
+                ck_relu_forward(m * n, outputs[1].pointer, outputs[1].pointer)
+            },
+            Contender(name: "sgemm") {
+                ck_sgemm(transA, transB, m, n, k, 1, a.pointer, lda, b.pointer, ldb, 0,
+                         outputs[2].pointer, n)
+            },
+        ]
+        let before = CPUTimes()
+        let timings = measureAlternately(contenders, plan: plan)
+        let others = CPUTimes().otherProcesses(since: before)
+        let (fused, unfused, sgemm) = (timings[0], timings[1], timings[2])
+        table.printRow([
+            gemm.name, gemm.ops, "\(m)×\(k)×\(n)", "\(gemm.threads)",
+            formattedShort(fused.median * 1e6), formattedShort(unfused.median * 1e6),
+            formattedShort(sgemm.median * 1e6), formattedRatio(unfused.median / fused.median),
+            formattedSpread(fused), formattedSpread(unfused), formatted(others),
+        ])
+        if !(0..<gemm.m * gemm.n).allSatisfy({ outputs[0].pointer[$0].bitPattern == outputs[1].pointer[$0].bitPattern }) {
+            print("  ! ck_sgemm_bias_relu differs from ck_sgemm + ck_bias_add + ck_relu_forward")
         }
     }
 }
