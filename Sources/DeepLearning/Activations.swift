@@ -29,6 +29,15 @@ public class ElementwiseActivation: Function {
         return output
     }
 
+    /// The buffer for a `rows` x `columns` output that another kernel computes in this
+    /// activation's place (`Linear`'s fused forward pass); `backward` then works as after
+    /// `forward`.
+    func outputBuffer(rows: Int, columns: Int) -> Tensor {
+        let output = Tensor.reusing(output, rows: rows, columns: columns)
+        self.output = output
+        return output
+    }
+
     public func backward(_ outputGradient: Tensor) -> Tensor {
         let output = requireLastOutput(output, matching: outputGradient, for: self)
         let inputGradient = Tensor.reusing(inputGradient, shape: output.shape)

@@ -59,16 +59,26 @@ public final class Linear: Function {
     }
 
     /// y = x · W + b.
-    public func forward(_ input: Tensor) -> Tensor {
+    public func forward(_ input: Tensor) -> Tensor { forward(input, then: nil) }
+
+    /// y = x · W + b, then max(y, 0) when `relu` is given: one pass over y (the bias and the
+    /// activation are applied to each tile of the product while it is in cache), written into
+    /// `relu`'s output buffer so that `relu.backward` works as if `relu.forward` had run.
+    /// `Model` runs a `Linear` followed by a `ReLU` this way.
+    func forward(_ input: Tensor, then relu: ReLU?) -> Tensor {
         requireMatrix(input, width: inputSize, for: self)
         let batch = input.shape[0]
-        let output = Tensor.reusing(output, rows: batch, columns: outputSize)
-        ck_sgemm(0, 0, Int64(batch), Int64(outputSize), Int64(inputSize), 1,
-                 input.value, Int64(inputSize), weight.value, Int64(outputSize), 0,
-                 output.value, Int64(outputSize))
-        ck_bias_add(Int64(batch), Int64(outputSize), output.value, Int64(outputSize), bias.value)
+        let output: Tensor
+        if let relu {
+            output = relu.outputBuffer(rows: batch, columns: outputSize)
+        } else {
+            output = Tensor.reusing(self.output, rows: batch, columns: outputSize)
+            self.output = output
+        }
+        ck_sgemm_bias_relu(0, 0, Int64(batch), Int64(outputSize), Int64(inputSize), 1,
+                           input.value, Int64(inputSize), weight.value, Int64(outputSize), 0,
+                           output.value, Int64(outputSize), bias.value, relu == nil ? 0 : 1)
         self.input = input
-        self.output = output
         return output
     }
 
