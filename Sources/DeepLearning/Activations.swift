@@ -13,8 +13,8 @@ public class ElementwiseActivation: Function {
     public let description: String
     private let forwardKernel: Forward
     private let backwardKernel: Backward
-    private var output: Tensor?
-    private var inputGradient: Tensor?
+    @exclusivity(unchecked) private var output: Tensor?
+    @exclusivity(unchecked) private var inputGradient: Tensor?
 
     init(name: String, forward: Forward, backward: Backward) {
         description = name

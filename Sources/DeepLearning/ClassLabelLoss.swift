@@ -11,7 +11,7 @@ public class ClassLabelLoss: Loss {
                                        UnsafeMutablePointer<Float>?) -> Int32
     private let name: String
     private let kernel: Kernel
-    private var scoresGradient: Tensor?
+    @exclusivity(unchecked) private var scoresGradient: Tensor?
 
     init(name: String, kernel: Kernel) {
         self.name = name

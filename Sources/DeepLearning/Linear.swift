@@ -23,9 +23,9 @@ public final class Linear: Function {
     public let weightInitializer: Initializer
     public let biasInitializer: Initializer
 
-    private var input: Tensor?
-    private var output: Tensor?
-    private var inputGradient: Tensor?
+    @exclusivity(unchecked) private var input: Tensor?
+    @exclusivity(unchecked) private var output: Tensor?
+    @exclusivity(unchecked) private var inputGradient: Tensor?
 
     /// A layer from `inputSize` features to `outputSize`, its parameters drawn from the
     /// initializers with `seed` (a random seed when nil; `Model.initializeParameters(seed:)`

@@ -16,11 +16,11 @@ public final class MiniBatchLoader {
     public let labels: [Int32]
     public let batchSize: Int
     public let shuffles: Bool
-    private var generator: SeededGenerator
+    @exclusivity(unchecked) private var generator: SeededGenerator
     /// Sample indices in this epoch's order.
-    private var order: [Int64]
+    @exclusivity(unchecked) private var order: [Int64]
     private let batchInputs: Tensor
-    private var batchLabels: [Int32]
+    @exclusivity(unchecked) private var batchLabels: [Int32]
     /// The shape of one sample: `inputs.shape` without its first dimension.
     private let sampleShape: [Int]
 

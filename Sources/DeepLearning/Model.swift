@@ -15,11 +15,11 @@ import CKernels
 /// let classes = model.predict(inputs)
 /// ```
 public final class Model {
-    public private(set) var layers: [any Function] {
+    @exclusivity(unchecked) public private(set) var layers: [any Function] {
         didSet { forwardSteps = ForwardStep.steps(of: layers) }
     }
     /// `layers` as the forward pass runs them.
-    private var forwardSteps: [ForwardStep] = []
+    @exclusivity(unchecked) private var forwardSteps: [ForwardStep] = []
 
     /// Training (true, the default) or evaluation mode, passed on to every layer (dropout
     /// drops only in training). `fit` trains in training mode; `predict`, `probabilities` and

@@ -19,7 +19,7 @@ import CKernels
 /// ```
 public final class SGD: Optimizer {
     public let parameters: [Tensor]
-    public var learningRate: Float
+    @exclusivity(unchecked) public var learningRate: Float
     public let momentum: Float
     public let dampening: Float
     public let weightDecay: Float
@@ -27,7 +27,7 @@ public final class SGD: Optimizer {
     /// One momentum buffer per parameter, same shape.
     private let velocities: [Tensor]
     /// Whether a step has been taken: PyTorch's first step copies g into the buffer.
-    private var hasStepped = false
+    @exclusivity(unchecked) private var hasStepped = false
 
     /// PyTorch's arguments, in its order, with its defaults (no default learning rate).
     public init(parameters: [Tensor], learningRate: Float, momentum: Float = 0,

@@ -17,16 +17,20 @@ import Synchronization
 /// optimizer that updates it.
 public final class Tensor {
     /// The size of each dimension, outermost first.
-    public private(set) var shape: [Int]
+    ///
+    /// (`@exclusivity(unchecked)`, here and on the other stored properties a training step
+    /// reads or writes: no code passes them `inout` while also reaching them another way, so
+    /// Swift's run-time exclusivity checks, ~10% of a spiral training step, only cost time.)
+    @exclusivity(unchecked) public private(set) var shape: [Int]
     /// The number of elements the storage can hold without reallocating.
     public let capacity: Int
     /// The values, `count` of them, row-major.
     public let value: UnsafeMutablePointer<Float>
-    private var gradientStorage: UnsafeMutablePointer<Float>?
+    @exclusivity(unchecked) private var gradientStorage: UnsafeMutablePointer<Float>?
     /// Whether the gradient is zero without the zeros having been written (after
     /// `zeroGradient()`): `gradient` writes them before handing the buffer out, and a kernel
     /// that would add to the buffer overwrites it instead (`gradientForAccumulation()`).
-    private var gradientIsUnwrittenZero = false
+    @exclusivity(unchecked) private var gradientIsUnwrittenZero = false
 
     /// How many value or gradient buffers tensors have allocated in this process
     /// (for tests that check a training step allocates nothing).
