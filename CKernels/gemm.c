@@ -1,5 +1,6 @@
 /* GEMM driver: C = alpha * op(A) * op(B) + beta * C (row-major), BLIS-style, optionally
- * followed by the epilogue of ck_sgemm_bias_relu (bias per column, ReLU; gemm_direct.h).
+ * followed by the epilogue of ck_sgemm_bias_relu (bias per column, ReLU) or of
+ * ck_sgemm_relu_backward (the ReLU's derivative as a mask; gemm_direct.h).
  *
  *   for jc over n by NC:                 columns of C / op(B)
  *     for pc over k by KC:               depth; the first block uses the caller's beta,
@@ -44,16 +45,16 @@
  *   MC: the A~ block, mc x kc floats, fits L2.
  *   NC: the B~ block, kc x nc floats, in L3. */
 static const ck_gemm_blocking blocking_portable = {
-    CK_GEMM_PORTABLE_MR,      CK_GEMM_PORTABLE_NR,           120, 256, 2048, ck_gemm_kernel_portable,
+    CK_GEMM_PATH_PORTABLE, CK_GEMM_PORTABLE_MR,      CK_GEMM_PORTABLE_NR,           120, 256, 2048, ck_gemm_kernel_portable,
     ck_gemm_direct_broadcast_portable, ck_gemm_direct_dot_portable,
     ck_gemm_epilogue_block_portable};
 #if defined(__x86_64__)
 static const ck_gemm_blocking blocking_avx2 = {
-    CK_GEMM_AVX2_MR,      CK_GEMM_AVX2_NR,           144, 256, 4096, ck_gemm_kernel_avx2,
+    CK_GEMM_PATH_AVX2, CK_GEMM_AVX2_MR,      CK_GEMM_AVX2_NR,           144, 256, 4096, ck_gemm_kernel_avx2,
     ck_gemm_direct_broadcast_avx2, ck_gemm_direct_dot_avx2,
     ck_gemm_epilogue_block_avx2};
 static const ck_gemm_blocking blocking_avx512 = {
-    CK_GEMM_AVX512_MR,      CK_GEMM_AVX512_NR,           240, 1024, 2048, ck_gemm_kernel_avx512,
+    CK_GEMM_PATH_AVX512, CK_GEMM_AVX512_MR,      CK_GEMM_AVX512_NR,           240, 1024, 2048, ck_gemm_kernel_avx512,
     ck_gemm_direct_broadcast_avx512, ck_gemm_direct_dot_avx512,
     ck_gemm_epilogue_block_avx512};
 #endif
@@ -90,8 +91,9 @@ const ck_gemm_blocking *ck_gemm_blocking_for(ck_gemm_path path) {
     }
 }
 
-/* The current path, or -1 before the first use. */
-static atomic_int current_path = -1;
+/* The current path's table, or NULL before the first use. Products read it with one atomic
+ * load (checking the CPU's features on every call measured ~3% of a spiral training step). */
+static _Atomic(const ck_gemm_blocking *) current_blocking = NULL;
 
 /* CK_GEMM_PATH if it names a supported path, otherwise the fastest supported one. */
 static ck_gemm_path default_path(void) {
@@ -111,22 +113,25 @@ static ck_gemm_path default_path(void) {
     return CK_GEMM_PATH_PORTABLE;
 }
 
-ck_gemm_path ck_gemm_get_path(void) {
-    int path = atomic_load(&current_path);
-    if (path < 0) {
+/* The current path's table, chosen on the first call. */
+static const ck_gemm_blocking *current(void) {
+    const ck_gemm_blocking *blk = atomic_load(&current_blocking);
+    if (blk == NULL) {
         /* Several threads may get here at once; they all compute the same value, and one
          * set by ck_gemm_set_path in the meantime wins. */
-        int expected = -1;
-        int chosen = (int)default_path();
-        path = atomic_compare_exchange_strong(&current_path, &expected, chosen) ? chosen
-                                                                                : expected;
+        const ck_gemm_blocking *expected = NULL, *chosen = ck_gemm_blocking_for(default_path());
+        blk = atomic_compare_exchange_strong(&current_blocking, &expected, chosen) ? chosen
+                                                                                   : expected;
     }
-    return (ck_gemm_path)path;
+    return blk;
 }
 
+ck_gemm_path ck_gemm_get_path(void) { return current()->path; }
+
 int ck_gemm_set_path(ck_gemm_path path) {
-    if (!ck_gemm_path_supported(path)) return -1;
-    atomic_store(&current_path, (int)path);
+    const ck_gemm_blocking *blk = ck_gemm_blocking_for(path);
+    if (blk == NULL) return -1;
+    atomic_store(&current_blocking, blk);
     return 0;
 }
 
@@ -137,6 +142,8 @@ int ck_gemm_set_path(ck_gemm_path path) {
 /* A~ of each thread, and B~ of the thread that calls ck_sgemm (shared with its team). */
 static _Thread_local ck_scratch a_scratch;
 static _Thread_local ck_scratch b_scratch;
+/* One B~ sliver of each thread, when it packs its own (gemm_thread). */
+static _Thread_local ck_scratch sliver_scratch;
 
 /* ---------------------------------------------------------------------------------------
  * Packing
@@ -144,27 +151,73 @@ static _Thread_local ck_scratch b_scratch;
 
 static inline int64_t min64(int64_t x, int64_t y) { return x < y ? x : y; }
 
+/* Packing moves data in vectors, inline: a memcpy call per 128-byte row of a sliver, or one
+ * scalar store per float, cost more than the copying itself for the panels of a small product
+ * (32x1024x1024 with B transposed, 2 threads: 0.62x the time; with B as stored, unchanged).
+ * The packing functions are compiled per instruction set (CK_VECTORIZED); f4 is SSE2 on
+ * plain x86-64, NEON on aarch64. */
+typedef float f4 __attribute__((vector_size(4 * sizeof(float))));
+static inline f4 load4(const float *p) {
+    f4 v;
+    __builtin_memcpy_inline(&v, p, sizeof v);
+    return v;
+}
+static inline void store4(float *p, f4 v) { __builtin_memcpy_inline(p, &v, sizeof v); }
+
+/* dst[0 .. n) = src[0 .. n): 64 bytes at a time (one zmm in the AVX-512 clone of a packing
+ * function), then 4 floats, then one. */
+static inline void copy_floats(float *dst, const float *src, int64_t n) {
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16) __builtin_memcpy_inline(dst + j, src + j, 16 * sizeof(float));
+    for (; j + 4 <= n; j += 4) store4(dst + j, load4(src + j));
+    for (; j < n; j++) dst[j] = src[j];
+}
+
+/* dst[p*ldd + i] = src[i*lds + p] for i < rows, p < cols: a rows x cols block transposed,
+ * in 4 x 4 blocks held in registers (rows and columns past the last whole block one by one). */
+static void transpose_block(int64_t rows, int64_t cols, const float *src, int64_t lds,
+                            float *dst, int64_t ldd) {
+    int64_t i = 0;
+    for (; i + 4 <= rows; i += 4) {
+        const float *s = src + i * lds;
+        int64_t p = 0;
+        for (; p + 4 <= cols; p += 4) {
+            /* r_q holds row i+q, columns p..p+3; c_q column p+q, rows i..i+3. */
+            const f4 r0 = load4(s + p), r1 = load4(s + lds + p), r2 = load4(s + 2 * lds + p),
+                     r3 = load4(s + 3 * lds + p);
+            const f4 lo01 = __builtin_shufflevector(r0, r1, 0, 4, 1, 5),
+                     hi01 = __builtin_shufflevector(r0, r1, 2, 6, 3, 7),
+                     lo23 = __builtin_shufflevector(r2, r3, 0, 4, 1, 5),
+                     hi23 = __builtin_shufflevector(r2, r3, 2, 6, 3, 7);
+            float *d = dst + p * ldd + i;
+            store4(d, __builtin_shufflevector(lo01, lo23, 0, 1, 4, 5));
+            store4(d + ldd, __builtin_shufflevector(lo01, lo23, 2, 3, 6, 7));
+            store4(d + 2 * ldd, __builtin_shufflevector(hi01, hi23, 0, 1, 4, 5));
+            store4(d + 3 * ldd, __builtin_shufflevector(hi01, hi23, 2, 3, 6, 7));
+        }
+        for (; p < cols; p++)
+            for (int64_t q = 0; q < 4; q++) dst[p * ldd + i + q] = s[q * lds + p];
+    }
+    for (; i < rows; i++)
+        for (int64_t p = 0; p < cols; p++) dst[p * ldd + i] = src[i * lds + p];
+}
+
 /* Packs op(A)[i0 .. i0+mc, p0 .. p0+kc) into ceil(mc / mr) slivers of mr rows. Sliver s
  * starts at dst + s*mr*kc and holds element (s*mr + i, p) at [p*mr + i]: the mr values of
  * one column of the sliver are contiguous. Rows past mc are zeros.
  * op(A)(i, p) is a[i*lda + p], or a[p*lda + i] when trans. */
-static void pack_a(int trans, const float *a, int64_t lda, int64_t i0, int64_t p0, int64_t mc,
-                   int64_t kc, int mr, float *dst) {
+CK_VECTORIZED static void pack_a(int trans, const float *a, int64_t lda, int64_t i0, int64_t p0,
+                                 int64_t mc, int64_t kc, int mr, float *dst) {
     for (int64_t s = 0; s * mr < mc; s++, dst += (int64_t)mr * kc) {
         int64_t rows = min64(mr, mc - s * mr);
         int64_t row0 = i0 + s * mr;
         if (trans) {
             /* Column p of op(A) is row p of A: rows contiguous values per p. */
-            for (int64_t p = 0; p < kc; p++) {
-                const float *src = a + (p0 + p) * lda + row0;
-                for (int64_t i = 0; i < rows; i++) dst[p * mr + i] = src[i];
-            }
+            for (int64_t p = 0; p < kc; p++)
+                copy_floats(dst + p * mr, a + (p0 + p) * lda + row0, rows);
         } else {
-            /* Row i of op(A) is row i of A: read it along p, write with stride mr. */
-            for (int64_t i = 0; i < rows; i++) {
-                const float *src = a + (row0 + i) * lda + p0;
-                for (int64_t p = 0; p < kc; p++) dst[p * mr + i] = src[p];
-            }
+            /* Row i of op(A) is row i of A: the sliver is its transpose. */
+            transpose_block(rows, kc, a + row0 * lda + p0, lda, dst, mr);
         }
         for (int64_t p = 0; rows < mr && p < kc; p++)
             for (int64_t i = rows; i < mr; i++) dst[p * mr + i] = 0.0f;
@@ -175,22 +228,20 @@ static void pack_a(int trans, const float *a, int64_t lda, int64_t i0, int64_t p
  * columns. Sliver s starts at dst + s*nr*kc and holds element (p, s*nr + j) at [p*nr + j]:
  * the nr values of one row of the sliver are contiguous. Columns past nc are zeros.
  * op(B)(p, j) is b[p*ldb + j], or b[j*ldb + p] when trans. */
-static void pack_b(int trans, const float *b, int64_t ldb, int64_t p0, int64_t j0, int64_t nc,
-                   int64_t kc, int nr, int64_t s_begin, int64_t s_end, float *dst) {
+CK_VECTORIZED static void pack_b(int trans, const float *b, int64_t ldb, int64_t p0, int64_t j0,
+                                 int64_t nc, int64_t kc, int nr, int64_t s_begin, int64_t s_end,
+                                 float *dst) {
     for (int64_t s = s_begin; s < s_end; s++) {
         float *d = dst + s * nr * kc;
         int64_t cols = min64(nr, nc - s * nr);
         int64_t col0 = j0 + s * nr;
         if (trans) {
-            /* Column j of op(B) is row j of B: read it along p, write with stride nr. */
-            for (int64_t j = 0; j < cols; j++) {
-                const float *src = b + (col0 + j) * ldb + p0;
-                for (int64_t p = 0; p < kc; p++) d[p * nr + j] = src[p];
-            }
+            /* Column j of op(B) is row j of B: the sliver is its transpose. */
+            transpose_block(cols, kc, b + col0 * ldb + p0, ldb, d, nr);
         } else {
             /* Row p of op(B) is row p of B: cols contiguous values per p. */
             for (int64_t p = 0; p < kc; p++)
-                memcpy(d + p * nr, b + (p0 + p) * ldb + col0, (size_t)cols * sizeof(float));
+                copy_floats(d + p * nr, b + (p0 + p) * ldb + col0, cols);
         }
         for (int64_t p = 0; cols < nr && p < kc; p++)
             for (int64_t j = cols; j < nr; j++) d[p * nr + j] = 0.0f;
@@ -283,6 +334,20 @@ static void gemm_thread(const gemm_problem *g, int tid, int threads) {
         a_packed = ck_scratch_get(&a_scratch, (size_t)rows * (size_t)min64(blk->kc, g->k));
     }
 
+    /* With one row part and at most one mc block of rows (a small batch), each B~ sliver is
+     * read by a few tiles of one thread only. When B~ would also be larger than L2 (larger
+     * than the A~ block, which is sized to fit it), every thread packs the slivers of its own
+     * columns, one at a time, right before those tiles read it from L1/L2: no shared B~ going
+     * through L3, no barriers. (32x784x1024, 32x1024x1024 NN and NT, 2 threads: 0.95x the
+     * time; 128^3, whose B~ fits L2, was 1.015x, so it keeps the shared B~.) The same tiles
+     * see the same packed values: the bits do not change. */
+    const int own_slivers = tm == 1 && g->m <= blk->mc &&
+                            min64(g->k, blk->kc) * min64(g->n, blk->nc) > blk->mc * blk->kc;
+    float *b_sliver = NULL;
+    if (own_slivers)
+        b_sliver = ck_scratch_get(&sliver_scratch, (size_t)nr * (size_t)min64(blk->kc, g->k));
+    const int shared = threads > 1 && !own_slivers; /* B~ shared: barriers */
+
     for (int64_t jc = 0; jc < g->n; jc += blk->nc) {
         const int64_t nc = min64(blk->nc, g->n - jc);
         const int64_t slivers = (nc + nr - 1) / nr;
@@ -293,17 +358,24 @@ static void gemm_thread(const gemm_problem *g, int tid, int threads) {
             const int64_t kc = min64(blk->kc, g->k - pc);
             const float beta = pc == 0 ? g->beta : 1.0f;
 
-            /* B~: every thread packs its share of the slivers, then waits for the rest. */
-            int64_t s0, s1;
-            ck_split_range(slivers, 1, tid, threads, &s0, &s1);
-            pack_b(g->trans_b, g->b, g->ldb, pc, jc, nc, kc, nr, s0, s1, g->b_packed);
-            if (threads > 1) team_barrier();
+            /* Shared B~: every thread packs its share of the slivers, then waits for the rest. */
+            if (!own_slivers) {
+                int64_t s0, s1;
+                ck_split_range(slivers, 1, tid, threads, &s0, &s1);
+                pack_b(g->trans_b, g->b, g->ldb, pc, jc, nc, kc, nr, s0, s1, g->b_packed);
+                if (shared) team_barrier();
+            }
 
             for (int64_t ic = m0; ic < m1; ic += blk->mc) {
                 const int64_t mc = min64(blk->mc, m1 - ic);
                 pack_a(g->trans_a, g->a, g->lda, ic, pc, mc, kc, mr, a_packed);
                 for (int64_t jr = n0; jr < n1; jr += nr) {
-                    const float *bp = g->b_packed + (jr / nr) * nr * kc;
+                    const float *bp = b_sliver;
+                    if (own_slivers) /* the sliver of columns jc + jr .. */
+                        pack_b(g->trans_b, g->b, g->ldb, pc, jc + jr, nc - jr, kc, nr, 0, 1,
+                               b_sliver);
+                    else
+                        bp = g->b_packed + (jr / nr) * nr * kc;
                     for (int64_t ir = 0; ir < mc; ir += mr) {
                         const float *ap = a_packed + (ir / mr) * mr * kc;
                         float *c = g->c + (ic + ir) * g->ldc + jc + jr;
@@ -322,7 +394,7 @@ static void gemm_thread(const gemm_problem *g, int tid, int threads) {
             }
 
             /* Everyone is done reading B~ before it is repacked. */
-            if (threads > 1) team_barrier();
+            if (shared) team_barrier();
         }
     }
 }
@@ -380,7 +452,9 @@ static void scale_c(const ck_gemm_blocking *blk, int64_t m, int64_t n, float bet
 /* Products of at most this many multiply-adds skip packing: the broadcast form. */
 #define DIRECT_MAX_WORK CK_GEMM_MIN_WORK_PER_THREAD
 
-/* dst (cols x rows, dense) = the transpose of src (rows x cols, leading dimension lds). */
+/* dst (cols x rows, dense) = the transpose of src (rows x cols, leading dimension lds), one
+ * row of dst at a time. (transpose_block, writing all cols rows of dst at once, measured
+ * 1.15x slower on the dot form's 1024 x 10 B: its rows 4 KB apart evict one another.) */
 static void transpose_into(int64_t rows, int64_t cols, const float *src, int64_t lds,
                            float *dst) {
     for (int64_t j = 0; j < cols; j++)
@@ -413,9 +487,9 @@ static void gemm_broadcast(const ck_gemm_blocking *blk, int trans_a, int trans_b
                            const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
                            const ck_gemm_epilogue *e) {
     if (trans_a && (trans_b || m > n)) {
-        /* D's row i is C's column i: the bias strides swap. */
+        /* D's row i is C's column i: the bias and mask strides swap. */
         const ck_gemm_epilogue et =
-            e != NULL ? (ck_gemm_epilogue){e->bias, e->cs, e->rs, e->relu} : (ck_gemm_epilogue){0};
+            e != NULL ? ck_gemm_epilogue_transposed(*e) : (ck_gemm_epilogue){0};
         blk->direct_broadcast(n, m, k, alpha, b, trans_b ? ldb : 1, trans_b ? 1 : ldb, a, lda,
                               beta, c, 1, ldc, e != NULL ? &et : NULL);
         return;
@@ -438,7 +512,7 @@ gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, con
      int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
      const ck_gemm_epilogue *e) {
     if (m <= 0 || n <= 0) return;
-    const ck_gemm_blocking *blk = ck_gemm_blocking_for(ck_gemm_get_path());
+    const ck_gemm_blocking *blk = current();
     if (alpha == 0.0f || k <= 0) {
         scale_c(blk, m, n, beta, c, ldc, e);
         return;
@@ -484,4 +558,12 @@ void ck_sgemm_bias_relu(int trans_a, int trans_b, int64_t m, int64_t n, int64_t 
     const ck_gemm_epilogue e = {.bias = bias, .rs = 0, .cs = 1, .relu = relu != 0};
     gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
          bias != NULL || relu ? &e : NULL);
+}
+
+void ck_sgemm_relu_backward(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                            float alpha, const float *a, int64_t lda, const float *b,
+                            int64_t ldb, float beta, float *c, int64_t ldc, const float *y,
+                            int64_t ldy) {
+    const ck_gemm_epilogue e = {.mask = y, .mrs = ldy, .mcs = 1};
+    gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, &e);
 }

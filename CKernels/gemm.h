@@ -32,7 +32,7 @@
 typedef void (*ck_gemm_microkernel)(int64_t kc, const float *a_packed, const float *b_packed,
                                     float *c, int64_t ldc, float alpha, float beta);
 
-/* One instruction-set path: its microkernel, its blocking sizes, its direct kernels for
+/* One instruction-set path: its name, its microkernel, its blocking sizes, its direct kernels for
  * products too small or too narrow to pay for packing, and its epilogue (gemm_direct.h).
  *   mr, nr  tile of C computed by one microkernel call
  *   mc      rows of op(A) packed at once (the A~ block, mc x kc, meant to stay in L2);
@@ -41,6 +41,7 @@ typedef void (*ck_gemm_microkernel)(int64_t kc, const float *a_packed, const flo
  *   nc      columns of op(B) packed at once (the B~ block, kc x nc, shared by the threads,
  *           meant to stay in L3); a multiple of nr */
 typedef struct {
+    ck_gemm_path path;
     int mr, nr;
     int64_t mc, kc, nc;
     ck_gemm_microkernel kernel;

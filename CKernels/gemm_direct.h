@@ -11,24 +11,42 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* What happens to each element D(i, j) of a product once it is finished (the epilogue of
- * ck_sgemm_bias_relu; kernels take it by pointer, NULL for none):
+/* What happens to each element D(i, j) of a product once it is finished (the epilogues of
+ * ck_sgemm_bias_relu and ck_sgemm_relu_backward; kernels take it by pointer, NULL for none):
  *     v = D(i, j) + bias(i, j)      (when bias != NULL)
  *     v = v < 0 ? 0 : v             (when relu != 0: NaN and -0 stay as they are)
+ *     v = mask(i, j) > 0 ? v : +0   (when mask != NULL: the ReLU's backward pass, mask being
+ *                                    its output; NaN in mask gives +0)
  * bias(i, j) = bias[i*rs + j*cs], with (rs, cs) = (0, 1) (one bias per column of D) or
- * (1, 0) (one per row). Kernels apply it to finished values still in registers or cache.
+ * (1, 0) (one per row); mask(i, j) = mask[i*mrs + j*mcs], with mcs == 1 (rows of D along
+ * the mask's rows) or mrs == 1 (D transposed: columns of D along the mask's rows).
+ * Kernels apply it to finished values still in registers or cache.
  * The addition is always a statement of its own, after the one that rounds alpha * acc
  * + beta * old (clang's -ffp-contract=on fuses only within an expression), so the result is
- * bitwise that of ck_bias_add and ck_relu_forward run after the product. */
+ * bitwise that of ck_bias_add, ck_relu_forward and ck_relu_backward run after the product. */
 typedef struct {
     const float *bias; /* NULL: no bias */
     int64_t rs, cs;
     int relu;
+    const float *mask; /* NULL: no mask */
+    int64_t mrs, mcs;
 } ck_gemm_epilogue;
+
+/* Whether e does anything at all. */
+static inline int ck_gemm_epilogue_any(const ck_gemm_epilogue *e) {
+    return e->bias != NULL || e->relu || e->mask != NULL;
+}
+
+/* The epilogue of D's transpose: D^T(i, j) gets what D(j, i) gets. */
+static inline ck_gemm_epilogue ck_gemm_epilogue_transposed(ck_gemm_epilogue e) {
+    return (ck_gemm_epilogue){.bias = e.bias, .rs = e.cs, .cs = e.rs, .relu = e.relu,
+                              .mask = e.mask, .mrs = e.mcs, .mcs = e.mrs};
+}
 
 /* The epilogue of the block of D that starts at (i, j), indexed from there. */
 static inline ck_gemm_epilogue ck_gemm_epilogue_at(ck_gemm_epilogue e, int64_t i, int64_t j) {
     if (e.bias != NULL) e.bias += i * e.rs + j * e.cs;
+    if (e.mask != NULL) e.mask += i * e.mrs + j * e.mcs;
     return e;
 }
 
@@ -36,7 +54,9 @@ static inline ck_gemm_epilogue ck_gemm_epilogue_at(ck_gemm_epilogue e, int64_t i
 static inline float ck_gemm_epilogue_element(const ck_gemm_epilogue *e, int64_t i, int64_t j,
                                              float v) {
     if (e->bias != NULL) v += e->bias[i * e->rs + j * e->cs];
-    return e->relu && v < 0.0f ? 0.0f : v;
+    if (e->relu && v < 0.0f) v = 0.0f;
+    if (e->mask != NULL && !(e->mask[i * e->mrs + j * e->mcs] > 0.0f)) v = 0.0f;
+    return v;
 }
 
 /* Broadcast form, vectors along the columns of D (m x n):

@@ -61,6 +61,17 @@ void ck_sgemm_bias_relu(int trans_a, int trans_b, int64_t m, int64_t n, int64_t 
                         const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
                         float *c, int64_t ldc, const float *bias, int relu);
 
+/* The GEMM of a ReLU's backward pass, C = ReLU'(y) (.) (alpha * op(A) * op(B) + beta * C):
+ * each element of C (m x n, leading dimension ldc) is the product's value where
+ * y[i*ldy + j] > 0, else +0 (NaN in y gives +0): bitwise ck_sgemm followed by
+ * ck_relu_backward(y, c, c) on the m x n block, y being the ReLU's output (m x n, leading
+ * dimension ldy), applied to each part of C as soon as it is finished. y must not overlap C.
+ * alpha == 0 or k == 0: C = ReLU'(y) (.) (beta * C). */
+void ck_sgemm_relu_backward(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                            float alpha, const float *a, int64_t lda, const float *b,
+                            int64_t ldb, float beta, float *c, int64_t ldc, const float *y,
+                            int64_t ldy);
+
 /* The instruction-set paths of the GEMM microkernel. */
 typedef enum {
     CK_GEMM_PATH_PORTABLE = 0, /* plain C vector extensions: any CPU */

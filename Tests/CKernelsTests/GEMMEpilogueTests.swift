@@ -1,5 +1,6 @@
 // ck_sgemm_bias_relu against its contract: bitwise ck_sgemm, then ck_bias_add, then
-// ck_relu_forward on the m x n block, on every path, routing, transpose and thread count.
+// ck_relu_forward on the m x n block, on every path, routing, transpose and thread count;
+// ck_sgemm_relu_backward likewise against ck_sgemm, then ck_relu_backward.
 import CKernels
 import DeepLearning
 import XCTest
@@ -16,6 +17,17 @@ extension StoredGEMM {
     func runUnfused(epilogue: GEMMEpilogue) -> Matrix {
         var result = run()
         let (ld, n) = (result.ld, result.cols)
+        if let y = epilogue.reluOutput { // ck_relu_backward(y, c, c) row by row
+            result.storage.withUnsafeMutableBufferPointer { c in
+                y.storage.withUnsafeBufferPointer { yBuffer in
+                    for i in 0..<m {
+                        ck_relu_backward(Int64(n), yBuffer.baseAddress! + i * y.ld, c.baseAddress! + i * ld,
+                                         c.baseAddress! + i * ld)
+                    }
+                }
+            }
+            return result
+        }
         result.storage.withUnsafeMutableBufferPointer { c in
             if let bias = epilogue.bias { ck_bias_add(Int64(m), Int64(n), c.baseAddress, Int64(ld), bias) }
             for i in 0..<m where epilogue.relu {
@@ -44,6 +56,15 @@ private func randomBias(_ n: Int, using rng: inout SeededGenerator) -> [Float] {
     var bias = randomFloats(n, using: &rng)
     bias[0] = -0.0
     return bias
+}
+
+/// A ReLU's output for an m x n block, with leading dimension n + 2: values in -1...1 with
+/// +0, -0, NaN and a tiny positive value among them (only y > 0 passes the gradient).
+private func randomReLUOutput(_ m: Int, _ n: Int, using rng: inout SeededGenerator) -> Matrix {
+    var values = randomFloats(m * n, using: &rng)
+    let special: [Float] = [0, -0.0, .nan, .leastNonzeroMagnitude]
+    for (index, value) in special.enumerated() where index < values.count { values[(index * 7919) % values.count] = value }
+    return Matrix(rows: m, cols: n, ld: n + 2, values: values)
 }
 
 /// A random problem whose results include the cases the ReLU must pass through unchanged:
@@ -95,6 +116,30 @@ final class GEMMEpilogueTests: XCTestCase {
         }
     }
 
+    /// ck_sgemm_relu_backward on every routing, path, transpose and padding of C (y has its
+    /// own padding), and on the scale path: bitwise ck_sgemm, then ck_relu_backward.
+    func testReLUBackwardEqualsGEMMThenReLUBackwardOnEveryRouting() {
+        var rng = SeededGenerator(seed: 14)
+        for shape in Self.shapes + [(m: 9, n: 40, k: 0)] {
+            for (index, scaling) in Self.scalings.enumerated() {
+                let problem = problemWithSpecialValues(
+                    m: shape.m, n: shape.n, k: max(shape.k, 1), alpha: scaling.alpha, beta: scaling.beta, using: &rng)
+                let epilogue = GEMMEpilogue(bias: nil, relu: false, reluOutput: randomReLUOutput(shape.m, shape.n, using: &rng))
+                let padding = [0, 3][index % 2]
+                forEachSupportedPath { path in
+                    for t in transposes {
+                        let stored = problem.stored(transA: t.a, transB: t.b, padding: padding)
+                        let call = shape.k == 0 ? stored.withoutOperands(alpha: scaling.alpha, k: 0) : stored
+                        assertBitwiseEqual(
+                            call.run(epilogue: epilogue).storage, call.runUnfused(epilogue: epilogue).storage,
+                            "relu backward, m \(shape.m) n \(shape.n) k \(shape.k), transA \(t.a) transB \(t.b), "
+                                + "alpha \(scaling.alpha) beta \(scaling.beta), padding \(padding), path \(path)")
+                    }
+                }
+            }
+        }
+    }
+
     /// alpha == 0 or k == 0: C = act(beta * C + bias), A and B not read (NULL here).
     func testScalePathAppliesTheEpilogue() {
         var rng = SeededGenerator(seed: 12)
@@ -118,15 +163,19 @@ final class GEMMEpilogueTests: XCTestCase {
         for shape in [(m: 300, n: 200, k: 300), (m: 301, n: 10, k: 1024), (m: 200, n: 300, k: 0)] {
             let problem = problemWithSpecialValues(
                 m: shape.m, n: shape.n, k: max(shape.k, 1), alpha: 1, beta: 0.5, using: &rng)
-            let epilogue = GEMMEpilogue(bias: randomBias(shape.n, using: &rng), relu: true)
+            let biasReLU = GEMMEpilogue(bias: randomBias(shape.n, using: &rng), relu: true)
+            let reluBackward = GEMMEpilogue(bias: nil, relu: false, reluOutput: randomReLUOutput(shape.m, shape.n, using: &rng))
             for t in transposes {
                 let stored = problem.stored(transA: t.a, transB: t.b, padding: 1)
                 let call = shape.k == 0 ? stored.withoutOperands(alpha: 1, k: 0) : stored
                 forEachSupportedPath { path in
-                    let what = "m \(shape.m) n \(shape.n) k \(shape.k), transA \(t.a) transB \(t.b), path \(path)"
-                    let fused = assertSameResultForThreadCounts([1, 2], what) { call.run(epilogue: epilogue).storage }
-                    let unfused = withThreads(2) { call.runUnfused(epilogue: epilogue).storage }
-                    assertBitwiseEqual(fused, unfused, "fused vs unfused, " + what)
+                    for epilogue in [biasReLU, reluBackward] {
+                        let what = "m \(shape.m) n \(shape.n) k \(shape.k), transA \(t.a) transB \(t.b), path \(path), "
+                            + (epilogue.reluOutput == nil ? "bias+relu" : "relu backward")
+                        let fused = assertSameResultForThreadCounts([1, 2], what) { call.run(epilogue: epilogue).storage }
+                        let unfused = withThreads(2) { call.runUnfused(epilogue: epilogue).storage }
+                        assertBitwiseEqual(fused, unfused, "fused vs unfused, " + what)
+                    }
                 }
             }
         }

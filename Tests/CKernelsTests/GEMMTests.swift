@@ -55,7 +55,7 @@ struct StoredGEMM {
     let alpha: Float, beta: Float
     let a: Matrix?, b: Matrix?, c: Matrix
 
-    /// Calls ck_sgemm (or, given an epilogue, ck_sgemm_bias_relu) on a copy of C and returns
+    /// Calls ck_sgemm (or, given an epilogue, ck_sgemm_bias_relu or ck_sgemm_relu_backward) on a copy of C and returns
     /// C as the kernel left it.
     func run(epilogue: GEMMEpilogue? = nil) -> Matrix {
         var result = c
@@ -65,13 +65,17 @@ struct StoredGEMM {
     }
 }
 
-/// The epilogue arguments of ck_sgemm_bias_relu: nil bias passes NULL.
+/// The epilogue arguments of ck_sgemm_bias_relu (nil bias passes NULL), or, given
+/// reluOutput, of ck_sgemm_relu_backward (y, m x n with its own leading dimension; bias and
+/// relu unused).
 struct GEMMEpilogue {
     var bias: [Float]?
     var relu: Bool
+    var reluOutput: Matrix? = nil
 }
 
-/// ck_sgemm on stored operands, or ck_sgemm_bias_relu when given an epilogue; nil A or B
+/// ck_sgemm on stored operands, or ck_sgemm_bias_relu or ck_sgemm_relu_backward when given
+/// an epilogue; nil A or B
 /// passes a NULL pointer (with the smallest valid leading dimension).
 func sgemm(
     transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: Matrix?, b: Matrix?,
@@ -85,7 +89,13 @@ func sgemm(
             withOptionalPointer(epilogue?.bias) { biasPointer in
                 c.storage.withUnsafeMutableBufferPointer { cBuffer in
                     let (ta, tb): (Int32, Int32) = (transA ? 1 : 0, transB ? 1 : 0)
-                    if let epilogue {
+                    if let y = epilogue?.reluOutput {
+                        y.storage.withUnsafeBufferPointer { yBuffer in
+                            ck_sgemm_relu_backward(
+                                ta, tb, Int64(m), Int64(n), Int64(k), alpha, aPointer, Int64(lda), bPointer,
+                                Int64(ldb), beta, cBuffer.baseAddress, Int64(ldc), yBuffer.baseAddress, Int64(y.ld))
+                        }
+                    } else if let epilogue {
                         ck_sgemm_bias_relu(
                             ta, tb, Int64(m), Int64(n), Int64(k), alpha, aPointer, Int64(lda), bPointer,
                             Int64(ldb), beta, cBuffer.baseAddress, Int64(ldc), biasPointer, epilogue.relu ? 1 : 0)
@@ -167,6 +177,8 @@ final class GEMMTests: XCTestCase {
         (119, 9, 20), (121, 40, 9), (143, 17, 30), (145, 33, 12), (479, 3, 10), (481, 34, 7),
         (239, 20, 60), (241, 33, 40), (3, 2047, 5), (2, 2049, 6), (1, 4097, 3), (10, 3, 511),
         (9, 18, 513), (33, 17, 1023), (20, 40, 1025),
+        // Few rows and a B~ larger than L2 on every path: each thread packs its own slivers.
+        (20, 300, 1100),
     ]
 
     /// (alpha, beta) pairs cycled over the shapes.
