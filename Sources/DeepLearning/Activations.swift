@@ -38,6 +38,18 @@ public class ElementwiseActivation: Function {
         return output
     }
 
+    /// For a kernel that computes this activation's backward pass together with the gradient
+    /// flowing into it (`Linear`'s fused backward pass): the last output, which must be
+    /// `rows` x `columns`, and the buffer for dLoss/dInput, which `backward` would return.
+    func fusedBackwardBuffers(rows: Int, columns: Int) -> (output: Tensor, inputGradient: Tensor) {
+        guard let output else { fatalError("\(self): backward called before forward") }
+        require(output.shape == [rows, columns],
+                "\(self): output gradient of shape [\(rows), \(columns)] does not match the last output's shape \(output.shape)")
+        let inputGradient = Tensor.reusing(inputGradient, rows: rows, columns: columns)
+        self.inputGradient = inputGradient
+        return (output, inputGradient)
+    }
+
     public func backward(_ outputGradient: Tensor) -> Tensor {
         let output = requireLastOutput(output, matching: outputGradient, for: self)
         let inputGradient = Tensor.reusing(inputGradient, shape: output.shape)

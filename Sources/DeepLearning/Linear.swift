@@ -84,15 +84,30 @@ public final class Linear: Function {
 
     /// dW += xᵀ · dy, db += Σ over the batch of dy, and returns dx = dy · Wᵀ.
     public func backward(_ outputGradient: Tensor) -> Tensor {
+        backward(outputGradient, through: nil)
+    }
+
+    /// `backward`, and when `relu` (the ReLU right before this layer) is given, dx passed back
+    /// through it in the same pass: dx where relu's last output is above 0, else 0, written
+    /// into relu's input-gradient buffer as if `relu.backward(dx)` had run. `Model` runs a
+    /// `ReLU` followed by a `Linear` this way.
+    func backward(_ outputGradient: Tensor, through relu: ReLU?) -> Tensor {
         let input = accumulateGradients(outputGradient)
         let batch = input.shape[0]
         // dx (batch x inputSize) = dy (batch x outputSize) · Wᵀ (outputSize x inputSize).
-        let inputGradient = Tensor.reusing(inputGradient, rows: batch, columns: inputSize)
-        ck_sgemm(0, 1, Int64(batch), Int64(inputSize), Int64(outputSize), 1,
-                 outputGradient.value, Int64(outputSize), weight.value, Int64(outputSize), 0,
-                 inputGradient.value, Int64(inputSize))
-        self.inputGradient = inputGradient
-        return inputGradient
+        let (m, n, k) = (Int64(batch), Int64(inputSize), Int64(outputSize))
+        guard let relu else {
+            let inputGradient = Tensor.reusing(inputGradient, rows: batch, columns: inputSize)
+            ck_sgemm(0, 1, m, n, k, 1, outputGradient.value, k, weight.value, k, 0,
+                     inputGradient.value, n)
+            self.inputGradient = inputGradient
+            return inputGradient
+        }
+        let (reluOutput, reluInputGradient) = relu.fusedBackwardBuffers(rows: batch,
+                                                                        columns: inputSize)
+        ck_sgemm_relu_backward(0, 1, m, n, k, 1, outputGradient.value, k, weight.value, k, 0,
+                               reluInputGradient.value, n, reluOutput.value, n)
+        return reluInputGradient
     }
 
     /// dW += xᵀ · dy and db += Σ over the batch of dy, without dx.

@@ -16,10 +16,10 @@ import CKernels
 /// ```
 public final class Model {
     @exclusivity(unchecked) public private(set) var layers: [any Function] {
-        didSet { forwardSteps = ForwardStep.steps(of: layers) }
+        didSet { steps = FusedSteps(layers) }
     }
-    /// `layers` as the forward pass runs them.
-    @exclusivity(unchecked) private var forwardSteps: [ForwardStep] = []
+    /// `layers` as the forward and backward passes run them.
+    @exclusivity(unchecked) private var steps: FusedSteps
 
     /// Training (true, the default) or evaluation mode, passed on to every layer (dropout
     /// drops only in training). `fit` trains in training mode; `predict`, `probabilities` and
@@ -31,7 +31,7 @@ public final class Model {
     /// A model of `layers`, in order.
     public init(_ layers: [any Function] = []) {
         self.layers = layers
-        forwardSteps = ForwardStep.steps(of: layers)
+        steps = FusedSteps(layers)
         for layer in layers { layer.setTraining(isTraining) }
     }
 
@@ -66,21 +66,21 @@ public final class Model {
     /// The network's output (`[batch, outputs]`) for `input` (`[batch, features]`). The result
     /// is the last layer's buffer: copy what you keep beyond the next call.
     public func forward(_ input: Tensor) -> Tensor {
-        forwardSteps.reduce(input) { $1.forward($0) }
+        steps.forward.reduce(input) { $1.forward($0) }
     }
 
     /// Back-propagates dLoss/dOutput through every layer (accumulating parameter gradients)
     /// and returns dLoss/dInput.
     @discardableResult
     public func backward(_ outputGradient: Tensor) -> Tensor {
-        layers.reversed().reduce(outputGradient) { $1.backward($0) }
+        steps.backward.reduce(outputGradient) { $1.backward($0) }
     }
 
     /// Accumulates every layer's parameter gradients from dLoss/dOutput, skipping the input
     /// gradient of the first layer, which training does not need.
     public func accumulateParameterGradients(_ outputGradient: Tensor) {
-        let gradient = layers.dropFirst().reversed().reduce(outputGradient) { $1.backward($0) }
-        layers.first?.accumulateParameterGradients(gradient)
+        let gradient = steps.backward.dropLast().reduce(outputGradient) { $1.backward($0) }
+        steps.backward.last?.accumulateParameterGradients(gradient)
     }
 
     /// Trains for `epochs` passes over the data in shuffled mini-batches and returns the mean
@@ -173,36 +173,6 @@ public final class Model {
         guard !labels.isEmpty else { throw DeepLearningError.emptyDataSet }
         let correct = zip(predict(inputs), labels).reduce(0) { $0 + ($1.0 == $1.1 ? 1 : 0) }
         return Double(correct) / Double(labels.count)
-    }
-}
-
-/// One step of `Model.forward`: a layer, or a `Linear` and the `ReLU` right after it, fused
-/// into one kernel call (same results, bit for bit, as the two layers one after the other).
-private enum ForwardStep {
-    case layer(any Function)
-    case linearReLU(Linear, ReLU)
-
-    static func steps(of layers: [any Function]) -> [ForwardStep] {
-        var steps: [ForwardStep] = []
-        var index = layers.startIndex
-        while index < layers.endIndex {
-            if let linear = layers[index] as? Linear, index + 1 < layers.endIndex,
-               let relu = layers[index + 1] as? ReLU {
-                steps.append(.linearReLU(linear, relu))
-                index += 2
-            } else {
-                steps.append(.layer(layers[index]))
-                index += 1
-            }
-        }
-        return steps
-    }
-
-    func forward(_ input: Tensor) -> Tensor {
-        switch self {
-        case .layer(let layer): layer.forward(input)
-        case .linearReLU(let linear, let relu): linear.forward(input, then: relu)
-        }
     }
 }
 

@@ -1,10 +1,11 @@
 import XCTest
 @testable import DeepLearning
 
-/// `Model.forward` runs a `Linear` followed by a `ReLU` as one fused kernel call; the results
-/// must be those of the two layers run one after the other, bit for bit.
-final class ForwardFusionTests: XCTestCase {
-    func testFusedLinearReLUMatchesLayerByLayer() {
+/// `Model` fuses each ReLU into the product of the `Linear` next to it (forward: a Linear then
+/// a ReLU; backward: a ReLU then a Linear); the results must be those of the layers run one
+/// after the other, bit for bit.
+final class FusionTests: XCTestCase {
+    func testFusedLinearAndReLUMatchLayerByLayer() {
         var generator = SeededGenerator(seed: 21)
         let layers: [any Function] = [Linear(3, 17), ReLU(), Linear(17, 33), ReLU(), ReLU(),
                                       Linear(33, 4)]
@@ -14,13 +15,15 @@ final class ForwardFusionTests: XCTestCase {
             let x = randomTensor([batch, 3], in: -3..<3, using: &generator)
             let fused = model.forward(x).values
             let dy = randomTensor([batch, 4], using: &generator)
-            model.backward(dy)
+            let fusedInputGradient = model.backward(dy).values
             let fusedGradients = model.parameters.map(\.gradients)
 
             for parameter in model.parameters { parameter.zeroGradient() }
             let layerByLayer = layers.reduce(x) { $1.forward($0) }.values
-            _ = layers.reversed().reduce(dy) { $1.backward($0) }
+            let inputGradient = layers.reversed().reduce(dy) { $1.backward($0) }.values
             XCTAssertEqual(fused.map(\.bitPattern), layerByLayer.map(\.bitPattern), "batch \(batch)")
+            XCTAssertEqual(fusedInputGradient.map(\.bitPattern), inputGradient.map(\.bitPattern),
+                           "batch \(batch)")
             XCTAssertEqual(model.parameters.map(\.gradients), fusedGradients, "batch \(batch)")
             for parameter in model.parameters { parameter.zeroGradient() }
         }

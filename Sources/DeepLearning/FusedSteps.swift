@@ -1,0 +1,79 @@
+/// A model's layers as its forward and backward passes run them: each ReLU is fused into the
+/// matrix product of the `Linear` next to it, saving a pass over the activations and a kernel
+/// call (which matters for small layers). The results are those of the layers run one by
+/// one, bit for bit.
+///
+/// - Forward, a `Linear` followed by a `ReLU`: the product, its bias and the ReLU in one call
+///   (`Linear.forward(_:then:)`).
+/// - Backward, a `ReLU` followed by a `Linear`: the Linear's input gradient and the ReLU's
+///   mask in one call (`Linear.backward(_:through:)`).
+struct FusedSteps {
+    /// The forward pass, first layer first.
+    let forward: [ForwardStep]
+    /// The backward pass, last layer first.
+    let backward: [BackwardStep]
+
+    init(_ layers: [any Function]) {
+        var forward: [ForwardStep] = []
+        var index = layers.startIndex
+        while index < layers.endIndex {
+            if index + 1 < layers.endIndex, let linear = layers[index] as? Linear,
+               let relu = layers[index + 1] as? ReLU {
+                forward.append(.linearThenReLU(linear, relu))
+                index += 2
+            } else {
+                forward.append(.layer(layers[index]))
+                index += 1
+            }
+        }
+        var backward: [BackwardStep] = []
+        index = layers.endIndex - 1
+        while index >= layers.startIndex {
+            if index - 1 >= layers.startIndex, let linear = layers[index] as? Linear,
+               let relu = layers[index - 1] as? ReLU {
+                backward.append(.linearThroughReLU(linear, relu))
+                index -= 2
+            } else {
+                backward.append(.layer(layers[index]))
+                index -= 1
+            }
+        }
+        self.forward = forward
+        self.backward = backward
+    }
+}
+
+/// One step of `Model.forward`: a layer, or a `Linear` and the `ReLU` right after it.
+enum ForwardStep {
+    case layer(any Function)
+    case linearThenReLU(Linear, ReLU)
+
+    func forward(_ input: Tensor) -> Tensor {
+        switch self {
+        case .layer(let layer): layer.forward(input)
+        case .linearThenReLU(let linear, let relu): linear.forward(input, then: relu)
+        }
+    }
+}
+
+/// One step of `Model.backward`: a layer, or a `Linear` and the `ReLU` right before it.
+enum BackwardStep {
+    case layer(any Function)
+    case linearThroughReLU(Linear, ReLU)
+
+    func backward(_ outputGradient: Tensor) -> Tensor {
+        switch self {
+        case .layer(let layer): layer.backward(outputGradient)
+        case .linearThroughReLU(let linear, let relu):
+            linear.backward(outputGradient, through: relu)
+        }
+    }
+
+    /// The parameters' gradients without dLoss/dInput where the step can skip it.
+    func accumulateParameterGradients(_ outputGradient: Tensor) {
+        switch self {
+        case .layer(let layer): layer.accumulateParameterGradients(outputGradient)
+        case .linearThroughReLU: _ = backward(outputGradient)
+        }
+    }
+}
