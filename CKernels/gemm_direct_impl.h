@@ -271,6 +271,16 @@ broadcast_bias_relu(int64_t m, int64_t n, int64_t k, float alpha, const float *x
     broadcast(m, n, k, alpha, x, rs_x, cs_x, y, ldy, beta, d, rs_d, cs_d, bias_relu);
 }
 
+/* The ReLU's backward mask alone, along D's rows (the backward pass's dX = dY·Wᵀ): the
+ * constant bias, ReLU and mask stride fold away. */
+__attribute__((noinline)) static void
+broadcast_mask(int64_t m, int64_t n, int64_t k, float alpha, const float *x, int64_t rs_x,
+               int64_t cs_x, const float *y, int64_t ldy, float beta, float *d, int64_t rs_d,
+               int64_t cs_d, const ck_gemm_epilogue *e) {
+    const ck_gemm_epilogue mask = {.mask = e->mask, .mrs = e->mrs, .mcs = 1};
+    broadcast(m, n, k, alpha, x, rs_x, cs_x, y, ldy, beta, d, rs_d, cs_d, mask);
+}
+
 __attribute__((noinline)) static void
 broadcast_any(int64_t m, int64_t n, int64_t k, float alpha, const float *x, int64_t rs_x,
               int64_t cs_x, const float *y, int64_t ldy, float beta, float *d, int64_t rs_d,
@@ -287,6 +297,8 @@ void CK_DIRECT_NAME(ck_gemm_direct_broadcast)(int64_t m, int64_t n, int64_t k, f
         broadcast_plain(m, n, k, alpha, x, rs_x, cs_x, y, ldy, beta, d, rs_d, cs_d);
     else if (e->mask == NULL)
         broadcast_bias_relu(m, n, k, alpha, x, rs_x, cs_x, y, ldy, beta, d, rs_d, cs_d, e);
+    else if (e->bias == NULL && !e->relu && e->mcs == 1)
+        broadcast_mask(m, n, k, alpha, x, rs_x, cs_x, y, ldy, beta, d, rs_d, cs_d, e);
     else
         broadcast_any(m, n, k, alpha, x, rs_x, cs_x, y, ldy, beta, d, rs_d, cs_d, e);
 }
