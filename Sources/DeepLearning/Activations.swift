@@ -42,9 +42,9 @@ public class ElementwiseActivation: Function {
     /// flowing into it (`Linear`'s fused backward pass): the last output, which must be
     /// `rows` x `columns`, and the buffer for dLoss/dInput, which `backward` would return.
     func fusedBackwardBuffers(rows: Int, columns: Int) -> (output: Tensor, inputGradient: Tensor) {
-        guard let output else { fatalError("\(self): backward called before forward") }
-        require(output.shape == [rows, columns],
-                "\(self): output gradient of shape [\(rows), \(columns)] does not match the last output's shape \(output.shape)")
+        let output = requireLastOutput(output, for: self, gradientShape: [rows, columns]) {
+            $0.isMatrix(rows: rows, columns: columns)
+        }
         let inputGradient = Tensor.reusing(inputGradient, rows: rows, columns: columns)
         self.inputGradient = inputGradient
         return (output, inputGradient)

@@ -66,8 +66,19 @@ func requireMatrix(_ tensor: Tensor, width: Int? = nil, for layer: some Function
 /// shape; stops with a message naming the layer otherwise. Active in release builds.
 func requireLastOutput(_ output: Tensor?, matching outputGradient: Tensor,
                        for layer: some Function) -> Tensor {
+    requireLastOutput(output, for: layer, gradientShape: outputGradient.shape) {
+        $0.shape == outputGradient.shape
+    }
+}
+
+/// `requireLastOutput(_:matching:for:)` for an output gradient that is not a tensor yet (a
+/// fused kernel will compute it), of shape `gradientShape`, which `fits` checks against the
+/// last output.
+func requireLastOutput(_ output: Tensor?, for layer: some Function,
+                       gradientShape: @autoclosure () -> [Int],
+                       fits: (Tensor) -> Bool) -> Tensor {
     guard let output else { fatalError("\(layer): backward called before forward") }
-    require(outputGradient.shape == output.shape,
-            "\(layer): output gradient of shape \(outputGradient.shape) does not match the last output's shape \(output.shape)")
+    require(fits(output),
+            "\(layer): output gradient of shape \(gradientShape()) does not match the last output's shape \(output.shape)")
     return output
 }

@@ -116,11 +116,13 @@ public final class Tensor {
     /// `reusing(existing, shape: [rows, columns])` without building the shape array when the
     /// shape is already right: the form the training hot path uses.
     static func reusing(_ existing: Tensor?, rows: Int, columns: Int) -> Tensor {
-        if let existing, existing.shape.count == 2, existing.shape[0] == rows,
-           existing.shape[1] == columns {
-            return existing
-        }
+        if let existing, existing.isMatrix(rows: rows, columns: columns) { return existing }
         return resized(existing, to: [rows, columns])
+    }
+
+    /// Whether the shape is `[rows, columns]`, checked without building that array.
+    func isMatrix(rows: Int, columns: Int) -> Bool {
+        shape.count == 2 && shape[0] == rows && shape[1] == columns
     }
 
     /// `reusing(existing, shape: [batch] + sampleShape)` without building that array when the
