@@ -18,7 +18,8 @@
  *
  * Every element of C is computed by the same sequence of operations whatever the thread
  * count and whatever tile it falls in: the k blocking is fixed, the microkernel sums each
- * element in one chain, and partial tiles run the same microkernel on a local buffer. So
+ * element in one chain, and partial tiles run the same microkernel (on their first rows, and
+ * through a local buffer when they have fewer columns). So
  * results are bitwise independent of the thread split.
  *
  * Packing reads op(A) and op(B) in place, transposed or not; no matrix is copied whole.
@@ -264,24 +265,24 @@ typedef struct {
     const ck_gemm_epilogue *epilogue; /* NULL: none */
 } gemm_problem;
 
-/* One mr x nr tile (mr, nr at most the path's MR, NR) of C at c. A full tile goes straight
- * to the microkernel; a partial one goes through an MR x NR buffer holding the valid part of
- * C, so that both run exactly the same code on every element. */
+/* One mr x nr tile (mr, nr at most the path's MR, NR) of C at c. The microkernel computes
+ * the first mr rows of a tile itself; a tile of fewer than NR columns goes through an MR x NR
+ * buffer holding its valid part of C, so that every element sees the same operations. */
 static void gemm_tile(const ck_gemm_blocking *blk, int64_t kc, const float *ap, const float *bp,
                       float *c, int64_t ldc, int64_t mr, int64_t nr, float alpha, float beta) {
-    if (mr == blk->mr && nr == blk->nr) {
-        blk->kernel(kc, ap, bp, c, ldc, alpha, beta);
+    if (nr == blk->nr) {
+        blk->kernel(kc, (int)mr, ap, bp, c, ldc, alpha, beta);
         return;
     }
-    _Alignas(64) float buf[CK_GEMM_MAX_MR * CK_GEMM_MAX_NR]; /* blk->mr x blk->nr, ld nr */
+    _Alignas(64) float buf[CK_GEMM_MAX_MR * CK_GEMM_MAX_NR]; /* mr x blk->nr, ld nr */
     const int64_t ldb = blk->nr;
     if (beta != 0.0f) {
-        /* The kernel reads the whole tile: zeros outside the valid part. */
-        memset(buf, 0, sizeof(float) * (size_t)(blk->mr * blk->nr));
+        /* The kernel reads whole rows: zeros past the valid columns. */
+        memset(buf, 0, sizeof(float) * (size_t)(mr * blk->nr));
         for (int64_t i = 0; i < mr; i++)
             memcpy(buf + i * ldb, c + i * ldc, (size_t)nr * sizeof(float));
     }
-    blk->kernel(kc, ap, bp, buf, ldb, alpha, beta);
+    blk->kernel(kc, (int)mr, ap, bp, buf, ldb, alpha, beta);
     for (int64_t i = 0; i < mr; i++)
         memcpy(c + i * ldc, buf + i * ldb, (size_t)nr * sizeof(float));
 }

@@ -16,21 +16,44 @@
  * with no parallel region. */
 #define CK_GEMM_MIN_WORK_PER_THREAD ((int64_t)64 * 64 * 64)
 
-/* The microkernel: one full MR x NR tile of row-major C (element (i, j) at c[i * ldc + j]):
+/* The microkernel: the first `rows` rows (1 <= rows <= MR) of an MR x NR tile of row-major C
+ * (element (i, j) at c[i * ldc + j]), for i < rows, j < NR:
  *
  *     c[i*ldc + j] = alpha * sum_{p < kc} a_packed[p*MR + i] * b_packed[p*NR + j]
  *                    + beta * c[i*ldc + j]
  *
  * a_packed is an MR-row sliver of op(A): for each p, the MR values of column p, contiguous.
  * b_packed is an NR-column sliver of op(B): for each p, the NR values of row p, contiguous.
- * Both are 64-byte aligned and padded with zeros, so the kernel always computes the whole
- * tile; the driver handles partial tiles (see gemm.c). NR is the SIMD dimension.
+ * Both are 64-byte aligned and padded with zeros. Rows past `rows` are neither computed nor
+ * touched: the last rows of C need no buffer. The driver handles partial columns (see
+ * gemm.c). NR is the SIMD dimension.
  *
  * Every element is summed as one multiply-add chain in increasing p, starting from zero
  * (no split accumulators), then combined with alpha and beta the same way for every
- * element. With beta == 0 the kernel does not read c (NaN in c is overwritten). kc >= 1. */
-typedef void (*ck_gemm_microkernel)(int64_t kc, const float *a_packed, const float *b_packed,
-                                    float *c, int64_t ldc, float alpha, float beta);
+ * element, whatever `rows` is. With beta == 0 the kernel does not read c (NaN in c is
+ * overwritten). kc >= 1. */
+typedef void (*ck_gemm_microkernel)(int64_t kc, int rows, const float *a_packed,
+                                    const float *b_packed, float *c, int64_t ldc, float alpha,
+                                    float beta);
+
+/* `case R: TILE(R); return;` for R = 1 .. 6 and 1 .. 12: a microkernel switches on `rows`
+ * to an always-inline body instantiated for each constant row count (so that its
+ * accumulators stay in registers), TILE being the kernel's macro that calls that body. */
+#define CK_GEMM_ROWS_1_TO_6(TILE)                                                              \
+    case 1: TILE(1); return;                                                                   \
+    case 2: TILE(2); return;                                                                   \
+    case 3: TILE(3); return;                                                                   \
+    case 4: TILE(4); return;                                                                   \
+    case 5: TILE(5); return;                                                                   \
+    case 6: TILE(6); return;
+#define CK_GEMM_ROWS_1_TO_12(TILE)                                                             \
+    CK_GEMM_ROWS_1_TO_6(TILE)                                                                  \
+    case 7: TILE(7); return;                                                                   \
+    case 8: TILE(8); return;                                                                   \
+    case 9: TILE(9); return;                                                                   \
+    case 10: TILE(10); return;                                                                 \
+    case 11: TILE(11); return;                                                                 \
+    case 12: TILE(12); return;
 
 /* One instruction-set path: its name, its microkernel, its blocking sizes, its direct kernels for
  * products too small or too narrow to pay for packing, and its epilogue (gemm_direct.h).
@@ -64,13 +87,16 @@ typedef struct {
 
 /* The microkernels. The x86 ones exist only when compiling for x86-64; elsewhere their
  * paths are reported unsupported and never called. */
-void ck_gemm_kernel_portable(int64_t kc, const float *a_packed, const float *b_packed,
-                             float *c, int64_t ldc, float alpha, float beta);
+void ck_gemm_kernel_portable(int64_t kc, int rows, const float *a_packed,
+                          const float *b_packed, float *c, int64_t ldc, float alpha,
+                          float beta);
 #if defined(__x86_64__)
-void ck_gemm_kernel_avx2(int64_t kc, const float *a_packed, const float *b_packed, float *c,
-                         int64_t ldc, float alpha, float beta);
-void ck_gemm_kernel_avx512(int64_t kc, const float *a_packed, const float *b_packed,
-                           float *c, int64_t ldc, float alpha, float beta);
+void ck_gemm_kernel_avx2(int64_t kc, int rows, const float *a_packed,
+                          const float *b_packed, float *c, int64_t ldc, float alpha,
+                          float beta);
+void ck_gemm_kernel_avx512(int64_t kc, int rows, const float *a_packed,
+                          const float *b_packed, float *c, int64_t ldc, float alpha,
+                          float beta);
 #endif
 
 /* Path dispatch (gemm.c): the blocking table of a path this CPU supports, NULL otherwise. */

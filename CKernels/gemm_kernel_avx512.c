@@ -1,5 +1,5 @@
 /* AVX-512F microkernel: a 12 x 32 tile of C held in 24 zmm accumulators (12 rows x two
- * 16-float vectors). Contract: gemm.h. Compiled for AVX-512 by the target attribute only;
+ * 16-float vectors), or its first rows only. Contract: gemm.h. Compiled for AVX-512 by the target attribute only;
  * the driver calls it only when the CPU has AVX-512F. */
 #include "gemm.h"
 
@@ -9,20 +9,22 @@
 enum { MR = CK_GEMM_AVX512_MR, NR = CK_GEMM_AVX512_NR };
 _Static_assert(NR == 32, "the kernel holds a row of the tile in two zmm registers");
 
-__attribute__((target("avx512f,fma"))) void
-ck_gemm_kernel_avx512(int64_t kc, const float *a_packed, const float *b_packed, float *c,
-                      int64_t ldc, float alpha, float beta) {
+/* The first R rows of the tile (R a constant after inlining). */
+static inline __attribute__((target("avx512f,fma"), always_inline)) void
+tile(const int R, int64_t kc, const float *a_packed, const float *b_packed, float *c,
+     int64_t ldc, float alpha, float beta) {
     /* acc[i][h] holds row i, columns 16h..16h+15 of the tile. The loops over i and h have
      * constant bounds and are fully unrolled, so acc lives in registers. */
     __m512 acc[MR][2];
-    for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int i = 0; i < R; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
 
-    /* Step p: row p of the B sliver (32 floats) times column p of the A sliver (12 floats,
-     * each broadcast), one FMA per accumulator: acc = a * b + acc, in increasing p. */
+    /* Step p: row p of the B sliver (32 floats) times column p of the A sliver (the first R
+     * of its 12 floats, each broadcast), one FMA per accumulator: acc = a * b + acc, in
+     * increasing p. */
     for (int64_t p = 0; p < kc; p++) {
         const float *a = a_packed + p * MR, *b = b_packed + p * NR;
         __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
-        for (int i = 0; i < MR; i++) {
+        for (int i = 0; i < R; i++) {
             __m512 ai = _mm512_set1_ps(a[i]);
             acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
             acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
@@ -32,13 +34,13 @@ ck_gemm_kernel_avx512(int64_t kc, const float *a_packed, const float *b_packed, 
     /* c = alpha * acc (beta == 0: c is not read), or fma(beta, c, alpha * acc). */
     __m512 va = _mm512_set1_ps(alpha);
     if (beta == 0.0f) {
-        for (int i = 0; i < MR; i++) {
+        for (int i = 0; i < R; i++) {
             _mm512_storeu_ps(c + i * ldc, _mm512_mul_ps(va, acc[i][0]));
             _mm512_storeu_ps(c + i * ldc + 16, _mm512_mul_ps(va, acc[i][1]));
         }
     } else {
         __m512 vb = _mm512_set1_ps(beta);
-        for (int i = 0; i < MR; i++) {
+        for (int i = 0; i < R; i++) {
             float *ci = c + i * ldc;
             _mm512_storeu_ps(ci, _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci),
                                                  _mm512_mul_ps(va, acc[i][0])));
@@ -46,6 +48,14 @@ ck_gemm_kernel_avx512(int64_t kc, const float *a_packed, const float *b_packed, 
                                                       _mm512_mul_ps(va, acc[i][1])));
         }
     }
+}
+
+__attribute__((target("avx512f,fma"))) void
+ck_gemm_kernel_avx512(int64_t kc, int rows, const float *a_packed, const float *b_packed,
+                      float *c, int64_t ldc, float alpha, float beta) {
+#define TILE(R) tile(R, kc, a_packed, b_packed, c, ldc, alpha, beta)
+    switch (rows) { CK_GEMM_ROWS_1_TO_12(TILE) }
+#undef TILE
 }
 
 #else

@@ -1,4 +1,4 @@
-/* Portable microkernel: a 6 x 8 tile of C in 12 accumulators of 4 floats, written with
+/* Portable microkernel: a 6 x 8 tile of C (or its first rows) in 12 accumulators of 4 floats, written with
  * GCC/Clang vector extensions so it compiles for any target (SSE2 on plain x86-64, NEON on
  * aarch64). Contract: gemm.h.
  *
@@ -24,25 +24,27 @@ static inline v4f load4(const float *p) {
 }
 static inline void store4(float *p, v4f v) { memcpy(p, &v, sizeof v); }
 
-void ck_gemm_kernel_portable(int64_t kc, const float *a_packed, const float *b_packed,
-                             float *c, int64_t ldc, float alpha, float beta) {
+/* The first R rows of the tile (R a constant after inlining). */
+static inline __attribute__((always_inline)) void
+tile(const int R, int64_t kc, const float *a_packed, const float *b_packed, float *c,
+     int64_t ldc, float alpha, float beta) {
     /* acc[i][h] holds row i, columns 4h..4h+3 of the tile (fully unrolled: registers). */
     v4f acc[MR][2];
-    for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = (v4f){0.0f, 0.0f, 0.0f, 0.0f};
+    for (int i = 0; i < R; i++) acc[i][0] = acc[i][1] = (v4f){0.0f, 0.0f, 0.0f, 0.0f};
 
-    /* Step p: row p of the B sliver (8 floats) times column p of the A sliver (6 floats,
-     * each splatted by the scalar-vector product), in increasing p. */
+    /* Step p: row p of the B sliver (8 floats) times column p of the A sliver (the first
+     * R of its 6 floats, each splatted by the scalar-vector product), in increasing p. */
     for (int64_t p = 0; p < kc; p++) {
         const float *a = a_packed + p * MR, *b = b_packed + p * NR;
         v4f b0 = load4(b), b1 = load4(b + 4);
-        for (int i = 0; i < MR; i++) {
+        for (int i = 0; i < R; i++) {
             acc[i][0] += a[i] * b0;
             acc[i][1] += a[i] * b1;
         }
     }
 
     /* c = alpha * acc (beta == 0: c is not read), or alpha * acc + beta * c. */
-    for (int i = 0; i < MR; i++) {
+    for (int i = 0; i < R; i++) {
         float *ci = c + i * ldc;
         for (int h = 0; h < 2; h++) {
             v4f r = alpha * acc[i][h];
@@ -50,4 +52,11 @@ void ck_gemm_kernel_portable(int64_t kc, const float *a_packed, const float *b_p
             store4(ci + 4 * h, r);
         }
     }
+}
+
+void ck_gemm_kernel_portable(int64_t kc, int rows, const float *a_packed, const float *b_packed,
+                             float *c, int64_t ldc, float alpha, float beta) {
+#define TILE(R) tile(R, kc, a_packed, b_packed, c, ldc, alpha, beta)
+    switch (rows) { CK_GEMM_ROWS_1_TO_6(TILE) }
+#undef TILE
 }
