@@ -269,22 +269,23 @@ typedef struct {
  * the first mr rows of a tile itself; a tile of fewer than NR columns goes through an MR x NR
  * buffer holding its valid part of C, so that every element sees the same operations. */
 static void gemm_tile(const ck_gemm_blocking *blk, int64_t kc, const float *ap, const float *bp,
-                      float *c, int64_t ldc, int64_t mr, int64_t nr, float alpha, float beta) {
+                      int64_t ldbp, float *c, int64_t ldc, int64_t mr, int64_t nr, float alpha,
+                      float beta) {
     if (nr == blk->nr) {
-        blk->kernel(kc, (int)mr, ap, bp, c, ldc, alpha, beta);
+        blk->kernel(kc, (int)mr, ap, bp, ldbp, c, ldc, alpha, beta);
         return;
     }
     _Alignas(64) float buf[CK_GEMM_MAX_MR * CK_GEMM_MAX_NR]; /* mr x blk->nr, ld nr */
-    const int64_t ldb = blk->nr;
+    const int64_t ldbuf = blk->nr;
     if (beta != 0.0f) {
         /* The kernel reads whole rows: zeros past the valid columns. */
         memset(buf, 0, sizeof(float) * (size_t)(mr * blk->nr));
         for (int64_t i = 0; i < mr; i++)
-            memcpy(buf + i * ldb, c + i * ldc, (size_t)nr * sizeof(float));
+            memcpy(buf + i * ldbuf, c + i * ldc, (size_t)nr * sizeof(float));
     }
-    blk->kernel(kc, (int)mr, ap, bp, buf, ldb, alpha, beta);
+    blk->kernel(kc, (int)mr, ap, bp, ldbp, buf, ldbuf, alpha, beta);
     for (int64_t i = 0; i < mr; i++)
-        memcpy(c + i * ldc, buf + i * ldb, (size_t)nr * sizeof(float));
+        memcpy(c + i * ldc, buf + i * ldbuf, (size_t)nr * sizeof(float));
 }
 
 /* The tm x tn grid of thread rectangles for `threads` threads: the factorization whose
@@ -337,11 +338,14 @@ static void gemm_thread(const gemm_problem *g, int tid, int threads) {
 
     /* With one row part and at most one mc block of rows (a small batch), each B~ sliver is
      * read by a few tiles of one thread only. When B~ would also be larger than L2 (larger
-     * than the A~ block, which is sized to fit it), every thread packs the slivers of its own
-     * columns, one at a time, right before those tiles read it from L1/L2: no shared B~ going
-     * through L3, no barriers. (32x784x1024, 32x1024x1024 NN and NT, 2 threads: 0.95x the
-     * time; 128^3, whose B~ fits L2, was 1.015x, so it keeps the shared B~.) The same tiles
-     * see the same packed values: the bits do not change. */
+     * than the A~ block, which is sized to fit it), every thread takes the slivers of its own
+     * columns, one at a time, right before its tiles read them: no shared B~ going through
+     * L3, no barriers. (32x784x1024, 32x1024x1024 NN and NT, 2 threads: 0.95x the time;
+     * 128^3, whose B~ fits L2, was 1.015x, so it keeps the shared B~.) A whole sliver of B
+     * as stored (not transposed) is not even packed: the microkernel reads its rows in
+     * place, ldb apart, and the loads overlap its arithmetic instead of preceding it
+     * (32x1024x1024 and 32x784x1024 NN, 2 threads: 0.80x the time, 11 alternating runs).
+     * The same tiles see the same values: the bits do not change. */
     const int own_slivers = tm == 1 && g->m <= blk->mc &&
                             min64(g->k, blk->kc) * min64(g->n, blk->nc) > blk->mc * blk->kc;
     float *b_sliver = NULL;
@@ -371,16 +375,22 @@ static void gemm_thread(const gemm_problem *g, int tid, int threads) {
                 const int64_t mc = min64(blk->mc, m1 - ic);
                 pack_a(g->trans_a, g->a, g->lda, ic, pc, mc, kc, mr, a_packed);
                 for (int64_t jr = n0; jr < n1; jr += nr) {
+                    /* The B sliver of columns jc + jr .., its rows ldbp apart. */
                     const float *bp = b_sliver;
-                    if (own_slivers) /* the sliver of columns jc + jr .. */
+                    int64_t ldbp = nr;
+                    if (!own_slivers) {
+                        bp = g->b_packed + (jr / nr) * nr * kc;
+                    } else if (!g->trans_b && nc - jr >= nr) {
+                        bp = g->b + pc * g->ldb + jc + jr; /* B as stored */
+                        ldbp = g->ldb;
+                    } else {
                         pack_b(g->trans_b, g->b, g->ldb, pc, jc + jr, nc - jr, kc, nr, 0, 1,
                                b_sliver);
-                    else
-                        bp = g->b_packed + (jr / nr) * nr * kc;
+                    }
                     for (int64_t ir = 0; ir < mc; ir += mr) {
                         const float *ap = a_packed + (ir / mr) * mr * kc;
                         float *c = g->c + (ic + ir) * g->ldc + jc + jr;
-                        gemm_tile(blk, kc, ap, bp, c, g->ldc, min64(mr, mc - ir),
+                        gemm_tile(blk, kc, ap, bp, ldbp, c, g->ldc, min64(mr, mc - ir),
                                   min64(nr, n1 - jr), g->alpha, beta);
                     }
                     if (g->epilogue != NULL && pc + kc == g->k) {

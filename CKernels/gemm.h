@@ -19,12 +19,13 @@
 /* The microkernel: the first `rows` rows (1 <= rows <= MR) of an MR x NR tile of row-major C
  * (element (i, j) at c[i * ldc + j]), for i < rows, j < NR:
  *
- *     c[i*ldc + j] = alpha * sum_{p < kc} a_packed[p*MR + i] * b_packed[p*NR + j]
+ *     c[i*ldc + j] = alpha * sum_{p < kc} a_packed[p*MR + i] * b[p*ldb + j]
  *                    + beta * c[i*ldc + j]
  *
- * a_packed is an MR-row sliver of op(A): for each p, the MR values of column p, contiguous.
- * b_packed is an NR-column sliver of op(B): for each p, the NR values of row p, contiguous.
- * Both are 64-byte aligned and padded with zeros. Rows past `rows` are neither computed nor
+ * a_packed is an MR-row sliver of op(A): for each p, the MR values of column p, contiguous,
+ * 64-byte aligned, rows past the valid ones zero. b is an NR-column sliver of op(B): for each
+ * p, the NR values of row p, contiguous; rows ldb apart (NR for a packed sliver, or B's own
+ * leading dimension when it is read in place). Rows past `rows` are neither computed nor
  * touched: the last rows of C need no buffer. The driver handles partial columns (see
  * gemm.c). NR is the SIMD dimension.
  *
@@ -33,8 +34,8 @@
  * element, whatever `rows` is. With beta == 0 the kernel does not read c (NaN in c is
  * overwritten). kc >= 1. */
 typedef void (*ck_gemm_microkernel)(int64_t kc, int rows, const float *a_packed,
-                                    const float *b_packed, float *c, int64_t ldc, float alpha,
-                                    float beta);
+                                    const float *b, int64_t ldb, float *c, int64_t ldc,
+                                    float alpha, float beta);
 
 /* `case R: TILE(R); return;` for R = 1 .. 6 and 1 .. 12: a microkernel switches on `rows`
  * to an always-inline body instantiated for each constant row count (so that its
@@ -87,16 +88,13 @@ typedef struct {
 
 /* The microkernels. The x86 ones exist only when compiling for x86-64; elsewhere their
  * paths are reported unsupported and never called. */
-void ck_gemm_kernel_portable(int64_t kc, int rows, const float *a_packed,
-                          const float *b_packed, float *c, int64_t ldc, float alpha,
-                          float beta);
+void ck_gemm_kernel_portable(int64_t kc, int rows, const float *a_packed, const float *b,
+                             int64_t ldb, float *c, int64_t ldc, float alpha, float beta);
 #if defined(__x86_64__)
-void ck_gemm_kernel_avx2(int64_t kc, int rows, const float *a_packed,
-                          const float *b_packed, float *c, int64_t ldc, float alpha,
-                          float beta);
-void ck_gemm_kernel_avx512(int64_t kc, int rows, const float *a_packed,
-                          const float *b_packed, float *c, int64_t ldc, float alpha,
-                          float beta);
+void ck_gemm_kernel_avx2(int64_t kc, int rows, const float *a_packed, const float *b,
+                         int64_t ldb, float *c, int64_t ldc, float alpha, float beta);
+void ck_gemm_kernel_avx512(int64_t kc, int rows, const float *a_packed, const float *b,
+                           int64_t ldb, float *c, int64_t ldc, float alpha, float beta);
 #endif
 
 /* Path dispatch (gemm.c): the blocking table of a path this CPU supports, NULL otherwise. */

@@ -11,8 +11,8 @@ _Static_assert(NR == 16, "the kernel holds a row of the tile in two ymm register
 
 /* The first R rows of the tile (R a constant after inlining). */
 static inline __attribute__((target("avx2,fma"), always_inline)) void
-tile(const int R, int64_t kc, const float *a_packed, const float *b_packed, float *c,
-     int64_t ldc, float alpha, float beta) {
+tile(const int R, int64_t kc, const float *a_packed, const float *b, int64_t ldb,
+     float *c, int64_t ldc, float alpha, float beta) {
     /* acc[i][h] holds row i, columns 8h..8h+7 of the tile (fully unrolled: registers). */
     __m256 acc[MR][2];
     for (int i = 0; i < R; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
@@ -20,8 +20,8 @@ tile(const int R, int64_t kc, const float *a_packed, const float *b_packed, floa
     /* Step p: row p of the B sliver (16 floats) times column p of the A sliver (the first R
      * of its 6 floats, each broadcast), one FMA per accumulator: acc = a * b + acc, in increasing p. */
     for (int64_t p = 0; p < kc; p++) {
-        const float *a = a_packed + p * MR, *b = b_packed + p * NR;
-        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+        const float *a = a_packed + p * MR, *b_row = b + p * ldb;
+        __m256 b0 = _mm256_loadu_ps(b_row), b1 = _mm256_loadu_ps(b_row + 8);
         for (int i = 0; i < R; i++) {
             __m256 ai = _mm256_broadcast_ss(a + i);
             acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
@@ -49,9 +49,9 @@ tile(const int R, int64_t kc, const float *a_packed, const float *b_packed, floa
 }
 
 __attribute__((target("avx2,fma"))) void
-ck_gemm_kernel_avx2(int64_t kc, int rows, const float *a_packed, const float *b_packed,
+ck_gemm_kernel_avx2(int64_t kc, int rows, const float *a_packed, const float *b, int64_t ldb,
                     float *c, int64_t ldc, float alpha, float beta) {
-#define TILE(R) tile(R, kc, a_packed, b_packed, c, ldc, alpha, beta)
+#define TILE(R) tile(R, kc, a_packed, b, ldb, c, ldc, alpha, beta)
     switch (rows) { CK_GEMM_ROWS_1_TO_6(TILE) }
 #undef TILE
 }

@@ -11,8 +11,8 @@ _Static_assert(NR == 32, "the kernel holds a row of the tile in two zmm register
 
 /* The first R rows of the tile (R a constant after inlining). */
 static inline __attribute__((target("avx512f,fma"), always_inline)) void
-tile(const int R, int64_t kc, const float *a_packed, const float *b_packed, float *c,
-     int64_t ldc, float alpha, float beta) {
+tile(const int R, int64_t kc, const float *a_packed, const float *b, int64_t ldb,
+     float *c, int64_t ldc, float alpha, float beta) {
     /* acc[i][h] holds row i, columns 16h..16h+15 of the tile. The loops over i and h have
      * constant bounds and are fully unrolled, so acc lives in registers. */
     __m512 acc[MR][2];
@@ -22,8 +22,8 @@ tile(const int R, int64_t kc, const float *a_packed, const float *b_packed, floa
      * of its 12 floats, each broadcast), one FMA per accumulator: acc = a * b + acc, in
      * increasing p. */
     for (int64_t p = 0; p < kc; p++) {
-        const float *a = a_packed + p * MR, *b = b_packed + p * NR;
-        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+        const float *a = a_packed + p * MR, *b_row = b + p * ldb;
+        __m512 b0 = _mm512_loadu_ps(b_row), b1 = _mm512_loadu_ps(b_row + 16);
         for (int i = 0; i < R; i++) {
             __m512 ai = _mm512_set1_ps(a[i]);
             acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
@@ -51,9 +51,9 @@ tile(const int R, int64_t kc, const float *a_packed, const float *b_packed, floa
 }
 
 __attribute__((target("avx512f,fma"))) void
-ck_gemm_kernel_avx512(int64_t kc, int rows, const float *a_packed, const float *b_packed,
+ck_gemm_kernel_avx512(int64_t kc, int rows, const float *a_packed, const float *b, int64_t ldb,
                       float *c, int64_t ldc, float alpha, float beta) {
-#define TILE(R) tile(R, kc, a_packed, b_packed, c, ldc, alpha, beta)
+#define TILE(R) tile(R, kc, a_packed, b, ldb, c, ldc, alpha, beta)
     switch (rows) { CK_GEMM_ROWS_1_TO_12(TILE) }
 #undef TILE
 }

@@ -26,8 +26,8 @@ static inline void store4(float *p, v4f v) { memcpy(p, &v, sizeof v); }
 
 /* The first R rows of the tile (R a constant after inlining). */
 static inline __attribute__((always_inline)) void
-tile(const int R, int64_t kc, const float *a_packed, const float *b_packed, float *c,
-     int64_t ldc, float alpha, float beta) {
+tile(const int R, int64_t kc, const float *a_packed, const float *b, int64_t ldb,
+     float *c, int64_t ldc, float alpha, float beta) {
     /* acc[i][h] holds row i, columns 4h..4h+3 of the tile (fully unrolled: registers). */
     v4f acc[MR][2];
     for (int i = 0; i < R; i++) acc[i][0] = acc[i][1] = (v4f){0.0f, 0.0f, 0.0f, 0.0f};
@@ -35,8 +35,8 @@ tile(const int R, int64_t kc, const float *a_packed, const float *b_packed, floa
     /* Step p: row p of the B sliver (8 floats) times column p of the A sliver (the first
      * R of its 6 floats, each splatted by the scalar-vector product), in increasing p. */
     for (int64_t p = 0; p < kc; p++) {
-        const float *a = a_packed + p * MR, *b = b_packed + p * NR;
-        v4f b0 = load4(b), b1 = load4(b + 4);
+        const float *a = a_packed + p * MR, *b_row = b + p * ldb;
+        v4f b0 = load4(b_row), b1 = load4(b_row + 4);
         for (int i = 0; i < R; i++) {
             acc[i][0] += a[i] * b0;
             acc[i][1] += a[i] * b1;
@@ -54,9 +54,9 @@ tile(const int R, int64_t kc, const float *a_packed, const float *b_packed, floa
     }
 }
 
-void ck_gemm_kernel_portable(int64_t kc, int rows, const float *a_packed, const float *b_packed,
+void ck_gemm_kernel_portable(int64_t kc, int rows, const float *a_packed, const float *b, int64_t ldb,
                              float *c, int64_t ldc, float alpha, float beta) {
-#define TILE(R) tile(R, kc, a_packed, b_packed, c, ldc, alpha, beta)
+#define TILE(R) tile(R, kc, a_packed, b, ldb, c, ldc, alpha, beta)
     switch (rows) { CK_GEMM_ROWS_1_TO_6(TILE) }
 #undef TILE
 }

@@ -177,8 +177,12 @@ final class GEMMTests: XCTestCase {
         (119, 9, 20), (121, 40, 9), (143, 17, 30), (145, 33, 12), (479, 3, 10), (481, 34, 7),
         (239, 20, 60), (241, 33, 40), (3, 2047, 5), (2, 2049, 6), (1, 4097, 3), (10, 3, 511),
         (9, 18, 513), (33, 17, 1023), (20, 40, 1025),
-        // Few rows and a B~ larger than L2 on every path: each thread packs its own slivers.
+        // Few rows and a B~ larger than L2 on every path: one thread takes its own slivers.
         (20, 300, 1100),
+        // The same on 1 and 2 threads on every path (one row part): whole slivers of B as
+        // stored are read in place, rows ldb apart; the last one (n % 32 == 8) is packed; the
+        // last tile row has 5 of 12 (or 6) rows.
+        (29, 1000, 300),
     ]
 
     /// (alpha, beta) pairs cycled over the shapes.
