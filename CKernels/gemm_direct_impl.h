@@ -412,7 +412,7 @@ dot_row_block(const int R, int64_t n, int64_t k, float alpha, const float *x, in
 }
 
 typedef struct {
-    int64_t n, k, ldx, ldyt, ldd;
+    int64_t m, n, k, ldx, ldyt, ldd;
     float alpha, beta;
     const float *x, *yt;
     float *d;
@@ -445,11 +445,37 @@ static void dot_rows(const void *args, int64_t begin, int64_t end) {
         dot_rows_with(a, begin, end, *a->e);
 }
 
+/* Columns of D per block of dot_columns: DOT_COLUMN_BLOCK rows of Yt (64 x k floats), read
+ * from memory once and from cache by every row block of X. */
+enum { DOT_COLUMN_BLOCK = 64 };
+
+/* Columns [begin, end) of D, all rows, in blocks of DOT_COLUMN_BLOCK columns. */
+static void dot_columns(const void *args, int64_t begin, int64_t end) {
+    const dot_args *a = args;
+    for (int64_t j = begin; j < end; j += DOT_COLUMN_BLOCK) {
+        dot_args block = *a;
+        block.n = end - j < DOT_COLUMN_BLOCK ? end - j : DOT_COLUMN_BLOCK;
+        block.yt = a->yt + j * a->ldyt;
+        block.d = a->d + j;
+        if (a->e == NULL) {
+            dot_rows_with(&block, 0, a->m, no_epilogue);
+        } else {
+            const ck_gemm_epilogue ej = ck_gemm_epilogue_at(*a->e, 0, j);
+            dot_rows_with(&block, 0, a->m, ej);
+        }
+    }
+}
+
+/* Split by rows when D is taller than wide, else by columns (a small batch times a wide
+ * Yt): every thread then reads only its own rows of Yt, each block of them once. */
 void CK_DIRECT_NAME(ck_gemm_direct_dot)(int64_t m, int64_t n, int64_t k, float alpha,
                                         const float *x, int64_t ldx, const float *yt,
                                         int64_t ldyt, float beta, float *d, int64_t ldd,
                                         const ck_gemm_epilogue *e) {
-    dot_args args = {n, k, ldx, ldyt, ldd, alpha, beta, x, yt, d, e};
-    ck_parallel_for(m, ROWS, ck_threads_for(m * n * k, CK_GEMM_MIN_WORK_PER_THREAD), dot_rows,
-                    &args);
+    dot_args args = {m, n, k, ldx, ldyt, ldd, alpha, beta, x, yt, d, e};
+    const int threads = ck_threads_for(m * n * k, CK_GEMM_MIN_WORK_PER_THREAD);
+    if (m >= n)
+        ck_parallel_for(m, ROWS, threads, dot_rows, &args);
+    else
+        ck_parallel_for(n, COLUMNS, threads, dot_columns, &args);
 }

@@ -83,7 +83,8 @@ final class GEMMEpilogueTests: XCTestCase {
     /// Each routing of the driver (gemm.c) with partial tiles and vectors: the broadcast form
     /// (small products; with A transposed and C taller than wide, or both transposed, on the
     /// transposed problem D = C^T, where the bias runs along D's rows; n == 1 with ldc 1
-    /// stores D's single row directly), the dot form (few columns, long k, A not transposed),
+    /// stores D's single row directly), the dot form (long k, A not transposed, and few columns,
+    /// or B transposed and few rows: then in blocks of columns),
     /// and the packed path, in one k block and in several (k above every path's KC), and in
     /// several column blocks (n above every path's NC).
     private static let shapes: [(m: Int, n: Int, k: Int)] = [
@@ -157,10 +158,12 @@ final class GEMMEpilogueTests: XCTestCase {
     }
 
     /// 1 and 2 threads give the same bits, equal to the unfused sequence, on shapes that go
-    /// parallel: the packed path, the dot form and the scale path (k == 0).
+    /// parallel: the packed path, the dot form split by rows and (B transposed, few rows) by
+    /// columns, and the scale path (k == 0).
     func testThreadCountDoesNotChangeTheBits() {
         var rng = SeededGenerator(seed: 13)
-        for shape in [(m: 300, n: 200, k: 300), (m: 301, n: 10, k: 1024), (m: 200, n: 300, k: 0)] {
+        for shape in [(m: 300, n: 200, k: 300), (m: 301, n: 10, k: 1024), (m: 20, n: 300, k: 200),
+                      (m: 200, n: 300, k: 0)] {
             let problem = problemWithSpecialValues(
                 m: shape.m, n: shape.n, k: max(shape.k, 1), alpha: 1, beta: 0.5, using: &rng)
             let biasReLU = GEMMEpilogue(bias: randomBias(shape.n, using: &rng), relu: true)
