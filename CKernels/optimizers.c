@@ -35,12 +35,50 @@ CK_VECTORIZED static void sgd_range(const void *args, int64_t begin, int64_t end
     }
 }
 
+/* Several tensors as one index range: tensor t holds elements [offset_t, offset_t + sizes[t])
+ * of it, in order. */
+typedef struct {
+    int64_t count;
+    const int64_t *sizes;
+    float *const *params;
+    const float *const *grads;
+    float *const *velocities;
+    sgd_args scalars; /* the pointers unset */
+} sgd_tensors_args;
+
+/* Elements [begin, end) of the tensors' joint range: the part of each tensor within it. */
+static void sgd_tensors_range(const void *args, int64_t begin, int64_t end) {
+    const sgd_tensors_args *a = args;
+    int64_t offset = 0;
+    for (int64_t t = 0; t < a->count && offset < end; offset += a->sizes[t], t++) {
+        const int64_t lo = begin > offset ? begin - offset : 0;
+        const int64_t hi = end - offset < a->sizes[t] ? end - offset : a->sizes[t];
+        if (lo >= hi) continue;
+        sgd_args tensor = a->scalars;
+        tensor.param = a->params[t];
+        tensor.grad = a->grads[t];
+        tensor.velocity = a->velocities[t];
+        sgd_range(&tensor, lo, hi);
+    }
+}
+
+void ck_sgd_tensors(int64_t count, const int64_t *sizes, float *const *params,
+                    const float *const *grads, float *const *velocities, float lr,
+                    float momentum, float dampening, float weight_decay, int nesterov,
+                    int first_step) {
+    /* Without momentum PyTorch keeps no buffer: every step is like the first. */
+    sgd_tensors_args args = {count, sizes, params, grads, velocities,
+                             {NULL, NULL, NULL, lr, momentum, dampening, weight_decay,
+                              first_step || momentum == 0.0f, nesterov}};
+    int64_t total = 0;
+    for (int64_t t = 0; t < count; t++) total += sizes[t];
+    run_update(total, sgd_tensors_range, &args);
+}
+
 void ck_sgd(int64_t n, float *param, const float *grad, float *velocity, float lr,
             float momentum, float dampening, float weight_decay, int nesterov, int first_step) {
-    /* Without momentum PyTorch keeps no buffer: every step is like the first. */
-    sgd_args args = {param, grad, velocity, lr, momentum, dampening, weight_decay,
-                     first_step || momentum == 0.0f, nesterov};
-    run_update(n, sgd_range, &args);
+    ck_sgd_tensors(1, &n, &param, &grad, &velocity, lr, momentum, dampening, weight_decay,
+                   nesterov, first_step);
 }
 
 void ck_sgd_momentum(int64_t n, float *param, const float *grad, float *velocity, float lr,

@@ -351,6 +351,14 @@ double ck_penalty(int64_t n, const float *param, float *grad, float l1, float l2
 void ck_sgd(int64_t n, float *param, const float *grad, float *velocity, float lr,
             float momentum, float dampening, float weight_decay, int nesterov, int first_step);
 
+/* ck_sgd on `count` tensors in one call (one parallel region at most; the same results as
+ * one ck_sgd per tensor): tensor t has sizes[t] >= 0 elements at params[t], grads[t] and
+ * velocities[t]. A training step updates every parameter tensor of a model with it. */
+void ck_sgd_tensors(int64_t count, const int64_t *sizes, float *const *params,
+                    const float *const *grads, float *const *velocities, float lr,
+                    float momentum, float dampening, float weight_decay, int nesterov,
+                    int first_step);
+
 /* SGD with momentum and weight decay, dampening 0 and no Nesterov, from the velocity given:
  * ck_sgd(n, param, grad, velocity, lr, momentum, 0, weight_decay, 0, 0), that is
  *   velocity = momentum * velocity + (grad + weight_decay * param)

@@ -10,8 +10,8 @@ import CKernels
 ///     p = p − learningRate · (nesterov ? g + momentum · b : b)
 ///
 /// With momentum 0 the update is plain SGD, p −= learningRate · g. Nesterov momentum needs
-/// a momentum above 0 and dampening 0, as in PyTorch. Each step is one C kernel pass per
-/// parameter tensor.
+/// a momentum above 0 and dampening 0, as in PyTorch. Each step is one C kernel call over
+/// all parameter tensors.
 ///
 /// ```swift
 /// let optimizer = SGD(parameters: model.parameters, learningRate: 0.1, momentum: 0.9,
@@ -26,6 +26,12 @@ public final class SGD: Optimizer {
     public let nesterov: Bool
     /// One momentum buffer per parameter, same shape.
     private let velocities: [Tensor]
+    /// The arguments of the C kernel, one entry per parameter: sizes, value and velocity
+    /// buffers (fixed), and gradient buffers (looked up each step).
+    private let sizes: UnsafeMutablePointer<Int64>
+    private let values: UnsafeMutablePointer<UnsafeMutablePointer<Float>?>
+    private let velocityValues: UnsafeMutablePointer<UnsafeMutablePointer<Float>?>
+    private let gradients: UnsafeMutablePointer<UnsafePointer<Float>?>
     /// Whether a step has been taken: PyTorch's first step copies g into the buffer.
     @exclusivity(unchecked) private var hasStepped = false
 
@@ -45,14 +51,30 @@ public final class SGD: Optimizer {
         self.weightDecay = weightDecay
         self.nesterov = nesterov
         velocities = parameters.map { Tensor(shape: $0.shape) }
+        sizes = .allocate(capacity: parameters.count)
+        values = .allocate(capacity: parameters.count)
+        velocityValues = .allocate(capacity: parameters.count)
+        gradients = .allocate(capacity: parameters.count)
+        for (index, (parameter, velocity)) in zip(parameters, velocities).enumerated() {
+            sizes[index] = Int64(parameter.count)
+            values[index] = parameter.value
+            velocityValues[index] = velocity.value
+        }
+    }
+
+    deinit {
+        sizes.deallocate()
+        values.deallocate()
+        velocityValues.deallocate()
+        gradients.deallocate()
     }
 
     public func step() {
-        for (parameter, velocity) in zip(parameters, velocities) {
-            ck_sgd(Int64(parameter.count), parameter.value, parameter.gradient, velocity.value,
-                   learningRate, momentum, dampening, weightDecay, nesterov ? 1 : 0,
-                   hasStepped ? 0 : 1)
-        }
+        // The gradient getter materializes the zeros of a parameter no backward pass wrote.
+        for index in parameters.indices { gradients[index] = UnsafePointer(parameters[index].gradient) }
+        ck_sgd_tensors(Int64(parameters.count), sizes, values, gradients, velocityValues,
+                       learningRate, momentum, dampening, weightDecay, nesterov ? 1 : 0,
+                       hasStepped ? 0 : 1)
         hasStepped = true
     }
 }

@@ -246,6 +246,42 @@ extension OptimizerTests {
         assertBitwiseEqual(viaMomentum.outputs, viaSGD.outputs)
     }
 
+    /// ck_sgd_tensors on tensors of 0, 1, 17, 3,000 and 70,001 elements (together enough for
+    /// a parallel region, whose split crosses tensors) gives the bits of one ck_sgd per tensor,
+    /// on 1, 2 and 3 threads, on a first step and a later one, with dampening and Nesterov.
+    func testSGDTensorsEqualsOneCallPerTensor() {
+        var rng = SeededGenerator(seed: 48)
+        let sizes = [0, 1, 17, 3_000, 70_001]
+        let offsets = sizes.indices.map { sizes[..<$0].reduce(0, +) }
+        let total = sizes.reduce(0, +)
+        // The tensors one after another in each array: tensor t at offsets[t].
+        let start = KernelArrays(
+            param: randomFloats(total, using: &rng), grad: randomFloats(total, using: &rng),
+            buffers: [randomFloats(total, using: &rng)])
+        for (nesterov, dampening, firstStep) in [(false, Float(0.25), Int32(1)), (true, 0, 0), (false, 0.25, 0)] {
+            let what = "nesterov \(nesterov), dampening \(dampening), first step \(firstStep)"
+            var perTensor = start
+            perTensor.run { _, p, g, b in
+                for t in sizes.indices {
+                    ck_sgd(Int64(sizes[t]), p + offsets[t], g + offsets[t], b[0] + offsets[t], 0.1, 0.9, dampening,
+                           0.01, nesterov ? 1 : 0, firstStep)
+                }
+            }
+            let together = assertSameResultForThreadCounts([1, 2, 3], what) { () -> [Float] in
+                var tensors = start
+                tensors.run { _, p, g, b in
+                    let params: [UnsafeMutablePointer<Float>?] = offsets.map { p + $0 }
+                    let grads: [UnsafePointer<Float>?] = offsets.map { g + $0 }
+                    let velocities: [UnsafeMutablePointer<Float>?] = offsets.map { b[0] + $0 }
+                    ck_sgd_tensors(Int64(sizes.count), sizes.map(Int64.init), params, grads, velocities, 0.1, 0.9,
+                                   dampening, 0.01, nesterov ? 1 : 0, firstStep)
+                }
+                return tensors.outputs
+            }
+            assertBitwiseEqual(together, perTensor.outputs, what)
+        }
+    }
+
     /// ck_adam, L2 (Adam) and decoupled (AdamW) weight decay, at steps 1, 2 and 3 with
     /// PyTorch's bias corrections, from moments in mid-training.
     func testAdamMatchesReference() {
