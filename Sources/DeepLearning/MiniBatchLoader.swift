@@ -62,10 +62,15 @@ public final class MiniBatchLoader {
             let rows = min(batchSize, labels.count - start)
             let batchInputs = Tensor.reusing(batchInputs, batch: rows, sampleShape: sampleShape)
             order.withUnsafeBufferPointer { order in
+                let batchOrder = order.baseAddress! + start
                 ck_gather_rows(Int64(rows), Int64(features), inputs.value, Int64(features),
-                               order.baseAddress! + start, batchInputs.value)
+                               batchOrder, batchInputs.value)
+                labels.withUnsafeBufferPointer { labels in
+                    batchLabels.withUnsafeMutableBufferPointer { batchLabels in
+                        for row in 0..<rows { batchLabels[row] = labels[Int(batchOrder[row])] }
+                    }
+                }
             }
-            for row in 0..<rows { batchLabels[row] = labels[Int(order[start + row])] }
             try body(batch, batchInputs, batchLabels[0..<rows])
         }
     }
