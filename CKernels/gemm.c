@@ -48,16 +48,16 @@
 static const ck_gemm_blocking blocking_portable = {
     CK_GEMM_PATH_PORTABLE, CK_GEMM_PORTABLE_MR,      CK_GEMM_PORTABLE_NR,           120, 256, 2048, ck_gemm_kernel_portable,
     ck_gemm_direct_broadcast_portable, ck_gemm_direct_dot_portable,
-    ck_gemm_epilogue_block_portable};
+    ck_gemm_epilogue_block_portable, ck_gemm_transpose_portable};
 #if defined(__x86_64__)
 static const ck_gemm_blocking blocking_avx2 = {
     CK_GEMM_PATH_AVX2, CK_GEMM_AVX2_MR,      CK_GEMM_AVX2_NR,           144, 256, 4096, ck_gemm_kernel_avx2,
     ck_gemm_direct_broadcast_avx2, ck_gemm_direct_dot_avx2,
-    ck_gemm_epilogue_block_avx2};
+    ck_gemm_epilogue_block_avx2, ck_gemm_transpose_avx2};
 static const ck_gemm_blocking blocking_avx512 = {
     CK_GEMM_PATH_AVX512, CK_GEMM_AVX512_MR,      CK_GEMM_AVX512_NR,           240, 1024, 2048, ck_gemm_kernel_avx512,
     ck_gemm_direct_broadcast_avx512, ck_gemm_direct_dot_avx512,
-    ck_gemm_epilogue_block_avx512};
+    ck_gemm_epilogue_block_avx512, ck_gemm_transpose_avx512};
 #endif
 
 _Static_assert(CK_GEMM_PORTABLE_MR <= CK_GEMM_MAX_MR && CK_GEMM_PORTABLE_NR <= CK_GEMM_MAX_NR &&
@@ -471,15 +471,6 @@ static void scale_c(const ck_gemm_blocking *blk, int64_t m, int64_t n, float bet
 /* Products of at most this many multiply-adds skip packing: the broadcast form. */
 #define DIRECT_MAX_WORK CK_GEMM_MIN_WORK_PER_THREAD
 
-/* dst (cols x rows, dense) = the transpose of src (rows x cols, leading dimension lds), one
- * row of dst at a time. (transpose_block, writing all cols rows of dst at once, measured
- * 1.15x slower on the dot form's 1024 x 10 B: its rows 4 KB apart evict one another.) */
-static void transpose_into(int64_t rows, int64_t cols, const float *src, int64_t lds,
-                           float *dst) {
-    for (int64_t j = 0; j < cols; j++)
-        for (int64_t i = 0; i < rows; i++) dst[j * rows + i] = src[i * lds + j];
-}
-
 /* C = alpha * op(A) * op(B) + beta * C by the dot form: X = op(A) must have rows along p
  * (A not transposed); Yt = op(B)^T is B itself when transposed, else a transposed copy. */
 static void gemm_dot(const ck_gemm_blocking *blk, int trans_b, int64_t m, int64_t n, int64_t k,
@@ -487,7 +478,7 @@ static void gemm_dot(const ck_gemm_blocking *blk, int trans_b, int64_t m, int64_
                      float beta, float *c, int64_t ldc, const ck_gemm_epilogue *e) {
     if (!trans_b) {
         float *bt = ck_scratch_get(&b_scratch, (size_t)(n * k));
-        transpose_into(k, n, b, ldb, bt);
+        blk->transpose(k, n, b, ldb, bt);
         b = bt;
         ldb = k;
     }
@@ -515,7 +506,7 @@ static void gemm_broadcast(const ck_gemm_blocking *blk, int trans_a, int trans_b
     }
     if (trans_b) {
         float *copy = ck_scratch_get(&b_scratch, (size_t)(k * n));
-        transpose_into(n, k, b, ldb, copy);
+        blk->transpose(n, k, b, ldb, copy);
         b = copy;
         ldb = n;
     }

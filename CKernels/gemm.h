@@ -57,7 +57,8 @@ typedef void (*ck_gemm_microkernel)(int64_t kc, int rows, const float *a_packed,
     case 12: TILE(12); return;
 
 /* One instruction-set path: its name, its microkernel, its blocking sizes, its direct kernels for
- * products too small or too narrow to pay for packing, and its epilogue (gemm_direct.h).
+ * products too small or too narrow to pay for packing, its epilogue and its transposed copy of
+ * B for them (gemm_direct.h).
  *   mr, nr  tile of C computed by one microkernel call
  *   mc      rows of op(A) packed at once (the A~ block, mc x kc, meant to stay in L2);
  *           a multiple of mr
@@ -72,6 +73,7 @@ typedef struct {
     ck_gemm_direct_broadcast direct_broadcast;
     ck_gemm_direct_dot direct_dot;
     ck_gemm_epilogue_block epilogue;
+    ck_gemm_transpose transpose;
 } ck_gemm_blocking;
 
 /* The largest mr and nr of any path: the size of the driver's edge-tile buffer. */

@@ -87,6 +87,11 @@ typedef void (*ck_gemm_direct_dot)(int64_t m, int64_t n, int64_t k, float alpha,
 typedef void (*ck_gemm_epilogue_block)(int64_t rows, int64_t cols, float *d, int64_t ldd,
                                        const ck_gemm_epilogue *e);
 
+/* dst (cols x rows, dense) = the transpose of src (rows x cols, leading dimension lds): the
+ * copy of B that the direct forms need when B's layout is not theirs. */
+typedef void (*ck_gemm_transpose)(int64_t rows, int64_t cols, const float *src, int64_t lds,
+                                  float *dst);
+
 #define CK_DIRECT_DECLARE(path)                                                                  \
     void ck_gemm_direct_broadcast_##path(int64_t m, int64_t n, int64_t k, float alpha,          \
                                          const float *x, int64_t rs_x, int64_t cs_x,            \
@@ -97,7 +102,9 @@ typedef void (*ck_gemm_epilogue_block)(int64_t rows, int64_t cols, float *d, int
                                    int64_t ldx, const float *yt, int64_t ldyt, float beta,       \
                                    float *d, int64_t ldd, const ck_gemm_epilogue *e);        \
     void ck_gemm_epilogue_block_##path(int64_t rows, int64_t cols, float *d, int64_t ldd,       \
-                                       const ck_gemm_epilogue *e);
+                                       const ck_gemm_epilogue *e);                              \
+    void ck_gemm_transpose_##path(int64_t rows, int64_t cols, const float *src, int64_t lds,    \
+                                  float *dst);
 
 CK_DIRECT_DECLARE(portable)
 #if defined(__x86_64__)

@@ -200,6 +200,24 @@ final class GEMMTests: XCTestCase {
         }
     }
 
+    /// The direct forms' transposed copies of B: a dense B of 2 to 4 columns (the dot form, B
+    /// as stored: n of 2 to 4) or op(B) of 2 to 4 rows (the broadcast form, B transposed: k of
+    /// 2 to 4) goes through AVX-512 permutes in blocks of 16 rows; row counts below, at and
+    /// past a block, and not a multiple of it. Padding 0, so that B is dense.
+    func testNarrowBTransposedForTheDirectFormsMatchesReference() {
+        var rng = SeededGenerator(seed: 8)
+        let shapes: [(m: Int, n: Int, k: Int)] = [
+            (5, 3, 100), (7, 2, 64), (3, 4, 257), (2, 3, 1000),
+            (20, 100, 3), (9, 17, 2), (6, 33, 4), (1, 15, 3), (4, 16, 2), (2, 1000, 3),
+        ]
+        for (index, shape) in shapes.enumerated() {
+            let scaling = Self.scalings[index % Self.scalings.count]
+            let problem = GEMMProblem.random(
+                m: shape.m, n: shape.n, k: shape.k, alpha: scaling.alpha, beta: scaling.beta, using: &rng)
+            assertMatchesReference(problem, padding: 0)
+        }
+    }
+
     func testAlphaAndBetaCombinations() {
         var rng = SeededGenerator(seed: 2)
         for alpha: Float in [1, 2.5, -0.75] {
