@@ -200,11 +200,13 @@ final class GEMMTests: XCTestCase {
         }
     }
 
-    /// The direct forms' transposed copies of B: a dense B of 2 to 4 columns (the dot form, B
-    /// as stored: n of 2 to 4) or op(B) of 2 to 4 rows (the broadcast form, B transposed: k of
-    /// 2 to 4) goes through AVX-512 permutes in blocks of 16 rows; row counts below, at and
-    /// past a block, and not a multiple of it. Padding 0, so that B is dense.
-    func testNarrowBTransposedForTheDirectFormsMatchesReference() {
+    /// The direct forms' narrow operands with AVX-512 permutes, in blocks of 16 rows or columns
+    /// (counts below, at and past a block, and not a multiple of it), padding 0 so that they
+    /// are dense: B's transposed copies, a B of 2 to 4 columns (the dot form, B as stored) or
+    /// op(B) of 2 to 4 rows (the broadcast form, B transposed); and a C of 2 to 4 columns
+    /// computed as its transpose (A transposed, C taller than wide, beta 0: like dW = Xᵀ·dY)
+    /// and stored interleaved.
+    func testNarrowOperandsOfTheDirectFormsMatchReference() {
         var rng = SeededGenerator(seed: 8)
         let shapes: [(m: Int, n: Int, k: Int)] = [
             (5, 3, 100), (7, 2, 64), (3, 4, 257), (2, 3, 1000),
@@ -215,6 +217,13 @@ final class GEMMTests: XCTestCase {
             let problem = GEMMProblem.random(
                 m: shape.m, n: shape.n, k: shape.k, alpha: scaling.alpha, beta: scaling.beta, using: &rng)
             assertMatchesReference(problem, padding: 0)
+        }
+        for shape in [(m: 100, n: 3, k: 20), (m: 37, n: 2, k: 5), (m: 64, n: 4, k: 16), (m: 17, n: 3, k: 1),
+                      (m: 16, n: 2, k: 7)] {
+            for alpha: Float in [1, -0.5] {
+                let problem = GEMMProblem.random(m: shape.m, n: shape.n, k: shape.k, alpha: alpha, beta: 0, using: &rng)
+                assertMatchesReference(problem, padding: 0)
+            }
         }
     }
 
