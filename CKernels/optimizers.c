@@ -24,14 +24,18 @@ CK_VECTORIZED static void sgd_range(const void *args, int64_t begin, int64_t end
     const sgd_args *a = args;
     float *restrict param = a->param, *restrict velocity = a->velocity;
     const float *restrict grad = a->grad;
-    const float momentum = a->momentum, keep_grad = 1.0f - a->dampening;
+    /* The arguments in locals and param[i] read once: the stores through param and velocity
+     * would otherwise make the compiler reload them on every iteration. */
+    const float lr = a->lr, weight_decay = a->weight_decay, momentum = a->momentum,
+                keep_grad = 1.0f - a->dampening;
     const int first_step = a->first_step, nesterov = a->nesterov;
 #pragma omp simd
     for (int64_t i = begin; i < end; i++) {
-        float g = grad[i] + a->weight_decay * param[i];
+        const float p = param[i];
+        float g = grad[i] + weight_decay * p;
         float b = first_step ? g : momentum * velocity[i] + keep_grad * g;
         velocity[i] = b;
-        param[i] -= a->lr * (nesterov ? g + momentum * b : b);
+        param[i] = p - lr * (nesterov ? g + momentum * b : b);
     }
 }
 
