@@ -41,13 +41,13 @@ typedef struct {
 
 CK_VECTORIZED static void bias_grad_columns(const void *args, int64_t begin, int64_t end) {
     const bias_grad_args *a = args;
+    float *restrict dbias = a->dbias;
     /* Overwriting starts each sum from zero, exactly as accumulating into zeros would. */
     if (!a->accumulate)
-        for (int64_t j = begin; j < end; j++) a->dbias[j] = 0.0f;
+        for (int64_t j = begin; j < end; j++) dbias[j] = 0.0f;
     /* Four rows at a time, added in row order in registers: dbias goes through memory once
      * per four rows instead of once per row, each time a store-to-load wait (the same sums,
      * bit for bit; the spiral: a training step 0.98x the time, 9 alternating runs). */
-    float *restrict dbias = a->dbias;
     int64_t i = 0;
     for (; i + 4 <= a->rows; i += 4) {
         const float *r0 = a->dy + i * a->ldy, *r1 = r0 + a->ldy, *r2 = r1 + a->ldy,

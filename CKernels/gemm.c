@@ -205,7 +205,8 @@ static void transpose_block(int64_t rows, int64_t cols, const float *src, int64_
 
 /* Packs op(A)[i0 .. i0+mc, p0 .. p0+kc) into ceil(mc / mr) slivers of mr rows. Sliver s
  * starts at dst + s*mr*kc and holds element (s*mr + i, p) at [p*mr + i]: the mr values of
- * one column of the sliver are contiguous. Rows past mc are zeros.
+ * one column of the sliver are contiguous. The last sliver's rows past mc are left as they
+ * are: the microkernel computes only a tile's valid rows and never reads them.
  * op(A)(i, p) is a[i*lda + p], or a[p*lda + i] when trans. */
 CK_VECTORIZED static void pack_a(int trans, const float *a, int64_t lda, int64_t i0, int64_t p0,
                                  int64_t mc, int64_t kc, int mr, float *dst) {
@@ -220,8 +221,6 @@ CK_VECTORIZED static void pack_a(int trans, const float *a, int64_t lda, int64_t
             /* Row i of op(A) is row i of A: the sliver is its transpose. */
             transpose_block(rows, kc, a + row0 * lda + p0, lda, dst, mr);
         }
-        for (int64_t p = 0; rows < mr && p < kc; p++)
-            for (int64_t i = rows; i < mr; i++) dst[p * mr + i] = 0.0f;
     }
 }
 

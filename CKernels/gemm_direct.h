@@ -76,7 +76,8 @@ typedef void (*ck_gemm_direct_broadcast)(int64_t m, int64_t n, int64_t k, float 
  * D(i, j) = d[i*ldd + j]. Each element: lane-wise chains over p (AVX-512 takes the last
  * k % lanes terms as one more, masked, step), a fixed pairwise sum of the lanes, then (other
  * paths) the remaining p in order, then the epilogue e (NULL: none). Runs rows in parallel
- * when the work pays. beta == 0: D is not read. k >= 1. */
+ * when the work pays, or columns when D is wider than tall. beta == 0: D is not read.
+ * k >= 1. */
 typedef void (*ck_gemm_direct_dot)(int64_t m, int64_t n, int64_t k, float alpha,
                                    const float *x, int64_t ldx, const float *yt, int64_t ldyt,
                                    float beta, float *d, int64_t ldd, const ck_gemm_epilogue *e);

@@ -28,10 +28,10 @@ public final class SGD: Optimizer {
     private let velocities: [Tensor]
     /// The arguments of the C kernel, one entry per parameter: sizes, value and velocity
     /// buffers (fixed), and gradient buffers (looked up each step).
-    private let sizes: UnsafeMutablePointer<Int64>
-    private let values: UnsafeMutablePointer<UnsafeMutablePointer<Float>?>
-    private let velocityValues: UnsafeMutablePointer<UnsafeMutablePointer<Float>?>
-    private let gradients: UnsafeMutablePointer<UnsafePointer<Float>?>
+    private let sizes: [Int64]
+    private let values: [UnsafeMutablePointer<Float>?]
+    private let velocityValues: [UnsafeMutablePointer<Float>?]
+    @exclusivity(unchecked) private var gradients: [UnsafePointer<Float>?]
     /// Whether a step has been taken: PyTorch's first step copies g into the buffer.
     @exclusivity(unchecked) private var hasStepped = false
 
@@ -51,22 +51,10 @@ public final class SGD: Optimizer {
         self.weightDecay = weightDecay
         self.nesterov = nesterov
         velocities = parameters.map { Tensor(shape: $0.shape) }
-        sizes = .allocate(capacity: parameters.count)
-        values = .allocate(capacity: parameters.count)
-        velocityValues = .allocate(capacity: parameters.count)
-        gradients = .allocate(capacity: parameters.count)
-        for (index, (parameter, velocity)) in zip(parameters, velocities).enumerated() {
-            sizes[index] = Int64(parameter.count)
-            values[index] = parameter.value
-            velocityValues[index] = velocity.value
-        }
-    }
-
-    deinit {
-        sizes.deallocate()
-        values.deallocate()
-        velocityValues.deallocate()
-        gradients.deallocate()
+        sizes = parameters.map { Int64($0.count) }
+        values = parameters.map(\.value)
+        velocityValues = velocities.map(\.value)
+        gradients = Array(repeating: nil, count: parameters.count)
     }
 
     public func step() {
