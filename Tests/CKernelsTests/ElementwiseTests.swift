@@ -209,7 +209,8 @@ final class ElementwiseTests: XCTestCase {
 
     func testGatherRowsCopiesIndexedRowsFromPaddedSource() {
         var rng = SeededGenerator(seed: 15)
-        for shape in shapes {
+        // Plus the spiral's rows of 2 floats and both sides of the short-row copy (16 floats).
+        for shape in shapes + [(20, 2, 2), (5, 16, 16), (5, 17, 19)] {
             let sourceRows = shape.rows + 5
             let src = Matrix.random(rows: sourceRows, cols: shape.cols, ld: shape.ld, using: &rng)
             // First and last rows, repeats, and random rows.
