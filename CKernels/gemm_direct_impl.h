@@ -418,11 +418,118 @@ broadcast_any(int64_t m, int64_t n, int64_t k, float alpha, const float *x, int6
     broadcast(m, n, k, alpha, x, rs_x, cs_x, y, ldy, beta, d, rs_d, cs_d, *e);
 }
 
+#ifdef CK_DIRECT_MASKED
+/* Products with at most SMALL_K terms per sum, alpha 1 and beta 0, D's rows contiguous (a
+ * first layer with 2 or 3 inputs, dX of a layer with 3 outputs): a panel's k rows of Y, up
+ * to ROW_PANEL vectors wide, and its bias stay in registers for all m rows of D, and each row
+ * is finished and stored straight away, with no test left in the loop (the epilogue is one
+ * of a few compiled in). Tiles of ROWS rows reload Y, test for the epilogue's parts and pay
+ * their setup per tile, which for so few terms costs more than the arithmetic (the spiral's
+ * 20x2x100 with bias and ReLU 254 -> 138 ns, its dX = dY·Wᵀ 20x3x100 with the ReLU's mask
+ * 267 -> 194 ns; the training step 0.87x the time, 30 alternating runs). Each element is the
+ * same multiply-add chain and epilogue as in a tile (alpha 1 and beta 0 leave the sum as it
+ * is): the same bits. */
+enum { SMALL_K = 4, ROW_PANEL = 4 };
+
+/* The epilogues the row panels are compiled for. */
+typedef enum { ROWS_PLAIN, ROWS_BIAS, ROWS_BIAS_RELU, ROWS_RELU, ROWS_MASK } rows_epilogue;
+
+/* e's row-panel epilogue, or -1 when it has none (a bias per row, a mask and a bias, ...). */
+static int rows_epilogue_of(const ck_gemm_epilogue *e) {
+    if (e == NULL || !ck_gemm_epilogue_any(e)) return ROWS_PLAIN;
+    if (e->mask != NULL) return e->bias == NULL && !e->relu && e->mcs == 1 ? ROWS_MASK : -1;
+    if (e->bias == NULL) return ROWS_RELU;
+    if (e->rs != 0 || e->cs != 1) return -1;
+    return e->relu ? ROWS_BIAS_RELU : ROWS_BIAS;
+}
+
+/* All m rows of a panel of V vectors of D (the last with `last` columns), e being the
+ * epilogue of the panel's element (0, 0); mode and V are constants after inlining. */
+static inline __attribute__((always_inline)) void
+rows_panel(const rows_epilogue mode, const int V, int last, int64_t m, int64_t k,
+           const float *x, int64_t rs_x, int64_t cs_x, const float *y, int64_t ldy, float *d,
+           int64_t rs_d, const ck_gemm_epilogue *e) {
+    const int bias = mode == ROWS_BIAS || mode == ROWS_BIAS_RELU;
+    const int relu = mode == ROWS_BIAS_RELU || mode == ROWS_RELU;
+    vec yv[SMALL_K][ROW_PANEL], bias_v[ROW_PANEL];
+    for (int v = 0; v < V; v++) {
+        const int count = v == V - 1 ? last : LANES;
+        for (int p = 0; p < SMALL_K && p < k; p++)
+            yv[p][v] = vload_first(y + p * ldy + v * LANES, count);
+        if (bias) bias_v[v] = vload_first(e->bias + v * LANES, count);
+    }
+    for (int64_t i = 0; i < m; i++) {
+        vec acc[ROW_PANEL];
+        for (int v = 0; v < V; v++) acc[v] = vsplat(0.0f);
+        for (int p = 0; p < SMALL_K && p < k; p++) {
+            const vec xp = vsplat(x[i * rs_x + p * cs_x]);
+            for (int v = 0; v < V; v++) acc[v] += xp * yv[p][v];
+        }
+        for (int v = 0; v < V; v++) {
+            const int count = v == V - 1 ? last : LANES;
+            vec t = acc[v];
+            if (bias) t += bias_v[v];
+            if (relu) t = relu_lanes(t);
+            if (mode == ROWS_MASK)
+                t = mask_lanes(t, vload_first(e->mask + i * e->mrs + v * LANES, count));
+            vstore_first(d + i * rs_d + v * LANES, t, count);
+        }
+    }
+}
+
+/* All of D in row panels: ROW_PANEL vectors at a time, then one panel of the rest. */
+static inline __attribute__((always_inline)) void
+rows_all(const rows_epilogue mode, int64_t m, int64_t n, int64_t k, const float *x,
+         int64_t rs_x, int64_t cs_x, const float *y, int64_t ldy, float *d, int64_t rs_d,
+         const ck_gemm_epilogue *e) {
+    const ck_gemm_epilogue none = {0};
+    int64_t j = 0;
+    for (; j + ROW_PANEL * LANES <= n; j += ROW_PANEL * LANES) {
+        const ck_gemm_epilogue ej = e != NULL ? ck_gemm_epilogue_at(*e, 0, j) : none;
+        rows_panel(mode, ROW_PANEL, LANES, m, k, x, rs_x, cs_x, y + j, ldy, d + j, rs_d, &ej);
+    }
+    if (j == n) return;
+    const ck_gemm_epilogue ej = e != NULL ? ck_gemm_epilogue_at(*e, 0, j) : none;
+    const int last = (int)((n - j - 1) % LANES) + 1;
+    switch ((n - j + LANES - 1) / LANES) { /* vectors of the last columns */
+    case 4: rows_panel(mode, 4, last, m, k, x, rs_x, cs_x, y + j, ldy, d + j, rs_d, &ej); break;
+    case 3: rows_panel(mode, 3, last, m, k, x, rs_x, cs_x, y + j, ldy, d + j, rs_d, &ej); break;
+    case 2: rows_panel(mode, 2, last, m, k, x, rs_x, cs_x, y + j, ldy, d + j, rs_d, &ej); break;
+    default: rows_panel(mode, 1, last, m, k, x, rs_x, cs_x, y + j, ldy, d + j, rs_d, &ej); break;
+    }
+}
+
+/* rows_all compiled for each epilogue. */
+__attribute__((noinline)) static void
+broadcast_rows(rows_epilogue mode, int64_t m, int64_t n, int64_t k, const float *x,
+               int64_t rs_x, int64_t cs_x, const float *y, int64_t ldy, float *d, int64_t rs_d,
+               const ck_gemm_epilogue *e) {
+    switch (mode) {
+    case ROWS_PLAIN: rows_all(ROWS_PLAIN, m, n, k, x, rs_x, cs_x, y, ldy, d, rs_d, e); break;
+    case ROWS_BIAS: rows_all(ROWS_BIAS, m, n, k, x, rs_x, cs_x, y, ldy, d, rs_d, e); break;
+    case ROWS_BIAS_RELU:
+        rows_all(ROWS_BIAS_RELU, m, n, k, x, rs_x, cs_x, y, ldy, d, rs_d, e);
+        break;
+    case ROWS_RELU: rows_all(ROWS_RELU, m, n, k, x, rs_x, cs_x, y, ldy, d, rs_d, e); break;
+    case ROWS_MASK: rows_all(ROWS_MASK, m, n, k, x, rs_x, cs_x, y, ldy, d, rs_d, e); break;
+    }
+}
+#endif
+
 void CK_DIRECT_NAME(ck_gemm_direct_broadcast)(int64_t m, int64_t n, int64_t k, float alpha,
                                               const float *x, int64_t rs_x, int64_t cs_x,
                                               const float *y, int64_t ldy, float beta, float *d,
                                               int64_t rs_d, int64_t cs_d,
                                               const ck_gemm_epilogue *e) {
+#ifdef CK_DIRECT_MASKED
+    if (k <= SMALL_K && cs_d == 1 && alpha == 1.0f && beta == 0.0f) {
+        const int mode = rows_epilogue_of(e);
+        if (mode >= 0) {
+            broadcast_rows((rows_epilogue)mode, m, n, k, x, rs_x, cs_x, y, ldy, d, rs_d, e);
+            return;
+        }
+    }
+#endif
     switch (kind_of(e)) {
     case EPILOGUE_NONE:
         broadcast_plain(m, n, k, alpha, x, rs_x, cs_x, y, ldy, beta, d, rs_d, cs_d);

@@ -227,6 +227,21 @@ final class GEMMTests: XCTestCase {
         }
     }
 
+    /// Products of 1 to 5 terms per sum: with AVX-512, alpha 1, beta 0 and k <= 4 run in row
+    /// panels of up to 4 vectors (whole panels, and a last one of 1 to 4 vectors); k = 5,
+    /// another beta or C transposed (A transposed, C taller than wide) run in tiles.
+    func testFewTermsMatchReference() {
+        var rng = SeededGenerator(seed: 9)
+        for k in 1...5 {
+            for (m, n) in [(1, 16), (20, 100), (3, 60), (7, 130), (2, 1)] {
+                for beta: Float in [0, 1] {
+                    let problem = GEMMProblem.random(m: m, n: n, k: k, alpha: 1, beta: beta, using: &rng)
+                    assertMatchesReference(problem, padding: [0, 3][(k + m) % 2])
+                }
+            }
+        }
+    }
+
     func testAlphaAndBetaCombinations() {
         var rng = SeededGenerator(seed: 2)
         for alpha: Float in [1, 2.5, -0.75] {
