@@ -179,6 +179,9 @@ final class GEMMTests: XCTestCase {
         (9, 18, 513), (33, 17, 1023), (20, 40, 1025),
         // Few rows and a B~ larger than L2 on every path: one thread takes its own slivers.
         (20, 300, 1100),
+        // Tall and at most 15 columns, past the direct forms' size: with A transposed (dW of a
+        // layer with few outputs) the broadcast form's transposed problem on 2 threads.
+        (700, 10, 300),
         // The same on 1 and 2 threads on every path (one row part): whole slivers of B as
         // stored are read in place, rows ldb apart; the last one (n % 32 == 8) is packed; the
         // last tile row has 5 of 12 (or 6) rows.
