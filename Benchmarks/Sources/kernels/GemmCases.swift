@@ -60,6 +60,7 @@ func gemmCases(threadCounts: [Int], quick: Bool) -> [GemmCase] {
             product("NN", "mlp\(batch)", "Y = X·W 1024→1024", batch, 1024, 1024),
             product("NN", "mlp\(batch)", "Y = X·W 1024→10", batch, 1024, 10),
             product("TN", "mlp\(batch)", "dW = Xᵀ·dY", 1024, batch, 1024),
+            product("TN", "mlp\(batch)", "dW = Xᵀ·dY 1024→10", 1024, batch, 10),
             product("NT", "mlp\(batch)", "dX = dY·Wᵀ", batch, 1024, 1024),
         ]
     }
