@@ -23,9 +23,9 @@
  *                    + beta * c[i*ldc + j]
  *
  * a_packed is an MR-row sliver of op(A): for each p, the MR values of column p, contiguous,
- * 64-byte aligned; only its first `rows` values are read. b is an NR-column sliver of op(B): for each
- * p, the NR values of row p, contiguous; rows ldb apart (NR for a packed sliver, or B's own
- * leading dimension when it is read in place). Rows past `rows` are neither computed nor
+ * 64-byte aligned; only its first `rows` values are read. b is an NR-column sliver of op(B):
+ * for each p, the NR values of row p, contiguous; rows ldb apart (NR for a packed sliver, or
+ * B's own leading dimension when it is read in place). Rows past `rows` are neither computed nor
  * touched: the last rows of C need no buffer. The driver handles partial columns (see
  * gemm.c). NR is the SIMD dimension.
  *

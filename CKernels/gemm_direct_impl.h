@@ -172,13 +172,15 @@ transpose_narrow(const int cols, int64_t rows, const float *src, float *dst) {
         __m512 v[4];
         for (int s = 0; s < cols; s++) {
             const int64_t left = floats - 16 * s;
-            v[s] = left >= 16 ? _mm512_loadu_ps(src + i * cols + 16 * s)
-                   : left > 0 ? _mm512_maskz_loadu_ps(first_lanes((int)left), src + i * cols + 16 * s)
+            const float *from = src + i * cols + 16 * s;
+            v[s] = left >= 16 ? _mm512_loadu_ps(from)
+                   : left > 0 ? _mm512_maskz_loadu_ps(first_lanes((int)left), from)
                               : _mm512_setzero_ps();
         }
         for (int j = 0; j < cols; j++) {
             __m512 row = v[0];
-            for (int s = 0; s + 1 < cols; s++) row = _mm512_permutex2var_ps(row, index[j][s], v[s + 1]);
+            for (int s = 0; s + 1 < cols; s++)
+                row = _mm512_permutex2var_ps(row, index[j][s], v[s + 1]);
             vstore_first(dst + j * rows + i, row, count);
         }
     }
@@ -232,7 +234,8 @@ store_interleaved(const int R, const int V, int last, vec t[ROWS][2], float *d) 
                 const ivec index = (from_next & (LANES + column)) | (~from_next & keep);
                 out = (vec)_mm512_permutex2var_ps((__m512)out, (__m512i)index, (__m512)t[s + 1][v]);
             }
-            vstore_first(block + LANES * w, out, floats - LANES * w < LANES ? floats - LANES * w : LANES);
+            const int left = floats - LANES * w; /* of the block, from this vector on */
+            vstore_first(block + LANES * w, out, left < LANES ? left : LANES);
         }
     }
 }
@@ -482,14 +485,13 @@ static inline __attribute__((always_inline)) void
 rows_all(const rows_epilogue mode, int64_t m, int64_t n, int64_t k, const float *x,
          int64_t rs_x, int64_t cs_x, const float *y, int64_t ldy, float *d, int64_t rs_d,
          const ck_gemm_epilogue *e) {
-    const ck_gemm_epilogue none = {0};
     int64_t j = 0;
     for (; j + ROW_PANEL * LANES <= n; j += ROW_PANEL * LANES) {
-        const ck_gemm_epilogue ej = e != NULL ? ck_gemm_epilogue_at(*e, 0, j) : none;
+        const ck_gemm_epilogue ej = e != NULL ? ck_gemm_epilogue_at(*e, 0, j) : no_epilogue;
         rows_panel(mode, ROW_PANEL, LANES, m, k, x, rs_x, cs_x, y + j, ldy, d + j, rs_d, &ej);
     }
     if (j == n) return;
-    const ck_gemm_epilogue ej = e != NULL ? ck_gemm_epilogue_at(*e, 0, j) : none;
+    const ck_gemm_epilogue ej = e != NULL ? ck_gemm_epilogue_at(*e, 0, j) : no_epilogue;
     const int last = (int)((n - j - 1) % LANES) + 1;
     switch ((n - j + LANES - 1) / LANES) { /* vectors of the last columns */
     case 4: rows_panel(mode, 4, last, m, k, x, rs_x, cs_x, y + j, ldy, d + j, rs_d, &ej); break;

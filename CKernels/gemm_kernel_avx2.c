@@ -1,6 +1,6 @@
 /* AVX2+FMA microkernel: a 6 x 16 tile of C held in 12 ymm accumulators (6 rows x two
- * 8-float vectors), or its first rows only. Contract: gemm.h. Compiled for AVX2+FMA by the target attribute only;
- * the driver calls it only when the CPU has both. */
+ * 8-float vectors), or its first rows only. Contract: gemm.h. Compiled for AVX2+FMA by the
+ * target attribute only; the driver calls it only when the CPU has both. */
 #include "gemm.h"
 
 #if defined(__x86_64__)
@@ -18,7 +18,8 @@ tile(const int R, int64_t kc, const float *a_packed, const float *b, int64_t ldb
     for (int i = 0; i < R; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
 
     /* Step p: row p of the B sliver (16 floats) times column p of the A sliver (the first R
-     * of its 6 floats, each broadcast), one FMA per accumulator: acc = a * b + acc, in increasing p. */
+     * of its 6 floats, each broadcast), one FMA per accumulator: acc = a * b + acc, in
+     * increasing p. */
     for (int64_t p = 0; p < kc; p++) {
         const float *a = a_packed + p * MR, *b_row = b + p * ldb;
         __m256 b0 = _mm256_loadu_ps(b_row), b1 = _mm256_loadu_ps(b_row + 8);

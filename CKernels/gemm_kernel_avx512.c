@@ -1,6 +1,6 @@
 /* AVX-512F microkernel: a 12 x 32 tile of C held in 24 zmm accumulators (12 rows x two
- * 16-float vectors), or its first rows only. Contract: gemm.h. Compiled for AVX-512 by the target attribute only;
- * the driver calls it only when the CPU has AVX-512F. */
+ * 16-float vectors), or its first rows only. Contract: gemm.h. Compiled for AVX-512 by the
+ * target attribute only; the driver calls it only when the CPU has AVX-512F. */
 #include "gemm.h"
 
 #if defined(__x86_64__)

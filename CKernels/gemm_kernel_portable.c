@@ -1,6 +1,6 @@
-/* Portable microkernel: a 6 x 8 tile of C (or its first rows) in 12 accumulators of 4 floats, written with
- * GCC/Clang vector extensions so it compiles for any target (SSE2 on plain x86-64, NEON on
- * aarch64). Contract: gemm.h.
+/* Portable microkernel: a 6 x 8 tile of C (or its first rows) in 12 accumulators of 4 floats,
+ * written with GCC/Clang vector extensions so it compiles for any target (SSE2 on plain
+ * x86-64, NEON on aarch64). Contract: gemm.h.
  *
  * Multiply-add: `acc += a * b` is one expression, so the compiler fuses it into an FMA where
  * the target has one (clang's default -ffp-contract=on: aarch64) and otherwise rounds the
@@ -54,8 +54,8 @@ tile(const int R, int64_t kc, const float *a_packed, const float *b, int64_t ldb
     }
 }
 
-void ck_gemm_kernel_portable(int64_t kc, int rows, const float *a_packed, const float *b, int64_t ldb,
-                             float *c, int64_t ldc, float alpha, float beta) {
+void ck_gemm_kernel_portable(int64_t kc, int rows, const float *a_packed, const float *b,
+                             int64_t ldb, float *c, int64_t ldc, float alpha, float beta) {
 #define TILE(R) tile(R, kc, a_packed, b, ldb, c, ldc, alpha, beta)
     switch (rows) { CK_GEMM_ROWS_1_TO_6(TILE) }
 #undef TILE
