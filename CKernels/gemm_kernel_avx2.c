@@ -16,9 +16,9 @@ tile(const int R, int64_t kc, const float *a_packed, const float *b, int64_t ldb
     /* acc[i][h] holds row i, columns 8h..8h+7 of the tile (fully unrolled: registers). */
     __m256 acc[MR][2];
     for (int i = 0; i < R; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
-    /* The tile of C asked for now, into L2, as in the AVX-512 kernel (its rows are 64 bytes,
-     * two lines when unaligned; the MLP's training step at batch 256 on this path: 0.98x). */
-    for (int i = 0; i < R; i++) {
+    /* A tile of C that will be read asked for now, into L2, as in the AVX-512 kernel (its
+     * rows are 64 bytes, two lines when unaligned). */
+    for (int i = 0; beta != 0.0f && i < R; i++) {
         _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T1);
         _mm_prefetch((const char *)(c + i * ldc + 15), _MM_HINT_T1);
     }

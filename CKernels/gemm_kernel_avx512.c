@@ -17,12 +17,13 @@ tile(const int R, int64_t kc, const float *a_packed, const float *b, int64_t ldb
      * constant bounds and are fully unrolled, so acc lives in registers. */
     __m512 acc[MR][2];
     for (int i = 0; i < R; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-    /* The tile of C is asked for now, into L2, and read or written after the k loop: its rows
-     * are ldc apart, each on another page for long rows, and its lines would otherwise be
-     * fetched only then (the MLP's dW = Xᵀ·dY at batch 256, 2 threads, in a training step:
-     * 0.95x the time). Into L1 it competes with B's sliver during the loop: the first
-     * layer's forward product ran 2% slower than with L2. */
-    for (int i = 0; i < R; i++) {
+    /* A tile of C that will be read (beta != 0: a later k block) is asked for now, into L2:
+     * its rows are ldc apart, each on another page for long rows, and its lines would
+     * otherwise be fetched only after the k loop (about 2% of the MLP's training step at
+     * batch 256). Into L1 it competes with B's sliver during the loop (the first layer's
+     * forward product 2% slower). A tile only written is not: at batch 32, while other
+     * tenants loaded the host's memory, that made the dW products 1.08-1.14x slower. */
+    for (int i = 0; beta != 0.0f && i < R; i++) {
         _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T1);
         _mm_prefetch((const char *)(c + i * ldc + 16), _MM_HINT_T1);
     }
