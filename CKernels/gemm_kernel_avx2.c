@@ -18,10 +18,11 @@ tile(const int R, int64_t kc, const float *a_packed, const float *b, int64_t ldb
     for (int i = 0; i < R; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     /* A tile of C that will be read asked for now, into L2, as in the AVX-512 kernel (its
      * rows are 64 bytes, two lines when unaligned). */
-    for (int i = 0; beta != 0.0f && i < R; i++) {
-        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T1);
-        _mm_prefetch((const char *)(c + i * ldc + 15), _MM_HINT_T1);
-    }
+    if (beta != 0.0f)
+        for (int i = 0; i < R; i++) {
+            _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T1);
+            _mm_prefetch((const char *)(c + i * ldc + 15), _MM_HINT_T1);
+        }
 
     /* Step p: row p of the B sliver (16 floats) times column p of the A sliver (the first R
      * of its 6 floats, each broadcast), one FMA per accumulator: acc = a * b + acc, in

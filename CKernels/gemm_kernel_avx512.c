@@ -23,10 +23,11 @@ tile(const int R, int64_t kc, const float *a_packed, const float *b, int64_t ldb
      * batch 256). Into L1 it competes with B's sliver during the loop (the first layer's
      * forward product 2% slower). A tile only written is not: at batch 32, while other
      * tenants loaded the host's memory, that made the dW products 1.08-1.14x slower. */
-    for (int i = 0; beta != 0.0f && i < R; i++) {
-        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T1);
-        _mm_prefetch((const char *)(c + i * ldc + 16), _MM_HINT_T1);
-    }
+    if (beta != 0.0f)
+        for (int i = 0; i < R; i++) {
+            _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T1);
+            _mm_prefetch((const char *)(c + i * ldc + 16), _MM_HINT_T1);
+        }
 
     /* Step p: row p of the B sliver (32 floats) times column p of the A sliver (the first R
      * of its 12 floats, each broadcast), one FMA per accumulator: acc = a * b + acc, in
