@@ -70,6 +70,12 @@ public final class BatchNorm: Function {
 
     public func setTraining(_ isTraining: Bool) { self.isTraining = isTraining }
 
+    /// 2 when a sample holds one value per feature (`[features]`, or NCHW with one pixel):
+    /// the batch statistics need more than one value per feature. 1 otherwise.
+    public func smallestTrainingBatch(sampleShape: [Int]) -> Int {
+        sampleShape.dropFirst().reduce(1, *) > 1 ? 1 : 2
+    }
+
     /// γ = 1, β = 0 and fresh running statistics (mean 0, variance 1), as PyTorch's
     /// `reset_parameters`.
     public func initializeParameters(using generator: inout SeededGenerator) {

@@ -4,6 +4,11 @@ import Glibc
 import Darwin
 #endif
 
+/// The largest file, in bytes, that `loadLabelledCSV(from:)` reads: 1 GiB. A larger file
+/// (or a device such as `/dev/zero`, which never ends) throws
+/// `DeepLearningError.fileTooLarge` instead of exhausting the memory.
+public let labelledCSVSizeLimit = 1 << 30
+
 /// Reads a labelled data set from the CSV file at `path`: each row holds numeric features
 /// followed by an integer label in its last column, no header. Returns the features as
 /// `[rows, features]` and the labels in row order.
@@ -12,82 +17,177 @@ import Darwin
 /// let (inputs, labels) = try loadLabelledCSV(from: "iris.csv")   // [150, 4], 150 labels
 /// ```
 ///
-/// Throws `DeepLearningError` when the file cannot be read, or as
-/// ``parseLabelledCSV(_:source:)`` does.
+/// Throws `DeepLearningError` when the file cannot be read (a device or a directory is not
+/// read), when it holds more than `labelledCSVSizeLimit` bytes, or as
+/// `parseLabelledCSV(_:source:)` does.
 public func loadLabelledCSV(from path: String) throws -> (inputs: Tensor, labels: [Int32]) {
+    try parseLabelledCSV(try readFile(at: path, sizeLimit: labelledCSVSizeLimit), source: path)
+}
+
+/// The bytes of the file at `path`; throws when it cannot be read, is a device, or holds more
+/// than `sizeLimit` bytes (checked before reading when the system knows the size, and while
+/// reading for files that do not tell it, such as pipes and `/proc` files).
+func readFile(at path: String, sizeLimit: Int) throws -> [UInt8] {
     guard let file = fopen(path, "rb") else {
         throw DeepLearningError.unreadableFile(path: path, reason: String(cString: strerror(errno)))
     }
     defer { fclose(file) }
+    var status = stat()
+    if fstat(fileno(file), &status) == 0 {
+        let type = status.st_mode & S_IFMT
+        if type == S_IFCHR || type == S_IFBLK {
+            throw DeepLearningError.unreadableFile(path: path, reason: "it is a device, not a file")
+        }
+        if Int(status.st_size) > sizeLimit {
+            throw DeepLearningError.fileTooLarge(path: path, limit: sizeLimit)
+        }
+    }
     var bytes: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 1 << 16)
     while true {
         let count = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
+        guard bytes.count + count <= sizeLimit else {
+            throw DeepLearningError.fileTooLarge(path: path, limit: sizeLimit)
+        }
         bytes.append(contentsOf: chunk[..<count])
         if count < chunk.count { break }
     }
     if ferror(file) != 0 {
         throw DeepLearningError.unreadableFile(path: path, reason: String(cString: strerror(errno)))
     }
-    return try parseLabelledCSV(String(decoding: bytes, as: UTF8.self), source: path)
+    return bytes
 }
 
 /// Parses CSV `text` whose rows hold numeric features followed by an integer label in the
 /// last column (no header), for text read by the caller (decompressed, downloaded, in a test).
-/// `source` names the text in error messages, e.g. its file's path.
-///
-/// Fields are separated by commas and may have spaces around them; rows end with `\n` or
-/// `\r\n`, and blank lines at the end are ignored. Every row must have as many fields as the
-/// first one (at least two: one feature and the label). Throws `DeepLearningError` when
-/// the text has no rows, a row has another number of fields, a feature is not a finite
-/// number, or a label is not an integer in `0...Int32.max`; the message names `source`, the
-/// row and the column (both from 1) and the offending text.
+/// `source` names the text in error messages, e.g. its file's path. The same as
+/// `parseLabelledCSV(_:source:)` on `text.utf8`.
 public func parseLabelledCSV(_ text: String, source: String) throws
     -> (inputs: Tensor, labels: [Int32])
 {
-    // "\r\n" is one Character in Swift.
-    var lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" }
-    while let last = lines.last, last.allSatisfy({ $0 == " " || $0 == "\t" }) { lines.removeLast() }
+    try parseLabelledCSV(text.utf8, source: source)
+}
+
+/// Parses CSV `bytes` (UTF-8) whose rows hold numeric features followed by an integer label
+/// in the last column (no header). `source` names the data in error messages, e.g. its file's
+/// path.
+///
+/// ```swift
+/// let (inputs, labels) = try parseLabelledCSV(Array("1,2,0\n3,4,1\n".utf8), source: "inline")
+/// ```
+///
+/// Fields are separated by commas and may have spaces or tabs around them; rows end with `\n`
+/// or `\r\n`, and blank lines at the end are ignored. A UTF-8 byte order mark at the start is
+/// skipped. Every row must have as many fields as the first one (at least two: one feature
+/// and the label). Throws `DeepLearningError` when the data has no rows, the first row looks
+/// like a header (none of its fields is a number), a row has another number of fields, a
+/// field holds a NUL byte, a feature is not a finite number or is beyond `Float`'s range, or a
+/// label is not an integer in `0...Int32.max`; the message names `source`, the row and the
+/// column (both from 1) and the offending text, with control and invisible characters escaped
+/// (`"\r"`, `"\u{FEFF}"`).
+public func parseLabelledCSV<Bytes: Collection<UInt8>>(_ bytes: Bytes, source: String) throws
+    -> (inputs: Tensor, labels: [Int32])
+{
+    let bytes = Array(bytes)
+    let byteOrderMark: [UInt8] = [0xEF, 0xBB, 0xBF]
+    let text = bytes.starts(with: byteOrderMark) ? bytes[3...] : bytes[...]
+    var lines = text.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        .map { $0.last == UInt8(ascii: "\r") ? $0.dropLast() : $0 }
+    while let last = lines.last, last.allSatisfy(isSpaceOrTab) { lines.removeLast() }
     guard let first = lines.first else { throw DeepLearningError.emptyFile(path: source) }
-    let columns = first.split(separator: ",", omittingEmptySubsequences: false).count
+    let columns = first.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false).count
     guard columns >= 2 else { throw DeepLearningError.missingFeatures(path: source) }
     let features = columns - 1
     let inputs = Tensor(shape: [lines.count, features])
     var labels: [Int32] = []
     labels.reserveCapacity(lines.count)
     for (index, line) in lines.enumerated() {
-        let fields = line.split(separator: ",", omittingEmptySubsequences: false)
+        let fields = line.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false)
+            .map { String(decoding: $0.trimmingSpacesAndTabs(), as: UTF8.self) }
         guard fields.count == columns else {
             throw DeepLearningError.fieldCountMismatch(path: source, row: index + 1,
                                                        count: fields.count, expected: columns)
         }
-        for (column, field) in fields.enumerated() {
-            let text = field.trimmingSpaces()
-            if column == features {
+        if index == 0, fields.allSatisfy({ Double($0) == nil }) {
+            throw DeepLearningError.headerRow(path: source,
+                                              text: String(decoding: line, as: UTF8.self))
+        }
+        for (column, text) in fields.enumerated() {
+            let (row, column) = (index + 1, column + 1)
+            guard !text.utf8.contains(0) else {
+                throw DeepLearningError.nulInField(path: source, row: row, column: column,
+                                                   text: text)
+            }
+            if column == columns {
                 guard let label = Int32(text), label >= 0 else {
-                    throw DeepLearningError.invalidLabel(path: source, row: index + 1,
-                                                         column: column + 1, text: String(field))
+                    throw DeepLearningError.invalidLabel(path: source, row: row, column: column,
+                                                         text: text)
                 }
                 labels.append(label)
             } else {
-                guard let value = Float(text), value.isFinite else {
-                    throw DeepLearningError.invalidNumber(path: source, row: index + 1,
-                                                          column: column + 1, text: String(field))
-                }
-                inputs.value[index * features + column] = value
+                inputs.value[index * features + column - 1] =
+                    try feature(text, row: row, column: column, source: source)
             }
         }
     }
     return (inputs, labels)
 }
 
-extension Substring {
-    /// Without the spaces and tabs at either end.
-    fileprivate func trimmingSpaces() -> Substring {
-        let isText: (Character) -> Bool = { $0 != " " && $0 != "\t" }
-        guard let start = firstIndex(where: isText), let end = lastIndex(where: isText) else {
-            return ""
+/// The finite `Float` that `text` spells; throws `invalidNumber` when it spells none (or an
+/// infinity or NaN) and `numberOutOfRange` when its magnitude is beyond `Float`'s.
+private func feature(_ text: String, row: Int, column: Int, source: String) throws -> Float {
+    guard let value = Float(text), value.isFinite else {
+        // Float(text) is an infinity both for "inf" and for digits too large for a Float.
+        let magnitude = text.drop { $0 == "+" || $0 == "-" }.lowercased()
+        if Float(text)?.isInfinite == true && magnitude != "inf" && magnitude != "infinity" {
+            throw DeepLearningError.numberOutOfRange(path: source, row: row, column: column,
+                                                     text: text)
         }
+        throw DeepLearningError.invalidNumber(path: source, row: row, column: column, text: text)
+    }
+    return value
+}
+
+private func isSpaceOrTab(_ byte: UInt8) -> Bool {
+    byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t")
+}
+
+extension ArraySlice<UInt8> {
+    /// Without the spaces and tabs at either end.
+    fileprivate func trimmingSpacesAndTabs() -> ArraySlice<UInt8> {
+        guard let start = firstIndex(where: { !isSpaceOrTab($0) }),
+              let end = lastIndex(where: { !isSpaceOrTab($0) }) else { return [] }
         return self[start...end]
+    }
+}
+
+extension String {
+    /// The text with control and invisible characters (C0 and C1 controls, DEL, format
+    /// characters such as the byte order mark U+FEFF and zero-width spaces, and separators
+    /// other than the plain space) written as Swift escapes (`\0`, `\t`, `\r`, `\n`,
+    /// `\u{FEFF}`), and backslashes and double quotes escaped, so that an error message shows
+    /// exactly what a field holds.
+    var escapedForMessage: String {
+        var escaped = ""
+        for scalar in unicodeScalars {
+            switch scalar {
+            case "\0": escaped += "\\0"
+            case "\t": escaped += "\\t"
+            case "\r": escaped += "\\r"
+            case "\n": escaped += "\\n"
+            case "\\": escaped += "\\\\"
+            case "\"": escaped += "\\\""
+            case " ": escaped.unicodeScalars.append(scalar)
+            default:
+                switch scalar.properties.generalCategory {
+                case .control, .format, .spaceSeparator, .lineSeparator, .paragraphSeparator,
+                     .unassigned, .privateUse, .surrogate:
+                    escaped += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+                default:
+                    escaped.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return escaped
     }
 }

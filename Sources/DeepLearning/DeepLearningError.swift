@@ -54,6 +54,25 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
     /// The label `text` at `row`, `column` (the last) is not an integer in `0...Int32.max`.
     case invalidLabel(path: String, row: Int, column: Int, text: String)
 
+    // Bad input caught before it is read or trained on: sizes, data that is not CSV, batch
+    // sizes a layer cannot train on. Texts are shown with control and invisible characters
+    // escaped.
+
+    /// The file at `path` holds more than `limit` bytes, the most that is read from it.
+    case fileTooLarge(path: String, limit: Int)
+    /// The compressed file at `path` decompresses to more than `limit` bytes, the most that is
+    /// decompressed from it.
+    case decompressedFileTooLarge(path: String, limit: Int)
+    /// The first row, `text`, has no field that is a number: it looks like a header.
+    case headerRow(path: String, text: String)
+    /// The field `text` at `row`, `column` holds a NUL byte.
+    case nulInField(path: String, row: Int, column: Int, text: String)
+    /// The feature `text` at `row`, `column` is a number beyond `Float`'s range.
+    case numberOutOfRange(path: String, row: Int, column: Int, text: String)
+    /// `layer` cannot train on a batch of `batch` samples, fewer than the `needs` it asks for;
+    /// `fit` found it before training, from its `samples` samples and `batchSize`.
+    case batchTooSmall(layer: String, needs: Int, batch: Int, samples: Int, batchSize: Int)
+
     public var description: String {
         switch self {
         case let .labelOutOfRange(label, index, classes):
@@ -97,9 +116,23 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
         case let .fieldCountMismatch(path, row, count, expected):
             "row \(row) of \(path) has \(count) field\(count == 1 ? "" : "s") but the first row has \(expected)"
         case let .invalidNumber(path, row, column, text):
-            "\"\(text)\" in row \(row), column \(column) of \(path) is not a number"
+            "\"\(text.escapedForMessage)\" in row \(row), column \(column) of \(path) is not a number"
         case let .invalidLabel(path, row, column, text):
-            "the label \"\(text)\" in row \(row), column \(column) of \(path) is not an integer in 0...\(Int32.max)"
+            "the label \"\(text.escapedForMessage)\" in row \(row), column \(column) of \(path) is not an integer in 0...\(Int32.max)"
+        case let .fileTooLarge(path, limit):
+            "\(path) is larger than \(limit) bytes, the most that is read from a file"
+        case let .decompressedFileTooLarge(path, limit):
+            "\(path) decompresses to more than \(limit) bytes, the most that is decompressed from a file"
+        case let .headerRow(path, text):
+            "the first row of \(path), \"\(text.escapedForMessage)\", has no number: the file seems to have a header row, and it must not (every row holds the features, then the label)"
+        case let .nulInField(path, row, column, text):
+            "\"\(text.escapedForMessage)\" in row \(row), column \(column) of \(path) holds a NUL byte"
+        case let .numberOutOfRange(path, row, column, text):
+            "\"\(text.escapedForMessage)\" in row \(row), column \(column) of \(path) is out of Float's range (magnitudes up to \(Float.greatestFiniteMagnitude))"
+        case let .batchTooSmall(layer, needs, batch, samples, batchSize) where batch < min(batchSize, samples):
+            "\(layer) cannot train on a batch of \(batch) sample\(batch == 1 ? "" : "s"): it needs at least \(needs); \(samples) samples in batches of \(batchSize) leave a last batch of \(batch) (pass dropLast: true to skip it, or choose another batch size)"
+        case let .batchTooSmall(layer, needs, batch, samples, batchSize):
+            "\(layer) cannot train on batches of \(batch) sample\(batch == 1 ? "" : "s"): it needs at least \(needs); \(batchSize < samples ? "choose a batch size of at least \(needs)" : "the data set has only \(samples)")"
         }
     }
 }

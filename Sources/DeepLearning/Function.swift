@@ -39,6 +39,12 @@ public protocol Function: AnyObject, CustomStringConvertible {
     /// Switches between training (true) and evaluation (false) behaviour, for the layers that
     /// have two (`Dropout`, `BatchNorm`); the others ignore it. `Model` sets it on all its layers.
     func setTraining(_ isTraining: Bool)
+    /// The fewest samples a batch must hold for the layer to train on it, given the shape of
+    /// one sample of its input (the input's shape without the batch dimension). By default 1;
+    /// `BatchNorm` asks for 2 when a sample holds a single value per feature. `Model.fit` asks
+    /// every layer before training and throws `DeepLearningError.batchTooSmall` rather than
+    /// run `forward` on a batch the layer would stop on.
+    func smallestTrainingBatch(sampleShape: [Int]) -> Int
 }
 
 extension Function {
@@ -52,6 +58,7 @@ extension Function {
     public var namedBuffers: [(name: String, tensor: Tensor)] { [] }
     public func initializeParameters(using generator: inout SeededGenerator) {}
     public func setTraining(_ isTraining: Bool) {}
+    public func smallestTrainingBatch(sampleShape: [Int]) -> Int { 1 }
 }
 
 /// Stops with a message naming `layer` when `tensor` is not a matrix whose width is `width`

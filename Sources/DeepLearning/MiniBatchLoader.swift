@@ -2,7 +2,8 @@ import CKernels
 
 /// Cuts a data set into mini-batches, reshuffled at the start of every epoch by a seedable
 /// generator. The last batch holds the remainder when the batch size does not divide the data
-/// set. Samples may be vectors (`[samples, features]`) or of any shape (`[samples, channels,
+/// set, unless `dropLast` (PyTorch's `drop_last`) leaves it out; a batch size above the number
+/// of samples gives one batch of all of them. Samples may be vectors (`[samples, features]`) or of any shape (`[samples, channels,
 /// height, width]` for images): a batch keeps the shape of one sample.
 ///
 /// ```swift
@@ -16,6 +17,8 @@ public final class MiniBatchLoader {
     public let labels: [Int32]
     public let batchSize: Int
     public let shuffles: Bool
+    /// Whether an epoch leaves out the last, partial batch (PyTorch's `drop_last`).
+    public let dropsLast: Bool
     @exclusivity(unchecked) private var generator: SeededGenerator
     /// Sample indices in this epoch's order.
     @exclusivity(unchecked) private var order: [Int64]
@@ -25,9 +28,11 @@ public final class MiniBatchLoader {
     private let sampleShape: [Int]
 
     /// Throws when `inputs` (`[samples, ...]`) is empty, when the numbers of samples and
-    /// labels differ, or when `batchSize` is below 1.
+    /// labels differ, or when `batchSize` is below 1. With `dropLast`, an epoch leaves out the
+    /// last batch when it would hold fewer than `batchSize` samples (the samples it leaves
+    /// out change with every shuffle).
     public init(inputs: Tensor, labels: [Int32], batchSize: Int, shuffle: Bool = true,
-                seed: UInt64 = 0) throws {
+                dropLast: Bool = false, seed: UInt64 = 0) throws {
         require(inputs.shape.count >= 2,
                 "MiniBatchLoader: inputs of shape \(inputs.shape) are not [samples, features...]")
         let samples = inputs.shape[0]
@@ -40,6 +45,7 @@ public final class MiniBatchLoader {
         self.labels = labels
         self.batchSize = min(batchSize, samples)
         shuffles = shuffle
+        dropsLast = dropLast
         generator = SeededGenerator(seed: seed)
         order = (0..<Int64(samples)).map { $0 }
         sampleShape = Array(inputs.shape.dropFirst())
@@ -48,7 +54,12 @@ public final class MiniBatchLoader {
     }
 
     /// The number of batches in an epoch.
-    public var batchCount: Int { (labels.count + batchSize - 1) / batchSize }
+    public var batchCount: Int {
+        dropsLast ? labels.count / batchSize : (labels.count + batchSize - 1) / batchSize
+    }
+
+    /// The number of samples in an epoch's last batch, its smallest.
+    public var lastBatchSize: Int { min(batchSize, labels.count - (batchCount - 1) * batchSize) }
 
     /// Runs one epoch: reshuffles (when shuffling), then calls `body` with each batch's index
     /// (from 0), inputs and labels. Both are the loader's buffers, overwritten by the next batch.

@@ -87,40 +87,64 @@ public final class Model {
     /// loss of each epoch. Each step: zero the gradients, forward, loss, backward, update.
     ///
     /// Throws `DeepLearningError` when the data set is empty, the numbers of samples and labels
-    /// differ, `batchSize` is below 1, a label is outside the model's classes, or the loss
-    /// becomes NaN or infinite (the parameters then keep their values from before that batch).
+    /// differ, `batchSize` is below 1, a label is outside the model's classes, a layer cannot
+    /// train on the smallest batch (`BatchNorm` on a last batch of one sample: `dropLast`
+    /// leaves that batch out, as PyTorch's `drop_last`), or the loss becomes NaN or infinite
+    /// (the parameters then keep their values from before that batch). All but the last are
+    /// found before training, with the parameters and running statistics unchanged.
     /// `penalties` are added to the loss and the gradients after every backward pass (and
     /// included in the reported loss). `progress` is called after every epoch.
     @discardableResult
     public func fit(_ inputs: Tensor, labels: [Int32], loss: some Loss = SoftmaxCrossEntropy(),
                     optimizer: some Optimizer, epochs: Int, batchSize: Int, shuffle: Bool = true,
-                    seed: UInt64 = 0, penalties: [Penalty] = [],
+                    dropLast: Bool = false, seed: UInt64 = 0, penalties: [Penalty] = [],
                     progress: ((TrainingProgress) -> Void)? = nil) throws -> [Float] {
-        try inMode(training: true) {
-            try train(inputs, labels: labels, loss: loss, optimizer: optimizer, epochs: epochs,
-                      batchSize: batchSize, shuffle: shuffle, seed: seed, penalties: penalties,
-                      progress: progress)
+        require(epochs >= 0, "Model.fit: epochs \(epochs) must not be negative")
+        let loader = try MiniBatchLoader(inputs: inputs, labels: labels, batchSize: batchSize,
+                                         shuffle: shuffle, dropLast: dropLast, seed: seed)
+        let classes = try checkTrainingBatches(of: loader, requestedBatchSize: batchSize)
+        try checkLabels(labels, classes: classes)
+        return try inMode(training: true) {
+            try train(loader, loss: loss, optimizer: optimizer, epochs: epochs,
+                      penalties: penalties, progress: progress)
         }
     }
 
-    private func train(_ inputs: Tensor, labels: [Int32], loss: some Loss,
-                       optimizer: some Optimizer, epochs: Int, batchSize: Int, shuffle: Bool,
-                       seed: UInt64, penalties: [Penalty],
+    /// Runs one sample of zeros through the layers, one by one, in evaluation mode (which
+    /// moves no running statistics and draws no dropout masks) to learn each layer's input
+    /// shape, and throws `DeepLearningError.batchTooSmall` when a layer cannot train on the
+    /// loader's smallest batch. Returns the width of the model's output (the classes).
+    private func checkTrainingBatches(of loader: MiniBatchLoader, requestedBatchSize: Int) throws
+        -> Int
+    {
+        let smallest = loader.lastBatchSize
+        let sample = Tensor(shape: [1] + loader.inputs.shape.dropFirst())
+        let output = try inMode(training: false) {
+            try layers.reduce(sample) { input, layer in
+                let needs = layer.smallestTrainingBatch(sampleShape: Array(input.shape.dropFirst()))
+                guard smallest >= needs else {
+                    throw DeepLearningError.batchTooSmall(
+                        layer: "\(layer)", needs: needs, batch: smallest,
+                        samples: loader.labels.count, batchSize: requestedBatchSize)
+                }
+                return layer.forward(input)
+            }
+        }
+        require(output.shape.count == 2,
+                "Model.fit: the model's output of shape \(output.shape) is not [batch, classes]")
+        return output.shape[1]
+    }
+
+    private func train(_ loader: MiniBatchLoader, loss: some Loss, optimizer: some Optimizer,
+                       epochs: Int, penalties: [Penalty],
                        progress: ((TrainingProgress) -> Void)?) throws -> [Float] {
-        require(epochs >= 0, "Model.fit: epochs \(epochs) must not be negative")
-        let loader = try MiniBatchLoader(inputs: inputs, labels: labels, batchSize: batchSize,
-                                         shuffle: shuffle, seed: seed)
+        // Grown epoch by epoch: `epochs` may be larger than what could be reserved up front.
         var history: [Float] = []
-        history.reserveCapacity(epochs)
-        var labelsChecked = false
         for epoch in stride(from: 1, through: epochs, by: 1) {
             var lossSum = 0.0
+            var samples = 0
             try loader.forEachBatch { batch, batchInputs, batchLabels in
                 let output = forward(batchInputs)
-                if !labelsChecked {
-                    try checkLabels(labels, classes: output.shape[1])
-                    labelsChecked = true
-                }
                 func requireFinite(_ value: Float) throws {
                     guard value.isFinite else {
                         throw DeepLearningError.nonFiniteLoss(value: value, epoch: epoch,
@@ -135,8 +159,9 @@ public final class Model {
                 try requireFinite(total)
                 optimizer.step()
                 lossSum += Double(total) * Double(batchLabels.count)
+                samples += batchLabels.count
             }
-            history.append(Float(lossSum / Double(labels.count)))
+            history.append(Float(lossSum / Double(samples)))
             progress?(TrainingProgress(epoch: epoch, epochs: epochs, loss: history[epoch - 1]))
         }
         return history

@@ -39,8 +39,15 @@ public final class Tensor {
     /// A tensor of zeros.
     public init(shape: [Int]) {
         require(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
+        // The element count, and its byte count, must fit in an Int.
+        let count = shape.reduce(into: (product: 1, overflow: false)) { result, dimension in
+            let (product, overflow) = result.product.multipliedReportingOverflow(by: dimension)
+            result = (product, result.overflow || overflow)
+        }
+        require(!count.overflow && count.product <= Int.max / MemoryLayout<Float>.stride,
+                "Tensor: shape \(shape) has too many elements to address")
         self.shape = shape
-        self.capacity = shape.reduce(1, *)
+        self.capacity = count.product
         self.value = Tensor.allocateZeroed(capacity)
     }
 

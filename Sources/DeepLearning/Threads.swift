@@ -11,10 +11,13 @@ import CKernels
 /// Threads.reset()     // back to the default
 /// ```
 public enum Threads {
+    /// The number of threads the kernels may use, in `1...Int32.max`; setting another value
+    /// stops the program with a message.
     public static var count: Int {
         get { Int(ck_get_num_threads()) }
         set {
-            require(newValue >= 1, "Threads.count: \(newValue) must be at least 1")
+            require((1...Int(Int32.max)).contains(newValue),
+                    "Threads.count: \(newValue) must be in 1...\(Int32.max)")
             ck_set_num_threads(Int32(newValue))
         }
     }

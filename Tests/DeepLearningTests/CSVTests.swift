@@ -107,4 +107,104 @@ final class CSVTests: XCTestCase {
         }
         XCTAssertEqual(try parseLabelledCSV("1,2147483647", source: "s").labels, [Int32.max])
     }
+
+    func testBytesInMemoryParseAsTheirText() throws {
+        let text = "0.5,1,2\n-3, 4e-1 ,0\r\n"
+        let fromText = try parseLabelledCSV(text, source: "s")
+        for bytes in [Array(text.utf8), Array(("xx" + text).utf8).dropFirst(2).map { $0 }] {
+            let fromBytes = try parseLabelledCSV(bytes, source: "s")
+            XCTAssertEqual(fromBytes.inputs.values, fromText.inputs.values)
+            XCTAssertEqual(fromBytes.labels, fromText.labels)
+        }
+        let slice = try parseLabelledCSV(Array("junk\n1,2,3\n".utf8)[5...], source: "s")
+        XCTAssertEqual(slice.inputs.values, [1, 2])
+        XCTAssertEqual(slice.labels, [3])
+    }
+
+    /// A byte order mark at the start is skipped; elsewhere it is shown escaped.
+    func testALeadingByteOrderMarkIsSkipped() throws {
+        let (inputs, labels) = try parseLabelledCSV("\u{FEFF}1,2,0\n", source: "s")
+        XCTAssertEqual(inputs.values, [1, 2])
+        XCTAssertEqual(labels, [0])
+        assertThrows(.invalidNumber(path: "s", row: 2, column: 1, text: "\u{FEFF}3"),
+                     message: "\"\\u{FEFF}3\" in row 2, column 1 of s is not a number") {
+            try parseLabelledCSV("1,2,0\n\u{FEFF}3,4,1\n", source: "s")
+        }
+    }
+
+    /// Control and invisible characters are shown escaped in messages: a bare carriage
+    /// return, a tab inside a field, a zero-width space, a no-break space.
+    func testInvisibleCharactersAreEscapedInMessages() {
+        let cases = [("2\r3", "2\\r3"), ("2\t3", "2\\t3"), ("2\u{200B}", "2\\u{200B}"),
+                     ("2\u{A0}3", "2\\u{A0}3"), ("\"2\"", "\\\"2\\\""), ("a\\b", "a\\\\b")]
+        for (field, shown) in cases {
+            assertThrows(.invalidNumber(path: "s", row: 2, column: 2, text: field),
+                         message: "\"\(shown)\" in row 2, column 2 of s is not a number") {
+                try parseLabelledCSV("1,2,0\n1,\(field),0\n", source: "s")
+            }
+        }
+        assertThrows(.invalidLabel(path: "s", row: 1, column: 3, text: "1\r2"),
+                     message: "the label \"1\\r2\" in row 1, column 3 of s is not an integer in 0...2147483647") {
+            try parseLabelledCSV("1,2,1\r2\r\n", source: "s")
+        }
+    }
+
+    func testANulByteInAFieldIsRefused() {
+        for (text, row, column, field) in [("2\0abc,1\n", 1, 1, "2\0abc"), ("1,2\n3,4\0\n", 2, 2, "4\0")] {
+            assertThrows(.nulInField(path: "s", row: row, column: column, text: field),
+                         message: "\"\(field.replacingOccurrences(of: "\0", with: "\\0"))\" in row \(row), column \(column) of s holds a NUL byte") {
+                try parseLabelledCSV(text, source: "s")
+            }
+        }
+    }
+
+    func testANumberBeyondFloatsRangeIsNamedSo() {
+        for text in ["1e40", "-1e40", "1e400", "0x1p200", "340282370000000000000000000000000000000"] {
+            assertThrows(.numberOutOfRange(path: "s", row: 1, column: 1, text: text),
+                         message: "\"\(text)\" in row 1, column 1 of s is out of Float's range (magnitudes up to 3.4028235e+38)") {
+                try parseLabelledCSV("\(text),2,0\n", source: "s")
+            }
+        }
+        for text in ["inf", "-Infinity", "+INF"] {
+            assertThrows(.invalidNumber(path: "s", row: 1, column: 1, text: text),
+                         message: "\"\(text)\" in row 1, column 1 of s is not a number") {
+                try parseLabelledCSV("\(text),2,0\n", source: "s")
+            }
+        }
+        XCTAssertEqual(try parseLabelledCSV("3.4028235e38,1e-50,0", source: "s").inputs.values,
+                       [.greatestFiniteMagnitude, 0])
+    }
+
+    func testAHeaderRowGetsAHint() {
+        assertThrows(.headerRow(path: "iris.csv", text: "\u{FEFF}sepal length, width,species\r"),
+                     message: "the first row of iris.csv, \"\\u{FEFF}sepal length, width,species\\r\", has no number: the file seems to have a header row, and it must not (every row holds the features, then the label)") {
+            try parseLabelledCSV("\u{FEFF}\u{FEFF}sepal length, width,species\r\r\n5.1,3.5,0\n", source: "iris.csv")
+        }
+        // A first row with a number in it is data with a bad field, not a header.
+        assertThrows(.invalidNumber(path: "s", row: 1, column: 1, text: "x"),
+                     message: "\"x\" in row 1, column 1 of s is not a number") {
+            try parseLabelledCSV("x,2,0\n", source: "s")
+        }
+    }
+
+    /// Reads are bounded: a device is refused, a file beyond the limit is refused before it
+    /// is read, and one whose size the system does not tell is refused when the limit is hit.
+    func testReadsAreBounded() throws {
+        assertThrows(.unreadableFile(path: "/dev/zero", reason: "it is a device, not a file"),
+                     message: "cannot read /dev/zero: it is a device, not a file") {
+            try loadLabelledCSV(from: "/dev/zero")
+        }
+        let path = try file("1,2,0\n3,4,1\n")
+        XCTAssertEqual(try readFile(at: path, sizeLimit: 12).count, 12)
+        assertThrows(.fileTooLarge(path: path, limit: 11),
+                     message: "\(path) is larger than 11 bytes, the most that is read from a file") {
+            try readFile(at: path, sizeLimit: 11)
+        }
+        // /proc files report size 0: the limit stops the reading itself.
+        assertThrows(.fileTooLarge(path: "/proc/self/maps", limit: 100),
+                     message: "/proc/self/maps is larger than 100 bytes, the most that is read from a file") {
+            try readFile(at: "/proc/self/maps", sizeLimit: 100)
+        }
+        XCTAssertEqual(labelledCSVSizeLimit, 1 << 30)
+    }
 }

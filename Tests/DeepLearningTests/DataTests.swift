@@ -30,6 +30,32 @@ final class DataTests: XCTestCase {
         XCTAssertNotEqual(orders[0], Array(0..<23), "shuffled")
     }
 
+    /// With `dropLast`, every epoch has only full batches, drawn from a new shuffle.
+    func testDropLastLeavesOutThePartialLastBatch() throws {
+        let (inputs, labels) = indexedData(23)
+        let loader = try MiniBatchLoader(inputs: inputs, labels: labels, batchSize: 5,
+                                         dropLast: true, seed: 4)
+        XCTAssertEqual(loader.batchCount, 4)
+        XCTAssertEqual(loader.lastBatchSize, 5)
+        var seen = Set<Int>()
+        for _ in 0..<3 {
+            var sizes: [Int] = []
+            loader.forEachBatch { _, batchInputs, _ in
+                sizes.append(batchInputs.shape[0])
+                seen.formUnion(batchInputs.values.map { Int($0) })
+            }
+            XCTAssertEqual(sizes, [5, 5, 5, 5])
+        }
+        XCTAssertGreaterThan(seen.count, 20, "the left-out samples change with the shuffle")
+        let partial = try MiniBatchLoader(inputs: inputs, labels: labels, batchSize: 5)
+        XCTAssertEqual(partial.lastBatchSize, 3)
+        // A batch size beyond the data set gives one batch of all samples, kept.
+        let whole = try MiniBatchLoader(inputs: inputs, labels: labels, batchSize: 50,
+                                        dropLast: true)
+        XCTAssertEqual(whole.batchCount, 1)
+        XCTAssertEqual(whole.lastBatchSize, 23)
+    }
+
     func testShufflingIsReproducibleFromTheSeedAndCanBeTurnedOff() throws {
         let (inputs, labels) = indexedData(10)
         func firstEpoch(seed: UInt64, shuffle: Bool = true) throws -> [Float] {

@@ -1,16 +1,17 @@
 import Foundation
 import XCTest
 @testable import DeepLearning
-import DigitsExperiment
+@testable import DigitsExperiment
 
 /// The `digits` example's experiment on the repository's copy of the data set.
 final class DigitsTests: XCTestCase {
     /// `data/digits.csv.gz` of this repository.
+    private let dataPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent(DigitsExperiment.defaultDataPath).path
+
     private func loadData() throws -> DigitsExperiment.LabelledImages {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent()
-        return try DigitsExperiment.loadData(
-            from: root.appendingPathComponent(DigitsExperiment.defaultDataPath).path)
+        try DigitsExperiment.loadData(from: dataPath)
     }
 
     private func split() throws -> DigitsExperiment.Split {
@@ -100,6 +101,30 @@ final class DigitsTests: XCTestCase {
         XCTAssertThrowsError(try DigitsExperiment.images(pixels: Tensor(shape: [2, 64]),
                                                          labels: [1, 10], source: "d.csv")) { error in
             XCTAssertEqual("\(error)", "the label 10 in row 2 of d.csv is not a digit 0...9")
+        }
+    }
+
+    /// A gzip file cut short, inside its compressed data or inside its 8-byte trailer (the
+    /// CRC and the length), is reported as truncated instead of loading a prefix.
+    func testATruncatedGzipFileIsReportedAsTruncated() throws {
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: dataPath))
+        let path = FileManager.default.temporaryDirectory
+            .appendingPathComponent("digits-\(UUID().uuidString).csv.gz").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        for length in [bytes.count / 2, bytes.count - 100, bytes.count - 4, bytes.count - 1] {
+            try bytes.prefix(length).write(to: URL(fileURLWithPath: path))
+            XCTAssertThrowsError(try DigitsExperiment.loadData(from: path), "\(length) bytes") { error in
+                XCTAssertEqual("\(error)", "cannot read \(path): it is truncated: the data ends inside its gzip stream")
+            }
+        }
+    }
+
+    /// Decompression stops at the size limit (a gzip bomb is refused, not decompressed).
+    func testDecompressionStopsAtTheSizeLimit() throws {
+        XCTAssertEqual(try readGzipFile(at: dataPath).count, try readGzipFile(at: dataPath, sizeLimit: 1 << 20).count)
+        assertThrows(.decompressedFileTooLarge(path: dataPath, limit: 100_000),
+                     message: "\(dataPath) decompresses to more than 100000 bytes, the most that is decompressed from a file") {
+            try readGzipFile(at: dataPath, sizeLimit: 100_000)
         }
     }
 }

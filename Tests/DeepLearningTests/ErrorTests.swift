@@ -77,6 +77,125 @@ final class ErrorTests: XCTestCase {
         XCTAssertEqual(model.parameters.flatMap(\.values), reference.parameters.flatMap(\.values))
     }
 
+    /// Every tensor a model trains with: parameters and buffers (running statistics).
+    private func state(of model: Model) -> [Float] {
+        model.layers.flatMap { $0.namedParameters + $0.namedBuffers }.flatMap(\.tensor.values)
+    }
+
+    /// `BatchNorm` cannot train on one value per feature: `fit` refuses a batch size that
+    /// leaves a last batch of one sample before training, changing nothing, and trains
+    /// with `dropLast`.
+    func testABatchALayerCannotTrainOnIsRefusedBeforeTraining() throws {
+        let model = Model { Linear(2, 4); BatchNorm(features: 4); ReLU(); Linear(4, 3) }
+        model.initializeParameters(seed: 1)
+        let optimizer = SGD(parameters: model.parameters, learningRate: 0.1, momentum: 0.9)
+        var generator = SeededGenerator(seed: 2)
+        let inputs = randomTensor([30, 2], using: &generator)
+        let labels = (0..<30).map { Int32($0 % 3) }
+        let before = state(of: model)
+        assertThrows(.batchTooSmall(layer: "BatchNorm(4)", needs: 2, batch: 1, samples: 30, batchSize: 29),
+                     message: "BatchNorm(4) cannot train on a batch of 1 sample: it needs at least 2; 30 samples in batches of 29 leave a last batch of 1 (pass dropLast: true to skip it, or choose another batch size)") {
+            try model.fit(inputs, labels: labels, optimizer: optimizer, epochs: 2, batchSize: 29)
+        }
+        assertThrows(.batchTooSmall(layer: "BatchNorm(4)", needs: 2, batch: 1, samples: 30, batchSize: 1),
+                     message: "BatchNorm(4) cannot train on batches of 1 sample: it needs at least 2; choose a batch size of at least 2") {
+            try model.fit(inputs, labels: labels, optimizer: optimizer, epochs: 2, batchSize: 1)
+        }
+        let one = Tensor(shape: [1, 2], values: [0.5, -1])
+        assertThrows(.batchTooSmall(layer: "BatchNorm(4)", needs: 2, batch: 1, samples: 1, batchSize: 8),
+                     message: "BatchNorm(4) cannot train on batches of 1 sample: it needs at least 2; the data set has only 1") {
+            try model.fit(one, labels: [0], optimizer: optimizer, epochs: 2, batchSize: 8)
+        }
+        XCTAssertEqual(state(of: model), before, "nothing trained")
+        let history = try model.fit(inputs, labels: labels, optimizer: optimizer, epochs: 2,
+                                    batchSize: 29, dropLast: true)
+        XCTAssertEqual(history.count, 2)
+        XCTAssertTrue(history.allSatisfy(\.isFinite), "\(history)")
+        XCTAssertNotEqual(state(of: model), before, "trained")
+    }
+
+    /// `BatchNorm` on NCHW input trains on a batch of one image when an image has more than
+    /// one pixel (as PyTorch's `BatchNorm2d`), but not on 1×1 images.
+    func testBatchNormOnImagesTrainsOnOneImageOfSeveralPixels() throws {
+        var generator = SeededGenerator(seed: 3)
+        let labels: [Int32] = [0, 1, 2]
+        let images = randomTensor([3, 1, 3, 3], using: &generator)
+        let pixels = Model {
+            Conv2D(inputChannels: 1, outputChannels: 2, kernelSize: 3, padding: 1)
+            BatchNorm(features: 2)
+            Flatten()
+            Linear(18, 3)
+        }
+        pixels.initializeParameters(seed: 4)
+        let history = try pixels.fit(images, labels: labels,
+                                     optimizer: SGD(parameters: pixels.parameters, learningRate: 0.1),
+                                     epochs: 2, batchSize: 2)
+        XCTAssertTrue(history.allSatisfy(\.isFinite), "\(history)")
+        let onePixel = Model {
+            Conv2D(inputChannels: 1, outputChannels: 2, kernelSize: 3)
+            BatchNorm(features: 2)
+            Flatten()
+            Linear(2, 3)
+        }
+        onePixel.initializeParameters(seed: 4)
+        let before = state(of: onePixel)
+        assertThrows(.batchTooSmall(layer: "BatchNorm(2)", needs: 2, batch: 1, samples: 3, batchSize: 2),
+                     message: "BatchNorm(2) cannot train on a batch of 1 sample: it needs at least 2; 3 samples in batches of 2 leave a last batch of 1 (pass dropLast: true to skip it, or choose another batch size)") {
+            try onePixel.fit(images, labels: labels,
+                             optimizer: SGD(parameters: onePixel.parameters, learningRate: 0.1),
+                             epochs: 2, batchSize: 2)
+        }
+        XCTAssertEqual(state(of: onePixel), before)
+    }
+
+    /// A label outside the classes is found before the first batch moves the running
+    /// statistics.
+    func testLabelOutsideTheClassesLeavesTheRunningStatisticsAlone() {
+        let model = Model { Linear(2, 4); BatchNorm(features: 4); Linear(4, 3) }
+        model.initializeParameters(seed: 1)
+        let before = state(of: model)
+        assertThrows(.labelOutOfRange(label: 3, index: 3, classes: 3),
+                     message: "label 3 at index 3 is outside the classes 0..<3") {
+            try model.fit(Tensor(shape: [4, 2], values: [1, 2, 3, 4, 5, 6, 7, 8]),
+                          labels: [0, 1, 2, 3], optimizer: SGD(parameters: model.parameters, learningRate: 0.1),
+                          epochs: 1, batchSize: 4)
+        }
+        XCTAssertEqual(state(of: model), before)
+    }
+
+    /// `fit` reserves nothing per epoch up front: a run of 2^50 epochs starts, and stops when
+    /// the loss turns NaN in its second epoch.
+    func testAHugeNumberOfEpochsReservesNothingUpFront() {
+        let (model, optimizer) = smallModel()
+        let inputs = Tensor(shape: [2, 2], values: [1, 2, 3, 4])
+        XCTAssertThrowsError(try model.fit(inputs, labels: [0, 1], optimizer: optimizer,
+                                           epochs: 1 << 50, batchSize: 2) { _ in
+            inputs.value[0] = .nan
+        }) { error in
+            guard case .nonFiniteLoss(_, 2, 1)? = error as? DeepLearningError else {
+                return XCTFail("unexpected \(error)")
+            }
+        }
+    }
+
+    func testTensorStopsWhenItsElementCountOverflows() throws {
+        try assertStops(withMessage: "Tensor: shape [2, 9223372036854775807] has too many elements to address") {
+            _ = Tensor(shape: [2, Int.max])
+        }
+    }
+
+    func testTensorStopsWhenItsByteCountOverflows() throws {
+        try assertStops(withMessage: "Tensor: shape [4611686018427387904] has too many elements to address") {
+            _ = Tensor(shape: [1 << 62])
+        }
+    }
+
+    func testThreadsStopOnACountBeyondInt32() throws {
+        try assertStops(withMessage: "Threads.count: 3000000000 must be in 1...2147483647") {
+            Threads.count = 3_000_000_000
+        }
+    }
+
     func testLinearStopsOnAnInputOfTheWrongWidth() throws {
         try assertStops(withMessage: "Linear(2 → 3): input of shape [4, 5] does not fit; expected [batch, 2]") {
             _ = Linear(2, 3).forward(Tensor(shape: [4, 5]))
