@@ -1,4 +1,9 @@
 import DeepLearning
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The `digits` example's experiment: a small CNN classifying the 8×8 images of the
 /// Optical Recognition of Handwritten Digits data set (UCI; `data/README.md`).
@@ -14,7 +19,7 @@ import DeepLearning
 /// let data = try DigitsExperiment.loadData(from: DigitsExperiment.defaultDataPath)
 /// var experiment = DigitsExperiment()
 /// experiment.seed = 3
-/// let result = try experiment.run(on: experiment.split(data))
+/// let result = try experiment.run(on: try experiment.split(data))
 /// print(result.testEvaluation.accuracy)
 /// ```
 public struct DigitsExperiment: Sendable {
@@ -82,7 +87,9 @@ public struct DigitsExperiment: Sendable {
 
     /// The stratified split: for each digit, `testFraction` of its images (rounded), drawn
     /// with `splitSeed`, go to the test set and the rest to the training set, in file order.
-    public func split(_ data: LabelledImages) -> Split {
+    /// Throws `DigitsDataError.emptySplit` when either set would have no image (too few images
+    /// of each digit to hold `testFraction` of them out), before anything trains on it.
+    public func split(_ data: LabelledImages) throws -> Split {
         var generator = SeededGenerator(seed: splitSeed)
         var isTest = [Bool](repeating: false, count: data.count)
         for digit in 0..<Int32(Self.classes) {
@@ -102,7 +109,43 @@ public struct DigitsExperiment: Sendable {
             }
             return LabelledImages(inputs: inputs, labels: rows.map { data.labels[$0] })
         }
+        let testCount = isTest.filter { $0 }.count
+        for (name, count) in [("test", testCount), ("training", data.count - testCount)]
+        where count == 0 {
+            throw DigitsDataError.emptySplit(split: name, images: data.count,
+                                             testFraction: testFraction)
+        }
         return Split(train: subset(false), test: subset(true))
+    }
+
+    /// Throws `DeepLearningError.unwritableFile` when a model could not be saved to `path`:
+    /// `path` is a directory, or its directory is missing, is not a directory or is not
+    /// writable. The `digits` example checks `--save` with it before training, so that a bad
+    /// path costs no training run.
+    public static func checkSaveDestination(_ path: String) throws {
+        /// Whether `path` is a directory; nil (and `errno` set) when it cannot be examined.
+        func isDirectory(_ path: String) -> Bool? {
+            var status = stat()
+            guard stat(path, &status) == 0 else { return nil }
+            return status.st_mode & S_IFMT == S_IFDIR
+        }
+        let directory = path.lastIndex(of: "/").map {
+            $0 == path.startIndex ? "/" : String(path[..<$0])
+        } ?? "."
+        let problem: String?
+        if isDirectory(path) == true {
+            problem = "it is a directory"
+        } else {
+            switch isDirectory(directory) {
+            case nil where errno == ENOENT: problem = "the directory \(directory) does not exist"
+            case nil: problem = "the directory \(directory) cannot be examined: \(String(cString: strerror(errno)))"
+            case false?: problem = "\(directory) is not a directory"
+            case true? where access(directory, W_OK) != 0:
+                problem = "the directory \(directory) is not writable: \(String(cString: strerror(errno)))"
+            case true?: problem = nil
+            }
+        }
+        if let problem { throw DeepLearningError.unwritableFile(path: path, reason: problem) }
     }
 
     /// The network, untrained (initialize it or load its parameters).
@@ -185,6 +228,9 @@ public enum DigitsDataError: Error, Equatable, CustomStringConvertible {
     case notImages(source: String, columns: Int)
     /// `label` in `row` (from 1) is not a digit 0...9.
     case notADigit(source: String, row: Int, label: Int32)
+    /// The `split` set ("test" or "training") would have no image: holding out `testFraction`
+    /// of each digit's images, rounded, from `images` images leaves it empty.
+    case emptySplit(split: String, images: Int, testFraction: Double)
 
     public var description: String {
         switch self {
@@ -192,6 +238,8 @@ public enum DigitsDataError: Error, Equatable, CustomStringConvertible {
             "the rows of \(source) have \(columns) fields, not 64 pixels and a label"
         case let .notADigit(source, row, label):
             "the label \(label) in row \(row) of \(source) is not a digit 0...9"
+        case let .emptySplit(split, images, testFraction):
+            "the \(split) split is empty: holding out \(testFraction * 100)% of each digit's images (rounded) for testing leaves no \(split) image among the \(images) images; the data set is too small"
         }
     }
 }

@@ -13,24 +13,33 @@ struct DigitsCommand: ParsableCommand {
 
     @Option(help: "The data: a CSV file of 64 pixel counts (0...16) and a digit per row, gzip-compressed or not.")
     var data = DigitsExperiment.defaultDataPath
-    @Option(help: "Passes over the training images.") var epochs = 30
+    @Option(help: "Passes over the training images (at most \(maximumEpochs)).") var epochs = 30
     @Option(help: "Images per mini-batch.") var batchSize = 32
     @Option(help: "Adam step size.") var learningRate: Float = 1e-3
     @Option(help: "Seed of the initial weights and the shuffling.") var seed: UInt64 = 0
     @Option(help: "Seed of the stratified 80/20 train/test split.") var splitSeed: UInt64 = 0
-    @Option(help: "Threads for the kernels (default: OMP_NUM_THREADS or all processors).")
+    @Option(help: "Threads for the kernels, at most \(maximumThreads) (default: OMP_NUM_THREADS or all processors).")
     var threads: Int?
     @Option(help: "Save the trained model to this file (safetensors).") var save: String?
     @Option(help: "Evaluate the model saved in this file on the test images, without training.")
     var load: String?
 
+    /// Bounds that keep the options within what the machine can run, with a message instead of
+    /// a crash (a thread count beyond Int32).
+    static let maximumEpochs = 1_000_000
+    static let maximumThreads = 1024
+
     func validate() throws {
-        if epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
+        if !(1...Self.maximumEpochs).contains(epochs) {
+            throw ValidationError("--epochs must be in 1...\(Self.maximumEpochs), got \(epochs)")
+        }
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
         if !(learningRate.isFinite && learningRate > 0) {
             throw ValidationError("--learning-rate must be a positive number, got \(learningRate)")
         }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if let threads, !(1...Self.maximumThreads).contains(threads) {
+            throw ValidationError("--threads must be in 1...\(Self.maximumThreads), got \(threads)")
+        }
         if data.isEmpty { throw ValidationError("--data must name a file") }
         if save?.isEmpty == true { throw ValidationError("--save must name a file") }
         if load?.isEmpty == true { throw ValidationError("--load must name a file") }
@@ -40,6 +49,8 @@ struct DigitsCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Before any work: a model that cannot be saved is not trained.
+        if let save { try DigitsExperiment.checkSaveDestination(save) }
         if let threads { Threads.count = threads }
         var experiment = DigitsExperiment()
         experiment.epochs = epochs
@@ -47,7 +58,7 @@ struct DigitsCommand: ParsableCommand {
         experiment.learningRate = learningRate
         experiment.seed = seed
         experiment.splitSeed = splitSeed
-        let split = experiment.split(try DigitsExperiment.loadData(from: data))
+        let split = try experiment.split(try DigitsExperiment.loadData(from: data))
         print("\(split.train.count) training and \(split.test.count) test images from \(data), \(Threads.count) thread(s)")
 
         let evaluation: Evaluation

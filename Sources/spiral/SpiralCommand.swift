@@ -13,23 +13,33 @@ struct SpiralCommand: ParsableCommand {
         commandName: "spiral",
         abstract: "Train a one-hidden-layer network on the 3-class spiral and draw its decision regions.")
 
-    @Option(help: "Passes over the data.") var epochs = 200
+    @Option(help: "Passes over the data (at most \(maximumEpochs)).") var epochs = 200
     @Option(help: "Samples per mini-batch.") var batchSize = 20
-    @Option(help: "Units in the hidden layer.") var hiddenUnits = 100
+    @Option(help: "Units in the hidden layer (at most \(maximumHiddenUnits)).") var hiddenUnits = 100
     @Option(help: "SGD step size.") var learningRate: Float = 0.1
     @Option(help: "SGD momentum (0 for plain SGD).") var momentum: Float = 0.9
     @Option(help: "SGD weight decay (L2 factor).") var weightDecay: Float = 0.001
     @Option(name: .customLong("init"), help: "Weight initialization: he, article (N(0, 0.01²)) or glorot.")
     var initialization = SpiralExperiment.WeightInitialization.he
     @Option(help: "Seed of the data, the initial weights and the shuffling.") var seed: UInt64 = 0
-    @Option(help: "Threads for the kernels (default: OMP_NUM_THREADS or all processors).")
+    @Option(help: "Threads for the kernels, at most \(maximumThreads) (default: OMP_NUM_THREADS or all processors).")
     var threads: Int?
     @Option(help: "Where to write the picture.") var output = "spiral.png"
 
+    /// Bounds that keep the options within what the machine can run, with a message instead of
+    /// a crash (an overflowing shape, a thread count beyond Int32).
+    static let maximumEpochs = 1_000_000
+    static let maximumHiddenUnits = 1_000_000
+    static let maximumThreads = 1024
+
     func validate() throws {
-        if epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
+        if !(1...Self.maximumEpochs).contains(epochs) {
+            throw ValidationError("--epochs must be in 1...\(Self.maximumEpochs), got \(epochs)")
+        }
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
-        if hiddenUnits < 1 { throw ValidationError("--hidden-units must be at least 1, got \(hiddenUnits)") }
+        if !(1...Self.maximumHiddenUnits).contains(hiddenUnits) {
+            throw ValidationError("--hidden-units must be in 1...\(Self.maximumHiddenUnits), got \(hiddenUnits)")
+        }
         if !(learningRate.isFinite && learningRate > 0) {
             throw ValidationError("--learning-rate must be a positive number, got \(learningRate)")
         }
@@ -39,7 +49,9 @@ struct SpiralCommand: ParsableCommand {
         if !(weightDecay.isFinite && weightDecay >= 0) {
             throw ValidationError("--weight-decay must be a number >= 0, got \(weightDecay)")
         }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if let threads, !(1...Self.maximumThreads).contains(threads) {
+            throw ValidationError("--threads must be in 1...\(Self.maximumThreads), got \(threads)")
+        }
         if output.isEmpty { throw ValidationError("--output must name a file") }
     }
 

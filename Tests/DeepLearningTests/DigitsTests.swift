@@ -15,7 +15,7 @@ final class DigitsTests: XCTestCase {
     }
 
     private func split() throws -> DigitsExperiment.Split {
-        DigitsExperiment().split(try loadData())
+        try DigitsExperiment().split(try loadData())
     }
 
     func testTheDataAndTheStratifiedSplit() throws {
@@ -34,7 +34,7 @@ final class DigitsTests: XCTestCase {
         // The split is fixed: the same every time, whatever the training seed.
         var other = DigitsExperiment()
         other.seed = 5
-        XCTAssertEqual(other.split(data).test.inputs.values, split.test.inputs.values)
+        XCTAssertEqual(try other.split(data).test.inputs.values, split.test.inputs.values)
     }
 
     /// The example's default configuration: median test accuracy over 10 seeds at least 97.5%,
@@ -125,6 +125,42 @@ final class DigitsTests: XCTestCase {
         assertThrows(.decompressedFileTooLarge(path: dataPath, limit: 100_000),
                      message: "\(dataPath) decompresses to more than 100000 bytes, the most that is decompressed from a file") {
             try readGzipFile(at: dataPath, sizeLimit: 100_000)
+        }
+    }
+
+    /// Data too small to hold test images is refused when split, before any training.
+    func testASplitWithoutTestOrTrainingImagesIsRefused() throws {
+        let data = try DigitsExperiment.images(pixels: Tensor(shape: [4, 64]), labels: [0, 1, 2, 3],
+                                               source: "four.csv")
+        XCTAssertThrowsError(try DigitsExperiment().split(data)) { error in
+            XCTAssertEqual(error as? DigitsDataError, .emptySplit(split: "test", images: 4, testFraction: 0.2))
+            XCTAssertEqual("\(error)", "the test split is empty: holding out 20.0% of each digit's images (rounded) for testing leaves no test image among the 4 images; the data set is too small")
+        }
+        var experiment = DigitsExperiment()
+        experiment.testFraction = 1
+        XCTAssertThrowsError(try experiment.split(data)) { error in
+            XCTAssertEqual(error as? DigitsDataError, .emptySplit(split: "training", images: 4, testFraction: 1))
+        }
+    }
+
+    /// `--save`'s destination is checked before training.
+    func testASaveDestinationIsCheckedBeforeTraining() throws {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("DigitsTests-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let cases = [
+            ("\(directory)/missing/model.safetensors", "the directory \(directory)/missing does not exist"),
+            (directory, "it is a directory"),
+            ("\(dataPath)/model.safetensors", "\(dataPath) is not a directory"),
+        ]
+        for (path, reason) in cases {
+            assertThrows(.unwritableFile(path: path, reason: reason), message: "cannot write \(path): \(reason)") {
+                try DigitsExperiment.checkSaveDestination(path)
+            }
+        }
+        for path in ["\(directory)/model.safetensors", "model.safetensors", "/tmp/model.safetensors"] {
+            XCTAssertNoThrow(try DigitsExperiment.checkSaveDestination(path), path)
         }
     }
 }

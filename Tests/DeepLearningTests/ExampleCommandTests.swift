@@ -1,0 +1,107 @@
+import Foundation
+import XCTest
+
+/// The `spiral` and `digits` executables, run as a user runs them: options beyond their bounds
+/// get a message (not a crash), a bad `--save` fails before training, and a failed picture
+/// write keeps the previous picture.
+final class ExampleCommandTests: XCTestCase {
+    private let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+    private var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("ExampleCommandTests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try FileManager.default.removeItem(at: directory)
+    }
+
+    /// The example's executable, built beside this test bundle by `swift build --build-tests`.
+    private func executable(_ name: String) throws -> String {
+        let path = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent(name).path
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw XCTSkip("\(path) is not built")
+        }
+        return path
+    }
+
+    /// Runs `command` (through bash, for `ulimit`) in the test's directory; returns its exit
+    /// status, standard output and standard error.
+    private func run(_ command: String) throws -> (status: Int32, output: String, error: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["-c", command]
+        process.currentDirectoryURL = directory
+        process.environment = ProcessInfo.processInfo.environment.merging(
+            ["SWIFT_BACKTRACE": "enable=no"]) { $1 }
+        let (output, error) = (Pipe(), Pipe())
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let errorText = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let outputText = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, outputText, errorText)
+    }
+
+    /// Asserts that `arguments` make the example stop with a usage error (exit status 64)
+    /// whose message contains `message`.
+    private func assertRefused(_ example: String, _ arguments: String, message: String,
+                               file: StaticString = #filePath, line: UInt = #line) throws {
+        let result = try run("\(try executable(example)) \(arguments)")
+        XCTAssertEqual(result.status, 64, "\(example) \(arguments): \(result.error)", file: file, line: line)
+        XCTAssertTrue(result.error.contains(message), "\(example) \(arguments): \(result.error)",
+                      file: file, line: line)
+    }
+
+    func testOptionsBeyondTheirBoundsGetAMessage() throws {
+        try assertRefused("spiral", "--threads 3000000000",
+                          message: "--threads must be in 1...1024, got 3000000000")
+        try assertRefused("spiral", "--hidden-units 9223372036854775807",
+                          message: "--hidden-units must be in 1...1000000, got 9223372036854775807")
+        try assertRefused("spiral", "--epochs 1000000000000",
+                          message: "--epochs must be in 1...1000000, got 1000000000000")
+        try assertRefused("digits", "--threads 3000000000",
+                          message: "--threads must be in 1...1024, got 3000000000")
+        try assertRefused("digits", "--epochs 1000000000000",
+                          message: "--epochs must be in 1...1000000, got 1000000000000")
+    }
+
+    /// `--save` into a missing directory fails before the data is read and training starts.
+    func testDigitsChecksTheSavePathBeforeTraining() throws {
+        let data = root.appendingPathComponent("data/digits.csv.gz").path
+        let result = try run("\(try executable("digits")) --data '\(data)' --epochs 1 --save missing/model.safetensors")
+        XCTAssertEqual(result.status, 1, result.error)
+        XCTAssertEqual(result.output, "")
+        XCTAssertTrue(result.error.contains("cannot write missing/model.safetensors: the directory missing does not exist"),
+                      result.error)
+    }
+
+    /// A picture write that fails (here on a file size limit) leaves the previous picture and
+    /// no temporary file; one that succeeds replaces it.
+    func testAFailedPictureWriteKeepsThePreviousPicture() throws {
+        let spiral = try executable("spiral")
+        let picture = directory.appendingPathComponent("spiral.png")
+        try Data("previous".utf8).write(to: picture)
+        // 4 KiB: room for OpenMP's shared-memory file, not for the 480×480 picture.
+        let failed = try run("ulimit -f 4; trap '' XFSZ; exec \(spiral) --epochs 1 --output spiral.png")
+        XCTAssertEqual(failed.status, 1, failed.error)
+        XCTAssertTrue(failed.error.contains("cannot write the picture to spiral.png: File too large"),
+                      failed.error)
+        XCTAssertEqual(try Data(contentsOf: picture), Data("previous".utf8))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path), ["spiral.png"])
+
+        let written = try run("\(spiral) --epochs 1 --output spiral.png")
+        XCTAssertEqual(written.status, 0, written.error)
+        XCTAssertEqual(try Data(contentsOf: picture).prefix(4), Data([0x89, 0x50, 0x4E, 0x47]))
+        let mask = umask(0)
+        umask(mask)
+        let permissions = try FileManager.default.attributesOfItem(atPath: picture.path)[.posixPermissions]
+        XCTAssertEqual(permissions as? Int, Int(0o666 & ~mask), "as a new file, not the temporary's 0600")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path), ["spiral.png"])
+    }
+}
