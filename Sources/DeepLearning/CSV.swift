@@ -80,7 +80,7 @@ public func parseLabelledCSV(_ text: String, source: String) throws
 /// or `\r\n`, and blank lines at the end are ignored. A UTF-8 byte order mark at the start is
 /// skipped. Every row must have as many fields as the first one (at least two: one feature
 /// and the label). Throws `DeepLearningError` when the data has no rows, the first row looks
-/// like a header (none of its fields is a number), a row has another number of fields, a
+/// like a header (text, but no field that is a number), a row has another number of fields, a
 /// field holds a NUL byte, a feature is not a finite number or is beyond `Float`'s range, or a
 /// label is not an integer in `0...Int32.max`; the message names `source`, the row and the
 /// column (both from 1) and the offending text, with control and invisible characters escaped
@@ -108,7 +108,8 @@ public func parseLabelledCSV<Bytes: Collection<UInt8>>(_ bytes: Bytes, source: S
             throw DeepLearningError.fieldCountMismatch(path: source, row: index + 1,
                                                        count: fields.count, expected: columns)
         }
-        if index == 0, fields.allSatisfy({ Double($0) == nil }) {
+        if index == 0, fields.allSatisfy({ Double($0) == nil }),
+           fields.contains(where: { !$0.isEmpty }) {
             throw DeepLearningError.headerRow(path: source,
                                               text: String(decoding: line, as: UTF8.self))
         }

@@ -63,7 +63,7 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
     /// The compressed file at `path` decompresses to more than `limit` bytes, the most that is
     /// decompressed from it.
     case decompressedFileTooLarge(path: String, limit: Int)
-    /// The first row, `text`, has no field that is a number: it looks like a header.
+    /// The first row, `text`, has text but no field that is a number: it looks like a header.
     case headerRow(path: String, text: String)
     /// The field `text` at `row`, `column` holds a NUL byte.
     case nulInField(path: String, row: Int, column: Int, text: String)

@@ -29,7 +29,7 @@ struct SpiralCommand: ParsableCommand {
     /// Bounds that keep the options within what the machine can run, with a message instead of
     /// a crash (an overflowing shape, a thread count beyond Int32).
     static let maximumEpochs = 1_000_000
-    static let maximumHiddenUnits = 1_000_000
+    static let maximumHiddenUnits = 100_000
     static let maximumThreads = 1024
 
     func validate() throws {

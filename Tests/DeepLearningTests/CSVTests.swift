@@ -180,7 +180,11 @@ final class CSVTests: XCTestCase {
                      message: "the first row of iris.csv, \"\\u{FEFF}sepal length, width,species\\r\", has no number: the file seems to have a header row, and it must not (every row holds the features, then the label)") {
             try parseLabelledCSV("\u{FEFF}\u{FEFF}sepal length, width,species\r\r\n5.1,3.5,0\n", source: "iris.csv")
         }
-        // A first row with a number in it is data with a bad field, not a header.
+        // A first row with a number in it, or of empty fields, is data with a bad field.
+        assertThrows(.invalidNumber(path: "s", row: 1, column: 1, text: ""),
+                     message: "\"\" in row 1, column 1 of s is not a number") {
+            try parseLabelledCSV(" , ,\n", source: "s")
+        }
         assertThrows(.invalidNumber(path: "s", row: 1, column: 1, text: "x"),
                      message: "\"x\" in row 1, column 1 of s is not a number") {
             try parseLabelledCSV("x,2,0\n", source: "s")
