@@ -6,15 +6,7 @@ import XCTest
 final class CSVTests: XCTestCase {
     private var directory: URL!
 
-    override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("CSVTests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try FileManager.default.removeItem(at: directory)
-    }
+    override func setUpWithError() throws { directory = try makeTemporaryDirectory() }
 
     /// Writes `text` to a new file in the test's directory and returns its path.
     private func file(_ text: String, named name: String = "data.csv") throws -> String {

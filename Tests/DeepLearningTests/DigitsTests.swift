@@ -145,10 +145,7 @@ final class DigitsTests: XCTestCase {
 
     /// `--save`'s destination is checked before training.
     func testASaveDestinationIsCheckedBeforeTraining() throws {
-        let directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("DigitsTests-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let directory = try makeTemporaryDirectory().path
         let cases = [
             ("\(directory)/missing/model.safetensors", "the directory \(directory)/missing does not exist"),
             (directory, "it is a directory"),

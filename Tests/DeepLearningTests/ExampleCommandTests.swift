@@ -7,15 +7,7 @@ import XCTest
 final class ExampleCommandTests: XCTestCase {
     private var directory: URL!
 
-    override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("ExampleCommandTests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try FileManager.default.removeItem(at: directory)
-    }
+    override func setUpWithError() throws { directory = try makeTemporaryDirectory() }
 
     /// The example's executable, built beside this test bundle by `swift build --build-tests`.
     private func executable(_ name: String) throws -> String {

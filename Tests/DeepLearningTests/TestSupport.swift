@@ -80,3 +80,14 @@ extension XCTestCase {
                       "standard error lacks \"\(message)\":\n\(errorOutput)", file: file, line: line)
     }
 }
+
+extension XCTestCase {
+    /// A new, empty directory for this test, removed with its contents when the test ends.
+    func makeTemporaryDirectory() throws -> URL {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("\(type(of: self))-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: directory) }
+        return directory
+    }
+}
