@@ -53,6 +53,8 @@ let package = Package(
         ),
         // The kernels against naive references (DeepLearning only for its seeded generator).
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "DeepLearning"]),
-        .testTarget(name: "DeepLearningTests", dependencies: ["DeepLearning", "SpiralExperiment", "DigitsExperiment", "CKernels"]),
+        .testTarget(name: "DeepLearningTests", dependencies: ["DeepLearning", "SpiralExperiment", "DigitsExperiment", "CKernels"],
+                    // PyTorch's file, input and output for SafeTensorsTests, and their script.
+                    resources: [.copy("Fixtures")]),
     ]
 )
