@@ -66,6 +66,18 @@ final class SafeTensorsTests: XCTestCase {
         return (try JSONSerialization.jsonObject(with: Data(header)) as! [String: Any], data)
     }
 
+    /// The header's entries of `model` saved to a file named `name`.
+    private func savedEntries(of model: Model, as name: String) throws -> [String: Any] {
+        let target = path(name)
+        try model.save(to: target)
+        return try parts(of: target).entries
+    }
+
+    /// The shape of tensor `name` in `entries`.
+    private func shape(_ name: String, in entries: [String: Any]) -> [Int]? {
+        (entries[name] as? [String: Any])?["shape"] as? [Int]
+    }
+
     /// The path of `smallModel(seed: 1)`, saved.
     private func savedFile() throws -> String {
         let file = path("parts.safetensors")
@@ -219,14 +231,12 @@ final class SafeTensorsTests: XCTestCase {
                                           line: UInt = #line) throws {
         let original = batchNormModel(seed: 1, steps: 3)
         let target = path("batchnorm.safetensors")
-        try original.save(to: target)
-        let (entries, _) = try parts(of: target)
+        let entries = try savedEntries(of: original, as: "batchnorm.safetensors")
         XCTAssertEqual(Set(entries.keys), ["0.weight", "0.bias", "1.weight", "1.bias",
                                            "1.running_mean", "1.running_var",
                                            "1.num_batches_tracked", "3.weight", "3.bias",
                                            "__metadata__"], file: file, line: line)
-        XCTAssertEqual((entries["1.running_var"] as? [String: Any])?["shape"] as? [Int], [4],
-                       file: file, line: line)
+        XCTAssertEqual(shape("1.running_var", in: entries), [4], file: file, line: line)
         // The counter: an I64 scalar, first in the data so that it is 8-byte aligned.
         let counter = entries["1.num_batches_tracked"] as? [String: Any]
         XCTAssertEqual(counter?["dtype"] as? String, "I64", file: file, line: line)
@@ -454,32 +464,32 @@ final class SafeTensorsTests: XCTestCase {
                             message: { "tensor \"0.weight\" in \($0) has shape [4, 2] but the model's has shape [2, 4]" })
     }
 
-    /// Conv2D(1 → 2, 3, padding 1), BatchNorm(2), ReLU, MaxPool2D(2), Flatten, Linear(8 → 3),
-    /// ReLU, Linear(3 → 3): the model of the original-layout fixture, on inputs [N, 1, 4, 4].
-    private func convolutionModel() -> Model {
+    /// Conv2D(1 → channels, 3, padding 1), BatchNorm(channels), ReLU, MaxPool2D(2), Flatten,
+    /// Linear(channels · pooledPixels → outputs), ReLU, Linear(outputs → outputs): the
+    /// fixtures' models. The original-layout fixture's (the default) takes inputs
+    /// [N, 1, 4, 4]; PyTorch's (`pytorchFixtureModel()`) [N, 1, 6, 6].
+    private func convolutionModel(channels: Int = 2, pooledPixels: Int = 4,
+                                  outputs: Int = 3) -> Model {
         Model {
-            Conv2D(inputChannels: 1, outputChannels: 2, kernelSize: 3, padding: 1)
-            BatchNorm(features: 2)
+            Conv2D(inputChannels: 1, outputChannels: channels, kernelSize: 3, padding: 1)
+            BatchNorm(features: channels)
             ReLU()
             MaxPool2D(kernelSize: 2)
             Flatten()
-            Linear(8, 3)
+            Linear(channels * pooledPixels, outputs)
             ReLU()
-            Linear(3, 3)
+            Linear(outputs, outputs)
         }
     }
 
     func testConvolutionsAreSavedUnderPyTorchsNames() throws {
-        let model = convolutionModel()
-        let target = path("convolution.safetensors")
-        try model.save(to: target)
-        let (entries, _) = try parts(of: target)
+        let entries = try savedEntries(of: convolutionModel(), as: "convolution.safetensors")
         XCTAssertEqual(Set(entries.keys), ["0.weight", "0.bias", "1.weight", "1.bias",
                                            "1.running_mean", "1.running_var",
                                            "1.num_batches_tracked", "5.weight", "5.bias",
                                            "7.weight", "7.bias", "__metadata__"])
-        XCTAssertEqual((entries["0.weight"] as? [String: Any])?["shape"] as? [Int], [2, 1, 3, 3])
-        XCTAssertEqual((entries["5.weight"] as? [String: Any])?["shape"] as? [Int], [3, 8])
+        XCTAssertEqual(shape("0.weight", in: entries), [2, 1, 3, 3])
+        XCTAssertEqual(shape("5.weight", in: entries), [3, 8])
     }
 
     /// A file of the fixtures folder (a test resource).
@@ -519,7 +529,7 @@ final class SafeTensorsTests: XCTestCase {
         XCTAssertEqual(entries["__metadata__"] as? [String: String],
                        ["format": "DeepLearning", "layers": convolutionModel().layers.map(\.description).joined(separator: "; ")])
         XCTAssertNotNil(entries["0.0"])
-        XCTAssertEqual((entries["5.weight"] as? [String: Any])?["shape"] as? [Int], [8, 3])
+        XCTAssertEqual(shape("5.weight", in: entries), [8, 3])
         let (input, output) = try fixtureIO("original_layout_io.json")
         let model = convolutionModel()
         _ = model.forward(input)
@@ -536,19 +546,10 @@ final class SafeTensorsTests: XCTestCase {
         XCTAssertEqual(evaluationOutput(third, input), output.values)
     }
 
-    /// Conv2D(1 → 3, 3, padding 1), BatchNorm(3), ReLU, MaxPool2D(2), Flatten, Linear(27 → 5),
-    /// ReLU, Linear(5 → 5): PyTorch's fixture model (Fixtures/pytorch_fixture.py).
+    /// PyTorch's fixture model (Fixtures/pytorch_fixture.py): Conv2D(1 → 3), ..., Linear(27 →
+    /// 5), ReLU, Linear(5 → 5).
     private func pytorchFixtureModel() -> Model {
-        Model {
-            Conv2D(inputChannels: 1, outputChannels: 3, kernelSize: 3, padding: 1)
-            BatchNorm(features: 3)
-            ReLU()
-            MaxPool2D(kernelSize: 2)
-            Flatten()
-            Linear(27, 5)
-            ReLU()
-            Linear(5, 5)
-        }
+        convolutionModel(channels: 3, pooledPixels: 9, outputs: 5)
     }
 
     /// The file `safetensors.torch.save_file(model.state_dict())` wrote loads, and gives
@@ -589,8 +590,7 @@ final class SafeTensorsTests: XCTestCase {
         let target = path("for-torch.safetensors")
         try model.save(to: target)
         let script = try fixture("pytorch_fixture.py").path
-        let output = try run(python, "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')",
-                             script, "check", target)
+        let output = try run(python, arguments: [script, "check", target])
         let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
         XCTAssertEqual(json["num_batches_tracked"] as? Int, 2)
         let torchOutput = try fixtureTensor(json["output"])
@@ -910,9 +910,14 @@ final class SafeTensorsTests: XCTestCase {
 
     /// Runs `python -c script arguments...`; returns its standard output, throws on failure.
     private func run(_ python: String, _ script: String, _ arguments: String...) throws -> String {
+        try run(python, arguments: ["-c", script] + arguments)
+    }
+
+    /// Runs `python arguments...`; returns its standard output, throws on failure.
+    private func run(_ python: String, arguments: [String]) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = ["-c", script] + arguments
+        process.arguments = arguments
         // Standard error to a file, so that the child never blocks on a full pipe we do not read.
         let errorFile = path("python-stderr-\(UUID().uuidString)")
         _ = FileManager.default.createFile(atPath: errorFile, contents: nil)
