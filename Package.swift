@@ -54,7 +54,7 @@ let package = Package(
         // The kernels against naive references (DeepLearning only for its seeded generator).
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "DeepLearning"]),
         .testTarget(name: "DeepLearningTests", dependencies: ["DeepLearning", "SpiralExperiment", "DigitsExperiment", "CKernels"],
-                    // PyTorch's file, input and output for SafeTensorsTests, and their script.
+                    // Files saved by PyTorch and by the original save(to:), for SafeTensorsTests.
                     resources: [.copy("Fixtures")]),
     ]
 )

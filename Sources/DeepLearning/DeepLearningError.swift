@@ -45,7 +45,8 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
     // Hostile paths and files (`Model.save(to:)`, `Model.load(from:)`, `replaceFile(at:with:)`).
 
     /// `path` is `kind` ("a directory", "a FIFO", "a character device", ...), not a regular
-    /// file: models are saved to and loaded from regular files only.
+    /// file: only regular files are read (`Model.load(from:)`) and replaced
+    /// (`replaceFile(at:with:)`, `Model.save(to:)`).
     case notARegularFile(path: String, kind: String)
     /// The file's header announces `headerLength` bytes, more than the `limit` that Python's
     /// safetensors accepts (100 MB).
