@@ -317,6 +317,29 @@ final class SafeTensorsTests: XCTestCase {
         XCTAssertEqual(try contents(of: directory.path), [])
     }
 
+    /// A write that fails half-way (the file-size limit, with SIGXFSZ ignored so that `write`
+    /// returns EFBIG) leaves the old file as it was and removes the temporary file.
+    func testFailedWriteKeepsTheOldFileAndRemovesTheTemporaryFile() throws {
+        let target = path("model.safetensors")
+        let old = Data(repeating: 0xAB, count: 100)
+        try old.write(to: URL(fileURLWithPath: target))
+        var limit = rlimit()
+        XCTAssertEqual(getrlimit(Int32(RLIMIT_FSIZE.rawValue), &limit), 0)
+        let previousHandler = signal(SIGXFSZ, SIG_IGN)
+        var small = limit
+        small.rlim_cur = 64
+        XCTAssertEqual(setrlimit(Int32(RLIMIT_FSIZE.rawValue), &small), 0)
+        let reason = String(cString: strerror(EFBIG))
+        assertThrows(.unwritableFile(path: target, reason: reason),
+                     message: "cannot write \(target): \(reason)") {
+            try smallModel(seed: 1).save(to: target)
+        }
+        XCTAssertEqual(setrlimit(Int32(RLIMIT_FSIZE.rawValue), &limit), 0)
+        signal(SIGXFSZ, previousHandler)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: target)), old)
+        XCTAssertEqual(try contents(of: directory.path), ["model.safetensors"])
+    }
+
     // MARK: Load errors, each with its message; the model is left unchanged
 
     func testUnreadableFile() throws {
