@@ -53,6 +53,8 @@ let package = Package(
         ),
         // The kernels against naive references (DeepLearning only for its seeded generator).
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "DeepLearning"]),
-        .testTarget(name: "DeepLearningTests", dependencies: ["DeepLearning", "SpiralExperiment", "DigitsExperiment", "CKernels"]),
+        .testTarget(name: "DeepLearningTests", dependencies: ["DeepLearning", "SpiralExperiment", "DigitsExperiment", "CKernels"],
+                    // Files saved by PyTorch and by the original save(to:), for SafeTensorsTests.
+                    resources: [.copy("Fixtures")]),
     ]
 )

@@ -10,8 +10,9 @@ import CKernels
 /// as PyTorch does. In evaluation mode it normalizes with the running statistics instead.
 ///
 /// Learnable parameters `weight` (γ, starts at 1) and `bias` (β, starts at 0); the running
-/// statistics (`running_mean` from 0, `running_var` from 1) are buffers, which `Model.save(to:)`
-/// saves and `Model.load(from:)` restores.
+/// statistics (`running_mean` from 0, `running_var` from 1) are buffers and the number of
+/// training forward passes (`num_batches_tracked`, from 0) a counter, which `Model.save(to:)`
+/// saves and `Model.load(from:)` restores, as PyTorch's `state_dict` holds them.
 ///
 /// ```swift
 /// let model = Model { Linear(784, 256); BatchNorm(features: 256); ReLU(); Linear(256, 10) }
@@ -30,6 +31,9 @@ public final class BatchNorm: Function {
     public let runningMean: Tensor
     /// The running (unbiased) variance, `[features]`.
     public let runningVariance: Tensor
+    /// The number of forward passes in training mode since the last `initializeParameters`:
+    /// PyTorch's `num_batches_tracked`.
+    public let batchesTracked = Counter()
     /// Training (batch statistics) or evaluation (running statistics); set by `Model`.
     public private(set) var isTraining = true
 
@@ -68,6 +72,10 @@ public final class BatchNorm: Function {
         [(name: "running_mean", tensor: runningMean), (name: "running_var", tensor: runningVariance)]
     }
 
+    public var namedCounters: [(name: String, counter: Counter)] {
+        [(name: "num_batches_tracked", counter: batchesTracked)]
+    }
+
     public func setTraining(_ isTraining: Bool) { self.isTraining = isTraining }
 
     /// 2 when a sample holds one value per feature (`[features]`, or NCHW with one pixel):
@@ -76,8 +84,8 @@ public final class BatchNorm: Function {
         sampleShape.dropFirst().reduce(1, *) > 1 ? 1 : 2
     }
 
-    /// γ = 1, β = 0 and fresh running statistics (mean 0, variance 1), as PyTorch's
-    /// `reset_parameters`.
+    /// γ = 1, β = 0 and fresh running statistics (mean 0, variance 1, no batches tracked), as
+    /// PyTorch's `reset_parameters`.
     public func initializeParameters(using generator: inout SeededGenerator) {
         resetParametersAndStatistics()
     }
@@ -87,6 +95,7 @@ public final class BatchNorm: Function {
         bias.value.update(repeating: 0, count: features)
         runningMean.value.update(repeating: 0, count: features)
         runningVariance.value.update(repeating: 1, count: features)
+        batchesTracked.value = 0
     }
 
     /// The input's (batch, pixels) after checking that it is `[batch, features]` or
@@ -97,8 +106,8 @@ public final class BatchNorm: Function {
         return (shape[0], shape.count == 4 ? shape[2] * shape[3] : 1)
     }
 
-    /// Normalizes with the batch's statistics (training, updating the running ones) or the
-    /// running statistics (evaluation).
+    /// Normalizes with the batch's statistics (training, updating the running ones and
+    /// counting the batch in `batchesTracked`) or the running statistics (evaluation).
     public func forward(_ input: Tensor) -> Tensor {
         let (batch, pixels) = layout(of: input.shape)
         let output = Tensor.reusing(output, shape: input.shape)
@@ -110,6 +119,7 @@ public final class BatchNorm: Function {
                                            momentum, output.value, savedMean.value,
                                            savedInverseStd.value, runningMean.value,
                                            runningVariance.value)
+            batchesTracked.value += 1
         } else {
             ck_batch_norm_forward_inference(n, c, p, input.value, weight.value, bias.value,
                                             runningMean.value, runningVariance.value, eps,

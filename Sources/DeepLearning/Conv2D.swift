@@ -70,6 +70,10 @@ public final class Conv2D: Function {
 
     public var parameters: [Tensor] { [weight, bias] }
 
+    public var namedParameters: [(name: String, tensor: Tensor)] {
+        [(name: "weight", tensor: weight), (name: "bias", tensor: bias)]
+    }
+
     public func initializeParameters(using generator: inout SeededGenerator) {
         let window = kernelSize * kernelSize
         let (fanIn, fanOut) = (inputChannels * window, outputChannels * window)

@@ -31,14 +31,33 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
     case missingTensor(path: String, tensor: String)
     /// The file has a tensor that the model has no parameter for.
     case unexpectedTensor(path: String, tensor: String)
-    /// `tensor` is stored as `dtype`; only F32 can be loaded.
-    case unsupportedDType(path: String, tensor: String, dtype: String)
+    /// `tensor` is stored as `dtype`; only `expected` (F32, or I64 for a counter) can be loaded.
+    case unsupportedDType(path: String, tensor: String, dtype: String, expected: String)
     /// `tensor` has `shape` in the file but `expected` in the model.
     case shapeMismatch(path: String, tensor: String, shape: [Int], expected: [Int])
-    /// `tensor`'s data offsets `begin..<end` do not span the 4 bytes per element of `shape`.
-    case dataSizeMismatch(path: String, tensor: String, begin: Int, end: Int, shape: [Int])
+    /// `tensor`'s data offsets `begin..<end` do not span the `byteCount` bytes of `shape` in
+    /// `dtype`.
+    case dataSizeMismatch(path: String, tensor: String, dtype: String, begin: Int, end: Int,
+                          shape: [Int], byteCount: Int)
     /// `tensor` ends at data offset `end`, beyond the `dataSize` bytes after the header.
     case truncatedTensor(path: String, tensor: String, end: Int, dataSize: Int)
+
+    // Hostile paths and files (`Model.save(to:)`, `Model.load(from:)`, `replaceFile(at:with:)`).
+
+    /// `path` is `kind` ("a directory", "a FIFO", "a character device", ...), not a regular
+    /// file: only regular files are read (`Model.load(from:)`) and replaced
+    /// (`replaceFile(at:with:)`, `Model.save(to:)`).
+    case notARegularFile(path: String, kind: String)
+    /// The file's header announces `headerLength` bytes, more than the `limit` that Python's
+    /// safetensors accepts (100 MB).
+    case headerTooLarge(path: String, headerLength: UInt64, limit: Int)
+    /// `tensor`'s data offsets `begin..<end` overlap `previous`'s, `previousBegin..<previousEnd`:
+    /// the two would share bytes.
+    case overlappingTensors(path: String, tensor: String, begin: Int, end: Int, previous: String,
+                            previousBegin: Int, previousEnd: Int)
+    /// The data bytes `begin..<end` belong to no tensor: a gap after tensor `after` (nil: at the
+    /// start of the data) and before tensor `before` (nil: trailing bytes after the last tensor).
+    case unclaimedBytes(path: String, begin: Int, end: Int, after: String?, before: String?)
 
     // Reading labelled CSV files (`loadLabelledCSV(from:)`, `parseLabelledCSV(_:source:)`);
     // `path` is the file's path or the source name given. Rows and columns count from 1.
@@ -101,14 +120,22 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
             "tensor \"\(tensor)\" of the model is missing from \(path)"
         case let .unexpectedTensor(path, tensor):
             "tensor \"\(tensor)\" in \(path) is not a parameter or buffer of the model"
-        case let .unsupportedDType(path, tensor, dtype):
-            "tensor \"\(tensor)\" in \(path) has dtype \(dtype); only F32 can be loaded"
+        case let .unsupportedDType(path, tensor, dtype, expected):
+            "tensor \"\(tensor)\" in \(path) has dtype \(dtype); only \(expected) can be loaded into it"
         case let .shapeMismatch(path, tensor, shape, expected):
             "tensor \"\(tensor)\" in \(path) has shape \(shape) but the model's has shape \(expected)"
-        case let .dataSizeMismatch(path, tensor, begin, end, shape):
-            "tensor \"\(tensor)\" in \(path) has data_offsets [\(begin), \(end)], \(end - begin) bytes, but its shape \(shape) in F32 takes \(4 * shape.reduce(1, *))"
+        case let .dataSizeMismatch(path, tensor, dtype, begin, end, shape, byteCount):
+            "tensor \"\(tensor)\" in \(path) has data_offsets [\(begin), \(end)], \(end - begin) bytes, but its shape \(shape) in \(dtype) takes \(byteCount)"
         case let .truncatedTensor(path, tensor, end, dataSize):
             "\(path) is truncated: tensor \"\(tensor)\" ends at data offset \(end) but the data has \(dataSize) bytes"
+        case let .notARegularFile(path, kind):
+            "\(path) is \(kind), not a regular file"
+        case let .headerTooLarge(path, headerLength, limit):
+            "the header of \(path) announces \(headerLength) bytes, more than the \(limit) a safetensors header may have"
+        case let .overlappingTensors(path, tensor, begin, end, previous, previousBegin, previousEnd):
+            "tensors \"\(previous)\" (data_offsets [\(previousBegin), \(previousEnd)]) and \"\(tensor)\" ([\(begin), \(end)]) in \(path) overlap"
+        case let .unclaimedBytes(path, begin, end, after, before):
+            "the data bytes \(begin)..<\(end) of \(path) belong to no tensor: they lie \(after.map { "after tensor \"\($0)\"" } ?? "at the start of the data")\(before.map { " and before tensor \"\($0)\"" } ?? " and end the file")"
         case let .emptyFile(path):
             "\(path) is empty: it has no rows"
         case let .missingFeatures(path):

@@ -33,6 +33,15 @@ public protocol Function: AnyObject, CustomStringConvertible {
     /// `namedParameters`: `BatchNorm`'s "running_mean" and "running_var". `Model.save(to:)`
     /// and `Model.load(from:)` write and read them beside the parameters. By default none.
     var namedBuffers: [(name: String, tensor: Tensor)] { get }
+    /// Integer state with a name each, unique within the layer together with `namedParameters`
+    /// and `namedBuffers`: `BatchNorm`'s "num_batches_tracked". `Model.save(to:)` and
+    /// `Model.load(from:)` write and read them as I64 scalars. By default none.
+    var namedCounters: [(name: String, counter: Counter)] { get }
+    /// The names, among `namedParameters` and `namedBuffers`, of matrices that files hold
+    /// transposed because PyTorch's layout is the transpose of the layer's: `Linear`'s
+    /// "weight", `[inputSize, outputSize]` in memory and `[outputSize, inputSize]` in files.
+    /// By default none.
+    var namesTransposedInFiles: Set<String> { get }
     /// Draws the parameters afresh from the layer's initializers (and reseeds any random
     /// state, such as dropout's).
     func initializeParameters(using generator: inout SeededGenerator)
@@ -56,6 +65,8 @@ extension Function {
         parameters.enumerated().map { (name: String($0.offset), tensor: $0.element) }
     }
     public var namedBuffers: [(name: String, tensor: Tensor)] { [] }
+    public var namedCounters: [(name: String, counter: Counter)] { [] }
+    public var namesTransposedInFiles: Set<String> { [] }
     public func initializeParameters(using generator: inout SeededGenerator) {}
     public func setTraining(_ isTraining: Bool) {}
     public func smallestTrainingBatch(sampleShape: [Int]) -> Int { 1 }

@@ -53,6 +53,9 @@ public final class Linear: Function {
         [(name: "weight", tensor: weight), (name: "bias", tensor: bias)]
     }
 
+    /// The weight: `[outputSize, inputSize]` in files, as PyTorch's.
+    public var namesTransposedInFiles: Set<String> { ["weight"] }
+
     public func initializeParameters(using generator: inout SeededGenerator) {
         weightInitializer.fill(weight, fanIn: inputSize, fanOut: outputSize, using: &generator)
         biasInitializer.fill(bias, fanIn: inputSize, fanOut: outputSize, using: &generator)

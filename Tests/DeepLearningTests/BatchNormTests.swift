@@ -220,6 +220,27 @@ final class BatchNormTests: XCTestCase {
         model.initializeParameters(seed: 1)
         XCTAssertEqual(layer.weight.values + layer.bias.values, [1, 1, 0, 0])
         XCTAssertEqual(layer.runningMean.values + layer.runningVariance.values, [0, 0, 1, 1])
+        XCTAssertEqual(layer.batchesTracked.value, 0)
+    }
+
+    /// `num_batches_tracked` as PyTorch counts it: one per forward pass in training mode,
+    /// none in evaluation (`predict`), one per batch in `fit`.
+    func testCountsTheTrainingBatches() throws {
+        let layer = BatchNorm(features: 2)
+        let model = Model { Linear(2, 2); layer }
+        XCTAssertEqual(layer.batchesTracked.value, 0)
+        let x = Tensor(shape: [3, 2], values: [1, 2, 3, 5, 0, 1])
+        _ = model.forward(x)
+        _ = model.forward(x)
+        XCTAssertEqual(layer.batchesTracked.value, 2)
+        _ = model.predict(x)
+        XCTAssertEqual(layer.batchesTracked.value, 2, "evaluation does not count")
+        XCTAssertEqual(model.layers.last?.namedCounters.map(\.name), ["num_batches_tracked"])
+        let (inputs, labels) = spiral(pointsPerClass: 10, classes: 2, seed: 1)   // 20 samples
+        _ = try model.fit(inputs, labels: labels, optimizer: SGD(parameters: model.parameters,
+                                                                 learningRate: 0.01),
+                          epochs: 3, batchSize: 8)   // batches of 8, 8, 4
+        XCTAssertEqual(layer.batchesTracked.value, 2 + 3 * 3)
     }
 
     func testWrongFeatureCountStops() throws {

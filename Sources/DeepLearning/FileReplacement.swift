@@ -1,0 +1,97 @@
+import Foundation
+
+/// Replaces the file at `path` by one holding `bytes`, atomically: `path` holds either its old
+/// contents or all of `bytes`, never part of them, even after a crash.
+///
+/// - When `path` is a symbolic link (or a chain of them), the file it leads to is replaced and
+///   the link stays a link.
+/// - A replaced file keeps its permissions; a new one gets 0o666 less the umask, as `open`
+///   gives.
+/// - Only regular files are replaced: a directory, FIFO, device or socket at `path` (or at the
+///   end of its links) throws `DeepLearningError.notARegularFile` naming `path` and what it is.
+///
+/// The bytes go to a temporary file with a short name (".tmp-" and 1-8 hexadecimal digits) in
+/// the target's directory, which is flushed to disk and renamed over the target; on any
+/// failure it is removed and `DeepLearningError.unwritableFile` names `path` and the system's
+/// reason.
+///
+/// ```swift
+/// try replaceFile(at: "picture.png", with: pngBytes)
+/// ```
+public func replaceFile(at path: String, with bytes: [UInt8]) throws {
+    func unwritable(_ reason: String) -> DeepLearningError {
+        .unwritableFile(path: path, reason: reason)
+    }
+    let target = try linkTarget(of: path)
+    var status = stat()
+    var mode: mode_t?
+    if lstat(target, &status) == 0 {
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            let kind = fileKind(status.st_mode)
+            throw DeepLearningError.notARegularFile(
+                path: path, kind: target == path ? kind : "a symbolic link to \(kind), \(target)")
+        }
+        mode = status.st_mode & 0o7777
+    } else if errno != ENOENT {
+        throw unwritable(systemError())
+    }
+
+    let directory = parentDirectory(of: target)
+    var temporary = ""
+    var descriptor: Int32 = -1
+    repeat {
+        temporary = "\(directory)/.tmp-\(String(UInt32.random(in: .min ... .max), radix: 16))"
+        descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
+    } while descriptor < 0 && errno == EEXIST
+    guard descriptor >= 0 else { throw unwritable(systemError()) }
+
+    var written = 0
+    var failure: String?
+    if let mode, fchmod(descriptor, mode) != 0 { failure = systemError() }
+    while written < bytes.count && failure == nil {
+        let count = bytes[written...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        if count >= 0 { written += count } else if errno != EINTR { failure = systemError() }
+    }
+    if failure == nil && fsync(descriptor) != 0 { failure = systemError() }
+    if close(descriptor) != 0 && failure == nil { failure = systemError() }
+    if failure == nil && rename(temporary, target) != 0 { failure = systemError() }
+    if let failure {
+        unlink(temporary)
+        throw unwritable(failure)
+    }
+    // The rename is durable once the directory is flushed too; where the file system cannot
+    // flush a directory, the file is in place all the same.
+    let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    if directoryDescriptor >= 0 {
+        fsync(directoryDescriptor)
+        close(directoryDescriptor)
+    }
+}
+
+/// The path that `path`'s chain of symbolic links leads to (`path` itself when it is no link
+/// or does not exist). Throws `unwritableFile` naming `path` when a link cannot be read or the
+/// chain is longer than 40 links (Linux's limit).
+private func linkTarget(of path: String) throws -> String {
+    var current = path
+    for _ in 0..<40 {
+        var status = stat()
+        guard lstat(current, &status) == 0, status.st_mode & S_IFMT == S_IFLNK else { return current }
+        var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX))
+        let count = buffer.withUnsafeMutableBytes {
+            readlink(current, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count)
+        }
+        guard count >= 0 else {
+            throw DeepLearningError.unwritableFile(path: path, reason: systemError())
+        }
+        let destination = String(decoding: buffer[..<count], as: UTF8.self)
+        current = destination.hasPrefix("/")
+            ? destination : "\(parentDirectory(of: current))/\(destination)"
+    }
+    throw DeepLearningError.unwritableFile(path: path, reason: String(cString: strerror(ELOOP)))
+}
+
+/// The directory part of `path`: "." for a bare name, "/" for a file in the root.
+private func parentDirectory(of path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    return slash == path.startIndex ? "/" : String(path[..<slash])
+}
