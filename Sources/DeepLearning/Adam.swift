@@ -1,4 +1,9 @@
 import CKernels
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Adam, exactly PyTorch's `torch.optim.Adam` without `amsgrad` (not supported) or
 /// `maximize`. Weight decay is L2: added to the gradient before the moments (for decay
@@ -26,12 +31,13 @@ public final class Adam: Optimizer {
     public let weightDecay: Float
     /// Whether weight decay scales the parameters (AdamW) rather than adding to the gradient.
     let decoupledWeightDecay: Bool
+    /// "Adam" or "AdamW": the kind its checkpoints name and its messages start with.
+    private let name: String
     /// m and v for each parameter, same shapes, allocated once.
     private let firstMoments: [Tensor]
     private let secondMoments: [Tensor]
-    /// β₁ᵗ and β₂ᵗ after t steps, in Double as PyTorch computes them.
-    private var beta1Power = 1.0
-    private var beta2Power = 1.0
+    /// t, the steps taken.
+    private let steps = Counter()
 
     /// PyTorch's arguments and defaults.
     public convenience init(parameters: [Tensor], learningRate: Float = 1e-3,
@@ -57,19 +63,33 @@ public final class Adam: Optimizer {
         self.eps = eps
         self.weightDecay = weightDecay
         self.decoupledWeightDecay = decoupledWeightDecay
+        self.name = name
         firstMoments = parameters.map { Tensor(shape: $0.shape) }
         secondMoments = parameters.map { Tensor(shape: $0.shape) }
     }
 
     public func step() {
-        beta1Power *= Double(betas.0)
-        beta2Power *= Double(betas.1)
-        let (correction1, correction2) = (Float(1 - beta1Power), Float(1 - beta2Power))
+        steps.value += 1
+        // β₁ᵗ and β₂ᵗ in Double, as PyTorch computes them (`beta ** step`).
+        let t = Double(steps.value)
+        let (correction1, correction2) = (Float(1 - pow(Double(betas.0), t)),
+                                          Float(1 - pow(Double(betas.1), t)))
         for (index, parameter) in parameters.enumerated() {
             ck_adam(Int64(parameter.count), parameter.value, parameter.gradient,
                     firstMoments[index].value, secondMoments[index].value, learningRate,
                     betas.0, betas.1, eps, weightDecay, decoupledWeightDecay ? 1 : 0,
                     correction1, correction2)
         }
+    }
+
+    /// "Adam" (or "AdamW"), its settings, the moments ("exp_avg.0", "exp_avg_sq.0", ...)
+    /// and the steps taken ("step"), under PyTorch's names.
+    public var checkpointContents: CheckpointContents {
+        CheckpointContents(
+            kind: name,
+            settings: [("beta1", "\(betas.0)"), ("beta2", "\(betas.1)"), ("eps", "\(eps)"),
+                       ("weight_decay", "\(weightDecay)")],
+            tensors: perParameter("exp_avg", firstMoments) + perParameter("exp_avg_sq", secondMoments),
+            counters: [("step", steps)])
     }
 }

@@ -36,4 +36,7 @@ public final class AdamW: Optimizer {
     public var weightDecay: Float { adam.weightDecay }
 
     public func step() { adam.step() }
+
+    /// "AdamW", its settings, moments and steps taken, as ``Adam``'s.
+    public var checkpointContents: CheckpointContents { adam.checkpointContents }
 }

@@ -9,8 +9,9 @@
 /// norm.batchesTracked.value                 // 1
 /// ```
 public final class Counter {
-    /// The count.
-    public var value: Int64
+    /// The count. (Unchecked exclusivity: training steps update it, and nothing passes it
+    /// `inout` while reaching it another way.)
+    @exclusivity(unchecked) public var value: Int64
 
     /// A counter holding `value`.
     public init(_ value: Int64 = 0) { self.value = value }

@@ -92,6 +92,14 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
     /// `fit` found it before training, from its `samples` samples and `batchSize`.
     case batchTooSmall(layer: String, needs: Int, batch: Int, samples: Int, batchSize: Int)
 
+    // Training checkpoints (`Model.restoreCheckpoint`, `Model.fit(..., resumingFrom:)`).
+
+    /// The checkpoint at `path` does not fit the training it is to resume; `problem` names
+    /// what differs ("it was saved with optimizer SGD, this training has Adam").
+    case checkpointMismatch(path: String, problem: String)
+    /// The checkpoint at `path` holds a value no training reaches; `problem` names it.
+    case invalidCheckpoint(path: String, problem: String)
+
     public var description: String {
         switch self {
         case let .labelOutOfRange(label, index, classes):
@@ -160,6 +168,10 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
             "\(layer) cannot train on a batch of \(batch) sample\(batch == 1 ? "" : "s"): it needs at least \(needs); \(samples) samples in batches of \(batchSize) leave a last batch of \(batch) (pass dropLast: true to skip it, or choose another batch size)"
         case let .batchTooSmall(layer, needs, batch, samples, batchSize):
             "\(layer) cannot train on batches of \(batch) sample\(batch == 1 ? "" : "s"): it needs at least \(needs); \(batchSize < samples ? "choose a batch size of at least \(needs)" : "the data set has only \(samples)")"
+        case let .checkpointMismatch(path, problem):
+            "the checkpoint \(path) does not fit this training: \(problem)"
+        case let .invalidCheckpoint(path, problem):
+            "the checkpoint \(path) is invalid: \(problem)"
         }
     }
 }

@@ -35,6 +35,12 @@ public final class Dropout: Function {
         self.generator = SeededGenerator(seed: generator.next())
     }
 
+    /// The mask generator (never nil here); setting nil keeps it.
+    public var trainingGenerator: SeededGenerator? {
+        get { generator }
+        set { if let newValue { generator = newValue } }
+    }
+
     public func forward(_ input: Tensor) -> Tensor {
         guard isTraining && probability > 0 else {
             maskSeed = nil

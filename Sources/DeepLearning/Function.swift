@@ -54,6 +54,11 @@ public protocol Function: AnyObject, CustomStringConvertible {
     /// every layer before training and throws `DeepLearningError.batchTooSmall` rather than
     /// run `forward` on a batch the layer would stop on.
     func smallestTrainingBatch(sampleShape: [Int]) -> Int
+    /// The generator the layer draws from in training (`Dropout`'s masks); nil for layers
+    /// that draw nothing. Not part of the model's file: training checkpoints save and restore
+    /// it, so that a resumed training draws what the uninterrupted one would. Setting it on a
+    /// layer without one does nothing.
+    var trainingGenerator: SeededGenerator? { get set }
 }
 
 extension Function {
@@ -70,6 +75,10 @@ extension Function {
     public func initializeParameters(using generator: inout SeededGenerator) {}
     public func setTraining(_ isTraining: Bool) {}
     public func smallestTrainingBatch(sampleShape: [Int]) -> Int { 1 }
+    public var trainingGenerator: SeededGenerator? {
+        get { nil }
+        set {}
+    }
 }
 
 /// Stops with a message naming `layer` when `tensor` is not a matrix whose width is `width`

@@ -23,6 +23,8 @@ public protocol LearningRateSchedule: AnyObject {
     func learningRate(atEpoch epoch: Int) -> Float
     /// Epochs finished so far.
     var epoch: Int { get set }
+    /// Its kind and settings, for training checkpoints, which also save `epoch`.
+    var checkpointContents: CheckpointContents { get }
 }
 
 extension LearningRateSchedule {
@@ -54,6 +56,13 @@ public final class StepDecay: LearningRateSchedule {
     public func learningRate(atEpoch epoch: Int) -> Float {
         initialLearningRate * Float(pow(Double(gamma), Double(epoch / stepSize)))
     }
+
+    /// "StepDecay" and its settings.
+    public var checkpointContents: CheckpointContents {
+        CheckpointContents(kind: "StepDecay",
+                           settings: [("initial_learning_rate", "\(initialLearningRate)"),
+                                      ("step_size", "\(stepSize)"), ("gamma", "\(gamma)")])
+    }
 }
 
 /// Cosine annealing (PyTorch's `CosineAnnealingLR`, its closed form): from the initial rate
@@ -77,5 +86,12 @@ public final class CosineAnnealing: LearningRateSchedule {
     public func learningRate(atEpoch epoch: Int) -> Float {
         let cosine = (1 + cos(Double.pi * Double(epoch) / Double(epochs))) / 2
         return minimum + (initialLearningRate - minimum) * Float(cosine)
+    }
+
+    /// "CosineAnnealing" and its settings.
+    public var checkpointContents: CheckpointContents {
+        CheckpointContents(kind: "CosineAnnealing",
+                           settings: [("initial_learning_rate", "\(initialLearningRate)"),
+                                      ("epochs", "\(epochs)"), ("minimum", "\(minimum)")])
     }
 }

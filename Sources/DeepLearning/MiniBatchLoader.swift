@@ -54,6 +54,18 @@ public final class MiniBatchLoader {
         batchLabels = [Int32](repeating: 0, count: self.batchSize)
     }
 
+    /// What the next epoch's shuffle starts from: the generator and the order of the last
+    /// epoch (each shuffle permutes the previous order). Training checkpoints save and restore
+    /// it; a restored order must be a permutation of the samples' indices.
+    var shuffleState: (generator: SeededGenerator, order: [Int64]) {
+        get { (generator, order) }
+        set {
+            require(newValue.order.count == labels.count,
+                    "MiniBatchLoader: an order of \(newValue.order.count) indices for \(labels.count) samples")
+            (generator, order) = newValue
+        }
+    }
+
     /// The number of batches in an epoch.
     public var batchCount: Int {
         dropsLast ? labels.count / batchSize : (labels.count + batchSize - 1) / batchSize

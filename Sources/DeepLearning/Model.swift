@@ -84,7 +84,28 @@ public final class Model {
     }
 
     /// Trains for `epochs` passes over the data in shuffled mini-batches and returns the mean
-    /// loss of each epoch. Each step: zero the gradients, forward, loss, backward, update.
+    /// loss of each epoch it trained. Each step: zero the gradients, forward, loss, backward,
+    /// update. After each epoch `schedule`, when given, steps (it must set `optimizer`'s rate);
+    /// then `checkpoints`, when given, saves the model and a training checkpoint.
+    ///
+    /// `resumingFrom` continues the training whose checkpoint is at that path (saved by
+    /// `checkpoints` or `saveCheckpoint`): load the model's file saved with it first, make the
+    /// optimizer and schedule with the same settings and pass the same data, batch size,
+    /// shuffling and `dropLast`; `epochs` is then the whole training's count, and the epochs
+    /// after the checkpoint's are trained, bit for bit as the uninterrupted training would
+    /// have trained them. A checkpoint that does not fit throws before training, with nothing
+    /// changed (see `restoreCheckpoint(from:optimizer:schedule:loader:)`).
+    ///
+    /// ```swift
+    /// let files = Checkpointing(modelPath: "run.safetensors", checkpointPath: "run.checkpoint")
+    /// try model.fit(x, labels: y, optimizer: optimizer, schedule: schedule, epochs: 10,
+    ///               batchSize: 32, checkpoints: files)
+    /// // Interrupted after epoch 5; later, in another process, with the same model, optimizer
+    /// // and schedule made afresh:
+    /// try model.load(from: files.modelPath)
+    /// try model.fit(x, labels: y, optimizer: optimizer, schedule: schedule, epochs: 10,
+    ///               batchSize: 32, checkpoints: files, resumingFrom: files.checkpointPath)
+    /// ```
     ///
     /// Throws `DeepLearningError` when the data set is empty, the numbers of samples and labels
     /// differ, `batchSize` is below 1, a label is outside the model's classes, a layer cannot
@@ -96,17 +117,26 @@ public final class Model {
     /// included in the reported loss). `progress` is called after every epoch.
     @discardableResult
     public func fit(_ inputs: Tensor, labels: [Int32], loss: some Loss = SoftmaxCrossEntropy(),
-                    optimizer: some Optimizer, epochs: Int, batchSize: Int, shuffle: Bool = true,
-                    dropLast: Bool = false, seed: UInt64 = 0, penalties: [Penalty] = [],
+                    optimizer: some Optimizer, schedule: (any LearningRateSchedule)? = nil,
+                    epochs: Int, batchSize: Int, shuffle: Bool = true, dropLast: Bool = false,
+                    seed: UInt64 = 0, penalties: [Penalty] = [], checkpoints: Checkpointing? = nil,
+                    resumingFrom checkpointPath: String? = nil,
                     progress: ((TrainingProgress) -> Void)? = nil) throws -> [Float] {
         require(epochs >= 0, "Model.fit: epochs \(epochs) must not be negative")
+        require(schedule == nil || schedule!.optimizer === optimizer,
+                "Model.fit: the schedule sets another optimizer's learning rate")
         let loader = try MiniBatchLoader(inputs: inputs, labels: labels, batchSize: batchSize,
                                          shuffle: shuffle, dropLast: dropLast, seed: seed)
         let classes = try checkTrainingBatches(of: loader, requestedBatchSize: batchSize)
         try checkLabels(labels, classes: classes)
+        let finished = try checkpointPath.map {
+            try restoreCheckpoint(from: $0, optimizer: optimizer, schedule: schedule,
+                                  loader: loader, epochs: epochs)
+        } ?? 0
         return try inMode(training: true) {
-            try train(loader, loss: loss, optimizer: optimizer, epochs: epochs,
-                      penalties: penalties, progress: progress)
+            try train(loader, loss: loss, optimizer: optimizer, schedule: schedule,
+                      epochsAfter: finished, through: epochs, penalties: penalties,
+                      checkpoints: checkpoints, progress: progress)
         }
     }
 
@@ -135,12 +165,15 @@ public final class Model {
         return output.shape[1]
     }
 
+    /// Trains the epochs after epoch `finished` through epoch `epochs` and returns their
+    /// losses.
     private func train(_ loader: MiniBatchLoader, loss: some Loss, optimizer: some Optimizer,
-                       epochs: Int, penalties: [Penalty],
+                       schedule: (any LearningRateSchedule)?, epochsAfter finished: Int,
+                       through epochs: Int, penalties: [Penalty], checkpoints: Checkpointing?,
                        progress: ((TrainingProgress) -> Void)?) throws -> [Float] {
         // Grown epoch by epoch: `epochs` may be larger than what could be reserved up front.
         var history: [Float] = []
-        for epoch in stride(from: 1, through: epochs, by: 1) {
+        for epoch in stride(from: finished + 1, through: epochs, by: 1) {
             var lossSum = 0.0
             var samples = 0
             try loader.forEachBatch { batch, batchInputs, batchLabels in
@@ -162,7 +195,13 @@ public final class Model {
                 samples += batchLabels.count
             }
             history.append(Float(lossSum / Double(samples)))
-            progress?(TrainingProgress(epoch: epoch, epochs: epochs, loss: history[epoch - 1]))
+            schedule?.step()
+            if let checkpoints, epoch % checkpoints.interval == 0 || epoch == epochs {
+                try save(to: checkpoints.modelPath)
+                try saveCheckpoint(to: checkpoints.checkpointPath, optimizer: optimizer,
+                                   schedule: schedule, epoch: epoch, loader: loader)
+            }
+            progress?(TrainingProgress(epoch: epoch, epochs: epochs, loss: history.last!))
         }
         return history
     }

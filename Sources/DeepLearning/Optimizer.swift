@@ -12,6 +12,9 @@ public protocol Optimizer: AnyObject {
     func zeroGrad()
     /// Updates every parameter once from its current gradient.
     func step()
+    /// Its kind, settings, buffers and step counts, for training checkpoints
+    /// (`Model.saveCheckpoint(to:optimizer:schedule:epoch:loader:)`).
+    var checkpointContents: CheckpointContents { get }
 }
 
 extension Optimizer {

@@ -32,8 +32,8 @@ public final class SGD: Optimizer {
     private let values: [UnsafeMutablePointer<Float>?]
     private let velocityValues: [UnsafeMutablePointer<Float>?]
     @exclusivity(unchecked) private var gradients: [UnsafePointer<Float>?]
-    /// Whether a step has been taken: PyTorch's first step copies g into the buffer.
-    @exclusivity(unchecked) private var hasStepped = false
+    /// The steps taken: PyTorch's first step copies g into the buffer.
+    private let steps = Counter()
 
     /// PyTorch's arguments, in its order, with its defaults (no default learning rate).
     public init(parameters: [Tensor], learningRate: Float, momentum: Float = 0,
@@ -62,7 +62,18 @@ public final class SGD: Optimizer {
         for index in parameters.indices { gradients[index] = UnsafePointer(parameters[index].gradient) }
         ck_sgd_tensors(Int64(parameters.count), sizes, values, gradients, velocityValues,
                        learningRate, momentum, dampening, weightDecay, nesterov ? 1 : 0,
-                       hasStepped ? 0 : 1)
-        hasStepped = true
+                       steps.value == 0 ? 1 : 0)
+        steps.value += 1
+    }
+
+    /// "SGD", its settings, the momentum buffers ("momentum_buffer.0", ...; none without
+    /// momentum, as in PyTorch) and the steps taken ("step").
+    public var checkpointContents: CheckpointContents {
+        CheckpointContents(
+            kind: "SGD",
+            settings: [("momentum", "\(momentum)"), ("dampening", "\(dampening)"),
+                       ("weight_decay", "\(weightDecay)"), ("nesterov", "\(nesterov)")],
+            tensors: momentum > 0 ? perParameter("momentum_buffer", velocities) : [],
+            counters: [("step", steps)])
     }
 }

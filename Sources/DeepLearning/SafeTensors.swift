@@ -2,7 +2,8 @@ import Foundation
 
 // Saving and loading a model's state in the safetensors format, named and laid out as PyTorch's
 // `state_dict` of an `nn.Sequential` (StoredTensor.swift), checked as Python's safetensors
-// checks a file (SafeTensorsHeader.swift).
+// checks a file (SafeTensorsHeader.swift); the writer and reader that model files and training
+// checkpoints (TrainingCheckpoint.swift) share.
 
 extension Model {
     /// Writes every layer's parameters, buffers and counters to `path` in the safetensors
@@ -27,33 +28,9 @@ extension Model {
     /// Python reads the file with `safetensors.torch.load_file("spiral.safetensors")` (or
     /// `safetensors.numpy.load_file`).
     public func save(to path: String) throws {
-        // The I64 counters first, so that every tensor starts at a multiple of its element
-        // size (the header is padded to a multiple of 8), as the reference writer orders them.
-        let stored = storedTensors(in: .pytorch)
-        let tensors = stored.filter(\.isCounter) + stored.filter { !$0.isCounter }
-        var entries: [String: Any] = [
-            "__metadata__": [
-                "format": "DeepLearning",
-                "layout": StoredLayout.pytorchMarker,
-                "layers": layers.map(\.description).joined(separator: "; "),
-            ],
-        ]
-        var offset = 0
-        for tensor in tensors {
-            entries[tensor.name] = ["dtype": tensor.dtype.rawValue, "shape": tensor.shape,
-                                    "data_offsets": [offset, offset + tensor.byteCount]]
-            offset += tensor.byteCount
-        }
-        var header = try JSONSerialization.data(withJSONObject: entries,
-                                                options: [.sortedKeys, .withoutEscapingSlashes])
-        // Pad with spaces so that the data starts at a multiple of 8 bytes, as the reference does.
-        header.append(contentsOf: repeatElement(UInt8(ascii: " "), count: (8 - header.count % 8) % 8))
-
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(8 + header.count + offset)
-        withUnsafeBytes(of: UInt64(header.count).littleEndian) { bytes.append(contentsOf: $0) }
-        bytes.append(contentsOf: header)
-        for tensor in tensors { tensor.append(to: &bytes) }
+        let metadata = ["format": "DeepLearning", "layout": StoredLayout.pytorchMarker,
+                        "layers": layers.map(\.description).joined(separator: "; ")]
+        let bytes = try safeTensorsImage(of: storedTensors(in: .pytorch), metadata: metadata)
         try replaceFile(at: path, with: bytes)
     }
 
@@ -84,8 +61,9 @@ extension Model {
     /// let classes = model.predict(inputs)
     /// ```
     public func load(from path: String) throws {
-        let file = try RegularFileReader(path: path)
-        try load(imageSize: file.size, source: path) { ArraySlice(try file.read($0)) }
+        let metadata = try readSafeTensorsFile(at: path, into: storedTensors(readFrom:source:),
+                                               mismatch: { $0.modelError(source: path) })
+        try resetCountersIfOriginal(metadata: metadata, source: path)
     }
 
     /// `load(from:)` for a safetensors file's bytes already in memory; `source` names them in
@@ -96,58 +74,29 @@ extension Model {
     /// try model.load(fromSafeTensorsBytes: bytes, source: url.path)
     /// ```
     public func load(fromSafeTensorsBytes bytes: [UInt8], source: String) throws {
-        try load(imageSize: bytes.count, source: source) { bytes[$0] }
+        let metadata = try readSafeTensorsImage(imageSize: bytes.count, source: source,
+                                                reading: { bytes[$0] },
+                                                into: storedTensors(readFrom:source:),
+                                                mismatch: { $0.modelError(source: source) })
+        try resetCountersIfOriginal(metadata: metadata, source: source)
     }
 
-    /// Loads the image of `imageSize` bytes that `read` gives by offsets: first its header,
-    /// checked in full and against the model, then its data section, whose size is then known
-    /// to be the model's.
-    private func load(imageSize: Int, source: String,
-                      reading read: (Range<Int>) throws -> ArraySlice<UInt8>) throws {
-        guard imageSize >= 8 else {
-            throw DeepLearningError.truncatedHeader(path: source, size: imageSize, headerLength: nil)
-        }
-        let headerLength = try SafeTensorsHeader.length(announcedBy: read(0..<8),
-                                                        imageSize: imageSize, source: source)
-        let dataStart = 8 + headerLength
-        let header = try SafeTensorsHeader(read(8..<dataStart), dataSize: imageSize - dataStart,
-                                           source: source)
-        let layout = try StoredLayout(metadata: header.metadata, source: source)
-        let tensors = storedTensors(in: layout)
-        var offsets: [Int] = []
-        for tensor in tensors {
-            guard let entry = header.entries[tensor.name] else {
-                throw DeepLearningError.missingTensor(path: source, tensor: tensor.name)
-            }
-            guard entry.dtype == tensor.dtype else {
-                throw DeepLearningError.unsupportedDType(path: source, tensor: tensor.name,
-                                                         dtype: entry.dtype.rawValue,
-                                                         expected: tensor.dtype.rawValue)
-            }
-            guard entry.shape == tensor.shape else {
-                throw DeepLearningError.shapeMismatch(path: source, tensor: tensor.name,
-                                                      shape: entry.shape, expected: tensor.shape)
-            }
-            offsets.append(entry.begin)
-        }
-        let names = Set(tensors.map(\.name))
-        if let extra = header.entries.keys.sorted().first(where: { !names.contains($0) }) {
-            throw DeepLearningError.unexpectedTensor(path: source, tensor: extra)
-        }
-        // The header's entries tile the data section and are the model's tensors: the data
-        // section is as large as the model's state.
-        let data = try read(dataStart..<imageSize)
-        data.withUnsafeBytes { raw in
-            for (tensor, offset) in zip(tensors, offsets) { tensor.read(from: raw, at: offset) }
-        }
-        if layout == .original {
-            for layer in layers { for (_, counter) in layer.namedCounters { counter.value = 0 } }
-        }
+    /// The tensors a file with `metadata` stores in its layout (`source` names it in errors).
+    private func storedTensors(readFrom metadata: [String: String], source: String) throws
+        -> [StoredTensor]
+    {
+        storedTensors(in: try StoredLayout(metadata: metadata, source: source))
+    }
+
+    /// Sets the counters to 0 after a file in the original layout, which has none, was read.
+    private func resetCountersIfOriginal(metadata: [String: String], source: String) throws {
+        guard try StoredLayout(metadata: metadata, source: source) == .original else { return }
+        for layer in layers { for (_, counter) in layer.namedCounters { counter.value = 0 } }
     }
 
     /// Every layer's tensors as `layout` stores them, named "<layer index>.<name>", in layer
     /// order.
-    private func storedTensors(in layout: StoredLayout) -> [StoredTensor] {
+    func storedTensors(in layout: StoredLayout) -> [StoredTensor] {
         let tensors = layers.enumerated().flatMap { index, layer in
             layer.storedTensors(in: layout).map {
                 StoredTensor(name: "\(index).\($0.name)", value: $0.value)
@@ -157,4 +106,115 @@ extension Model {
                 "Model: tensor names \(tensors.map(\.name)) are not unique; each layer's namedParameters, namedBuffers and namedCounters together must be")
         return tensors
     }
+}
+
+/// The bytes of a safetensors file holding `tensors` (their names unique) and `metadata`.
+/// The 64-bit integers come first, so that every tensor starts at a multiple of its element
+/// size (the header is padded to a multiple of 8), as the reference writer orders them.
+func safeTensorsImage(of tensors: [StoredTensor], metadata: [String: String]) throws -> [UInt8] {
+    let tensors = tensors.filter { $0.dtype == .i64 } + tensors.filter { $0.dtype != .i64 }
+    var entries: [String: Any] = ["__metadata__": metadata]
+    var offset = 0
+    for tensor in tensors {
+        entries[tensor.name] = ["dtype": tensor.dtype.rawValue, "shape": tensor.shape,
+                                "data_offsets": [offset, offset + tensor.byteCount]]
+        offset += tensor.byteCount
+    }
+    var header = try JSONSerialization.data(withJSONObject: entries,
+                                            options: [.sortedKeys, .withoutEscapingSlashes])
+    // Pad with spaces so that the data starts at a multiple of 8 bytes, as the reference does.
+    header.append(contentsOf: repeatElement(UInt8(ascii: " "), count: (8 - header.count % 8) % 8))
+
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(8 + header.count + offset)
+    withUnsafeBytes(of: UInt64(header.count).littleEndian) { bytes.append(contentsOf: $0) }
+    bytes.append(contentsOf: header)
+    for tensor in tensors { tensor.append(to: &bytes) }
+    return bytes
+}
+
+/// How a file's tensors differ from the state they are to be read into.
+enum StoredTensorMismatch {
+    /// The state has `tensor`; the file lacks it.
+    case missing(tensor: String)
+    /// The file has `tensor`; the state does not.
+    case unexpected(tensor: String)
+    /// `tensor` is `dtype` in the file, `expected` in the state.
+    case dtype(tensor: String, dtype: String, expected: String)
+    /// `tensor` has `shape` in the file, `expected` in the state.
+    case shape(tensor: String, shape: [Int], expected: [Int])
+
+    /// The error that loading a model from `source` throws for it.
+    func modelError(source: String) -> DeepLearningError {
+        switch self {
+        case let .missing(tensor): .missingTensor(path: source, tensor: tensor)
+        case let .unexpected(tensor): .unexpectedTensor(path: source, tensor: tensor)
+        case let .dtype(tensor, dtype, expected):
+            .unsupportedDType(path: source, tensor: tensor, dtype: dtype, expected: expected)
+        case let .shape(tensor, shape, expected):
+            .shapeMismatch(path: source, tensor: tensor, shape: shape, expected: expected)
+        }
+    }
+}
+
+/// `readSafeTensorsImage` of the regular file at `path`, reading only its header and then its
+/// tensors' bytes.
+@discardableResult
+func readSafeTensorsFile(
+    at path: String, into tensors: ([String: String], String) throws -> [StoredTensor],
+    mismatch: (StoredTensorMismatch) -> DeepLearningError
+) throws -> [String: String] {
+    let file = try RegularFileReader(path: path)
+    return try readSafeTensorsImage(imageSize: file.size, source: path,
+                                    reading: { ArraySlice(try file.read($0)) },
+                                    into: tensors, mismatch: mismatch)
+}
+
+/// Reads the safetensors image of `imageSize` bytes that `read` gives by offsets into the
+/// tensors that `tensors` names for the image's metadata (and `source`, which names the image
+/// in errors), and returns the metadata. First the header is checked in full (its length,
+/// JSON, entries and their tiling of the data); then that the image holds exactly those
+/// tensors, with their dtypes and shapes (else it throws `mismatch`'s error); only then is
+/// the data section, whose size is then known to be the tensors', read into them. Nothing is
+/// written before every check has passed.
+@discardableResult
+func readSafeTensorsImage(
+    imageSize: Int, source: String, reading read: (Range<Int>) throws -> ArraySlice<UInt8>,
+    into tensors: ([String: String], String) throws -> [StoredTensor],
+    mismatch: (StoredTensorMismatch) -> DeepLearningError
+) throws -> [String: String] {
+    guard imageSize >= 8 else {
+        throw DeepLearningError.truncatedHeader(path: source, size: imageSize, headerLength: nil)
+    }
+    let headerLength = try SafeTensorsHeader.length(announcedBy: read(0..<8),
+                                                    imageSize: imageSize, source: source)
+    let dataStart = 8 + headerLength
+    let header = try SafeTensorsHeader(read(8..<dataStart), dataSize: imageSize - dataStart,
+                                       source: source)
+    let tensors = try tensors(header.metadata, source)
+    var offsets: [Int] = []
+    for tensor in tensors {
+        guard let entry = header.entries[tensor.name] else {
+            throw mismatch(.missing(tensor: tensor.name))
+        }
+        guard entry.dtype == tensor.dtype else {
+            throw mismatch(.dtype(tensor: tensor.name, dtype: entry.dtype.rawValue,
+                                  expected: tensor.dtype.rawValue))
+        }
+        guard entry.shape == tensor.shape else {
+            throw mismatch(.shape(tensor: tensor.name, shape: entry.shape, expected: tensor.shape))
+        }
+        offsets.append(entry.begin)
+    }
+    let names = Set(tensors.map(\.name))
+    if let extra = header.entries.keys.sorted().first(where: { !names.contains($0) }) {
+        throw mismatch(.unexpected(tensor: extra))
+    }
+    // The header's entries tile the data section and are the tensors asked for: the data
+    // section is as large as they are.
+    let data = try read(dataStart..<imageSize)
+    data.withUnsafeBytes { raw in
+        for (tensor, offset) in zip(tensors, offsets) { tensor.read(from: raw, at: offset) }
+    }
+    return header.metadata
 }

@@ -34,14 +34,16 @@ enum StoredLayout: Equatable {
     }
 }
 
-/// One tensor of a file and the model's state it is read into or written from: a `Float`
-/// tensor (F32, a matrix perhaps transposed) or a counter (an I64 scalar, shape `[]`).
+/// One tensor of a file and the state it is read into or written from: a `Float` tensor (F32,
+/// a matrix perhaps transposed), a counter (an I64 scalar, shape `[]`) or a list of 64-bit
+/// integers (I64, shape `[count]`).
 struct StoredTensor {
     enum Value {
         /// `tensor`, stored as its transpose when `transposed` (a matrix `[r, c]` stored
         /// `[c, r]`).
         case floats(Tensor, transposed: Bool)
         case counter(Counter)
+        case integers(IntegerList)
     }
 
     let name: String
@@ -56,17 +58,16 @@ struct StoredTensor {
         self.value = value
     }
 
-    var isCounter: Bool {
-        if case .counter = value { true } else { false }
+    var dtype: SafeTensorsDType {
+        if case .floats = value { .f32 } else { .i64 }
     }
-
-    var dtype: SafeTensorsDType { isCounter ? .i64 : .f32 }
 
     /// The shape in the file.
     var shape: [Int] {
         switch value {
         case let .floats(tensor, transposed): transposed ? tensor.shape.reversed() : tensor.shape
         case .counter: []
+        case let .integers(list): [list.values.count]
         }
     }
 
@@ -74,6 +75,7 @@ struct StoredTensor {
         switch value {
         case let .floats(tensor, _): 4 * tensor.count
         case .counter: 8
+        case let .integers(list): 8 * list.values.count
         }
     }
 
@@ -96,6 +98,10 @@ struct StoredTensor {
             }
         case let .counter(counter):
             withUnsafeBytes(of: counter.value.littleEndian) { bytes.append(contentsOf: $0) }
+        case let .integers(list):
+            for value in list.values {
+                withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+            }
         }
     }
 
@@ -109,8 +115,21 @@ struct StoredTensor {
             }
         case let .counter(counter):
             counter.value = Int64(littleEndian: data.loadUnaligned(fromByteOffset: offset, as: Int64.self))
+        case let .integers(list):
+            for index in list.values.indices {
+                list.values[index] = Int64(littleEndian: data.loadUnaligned(
+                    fromByteOffset: offset + 8 * index, as: Int64.self))
+            }
         }
     }
+}
+
+/// 64-bit integers that a file stores as an I64 list and that reading fills in place: a
+/// generator's state, a permutation of samples.
+final class IntegerList {
+    var values: [Int64]
+
+    init(_ values: [Int64]) { self.values = values }
 }
 
 extension Function {

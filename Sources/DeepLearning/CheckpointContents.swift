@@ -1,0 +1,47 @@
+/// What a training checkpoint holds of an optimizer or a learning-rate schedule besides the
+/// optimizer's learning rate and the schedule's epoch, which every checkpoint restores: its
+/// kind and settings, which must be the same when training resumes, and its state, which is
+/// restored.
+///
+/// An optimizer of your own makes itself resumable by listing what its `step()` keeps:
+///
+/// ```swift
+/// public var checkpointContents: CheckpointContents {
+///     CheckpointContents(kind: "MySGD", settings: [("momentum", "\(momentum)")],
+///                        tensors: velocities.enumerated().map { ("velocity.\($0.offset)", $0.element) },
+///                        counters: [("step", steps)])
+/// }
+/// ```
+public struct CheckpointContents {
+    /// The type's name ("SGD", "CosineAnnealing"): a checkpoint resumes only the same kind.
+    public let kind: String
+    /// The settings fixed when it was made (momentum, betas, ...), by name, as text that
+    /// tells the values apart exactly (`"\(value)"` of a `Float` does): resuming checks each
+    /// against the checkpoint's.
+    public let settings: [(name: String, value: String)]
+    /// The buffers it keeps between steps (momentum buffers, moments), by name: resuming
+    /// overwrites them with the checkpoint's.
+    public let tensors: [(name: String, tensor: Tensor)]
+    /// Its counters (steps taken), by name: resuming sets them to the checkpoint's.
+    public let counters: [(name: String, counter: Counter)]
+
+    /// Contents of a `kind` with `settings`, buffers `tensors` and `counters`; the names must
+    /// be unique among the tensors and counters together.
+    public init(kind: String, settings: [(name: String, value: String)] = [],
+                tensors: [(name: String, tensor: Tensor)] = [],
+                counters: [(name: String, counter: Counter)] = []) {
+        let names = tensors.map(\.name) + counters.map(\.name)
+        require(Set(names).count == names.count,
+                "CheckpointContents(\(kind)): names \(names) are not unique")
+        self.kind = kind
+        self.settings = settings
+        self.tensors = tensors
+        self.counters = counters
+    }
+}
+
+/// `buffers` named "`name`.0", "`name`.1", ... by their parameter's index, as PyTorch's
+/// optimizer `state_dict` keys its per-parameter state.
+func perParameter(_ name: String, _ buffers: [Tensor]) -> [(name: String, tensor: Tensor)] {
+    buffers.enumerated().map { (name: "\(name).\($0.offset)", tensor: $0.element) }
+}
