@@ -130,7 +130,7 @@ extension Model {
         if let epochs, epoch > epochs {
             throw DeepLearningError.checkpointMismatch(
                 path: path,
-                problem: "it was saved after epoch \(epoch), beyond the \(epochs) epochs of this training")
+                problem: "it was saved after epoch \(epoch), beyond the \(epochs) epoch\(epochs == 1 ? "" : "s") of this training")
         }
         state.commit()
         return epoch

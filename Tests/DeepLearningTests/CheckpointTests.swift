@@ -173,4 +173,213 @@ final class CheckpointTests: XCTestCase {
         XCTAssertFalse(SeededGenerator.isValidState([0, 0, 0, 0]))
         XCTAssertFalse(SeededGenerator.isValidState([1, 2, 3]))
     }
+
+    // Bad checkpoints: an error naming the problem, and nothing changed.
+
+    /// A model, optimizer, schedule and loader trained for 2 epochs and saved, with the
+    /// paths of the model's file and the checkpoint.
+    private func savedTraining(momentum: Float = 0.9) throws
+        -> (model: Model, optimizer: SGD, schedule: StepDecay, loader: MiniBatchLoader)
+    {
+        let model = Model { Linear(2, 8); ReLU(); Dropout(probability: 0.2); Linear(8, 3) }
+        model.initializeParameters(seed: 1)
+        let optimizer = SGD(parameters: model.parameters, learningRate: 0.1, momentum: momentum)
+        let schedule = StepDecay(optimizer: optimizer, stepSize: 1)
+        let data = spiral(pointsPerClass: 10, classes: 3, seed: 0)
+        let loader = try MiniBatchLoader(inputs: data.inputs, labels: data.labels, batchSize: 8, seed: 4)
+        try model.fit(data.inputs, labels: data.labels, optimizer: optimizer, schedule: schedule,
+                      epochs: 2, batchSize: 8, seed: 4,
+                      checkpoints: Checkpointing(modelPath: path("model.safetensors"),
+                                                 checkpointPath: path("checkpoint")))
+        return (model, optimizer, schedule, loader)
+    }
+
+    /// Asserts that restoring `checkpoint` into the objects throws `expected` with `message`
+    /// and leaves them as they were (their checkpoint and model file the same bytes).
+    private func assertRefused(_ checkpoint: String, model: Model, optimizer: some Optimizer,
+                               schedule: (any LearningRateSchedule)?, loader: MiniBatchLoader,
+                               _ expected: DeepLearningError, message: String,
+                               file: StaticString = #filePath, line: UInt = #line) throws {
+        func snapshot() throws -> Data {
+            try model.save(to: path("snapshot.safetensors"))
+            try model.saveCheckpoint(to: path("snapshot.checkpoint"), optimizer: optimizer,
+                                     schedule: schedule, epoch: 0, loader: loader)
+            return try Data(contentsOf: URL(fileURLWithPath: path("snapshot.safetensors")))
+                + Data(contentsOf: URL(fileURLWithPath: path("snapshot.checkpoint")))
+        }
+        let before = try snapshot()
+        assertThrows(expected, message: message, {
+            try model.restoreCheckpoint(from: checkpoint, optimizer: optimizer, schedule: schedule,
+                                        loader: loader)
+        }, file: file, line: line)
+        XCTAssertEqual(try snapshot(), before, "the state after the failed restore", file: file, line: line)
+    }
+
+    /// Rewrites the checkpoint at `source` to `target` after `edit` has changed its metadata
+    /// and tensors (by name).
+    private func rewrite(_ source: String, to target: String,
+                         _ edit: (inout [String: String], inout [String: StoredTensor]) -> Void) throws {
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: source)))
+        let length = try SafeTensorsHeader.length(announcedBy: bytes[0..<8], imageSize: bytes.count,
+                                                  source: source)
+        let header = try SafeTensorsHeader(bytes[8..<(8 + length)],
+                                           dataSize: bytes.count - 8 - length, source: source)
+        var tensors: [String: StoredTensor] = [:]
+        for (name, entry) in header.entries {
+            let value: StoredTensor.Value = switch (entry.dtype, entry.shape.count) {
+            case (.f32, _): .floats(Tensor(shape: entry.shape), transposed: false)
+            case (_, 0): .counter(Counter())
+            default: .integers(IntegerList(Array(repeating: 0, count: entry.shape[0])))
+            }
+            tensors[name] = StoredTensor(name: name, value: value)
+            bytes[(8 + length)...].withUnsafeBytes { tensors[name]!.read(from: $0, at: entry.begin) }
+        }
+        var metadata = header.metadata
+        edit(&metadata, &tensors)
+        let image = try safeTensorsImage(of: tensors.sorted { $0.key < $1.key }.map(\.value),
+                                         metadata: metadata)
+        try Data(image).write(to: URL(fileURLWithPath: target))
+    }
+
+    func testACheckpointOfAnotherModelOptimizerScheduleOrLoaderIsRefused() throws {
+        let saved = try savedTraining()
+        let checkpoint = path("checkpoint")
+
+        let wider = Model { Linear(2, 9); ReLU(); Dropout(probability: 0.2); Linear(9, 3) }
+        let widerOptimizer = SGD(parameters: wider.parameters, learningRate: 0.1, momentum: 0.9)
+        try assertRefused(
+            checkpoint, model: wider, optimizer: widerOptimizer,
+            schedule: StepDecay(optimizer: widerOptimizer, stepSize: 1), loader: saved.loader,
+            .checkpointMismatch(path: checkpoint, problem: "it was saved with model Linear(2 → 8); ReLU; Dropout(0.2); Linear(8 → 3), this training has Linear(2 → 9); ReLU; Dropout(0.2); Linear(9 → 3)"),
+            message: "the checkpoint \(checkpoint) does not fit this training: it was saved with model Linear(2 → 8); ReLU; Dropout(0.2); Linear(8 → 3), this training has Linear(2 → 9); ReLU; Dropout(0.2); Linear(9 → 3)")
+
+        let adam = Adam(parameters: saved.model.parameters)
+        try assertRefused(
+            checkpoint, model: saved.model, optimizer: adam, schedule: nil, loader: saved.loader,
+            .checkpointMismatch(path: checkpoint, problem: "it was saved with optimizer SGD, this training has Adam"),
+            message: "the checkpoint \(checkpoint) does not fit this training: it was saved with optimizer SGD, this training has Adam")
+
+        let slower = SGD(parameters: saved.model.parameters, learningRate: 0.1, momentum: 0.5)
+        try assertRefused(
+            checkpoint, model: saved.model, optimizer: slower,
+            schedule: StepDecay(optimizer: slower, stepSize: 1), loader: saved.loader,
+            .checkpointMismatch(path: checkpoint, problem: "it was saved with optimizer.momentum 0.9, this training has 0.5"),
+            message: "the checkpoint \(checkpoint) does not fit this training: it was saved with optimizer.momentum 0.9, this training has 0.5")
+
+        try assertRefused(
+            checkpoint, model: saved.model, optimizer: saved.optimizer, schedule: nil,
+            loader: saved.loader,
+            .checkpointMismatch(path: checkpoint, problem: "it was saved with schedule StepDecay, this training has none"),
+            message: "the checkpoint \(checkpoint) does not fit this training: it was saved with schedule StepDecay, this training has none")
+
+        let data = spiral(pointsPerClass: 10, classes: 3, seed: 0)
+        let otherBatches = try MiniBatchLoader(inputs: data.inputs, labels: data.labels, batchSize: 6)
+        try assertRefused(
+            checkpoint, model: saved.model, optimizer: saved.optimizer, schedule: saved.schedule,
+            loader: otherBatches,
+            .checkpointMismatch(path: checkpoint, problem: "it was saved with loader.batch_size 8, this training has 6"),
+            message: "the checkpoint \(checkpoint) does not fit this training: it was saved with loader.batch_size 8, this training has 6")
+    }
+
+    func testAModelStateOtherThanTheSavedOneIsRefused() throws {
+        let saved = try savedTraining()
+        saved.model.initializeParameters(seed: 5)
+        let checkpoint = path("checkpoint")
+        XCTAssertThrowsError(try saved.model.restoreCheckpoint(
+            from: checkpoint, optimizer: saved.optimizer, schedule: saved.schedule, loader: saved.loader)) {
+            XCTAssertTrue("\($0)".hasPrefix("the checkpoint \(checkpoint) does not fit this training: it was saved with another state of the model (model_digest "), "\($0)")
+            XCTAssertTrue("\($0)".hasSuffix("): load the model's file saved with it first"), "\($0)")
+        }
+        try saved.model.load(from: path("model.safetensors"))
+        XCTAssertEqual(try saved.model.restoreCheckpoint(
+            from: checkpoint, optimizer: saved.optimizer, schedule: saved.schedule, loader: saved.loader), 2)
+    }
+
+    func testAModelFileTruncatedOrIncompleteCheckpointIsRefused() throws {
+        let saved = try savedTraining()
+        let restore = { (checkpoint: String) in
+            try saved.model.restoreCheckpoint(from: checkpoint, optimizer: saved.optimizer,
+                                              schedule: saved.schedule, loader: saved.loader)
+        }
+        let modelFile = path("model.safetensors")
+        try assertRefused(
+            modelFile, model: saved.model, optimizer: saved.optimizer, schedule: saved.schedule,
+            loader: saved.loader,
+            .checkpointMismatch(path: modelFile, problem: "it is not a training checkpoint (its __metadata__ lacks \"content\": \"training checkpoint\"; a model's file is read with Model.load(from:))"),
+            message: "the checkpoint \(modelFile) does not fit this training: it is not a training checkpoint (its __metadata__ lacks \"content\": \"training checkpoint\"; a model's file is read with Model.load(from:))")
+
+        let truncated = path("truncated")
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path("checkpoint")))
+        try bytes.dropLast(4).write(to: URL(fileURLWithPath: truncated))
+        XCTAssertThrowsError(try restore(truncated)) {
+            guard case .truncatedTensor(truncated, _, _, _)? = $0 as? DeepLearningError else {
+                return XCTFail("\($0)")
+            }
+        }
+
+        let incomplete = path("incomplete")
+        try rewrite(path("checkpoint"), to: incomplete) { _, tensors in
+            tensors["optimizer.momentum_buffer.1"] = nil
+        }
+        try assertRefused(
+            incomplete, model: saved.model, optimizer: saved.optimizer, schedule: saved.schedule,
+            loader: saved.loader,
+            .checkpointMismatch(path: incomplete, problem: "it lacks tensor \"optimizer.momentum_buffer.1\", which this training has"),
+            message: "the checkpoint \(incomplete) does not fit this training: it lacks tensor \"optimizer.momentum_buffer.1\", which this training has")
+
+        let reshaped = path("reshaped")
+        try rewrite(path("checkpoint"), to: reshaped) { _, tensors in
+            tensors["optimizer.momentum_buffer.0"] = StoredTensor(
+                name: "optimizer.momentum_buffer.0", value: .floats(Tensor(shape: [8, 2]), transposed: false))
+        }
+        try assertRefused(
+            reshaped, model: saved.model, optimizer: saved.optimizer, schedule: saved.schedule,
+            loader: saved.loader,
+            .checkpointMismatch(path: reshaped, problem: "its tensor \"optimizer.momentum_buffer.0\" has shape [8, 2], this training's has [2, 8]"),
+            message: "the checkpoint \(reshaped) does not fit this training: its tensor \"optimizer.momentum_buffer.0\" has shape [8, 2], this training's has [2, 8]")
+    }
+
+    func testValuesNoTrainingReachesAreRefused() throws {
+        let saved = try savedTraining()
+        let shuffled = path("shuffled")
+        try rewrite(path("checkpoint"), to: shuffled) { _, tensors in
+            guard case let .integers(order) = tensors["loader.order"]!.value else { return }
+            order.values[1] = order.values[0]
+        }
+        try assertRefused(
+            shuffled, model: saved.model, optimizer: saved.optimizer, schedule: saved.schedule,
+            loader: saved.loader,
+            .invalidCheckpoint(path: shuffled, problem: "its loader.order is not a permutation of the indices 0..<30"),
+            message: "the checkpoint \(shuffled) is invalid: its loader.order is not a permutation of the indices 0..<30")
+
+        let zero = path("zero")
+        try rewrite(path("checkpoint"), to: zero) { _, tensors in
+            guard case let .integers(state) = tensors["model.2.generator"]!.value else { return }
+            state.values = [0, 0, 0, 0]
+        }
+        try assertRefused(
+            zero, model: saved.model, optimizer: saved.optimizer, schedule: saved.schedule,
+            loader: saved.loader,
+            .invalidCheckpoint(path: zero, problem: "its model.2.generator is all zeros, a state no generator reaches"),
+            message: "the checkpoint \(zero) is invalid: its model.2.generator is all zeros, a state no generator reaches")
+    }
+
+    /// `fit` refuses a checkpoint beyond its epochs before training, changing nothing.
+    func testFitRefusesACheckpointBeyondItsEpochs() throws {
+        let saved = try savedTraining()
+        let before = saved.model.parameters.flatMap(\.values)
+        let data = spiral(pointsPerClass: 10, classes: 3, seed: 0)
+        let checkpoint = path("checkpoint")
+        assertThrows(.checkpointMismatch(path: checkpoint, problem: "it was saved after epoch 2, beyond the 1 epoch of this training"),
+                     message: "the checkpoint \(checkpoint) does not fit this training: it was saved after epoch 2, beyond the 1 epoch of this training") {
+            try saved.model.fit(data.inputs, labels: data.labels, optimizer: saved.optimizer,
+                                schedule: saved.schedule, epochs: 1, batchSize: 8, seed: 4,
+                                resumingFrom: checkpoint)
+        }
+        XCTAssertEqual(saved.model.parameters.flatMap(\.values), before)
+        XCTAssertEqual(saved.schedule.epoch, 2)
+        XCTAssertEqual(try saved.model.fit(data.inputs, labels: data.labels, optimizer: saved.optimizer,
+                                           schedule: saved.schedule, epochs: 2, batchSize: 8, seed: 4,
+                                           resumingFrom: checkpoint), [])
+    }
 }
