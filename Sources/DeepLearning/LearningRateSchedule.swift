@@ -5,16 +5,16 @@ import Darwin
 #endif
 
 /// Changes an optimizer's learning rate from epoch to epoch, as PyTorch's
-/// `torch.optim.lr_scheduler`: call `step()` once after every epoch (for example from `fit`'s
-/// progress callback). The rate of epoch e (from 0) is `learningRate(atEpoch:)` of the rate
-/// the optimizer had when the schedule was made.
+/// `torch.optim.lr_scheduler`: `step()` is called once after every epoch, by `Model.fit` when
+/// the schedule is passed to it (which also lets its training checkpoints save the schedule's
+/// epoch), or by a hand-written training loop. The rate of epoch e (from 0) is
+/// `learningRate(atEpoch:)` of the rate the optimizer had when the schedule was made.
 ///
 /// ```swift
 /// let optimizer = SGD(parameters: model.parameters, learningRate: 0.1, momentum: 0.9)
 /// let schedule = CosineAnnealing(optimizer: optimizer, epochs: 100)
-/// try model.fit(x, labels: y, optimizer: optimizer, epochs: 100, batchSize: 32) { _ in
-///     schedule.step()
-/// }
+/// try model.fit(x, labels: y, optimizer: optimizer, schedule: schedule, epochs: 100,
+///               batchSize: 32)
 /// ```
 public protocol LearningRateSchedule: AnyObject {
     /// The optimizer whose rate it sets.

@@ -169,7 +169,9 @@ private struct CheckpointState {
         var metadata = ["format": "DeepLearning", "content": CheckpointState.contentMarker,
                         "model": model.layers.map(\.description).joined(separator: "; "),
                         "model_digest": model.stateDigest]
-        tensors.append(StoredTensor(name: "epoch", value: .counter(self.epoch)))
+        let epoch = self.epoch
+        add("epoch", epoch, validate: { epoch.value >= 0 ? nil : "its epoch \(epoch.value) is negative" },
+            commit: {})
 
         let contents = optimizer.checkpointContents
         metadata["optimizer"] = contents.kind
@@ -185,7 +187,7 @@ private struct CheckpointState {
 
         if let schedule {
             require(schedule.optimizer === optimizer,
-                    "checkpoint: the schedule \(type(of: schedule)) sets another optimizer's learning rate than \(type(of: optimizer))'s")
+                    "Model checkpoint: the schedule \(type(of: schedule)) sets the learning rate of another optimizer than the \(type(of: optimizer)) given")
             let contents = schedule.checkpointContents
             metadata["schedule"] = contents.kind
             for (name, value) in contents.settings { metadata["schedule.\(name)"] = value }
@@ -227,10 +229,11 @@ private struct CheckpointState {
         add(name, staged, commit: { tensor.value.update(from: staged.value, count: tensor.count) })
     }
 
-    /// Adds `counter` (read into a staging counter, then set).
+    /// Adds `counter` (read into a staging counter, not negative, then set).
     private mutating func add(_ name: String, _ counter: Counter) {
         let staged = Counter(counter.value)
-        add(name, staged, commit: { counter.value = staged.value })
+        add(name, staged, validate: { staged.value >= 0 ? nil : "its \(name) \(staged.value) is negative" },
+            commit: { counter.value = staged.value })
     }
 
     /// Adds the staged `tensor`, `validate`d (nil: valid; else the problem) and committed

@@ -176,14 +176,15 @@ final class CheckpointTests: XCTestCase {
 
     // Bad checkpoints: an error naming the problem, and nothing changed.
 
-    /// A model, optimizer, schedule and loader trained for 2 epochs and saved, with the
-    /// paths of the model's file and the checkpoint.
-    private func savedTraining(momentum: Float = 0.9) throws
-        -> (model: Model, optimizer: SGD, schedule: StepDecay, loader: MiniBatchLoader)
-    {
+    private typealias SavedTraining = (model: Model, optimizer: SGD, schedule: StepDecay,
+                                       loader: MiniBatchLoader)
+
+    /// A model, optimizer, schedule and loader trained for 2 epochs, the model saved to
+    /// "model.safetensors" and the checkpoint to "checkpoint".
+    private func savedTraining() throws -> SavedTraining {
         let model = Model { Linear(2, 8); ReLU(); Dropout(probability: 0.2); Linear(8, 3) }
         model.initializeParameters(seed: 1)
-        let optimizer = SGD(parameters: model.parameters, learningRate: 0.1, momentum: momentum)
+        let optimizer = SGD(parameters: model.parameters, learningRate: 0.1, momentum: 0.9)
         let schedule = StepDecay(optimizer: optimizer, stepSize: 1)
         let data = spiral(pointsPerClass: 10, classes: 3, seed: 0)
         let loader = try MiniBatchLoader(inputs: data.inputs, labels: data.labels, batchSize: 8, seed: 4)
@@ -194,11 +195,18 @@ final class CheckpointTests: XCTestCase {
         return (model, optimizer, schedule, loader)
     }
 
-    /// Asserts that restoring `checkpoint` into the objects throws `expected` with `message`
-    /// and leaves them as they were (their checkpoint and model file the same bytes).
+    /// Why a checkpoint is refused: it does not fit the training, or it is invalid.
+    private enum Refusal {
+        case mismatch(String)
+        case invalid(String)
+    }
+
+    /// Asserts that restoring `checkpoint` into the objects throws the error of `refusal`,
+    /// with its message, and leaves them as they were (their checkpoint and model file the
+    /// same bytes).
     private func assertRefused(_ checkpoint: String, model: Model, optimizer: some Optimizer,
                                schedule: (any LearningRateSchedule)?, loader: MiniBatchLoader,
-                               _ expected: DeepLearningError, message: String,
+                               _ refusal: Refusal,
                                file: StaticString = #filePath, line: UInt = #line) throws {
         func snapshot() throws -> Data {
             try model.save(to: path("snapshot.safetensors"))
@@ -208,11 +216,30 @@ final class CheckpointTests: XCTestCase {
                 + Data(contentsOf: URL(fileURLWithPath: path("snapshot.checkpoint")))
         }
         let before = try snapshot()
+        let (expected, message): (DeepLearningError, String) = switch refusal {
+        case let .mismatch(problem):
+            (.checkpointMismatch(path: checkpoint, problem: problem),
+             "the checkpoint \(checkpoint) does not fit this training: \(problem)")
+        case let .invalid(problem):
+            (.invalidCheckpoint(path: checkpoint, problem: problem),
+             "the checkpoint \(checkpoint) is invalid: \(problem)")
+        }
         assertThrows(expected, message: message, {
             try model.restoreCheckpoint(from: checkpoint, optimizer: optimizer, schedule: schedule,
                                         loader: loader)
         }, file: file, line: line)
         XCTAssertEqual(try snapshot(), before, "the state after the failed restore", file: file, line: line)
+    }
+
+    /// `assertRefused` of the checkpoint `savedTraining` saved, rewritten to `name` by `edit`,
+    /// into the objects it saved.
+    private func assertRefused(_ saved: SavedTraining, rewrittenTo name: String,
+                               by edit: (inout [String: String], inout [String: StoredTensor]) -> Void,
+                               _ refusal: Refusal,
+                               file: StaticString = #filePath, line: UInt = #line) throws {
+        try rewrite(path("checkpoint"), to: path(name), edit)
+        try assertRefused(path(name), model: saved.model, optimizer: saved.optimizer,
+                          schedule: saved.schedule, loader: saved.loader, refusal, file: file, line: line)
     }
 
     /// Rewrites the checkpoint at `source` to `target` after `edit` has changed its metadata
@@ -250,35 +277,30 @@ final class CheckpointTests: XCTestCase {
         try assertRefused(
             checkpoint, model: wider, optimizer: widerOptimizer,
             schedule: StepDecay(optimizer: widerOptimizer, stepSize: 1), loader: saved.loader,
-            .checkpointMismatch(path: checkpoint, problem: "it was saved with model Linear(2 → 8); ReLU; Dropout(0.2); Linear(8 → 3), this training has Linear(2 → 9); ReLU; Dropout(0.2); Linear(9 → 3)"),
-            message: "the checkpoint \(checkpoint) does not fit this training: it was saved with model Linear(2 → 8); ReLU; Dropout(0.2); Linear(8 → 3), this training has Linear(2 → 9); ReLU; Dropout(0.2); Linear(9 → 3)")
+            .mismatch("it was saved with model Linear(2 → 8); ReLU; Dropout(0.2); Linear(8 → 3), this training has Linear(2 → 9); ReLU; Dropout(0.2); Linear(9 → 3)"))
 
         let adam = Adam(parameters: saved.model.parameters)
         try assertRefused(
             checkpoint, model: saved.model, optimizer: adam, schedule: nil, loader: saved.loader,
-            .checkpointMismatch(path: checkpoint, problem: "it was saved with optimizer SGD, this training has Adam"),
-            message: "the checkpoint \(checkpoint) does not fit this training: it was saved with optimizer SGD, this training has Adam")
+            .mismatch("it was saved with optimizer SGD, this training has Adam"))
 
         let slower = SGD(parameters: saved.model.parameters, learningRate: 0.1, momentum: 0.5)
         try assertRefused(
             checkpoint, model: saved.model, optimizer: slower,
             schedule: StepDecay(optimizer: slower, stepSize: 1), loader: saved.loader,
-            .checkpointMismatch(path: checkpoint, problem: "it was saved with optimizer.momentum 0.9, this training has 0.5"),
-            message: "the checkpoint \(checkpoint) does not fit this training: it was saved with optimizer.momentum 0.9, this training has 0.5")
+            .mismatch("it was saved with optimizer.momentum 0.9, this training has 0.5"))
 
         try assertRefused(
             checkpoint, model: saved.model, optimizer: saved.optimizer, schedule: nil,
             loader: saved.loader,
-            .checkpointMismatch(path: checkpoint, problem: "it was saved with schedule StepDecay, this training has none"),
-            message: "the checkpoint \(checkpoint) does not fit this training: it was saved with schedule StepDecay, this training has none")
+            .mismatch("it was saved with schedule StepDecay, this training has none"))
 
         let data = spiral(pointsPerClass: 10, classes: 3, seed: 0)
         let otherBatches = try MiniBatchLoader(inputs: data.inputs, labels: data.labels, batchSize: 6)
         try assertRefused(
             checkpoint, model: saved.model, optimizer: saved.optimizer, schedule: saved.schedule,
             loader: otherBatches,
-            .checkpointMismatch(path: checkpoint, problem: "it was saved with loader.batch_size 8, this training has 6"),
-            message: "the checkpoint \(checkpoint) does not fit this training: it was saved with loader.batch_size 8, this training has 6")
+            .mismatch("it was saved with loader.batch_size 8, this training has 6"))
     }
 
     func testAModelStateOtherThanTheSavedOneIsRefused() throws {
@@ -305,8 +327,7 @@ final class CheckpointTests: XCTestCase {
         try assertRefused(
             modelFile, model: saved.model, optimizer: saved.optimizer, schedule: saved.schedule,
             loader: saved.loader,
-            .checkpointMismatch(path: modelFile, problem: "it is not a training checkpoint (its __metadata__ lacks \"content\": \"training checkpoint\"; a model's file is read with Model.load(from:))"),
-            message: "the checkpoint \(modelFile) does not fit this training: it is not a training checkpoint (its __metadata__ lacks \"content\": \"training checkpoint\"; a model's file is read with Model.load(from:))")
+            .mismatch("it is not a training checkpoint (its __metadata__ lacks \"content\": \"training checkpoint\"; a model's file is read with Model.load(from:))"))
 
         let truncated = path("truncated")
         let bytes = try Data(contentsOf: URL(fileURLWithPath: path("checkpoint")))
@@ -317,51 +338,51 @@ final class CheckpointTests: XCTestCase {
             }
         }
 
-        let incomplete = path("incomplete")
-        try rewrite(path("checkpoint"), to: incomplete) { _, tensors in
+        try assertRefused(saved, rewrittenTo: "incomplete", by: { _, tensors in
             tensors["optimizer.momentum_buffer.1"] = nil
-        }
-        try assertRefused(
-            incomplete, model: saved.model, optimizer: saved.optimizer, schedule: saved.schedule,
-            loader: saved.loader,
-            .checkpointMismatch(path: incomplete, problem: "it lacks tensor \"optimizer.momentum_buffer.1\", which this training has"),
-            message: "the checkpoint \(incomplete) does not fit this training: it lacks tensor \"optimizer.momentum_buffer.1\", which this training has")
+        }, .mismatch("it lacks tensor \"optimizer.momentum_buffer.1\", which this training has"))
 
-        let reshaped = path("reshaped")
-        try rewrite(path("checkpoint"), to: reshaped) { _, tensors in
+        try assertRefused(saved, rewrittenTo: "reshaped", by: { _, tensors in
             tensors["optimizer.momentum_buffer.0"] = StoredTensor(
                 name: "optimizer.momentum_buffer.0", value: .floats(Tensor(shape: [8, 2]), transposed: false))
-        }
-        try assertRefused(
-            reshaped, model: saved.model, optimizer: saved.optimizer, schedule: saved.schedule,
-            loader: saved.loader,
-            .checkpointMismatch(path: reshaped, problem: "its tensor \"optimizer.momentum_buffer.0\" has shape [8, 2], this training's has [2, 8]"),
-            message: "the checkpoint \(reshaped) does not fit this training: its tensor \"optimizer.momentum_buffer.0\" has shape [8, 2], this training's has [2, 8]")
+        }, .mismatch("its tensor \"optimizer.momentum_buffer.0\" has shape [8, 2], this training's has [2, 8]"))
+
+        try assertRefused(saved, rewrittenTo: "retyped", by: { _, tensors in
+            tensors["optimizer.step"] = StoredTensor(name: "optimizer.step",
+                                                     value: .floats(Tensor(shape: []), transposed: false))
+        }, .mismatch("its tensor \"optimizer.step\" is F32, this training's is I64"))
+
+        try assertRefused(saved, rewrittenTo: "extended", by: { _, tensors in
+            tensors["optimizer.exp_avg.0"] = StoredTensor(name: "optimizer.exp_avg.0",
+                                                          value: .floats(Tensor(shape: [2]), transposed: false))
+        }, .mismatch("it has tensor \"optimizer.exp_avg.0\", which this training lacks"))
+
+        try assertRefused(saved, rewrittenTo: "unmarked", by: { metadata, _ in
+            metadata["optimizer.nesterov"] = nil
+        }, .mismatch("it was saved with optimizer.nesterov none, this training has false"))
     }
 
     func testValuesNoTrainingReachesAreRefused() throws {
         let saved = try savedTraining()
-        let shuffled = path("shuffled")
-        try rewrite(path("checkpoint"), to: shuffled) { _, tensors in
+        try assertRefused(saved, rewrittenTo: "shuffled", by: { _, tensors in
             guard case let .integers(order) = tensors["loader.order"]!.value else { return }
             order.values[1] = order.values[0]
-        }
-        try assertRefused(
-            shuffled, model: saved.model, optimizer: saved.optimizer, schedule: saved.schedule,
-            loader: saved.loader,
-            .invalidCheckpoint(path: shuffled, problem: "its loader.order is not a permutation of the indices 0..<30"),
-            message: "the checkpoint \(shuffled) is invalid: its loader.order is not a permutation of the indices 0..<30")
+        }, .invalid("its loader.order is not a permutation of the indices 0..<30"))
 
-        let zero = path("zero")
-        try rewrite(path("checkpoint"), to: zero) { _, tensors in
+        try assertRefused(saved, rewrittenTo: "zero", by: { _, tensors in
             guard case let .integers(state) = tensors["model.2.generator"]!.value else { return }
             state.values = [0, 0, 0, 0]
-        }
-        try assertRefused(
-            zero, model: saved.model, optimizer: saved.optimizer, schedule: saved.schedule,
-            loader: saved.loader,
-            .invalidCheckpoint(path: zero, problem: "its model.2.generator is all zeros, a state no generator reaches"),
-            message: "the checkpoint \(zero) is invalid: its model.2.generator is all zeros, a state no generator reaches")
+        }, .invalid("its model.2.generator is all zeros, a state no generator reaches"))
+
+        try assertRefused(saved, rewrittenTo: "negative", by: { _, tensors in
+            guard case let .floats(rate, _) = tensors["optimizer.learning_rate"]!.value else { return }
+            rate.value[0] = -1
+        }, .invalid("its optimizer.learning_rate -1.0 is not a finite rate ≥ 0"))
+
+        try assertRefused(saved, rewrittenTo: "before", by: { _, tensors in
+            guard case let .counter(step) = tensors["optimizer.step"]!.value else { return }
+            step.value = -3
+        }, .invalid("its optimizer.step -3 is negative"))
     }
 
     /// `fit` refuses a checkpoint beyond its epochs before training, changing nothing.
