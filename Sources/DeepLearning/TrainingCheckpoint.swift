@@ -206,7 +206,7 @@ private struct CheckpointState {
             let (generator, order) = loader.shuffleState
             let stagedGenerator = addGenerator("loader.generator", generator)
             let stagedOrder = IntegerList(order)
-            add("loader.order", stagedOrder,
+            add("loader.order", .integers(stagedOrder),
                 validate: { isPermutation(stagedOrder.values) ? nil
                     : "its loader.order is not a permutation of the indices 0..<\(order.count)" },
                 commit: { loader.shuffleState = (stagedGenerator(), stagedOrder.values) })
@@ -241,25 +241,17 @@ private struct CheckpointState {
     private mutating func add(_ name: String, _ tensor: Tensor,
                               validate: @escaping () -> String? = { nil },
                               commit: @escaping () -> Void) {
-        tensors.append(StoredTensor(name: name, value: .floats(tensor, transposed: false)))
-        append(validate, commit)
+        add(name, .floats(tensor, transposed: false), validate: validate, commit: commit)
     }
 
     private mutating func add(_ name: String, _ counter: Counter,
-                              validate: @escaping () -> String? = { nil },
-                              commit: @escaping () -> Void) {
-        tensors.append(StoredTensor(name: name, value: .counter(counter)))
-        append(validate, commit)
-    }
-
-    private mutating func add(_ name: String, _ list: IntegerList,
                               validate: @escaping () -> String?, commit: @escaping () -> Void) {
-        tensors.append(StoredTensor(name: name, value: .integers(list)))
-        append(validate, commit)
+        add(name, .counter(counter), validate: validate, commit: commit)
     }
 
-    private mutating func append(_ validate: @escaping () -> String?,
-                                 _ commit: @escaping () -> Void) {
+    private mutating func add(_ name: String, _ value: StoredTensor.Value,
+                              validate: @escaping () -> String?, commit: @escaping () -> Void) {
+        tensors.append(StoredTensor(name: name, value: value))
         validations.append { path in
             if let problem = validate() {
                 throw DeepLearningError.invalidCheckpoint(path: path, problem: problem)
@@ -269,19 +261,16 @@ private struct CheckpointState {
     }
 
     /// Adds a generator's state, as the bit patterns of its four words, validated as a state;
-    /// returns the staged generator.
+    /// returns the staged generator, which the caller commits.
     private mutating func addGenerator(_ name: String, _ generator: SeededGenerator)
         -> () -> SeededGenerator
     {
         let staged = IntegerList(generator.state.map { Int64(bitPattern: $0) })
         let words = { staged.values.map { UInt64(bitPattern: $0) } }
-        tensors.append(StoredTensor(name: name, value: .integers(staged)))
-        validations.append { path in
-            guard SeededGenerator.isValidState(words()) else {
-                throw DeepLearningError.invalidCheckpoint(
-                    path: path, problem: "its \(name) is all zeros, a state no generator reaches")
-            }
-        }
+        add(name, .integers(staged),
+            validate: { SeededGenerator.isValidState(words()) ? nil
+                : "its \(name) is all zeros, a state no generator reaches" },
+            commit: {})
         return { SeededGenerator(state: words()) }
     }
 
