@@ -85,8 +85,9 @@ public final class Model {
 
     /// Trains for `epochs` passes over the data in shuffled mini-batches and returns the mean
     /// loss of each epoch it trained. Each step: zero the gradients, forward, loss, backward,
-    /// update. After each epoch `schedule`, when given, steps (it must set `optimizer`'s rate);
-    /// then `checkpoints`, when given, saves the model and a training checkpoint.
+    /// update. After each epoch `schedule`, when given, steps (it must set `optimizer`'s rate;
+    /// do not also step it in `progress`); then `checkpoints`, when given, saves the model and
+    /// a training checkpoint (`Checkpointing`), then `progress` is called.
     ///
     /// `resumingFrom` continues the training whose checkpoint is at that path (saved by
     /// `checkpoints` or `saveCheckpoint`): load the model's file saved with it first, make the
