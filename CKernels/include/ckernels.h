@@ -401,6 +401,84 @@ void ck_rmsprop(int64_t n, float *param, const float *grad, float *square_avg, f
                 float *momentum_buffer, float lr, float alpha, float eps, float weight_decay,
                 float momentum);
 
+/* ---------------------------------------------------------------------------------------
+ * The graph's operations (automatic differentiation)
+ *
+ * Forward and backward passes of the operations Tensor records for backward(). A backward
+ * kernel writes an input's gradient dx, or adds to it: accumulate != 0 means dx += the
+ * gradient, accumulate == 0 means dx = the gradient (dx not read, so it may hold anything).
+ * ------------------------------------------------------------------------------------- */
+
+/* The highest rank the broadcasting kernels take (after dropping dimensions of size 1). */
+#define CK_MAX_RANK 8
+
+/* Binary operations: out = a op b. */
+typedef enum {
+    CK_BINARY_ADD = 0,
+    CK_BINARY_SUBTRACT = 1,
+    CK_BINARY_MULTIPLY = 2,
+    CK_BINARY_DIVIDE = 3,
+} ck_binary_op;
+
+/* out (+)= a op b with NumPy broadcasting, over an output of `shape` (rank <= CK_MAX_RANK
+ * dimensions, out dense row-major): the element at multi-index i reads
+ * a[sum over d of i[d] * a_strides[d]] and likewise b, strides in elements (0 along the
+ * dimensions an operand is broadcast over; a scalar has all strides 0). Overwrites out, or
+ * adds to it when accumulate != 0. out must not overlap a or b unless it is the same array
+ * read with out's own (dense) strides. Nothing happens when a dimension is 0. */
+void ck_binary(ck_binary_op op, int rank, const int64_t *shape, const float *a,
+               const int64_t *a_strides, const float *b, const int64_t *b_strides,
+               int accumulate, float *out);
+
+/* The gradient of operand `operand` (0: a, 1: b) of ck_binary's out = a op b from dy (dense,
+ * `shape`): for each element of that operand, the sum over the output elements that read it of
+ *   +: dy;  -: dy (a), -dy (b);  *: dy * b (a), dy * a (b);  /: dy / b (a), -dy * a / b^2 (b)
+ * into dx, which is laid out as the operand (dx's element for output index i is at the
+ * operand's offset for i). Each sum runs over the output elements in row-major order, on one
+ * thread. Writes or accumulates dx (see above); a and b may be NULL when the term does not
+ * read them. dx must not overlap dy, a or b. Nothing happens when a dimension is 0 (the
+ * caller zeroes dx if needed). */
+void ck_binary_gradient(ck_binary_op op, int operand, int rank, const int64_t *shape,
+                        const float *dy, const float *a, const int64_t *a_strides,
+                        const float *b, const int64_t *b_strides, int accumulate, float *dx);
+
+/* y (+)= scale * (x summed over the dimensions where y_strides is 0), for x dense of `shape`:
+ * the sum of an axis (y_strides 0 along it), the reduction of a broadcast operand's gradient.
+ * y's element for index i is at sum over d of i[d] * y_strides[d]. Sums in row-major order,
+ * each on one thread, scaled term by term (x[i] * scale). y must not overlap x. */
+void ck_sum_to(int rank, const int64_t *shape, const float *x, const int64_t *y_strides,
+               float scale, int accumulate, float *y);
+
+/* Element-wise functions of one tensor. */
+typedef enum {
+    CK_UNARY_NEGATE = 0, /* -x */
+    CK_UNARY_EXP = 1,    /* e^x */
+    CK_UNARY_LOG = 2,    /* natural logarithm */
+    CK_UNARY_SQRT = 3,   /* square root */
+    CK_UNARY_POW = 4,    /* x^p, p the parameter */
+    CK_UNARY_ABS = 5,    /* |x|; gradient sign(x), 0 at 0 */
+    CK_UNARY_SIN = 6,
+    CK_UNARY_COS = 7,
+    CK_UNARY_GELU = 8,   /* x * Phi(x), Phi the standard normal CDF, exact (erf) form */
+} ck_unary_op;
+
+/* y[i] = f(x[i]) for n elements (libm's functions). parameter: the exponent of
+ * CK_UNARY_POW, ignored otherwise. y may be x. */
+void ck_unary_forward(ck_unary_op op, int64_t n, const float *x, float parameter, float *y);
+
+/* dx[i] (+)= dy[i] * f'(x[i]), from x and the forward's output y (exp and sqrt read y, the
+ * others x; the one not read may be NULL). pow with exponent 0 has gradient 0 everywhere.
+ * dx may be dy; it must not overlap x or y otherwise. */
+void ck_unary_backward(ck_unary_op op, int64_t n, const float *x, const float *y,
+                       const float *dy, float parameter, int accumulate, float *dx);
+
+/* y[i] (+)= alpha * x[i] for n elements (with accumulate == 0 and alpha == 1, an exact copy).
+ * y may be x. */
+void ck_scaled_add(int64_t n, float alpha, const float *x, int accumulate, float *y);
+
+/* x[i] = value for n elements. */
+void ck_fill(int64_t n, float value, float *x);
+
 #ifdef __cplusplus
 }
 #endif
