@@ -479,6 +479,50 @@ void ck_scaled_add(int64_t n, float alpha, const float *x, int accumulate, float
 /* x[i] = value for n elements. */
 void ck_fill(int64_t n, float value, float *x);
 
+/* The sum of n elements, added in double in chunks whose boundaries depend only on n, the
+ * chunks' sums in order (the same bits whatever the thread count), rounded to float. 0 for
+ * n == 0. */
+float ck_sum(int64_t n, const float *x);
+
+/* The maximum of n >= 1 elements (a NaN is the maximum), and in *ties the number of elements
+ * equal to it (NaNs, for a NaN maximum). */
+float ck_max(int64_t n, const float *x, int64_t *ties);
+
+/* The gradient of ck_max: dx[i] (+)= share where x[i] is the maximum (as ck_max decides),
+ * else 0. share = dy / ties splits the gradient evenly between ties, as PyTorch. dx must not
+ * overlap x. */
+void ck_max_backward(int64_t n, const float *x, float maximum, float share, int accumulate,
+                     float *dx);
+
+/* The maximum along the middle axis of a dense outer x n x inner tensor x (n >= 1):
+ * y[o][i] = x[o][k][i] for the first k that is a maximum (a NaN is the maximum, the first
+ * one, as PyTorch), indices[o][i] = that k. y and indices are dense outer x inner. */
+void ck_max_axis(int64_t outer, int64_t n, int64_t inner, const float *x, float *y,
+                 int64_t *indices);
+
+/* The gradient of ck_max_axis: dx[o][k][i] (+)= dy[o][i] where k == indices[o][i], else 0.
+ * Writes or accumulates every element of dx (dense outer x n x inner); no overlap. */
+void ck_max_axis_backward(int64_t outer, int64_t n, int64_t inner, const int64_t *indices,
+                          const float *dy, int accumulate, float *dx);
+
+/* y[m][j][i] (+)= x[m][i][j] for each of `batch` dense rows x cols matrices x (y: dense
+ * cols x rows matrices). No overlap. */
+void ck_transpose(int64_t batch, int64_t rows, int64_t cols, const float *x, int accumulate,
+                  float *y);
+
+/* dst[r][j] (+)= src[r][j] for a rows x cols block, src with leading dimension lds, dst
+ * with ldd (concatenation and its backward pass). No overlap. */
+void ck_copy_block(int64_t rows, int64_t cols, const float *src, int64_t lds, int accumulate,
+                   float *dst, int64_t ldd);
+
+/* The backward pass of ck_gather_rows: dtable (table_rows x cols, dense) (+)= for each r in
+ * 0..<rows, dy row r added to row indices[r], rows in order (an index repeated sums its rows
+ * in that order). Rows never gathered get 0 (or keep their values when accumulating). Every
+ * index must be in [0, table_rows) (the caller checks). Threads split the columns. No
+ * overlap. */
+void ck_scatter_add_rows(int64_t rows, int64_t cols, const float *dy, const int64_t *indices,
+                         int64_t table_rows, int accumulate, float *dtable);
+
 #ifdef __cplusplus
 }
 #endif
