@@ -523,6 +523,35 @@ void ck_copy_block(int64_t rows, int64_t cols, const float *src, int64_t lds, in
 void ck_scatter_add_rows(int64_t rows, int64_t cols, const float *dy, const int64_t *indices,
                          int64_t table_rows, int accumulate, float *dtable);
 
+/* ck_sgemm on each of `batch` problems (same arguments and rules; each product runs in
+ * parallel as ck_sgemm does): C_i = alpha * op(A_i) * op(B_i) + beta * C_i with
+ * A_i = a + i * stride_a, B_i = b + i * stride_b, C_i = c + i * stride_c, i in batch order.
+ * A stride of 0 shares an operand among the batch; stride_c == 0 sums all products into one
+ * C: C = alpha * sum over i of op(A_i) * op(B_i) + beta * C (each product added in order, beta
+ * applied with the first). */
+void ck_sgemm_batched(int64_t batch, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                      float alpha, const float *a, int64_t lda, int64_t stride_a,
+                      const float *b, int64_t ldb, int64_t stride_b, float beta, float *c,
+                      int64_t ldc, int64_t stride_c);
+
+/* y[i] = log softmax(x[i]) = (x[i] - max) - log(sum over j of exp(x[i][j] - max)) for a dense
+ * rows x classes matrix (classes >= 1), each row from its maximum (stable). y may be x. */
+void ck_log_softmax(int64_t rows, int64_t classes, const float *x, float *y);
+
+/* The gradient of ck_log_softmax from its output y: dx[i][j] (+)= dy[i][j] - exp(y[i][j]) *
+ * (sum over k of dy[i][k]). dx must not overlap y or dy. */
+void ck_log_softmax_backward(int64_t rows, int64_t classes, const float *y, const float *dy,
+                             int accumulate, float *dx);
+
+/* Binary cross-entropy on logits (PyTorch's BCEWithLogitsLoss, mean reduction) over n >= 1
+ * logits z and targets t: returns (1 / n) * sum over i of
+ *   max(z[i], 0) - z[i] * t[i] + log(1 + exp(-|z[i]|))
+ * (summed in double, in an order independent of the thread count), and writes, unless NULL,
+ * dz[i] = (sigmoid(z[i]) - t[i]) / n and dt[i] = -z[i] / n. dz and dt must not overlap z or
+ * t. */
+float ck_binary_cross_entropy_logits(int64_t n, const float *z, const float *t, float *dz,
+                                     float *dt);
+
 #ifdef __cplusplus
 }
 #endif
