@@ -23,7 +23,9 @@ public struct GradientCheckFailure: Error, CustomStringConvertible {
 /// The function's output `y` is reduced to the scalar L = Σ wᵢ·yᵢ, with weights wᵢ drawn
 /// uniformly from [−1, 1) (from `seed`; 1 for a one-element output), so that every output
 /// element's gradient is checked. Analytic: `y.backward(w)` after zeroing the inputs'
-/// gradients (they hold the analytic gradients afterwards). Numeric: for each element x of each
+/// gradients, then a second evaluation's `backward(w)` added to it (so that the kernels' paths
+/// that overwrite a gradient and those that add to one are both checked: the sum must be twice
+/// the first; the inputs' gradients are zeroed at the end). Numeric: for each element x of each
 /// input that requires a gradient, (L(x + step) − L(x − step)) / (2·step), with L summed in
 /// Double over the Float32 outputs of `function` run without recording. They agree when
 /// |analytic − numeric| ≤ absoluteTolerance + relativeTolerance·|numeric|.
@@ -59,8 +61,16 @@ public func gradientCheck(at inputs: [Tensor], step: Float = 1e-2,
     let weights = output.count == 1
         ? [Float](repeating: 1, count: output.count)
         : (0..<output.count).map { _ in Float(generator.next() >> 40) * 0x1p-23 - 1 }
-    for input in inputs { input.zeroGradient() }
-    output.backward(Tensor(shape: output.shape, values: weights))
+    let outputGradient = Tensor(shape: output.shape, values: weights)
+    for input in inputs where input.requiresGradient {
+        _ = input.gradient // allocated, so that zeroing makes the next pass overwrite it
+        input.zeroGradient()
+    }
+    output.backward(outputGradient)
+    let analytic = inputs.map { $0.requiresGradient ? $0.gradients : [] }
+    function(inputs).backward(outputGradient)
+    let accumulated = inputs.map { $0.requiresGradient ? $0.gradients : [] }
+    defer { for input in inputs { input.zeroGradient() } }
 
     func weightedSum() -> Double {
         let y = withoutGradientRecording { function(inputs) }
@@ -69,7 +79,6 @@ public func gradientCheck(at inputs: [Tensor], step: Float = 1e-2,
         }
     }
     for (index, input) in inputs.enumerated() where input.requiresGradient {
-        let analytic = input.gradients
         for element in 0..<input.count {
             let original = input.value[element]
             input.withUnsafeMutableBufferPointer { $0[element] = original + step }
@@ -81,8 +90,9 @@ public func gradientCheck(at inputs: [Tensor], step: Float = 1e-2,
             let numeric = (above - below)
                 / (Double(original + step) - Double(original - step))
             let allowed = absoluteTolerance + relativeTolerance * Swift.abs(numeric)
-            let gradient = Double(analytic[element])
-            guard Swift.abs(gradient - numeric) <= allowed else {
+            for gradient in [Double(analytic[index][element]),
+                             Double(accumulated[index][element]) / 2]
+            where !(Swift.abs(gradient - numeric) <= allowed) {
                 throw GradientCheckFailure(input: index, element: element, analytic: gradient,
                                            numeric: numeric, allowed: allowed)
             }
