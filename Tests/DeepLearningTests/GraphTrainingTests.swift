@@ -1,0 +1,68 @@
+import XCTest
+@testable import DeepLearning
+
+/// Training loops written with operations: no buffer allocated after the first step (the
+/// pool), and the same bits as the layers where both run the same kernels.
+final class GraphTrainingTests: XCTestCase {
+    /// relu(x·W1 + b1)·W2 + b2 with the given parameters.
+    private func logits(_ x: Tensor, _ p: [Tensor]) -> Tensor {
+        matmul(relu(matmul(x, p[0]) + p[1]), p[2]) + p[3]
+    }
+
+    private func parameters(seed: UInt64) -> [Tensor] {
+        var generator = SeededGenerator(seed: seed)
+        let shapes = [[2, 16], [16], [16, 3], [3]]
+        return shapes.map { shape in
+            let tensor = randomTensor(shape, in: -1..<1, using: &generator)
+            tensor.requiresGradient = true
+            return tensor
+        }
+    }
+
+    func testATrainingLoopOfOperationsAllocatesNoBuffersAfterItsFirstStep() throws {
+        let (inputs, labels) = spiral(pointsPerClass: 30, classes: 3, seed: 1) // 90 = 4×20 + 10
+        let p = parameters(seed: 2)
+        let optimizer = SGD(parameters: p, learningRate: 0.1, momentum: 0.9)
+        var allocations: [Int] = []
+        var losses: [Float] = []
+        for _ in 0..<3 {
+            for start in stride(from: 0, to: 90, by: 20) {
+                let end = min(start + 20, 90)
+                let loss = try crossEntropy(logits(inputs.rows(start..<end), p),
+                                            labels: Array(labels[start..<end]))
+                optimizer.zeroGrad()
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.scalar)
+                allocations.append(Tensor.bufferAllocations.load(ordering: .relaxed))
+            }
+        }
+        // After the first epoch's batches (the last one smaller), nothing is allocated.
+        XCTAssertEqual(Set(allocations.dropFirst(5)).count, 1, "\(allocations)")
+        XCTAssertLessThan(losses.suffix(5).reduce(0, +), losses.prefix(5).reduce(0, +))
+    }
+
+    /// Operations and layers run the same kernels on Linear → ReLU → Linear → softmax
+    /// cross-entropy: the same loss and gradients, bit for bit.
+    func testOperationsGiveTheLayersBitsForTheSameNetwork() throws {
+        let (inputs, labels) = spiral(pointsPerClass: 10, classes: 3, seed: 3)
+        let p = parameters(seed: 4)
+        let loss = try crossEntropy(logits(inputs, p), labels: labels)
+        loss.backward()
+
+        let first = Linear(2, 16), second = Linear(16, 3), relu = ReLU()
+        for (layer, (weight, bias)) in [(first, (p[0], p[1])), (second, (p[2], p[3]))] {
+            layer.weight.value.update(from: weight.value, count: weight.count)
+            layer.bias.value.update(from: bias.value, count: bias.count)
+        }
+        let crossEntropyLayer = SoftmaxCrossEntropy()
+        let value = try crossEntropyLayer.forward(
+            second.forward(relu.forward(first.forward(inputs))), labels: labels)
+        first.accumulateParameterGradients(relu.backward(second.backward(crossEntropyLayer.backward())))
+        XCTAssertEqual(loss.scalar.bitPattern, value.bitPattern)
+        let layerParameters = [first.weight, first.bias, second.weight, second.bias]
+        for (graph, layer) in zip(p, layerParameters) {
+            XCTAssertEqual(graph.gradients.map(\.bitPattern), layer.gradients.map(\.bitPattern), "\(graph.shape)")
+        }
+    }
+}
