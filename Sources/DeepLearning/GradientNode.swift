@@ -50,6 +50,24 @@ public class GradientNode {
         self.saved = saving.map(SavedTensor.init)
     }
 
+    /// Frees the graph below this node without recursion: a chain of a million operations that
+    /// never ran `backward()` would otherwise free each node from its successor's deinit and
+    /// overflow the stack. Nodes referenced only from here have their edges taken over, so
+    /// that each is freed by this loop with no edges of its own left.
+    deinit {
+        var stack: [GradientNode] = []
+        func takeEdges(_ edges: inout [Edge]) {
+            for edge in edges {
+                if case .node(let node) = edge { stack.append(node) }
+            }
+            edges = []
+        }
+        takeEdges(&inputs)
+        while var node = stack.popLast() {
+            if isKnownUniquelyReferenced(&node) { takeEdges(&node.inputs) }
+        }
+    }
+
     /// Computes the inputs' gradients from dLoss/dOutput (`outputGradient`, of the output's
     /// shape) and writes or adds each into `gradientTarget(forInput:)`.
     func backward(_ outputGradient: Tensor) {

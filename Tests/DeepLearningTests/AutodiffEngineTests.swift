@@ -139,6 +139,18 @@ final class AutodiffEngineTests: XCTestCase {
         XCTAssertEqual(Tensor(2).scalar, 2)
     }
 
+    /// Neither freeing nor differentiating a graph recurses along it: a chain of 200,000
+    /// operations would overflow the stack.
+    func testLongChainsAreFreedAndDifferentiatedWithoutRecursion() {
+        let x = Tensor(1, requiresGradient: true)
+        var y = x
+        for _ in 0..<200_000 { y = y + 1 }
+        y = x * 1 // the chain is dropped without backward()
+        for _ in 0..<200_000 { y = y * 1 }
+        y.backward()
+        XCTAssertEqual(x.gradients, [1])
+    }
+
     // Programming errors stop the program (checked in a child process).
 
     func testSecondBackwardThroughAFreedGraphStops() throws {
