@@ -66,3 +66,42 @@ final class GraphTrainingTests: XCTestCase {
         }
     }
 }
+
+/// The README's examples of automatic differentiation, as written there.
+final class ReadmeAutodiffExampleTests: XCTestCase {
+    /// The pseudo-Huber loss: the mean of sqrt(1 + (p − t)²) − 1.
+    func pseudoHuber(_ p: Tensor, _ t: Tensor) -> Tensor { (sqrt(pow(p - t, 2) + 1) - 1).mean() }
+
+    func testACustomLossIsDifferentiated() throws {
+        var generator = SeededGenerator(seed: 8)
+        let p = randomTensor([4, 3], in: -2..<2, using: &generator)
+        let t = randomTensor([4, 3], in: -2..<2, using: &generator)
+        p.requiresGradient = true
+        t.requiresGradient = true
+        try gradientCheck(at: [p, t]) { pseudoHuber($0[0], $0[1]) }
+    }
+
+    func testTheHandWrittenTrainingLoopLearnsTheSpiral() throws {
+        let (x, labels) = spiral(pointsPerClass: 100, classes: 3)            // [300, 2], 300 labels
+        var generator = SeededGenerator(seed: 1)
+        let w1 = Tensor(shape: [2, 100]), b1 = Tensor(shape: [100])
+        let w2 = Tensor(shape: [100, 3]), b2 = Tensor(shape: [3])
+        Initializer.heNormal.fill(w1, fanIn: 2, fanOut: 100, using: &generator)
+        Initializer.heNormal.fill(w2, fanIn: 100, fanOut: 3, using: &generator)
+        let parameters = [w1, b1, w2, b2]
+        for p in parameters { p.requiresGradient = true }
+        let optimizer = SGD(parameters: parameters, learningRate: 0.5, momentum: 0.9)
+        for _ in 0..<300 {
+            let logits = matmul(relu(matmul(x, w1) + b1), w2) + b2     // b1 [100] broadcast over rows
+            let loss = try crossEntropy(logits, labels: labels)
+            optimizer.zeroGrad()
+            loss.backward()                                             // frees the graph
+            optimizer.step()
+        }
+        let probabilities = withoutGradientRecording { softmax(matmul(relu(matmul(x, w1) + b1), w2) + b2) }
+        XCTAssertFalse(probabilities.requiresGradient)
+        let predicted = probabilities.max(alongAxis: 1).indices
+        let accuracy = Double(zip(predicted, labels).filter { $0 == Int($1) }.count) / 300
+        XCTAssertGreaterThan(accuracy, 0.9)
+    }
+}
