@@ -10,7 +10,9 @@ public func softmax(_ x: Tensor) -> Tensor {
     let (rows, classes) = lastAxisRows(x, operation: "softmax")
     let y = Tensor(uninitializedShape: x.shape)
     ck_softmax(Int64(rows), Int64(classes), x.value, y.value)
-    if recordsGradient(x) { y.attach(SoftmaxNode(input: x, output: y, rows: rows)) }
+    if recordsGradient(x) {
+        y.attach(RowNormalizationNode("softmax", input: x, output: y, rows: rows))
+    }
     return y
 }
 
@@ -20,7 +22,9 @@ public func logSoftmax(_ x: Tensor) -> Tensor {
     let (rows, classes) = lastAxisRows(x, operation: "logSoftmax")
     let y = Tensor(uninitializedShape: x.shape)
     ck_log_softmax(Int64(rows), Int64(classes), x.value, y.value)
-    if recordsGradient(x) { y.attach(LogSoftmaxNode(input: x, output: y, rows: rows)) }
+    if recordsGradient(x) {
+        y.attach(RowNormalizationNode("logSoftmax", input: x, output: y, rows: rows))
+    }
     return y
 }
 
@@ -96,38 +100,26 @@ private func lastAxisRows(_ x: Tensor, operation: String) -> (rows: Int, classes
     return (x.count / classes, classes)
 }
 
-/// The backward pass of `softmax`, from its output (`ck_softmax_backward`).
-final class SoftmaxNode: GradientNode {
+/// The backward pass of `softmax` (`ck_softmax_backward`) or `logSoftmax`
+/// (`ck_log_softmax_backward`), from the saved output.
+final class RowNormalizationNode: GradientNode {
     private let rows: Int
 
-    init(input: Tensor, output: Tensor, rows: Int) {
+    /// `operation`: "softmax" or "logSoftmax".
+    init(_ operation: String, input: Tensor, output: Tensor, rows: Int) {
         self.rows = rows
-        super.init("softmax", inputs: [input], saving: [output], outputShape: output.shape)
+        super.init(operation, inputs: [input], saving: [output], outputShape: output.shape)
     }
 
     override func backward(_ outputGradient: Tensor) {
         guard let target = gradientTarget(forInput: 0) else { return }
-        let y = savedValue(0), classes = rows == 0 ? 0 : target.count / rows
-        target.overwriteOrAdd { dx in
-            ck_softmax_backward(Int64(rows), Int64(classes), y, outputGradient.value, dx)
+        let y = savedValue(0), dy = outputGradient.value
+        let (rows, classes) = (Int64(rows), Int64(rows == 0 ? 0 : target.count / rows))
+        if operation == "softmax" {
+            target.overwriteOrAdd { dx in ck_softmax_backward(rows, classes, y, dy, dx) }
+        } else {
+            ck_log_softmax_backward(rows, classes, y, dy, target.accumulateFlag, target.buffer)
         }
-    }
-}
-
-/// The backward pass of `logSoftmax`, from its output (`ck_log_softmax_backward`).
-final class LogSoftmaxNode: GradientNode {
-    private let rows: Int
-
-    init(input: Tensor, output: Tensor, rows: Int) {
-        self.rows = rows
-        super.init("logSoftmax", inputs: [input], saving: [output], outputShape: output.shape)
-    }
-
-    override func backward(_ outputGradient: Tensor) {
-        guard let target = gradientTarget(forInput: 0) else { return }
-        let classes = rows == 0 ? 0 : target.count / rows
-        ck_log_softmax_backward(Int64(rows), Int64(classes), savedValue(0), outputGradient.value,
-                                target.accumulateFlag, target.buffer)
     }
 }
 

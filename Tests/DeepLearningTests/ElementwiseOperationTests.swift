@@ -7,11 +7,8 @@ import XCTest
 final class ElementwiseOperationTests: XCTestCase {
     private var generator = SeededGenerator(seed: 5)
 
-    /// A leaf that requires a gradient, values uniform in `range`.
     private func input(_ shape: [Int], _ range: Range<Float> = -1..<1) -> Tensor {
-        let x = randomTensor(shape, in: range, using: &generator)
-        x.requiresGradient = true
-        return x
+        differentiableTensor(shape, in: range, using: &generator)
     }
 
     func testBinaryOperationsOnEqualShapes() throws {

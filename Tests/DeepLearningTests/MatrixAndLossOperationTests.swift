@@ -9,9 +9,7 @@ final class MatrixAndLossOperationTests: XCTestCase {
     private var generator = SeededGenerator(seed: 13)
 
     private func input(_ shape: [Int], _ range: Range<Float> = -1..<1) -> Tensor {
-        let x = randomTensor(shape, in: range, using: &generator)
-        x.requiresGradient = true
-        return x
+        differentiableTensor(shape, in: range, using: &generator)
     }
 
     func testMatmulValues() {

@@ -7,9 +7,7 @@ final class ReductionAndShapeOperationTests: XCTestCase {
     private var generator = SeededGenerator(seed: 9)
 
     private func input(_ shape: [Int], _ range: Range<Float> = -1..<1) -> Tensor {
-        let x = randomTensor(shape, in: range, using: &generator)
-        x.requiresGradient = true
-        return x
+        differentiableTensor(shape, in: range, using: &generator)
     }
 
     /// Distinct values (no ties) in a random order, so that finite differences see one maximum.
