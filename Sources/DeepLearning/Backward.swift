@@ -41,13 +41,8 @@ extension Tensor {
             return
         }
         root.requireNotFreed()
-        let gradient = Tensor(uninitializedShape: shape)
-        if let outputGradient {
-            gradient.value.update(from: outputGradient.value, count: count)
-        } else {
-            gradient.value.pointee = 1
-        }
-        root.outputGradient = gradient
+        // Used as it is: no node writes into the gradient of the root (it has no consumers).
+        root.outputGradient = outputGradient ?? Tensor(shape: shape, values: [1])
         GraphExecution.run(from: root)
     }
 }

@@ -98,13 +98,13 @@ public final class Tensor {
 
     /// Whether `backward()` computes a gradient for this tensor: operations on it are then
     /// recorded (outside `withoutGradientRecording`). Settable on leaves only (tensors no
-    /// recorded operation produced); an operation's result requires a gradient when one of
-    /// its inputs does.
+    /// recorded operation produced; setting true on a computed tensor, which has it, is
+    /// allowed); an operation's result requires a gradient when one of its inputs does.
     public var requiresGradient: Bool {
         get { isGradientRequired }
         set {
-            require(gradientNode == nil,
-                    "Tensor.requiresGradient: only a leaf's can be set; this \(shape) tensor was computed by \(gradientNode!.operation) (use detached())")
+            require(gradientNode == nil || newValue,
+                    "Tensor.requiresGradient: only a leaf's can be turned off; this \(shape) tensor was computed by \(gradientNode!.operation) (use detached())")
             isGradientRequired = newValue
         }
     }

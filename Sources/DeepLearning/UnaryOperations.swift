@@ -85,13 +85,15 @@ final class UnaryNode: GradientNode {
     init(_ function: UnaryFunction, _ parameter: Float, input: Tensor, output: Tensor) {
         self.function = function
         self.parameter = parameter
-        super.init(function.name, inputs: [input],
-                   saving: [function.differentiatesFromOutput ? output : input],
-                   outputShape: output.shape)
+        // Negation's gradient needs neither (−dy): it saves nothing, as PyTorch's.
+        let saved = function == .negate ? []
+            : [function.differentiatesFromOutput ? output : input]
+        super.init(function.name, inputs: [input], saving: saved, outputShape: output.shape)
     }
 
     override func backward(_ outputGradient: Tensor) {
         guard let target = gradientTarget(forInput: 0) else { return }
+        guard function != .negate else { return target.add(outputGradient, scaledBy: -1) }
         let saved = savedValue(0)
         let fromOutput = function.differentiatesFromOutput
         ck_unary_backward(function.kernel, Int64(target.count), fromOutput ? nil : saved,

@@ -153,6 +153,14 @@ final class AutodiffEngineTests: XCTestCase {
 
     // Programming errors stop the program (checked in a child process).
 
+    func testTurningOffTheGradientOfAComputedTensorStops() throws {
+        try assertStops(withMessage: "Tensor.requiresGradient: only a leaf's can be turned off; this [] tensor was computed by *") {
+            let y = Tensor(2, requiresGradient: true) * 3
+            y.requiresGradient = true // allowed: it has it
+            y.requiresGradient = false
+        }
+    }
+
     func testSecondBackwardThroughAFreedGraphStops() throws {
         try assertStops(withMessage: "backward: * was already run by an earlier backward()") {
             let x = Tensor(2, requiresGradient: true)
@@ -170,6 +178,17 @@ final class AutodiffEngineTests: XCTestCase {
             w.withUnsafeMutableBufferPointer { $0[0] = 0 }
             y.backward(Tensor(shape: [2], values: [1, 1]))
         }
+    }
+
+    /// Only what a backward pass reads is saved: modifying the input of a negation, a sum or
+    /// an addition before backward() is fine (as in PyTorch).
+    func testOperationsThatSaveNothingIgnoreLaterModifications() {
+        let x = Tensor(shape: [2], values: [1, 2], requiresGradient: true)
+        let w = Tensor(shape: [2], values: [3, 4])
+        let y = (-(x + w)).sum()
+        w.withUnsafeMutableBufferPointer { $0[0] = 0 }
+        y.backward()
+        XCTAssertEqual(x.gradients, [-1, -1])
     }
 
     func testShapesThatDoNotBroadcastStop() throws {
