@@ -61,7 +61,8 @@ static inline __attribute__((always_inline)) void walk_row(
     const float *b, int64_t sb, float *t, int64_t st, int fresh) {
     if (st != 0) {
         if (fresh) {
-            for (int64_t j = 0; j < n; j++) t[j * st] = term(kind, dy[j * sd], a[j * sa], b[j * sb]);
+            for (int64_t j = 0; j < n; j++)
+                t[j * st] = term(kind, dy[j * sd], a[j * sa], b[j * sb]);
         } else {
             for (int64_t j = 0; j < n; j++)
                 t[j * st] = t[j * st] + term(kind, dy[j * sd], a[j * sa], b[j * sb]);

@@ -41,7 +41,7 @@ void ck_transpose(int64_t batch, int64_t rows, int64_t cols, const float *x, int
                     transpose_range, &args);
 }
 
-/* ---- block copy ---------------------------------------------------------------------------- */
+/* ---- block copy ------------------------------------------------------------------------ */
 
 typedef struct {
     int64_t cols, lds, ldd;

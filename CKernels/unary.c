@@ -21,7 +21,9 @@ typedef struct {
 static inline float normal_density(float x) {
     return expf(-0.5f * x * x) * 0.398942280401432678f; /* 1 / sqrt(2 pi) */
 }
-static inline float normal_cdf(float x) { return 0.5f * (1.0f + erff(x * 0.707106781186547524f)); }
+static inline float normal_cdf(float x) {
+    return 0.5f * (1.0f + erff(x * 0.707106781186547524f)); /* 1 / sqrt(2) */
+}
 
 static inline float unary_value(ck_unary_op op, float x, float p) {
     switch (op) {
@@ -38,7 +40,9 @@ static inline float unary_value(ck_unary_op op, float x, float p) {
 }
 
 /* Whether f'(x) is computed from the output y = f(x) (exp, sqrt) rather than from x. */
-static inline int from_output(ck_unary_op op) { return op == CK_UNARY_EXP || op == CK_UNARY_SQRT; }
+static inline int from_output(ck_unary_op op) {
+    return op == CK_UNARY_EXP || op == CK_UNARY_SQRT;
+}
 
 /* dy * f'(x), from v = y for from_output(op), else v = x, and the parameter. */
 static inline float unary_gradient(ck_unary_op op, float v, float dy, float p) {

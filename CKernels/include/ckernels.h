@@ -409,7 +409,7 @@ void ck_rmsprop(int64_t n, float *param, const float *grad, float *square_avg, f
  * gradient, accumulate == 0 means dx = the gradient (dx not read, so it may hold anything).
  * ------------------------------------------------------------------------------------- */
 
-/* The highest rank the broadcasting kernels take (after dropping dimensions of size 1). */
+/* The highest rank the broadcasting kernels take (their `rank` argument). */
 #define CK_MAX_RANK 8
 
 /* Binary operations: out = a op b. */
@@ -534,8 +534,9 @@ void ck_sgemm_batched(int64_t batch, int trans_a, int trans_b, int64_t m, int64_
                       const float *b, int64_t ldb, int64_t stride_b, float beta, float *c,
                       int64_t ldc, int64_t stride_c);
 
-/* y[i] = log softmax(x[i]) = (x[i] - max) - log(sum over j of exp(x[i][j] - max)) for a dense
- * rows x classes matrix (classes >= 1), each row from its maximum (stable). y may be x. */
+/* y[i] = log softmax(x[i]) = (x[i] - max) - log(sum over j of exp(x[i][j] - max)) for a
+ * dense rows x classes matrix (classes >= 1), each row from its maximum (stable). y may be
+ * x. */
 void ck_log_softmax(int64_t rows, int64_t classes, const float *x, float *y);
 
 /* The gradient of ck_log_softmax from its output y: dx[i][j] (+)= dy[i][j] - exp(y[i][j]) *
