@@ -11,7 +11,8 @@ import CKernels
 /// `backward(_:)` writes or adds its inputs' gradients into `gradientTarget(forInput:)`.
 /// After it ran, a node drops its edges and saved tensors (the graph is freed).
 ///
-/// A subclass per operation overrides `backward(_:)`:
+/// Each operation of the library is a subclass that overrides `backward(_:)` (the class is
+/// public for reading a tensor's `gradientNode`, not for subclassing outside the library):
 ///
 /// ```swift
 /// final class ExampleNegationNode: GradientNode {
@@ -111,7 +112,7 @@ public class GradientNode {
     /// Stops with a message when this node's graph was already freed by a `backward()`.
     func requireNotFreed() {
         require(!isFreed,
-                "backward: \(operation) was already run by an earlier backward(), which freed its graph; compute the result anew to differentiate it again")
+                "backward: \(operation) (output shape \(outputShape)) was already run by an earlier backward(), which freed its graph; compute the result anew to differentiate it again")
     }
 
     /// Drops the edges, the saved tensors and the output gradient: after `backward(_:)`.

@@ -55,6 +55,36 @@ final class GraphKernelTests: XCTestCase {
         XCTAssertTrue(dx[1].isNaN)
     }
 
+    /// The element-wise kernels, the sums and the copies on sizes that go parallel: the same
+    /// bits on 1 and 2 threads.
+    func testResultsAreIndependentOfTheThreadCount() {
+        var rng = SeededGenerator(seed: 48)
+        let n = 100_003
+        let x = randomFloats(n, in: 0.1...2, using: &rng), dy = randomFloats(n, using: &rng)
+        for op in [CK_UNARY_EXP, CK_UNARY_LOG, CK_UNARY_POW, CK_UNARY_SIN, CK_UNARY_GELU] {
+            assertSameResultForThreadCounts([1, 2], "op \(op.rawValue)") { () -> [Float] in
+                var y = [Float](repeating: 0, count: n), dx = [Float](repeating: 1, count: n)
+                ck_unary_forward(op, Int64(n), x, 1.5, &y)
+                ck_unary_backward(op, Int64(n), x, y, dy, 1.5, 1, &dx)
+                return y + dx
+            }
+        }
+        assertSameResultForThreadCounts { () -> [Float] in
+            var y = dy, filled = [Float](repeating: 0, count: n)
+            ck_scaled_add(Int64(n), 0.3, x, 1, &y)
+            ck_fill(Int64(n), 2, &filled)
+            var summed = [Float](repeating: 0, count: 400)
+            ck_sum_to(2, [250, 400], x, [0, 1], 1, 0, &summed)
+            var copied = [Float](repeating: 0, count: n)
+            ck_copy_block(1000, 100, x, 100, 0, &copied, 100)
+            var ties: Int64 = 0
+            let maximum = ck_max(Int64(n), x, &ties)
+            var dmax = [Float](repeating: 0, count: n)
+            ck_max_backward(Int64(n), x, maximum, 1, 0, &dmax)
+            return y + filled + summed + copied + [ck_sum(Int64(n), x)] + dmax
+        }
+    }
+
     func testScaledAddAndFill() {
         var rng = SeededGenerator(seed: 42)
         for n in sizes {
