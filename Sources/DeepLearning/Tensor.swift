@@ -200,14 +200,16 @@ public final class Tensor {
     /// `existing` reshaped to `shape` when its capacity allows, otherwise a new tensor of that
     /// shape. Values are unspecified after a reshape: callers overwrite them.
     static func reusing(_ existing: Tensor?, shape: [Int]) -> Tensor {
-        if let existing, existing.shape == shape { return existing }
+        if let existing, existing.shape == shape { return existing.rewritten() }
         return resized(existing, to: shape)
     }
 
     /// `reusing(existing, shape: [rows, columns])` without building the shape array when the
     /// shape is already right: the form the training hot path uses.
     static func reusing(_ existing: Tensor?, rows: Int, columns: Int) -> Tensor {
-        if let existing, existing.isMatrix(rows: rows, columns: columns) { return existing }
+        if let existing, existing.isMatrix(rows: rows, columns: columns) {
+            return existing.rewritten()
+        }
         return resized(existing, to: [rows, columns])
     }
 
@@ -221,7 +223,7 @@ public final class Tensor {
     static func reusing(_ existing: Tensor?, batch: Int, sampleShape: [Int]) -> Tensor {
         if let existing, existing.shape.count == sampleShape.count + 1,
            existing.shape[0] == batch, existing.shape.dropFirst().elementsEqual(sampleShape) {
-            return existing
+            return existing.rewritten()
         }
         return resized(existing, to: [batch] + sampleShape)
     }
@@ -230,7 +232,15 @@ public final class Tensor {
         let needed = shape.reduce(1, *)
         guard let existing, existing.capacity >= needed else { return Tensor(shape: shape) }
         existing.shape = shape
-        return existing
+        return existing.rewritten()
+    }
+
+    /// This tensor with its version raised: a layer reusing it is about to overwrite its
+    /// values through `value`, so that a node of the graph which saved it (a layer's output
+    /// used by an operation) detects the change in `backward()` instead of reading new values.
+    private func rewritten() -> Tensor {
+        storage.version &+= 1
+        return self
     }
 
 }

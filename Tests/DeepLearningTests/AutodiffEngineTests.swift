@@ -191,6 +191,18 @@ final class AutodiffEngineTests: XCTestCase {
         XCTAssertEqual(x.gradients, [-1, -1])
     }
 
+    /// A layer's output is its buffer, overwritten by its next call: an operation that saved
+    /// it sees the layer's reuse in the version.
+    func testALayersReusedOutputSavedByAnOperationIsDetected() throws {
+        try assertStops(withMessage: "backward: * saved a tensor of shape [1, 2] for its backward pass, which was modified afterwards") {
+            let layer = Linear(3, 2)
+            let w = Tensor(shape: [2], values: [1, 2], requiresGradient: true)
+            let y = layer.forward(Tensor(shape: [1, 3])) * w
+            _ = layer.forward(Tensor(shape: [1, 3], values: [1, 2, 3]))
+            y.backward(Tensor(shape: [1, 2], values: [1, 1]))
+        }
+    }
+
     func testShapesThatDoNotBroadcastStop() throws {
         try assertStops(withMessage: "+: shapes [2, 3] and [2] do not broadcast") {
             _ = Tensor(shape: [2, 3]) + Tensor(shape: [2])
