@@ -42,6 +42,37 @@ final class GraphTrainingTests: XCTestCase {
         XCTAssertLessThan(losses.suffix(5).reduce(0, +), losses.prefix(5).reduce(0, +))
     }
 
+    /// No kernel of the graph splits a sum between threads: training with operations is the
+    /// same bit for bit on 1 and 2 threads, at sizes where the element-wise, broadcasting and
+    /// GEMM kernels go parallel.
+    func testTrainingWithOperationsIsIndependentOfTheThreadCount() throws {
+        defer { Threads.reset() }
+        let (inputs, labels) = spiral(pointsPerClass: 100, classes: 3, seed: 5)
+        func train(threads: Int) throws -> [Float] {
+            Threads.count = threads
+            var generator = SeededGenerator(seed: 6)
+            let p = [[2, 2000], [2000], [2000, 3], [3]].map {
+                differentiableTensor($0, in: -0.1..<0.1, using: &generator)
+            }
+            let optimizer = SGD(parameters: p, learningRate: 0.1, momentum: 0.9)
+            var trace: [Float] = []
+            for _ in 0..<3 {
+                let hidden = gelu(matmul(inputs, p[0]) + p[1])
+                let output = matmul(hidden, p[2]) + p[3]
+                let loss = try crossEntropy(output, labels: labels)
+                    + meanSquaredError(softmax(output), softmax(output).detached()) * 0.5
+                    + hidden.max(alongAxis: 0).values.mean() * 0.01
+                optimizer.zeroGrad()
+                loss.backward()
+                optimizer.step()
+                trace.append(loss.scalar)
+            }
+            return trace + p.flatMap(\.values)
+        }
+        let serial = try train(threads: 1), parallel = try train(threads: 2)
+        XCTAssertEqual(serial.map(\.bitPattern), parallel.map(\.bitPattern))
+    }
+
     /// Operations and layers run the same kernels on Linear → ReLU → Linear → softmax
     /// cross-entropy: the same loss and gradients, bit for bit.
     func testOperationsGiveTheLayersBitsForTheSameNetwork() throws {
