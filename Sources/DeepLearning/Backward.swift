@@ -47,6 +47,22 @@ extension Tensor {
     }
 }
 
+extension Tensor {
+    /// Calls `hook` with this leaf each time `backward()` has finished accumulating its
+    /// gradient (after its last contribution of that pass, while the pass goes on), so that
+    /// data-parallel training can start reducing a gradient early. Hooks run in the order
+    /// they were added. PyTorch's `register_post_accumulate_grad_hook`.
+    ///
+    /// ```swift
+    /// weight.onGradientAccumulated { print("dW ready:", $0.gradients) }
+    /// ```
+    public func onGradientAccumulated(_ hook: @escaping (Tensor) -> Void) {
+        require(isLeaf && requiresGradient,
+                "Tensor.onGradientAccumulated: only a leaf that requires a gradient accumulates one; this \(shape) tensor \(isLeaf ? "requires no gradient" : "was computed by \(gradientNode!.operation)")")
+        gradientHooks.append(hook)
+    }
+}
+
 /// The engine behind `Tensor.backward()`: counts each node's consumers in the graph, then runs
 /// the nodes whose consumers have all delivered their gradient (Kahn's algorithm, last ready
 /// first), so that each node runs once, after every use of its output.

@@ -52,18 +52,4 @@ extension Tensor {
         gradientNode = node
         isGradientRequired = true
     }
-
-    /// Calls `hook` with this leaf each time `backward()` has finished accumulating its
-    /// gradient (after its last contribution of that pass, while the pass goes on), so that
-    /// data-parallel training can start reducing a gradient early. Hooks run in the order
-    /// they were added. PyTorch's `register_post_accumulate_grad_hook`.
-    ///
-    /// ```swift
-    /// weight.onGradientAccumulated { print("dW ready:", $0.gradients) }
-    /// ```
-    public func onGradientAccumulated(_ hook: @escaping (Tensor) -> Void) {
-        require(isLeaf && requiresGradient,
-                "Tensor.onGradientAccumulated: only a leaf that requires a gradient accumulates one; this \(shape) tensor \(isLeaf ? "requires no gradient" : "was computed by \(gradientNode!.operation)")")
-        gradientHooks.append(hook)
-    }
 }
