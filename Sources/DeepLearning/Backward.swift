@@ -45,9 +45,7 @@ extension Tensor {
         root.outputGradient = outputGradient ?? Tensor(shape: shape, values: [1])
         GraphExecution.run(from: root)
     }
-}
 
-extension Tensor {
     /// Calls `hook` with this leaf each time `backward()` has finished accumulating its
     /// gradient (after its last contribution of that pass, while the pass goes on), so that
     /// data-parallel training can start reducing a gradient early. Hooks run in the order
