@@ -6,24 +6,24 @@ import CKernels
 
 /// The softmax along the last axis (`ck_softmax`, from each row's maximum): each row of the
 /// result is positive and sums to 1. Any rank of at least 1.
-public func softmax(_ x: Tensor) -> Tensor {
-    let (rows, classes) = lastAxisRows(x, operation: "softmax")
-    let y = Tensor(uninitializedShape: x.shape)
-    ck_softmax(Int64(rows), Int64(classes), x.value, y.value)
-    if recordsGradient(x) {
-        y.attach(RowNormalizationNode("softmax", input: x, output: y, rows: rows))
-    }
-    return y
-}
+public func softmax(_ x: Tensor) -> Tensor { normalizeRows(x, "softmax", ck_softmax) }
 
 /// The logarithm of the softmax along the last axis, computed stably
 /// (z − max − log Σ exp(z − max)). Any rank of at least 1.
-public func logSoftmax(_ x: Tensor) -> Tensor {
-    let (rows, classes) = lastAxisRows(x, operation: "logSoftmax")
+public func logSoftmax(_ x: Tensor) -> Tensor { normalizeRows(x, "logSoftmax", ck_log_softmax) }
+
+/// `kernel` (rows, classes, x, y) over the rows of the last axis, recorded as `operation`.
+private func normalizeRows(
+    _ x: Tensor, _ operation: String,
+    _ kernel: (Int64, Int64, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?) -> Void
+) -> Tensor {
+    require(x.shape.count >= 1 && x.shape[x.shape.count - 1] >= 1,
+            "\(operation): shape \(x.shape) has no last axis to normalize over")
+    let classes = x.shape[x.shape.count - 1], rows = x.count / classes
     let y = Tensor(uninitializedShape: x.shape)
-    ck_log_softmax(Int64(rows), Int64(classes), x.value, y.value)
+    kernel(Int64(rows), Int64(classes), x.value, y.value)
     if recordsGradient(x) {
-        y.attach(RowNormalizationNode("logSoftmax", input: x, output: y, rows: rows))
+        y.attach(RowNormalizationNode(operation, input: x, output: y, rows: rows))
     }
     return y
 }
@@ -89,15 +89,6 @@ public func binaryCrossEntropy(logits: Tensor, targets: Tensor) -> Tensor {
                                         gradients: gradients))
     }
     return loss
-}
-
-/// `x` as rows of its last axis: (rows, classes); stops unless the rank is at least 1 and the
-/// last axis is not empty.
-private func lastAxisRows(_ x: Tensor, operation: String) -> (rows: Int, classes: Int) {
-    require(x.shape.count >= 1 && x.shape[x.shape.count - 1] >= 1,
-            "\(operation): shape \(x.shape) has no last axis to normalize over")
-    let classes = x.shape[x.shape.count - 1]
-    return (x.count / classes, classes)
 }
 
 /// The backward pass of `softmax` (`ck_softmax_backward`) or `logSoftmax`
