@@ -39,6 +39,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The article's automatic-differentiation example: y = sin(x1) + x1·x2 and its gradients.
+        .executableTarget(name: "autodiff", dependencies: ["DeepLearning"]),
         // zlib, for the digits example's gzip-compressed data (Debian: zlib1g-dev).
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         // The digits experiment's data loading, configuration and training, shared by the

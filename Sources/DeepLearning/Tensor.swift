@@ -15,6 +15,16 @@ import Synchronization
 ///
 /// `Tensor` is a class: a parameter tensor is shared by the layer that uses it and the
 /// optimizer that updates it.
+///
+/// Operations on tensors (`+`, `matmul`, `relu`, `sum()`, ...) are recorded for reverse-mode
+/// automatic differentiation when one of their inputs requires a gradient, as in PyTorch:
+///
+/// ```swift
+/// let x1 = Tensor(2, requiresGradient: true), x2 = Tensor(5, requiresGradient: true)
+/// let y = sin(x1) + x1 * x2
+/// y.backward()
+/// x1.gradients    // [4.583853]: cos 2 + 5
+/// ```
 public final class Tensor {
     /// The size of each dimension, outermost first.
     ///
@@ -24,16 +34,20 @@ public final class Tensor {
     @exclusivity(unchecked) public private(set) var shape: [Int]
     /// The number of elements the storage can hold without reallocating.
     public let capacity: Int
-    /// The values, `count` of them, row-major.
+    /// The values, `count` of them, row-major. Writes through this pointer are not counted in
+    /// `version`; `withUnsafeMutableBufferPointer(_:)` counts them.
     public let value: UnsafeMutablePointer<Float>
-    @exclusivity(unchecked) private var gradientStorage: UnsafeMutablePointer<Float>?
+    /// The buffer `value` points into, shared with this tensor's views.
+    let storage: TensorStorage
+    @exclusivity(unchecked) private var gradientStorage: TensorStorage?
     /// Whether the gradient is zero without the zeros having been written (after
     /// `zeroGradient()`): `gradient` writes them before handing the buffer out, and a kernel
     /// that would add to the buffer overwrites it instead (`gradientForAccumulation()`).
     @exclusivity(unchecked) private var gradientIsUnwrittenZero = false
 
-    /// How many value or gradient buffers tensors have allocated in this process
-    /// (for tests that check a training step allocates nothing).
+    /// How many value or gradient buffers tensors have allocated in this process (for tests
+    /// that check a training step allocates nothing): buffers taken from the system, not
+    /// those recycled by `BufferPool`.
     static let bufferAllocations = Atomic<Int>(0)
 
     /// A tensor of zeros.
@@ -48,21 +62,77 @@ public final class Tensor {
                 "Tensor: shape \(shape) has too many elements to address")
         self.shape = shape
         self.capacity = count.product
-        self.value = Tensor.allocateZeroed(capacity)
+        storage = TensorStorage(count: capacity, zeroed: true)
+        value = storage.base
+    }
+
+    /// A tensor of `shape` whose `count` values start at `value` in `storage`: a view of it
+    /// (`reshaped`, `rows(_:)`), or a new tensor whose values an operation will write.
+    init(shape: [Int], storage: TensorStorage, value: UnsafeMutablePointer<Float>) {
+        self.shape = shape
+        self.capacity = shape.reduce(1, *)
+        self.storage = storage
+        self.value = value
+    }
+
+    /// A tensor of `shape` whose values are unspecified (a buffer from the pool, for an
+    /// operation to overwrite).
+    convenience init(uninitializedShape shape: [Int]) {
+        let storage = TensorStorage(count: shape.reduce(1, *), zeroed: false)
+        self.init(shape: shape, storage: storage, value: storage.base)
     }
 
     /// A tensor holding `values`, row-major; `values.count` must equal the product of `shape`.
-    public convenience init(shape: [Int], values: [Float]) {
+    /// A leaf of the graph whose gradient `backward()` computes when `requiresGradient`.
+    public convenience init(shape: [Int], values: [Float], requiresGradient: Bool = false) {
         self.init(shape: shape)
         require(values.count == count,
                      "Tensor: \(values.count) values do not fill shape \(shape) (\(count) elements)")
         value.update(from: values, count: count)
+        isGradientRequired = requiresGradient
     }
 
-    deinit {
-        value.deallocate()
-        gradientStorage?.deallocate()
+    /// A scalar: shape `[]`, one value.
+    ///
+    /// ```swift
+    /// let x = Tensor(2, requiresGradient: true)
+    /// ```
+    public convenience init(_ value: Float, requiresGradient: Bool = false) {
+        self.init(shape: [], values: [value], requiresGradient: requiresGradient)
     }
+
+    // MARK: Automatic differentiation
+
+    /// Whether `backward()` computes a gradient for this tensor: operations on it are then
+    /// recorded (outside `withoutGradientRecording`). Settable on leaves only (tensors no
+    /// recorded operation produced; setting true on a computed tensor, which has it, is
+    /// allowed); an operation's result requires a gradient when one of its inputs does.
+    public var requiresGradient: Bool {
+        get { isGradientRequired }
+        set {
+            require(gradientNode == nil || newValue,
+                    "Tensor.requiresGradient: only a leaf's can be turned off; this \(shape) tensor was computed by \(gradientNode!.operation) (use detached())")
+            isGradientRequired = newValue
+        }
+    }
+    @exclusivity(unchecked) var isGradientRequired = false
+
+    /// The recorded operation that produced this tensor, which `backward()` runs to compute
+    /// its inputs' gradients; nil for leaves (tensors created directly, or under
+    /// `withoutGradientRecording`, or by `detached()`).
+    @exclusivity(unchecked) public internal(set) var gradientNode: GradientNode?
+
+    /// Whether no recorded operation produced this tensor.
+    public var isLeaf: Bool { gradientNode == nil }
+
+    /// The number of counted writes to this tensor's storage (shared with its views), as
+    /// PyTorch's `_version`: `withUnsafeMutableBufferPointer(_:)` raises it.
+    public var version: Int { storage.version }
+
+    /// The closures `onGradientAccumulated(_:)` registered, in order.
+    @exclusivity(unchecked) var gradientHooks: [(Tensor) -> Void] = []
+    /// During `backward()`: the gradient contributions to this leaf still to come.
+    @exclusivity(unchecked) var pendingGradientContributions = 0
 
     /// The number of elements: the product of `shape`.
     public var count: Int { shape.reduce(1, *) }
@@ -86,6 +156,8 @@ public final class Tensor {
     /// buffer holds stale values standing for zeros). The kernel must write every element;
     /// the gradient counts as written afterwards. This saves the pass that writes the zeros
     /// and the one that reads them back, as PyTorch's `zero_grad(set_to_none=True)` does.
+    ///
+    /// `backward()` accumulates a leaf's gradient through it too.
     func gradientForAccumulation() -> (buffer: UnsafeMutablePointer<Float>, accumulate: Bool) {
         let accumulate = !gradientIsUnwrittenZero
         gradientIsUnwrittenZero = false
@@ -93,11 +165,30 @@ public final class Tensor {
     }
 
     /// The gradient's storage, allocated (zeroed) on first use, whatever it holds.
-    private var gradientBuffer: UnsafeMutablePointer<Float> {
+    private var gradientBuffer: UnsafeMutablePointer<Float> { gradientStorageAllocated.base }
+
+    /// The gradient's storage object, allocated (zeroed) on first use.
+    private var gradientStorageAllocated: TensorStorage {
         if let gradientStorage { return gradientStorage }
-        let storage = Tensor.allocateZeroed(capacity)
+        let storage = TensorStorage(count: capacity, zeroed: true)
         gradientStorage = storage
         return storage
+    }
+
+    /// The gradient as a tensor of this tensor's shape, sharing the gradient's buffer (no
+    /// copy: later backward passes change it, and writes to it change the gradient), or nil
+    /// when no gradient has been computed or asked for yet. PyTorch's `.grad`.
+    ///
+    /// ```swift
+    /// let w = Tensor(shape: [2], values: [1, 2], requiresGradient: true)
+    /// (w * w).sum().backward()
+    /// w.gradientTensor?.values   // [2.0, 4.0]
+    /// ```
+    public var gradientTensor: Tensor? {
+        guard gradientStorage != nil else { return nil }
+        _ = gradient // writes the deferred zeros, if any
+        let storage = gradientStorageAllocated
+        return Tensor(shape: shape, storage: storage, value: storage.base)
     }
 
     /// The values as an array (a copy).
@@ -116,14 +207,16 @@ public final class Tensor {
     /// `existing` reshaped to `shape` when its capacity allows, otherwise a new tensor of that
     /// shape. Values are unspecified after a reshape: callers overwrite them.
     static func reusing(_ existing: Tensor?, shape: [Int]) -> Tensor {
-        if let existing, existing.shape == shape { return existing }
+        if let existing, existing.shape == shape { return existing.rewritten() }
         return resized(existing, to: shape)
     }
 
     /// `reusing(existing, shape: [rows, columns])` without building the shape array when the
     /// shape is already right: the form the training hot path uses.
     static func reusing(_ existing: Tensor?, rows: Int, columns: Int) -> Tensor {
-        if let existing, existing.isMatrix(rows: rows, columns: columns) { return existing }
+        if let existing, existing.isMatrix(rows: rows, columns: columns) {
+            return existing.rewritten()
+        }
         return resized(existing, to: [rows, columns])
     }
 
@@ -137,7 +230,7 @@ public final class Tensor {
     static func reusing(_ existing: Tensor?, batch: Int, sampleShape: [Int]) -> Tensor {
         if let existing, existing.shape.count == sampleShape.count + 1,
            existing.shape[0] == batch, existing.shape.dropFirst().elementsEqual(sampleShape) {
-            return existing
+            return existing.rewritten()
         }
         return resized(existing, to: [batch] + sampleShape)
     }
@@ -146,17 +239,17 @@ public final class Tensor {
         let needed = shape.reduce(1, *)
         guard let existing, existing.capacity >= needed else { return Tensor(shape: shape) }
         existing.shape = shape
-        return existing
+        return existing.rewritten()
     }
 
-    private static func allocateZeroed(_ count: Int) -> UnsafeMutablePointer<Float> {
-        bufferAllocations.add(1, ordering: .relaxed)
-        let raw = UnsafeMutableRawPointer.allocate(
-            byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
-        let pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
-        pointer.initialize(repeating: 0, count: max(count, 1))
-        return pointer
+    /// This tensor with its version raised: a layer reusing it is about to overwrite its
+    /// values through `value`, so that a node of the graph which saved it (a layer's output
+    /// used by an operation) detects the change in `backward()` instead of reading new values.
+    private func rewritten() -> Tensor {
+        storage.version &+= 1
+        return self
     }
+
 }
 
 extension Tensor: CustomStringConvertible {

@@ -1,0 +1,219 @@
+/* Element-wise binary operations with NumPy broadcasting, forward and backward, and sums over
+ * broadcast dimensions (ck_binary, ck_binary_gradient, ck_sum_to).
+ *
+ * Every kernel here walks the elements of an output shape in row-major order and, at each,
+ * combines a term computed from up to three operands (dy, a, b, each addressed through its
+ * own strides, 0 along the dimensions it is broadcast over) into a target addressed through
+ * its strides. When the target's stride is 0 along a dimension, several output elements
+ * add into one target element: in row-major order, so each target element receives its terms
+ * in a fixed order. Threads split the range of one dimension along which the target's stride
+ * is not 0 (the outermost such), so no two threads write the same element and each sum runs
+ * on one thread, in the same order whatever the thread count. */
+#include "ckernels.h"
+#include "threading.h"
+
+#include <string.h>
+
+/* The terms: forward results (from a and b) and operand gradients (from dy, a and b). */
+enum {
+    TERM_ADD, TERM_SUBTRACT, TERM_MULTIPLY, TERM_DIVIDE, /* a op b */
+    TERM_DY,              /* dy: either operand of +, a of - */
+    TERM_NEGATED_DY,      /* -dy: b of - */
+    TERM_DY_TIMES_B,      /* dy * b: a of * */
+    TERM_DY_TIMES_A,      /* dy * a: b of * */
+    TERM_DY_OVER_B,       /* dy / b: a of / */
+    TERM_QUOTIENT_B,      /* -dy * a / (b * b): b of / */
+    TERM_KINDS
+};
+
+static inline __attribute__((always_inline)) float term(int kind, float dy, float a, float b) {
+    switch (kind) {
+    case TERM_ADD: return a + b;
+    case TERM_SUBTRACT: return a - b;
+    case TERM_MULTIPLY: return a * b;
+    case TERM_DIVIDE: return a / b;
+    case TERM_DY: return dy;
+    case TERM_NEGATED_DY: return -dy;
+    case TERM_DY_TIMES_B: return dy * b;
+    case TERM_DY_TIMES_A: return dy * a;
+    case TERM_DY_OVER_B: return dy / b;
+    default: return -dy * a / (b * b);
+    }
+}
+
+/* The operands, in this order, and the target. */
+enum { DY, A, B, TARGET, ARRAYS };
+
+typedef struct {
+    int kind, rank, split; /* split: the dimension whose range threads share */
+    int accumulate;        /* add to the target's values instead of overwriting them */
+    int64_t shape[CK_MAX_RANK];
+    int64_t strides[ARRAYS][CK_MAX_RANK];
+    const float *operand[3];
+    float *target;
+} walk_args;
+
+/* One row (the last dimension, n elements): target (+)= terms. `fresh`: the target's
+ * elements of this row receive their first term here and accumulate is off: overwrite. When
+ * the target's stride is 0, the whole row adds into one element, in order. */
+static inline __attribute__((always_inline)) void walk_row(
+    int kind, int64_t n, const float *dy, int64_t sd, const float *a, int64_t sa,
+    const float *b, int64_t sb, float *t, int64_t st, int fresh) {
+    if (st != 0) {
+        if (fresh) {
+            for (int64_t j = 0; j < n; j++)
+                t[j * st] = term(kind, dy[j * sd], a[j * sa], b[j * sb]);
+        } else {
+            for (int64_t j = 0; j < n; j++)
+                t[j * st] = t[j * st] + term(kind, dy[j * sd], a[j * sa], b[j * sb]);
+        }
+        return;
+    }
+    float sum = fresh ? term(kind, dy[0], a[0], b[0]) : t[0] + term(kind, dy[0], a[0], b[0]);
+    for (int64_t j = 1; j < n; j++) sum += term(kind, dy[j * sd], a[j * sa], b[j * sb]);
+    t[0] = sum;
+}
+
+/* Rows of the walk with indices along `split` in [begin, end), all others complete, in
+ * row-major order. */
+static inline __attribute__((always_inline)) void walk_kind(int kind, const walk_args *w,
+                                                            int64_t begin, int64_t end) {
+    const int last = w->rank - 1;
+    int64_t lo[CK_MAX_RANK], hi[CK_MAX_RANK], index[CK_MAX_RANK];
+    for (int d = 0; d < w->rank; d++) {
+        lo[d] = d == w->split ? begin : 0;
+        hi[d] = d == w->split ? end : w->shape[d];
+        index[d] = lo[d];
+    }
+    if (lo[last] >= hi[last]) return;
+    for (;;) {
+        /* The row's start in each array, and whether its target elements are fresh: not
+         * accumulating, and every dimension the target sums over at its first index. */
+        int64_t offset[ARRAYS] = {0, 0, 0, 0};
+        int fresh = !w->accumulate;
+        for (int d = 0; d < last; d++) {
+            for (int x = 0; x < ARRAYS; x++) offset[x] += index[d] * w->strides[x][d];
+            if (w->strides[TARGET][d] == 0 && index[d] != 0) fresh = 0;
+        }
+        int64_t first = lo[last];
+        for (int x = 0; x < ARRAYS; x++) offset[x] += first * w->strides[x][last];
+        walk_row(kind, hi[last] - first, w->operand[DY] + offset[DY], w->strides[DY][last],
+                 w->operand[A] + offset[A], w->strides[A][last], w->operand[B] + offset[B],
+                 w->strides[B][last], w->target + offset[TARGET], w->strides[TARGET][last],
+                 fresh);
+        int d = last - 1;
+        while (d >= 0) {
+            if (++index[d] < hi[d]) break;
+            index[d] = lo[d];
+            d--;
+        }
+        if (d < 0) return;
+    }
+}
+
+/* The walk with the term kind as a constant, so that each loop is compiled for its term. */
+CK_VECTORIZED static void walk_range(const void *args, int64_t begin, int64_t end) {
+    const walk_args *w = args;
+#define KIND(K) case K: walk_kind(K, w, begin, end); break;
+    switch (w->kind) {
+    KIND(TERM_ADD) KIND(TERM_SUBTRACT) KIND(TERM_MULTIPLY) KIND(TERM_DIVIDE) KIND(TERM_DY)
+    KIND(TERM_NEGATED_DY) KIND(TERM_DY_TIMES_B) KIND(TERM_DY_TIMES_A) KIND(TERM_DY_OVER_B)
+    default: walk_kind(TERM_QUOTIENT_B, w, begin, end); break;
+    }
+#undef KIND
+}
+
+/* Stands in for an operand a term does not read (read at stride 0, never used). */
+static const float unused_operand = 0.0f;
+
+/* Builds the walk: drops dimensions of size 1, merges neighbouring dimensions that every
+ * array steps through contiguously (stride[d] == stride[d + 1] * shape[d + 1]), picks the
+ * split dimension, and runs it. Does nothing when an output dimension is 0. */
+static void walk(int kind, int rank, const int64_t *shape, const float *const operand[3],
+                 const int64_t *const strides[ARRAYS], int accumulate, float *target) {
+    walk_args w = {.kind = kind, .accumulate = accumulate, .target = target};
+    int64_t total = 1;
+    int r = 0;
+    for (int d = 0; d < rank; d++) {
+        if (shape[d] == 0) return;
+        total *= shape[d];
+        if (shape[d] == 1) continue;
+        if (r > 0) {
+            int mergeable = 1;
+            for (int x = 0; x < ARRAYS; x++)
+                if (w.strides[x][r - 1] != strides[x][d] * shape[d]) mergeable = 0;
+            if (mergeable) {
+                w.shape[r - 1] *= shape[d];
+                for (int x = 0; x < ARRAYS; x++) w.strides[x][r - 1] = strides[x][d];
+                continue;
+            }
+        }
+        w.shape[r] = shape[d];
+        for (int x = 0; x < ARRAYS; x++) w.strides[x][r] = strides[x][d];
+        r++;
+    }
+    if (r == 0) { /* one element */
+        w.shape[0] = 1;
+        for (int x = 0; x < ARRAYS; x++) w.strides[x][0] = 0;
+        r = 1;
+    }
+    w.rank = r;
+    for (int x = 0; x < 3; x++) w.operand[x] = operand[x] ? operand[x] : &unused_operand;
+    w.split = -1;
+    for (int d = 0; d < r && w.split < 0; d++)
+        if (w.strides[TARGET][d] != 0) w.split = d;
+    if (w.split < 0) { /* the target is one element: one sum, on one thread */
+        w.split = 0;
+        walk_range(&w, 0, w.shape[0]);
+        return;
+    }
+    int threads = ck_threads_for(total, CK_PARALLEL_MIN_ELEMENTS);
+    if (w.shape[w.split] < threads) threads = (int)w.shape[w.split];
+    ck_parallel_for(w.shape[w.split], w.split == r - 1 ? 16 : 1, threads, walk_range, &w);
+}
+
+/* The strides of a dense row-major array of `shape`. */
+static void dense_strides(int rank, const int64_t *shape, int64_t *strides) {
+    int64_t step = 1;
+    for (int d = rank - 1; d >= 0; d--) {
+        strides[d] = step;
+        step *= shape[d];
+    }
+}
+
+void ck_binary(ck_binary_op op, int rank, const int64_t *shape, const float *a,
+               const int64_t *a_strides, const float *b, const int64_t *b_strides,
+               int accumulate, float *out) {
+    int64_t dense[CK_MAX_RANK], zeros[CK_MAX_RANK] = {0};
+    dense_strides(rank, shape, dense);
+    const float *operand[3] = {0, a, b};
+    const int64_t *strides[ARRAYS] = {zeros, a_strides, b_strides, dense};
+    walk((int)op, rank, shape, operand, strides, accumulate, out);
+}
+
+void ck_binary_gradient(ck_binary_op op, int operand_index, int rank, const int64_t *shape,
+                        const float *dy, const float *a, const int64_t *a_strides,
+                        const float *b, const int64_t *b_strides, int accumulate, float *dx) {
+    static const int kinds[4][2] = {
+        [CK_BINARY_ADD] = {TERM_DY, TERM_DY},
+        [CK_BINARY_SUBTRACT] = {TERM_DY, TERM_NEGATED_DY},
+        [CK_BINARY_MULTIPLY] = {TERM_DY_TIMES_B, TERM_DY_TIMES_A},
+        [CK_BINARY_DIVIDE] = {TERM_DY_OVER_B, TERM_QUOTIENT_B},
+    };
+    int64_t dense[CK_MAX_RANK];
+    dense_strides(rank, shape, dense);
+    const float *operand[3] = {dy, a, b};
+    const int64_t *strides[ARRAYS] = {dense, a_strides, b_strides,
+                                      operand_index == 0 ? a_strides : b_strides};
+    walk(kinds[op][operand_index != 0], rank, shape, operand, strides, accumulate, dx);
+}
+
+void ck_sum_to(int rank, const int64_t *shape, const float *x, const int64_t *y_strides,
+               float scale, int accumulate, float *y) {
+    int64_t dense[CK_MAX_RANK], zeros[CK_MAX_RANK] = {0};
+    dense_strides(rank, shape, dense);
+    /* y (+)= sum of x * scale: the gradient of a in a * b, with dy = x and b = scale. */
+    const float *operand[3] = {x, 0, &scale};
+    const int64_t *strides[ARRAYS] = {dense, zeros, zeros, y_strides};
+    walk(TERM_DY_TIMES_B, rank, shape, operand, strides, accumulate, y);
+}

@@ -1,0 +1,134 @@
+/* Element-wise functions of one tensor for the graph (negation, exp, log, sqrt, pow, abs,
+ * sin, cos, GELU), forward and backward, and the scaled add and fill that move gradients.
+ * Each is a loop over a range of independent elements, run by ck_parallel_for on the calling
+ * thread or, above CK_PARALLEL_MIN_ELEMENTS, on several threads. The functions are libm's
+ * (a call per element), for their accuracy. */
+#include "ckernels.h"
+#include "threading.h"
+
+#include <math.h>
+
+typedef struct {
+    ck_unary_op op;
+    float parameter;
+    int accumulate;
+    const float *x; /* forward: x; backward: what the gradient is computed from, x or y */
+    const float *dy;
+    float *out;
+} unary_args;
+
+/* The standard normal distribution's density and cumulative distribution at x. */
+static inline float normal_density(float x) {
+    return expf(-0.5f * x * x) * 0.398942280401432678f; /* 1 / sqrt(2 pi) */
+}
+static inline float normal_cdf(float x) {
+    return 0.5f * (1.0f + erff(x * 0.707106781186547524f)); /* 1 / sqrt(2) */
+}
+
+static inline float unary_value(ck_unary_op op, float x, float p) {
+    switch (op) {
+    case CK_UNARY_NEGATE: return -x;
+    case CK_UNARY_EXP: return expf(x);
+    case CK_UNARY_LOG: return logf(x);
+    case CK_UNARY_SQRT: return sqrtf(x);
+    case CK_UNARY_POW: return powf(x, p);
+    case CK_UNARY_ABS: return fabsf(x);
+    case CK_UNARY_SIN: return sinf(x);
+    case CK_UNARY_COS: return cosf(x);
+    default: return x * normal_cdf(x); /* CK_UNARY_GELU */
+    }
+}
+
+/* Whether f'(x) is computed from the output y = f(x) (exp, sqrt) rather than from x. */
+static inline int from_output(ck_unary_op op) {
+    return op == CK_UNARY_EXP || op == CK_UNARY_SQRT;
+}
+
+/* dy * f'(x), from v = y for from_output(op), else v = x, and the parameter. */
+static inline float unary_gradient(ck_unary_op op, float v, float dy, float p) {
+    const float x = v, y = v;
+    switch (op) {
+    case CK_UNARY_NEGATE: return -dy;
+    case CK_UNARY_EXP: return dy * y;
+    case CK_UNARY_LOG: return dy / x;
+    case CK_UNARY_SQRT: return dy * 0.5f / y;
+    case CK_UNARY_POW: return p == 0.0f ? 0.0f : dy * p * powf(x, p - 1.0f);
+    case CK_UNARY_ABS: /* sign(x), 0 at 0, NaN at NaN */
+        return x > 0.0f ? dy : x < 0.0f ? -dy : x == 0.0f ? 0.0f : x;
+    case CK_UNARY_SIN: return dy * cosf(x);
+    case CK_UNARY_COS: return -dy * sinf(x);
+    default: return dy * (normal_cdf(x) + x * normal_density(x)); /* CK_UNARY_GELU */
+    }
+}
+
+static void unary_forward_range(const void *args, int64_t begin, int64_t end) {
+    const unary_args *a = args;
+    for (int64_t i = begin; i < end; i++) a->out[i] = unary_value(a->op, a->x[i], a->parameter);
+}
+
+void ck_unary_forward(ck_unary_op op, int64_t n, const float *x, float parameter, float *y) {
+    unary_args args = {op, parameter, 0, x, 0, y};
+    ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS), unary_forward_range,
+                    &args);
+}
+
+static void unary_backward_range(const void *args, int64_t begin, int64_t end) {
+    const unary_args *a = args;
+    for (int64_t i = begin; i < end; i++) {
+        float g = unary_gradient(a->op, a->x[i], a->dy[i], a->parameter);
+        a->out[i] = a->accumulate ? a->out[i] + g : g;
+    }
+}
+
+void ck_unary_backward(ck_unary_op op, int64_t n, const float *x, const float *y,
+                       const float *dy, float parameter, int accumulate, float *dx) {
+    unary_args args = {op, parameter, accumulate, from_output(op) ? y : x, dy, dx};
+    ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS), unary_backward_range,
+                    &args);
+}
+
+/* ---- scaled add and fill ---------------------------------------------------------------- */
+
+typedef struct {
+    float alpha;
+    int accumulate;
+    const float *x;
+    float *y;
+} scaled_add_args;
+
+CK_VECTORIZED static void scaled_add_range(const void *args, int64_t begin, int64_t end) {
+    const scaled_add_args *a = args;
+    const float alpha = a->alpha, *x = a->x;
+    float *y = a->y;
+    if (!a->accumulate && alpha == 1.0f) {
+        for (int64_t i = begin; i < end; i++) y[i] = x[i];
+    } else if (!a->accumulate) {
+#pragma omp simd
+        for (int64_t i = begin; i < end; i++) y[i] = alpha * x[i];
+    } else {
+#pragma omp simd
+        for (int64_t i = begin; i < end; i++) y[i] = y[i] + alpha * x[i];
+    }
+}
+
+void ck_scaled_add(int64_t n, float alpha, const float *x, int accumulate, float *y) {
+    scaled_add_args args = {alpha, accumulate, x, y};
+    ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS), scaled_add_range,
+                    &args);
+}
+
+typedef struct {
+    float value;
+    float *x;
+} fill_args;
+
+CK_VECTORIZED static void fill_range(const void *args, int64_t begin, int64_t end) {
+    const fill_args *a = args;
+#pragma omp simd
+    for (int64_t i = begin; i < end; i++) a->x[i] = a->value;
+}
+
+void ck_fill(int64_t n, float value, float *x) {
+    fill_args args = {value, x};
+    ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS), fill_range, &args);
+}

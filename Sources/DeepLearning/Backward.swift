@@ -1,0 +1,118 @@
+import CKernels
+
+extension Tensor {
+    /// Computes the gradient of this tensor with respect to every leaf it was computed from
+    /// that requires a gradient, and *adds* it to the leaf's gradient (`gradientTensor`,
+    /// `gradients`): gradients accumulate across calls until `zeroGradient()`. PyTorch's
+    /// `backward()`.
+    ///
+    /// Without an argument this tensor must have one element (a loss); otherwise
+    /// `outputGradient`, of this tensor's shape, is dLoss/dThis. A tensor used by several
+    /// operations receives the sum of their gradients. The recorded nodes run in reverse
+    /// topological order, each once, and are freed as they go: a second `backward()` through
+    /// the same graph stops with a message, as does a node whose saved tensor was modified
+    /// in place since it was saved.
+    ///
+    /// ```swift
+    /// let x = Tensor(shape: [3], values: [1, 2, 3], requiresGradient: true)
+    /// (x * x).sum().backward()
+    /// x.gradients   // [2.0, 4.0, 6.0]
+    /// ```
+    public func backward(_ outputGradient: Tensor? = nil) {
+        require(requiresGradient,
+                "backward: this \(shape) tensor requires no gradient (no input of the operations that computed it required one, or they ran without recording)")
+        if let outputGradient {
+            require(outputGradient.shape == shape,
+                    "backward: the output gradient of shape \(outputGradient.shape) does not match the tensor's shape \(shape)")
+        } else {
+            require(count == 1,
+                    "backward: a tensor of shape \(shape) has \(count) elements; pass its output gradient, or call backward() on a scalar")
+        }
+        guard let root = gradientNode else {
+            // A leaf: its gradient is the output gradient itself.
+            let target = gradientForAccumulation()
+            if let outputGradient {
+                ck_scaled_add(Int64(count), 1, outputGradient.value, target.accumulate ? 1 : 0,
+                              target.buffer)
+            } else {
+                target.buffer.pointee = target.accumulate ? target.buffer.pointee + 1 : 1
+            }
+            for hook in gradientHooks { hook(self) }
+            return
+        }
+        root.requireNotFreed()
+        // Used as it is: no node writes into the gradient of the root (it has no consumers).
+        root.outputGradient = outputGradient ?? Tensor(shape: shape, values: [1])
+        GraphExecution.run(from: root)
+    }
+
+    /// Calls `hook` with this leaf each time `backward()` has finished accumulating its
+    /// gradient (after its last contribution of that pass, while the pass goes on), so that
+    /// data-parallel training can start reducing a gradient early. Hooks run in the order
+    /// they were added. PyTorch's `register_post_accumulate_grad_hook`.
+    ///
+    /// ```swift
+    /// weight.onGradientAccumulated { print("dW ready:", $0.gradients) }
+    /// ```
+    public func onGradientAccumulated(_ hook: @escaping (Tensor) -> Void) {
+        require(isLeaf && requiresGradient,
+                "Tensor.onGradientAccumulated: only a leaf that requires a gradient accumulates one; this \(shape) tensor \(isLeaf ? "requires no gradient" : "was computed by \(gradientNode!.operation)")")
+        gradientHooks.append(hook)
+    }
+}
+
+/// The engine behind `Tensor.backward()`: counts each node's consumers in the graph, then runs
+/// the nodes whose consumers have all delivered their gradient (Kahn's algorithm, last ready
+/// first), so that each node runs once, after every use of its output.
+enum GraphExecution {
+    static func run(from root: GradientNode) {
+        countConsumers(from: root)
+        var ready: [GradientNode] = [root]
+        while let node = ready.popLast() {
+            if let gradient = node.outputGradient {
+                node.backward(gradient)
+            }
+            for edge in node.inputs {
+                switch edge {
+                case .none:
+                    break
+                case .node(let input):
+                    input.pendingConsumers -= 1
+                    if input.pendingConsumers == 0 { ready.append(input) }
+                case .leaf(let leaf):
+                    guard !leaf.gradientHooks.isEmpty else { break }
+                    leaf.pendingGradientContributions -= 1
+                    if leaf.pendingGradientContributions == 0 {
+                        for hook in leaf.gradientHooks { hook(leaf) }
+                    }
+                }
+            }
+            node.free()
+        }
+    }
+
+    /// Sets every node's `pendingConsumers` (and every hooked leaf's
+    /// `pendingGradientContributions`) to its number of uses in the graph below `root`.
+    /// Stops with a message when a node was freed by an earlier `backward()`.
+    private static func countConsumers(from root: GradientNode) {
+        root.isVisited = true
+        var stack: [GradientNode] = [root]
+        while let node = stack.popLast() {
+            for edge in node.inputs {
+                switch edge {
+                case .none:
+                    break
+                case .node(let input):
+                    input.requireNotFreed()
+                    input.pendingConsumers += 1
+                    if !input.isVisited {
+                        input.isVisited = true
+                        stack.append(input)
+                    }
+                case .leaf(let leaf):
+                    if !leaf.gradientHooks.isEmpty { leaf.pendingGradientContributions += 1 }
+                }
+            }
+        }
+    }
+}

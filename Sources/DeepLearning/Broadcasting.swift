@@ -1,0 +1,61 @@
+/// NumPy's broadcasting rule for the element-wise operations: shapes are aligned at their last
+/// dimension; two dimensions fit when they are equal or one of them is 1 (a missing dimension
+/// counts as 1); the result has the larger of each pair. `[4, 3]` and `[3]` give `[4, 3]`,
+/// `[4, 3]` and `[4, 1]` give `[4, 3]`, `[2, 1, 3]` and `[5, 1]` give `[2, 5, 3]`. The kernels
+/// take results of up to `maximumRank` dimensions.
+enum Broadcasting {
+    /// The largest rank of a broadcast result (the kernels' CK_MAX_RANK).
+    static let maximumRank = 8
+
+    /// The shape of `a op b`; stops with a message naming `operation` and both shapes when
+    /// they do not fit.
+    static func shape(_ a: [Int], _ b: [Int], operation: String) -> [Int] {
+        if a == b { return a }
+        let rank = max(a.count, b.count)
+        var result = [Int](repeating: 1, count: rank)
+        for d in 0..<rank {
+            let x = d < rank - a.count ? 1 : a[d - (rank - a.count)]
+            let y = d < rank - b.count ? 1 : b[d - (rank - b.count)]
+            require(x == y || x == 1 || y == 1,
+                    "\(operation): shapes \(a) and \(b) do not broadcast (dimension \(d) of the result: \(x) against \(y))")
+            result[d] = x == 1 ? y : x
+        }
+        require(rank <= maximumRank,
+                "\(operation): shapes \(a) and \(b) broadcast to rank \(rank), above the largest supported, \(maximumRank)")
+        return result
+    }
+
+    /// Writes to `strides` (`shape.count` of them) the strides, in elements, at which an
+    /// operand of shape `operand` is read for each dimension of the result `shape`: its dense
+    /// row-major strides, 0 where it is broadcast (a missing dimension or a 1 against more).
+    static func strides(of operand: [Int], in shape: [Int],
+                        into strides: UnsafeMutablePointer<Int64>) {
+        let offset = shape.count - operand.count
+        var step = 1
+        for d in stride(from: shape.count - 1, through: 0, by: -1) {
+            if d < offset || (operand[d - offset] == 1 && shape[d] != 1) {
+                strides[d] = 0
+            } else {
+                strides[d] = Int64(step)
+                step *= operand[d - offset]
+            }
+        }
+    }
+
+    /// `body` with the result's shape, and the strides of `a` and of `b` in it, as the
+    /// broadcasting kernels take them (Int64, on the stack).
+    static func withLayout<Result>(
+        of a: [Int], _ b: [Int], in shape: [Int],
+        _ body: (_ shape: UnsafePointer<Int64>, _ aStrides: UnsafePointer<Int64>,
+                 _ bStrides: UnsafePointer<Int64>) -> Result
+    ) -> Result {
+        let rank = shape.count
+        return withUnsafeTemporaryAllocation(of: Int64.self, capacity: 3 * max(rank, 1)) {
+            let base = $0.baseAddress!
+            for d in 0..<rank { base[d] = Int64(shape[d]) }
+            strides(of: a, in: shape, into: base + rank)
+            strides(of: b, in: shape, into: base + 2 * rank)
+            return body(base, base + rank, base + 2 * rank)
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import Synchronization
+
+/// Recycles the 64-byte-aligned float buffers behind tensors, so that a training loop which
+/// creates its tensors anew every step (operations on the graph) allocates no buffers after
+/// its first step.
+///
+/// Buffers are kept in size classes, four per power of two of bytes (64, 80, 96, 112, 128,
+/// 160, ... bytes): a request is rounded up to its class, so at most a quarter of a buffer is
+/// unused. A freed buffer goes back to its class's list unless the pool already holds
+/// `limitBytes` of buffers, in which case it is returned to the system. Thread-safe (one lock
+/// around the lists).
+final class BufferPool: Sendable {
+    /// The pool every tensor's storage comes from.
+    static let shared = BufferPool(limitBytes: 1 << 30)
+
+    /// The most bytes of free buffers the pool keeps.
+    let limitBytes: Int
+
+    private struct Lists: ~Copyable {
+        /// Free buffers (their addresses) of each size class.
+        var free: [[UInt]] = []
+        /// The bytes of all buffers in `free`.
+        var bytes = 0
+    }
+
+    private let lists = Mutex(Lists())
+
+    init(limitBytes: Int) { self.limitBytes = limitBytes }
+
+    /// The size class of a buffer of `count` floats, and its size in bytes.
+    static func sizeClass(forCount count: Int) -> (index: Int, bytes: Int) {
+        let needed = max(count, 16) * MemoryLayout<Float>.stride
+        // needed = m·2^e with m in [4, 8): the class rounds m up to an integer.
+        let exponent = (Int.bitWidth - 1 - needed.leadingZeroBitCount) - 2
+        var mantissa = (needed + (1 << exponent) - 1) >> exponent
+        var e = exponent
+        if mantissa == 8 { mantissa = 4; e += 1 }
+        return (index: (e - 4) * 4 + (mantissa - 4), bytes: mantissa << e)
+    }
+
+    /// A buffer of at least `count` floats (its contents unspecified) and its size class.
+    func take(count: Int) -> (pointer: UnsafeMutablePointer<Float>, sizeClass: Int) {
+        let (index, bytes) = BufferPool.sizeClass(forCount: count)
+        let reused: UInt? = lists.withLock { lists in
+            guard index < lists.free.count, let address = lists.free[index].popLast() else {
+                return nil
+            }
+            lists.bytes -= bytes
+            return address
+        }
+        let raw: UnsafeMutableRawPointer
+        if let reused {
+            raw = UnsafeMutableRawPointer(bitPattern: reused)!
+        } else {
+            Tensor.bufferAllocations.add(1, ordering: .relaxed)
+            raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        }
+        return (raw.bindMemory(to: Float.self, capacity: bytes / MemoryLayout<Float>.stride),
+                index)
+    }
+
+    /// Takes back a buffer from `take(count:)`, of class `sizeClass`.
+    func give(_ pointer: UnsafeMutablePointer<Float>, sizeClass: Int) {
+        let bytes = BufferPool.bytes(ofClass: sizeClass)
+        let kept = lists.withLock { lists in
+            guard lists.bytes + bytes <= limitBytes else { return false }
+            while lists.free.count <= sizeClass { lists.free.append([]) }
+            lists.free[sizeClass].append(UInt(bitPattern: pointer))
+            lists.bytes += bytes
+            return true
+        }
+        if !kept { UnsafeMutableRawPointer(pointer).deallocate() }
+    }
+
+    /// The bytes of a buffer of class `index`.
+    static func bytes(ofClass index: Int) -> Int { (4 + index % 4) << (index / 4 + 4) }
+
+    /// The bytes of free buffers the pool holds now.
+    var cachedBytes: Int { lists.withLock { $0.bytes } }
+}

@@ -1,0 +1,100 @@
+import CKernels
+
+// `+ - * /` between tensors (NumPy broadcasting, see `Broadcasting`) and with scalars, as
+// recorded operations: one kernel pass forward, one per input gradient backward.
+
+extension Tensor {
+    /// Element-wise sum, broadcast: `[4, 3] + [3]` adds the vector to each row.
+    public static func + (a: Tensor, b: Tensor) -> Tensor { binary(.add, a, b) }
+    /// Element-wise difference, broadcast.
+    public static func - (a: Tensor, b: Tensor) -> Tensor { binary(.subtract, a, b) }
+    /// Element-wise product, broadcast.
+    public static func * (a: Tensor, b: Tensor) -> Tensor { binary(.multiply, a, b) }
+    /// Element-wise quotient, broadcast.
+    public static func / (a: Tensor, b: Tensor) -> Tensor { binary(.divide, a, b) }
+
+    /// `a` plus `b` in every element.
+    public static func + (a: Tensor, b: Float) -> Tensor { binary(.add, a, Tensor(b)) }
+    /// `a` plus `b` in every element.
+    public static func + (a: Float, b: Tensor) -> Tensor { binary(.add, Tensor(a), b) }
+    /// `a` minus `b` in every element.
+    public static func - (a: Tensor, b: Float) -> Tensor { binary(.subtract, a, Tensor(b)) }
+    /// `a` minus every element of `b`.
+    public static func - (a: Float, b: Tensor) -> Tensor { binary(.subtract, Tensor(a), b) }
+    /// Every element of `a` times `b`.
+    public static func * (a: Tensor, b: Float) -> Tensor { binary(.multiply, a, Tensor(b)) }
+    /// `a` times every element of `b`.
+    public static func * (a: Float, b: Tensor) -> Tensor { binary(.multiply, Tensor(a), b) }
+    /// Every element of `a` divided by `b`.
+    public static func / (a: Tensor, b: Float) -> Tensor { binary(.divide, a, Tensor(b)) }
+    /// `a` divided by every element of `b`.
+    public static func / (a: Float, b: Tensor) -> Tensor { binary(.divide, Tensor(a), b) }
+
+    /// `a op b` broadcast, recorded when an input requires a gradient.
+    private static func binary(_ op: BinaryOperation, _ a: Tensor, _ b: Tensor) -> Tensor {
+        let shape = Broadcasting.shape(a.shape, b.shape, operation: op.symbol)
+        let result = Tensor(uninitializedShape: shape)
+        Broadcasting.withLayout(of: a.shape, b.shape, in: shape) { shape, aStrides, bStrides in
+            ck_binary(op.kernel, Int32(result.shape.count), shape, a.value, aStrides, b.value,
+                      bStrides, 0, result.value)
+        }
+        if recordsGradient(a, b) { result.attach(BinaryNode(op, a, b, shape: shape)) }
+        return result
+    }
+}
+
+/// The four element-wise binary operations.
+enum BinaryOperation {
+    case add, subtract, multiply, divide
+
+    var symbol: String {
+        switch self {
+        case .add: "+"
+        case .subtract: "-"
+        case .multiply: "*"
+        case .divide: "/"
+        }
+    }
+
+    var kernel: ck_binary_op {
+        switch self {
+        case .add: CK_BINARY_ADD
+        case .subtract: CK_BINARY_SUBTRACT
+        case .multiply: CK_BINARY_MULTIPLY
+        case .divide: CK_BINARY_DIVIDE
+        }
+    }
+}
+
+/// The backward pass of `a op b`: each input's gradient summed over the dimensions it was
+/// broadcast along (`ck_binary_gradient`). Saves the inputs for `*` and `/`.
+final class BinaryNode: GradientNode {
+    private let op: BinaryOperation
+    private let aShape: [Int], bShape: [Int]
+
+    init(_ op: BinaryOperation, _ a: Tensor, _ b: Tensor, shape: [Int]) {
+        self.op = op
+        aShape = a.shape
+        bShape = b.shape
+        let savesInputs = op == .multiply || op == .divide
+        super.init(op.symbol, inputs: [a, b], saving: savesInputs ? [a, b] : [],
+                   outputShape: shape)
+    }
+
+    override func backward(_ outputGradient: Tensor) {
+        let savesInputs = op == .multiply || op == .divide
+        let a = savesInputs ? savedValue(0) : nil, b = savesInputs ? savedValue(1) : nil
+        Broadcasting.withLayout(of: aShape, bShape, in: outputShape) { shape, aStrides, bStrides in
+            for operand in 0..<2 {
+                guard let target = gradientTarget(forInput: operand) else { continue }
+                if outputGradient.count == 0 {
+                    if !target.accumulate { ck_fill(Int64(target.count), 0, target.buffer) }
+                    continue
+                }
+                ck_binary_gradient(op.kernel, Int32(operand), Int32(outputShape.count), shape,
+                                   outputGradient.value, a, aStrides, b, bStrides,
+                                   target.accumulateFlag, target.buffer)
+            }
+        }
+    }
+}

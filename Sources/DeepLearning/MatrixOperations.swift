@@ -1,0 +1,105 @@
+import CKernels
+
+/// The matrix product op(a) · op(b), op being the transpose for `transposingA`/`transposingB`
+/// (read in place by the GEMM: no transposed copy is made, forward or backward).
+///
+/// Shapes (without transposes): `[m, k] · [k, n] → [m, n]`; batched
+/// `[batch, m, k] · [batch, k, n] → [batch, m, n]`; and `[batch, m, k] · [k, n]`, the matrix
+/// shared by the batch (its gradient sums over the batch). A transposed operand is stored with
+/// its last two axes swapped (`[n, k]` for `transposingB`).
+///
+/// ```swift
+/// let x = Tensor(shape: [20, 2]), w = Tensor(shape: [2, 100], requiresGradient: true)
+/// let h = matmul(x, w)                            // [20, 100]
+/// let g = matmul(h, w, transposingB: true)        // [20, 2]: h · wᵀ
+/// ```
+public func matmul(_ a: Tensor, _ b: Tensor, transposingA: Bool = false,
+                   transposingB: Bool = false) -> Tensor {
+    let product = MatrixProduct(a.shape, b.shape, transposingA: transposingA,
+                                transposingB: transposingB)
+    let c = Tensor(uninitializedShape: product.outputShape)
+    product.multiply(a.value, b.value, into: c.value, beta: 0)
+    if recordsGradient(a, b) { c.attach(MatrixProductNode(a, b, product: product)) }
+    return c
+}
+
+/// The sizes, strides and transposes of one `matmul`, checked against the operands' shapes.
+struct MatrixProduct {
+    let batch: Int, m: Int, n: Int, k: Int
+    let transposingA: Bool, transposingB: Bool
+    /// Elements between consecutive matrices of a batch (0: one matrix shared by the batch).
+    let strideA: Int, strideB: Int
+    let outputShape: [Int]
+
+    init(_ a: [Int], _ b: [Int], transposingA: Bool, transposingB: Bool) {
+        let message = "matmul: shapes \(a) and \(b) do not fit\(transposingA ? " (a transposed)" : "")\(transposingB ? " (b transposed)" : ""); expected [m, k]·[k, n], [batch, m, k]·[batch, k, n] or [batch, m, k]·[k, n]"
+        require((a.count == 2 && b.count == 2) || (a.count == 3 && (b.count == 2 || b.count == 3)),
+                message)
+        let batch = a.count == 3 ? a[0] : 1
+        let (aRows, aColumns) = (a[a.count - 2], a[a.count - 1])
+        let (bRows, bColumns) = (b[b.count - 2], b[b.count - 1])
+        let (m, k) = transposingA ? (aColumns, aRows) : (aRows, aColumns)
+        let (bk, n) = transposingB ? (bColumns, bRows) : (bRows, bColumns)
+        require(k == bk && (b.count == 2 || b[0] == batch), message)
+        (self.batch, self.m, self.n, self.k) = (batch, m, n, k)
+        (self.transposingA, self.transposingB) = (transposingA, transposingB)
+        strideA = m * k
+        strideB = b.count == 3 ? k * n : 0
+        outputShape = a.count == 3 ? [batch, m, n] : [m, n]
+    }
+
+    /// The leading dimensions of A and B as stored.
+    var lda: Int { transposingA ? m : k }
+    var ldb: Int { transposingB ? k : n }
+
+    /// c (+)= op(a) · op(b) over the batch: beta 0 overwrites, 1 accumulates.
+    func multiply(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                  into c: UnsafeMutablePointer<Float>, beta: Float) {
+        ck_sgemm_batched(Int64(batch), transposingA ? 1 : 0, transposingB ? 1 : 0, Int64(m),
+                         Int64(n), Int64(k), 1, a, Int64(lda), Int64(strideA), b, Int64(ldb),
+                         Int64(strideB), beta, c, Int64(n), Int64(m * n))
+    }
+}
+
+/// The backward pass of `matmul`, each gradient one batched GEMM reading its operands in
+/// place (transposes by the GEMM's flags), C = op(A)·op(B) with gradient dC:
+/// A: dC·op(B)ᵀ (its transpose op(B)·dCᵀ when A is stored transposed);
+/// B: op(A)ᵀ·dC (its transpose dCᵀ·op(A) when B is stored transposed), summed over the batch
+/// when B is shared.
+final class MatrixProductNode: GradientNode {
+    private let product: MatrixProduct
+
+    init(_ a: Tensor, _ b: Tensor, product: MatrixProduct) {
+        self.product = product
+        super.init("matmul", inputs: [a, b], saving: [a, b], outputShape: product.outputShape)
+    }
+
+    override func backward(_ outputGradient: Tensor) {
+        let p = product
+        let dC = outputGradient.value
+        let (batch, m, n, k) = (Int64(p.batch), Int64(p.m), Int64(p.n), Int64(p.k))
+        let (tA, tB): (Int32, Int32) = (p.transposingA ? 1 : 0, p.transposingB ? 1 : 0)
+        let (lda, ldb) = (Int64(p.lda), Int64(p.ldb))
+        let (strideA, strideB, strideC) = (Int64(p.strideA), Int64(p.strideB), m * n)
+        if let dA = gradientTarget(forInput: 0) {
+            let b = savedValue(1), beta: Float = dA.accumulate ? 1 : 0
+            if p.transposingA { // dA (k × m) = op(B) (k × n) · dCᵀ (n × m)
+                ck_sgemm_batched(batch, tB, 1, k, m, n, 1, b, ldb, strideB, dC, n, strideC,
+                                 beta, dA.buffer, m, strideA)
+            } else {            // dA (m × k) = dC (m × n) · op(B)ᵀ (n × k)
+                ck_sgemm_batched(batch, 0, 1 - tB, m, k, n, 1, dC, n, strideC, b, ldb,
+                                 strideB, beta, dA.buffer, k, strideA)
+            }
+        }
+        if let dB = gradientTarget(forInput: 1) {
+            let a = savedValue(0), beta: Float = dB.accumulate ? 1 : 0
+            if p.transposingB { // dB (n × k) = dCᵀ (n × m) · op(A) (m × k)
+                ck_sgemm_batched(batch, 1, tA, n, k, m, 1, dC, n, strideC, a, lda, strideA,
+                                 beta, dB.buffer, k, strideB)
+            } else {            // dB (k × n) = op(A)ᵀ (k × m) · dC (m × n)
+                ck_sgemm_batched(batch, 1 - tA, 0, k, n, m, 1, a, lda, strideA, dC, n, strideC,
+                                 beta, dB.buffer, n, strideB)
+            }
+        }
+    }
+}

@@ -1,0 +1,39 @@
+import XCTest
+@testable import DeepLearning
+
+/// The pool behind tensors' buffers: size classes, reuse, and its bound.
+final class BufferPoolTests: XCTestCase {
+    func testSizeClassesRoundUpByAtMostAQuarter() {
+        var previous = 0
+        for count in 1...5000 {
+            let (index, bytes) = BufferPool.sizeClass(forCount: count)
+            let needed = max(count, 16) * 4
+            XCTAssertGreaterThanOrEqual(bytes, needed)
+            XCTAssertLessThanOrEqual(Double(bytes), 1.25 * Double(needed), "count \(count)")
+            XCTAssertEqual(BufferPool.bytes(ofClass: index), bytes)
+            XCTAssertGreaterThanOrEqual(index, previous)
+            previous = index
+        }
+        XCTAssertEqual(BufferPool.sizeClass(forCount: 16).bytes, 64)
+        XCTAssertEqual(BufferPool.sizeClass(forCount: 17).bytes, 80)
+    }
+
+    func testFreedBuffersAreReusedUpToTheBound() {
+        let pool = BufferPool(limitBytes: 1024)
+        let (first, firstClass) = pool.take(count: 100)          // 400 bytes: class of 448
+        XCTAssertEqual(Int(bitPattern: first) % 64, 0)
+        pool.give(first, sizeClass: firstClass)
+        XCTAssertEqual(pool.cachedBytes, 448)
+        let before = Tensor.bufferAllocations.load(ordering: .relaxed)
+        let (again, _) = pool.take(count: 110)                   // the same class
+        XCTAssertEqual(again, first)
+        XCTAssertEqual(Tensor.bufferAllocations.load(ordering: .relaxed), before)
+        XCTAssertEqual(pool.cachedBytes, 0)
+        let (second, secondClass) = pool.take(count: 100)
+        let (third, thirdClass) = pool.take(count: 100)
+        pool.give(again, sizeClass: firstClass)
+        pool.give(second, sizeClass: secondClass)
+        pool.give(third, sizeClass: thirdClass)                 // over 1024 bytes: freed
+        XCTAssertEqual(pool.cachedBytes, 896)
+    }
+}

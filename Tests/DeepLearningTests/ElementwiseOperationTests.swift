@@ -1,0 +1,117 @@
+import Foundation
+import XCTest
+@testable import DeepLearning
+
+/// Every element-wise operation's gradient against finite differences (`gradientCheck`):
+/// equal shapes, scalars on either side, broadcast shapes, and every unary function.
+final class ElementwiseOperationTests: XCTestCase {
+    private var generator = SeededGenerator(seed: 5)
+
+    private func input(_ shape: [Int], _ range: Range<Float> = -1..<1) -> Tensor {
+        differentiableTensor(shape, in: range, using: &generator)
+    }
+
+    func testBinaryOperationsOnEqualShapes() throws {
+        for shape in [[], [1], [7], [3, 4], [2, 3, 5]] {
+            try gradientCheck(at: [input(shape), input(shape)]) { $0[0] + $0[1] }
+            try gradientCheck(at: [input(shape), input(shape)]) { $0[0] - $0[1] }
+            try gradientCheck(at: [input(shape), input(shape)]) { $0[0] * $0[1] }
+            try gradientCheck(at: [input(shape), input(shape, 0.5..<2)]) { $0[0] / $0[1] }
+        }
+    }
+
+    func testValuesOfBinaryOperations() {
+        let a = Tensor(shape: [2, 2], values: [1, 2, 3, 4]), b = Tensor(shape: [2], values: [10, 20])
+        XCTAssertEqual((a + b).values, [11, 22, 13, 24])
+        XCTAssertEqual((a - b).values, [-9, -18, -7, -16])
+        XCTAssertEqual((a * Tensor(shape: [2, 1], values: [2, 3])).values, [2, 4, 9, 12])
+        XCTAssertEqual((a / 2).values, [0.5, 1, 1.5, 2])
+        XCTAssertEqual((1 - a).values, [0, -1, -2, -3])
+        XCTAssertEqual((12 / a).values, [12, 6, 4, 3])
+        XCTAssertEqual((-a).values, [-1, -2, -3, -4])
+    }
+
+    func testScalarsOnEitherSide() throws {
+        let x = input([3, 2], 0.5..<2)
+        try gradientCheck(at: [x]) { $0[0] + 2 }
+        try gradientCheck(at: [x]) { 2 + $0[0] }
+        try gradientCheck(at: [x]) { $0[0] - 2 }
+        try gradientCheck(at: [x]) { 2 - $0[0] }
+        try gradientCheck(at: [x]) { $0[0] * 3 }
+        try gradientCheck(at: [x]) { 3 * $0[0] }
+        try gradientCheck(at: [x]) { $0[0] / 3 }
+        try gradientCheck(at: [x]) { 3 / $0[0] }
+        // A scalar tensor that requires a gradient, broadcast against a matrix.
+        try gradientCheck(at: [input([]), x]) { $0[0] * $0[1] + $0[0] }
+    }
+
+    func testBroadcastShapes() throws {
+        let pairs: [([Int], [Int])] = [
+            ([4, 3], [3]), ([3], [4, 3]), ([4, 3], [4, 1]), ([4, 1], [4, 3]), ([2, 1, 3], [5, 1]),
+            ([2, 4, 3], [4, 3]), ([2, 4, 3], [2, 1, 3]), ([1, 3], [4, 1]), ([2, 3, 4, 5], [3, 1, 5]),
+        ]
+        for (a, b) in pairs {
+            try gradientCheck(at: [input(a), input(b)]) { $0[0] + $0[1] }
+            try gradientCheck(at: [input(a), input(b)]) { $0[0] - $0[1] }
+            try gradientCheck(at: [input(a), input(b)]) { $0[0] * $0[1] }
+            try gradientCheck(at: [input(a), input(b, 0.5..<2)]) { $0[0] / $0[1] }
+        }
+        let result = Tensor(shape: [2, 1, 3]) + Tensor(shape: [5, 1])
+        XCTAssertEqual(result.shape, [2, 5, 3])
+    }
+
+    func testUnaryFunctions() throws {
+        let x = input([3, 4])
+        let positive = input([3, 4], 0.2..<2)
+        let awayFromZero = Tensor(shape: [6], values: [-1.5, -0.7, -0.2, 0.3, 0.8, 1.9],
+                                  requiresGradient: true)
+        try gradientCheck(at: [x]) { -$0[0] }
+        try gradientCheck(at: [x]) { exp($0[0]) }
+        try gradientCheck(at: [positive]) { log($0[0]) }
+        try gradientCheck(at: [positive]) { sqrt($0[0]) }
+        try gradientCheck(at: [positive]) { pow($0[0], 2.5) }
+        try gradientCheck(at: [x]) { pow($0[0], 3) }
+        try gradientCheck(at: [x]) { pow($0[0], 0) }
+        try gradientCheck(at: [awayFromZero]) { abs($0[0]) }
+        try gradientCheck(at: [x]) { sin($0[0]) }
+        try gradientCheck(at: [x]) { cos($0[0]) }
+        try gradientCheck(at: [x]) { tanh($0[0]) }
+        try gradientCheck(at: [x]) { sigmoid($0[0]) }
+        try gradientCheck(at: [awayFromZero]) { relu($0[0]) }
+        try gradientCheck(at: [x]) { gelu($0[0] * 3) }
+    }
+
+    func testValuesAndKinksOfUnaryFunctions() {
+        let x = Tensor(shape: [3], values: [-1, 0, 2], requiresGradient: true)
+        XCTAssertEqual(abs(x).values, [1, 0, 2])
+        XCTAssertEqual(relu(x).values, [0, 0, 2])
+        let g = gelu(x).values
+        XCTAssertEqual(g[0], Float(-1 * 0.5 * (1 + erf(-1 / 2.0.squareRoot()))), accuracy: 1e-6)
+        XCTAssertEqual(g[2], Float(2 * 0.5 * (1 + erf(2 / 2.0.squareRoot()))), accuracy: 1e-6)
+        abs(x).backward(Tensor(shape: [3], values: [1, 1, 1]))
+        XCTAssertEqual(x.gradients, [-1, 0, 1]) // 0 at 0, as PyTorch
+        x.zeroGradient()
+        relu(x).backward(Tensor(shape: [3], values: [1, 1, 1]))
+        XCTAssertEqual(x.gradients, [0, 0, 1])
+    }
+
+    func testSharedSubexpressionsAndAChainOfFiftyOperations() throws {
+        try gradientCheck(at: [input([3, 2]), input([2])]) { x in
+            let shared = x[0] * x[1]           // used three times
+            return shared * shared + sin(shared) - x[0]
+        }
+        try gradientCheck(at: [input([4]), input([4])]) { x in
+            var y = x[0]
+            for step in 0..<50 {
+                switch step % 5 {
+                case 0: y = y * 0.9 + x[1]
+                case 1: y = tanh(y)
+                case 2: y = y - x[0] * 0.5
+                case 3: y = sin(y) + y
+                default: y = y / (x[1] * x[1] + 1)
+                }
+            }
+            return y
+        }
+    }
+}
