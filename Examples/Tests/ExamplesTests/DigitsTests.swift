@@ -1,16 +1,13 @@
 import Foundation
 import XCTest
-@testable import DeepLearning
+import DeepLearning
 import DigitsExperiment
 
 /// The `digits` example's experiment on the repository's copy of the data set.
 final class DigitsTests: XCTestCase {
-    /// `data/digits.csv.gz` of this repository.
+    /// The data set shipped with the example.
     private func loadData() throws -> DigitsExperiment.LabelledImages {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent()
-        return try DigitsExperiment.loadData(
-            from: root.appendingPathComponent(DigitsExperiment.defaultDataPath).path)
+        try DigitsExperiment.loadData(from: DigitsExperiment.defaultDataPath)
     }
 
     private func split() throws -> DigitsExperiment.Split {
