@@ -1,4 +1,4 @@
-// swift-tools-version: 6.3
+// swift-tools-version: 6.2
 // Benchmarks of DeepLearning, a package of its own so that a package importing DeepLearning
 // never sees OpenBLAS:
 //   kernels   the C kernels against OpenBLAS, memcpy and plain loops
@@ -13,6 +13,8 @@ let package = Package(
     dependencies: [
         // The library, by path. `name:` makes the identity independent of the folder's name.
         .package(name: "DeepLearning", path: ".."),
+        // The examples' package, for the spiral experiment's configuration.
+        .package(name: "Examples", path: "../Examples"),
     ],
     targets: [
         // OpenBLAS's CBLAS, the GEMM peer (Debian: libopenblas-dev, its pthreads build).
@@ -43,7 +45,7 @@ let package = Package(
             name: "training",
             dependencies: [
                 .product(name: "DeepLearning", package: "DeepLearning"),
-                .product(name: "SpiralExperiment", package: "DeepLearning"),
+                .product(name: "SpiralExperiment", package: "Examples"),
             ]
         ),
     ]

@@ -4,7 +4,7 @@
 Conv2d(1, 16, 3, padding=1) -> ReLU -> MaxPool2d(2) -> Conv2d(16, 32, 3, padding=1) -> ReLU ->
 Flatten -> Linear(512, 10), He-normal weights and zero biases (as DeepLearning's defaults),
 F.cross_entropy, torch.optim.Adam(lr=1e-3), batch 32, 30 epochs, on a stratified 80/20 split of
-data/digits.csv.gz (20% of each digit, rounded: 1438 training and 359 test images, as the
+the example's digits.csv.gz (20% of each digit, rounded: 1438 training and 359 test images, as the
 Swift example; the images drawn differ). Pixels are divided by 16 and shaped [N, 1, 8, 8].
 
 After one untimed warm-up epoch on a separate model, each repeat times the 30-epoch training
@@ -29,8 +29,8 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 emit = common.Emitter("torch")
-DEFAULT_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "data",
-                            "digits.csv.gz")
+DEFAULT_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Examples",
+                            "Sources", "DigitsExperiment", "data", "digits.csv.gz")
 
 
 def load_split(path, split_seed=0, test_fraction=0.2):

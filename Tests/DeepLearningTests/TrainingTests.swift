@@ -1,36 +1,27 @@
 import XCTest
 @testable import DeepLearning
-import SpiralExperiment
 
 final class TrainingTests: XCTestCase {
     override func tearDown() { Threads.reset() }
 
-    /// The spiral example's default configuration learns the spiral on (nearly) every seed.
-    func testDefaultSpiralReaches95PercentOnAtLeastNineOfTenSeeds() throws {
-        var accuracies: [Double] = []
-        for seed in 0..<10 {
-            var experiment = SpiralExperiment()
-            experiment.seed = UInt64(seed)
-            let result = try experiment.run()
-            accuracies.append(try result.model.accuracy(result.inputs, labels: result.labels))
-        }
-        XCTAssertGreaterThanOrEqual(accuracies.filter { $0 >= 0.95 }.count, 9, "\(accuracies)")
-    }
-
     /// The kernels split no sum between threads, so training is the same bit for bit.
     func testTrainingIsIndependentOfTheThreadCount() throws {
-        var experiment = SpiralExperiment()
-        experiment.epochs = 5
         // One batch of 300 through 2000 hidden units: large enough for every kernel to go parallel.
-        experiment.batchSize = 300
-        experiment.hiddenUnits = 2000
-        Threads.count = 1
-        let serial = try experiment.run()
-        Threads.count = 2
-        let parallel = try experiment.run()
+        let (inputs, labels) = spiral(pointsPerClass: 100, classes: 3, seed: 0)
+        func train(threads: Int) throws -> (lossHistory: [Float], parameters: [Float]) {
+            Threads.count = threads
+            let model = Model { Linear(2, 2000); ReLU(); Linear(2000, 3) }
+            model.initializeParameters(seed: 1)
+            let optimizer = SGD(parameters: model.parameters, learningRate: 0.1, momentum: 0.9,
+                                weightDecay: 0.001)
+            let history = try model.fit(inputs, labels: labels, optimizer: optimizer, epochs: 5,
+                                        batchSize: 300, seed: 2)
+            return (history, model.parameters.flatMap(\.values))
+        }
+        let serial = try train(threads: 1)
+        let parallel = try train(threads: 2)
         XCTAssertEqual(serial.lossHistory, parallel.lossHistory)
-        XCTAssertEqual(serial.model.parameters.flatMap(\.values),
-                       parallel.model.parameters.flatMap(\.values))
+        XCTAssertEqual(serial.parameters, parallel.parameters)
     }
 
     /// After the first batch, a training step allocates no tensor buffers, including around

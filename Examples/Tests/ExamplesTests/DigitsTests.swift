@@ -5,10 +5,8 @@ import XCTest
 
 /// The `digits` example's experiment on the repository's copy of the data set.
 final class DigitsTests: XCTestCase {
-    /// `data/digits.csv.gz` of this repository.
-    private let dataPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent(DigitsExperiment.defaultDataPath).path
+    /// The data set shipped with the example.
+    private let dataPath = DigitsExperiment.defaultDataPath
 
     private func loadData() throws -> DigitsExperiment.LabelledImages {
         try DigitsExperiment.loadData(from: dataPath)

@@ -1,9 +1,5 @@
 import DeepLearning
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import Foundation
 
 /// The `digits` example's experiment: a small CNN classifying the 8×8 images of the
 /// Optical Recognition of Handwritten Digits data set (UCI; `data/README.md`).
@@ -23,8 +19,10 @@ import Darwin
 /// print(result.testEvaluation.accuracy)
 /// ```
 public struct DigitsExperiment: Sendable {
-    /// Where the example finds the data, relative to the repository's root.
-    public static let defaultDataPath = "data/digits.csv.gz"
+    /// The data set shipped with the example: `data/digits.csv.gz`, a resource of this target
+    /// (its source and licence in `data/README.md` beside it), found from any working directory.
+    public static let defaultDataPath = Bundle.module.bundleURL
+        .appendingPathComponent("data/digits.csv.gz").path
     /// Digits 0...9.
     public static let classes = 10
     /// Images are `side` × `side` pixels.

@@ -1,0 +1,30 @@
+// swift-tools-version: 6.2
+// libFuzzer targets for DeepLearning's parsers, a package of its own: a fuzz target has no
+// `main` (libFuzzer's is linked in), so it is built apart from the library, its examples and
+// tests, with the fuzzer's and the address sanitizer's instrumentation.
+//
+// Each target is a folder Sources/<Name>/ holding one `LLVMFuzzerTestOneInput`, with its seed
+// corpus in Corpus/<Name>/; .ci/fuzz builds them all and runs each one. Adding a target: its
+// name below, its source folder and its corpus folder.
+//
+//     swift build --package-path Fuzz -c release --sanitize fuzzer --sanitize address
+//     Fuzz/.build/release/FuzzCSV -seed=1 -runs=100000 "$(mktemp -d)" Fuzz/Corpus/FuzzCSV
+import PackageDescription
+
+let fuzzTargets = [
+    "FuzzCSV",   // parseLabelledCSV(_:source:) on any bytes
+]
+
+let package = Package(
+    name: "Fuzz",
+    dependencies: [
+        // The library, by path. `name:` makes the identity independent of the folder's name.
+        .package(name: "DeepLearning", path: ".."),
+    ],
+    targets: fuzzTargets.map { name in
+        .executableTarget(
+            name: name,
+            dependencies: [.product(name: "DeepLearning", package: "DeepLearning")]
+        )
+    }
+)
