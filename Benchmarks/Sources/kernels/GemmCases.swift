@@ -26,6 +26,12 @@ struct GemmCase {
     var ldb: Int { transB ? k : n }
     /// The naive triple loop runs where it takes at most ~0.1 s per call.
     var runsNaive: Bool { m * k * n <= 1 << 25 }
+    /// The route ck_sgemm (or ck_sgemm_bias_relu) takes on the current table.
+    var route: String {
+        String(cString: ck_gemm_route_name(ck_gemm_route_for(
+            ck_gemm_get_arch(), Int32(threads), transA ? 1 : 0, transB ? 1 : 0, Int64(m), Int64(n),
+            Int64(k), 1, 0, biasReLU ? CK_GEMM_EPILOGUE_BIAS_RELU : CK_GEMM_EPILOGUE_NONE)))
+    }
 }
 
 /// Square products on 1 and on all threads; the spiral network's and an MLP's products
@@ -106,12 +112,13 @@ private func runProductBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
         faster). spread: fastest and slowest round against the median time.
         others: cores other processes kept busy meanwhile (0 to 2; above ~0.2 the row is suspect).
         naive: textbook triple loop, one thread, products up to 2^25 multiply-adds.
+        route: the route ck_sgemm takes (CKernels/gemm_plan.h).
 
         """)
     let table = Table([
         ("case", 26), ("op", 2), ("m×k×n", 14), ("thr", 3), ("ck µs", 7), ("ck GF/s", 7),
         ("OB GF/s", 7), ("naive GF/s", 5), ("ck/OB", 6), ("ck spread", 8), ("OB spread", 8),
-        ("others", 4),
+        ("others", 4), ("route", 20),
     ])
     table.printHeader()
     for gemm in cases {
@@ -153,7 +160,7 @@ private func runProductBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
             formattedShort(gemm.flops / openBLAS.median * 1e-9),
             formattedShort(naive.map { gemm.flops / $0.median * 1e-9 }),
             formattedRatio(openBLAS.median / ck.median), formattedSpread(ck),
-            formattedSpread(openBLAS), formatted(others),
+            formattedSpread(openBLAS), formatted(others), gemm.route,
         ])
         let difference = relativeDifference(outputs[0], outputs[1])
         if !(difference < 1e-4) {
@@ -171,11 +178,13 @@ private func runBiasReLUBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
         GEMM + bias + ReLU  C = relu(op(A)·op(B) + bias), fp32 row-major, a layer's forward pass.
         fused: ck_sgemm_bias_relu. unfused: ck_sgemm, then ck_bias_add, then ck_relu_forward.
         sgemm: ck_sgemm alone. unf/fused = unfused time / fused time (> 1: fusing pays).
+        route: the route ck_sgemm_bias_relu takes (CKernels/gemm_plan.h).
 
         """)
     let table = Table([
         ("case", 30), ("op", 2), ("m×k×n", 14), ("thr", 3), ("fused µs", 7), ("unfused µs", 7),
         ("sgemm µs", 7), ("unf/fused", 6), ("fused spread", 8), ("unf spread", 8), ("others", 4),
+        ("route", 20),
     ])
     table.printHeader()
     for gemm in cases {
@@ -209,7 +218,7 @@ private func runBiasReLUBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
             gemm.name, gemm.ops, "\(m)×\(k)×\(n)", "\(gemm.threads)",
             formattedShort(fused.median * 1e6), formattedShort(unfused.median * 1e6),
             formattedShort(sgemm.median * 1e6), formattedRatio(unfused.median / fused.median),
-            formattedSpread(fused), formattedSpread(unfused), formatted(others),
+            formattedSpread(fused), formattedSpread(unfused), formatted(others), gemm.route,
         ])
         if !(0..<gemm.m * gemm.n).allSatisfy({ outputs[0].pointer[$0].bitPattern == outputs[1].pointer[$0].bitPattern }) {
             print("  ! ck_sgemm_bias_relu differs from ck_sgemm + ck_bias_add + ck_relu_forward")
