@@ -249,6 +249,33 @@ def table(records, order):
     return "\n".join(lines)
 
 
+def cpu_description():
+    """The CPU as /proc/cpuinfo names it: model name, vendor, family, model and whether it has
+    AVX-512 (the same CPU model name can hide different cores on these hosts)."""
+    fields = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        return "unknown"
+    flags = fields.get("flags", "").split()
+    return "%s (%s family %s model %s, %s, %d processors)" % (
+        fields.get("model name", "?"), fields.get("vendor_id", "?"), fields.get("cpu family", "?"),
+        fields.get("model", "?"), "AVX-512" if "avx512f" in flags else "no AVX-512",
+        os.cpu_count() or 0)
+
+
+def blas_by_library(records):
+    """Each library's BLAS, as its records report it ("blas"), in order of appearance."""
+    found = {}
+    for r in records:
+        if r.get("blas"):
+            found.setdefault(r["label"], r["blas"])
+    return found
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -362,7 +389,11 @@ def main():
           "other processes kept busy during the run" % (
               args.threads, args.rounds, ", quick" if args.quick else "",
               time.monotonic() - started))
+    print("CPU: %s" % cpu_description())
     print(table(all_records, order))
+    print("\nBLAS:")
+    for label, blas in blas_by_library(all_records).items():
+        print("  %-12s %s" % (label, blas))
     for rnd, label, error in failures:
         print("\nround %d, %s failed: %s" % (rnd, label, error))
     return 1 if failures else 0

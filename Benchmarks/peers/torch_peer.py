@@ -10,6 +10,7 @@ import common
 # starts before it from sizing its pool to all CPUs.
 common.set_thread_env(("OMP_NUM_THREADS", "MKL_NUM_THREADS"))
 
+import re  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -101,6 +102,10 @@ def main():
     torch.set_num_threads(args.threads)
     emit.extra["threads"] = torch.get_num_threads()
     emit.extra["torch"] = torch.__version__
+    # The BLAS behind torch.mm on the CPU, as the build reports it ("BLAS_INFO=mkl").
+    blas = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
+    emit.extra["blas"] = "%s%s" % (blas.group(1) if blas else "unknown",
+                                   ", MKL available" if torch.backends.mkl.is_available() else "")
     common.run(args, emit, bench_spiral, bench_mlp)
 
 

@@ -101,15 +101,15 @@ func runGemmBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
     if !fused.isEmpty { runBiasReLUBenchmarks(fused, plan: plan) }
 }
 
-/// Times ck_sgemm, OpenBLAS's cblas_sgemm and (for small products) the naive loop on each
-/// case, alternately, and prints one row per case.
+/// Times ck_sgemm, OpenBLAS's cblas_sgemm, MKL's (when bench_mkl_load found it) and (for
+/// small products) the naive loop on each case, alternately, and prints one row per case.
 private func runProductBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
     print("""
 
         GEMM  C = op(A)·op(B), fp32 row-major, alpha 1, beta 0. m×k×n: op(A) m×k, op(B) k×n, \
         C m×n; op: N or T for A then B (T: stored transposed, read in place).
-        GFLOP/s = 2·m·k·n / median time per call. ck/OB = OpenBLAS time / ck time (> 1: ck \
-        faster). spread: fastest and slowest round against the median time.
+        GFLOP/s = 2·m·k·n / median time per call. ck/OB = OpenBLAS time / ck time, ck/MKL = MKL \
+        time / ck time (> 1: ck faster). spread: fastest and slowest round against the median time.
         others: cores other processes kept busy meanwhile (0 to 2; above ~0.2 the row is suspect).
         naive: textbook triple loop, one thread, products up to 2^25 multiply-adds.
         route: the route ck_sgemm takes (CKernels/gemm_plan.h).
@@ -117,15 +117,17 @@ private func runProductBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
         """)
     let table = Table([
         ("case", 26), ("op", 2), ("m×k×n", 14), ("thr", 3), ("ck µs", 7), ("ck GF/s", 7),
-        ("OB GF/s", 7), ("naive GF/s", 5), ("ck/OB", 6), ("ck spread", 8), ("OB spread", 8),
-        ("others", 4), ("route", 20),
+        ("OB GF/s", 7), ("MKL GF/s", 7), ("naive GF/s", 5), ("ck/OB", 6), ("ck/MKL", 6),
+        ("ck spread", 8), ("OB spread", 8), ("MKL spread", 8), ("others", 4), ("route", 20),
     ])
+    let mkl = bench_mkl_load() != 0
     table.printHeader()
     for gemm in cases {
         ck_set_num_threads(Int32(gemm.threads))
         openblas_set_num_threads(Int32(gemm.threads))
+        if mkl { bench_mkl_set_num_threads(Int32(gemm.threads)) }
         let a = randomFloats(gemm.m * gemm.k, seed: 1), b = randomFloats(gemm.k * gemm.n, seed: 2)
-        let outputs = (0..<3).map { _ in Buffer<Float>(count: gemm.m * gemm.n) { _ in .nan } }
+        let outputs = (0..<4).map { _ in Buffer<Float>(count: gemm.m * gemm.n) { _ in .nan } }
         let (m, n, k, lda, ldb) = (gemm.m, gemm.n, gemm.k, gemm.lda, gemm.ldb)
         let (transA, transB) = (gemm.transA, gemm.transB)
         var contenders = [
@@ -141,6 +143,13 @@ private func runProductBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
                             Int32(n))
             },
         ]
+        if mkl {
+            contenders.append(Contender(name: "MKL") {
+                bench_mkl_sgemm(transA ? 1 : 0, transB ? 1 : 0, Int64(m), Int64(n), Int64(k),
+                                a.pointer, Int64(lda), b.pointer, Int64(ldb), outputs[3].pointer,
+                                Int64(n))
+            })
+        }
         if gemm.runsNaive {
             contenders.append(Contender(name: "naive") {
                 bench_naive_sgemm(transA ? 1 : 0, transB ? 1 : 0, Int64(m), Int64(n), Int64(k),
@@ -152,19 +161,25 @@ private func runProductBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
         let timings = measureAlternately(contenders, plan: plan)
         let others = CPUTimes().otherProcesses(since: before)
         let (ck, openBLAS) = (timings[0], timings[1])
-        let naive = timings.count > 2 ? timings[2] : nil
+        let mklTiming = mkl ? timings[2] : nil
+        let naive = gemm.runsNaive ? timings.last : nil
         table.printRow([
             gemm.group + " " + gemm.name, gemm.ops,
             "\(m)×\(k)×\(n)", "\(gemm.threads)", formattedShort(ck.median * 1e6),
             formattedShort(gemm.flops / ck.median * 1e-9),
             formattedShort(gemm.flops / openBLAS.median * 1e-9),
+            formattedShort(mklTiming.map { gemm.flops / $0.median * 1e-9 }),
             formattedShort(naive.map { gemm.flops / $0.median * 1e-9 }),
-            formattedRatio(openBLAS.median / ck.median), formattedSpread(ck),
-            formattedSpread(openBLAS), formatted(others), gemm.route,
+            formattedRatio(openBLAS.median / ck.median),
+            formattedRatio(mklTiming.map { $0.median / ck.median }), formattedSpread(ck),
+            formattedSpread(openBLAS), mklTiming.map(formattedSpread) ?? "-", formatted(others),
+            gemm.route,
         ])
-        let difference = relativeDifference(outputs[0], outputs[1])
-        if !(difference < 1e-4) {
-            print("  ! ck_sgemm and cblas_sgemm differ: max |difference| / max |C| = \(difference)")
+        for (peer, output) in [("OpenBLAS", outputs[1])] + (mkl ? [("MKL", outputs[3])] : []) {
+            let difference = relativeDifference(outputs[0], output)
+            if !(difference < 1e-4) {
+                print("  ! ck_sgemm and \(peer)'s cblas_sgemm differ: max |difference| / max |C| = \(difference)")
+            }
         }
     }
 }

@@ -23,7 +23,7 @@ func loadAverage() -> String {
     return text.split(separator: " ").prefix(3).joined(separator: " ")
 }
 
-/// Prints the machine and both libraries' configuration, then measures the FMA peak of
+/// Prints the machine, ck's table and the peers' configuration, then measures the FMA peak of
 /// every instruction set the CPU has, on 1 thread and on all of them.
 func printMachine(threads: Int) {
     let processors = ProcessInfo.processInfo.activeProcessorCount
@@ -33,8 +33,7 @@ func printMachine(threads: Int) {
     print("ck:        ck_sgemm table \(String(cString: ck_gemm_arch_name(ck_gemm_get_arch()))) "
         + "(CPU family \(cpu.family) model \(cpu.model)), \(threads) threads "
         + "(ck_get_num_threads default \(ck_get_num_threads()))")
-    print("OpenBLAS:  \(String(cString: openblas_get_config())), "
-        + "core \(String(cString: openblas_get_corename()))")
+    printPeers()
 
     let threadCounts = Array(Set([1, threads])).sorted()
     for (isa, name) in [(BENCH_ISA_AVX512, "AVX-512"), (BENCH_ISA_AVX2, "AVX2+FMA")]
