@@ -32,7 +32,8 @@ OURS_BUILD = ["swift", "build", "-c", "release", "--package-path", BENCHMARKS,
 # name -> (script, extra arguments). numpy-plain: numpy with glibc malloc's defaults (see
 # README.md); not in the default rotation.
 BUILTIN = {"numpy": ("numpy_peer.py", []), "numpy-plain": ("numpy_peer.py", ["--plain-malloc"]),
-           "jax": ("jax_peer.py", []), "torch": ("torch_peer.py", [])}
+           "jax": ("jax_peer.py", []), "torch": ("torch_peer.py", []),
+           "torch-fused": ("torch_peer.py", ["--fused-sgd"])}
 
 
 def cpu_busy_seconds():
@@ -279,9 +280,9 @@ def blas_by_library(records):
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--peers", default="numpy,jax,torch",
+    parser.add_argument("--peers", default="numpy,jax,torch,torch-fused",
                         help="comma-separated built-in Python peers (numpy, jax, torch, "
-                             "numpy-plain); '' for none")
+                             "torch-fused: SGD(fused=True), numpy-plain); '' for none")
     parser.add_argument("--no-ours", action="store_true",
                         help="leave %s (the Swift training benchmark) out; nothing is built"
                              % OURS)
