@@ -13,7 +13,8 @@
  *                         transposed and at most dot_max_m rows (a small batch's dX = dY·Wᵀ:
  *                         both operands read in place along k, no transposed copy of B)
  *   ROW_PANELS            up to direct_max_work multiply-adds and at most row_panel_max_k
- *                         terms per sum, alpha 1, beta 0, C's rows along D's
+ *                         terms per sum, alpha 1, beta 0, C's rows along D's, and an
+ *                         epilogue the panels are compiled for (ck_gemm_row_panels_fit)
  *   BROADCAST             up to direct_max_work multiply-adds: the broadcast form, C's rows
  *                         along D's rows
  *   BROADCAST_TRANSPOSED  the broadcast form on D = Cᵀ, vectors along C's columns: up to
@@ -27,7 +28,8 @@
  *                         each thread packs the slivers of its own columns as it needs them
  *                         (or reads B in place), no shared B~, no barriers
  * Every route computes each element of C with a sequence of operations fixed by the table
- * and the shape, so the thread count never changes a bit. */
+ * and the shape, and the routes a shape can take with different thread counts compute the
+ * same one, so the thread count never changes a bit. */
 #ifndef CK_GEMM_PLAN_H
 #define CK_GEMM_PLAN_H
 
@@ -48,7 +50,10 @@
  *   direct_max_work      products of at most this many multiply-adds are not packed
  *   dot_min_k, dot_max_n, dot_max_m, transposed_max_n, row_panel_max_k: see the routes above
  *       (row_panel_max_k 0: no row panels; at most CK_GEMM_ROW_PANEL_MAX_K)
- *   prefetch_rows        packing op(B) as stored, the rows this far ahead are asked for */
+ *   prefetch_rows        packing an operand along its stored rows (B as stored, A
+ *       transposed), the rows this far ahead are asked for
+ * The route may depend on the thread count (PACKED or PACKED_OWN_SLIVERS), the bits never:
+ * both compute every element with the same operations. */
 typedef struct {
     ck_gemm_arch arch;
     const char *name;
