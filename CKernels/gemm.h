@@ -1,5 +1,6 @@
-/* Internal: the pieces of the GEMM shared between the driver (gemm.c) and the microkernels
- * (gemm_kernel_*.c, one per instruction set).
+/* Internal: the pieces of the GEMM shared between the packed route (gemm_packed.c), the
+ * microkernels (gemm_kernel_*.c, one per instruction set) and the instruction-set tables
+ * (gemm_isa_*.c).
  *
  * Vocabulary (BLIS): the driver cuts C = alpha * op(A) * op(B) + beta * C into blocks, copies
  * ("packs") a block of op(A) and a block of op(B) into contiguous buffers laid out in the
@@ -12,10 +13,6 @@
 
 #include <stdint.h>
 
-/* A thread gets at least this many multiply-adds, or a product runs on the calling thread
- * with no parallel region. */
-#define CK_GEMM_MIN_WORK_PER_THREAD ((int64_t)64 * 64 * 64)
-
 /* The microkernel: the first `rows` rows (1 <= rows <= MR) of an MR x NR tile of row-major C
  * (element (i, j) at c[i * ldc + j]), for i < rows, j < NR:
  *
@@ -26,8 +23,8 @@
  * 64-byte aligned; only its first `rows` values are read. b is an NR-column sliver of op(B):
  * for each p, the NR values of row p, contiguous; rows ldb apart (NR for a packed sliver, or
  * B's own leading dimension when it is read in place). Rows past `rows` are neither computed nor
- * touched: the last rows of C need no buffer. The driver handles partial columns (see
- * gemm.c). NR is the SIMD dimension.
+ * touched: the last rows of C need no buffer. The packed route handles partial columns (see
+ * gemm_packed.c). NR is the SIMD dimension.
  *
  * Every element is summed as one multiply-add chain in increasing p, starting from zero
  * (no split accumulators), then combined with alpha and beta the same way for every
@@ -56,25 +53,21 @@ typedef void (*ck_gemm_microkernel)(int64_t kc, int rows, const float *a_packed,
     case 11: TILE(11); return;                                                                 \
     case 12: TILE(12); return;
 
-/* One instruction-set path: its name, its microkernel, its blocking sizes, its direct kernels for
- * products too small or too narrow to pay for packing, its epilogue and its transposed copy of
- * B for them (gemm_direct.h).
- *   mr, nr  tile of C computed by one microkernel call
- *   mc      rows of op(A) packed at once (the A~ block, mc x kc, meant to stay in L2);
- *           a multiple of mr
- *   kc      depth of one packed block (a B~ sliver, kc x nr, is meant to stay in L1/L2)
- *   nc      columns of op(B) packed at once (the B~ block, kc x nc, shared by the threads,
- *           meant to stay in L3); a multiple of nr */
+/* One instruction set of the GEMM (gemm_isa_<path>.c): its microkernel with the tile it is
+ * written for, and its direct kernels for products too small or too narrow to pay for
+ * packing, with their epilogue and transposed copy of B (gemm_direct.h).
+ *   mr, nr  tile of C computed by one microkernel call (nr: the SIMD dimension)
+ *   direct_row_panels  NULL where the instruction set has none (no masked vectors) */
 typedef struct {
     ck_gemm_path path;
     int mr, nr;
-    int64_t mc, kc, nc;
     ck_gemm_microkernel kernel;
     ck_gemm_direct_broadcast direct_broadcast;
+    ck_gemm_direct_row_panels direct_row_panels;
     ck_gemm_direct_dot direct_dot;
     ck_gemm_epilogue_block epilogue;
     ck_gemm_transpose transpose;
-} ck_gemm_blocking;
+} ck_gemm_isa;
 
 /* The largest mr and nr of any path: the size of the driver's edge-tile buffer. */
 #define CK_GEMM_MAX_MR 16
@@ -88,18 +81,18 @@ typedef struct {
 #define CK_GEMM_PORTABLE_MR 6
 #define CK_GEMM_PORTABLE_NR 8 /* two 4-float vectors: SSE on plain x86-64, NEON on aarch64 */
 
-/* The microkernels. The x86 ones exist only when compiling for x86-64; elsewhere their
- * paths are reported unsupported and never called. */
+/* The microkernels and the instruction sets. The x86 ones exist only when compiling for
+ * x86-64; elsewhere their architectures are reported unsupported and never used. */
 void ck_gemm_kernel_portable(int64_t kc, int rows, const float *a_packed, const float *b,
                              int64_t ldb, float *c, int64_t ldc, float alpha, float beta);
+extern const ck_gemm_isa ck_gemm_isa_portable;
 #if defined(__x86_64__)
 void ck_gemm_kernel_avx2(int64_t kc, int rows, const float *a_packed, const float *b,
                          int64_t ldb, float *c, int64_t ldc, float alpha, float beta);
 void ck_gemm_kernel_avx512(int64_t kc, int rows, const float *a_packed, const float *b,
                            int64_t ldb, float *c, int64_t ldc, float alpha, float beta);
+extern const ck_gemm_isa ck_gemm_isa_avx2;
+extern const ck_gemm_isa ck_gemm_isa_avx512;
 #endif
-
-/* Path dispatch (gemm.c): the blocking table of a path this CPU supports, NULL otherwise. */
-const ck_gemm_blocking *ck_gemm_blocking_for(ck_gemm_path path);
 
 #endif

@@ -1,7 +1,9 @@
 /* Internal: direct (unpacked) products for GEMMs too small or too narrow to pay for packing.
- * Written once with vector extensions (gemm_direct_impl.h) and compiled once per instruction
- * set (gemm_direct_<path>.c). The driver (gemm.c) decides when to use them and how to map
- * op(A), op(B) and C onto their operands X, Y and D.
+ * Written once with vector extensions (gemm_direct_common.h, gemm_direct_broadcast.h,
+ * gemm_direct_dot.h) and compiled once per instruction set (gemm_isa_<path>.c, whose
+ * ck_gemm_isa table names them). The plan (gemm_plan.h) decides when to use them, the routes
+ * (gemm_broadcast.c, gemm_dot.c) how to map op(A), op(B) and C onto their operands X, Y and
+ * D.
  *
  * Every element of D is one fixed sequence of operations that depends only on the shape:
  * the kernels may run their rows on several threads without changing a bit. */
@@ -75,12 +77,34 @@ typedef void (*ck_gemm_direct_broadcast)(int64_t m, int64_t n, int64_t k, float 
  * X(i, p) = x[i*ldx + p] and Yt(j, p) = yt[j*ldyt + p] (both rows contiguous along p),
  * D(i, j) = d[i*ldd + j]. Each element: lane-wise chains over p (AVX-512 takes the last
  * k % lanes terms as one more, masked, step), a fixed pairwise sum of the lanes, then (other
- * paths) the remaining p in order, then the epilogue e (NULL: none). Runs rows in parallel
- * when the work pays, or columns when D is wider than tall. beta == 0: D is not read.
- * k >= 1. */
+ * paths) the remaining p in order, then the epilogue e (NULL: none). Runs rows on `threads`
+ * threads (1: no parallel region), or columns when D is wider than tall. beta == 0: D is not
+ * read. k >= 1. */
 typedef void (*ck_gemm_direct_dot)(int64_t m, int64_t n, int64_t k, float alpha,
                                    const float *x, int64_t ldx, const float *yt, int64_t ldyt,
-                                   float beta, float *d, int64_t ldd, const ck_gemm_epilogue *e);
+                                   float beta, float *d, int64_t ldd, const ck_gemm_epilogue *e,
+                                   int threads);
+
+/* The most terms per sum the row panels hold in registers. */
+#define CK_GEMM_ROW_PANEL_MAX_K 4
+
+/* Row panels, the broadcast form for very few terms per sum, alpha 1 and beta 0 (a first
+ * layer with 2 or 3 inputs, dX of a layer with 3 outputs), D's rows contiguous:
+ *     D(i, j) = sum_{p < k} X(i, p) * Y(p, j), then the epilogue e (NULL: none)
+ * X and Y as in the broadcast form, D(i, j) = d[i*rs_d + j]; 1 <= k <= CK_GEMM_ROW_PANEL_MAX_K
+ * and e accepted by ck_gemm_row_panels_fit. The same bits as the broadcast form. */
+typedef void (*ck_gemm_direct_row_panels)(int64_t m, int64_t n, int64_t k, const float *x,
+                                          int64_t rs_x, int64_t cs_x, const float *y,
+                                          int64_t ldy, float *d, int64_t rs_d,
+                                          const ck_gemm_epilogue *e);
+
+/* Whether the row panels are compiled for epilogue e (NULL: none): anything but a bias per
+ * row or along with a mask, a mask with ReLU, and a mask along D's columns. */
+static inline int ck_gemm_row_panels_fit(const ck_gemm_epilogue *e) {
+    if (e == NULL) return 1;
+    if (e->mask == NULL) return e->bias == NULL || (e->rs == 0 && e->cs == 1);
+    return e->bias == NULL && !e->relu && e->mcs == 1;
+}
 
 /* The epilogue e on every element of the rows x cols block at d (row-major, leading
  * dimension ldd), whose element (0, 0) is e's: vectors along the rows. For parts of C the
@@ -92,25 +116,5 @@ typedef void (*ck_gemm_epilogue_block)(int64_t rows, int64_t cols, float *d, int
  * copy of B that the direct forms need when B's layout is not theirs. */
 typedef void (*ck_gemm_transpose)(int64_t rows, int64_t cols, const float *src, int64_t lds,
                                   float *dst);
-
-#define CK_DIRECT_DECLARE(path)                                                                  \
-    void ck_gemm_direct_broadcast_##path(int64_t m, int64_t n, int64_t k, float alpha,          \
-                                         const float *x, int64_t rs_x, int64_t cs_x,            \
-                                         const float *y, int64_t ldy, float beta, float *d,     \
-                                         int64_t rs_d, int64_t cs_d,                            \
-                                         const ck_gemm_epilogue *e);                            \
-    void ck_gemm_direct_dot_##path(int64_t m, int64_t n, int64_t k, float alpha, const float *x, \
-                                   int64_t ldx, const float *yt, int64_t ldyt, float beta,       \
-                                   float *d, int64_t ldd, const ck_gemm_epilogue *e);        \
-    void ck_gemm_epilogue_block_##path(int64_t rows, int64_t cols, float *d, int64_t ldd,       \
-                                       const ck_gemm_epilogue *e);                              \
-    void ck_gemm_transpose_##path(int64_t rows, int64_t cols, const float *src, int64_t lds,    \
-                                  float *dst);
-
-CK_DIRECT_DECLARE(portable)
-#if defined(__x86_64__)
-CK_DIRECT_DECLARE(avx2)
-CK_DIRECT_DECLARE(avx512)
-#endif
 
 #endif

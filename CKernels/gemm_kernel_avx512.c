@@ -19,10 +19,9 @@ tile(const int R, int64_t kc, const float *a_packed, const float *b, int64_t ldb
     for (int i = 0; i < R; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     /* A tile of C that will be read (beta != 0: a later k block) is asked for now, into L2:
      * its rows are ldc apart, each on another page for long rows, and its lines would
-     * otherwise be fetched only after the k loop (about 2% of the MLP's training step at
-     * batch 256). Into L1 it competes with B's sliver during the loop (the first layer's
-     * forward product 2% slower). A tile only written is not: at batch 32, while other
-     * tenants loaded the host's memory, that made the dW products 1.08-1.14x slower. */
+     * otherwise be fetched only after the k loop. Into L1 it would compete with B's sliver
+     * during the loop. A tile only written is not asked for: that only adds traffic while
+     * the memory is busy. */
     if (beta != 0.0f)
         for (int i = 0; i < R; i++) {
             _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T1);

@@ -191,6 +191,8 @@ def main():
     args = common.parse_args(parser)
     emit.extra["threads"] = args.threads
     emit.extra["jax"] = jax.__version__
+    # XLA compiles the products itself (its CPU backend: Eigen contractions or oneDNN).
+    emit.extra["blas"] = "XLA %s backend" % jax.default_backend()
     common.run(args, emit, bench_spiral, bench_mlp)
 
 

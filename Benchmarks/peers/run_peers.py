@@ -32,7 +32,8 @@ OURS_BUILD = ["swift", "build", "-c", "release", "--package-path", BENCHMARKS,
 # name -> (script, extra arguments). numpy-plain: numpy with glibc malloc's defaults (see
 # README.md); not in the default rotation.
 BUILTIN = {"numpy": ("numpy_peer.py", []), "numpy-plain": ("numpy_peer.py", ["--plain-malloc"]),
-           "jax": ("jax_peer.py", []), "torch": ("torch_peer.py", [])}
+           "jax": ("jax_peer.py", []), "torch": ("torch_peer.py", []),
+           "torch-fused": ("torch_peer.py", ["--fused-sgd"])}
 
 
 def cpu_busy_seconds():
@@ -249,12 +250,39 @@ def table(records, order):
     return "\n".join(lines)
 
 
+def cpu_description():
+    """The CPU as /proc/cpuinfo names it: model name, vendor, family, model and whether it has
+    AVX-512 (the same CPU model name can hide different cores on these hosts)."""
+    fields = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        return "unknown"
+    flags = fields.get("flags", "").split()
+    return "%s (%s family %s model %s, %s, %d processors)" % (
+        fields.get("model name", "?"), fields.get("vendor_id", "?"), fields.get("cpu family", "?"),
+        fields.get("model", "?"), "AVX-512" if "avx512f" in flags else "no AVX-512",
+        os.cpu_count() or 0)
+
+
+def blas_by_library(records):
+    """Each library's BLAS, as its records report it ("blas"), in order of appearance."""
+    found = {}
+    for r in records:
+        if r.get("blas"):
+            found.setdefault(r["label"], r["blas"])
+    return found
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--peers", default="numpy,jax,torch",
+    parser.add_argument("--peers", default="numpy,jax,torch,torch-fused",
                         help="comma-separated built-in Python peers (numpy, jax, torch, "
-                             "numpy-plain); '' for none")
+                             "torch-fused: SGD(fused=True), numpy-plain); '' for none")
     parser.add_argument("--no-ours", action="store_true",
                         help="leave %s (the Swift training benchmark) out; nothing is built"
                              % OURS)
@@ -362,7 +390,11 @@ def main():
           "other processes kept busy during the run" % (
               args.threads, args.rounds, ", quick" if args.quick else "",
               time.monotonic() - started))
+    print("CPU: %s" % cpu_description())
     print(table(all_records, order))
+    print("\nBLAS:")
+    for label, blas in blas_by_library(all_records).items():
+        print("  %-12s %s" % (label, blas))
     for rnd, label, error in failures:
         print("\nround %d, %s failed: %s" % (rnd, label, error))
     return 1 if failures else 0

@@ -86,18 +86,25 @@ final class GEMMEpilogueTests: XCTestCase {
     /// stores D's single row directly), the dot form (long k, A not transposed, and few columns,
     /// or B transposed and few rows: then in blocks of columns),
     /// and the packed path, in one k block and in several (k above every path's KC), and in
-    /// several column blocks (n above every path's NC). With AVX-512, k <= 4 (alpha 1, beta 0,
+    /// several column blocks (n above every path's NC), with B~ shared or each thread's own
+    /// slivers (few rows, a large B). With AVX-512, k <= 4 (alpha 1, beta 0,
     /// D = C) runs in row panels of up to 4 vectors: 2 whole panels and 1 vector, a last panel
     /// of 4, of exactly 1, and k = 5 just past them.
     private static let shapes: [(m: Int, n: Int, k: Int)] = [
         (20, 100, 2), (5, 3, 9), (7, 33, 11), (13, 17, 40), (33, 7, 11), (9, 1, 5), (1, 40, 3),
         (6, 130, 1), (4, 60, 4), (7, 16, 3), (3, 20, 5),
         (30, 3, 100), (21, 15, 64), (70, 50, 90), (50, 10, 600), (13, 37, 1100), (5, 4100, 16),
+        (29, 1000, 300),
     ]
 
     /// (alpha, beta) pairs: beta 0, 1 and another value; alpha 1 (skipped multiply in the
     /// broadcast form) and others.
     private static let scalings: [(alpha: Float, beta: Float)] = [(1, 0), (-0.5, 1), (1.5, -0.25), (-0.7, 0)]
+
+    /// The shapes take every route on every table.
+    func testShapesTakeEveryRoute() {
+        assertShapesTakeEveryRoute(Self.shapes, scalings: Self.scalings, epilogue: CK_GEMM_EPILOGUE_BIAS_RELU)
+    }
 
     func testFusedEqualsGEMMThenBiasAddThenReLUOnEveryRouting() {
         var rng = SeededGenerator(seed: 11)
@@ -108,7 +115,7 @@ final class GEMMEpilogueTests: XCTestCase {
                 let bias = randomBias(shape.n, using: &rng)
                 // Padding 0 on every other scaling, so that n == 1 also runs with ldc 1.
                 let padding = [0, 3][index % 2]
-                forEachSupportedPath { path in
+                forEachSupportedArchitecture { path in
                     for t in transposes {
                         problem.stored(transA: t.a, transB: t.b, padding: padding).assertEpiloguesMatchUnfused(
                             bias: bias,
@@ -130,7 +137,7 @@ final class GEMMEpilogueTests: XCTestCase {
                     m: shape.m, n: shape.n, k: max(shape.k, 1), alpha: scaling.alpha, beta: scaling.beta, using: &rng)
                 let epilogue = GEMMEpilogue(bias: nil, relu: false, reluOutput: randomReLUOutput(shape.m, shape.n, using: &rng))
                 let padding = [0, 3][index % 2]
-                forEachSupportedPath { path in
+                forEachSupportedArchitecture { path in
                     for t in transposes {
                         let stored = problem.stored(transA: t.a, transB: t.b, padding: padding)
                         let call = shape.k == 0 ? stored.withoutOperands(alpha: scaling.alpha, k: 0) : stored
@@ -153,7 +160,7 @@ final class GEMMEpilogueTests: XCTestCase {
             for beta: Float in [0, 1, 0.5] {
                 let problem = problemWithSpecialValues(m: m, n: n, k: 1, alpha: alpha, beta: beta, using: &rng)
                 let call = problem.stored(transA: false, transB: false, padding: 2).withoutOperands(alpha: alpha, k: k)
-                forEachSupportedPath { path in
+                forEachSupportedArchitecture { path in
                     call.assertEpiloguesMatchUnfused(bias: bias, "alpha \(alpha) k \(k) beta \(beta), path \(path)")
                 }
             }
@@ -174,7 +181,7 @@ final class GEMMEpilogueTests: XCTestCase {
             for t in transposes {
                 let stored = problem.stored(transA: t.a, transB: t.b, padding: 1)
                 let call = shape.k == 0 ? stored.withoutOperands(alpha: 1, k: 0) : stored
-                forEachSupportedPath { path in
+                forEachSupportedArchitecture { path in
                     for epilogue in [biasReLU, reluBackward] {
                         let what = "m \(shape.m) n \(shape.n) k \(shape.k), transA \(t.a) transB \(t.b), path \(path), "
                             + (epilogue.reluOutput == nil ? "bias+relu" : "relu backward")

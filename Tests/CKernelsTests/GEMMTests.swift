@@ -117,29 +117,65 @@ private func withOptionalPointer<R>(_ array: [Float]?, _ body: (UnsafePointer<Fl
 
 let allPaths: [ck_gemm_path] = [CK_GEMM_PATH_PORTABLE, CK_GEMM_PATH_AVX2, CK_GEMM_PATH_AVX512]
 
-private func name(of path: ck_gemm_path) -> String {
-    switch path {
-    case CK_GEMM_PATH_PORTABLE: "portable"
-    case CK_GEMM_PATH_AVX2: "avx2"
-    case CK_GEMM_PATH_AVX512: "avx512"
-    default: "path \(path.rawValue)"
-    }
+/// Every architecture the GEMM has a table for.
+let allArchitectures: [ck_gemm_arch] = [
+    CK_GEMM_ARCH_PORTABLE, CK_GEMM_ARCH_AVX2, CK_GEMM_ARCH_AVX512_ONE_FMA, CK_GEMM_ARCH_AVX512_TWO_FMA,
+    CK_GEMM_ARCH_AVX512_ZEN5,
+]
+
+/// The architectures whose path this CPU runs.
+var supportedArchitectures: [ck_gemm_arch] {
+    allArchitectures.filter { ck_gemm_path_supported(ck_gemm_arch_path($0)) == 1 }
 }
 
-/// Runs `body` once on every GEMM path this CPU supports, then restores the original path.
-func forEachSupportedPath(
-    file: StaticString = #filePath, line: UInt = #line, _ body: (_ pathName: String) -> Void
+/// Runs `body` once on every GEMM architecture (path and table) this CPU supports, then
+/// restores the original one: every path, and every table's block sizes and routes.
+func forEachSupportedArchitecture(
+    file: StaticString = #filePath, line: UInt = #line, _ body: (_ archName: String) -> Void
 ) {
-    let original = ck_gemm_get_path()
-    defer { ck_gemm_set_path(original) }
-    for path in allPaths where ck_gemm_path_supported(path) == 1 {
-        XCTAssertEqual(ck_gemm_set_path(path), 0, "setting supported path \(name(of: path))", file: file, line: line)
-        XCTAssertEqual(ck_gemm_get_path(), path, file: file, line: line)
-        body(name(of: path))
+    let original = ck_gemm_get_arch()
+    defer { ck_gemm_set_arch(original) }
+    for arch in supportedArchitectures {
+        let name = String(cString: ck_gemm_arch_name(arch))
+        XCTAssertEqual(ck_gemm_set_arch(arch), 0, "setting supported architecture \(name)", file: file, line: line)
+        XCTAssertEqual(ck_gemm_get_arch(), arch, file: file, line: line)
+        XCTAssertEqual(ck_gemm_get_path(), ck_gemm_arch_path(arch), file: file, line: line)
+        body(name)
     }
 }
 
 let transposes: [(a: Bool, b: Bool)] = [(false, false), (false, true), (true, false), (true, true)]
+
+/// Asserts that `shapes` with every transpose, the (alpha, beta) of `scalings` cycled over
+/// them and `epilogue` take every route on every table with 2 threads (row panels on the
+/// AVX-512 tables only): the routes are planned, not run.
+func assertShapesTakeEveryRoute(
+    _ shapes: [(m: Int, n: Int, k: Int)], scalings: [(alpha: Float, beta: Float)],
+    epilogue: ck_gemm_epilogue_kind, file: StaticString = #filePath, line: UInt = #line
+) {
+    for arch in allArchitectures {
+        var taken = Set<UInt32>()
+        for (index, shape) in shapes.enumerated() {
+            let scaling = scalings[index % scalings.count]
+            for t in transposes {
+                let route = ck_gemm_route_for(
+                    arch, 2, t.a ? 1 : 0, t.b ? 1 : 0, Int64(shape.m), Int64(shape.n), Int64(shape.k),
+                    scaling.alpha, scaling.beta, epilogue)
+                taken.insert(route.rawValue)
+            }
+        }
+        var expected: [ck_gemm_route] = [
+            CK_GEMM_ROUTE_DOT, CK_GEMM_ROUTE_BROADCAST, CK_GEMM_ROUTE_BROADCAST_TRANSPOSED,
+            CK_GEMM_ROUTE_PACKED, CK_GEMM_ROUTE_PACKED_OWN_SLIVERS,
+        ]
+        if ck_gemm_arch_path(arch) == CK_GEMM_PATH_AVX512 { expected.append(CK_GEMM_ROUTE_ROW_PANELS) }
+        for route in expected where !taken.contains(route.rawValue) {
+            XCTFail(
+                "no shape takes route \(String(cString: ck_gemm_route_name(route))) on "
+                    + String(cString: ck_gemm_arch_name(arch)), file: file, line: line)
+        }
+    }
+}
 
 /// Checks `problem` on every supported path and transpose combination: C against the
 /// reference within the k-scaled bound, and C's row padding left untouched.
@@ -147,7 +183,7 @@ private func assertMatchesReference(
     _ problem: GEMMProblem, padding: Int, file: StaticString = #filePath, line: UInt = #line
 ) {
     let reference = referenceGEMM(alpha: problem.alpha, a: problem.a, b: problem.b, beta: problem.beta, c: problem.c)
-    forEachSupportedPath(file: file, line: line) { path in
+    forEachSupportedArchitecture(file: file, line: line) { path in
         for t in transposes {
             let c = problem.stored(transA: t.a, transB: t.b, padding: padding).run()
             let what = "m \(problem.m) n \(problem.n) k \(problem.k), transA \(t.a) transB \(t.b), "
@@ -162,31 +198,35 @@ private func assertMatchesReference(
 
 final class GEMMTests: XCTestCase {
     /// Sizes around plausible tile sizes (MR 4/6/12/14, NR 8/16/32, KC 256-1024, MC 96-480,
-    /// NC 2048/4096; the driver's table today: MR 6/6/12, NR 8/16/32, KC 256/256/1024,
-    /// MC 120/144/240, NC 2048/4096/2048 for portable/AVX2/AVX-512), with 1 and primes; spread
-    /// over m, n and k rather than every combination. Small products take the direct forms,
-    /// narrow ones with long k the dot form, the rest the packed path; the larger ones go
-    /// parallel with the default threads.
+    /// NC 2048/4096), with 1 and primes; spread over m, n and k rather than every combination.
+    /// Together they take every route on every table (testShapesTakeEveryRoute); the larger
+    /// ones go parallel with the default threads.
     private static let shapes: [(m: Int, n: Int, k: Int)] = [
         (1, 1, 1), (1, 17, 5), (2, 3, 7), (5, 16, 1), (7, 33, 11), (13, 31, 2), (11, 47, 13),
         (15, 32, 17), (16, 48, 3), (17, 49, 31), (3, 1, 256), (1, 255, 33), (4, 16, 255),
         (6, 64, 47), (12, 15, 48), (14, 7, 49), (48, 95, 96), (49, 129, 97), (95, 17, 255),
         (96, 33, 127), (97, 127, 257), (127, 2, 383), (128, 13, 385), (129, 96, 128),
         (6, 257, 384), (255, 5, 15), (256, 31, 129), (257, 33, 385), (383, 16, 5), (385, 11, 3),
-        // Around the driver's MC (120, 144, 240, 480), NC (2048, 4096) and two KC blocks.
+        // Around MC values (120, 144, 240, 480), NC values (2048, 4096) and two KC blocks.
         (119, 9, 20), (121, 40, 9), (143, 17, 30), (145, 33, 12), (479, 3, 10), (481, 34, 7),
         (239, 20, 60), (241, 33, 40), (3, 2047, 5), (2, 2049, 6), (1, 4097, 3), (10, 3, 511),
         (9, 18, 513), (33, 17, 1023), (20, 40, 1025),
-        // Few rows and a B~ larger than L2 on every path: one thread takes its own slivers.
+        // Few rows and a large B (packed-own-slivers).
         (20, 300, 1100),
-        // Tall and at most 15 columns, past the direct forms' size: with A transposed (dW of a
-        // layer with few outputs) the broadcast form's transposed problem on 2 threads.
+        // Tall, few columns, past the direct forms' size (broadcast-transposed with A
+        // transposed, on 2 threads).
         (700, 10, 300),
-        // The same on 1 and 2 threads on every path (one row part): whole slivers of B as
-        // stored are read in place, rows ldb apart; the last one (n % 32 == 8) is packed; the
-        // last tile row has 5 of 12 (or 6) rows.
+        // Own slivers on 1 and 2 threads: whole slivers of B as stored are read in place,
+        // rows ldb apart; the last one (n % 32 == 8) is packed; the last tile row has 5 of 12
+        // (or 6) rows.
         (29, 1000, 300),
     ]
+
+    /// The shapes above, with every transpose and their (alpha, beta), take every route on
+    /// every table (row panels where the table has them), so that the test below covers each.
+    func testShapesTakeEveryRoute() {
+        assertShapesTakeEveryRoute(Self.shapes, scalings: Self.scalings, epilogue: CK_GEMM_EPILOGUE_NONE)
+    }
 
     /// (alpha, beta) pairs cycled over the shapes.
     private static let scalings: [(alpha: Float, beta: Float)] = [
@@ -274,7 +314,7 @@ final class GEMMTests: XCTestCase {
         let nanA = Matrix(rows: m, cols: k, values: [Float](repeating: .nan, count: m * k))
         let nanB = Matrix(rows: k, cols: n, values: [Float](repeating: .nan, count: k * n))
         let c = Matrix.random(rows: m, cols: n, ld: n + 3, using: &rng)
-        forEachSupportedPath { path in
+        forEachSupportedArchitecture { path in
             for beta: Float in [0, 1, 0.5, -3] {
                 for operands in [(nanA, nanB), nil] as [(Matrix, Matrix)?] {
                     var result = c
@@ -295,7 +335,7 @@ final class GEMMTests: XCTestCase {
         let (m, n) = (20, 35)
         var c = Matrix.random(rows: m, cols: n, ld: n + 1, using: &rng)
         c[0, 0] = .nan
-        forEachSupportedPath { path in
+        forEachSupportedArchitecture { path in
             for t in transposes {
                 for beta: Float in [0, 1, 0.5] {
                     var result = c
@@ -334,7 +374,7 @@ final class GEMMTests: XCTestCase {
             let reference = referenceGEMM(alpha: sample.alpha, a: sample.a, b: sample.b, beta: sample.beta, c: sample.c)
             for t in transposes {
                 let call = problem.stored(transA: t.a, transB: t.b, padding: 3)
-                forEachSupportedPath { path in
+                forEachSupportedArchitecture { path in
                     let what = "m \(shape.m) n \(shape.n) k \(shape.k), transA \(t.a) transB \(t.b), path \(path)"
                     let results = assertSameResultForThreadCounts([1, 2, 3], what) { call.run().storage }
                     let sampled = sampledRows.flatMap { i in results[(i * call.c.ld)..<(i * call.c.ld + shape.n)] }

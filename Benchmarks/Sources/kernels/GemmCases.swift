@@ -26,6 +26,12 @@ struct GemmCase {
     var ldb: Int { transB ? k : n }
     /// The naive triple loop runs where it takes at most ~0.1 s per call.
     var runsNaive: Bool { m * k * n <= 1 << 25 }
+    /// The route ck_sgemm (or ck_sgemm_bias_relu) takes on the current table.
+    var route: String {
+        String(cString: ck_gemm_route_name(ck_gemm_route_for(
+            ck_gemm_get_arch(), Int32(threads), transA ? 1 : 0, transB ? 1 : 0, Int64(m), Int64(n),
+            Int64(k), 1, 0, biasReLU ? CK_GEMM_EPILOGUE_BIAS_RELU : CK_GEMM_EPILOGUE_NONE)))
+    }
 }
 
 /// Square products on 1 and on all threads; the spiral network's and an MLP's products
@@ -95,30 +101,33 @@ func runGemmBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
     if !fused.isEmpty { runBiasReLUBenchmarks(fused, plan: plan) }
 }
 
-/// Times ck_sgemm, OpenBLAS's cblas_sgemm and (for small products) the naive loop on each
-/// case, alternately, and prints one row per case.
+/// Times ck_sgemm, OpenBLAS's cblas_sgemm, MKL's (when bench_mkl_load found it) and (for
+/// small products) the naive loop on each case, alternately, and prints one row per case.
 private func runProductBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
     print("""
 
         GEMM  C = op(A)·op(B), fp32 row-major, alpha 1, beta 0. m×k×n: op(A) m×k, op(B) k×n, \
         C m×n; op: N or T for A then B (T: stored transposed, read in place).
-        GFLOP/s = 2·m·k·n / median time per call. ck/OB = OpenBLAS time / ck time (> 1: ck \
-        faster). spread: fastest and slowest round against the median time.
+        GFLOP/s = 2·m·k·n / median time per call. ck/OB = OpenBLAS time / ck time, ck/MKL = MKL \
+        time / ck time (> 1: ck faster). spread: fastest and slowest round against the median time.
         others: cores other processes kept busy meanwhile (0 to 2; above ~0.2 the row is suspect).
         naive: textbook triple loop, one thread, products up to 2^25 multiply-adds.
+        route: the route ck_sgemm takes (CKernels/gemm_plan.h).
 
         """)
     let table = Table([
         ("case", 26), ("op", 2), ("m×k×n", 14), ("thr", 3), ("ck µs", 7), ("ck GF/s", 7),
-        ("OB GF/s", 7), ("naive GF/s", 5), ("ck/OB", 6), ("ck spread", 8), ("OB spread", 8),
-        ("others", 4),
+        ("OB GF/s", 7), ("MKL GF/s", 7), ("naive GF/s", 5), ("ck/OB", 6), ("ck/MKL", 6),
+        ("ck spread", 8), ("OB spread", 8), ("MKL spread", 8), ("others", 4), ("route", 20),
     ])
+    let mkl = bench_mkl_load() != 0
     table.printHeader()
     for gemm in cases {
         ck_set_num_threads(Int32(gemm.threads))
         openblas_set_num_threads(Int32(gemm.threads))
+        if mkl { bench_mkl_set_num_threads(Int32(gemm.threads)) }
         let a = randomFloats(gemm.m * gemm.k, seed: 1), b = randomFloats(gemm.k * gemm.n, seed: 2)
-        let outputs = (0..<3).map { _ in Buffer<Float>(count: gemm.m * gemm.n) { _ in .nan } }
+        let outputs = (0..<4).map { _ in Buffer<Float>(count: gemm.m * gemm.n) { _ in .nan } }
         let (m, n, k, lda, ldb) = (gemm.m, gemm.n, gemm.k, gemm.lda, gemm.ldb)
         let (transA, transB) = (gemm.transA, gemm.transB)
         var contenders = [
@@ -134,6 +143,13 @@ private func runProductBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
                             Int32(n))
             },
         ]
+        if mkl {
+            contenders.append(Contender(name: "MKL") {
+                bench_mkl_sgemm(transA ? 1 : 0, transB ? 1 : 0, Int64(m), Int64(n), Int64(k),
+                                a.pointer, Int64(lda), b.pointer, Int64(ldb), outputs[3].pointer,
+                                Int64(n))
+            })
+        }
         if gemm.runsNaive {
             contenders.append(Contender(name: "naive") {
                 bench_naive_sgemm(transA ? 1 : 0, transB ? 1 : 0, Int64(m), Int64(n), Int64(k),
@@ -145,19 +161,25 @@ private func runProductBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
         let timings = measureAlternately(contenders, plan: plan)
         let others = CPUTimes().otherProcesses(since: before)
         let (ck, openBLAS) = (timings[0], timings[1])
-        let naive = timings.count > 2 ? timings[2] : nil
+        let mklTiming = mkl ? timings[2] : nil
+        let naive = gemm.runsNaive ? timings.last : nil
         table.printRow([
             gemm.group + " " + gemm.name, gemm.ops,
             "\(m)×\(k)×\(n)", "\(gemm.threads)", formattedShort(ck.median * 1e6),
             formattedShort(gemm.flops / ck.median * 1e-9),
             formattedShort(gemm.flops / openBLAS.median * 1e-9),
+            formattedShort(mklTiming.map { gemm.flops / $0.median * 1e-9 }),
             formattedShort(naive.map { gemm.flops / $0.median * 1e-9 }),
-            formattedRatio(openBLAS.median / ck.median), formattedSpread(ck),
-            formattedSpread(openBLAS), formatted(others),
+            formattedRatio(openBLAS.median / ck.median),
+            formattedRatio(mklTiming.map { $0.median / ck.median }), formattedSpread(ck),
+            formattedSpread(openBLAS), mklTiming.map(formattedSpread) ?? "-", formatted(others),
+            gemm.route,
         ])
-        let difference = relativeDifference(outputs[0], outputs[1])
-        if !(difference < 1e-4) {
-            print("  ! ck_sgemm and cblas_sgemm differ: max |difference| / max |C| = \(difference)")
+        for (peer, output) in [("OpenBLAS", outputs[1])] + (mkl ? [("MKL", outputs[3])] : []) {
+            let difference = relativeDifference(outputs[0], output)
+            if !(difference < 1e-4) {
+                print("  ! ck_sgemm and \(peer)'s cblas_sgemm differ: max |difference| / max |C| = \(difference)")
+            }
         }
     }
 }
@@ -171,11 +193,13 @@ private func runBiasReLUBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
         GEMM + bias + ReLU  C = relu(op(A)·op(B) + bias), fp32 row-major, a layer's forward pass.
         fused: ck_sgemm_bias_relu. unfused: ck_sgemm, then ck_bias_add, then ck_relu_forward.
         sgemm: ck_sgemm alone. unf/fused = unfused time / fused time (> 1: fusing pays).
+        route: the route ck_sgemm_bias_relu takes (CKernels/gemm_plan.h).
 
         """)
     let table = Table([
         ("case", 30), ("op", 2), ("m×k×n", 14), ("thr", 3), ("fused µs", 7), ("unfused µs", 7),
         ("sgemm µs", 7), ("unf/fused", 6), ("fused spread", 8), ("unf spread", 8), ("others", 4),
+        ("route", 20),
     ])
     table.printHeader()
     for gemm in cases {
@@ -209,7 +233,7 @@ private func runBiasReLUBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
             gemm.name, gemm.ops, "\(m)×\(k)×\(n)", "\(gemm.threads)",
             formattedShort(fused.median * 1e6), formattedShort(unfused.median * 1e6),
             formattedShort(sgemm.median * 1e6), formattedRatio(unfused.median / fused.median),
-            formattedSpread(fused), formattedSpread(unfused), formatted(others),
+            formattedSpread(fused), formattedSpread(unfused), formatted(others), gemm.route,
         ])
         if !(0..<gemm.m * gemm.n).allSatisfy({ outputs[0].pointer[$0].bitPattern == outputs[1].pointer[$0].bitPattern }) {
             print("  ! ck_sgemm_bias_relu differs from ck_sgemm + ck_bias_add + ck_relu_forward")

@@ -23,24 +23,17 @@ func loadAverage() -> String {
     return text.split(separator: " ").prefix(3).joined(separator: " ")
 }
 
-private func gemmPathName(_ path: ck_gemm_path) -> String {
-    switch path {
-    case CK_GEMM_PATH_AVX512: "avx512"
-    case CK_GEMM_PATH_AVX2: "avx2"
-    default: "portable"
-    }
-}
-
-/// Prints the machine and both libraries' configuration, then measures the FMA peak of
+/// Prints the machine, ck's table and the peers' configuration, then measures the FMA peak of
 /// every instruction set the CPU has, on 1 thread and on all of them.
 func printMachine(threads: Int) {
     let processors = ProcessInfo.processInfo.activeProcessorCount
     print("CPU:       \(cpuInfo("model name") ?? "?"), \(processors) processors online "
         + "(\(cpuInfo("cpu cores") ?? "?") cores per socket), load average \(loadAverage())")
-    print("ck:        ck_sgemm path \(gemmPathName(ck_gemm_get_path())), "
-        + "\(threads) threads (ck_get_num_threads default \(ck_get_num_threads()))")
-    print("OpenBLAS:  \(String(cString: openblas_get_config())), "
-        + "core \(String(cString: openblas_get_corename()))")
+    let cpu = ck_gemm_this_cpu()
+    print("ck:        ck_sgemm table \(String(cString: ck_gemm_arch_name(ck_gemm_get_arch()))) "
+        + "(CPU family \(cpu.family) model \(cpu.model)), \(threads) threads "
+        + "(ck_get_num_threads default \(ck_get_num_threads()))")
+    printPeers()
 
     let threadCounts = Array(Set([1, threads])).sorted()
     for (isa, name) in [(BENCH_ISA_AVX512, "AVX-512"), (BENCH_ISA_AVX2, "AVX2+FMA")]

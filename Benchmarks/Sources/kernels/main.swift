@@ -55,6 +55,7 @@ struct Options {
 }
 
 let options = Options(Array(CommandLine.arguments.dropFirst()))
+relaunchWithBestOpenBLASCore()
 let started = now()
 let allThreads = options.threads ?? ProcessInfo.processInfo.activeProcessorCount
 

@@ -3,6 +3,7 @@
 // so that Benchmarks/peers/run_peers.py can rotate it with numpy, JAX and PyTorch.
 //
 //     swift run -c release --package-path Benchmarks training [--quick] [--threads N]
+import CKernels
 import DeepLearning
 import Foundation
 import SpiralExperiment
@@ -68,6 +69,7 @@ func emit(_ fields: [String: Any]) {
     var record = fields
     record["library"] = "DeepLearning"
     record["threads"] = Threads.count
+    record["blas"] = "ck_sgemm, table " + String(cString: ck_gemm_arch_name(ck_gemm_get_arch()))
     if options.quick { record["quick"] = true }
     let data = try! JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
     FileHandle.standardOutput.write(data + Data("\n".utf8)) // unbuffered: one whole line

@@ -36,6 +36,34 @@ float bench_serial_softmax_cross_entropy(int64_t rows, int64_t classes, const fl
 void bench_serial_sgd_momentum(int64_t n, float *param, const float *grad, float *velocity,
                                float lr, float momentum, float weight_decay);
 
+/* ---- Intel MKL, loaded at run time (mkl.c) -------------------------------------------- */
+
+/* Loads MKL's single dynamic library: the file named by the environment variable MKL_RT,
+ * else libmkl_rt.so.3 or .so.2 on the library path, else in $VIRTUAL_ENV/lib (PyPI's `mkl`
+ * package installs it there). Sets MKL_THREADING_LAYER=INTEL first unless it is set (MKL's
+ * OpenMP layer then shares the process's OpenMP runtime, LLVM's libomp, which implements
+ * the same interface). Returns 1 when MKL is ready, 0 when it was not found (the reason in
+ * bench_mkl_error). Idempotent. */
+int bench_mkl_load(void);
+
+/* Why bench_mkl_load failed, or "" after it succeeded. */
+const char *bench_mkl_error(void);
+
+/* MKL's version string, the file it was loaded from, and the code path (CBWR branch) it
+ * chose for this CPU: "AVX-512", "AVX-512 E1", "AVX2", ... Only after bench_mkl_load
+ * returned 1. */
+const char *bench_mkl_version(void);
+const char *bench_mkl_path(void);
+const char *bench_mkl_code_path(void);
+
+/* MKL's threads for the calls that follow. */
+void bench_mkl_set_num_threads(int threads);
+
+/* C = op(A) * op(B), row-major, alpha 1, beta 0, by MKL's cblas_sgemm: the arguments of
+ * bench_naive_sgemm. */
+void bench_mkl_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const float *a,
+                     int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc);
+
 /* ---- Idle threads (idle.c) ------------------------------------------------------------- */
 
 /* Waits until no other thread of this process is running or runnable (OpenMP and OpenBLAS

@@ -1,0 +1,37 @@
+/* The AVX-512 instruction set of the GEMM: its microkernel (gemm_kernel_avx512.c) and the
+ * direct kernels (gemm_direct.h) compiled here for AVX-512F with 16-float vectors and masked
+ * partial vectors, named in its table ck_gemm_isa_avx512. The plan uses it only when the
+ * CPU has AVX-512F. */
+#include "gemm.h"
+#include "gemm_direct.h"
+#include "scratch.h"
+#include "threading.h"
+
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#pragma clang attribute push(__attribute__((target("avx512f,fma"))), apply_to = function)
+#define CK_DIRECT_LANES 16
+#define CK_DIRECT_MASKED 1
+#include "gemm_direct_common.h"
+#include "gemm_direct_broadcast.h"
+#include "gemm_direct_dot.h"
+#pragma clang attribute pop
+
+const ck_gemm_isa ck_gemm_isa_avx512 = {
+    .path = CK_GEMM_PATH_AVX512,
+    .mr = CK_GEMM_AVX512_MR,
+    .nr = CK_GEMM_AVX512_NR,
+    .kernel = ck_gemm_kernel_avx512,
+    .direct_broadcast = direct_broadcast,
+    .direct_row_panels = direct_row_panels,
+    .direct_dot = direct_dot,
+    .epilogue = epilogue_block,
+    .transpose = transpose,
+};
+#else
+/* Not x86-64: no AVX-512 instruction set. */
+typedef int ck_gemm_isa_avx512_unavailable;
+#endif

@@ -1,0 +1,243 @@
+/* The GEMM's tables, one per architecture, the choice of one for this CPU, and the routes
+ * the plan (gemm_plan.h) takes, as the API of ckernels.h reports them. */
+#include "gemm_plan.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
+#if defined(__x86_64__)
+#define ISA_AVX2 (&ck_gemm_isa_avx2)
+#define ISA_AVX512 (&ck_gemm_isa_avx512)
+#else
+#define ISA_AVX2 NULL
+#define ISA_AVX512 NULL
+#endif
+
+/* Multiply-adds below which a product is not split between threads or packed. */
+#define WORK_64_CUBED ((int64_t)64 * 64 * 64)
+
+/* The tables. Where each was measured, and against what: Benchmarks/README.md. Rows not
+ * measured on their CPU are scaled to their tiles (portable, AVX2) or copy the one-FMA table
+ * (two FMA units), until a session has that CPU. Thresholds in products (direct_max_work,
+ * min_work_per_thread) are multiply-adds; dot_max_n and transposed_max_n stay below the
+ * AVX-512 vector (16), where the packed tile's columns would be mostly wasted. */
+static const ck_gemm_table tables[] = {
+    [CK_GEMM_ARCH_PORTABLE] = {
+        .arch = CK_GEMM_ARCH_PORTABLE, .name = "portable", .isa = &ck_gemm_isa_portable,
+        .mc = 120, .kc = 256, .nc = 2048,
+        .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
+        .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
+        .row_panel_max_k = 0, .prefetch_rows = 32,
+    },
+    [CK_GEMM_ARCH_AVX2] = {
+        .arch = CK_GEMM_ARCH_AVX2, .name = "avx2", .isa = ISA_AVX2,
+        .mc = 144, .kc = 256, .nc = 4096,
+        .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
+        .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
+        .row_panel_max_k = 0, .prefetch_rows = 32,
+    },
+    [CK_GEMM_ARCH_AVX512_ONE_FMA] = {
+        .arch = CK_GEMM_ARCH_AVX512_ONE_FMA, .name = "avx512-one-fma", .isa = ISA_AVX512,
+        .mc = 240, .kc = 1024, .nc = 2048,
+        .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
+        .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
+        .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
+    },
+    [CK_GEMM_ARCH_AVX512_TWO_FMA] = {
+        .arch = CK_GEMM_ARCH_AVX512_TWO_FMA, .name = "avx512-two-fma", .isa = ISA_AVX512,
+        .mc = 240, .kc = 1024, .nc = 2048,
+        .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
+        .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
+        .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
+    },
+    [CK_GEMM_ARCH_AVX512_ZEN5] = {
+        .arch = CK_GEMM_ARCH_AVX512_ZEN5, .name = "avx512-zen5", .isa = ISA_AVX512,
+        .mc = 240, .kc = 1024, .nc = 2048,
+        .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
+        .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
+        .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
+    },
+};
+enum { TABLES = sizeof tables / sizeof tables[0] };
+
+const ck_gemm_table *ck_gemm_table_of(ck_gemm_arch arch) {
+    return (unsigned)arch < TABLES ? &tables[arch] : &tables[CK_GEMM_ARCH_PORTABLE];
+}
+
+/* ---- the CPU and its architecture -------------------------------------------------------- */
+
+ck_gemm_cpu ck_gemm_this_cpu(void) {
+    ck_gemm_cpu cpu = {CK_CPU_VENDOR_OTHER, 0, 0, 0, 0};
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    cpu.vendor = __builtin_cpu_is("intel") ? CK_CPU_VENDOR_INTEL
+                 : __builtin_cpu_is("amd") ? CK_CPU_VENDOR_AMD
+                                           : CK_CPU_VENDOR_OTHER;
+    unsigned eax, ebx, ecx, edx;
+    if (__get_cpuid(1, &eax, &ebx, &ecx, &edx)) {
+        /* Family: base, plus the extended family when the base is 15. Model: base, plus the
+         * extended model (shifted) for families 6 and 15 and up. */
+        const int base_family = (int)((eax >> 8) & 0xF), base_model = (int)((eax >> 4) & 0xF);
+        cpu.family = base_family + (base_family == 15 ? (int)((eax >> 20) & 0xFF) : 0);
+        cpu.model = base_model + (base_family == 6 || base_family == 15
+                                      ? (int)((eax >> 16) & 0xF) << 4 : 0);
+    }
+    cpu.avx512f = __builtin_cpu_supports("avx512f") != 0;
+    cpu.avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    return cpu;
+}
+
+/* Intel family 6 models whose cores have two 512-bit FMA units (server parts). */
+static int intel_two_fma(int model) {
+    static const int models[] = {85, 106, 108, 143, 207, 173, 174};
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
+        if (models[i] == model) return 1;
+    return 0;
+}
+
+ck_gemm_arch ck_gemm_arch_for_cpu(ck_gemm_cpu cpu) {
+    if (cpu.avx512f) {
+        if (cpu.vendor == CK_CPU_VENDOR_AMD && cpu.family == 26) return CK_GEMM_ARCH_AVX512_ZEN5;
+        if (cpu.vendor == CK_CPU_VENDOR_INTEL && cpu.family == 6 && intel_two_fma(cpu.model))
+            return CK_GEMM_ARCH_AVX512_TWO_FMA;
+        return CK_GEMM_ARCH_AVX512_ONE_FMA;
+    }
+    return cpu.avx2_fma ? CK_GEMM_ARCH_AVX2 : CK_GEMM_ARCH_PORTABLE;
+}
+
+ck_gemm_path ck_gemm_arch_path(ck_gemm_arch arch) {
+    switch (arch) {
+    case CK_GEMM_ARCH_AVX2: return CK_GEMM_PATH_AVX2;
+    case CK_GEMM_ARCH_AVX512_ONE_FMA:
+    case CK_GEMM_ARCH_AVX512_TWO_FMA:
+    case CK_GEMM_ARCH_AVX512_ZEN5: return CK_GEMM_PATH_AVX512;
+    default: return CK_GEMM_PATH_PORTABLE;
+    }
+}
+
+const char *ck_gemm_arch_name(ck_gemm_arch arch) { return ck_gemm_table_of(arch)->name; }
+
+int ck_gemm_path_supported(ck_gemm_path path) {
+    switch (path) {
+    case CK_GEMM_PATH_PORTABLE: return 1;
+#if defined(__x86_64__)
+    case CK_GEMM_PATH_AVX2:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case CK_GEMM_PATH_AVX512:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") != 0;
+#endif
+    default: return 0;
+    }
+}
+
+/* The architecture that runs `path` on this CPU: its own, or the path's generic table. */
+static ck_gemm_arch arch_for_path(ck_gemm_path path) {
+    const ck_gemm_arch own = ck_gemm_arch_for_cpu(ck_gemm_this_cpu());
+    if (ck_gemm_arch_path(own) == path) return own;
+    return path == CK_GEMM_PATH_AVX2     ? CK_GEMM_ARCH_AVX2
+           : path == CK_GEMM_PATH_AVX512 ? CK_GEMM_ARCH_AVX512_ONE_FMA
+                                         : CK_GEMM_ARCH_PORTABLE;
+}
+
+/* ---- the current table -------------------------------------------------------------------- */
+
+/* The current table, or NULL before the first use. Products read it with one atomic load
+ * (checking the CPU's features on every call costs more than a tiny product). */
+static _Atomic(const ck_gemm_table *) current_table = NULL;
+
+/* CK_GEMM_PATH if it names a supported path, otherwise this CPU's own architecture. */
+static ck_gemm_arch default_arch(void) {
+    static const struct {
+        const char *name;
+        ck_gemm_path path;
+    } names[] = {{"portable", CK_GEMM_PATH_PORTABLE},
+                 {"avx2", CK_GEMM_PATH_AVX2},
+                 {"avx512", CK_GEMM_PATH_AVX512}};
+    const char *env = getenv("CK_GEMM_PATH");
+    if (env != NULL)
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+            if (strcmp(env, names[i].name) == 0 && ck_gemm_path_supported(names[i].path))
+                return arch_for_path(names[i].path);
+    return ck_gemm_arch_for_cpu(ck_gemm_this_cpu());
+}
+
+const ck_gemm_table *ck_gemm_current_table(void) {
+    const ck_gemm_table *table = atomic_load(&current_table);
+    if (table == NULL) {
+        /* Several threads may get here at once; they all compute the same value, and one
+         * set by ck_gemm_set_arch in the meantime wins. */
+        const ck_gemm_table *expected = NULL, *chosen = ck_gemm_table_of(default_arch());
+        table = atomic_compare_exchange_strong(&current_table, &expected, chosen) ? chosen
+                                                                                 : expected;
+    }
+    return table;
+}
+
+ck_gemm_arch ck_gemm_get_arch(void) { return ck_gemm_current_table()->arch; }
+
+int ck_gemm_set_arch(ck_gemm_arch arch) {
+    if ((unsigned)arch >= TABLES || !ck_gemm_path_supported(ck_gemm_arch_path(arch))) return -1;
+    atomic_store(&current_table, &tables[arch]);
+    return 0;
+}
+
+ck_gemm_path ck_gemm_get_path(void) { return ck_gemm_arch_path(ck_gemm_get_arch()); }
+
+int ck_gemm_set_path(ck_gemm_path path) {
+    if (!ck_gemm_path_supported(path)) return -1;
+    return ck_gemm_set_arch(arch_for_path(path));
+}
+
+/* ---- routes ------------------------------------------------------------------------------- */
+
+/* The tile of arch's instruction set, known on every target. */
+static void tile_of(ck_gemm_arch arch, int *mr, int *nr) {
+    switch (ck_gemm_arch_path(arch)) {
+    case CK_GEMM_PATH_AVX512: *mr = CK_GEMM_AVX512_MR, *nr = CK_GEMM_AVX512_NR; return;
+    case CK_GEMM_PATH_AVX2: *mr = CK_GEMM_AVX2_MR, *nr = CK_GEMM_AVX2_NR; return;
+    default: *mr = CK_GEMM_PORTABLE_MR, *nr = CK_GEMM_PORTABLE_NR; return;
+    }
+}
+
+ck_gemm_route ck_gemm_route_for(ck_gemm_arch arch, int threads, int trans_a, int trans_b,
+                                int64_t m, int64_t n, int64_t k, float alpha, float beta,
+                                ck_gemm_epilogue_kind epilogue) {
+    /* The epilogue each entry point passes (gemm.c), on a stand-in operand. */
+    static const float operand = 0.0f;
+    const ck_gemm_epilogue kinds[] = {
+        [CK_GEMM_EPILOGUE_BIAS] = {.bias = &operand, .cs = 1},
+        [CK_GEMM_EPILOGUE_BIAS_RELU] = {.bias = &operand, .cs = 1, .relu = 1},
+        [CK_GEMM_EPILOGUE_RELU] = {.relu = 1},
+        [CK_GEMM_EPILOGUE_RELU_BACKWARD] = {.mask = &operand, .mrs = n, .mcs = 1},
+    };
+    const ck_gemm_operands g = {
+        .trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n, .k = k, .alpha = alpha,
+        .beta = beta,
+        .epilogue = epilogue > CK_GEMM_EPILOGUE_NONE && epilogue <= CK_GEMM_EPILOGUE_RELU_BACKWARD
+                        ? &kinds[epilogue] : NULL};
+    int mr, nr;
+    tile_of(arch, &mr, &nr);
+    return ck_gemm_plan_for(ck_gemm_table_of(arch), mr, nr, threads > 0 ? threads : 1, &g).route;
+}
+
+const char *ck_gemm_route_name(ck_gemm_route route) {
+    switch (route) {
+    case CK_GEMM_ROUTE_NOTHING: return "nothing";
+    case CK_GEMM_ROUTE_SCALE: return "scale";
+    case CK_GEMM_ROUTE_DOT: return "dot";
+    case CK_GEMM_ROUTE_ROW_PANELS: return "row-panels";
+    case CK_GEMM_ROUTE_BROADCAST: return "broadcast";
+    case CK_GEMM_ROUTE_BROADCAST_TRANSPOSED: return "broadcast-transposed";
+    case CK_GEMM_ROUTE_PACKED: return "packed";
+    case CK_GEMM_ROUTE_PACKED_OWN_SLIVERS: return "packed-own-slivers";
+    }
+    return "unknown";
+}

@@ -1,0 +1,177 @@
+/* Internal: the GEMM's plan. Which code computes a product is decided here, in one function
+ * (ck_gemm_plan_for) of the architecture's table, the shape, the transposes, alpha, beta and
+ * the epilogue; the routes (gemm_scale.c, gemm_dot.c, gemm_broadcast.c, gemm_packed.c) know
+ * nothing of thresholds. The tables themselves, and the choice of one for this CPU, are in
+ * gemm_plan.c.
+ *
+ * The routes (ck_gemm_route, ckernels.h), in the order the plan tries them:
+ *   NOTHING               m == 0 or n == 0
+ *   SCALE                 alpha == 0 or k == 0: C = beta * C, then the epilogue
+ *   DOT                   the dot form, vectors along k: at least dot_min_k terms per sum,
+ *                         A as stored, and at most dot_max_n columns (the broadcast form
+ *                         and the microkernel would waste most vector lanes) or B
+ *                         transposed and at most dot_max_m rows (a small batch's dX = dY·Wᵀ:
+ *                         both operands read in place along k, no transposed copy of B)
+ *   ROW_PANELS            up to direct_max_work multiply-adds and at most row_panel_max_k
+ *                         terms per sum, alpha 1, beta 0, C's rows along D's, and an
+ *                         epilogue the panels are compiled for (ck_gemm_row_panels_fit)
+ *   BROADCAST             up to direct_max_work multiply-adds: the broadcast form, C's rows
+ *                         along D's rows
+ *   BROADCAST_TRANSPOSED  the broadcast form on D = Cᵀ, vectors along C's columns: up to
+ *                         direct_max_work multiply-adds with A transposed and B transposed
+ *                         or C taller than wide; or any size with A transposed, C taller than
+ *                         wide and at most transposed_max_n columns (dW = Xᵀ·dY of a layer
+ *                         with few outputs), on several threads when the work pays
+ *   PACKED                the blocked product, B~ packed by all threads together
+ *   PACKED_OWN_SLIVERS    the blocked product with one row part and at most one mc block of
+ *                         rows whose B~ would be larger than the A~ block (sized for L2):
+ *                         each thread packs the slivers of its own columns as it needs them
+ *                         (or reads B in place), no shared B~, no barriers
+ * Every route computes each element of C with a sequence of operations fixed by the table
+ * and the shape, and the routes a shape can take with different thread counts compute the
+ * same one, so the thread count never changes a bit. */
+#ifndef CK_GEMM_PLAN_H
+#define CK_GEMM_PLAN_H
+
+#include "gemm.h"
+#include "threading.h"
+
+/* The numbers of one architecture: its instruction set, block sizes and the thresholds of the
+ * plan. One table per kind of CPU (gemm_plan.c); Benchmarks/README.md says where each was
+ * measured.
+ *   mc  rows of op(A) packed at once (the A~ block, mc x kc, meant to stay in L2); a
+ *       multiple of the instruction set's mr
+ *   kc  depth of one packed block: each k block reloads and rewrites the tiles of C, so
+ *       deeper blocks pay as long as a B~ sliver (kc x nr) stays in L1/L2
+ *   nc  columns of op(B) packed at once (the B~ block, kc x nc, shared by the threads, meant
+ *       to stay in L3); a multiple of nr
+ *   min_work_per_thread  multiply-adds a thread must get, or the product runs on fewer
+ *       threads (1: no parallel region)
+ *   direct_max_work      products of at most this many multiply-adds are not packed
+ *   dot_min_k, dot_max_n, dot_max_m, transposed_max_n, row_panel_max_k: see the routes above
+ *       (row_panel_max_k 0: no row panels; at most CK_GEMM_ROW_PANEL_MAX_K)
+ *   prefetch_rows        packing an operand along its stored rows (B as stored, A
+ *       transposed), the rows this far ahead are asked for
+ * The route may depend on the thread count (PACKED or PACKED_OWN_SLIVERS), the bits never:
+ * both compute every element with the same operations. */
+typedef struct {
+    ck_gemm_arch arch;
+    const char *name;
+    const ck_gemm_isa *isa; /* NULL where the instruction set is not compiled (not x86-64) */
+    int64_t mc, kc, nc;
+    int64_t min_work_per_thread;
+    int64_t direct_max_work;
+    int64_t dot_min_k, dot_max_n, dot_max_m;
+    int64_t transposed_max_n;
+    int64_t row_panel_max_k;
+    int64_t prefetch_rows;
+} ck_gemm_table;
+
+/* The table of arch (never NULL), and the table ck_sgemm uses now (chosen on first use). */
+const ck_gemm_table *ck_gemm_table_of(ck_gemm_arch arch);
+const ck_gemm_table *ck_gemm_current_table(void);
+
+/* A product as the caller gave it (ck_sgemm's arguments), with its epilogue (NULL: none). */
+typedef struct {
+    int trans_a, trans_b;
+    int64_t m, n, k;
+    float alpha, beta;
+    const float *a, *b;
+    int64_t lda, ldb, ldc;
+    float *c;
+    const ck_gemm_epilogue *epilogue;
+} ck_gemm_operands;
+
+/* The route of a product and the threads it runs on (1: no parallel region). */
+typedef struct {
+    ck_gemm_route route;
+    int threads;
+} ck_gemm_plan;
+
+/* How the packed route splits C between `threads` threads: a tm x tn grid of rectangles, and
+ * whether each thread packs its own B~ slivers (PACKED_OWN_SLIVERS). */
+typedef struct {
+    int tm, tn;
+    int own_slivers;
+} ck_gemm_packed_layout;
+
+static inline int64_t ck_gemm_min64(int64_t x, int64_t y) { return x < y ? x : y; }
+
+/* The threads worth using for `work` units when each should get at least min_work:
+ * ck_threads_for with at most max_threads threads (0: ck_get_num_threads(), asked only when
+ * more than one thread is worth it). */
+static inline int ck_gemm_threads_for(int64_t work, int64_t min_work, int max_threads) {
+    const int64_t useful = work / min_work;
+    if (useful < 2) return 1;
+    const int threads = max_threads > 0 ? max_threads : ck_get_num_threads();
+    return useful < threads ? (int)useful : threads;
+}
+
+/* The packed route's layout for an m x n x k product on `threads` threads: the grid whose
+ * busiest thread has the fewest tiles of an m x min(n, nc) block (on a tie, more row parts:
+ * fewer duplicate A~ packs), and own slivers when there is one row part, at most one mc block
+ * of rows, and a B~ block larger than the A~ block. */
+static inline ck_gemm_packed_layout ck_gemm_packed_layout_for(const ck_gemm_table *t,
+                                                              int mr, int nr, int threads,
+                                                              int64_t m, int64_t n, int64_t k) {
+    const int64_t mtiles = (m + mr - 1) / mr;
+    const int64_t ntiles = (ck_gemm_min64(n, t->nc) + nr - 1) / nr;
+    ck_gemm_packed_layout layout = {threads, 1, 0};
+    int64_t best = INT64_MAX;
+    for (int rows = 1; rows <= threads; rows++) {
+        if (threads % rows != 0) continue;
+        const int cols = threads / rows;
+        const int64_t busiest = ((mtiles + rows - 1) / rows) * ((ntiles + cols - 1) / cols);
+        if (busiest <= best) {
+            best = busiest;
+            layout.tm = rows;
+            layout.tn = cols;
+        }
+    }
+    layout.own_slivers = layout.tm == 1 && m <= t->mc &&
+                         ck_gemm_min64(k, t->kc) * ck_gemm_min64(n, t->nc) > t->mc * t->kc;
+    return layout;
+}
+
+/* The plan of product g on table t with at most max_threads threads (0: the library's
+ * thread count). mr and nr are the tile of t's instruction set (passed apart so that a table
+ * whose instruction set is not compiled here can still be planned). */
+static inline ck_gemm_plan ck_gemm_plan_for(const ck_gemm_table *t, int mr, int nr,
+                                            int max_threads, const ck_gemm_operands *g) {
+    const int64_t m = g->m, n = g->n, k = g->k;
+    if (m <= 0 || n <= 0) return (ck_gemm_plan){CK_GEMM_ROUTE_NOTHING, 1};
+    if (g->alpha == 0.0f || k <= 0)
+        return (ck_gemm_plan){CK_GEMM_ROUTE_SCALE,
+                              ck_gemm_threads_for(m * n, CK_PARALLEL_MIN_ELEMENTS, max_threads)};
+
+    /* m*n*k, saturated (m*n fits: it is the size of C). */
+    const int64_t mn = m * n;
+    const int64_t work = mn > INT64_MAX / k ? INT64_MAX : mn * k;
+    const int threads = ck_gemm_threads_for(work, t->min_work_per_thread, max_threads);
+    if (k >= t->dot_min_k && !g->trans_a &&
+        (n <= t->dot_max_n || (g->trans_b && m <= t->dot_max_m)))
+        return (ck_gemm_plan){CK_GEMM_ROUTE_DOT, threads};
+    if (work <= t->direct_max_work) {
+        if (g->trans_a && (g->trans_b || m > n))
+            return (ck_gemm_plan){CK_GEMM_ROUTE_BROADCAST_TRANSPOSED, 1};
+        if (k <= t->row_panel_max_k && g->alpha == 1.0f && g->beta == 0.0f &&
+            ck_gemm_row_panels_fit(g->epilogue))
+            return (ck_gemm_plan){CK_GEMM_ROUTE_ROW_PANELS, 1};
+        return (ck_gemm_plan){CK_GEMM_ROUTE_BROADCAST, 1};
+    }
+    if (g->trans_a && n <= t->transposed_max_n && m > n)
+        return (ck_gemm_plan){CK_GEMM_ROUTE_BROADCAST_TRANSPOSED, threads};
+    const ck_gemm_packed_layout layout = ck_gemm_packed_layout_for(t, mr, nr, threads, m, n, k);
+    return (ck_gemm_plan){layout.own_slivers ? CK_GEMM_ROUTE_PACKED_OWN_SLIVERS
+                                             : CK_GEMM_ROUTE_PACKED,
+                          threads};
+}
+
+/* The routes: each computes product g on table t (whose instruction set is compiled and
+ * supported by this CPU) as its plan says. */
+void ck_gemm_scale(const ck_gemm_table *t, const ck_gemm_operands *g, int threads);
+void ck_gemm_dot(const ck_gemm_table *t, const ck_gemm_operands *g, int threads);
+void ck_gemm_broadcast(const ck_gemm_table *t, const ck_gemm_operands *g, ck_gemm_plan plan);
+void ck_gemm_packed(const ck_gemm_table *t, const ck_gemm_operands *g, int threads);
+
+#endif

@@ -1,0 +1,129 @@
+// The GEMM's plan: which table each kind of CPU gets, and which route a product takes on a
+// given table. Results are checked by GEMMTests and GEMMEpilogueTests on every route.
+import CKernels
+import XCTest
+
+final class GEMMPlanTests: XCTestCase {
+    private func cpu(_ vendor: ck_cpu_vendor, family: Int32, model: Int32, avx512: Bool, avx2: Bool = true) -> ck_gemm_cpu {
+        ck_gemm_cpu(vendor: vendor, family: family, model: model, avx512f: avx512 ? 1 : 0, avx2_fma: avx2 ? 1 : 0)
+    }
+
+    func testEachKindOfCPUGetsItsTable() {
+        let cases: [(String, ck_gemm_cpu, ck_gemm_arch)] = [
+            ("Zen 4 (EPYC Genoa)", cpu(CK_CPU_VENDOR_AMD, family: 25, model: 17, avx512: true), CK_GEMM_ARCH_AVX512_ONE_FMA),
+            ("Zen 3: no AVX-512", cpu(CK_CPU_VENDOR_AMD, family: 25, model: 1, avx512: false), CK_GEMM_ARCH_AVX2),
+            ("Zen 5 (EPYC Turin)", cpu(CK_CPU_VENDOR_AMD, family: 26, model: 2, avx512: true), CK_GEMM_ARCH_AVX512_ZEN5),
+            ("Zen 5, a model not listed", cpu(CK_CPU_VENDOR_AMD, family: 26, model: 68, avx512: true), CK_GEMM_ARCH_AVX512_ZEN5),
+            ("Emerald Rapids", cpu(CK_CPU_VENDOR_INTEL, family: 6, model: 207, avx512: true), CK_GEMM_ARCH_AVX512_TWO_FMA),
+            ("Sapphire Rapids", cpu(CK_CPU_VENDOR_INTEL, family: 6, model: 143, avx512: true), CK_GEMM_ARCH_AVX512_TWO_FMA),
+            ("Skylake-SP", cpu(CK_CPU_VENDOR_INTEL, family: 6, model: 85, avx512: true), CK_GEMM_ARCH_AVX512_TWO_FMA),
+            ("Ice Lake client: one FMA unit", cpu(CK_CPU_VENDOR_INTEL, family: 6, model: 126, avx512: true), CK_GEMM_ARCH_AVX512_ONE_FMA),
+            ("Intel, unknown family", cpu(CK_CPU_VENDOR_INTEL, family: 19, model: 1, avx512: true), CK_GEMM_ARCH_AVX512_ONE_FMA),
+            ("unknown vendor with AVX-512", cpu(CK_CPU_VENDOR_OTHER, family: 6, model: 207, avx512: true), CK_GEMM_ARCH_AVX512_ONE_FMA),
+            ("Intel without AVX-512", cpu(CK_CPU_VENDOR_INTEL, family: 6, model: 151, avx512: false), CK_GEMM_ARCH_AVX2),
+            ("no AVX2", cpu(CK_CPU_VENDOR_OTHER, family: 0, model: 0, avx512: false, avx2: false), CK_GEMM_ARCH_PORTABLE),
+        ]
+        for (what, cpu, arch) in cases {
+            XCTAssertEqual(ck_gemm_arch_for_cpu(cpu), arch, what)
+        }
+    }
+
+    func testDefaultIsThisCPUsTableUnlessAPathIsForced() throws {
+        if ProcessInfo.processInfo.environment["CK_GEMM_PATH"] != nil {
+            throw XCTSkip("CK_GEMM_PATH forces a path")
+        }
+        let original = ck_gemm_get_arch()
+        XCTAssertEqual(original, ck_gemm_arch_for_cpu(ck_gemm_this_cpu()))
+        XCTAssertEqual(ck_gemm_path_supported(ck_gemm_get_path()), 1)
+        defer { ck_gemm_set_arch(original) }
+        // Forcing this CPU's own path keeps its table; another path takes that path's table.
+        XCTAssertEqual(ck_gemm_set_path(ck_gemm_arch_path(original)), 0)
+        XCTAssertEqual(ck_gemm_get_arch(), original)
+        XCTAssertEqual(ck_gemm_set_path(CK_GEMM_PATH_PORTABLE), 0)
+        XCTAssertEqual(ck_gemm_get_arch(), original == CK_GEMM_ARCH_PORTABLE ? original : CK_GEMM_ARCH_PORTABLE)
+    }
+
+    func testSetArchOfUnsupportedPathFailsAndChangesNothing() throws {
+        guard let unsupported = allArchitectures.first(where: { ck_gemm_path_supported(ck_gemm_arch_path($0)) == 0 }) else {
+            throw XCTSkip("this CPU runs every architecture's path: none to reject")
+        }
+        let original = ck_gemm_get_arch()
+        XCTAssertEqual(ck_gemm_set_arch(unsupported), -1)
+        XCTAssertEqual(ck_gemm_get_arch(), original)
+    }
+
+    private func route(
+        _ arch: ck_gemm_arch, threads: Int32 = 2, _ trans: String, _ m: Int, _ k: Int, _ n: Int,
+        alpha: Float = 1, beta: Float = 0, epilogue: ck_gemm_epilogue_kind = CK_GEMM_EPILOGUE_NONE
+    ) -> String {
+        String(cString: ck_gemm_route_name(ck_gemm_route_for(
+            arch, threads, trans.first == "T" ? 1 : 0, trans.last == "T" ? 1 : 0, Int64(m), Int64(n), Int64(k),
+            alpha, beta, epilogue)))
+    }
+
+    /// The routes of the spiral's and the MLP's products (shapes m×k×n, as the benchmark
+    /// writes them) on every table: what the tables agree on.
+    func testRoutesOfTheExamplesProducts() {
+        for arch in allArchitectures {
+            let name = String(cString: ck_gemm_arch_name(arch))
+            let avx512 = ck_gemm_arch_path(arch) == CK_GEMM_PATH_AVX512
+            // Spiral: H = relu(X·W1 + b) 20×2×100, fused: row panels with AVX-512; with beta 1
+            // (accumulating), or without masked vectors, the broadcast form's tiles.
+            XCTAssertEqual(route(arch, "NN", 20, 2, 100, epilogue: CK_GEMM_EPILOGUE_BIAS_RELU), avx512 ? "row-panels" : "broadcast", name)
+            XCTAssertEqual(route(arch, "NN", 20, 2, 100, beta: 1), "broadcast", name)
+            XCTAssertEqual(route(arch, "NN", 20, 2, 100, alpha: 2), "broadcast", name)
+            XCTAssertEqual(route(arch, "NN", 20, 5, 100), "broadcast", name) // 5 terms: past the panels
+            // Y = H·W2 20×100×3: long k, 3 columns; dW2 = Hᵀ·dY 100×20×3 TN: C's transpose;
+            // dX2 = dY·W2ᵀ 20×3×100 NT with the ReLU's mask: row panels (3 terms).
+            XCTAssertEqual(route(arch, "NN", 20, 100, 3), "dot", name)
+            XCTAssertEqual(route(arch, "TN", 100, 20, 3), "broadcast-transposed", name)
+            XCTAssertEqual(route(arch, "NT", 20, 3, 100, epilogue: CK_GEMM_EPILOGUE_RELU_BACKWARD), avx512 ? "row-panels" : "broadcast", name)
+            // MLP at batch 256 and 32.
+            XCTAssertEqual(route(arch, "NN", 256, 784, 1024), "packed", name)
+            XCTAssertEqual(route(arch, "NN", 256, 1024, 10), "dot", name)
+            XCTAssertEqual(route(arch, "TN", 1024, 256, 1024), "packed", name)
+            XCTAssertEqual(route(arch, "TN", 1024, 256, 10), "broadcast-transposed", name)
+            XCTAssertEqual(route(arch, "NT", 256, 1024, 1024), "packed", name)
+            // On 2 threads 32 rows are 3 AVX-512 tiles, one row part; 6 of the others' tiles, two.
+            XCTAssertEqual(route(arch, "NN", 32, 1024, 1024), avx512 ? "packed-own-slivers" : "packed", name)
+            XCTAssertEqual(route(arch, "NT", 32, 1024, 1024), "dot", name)
+            XCTAssertEqual(route(arch, "TN", 1024, 32, 10), "broadcast-transposed", name)
+            // Nothing to do; only C = beta * C.
+            XCTAssertEqual(route(arch, "NN", 0, 5, 5), "nothing", name)
+            XCTAssertEqual(route(arch, "NN", 5, 0, 5), "scale", name)
+            XCTAssertEqual(route(arch, "NN", 5, 5, 5, alpha: 0), "scale", name)
+        }
+    }
+
+    /// Each threshold of a table, on both sides, on the Zen 4 table (the others' values are
+    /// in CKernels/gemm_plan.c): the dot form from 64 terms per sum and up to 15 columns, or
+    /// B transposed and up to 32 rows; no packing up to 64³ multiply-adds; C's transpose for
+    /// A transposed, C taller than wide and up to 15 columns; own slivers when one row part
+    /// (the thread grid whose busiest thread has the fewest 12×32 tiles; on a tie, more row
+    /// parts) and one MC block (240 rows) of rows meet a B~ block larger than the A~ block
+    /// (KC 1024 × 240).
+    func testThresholdsOfTheZen4Table() {
+        let zen4 = CK_GEMM_ARCH_AVX512_ONE_FMA
+        XCTAssertEqual(route(zen4, "NN", 300, 64, 15), "dot")
+        XCTAssertEqual(route(zen4, "NN", 300, 63, 15), "packed")
+        XCTAssertEqual(route(zen4, "NN", 300, 64, 16), "packed")
+        XCTAssertEqual(route(zen4, "TN", 300, 64, 15), "broadcast-transposed")
+        XCTAssertEqual(route(zen4, "NT", 32, 64, 300), "dot")
+        XCTAssertEqual(route(zen4, "NT", 33, 64, 300), "packed")
+        XCTAssertEqual(route(zen4, "NN", 64, 32, 128), "broadcast") // 64³ multiply-adds
+        XCTAssertEqual(route(zen4, "NN", 64, 32, 129), "packed")
+        XCTAssertEqual(route(zen4, "TN", 128, 32, 64), "broadcast-transposed") // C taller than wide
+        XCTAssertEqual(route(zen4, "TN", 64, 64, 64), "broadcast") // as wide as tall
+        XCTAssertEqual(route(zen4, "TT", 64, 64, 64), "broadcast-transposed")
+        XCTAssertEqual(route(zen4, "TN", 700, 300, 15), "broadcast-transposed")
+        XCTAssertEqual(route(zen4, "TN", 700, 300, 16), "packed")
+        XCTAssertEqual(route(zen4, "TN", 15, 300000, 15), "packed") // not taller than wide
+        XCTAssertEqual(route(zen4, "NN", 36, 1024, 241), "packed-own-slivers") // 3 × 8 tiles: 1 × 2 threads
+        XCTAssertEqual(route(zen4, "NN", 36, 1024, 240), "packed") // B~ no larger than A~
+        XCTAssertEqual(route(zen4, "NN", 48, 1024, 241), "packed") // 4 × 8 tiles: 2 × 1 threads
+        XCTAssertEqual(route(zen4, threads: 1, "NN", 240, 1024, 241), "packed-own-slivers")
+        XCTAssertEqual(route(zen4, threads: 1, "NN", 241, 1024, 1024), "packed") // two MC blocks
+        // 4 threads on 240 rows and 3000 columns: two row parts share B~.
+        XCTAssertEqual(route(zen4, threads: 4, "NN", 240, 1024, 3000), "packed")
+    }
+}
