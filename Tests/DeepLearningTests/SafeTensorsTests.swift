@@ -560,13 +560,19 @@ final class SafeTensorsTests: XCTestCase {
         XCTAssertEqual(norm.batchesTracked.value, 1)
         try model.load(from: target)
         XCTAssertEqual(norm.batchesTracked.value, 0)
-        XCTAssertEqual(evaluationOutput(model, input), output.values)
+        // The fixture's output was computed on the AVX-512 path; other GEMM paths sum in
+        // another order, so the comparison allows for rounding.
+        let loaded = evaluationOutput(model, input)
+        XCTAssertEqual(loaded.count, output.count)
+        for (index, (a, e)) in zip(loaded, output.values).enumerated() {
+            XCTAssertEqual(a, e, accuracy: 1e-5, "output[\(index)]")
+        }
         // Saved again, in PyTorch's layout, it loads into a third model with the same output.
         let resaved = path("resaved.safetensors")
         try model.save(to: resaved)
         let third = convolutionModel()
         try third.load(from: resaved)
-        XCTAssertEqual(evaluationOutput(third, input), output.values)
+        XCTAssertEqual(evaluationOutput(third, input), loaded)
     }
 
     /// PyTorch's fixture model (Fixtures/pytorch_fixture.py): Conv2D(1 → 3), ..., Linear(27 →
