@@ -57,6 +57,8 @@ public final class BatchNorm: Function {
         (weight, bias, runningMean, runningVariance, savedMean, savedInverseStd) = (
             Tensor(shape: [features]), Tensor(shape: [features]), Tensor(shape: [features]),
             Tensor(shape: [features]), Tensor(shape: [features]), Tensor(shape: [features]))
+        weight.requiresGradient = true
+        bias.requiresGradient = true
         resetParametersAndStatistics()
     }
 
