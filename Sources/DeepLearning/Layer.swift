@@ -15,9 +15,10 @@
 ///
 /// What reflection finds among a layer's stored properties (`let`, `var`, `lazy var`, of the
 /// class and its superclasses, in declaration order):
-/// - a `Tensor` that requires a gradient is a **parameter** (the optimizer updates it; saved);
-/// - a `Tensor` that does not is a **buffer** (saved and loaded, never updated by an
-///   optimizer: PyTorch's `register_buffer`);
+/// - a leaf `Tensor` that requires a gradient is a **parameter** (the optimizer updates it;
+///   saved);
+/// - a leaf `Tensor` that does not is a **buffer** (saved and loaded, never updated by an
+///   optimizer: PyTorch's `register_buffer`); a tensor an operation computed is not state;
 /// - a `Counter` is a counter (saved as an I64 scalar);
 /// - a layer is a **sub-layer**, its state named under the property's name ("first.weight");
 /// - an array of tensors or of layers names its elements by index ("blocks.1.second.bias");
@@ -141,7 +142,8 @@ private struct ReflectedState {
 
     mutating func add(_ value: Any, named name: String) {
         switch value {
-        case let tensor as Tensor: tensors.append((name, tensor))
+        case let tensor as Tensor where tensor.isLeaf: tensors.append((name, tensor))
+        case is Tensor: break // an operation's result kept by the layer: not state
         case let counter as Counter: counters.append((name, counter))
         case let layer as any Layer: sublayers.append((name, layer))
         case let elements as [Any]:

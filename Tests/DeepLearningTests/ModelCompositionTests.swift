@@ -129,6 +129,28 @@ final class ModelCompositionTests: XCTestCase {
         XCTAssertEqual((copy.layers[0] as! Model).layers[1].namedCounters[0].counter.value, 4)
     }
 
+    func testFunctionStylePassesNeedFunctions() throws {
+        try assertStops(withMessage: "backward needs every layer to be a Function") {
+            let model = Model { Linear(2, 3); FeatureScale(features: 3) }
+            _ = model.forward(Tensor(shape: [1, 2]))
+            model.backward(Tensor(shape: [1, 3]))
+        }
+    }
+
+    func testComputedTensorsAreNotState() {
+        final class Caching: Layer {
+            let weight = Tensor(shape: [2], values: [1, 2], requiresGradient: true)
+            var last: Tensor?
+            func callAsFunction(_ x: Tensor) -> Tensor {
+                last = x * weight
+                return last!
+            }
+        }
+        let layer = Caching()
+        _ = layer(Tensor(shape: [2], values: [3, 4]))
+        XCTAssertEqual(layer.namedStateTensors.map(\.name), ["weight"])
+    }
+
     func testNestedModelSetsTrainingModeAndInitializesEveryLayer() {
         let dropout = Dropout(probability: 0.5)
         let inner = Model { Linear(2, 2); dropout }
@@ -162,6 +184,8 @@ final class ModelCompositionTests: XCTestCase {
         let plain = make(blocks: 0, normalized: false, wide: false)
         XCTAssertEqual(plain.layers.map(\.description),
                        ["Linear(2 → 4)", "Tanh", "Linear(4 → 8)", "Linear(8 → 3)"])
+        let blocks = [ResidualBlock(8), ResidualBlock(8)]
+        XCTAssertEqual(Model { Linear(2, 8); blocks }.layers.count, 3)
         let full = make(blocks: 2, normalized: true, wide: true)
         XCTAssertEqual(full.layers.map(\.description), [
             "Linear(2 → 4)", "ResidualBlock", "ResidualBlock", "BatchNorm(4)", "Linear(4 → 8)",
