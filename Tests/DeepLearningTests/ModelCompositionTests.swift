@@ -151,6 +151,58 @@ final class ModelCompositionTests: XCTestCase {
         XCTAssertEqual(layer.namedStateTensors.map(\.name), ["weight"])
     }
 
+    /// PyTorch loads a nested model's file with `load_state_dict(strict=True)` into the same
+    /// modules and computes the same probabilities. Runs with the python named by
+    /// DEEPLEARNING_TORCH_PYTHON (which must import torch and safetensors); skipped without it.
+    func testPyTorchLoadsANestedModel() throws {
+        guard let python = ProcessInfo.processInfo.environment["DEEPLEARNING_TORCH_PYTHON"] else {
+            throw XCTSkip("DEEPLEARNING_TORCH_PYTHON is not set")
+        }
+        let model = Model {
+            Linear(2, 3)
+            Model { ResidualBlock(3); BatchNorm(features: 3) }
+            Stack()
+        }
+        model.initializeParameters(seed: 19)
+        let file = try makeTemporaryDirectory().appendingPathComponent("torch.safetensors").path
+        try model.save(to: file)
+        let x = Tensor(shape: [2, 2], values: [0.5, -1, 2, 0.25])
+        let script = """
+            import sys, torch, torch.nn as nn
+            from safetensors.torch import load_file
+            class Block(nn.Module):
+                def __init__(s):
+                    super().__init__(); s.first = nn.Linear(3, 3); s.second = nn.Linear(3, 3)
+                def forward(s, x): return torch.relu(x + s.second(torch.relu(s.first(x))))
+            class Stack(nn.Module):
+                def __init__(s):
+                    super().__init__(); s.blocks = nn.ModuleList([Block(), Block()])
+                    s.register_buffer("offset", torch.zeros(3)); s.head = nn.Linear(3, 2)
+                def forward(s, x):
+                    x = x + s.offset
+                    for b in s.blocks: x = b(x)
+                    return s.head(x)
+            m = nn.Sequential(nn.Linear(2, 3), nn.Sequential(Block(), nn.BatchNorm1d(3)), Stack())
+            m.load_state_dict(load_file(sys.argv[1]), strict=True)
+            m.eval()
+            y = torch.softmax(m(torch.tensor([[0.5, -1], [2, 0.25]])), 1)
+            print(" ".join(repr(v) for v in y.flatten().tolist()))
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = ["-c", script, file]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+        let torch = text.split(separator: " ").compactMap { Float($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        let ours = model.probabilities(x).values
+        XCTAssertEqual(torch.count, ours.count)
+        for (a, e) in zip(ours, torch) { XCTAssertEqual(a, e, accuracy: 1e-6) }
+    }
+
     func testNestedModelSetsTrainingModeAndInitializesEveryLayer() {
         let dropout = Dropout(probability: 0.5)
         let inner = Model { Linear(2, 2); dropout }
