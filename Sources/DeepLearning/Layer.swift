@@ -146,8 +146,10 @@ private struct ReflectedState {
         case is Tensor: break // an operation's result kept by the layer: not state
         case let counter as Counter: counters.append((name, counter))
         case let layer as any Layer: sublayers.append((name, layer))
-        case let elements as [Any]:
-            for (index, element) in elements.enumerated() { add(element, named: "\(name).\(index)") }
+        case let tensors as [Tensor]:
+            for (index, tensor) in tensors.enumerated() { add(tensor, named: "\(name).\(index)") }
+        case let layers as [any Layer]:
+            for (index, layer) in layers.enumerated() { add(layer, named: "\(name).\(index)") }
         default: break
         }
     }

@@ -46,6 +46,7 @@ public final class Model: Layer {
         self.init(layers())
     }
 
+    /// The layers' descriptions: "Model { Linear(2 → 3); ReLU }".
     public var description: String {
         "Model { \(layers.map(\.description).joined(separator: "; ")) }"
     }
@@ -315,11 +316,18 @@ public struct TrainingProgress: Sendable {
 /// ```
 @resultBuilder
 public enum ModelBuilder {
+    /// A layer on a line of its own.
     public static func buildExpression(_ layer: any Layer) -> [any Layer] { [layer] }
+    /// An array of layers on a line of its own, in order.
     public static func buildExpression(_ layers: [any Layer]) -> [any Layer] { layers }
+    /// The lines of a block, in order.
     public static func buildBlock(_ parts: [any Layer]...) -> [any Layer] { parts.flatMap { $0 } }
+    /// An `if` without `else`: its layers when the condition holds, else none.
     public static func buildOptional(_ part: [any Layer]?) -> [any Layer] { part ?? [] }
+    /// The `if` branch of an `if`/`else`.
     public static func buildEither(first part: [any Layer]) -> [any Layer] { part }
+    /// The `else` branch of an `if`/`else`.
     public static func buildEither(second part: [any Layer]) -> [any Layer] { part }
+    /// A `for` loop: the layers of every iteration, in order.
     public static func buildArray(_ parts: [[any Layer]]) -> [any Layer] { parts.flatMap { $0 } }
 }
