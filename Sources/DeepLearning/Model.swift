@@ -1,6 +1,12 @@
 import CKernels
 
-/// A sequence of layers applied one after another: the article's `Model`.
+/// A sequence of layers applied one after another: the article's `Model`, and PyTorch's
+/// `nn.Sequential`. A model is a layer itself, so models nest; its layers may be any `Layer`.
+///
+/// `fit`, `forward`, `predict`, `probabilities` and `accuracy` take the fused path (the
+/// layers' own forward and backward passes, each `Linear` + `ReLU` pair as one GEMM) when
+/// every layer is a `Function`, and the graph (`callAsFunction(_:)` recorded, `backward(_:)`
+/// on its output) otherwise; both give the same results bit for bit where both apply.
 ///
 /// ```swift
 /// let model = Model {
@@ -185,27 +191,30 @@ public final class Model: Layer {
         }
     }
 
-    /// Runs one sample of zeros through the layers, one by one, in evaluation mode (which
-    /// moves no running statistics and draws no dropout masks) to learn each layer's input
-    /// shape, and throws `DeepLearningError.batchTooSmall` when a layer cannot train on the
-    /// loader's smallest batch. Returns the width of the model's output (the classes).
+    /// Runs one sample of zeros through the layers, one by one (those of nested models too),
+    /// in evaluation mode (which moves no running statistics and draws no dropout masks) to
+    /// learn each layer's input shape, and throws `DeepLearningError.batchTooSmall` when a
+    /// `Function` cannot train on the loader's smallest batch (a layer written from operations
+    /// is run as a whole). Returns the width of the model's output (the classes).
     private func checkTrainingBatches(of loader: MiniBatchLoader, requestedBatchSize: Int) throws
         -> Int
     {
         let smallest = loader.lastBatchSize
-        let sample = Tensor(shape: [1] + loader.inputs.shape.dropFirst())
-        let output = try inMode(training: false) {
-            try layers.reduce(sample) { input, layer in
-                let needs = (layer as? any Function)?
-                    .smallestTrainingBatch(sampleShape: Array(input.shape.dropFirst())) ?? 1
-                guard smallest >= needs else {
-                    throw DeepLearningError.batchTooSmall(
-                        layer: "\(layer)", needs: needs, batch: smallest,
-                        samples: loader.labels.count, batchSize: requestedBatchSize)
-                }
-                return withoutGradientRecording { layer(input) }
+        func output(of layer: any Layer, for input: Tensor) throws -> Tensor {
+            if let model = layer as? Model {
+                return try model.layers.reduce(input) { try output(of: $1, for: $0) }
             }
+            let needs = (layer as? any Function)?
+                .smallestTrainingBatch(sampleShape: Array(input.shape.dropFirst())) ?? 1
+            guard smallest >= needs else {
+                throw DeepLearningError.batchTooSmall(
+                    layer: "\(layer)", needs: needs, batch: smallest,
+                    samples: loader.labels.count, batchSize: requestedBatchSize)
+            }
+            return withoutGradientRecording { layer(input) }
         }
+        let sample = Tensor(shape: [1] + loader.inputs.shape.dropFirst())
+        let output = try inMode(training: false) { try output(of: self, for: sample) }
         require(output.shape.count == 2,
                 "Model.fit: the model's output of shape \(output.shape) is not [batch, classes]")
         return output.shape[1]

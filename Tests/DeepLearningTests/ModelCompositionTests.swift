@@ -137,6 +137,18 @@ final class ModelCompositionTests: XCTestCase {
         }
     }
 
+    func testFitChecksTheBatchesOfNestedModelsLayers() {
+        let (x, labels) = spiral(pointsPerClass: 3, classes: 3, seed: 20)   // 9 = 4 + 4 + 1
+        let model = Model { Model { Linear(2, 4); BatchNorm(features: 4) }; Linear(4, 3) }
+        let optimizer = SGD(parameters: model.parameters, learningRate: 0.1)
+        XCTAssertThrowsError(try model.fit(x, labels: labels, optimizer: optimizer, epochs: 1,
+                                           batchSize: 4)) {
+            XCTAssertTrue("\($0)".contains("BatchNorm(4)"), "\($0)")
+        }
+        XCTAssertNoThrow(try model.fit(x, labels: labels, optimizer: optimizer, epochs: 1,
+                                       batchSize: 4, dropLast: true))
+    }
+
     func testComputedTensorsAreNotState() {
         final class Caching: Layer {
             let weight = Tensor(shape: [2], values: [1, 2], requiresGradient: true)
