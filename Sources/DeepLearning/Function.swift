@@ -1,4 +1,6 @@
-/// An operator of a network (a layer): the article's `Function`.
+/// An operator of a network (a layer) with forward and backward passes of its own: the
+/// article's `Function`. Every `Function` is also a `Layer` (callable on tensors as a
+/// recorded operation); `Model` fuses the passes of a model made only of `Function`s.
 ///
 /// `forward(_:)` transforms its input and keeps what `backward(_:)` needs. `backward(_:)`
 /// takes dLoss/dOutput, *accumulates* the gradients of the parameters (so gradients of several
