@@ -110,15 +110,16 @@ public final class MaxPool2D: Function {
     public func callAsFunction(_ input: Tensor) -> Tensor {
         let g = windows.checkedGeometry(forInputShape: input.shape, of: self)
         let output = Tensor(uninitializedShape: g.outputShape(forInputShape: input.shape))
-        let argmax = UnsafeMutablePointer<Int64>.allocate(capacity: output.count)
-        ck_max_pool2d_forward(g.planes, g.height, g.width, g.kernel, g.kernel, g.stride, g.stride,
-                              g.outHeight, g.outWidth, input.value, output.value, argmax)
-        guard recordsGradient(input) else {
-            argmax.deallocate()
-            return output
+        // The positions of the maxima: Int64s in a pooled buffer of twice as many floats.
+        let argmax = TensorStorage(count: 2 * output.count, zeroed: false)
+        argmax.base.withMemoryRebound(to: Int64.self, capacity: output.count) {
+            ck_max_pool2d_forward(g.planes, g.height, g.width, g.kernel, g.kernel, g.stride,
+                                  g.stride, g.outHeight, g.outWidth, input.value, output.value, $0)
         }
-        output.attach(MaxPoolNode(self, input: input, output: output, geometry: g,
-                                  argmax: argmax))
+        if recordsGradient(input) {
+            output.attach(MaxPoolNode(self, input: input, output: output, geometry: g,
+                                      argmax: argmax))
+        }
         return output
     }
 
@@ -205,24 +206,24 @@ public final class AvgPool2D: Function {
 /// window's maximum, whose positions the node owns.
 final class MaxPoolNode: GradientNode {
     private let geometry: PoolingGeometry
-    /// `[batch, channels, outH, outW]` indices within each plane, from the forward pass.
-    private let argmax: UnsafeMutablePointer<Int64>
+    /// `[batch, channels, outH, outW]` Int64 indices within each plane, from the forward pass.
+    private let argmax: TensorStorage
 
     init(_ layer: MaxPool2D, input: Tensor, output: Tensor, geometry: PoolingGeometry,
-         argmax: UnsafeMutablePointer<Int64>) {
+         argmax: TensorStorage) {
         self.geometry = geometry
         self.argmax = argmax
         super.init("\(layer)", inputs: [input], outputShape: output.shape)
     }
 
-    deinit { argmax.deallocate() }
-
     override func backward(_ outputGradient: Tensor) {
         guard let target = gradientTarget(forInput: 0) else { return }
         let g = geometry
         target.overwriteOrAdd { dx in
-            ck_max_pool2d_backward(g.planes, g.height, g.width, g.outHeight, g.outWidth, argmax,
-                                   outputGradient.value, dx)
+            argmax.base.withMemoryRebound(to: Int64.self, capacity: argmax.count / 2) {
+                ck_max_pool2d_backward(g.planes, g.height, g.width, g.outHeight, g.outWidth, $0,
+                                       outputGradient.value, dx)
+            }
         }
     }
 }
