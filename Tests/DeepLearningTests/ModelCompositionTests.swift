@@ -137,6 +137,29 @@ final class ModelCompositionTests: XCTestCase {
         }
     }
 
+    /// Through the graph too, `fit` allocates no buffers after its first epoch: every call's
+    /// results and saved state come from the pool.
+    func testGraphFitAllocatesNoBuffersAfterTheFirstEpoch() throws {
+        var generator = SeededGenerator(seed: 21)
+        let images = randomTensor([30, 1, 6, 6], using: &generator)
+        let labels = (0..<30).map { Int32($0 % 3) }
+        let model = Model {
+            Conv2D(inputChannels: 1, outputChannels: 2, kernelSize: 3, padding: 1)
+            BatchNorm(features: 2)
+            MaxPool2D(kernelSize: 2)
+            Flatten()
+            ResidualBlock(18)
+            Dropout(probability: 0.1)
+            Linear(18, 3)
+        }
+        let optimizer = SGD(parameters: model.parameters, learningRate: 0.1, momentum: 0.9)
+        var allocationsAfterEpoch: [Int] = []
+        try model.fit(images, labels: labels, optimizer: optimizer, epochs: 4, batchSize: 8) { _ in
+            allocationsAfterEpoch.append(Tensor.bufferAllocations.load(ordering: .relaxed))
+        }
+        XCTAssertEqual(Set(allocationsAfterEpoch.dropFirst()).count, 1, "\(allocationsAfterEpoch)")
+    }
+
     func testFitChecksTheBatchesOfNestedModelsLayers() {
         let (x, labels) = spiral(pointsPerClass: 3, classes: 3, seed: 20)   // 9 = 4 + 4 + 1
         let model = Model { Model { Linear(2, 4); BatchNorm(features: 4) }; Linear(4, 3) }
