@@ -117,7 +117,7 @@ public final class MaxPool2D: Function {
                                   g.stride, g.outHeight, g.outWidth, input.value, output.value, $0)
         }
         if recordsGradient(input) {
-            output.attach(MaxPoolNode(self, input: input, output: output, geometry: g,
+            output.attach(PoolingNode(self, input: input, output: output, geometry: g,
                                       argmax: argmax))
         }
         return output
@@ -174,7 +174,7 @@ public final class AvgPool2D: Function {
         ck_avg_pool2d_forward(g.planes, g.height, g.width, g.kernel, g.kernel, g.stride,
                               g.stride, g.outHeight, g.outWidth, input.value, output.value)
         if recordsGradient(input) {
-            output.attach(AvgPoolNode(self, input: input, output: output, geometry: g))
+            output.attach(PoolingNode(self, input: input, output: output, geometry: g))
         }
         return output
     }
@@ -202,15 +202,17 @@ public final class AvgPool2D: Function {
     }
 }
 
-/// The backward pass of one call of a `MaxPool2D`: each output's gradient goes to its
-/// window's maximum, whose positions the node owns.
-final class MaxPoolNode: GradientNode {
+/// The backward pass of one call of a `MaxPool2D` (each output's gradient to its window's
+/// maximum, whose positions the node owns) or an `AvgPool2D` (each output's gradient spread
+/// evenly over its window).
+final class PoolingNode: GradientNode {
     private let geometry: PoolingGeometry
-    /// `[batch, channels, outH, outW]` Int64 indices within each plane, from the forward pass.
-    private let argmax: TensorStorage
+    /// Max pooling's `[batch, channels, outH, outW]` Int64 indices within each plane, from the
+    /// forward pass; nil for average pooling.
+    private let argmax: TensorStorage?
 
-    init(_ layer: MaxPool2D, input: Tensor, output: Tensor, geometry: PoolingGeometry,
-         argmax: TensorStorage) {
+    init(_ layer: some Layer, input: Tensor, output: Tensor, geometry: PoolingGeometry,
+         argmax: TensorStorage? = nil) {
         self.geometry = geometry
         self.argmax = argmax
         super.init("\(layer)", inputs: [input], outputShape: output.shape)
@@ -220,30 +222,15 @@ final class MaxPoolNode: GradientNode {
         guard let target = gradientTarget(forInput: 0) else { return }
         let g = geometry
         target.overwriteOrAdd { dx in
+            guard let argmax else {
+                return ck_avg_pool2d_backward(g.planes, g.height, g.width, g.kernel, g.kernel,
+                                              g.stride, g.stride, g.outHeight, g.outWidth,
+                                              outputGradient.value, dx)
+            }
             argmax.base.withMemoryRebound(to: Int64.self, capacity: argmax.count / 2) {
                 ck_max_pool2d_backward(g.planes, g.height, g.width, g.outHeight, g.outWidth, $0,
                                        outputGradient.value, dx)
             }
-        }
-    }
-}
-
-/// The backward pass of one call of an `AvgPool2D`: each output's gradient spread evenly
-/// over its window.
-final class AvgPoolNode: GradientNode {
-    private let geometry: PoolingGeometry
-
-    init(_ layer: AvgPool2D, input: Tensor, output: Tensor, geometry: PoolingGeometry) {
-        self.geometry = geometry
-        super.init("\(layer)", inputs: [input], outputShape: output.shape)
-    }
-
-    override func backward(_ outputGradient: Tensor) {
-        guard let target = gradientTarget(forInput: 0) else { return }
-        let g = geometry
-        target.overwriteOrAdd { dx in
-            ck_avg_pool2d_backward(g.planes, g.height, g.width, g.kernel, g.kernel, g.stride,
-                                   g.stride, g.outHeight, g.outWidth, outputGradient.value, dx)
         }
     }
 }
