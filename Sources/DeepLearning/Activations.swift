@@ -11,20 +11,28 @@ public class ElementwiseActivation: Function {
                                          UnsafeMutablePointer<Float>?) -> Void
 
     public let description: String
-    private let forwardKernel: Forward
-    private let backwardKernel: Backward
+    private let function: ActivationFunction
     @exclusivity(unchecked) private var output: Tensor?
     @exclusivity(unchecked) private var inputGradient: Tensor?
 
-    init(name: String, forward: Forward, backward: Backward) {
+    init(name: String, _ function: ActivationFunction) {
         description = name
-        forwardKernel = forward
-        backwardKernel = backward
+        self.function = function
+    }
+
+    /// The activation as a recorded operation: `relu(_:)`, `sigmoid(_:)` or `tanh(_:)`, the
+    /// same kernels.
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        switch function {
+        case .relu: relu(input)
+        case .sigmoid: sigmoid(input)
+        case .tanh: tanh(input)
+        }
     }
 
     public func forward(_ input: Tensor) -> Tensor {
         let output = Tensor.reusing(output, shape: input.shape)
-        forwardKernel(Int64(input.count), input.value, output.value)
+        function.forward(Int64(input.count), input.value, output.value)
         self.output = output
         return output
     }
@@ -53,7 +61,7 @@ public class ElementwiseActivation: Function {
     public func backward(_ outputGradient: Tensor) -> Tensor {
         let output = requireLastOutput(output, matching: outputGradient, for: self)
         let inputGradient = Tensor.reusing(inputGradient, shape: output.shape)
-        backwardKernel(Int64(output.count), output.value, outputGradient.value,
+        function.backward(Int64(output.count), output.value, outputGradient.value,
                        inputGradient.value)
         self.inputGradient = inputGradient
         return inputGradient
@@ -67,7 +75,7 @@ public class ElementwiseActivation: Function {
 /// relu.forward(Tensor(shape: [1, 3], values: [-1, 0, 2])).values   // [0, 0, 2]
 /// ```
 public final class ReLU: ElementwiseActivation {
-    public init() { super.init(name: "ReLU", forward: ck_relu_forward, backward: ck_relu_backward) }
+    public init() { super.init(name: "ReLU", .relu) }
 }
 
 /// The logistic sigmoid, element-wise: `y = 1 / (1 + e^−x)`; dx = dy · y · (1 − y).
@@ -77,7 +85,7 @@ public final class ReLU: ElementwiseActivation {
 /// ```
 public final class Sigmoid: ElementwiseActivation {
     public init() {
-        super.init(name: "Sigmoid", forward: ck_sigmoid_forward, backward: ck_sigmoid_backward)
+        super.init(name: "Sigmoid", .sigmoid)
     }
 }
 
@@ -87,5 +95,5 @@ public final class Sigmoid: ElementwiseActivation {
 /// Tanh().forward(Tensor(shape: [1, 1], values: [0])).values   // [0]
 /// ```
 public final class Tanh: ElementwiseActivation {
-    public init() { super.init(name: "Tanh", forward: ck_tanh_forward, backward: ck_tanh_backward) }
+    public init() { super.init(name: "Tanh", .tanh) }
 }

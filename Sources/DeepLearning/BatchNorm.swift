@@ -57,6 +57,8 @@ public final class BatchNorm: Function {
         (weight, bias, runningMean, runningVariance, savedMean, savedInverseStd) = (
             Tensor(shape: [features]), Tensor(shape: [features]), Tensor(shape: [features]),
             Tensor(shape: [features]), Tensor(shape: [features]), Tensor(shape: [features]))
+        weight.requiresGradient = true
+        bias.requiresGradient = true
         resetParametersAndStatistics()
     }
 
@@ -106,29 +108,50 @@ public final class BatchNorm: Function {
         return (shape[0], shape.count == 4 ? shape[2] * shape[3] : 1)
     }
 
+    /// Batch normalization as a recorded operation (the kernels of `forward` and `backward`):
+    /// the batch's statistics in training (moving the running ones), the running ones in
+    /// evaluation. The call's node keeps the statistics it normalized with.
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        let output = Tensor(uninitializedShape: input.shape)
+        let mean = Tensor(uninitializedShape: [features])
+        let inverseStd = Tensor(uninitializedShape: [features])
+        normalize(input, into: output, mean: mean, inverseStd: inverseStd)
+        if recordsGradient([input, weight, bias]) {
+            output.attach(BatchNormNode(self, input: input, output: output, mean: mean,
+                                        inverseStd: inverseStd, batchStatistics: isTraining))
+        }
+        return output
+    }
+
     /// Normalizes with the batch's statistics (training, updating the running ones and
     /// counting the batch in `batchesTracked`) or the running statistics (evaluation).
     public func forward(_ input: Tensor) -> Tensor {
-        let (batch, pixels) = layout(of: input.shape)
         let output = Tensor.reusing(output, shape: input.shape)
+        normalize(input, into: output, mean: savedMean, inverseStd: savedInverseStd)
+        usedBatchStatistics = isTraining
+        self.input = input
+        self.output = output
+        return output
+    }
+
+    /// Writes `output` and the statistics it normalized with (`[features]` each), per
+    /// `isTraining`.
+    private func normalize(_ input: Tensor, into output: Tensor, mean: Tensor,
+                           inverseStd: Tensor) {
+        let (batch, pixels) = layout(of: input.shape)
         let (n, c, p) = (Int64(batch), Int64(features), Int64(pixels))
         if isTraining {
             require(batch * pixels > 1,
                     "\(self): expected more than 1 value per channel when training, got input of shape \(input.shape)")
             ck_batch_norm_forward_training(n, c, p, input.value, weight.value, bias.value, eps,
-                                           momentum, output.value, savedMean.value,
-                                           savedInverseStd.value, runningMean.value,
-                                           runningVariance.value)
+                                           momentum, output.value, mean.value, inverseStd.value,
+                                           runningMean.value, runningVariance.value)
             batchesTracked.value += 1
         } else {
             ck_batch_norm_forward_inference(n, c, p, input.value, weight.value, bias.value,
                                             runningMean.value, runningVariance.value, eps,
-                                            output.value, savedMean.value, savedInverseStd.value)
+                                            output.value, mean.value, inverseStd.value)
         }
-        usedBatchStatistics = isTraining
-        self.input = input
-        self.output = output
-        return output
     }
 
     /// dγ += Σ dy·x̂, dβ += Σ dy, and returns dx (through the batch statistics after a
@@ -154,5 +177,47 @@ public final class BatchNorm: Function {
                                outputGradient.value, weight.value, savedMean.value,
                                savedInverseStd.value, usedBatchStatistics ? 1 : 0,
                                inputGradient, weight.gradient, bias.gradient)
+    }
+}
+
+/// The backward pass of one call of a `BatchNorm`, from the statistics it normalized with:
+/// dγ (+)= Σ dy·x̂, dβ (+)= Σ dy, dx (through the batch statistics after a training call).
+final class BatchNormNode: GradientNode {
+    private let features: Int
+    private let pixels: Int
+    private let batchStatistics: Bool
+
+    init(_ layer: BatchNorm, input: Tensor, output: Tensor, mean: Tensor, inverseStd: Tensor,
+         batchStatistics: Bool) {
+        features = layer.features
+        pixels = input.shape.count == 4 ? input.shape[2] * input.shape[3] : 1
+        self.batchStatistics = batchStatistics
+        super.init("\(layer)", inputs: [input, layer.weight, layer.bias],
+                   saving: [input, layer.weight, mean, inverseStd], outputShape: output.shape)
+    }
+
+    override func backward(_ outputGradient: Tensor) {
+        // ck_batch_norm_backward adds into dγ and dβ: zeros first where they are overwritten,
+        // a scratch buffer where one needs no gradient.
+        var scratch: [TensorStorage] = []
+        func parameterGradient(_ input: Int) -> UnsafeMutablePointer<Float> {
+            guard let target = gradientTarget(forInput: input) else {
+                scratch.append(TensorStorage(count: features, zeroed: false))
+                return scratch.last!.base
+            }
+            if !target.accumulate { target.buffer.update(repeating: 0, count: features) }
+            return target.buffer
+        }
+        let dGamma = parameterGradient(1)
+        let dBeta = parameterGradient(2)
+        func run(_ dx: UnsafeMutablePointer<Float>?) {
+            ck_batch_norm_backward(Int64(outputShape[0]), Int64(features), Int64(pixels),
+                                   savedValue(0), outputGradient.value, savedValue(1),
+                                   savedValue(2), savedValue(3), batchStatistics ? 1 : 0, dx,
+                                   dGamma, dBeta)
+            withExtendedLifetime(scratch) {}
+        }
+        guard let dx = gradientTarget(forInput: 0) else { return run(nil) }
+        dx.overwriteOrAdd(run)
     }
 }

@@ -60,6 +60,8 @@ public final class Conv2D: Function {
         self.biasInitializer = biasInitializer
         weight = Tensor(shape: [outputChannels, inputChannels, kernelSize, kernelSize])
         bias = Tensor(shape: [outputChannels])
+        weight.requiresGradient = true
+        bias.requiresGradient = true
         var generator = SeededGenerator(seed: seed ?? UInt64.random(in: .min ... .max))
         initializeParameters(using: &generator)
     }
@@ -91,18 +93,47 @@ public final class Conv2D: Function {
                 Int(ck_conv2d_output_size(Int64(width), k, s, p)))
     }
 
+    /// The convolution as a recorded operation (the kernels of `forward` and `backward`); the
+    /// call's node keeps the columns of its input.
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        let (outputShape, columnsShape) = shapes(forInputShape: input.shape)
+        let columns = Tensor(uninitializedShape: columnsShape)
+        let output = Tensor(uninitializedShape: outputShape)
+        convolve(input, columns: columns, into: output)
+        if recordsGradient([input, weight, bias]) {
+            output.attach(Conv2DNode(self, input: input, columns: columns, output: output))
+        }
+        return output
+    }
+
     /// Y_b = W · im2col(X_b) + b for each image b.
     public func forward(_ input: Tensor) -> Tensor {
-        let shape = input.shape
+        let (outputShape, columnsShape) = shapes(forInputShape: input.shape)
+        let columns = Tensor.reusing(columns, shape: columnsShape)
+        let output = Tensor.reusing(output, shape: outputShape)
+        convolve(input, columns: columns, into: output)
+        inputShape = input.shape
+        self.columns = columns
+        self.output = output
+        return output
+    }
+
+    /// The output's shape `[batch, outC, outH, outW]` and the columns' `[batch, rows, pixels]`
+    /// for an input of `shape`, after checking it.
+    private func shapes(forInputShape shape: [Int]) -> (output: [Int], columns: [Int]) {
         require(shape.count == 4 && shape[1] == inputChannels,
                 "\(self): input of shape \(shape) does not fit; expected [batch, \(inputChannels), height, width]")
-        let (batch, height, width) = (shape[0], shape[2], shape[3])
-        let out = outputSize(height: height, width: width)
+        let out = outputSize(height: shape[2], width: shape[3])
         require(out.height >= 1 && out.width >= 1,
                 "\(self): input of shape \(shape) is smaller than the kernel; expected height and width + 2·\(padding) of at least \(kernelSize)")
-        let (rows, pixels) = (columnRows, out.height * out.width)
-        let columns = Tensor.reusing(columns, shape: [batch, rows, pixels])
-        let output = Tensor.reusing(output, shape: [batch, outputChannels, out.height, out.width])
+        return ([shape[0], outputChannels, out.height, out.width],
+                [shape[0], columnRows, out.height * out.width])
+    }
+
+    /// Fills `columns` with im2col of each image of `input` and `output` with W · cols_b + b.
+    private func convolve(_ input: Tensor, columns: Tensor, into output: Tensor) {
+        let (batch, height, width) = (input.shape[0], input.shape[2], input.shape[3])
+        let (rows, pixels) = (columnRows, columns.shape[2])
         let imageSize = inputChannels * height * width
         for b in 0..<batch {
             let cols = columns.value + b * rows * pixels
@@ -116,34 +147,40 @@ public final class Conv2D: Function {
         }
         ck_channel_bias_add(Int64(batch), Int64(outputChannels), Int64(pixels), output.value,
                             bias.value)
-        inputShape = shape
-        self.columns = columns
-        self.output = output
-        return output
     }
 
     /// dW += Σ_b dY_b · cols_bᵀ, db += Σ dY over the batch and pixels, and returns
     /// dX_b = col2im(Wᵀ · dY_b).
     public func backward(_ outputGradient: Tensor) -> Tensor {
         let output = accumulateGradients(outputGradient)
-        let (batch, height, width) = (inputShape[0], inputShape[2], inputShape[3])
-        let (rows, pixels) = (columnRows, output.shape[2] * output.shape[3])
-        let columnGradient = Tensor.reusing(columnGradient, rows: rows, columns: pixels)
+        let pixels = output.shape[2] * output.shape[3]
+        let columnGradient = Tensor.reusing(columnGradient, rows: columnRows, columns: pixels)
         let inputGradient = Tensor.reusing(inputGradient, shape: inputShape)
+        writeInputGradient(outputGradient, weight: weight.value, inputShape: inputShape,
+                           columnGradient: columnGradient.value, into: inputGradient.value)
+        self.columnGradient = columnGradient
+        self.inputGradient = inputGradient
+        return inputGradient
+    }
+
+    /// dX_b = col2im(Wᵀ · dY_b) for each image b of an input of `inputShape` into
+    /// `inputGradient` (overwritten), through `columnGradient` (`rows · pixels` floats).
+    func writeInputGradient(_ outputGradient: Tensor, weight: UnsafePointer<Float>,
+                            inputShape: [Int], columnGradient: UnsafeMutablePointer<Float>,
+                            into inputGradient: UnsafeMutablePointer<Float>) {
+        let (batch, height, width) = (inputShape[0], inputShape[2], inputShape[3])
+        let (rows, pixels) = (columnRows, outputGradient.count / (batch * outputChannels))
         let imageSize = inputChannels * height * width
         for b in 0..<batch {
             // dcols (rows x pixels) = Wᵀ (rows x outC) · dY_b (outC x pixels).
             ck_sgemm(1, 0, Int64(rows), Int64(pixels), Int64(outputChannels), 1,
-                     weight.value, Int64(rows),
+                     weight, Int64(rows),
                      outputGradient.value + b * outputChannels * pixels, Int64(pixels), 0,
-                     columnGradient.value, Int64(pixels))
+                     columnGradient, Int64(pixels))
             ck_col2im(Int64(inputChannels), Int64(height), Int64(width), Int64(kernelSize),
                       Int64(kernelSize), Int64(stride), Int64(stride), Int64(padding),
-                      Int64(padding), columnGradient.value, inputGradient.value + b * imageSize)
+                      Int64(padding), columnGradient, inputGradient + b * imageSize)
         }
-        self.columnGradient = columnGradient
-        self.inputGradient = inputGradient
-        return inputGradient
     }
 
     /// dW and db without dX.
@@ -155,19 +192,65 @@ public final class Conv2D: Function {
     private func accumulateGradients(_ outputGradient: Tensor) -> Tensor {
         let output = requireLastOutput(output, matching: outputGradient, for: self)
         guard let columns else { fatalError("\(self): backward called before forward") }
-        let (batch, rows) = (output.shape[0], columnRows)
-        let pixels = output.shape[2] * output.shape[3]
+        let dW = weight.gradientForAccumulation()
+        accumulateWeightGradient(outputGradient, columns: columns, into: dW.buffer,
+                                 accumulate: dW.accumulate)
+        ck_channel_bias_grad(Int64(output.shape[0]), Int64(outputChannels),
+                             Int64(output.shape[2] * output.shape[3]), outputGradient.value,
+                             bias.gradient)
+        return output
+    }
+
+    /// dW (outC x rows) (+)= Σ_b dY_b (outC x pixels) · cols_bᵀ (pixels x rows): the first
+    /// image overwrites dW when `accumulate` is false (beta 0), the others add.
+    func accumulateWeightGradient(_ outputGradient: Tensor, columns: Tensor,
+                                  into dW: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        let (batch, rows, pixels) = (columns.shape[0], columnRows, columns.shape[2])
+        if batch == 0 && !accumulate { dW.update(repeating: 0, count: outputChannels * rows) }
         for b in 0..<batch {
-            // dW (outC x rows) += dY_b (outC x pixels) · cols_bᵀ (pixels x rows); right after
-            // zeroGrad the first image overwrites dW instead (beta 0).
-            let dW = weight.gradientForAccumulation()
             ck_sgemm(0, 1, Int64(outputChannels), Int64(rows), Int64(pixels), 1,
                      outputGradient.value + b * outputChannels * pixels, Int64(pixels),
-                     columns.value + b * rows * pixels, Int64(pixels), dW.accumulate ? 1 : 0,
-                     dW.buffer, Int64(rows))
+                     columns.value + b * rows * pixels, Int64(pixels),
+                     accumulate || b > 0 ? 1 : 0, dW, Int64(rows))
         }
-        ck_channel_bias_grad(Int64(batch), Int64(outputChannels), Int64(pixels),
-                             outputGradient.value, bias.gradient)
-        return output
+    }
+}
+
+/// The backward pass of one call of a `Conv2D`, from the columns of its input, which the node
+/// owns: dW (+)= Σ_b dY_b · cols_bᵀ, db (+)= Σ dY, dX_b = col2im(Wᵀ · dY_b).
+final class Conv2DNode: GradientNode {
+    private let layer: Conv2D
+    /// im2col of the call's input, `[batch, rows, pixels]`.
+    private let columns: Tensor
+    private let inputShape: [Int]
+
+    init(_ layer: Conv2D, input: Tensor, columns: Tensor, output: Tensor) {
+        self.layer = layer
+        self.columns = columns
+        inputShape = input.shape
+        super.init("\(layer)", inputs: [input, layer.weight, layer.bias],
+                   saving: [layer.weight], outputShape: output.shape)
+    }
+
+    override func backward(_ outputGradient: Tensor) {
+        if let dW = gradientTarget(forInput: 1) {
+            layer.accumulateWeightGradient(outputGradient, columns: columns, into: dW.buffer,
+                                           accumulate: dW.accumulate)
+        }
+        if let db = gradientTarget(forInput: 2) {
+            // ck_channel_bias_grad adds: zeros first when the gradient is overwritten.
+            if !db.accumulate { db.buffer.update(repeating: 0, count: db.count) }
+            ck_channel_bias_grad(Int64(outputShape[0]), Int64(outputShape[1]),
+                                 Int64(outputShape[2] * outputShape[3]), outputGradient.value,
+                                 db.buffer)
+        }
+        if let dx = gradientTarget(forInput: 0) {
+            let columnGradient = TensorStorage(count: columns.count / inputShape[0], zeroed: false)
+            let weight = savedValue(0)
+            dx.overwriteOrAdd {
+                layer.writeInputGradient(outputGradient, weight: weight, inputShape: inputShape,
+                                         columnGradient: columnGradient.base, into: $0)
+            }
+        }
     }
 }

@@ -41,6 +41,19 @@ public final class Dropout: Function {
         set { if let newValue { generator = newValue } }
     }
 
+    /// Dropout as a recorded operation: in training a fresh mask (the same kernels and draws
+    /// as `forward`), kept by the call's node as its seed; in evaluation the input itself.
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        guard isTraining && probability > 0 else { return input }
+        let seed = generator.next()
+        let output = Tensor(uninitializedShape: input.shape)
+        ck_dropout_forward(Int64(input.count), input.value, output.value, probability, seed)
+        if recordsGradient(input) {
+            output.attach(DropoutNode(input: input, probability: probability, maskSeed: seed))
+        }
+        return output
+    }
+
     public func forward(_ input: Tensor) -> Tensor {
         guard isTraining && probability > 0 else {
             maskSeed = nil
@@ -61,5 +74,25 @@ public final class Dropout: Function {
                             inputGradient.value, probability, maskSeed)
         self.inputGradient = inputGradient
         return inputGradient
+    }
+}
+
+/// The backward pass of one training call of a `Dropout`: dx (+)= dy · mask / (1 − p).
+final class DropoutNode: GradientNode {
+    private let probability: Float
+    private let maskSeed: UInt64
+
+    init(input: Tensor, probability: Float, maskSeed: UInt64) {
+        self.probability = probability
+        self.maskSeed = maskSeed
+        super.init("Dropout(\(probability))", inputs: [input], outputShape: input.shape)
+    }
+
+    override func backward(_ outputGradient: Tensor) {
+        guard let target = gradientTarget(forInput: 0) else { return }
+        target.overwriteOrAdd { dx in
+            ck_dropout_backward(Int64(target.count), outputGradient.value, dx, probability,
+                                maskSeed)
+        }
     }
 }

@@ -14,6 +14,14 @@ public final class Flatten: Function {
 
     public var description: String { "Flatten" }
 
+    /// The input viewed as `[batch, d1 · d2 · ...]` (`reshaped`: no copy), recorded.
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        require(input.shape.count >= 2,
+                "\(self): input of shape \(input.shape) has no batch dimension to keep")
+        let batch = input.shape[0]
+        return input.reshaped([batch, batch == 0 ? 0 : input.count / batch])
+    }
+
     public func forward(_ input: Tensor) -> Tensor {
         require(input.shape.count >= 2,
                 "\(self): input of shape \(input.shape) has no batch dimension to keep")

@@ -1,4 +1,6 @@
-/// An operator of a network (a layer): the article's `Function`.
+/// An operator of a network (a layer) with forward and backward passes of its own: the
+/// article's `Function`. Every `Function` is also a `Layer` (callable on tensors as a
+/// recorded operation); `Model` fuses the passes of a model made only of `Function`s.
 ///
 /// `forward(_:)` transforms its input and keeps what `backward(_:)` needs. `backward(_:)`
 /// takes dLoss/dOutput, *accumulates* the gradients of the parameters (so gradients of several
@@ -13,7 +15,7 @@
 /// let y = layer.forward(Tensor(shape: [4, 2]))   // shape [4, 3]
 /// let dx = layer.backward(Tensor(shape: [4, 3])) // shape [4, 2]
 /// ```
-public protocol Function: AnyObject, CustomStringConvertible {
+public protocol Function: Layer {
     /// The output for `input`, remembering what `backward(_:)` needs.
     func forward(_ input: Tensor) -> Tensor
     /// dLoss/dInput from dLoss/dOutput of the last `forward(_:)`; accumulates the parameters'
@@ -23,44 +25,33 @@ public protocol Function: AnyObject, CustomStringConvertible {
     /// without computing dLoss/dInput: all the first layer of a network needs. By default it
     /// calls `backward(_:)`.
     func accumulateParameterGradients(_ outputGradient: Tensor)
-    /// The tensors an optimizer updates.
-    var parameters: [Tensor] { get }
-    /// `parameters` with a name each, unique within the layer ("weight", "bias"): the names
-    /// `Model.save(to:)` writes after the layer's index ("0.weight"). By default "0", "1", ...
-    var namedParameters: [(name: String, tensor: Tensor)] { get }
-    /// State that is not a parameter (the optimizer does not update it) but belongs to a
-    /// trained model, with a name each, unique within the layer together with
-    /// `namedParameters`: `BatchNorm`'s "running_mean" and "running_var". `Model.save(to:)`
-    /// and `Model.load(from:)` write and read them beside the parameters. By default none.
-    var namedBuffers: [(name: String, tensor: Tensor)] { get }
-    /// Integer state with a name each, unique within the layer together with `namedParameters`
-    /// and `namedBuffers`: `BatchNorm`'s "num_batches_tracked". `Model.save(to:)` and
-    /// `Model.load(from:)` write and read them as I64 scalars. By default none.
-    var namedCounters: [(name: String, counter: Counter)] { get }
-    /// The names, among `namedParameters` and `namedBuffers`, of matrices that files hold
-    /// transposed because PyTorch's layout is the transpose of the layer's: `Linear`'s
-    /// "weight", `[inputSize, outputSize]` in memory and `[outputSize, inputSize]` in files.
-    /// By default none.
-    var namesTransposedInFiles: Set<String> { get }
-    /// Draws the parameters afresh from the layer's initializers (and reseeds any random
-    /// state, such as dropout's).
-    func initializeParameters(using generator: inout SeededGenerator)
-    /// Switches between training (true) and evaluation (false) behaviour, for the layers that
-    /// have two (`Dropout`, `BatchNorm`); the others ignore it. `Model` sets it on all its layers.
-    func setTraining(_ isTraining: Bool)
     /// The fewest samples a batch must hold for the layer to train on it, given the shape of
     /// one sample of its input (the input's shape without the batch dimension). By default 1;
     /// `BatchNorm` asks for 2 when a sample holds a single value per feature. `Model.fit` asks
     /// every layer before training and throws `DeepLearningError.batchTooSmall` rather than
     /// run `forward` on a batch the layer would stop on.
     func smallestTrainingBatch(sampleShape: [Int]) -> Int
-    /// The generator the layer draws from in training (`Dropout`'s masks); nil for layers
-    /// that draw nothing. Not part of the model's file: training checkpoints save and restore
-    /// it, so that a resumed training draws what the uninterrupted one would. Setting it on a
-    /// layer without one does nothing.
-    var trainingGenerator: SeededGenerator? { get set }
 }
 
+/// A function's state is listed by the function itself, not found by reflection (its stored
+/// tensors include the buffers of its forward and backward passes):
+/// - `parameters`: the tensors an optimizer updates; by default none.
+/// - `namedParameters`: `parameters` with a name each, unique within the layer ("weight",
+///   "bias"): the names `Model.save(to:)` writes after the layer's path ("0.weight"). By
+///   default "0", "1", ...
+/// - `namedBuffers`: state that is not a parameter but belongs to a trained model, with a
+///   name each, unique together with `namedParameters`: `BatchNorm`'s "running_mean" and
+///   "running_var". By default none.
+/// - `namedCounters`: integer state: `BatchNorm`'s "num_batches_tracked". By default none.
+/// - `namesTransposedInFiles`: matrices that files hold transposed because PyTorch's layout
+///   is the transpose of the layer's: `Linear`'s "weight", `[inputSize, outputSize]` in memory
+///   and `[outputSize, inputSize]` in files.
+/// - `namedSublayers`: none (a function runs its own passes).
+/// - `initializeParameters(using:)` draws the parameters afresh (and reseeds any random
+///   state, such as dropout's); `setTraining(_:)` switches `Dropout` and `BatchNorm` between
+///   training and evaluation; `trainingGenerator` is the generator the layer draws from in
+///   training (`Dropout`'s masks), not part of the model's file: training checkpoints save
+///   and restore it.
 extension Function {
     public func accumulateParameterGradients(_ outputGradient: Tensor) {
         _ = backward(outputGradient)
@@ -71,13 +62,39 @@ extension Function {
     }
     public var namedBuffers: [(name: String, tensor: Tensor)] { [] }
     public var namedCounters: [(name: String, counter: Counter)] { [] }
-    public var namesTransposedInFiles: Set<String> { [] }
-    public func initializeParameters(using generator: inout SeededGenerator) {}
-    public func setTraining(_ isTraining: Bool) {}
+    public var namedSublayers: [(name: String, layer: any Layer)] { [] }
     public func smallestTrainingBatch(sampleShape: [Int]) -> Int { 1 }
-    public var trainingGenerator: SeededGenerator? {
-        get { nil }
-        set {}
+
+    /// The function as one recorded operation, for functions without a graph form of their
+    /// own: `forward(_:)` (its result copied), and a node whose backward pass calls
+    /// `backward(_:)`, which accumulates the parameters' gradients itself. Such a function
+    /// keeps one call's state: calling it again before `backward()` makes the node stop with a
+    /// message (its saved output was overwritten). The library's layers record per call.
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        let output = forward(input)
+        let result = Tensor(uninitializedShape: output.shape)
+        result.value.update(from: output.value, count: output.count)
+        if GradientRecording.isEnabled
+            && (input.isGradientRequired || parameters.contains(where: \.isGradientRequired)) {
+            result.attach(FunctionNode(self, input: input, output: output))
+        }
+        return result
+    }
+}
+
+/// The backward pass of a `Function` called as a layer without a graph form of its own.
+final class FunctionNode: GradientNode {
+    private let function: any Function
+
+    init(_ function: any Function, input: Tensor, output: Tensor) {
+        self.function = function
+        super.init("\(function)", inputs: [input], saving: [output], outputShape: output.shape)
+    }
+
+    override func backward(_ outputGradient: Tensor) {
+        _ = savedValue(0) // stops when another call of the function overwrote its output
+        let inputGradient = function.backward(outputGradient)
+        gradientTarget(forInput: 0)?.add(inputGradient)
     }
 }
 

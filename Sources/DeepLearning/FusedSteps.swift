@@ -13,7 +13,14 @@ struct FusedSteps {
     /// The backward pass, last layer first.
     let backward: [BackwardStep]
 
-    init(_ layers: [any Function]) {
+    /// The steps of `layers`, or nil when one is not a `Function`.
+    init?(_ layers: [any Layer]) {
+        let functions = layers.compactMap { $0 as? any Function }
+        guard functions.count == layers.count else { return nil }
+        self.init(functions: functions)
+    }
+
+    private init(functions layers: [any Function]) {
         var forward: [ForwardStep] = []
         var index = layers.startIndex
         while index < layers.endIndex {

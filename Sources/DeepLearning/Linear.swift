@@ -41,6 +41,8 @@ public final class Linear: Function {
         self.biasInitializer = biasInitializer
         weight = Tensor(shape: [inputSize, outputSize])
         bias = Tensor(shape: [outputSize])
+        weight.requiresGradient = true
+        bias.requiresGradient = true
         var generator = SeededGenerator(seed: seed ?? UInt64.random(in: .min ... .max))
         initializeParameters(using: &generator)
     }
@@ -59,6 +61,21 @@ public final class Linear: Function {
     public func initializeParameters(using generator: inout SeededGenerator) {
         weightInitializer.fill(weight, fanIn: inputSize, fanOut: outputSize, using: &generator)
         biasInitializer.fill(bias, fanIn: inputSize, fanOut: outputSize, using: &generator)
+    }
+
+    /// y = x · W + b as a recorded operation (the kernels of `forward` and `backward`), its
+    /// input saved by the call's node.
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        requireMatrix(input, width: inputSize, for: self)
+        let batch = input.shape[0]
+        let output = Tensor(uninitializedShape: [batch, outputSize])
+        ck_sgemm_bias_relu(0, 0, Int64(batch), Int64(outputSize), Int64(inputSize), 1,
+                           input.value, Int64(inputSize), weight.value, Int64(outputSize), 0,
+                           output.value, Int64(outputSize), bias.value, 0)
+        if recordsGradient([input, weight, bias]) {
+            output.attach(LinearNode(self, input: input, output: output))
+        }
+        return output
     }
 
     /// y = x · W + b.
@@ -136,5 +153,34 @@ public final class Linear: Function {
         ck_bias_grad(Int64(batch), Int64(outputSize), dy, Int64(outputSize),
                      db.accumulate ? 1 : 0, db.buffer)
         return input
+    }
+}
+
+/// The backward pass of one call of a `Linear`: dx = dy · Wᵀ, dW (+)= xᵀ · dy, db (+)= Σ dy.
+final class LinearNode: GradientNode {
+    private let layer: Linear
+
+    init(_ layer: Linear, input: Tensor, output: Tensor) {
+        self.layer = layer
+        super.init("\(layer)", inputs: [input, layer.weight, layer.bias],
+                   saving: [input, layer.weight], outputShape: output.shape)
+    }
+
+    override func backward(_ outputGradient: Tensor) {
+        let (batch, n, k) = (Int64(outputShape[0]), Int64(layer.inputSize), Int64(layer.outputSize))
+        let dy = outputGradient.value
+        if let dx = gradientTarget(forInput: 0) {
+            // dx (batch x inputSize) = dy (batch x outputSize) · Wᵀ (outputSize x inputSize).
+            ck_sgemm(0, 1, batch, n, k, 1, dy, k, savedValue(1), k, dx.accumulate ? 1 : 0,
+                     dx.buffer, n)
+        }
+        if let dW = gradientTarget(forInput: 1) {
+            // dW (inputSize x outputSize) (+)= xᵀ (inputSize x batch) · dy (batch x outputSize).
+            ck_sgemm(1, 0, n, k, batch, 1, savedValue(0), n, dy, k, dW.accumulate ? 1 : 0,
+                     dW.buffer, k)
+        }
+        if let db = gradientTarget(forInput: 2) {
+            ck_bias_grad(batch, k, dy, k, db.accumulateFlag, db.buffer)
+        }
     }
 }

@@ -1,6 +1,12 @@
 import CKernels
 
-/// A sequence of layers applied one after another: the article's `Model`.
+/// A sequence of layers applied one after another: the article's `Model`, and PyTorch's
+/// `nn.Sequential`. A model is a layer itself, so models nest; its layers may be any `Layer`.
+///
+/// `fit`, `forward`, `predict`, `probabilities` and `accuracy` take the fused path (the
+/// layers' own forward and backward passes, each `Linear` + `ReLU` pair as one GEMM) when
+/// every layer is a `Function`, and the graph (`callAsFunction(_:)` recorded, `backward(_:)`
+/// on its output) otherwise; both give the same results bit for bit where both apply.
 ///
 /// ```swift
 /// let model = Model {
@@ -14,36 +20,61 @@ import CKernels
 ///                             epochs: 200, batchSize: 20)
 /// let classes = model.predict(inputs)
 /// ```
-public final class Model {
-    @exclusivity(unchecked) public private(set) var layers: [any Function] {
+public final class Model: Layer {
+    @exclusivity(unchecked) public private(set) var layers: [any Layer] {
         didSet { steps = FusedSteps(layers) }
     }
-    /// `layers` as the forward and backward passes run them.
-    @exclusivity(unchecked) private var steps: FusedSteps
+    /// `layers` as the fused forward and backward passes run them; nil when a layer is not a
+    /// `Function` (a `Model`, a layer written from operations), which the graph then runs.
+    @exclusivity(unchecked) private var steps: FusedSteps?
+    /// Whether `fit`, `forward` and `predict` may take the fused path (tests turn it off to
+    /// compare it with the graph on the same model).
+    var allowsFusedPath = true
 
     /// Training (true, the default) or evaluation mode, passed on to every layer (dropout
-    /// drops only in training). `fit` trains in training mode; `predict`, `probabilities` and
-    /// `accuracy` evaluate in evaluation mode; each restores the mode it found.
+    /// drops only in training), nested ones too. `fit` trains in training mode; `predict`,
+    /// `probabilities` and `accuracy` evaluate in evaluation mode; each restores the mode it
+    /// found.
     public var isTraining = true {
-        didSet { for layer in layers { layer.setTraining(isTraining) } }
+        didSet { setTrainingOfSublayers() }
     }
 
     /// A model of `layers`, in order.
-    public init(_ layers: [any Function] = []) {
+    public init(_ layers: [any Layer] = []) {
         self.layers = layers
         steps = FusedSteps(layers)
-        for layer in layers { layer.setTraining(isTraining) }
+        setTrainingOfSublayers()
     }
 
-    /// A model of the layers the closure lists, in order.
-    public convenience init(@ModelBuilder _ layers: () -> [any Function]) {
+    /// A model of the layers the closure lists, in order (see `ModelBuilder`: `if`, `for` and
+    /// arrays of layers are allowed).
+    public convenience init(@ModelBuilder _ layers: () -> [any Layer]) {
         self.init(layers())
     }
 
+    /// The layers' descriptions: "Model { Linear(2 → 3); ReLU }".
+    public var description: String {
+        "Model { \(layers.map(\.description).joined(separator: "; ")) }"
+    }
+
     /// Appends a layer.
-    public func add(_ layer: any Function) {
-        layer.setTraining(isTraining)
+    public func add(_ layer: any Layer) {
         layers.append(layer)
+        setTrainingOfSublayers()
+    }
+
+    /// The layers, named by their index: "0", "1", ... (PyTorch's `nn.Sequential`).
+    public var namedSublayers: [(name: String, layer: any Layer)] {
+        layers.enumerated().map { (name: String($0.offset), layer: $0.element) }
+    }
+
+    /// Sets `isTraining` (as a sub-layer of another model).
+    public func setTraining(_ isTraining: Bool) { self.isTraining = isTraining }
+
+    private func setTrainingOfSublayers() {
+        for (_, layer) in layerTree.dropFirst() {
+            layer.setTraining(isTraining)
+        }
     }
 
     /// `body`'s result with the model in `isTraining` mode, then the previous mode again.
@@ -54,33 +85,52 @@ public final class Model {
         return try body()
     }
 
-    /// All layers' parameters, in layer order.
-    public var parameters: [Tensor] { layers.flatMap(\.parameters) }
-
-    /// Redraws every layer's parameters from its initializers, reproducibly from `seed`.
+    /// Redraws the parameters of every layer, nested ones too (in the order of `layerTree`),
+    /// from its initializers, reproducibly from `seed`.
     public func initializeParameters(seed: UInt64) {
         var generator = SeededGenerator(seed: seed)
-        for layer in layers { layer.initializeParameters(using: &generator) }
+        for (_, layer) in layerTree { layer.initializeParameters(using: &generator) }
     }
 
-    /// The network's output (`[batch, outputs]`) for `input` (`[batch, features]`). The result
-    /// is the last layer's buffer: copy what you keep beyond the next call.
+    /// The layers applied in order, as recorded operations: a model is a layer of another.
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        layers.reduce(input) { $1($0) }
+    }
+
+    /// The fused passes, when every layer is a `Function` and they are allowed.
+    private var fusedSteps: FusedSteps? { allowsFusedPath ? steps : nil }
+
+    /// The network's output for `input`, nothing recorded: through the fused forward passes
+    /// when every layer is a `Function` (the result is then the last layer's buffer: copy what
+    /// you keep beyond the next call), else through `callAsFunction(_:)`.
     public func forward(_ input: Tensor) -> Tensor {
-        steps.forward.reduce(input) { $1.forward($0) }
+        guard let steps = fusedSteps else { return withoutGradientRecording { self(input) } }
+        return steps.forward.reduce(input) { $1.forward($0) }
     }
 
-    /// Back-propagates dLoss/dOutput through every layer (accumulating parameter gradients)
-    /// and returns dLoss/dInput.
+    /// Back-propagates dLoss/dOutput of the last `forward(_:)` through every layer
+    /// (accumulating parameter gradients) and returns dLoss/dInput. For models whose layers
+    /// are all `Function`s; others differentiate through the graph: `model(x)`, then
+    /// `backward(_:)` on its output.
     @discardableResult
     public func backward(_ outputGradient: Tensor) -> Tensor {
-        steps.backward.reduce(outputGradient) { $1.backward($0) }
+        requireFusedSteps().backward.reduce(outputGradient) { $1.backward($0) }
     }
 
     /// Accumulates every layer's parameter gradients from dLoss/dOutput, skipping the input
-    /// gradient of the first layer, which training does not need.
+    /// gradient of the first layer, which training does not need. For models whose layers are
+    /// all `Function`s, as `backward(_:)`.
     public func accumulateParameterGradients(_ outputGradient: Tensor) {
+        let steps = requireFusedSteps()
         let gradient = steps.backward.dropLast().reduce(outputGradient) { $1.backward($0) }
         steps.backward.last?.accumulateParameterGradients(gradient)
+    }
+
+    private func requireFusedSteps() -> FusedSteps {
+        guard let steps = fusedSteps else {
+            fatalError("\(self): backward needs every layer to be a Function; differentiate model(x) with backward(_:) instead")
+        }
+        return steps
     }
 
     /// Trains for `epochs` passes over the data in shuffled mini-batches and returns the mean
@@ -141,26 +191,30 @@ public final class Model {
         }
     }
 
-    /// Runs one sample of zeros through the layers, one by one, in evaluation mode (which
-    /// moves no running statistics and draws no dropout masks) to learn each layer's input
-    /// shape, and throws `DeepLearningError.batchTooSmall` when a layer cannot train on the
-    /// loader's smallest batch. Returns the width of the model's output (the classes).
+    /// Runs one sample of zeros through the layers, one by one (those of nested models too),
+    /// in evaluation mode (which moves no running statistics and draws no dropout masks) to
+    /// learn each layer's input shape, and throws `DeepLearningError.batchTooSmall` when a
+    /// `Function` cannot train on the loader's smallest batch (a layer written from operations
+    /// is run as a whole). Returns the width of the model's output (the classes).
     private func checkTrainingBatches(of loader: MiniBatchLoader, requestedBatchSize: Int) throws
         -> Int
     {
         let smallest = loader.lastBatchSize
-        let sample = Tensor(shape: [1] + loader.inputs.shape.dropFirst())
-        let output = try inMode(training: false) {
-            try layers.reduce(sample) { input, layer in
-                let needs = layer.smallestTrainingBatch(sampleShape: Array(input.shape.dropFirst()))
-                guard smallest >= needs else {
-                    throw DeepLearningError.batchTooSmall(
-                        layer: "\(layer)", needs: needs, batch: smallest,
-                        samples: loader.labels.count, batchSize: requestedBatchSize)
-                }
-                return layer.forward(input)
+        func output(of layer: any Layer, for input: Tensor) throws -> Tensor {
+            if let model = layer as? Model {
+                return try model.layers.reduce(input) { try output(of: $1, for: $0) }
             }
+            let needs = (layer as? any Function)?
+                .smallestTrainingBatch(sampleShape: Array(input.shape.dropFirst())) ?? 1
+            guard smallest >= needs else {
+                throw DeepLearningError.batchTooSmall(
+                    layer: "\(layer)", needs: needs, batch: smallest,
+                    samples: loader.labels.count, batchSize: requestedBatchSize)
+            }
+            return withoutGradientRecording { layer(input) }
         }
+        let sample = Tensor(shape: [1] + loader.inputs.shape.dropFirst())
+        let output = try inMode(training: false) { try output(of: self, for: sample) }
         require(output.shape.count == 2,
                 "Model.fit: the model's output of shape \(output.shape) is not [batch, classes]")
         return output.shape[1]
@@ -177,8 +231,11 @@ public final class Model {
         for epoch in stride(from: finished + 1, through: epochs, by: 1) {
             var lossSum = 0.0
             var samples = 0
+            let steps = fusedSteps
             try loader.forEachBatch { batch, batchInputs, batchLabels in
-                let output = forward(batchInputs)
+                // The fused passes where every layer has them, else the graph.
+                let output = steps.map { $0.forward.reduce(batchInputs) { $1.forward($0) } }
+                    ?? self(batchInputs)
                 func requireFinite(_ value: Float) throws {
                     guard value.isFinite else {
                         throw DeepLearningError.nonFiniteLoss(value: value, epoch: epoch,
@@ -188,7 +245,11 @@ public final class Model {
                 let value = try loss.forward(output, labels: batchLabels)
                 try requireFinite(value)
                 optimizer.zeroGrad()
-                accumulateParameterGradients(loss.backward())
+                if steps != nil {
+                    accumulateParameterGradients(loss.backward())
+                } else {
+                    output.backward(loss.backward())
+                }
                 let total = penalties.reduce(value) { $0 + $1.apply() }
                 try requireFinite(total)
                 optimizer.step()
@@ -251,8 +312,31 @@ public struct TrainingProgress: Sendable {
     public let loss: Float
 }
 
-/// Builds the layer list of `Model { ... }`.
+/// Builds the layer list of `Model { ... }`: layers, arrays of layers, `if`, `if`/`else` and
+/// `for` loops.
+///
+/// ```swift
+/// let model = Model {
+///     Linear(2, 64)
+///     for _ in 0..<blocks { ResidualBlock() }
+///     if normalized { BatchNorm(features: 64) }
+///     Linear(64, 3)
+/// }
+/// ```
 @resultBuilder
 public enum ModelBuilder {
-    public static func buildBlock(_ layers: any Function...) -> [any Function] { layers }
+    /// A layer on a line of its own.
+    public static func buildExpression(_ layer: any Layer) -> [any Layer] { [layer] }
+    /// An array of layers on a line of its own, in order.
+    public static func buildExpression(_ layers: [any Layer]) -> [any Layer] { layers }
+    /// The lines of a block, in order.
+    public static func buildBlock(_ parts: [any Layer]...) -> [any Layer] { parts.flatMap { $0 } }
+    /// An `if` without `else`: its layers when the condition holds, else none.
+    public static func buildOptional(_ part: [any Layer]?) -> [any Layer] { part ?? [] }
+    /// The `if` branch of an `if`/`else`.
+    public static func buildEither(first part: [any Layer]) -> [any Layer] { part }
+    /// The `else` branch of an `if`/`else`.
+    public static func buildEither(second part: [any Layer]) -> [any Layer] { part }
+    /// A `for` loop: the layers of every iteration, in order.
+    public static func buildArray(_ parts: [[any Layer]]) -> [any Layer] { parts.flatMap { $0 } }
 }

@@ -8,6 +8,17 @@ import CKernels
 /// and right edges are dropped (PyTorch's default, `ceil_mode=False`). With `ceilMode: true`
 /// the division rounds up and those partial windows are kept, clipped to the input (unless one
 /// would start outside it), as PyTorch's `ceil_mode=True`.
+/// The arguments of the pooling kernels for one input: planes (batch · channels), the
+/// input's height and width, the window's size and stride, and the output's height and width.
+struct PoolingGeometry {
+    let planes, height, width, kernel, stride, outHeight, outWidth: Int64
+
+    /// `[batch, channels, outHeight, outWidth]` for an input of `inputShape`.
+    func outputShape(forInputShape inputShape: [Int]) -> [Int] {
+        [inputShape[0], inputShape[1], Int(outHeight), Int(outWidth)]
+    }
+}
+
 final class PoolingWindows {
     let kernelSize: Int
     let stride: Int
@@ -29,27 +40,30 @@ final class PoolingWindows {
         "\(name)(kernel \(kernelSize), stride \(stride)\(ceilMode ? ", ceil mode" : ""))"
     }
 
-    /// The kernels' arguments for the last input: (planes, height, width, kernel, stride,
-    /// outH, outW), all Int64.
-    var geometry: (planes: Int64, height: Int64, width: Int64, kernel: Int64, stride: Int64,
-                   outHeight: Int64, outWidth: Int64) {
-        let outShape = output?.shape ?? [0, 0, 0, 0]
-        return (Int64(inputShape[0] * inputShape[1]), Int64(inputShape[2]), Int64(inputShape[3]),
-                Int64(kernelSize), Int64(stride), Int64(outShape[2]), Int64(outShape[3]))
+    /// The kernels' arguments for the last input.
+    private(set) var geometry = PoolingGeometry(planes: 0, height: 0, width: 0, kernel: 0,
+                                                stride: 0, outHeight: 0, outWidth: 0)
+
+    /// The kernels' arguments for an input of `shape`, after checking it for `layer`.
+    func checkedGeometry(forInputShape shape: [Int], of layer: some Layer) -> PoolingGeometry {
+        require(shape.count == 4,
+                "\(layer): input of shape \(shape) does not fit; expected [batch, channels, height, width]")
+        let (k, s, ceil) = (Int64(kernelSize), Int64(stride), Int32(ceilMode ? 1 : 0))
+        let outHeight = ck_pool2d_output_size(Int64(shape[2]), k, s, ceil)
+        let outWidth = ck_pool2d_output_size(Int64(shape[3]), k, s, ceil)
+        require(outHeight >= 1 && outWidth >= 1,
+                "\(layer): input of shape \(shape) is smaller than the \(kernelSize)x\(kernelSize) window")
+        return PoolingGeometry(planes: Int64(shape[0] * shape[1]), height: Int64(shape[2]),
+                               width: Int64(shape[3]), kernel: k, stride: s,
+                               outHeight: outHeight, outWidth: outWidth)
     }
 
     /// Checks `input` for `layer`, records its shape, and returns the output buffer to fill.
     func prepareOutput(for input: Tensor, of layer: some Function) -> Tensor {
         let shape = input.shape
-        require(shape.count == 4,
-                "\(layer): input of shape \(shape) does not fit; expected [batch, channels, height, width]")
-        let (k, s, ceil) = (Int64(kernelSize), Int64(stride), Int32(ceilMode ? 1 : 0))
-        let outHeight = Int(ck_pool2d_output_size(Int64(shape[2]), k, s, ceil))
-        let outWidth = Int(ck_pool2d_output_size(Int64(shape[3]), k, s, ceil))
-        require(outHeight >= 1 && outWidth >= 1,
-                "\(layer): input of shape \(shape) is smaller than the \(kernelSize)x\(kernelSize) window")
+        geometry = checkedGeometry(forInputShape: shape, of: layer)
         inputShape = shape
-        let output = Tensor.reusing(output, shape: [shape[0], shape[1], outHeight, outWidth])
+        let output = Tensor.reusing(output, shape: geometry.outputShape(forInputShape: shape))
         self.output = output
         return output
     }
@@ -90,6 +104,24 @@ public final class MaxPool2D: Function {
     public var stride: Int { windows.stride }
     public var ceilMode: Bool { windows.ceilMode }
     public var description: String { windows.description(of: "MaxPool2D") }
+
+    /// Max pooling as a recorded operation (the same kernels); the call's node keeps the
+    /// positions of the maxima.
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        let g = windows.checkedGeometry(forInputShape: input.shape, of: self)
+        let output = Tensor(uninitializedShape: g.outputShape(forInputShape: input.shape))
+        // The positions of the maxima: Int64s in a pooled buffer of twice as many floats.
+        let argmax = TensorStorage(count: 2 * output.count, zeroed: false)
+        argmax.base.withMemoryRebound(to: Int64.self, capacity: output.count) {
+            ck_max_pool2d_forward(g.planes, g.height, g.width, g.kernel, g.kernel, g.stride,
+                                  g.stride, g.outHeight, g.outWidth, input.value, output.value, $0)
+        }
+        if recordsGradient(input) {
+            output.attach(PoolingNode(self, input: input, output: output, geometry: g,
+                                      argmax: argmax))
+        }
+        return output
+    }
 
     public func forward(_ input: Tensor) -> Tensor {
         let output = windows.prepareOutput(for: input, of: self)
@@ -135,6 +167,18 @@ public final class AvgPool2D: Function {
     public var ceilMode: Bool { windows.ceilMode }
     public var description: String { windows.description(of: "AvgPool2D") }
 
+    /// Average pooling as a recorded operation (the same kernels).
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        let g = windows.checkedGeometry(forInputShape: input.shape, of: self)
+        let output = Tensor(uninitializedShape: g.outputShape(forInputShape: input.shape))
+        ck_avg_pool2d_forward(g.planes, g.height, g.width, g.kernel, g.kernel, g.stride,
+                              g.stride, g.outHeight, g.outWidth, input.value, output.value)
+        if recordsGradient(input) {
+            output.attach(PoolingNode(self, input: input, output: output, geometry: g))
+        }
+        return output
+    }
+
     public func forward(_ input: Tensor) -> Tensor {
         let output = windows.prepareOutput(for: input, of: self)
         run(ck_avg_pool2d_forward, from: input, into: output)
@@ -155,5 +199,38 @@ public final class AvgPool2D: Function {
         let g = windows.geometry
         kernel(g.planes, g.height, g.width, g.kernel, g.kernel, g.stride, g.stride, g.outHeight,
                g.outWidth, source.value, destination.value)
+    }
+}
+
+/// The backward pass of one call of a `MaxPool2D` (each output's gradient to its window's
+/// maximum, whose positions the node owns) or an `AvgPool2D` (each output's gradient spread
+/// evenly over its window).
+final class PoolingNode: GradientNode {
+    private let geometry: PoolingGeometry
+    /// Max pooling's `[batch, channels, outH, outW]` Int64 indices within each plane, from the
+    /// forward pass; nil for average pooling.
+    private let argmax: TensorStorage?
+
+    init(_ layer: some Layer, input: Tensor, output: Tensor, geometry: PoolingGeometry,
+         argmax: TensorStorage? = nil) {
+        self.geometry = geometry
+        self.argmax = argmax
+        super.init("\(layer)", inputs: [input], outputShape: output.shape)
+    }
+
+    override func backward(_ outputGradient: Tensor) {
+        guard let target = gradientTarget(forInput: 0) else { return }
+        let g = geometry
+        target.overwriteOrAdd { dx in
+            guard let argmax else {
+                return ck_avg_pool2d_backward(g.planes, g.height, g.width, g.kernel, g.kernel,
+                                              g.stride, g.stride, g.outHeight, g.outWidth,
+                                              outputGradient.value, dx)
+            }
+            argmax.base.withMemoryRebound(to: Int64.self, capacity: argmax.count / 2) {
+                ck_max_pool2d_backward(g.planes, g.height, g.width, g.outHeight, g.outWidth, $0,
+                                       outputGradient.value, dx)
+            }
+        }
     }
 }

@@ -91,15 +91,16 @@ extension Model {
     /// Sets the counters to 0 after a file in the original layout, which has none, was read.
     private func resetCountersIfOriginal(metadata: [String: String], source: String) throws {
         guard try StoredLayout(metadata: metadata, source: source) == .original else { return }
-        for layer in layers { for (_, counter) in layer.namedCounters { counter.value = 0 } }
+        for (_, layer) in layerTree { for (_, counter) in layer.namedCounters { counter.value = 0 } }
     }
 
-    /// Every layer's tensors as `layout` stores them, named "<layer index>.<name>", in layer
-    /// order.
+    /// Every layer's tensors as `layout` stores them, named "<layer path>.<name>" (the path
+    /// is the layer's index in a plain sequential model, "1.first" for the sub-layer `first`
+    /// of layer 1: PyTorch's dotted `state_dict` names), in the order of `layerTree`.
     func storedTensors(in layout: StoredLayout) -> [StoredTensor] {
-        let tensors = layers.enumerated().flatMap { index, layer in
+        let tensors = layerTree.dropFirst().flatMap { path, layer in
             layer.storedTensors(in: layout).map {
-                StoredTensor(name: "\(index).\($0.name)", value: $0.value)
+                StoredTensor(name: "\(path).\($0.name)", value: $0.value)
             }
         }
         require(Set(tensors.map(\.name)).count == tensors.count,

@@ -15,6 +15,12 @@ public final class Softmax: Function {
 
     public var description: String { "Softmax" }
 
+    /// The softmax of each row as a recorded operation (`softmax(_:)`, the same kernels).
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        requireMatrix(input, for: self)
+        return softmax(input)
+    }
+
     public func forward(_ input: Tensor) -> Tensor {
         requireMatrix(input, for: self)
         let output = Tensor.reusing(output, shape: input.shape)

@@ -132,9 +132,9 @@ final class IntegerList {
     init(_ values: [Int64]) { self.values = values }
 }
 
-extension Function {
-    /// Its parameters, buffers and counters as `layout` stores them, named without the
-    /// layer's index.
+extension Layer {
+    /// Its own parameters, buffers and counters (not its sub-layers') as `layout` stores them,
+    /// named without the layer's path.
     func storedTensors(in layout: StoredLayout) -> [StoredTensor] {
         switch layout {
         case .pytorch:

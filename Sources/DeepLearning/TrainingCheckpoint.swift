@@ -212,9 +212,9 @@ private struct CheckpointState {
                 commit: { loader.shuffleState = (stagedGenerator(), stagedOrder.values) })
         }
 
-        for (index, layer) in model.layers.enumerated() {
+        for (path, layer) in model.layerTree.dropFirst() {
             guard let generator = layer.trainingGenerator else { continue }
-            let staged = addGenerator("model.\(index).generator", generator)
+            let staged = addGenerator("model.\(path).generator", generator)
             commits.append { layer.trainingGenerator = staged() }
         }
         self.metadata = metadata

@@ -1,0 +1,164 @@
+/// Anything that maps a tensor to a tensor with recorded operations, and holds parameters and
+/// sub-layers: the building block of `Model`, as PyTorch's `nn.Module`.
+///
+/// A layer written from operations needs nothing but `callAsFunction(_:)` and its stored
+/// properties: the graph derives its gradients, and reflection (`Mirror`) finds its state.
+///
+/// ```swift
+/// final class ResidualBlock: Layer {
+///     let first = Linear(64, 64), second = Linear(64, 64)
+///     func callAsFunction(_ x: Tensor) -> Tensor { relu(x + second(relu(first(x)))) }
+/// }
+/// let block = ResidualBlock()
+/// block.namedStateTensors.map(\.name)  // ["first.weight", "first.bias", "second.weight", ...]
+/// ```
+///
+/// What reflection finds among a layer's stored properties (`let`, `var`, `lazy var`, of the
+/// class and its superclasses, in declaration order):
+/// - a leaf `Tensor` that requires a gradient is a **parameter** (the optimizer updates it;
+///   saved);
+/// - a leaf `Tensor` that does not is a **buffer** (saved and loaded, never updated by an
+///   optimizer: PyTorch's `register_buffer`); a tensor an operation computed is not state;
+/// - a `Counter` is a counter (saved as an I64 scalar);
+/// - a layer is a **sub-layer**, its state named under the property's name ("first.weight");
+/// - an array of tensors or of layers names its elements by index ("blocks.1.second.bias");
+/// - an optional is looked through; anything else (sizes, closures, generators) is ignored.
+///
+/// The built-in layers (`Linear`, `Conv2D`, ...) are `Function`s, which refine `Layer`: they
+/// list their state explicitly and also run forward and backward passes of their own, which
+/// `Model.fit` fuses. Every `Function` is a layer, so both kinds mix in one `Model`.
+public protocol Layer: AnyObject, CustomStringConvertible {
+    /// The layer's output for `input`, with its operations recorded for `backward()` when a
+    /// parameter or the input requires a gradient. What a call saves for its backward pass
+    /// belongs to that call's nodes, so a layer may be called several times in one graph.
+    func callAsFunction(_ input: Tensor) -> Tensor
+    /// The layers directly inside this one, with the names their state goes by. By default
+    /// found by reflection; none for a `Function`; "0", "1", ... for a `Model`.
+    var namedSublayers: [(name: String, layer: any Layer)] { get }
+    /// This layer's own parameters (not its sub-layers'), with a name each. By default found
+    /// by reflection: the stored tensors that require a gradient.
+    var namedParameters: [(name: String, tensor: Tensor)] { get }
+    /// This layer's own buffers (not its sub-layers'): state saved with the model that no
+    /// optimizer updates. By default found by reflection: the stored tensors that require no
+    /// gradient.
+    var namedBuffers: [(name: String, tensor: Tensor)] { get }
+    /// This layer's own integer state, saved as I64 scalars. By default found by reflection:
+    /// the stored `Counter`s.
+    var namedCounters: [(name: String, counter: Counter)] { get }
+    /// The names, among `namedParameters` and `namedBuffers`, of matrices that files hold
+    /// transposed (see `Function`). By default none.
+    var namesTransposedInFiles: Set<String> { get }
+    /// Every parameter of this layer and its sub-layers, each once, in the order of
+    /// `namedStateTensors`: what an optimizer updates.
+    var parameters: [Tensor] { get }
+    /// Draws this layer's own parameters afresh (not its sub-layers': `Model` visits those).
+    /// By default nothing.
+    func initializeParameters(using generator: inout SeededGenerator)
+    /// Switches this layer's own behaviour between training and evaluation (`Model` visits
+    /// the sub-layers). By default nothing.
+    func setTraining(_ isTraining: Bool)
+    /// The generator this layer draws from in training (see `Function`); by default nil.
+    var trainingGenerator: SeededGenerator? { get set }
+}
+
+extension Layer {
+    public var description: String { "\(type(of: self))" }
+
+    public var namedSublayers: [(name: String, layer: any Layer)] { reflectedState.sublayers }
+
+    public var namedParameters: [(name: String, tensor: Tensor)] {
+        reflectedState.tensors.filter(\.tensor.requiresGradient)
+    }
+
+    public var namedBuffers: [(name: String, tensor: Tensor)] {
+        reflectedState.tensors.filter { !$0.tensor.requiresGradient }
+    }
+
+    public var namedCounters: [(name: String, counter: Counter)] { reflectedState.counters }
+
+    public var namesTransposedInFiles: Set<String> { [] }
+
+    public var parameters: [Tensor] { uniqueParameters(of: layerTree) }
+
+    public func initializeParameters(using generator: inout SeededGenerator) {}
+
+    public func setTraining(_ isTraining: Bool) {}
+
+    public var trainingGenerator: SeededGenerator? {
+        get { nil }
+        set {}
+    }
+
+    /// This layer and every layer below it, depth first, each before its sub-layers, with its
+    /// dotted path from here ("" for this layer, "blocks.1.first"). A layer reachable along
+    /// two paths (shared) is listed under both.
+    public var layerTree: [(path: String, layer: any Layer)] {
+        [(path: "", layer: self)] + namedSublayers.flatMap { name, sublayer in
+            sublayer.layerTree.map {
+                (path: $0.path.isEmpty ? name : "\(name).\($0.path)", layer: $0.layer)
+            }
+        }
+    }
+
+    /// The parameters and buffers of this layer and its sub-layers under PyTorch's dotted
+    /// `state_dict` names ("0.first.weight"), in the order of `layerTree`.
+    public var namedStateTensors: [(name: String, tensor: Tensor)] {
+        layerTree.flatMap { path, layer in
+            (layer.namedParameters + layer.namedBuffers).map {
+                (name: path.isEmpty ? $0.name : "\(path).\($0.name)", tensor: $0.tensor)
+            }
+        }
+    }
+
+    /// What reflection finds in this layer's stored properties (see `Layer`).
+    private var reflectedState: ReflectedState {
+        var state = ReflectedState()
+        var mirror: Mirror? = Mirror(reflecting: self)
+        var mirrors: [Mirror] = []
+        while let current = mirror {
+            mirrors.append(current)
+            mirror = current.superclassMirror
+        }
+        for mirror in mirrors.reversed() {
+            for child in mirror.children {
+                guard let label = child.label else { continue }
+                let name = label.hasPrefix(lazyStoragePrefix)
+                    ? String(label.dropFirst(lazyStoragePrefix.count)) : label
+                state.add(child.value, named: name)
+            }
+        }
+        return state
+    }
+}
+
+/// The prefix Swift gives the storage of a `lazy var` in a `Mirror`.
+private let lazyStoragePrefix = "$__lazy_storage_$_"
+
+/// The tensors, counters and sub-layers of a layer's stored properties.
+private struct ReflectedState {
+    var tensors: [(name: String, tensor: Tensor)] = []
+    var counters: [(name: String, counter: Counter)] = []
+    var sublayers: [(name: String, layer: any Layer)] = []
+
+    mutating func add(_ value: Any, named name: String) {
+        switch value {
+        case let tensor as Tensor where tensor.isLeaf: tensors.append((name, tensor))
+        case is Tensor: break // an operation's result kept by the layer: not state
+        case let counter as Counter: counters.append((name, counter))
+        case let layer as any Layer: sublayers.append((name, layer))
+        case let tensors as [Tensor]:
+            for (index, tensor) in tensors.enumerated() { add(tensor, named: "\(name).\(index)") }
+        case let layers as [any Layer]:
+            for (index, layer) in layers.enumerated() { add(layer, named: "\(name).\(index)") }
+        default: break
+        }
+    }
+}
+
+/// The parameters of the layers of `tree`, each tensor once (a layer or tensor shared by two
+/// paths is updated once), in order.
+func uniqueParameters(of tree: [(path: String, layer: any Layer)]) -> [Tensor] {
+    var seen = Set<ObjectIdentifier>()
+    return tree.flatMap { $0.layer.namedParameters.map(\.tensor) }
+        .filter { seen.insert(ObjectIdentifier($0)).inserted }
+}

@@ -1,0 +1,166 @@
+import XCTest
+@testable import DeepLearning
+
+/// Every layer called on tensors is a recorded operation: its gradients, with respect to the
+/// input and the parameters, against finite differences, once and called twice in one graph
+/// (what a call saves belongs to its node, not to the layer).
+final class LayerCallTests: XCTestCase {
+    private var generator = SeededGenerator(seed: 71)
+
+    private func input(_ shape: [Int]) -> Tensor {
+        differentiableTensor(shape, using: &generator)
+    }
+
+    /// A leaf of `shape` whose values are distinct, at least 0.1 apart and 0.05 away from 0,
+    /// in random order: no ties for `max`, no kinks for `relu` within the check's step.
+    private func distinctInput(_ shape: [Int]) -> Tensor {
+        let count = shape.reduce(1, *)
+        var values = (0..<count).map { Float($0) * 0.1 - Float(count / 2) * 0.1 + 0.05 }
+        values.shuffle(using: &generator)
+        return Tensor(shape: shape, values: values, requiresGradient: true)
+    }
+
+    /// Checks `layer` called once and, when `twice`, called on its own output.
+    private func check(_ layer: some Layer, at x: Tensor, twice: Bool = true,
+                       file: StaticString = #filePath, line: UInt = #line) throws {
+        let inputs = [x] + layer.parameters
+        try gradientCheck(at: inputs) { layer($0[0]) }
+        if twice { try gradientCheck(at: inputs) { layer(layer($0[0])) } }
+    }
+
+    func testLinear() throws {
+        try check(Linear(4, 5, seed: 1), at: input([3, 4]), twice: false)
+        try check(Linear(4, 4, seed: 2), at: input([3, 4]))
+    }
+
+    func testActivationsAndSoftmax() throws {
+        try check(ReLU(), at: distinctInput([3, 5]))
+        try check(Sigmoid(), at: input([3, 5]))
+        try check(Tanh(), at: input([2, 3, 2]))
+        try check(Softmax(), at: input([3, 5]))
+    }
+
+    func testFlatten() throws {
+        try check(Flatten(), at: input([2, 3, 2]))
+    }
+
+    func testConvolution() throws {
+        let strided = Conv2D(inputChannels: 2, outputChannels: 3, kernelSize: 3, stride: 2,
+                             padding: 1, seed: 3)
+        try check(strided, at: input([2, 2, 5, 5]), twice: false)
+        let same = Conv2D(inputChannels: 2, outputChannels: 2, kernelSize: 3, padding: 1, seed: 4)
+        try check(same, at: input([2, 2, 4, 3]))
+    }
+
+    func testPooling() throws {
+        try check(MaxPool2D(kernelSize: 2), at: distinctInput([2, 2, 4, 4]))
+        try check(MaxPool2D(kernelSize: 2, ceilMode: true), at: distinctInput([1, 2, 5, 5]))
+        try check(AvgPool2D(kernelSize: 2), at: input([2, 2, 4, 4]))
+        try check(AvgPool2D(kernelSize: 2, stride: 1, ceilMode: true), at: input([1, 2, 3, 4]))
+    }
+
+    func testBatchNormInTrainingAndEvaluation() throws {
+        for shape in [[6, 3], [2, 3, 2, 2]] {
+            let layer = BatchNorm(features: 3)
+            layer.weight.withUnsafeMutableBufferPointer { $0[1] = 1.5 }
+            layer.bias.withUnsafeMutableBufferPointer { $0[2] = -0.5 }
+            try check(layer, at: input(shape))
+            layer.setTraining(false)
+            layer.runningMean.withUnsafeMutableBufferPointer { $0[0] = 0.3 }
+            layer.runningVariance.withUnsafeMutableBufferPointer { $0[2] = 2 }
+            try check(layer, at: input(shape))
+        }
+    }
+
+    func testBatchNormCallMovesTheRunningStatisticsAsForwardDoes() {
+        let x = input([5, 3])
+        let called = BatchNorm(features: 3), forwarded = BatchNorm(features: 3)
+        let y = called(x).values
+        XCTAssertEqual(y, forwarded.forward(x).values)
+        XCTAssertEqual(called.runningMean.values, forwarded.runningMean.values)
+        XCTAssertEqual(called.runningVariance.values, forwarded.runningVariance.values)
+        XCTAssertEqual(called.batchesTracked.value, 1)
+    }
+
+    func testDropoutInTrainingAndEvaluation() throws {
+        let layer = Dropout(probability: 0.3, seed: 5)
+        let x = input([4, 6])
+        // The same masks in every evaluation of the check: the generator is reset each time.
+        try gradientCheck(at: [x]) {
+            layer.trainingGenerator = SeededGenerator(seed: 6)
+            return layer($0[0])
+        }
+        try gradientCheck(at: [x]) {
+            layer.trainingGenerator = SeededGenerator(seed: 6)
+            return layer(layer($0[0]))
+        }
+        layer.trainingGenerator = SeededGenerator(seed: 6)
+        let dropped = layer(x).values
+        XCTAssertTrue(dropped.contains(0) && dropped.contains { $0 != 0 })
+        layer.setTraining(false)
+        XCTAssertTrue(layer(x) === x)
+    }
+
+    /// Calling a layer on tensors gives the values of its forward pass, bit for bit.
+    func testCallsGiveTheForwardPassesValues() {
+        let x = input([2, 3, 6, 6])
+        let layers: [any Function] = [
+            Conv2D(inputChannels: 3, outputChannels: 4, kernelSize: 3, padding: 1, seed: 7),
+            MaxPool2D(kernelSize: 2), AvgPool2D(kernelSize: 2, ceilMode: true), Flatten(),
+            Linear(16, 5, seed: 8), Tanh(), Softmax(),
+        ]
+        var called = x, forwarded = x
+        for layer in layers {
+            called = layer(called)
+            forwarded = layer.forward(forwarded)
+            XCTAssertEqual(called.shape, forwarded.shape, "\(layer)")
+            XCTAssertEqual(called.values.map(\.bitPattern), forwarded.values.map(\.bitPattern),
+                           "\(layer)")
+        }
+    }
+
+    /// A `Function` without a graph form of its own is recorded as one node calling its
+    /// forward and backward passes; it keeps one call's state, so a second call before
+    /// `backward()` stops.
+    func testFunctionWithoutGraphFormIsOneNode() throws {
+        let layer = Scaling()
+        let x = Tensor(shape: [1, 2], values: [1, 2], requiresGradient: true)
+        layer(x).sum().backward()
+        XCTAssertEqual(x.gradients, [3, 3])
+        XCTAssertEqual(layer.scale.gradients, [3])
+        try assertStops(withMessage: "saved a tensor of shape [1, 2] for its backward pass, which was modified afterwards") {
+            let first = layer(x)
+            _ = layer(x)
+            first.sum().backward()
+        }
+    }
+}
+
+/// y = s · x with a learnable scalar s (3), written with forward and backward passes.
+private final class Scaling: Function {
+    let scale = Tensor(shape: [1], values: [3])
+    private var input: Tensor?
+    private var output: Tensor?
+
+    var description: String { "Scaling" }
+    var parameters: [Tensor] { [scale] }
+
+    func forward(_ input: Tensor) -> Tensor {
+        let output = Tensor.reusing(output, shape: input.shape)
+        for i in 0..<input.count { output.value[i] = scale.value[0] * input.value[i] }
+        self.input = input
+        self.output = output
+        return output
+    }
+
+    func backward(_ outputGradient: Tensor) -> Tensor {
+        let dx = Tensor(shape: outputGradient.shape)
+        var ds: Float = 0
+        for i in 0..<dx.count {
+            dx.value[i] = scale.value[0] * outputGradient.value[i]
+            ds += input!.value[i] * outputGradient.value[i]
+        }
+        scale.gradient[0] += ds
+        return dx
+    }
+}
