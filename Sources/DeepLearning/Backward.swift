@@ -42,7 +42,14 @@ extension Tensor {
         }
         root.requireNotFreed()
         // Used as it is: no node writes into the gradient of the root (it has no consumers).
-        root.outputGradient = outputGradient ?? Tensor(shape: shape, values: [1])
+        if let outputGradient {
+            root.outputGradient = outputGradient
+            root.ownsOutputGradient = false
+        } else {
+            let one = Tensor(uninitializedShape: shape)
+            one.value.pointee = 1
+            root.outputGradient = one
+        }
         GraphExecution.run(from: root)
     }
 
@@ -72,8 +79,8 @@ enum GraphExecution {
             if let gradient = node.outputGradient {
                 node.backward(gradient)
             }
-            for edge in node.inputs {
-                switch edge {
+            for index in 0..<node.inputCount {
+                switch node.input(index) {
                 case .none:
                     break
                 case .node(let input):
@@ -98,8 +105,8 @@ enum GraphExecution {
         root.isVisited = true
         var stack: [GradientNode] = [root]
         while let node = stack.popLast() {
-            for edge in node.inputs {
-                switch edge {
+            for index in 0..<node.inputCount {
+                switch node.input(index) {
                 case .none:
                     break
                 case .node(let input):
