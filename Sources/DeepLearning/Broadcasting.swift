@@ -10,7 +10,9 @@ enum Broadcasting {
     /// The shape of `a op b`; stops with a message naming `operation` and both shapes when
     /// they do not fit.
     static func shape(_ a: [Int], _ b: [Int], operation: String) -> [Int] {
-        if a == b { return a }
+        // The common cases without building a new array: one operand's shape is the result.
+        if broadcasts(b, to: a) { return a }
+        if broadcasts(a, to: b) { return b }
         let rank = max(a.count, b.count)
         var result = [Int](repeating: 1, count: rank)
         for d in 0..<rank {
@@ -23,6 +25,17 @@ enum Broadcasting {
         require(rank <= maximumRank,
                 "\(operation): shapes \(a) and \(b) broadcast to rank \(rank), above the largest supported, \(maximumRank)")
         return result
+    }
+
+    /// Whether `operand` broadcasts to `shape` unchanged: no more dimensions, and each of its
+    /// trailing dimensions equal to `shape`'s or 1.
+    private static func broadcasts(_ operand: [Int], to shape: [Int]) -> Bool {
+        let offset = shape.count - operand.count
+        guard offset >= 0 else { return false }
+        for d in operand.indices where operand[d] != 1 && operand[d] != shape[d + offset] {
+            return false
+        }
+        return true
     }
 
     /// Writes to `strides` (`shape.count` of them) the strides, in elements, at which an

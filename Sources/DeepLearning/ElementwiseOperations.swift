@@ -69,7 +69,9 @@ enum BinaryOperation {
 /// The backward pass of `a op b`: each input's gradient summed over the dimensions it was
 /// broadcast along (`ck_binary_gradient`). Saves the inputs for `*` and `/`. The gradient of
 /// `a` in `a + b` and `a - b`, when `a` has the output's shape, is the output's gradient
-/// itself, passed on without a copy (`passGradient(_:owned:toInput:)`).
+/// itself, passed on without a copy (`passGradient(_:owned:toInput:)`); that of a bias `b`
+/// (`[n]` added to every row of `[..., n]`) is the layers' bias gradient (`ck_bias_grad`),
+/// the same sums as the broadcasting kernel's, in the same order.
 final class BinaryNode: GradientNode {
     private let op: BinaryOperation
     private let aShape: [Int], bShape: [Int]
@@ -87,12 +89,20 @@ final class BinaryNode: GradientNode {
         let savesInputs = op == .multiply || op == .divide
         let a = savesInputs ? savedValue(0) : nil, b = savesInputs ? savedValue(1) : nil
         let passesToA = (op == .add || op == .subtract) && aShape == outputShape
+        let bIsBias = op == .add && passesToA && isRowVector(bShape, of: outputShape)
         Broadcasting.withLayout(of: aShape, bShape, in: outputShape) { rank, shape, aStrides, bStrides in
             // b first: `a` may then take the output gradient itself, which b's kernel reads.
             for operand in stride(from: 1, through: passesToA ? 1 : 0, by: -1) {
                 guard let target = gradientTarget(forInput: operand) else { continue }
                 if outputGradient.count == 0 {
                     if !target.accumulate { ck_fill(Int64(target.count), 0, target.buffer) }
+                    continue
+                }
+                if operand == 1 && bIsBias { // the sums of dy's columns, in row order
+                    let columns = outputShape[outputShape.count - 1]
+                    ck_bias_grad(Int64(outputGradient.count / columns), Int64(columns),
+                                 outputGradient.value, Int64(columns), target.accumulateFlag,
+                                 target.buffer)
                     continue
                 }
                 ck_binary_gradient(op.kernel, Int32(operand), rank, shape, outputGradient.value,
@@ -102,4 +112,13 @@ final class BinaryNode: GradientNode {
         }
         if passesToA { passGradient(outputGradient, owned: ownsOutputGradient, toInput: 0) }
     }
+}
+
+/// Whether `vector` is `[n]` (or `[1, ..., 1, n]`) against `shape` `[..., n]`, n > 0: a bias
+/// added to every row.
+private func isRowVector(_ vector: [Int], of shape: [Int]) -> Bool {
+    guard let n = vector.last, n > 0, shape.last == n, vector.count <= shape.count else {
+        return false
+    }
+    return vector.dropLast().allSatisfy { $0 == 1 }
 }
