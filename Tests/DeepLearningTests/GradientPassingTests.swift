@@ -13,11 +13,11 @@ final class GradientPassingTests: XCTestCase {
     func testTheOutputGradientPassedToBackwardIsNotModified() {
         let x = leaf([1, 2, 3])
         let h = x * 2
-        let y = h + h               // h's gradient: g + g, accumulated into h's buffer
+        let y = h + h * 3           // h's gradient: g, then 3g accumulated into h's buffer
         let g = Tensor(shape: [3], values: [1, 10, 100])
         y.backward(g)
         XCTAssertEqual(g.values, [1, 10, 100])
-        XCTAssertEqual(x.gradients, [4, 40, 400])
+        XCTAssertEqual(x.gradients, [8, 80, 800])
     }
 
     func testTwoNodesAddedReceiveSeparateGradients() {
