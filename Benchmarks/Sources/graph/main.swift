@@ -9,7 +9,7 @@
 //            one `fit` runs)
 //
 //     swift run -c release --package-path Benchmarks graph [--rounds N] [--workloads tiny,spiral,mlp]
-//                                                          [--thread-time]
+//                                                          [--thread-time] [--threads N]
 import DeepLearning
 import Foundation
 import SpiralExperiment
@@ -22,11 +22,12 @@ func parseArguments() -> (rounds: Int, workloads: Set<String>) {
     while let argument = arguments.popFirst() {
         switch argument {
         case "--thread-time": break
+        case "--threads": Threads.count = Int(arguments.popFirst() ?? "") ?? Threads.count
         case "--rounds": rounds = Int(arguments.popFirst() ?? "") ?? rounds
         case "--workloads":
             workloads = Set((arguments.popFirst() ?? "").split(separator: ",").map(String.init))
         default:
-            FileHandle.standardError.write(Data("usage: graph [--rounds N] [--workloads tiny,spiral,mlp] [--thread-time]\n".utf8))
+            FileHandle.standardError.write(Data("usage: graph [--rounds N] [--workloads tiny,spiral,mlp] [--thread-time] [--threads N]\n".utf8))
             exit(2)
         }
     }
@@ -36,8 +37,9 @@ func parseArguments() -> (rounds: Int, workloads: Set<String>) {
 let (rounds, workloads) = parseArguments()
 
 /// Whether to time by this thread's CPU time instead of the wall clock (`--thread-time`): on a
-/// loaded machine it leaves out the time other processes held the core, for comparing
-/// single-threaded workloads (tiny, spiral) between versions of the code.
+/// loaded machine it leaves out the time other processes held the core. Only for work on this
+/// thread alone: the tiny operations and the spiral (below the kernels' serial threshold), the
+/// MLP with `--threads 1`.
 let threadTime = CommandLine.arguments.contains("--thread-time")
 
 func seconds(of body: () throws -> Void) rethrows -> Double {
@@ -55,25 +57,39 @@ func seconds(of body: () throws -> Void) rethrows -> Double {
     return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
 }
 
-/// Busy cores of the whole machine over an interval, from /proc/stat (0 to the core count).
+/// How busy the machine was over an interval, from /proc/stat: the cores other processes kept
+/// busy (all busy cores minus this process's CPU time), 0 to the core count.
 struct MachineLoad {
     private var start = MachineLoad.sample()
 
-    private static func sample() -> (busy: Double, total: Double) {
+    /// The machine's busy and total jiffies (all cores), and this process's CPU seconds.
+    private static func sample() -> (busy: Double, total: Double, own: Double) {
+        var time = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+        let own = Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
         guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
-              let line = text.split(separator: "\n").first else { return (0, 0) }
+              let line = text.split(separator: "\n").first else { return (0, 0, own) }
         let fields = line.split(separator: " ").dropFirst().compactMap { Double($0) }
         let idle = fields.count > 4 ? fields[3] + fields[4] : 0
-        let total = fields.reduce(0, +)
-        return (total - idle, total)
+        return (fields.reduce(0, +) - idle, fields.reduce(0, +), own)
     }
 
-    /// Busy cores since the start (all processes, this one included).
-    func busyCores() -> Double {
+    /// The cores other processes kept busy since the start (on average).
+    func otherCores() -> Double {
         let now = MachineLoad.sample()
+        let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
         let total = now.total - start.total
-        return total > 0 ? (now.busy - start.busy) / total * Double(ProcessInfo.processInfo.activeProcessorCount) : 0
+        guard total > 0 else { return 0 }
+        let seconds = total / cores / Double(sysconf(Int32(_SC_CLK_TCK)))
+        let busy = (now.busy - start.busy) / total * cores
+        return max(0, busy - (now.own - start.own) / seconds)
     }
+}
+
+/// The load averages of the last 1, 5 and 15 minutes.
+func loadAverage() -> String {
+    ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?")
+        .split(separator: " ").prefix(3).joined(separator: " ")
 }
 
 /// The median and the fastest and slowest round against it, in per cent.
@@ -98,9 +114,9 @@ func compare(_ title: String, unit: String, _ contenders: [(name: String, run: (
             times[index].append(try contenders[index].run())
         }
     }
-    let busy = load.busyCores()
+    let others = load.otherCores()
     let results = times.map { summary($0) }
-    print("\(title)  [\(rounds) rounds, \(Threads.count) threads\(threadTime ? ", thread CPU time" : ""); machine busy \(String(format: "%.2f", busy)) of \(ProcessInfo.processInfo.activeProcessorCount) cores, this process included]")
+    print("\(title)  [\(rounds) rounds, \(Threads.count) threads\(threadTime ? ", thread CPU time" : ""); other processes kept \(String(format: "%.2f", others)) of \(ProcessInfo.processInfo.activeProcessorCount) cores busy; load average \(loadAverage())]")
     for (contender, result) in zip(contenders, results) {
         let name = contender.name.padding(toLength: 44, withPad: " ", startingAt: 0)
         let median = String(format: "%10.3f", result.median)
