@@ -224,13 +224,13 @@ if workloads.contains("spiral") {
 if workloads.contains("mlp") {
     let batch = 256, stepsPerRound = 8
     var generator = SeededGenerator(seed: 0)
-    let model = Model {
-        Linear(784, 1024)
-        ReLU()
-        Linear(1024, 1024)
-        ReLU()
-        Linear(1024, 10)
-    }
+    // The `training` benchmark's MLP (Linear → ReLU → Linear → ReLU → Linear), same seeds.
+    let widths = [784, 1024, 1024, 10]
+    let model = Model(zip(widths, widths.dropFirst()).enumerated().flatMap {
+        index, sizes -> [any Function] in
+        let layer = Linear(sizes.0, sizes.1)
+        return index == 0 ? [layer] : [ReLU(), layer]
+    })
     model.initializeParameters(seed: 1)
     let p = model.parameters.map { Tensor(shape: $0.shape, values: $0.values, requiresGradient: true) }
     let layerOptimizer = SGD(parameters: model.parameters, learningRate: 0.01, momentum: 0.9)
