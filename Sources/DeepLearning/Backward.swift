@@ -73,9 +73,11 @@ extension Tensor {
 /// first), so that each node runs once, after every use of its output.
 enum GraphExecution {
     static func run(from root: GradientNode) {
-        countConsumers(from: root)
-        var ready: [GradientNode] = [root]
-        while let node = ready.popLast() {
+        // One array for both walks (one allocation): the count's stack, then the ready nodes.
+        var nodes: [GradientNode] = [root]
+        countConsumers(from: root, stack: &nodes)
+        nodes.append(root)
+        while let node = nodes.popLast() {
             if let gradient = node.outputGradient {
                 node.backward(gradient)
             }
@@ -85,7 +87,7 @@ enum GraphExecution {
                     break
                 case .node(let input):
                     input.pendingConsumers -= 1
-                    if input.pendingConsumers == 0 { ready.append(input) }
+                    if input.pendingConsumers == 0 { nodes.append(input) }
                 case .leaf(let leaf):
                     guard !leaf.gradientHooks.isEmpty else { break }
                     leaf.pendingGradientContributions -= 1
@@ -100,10 +102,10 @@ enum GraphExecution {
 
     /// Sets every node's `pendingConsumers` (and every hooked leaf's
     /// `pendingGradientContributions`) to its number of uses in the graph below `root`.
-    /// Stops with a message when a node was freed by an earlier `backward()`.
-    private static func countConsumers(from root: GradientNode) {
+    /// Stops with a message when a node was freed by an earlier `backward()`. `stack` holds
+    /// `root` on entry and is empty on return.
+    private static func countConsumers(from root: GradientNode, stack: inout [GradientNode]) {
         root.isVisited = true
-        var stack: [GradientNode] = [root]
         while let node = stack.popLast() {
             for index in 0..<node.inputCount {
                 switch node.input(index) {
