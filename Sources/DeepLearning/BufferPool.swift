@@ -7,9 +7,7 @@ import Synchronization
 /// Buffers are kept in size classes, four per power of two of bytes (64, 80, 96, 112, 128,
 /// 160, ... bytes): a request is rounded up to its class, so at most a quarter of a buffer is
 /// unused. A freed buffer goes back to its class's list unless the pool already holds
-/// `limitBytes` of buffers, in which case it is returned to the system. Each class's list is
-/// linked through the free buffers themselves (a buffer's first 8 bytes hold the address of
-/// the next one), so that taking and giving back touch no array. Thread-safe (one lock
+/// `limitBytes` of buffers, in which case it is returned to the system. Thread-safe (one lock
 /// around the lists).
 final class BufferPool: Sendable {
     /// The pool every tensor's storage comes from.
@@ -18,13 +16,10 @@ final class BufferPool: Sendable {
     /// The most bytes of free buffers the pool keeps.
     let limitBytes: Int
 
-    /// The number of size classes: buffers up to 2^63 bytes.
-    private static let classCount = 4 * (63 - 4)
-
     private struct Lists: ~Copyable {
-        /// The first free buffer of each size class (its address, 0 for none).
-        var first = [UInt](repeating: 0, count: BufferPool.classCount)
-        /// The bytes of all free buffers.
+        /// Free buffers (their addresses) of each size class.
+        var free: [[UInt]] = []
+        /// The bytes of all buffers in `free`.
         var bytes = 0
     }
 
@@ -46,15 +41,15 @@ final class BufferPool: Sendable {
     /// A buffer of at least `count` floats (its contents unspecified) and its size class.
     func take(count: Int) -> (pointer: UnsafeMutablePointer<Float>, sizeClass: Int) {
         let (index, bytes) = BufferPool.sizeClass(forCount: count)
-        let reused: UInt = lists.withLock { lists in
-            let address = lists.first[index]
-            guard address != 0 else { return 0 }
-            lists.first[index] = UnsafeRawPointer(bitPattern: address)!.load(as: UInt.self)
+        let reused: UInt? = lists.withLock { lists in
+            guard index < lists.free.count, let address = lists.free[index].popLast() else {
+                return nil
+            }
             lists.bytes -= bytes
             return address
         }
         let raw: UnsafeMutableRawPointer
-        if reused != 0 {
+        if let reused {
             raw = UnsafeMutableRawPointer(bitPattern: reused)!
         } else {
             Tensor.bufferAllocations.add(1, ordering: .relaxed)
@@ -67,15 +62,14 @@ final class BufferPool: Sendable {
     /// Takes back a buffer from `take(count:)`, of class `sizeClass`.
     func give(_ pointer: UnsafeMutablePointer<Float>, sizeClass: Int) {
         let bytes = BufferPool.bytes(ofClass: sizeClass)
-        let raw = UnsafeMutableRawPointer(pointer)
         let kept = lists.withLock { lists in
             guard lists.bytes + bytes <= limitBytes else { return false }
-            raw.storeBytes(of: lists.first[sizeClass], as: UInt.self)
-            lists.first[sizeClass] = UInt(bitPattern: raw)
+            while lists.free.count <= sizeClass { lists.free.append([]) }
+            lists.free[sizeClass].append(UInt(bitPattern: pointer))
             lists.bytes += bytes
             return true
         }
-        if !kept { raw.deallocate() }
+        if !kept { UnsafeMutableRawPointer(pointer).deallocate() }
     }
 
     /// The bytes of a buffer of class `index`.

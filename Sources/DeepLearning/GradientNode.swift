@@ -250,7 +250,10 @@ struct GradientTarget {
     func overwriteOrAdd(_ write: (UnsafeMutablePointer<Float>) -> Void) {
         guard accumulate else { return write(buffer) }
         let temporary = TensorStorage(count: count, zeroed: false)
-        write(temporary.base)
-        ck_scaled_add(Int64(count), 1, temporary.base, 1, buffer)
+        // Kept until the add has read it: the buffer goes back to the pool with the object.
+        withExtendedLifetime(temporary) {
+            write(temporary.base)
+            ck_scaled_add(Int64(count), 1, temporary.base, 1, buffer)
+        }
     }
 }
