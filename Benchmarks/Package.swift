@@ -3,6 +3,7 @@
 // never sees OpenBLAS:
 //   kernels   the C kernels against OpenBLAS, memcpy and plain loops
 //   training  whole training runs, rotated with numpy, JAX and PyTorch by peers/run_peers.py
+//   graph     operations recorded for backward() against the fused layers, same run
 //
 //     swift run -c release --package-path Benchmarks kernels [--quick] [--filter gemm]
 //     swift run -c release --package-path Benchmarks training [--quick]
@@ -43,6 +44,13 @@ let package = Package(
         ),
         .executableTarget(
             name: "training",
+            dependencies: [
+                .product(name: "DeepLearning", package: "DeepLearning"),
+                .product(name: "SpiralExperiment", package: "Examples"),
+            ]
+        ),
+        .executableTarget(
+            name: "graph",
             dependencies: [
                 .product(name: "DeepLearning", package: "DeepLearning"),
                 .product(name: "SpiralExperiment", package: "Examples"),

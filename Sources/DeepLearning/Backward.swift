@@ -42,7 +42,14 @@ extension Tensor {
         }
         root.requireNotFreed()
         // Used as it is: no node writes into the gradient of the root (it has no consumers).
-        root.outputGradient = outputGradient ?? Tensor(shape: shape, values: [1])
+        if let outputGradient {
+            root.outputGradient = outputGradient
+            root.ownsOutputGradient = false
+        } else {
+            let one = Tensor(uninitializedShape: shape)
+            one.value.pointee = 1
+            root.outputGradient = one
+        }
         GraphExecution.run(from: root)
     }
 
@@ -66,19 +73,21 @@ extension Tensor {
 /// first), so that each node runs once, after every use of its output.
 enum GraphExecution {
     static func run(from root: GradientNode) {
-        countConsumers(from: root)
-        var ready: [GradientNode] = [root]
-        while let node = ready.popLast() {
+        // One array for both walks (one allocation): the count's stack, then the ready nodes.
+        var nodes: [GradientNode] = [root]
+        countConsumers(from: root, stack: &nodes)
+        nodes.append(root)
+        while let node = nodes.popLast() {
             if let gradient = node.outputGradient {
                 node.backward(gradient)
             }
-            for edge in node.inputs {
-                switch edge {
+            for index in 0..<node.inputCount {
+                switch node.input(index) {
                 case .none:
                     break
                 case .node(let input):
                     input.pendingConsumers -= 1
-                    if input.pendingConsumers == 0 { ready.append(input) }
+                    if input.pendingConsumers == 0 { nodes.append(input) }
                 case .leaf(let leaf):
                     guard !leaf.gradientHooks.isEmpty else { break }
                     leaf.pendingGradientContributions -= 1
@@ -93,13 +102,13 @@ enum GraphExecution {
 
     /// Sets every node's `pendingConsumers` (and every hooked leaf's
     /// `pendingGradientContributions`) to its number of uses in the graph below `root`.
-    /// Stops with a message when a node was freed by an earlier `backward()`.
-    private static func countConsumers(from root: GradientNode) {
+    /// Stops with a message when a node was freed by an earlier `backward()`. `stack` holds
+    /// `root` on entry and is empty on return.
+    private static func countConsumers(from root: GradientNode, stack: inout [GradientNode]) {
         root.isVisited = true
-        var stack: [GradientNode] = [root]
         while let node = stack.popLast() {
-            for edge in node.inputs {
-                switch edge {
+            for index in 0..<node.inputCount {
+                switch node.input(index) {
                 case .none:
                     break
                 case .node(let input):

@@ -10,7 +10,9 @@ enum Broadcasting {
     /// The shape of `a op b`; stops with a message naming `operation` and both shapes when
     /// they do not fit.
     static func shape(_ a: [Int], _ b: [Int], operation: String) -> [Int] {
-        if a == b { return a }
+        // The common cases without building a new array: one operand's shape is the result.
+        if broadcasts(b, to: a) { return a }
+        if broadcasts(a, to: b) { return b }
         let rank = max(a.count, b.count)
         var result = [Int](repeating: 1, count: rank)
         for d in 0..<rank {
@@ -23,6 +25,17 @@ enum Broadcasting {
         require(rank <= maximumRank,
                 "\(operation): shapes \(a) and \(b) broadcast to rank \(rank), above the largest supported, \(maximumRank)")
         return result
+    }
+
+    /// Whether `operand` broadcasts to `shape` unchanged: no more dimensions, and each of its
+    /// trailing dimensions equal to `shape`'s or 1.
+    private static func broadcasts(_ operand: [Int], to shape: [Int]) -> Bool {
+        let offset = shape.count - operand.count
+        guard offset >= 0 else { return false }
+        for d in operand.indices where operand[d] != 1 && operand[d] != shape[d + offset] {
+            return false
+        }
+        return true
     }
 
     /// Writes to `strides` (`shape.count` of them) the strides, in elements, at which an
@@ -42,20 +55,29 @@ enum Broadcasting {
         }
     }
 
-    /// `body` with the result's shape, and the strides of `a` and of `b` in it, as the
-    /// broadcasting kernels take them (Int64, on the stack).
+    /// `body` with the rank, the result's shape, and the strides of `a` and of `b` in it, as
+    /// the broadcasting kernels take them (Int64, on the stack). When neither operand is
+    /// broadcast, the layout is one dimension of all the elements, which the kernels walk
+    /// as they would the full shape (they merge contiguous dimensions).
     static func withLayout<Result>(
         of a: [Int], _ b: [Int], in shape: [Int],
-        _ body: (_ shape: UnsafePointer<Int64>, _ aStrides: UnsafePointer<Int64>,
+        _ body: (_ rank: Int32, _ shape: UnsafePointer<Int64>, _ aStrides: UnsafePointer<Int64>,
                  _ bStrides: UnsafePointer<Int64>) -> Result
     ) -> Result {
-        let rank = shape.count
+        let elementwise = a == shape && b == shape
+        let rank = elementwise ? 1 : shape.count
         return withUnsafeTemporaryAllocation(of: Int64.self, capacity: 3 * max(rank, 1)) {
             let base = $0.baseAddress!
-            for d in 0..<rank { base[d] = Int64(shape[d]) }
-            strides(of: a, in: shape, into: base + rank)
-            strides(of: b, in: shape, into: base + 2 * rank)
-            return body(base, base + rank, base + 2 * rank)
+            if elementwise {
+                base[0] = Int64(shape.reduce(1, *))
+                base[1] = 1
+                base[2] = 1
+            } else {
+                for d in 0..<rank { base[d] = Int64(shape[d]) }
+                strides(of: a, in: shape, into: base + rank)
+                strides(of: b, in: shape, into: base + 2 * rank)
+            }
+            return body(Int32(rank), base, base + rank, base + 2 * rank)
         }
     }
 }

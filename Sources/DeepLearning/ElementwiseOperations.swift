@@ -34,9 +34,9 @@ extension Tensor {
     private static func binary(_ op: BinaryOperation, _ a: Tensor, _ b: Tensor) -> Tensor {
         let shape = Broadcasting.shape(a.shape, b.shape, operation: op.symbol)
         let result = Tensor(uninitializedShape: shape)
-        Broadcasting.withLayout(of: a.shape, b.shape, in: shape) { shape, aStrides, bStrides in
-            ck_binary(op.kernel, Int32(result.shape.count), shape, a.value, aStrides, b.value,
-                      bStrides, 0, result.value)
+        Broadcasting.withLayout(of: a.shape, b.shape, in: shape) { rank, shape, aStrides, bStrides in
+            ck_binary(op.kernel, rank, shape, a.value, aStrides, b.value, bStrides, 0,
+                      result.value)
         }
         if recordsGradient(a, b) { result.attach(BinaryNode(op, a, b, shape: shape)) }
         return result
@@ -67,7 +67,11 @@ enum BinaryOperation {
 }
 
 /// The backward pass of `a op b`: each input's gradient summed over the dimensions it was
-/// broadcast along (`ck_binary_gradient`). Saves the inputs for `*` and `/`.
+/// broadcast along (`ck_binary_gradient`). Saves the inputs for `*` and `/`. The gradient of
+/// `a` in `a + b` and `a - b`, when `a` has the output's shape, is the output's gradient
+/// itself, passed on without a copy (`passGradient(_:owned:toInput:)`); that of a bias `b`
+/// (`[n]` added to every row of `[..., n]`) is the layers' bias gradient (`ck_bias_grad`),
+/// the same sums as the broadcasting kernel's, in the same order.
 final class BinaryNode: GradientNode {
     private let op: BinaryOperation
     private let aShape: [Int], bShape: [Int]
@@ -77,24 +81,44 @@ final class BinaryNode: GradientNode {
         aShape = a.shape
         bShape = b.shape
         let savesInputs = op == .multiply || op == .divide
-        super.init(op.symbol, inputs: [a, b], saving: savesInputs ? [a, b] : [],
+        super.init(op.symbol, input: a, b, saving: savesInputs ? a : nil, savesInputs ? b : nil,
                    outputShape: shape)
     }
 
     override func backward(_ outputGradient: Tensor) {
         let savesInputs = op == .multiply || op == .divide
         let a = savesInputs ? savedValue(0) : nil, b = savesInputs ? savedValue(1) : nil
-        Broadcasting.withLayout(of: aShape, bShape, in: outputShape) { shape, aStrides, bStrides in
-            for operand in 0..<2 {
+        let passesToA = (op == .add || op == .subtract) && aShape == outputShape
+        let bIsBias = op == .add && passesToA && isRowVector(bShape, of: outputShape)
+        Broadcasting.withLayout(of: aShape, bShape, in: outputShape) { rank, shape, aStrides, bStrides in
+            // b first: `a` may then take the output gradient itself, which b's kernel reads.
+            for operand in stride(from: 1, through: passesToA ? 1 : 0, by: -1) {
                 guard let target = gradientTarget(forInput: operand) else { continue }
                 if outputGradient.count == 0 {
                     if !target.accumulate { ck_fill(Int64(target.count), 0, target.buffer) }
                     continue
                 }
-                ck_binary_gradient(op.kernel, Int32(operand), Int32(outputShape.count), shape,
-                                   outputGradient.value, a, aStrides, b, bStrides,
-                                   target.accumulateFlag, target.buffer)
+                if operand == 1 && bIsBias { // the sums of dy's columns, in row order
+                    let columns = outputShape[outputShape.count - 1]
+                    ck_bias_grad(Int64(outputGradient.count / columns), Int64(columns),
+                                 outputGradient.value, Int64(columns), target.accumulateFlag,
+                                 target.buffer)
+                    continue
+                }
+                ck_binary_gradient(op.kernel, Int32(operand), rank, shape, outputGradient.value,
+                                   a, aStrides, b, bStrides, target.accumulateFlag,
+                                   target.buffer)
             }
         }
+        if passesToA { passGradient(outputGradient, owned: ownsOutputGradient, toInput: 0) }
     }
+}
+
+/// Whether `vector` is `[n]` (or `[1, ..., 1, n]`) against `shape` `[..., n]`, n > 0: a bias
+/// added to every row.
+private func isRowVector(_ vector: [Int], of shape: [Int]) -> Bool {
+    guard let n = vector.last, n > 0, shape.last == n, vector.count <= shape.count else {
+        return false
+    }
+    return vector.dropLast().allSatisfy { $0 == 1 }
 }

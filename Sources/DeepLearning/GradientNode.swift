@@ -16,7 +16,7 @@ import CKernels
 ///
 /// ```swift
 /// final class ExampleNegationNode: GradientNode {
-///     init(input: Tensor) { super.init("neg", inputs: [input], outputShape: input.shape) }
+///     init(input: Tensor) { super.init("neg", input: input, outputShape: input.shape) }
 ///     override func backward(_ outputGradient: Tensor) {
 ///         // dx (+)= -dy, or nothing when the input needs no gradient
 ///         gradientTarget(forInput: 0)?.add(outputGradient, scaledBy: -1)
@@ -28,13 +28,23 @@ public class GradientNode {
     public let operation: String
     /// The shape of the output, which the gradient passed to `backward(_:)` has.
     let outputShape: [Int]
-    /// Where each input's gradient goes; empty once the node has run.
-    @exclusivity(unchecked) private(set) var inputs: [Edge]
-    /// The tensors the backward pass reads; empty once the node has run.
-    @exclusivity(unchecked) private(set) var saved: [SavedTensor]
+    /// Where each input's gradient goes, `inputCount` of them: the first two here, the others
+    /// in `moreInputs`, so that an operation of one or two inputs allocates no array. All
+    /// `.none` once the node has run.
+    @exclusivity(unchecked) private var firstInput = Edge.none, secondInput = Edge.none
+    @exclusivity(unchecked) private var moreInputs: [Edge] = []
+    /// The number of inputs; 0 once the node has run.
+    @exclusivity(unchecked) private(set) var inputCount: Int
+    /// The tensors the backward pass reads, stored as the inputs are; nil once the node has run.
+    @exclusivity(unchecked) private var firstSaved: SavedTensor?, secondSaved: SavedTensor?
+    @exclusivity(unchecked) private var moreSaved: [SavedTensor] = []
     /// The gradient of the output, summed over the output's uses; nil until the first
     /// consumer delivered it.
     @exclusivity(unchecked) var outputGradient: Tensor?
+    /// Whether `outputGradient` belongs to the graph, so that it may be handed on to an input
+    /// as that input's gradient (`passGradient(_:toInput:)`) and accumulated into there: false
+    /// for a gradient the caller of `backward(_:)` passed.
+    @exclusivity(unchecked) var ownsOutputGradient = true
     /// During `backward()`: consumers whose gradient contributions are still to come.
     @exclusivity(unchecked) var pendingConsumers = 0
     /// During `backward()`: whether the dependency count has reached this node.
@@ -47,8 +57,36 @@ public class GradientNode {
     init(_ operation: String, inputs: [Tensor], saving: [Tensor] = [], outputShape: [Int]) {
         self.operation = operation
         self.outputShape = outputShape
-        self.inputs = inputs.map(Edge.init)
-        self.saved = saving.map(SavedTensor.init)
+        inputCount = inputs.count
+        if inputs.count > 0 { firstInput = Edge(inputs[0]) }
+        if inputs.count > 1 { secondInput = Edge(inputs[1]) }
+        if inputs.count > 2 { moreInputs = inputs.dropFirst(2).map(Edge.init) }
+        if saving.count > 0 { firstSaved = SavedTensor(saving[0]) }
+        if saving.count > 1 { secondSaved = SavedTensor(saving[1]) }
+        if saving.count > 2 { moreSaved = saving.dropFirst(2).map(SavedTensor.init) }
+    }
+
+    /// A node for `operation` on `input` and, when given, `secondInput`, saving `saved` and
+    /// `secondSaved`: the common case, without the arrays of the general initializer.
+    init(_ operation: String, input: Tensor, _ secondInput: Tensor? = nil,
+         saving saved: Tensor? = nil, _ secondSaved: Tensor? = nil, outputShape: [Int]) {
+        self.operation = operation
+        self.outputShape = outputShape
+        firstInput = Edge(input)
+        if let secondInput { self.secondInput = Edge(secondInput) }
+        inputCount = secondInput == nil ? 1 : 2
+        if let saved { firstSaved = SavedTensor(saved) }
+        if let secondSaved { self.secondSaved = SavedTensor(secondSaved) }
+    }
+
+    /// The edge of input `index`.
+    @inline(__always)
+    func input(_ index: Int) -> Edge {
+        switch index {
+        case 0: firstInput
+        case 1: secondInput
+        default: moreInputs[index - 2]
+        }
     }
 
     /// Frees the graph below this node without recursion: a chain of a million operations that
@@ -57,16 +95,21 @@ public class GradientNode {
     /// that each is freed by this loop with no edges of its own left.
     deinit {
         var stack: [GradientNode] = []
-        func takeEdges(_ edges: inout [Edge]) {
-            for edge in edges {
-                if case .node(let node) = edge { stack.append(node) }
-            }
-            edges = []
-        }
-        takeEdges(&inputs)
+        takeEdges(into: &stack)
         while var node = stack.popLast() {
-            if isKnownUniquelyReferenced(&node) { takeEdges(&node.inputs) }
+            if isKnownUniquelyReferenced(&node) { node.takeEdges(into: &stack) }
         }
+    }
+
+    /// Appends the nodes this node's edges lead to to `stack`, and drops the edges.
+    private func takeEdges(into stack: inout [GradientNode]) {
+        for index in 0..<inputCount {
+            if case .node(let node) = input(index) { stack.append(node) }
+        }
+        firstInput = .none
+        secondInput = .none
+        moreInputs = []
+        inputCount = 0
     }
 
     /// Computes the inputs' gradients from dLoss/dOutput (`outputGradient`, of the output's
@@ -79,7 +122,7 @@ public class GradientNode {
     /// buffer has the input's shape and count; `accumulate` says whether the operation must
     /// add to it (another path already wrote it) or overwrite it.
     func gradientTarget(forInput index: Int) -> GradientTarget? {
-        switch inputs[index] {
+        switch input(index) {
         case .none:
             return nil
         case .leaf(let tensor):
@@ -97,17 +140,41 @@ public class GradientNode {
         }
     }
 
+    /// Gives input `index` `scale` · `gradient` (of that input's shape, computed by this
+    /// node's backward pass or its own output gradient) as its contribution: the tensor itself,
+    /// without a copy, when the input is a node that has no gradient yet, `scale` is 1 and the
+    /// tensor belongs to the graph (`owned`, which it then keeps being); otherwise added into
+    /// `gradientTarget(forInput:)`. PyTorch's `AddBackward` passing its gradient through.
+    func passGradient(_ gradient: Tensor, scaledBy scale: Float = 1, owned: Bool,
+                      toInput index: Int) {
+        if owned, scale == 1, case .node(let node) = input(index), node.outputGradient == nil {
+            node.outputGradient = gradient
+            return
+        }
+        gradientTarget(forInput: index)?.add(gradient, scaledBy: scale)
+    }
+
+    /// The saved tensor `index`.
+    @inline(__always)
+    private func saved(_ index: Int) -> SavedTensor {
+        switch index {
+        case 0: firstSaved!
+        case 1: secondSaved!
+        default: moreSaved[index - 2]
+        }
+    }
+
     /// The values of saved tensor `index`, after checking that nothing wrote to it since it
     /// was saved (stops with a message naming the operation otherwise).
     func savedValue(_ index: Int) -> UnsafeMutablePointer<Float> {
-        let saved = saved[index]
+        let saved = saved(index)
         require(saved.storage.version == saved.version,
                 "backward: \(operation) saved a tensor of shape \(saved.shape) for its backward pass, which was modified afterwards (version \(saved.version), now \(saved.storage.version)); compute it anew or modify a copy")
         return saved.value
     }
 
     /// The shape of saved tensor `index`.
-    func savedShape(_ index: Int) -> [Int] { saved[index].shape }
+    func savedShape(_ index: Int) -> [Int] { saved(index).shape }
 
     /// Stops with a message when this node's graph was already freed by a `backward()`.
     func requireNotFreed() {
@@ -117,8 +184,13 @@ public class GradientNode {
 
     /// Drops the edges, the saved tensors and the output gradient: after `backward(_:)`.
     func free() {
-        inputs = []
-        saved = []
+        firstInput = .none
+        secondInput = .none
+        moreInputs = []
+        inputCount = 0
+        firstSaved = nil
+        secondSaved = nil
+        moreSaved = []
         outputGradient = nil
         isFreed = true
     }
@@ -178,7 +250,10 @@ struct GradientTarget {
     func overwriteOrAdd(_ write: (UnsafeMutablePointer<Float>) -> Void) {
         guard accumulate else { return write(buffer) }
         let temporary = TensorStorage(count: count, zeroed: false)
-        write(temporary.base)
-        ck_scaled_add(Int64(count), 1, temporary.base, 1, buffer)
+        // Kept until the add has read it: the buffer goes back to the pool with the object.
+        withExtendedLifetime(temporary) {
+            write(temporary.base)
+            ck_scaled_add(Int64(count), 1, temporary.base, 1, buffer)
+        }
     }
 }

@@ -99,7 +99,7 @@ final class RowNormalizationNode: GradientNode {
     /// `operation`: "softmax" or "logSoftmax".
     init(_ operation: String, input: Tensor, output: Tensor, rows: Int) {
         self.rows = rows
-        super.init(operation, inputs: [input], saving: [output], outputShape: output.shape)
+        super.init(operation, input: input, saving: output, outputShape: output.shape)
     }
 
     override func backward(_ outputGradient: Tensor) {
@@ -127,10 +127,16 @@ final class ScaledGradientsNode: GradientNode {
         super.init(operation, inputs: inputs, outputShape: [])
     }
 
+    /// A gradient tensor is handed on without a copy where it can be (`passGradient`), to
+    /// one input at most: the last input first, so that the input that takes a tensor is the
+    /// last to read it.
     override func backward(_ outputGradient: Tensor) {
         let scale = outputGradient.value.pointee
-        for index in gradients.indices {
-            gradientTarget(forInput: index)?.add(gradients[index], scaledBy: signs[index] * scale)
+        for index in gradients.indices.reversed() {
+            let gradient = gradients[index]
+            let readLater = gradients[..<index].contains { $0 === gradient }
+            passGradient(gradient, scaledBy: signs[index] * scale, owned: !readLater,
+                         toInput: index)
         }
         gradients = []
     }

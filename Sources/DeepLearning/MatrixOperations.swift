@@ -32,15 +32,18 @@ struct MatrixProduct {
     let outputShape: [Int]
 
     init(_ a: [Int], _ b: [Int], transposingA: Bool, transposingB: Bool) {
-        let message = "matmul: shapes \(a) and \(b) do not fit\(transposingA ? " (a transposed)" : "")\(transposingB ? " (b transposed)" : ""); expected [m, k]·[k, n], [batch, m, k]·[batch, k, n] or [batch, m, k]·[k, n]"
+        // Built only when a check fails: formatting it costs more than a small product.
+        func message() -> String {
+            "matmul: shapes \(a) and \(b) do not fit\(transposingA ? " (a transposed)" : "")\(transposingB ? " (b transposed)" : ""); expected [m, k]·[k, n], [batch, m, k]·[batch, k, n] or [batch, m, k]·[k, n]"
+        }
         require((a.count == 2 && b.count == 2) || (a.count == 3 && (b.count == 2 || b.count == 3)),
-                message)
+                message())
         let batch = a.count == 3 ? a[0] : 1
         let (aRows, aColumns) = (a[a.count - 2], a[a.count - 1])
         let (bRows, bColumns) = (b[b.count - 2], b[b.count - 1])
         let (m, k) = transposingA ? (aColumns, aRows) : (aRows, aColumns)
         let (bk, n) = transposingB ? (bColumns, bRows) : (bRows, bColumns)
-        require(k == bk && (b.count == 2 || b[0] == batch), message)
+        require(k == bk && (b.count == 2 || b[0] == batch), message())
         (self.batch, self.m, self.n, self.k) = (batch, m, n, k)
         (self.transposingA, self.transposingB) = (transposingA, transposingB)
         strideA = m * k
@@ -71,7 +74,7 @@ final class MatrixProductNode: GradientNode {
 
     init(_ a: Tensor, _ b: Tensor, product: MatrixProduct) {
         self.product = product
-        super.init("matmul", inputs: [a, b], saving: [a, b], outputShape: product.outputShape)
+        super.init("matmul", input: a, b, saving: a, b, outputShape: product.outputShape)
     }
 
     override func backward(_ outputGradient: Tensor) {

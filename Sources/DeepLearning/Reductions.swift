@@ -122,7 +122,7 @@ final class SpreadNode: GradientNode {
          axis: (outer: Int, n: Int, inner: Int)? = nil) {
         self.scale = scale
         self.axis = axis ?? (1, input.count, 1)
-        super.init(operation, inputs: [input], outputShape: output.shape)
+        super.init(operation, input: input, outputShape: output.shape)
     }
 
     override func backward(_ outputGradient: Tensor) {
@@ -141,7 +141,7 @@ final class MaximumNode: GradientNode {
 
     init(input: Tensor, output: Tensor, ties: Int) {
         self.ties = ties
-        super.init("max", inputs: [input], saving: [input, output], outputShape: [])
+        super.init("max", input: input, saving: input, output, outputShape: [])
     }
 
     override func backward(_ outputGradient: Tensor) {
@@ -161,7 +161,7 @@ final class AxisMaximumNode: GradientNode {
          indices: [Int64]) {
         self.axis = axis
         self.indices = indices
-        super.init("max", inputs: [input], outputShape: output.shape)
+        super.init("max", input: input, outputShape: output.shape)
     }
 
     override func backward(_ outputGradient: Tensor) {

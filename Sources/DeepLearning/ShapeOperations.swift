@@ -120,7 +120,7 @@ public func concatenate(_ tensors: [Tensor], alongAxis axis: Int) -> Tensor {
 /// The backward pass of `reshaped`: the gradient itself, in the input's shape.
 final class ReshapeNode: GradientNode {
     init(input: Tensor, output: Tensor) {
-        super.init("reshaped", inputs: [input], outputShape: output.shape)
+        super.init("reshaped", input: input, outputShape: output.shape)
     }
 
     override func backward(_ outputGradient: Tensor) {
@@ -135,7 +135,7 @@ final class RowSliceNode: GradientNode {
 
     init(input: Tensor, output: Tensor, offset: Int) {
         self.offset = offset
-        super.init("rows", inputs: [input], outputShape: output.shape)
+        super.init("rows", input: input, outputShape: output.shape)
     }
 
     override func backward(_ outputGradient: Tensor) {
@@ -156,7 +156,7 @@ final class TransposeNode: GradientNode {
 
     init(input: Tensor, output: Tensor, batch: Int, rows: Int, columns: Int) {
         (self.batch, self.rows, self.columns) = (batch, rows, columns)
-        super.init("transposed", inputs: [input], outputShape: output.shape)
+        super.init("transposed", input: input, outputShape: output.shape)
     }
 
     override func backward(_ outputGradient: Tensor) {
@@ -174,7 +174,7 @@ final class GatherRowsNode: GradientNode {
     init(input: Tensor, output: Tensor, indices: [Int64]) {
         self.indices = indices
         rowCount = input.shape[0]
-        super.init("gatheringRows", inputs: [input], outputShape: output.shape)
+        super.init("gatheringRows", input: input, outputShape: output.shape)
     }
 
     override func backward(_ outputGradient: Tensor) {

@@ -98,7 +98,9 @@ public final class Tensor {
     /// let x = Tensor(2, requiresGradient: true)
     /// ```
     public convenience init(_ value: Float, requiresGradient: Bool = false) {
-        self.init(shape: [], values: [value], requiresGradient: requiresGradient)
+        self.init(uninitializedShape: [])
+        self.value.pointee = value
+        isGradientRequired = requiresGradient
     }
 
     // MARK: Automatic differentiation

@@ -86,9 +86,9 @@ final class UnaryNode: GradientNode {
         self.function = function
         self.parameter = parameter
         // Negation's gradient needs neither (−dy): it saves nothing, as PyTorch's.
-        let saved = function == .negate ? []
-            : [function.differentiatesFromOutput ? output : input]
-        super.init(function.name, inputs: [input], saving: saved, outputShape: output.shape)
+        let saved = function == .negate ? nil
+            : function.differentiatesFromOutput ? output : input
+        super.init(function.name, input: input, saving: saved, outputShape: output.shape)
     }
 
     override func backward(_ outputGradient: Tensor) {
@@ -145,7 +145,7 @@ final class ActivationNode: GradientNode {
 
     init(_ function: ActivationFunction, input: Tensor, output: Tensor) {
         self.function = function
-        super.init(function.name, inputs: [input], saving: [output], outputShape: output.shape)
+        super.init(function.name, input: input, saving: output, outputShape: output.shape)
     }
 
     override func backward(_ outputGradient: Tensor) {
