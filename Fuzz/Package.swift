@@ -4,15 +4,17 @@
 // tests, with the fuzzer's and the address sanitizer's instrumentation.
 //
 // Each target is a folder Sources/<Name>/ holding one `LLVMFuzzerTestOneInput`, with its seed
-// corpus in Corpus/<Name>/; .ci/fuzz builds them all and runs each one. Adding a target: its
-// name below, its source folder and its corpus folder.
+// corpus in Corpus/<Name>/ (described in Corpus/README.md); .ci/fuzz builds them all and runs
+// each one. Adding a target: its name below, its source folder, its corpus folder and its
+// number of runs in .ci/fuzz.
 //
-//     swift build --package-path Fuzz -c release --sanitize fuzzer --sanitize address
+//     bash .ci/fuzz     # builds the targets (the flags they need are there) and runs each
 //     Fuzz/.build/release/FuzzCSV -seed=1 -runs=100000 "$(mktemp -d)" Fuzz/Corpus/FuzzCSV
 import PackageDescription
 
 let fuzzTargets = [
-    "FuzzCSV",   // parseLabelledCSV(_:source:) on any bytes
+    "FuzzCSV",           // parseLabelledCSV(_:source:) on any bytes
+    "FuzzSafeTensors",   // Model.load(fromSafeTensorsBytes:source:) on any bytes
 ]
 
 let package = Package(

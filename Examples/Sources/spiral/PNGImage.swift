@@ -1,9 +1,5 @@
 import CPNG
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import DeepLearning
 
 /// An RGB picture, 8 bits per channel, that can be written as a PNG file with libpng.
 struct PNGImage {
@@ -27,9 +23,10 @@ struct PNGImage {
         pixels[offset + 2] = color.blue
     }
 
-    /// Writes the picture to `path` through a temporary file beside it, renamed over `path`
-    /// only once complete: a failed write leaves what was at `path` as it was. Throws
-    /// `PNGWriteError` when libpng cannot encode the picture or the file cannot be written.
+    /// Writes the picture to `path` with the library's `replaceFile(at:with:)`: atomically, so
+    /// that a failed write leaves what was at `path` as it was, through a symbolic link to its
+    /// target, keeping an existing file's permissions. Throws `PNGEncodingError` when libpng
+    /// cannot encode the picture, and `DeepLearningError` when the file cannot be written.
     func write(to path: String) throws {
         try replaceFile(at: path, with: try encoded(for: path))
     }
@@ -56,50 +53,10 @@ struct PNGImage {
                 let message = withUnsafeBytes(of: image.message) {
                     String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
                 }
-                throw PNGWriteError(path: path, reason: message)
+                throw PNGEncodingError(path: path, reason: message)
             }
         }
         return Array(bytes.prefix(Int(size)))
-    }
-}
-
-/// Writes `bytes` to a new temporary file in `path`'s directory and renames it over `path`
-/// (with the permissions a new file gets from the umask), so that a failed write (a full
-/// disk, a size limit) leaves the previous file intact. Throws `PNGWriteError`; removes the
-/// temporary file on failure.
-private func replaceFile(at path: String, with bytes: [UInt8]) throws {
-    func systemError() -> String { String(cString: strerror(errno)) }
-    let directory = path.lastIndex(of: "/").map { String(path[...$0]) } ?? ""
-    var template = Array((directory + ".spiral-XXXXXX").utf8CString)
-    let descriptor = mkstemp(&template)
-    guard descriptor >= 0 else {
-        throw PNGWriteError(path: path, reason: "cannot create a temporary file beside it: \(systemError())")
-    }
-    let temporary = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    func check(_ succeeded: Bool, _ action: String? = nil) throws {
-        guard succeeded else {
-            throw PNGWriteError(path: path, reason: (action.map { "cannot \($0): " } ?? "") + systemError())
-        }
-    }
-    var isOpen = true
-    do {
-        let mask = umask(0)
-        umask(mask)
-        try check(fchmod(descriptor, 0o666 & ~mask) == 0, "set the permissions of \(temporary)")
-        var offset = 0
-        while offset < bytes.count {
-            let count = bytes[offset...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-            try check(count > 0)
-            offset += count
-        }
-        try check(fsync(descriptor) == 0)
-        isOpen = false
-        try check(close(descriptor) == 0)
-        try check(rename(temporary, path) == 0, "rename \(temporary) to it")
-    } catch {
-        if isOpen { close(descriptor) }
-        unlink(temporary)
-        throw error
     }
 }
 
@@ -107,8 +64,9 @@ struct RGB {
     var red, green, blue: UInt8
 }
 
-struct PNGWriteError: Error, CustomStringConvertible {
+/// libpng could not encode the picture meant for `path`; `reason` is libpng's message.
+struct PNGEncodingError: Error, CustomStringConvertible {
     let path: String
     let reason: String
-    var description: String { "cannot write the picture to \(path): \(reason)" }
+    var description: String { "cannot encode the picture for \(path) as PNG: \(reason)" }
 }

@@ -72,26 +72,37 @@ final class ExampleCommandTests: XCTestCase {
     }
 
     /// A picture write that fails (here on a file size limit) leaves the previous picture and
-    /// no temporary file; one that succeeds replaces it.
+    /// no temporary file; one that succeeds replaces it and keeps its permissions, and a new
+    /// picture gets the umask's.
     func testAFailedPictureWriteKeepsThePreviousPicture() throws {
         let spiral = try executable("spiral")
         let picture = directory.appendingPathComponent("spiral.png")
         try Data("previous".utf8).write(to: picture)
+        try FileManager.default.setAttributes([.posixPermissions: 0o640], ofItemAtPath: picture.path)
         // 4 KiB: room for OpenMP's shared-memory file, not for the 480×480 picture.
         let failed = try run("ulimit -f 4; trap '' XFSZ; exec \(spiral) --epochs 1 --output spiral.png")
         XCTAssertEqual(failed.status, 1, failed.error)
-        XCTAssertTrue(failed.error.contains("cannot write the picture to spiral.png: File too large"),
-                      failed.error)
+        XCTAssertTrue(failed.error.contains("cannot write spiral.png: File too large"), failed.error)
         XCTAssertEqual(try Data(contentsOf: picture), Data("previous".utf8))
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path), ["spiral.png"])
 
         let written = try run("\(spiral) --epochs 1 --output spiral.png")
         XCTAssertEqual(written.status, 0, written.error)
         XCTAssertEqual(try Data(contentsOf: picture).prefix(4), Data([0x89, 0x50, 0x4E, 0x47]))
+        XCTAssertEqual(try permissions(of: picture), 0o640, "the replaced picture's")
+
+        let new = try run("\(spiral) --epochs 1 --output new.png")
+        XCTAssertEqual(new.status, 0, new.error)
         let mask = umask(0)
         umask(mask)
-        let permissions = try FileManager.default.attributesOfItem(atPath: picture.path)[.posixPermissions]
-        XCTAssertEqual(permissions as? Int, Int(0o666 & ~mask), "as a new file, not the temporary's 0600")
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path), ["spiral.png"])
+        XCTAssertEqual(try permissions(of: directory.appendingPathComponent("new.png")),
+                       Int(0o666 & ~mask), "as a new file, not the temporary's 0600")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted(),
+                       ["new.png", "spiral.png"])
+    }
+
+    /// The permission bits of `file` (0o640 for rw-r-----).
+    private func permissions(of file: URL) throws -> Int? {
+        try FileManager.default.attributesOfItem(atPath: file.path)[.posixPermissions] as? Int
     }
 }
