@@ -87,9 +87,9 @@ final class RegressionTrainingTests: XCTestCase {
     }
 
     /// fit with `CustomLoss { meanSquaredError($0, $1) }` and with `MeanSquaredError()`: the
-    /// same kernel computes the loss and dLoss/dOutput, and the graph's backward pass copies
-    /// that gradient into the output's leaf scaled by 1 (exact), so losses and parameters
-    /// agree bit for bit. The same for cross-entropy on labels.
+    /// same kernel computes the loss and dLoss/dOutput, and the graph's backward pass adds
+    /// that gradient, scaled by 1, to the output leaf's zeros (exact up to the sign of a zero),
+    /// so losses and parameters agree bit for bit. The same for cross-entropy on labels.
     func testLossWrittenWithOperationsTrainsAsTheLossType() throws {
         let data = Self.sine(count: 50, noise: 0.1, seed: 5)
         func train(_ loss: some TargetLoss) throws -> ([Float], [Float]) {
