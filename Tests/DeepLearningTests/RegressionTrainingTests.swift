@@ -86,6 +86,20 @@ final class RegressionTrainingTests: XCTestCase {
         XCTAssertLessThan(history.last!, 0.02)
     }
 
+    /// As with labels: after the first epoch (whose last batch is smaller), a step allocates
+    /// no buffers, the batches' targets included.
+    func testTrainingOnTargetsAllocatesNoBuffersAfterTheFirstEpoch() throws {
+        let data = Self.sine(count: 45, noise: 0.1, seed: 14)   // 45 = 2×20 + 5
+        let model = Self.sineModel(seed: 15)
+        let optimizer = SGD(parameters: model.parameters, learningRate: 0.1, momentum: 0.9)
+        var allocationsAfterEpoch: [Int] = []
+        try model.fit(data.x, targets: data.y, loss: HuberLoss(), optimizer: optimizer, epochs: 4,
+                      batchSize: 20) { _ in
+            allocationsAfterEpoch.append(Tensor.bufferAllocations.load(ordering: .relaxed))
+        }
+        XCTAssertEqual(Set(allocationsAfterEpoch).count, 1, "\(allocationsAfterEpoch)")
+    }
+
     /// fit with `CustomLoss { meanSquaredError($0, $1) }` and with `MeanSquaredError()`: the
     /// same kernel computes the loss and dLoss/dOutput, and the graph's backward pass adds
     /// that gradient, scaled by 1, to the output leaf's zeros (exact up to the sign of a zero),
