@@ -57,12 +57,14 @@ public final class CustomLoss<Targets> {
 }
 
 extension CustomLoss: TargetLoss where Targets == Tensor {
+    /// The closure's loss of `output` against `targets`, its graph recorded for `backward()`.
     public func forward(_ output: Tensor, targets: Tensor) throws -> Float {
         try evaluate(output, targets)
     }
 }
 
 extension CustomLoss: Loss where Targets == [Int32] {
+    /// The closure's loss of `output` against `labels`, its graph recorded for `backward()`.
     public func forward<Labels: Collection<Int32>>(_ output: Tensor, labels: Labels) throws
         -> Float
     {

@@ -32,6 +32,8 @@ public class ElementwiseTargetLoss: TargetLoss {
         return loss
     }
 
+    /// dLoss/dOutput of the last `forward(_:targets:)`: the loss's buffer, reused by its next
+    /// call.
     public func backward() -> Tensor {
         guard let outputGradient else { fatalError("\(name): backward called before forward") }
         return outputGradient
@@ -48,6 +50,7 @@ public class ElementwiseTargetLoss: TargetLoss {
 /// let dPredictions = loss.backward()
 /// ```
 public final class L1Loss: ElementwiseTargetLoss {
+    /// The L1 loss, mean over all elements.
     public init() { super.init(name: "L1Loss", kernel: ck_l1_loss) }
 }
 
@@ -90,6 +93,7 @@ public final class HuberLoss: ElementwiseTargetLoss {
 /// let value = loss.forward(logits, targets: expected)   // same shapes, targets in [0, 1]
 /// ```
 public final class BinaryCrossEntropyWithLogits: ElementwiseTargetLoss {
+    /// Binary cross-entropy on logits, mean over all elements.
     public init() {
         super.init(name: "BinaryCrossEntropyWithLogits") { n, z, t, dz, loss in
             loss!.pointee = ck_binary_cross_entropy_logits(n, z, t, dz, nil)

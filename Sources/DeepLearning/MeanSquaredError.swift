@@ -16,6 +16,7 @@ import CKernels
 public final class MeanSquaredError: ElementwiseTargetLoss, Loss {
     private var oneHot: Tensor?
 
+    /// Mean squared error, mean over all elements.
     public init() { super.init(name: "MeanSquaredError", kernel: ck_mean_squared_error) }
 
     /// The mean squared error of `output` (`[batch, classes]`) against the one-hot encodings
