@@ -86,6 +86,28 @@ final class RegressionTrainingTests: XCTestCase {
         XCTAssertLessThan(history.last!, 0.02)
     }
 
+    /// Targets through the graph (the model forced off its fused passes) and through the fused
+    /// passes: the same kernels in the same order, so the same losses and parameters, bit for
+    /// bit, with a loss type and with a loss written with operations.
+    func testTargetsTrainTheSameThroughTheGraphAsThroughTheFusedPasses() throws {
+        let data = Self.sine(count: 40, noise: 0.1, seed: 16)
+        func train(fused: Bool, _ loss: some TargetLoss) throws -> ([Float], [[Float]]) {
+            let model = Self.sineModel(seed: 17)
+            model.allowsFusedPath = fused
+            let history = try model.fit(data.x, targets: data.y, loss: loss,
+                                        optimizer: SGD(parameters: model.parameters, learningRate: 0.05,
+                                                       momentum: 0.9),
+                                        epochs: 4, batchSize: 16, seed: 18)
+            return (history, model.parameters.map(\.values))
+        }
+        for (fused, graph) in [(try train(fused: true, L1Loss()), try train(fused: false, L1Loss())),
+                               (try train(fused: true, CustomLoss { meanSquaredError($0, $1) }),
+                                try train(fused: false, CustomLoss { meanSquaredError($0, $1) }))] {
+            XCTAssertEqual(graph.0.map(\.bitPattern), fused.0.map(\.bitPattern))
+            XCTAssertEqual(graph.1, fused.1)
+        }
+    }
+
     /// As with labels: after the first epoch (whose last batch is smaller), a step allocates
     /// no buffers, the batches' targets included.
     func testTrainingOnTargetsAllocatesNoBuffersAfterTheFirstEpoch() throws {
