@@ -1,15 +1,14 @@
 import DeepLearning
 import Foundation
 
-/// The `digits` example's experiment: a small CNN classifying the 8×8 images of the
-/// Optical Recognition of Handwritten Digits data set (UCI; `data/README.md`).
+/// The `digits` example's experiment: a small CNN or a residual network classifying the 8×8
+/// images of the Optical Recognition of Handwritten Digits data set (UCI; `data/README.md`).
 ///
 /// The defaults are the example's: a fixed stratified 80/20 split (20% of each digit's images,
 /// drawn with `splitSeed`, for testing), pixels scaled from 0...16 to [0, 1] as
-/// `[N, 1, 8, 8]` images, Conv2D(1 → 16, 3, padding 1) → ReLU → MaxPool2D(2) →
-/// Conv2D(16 → 32, 3, padding 1) → ReLU → Flatten → Linear(512, 10) with He-initialized
-/// weights and zero biases, softmax cross-entropy, Adam with learning rate 1e-3, batch 32,
-/// 30 epochs.
+/// `[N, 1, 8, 8]` images, the network of `architecture` (see `Architecture`) with
+/// He-initialized weights and zero biases, softmax cross-entropy, Adam, batch 32, and the
+/// architecture's epochs and learning rate.
 ///
 /// ```swift
 /// let data = try DigitsExperiment.loadData(from: DigitsExperiment.defaultDataPath)
@@ -30,9 +29,11 @@ public struct DigitsExperiment: Sendable {
     /// The largest pixel count in the data set.
     public static let maximumPixel: Float = 16
 
-    public var epochs = 30
+    /// The network trained.
+    public var architecture: Architecture
+    public var epochs: Int
     public var batchSize = 32
-    public var learningRate: Float = 1e-3
+    public var learningRate: Float
     /// The fraction of each digit's images held out for testing (rounded to whole images).
     public var testFraction = 0.2
     /// Draws the train/test split; fixed so that runs with different `seed`s test on the
@@ -41,7 +42,50 @@ public struct DigitsExperiment: Sendable {
     /// Seeds the initial weights and the shuffling.
     public var seed: UInt64 = 0
 
-    public init() {}
+    /// The experiment of `architecture`, with its epochs and learning rate.
+    public init(architecture: Architecture = .cnn) {
+        self.architecture = architecture
+        epochs = architecture.epochs
+        learningRate = architecture.learningRate
+    }
+
+    /// The networks of the example.
+    public enum Architecture: String, CaseIterable, Sendable {
+        /// Conv2D(1 → 16, 3, padding 1) → ReLU → MaxPool2D(2) → Conv2D(16 → 32, 3, padding 1)
+        /// → ReLU → Flatten → Linear(512, 10); Adam with learning rate 1e-3, 30 epochs. Every
+        /// layer is a `Function`, so `fit` takes the fused path.
+        case cnn
+        /// Conv2D(1 → 16, 3, padding 1) → BatchNorm → ReLU → two `ResidualBlock`s of 16
+        /// channels → MaxPool2D(2) → Flatten → Linear(256, 10); Adam with learning rate 3e-3,
+        /// 10 epochs. The blocks are written from operations, so `fit` trains through the graph.
+        case residual
+
+        /// The epochs the architecture trains for by default.
+        public var epochs: Int {
+            switch self {
+            case .cnn: 30
+            case .residual: 10
+            }
+        }
+
+        /// Adam's default step size for the architecture.
+        public var learningRate: Float {
+            switch self {
+            case .cnn: 1e-3
+            case .residual: 3e-3
+            }
+        }
+
+        /// The network, in one line.
+        public var summary: String {
+            switch self {
+            case .cnn:
+                "Conv2D(1 → 16, 3) → ReLU → MaxPool2D(2) → Conv2D(16 → 32, 3) → ReLU → Flatten → Linear(512, 10)"
+            case .residual:
+                "Conv2D(1 → 16, 3) → BatchNorm → ReLU → 2 × ResidualBlock(16) → MaxPool2D(2) → Flatten → Linear(256, 10)"
+            }
+        }
+    }
 
     /// Images and their digits.
     public struct LabelledImages {
@@ -146,18 +190,37 @@ public struct DigitsExperiment: Sendable {
         if let problem { throw DeepLearningError.unwritableFile(path: path, reason: problem) }
     }
 
-    /// The network, untrained (initialize it or load its parameters).
-    public static func makeModel() -> Model {
-        Model {
-            Conv2D(inputChannels: 1, outputChannels: 16, kernelSize: 3, padding: 1)
-            ReLU()
-            MaxPool2D(kernelSize: 2)
-            Conv2D(inputChannels: 16, outputChannels: 32, kernelSize: 3, padding: 1)
-            ReLU()
-            Flatten()
-            Linear(32 * (side / 2) * (side / 2), classes)
+    /// The network of `architecture`, untrained (initialize it or load its parameters).
+    public static func makeModel(_ architecture: Architecture = .cnn) -> Model {
+        switch architecture {
+        case .cnn:
+            Model {
+                Conv2D(inputChannels: 1, outputChannels: 16, kernelSize: 3, padding: 1)
+                ReLU()
+                MaxPool2D(kernelSize: 2)
+                Conv2D(inputChannels: 16, outputChannels: 32, kernelSize: 3, padding: 1)
+                ReLU()
+                Flatten()
+                Linear(32 * (side / 2) * (side / 2), classes)
+            }
+        case .residual:
+            Model {
+                Conv2D(inputChannels: 1, outputChannels: residualChannels, kernelSize: 3,
+                       padding: 1)
+                BatchNorm(features: residualChannels)
+                ReLU()
+                for _ in 0..<residualBlocks { ResidualBlock(channels: residualChannels) }
+                MaxPool2D(kernelSize: 2)
+                Flatten()
+                Linear(residualChannels * (side / 2) * (side / 2), classes)
+            }
         }
     }
+
+    /// The channels of the residual network's blocks.
+    static let residualChannels = 16
+    /// The residual network's blocks.
+    static let residualBlocks = 2
 
     /// The trained model, the mean loss of each epoch and the model's results on the test set.
     public struct Result {
@@ -171,7 +234,7 @@ public struct DigitsExperiment: Sendable {
     public func run(on split: Split, progress: ((TrainingProgress, Model) throws -> Void)? = nil)
         throws -> Result
     {
-        let model = Self.makeModel()
+        let model = Self.makeModel(architecture)
         model.initializeParameters(seed: seed &+ 1)
         let optimizer = Adam(parameters: model.parameters, learningRate: learningRate)
         var progressError: Error?

@@ -3,19 +3,25 @@ import Foundation
 import DeepLearning
 import DigitsExperiment
 
-/// `swift run -c release digits`: trains a small CNN on the 8×8 handwritten digits, prints its
-/// test accuracy, training time and confusion matrix; or evaluates a saved model.
+extension DigitsExperiment.Architecture: ExpressibleByArgument {}
+
+/// `swift run -c release digits [--model cnn|residual]`: trains a small CNN (the default) or a
+/// residual network on the 8×8 handwritten digits, prints its test accuracy, training time and
+/// confusion matrix; or evaluates a saved model.
 @main
 struct DigitsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "digits",
-        abstract: "Train a small CNN on the 8x8 handwritten digits (UCI) and test it on a held-out 20%.")
+        abstract: "Train a small CNN or a residual network on the 8x8 handwritten digits (UCI) and test it on a held-out 20%.")
 
+    @Option(help: "The network: cnn (a small CNN) or residual (convolutional blocks with skip connections).")
+    var model: DigitsExperiment.Architecture = .cnn
     @Option(help: "The data: a CSV file of 64 pixel counts (0...16) and a digit per row, gzip-compressed or not.")
     var data = DigitsExperiment.defaultDataPath
-    @Option(help: "Passes over the training images (at most \(maximumEpochs)).") var epochs = 30
+    @Option(help: "Passes over the training images, at most \(maximumEpochs) (default: cnn 30, residual 10).")
+    var epochs: Int?
     @Option(help: "Images per mini-batch.") var batchSize = 32
-    @Option(help: "Adam step size.") var learningRate: Float = 1e-3
+    @Option(help: "Adam step size (default: cnn 1e-3, residual 3e-3).") var learningRate: Float?
     @Option(help: "Seed of the initial weights and the shuffling.") var seed: UInt64 = 0
     @Option(help: "Seed of the stratified 80/20 train/test split.") var splitSeed: UInt64 = 0
     @Option(help: "Threads for the kernels, at most \(maximumThreads) (default: OMP_NUM_THREADS or all processors).")
@@ -30,11 +36,11 @@ struct DigitsCommand: ParsableCommand {
     static let maximumThreads = 1024
 
     func validate() throws {
-        if !(1...Self.maximumEpochs).contains(epochs) {
+        if let epochs, !(1...Self.maximumEpochs).contains(epochs) {
             throw ValidationError("--epochs must be in 1...\(Self.maximumEpochs), got \(epochs)")
         }
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
-        if !(learningRate.isFinite && learningRate > 0) {
+        if let learningRate, !(learningRate.isFinite && learningRate > 0) {
             throw ValidationError("--learning-rate must be a positive number, got \(learningRate)")
         }
         if let threads, !(1...Self.maximumThreads).contains(threads) {
@@ -52,10 +58,10 @@ struct DigitsCommand: ParsableCommand {
         // Before any work: a model that cannot be saved is not trained.
         if let save { try DigitsExperiment.checkSaveDestination(save) }
         if let threads { Threads.count = threads }
-        var experiment = DigitsExperiment()
-        experiment.epochs = epochs
+        var experiment = DigitsExperiment(architecture: model)
+        if let epochs { experiment.epochs = epochs }
         experiment.batchSize = batchSize
-        experiment.learningRate = learningRate
+        if let learningRate { experiment.learningRate = learningRate }
         experiment.seed = seed
         experiment.splitSeed = splitSeed
         let split = try experiment.split(try DigitsExperiment.loadData(from: data))
@@ -63,12 +69,13 @@ struct DigitsCommand: ParsableCommand {
 
         let evaluation: Evaluation
         if let load {
-            let model = DigitsExperiment.makeModel()
-            try model.load(from: load)
-            evaluation = try Evaluation(model: model, on: split.test)
+            let network = DigitsExperiment.makeModel(model)
+            try network.load(from: load)
+            evaluation = try Evaluation(model: network, on: split.test)
             print("model loaded from \(load)")
         } else {
-            print("Training Conv2D(1 → 16, 3) → ReLU → MaxPool2D(2) → Conv2D(16 → 32, 3) → ReLU → Flatten → Linear(512, 10), Adam, \(epochs) epochs")
+            let epochs = experiment.epochs
+            print("Training \(model.summary), Adam, \(epochs) epochs")
             let reportEvery = max(1, epochs / 10)
             let clock = ContinuousClock()
             var result: DigitsExperiment.Result?
