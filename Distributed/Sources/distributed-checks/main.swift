@@ -6,6 +6,8 @@
 //
 //   reference   plain Model.fit on one process, global batch 20, no shuffling, 7 epochs
 //   fit         the same through DataParallel.fit on the ranks
+//   reference-cnn, fit-cnn   the same for the digits CNN with Adam on 320 random 8×8 images,
+//               global batch 32, 10 epochs
 //   graph       the same network as graph operations in a hand-written loop
 //   fit-batchnorm  a network with BatchNorm through DataParallel.fit
 //   mismatch, size-mismatch, bad-label, nan-loss, failed-save, crash   the faults
@@ -30,6 +32,29 @@ func mixedSpiral() -> (inputs: Tensor, labels: [Int32]) {
         (mixed.value + 2 * row).update(from: inputs.value + 2 * source, count: 2)
     }
     return (mixed, order.map { labels[$0] })
+}
+
+/// The digits example's CNN, initialized from seed 1.
+func digitsCNN() -> Model {
+    let model = Model {
+        Conv2D(inputChannels: 1, outputChannels: 16, kernelSize: 3, padding: 1)
+        ReLU()
+        MaxPool2D(kernelSize: 2)
+        Conv2D(inputChannels: 16, outputChannels: 32, kernelSize: 3, padding: 1)
+        ReLU()
+        Flatten()
+        Linear(512, 10)
+    }
+    model.initializeParameters(seed: 1)
+    return model
+}
+
+/// 320 random 8×8 images with pixels in [0, 1) and random classes of 10.
+func randomImages() -> (inputs: Tensor, labels: [Int32]) {
+    var generator = SeededGenerator(seed: 9)
+    let inputs = Tensor(shape: [320, 1, 8, 8])
+    for index in 0..<inputs.count { inputs.value[index] = Float.random(in: 0..<1, using: &generator) }
+    return (inputs, (0..<320).map { _ in Int32.random(in: 0..<10, using: &generator) })
 }
 
 /// Prints a step's loss, exactly.
@@ -58,6 +83,14 @@ if scenario == "reference" {
                   batchSize: globalBatchSize, shuffle: false)
     exit(0)
 }
+if scenario == "reference-cnn" {
+    let (inputs, labels) = randomImages()
+    let model = digitsCNN()
+    try model.fit(inputs, labels: labels, loss: RecordingLoss(),
+                  optimizer: Adam(parameters: model.parameters), epochs: 10, batchSize: 32,
+                  shuffle: false)
+    exit(0)
+}
 
 let world = World()
 /// Runs `body`; on an error prints it and ends this rank with status 1.
@@ -80,7 +113,10 @@ running {
         labels = Array(labels[0..<280])
     }
     let model: Model
-    if scenario == "fit-batchnorm" {
+    if scenario == "fit-cnn" {
+        (inputs, labels) = randomImages()
+        model = digitsCNN()
+    } else if scenario == "fit-batchnorm" {
         model = Model {
             Linear(2, 32)
             BatchNorm(features: 32)
@@ -97,7 +133,8 @@ running {
         let rank = world.rank
         parallel.onStep = { step, _ in if step == 5 && rank == 1 { abort() } }
     }
-    let optimizer = settings.optimizer(for: model.parameters)
+    let optimizer: any Optimizer = scenario == "fit-cnn"
+        ? Adam(parameters: model.parameters) : settings.optimizer(for: model.parameters)
 
     if scenario == "graph" {
         let distributed = DistributedOptimizer(wrapping: optimizer, parallel: parallel)
@@ -134,8 +171,10 @@ running {
             ? Checkpointing(modelPath: "/nonexistent-directory/model.safetensors",
                             checkpointPath: "/nonexistent-directory/run.checkpoint", every: 2)
             : nil
+        let cnn = scenario == "fit-cnn"
         try parallel.fit(model, inputs: inputs, labels: labels, holding: placement,
-                         optimizer: optimizer, epochs: epochs, globalBatchSize: globalBatchSize,
+                         optimizer: optimizer, epochs: cnn ? 10 : epochs,
+                         globalBatchSize: cnn ? 32 : globalBatchSize,
                          shuffle: scenario == "fit-batchnorm", checkpoints: checkpoints)
     }
     try parallel.checkParametersAgree()

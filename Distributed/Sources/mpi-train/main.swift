@@ -69,7 +69,8 @@ guard globalBatchSize % world.size == 0 else {
 }
 
 if world.rank == 0 {
-    print("\(world.size) ranks × \(Threads.count) threads; GEMM: \(world.cpuKindsDescription)")
+    print("\(world.size) ranks, \(Threads.count) kernel threads each; GEMM: "
+          + world.cpuKindsDescription)
     if world.hasMixedCPUKinds {
         print("warning: the ranks' CPUs take different GEMM paths; results may differ in the "
               + "last bits from a run on one kind of CPU")

@@ -3,7 +3,8 @@ import XCTest
 
 /// Launches `distributed-checks` on 2 ranks with mpirun (one thread each) and checks the
 /// guarantees of data-parallel training: bitwise-identical parameters on every rank, the
-/// losses of one process training on the global batch, runs reproducible bit for bit, and
+/// losses of one process training on the global batch (the spiral network with SGD, by `fit`
+/// and by a loop of graph operations; the digits CNN with Adam), runs reproducible bit for bit, and
 /// every fault stopping every rank with its message and a non-zero exit.
 final class DistributedTests: XCTestCase {
     /// What a launch printed (stdout and stderr) and its exit status.
@@ -52,33 +53,38 @@ final class DistributedTests: XCTestCase {
                       status: process.terminationStatus)
     }
 
-    func testFitOnTwoRanksMatchesOneProcessAndIsIdenticalOnEveryRank() throws {
-        let reference = try launch("reference", ranks: 0)
-        let first = try launch("fit", ranks: 2)
-        let second = try launch("fit", ranks: 2)
-        XCTAssertEqual(first.status, 0, first.output)
-        XCTAssertEqual(reference.stepLosses.count, 105, reference.output)
-        XCTAssertEqual(first.stepLosses.count, 105, first.output)
-        for (step, (mine, expected)) in zip(first.stepLosses, reference.stepLosses).enumerated() {
+    /// Checks that `run` printed `steps` losses, each within 1e-5 relative of `reference`'s.
+    func checkLosses(of run: Launch, match reference: Launch, steps: Int,
+                     file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(run.status, 0, run.output, file: file, line: line)
+        XCTAssertEqual(reference.stepLosses.count, steps, reference.output, file: file, line: line)
+        XCTAssertEqual(run.stepLosses.count, steps, run.output, file: file, line: line)
+        for (step, (mine, expected)) in zip(run.stepLosses, reference.stepLosses).enumerated() {
             XCTAssertLessThanOrEqual(abs(mine - expected), 1e-5 * abs(expected),
-                                     "step \(step + 1): \(mine) on 2 ranks, \(expected) alone")
+                                     "step \(step + 1): \(mine) on 2 ranks, \(expected) alone",
+                                     file: file, line: line)
         }
-        XCTAssertEqual(first.hashes.count, 2, first.output)
-        XCTAssertEqual(Set(first.hashes).count, 1, "the ranks' parameters differ")
+        XCTAssertEqual(run.hashes.count, 2, run.output, file: file, line: line)
+        XCTAssertEqual(Set(run.hashes).count, 1, "the ranks' parameters differ", file: file,
+                       line: line)
+    }
+
+    func testFitOnTwoRanksMatchesOneProcessAndIsIdenticalOnEveryRank() throws {
+        let first = try launch("fit", ranks: 2)
+        checkLosses(of: first, match: try launch("reference", ranks: 0), steps: 105)
+        let second = try launch("fit", ranks: 2)
         XCTAssertEqual(first.stepLosses, second.stepLosses, "two runs differ")
         XCTAssertEqual(first.hashes, second.hashes, "two runs differ")
     }
 
     func testHandWrittenGraphLoopOnTwoRanksMatchesOneProcess() throws {
-        let reference = try launch("reference", ranks: 0)
-        let graph = try launch("graph", ranks: 2)
-        XCTAssertEqual(graph.status, 0, graph.output)
-        XCTAssertEqual(graph.stepLosses.count, 105, graph.output)
-        for (step, (mine, expected)) in zip(graph.stepLosses, reference.stepLosses).enumerated() {
-            XCTAssertLessThanOrEqual(abs(mine - expected), 1e-5 * abs(expected),
-                                     "step \(step + 1): \(mine) on 2 ranks, \(expected) alone")
-        }
-        XCTAssertEqual(Set(graph.hashes).count, 1, graph.output)
+        checkLosses(of: try launch("graph", ranks: 2), match: try launch("reference", ranks: 0),
+                    steps: 105)
+    }
+
+    func testDigitsCNNWithAdamOnTwoRanksMatchesOneProcess() throws {
+        checkLosses(of: try launch("fit-cnn", ranks: 2),
+                    match: try launch("reference-cnn", ranks: 0), steps: 100)
     }
 
     func testBatchNormTakesRankZerosParametersAndRunningStatistics() throws {
