@@ -12,12 +12,14 @@
 //   fit-batchnorm  a network with BatchNorm through DataParallel.fit
 //   mismatch, size-mismatch, bad-label, nan-loss, failed-save, crash   the faults
 import DeepLearning
+import DigitsExperiment
 import DistributedExperiments
 import DistributedTraining
+import SpiralExperiment
 import Foundation
 
 let scenario = CommandLine.arguments.dropFirst().first ?? ""
-let network = SpiralNetwork()
+let network = SpiralExperiment()
 let epochs = 7            // 15 steps an epoch: 105 steps
 let globalBatchSize = 20
 
@@ -36,15 +38,7 @@ func mixedSpiral() -> (inputs: Tensor, labels: [Int32]) {
 
 /// The digits example's CNN, initialized from seed 1.
 func digitsCNN() -> Model {
-    let model = Model {
-        Conv2D(inputChannels: 1, outputChannels: 16, kernelSize: 3, padding: 1)
-        ReLU()
-        MaxPool2D(kernelSize: 2)
-        Conv2D(inputChannels: 16, outputChannels: 32, kernelSize: 3, padding: 1)
-        ReLU()
-        Flatten()
-        Linear(512, 10)
-    }
+    let model = DigitsExperiment.makeModel()
     model.initializeParameters(seed: 1)
     return model
 }
@@ -77,7 +71,7 @@ final class RecordingLoss: Loss {
 
 if scenario == "reference" {
     let (inputs, labels) = mixedSpiral()
-    let model = network.model()
+    let model = network.initializedModel()
     try model.fit(inputs, labels: labels, loss: RecordingLoss(),
                   optimizer: network.optimizer(for: model.parameters), epochs: epochs,
                   batchSize: globalBatchSize, shuffle: false)
@@ -125,7 +119,7 @@ running {
         }
         model.initializeParameters(seed: UInt64(world.rank))  // rank 0's must win
     } else {
-        model = settings.model()
+        model = settings.initializedModel()
     }
     let parallel = try DataParallel(model: model, world: world)
     if world.rank == 0 { parallel.onStep = printStep }

@@ -1,18 +1,24 @@
-// mpi-train: the spiral example trained data-parallel on the ranks of an MPI job.
+// mpi-train: the spiral and digits examples trained data-parallel on the ranks of an MPI job.
 //
 //     mpirun -np 2 --allow-run-as-root --oversubscribe Distributed/.build/release/mpi-train spiral
+//     mpirun -np 2 --allow-run-as-root --oversubscribe Distributed/.build/release/mpi-train digits
 //
-// Options as the single-process `spiral` example's (`--batch-size` is the global batch, split
-// between the ranks), plus `--threads` per rank. Only rank 0 prints.
+// Options as the single-process examples' (`--batch-size` is the global batch, split between
+// the ranks), `--threads` per rank. Only rank 0 prints.
 import DeepLearning
 import DistributedExperiments
+import DigitsExperiment
 import DistributedTraining
+import SpiralExperiment
 import Foundation
 
 let usage = """
-    usage: mpirun -np N mpi-train spiral [--epochs 200] [--batch-size 20 (global, a multiple \
-    of N)] [--hidden-units 100] [--learning-rate 0.1] [--momentum 0.9] [--weight-decay 0.001] \
-    [--seed 0] [--threads T (per rank; default OMP_NUM_THREADS or all processors)]
+    usage: mpirun -np N mpi-train spiral [--epochs 200] [--batch-size 20] [--hidden-units 100] \
+    [--learning-rate 0.1] [--momentum 0.9] [--weight-decay 0.001] [--seed 0] [--threads T]
+           mpirun -np N mpi-train digits [--epochs 30] [--batch-size 32] [--learning-rate 0.001] \
+    [--seed 0] [--split-seed 0] [--data PATH] [--threads T]
+    --batch-size is the global batch, a multiple of N; --threads the kernel threads of each rank
+    (default: OMP_NUM_THREADS or all processors).
     """
 
 /// The options after the experiment's name, as name → value.
@@ -26,17 +32,23 @@ func parsedOptions(_ arguments: ArraySlice<String>) -> [String: String]? {
     return options
 }
 
+/// Each experiment's options.
+let optionNames: [String: Set<String>] = [
+    "spiral": ["epochs", "batch-size", "hidden-units", "learning-rate", "momentum",
+               "weight-decay", "seed", "threads"],
+    "digits": ["epochs", "batch-size", "learning-rate", "seed", "split-seed", "data", "threads"],
+]
+
 let world = World()
 let arguments = CommandLine.arguments
-guard arguments.count >= 2, arguments[1] == "spiral",
-      let options = parsedOptions(arguments.dropFirst(2)),
-      Set(options.keys).isSubset(of: ["epochs", "batch-size", "hidden-units", "learning-rate",
-                                       "momentum", "weight-decay", "seed", "threads"])
+guard arguments.count >= 2, let names = optionNames[arguments[1]],
+      let options = parsedOptions(arguments.dropFirst(2)), Set(options.keys).isSubset(of: names)
 else {
     if world.rank == 0 { print(usage) }
     world.finalize()
     exit(2)
 }
+let experiment = arguments[1]
 
 /// The option's value, or `fallback`; ends the job with the usage when it does not parse or
 /// is outside `range`.
@@ -51,14 +63,9 @@ else {
     return value
 }
 
-var network = SpiralNetwork()
-let epochs = option("epochs", 200, in: 1...1_000_000)
-let globalBatchSize = option("batch-size", 20, in: 1...1_000_000)
-network.hiddenUnits = option("hidden-units", 100, in: 1...100_000)
-network.learningRate = option("learning-rate", Float(0.1), in: 0...1000)
-network.momentum = option("momentum", Float(0.9), in: 0...1)
-network.weightDecay = option("weight-decay", Float(0.001), in: 0...1000)
-network.seed = option("seed", UInt64(0), in: 0...UInt64.max)
+let epochs = option("epochs", experiment == "spiral" ? 200 : 30, in: 1...1_000_000)
+let globalBatchSize = option("batch-size", experiment == "spiral" ? 20 : 32, in: 1...1_000_000)
+let seed = option("seed", UInt64(0), in: 0...UInt64.max)
 if options["threads"] != nil { Threads.count = option("threads", 1, in: 1...1024) }
 guard globalBatchSize % world.size == 0 else {
     if world.rank == 0 {
@@ -76,27 +83,61 @@ if world.rank == 0 {
               + "last bits from a run on one kind of CPU")
     }
 }
-let (inputs, labels) = network.data()
-let model = network.model()
+
+/// Prints every tenth epoch's global mean loss (rank 0 only: `fit` calls it there).
+func printProgress(epoch: Int, loss: Float) {
+    if epoch % max(1, epochs / 10) == 0 { print("epoch \(epoch): loss \(loss)") }
+}
+
 do {
-    let parallel = try DataParallel(model: model, world: world)
     let start = Date()
-    let history = try parallel.fit(
-        model, inputs: inputs, labels: labels,
-        optimizer: network.optimizer(for: model.parameters), epochs: epochs,
-        globalBatchSize: globalBatchSize, seed: network.seed &+ 2
-    ) { epoch, loss in
-        if epoch % max(1, epochs / 10) == 0 { print("epoch \(epoch): loss \(loss)") }
+    let model: Model
+    let parallel: DataParallel
+    let history: [Float]
+    var accuracyReport: String
+    if experiment == "spiral" {
+        var spiral = SpiralExperiment()
+        spiral.hiddenUnits = option("hidden-units", 100, in: 1...100_000)
+        spiral.learningRate = option("learning-rate", Float(0.1), in: 0...1000)
+        spiral.momentum = option("momentum", Float(0.9), in: 0...1)
+        spiral.weightDecay = option("weight-decay", Float(0.001), in: 0...1000)
+        spiral.seed = seed
+        let (inputs, labels) = spiral.data()
+        model = spiral.initializedModel()
+        parallel = try DataParallel(model: model, world: world)
+        history = try parallel.fit(model, inputs: inputs, labels: labels,
+                                   optimizer: spiral.optimizer(for: model.parameters),
+                                   epochs: epochs, globalBatchSize: globalBatchSize,
+                                   seed: spiral.shuffleSeed, progress: printProgress)
+        let (shardInputs, shardLabels) = parallel.shard(inputs, labels: labels,
+                                                        globalBatchSize: globalBatchSize)
+        let accuracy = try parallel.accuracy(of: model, shardInputs, labels: shardLabels)
+        accuracyReport = "training accuracy \(String(format: "%.1f", accuracy * 100))%"
+    } else {
+        var digits = DigitsExperiment()
+        digits.learningRate = option("learning-rate", Float(1e-3), in: 0...1000)
+        digits.splitSeed = option("split-seed", UInt64(0), in: 0...UInt64.max)
+        digits.seed = seed
+        let split = try digits.split(DigitsExperiment.loadData(
+            from: options["data"] ?? DigitsExperiment.defaultDataPath))
+        model = DigitsExperiment.makeModel()
+        model.initializeParameters(seed: seed &+ 1)
+        parallel = try DataParallel(model: model, world: world)
+        history = try parallel.fit(
+            model, inputs: split.train.inputs, labels: split.train.labels,
+            optimizer: Adam(parameters: model.parameters, learningRate: digits.learningRate),
+            epochs: epochs, globalBatchSize: globalBatchSize, seed: seed &+ 2,
+            progress: printProgress)
+        let evaluation = try Evaluation(model: model, on: split.test)
+        accuracyReport = "test accuracy \(String(format: "%.2f", evaluation.accuracy * 100))%"
+        if world.rank == 0 { accuracyReport += "\n" + evaluation.confusionTable }
     }
     let seconds = Date().timeIntervalSince(start)
-    let (shardInputs, shardLabels) = parallel.shard(inputs, labels: labels,
-                                                    globalBatchSize: globalBatchSize)
-    let accuracy = try parallel.accuracy(of: model, shardInputs, labels: shardLabels)
     try parallel.checkParametersAgree()
     if world.rank == 0 {
-        print("training accuracy \(String(format: "%.1f", accuracy * 100))%, final loss "
-              + "\(history.last!), \(String(format: "%.3f", seconds)) s")
-        print("parameters identical on every rank (hash \(String(parallel.parameterHash, radix: 16)))")
+        print("\(accuracyReport)\nfinal loss \(history.last!), \(String(format: "%.3f", seconds)) s")
+        print("parameters identical on every rank (hash "
+              + "\(String(parallel.parameterHash, radix: 16)))")
     }
 } catch {
     print("rank \(world.rank) stopped: \(error)")
