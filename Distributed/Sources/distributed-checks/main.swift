@@ -10,6 +10,7 @@
 //               global batch 32, 10 epochs
 //   graph       the same network as graph operations in a hand-written loop
 //   fit-batchnorm  a network with BatchNorm through DataParallel.fit
+//   cpu-kinds   prints "kinds: ..." (every rank's GEMM architecture) and whether they are mixed
 //   mismatch, size-mismatch, bad-label, nan-loss, failed-save, crash   the faults
 import DeepLearning
 import DigitsExperiment
@@ -87,6 +88,11 @@ if scenario == "reference-cnn" {
 }
 
 let world = World()
+if scenario == "cpu-kinds" {
+    print("kinds: \(world.cpuKindsDescription); mixed: \(world.hasMixedCPUKinds)")
+    world.finalize()
+    exit(0)
+}
 /// Runs `body`; on an error prints it and ends this rank with status 1.
 @MainActor func running(_ body: () throws -> Void) {
     do {

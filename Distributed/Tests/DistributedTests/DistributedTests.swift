@@ -32,14 +32,16 @@ final class DistributedTests: XCTestCase {
     }
 
     /// Runs `distributed-checks scenario` on `ranks` ranks under mpirun (or alone, for 0),
-    /// stopped after two minutes so that a hang fails instead of blocking CI.
-    func launch(_ scenario: String, ranks: Int) throws -> Launch {
+    /// stopped after two minutes so that a hang fails instead of blocking CI. `rankOptions`
+    /// replaces `-np ranks` by mpirun's options and program of each rank (MPMD, `:` between).
+    func launch(_ scenario: String, ranks: Int, rankOptions: [[String]]? = nil) throws -> Launch {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
         let command = [checksExecutable, scenario]
+        let programs = (rankOptions ?? [["-np", "\(ranks)"]]).map { $0 + command }
         process.arguments = ["120"] + (ranks == 0 ? command
-            : ["mpirun", "-np", "\(ranks)", "--allow-run-as-root", "--oversubscribe",
-               "-x", "OMP_NUM_THREADS=1"] + command)
+            : ["mpirun", "--allow-run-as-root", "--oversubscribe", "-x", "OMP_NUM_THREADS=1"]
+                + programs.joined(separator: [":"]))
         var environment = ProcessInfo.processInfo.environment
         environment["OMP_NUM_THREADS"] = "1"
         process.environment = environment
@@ -92,6 +94,17 @@ final class DistributedTests: XCTestCase {
         XCTAssertEqual(run.status, 0, run.output)
         XCTAssertEqual(run.hashes.count, 2, run.output)
         XCTAssertEqual(Set(run.hashes).count, 1, "the ranks' parameters or statistics differ")
+    }
+
+    func testTheWorldReportsRanksOnDifferentGEMMPaths() throws {
+        let mixed = try launch("cpu-kinds", ranks: 2,
+                               rankOptions: [["-np", "1", "-x", "CK_GEMM_PATH=portable"],
+                                             ["-np", "1"]])
+        XCTAssertEqual(mixed.status, 0, mixed.output)
+        XCTAssertTrue(mixed.output.contains("rank 0: portable, rank 1: "), mixed.output)
+        XCTAssertTrue(mixed.output.contains("mixed: true"), mixed.output)
+        let same = try launch("cpu-kinds", ranks: 2)
+        XCTAssertTrue(same.output.contains("mixed: false"), same.output)
     }
 
     /// Checks that `scenario` ends with a non-zero status and, when `message` is given, that
