@@ -74,7 +74,9 @@ public final class DataParallel {
     /// `buffers` (copied from rank 0 after every step), the same shapes in the same order on
     /// every rank.
     public convenience init(parameters: [Tensor], buffers: [Tensor] = [], world: World) throws {
-        let description = parameters.enumerated().map { "parameter \($0.offset) \($0.element.shape)" }
+        let description = parameters.enumerated().map {
+            "parameter \($0.offset) \($0.element.shape)"
+        }
             + buffers.enumerated().map { "buffer \($0.offset) \($0.element.shape)" }
         try self.init(parameters: parameters, buffers: buffers, description: description,
                       world: world)
@@ -97,7 +99,9 @@ public final class DataParallel {
 
     /// What differs between this rank's model and rank 0's, or nil.
     private static func difference(between mine: [String], and root: [String]) -> String? {
-        if let index = zip(mine, root).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset {
+        if let index = zip(mine, root).enumerated()
+            .first(where: { $0.element.0 != $0.element.1 })?.offset
+        {
             return "its model differs from rank 0's: \(mine[index]), rank 0 has \(root[index])"
         }
         guard mine.count == root.count else {
@@ -257,7 +261,8 @@ public final class DataParallel {
         for start in stride(from: 0, to: samples, by: globalBatchSize) {
             let count = min(globalBatchSize, samples - start)
             if dropLast && count < globalBatchSize { break }
-            let part = { (rank: Int) in count / self.world.size + (rank < count % self.world.size ? 1 : 0) }
+            let ranks = world.size
+            let part = { (rank: Int) in count / ranks + (rank < count % ranks ? 1 : 0) }
             let first = start + (0..<world.rank).reduce(0) { $0 + part($1) }
             rows += first..<first + part(world.rank)
         }

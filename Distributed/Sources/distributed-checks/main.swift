@@ -48,7 +48,9 @@ func digitsCNN() -> Model {
 func randomImages() -> (inputs: Tensor, labels: [Int32]) {
     var generator = SeededGenerator(seed: 9)
     let inputs = Tensor(shape: [320, 1, 8, 8])
-    for index in 0..<inputs.count { inputs.value[index] = Float.random(in: 0..<1, using: &generator) }
+    for index in 0..<inputs.count {
+        inputs.value[index] = Float.random(in: 0..<1, using: &generator)
+    }
     return (inputs, (0..<320).map { _ in Int32.random(in: 0..<10, using: &generator) })
 }
 

@@ -135,7 +135,8 @@ do {
     let seconds = Date().timeIntervalSince(start)
     try parallel.checkParametersAgree()
     if world.rank == 0 {
-        print("\(accuracyReport)\nfinal loss \(history.last!), \(String(format: "%.3f", seconds)) s")
+        print(accuracyReport)
+        print("final loss \(history.last!), \(String(format: "%.3f", seconds)) s")
         print("parameters identical on every rank (hash "
               + "\(String(parallel.parameterHash, radix: 16)))")
     }
