@@ -1,0 +1,309 @@
+import DeepLearning
+
+/// Data-parallel training over the ranks of a `World`, as PyTorch's DistributedDataParallel:
+/// every rank holds the same model, computes the gradient of its share of each global batch,
+/// and steps on the global batch's mean gradient, so that the parameters stay bitwise
+/// identical on every rank.
+///
+/// Making it checks that every rank's model has the same layers and tensor shapes (every rank
+/// throws a message naming the first difference otherwise) and copies rank 0's parameters,
+/// buffers and counters to every rank.
+///
+/// ```swift
+/// let world = World()
+/// let parallel = try DataParallel(model: model, world: world)
+/// let losses = try parallel.fit(inputs, labels: labels,
+///                               optimizer: SGD(parameters: model.parameters, learningRate: 0.1),
+///                               epochs: 200, globalBatchSize: 20)
+/// world.finalize()
+/// ```
+///
+/// Each step the ranks agree once, before the backward pass (`synchronize(loss:samples:)`):
+/// on the global mean loss and on whether any rank failed, so that an error on one rank (a
+/// label out of range, a NaN loss, a file that cannot be written) stops every rank with that
+/// rank's message instead of leaving the others waiting. Then `DistributedOptimizer.step()`
+/// combines the gradients (`combineGradients(of:)`) and broadcasts rank 0's buffers.
+public final class DataParallel {
+    /// The ranks.
+    public let world: World
+    /// The tensors whose gradients are combined, in the same order on every rank.
+    public let parameters: [Tensor]
+    /// Tensors every rank takes from rank 0 after every step (BatchNorm's running statistics).
+    public let buffers: [Tensor]
+    /// The largest number of floats combined in one exchange: gradients are copied into flat
+    /// buckets of this size and summed bucket by bucket.
+    public var bucketSize = 1 << 20
+    /// Called on every rank after each step's agreement, with the step's number (from 1) and
+    /// the global batch's mean loss.
+    public var onStep: ((_ step: Int, _ globalLoss: Float) -> Void)?
+
+    /// The current step's sample counts: this rank's and the global batch's.
+    private var localSamples = 0, globalSamples = 0
+    private var steps = 0
+    /// The current epoch's loss summed over the global samples, and their count.
+    private var epochLossSum = 0.0, epochSamples = 0
+    /// The flat buffer gradients are combined in, grown and reused.
+    private var flat: [Float] = []
+
+    /// Data parallelism for `model`: checks the ranks' models agree and copies rank 0's
+    /// parameters, buffers and counters (BatchNorm's batch count) to every rank.
+    public convenience init(model: Model, world: World) throws {
+        var description: [String] = []
+        for (index, layer) in model.layers.enumerated() {
+            for (name, tensor) in layer.namedParameters + layer.namedBuffers {
+                description.append("layer \(index) \(layer) \(name) \(tensor.shape)")
+            }
+        }
+        try self.init(parameters: model.parameters,
+                      buffers: model.layers.flatMap { $0.namedBuffers.map(\.tensor) },
+                      description: description, world: world)
+        let counters = model.layers.flatMap { $0.namedCounters.map(\.counter) }
+        let values = counters.map { Float(bitPattern: UInt32(truncatingIfNeeded: $0.value)) }
+            + counters.map { Float(bitPattern: UInt32(truncatingIfNeeded: $0.value >> 32)) }
+        var copied = values
+        copied.withUnsafeMutableBufferPointer {
+            world.broadcast($0.baseAddress!, count: $0.count, from: 0)
+        }
+        for (index, counter) in counters.enumerated() {
+            counter.value = Int64(copied[index].bitPattern)
+                | Int64(copied[counters.count + index].bitPattern) << 32
+        }
+    }
+
+    /// Data parallelism for a hand-written model: `parameters` (updated by the optimizer) and
+    /// `buffers` (copied from rank 0 after every step), the same shapes in the same order on
+    /// every rank.
+    public convenience init(parameters: [Tensor], buffers: [Tensor] = [], world: World) throws {
+        let description = parameters.enumerated().map {
+            "parameter \($0.offset) \($0.element.shape)"
+        }
+            + buffers.enumerated().map { "buffer \($0.offset) \($0.element.shape)" }
+        try self.init(parameters: parameters, buffers: buffers, description: description,
+                      world: world)
+    }
+
+    /// Checks that every rank's `description` (one line per tensor) is rank 0's, then copies
+    /// rank 0's parameters and buffers to every rank.
+    private init(parameters: [Tensor], buffers: [Tensor], description: [String],
+                 world: World) throws {
+        self.world = world
+        self.parameters = parameters
+        self.buffers = buffers
+        let root = world.broadcast(description.joined(separator: "\n"), from: 0)
+            .split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        try agree(failure: DataParallel.difference(between: description, and: root))
+        for tensor in parameters + buffers {
+            world.broadcast(tensor.value, count: tensor.count, from: 0)
+        }
+    }
+
+    /// What differs between this rank's model and rank 0's, or nil.
+    private static func difference(between mine: [String], and root: [String]) -> String? {
+        if let index = zip(mine, root).enumerated()
+            .first(where: { $0.element.0 != $0.element.1 })?.offset
+        {
+            return "its model differs from rank 0's: \(mine[index]), rank 0 has \(root[index])"
+        }
+        guard mine.count == root.count else {
+            return "its model has \(mine.count) tensors, rank 0's has \(root.count)"
+        }
+        return nil
+    }
+
+    // MARK: Agreement
+
+    /// One round of agreement: every rank passes its failure (or nil), its loss summed over
+    /// its samples and its sample count, and gets the sums over the ranks (added in rank
+    /// order, the same bits everywhere). When any rank failed, every rank throws the lowest
+    /// failing rank's message.
+    @discardableResult
+    private func agree(failure: String?, lossSum: Double = 0, samples: Int = 0) throws
+        -> (lossSum: Double, samples: Int)
+    {
+        let all = world.allGather([failure == nil ? 0 : 1, lossSum, Double(samples)])
+        if let failed = all.firstIndex(where: { $0[0] != 0 }) {
+            throw DistributedError(rank: failed, message: world.broadcast(failure ?? "",
+                                                                            from: failed))
+        }
+        return (all.reduce(0) { $0 + $1[1] }, Int(all.reduce(0) { $0 + $1[2] }))
+    }
+
+    /// Agrees on a step: this rank's mean loss over its `samples` samples of the global batch
+    /// (a hand-written loop calls this after the forward pass and before `step()`). Returns
+    /// the global batch's mean loss, the same on every rank. Throws `DistributedError` on
+    /// every rank when the loss is NaN or infinite on any rank.
+    public func synchronize(loss: Float, samples: Int) throws -> Float {
+        try synchronize(loss: loss, samples: samples, failure: nil)
+    }
+
+    /// `synchronize(loss:samples:)` with this rank's failure, if any.
+    func synchronize(loss: Float, samples: Int, failure: String?) throws -> Float {
+        steps += 1
+        let failure = failure ?? (loss.isFinite ? nil : "the loss is \(loss) at step \(steps)")
+        let sums = try agree(failure: failure, lossSum: Double(loss) * Double(samples),
+                             samples: samples)
+        localSamples = samples
+        globalSamples = sums.samples
+        epochLossSum += sums.lossSum
+        epochSamples += sums.samples
+        let globalLoss = Float(sums.lossSum / Double(sums.samples))
+        onStep?(steps, globalLoss)
+        return globalLoss
+    }
+
+    /// Runs `body` on every rank; when it throws on some rank, every rank throws the agreed
+    /// `DistributedError` (the other ranks at their next agreement, so `body` must agree
+    /// through `synchronize` or `fit`). When it returns on every rank, the ranks agree once
+    /// more, so that a failure in a rank's last step reaches every rank.
+    public func run<Result>(_ body: () throws -> Result) throws -> Result {
+        let result: Result
+        do {
+            result = try body()
+        } catch let error as DistributedError {
+            throw error
+        } catch {
+            try agree(failure: "\(error)")
+            fatalError("unreachable: the agreement throws the failure")
+        }
+        try agree(failure: nil)
+        return result
+    }
+
+    /// Starts a new epoch's global mean loss.
+    func resetEpochLoss() {
+        (epochLossSum, epochSamples) = (0, 0)
+    }
+
+    /// The global mean loss since `resetEpochLoss()`, and starts the next epoch's.
+    func takeEpochLoss() -> Float {
+        defer { resetEpochLoss() }
+        return Float(epochLossSum / Double(epochSamples))
+    }
+
+    // MARK: Gradients and buffers
+
+    /// Replaces every gradient of `parameters` by the global batch's mean gradient: each
+    /// rank's gradient (a mean over its samples) weighted by its share of the global batch's
+    /// samples, summed across the ranks by `World.sumAcrossRanks` (in flat buckets, each
+    /// element summed once, the same bits on every rank).
+    public func combineGradients(of parameters: [Tensor]) {
+        precondition(globalSamples > 0,
+                "DataParallel: call synchronize(loss:samples:) before combining gradients")
+        let total = parameters.reduce(0) { $0 + $1.count }
+        if flat.count < total { flat = [Float](repeating: 0, count: total) }
+        let weight = Float(Double(localSamples) / Double(globalSamples))
+        flat.withUnsafeMutableBufferPointer { flat in
+            var offset = 0
+            for parameter in parameters {
+                let gradient = parameter.gradient
+                for index in 0..<parameter.count {
+                    flat[offset + index] = gradient[index] * weight
+                }
+                offset += parameter.count
+            }
+            world.sumAcrossRanks(flat.baseAddress!, count: total, bucketSize: bucketSize)
+            offset = 0
+            for parameter in parameters {
+                parameter.gradient.update(from: flat.baseAddress! + offset,
+                                          count: parameter.count)
+                offset += parameter.count
+            }
+        }
+        globalSamples = 0
+    }
+
+    /// Copies rank 0's buffers (BatchNorm's running statistics) to every rank: DDP's default,
+    /// batch statistics local to a rank and rank 0's running statistics for the next forward
+    /// pass.
+    public func broadcastBuffers() {
+        for buffer in buffers { world.broadcast(buffer.value, count: buffer.count, from: 0) }
+    }
+
+    /// A 64-bit FNV-1a hash of the bits of the parameters and buffers.
+    public var parameterHash: UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for tensor in parameters + buffers {
+            for index in 0..<tensor.count {
+                var bits = tensor.value[index].bitPattern
+                for _ in 0..<4 {
+                    hash = (hash ^ UInt64(bits & 0xff)) &* 0x100_0000_01b3
+                    bits >>= 8
+                }
+            }
+        }
+        return hash
+    }
+
+    /// Throws `DistributedError` on every rank unless every rank's `parameterHash` is rank 0's.
+    public func checkParametersAgree() throws {
+        let hash = parameterHash
+        let all = world.allGather([Double(hash >> 32), Double(hash & 0xffff_ffff)])
+        if let differing = all.firstIndex(where: { $0 != all[0] }) {
+            throw DistributedError(rank: differing,
+                                   message: "its parameters differ from rank 0's (hash)")
+        }
+    }
+
+    // MARK: Data
+
+    /// Rank `world.rank`'s share of every global batch of `globalBatchSize` samples, in order:
+    /// global batch k (samples k·B ..< (k+1)·B of `inputs`) is cut into `world.size`
+    /// consecutive parts, the first (count mod size) one sample larger, and this rank keeps
+    /// its part. With `dropLast`, a last global batch smaller than B is left out. Without
+    /// shuffling, this rank's k-th mini-batch of B / size samples is then its share of global
+    /// batch k.
+    public func shard(_ inputs: Tensor, labels: [Int32], globalBatchSize: Int,
+                      dropLast: Bool = false) -> (inputs: Tensor, labels: [Int32]) {
+        precondition(inputs.shape.first == labels.count,
+                "DataParallel.shard: \(inputs.shape.first ?? 0) samples, \(labels.count) labels")
+        let samples = labels.count
+        var rows: [Int] = []
+        for start in stride(from: 0, to: samples, by: globalBatchSize) {
+            let count = min(globalBatchSize, samples - start)
+            if dropLast && count < globalBatchSize { break }
+            let ranks = world.size
+            let part = { (rank: Int) in count / ranks + (rank < count % ranks ? 1 : 0) }
+            let first = start + (0..<world.rank).reduce(0) { $0 + part($1) }
+            rows += first..<first + part(world.rank)
+        }
+        let sampleSize = samples == 0 ? 0 : inputs.count / samples
+        let shard = Tensor(shape: [rows.count] + inputs.shape.dropFirst())
+        for (index, row) in rows.enumerated() {
+            (shard.value + index * sampleSize).update(from: inputs.value + row * sampleSize,
+                                                      count: sampleSize)
+        }
+        return (shard, rows.map { labels[$0] })
+    }
+
+    /// Agrees on the batch plan: every rank's step count per epoch (`samples` in batches of
+    /// `batchSize`, the last partial one left out with `dropLast`) and, when every rank holds
+    /// the whole data set, its size (`wholeDataSetSamples`). Throws `DistributedError` on
+    /// every rank when they differ.
+    public func agreeOnPlan(samples: Int, batchSize: Int, dropLast: Bool,
+                            wholeDataSetSamples: Int?) throws {
+        let steps = dropLast ? samples / batchSize : (samples + batchSize - 1) / batchSize
+        let all = world.allGather([Double(wholeDataSetSamples ?? -1), Double(samples),
+                                   Double(steps)])
+        if let other = all.firstIndex(where: { $0[0] != all[0][0] }) {
+            throw DistributedError(
+                rank: other,
+                message: "its data set holds \(Int(all[other][0])) samples, rank 0's "
+                    + "\(Int(all[0][0])): every rank must hold the same data set")
+        }
+        if let other = all.firstIndex(where: { $0[2] != all[0][2] }) {
+            throw DistributedError(
+                rank: other,
+                message: "it has \(Int(all[other][2])) steps per epoch (\(Int(all[other][1])) "
+                    + "samples in batches of \(batchSize)), rank 0 has \(Int(all[0][2])) "
+                    + "(\(Int(all[0][1])) samples): every rank must take the same steps")
+        }
+    }
+
+    /// The fraction of all ranks' samples whose predicted class is the label (each rank
+    /// passes its own samples).
+    public func accuracy(of model: Model, _ inputs: Tensor, labels: [Int32]) throws -> Double {
+        let correct = zip(model.predict(inputs), labels).reduce(0) { $0 + ($1.0 == $1.1 ? 1 : 0) }
+        let sums = try agree(failure: nil, lossSum: Double(correct), samples: labels.count)
+        return sums.lossSum / Double(sums.samples)
+    }
+}

@@ -1,0 +1,150 @@
+import Foundation
+import XCTest
+
+/// Launches `distributed-checks` on 2 ranks with mpirun (one thread each) and checks the
+/// guarantees of data-parallel training: bitwise-identical parameters on every rank, the
+/// losses of one process training on the global batch (the spiral network with SGD, by `fit`
+/// and by a loop of graph operations; the digits CNN with Adam), runs reproducible bit for bit, and
+/// every fault stopping every rank with its message and a non-zero exit.
+final class DistributedTests: XCTestCase {
+    /// What a launch printed (stdout and stderr) and its exit status.
+    struct Launch {
+        let output: String
+        let status: Int32
+        /// The loss of each step, from the "step N BITS" lines.
+        var stepLosses: [Float] {
+            output.split(separator: "\n").compactMap { line in
+                let fields = line.split(separator: " ")
+                guard fields.count == 3, fields[0] == "step", let bits = UInt32(fields[2])
+                else { return nil }
+                return Float(bitPattern: bits)
+            }
+        }
+        /// The hashes the ranks printed.
+        var hashes: [Substring] {
+            output.split(separator: "\n").filter { $0.hasPrefix("hash ") }
+        }
+    }
+
+    /// The directory of the built products (distributed-checks is built beside the tests).
+    var checksExecutable: String {
+        Bundle.main.bundleURL.appendingPathComponent("distributed-checks").path
+    }
+
+    /// Runs `distributed-checks scenario` on `ranks` ranks under mpirun (or alone, for 0),
+    /// stopped after two minutes so that a hang fails instead of blocking CI. `rankOptions`
+    /// replaces `-np ranks` by mpirun's options and program of each rank (MPMD, `:` between).
+    func launch(_ scenario: String, ranks: Int, rankOptions: [[String]]? = nil) throws -> Launch {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        let command = [checksExecutable, scenario]
+        let programs = (rankOptions ?? [["-np", "\(ranks)"]]).map { $0 + command }
+        process.arguments = ["120"] + (ranks == 0 ? command
+            : ["mpirun", "--allow-run-as-root", "--oversubscribe", "-x", "OMP_NUM_THREADS=1"]
+                + programs.joined(separator: [":"]))
+        var environment = ProcessInfo.processInfo.environment
+        environment["OMP_NUM_THREADS"] = "1"
+        process.environment = environment
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Launch(output: String(decoding: data, as: UTF8.self),
+                      status: process.terminationStatus)
+    }
+
+    /// Checks that `run` printed `steps` losses, each within 1e-5 relative of `reference`'s.
+    func checkLosses(of run: Launch, match reference: Launch, steps: Int,
+                     file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(run.status, 0, run.output, file: file, line: line)
+        XCTAssertEqual(reference.stepLosses.count, steps, reference.output, file: file, line: line)
+        XCTAssertEqual(run.stepLosses.count, steps, run.output, file: file, line: line)
+        for (step, (mine, expected)) in zip(run.stepLosses, reference.stepLosses).enumerated() {
+            XCTAssertLessThanOrEqual(abs(mine - expected), 1e-5 * abs(expected),
+                                     "step \(step + 1): \(mine) on 2 ranks, \(expected) alone",
+                                     file: file, line: line)
+        }
+        XCTAssertEqual(run.hashes.count, 2, run.output, file: file, line: line)
+        XCTAssertEqual(Set(run.hashes).count, 1, "the ranks' parameters differ", file: file,
+                       line: line)
+    }
+
+    func testFitOnTwoRanksMatchesOneProcessAndIsIdenticalOnEveryRank() throws {
+        let first = try launch("fit", ranks: 2)
+        checkLosses(of: first, match: try launch("reference", ranks: 0), steps: 105)
+        let second = try launch("fit", ranks: 2)
+        XCTAssertEqual(first.stepLosses, second.stepLosses, "two runs differ")
+        XCTAssertEqual(first.hashes, second.hashes, "two runs differ")
+    }
+
+    func testHandWrittenGraphLoopOnTwoRanksMatchesOneProcess() throws {
+        checkLosses(of: try launch("graph", ranks: 2), match: try launch("reference", ranks: 0),
+                    steps: 105)
+    }
+
+    func testDigitsCNNWithAdamOnTwoRanksMatchesOneProcess() throws {
+        checkLosses(of: try launch("fit-cnn", ranks: 2),
+                    match: try launch("reference-cnn", ranks: 0), steps: 100)
+    }
+
+    func testBatchNormTakesRankZerosParametersAndRunningStatistics() throws {
+        let run = try launch("fit-batchnorm", ranks: 2)
+        XCTAssertEqual(run.status, 0, run.output)
+        XCTAssertEqual(run.hashes.count, 2, run.output)
+        XCTAssertEqual(Set(run.hashes).count, 1, "the ranks' parameters or statistics differ")
+    }
+
+    func testTheWorldReportsRanksOnDifferentGEMMPaths() throws {
+        let mixed = try launch("cpu-kinds", ranks: 2,
+                               rankOptions: [["-np", "1", "-x", "CK_GEMM_PATH=portable"],
+                                             ["-np", "1"]])
+        XCTAssertEqual(mixed.status, 0, mixed.output)
+        XCTAssertTrue(mixed.output.contains("rank 0: portable, rank 1: "), mixed.output)
+        XCTAssertTrue(mixed.output.contains("mixed: true"), mixed.output)
+        let same = try launch("cpu-kinds", ranks: 2)
+        XCTAssertTrue(same.output.contains("mixed: false"), same.output)
+    }
+
+    /// Checks that `scenario` ends with a non-zero status and, when `message` is given, that
+    /// both ranks stopped with it.
+    func checkFault(_ scenario: String, message: String?) throws {
+        let run = try launch(scenario, ranks: 2)
+        XCTAssertNotEqual(run.status, 0, run.output)
+        XCTAssertNotEqual(run.status, 124, "\(scenario) hung: \(run.output)")
+        if let message {
+            for rank in 0..<2 {
+                XCTAssertTrue(run.output.contains("rank \(rank) stopped: \(message)"),
+                              "rank \(rank) did not stop with \"\(message)\": \(run.output)")
+            }
+        }
+    }
+
+    func testRanksWhoseModelsDifferStopAtStart() throws {
+        try checkFault("mismatch", message: "rank 1: its model differs from rank 0's: "
+                       + "layer 0 Linear(2 → 50) weight [2, 50], rank 0 has layer 0 "
+                       + "Linear(2 → 100) weight [2, 100]")
+    }
+
+    func testRanksWhoseDataSetsDifferStopAtStart() throws {
+        try checkFault("size-mismatch", message: "rank 1: its data set holds 280 samples, "
+                       + "rank 0's 300")
+    }
+
+    func testABadLabelInOneShardStopsEveryRank() throws {
+        try checkFault("bad-label", message: "rank 1: label 7")
+    }
+
+    func testANaNLossOnOneRankStopsEveryRank() throws {
+        try checkFault("nan-loss", message: "rank 1: the loss is nan at step 5")
+    }
+
+    func testAFailedSaveOnRankZeroStopsEveryRank() throws {
+        try checkFault("failed-save", message: "rank 0: ")
+    }
+
+    func testACrashedRankEndsTheJobWithAnError() throws {
+        try checkFault("crash", message: nil)
+    }
+}
