@@ -1,4 +1,5 @@
-/* Losses: fused softmax + cross-entropy, and softmax for prediction. */
+/* Losses: fused softmax + cross-entropy, softmax for prediction, the multi-class hinge, and
+ * the losses of a difference against targets (squared, absolute, Huber). */
 #include "ckernels.h"
 #include "threading.h"
 #include "vector_math.h"
@@ -246,31 +247,85 @@ int ck_multi_margin(int64_t rows, int64_t classes, const float *x, const int32_t
     return label_loss(args, multi_margin_rows, (double)rows * (double)classes, loss);
 }
 
-/* ---- mean squared error ---------------------------------------------------------------- */
+/* ---- losses of the difference p - t: squared, absolute, Huber ---------------------------- */
+
+/* Which function of the difference e = p - t a difference loss averages. */
+typedef enum { SQUARED_ERROR, ABSOLUTE_ERROR, HUBER_ERROR } difference_loss_kind;
 
 typedef struct {
     int64_t n;
+    float delta; /* HUBER_ERROR's threshold */
     const float *p, *t;
     float *dp;
-} mean_squared_error_args;
+} difference_loss_args;
 
-/* Elements [begin, end): their gradients, and the sum of their squared errors in order. */
-static double squared_errors(const void *args, int64_t begin, int64_t end) {
-    const mean_squared_error_args *a = args;
-    const float scale = 2.0f / (float)a->n;
+/* Elements [begin, end): their gradients, and the sum of their losses in order (in double).
+ * Per element, with e = p - t and the mean's 1 / n:
+ *   SQUARED_ERROR   e^2                                       dp = (2 / n) e
+ *   ABSOLUTE_ERROR  |e|                                       dp = sign(e) / n, 0 at e = 0
+ *   HUBER_ERROR     |e| < delta ? e^2 / 2 : delta (|e| - delta / 2)
+ *                                                             dp = clamp(e, -delta, delta) / n
+ * Always inlined with a constant kind, so that each loss's loop has no branch on it. */
+static inline __attribute__((always_inline)) double difference_losses(
+    const difference_loss_args *a, difference_loss_kind kind, int64_t begin, int64_t end) {
+    const float scale = (kind == SQUARED_ERROR ? 2.0f : 1.0f) / (float)a->n;
+    const float delta = a->delta;
     double sum = 0.0;
     for (int64_t i = begin; i < end; i++) {
-        float error = a->p[i] - a->t[i];
-        sum += (double)error * error;
-        if (a->dp) a->dp[i] = scale * error;
+        float e = a->p[i] - a->t[i];
+        float g;
+        switch (kind) {
+        case SQUARED_ERROR:
+            sum += (double)e * e;
+            g = e;
+            break;
+        case ABSOLUTE_ERROR:
+            sum += (double)fabsf(e);
+            g = e > 0.0f ? 1.0f : e < 0.0f ? -1.0f : 0.0f;
+            break;
+        case HUBER_ERROR: {
+            double magnitude = fabs((double)e);
+            sum += magnitude < delta ? 0.5 * magnitude * magnitude
+                                     : delta * (magnitude - 0.5 * delta);
+            g = e > delta ? delta : e < -delta ? -delta : e;
+            break;
+        }
+        }
+        if (a->dp) a->dp[i] = scale * g;
     }
     return sum;
 }
 
+static double squared_errors(const void *args, int64_t begin, int64_t end) {
+    return difference_losses(args, SQUARED_ERROR, begin, end);
+}
+
+static double absolute_errors(const void *args, int64_t begin, int64_t end) {
+    return difference_losses(args, ABSOLUTE_ERROR, begin, end);
+}
+
+static double huber_errors(const void *args, int64_t begin, int64_t end) {
+    return difference_losses(args, HUBER_ERROR, begin, end);
+}
+
+/* *loss = the mean of `errors`' per-element losses over n >= 1 elements (summed in chunks
+ * whose order does not depend on the thread count); dp, unless NULL, their gradients. */
+static void difference_loss(difference_loss_args args, ck_range_sum_body errors, float *loss) {
+    if (args.n <= 0) return;
+    double total = ck_parallel_sum(args.n, 1024, ck_threads_for(args.n, CK_PARALLEL_MIN_ELEMENTS),
+                                   errors, &args);
+    *loss = (float)(total / (double)args.n);
+}
+
 void ck_mean_squared_error(int64_t n, const float *p, const float *t, float *dp, float *loss) {
-    if (n <= 0) return;
-    mean_squared_error_args args = {n, p, t, dp};
-    double total = ck_parallel_sum(n, 1024, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS),
-                                   squared_errors, &args);
-    *loss = (float)(total / (double)n);
+    difference_loss((difference_loss_args){n, 0.0f, p, t, dp}, squared_errors, loss);
+}
+
+void ck_l1_loss(int64_t n, const float *p, const float *t, float *dp, float *loss) {
+    difference_loss((difference_loss_args){n, 0.0f, p, t, dp}, absolute_errors, loss);
+}
+
+void ck_huber_loss(int64_t n, float delta, const float *p, const float *t, float *dp,
+                   float *loss) {
+    difference_loss((difference_loss_args){n, delta, p, t, dp}, huber_errors, loss);
 }

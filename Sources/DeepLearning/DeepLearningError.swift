@@ -15,6 +15,8 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
     case labelOutOfRange(label: Int, index: Int, classes: Int)
     /// The inputs have `samples` rows but there are `labels` labels.
     case countMismatch(samples: Int, labels: Int)
+    /// The inputs have `samples` rows but the targets have `targets` rows.
+    case targetCountMismatch(samples: Int, targets: Int)
     /// A data set with no samples.
     case emptyDataSet
     /// A mini-batch size below 1.
@@ -115,6 +117,8 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
             "label \(label) at index \(index) is outside the classes 0..<\(classes)"
         case let .countMismatch(samples, labels):
             "the inputs have \(samples) samples but there are \(labels) labels"
+        case let .targetCountMismatch(samples, targets):
+            "the inputs have \(samples) samples but the targets have \(targets) rows"
         case .emptyDataSet:
             "the data set is empty: it has no samples"
         case let .invalidBatchSize(size):

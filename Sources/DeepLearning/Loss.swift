@@ -11,6 +11,25 @@ public protocol Loss: AnyObject {
     func backward() -> Tensor
 }
 
+/// A loss over a batch of network outputs and targets of the same shape (regression, or
+/// probabilities for binary cross-entropy): what `Model.fit(_:targets:loss:...)` trains with.
+///
+/// `forward(_:targets:)` returns the loss (PyTorch's mean reduction) and remembers what
+/// `backward()` needs; `backward()` returns dLoss/dOutput for that batch (the loss's own
+/// buffer, reused by its next call).
+///
+/// ```swift
+/// let loss = HuberLoss(delta: 1)
+/// let value = try loss.forward(predictions, targets: expected)   // same shapes
+/// let dPredictions = loss.backward()
+/// ```
+public protocol TargetLoss: AnyObject {
+    /// The loss of `output` against `targets`, of the same shape.
+    func forward(_ output: Tensor, targets: Tensor) throws -> Float
+    /// dLoss/dOutput of the last `forward(_:targets:)`.
+    func backward() -> Tensor
+}
+
 /// Throws for the first label outside `0..<classes`, naming it and its index.
 func checkLabels<Labels: Collection<Int32>>(_ labels: Labels, classes: Int) throws {
     for (index, label) in labels.enumerated() where !(0..<classes).contains(Int(label)) {

@@ -54,19 +54,7 @@ public func crossEntropy(_ logits: Tensor, labels: [Int32]) throws -> Tensor {
 /// The mean over all elements of (prediction − target)² (PyTorch's `mse_loss`); both of one
 /// shape. A scalar; differentiable in both arguments.
 public func meanSquaredError(_ predictions: Tensor, _ targets: Tensor) -> Tensor {
-    require(predictions.shape == targets.shape && predictions.count >= 1,
-            "meanSquaredError: predictions of shape \(predictions.shape) and targets of shape \(targets.shape) differ or are empty")
-    let loss = Tensor(uninitializedShape: [])
-    let records = recordsGradient(predictions, targets)
-    let gradient = records ? Tensor(uninitializedShape: predictions.shape) : nil
-    ck_mean_squared_error(Int64(predictions.count), predictions.value, targets.value,
-                          gradient?.value, loss.value)
-    if let gradient {
-        // d/dtarget = −d/dprediction.
-        loss.attach(ScaledGradientsNode("meanSquaredError", inputs: [predictions, targets],
-                                        gradients: [gradient, gradient], signs: [1, -1]))
-    }
-    return loss
+    differenceLoss("meanSquaredError", predictions, targets, kernel: ck_mean_squared_error)
 }
 
 /// The mean over all elements of the binary cross-entropy between sigmoid(logits) and

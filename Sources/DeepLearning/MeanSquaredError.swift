@@ -2,32 +2,22 @@ import CKernels
 
 /// Mean squared error, as PyTorch's `MSELoss` (mean over all elements): for outputs `p` and
 /// targets `t` of the same shape, `Σ (p − t)² / count`, with dLoss/dp = `2 (p − t) / count`.
+/// The kernel of `meanSquaredError(_:_:)`.
 ///
-/// With real targets use `forward(_:targets:)`. As a `Loss` over class labels (for `fit`), the
-/// targets are the one-hot encodings of the labels.
+/// With real targets use `forward(_:targets:)` (and `Model.fit(_:targets:...)`). As a `Loss`
+/// over class labels (for `fit(_:labels:...)`), the targets are the one-hot encodings of the
+/// labels.
 ///
 /// ```swift
 /// let loss = MeanSquaredError()
 /// let value = loss.forward(predictions, targets: expected)   // same shapes
 /// let dPredictions = loss.backward()
 /// ```
-public final class MeanSquaredError: Loss {
-    private var outputGradient: Tensor?
+public final class MeanSquaredError: ElementwiseTargetLoss, Loss {
     private var oneHot: Tensor?
 
-    public init() {}
-
-    /// The mean squared error of `output` against `targets` (same shape).
-    public func forward(_ output: Tensor, targets: Tensor) -> Float {
-        require(output.shape == targets.shape && output.count > 0,
-                "MeanSquaredError: outputs of shape \(output.shape) and targets of shape \(targets.shape) differ or are empty")
-        let gradient = Tensor.reusing(outputGradient, shape: output.shape)
-        outputGradient = gradient
-        var loss: Float = 0
-        ck_mean_squared_error(Int64(output.count), output.value, targets.value, gradient.value,
-                              &loss)
-        return loss
-    }
+    /// Mean squared error, mean over all elements.
+    public init() { super.init(name: "MeanSquaredError", kernel: ck_mean_squared_error) }
 
     /// The mean squared error of `output` (`[batch, classes]`) against the one-hot encodings
     /// of `labels`. Throws for a label outside `0..<classes` or a count that differs.
@@ -44,12 +34,5 @@ public final class MeanSquaredError: Loss {
         targets.value.update(repeating: 0, count: targets.count)
         for (row, label) in labels.enumerated() { targets.value[row * classes + Int(label)] = 1 }
         return forward(output, targets: targets)
-    }
-
-    public func backward() -> Tensor {
-        guard let outputGradient else {
-            fatalError("MeanSquaredError: backward called before forward")
-        }
-        return outputGradient
     }
 }

@@ -173,31 +173,57 @@ public final class Model: Layer {
                     seed: UInt64 = 0, penalties: [Penalty] = [], checkpoints: Checkpointing? = nil,
                     resumingFrom checkpointPath: String? = nil,
                     progress: ((TrainingProgress) -> Void)? = nil) throws -> [Float] {
-        require(epochs >= 0, "Model.fit: epochs \(epochs) must not be negative")
-        require(schedule == nil || schedule!.optimizer === optimizer,
-                "Model.fit: the schedule sets another optimizer's learning rate")
         let loader = try MiniBatchLoader(inputs: inputs, labels: labels, batchSize: batchSize,
                                          shuffle: shuffle, dropLast: dropLast, seed: seed)
-        let classes = try checkTrainingBatches(of: loader, requestedBatchSize: batchSize)
-        try checkLabels(labels, classes: classes)
-        let finished = try checkpointPath.map {
-            try restoreCheckpoint(from: $0, optimizer: optimizer, schedule: schedule,
-                                  loader: loader, epochs: epochs)
-        } ?? 0
-        return try inMode(training: true) {
-            try train(loader, loss: loss, optimizer: optimizer, schedule: schedule,
-                      epochsAfter: finished, through: epochs, penalties: penalties,
-                      checkpoints: checkpoints, progress: progress)
-        }
+        let outputShape = try checkTrainingBatches(of: loader, requestedBatchSize: batchSize)
+        require(outputShape.count == 1,
+                "Model.fit: the model's output of shape \([1] + outputShape) is not [batch, classes]")
+        try checkLabels(labels, classes: outputShape[0])
+        return try train(loader, towards: LabelObjective(loss: loss), optimizer: optimizer,
+                         schedule: schedule, epochs: epochs, penalties: penalties,
+                         checkpoints: checkpoints, resumingFrom: checkpointPath,
+                         progress: progress)
+    }
+
+    /// Trains the model to predict `targets` (`[samples, ...]`, one row per sample, each of
+    /// the shape of the model's output for one sample) from `inputs`: regression, with
+    /// `MeanSquaredError` by default, or any `TargetLoss` (`L1Loss`, `HuberLoss`,
+    /// `BinaryCrossEntropyWithLogits`, a `CustomLoss` written with operations). Returns the
+    /// mean loss of each epoch it trained. The loader gathers each batch's rows of the targets
+    /// with its inputs; everything else (schedule, penalties, checkpoints and resuming,
+    /// progress, the errors) is as in `fit(_:labels:...)`, with "labels" read as "rows of
+    /// targets". The model's output and the targets must have the same shape per sample.
+    ///
+    /// ```swift
+    /// let model = Model { Linear(1, 64); Tanh(); Linear(64, 1) }
+    /// try model.fit(x, targets: y, loss: HuberLoss(delta: 0.5), optimizer: Adam(parameters:
+    ///               model.parameters), epochs: 100, batchSize: 32)   // x, y: [N, 1]
+    /// ```
+    @discardableResult
+    public func fit(_ inputs: Tensor, targets: Tensor, loss: some TargetLoss = MeanSquaredError(),
+                    optimizer: some Optimizer, schedule: (any LearningRateSchedule)? = nil,
+                    epochs: Int, batchSize: Int, shuffle: Bool = true, dropLast: Bool = false,
+                    seed: UInt64 = 0, penalties: [Penalty] = [], checkpoints: Checkpointing? = nil,
+                    resumingFrom checkpointPath: String? = nil,
+                    progress: ((TrainingProgress) -> Void)? = nil) throws -> [Float] {
+        let loader = try MiniBatchLoader(inputs: inputs, targets: targets, batchSize: batchSize,
+                                         shuffle: shuffle, dropLast: dropLast, seed: seed)
+        let outputShape = try checkTrainingBatches(of: loader, requestedBatchSize: batchSize)
+        require(outputShape.elementsEqual(targets.shape.dropFirst()),
+                "Model.fit: the model's output of shape \([1] + outputShape) per sample does not fit the targets of shape \(targets.shape)")
+        return try train(loader, towards: TargetObjective(loss: loss), optimizer: optimizer,
+                         schedule: schedule, epochs: epochs, penalties: penalties,
+                         checkpoints: checkpoints, resumingFrom: checkpointPath,
+                         progress: progress)
     }
 
     /// Runs one sample of zeros through the layers, one by one (those of nested models too),
     /// in evaluation mode (which moves no running statistics and draws no dropout masks) to
     /// learn each layer's input shape, and throws `DeepLearningError.batchTooSmall` when a
     /// `Function` cannot train on the loader's smallest batch (a layer written from operations
-    /// is run as a whole). Returns the width of the model's output (the classes).
+    /// is run as a whole). Returns the shape of the model's output for one sample.
     private func checkTrainingBatches(of loader: MiniBatchLoader, requestedBatchSize: Int) throws
-        -> Int
+        -> [Int]
     {
         let smallest = loader.lastBatchSize
         func output(of layer: any Layer, for input: Tensor) throws -> Tensor {
@@ -209,30 +235,51 @@ public final class Model: Layer {
             guard smallest >= needs else {
                 throw DeepLearningError.batchTooSmall(
                     layer: "\(layer)", needs: needs, batch: smallest,
-                    samples: loader.labels.count, batchSize: requestedBatchSize)
+                    samples: loader.sampleCount, batchSize: requestedBatchSize)
             }
             return withoutGradientRecording { layer(input) }
         }
         let sample = Tensor(shape: [1] + loader.inputs.shape.dropFirst())
         let output = try inMode(training: false) { try output(of: self, for: sample) }
-        require(output.shape.count == 2,
-                "Model.fit: the model's output of shape \(output.shape) is not [batch, classes]")
-        return output.shape[1]
+        return Array(output.shape.dropFirst())
+    }
+
+    /// `fit`'s training towards `objective`, from the checkpoint at `checkpointPath` when
+    /// given: trains the epochs after the checkpoint's through epoch `epochs` and returns
+    /// their losses.
+    private func train(_ loader: MiniBatchLoader, towards objective: some TrainingObjective,
+                       optimizer: some Optimizer, schedule: (any LearningRateSchedule)?,
+                       epochs: Int, penalties: [Penalty], checkpoints: Checkpointing?,
+                       resumingFrom checkpointPath: String?,
+                       progress: ((TrainingProgress) -> Void)?) throws -> [Float] {
+        require(epochs >= 0, "Model.fit: epochs \(epochs) must not be negative")
+        require(schedule == nil || schedule!.optimizer === optimizer,
+                "Model.fit: the schedule sets another optimizer's learning rate")
+        let finished = try checkpointPath.map {
+            try restoreCheckpoint(from: $0, optimizer: optimizer, schedule: schedule,
+                                  loader: loader, epochs: epochs)
+        } ?? 0
+        return try inMode(training: true) {
+            try trainEpochs(loader, towards: objective, optimizer: optimizer, schedule: schedule,
+                            epochsAfter: finished, through: epochs, penalties: penalties,
+                            checkpoints: checkpoints, progress: progress)
+        }
     }
 
     /// Trains the epochs after epoch `finished` through epoch `epochs` and returns their
     /// losses.
-    private func train(_ loader: MiniBatchLoader, loss: some Loss, optimizer: some Optimizer,
-                       schedule: (any LearningRateSchedule)?, epochsAfter finished: Int,
-                       through epochs: Int, penalties: [Penalty], checkpoints: Checkpointing?,
-                       progress: ((TrainingProgress) -> Void)?) throws -> [Float] {
+    private func trainEpochs(_ loader: MiniBatchLoader, towards objective: some TrainingObjective,
+                             optimizer: some Optimizer, schedule: (any LearningRateSchedule)?,
+                             epochsAfter finished: Int, through epochs: Int,
+                             penalties: [Penalty], checkpoints: Checkpointing?,
+                             progress: ((TrainingProgress) -> Void)?) throws -> [Float] {
         // Grown epoch by epoch: `epochs` may be larger than what could be reserved up front.
         var history: [Float] = []
         for epoch in stride(from: finished + 1, through: epochs, by: 1) {
             var lossSum = 0.0
             var samples = 0
             let steps = fusedSteps
-            try loader.forEachBatch { batch, batchInputs, batchLabels in
+            try objective.forEachBatch(of: loader) { batch, batchInputs, batchTargets in
                 // The fused passes where every layer has them, else the graph.
                 let output = steps.map { $0.forward.reduce(batchInputs) { $1.forward($0) } }
                     ?? self(batchInputs)
@@ -242,19 +289,20 @@ public final class Model: Layer {
                                                               batch: batch + 1)
                     }
                 }
-                let value = try loss.forward(output, labels: batchLabels)
+                let value = try objective.forward(output, batchTargets)
                 try requireFinite(value)
                 optimizer.zeroGrad()
                 if steps != nil {
-                    accumulateParameterGradients(loss.backward())
+                    accumulateParameterGradients(objective.backward())
                 } else {
-                    output.backward(loss.backward())
+                    output.backward(objective.backward())
                 }
                 let total = penalties.reduce(value) { $0 + $1.apply() }
                 try requireFinite(total)
                 optimizer.step()
-                lossSum += Double(total) * Double(batchLabels.count)
-                samples += batchLabels.count
+                let rows = batchInputs.shape[0]
+                lossSum += Double(total) * Double(rows)
+                samples += rows
             }
             history.append(Float(lossSum / Double(samples)))
             schedule?.step()

@@ -199,7 +199,7 @@ private struct CheckpointState {
         }
 
         if let loader {
-            metadata["loader.samples"] = "\(loader.labels.count)"
+            metadata["loader.samples"] = "\(loader.sampleCount)"
             metadata["loader.batch_size"] = "\(loader.batchSize)"
             metadata["loader.shuffle"] = "\(loader.shuffles)"
             metadata["loader.drop_last"] = "\(loader.dropsLast)"
