@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Lists every public symbol of a symbol graph (swift build -emit-symbol-graph) that has no
-doc comment, and exits 1 when there is one.
+"""Lists every public symbol of a module's symbol graph (the one swift-docc-plugin extracts,
+or `swift build -Xswiftc -emit-symbol-graph -Xswiftc -emit-symbol-graph-dir -Xswiftc DIR`)
+that has no doc comment, and exits 1 when there is one.
 
 Exempt, because DocC shows the documentation they inherit: members that a protocol extension
 adds to conforming types (identifiers with ::SYNTHESIZED::), default implementations of a
@@ -31,7 +32,9 @@ def main():
     directory = sys.argv[1]
     module = sys.argv[2] if len(sys.argv) > 2 else "DeepLearning"
     symbols, relationships = {}, []
-    for path in glob.glob(os.path.join(directory, module + "*.symbols.json")):
+    paths = glob.glob(os.path.join(directory, module + ".symbols.json"))
+    paths += glob.glob(os.path.join(directory, module + "@*.symbols.json"))   # extensions
+    for path in paths:
         with open(path) as file:
             graph = json.load(file)
         for symbol in graph["symbols"]:
