@@ -72,9 +72,9 @@ final class DocumentationExamplesTests: XCTestCase {
             .appendingPathComponent("DocumentationExamples-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let previous = FileManager.default.currentDirectoryPath
-        FileManager.default.changeCurrentDirectoryPath(directory.path)
+        XCTAssertTrue(FileManager.default.changeCurrentDirectoryPath(directory.path))
         defer {
-            FileManager.default.changeCurrentDirectoryPath(previous)
+            _ = FileManager.default.changeCurrentDirectoryPath(previous)
             try? FileManager.default.removeItem(at: directory)
         }
         try body()
@@ -246,12 +246,9 @@ final class DocumentationExamplesTests: XCTestCase {
     func testSavingAndLoading() throws {
         try inTemporaryDirectory {
             let (inputs, labels) = spiral(pointsPerClass: 20, classes: 3)
+            // The objects the sample assumes, made alike for each run.
             func made() -> (Model, SGD, StepDecay) {
-                let model = Model {
-                    Linear(2, 100)
-                    ReLU()
-                    Linear(100, 3)
-                }
+                let model = Model([Linear(2, 100), ReLU(), Linear(100, 3)])
                 model.initializeParameters(seed: 1)
                 let optimizer = SGD(parameters: model.parameters, learningRate: 0.1, momentum: 0.9)
                 return (model, optimizer, StepDecay(optimizer: optimizer, stepSize: 30))
