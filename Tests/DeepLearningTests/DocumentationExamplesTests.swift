@@ -125,11 +125,11 @@ final class DocumentationExamplesTests: XCTestCase {
             Linear(32, 1)
         }
         regression.initializeParameters(seed: 1)
-        let errors = try regression.fit(x, targets: y, loss: HuberLoss(delta: 0.5),
-                                        optimizer: Adam(parameters: regression.parameters,
-                                                        learningRate: 1e-2),
-                                        epochs: 100, batchSize: 20)
-        XCTAssertLessThan(errors.last!, errors.first!)
+        let regressionLosses = try regression.fit(x, targets: y, loss: HuberLoss(delta: 0.5),
+                                              optimizer: Adam(parameters: regression.parameters,
+                                                              learningRate: 1e-2),
+                                              epochs: 100, batchSize: 20)
+        XCTAssertLessThan(regressionLosses.last!, regressionLosses.first!)
 
         let images = Tensor(shape: [64, 1, 8, 8])
         var generator = SeededGenerator(seed: 3)
