@@ -4,7 +4,8 @@
 // flags").
 //
 // The library alone: a package that depends on this one sees the `DeepLearning` product and
-// resolves no other package. The examples and their experiments are the package in Examples/,
+// builds no other package (swift-docc-plugin only adds the `generate-documentation` command:
+// no product, no target depends on it). The examples and their experiments are the package in Examples/,
 // the benchmarks the one in Benchmarks/, the libFuzzer targets the one in Fuzz/ (each depends
 // on this one by path).
 import PackageDescription
@@ -13,6 +14,11 @@ let package = Package(
     name: "DeepLearning",
     products: [
         .library(name: "DeepLearning", targets: ["DeepLearning"]),
+    ],
+    dependencies: [
+        // `swift package generate-documentation --target DeepLearning`: the DocC catalog
+        // Sources/DeepLearning/DeepLearning.docc and the doc comments.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // C11 + OpenMP kernels: every loop whose cost grows with the data.

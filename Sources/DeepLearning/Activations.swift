@@ -2,6 +2,11 @@ import CKernels
 
 /// An activation applied element by element, whose derivative is a function of its output:
 /// the shared machinery of `ReLU`, `Sigmoid` and `Tanh`. Any shape.
+///
+/// ```swift
+/// let activations: [ElementwiseActivation] = [ReLU(), Sigmoid(), Tanh()]
+/// let y = activations[2].forward(Tensor(shape: [2, 3]))   // [2, 3]
+/// ```
 public class ElementwiseActivation: Function {
     /// (count, x, y): y = f(x).
     typealias Forward = @convention(c) (Int64, UnsafePointer<Float>?,
@@ -75,6 +80,7 @@ public class ElementwiseActivation: Function {
 /// relu.forward(Tensor(shape: [1, 3], values: [-1, 0, 2])).values   // [0, 0, 2]
 /// ```
 public final class ReLU: ElementwiseActivation {
+    /// A ReLU; it has no parameters.
     public init() { super.init(name: "ReLU", .relu) }
 }
 
@@ -84,6 +90,7 @@ public final class ReLU: ElementwiseActivation {
 /// Sigmoid().forward(Tensor(shape: [1, 1], values: [0])).values   // [0.5]
 /// ```
 public final class Sigmoid: ElementwiseActivation {
+    /// A sigmoid; it has no parameters.
     public init() {
         super.init(name: "Sigmoid", .sigmoid)
     }
@@ -95,5 +102,6 @@ public final class Sigmoid: ElementwiseActivation {
 /// Tanh().forward(Tensor(shape: [1, 1], values: [0])).values   // [0]
 /// ```
 public final class Tanh: ElementwiseActivation {
+    /// A tanh; it has no parameters.
     public init() { super.init(name: "Tanh", .tanh) }
 }

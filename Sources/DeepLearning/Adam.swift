@@ -26,8 +26,11 @@ import Darwin
 public final class Adam: Optimizer {
     public let parameters: [Tensor]
     public var learningRate: Float
+    /// (β₁, β₂): the decay rates of the first and second moments, each in [0, 1).
     public let betas: (Float, Float)
+    /// Added to √v̂ in the denominator, for numerical stability.
     public let eps: Float
+    /// The L2 coefficient added to the gradient (`weightDecay · p`); 0 for none.
     public let weightDecay: Float
     /// Whether weight decay scales the parameters (AdamW) rather than adding to the gradient.
     let decoupledWeightDecay: Bool

@@ -31,8 +31,12 @@ public final class AdamW: Optimizer {
         get { adam.learningRate }
         set { adam.learningRate = newValue }
     }
+    /// (β₁, β₂): the decay rates of the first and second moments, each in [0, 1).
     public var betas: (Float, Float) { adam.betas }
+    /// Added to √v̂ in the denominator, for numerical stability.
     public var eps: Float { adam.eps }
+    /// The decoupled decay: each step first scales the parameters by `1 − learningRate ·
+    /// weightDecay`.
     public var weightDecay: Float { adam.weightDecay }
 
     public func step() { adam.step() }

@@ -20,8 +20,13 @@ import CKernels
 ///                      BatchNorm(features: 8); ReLU() }
 /// ```
 public final class BatchNorm: Function {
+    /// The number of features: the width of `[batch, features]` input, the channels of NCHW
+    /// input.
     public let features: Int
+    /// How far the running statistics move towards each training batch's, in [0, 1] (default
+    /// 0.1, PyTorch's).
     public let momentum: Float
+    /// Added to the variance before its square root (default 1e-5).
     public let eps: Float
     /// γ, `[features]`.
     public let weight: Tensor

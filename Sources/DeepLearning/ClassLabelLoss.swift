@@ -3,6 +3,12 @@ import CKernels
 /// A loss over a batch of class scores (`[batch, classes]`) and one integer label per row,
 /// computed with its gradient by one C kernel: the shared machinery of
 /// `SoftmaxCrossEntropy` and `MultiMarginLoss`.
+///
+/// ```swift
+/// let loss: ClassLabelLoss = MultiMarginLoss()
+/// let value = try loss.forward(scores, labels: [2, 0])   // scores: [2, classes]
+/// let dScores = loss.backward()                          // [2, classes]
+/// ```
 public class ClassLabelLoss: Loss {
     /// The kernel: (rows, classes, scores, labels, dScores, loss) -> 0 or
     /// CK_ERROR_LABEL_OUT_OF_RANGE (writing nothing).

@@ -23,16 +23,23 @@ import CKernels
 /// `dX_b = col2im(Wᵀ · dY_b)`. The price is memory: the columns of the whole batch are kept
 /// from forward to backward (`batch·inputChannels·k²·outH·outW` floats, reused between steps).
 public final class Conv2D: Function {
+    /// The channels of the input, `C` of `[batch, C, height, width]`.
     public let inputChannels: Int
+    /// The channels of the output: the number of kernels.
     public let outputChannels: Int
+    /// The height and width of each (square) kernel, in pixels.
     public let kernelSize: Int
+    /// The step between kernel positions, in pixels, in both directions (default 1).
     public let stride: Int
+    /// The zero pixels added on every side of the input (default 0).
     public let padding: Int
     /// `[outputChannels, inputChannels, kernelSize, kernelSize]`.
     public let weight: Tensor
     /// `[outputChannels]`.
     public let bias: Tensor
+    /// How `initializeParameters(using:)` draws `weight` (default He-normal).
     public let weightInitializer: Initializer
+    /// How `initializeParameters(using:)` draws `bias` (default zeros).
     public let biasInitializer: Initializer
 
     private var inputShape: [Int] = []

@@ -1,6 +1,15 @@
 /// A problem in the user's data or files, found while training, evaluating, saving or loading.
 /// Each case names the offending value and where it was found (for files: the path and the
 /// tensor); `description` says it in a sentence.
+///
+/// ```swift
+/// do {
+///     try model.load(from: "model.safetensors")
+/// } catch let error as DeepLearningError {
+///     print(error)   // tensor "0.weight" in model.safetensors has shape [3, 2] but the
+///                    // model's has shape [100, 2]
+/// }
+/// ```
 public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
     /// `labels[index]` is `label`, outside `0..<classes`.
     case labelOutOfRange(label: Int, index: Int, classes: Int)

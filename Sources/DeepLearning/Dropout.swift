@@ -10,6 +10,7 @@ import CKernels
 /// let model = Model { Linear(784, 256); ReLU(); Dropout(probability: 0.2); Linear(256, 10) }
 /// ```
 public final class Dropout: Function {
+    /// The probability that training zeroes an element, in [0, 1) (default 0.5).
     public let probability: Float
     /// Training (drop and scale) or evaluation (identity); set by `Model`.
     public private(set) var isTraining = true

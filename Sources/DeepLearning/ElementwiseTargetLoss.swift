@@ -10,6 +10,11 @@ typealias ElementwiseLossKernel = (Int64, UnsafePointer<Float>?, UnsafePointer<F
 /// the same kernel as its graph operation (`meanSquaredError(_:_:)`, `l1Loss(_:_:)`,
 /// `huberLoss(_:_:delta:)`, `binaryCrossEntropy(logits:targets:)`): the shared machinery of
 /// `MeanSquaredError`, `L1Loss`, `HuberLoss` and `BinaryCrossEntropyWithLogits`.
+///
+/// ```swift
+/// let losses: [ElementwiseTargetLoss] = [MeanSquaredError(), L1Loss(), HuberLoss(delta: 1)]
+/// let value = try losses[2].forward(predictions, targets: expected)   // same shapes
+/// ```
 public class ElementwiseTargetLoss: TargetLoss {
     private let name: String
     private let kernel: ElementwiseLossKernel

@@ -10,6 +10,7 @@ public final class Flatten: Function {
     private var output: Tensor?
     private var inputGradient: Tensor?
 
+    /// A flattening layer; it has no parameters.
     public init() {}
 
     public var description: String { "Flatten" }

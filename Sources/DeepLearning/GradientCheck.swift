@@ -1,4 +1,12 @@
 /// A gradient that `gradientCheck` found to disagree with its finite-difference estimate.
+///
+/// ```swift
+/// do {
+///     try gradientCheck(at: [x]) { inputs in myOperation(inputs[0]).sum() }
+/// } catch let failure as GradientCheckFailure {
+///     print(failure.input, failure.element, failure.analytic, failure.numeric)
+/// }
+/// ```
 public struct GradientCheckFailure: Error, CustomStringConvertible {
     /// The index of the input in the array given to `gradientCheck`.
     public let input: Int

@@ -1,6 +1,11 @@
 /// Whether operations record nodes for `backward()`: on, except inside
 /// `withoutGradientRecording(_:)`. Per task (per thread outside Swift concurrency), as
 /// PyTorch's grad mode is per thread.
+///
+/// ```swift
+/// GradientRecording.isEnabled                               // true
+/// withoutGradientRecording { GradientRecording.isEnabled }  // false
+/// ```
 public enum GradientRecording {
     @TaskLocal static var isDisabled = false
 

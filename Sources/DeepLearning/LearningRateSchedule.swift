@@ -37,13 +37,24 @@ extension LearningRateSchedule {
 
 /// Step decay (PyTorch's `StepLR`): the initial rate times `gamma` every `stepSize` epochs,
 /// `initial · gamma^⌊epoch / stepSize⌋`.
+///
+/// ```swift
+/// let optimizer = SGD(parameters: model.parameters, learningRate: 0.1)
+/// let schedule = StepDecay(optimizer: optimizer, stepSize: 30)   // 0.1, 0.01 from epoch 30, ...
+/// ```
 public final class StepDecay: LearningRateSchedule {
     public let optimizer: any Optimizer
+    /// The optimizer's learning rate when the schedule was made: the rate of epoch 0.
     public let initialLearningRate: Float
+    /// The number of epochs between two decays, at least 1.
     public let stepSize: Int
+    /// The factor of each decay (default 0.1).
     public let gamma: Float
     public var epoch = 0
 
+    /// A schedule that multiplies `optimizer`'s current learning rate by `gamma` every
+    /// `stepSize` epochs. Stops with a message when `stepSize` is below 1 or `gamma` is
+    /// negative.
     public init(optimizer: any Optimizer, stepSize: Int, gamma: Float = 0.1) {
         require(stepSize >= 1, "StepDecay: step size \(stepSize) must be at least 1")
         require(gamma >= 0, "StepDecay: gamma \(gamma) must not be negative")
@@ -68,13 +79,25 @@ public final class StepDecay: LearningRateSchedule {
 /// Cosine annealing (PyTorch's `CosineAnnealingLR`, its closed form): from the initial rate
 /// down to `minimum` over `epochs` epochs along half a cosine,
 /// `minimum + (initial − minimum) · (1 + cos(π · epoch / epochs)) / 2`.
+///
+/// ```swift
+/// let optimizer = Adam(parameters: model.parameters, learningRate: 1e-3)
+/// let schedule = CosineAnnealing(optimizer: optimizer, epochs: 50, minimum: 1e-5)
+/// schedule.learningRate(atEpoch: 25)   // 5.005e-4, halfway down
+/// ```
 public final class CosineAnnealing: LearningRateSchedule {
     public let optimizer: any Optimizer
+    /// The optimizer's learning rate when the schedule was made: the rate of epoch 0.
     public let initialLearningRate: Float
+    /// The epochs over which the rate falls to `minimum` (at least 1); after them it rises
+    /// again along the cosine, as PyTorch's closed form does.
     public let epochs: Int
+    /// The rate at epoch `epochs` (default 0).
     public let minimum: Float
     public var epoch = 0
 
+    /// A schedule from `optimizer`'s current learning rate down to `minimum` over `epochs`
+    /// epochs. Stops with a message when `epochs` is below 1.
     public init(optimizer: any Optimizer, epochs: Int, minimum: Float = 0) {
         require(epochs >= 1, "CosineAnnealing: epochs \(epochs) must be at least 1")
         self.optimizer = optimizer

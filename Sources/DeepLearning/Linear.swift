@@ -14,13 +14,17 @@ import CKernels
 /// let y = layer.forward(Tensor(shape: [20, 2]))   // [20, 100]
 /// ```
 public final class Linear: Function {
+    /// The number of input features: the width of `[batch, inputSize]` input.
     public let inputSize: Int
+    /// The number of output features: the width of `[batch, outputSize]` output.
     public let outputSize: Int
     /// `[inputSize, outputSize]`.
     public let weight: Tensor
     /// `[outputSize]`.
     public let bias: Tensor
+    /// How `initializeParameters(using:)` draws `weight` (default He-normal).
     public let weightInitializer: Initializer
+    /// How `initializeParameters(using:)` draws `bias` (default zeros).
     public let biasInitializer: Initializer
 
     @exclusivity(unchecked) private var input: Tensor?

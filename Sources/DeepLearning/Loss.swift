@@ -3,6 +3,12 @@
 /// `forward(_:labels:)` returns the mean loss of the batch and remembers what `backward()`
 /// needs; `backward()` returns dLoss/dOutput for that batch (the loss's own buffer, reused by
 /// its next call).
+///
+/// ```swift
+/// let loss: any Loss = SoftmaxCrossEntropy()
+/// let value = try loss.forward(model.forward(x), labels: y)   // y: one label per row of x
+/// _ = model.backward(loss.backward())
+/// ```
 public protocol Loss: AnyObject {
     /// The mean loss of `output` (`[batch, classes]`) against one label per row.
     /// Throws `DeepLearningError.labelOutOfRange` for a label outside `0..<classes`.

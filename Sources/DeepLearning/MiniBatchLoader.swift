@@ -22,12 +22,17 @@ import CKernels
 /// }
 /// ```
 public final class MiniBatchLoader {
+    /// The samples, `[samples, ...]`: the tensor the loader was made with (not copied).
     public let inputs: Tensor
     /// The class labels, one per sample; empty when the loader holds `targets`.
     public let labels: [Int32]
     /// The targets (`[samples, ...]`), or nil when the loader holds `labels`.
     public let targets: Tensor?
+    /// The samples of a full batch: the requested batch size, or `sampleCount` when that is
+    /// smaller.
     public let batchSize: Int
+    /// Whether each epoch reshuffles the samples (the `shuffle` argument, default true); when
+    /// false, batches follow the samples' order.
     public let shuffles: Bool
     /// Whether an epoch leaves out the last, partial batch (PyTorch's `drop_last`).
     public let dropsLast: Bool

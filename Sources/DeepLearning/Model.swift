@@ -21,6 +21,8 @@ import CKernels
 /// let classes = model.predict(inputs)
 /// ```
 public final class Model: Layer {
+    /// The layers in the order the forward pass runs them (index i is named "i" in saved
+    /// files); `add(_:)` appends one.
     @exclusivity(unchecked) public private(set) var layers: [any Layer] {
         didSet { steps = FusedSteps(layers) }
     }
@@ -351,6 +353,12 @@ public final class Model: Layer {
 }
 
 /// What `Model.fit` reports after each epoch.
+///
+/// ```swift
+/// try model.fit(x, labels: y, optimizer: optimizer, epochs: 100, batchSize: 32) { progress in
+///     if progress.epoch % 10 == 0 { print(progress.epoch, progress.epochs, progress.loss) }
+/// }
+/// ```
 public struct TrainingProgress: Sendable {
     /// The epoch just finished, from 1.
     public let epoch: Int

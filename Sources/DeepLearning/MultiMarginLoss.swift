@@ -9,6 +9,7 @@ import CKernels
 /// let value = try loss.forward(scores, labels: [1, 0])   // scores: [2, classes]
 /// ```
 public final class MultiMarginLoss: ClassLabelLoss {
+    /// A multi-class hinge loss with PyTorch's defaults (p = 1, margin 1).
     public init() {
         super.init(name: "MultiMarginLoss", kernel: ck_multi_margin)
     }

@@ -3,6 +3,13 @@
 ///
 /// A training step: `optimizer.zeroGrad()`, forward, loss, backward (which accumulates the
 /// gradients), `optimizer.step()`.
+///
+/// ```swift
+/// let optimizer: any Optimizer = Adam(parameters: model.parameters)
+/// optimizer.zeroGrad()
+/// _ = model.backward(loss.backward())   // after model.forward(x) and loss.forward(_:labels:)
+/// optimizer.step()
+/// ```
 public protocol Optimizer: AnyObject {
     /// The tensors this optimizer updates.
     var parameters: [Tensor] { get }

@@ -13,10 +13,16 @@ import CKernels
 ///               penalties: [Penalty(parameters: weights, l2: 1e-4)])
 /// ```
 public struct Penalty {
+    /// The tensors penalized (not necessarily all of a model's: usually the weights, not the
+    /// biases).
     public let parameters: [Tensor]
+    /// The coefficient of Σ |p| (default 0).
     public let l1: Float
+    /// The coefficient of Σ p² (default 0; the gradient is 2 · l2 · p).
     public let l2: Float
 
+    /// A penalty of `l1 · Σ |p| + l2 · Σ p²` over `parameters`. Stops with a message when `l1`
+    /// or `l2` is negative.
     public init(parameters: [Tensor], l1: Float = 0, l2: Float = 0) {
         require(l1 >= 0 && l2 >= 0, "Penalty: l1 \(l1) and l2 \(l2) must not be negative")
         self.parameters = parameters

@@ -100,8 +100,12 @@ public final class MaxPool2D: Function {
 
     deinit { argmax?.deallocate() }
 
+    /// The height and width of each (square) window, in pixels.
     public var kernelSize: Int { windows.kernelSize }
+    /// The step between windows, in pixels, in both directions (default: `kernelSize`).
     public var stride: Int { windows.stride }
+    /// Whether the output size rounds up, so that a partial window at the right and bottom
+    /// edges gives an output too (PyTorch's `ceil_mode`; default false).
     public var ceilMode: Bool { windows.ceilMode }
     public var description: String { windows.description(of: "MaxPool2D") }
 
@@ -162,8 +166,12 @@ public final class AvgPool2D: Function {
                                  ceilMode: ceilMode)
     }
 
+    /// The height and width of each (square) window, in pixels.
     public var kernelSize: Int { windows.kernelSize }
+    /// The step between windows, in pixels, in both directions (default: `kernelSize`).
     public var stride: Int { windows.stride }
+    /// Whether the output size rounds up, so that a partial window at the right and bottom
+    /// edges gives an output too (PyTorch's `ceil_mode`; default false).
     public var ceilMode: Bool { windows.ceilMode }
     public var description: String { windows.description(of: "AvgPool2D") }
 

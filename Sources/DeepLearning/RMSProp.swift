@@ -20,10 +20,15 @@ import CKernels
 public final class RMSProp: Optimizer {
     public let parameters: [Tensor]
     public var learningRate: Float
+    /// The smoothing constant α of the running averages (default 0.99).
     public let alpha: Float
+    /// Added to the denominator, for numerical stability (default 1e-8).
     public let eps: Float
+    /// The L2 coefficient added to the gradient (`weightDecay · p`; default 0).
     public let weightDecay: Float
+    /// The momentum of the update buffer b; 0 (the default) for none.
     public let momentum: Float
+    /// Whether the denominator uses the variance estimate v − ḡ² rather than v (default false).
     public let centered: Bool
     /// Per parameter, same shapes, allocated once: v always, ḡ when centered, b with momentum.
     private let squareAverages: [Tensor]

@@ -20,9 +20,14 @@ import CKernels
 public final class SGD: Optimizer {
     public let parameters: [Tensor]
     @exclusivity(unchecked) public var learningRate: Float
+    /// The momentum factor; 0 (the default) for plain SGD.
     public let momentum: Float
+    /// The dampening of the gradient added to the momentum buffer after the first step (default
+    /// 0).
     public let dampening: Float
+    /// The L2 coefficient added to the gradient (`weightDecay · p`; default 0).
     public let weightDecay: Float
+    /// Whether the update uses Nesterov momentum, `g + momentum · b` (default false).
     public let nesterov: Bool
     /// One momentum buffer per parameter, same shape.
     private let velocities: [Tensor]

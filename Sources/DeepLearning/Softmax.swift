@@ -11,6 +11,7 @@ public final class Softmax: Function {
     private var output: Tensor?
     private var inputGradient: Tensor?
 
+    /// A softmax layer; it has no parameters.
     public init() {}
 
     public var description: String { "Softmax" }

@@ -11,6 +11,7 @@ import CKernels
 /// let dLogits = loss.backward()
 /// ```
 public final class SoftmaxCrossEntropy: ClassLabelLoss {
+    /// A softmax cross-entropy loss; it has no settings.
     public init() {
         super.init(name: "SoftmaxCrossEntropy", kernel: ck_softmax_cross_entropy)
     }
