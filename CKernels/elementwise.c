@@ -47,7 +47,7 @@ CK_VECTORIZED static void bias_grad_columns(const void *args, int64_t begin, int
         for (int64_t j = begin; j < end; j++) dbias[j] = 0.0f;
     /* Four rows at a time, added in row order in registers: dbias goes through memory once
      * per four rows instead of once per row, each time a store-to-load wait (the same sums,
-     * bit for bit; the spiral: a training step 0.98x the time, 9 alternating runs). */
+     * bit for bit). */
     int64_t i = 0;
     for (; i + 4 <= a->rows; i += 4) {
         const float *r0 = a->dy + i * a->ldy, *r1 = r0 + a->ldy, *r2 = r1 + a->ldy,
@@ -120,9 +120,8 @@ typedef struct {
 } gather_rows_args;
 
 /* Rows of at most this many floats are copied by a plain loop: a memcpy call per row costs
- * more than the copy (the spiral's batches of 20 rows of 2 floats: ck_gather_rows and memcpy
- * were 2.4% of a training step's profile; the training step 0.98x the time, 40 alternating
- * runs). The pragma keeps clang from making the loop a memcpy call again. */
+ * more than the copy (the spiral's batches are 20 rows of 2 floats). The pragma keeps clang
+ * from making the loop a memcpy call again. */
 #define GATHER_SHORT_ROW 16
 
 static void gather_rows_range(const void *args, int64_t begin, int64_t end) {
