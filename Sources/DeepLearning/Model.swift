@@ -167,14 +167,21 @@ public final class Model: Layer {
     /// (the parameters then keep their values from before that batch). All but the last are
     /// found before training, with the parameters and running statistics unchanged.
     /// `penalties` are added to the loss and the gradients after every backward pass (and
-    /// included in the reported loss). `progress` is called after every epoch.
+    /// included in the reported loss). `progress` is called after every epoch. `beforeStep`,
+    /// when given, is called before every update with the batch's loss (penalties included)
+    /// and its sample count, after everything else in the step that can throw; an error it
+    /// throws stops `fit` before that update (data-parallel training agrees across processes
+    /// there).
     @discardableResult
     public func fit(_ inputs: Tensor, labels: [Int32], loss: some Loss = SoftmaxCrossEntropy(),
                     optimizer: some Optimizer, schedule: (any LearningRateSchedule)? = nil,
                     epochs: Int, batchSize: Int, shuffle: Bool = true, dropLast: Bool = false,
                     seed: UInt64 = 0, penalties: [Penalty] = [], checkpoints: Checkpointing? = nil,
                     resumingFrom checkpointPath: String? = nil,
-                    progress: ((TrainingProgress) -> Void)? = nil) throws -> [Float] {
+                    progress: ((TrainingProgress) -> Void)? = nil,
+                    beforeStep: ((_ loss: Float, _ samples: Int) throws -> Void)? = nil) throws
+        -> [Float]
+    {
         let loader = try MiniBatchLoader(inputs: inputs, labels: labels, batchSize: batchSize,
                                          shuffle: shuffle, dropLast: dropLast, seed: seed)
         let outputShape = try checkTrainingBatches(of: loader, requestedBatchSize: batchSize)
@@ -184,7 +191,7 @@ public final class Model: Layer {
         return try train(loader, towards: LabelObjective(loss: loss), optimizer: optimizer,
                          schedule: schedule, epochs: epochs, penalties: penalties,
                          checkpoints: checkpoints, resumingFrom: checkpointPath,
-                         progress: progress)
+                         progress: progress, beforeStep: beforeStep)
     }
 
     /// Trains the model to predict `targets` (`[samples, ...]`, one row per sample, each of
@@ -193,8 +200,9 @@ public final class Model: Layer {
     /// `BinaryCrossEntropyWithLogits`, a `CustomLoss` written with operations). Returns the
     /// mean loss of each epoch it trained. The loader gathers each batch's rows of the targets
     /// with its inputs; everything else (schedule, penalties, checkpoints and resuming,
-    /// progress, the errors) is as in `fit(_:labels:...)`, with "labels" read as "rows of
-    /// targets". The model's output and the targets must have the same shape per sample.
+    /// progress, `beforeStep`, the errors) is as in `fit(_:labels:...)`, with "labels" read
+    /// as "rows of targets". The model's output and the targets must have the same shape per
+    /// sample.
     ///
     /// ```swift
     /// let model = Model { Linear(1, 64); Tanh(); Linear(64, 1) }
@@ -207,7 +215,10 @@ public final class Model: Layer {
                     epochs: Int, batchSize: Int, shuffle: Bool = true, dropLast: Bool = false,
                     seed: UInt64 = 0, penalties: [Penalty] = [], checkpoints: Checkpointing? = nil,
                     resumingFrom checkpointPath: String? = nil,
-                    progress: ((TrainingProgress) -> Void)? = nil) throws -> [Float] {
+                    progress: ((TrainingProgress) -> Void)? = nil,
+                    beforeStep: ((_ loss: Float, _ samples: Int) throws -> Void)? = nil) throws
+        -> [Float]
+    {
         let loader = try MiniBatchLoader(inputs: inputs, targets: targets, batchSize: batchSize,
                                          shuffle: shuffle, dropLast: dropLast, seed: seed)
         let outputShape = try checkTrainingBatches(of: loader, requestedBatchSize: batchSize)
@@ -216,7 +227,7 @@ public final class Model: Layer {
         return try train(loader, towards: TargetObjective(loss: loss), optimizer: optimizer,
                          schedule: schedule, epochs: epochs, penalties: penalties,
                          checkpoints: checkpoints, resumingFrom: checkpointPath,
-                         progress: progress)
+                         progress: progress, beforeStep: beforeStep)
     }
 
     /// Runs one sample of zeros through the layers, one by one (those of nested models too),
@@ -253,7 +264,10 @@ public final class Model: Layer {
                        optimizer: some Optimizer, schedule: (any LearningRateSchedule)?,
                        epochs: Int, penalties: [Penalty], checkpoints: Checkpointing?,
                        resumingFrom checkpointPath: String?,
-                       progress: ((TrainingProgress) -> Void)?) throws -> [Float] {
+                       progress: ((TrainingProgress) -> Void)?,
+                       beforeStep: ((_ loss: Float, _ samples: Int) throws -> Void)?) throws
+        -> [Float]
+    {
         require(epochs >= 0, "Model.fit: epochs \(epochs) must not be negative")
         require(schedule == nil || schedule!.optimizer === optimizer,
                 "Model.fit: the schedule sets another optimizer's learning rate")
@@ -264,7 +278,8 @@ public final class Model: Layer {
         return try inMode(training: true) {
             try trainEpochs(loader, towards: objective, optimizer: optimizer, schedule: schedule,
                             epochsAfter: finished, through: epochs, penalties: penalties,
-                            checkpoints: checkpoints, progress: progress)
+                            checkpoints: checkpoints, progress: progress,
+                            beforeStep: beforeStep)
         }
     }
 
@@ -274,7 +289,10 @@ public final class Model: Layer {
                              optimizer: some Optimizer, schedule: (any LearningRateSchedule)?,
                              epochsAfter finished: Int, through epochs: Int,
                              penalties: [Penalty], checkpoints: Checkpointing?,
-                             progress: ((TrainingProgress) -> Void)?) throws -> [Float] {
+                             progress: ((TrainingProgress) -> Void)?,
+                             beforeStep: ((_ loss: Float, _ samples: Int) throws -> Void)?) throws
+        -> [Float]
+    {
         // Grown epoch by epoch: `epochs` may be larger than what could be reserved up front.
         var history: [Float] = []
         for epoch in stride(from: finished + 1, through: epochs, by: 1) {
@@ -301,8 +319,9 @@ public final class Model: Layer {
                 }
                 let total = penalties.reduce(value) { $0 + $1.apply() }
                 try requireFinite(total)
-                optimizer.step()
                 let rows = batchInputs.shape[0]
+                try beforeStep?(total, rows)
+                optimizer.step()
                 lossSum += Double(total) * Double(rows)
                 samples += rows
             }
@@ -366,6 +385,14 @@ public struct TrainingProgress: Sendable {
     public let epochs: Int
     /// The mean loss over this epoch's samples.
     public let loss: Float
+
+    /// The progress after epoch `epoch` of `epochs`, whose mean loss was `loss` (for training
+    /// loops that report as `fit` does, such as data-parallel training's).
+    public init(epoch: Int, epochs: Int, loss: Float) {
+        self.epoch = epoch
+        self.epochs = epochs
+        self.loss = loss
+    }
 }
 
 /// Builds the layer list of `Model { ... }`: layers, arrays of layers, `if`, `if`/`else` and

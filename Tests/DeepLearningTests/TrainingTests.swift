@@ -54,6 +54,39 @@ final class TrainingTests: XCTestCase {
         XCTAssertLessThan(history.last!, history.first! / 2)
     }
 
+    /// `beforeStep` sees every batch's loss (penalties included) and size, and an error it
+    /// throws stops `fit` before that batch's update.
+    func testBeforeStepSeesEachBatchAndItsErrorStopsFitBeforeTheUpdate() throws {
+        struct Stop: Error {}
+        let (inputs, labels) = spiral(pointsPerClass: 30, classes: 3, seed: 1) // 90 = 4×20 + 10
+        let model = Model { Linear(2, 16); ReLU(); Linear(16, 3) }
+        model.initializeParameters(seed: 3)
+        let optimizer = SGD(parameters: model.parameters, learningRate: 0.1)
+        let penalty = Penalty(parameters: [model.parameters[0]], l2: 0.01)
+        var steps: [(loss: Float, samples: Int)] = []
+        let history = try model.fit(inputs, labels: labels, optimizer: optimizer, epochs: 2,
+                                    batchSize: 20, penalties: [penalty],
+                                    beforeStep: { steps.append(($0, $1)) })
+        XCTAssertEqual(steps.map(\.samples), [20, 20, 20, 20, 10, 20, 20, 20, 20, 10])
+        for (epoch, loss) in history.enumerated() {
+            let epochSteps = steps[5 * epoch..<5 * epoch + 5]
+            let sum = epochSteps.reduce(0.0) { $0 + Double($1.loss) * Double($1.samples) }
+            XCTAssertEqual(loss, Float(sum / 90))
+        }
+
+        var beforeThirdUpdate: [Float] = []
+        var calls = 0
+        XCTAssertThrowsError(try model.fit(inputs, labels: labels, optimizer: optimizer,
+                                           epochs: 1, batchSize: 20, beforeStep: { _, _ in
+            calls += 1
+            if calls == 3 {
+                beforeThirdUpdate = model.parameters.flatMap(\.values)
+                throw Stop()
+            }
+        })) { XCTAssertTrue($0 is Stop) }
+        XCTAssertEqual(model.parameters.flatMap(\.values), beforeThirdUpdate)
+    }
+
     func testPredictProbabilitiesAndAccuracy() throws {
         // A fixed linear model: class = argmax of (x, −x, 0).
         let layer = Linear(1, 3)
