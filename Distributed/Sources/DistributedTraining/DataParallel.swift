@@ -18,11 +18,12 @@ import DeepLearning
 /// world.finalize()
 /// ```
 ///
-/// Each step the ranks agree once, before the backward pass (`synchronize(loss:samples:)`):
-/// on the global mean loss and on whether any rank failed, so that an error on one rank (a
-/// label out of range, a NaN loss, a file that cannot be written) stops every rank with that
-/// rank's message instead of leaving the others waiting. Then `DistributedOptimizer.step()`
-/// combines the gradients (`combineGradients(of:)`) and broadcasts rank 0's buffers.
+/// Each step the ranks agree once, after everything in the step that can throw and before
+/// the update (`synchronize(loss:samples:)`): on the global mean loss and on whether any rank
+/// failed, so that an error on one rank (a label out of range, a NaN loss, a file that cannot
+/// be written) stops every rank with that rank's message instead of leaving the others
+/// waiting. Then the gradients are combined (`combineGradients(of:)`, which
+/// `DistributedOptimizer.step()` calls) and rank 0's buffers broadcast.
 public final class DataParallel {
     /// The ranks.
     public let world: World
@@ -129,9 +130,11 @@ public final class DataParallel {
     }
 
     /// Agrees on a step: this rank's mean loss over its `samples` samples of the global batch
-    /// (a hand-written loop calls this after the forward pass and before `step()`). Returns
-    /// the global batch's mean loss, the same on every rank. Throws `DistributedError` on
-    /// every rank when the loss is NaN or infinite on any rank.
+    /// (a hand-written loop calls this after everything in its step that can throw, and
+    /// before `step()`: an error thrown on one rank between the two would leave the other
+    /// ranks waiting in the gradients' exchange). Returns the global batch's mean loss, the
+    /// same on every rank. Throws `DistributedError` on every rank when the loss is NaN or
+    /// infinite on any rank.
     public func synchronize(loss: Float, samples: Int) throws -> Float {
         try synchronize(loss: loss, samples: samples, failure: nil)
     }
@@ -276,11 +279,12 @@ public final class DataParallel {
     }
 
     /// Agrees on the batch plan: every rank's step count per epoch (`samples` in batches of
-    /// `batchSize`, the last partial one left out with `dropLast`) and, when every rank holds
-    /// the whole data set, its size (`wholeDataSetSamples`). Throws `DistributedError` on
-    /// every rank when they differ.
+    /// `batchSize`, the last partial one left out with `dropLast`), when every rank holds
+    /// the whole data set its size (`wholeDataSetSamples`), and with `equalShares` that every
+    /// rank trains on as many `samples` (resuming from a checkpoint gives every rank rank 0's
+    /// mini-batch order). Throws `DistributedError` on every rank when they differ.
     public func agreeOnPlan(samples: Int, batchSize: Int, dropLast: Bool,
-                            wholeDataSetSamples: Int?) throws {
+                            wholeDataSetSamples: Int?, equalShares: Bool = false) throws {
         let steps = dropLast ? samples / batchSize : (samples + batchSize - 1) / batchSize
         let all = world.allGather([Double(wholeDataSetSamples ?? -1), Double(samples),
                                    Double(steps)])
@@ -296,6 +300,13 @@ public final class DataParallel {
                 message: "it has \(Int(all[other][2])) steps per epoch (\(Int(all[other][1])) "
                     + "samples in batches of \(batchSize)), rank 0 has \(Int(all[0][2])) "
                     + "(\(Int(all[0][1])) samples): every rank must take the same steps")
+        }
+        if equalShares, let other = all.firstIndex(where: { $0[1] != all[0][1] }) {
+            throw DistributedError(
+                rank: other,
+                message: "it trains on \(Int(all[other][1])) samples, rank 0 on "
+                    + "\(Int(all[0][1])): resuming from a checkpoint needs as many on every "
+                    + "rank")
         }
     }
 

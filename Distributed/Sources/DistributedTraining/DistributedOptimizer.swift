@@ -3,8 +3,9 @@ import DeepLearning
 /// Wraps any optimizer for data-parallel training, as Horovod's `DistributedOptimizer` does:
 /// `step()` first replaces every parameter's gradient by the global batch's mean gradient
 /// (`DataParallel.combineGradients(of:)`), then lets the wrapped optimizer step, then copies
-/// rank 0's buffers (running statistics) to every rank. `Model.fit` and hand-written loops
-/// use it like any optimizer.
+/// rank 0's buffers (running statistics) to every rank. Hand-written loops use it like any
+/// optimizer, after `DataParallel.synchronize(loss:samples:)` (`DataParallel.fit` does the
+/// same in `Model.fit`'s `beforeStep`).
 ///
 /// ```swift
 /// let optimizer = DistributedOptimizer(wrapping: SGD(parameters: model.parameters,

@@ -8,6 +8,11 @@
 //   fit         the same through DataParallel.fit on the ranks
 //   reference-cnn, fit-cnn   the same for the digits CNN with Adam on 320 random 8×8 images,
 //               global batch 32, 10 epochs
+//   reference-extras, fit-extras   the spiral network with a learning-rate schedule and
+//               penalties, one process and on the ranks (losses with the penalties)
+//   resume DIR EPOCHS [resume]   fit-extras, shuffled, for EPOCHS epochs with checkpoints in
+//               DIR; with "resume", from DIR's checkpoint (model loaded on every rank)
+//   step-hook   DataParallel.fit whose beforeStep throws on rank 1 at step 5
 //   graph       the same network as graph operations in a hand-written loop
 //   fit-batchnorm  a network with BatchNorm through DataParallel.fit
 //   cpu-kinds   prints "kinds: ..." (every rank's GEMM architecture) and whether they are mixed
@@ -59,33 +64,43 @@ func printStep(_ step: Int, _ loss: Float) {
     print("step \(step) \(loss.bitPattern)")
 }
 
-/// A loss that reports every value it computes (the single-process reference).
-final class RecordingLoss: Loss {
-    let wrapped = SoftmaxCrossEntropy()
+/// Prints each step's loss, numbered from 1 (`Model.fit`'s `beforeStep` in the single-process
+/// references).
+func stepPrinter() -> (_ loss: Float, _ samples: Int) -> Void {
     var steps = 0
-    func forward<Labels: Collection<Int32>>(_ output: Tensor, labels: Labels) throws -> Float {
-        let value = try wrapped.forward(output, labels: labels)
+    return { loss, _ in
         steps += 1
-        printStep(steps, value)
-        return value
+        printStep(steps, loss)
     }
-    func backward() -> Tensor { wrapped.backward() }
 }
 
-if scenario == "reference" {
+/// The extras' schedule (halving the rate every 2 epochs) and penalties (L1 and L2 on the
+/// weights of the spiral network's two `Linear` layers).
+func extras(_ model: Model, _ optimizer: some Optimizer)
+    -> (schedule: StepDecay, penalties: [Penalty])
+{
+    let weights = model.layers.compactMap { ($0 as? Linear)?.weight }
+    return (StepDecay(optimizer: optimizer, stepSize: 2, gamma: 0.5),
+            [Penalty(parameters: weights, l1: 1e-4, l2: 1e-3)])
+}
+
+if scenario == "reference" || scenario == "reference-extras" {
     let (inputs, labels) = mixedSpiral()
     let model = network.initializedModel()
-    try model.fit(inputs, labels: labels, loss: RecordingLoss(),
-                  optimizer: network.optimizer(for: model.parameters), epochs: epochs,
-                  batchSize: globalBatchSize, shuffle: false)
+    let optimizer = network.optimizer(for: model.parameters)
+    let (schedule, penalties) = extras(model, optimizer)
+    let withExtras = scenario == "reference-extras"
+    try model.fit(inputs, labels: labels, optimizer: optimizer,
+                  schedule: withExtras ? schedule : nil, epochs: epochs,
+                  batchSize: globalBatchSize, shuffle: false,
+                  penalties: withExtras ? penalties : [], beforeStep: stepPrinter())
     exit(0)
 }
 if scenario == "reference-cnn" {
     let (inputs, labels) = randomImages()
     let model = digitsCNN()
-    try model.fit(inputs, labels: labels, loss: RecordingLoss(),
-                  optimizer: Adam(parameters: model.parameters), epochs: 10, batchSize: 32,
-                  shuffle: false)
+    try model.fit(inputs, labels: labels, optimizer: Adam(parameters: model.parameters),
+                  epochs: 10, batchSize: 32, shuffle: false, beforeStep: stepPrinter())
     exit(0)
 }
 
@@ -95,6 +110,11 @@ if scenario == "cpu-kinds" {
     world.finalize()
     exit(0)
 }
+/// The error `step-hook`'s hook throws.
+struct HookFailure: Error, CustomStringConvertible {
+    var description: String { "the step hook failed" }
+}
+
 /// Runs `body`; on an error prints it and ends this rank with status 1.
 @MainActor func running(_ body: () throws -> Void) {
     do {
@@ -159,6 +179,30 @@ running {
                 }
             }
         }
+    } else if scenario == "fit-extras" || scenario == "resume" {
+        let (schedule, penalties) = extras(model, optimizer)
+        // resume DIR EPOCHS [resume]
+        let arguments = Array(CommandLine.arguments.dropFirst(2))
+        let resumes = scenario == "resume"
+        let files = resumes ? Checkpointing(modelPath: arguments[0] + "/model.safetensors",
+                                            checkpointPath: arguments[0] + "/run.checkpoint")
+            : nil
+        let resuming = resumes && arguments.count > 2 && arguments[2] == "resume"
+        if resuming { try model.load(from: files!.modelPath) }
+        try parallel.fit(model, inputs: inputs, labels: labels, optimizer: optimizer,
+                         schedule: schedule, epochs: resumes ? Int(arguments[1])! : epochs,
+                         globalBatchSize: globalBatchSize, shuffle: resumes,
+                         penalties: penalties, checkpoints: files,
+                         resumingFrom: resuming ? files!.checkpointPath : nil)
+    } else if scenario == "step-hook" {
+        let rank = world.rank
+        var steps = 0
+        try parallel.fit(model, inputs: inputs, labels: labels, optimizer: optimizer,
+                         epochs: epochs, globalBatchSize: globalBatchSize,
+                         beforeStep: { _, _ in
+                             steps += 1
+                             if rank == 1 && steps == 5 { throw HookFailure() }
+                         })
     } else {
         var placement = DataPlacement.wholeDataSet
         if scenario == "bad-label" || scenario == "nan-loss" {

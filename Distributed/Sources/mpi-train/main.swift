@@ -85,8 +85,10 @@ if world.rank == 0 {
 }
 
 /// Prints every tenth epoch's global mean loss (rank 0 only: `fit` calls it there).
-func printProgress(epoch: Int, loss: Float) {
-    if epoch % max(1, epochs / 10) == 0 { print("epoch \(epoch): loss \(loss)") }
+func printProgress(_ progress: TrainingProgress) {
+    if progress.epoch % max(1, epochs / 10) == 0 {
+        print("epoch \(progress.epoch): loss \(progress.loss)")
+    }
 }
 
 do {

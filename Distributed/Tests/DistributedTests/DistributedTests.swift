@@ -31,13 +31,15 @@ final class DistributedTests: XCTestCase {
         Bundle.main.bundleURL.appendingPathComponent("distributed-checks").path
     }
 
-    /// Runs `distributed-checks scenario` on `ranks` ranks under mpirun (or alone, for 0),
-    /// stopped after two minutes so that a hang fails instead of blocking CI. `rankOptions`
-    /// replaces `-np ranks` by mpirun's options and program of each rank (MPMD, `:` between).
-    func launch(_ scenario: String, ranks: Int, rankOptions: [[String]]? = nil) throws -> Launch {
+    /// Runs `distributed-checks scenario arguments` on `ranks` ranks under mpirun (or alone,
+    /// for 0), stopped after two minutes so that a hang fails instead of blocking CI.
+    /// `rankOptions` replaces `-np ranks` by mpirun's options and program of each rank (MPMD,
+    /// `:` between).
+    func launch(_ scenario: String, _ arguments: [String] = [], ranks: Int,
+                rankOptions: [[String]]? = nil) throws -> Launch {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        let command = [checksExecutable, scenario]
+        let command = [checksExecutable, scenario] + arguments
         let programs = (rankOptions ?? [["-np", "\(ranks)"]]).map { $0 + command }
         process.arguments = ["120"] + (ranks == 0 ? command
             : ["mpirun", "--allow-run-as-root", "--oversubscribe", "-x", "OMP_NUM_THREADS=1"]
@@ -89,6 +91,34 @@ final class DistributedTests: XCTestCase {
                     match: try launch("reference-cnn", ranks: 0), steps: 100)
     }
 
+    func testScheduleAndPenaltiesOnTwoRanksMatchOneProcess() throws {
+        checkLosses(of: try launch("fit-extras", ranks: 2),
+                    match: try launch("reference-extras", ranks: 0), steps: 105)
+    }
+
+    func testResumingOnTwoRanksContinuesBitForBit() throws {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("distributed-resume-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (whole, parts) = (directory.appendingPathComponent("whole").path,
+                              directory.appendingPathComponent("parts").path)
+        for path in [whole, parts] {
+            try FileManager.default.createDirectory(atPath: path,
+                                                    withIntermediateDirectories: true)
+        }
+        let uninterrupted = try launch("resume", [whole, "7"], ranks: 2)
+        XCTAssertEqual(uninterrupted.status, 0, uninterrupted.output)
+        XCTAssertEqual(uninterrupted.stepLosses.count, 105, uninterrupted.output)
+        let first = try launch("resume", [parts, "4"], ranks: 2)
+        XCTAssertEqual(first.status, 0, first.output)
+        let resumed = try launch("resume", [parts, "7", "resume"], ranks: 2)
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        XCTAssertEqual(first.stepLosses + resumed.stepLosses, uninterrupted.stepLosses,
+                       "the resumed run's losses differ")
+        XCTAssertEqual(resumed.hashes, uninterrupted.hashes, resumed.output)
+        XCTAssertEqual(Set(resumed.hashes).count, 1, "the ranks' parameters differ")
+    }
+
     func testBatchNormTakesRankZerosParametersAndRunningStatistics() throws {
         let run = try launch("fit-batchnorm", ranks: 2)
         XCTAssertEqual(run.status, 0, run.output)
@@ -137,7 +167,11 @@ final class DistributedTests: XCTestCase {
     }
 
     func testANaNLossOnOneRankStopsEveryRank() throws {
-        try checkFault("nan-loss", message: "rank 1: the loss is nan at step 5")
+        try checkFault("nan-loss", message: "rank 1: the loss became NaN in epoch 1, batch 5")
+    }
+
+    func testAStepHookThrowingOnOneRankStopsEveryRank() throws {
+        try checkFault("step-hook", message: "rank 1: the step hook failed")
     }
 
     func testAFailedSaveOnRankZeroStopsEveryRank() throws {
