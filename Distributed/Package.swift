@@ -6,6 +6,7 @@
 //                        gradient combination, fit), DistributedOptimizer
 //   mpi-train            the spiral and digits examples on N ranks
 //   distributed-checks   the scenarios the tests launch with mpirun
+//   mpi-bench            the time of a step split into compute and gradient combination
 //
 //     apt-get install -y libopenmpi-dev openmpi-bin
 //     swift build -c release --package-path Distributed
@@ -57,6 +58,12 @@ let package = Package(
             dependencies: [.product(name: "DeepLearning", package: "DeepLearning"),
                            "DistributedTraining", "DistributedExperiments",
                            .product(name: "SpiralExperiment", package: "Examples"),
+                           .product(name: "DigitsExperiment", package: "Examples")]
+        ),
+        .executableTarget(
+            name: "mpi-bench",
+            dependencies: [.product(name: "DeepLearning", package: "DeepLearning"),
+                           "DistributedTraining",
                            .product(name: "DigitsExperiment", package: "Examples")]
         ),
         // Launch distributed-checks with mpirun and check the guarantees.
