@@ -5,7 +5,14 @@ import CKernels
 
 extension Tensor {
     /// Element-wise sum, broadcast: `[4, 3] + [3]` adds the vector to each row.
-    public static func + (a: Tensor, b: Tensor) -> Tensor { binary(.add, a, b) }
+    ///
+    /// `a` is taken over (`consuming`): when it is a 2-D product that nothing else holds, as
+    /// in `matmul(x, w) + b`, the bias is added in its buffer and joins its node
+    /// (`MatrixProductNode.fusingBias(into:_:)`).
+    public static func + (a: consuming Tensor, b: Tensor) -> Tensor {
+        if MatrixProductNode.fusingBias(into: &a, b) { return a }
+        return binary(.add, a, b)
+    }
     /// Element-wise difference, broadcast.
     public static func - (a: Tensor, b: Tensor) -> Tensor { binary(.subtract, a, b) }
     /// Element-wise product, broadcast.

@@ -37,8 +37,9 @@ public final class Tensor {
     /// The values, `count` of them, row-major. Writes through this pointer are not counted in
     /// `version`; `withUnsafeMutableBufferPointer(_:)` counts them.
     public let value: UnsafeMutablePointer<Float>
-    /// The buffer `value` points into, shared with this tensor's views.
-    let storage: TensorStorage
+    /// The buffer `value` points into, shared with this tensor's views. Never reassigned
+    /// (a `var` for `isKnownUniquelyReferenced`, which the graph's in-place fusions check).
+    @exclusivity(unchecked) var storage: TensorStorage
     @exclusivity(unchecked) private var gradientStorage: TensorStorage?
     /// Whether the gradient is zero without the zeros having been written (after
     /// `zeroGradient()`): `gradient` writes them before handing the buffer out, and a kernel
