@@ -131,7 +131,12 @@ static const float unused_operand = 0.0f;
  * split dimension, and runs it. Does nothing when an output dimension is 0. */
 static void walk(int kind, int rank, const int64_t *shape, const float *const operand[3],
                  const int64_t *const strides[ARRAYS], int accumulate, float *target) {
-    walk_args w = {.kind = kind, .accumulate = accumulate, .target = target};
+    /* Not zero-initialized (its arrays are a third of a kilobyte): only the first `rank`
+     * entries of each are written and read. */
+    walk_args w;
+    w.kind = kind;
+    w.accumulate = accumulate;
+    w.target = target;
     int64_t total = 1;
     int r = 0;
     for (int d = 0; d < rank; d++) {

@@ -81,20 +81,22 @@ enum BinaryOperation {
 /// the same sums as the broadcasting kernel's, in the same order.
 final class BinaryNode: GradientNode {
     private let op: BinaryOperation
-    private let aShape: [Int], bShape: [Int]
+    /// The inputs' shapes, for `+` and `-`, which save no inputs (the saved inputs of `*`
+    /// and `/` have them).
+    private let shapes: (a: [Int], b: [Int])?
 
     init(_ op: BinaryOperation, _ a: Tensor, _ b: Tensor, shape: [Int]) {
         self.op = op
-        aShape = a.shape
-        bShape = b.shape
         let savesInputs = op == .multiply || op == .divide
+        shapes = savesInputs ? nil : (a.shape, b.shape)
         super.init(op.symbol, input: a, b, saving: savesInputs ? a : nil, savesInputs ? b : nil,
                    outputShape: shape)
     }
 
     override func backward(_ outputGradient: Tensor) {
-        let savesInputs = op == .multiply || op == .divide
+        let savesInputs = shapes == nil
         let a = savesInputs ? savedValue(0) : nil, b = savesInputs ? savedValue(1) : nil
+        let aShape = shapes?.a ?? savedShape(0), bShape = shapes?.b ?? savedShape(1)
         let passesToA = (op == .add || op == .subtract) && aShape == outputShape
         let bIsBias = op == .add && passesToA && isRowVector(bShape, of: outputShape)
         Broadcasting.withLayout(of: aShape, bShape, in: outputShape) { rank, shape, aStrides, bStrides in
