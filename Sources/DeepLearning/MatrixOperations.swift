@@ -74,13 +74,18 @@ struct MatrixProduct {
 /// recording their own (`fusingBias(into:_:)`, `fusingReLU(into:)`), as the layers' fused
 /// passes do: the backward pass then masks dC by the ReLU's output, sums it into the bias's
 /// gradient (`ck_bias_grad`) and runs the GEMMs above, the same kernels in the same order as
-/// the separate nodes, so the same bits.
+/// the separate nodes, so the same bits. When such a node's only consumer is another product
+/// reading it as A (`relu(x·W1 + b1)·W2`), that consumer computes dA masked by the ReLU in
+/// one kernel (`ck_sgemm_relu_backward`, the layers' fused backward pass, bitwise the GEMM
+/// then the mask), and this node skips its mask.
 final class MatrixProductNode: GradientNode {
     private let product: MatrixProduct
     /// Whether a bias was added to the product: input 2.
     @exclusivity(unchecked) private var hasBias = false
     /// Whether a ReLU was applied after the product (and bias): its output is saved tensor 2.
     @exclusivity(unchecked) private var hasReLU = false
+    /// Whether the consumer already masked the output gradient by the ReLU.
+    @exclusivity(unchecked) private var receivesMaskedGradient = false
 
     init(_ a: Tensor, _ b: Tensor, product: MatrixProduct) {
         self.product = product
@@ -138,13 +143,26 @@ final class MatrixProductNode: GradientNode {
         return true
     }
 
+    /// The node of A, during this node's backward pass before A's gradient is written, when
+    /// A is a 2-D product's output with a ReLU (`fusingReLU(into:)`) whose only consumer is
+    /// this node, as A, and this product is 2-D with A not transposed: then this node may
+    /// write A's gradient masked by the ReLU (its output being A itself).
+    private func reLUProducerOfA() -> MatrixProductNode? {
+        guard product.batch == 1, !product.transposingA, case .node(let node) = input(0),
+              type(of: node) == MatrixProductNode.self else { return nil }
+        let producer = unsafeDowncast(node, to: MatrixProductNode.self)
+        guard producer.hasReLU, producer.pendingConsumers == 1,
+              producer.outputGradient == nil else { return nil }
+        return producer
+    }
+
     override func backward(_ outputGradient: Tensor) {
         let p = product
         var dC = outputGradient.value
         let (batch, m, n, k) = (Int64(p.batch), Int64(p.m), Int64(p.n), Int64(p.k))
         // The ReLU's mask, in place when the gradient belongs to the graph.
         var masked: TensorStorage?
-        if hasReLU {
+        if hasReLU && !receivesMaskedGradient {
             let y = savedValue(2)
             if !ownsOutputGradient {
                 masked = TensorStorage(count: outputGradient.count, zeroed: false)
@@ -158,11 +176,16 @@ final class MatrixProductNode: GradientNode {
         let (tA, tB): (Int32, Int32) = (p.transposingA ? 1 : 0, p.transposingB ? 1 : 0)
         let (lda, ldb) = (Int64(p.lda), Int64(p.ldb))
         let (strideA, strideB, strideC) = (Int64(p.strideA), Int64(p.strideB), m * n)
+        let maskingProducer = reLUProducerOfA() // asked before A's gradient is written
         if let dA = gradientTarget(forInput: 0) {
             let b = savedValue(1), beta: Float = dA.accumulate ? 1 : 0
             if p.transposingA { // dA (k × m) = op(B) (k × n) · dCᵀ (n × m)
                 ck_sgemm_batched(batch, tB, 1, k, m, n, 1, b, ldb, strideB, dC, n, strideC,
                                  beta, dA.buffer, m, strideA)
+            } else if let producer = maskingProducer { // dA = ReLU′(A) ⊙ (dC · op(B)ᵀ)
+                ck_sgemm_relu_backward(0, 1 - tB, m, k, n, 1, dC, n, b, ldb, beta, dA.buffer,
+                                       k, savedValue(0), k)
+                producer.receivesMaskedGradient = true
             } else {            // dA (m × k) = dC (m × n) · op(B)ᵀ (n × k)
                 ck_sgemm_batched(batch, 0, 1 - tB, m, k, n, 1, dC, n, strideC, b, ldb,
                                  strideB, beta, dA.buffer, k, strideA)

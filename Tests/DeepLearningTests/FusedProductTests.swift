@@ -54,6 +54,24 @@ final class FusedProductTests: XCTestCase {
         }
     }
 
+    /// The second product of relu(x·W1 + b1)·W2 masks the first's gradient in its GEMM when it
+    /// is the ReLU's only consumer; with two consumers the first masks the sum itself.
+    func testAProductMaskingItsInputsGradientByTheReLU() throws {
+        var generator = SeededGenerator(seed: 9)
+        let shapes = [[6, 4], [4, 5], [5], [5, 3]]
+        try gradientCheck(at: shapes.map { differentiableTensor($0, using: &generator) }) { p in
+            sin(matmul(relu(matmul(p[0], p[1]) + p[2]), p[3])).sum()
+        }
+        try gradientCheck(at: shapes.map { differentiableTensor($0, using: &generator) }) { p in
+            let h = relu(matmul(p[0], p[1]) + p[2])
+            return sin(matmul(h, p[3])).sum() + (h * h).sum()
+        }
+        try gradientCheck(at: shapes.map { differentiableTensor($0, using: &generator) }) { p in
+            let h = relu(matmul(p[0], p[1]) + p[2])
+            return sin(matmul(h, p[3])).sum() + sin(matmul(h, p[3])).sum() * 2
+        }
+    }
+
     func testAProductSeenElsewhereIsNotChangedInPlace() throws {
         let p = inputs(seed: 6)
         let product = matmul(p[0], p[1])
