@@ -39,13 +39,17 @@ extension Tensor {
 
     /// `a op b` broadcast, recorded when an input requires a gradient.
     private static func binary(_ op: BinaryOperation, _ a: Tensor, _ b: Tensor) -> Tensor {
-        let shape = Broadcasting.shape(a.shape, b.shape, operation: op.symbol)
+        // The shapes read once: each read of a class's array property retains and releases it.
+        let aShape = a.shape, bShape = b.shape
+        let shape = Broadcasting.shape(aShape, bShape, operation: op.symbol)
         let result = Tensor(uninitializedShape: shape)
-        Broadcasting.withLayout(of: a.shape, b.shape, in: shape) { rank, shape, aStrides, bStrides in
+        Broadcasting.withLayout(of: aShape, bShape, in: shape) { rank, shape, aStrides, bStrides in
             ck_binary(op.kernel, rank, shape, a.value, aStrides, b.value, bStrides, 0,
                       result.value)
         }
-        if recordsGradient(a, b) { result.attach(BinaryNode(op, a, b, shape: shape)) }
+        if recordsGradient(a, b) {
+            result.attach(BinaryNode(op, a, b, shapes: (aShape, bShape), outputShape: shape))
+        }
         return result
     }
 }
@@ -85,12 +89,14 @@ final class BinaryNode: GradientNode {
     /// and `/` have them).
     private let shapes: (a: [Int], b: [Int])?
 
-    init(_ op: BinaryOperation, _ a: Tensor, _ b: Tensor, shape: [Int]) {
+    /// The node of `a op b`, the inputs of shapes `shapes`, the output of `outputShape`.
+    init(_ op: BinaryOperation, _ a: Tensor, _ b: Tensor, shapes: (a: [Int], b: [Int]),
+         outputShape: [Int]) {
         self.op = op
         let savesInputs = op == .multiply || op == .divide
-        shapes = savesInputs ? nil : (a.shape, b.shape)
+        self.shapes = savesInputs ? nil : shapes
         super.init(op.symbol, input: a, b, saving: savesInputs ? a : nil, savesInputs ? b : nil,
-                   outputShape: shape)
+                   outputShape: outputShape)
     }
 
     override func backward(_ outputGradient: Tensor) {
