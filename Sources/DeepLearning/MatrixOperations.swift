@@ -125,6 +125,7 @@ final class MatrixProductNode: GradientNode {
             return false
         }
         ck_bias_add(Int64(m), Int64(n), a.value, Int64(n), bias.value)
+        a.countInPlaceWrite()
         node.hasBias = true
         node.appendInput(bias)
         node.operation = "matmul + bias"
@@ -137,6 +138,7 @@ final class MatrixProductNode: GradientNode {
     static func fusingReLU(into x: inout Tensor) -> Bool {
         guard x.count > 0, let node = fusable(&x) else { return false }
         ck_relu_forward(Int64(x.count), x.value, x.value)
+        x.countInPlaceWrite()
         node.hasReLU = true
         node.save(x)
         node.operation = node.hasBias ? "relu(matmul + bias)" : "relu(matmul)"
