@@ -29,10 +29,20 @@ public class GradientNode {
     public internal(set) var operation: String
     /// The shape of the output, which the gradient passed to `backward(_:)` has.
     let outputShape: [Int]
-    /// Where each input's gradient goes; empty once the node has run.
-    @exclusivity(unchecked) private var inputs = InlineList<Edge>()
-    /// The tensors the backward pass reads; empty once the node has run.
-    @exclusivity(unchecked) private var savedTensors = InlineList<SavedTensor>()
+    /// Where each input's gradient goes, `inputCount` of them: the first three here, the others
+    /// in `moreInputs`, so that an operation of up to three inputs allocates no array. All
+    /// `.none` once the node has run.
+    @exclusivity(unchecked) private var firstInput = Edge.none, secondInput = Edge.none
+    @exclusivity(unchecked) private var thirdInput = Edge.none
+    @exclusivity(unchecked) private var moreInputs: [Edge] = []
+    /// The number of inputs; 0 once the node has run.
+    @exclusivity(unchecked) private(set) var inputCount: Int
+    /// The tensors the backward pass reads, stored as the inputs are; nil once the node has run.
+    @exclusivity(unchecked) private var firstSaved: SavedTensor?, secondSaved: SavedTensor?
+    @exclusivity(unchecked) private var thirdSaved: SavedTensor?
+    @exclusivity(unchecked) private var moreSaved: [SavedTensor] = []
+    /// The number of saved tensors.
+    @exclusivity(unchecked) private var savedCount = 0
     /// The gradient of the output, summed over the output's uses; nil until the first
     /// consumer delivered it.
     @exclusivity(unchecked) var outputGradient: Tensor?
@@ -52,6 +62,7 @@ public class GradientNode {
     init(_ operation: String, inputs: [Tensor], saving: [Tensor] = [], outputShape: [Int]) {
         self.operation = operation
         self.outputShape = outputShape
+        inputCount = 0
         for input in inputs { appendInput(input) }
         for tensor in saving { save(tensor) }
     }
@@ -62,25 +73,49 @@ public class GradientNode {
          saving saved: Tensor? = nil, _ secondSaved: Tensor? = nil, outputShape: [Int]) {
         self.operation = operation
         self.outputShape = outputShape
-        appendInput(input)
-        if let secondInput { appendInput(secondInput) }
-        if let saved { save(saved) }
-        if let secondSaved { save(secondSaved) }
+        firstInput = Edge(input)
+        if let secondInput { self.secondInput = Edge(secondInput) }
+        inputCount = secondInput == nil ? 1 : 2
+        if let saved { firstSaved = SavedTensor(saved) }
+        if let secondSaved { self.secondSaved = SavedTensor(secondSaved) }
+        savedCount = secondSaved != nil ? 2 : saved != nil ? 1 : 0
     }
 
     /// Adds an input after those given at initialization, as input `inputCount`: for an
     /// operation fused into this node after it was recorded.
-    func appendInput(_ tensor: Tensor) { inputs.append(Edge(tensor)) }
+    func appendInput(_ tensor: Tensor) {
+        let edge = Edge(tensor)
+        switch inputCount {
+        case 0: firstInput = edge
+        case 1: secondInput = edge
+        case 2: thirdInput = edge
+        default: moreInputs.append(edge)
+        }
+        inputCount += 1
+    }
 
-    /// Saves `tensor` for the backward pass, as the next saved tensor (`savedValue(_:)`).
-    func save(_ tensor: Tensor) { savedTensors.append(SavedTensor(tensor)) }
-
-    /// The number of inputs; 0 once the node has run.
-    var inputCount: Int { inputs.count }
+    /// Saves `tensor` for the backward pass, as saved tensor `savedCount` (`savedValue(_:)`).
+    func save(_ tensor: Tensor) {
+        let saved = SavedTensor(tensor)
+        switch savedCount {
+        case 0: firstSaved = saved
+        case 1: secondSaved = saved
+        case 2: thirdSaved = saved
+        default: moreSaved.append(saved)
+        }
+        savedCount += 1
+    }
 
     /// The edge of input `index`.
     @inline(__always)
-    func input(_ index: Int) -> Edge { inputs[index] }
+    func input(_ index: Int) -> Edge {
+        switch index {
+        case 0: firstInput
+        case 1: secondInput
+        case 2: thirdInput
+        default: moreInputs[index - 3]
+        }
+    }
 
     /// Frees the graph below this node without recursion: a chain of a million operations that
     /// never ran `backward()` would otherwise free each node from its successor's deinit and
@@ -99,7 +134,11 @@ public class GradientNode {
         for index in 0..<inputCount {
             if case .node(let node) = input(index) { stack.append(node) }
         }
-        inputs.removeAll()
+        firstInput = .none
+        secondInput = .none
+        thirdInput = .none
+        moreInputs = []
+        inputCount = 0
     }
 
     /// Computes the inputs' gradients from dLoss/dOutput (`outputGradient`, of the output's
@@ -144,17 +183,28 @@ public class GradientNode {
         gradientTarget(forInput: index)?.add(gradient, scaledBy: scale)
     }
 
+    /// The saved tensor `index`.
+    @inline(__always)
+    private func saved(_ index: Int) -> SavedTensor {
+        switch index {
+        case 0: firstSaved!
+        case 1: secondSaved!
+        case 2: thirdSaved!
+        default: moreSaved[index - 3]
+        }
+    }
+
     /// The values of saved tensor `index`, after checking that nothing wrote to it since it
     /// was saved (stops with a message naming the operation otherwise).
     func savedValue(_ index: Int) -> UnsafeMutablePointer<Float> {
-        let saved = savedTensors[index]
+        let saved = saved(index)
         require(saved.storage.version == saved.version,
                 "backward: \(operation) saved a tensor of shape \(saved.shape) for its backward pass, which was modified afterwards (version \(saved.version), now \(saved.storage.version)); compute it anew or modify a copy")
         return saved.value
     }
 
     /// The shape of saved tensor `index`.
-    func savedShape(_ index: Int) -> [Int] { savedTensors[index].shape }
+    func savedShape(_ index: Int) -> [Int] { saved(index).shape }
 
     /// Stops with a message when this node's graph was already freed by a `backward()`.
     func requireNotFreed() {
@@ -164,8 +214,16 @@ public class GradientNode {
 
     /// Drops the edges, the saved tensors and the output gradient: after `backward(_:)`.
     func free() {
-        inputs.removeAll()
-        savedTensors.removeAll()
+        firstInput = .none
+        secondInput = .none
+        thirdInput = .none
+        moreInputs = []
+        inputCount = 0
+        firstSaved = nil
+        secondSaved = nil
+        thirdSaved = nil
+        moreSaved = []
+        savedCount = 0
         outputGradient = nil
         isFreed = true
     }
