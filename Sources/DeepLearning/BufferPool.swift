@@ -28,6 +28,15 @@ final class BufferPool: Sendable {
 
     init(limitBytes: Int) { self.limitBytes = limitBytes }
 
+    /// Returns the free buffers to the system (a pool other than `shared`, in tests).
+    deinit {
+        lists.withLock { lists in
+            for address in lists.free.joined() {
+                UnsafeMutableRawPointer(bitPattern: address)!.deallocate()
+            }
+        }
+    }
+
     /// The size class of a buffer of `count` floats, and its size in bytes.
     static func sizeClass(forCount count: Int) -> (index: Int, bytes: Int) {
         let needed = max(count, 16) * MemoryLayout<Float>.stride
