@@ -33,13 +33,17 @@ public class ClassLabelLoss: Loss {
         try checkLabelCount(labels, rows: rows)
         let gradient = Tensor.reusing(scoresGradient, shape: output.shape)
         scoresGradient = gradient
+        // The kernel writes the loss through a pointer: a `var` captured by the closures
+        // below would be boxed on the heap, one allocation a training step.
         var loss: Float = 0
-        func compute(_ labels: UnsafeBufferPointer<Int32>) -> Int32 {
-            kernel(Int64(rows), Int64(classes), output.value, labels.baseAddress,
-                   gradient.value, &loss)
+        let status = withUnsafeMutablePointer(to: &loss) { loss in
+            func compute(_ labels: UnsafeBufferPointer<Int32>) -> Int32 {
+                kernel(Int64(rows), Int64(classes), output.value, labels.baseAddress,
+                       gradient.value, loss)
+            }
+            return labels.withContiguousStorageIfAvailable(compute)
+                ?? Array(labels).withUnsafeBufferPointer(compute)
         }
-        let status = labels.withContiguousStorageIfAvailable(compute)
-            ?? Array(labels).withUnsafeBufferPointer(compute)
         if status == CK_ERROR_LABEL_OUT_OF_RANGE { try checkLabels(labels, classes: classes) }
         return loss
     }
