@@ -48,6 +48,29 @@ struct FusedSteps {
         self.forward = forward
         self.backward = backward
     }
+
+    /// The network's output for `input`: every forward step, first to last.
+    func forward(_ input: Tensor) -> Tensor {
+        var activation = input
+        for step in forward { activation = step.forward(activation) }
+        return activation
+    }
+
+    /// dLoss/dInput from dLoss/dOutput: every backward step, accumulating the parameters'
+    /// gradients.
+    func backward(_ outputGradient: Tensor) -> Tensor {
+        var gradient = outputGradient
+        for step in backward { gradient = step.backward(gradient) }
+        return gradient
+    }
+
+    /// The parameters' gradients from dLoss/dOutput, without dLoss/dInput of the first layer,
+    /// which training does not need.
+    func accumulateParameterGradients(_ outputGradient: Tensor) {
+        var gradient = outputGradient
+        for step in backward.dropLast() { gradient = step.backward(gradient) }
+        backward.last?.accumulateParameterGradients(gradient)
+    }
 }
 
 /// One step of `Model.forward`: a layer, or a `Linear` and the `ReLU` right after it.
