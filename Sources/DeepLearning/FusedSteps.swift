@@ -52,7 +52,7 @@ struct FusedSteps {
     /// The network's output for `input`: every forward step, first to last.
     func forward(_ input: Tensor) -> Tensor {
         var activation = input
-        for step in forward { activation = step.forward(activation) }
+        for index in forward.indices { activation = forward[index].forward(activation) }
         return activation
     }
 
@@ -60,7 +60,7 @@ struct FusedSteps {
     /// gradients.
     func backward(_ outputGradient: Tensor) -> Tensor {
         var gradient = outputGradient
-        for step in backward { gradient = step.backward(gradient) }
+        for index in backward.indices { gradient = backward[index].backward(gradient) }
         return gradient
     }
 
@@ -68,8 +68,9 @@ struct FusedSteps {
     /// which training does not need.
     func accumulateParameterGradients(_ outputGradient: Tensor) {
         var gradient = outputGradient
-        for step in backward.dropLast() { gradient = step.backward(gradient) }
-        backward.last?.accumulateParameterGradients(gradient)
+        guard let last = backward.indices.last else { return }
+        for index in 0..<last { gradient = backward[index].backward(gradient) }
+        backward[last].accumulateParameterGradients(gradient)
     }
 }
 
