@@ -32,7 +32,7 @@ public class ClassLabelLoss: Loss {
         let (rows, classes) = (output.shape[0], output.shape[1])
         try checkLabelCount(labels, rows: rows)
         let gradient = Tensor.reusing(scoresGradient, shape: output.shape)
-        scoresGradient = gradient
+        keep(gradient, in: &scoresGradient)
         // The kernel writes the loss through a pointer: a `var` captured by the closures
         // below would be boxed on the heap, one allocation a training step.
         var loss: Float = 0
