@@ -4,6 +4,7 @@
 //
 //     swift run -c release --package-path Benchmarks training [--quick] [--threads N]
 //                                                             [--thread-time]
+import BenchmarkSupport
 import CKernels
 import DeepLearning
 import Foundation
@@ -68,14 +69,9 @@ struct Options {
 
 func seconds(of body: () throws -> Void) rethrows -> Double {
     if options.threadTime {
-        func now() -> Double {
-            var time = timespec()
-            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
-            return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
-        }
-        let start = now()
+        let start = bench_thread_cpu_seconds()
         try body()
-        return now() - start
+        return bench_thread_cpu_seconds() - start
     }
     let elapsed = try ContinuousClock().measure(body)
     return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
