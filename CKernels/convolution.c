@@ -5,6 +5,7 @@
  * between threads, not one small GEMM per image. Each kernel is a loop over a range of
  * independent outputs (a *_range function) run by ck_parallel_for; col2im's overlapping
  * windows are summed inside one plane, on one thread, in a fixed order. */
+#include "channel_sum.h"
 #include "ckernels.h"
 #include "threading.h"
 
@@ -249,20 +250,18 @@ void ck_conv2d_output(int64_t batch, int64_t channels, int64_t pixels, const flo
                     output_planes, &args);
 }
 
-/* Over channels c: dz[c][b] = dy[b][c] for each b, and the sum of those planes in (b, i)
- * order, in one double chain, added to dbias[c]. */
-static void output_gradient_channels(const void *args, int64_t begin, int64_t end) {
+/* Over channels c: dz[c][b] = dy[b][c] for each b, and their sum (channel_sum) added to
+ * dbias[c]. */
+CK_VECTORIZED static void output_gradient_channels(const void *args, int64_t begin,
+                                                   int64_t end) {
     const channel_move_args *a = args;
+    const channel_layout layout = {a->batch, a->channels, a->pixels};
     for (int64_t c = begin; c < end; c++) {
-        double sum = 0.0;
-        for (int64_t b = 0; b < a->batch; b++) {
-            const float *dy = a->source + (b * a->channels + c) * a->pixels;
-            memcpy(a->target + (c * a->batch + b) * a->pixels, dy,
+        for (int64_t b = 0; b < a->batch; b++)
+            memcpy(a->target + (c * a->batch + b) * a->pixels,
+                   a->source + (b * a->channels + c) * a->pixels,
                    (size_t)a->pixels * sizeof(float));
-            if (a->bias_gradient)
-                for (int64_t i = 0; i < a->pixels; i++) sum += dy[i];
-        }
-        if (a->bias_gradient) a->bias_gradient[c] += (float)sum;
+        if (a->bias_gradient) a->bias_gradient[c] += (float)channel_sum(layout, c, a->source);
     }
 }
 

@@ -287,8 +287,8 @@ void ck_conv2d_output(int64_t batch, int64_t channels, int64_t pixels, const flo
 
 /* The adjoint of ck_conv2d_output: dz[c][b][i] = dy[b][c][i] (dense, channel-major from
  * NCHW), and dbias[c] += the sum over b and i of dy[b][c][i] (dbias NULL: not computed),
- * each channel on one thread, summed in double in (b, i) order, then rounded and added.
- * No overlap. */
+ * each channel on one thread, summed in double as batch normalization's sums are (below),
+ * then rounded and added. No overlap. */
 void ck_conv2d_output_gradient(int64_t batch, int64_t channels, int64_t pixels, const float *dy,
                                float *dz, float *dbias);
 
@@ -334,7 +334,8 @@ void ck_avg_pool2d_backward(int64_t planes, int64_t height, int64_t width, int64
  * PyTorch's BatchNorm1d (N x F: pixels = 1) and BatchNorm2d (NCHW: pixels = H * W) over a
  * dense batch x channels x pixels tensor x; per channel c, n = batch * pixels values
  * x[b][c][i]. gamma, beta, the running and the saved statistics have `channels` floats.
- * Each channel is handled on one thread, its sums taken in double in (b, i) order: the same
+ * Each channel is handled on one thread, its sums taken in double in 8 lanes (pixel i of
+ * each plane into lane i % 8, in (b, i) order; the lanes added in a fixed tree): the same
  * bits whatever the thread count. Outputs must not overlap inputs.
  * ------------------------------------------------------------------------------------- */
 
