@@ -1,7 +1,9 @@
 /* Batch normalization over a dense batch x channels x pixels tensor (N x F with pixels = 1,
  * NCHW with pixels = H * W): per-channel statistics in training, running statistics in
  * evaluation, and the backward pass. Channels are independent: each is handled on one thread,
- * its sums taken in double in (b, i) order, so the bits do not depend on the thread count. */
+ * its sums taken in double in a fixed order (channel_sum.h), so the bits do not depend on the
+ * thread count. */
+#include "channel_sum.h"
 #include "ckernels.h"
 #include "threading.h"
 
@@ -13,34 +15,6 @@ typedef struct {
     float eps, momentum;
     float *y, *mean, *inv_std, *running_mean, *running_var;
 } batch_norm_forward_args;
-
-/* The planes of one channel in a dense batch x channels x pixels tensor. */
-typedef struct {
-    int64_t batch, channels, pixels;
-} channel_layout;
-
-/* The sum over b and i of u[b][c][i], in (b, i) order, in double. */
-static double channel_sum(channel_layout l, int64_t c, const float *u) {
-    double sum = 0.0;
-    for (int64_t b = 0; b < l.batch; b++) {
-        const float *plane = u + (b * l.channels + c) * l.pixels;
-        for (int64_t i = 0; i < l.pixels; i++) sum += plane[i];
-    }
-    return sum;
-}
-
-/* The sum over b and i of (u[b][c][i] - u_shift) * (v[b][c][i] - v_shift), in (b, i) order,
- * in double. */
-static double channel_centered_dot(channel_layout l, int64_t c, const float *u, double u_shift,
-                                   const float *v, double v_shift) {
-    double sum = 0.0;
-    for (int64_t b = 0; b < l.batch; b++) {
-        int64_t base = (b * l.channels + c) * l.pixels;
-        for (int64_t i = 0; i < l.pixels; i++)
-            sum += ((double)u[base + i] - u_shift) * ((double)v[base + i] - v_shift);
-    }
-    return sum;
-}
 
 /* y = (x - mean) * scale + shift over channel c. */
 static void scale_channel(const batch_norm_forward_args *a, int64_t c, float mean, float scale,
@@ -55,7 +29,7 @@ static void scale_channel(const batch_norm_forward_args *a, int64_t c, float mea
 }
 
 /* Over channels: mean, biased variance, y, the saved statistics and the running ones. */
-static void batch_norm_training_channels(const void *args, int64_t begin, int64_t end) {
+CK_VECTORIZED static void batch_norm_training_channels(const void *args, int64_t begin, int64_t end) {
     const batch_norm_forward_args *a = args;
     channel_layout l = {a->batch, a->channels, a->pixels};
     double n = (double)(a->batch * a->pixels);
@@ -125,7 +99,7 @@ typedef struct {
 } batch_norm_backward_args;
 
 /* Over channels: the sums of dy and dy * x_hat, then dx. */
-static void batch_norm_backward_channels(const void *args, int64_t begin, int64_t end) {
+CK_VECTORIZED static void batch_norm_backward_channels(const void *args, int64_t begin, int64_t end) {
     const batch_norm_backward_args *a = args;
     channel_layout l = {a->batch, a->channels, a->pixels};
     double n = (double)(a->batch * a->pixels);

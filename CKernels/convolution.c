@@ -1,7 +1,11 @@
-/* Convolution helpers: im2col and col2im (which turn a convolution into one GEMM per image),
- * and the per-channel bias add and gradient of an NCHW tensor. Each is a loop over a range of
+/* Convolution helpers for im2col + GEMM over a whole batch: im2col and col2im between NCHW
+ * images and a columns matrix whose columns run over (image, output pixel), and the moves
+ * between the GEMM's channel-major product and NCHW (with the bias and its gradient). The
+ * batch shares one columns matrix so that a convolution is one GEMM large enough to split
+ * between threads, not one small GEMM per image. Each kernel is a loop over a range of
  * independent outputs (a *_range function) run by ck_parallel_for; col2im's overlapping
- * windows are summed inside one channel, on one thread, in a fixed order. */
+ * windows are summed inside one plane, on one thread, in a fixed order. */
+#include "channel_sum.h"
 #include "ckernels.h"
 #include "threading.h"
 
@@ -9,13 +13,15 @@
 
 /* The shape of an image and of the windows slid over it. */
 typedef struct {
-    int64_t height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w;
+    int64_t channels, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
+    int64_t out_h, out_w;
 } window_geometry;
 
-static window_geometry geometry(int64_t height, int64_t width, int64_t kernel_h,
-                                int64_t kernel_w, int64_t stride_h, int64_t stride_w,
-                                int64_t pad_h, int64_t pad_w) {
-    window_geometry g = {height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+static window_geometry geometry(int64_t channels, int64_t height, int64_t width,
+                                int64_t kernel_h, int64_t kernel_w, int64_t stride_h,
+                                int64_t stride_w, int64_t pad_h, int64_t pad_w) {
+    window_geometry g = {channels, height, width, kernel_h, kernel_w, stride_h, stride_w,
+                         pad_h, pad_w,
                          ck_conv2d_output_size(height, kernel_h, stride_h, pad_h),
                          ck_conv2d_output_size(width, kernel_w, stride_w, pad_w)};
     return g;
@@ -26,165 +32,243 @@ int64_t ck_conv2d_output_size(int64_t size, int64_t kernel, int64_t stride, int6
     return span < 0 || stride < 1 ? 0 : span / stride + 1;
 }
 
-/* The output columns [first, last) of output row oy whose input column ox * stride - pad + kx
- * lies inside 0..<width; the others read (im2col) or receive (col2im) padding. */
-static void valid_columns(const window_geometry *g, int64_t kx, int64_t *first, int64_t *last) {
-    int64_t offset = kx - g->pad_w; /* input column of output column 0 */
-    int64_t lo = offset >= 0 ? 0 : (-offset + g->stride_w - 1) / g->stride_w;
-    int64_t hi = g->width - offset <= 0 ? 0 : (g->width - offset - 1) / g->stride_w + 1;
-    if (hi > g->out_w) hi = g->out_w;
+/* The outputs [*first, *last) of `out` along one dimension whose input position
+ * o * stride + offset lies inside 0..<size; the others read (im2col) or receive (col2im)
+ * padding. */
+static void inside_span(int64_t size, int64_t out, int64_t stride, int64_t offset,
+                        int64_t *first, int64_t *last) {
+    int64_t lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+    int64_t hi = size - offset <= 0 ? 0 : (size - offset - 1) / stride + 1;
+    if (hi > out) hi = out;
     if (lo > hi) lo = hi;
     *first = lo;
     *last = hi;
 }
 
-/* Copies between one row of the columns matrix, window offset (ky, kx), and its channel's
- * plane: im2col (gather != 0) writes every element of the row, zeros for the padding; col2im
- * (gather == 0) adds the row into the plane in (oy, ox) order and drops the padding. */
-CK_VECTORIZED static void transfer_row(const window_geometry *g, int64_t ky, int64_t kx,
-                                       float *row, float *plane, int gather) {
-    int64_t first, last;
-    valid_columns(g, kx, &first, &last);
-    for (int64_t oy = 0; oy < g->out_h; oy++) {
-        float *cols = row + oy * g->out_w;
-        int64_t iy = oy * g->stride_h - g->pad_h + ky;
-        int inside = iy >= 0 && iy < g->height;
-        if (gather && !inside) {
-            memset(cols, 0, (size_t)g->out_w * sizeof(float));
-            continue;
-        }
-        if (!inside) continue;
-        float *pixels = plane + iy * g->width + kx - g->pad_w;
-        int64_t s = g->stride_w;
-        if (gather) {
-            for (int64_t ox = 0; ox < first; ox++) cols[ox] = 0.0f;
-            if (s == 1)
-                memcpy(cols + first, pixels + first, (size_t)(last - first) * sizeof(float));
-            else
-                for (int64_t ox = first; ox < last; ox++) cols[ox] = pixels[ox * s];
-            for (int64_t ox = last; ox < g->out_w; ox++) cols[ox] = 0.0f;
-        } else {
-#pragma omp simd
-            for (int64_t ox = first; ox < last; ox++) pixels[ox * s] += cols[ox];
-        }
+/* Window offset (ky, kx) of a geometry: output (oy, ox) reads the plane at row
+ * oy * stride_h + dy and column ox * stride_w + dx, inside it for the outputs [y_first,
+ * y_last) x [x_first, x_last) (an empty rectangle when either span is empty). */
+typedef struct {
+    int64_t dy, dx;
+    int64_t y_first, y_last, x_first, x_last;
+} window_offset;
+
+static window_offset offset_of(const window_geometry *g, int64_t ky, int64_t kx) {
+    window_offset o = {ky - g->pad_h, kx - g->pad_w, 0, 0, 0, 0};
+    inside_span(g->height, g->out_h, g->stride_h, o.dy, &o.y_first, &o.y_last);
+    inside_span(g->width, g->out_w, g->stride_w, o.dx, &o.x_first, &o.x_last);
+    if (o.x_first == o.x_last) o.y_last = o.y_first;
+    return o;
+}
+
+/* Whether the windows go in flat form: strides 1 and output rows as wide as the plane's
+ * (padding that keeps the width, as 3x3 with padding 1), so that an offset's output pixel
+ * j = oy * width + ox reads plane pixel j + dy * width + dx. Its inside rectangle is then one
+ * contiguous run of both, [y_first * width + x_first, (y_last - 1) * width + x_last), but
+ * for the outputs in that run outside [x_first, x_last) of their row, whose plane pixel is
+ * in the neighbouring row instead of the padding. */
+static int is_flat(const window_geometry *g) {
+    return g->stride_h == 1 && g->stride_w == 1 && g->out_w == g->width;
+}
+
+/* Sets the outputs of rows [y_first, y_last) outside [x_first, x_last) to zero: a few
+ * pixels a row, written column by column (a strided loop, rather than a call to memset for
+ * each handful of floats). */
+static void zero_outside_columns(const window_geometry *g, const window_offset *o,
+                                 float *pixels) {
+    for (int64_t ox = 0; ox < g->out_w; ox++) {
+        if (ox == o->x_first) ox = o->x_last;
+        if (ox == g->out_w) break;
+        for (int64_t oy = o->y_first; oy < o->y_last; oy++) pixels[oy * g->out_w + ox] = 0.0f;
     }
 }
 
-/* ---- im2col: rows of the columns matrix are independent -------------------------------- */
+/* ---- im2col: the (row, image) pieces of the columns matrix are independent -------------- */
 
 typedef struct {
     window_geometry g;
-    const float *image;
+    int64_t batch;
+    const float *images;
     float *columns;
 } im2col_args;
 
-static void im2col_rows(const void *args, int64_t begin, int64_t end) {
-    const im2col_args *a = args;
-    const window_geometry *g = &a->g;
-    int64_t window = g->kernel_h * g->kernel_w;
-    for (int64_t r = begin; r < end; r++) {
-        float *plane = (float *)a->image + r / window * g->height * g->width; /* read only */
-        transfer_row(g, r % window / g->kernel_w, r % g->kernel_w,
-                     a->columns + r * g->out_h * g->out_w, plane, 1);
+/* The out_h x out_w pixels that offset o reads from one plane, zeros in the padding. */
+CK_VECTORIZED static void gather_window(const window_geometry *g, const window_offset *o,
+                                        const float *plane, float *pixels) {
+    const int64_t out_w = g->out_w, out_h = g->out_h, w = g->width;
+    for (int64_t j = 0; j < o->y_first * out_w; j++) pixels[j] = 0.0f;
+    for (int64_t j = o->y_last * out_w; j < out_h * out_w; j++) pixels[j] = 0.0f;
+    if (o->y_first == o->y_last) return;
+    if (is_flat(g)) {
+        const int64_t shift = o->dy * w + o->dx;
+        const int64_t first = o->y_first * w + o->x_first, last = (o->y_last - 1) * w + o->x_last;
+        for (int64_t j = first; j < last; j++) pixels[j] = plane[j + shift];
+        zero_outside_columns(g, o, pixels);
+        return;
+    }
+    zero_outside_columns(g, o, pixels);
+    for (int64_t oy = o->y_first; oy < o->y_last; oy++) {
+        const float *source = plane + (oy * g->stride_h + o->dy) * w;
+        float *row = pixels + oy * out_w;
+        for (int64_t ox = o->x_first; ox < o->x_last; ox++)
+            row[ox] = source[ox * g->stride_w + o->dx];
     }
 }
 
-void ck_im2col(int64_t channels, int64_t height, int64_t width, int64_t kernel_h,
-               int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t pad_h,
-               int64_t pad_w, const float *image, float *columns) {
-    im2col_args args = {geometry(height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h,
-                                 pad_w),
-                        image, columns};
-    int64_t rows = channels * kernel_h * kernel_w, pixels = args.g.out_h * args.g.out_w;
-    if (rows == 0 || pixels == 0) return;
-    ck_parallel_for(rows, 1, ck_threads_for(rows * pixels, CK_PARALLEL_MIN_ELEMENTS),
-                    im2col_rows, &args);
+/* Pieces q = row * batch + b, [begin, end): each the out_h * out_w pixels of one row (channel
+ * c, offset ky, kx) of the columns matrix for image b. */
+static void im2col_range(const void *args, int64_t begin, int64_t end) {
+    const im2col_args *a = args;
+    const window_geometry *g = &a->g;
+    const int64_t window = g->kernel_h * g->kernel_w, plane = g->height * g->width;
+    const int64_t pixels = g->out_h * g->out_w;
+    int64_t row = begin / a->batch, b = begin % a->batch;
+    window_offset o = offset_of(g, row % window / g->kernel_w, row % g->kernel_w);
+    for (int64_t q = begin; q < end; q++) {
+        const float *image_plane = a->images + (b * g->channels + row / window) * plane;
+        gather_window(g, &o, image_plane, a->columns + q * pixels);
+        if (++b == a->batch && q + 1 < end) {
+            b = 0;
+            row++;
+            o = offset_of(g, row % window / g->kernel_w, row % g->kernel_w);
+        }
+    }
 }
 
-/* ---- col2im: channels are independent; each sums its windows in (ky, kx, oy, ox) order -- */
+void ck_im2col(int64_t batch, int64_t channels, int64_t height, int64_t width,
+               int64_t kernel_h, int64_t kernel_w, int64_t stride_h, int64_t stride_w,
+               int64_t pad_h, int64_t pad_w, const float *images, float *columns) {
+    im2col_args args = {geometry(channels, height, width, kernel_h, kernel_w, stride_h,
+                                 stride_w, pad_h, pad_w),
+                        batch, images, columns};
+    int64_t pieces = channels * kernel_h * kernel_w * batch;
+    int64_t pixels = args.g.out_h * args.g.out_w;
+    if (pieces == 0 || pixels == 0) return;
+    ck_parallel_for(pieces, 1, ck_threads_for(pieces * pixels, CK_PARALLEL_MIN_ELEMENTS),
+                    im2col_range, &args);
+}
+
+/* ---- col2im: planes are independent; each sums its windows in (ky, kx, oy, ox) order ---- */
 
 typedef struct {
     window_geometry g;
-    const float *columns;
-    float *image;
+    int64_t batch;
+    float *columns;
+    float *images;
 } col2im_args;
 
-static void col2im_channels(const void *args, int64_t begin, int64_t end) {
+/* Adds the out_h x out_w pixels of offset o into one plane, dropping the padding. In flat
+ * form the pixels outside the inside columns are set to zero first, so that the one run adds
+ * zeros to the neighbouring rows' pixels: their sums, started at +0 and so never -0, keep
+ * their bits. */
+CK_VECTORIZED static void scatter_window(const window_geometry *g, const window_offset *o,
+                                         float *pixels, float *plane) {
+    const int64_t w = g->width;
+    if (o->y_first == o->y_last) return;
+    if (is_flat(g)) {
+        zero_outside_columns(g, o, pixels);
+        const int64_t shift = o->dy * w + o->dx;
+        const int64_t first = o->y_first * w + o->x_first, last = (o->y_last - 1) * w + o->x_last;
+#pragma omp simd
+        for (int64_t j = first; j < last; j++) plane[j + shift] += pixels[j];
+        return;
+    }
+    for (int64_t oy = o->y_first; oy < o->y_last; oy++) {
+        const float *row = pixels + oy * g->out_w;
+        float *target = plane + (oy * g->stride_h + o->dy) * w;
+#pragma omp simd
+        for (int64_t ox = o->x_first; ox < o->x_last; ox++)
+            target[ox * g->stride_w + o->dx] += row[ox];
+    }
+}
+
+/* Planes q = c * batch + b, [begin, end): plane c of image b, zeroed, then each window
+ * offset added in turn (offset by offset over the whole range, so that each offset's span is
+ * computed once; a plane still receives its offsets in order). */
+static void col2im_range(const void *args, int64_t begin, int64_t end) {
     const col2im_args *a = args;
     const window_geometry *g = &a->g;
-    int64_t window = g->kernel_h * g->kernel_w;
-    for (int64_t c = begin; c < end; c++) {
-        float *plane = a->image + c * g->height * g->width;
-        memset(plane, 0, (size_t)(g->height * g->width) * sizeof(float));
-        for (int64_t k = 0; k < window; k++) {
-            float *row = (float *)a->columns + (c * window + k) * g->out_h * g->out_w; /* read */
-            transfer_row(g, k / g->kernel_w, k % g->kernel_w, row, plane, 0);
+    const int64_t window = g->kernel_h * g->kernel_w, plane = g->height * g->width;
+    const int64_t pixels = g->out_h * g->out_w;
+    for (int64_t q = begin; q < end; q++) {
+        int64_t c = q / a->batch, b = q % a->batch;
+        memset(a->images + (b * g->channels + c) * plane, 0, (size_t)plane * sizeof(float));
+    }
+    for (int64_t k = 0; k < window; k++) {
+        const window_offset o = offset_of(g, k / g->kernel_w, k % g->kernel_w);
+        int64_t c = begin / a->batch, b = begin % a->batch;
+        for (int64_t q = begin; q < end; q++) {
+            /* columns[(c * window + k) * batch + b] holds offset k of plane (b, c). */
+            scatter_window(g, &o, a->columns + ((c * window + k) * a->batch + b) * pixels,
+                           a->images + (b * g->channels + c) * plane);
+            if (++b == a->batch) {
+                b = 0;
+                c++;
+            }
         }
     }
 }
 
-void ck_col2im(int64_t channels, int64_t height, int64_t width, int64_t kernel_h,
-               int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t pad_h,
-               int64_t pad_w, const float *columns, float *image) {
-    col2im_args args = {geometry(height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h,
-                                 pad_w),
-                        columns, image};
-    int64_t work = channels * kernel_h * kernel_w * args.g.out_h * args.g.out_w;
-    if (work < channels * height * width) work = channels * height * width;
-    ck_parallel_for(channels, 1, ck_threads_for(work, CK_PARALLEL_MIN_ELEMENTS),
-                    col2im_channels, &args);
-}
-
-/* ---- per-channel bias of an NCHW tensor ------------------------------------------------ */
-
-typedef struct {
-    int64_t channels, pixels;
-    float *x;
-    const float *bias;
-} channel_bias_add_args;
-
-/* Over planes p = b * channels + c. */
-CK_VECTORIZED static void channel_bias_add_planes(const void *args, int64_t begin, int64_t end) {
-    const channel_bias_add_args *a = args;
-    for (int64_t p = begin; p < end; p++) {
-        float *plane = a->x + p * a->pixels, b = a->bias[p % a->channels];
-#pragma omp simd
-        for (int64_t i = 0; i < a->pixels; i++) plane[i] += b;
-    }
-}
-
-void ck_channel_bias_add(int64_t batch, int64_t channels, int64_t pixels, float *x,
-                         const float *bias) {
-    channel_bias_add_args args = {channels, pixels, x, bias};
+void ck_col2im(int64_t batch, int64_t channels, int64_t height, int64_t width,
+               int64_t kernel_h, int64_t kernel_w, int64_t stride_h, int64_t stride_w,
+               int64_t pad_h, int64_t pad_w, float *columns, float *images) {
+    col2im_args args = {geometry(channels, height, width, kernel_h, kernel_w, stride_h,
+                                 stride_w, pad_h, pad_w),
+                        batch, columns, images};
     int64_t planes = batch * channels;
-    ck_parallel_for(planes, 1, ck_threads_for(planes * pixels, CK_PARALLEL_MIN_ELEMENTS),
-                    channel_bias_add_planes, &args);
+    int64_t work = planes * kernel_h * kernel_w * args.g.out_h * args.g.out_w;
+    if (work < planes * height * width) work = planes * height * width;
+    ck_parallel_for(planes, 1, ck_threads_for(work, CK_PARALLEL_MIN_ELEMENTS), col2im_range,
+                    &args);
 }
+
+/* ---- between the channel-major product and NCHW --------------------------------------- */
 
 typedef struct {
     int64_t batch, channels, pixels;
-    const float *dy;
-    float *dbias;
-} channel_bias_grad_args;
+    const float *source, *bias;
+    float *target, *bias_gradient;
+} channel_move_args;
 
-/* Over channels: each sums its planes in batch order, each plane in pixel order, in one
- * double chain. */
-static void channel_bias_grad_channels(const void *args, int64_t begin, int64_t end) {
-    const channel_bias_grad_args *a = args;
-    for (int64_t c = begin; c < end; c++) {
-        double sum = 0.0;
-        for (int64_t b = 0; b < a->batch; b++) {
-            const float *plane = a->dy + (b * a->channels + c) * a->pixels;
-            for (int64_t i = 0; i < a->pixels; i++) sum += plane[i];
-        }
-        a->dbias[c] += (float)sum;
+/* Over planes p = b * channels + c of y: y[b][c] = z[c][b] + bias[c]. */
+CK_VECTORIZED static void output_planes(const void *args, int64_t begin, int64_t end) {
+    const channel_move_args *a = args;
+    for (int64_t p = begin; p < end; p++) {
+        int64_t b = p / a->channels, c = p % a->channels;
+        const float *z = a->source + (c * a->batch + b) * a->pixels;
+        float *y = a->target + p * a->pixels, bias = a->bias ? a->bias[c] : 0.0f;
+#pragma omp simd
+        for (int64_t i = 0; i < a->pixels; i++) y[i] = z[i] + bias;
     }
 }
 
-void ck_channel_bias_grad(int64_t batch, int64_t channels, int64_t pixels, const float *dy,
-                          float *dbias) {
-    channel_bias_grad_args args = {batch, channels, pixels, dy, dbias};
+void ck_conv2d_output(int64_t batch, int64_t channels, int64_t pixels, const float *z,
+                      const float *bias, float *y) {
+    channel_move_args args = {batch, channels, pixels, z, bias, y, NULL};
+    int64_t planes = batch * channels;
+    ck_parallel_for(planes, 1, ck_threads_for(planes * pixels, CK_PARALLEL_MIN_ELEMENTS),
+                    output_planes, &args);
+}
+
+/* Over channels c: dz[c][b] = dy[b][c] for each b, and their sum (channel_sum) added to
+ * dbias[c]. */
+CK_VECTORIZED static void output_gradient_channels(const void *args, int64_t begin,
+                                                   int64_t end) {
+    const channel_move_args *a = args;
+    const channel_layout layout = {a->batch, a->channels, a->pixels};
+    for (int64_t c = begin; c < end; c++) {
+        for (int64_t b = 0; b < a->batch; b++)
+            memcpy(a->target + (c * a->batch + b) * a->pixels,
+                   a->source + (b * a->channels + c) * a->pixels,
+                   (size_t)a->pixels * sizeof(float));
+        if (a->bias_gradient) a->bias_gradient[c] += (float)channel_sum(layout, c, a->source);
+    }
+}
+
+void ck_conv2d_output_gradient(int64_t batch, int64_t channels, int64_t pixels, const float *dy,
+                               float *dz, float *dbias) {
+    channel_move_args args = {batch, channels, pixels, dy, NULL, dz, dbias};
     ck_parallel_for(channels, 1,
                     ck_threads_for(batch * channels * pixels, CK_PARALLEL_MIN_ELEMENTS),
-                    channel_bias_grad_channels, &args);
+                    output_gradient_channels, &args);
 }

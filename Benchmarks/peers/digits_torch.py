@@ -14,7 +14,8 @@ Swift example; the images drawn differ). Pixels are divided by 16 and shaped [N,
 After one untimed warm-up epoch on a separate model, each repeat times the training (shuffling,
 steps; no evaluation) and prints one JSON line:
 {"library": "torch", "workload": "digits" or "digits-residual", "form": "eager", "seconds": ...,
- "epochs": ..., "steps": ..., "accuracy": <test accuracy>, "threads": ..., "torch": ...}.
+ "epochs": ..., "steps": ..., "median_epoch_ms": <the median epoch>, "accuracy": <test
+ accuracy>, "threads": ..., "torch": ...}.
 
     $VENV/bin/python Benchmarks/peers/digits_torch.py --threads 2 --repeats 3
     $VENV/bin/python Benchmarks/peers/digits_torch.py --model residual --threads 2 --repeats 3
@@ -91,11 +92,12 @@ def make_model(seed, name="cnn"):
 
 
 def fit(model, x, y, epochs, batch, lr, generator):
-    """Adam, shuffled mini-batches; returns the number of steps."""
+    """Adam, shuffled mini-batches; returns the number of steps and each epoch's seconds."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
-    n, steps = x.shape[0], 0
+    n, steps, epoch_seconds = x.shape[0], 0, []
     for _ in range(epochs):
+        epoch_start = time.perf_counter()
         order = torch.randperm(n, generator=generator)
         for start in range(0, n, batch):
             idx = order[start:start + batch]
@@ -103,7 +105,8 @@ def fit(model, x, y, epochs, batch, lr, generator):
             F.cross_entropy(model(x[idx]), y[idx]).backward()
             optimizer.step()
             steps += 1
-    return steps
+        epoch_seconds.append(time.perf_counter() - epoch_start)
+    return steps, epoch_seconds
 
 
 def accuracy(model, x, y):
@@ -138,12 +141,13 @@ def main():
         model = make_model(seed, args.model)
         generator = torch.Generator().manual_seed(seed + 1)
         t0 = time.perf_counter()
-        steps = fit(model, x_train, y_train, args.epochs, args.batch_size, args.learning_rate,
-                    generator)
+        steps, epoch_seconds = fit(model, x_train, y_train, args.epochs, args.batch_size,
+                                   args.learning_rate, generator)
         seconds = time.perf_counter() - t0
         emit(workload=workload, form="eager", seconds=seconds, epochs=args.epochs, steps=steps,
-             us_per_step=seconds / steps * 1e6, train=len(y_train), test=len(y_test),
-             accuracy=accuracy(model, x_test, y_test))
+             us_per_step=seconds / steps * 1e6,
+             median_epoch_ms=sorted(epoch_seconds)[len(epoch_seconds) // 2] * 1e3,
+             train=len(y_train), test=len(y_test), accuracy=accuracy(model, x_test, y_test))
 
 
 if __name__ == "__main__":

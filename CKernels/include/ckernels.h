@@ -255,37 +255,42 @@ void ck_argmax_rows(int64_t rows, int64_t cols, const float *x, int64_t ldx, int
  * (size + 2 * pad - kernel) / stride + 1, or 0 when the kernel does not fit. */
 int64_t ck_conv2d_output_size(int64_t size, int64_t kernel, int64_t stride, int64_t pad);
 
-/* im2col for one image (channels x height x width, dense) with zero padding pad_h, pad_w:
- * writes the dense columns matrix of (channels * kernel_h * kernel_w) rows and
- * (out_h * out_w) columns, out_h and out_w from ck_conv2d_output_size:
- *   columns[(c * kernel_h + ky) * kernel_w + kx][oy * out_w + ox]
- *       = image[c][oy * stride_h - pad_h + ky][ox * stride_w - pad_w + kx]
- * or 0 where that position lies in the padding. A convolution is then one GEMM:
- * output (out_channels x out_h*out_w) = weights (out_channels x channels*kh*kw) * columns.
- * Reads image, writes every element of columns; no overlap. */
-void ck_im2col(int64_t channels, int64_t height, int64_t width, int64_t kernel_h,
-               int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t pad_h,
-               int64_t pad_w, const float *image, float *columns);
+/* im2col for a batch of images (batch x channels x height x width, dense) with zero padding
+ * pad_h, pad_w: writes the dense columns matrix of (channels * kernel_h * kernel_w) rows and
+ * (batch * out_h * out_w) columns, out_h and out_w from ck_conv2d_output_size:
+ *   columns[(c * kernel_h + ky) * kernel_w + kx][(b * out_h + oy) * out_w + ox]
+ *       = images[b][c][oy * stride_h - pad_h + ky][ox * stride_w - pad_w + kx]
+ * or 0 where that position lies in the padding. A convolution of the whole batch is then one
+ * GEMM, channel-major: z (out_channels x batch*out_h*out_w) = weights (out_channels x
+ * channels*kh*kw) * columns, moved to NCHW by ck_conv2d_output. Reads images, writes every
+ * element of columns; no overlap. */
+void ck_im2col(int64_t batch, int64_t channels, int64_t height, int64_t width,
+               int64_t kernel_h, int64_t kernel_w, int64_t stride_h, int64_t stride_w,
+               int64_t pad_h, int64_t pad_w, const float *images, float *columns);
 
 /* col2im, the adjoint of ck_im2col (the input gradient of a convolution from the gradient of
- * its columns): image[c][iy][ix] = the sum of every columns element that ck_im2col would copy
- * from (c, iy, ix); elements that fall in the padding are dropped. Writes every element of
- * image (it is not read: no need to zero it). Each channel is summed on one thread, window
- * offset (ky, kx) by offset, then oy, ox in order: the same bits whatever the thread count.
- * No overlap. */
-void ck_col2im(int64_t channels, int64_t height, int64_t width, int64_t kernel_h,
-               int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t pad_h,
-               int64_t pad_w, const float *columns, float *image);
+ * its columns, same layout): images[b][c][iy][ix] = the sum of every columns element that
+ * ck_im2col would copy from (b, c, iy, ix); elements that fall in the padding are dropped,
+ * and may be set to zero (columns is the caller's scratch: the others are only read). Writes
+ * every element of images (it is not read: no need to zero it). Each plane is summed on one
+ * thread, window offset (ky, kx) by offset, then oy, ox in order: the same bits whatever the
+ * thread count. No overlap. */
+void ck_col2im(int64_t batch, int64_t channels, int64_t height, int64_t width,
+               int64_t kernel_h, int64_t kernel_w, int64_t stride_h, int64_t stride_w,
+               int64_t pad_h, int64_t pad_w, float *columns, float *images);
 
-/* x[b][c][i] += bias[c] for a dense batch x channels x pixels tensor x. */
-void ck_channel_bias_add(int64_t batch, int64_t channels, int64_t pixels, float *x,
-                         const float *bias);
+/* y[b][c][i] = z[c][b][i] + bias[c]: a channel-major product z (channels x batch x pixels,
+ * dense; ck_im2col's GEMM) as a dense NCHW tensor y, with one bias per channel (bias NULL:
+ * none). No overlap. */
+void ck_conv2d_output(int64_t batch, int64_t channels, int64_t pixels, const float *z,
+                      const float *bias, float *y);
 
-/* dbias[c] += the sum over b and i of dy[b][c][i], for a dense batch x channels x pixels
- * tensor dy: each channel on one thread, summed in double in (b, i) order, then rounded and
- * added. dbias must not overlap dy. */
-void ck_channel_bias_grad(int64_t batch, int64_t channels, int64_t pixels, const float *dy,
-                          float *dbias);
+/* The adjoint of ck_conv2d_output: dz[c][b][i] = dy[b][c][i] (dense, channel-major from
+ * NCHW), and dbias[c] += the sum over b and i of dy[b][c][i] (dbias NULL: not computed),
+ * each channel on one thread, summed in double as batch normalization's sums are (below),
+ * then rounded and added. No overlap. */
+void ck_conv2d_output_gradient(int64_t batch, int64_t channels, int64_t pixels, const float *dy,
+                               float *dz, float *dbias);
 
 /* The number of pooling windows along a dimension of `size` without padding, PyTorch's rule:
  * floor((size - kernel) / stride) + 1 when ceil_mode == 0 (partial windows at the end are
@@ -329,7 +334,8 @@ void ck_avg_pool2d_backward(int64_t planes, int64_t height, int64_t width, int64
  * PyTorch's BatchNorm1d (N x F: pixels = 1) and BatchNorm2d (NCHW: pixels = H * W) over a
  * dense batch x channels x pixels tensor x; per channel c, n = batch * pixels values
  * x[b][c][i]. gamma, beta, the running and the saved statistics have `channels` floats.
- * Each channel is handled on one thread, its sums taken in double in (b, i) order: the same
+ * Each channel is handled on one thread, its sums taken in double in 8 lanes (pixel i of
+ * each plane into lane i % 8, in (b, i) order; the lanes added in a fixed tree): the same
  * bits whatever the thread count. Outputs must not overlap inputs.
  * ------------------------------------------------------------------------------------- */
 

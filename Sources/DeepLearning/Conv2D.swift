@@ -16,12 +16,16 @@ import CKernels
 /// conv.forward(Tensor(shape: [16, 3, 32, 32])).shape   // [16, 8, 32, 32]
 /// ```
 ///
-/// Implementation: im2col + GEMM. Each image is unfolded (`ck_im2col`) into a columns matrix
-/// `[inputChannels·k·k, outH·outW]`, so the convolution is one `ck_sgemm` per image,
-/// `Y_b = W · cols_b`, through the tuned, threaded GEMM rather than a hand-written direct
-/// loop nest for every shape. Backward reuses those columns: `dW += dY_b · cols_bᵀ`, and
-/// `dX_b = col2im(Wᵀ · dY_b)`. The price is memory: the columns of the whole batch are kept
-/// from forward to backward (`batch·inputChannels·k²·outH·outW` floats, reused between steps).
+/// Implementation: im2col + GEMM over the whole batch. The images are unfolded (`ck_im2col`)
+/// into one columns matrix `[inputChannels·k·k, batch·outH·outW]`, so the convolution of the
+/// batch is one `ck_sgemm`, `Z = W · cols` (channel-major, `[outputChannels, batch, outH·outW]`,
+/// moved to NCHW with the bias by `ck_conv2d_output`): one product large enough for the tuned,
+/// threaded GEMM to split between threads, rather than a small one per image or a
+/// hand-written direct loop nest for every shape. Backward moves dY channel-major the same way
+/// (`dZ`, summing db on the way), then `dW (+)= dZ · colsᵀ` and `dX = col2im(Wᵀ · dZ)`, each one
+/// product. The price is memory: the columns of the whole batch are kept from forward to
+/// backward (`batch·inputChannels·k²·outH·outW` floats, reused between steps), and backward
+/// needs as many again for their gradient.
 public final class Conv2D: Function {
     /// The channels of the input, `C` of `[batch, C, height, width]`.
     public let inputChannels: Int
@@ -43,10 +47,13 @@ public final class Conv2D: Function {
     public let biasInitializer: Initializer
 
     private var inputShape: [Int] = []
-    /// The im2col columns of every image of the last input, `[batch, rows, pixels]`.
+    /// im2col of the last input, `[rows, batch, pixels]`.
     private var columns: Tensor?
-    /// One image's column gradients, `[rows, pixels]`.
+    /// The gradient of `columns`, same shape.
     private var columnGradient: Tensor?
+    /// The channel-major product `[outputChannels, batch, pixels]` in forward, its gradient
+    /// in backward.
+    private var product: Tensor?
     private var output: Tensor?
     private var inputGradient: Tensor?
 
@@ -106,26 +113,31 @@ public final class Conv2D: Function {
         let (outputShape, columnsShape) = shapes(forInputShape: input.shape)
         let columns = Tensor(uninitializedShape: columnsShape)
         let output = Tensor(uninitializedShape: outputShape)
-        convolve(input, columns: columns, into: output)
+        let product = TensorStorage(count: output.count, zeroed: false)
+        withExtendedLifetime(product) {
+            convolve(input, columns: columns, product: product.base, into: output)
+        }
         if recordsGradient([input, weight, bias]) {
             output.attach(Conv2DNode(self, input: input, columns: columns, output: output))
         }
         return output
     }
 
-    /// Y_b = W · im2col(X_b) + b for each image b.
+    /// Y = W · im2col(X) + b over the whole batch.
     public func forward(_ input: Tensor) -> Tensor {
         let (outputShape, columnsShape) = shapes(forInputShape: input.shape)
         let columns = Tensor.reusing(columns, shape: columnsShape)
         let output = Tensor.reusing(output, shape: outputShape)
-        convolve(input, columns: columns, into: output)
+        let product = Tensor.reusing(product, shape: outputShape)
+        convolve(input, columns: columns, product: product.value, into: output)
+        self.product = product
         inputShape = input.shape
         self.columns = columns
         self.output = output
         return output
     }
 
-    /// The output's shape `[batch, outC, outH, outW]` and the columns' `[batch, rows, pixels]`
+    /// The output's shape `[batch, outC, outH, outW]` and the columns' `[rows, batch, pixels]`
     /// for an input of `shape`, after checking it.
     private func shapes(forInputShape shape: [Int]) -> (output: [Int], columns: [Int]) {
         require(shape.count == 4 && shape[1] == inputChannels,
@@ -134,100 +146,105 @@ public final class Conv2D: Function {
         require(out.height >= 1 && out.width >= 1,
                 "\(self): input of shape \(shape) is smaller than the kernel; expected height and width + 2·\(padding) of at least \(kernelSize)")
         return ([shape[0], outputChannels, out.height, out.width],
-                [shape[0], columnRows, out.height * out.width])
+                [columnRows, shape[0], out.height * out.width])
     }
 
-    /// Fills `columns` with im2col of each image of `input` and `output` with W · cols_b + b.
-    private func convolve(_ input: Tensor, columns: Tensor, into output: Tensor) {
+    /// Fills `columns` with im2col of `input`, `product` (as many floats as `output`) with
+    /// Z = W · columns, and `output` with Z in NCHW + b.
+    private func convolve(_ input: Tensor, columns: Tensor, product: UnsafeMutablePointer<Float>,
+                          into output: Tensor) {
         let (batch, height, width) = (input.shape[0], input.shape[2], input.shape[3])
         let (rows, pixels) = (columnRows, columns.shape[2])
-        let imageSize = inputChannels * height * width
-        for b in 0..<batch {
-            let cols = columns.value + b * rows * pixels
-            ck_im2col(Int64(inputChannels), Int64(height), Int64(width), Int64(kernelSize),
-                      Int64(kernelSize), Int64(stride), Int64(stride), Int64(padding),
-                      Int64(padding), input.value + b * imageSize, cols)
-            // Y_b (outC x pixels) = W (outC x rows) · cols_b (rows x pixels).
-            ck_sgemm(0, 0, Int64(outputChannels), Int64(pixels), Int64(rows), 1,
-                     weight.value, Int64(rows), cols, Int64(pixels), 0,
-                     output.value + b * outputChannels * pixels, Int64(pixels))
-        }
-        ck_channel_bias_add(Int64(batch), Int64(outputChannels), Int64(pixels), output.value,
-                            bias.value)
+        ck_im2col(Int64(batch), Int64(inputChannels), Int64(height), Int64(width),
+                  Int64(kernelSize), Int64(kernelSize), Int64(stride), Int64(stride),
+                  Int64(padding), Int64(padding), input.value, columns.value)
+        // Z (outC x batch·pixels) = W (outC x rows) · columns (rows x batch·pixels).
+        ck_sgemm(0, 0, Int64(outputChannels), Int64(batch * pixels), Int64(rows), 1,
+                 weight.value, Int64(rows), columns.value, Int64(batch * pixels), 0, product,
+                 Int64(batch * pixels))
+        ck_conv2d_output(Int64(batch), Int64(outputChannels), Int64(pixels), product,
+                         bias.value, output.value)
     }
 
-    /// dW += Σ_b dY_b · cols_bᵀ, db += Σ dY over the batch and pixels, and returns
-    /// dX_b = col2im(Wᵀ · dY_b).
+    /// db (+)= Σ dY, dW (+)= dZ · colsᵀ, and returns dX = col2im(Wᵀ · dZ).
     public func backward(_ outputGradient: Tensor) -> Tensor {
-        let output = accumulateGradients(outputGradient)
-        let pixels = output.shape[2] * output.shape[3]
-        let columnGradient = Tensor.reusing(columnGradient, rows: columnRows, columns: pixels)
-        let inputGradient = Tensor.reusing(inputGradient, shape: inputShape)
-        writeInputGradient(outputGradient, weight: weight.value, inputShape: inputShape,
-                           columnGradient: columnGradient.value, into: inputGradient.value)
+        let (columns, product) = lastBuffers(checking: outputGradient)
+        let columnGradient = Tensor.reusing(self.columnGradient, shape: columns.shape)
+        let inputGradient = Tensor.reusing(self.inputGradient, shape: inputShape)
+        backpropagate(outputGradient, columns: columns, productGradient: product.value,
+                      weight: weight.value, weightGradient: parameterGradient(weight),
+                      biasGradient: parameterGradient(bias),
+                      input: (inputShape, columnGradient.value, inputGradient.value))
         self.columnGradient = columnGradient
         self.inputGradient = inputGradient
         return inputGradient
     }
 
-    /// dX_b = col2im(Wᵀ · dY_b) for each image b of an input of `inputShape` into
-    /// `inputGradient` (overwritten), through `columnGradient` (`rows · pixels` floats).
-    func writeInputGradient(_ outputGradient: Tensor, weight: UnsafePointer<Float>,
-                            inputShape: [Int], columnGradient: UnsafeMutablePointer<Float>,
-                            into inputGradient: UnsafeMutablePointer<Float>) {
-        let (batch, height, width) = (inputShape[0], inputShape[2], inputShape[3])
-        let (rows, pixels) = (columnRows, outputGradient.count / (batch * outputChannels))
-        let imageSize = inputChannels * height * width
-        for b in 0..<batch {
-            // dcols (rows x pixels) = Wᵀ (rows x outC) · dY_b (outC x pixels).
-            ck_sgemm(1, 0, Int64(rows), Int64(pixels), Int64(outputChannels), 1,
-                     weight, Int64(rows),
-                     outputGradient.value + b * outputChannels * pixels, Int64(pixels), 0,
-                     columnGradient, Int64(pixels))
-            ck_col2im(Int64(inputChannels), Int64(height), Int64(width), Int64(kernelSize),
-                      Int64(kernelSize), Int64(stride), Int64(stride), Int64(padding),
-                      Int64(padding), columnGradient, inputGradient + b * imageSize)
-        }
-    }
-
     /// dW and db without dX.
     public func accumulateParameterGradients(_ outputGradient: Tensor) {
-        _ = accumulateGradients(outputGradient)
+        let (columns, product) = lastBuffers(checking: outputGradient)
+        backpropagate(outputGradient, columns: columns, productGradient: product.value,
+                      weight: weight.value, weightGradient: parameterGradient(weight),
+                      biasGradient: parameterGradient(bias), input: nil)
     }
 
-    /// Checks dY against the last output, accumulates dW and db; returns that output.
-    private func accumulateGradients(_ outputGradient: Tensor) -> Tensor {
-        let output = requireLastOutput(output, matching: outputGradient, for: self)
-        guard let columns else { fatalError("\(self): backward called before forward") }
-        let dW = weight.gradientForAccumulation()
-        accumulateWeightGradient(outputGradient, columns: columns, into: dW.buffer,
-                                 accumulate: dW.accumulate)
-        ck_channel_bias_grad(Int64(output.shape[0]), Int64(outputChannels),
-                             Int64(output.shape[2] * output.shape[3]), outputGradient.value,
-                             bias.gradientPointer)
-        return output
+    /// The gradient of `parameter` for the kernels to overwrite or add to.
+    private func parameterGradient(_ parameter: Tensor) -> GradientTarget {
+        let (buffer, accumulate) = parameter.gradientForAccumulation()
+        return GradientTarget(buffer: buffer, count: parameter.count, accumulate: accumulate)
     }
 
-    /// dW (outC x rows) (+)= Σ_b dY_b (outC x pixels) · cols_bᵀ (pixels x rows): the first
-    /// image overwrites dW when `accumulate` is false (beta 0), the others add.
-    func accumulateWeightGradient(_ outputGradient: Tensor, columns: Tensor,
-                                  into dW: UnsafeMutablePointer<Float>, accumulate: Bool) {
-        let (batch, rows, pixels) = (columns.shape[0], columnRows, columns.shape[2])
-        if batch == 0 && !accumulate { dW.update(repeating: 0, count: outputChannels * rows) }
-        for b in 0..<batch {
-            ck_sgemm(0, 1, Int64(outputChannels), Int64(rows), Int64(pixels), 1,
-                     outputGradient.value + b * outputChannels * pixels, Int64(pixels),
-                     columns.value + b * rows * pixels, Int64(pixels),
-                     accumulate || b > 0 ? 1 : 0, dW, Int64(rows))
+    /// The columns of the last input and the product's buffer, after checking dY against
+    /// the last output.
+    private func lastBuffers(checking outputGradient: Tensor) -> (columns: Tensor, product: Tensor) {
+        _ = requireLastOutput(output, matching: outputGradient, for: self)
+        guard let columns, let product else { fatalError("\(self): backward called before forward") }
+        return (columns, product)
+    }
+
+    /// The gradients of one call whose input had `columns` (`[rows, batch, pixels]`), from
+    /// dY: dZ = dY channel-major into `productGradient` (as many floats as dY), then each
+    /// gradient asked for, into its buffer, overwritten or added to as its flag says:
+    /// db = Σ dZ over the batch and pixels, dW = dZ · colsᵀ, and dX = col2im(Wᵀ · dZ) into
+    /// `input.gradient` (always overwritten) for an input of `input.shape`, through
+    /// `input.columnGradient` (as many floats as `columns`).
+    func backpropagate(
+        _ outputGradient: Tensor, columns: Tensor, productGradient dZ: UnsafeMutablePointer<Float>,
+        weight: UnsafePointer<Float>,
+        weightGradient: GradientTarget?, biasGradient: GradientTarget?,
+        input: (shape: [Int], columnGradient: UnsafeMutablePointer<Float>,
+                gradient: UnsafeMutablePointer<Float>)?
+    ) {
+        let (rows, batch, pixels) = (columnRows, columns.shape[1], columns.shape[2])
+        let length = Int64(batch * pixels)
+        // ck_conv2d_output_gradient adds into db: zeros first when it is overwritten.
+        if let db = biasGradient, !db.accumulate {
+            db.buffer.update(repeating: 0, count: outputChannels)
+        }
+        ck_conv2d_output_gradient(Int64(batch), Int64(outputChannels), Int64(pixels),
+                                  outputGradient.value, dZ, biasGradient?.buffer)
+        if let dW = weightGradient {
+            // dW (outC x rows) (+)= dZ (outC x batch·pixels) · colsᵀ (batch·pixels x rows).
+            ck_sgemm(0, 1, Int64(outputChannels), Int64(rows), length, 1, dZ, length,
+                     columns.value, length, dW.accumulate ? 1 : 0, dW.buffer, Int64(rows))
+        }
+        if let input {
+            // dcols (rows x batch·pixels) = Wᵀ (rows x outC) · dZ (outC x batch·pixels).
+            ck_sgemm(1, 0, Int64(rows), length, Int64(outputChannels), 1, weight, Int64(rows),
+                     dZ, length, 0, input.columnGradient, length)
+            let (height, width) = (input.shape[2], input.shape[3])
+            ck_col2im(Int64(batch), Int64(inputChannels), Int64(height), Int64(width),
+                      Int64(kernelSize), Int64(kernelSize), Int64(stride), Int64(stride),
+                      Int64(padding), Int64(padding), input.columnGradient, input.gradient)
         }
     }
 }
 
 /// The backward pass of one call of a `Conv2D`, from the columns of its input, which the node
-/// owns: dW (+)= Σ_b dY_b · cols_bᵀ, db (+)= Σ dY, dX_b = col2im(Wᵀ · dY_b).
+/// owns: db (+)= Σ dY, dW (+)= dZ · colsᵀ, dX = col2im(Wᵀ · dZ) (`Conv2D.backpropagate`).
 final class Conv2DNode: GradientNode {
     private let layer: Conv2D
-    /// im2col of the call's input, `[batch, rows, pixels]`.
+    /// im2col of the call's input, `[rows, batch, pixels]`.
     private let columns: Tensor
     private let inputShape: [Int]
 
@@ -240,24 +257,20 @@ final class Conv2DNode: GradientNode {
     }
 
     override func backward(_ outputGradient: Tensor) {
-        if let dW = gradientTarget(forInput: 1) {
-            layer.accumulateWeightGradient(outputGradient, columns: columns, into: dW.buffer,
-                                           accumulate: dW.accumulate)
+        let weight = savedValue(0)
+        let (dW, db) = (gradientTarget(forInput: 1), gradientTarget(forInput: 2))
+        let productGradient = TensorStorage(count: outputGradient.count, zeroed: false)
+        func backpropagate(input: (shape: [Int], columnGradient: UnsafeMutablePointer<Float>,
+                                   gradient: UnsafeMutablePointer<Float>)?) {
+            layer.backpropagate(outputGradient, columns: columns,
+                                productGradient: productGradient.base, weight: weight,
+                                weightGradient: dW, biasGradient: db, input: input)
         }
-        if let db = gradientTarget(forInput: 2) {
-            // ck_channel_bias_grad adds: zeros first when the gradient is overwritten.
-            if !db.accumulate { db.buffer.update(repeating: 0, count: db.count) }
-            ck_channel_bias_grad(Int64(outputShape[0]), Int64(outputShape[1]),
-                                 Int64(outputShape[2] * outputShape[3]), outputGradient.value,
-                                 db.buffer)
-        }
-        if let dx = gradientTarget(forInput: 0) {
-            let columnGradient = TensorStorage(count: columns.count / inputShape[0], zeroed: false)
-            let weight = savedValue(0)
-            dx.overwriteOrAdd {
-                layer.writeInputGradient(outputGradient, weight: weight, inputShape: inputShape,
-                                         columnGradient: columnGradient.base, into: $0)
-            }
+        defer { withExtendedLifetime(productGradient) {} }
+        guard let dx = gradientTarget(forInput: 0) else { return backpropagate(input: nil) }
+        let columnGradient = TensorStorage(count: columns.count, zeroed: false)
+        withExtendedLifetime(columnGradient) {
+            dx.overwriteOrAdd { backpropagate(input: (inputShape, columnGradient.base, $0)) }
         }
     }
 }

@@ -24,6 +24,8 @@ private let cases = [
     BatchNormCase(batch: 2, channels: 4, pixels: 7),
     BatchNormCase(batch: 3, channels: 5, pixels: 9),
     BatchNormCase(batch: 1, channels: 2, pixels: 15),
+    BatchNormCase(batch: 3, channels: 2, pixels: 17),
+    BatchNormCase(batch: 4, channels: 3, pixels: 64),
 ]
 
 /// Sizes of at least CK_PARALLEL_MIN_ELEMENTS elements: a parallel region with 2 threads.

@@ -1,66 +1,113 @@
-// The convolution and pooling kernels (im2col, col2im, per-channel bias, max and average
-// pooling) against plain Swift loops, on odd sizes and on sizes that go parallel.
+// The convolution and pooling kernels (im2col, col2im, the moves between the channel-major
+// product and NCHW with the bias, max and average pooling) against plain Swift loops, on odd
+// sizes and on sizes that go parallel.
 import CKernels
 import DeepLearning
 import XCTest
 
-/// A convolution's geometry: channels x height x width images, square kernel, stride, padding.
+/// A convolution's geometry: a batch of channels x height x width images, square kernel,
+/// stride, padding.
 private struct ConvCase: CustomStringConvertible {
-    let channels, height, width, kernel, stride, padding: Int
+    let batch, channels, height, width, kernel, stride, padding: Int
     var outHeight: Int { (height + 2 * padding - kernel) / stride + 1 }
     var outWidth: Int { (width + 2 * padding - kernel) / stride + 1 }
     var rows: Int { channels * kernel * kernel }
     var pixels: Int { outHeight * outWidth }
-    var imageCount: Int { channels * height * width }
+    /// The columns of the columns matrix: every output pixel of every image.
+    var columns: Int { batch * pixels }
+    var imagesCount: Int { batch * channels * height * width }
     var description: String {
-        "C\(channels) \(height)x\(width) k\(kernel) s\(stride) p\(padding)"
+        "\(batch) x C\(channels) \(height)x\(width) k\(kernel) s\(stride) p\(padding)"
     }
 
-    /// The image position columns[row][pixel] reads, or nil in the padding.
-    func source(row: Int, pixel: Int) -> Int? {
+    /// The images' position that columns[row][column] reads, or nil in the padding.
+    func source(row: Int, column: Int) -> Int? {
         let (c, ky, kx) = (row / (kernel * kernel), row / kernel % kernel, row % kernel)
+        let (b, pixel) = (column / pixels, column % pixels)
         let iy = pixel / outWidth * stride - padding + ky
         let ix = pixel % outWidth * stride - padding + kx
         guard (0..<height).contains(iy), (0..<width).contains(ix) else { return nil }
-        return (c * height + iy) * width + ix
+        return ((b * channels + c) * height + iy) * width + ix
     }
 }
 
 private let convCases = [
-    ConvCase(channels: 1, height: 5, width: 7, kernel: 3, stride: 1, padding: 0),
-    ConvCase(channels: 2, height: 7, width: 5, kernel: 3, stride: 2, padding: 1),
-    ConvCase(channels: 3, height: 6, width: 9, kernel: 5, stride: 1, padding: 2),
-    ConvCase(channels: 2, height: 5, width: 5, kernel: 1, stride: 2, padding: 0),
-    ConvCase(channels: 1, height: 4, width: 3, kernel: 5, stride: 1, padding: 2),
-    ConvCase(channels: 2, height: 9, width: 8, kernel: 3, stride: 2, padding: 2),
-    ConvCase(channels: 3, height: 8, width: 7, kernel: 5, stride: 2, padding: 1),
-    ConvCase(channels: 1, height: 3, width: 11, kernel: 1, stride: 1, padding: 1),
+    ConvCase(batch: 1, channels: 1, height: 5, width: 7, kernel: 3, stride: 1, padding: 0),
+    ConvCase(batch: 3, channels: 2, height: 7, width: 5, kernel: 3, stride: 2, padding: 1),
+    ConvCase(batch: 2, channels: 3, height: 6, width: 9, kernel: 5, stride: 1, padding: 2),
+    ConvCase(batch: 4, channels: 2, height: 5, width: 5, kernel: 1, stride: 2, padding: 0),
+    ConvCase(batch: 1, channels: 1, height: 4, width: 3, kernel: 5, stride: 1, padding: 2),
+    ConvCase(batch: 5, channels: 2, height: 9, width: 8, kernel: 3, stride: 2, padding: 2),
+    ConvCase(batch: 2, channels: 3, height: 8, width: 7, kernel: 5, stride: 2, padding: 1),
+    ConvCase(batch: 3, channels: 1, height: 3, width: 11, kernel: 1, stride: 1, padding: 1),
+    ConvCase(batch: 7, channels: 16, height: 8, width: 8, kernel: 3, stride: 1, padding: 1),
 ]
 
-/// ck_im2col (image to columns) or ck_col2im (columns to image), which share a signature,
-/// into a buffer that starts as NaN.
-private func transfer(
-    _ g: ConvCase, _ kernel: (Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64,
-                              UnsafePointer<Float>?, UnsafeMutablePointer<Float>?) -> Void,
-    _ input: [Float], outputCount: Int
-) -> [Float] {
-    var output = [Float](repeating: sentinel, count: outputCount)
-    input.withUnsafeBufferPointer { i in
-        output.withUnsafeMutableBufferPointer { o in
-            kernel(Int64(g.channels), Int64(g.height), Int64(g.width), Int64(g.kernel),
-                   Int64(g.kernel), Int64(g.stride), Int64(g.stride), Int64(g.padding),
-                   Int64(g.padding), i.baseAddress, o.baseAddress)
+private func im2col(_ g: ConvCase, _ images: [Float]) -> [Float] {
+    var columns = [Float](repeating: sentinel, count: g.rows * g.columns)
+    images.withUnsafeBufferPointer { i in
+        columns.withUnsafeMutableBufferPointer { c in
+            ck_im2col(Int64(g.batch), Int64(g.channels), Int64(g.height), Int64(g.width),
+                      Int64(g.kernel), Int64(g.kernel), Int64(g.stride), Int64(g.stride),
+                      Int64(g.padding), Int64(g.padding), i.baseAddress, c.baseAddress)
         }
     }
-    return output
+    return columns
 }
 
-private func im2col(_ g: ConvCase, _ image: [Float]) -> [Float] {
-    transfer(g, ck_im2col, image, outputCount: g.rows * g.pixels)
+/// ck_col2im into images that start as NaN, and the columns as it leaves them (it may zero
+/// those that fall in the padding).
+private func col2im(_ g: ConvCase, _ columns: [Float]) -> (images: [Float], columns: [Float]) {
+    var images = [Float](repeating: sentinel, count: g.imagesCount)
+    var scratch = columns
+    scratch.withUnsafeMutableBufferPointer { c in
+        images.withUnsafeMutableBufferPointer { i in
+            ck_col2im(Int64(g.batch), Int64(g.channels), Int64(g.height), Int64(g.width),
+                      Int64(g.kernel), Int64(g.kernel), Int64(g.stride), Int64(g.stride),
+                      Int64(g.padding), Int64(g.padding), c.baseAddress, i.baseAddress)
+        }
+    }
+    return (images, scratch)
 }
 
-private func col2im(_ g: ConvCase, _ columns: [Float]) -> [Float] {
-    transfer(g, ck_col2im, columns, outputCount: g.imageCount)
+/// ck_conv2d_output: the channel-major `z` as NCHW plus `bias` (nil: none).
+private func conv2dOutput(batch: Int, channels: Int, pixels: Int, _ z: [Float],
+                          bias: [Float]?) -> [Float] {
+    var y = [Float](repeating: sentinel, count: z.count)
+    z.withUnsafeBufferPointer { zs in
+        y.withUnsafeMutableBufferPointer { ys in
+            guard let bias else {
+                return ck_conv2d_output(Int64(batch), Int64(channels), Int64(pixels),
+                                        zs.baseAddress, nil, ys.baseAddress)
+            }
+            bias.withUnsafeBufferPointer {
+                ck_conv2d_output(Int64(batch), Int64(channels), Int64(pixels), zs.baseAddress,
+                                 $0.baseAddress, ys.baseAddress)
+            }
+        }
+    }
+    return y
+}
+
+/// ck_conv2d_output_gradient: dy channel-major, and `dbias` after the sums are added to it
+/// (nil: not computed).
+private func conv2dOutputGradient(batch: Int, channels: Int, pixels: Int, _ dy: [Float],
+                                  dbias: [Float]?) -> (dz: [Float], dbias: [Float]?) {
+    var dz = [Float](repeating: sentinel, count: dy.count)
+    var sums = dbias
+    dy.withUnsafeBufferPointer { dys in
+        dz.withUnsafeMutableBufferPointer { dzs in
+            guard sums != nil else {
+                return ck_conv2d_output_gradient(Int64(batch), Int64(channels), Int64(pixels),
+                                                 dys.baseAddress, dzs.baseAddress, nil)
+            }
+            sums!.withUnsafeMutableBufferPointer {
+                ck_conv2d_output_gradient(Int64(batch), Int64(channels), Int64(pixels),
+                                          dys.baseAddress, dzs.baseAddress, $0.baseAddress)
+            }
+        }
+    }
+    return (dz, sums)
 }
 
 /// Pooling geometry over `planes` planes of height x width.
@@ -148,26 +195,49 @@ final class ConvolutionTests: XCTestCase {
     func testIm2colCopiesEachWindowWithZeroPadding() {
         var rng = SeededGenerator(seed: 1)
         for g in convCases {
-            let image = randomFloats(g.imageCount, using: &rng)
-            let expected = (0..<g.rows * g.pixels).map { i in
-                g.source(row: i / g.pixels, pixel: i % g.pixels).map { image[$0] } ?? 0
+            let images = randomFloats(g.imagesCount, using: &rng)
+            let expected = (0..<g.rows * g.columns).map { i in
+                g.source(row: i / g.columns, column: i % g.columns).map { images[$0] } ?? 0
             }
-            assertBitwiseEqual(im2col(g, image), expected, "\(g)")
+            assertBitwiseEqual(im2col(g, images), expected, "\(g)")
         }
     }
 
-    func testCol2imSumsEveryWindowIntoTheImage() {
+    func testCol2imSumsEveryWindowIntoTheImages() {
         var rng = SeededGenerator(seed: 2)
         for g in convCases {
-            let columns = randomFloats(g.rows * g.pixels, using: &rng)
-            var expected = [Double](repeating: 0, count: g.imageCount)
+            let columns = randomFloats(g.rows * g.columns, using: &rng)
+            var expected = [Double](repeating: 0, count: g.imagesCount)
             for i in 0..<columns.count {
-                if let j = g.source(row: i / g.pixels, pixel: i % g.pixels) {
+                if let j = g.source(row: i / g.columns, column: i % g.columns) {
                     expected[j] += Double(columns[i])
                 }
             }
-            assertClose(col2im(g, columns), expected, tolerance: 1e-5, "\(g)")
+            let (images, after) = col2im(g, columns)
+            assertClose(images, expected, tolerance: 1e-5, "\(g)")
+            for i in 0..<columns.count where after[i].bitPattern != columns[i].bitPattern {
+                XCTAssertTrue(after[i] == 0 && g.source(row: i / g.columns, column: i % g.columns) == nil,
+                              "\(g): column element \(i) inside the images changed to \(after[i])")
+            }
         }
+    }
+
+    /// In the flat form (strides 1, padding that keeps the width), every window's sums run
+    /// through the pixels of the neighbouring rows, adding zeros there: the bits are those of
+    /// the window-by-window sums in order, -0 inputs included.
+    func testCol2imSumsInWindowOrder() {
+        var rng = SeededGenerator(seed: 7)
+        let g = ConvCase(batch: 2, channels: 3, height: 6, width: 5, kernel: 3, stride: 1,
+                         padding: 1)
+        var columns = randomFloats(g.rows * g.columns, using: &rng)
+        for i in stride(from: 0, to: columns.count, by: 7) { columns[i] = -0.0 }
+        var expected = [Float](repeating: 0, count: g.imagesCount)
+        for i in 0..<columns.count {   // rows (c, ky, kx) in order, then images, then pixels
+            if let j = g.source(row: i / g.columns, column: i % g.columns) {
+                expected[j] += columns[i]
+            }
+        }
+        assertBitwiseEqual(col2im(g, columns).images, expected)
     }
 
     func testConvolutionOutputSize() {
@@ -188,31 +258,35 @@ final class ConvolutionTests: XCTestCase {
         XCTAssertEqual(ck_pool2d_output_size(1, 2, 2, 1), 0)
     }
 
-    func testChannelBiasAddAndGradient() {
+    func testConvolutionOutputMovesChannelMajorToNCHWWithTheBias() {
         var rng = SeededGenerator(seed: 3)
-        let (batch, channels, pixels) = (3, 4, 7)
-        let x = randomFloats(batch * channels * pixels, using: &rng)
-        let bias = randomFloats(channels, using: &rng)
-        var y = x
-        y.withUnsafeMutableBufferPointer { ys in
-            bias.withUnsafeBufferPointer {
-                ck_channel_bias_add(Int64(batch), Int64(channels), Int64(pixels), ys.baseAddress,
-                                    $0.baseAddress)
+        for (batch, channels, pixels) in [(3, 4, 7), (1, 1, 1), (2, 5, 64)] {
+            let z = randomFloats(batch * channels * pixels, using: &rng)
+            let bias = randomFloats(channels, using: &rng)
+            /// z's element read by y[b][c][i], y's flat index j.
+            func channelMajor(_ j: Int) -> Int {
+                let (b, c, i) = (j / (channels * pixels), j / pixels % channels, j % pixels)
+                return (c * batch + b) * pixels + i
             }
-        }
-        assertBitwiseEqual(y, x.indices.map { x[$0] + bias[$0 / pixels % channels] })
-        var dbias = bias
-        x.withUnsafeBufferPointer { xs in
-            dbias.withUnsafeMutableBufferPointer {
-                ck_channel_bias_grad(Int64(batch), Int64(channels), Int64(pixels), xs.baseAddress,
-                                     $0.baseAddress)
+            let y = conv2dOutput(batch: batch, channels: channels, pixels: pixels, z, bias: bias)
+            assertBitwiseEqual(y, z.indices.map { z[channelMajor($0)] + bias[$0 / pixels % channels] })
+            assertBitwiseEqual(conv2dOutput(batch: batch, channels: channels, pixels: pixels, z,
+                                            bias: nil),
+                               z.indices.map { z[channelMajor($0)] })
+
+            let dy = randomFloats(batch * channels * pixels, using: &rng)
+            let (dz, dbias) = conv2dOutputGradient(batch: batch, channels: channels,
+                                                   pixels: pixels, dy, dbias: bias)
+            assertBitwiseEqual(z.indices.map { dz[channelMajor($0)] }, dy)
+            let sums = (0..<channels).map { c in
+                Double(bias[c]) + dy.indices.filter { $0 / pixels % channels == c }
+                    .reduce(0) { $0 + Double(dy[$1]) }
             }
+            assertClose(dbias!, sums, tolerance: 1e-5)
+            let withoutBias = conv2dOutputGradient(batch: batch, channels: channels,
+                                                   pixels: pixels, dy, dbias: nil)
+            assertBitwiseEqual(withoutBias.dz, dz)
         }
-        let sums = (0..<channels).map { c in
-            Double(bias[c]) + x.indices.filter { $0 / pixels % channels == c }
-                .reduce(0) { $0 + Double(x[$1]) }
-        }
-        assertClose(dbias, sums, tolerance: 1e-5)
     }
 
     func testMaxPoolForwardAndBackwardWithPartialWindows() {
@@ -278,32 +352,22 @@ final class ConvolutionTests: XCTestCase {
     /// Sizes above 2 x 32768 elements, so that two threads share the work.
     func testResultsDoNotDependOnThreadCount() {
         var rng = SeededGenerator(seed: 6)
-        let conv = ConvCase(channels: 8, height: 41, width: 37, kernel: 3, stride: 1, padding: 1)
-        let image = randomFloats(conv.imageCount, using: &rng)
-        let columns = assertSameResultForThreadCounts { im2col(conv, image) }
-        assertSameResultForThreadCounts { col2im(conv, columns) }
+        let conv = ConvCase(batch: 3, channels: 8, height: 41, width: 37, kernel: 3, stride: 1,
+                            padding: 1)
+        let images = randomFloats(conv.imagesCount, using: &rng)
+        let columns = assertSameResultForThreadCounts { im2col(conv, images) }
+        assertSameResultForThreadCounts { col2im(conv, columns).images }
 
         let (batch, channels, pixels) = (4, 16, 1100)
         let dy = randomFloats(batch * channels * pixels, using: &rng)
+        let bias = randomFloats(channels, using: &rng)
         assertSameResultForThreadCounts { () -> [Float] in
-            var dbias = [Float](repeating: 0.5, count: channels)
-            dy.withUnsafeBufferPointer { d in
-                dbias.withUnsafeMutableBufferPointer {
-                    ck_channel_bias_grad(Int64(batch), Int64(channels), Int64(pixels),
-                                         d.baseAddress, $0.baseAddress)
-                }
-            }
-            return dbias
+            let (dz, dbias) = conv2dOutputGradient(batch: batch, channels: channels,
+                                                   pixels: pixels, dy, dbias: bias)
+            return dz + dbias!
         }
-        assertSameResultForThreadCounts { () -> [Float] in
-            var x = dy
-            x.withUnsafeMutableBufferPointer { xs in
-                [Float](repeating: 0.25, count: channels).withUnsafeBufferPointer {
-                    ck_channel_bias_add(Int64(batch), Int64(channels), Int64(pixels),
-                                        xs.baseAddress, $0.baseAddress)
-                }
-            }
-            return x
+        assertSameResultForThreadCounts {
+            conv2dOutput(batch: batch, channels: channels, pixels: pixels, dy, bias: bias)
         }
 
         let pool = PoolCase(planes: 24, height: 65, width: 63, kernel: 3, stride: 2, ceilMode: true)

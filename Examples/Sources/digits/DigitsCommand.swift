@@ -5,6 +5,12 @@ import DigitsExperiment
 
 extension DigitsExperiment.Architecture: ExpressibleByArgument {}
 
+/// A duration in seconds.
+private func seconds(_ duration: Duration) -> Double {
+    let parts = duration.components
+    return Double(parts.seconds) + Double(parts.attoseconds) * 1e-18
+}
+
 /// `swift run -c release digits [--model cnn|residual]`: trains a small CNN (the default) or a
 /// residual network on the 8×8 handwritten digits, prints its test accuracy, training time and
 /// confusion matrix; or evaluates a saved model.
@@ -80,8 +86,11 @@ struct DigitsCommand: ParsableCommand {
             let clock = ContinuousClock()
             var result: DigitsExperiment.Result?
             var reporting = Duration.zero   // evaluating for the progress lines, not training
+            var epochEnds = [Duration]()    // training time at the end of each epoch
+            let start = clock.now
             let elapsed = try clock.measure {
                 result = try experiment.run(on: split) { progress, model in
+                    epochEnds.append(clock.now - start - reporting)
                     guard progress.epoch % reportEvery == 0 || progress.epoch == progress.epochs
                     else { return }
                     let start = clock.now
@@ -93,8 +102,12 @@ struct DigitsCommand: ParsableCommand {
             }
             guard let result else { return }
             evaluation = result.testEvaluation
-            let training = (elapsed - reporting).components
-            print(String(format: "training time %.3f s", Double(training.seconds) + Double(training.attoseconds) * 1e-18))
+            print(String(format: "training time %.3f s", seconds(elapsed - reporting)))
+            // The epochs after the first, which also allocates the buffers and starts the threads.
+            let later = zip(epochEnds.dropFirst(), epochEnds).map { seconds($0 - $1) }.sorted()
+            if !later.isEmpty {
+                print(String(format: "epochs after the first: median %.1f ms", 1000 * later[later.count / 2]))
+            }
             if let save {
                 try result.model.save(to: save)
                 print("model saved to \(save)")
