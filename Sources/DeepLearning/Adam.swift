@@ -78,10 +78,11 @@ public final class Adam: Optimizer {
         let (correction1, correction2) = (Float(1 - pow(Double(betas.0), t)),
                                           Float(1 - pow(Double(betas.1), t)))
         for (index, parameter) in parameters.enumerated() {
-            ck_adam(Int64(parameter.count), parameter.value, parameter.gradient,
+            ck_adam(Int64(parameter.count), parameter.value, parameter.gradientPointer,
                     firstMoments[index].value, secondMoments[index].value, learningRate,
                     betas.0, betas.1, eps, weightDecay, decoupledWeightDecay ? 1 : 0,
                     correction1, correction2)
+            parameter.countInPlaceWrite()
         }
     }
 

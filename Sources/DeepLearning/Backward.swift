@@ -2,7 +2,7 @@ import CKernels
 
 extension Tensor {
     /// Computes the gradient of this tensor with respect to every leaf it was computed from
-    /// that requires a gradient, and *adds* it to the leaf's gradient (`gradientTensor`,
+    /// that requires a gradient, and *adds* it to the leaf's gradient (`gradient`,
     /// `gradients`): gradients accumulate across calls until `zeroGradient()`. PyTorch's
     /// `backward()`.
     ///

@@ -103,6 +103,7 @@ public final class BatchNorm: Function {
         runningMean.value.update(repeating: 0, count: features)
         runningVariance.value.update(repeating: 1, count: features)
         batchesTracked.value = 0
+        for tensor in [weight, bias, runningMean, runningVariance] { tensor.countInPlaceWrite() }
     }
 
     /// The input's (batch, pixels) after checking that it is `[batch, features]` or
@@ -152,6 +153,8 @@ public final class BatchNorm: Function {
                                            momentum, output.value, mean.value, inverseStd.value,
                                            runningMean.value, runningVariance.value)
             batchesTracked.value += 1
+            runningMean.countInPlaceWrite()
+            runningVariance.countInPlaceWrite()
         } else {
             ck_batch_norm_forward_inference(n, c, p, input.value, weight.value, bias.value,
                                             runningMean.value, runningVariance.value, eps,
@@ -181,7 +184,7 @@ public final class BatchNorm: Function {
         ck_batch_norm_backward(Int64(batch), Int64(features), Int64(pixels), input.value,
                                outputGradient.value, weight.value, savedMean.value,
                                savedInverseStd.value, usedBatchStatistics ? 1 : 0,
-                               inputGradient, weight.gradient, bias.gradient)
+                               inputGradient, weight.gradientPointer, bias.gradientPointer)
     }
 }
 

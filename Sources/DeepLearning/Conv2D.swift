@@ -204,7 +204,7 @@ public final class Conv2D: Function {
                                  accumulate: dW.accumulate)
         ck_channel_bias_grad(Int64(output.shape[0]), Int64(outputChannels),
                              Int64(output.shape[2] * output.shape[3]), outputGradient.value,
-                             bias.gradient)
+                             bias.gradientPointer)
         return output
     }
 

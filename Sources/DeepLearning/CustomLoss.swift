@@ -52,7 +52,7 @@ public final class CustomLoss<Targets> {
             loss.backward()
             self.loss = nil
         }
-        return output.gradientTensor!
+        return output.gradient!
     }
 }
 

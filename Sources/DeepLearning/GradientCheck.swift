@@ -71,7 +71,7 @@ public func gradientCheck(at inputs: [Tensor], step: Float = 1e-2,
         : (0..<output.count).map { _ in Float(generator.next() >> 40) * 0x1p-23 - 1 }
     let outputGradient = Tensor(shape: output.shape, values: weights)
     for input in inputs where input.requiresGradient {
-        _ = input.gradient // allocated, so that zeroing makes the next pass overwrite it
+        _ = input.gradientPointer // allocated, so that zeroing makes the next pass overwrite it
         input.zeroGradient()
     }
     output.backward(outputGradient)

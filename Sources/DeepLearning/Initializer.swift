@@ -30,6 +30,7 @@ public enum Initializer: Sendable, Equatable {
     public func fill(_ tensor: Tensor, fanIn: Int, fanOut: Int,
                      using generator: inout SeededGenerator) {
         let values = UnsafeMutableBufferPointer(start: tensor.value, count: tensor.count)
+        tensor.countInPlaceWrite()
         switch self {
         case let .constant(c):
             values.update(repeating: c)

@@ -59,10 +59,11 @@ public final class RMSProp: Optimizer {
 
     public func step() {
         for (index, parameter) in parameters.enumerated() {
-            ck_rmsprop(Int64(parameter.count), parameter.value, parameter.gradient,
+            ck_rmsprop(Int64(parameter.count), parameter.value, parameter.gradientPointer,
                        squareAverages[index].value, gradientAverages?[index].value,
                        momentumBuffers?[index].value, learningRate, alpha, eps, weightDecay,
                        momentum)
+            parameter.countInPlaceWrite()
         }
     }
 

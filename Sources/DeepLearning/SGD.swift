@@ -64,10 +64,11 @@ public final class SGD: Optimizer {
 
     public func step() {
         // The gradient getter materializes the zeros of a parameter no backward pass wrote.
-        for index in parameters.indices { gradients[index] = UnsafePointer(parameters[index].gradient) }
+        for index in parameters.indices { gradients[index] = UnsafePointer(parameters[index].gradientPointer) }
         ck_sgd_tensors(Int64(parameters.count), sizes, values, gradients, velocityValues,
                        learningRate, momentum, dampening, weightDecay, nesterov ? 1 : 0,
                        steps.value == 0 ? 1 : 0)
+        for parameter in parameters { parameter.countInPlaceWrite() }
         steps.value += 1
     }
 

@@ -109,6 +109,7 @@ struct StoredTensor {
     func read(from data: UnsafeRawBufferPointer, at offset: Int) {
         switch value {
         case let .floats(tensor, transposed):
+            tensor.countInPlaceWrite()
             for (position, index) in memoryIndices(of: tensor, transposed: transposed).enumerated() {
                 let bits = data.loadUnaligned(fromByteOffset: offset + 4 * position, as: UInt32.self)
                 tensor.value[index] = Float(bitPattern: UInt32(littleEndian: bits))

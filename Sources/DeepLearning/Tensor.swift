@@ -34,14 +34,15 @@ public final class Tensor {
     @exclusivity(unchecked) public private(set) var shape: [Int]
     /// The number of elements the storage can hold without reallocating.
     public let capacity: Int
-    /// The values, `count` of them, row-major. Writes through this pointer are not counted in
-    /// `version`; `withUnsafeMutableBufferPointer(_:)` counts them.
-    public let value: UnsafeMutablePointer<Float>
+    /// The values, `count` of them, row-major. Internal: writes through this pointer are not
+    /// counted in `version`; users write through `withUnsafeMutableBufferPointer(_:)`, which
+    /// counts them, and library code that writes in place raises `storage.version` itself.
+    let value: UnsafeMutablePointer<Float>
     /// The buffer `value` points into, shared with this tensor's views.
     let storage: TensorStorage
     @exclusivity(unchecked) private var gradientStorage: TensorStorage?
     /// Whether the gradient is zero without the zeros having been written (after
-    /// `zeroGradient()`): `gradient` writes them before handing the buffer out, and a kernel
+    /// `zeroGradient()`): `gradientPointer` writes them before handing the buffer out, and a kernel
     /// that would add to the buffer overwrites it instead (`gradientForAccumulation()`).
     @exclusivity(unchecked) private var gradientIsUnwrittenZero = false
 
@@ -144,7 +145,7 @@ public final class Tensor {
     ///
     /// Read it through this property after `zeroGradient()`, not through a pointer kept from
     /// before: zeroing is deferred until the buffer is next asked for.
-    public var gradient: UnsafeMutablePointer<Float> {
+    var gradientPointer: UnsafeMutablePointer<Float> {
         let storage = gradientBuffer
         if gradientIsUnwrittenZero {
             storage.update(repeating: 0, count: capacity)
@@ -170,7 +171,7 @@ public final class Tensor {
     private var gradientBuffer: UnsafeMutablePointer<Float> { gradientStorageAllocated.base }
 
     /// The gradient's storage object, allocated (zeroed) on first use.
-    private var gradientStorageAllocated: TensorStorage {
+    var gradientStorageAllocated: TensorStorage {
         if let gradientStorage { return gradientStorage }
         let storage = TensorStorage(count: capacity, zeroed: true)
         gradientStorage = storage
@@ -184,11 +185,11 @@ public final class Tensor {
     /// ```swift
     /// let w = Tensor(shape: [2], values: [1, 2], requiresGradient: true)
     /// (w * w).sum().backward()
-    /// w.gradientTensor?.values   // [2.0, 4.0]
+    /// w.gradient?.values   // [2.0, 4.0]
     /// ```
-    public var gradientTensor: Tensor? {
+    public var gradient: Tensor? {
         guard gradientStorage != nil else { return nil }
-        _ = gradient // writes the deferred zeros, if any
+        _ = gradientPointer // writes the deferred zeros, if any
         let storage = gradientStorageAllocated
         return Tensor(shape: shape, storage: storage, value: storage.base)
     }
@@ -197,9 +198,9 @@ public final class Tensor {
     public var values: [Float] { Array(UnsafeBufferPointer(start: value, count: count)) }
 
     /// The gradient as an array (a copy).
-    public var gradients: [Float] { Array(UnsafeBufferPointer(start: gradient, count: count)) }
+    public var gradients: [Float] { Array(UnsafeBufferPointer(start: gradientPointer, count: count)) }
 
-    /// Sets every gradient to zero. Takes no time: the zeros are written when `gradient` is
+    /// Sets every gradient to zero. Takes no time: the zeros are written when the gradient is
     /// next read, or never, when a layer's next backward pass overwrites the buffer instead of
     /// adding to it.
     public func zeroGradient() {
@@ -248,9 +249,14 @@ public final class Tensor {
     /// values through `value`, so that a node of the graph which saved it (a layer's output
     /// used by an operation) detects the change in `backward()` instead of reading new values.
     private func rewritten() -> Tensor {
-        storage.version &+= 1
+        countInPlaceWrite()
         return self
     }
+
+    /// Raises `version` (shared with the views): library code that writes this tensor's
+    /// values in place through `value` (an optimizer's step, `load`, an initializer) calls it
+    /// once per call, so that a node of the graph which saved the tensor detects the change.
+    func countInPlaceWrite() { storage.version &+= 1 }
 
 }
 

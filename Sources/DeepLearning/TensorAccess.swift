@@ -18,6 +18,36 @@ extension Tensor {
         return try body(UnsafeMutableBufferPointer(start: value, count: count))
     }
 
+    /// The closure-scoped gradient, read-only: `count` elements, this tensor's shape, row-major.
+    /// A tensor that has no gradient yet (no `backward()` reached it) gets one allocated,
+    /// zeroed, so the closure always sees `count` elements (zeros); `gradient` stays nil until
+    /// then.
+    ///
+    /// ```swift
+    /// let w = Tensor(shape: [2], values: [1, 2], requiresGradient: true)
+    /// (w * w).sum().backward()
+    /// let norm = w.withUnsafeGradientBufferPointer { $0.reduce(0) { $0 + $1 * $1 } }  // 20
+    /// ```
+    public func withUnsafeGradientBufferPointer<Result>(
+        _ body: (UnsafeBufferPointer<Float>) throws -> Result
+    ) rethrows -> Result {
+        try body(UnsafeBufferPointer(start: gradientPointer, count: count))
+    }
+
+    /// The closure-scoped gradient, for writing (a hand-written backward pass accumulating
+    /// into a parameter's gradient, a gradient averaged across processes): `count` elements,
+    /// allocated and zeroed first when the tensor has no gradient yet, as
+    /// `withUnsafeGradientBufferPointer(_:)`. Raises the version of the gradient's storage,
+    /// which the tensor `gradient` returns shares, so that a node which saved that tensor
+    /// detects the change.
+    public func withUnsafeMutableGradientBufferPointer<Result>(
+        _ body: (UnsafeMutableBufferPointer<Float>) throws -> Result
+    ) rethrows -> Result {
+        let buffer = UnsafeMutableBufferPointer(start: gradientPointer, count: count)
+        gradientStorageAllocated.version &+= 1
+        return try body(buffer)
+    }
+
     /// The only value of a one-element tensor (a scalar, shape `[]`): PyTorch's `item()`.
     public var scalar: Float {
         require(count == 1, "Tensor.scalar: a tensor of shape \(shape) has \(count) elements, not 1")

@@ -226,7 +226,10 @@ private struct CheckpointState {
     /// Adds `tensor` (read into a staging copy, then copied into it).
     private mutating func add(_ name: String, _ tensor: Tensor) {
         let staged = reading ? Tensor(shape: tensor.shape) : tensor
-        add(name, staged, commit: { tensor.value.update(from: staged.value, count: tensor.count) })
+        add(name, staged, commit: {
+            tensor.value.update(from: staged.value, count: tensor.count)
+            tensor.countInPlaceWrite()
+        })
     }
 
     /// Adds `counter` (read into a staging counter, not negative, then set).

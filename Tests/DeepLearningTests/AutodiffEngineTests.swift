@@ -31,8 +31,8 @@ final class AutodiffEngineTests: XCTestCase {
         x.zeroGradient()
         (x * x).backward(ones([2]))
         XCTAssertEqual(x.gradients, [2, 4])
-        XCTAssertEqual(x.gradientTensor?.shape, [2])
-        XCTAssertEqual(x.gradientTensor?.values, [2, 4])
+        XCTAssertEqual(x.gradient?.shape, [2])
+        XCTAssertEqual(x.gradient?.values, [2, 4])
     }
 
     func testATensorUsedTwiceReceivesTheSumOfBothPaths() {
@@ -51,7 +51,7 @@ final class AutodiffEngineTests: XCTestCase {
         XCTAssertFalse((x * x).requiresGradient)
         y.backward(ones([2]))
         XCTAssertEqual(w.gradients, [1, 2])
-        XCTAssertNil(x.gradientTensor)
+        XCTAssertNil(x.gradient)
     }
 
     func testBackwardOnALeafAccumulatesTheOutputGradient() {

@@ -115,7 +115,7 @@ final class DataTests: XCTestCase {
     func testTensorStorageIsAlignedAndGrowsOnlyWhenNeeded() {
         let tensor = Tensor(shape: [3, 5])
         XCTAssertEqual(Int(bitPattern: tensor.value) % 64, 0)
-        XCTAssertEqual(Int(bitPattern: tensor.gradient) % 64, 0)
+        XCTAssertEqual(Int(bitPattern: tensor.gradientPointer) % 64, 0)
         XCTAssertTrue(Tensor.reusing(tensor, shape: [2, 7]) === tensor)
         XCTAssertEqual(tensor.shape, [2, 7])
         XCTAssertFalse(Tensor.reusing(tensor, shape: [4, 4]) === tensor)

@@ -37,7 +37,7 @@ private final class FeatureScale: Function {
     var namedParameters: [(name: String, tensor: Tensor)] { [(name: "scale", tensor: scale)] }
 
     func initializeParameters(using generator: inout SeededGenerator) {
-        for j in 0..<features { scale.value[j] = 1 }
+        scale.withUnsafeMutableBufferPointer { $0.update(repeating: 1) }
     }
 
     // x: [batch, features] → y: [batch, features]; keeps x for backward.
@@ -46,7 +46,13 @@ private final class FeatureScale: Function {
                      "FeatureScale(\(features)): input of shape \(x.shape) does not fit")
         if output?.shape != x.shape { output = Tensor(shape: x.shape) }
         let y = output!
-        for i in 0..<x.count { y.value[i] = x.value[i] * scale.value[i % features] }
+        x.withUnsafeBufferPointer { x in
+            scale.withUnsafeBufferPointer { w in
+                y.withUnsafeMutableBufferPointer { y in
+                    for i in 0..<x.count { y[i] = x[i] * w[i % features] }
+                }
+            }
+        }
         input = x
         return y
     }
@@ -56,10 +62,17 @@ private final class FeatureScale: Function {
         guard let x = input else { fatalError("FeatureScale: backward before forward") }
         if inputGradient?.shape != dy.shape { inputGradient = Tensor(shape: dy.shape) }
         let dx = inputGradient!
-        let dw = scale.gradient
-        for i in 0..<dy.count {
-            dw[i % features] += dy.value[i] * x.value[i]
-            dx.value[i] = dy.value[i] * scale.value[i % features]
+        dy.withUnsafeBufferPointer { dy in
+            x.withUnsafeBufferPointer { x in
+                scale.withUnsafeMutableGradientBufferPointer { dw in
+                    for i in 0..<dy.count { dw[i % features] += dy[i] * x[i] }
+                }
+            }
+            scale.withUnsafeBufferPointer { w in
+                dx.withUnsafeMutableBufferPointer { dx in
+                    for i in 0..<dy.count { dx[i] = dy[i] * w[i % features] }
+                }
+            }
         }
         return dx
     }
@@ -131,9 +144,9 @@ final class DocumentationExamplesTests: XCTestCase {
                                               epochs: 100, batchSize: 20)
         XCTAssertLessThan(regressionLosses.last!, regressionLosses.first!)
 
-        let images = Tensor(shape: [64, 1, 8, 8])
         var generator = SeededGenerator(seed: 3)
-        for i in 0..<images.count { images.value[i] = Float.random(in: 0..<1, using: &generator) }
+        let images = Tensor(shape: [64, 1, 8, 8],
+                            values: (0..<64 * 64).map { _ in Float.random(in: 0..<1, using: &generator) })
         let digits = (0..<64).map { Int32($0 % 10) }
         try inTemporaryDirectory {
             let cnn = Model {
@@ -180,7 +193,7 @@ final class DocumentationExamplesTests: XCTestCase {
         }
         // The hand-written backward pass against finite differences, through the graph.
         let scale = FeatureScale(features: 3)
-        scale.scale.value[1] = -2
+        scale.scale.withUnsafeMutableBufferPointer { $0[1] = -2 }
         let input = Tensor(shape: [2, 3], values: [0.5, -1, 2, 1.5, 0.25, -0.75],
                            requiresGradient: true)
         try gradientCheck(at: [input]) { inputs in (scale(inputs[0]) * inputs[0]).sum() }

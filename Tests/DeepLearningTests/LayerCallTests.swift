@@ -160,7 +160,7 @@ private final class Scaling: Function {
             dx.value[i] = scale.value[0] * outputGradient.value[i]
             ds += input!.value[i] * outputGradient.value[i]
         }
-        scale.gradient[0] += ds
+        scale.withUnsafeMutableGradientBufferPointer { $0[0] += ds }
         return dx
     }
 }

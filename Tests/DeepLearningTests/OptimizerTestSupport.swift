@@ -12,8 +12,7 @@ func assertSteps(_ expected: [[Double]], tolerance: Double = 1e-6,
     let optimizer = makeOptimizer([parameter])
     for (step, values) in expected.enumerated() {
         optimizer.zeroGrad()
-        parameter.gradient[0] = 0.5
-        parameter.gradient[1] = -1
+        parameter.withUnsafeMutableGradientBufferPointer { $0[0] = 0.5; $0[1] = -1 }
         optimizer.step()
         assertClose(parameter.values, values, tolerance: tolerance, "parameters after step \(step + 1)",
                     file: file, line: line)

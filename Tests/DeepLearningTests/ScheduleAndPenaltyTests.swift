@@ -44,7 +44,7 @@ final class PenaltyTests: XCTestCase {
     /// 0.1 + 0.01 = 0.11, −0.1 − 0.04 = −0.14, 0 (sign 0 = 0), added to the existing ones.
     func testPenaltyByHand() {
         let parameter = Tensor(shape: [3], values: [0.5, -2, 0])
-        parameter.gradient.update(from: [1, 1, 1], count: 3)
+        parameter.withUnsafeMutableGradientBufferPointer { $0.update(repeating: 1) }
         let value = Penalty(parameters: [parameter], l1: 0.1, l2: 0.01).apply()
         XCTAssertEqual(value, 0.2925, accuracy: 1e-7)
         assertClose(parameter.gradients, [1.11, 0.86, 1], tolerance: 1e-7, "gradients")

@@ -93,7 +93,9 @@ public final class DataParallel {
             .split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         try agree(failure: DataParallel.difference(between: description, and: root))
         for tensor in parameters + buffers {
-            world.broadcast(tensor.value, count: tensor.count, from: 0)
+            tensor.withUnsafeMutableBufferPointer {
+                world.broadcast($0.baseAddress!, count: $0.count, from: 0)
+            }
         }
     }
 
@@ -195,17 +197,19 @@ public final class DataParallel {
         flat.withUnsafeMutableBufferPointer { flat in
             var offset = 0
             for parameter in parameters {
-                let gradient = parameter.gradient
-                for index in 0..<parameter.count {
-                    flat[offset + index] = gradient[index] * weight
+                parameter.withUnsafeGradientBufferPointer { gradient in
+                    for index in gradient.indices {
+                        flat[offset + index] = gradient[index] * weight
+                    }
                 }
                 offset += parameter.count
             }
             world.sumAcrossRanks(flat.baseAddress!, count: total, bucketSize: bucketSize)
             offset = 0
             for parameter in parameters {
-                parameter.gradient.update(from: flat.baseAddress! + offset,
-                                          count: parameter.count)
+                parameter.withUnsafeMutableGradientBufferPointer {
+                    $0.baseAddress!.update(from: flat.baseAddress! + offset, count: $0.count)
+                }
                 offset += parameter.count
             }
         }
@@ -216,18 +220,24 @@ public final class DataParallel {
     /// batch statistics local to a rank and rank 0's running statistics for the next forward
     /// pass.
     public func broadcastBuffers() {
-        for buffer in buffers { world.broadcast(buffer.value, count: buffer.count, from: 0) }
+        for buffer in buffers {
+            buffer.withUnsafeMutableBufferPointer {
+                world.broadcast($0.baseAddress!, count: $0.count, from: 0)
+            }
+        }
     }
 
     /// A 64-bit FNV-1a hash of the bits of the parameters and buffers.
     public var parameterHash: UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for tensor in parameters + buffers {
-            for index in 0..<tensor.count {
-                var bits = tensor.value[index].bitPattern
-                for _ in 0..<4 {
-                    hash = (hash ^ UInt64(bits & 0xff)) &* 0x100_0000_01b3
-                    bits >>= 8
+            tensor.withUnsafeBufferPointer { values in
+                for value in values {
+                    var bits = value.bitPattern
+                    for _ in 0..<4 {
+                        hash = (hash ^ UInt64(bits & 0xff)) &* 0x100_0000_01b3
+                        bits >>= 8
+                    }
                 }
             }
         }
@@ -268,9 +278,13 @@ public final class DataParallel {
         }
         let sampleSize = samples == 0 ? 0 : inputs.count / samples
         let shard = Tensor(shape: [rows.count] + inputs.shape.dropFirst())
-        for (index, row) in rows.enumerated() {
-            (shard.value + index * sampleSize).update(from: inputs.value + row * sampleSize,
-                                                      count: sampleSize)
+        inputs.withUnsafeBufferPointer { source in
+            shard.withUnsafeMutableBufferPointer { destination in
+                for (index, row) in rows.enumerated() {
+                    (destination.baseAddress! + index * sampleSize)
+                        .update(from: source.baseAddress! + row * sampleSize, count: sampleSize)
+                }
+            }
         }
         return (shard, rows.map { labels[$0] })
     }

@@ -30,10 +30,8 @@ func mixedSpiral() -> (inputs: Tensor, labels: [Int32]) {
     let (inputs, labels) = network.data()
     var generator = SeededGenerator(seed: 5)
     let order = labels.indices.shuffled(using: &generator)
-    let mixed = Tensor(shape: inputs.shape)
-    for (row, source) in order.enumerated() {
-        (mixed.value + 2 * row).update(from: inputs.value + 2 * source, count: 2)
-    }
+    let points = inputs.values
+    let mixed = Tensor(shape: inputs.shape, values: order.flatMap { points[2 * $0..<2 * $0 + 2] })
     return (mixed, order.map { labels[$0] })
 }
 
@@ -47,10 +45,8 @@ func digitsCNN() -> Model {
 /// 320 random 8×8 images with pixels in [0, 1) and random classes of 10.
 func randomImages() -> (inputs: Tensor, labels: [Int32]) {
     var generator = SeededGenerator(seed: 9)
-    let inputs = Tensor(shape: [320, 1, 8, 8])
-    for index in 0..<inputs.count {
-        inputs.value[index] = Float.random(in: 0..<1, using: &generator)
-    }
+    let inputs = Tensor(shape: [320, 1, 8, 8],
+                        values: (0..<320 * 64).map { _ in Float.random(in: 0..<1, using: &generator) })
     return (inputs, (0..<320).map { _ in Int32.random(in: 0..<10, using: &generator) })
 }
 
@@ -167,7 +163,7 @@ running {
                                               globalBatchSize: globalBatchSize)
             placement = .shard
             if world.rank == 1 && scenario == "bad-label" { labels[37] = 7 }
-            if world.rank == 1 && scenario == "nan-loss" { inputs.value[2 * 45] = .nan }
+            if world.rank == 1 && scenario == "nan-loss" { inputs.withUnsafeMutableBufferPointer { $0[2 * 45] = .nan } }
         }
         let checkpoints = scenario == "failed-save"
             ? Checkpointing(modelPath: "/nonexistent-directory/model.safetensors",

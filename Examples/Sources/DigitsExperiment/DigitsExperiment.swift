@@ -145,9 +145,13 @@ public struct DigitsExperiment: Sendable {
             let rows = data.labels.indices.filter { isTest[$0] == test }
             let pixels = Self.side * Self.side
             let inputs = Tensor(shape: [rows.count, 1, Self.side, Self.side])
-            for (row, index) in rows.enumerated() {
-                (inputs.value + row * pixels).update(from: data.inputs.value + index * pixels,
-                                                     count: pixels)
+            data.inputs.withUnsafeBufferPointer { source in
+                inputs.withUnsafeMutableBufferPointer { destination in
+                    for (row, index) in rows.enumerated() {
+                        (destination.baseAddress! + row * pixels)
+                            .update(from: source.baseAddress! + index * pixels, count: pixels)
+                    }
+                }
             }
             return LabelledImages(inputs: inputs, labels: rows.map { data.labels[$0] })
         }

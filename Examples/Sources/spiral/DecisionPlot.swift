@@ -36,9 +36,11 @@ enum DecisionPlot {
         // One image row per batch: [size, 2] plane points, top row = largest y.
         let row = Tensor(shape: [size, 2])
         for y in 0..<size {
-            for x in 0..<size {
-                row.value[2 * x] = planeCoordinate(x)
-                row.value[2 * x + 1] = planeCoordinate(size - 1 - y)
+            row.withUnsafeMutableBufferPointer { row in
+                for x in 0..<size {
+                    row[2 * x] = planeCoordinate(x)
+                    row[2 * x + 1] = planeCoordinate(size - 1 - y)
+                }
             }
             for (x, predicted) in model.predict(row).enumerated() {
                 image.set(x: x, y: y, to: palette[Int(predicted) % palette.count].region)
