@@ -109,6 +109,7 @@ static inline int64_t ck_gemm_min64(int64_t x, int64_t y) { return x < y ? x : y
  * ck_threads_for with at most max_threads threads (0: ck_get_num_threads(), asked only when
  * more than one thread is worth it). */
 static inline int ck_gemm_threads_for(int64_t work, int64_t min_work, int max_threads) {
+    if (work < 2 * min_work) return 1; /* no division for a small product */
     const int64_t useful = work / min_work;
     if (useful < 2) return 1;
     const int threads = max_threads > 0 ? max_threads : ck_get_num_threads();
@@ -152,13 +153,15 @@ static inline ck_gemm_plan ck_gemm_plan_for(const ck_gemm_table *t, int mr, int 
         return (ck_gemm_plan){CK_GEMM_ROUTE_SCALE,
                               ck_gemm_threads_for(m * n, CK_PARALLEL_MIN_ELEMENTS, max_threads)};
 
-    /* m*n*k, saturated (m*n fits: it is the size of C). */
-    const int64_t mn = m * n;
-    const int64_t work = mn > INT64_MAX / k ? INT64_MAX : mn * k;
-    const int threads = ck_gemm_threads_for(work, t->min_work_per_thread, max_threads);
+    /* m*n*k, saturated (m*n fits: it is the size of C). The threads are counted only for
+     * the routes that may use more than one: the direct routes of small products (the
+     * spiral's) are planned with a few comparisons. */
+    int64_t work;
+    if (__builtin_mul_overflow(m * n, k, &work)) work = INT64_MAX;
     if (k >= t->dot_min_k && !g->trans_a &&
         (n <= t->dot_max_n || (g->trans_b && m <= t->dot_max_m)))
-        return (ck_gemm_plan){CK_GEMM_ROUTE_DOT, threads};
+        return (ck_gemm_plan){CK_GEMM_ROUTE_DOT,
+                              ck_gemm_threads_for(work, t->min_work_per_thread, max_threads)};
     if (work <= t->direct_max_work) {
         if (g->trans_a && (g->trans_b || m > n))
             return (ck_gemm_plan){CK_GEMM_ROUTE_BROADCAST_TRANSPOSED, 1};
@@ -167,12 +170,14 @@ static inline ck_gemm_plan ck_gemm_plan_for(const ck_gemm_table *t, int mr, int 
             return (ck_gemm_plan){CK_GEMM_ROUTE_ROW_PANELS, 1};
         return (ck_gemm_plan){CK_GEMM_ROUTE_BROADCAST, 1};
     }
+    const int threads = ck_gemm_threads_for(work, t->min_work_per_thread, max_threads);
     if (g->trans_a && n <= t->transposed_max_n && m > n)
         return (ck_gemm_plan){CK_GEMM_ROUTE_BROADCAST_TRANSPOSED, threads};
     const ck_gemm_packed_layout layout = ck_gemm_packed_layout_for(t, mr, nr, threads, m, n, k);
     if (!layout.own_slivers) return (ck_gemm_plan){CK_GEMM_ROUTE_PACKED, threads};
     /* k*n, saturated. */
-    const int64_t b_floats = n > INT64_MAX / k ? INT64_MAX : n * k;
+    int64_t b_floats;
+    if (__builtin_mul_overflow(n, k, &b_floats)) b_floats = INT64_MAX;
     return (ck_gemm_plan){!g->trans_b && b_floats <= t->own_slivers_in_place_max_b
                               ? CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE
                               : CK_GEMM_ROUTE_PACKED_OWN_SLIVERS,
