@@ -25,7 +25,8 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
-        // C helpers: the FMA peak, naive and serial reference loops, waiting for idle threads.
+        // C helpers: the FMA peak, naive and serial reference loops, waiting for idle threads,
+        // the thread CPU-time clock.
         // No -march: the peak picks its instruction set at run time, the reference loops
         // get the same baseline x86-64 code as the kernels.
         .target(
@@ -47,6 +48,7 @@ let package = Package(
             dependencies: [
                 .product(name: "DeepLearning", package: "DeepLearning"),
                 .product(name: "SpiralExperiment", package: "Examples"),
+                "BenchmarkSupport",
             ]
         ),
         .executableTarget(

@@ -38,7 +38,7 @@ public class ElementwiseActivation: Function {
     public func forward(_ input: Tensor) -> Tensor {
         let output = Tensor.reusing(output, shape: input.shape)
         function.forward(Int64(input.count), input.value, output.value)
-        self.output = output
+        keep(output, in: &self.output)
         return output
     }
 
@@ -47,7 +47,7 @@ public class ElementwiseActivation: Function {
     /// `forward`.
     func outputBuffer(rows: Int, columns: Int) -> Tensor {
         let output = Tensor.reusing(output, rows: rows, columns: columns)
-        self.output = output
+        keep(output, in: &self.output)
         return output
     }
 
@@ -59,7 +59,7 @@ public class ElementwiseActivation: Function {
             $0.isMatrix(rows: rows, columns: columns)
         }
         let inputGradient = Tensor.reusing(inputGradient, rows: rows, columns: columns)
-        self.inputGradient = inputGradient
+        keep(inputGradient, in: &self.inputGradient)
         return (output, inputGradient)
     }
 
@@ -68,7 +68,7 @@ public class ElementwiseActivation: Function {
         let inputGradient = Tensor.reusing(inputGradient, shape: output.shape)
         function.backward(Int64(output.count), output.value, outputGradient.value,
                        inputGradient.value)
-        self.inputGradient = inputGradient
+        keep(inputGradient, in: &self.inputGradient)
         return inputGradient
     }
 }

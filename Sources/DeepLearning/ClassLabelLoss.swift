@@ -32,14 +32,18 @@ public class ClassLabelLoss: Loss {
         let (rows, classes) = (output.shape[0], output.shape[1])
         try checkLabelCount(labels, rows: rows)
         let gradient = Tensor.reusing(scoresGradient, shape: output.shape)
-        scoresGradient = gradient
+        keep(gradient, in: &scoresGradient)
+        // The kernel writes the loss through a pointer: a `var` captured by the closures
+        // below would be boxed on the heap, one allocation a training step.
         var loss: Float = 0
-        func compute(_ labels: UnsafeBufferPointer<Int32>) -> Int32 {
-            kernel(Int64(rows), Int64(classes), output.value, labels.baseAddress,
-                   gradient.value, &loss)
+        let status = withUnsafeMutablePointer(to: &loss) { loss in
+            func compute(_ labels: UnsafeBufferPointer<Int32>) -> Int32 {
+                kernel(Int64(rows), Int64(classes), output.value, labels.baseAddress,
+                       gradient.value, loss)
+            }
+            return labels.withContiguousStorageIfAvailable(compute)
+                ?? Array(labels).withUnsafeBufferPointer(compute)
         }
-        let status = labels.withContiguousStorageIfAvailable(compute)
-            ?? Array(labels).withUnsafeBufferPointer(compute)
         if status == CK_ERROR_LABEL_OUT_OF_RANGE { try checkLabels(labels, classes: classes) }
         return loss
     }

@@ -48,6 +48,30 @@ struct FusedSteps {
         self.forward = forward
         self.backward = backward
     }
+
+    /// The network's output for `input`: every forward step, first to last.
+    func forward(_ input: Tensor) -> Tensor {
+        var activation = input
+        for index in forward.indices { activation = forward[index].forward(activation) }
+        return activation
+    }
+
+    /// dLoss/dInput from dLoss/dOutput: every backward step, accumulating the parameters'
+    /// gradients.
+    func backward(_ outputGradient: Tensor) -> Tensor {
+        var gradient = outputGradient
+        for index in backward.indices { gradient = backward[index].backward(gradient) }
+        return gradient
+    }
+
+    /// The parameters' gradients from dLoss/dOutput, without dLoss/dInput of the first layer,
+    /// which training does not need.
+    func accumulateParameterGradients(_ outputGradient: Tensor) {
+        var gradient = outputGradient
+        guard let last = backward.indices.last else { return }
+        for index in 0..<last { gradient = backward[index].backward(gradient) }
+        backward[last].accumulateParameterGradients(gradient)
+    }
 }
 
 /// One step of `Model.forward`: a layer, or a `Linear` and the `ReLU` right after it.
@@ -83,4 +107,11 @@ enum BackwardStep {
         case .linearThroughReLU: _ = backward(outputGradient)
         }
     }
+}
+
+/// Stores `tensor` in `slot` unless it is there already: a training step hands a layer the
+/// same buffers every batch, and skipping the store saves a retain and a release.
+@inline(__always)
+func keep(_ tensor: Tensor, in slot: inout Tensor?) {
+    if slot !== tensor { slot = tensor }
 }

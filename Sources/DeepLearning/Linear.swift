@@ -97,12 +97,12 @@ public final class Linear: Function {
             output = relu.outputBuffer(rows: batch, columns: outputSize)
         } else {
             output = Tensor.reusing(self.output, rows: batch, columns: outputSize)
-            self.output = output
+            keep(output, in: &self.output)
         }
         ck_sgemm_bias_relu(0, 0, Int64(batch), Int64(outputSize), Int64(inputSize), 1,
                            input.value, Int64(inputSize), weight.value, Int64(outputSize), 0,
                            output.value, Int64(outputSize), bias.value, relu == nil ? 0 : 1)
-        self.input = input
+        keep(input, in: &self.input)
         return output
     }
 
@@ -124,7 +124,7 @@ public final class Linear: Function {
             let inputGradient = Tensor.reusing(inputGradient, rows: batch, columns: inputSize)
             ck_sgemm(0, 1, m, n, k, 1, outputGradient.value, k, weight.value, k, 0,
                      inputGradient.value, n)
-            self.inputGradient = inputGradient
+            keep(inputGradient, in: &self.inputGradient)
             return inputGradient
         }
         let (reluOutput, reluInputGradient) = relu.fusedBackwardBuffers(rows: batch,

@@ -107,7 +107,7 @@ public final class Model: Layer {
     /// you keep beyond the next call), else through `callAsFunction(_:)`.
     public func forward(_ input: Tensor) -> Tensor {
         guard let steps = fusedSteps else { return withoutGradientRecording { self(input) } }
-        return steps.forward.reduce(input) { $1.forward($0) }
+        return steps.forward(input)
     }
 
     /// Back-propagates dLoss/dOutput of the last `forward(_:)` through every layer
@@ -116,16 +116,14 @@ public final class Model: Layer {
     /// `backward(_:)` on its output.
     @discardableResult
     public func backward(_ outputGradient: Tensor) -> Tensor {
-        requireFusedSteps().backward.reduce(outputGradient) { $1.backward($0) }
+        requireFusedSteps().backward(outputGradient)
     }
 
     /// Accumulates every layer's parameter gradients from dLoss/dOutput, skipping the input
     /// gradient of the first layer, which training does not need. For models whose layers are
     /// all `Function`s, as `backward(_:)`.
     public func accumulateParameterGradients(_ outputGradient: Tensor) {
-        let steps = requireFusedSteps()
-        let gradient = steps.backward.dropLast().reduce(outputGradient) { $1.backward($0) }
-        steps.backward.last?.accumulateParameterGradients(gradient)
+        requireFusedSteps().accumulateParameterGradients(outputGradient)
     }
 
     private func requireFusedSteps() -> FusedSteps {
@@ -283,8 +281,7 @@ public final class Model: Layer {
             let steps = fusedSteps
             try objective.forEachBatch(of: loader) { batch, batchInputs, batchTargets in
                 // The fused passes where every layer has them, else the graph.
-                let output = steps.map { $0.forward.reduce(batchInputs) { $1.forward($0) } }
-                    ?? self(batchInputs)
+                let output = steps?.forward(batchInputs) ?? self(batchInputs)
                 func requireFinite(_ value: Float) throws {
                     guard value.isFinite else {
                         throw DeepLearningError.nonFiniteLoss(value: value, epoch: epoch,
@@ -294,8 +291,8 @@ public final class Model: Layer {
                 let value = try objective.forward(output, batchTargets)
                 try requireFinite(value)
                 optimizer.zeroGrad()
-                if steps != nil {
-                    accumulateParameterGradients(objective.backward())
+                if let steps {
+                    steps.accumulateParameterGradients(objective.backward())
                 } else {
                     output.backward(objective.backward())
                 }
