@@ -126,12 +126,40 @@ CK_VECTORIZED static void walk_range(const void *args, int64_t begin, int64_t en
 /* Stands in for an operand a term does not read (read at stride 0, never used). */
 static const float unused_operand = 0.0f;
 
+/* The walk of a single dimension of n elements, on one thread, without the set-up: one row
+ * (element-wise operations on small tensors; the same terms in the same order as the walk). */
+CK_VECTORIZED static void walk_one_row(int kind, int64_t n, const float *const operand[3],
+                                       const int64_t *const strides[ARRAYS], int accumulate,
+                                       float *target) {
+    const float *dy = operand[DY] ? operand[DY] : &unused_operand;
+    const float *a = operand[A] ? operand[A] : &unused_operand;
+    const float *b = operand[B] ? operand[B] : &unused_operand;
+    const int64_t sd = strides[DY][0], sa = strides[A][0], sb = strides[B][0];
+    const int64_t st = strides[TARGET][0];
+#define KIND(K) case K: walk_row(K, n, dy, sd, a, sa, b, sb, target, st, !accumulate); break;
+    switch (kind) {
+    KIND(TERM_ADD) KIND(TERM_SUBTRACT) KIND(TERM_MULTIPLY) KIND(TERM_DIVIDE) KIND(TERM_DY)
+    KIND(TERM_NEGATED_DY) KIND(TERM_DY_TIMES_B) KIND(TERM_DY_TIMES_A) KIND(TERM_DY_OVER_B)
+    default: walk_row(TERM_QUOTIENT_B, n, dy, sd, a, sa, b, sb, target, st, !accumulate); break;
+    }
+#undef KIND
+}
+
 /* Builds the walk: drops dimensions of size 1, merges neighbouring dimensions that every
  * array steps through contiguously (stride[d] == stride[d + 1] * shape[d + 1]), picks the
  * split dimension, and runs it. Does nothing when an output dimension is 0. */
 static void walk(int kind, int rank, const int64_t *shape, const float *const operand[3],
                  const int64_t *const strides[ARRAYS], int accumulate, float *target) {
-    walk_args w = {.kind = kind, .accumulate = accumulate, .target = target};
+    if (rank == 1 && shape[0] > 0 && shape[0] < CK_PARALLEL_MIN_ELEMENTS) {
+        walk_one_row(kind, shape[0], operand, strides, accumulate, target);
+        return;
+    }
+    /* Not zero-initialized (its arrays are a third of a kilobyte): only the first `rank`
+     * entries of each are written and read. */
+    walk_args w;
+    w.kind = kind;
+    w.accumulate = accumulate;
+    w.target = target;
     int64_t total = 1;
     int r = 0;
     for (int d = 0; d < rank; d++) {

@@ -8,7 +8,8 @@ import Synchronization
 /// 160, ... bytes): a request is rounded up to its class, so at most a quarter of a buffer is
 /// unused. A freed buffer goes back to its class's list unless the pool already holds
 /// `limitBytes` of buffers, in which case it is returned to the system. Thread-safe (one lock
-/// around the lists).
+/// around the lists); tensors reach it through `ThreadBufferCache`, which keeps a few small
+/// buffers per thread in front of it.
 final class BufferPool: Sendable {
     /// The pool every tensor's storage comes from.
     static let shared = BufferPool(limitBytes: 1 << 30)
@@ -26,6 +27,15 @@ final class BufferPool: Sendable {
     private let lists = Mutex(Lists())
 
     init(limitBytes: Int) { self.limitBytes = limitBytes }
+
+    /// Returns the free buffers to the system (a pool other than `shared`, in tests).
+    deinit {
+        lists.withLock { lists in
+            for address in lists.free.joined() {
+                UnsafeMutableRawPointer(bitPattern: address)!.deallocate()
+            }
+        }
+    }
 
     /// The size class of a buffer of `count` floats, and its size in bytes.
     static func sizeClass(forCount count: Int) -> (index: Int, bytes: Int) {
@@ -57,6 +67,12 @@ final class BufferPool: Sendable {
         }
         return (raw.bindMemory(to: Float.self, capacity: bytes / MemoryLayout<Float>.stride),
                 index)
+    }
+
+    /// Takes back a buffer, given by its address, of class `sizeClass`.
+    func give(address: UInt, sizeClass: Int) {
+        give(UnsafeMutableRawPointer(bitPattern: address)!.assumingMemoryBound(to: Float.self),
+             sizeClass: sizeClass)
     }
 
     /// Takes back a buffer from `take(count:)`, of class `sizeClass`.

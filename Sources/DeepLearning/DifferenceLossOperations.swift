@@ -35,8 +35,8 @@ func differenceLoss(_ operation: String, _ predictions: Tensor, _ targets: Tenso
     kernel(Int64(predictions.count), predictions.value, targets.value, gradient?.value,
            loss.value)
     if let gradient {
-        loss.attach(ScaledGradientsNode(operation, inputs: [predictions, targets],
-                                        gradients: [gradient, gradient], signs: [1, -1]))
+        loss.attach(ScaledGradientsNode(operation, predictions, targets,
+                                        gradients: (gradient, gradient), signs: (1, -1)))
     }
     return loss
 }

@@ -5,7 +5,14 @@ import CKernels
 
 extension Tensor {
     /// Element-wise sum, broadcast: `[4, 3] + [3]` adds the vector to each row.
-    public static func + (a: Tensor, b: Tensor) -> Tensor { binary(.add, a, b) }
+    ///
+    /// `a` is taken over (`consuming`): when it is a 2-D product that nothing else holds, as
+    /// in `matmul(x, w) + b`, the bias is added in its buffer and joins its node
+    /// (`MatrixProductNode.fusingBias(into:_:)`).
+    public static func + (a: consuming Tensor, b: Tensor) -> Tensor {
+        if MatrixProductNode.fusingBias(into: &a, b) { return a }
+        return binary(.add, a, b)
+    }
     /// Element-wise difference, broadcast.
     public static func - (a: Tensor, b: Tensor) -> Tensor { binary(.subtract, a, b) }
     /// Element-wise product, broadcast.
@@ -32,13 +39,17 @@ extension Tensor {
 
     /// `a op b` broadcast, recorded when an input requires a gradient.
     private static func binary(_ op: BinaryOperation, _ a: Tensor, _ b: Tensor) -> Tensor {
-        let shape = Broadcasting.shape(a.shape, b.shape, operation: op.symbol)
+        // The shapes read once: each read of a class's array property retains and releases it.
+        let aShape = a.shape, bShape = b.shape
+        let shape = Broadcasting.shape(aShape, bShape, operation: op.symbol)
         let result = Tensor(uninitializedShape: shape)
-        Broadcasting.withLayout(of: a.shape, b.shape, in: shape) { rank, shape, aStrides, bStrides in
+        Broadcasting.withLayout(of: aShape, bShape, in: shape) { rank, shape, aStrides, bStrides in
             ck_binary(op.kernel, rank, shape, a.value, aStrides, b.value, bStrides, 0,
                       result.value)
         }
-        if recordsGradient(a, b) { result.attach(BinaryNode(op, a, b, shape: shape)) }
+        if recordsGradient(a, b) {
+            result.attach(BinaryNode(op, a, b, shapes: (aShape, bShape), outputShape: shape))
+        }
         return result
     }
 }
@@ -74,20 +85,24 @@ enum BinaryOperation {
 /// the same sums as the broadcasting kernel's, in the same order.
 final class BinaryNode: GradientNode {
     private let op: BinaryOperation
-    private let aShape: [Int], bShape: [Int]
+    /// The inputs' shapes, for `+` and `-`, which save no inputs (the saved inputs of `*`
+    /// and `/` have them).
+    private let shapes: (a: [Int], b: [Int])?
 
-    init(_ op: BinaryOperation, _ a: Tensor, _ b: Tensor, shape: [Int]) {
+    /// The node of `a op b`, the inputs of shapes `shapes`, the output of `outputShape`.
+    init(_ op: BinaryOperation, _ a: Tensor, _ b: Tensor, shapes: (a: [Int], b: [Int]),
+         outputShape: [Int]) {
         self.op = op
-        aShape = a.shape
-        bShape = b.shape
         let savesInputs = op == .multiply || op == .divide
+        self.shapes = savesInputs ? nil : shapes
         super.init(op.symbol, input: a, b, saving: savesInputs ? a : nil, savesInputs ? b : nil,
-                   outputShape: shape)
+                   outputShape: outputShape)
     }
 
     override func backward(_ outputGradient: Tensor) {
-        let savesInputs = op == .multiply || op == .divide
+        let savesInputs = shapes == nil
         let a = savesInputs ? savedValue(0) : nil, b = savesInputs ? savedValue(1) : nil
+        let aShape = shapes?.a ?? savedShape(0), bShape = shapes?.b ?? savedShape(1)
         let passesToA = (op == .add || op == .subtract) && aShape == outputShape
         let bIsBias = op == .add && passesToA && isRowVector(bShape, of: outputShape)
         Broadcasting.withLayout(of: aShape, bShape, in: outputShape) { rank, shape, aStrides, bStrides in

@@ -24,20 +24,25 @@ import CKernels
 /// }
 /// ```
 public class GradientNode {
-    /// The operation's name, for messages ("matmul", "+").
-    public let operation: String
+    /// The operation's name, for messages ("matmul", "+"); an operation fused into the node
+    /// afterwards renames it ("relu(matmul + bias)", see `MatrixProductNode`).
+    public internal(set) var operation: String
     /// The shape of the output, which the gradient passed to `backward(_:)` has.
     let outputShape: [Int]
-    /// Where each input's gradient goes, `inputCount` of them: the first two here, the others
-    /// in `moreInputs`, so that an operation of one or two inputs allocates no array. All
+    /// Where each input's gradient goes, `inputCount` of them: the first three here, the others
+    /// in `moreInputs`, so that an operation of up to three inputs allocates no array. All
     /// `.none` once the node has run.
     @exclusivity(unchecked) private var firstInput = Edge.none, secondInput = Edge.none
+    @exclusivity(unchecked) private var thirdInput = Edge.none
     @exclusivity(unchecked) private var moreInputs: [Edge] = []
     /// The number of inputs; 0 once the node has run.
     @exclusivity(unchecked) private(set) var inputCount: Int
     /// The tensors the backward pass reads, stored as the inputs are; nil once the node has run.
     @exclusivity(unchecked) private var firstSaved: SavedTensor?, secondSaved: SavedTensor?
+    @exclusivity(unchecked) private var thirdSaved: SavedTensor?
     @exclusivity(unchecked) private var moreSaved: [SavedTensor] = []
+    /// The number of saved tensors.
+    @exclusivity(unchecked) private var savedCount = 0
     /// The gradient of the output, summed over the output's uses; nil until the first
     /// consumer delivered it.
     @exclusivity(unchecked) var outputGradient: Tensor?
@@ -57,13 +62,9 @@ public class GradientNode {
     init(_ operation: String, inputs: [Tensor], saving: [Tensor] = [], outputShape: [Int]) {
         self.operation = operation
         self.outputShape = outputShape
-        inputCount = inputs.count
-        if inputs.count > 0 { firstInput = Edge(inputs[0]) }
-        if inputs.count > 1 { secondInput = Edge(inputs[1]) }
-        if inputs.count > 2 { moreInputs = inputs.dropFirst(2).map(Edge.init) }
-        if saving.count > 0 { firstSaved = SavedTensor(saving[0]) }
-        if saving.count > 1 { secondSaved = SavedTensor(saving[1]) }
-        if saving.count > 2 { moreSaved = saving.dropFirst(2).map(SavedTensor.init) }
+        inputCount = 0
+        for input in inputs { appendInput(input) }
+        for tensor in saving { save(tensor) }
     }
 
     /// A node for `operation` on `input` and, when given, `secondInput`, saving `saved` and
@@ -77,6 +78,32 @@ public class GradientNode {
         inputCount = secondInput == nil ? 1 : 2
         if let saved { firstSaved = SavedTensor(saved) }
         if let secondSaved { self.secondSaved = SavedTensor(secondSaved) }
+        savedCount = secondSaved != nil ? 2 : saved != nil ? 1 : 0
+    }
+
+    /// Adds an input after those given at initialization, as input `inputCount`: for an
+    /// operation fused into this node after it was recorded.
+    func appendInput(_ tensor: Tensor) {
+        let edge = Edge(tensor)
+        switch inputCount {
+        case 0: firstInput = edge
+        case 1: secondInput = edge
+        case 2: thirdInput = edge
+        default: moreInputs.append(edge)
+        }
+        inputCount += 1
+    }
+
+    /// Saves `tensor` for the backward pass, as saved tensor `savedCount` (`savedValue(_:)`).
+    func save(_ tensor: Tensor) {
+        let saved = SavedTensor(tensor)
+        switch savedCount {
+        case 0: firstSaved = saved
+        case 1: secondSaved = saved
+        case 2: thirdSaved = saved
+        default: moreSaved.append(saved)
+        }
+        savedCount += 1
     }
 
     /// The edge of input `index`.
@@ -85,7 +112,8 @@ public class GradientNode {
         switch index {
         case 0: firstInput
         case 1: secondInput
-        default: moreInputs[index - 2]
+        case 2: thirdInput
+        default: moreInputs[index - 3]
         }
     }
 
@@ -108,6 +136,7 @@ public class GradientNode {
         }
         firstInput = .none
         secondInput = .none
+        thirdInput = .none
         moreInputs = []
         inputCount = 0
     }
@@ -160,7 +189,8 @@ public class GradientNode {
         switch index {
         case 0: firstSaved!
         case 1: secondSaved!
-        default: moreSaved[index - 2]
+        case 2: thirdSaved!
+        default: moreSaved[index - 3]
         }
     }
 
@@ -186,11 +216,14 @@ public class GradientNode {
     func free() {
         firstInput = .none
         secondInput = .none
+        thirdInput = .none
         moreInputs = []
         inputCount = 0
         firstSaved = nil
         secondSaved = nil
+        thirdSaved = nil
         moreSaved = []
+        savedCount = 0
         outputGradient = nil
         isFreed = true
     }

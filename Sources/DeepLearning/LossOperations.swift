@@ -46,7 +46,7 @@ public func crossEntropy(_ logits: Tensor, labels: [Int32]) throws -> Tensor {
                                           gradient?.value, loss.value)
     if status == CK_ERROR_LABEL_OUT_OF_RANGE { try checkLabels(labels, classes: classes) }
     if let gradient {
-        loss.attach(ScaledGradientsNode("crossEntropy", inputs: [logits], gradients: [gradient]))
+        loss.attach(ScaledGradientsNode("crossEntropy", input: logits, gradient: gradient))
     }
     return loss
 }
@@ -72,9 +72,8 @@ public func binaryCrossEntropy(logits: Tensor, targets: Tensor) -> Tensor {
                                                         targets.value, dz?.value, dt?.value)
     if records {
         // A gradient that is not needed is never read: the logits' stands in for it.
-        let gradients = [dz ?? dt!, dt ?? dz!]
-        loss.attach(ScaledGradientsNode("binaryCrossEntropy", inputs: [logits, targets],
-                                        gradients: gradients))
+        loss.attach(ScaledGradientsNode("binaryCrossEntropy", logits, targets,
+                                        gradients: (dz ?? dt!, dt ?? dz!)))
     }
     return loss
 }
@@ -102,30 +101,42 @@ final class RowNormalizationNode: GradientNode {
     }
 }
 
-/// The backward pass of a scalar loss whose kernel computed the gradient of each input with
-/// the loss: input i's gradient is signs[i] · dLoss · gradients[i].
+/// The backward pass of a scalar loss whose kernel computed the gradient of each input (one
+/// or two) with the loss: input i's gradient is sign_i · dLoss · gradient_i.
 final class ScaledGradientsNode: GradientNode {
-    /// Dropped after the backward pass, with the rest of the graph.
-    private var gradients: [Tensor]
-    private let signs: [Float]
+    /// The inputs' gradients (the second nil for one input), dropped after the backward pass.
+    @exclusivity(unchecked) private var firstGradient: Tensor?, secondGradient: Tensor?
+    private let firstSign: Float, secondSign: Float
 
-    init(_ operation: String, inputs: [Tensor], gradients: [Tensor], signs: [Float]? = nil) {
-        self.gradients = gradients
-        self.signs = signs ?? [Float](repeating: 1, count: inputs.count)
-        super.init(operation, inputs: inputs, outputShape: [])
+    /// The node of a loss of `input`, whose gradient is `gradient`.
+    init(_ operation: String, input: Tensor, gradient: Tensor) {
+        firstGradient = gradient
+        (firstSign, secondSign) = (1, 1)
+        super.init(operation, input: input, outputShape: [])
+    }
+
+    /// The node of a loss of `first` and `second`, whose gradients are `gradients` times
+    /// `signs` (one tensor may stand for both).
+    init(_ operation: String, _ first: Tensor, _ second: Tensor,
+         gradients: (Tensor, Tensor), signs: (Float, Float) = (1, 1)) {
+        (firstGradient, secondGradient) = gradients
+        (firstSign, secondSign) = signs
+        super.init(operation, input: first, second, outputShape: [])
     }
 
     /// A gradient tensor is handed on without a copy where it can be (`passGradient`), to
-    /// one input at most: the last input first, so that the input that takes a tensor is the
-    /// last to read it.
+    /// one input at most: the second input first, so that the input that takes a tensor is
+    /// the last to read it.
     override func backward(_ outputGradient: Tensor) {
         let scale = outputGradient.value.pointee
-        for index in gradients.indices.reversed() {
-            let gradient = gradients[index]
-            let readLater = gradients[..<index].contains { $0 === gradient }
-            passGradient(gradient, scaledBy: signs[index] * scale, owned: !readLater,
-                         toInput: index)
+        if let secondGradient {
+            passGradient(secondGradient, scaledBy: secondSign * scale,
+                         owned: secondGradient !== firstGradient, toInput: 1)
         }
-        gradients = []
+        if let firstGradient {
+            passGradient(firstGradient, scaledBy: firstSign * scale, owned: true, toInput: 0)
+        }
+        firstGradient = nil
+        secondGradient = nil
     }
 }

@@ -38,8 +38,9 @@ public final class Tensor {
     /// counted in `version`; users write through `withUnsafeMutableBufferPointer(_:)`, which
     /// counts them, and library code that writes in place raises `storage.version` itself.
     let value: UnsafeMutablePointer<Float>
-    /// The buffer `value` points into, shared with this tensor's views.
-    let storage: TensorStorage
+    /// The buffer `value` points into, shared with this tensor's views. Never reassigned
+    /// (a `var` for `isKnownUniquelyReferenced`, which the graph's in-place fusions check).
+    @exclusivity(unchecked) var storage: TensorStorage
     @exclusivity(unchecked) private var gradientStorage: TensorStorage?
     /// Whether the gradient is zero without the zeros having been written (after
     /// `zeroGradient()`): `gradientPointer` writes them before handing the buffer out, and a kernel

@@ -28,7 +28,14 @@ public func cos(_ x: Tensor) -> Tensor { unary(.cos, x) }
 public func gelu(_ x: Tensor) -> Tensor { unary(.gelu, x) }
 
 /// max(x, 0), element-wise (the `ReLU` layer's kernels); gradient 0 at 0.
-public func relu(_ x: Tensor) -> Tensor { activation(.relu, x) }
+///
+/// `x` is taken over (`consuming`): when it is a 2-D product (plus a bias) that nothing else
+/// holds, as in `relu(matmul(x, w) + b)`, the ReLU is applied in its buffer and joins its node
+/// (`MatrixProductNode.fusingReLU(into:)`).
+public func relu(_ x: consuming Tensor) -> Tensor {
+    if MatrixProductNode.fusingReLU(into: &x) { return x }
+    return activation(.relu, x)
+}
 /// 1 / (1 + e^−x), element-wise (the `Sigmoid` layer's kernels).
 public func sigmoid(_ x: Tensor) -> Tensor { activation(.sigmoid, x) }
 /// tanh x, element-wise (the `Tanh` layer's kernels).

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
 import XCTest
 @testable import DeepLearning
 
@@ -35,5 +39,34 @@ final class BufferPoolTests: XCTestCase {
         pool.give(second, sizeClass: secondClass)
         pool.give(third, sizeClass: thirdClass)                 // over 1024 bytes: freed
         XCTAssertEqual(pool.cachedBytes, 896)
+    }
+
+    /// The address of the buffer a thread of the test below took and gave back.
+    private static let threadsBuffer = Atomic<UInt>(0)
+
+    func testTheThreadCacheReusesABufferAndHandsItToThePoolWhenItsThreadEnds() {
+        let (first, firstClass) = ThreadBufferCache.take(count: 100)
+        ThreadBufferCache.give(first, sizeClass: firstClass)
+        let before = Tensor.bufferAllocations.load(ordering: .relaxed)
+        let (again, againClass) = ThreadBufferCache.take(count: 110)    // the same class
+        XCTAssertEqual(again, first)
+        XCTAssertEqual(Tensor.bufferAllocations.load(ordering: .relaxed), before)
+        ThreadBufferCache.give(again, sizeClass: againClass)
+
+        var thread = pthread_t()
+        let status = pthread_create(&thread, nil, { _ in
+            let (buffer, sizeClass) = ThreadBufferCache.take(count: 5000)
+            BufferPoolTests.threadsBuffer.store(UInt(bitPattern: buffer), ordering: .relaxed)
+            ThreadBufferCache.give(buffer, sizeClass: sizeClass)       // into its cache
+            return nil
+        }, nil)
+        XCTAssertEqual(status, 0)
+        pthread_join(thread, nil)
+        // The ended thread's cache gave the buffer to the shared pool, whose list hands out
+        // the last buffer given first.
+        let (fromPool, poolClass) = BufferPool.shared.take(count: 5000)
+        XCTAssertEqual(UInt(bitPattern: fromPool),
+                       BufferPoolTests.threadsBuffer.load(ordering: .relaxed))
+        BufferPool.shared.give(fromPool, sizeClass: poolClass)
     }
 }
