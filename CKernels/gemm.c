@@ -24,7 +24,8 @@ gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, con
     case CK_GEMM_ROUTE_BROADCAST:
     case CK_GEMM_ROUTE_BROADCAST_TRANSPOSED: ck_gemm_broadcast(t, &g, plan); return;
     case CK_GEMM_ROUTE_PACKED:
-    case CK_GEMM_ROUTE_PACKED_OWN_SLIVERS: ck_gemm_packed(t, &g, plan.threads); return;
+    case CK_GEMM_ROUTE_PACKED_OWN_SLIVERS:
+    case CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE: ck_gemm_packed(t, &g, plan); return;
     }
 }
 

@@ -1,5 +1,6 @@
-/* The GEMM's packed routes (gemm_plan.h), PACKED and PACKED_OWN_SLIVERS: C = alpha * op(A) *
- * op(B) + beta * C (row-major), BLIS-style, then the epilogue (NULL: none; gemm_direct.h).
+/* The GEMM's packed routes (gemm_plan.h), PACKED and PACKED_OWN_SLIVERS(_IN_PLACE):
+ * C = alpha * op(A) * op(B) + beta * C (row-major), BLIS-style, then the epilogue (NULL:
+ * none; gemm_direct.h).
  * Block sizes (MC, KC, NC) come from the table, the tile (MR x NR) from its instruction set.
  *
  *   for jc over n by NC:                 columns of C / op(B)
@@ -163,6 +164,7 @@ typedef struct {
     const ck_gemm_table *t;
     const ck_gemm_operands *g;
     float *b_packed; /* B~, shared: kc_max x nc_max floats */
+    int b_in_place;  /* own slivers of B as stored read in place (PACKED_OWN_SLIVERS_IN_PLACE) */
 } gemm_problem;
 
 /* One mr x nr tile (mr, nr at most the path's MR, NR) of C at c. The microkernel computes
@@ -224,10 +226,10 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
      * read by a few tiles of one thread only. When B~ would also be larger than L2 (larger
      * than the A~ block, which is sized to fit it), every thread takes the slivers of its own
      * columns, one at a time, right before its tiles read them (layout.own_slivers): no
-     * shared B~ going through L3, no barriers. A whole sliver of B as stored (not transposed)
-     * is not even packed: the microkernel reads its rows in place, ldb apart, and the loads
-     * overlap its arithmetic instead of preceding it. The same tiles see the same values:
-     * the bits do not change. */
+     * shared B~ going through L3, no barriers. On PACKED_OWN_SLIVERS_IN_PLACE a whole sliver of
+     * B as stored is not even packed: the microkernel reads its rows in place, ldb apart, and
+     * the loads overlap its arithmetic instead of preceding it. The same tiles see the same
+     * values: the bits do not change. */
     const int own_slivers = layout.own_slivers;
     float *b_sliver = NULL;
     if (own_slivers)
@@ -262,7 +264,7 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
                     int64_t ldbp = nr;
                     if (!own_slivers) {
                         bp = problem->b_packed + (jr / nr) * nr * kc;
-                    } else if (!g->trans_b && nc - jr >= nr) {
+                    } else if (problem->b_in_place && nc - jr >= nr) {
                         bp = g->b + pc * g->ldb + jc + jr; /* B as stored */
                         ldbp = g->ldb;
                     } else {
@@ -313,15 +315,16 @@ __attribute__((noinline)) static void gemm_parallel(const gemm_problem *problem,
     }
 }
 
-void ck_gemm_packed(const ck_gemm_table *t, const ck_gemm_operands *g, int threads) {
+void ck_gemm_packed(const ck_gemm_table *t, const ck_gemm_operands *g, ck_gemm_plan plan) {
     /* B~ belongs to the calling thread: allocated here, before any parallel region. */
     const int nr = t->isa->nr;
     const int64_t nc_max = ck_gemm_min64(t->nc, (g->n + nr - 1) / nr * nr);
     const gemm_problem problem = {
         .t = t, .g = g,
-        .b_packed = ck_scratch_get(&b_scratch, (size_t)nc_max * (size_t)ck_gemm_min64(t->kc, g->k))};
-    if (threads > 1)
-        gemm_parallel(&problem, threads);
+        .b_packed = ck_scratch_get(&b_scratch, (size_t)nc_max * (size_t)ck_gemm_min64(t->kc, g->k)),
+        .b_in_place = plan.route == CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE};
+    if (plan.threads > 1)
+        gemm_parallel(&problem, plan.threads);
     else
         gemm_thread(&problem, 0, 1);
 }

@@ -20,6 +20,9 @@
 
 /* Multiply-adds below which a product is not split between threads or packed. */
 #define WORK_64_CUBED ((int64_t)64 * 64 * 64)
+/* own_slivers_in_place_max_b: B as stored read in place whatever its size, or up to 2 MB. */
+#define IN_PLACE_ALWAYS INT64_MAX
+#define IN_PLACE_UP_TO_2_MB ((int64_t)1 << 19)
 
 /* The tables. Where each was measured, and against what: Benchmarks/README.md. Rows not
  * measured on their CPU are scaled to their tiles (portable, AVX2) or copy the one-FMA table
@@ -33,6 +36,7 @@ static const ck_gemm_table tables[] = {
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
         .row_panel_max_k = 0, .prefetch_rows = 32,
+        .own_slivers_in_place_max_b = IN_PLACE_ALWAYS,
     },
     [CK_GEMM_ARCH_AVX2] = {
         .arch = CK_GEMM_ARCH_AVX2, .name = "avx2", .isa = ISA_AVX2,
@@ -40,6 +44,7 @@ static const ck_gemm_table tables[] = {
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
         .row_panel_max_k = 0, .prefetch_rows = 32,
+        .own_slivers_in_place_max_b = IN_PLACE_ALWAYS,
     },
     [CK_GEMM_ARCH_AVX512_ONE_FMA] = {
         .arch = CK_GEMM_ARCH_AVX512_ONE_FMA, .name = "avx512-one-fma", .isa = ISA_AVX512,
@@ -47,6 +52,7 @@ static const ck_gemm_table tables[] = {
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
+        .own_slivers_in_place_max_b = IN_PLACE_UP_TO_2_MB,
     },
     [CK_GEMM_ARCH_AVX512_TWO_FMA] = {
         .arch = CK_GEMM_ARCH_AVX512_TWO_FMA, .name = "avx512-two-fma", .isa = ISA_AVX512,
@@ -54,6 +60,7 @@ static const ck_gemm_table tables[] = {
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
+        .own_slivers_in_place_max_b = IN_PLACE_ALWAYS,
     },
     [CK_GEMM_ARCH_AVX512_ZEN5] = {
         .arch = CK_GEMM_ARCH_AVX512_ZEN5, .name = "avx512-zen5", .isa = ISA_AVX512,
@@ -61,6 +68,7 @@ static const ck_gemm_table tables[] = {
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
+        .own_slivers_in_place_max_b = IN_PLACE_ALWAYS,
     },
 };
 enum { TABLES = sizeof tables / sizeof tables[0] };
@@ -238,6 +246,7 @@ const char *ck_gemm_route_name(ck_gemm_route route) {
     case CK_GEMM_ROUTE_BROADCAST_TRANSPOSED: return "broadcast-transposed";
     case CK_GEMM_ROUTE_PACKED: return "packed";
     case CK_GEMM_ROUTE_PACKED_OWN_SLIVERS: return "packed-own-slivers";
+    case CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE: return "packed-own-slivers-in-place";
     }
     return "unknown";
 }

@@ -25,8 +25,13 @@
  *   PACKED                the blocked product, B~ packed by all threads together
  *   PACKED_OWN_SLIVERS    the blocked product with one row part and at most one mc block of
  *                         rows whose B~ would be larger than the A~ block (sized for L2):
- *                         each thread packs the slivers of its own columns as it needs them
- *                         (or reads B in place), no shared B~, no barriers
+ *                         each thread packs the slivers of its own columns as it needs them,
+ *                         no shared B~, no barriers
+ *   PACKED_OWN_SLIVERS_IN_PLACE  the same, with B as stored and op(B) of at most
+ *                         own_slivers_in_place_max_b floats: the microkernel reads each whole
+ *                         sliver of B in place, rows ldb apart (its loads overlap the
+ *                         arithmetic; a B that does not stay in cache is better packed, the
+ *                         rows prefetch_rows ahead asked for); a last partial sliver is packed
  * Every route computes each element of C with a sequence of operations fixed by the table
  * and the shape, and the routes a shape can take with different thread counts compute the
  * same one, so the thread count never changes a bit. */
@@ -52,6 +57,8 @@
  *       (row_panel_max_k 0: no row panels; at most CK_GEMM_ROW_PANEL_MAX_K)
  *   prefetch_rows        packing an operand along its stored rows (B as stored, A
  *       transposed), the rows this far ahead are asked for
+ *   own_slivers_in_place_max_b  floats of op(B) (k x n) up to which own slivers of B as
+ *       stored are read in place (PACKED_OWN_SLIVERS_IN_PLACE) rather than packed
  * The route may depend on the thread count (PACKED or PACKED_OWN_SLIVERS), the bits never:
  * both compute every element with the same operations. */
 typedef struct {
@@ -65,6 +72,7 @@ typedef struct {
     int64_t transposed_max_n;
     int64_t row_panel_max_k;
     int64_t prefetch_rows;
+    int64_t own_slivers_in_place_max_b;
 } ck_gemm_table;
 
 /* The table of arch (never NULL), and the table ck_sgemm uses now (chosen on first use). */
@@ -101,6 +109,7 @@ static inline int64_t ck_gemm_min64(int64_t x, int64_t y) { return x < y ? x : y
  * ck_threads_for with at most max_threads threads (0: ck_get_num_threads(), asked only when
  * more than one thread is worth it). */
 static inline int ck_gemm_threads_for(int64_t work, int64_t min_work, int max_threads) {
+    if (work < 2 * min_work) return 1; /* no division for a small product */
     const int64_t useful = work / min_work;
     if (useful < 2) return 1;
     const int threads = max_threads > 0 ? max_threads : ck_get_num_threads();
@@ -144,13 +153,15 @@ static inline ck_gemm_plan ck_gemm_plan_for(const ck_gemm_table *t, int mr, int 
         return (ck_gemm_plan){CK_GEMM_ROUTE_SCALE,
                               ck_gemm_threads_for(m * n, CK_PARALLEL_MIN_ELEMENTS, max_threads)};
 
-    /* m*n*k, saturated (m*n fits: it is the size of C). */
-    const int64_t mn = m * n;
-    const int64_t work = mn > INT64_MAX / k ? INT64_MAX : mn * k;
-    const int threads = ck_gemm_threads_for(work, t->min_work_per_thread, max_threads);
+    /* m*n*k, saturated (m*n fits: it is the size of C). The threads are counted only for
+     * the routes that may use more than one: the direct routes of small products (the
+     * spiral's) are planned with a few comparisons. */
+    int64_t work;
+    if (__builtin_mul_overflow(m * n, k, &work)) work = INT64_MAX;
     if (k >= t->dot_min_k && !g->trans_a &&
         (n <= t->dot_max_n || (g->trans_b && m <= t->dot_max_m)))
-        return (ck_gemm_plan){CK_GEMM_ROUTE_DOT, threads};
+        return (ck_gemm_plan){CK_GEMM_ROUTE_DOT,
+                              ck_gemm_threads_for(work, t->min_work_per_thread, max_threads)};
     if (work <= t->direct_max_work) {
         if (g->trans_a && (g->trans_b || m > n))
             return (ck_gemm_plan){CK_GEMM_ROUTE_BROADCAST_TRANSPOSED, 1};
@@ -159,11 +170,17 @@ static inline ck_gemm_plan ck_gemm_plan_for(const ck_gemm_table *t, int mr, int 
             return (ck_gemm_plan){CK_GEMM_ROUTE_ROW_PANELS, 1};
         return (ck_gemm_plan){CK_GEMM_ROUTE_BROADCAST, 1};
     }
+    const int threads = ck_gemm_threads_for(work, t->min_work_per_thread, max_threads);
     if (g->trans_a && n <= t->transposed_max_n && m > n)
         return (ck_gemm_plan){CK_GEMM_ROUTE_BROADCAST_TRANSPOSED, threads};
     const ck_gemm_packed_layout layout = ck_gemm_packed_layout_for(t, mr, nr, threads, m, n, k);
-    return (ck_gemm_plan){layout.own_slivers ? CK_GEMM_ROUTE_PACKED_OWN_SLIVERS
-                                             : CK_GEMM_ROUTE_PACKED,
+    if (!layout.own_slivers) return (ck_gemm_plan){CK_GEMM_ROUTE_PACKED, threads};
+    /* k*n, saturated. */
+    int64_t b_floats;
+    if (__builtin_mul_overflow(n, k, &b_floats)) b_floats = INT64_MAX;
+    return (ck_gemm_plan){!g->trans_b && b_floats <= t->own_slivers_in_place_max_b
+                              ? CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE
+                              : CK_GEMM_ROUTE_PACKED_OWN_SLIVERS,
                           threads};
 }
 
@@ -172,6 +189,6 @@ static inline ck_gemm_plan ck_gemm_plan_for(const ck_gemm_table *t, int mr, int 
 void ck_gemm_scale(const ck_gemm_table *t, const ck_gemm_operands *g, int threads);
 void ck_gemm_dot(const ck_gemm_table *t, const ck_gemm_operands *g, int threads);
 void ck_gemm_broadcast(const ck_gemm_table *t, const ck_gemm_operands *g, ck_gemm_plan plan);
-void ck_gemm_packed(const ck_gemm_table *t, const ck_gemm_operands *g, int threads);
+void ck_gemm_packed(const ck_gemm_table *t, const ck_gemm_operands *g, ck_gemm_plan plan);
 
 #endif

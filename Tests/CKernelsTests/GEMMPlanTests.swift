@@ -85,7 +85,9 @@ final class GEMMPlanTests: XCTestCase {
             XCTAssertEqual(route(arch, "TN", 1024, 256, 10), "broadcast-transposed", name)
             XCTAssertEqual(route(arch, "NT", 256, 1024, 1024), "packed", name)
             // On 2 threads 32 rows are 3 AVX-512 tiles, one row part; 6 of the others' tiles, two.
-            XCTAssertEqual(route(arch, "NN", 32, 1024, 1024), avx512 ? "packed-own-slivers" : "packed", name)
+            // Zen 4's table packs a B of 4 MB; the others read it in place.
+            let ownSlivers = arch == CK_GEMM_ARCH_AVX512_ONE_FMA ? "packed-own-slivers" : "packed-own-slivers-in-place"
+            XCTAssertEqual(route(arch, "NN", 32, 1024, 1024), avx512 ? ownSlivers : "packed", name)
             XCTAssertEqual(route(arch, "NT", 32, 1024, 1024), "dot", name)
             XCTAssertEqual(route(arch, "TN", 1024, 32, 10), "broadcast-transposed", name)
             // Nothing to do; only C = beta * C.
@@ -101,7 +103,7 @@ final class GEMMPlanTests: XCTestCase {
     /// A transposed, C taller than wide and up to 15 columns; own slivers when one row part
     /// (the thread grid whose busiest thread has the fewest 12×32 tiles; on a tie, more row
     /// parts) and one MC block (240 rows) of rows meet a B~ block larger than the A~ block
-    /// (KC 1024 × 240).
+    /// (KC 1024 × 240); B as stored read in place by them up to 2¹⁹ floats.
     func testThresholdsOfTheZen4Table() {
         let zen4 = CK_GEMM_ARCH_AVX512_ONE_FMA
         XCTAssertEqual(route(zen4, "NN", 300, 64, 15), "dot")
@@ -118,10 +120,13 @@ final class GEMMPlanTests: XCTestCase {
         XCTAssertEqual(route(zen4, "TN", 700, 300, 15), "broadcast-transposed")
         XCTAssertEqual(route(zen4, "TN", 700, 300, 16), "packed")
         XCTAssertEqual(route(zen4, "TN", 15, 300000, 15), "packed") // not taller than wide
-        XCTAssertEqual(route(zen4, "NN", 36, 1024, 241), "packed-own-slivers") // 3 × 8 tiles: 1 × 2 threads
+        XCTAssertEqual(route(zen4, "NN", 36, 1024, 241), "packed-own-slivers-in-place") // 3 × 8 tiles: 1 × 2 threads
+        XCTAssertEqual(route(zen4, "NT", 36, 1024, 241), "packed-own-slivers") // B transposed: packed
+        XCTAssertEqual(route(zen4, "NN", 36, 512, 1024), "packed-own-slivers-in-place") // 2¹⁹ floats
+        XCTAssertEqual(route(zen4, "NN", 36, 513, 1024), "packed-own-slivers")
         XCTAssertEqual(route(zen4, "NN", 36, 1024, 240), "packed") // B~ no larger than A~
         XCTAssertEqual(route(zen4, "NN", 48, 1024, 241), "packed") // 4 × 8 tiles: 2 × 1 threads
-        XCTAssertEqual(route(zen4, threads: 1, "NN", 240, 1024, 241), "packed-own-slivers")
+        XCTAssertEqual(route(zen4, threads: 1, "NN", 240, 1024, 241), "packed-own-slivers-in-place")
         XCTAssertEqual(route(zen4, threads: 1, "NN", 241, 1024, 1024), "packed") // two MC blocks
         // 4 threads on 240 rows and 3000 columns: two row parts share B~.
         XCTAssertEqual(route(zen4, threads: 4, "NN", 240, 1024, 3000), "packed")

@@ -166,7 +166,7 @@ func assertShapesTakeEveryRoute(
         }
         var expected: [ck_gemm_route] = [
             CK_GEMM_ROUTE_DOT, CK_GEMM_ROUTE_BROADCAST, CK_GEMM_ROUTE_BROADCAST_TRANSPOSED,
-            CK_GEMM_ROUTE_PACKED, CK_GEMM_ROUTE_PACKED_OWN_SLIVERS,
+            CK_GEMM_ROUTE_PACKED, CK_GEMM_ROUTE_PACKED_OWN_SLIVERS, CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE,
         ]
         if ck_gemm_arch_path(arch) == CK_GEMM_PATH_AVX512 { expected.append(CK_GEMM_ROUTE_ROW_PANELS) }
         for route in expected where !taken.contains(route.rawValue) {
@@ -220,6 +220,9 @@ final class GEMMTests: XCTestCase {
         // rows ldb apart; the last one (n % 32 == 8) is packed; the last tile row has 5 of 12
         // (or 6) rows.
         (29, 1000, 300),
+        // Own slivers of a B as stored too large to be read in place on the Zen 4 table
+        // (600,000 floats): packed, the last one 24 columns wide.
+        (20, 600, 1000),
     ]
 
     /// The shapes above, with every transpose and their (alpha, beta), take every route on

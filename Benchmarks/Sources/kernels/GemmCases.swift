@@ -118,7 +118,7 @@ private func runProductBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
     let table = Table([
         ("case", 26), ("op", 2), ("m×k×n", 14), ("thr", 3), ("ck µs", 7), ("ck GF/s", 7),
         ("OB GF/s", 7), ("MKL GF/s", 7), ("naive GF/s", 5), ("ck/OB", 6), ("ck/MKL", 6),
-        ("ck spread", 8), ("OB spread", 8), ("MKL spread", 8), ("others", 4), ("route", 20),
+        ("ck spread", 8), ("OB spread", 8), ("MKL spread", 8), ("others", 4), ("route", 27),
     ])
     let mkl = bench_mkl_load() != 0
     table.printHeader()
@@ -199,7 +199,7 @@ private func runBiasReLUBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
     let table = Table([
         ("case", 30), ("op", 2), ("m×k×n", 14), ("thr", 3), ("fused µs", 7), ("unfused µs", 7),
         ("sgemm µs", 7), ("unf/fused", 6), ("fused spread", 8), ("unf spread", 8), ("others", 4),
-        ("route", 20),
+        ("route", 27),
     ])
     table.printHeader()
     for gemm in cases {
