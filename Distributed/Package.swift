@@ -66,7 +66,7 @@ let package = Package(
                            "DistributedTraining",
                            .product(name: "DigitsExperiment", package: "Examples")]
         ),
-        // Launch distributed-checks with mpirun and check the guarantees.
-        .testTarget(name: "DistributedTests", dependencies: ["distributed-checks"]),
+        // Launch distributed-checks and mpi-train with mpirun and check the guarantees.
+        .testTarget(name: "DistributedTests", dependencies: ["distributed-checks", "mpi-train"]),
     ]
 )

@@ -2,7 +2,8 @@ import DeepLearning
 import SpiralExperiment
 
 /// The spiral experiment's parts, made as `SpiralExperiment.run` makes them, for training
-/// them data-parallel: its data, its initialized network and its optimizer.
+/// them data-parallel: its data and its optimizer (its initialized network is
+/// `SpiralExperiment.initializedModel()`).
 ///
 /// ```swift
 /// let experiment = SpiralExperiment()
@@ -13,19 +14,6 @@ extension SpiralExperiment {
     /// The spiral's points `[samples, 2]` and their classes, drawn from `seed`.
     public func data() -> (inputs: Tensor, labels: [Int32]) {
         spiral(pointsPerClass: pointsPerClass, classes: classes, seed: seed)
-    }
-
-    /// The network, He-initialized from seed + 1 (stops for another `weightInitialization`).
-    public func initializedModel() -> Model {
-        precondition(weightInitialization == .he,
-                     "SpiralExperiment.initializedModel: only He initialization")
-        let model = Model {
-            Linear(2, hiddenUnits)
-            ReLU()
-            Linear(hiddenUnits, classes)
-        }
-        model.initializeParameters(seed: seed &+ 1)
-        return model
     }
 
     /// SGD with the experiment's settings over `parameters`.

@@ -4,7 +4,8 @@
 //     mpirun -np 2 --allow-run-as-root --oversubscribe Distributed/.build/release/mpi-train digits
 //
 // Options as the single-process examples' (`--batch-size` is the global batch, split between
-// the ranks), `--threads` per rank. Only rank 0 prints.
+// the ranks), `--threads` per rank; the spiral's picture (`--output`) is the spiral
+// executable's alone. Only rank 0 prints and writes `--save`.
 import DeepLearning
 import DistributedExperiments
 import DigitsExperiment
@@ -14,11 +15,16 @@ import Foundation
 
 let usage = """
     usage: mpirun -np N mpi-train spiral [--epochs 200] [--batch-size 20] [--hidden-units 100] \
-    [--learning-rate 0.1] [--momentum 0.9] [--weight-decay 0.001] [--seed 0] [--threads T]
-           mpirun -np N mpi-train digits [--epochs 30] [--batch-size 32] [--learning-rate 0.001] \
-    [--seed 0] [--split-seed 0] [--data PATH] [--threads T]
+    [--learning-rate 0.1] [--momentum 0.9] [--weight-decay 0.001] [--init he|article|glorot] \
+    [--seed 0] [--threads T]
+           mpirun -np N mpi-train digits [--model cnn|residual] [--epochs 30|10] [--batch-size 32] \
+    [--learning-rate 0.001|0.003] [--seed 0] [--split-seed 0] [--data PATH] \
+    [--save PATH | --load PATH] [--threads T]
     --batch-size is the global batch, a multiple of N; --threads the kernel threads of each rank
-    (default: OMP_NUM_THREADS or all processors).
+    (default: OMP_NUM_THREADS or all processors); digits: the defaults of --epochs and
+    --learning-rate are the model's (cnn, residual); --save writes the trained model
+    (safetensors, rank 0 only); --load evaluates a saved model on the test images, untrained.
+    The spiral's picture (--output) is drawn by the single-process spiral example only.
     """
 
 /// The options after the experiment's name, as name → value.
@@ -35,8 +41,9 @@ func parsedOptions(_ arguments: ArraySlice<String>) -> [String: String]? {
 /// Each experiment's options.
 let optionNames: [String: Set<String>] = [
     "spiral": ["epochs", "batch-size", "hidden-units", "learning-rate", "momentum",
-               "weight-decay", "seed", "threads"],
-    "digits": ["epochs", "batch-size", "learning-rate", "seed", "split-seed", "data", "threads"],
+               "weight-decay", "init", "seed", "threads"],
+    "digits": ["model", "epochs", "batch-size", "learning-rate", "seed", "split-seed", "data",
+               "save", "load", "threads"],
 ]
 
 let world = World()
@@ -50,29 +57,51 @@ else {
 }
 let experiment = arguments[1]
 
+/// Ends the job with `message` and the usage (printed by rank 0).
+@MainActor func stop(_ message: String) -> Never {
+    if world.rank == 0 { print("\(message)\n\(usage)") }
+    world.finalize()
+    exit(2)
+}
+
 /// The option's value, or `fallback`; ends the job with the usage when it does not parse or
 /// is outside `range`.
 @MainActor func option<T: LosslessStringConvertible & Comparable>(_ name: String, _ fallback: T,
                                                        in range: ClosedRange<T>) -> T {
     guard let text = options[name] else { return fallback }
     guard let value = T(text), range.contains(value) else {
-        if world.rank == 0 { print("--\(name) \(text) must be in \(range)\n\(usage)") }
-        world.finalize()
-        exit(2)
+        stop("--\(name) \(text) must be in \(range)")
     }
     return value
 }
 
-let epochs = option("epochs", experiment == "spiral" ? 200 : 30, in: 1...1_000_000)
+/// The value of option `name`, one of `Choice`'s cases, or `fallback`; ends the job with the
+/// usage when it names none.
+@MainActor func choice<Choice: RawRepresentable & CaseIterable>(_ name: String, _ fallback: Choice)
+    -> Choice where Choice.RawValue == String
+{
+    guard let text = options[name] else { return fallback }
+    guard let value = Choice(rawValue: text) else {
+        stop("--\(name) \(text) must be one of "
+             + Choice.allCases.map(\.rawValue).joined(separator: ", "))
+    }
+    return value
+}
+
+let architecture = choice("model", DigitsExperiment.Architecture.cnn)
+let epochs = option("epochs", experiment == "spiral" ? 200 : architecture.epochs,
+                    in: 1...1_000_000)
 let globalBatchSize = option("batch-size", experiment == "spiral" ? 20 : 32, in: 1...1_000_000)
 let seed = option("seed", UInt64(0), in: 0...UInt64.max)
 if options["threads"] != nil { Threads.count = option("threads", 1, in: 1...1024) }
 guard globalBatchSize % world.size == 0 else {
-    if world.rank == 0 {
-        print("--batch-size \(globalBatchSize) must be a multiple of the \(world.size) ranks")
-    }
-    world.finalize()
-    exit(2)
+    stop("--batch-size \(globalBatchSize) must be a multiple of the \(world.size) ranks")
+}
+for name in ["save", "load", "data"] where options[name]?.isEmpty == true {
+    stop("--\(name) must name a file")
+}
+if options["save"] != nil && options["load"] != nil {
+    stop("--save and --load exclude each other: --load does not train")
 }
 
 if world.rank == 0 {
@@ -95,7 +124,7 @@ do {
     let start = Date()
     let model: Model
     let parallel: DataParallel
-    let history: [Float]
+    var finalLoss = ""
     var accuracyReport: String
     if experiment == "spiral" {
         var spiral = SpiralExperiment()
@@ -103,11 +132,12 @@ do {
         spiral.learningRate = option("learning-rate", Float(0.1), in: 0...1000)
         spiral.momentum = option("momentum", Float(0.9), in: 0...1)
         spiral.weightDecay = option("weight-decay", Float(0.001), in: 0...1000)
+        spiral.weightInitialization = choice("init", SpiralExperiment.WeightInitialization.he)
         spiral.seed = seed
         let (inputs, labels) = spiral.data()
         model = spiral.initializedModel()
         parallel = try DataParallel(model: model, world: world)
-        history = try parallel.fit(model, inputs: inputs, labels: labels,
+        let history = try parallel.fit(model, inputs: inputs, labels: labels,
                                    optimizer: spiral.optimizer(for: model.parameters),
                                    epochs: epochs, globalBatchSize: globalBatchSize,
                                    seed: spiral.shuffleSeed, progress: printProgress)
@@ -115,21 +145,40 @@ do {
                                                         globalBatchSize: globalBatchSize)
         let accuracy = try parallel.accuracy(of: model, shardInputs, labels: shardLabels)
         accuracyReport = "training accuracy \(String(format: "%.1f", accuracy * 100))%"
+        finalLoss = "final loss \(history.last!), "
     } else {
-        var digits = DigitsExperiment()
-        digits.learningRate = option("learning-rate", Float(1e-3), in: 0...1000)
+        var digits = DigitsExperiment(architecture: architecture)
+        digits.learningRate = option("learning-rate", architecture.learningRate, in: 0...1000)
         digits.splitSeed = option("split-seed", UInt64(0), in: 0...UInt64.max)
         digits.seed = seed
         let split = try digits.split(DigitsExperiment.loadData(
             from: options["data"] ?? DigitsExperiment.defaultDataPath))
-        model = DigitsExperiment.makeModel()
+        model = DigitsExperiment.makeModel(architecture)
         model.initializeParameters(seed: seed &+ 1)
         parallel = try DataParallel(model: model, world: world)
-        history = try parallel.fit(
-            model, inputs: split.train.inputs, labels: split.train.labels,
-            optimizer: Adam(parameters: model.parameters, learningRate: digits.learningRate),
-            epochs: epochs, globalBatchSize: globalBatchSize, seed: seed &+ 2,
-            progress: printProgress)
+        if let path = options["load"] {
+            // Every rank reads the file; the parameters' hash below checks they agree.
+            try parallel.run { try model.load(from: path) }
+            if world.rank == 0 { print("model loaded from \(path)") }
+        } else {
+            // Before any work: a model that cannot be saved is not trained.
+            if let path = options["save"] {
+                try parallel.run {
+                    if world.rank == 0 { try DigitsExperiment.checkSaveDestination(path) }
+                }
+            }
+            if world.rank == 0 { print("Training \(architecture.summary), Adam, \(epochs) epochs") }
+            let history = try parallel.fit(
+                model, inputs: split.train.inputs, labels: split.train.labels,
+                optimizer: Adam(parameters: model.parameters, learningRate: digits.learningRate),
+                epochs: epochs, globalBatchSize: globalBatchSize, seed: seed &+ 2,
+                progress: printProgress)
+            finalLoss = "final loss \(history.last!), "
+            if let path = options["save"] {
+                try parallel.run { if world.rank == 0 { try model.save(to: path) } }
+                if world.rank == 0 { print("model saved to \(path)") }
+            }
+        }
         let evaluation = try Evaluation(model: model, on: split.test)
         accuracyReport = "test accuracy \(String(format: "%.2f", evaluation.accuracy * 100))%"
         if world.rank == 0 { accuracyReport += "\n" + evaluation.confusionTable }
@@ -138,7 +187,7 @@ do {
     try parallel.checkParametersAgree()
     if world.rank == 0 {
         print(accuracyReport)
-        print("final loss \(history.last!), \(String(format: "%.3f", seconds)) s")
+        print(finalLoss + "\(String(format: "%.3f", seconds)) s")
         print("parameters identical on every rank (hash "
               + "\(String(parallel.parameterHash, radix: 16)))")
     }

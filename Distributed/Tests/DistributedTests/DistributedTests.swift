@@ -5,7 +5,8 @@ import XCTest
 /// guarantees of data-parallel training: bitwise-identical parameters on every rank, the
 /// losses of one process training on the global batch (the spiral network with SGD, by `fit`
 /// and by a loop of graph operations; the digits CNN with Adam), runs reproducible bit for bit, and
-/// every fault stopping every rank with its message and a non-zero exit.
+/// every fault stopping every rank with its message and a non-zero exit; and the `mpi-train`
+/// example's digits options.
 final class DistributedTests: XCTestCase {
     /// What a launch printed (stdout and stderr) and its exit status.
     struct Launch {
@@ -26,20 +27,22 @@ final class DistributedTests: XCTestCase {
         }
     }
 
-    /// The directory of the built products (distributed-checks is built beside the tests).
-    var checksExecutable: String {
-        Bundle.main.bundleURL.appendingPathComponent("distributed-checks").path
+    /// The built product `name` (distributed-checks and mpi-train are built beside the tests).
+    func executable(_ name: String) -> String {
+        Bundle.main.bundleURL.appendingPathComponent(name).path
     }
 
-    /// Runs `distributed-checks scenario arguments` on `ranks` ranks under mpirun (or alone,
-    /// for 0), stopped after two minutes so that a hang fails instead of blocking CI.
-    /// `rankOptions` replaces `-np ranks` by mpirun's options and program of each rank (MPMD,
-    /// `:` between).
+    /// Runs `program scenario arguments` (by default `distributed-checks`) on `ranks` ranks
+    /// under mpirun (or alone, for 0), stopped after two minutes so that a hang fails instead
+    /// of blocking CI. `rankOptions` replaces `-np ranks` by mpirun's options and program of
+    /// each rank (MPMD, `:` between).
     func launch(_ scenario: String, _ arguments: [String] = [], ranks: Int,
-                rankOptions: [[String]]? = nil) throws -> Launch {
+                rankOptions: [[String]]? = nil, program: String = "distributed-checks")
+        throws -> Launch
+    {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        let command = [checksExecutable, scenario] + arguments
+        let command = [executable(program), scenario] + arguments
         let programs = (rankOptions ?? [["-np", "\(ranks)"]]).map { $0 + command }
         process.arguments = ["120"] + (ranks == 0 ? command
             : ["mpirun", "--allow-run-as-root", "--oversubscribe", "-x", "OMP_NUM_THREADS=1"]
@@ -96,16 +99,26 @@ final class DistributedTests: XCTestCase {
                     match: try launch("reference-extras", ranks: 0), steps: 105)
     }
 
-    func testResumingOnTwoRanksContinuesBitForBit() throws {
+    /// A new temporary directory named from `prefix`, holding the new directories `names`:
+    /// the directory (to remove) and their paths.
+    func temporaryDirectories(_ prefix: String, _ names: [String]) throws
+        -> (directory: URL, paths: [String])
+    {
         let directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("distributed-resume-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let (whole, parts) = (directory.appendingPathComponent("whole").path,
-                              directory.appendingPathComponent("parts").path)
-        for path in [whole, parts] {
+            .appendingPathComponent("\(prefix)-\(UUID().uuidString)")
+        let paths = names.map { directory.appendingPathComponent($0).path }
+        for path in paths {
             try FileManager.default.createDirectory(atPath: path,
                                                     withIntermediateDirectories: true)
         }
+        return (directory, paths)
+    }
+
+    func testResumingOnTwoRanksContinuesBitForBit() throws {
+        let (directory, paths) = try temporaryDirectories("distributed-resume",
+                                                          ["whole", "parts"])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (whole, parts) = (paths[0], paths[1])
         let uninterrupted = try launch("resume", [whole, "7"], ranks: 2)
         XCTAssertEqual(uninterrupted.status, 0, uninterrupted.output)
         XCTAssertEqual(uninterrupted.stepLosses.count, 105, uninterrupted.output)
@@ -180,5 +193,40 @@ final class DistributedTests: XCTestCase {
 
     func testACrashedRankEndsTheJobWithAnError() throws {
         try checkFault("crash", message: nil)
+    }
+
+    /// The "test accuracy" line `mpi-train digits` printed.
+    func testAccuracy(_ run: Launch) -> Substring? {
+        run.output.split(separator: "\n").first { $0.hasPrefix("test accuracy ") }
+    }
+
+    func testMPITrainSavesOnRankZeroAndLoadsTheResidualDigitsNetwork() throws {
+        // Each rank in a working directory of its own, so that a relative --save path shows
+        // which ranks wrote it.
+        let (directory, paths) = try temporaryDirectories("distributed-save", ["rank0", "rank1"])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (first, second) = (paths[0], paths[1])
+        let trained = try launch("digits", ["--model", "residual", "--epochs", "1",
+                                            "--save", "model.safetensors"],
+                                 ranks: 2, rankOptions: [["-np", "1", "-wdir", first],
+                                                         ["-np", "1", "-wdir", second]],
+                                 program: "mpi-train")
+        XCTAssertEqual(trained.status, 0, trained.output)
+        XCTAssertTrue(trained.output.contains("Training Conv2D(1 → 16, 3) → BatchNorm"),
+                      trained.output)
+        let saved = first + "/model.safetensors"
+        XCTAssertTrue(FileManager.default.fileExists(atPath: saved), trained.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: second + "/model.safetensors"),
+                       "rank 1 wrote the model")
+        let loaded = try launch("digits", ["--model", "residual", "--load", saved], ranks: 2,
+                                program: "mpi-train")
+        XCTAssertEqual(loaded.status, 0, loaded.output)
+        XCTAssertTrue(loaded.output.contains("model loaded from \(saved)"), loaded.output)
+        XCTAssertNotNil(testAccuracy(trained), trained.output)
+        XCTAssertEqual(testAccuracy(loaded), testAccuracy(trained), loaded.output)
+        let both = try launch("digits", ["--save", saved, "--load", saved], ranks: 2,
+                              program: "mpi-train")
+        XCTAssertEqual(both.status, 2, both.output)
+        XCTAssertTrue(both.output.contains("--save and --load exclude each other"), both.output)
     }
 }

@@ -48,10 +48,8 @@ public struct SpiralExperiment: Sendable {
         public let lossHistory: [Float]
     }
 
-    /// Generates the data, builds the network and trains it.
-    public func run(progress: ((TrainingProgress) -> Void)? = nil) throws -> Result {
-        let (inputs, labels) = spiral(pointsPerClass: pointsPerClass, classes: classes,
-                                      seed: seed)
+    /// The network, its weights drawn by `weightInitialization` from seed + 1.
+    public func initializedModel() -> Model {
         let initializer = weightInitialization.initializer
         let model = Model {
             Linear(2, hiddenUnits, weightInitializer: initializer)
@@ -59,6 +57,14 @@ public struct SpiralExperiment: Sendable {
             Linear(hiddenUnits, classes, weightInitializer: initializer)
         }
         model.initializeParameters(seed: seed &+ 1)
+        return model
+    }
+
+    /// Generates the data, builds the network and trains it.
+    public func run(progress: ((TrainingProgress) -> Void)? = nil) throws -> Result {
+        let (inputs, labels) = spiral(pointsPerClass: pointsPerClass, classes: classes,
+                                      seed: seed)
+        let model = initializedModel()
         let optimizer = SGD(parameters: model.parameters, learningRate: learningRate,
                             momentum: momentum, weightDecay: weightDecay)
         let history = try model.fit(inputs, labels: labels, optimizer: optimizer,
