@@ -71,6 +71,25 @@ static inline void prefetch_floats(const float *src, int64_t n) {
     __builtin_prefetch(src + n - 1, 0, 3);
 }
 
+/* Asks L2 for piece `part` of `parts` of op(B)[p0 .. p0+kc, col0 .. col0+cols): the B sliver
+ * that a thread packing its own slivers packs next, asked for a piece per tile while the
+ * tiles of the current sliver compute, so that its reads from memory overlap the arithmetic
+ * and the packing finds them in cache. Into L2, not L1: there they would compete with the
+ * slivers the microkernel reads. op(B)(p, j) is b[p*ldb + j], or b[j*ldb + p] when trans;
+ * the pieces are ranges of B's rows (of p, or of j when trans). */
+static inline void prefetch_sliver_piece(int trans, const float *b, int64_t ldb, int64_t p0,
+                                         int64_t kc, int64_t col0, int64_t cols, int64_t part,
+                                         int64_t parts) {
+    const int64_t rows = trans ? cols : kc, width = trans ? kc : cols;
+    const float *first = trans ? b + col0 * ldb + p0 : b + p0 * ldb + col0;
+    const int64_t per = (rows + parts - 1) / parts;
+    for (int64_t r = part * per; r < rows && r < (part + 1) * per; r++) {
+        const float *row = first + r * ldb;
+        for (int64_t j = 0; j < width; j += 16) __builtin_prefetch(row + j, 0, 2);
+        __builtin_prefetch(row + width - 1, 0, 2);
+    }
+}
+
 /* dst[p*stride .. + width) = m[(p0 + p)*ld + col0 .. + width) for p < kc: one sliver of a
  * matrix read as stored, a piece of each of kc rows. The pieces are ld floats apart: for long
  * rows (4 KB at 1024 floats) each is on another page, where the hardware prefetcher does not
@@ -215,10 +234,14 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
     int64_t m0, m1;
     ck_split_range(g->m, 1, ti, tm, &m0, &m1);
 
-    /* A~: at most mc rows (rounded up to whole slivers) by kc. */
+    /* The rows of one A~ block: mc, or all of the thread's rows when it takes own slivers
+     * (ck_gemm_own_slivers_fit: they fit in one block). A~: that many rows (rounded up to
+     * whole slivers) by kc. */
+    const int own_slivers = layout.own_slivers;
+    const int64_t mc_block = own_slivers ? m1 - m0 : t->mc;
     float *a_packed = NULL;
     if (m1 > m0) {
-        const int64_t rows = (ck_gemm_min64(t->mc, m1 - m0) + mr - 1) / mr * mr;
+        const int64_t rows = (ck_gemm_min64(mc_block, m1 - m0) + mr - 1) / mr * mr;
         a_packed = ck_scratch_get(&a_scratch, (size_t)rows * (size_t)ck_gemm_min64(t->kc, g->k));
     }
 
@@ -230,7 +253,6 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
      * B as stored is not even packed: the microkernel reads its rows in place, ldb apart, and
      * the loads overlap its arithmetic instead of preceding it. The same tiles see the same
      * values: the bits do not change. */
-    const int own_slivers = layout.own_slivers;
     float *b_sliver = NULL;
     if (own_slivers)
         b_sliver = ck_scratch_get(&sliver_scratch, (size_t)nr * (size_t)ck_gemm_min64(t->kc, g->k));
@@ -255,8 +277,8 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
                 if (shared) team_barrier();
             }
 
-            for (int64_t ic = m0; ic < m1; ic += t->mc) {
-                const int64_t mc = ck_gemm_min64(t->mc, m1 - ic);
+            for (int64_t ic = m0; ic < m1; ic += mc_block) {
+                const int64_t mc = ck_gemm_min64(mc_block, m1 - ic);
                 pack_a(g->trans_a, g->a, g->lda, ic, pc, mc, kc, mr, t->prefetch_rows, a_packed);
                 for (int64_t jr = n0; jr < n1; jr += nr) {
                     /* The B sliver of columns jc + jr .., its rows ldbp apart. */
@@ -280,7 +302,14 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
                         g->epilogue->mcs == 1)
                         mask = ck_gemm_epilogue_at(*g->epilogue, ic, jc + jr).mask;
                     const int64_t cols = ck_gemm_min64(nr, n1 - jr); /* of this column of tiles */
+                    /* Own slivers: the next one, if packed, is asked for a piece per tile. */
+                    const int64_t next = jr + nr, tiles = (mc + mr - 1) / mr;
+                    const int prefetch_next = own_slivers && next < n1 &&
+                                              !(problem->b_in_place && nc - next >= nr);
                     for (int64_t ir = 0; ir < mc; ir += mr) {
+                        if (prefetch_next)
+                            prefetch_sliver_piece(g->trans_b, g->b, g->ldb, pc, kc, jc + next,
+                                                  ck_gemm_min64(nr, n1 - next), ir / mr, tiles);
                         const float *ap = a_packed + (ir / mr) * mr * kc;
                         float *c = g->c + (ic + ir) * g->ldc + jc + jr;
                         const int64_t rows = ck_gemm_min64(mr, mc - ir);

@@ -23,6 +23,9 @@
 /* own_slivers_in_place_max_b: B as stored read in place whatever its size, or up to 2 MB. */
 #define IN_PLACE_ALWAYS INT64_MAX
 #define IN_PLACE_UP_TO_2_MB ((int64_t)1 << 19)
+/* own_slivers_max_a: own slivers only up to mc rows, or for an A~ of up to 1 MB (Zen 4's L2). */
+#define OWN_A_UP_TO_MC 0
+#define OWN_A_UP_TO_1_MB ((int64_t)1 << 18)
 
 /* The tables. Where each was measured, and against what: Benchmarks/README.md. Rows not
  * measured on their CPU are scaled to their tiles (portable, AVX2) or copy the one-FMA table
@@ -36,7 +39,7 @@ static const ck_gemm_table tables[] = {
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
         .row_panel_max_k = 0, .prefetch_rows = 32,
-        .own_slivers_in_place_max_b = IN_PLACE_ALWAYS,
+        .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_MC,
     },
     [CK_GEMM_ARCH_AVX2] = {
         .arch = CK_GEMM_ARCH_AVX2, .name = "avx2", .isa = ISA_AVX2,
@@ -44,7 +47,7 @@ static const ck_gemm_table tables[] = {
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
         .row_panel_max_k = 0, .prefetch_rows = 32,
-        .own_slivers_in_place_max_b = IN_PLACE_ALWAYS,
+        .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_MC,
     },
     [CK_GEMM_ARCH_AVX512_ONE_FMA] = {
         .arch = CK_GEMM_ARCH_AVX512_ONE_FMA, .name = "avx512-one-fma", .isa = ISA_AVX512,
@@ -52,7 +55,7 @@ static const ck_gemm_table tables[] = {
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
-        .own_slivers_in_place_max_b = IN_PLACE_UP_TO_2_MB,
+        .own_slivers_in_place_max_b = IN_PLACE_UP_TO_2_MB, .own_slivers_max_a = OWN_A_UP_TO_1_MB,
     },
     [CK_GEMM_ARCH_AVX512_TWO_FMA] = {
         .arch = CK_GEMM_ARCH_AVX512_TWO_FMA, .name = "avx512-two-fma", .isa = ISA_AVX512,
@@ -60,7 +63,7 @@ static const ck_gemm_table tables[] = {
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
-        .own_slivers_in_place_max_b = IN_PLACE_ALWAYS,
+        .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_MC,
     },
     [CK_GEMM_ARCH_AVX512_ZEN5] = {
         .arch = CK_GEMM_ARCH_AVX512_ZEN5, .name = "avx512-zen5", .isa = ISA_AVX512,
@@ -68,7 +71,7 @@ static const ck_gemm_table tables[] = {
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
-        .own_slivers_in_place_max_b = IN_PLACE_ALWAYS,
+        .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_MC,
     },
 };
 enum { TABLES = sizeof tables / sizeof tables[0] };

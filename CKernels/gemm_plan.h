@@ -23,11 +23,15 @@
  *                         wide and at most transposed_max_n columns (dW = Xᵀ·dY of a layer
  *                         with few outputs), on several threads when the work pays
  *   PACKED                the blocked product, B~ packed by all threads together
- *   PACKED_OWN_SLIVERS    the blocked product with one row part and at most one mc block of
- *                         rows whose B~ would be larger than the A~ block (sized for L2):
- *                         each thread packs the slivers of its own columns as it needs them,
- *                         no shared B~, no barriers
- *   PACKED_OWN_SLIVERS_IN_PLACE  the same, with B as stored and op(B) of at most
+ *   PACKED_OWN_SLIVERS    the blocked product with one row part, its rows one A~ block (at
+ *                         most mc rows, or own_slivers_max_a floats; ck_gemm_own_slivers_fit),
+ *                         and a B~ that would be larger than the A~ block (sized for L2):
+ *                         each thread packs the slivers of its own columns as it needs them
+ *                         (the next one asked for while the tiles of the current one
+ *                         compute), no shared B~, no barriers
+ *   PACKED_OWN_SLIVERS_IN_PLACE  the same, with B as stored, at most mc rows (more tiles
+ *                         read each sliver: its rows, ldb apart, fall into few cache sets and
+ *                         do not stay in cache) and op(B) of at most
  *                         own_slivers_in_place_max_b floats: the microkernel reads each whole
  *                         sliver of B in place, rows ldb apart (its loads overlap the
  *                         arithmetic; a B that does not stay in cache is better packed, the
@@ -59,6 +63,9 @@
  *       transposed), the rows this far ahead are asked for
  *   own_slivers_in_place_max_b  floats of op(B) (k x n) up to which own slivers of B as
  *       stored are read in place (PACKED_OWN_SLIVERS_IN_PLACE) rather than packed
+ *   own_slivers_max_a    floats of A~ (m x min(k, kc)) up to which a thread may pack all m
+ *       rows as one block and take own slivers, even past mc rows (0: only up to mc rows);
+ *       above 0 it also breaks the packed layout's ties towards one row part (see below)
  * The route may depend on the thread count (PACKED or PACKED_OWN_SLIVERS), the bits never:
  * both compute every element with the same operations. */
 typedef struct {
@@ -73,6 +80,7 @@ typedef struct {
     int64_t row_panel_max_k;
     int64_t prefetch_rows;
     int64_t own_slivers_in_place_max_b;
+    int64_t own_slivers_max_a;
 } ck_gemm_table;
 
 /* The table of arch (never NULL), and the table ck_sgemm uses now (chosen on first use). */
@@ -116,10 +124,25 @@ static inline int ck_gemm_threads_for(int64_t work, int64_t min_work, int max_th
     return useful < threads ? (int)useful : threads;
 }
 
+/* Whether one row part of m rows, its columns split tn ways, may take own slivers on table t:
+ * B~ would be larger than the A~ block (mc x kc, sized for L2), so that packing each sliver
+ * of B as it is needed beats sharing B~, and the thread's rows are one A~ block: at most mc
+ * rows, or at most own_slivers_max_a floats of m x min(k, kc) when each thread's part of B~ is
+ * still larger than that whole A~ (every thread packs all of A~: that must cost less than the
+ * B~ it no longer shares). */
+static inline int ck_gemm_own_slivers_fit(const ck_gemm_table *t, int tn, int64_t m, int64_t n,
+                                          int64_t k) {
+    const int64_t kc = ck_gemm_min64(k, t->kc), nc = ck_gemm_min64(n, t->nc);
+    if (kc * nc <= t->mc * t->kc) return 0;
+    return m <= t->mc || (m <= t->own_slivers_max_a / kc && nc / tn > m);
+}
+
 /* The packed route's layout for an m x n x k product on `threads` threads: the grid whose
- * busiest thread has the fewest tiles of an m x min(n, nc) block (on a tie, more row parts:
- * fewer duplicate A~ packs), and own slivers when there is one row part, at most one mc block
- * of rows, and a B~ block larger than the A~ block. */
+ * busiest thread has the fewest tiles of an m x min(n, nc) block, and own slivers when there
+ * is one row part that fits them (ck_gemm_own_slivers_fit). On a tie, more row parts (fewer
+ * duplicate A~ packs), except on a table with own_slivers_max_a, where one row part that fits
+ * own slivers wins: each thread then packs only the B slivers it reads, with no barrier and no
+ * B~ read from another core's cache, at the cost of packing all of A~ itself. */
 static inline ck_gemm_packed_layout ck_gemm_packed_layout_for(const ck_gemm_table *t,
                                                               int mr, int nr, int threads,
                                                               int64_t m, int64_t n, int64_t k) {
@@ -127,18 +150,20 @@ static inline ck_gemm_packed_layout ck_gemm_packed_layout_for(const ck_gemm_tabl
     const int64_t ntiles = (ck_gemm_min64(n, t->nc) + nr - 1) / nr;
     ck_gemm_packed_layout layout = {threads, 1, 0};
     int64_t best = INT64_MAX;
+    int one_row_part_fits = 0;
     for (int rows = 1; rows <= threads; rows++) {
         if (threads % rows != 0) continue;
         const int cols = threads / rows;
         const int64_t busiest = ((mtiles + rows - 1) / rows) * ((ntiles + cols - 1) / cols);
-        if (busiest <= best) {
+        if (rows == 1)
+            one_row_part_fits = t->own_slivers_max_a > 0 && ck_gemm_own_slivers_fit(t, cols, m, n, k);
+        if (busiest < best || (busiest == best && !one_row_part_fits)) {
             best = busiest;
             layout.tm = rows;
             layout.tn = cols;
         }
     }
-    layout.own_slivers = layout.tm == 1 && m <= t->mc &&
-                         ck_gemm_min64(k, t->kc) * ck_gemm_min64(n, t->nc) > t->mc * t->kc;
+    layout.own_slivers = layout.tm == 1 && ck_gemm_own_slivers_fit(t, layout.tn, m, n, k);
     return layout;
 }
 
@@ -178,7 +203,7 @@ static inline ck_gemm_plan ck_gemm_plan_for(const ck_gemm_table *t, int mr, int 
     /* k*n, saturated. */
     int64_t b_floats;
     if (__builtin_mul_overflow(n, k, &b_floats)) b_floats = INT64_MAX;
-    return (ck_gemm_plan){!g->trans_b && b_floats <= t->own_slivers_in_place_max_b
+    return (ck_gemm_plan){!g->trans_b && m <= t->mc && b_floats <= t->own_slivers_in_place_max_b
                               ? CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE
                               : CK_GEMM_ROUTE_PACKED_OWN_SLIVERS,
                           threads};

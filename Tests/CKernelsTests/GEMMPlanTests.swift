@@ -78,15 +78,18 @@ final class GEMMPlanTests: XCTestCase {
             XCTAssertEqual(route(arch, "NN", 20, 100, 3), "dot", name)
             XCTAssertEqual(route(arch, "TN", 100, 20, 3), "broadcast-transposed", name)
             XCTAssertEqual(route(arch, "NT", 20, 3, 100, epilogue: CK_GEMM_EPILOGUE_RELU_BACKWARD), avx512 ? "row-panels" : "broadcast", name)
-            // MLP at batch 256 and 32.
-            XCTAssertEqual(route(arch, "NN", 256, 784, 1024), "packed", name)
+            // MLP at batch 256 and 32. Zen 4's table packs all 256 rows of A~ per thread
+            // (own_slivers_max_a) and splits the columns: each thread packs its own slivers.
+            let zen4 = arch == CK_GEMM_ARCH_AVX512_ONE_FMA
+            XCTAssertEqual(route(arch, "NN", 256, 784, 1024), zen4 ? "packed-own-slivers" : "packed", name)
+            XCTAssertEqual(route(arch, "NN", 256, 1024, 1024), zen4 ? "packed-own-slivers" : "packed", name)
             XCTAssertEqual(route(arch, "NN", 256, 1024, 10), "dot", name)
             XCTAssertEqual(route(arch, "TN", 1024, 256, 1024), "packed", name)
             XCTAssertEqual(route(arch, "TN", 1024, 256, 10), "broadcast-transposed", name)
-            XCTAssertEqual(route(arch, "NT", 256, 1024, 1024), "packed", name)
+            XCTAssertEqual(route(arch, "NT", 256, 1024, 1024), zen4 ? "packed-own-slivers" : "packed", name)
             // On 2 threads 32 rows are 3 AVX-512 tiles, one row part; 6 of the others' tiles, two.
             // Zen 4's table packs a B of 4 MB; the others read it in place.
-            let ownSlivers = arch == CK_GEMM_ARCH_AVX512_ONE_FMA ? "packed-own-slivers" : "packed-own-slivers-in-place"
+            let ownSlivers = zen4 ? "packed-own-slivers" : "packed-own-slivers-in-place"
             XCTAssertEqual(route(arch, "NN", 32, 1024, 1024), avx512 ? ownSlivers : "packed", name)
             XCTAssertEqual(route(arch, "NT", 32, 1024, 1024), "dot", name)
             XCTAssertEqual(route(arch, "TN", 1024, 32, 10), "broadcast-transposed", name)
@@ -101,8 +104,9 @@ final class GEMMPlanTests: XCTestCase {
     /// in CKernels/gemm_plan.c): the dot form from 64 terms per sum and up to 15 columns, or
     /// B transposed and up to 32 rows; no packing up to 64³ multiply-adds; C's transpose for
     /// A transposed, C taller than wide and up to 15 columns; own slivers when one row part
-    /// (the thread grid whose busiest thread has the fewest 12×32 tiles; on a tie, more row
-    /// parts) and one MC block (240 rows) of rows meet a B~ block larger than the A~ block
+    /// (the thread grid whose busiest thread has the fewest 12×32 tiles; on a tie, one row
+    /// part if it takes own slivers) and one A~ block of rows (one MC block of 240 rows, or
+    /// up to 2¹⁸ floats of rows × min(k, KC)) meet a B~ block larger than the A~ block
     /// (KC 1024 × 240); B as stored read in place by them up to 2¹⁹ floats.
     func testThresholdsOfTheZen4Table() {
         let zen4 = CK_GEMM_ARCH_AVX512_ONE_FMA
@@ -125,10 +129,25 @@ final class GEMMPlanTests: XCTestCase {
         XCTAssertEqual(route(zen4, "NN", 36, 512, 1024), "packed-own-slivers-in-place") // 2¹⁹ floats
         XCTAssertEqual(route(zen4, "NN", 36, 513, 1024), "packed-own-slivers")
         XCTAssertEqual(route(zen4, "NN", 36, 1024, 240), "packed") // B~ no larger than A~
-        XCTAssertEqual(route(zen4, "NN", 48, 1024, 241), "packed") // 4 × 8 tiles: 2 × 1 threads
+        // 4 × 8 tiles: 1 × 2 and 2 × 1 threads tie; one row part, own slivers.
+        XCTAssertEqual(route(zen4, "NN", 48, 1024, 241), "packed-own-slivers-in-place")
+        XCTAssertEqual(route(zen4, "NN", 48, 1024, 260), "packed") // 4 × 9 tiles: 2 × 1 threads
         XCTAssertEqual(route(zen4, threads: 1, "NN", 240, 1024, 241), "packed-own-slivers-in-place")
-        XCTAssertEqual(route(zen4, threads: 1, "NN", 241, 1024, 1024), "packed") // two MC blocks
-        // 4 threads on 240 rows and 3000 columns: two row parts share B~.
-        XCTAssertEqual(route(zen4, threads: 4, "NN", 240, 1024, 3000), "packed")
+        // Past 240 rows, A~ up to 2¹⁸ floats: 256 × 1024, or 257 × 1020.
+        XCTAssertEqual(route(zen4, threads: 1, "NN", 256, 1024, 1024), "packed-own-slivers")
+        XCTAssertEqual(route(zen4, threads: 1, "NN", 257, 1024, 1024), "packed") // two A~ blocks
+        XCTAssertEqual(route(zen4, threads: 1, "NN", 257, 1020, 1024), "packed-own-slivers")
+        // B of 2¹⁹ floats, not read in place by more than 240 rows.
+        XCTAssertEqual(route(zen4, threads: 1, "NN", 512, 512, 1024), "packed-own-slivers")
+        XCTAssertEqual(route(zen4, threads: 1, "NN", 513, 512, 1024), "packed")
+        // 22 × 32 tiles (256 rows) tie on 2 threads: one row part, each thread all 256 rows.
+        XCTAssertEqual(route(zen4, "NN", 256, 784, 1024), "packed-own-slivers")
+        // Unless a thread's 512 columns of B~ are no more than A~'s 784 rows (dW at batch 256).
+        XCTAssertEqual(route(zen4, "TN", 784, 256, 1024), "packed")
+        XCTAssertEqual(route(zen4, threads: 1, "TN", 784, 256, 1024), "packed-own-slivers")
+        // 4 threads on 3000 columns tie at 1 × 4, 2 × 2 and 4 × 1: 240 rows one row part;
+        // 480 rows are two A~ blocks, and four row parts share B~.
+        XCTAssertEqual(route(zen4, threads: 4, "NN", 240, 1024, 3000), "packed-own-slivers")
+        XCTAssertEqual(route(zen4, threads: 4, "NN", 480, 1024, 3000), "packed")
     }
 }

@@ -223,6 +223,9 @@ final class GEMMTests: XCTestCase {
         // Own slivers of a B as stored too large to be read in place on the Zen 4 table
         // (600,000 floats): packed, the last one 24 columns wide.
         (20, 600, 1000),
+        // Own slivers of more rows than one MC block on the Zen 4 table (A~ of 250 × 1024
+        // floats), two KC blocks, the last sliver 29 columns wide.
+        (250, 701, 1100),
     ]
 
     /// The shapes above, with every transpose and their (alpha, beta), take every route on
@@ -370,7 +373,9 @@ final class GEMMTests: XCTestCase {
     func testThreadCountDoesNotChangeTheBits() {
         var rng = SeededGenerator(seed: 7)
         // Packed path split by rows and by columns, and the dot form (few columns, long k).
-        for shape in [(m: 300, n: 700, k: 500), (m: 32, n: 1024, k: 256), (m: 301, n: 10, k: 1024)] {
+        // Zen 4's own slivers past MC rows (250 rows, two KC blocks; 1 × 2 threads, 3 × 1).
+        for shape in [(m: 300, n: 700, k: 500), (m: 32, n: 1024, k: 256), (m: 301, n: 10, k: 1024),
+                      (m: 250, n: 700, k: 1100)] {
             let problem = GEMMProblem.random(m: shape.m, n: shape.n, k: shape.k, alpha: 1, beta: 0.5, using: &rng)
             let sampledRows = [0, 1, shape.m / 2, shape.m - 1]
             let sample = problem.rows(sampledRows)
