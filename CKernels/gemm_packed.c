@@ -9,7 +9,7 @@
  *       pack B~ = op(B)[pc.., jc..]      kc x nc, NR-column slivers, shared by the threads,
  *                                        packed cooperatively, then a barrier
  *       each thread, over its own rectangle of C (equal row parts, columns aligned to NR):
- *         for ic over its rows by MC:
+ *         for ic over its rows by MC (all its rows at once with own slivers, see gemm_thread):
  *           pack A~ = op(A)[ic.., pc..]  mc x kc, MR-row slivers, private to the thread
  *           for jr over its columns of this jc block by NR:
  *             for ir over the mc rows by MR:
