@@ -76,13 +76,17 @@ static inline void prefetch_floats(const float *src, int64_t n) {
  * tiles of the current sliver compute, so that its reads from memory overlap the arithmetic
  * and the packing finds them in cache. Into L2, not L1: there they would compete with the
  * slivers the microkernel reads. op(B)(p, j) is b[p*ldb + j], or b[j*ldb + p] when trans;
- * the pieces are ranges of B's rows (of p, or of j when trans). */
+ * the pieces are ranges of B's rows (of p, or of j when trans), each of at most max_lines
+ * cache lines (at least one row): with few tiles the pieces cover only the start of the
+ * sliver, the packing asks for the rest. */
 static inline void prefetch_sliver_piece(int trans, const float *b, int64_t ldb, int64_t p0,
                                          int64_t kc, int64_t col0, int64_t cols, int64_t part,
-                                         int64_t parts) {
+                                         int64_t parts, int64_t max_lines) {
     const int64_t rows = trans ? cols : kc, width = trans ? kc : cols;
     const float *first = trans ? b + col0 * ldb + p0 : b + p0 * ldb + col0;
-    const int64_t per = (rows + parts - 1) / parts;
+    const int64_t lines_per_row = (width + 15) / 16;
+    const int64_t per = ck_gemm_min64((rows + parts - 1) / parts,
+                                      max_lines > lines_per_row ? max_lines / lines_per_row : 1);
     for (int64_t r = part * per; r < rows && r < (part + 1) * per; r++) {
         const float *row = first + r * ldb;
         for (int64_t j = 0; j < width; j += 16) __builtin_prefetch(row + j, 0, 2);
@@ -309,7 +313,8 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
                     for (int64_t ir = 0; ir < mc; ir += mr) {
                         if (prefetch_next)
                             prefetch_sliver_piece(g->trans_b, g->b, g->ldb, pc, kc, jc + next,
-                                                  ck_gemm_min64(nr, n1 - next), ir / mr, tiles);
+                                                  ck_gemm_min64(nr, n1 - next), ir / mr, tiles,
+                                                  t->next_sliver_max_lines);
                         const float *ap = a_packed + (ir / mr) * mr * kc;
                         float *c = g->c + (ic + ir) * g->ldc + jc + jr;
                         const int64_t rows = ck_gemm_min64(mr, mc - ir);

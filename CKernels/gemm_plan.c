@@ -40,6 +40,7 @@ static const ck_gemm_table tables[] = {
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
         .row_panel_max_k = 0, .prefetch_rows = 32,
         .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_MC,
+        .next_sliver_max_lines = 128,
     },
     [CK_GEMM_ARCH_AVX2] = {
         .arch = CK_GEMM_ARCH_AVX2, .name = "avx2", .isa = ISA_AVX2,
@@ -48,6 +49,7 @@ static const ck_gemm_table tables[] = {
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
         .row_panel_max_k = 0, .prefetch_rows = 32,
         .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_MC,
+        .next_sliver_max_lines = 128,
     },
     [CK_GEMM_ARCH_AVX512_ONE_FMA] = {
         .arch = CK_GEMM_ARCH_AVX512_ONE_FMA, .name = "avx512-one-fma", .isa = ISA_AVX512,
@@ -56,6 +58,7 @@ static const ck_gemm_table tables[] = {
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
         .own_slivers_in_place_max_b = IN_PLACE_UP_TO_2_MB, .own_slivers_max_a = OWN_A_UP_TO_1_MB,
+        .next_sliver_max_lines = 128,
     },
     [CK_GEMM_ARCH_AVX512_TWO_FMA] = {
         .arch = CK_GEMM_ARCH_AVX512_TWO_FMA, .name = "avx512-two-fma", .isa = ISA_AVX512,
@@ -64,6 +67,7 @@ static const ck_gemm_table tables[] = {
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
         .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_MC,
+        .next_sliver_max_lines = 128,
     },
     [CK_GEMM_ARCH_AVX512_ZEN5] = {
         .arch = CK_GEMM_ARCH_AVX512_ZEN5, .name = "avx512-zen5", .isa = ISA_AVX512,
@@ -72,6 +76,7 @@ static const ck_gemm_table tables[] = {
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
         .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_MC,
+        .next_sliver_max_lines = 128,
     },
 };
 enum { TABLES = sizeof tables / sizeof tables[0] };

@@ -63,6 +63,9 @@
  *       transposed), the rows this far ahead are asked for
  *   own_slivers_in_place_max_b  floats of op(B) (k x n) up to which own slivers of B as
  *       stored are read in place (PACKED_OWN_SLIVERS_IN_PLACE) rather than packed
+ *   next_sliver_max_lines  cache lines of the next own sliver asked for at most per tile
+ *       (the rest the packing asks for itself): a larger burst of asks fills the core's
+ *       queue of misses and stalls the tile
  *   own_slivers_max_a    floats of A~ (m x min(k, kc)) up to which a thread may pack all m
  *       rows as one block and take own slivers, even past mc rows (0: only up to mc rows);
  *       above 0 it also breaks the packed layout's ties towards one row part (see below)
@@ -81,6 +84,7 @@ typedef struct {
     int64_t prefetch_rows;
     int64_t own_slivers_in_place_max_b;
     int64_t own_slivers_max_a;
+    int64_t next_sliver_max_lines;
 } ck_gemm_table;
 
 /* The table of arch (never NULL), and the table ck_sgemm uses now (chosen on first use). */
