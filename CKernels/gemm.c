@@ -23,14 +23,20 @@ gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, con
     ck_gemm_operands copy;
     switch (plan.route) {
     case CK_GEMM_ROUTE_NOTHING: return;
-    case CK_GEMM_ROUTE_SCALE: copy = g; ck_gemm_scale(t, &copy, plan.threads); return;
+    case CK_GEMM_ROUTE_SCALE:
+        copy = g;
+        ck_gemm_scale(t, &copy, plan.threads);
+        return;
     case CK_GEMM_ROUTE_DOT: ck_gemm_dot(t, &g, plan.threads); return;
     case CK_GEMM_ROUTE_ROW_PANELS:
     case CK_GEMM_ROUTE_BROADCAST:
     case CK_GEMM_ROUTE_BROADCAST_TRANSPOSED: ck_gemm_broadcast(t, &g, plan); return;
     case CK_GEMM_ROUTE_PACKED:
     case CK_GEMM_ROUTE_PACKED_OWN_SLIVERS:
-    case CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE: copy = g; ck_gemm_packed(t, &copy, plan); return;
+    case CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE:
+        copy = g;
+        ck_gemm_packed(t, &copy, plan);
+        return;
     }
 }
 

@@ -22,7 +22,8 @@ static _Thread_local ck_scratch broadcast_b_copy;
 static inline __attribute__((always_inline)) void
 transposed_columns(const ck_gemm_table *t, const ck_gemm_operands *g, const ck_gemm_epilogue *e,
                    int64_t begin, int64_t end) {
-    const ck_gemm_epilogue ej = e != NULL ? ck_gemm_epilogue_at(*e, 0, begin) : (ck_gemm_epilogue){0};
+    const ck_gemm_epilogue ej =
+        e != NULL ? ck_gemm_epilogue_at(*e, 0, begin) : (ck_gemm_epilogue){0};
     t->isa->direct_broadcast(g->n, end - begin, g->k, g->alpha, g->b, g->trans_b ? g->ldb : 1,
                              g->trans_b ? 1 : g->ldb, g->a + begin, g->lda, g->beta,
                              g->c + begin * g->ldc, 1, g->ldc, e != NULL ? &ej : NULL);
