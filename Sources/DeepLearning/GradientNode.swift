@@ -282,7 +282,7 @@ struct GradientTarget {
     /// is the target itself when it is not accumulated, else a temporary one then added.
     func overwriteOrAdd(_ write: (UnsafeMutablePointer<Float>) -> Void) {
         guard accumulate else { return write(buffer) }
-        let temporary = TensorStorage(count: count, zeroed: false)
+        let temporary = TensorStorage.make(count: count, zeroed: false)
         // Kept until the add has read it: the buffer goes back to the pool with the object.
         withExtendedLifetime(temporary) {
             write(temporary.base)

@@ -64,7 +64,7 @@ public final class Tensor {
                 "Tensor: shape \(shape) has too many elements to address")
         self.shape = shape
         self.capacity = count.product
-        storage = TensorStorage(count: capacity, zeroed: true)
+        storage = TensorStorage.make(count: capacity, zeroed: true)
         value = storage.base
     }
 
@@ -80,7 +80,7 @@ public final class Tensor {
     /// A tensor of `shape` whose values are unspecified (a buffer from the pool, for an
     /// operation to overwrite).
     convenience init(uninitializedShape shape: [Int]) {
-        let storage = TensorStorage(count: shape.reduce(1, *), zeroed: false)
+        let storage = TensorStorage.make(count: shape.reduce(1, *), zeroed: false)
         self.init(shape: shape, storage: storage, value: storage.base)
     }
 
@@ -174,7 +174,7 @@ public final class Tensor {
     /// The gradient's storage object, allocated (zeroed) on first use.
     var gradientStorageAllocated: TensorStorage {
         if let gradientStorage { return gradientStorage }
-        let storage = TensorStorage(count: capacity, zeroed: true)
+        let storage = TensorStorage.make(count: capacity, zeroed: true)
         gradientStorage = storage
         return storage
     }
