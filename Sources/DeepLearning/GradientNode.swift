@@ -197,10 +197,23 @@ public class GradientNode {
     /// The values of saved tensor `index`, after checking that nothing wrote to it since it
     /// was saved (stops with a message naming the operation otherwise).
     func savedValue(_ index: Int) -> UnsafeMutablePointer<Float> {
+        // Each case reads the fields in place: a copy of the saved tensor would retain and
+        // release its storage and shape.
+        let (value, isUnchanged) = switch index {
+        case 0: (firstSaved!.value, firstSaved!.isUnchanged)
+        case 1: (secondSaved!.value, secondSaved!.isUnchanged)
+        case 2: (thirdSaved!.value, thirdSaved!.isUnchanged)
+        default: (moreSaved[index - 3].value, moreSaved[index - 3].isUnchanged)
+        }
+        if !isUnchanged { stopOnModified(index) }
+        return value
+    }
+
+    /// Stops with a message: saved tensor `index` was modified since it was saved.
+    @inline(never)
+    private func stopOnModified(_ index: Int) -> Never {
         let saved = saved(index)
-        require(saved.storage.version == saved.version,
-                "backward: \(operation) saved a tensor of shape \(saved.shape) for its backward pass, which was modified afterwards (version \(saved.version), now \(saved.storage.version)); compute it anew or modify a copy")
-        return saved.value
+        fatalError("backward: \(operation) saved a tensor of shape \(saved.shape) for its backward pass, which was modified afterwards (version \(saved.version), now \(saved.storage.version)); compute it anew or modify a copy")
     }
 
     /// The shape of saved tensor `index`.
@@ -260,6 +273,9 @@ struct SavedTensor {
         shape = tensor.shape
         version = tensor.storage.version
     }
+
+    /// Whether nothing wrote to the storage since the tensor was saved.
+    var isUnchanged: Bool { storage.version == version }
 }
 
 /// The buffer an input's gradient goes into during a node's backward pass, and whether the

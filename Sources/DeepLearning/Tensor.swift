@@ -64,6 +64,7 @@ public final class Tensor {
                 "Tensor: shape \(shape) has too many elements to address")
         self.shape = shape
         self.capacity = count.product
+        self.count = count.product
         storage = TensorStorage.make(count: capacity, zeroed: true)
         value = storage.base
     }
@@ -73,6 +74,7 @@ public final class Tensor {
     init(shape: [Int], storage: TensorStorage, value: UnsafeMutablePointer<Float>) {
         self.shape = shape
         self.capacity = shape.reduce(1, *)
+        self.count = capacity
         self.storage = storage
         self.value = value
     }
@@ -139,7 +141,7 @@ public final class Tensor {
     @exclusivity(unchecked) var pendingGradientContributions = 0
 
     /// The number of elements: the product of `shape`.
-    public var count: Int { shape.reduce(1, *) }
+    @exclusivity(unchecked) public private(set) var count: Int
 
     /// The gradient of the loss with respect to this tensor, same shape as `value`. Allocated
     /// (zeroed) on first use; layers accumulate into it and optimizers zero it.
@@ -243,6 +245,7 @@ public final class Tensor {
         let needed = shape.reduce(1, *)
         guard let existing, existing.capacity >= needed else { return Tensor(shape: shape) }
         existing.shape = shape
+        existing.count = needed
         return existing.rewritten()
     }
 
