@@ -73,8 +73,12 @@ extension Tensor {
 /// first), so that each node runs once, after every use of its output.
 enum GraphExecution {
     static func run(from root: GradientNode) {
-        // One array for both walks (one allocation): the count's stack, then the ready nodes.
-        var nodes: [GradientNode] = [root]
+        // One array for both walks, allocated once for a small graph (growing it from one
+        // element would reallocate it at 2, 4, 8, ... nodes): the count's stack, then the
+        // ready nodes.
+        var nodes: [GradientNode] = []
+        nodes.reserveCapacity(16)
+        nodes.append(root)
         countConsumers(from: root, stack: &nodes)
         nodes.append(root)
         while let node = nodes.popLast() {
