@@ -122,6 +122,7 @@ public class GradientNode {
     /// overflow the stack. Nodes referenced only from here have their edges taken over, so
     /// that each is freed by this loop with no edges of its own left.
     deinit {
+        guard inputCount > 0 else { return } // freed by backward() already
         var stack: [GradientNode] = []
         takeEdges(into: &stack)
         while var node = stack.popLast() {
