@@ -46,7 +46,7 @@ extension Tensor {
             root.outputGradient = outputGradient
             root.ownsOutputGradient = false
         } else {
-            let one = Tensor(uninitializedShape: shape)
+            let one = GradientTensorCache.tensor(shape: shape)
             one.value.pointee = 1
             root.outputGradient = one
         }

@@ -163,7 +163,7 @@ public class GradientNode {
                 return GradientTarget(buffer: gradient.value, count: gradient.count,
                                       accumulate: true)
             }
-            let gradient = Tensor(uninitializedShape: node.outputShape)
+            let gradient = GradientTensorCache.tensor(shape: node.outputShape)
             node.outputGradient = gradient
             return GradientTarget(buffer: gradient.value, count: gradient.count,
                                   accumulate: false)
@@ -238,7 +238,9 @@ public class GradientNode {
         thirdSaved = nil
         moreSaved = []
         savedCount = 0
-        outputGradient = nil
+        if let gradient = outputGradient.take(), ownsOutputGradient {
+            GradientTensorCache.recycle(gradient)
+        }
         isFreed = true
     }
 }

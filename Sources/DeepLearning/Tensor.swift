@@ -181,6 +181,13 @@ public final class Tensor {
         return storage
     }
 
+    /// Whether nothing but its values tells this tensor from a new one of its shape: it is
+    /// no view, requires no gradient, has none, nor a node or a hook.
+    var isPlain: Bool {
+        gradientStorage == nil && gradientNode == nil && !isGradientRequired
+            && gradientHooks.isEmpty && value == storage.base
+    }
+
     /// The gradient as a tensor of this tensor's shape, sharing the gradient's buffer (no
     /// copy: later backward passes change it, and writes to it change the gradient), or nil
     /// when no gradient has been computed or asked for yet. PyTorch's `.grad`.
