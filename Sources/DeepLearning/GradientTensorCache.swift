@@ -51,11 +51,7 @@ enum GradientTensorCache {
     /// The calling thread's stack: the number of tensors held, then `slots` addresses of
     /// retained tensors. Allocated on the thread's first use.
     private static func current() -> UnsafeMutablePointer<Int> {
-        if let cache = pthread_getspecific(key) { return cache.assumingMemoryBound(to: Int.self) }
-        let cache = UnsafeMutablePointer<Int>.allocate(capacity: 1 + slots)
-        cache[0] = 0
-        pthread_setspecific(key, cache)
-        return cache
+        threadLocalBlock(key, count: 1 + slots)
     }
 
     /// The key of each thread's stack; its destructor releases the tensors.
