@@ -49,7 +49,8 @@ public final class Tensor {
 
     /// How many value or gradient buffers tensors have allocated in this process (for tests
     /// that check a training step allocates nothing): buffers taken from the system, not
-    /// those recycled by `BufferPool`.
+    /// those recycled by `BufferPool`, nor those of up to `TensorStorage.inlineCount` floats,
+    /// which live in their storage object.
     static let bufferAllocations = Atomic<Int>(0)
 
     /// A tensor of zeros.
