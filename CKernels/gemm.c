@@ -2,6 +2,8 @@
  * followed by the epilogue of ck_sgemm_bias_relu (bias per column, ReLU) or of
  * ck_sgemm_relu_backward (the ReLU's derivative as a mask; gemm_direct.h). Each call asks
  * the plan (gemm_plan.h) for its route on the current table and runs it. */
+#include "gemm_broadcast.h"
+#include "gemm_dot.h"
 #include "gemm_plan.h"
 
 /* The whole GEMM, then the epilogue e (NULL: none). Inlined into ck_sgemm with e == NULL,
@@ -16,16 +18,25 @@ gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, con
                                 .alpha = alpha, .beta = beta, .a = a, .b = b, .lda = lda,
                                 .ldb = ldb, .ldc = ldc, .c = c, .epilogue = e};
     const ck_gemm_plan plan = ck_gemm_plan_for(t, t->isa->mr, t->isa->nr, 0, &g);
+    /* The routes out of line get a copy of g, made on their branch: g itself then never
+     * needs an address, and the direct routes, inlined, read its fields from registers. */
+    ck_gemm_operands copy;
     switch (plan.route) {
     case CK_GEMM_ROUTE_NOTHING: return;
-    case CK_GEMM_ROUTE_SCALE: ck_gemm_scale(t, &g, plan.threads); return;
+    case CK_GEMM_ROUTE_SCALE:
+        copy = g;
+        ck_gemm_scale(t, &copy, plan.threads);
+        return;
     case CK_GEMM_ROUTE_DOT: ck_gemm_dot(t, &g, plan.threads); return;
     case CK_GEMM_ROUTE_ROW_PANELS:
     case CK_GEMM_ROUTE_BROADCAST:
     case CK_GEMM_ROUTE_BROADCAST_TRANSPOSED: ck_gemm_broadcast(t, &g, plan); return;
     case CK_GEMM_ROUTE_PACKED:
     case CK_GEMM_ROUTE_PACKED_OWN_SLIVERS:
-    case CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE: ck_gemm_packed(t, &g, plan); return;
+    case CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE:
+        copy = g;
+        ck_gemm_packed(t, &copy, plan);
+        return;
     }
 }
 

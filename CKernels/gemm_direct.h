@@ -2,7 +2,7 @@
  * Written once with vector extensions (gemm_direct_common.h, gemm_direct_broadcast.h,
  * gemm_direct_dot.h) and compiled once per instruction set (gemm_isa_<path>.c, whose
  * ck_gemm_isa table names them). The plan (gemm_plan.h) decides when to use them, the routes
- * (gemm_broadcast.c, gemm_dot.c) how to map op(A), op(B) and C onto their operands X, Y and
+ * (gemm_broadcast.h, gemm_dot.h) how to map op(A), op(B) and C onto their operands X, Y and
  * D.
  *
  * Every element of D is one fixed sequence of operations that depends only on the shape:
@@ -100,7 +100,7 @@ typedef void (*ck_gemm_direct_row_panels)(int64_t m, int64_t n, int64_t k, const
 
 /* Whether the row panels are compiled for epilogue e (NULL: none): anything but a bias per
  * row or along with a mask, a mask with ReLU, and a mask along D's columns. */
-static inline int ck_gemm_row_panels_fit(const ck_gemm_epilogue *e) {
+static inline __attribute__((always_inline)) int ck_gemm_row_panels_fit(const ck_gemm_epilogue *e) {
     if (e == NULL) return 1;
     if (e->mask == NULL) return e->bias == NULL || (e->rs == 0 && e->cs == 1);
     return e->bias == NULL && !e->relu && e->mcs == 1;

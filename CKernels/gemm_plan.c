@@ -165,9 +165,7 @@ static ck_gemm_arch arch_for_path(ck_gemm_path path) {
 
 /* ---- the current table -------------------------------------------------------------------- */
 
-/* The current table, or NULL before the first use. Products read it with one atomic load
- * (checking the CPU's features on every call costs more than a tiny product). */
-static _Atomic(const ck_gemm_table *) current_table = NULL;
+_Atomic(const ck_gemm_table *) ck_gemm_current = NULL;
 
 /* CK_GEMM_PATH if it names a supported path, otherwise this CPU's own architecture. */
 static ck_gemm_arch default_arch(void) {
@@ -185,23 +183,19 @@ static ck_gemm_arch default_arch(void) {
     return ck_gemm_arch_for_cpu(ck_gemm_this_cpu());
 }
 
-const ck_gemm_table *ck_gemm_current_table(void) {
-    const ck_gemm_table *table = atomic_load(&current_table);
-    if (table == NULL) {
-        /* Several threads may get here at once; they all compute the same value, and one
-         * set by ck_gemm_set_arch in the meantime wins. */
-        const ck_gemm_table *expected = NULL, *chosen = ck_gemm_table_of(default_arch());
-        table = atomic_compare_exchange_strong(&current_table, &expected, chosen) ? chosen
-                                                                                 : expected;
-    }
-    return table;
+const ck_gemm_table *ck_gemm_choose_table(void) {
+    /* Several threads may get here at once; they all compute the same value, and one set by
+     * ck_gemm_set_arch in the meantime wins. */
+    const ck_gemm_table *expected = NULL, *chosen = ck_gemm_table_of(default_arch());
+    return atomic_compare_exchange_strong(&ck_gemm_current, &expected, chosen) ? chosen
+                                                                               : expected;
 }
 
 ck_gemm_arch ck_gemm_get_arch(void) { return ck_gemm_current_table()->arch; }
 
 int ck_gemm_set_arch(ck_gemm_arch arch) {
     if ((unsigned)arch >= TABLES || !ck_gemm_path_supported(ck_gemm_arch_path(arch))) return -1;
-    atomic_store(&current_table, &tables[arch]);
+    atomic_store(&ck_gemm_current, &tables[arch]);
     return 0;
 }
 

@@ -1,6 +1,6 @@
 /* Internal: the GEMM's plan. Which code computes a product is decided here, in one function
  * (ck_gemm_plan_for) of the architecture's table, the shape, the transposes, alpha, beta and
- * the epilogue; the routes (gemm_scale.c, gemm_dot.c, gemm_broadcast.c, gemm_packed.c) know
+ * the epilogue; the routes (gemm_scale.c, gemm_dot.h, gemm_broadcast.h, gemm_packed.c) know
  * nothing of thresholds. The tables themselves, and the choice of one for this CPU, are in
  * gemm_plan.c.
  *
@@ -45,6 +45,8 @@
 #include "gemm.h"
 #include "threading.h"
 
+#include <stdatomic.h>
+
 /* The numbers of one architecture: its instruction set, block sizes and the thresholds of the
  * plan. One table per kind of CPU (gemm_plan.c); Benchmarks/README.md says where each was
  * measured.
@@ -87,9 +89,21 @@ typedef struct {
     int64_t next_sliver_max_lines;
 } ck_gemm_table;
 
-/* The table of arch (never NULL), and the table ck_sgemm uses now (chosen on first use). */
+/* The table of arch (never NULL). */
 const ck_gemm_table *ck_gemm_table_of(ck_gemm_arch arch);
-const ck_gemm_table *ck_gemm_current_table(void);
+
+/* The table ck_sgemm uses now, or NULL before the first product (gemm_plan.c), and the
+ * choice of it on that first use: CK_GEMM_PATH, or this CPU's architecture. */
+extern _Atomic(const ck_gemm_table *) ck_gemm_current;
+const ck_gemm_table *ck_gemm_choose_table(void);
+
+/* The table ck_sgemm uses now: one load per product (inline: a tiny product takes a fraction
+ * of a microsecond, where a call shows). Acquire pairs with the release store that
+ * published it. */
+static inline const ck_gemm_table *ck_gemm_current_table(void) {
+    const ck_gemm_table *table = atomic_load_explicit(&ck_gemm_current, memory_order_acquire);
+    return table != NULL ? table : ck_gemm_choose_table();
+}
 
 /* A product as the caller gave it (ck_sgemm's arguments), with its epilogue (NULL: none). */
 typedef struct {
@@ -174,8 +188,9 @@ static inline ck_gemm_packed_layout ck_gemm_packed_layout_for(const ck_gemm_tabl
 /* The plan of product g on table t with at most max_threads threads (0: the library's
  * thread count). mr and nr are the tile of t's instruction set (passed apart so that a table
  * whose instruction set is not compiled here can still be planned). */
-static inline ck_gemm_plan ck_gemm_plan_for(const ck_gemm_table *t, int mr, int nr,
-                                            int max_threads, const ck_gemm_operands *g) {
+static inline __attribute__((always_inline)) ck_gemm_plan
+ck_gemm_plan_for(const ck_gemm_table *t, int mr, int nr, int max_threads,
+                 const ck_gemm_operands *g) {
     const int64_t m = g->m, n = g->n, k = g->k;
     if (m <= 0 || n <= 0) return (ck_gemm_plan){CK_GEMM_ROUTE_NOTHING, 1};
     if (g->alpha == 0.0f || k <= 0)
@@ -214,10 +229,9 @@ static inline ck_gemm_plan ck_gemm_plan_for(const ck_gemm_table *t, int mr, int 
 }
 
 /* The routes: each computes product g on table t (whose instruction set is compiled and
- * supported by this CPU) as its plan says. */
+ * supported by this CPU) as its plan says. The direct routes, ck_gemm_dot and
+ * ck_gemm_broadcast, are inline in gemm_dot.h and gemm_broadcast.h. */
 void ck_gemm_scale(const ck_gemm_table *t, const ck_gemm_operands *g, int threads);
-void ck_gemm_dot(const ck_gemm_table *t, const ck_gemm_operands *g, int threads);
-void ck_gemm_broadcast(const ck_gemm_table *t, const ck_gemm_operands *g, ck_gemm_plan plan);
 void ck_gemm_packed(const ck_gemm_table *t, const ck_gemm_operands *g, ck_gemm_plan plan);
 
 #endif

@@ -30,12 +30,8 @@ void ck_split_range(int64_t count, int64_t align, int part, int parts, int64_t *
     *end = last * align < count ? last * align : count;
 }
 
-void ck_parallel_for(int64_t count, int64_t align, int threads, ck_range_body body,
-                     const void *args) {
-    if (threads <= 1) {
-        body(args, 0, count);
-        return;
-    }
+void ck_parallel_region(int64_t count, int64_t align, int threads, ck_range_body body,
+                        const void *args) {
 #pragma omp parallel num_threads(threads)
     {
         int64_t begin, end;

@@ -26,11 +26,22 @@ void ck_split_range(int64_t count, int64_t align, int part, int parts, int64_t *
  * kernel's own argument struct. */
 typedef void (*ck_range_body)(const void *args, int64_t begin, int64_t end);
 
-/* Runs body over 0..<count: on the calling thread, with no OpenMP region, when threads <= 1;
- * otherwise in a region of `threads` threads, each given one contiguous share whose
- * boundaries are multiples of `align` (ck_split_range). */
-void ck_parallel_for(int64_t count, int64_t align, int threads, ck_range_body body,
-                     const void *args);
+/* Runs body over 0..<count in an OpenMP region of `threads` (>= 2) threads, each given one
+ * contiguous share whose boundaries are multiples of `align` (ck_split_range). */
+void ck_parallel_region(int64_t count, int64_t align, int threads, ck_range_body body,
+                        const void *args);
+
+/* Runs body over 0..<count: on the calling thread when threads <= 1, otherwise as
+ * ck_parallel_region. Inline, so that serial work enters no function that opens a region
+ * (such a function asks the OpenMP runtime for the thread's id on entry, whichever branch
+ * it takes). */
+static inline void ck_parallel_for(int64_t count, int64_t align, int threads,
+                                   ck_range_body body, const void *args) {
+    if (threads <= 1)
+        body(args, 0, count);
+    else
+        ck_parallel_region(count, align, threads, body, args);
+}
 
 /* A kernel's work over [begin, end) that also returns the sum of something over it. */
 typedef double (*ck_range_sum_body)(const void *args, int64_t begin, int64_t end);

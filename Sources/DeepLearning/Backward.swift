@@ -46,7 +46,7 @@ extension Tensor {
             root.outputGradient = outputGradient
             root.ownsOutputGradient = false
         } else {
-            let one = Tensor(uninitializedShape: shape)
+            let one = GradientTensorCache.tensor(shape: shape)
             one.value.pointee = 1
             root.outputGradient = one
         }
@@ -73,30 +73,34 @@ extension Tensor {
 /// first), so that each node runs once, after every use of its output.
 enum GraphExecution {
     static func run(from root: GradientNode) {
-        // One array for both walks (one allocation): the count's stack, then the ready nodes.
-        var nodes: [GradientNode] = [root]
-        countConsumers(from: root, stack: &nodes)
-        nodes.append(root)
-        while let node = nodes.popLast() {
-            if let gradient = node.outputGradient {
-                node.backward(gradient)
-            }
-            for index in 0..<node.inputCount {
-                switch node.input(index) {
-                case .none:
-                    break
-                case .node(let input):
-                    input.pendingConsumers -= 1
-                    if input.pendingConsumers == 0 { nodes.append(input) }
-                case .leaf(let leaf):
-                    guard !leaf.gradientHooks.isEmpty else { break }
-                    leaf.pendingGradientContributions -= 1
-                    if leaf.pendingGradientContributions == 0 {
-                        for hook in leaf.gradientHooks { hook(leaf) }
+        // One stack for both walks: the count's, then the ready nodes.
+        withUnsafeTemporaryAllocation(of: GradientNode.self,
+                                      capacity: NodeStack.inlineCapacity) { buffer in
+            var nodes = NodeStack(buffer.baseAddress!)
+            nodes.push(root)
+            countConsumers(from: root, stack: &nodes)
+            nodes.push(root)
+            while let node = nodes.pop() {
+                if let gradient = node.outputGradient {
+                    node.backward(gradient)
+                }
+                for index in 0..<node.inputCount {
+                    switch node.input(index) {
+                    case .none:
+                        break
+                    case .node(let input):
+                        input.pendingConsumers -= 1
+                        if input.pendingConsumers == 0 { nodes.push(input) }
+                    case .leaf(let leaf):
+                        guard !leaf.gradientHooks.isEmpty else { break }
+                        leaf.pendingGradientContributions -= 1
+                        if leaf.pendingGradientContributions == 0 {
+                            for hook in leaf.gradientHooks { hook(leaf) }
+                        }
                     }
                 }
+                node.free()
             }
-            node.free()
         }
     }
 
@@ -104,9 +108,9 @@ enum GraphExecution {
     /// `pendingGradientContributions`) to its number of uses in the graph below `root`.
     /// Stops with a message when a node was freed by an earlier `backward()`. `stack` holds
     /// `root` on entry and is empty on return.
-    private static func countConsumers(from root: GradientNode, stack: inout [GradientNode]) {
+    private static func countConsumers(from root: GradientNode, stack: inout NodeStack) {
         root.isVisited = true
-        while let node = stack.popLast() {
+        while let node = stack.pop() {
             for index in 0..<node.inputCount {
                 switch node.input(index) {
                 case .none:
@@ -116,12 +120,43 @@ enum GraphExecution {
                     input.pendingConsumers += 1
                     if !input.isVisited {
                         input.isVisited = true
-                        stack.append(input)
+                        stack.push(input)
                     }
                 case .leaf(let leaf):
                     if !leaf.gradientHooks.isEmpty { leaf.pendingGradientContributions += 1 }
                 }
             }
         }
+    }
+}
+
+/// The stack of `GraphExecution`'s walks: its first `inlineCapacity` nodes in a buffer the
+/// caller provides (on its stack), the others in an array, so that the backward pass of a
+/// small graph allocates nothing for its walks. Last in, first out; must be empty when the
+/// buffer goes away.
+private struct NodeStack {
+    static let inlineCapacity = 16
+    /// `inlineCapacity` slots, the first `inlineCount` initialized.
+    private let inline: UnsafeMutablePointer<GradientNode>
+    private var inlineCount = 0
+    /// The nodes pushed while the inline slots were full, above them.
+    private var more: [GradientNode] = []
+
+    init(_ buffer: UnsafeMutablePointer<GradientNode>) { inline = buffer }
+
+    mutating func push(_ node: GradientNode) {
+        if more.isEmpty && inlineCount < NodeStack.inlineCapacity {
+            (inline + inlineCount).initialize(to: node)
+            inlineCount += 1
+        } else {
+            more.append(node)
+        }
+    }
+
+    mutating func pop() -> GradientNode? {
+        if let node = more.popLast() { return node }
+        guard inlineCount > 0 else { return nil }
+        inlineCount -= 1
+        return (inline + inlineCount).move()
     }
 }

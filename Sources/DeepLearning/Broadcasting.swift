@@ -59,6 +59,11 @@ enum Broadcasting {
     /// the broadcasting kernels take them (Int64, on the stack). When neither operand is
     /// broadcast, the layout is one dimension of all the elements, which the kernels walk
     /// as they would the full shape (they merge contiguous dimensions).
+    ///
+    /// (The three arrays live in a tuple of fixed size, `maximumRank` each, whose pointer
+    /// `withUnsafeMutableBytes(of:)` gives: that inlines, so that `body` is no closure whose
+    /// captures are retained and released around the call.)
+    @inline(__always)
     static func withLayout<Result>(
         of a: [Int], _ b: [Int], in shape: [Int],
         _ body: (_ rank: Int32, _ shape: UnsafePointer<Int64>, _ aStrides: UnsafePointer<Int64>,
@@ -66,18 +71,20 @@ enum Broadcasting {
     ) -> Result {
         let elementwise = a == shape && b == shape
         let rank = elementwise ? 1 : shape.count
-        return withUnsafeTemporaryAllocation(of: Int64.self, capacity: 3 * max(rank, 1)) {
-            let base = $0.baseAddress!
+        var layout = (SIMD8<Int64>(), SIMD8<Int64>(), SIMD8<Int64>())
+        return withUnsafeMutableBytes(of: &layout) { bytes in
+            let base = bytes.baseAddress!.assumingMemoryBound(to: Int64.self)
+            let aStrides = base + maximumRank, bStrides = base + 2 * maximumRank
             if elementwise {
                 base[0] = Int64(shape.reduce(1, *))
-                base[1] = 1
-                base[2] = 1
+                aStrides[0] = 1
+                bStrides[0] = 1
             } else {
                 for d in 0..<rank { base[d] = Int64(shape[d]) }
-                strides(of: a, in: shape, into: base + rank)
-                strides(of: b, in: shape, into: base + 2 * rank)
+                strides(of: a, in: shape, into: aStrides)
+                strides(of: b, in: shape, into: bStrides)
             }
-            return body(Int32(rank), base, base + rank, base + 2 * rank)
+            return body(Int32(rank), base, aStrides, bStrides)
         }
     }
 }

@@ -113,7 +113,7 @@ public final class Conv2D: Function {
         let (outputShape, columnsShape) = shapes(forInputShape: input.shape)
         let columns = Tensor(uninitializedShape: columnsShape)
         let output = Tensor(uninitializedShape: outputShape)
-        let product = TensorStorage(count: output.count, zeroed: false)
+        let product = TensorStorage.make(count: output.count, zeroed: false)
         withExtendedLifetime(product) {
             convolve(input, columns: columns, product: product.base, into: output)
         }
@@ -259,7 +259,7 @@ final class Conv2DNode: GradientNode {
     override func backward(_ outputGradient: Tensor) {
         let weight = savedValue(0)
         let (dW, db) = (gradientTarget(forInput: 1), gradientTarget(forInput: 2))
-        let productGradient = TensorStorage(count: outputGradient.count, zeroed: false)
+        let productGradient = TensorStorage.make(count: outputGradient.count, zeroed: false)
         func backpropagate(input: (shape: [Int], columnGradient: UnsafeMutablePointer<Float>,
                                    gradient: UnsafeMutablePointer<Float>)?) {
             layer.backpropagate(outputGradient, columns: columns,
@@ -268,7 +268,7 @@ final class Conv2DNode: GradientNode {
         }
         defer { withExtendedLifetime(productGradient) {} }
         guard let dx = gradientTarget(forInput: 0) else { return backpropagate(input: nil) }
-        let columnGradient = TensorStorage(count: columns.count, zeroed: false)
+        let columnGradient = TensorStorage.make(count: columns.count, zeroed: false)
         withExtendedLifetime(columnGradient) {
             dx.overwriteOrAdd { backpropagate(input: (inputShape, columnGradient.base, $0)) }
         }

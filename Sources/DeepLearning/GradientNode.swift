@@ -122,6 +122,7 @@ public class GradientNode {
     /// overflow the stack. Nodes referenced only from here have their edges taken over, so
     /// that each is freed by this loop with no edges of its own left.
     deinit {
+        guard inputCount > 0 else { return } // freed by backward() already
         var stack: [GradientNode] = []
         takeEdges(into: &stack)
         while var node = stack.popLast() {
@@ -162,7 +163,7 @@ public class GradientNode {
                 return GradientTarget(buffer: gradient.value, count: gradient.count,
                                       accumulate: true)
             }
-            let gradient = Tensor(uninitializedShape: node.outputShape)
+            let gradient = GradientTensorCache.tensor(shape: node.outputShape)
             node.outputGradient = gradient
             return GradientTarget(buffer: gradient.value, count: gradient.count,
                                   accumulate: false)
@@ -197,10 +198,23 @@ public class GradientNode {
     /// The values of saved tensor `index`, after checking that nothing wrote to it since it
     /// was saved (stops with a message naming the operation otherwise).
     func savedValue(_ index: Int) -> UnsafeMutablePointer<Float> {
+        // Each case reads the fields in place: a copy of the saved tensor would retain and
+        // release its storage and shape.
+        let (value, isUnchanged) = switch index {
+        case 0: (firstSaved!.value, firstSaved!.isUnchanged)
+        case 1: (secondSaved!.value, secondSaved!.isUnchanged)
+        case 2: (thirdSaved!.value, thirdSaved!.isUnchanged)
+        default: (moreSaved[index - 3].value, moreSaved[index - 3].isUnchanged)
+        }
+        if !isUnchanged { stopOnModified(index) }
+        return value
+    }
+
+    /// Stops with a message: saved tensor `index` was modified since it was saved.
+    @inline(never)
+    private func stopOnModified(_ index: Int) -> Never {
         let saved = saved(index)
-        require(saved.storage.version == saved.version,
-                "backward: \(operation) saved a tensor of shape \(saved.shape) for its backward pass, which was modified afterwards (version \(saved.version), now \(saved.storage.version)); compute it anew or modify a copy")
-        return saved.value
+        fatalError("backward: \(operation) saved a tensor of shape \(saved.shape) for its backward pass, which was modified afterwards (version \(saved.version), now \(saved.storage.version)); compute it anew or modify a copy")
     }
 
     /// The shape of saved tensor `index`.
@@ -224,7 +238,9 @@ public class GradientNode {
         thirdSaved = nil
         moreSaved = []
         savedCount = 0
-        outputGradient = nil
+        if let gradient = outputGradient.take(), ownsOutputGradient {
+            GradientTensorCache.recycle(gradient)
+        }
         isFreed = true
     }
 }
@@ -260,6 +276,9 @@ struct SavedTensor {
         shape = tensor.shape
         version = tensor.storage.version
     }
+
+    /// Whether nothing wrote to the storage since the tensor was saved.
+    var isUnchanged: Bool { storage.version == version }
 }
 
 /// The buffer an input's gradient goes into during a node's backward pass, and whether the
@@ -282,7 +301,7 @@ struct GradientTarget {
     /// is the target itself when it is not accumulated, else a temporary one then added.
     func overwriteOrAdd(_ write: (UnsafeMutablePointer<Float>) -> Void) {
         guard accumulate else { return write(buffer) }
-        let temporary = TensorStorage(count: count, zeroed: false)
+        let temporary = TensorStorage.make(count: count, zeroed: false)
         // Kept until the add has read it: the buffer goes back to the pool with the object.
         withExtendedLifetime(temporary) {
             write(temporary.base)

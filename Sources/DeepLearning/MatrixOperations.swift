@@ -167,7 +167,7 @@ final class MatrixProductNode: GradientNode {
         if hasReLU && !receivesMaskedGradient {
             let y = savedValue(2)
             if !ownsOutputGradient {
-                masked = TensorStorage(count: outputGradient.count, zeroed: false)
+                masked = TensorStorage.make(count: outputGradient.count, zeroed: false)
                 dC = masked!.base
             }
             ck_relu_backward(m * n, y, outputGradient.value, dC)

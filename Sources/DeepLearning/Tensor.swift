@@ -49,7 +49,8 @@ public final class Tensor {
 
     /// How many value or gradient buffers tensors have allocated in this process (for tests
     /// that check a training step allocates nothing): buffers taken from the system, not
-    /// those recycled by `BufferPool`.
+    /// those recycled by `BufferPool`, nor those of up to `TensorStorage.inlineCount` floats,
+    /// which live in their storage object.
     static let bufferAllocations = Atomic<Int>(0)
 
     /// A tensor of zeros.
@@ -64,7 +65,8 @@ public final class Tensor {
                 "Tensor: shape \(shape) has too many elements to address")
         self.shape = shape
         self.capacity = count.product
-        storage = TensorStorage(count: capacity, zeroed: true)
+        self.count = count.product
+        storage = TensorStorage.make(count: capacity, zeroed: true)
         value = storage.base
     }
 
@@ -73,6 +75,7 @@ public final class Tensor {
     init(shape: [Int], storage: TensorStorage, value: UnsafeMutablePointer<Float>) {
         self.shape = shape
         self.capacity = shape.reduce(1, *)
+        self.count = capacity
         self.storage = storage
         self.value = value
     }
@@ -80,7 +83,7 @@ public final class Tensor {
     /// A tensor of `shape` whose values are unspecified (a buffer from the pool, for an
     /// operation to overwrite).
     convenience init(uninitializedShape shape: [Int]) {
-        let storage = TensorStorage(count: shape.reduce(1, *), zeroed: false)
+        let storage = TensorStorage.make(count: shape.reduce(1, *), zeroed: false)
         self.init(shape: shape, storage: storage, value: storage.base)
     }
 
@@ -139,7 +142,7 @@ public final class Tensor {
     @exclusivity(unchecked) var pendingGradientContributions = 0
 
     /// The number of elements: the product of `shape`.
-    public var count: Int { shape.reduce(1, *) }
+    @exclusivity(unchecked) public private(set) var count: Int
 
     /// The gradient of the loss with respect to this tensor, same shape as `value`. Allocated
     /// (zeroed) on first use; layers accumulate into it and optimizers zero it.
@@ -174,9 +177,16 @@ public final class Tensor {
     /// The gradient's storage object, allocated (zeroed) on first use.
     var gradientStorageAllocated: TensorStorage {
         if let gradientStorage { return gradientStorage }
-        let storage = TensorStorage(count: capacity, zeroed: true)
+        let storage = TensorStorage.make(count: capacity, zeroed: true)
         gradientStorage = storage
         return storage
+    }
+
+    /// Whether nothing but its values tells this tensor from a new one of its shape: it is
+    /// no view, requires no gradient, has none, nor a node or a hook.
+    var isPlain: Bool {
+        gradientStorage == nil && gradientNode == nil && !isGradientRequired
+            && gradientHooks.isEmpty && value == storage.base
     }
 
     /// The gradient as a tensor of this tensor's shape, sharing the gradient's buffer (no
@@ -243,6 +253,7 @@ public final class Tensor {
         let needed = shape.reduce(1, *)
         guard let existing, existing.capacity >= needed else { return Tensor(shape: shape) }
         existing.shape = shape
+        existing.count = needed
         return existing.rewritten()
     }
 

@@ -1,26 +1,70 @@
 /// The buffer of floats behind a tensor and its views (`reshaped`, `rows(_:)`), with the
 /// version count they share.
 ///
-/// The buffer comes from `BufferPool.shared` (through the calling thread's
-/// `ThreadBufferCache`) and goes back to it when the last tensor using it is freed. The
-/// version counts writes: `Tensor.withUnsafeMutableBufferPointer` raises it, and a node of the
-/// graph that saved a tensor for its backward pass checks that the version is still the one
-/// it saved (PyTorch's version counter). Writes through the `value` pointer are not counted.
-final class TensorStorage {
-    /// The first float; 64-byte aligned.
-    let base: UnsafeMutablePointer<Float>
-    /// The number of floats asked for (the buffer may hold more).
-    let count: Int
-    private let sizeClass: Int
-    /// The number of counted writes so far.
-    @exclusivity(unchecked) var version = 0
-
-    /// A buffer of `count` floats, zeros when `zeroed`, unspecified values otherwise.
-    init(count: Int, zeroed: Bool) {
-        (base, sizeClass) = ThreadBufferCache.take(count: count)
-        self.count = count
-        if zeroed { base.update(repeating: 0, count: count) }
+/// A buffer of up to `inlineCount` floats lives in the storage object itself (tail-allocated,
+/// one allocation for both, freed with the object): an operation on tiny tensors then pays
+/// for neither a buffer cache nor a pool. A larger one comes from `BufferPool.shared` (through
+/// the calling thread's `ThreadBufferCache`) and goes back to it when the last tensor using it
+/// is freed. The version counts writes: `Tensor.withUnsafeMutableBufferPointer` raises it, and
+/// a node of the graph that saved a tensor for its backward pass checks that the version is
+/// still the one it saved (PyTorch's version counter). Writes through the `value` pointer are
+/// not counted.
+final class TensorStorage: ManagedBuffer<TensorStorage.Header, Float> {
+    struct Header {
+        /// The first float; 64-byte aligned.
+        let base: UnsafeMutablePointer<Float>
+        /// The number of floats asked for (the buffer may hold more).
+        let count: Int
+        /// The buffer's size class in the pool, or -1 for a buffer inside this object.
+        let sizeClass: Int
+        /// The number of counted writes so far.
+        var version: Int
     }
 
-    deinit { ThreadBufferCache.give(base, sizeClass: sizeClass) }
+    /// The most floats a buffer inside the storage object holds.
+    static let inlineCount = 16
+    /// The floats allocated beyond `inlineCount` so that the buffer can start on a 64-byte
+    /// boundary (an object's tail starts on a 4-byte one at least).
+    private static let alignmentPadding = 15
+
+    /// A buffer of `count` floats, zeros when `zeroed`, unspecified values otherwise.
+    static func make(count: Int, zeroed: Bool) -> TensorStorage {
+        let storage: ManagedBuffer<Header, Float>
+        if count <= inlineCount {
+            storage = create(minimumCapacity: inlineCount + alignmentPadding) { buffer in
+                let tail = buffer.withUnsafeMutablePointerToElements { UInt(bitPattern: $0) }
+                let base = UnsafeMutablePointer<Float>(bitPattern: (tail + 63) & ~63)!
+                return Header(base: base, count: count, sizeClass: -1, version: 0)
+            }
+        } else {
+            let (base, sizeClass) = ThreadBufferCache.take(count: count)
+            storage = create(minimumCapacity: 0) { _ in
+                Header(base: base, count: count, sizeClass: sizeClass, version: 0)
+            }
+        }
+        let tensorStorage = unsafeDowncast(storage, to: TensorStorage.self)
+        if zeroed { tensorStorage.base.update(repeating: 0, count: count) }
+        return tensorStorage
+    }
+
+    /// The header, reached through its address: `header` would pay for a run-time
+    /// exclusivity check on every access (nothing passes it `inout`).
+    private var headerPointer: UnsafeMutablePointer<Header> {
+        withUnsafeMutablePointerToHeader { $0 }
+    }
+
+    /// The first float; 64-byte aligned.
+    var base: UnsafeMutablePointer<Float> { headerPointer.pointee.base }
+    /// The number of floats asked for (the buffer may hold more).
+    var count: Int { headerPointer.pointee.count }
+    /// The number of counted writes so far.
+    var version: Int {
+        get { headerPointer.pointee.version }
+        set { headerPointer.pointee.version = newValue }
+    }
+
+    deinit {
+        let header = headerPointer.pointee
+        if header.sizeClass >= 0 { ThreadBufferCache.give(header.base, sizeClass: header.sizeClass) }
+    }
 }

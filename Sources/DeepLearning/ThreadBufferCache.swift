@@ -23,13 +23,7 @@ enum ThreadBufferCache {
     /// The calling thread's cache: `classes` counts (Int), then `classes × slots` addresses
     /// (UInt), class by class. Allocated on the thread's first take or give.
     private static func current() -> UnsafeMutablePointer<Int> {
-        if let cache = pthread_getspecific(key) {
-            return cache.assumingMemoryBound(to: Int.self)
-        }
-        let cache = UnsafeMutablePointer<Int>.allocate(capacity: classes * (1 + slots))
-        cache.initialize(repeating: 0, count: classes)
-        pthread_setspecific(key, cache)
-        return cache
+        threadLocalBlock(key, count: classes * (1 + slots))
     }
 
     /// The key of each thread's cache; its destructor gives the buffers to the shared pool.

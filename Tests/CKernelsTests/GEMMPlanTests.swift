@@ -100,6 +100,28 @@ final class GEMMPlanTests: XCTestCase {
         }
     }
 
+    /// The spiral's training step (a 2-100-3 network at batch 20, and the 300 points of its
+    /// evaluation) with the epilogue each of its products is called with, on 1 and 2 threads:
+    /// every one a direct route, never packed, whatever the thread count: products this small
+    /// cost less than packing their operands or opening a parallel region.
+    func testTheSpiralStepsProductsTakeDirectRoutesOnAnyThreadCount() {
+        for arch in allArchitectures {
+            let name = String(cString: ck_gemm_arch_name(arch))
+            let panels = ck_gemm_arch_path(arch) == CK_GEMM_PATH_AVX512 ? "row-panels" : "broadcast"
+            for threads: Int32 in [1, 2] {
+                let what = "\(name), \(threads) threads"
+                // Forward: H = relu(X·W1 + b1), Y = H·W2 + b2; the evaluation's 300 points.
+                XCTAssertEqual(route(arch, threads: threads, "NN", 20, 2, 100, epilogue: CK_GEMM_EPILOGUE_BIAS_RELU), panels, what)
+                XCTAssertEqual(route(arch, threads: threads, "NN", 20, 100, 3, epilogue: CK_GEMM_EPILOGUE_BIAS), "dot", what)
+                XCTAssertEqual(route(arch, threads: threads, "NN", 300, 2, 100, epilogue: CK_GEMM_EPILOGUE_BIAS_RELU), panels, what)
+                // Backward: dW2 = Hᵀ·dY, dH = (dY·W2ᵀ) masked by H, dW1 = Xᵀ·dH.
+                XCTAssertEqual(route(arch, threads: threads, "TN", 100, 20, 3), "broadcast-transposed", what)
+                XCTAssertEqual(route(arch, threads: threads, "NT", 20, 3, 100, epilogue: CK_GEMM_EPILOGUE_RELU_BACKWARD), panels, what)
+                XCTAssertEqual(route(arch, threads: threads, "TN", 2, 20, 100), "broadcast", what)
+            }
+        }
+    }
+
     /// Each threshold of a table, on both sides, on the Zen 4 table (the others' values are
     /// in CKernels/gemm_plan.c): the dot form from 64 terms per sum and up to 15 columns, or
     /// B transposed and up to 32 rows; no packing up to 64³ multiply-adds; C's transpose for

@@ -1,0 +1,72 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A per-thread stack of a few tiny gradient tensors that `backward()` has finished with,
+/// handed out again as the next gradient tensors of their shape: a backward pass through
+/// operations on tiny tensors then creates no tensor object (nor storage) for the gradients
+/// it passes between nodes, after the first.
+///
+/// Only a tensor that nothing else references (nor its storage), of at most
+/// `TensorStorage.inlineCount` elements, with no gradient, node or hook of its own, is kept:
+/// one that is, as far as anyone can tell, a new tensor. A thread's tensors are freed when the
+/// thread ends.
+enum GradientTensorCache {
+    /// The tensors kept per thread.
+    static let slots = 4
+
+    /// A tensor of `shape` whose values are unspecified: the last one recycled on this thread
+    /// when it has that shape, else a new one.
+    static func tensor(shape: [Int]) -> Tensor {
+        let cache = current()
+        let held = cache[0]
+        if held > 0 {
+            let last = Unmanaged<Tensor>.fromOpaque(UnsafeRawPointer(bitPattern: cache[held])!)
+            if last._withUnsafeGuaranteedRef({ $0.shape == shape }) {
+                cache[0] = held - 1
+                return last.takeRetainedValue()
+            }
+        }
+        return Tensor(uninitializedShape: shape)
+    }
+
+    /// Keeps `tensor`, a gradient the graph no longer uses, when it can be handed out as new
+    /// (see above) and this thread's stack has room; otherwise lets it go.
+    static func recycle(_ tensor: consuming Tensor) {
+        var tensor = tensor
+        guard tensor.count <= TensorStorage.inlineCount, tensor.isPlain,
+              isKnownUniquelyReferenced(&tensor), isKnownUniquelyReferenced(&tensor.storage)
+        else { return }
+        let cache = current()
+        let held = cache[0]
+        guard held < slots else { return }
+        cache[held + 1] = Int(bitPattern: Unmanaged.passRetained(tensor).toOpaque())
+        cache[0] = held + 1
+    }
+
+    /// The calling thread's stack: the number of tensors held, then `slots` addresses of
+    /// retained tensors. Allocated on the thread's first use.
+    private static func current() -> UnsafeMutablePointer<Int> {
+        threadLocalBlock(key, count: 1 + slots)
+    }
+
+    /// The key of each thread's stack; its destructor releases the tensors.
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        let status = pthread_key_create(&key) { raw in
+            guard let raw else { return }
+            let cache = raw.assumingMemoryBound(to: Int.self)
+            for index in 0..<cache[0] {
+                Unmanaged<Tensor>.fromOpaque(UnsafeRawPointer(bitPattern: cache[index + 1])!)
+                    .release()
+            }
+            cache.deallocate()
+        }
+        precondition(status == 0, "GradientTensorCache: pthread_key_create failed (\(status))")
+        return key
+    }()
+}
