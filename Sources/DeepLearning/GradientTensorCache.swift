@@ -1,11 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// A per-thread stack of a few tiny gradient tensors that `backward()` has finished with,
 /// handed out again as the next gradient tensors of their shape: a backward pass through
 /// operations on tiny tensors then creates no tensor object (nor storage) for the gradients
@@ -55,18 +47,5 @@ enum GradientTensorCache {
     }
 
     /// The key of each thread's stack; its destructor releases the tensors.
-    private static let key: pthread_key_t = {
-        var key = pthread_key_t()
-        let status = pthread_key_create(&key) { raw in
-            guard let raw else { return }
-            let cache = raw.assumingMemoryBound(to: Int.self)
-            for index in 0..<cache[0] {
-                Unmanaged<Tensor>.fromOpaque(UnsafeRawPointer(bitPattern: cache[index + 1])!)
-                    .release()
-            }
-            cache.deallocate()
-        }
-        precondition(status == 0, "GradientTensorCache: pthread_key_create failed (\(status))")
-        return key
-    }()
+    private static let key = threadObjectStackKey("GradientTensorCache")
 }

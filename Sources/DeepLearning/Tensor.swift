@@ -108,6 +108,13 @@ public final class Tensor {
         isGradientRequired = requiresGradient
     }
 
+    /// Hands the tiny storages that only this tensor holds back for reuse
+    /// (`TensorStorage.recycle(_:)`).
+    deinit {
+        TensorStorage.recycle(&storage)
+        if gradientStorage != nil { TensorStorage.recycle(&gradientStorage!) }
+    }
+
     // MARK: Automatic differentiation
 
     /// Whether `backward()` computes a gradient for this tensor: operations on it are then

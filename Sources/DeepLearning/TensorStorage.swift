@@ -2,8 +2,10 @@
 /// version count they share.
 ///
 /// A buffer of up to `inlineCount` floats lives in the storage object itself (tail-allocated,
-/// one allocation for both, freed with the object): an operation on tiny tensors then pays
-/// for neither a buffer cache nor a pool. A larger one comes from `BufferPool.shared` (through
+/// one allocation for both): an operation on tiny tensors then pays for neither a buffer cache
+/// nor a pool. Such a storage, when the last tensor holding it goes away, is kept on a
+/// per-thread stack (`recycle(_:)`) and handed out again as a new one (its version back to 0):
+/// an operation on tiny tensors then allocates no storage object either, after the first. A larger one comes from `BufferPool.shared` (through
 /// the calling thread's `ThreadBufferCache`) and goes back to it when the last tensor using it
 /// is freed. The version counts writes: `Tensor.withUnsafeMutableBufferPointer` raises it, and
 /// a node of the graph that saved a tensor for its backward pass checks that the version is
@@ -14,7 +16,7 @@ final class TensorStorage: ManagedBuffer<TensorStorage.Header, Float> {
         /// The first float; 64-byte aligned.
         let base: UnsafeMutablePointer<Float>
         /// The number of floats asked for (the buffer may hold more).
-        let count: Int
+        var count: Int
         /// The buffer's size class in the pool, or -1 for a buffer inside this object.
         let sizeClass: Int
         /// The number of counted writes so far.
@@ -27,10 +29,17 @@ final class TensorStorage: ManagedBuffer<TensorStorage.Header, Float> {
     /// boundary (an object's tail starts on a 4-byte one at least).
     private static let alignmentPadding = 15
 
+    /// The inline storages kept per thread.
+    static let recycledSlots = 8
+
     /// A buffer of `count` floats, zeros when `zeroed`, unspecified values otherwise.
     static func make(count: Int, zeroed: Bool) -> TensorStorage {
         let storage: ManagedBuffer<Header, Float>
-        if count <= inlineCount {
+        if count <= inlineCount, let recycled = takeRecycled() {
+            recycled.headerPointer.pointee.count = count
+            recycled.headerPointer.pointee.version = 0
+            storage = recycled
+        } else if count <= inlineCount {
             storage = create(minimumCapacity: inlineCount + alignmentPadding) { buffer in
                 let tail = buffer.withUnsafeMutablePointerToElements { UInt(bitPattern: $0) }
                 let base = UnsafeMutablePointer<Float>(bitPattern: (tail + 63) & ~63)!
@@ -62,6 +71,38 @@ final class TensorStorage: ManagedBuffer<TensorStorage.Header, Float> {
         get { headerPointer.pointee.version }
         set { headerPointer.pointee.version = newValue }
     }
+
+    /// The last inline storage recycled on this thread, if any.
+    private static func takeRecycled() -> TensorStorage? {
+        let stack = recycledStack()
+        let held = stack[0]
+        guard held > 0 else { return nil }
+        stack[0] = held - 1
+        return Unmanaged<TensorStorage>.fromOpaque(UnsafeRawPointer(bitPattern: stack[held])!)
+            .takeRetainedValue()
+    }
+
+    /// Keeps `storage` for `make` when its buffer is inline, nothing else references it
+    /// (no tensor, view, saved tensor or gradient of the user's: none can see it reused) and
+    /// this thread's stack has room; otherwise lets it go. For a tensor's deinit.
+    static func recycle(_ storage: inout TensorStorage) {
+        guard storage.headerPointer.pointee.sizeClass < 0, isKnownUniquelyReferenced(&storage)
+        else { return }
+        let stack = recycledStack()
+        let held = stack[0]
+        guard held < recycledSlots else { return }
+        stack[held + 1] = Int(bitPattern: Unmanaged.passRetained(storage).toOpaque())
+        stack[0] = held + 1
+    }
+
+    /// The calling thread's stack: the number of storages held, then `recycledSlots`
+    /// addresses of retained storages. Allocated on the thread's first use.
+    private static func recycledStack() -> UnsafeMutablePointer<Int> {
+        threadLocalBlock(recycledKey, count: 1 + recycledSlots)
+    }
+
+    /// The key of each thread's stack; its destructor releases the storages.
+    private static let recycledKey = threadObjectStackKey("TensorStorage")
 
     deinit {
         let header = headerPointer.pointee
