@@ -150,6 +150,13 @@ CK_VECTORIZED static void walk_one_row(int kind, int64_t n, const float *const o
  * split dimension, and runs it. Does nothing when an output dimension is 0. */
 static void walk(int kind, int rank, const int64_t *shape, const float *const operand[3],
                  const int64_t *const strides[ARRAYS], int accumulate, float *target) {
+    if (rank == 1 && shape[0] == 1) { /* one element (scalars): walk_row's term, no loop */
+        const float dy = operand[DY] ? *operand[DY] : 0.0f;
+        const float a = operand[A] ? *operand[A] : 0.0f, b = operand[B] ? *operand[B] : 0.0f;
+        const float t = term(kind, dy, a, b);
+        *target = accumulate ? *target + t : t;
+        return;
+    }
     if (rank == 1 && shape[0] > 0 && shape[0] < CK_PARALLEL_MIN_ELEMENTS) {
         walk_one_row(kind, shape[0], operand, strides, accumulate, target);
         return;
