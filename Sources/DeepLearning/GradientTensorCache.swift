@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A per-thread stack of a few tiny gradient tensors that `backward()` has finished with,
 /// handed out again as the next gradient tensors of their shape: a backward pass through
 /// operations on tiny tensors then creates no tensor object (nor storage) for the gradients
@@ -43,9 +45,9 @@ enum GradientTensorCache {
     /// The calling thread's stack: the number of tensors held, then `slots` addresses of
     /// retained tensors. Allocated on the thread's first use.
     private static func current() -> UnsafeMutablePointer<Int> {
-        threadLocalBlock(key, count: 1 + slots)
+        threadObjectStack(key, slots: slots)
     }
 
-    /// The key of each thread's stack; its destructor releases the tensors.
-    private static let key = threadObjectStackKey("GradientTensorCache")
+    /// The key of each thread's stack (`threadObjectStack(_:slots:)`).
+    private static let key = Atomic<ThreadKey>(noThreadKey)
 }

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The buffer of floats behind a tensor and its views (`reshaped`, `rows(_:)`), with the
 /// version count they share.
 ///
@@ -98,11 +100,11 @@ final class TensorStorage: ManagedBuffer<TensorStorage.Header, Float> {
     /// The calling thread's stack: the number of storages held, then `recycledSlots`
     /// addresses of retained storages. Allocated on the thread's first use.
     private static func recycledStack() -> UnsafeMutablePointer<Int> {
-        threadLocalBlock(recycledKey, count: 1 + recycledSlots)
+        threadObjectStack(recycledKey, slots: recycledSlots)
     }
 
-    /// The key of each thread's stack; its destructor releases the storages.
-    private static let recycledKey = threadObjectStackKey("TensorStorage")
+    /// The key of each thread's stack (`threadObjectStack(_:slots:)`).
+    private static let recycledKey = Atomic<ThreadKey>(noThreadKey)
 
     deinit {
         let header = headerPointer.pointee

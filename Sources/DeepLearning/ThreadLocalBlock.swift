@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 
 /// The calling thread's block of `count` Ints under `key`, allocated and zeroed on the
 /// thread's first call: the storage of the per-thread caches (`ThreadBufferCache`,
@@ -17,13 +18,31 @@ func threadLocalBlock(_ key: pthread_key_t, count: Int) -> UnsafeMutablePointer<
     return block
 }
 
-/// A key for per-thread stacks of retained objects in a `threadLocalBlock`: the number held,
-/// then the objects' addresses (`Unmanaged.passRetained`). Its destructor releases them and
-/// deallocates the block when the thread ends. `owner` names the cache in the message if the
-/// key cannot be created.
-func threadObjectStackKey(_ owner: String) -> pthread_key_t {
-    var key = pthread_key_t()
-    let status = pthread_key_create(&key) { raw in
+/// A pthread key, as the per-thread caches name its type.
+typealias ThreadKey = pthread_key_t
+
+/// The value of a key variable of `threadObjectStack(_:slots:)` before its key is created.
+let noThreadKey = ThreadKey.max
+
+/// The calling thread's stack of retained objects: a `threadLocalBlock` of `1 + slots` Ints,
+/// the number held, then the objects' addresses (`Unmanaged.passRetained`). Its pthread key
+/// is in `key`, created by the first call of any thread (`noThreadKey` until then); an atomic
+/// rather than a lazily initialized `static let`, whose every read would pay for the check
+/// of its initialization. The key's destructor releases the objects and deallocates the
+/// block when the thread ends.
+func threadObjectStack(_ key: borrowing Atomic<pthread_key_t>,
+                       slots: Int) -> UnsafeMutablePointer<Int> {
+    var current = key.load(ordering: .acquiring)
+    if current == noThreadKey { current = createObjectStackKey(key) }
+    return threadLocalBlock(current, count: 1 + slots)
+}
+
+/// Creates the key of `threadObjectStack(_:slots:)` and stores it in `key`, or returns the
+/// one another thread stored first (deleting its own).
+@inline(never)
+private func createObjectStackKey(_ key: borrowing Atomic<pthread_key_t>) -> pthread_key_t {
+    var created = pthread_key_t()
+    let status = pthread_key_create(&created) { raw in
         guard let raw else { return }
         let stack = raw.assumingMemoryBound(to: Int.self)
         for index in 0..<stack[0] {
@@ -32,6 +51,11 @@ func threadObjectStackKey(_ owner: String) -> pthread_key_t {
         }
         stack.deallocate()
     }
-    precondition(status == 0, "\(owner): pthread_key_create failed (\(status))")
-    return key
+    precondition(status == 0 && created != noThreadKey,
+                 "threadObjectStack: pthread_key_create failed (\(status))")
+    let (stored, winner) = key.compareExchange(expected: noThreadKey, desired: created,
+                                               ordering: .acquiringAndReleasing)
+    if stored { return created }
+    pthread_key_delete(created)
+    return winner
 }
