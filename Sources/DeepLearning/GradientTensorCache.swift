@@ -35,11 +35,7 @@ enum GradientTensorCache {
         guard tensor.count <= TensorStorage.inlineCount, tensor.isPlain,
               isKnownUniquelyReferenced(&tensor), isKnownUniquelyReferenced(&tensor.storage)
         else { return }
-        let cache = current()
-        let held = cache[0]
-        guard held < slots else { return }
-        cache[held + 1] = Int(bitPattern: Unmanaged.passRetained(tensor).toOpaque())
-        cache[0] = held + 1
+        keepOnThreadObjectStack(tensor, key, slots: slots)
     }
 
     /// The calling thread's stack: the number of tensors held, then `slots` addresses of

@@ -90,11 +90,7 @@ final class TensorStorage: ManagedBuffer<TensorStorage.Header, Float> {
     static func recycle(_ storage: inout TensorStorage) {
         guard storage.headerPointer.pointee.sizeClass < 0, isKnownUniquelyReferenced(&storage)
         else { return }
-        let stack = recycledStack()
-        let held = stack[0]
-        guard held < recycledSlots else { return }
-        stack[held + 1] = Int(bitPattern: Unmanaged.passRetained(storage).toOpaque())
-        stack[0] = held + 1
+        keepOnThreadObjectStack(storage, recycledKey, slots: recycledSlots)
     }
 
     /// The calling thread's stack: the number of storages held, then `recycledSlots`

@@ -37,6 +37,17 @@ func threadObjectStack(_ key: borrowing Atomic<pthread_key_t>,
     return threadLocalBlock(current, count: 1 + slots)
 }
 
+/// Keeps `object` (retained) on the calling thread's stack under `key`
+/// (`threadObjectStack(_:slots:)`) when it holds fewer than `slots`; otherwise lets it go.
+func keepOnThreadObjectStack(_ object: AnyObject, _ key: borrowing Atomic<ThreadKey>,
+                             slots: Int) {
+    let stack = threadObjectStack(key, slots: slots)
+    let held = stack[0]
+    guard held < slots else { return }
+    stack[held + 1] = Int(bitPattern: Unmanaged.passRetained(object).toOpaque())
+    stack[0] = held + 1
+}
+
 /// Creates the key of `threadObjectStack(_:slots:)` and stores it in `key`, or returns the
 /// one another thread stored first (deleting its own).
 @inline(never)
