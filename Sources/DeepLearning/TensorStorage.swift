@@ -7,9 +7,9 @@ import Synchronization
 /// one allocation for both): an operation on tiny tensors then pays for neither a buffer cache
 /// nor a pool. Such a storage, when the last tensor holding it goes away, is kept on a
 /// per-thread stack (`recycle(_:)`) and handed out again as a new one (its version back to 0):
-/// an operation on tiny tensors then allocates no storage object either, after the first. A larger one comes from `BufferPool.shared` (through
-/// the calling thread's `ThreadBufferCache`) and goes back to it when the last tensor using it
-/// is freed. The version counts writes: `Tensor.withUnsafeMutableBufferPointer` raises it, and
+/// an operation on tiny tensors then allocates no storage object either, after the first. A
+/// larger buffer comes from `BufferPool.shared` (through the calling thread's
+/// `ThreadBufferCache`) and goes back to it when the last tensor using it is freed. The version counts writes: `Tensor.withUnsafeMutableBufferPointer` raises it, and
 /// a node of the graph that saved a tensor for its backward pass checks that the version is
 /// still the one it saved (PyTorch's version counter). Writes through the `value` pointer are
 /// not counted.

@@ -8,8 +8,8 @@ import Darwin
 import Synchronization
 
 /// The calling thread's block of `count` Ints under `key`, allocated and zeroed on the
-/// thread's first call: the storage of the per-thread caches (`ThreadBufferCache`,
-/// `GradientTensorCache`, `TensorStorage`'s), whose key's destructor empties and deallocates it.
+/// thread's first call: the storage of the per-thread caches (`ThreadBufferCache`, and the
+/// stacks of `threadObjectStack(_:slots:)`), whose key's destructor empties and deallocates it.
 func threadLocalBlock(_ key: pthread_key_t, count: Int) -> UnsafeMutablePointer<Int> {
     if let block = pthread_getspecific(key) { return block.assumingMemoryBound(to: Int.self) }
     let block = UnsafeMutablePointer<Int>.allocate(capacity: count)
@@ -30,7 +30,7 @@ let noThreadKey = ThreadKey.max
 /// rather than a lazily initialized `static let`, whose every read would pay for the check
 /// of its initialization. The key's destructor releases the objects and deallocates the
 /// block when the thread ends.
-func threadObjectStack(_ key: borrowing Atomic<pthread_key_t>,
+func threadObjectStack(_ key: borrowing Atomic<ThreadKey>,
                        slots: Int) -> UnsafeMutablePointer<Int> {
     var current = key.load(ordering: .acquiring)
     if current == noThreadKey { current = createObjectStackKey(key) }
@@ -51,8 +51,8 @@ func keepOnThreadObjectStack(_ object: AnyObject, _ key: borrowing Atomic<Thread
 /// Creates the key of `threadObjectStack(_:slots:)` and stores it in `key`, or returns the
 /// one another thread stored first (deleting its own).
 @inline(never)
-private func createObjectStackKey(_ key: borrowing Atomic<pthread_key_t>) -> pthread_key_t {
-    var created = pthread_key_t()
+private func createObjectStackKey(_ key: borrowing Atomic<ThreadKey>) -> ThreadKey {
+    var created = ThreadKey()
     let status = pthread_key_create(&created) { raw in
         guard let raw else { return }
         let stack = raw.assumingMemoryBound(to: Int.self)
