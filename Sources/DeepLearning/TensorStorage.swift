@@ -9,10 +9,12 @@ import Synchronization
 /// per-thread stack (`recycle(_:)`) and handed out again as a new one (its version back to 0):
 /// an operation on tiny tensors then allocates no storage object either, after the first. A
 /// larger buffer comes from `BufferPool.shared` (through the calling thread's
-/// `ThreadBufferCache`) and goes back to it when the last tensor using it is freed. The version counts writes: `Tensor.withUnsafeMutableBufferPointer` raises it, and
-/// a node of the graph that saved a tensor for its backward pass checks that the version is
-/// still the one it saved (PyTorch's version counter). Writes through the `value` pointer are
-/// not counted.
+/// `ThreadBufferCache`) and goes back to it when the last tensor using it is freed.
+///
+/// The version counts writes: `Tensor.withUnsafeMutableBufferPointer` raises it, and a node of
+/// the graph that saved a tensor for its backward pass checks that the version is still the
+/// one it saved (PyTorch's version counter). Writes through the `value` pointer are not
+/// counted.
 final class TensorStorage: ManagedBuffer<TensorStorage.Header, Float> {
     struct Header {
         /// The first float; 64-byte aligned.
@@ -104,6 +106,8 @@ final class TensorStorage: ManagedBuffer<TensorStorage.Header, Float> {
 
     deinit {
         let header = headerPointer.pointee
-        if header.sizeClass >= 0 { ThreadBufferCache.give(header.base, sizeClass: header.sizeClass) }
+        if header.sizeClass >= 0 {
+            ThreadBufferCache.give(header.base, sizeClass: header.sizeClass)
+        }
     }
 }
