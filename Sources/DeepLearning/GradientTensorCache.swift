@@ -16,16 +16,8 @@ enum GradientTensorCache {
     /// A tensor of `shape` whose values are unspecified: the last one recycled on this thread
     /// when it has that shape, else a new one.
     static func tensor(shape: [Int]) -> Tensor {
-        let cache = current()
-        let held = cache[0]
-        if held > 0 {
-            let last = Unmanaged<Tensor>.fromOpaque(UnsafeRawPointer(bitPattern: cache[held])!)
-            if last._withUnsafeGuaranteedRef({ $0.shape == shape }) {
-                cache[0] = held - 1
-                return last.takeRetainedValue()
-            }
-        }
-        return Tensor(uninitializedShape: shape)
+        takeFromThreadObjectStack(key, slots: slots, as: Tensor.self) { $0.shape == shape }
+            ?? Tensor(uninitializedShape: shape)
     }
 
     /// Keeps `tensor`, a gradient the graph no longer uses, when it can be handed out as new
@@ -38,12 +30,6 @@ enum GradientTensorCache {
         keepOnThreadObjectStack(tensor, key, slots: slots)
     }
 
-    /// The calling thread's stack: the number of tensors held, then `slots` addresses of
-    /// retained tensors. Allocated on the thread's first use.
-    private static func current() -> UnsafeMutablePointer<Int> {
-        threadObjectStack(key, slots: slots)
-    }
-
-    /// The key of each thread's stack (`threadObjectStack(_:slots:)`).
+    /// The key of each thread's stack of tensors (`keepOnThreadObjectStack`).
     private static let key = Atomic<ThreadKey>(noThreadKey)
 }

@@ -78,12 +78,7 @@ final class TensorStorage: ManagedBuffer<TensorStorage.Header, Float> {
 
     /// The last inline storage recycled on this thread, if any.
     private static func takeRecycled() -> TensorStorage? {
-        let stack = recycledStack()
-        let held = stack[0]
-        guard held > 0 else { return nil }
-        stack[0] = held - 1
-        return Unmanaged<TensorStorage>.fromOpaque(UnsafeRawPointer(bitPattern: stack[held])!)
-            .takeRetainedValue()
+        takeFromThreadObjectStack(recycledKey, slots: recycledSlots, as: TensorStorage.self)
     }
 
     /// Keeps `storage` for `make` when its buffer is inline, nothing else references it
@@ -95,13 +90,7 @@ final class TensorStorage: ManagedBuffer<TensorStorage.Header, Float> {
         keepOnThreadObjectStack(storage, recycledKey, slots: recycledSlots)
     }
 
-    /// The calling thread's stack: the number of storages held, then `recycledSlots`
-    /// addresses of retained storages. Allocated on the thread's first use.
-    private static func recycledStack() -> UnsafeMutablePointer<Int> {
-        threadObjectStack(recycledKey, slots: recycledSlots)
-    }
-
-    /// The key of each thread's stack (`threadObjectStack(_:slots:)`).
+    /// The key of each thread's stack of recycled storages (`keepOnThreadObjectStack`).
     private static let recycledKey = Atomic<ThreadKey>(noThreadKey)
 
     deinit {

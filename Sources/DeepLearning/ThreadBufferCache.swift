@@ -1,10 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import Synchronization
 
 /// A per-thread front of `BufferPool.shared` for small buffers, taken and given back without
 /// a lock: a tensor's storage comes from here (`TensorStorage`), so that an operation on
@@ -23,13 +17,7 @@ enum ThreadBufferCache {
     /// The calling thread's cache: `classes` counts (Int), then `classes × slots` addresses
     /// (UInt), class by class. Allocated on the thread's first take or give.
     private static func current() -> UnsafeMutablePointer<Int> {
-        threadLocalBlock(key, count: classes * (1 + slots))
-    }
-
-    /// The key of each thread's cache; its destructor gives the buffers to the shared pool.
-    private static let key: pthread_key_t = {
-        var key = pthread_key_t()
-        let status = pthread_key_create(&key) { raw in
+        threadLocalBlock(key, count: classes * (1 + slots)) { raw in
             guard let raw else { return }
             let cache = raw.assumingMemoryBound(to: Int.self)
             for index in 0..<ThreadBufferCache.classes {
@@ -40,9 +28,11 @@ enum ThreadBufferCache {
             }
             cache.deallocate()
         }
-        precondition(status == 0, "ThreadBufferCache: pthread_key_create failed (\(status))")
-        return key
-    }()
+    }
+
+    /// The key of each thread's cache (`threadLocalBlock(_:count:destructor:)`), whose
+    /// destructor, above, gives the buffers to the shared pool.
+    private static let key = Atomic<ThreadKey>(noThreadKey)
 
     /// The first of class `index`'s slots in `cache`.
     @inline(__always)
