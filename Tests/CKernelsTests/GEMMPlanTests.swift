@@ -4,24 +4,42 @@ import CKernels
 import XCTest
 
 final class GEMMPlanTests: XCTestCase {
-    private func cpu(_ vendor: ck_cpu_vendor, family: Int32, model: Int32, avx512: Bool, avx2: Bool = true) -> ck_gemm_cpu {
-        ck_gemm_cpu(vendor: vendor, family: family, model: model, avx512f: avx512 ? 1 : 0, avx2_fma: avx2 ? 1 : 0)
+    private func cpu(_ vendor: ck_cpu_vendor, family: Int32, model: Int32, avx512: Bool,
+                     avx2: Bool = true) -> ck_gemm_cpu {
+        ck_gemm_cpu(vendor: vendor, family: family, model: model, avx512f: avx512 ? 1 : 0,
+                    avx2_fma: avx2 ? 1 : 0)
     }
 
     func testEachKindOfCPUGetsItsTable() {
         let cases: [(String, ck_gemm_cpu, ck_gemm_arch)] = [
-            ("Zen 4 (EPYC Genoa)", cpu(CK_CPU_VENDOR_AMD, family: 25, model: 17, avx512: true), CK_GEMM_ARCH_AVX512_ONE_FMA),
-            ("Zen 3: no AVX-512", cpu(CK_CPU_VENDOR_AMD, family: 25, model: 1, avx512: false), CK_GEMM_ARCH_AVX2),
-            ("Zen 5 (EPYC Turin)", cpu(CK_CPU_VENDOR_AMD, family: 26, model: 2, avx512: true), CK_GEMM_ARCH_AVX512_ZEN5),
-            ("Zen 5, a model not listed", cpu(CK_CPU_VENDOR_AMD, family: 26, model: 68, avx512: true), CK_GEMM_ARCH_AVX512_ZEN5),
-            ("Emerald Rapids", cpu(CK_CPU_VENDOR_INTEL, family: 6, model: 207, avx512: true), CK_GEMM_ARCH_AVX512_TWO_FMA),
-            ("Sapphire Rapids", cpu(CK_CPU_VENDOR_INTEL, family: 6, model: 143, avx512: true), CK_GEMM_ARCH_AVX512_TWO_FMA),
-            ("Skylake-SP", cpu(CK_CPU_VENDOR_INTEL, family: 6, model: 85, avx512: true), CK_GEMM_ARCH_AVX512_TWO_FMA),
-            ("Ice Lake client: one FMA unit", cpu(CK_CPU_VENDOR_INTEL, family: 6, model: 126, avx512: true), CK_GEMM_ARCH_AVX512_ONE_FMA),
-            ("Intel, unknown family", cpu(CK_CPU_VENDOR_INTEL, family: 19, model: 1, avx512: true), CK_GEMM_ARCH_AVX512_ONE_FMA),
-            ("unknown vendor with AVX-512", cpu(CK_CPU_VENDOR_OTHER, family: 6, model: 207, avx512: true), CK_GEMM_ARCH_AVX512_ONE_FMA),
-            ("Intel without AVX-512", cpu(CK_CPU_VENDOR_INTEL, family: 6, model: 151, avx512: false), CK_GEMM_ARCH_AVX2),
-            ("no AVX2", cpu(CK_CPU_VENDOR_OTHER, family: 0, model: 0, avx512: false, avx2: false), CK_GEMM_ARCH_PORTABLE),
+            ("Zen 4 (EPYC Genoa)", cpu(CK_CPU_VENDOR_AMD, family: 25, model: 17, avx512: true),
+             CK_GEMM_ARCH_AVX512_ONE_FMA),
+            ("Zen 3: no AVX-512", cpu(CK_CPU_VENDOR_AMD, family: 25, model: 1, avx512: false),
+             CK_GEMM_ARCH_AVX2),
+            ("Zen 5 (EPYC Turin)", cpu(CK_CPU_VENDOR_AMD, family: 26, model: 2, avx512: true),
+             CK_GEMM_ARCH_AVX512_ZEN5),
+            ("Zen 5, a model not listed",
+             cpu(CK_CPU_VENDOR_AMD, family: 26, model: 68, avx512: true),
+             CK_GEMM_ARCH_AVX512_ZEN5),
+            ("Emerald Rapids", cpu(CK_CPU_VENDOR_INTEL, family: 6, model: 207, avx512: true),
+             CK_GEMM_ARCH_AVX512_TWO_FMA),
+            ("Sapphire Rapids", cpu(CK_CPU_VENDOR_INTEL, family: 6, model: 143, avx512: true),
+             CK_GEMM_ARCH_AVX512_TWO_FMA),
+            ("Skylake-SP", cpu(CK_CPU_VENDOR_INTEL, family: 6, model: 85, avx512: true),
+             CK_GEMM_ARCH_AVX512_TWO_FMA),
+            ("Ice Lake client: one FMA unit",
+             cpu(CK_CPU_VENDOR_INTEL, family: 6, model: 126, avx512: true),
+             CK_GEMM_ARCH_AVX512_ONE_FMA),
+            ("Intel, unknown family", cpu(CK_CPU_VENDOR_INTEL, family: 19, model: 1, avx512: true),
+             CK_GEMM_ARCH_AVX512_ONE_FMA),
+            ("unknown vendor with AVX-512",
+             cpu(CK_CPU_VENDOR_OTHER, family: 6, model: 207, avx512: true),
+             CK_GEMM_ARCH_AVX512_ONE_FMA),
+            ("Intel without AVX-512",
+             cpu(CK_CPU_VENDOR_INTEL, family: 6, model: 151, avx512: false),
+             CK_GEMM_ARCH_AVX2),
+            ("no AVX2", cpu(CK_CPU_VENDOR_OTHER, family: 0, model: 0, avx512: false, avx2: false),
+             CK_GEMM_ARCH_PORTABLE),
         ]
         for (what, cpu, arch) in cases {
             XCTAssertEqual(ck_gemm_arch_for_cpu(cpu), arch, what)
@@ -40,11 +58,14 @@ final class GEMMPlanTests: XCTestCase {
         XCTAssertEqual(ck_gemm_set_path(ck_gemm_arch_path(original)), 0)
         XCTAssertEqual(ck_gemm_get_arch(), original)
         XCTAssertEqual(ck_gemm_set_path(CK_GEMM_PATH_PORTABLE), 0)
-        XCTAssertEqual(ck_gemm_get_arch(), original == CK_GEMM_ARCH_PORTABLE ? original : CK_GEMM_ARCH_PORTABLE)
+        XCTAssertEqual(ck_gemm_get_arch(),
+                       original == CK_GEMM_ARCH_PORTABLE ? original : CK_GEMM_ARCH_PORTABLE)
     }
 
     func testSetArchOfUnsupportedPathFailsAndChangesNothing() throws {
-        guard let unsupported = allArchitectures.first(where: { ck_gemm_path_supported(ck_gemm_arch_path($0)) == 0 }) else {
+        guard let unsupported = allArchitectures.first(where: {
+            ck_gemm_path_supported(ck_gemm_arch_path($0)) == 0
+        }) else {
             throw XCTSkip("this CPU runs every architecture's path: none to reject")
         }
         let original = ck_gemm_get_arch()
@@ -57,7 +78,8 @@ final class GEMMPlanTests: XCTestCase {
         alpha: Float = 1, beta: Float = 0, epilogue: ck_gemm_epilogue_kind = CK_GEMM_EPILOGUE_NONE
     ) -> String {
         String(cString: ck_gemm_route_name(ck_gemm_route_for(
-            arch, threads, trans.first == "T" ? 1 : 0, trans.last == "T" ? 1 : 0, Int64(m), Int64(n), Int64(k),
+            arch, threads, trans.first == "T" ? 1 : 0, trans.last == "T" ? 1 : 0,
+            Int64(m), Int64(n), Int64(k),
             alpha, beta, epilogue)))
     }
 
@@ -69,24 +91,30 @@ final class GEMMPlanTests: XCTestCase {
             let avx512 = ck_gemm_arch_path(arch) == CK_GEMM_PATH_AVX512
             // Spiral: H = relu(X·W1 + b) 20×2×100, fused: row panels with AVX-512; with beta 1
             // (accumulating), or without masked vectors, the broadcast form's tiles.
-            XCTAssertEqual(route(arch, "NN", 20, 2, 100, epilogue: CK_GEMM_EPILOGUE_BIAS_RELU), avx512 ? "row-panels" : "broadcast", name)
+            XCTAssertEqual(route(arch, "NN", 20, 2, 100, epilogue: CK_GEMM_EPILOGUE_BIAS_RELU),
+                           avx512 ? "row-panels" : "broadcast", name)
             XCTAssertEqual(route(arch, "NN", 20, 2, 100, beta: 1), "broadcast", name)
             XCTAssertEqual(route(arch, "NN", 20, 2, 100, alpha: 2), "broadcast", name)
-            XCTAssertEqual(route(arch, "NN", 20, 5, 100), "broadcast", name) // 5 terms: past the panels
+            XCTAssertEqual(route(arch, "NN", 20, 5, 100),
+                           "broadcast", name) // 5 terms: past the panels
             // Y = H·W2 20×100×3: long k, 3 columns; dW2 = Hᵀ·dY 100×20×3 TN: C's transpose;
             // dX2 = dY·W2ᵀ 20×3×100 NT with the ReLU's mask: row panels (3 terms).
             XCTAssertEqual(route(arch, "NN", 20, 100, 3), "dot", name)
             XCTAssertEqual(route(arch, "TN", 100, 20, 3), "broadcast-transposed", name)
-            XCTAssertEqual(route(arch, "NT", 20, 3, 100, epilogue: CK_GEMM_EPILOGUE_RELU_BACKWARD), avx512 ? "row-panels" : "broadcast", name)
+            XCTAssertEqual(route(arch, "NT", 20, 3, 100, epilogue: CK_GEMM_EPILOGUE_RELU_BACKWARD),
+                           avx512 ? "row-panels" : "broadcast", name)
             // MLP at batch 256 and 32. Zen 4's table packs all 256 rows of A~ per thread
             // (own_slivers_max_a) and splits the columns: each thread packs its own slivers.
             let zen4 = arch == CK_GEMM_ARCH_AVX512_ONE_FMA
-            XCTAssertEqual(route(arch, "NN", 256, 784, 1024), zen4 ? "packed-own-slivers" : "packed", name)
-            XCTAssertEqual(route(arch, "NN", 256, 1024, 1024), zen4 ? "packed-own-slivers" : "packed", name)
+            XCTAssertEqual(route(arch, "NN", 256, 784, 1024),
+                           zen4 ? "packed-own-slivers" : "packed", name)
+            XCTAssertEqual(route(arch, "NN", 256, 1024, 1024),
+                           zen4 ? "packed-own-slivers" : "packed", name)
             XCTAssertEqual(route(arch, "NN", 256, 1024, 10), "dot", name)
             XCTAssertEqual(route(arch, "TN", 1024, 256, 1024), "packed", name)
             XCTAssertEqual(route(arch, "TN", 1024, 256, 10), "broadcast-transposed", name)
-            XCTAssertEqual(route(arch, "NT", 256, 1024, 1024), zen4 ? "packed-own-slivers" : "packed", name)
+            XCTAssertEqual(route(arch, "NT", 256, 1024, 1024),
+                           zen4 ? "packed-own-slivers" : "packed", name)
             // On 2 threads 32 rows are 3 AVX-512 tiles, one row part; 6 of the others' tiles, two.
             // Zen 4's table packs a B of 4 MB; the others read it in place.
             let ownSlivers = zen4 ? "packed-own-slivers" : "packed-own-slivers-in-place"
@@ -111,12 +139,17 @@ final class GEMMPlanTests: XCTestCase {
             for threads: Int32 in [1, 2] {
                 let what = "\(name), \(threads) threads"
                 // Forward: H = relu(X·W1 + b1), Y = H·W2 + b2; the evaluation's 300 points.
-                XCTAssertEqual(route(arch, threads: threads, "NN", 20, 2, 100, epilogue: CK_GEMM_EPILOGUE_BIAS_RELU), panels, what)
-                XCTAssertEqual(route(arch, threads: threads, "NN", 20, 100, 3, epilogue: CK_GEMM_EPILOGUE_BIAS), "dot", what)
-                XCTAssertEqual(route(arch, threads: threads, "NN", 300, 2, 100, epilogue: CK_GEMM_EPILOGUE_BIAS_RELU), panels, what)
+                XCTAssertEqual(route(arch, threads: threads, "NN", 20, 2, 100,
+                                     epilogue: CK_GEMM_EPILOGUE_BIAS_RELU), panels, what)
+                XCTAssertEqual(route(arch, threads: threads, "NN", 20, 100, 3,
+                                     epilogue: CK_GEMM_EPILOGUE_BIAS), "dot", what)
+                XCTAssertEqual(route(arch, threads: threads, "NN", 300, 2, 100,
+                                     epilogue: CK_GEMM_EPILOGUE_BIAS_RELU), panels, what)
                 // Backward: dW2 = Hᵀ·dY, dH = (dY·W2ᵀ) masked by H, dW1 = Xᵀ·dH.
-                XCTAssertEqual(route(arch, threads: threads, "TN", 100, 20, 3), "broadcast-transposed", what)
-                XCTAssertEqual(route(arch, threads: threads, "NT", 20, 3, 100, epilogue: CK_GEMM_EPILOGUE_RELU_BACKWARD), panels, what)
+                XCTAssertEqual(route(arch, threads: threads, "TN", 100, 20, 3),
+                               "broadcast-transposed", what)
+                XCTAssertEqual(route(arch, threads: threads, "NT", 20, 3, 100,
+                                     epilogue: CK_GEMM_EPILOGUE_RELU_BACKWARD), panels, what)
                 XCTAssertEqual(route(arch, threads: threads, "TN", 2, 20, 100), "broadcast", what)
             }
         }
@@ -146,9 +179,12 @@ final class GEMMPlanTests: XCTestCase {
         XCTAssertEqual(route(zen4, "TN", 700, 300, 15), "broadcast-transposed")
         XCTAssertEqual(route(zen4, "TN", 700, 300, 16), "packed")
         XCTAssertEqual(route(zen4, "TN", 15, 300000, 15), "packed") // not taller than wide
-        XCTAssertEqual(route(zen4, "NN", 36, 1024, 241), "packed-own-slivers-in-place") // 3 × 8 tiles: 1 × 2 threads
-        XCTAssertEqual(route(zen4, "NT", 36, 1024, 241), "packed-own-slivers") // B transposed: packed
-        XCTAssertEqual(route(zen4, "NN", 36, 512, 1024), "packed-own-slivers-in-place") // 2¹⁹ floats
+        XCTAssertEqual(route(zen4, "NN", 36, 1024, 241),
+                       "packed-own-slivers-in-place") // 3 × 8 tiles: 1 × 2 threads
+        XCTAssertEqual(route(zen4, "NT", 36, 1024, 241),
+                       "packed-own-slivers") // B transposed: packed
+        XCTAssertEqual(route(zen4, "NN", 36, 512, 1024),
+                       "packed-own-slivers-in-place") // 2¹⁹ floats
         XCTAssertEqual(route(zen4, "NN", 36, 513, 1024), "packed-own-slivers")
         XCTAssertEqual(route(zen4, "NN", 36, 1024, 240), "packed") // B~ no larger than A~
         // 4 × 8 tiles: 1 × 2 and 2 × 1 threads tie; one row part, own slivers.
