@@ -129,6 +129,19 @@ final class AutodiffEngineTests: XCTestCase {
         }
     }
 
+    /// gradientCheck writes its inputs' values in place (each perturbation, then the
+    /// restoring write): their values come back bit for bit, their versions are raised, so
+    /// that a node which saved an input before the check reports the change in `backward()`.
+    func testGradientCheckRestoresItsInputsValuesAndRaisesTheirVersions() throws {
+        let x = Tensor(shape: [2], values: [0.3, -0.7], requiresGradient: true)
+        let y = Tensor(shape: [2], values: [1.5, 2], requiresGradient: true)
+        try gradientCheck(at: [x, y]) { $0[0] * $0[1] }
+        XCTAssertEqual(x.values, [0.3, -0.7])
+        XCTAssertEqual(y.values, [1.5, 2])
+        XCTAssertGreaterThan(x.version, 0)
+        XCTAssertGreaterThan(y.version, 0)
+    }
+
     func testViewsShareTheVersionCount() {
         let x = Tensor(shape: [2, 2], values: [1, 2, 3, 4])
         XCTAssertEqual(x.version, 0)
