@@ -269,7 +269,29 @@ public final class DataParallel {
                       dropLast: Bool = false) -> (inputs: Tensor, labels: [Int32]) {
         precondition(inputs.shape.first == labels.count,
                 "DataParallel.shard: \(inputs.shape.first ?? 0) samples, \(labels.count) labels")
-        let samples = labels.count
+        let rows = shardRows(samples: labels.count, globalBatchSize: globalBatchSize,
+                             dropLast: dropLast)
+        return (withoutGradientRecording { inputs.gatheringRows(rows) }, rows.map { labels[$0] })
+    }
+
+    /// Rank `world.rank`'s share of every global batch of `inputs` and of `targets`
+    /// (`[samples, ...]`, one row per sample), cut as
+    /// `shard(_:labels:globalBatchSize:dropLast:)` cuts it.
+    public func shard(_ inputs: Tensor, targets: Tensor, globalBatchSize: Int,
+                      dropLast: Bool = false) -> (inputs: Tensor, targets: Tensor) {
+        precondition(inputs.shape.first == targets.shape.first,
+                "DataParallel.shard: \(inputs.shape.first ?? 0) samples, "
+                    + "\(targets.shape.first ?? 0) rows of targets")
+        let rows = shardRows(samples: targets.shape.first ?? 0,
+                             globalBatchSize: globalBatchSize, dropLast: dropLast)
+        return withoutGradientRecording {
+            (inputs.gatheringRows(rows), targets.gatheringRows(rows))
+        }
+    }
+
+    /// The samples of this rank's share (`shard(_:labels:globalBatchSize:dropLast:)`) of
+    /// `samples` samples, in order.
+    private func shardRows(samples: Int, globalBatchSize: Int, dropLast: Bool) -> [Int] {
         var rows: [Int] = []
         for start in stride(from: 0, to: samples, by: globalBatchSize) {
             let count = min(globalBatchSize, samples - start)
@@ -279,17 +301,7 @@ public final class DataParallel {
             let first = start + (0..<world.rank).reduce(0) { $0 + part($1) }
             rows += first..<first + part(world.rank)
         }
-        let sampleSize = samples == 0 ? 0 : inputs.count / samples
-        let shard = Tensor(shape: [rows.count] + inputs.shape.dropFirst())
-        inputs.withUnsafeBufferPointer { source in
-            shard.withUnsafeMutableBufferPointer { destination in
-                for (index, row) in rows.enumerated() {
-                    (destination.baseAddress! + index * sampleSize)
-                        .update(from: source.baseAddress! + row * sampleSize, count: sampleSize)
-                }
-            }
-        }
-        return (shard, rows.map { labels[$0] })
+        return rows
     }
 
     /// Agrees on the batch plan: every rank's step count per epoch (`samples` in batches of

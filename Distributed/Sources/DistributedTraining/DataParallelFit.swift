@@ -64,50 +64,133 @@ extension DataParallel {
                     beforeStep: ((_ loss: Float, _ samples: Int) throws -> Void)? = nil) throws
         -> [Float]
     {
-        precondition(globalBatchSize >= world.size && globalBatchSize % world.size == 0,
-                "DataParallel.fit: global batch \(globalBatchSize) is not a multiple of the "
-                    + "\(world.size) ranks")
+        let batchSize = rankBatchSize(of: globalBatchSize)
         return try run {
             let (shardInputs, shardLabels) = placement == .wholeDataSet
                 ? shard(inputs, labels: labels, globalBatchSize: globalBatchSize,
                         dropLast: dropLast)
                 : (inputs, labels)
-            let batchSize = globalBatchSize / world.size
-            try agreeOnPlan(samples: shardLabels.count, batchSize: batchSize,
-                            dropLast: placement == .shard && dropLast,
-                            wholeDataSetSamples: placement == .wholeDataSet ? labels.count : nil,
-                            equalShares: checkpointPath != nil)
-            resetEpochLoss()
-            var history: [Float] = []
-            // The step's agreement, last before the update, so that an error anywhere in a
-            // rank's step reaches every rank.
-            func agreeAndCombine(loss: Float, samples: Int) throws {
-                var failure: String?
-                do {
-                    try beforeStep?(loss, samples)
-                } catch {
-                    failure = "\(error)"
-                }
-                _ = try synchronize(loss: loss, samples: samples, failure: failure)
-                combineGradients(of: optimizer.parameters)
-                broadcastBuffers()
+            return try fitShard(samples: shardLabels.count, of: labels.count,
+                                placement: placement, batchSize: batchSize, dropLast: dropLast,
+                                optimizer: optimizer, checkpoints: checkpoints,
+                                resumingFrom: checkpointPath, progress: progress,
+                                beforeStep: beforeStep) { rank in
+                try model.fit(shardInputs, labels: shardLabels, loss: loss, optimizer: optimizer,
+                              schedule: schedule, epochs: epochs, batchSize: batchSize,
+                              shuffle: shuffle, dropLast: rank.dropLast, seed: seed,
+                              penalties: penalties, checkpoints: rank.checkpoints,
+                              resumingFrom: checkpointPath, progress: rank.progress,
+                              beforeStep: rank.beforeStep)
             }
-            try model.fit(shardInputs, labels: shardLabels, loss: loss, optimizer: optimizer,
-                          schedule: schedule, epochs: epochs, batchSize: batchSize,
-                          shuffle: shuffle, dropLast: placement == .shard && dropLast,
-                          seed: seed, penalties: penalties,
-                          checkpoints: world.rank == 0 ? checkpoints : nil,
-                          resumingFrom: checkpointPath,
-                          progress: { epoch in
-                              history.append(self.takeEpochLoss())
-                              if self.world.rank == 0 {
-                                  progress?(TrainingProgress(epoch: epoch.epoch,
-                                                             epochs: epoch.epochs,
-                                                             loss: history.last!))
-                              }
-                          },
-                          beforeStep: agreeAndCombine)
-            return history
         }
+    }
+
+    /// Trains `model` with `Model.fit(_:targets:...)` on every rank to predict `targets`
+    /// (`[samples, ...]`, one row per sample, each of the shape of the model's output for one
+    /// sample) from `inputs`: regression, with `MeanSquaredError` by default, or any
+    /// `TargetLoss`. Returns the global mean loss of each epoch it trained. Everything else
+    /// (placement, global batches, agreement, schedule, penalties, checkpoints and resuming,
+    /// progress, `beforeStep`, the errors) is as in `fit(_:inputs:labels:...)`, with "labels"
+    /// read as "rows of targets".
+    ///
+    /// ```swift
+    /// let model = Model { Linear(1, 64); Tanh(); Linear(64, 1) }
+    /// let parallel = try DataParallel(model: model, world: World())
+    /// try parallel.fit(model, inputs: x, targets: y, loss: HuberLoss(delta: 0.5),
+    ///                  optimizer: Adam(parameters: model.parameters), epochs: 100,
+    ///                  globalBatchSize: 32)   // x, y: [N, 1]
+    /// ```
+    @discardableResult
+    public func fit(_ model: Model, inputs: Tensor, targets: Tensor,
+                    holding placement: DataPlacement = .wholeDataSet,
+                    loss: some TargetLoss = MeanSquaredError(), optimizer: some Optimizer,
+                    schedule: (any LearningRateSchedule)? = nil, epochs: Int,
+                    globalBatchSize: Int, shuffle: Bool = true, dropLast: Bool = false,
+                    seed: UInt64 = 0, penalties: [Penalty] = [], checkpoints: Checkpointing? = nil,
+                    resumingFrom checkpointPath: String? = nil,
+                    progress: ((TrainingProgress) -> Void)? = nil,
+                    beforeStep: ((_ loss: Float, _ samples: Int) throws -> Void)? = nil) throws
+        -> [Float]
+    {
+        let batchSize = rankBatchSize(of: globalBatchSize)
+        return try run {
+            let (shardInputs, shardTargets) = placement == .wholeDataSet
+                ? shard(inputs, targets: targets, globalBatchSize: globalBatchSize,
+                        dropLast: dropLast)
+                : (inputs, targets)
+            return try fitShard(samples: shardTargets.shape.first ?? 0,
+                                of: targets.shape.first ?? 0,
+                                placement: placement, batchSize: batchSize, dropLast: dropLast,
+                                optimizer: optimizer, checkpoints: checkpoints,
+                                resumingFrom: checkpointPath, progress: progress,
+                                beforeStep: beforeStep) { rank in
+                try model.fit(shardInputs, targets: shardTargets, loss: loss,
+                              optimizer: optimizer, schedule: schedule, epochs: epochs,
+                              batchSize: batchSize, shuffle: shuffle, dropLast: rank.dropLast,
+                              seed: seed, penalties: penalties, checkpoints: rank.checkpoints,
+                              resumingFrom: checkpointPath, progress: rank.progress,
+                              beforeStep: rank.beforeStep)
+            }
+        }
+    }
+
+    /// Each rank's batch size: `globalBatchSize` / ranks, which must divide it.
+    private func rankBatchSize(of globalBatchSize: Int) -> Int {
+        precondition(globalBatchSize >= world.size && globalBatchSize % world.size == 0,
+                "DataParallel.fit: global batch \(globalBatchSize) is not a multiple of the "
+                    + "\(world.size) ranks")
+        return globalBatchSize / world.size
+    }
+
+    /// What `fitShard` gives the rank's `Model.fit`: its `dropLast`, its `checkpoints` (rank
+    /// 0's only), and the `progress` and `beforeStep` that agree across the ranks.
+    private struct RankFit {
+        let dropLast: Bool
+        let checkpoints: Checkpointing?
+        let progress: (TrainingProgress) -> Void
+        let beforeStep: (_ loss: Float, _ samples: Int) throws -> Void
+    }
+
+    /// Both `fit` forms' training of this rank's `samples` (of `wholeDataSetSamples` with
+    /// `.wholeDataSet`): agrees on the plan, then runs `train` (the rank's `Model.fit`) with
+    /// the step's agreement before every update and the epoch's global mean loss after every
+    /// epoch, and returns those losses. Call within `run`.
+    private func fitShard(samples: Int, of wholeDataSetSamples: Int, placement: DataPlacement,
+                          batchSize: Int, dropLast: Bool, optimizer: some Optimizer,
+                          checkpoints: Checkpointing?, resumingFrom checkpointPath: String?,
+                          progress: ((TrainingProgress) -> Void)?,
+                          beforeStep: ((_ loss: Float, _ samples: Int) throws -> Void)?,
+                          train: (RankFit) throws -> Void) throws -> [Float] {
+        try agreeOnPlan(samples: samples, batchSize: batchSize,
+                        dropLast: placement == .shard && dropLast,
+                        wholeDataSetSamples: placement == .wholeDataSet ? wholeDataSetSamples : nil,
+                        equalShares: checkpointPath != nil)
+        resetEpochLoss()
+        var history: [Float] = []
+        // The step's agreement, last before the update, so that an error anywhere in a
+        // rank's step reaches every rank.
+        func agreeAndCombine(loss: Float, samples: Int) throws {
+            var failure: String?
+            do {
+                try beforeStep?(loss, samples)
+            } catch {
+                failure = "\(error)"
+            }
+            _ = try synchronize(loss: loss, samples: samples, failure: failure)
+            combineGradients(of: optimizer.parameters)
+            broadcastBuffers()
+        }
+        try train(RankFit(
+            dropLast: placement == .shard && dropLast,
+            checkpoints: world.rank == 0 ? checkpoints : nil,
+            progress: { epoch in
+                history.append(self.takeEpochLoss())
+                if self.world.rank == 0 {
+                    progress?(TrainingProgress(epoch: epoch.epoch, epochs: epoch.epochs,
+                                               loss: history.last!))
+                }
+            },
+            beforeStep: agreeAndCombine))
+        return history
     }
 }

@@ -10,6 +10,8 @@
 //               global batch 32, 10 epochs
 //   reference-extras, fit-extras   the spiral network with a learning-rate schedule and
 //               penalties, one process and on the ranks (losses with the penalties)
+//   reference-targets, fit-targets   a small regression network with Adam and mean squared
+//               error on targets computed from the spiral's points, one process and on the ranks
 //   resume DIR EPOCHS [resume]   fit-extras, shuffled, for EPOCHS epochs with checkpoints in
 //               DIR; with "resume", from DIR's checkpoint (model loaded on every rank)
 //   step-hook   DataParallel.fit whose beforeStep throws on rank 1 at step 5
@@ -55,6 +57,25 @@ func randomImages() -> (inputs: Tensor, labels: [Int32]) {
     return (inputs, (0..<320).map { _ in Int32.random(in: 0..<10, using: &generator) })
 }
 
+/// A regression network (2 → 16 → 1, tanh), initialized from seed 3.
+func regressionModel() -> Model {
+    let model = Model {
+        Linear(2, 16)
+        Tanh()
+        Linear(16, 1)
+    }
+    model.initializeParameters(seed: 3)
+    return model
+}
+
+/// The regression's targets for `mixedSpiral()`'s points (x, y): sin(x) + y / 2, `[N, 1]`.
+func regressionTargets(_ inputs: Tensor) -> Tensor {
+    let points = inputs.values
+    return Tensor(shape: [inputs.shape[0], 1], values: (0..<inputs.shape[0]).map {
+        sin(points[2 * $0]) + points[2 * $0 + 1] / 2
+    })
+}
+
 /// Prints a step's loss, exactly.
 func printStep(_ step: Int, _ loss: Float) {
     print("step \(step) \(loss.bitPattern)")
@@ -90,6 +111,14 @@ if scenario == "reference" || scenario == "reference-extras" {
                   schedule: withExtras ? schedule : nil, epochs: epochs,
                   batchSize: globalBatchSize, shuffle: false,
                   penalties: withExtras ? penalties : [], beforeStep: stepPrinter())
+    exit(0)
+}
+if scenario == "reference-targets" {
+    let (inputs, _) = mixedSpiral()
+    let model = regressionModel()
+    try model.fit(inputs, targets: regressionTargets(inputs),
+                  optimizer: Adam(parameters: model.parameters), epochs: epochs,
+                  batchSize: globalBatchSize, shuffle: false, beforeStep: stepPrinter())
     exit(0)
 }
 if scenario == "reference-cnn" {
@@ -134,6 +163,8 @@ running {
     if scenario == "fit-cnn" {
         (inputs, labels) = randomImages()
         model = digitsCNN()
+    } else if scenario == "fit-targets" {
+        model = regressionModel()
     } else if scenario == "fit-batchnorm" {
         model = Model {
             Linear(2, 32)
@@ -151,7 +182,7 @@ running {
         let rank = world.rank
         parallel.onStep = { step, _ in if step == 5 && rank == 1 { abort() } }
     }
-    let optimizer: any Optimizer = scenario == "fit-cnn"
+    let optimizer: any Optimizer = scenario == "fit-cnn" || scenario == "fit-targets"
         ? Adam(parameters: model.parameters) : settings.optimizer(for: model.parameters)
 
     if scenario == "graph" {
@@ -190,6 +221,10 @@ running {
                          globalBatchSize: globalBatchSize, shuffle: resumes,
                          penalties: penalties, checkpoints: files,
                          resumingFrom: resuming ? files!.checkpointPath : nil)
+    } else if scenario == "fit-targets" {
+        try parallel.fit(model, inputs: inputs, targets: regressionTargets(inputs),
+                         optimizer: optimizer, epochs: epochs, globalBatchSize: globalBatchSize,
+                         shuffle: false)
     } else if scenario == "step-hook" {
         let rank = world.rank
         var steps = 0

@@ -4,9 +4,9 @@ import XCTest
 /// Launches `distributed-checks` on 2 ranks with mpirun (one thread each) and checks the
 /// guarantees of data-parallel training: bitwise-identical parameters on every rank, the
 /// losses of one process training on the global batch (the spiral network with SGD, by `fit`
-/// and by a loop of graph operations; the digits CNN with Adam), runs reproducible bit for bit, and
-/// every fault stopping every rank with its message and a non-zero exit; and the `mpi-train`
-/// example's digits options.
+/// and by a loop of graph operations; the digits CNN with Adam; a regression network towards
+/// targets), runs reproducible bit for bit, and every fault stopping every rank with its
+/// message and a non-zero exit; and the `mpi-train` example's digits options.
 final class DistributedTests: XCTestCase {
     /// What a launch printed (stdout and stderr) and its exit status.
     struct Launch {
@@ -97,6 +97,11 @@ final class DistributedTests: XCTestCase {
     func testScheduleAndPenaltiesOnTwoRanksMatchOneProcess() throws {
         checkLosses(of: try launch("fit-extras", ranks: 2),
                     match: try launch("reference-extras", ranks: 0), steps: 105)
+    }
+
+    func testFitTowardsTargetsOnTwoRanksMatchesOneProcess() throws {
+        checkLosses(of: try launch("fit-targets", ranks: 2),
+                    match: try launch("reference-targets", ranks: 0), steps: 105)
     }
 
     /// A new temporary directory named from `prefix`, holding the new directories `names`:
