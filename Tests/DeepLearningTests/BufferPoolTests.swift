@@ -22,6 +22,38 @@ final class BufferPoolTests: XCTestCase {
         XCTAssertEqual(BufferPool.sizeClass(forCount: 17).bytes, 80)
     }
 
+    func testLargeBuffersStartOnAHugePageAndAskForHugePages() throws {
+        let pool = BufferPool(limitBytes: 0)
+        let count = BufferPool.hugePageBytes / 4 + 1000          // a class of 2.5 MiB
+        let (buffer, sizeClass) = pool.take(count: count)
+        defer { pool.give(buffer, sizeClass: sizeClass) }
+        XCTAssertEqual(Int(bitPattern: buffer) % BufferPool.hugePageBytes, 0)
+        #if os(Linux)
+        guard FileManager.default.fileExists(atPath: "/sys/kernel/mm/transparent_hugepage") else {
+            throw XCTSkip("this kernel has no transparent huge pages")
+        }
+        // /proc/self/smaps: a "start-end ..." line per mapping, then its fields, among them
+        // "VmFlags:", where "hg" is MADV_HUGEPAGE.
+        let address = UInt(bitPattern: buffer)
+        var inMapping = false
+        var flags: String?
+        // (Read to the end: /proc files report a size of 0.)
+        let smaps = try FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/self/smaps"))
+        let text = String(decoding: try XCTUnwrap(smaps.readToEnd()), as: UTF8.self)
+        for line in text.split(separator: "\n") {
+            let range = line.split(separator: " ", maxSplits: 1)[0].split(separator: "-")
+            if range.count == 2, let start = UInt(range[0], radix: 16),
+               let end = UInt(range[1], radix: 16) {
+                inMapping = start <= address && address < end
+            } else if inMapping, line.hasPrefix("VmFlags:") {
+                flags = String(line)
+            }
+        }
+        let vmFlags = try XCTUnwrap(flags, "no mapping holds the buffer")
+        XCTAssertTrue(vmFlags.split(separator: " ").contains("hg"), vmFlags)
+        #endif
+    }
+
     func testFreedBuffersAreReusedUpToTheBound() {
         let pool = BufferPool(limitBytes: 1024)
         let (first, firstClass) = pool.take(count: 100)          // 400 bytes: class of 448
