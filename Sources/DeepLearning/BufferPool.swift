@@ -102,10 +102,11 @@ final class BufferPool: Sendable {
 
     /// A new buffer of `bytes` bytes, 64-byte aligned. From `hugePageBytes` on, it starts on a
     /// huge-page boundary and is marked for transparent huge pages (`MADV_HUGEPAGE`; Linux
-    /// backs such memory with them under its default "madvise" setting). A kernel walks these
-    /// buffers along rows thousands of bytes apart (a GEMM packing a layer's weights reads
-    /// each row on another 4 KiB page): with 2 MiB pages those reads stop missing the TLB. The
-    /// advice may be refused (no huge pages in the kernel): the buffer then stays as it is.
+    /// backs such memory with them when its setting is "madvise" or "always"). Kernels walk
+    /// these buffers along rows thousands of bytes apart (a GEMM packing a layer's weights
+    /// reads each row on another 4 KiB page): with 2 MiB pages those reads stop missing the
+    /// TLB. The advice may be refused (no huge pages in the kernel): the buffer then stays as
+    /// it is.
     private static func allocate(bytes: Int) -> UnsafeMutableRawPointer {
         guard bytes >= hugePageBytes else {
             return UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
