@@ -23,15 +23,17 @@
 /* own_slivers_in_place_max_b: B as stored read in place whatever its size, or up to 2 MB. */
 #define IN_PLACE_ALWAYS INT64_MAX
 #define IN_PLACE_UP_TO_2_MB ((int64_t)1 << 19)
-/* own_slivers_max_a: own slivers only up to mc rows, or for an A~ of up to 1 MB (Zen 4's L2). */
+/* own_slivers_max_a: own slivers only up to mc rows, or for an A~ of up to 1 MB (Zen 4's L2,
+ * half of Sapphire Rapids'). */
 #define OWN_A_UP_TO_MC 0
 #define OWN_A_UP_TO_1_MB ((int64_t)1 << 18)
 
 /* The tables. Where each was measured, and against what: Benchmarks/README.md. Rows not
- * measured on their CPU are scaled to their tiles (portable, AVX2) or copy the one-FMA table
- * (two FMA units), until a session has that CPU. Thresholds in products (direct_max_work,
- * min_work_per_thread) are multiply-adds; dot_max_n and transposed_max_n stay below the
- * AVX-512 vector (16), where the packed tile's columns would be mostly wasted. */
+ * measured on their CPU are scaled to their tiles (portable, AVX2), until a session has that
+ * CPU. The two-FMA row holds the one-FMA row's values: none measured better on Sapphire
+ * Rapids. Thresholds in products (direct_max_work, min_work_per_thread) are multiply-adds;
+ * dot_max_n and transposed_max_n stay below the AVX-512 vector (16), where the packed tile's
+ * columns would be mostly wasted. */
 static const ck_gemm_table tables[] = {
     [CK_GEMM_ARCH_PORTABLE] = {
         .arch = CK_GEMM_ARCH_PORTABLE, .name = "portable", .isa = &ck_gemm_isa_portable,
@@ -66,7 +68,7 @@ static const ck_gemm_table tables[] = {
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
-        .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_MC,
+        .own_slivers_in_place_max_b = IN_PLACE_UP_TO_2_MB, .own_slivers_max_a = OWN_A_UP_TO_1_MB,
         .next_sliver_max_lines = 128,
     },
     [CK_GEMM_ARCH_AVX512_ZEN5] = {
@@ -88,7 +90,7 @@ const ck_gemm_table *ck_gemm_table_of(ck_gemm_arch arch) {
 /* ---- the CPU and its architecture -------------------------------------------------------- */
 
 ck_gemm_cpu ck_gemm_this_cpu(void) {
-    ck_gemm_cpu cpu = {CK_CPU_VENDOR_OTHER, 0, 0, 0, 0};
+    ck_gemm_cpu cpu = {CK_CPU_VENDOR_OTHER, 0, 0, 0, 0, 0};
 #if defined(__x86_64__)
     __builtin_cpu_init();
     cpu.vendor = __builtin_cpu_is("intel") ? CK_CPU_VENDOR_INTEL
@@ -105,22 +107,25 @@ ck_gemm_cpu ck_gemm_this_cpu(void) {
     }
     cpu.avx512f = __builtin_cpu_supports("avx512f") != 0;
     cpu.avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    /* AMX-TILE: CPUID leaf 7, sub-leaf 0, EDX bit 24. */
+    if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) cpu.amx_tile = (edx >> 24) & 1;
 #endif
     return cpu;
 }
 
-/* Intel family 6 models whose cores have two 512-bit FMA units (server parts). */
-static int intel_two_fma(int model) {
+/* Intel family 6 cores with two 512-bit FMA units: the server models listed, and any model
+ * with AMX tiles (server cores from Sapphire Rapids on, whatever model a hypervisor shows). */
+static int intel_two_fma(ck_gemm_cpu cpu) {
     static const int models[] = {85, 106, 108, 143, 207, 173, 174};
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
-        if (models[i] == model) return 1;
-    return 0;
+        if (models[i] == cpu.model) return 1;
+    return cpu.amx_tile;
 }
 
 ck_gemm_arch ck_gemm_arch_for_cpu(ck_gemm_cpu cpu) {
     if (cpu.avx512f) {
         if (cpu.vendor == CK_CPU_VENDOR_AMD && cpu.family == 26) return CK_GEMM_ARCH_AVX512_ZEN5;
-        if (cpu.vendor == CK_CPU_VENDOR_INTEL && cpu.family == 6 && intel_two_fma(cpu.model))
+        if (cpu.vendor == CK_CPU_VENDOR_INTEL && cpu.family == 6 && intel_two_fma(cpu))
             return CK_GEMM_ARCH_AVX512_TWO_FMA;
         return CK_GEMM_ARCH_AVX512_ONE_FMA;
     }

@@ -104,23 +104,27 @@ typedef enum {
 
 /* What the GEMM needs to know of a CPU: vendor, family and model as CPUID reports them
  * (family and model with their extended fields added, as Linux's /proc/cpuinfo shows them),
- * and whether it runs AVX-512F, and AVX2 with FMA (1 or 0). */
+ * whether it runs AVX-512F, and AVX2 with FMA, and whether CPUID lists AMX tiles (1 or 0).
+ * AMX is not used; it marks Intel's server cores from Sapphire Rapids on, all with two
+ * 512-bit FMA units, also where a hypervisor reports another model number. */
 typedef struct {
     ck_cpu_vendor vendor;
     int family, model;
-    int avx512f, avx2_fma;
+    int avx512f, avx2_fma, amx_tile;
 } ck_gemm_cpu;
 
 /* This CPU (all zero but what is known off x86-64). */
 ck_gemm_cpu ck_gemm_this_cpu(void);
 
 /* The architecture ck_sgemm uses by default on cpu. CPUID does not tell how many FMA units
- * a core has, so the vendor, family and model decide, with a fallback for models not listed:
+ * a core has, so the vendor, family, model and AMX decide, with a fallback for models not
+ * listed:
  *   AVX-512F, AMD family 25 (0x19: Zen 4)                       AVX512_ONE_FMA
  *   AVX-512F, AMD family 26 (0x1A: Zen 5), any model              AVX512_ZEN5
  *   AVX-512F, Intel family 6, server models 85 (Skylake-SP to Cooper Lake), 106 and 108
  *     (Ice Lake-SP), 143 (Sapphire Rapids), 207 (Emerald Rapids), 173 and 174 (Granite
- *     Rapids)                                                     AVX512_TWO_FMA
+ *     Rapids), or any model with AMX tiles (a KVM guest on Sapphire Rapids was seen to
+ *     report model 167, a client model number)                    AVX512_TWO_FMA
  *   AVX-512F, anything else (client Intel cores with one FMA unit, unknown models and
  *     vendors): the fallback                                      AVX512_ONE_FMA
  *   AVX2 and FMA                                                  AVX2

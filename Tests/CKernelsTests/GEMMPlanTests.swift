@@ -5,9 +5,9 @@ import XCTest
 
 final class GEMMPlanTests: XCTestCase {
     private func cpu(_ vendor: ck_cpu_vendor, family: Int32, model: Int32, avx512: Bool,
-                     avx2: Bool = true) -> ck_gemm_cpu {
+                     avx2: Bool = true, amx: Bool = false) -> ck_gemm_cpu {
         ck_gemm_cpu(vendor: vendor, family: family, model: model, avx512f: avx512 ? 1 : 0,
-                    avx2_fma: avx2 ? 1 : 0)
+                    avx2_fma: avx2 ? 1 : 0, amx_tile: amx ? 1 : 0)
     }
 
     func testEachKindOfCPUGetsItsTable() {
@@ -27,6 +27,12 @@ final class GEMMPlanTests: XCTestCase {
              CK_GEMM_ARCH_AVX512_TWO_FMA),
             ("Skylake-SP", cpu(CK_CPU_VENDOR_INTEL, family: 6, model: 85, avx512: true),
              CK_GEMM_ARCH_AVX512_TWO_FMA),
+            ("Sapphire Rapids in a KVM guest that reports model 167",
+             cpu(CK_CPU_VENDOR_INTEL, family: 6, model: 167, avx512: true, amx: true),
+             CK_GEMM_ARCH_AVX512_TWO_FMA),
+            ("Rocket Lake (model 167, no AMX): one FMA unit",
+             cpu(CK_CPU_VENDOR_INTEL, family: 6, model: 167, avx512: true),
+             CK_GEMM_ARCH_AVX512_ONE_FMA),
             ("Ice Lake client: one FMA unit",
              cpu(CK_CPU_VENDOR_INTEL, family: 6, model: 126, avx512: true),
              CK_GEMM_ARCH_AVX512_ONE_FMA),
@@ -44,6 +50,20 @@ final class GEMMPlanTests: XCTestCase {
         for (what, cpu, arch) in cases {
             XCTAssertEqual(ck_gemm_arch_for_cpu(cpu), arch, what)
         }
+    }
+
+    /// What ck_gemm_this_cpu reads off CPUID agrees with the flags Linux lists for the CPU.
+    func testThisCPUsFeaturesAreThoseLinuxLists() throws {
+        guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let flagsLine = cpuinfo.split(separator: "\n").first(where: {
+                  $0.hasPrefix("flags")
+              })
+        else { throw XCTSkip("no /proc/cpuinfo flags: not Linux on x86-64") }
+        let flags = Set(flagsLine.split(separator: " ").map(String.init))
+        let cpu = ck_gemm_this_cpu()
+        XCTAssertEqual(cpu.avx512f == 1, flags.contains("avx512f"))
+        XCTAssertEqual(cpu.amx_tile == 1, flags.contains("amx_tile"))
+        XCTAssertEqual(cpu.avx2_fma == 1, flags.contains("avx2") && flags.contains("fma"))
     }
 
     func testDefaultIsThisCPUsTableUnlessAPathIsForced() throws {
@@ -103,21 +123,23 @@ final class GEMMPlanTests: XCTestCase {
             XCTAssertEqual(route(arch, "TN", 100, 20, 3), "broadcast-transposed", name)
             XCTAssertEqual(route(arch, "NT", 20, 3, 100, epilogue: CK_GEMM_EPILOGUE_RELU_BACKWARD),
                            avx512 ? "row-panels" : "broadcast", name)
-            // MLP at batch 256 and 32. Zen 4's table packs all 256 rows of A~ per thread
-            // (own_slivers_max_a) and splits the columns: each thread packs its own slivers.
-            let zen4 = arch == CK_GEMM_ARCH_AVX512_ONE_FMA
+            // MLP at batch 256 and 32. The tables of Zen 4 and of Intel's two FMA units pack
+            // all 256 rows of A~ per thread (own_slivers_max_a) and split the columns: each
+            // thread packs its own slivers.
+            let ownPastMC = arch == CK_GEMM_ARCH_AVX512_ONE_FMA
+                || arch == CK_GEMM_ARCH_AVX512_TWO_FMA
             XCTAssertEqual(route(arch, "NN", 256, 784, 1024),
-                           zen4 ? "packed-own-slivers" : "packed", name)
+                           ownPastMC ? "packed-own-slivers" : "packed", name)
             XCTAssertEqual(route(arch, "NN", 256, 1024, 1024),
-                           zen4 ? "packed-own-slivers" : "packed", name)
+                           ownPastMC ? "packed-own-slivers" : "packed", name)
             XCTAssertEqual(route(arch, "NN", 256, 1024, 10), "dot", name)
             XCTAssertEqual(route(arch, "TN", 1024, 256, 1024), "packed", name)
             XCTAssertEqual(route(arch, "TN", 1024, 256, 10), "broadcast-transposed", name)
             XCTAssertEqual(route(arch, "NT", 256, 1024, 1024),
-                           zen4 ? "packed-own-slivers" : "packed", name)
+                           ownPastMC ? "packed-own-slivers" : "packed", name)
             // On 2 threads 32 rows are 3 AVX-512 tiles, one row part; 6 of the others' tiles, two.
-            // Zen 4's table packs a B of 4 MB; the others read it in place.
-            let ownSlivers = zen4 ? "packed-own-slivers" : "packed-own-slivers-in-place"
+            // Those two tables pack a B of 4 MB; the others read it in place.
+            let ownSlivers = ownPastMC ? "packed-own-slivers" : "packed-own-slivers-in-place"
             XCTAssertEqual(route(arch, "NN", 32, 1024, 1024), avx512 ? ownSlivers : "packed", name)
             XCTAssertEqual(route(arch, "NT", 32, 1024, 1024), "dot", name)
             XCTAssertEqual(route(arch, "TN", 1024, 32, 10), "broadcast-transposed", name)
