@@ -29,10 +29,14 @@
  * Every element is summed as one multiply-add chain in increasing p, starting from zero
  * (no split accumulators), then combined with alpha and beta the same way for every
  * element, whatever `rows` is. With beta == 0 the kernel does not read c (NaN in c is
- * overwritten). kc >= 1. */
+ * overwritten). kc >= 1.
+ *
+ * prefetch_b (the table's kernel_prefetch_b_rows, >= 0): at step p the AVX-512 kernel asks
+ * for row p + prefetch_b of the B sliver (while that row is one of its kc), into L1; 0: no
+ * asks. The AVX2 and portable kernels, whose tables give 0, take it and ask for nothing. */
 typedef void (*ck_gemm_microkernel)(int64_t kc, int rows, const float *a_packed,
                                     const float *b, int64_t ldb, float *c, int64_t ldc,
-                                    float alpha, float beta);
+                                    float alpha, float beta, int64_t prefetch_b);
 
 /* `case R: TILE(R); return;` for R = 1 .. 6 and 1 .. 12: a microkernel switches on `rows`
  * to an always-inline body instantiated for each constant row count (so that its
@@ -84,13 +88,16 @@ typedef struct {
 /* The microkernels and the instruction sets. The x86 ones exist only when compiling for
  * x86-64; elsewhere their architectures are reported unsupported and never used. */
 void ck_gemm_kernel_portable(int64_t kc, int rows, const float *a_packed, const float *b,
-                             int64_t ldb, float *c, int64_t ldc, float alpha, float beta);
+                             int64_t ldb, float *c, int64_t ldc, float alpha, float beta,
+                             int64_t prefetch_b);
 extern const ck_gemm_isa ck_gemm_isa_portable;
 #if defined(__x86_64__)
 void ck_gemm_kernel_avx2(int64_t kc, int rows, const float *a_packed, const float *b,
-                         int64_t ldb, float *c, int64_t ldc, float alpha, float beta);
+                         int64_t ldb, float *c, int64_t ldc, float alpha, float beta,
+                         int64_t prefetch_b);
 void ck_gemm_kernel_avx512(int64_t kc, int rows, const float *a_packed, const float *b,
-                           int64_t ldb, float *c, int64_t ldc, float alpha, float beta);
+                           int64_t ldb, float *c, int64_t ldc, float alpha, float beta,
+                           int64_t prefetch_b);
 extern const ck_gemm_isa ck_gemm_isa_avx2;
 extern const ck_gemm_isa ck_gemm_isa_avx512;
 #endif

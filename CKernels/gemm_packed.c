@@ -193,11 +193,12 @@ typedef struct {
 /* One mr x nr tile (mr, nr at most the path's MR, NR) of C at c. The microkernel computes
  * the first mr rows of a tile itself; a tile of fewer than NR columns goes through an MR x NR
  * buffer holding its valid part of C, so that every element sees the same operations. */
-static void gemm_tile(const ck_gemm_isa *isa, int64_t kc, const float *ap, const float *bp,
+static void gemm_tile(const ck_gemm_table *t, int64_t kc, const float *ap, const float *bp,
                       int64_t ldbp, float *c, int64_t ldc, int64_t mr, int64_t nr, float alpha,
                       float beta) {
+    const ck_gemm_isa *isa = t->isa;
     if (nr == isa->nr) {
-        isa->kernel(kc, (int)mr, ap, bp, ldbp, c, ldc, alpha, beta);
+        isa->kernel(kc, (int)mr, ap, bp, ldbp, c, ldc, alpha, beta, t->kernel_prefetch_b_rows);
         return;
     }
     _Alignas(64) float buf[CK_GEMM_MAX_MR * CK_GEMM_MAX_NR]; /* mr x isa->nr, ld nr */
@@ -208,7 +209,7 @@ static void gemm_tile(const ck_gemm_isa *isa, int64_t kc, const float *ap, const
         for (int64_t i = 0; i < mr; i++)
             memcpy(buf + i * ldbuf, c + i * ldc, (size_t)nr * sizeof(float));
     }
-    isa->kernel(kc, (int)mr, ap, bp, ldbp, buf, ldbuf, alpha, beta);
+    isa->kernel(kc, (int)mr, ap, bp, ldbp, buf, ldbuf, alpha, beta, t->kernel_prefetch_b_rows);
     for (int64_t i = 0; i < mr; i++)
         memcpy(c + i * ldc, buf + i * ldbuf, (size_t)nr * sizeof(float));
 }
@@ -321,7 +322,7 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
                         if (mask != NULL)
                             for (int64_t i = ir; i < ir + rows; i++)
                                 prefetch_floats(mask + i * g->epilogue->mrs, cols);
-                        gemm_tile(isa, kc, ap, bp, ldbp, c, g->ldc, rows, cols, g->alpha, beta);
+                        gemm_tile(t, kc, ap, bp, ldbp, c, g->ldc, rows, cols, g->alpha, beta);
                     }
                     if (g->epilogue != NULL && last_block) {
                         /* This column of tiles is finished: its epilogue while it is in

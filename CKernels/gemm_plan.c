@@ -30,10 +30,11 @@
 
 /* The tables. Where each was measured, and against what: Benchmarks/README.md. Rows not
  * measured on their CPU are scaled to their tiles (portable, AVX2), until a session has that
- * CPU. The two-FMA row holds the one-FMA row's values: none measured better on Sapphire
- * Rapids. Thresholds in products (direct_max_work, min_work_per_thread) are multiply-adds;
- * dot_max_n and transposed_max_n stay below the AVX-512 vector (16), where the packed tile's
- * columns would be mostly wasted. */
+ * CPU. The two-FMA row holds the one-FMA row's values, which measured best on Sapphire Rapids,
+ * but for the microkernel's asks for B's rows ahead. Thresholds in products
+ * (direct_max_work, min_work_per_thread) are multiply-adds; dot_max_n and transposed_max_n
+ * stay below the AVX-512 vector (16), where the packed tile's columns would be mostly
+ * wasted. */
 static const ck_gemm_table tables[] = {
     [CK_GEMM_ARCH_PORTABLE] = {
         .arch = CK_GEMM_ARCH_PORTABLE, .name = "portable", .isa = &ck_gemm_isa_portable,
@@ -41,6 +42,7 @@ static const ck_gemm_table tables[] = {
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
         .row_panel_max_k = 0, .prefetch_rows = 32,
+        .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_MC,
         .next_sliver_max_lines = 128,
     },
@@ -50,6 +52,7 @@ static const ck_gemm_table tables[] = {
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
         .row_panel_max_k = 0, .prefetch_rows = 32,
+        .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_MC,
         .next_sliver_max_lines = 128,
     },
@@ -59,6 +62,7 @@ static const ck_gemm_table tables[] = {
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
+        .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_UP_TO_2_MB, .own_slivers_max_a = OWN_A_UP_TO_1_MB,
         .next_sliver_max_lines = 128,
     },
@@ -68,6 +72,7 @@ static const ck_gemm_table tables[] = {
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
+        .kernel_prefetch_b_rows = 32,
         .own_slivers_in_place_max_b = IN_PLACE_UP_TO_2_MB, .own_slivers_max_a = OWN_A_UP_TO_1_MB,
         .next_sliver_max_lines = 128,
     },
@@ -77,6 +82,7 @@ static const ck_gemm_table tables[] = {
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
+        .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_MC,
         .next_sliver_max_lines = 128,
     },

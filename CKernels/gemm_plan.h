@@ -63,6 +63,8 @@
  *       (row_panel_max_k 0: no row panels; at most CK_GEMM_ROW_PANEL_MAX_K)
  *   prefetch_rows        packing an operand along its stored rows (B as stored, A
  *       transposed), the rows this far ahead are asked for
+ *   kernel_prefetch_b_rows  the microkernel asks for the B sliver's row this far ahead of
+ *       the one it multiplies, into L1 (0: none; gemm.h)
  *   own_slivers_in_place_max_b  floats of op(B) (k x n) up to which own slivers of B as
  *       stored are read in place (PACKED_OWN_SLIVERS_IN_PLACE) rather than packed
  *   next_sliver_max_lines  cache lines of the next own sliver asked for at most per tile
@@ -84,6 +86,7 @@ typedef struct {
     int64_t transposed_max_n;
     int64_t row_panel_max_k;
     int64_t prefetch_rows;
+    int64_t kernel_prefetch_b_rows;
     int64_t own_slivers_in_place_max_b;
     int64_t own_slivers_max_a;
     int64_t next_sliver_max_lines;

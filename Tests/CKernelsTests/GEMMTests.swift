@@ -213,6 +213,9 @@ final class GEMMTests: XCTestCase {
         (9, 18, 513), (33, 17, 1023), (20, 40, 1025),
         // Few rows and a large B (packed-own-slivers).
         (20, 300, 1100),
+        // Packed, k at the two-FMA table's kernel_prefetch_b_rows (32): the microkernel asks
+        // for no row ahead, or for one.
+        (300, 200, 32), (300, 200, 33),
         // Tall, few columns, past the direct forms' size (broadcast-transposed with A
         // transposed, on 2 threads).
         (700, 10, 300),
