@@ -252,7 +252,8 @@ def table(records, order):
 
 def cpu_description():
     """The CPU as /proc/cpuinfo names it: model name, vendor, family, model and whether it has
-    AVX-512 (the same CPU model name can hide different cores on these hosts)."""
+    AVX-512 and AMX (the same CPU model name can hide different cores on these hosts, and a
+    hypervisor can show another model number: AMX marks Intel's server cores)."""
     fields = {}
     try:
         with open("/proc/cpuinfo") as f:
@@ -262,10 +263,10 @@ def cpu_description():
     except OSError:
         return "unknown"
     flags = fields.get("flags", "").split()
-    return "%s (%s family %s model %s, %s, %d processors)" % (
+    return "%s (%s family %s model %s, %s%s, %d processors)" % (
         fields.get("model name", "?"), fields.get("vendor_id", "?"), fields.get("cpu family", "?"),
         fields.get("model", "?"), "AVX-512" if "avx512f" in flags else "no AVX-512",
-        os.cpu_count() or 0)
+        ", AMX" if "amx_tile" in flags else "", os.cpu_count() or 0)
 
 
 def blas_by_library(records):

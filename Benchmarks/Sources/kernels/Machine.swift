@@ -31,7 +31,8 @@ func printMachine(threads: Int) {
         + "(\(cpuInfo("cpu cores") ?? "?") cores per socket), load average \(loadAverage())")
     let cpu = ck_gemm_this_cpu()
     print("ck:        ck_sgemm table \(String(cString: ck_gemm_arch_name(ck_gemm_get_arch()))) "
-        + "(CPU family \(cpu.family) model \(cpu.model)), \(threads) threads "
+        + "(CPU family \(cpu.family) model \(cpu.model)\(cpu.amx_tile == 1 ? ", AMX" : "")), "
+        + "\(threads) threads "
         + "(ck_get_num_threads default \(ck_get_num_threads()))")
     printPeers()
 
