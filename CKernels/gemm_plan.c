@@ -31,10 +31,10 @@
 /* The tables. Where each was measured, and against what: Benchmarks/README.md. Rows not
  * measured on their CPU are scaled to their tiles (portable, AVX2), until a session has that
  * CPU. The two-FMA row holds the one-FMA row's values, which measured best on Sapphire Rapids,
- * but for the microkernel's asks for B's rows ahead. Thresholds in products
- * (direct_max_work, min_work_per_thread) are multiply-adds; dot_max_n and transposed_max_n
- * stay below the AVX-512 vector (16), where the packed tile's columns would be mostly
- * wasted. */
+ * but for the microkernel's asks for B's rows ahead and fewer asks per tile for the next own
+ * sliver. Thresholds in products (direct_max_work, min_work_per_thread) are multiply-adds;
+ * dot_max_n and transposed_max_n stay below the AVX-512 vector (16), where the packed tile's
+ * columns would be mostly wasted. */
 static const ck_gemm_table tables[] = {
     [CK_GEMM_ARCH_PORTABLE] = {
         .arch = CK_GEMM_ARCH_PORTABLE, .name = "portable", .isa = &ck_gemm_isa_portable,
@@ -74,7 +74,7 @@ static const ck_gemm_table tables[] = {
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
         .kernel_prefetch_b_rows = 32,
         .own_slivers_in_place_max_b = IN_PLACE_UP_TO_2_MB, .own_slivers_max_a = OWN_A_UP_TO_1_MB,
-        .next_sliver_max_lines = 128,
+        .next_sliver_max_lines = 32,
     },
     [CK_GEMM_ARCH_AVX512_ZEN5] = {
         .arch = CK_GEMM_ARCH_AVX512_ZEN5, .name = "avx512-zen5", .isa = ISA_AVX512,
