@@ -151,6 +151,28 @@ def ours_ratio(row, reference):
     return row[1] / reference[1] if row[0] == "seconds" else reference[1] / row[1]
 
 
+def fmt_ratios(ratios):
+    """The median ratio, and the range where there are several: "1.20x (1.11-1.25)"."""
+    if not ratios:
+        return "-"
+    text = "%.2fx" % statistics.median(ratios)
+    return text if len(ratios) == 1 else "%s (%.2f-%.2f)" % (text, min(ratios), max(ratios))
+
+
+def paired_ratios(ours_records, row_records):
+    """DeepLearning's speed over the row's, round by round (the same ratio as ours_ratio, from
+    the two processes of one round, which ran one after the other): a slow stretch of the
+    machine that lasts a round slows both sides of its ratio."""
+    def by_round(records):
+        rounds = {}
+        for r in records:
+            rounds.setdefault(r["round"], []).append(r)
+        return {rnd: speed(rs) for rnd, rs in rounds.items()}
+    ours, row = by_round(ours_records), by_round(row_records)
+    ratios = [ours_ratio(row[rnd], ours[rnd]) for rnd in sorted(ours) if rnd in row]
+    return [r for r in ratios if r is not None]
+
+
 def faster(a, b):
     """Whether speed a is faster than speed b (both from speed(), of the same kind)."""
     ratio = ours_ratio(b, a)
@@ -244,9 +266,14 @@ def table(records, order):
         digits = 4 if unit == "seconds" else 0
         ratio = ours_ratio(speeds[best], speeds[ours])
         form = best[0] if best[2].startswith("batch ") else "%s %s" % (best[0], best[2])
-        lines.append("  %-15s fastest peer: %s, %.*f %s; %s %.*f %s: %.2fx (%s)" % (
-            name, form, digits, speeds[best][1], unit, OURS, digits, speeds[ours][1], unit,
-            ratio, "faster" if ratio >= 1 else "slower"))
+        paired = paired_ratios(groups[ours], groups[best])
+        lines.append("  %-15s fastest peer: %s, %.*f %s; %s %.*f %s: %.2fx (%s); round by "
+                     "round %s" % (
+                         name, form, digits, speeds[best][1], unit, OURS, digits,
+                         speeds[ours][1], unit, ratio, "faster" if ratio >= 1 else "slower",
+                         fmt_ratios(paired)))
+    lines.append("(round by round: the median (min-max) of the ratios of the two processes of "
+                 "each round)")
     return "\n".join(lines)
 
 
