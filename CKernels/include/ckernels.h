@@ -123,8 +123,8 @@ ck_gemm_cpu ck_gemm_this_cpu(void);
  *   AVX-512F, AMD family 26 (0x1A: Zen 5), any model              AVX512_ZEN5
  *   AVX-512F, Intel family 6, server models 85 (Skylake-SP to Cooper Lake), 106 and 108
  *     (Ice Lake-SP), 143 (Sapphire Rapids), 207 (Emerald Rapids), 173 and 174 (Granite
- *     Rapids), or any model with AMX tiles (a KVM guest on Sapphire Rapids was seen to
- *     report model 167, a client model number)                    AVX512_TWO_FMA
+ *     Rapids), or any model with AMX tiles (a hypervisor may report a model number that
+ *     is not the core's)                                          AVX512_TWO_FMA
  *   AVX-512F, anything else (client Intel cores with one FMA unit, unknown models and
  *     vendors): the fallback                                      AVX512_ONE_FMA
  *   AVX2 and FMA                                                  AVX2
