@@ -34,6 +34,7 @@ gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, con
     case CK_GEMM_ROUTE_PACKED:
     case CK_GEMM_ROUTE_PACKED_OWN_SLIVERS:
     case CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE:
+    case CK_GEMM_ROUTE_PACKED_ALONG_ROWS:
         copy = g;
         ck_gemm_packed(t, &copy, plan);
         return;

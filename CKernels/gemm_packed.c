@@ -15,6 +15,8 @@
  *             for ir over the mc rows by MR:
  *               microkernel: MR x NR tile of C += A~ sliver * B~ sliver
  *             in the last k block: the epilogue on these mc x NR of C, still in cache
+ *           (PACKED_ALONG_ROWS: the same tiles with the ir loop outside the jr loop, and the
+ *           epilogue on each MR-row panel of the thread's columns)
  *       barrier (B~ is repacked next)
  *
  * Every element of C is computed by the same sequence of operations whatever the thread
@@ -179,6 +181,16 @@ CK_VECTORIZED static void pack_b(int trans, const float *b, int64_t ldb, int64_t
     }
 }
 
+/* Asks for the rows of the ReLU's mask that the epilogue of a rows x cols tile of C at
+ * (row0, col0) reads (e NULL, or without a mask read along rows: nothing). They are mrs apart,
+ * each on another page for long rows, and would otherwise wait for memory after the tile. */
+static inline void prefetch_mask_of_tile(const ck_gemm_epilogue *e, int64_t row0, int64_t rows,
+                                         int64_t col0, int64_t cols) {
+    if (e == NULL || e->mask == NULL || e->mcs != 1) return;
+    const float *mask = ck_gemm_epilogue_at(*e, row0, col0).mask;
+    for (int64_t i = 0; i < rows; i++) prefetch_floats(mask + i * e->mrs, cols);
+}
+
 /* ---------------------------------------------------------------------------------------
  * The blocked product
  * ------------------------------------------------------------------------------------- */
@@ -188,6 +200,7 @@ typedef struct {
     const ck_gemm_operands *g;
     float *b_packed; /* B~, shared: kc_max x nc_max floats */
     int b_in_place;  /* own slivers of B as stored read in place (PACKED_OWN_SLIVERS_IN_PLACE) */
+    int along_rows;  /* tiles along C's rows (PACKED_ALONG_ROWS) */
 } gemm_problem;
 
 /* One mr x nr tile (mr, nr at most the path's MR, NR) of C at c. The microkernel computes
@@ -282,9 +295,31 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
                 if (shared) team_barrier();
             }
 
+            const int last_block = pc + kc == g->k;
             for (int64_t ic = m0; ic < m1; ic += mc_block) {
                 const int64_t mc = ck_gemm_min64(mc_block, m1 - ic);
                 pack_a(g->trans_a, g->a, g->lda, ic, pc, mc, kc, mr, t->prefetch_rows, a_packed);
+                if (problem->along_rows) {
+                    /* Each A~ sliver against all of this thread's B~ slivers, a row panel
+                     * of C at a time; in the last k block, the panel's epilogue while it
+                     * is in cache. */
+                    for (int64_t ir = 0; ir < mc; ir += mr) {
+                        const float *ap = a_packed + (ir / mr) * mr * kc;
+                        const int64_t rows = ck_gemm_min64(mr, mc - ir);
+                        float *c = g->c + (ic + ir) * g->ldc + jc;
+                        for (int64_t jr = n0; jr < n1; jr += nr) {
+                            const int64_t cols = ck_gemm_min64(nr, n1 - jr);
+                            if (last_block) prefetch_mask_of_tile(g->epilogue, ic + ir, rows, jc + jr, cols);
+                            gemm_tile(t, kc, ap, problem->b_packed + (jr / nr) * nr * kc, nr,
+                                      c + jr, g->ldc, rows, cols, g->alpha, beta);
+                        }
+                        if (g->epilogue != NULL && last_block && n1 > n0) {
+                            const ck_gemm_epilogue e = ck_gemm_epilogue_at(*g->epilogue, ic + ir, jc + n0);
+                            isa->epilogue(rows, n1 - n0, c + n0, g->ldc, &e);
+                        }
+                    }
+                    continue;
+                }
                 for (int64_t jr = n0; jr < n1; jr += nr) {
                     /* The B sliver of columns jc + jr .., its rows ldbp apart. */
                     const float *bp = b_sliver;
@@ -298,14 +333,6 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
                         pack_b(g->trans_b, g->b, g->ldb, pc, jc + jr, nc - jr, kc, nr, 0, 1,
                                t->prefetch_rows, b_sliver);
                     }
-                    /* In the last k block, the rows of the ReLU's mask that this column's
-                     * epilogue reads are asked for while its tiles compute: they are ldy
-                     * apart, each on another page for long rows, and would wait for memory. */
-                    const int last_block = pc + kc == g->k;
-                    const float *mask = NULL;
-                    if (last_block && g->epilogue != NULL && g->epilogue->mask != NULL &&
-                        g->epilogue->mcs == 1)
-                        mask = ck_gemm_epilogue_at(*g->epilogue, ic, jc + jr).mask;
                     const int64_t cols = ck_gemm_min64(nr, n1 - jr); /* of this column of tiles */
                     /* Own slivers: the next one, if packed, is asked for a piece per tile. */
                     const int64_t next = jr + nr, tiles = (mc + mr - 1) / mr;
@@ -319,9 +346,7 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
                         const float *ap = a_packed + (ir / mr) * mr * kc;
                         float *c = g->c + (ic + ir) * g->ldc + jc + jr;
                         const int64_t rows = ck_gemm_min64(mr, mc - ir);
-                        if (mask != NULL)
-                            for (int64_t i = ir; i < ir + rows; i++)
-                                prefetch_floats(mask + i * g->epilogue->mrs, cols);
+                        if (last_block) prefetch_mask_of_tile(g->epilogue, ic + ir, rows, jc + jr, cols);
                         gemm_tile(t, kc, ap, bp, ldbp, c, g->ldc, rows, cols, g->alpha, beta);
                     }
                     if (g->epilogue != NULL && last_block) {
@@ -357,7 +382,8 @@ void ck_gemm_packed(const ck_gemm_table *t, const ck_gemm_operands *g, ck_gemm_p
     const gemm_problem problem = {
         .t = t, .g = g,
         .b_packed = ck_scratch_get(&b_scratch, (size_t)nc_max * (size_t)ck_gemm_min64(t->kc, g->k)),
-        .b_in_place = plan.route == CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE};
+        .b_in_place = plan.route == CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE,
+        .along_rows = plan.route == CK_GEMM_ROUTE_PACKED_ALONG_ROWS};
     if (plan.threads > 1)
         gemm_parallel(&problem, plan.threads);
     else

@@ -27,11 +27,13 @@
  * half of Sapphire Rapids'). */
 #define OWN_A_UP_TO_MC 0
 #define OWN_A_UP_TO_1_MB ((int64_t)1 << 18)
+/* along_rows_max_b: a thread's part of B~ up to 1 MB, half of Sapphire Rapids' L2. */
+#define ALONG_ROWS_UP_TO_1_MB ((int64_t)1 << 18)
 
 /* The tables. Where each was measured, and against what: Benchmarks/README.md. Rows not
  * measured on their CPU are scaled to their tiles (portable, AVX2), until a session has that
  * CPU. The two-FMA row differs from the one-FMA row only in the microkernel's asks for B's
- * rows ahead and in fewer asks per tile for the next own sliver. Thresholds in products
+ * rows ahead, in fewer asks per tile for the next own sliver and in going along C's rows. Thresholds in products
  * (direct_max_work, min_work_per_thread) are multiply-adds; dot_max_n and transposed_max_n
  * stay below the AVX-512 vector (16), where the packed tile's columns would be mostly
  * wasted. */
@@ -44,7 +46,7 @@ static const ck_gemm_table tables[] = {
         .row_panel_max_k = 0, .prefetch_rows = 32,
         .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_MC,
-        .next_sliver_max_lines = 128,
+        .next_sliver_max_lines = 128, .along_rows_max_b = 0,
     },
     [CK_GEMM_ARCH_AVX2] = {
         .arch = CK_GEMM_ARCH_AVX2, .name = "avx2", .isa = ISA_AVX2,
@@ -54,7 +56,7 @@ static const ck_gemm_table tables[] = {
         .row_panel_max_k = 0, .prefetch_rows = 32,
         .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_MC,
-        .next_sliver_max_lines = 128,
+        .next_sliver_max_lines = 128, .along_rows_max_b = 0,
     },
     [CK_GEMM_ARCH_AVX512_ONE_FMA] = {
         .arch = CK_GEMM_ARCH_AVX512_ONE_FMA, .name = "avx512-one-fma", .isa = ISA_AVX512,
@@ -64,7 +66,7 @@ static const ck_gemm_table tables[] = {
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
         .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_UP_TO_2_MB, .own_slivers_max_a = OWN_A_UP_TO_1_MB,
-        .next_sliver_max_lines = 128,
+        .next_sliver_max_lines = 128, .along_rows_max_b = 0,
     },
     [CK_GEMM_ARCH_AVX512_TWO_FMA] = {
         .arch = CK_GEMM_ARCH_AVX512_TWO_FMA, .name = "avx512-two-fma", .isa = ISA_AVX512,
@@ -74,7 +76,7 @@ static const ck_gemm_table tables[] = {
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
         .kernel_prefetch_b_rows = 32,
         .own_slivers_in_place_max_b = IN_PLACE_UP_TO_2_MB, .own_slivers_max_a = OWN_A_UP_TO_1_MB,
-        .next_sliver_max_lines = 32,
+        .next_sliver_max_lines = 32, .along_rows_max_b = ALONG_ROWS_UP_TO_1_MB,
     },
     [CK_GEMM_ARCH_AVX512_ZEN5] = {
         .arch = CK_GEMM_ARCH_AVX512_ZEN5, .name = "avx512-zen5", .isa = ISA_AVX512,
@@ -84,7 +86,7 @@ static const ck_gemm_table tables[] = {
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
         .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_MC,
-        .next_sliver_max_lines = 128,
+        .next_sliver_max_lines = 128, .along_rows_max_b = 0,
     },
 };
 enum { TABLES = sizeof tables / sizeof tables[0] };
@@ -260,6 +262,7 @@ const char *ck_gemm_route_name(ck_gemm_route route) {
     case CK_GEMM_ROUTE_PACKED: return "packed";
     case CK_GEMM_ROUTE_PACKED_OWN_SLIVERS: return "packed-own-slivers";
     case CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE: return "packed-own-slivers-in-place";
+    case CK_GEMM_ROUTE_PACKED_ALONG_ROWS: return "packed-along-rows";
     }
     return "unknown";
 }

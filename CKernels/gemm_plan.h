@@ -36,6 +36,14 @@
  *                         sliver of B in place, rows ldb apart (its loads overlap the
  *                         arithmetic; a B that does not stay in cache is better packed, the
  *                         rows prefetch_rows ahead asked for); a last partial sliver is packed
+ *   PACKED_ALONG_ROWS     PACKED where a thread's part of a B~ block (kc by its columns) is
+ *                         at most along_rows_max_b floats: its tiles are taken along C's rows
+ *                         (each A~ sliver against all its B~ slivers, which stay in L2)
+ *                         rather than down C's columns (each B~ sliver against all the A~
+ *                         slivers): C is written a row panel at a time, along its rows, not
+ *                         a strip of 32 columns down rows that are each on another page.
+ *                         This pays where the blocks are shallow (a small batch's dW = Xᵀ·dY)
+ *                         and writing C is a large part of the work
  * Every route computes each element of C with a sequence of operations fixed by the table
  * and the shape, and the routes a shape can take with different thread counts compute the
  * same one, so the thread count never changes a bit. */
@@ -73,6 +81,8 @@
  *   own_slivers_max_a    floats of A~ (m x min(k, kc)) up to which a thread may pack all m
  *       rows as one block and take own slivers, even past mc rows (0: only up to mc rows);
  *       above 0 it also breaks the packed layout's ties towards one row part (see below)
+ *   along_rows_max_b     floats of a thread's part of a B~ block (min(k, kc) by its
+ *       columns of min(n, nc)) up to which PACKED goes along C's rows (0: never)
  * The route may depend on the thread count (PACKED or PACKED_OWN_SLIVERS), the bits never:
  * both compute every element with the same operations. */
 typedef struct {
@@ -90,6 +100,7 @@ typedef struct {
     int64_t own_slivers_in_place_max_b;
     int64_t own_slivers_max_a;
     int64_t next_sliver_max_lines;
+    int64_t along_rows_max_b;
 } ck_gemm_table;
 
 /* The table of arch (never NULL). */
@@ -188,6 +199,15 @@ static inline ck_gemm_packed_layout ck_gemm_packed_layout_for(const ck_gemm_tabl
     return layout;
 }
 
+/* Whether PACKED goes along C's rows on table t, its columns split tn ways: each thread's
+ * part of a B~ block (the widest: whole slivers) is at most along_rows_max_b floats. */
+static inline int ck_gemm_along_rows_fit(const ck_gemm_table *t, int nr, int tn, int64_t n,
+                                         int64_t k) {
+    const int64_t slivers = (ck_gemm_min64(n, t->nc) + nr - 1) / nr;
+    const int64_t columns = (slivers + tn - 1) / tn * nr;
+    return columns * ck_gemm_min64(k, t->kc) <= t->along_rows_max_b;
+}
+
 /* The plan of product g on table t with at most max_threads threads (0: the library's
  * thread count). mr and nr are the tile of t's instruction set (passed apart so that a table
  * whose instruction set is not compiled here can still be planned). */
@@ -221,7 +241,11 @@ ck_gemm_plan_for(const ck_gemm_table *t, int mr, int nr, int max_threads,
     if (g->trans_a && n <= t->transposed_max_n && m > n)
         return (ck_gemm_plan){CK_GEMM_ROUTE_BROADCAST_TRANSPOSED, threads};
     const ck_gemm_packed_layout layout = ck_gemm_packed_layout_for(t, mr, nr, threads, m, n, k);
-    if (!layout.own_slivers) return (ck_gemm_plan){CK_GEMM_ROUTE_PACKED, threads};
+    if (!layout.own_slivers)
+        return (ck_gemm_plan){ck_gemm_along_rows_fit(t, nr, layout.tn, n, k)
+                                  ? CK_GEMM_ROUTE_PACKED_ALONG_ROWS
+                                  : CK_GEMM_ROUTE_PACKED,
+                              threads};
     /* k*n, saturated. */
     int64_t b_floats;
     if (__builtin_mul_overflow(n, k, &b_floats)) b_floats = INT64_MAX;

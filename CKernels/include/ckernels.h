@@ -161,7 +161,8 @@ int ck_gemm_path_supported(ck_gemm_path path);
  * along k, the broadcast form along C's rows, its row panels for very few terms, the
  * broadcast form along C's columns), and the blocked product that packs op(A) and op(B),
  * with B~ shared by the threads or packed by each thread for its own columns (or, for B as
- * stored, read in place by each thread). */
+ * stored, read in place by each thread), and with B~ shared and its tiles taken along C's
+ * rows. */
 typedef enum {
     CK_GEMM_ROUTE_NOTHING = 0,
     CK_GEMM_ROUTE_SCALE = 1,
@@ -172,6 +173,7 @@ typedef enum {
     CK_GEMM_ROUTE_PACKED = 6,
     CK_GEMM_ROUTE_PACKED_OWN_SLIVERS = 7,
     CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE = 8,
+    CK_GEMM_ROUTE_PACKED_ALONG_ROWS = 9,
 } ck_gemm_route;
 
 /* The entry point of a product, for the plan: ck_sgemm, ck_sgemm_bias_relu with a bias,
@@ -191,7 +193,8 @@ ck_gemm_route ck_gemm_route_for(ck_gemm_arch arch, int threads, int trans_a, int
                                 ck_gemm_epilogue_kind epilogue);
 
 /* The route's name: "nothing", "scale", "dot", "row-panels", "broadcast",
- * "broadcast-transposed", "packed", "packed-own-slivers", "packed-own-slivers-in-place". */
+ * "broadcast-transposed", "packed", "packed-own-slivers", "packed-own-slivers-in-place",
+ * "packed-along-rows". */
 const char *ck_gemm_route_name(ck_gemm_route route);
 
 /* ---------------------------------------------------------------------------------------

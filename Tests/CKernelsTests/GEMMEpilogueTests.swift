@@ -95,6 +95,8 @@ final class GEMMEpilogueTests: XCTestCase {
         (6, 130, 1), (4, 60, 4), (7, 16, 3), (3, 20, 5),
         (30, 3, 100), (21, 15, 64), (70, 50, 90), (50, 10, 600), (13, 37, 1100), (5, 4100, 16),
         (29, 1000, 300), (20, 600, 1000),
+        // Packed with B~ shared on the two-FMA table too (past its along_rows_max_b).
+        (257, 257, 911),
     ]
 
     /// (alpha, beta) pairs: beta 0, 1 and another value; alpha 1 (skipped multiply in the

@@ -133,7 +133,10 @@ final class GEMMPlanTests: XCTestCase {
             XCTAssertEqual(route(arch, "NN", 256, 1024, 1024),
                            ownPastMC ? "packed-own-slivers" : "packed", name)
             XCTAssertEqual(route(arch, "NN", 256, 1024, 10), "dot", name)
-            XCTAssertEqual(route(arch, "TN", 1024, 256, 1024), "packed", name)
+            // dW = Xᵀ·dY: B~ blocks 256 (or 32) deep; each thread's part of them (2 × 1 threads)
+            // fits the two-FMA table's along_rows_max_b.
+            let alongRows = arch == CK_GEMM_ARCH_AVX512_TWO_FMA
+            XCTAssertEqual(route(arch, "TN", 1024, 256, 1024), alongRows ? "packed-along-rows" : "packed", name)
             XCTAssertEqual(route(arch, "TN", 1024, 256, 10), "broadcast-transposed", name)
             XCTAssertEqual(route(arch, "NT", 256, 1024, 1024),
                            ownPastMC ? "packed-own-slivers" : "packed", name)
@@ -142,6 +145,7 @@ final class GEMMPlanTests: XCTestCase {
             let ownSlivers = ownPastMC ? "packed-own-slivers" : "packed-own-slivers-in-place"
             XCTAssertEqual(route(arch, "NN", 32, 1024, 1024), avx512 ? ownSlivers : "packed", name)
             XCTAssertEqual(route(arch, "NT", 32, 1024, 1024), "dot", name)
+            XCTAssertEqual(route(arch, "TN", 1024, 32, 1024), alongRows ? "packed-along-rows" : "packed", name)
             XCTAssertEqual(route(arch, "TN", 1024, 32, 10), "broadcast-transposed", name)
             // Nothing to do; only C = beta * C.
             XCTAssertEqual(route(arch, "NN", 0, 5, 5), "nothing", name)
@@ -229,5 +233,26 @@ final class GEMMPlanTests: XCTestCase {
         // 480 rows are two A~ blocks, and four row parts share B~.
         XCTAssertEqual(route(zen4, threads: 4, "NN", 240, 1024, 3000), "packed-own-slivers")
         XCTAssertEqual(route(zen4, threads: 4, "NN", 480, 1024, 3000), "packed")
+    }
+
+    /// The threshold the two-FMA table adds to the Zen 4 table's: PACKED goes along C's rows
+    /// while a thread's part of a B~ block (min(k, 1024) deep, its columns in whole 32-column
+    /// slivers) is at most 2¹⁸ floats.
+    func testAlongRowsThresholdOfTheTwoFMATable() {
+        let intel = CK_GEMM_ARCH_AVX512_TWO_FMA
+        // 2 × 1 threads: each thread all 1024 columns; 256 × 1024 floats, then 257 × 1024.
+        XCTAssertEqual(route(intel, "TN", 1024, 256, 1024), "packed-along-rows")
+        XCTAssertEqual(route(intel, "TN", 1024, 257, 1024), "packed")
+        // 33 slivers (1056 columns) of 248 rows: 261,888 floats; of 249 rows: 262,944.
+        XCTAssertEqual(route(intel, "TN", 1024, 248, 1025), "packed-along-rows")
+        XCTAssertEqual(route(intel, "TN", 1024, 249, 1025), "packed")
+        // Past KC the block is 1024 deep: 256 columns fit, 257 (nine slivers) do not.
+        XCTAssertEqual(route(intel, "NN", 1024, 5000, 256), "packed-along-rows")
+        XCTAssertEqual(route(intel, "NN", 1024, 5000, 257), "packed")
+        // The squares: blocks of 1024 × 1024 shared floats.
+        XCTAssertEqual(route(intel, threads: 1, "NN", 1024, 1024, 1024), "packed")
+        XCTAssertEqual(route(intel, "NN", 2048, 2048, 2048), "packed")
+        // Own slivers come first (a batch of 32's forward product).
+        XCTAssertEqual(route(intel, "NN", 32, 1024, 1024), "packed-own-slivers")
     }
 }

@@ -148,7 +148,8 @@ let transposes: [(a: Bool, b: Bool)] = [(false, false), (false, true), (true, fa
 
 /// Asserts that `shapes` with every transpose, the (alpha, beta) of `scalings` cycled over
 /// them and `epilogue` take every route on every table with 2 threads (row panels on the
-/// AVX-512 tables only): the routes are planned, not run.
+/// AVX-512 tables only, packed-along-rows on the two-FMA table only): the routes are planned,
+/// not run.
 func assertShapesTakeEveryRoute(
     _ shapes: [(m: Int, n: Int, k: Int)], scalings: [(alpha: Float, beta: Float)],
     epilogue: ck_gemm_epilogue_kind, file: StaticString = #filePath, line: UInt = #line
@@ -169,6 +170,7 @@ func assertShapesTakeEveryRoute(
             CK_GEMM_ROUTE_PACKED, CK_GEMM_ROUTE_PACKED_OWN_SLIVERS, CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE,
         ]
         if ck_gemm_arch_path(arch) == CK_GEMM_PATH_AVX512 { expected.append(CK_GEMM_ROUTE_ROW_PANELS) }
+        if arch == CK_GEMM_ARCH_AVX512_TWO_FMA { expected.append(CK_GEMM_ROUTE_PACKED_ALONG_ROWS) }
         for route in expected where !taken.contains(route.rawValue) {
             XCTFail(
                 "no shape takes route \(String(cString: ck_gemm_route_name(route))) on "
@@ -229,6 +231,10 @@ final class GEMMTests: XCTestCase {
         // Own slivers of more rows than one MC block on the Zen 4 table (A~ of 250 × 1024
         // floats), two KC blocks, the last sliver 29 columns wide.
         (250, 701, 1100),
+        // Packed with B~ shared on the two-FMA table too: each thread's part of a B~ block is
+        // 911 × 288 floats, past its along_rows_max_b (the smaller packed shapes above go
+        // along rows there).
+        (257, 257, 911),
     ]
 
     /// The shapes above, with every transpose and their (alpha, beta), take every route on
