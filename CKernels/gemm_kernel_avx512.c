@@ -11,20 +11,14 @@ _Static_assert(NR == 32, "the kernel holds a row of the tile in two zmm register
 
 /* Step p of the product: row p of the B sliver (32 floats) times column p of the A sliver
  * (the first R of its 12 floats, each broadcast), one FMA per accumulator:
- * acc = a * b + acc.
- * Each FMA reads its value of A itself, as an embedded-broadcast memory operand ({1to16}):
- * one fused load-and-FMA, where a broadcast into a register shared by the row's two FMAs is
- * one more instruction per row and ran slower on Sapphire Rapids (Benchmarks/README.md).
- * The compiler would share the load between the two FMAs; reading the second through a copy
- * of the pointer that it cannot see through (the empty asm) keeps the loads apart. */
+ * acc = a * b + acc. */
 static inline __attribute__((target("avx512f,fma"), always_inline)) void
 step(const int R, __m512 acc[MR][2], const float *a, const float *b_row) {
     __m512 b0 = _mm512_loadu_ps(b_row), b1 = _mm512_loadu_ps(b_row + 16);
-    const float *a1 = a; /* the same address */
-    __asm__("" : "+r"(a1));
     for (int i = 0; i < R; i++) {
-        acc[i][0] = _mm512_fmadd_ps(_mm512_set1_ps(a[i]), b0, acc[i][0]);
-        acc[i][1] = _mm512_fmadd_ps(_mm512_set1_ps(a1[i]), b1, acc[i][1]);
+        __m512 ai = _mm512_set1_ps(a[i]);
+        acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+        acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
     }
 }
 
