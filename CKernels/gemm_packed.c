@@ -299,22 +299,25 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
             for (int64_t ic = m0; ic < m1; ic += mc_block) {
                 const int64_t mc = ck_gemm_min64(mc_block, m1 - ic);
                 pack_a(g->trans_a, g->a, g->lda, ic, pc, mc, kc, mr, t->prefetch_rows, a_packed);
-                if (problem->along_rows) {
+                if (problem->along_rows && !own_slivers) {
                     /* Each A~ sliver against all of this thread's B~ slivers, a row panel
                      * of C at a time; in the last k block, the panel's epilogue while it
-                     * is in cache. */
+                     * is in cache. (A team smaller than planned may take own slivers: then
+                     * there is no shared B~, and the tiles go down the columns below.) */
                     for (int64_t ir = 0; ir < mc; ir += mr) {
                         const float *ap = a_packed + (ir / mr) * mr * kc;
                         const int64_t rows = ck_gemm_min64(mr, mc - ir);
                         float *c = g->c + (ic + ir) * g->ldc + jc;
                         for (int64_t jr = n0; jr < n1; jr += nr) {
                             const int64_t cols = ck_gemm_min64(nr, n1 - jr);
-                            if (last_block) prefetch_mask_of_tile(g->epilogue, ic + ir, rows, jc + jr, cols);
+                            if (last_block)
+                                prefetch_mask_of_tile(g->epilogue, ic + ir, rows, jc + jr, cols);
                             gemm_tile(t, kc, ap, problem->b_packed + (jr / nr) * nr * kc, nr,
                                       c + jr, g->ldc, rows, cols, g->alpha, beta);
                         }
                         if (g->epilogue != NULL && last_block && n1 > n0) {
-                            const ck_gemm_epilogue e = ck_gemm_epilogue_at(*g->epilogue, ic + ir, jc + n0);
+                            const ck_gemm_epilogue e =
+                                ck_gemm_epilogue_at(*g->epilogue, ic + ir, jc + n0);
                             isa->epilogue(rows, n1 - n0, c + n0, g->ldc, &e);
                         }
                     }
@@ -346,7 +349,8 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
                         const float *ap = a_packed + (ir / mr) * mr * kc;
                         float *c = g->c + (ic + ir) * g->ldc + jc + jr;
                         const int64_t rows = ck_gemm_min64(mr, mc - ir);
-                        if (last_block) prefetch_mask_of_tile(g->epilogue, ic + ir, rows, jc + jr, cols);
+                        if (last_block)
+                            prefetch_mask_of_tile(g->epilogue, ic + ir, rows, jc + jr, cols);
                         gemm_tile(t, kc, ap, bp, ldbp, c, g->ldc, rows, cols, g->alpha, beta);
                     }
                     if (g->epilogue != NULL && last_block) {
