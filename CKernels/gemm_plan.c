@@ -20,9 +20,11 @@
 
 /* Multiply-adds below which a product is not split between threads or packed. */
 #define WORK_64_CUBED ((int64_t)64 * 64 * 64)
-/* own_slivers_in_place_max_b: B as stored read in place whatever its size, or up to 2 MB. */
+/* own_slivers_in_place_max_b: B as stored read in place whatever its size, or up to 2 MB or
+ * 4 MB. */
 #define IN_PLACE_ALWAYS INT64_MAX
 #define IN_PLACE_UP_TO_2_MB ((int64_t)1 << 19)
+#define IN_PLACE_UP_TO_4_MB ((int64_t)1 << 20)
 /* own_slivers_max_a: own slivers only up to mc rows, or for an A~ of up to 1 MB (Zen 4's L2,
  * half of Sapphire Rapids'). */
 #define OWN_A_UP_TO_MC 0
@@ -33,8 +35,8 @@
 /* The tables. Where each was measured, and against what: Benchmarks/README.md. Rows not
  * measured on their CPU are scaled to their tiles (portable, AVX2), until a session has that
  * CPU. The two-FMA row differs from the one-FMA row only in the microkernel's asks for B's
- * rows ahead, in fewer asks per tile for the next own sliver and in going along C's rows
- * (along_rows_max_b, 0 elsewhere). Thresholds in products (direct_max_work,
+ * rows ahead, in reading B in place up to 4 MB, in fewer asks per tile for the next own
+ * sliver and in going along C's rows (along_rows_max_b, 0 elsewhere). Thresholds in products (direct_max_work,
  * min_work_per_thread) are multiply-adds; dot_max_n and transposed_max_n stay below the
  * AVX-512 vector (16), where the packed tile's columns would be mostly wasted. */
 static const ck_gemm_table tables[] = {
@@ -75,7 +77,7 @@ static const ck_gemm_table tables[] = {
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
         .kernel_prefetch_b_rows = 32,
-        .own_slivers_in_place_max_b = IN_PLACE_UP_TO_2_MB, .own_slivers_max_a = OWN_A_UP_TO_1_MB,
+        .own_slivers_in_place_max_b = IN_PLACE_UP_TO_4_MB, .own_slivers_max_a = OWN_A_UP_TO_1_MB,
         .next_sliver_max_lines = 32, .along_rows_max_b = ALONG_ROWS_UP_TO_1_MB,
     },
     [CK_GEMM_ARCH_AVX512_ZEN5] = {

@@ -133,19 +133,20 @@ final class GEMMPlanTests: XCTestCase {
             XCTAssertEqual(route(arch, "NN", 256, 1024, 1024),
                            ownPastMC ? "packed-own-slivers" : "packed", name)
             XCTAssertEqual(route(arch, "NN", 256, 1024, 10), "dot", name)
-            // dW = Xᵀ·dY: B~ blocks 256 (or 32) deep; each thread's part of them (2 × 1 threads)
-            // fits the two-FMA table's along_rows_max_b.
-            let alongRows = arch == CK_GEMM_ARCH_AVX512_TWO_FMA
-            XCTAssertEqual(route(arch, "TN", 1024, 256, 1024), alongRows ? "packed-along-rows" : "packed", name)
+            // dW = Xᵀ·dY: B~ blocks 256 (or 32) deep; each thread's part of them (2 × 1
+            // threads) fits the two-FMA table's along_rows_max_b.
+            let dW = arch == CK_GEMM_ARCH_AVX512_TWO_FMA ? "packed-along-rows" : "packed"
+            XCTAssertEqual(route(arch, "TN", 1024, 256, 1024), dW, name)
             XCTAssertEqual(route(arch, "TN", 1024, 256, 10), "broadcast-transposed", name)
             XCTAssertEqual(route(arch, "NT", 256, 1024, 1024),
                            ownPastMC ? "packed-own-slivers" : "packed", name)
             // On 2 threads 32 rows are 3 AVX-512 tiles, one row part; 6 of the others' tiles, two.
-            // Those two tables pack a B of 4 MB; the others read it in place.
-            let ownSlivers = ownPastMC ? "packed-own-slivers" : "packed-own-slivers-in-place"
+            // The Zen 4 table packs a B of 4 MB; the others read it in place.
+            let ownSlivers = arch == CK_GEMM_ARCH_AVX512_ONE_FMA
+                ? "packed-own-slivers" : "packed-own-slivers-in-place"
             XCTAssertEqual(route(arch, "NN", 32, 1024, 1024), avx512 ? ownSlivers : "packed", name)
             XCTAssertEqual(route(arch, "NT", 32, 1024, 1024), "dot", name)
-            XCTAssertEqual(route(arch, "TN", 1024, 32, 1024), alongRows ? "packed-along-rows" : "packed", name)
+            XCTAssertEqual(route(arch, "TN", 1024, 32, 1024), dW, name)
             XCTAssertEqual(route(arch, "TN", 1024, 32, 10), "broadcast-transposed", name)
             // Nothing to do; only C = beta * C.
             XCTAssertEqual(route(arch, "NN", 0, 5, 5), "nothing", name)
@@ -235,10 +236,10 @@ final class GEMMPlanTests: XCTestCase {
         XCTAssertEqual(route(zen4, threads: 4, "NN", 480, 1024, 3000), "packed")
     }
 
-    /// The threshold the two-FMA table adds to the Zen 4 table's: PACKED goes along C's rows
-    /// while a thread's part of a B~ block (min(k, 1024) deep, its columns in whole 32-column
-    /// slivers) is at most 2¹⁸ floats.
-    func testAlongRowsThresholdOfTheTwoFMATable() {
+    /// Where the two-FMA table differs from the Zen 4 table's thresholds: PACKED goes along
+    /// C's rows while a thread's part of a B~ block (min(k, 1024) deep, its columns in whole
+    /// 32-column slivers) is at most 2¹⁸ floats, and own slivers read B in place up to 2²⁰.
+    func testThresholdsWhereTheTwoFMATableDiffers() {
         let intel = CK_GEMM_ARCH_AVX512_TWO_FMA
         // 2 × 1 threads: each thread all 1024 columns; 256 × 1024 floats, then 257 × 1024.
         XCTAssertEqual(route(intel, "TN", 1024, 256, 1024), "packed-along-rows")
@@ -252,7 +253,10 @@ final class GEMMPlanTests: XCTestCase {
         // The squares: blocks of 1024 × 1024 shared floats.
         XCTAssertEqual(route(intel, threads: 1, "NN", 1024, 1024, 1024), "packed")
         XCTAssertEqual(route(intel, "NN", 2048, 2048, 2048), "packed")
-        // Own slivers come first (a batch of 32's forward product).
-        XCTAssertEqual(route(intel, "NN", 32, 1024, 1024), "packed-own-slivers")
+        // Own slivers come first (a batch of 32's forward product), and B as stored is read
+        // in place up to 2²⁰ floats (the Zen 4 table: 2¹⁹).
+        XCTAssertEqual(route(intel, "NN", 32, 1024, 1024), "packed-own-slivers-in-place")
+        XCTAssertEqual(route(intel, "NN", 36, 1024, 1025), "packed-own-slivers")
+        XCTAssertEqual(route(intel, "NT", 32, 1024, 1024), "dot")
     }
 }
