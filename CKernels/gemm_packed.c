@@ -227,6 +227,33 @@ static void gemm_tile(const ck_gemm_table *t, int64_t kc, const float *ap, const
         memcpy(c + i * ldc, buf + i * ldbuf, (size_t)nr * sizeof(float));
 }
 
+/* PACKED_ALONG_ROWS: the tiles of rows [ic, ic + mc) and columns jc + [n0, n1) of C against
+ * the shared B~ of this k block (kc deep, beta as for it), each A~ sliver against all the
+ * thread's B~ slivers: C is written a row panel at a time, and in the last k block each
+ * panel's epilogue runs while it is in cache. */
+static void tiles_along_rows(const gemm_problem *problem, const float *a_packed, int64_t kc,
+                             int64_t ic, int64_t mc, int64_t jc, int64_t n0, int64_t n1,
+                             float beta, int last_block) {
+    const ck_gemm_table *t = problem->t;
+    const ck_gemm_operands *g = problem->g;
+    const int mr = t->isa->mr, nr = t->isa->nr;
+    for (int64_t ir = 0; ir < mc; ir += mr) {
+        const float *ap = a_packed + (ir / mr) * mr * kc;
+        const int64_t rows = ck_gemm_min64(mr, mc - ir);
+        float *c = g->c + (ic + ir) * g->ldc + jc;
+        for (int64_t jr = n0; jr < n1; jr += nr) {
+            const int64_t cols = ck_gemm_min64(nr, n1 - jr);
+            if (last_block) prefetch_mask_of_tile(g->epilogue, ic + ir, rows, jc + jr, cols);
+            gemm_tile(t, kc, ap, problem->b_packed + (jr / nr) * nr * kc, nr, c + jr, g->ldc,
+                      rows, cols, g->alpha, beta);
+        }
+        if (g->epilogue != NULL && last_block && n1 > n0) {
+            const ck_gemm_epilogue e = ck_gemm_epilogue_at(*g->epilogue, ic + ir, jc + n0);
+            t->isa->epilogue(rows, n1 - n0, c + n0, g->ldc, &e);
+        }
+    }
+}
+
 /* A barrier of the enclosing team, kept out of line so that the serial case makes no call
  * into the OpenMP runtime at all. */
 __attribute__((noinline)) static void team_barrier(void) {
@@ -300,27 +327,9 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
                 const int64_t mc = ck_gemm_min64(mc_block, m1 - ic);
                 pack_a(g->trans_a, g->a, g->lda, ic, pc, mc, kc, mr, t->prefetch_rows, a_packed);
                 if (problem->along_rows && !own_slivers) {
-                    /* Each A~ sliver against all of this thread's B~ slivers, a row panel
-                     * of C at a time; in the last k block, the panel's epilogue while it
-                     * is in cache. (A team smaller than planned may take own slivers: then
-                     * there is no shared B~, and the tiles go down the columns below.) */
-                    for (int64_t ir = 0; ir < mc; ir += mr) {
-                        const float *ap = a_packed + (ir / mr) * mr * kc;
-                        const int64_t rows = ck_gemm_min64(mr, mc - ir);
-                        float *c = g->c + (ic + ir) * g->ldc + jc;
-                        for (int64_t jr = n0; jr < n1; jr += nr) {
-                            const int64_t cols = ck_gemm_min64(nr, n1 - jr);
-                            if (last_block)
-                                prefetch_mask_of_tile(g->epilogue, ic + ir, rows, jc + jr, cols);
-                            gemm_tile(t, kc, ap, problem->b_packed + (jr / nr) * nr * kc, nr,
-                                      c + jr, g->ldc, rows, cols, g->alpha, beta);
-                        }
-                        if (g->epilogue != NULL && last_block && n1 > n0) {
-                            const ck_gemm_epilogue e =
-                                ck_gemm_epilogue_at(*g->epilogue, ic + ir, jc + n0);
-                            isa->epilogue(rows, n1 - n0, c + n0, g->ldc, &e);
-                        }
-                    }
+                    /* (A team smaller than planned may take own slivers: then there is no
+                     * shared B~, and the tiles go down the columns below.) */
+                    tiles_along_rows(problem, a_packed, kc, ic, mc, jc, n0, n1, beta, last_block);
                     continue;
                 }
                 for (int64_t jr = n0; jr < n1; jr += nr) {

@@ -36,9 +36,10 @@
  * measured on their CPU are scaled to their tiles (portable, AVX2), until a session has that
  * CPU. The two-FMA row differs from the one-FMA row only in the microkernel's asks for B's
  * rows ahead, in reading B in place up to 4 MB, in fewer asks per tile for the next own
- * sliver and in going along C's rows (along_rows_max_b, 0 elsewhere). Thresholds in products (direct_max_work,
- * min_work_per_thread) are multiply-adds; dot_max_n and transposed_max_n stay below the
- * AVX-512 vector (16), where the packed tile's columns would be mostly wasted. */
+ * sliver and in going along C's rows (along_rows_max_b, 0 elsewhere). Thresholds in
+ * products (direct_max_work, min_work_per_thread) are multiply-adds; dot_max_n and
+ * transposed_max_n stay below the AVX-512 vector (16), where the packed tile's columns would
+ * be mostly wasted. */
 static const ck_gemm_table tables[] = {
     [CK_GEMM_ARCH_PORTABLE] = {
         .arch = CK_GEMM_ARCH_PORTABLE, .name = "portable", .isa = &ck_gemm_isa_portable,

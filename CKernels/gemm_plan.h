@@ -41,7 +41,7 @@
  *                         (each A~ sliver against all its B~ slivers, which stay in L2)
  *                         rather than down C's columns (each B~ sliver against all the A~
  *                         slivers): C is written a row panel at a time, along its rows, not
- *                         a strip of 32 columns down rows that are each on another page.
+ *                         a strip of NR columns down rows that are each on another page.
  *                         This pays where the blocks are shallow (a small batch's dW = Xᵀ·dY)
  *                         and writing C is a large part of the work
  * Every route computes each element of C with a sequence of operations fixed by the table
@@ -83,8 +83,8 @@
  *       above 0 it also breaks the packed layout's ties towards one row part (see below)
  *   along_rows_max_b     floats of a thread's part of a B~ block (min(k, kc) by its
  *       columns of min(n, nc)) up to which PACKED goes along C's rows (0: never)
- * The route may depend on the thread count (PACKED or PACKED_OWN_SLIVERS), the bits never:
- * both compute every element with the same operations. */
+ * The route may depend on the thread count (PACKED, PACKED_ALONG_ROWS or
+ * PACKED_OWN_SLIVERS), the bits never: all compute every element with the same operations. */
 typedef struct {
     ck_gemm_arch arch;
     const char *name;
