@@ -31,12 +31,18 @@
  * element, whatever `rows` is. With beta == 0 the kernel does not read c (NaN in c is
  * overwritten). kc >= 1.
  *
- * prefetch_b (the table's kernel_prefetch_b_rows, >= 0): at step p the AVX-512 kernel asks
- * for row p + prefetch_b of the B sliver (while that row is one of its kc), into L1; 0: no
- * asks. The AVX2 and portable kernels, whose tables give 0, take it and ask for nothing. */
+ * prefetch_b (the table's kernel_prefetch_b_rows, >= 0): at step p the AVX-512 12 x 32 kernel
+ * asks for row p + prefetch_b of the B sliver (while that row is one of its kc), into L1; 0:
+ * no asks. The other kernels, whose tables give 0, take it and ask for nothing.
+ *
+ * next_b (NULL: nothing): memory the AVX-512 8 x 48 kernel asks L2 for while it computes, one
+ * cache line every 8 steps from next_b on (kc / 8 lines in all), for a whole tile of 2 or more
+ * steps: the driver gives each tile of a column of tiles its piece of the next B~ sliver. The
+ * other kernels take it and ask for nothing. */
 typedef void (*ck_gemm_microkernel)(int64_t kc, int rows, const float *a_packed,
                                     const float *b, int64_t ldb, float *c, int64_t ldc,
-                                    float alpha, float beta, int64_t prefetch_b);
+                                    float alpha, float beta, int64_t prefetch_b,
+                                    const float *next_b);
 
 /* `case R: TILE(R); return;` for R = 1 .. 6 and 1 .. 12: a microkernel switches on `rows`
  * to an always-inline body instantiated for each constant row count (so that its
@@ -75,11 +81,13 @@ typedef struct {
 
 /* The largest mr and nr of any path: the size of the driver's edge-tile buffer. */
 #define CK_GEMM_MAX_MR 16
-#define CK_GEMM_MAX_NR 32
+#define CK_GEMM_MAX_NR 48
 
 /* Tile sizes of each microkernel (the kernels are written for exactly these). */
 #define CK_GEMM_AVX512_MR 12
 #define CK_GEMM_AVX512_NR 32 /* two zmm registers */
+#define CK_GEMM_AVX512_8X48_MR 8
+#define CK_GEMM_AVX512_8X48_NR 48 /* three zmm registers */
 #define CK_GEMM_AVX2_MR 6
 #define CK_GEMM_AVX2_NR 16 /* two ymm registers */
 #define CK_GEMM_PORTABLE_MR 6
@@ -89,17 +97,21 @@ typedef struct {
  * x86-64; elsewhere their architectures are reported unsupported and never used. */
 void ck_gemm_kernel_portable(int64_t kc, int rows, const float *a_packed, const float *b,
                              int64_t ldb, float *c, int64_t ldc, float alpha, float beta,
-                             int64_t prefetch_b);
+                             int64_t prefetch_b, const float *next_b);
 extern const ck_gemm_isa ck_gemm_isa_portable;
 #if defined(__x86_64__)
 void ck_gemm_kernel_avx2(int64_t kc, int rows, const float *a_packed, const float *b,
                          int64_t ldb, float *c, int64_t ldc, float alpha, float beta,
-                         int64_t prefetch_b);
+                         int64_t prefetch_b, const float *next_b);
 void ck_gemm_kernel_avx512(int64_t kc, int rows, const float *a_packed, const float *b,
                            int64_t ldb, float *c, int64_t ldc, float alpha, float beta,
-                           int64_t prefetch_b);
+                           int64_t prefetch_b, const float *next_b);
+void ck_gemm_kernel_avx512_8x48(int64_t kc, int rows, const float *a_packed, const float *b,
+                                int64_t ldb, float *c, int64_t ldc, float alpha, float beta,
+                                int64_t prefetch_b, const float *next_b);
 extern const ck_gemm_isa ck_gemm_isa_avx2;
 extern const ck_gemm_isa ck_gemm_isa_avx512;
+extern const ck_gemm_isa ck_gemm_isa_avx512_8x48;
 #endif
 
 #endif

@@ -1,7 +1,7 @@
-/* The AVX-512 instruction set of the GEMM: its microkernel (gemm_kernel_avx512.c) and the
- * direct kernels (gemm_direct.h) compiled here for AVX-512F with 16-float vectors and masked
- * partial vectors, named in its table ck_gemm_isa_avx512. The plan uses it only when the
- * CPU has AVX-512F. */
+/* The AVX-512 instruction sets of the GEMM: the direct kernels (gemm_direct.h) compiled here
+ * for AVX-512F with 16-float vectors and masked partial vectors, with either microkernel
+ * (gemm_kernel_avx512.c, 12 x 32 tiles: ck_gemm_isa_avx512; gemm_kernel_avx512_8x48.c:
+ * ck_gemm_isa_avx512_8x48). The plan uses them only when the CPU has AVX-512F. */
 #include "gemm.h"
 #include "gemm_direct.h"
 #include "scratch.h"
@@ -20,16 +20,25 @@
 #include "gemm_direct_dot.h"
 #pragma clang attribute pop
 
+/* The fields both AVX-512 instruction sets share: everything but the microkernel. */
+#define AVX512_DIRECT_KERNELS                                                                  \
+    .path = CK_GEMM_PATH_AVX512, .direct_broadcast = direct_broadcast,                         \
+    .direct_row_panels = direct_row_panels, .direct_dot = direct_dot,                          \
+    .epilogue = epilogue_block, .transpose = transpose
+
 const ck_gemm_isa ck_gemm_isa_avx512 = {
-    .path = CK_GEMM_PATH_AVX512,
+    AVX512_DIRECT_KERNELS,
     .mr = CK_GEMM_AVX512_MR,
     .nr = CK_GEMM_AVX512_NR,
     .kernel = ck_gemm_kernel_avx512,
-    .direct_broadcast = direct_broadcast,
-    .direct_row_panels = direct_row_panels,
-    .direct_dot = direct_dot,
-    .epilogue = epilogue_block,
-    .transpose = transpose,
+};
+
+/* The same with the 8 x 48 microkernel: the two-FMA table's blocked product (gemm_plan.c). */
+const ck_gemm_isa ck_gemm_isa_avx512_8x48 = {
+    AVX512_DIRECT_KERNELS,
+    .mr = CK_GEMM_AVX512_8X48_MR,
+    .nr = CK_GEMM_AVX512_8X48_NR,
+    .kernel = ck_gemm_kernel_avx512_8x48,
 };
 #else
 /* Not x86-64: no AVX-512 instruction set. */

@@ -75,7 +75,9 @@ tile(const int R, int64_t kc, const float *a_packed, const float *b, int64_t ldb
 
 __attribute__((target("avx512f,fma"))) void
 ck_gemm_kernel_avx512(int64_t kc, int rows, const float *a_packed, const float *b, int64_t ldb,
-                      float *c, int64_t ldc, float alpha, float beta, int64_t prefetch_b) {
+                      float *c, int64_t ldc, float alpha, float beta, int64_t prefetch_b,
+                      const float *next_b) {
+    (void)next_b; /* asked for by the 8 x 48 kernel only (gemm.h) */
 #define TILE(R) tile(R, kc, a_packed, b, ldb, c, ldc, alpha, beta, prefetch_b)
     switch (rows) { CK_GEMM_ROWS_1_TO_12(TILE) }
 #undef TILE

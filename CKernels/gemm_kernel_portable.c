@@ -56,8 +56,9 @@ tile(const int R, int64_t kc, const float *a_packed, const float *b, int64_t ldb
 
 void ck_gemm_kernel_portable(int64_t kc, int rows, const float *a_packed, const float *b,
                              int64_t ldb, float *c, int64_t ldc, float alpha, float beta,
-                             int64_t prefetch_b) {
+                             int64_t prefetch_b, const float *next_b) {
     (void)prefetch_b; /* the portable table asks for no rows ahead (gemm.h) */
+    (void)next_b;
 #define TILE(R) tile(R, kc, a_packed, b, ldb, c, ldc, alpha, beta)
     switch (rows) { CK_GEMM_ROWS_1_TO_6(TILE) }
 #undef TILE

@@ -197,21 +197,24 @@ static inline void prefetch_mask_of_tile(const ck_gemm_epilogue *e, int64_t row0
 
 typedef struct {
     const ck_gemm_table *t;
+    const ck_gemm_isa *isa; /* whose microkernel computes the tiles (see ck_gemm_packed) */
     const ck_gemm_operands *g;
     float *b_packed; /* B~, shared: kc_max x nc_max floats */
     int b_in_place;  /* own slivers of B as stored read in place (PACKED_OWN_SLIVERS_IN_PLACE) */
     int along_rows;  /* tiles along C's rows (PACKED_ALONG_ROWS) */
 } gemm_problem;
 
-/* One mr x nr tile (mr, nr at most the path's MR, NR) of C at c. The microkernel computes
- * the first mr rows of a tile itself; a tile of fewer than NR columns goes through an MR x NR
- * buffer holding its valid part of C, so that every element sees the same operations. */
-static void gemm_tile(const ck_gemm_table *t, int64_t kc, const float *ap, const float *bp,
+/* One mr x nr tile (mr, nr at most the instruction set's MR, NR) of C at c; next_b as for
+ * the microkernel (gemm.h). The microkernel computes the first mr rows of a tile itself; a
+ * tile of fewer than NR columns goes through an MR x NR buffer holding its valid part of C, so
+ * that every element sees the same operations. */
+static void gemm_tile(const gemm_problem *problem, int64_t kc, const float *ap, const float *bp,
                       int64_t ldbp, float *c, int64_t ldc, int64_t mr, int64_t nr, float alpha,
-                      float beta) {
-    const ck_gemm_isa *isa = t->isa;
+                      float beta, const float *next_b) {
+    const ck_gemm_isa *isa = problem->isa;
+    const int64_t prefetch_b = problem->t->kernel_prefetch_b_rows;
     if (nr == isa->nr) {
-        isa->kernel(kc, (int)mr, ap, bp, ldbp, c, ldc, alpha, beta, t->kernel_prefetch_b_rows);
+        isa->kernel(kc, (int)mr, ap, bp, ldbp, c, ldc, alpha, beta, prefetch_b, next_b);
         return;
     }
     _Alignas(64) float buf[CK_GEMM_MAX_MR * CK_GEMM_MAX_NR]; /* mr x isa->nr, ld nr */
@@ -222,7 +225,7 @@ static void gemm_tile(const ck_gemm_table *t, int64_t kc, const float *ap, const
         for (int64_t i = 0; i < mr; i++)
             memcpy(buf + i * ldbuf, c + i * ldc, (size_t)nr * sizeof(float));
     }
-    isa->kernel(kc, (int)mr, ap, bp, ldbp, buf, ldbuf, alpha, beta, t->kernel_prefetch_b_rows);
+    isa->kernel(kc, (int)mr, ap, bp, ldbp, buf, ldbuf, alpha, beta, prefetch_b, next_b);
     for (int64_t i = 0; i < mr; i++)
         memcpy(c + i * ldc, buf + i * ldbuf, (size_t)nr * sizeof(float));
 }
@@ -236,7 +239,7 @@ static void tiles_along_rows(const gemm_problem *problem, const float *a_packed,
                              float beta, int last_block) {
     const ck_gemm_table *t = problem->t;
     const ck_gemm_operands *g = problem->g;
-    const int mr = t->isa->mr, nr = t->isa->nr;
+    const int mr = problem->isa->mr, nr = problem->isa->nr;
     for (int64_t ir = 0; ir < mc; ir += mr) {
         const float *ap = a_packed + (ir / mr) * mr * kc;
         const int64_t rows = ck_gemm_min64(mr, mc - ir);
@@ -244,12 +247,12 @@ static void tiles_along_rows(const gemm_problem *problem, const float *a_packed,
         for (int64_t jr = n0; jr < n1; jr += nr) {
             const int64_t cols = ck_gemm_min64(nr, n1 - jr);
             if (last_block) prefetch_mask_of_tile(g->epilogue, ic + ir, rows, jc + jr, cols);
-            gemm_tile(t, kc, ap, problem->b_packed + (jr / nr) * nr * kc, nr, c + jr, g->ldc,
-                      rows, cols, g->alpha, beta);
+            gemm_tile(problem, kc, ap, problem->b_packed + (jr / nr) * nr * kc, nr, c + jr,
+                      g->ldc, rows, cols, g->alpha, beta, NULL);
         }
         if (g->epilogue != NULL && last_block && n1 > n0) {
             const ck_gemm_epilogue e = ck_gemm_epilogue_at(*g->epilogue, ic + ir, jc + n0);
-            t->isa->epilogue(rows, n1 - n0, c + n0, g->ldc, &e);
+            problem->isa->epilogue(rows, n1 - n0, c + n0, g->ldc, &e);
         }
     }
 }
@@ -265,7 +268,7 @@ __attribute__((noinline)) static void team_barrier(void) {
 static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
     const ck_gemm_table *t = problem->t;
     const ck_gemm_operands *g = problem->g;
-    const ck_gemm_isa *isa = t->isa;
+    const ck_gemm_isa *isa = problem->isa;
     const int mr = isa->mr, nr = isa->nr;
 
     /* This thread's rectangle: rows [m0, m1) of C, and within every jc block the column
@@ -350,6 +353,10 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
                     const int64_t next = jr + nr, tiles = (mc + mr - 1) / mr;
                     const int prefetch_next = own_slivers && next < n1 &&
                                               !(problem->b_in_place && nc - next >= nr);
+                    /* Shared B~: each tile asks L2 for its piece of the next sliver, 2 * kc
+                     * floats (gemm.h), so that the column of tiles brings it all in. */
+                    const float *next_sliver =
+                        !own_slivers && next < n1 ? problem->b_packed + (next / nr) * nr * kc : NULL;
                     for (int64_t ir = 0; ir < mc; ir += mr) {
                         if (prefetch_next)
                             prefetch_sliver_piece(g->trans_b, g->b, g->ldb, pc, kc, jc + next,
@@ -360,7 +367,9 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
                         const int64_t rows = ck_gemm_min64(mr, mc - ir);
                         if (last_block)
                             prefetch_mask_of_tile(g->epilogue, ic + ir, rows, jc + jr, cols);
-                        gemm_tile(t, kc, ap, bp, ldbp, c, g->ldc, rows, cols, g->alpha, beta);
+                        const int64_t piece = (ir / mr) * 2 * kc;
+                        gemm_tile(problem, kc, ap, bp, ldbp, c, g->ldc, rows, cols, g->alpha, beta,
+                                  next_sliver != NULL && piece < nr * kc ? next_sliver + piece : NULL);
                     }
                     if (g->epilogue != NULL && last_block) {
                         /* This column of tiles is finished: its epilogue while it is in
@@ -389,11 +398,15 @@ __attribute__((noinline)) static void gemm_parallel(const gemm_problem *problem,
 }
 
 void ck_gemm_packed(const ck_gemm_table *t, const ck_gemm_operands *g, ck_gemm_plan plan) {
+    /* PACKED takes the table's packed_isa where it has one; the tiles' shape does not change
+     * the operations on any element (gemm.h), so neither the bits. */
+    const ck_gemm_isa *isa =
+        plan.route == CK_GEMM_ROUTE_PACKED && t->packed_isa != NULL ? t->packed_isa : t->isa;
     /* B~ belongs to the calling thread: allocated here, before any parallel region. */
-    const int nr = t->isa->nr;
+    const int nr = isa->nr;
     const int64_t nc_max = ck_gemm_min64(t->nc, (g->n + nr - 1) / nr * nr);
     const gemm_problem problem = {
-        .t = t, .g = g,
+        .t = t, .isa = isa, .g = g,
         .b_packed = ck_scratch_get(&b_scratch, (size_t)nc_max * (size_t)ck_gemm_min64(t->kc, g->k)),
         .b_in_place = plan.route == CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE,
         .along_rows = plan.route == CK_GEMM_ROUTE_PACKED_ALONG_ROWS};

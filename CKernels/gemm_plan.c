@@ -13,9 +13,11 @@
 #if defined(__x86_64__)
 #define ISA_AVX2 (&ck_gemm_isa_avx2)
 #define ISA_AVX512 (&ck_gemm_isa_avx512)
+#define ISA_AVX512_8X48 (&ck_gemm_isa_avx512_8x48)
 #else
 #define ISA_AVX2 NULL
 #define ISA_AVX512 NULL
+#define ISA_AVX512_8X48 NULL
 #endif
 
 /* Multiply-adds below which a product is not split between threads or packed. */
@@ -73,7 +75,8 @@ static const ck_gemm_table tables[] = {
     },
     [CK_GEMM_ARCH_AVX512_TWO_FMA] = {
         .arch = CK_GEMM_ARCH_AVX512_TWO_FMA, .name = "avx512-two-fma", .isa = ISA_AVX512,
-        .mc = 240, .kc = 1024, .nc = 2048,
+        .packed_isa = ISA_AVX512_8X48,
+        .mc = 240, .kc = 1024, .nc = 2016,
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,

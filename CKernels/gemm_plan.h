@@ -58,12 +58,15 @@
 /* The numbers of one architecture: its instruction set, block sizes and the thresholds of the
  * plan. One table per kind of CPU (gemm_plan.c); Benchmarks/README.md says where each was
  * measured.
+ *   packed_isa  the instruction set whose microkernel computes PACKED's tiles, where it is
+ *       not isa (its direct kernels are isa's): the two-FMA table's 8 x 48 kernel, which
+ *       asks for the next B~ sliver as it goes
  *   mc  rows of op(A) packed at once (the A~ block, mc x kc, meant to stay in L2); a
- *       multiple of the instruction set's mr
+ *       multiple of the instruction sets' mr
  *   kc  depth of one packed block: each k block reloads and rewrites the tiles of C, so
  *       deeper blocks pay as long as a B~ sliver (kc x nr) stays in L1/L2
  *   nc  columns of op(B) packed at once (the B~ block, kc x nc, shared by the threads, meant
- *       to stay in L3); a multiple of nr
+ *       to stay in L3); a multiple of the instruction sets' nr
  *   min_work_per_thread  multiply-adds a thread must get, or the product runs on fewer
  *       threads (1: no parallel region)
  *   direct_max_work      products of at most this many multiply-adds are not packed
@@ -89,6 +92,7 @@ typedef struct {
     ck_gemm_arch arch;
     const char *name;
     const ck_gemm_isa *isa; /* NULL where the instruction set is not compiled (not x86-64) */
+    const ck_gemm_isa *packed_isa; /* PACKED's tiles, when not isa's (NULL: isa's) */
     int64_t mc, kc, nc;
     int64_t min_work_per_thread;
     int64_t direct_max_work;

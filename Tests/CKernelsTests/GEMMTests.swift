@@ -232,9 +232,11 @@ final class GEMMTests: XCTestCase {
         // floats), two KC blocks, the last sliver 29 columns wide.
         (250, 701, 1100),
         // Packed with B~ shared on the two-FMA table too: each thread's part of a B~ block is
-        // 911 × 288 floats, past its along_rows_max_b (the smaller packed shapes above go
-        // along rows there).
-        (257, 257, 911),
+        // 1024 × 288 floats, past its along_rows_max_b (the smaller packed shapes above go
+        // along rows there). Its 8 × 48 tiles: two KC blocks (1024 steps, the assembly's two
+        // loops, and 5 steps, two pairs and one step in C), a last tile row of 1 row and a
+        // last tile column of 17.
+        (257, 257, 1029),
     ]
 
     /// The shapes above, with every transpose and their (alpha, beta), take every route on
