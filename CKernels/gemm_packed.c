@@ -1,7 +1,8 @@
 /* The GEMM's packed routes (gemm_plan.h), PACKED and PACKED_OWN_SLIVERS(_IN_PLACE):
  * C = alpha * op(A) * op(B) + beta * C (row-major), BLIS-style, then the epilogue (NULL:
  * none; gemm_direct.h).
- * Block sizes (MC, KC, NC) come from the table, the tile (MR x NR) from its instruction set.
+ * Block sizes (MC, KC, NC) come from the table, the tile (MR x NR) from its instruction set:
+ * for PACKED the table's packed_isa where it has one (the two-FMA table's 8 x 48 kernel).
  *
  *   for jc over n by NC:                 columns of C / op(B)
  *     for pc over k by KC:               depth; the first block uses the caller's beta,
@@ -13,7 +14,9 @@
  *           pack A~ = op(A)[ic.., pc..]  mc x kc, MR-row slivers, private to the thread
  *           for jr over its columns of this jc block by NR:
  *             for ir over the mc rows by MR:
- *               microkernel: MR x NR tile of C += A~ sliver * B~ sliver
+ *               microkernel: MR x NR tile of C += A~ sliver * B~ sliver (with B~ shared,
+ *               each tile also gives the kernel its piece of the next B~ sliver to ask L2
+ *               for: the column of tiles brings in the next column's sliver)
  *             in the last k block: the epilogue on these mc x NR of C, still in cache
  *           (PACKED_ALONG_ROWS: the same tiles with the ir loop outside the jr loop, and the
  *           epilogue on each MR-row panel of the thread's columns)

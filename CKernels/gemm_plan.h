@@ -22,7 +22,8 @@
  *                         or C taller than wide; or any size with A transposed, C taller than
  *                         wide and at most transposed_max_n columns (dW = Xᵀ·dY of a layer
  *                         with few outputs), on several threads when the work pays
- *   PACKED                the blocked product, B~ packed by all threads together
+ *   PACKED                the blocked product, B~ packed by all threads together (tiles of
+ *                         the table's packed_isa where it has one)
  *   PACKED_OWN_SLIVERS    the blocked product with one row part, its rows one A~ block (at
  *                         most mc rows, or own_slivers_max_a floats; ck_gemm_own_slivers_fit),
  *                         and a B~ that would be larger than the A~ block (sized for L2):
