@@ -100,7 +100,8 @@ pairs_of_steps(int64_t pairs, __m512 acc[MR][3], const float **a_packed, const f
                int64_t ldb, float *c, int64_t ldc, const float *next_b) {
     int64_t plain = pairs > 8 ? pairs - 8 : 0, asking = pairs - plain;
     const float *a = *a_packed, *b_row = *b;
-    const int64_t ldb_bytes = ldb * (int64_t)sizeof(float), ldc_bytes = ldc * (int64_t)sizeof(float);
+    const int64_t ldb_bytes = ldb * (int64_t)sizeof(float);
+    const int64_t ldc_bytes = ldc * (int64_t)sizeof(float);
     __asm__ volatile(
         LOAD_B_("(%[b])", B_SET_X)
         BROADCAST(0, A_EVEN)

@@ -358,8 +358,9 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
                                               !(problem->b_in_place && nc - next >= nr);
                     /* Shared B~: each tile asks L2 for its piece of the next sliver, 2 * kc
                      * floats (gemm.h), so that the column of tiles brings it all in. */
-                    const float *next_sliver =
-                        !own_slivers && next < n1 ? problem->b_packed + (next / nr) * nr * kc : NULL;
+                    const float *next_sliver = !own_slivers && next < n1
+                                                   ? problem->b_packed + (next / nr) * nr * kc
+                                                   : NULL;
                     for (int64_t ir = 0; ir < mc; ir += mr) {
                         if (prefetch_next)
                             prefetch_sliver_piece(g->trans_b, g->b, g->ldb, pc, kc, jc + next,
@@ -371,8 +372,10 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
                         if (last_block)
                             prefetch_mask_of_tile(g->epilogue, ic + ir, rows, jc + jr, cols);
                         const int64_t piece = (ir / mr) * 2 * kc;
+                        const float *next_b =
+                            next_sliver != NULL && piece < nr * kc ? next_sliver + piece : NULL;
                         gemm_tile(problem, kc, ap, bp, ldbp, c, g->ldc, rows, cols, g->alpha, beta,
-                                  next_sliver != NULL && piece < nr * kc ? next_sliver + piece : NULL);
+                                  next_b);
                     }
                     if (g->epilogue != NULL && last_block) {
                         /* This column of tiles is finished: its epilogue while it is in
