@@ -39,10 +39,9 @@
  * CPU. The two-FMA row differs from the one-FMA row only in PACKED's 8 x 48 kernel (and NC
  * 2016, a multiple of both tiles' 32 and 48 columns), the 12 x 32 kernel's asks for B's rows
  * ahead, reading B in place up to 4 MB, fewer asks per tile for the next own sliver and going
- * along C's rows (along_rows_max_b, 0 elsewhere). Thresholds in
- * products (direct_max_work, min_work_per_thread) are multiply-adds; dot_max_n and
- * transposed_max_n stay below the AVX-512 vector (16), where the packed tile's columns would
- * be mostly wasted. */
+ * along C's rows (along_rows_max_b, 0 elsewhere). Thresholds in products (direct_max_work,
+ * min_work_per_thread) are multiply-adds; dot_max_n and transposed_max_n stay below the
+ * AVX-512 vector (16), where the packed tile's columns would be mostly wasted. */
 static const ck_gemm_table tables[] = {
     [CK_GEMM_ARCH_PORTABLE] = {
         .arch = CK_GEMM_ARCH_PORTABLE, .name = "portable", .isa = &ck_gemm_isa_portable,
