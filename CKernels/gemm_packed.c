@@ -10,7 +10,8 @@
  *       pack B~ = op(B)[pc.., jc..]      kc x nc, NR-column slivers, shared by the threads,
  *                                        packed cooperatively, then a barrier
  *       each thread, over its own rectangle of C (equal row parts, columns aligned to NR):
- *         for ic over its rows by MC (all its rows at once with own slivers, see gemm_thread):
+ *         for ic over its rows in equal blocks of at most MC (all its rows at once with own
+ *         slivers, see gemm_thread):
  *           pack A~ = op(A)[ic.., pc..]  mc x kc, MR-row slivers, private to the thread
  *           for jr over its columns of this jc block by NR:
  *             for ir over the mc rows by MR:
@@ -285,11 +286,17 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
     int64_t m0, m1;
     ck_split_range(g->m, 1, ti, tm, &m0, &m1);
 
-    /* The rows of one A~ block: mc, or all of the thread's rows when it takes own slivers
-     * (ck_gemm_own_slivers_fit: they fit in one block). A~: that many rows (rounded up to
-     * whole slivers) by kc. */
+    /* The rows of one A~ block: all of the thread's rows when it takes own slivers
+     * (ck_gemm_own_slivers_fit: they fit in one block); else its rows cut into the fewest
+     * blocks of at most mc rows, of equal size up to whole slivers (mc is a multiple of mr):
+     * no block is a short remainder, whose few tiles per B~ sliver would bring in little of
+     * the next one. A~: that many rows by kc. */
     const int own_slivers = layout.own_slivers;
-    const int64_t mc_block = own_slivers ? m1 - m0 : t->mc;
+    int64_t mc_block = m1 - m0;
+    if (!own_slivers && m1 > m0) {
+        const int64_t blocks = (m1 - m0 + t->mc - 1) / t->mc;
+        mc_block = ((m1 - m0 + blocks - 1) / blocks + mr - 1) / mr * mr;
+    }
     float *a_packed = NULL;
     if (m1 > m0) {
         const int64_t rows = (ck_gemm_min64(mc_block, m1 - m0) + mr - 1) / mr * mr;
