@@ -91,15 +91,14 @@ step(const int R, __m512 acc[MR][3], const float *a, const float *b_row) {
     "add $16, %[next_b]\n\t"
 #define ACC(I) [c##I##_0] "+v"(acc[I][0]), [c##I##_1] "+v"(acc[I][1]), [c##I##_2] "+v"(acc[I][2])
 
-/* Steps 0 .. 2 * pairs - 1 of a whole tile (pairs >= 1, 2 * pairs < kc: the loads that run
- * ahead stay inside the slivers), the last min(8, pairs) iterations also asking for the 8
- * rows of C at c; then the pointers are past those steps. One line of next_b is asked for
- * every 4 iterations. */
+/* Steps 0 .. 2 * pairs - 1 of a whole tile, from the slivers at a and b_row (pairs >= 1,
+ * 2 * pairs < kc: the loads that run ahead stay inside the slivers), the last min(8, pairs)
+ * iterations also asking for the 8 rows of C at c. One line of next_b is asked for every 4
+ * iterations. */
 static inline __attribute__((target("avx512f,fma"), always_inline)) void
-pairs_of_steps(int64_t pairs, __m512 acc[MR][3], const float **a_packed, const float **b,
+pairs_of_steps(int64_t pairs, __m512 acc[MR][3], const float *a, const float *b_row,
                int64_t ldb, float *c, int64_t ldc, const float *next_b) {
     int64_t plain = pairs > 8 ? pairs - 8 : 0, asking = pairs - plain;
-    const float *a = *a_packed, *b_row = *b;
     const int64_t ldb_bytes = ldb * (int64_t)sizeof(float);
     const int64_t ldc_bytes = ldc * (int64_t)sizeof(float);
     __asm__ volatile(
@@ -122,8 +121,6 @@ pairs_of_steps(int64_t pairs, __m512 acc[MR][3], const float **a_packed, const f
         : [ldb] "r"(ldb_bytes), [ldc] "r"(ldc_bytes)
         : "zmm24", "zmm25", "zmm26", "zmm27", "zmm28", "zmm29", "zmm30", "zmm31", "cc",
           "memory");
-    *a_packed = a;
-    *b = b_row;
 }
 
 /* The first R rows of the tile (R a constant after inlining). */
@@ -138,11 +135,10 @@ tile(const int R, int64_t kc, const float *a_packed, const float *b, int64_t ldb
     int64_t p = 0;
     const int64_t pairs = (kc - 1) / 2;
     if (R == MR && pairs > 0) {
-        pairs_of_steps(pairs, acc, &a_packed, &b, ldb, c, ldc,
-                       next_b != NULL ? next_b : a_packed);
+        pairs_of_steps(pairs, acc, a_packed, b, ldb, c, ldc, next_b != NULL ? next_b : a_packed);
         p = 2 * pairs;
     }
-    for (; p < kc; p++, a_packed += MR, b += ldb) step(R, acc, a_packed, b);
+    for (; p < kc; p++) step(R, acc, a_packed + p * MR, b + p * ldb);
 
     /* c = alpha * acc (beta == 0: c is not read), or fma(beta, c, alpha * acc). */
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
