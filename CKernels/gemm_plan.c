@@ -37,11 +37,12 @@
 /* The tables. Where each was measured, and against what: Benchmarks/README.md. Rows not
  * measured on their CPU are scaled to their tiles (portable, AVX2), until a session has that
  * CPU. The two-FMA row differs from the one-FMA row only in PACKED's 8 x 48 kernel (and NC
- * 2016, a multiple of both tiles' 32 and 48 columns), the 12 x 32 kernel's asks for B's rows
- * ahead, reading B in place up to 4 MB, fewer asks per tile for the next own sliver and going
- * along C's rows (along_rows_max_b, 0 elsewhere). Thresholds in products (direct_max_work,
- * min_work_per_thread) are multiply-adds; dot_max_n and transposed_max_n stay below the
- * AVX-512 vector (16), where the packed tile's columns would be mostly wasted. */
+ * 2112, a multiple of both tiles' 32 and 48 columns that takes 2048 columns in one block),
+ * the 12 x 32 kernel's asks for B's rows ahead, reading B in place up to 4 MB, fewer asks
+ * per tile for the next own sliver and going along C's rows (along_rows_max_b, 0
+ * elsewhere). Thresholds in products (direct_max_work, min_work_per_thread) are
+ * multiply-adds; dot_max_n and transposed_max_n stay below the AVX-512 vector (16), where the
+ * packed tile's columns would be mostly wasted. */
 static const ck_gemm_table tables[] = {
     [CK_GEMM_ARCH_PORTABLE] = {
         .arch = CK_GEMM_ARCH_PORTABLE, .name = "portable", .isa = &ck_gemm_isa_portable,
@@ -76,7 +77,7 @@ static const ck_gemm_table tables[] = {
     [CK_GEMM_ARCH_AVX512_TWO_FMA] = {
         .arch = CK_GEMM_ARCH_AVX512_TWO_FMA, .name = "avx512-two-fma", .isa = ISA_AVX512,
         .packed_isa = ISA_AVX512_8X48,
-        .mc = 240, .kc = 1024, .nc = 2016,
+        .mc = 240, .kc = 1024, .nc = 2112,
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
