@@ -4,14 +4,14 @@
  * Block sizes (MC, KC, NC) come from the table, the tile (MR x NR) from its instruction set:
  * for PACKED the table's packed_isa where it has one (the two-FMA table's 8 x 48 kernel).
  *
- *   for jc over n by NC:                 columns of C / op(B)
+ *   for jc over n by NC:                 columns of C / op(B) (equal blocks of at most NC)
  *     for pc over k by KC:               depth; the first block uses the caller's beta,
  *                                        later ones beta = 1 (add to what is in C)
  *       pack B~ = op(B)[pc.., jc..]      kc x nc, NR-column slivers, shared by the threads,
  *                                        packed cooperatively, then a barrier
  *       each thread, over its own rectangle of C (equal row parts, columns aligned to NR):
- *         for ic over its rows in equal blocks of at most MC (all its rows at once with own
- *         slivers, see gemm_thread):
+ *         for ic over its rows by MC (equal blocks of at most MC; all its rows at once with
+ *         own slivers, see gemm_thread):
  *           pack A~ = op(A)[ic.., pc..]  mc x kc, MR-row slivers, private to the thread
  *           for jr over its columns of this jc block by NR:
  *             for ir over the mc rows by MR:
@@ -287,16 +287,12 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
     ck_split_range(g->m, 1, ti, tm, &m0, &m1);
 
     /* The rows of one A~ block: all of the thread's rows when it takes own slivers
-     * (ck_gemm_own_slivers_fit: they fit in one block); else its rows cut into the fewest
-     * blocks of at most mc rows, of equal size up to whole slivers (mc is a multiple of mr):
-     * no block is a short remainder, whose few tiles per B~ sliver would bring in little of
-     * the next one. A~: that many rows by kc. */
+     * (ck_gemm_own_slivers_fit: they fit in one block); else its rows cut into equal blocks
+     * of at most mc (ck_gemm_equal_block): no block is a short remainder, whose few tiles
+     * per B~ sliver would bring in little of the next one. A~: that many rows by kc. */
     const int own_slivers = layout.own_slivers;
-    int64_t mc_block = m1 - m0;
-    if (!own_slivers && m1 > m0) {
-        const int64_t blocks = (m1 - m0 + t->mc - 1) / t->mc;
-        mc_block = ((m1 - m0 + blocks - 1) / blocks + mr - 1) / mr * mr;
-    }
+    const int64_t mc_block =
+        own_slivers || m1 == m0 ? m1 - m0 : ck_gemm_equal_block(m1 - m0, t->mc, mr);
     float *a_packed = NULL;
     if (m1 > m0) {
         const int64_t rows = (ck_gemm_min64(mc_block, m1 - m0) + mr - 1) / mr * mr;
@@ -316,8 +312,11 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
         b_sliver = ck_scratch_get(&sliver_scratch, (size_t)nr * (size_t)ck_gemm_min64(t->kc, g->k));
     const int shared = threads > 1 && !own_slivers; /* B~ shared: barriers */
 
-    for (int64_t jc = 0; jc < g->n; jc += t->nc) {
-        const int64_t nc = ck_gemm_min64(t->nc, g->n - jc);
+    /* Columns in equal blocks of at most nc: no short remainder block, for which all of A
+     * would be packed again. */
+    const int64_t nc_block = ck_gemm_equal_block(g->n, t->nc, nr);
+    for (int64_t jc = 0; jc < g->n; jc += nc_block) {
+        const int64_t nc = ck_gemm_min64(nc_block, g->n - jc);
         const int64_t slivers = (nc + nr - 1) / nr;
         int64_t n0, n1; /* columns [n0, n1) of this jc block */
         ck_split_range(nc, nr, tj, tn, &n0, &n1);

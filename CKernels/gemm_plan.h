@@ -150,6 +150,14 @@ typedef struct {
 
 static inline int64_t ck_gemm_min64(int64_t x, int64_t y) { return x < y ? x : y; }
 
+/* The block size that cuts total (> 0) into the fewest blocks of at most max (a multiple of
+ * unit), all of one size in whole units but the last, which is smaller by less than a unit
+ * per block: no block is a short remainder. */
+static inline int64_t ck_gemm_equal_block(int64_t total, int64_t max, int64_t unit) {
+    const int64_t blocks = (total + max - 1) / max;
+    return ((total + blocks - 1) / blocks + unit - 1) / unit * unit;
+}
+
 /* The threads worth using for `work` units when each should get at least min_work:
  * ck_threads_for with at most max_threads threads (0: ck_get_num_threads(), asked only when
  * more than one thread is worth it). */
@@ -193,7 +201,8 @@ static inline ck_gemm_packed_layout ck_gemm_packed_layout_for(const ck_gemm_tabl
         const int cols = threads / rows;
         const int64_t busiest = ((mtiles + rows - 1) / rows) * ((ntiles + cols - 1) / cols);
         if (rows == 1)
-            one_row_part_fits = t->own_slivers_max_a > 0 && ck_gemm_own_slivers_fit(t, cols, m, n, k);
+            one_row_part_fits =
+                t->own_slivers_max_a > 0 && ck_gemm_own_slivers_fit(t, cols, m, n, k);
         if (busiest < best || (busiest == best && !one_row_part_fits)) {
             best = busiest;
             layout.tm = rows;
