@@ -23,7 +23,8 @@
  * 64-byte aligned; only its first `rows` values are read. b is an NR-column sliver of op(B):
  * for each p, the NR values of row p, contiguous; rows ldb apart (NR for a packed sliver, or
  * B's own leading dimension when it is read in place). Rows past `rows` are neither computed nor
- * touched: the last rows of C need no buffer. The packed route handles partial columns (see
+ * touched: the last rows of C need no buffer. A tile of fewer columns goes to the narrow
+ * microkernel below where the instruction set has one, else through a buffer (gemm_tile in
  * gemm_packed.c). NR is the SIMD dimension.
  *
  * Every element is summed as one multiply-add chain in increasing p, starting from zero
@@ -44,8 +45,16 @@ typedef void (*ck_gemm_microkernel)(int64_t kc, int rows, const float *a_packed,
                                     float alpha, float beta, int64_t prefetch_b,
                                     const float *next_b);
 
-/* `case R: TILE(R); return;` for R = 1 .. 6 and 1 .. 12: a microkernel switches on `rows`
- * to an always-inline body instantiated for each constant row count (so that its
+/* A microkernel on the first `cols` columns of the tile only (1 <= cols < NR), otherwise as
+ * above: the B sliver is still NR wide (its columns past cols, zeros when packed, may be
+ * read), and C's columns past cols are neither read nor written. It computes every element
+ * as the microkernel does: the bits are the same. */
+typedef void (*ck_gemm_narrow_microkernel)(int64_t kc, int rows, int cols,
+                                           const float *a_packed, const float *b, int64_t ldb,
+                                           float *c, int64_t ldc, float alpha, float beta);
+
+/* `case R: TILE(R); return;` for R = 1 .. 6, 1 .. 8 and 1 .. 12: a microkernel switches on
+ * `rows` to an always-inline body instantiated for each constant row count (so that its
  * accumulators stay in registers), TILE being the kernel's macro that calls that body. */
 #define CK_GEMM_ROWS_1_TO_6(TILE)                                                              \
     case 1: TILE(1); return;                                                                   \
@@ -54,10 +63,12 @@ typedef void (*ck_gemm_microkernel)(int64_t kc, int rows, const float *a_packed,
     case 4: TILE(4); return;                                                                   \
     case 5: TILE(5); return;                                                                   \
     case 6: TILE(6); return;
-#define CK_GEMM_ROWS_1_TO_12(TILE)                                                             \
+#define CK_GEMM_ROWS_1_TO_8(TILE)                                                              \
     CK_GEMM_ROWS_1_TO_6(TILE)                                                                  \
     case 7: TILE(7); return;                                                                   \
-    case 8: TILE(8); return;                                                                   \
+    case 8: TILE(8); return;
+#define CK_GEMM_ROWS_1_TO_12(TILE)                                                             \
+    CK_GEMM_ROWS_1_TO_8(TILE)                                                                  \
     case 9: TILE(9); return;                                                                   \
     case 10: TILE(10); return;                                                                 \
     case 11: TILE(11); return;                                                                 \
@@ -67,11 +78,14 @@ typedef void (*ck_gemm_microkernel)(int64_t kc, int rows, const float *a_packed,
  * written for, and its direct kernels for products too small or too narrow to pay for
  * packing, with their epilogue and transposed copy of B (gemm_direct.h).
  *   mr, nr  tile of C computed by one microkernel call (nr: the SIMD dimension)
+ *   narrow_kernel      NULL where the instruction set has none: a tile of fewer than nr
+ *                      columns then goes through a buffer of nr columns (gemm_packed.c)
  *   direct_row_panels  NULL where the instruction set has none (no masked vectors) */
 typedef struct {
     ck_gemm_path path;
     int mr, nr;
     ck_gemm_microkernel kernel;
+    ck_gemm_narrow_microkernel narrow_kernel;
     ck_gemm_direct_broadcast direct_broadcast;
     ck_gemm_direct_row_panels direct_row_panels;
     ck_gemm_direct_dot direct_dot;
@@ -109,6 +123,9 @@ void ck_gemm_kernel_avx512(int64_t kc, int rows, const float *a_packed, const fl
 void ck_gemm_kernel_avx512_8x48(int64_t kc, int rows, const float *a_packed, const float *b,
                                 int64_t ldb, float *c, int64_t ldc, float alpha, float beta,
                                 int64_t prefetch_b, const float *next_b);
+void ck_gemm_kernel_avx512_8x48_narrow(int64_t kc, int rows, int cols, const float *a_packed,
+                                       const float *b, int64_t ldb, float *c, int64_t ldc,
+                                       float alpha, float beta);
 extern const ck_gemm_isa ck_gemm_isa_avx2;
 extern const ck_gemm_isa ck_gemm_isa_avx512;
 extern const ck_gemm_isa ck_gemm_isa_avx512_8x48;

@@ -39,6 +39,7 @@ const ck_gemm_isa ck_gemm_isa_avx512_8x48 = {
     .mr = CK_GEMM_AVX512_8X48_MR,
     .nr = CK_GEMM_AVX512_8X48_NR,
     .kernel = ck_gemm_kernel_avx512_8x48,
+    .narrow_kernel = ck_gemm_kernel_avx512_8x48_narrow,
 };
 #else
 /* Not x86-64: no AVX-512 instruction set. */

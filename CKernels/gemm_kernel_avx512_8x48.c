@@ -1,7 +1,8 @@
 /* AVX-512F microkernel with an 8 x 48 tile of C held in 24 zmm accumulators (8 rows x three
- * 16-float vectors), or its first rows only. Contract: gemm.h. The blocked product of the
- * two-FMA table uses it (its packed_isa, gemm_plan.h); compiled for AVX-512 by the target
- * attribute only, called only when the CPU has AVX-512F.
+ * 16-float vectors), or its first rows only; and its narrow form on the tile's first columns
+ * only, the last vector masked. Contract: gemm.h. The blocked product of the two-FMA table
+ * uses them (its packed_isa, gemm_plan.h); compiled for AVX-512 by the target attribute
+ * only, called only when the CPU has AVX-512F.
  *
  * Whole tiles run their k loop in the assembly below, two steps an iteration, written so that
  * no multiply-add waits for a load: the next step's B row is loaded into a second set of
@@ -20,17 +21,16 @@
 enum { MR = CK_GEMM_AVX512_8X48_MR, NR = CK_GEMM_AVX512_8X48_NR };
 _Static_assert(MR == 8 && NR == 48, "the assembly holds an 8-row tile in three zmm per row");
 
-/* Step p in C: row p of the B sliver (48 floats) times column p of the A sliver (the first R
- * of its 8 floats, each broadcast), one FMA per accumulator: acc = a * b + acc. */
+/* Step p in C: the first V vectors of 16 floats of row p of the B sliver times column p of
+ * the A sliver (the first R of its 8 floats, each broadcast), one FMA per accumulator:
+ * acc = a * b + acc. */
 static inline __attribute__((target("avx512f,fma"), always_inline)) void
-step(const int R, __m512 acc[MR][3], const float *a, const float *b_row) {
-    const __m512 b0 = _mm512_loadu_ps(b_row), b1 = _mm512_loadu_ps(b_row + 16),
-                 b2 = _mm512_loadu_ps(b_row + 32);
+step(const int R, const int V, __m512 acc[MR][3], const float *a, const float *b_row) {
+    __m512 bv[3];
+    for (int h = 0; h < V; h++) bv[h] = _mm512_loadu_ps(b_row + 16 * h);
     for (int i = 0; i < R; i++) {
         const __m512 ai = _mm512_set1_ps(a[i]);
-        acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
-        acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
-        acc[i][2] = _mm512_fmadd_ps(ai, b2, acc[i][2]);
+        for (int h = 0; h < V; h++) acc[i][h] = _mm512_fmadd_ps(ai, bv[h], acc[i][h]);
     }
 }
 
@@ -123,32 +123,37 @@ pairs_of_steps(int64_t pairs, __m512 acc[MR][3], const float *a, const float *b_
           "memory");
 }
 
-/* The first R rows of the tile (R a constant after inlining). */
+/* The first R rows and V vectors of 16 columns of the tile, the last vector's columns those
+ * of the mask `last` (R, V and, for whole tiles, `last` constants after inlining). */
 static inline __attribute__((target("avx512f,fma"), always_inline)) void
-tile(const int R, int64_t kc, const float *a_packed, const float *b, int64_t ldb, float *c,
-     int64_t ldc, float alpha, float beta, const float *next_b) {
+tile(const int R, const int V, __mmask16 last, int64_t kc, const float *a_packed,
+     const float *b, int64_t ldb, float *c, int64_t ldc, float alpha, float beta,
+     const float *next_b) {
     __m512 acc[MR][3];
     for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = acc[i][2] = _mm512_setzero_ps();
 
-    /* A whole tile: the assembly takes (kc - 1) / 2 pairs of steps, C the last one or two. A
-     * NULL next_b asks for the A sliver again instead (in cache already). */
+    /* All 8 rows and 3 vectors: the assembly takes (kc - 1) / 2 pairs of steps, C the last one
+     * or two. A NULL next_b asks for the A sliver again instead (in cache already). */
     int64_t p = 0;
     const int64_t pairs = (kc - 1) / 2;
-    if (R == MR && pairs > 0) {
+    if (R == MR && V == 3 && pairs > 0) {
         pairs_of_steps(pairs, acc, a_packed, b, ldb, c, ldc, next_b != NULL ? next_b : a_packed);
         p = 2 * pairs;
     }
-    for (; p < kc; p++) step(R, acc, a_packed + p * MR, b + p * ldb);
+    for (; p < kc; p++) step(R, V, acc, a_packed + p * MR, b + p * ldb);
 
-    /* c = alpha * acc (beta == 0: c is not read), or fma(beta, c, alpha * acc). */
+    /* c = alpha * acc (beta == 0: c is not read), or fma(beta, c, alpha * acc); of the last
+     * vector only the columns in `last` are read and written. */
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     for (int i = 0; i < R; i++)
-        for (int h = 0; h < 3; h++) {
+        for (int h = 0; h < V; h++) {
             float *ci = c + i * ldc + 16 * h;
+            const __mmask16 columns = h == V - 1 ? last : 0xFFFF;
             const __m512 scaled = _mm512_mul_ps(va, acc[i][h]);
-            _mm512_storeu_ps(ci, beta == 0.0f
-                                     ? scaled
-                                     : _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci), scaled));
+            const __m512 result =
+                beta == 0.0f ? scaled
+                             : _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(columns, ci), scaled);
+            _mm512_mask_storeu_ps(ci, columns, result);
         }
 }
 
@@ -157,13 +162,29 @@ ck_gemm_kernel_avx512_8x48(int64_t kc, int rows, const float *a_packed, const fl
                            int64_t ldb, float *c, int64_t ldc, float alpha, float beta,
                            int64_t prefetch_b, const float *next_b) {
     (void)prefetch_b; /* the assembly asks for A and the next B sliver instead */
-#define TILE(R) tile(R, kc, a_packed, b, ldb, c, ldc, alpha, beta, next_b)
-    switch (rows) {
-        CK_GEMM_ROWS_1_TO_6(TILE)
-    case 7: TILE(7); return;
-    case 8: TILE(8); return;
-    }
+#define TILE(R) tile(R, 3, 0xFFFF, kc, a_packed, b, ldb, c, ldc, alpha, beta, next_b)
+    switch (rows) { CK_GEMM_ROWS_1_TO_8(TILE) }
 #undef TILE
+}
+
+/* The tile's first `cols` columns (1 <= cols < 48) in ceil(cols / 16) vectors, the last one
+ * masked: a last B~ sliver narrower than the tile costs its own columns only. */
+__attribute__((target("avx512f,fma"))) void
+ck_gemm_kernel_avx512_8x48_narrow(int64_t kc, int rows, int cols, const float *a_packed,
+                                  const float *b, int64_t ldb, float *c, int64_t ldc,
+                                  float alpha, float beta) {
+    const __mmask16 last = (__mmask16)(0xFFFFu >> (15 - (cols - 1) % 16));
+#define TILE_1(R) tile(R, 1, last, kc, a_packed, b, ldb, c, ldc, alpha, beta, NULL)
+#define TILE_2(R) tile(R, 2, last, kc, a_packed, b, ldb, c, ldc, alpha, beta, NULL)
+#define TILE_3(R) tile(R, 3, last, kc, a_packed, b, ldb, c, ldc, alpha, beta, NULL)
+    switch ((cols + 15) / 16) {
+    case 1: switch (rows) { CK_GEMM_ROWS_1_TO_8(TILE_1) } return;
+    case 2: switch (rows) { CK_GEMM_ROWS_1_TO_8(TILE_2) } return;
+    case 3: switch (rows) { CK_GEMM_ROWS_1_TO_8(TILE_3) } return;
+    }
+#undef TILE_1
+#undef TILE_2
+#undef TILE_3
 }
 
 #else

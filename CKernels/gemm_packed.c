@@ -25,9 +25,9 @@
  *
  * Every element of C is computed by the same sequence of operations whatever the thread
  * count and whatever tile it falls in: the k blocking is fixed, the microkernel sums each
- * element in one chain, and partial tiles run the same microkernel (on their first rows, and
- * through a local buffer when they have fewer columns). So
- * results are bitwise independent of the thread split.
+ * element in one chain, and partial tiles run the same microkernel on their first rows, and
+ * its narrow form, or the same microkernel through a local buffer, when they have fewer
+ * columns. So results are bitwise independent of the thread split.
  *
  * Packing reads op(A) and op(B) in place, transposed or not; no matrix is copied whole.
  * Packing buffers are cached per thread and only grow (scratch.h). */
@@ -210,8 +210,9 @@ typedef struct {
 
 /* One mr x nr tile (mr, nr at most the instruction set's MR, NR) of C at c; next_b as for
  * the microkernel (gemm.h). The microkernel computes the first mr rows of a tile itself; a
- * tile of fewer than NR columns goes through an MR x NR buffer holding its valid part of C, so
- * that every element sees the same operations. */
+ * tile of fewer than NR columns goes to the narrow microkernel where the instruction set has
+ * one, else through an MR x NR buffer holding its valid part of C. Either way every element
+ * sees the same operations. */
 static void gemm_tile(const gemm_problem *problem, int64_t kc, const float *ap, const float *bp,
                       int64_t ldbp, float *c, int64_t ldc, int64_t mr, int64_t nr, float alpha,
                       float beta, const float *next_b) {
@@ -219,6 +220,10 @@ static void gemm_tile(const gemm_problem *problem, int64_t kc, const float *ap, 
     const int64_t prefetch_b = problem->t->kernel_prefetch_b_rows;
     if (nr == isa->nr) {
         isa->kernel(kc, (int)mr, ap, bp, ldbp, c, ldc, alpha, beta, prefetch_b, next_b);
+        return;
+    }
+    if (isa->narrow_kernel != NULL) {
+        isa->narrow_kernel(kc, (int)mr, (int)nr, ap, bp, ldbp, c, ldc, alpha, beta);
         return;
     }
     _Alignas(64) float buf[CK_GEMM_MAX_MR * CK_GEMM_MAX_NR]; /* mr x isa->nr, ld nr */

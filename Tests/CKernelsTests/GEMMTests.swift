@@ -237,6 +237,9 @@ final class GEMMTests: XCTestCase {
         // loops, and 5 steps, two pairs and one step in C), a last tile row of 1 row and a
         // last tile column of 17.
         (257, 257, 1029),
+        // The same with a last tile column of 16 and of 47 columns: the narrow 8 × 48 kernel on
+        // one whole vector, and on three with the last masked.
+        (257, 304, 1029), (257, 335, 1029),
         // Packed past NC (2048, or 2112 on the two-FMA table): two equal column blocks
         // (ck_gemm_equal_block), each with a partial last sliver; more than MC rows.
         (250, 2150, 20),
