@@ -246,7 +246,6 @@ static void gemm_tile(const gemm_problem *problem, int64_t kc, const float *ap, 
 static void tiles_along_rows(const gemm_problem *problem, const float *a_packed, int64_t kc,
                              int64_t ic, int64_t mc, int64_t jc, int64_t n0, int64_t n1,
                              float beta, int last_block) {
-    const ck_gemm_table *t = problem->t;
     const ck_gemm_operands *g = problem->g;
     const int mr = problem->isa->mr, nr = problem->isa->nr;
     for (int64_t ir = 0; ir < mc; ir += mr) {
