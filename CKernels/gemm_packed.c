@@ -105,12 +105,27 @@ static inline void prefetch_sliver_piece(int trans, const float *b, int64_t ldb,
  * rows (4 KB at 1024 floats) each is on another page, where the hardware prefetcher does not
  * follow, and would wait for memory. So the piece `ahead` rows further (the table's
  * prefetch_rows) is asked for first. */
-static inline void copy_strip(float *dst, int64_t stride, const float *m, int64_t ld, int64_t p0,
-                              int64_t kc, int64_t col0, int64_t width, int64_t ahead) {
+static inline __attribute__((always_inline)) void
+copy_strip_rows(float *dst, int64_t stride, const float *m, int64_t ld, int64_t p0, int64_t kc,
+                int64_t col0, int64_t width, int64_t ahead) {
     for (int64_t p = 0; p < kc; p++) {
         if (p + ahead < kc) prefetch_floats(m + (p0 + p + ahead) * ld + col0, width);
         copy_floats(dst + p * stride, m + (p0 + p) * ld + col0, width);
     }
+}
+
+/* copy_strip_rows, with the width of a whole sliver (width == stride: a tile's mr or nr, 6, 8
+ * or 12 rows, 8, 16, 32 or 48 columns; gemm.h) a constant: each piece is then copied by a few
+ * vector moves, not a loop, whose overhead would be most of the packing's cost in a shallow
+ * k block (a small batch's dW = Xᵀ·dY). */
+static inline void copy_strip(float *dst, int64_t stride, const float *m, int64_t ld, int64_t p0,
+                              int64_t kc, int64_t col0, int64_t width, int64_t ahead) {
+#define WHOLE(W)                                                                               \
+    case W: copy_strip_rows(dst, W, m, ld, p0, kc, col0, W, ahead); return;
+    if (width == stride)
+        switch (width) { WHOLE(6) WHOLE(8) WHOLE(12) WHOLE(16) WHOLE(32) WHOLE(48) }
+#undef WHOLE
+    copy_strip_rows(dst, stride, m, ld, p0, kc, col0, width, ahead);
 }
 
 /* dst[p*ldd + i] = src[i*lds + p] for i < rows, p < cols: a rows x cols block transposed,
