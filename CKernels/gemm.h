@@ -120,6 +120,9 @@ void ck_gemm_kernel_avx2(int64_t kc, int rows, const float *a_packed, const floa
 void ck_gemm_kernel_avx512(int64_t kc, int rows, const float *a_packed, const float *b,
                            int64_t ldb, float *c, int64_t ldc, float alpha, float beta,
                            int64_t prefetch_b, const float *next_b);
+void ck_gemm_kernel_avx512_narrow(int64_t kc, int rows, int cols, const float *a_packed,
+                                  const float *b, int64_t ldb, float *c, int64_t ldc,
+                                  float alpha, float beta);
 void ck_gemm_kernel_avx512_8x48(int64_t kc, int rows, const float *a_packed, const float *b,
                                 int64_t ldb, float *c, int64_t ldc, float alpha, float beta,
                                 int64_t prefetch_b, const float *next_b);

@@ -31,6 +31,7 @@ const ck_gemm_isa ck_gemm_isa_avx512 = {
     .mr = CK_GEMM_AVX512_MR,
     .nr = CK_GEMM_AVX512_NR,
     .kernel = ck_gemm_kernel_avx512,
+    .narrow_kernel = ck_gemm_kernel_avx512_narrow,
 };
 
 /* The same with the 8 x 48 microkernel: the two-FMA table's blocked product (gemm_plan.c). */

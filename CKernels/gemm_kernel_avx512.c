@@ -1,6 +1,7 @@
 /* AVX-512F microkernel: a 12 x 32 tile of C held in 24 zmm accumulators (12 rows x two
- * 16-float vectors), or its first rows only. Contract: gemm.h. Compiled for AVX-512 by the
- * target attribute only; the driver calls it only when the CPU has AVX-512F. */
+ * 16-float vectors), or its first rows only; and its narrow form on the tile's first columns
+ * only, the last vector masked. Contract: gemm.h. Compiled for AVX-512 by the target
+ * attribute only; the driver calls them only when the CPU has AVX-512F. */
 #include "gemm.h"
 
 #if defined(__x86_64__)
@@ -9,23 +10,25 @@
 enum { MR = CK_GEMM_AVX512_MR, NR = CK_GEMM_AVX512_NR };
 _Static_assert(NR == 32, "the kernel holds a row of the tile in two zmm registers");
 
-/* Step p of the product: row p of the B sliver (32 floats) times column p of the A sliver
- * (the first R of its 12 floats, each broadcast), one FMA per accumulator:
- * acc = a * b + acc. */
+/* Step p of the product: the first V vectors of 16 floats of row p of the B sliver times
+ * column p of the A sliver (the first R of its 12 floats, each broadcast), one FMA per
+ * accumulator: acc = a * b + acc. */
 static inline __attribute__((target("avx512f,fma"), always_inline)) void
-step(const int R, __m512 acc[MR][2], const float *a, const float *b_row) {
-    __m512 b0 = _mm512_loadu_ps(b_row), b1 = _mm512_loadu_ps(b_row + 16);
+step(const int R, const int V, __m512 acc[MR][2], const float *a, const float *b_row) {
+    __m512 bv[2];
+    for (int h = 0; h < V; h++) bv[h] = _mm512_loadu_ps(b_row + 16 * h);
     for (int i = 0; i < R; i++) {
         __m512 ai = _mm512_set1_ps(a[i]);
-        acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
-        acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+        for (int h = 0; h < V; h++) acc[i][h] = _mm512_fmadd_ps(ai, bv[h], acc[i][h]);
     }
 }
 
-/* The first R rows of the tile (R a constant after inlining). */
+/* The first R rows and V vectors of 16 columns of the tile, the last vector's columns those
+ * of the mask `last` (R, V and, for whole tiles, `last` constants after inlining). */
 static inline __attribute__((target("avx512f,fma"), always_inline)) void
-tile(const int R, int64_t kc, const float *a_packed, const float *b, int64_t ldb,
-     float *c, int64_t ldc, float alpha, float beta, int64_t prefetch_b) {
+tile(const int R, const int V, __mmask16 last, int64_t kc, const float *a_packed,
+     const float *b, int64_t ldb, float *c, int64_t ldc, float alpha, float beta,
+     int64_t prefetch_b) {
     /* acc[i][h] holds row i, columns 16h..16h+15 of the tile. The loops over i and h have
      * constant bounds and are fully unrolled, so acc lives in registers. */
     __m512 acc[MR][2];
@@ -36,41 +39,35 @@ tile(const int R, int64_t kc, const float *a_packed, const float *b, int64_t ldb
      * during the loop. A tile only written is not asked for: that only adds traffic while
      * the memory is busy. */
     if (beta != 0.0f)
-        for (int i = 0; i < R; i++) {
-            _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T1);
-            _mm_prefetch((const char *)(c + i * ldc + 16), _MM_HINT_T1);
-        }
+        for (int i = 0; i < R; i++)
+            for (int h = 0; h < V; h++)
+                _mm_prefetch((const char *)(c + i * ldc + 16 * h), _MM_HINT_T1);
 
     /* The steps in increasing p. A sliver of a deep block does not fit in L1 and is read
      * from L2 (or, in place, from wherever B is); the first kc - prefetch_b steps also ask
-     * for the two cache lines of the row prefetch_b ahead. */
+     * for the cache lines of the row prefetch_b ahead. */
     const int64_t asking = prefetch_b > 0 && prefetch_b < kc ? kc - prefetch_b : 0;
     int64_t p = 0;
     for (; p < asking; p++) {
         const float *ahead = b + (p + prefetch_b) * ldb;
-        _mm_prefetch((const char *)ahead, _MM_HINT_T0);
-        _mm_prefetch((const char *)(ahead + 16), _MM_HINT_T0);
-        step(R, acc, a_packed + p * MR, b + p * ldb);
+        for (int h = 0; h < V; h++) _mm_prefetch((const char *)(ahead + 16 * h), _MM_HINT_T0);
+        step(R, V, acc, a_packed + p * MR, b + p * ldb);
     }
-    for (; p < kc; p++) step(R, acc, a_packed + p * MR, b + p * ldb);
+    for (; p < kc; p++) step(R, V, acc, a_packed + p * MR, b + p * ldb);
 
-    /* c = alpha * acc (beta == 0: c is not read), or fma(beta, c, alpha * acc). */
-    __m512 va = _mm512_set1_ps(alpha);
-    if (beta == 0.0f) {
-        for (int i = 0; i < R; i++) {
-            _mm512_storeu_ps(c + i * ldc, _mm512_mul_ps(va, acc[i][0]));
-            _mm512_storeu_ps(c + i * ldc + 16, _mm512_mul_ps(va, acc[i][1]));
+    /* c = alpha * acc (beta == 0: c is not read), or fma(beta, c, alpha * acc); of the last
+     * vector only the columns in `last` are read and written. */
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    for (int i = 0; i < R; i++)
+        for (int h = 0; h < V; h++) {
+            float *ci = c + i * ldc + 16 * h;
+            const __mmask16 columns = h == V - 1 ? last : 0xFFFF;
+            const __m512 scaled = _mm512_mul_ps(va, acc[i][h]);
+            const __m512 result =
+                beta == 0.0f ? scaled
+                             : _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(columns, ci), scaled);
+            _mm512_mask_storeu_ps(ci, columns, result);
         }
-    } else {
-        __m512 vb = _mm512_set1_ps(beta);
-        for (int i = 0; i < R; i++) {
-            float *ci = c + i * ldc;
-            _mm512_storeu_ps(ci, _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci),
-                                                 _mm512_mul_ps(va, acc[i][0])));
-            _mm512_storeu_ps(ci + 16, _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci + 16),
-                                                      _mm512_mul_ps(va, acc[i][1])));
-        }
-    }
 }
 
 __attribute__((target("avx512f,fma"))) void
@@ -78,9 +75,27 @@ ck_gemm_kernel_avx512(int64_t kc, int rows, const float *a_packed, const float *
                       float *c, int64_t ldc, float alpha, float beta, int64_t prefetch_b,
                       const float *next_b) {
     (void)next_b; /* asked for by the 8 x 48 kernel only (gemm.h) */
-#define TILE(R) tile(R, kc, a_packed, b, ldb, c, ldc, alpha, beta, prefetch_b)
+#define TILE(R) tile(R, 2, 0xFFFF, kc, a_packed, b, ldb, c, ldc, alpha, beta, prefetch_b)
     switch (rows) { CK_GEMM_ROWS_1_TO_12(TILE) }
 #undef TILE
+}
+
+/* The tile's first `cols` columns (1 <= cols < 32) in ceil(cols / 16) vectors, the last one
+ * masked: a last B~ sliver narrower than the tile costs its own columns only. */
+__attribute__((target("avx512f,fma"))) void
+ck_gemm_kernel_avx512_narrow(int64_t kc, int rows, int cols, const float *a_packed,
+                             const float *b, int64_t ldb, float *c, int64_t ldc, float alpha,
+                             float beta) {
+    const __mmask16 last = (__mmask16)(0xFFFFu >> (15 - (cols - 1) % 16));
+#define TILE_1(R) tile(R, 1, last, kc, a_packed, b, ldb, c, ldc, alpha, beta, 0)
+#define TILE_2(R) tile(R, 2, last, kc, a_packed, b, ldb, c, ldc, alpha, beta, 0)
+    if (cols <= 16) {
+        switch (rows) { CK_GEMM_ROWS_1_TO_12(TILE_1) }
+    } else {
+        switch (rows) { CK_GEMM_ROWS_1_TO_12(TILE_2) }
+    }
+#undef TILE_1
+#undef TILE_2
 }
 
 #else
