@@ -216,7 +216,8 @@ final class GEMMTests: XCTestCase {
         // Few rows and a large B (packed-own-slivers).
         (20, 300, 1100),
         // Packed, k at the two-FMA table's kernel_prefetch_b_rows (32): the microkernel asks
-        // for no row ahead, or for one.
+        // for no row ahead, or for one. The last tile column is 8 wide: the narrow 12 × 32
+        // kernel on one vector, masked.
         (300, 200, 32), (300, 200, 33),
         // Tall, few columns, past the direct forms' size (broadcast-transposed with A
         // transposed, on 2 threads).
@@ -226,10 +227,13 @@ final class GEMMTests: XCTestCase {
         // (or 6) rows.
         (29, 1000, 300),
         // Own slivers of a B as stored too large to be read in place on the Zen 4 table
-        // (600,000 floats): packed, the last one 24 columns wide.
+        // (600,000 floats): packed, the last one 24 columns wide. With B transposed, each
+        // sliver (32 × 1000 floats, more than transpose_block keeps in L1) is transposed 64
+        // columns at a time, the last chunk 40.
         (20, 600, 1000),
         // Own slivers of more rows than one MC block on the Zen 4 table (A~ of 250 × 1024
-        // floats), two KC blocks, the last sliver 29 columns wide.
+        // floats), two KC blocks, the last sliver 29 columns wide (the narrow 12 × 32 kernel on
+        // two vectors, the last masked).
         (250, 701, 1100),
         // Packed with B~ shared on the two-FMA table too: each thread's part of a B~ block is
         // 1024 × 288 floats, past its along_rows_max_b (the smaller packed shapes above go
