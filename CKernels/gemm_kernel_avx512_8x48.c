@@ -16,6 +16,8 @@
 #include "gemm.h"
 
 #if defined(__x86_64__)
+#include "gemm_store_tile_avx512.h"
+
 #include <immintrin.h>
 
 enum { MR = CK_GEMM_AVX512_8X48_MR, NR = CK_GEMM_AVX512_8X48_NR };
@@ -142,24 +144,7 @@ tile(const int R, const int V, __mmask16 last, int64_t kc, const float *a_packed
     }
     for (; p < kc; p++) step(R, V, acc, a_packed + p * MR, b + p * ldb);
 
-    /* c = alpha * acc (beta == 0: c is not read), or fma(beta, c, alpha * acc); of the last
-     * vector only the columns in `last` are read and written. With alpha 1 (every layer's
-     * product) acc is taken as it is: the bits of 1 * acc, without its multiply, which in a
-     * shallow k block is a few percent of the tile's arithmetic. */
-    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    if (alpha != 1.0f)
-        for (int i = 0; i < R; i++)
-            for (int h = 0; h < V; h++) acc[i][h] = _mm512_mul_ps(va, acc[i][h]);
-    for (int i = 0; i < R; i++)
-        for (int h = 0; h < V; h++) {
-            float *ci = c + i * ldc + 16 * h;
-            const __mmask16 columns = h == V - 1 ? last : 0xFFFF;
-            const __m512 scaled = acc[i][h];
-            const __m512 result =
-                beta == 0.0f ? scaled
-                             : _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(columns, ci), scaled);
-            _mm512_mask_storeu_ps(ci, columns, result);
-        }
+    ck_gemm_store_tile_avx512(R, V, 3, acc, last, c, ldc, alpha, beta);
 }
 
 __attribute__((target("avx512f,fma"))) void
