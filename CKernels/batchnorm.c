@@ -29,7 +29,8 @@ static void scale_channel(const batch_norm_forward_args *a, int64_t c, float mea
 }
 
 /* Over channels: mean, biased variance, y, the saved statistics and the running ones. */
-CK_VECTORIZED static void batch_norm_training_channels(const void *args, int64_t begin, int64_t end) {
+CK_VECTORIZED static void batch_norm_training_channels(const void *args, int64_t begin,
+                                                       int64_t end) {
     const batch_norm_forward_args *a = args;
     channel_layout l = {a->batch, a->channels, a->pixels};
     double n = (double)(a->batch * a->pixels);
@@ -99,7 +100,8 @@ typedef struct {
 } batch_norm_backward_args;
 
 /* Over channels: the sums of dy and dy * x_hat, then dx. */
-CK_VECTORIZED static void batch_norm_backward_channels(const void *args, int64_t begin, int64_t end) {
+CK_VECTORIZED static void batch_norm_backward_channels(const void *args, int64_t begin,
+                                                       int64_t end) {
     const batch_norm_backward_args *a = args;
     channel_layout l = {a->batch, a->channels, a->pixels};
     double n = (double)(a->batch * a->pixels);

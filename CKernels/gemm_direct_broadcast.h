@@ -121,9 +121,15 @@ broadcast_panel(const int V, int last, int64_t m, int64_t k, float alpha, const 
     float *di = d + i * rs_d;
     const ck_gemm_epilogue ei = ck_gemm_epilogue_at(e, i, 0);
     switch (m - i) { /* the last m % ROWS rows in one tile */
-    case 3: broadcast_tile(3, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, beta, di, rs_d, cs_d, ei); break;
-    case 2: broadcast_tile(2, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, beta, di, rs_d, cs_d, ei); break;
-    case 1: broadcast_tile(1, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, beta, di, rs_d, cs_d, ei); break;
+    case 3:
+        broadcast_tile(3, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, beta, di, rs_d, cs_d, ei);
+        break;
+    case 2:
+        broadcast_tile(2, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, beta, di, rs_d, cs_d, ei);
+        break;
+    case 1:
+        broadcast_tile(1, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, beta, di, rs_d, cs_d, ei);
+        break;
     default: break;
     }
 }
@@ -150,7 +156,8 @@ broadcast(int64_t m, int64_t n, int64_t k, float alpha, const float *x, int64_t 
     /* Without masks, Y's last columns are copied into whole zero-padded vectors. */
     float *padded = ck_scratch_get(&padded_columns, (size_t)(k * LANES));
     for (int64_t p = 0; p < k; p++)
-        for (int l = 0; l < LANES; l++) padded[p * LANES + l] = l < rest ? y[p * ldy + j + l] : 0.0f;
+        for (int l = 0; l < LANES; l++)
+            padded[p * LANES + l] = l < rest ? y[p * ldy + j + l] : 0.0f;
     broadcast_panel(1, rest, m, k, alpha, x, rs_x, cs_x, padded, LANES, beta, d + j * cs_d,
                     rs_d, cs_d, ck_gemm_epilogue_at(e, 0, j));
 #endif

@@ -124,9 +124,15 @@ dot_rows_with(const dot_args *a, int64_t begin, int64_t end, ck_gemm_epilogue e)
     float *di = a->d + i * a->ldd;
     const ck_gemm_epilogue ei = ck_gemm_epilogue_at(e, i, 0);
     switch (end - i) {
-    case 3: dot_row_block(3, a->n, a->k, a->alpha, xi, a->ldx, a->yt, a->ldyt, a->beta, di, a->ldd, ei); break;
-    case 2: dot_row_block(2, a->n, a->k, a->alpha, xi, a->ldx, a->yt, a->ldyt, a->beta, di, a->ldd, ei); break;
-    case 1: dot_row_block(1, a->n, a->k, a->alpha, xi, a->ldx, a->yt, a->ldyt, a->beta, di, a->ldd, ei); break;
+    case 3:
+        dot_row_block(3, a->n, a->k, a->alpha, xi, a->ldx, a->yt, a->ldyt, a->beta, di, a->ldd, ei);
+        break;
+    case 2:
+        dot_row_block(2, a->n, a->k, a->alpha, xi, a->ldx, a->yt, a->ldyt, a->beta, di, a->ldd, ei);
+        break;
+    case 1:
+        dot_row_block(1, a->n, a->k, a->alpha, xi, a->ldx, a->yt, a->ldyt, a->beta, di, a->ldd, ei);
+        break;
     default: break;
     }
 }
