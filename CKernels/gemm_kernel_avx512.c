@@ -5,25 +5,12 @@
 #include "gemm.h"
 
 #if defined(__x86_64__)
-#include "gemm_store_tile_avx512.h"
+#include "gemm_tile_avx512.h"
 
 #include <immintrin.h>
 
 enum { MR = CK_GEMM_AVX512_MR, NR = CK_GEMM_AVX512_NR };
 _Static_assert(NR == 32, "the kernel holds a row of the tile in two zmm registers");
-
-/* Step p of the product: the first V vectors of 16 floats of row p of the B sliver times
- * column p of the A sliver (the first R of its 12 floats, each broadcast), one FMA per
- * accumulator: acc = a * b + acc. */
-static inline __attribute__((target("avx512f,fma"), always_inline)) void
-step(const int R, const int V, __m512 acc[MR][2], const float *a, const float *b_row) {
-    __m512 bv[2];
-    for (int h = 0; h < V; h++) bv[h] = _mm512_loadu_ps(b_row + 16 * h);
-    for (int i = 0; i < R; i++) {
-        __m512 ai = _mm512_set1_ps(a[i]);
-        for (int h = 0; h < V; h++) acc[i][h] = _mm512_fmadd_ps(ai, bv[h], acc[i][h]);
-    }
-}
 
 /* The first R rows and V vectors of 16 columns of the tile, the last vector's columns those
  * of the mask `last` (R, V and, for whole tiles, `last` constants after inlining). */
@@ -53,9 +40,9 @@ tile(const int R, const int V, __mmask16 last, int64_t kc, const float *a_packed
     for (; p < asking; p++) {
         const float *ahead = b + (p + prefetch_b) * ldb;
         for (int h = 0; h < V; h++) _mm_prefetch((const char *)(ahead + 16 * h), _MM_HINT_T0);
-        step(R, V, acc, a_packed + p * MR, b + p * ldb);
+        ck_gemm_tile_step_avx512(R, V, 2, acc, a_packed + p * MR, b + p * ldb);
     }
-    for (; p < kc; p++) step(R, V, acc, a_packed + p * MR, b + p * ldb);
+    for (; p < kc; p++) ck_gemm_tile_step_avx512(R, V, 2, acc, a_packed + p * MR, b + p * ldb);
 
     ck_gemm_store_tile_avx512(R, V, 2, acc, last, c, ldc, alpha, beta);
 }
@@ -76,7 +63,7 @@ __attribute__((target("avx512f,fma"))) void
 ck_gemm_kernel_avx512_narrow(int64_t kc, int rows, int cols, const float *a_packed,
                              const float *b, int64_t ldb, float *c, int64_t ldc, float alpha,
                              float beta) {
-    const __mmask16 last = (__mmask16)(0xFFFFu >> (15 - (cols - 1) % 16));
+    const __mmask16 last = ck_gemm_last_vector_mask(cols);
 #define TILE_1(R) tile(R, 1, last, kc, a_packed, b, ldb, c, ldc, alpha, beta, 0)
 #define TILE_2(R) tile(R, 2, last, kc, a_packed, b, ldb, c, ldc, alpha, beta, 0)
     if (cols <= 16) {

@@ -16,25 +16,12 @@
 #include "gemm.h"
 
 #if defined(__x86_64__)
-#include "gemm_store_tile_avx512.h"
+#include "gemm_tile_avx512.h"
 
 #include <immintrin.h>
 
 enum { MR = CK_GEMM_AVX512_8X48_MR, NR = CK_GEMM_AVX512_8X48_NR };
 _Static_assert(MR == 8 && NR == 48, "the assembly holds an 8-row tile in three zmm per row");
-
-/* Step p in C: the first V vectors of 16 floats of row p of the B sliver times column p of
- * the A sliver (the first R of its 8 floats, each broadcast), one FMA per accumulator:
- * acc = a * b + acc. */
-static inline __attribute__((target("avx512f,fma"), always_inline)) void
-step(const int R, const int V, __m512 acc[MR][3], const float *a, const float *b_row) {
-    __m512 bv[3];
-    for (int h = 0; h < V; h++) bv[h] = _mm512_loadu_ps(b_row + 16 * h);
-    for (int i = 0; i < R; i++) {
-        const __m512 ai = _mm512_set1_ps(a[i]);
-        for (int h = 0; h < V; h++) acc[i][h] = _mm512_fmadd_ps(ai, bv[h], acc[i][h]);
-    }
-}
 
 /* The assembly's pieces. B rows: the set in zmm24-26 and the set in zmm27-29; broadcasts of
  * A: zmm30 for even rows, zmm31 for odd rows; the accumulators are the operands c<row>_<h>. */
@@ -142,7 +129,7 @@ tile(const int R, const int V, __mmask16 last, int64_t kc, const float *a_packed
         pairs_of_steps(pairs, acc, a_packed, b, ldb, c, ldc, next_b != NULL ? next_b : a_packed);
         p = 2 * pairs;
     }
-    for (; p < kc; p++) step(R, V, acc, a_packed + p * MR, b + p * ldb);
+    for (; p < kc; p++) ck_gemm_tile_step_avx512(R, V, 3, acc, a_packed + p * MR, b + p * ldb);
 
     ck_gemm_store_tile_avx512(R, V, 3, acc, last, c, ldc, alpha, beta);
 }
@@ -163,7 +150,7 @@ __attribute__((target("avx512f,fma"))) void
 ck_gemm_kernel_avx512_8x48_narrow(int64_t kc, int rows, int cols, const float *a_packed,
                                   const float *b, int64_t ldb, float *c, int64_t ldc,
                                   float alpha, float beta) {
-    const __mmask16 last = (__mmask16)(0xFFFFu >> (15 - (cols - 1) % 16));
+    const __mmask16 last = ck_gemm_last_vector_mask(cols);
 #define TILE_1(R) tile(R, 1, last, kc, a_packed, b, ldb, c, ldc, alpha, beta, NULL)
 #define TILE_2(R) tile(R, 2, last, kc, a_packed, b, ldb, c, ldc, alpha, beta, NULL)
 #define TILE_3(R) tile(R, 3, last, kc, a_packed, b, ldb, c, ldc, alpha, beta, NULL)
