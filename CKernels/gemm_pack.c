@@ -1,0 +1,128 @@
+/* The packing of the GEMM's packed routes: gemm_pack.h. */
+#include "gemm_pack.h"
+#include "gemm_plan.h"
+
+/* Packing moves data in vectors, inline: a memcpy call per 128-byte row of a sliver, or one
+ * scalar store per float, cost more than the copying itself for the panels of a small
+ * product. The packing functions are compiled per instruction set (CK_VECTORIZED); f4 is SSE2 on
+ * plain x86-64, NEON on aarch64. */
+typedef float f4 __attribute__((vector_size(4 * sizeof(float))));
+static inline f4 load4(const float *p) {
+    f4 v;
+    __builtin_memcpy_inline(&v, p, sizeof v);
+    return v;
+}
+static inline void store4(float *p, f4 v) { __builtin_memcpy_inline(p, &v, sizeof v); }
+
+/* dst[0 .. n) = src[0 .. n): 64 bytes at a time (one zmm in the AVX-512 clone of a packing
+ * function), then 4 floats, then one. */
+static inline void copy_floats(float *dst, const float *src, int64_t n) {
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16) __builtin_memcpy_inline(dst + j, src + j, 16 * sizeof(float));
+    for (; j + 4 <= n; j += 4) store4(dst + j, load4(src + j));
+    for (; j < n; j++) dst[j] = src[j];
+}
+
+/* dst[p*stride .. + width) = m[(p0 + p)*ld + col0 .. + width) for p < kc: one sliver of a
+ * matrix read as stored, a piece of each of kc rows. The pieces are ld floats apart: for long
+ * rows (4 KB at 1024 floats) each is on another page, where the hardware prefetcher does not
+ * follow, and would wait for memory. So the piece `ahead` rows further (the table's
+ * prefetch_rows) is asked for first. */
+static inline __attribute__((always_inline)) void
+copy_strip_rows(float *dst, int64_t stride, const float *m, int64_t ld, int64_t p0, int64_t kc,
+                int64_t col0, int64_t width, int64_t ahead) {
+    for (int64_t p = 0; p < kc; p++) {
+        if (p + ahead < kc) ck_gemm_prefetch_floats(m + (p0 + p + ahead) * ld + col0, width);
+        copy_floats(dst + p * stride, m + (p0 + p) * ld + col0, width);
+    }
+}
+
+/* copy_strip_rows, with the width of a whole sliver (width == stride: a tile's mr or nr, 6, 8
+ * or 12 rows, 8, 16, 32 or 48 columns; gemm.h) a constant: each piece is then copied by a few
+ * vector moves, not a loop, whose overhead would be most of the packing's cost in a shallow
+ * k block (a small batch's dW = Xᵀ·dY). */
+static inline void copy_strip(float *dst, int64_t stride, const float *m, int64_t ld, int64_t p0,
+                              int64_t kc, int64_t col0, int64_t width, int64_t ahead) {
+#define WHOLE(W)                                                                               \
+    case W: copy_strip_rows(dst, W, m, ld, p0, kc, col0, W, ahead); return;
+    if (width == stride)
+        switch (width) { WHOLE(6) WHOLE(8) WHOLE(12) WHOLE(16) WHOLE(32) WHOLE(48) }
+#undef WHOLE
+    copy_strip_rows(dst, stride, m, ld, p0, kc, col0, width, ahead);
+}
+
+/* dst[p*ldd + i] = src[i*lds + p] for i < rows, p < cols: a rows x cols block transposed,
+ * in 4 x 4 blocks held in registers (rows and columns past the last whole block one by one),
+ * every 4 rows through a chunk of the columns. A dst larger than TRANSPOSE_L1_FLOATS (a
+ * sliver of B transposed, 32 or 48 columns by kc) is filled TRANSPOSE_COLUMNS columns at a
+ * time, so that the chunk's part of it stays in L1 while all its rows fill it, rather than
+ * having its lines, 16 bytes written per 4 rows, fetched again for every 4 rows. A smaller
+ * dst (an A sliver of mr rows in a k block of up to 682) stays in L1 anyway and is filled in
+ * one chunk: each group of 4 source rows is then read straight through. */
+enum { TRANSPOSE_L1_FLOATS = 8192, TRANSPOSE_COLUMNS = 64 };
+static void transpose_block(int64_t rows, int64_t cols, const float *src, int64_t lds,
+                            float *dst, int64_t ldd) {
+    const int64_t chunk = rows * cols > TRANSPOSE_L1_FLOATS ? TRANSPOSE_COLUMNS : cols;
+    for (int64_t p0 = 0; p0 < cols; p0 += chunk) {
+        const int64_t p1 = ck_gemm_min64(cols, p0 + chunk);
+        int64_t i = 0;
+        for (; i + 4 <= rows; i += 4) {
+            const float *s = src + i * lds;
+            int64_t p = p0;
+            for (; p + 4 <= p1; p += 4) {
+                /* r_q holds row i+q, columns p..p+3; c_q column p+q, rows i..i+3. */
+                const f4 r0 = load4(s + p), r1 = load4(s + lds + p),
+                         r2 = load4(s + 2 * lds + p), r3 = load4(s + 3 * lds + p);
+                const f4 lo01 = __builtin_shufflevector(r0, r1, 0, 4, 1, 5),
+                         hi01 = __builtin_shufflevector(r0, r1, 2, 6, 3, 7),
+                         lo23 = __builtin_shufflevector(r2, r3, 0, 4, 1, 5),
+                         hi23 = __builtin_shufflevector(r2, r3, 2, 6, 3, 7);
+                float *d = dst + p * ldd + i;
+                store4(d, __builtin_shufflevector(lo01, lo23, 0, 1, 4, 5));
+                store4(d + ldd, __builtin_shufflevector(lo01, lo23, 2, 3, 6, 7));
+                store4(d + 2 * ldd, __builtin_shufflevector(hi01, hi23, 0, 1, 4, 5));
+                store4(d + 3 * ldd, __builtin_shufflevector(hi01, hi23, 2, 3, 6, 7));
+            }
+            for (; p < p1; p++)
+                for (int64_t q = 0; q < 4; q++) dst[p * ldd + i + q] = s[q * lds + p];
+        }
+        for (; i < rows; i++)
+            for (int64_t p = p0; p < p1; p++) dst[p * ldd + i] = src[i * lds + p];
+    }
+}
+
+/* gemm_pack.h */
+CK_VECTORIZED void ck_gemm_pack_a(int trans, const float *a, int64_t lda, int64_t i0, int64_t p0,
+                                  int64_t mc, int64_t kc, int mr, int64_t ahead, float *dst) {
+    for (int64_t s = 0; s * mr < mc; s++, dst += (int64_t)mr * kc) {
+        int64_t rows = ck_gemm_min64(mr, mc - s * mr);
+        int64_t row0 = i0 + s * mr;
+        if (trans) {
+            /* Column p of op(A) is row p of A: rows contiguous values per p. */
+            copy_strip(dst, mr, a, lda, p0, kc, row0, rows, ahead);
+        } else {
+            /* Row i of op(A) is row i of A: the sliver is its transpose. */
+            transpose_block(rows, kc, a + row0 * lda + p0, lda, dst, mr);
+        }
+    }
+}
+
+/* gemm_pack.h */
+CK_VECTORIZED void ck_gemm_pack_b(int trans, const float *b, int64_t ldb, int64_t p0, int64_t j0,
+                                  int64_t nc, int64_t kc, int nr, int64_t s_begin, int64_t s_end,
+                                  int64_t ahead, float *dst) {
+    for (int64_t s = s_begin; s < s_end; s++) {
+        float *d = dst + s * nr * kc;
+        int64_t cols = ck_gemm_min64(nr, nc - s * nr);
+        int64_t col0 = j0 + s * nr;
+        if (trans) {
+            /* Column j of op(B) is row j of B: the sliver is its transpose. */
+            transpose_block(cols, kc, b + col0 * ldb + p0, ldb, d, nr);
+        } else {
+            /* Row p of op(B) is row p of B: cols contiguous values per p. */
+            copy_strip(d, nr, b, ldb, p0, kc, col0, cols, ahead);
+        }
+        for (int64_t p = 0; cols < nr && p < kc; p++)
+            for (int64_t j = cols; j < nr; j++) d[p * nr + j] = 0.0f;
+    }
+}
