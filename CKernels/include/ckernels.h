@@ -9,7 +9,8 @@
  *   - Nothing here allocates memory the caller must free. Kernels keep scratch memory
  *     (GEMM packing buffers) cached per thread; it is never visible to the caller.
  *   - Results do not depend on the thread count, bit for bit: work is split between threads
- *     by output rows or columns, never along a sum.
+ *     by output rows or columns, never along a sum, and an output is computed the same way
+ *     whichever thread computes it (the GEMM's threads take over each other's last tiles).
  *   - Arguments may alias only where a function says so.
  */
 #ifndef CKERNELS_H
