@@ -23,7 +23,7 @@
  *           (PACKED_ALONG_ROWS: a unit is a row panel of MR rows, its A~ sliver packed right
  *           before it, against all the thread's B~ slivers; then the panel's epilogue)
  *       then the units left in the other threads' queues, from their backs
- *       barrier (B~ is repacked next)
+ *       barrier (B~ is repacked next; after the last k block, the parallel region's end)
  *
  * A thread's units of a k block are in a queue (work_queue): it takes them in order from the
  * front, and a thread that has finished its own takes the others' from the back, packing
@@ -432,7 +432,7 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
                 take_others_units(problem, &kb, layout, tid, threads, &buffers);
                 /* Everyone is done with this k block before the next one's units (and B~) are
                  * handed out; after the last, the end of the parallel region waits. */
-                if (shared || pc + kc < g->k || jc + nc < g->n) team_barrier();
+                if (pc + kc < g->k || jc + nc < g->n) team_barrier();
             }
         }
     }
