@@ -364,20 +364,18 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
     const ck_gemm_operands *g = problem->g;
     const int mr = problem->isa->mr, nr = problem->isa->nr;
 
-    /* This thread's rectangle: rows [m0, m1) of C, and within every jc block a column part
-     * (split per block, so that every jc block keeps all threads busy). The rows are split
+    /* This thread's rectangle (share_of): a row part of C, and within every jc block a column
+     * part (split per block, so that every jc block keeps all threads busy). The rows are split
      * evenly, not in whole tiles: the microkernel computes a partial tile's rows at their own
      * cost, and even parts balance the threads better. */
     const ck_gemm_packed_layout layout =
         ck_gemm_packed_layout_for(t, mr, nr, threads, g->m, g->n, g->k);
-    int64_t m0, m1;
-    ck_split_range(g->m, 1, tid / layout.tn, layout.tm, &m0, &m1);
 
     /* With one row part and at most one mc block of rows (a small batch), each B~ sliver is
      * read by a few tiles of one thread only. When B~ would also be larger than L2 (larger
      * than the A~ block, which is sized to fit it), every thread takes the slivers of its own
      * columns, one at a time, right before its tiles read them (layout.own_slivers): no
-     * shared B~ going through L3, no barriers. On PACKED_OWN_SLIVERS_IN_PLACE a whole sliver of
+     * shared B~ going through L3, and no barrier but between k blocks. On PACKED_OWN_SLIVERS_IN_PLACE a whole sliver of
      * B as stored is not even packed: the microkernel reads its rows in place, ldb apart, and
      * the loads overlap its arithmetic instead of preceding it. The same tiles see the same
      * values: the bits do not change. Else B~ is shared, with barriers around each k block.
@@ -386,16 +384,15 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
      * the same way: the bits do not change either. */
     const int shared = threads > 1 && !layout.own_slivers;
 
-    /* A~: one block of rows by kc; sized for the largest of any thread's (at most mc rows, or
-     * a row part), as another thread's may be packed here. */
+    /* A~: one block of rows by kc, sized for the largest of any thread's, as another thread's
+     * may be packed here: a whole row part with own slivers (then the only one, of all m
+     * rows), else at most mc rows of one. */
     thread_buffers buffers = {NULL, NULL, -1};
     const int64_t kc_max = ck_gemm_min64(t->kc, g->k);
-    if (m1 > m0 || shared) {
-        const int64_t part = (g->m + layout.tm - 1) / layout.tm;
-        const int64_t rows = layout.own_slivers ? m1 - m0 : ck_gemm_min64(t->mc, part);
-        buffers.a_packed =
-            ck_scratch_get(&a_scratch, (size_t)((rows + mr - 1) / mr * mr) * (size_t)kc_max);
-    }
+    const int64_t part = (g->m + layout.tm - 1) / layout.tm;
+    const int64_t rows = layout.own_slivers ? part : ck_gemm_min64(t->mc, part);
+    buffers.a_packed =
+        ck_scratch_get(&a_scratch, (size_t)((rows + mr - 1) / mr * mr) * (size_t)kc_max);
     if (layout.own_slivers)
         buffers.b_sliver = ck_scratch_get(&sliver_scratch, (size_t)nr * (size_t)kc_max);
 
