@@ -23,9 +23,8 @@
  * 64-byte aligned; only its first `rows` values are read. b is an NR-column sliver of op(B):
  * for each p, the NR values of row p, contiguous; rows ldb apart (NR for a packed sliver, or
  * B's own leading dimension when it is read in place). Rows past `rows` are neither computed nor
- * touched: the last rows of C need no buffer. A tile of fewer columns goes to the narrow
- * microkernel below where the instruction set has one, else through a buffer (gemm_tile in
- * gemm_packed.c). NR is the SIMD dimension.
+ * touched. A tile of fewer columns goes to the narrow microkernel below. NR is the SIMD
+ * dimension.
  *
  * Every element is summed as one multiply-add chain in increasing p, starting from zero
  * (no split accumulators), then combined with alpha and beta the same way for every
@@ -78,8 +77,7 @@ typedef void (*ck_gemm_narrow_microkernel)(int64_t kc, int rows, int cols,
  * written for, and its direct kernels for products too small or too narrow to pay for
  * packing, with their epilogue and transposed copy of B (gemm_direct.h).
  *   mr, nr  tile of C computed by one microkernel call (nr: the SIMD dimension)
- *   narrow_kernel      NULL where the instruction set has none: a tile of fewer than nr
- *                      columns then goes through a buffer of nr columns (gemm_packed.c)
+ *   narrow_kernel      the microkernel on a tile's first columns, for tiles of fewer than nr
  *   direct_row_panels  NULL where the instruction set has none (no masked vectors) */
 typedef struct {
     ck_gemm_path path;
@@ -92,10 +90,6 @@ typedef struct {
     ck_gemm_epilogue_block epilogue;
     ck_gemm_transpose transpose;
 } ck_gemm_isa;
-
-/* The largest mr and nr of any path: the size of the driver's edge-tile buffer. */
-#define CK_GEMM_MAX_MR 16
-#define CK_GEMM_MAX_NR 48
 
 /* Tile sizes of each microkernel (the kernels are written for exactly these). */
 #define CK_GEMM_AVX512_MR 12
@@ -112,11 +106,17 @@ typedef struct {
 void ck_gemm_kernel_portable(int64_t kc, int rows, const float *a_packed, const float *b,
                              int64_t ldb, float *c, int64_t ldc, float alpha, float beta,
                              int64_t prefetch_b, const float *next_b);
+void ck_gemm_kernel_portable_narrow(int64_t kc, int rows, int cols, const float *a_packed,
+                                    const float *b, int64_t ldb, float *c, int64_t ldc,
+                                    float alpha, float beta);
 extern const ck_gemm_isa ck_gemm_isa_portable;
 #if defined(__x86_64__)
 void ck_gemm_kernel_avx2(int64_t kc, int rows, const float *a_packed, const float *b,
                          int64_t ldb, float *c, int64_t ldc, float alpha, float beta,
                          int64_t prefetch_b, const float *next_b);
+void ck_gemm_kernel_avx2_narrow(int64_t kc, int rows, int cols, const float *a_packed,
+                                const float *b, int64_t ldb, float *c, int64_t ldc, float alpha,
+                                float beta);
 void ck_gemm_kernel_avx512(int64_t kc, int rows, const float *a_packed, const float *b,
                            int64_t ldb, float *c, int64_t ldc, float alpha, float beta,
                            int64_t prefetch_b, const float *next_b);

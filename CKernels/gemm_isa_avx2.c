@@ -21,6 +21,7 @@ const ck_gemm_isa ck_gemm_isa_avx2 = {
     .mr = CK_GEMM_AVX2_MR,
     .nr = CK_GEMM_AVX2_NR,
     .kernel = ck_gemm_kernel_avx2,
+    .narrow_kernel = ck_gemm_kernel_avx2_narrow,
     .direct_broadcast = direct_broadcast,
     .direct_row_panels = NULL, /* the row panels need masked partial vectors */
     .direct_dot = direct_dot,

@@ -18,6 +18,7 @@ const ck_gemm_isa ck_gemm_isa_portable = {
     .mr = CK_GEMM_PORTABLE_MR,
     .nr = CK_GEMM_PORTABLE_NR,
     .kernel = ck_gemm_kernel_portable,
+    .narrow_kernel = ck_gemm_kernel_portable_narrow,
     .direct_broadcast = direct_broadcast,
     .direct_row_panels = NULL, /* the row panels need masked partial vectors */
     .direct_dot = direct_dot,

@@ -1,5 +1,6 @@
 /* AVX2+FMA microkernel: a 6 x 16 tile of C held in 12 ymm accumulators (6 rows x two
- * 8-float vectors), or its first rows only. Contract: gemm.h. Compiled for AVX2+FMA by the
+ * 8-float vectors), or its first rows only; and its narrow form on the tile's first columns
+ * only, the last vector masked. Contract: gemm.h. Compiled for AVX2+FMA by the
  * target attribute only; the driver calls it only when the CPU has both. */
 #include "gemm.h"
 
@@ -9,51 +10,53 @@
 enum { MR = CK_GEMM_AVX2_MR, NR = CK_GEMM_AVX2_NR };
 _Static_assert(NR == 16, "the kernel holds a row of the tile in two ymm registers");
 
-/* The first R rows of the tile (R a constant after inlining). */
+/* The first R rows and V vectors of 8 columns of the tile; with `masked`, of the last vector
+ * only the columns whose lanes in `last` are set (R, V and `masked` constants after
+ * inlining). */
 static inline __attribute__((target("avx2,fma"), always_inline)) void
-tile(const int R, int64_t kc, const float *a_packed, const float *b, int64_t ldb,
-     float *c, int64_t ldc, float alpha, float beta) {
+tile(const int R, const int V, const int masked, __m256i last, int64_t kc,
+     const float *a_packed, const float *b, int64_t ldb, float *c, int64_t ldc, float alpha,
+     float beta) {
     /* acc[i][h] holds row i, columns 8h..8h+7 of the tile (fully unrolled: registers). */
     __m256 acc[MR][2];
     for (int i = 0; i < R; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     /* A tile of C that will be read asked for now, into L2, as in the AVX-512 kernel (its
-     * rows are 64 bytes, two lines when unaligned). */
+     * rows are up to 64 bytes, two lines when unaligned: the first column and the last
+     * vector's, or its first when masked, the last column inside the tile). */
     if (beta != 0.0f)
         for (int i = 0; i < R; i++) {
             _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T1);
-            _mm_prefetch((const char *)(c + i * ldc + 15), _MM_HINT_T1);
+            _mm_prefetch((const char *)(c + i * ldc + (masked ? 8 * (V - 1) : 8 * V - 1)),
+                         _MM_HINT_T1);
         }
-
-    /* Step p: row p of the B sliver (16 floats) times column p of the A sliver (the first R
-     * of its 6 floats, each broadcast), one FMA per accumulator: acc = a * b + acc, in
-     * increasing p. */
+    /* Step p: the first V vectors of row p of the B sliver times column p of the A sliver
+     * (the first R of its 6 floats, each broadcast), one FMA per accumulator: acc = a * b +
+     * acc, in increasing p. */
     for (int64_t p = 0; p < kc; p++) {
         const float *a = a_packed + p * MR, *b_row = b + p * ldb;
-        __m256 b0 = _mm256_loadu_ps(b_row), b1 = _mm256_loadu_ps(b_row + 8);
+        __m256 bv[2];
+        for (int h = 0; h < V; h++) bv[h] = _mm256_loadu_ps(b_row + 8 * h);
         for (int i = 0; i < R; i++) {
             __m256 ai = _mm256_broadcast_ss(a + i);
-            acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
-            acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+            for (int h = 0; h < V; h++) acc[i][h] = _mm256_fmadd_ps(ai, bv[h], acc[i][h]);
         }
     }
-
-    /* c = alpha * acc (beta == 0: c is not read), or fma(beta, c, alpha * acc). */
-    __m256 va = _mm256_set1_ps(alpha);
-    if (beta == 0.0f) {
-        for (int i = 0; i < R; i++) {
-            _mm256_storeu_ps(c + i * ldc, _mm256_mul_ps(va, acc[i][0]));
-            _mm256_storeu_ps(c + i * ldc + 8, _mm256_mul_ps(va, acc[i][1]));
+    /* c = alpha * acc (beta == 0: c is not read), or fma(beta, c, alpha * acc); the masked
+     * vector reads and writes its own columns only. */
+    const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+    for (int i = 0; i < R; i++)
+        for (int h = 0; h < V; h++) {
+            float *ci = c + i * ldc + 8 * h;
+            const int partial = masked && h == V - 1;
+            __m256 result = _mm256_mul_ps(va, acc[i][h]);
+            if (beta != 0.0f)
+                result = _mm256_fmadd_ps(
+                    vb, partial ? _mm256_maskload_ps(ci, last) : _mm256_loadu_ps(ci), result);
+            if (partial)
+                _mm256_maskstore_ps(ci, last, result);
+            else
+                _mm256_storeu_ps(ci, result);
         }
-    } else {
-        __m256 vb = _mm256_set1_ps(beta);
-        for (int i = 0; i < R; i++) {
-            float *ci = c + i * ldc;
-            _mm256_storeu_ps(ci, _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci),
-                                                 _mm256_mul_ps(va, acc[i][0])));
-            _mm256_storeu_ps(ci + 8, _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci + 8),
-                                                     _mm256_mul_ps(va, acc[i][1])));
-        }
-    }
 }
 
 __attribute__((target("avx2,fma"))) void
@@ -62,9 +65,30 @@ ck_gemm_kernel_avx2(int64_t kc, int rows, const float *a_packed, const float *b,
                     const float *next_b) {
     (void)prefetch_b; /* the AVX2 table asks for no rows ahead (gemm.h) */
     (void)next_b;
-#define TILE(R) tile(R, kc, a_packed, b, ldb, c, ldc, alpha, beta)
+    const __m256i all = _mm256_set1_epi32(-1);
+#define TILE(R) tile(R, 2, 0, all, kc, a_packed, b, ldb, c, ldc, alpha, beta)
     switch (rows) { CK_GEMM_ROWS_1_TO_6(TILE) }
 #undef TILE
+}
+
+/* The tile's first `cols` columns (1 <= cols < 16) in ceil(cols / 8) vectors, the last one
+ * masked (lanes below its column count set). */
+__attribute__((target("avx2,fma"))) void
+ck_gemm_kernel_avx2_narrow(int64_t kc, int rows, int cols, const float *a_packed,
+                           const float *b, int64_t ldb, float *c, int64_t ldc, float alpha,
+                           float beta) {
+    const int in_last = (cols - 1) % 8 + 1;
+    const __m256i last = _mm256_cmpgt_epi32(_mm256_set1_epi32(in_last),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+#define TILE_1(R) tile(R, 1, 1, last, kc, a_packed, b, ldb, c, ldc, alpha, beta)
+#define TILE_2(R) tile(R, 2, 1, last, kc, a_packed, b, ldb, c, ldc, alpha, beta)
+    if (cols <= 8) {
+        switch (rows) { CK_GEMM_ROWS_1_TO_6(TILE_1) }
+    } else {
+        switch (rows) { CK_GEMM_ROWS_1_TO_6(TILE_2) }
+    }
+#undef TILE_1
+#undef TILE_2
 }
 
 #else

@@ -34,8 +34,8 @@
  * Every element of C is computed by the same sequence of operations whatever the thread
  * count, whichever thread takes it, and whatever tile it falls in: the k blocking is fixed,
  * the microkernel sums each element in one chain, and partial tiles run the same microkernel
- * on their first rows, and its narrow form, or the same microkernel through a local buffer,
- * when they have fewer columns. So results are bitwise independent of the thread split.
+ * on their first rows, and its narrow form when they have fewer columns. So results are
+ * bitwise independent of the thread split.
  *
  * The packing itself is in gemm_pack.c. Its buffers are cached per thread and only grow
  * (scratch.h). */
@@ -44,7 +44,6 @@
 #include "scratch.h"
 
 #include <stdatomic.h>
-#include <string.h>
 
 /* ---------------------------------------------------------------------------------------
  * Packing buffers
@@ -193,35 +192,19 @@ static thread_share share_of(const gemm_problem *problem, ck_gemm_packed_layout 
 }
 
 /* One mr x nr tile (mr, nr at most the instruction set's MR, NR) of C at c; next_b as for
- * the microkernel (gemm.h). The microkernel computes the first mr rows of a tile itself; a
- * tile of fewer than NR columns goes to the narrow microkernel where the instruction set has
- * one, else through an MR x NR buffer holding its valid part of C. Either way every element
- * sees the same operations. */
+ * the microkernel (gemm.h). The microkernel computes the first mr rows of a tile itself, and
+ * its narrow form the first nr columns of a tile of fewer than NR: every element sees the
+ * same operations either way. */
 static inline __attribute__((always_inline)) void
 gemm_tile(const gemm_problem *problem, int64_t kc, const float *ap, const float *bp, int64_t ldbp,
           float *c, int64_t ldc, int64_t mr, int64_t nr, float alpha, float beta,
           const float *next_b) {
     const ck_gemm_isa *isa = problem->isa;
-    const int64_t prefetch_b = problem->t->kernel_prefetch_b_rows;
-    if (nr == isa->nr) {
-        isa->kernel(kc, (int)mr, ap, bp, ldbp, c, ldc, alpha, beta, prefetch_b, next_b);
-        return;
-    }
-    if (isa->narrow_kernel != NULL) {
+    if (nr == isa->nr)
+        isa->kernel(kc, (int)mr, ap, bp, ldbp, c, ldc, alpha, beta,
+                    problem->t->kernel_prefetch_b_rows, next_b);
+    else
         isa->narrow_kernel(kc, (int)mr, (int)nr, ap, bp, ldbp, c, ldc, alpha, beta);
-        return;
-    }
-    _Alignas(64) float buf[CK_GEMM_MAX_MR * CK_GEMM_MAX_NR]; /* mr x isa->nr, ld nr */
-    const int64_t ldbuf = isa->nr;
-    if (beta != 0.0f) {
-        /* The kernel reads whole rows: zeros past the valid columns. */
-        memset(buf, 0, sizeof(float) * (size_t)(mr * isa->nr));
-        for (int64_t i = 0; i < mr; i++)
-            memcpy(buf + i * ldbuf, c + i * ldc, (size_t)nr * sizeof(float));
-    }
-    isa->kernel(kc, (int)mr, ap, bp, ldbp, buf, ldbuf, alpha, beta, prefetch_b, next_b);
-    for (int64_t i = 0; i < mr; i++)
-        memcpy(c + i * ldc, buf + i * ldbuf, (size_t)nr * sizeof(float));
 }
 
 /* The column of tiles of rows [ic, ic + mc) and columns jc + [jr, jr + nr) of C (fewer at the

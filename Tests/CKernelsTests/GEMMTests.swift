@@ -415,6 +415,35 @@ final class GEMMTests: XCTestCase {
         }
     }
 
+    /// A tile of fewer columns than the microkernel's (the last of a product whose n is not a
+    /// multiple of the tile's) goes to the narrow form, which must give its columns the bits
+    /// the whole tile gives them: the first n columns of a product 96 columns wide (a multiple
+    /// of every tile width: 8, 16, 32 and 48) against the product of those n columns alone, on
+    /// every packed route, transpose and table.
+    func testNarrowTilesGiveTheBitsOfWholeTiles() {
+        var rng = SeededGenerator(seed: 11)
+        let wide = GEMMProblem.random(m: 64, n: 96, k: 200, alpha: 1.5, beta: 0.5, using: &rng)
+        func firstColumns(_ x: Matrix, _ n: Int) -> Matrix {
+            Matrix(rows: x.rows, cols: n, values: (0..<x.rows).flatMap { i in (0..<n).map { x[i, $0] } })
+        }
+        for n in [95, 89, 81, 80, 79, 65, 49] {
+            let narrow = GEMMProblem(alpha: wide.alpha, beta: wide.beta, a: wide.a, b: firstColumns(wide.b, n),
+                                     c: firstColumns(wide.c, n))
+            forEachSupportedArchitecture { path in
+                for t in transposes {
+                    let what = "n \(n) of 96, transA \(t.a) transB \(t.b), path \(path)"
+                    let route = String(cString: ck_gemm_route_name(ck_gemm_route_for(
+                        ck_gemm_get_arch(), ck_get_num_threads(), t.a ? 1 : 0, t.b ? 1 : 0, 64, Int64(n), 200,
+                        wide.alpha, wide.beta, CK_GEMM_EPILOGUE_NONE)))
+                    XCTAssertTrue(route.hasPrefix("packed"), "route \(route): " + what)
+                    let whole = firstColumns(wide.stored(transA: t.a, transB: t.b).run(), n)
+                    let got = narrow.stored(transA: t.a, transB: t.b, padding: 1).run()
+                    assertBitwiseEqual(got.values, whole.values, what)
+                }
+            }
+        }
+    }
+
     func testSetPathOfUnsupportedPathFailsAndChangesNothing() throws {
         guard let unsupported = allPaths.first(where: { ck_gemm_path_supported($0) == 0 }) else {
             throw XCTSkip("this CPU supports every GEMM path (portable, AVX2, AVX-512): none to reject")
