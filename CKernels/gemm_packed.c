@@ -352,7 +352,7 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
      * evenly, not in whole tiles: the microkernel computes a partial tile's rows at their own
      * cost, and even parts balance the threads better. */
     const ck_gemm_packed_layout layout =
-        ck_gemm_packed_layout_for(t, mr, nr, threads, g->m, g->n, g->k);
+        ck_gemm_packed_layout_for(t, mr, nr, threads, g);
 
     /* With one row part and at most one mc block of rows (a small batch), each B~ sliver is
      * read by a few tiles of one thread only. When B~ would also be larger than L2 (larger

@@ -39,7 +39,8 @@
  * CPU. The two-FMA row differs from the one-FMA row only in PACKED's 8 x 48 kernel (and NC
  * 2112, a multiple of both tiles' 32 and 48 columns that takes 2048 columns in one block),
  * the 12 x 32 kernel's asks for B's rows ahead, reading B in place up to 4 MB, fewer asks
- * per tile for the next own sliver and going along C's rows (along_rows_max_b, 0
+ * per tile for the next own sliver, going along C's rows (along_rows_max_b, 0 elsewhere)
+ * and own slivers for products of one k block and one A~ block (own_slivers_one_block, 0
  * elsewhere). Thresholds in products (direct_max_work, min_work_per_thread) are
  * multiply-adds; dot_max_n and transposed_max_n stay below the AVX-512 vector (16), where the
  * packed tile's columns would be mostly wasted. */
@@ -52,7 +53,7 @@ static const ck_gemm_table tables[] = {
         .row_panel_max_k = 0, .prefetch_rows = 32,
         .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_MC,
-        .next_sliver_max_lines = 128, .along_rows_max_b = 0,
+        .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 0,
     },
     [CK_GEMM_ARCH_AVX2] = {
         .arch = CK_GEMM_ARCH_AVX2, .name = "avx2", .isa = ISA_AVX2,
@@ -62,7 +63,7 @@ static const ck_gemm_table tables[] = {
         .row_panel_max_k = 0, .prefetch_rows = 32,
         .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_MC,
-        .next_sliver_max_lines = 128, .along_rows_max_b = 0,
+        .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 0,
     },
     [CK_GEMM_ARCH_AVX512_ONE_FMA] = {
         .arch = CK_GEMM_ARCH_AVX512_ONE_FMA, .name = "avx512-one-fma", .isa = ISA_AVX512,
@@ -72,7 +73,7 @@ static const ck_gemm_table tables[] = {
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
         .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_UP_TO_2_MB, .own_slivers_max_a = OWN_A_UP_TO_1_MB,
-        .next_sliver_max_lines = 128, .along_rows_max_b = 0,
+        .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 0,
     },
     [CK_GEMM_ARCH_AVX512_TWO_FMA] = {
         .arch = CK_GEMM_ARCH_AVX512_TWO_FMA, .name = "avx512-two-fma", .isa = ISA_AVX512,
@@ -84,6 +85,7 @@ static const ck_gemm_table tables[] = {
         .kernel_prefetch_b_rows = 32,
         .own_slivers_in_place_max_b = IN_PLACE_UP_TO_4_MB, .own_slivers_max_a = OWN_A_UP_TO_1_MB,
         .next_sliver_max_lines = 32, .along_rows_max_b = ALONG_ROWS_UP_TO_1_MB,
+        .own_slivers_one_block = 1,
     },
     [CK_GEMM_ARCH_AVX512_ZEN5] = {
         .arch = CK_GEMM_ARCH_AVX512_ZEN5, .name = "avx512-zen5", .isa = ISA_AVX512,
@@ -93,7 +95,7 @@ static const ck_gemm_table tables[] = {
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
         .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_MC,
-        .next_sliver_max_lines = 128, .along_rows_max_b = 0,
+        .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 0,
     },
 };
 enum { TABLES = sizeof tables / sizeof tables[0] };
@@ -238,8 +240,8 @@ static void tile_of(ck_gemm_arch arch, int *mr, int *nr) {
 }
 
 ck_gemm_route ck_gemm_route_for(ck_gemm_arch arch, int threads, int trans_a, int trans_b,
-                                int64_t m, int64_t n, int64_t k, float alpha, float beta,
-                                ck_gemm_epilogue_kind epilogue) {
+                                int64_t m, int64_t n, int64_t k, int64_t ldc, float alpha,
+                                float beta, ck_gemm_epilogue_kind epilogue) {
     /* The epilogue each entry point passes (gemm.c), on a stand-in operand. */
     static const float operand = 0.0f;
     const ck_gemm_epilogue kinds[] = {
@@ -248,9 +250,10 @@ ck_gemm_route ck_gemm_route_for(ck_gemm_arch arch, int threads, int trans_a, int
         [CK_GEMM_EPILOGUE_RELU] = {.relu = 1},
         [CK_GEMM_EPILOGUE_RELU_BACKWARD] = {.mask = &operand, .mrs = n, .mcs = 1},
     };
+    /* C at address 0: its first element on a cache line, as the library's buffers are. */
     const ck_gemm_operands g = {
         .trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n, .k = k, .alpha = alpha,
-        .beta = beta,
+        .beta = beta, .ldc = ldc,
         .epilogue = epilogue > CK_GEMM_EPILOGUE_NONE && epilogue <= CK_GEMM_EPILOGUE_RELU_BACKWARD
                         ? &kinds[epilogue] : NULL};
     int mr, nr;

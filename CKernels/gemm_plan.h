@@ -26,10 +26,12 @@
  *                         the table's packed_isa where it has one)
  *   PACKED_OWN_SLIVERS    the blocked product with one row part, its rows one A~ block (at
  *                         most mc rows, or own_slivers_max_a floats; ck_gemm_own_slivers_fit),
- *                         and a B~ that would be larger than the A~ block (sized for L2):
- *                         each thread packs the slivers of its own columns as it needs them
- *                         (the next one asked for while the tiles of the current one
- *                         compute), no shared B~, no barriers
+ *                         and a B~ that would be larger than the A~ block (sized for L2), or,
+ *                         on a table with own_slivers_one_block, a product of one k block
+ *                         and one A~ block on several threads whose C rows start on cache
+ *                         lines: each thread packs the slivers of its own columns as it
+ *                         needs them (the next one asked for while the tiles of the current
+ *                         one compute), no shared B~, no barriers
  *   PACKED_OWN_SLIVERS_IN_PLACE  the same, with B as stored, at most mc rows (more tiles
  *                         read each sliver: its rows, ldb apart, fall into few cache sets and
  *                         do not stay in cache) and op(B) of at most
@@ -55,6 +57,7 @@
 #include "threading.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 
 /* The numbers of one architecture: its instruction set, block sizes and the thresholds of the
  * plan. One table per kind of CPU (gemm_plan.c); Benchmarks/README.md says where each was
@@ -87,6 +90,12 @@
  *       above 0 it also breaks the packed layout's ties towards one row part (see below)
  *   along_rows_max_b     floats of a thread's part of a B~ block (min(k, kc) by its
  *       columns of min(n, nc)) up to which PACKED goes along C's rows (0: never)
+ *   own_slivers_one_block  1: a product of one k block and one A~ block (k <= kc, m <= mc)
+ *       on several threads takes own slivers however small B is, when C's rows start on
+ *       cache lines (ck_gemm_c_on_lines: a split of C by columns then shares no line between
+ *       threads). Each thread packs all of A~ (at most mc x kc floats) rather than wait at a
+ *       barrier for a shared B~, half of it then read from the other core's cache (0: only
+ *       by ck_gemm_own_slivers_fit)
  * The route may depend on the thread count (PACKED, PACKED_ALONG_ROWS or
  * PACKED_OWN_SLIVERS), the bits never: all compute every element with the same operations. */
 typedef struct {
@@ -106,6 +115,7 @@ typedef struct {
     int64_t own_slivers_max_a;
     int64_t next_sliver_max_lines;
     int64_t along_rows_max_b;
+    int64_t own_slivers_one_block;
 } ck_gemm_table;
 
 /* The table of arch (never NULL). */
@@ -182,15 +192,27 @@ static inline int ck_gemm_own_slivers_fit(const ck_gemm_table *t, int tn, int64_
     return m <= t->mc || (m <= t->own_slivers_max_a / kc && nc / tn > m);
 }
 
-/* The packed route's layout for an m x n x k product on `threads` threads: the grid whose
- * busiest thread has the fewest tiles of an m x min(n, nc) block, and own slivers when there
- * is one row part that fits them (ck_gemm_own_slivers_fit). On a tie, more row parts (fewer
- * duplicate A~ packs), except on a table with own_slivers_max_a, where one row part that fits
- * own slivers wins: each thread then packs only the B slivers it reads, with no barrier and no
- * B~ read from another core's cache, at the cost of packing all of A~ itself. */
+/* Whether the rows of g's C start on cache lines (64 bytes): its first element does, and its
+ * leading dimension is a whole number of lines. */
+static inline int ck_gemm_c_on_lines(const ck_gemm_operands *g) {
+    return (uintptr_t)g->c % 64 == 0 && g->ldc % 16 == 0;
+}
+
+/* The packed route's layout for product g on `threads` threads: one row part with own
+ * slivers for a product of one k block and one A~ block on a table with
+ * own_slivers_one_block (see the table); else the grid whose busiest thread has the fewest
+ * tiles of an m x min(n, nc) block, and own slivers when there is one row part that fits them
+ * (ck_gemm_own_slivers_fit). On a tie, more row parts (fewer duplicate A~ packs), except on a
+ * table with own_slivers_max_a, where one row part that fits own slivers wins: each thread
+ * then packs only the B slivers it reads, with no barrier and no B~ read from another core's
+ * cache, at the cost of packing all of A~ itself. */
 static inline ck_gemm_packed_layout ck_gemm_packed_layout_for(const ck_gemm_table *t,
                                                               int mr, int nr, int threads,
-                                                              int64_t m, int64_t n, int64_t k) {
+                                                              const ck_gemm_operands *g) {
+    const int64_t m = g->m, n = g->n, k = g->k;
+    if (t->own_slivers_one_block && threads > 1 && k <= t->kc && m <= t->mc &&
+        ck_gemm_c_on_lines(g))
+        return (ck_gemm_packed_layout){1, threads, 1};
     const int64_t mtiles = (m + mr - 1) / mr;
     const int64_t ntiles = (ck_gemm_min64(n, t->nc) + nr - 1) / nr;
     ck_gemm_packed_layout layout = {threads, 1, 0};
@@ -254,7 +276,7 @@ ck_gemm_plan_for(const ck_gemm_table *t, int mr, int nr, int max_threads,
     const int threads = ck_gemm_threads_for(work, t->min_work_per_thread, max_threads);
     if (g->trans_a && n <= t->transposed_max_n && m > n)
         return (ck_gemm_plan){CK_GEMM_ROUTE_BROADCAST_TRANSPOSED, threads};
-    const ck_gemm_packed_layout layout = ck_gemm_packed_layout_for(t, mr, nr, threads, m, n, k);
+    const ck_gemm_packed_layout layout = ck_gemm_packed_layout_for(t, mr, nr, threads, g);
     if (!layout.own_slivers)
         return (ck_gemm_plan){ck_gemm_along_rows_fit(t, nr, layout.tn, n, k)
                                   ? CK_GEMM_ROUTE_PACKED_ALONG_ROWS

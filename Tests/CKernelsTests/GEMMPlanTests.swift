@@ -95,11 +95,12 @@ final class GEMMPlanTests: XCTestCase {
 
     private func route(
         _ arch: ck_gemm_arch, threads: Int32 = 2, _ trans: String, _ m: Int, _ k: Int, _ n: Int,
-        alpha: Float = 1, beta: Float = 0, epilogue: ck_gemm_epilogue_kind = CK_GEMM_EPILOGUE_NONE
+        ldc: Int? = nil, alpha: Float = 1, beta: Float = 0,
+        epilogue: ck_gemm_epilogue_kind = CK_GEMM_EPILOGUE_NONE
     ) -> String {
         String(cString: ck_gemm_route_name(ck_gemm_route_for(
             arch, threads, trans.first == "T" ? 1 : 0, trans.last == "T" ? 1 : 0,
-            Int64(m), Int64(n), Int64(k),
+            Int64(m), Int64(n), Int64(k), Int64(ldc ?? n),
             alpha, beta, epilogue)))
     }
 
@@ -238,7 +239,9 @@ final class GEMMPlanTests: XCTestCase {
 
     /// Where the two-FMA table differs from the Zen 4 table's thresholds: PACKED goes along
     /// C's rows while a thread's part of a B~ block (min(k, 1024) deep, its columns in whole
-    /// 32-column slivers) is at most 2¹⁸ floats, and own slivers read B in place up to 2²⁰.
+    /// 32-column slivers) is at most 2¹⁸ floats, own slivers read B in place up to 2²⁰, and a
+    /// product of one k block (at most 1024 deep) and one A~ block (at most 240 rows) takes own
+    /// slivers on several threads when C's rows start on cache lines.
     func testThresholdsWhereTheTwoFMATableDiffers() {
         let intel = CK_GEMM_ARCH_AVX512_TWO_FMA
         // 2 × 1 threads: each thread all 1024 columns; 256 × 1024 floats, then 257 × 1024.
@@ -258,5 +261,20 @@ final class GEMMPlanTests: XCTestCase {
         XCTAssertEqual(route(intel, "NN", 32, 1024, 1024), "packed-own-slivers-in-place")
         XCTAssertEqual(route(intel, "NN", 36, 1024, 1025), "packed-own-slivers")
         XCTAssertEqual(route(intel, "NT", 32, 1024, 1024), "dot")
+        // One k block and one A~ block: own slivers on 2 threads, however small B~ is (B read
+        // in place when it may be); rows of 16 floats or a multiple are whole cache lines.
+        XCTAssertEqual(route(intel, "TN", 240, 32, 240), "packed-own-slivers-in-place")
+        XCTAssertEqual(route(intel, "NT", 128, 128, 128), "packed-own-slivers")
+        XCTAssertEqual(route(intel, "NN", 240, 1024, 240), "packed-own-slivers-in-place")
+        XCTAssertEqual(route(intel, "NN", 240, 32, 240, ldc: 256), "packed-own-slivers-in-place")
+        XCTAssertEqual(route(intel, "TN", 240, 32, 250), "packed-along-rows") // rows of 250 floats
+        XCTAssertEqual(route(intel, "TN", 240, 32, 240, ldc: 248), "packed-along-rows")
+        XCTAssertEqual(route(intel, "TN", 241, 32, 240), "packed-along-rows") // two A~ blocks
+        XCTAssertEqual(route(intel, "NN", 240, 1025, 240), "packed-along-rows") // two k blocks
+        XCTAssertEqual(route(intel, threads: 1, "TN", 240, 32, 240), "packed-along-rows")
+        // Elsewhere it takes a B~ larger than the A~ block.
+        for arch in [CK_GEMM_ARCH_AVX512_ONE_FMA, CK_GEMM_ARCH_AVX512_ZEN5, CK_GEMM_ARCH_AVX2] {
+            XCTAssertEqual(route(arch, "TN", 240, 32, 240), "packed", String(cString: ck_gemm_arch_name(arch)))
+        }
     }
 }

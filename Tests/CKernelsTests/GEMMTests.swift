@@ -65,6 +65,27 @@ struct StoredGEMM {
     }
 }
 
+extension StoredGEMM {
+    /// ck_sgemm with C copied into a 64-byte-aligned buffer for the call, as the library's
+    /// buffers are (its rows then start on cache lines when ldc is a multiple of 16 floats);
+    /// returns C's storage as the kernel left it.
+    func runWithCOnCacheLines() -> [Float] {
+        let count = c.storage.count
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
+        defer { raw.deallocate() }
+        let cPointer = raw.bindMemory(to: Float.self, capacity: count)
+        cPointer.initialize(from: c.storage, count: count)
+        withOptionalPointer(a?.storage) { aPointer in
+            withOptionalPointer(b?.storage) { bPointer in
+                ck_sgemm(
+                    transA ? 1 : 0, transB ? 1 : 0, Int64(m), Int64(n), Int64(k), alpha, aPointer, Int64(a?.ld ?? 1),
+                    bPointer, Int64(b?.ld ?? 1), beta, cPointer, Int64(c.ld))
+            }
+        }
+        return Array(UnsafeBufferPointer(start: cPointer, count: count))
+    }
+}
+
 /// The epilogue arguments of ck_sgemm_bias_relu (nil bias passes NULL), or, given
 /// reluOutput, of ck_sgemm_relu_backward (y, m x n with its own leading dimension; bias and
 /// relu unused).
@@ -161,7 +182,7 @@ func assertShapesTakeEveryRoute(
             for t in transposes {
                 let route = ck_gemm_route_for(
                     arch, 2, t.a ? 1 : 0, t.b ? 1 : 0, Int64(shape.m), Int64(shape.n), Int64(shape.k),
-                    scaling.alpha, scaling.beta, epilogue)
+                    Int64(shape.n), scaling.alpha, scaling.beta, epilogue)
                 taken.insert(route.rawValue)
             }
         }
@@ -415,6 +436,32 @@ final class GEMMTests: XCTestCase {
         }
     }
 
+    /// Products of one k block and one A~ block with C's rows on cache lines: on the two-FMA
+    /// table they take own slivers on several threads however small B is, each thread packing
+    /// all of A~. On every table they match the reference and give the same bits on 1, 2 and
+    /// 3 threads.
+    func testOneBlockProductsWithCOnCacheLinesMatchReferenceOnAnyThreadCount() {
+        var rng = SeededGenerator(seed: 13)
+        for shape in [(m: 240, n: 240, k: 32), (m: 128, n: 128, k: 128), (m: 64, n: 240, k: 300)] {
+            let problem = GEMMProblem.random(m: shape.m, n: shape.n, k: shape.k, alpha: 1, beta: 0.5, using: &rng)
+            let reference = referenceGEMM(alpha: problem.alpha, a: problem.a, b: problem.b, beta: problem.beta, c: problem.c)
+            for t in transposes {
+                let route = ck_gemm_route_for(
+                    CK_GEMM_ARCH_AVX512_TWO_FMA, 2, t.a ? 1 : 0, t.b ? 1 : 0, Int64(shape.m), Int64(shape.n),
+                    Int64(shape.k), Int64(shape.n), problem.alpha, problem.beta, CK_GEMM_EPILOGUE_NONE)
+                XCTAssertTrue(
+                    [CK_GEMM_ROUTE_PACKED_OWN_SLIVERS, CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE].contains(route),
+                    "\(shape), transA \(t.a) transB \(t.b): \(String(cString: ck_gemm_route_name(route)))")
+                let call = problem.stored(transA: t.a, transB: t.b) // C dense: ldc = n, 16 floats a line
+                forEachSupportedArchitecture { path in
+                    let what = "\(shape), transA \(t.a) transB \(t.b), path \(path)"
+                    let c = assertSameResultForThreadCounts([1, 2, 3], what) { call.runWithCOnCacheLines() }
+                    assertClose(c, reference.values, tolerance: reference.bounds, what)
+                }
+            }
+        }
+    }
+
     /// A tile of fewer columns than the microkernel's (the last of a product whose n is not a
     /// multiple of the tile's) goes to the narrow form, which must give its columns the bits
     /// the whole tile gives them: the first n columns of a product 96 columns wide (a multiple
@@ -434,7 +481,7 @@ final class GEMMTests: XCTestCase {
                     let what = "n \(n) of 96, transA \(t.a) transB \(t.b), path \(path)"
                     let route = String(cString: ck_gemm_route_name(ck_gemm_route_for(
                         ck_gemm_get_arch(), ck_get_num_threads(), t.a ? 1 : 0, t.b ? 1 : 0, 64, Int64(n), 200,
-                        wide.alpha, wide.beta, CK_GEMM_EPILOGUE_NONE)))
+                        Int64(n + 1), wide.alpha, wide.beta, CK_GEMM_EPILOGUE_NONE)))
                     XCTAssertTrue(route.hasPrefix("packed"), "route \(route): " + what)
                     let whole = firstColumns(wide.stored(transA: t.a, transB: t.b).run(), n)
                     let got = narrow.stored(transA: t.a, transB: t.b, padding: 1).run()

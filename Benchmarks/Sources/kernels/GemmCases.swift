@@ -26,11 +26,12 @@ struct GemmCase {
     var ldb: Int { transB ? k : n }
     /// The naive triple loop runs where it takes at most ~0.1 s per call.
     var runsNaive: Bool { m * k * n <= 1 << 25 }
-    /// The route ck_sgemm (or ck_sgemm_bias_relu) takes on the current table.
+    /// The route ck_sgemm (or ck_sgemm_bias_relu) takes on the current table (C dense, in a
+    /// 64-byte-aligned `Buffer`).
     var route: String {
         String(cString: ck_gemm_route_name(ck_gemm_route_for(
             ck_gemm_get_arch(), Int32(threads), transA ? 1 : 0, transB ? 1 : 0, Int64(m), Int64(n),
-            Int64(k), 1, 0, biasReLU ? CK_GEMM_EPILOGUE_BIAS_RELU : CK_GEMM_EPILOGUE_NONE)))
+            Int64(k), Int64(n), 1, 0, biasReLU ? CK_GEMM_EPILOGUE_BIAS_RELU : CK_GEMM_EPILOGUE_NONE)))
     }
 }
 
