@@ -28,8 +28,8 @@
  *                         most mc rows, or own_slivers_max_a floats; ck_gemm_own_slivers_fit),
  *                         and a B~ that would be larger than the A~ block (sized for L2), or,
  *                         on a table with own_slivers_one_block, a product of one k block
- *                         and one A~ block on several threads whose C rows start on cache
- *                         lines: each thread packs the slivers of its own columns as it
+ *                         and one A~ block (on several threads, with C's rows starting on
+ *                         cache lines): each thread packs the slivers of its own columns as it
  *                         needs them (the next one asked for while the tiles of the current
  *                         one compute), no shared B~, no barriers
  *   PACKED_OWN_SLIVERS_IN_PLACE  the same, with B as stored, at most mc rows (more tiles
@@ -91,11 +91,12 @@
  *   along_rows_max_b     floats of a thread's part of a B~ block (min(k, kc) by its
  *       columns of min(n, nc)) up to which PACKED goes along C's rows (0: never)
  *   own_slivers_one_block  1: a product of one k block and one A~ block (k <= kc, m <= mc)
- *       on several threads takes own slivers however small B is, when C's rows start on
- *       cache lines (ck_gemm_c_on_lines: a split of C by columns then shares no line between
- *       threads). Each thread packs all of A~ (at most mc x kc floats) rather than wait at a
- *       barrier for a shared B~, half of it then read from the other core's cache (0: only
- *       by ck_gemm_own_slivers_fit)
+ *       takes own slivers however small B is: on one thread, and on several when C's rows
+ *       start on cache lines (ck_gemm_c_on_lines: a split of C by columns then shares no line
+ *       between threads). Each thread packs all of A~ (at most mc x kc floats) rather than
+ *       wait at a barrier for a shared B~, half of it then read from the other core's cache;
+ *       on one thread B as stored is then read in place where it may be (0: only by
+ *       ck_gemm_own_slivers_fit)
  * The route may depend on the thread count (PACKED, PACKED_ALONG_ROWS or
  * PACKED_OWN_SLIVERS), the bits never: all compute every element with the same operations. */
 typedef struct {
@@ -210,8 +211,8 @@ static inline ck_gemm_packed_layout ck_gemm_packed_layout_for(const ck_gemm_tabl
                                                               int mr, int nr, int threads,
                                                               const ck_gemm_operands *g) {
     const int64_t m = g->m, n = g->n, k = g->k;
-    if (t->own_slivers_one_block && threads > 1 && k <= t->kc && m <= t->mc &&
-        ck_gemm_c_on_lines(g))
+    if (t->own_slivers_one_block && k <= t->kc && m <= t->mc &&
+        (threads == 1 || ck_gemm_c_on_lines(g)))
         return (ck_gemm_packed_layout){1, threads, 1};
     const int64_t mtiles = (m + mr - 1) / mr;
     const int64_t ntiles = (ck_gemm_min64(n, t->nc) + nr - 1) / nr;

@@ -241,7 +241,7 @@ final class GEMMPlanTests: XCTestCase {
     /// C's rows while a thread's part of a B~ block (min(k, 1024) deep, its columns in whole
     /// 32-column slivers) is at most 2¹⁸ floats, own slivers read B in place up to 2²⁰, and a
     /// product of one k block (at most 1024 deep) and one A~ block (at most 240 rows) takes own
-    /// slivers on several threads when C's rows start on cache lines.
+    /// slivers, on several threads when C's rows start on cache lines.
     func testThresholdsWhereTheTwoFMATableDiffers() {
         let intel = CK_GEMM_ARCH_AVX512_TWO_FMA
         // 2 × 1 threads: each thread all 1024 columns; 256 × 1024 floats, then 257 × 1024.
@@ -271,7 +271,10 @@ final class GEMMPlanTests: XCTestCase {
         XCTAssertEqual(route(intel, "TN", 240, 32, 240, ldc: 248), "packed-along-rows")
         XCTAssertEqual(route(intel, "TN", 241, 32, 240), "packed-along-rows") // two A~ blocks
         XCTAssertEqual(route(intel, "NN", 240, 1025, 240), "packed-along-rows") // two k blocks
-        XCTAssertEqual(route(intel, threads: 1, "TN", 240, 32, 240), "packed-along-rows")
+        // One thread splits nothing: C's rows may start anywhere.
+        XCTAssertEqual(route(intel, threads: 1, "TN", 240, 32, 240), "packed-own-slivers-in-place")
+        XCTAssertEqual(route(intel, threads: 1, "TN", 240, 32, 250), "packed-own-slivers-in-place")
+        XCTAssertEqual(route(intel, threads: 1, "NT", 240, 32, 250), "packed-own-slivers")
         // Elsewhere it takes a B~ larger than the A~ block.
         for arch in [CK_GEMM_ARCH_AVX512_ONE_FMA, CK_GEMM_ARCH_AVX512_ZEN5, CK_GEMM_ARCH_AVX2] {
             XCTAssertEqual(route(arch, "TN", 240, 32, 240), "packed", String(cString: ck_gemm_arch_name(arch)))

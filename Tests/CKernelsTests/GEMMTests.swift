@@ -437,7 +437,7 @@ final class GEMMTests: XCTestCase {
     }
 
     /// Products of one k block and one A~ block with C's rows on cache lines: on the two-FMA
-    /// table they take own slivers on several threads however small B is, each thread packing
+    /// table they take own slivers on any thread count however small B is, each thread packing
     /// all of A~. On every table they match the reference and give the same bits on 1, 2 and
     /// 3 threads.
     func testOneBlockProductsWithCOnCacheLinesMatchReferenceOnAnyThreadCount() {
