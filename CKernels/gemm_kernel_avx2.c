@@ -20,9 +20,9 @@ tile(const int R, const int V, const int masked, __m256i last, int64_t kc,
     /* acc[i][h] holds row i, columns 8h..8h+7 of the tile (fully unrolled: registers). */
     __m256 acc[MR][2];
     for (int i = 0; i < R; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
-    /* A tile of C that will be read asked for now, into L2, as in the AVX-512 kernel (its
-     * rows are up to 64 bytes, two lines when unaligned: the first column and the last
-     * vector's, or its first when masked, the last column inside the tile). */
+    /* A tile of C that will be read asked for now, into L2, as in the AVX-512 kernel. Its rows
+     * are up to 64 bytes, two lines when unaligned: each row's first column is asked for, and
+     * its last (of a masked vector the first column, which is inside the tile). */
     if (beta != 0.0f)
         for (int i = 0; i < R; i++) {
             _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T1);
