@@ -5,7 +5,8 @@
 /* Packing moves data in vectors, inline: a memcpy call per 128-byte row of a sliver, or one
  * scalar store per float, cost more than the copying itself for the panels of a small
  * product. The packing functions are compiled per instruction set (CK_VECTORIZED); f4 is SSE2 on
- * plain x86-64, NEON on aarch64. */
+ * plain x86-64, NEON on aarch64. The AVX-512 12 x 32 kernel's whole A slivers are transposed
+ * with AVX-512 permutes (transpose_sliver_12). */
 typedef float f4 __attribute__((vector_size(4 * sizeof(float))));
 static inline f4 load4(const float *p) {
     f4 v;
@@ -58,7 +59,8 @@ static inline void copy_strip(float *dst, int64_t stride, const float *m, int64_
  * time, so that the chunk's part of it stays in L1 while all its rows fill it, rather than
  * having its lines, 16 bytes written per 4 rows, fetched again for every 4 rows. A smaller
  * dst (an A sliver of mr rows in a k block of up to 682) stays in L1 anyway and is filled in
- * one chunk: each group of 4 source rows is then read straight through. */
+ * one chunk: each group of 4 source rows is then read straight through. (A whole 12-row A
+ * sliver, the AVX-512 12 x 32 kernel's, goes to transpose_sliver_12 instead.) */
 enum { TRANSPOSE_L1_FLOATS = 8192, TRANSPOSE_COLUMNS = 64 };
 static void transpose_block(int64_t rows, int64_t cols, const float *src, int64_t lds,
                             float *dst, int64_t ldd) {
@@ -91,6 +93,57 @@ static void transpose_block(int64_t rows, int64_t cols, const float *src, int64_
     }
 }
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/* Only the AVX-512 12 x 32 kernel's slivers have 12 rows, and the plan runs it only on CPUs
+ * with AVX-512F: ck_gemm_pack_a takes transpose_sliver_12 for them. */
+_Static_assert(CK_GEMM_AVX2_MR != 12 && CK_GEMM_PORTABLE_MR != 12 && CK_GEMM_AVX512_8X48_MR != 12,
+               "12-row slivers are the AVX-512 12 x 32 kernel's alone");
+
+/* dst[p*12 + i] = src[i*lds + p] for i < 12, p < kc: a whole A sliver of the 12 x 32 kernel
+ * transposed, 4 columns at a time. The 12 rows' 4 floats go into three zmm registers, rows
+ * 0-3, 4-7 and 8-11, a row to a 128-bit lane; the 48 floats of dst that the 4 columns fill
+ * are then three vectors, each gathered from all three registers by two two-source permutes
+ * (from the first two registers, then the third), and stored whole. Columns past the last
+ * multiple of 4 one by one. */
+__attribute__((target("avx512f"))) static void transpose_sliver_12(int64_t kc, const float *src,
+                                                                    int64_t lds, float *dst) {
+    /* Element (row r, column c) of the 4 columns is lane 4 * (r % 4) + c of register r / 4;
+     * a permute takes lane x of its first source and lane 16 + x of its second. The "first"
+     * index vectors combine rows 0-7 (registers 0 and 1) and leave the places of rows 8-11
+     * (register 2) to the "second", which keeps what the first placed (lanes 0-15 of its
+     * first source). Output vector v holds dst floats 16v .. 16v+15: float f is column f / 12,
+     * row f % 12. */
+    const __m512i first0 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 1, 5, 9, 13),
+                  second0 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 20, 24, 28, 12, 13, 14, 15),
+                  first1 = _mm512_setr_epi32(17, 21, 25, 29, 0, 0, 0, 0, 2, 6, 10, 14, 18, 22, 26, 30),
+                  second1 = _mm512_setr_epi32(0, 1, 2, 3, 17, 21, 25, 29, 8, 9, 10, 11, 12, 13, 14, 15),
+                  first2 = _mm512_setr_epi32(0, 0, 0, 0, 3, 7, 11, 15, 19, 23, 27, 31, 0, 0, 0, 0),
+                  second2 = _mm512_setr_epi32(18, 22, 26, 30, 4, 5, 6, 7, 8, 9, 10, 11, 19, 23, 27, 31);
+    int64_t p = 0;
+    for (; p + 4 <= kc; p += 4) {
+        __m512 rows[3];
+        for (int g = 0; g < 3; g++) {
+            const float *s = src + 4 * g * lds + p;
+            __m512 v = _mm512_castps128_ps512(_mm_loadu_ps(s));
+            v = _mm512_insertf32x4(v, _mm_loadu_ps(s + lds), 1);
+            v = _mm512_insertf32x4(v, _mm_loadu_ps(s + 2 * lds), 2);
+            rows[g] = _mm512_insertf32x4(v, _mm_loadu_ps(s + 3 * lds), 3);
+        }
+        float *d = dst + p * 12;
+        _mm512_storeu_ps(d, _mm512_permutex2var_ps(
+                                _mm512_permutex2var_ps(rows[0], first0, rows[1]), second0, rows[2]));
+        _mm512_storeu_ps(d + 16, _mm512_permutex2var_ps(
+                                     _mm512_permutex2var_ps(rows[0], first1, rows[1]), second1, rows[2]));
+        _mm512_storeu_ps(d + 32, _mm512_permutex2var_ps(
+                                     _mm512_permutex2var_ps(rows[0], first2, rows[1]), second2, rows[2]));
+    }
+    for (; p < kc; p++)
+        for (int i = 0; i < 12; i++) dst[p * 12 + i] = src[i * lds + p];
+}
+#endif
+
 /* gemm_pack.h */
 CK_VECTORIZED void ck_gemm_pack_a(int trans, const float *a, int64_t lda, int64_t i0, int64_t p0,
                                   int64_t mc, int64_t kc, int mr, int64_t ahead, float *dst) {
@@ -102,6 +155,12 @@ CK_VECTORIZED void ck_gemm_pack_a(int trans, const float *a, int64_t lda, int64_
             copy_strip(dst, mr, a, lda, p0, kc, row0, rows, ahead);
         } else {
             /* Row i of op(A) is row i of A: the sliver is its transpose. */
+#if defined(__x86_64__)
+            if (rows == 12 && mr == 12) {
+                transpose_sliver_12(kc, a + row0 * lda + p0, lda, dst);
+                continue;
+            }
+#endif
             transpose_block(rows, kc, a + row0 * lda + p0, lda, dst, mr);
         }
     }
