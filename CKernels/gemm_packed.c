@@ -180,8 +180,8 @@ static thread_share share_of(const gemm_problem *problem, ck_gemm_packed_layout 
         s.mc_block = mr;
         s.per_block = 1;
     } else {
-        /* All the rows at once with own slivers (ck_gemm_own_slivers_fit: they fit in one
-         * block); else equal blocks of at most mc (ck_gemm_equal_block): no block is a short
+        /* All the rows at once with own slivers (ck_gemm_packed_layout_for takes them only
+         * where the rows fit one block); else equal blocks of at most mc (ck_gemm_equal_block): no block is a short
          * remainder, whose few tiles per B~ sliver would bring in little of the next one. */
         s.mc_block = s.own_slivers ? s.m1 - s.m0
                                    : ck_gemm_equal_block(s.m1 - s.m0, problem->t->mc, mr);
@@ -356,11 +356,13 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
 
     /* With one row part and at most one mc block of rows (a small batch), each B~ sliver is
      * read by a few tiles of one thread only. When B~ would also be larger than L2 (larger
-     * than the A~ block, which is sized to fit it), every thread takes the slivers of its own
+     * than the A~ block, which is sized to fit it), or the product is one k block and one A~
+     * block on a table with own_slivers_one_block, every thread takes the slivers of its own
      * columns, one at a time, right before its tiles read them (layout.own_slivers): no
-     * shared B~ going through L3, and no barrier but between k blocks. On PACKED_OWN_SLIVERS_IN_PLACE a whole sliver of
-     * B as stored is not even packed: the microkernel reads its rows in place, ldb apart, and
-     * the loads overlap its arithmetic instead of preceding it. The same tiles see the same
+     * shared B~ going through L3 or the other core's cache, and no barrier but between k
+     * blocks. On PACKED_OWN_SLIVERS_IN_PLACE a whole sliver of B as stored is not even
+     * packed: the microkernel reads its rows in place, ldb apart, and the loads overlap its
+     * arithmetic instead of preceding it. The same tiles see the same
      * values: the bits do not change. Else B~ is shared, with barriers around each k block.
      * On a team, the threads' units of each k block are in queues, so that one that finishes
      * first takes over the others' last units. Whichever thread computes a unit computes it

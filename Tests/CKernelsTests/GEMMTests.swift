@@ -75,13 +75,8 @@ extension StoredGEMM {
         defer { raw.deallocate() }
         let cPointer = raw.bindMemory(to: Float.self, capacity: count)
         cPointer.initialize(from: c.storage, count: count)
-        withOptionalPointer(a?.storage) { aPointer in
-            withOptionalPointer(b?.storage) { bPointer in
-                ck_sgemm(
-                    transA ? 1 : 0, transB ? 1 : 0, Int64(m), Int64(n), Int64(k), alpha, aPointer, Int64(a?.ld ?? 1),
-                    bPointer, Int64(b?.ld ?? 1), beta, cPointer, Int64(c.ld))
-            }
-        }
+        sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, b: b, beta: beta,
+              c: cPointer, ldc: c.ld)
         return Array(UnsafeBufferPointer(start: cPointer, count: count))
     }
 }
@@ -102,29 +97,38 @@ func sgemm(
     transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: Matrix?, b: Matrix?,
     beta: Float, c: inout Matrix, epilogue: GEMMEpilogue? = nil
 ) {
+    let ldc = c.ld
+    c.storage.withUnsafeMutableBufferPointer { cBuffer in
+        sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, b: b, beta: beta,
+              c: cBuffer.baseAddress, ldc: ldc, epilogue: epilogue)
+    }
+}
+
+/// The same, on C at `c` with its rows `ldc` floats apart.
+func sgemm(
+    transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: Matrix?, b: Matrix?,
+    beta: Float, c: UnsafeMutablePointer<Float>?, ldc: Int, epilogue: GEMMEpilogue? = nil
+) {
     let lda = a?.ld ?? max(1, transA ? m : k)
     let ldb = b?.ld ?? max(1, transB ? k : n)
-    let ldc = c.ld
     withOptionalPointer(a?.storage) { aPointer in
         withOptionalPointer(b?.storage) { bPointer in
             withOptionalPointer(epilogue?.bias) { biasPointer in
-                c.storage.withUnsafeMutableBufferPointer { cBuffer in
-                    let (ta, tb): (Int32, Int32) = (transA ? 1 : 0, transB ? 1 : 0)
-                    if let y = epilogue?.reluOutput {
-                        y.storage.withUnsafeBufferPointer { yBuffer in
-                            ck_sgemm_relu_backward(
-                                ta, tb, Int64(m), Int64(n), Int64(k), alpha, aPointer, Int64(lda), bPointer,
-                                Int64(ldb), beta, cBuffer.baseAddress, Int64(ldc), yBuffer.baseAddress, Int64(y.ld))
-                        }
-                    } else if let epilogue {
-                        ck_sgemm_bias_relu(
+                let (ta, tb): (Int32, Int32) = (transA ? 1 : 0, transB ? 1 : 0)
+                if let y = epilogue?.reluOutput {
+                    y.storage.withUnsafeBufferPointer { yBuffer in
+                        ck_sgemm_relu_backward(
                             ta, tb, Int64(m), Int64(n), Int64(k), alpha, aPointer, Int64(lda), bPointer,
-                            Int64(ldb), beta, cBuffer.baseAddress, Int64(ldc), biasPointer, epilogue.relu ? 1 : 0)
-                    } else {
-                        ck_sgemm(
-                            ta, tb, Int64(m), Int64(n), Int64(k), alpha, aPointer, Int64(lda), bPointer,
-                            Int64(ldb), beta, cBuffer.baseAddress, Int64(ldc))
+                            Int64(ldb), beta, c, Int64(ldc), yBuffer.baseAddress, Int64(y.ld))
                     }
+                } else if let epilogue {
+                    ck_sgemm_bias_relu(
+                        ta, tb, Int64(m), Int64(n), Int64(k), alpha, aPointer, Int64(lda), bPointer,
+                        Int64(ldb), beta, c, Int64(ldc), biasPointer, epilogue.relu ? 1 : 0)
+                } else {
+                    ck_sgemm(
+                        ta, tb, Int64(m), Int64(n), Int64(k), alpha, aPointer, Int64(lda), bPointer,
+                        Int64(ldb), beta, c, Int64(ldc))
                 }
             }
         }
