@@ -27,16 +27,19 @@
 #define IN_PLACE_ALWAYS INT64_MAX
 #define IN_PLACE_UP_TO_2_MB ((int64_t)1 << 19)
 #define IN_PLACE_UP_TO_4_MB ((int64_t)1 << 20)
-/* own_slivers_max_a: own slivers only up to mc rows, or for an A~ of up to 1 MB (Zen 4's L2,
- * half of Sapphire Rapids'). */
+/* own_slivers_max_a: own slivers only up to mc rows, or for an A~ of up to 512 KB (Zen 3's
+ * L2) or 1 MB (Zen 4's L2, half of Sapphire Rapids'). */
 #define OWN_A_UP_TO_MC 0
+#define OWN_A_UP_TO_512_KB ((int64_t)1 << 17)
 #define OWN_A_UP_TO_1_MB ((int64_t)1 << 18)
 /* along_rows_max_b: a thread's part of B~ up to 1 MB, half of Sapphire Rapids' L2. */
 #define ALONG_ROWS_UP_TO_1_MB ((int64_t)1 << 18)
 
-/* The tables. Where each was measured, and against what: Benchmarks/README.md. Rows not
- * measured on their CPU are scaled to their tiles (portable, AVX2), until a session has that
- * CPU. The two-FMA row differs from the one-FMA row only in PACKED's 8 x 48 kernel (and NC
+/* The tables. Where each was measured, and against what: Benchmarks/README.md. The portable
+ * row is scaled to its tile. The AVX2 row's blocks are scaled to its tile; its
+ * own_slivers_max_a was measured on Zen 3 (EPYC Milan), the AVX2 CPU these machines have,
+ * where packing all of A~ up to half of L2 beats a shared B~ read from the other core. The
+ * two-FMA row differs from the one-FMA row only in PACKED's 8 x 48 kernel (and NC
  * 2112, a multiple of both tiles' 32 and 48 columns that takes 2048 columns in one block),
  * the 12 x 32 kernel's asks for B's rows ahead, reading B in place up to 4 MB, fewer asks
  * per tile for the next own sliver, going along C's rows (along_rows_max_b, 0 elsewhere)
@@ -62,7 +65,7 @@ static const ck_gemm_table tables[] = {
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
         .row_panel_max_k = 0, .prefetch_rows = 32,
         .kernel_prefetch_b_rows = 0,
-        .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_MC,
+        .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_512_KB,
         .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 0,
     },
     [CK_GEMM_ARCH_AVX512_ONE_FMA] = {
