@@ -91,7 +91,7 @@ final class DistributedTests: XCTestCase {
 
     func testDigitsCNNWithAdamOnTwoRanksMatchesOneProcess() throws {
         checkLosses(of: try launch("fit-cnn", ranks: 2),
-                    match: try launch("reference-cnn", ranks: 0), steps: 100)
+                    match: try launch("reference-cnn", ranks: 0), steps: 50)
     }
 
     func testScheduleAndPenaltiesOnTwoRanksMatchOneProcess() throws {

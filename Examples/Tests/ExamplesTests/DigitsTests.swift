@@ -52,14 +52,15 @@ final class DigitsTests: XCTestCase {
     }
 
     /// The residual network (blocks written from operations, trained through the graph)
-    /// reaches 96% on seed 0 in 4 of its 10 epochs (96.7%; the full run: median 98.3% over
+    /// reaches 95% on seed 0 in 4 of its 10 epochs (96.7% with the AVX-512 tables, 95.8% with
+    /// the AVX2 table, whose k blocks sum in another order; the full run: median 98.3% over
     /// seeds 0–9, README).
     func testTheResidualNetworkTrainsOnOneSeed() throws {
         let split = try split()
         var experiment = DigitsExperiment(architecture: .residual)
         experiment.epochs = 4
         let result = try experiment.run(on: split)
-        XCTAssertGreaterThanOrEqual(result.testEvaluation.accuracy, 0.96)
+        XCTAssertGreaterThanOrEqual(result.testEvaluation.accuracy, 0.95)
         XCTAssertLessThan(result.lossHistory.last!, result.lossHistory.first! / 5, "\(result.lossHistory)")
         // Its state is named as PyTorch's state_dict names it, nested blocks included.
         let names = result.model.namedStateTensors.map(\.name)
