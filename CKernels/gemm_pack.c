@@ -98,7 +98,8 @@ static void transpose_block(int64_t rows, int64_t cols, const float *src, int64_
 
 /* Only the AVX-512 12 x 32 kernel's slivers have 12 rows, and the plan runs it only on CPUs
  * with AVX-512F: ck_gemm_pack_a takes transpose_sliver_12 for them. */
-_Static_assert(CK_GEMM_AVX2_MR != 12 && CK_GEMM_PORTABLE_MR != 12 && CK_GEMM_AVX512_8X48_MR != 12,
+_Static_assert(CK_GEMM_AVX2_MR != 12 && CK_GEMM_PORTABLE_MR != 12 &&
+                   CK_GEMM_AVX512_8X48_MR != 12,
                "12-row slivers are the AVX-512 12 x 32 kernel's alone");
 
 /* dst[p*12 + i] = src[i*lds + p] for i < 12, p < kc: a whole A sliver of the 12 x 32 kernel
@@ -107,20 +108,21 @@ _Static_assert(CK_GEMM_AVX2_MR != 12 && CK_GEMM_PORTABLE_MR != 12 && CK_GEMM_AVX
  * are then three vectors, each gathered from all three registers by two two-source permutes
  * (from the first two registers, then the third), and stored whole. Columns past the last
  * multiple of 4 one by one. */
-__attribute__((target("avx512f"))) static void transpose_sliver_12(int64_t kc, const float *src,
-                                                                    int64_t lds, float *dst) {
+__attribute__((target("avx512f"))) static void
+transpose_sliver_12(int64_t kc, const float *src, int64_t lds, float *dst) {
     /* Element (row r, column c) of the 4 columns is lane 4 * (r % 4) + c of register r / 4;
      * a permute takes lane x of its first source and lane 16 + x of its second. The "first"
      * index vectors combine rows 0-7 (registers 0 and 1) and leave the places of rows 8-11
      * (register 2) to the "second", which keeps what the first placed (lanes 0-15 of its
      * first source). Output vector v holds dst floats 16v .. 16v+15: float f is column f / 12,
      * row f % 12. */
-    const __m512i first0 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 1, 5, 9, 13),
-                  second0 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 20, 24, 28, 12, 13, 14, 15),
-                  first1 = _mm512_setr_epi32(17, 21, 25, 29, 0, 0, 0, 0, 2, 6, 10, 14, 18, 22, 26, 30),
-                  second1 = _mm512_setr_epi32(0, 1, 2, 3, 17, 21, 25, 29, 8, 9, 10, 11, 12, 13, 14, 15),
-                  first2 = _mm512_setr_epi32(0, 0, 0, 0, 3, 7, 11, 15, 19, 23, 27, 31, 0, 0, 0, 0),
-                  second2 = _mm512_setr_epi32(18, 22, 26, 30, 4, 5, 6, 7, 8, 9, 10, 11, 19, 23, 27, 31);
+    const __m512i
+        first0 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 1, 5, 9, 13),
+        second0 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 20, 24, 28, 12, 13, 14, 15),
+        first1 = _mm512_setr_epi32(17, 21, 25, 29, 0, 0, 0, 0, 2, 6, 10, 14, 18, 22, 26, 30),
+        second1 = _mm512_setr_epi32(0, 1, 2, 3, 17, 21, 25, 29, 8, 9, 10, 11, 12, 13, 14, 15),
+        first2 = _mm512_setr_epi32(0, 0, 0, 0, 3, 7, 11, 15, 19, 23, 27, 31, 0, 0, 0, 0),
+        second2 = _mm512_setr_epi32(18, 22, 26, 30, 4, 5, 6, 7, 8, 9, 10, 11, 19, 23, 27, 31);
     int64_t p = 0;
     for (; p + 4 <= kc; p += 4) {
         __m512 rows[3];
@@ -133,11 +135,14 @@ __attribute__((target("avx512f"))) static void transpose_sliver_12(int64_t kc, c
         }
         float *d = dst + p * 12;
         _mm512_storeu_ps(d, _mm512_permutex2var_ps(
-                                _mm512_permutex2var_ps(rows[0], first0, rows[1]), second0, rows[2]));
+                                _mm512_permutex2var_ps(rows[0], first0, rows[1]),
+                                second0, rows[2]));
         _mm512_storeu_ps(d + 16, _mm512_permutex2var_ps(
-                                     _mm512_permutex2var_ps(rows[0], first1, rows[1]), second1, rows[2]));
+                                     _mm512_permutex2var_ps(rows[0], first1, rows[1]),
+                                     second1, rows[2]));
         _mm512_storeu_ps(d + 32, _mm512_permutex2var_ps(
-                                     _mm512_permutex2var_ps(rows[0], first2, rows[1]), second2, rows[2]));
+                                     _mm512_permutex2var_ps(rows[0], first2, rows[1]),
+                                     second2, rows[2]));
     }
     for (; p < kc; p++)
         for (int i = 0; i < 12; i++) dst[p * 12 + i] = src[i * lds + p];

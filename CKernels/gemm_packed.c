@@ -181,8 +181,9 @@ static thread_share share_of(const gemm_problem *problem, ck_gemm_packed_layout 
         s.per_block = 1;
     } else {
         /* All the rows at once with own slivers (ck_gemm_packed_layout_for takes them only
-         * where the rows fit one block); else equal blocks of at most mc (ck_gemm_equal_block): no block is a short
-         * remainder, whose few tiles per B~ sliver would bring in little of the next one. */
+         * where the rows fit one block); else equal blocks of at most mc
+         * (ck_gemm_equal_block): no block is a short remainder, whose few tiles per B~
+         * sliver would bring in little of the next one. */
         s.mc_block = s.own_slivers ? s.m1 - s.m0
                                    : ck_gemm_equal_block(s.m1 - s.m0, problem->t->mc, mr);
         s.per_block = (s.n1 - s.n0 + nr - 1) / nr;

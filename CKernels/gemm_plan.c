@@ -37,8 +37,8 @@
 
 /* The tables. Where each was measured, and against what: Benchmarks/README.md. The portable
  * row is scaled to its tile. The AVX2 row's blocks are scaled to its tile; its
- * own_slivers_max_a was measured on Zen 3 (EPYC Milan), the AVX2 CPU these machines have,
- * where packing all of A~ up to half of L2 beats a shared B~ read from the other core. The
+ * own_slivers_max_a was measured on Zen 3 (EPYC Milan), where each thread packing all of an
+ * A~ as large as L2 beats a B~ shared between the cores. The
  * two-FMA row differs from the one-FMA row only in PACKED's 8 x 48 kernel (and NC
  * 2112, a multiple of both tiles' 32 and 48 columns that takes 2048 columns in one block),
  * the 12 x 32 kernel's asks for B's rows ahead, reading B in place up to 4 MB, fewer asks
