@@ -10,6 +10,29 @@
 enum { MR = CK_GEMM_AVX2_MR, NR = CK_GEMM_AVX2_NR };
 _Static_assert(NR == 16, "the kernel holds a row of the tile in two ymm registers");
 
+/* Step p: the first V vectors of row p of the B sliver times column p of the A sliver (the
+ * first R of its 6 floats, each broadcast), one FMA per accumulator: acc = a * b + acc. */
+static inline __attribute__((target("avx2,fma"), always_inline)) void
+step(const int R, const int V, __m256 acc[MR][2], const float *a, const float *b_row) {
+    __m256 bv[2];
+    for (int h = 0; h < V; h++) bv[h] = _mm256_loadu_ps(b_row + 8 * h);
+    for (int i = 0; i < R; i++) {
+        const __m256 ai = _mm256_broadcast_ss(a + i);
+        for (int h = 0; h < V; h++) acc[i][h] = _mm256_fmadd_ps(ai, bv[h], acc[i][h]);
+    }
+}
+
+/* Steps 0 .. kc-1 in increasing p, U of them an iteration (U a constant after inlining),
+ * then the rest one by one. */
+static inline __attribute__((target("avx2,fma"), always_inline)) void
+steps(const int R, const int V, const int U, __m256 acc[MR][2], int64_t kc,
+      const float *a_packed, const float *b, int64_t ldb) {
+    int64_t p = 0;
+    for (; p + U <= kc; p += U)
+        for (int u = 0; u < U; u++) step(R, V, acc, a_packed + (p + u) * MR, b + (p + u) * ldb);
+    for (; p < kc; p++) step(R, V, acc, a_packed + p * MR, b + p * ldb);
+}
+
 /* The first R rows and V vectors of 8 columns of the tile; with `masked`, of the last vector
  * only the columns whose lanes in `last` are set (R, V and `masked` constants after
  * inlining). */
@@ -29,18 +52,14 @@ tile(const int R, const int V, const int masked, __m256i last, int64_t kc,
             _mm_prefetch((const char *)(c + i * ldc + (masked ? 8 * (V - 1) : 8 * V - 1)),
                          _MM_HINT_T1);
         }
-    /* Step p: the first V vectors of row p of the B sliver times column p of the A sliver
-     * (the first R of its 6 floats, each broadcast), one FMA per accumulator: acc = a * b +
-     * acc, in increasing p. */
-    for (int64_t p = 0; p < kc; p++) {
-        const float *a = a_packed + p * MR, *b_row = b + p * ldb;
-        __m256 bv[2];
-        for (int h = 0; h < V; h++) bv[h] = _mm256_loadu_ps(b_row + 8 * h);
-        for (int i = 0; i < R; i++) {
-            __m256 ai = _mm256_broadcast_ss(a + i);
-            for (int h = 0; h < V; h++) acc[i][h] = _mm256_fmadd_ps(ai, bv[h], acc[i][h]);
-        }
-    }
+    /* The steps in increasing p, several an iteration (fewer instructions per step for the
+     * loop itself): four from a packed sliver (rows NR floats apart), two from B in place,
+     * whose rows, ldb apart, come from L2 or L3 (four an iteration read them slower there;
+     * Benchmarks/README.md, Zen 3). */
+    if (ldb == NR)
+        steps(R, V, 4, acc, kc, a_packed, b, ldb);
+    else
+        steps(R, V, 2, acc, kc, a_packed, b, ldb);
     /* c = alpha * acc (beta == 0: c is not read), or fma(beta, c, alpha * acc); the masked
      * vector reads and writes its own columns only. */
     const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
