@@ -14,6 +14,8 @@ static inline f4 load4(const float *p) {
     return v;
 }
 static inline void store4(float *p, f4 v) { __builtin_memcpy_inline(p, &v, sizeof v); }
+typedef float f2 __attribute__((vector_size(2 * sizeof(float))));
+static inline void store2(float *p, f2 v) { __builtin_memcpy_inline(p, &v, sizeof v); }
 
 /* dst[0 .. n) = src[0 .. n): 64 bytes at a time (one zmm in the AVX-512 clone of a packing
  * function), then 4 floats, then one. */
@@ -52,15 +54,59 @@ static inline void copy_strip(float *dst, int64_t stride, const float *m, int64_
     copy_strip_rows(dst, stride, m, ld, p0, kc, col0, width, ahead);
 }
 
+/* dst[p*ldd + q] = s[q*lds + p] for q < 4, p0 <= p < p1: four rows of a block transposed, in
+ * 4 x 4 blocks held in registers (columns past the last whole block one by one). */
+static inline void transpose_4_rows(const float *s, int64_t lds, int64_t p0, int64_t p1,
+                                    float *dst, int64_t ldd) {
+    int64_t p = p0;
+    for (; p + 4 <= p1; p += 4) {
+        /* r_q holds row q, columns p..p+3; the stores are columns p..p+3, rows 0..3. */
+        const f4 r0 = load4(s + p), r1 = load4(s + lds + p), r2 = load4(s + 2 * lds + p),
+                 r3 = load4(s + 3 * lds + p);
+        const f4 lo01 = __builtin_shufflevector(r0, r1, 0, 4, 1, 5),
+                 hi01 = __builtin_shufflevector(r0, r1, 2, 6, 3, 7),
+                 lo23 = __builtin_shufflevector(r2, r3, 0, 4, 1, 5),
+                 hi23 = __builtin_shufflevector(r2, r3, 2, 6, 3, 7);
+        float *d = dst + p * ldd;
+        store4(d, __builtin_shufflevector(lo01, lo23, 0, 1, 4, 5));
+        store4(d + ldd, __builtin_shufflevector(lo01, lo23, 2, 3, 6, 7));
+        store4(d + 2 * ldd, __builtin_shufflevector(hi01, hi23, 0, 1, 4, 5));
+        store4(d + 3 * ldd, __builtin_shufflevector(hi01, hi23, 2, 3, 6, 7));
+    }
+    for (; p < p1; p++)
+        for (int64_t q = 0; q < 4; q++) dst[p * ldd + q] = s[q * lds + p];
+}
+
+/* The same for two rows: each 4 columns of the pair interleaved in two registers, stored two
+ * floats a column (the AVX2 kernel's 6-row A slivers end in such a pair). */
+static inline void transpose_2_rows(const float *s, int64_t lds, int64_t p0, int64_t p1,
+                                    float *dst, int64_t ldd) {
+    int64_t p = p0;
+    for (; p + 4 <= p1; p += 4) {
+        const f4 r0 = load4(s + p), r1 = load4(s + lds + p);
+        const f4 lo = __builtin_shufflevector(r0, r1, 0, 4, 1, 5),
+                 hi = __builtin_shufflevector(r0, r1, 2, 6, 3, 7);
+        float *d = dst + p * ldd;
+        store2(d, __builtin_shufflevector(lo, lo, 0, 1));
+        store2(d + ldd, __builtin_shufflevector(lo, lo, 2, 3));
+        store2(d + 2 * ldd, __builtin_shufflevector(hi, hi, 0, 1));
+        store2(d + 3 * ldd, __builtin_shufflevector(hi, hi, 2, 3));
+    }
+    for (; p < p1; p++) {
+        dst[p * ldd] = s[p];
+        dst[p * ldd + 1] = s[lds + p];
+    }
+}
+
 /* dst[p*ldd + i] = src[i*lds + p] for i < rows, p < cols: a rows x cols block transposed,
- * in 4 x 4 blocks held in registers (rows and columns past the last whole block one by one),
- * every 4 rows through a chunk of the columns. A dst larger than TRANSPOSE_L1_FLOATS (a
- * sliver of B transposed, 32 or 48 columns by kc) is filled TRANSPOSE_COLUMNS columns at a
- * time, so that the chunk's part of it stays in L1 while all its rows fill it, rather than
- * having its lines, 16 bytes written per 4 rows, fetched again for every 4 rows. A smaller
- * dst (an A sliver of mr rows in a k block of up to 682) stays in L1 anyway and is filled in
- * one chunk: each group of 4 source rows is then read straight through. (A whole 12-row A
- * sliver, the AVX-512 12 x 32 kernel's, goes to transpose_sliver_12 instead.) */
+ * four rows at a time, then a pair, then a last row, every group through a chunk of the
+ * columns. A dst larger than TRANSPOSE_L1_FLOATS (a sliver of B transposed, 32 or 48
+ * columns by kc) is filled TRANSPOSE_COLUMNS columns at a time, so that the chunk's part of
+ * it stays in L1 while all its rows fill it, rather than having its lines, 16 bytes written
+ * per 4 rows, fetched again for every 4 rows. A smaller dst (an A sliver of mr rows in a k
+ * block of up to 682) stays in L1 anyway and is filled in one chunk: each group of source
+ * rows is then read straight through. (A whole 12-row A sliver, the AVX-512 12 x 32
+ * kernel's, goes to transpose_sliver_12 instead.) */
 enum { TRANSPOSE_L1_FLOATS = 8192, TRANSPOSE_COLUMNS = 64 };
 static void transpose_block(int64_t rows, int64_t cols, const float *src, int64_t lds,
                             float *dst, int64_t ldd) {
@@ -68,27 +114,12 @@ static void transpose_block(int64_t rows, int64_t cols, const float *src, int64_
     for (int64_t p0 = 0; p0 < cols; p0 += chunk) {
         const int64_t p1 = ck_gemm_min64(cols, p0 + chunk);
         int64_t i = 0;
-        for (; i + 4 <= rows; i += 4) {
-            const float *s = src + i * lds;
-            int64_t p = p0;
-            for (; p + 4 <= p1; p += 4) {
-                /* r_q holds row i+q, columns p..p+3; c_q column p+q, rows i..i+3. */
-                const f4 r0 = load4(s + p), r1 = load4(s + lds + p),
-                         r2 = load4(s + 2 * lds + p), r3 = load4(s + 3 * lds + p);
-                const f4 lo01 = __builtin_shufflevector(r0, r1, 0, 4, 1, 5),
-                         hi01 = __builtin_shufflevector(r0, r1, 2, 6, 3, 7),
-                         lo23 = __builtin_shufflevector(r2, r3, 0, 4, 1, 5),
-                         hi23 = __builtin_shufflevector(r2, r3, 2, 6, 3, 7);
-                float *d = dst + p * ldd + i;
-                store4(d, __builtin_shufflevector(lo01, lo23, 0, 1, 4, 5));
-                store4(d + ldd, __builtin_shufflevector(lo01, lo23, 2, 3, 6, 7));
-                store4(d + 2 * ldd, __builtin_shufflevector(hi01, hi23, 0, 1, 4, 5));
-                store4(d + 3 * ldd, __builtin_shufflevector(hi01, hi23, 2, 3, 6, 7));
-            }
-            for (; p < p1; p++)
-                for (int64_t q = 0; q < 4; q++) dst[p * ldd + i + q] = s[q * lds + p];
+        for (; i + 4 <= rows; i += 4) transpose_4_rows(src + i * lds, lds, p0, p1, dst + i, ldd);
+        if (i + 2 <= rows) {
+            transpose_2_rows(src + i * lds, lds, p0, p1, dst + i, ldd);
+            i += 2;
         }
-        for (; i < rows; i++)
+        if (i < rows)
             for (int64_t p = p0; p < p1; p++) dst[p * ldd + i] = src[i * lds + p];
     }
 }
