@@ -35,10 +35,11 @@
  * asks for row p + prefetch_b of the B sliver (while that row is one of its kc), into L1; 0:
  * no asks. The other kernels, whose tables give 0, take it and ask for nothing.
  *
- * next_b (NULL: nothing): memory the AVX-512 8 x 48 kernel asks L2 for while it computes, one
- * cache line every 8 steps from next_b on (about kc / 8 lines, at most 2 * kc floats), for a
- * whole tile of 3 or more steps: the driver gives each tile of a column of tiles its piece of
- * the next B~ sliver. The other kernels take it and ask for nothing. */
+ * next_b (NULL: nothing): memory the AVX-512 8 x 48 kernel and the AVX2 kernel ask L2 for
+ * while they compute, one cache line every 8 steps from next_b on (about kc / 8 lines, at
+ * most 2 * kc floats), for a whole tile of 3 (8 x 48) or 4 (AVX2) or more steps: the driver
+ * gives each tile of a column of tiles its piece of the next B~ sliver. The other kernels
+ * take it and ask for nothing. */
 typedef void (*ck_gemm_microkernel)(int64_t kc, int rows, const float *a_packed,
                                     const float *b, int64_t ldb, float *c, int64_t ldc,
                                     float alpha, float beta, int64_t prefetch_b,

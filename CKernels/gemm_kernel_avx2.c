@@ -23,13 +23,20 @@ step(const int R, const int V, __m256 acc[MR][2], const float *a, const float *b
 }
 
 /* Steps 0 .. kc-1 in increasing p, U of them an iteration (U a constant after inlining),
- * then the rest one by one. */
+ * then the rest one by one. With `ask` (not NULL: the caller's next_b, gemm.h), each
+ * iteration of 4 steps also asks L2 for the next 32 bytes from it: a cache line every 8
+ * steps, asked for twice, so that the loop has no branch; 2 * kc floats in all. */
 static inline __attribute__((target("avx2,fma"), always_inline)) void
 steps(const int R, const int V, const int U, __m256 acc[MR][2], int64_t kc,
-      const float *a_packed, const float *b, int64_t ldb) {
+      const float *a_packed, const float *b, int64_t ldb, const char *ask) {
     int64_t p = 0;
-    for (; p + U <= kc; p += U)
+    for (; p + U <= kc; p += U) {
+        if (ask != NULL) {
+            _mm_prefetch(ask, _MM_HINT_T1);
+            ask += 32;
+        }
         for (int u = 0; u < U; u++) step(R, V, acc, a_packed + (p + u) * MR, b + (p + u) * ldb);
+    }
     for (; p < kc; p++) step(R, V, acc, a_packed + p * MR, b + p * ldb);
 }
 
@@ -39,7 +46,7 @@ steps(const int R, const int V, const int U, __m256 acc[MR][2], int64_t kc,
 static inline __attribute__((target("avx2,fma"), always_inline)) void
 tile(const int R, const int V, const int masked, __m256i last, int64_t kc,
      const float *a_packed, const float *b, int64_t ldb, float *c, int64_t ldc, float alpha,
-     float beta) {
+     float beta, const float *next_b) {
     /* acc[i][h] holds row i, columns 8h..8h+7 of the tile (fully unrolled: registers). */
     __m256 acc[MR][2];
     for (int i = 0; i < R; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
@@ -53,13 +60,16 @@ tile(const int R, const int V, const int masked, __m256i last, int64_t kc,
                          _MM_HINT_T1);
         }
     /* The steps in increasing p, several an iteration (fewer instructions per step for the
-     * loop itself): four from a packed sliver (rows NR floats apart), two from B in place,
-     * whose rows, ldb apart, come from L2 or L3 (four an iteration read them slower there;
-     * Benchmarks/README.md, Zen 3). */
-    if (ldb == NR)
-        steps(R, V, 4, acc, kc, a_packed, b, ldb);
+     * loop itself): two from B in place, whose rows, ldb apart, come from L2 or L3 (four an
+     * iteration read them slower there; Benchmarks/README.md, Zen 3), four from a packed
+     * sliver (rows NR floats apart), asking for next_b where the driver gives it. Each call
+     * has `ask` NULL or not as a constant, so that its loop has no test of it. */
+    if (ldb != NR)
+        steps(R, V, 2, acc, kc, a_packed, b, ldb, NULL);
+    else if (next_b != NULL)
+        steps(R, V, 4, acc, kc, a_packed, b, ldb, (const char *)next_b);
     else
-        steps(R, V, 2, acc, kc, a_packed, b, ldb);
+        steps(R, V, 4, acc, kc, a_packed, b, ldb, NULL);
     /* c = alpha * acc (beta == 0: c is not read), or fma(beta, c, alpha * acc); the masked
      * vector reads and writes its own columns only. */
     const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
@@ -83,9 +93,8 @@ ck_gemm_kernel_avx2(int64_t kc, int rows, const float *a_packed, const float *b,
                     float *c, int64_t ldc, float alpha, float beta, int64_t prefetch_b,
                     const float *next_b) {
     (void)prefetch_b; /* the AVX2 table asks for no rows ahead (gemm.h) */
-    (void)next_b;
     const __m256i all = _mm256_set1_epi32(-1);
-#define TILE(R) tile(R, 2, 0, all, kc, a_packed, b, ldb, c, ldc, alpha, beta)
+#define TILE(R) tile(R, 2, 0, all, kc, a_packed, b, ldb, c, ldc, alpha, beta, next_b)
     switch (rows) { CK_GEMM_ROWS_1_TO_6(TILE) }
 #undef TILE
 }
@@ -99,8 +108,8 @@ ck_gemm_kernel_avx2_narrow(int64_t kc, int rows, int cols, const float *a_packed
     const int in_last = (cols - 1) % 8 + 1;
     const __m256i last = _mm256_cmpgt_epi32(_mm256_set1_epi32(in_last),
                                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-#define TILE_1(R) tile(R, 1, 1, last, kc, a_packed, b, ldb, c, ldc, alpha, beta)
-#define TILE_2(R) tile(R, 2, 1, last, kc, a_packed, b, ldb, c, ldc, alpha, beta)
+#define TILE_1(R) tile(R, 1, 1, last, kc, a_packed, b, ldb, c, ldc, alpha, beta, NULL)
+#define TILE_2(R) tile(R, 2, 1, last, kc, a_packed, b, ldb, c, ldc, alpha, beta, NULL)
     if (cols <= 8) {
         switch (rows) { CK_GEMM_ROWS_1_TO_6(TILE_1) }
     } else {
