@@ -37,8 +37,10 @@
 
 /* The tables. Where each was measured, and against what: Benchmarks/README.md. The portable
  * row is scaled to its tile. The AVX2 row's blocks are scaled to its tile; its
- * own_slivers_max_a was measured on Zen 3 (EPYC Milan), where each thread packing all of an
- * A~ as large as L2 beats a B~ shared between the cores. The
+ * own_slivers_max_a and dot_max_m were measured on Zen 3 (EPYC Milan), where each thread
+ * packing all of an A~ as large as L2 beats a B~ shared between the cores, and where the dot
+ * form of B transposed pays only up to 8 rows: from 12 on, packing B's transpose for the
+ * 6 x 16 tiles costs less than the dot form's loads and reductions. The
  * two-FMA row differs from the one-FMA row only in PACKED's 8 x 48 kernel (and NC
  * 2112, a multiple of both tiles' 32 and 48 columns that takes 2048 columns in one block),
  * the 12 x 32 kernel's asks for B's rows ahead, reading B in place up to 4 MB, fewer asks
@@ -62,7 +64,7 @@ static const ck_gemm_table tables[] = {
         .arch = CK_GEMM_ARCH_AVX2, .name = "avx2", .isa = ISA_AVX2,
         .mc = 144, .kc = 256, .nc = 4096,
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
-        .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
+        .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 8, .transposed_max_n = 15,
         .row_panel_max_k = 0, .prefetch_rows = 32,
         .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_512_KB,

@@ -148,7 +148,10 @@ final class GEMMPlanTests: XCTestCase {
                 ? "packed-own-slivers" : "packed-own-slivers-in-place"
             XCTAssertEqual(route(arch, "NN", 32, 1024, 1024),
                            arch == CK_GEMM_ARCH_PORTABLE ? "packed" : ownSlivers, name)
-            XCTAssertEqual(route(arch, "NT", 32, 1024, 1024), "dot", name)
+            // dX = dY·Wᵀ at batch 32: the dot form, except on the AVX2 table (up to 8 rows),
+            // where 32 rows are one row part with own slivers of B's transpose.
+            XCTAssertEqual(route(arch, "NT", 32, 1024, 1024),
+                           arch == CK_GEMM_ARCH_AVX2 ? "packed-own-slivers" : "dot", name)
             XCTAssertEqual(route(arch, "TN", 1024, 32, 1024), dW, name)
             XCTAssertEqual(route(arch, "TN", 1024, 32, 10), "broadcast-transposed", name)
             // Nothing to do; only C = beta * C.
@@ -281,5 +284,16 @@ final class GEMMPlanTests: XCTestCase {
         for arch in [CK_GEMM_ARCH_AVX512_ONE_FMA, CK_GEMM_ARCH_AVX512_ZEN5, CK_GEMM_ARCH_AVX2] {
             XCTAssertEqual(route(arch, "TN", 240, 32, 240), "packed", String(cString: ck_gemm_arch_name(arch)))
         }
+    }
+
+    /// Where the AVX2 table differs from the Zen 4 table's thresholds: the dot form of B
+    /// transposed up to 8 rows (32 elsewhere); past that, packed 6 × 16 tiles.
+    func testThresholdsWhereTheAVX2TableDiffers() {
+        let avx2 = CK_GEMM_ARCH_AVX2
+        XCTAssertEqual(route(avx2, "NT", 8, 64, 1000), "dot")
+        XCTAssertEqual(route(avx2, "NT", 9, 64, 1000), "packed")
+        XCTAssertEqual(route(avx2, threads: 1, "NT", 8, 1024, 1024), "dot")
+        XCTAssertEqual(route(avx2, threads: 1, "NT", 12, 1024, 1024), "packed-own-slivers")
+        XCTAssertEqual(route(CK_GEMM_ARCH_AVX512_ONE_FMA, "NT", 9, 64, 1000), "dot")
     }
 }
