@@ -32,6 +32,8 @@
 #define OWN_A_UP_TO_MC 0
 #define OWN_A_UP_TO_512_KB ((int64_t)1 << 17)
 #define OWN_A_UP_TO_1_MB ((int64_t)1 << 18)
+/* in_place_l2_sets: Zen 3's L2, 512 KB of 8 ways of 64-byte lines. */
+#define ZEN3_L2_SETS (512 * 1024 / 8 / 64)
 /* along_rows_max_b: a thread's part of B~ up to 1 MB, half of Sapphire Rapids' L2. */
 #define ALONG_ROWS_UP_TO_1_MB ((int64_t)1 << 18)
 
@@ -40,7 +42,10 @@
  * own_slivers_max_a and dot_max_m were measured on Zen 3 (EPYC Milan), where each thread
  * packing all of an A~ as large as L2 beats a B~ shared between the cores, and where the dot
  * form of B transposed pays only up to 8 rows: from 12 on, packing B's transpose for the
- * 6 x 16 tiles costs less than the dot form's loads and reductions. The
+ * 6 x 16 tiles costs less than the dot form's loads and reductions; so was the limit on
+ * reading B in place by the crowding of L2's sets (in_place_max_set_load): 96 keeps a batch
+ * of 32 reading a B of rows 4 KB apart in place (6 tiles, 16 rows a set) and packs one of 48
+ * rows of 8 KB. The
  * two-FMA row differs from the one-FMA row only in PACKED's 8 x 48 kernel (and NC
  * 2112, a multiple of both tiles' 32 and 48 columns that takes 2048 columns in one block),
  * the 12 x 32 kernel's asks for B's rows ahead, reading B in place up to 4 MB, fewer asks
@@ -58,6 +63,7 @@ static const ck_gemm_table tables[] = {
         .row_panel_max_k = 0, .prefetch_rows = 32,
         .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_MC,
+        .in_place_l2_sets = 0, .in_place_max_set_load = 0,
         .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 0,
     },
     [CK_GEMM_ARCH_AVX2] = {
@@ -68,6 +74,7 @@ static const ck_gemm_table tables[] = {
         .row_panel_max_k = 0, .prefetch_rows = 32,
         .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_512_KB,
+        .in_place_l2_sets = ZEN3_L2_SETS, .in_place_max_set_load = 96,
         .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 0,
     },
     [CK_GEMM_ARCH_AVX512_ONE_FMA] = {
@@ -78,6 +85,7 @@ static const ck_gemm_table tables[] = {
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
         .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_UP_TO_2_MB, .own_slivers_max_a = OWN_A_UP_TO_1_MB,
+        .in_place_l2_sets = 0, .in_place_max_set_load = 0,
         .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 0,
     },
     [CK_GEMM_ARCH_AVX512_TWO_FMA] = {
@@ -89,6 +97,7 @@ static const ck_gemm_table tables[] = {
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
         .kernel_prefetch_b_rows = 32,
         .own_slivers_in_place_max_b = IN_PLACE_UP_TO_4_MB, .own_slivers_max_a = OWN_A_UP_TO_1_MB,
+        .in_place_l2_sets = 0, .in_place_max_set_load = 0,
         .next_sliver_max_lines = 32, .along_rows_max_b = ALONG_ROWS_UP_TO_1_MB,
         .own_slivers_one_block = 1,
     },
@@ -100,6 +109,7 @@ static const ck_gemm_table tables[] = {
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
         .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_MC,
+        .in_place_l2_sets = 0, .in_place_max_set_load = 0,
         .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 0,
     },
 };
@@ -258,7 +268,7 @@ ck_gemm_route ck_gemm_route_for(ck_gemm_arch arch, int threads, int trans_a, int
     /* C at address 0: its first element on a cache line, as the library's buffers are. */
     const ck_gemm_operands g = {
         .trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n, .k = k, .alpha = alpha,
-        .beta = beta, .ldc = ldc,
+        .beta = beta, .ldb = trans_b ? k : n, .ldc = ldc,
         .epilogue = epilogue > CK_GEMM_EPILOGUE_NONE && epilogue <= CK_GEMM_EPILOGUE_RELU_BACKWARD
                         ? &kinds[epilogue] : NULL};
     int mr, nr;

@@ -287,7 +287,10 @@ final class GEMMPlanTests: XCTestCase {
     }
 
     /// Where the AVX2 table differs from the Zen 4 table's thresholds: the dot form of B
-    /// transposed up to 8 rows (32 elsewhere); past that, packed 6 × 16 tiles.
+    /// transposed up to 8 rows (32 elsewhere); past that, packed 6 × 16 tiles. Own slivers
+    /// read B in place while its tiles of rows times the rows of a 256-row sliver that share
+    /// one of L2's 1024 sets is at most 96: rows 1024 floats (4 KB) apart cycle through 16
+    /// sets, 16 rows a set; 2048 apart through 8, 32 a set; 784 apart through all of them.
     func testThresholdsWhereTheAVX2TableDiffers() {
         let avx2 = CK_GEMM_ARCH_AVX2
         XCTAssertEqual(route(avx2, "NT", 8, 64, 1000), "dot")
@@ -295,5 +298,19 @@ final class GEMMPlanTests: XCTestCase {
         XCTAssertEqual(route(avx2, threads: 1, "NT", 8, 1024, 1024), "dot")
         XCTAssertEqual(route(avx2, threads: 1, "NT", 12, 1024, 1024), "packed-own-slivers")
         XCTAssertEqual(route(CK_GEMM_ARCH_AVX512_ONE_FMA, "NT", 9, 64, 1000), "dot")
+        // 6 tiles × 16 rows a set; 7 × 16.
+        XCTAssertEqual(route(avx2, "NN", 36, 1024, 1024), "packed-own-slivers-in-place")
+        XCTAssertEqual(route(avx2, "NN", 37, 1024, 1024), "packed-own-slivers")
+        // 3 tiles × 32 rows a set; 6 × 32.
+        XCTAssertEqual(route(avx2, "NN", 16, 1024, 2048), "packed-own-slivers-in-place")
+        XCTAssertEqual(route(avx2, "NN", 32, 1024, 2048), "packed-own-slivers")
+        // Rows 784 floats apart, one a set: all 144 rows (24 tiles) of one A~ block.
+        XCTAssertEqual(route(avx2, threads: 1, "NN", 144, 1024, 784), "packed-own-slivers-in-place")
+        // A k block of 64 rows 4 KB apart: 4 a set, 24 tiles.
+        XCTAssertEqual(route(avx2, threads: 1, "NN", 144, 64, 1024), "packed-own-slivers-in-place")
+        // The other tables read B in place up to mc rows, whatever its rows' distance.
+        XCTAssertEqual(route(avx2, "NN", 48, 512, 1024), "packed-own-slivers") // 8 × 16
+        XCTAssertEqual(route(CK_GEMM_ARCH_AVX512_ONE_FMA, "NN", 48, 512, 1024),
+                       "packed-own-slivers-in-place")
     }
 }
