@@ -96,6 +96,9 @@
  *   own_slivers_max_a    floats of A~ (m x min(k, kc)) up to which a thread may pack all m
  *       rows as one block and take own slivers, even past mc rows (0: only up to mc rows);
  *       above 0 it also breaks the packed layout's ties towards one row part (see below)
+ *   own_slivers_margin   with own_slivers_max_a: one row part that fits own slivers stays
+ *       unless a grid of several row parts gives the busiest thread fewer tiles by more than
+ *       1 / own_slivers_margin of them (0: by any)
  *   along_rows_max_b     floats of a thread's part of a B~ block (min(k, kc) by its
  *       columns of min(n, nc)) up to which PACKED goes along C's rows (0: never)
  *   own_slivers_one_block  1: a product of one k block and one A~ block (k <= kc, m <= mc)
@@ -122,7 +125,7 @@ typedef struct {
     int64_t kernel_prefetch_b_rows;
     int64_t own_slivers_in_place_max_b;
     int64_t in_place_l2_sets, in_place_max_set_load;
-    int64_t own_slivers_max_a;
+    int64_t own_slivers_max_a, own_slivers_margin;
     int64_t next_sliver_max_lines;
     int64_t along_rows_max_b;
     int64_t own_slivers_one_block;
@@ -240,9 +243,10 @@ static inline int ck_gemm_c_on_lines(const ck_gemm_operands *g) {
  * own_slivers_one_block (see the table); else the grid whose busiest thread has the fewest
  * tiles of an m x min(n, nc) block, and own slivers when there is one row part that fits them
  * (ck_gemm_own_slivers_fit). On a tie, more row parts (fewer duplicate A~ packs), except on a
- * table with own_slivers_max_a, where one row part that fits own slivers wins: each thread
- * then packs only the B slivers it reads, with no barrier and no B~ read from another core's
- * cache, at the cost of packing all of A~ itself. */
+ * table with own_slivers_max_a, where one row part that fits own slivers wins, and keeps
+ * winning against a grid that saves its busiest thread no more than 1 / own_slivers_margin of
+ * its tiles: each thread then packs only the B slivers it reads, with no barrier and no B~
+ * read from another core's cache, at the cost of packing all of A~ itself. */
 static inline ck_gemm_packed_layout ck_gemm_packed_layout_for(const ck_gemm_table *t,
                                                               int mr, int nr, int threads,
                                                               const ck_gemm_operands *g) {
@@ -262,7 +266,12 @@ static inline ck_gemm_packed_layout ck_gemm_packed_layout_for(const ck_gemm_tabl
         if (rows == 1)
             one_row_part_fits =
                 t->own_slivers_max_a > 0 && ck_gemm_own_slivers_fit(t, cols, m, n, k);
-        if (busiest < best || (busiest == best && !one_row_part_fits)) {
+        /* Against one row part that fits own slivers, a grid must save its busiest thread
+         * more than best / own_slivers_margin tiles (a margin of 0: any). */
+        const int64_t bar = layout.tm == 1 && one_row_part_fits && t->own_slivers_margin > 0
+                                ? best - best / t->own_slivers_margin
+                                : best;
+        if (busiest < bar || (busiest == best && !one_row_part_fits)) {
             best = busiest;
             layout.tm = rows;
             layout.tn = cols;

@@ -291,10 +291,12 @@ final class GEMMPlanTests: XCTestCase {
     /// read B in place while its tiles of rows times the rows of a 256-row sliver that share
     /// one of L2's 1024 sets is at most 96: rows 1024 floats (4 KB) apart cycle through 16
     /// sets, 16 rows a set; 2048 apart through 8, 32 a set; 784 apart through all of them.
+    /// Two row parts sharing B~ replace one with own slivers only for a saving of more than
+    /// a sixteenth of the busiest thread's tiles.
     func testThresholdsWhereTheAVX2TableDiffers() {
         let avx2 = CK_GEMM_ARCH_AVX2
         XCTAssertEqual(route(avx2, "NT", 8, 64, 1000), "dot")
-        XCTAssertEqual(route(avx2, "NT", 9, 64, 1000), "packed")
+        XCTAssertEqual(route(avx2, "NT", 9, 64, 1000), "packed-own-slivers")
         XCTAssertEqual(route(avx2, threads: 1, "NT", 8, 1024, 1024), "dot")
         XCTAssertEqual(route(avx2, threads: 1, "NT", 12, 1024, 1024), "packed-own-slivers")
         XCTAssertEqual(route(CK_GEMM_ARCH_AVX512_ONE_FMA, "NT", 9, 64, 1000), "dot")
@@ -308,6 +310,12 @@ final class GEMMPlanTests: XCTestCase {
         XCTAssertEqual(route(avx2, threads: 1, "NN", 144, 1024, 784), "packed-own-slivers-in-place")
         // A k block of 64 rows 4 KB apart: 4 a set, 24 tiles.
         XCTAssertEqual(route(avx2, threads: 1, "NN", 144, 64, 1024), "packed-own-slivers-in-place")
+        // 6 × 25 tiles a thread in one row part, 3 × 49 in two: within a sixteenth, one row
+        // part with own slivers (B's rows 784 floats apart, one a set: in place). 6 × 6
+        // against 3 × 11 saves more: two row parts.
+        XCTAssertEqual(route(avx2, "NN", 36, 1024, 784), "packed-own-slivers-in-place")
+        XCTAssertEqual(route(avx2, "NT", 36, 1024, 784), "packed-own-slivers")
+        XCTAssertEqual(route(avx2, "NN", 36, 1024, 176), "packed")
         // The other tables read B in place up to mc rows, whatever its rows' distance.
         XCTAssertEqual(route(avx2, "NN", 48, 512, 1024), "packed-own-slivers") // 8 × 16
         XCTAssertEqual(route(CK_GEMM_ARCH_AVX512_ONE_FMA, "NN", 48, 512, 1024),
