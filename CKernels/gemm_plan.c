@@ -1,5 +1,5 @@
 /* The GEMM's tables, one per architecture, the choice of one for this CPU, and the routes
- * the plan (gemm_plan.h) takes, as the API of ckernels.h reports them. */
+ * the plan (gemm_plan.h) takes, as the API of ckernels_gemm.h reports them. */
 #include "gemm_plan.h"
 
 #include <stdatomic.h>

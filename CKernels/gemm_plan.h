@@ -4,7 +4,7 @@
  * nothing of thresholds. The tables themselves, and the choice of one for this CPU, are in
  * gemm_plan.c.
  *
- * The routes (ck_gemm_route, ckernels.h), in the order the plan tries them:
+ * The routes (ck_gemm_route, ckernels_gemm.h), in the order the plan tries them:
  *   NOTHING               m == 0 or n == 0
  *   SCALE                 alpha == 0 or k == 0: C = beta * C, then the epilogue
  *   DOT                   the dot form, vectors along k: at least dot_min_k terms per sum,

@@ -1,0 +1,161 @@
+/*
+ * ckernels_graph.h — the graph's operations (automatic differentiation).
+ *
+ * Part of ckernels.h, whose conventions (layouts, sizes, aliasing, thread independence) hold
+ * for every function here.
+ */
+#ifndef CKERNELS_GRAPH_H
+#define CKERNELS_GRAPH_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------------------
+ * The graph's operations (automatic differentiation)
+ *
+ * Forward and backward passes of the operations Tensor records for backward(). A backward
+ * kernel writes an input's gradient dx, or adds to it: accumulate != 0 means dx += the
+ * gradient, accumulate == 0 means dx = the gradient (dx not read, so it may hold anything).
+ * ------------------------------------------------------------------------------------- */
+
+/* The highest rank the broadcasting kernels take (their `rank` argument). */
+#define CK_MAX_RANK 8
+
+/* Binary operations: out = a op b. */
+typedef enum {
+    CK_BINARY_ADD = 0,
+    CK_BINARY_SUBTRACT = 1,
+    CK_BINARY_MULTIPLY = 2,
+    CK_BINARY_DIVIDE = 3,
+} ck_binary_op;
+
+/* out (+)= a op b with NumPy broadcasting, over an output of `shape` (rank <= CK_MAX_RANK
+ * dimensions, out dense row-major): the element at multi-index i reads
+ * a[sum over d of i[d] * a_strides[d]] and likewise b, strides in elements (0 along the
+ * dimensions an operand is broadcast over; a scalar has all strides 0). Overwrites out, or
+ * adds to it when accumulate != 0. out must not overlap a or b unless it is the same array
+ * read with out's own (dense) strides. Nothing happens when a dimension is 0. */
+void ck_binary(ck_binary_op op, int rank, const int64_t *shape, const float *a,
+               const int64_t *a_strides, const float *b, const int64_t *b_strides,
+               int accumulate, float *out);
+
+/* The gradient of operand `operand` (0: a, 1: b) of ck_binary's out = a op b from dy (dense,
+ * `shape`): for each element of that operand, the sum over the output elements that read it of
+ *   +: dy;  -: dy (a), -dy (b);  *: dy * b (a), dy * a (b);  /: dy / b (a), -dy * a / b^2 (b)
+ * into dx, which is laid out as the operand (dx's element for output index i is at the
+ * operand's offset for i). Each sum runs over the output elements in row-major order, on one
+ * thread. Writes or accumulates dx (see above); a and b may be NULL when the term does not
+ * read them. dx must not overlap dy, a or b. Nothing happens when a dimension is 0 (the
+ * caller zeroes dx if needed). */
+void ck_binary_gradient(ck_binary_op op, int operand, int rank, const int64_t *shape,
+                        const float *dy, const float *a, const int64_t *a_strides,
+                        const float *b, const int64_t *b_strides, int accumulate, float *dx);
+
+/* y (+)= scale * (x summed over the dimensions where y_strides is 0), for x dense of `shape`:
+ * the sum of an axis (y_strides 0 along it), the reduction of a broadcast operand's gradient.
+ * y's element for index i is at sum over d of i[d] * y_strides[d]. Sums in row-major order,
+ * each on one thread, scaled term by term (x[i] * scale). y must not overlap x. */
+void ck_sum_to(int rank, const int64_t *shape, const float *x, const int64_t *y_strides,
+               float scale, int accumulate, float *y);
+
+/* Element-wise functions of one tensor. */
+typedef enum {
+    CK_UNARY_NEGATE = 0, /* -x */
+    CK_UNARY_EXP = 1,    /* e^x */
+    CK_UNARY_LOG = 2,    /* natural logarithm */
+    CK_UNARY_SQRT = 3,   /* square root */
+    CK_UNARY_POW = 4,    /* x^p, p the parameter */
+    CK_UNARY_ABS = 5,    /* |x|; gradient sign(x), 0 at 0 */
+    CK_UNARY_SIN = 6,
+    CK_UNARY_COS = 7,
+    CK_UNARY_GELU = 8,   /* x * Phi(x), Phi the standard normal CDF, exact (erf) form */
+} ck_unary_op;
+
+/* y[i] = f(x[i]) for n elements (libm's functions). parameter: the exponent of
+ * CK_UNARY_POW, ignored otherwise. y may be x. */
+void ck_unary_forward(ck_unary_op op, int64_t n, const float *x, float parameter, float *y);
+
+/* dx[i] (+)= dy[i] * f'(x[i]), from x and the forward's output y (exp and sqrt read y, the
+ * others x; the one not read may be NULL). pow with exponent 0 has gradient 0 everywhere.
+ * dx may be dy; it must not overlap x or y otherwise. */
+void ck_unary_backward(ck_unary_op op, int64_t n, const float *x, const float *y,
+                       const float *dy, float parameter, int accumulate, float *dx);
+
+/* y[i] (+)= alpha * x[i] for n elements (with accumulate == 0 and alpha == 1, an exact copy).
+ * y may be x. */
+void ck_scaled_add(int64_t n, float alpha, const float *x, int accumulate, float *y);
+
+/* x[i] = value for n elements. */
+void ck_fill(int64_t n, float value, float *x);
+
+/* The sum of n elements, added in double in chunks whose boundaries depend only on n, the
+ * chunks' sums in order (the same bits whatever the thread count), rounded to float. 0 for
+ * n == 0. */
+float ck_sum(int64_t n, const float *x);
+
+/* The maximum of n >= 1 elements (a NaN is the maximum), and in *ties the number of elements
+ * equal to it (NaNs, for a NaN maximum). */
+float ck_max(int64_t n, const float *x, int64_t *ties);
+
+/* The gradient of ck_max: dx[i] (+)= share where x[i] is the maximum (as ck_max decides),
+ * else 0. share = dy / ties splits the gradient evenly between ties, as PyTorch. dx must not
+ * overlap x. */
+void ck_max_backward(int64_t n, const float *x, float maximum, float share, int accumulate,
+                     float *dx);
+
+/* The maximum along the middle axis of a dense outer x n x inner tensor x (n >= 1):
+ * y[o][i] = x[o][k][i] for the first k that is a maximum (a NaN is the maximum, the first
+ * one, as PyTorch), indices[o][i] = that k. y and indices are dense outer x inner. */
+void ck_max_axis(int64_t outer, int64_t n, int64_t inner, const float *x, float *y,
+                 int64_t *indices);
+
+/* The gradient of ck_max_axis: dx[o][k][i] (+)= dy[o][i] where k == indices[o][i], else 0.
+ * Writes or accumulates every element of dx (dense outer x n x inner); no overlap. */
+void ck_max_axis_backward(int64_t outer, int64_t n, int64_t inner, const int64_t *indices,
+                          const float *dy, int accumulate, float *dx);
+
+/* y[m][j][i] (+)= x[m][i][j] for each of `batch` dense rows x cols matrices x (y: dense
+ * cols x rows matrices). No overlap. */
+void ck_transpose(int64_t batch, int64_t rows, int64_t cols, const float *x, int accumulate,
+                  float *y);
+
+/* dst[r][j] (+)= src[r][j] for a rows x cols block, src with leading dimension lds, dst
+ * with ldd (concatenation and its backward pass). No overlap. */
+void ck_copy_block(int64_t rows, int64_t cols, const float *src, int64_t lds, int accumulate,
+                   float *dst, int64_t ldd);
+
+/* The backward pass of ck_gather_rows: dtable (table_rows x cols, dense) (+)= for each r in
+ * 0..<rows, dy row r added to row indices[r], rows in order (an index repeated sums its rows
+ * in that order). Rows never gathered get 0 (or keep their values when accumulating). Every
+ * index must be in [0, table_rows) (the caller checks). Threads split the columns. No
+ * overlap. */
+void ck_scatter_add_rows(int64_t rows, int64_t cols, const float *dy, const int64_t *indices,
+                         int64_t table_rows, int accumulate, float *dtable);
+
+/* y[i] = log softmax(x[i]) = (x[i] - max) - log(sum over j of exp(x[i][j] - max)) for a
+ * dense rows x classes matrix (classes >= 1), each row from its maximum (stable). y may be
+ * x. */
+void ck_log_softmax(int64_t rows, int64_t classes, const float *x, float *y);
+
+/* The gradient of ck_log_softmax from its output y: dx[i][j] (+)= dy[i][j] - exp(y[i][j]) *
+ * (sum over k of dy[i][k]). dx must not overlap y or dy. */
+void ck_log_softmax_backward(int64_t rows, int64_t classes, const float *y, const float *dy,
+                             int accumulate, float *dx);
+
+/* Binary cross-entropy on logits (PyTorch's BCEWithLogitsLoss, mean reduction) over n >= 1
+ * logits z and targets t: returns (1 / n) * sum over i of
+ *   max(z[i], 0) - z[i] * t[i] + log(1 + exp(-|z[i]|))
+ * (summed in double, in an order independent of the thread count), and writes, unless NULL,
+ * dz[i] = (sigmoid(z[i]) - t[i]) / n and dt[i] = -z[i] / n. dz and dt must not overlap z or
+ * t. */
+float ck_binary_cross_entropy_logits(int64_t n, const float *z, const float *t, float *dz,
+                                     float *dt);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CKERNELS_GRAPH_H */

@@ -1,0 +1,213 @@
+/*
+ * ckernels_layers.h — element-wise layers, convolution, pooling and batch normalization.
+ *
+ * Part of ckernels.h, whose conventions (layouts, sizes, aliasing, thread independence) hold
+ * for every function here.
+ */
+#ifndef CKERNELS_LAYERS_H
+#define CKERNELS_LAYERS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------------------
+ * Element-wise kernels
+ * ------------------------------------------------------------------------------------- */
+
+/* x[i][j] += bias[j] for a rows x cols matrix x (leading dimension ldx >= cols). */
+void ck_bias_add(int64_t rows, int64_t cols, float *x, int64_t ldx, const float *bias);
+
+/* dbias[j] += sum over i of dy[i][j] for a rows x cols matrix dy (ldy >= cols) when
+ * accumulate != 0; otherwise dbias[j] = that sum (dbias not read, as if it held zeros).
+ * The sum runs over i in order, on one thread per column. */
+void ck_bias_grad(int64_t rows, int64_t cols, const float *dy, int64_t ldy, int accumulate,
+                  float *dbias);
+
+/* y[i] = max(x[i], 0) for n elements: x[i] when it is not below 0, so NaN stays NaN and
+ * -0.0 stays -0.0. y may be x (in place); otherwise no overlap. */
+void ck_relu_forward(int64_t n, const float *x, float *y);
+
+/* dx[i] = dy[i] where y[i] > 0, else 0, for n elements, y being the ReLU's output.
+ * dx may be dy (in place); y must not overlap dx. */
+void ck_relu_backward(int64_t n, const float *y, const float *dy, float *dx);
+
+/* y[i] = 1 / (1 + exp(-x[i])) for n elements, computed from exp(-|x|) so that it never
+ * overflows; results below Float's normal range (x < -87.3) are 0. NaN stays NaN. y may be x
+ * (in place); otherwise no overlap. */
+void ck_sigmoid_forward(int64_t n, const float *x, float *y);
+
+/* dx[i] = dy[i] * y[i] * (1 - y[i]), y being the sigmoid's output. dx may be dy. */
+void ck_sigmoid_backward(int64_t n, const float *y, const float *dy, float *dx);
+
+/* y[i] = tanh(x[i]) for n elements. y may be x (in place); otherwise no overlap. */
+void ck_tanh_forward(int64_t n, const float *x, float *y);
+
+/* dx[i] = dy[i] * (1 - y[i]^2), y being tanh's output. dx may be dy. */
+void ck_tanh_backward(int64_t n, const float *y, const float *dy, float *dx);
+
+/* Inverted dropout, training mode: y[i] = x[i] / (1 - p) where element i is kept, else 0.
+ * Element i is dropped when u(seed, i) < p, u being a uniform number in [0, 1) hashed from the
+ * seed and the index alone: the same (seed, n) always drop the same elements, whatever the
+ * thread count. 0 <= p < 1. y may be x (in place); otherwise no overlap. */
+void ck_dropout_forward(int64_t n, const float *x, float *y, float p, uint64_t seed);
+
+/* Dropout's backward with the same seed and p as the forward: dx[i] = dy[i] / (1 - p) where
+ * element i was kept, else 0. dx may be dy (in place). */
+void ck_dropout_backward(int64_t n, const float *dy, float *dx, float p, uint64_t seed);
+
+/* dst row r = src row indices[r], for r in 0..<rows: copies rows x cols floats out of a
+ * matrix src (leading dimension lds >= cols) into the dense matrix dst (rows x cols).
+ * Every index must be a valid row of src (the caller checks); dst must not overlap src. */
+void ck_gather_rows(int64_t rows, int64_t cols, const float *src, int64_t lds,
+                    const int64_t *indices, float *dst);
+
+/* out[i] = the smallest j maximizing x[i][j], for a rows x cols matrix x (ldx >= cols,
+ * cols >= 1). NaN compares as smaller than every number. */
+void ck_argmax_rows(int64_t rows, int64_t cols, const float *x, int64_t ldx, int32_t *out);
+
+/* ---------------------------------------------------------------------------------------
+ * Convolution and pooling
+ *
+ * Images are NCHW: a batch of images, each `channels` planes of height x width floats,
+ * row-major and dense. A window of kernel_h x kernel_w slides with strides stride_h,
+ * stride_w (>= 1); kernel sizes are >= 1.
+ * ------------------------------------------------------------------------------------- */
+
+/* The number of windows along a dimension of `size` with zero padding `pad` on both sides:
+ * (size + 2 * pad - kernel) / stride + 1, or 0 when the kernel does not fit. */
+int64_t ck_conv2d_output_size(int64_t size, int64_t kernel, int64_t stride, int64_t pad);
+
+/* im2col for a batch of images (batch x channels x height x width, dense) with zero padding
+ * pad_h, pad_w: writes the dense columns matrix of (channels * kernel_h * kernel_w) rows and
+ * (batch * out_h * out_w) columns, out_h and out_w from ck_conv2d_output_size:
+ *   columns[(c * kernel_h + ky) * kernel_w + kx][(b * out_h + oy) * out_w + ox]
+ *       = images[b][c][oy * stride_h - pad_h + ky][ox * stride_w - pad_w + kx]
+ * or 0 where that position lies in the padding. A convolution of the whole batch is then one
+ * GEMM, channel-major: z (out_channels x batch*out_h*out_w) = weights (out_channels x
+ * channels*kh*kw) * columns, moved to NCHW by ck_conv2d_output. Reads images, writes every
+ * element of columns; no overlap. */
+void ck_im2col(int64_t batch, int64_t channels, int64_t height, int64_t width,
+               int64_t kernel_h, int64_t kernel_w, int64_t stride_h, int64_t stride_w,
+               int64_t pad_h, int64_t pad_w, const float *images, float *columns);
+
+/* col2im, the adjoint of ck_im2col (the input gradient of a convolution from the gradient of
+ * its columns, same layout): images[b][c][iy][ix] = the sum of every columns element that
+ * ck_im2col would copy from (b, c, iy, ix); elements that fall in the padding are dropped,
+ * and may be set to zero (columns is the caller's scratch: the others are only read). Writes
+ * every element of images (it is not read: no need to zero it). Each plane is summed on one
+ * thread, window offset (ky, kx) by offset, then oy, ox in order: the same bits whatever the
+ * thread count. No overlap. */
+void ck_col2im(int64_t batch, int64_t channels, int64_t height, int64_t width,
+               int64_t kernel_h, int64_t kernel_w, int64_t stride_h, int64_t stride_w,
+               int64_t pad_h, int64_t pad_w, float *columns, float *images);
+
+/* y[b][c][i] = z[c][b][i] + bias[c]: a channel-major product z (channels x batch x pixels,
+ * dense; ck_im2col's GEMM) as a dense NCHW tensor y, with one bias per channel (bias NULL:
+ * none). No overlap. */
+void ck_conv2d_output(int64_t batch, int64_t channels, int64_t pixels, const float *z,
+                      const float *bias, float *y);
+
+/* The adjoint of ck_conv2d_output: dz[c][b][i] = dy[b][c][i] (dense, channel-major from
+ * NCHW), and dbias[c] += the sum over b and i of dy[b][c][i] (dbias NULL: not computed),
+ * each channel on one thread, summed in double as batch normalization's sums are (below),
+ * then rounded and added. No overlap. */
+void ck_conv2d_output_gradient(int64_t batch, int64_t channels, int64_t pixels, const float *dy,
+                               float *dz, float *dbias);
+
+/* The number of pooling windows along a dimension of `size` without padding, PyTorch's rule:
+ * floor((size - kernel) / stride) + 1 when ceil_mode == 0 (partial windows at the end are
+ * dropped); with ceil_mode != 0, ceil((size - kernel) / stride) + 1, less one if the last
+ * window would start outside the input. 0 when size < kernel. */
+int64_t ck_pool2d_output_size(int64_t size, int64_t kernel, int64_t stride, int ceil_mode);
+
+/* Pooling runs over `planes` dense height x width planes of x (batch * channels of them)
+ * into dense out_h x out_w planes of y. Window (oy, ox) covers rows oy * stride_h +
+ * 0..<kernel_h and columns ox * stride_w + 0..<kernel_w, clipped to the plane: the caller
+ * picks out_h, out_w (ck_pool2d_output_size), and with ceil mode the last windows are partial.
+ * Every window must start inside the plane. Planes are split between threads. */
+
+/* y = the maximum of each window; argmax = its index iy * width + ix within the plane (the
+ * first maximum in row-major order; a NaN is the maximum, the first one, as in PyTorch).
+ * Writes y and argmax; no overlap. */
+void ck_max_pool2d_forward(int64_t planes, int64_t height, int64_t width, int64_t kernel_h,
+                           int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t out_h,
+                           int64_t out_w, const float *x, float *y, int64_t *argmax);
+
+/* dx = zero, then dx[plane][argmax[plane][o]] += dy[plane][o] for each o in order, argmax
+ * from ck_max_pool2d_forward. Writes every element of dx (not read); no overlap. */
+void ck_max_pool2d_backward(int64_t planes, int64_t height, int64_t width, int64_t out_h,
+                            int64_t out_w, const int64_t *argmax, const float *dy, float *dx);
+
+/* y = the mean of each window over its elements inside the plane (a partial window divides
+ * by its clipped size, as PyTorch's AvgPool2d with ceil_mode and no padding). Writes y. */
+void ck_avg_pool2d_forward(int64_t planes, int64_t height, int64_t width, int64_t kernel_h,
+                           int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t out_h,
+                           int64_t out_w, const float *x, float *y);
+
+/* dx = zero, then each window (row-major order) adds dy / (its clipped size) to each of its
+ * elements. Writes every element of dx (not read); no overlap. */
+void ck_avg_pool2d_backward(int64_t planes, int64_t height, int64_t width, int64_t kernel_h,
+                            int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t out_h,
+                            int64_t out_w, const float *dy, float *dx);
+
+/* ---------------------------------------------------------------------------------------
+ * Batch normalization
+ *
+ * PyTorch's BatchNorm1d (N x F: pixels = 1) and BatchNorm2d (NCHW: pixels = H * W) over a
+ * dense batch x channels x pixels tensor x; per channel c, n = batch * pixels values
+ * x[b][c][i]. gamma, beta, the running and the saved statistics have `channels` floats.
+ * Each channel is handled on one thread, its sums taken in double in 8 lanes (pixel i of
+ * each plane into lane i % 8, in (b, i) order; the lanes added in a fixed tree): the same
+ * bits whatever the thread count. Outputs must not overlap inputs.
+ * ------------------------------------------------------------------------------------- */
+
+/* Training mode, with the batch's statistics (n >= 2, which the caller checks):
+ *   mean[c]        = (1 / n) * sum over b, i of x[b][c][i]
+ *   var[c]         = (1 / n) * sum of (x[b][c][i] - mean[c])^2           (biased)
+ *   inv_std[c]     = 1 / sqrt(var[c] + eps)
+ *   y[b][c][i]     = gamma[c] * (x[b][c][i] - mean[c]) * inv_std[c] + beta[c]
+ *   running_mean[c] = (1 - momentum) * running_mean[c] + momentum * mean[c]
+ *   running_var[c]  = (1 - momentum) * running_var[c] + momentum * var[c] * n / (n - 1)
+ *                                                           (unbiased, as PyTorch)
+ * Writes y, saved_mean = mean and saved_inv_std = inv_std (for ck_batch_norm_backward);
+ * reads and writes running_mean and running_var. Nothing happens when batch * pixels == 0. */
+void ck_batch_norm_forward_training(int64_t batch, int64_t channels, int64_t pixels,
+                                    const float *x, const float *gamma, const float *beta,
+                                    float eps, float momentum, float *y, float *saved_mean,
+                                    float *saved_inv_std, float *running_mean,
+                                    float *running_var);
+
+/* Evaluation mode, with the running statistics:
+ *   inv_std[c]  = 1 / sqrt(running_var[c] + eps)
+ *   y[b][c][i]  = gamma[c] * (x[b][c][i] - running_mean[c]) * inv_std[c] + beta[c]
+ * Writes y, and saved_mean = running_mean and saved_inv_std = inv_std when they are not NULL
+ * (for ck_batch_norm_backward with batch_statistics == 0). */
+void ck_batch_norm_forward_inference(int64_t batch, int64_t channels, int64_t pixels,
+                                     const float *x, const float *gamma, const float *beta,
+                                     const float *running_mean, const float *running_var,
+                                     float eps, float *y, float *saved_mean,
+                                     float *saved_inv_std);
+
+/* Backward, from the x and the saved statistics of a forward pass; x_hat = (x - saved_mean)
+ * * saved_inv_std:
+ *   dgamma[c] += sum over b, i of dy[b][c][i] * x_hat[b][c][i]
+ *   dbeta[c]  += sum over b, i of dy[b][c][i]
+ *   batch_statistics != 0 (after ck_batch_norm_forward_training; the statistics depend on x):
+ *     dx = gamma[c] * saved_inv_std[c] / n * (n * dy - sum(dy) - x_hat * sum(dy * x_hat))
+ *   batch_statistics == 0 (after ck_batch_norm_forward_inference; a fixed affine map):
+ *     dx = gamma[c] * saved_inv_std[c] * dy
+ * Writes dx (which may be NULL when only the parameter gradients are wanted); accumulates
+ * dgamma and dbeta. Nothing happens when batch * pixels == 0. */
+void ck_batch_norm_backward(int64_t batch, int64_t channels, int64_t pixels, const float *x,
+                            const float *dy, const float *gamma, const float *saved_mean,
+                            const float *saved_inv_std, int batch_statistics, float *dx,
+                            float *dgamma, float *dbeta);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CKERNELS_LAYERS_H */
