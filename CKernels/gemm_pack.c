@@ -147,13 +147,16 @@ transpose_sliver_12(int64_t kc, const float *src, int64_t lds, float *dst) {
      * (register 2) to the "second", which keeps what the first placed (lanes 0-15 of its
      * first source). Output vector v holds dst floats 16v .. 16v+15: float f is column f / 12,
      * row f % 12. */
-    const __m512i
-        first0 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 1, 5, 9, 13),
-        second0 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 20, 24, 28, 12, 13, 14, 15),
-        first1 = _mm512_setr_epi32(17, 21, 25, 29, 0, 0, 0, 0, 2, 6, 10, 14, 18, 22, 26, 30),
-        second1 = _mm512_setr_epi32(0, 1, 2, 3, 17, 21, 25, 29, 8, 9, 10, 11, 12, 13, 14, 15),
-        first2 = _mm512_setr_epi32(0, 0, 0, 0, 3, 7, 11, 15, 19, 23, 27, 31, 0, 0, 0, 0),
-        second2 = _mm512_setr_epi32(18, 22, 26, 30, 4, 5, 6, 7, 8, 9, 10, 11, 19, 23, 27, 31);
+    const __m512i first[3] = {
+        _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 1, 5, 9, 13),
+        _mm512_setr_epi32(17, 21, 25, 29, 0, 0, 0, 0, 2, 6, 10, 14, 18, 22, 26, 30),
+        _mm512_setr_epi32(0, 0, 0, 0, 3, 7, 11, 15, 19, 23, 27, 31, 0, 0, 0, 0),
+    };
+    const __m512i second[3] = {
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 20, 24, 28, 12, 13, 14, 15),
+        _mm512_setr_epi32(0, 1, 2, 3, 17, 21, 25, 29, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_setr_epi32(18, 22, 26, 30, 4, 5, 6, 7, 8, 9, 10, 11, 19, 23, 27, 31),
+    };
     int64_t p = 0;
     for (; p + 4 <= kc; p += 4) {
         __m512 rows[3];
@@ -164,16 +167,11 @@ transpose_sliver_12(int64_t kc, const float *src, int64_t lds, float *dst) {
             v = _mm512_insertf32x4(v, _mm_loadu_ps(s + 2 * lds), 2);
             rows[g] = _mm512_insertf32x4(v, _mm_loadu_ps(s + 3 * lds), 3);
         }
-        float *d = dst + p * 12;
-        _mm512_storeu_ps(d, _mm512_permutex2var_ps(
-                                _mm512_permutex2var_ps(rows[0], first0, rows[1]),
-                                second0, rows[2]));
-        _mm512_storeu_ps(d + 16, _mm512_permutex2var_ps(
-                                     _mm512_permutex2var_ps(rows[0], first1, rows[1]),
-                                     second1, rows[2]));
-        _mm512_storeu_ps(d + 32, _mm512_permutex2var_ps(
-                                     _mm512_permutex2var_ps(rows[0], first2, rows[1]),
-                                     second2, rows[2]));
+        for (int v = 0; v < 3; v++)
+            _mm512_storeu_ps(dst + p * 12 + 16 * v,
+                             _mm512_permutex2var_ps(
+                                 _mm512_permutex2var_ps(rows[0], first[v], rows[1]),
+                                 second[v], rows[2]));
     }
     for (; p < kc; p++)
         for (int i = 0; i < 12; i++) dst[p * 12 + i] = src[i * lds + p];
