@@ -1,3 +1,4 @@
+import CKernels
 import DeepLearning
 
 /// Data-parallel training over the ranks of a `World`, as PyTorch's DistributedDataParallel:
@@ -31,9 +32,14 @@ public final class DataParallel {
     public let parameters: [Tensor]
     /// Tensors every rank takes from rank 0 after every step (BatchNorm's running statistics).
     public let buffers: [Tensor]
-    /// The largest number of floats combined in one exchange: gradients are copied into flat
-    /// buckets of this size and summed bucket by bucket.
+    /// The largest number of floats combined in one exchange: gradients are summed bucket by
+    /// bucket.
     public var bucketSize = 1 << 20
+    /// Gradients of at least this many floats are summed where they are, in buckets of their
+    /// own; smaller ones are copied together into flat buckets, so that many small tensors
+    /// share one exchange. Either way each element is summed in rank order: the choice
+    /// changes the time, never the bits.
+    public var inPlaceMinimum = 1 << 16
     /// Called on every rank after each step's agreement, with the step's number (from 1) and
     /// the global batch's mean loss.
     public var onStep: ((_ step: Int, _ globalLoss: Float) -> Void)?
@@ -189,21 +195,36 @@ public final class DataParallel {
 
     /// Replaces every gradient of `parameters` by the global batch's mean gradient: each
     /// rank's gradient (a mean over its samples) weighted by its share of the global batch's
-    /// samples, summed across the ranks by `World.sumAcrossRanks` (in flat buckets, each
-    /// element summed once, the same bits on every rank).
+    /// samples, summed across the ranks by `World.sumAcrossRanks` (each element summed once,
+    /// in rank order: the same bits on every rank). Gradients of `inPlaceMinimum` floats or
+    /// more are weighted and summed in place; the others travel together in flat buckets.
     public func combineGradients(of parameters: [Tensor]) {
         precondition(globalSamples > 0,
                 "DataParallel: call synchronize(loss:samples:) before combining gradients")
-        let total = parameters.reduce(0) { $0 + $1.count }
-        if flat.count < total { flat = [Float](repeating: 0, count: total) }
         let weight = Float(Double(localSamples) / Double(globalSamples))
+        for parameter in parameters where parameter.count >= inPlaceMinimum {
+            parameter.withUnsafeMutableGradientBufferPointer { gradient in
+                guard let values = gradient.baseAddress else { return }  // no elements
+                ck_scaled_add(Int64(gradient.count), weight, values, 0, values)
+                world.sumAcrossRanks(values, count: gradient.count, bucketSize: bucketSize)
+            }
+        }
+        combineInFlatBuckets(parameters.filter { $0.count < inPlaceMinimum }, weight: weight)
+        globalSamples = 0
+    }
+
+    /// `combineGradients` for the gradients of `parameters` together: each weighted into its
+    /// place in the flat buffer, summed across the ranks, and copied back.
+    private func combineInFlatBuckets(_ parameters: [Tensor], weight: Float) {
+        let total = parameters.reduce(0) { $0 + $1.count }
+        guard total > 0 else { return }
+        if flat.count < total { flat = [Float](repeating: 0, count: total) }
         flat.withUnsafeMutableBufferPointer { flat in
             var offset = 0
             for parameter in parameters {
                 parameter.withUnsafeGradientBufferPointer { gradient in
-                    for index in gradient.indices {
-                        flat[offset + index] = gradient[index] * weight
-                    }
+                    ck_scaled_add(Int64(gradient.count), weight, gradient.baseAddress, 0,
+                                  flat.baseAddress! + offset)
                 }
                 offset += parameter.count
             }
@@ -216,7 +237,6 @@ public final class DataParallel {
                 offset += parameter.count
             }
         }
-        globalSamples = 0
     }
 
     /// Copies rank 0's buffers (BatchNorm's running statistics) to every rank: DDP's default,

@@ -133,7 +133,8 @@ public final class World {
         }
     }
 
-    /// Scratch space for received chunks, grown and reused.
+    /// Scratch space for the other ranks' contributions to this rank's chunk, grown and
+    /// reused.
     private var received: [Float] = []
 
     /// `sumAcrossRanks` for one bucket of `count` floats (at most Int32.max / size).
@@ -144,22 +145,31 @@ public final class World {
         var displacements = [Int32](repeating: 0, count: size)
         for j in 1..<size { displacements[j] = displacements[j - 1] + counts[j - 1] }
         let mine = Int(counts[rank])
-        let receivedCounts = [Int32](repeating: Int32(mine), count: size)
+        // Rank s's contribution to chunk `rank` arrives at received[s * mine]; this rank's
+        // own stays in the bucket, so nothing is sent to or received from itself.
+        let sentCounts = (0..<size).map { $0 == rank ? 0 : counts[$0] }
+        let receivedCounts = (0..<size).map { Int32($0 == rank ? 0 : mine) }
         let receivedDisplacements = (0..<size).map { Int32($0 * mine) }
         if received.count < mine * size {
             received = [Float](repeating: 0, count: mine * size)
         }
         received.withUnsafeMutableBufferPointer { received in
             let chunks = received.baseAddress!
-            _ = MPI_Alltoallv(bucket, counts, displacements, cmpi_float(),
+            _ = MPI_Alltoallv(bucket, sentCounts, displacements, cmpi_float(),
                               chunks, receivedCounts, receivedDisplacements, cmpi_float(),
                               cmpi_comm_world())
-            // The sum of chunk `rank` in rank order, written to its place in the bucket.
+            // The sum ((c0 + c1) + c2) + ... of the ranks' contributions c0, c1, ... in rank
+            // order, in place of this rank's own c_r (r = rank). Adding two floats is
+            // commutative, bit for bit, so c_r + (c0 + ... + c_(r−1)) is the rank-order partial
+            // sum up to r; the partial sum before r is formed in received[0] (ck_scaled_add's
+            // y + 1 · x is y + x exactly).
             let sum = bucket + Int(displacements[rank])
-            for element in 0..<mine {
-                var total = chunks[element]
-                for source in 1..<size { total += chunks[source * mine + element] }
-                sum[element] = total
+            for source in 1..<max(rank, 1) {
+                ck_scaled_add(Int64(mine), 1, chunks + source * mine, 1, chunks)
+            }
+            if rank > 0 { ck_scaled_add(Int64(mine), 1, chunks, 1, sum) }
+            for source in (rank + 1)..<size {
+                ck_scaled_add(Int64(mine), 1, chunks + source * mine, 1, sum)
             }
             _ = MPI_Allgatherv(cmpi_in_place(), 0, cmpi_float(),
                                bucket, counts, displacements, cmpi_float(), cmpi_comm_world())

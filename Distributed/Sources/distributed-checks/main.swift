@@ -18,6 +18,8 @@
 //   graph       the same network as graph operations in a hand-written loop
 //   fit-batchnorm  a network with BatchNorm through DataParallel.fit
 //   cpu-kinds   prints "kinds: ..." (every rank's GEMM architecture) and whether they are mixed
+//   sum-order   on 3 ranks: gradients whose sum depends on the order of its additions, large
+//               (summed in place) and small (in flat buckets); prints "rank R: N sums wrong"
 //   mismatch, size-mismatch, bad-label, nan-loss, failed-save, crash   the faults
 import DeepLearning
 import DigitsExperiment
@@ -154,6 +156,29 @@ struct HookFailure: Error, CustomStringConvertible {
         world.finalize()
         exit(1)
     }
+}
+
+if scenario == "sum-order" {
+    // Samples 2, 1, 1 weight the ranks' gradients 2, 2⁻²², 2⁻²² by 1/2, 1/4, 1/4: the
+    // contributions 1, 2⁻²⁴, 2⁻²⁴ sum to 1 in rank order ((1 + 2⁻²⁴) + 2⁻²⁴, each a tie rounded
+    // to even) but to 1 + 2⁻²³ when the last two are added first.
+    let tensors = [Tensor(shape: [70_000]), Tensor(shape: [5]), Tensor(shape: [1])]
+    let contribution: Float = world.rank == 0 ? 2 : 0x1p-22
+    for tensor in tensors {
+        tensor.withUnsafeMutableGradientBufferPointer { $0.update(repeating: contribution) }
+    }
+    running {
+        let parallel = try DataParallel(parameters: tensors, world: world)
+        parallel.bucketSize = 10_007  // buckets of uneven chunks
+        _ = try parallel.synchronize(loss: 0, samples: world.rank == 0 ? 2 : 1)
+        parallel.combineGradients(of: tensors)
+    }
+    let wrong = tensors.reduce(0) { wrong, tensor in
+        wrong + tensor.withUnsafeGradientBufferPointer { $0.filter { $0 != 1 }.count }
+    }
+    print("rank \(world.rank): \(wrong) sums wrong")
+    world.finalize()
+    exit(0)
 }
 
 running {

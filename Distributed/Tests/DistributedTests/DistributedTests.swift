@@ -99,6 +99,14 @@ final class DistributedTests: XCTestCase {
                     match: try launch("reference-extras", ranks: 0), steps: 105)
     }
 
+    func testGradientsAreSummedInRankOrderInPlaceAndInFlatBuckets() throws {
+        let run = try launch("sum-order", ranks: 3)
+        XCTAssertEqual(run.status, 0, run.output)
+        for rank in 0..<3 {
+            XCTAssertTrue(run.output.contains("rank \(rank): 0 sums wrong"), run.output)
+        }
+    }
+
     func testFitTowardsTargetsOnTwoRanksMatchesOneProcess() throws {
         checkLosses(of: try launch("fit-targets", ranks: 2),
                     match: try launch("reference-targets", ranks: 0), steps: 105)
