@@ -25,12 +25,14 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
-        // C helpers: the FMA peak, naive and serial reference loops, waiting for idle threads,
-        // the thread CPU-time clock.
+        // C helpers: the FMA peak, naive and serial reference loops, variants of the GEMM's
+        // table (which reads the library's internal gemm_plan.h by path), waiting for idle
+        // threads, the thread CPU-time clock.
         // No -march: the peak picks its instruction set at run time, the reference loops
         // get the same baseline x86-64 code as the kernels.
         .target(
             name: "BenchmarkSupport",
+            dependencies: [.product(name: "DeepLearning", package: "DeepLearning")],
             cSettings: [.unsafeFlags(["-std=c11", "-O3"])]
         ),
         .executableTarget(

@@ -35,6 +35,39 @@ struct GemmCase {
     }
 }
 
+extension GemmCase {
+    /// The product by ck_sgemm, from a and b into c.
+    func ckCall(_ a: Buffer<Float>, _ b: Buffer<Float>, into c: Buffer<Float>) -> () -> Void {
+        let (m, n, k, lda, ldb) = (Int64(m), Int64(n), Int64(k), Int64(lda), Int64(ldb))
+        let (transA, transB): (Int32, Int32) = (transA ? 1 : 0, transB ? 1 : 0)
+        return { ck_sgemm(transA, transB, m, n, k, 1, a.pointer, lda, b.pointer, ldb, 0, c.pointer, n) }
+    }
+
+    /// The product by OpenBLAS's cblas_sgemm.
+    func openBLASCall(_ a: Buffer<Float>, _ b: Buffer<Float>, into c: Buffer<Float>) -> () -> Void {
+        let (m, n, k, lda, ldb) = (Int32(m), Int32(n), Int32(k), Int32(lda), Int32(ldb))
+        let (transA, transB) = (transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans)
+        return {
+            cblas_sgemm(CblasRowMajor, transA, transB, m, n, k, 1, a.pointer, lda, b.pointer, ldb,
+                        0, c.pointer, n)
+        }
+    }
+
+    /// The product by MKL's cblas_sgemm (after bench_mkl_load returned 1).
+    func mklCall(_ a: Buffer<Float>, _ b: Buffer<Float>, into c: Buffer<Float>) -> () -> Void {
+        let (m, n, k, lda, ldb) = (Int64(m), Int64(n), Int64(k), Int64(lda), Int64(ldb))
+        let (transA, transB): (Int32, Int32) = (transA ? 1 : 0, transB ? 1 : 0)
+        return { bench_mkl_sgemm(transA, transB, m, n, k, a.pointer, lda, b.pointer, ldb, c.pointer, n) }
+    }
+
+    /// The product's operands: A and B random (the same for the same case), and `outputs`
+    /// buffers for C filled with NaN.
+    func operands(outputs: Int) -> (a: Buffer<Float>, b: Buffer<Float>, c: [Buffer<Float>]) {
+        (randomFloats(m * k, seed: 1), randomFloats(k * n, seed: 2),
+         (0..<outputs).map { _ in Buffer<Float>(count: m * n) { _ in .nan } })
+    }
+}
+
 /// Square products on 1 and on all threads; the spiral network's and an MLP's products
 /// (forward and backward, batch 256 and 32) on all threads; three forward products with
 /// their bias and ReLU, fused and not.
@@ -86,7 +119,7 @@ func gemmCases(threadCounts: [Int], quick: Bool) -> [GemmCase] {
 }
 
 /// The largest |x - y| over both buffers, relative to the largest |y|.
-private func relativeDifference(_ x: Buffer<Float>, _ y: Buffer<Float>) -> Float {
+func relativeDifference(_ x: Buffer<Float>, _ y: Buffer<Float>) -> Float {
     var difference: Float = 0, scale: Float = .leastNormalMagnitude
     for i in 0..<x.count {
         difference = max(difference, abs(x.pointer[i] - y.pointer[i]))
@@ -127,30 +160,14 @@ private func runProductBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
         ck_set_num_threads(Int32(gemm.threads))
         openblas_set_num_threads(Int32(gemm.threads))
         if mkl { bench_mkl_set_num_threads(Int32(gemm.threads)) }
-        let a = randomFloats(gemm.m * gemm.k, seed: 1), b = randomFloats(gemm.k * gemm.n, seed: 2)
-        let outputs = (0..<4).map { _ in Buffer<Float>(count: gemm.m * gemm.n) { _ in .nan } }
+        let (a, b, outputs) = gemm.operands(outputs: 4)
         let (m, n, k, lda, ldb) = (gemm.m, gemm.n, gemm.k, gemm.lda, gemm.ldb)
         let (transA, transB) = (gemm.transA, gemm.transB)
         var contenders = [
-            Contender(name: "ck") {
-                ck_sgemm(transA ? 1 : 0, transB ? 1 : 0, Int64(m), Int64(n), Int64(k), 1,
-                         a.pointer, Int64(lda), b.pointer, Int64(ldb), 0, outputs[0].pointer,
-                         Int64(n))
-            },
-            Contender(name: "OpenBLAS") {
-                cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
-                            transB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), 1,
-                            a.pointer, Int32(lda), b.pointer, Int32(ldb), 0, outputs[1].pointer,
-                            Int32(n))
-            },
+            Contender(name: "ck", call: gemm.ckCall(a, b, into: outputs[0])),
+            Contender(name: "OpenBLAS", call: gemm.openBLASCall(a, b, into: outputs[1])),
         ]
-        if mkl {
-            contenders.append(Contender(name: "MKL") {
-                bench_mkl_sgemm(transA ? 1 : 0, transB ? 1 : 0, Int64(m), Int64(n), Int64(k),
-                                a.pointer, Int64(lda), b.pointer, Int64(ldb), outputs[3].pointer,
-                                Int64(n))
-            })
-        }
+        if mkl { contenders.append(Contender(name: "MKL", call: gemm.mklCall(a, b, into: outputs[3]))) }
         if gemm.runsNaive {
             contenders.append(Contender(name: "naive") {
                 bench_naive_sgemm(transA ? 1 : 0, transB ? 1 : 0, Int64(m), Int64(n), Int64(k),
@@ -205,9 +222,8 @@ private func runBiasReLUBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
     table.printHeader()
     for gemm in cases {
         ck_set_num_threads(Int32(gemm.threads))
-        let a = randomFloats(gemm.m * gemm.k, seed: 1), b = randomFloats(gemm.k * gemm.n, seed: 2)
+        let (a, b, outputs) = gemm.operands(outputs: 3)
         let bias = randomFloats(gemm.n, seed: 3)
-        let outputs = (0..<3).map { _ in Buffer<Float>(count: gemm.m * gemm.n) { _ in .nan } }
         let (m, n, k, lda, ldb) = (Int64(gemm.m), Int64(gemm.n), Int64(gemm.k), Int64(gemm.lda), Int64(gemm.ldb))
         let (transA, transB): (Int32, Int32) = (gemm.transA ? 1 : 0, gemm.transB ? 1 : 0)
         let contenders = [
@@ -221,10 +237,7 @@ private func runBiasReLUBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
                 ck_bias_add(m, n, outputs[1].pointer, n, bias.pointer)
                 ck_relu_forward(m * n, outputs[1].pointer, outputs[1].pointer)
             },
-            Contender(name: "sgemm") {
-                ck_sgemm(transA, transB, m, n, k, 1, a.pointer, lda, b.pointer, ldb, 0,
-                         outputs[2].pointer, n)
-            },
+            Contender(name: "sgemm", call: gemm.ckCall(a, b, into: outputs[2])),
         ]
         let before = CPUTimes()
         let timings = measureAlternately(contenders, plan: plan)

@@ -7,15 +7,26 @@ struct Options {
     var filter: String?
     var threads: Int?
     var rounds: Int?
+    /// --gemm: one product, m×k×n, timed under variants of the table.
+    var gemm: (m: Int, k: Int, n: Int)?
+    var ops = "NN"
+    var tables: [String] = []
 
     static let usage = """
         usage: kernels [--quick] [--filter TEXT] [--threads N] [--rounds N]
+               kernels --gemm MxKxN [--op NN|NT|TN|TT] [--threads N] [--rounds N]
+                       [--table FIELD=V,...]...
           --quick        3 rounds, no 2048 GEMM, no 4M-element case (about 30 s)
           --filter TEXT  only cases whose name contains TEXT (case-insensitive), e.g. gemm,
                          square, spiral, mlp256, mlp32, dW, elementwise, relu, sgd
           --threads N    run everything on N threads (default: all processors; square GEMMs
                          run on 1 and on all)
           --rounds N     rounds of the round robin (default 9, quick 3)
+          --gemm MxKxN   only this product (op(A) m×k, op(B) k×n), on the GEMM's table for
+                         this CPU, on each --table variant of it, on OpenBLAS and on MKL
+          --op OPS       N or T for op(A) then op(B) (default NN)
+          --table A      a variant of the table: assignments to its fields, e.g. kc=512,mc=96
+                         (CKernels/gemm_plan.h describes each field)
         """
 
     init(_ arguments: [String]) {
@@ -36,10 +47,20 @@ struct Options {
             case "--filter": filter = value(argument).lowercased()
             case "--threads": threads = count(argument)
             case "--rounds": rounds = count(argument)
+            case "--gemm":
+                let sizes = value(argument).split(whereSeparator: { "x×".contains($0) })
+                    .compactMap { Int($0) }.filter { $0 > 0 }
+                guard sizes.count == 3 else { Options.fail("--gemm needs MxKxN, e.g. 1024x1024x1024") }
+                gemm = (sizes[0], sizes[1], sizes[2])
+            case "--op":
+                ops = value(argument).uppercased()
+                guard ["NN", "NT", "TN", "TT"].contains(ops) else { Options.fail("--op needs NN, NT, TN or TT") }
+            case "--table": tables.append(value(argument))
             case "--help", "-h": print(Options.usage); exit(0)
             default: Options.fail("unknown argument \(argument)")
             }
         }
+        if gemm == nil && (!tables.isEmpty || ops != "NN") { Options.fail("--table and --op need --gemm") }
     }
 
     static func fail(_ message: String) -> Never {
@@ -60,6 +81,12 @@ let started = now()
 let allThreads = options.threads ?? ProcessInfo.processInfo.activeProcessorCount
 
 printMachine(threads: allThreads)
+if let (m, k, n) = options.gemm {
+    let gemm = GemmCase(group: "variants", name: "", transA: options.ops.first == "T",
+                        transB: options.ops.last == "T", m: m, k: k, n: n, threads: allThreads)
+    runTableVariants(gemm, assignments: options.tables, plan: options.plan)
+    exit(0)
+}
 let threadCounts = options.threads.map { [$0] } ?? Array(Set([1, allThreads])).sorted()
 let gemms = gemmCases(threadCounts: threadCounts, quick: options.quick).filter {
     options.selects($0.id)

@@ -1,6 +1,6 @@
 /* C helpers of the kernel benchmarks: what must not be written in Swift (the FMA peak, which
- * needs target attributes), the references the kernels are compared with, and a way to wait
- * until no other thread of the process is spinning. */
+ * needs target attributes), the references the kernels are compared with, variants of the
+ * GEMM's table, and a way to wait until no other thread of the process is spinning. */
 #ifndef BENCHMARK_SUPPORT_H
 #define BENCHMARK_SUPPORT_H
 
@@ -63,6 +63,29 @@ void bench_mkl_set_num_threads(int threads);
  * bench_naive_sgemm. */
 void bench_mkl_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const float *a,
                      int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc);
+
+/* ---- Variants of the GEMM's table (gemm_table.c) --------------------------------------- */
+
+/* The name of the table ck_sgemm uses for this CPU ("avx2", "zen4", ...), and the fields of
+ * the table a variant may set, as "mc, kc, nc, ...". */
+const char *bench_gemm_table_name(void);
+const char *bench_gemm_table_fields(void);
+
+/* Makes a variant of this CPU's table: a copy with the assignments applied
+ * ("kc=512,mc=96": FIELD=INTEGER, separated by commas; "" for none). Returns its number, or
+ * -1 when an assignment is not FIELD=INTEGER with a field of the table (bench_gemm_table_error
+ * says which). At most 32 variants. */
+int bench_gemm_table_variant(const char *assignments);
+const char *bench_gemm_table_error(void);
+
+/* Makes ck_sgemm use variant (a number from bench_gemm_table_variant), or this CPU's own
+ * table for -1. */
+void bench_gemm_table_use(int variant);
+
+/* The route (ck_gemm_route_name) that C = op(A)·op(B), alpha 1, beta 0, dense operands,
+ * takes on `threads` threads under variant (-1: this CPU's table). */
+const char *bench_gemm_table_route(int variant, int trans_a, int trans_b, int64_t m, int64_t n,
+                                   int64_t k, int threads);
 
 /* ---- Idle threads (idle.c) ------------------------------------------------------------- */
 
