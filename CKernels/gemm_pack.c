@@ -180,7 +180,8 @@ transpose_sliver_12(int64_t kc, const float *src, int64_t lds, float *dst) {
 
 /* gemm_pack.h */
 CK_VECTORIZED void ck_gemm_pack_a(int trans, const float *a, int64_t lda, int64_t i0, int64_t p0,
-                                  int64_t mc, int64_t kc, int mr, int64_t ahead, float *dst) {
+                                  int64_t mc, int64_t kc, int mr, int64_t ahead,
+                                  int ask_next_sliver, float *dst) {
     for (int64_t s = 0; s * mr < mc; s++, dst += (int64_t)mr * kc) {
         int64_t rows = ck_gemm_min64(mr, mc - s * mr);
         int64_t row0 = i0 + s * mr;
@@ -188,7 +189,12 @@ CK_VECTORIZED void ck_gemm_pack_a(int trans, const float *a, int64_t lda, int64_
             /* Column p of op(A) is row p of A: rows contiguous values per p. */
             copy_strip(dst, mr, a, lda, p0, kc, row0, rows, ahead);
         } else {
-            /* Row i of op(A) is row i of A: the sliver is its transpose. */
+            /* Row i of op(A) is row i of A: the sliver is its transpose. Its rows' pieces
+             * are short (kc floats) and far apart, too short for the hardware prefetcher to
+             * follow before the next sliver's: those are asked for first. */
+            const int64_t next_rows = ck_gemm_min64(mr, mc - (s + 1) * mr);
+            for (int64_t i = 0; ask_next_sliver && i < next_rows; i++)
+                ck_gemm_prefetch_floats(a + (row0 + mr + i) * lda + p0, kc);
 #if defined(__x86_64__)
             if (rows == 12 && mr == 12) {
                 transpose_sliver_12(kc, a + row0 * lda + p0, lda, dst);

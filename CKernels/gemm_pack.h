@@ -18,9 +18,12 @@ static inline void ck_gemm_prefetch_floats(const float *src, int64_t n) {
  * one column of the sliver are contiguous. The last sliver's rows past mc are left as they
  * are: the microkernel computes only a tile's valid rows and never reads them.
  * op(A)(i, p) is a[i*lda + p], or a[p*lda + i] when trans; ahead: how many rows
- * ahead to ask for when rows of A are read as stored (the table's prefetch_rows). */
+ * ahead to ask for when rows of A are read as stored (the table's prefetch_rows);
+ * ask_next_sliver (the table's ask_next_a_sliver): when A is not transposed, so that each
+ * sliver is transposed from mr rows lda apart, the next sliver's rows are asked for before
+ * each sliver is transposed. */
 void ck_gemm_pack_a(int trans, const float *a, int64_t lda, int64_t i0, int64_t p0, int64_t mc,
-                    int64_t kc, int mr, int64_t ahead, float *dst);
+                    int64_t kc, int mr, int64_t ahead, int ask_next_sliver, float *dst);
 
 /* Packs slivers [s_begin, s_end) of op(B)[p0 .. p0+kc, j0 .. j0+nc) cut into slivers of nr
  * columns. Sliver s starts at dst + s*nr*kc and holds element (p, s*nr + j) at [p*nr + j]:

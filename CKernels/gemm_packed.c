@@ -298,7 +298,8 @@ static void compute_unit(const gemm_problem *problem, const k_block *kb, const t
     const int64_t mc = ck_gemm_min64(s->mc_block, s->m1 - ic);
     if (buffers->a_rows != ic) {
         ck_gemm_pack_a(g->trans_a, g->a, g->lda, ic, kb->pc, mc, kb->kc, problem->isa->mr,
-                       problem->t->prefetch_rows, buffers->a_packed);
+                       problem->t->prefetch_rows, (int)problem->t->ask_next_a_sliver,
+                       buffers->a_packed);
         buffers->a_rows = ic;
     }
     if (s->along_rows) {

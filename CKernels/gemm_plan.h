@@ -80,6 +80,9 @@
  *       (row_panel_max_k 0: no row panels; at most CK_GEMM_ROW_PANEL_MAX_K)
  *   prefetch_rows        packing an operand along its stored rows (B as stored, A
  *       transposed), the rows this far ahead are asked for
+ *   ask_next_a_sliver    1: packing A as stored (its slivers transposed, rows lda apart)
+ *       asks L2 for the next sliver's rows before transposing each one; a tall A streamed
+ *       from memory otherwise waits for every sliver's short rows (0: no asks)
  *   kernel_prefetch_b_rows  the microkernel asks for the B sliver's row this far ahead of
  *       the one it multiplies, into L1 (0: none; gemm.h)
  *   own_slivers_in_place_max_b  floats of op(B) (k x n) up to which own slivers of B as
@@ -122,6 +125,7 @@ typedef struct {
     int64_t transposed_max_n;
     int64_t row_panel_max_k;
     int64_t prefetch_rows;
+    int64_t ask_next_a_sliver;
     int64_t kernel_prefetch_b_rows;
     int64_t own_slivers_in_place_max_b;
     int64_t in_place_l2_sets, in_place_max_set_load;
