@@ -43,9 +43,9 @@
  * packing all of an A~ as large as L2 beats a B~ shared between the cores, and where the dot
  * form of B transposed pays only up to 8 rows: from 12 on, packing B's transpose for the
  * 6 x 16 tiles costs less than the dot form's loads and reductions; so was the limit on
- * reading B in place by the crowding of L2's sets (in_place_max_set_load): 96 keeps a batch
- * of 32 reading a B of rows 4 KB apart in place (6 tiles, 16 rows a set) and packs one of 48
- * rows of 8 KB; and own_slivers_margin, which keeps one row part with own slivers against two
+ * reading B in place by the sets of L2 its rows cycle through (in_place_sets_per_tile): up
+ * to 8 tiles (48 rows) read a B of rows 4 KB apart in place, up to 4 one of rows 8 KB apart,
+ * whatever the depth; and own_slivers_margin, which keeps one row part with own slivers against two
  * that share B~ for a saving of up to a sixteenth of the tiles (32 × 784 columns on 2
  * threads: 150 tiles a thread against 147); and ask_next_a_sliver (0 on the other rows,
  * unmeasured there): a tall A of long rows (4096 × 4096 by 64 columns) packs in a third less
@@ -68,7 +68,7 @@ static const ck_gemm_table tables[] = {
         .ask_next_a_sliver = 0, .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_MC,
         .own_slivers_margin = 0,
-        .in_place_l2_sets = 0, .in_place_max_set_load = 0,
+        .in_place_l2_sets = 0, .in_place_sets_per_tile = 0,
         .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 0,
     },
     [CK_GEMM_ARCH_AVX2] = {
@@ -80,7 +80,7 @@ static const ck_gemm_table tables[] = {
         .ask_next_a_sliver = 1, .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_512_KB,
         .own_slivers_margin = 16,
-        .in_place_l2_sets = ZEN3_L2_SETS, .in_place_max_set_load = 96,
+        .in_place_l2_sets = ZEN3_L2_SETS, .in_place_sets_per_tile = 2,
         .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 0,
     },
     [CK_GEMM_ARCH_AVX512_ONE_FMA] = {
@@ -92,7 +92,7 @@ static const ck_gemm_table tables[] = {
         .ask_next_a_sliver = 0, .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_UP_TO_2_MB, .own_slivers_max_a = OWN_A_UP_TO_1_MB,
         .own_slivers_margin = 0,
-        .in_place_l2_sets = 0, .in_place_max_set_load = 0,
+        .in_place_l2_sets = 0, .in_place_sets_per_tile = 0,
         .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 0,
     },
     [CK_GEMM_ARCH_AVX512_TWO_FMA] = {
@@ -105,7 +105,7 @@ static const ck_gemm_table tables[] = {
         .ask_next_a_sliver = 0, .kernel_prefetch_b_rows = 32,
         .own_slivers_in_place_max_b = IN_PLACE_UP_TO_4_MB, .own_slivers_max_a = OWN_A_UP_TO_1_MB,
         .own_slivers_margin = 0,
-        .in_place_l2_sets = 0, .in_place_max_set_load = 0,
+        .in_place_l2_sets = 0, .in_place_sets_per_tile = 0,
         .next_sliver_max_lines = 32, .along_rows_max_b = ALONG_ROWS_UP_TO_1_MB,
         .own_slivers_one_block = 1,
     },
@@ -118,7 +118,7 @@ static const ck_gemm_table tables[] = {
         .ask_next_a_sliver = 0, .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_MC,
         .own_slivers_margin = 0,
-        .in_place_l2_sets = 0, .in_place_max_set_load = 0,
+        .in_place_l2_sets = 0, .in_place_sets_per_tile = 0,
         .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 0,
     },
 };

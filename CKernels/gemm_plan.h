@@ -35,7 +35,7 @@
  *   PACKED_OWN_SLIVERS_IN_PLACE  the same, with B as stored, at most mc rows (more tiles
  *                         read each sliver: its rows, ldb apart, fall into few cache sets and
  *                         do not stay in cache; on a table with in_place_l2_sets, fewer as
- *                         they crowd L2's sets more) and op(B) of at most
+ *                         they cycle through fewer of L2's sets) and op(B) of at most
  *                         own_slivers_in_place_max_b floats (ck_gemm_b_in_place): the
  *                         microkernel reads each whole
  *                         sliver of B in place, rows ldb apart (its loads overlap the
@@ -87,12 +87,12 @@
  *       the one it multiplies, into L1 (0: none; gemm.h)
  *   own_slivers_in_place_max_b  floats of op(B) (k x n) up to which own slivers of B as
  *       stored are read in place (PACKED_OWN_SLIVERS_IN_PLACE) rather than packed
- *   in_place_l2_sets, in_place_max_set_load  (0 sets: neither applies) B in place also only
- *       while its tiles of rows (ceil(m / mr)) times the rows of a sliver that share a set of
- *       L2 (ck_gemm_rows_per_set, an L2 of in_place_l2_sets sets) is at most
- *       in_place_max_set_load: every tile reads the whole sliver again, and rows ldb apart
- *       that crowd a few sets (ldb a multiple of 512 floats: 2 KB) evict one another, so the
- *       tiles read them from L3
+ *   in_place_l2_sets, in_place_sets_per_tile  (0 sets: neither applies) B in place also
+ *       only while the sets of L2 its rows cycle through (ck_gemm_set_cycle, an L2 of
+ *       in_place_l2_sets sets) number at least in_place_sets_per_tile for each of its tiles
+ *       of rows (ceil(m / mr)): every tile reads the whole sliver again, from rows that share
+ *       few sets when ldb is a multiple of a power of two (4 KB apart: 16 sets; 8 KB: 8), and
+ *       the more tiles read it from there, the sooner packing it once pays
  *   next_sliver_max_lines  cache lines of the next own sliver asked for at most per tile
  *       (the rest the packing asks for itself): a larger burst of asks fills the core's
  *       queue of misses and stalls the tile
@@ -128,7 +128,7 @@ typedef struct {
     int64_t ask_next_a_sliver;
     int64_t kernel_prefetch_b_rows;
     int64_t own_slivers_in_place_max_b;
-    int64_t in_place_l2_sets, in_place_max_set_load;
+    int64_t in_place_l2_sets, in_place_sets_per_tile;
     int64_t own_slivers_max_a, own_slivers_margin;
     int64_t next_sliver_max_lines;
     int64_t along_rows_max_b;
@@ -209,31 +209,29 @@ static inline int ck_gemm_own_slivers_fit(const ck_gemm_table *t, int tn, int64_
     return m <= t->mc || (m <= t->own_slivers_max_a / kc && nc / tn > m);
 }
 
-/* How many of `rows` rows, `ld` floats apart, fall into one set of a cache of `sets` sets of
- * 64-byte lines (16 floats), at most: floats a multiple of sets * 16 apart share a set, so
- * the rows cycle through sets * 16 / gcd(sets * 16, ld) sets (at most all of them). */
-static inline int64_t ck_gemm_rows_per_set(int64_t rows, int64_t ld, int64_t sets) {
+/* How many sets of a cache of `sets` sets of 64-byte lines (16 floats) rows `ld` floats apart
+ * cycle through: floats a multiple of sets * 16 apart share a set, so sets * 16 / gcd(sets *
+ * 16, ld) of them (at most all). */
+static inline int64_t ck_gemm_set_cycle(int64_t ld, int64_t sets) {
     int64_t x = sets * 16, y = ld;
     while (y != 0) { /* x = gcd(sets * 16, ld) */
         const int64_t r = x % y;
         x = y;
         y = r;
     }
-    const int64_t cycle = ck_gemm_min64(sets * 16 / x, sets);
-    return (rows + cycle - 1) / cycle;
+    return ck_gemm_min64(sets * 16 / x, sets);
 }
 
 /* Whether own slivers of g's B (as stored, not transposed) are read in place on table t with
  * tiles of mr rows: at most mc rows, op(B) of at most own_slivers_in_place_max_b floats, and
- * rows that do not crowd L2's sets for as many tiles (in_place_max_set_load). */
+ * no more tiles than the sets its rows cycle through allow (in_place_sets_per_tile). */
 static inline int ck_gemm_b_in_place(const ck_gemm_table *t, int mr, const ck_gemm_operands *g) {
     int64_t b_floats; /* k*n, saturated */
     if (__builtin_mul_overflow(g->n, g->k, &b_floats)) b_floats = INT64_MAX;
     if (g->trans_b || g->m > t->mc || b_floats > t->own_slivers_in_place_max_b) return 0;
     if (t->in_place_l2_sets == 0) return 1;
     const int64_t tiles = (g->m + mr - 1) / mr;
-    return tiles * ck_gemm_rows_per_set(ck_gemm_min64(g->k, t->kc), g->ldb, t->in_place_l2_sets) <=
-           t->in_place_max_set_load;
+    return tiles * t->in_place_sets_per_tile <= ck_gemm_set_cycle(g->ldb, t->in_place_l2_sets);
 }
 
 /* Whether the rows of g's C start on cache lines (64 bytes): its first element does, and its

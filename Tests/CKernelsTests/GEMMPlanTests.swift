@@ -288,9 +288,9 @@ final class GEMMPlanTests: XCTestCase {
 
     /// Where the AVX2 table differs from the Zen 4 table's thresholds: the dot form of B
     /// transposed up to 8 rows (32 elsewhere); past that, packed 6 × 16 tiles. Own slivers
-    /// read B in place while its tiles of rows times the rows of a 256-row sliver that share
-    /// one of L2's 1024 sets is at most 96: rows 1024 floats (4 KB) apart cycle through 16
-    /// sets, 16 rows a set; 2048 apart through 8, 32 a set; 784 apart through all of them.
+    /// read B in place while its rows cycle through at least 2 of L2's 1024 sets for each of
+    /// its tiles of rows: rows 1024 floats (4 KB) apart cycle through 16 sets (8 tiles), 2048
+    /// apart through 8 (4 tiles), 784 apart through all of them.
     /// Two row parts sharing B~ replace one with own slivers only for a saving of more than
     /// a sixteenth of the busiest thread's tiles.
     func testThresholdsWhereTheAVX2TableDiffers() {
@@ -300,16 +300,18 @@ final class GEMMPlanTests: XCTestCase {
         XCTAssertEqual(route(avx2, threads: 1, "NT", 8, 1024, 1024), "dot")
         XCTAssertEqual(route(avx2, threads: 1, "NT", 12, 1024, 1024), "packed-own-slivers")
         XCTAssertEqual(route(CK_GEMM_ARCH_AVX512_ONE_FMA, "NT", 9, 64, 1000), "dot")
-        // 6 tiles × 16 rows a set; 7 × 16.
+        // Rows 4 KB apart: 8 tiles (48 rows), then 9; as deep as a k block or shallow.
+        XCTAssertEqual(route(avx2, threads: 1, "NN", 48, 1024, 1024), "packed-own-slivers-in-place")
+        XCTAssertEqual(route(avx2, threads: 1, "NN", 49, 1024, 1024), "packed-own-slivers")
         XCTAssertEqual(route(avx2, "NN", 36, 1024, 1024), "packed-own-slivers-in-place")
-        XCTAssertEqual(route(avx2, "NN", 37, 1024, 1024), "packed-own-slivers")
-        // 3 tiles × 32 rows a set; 6 × 32.
+        XCTAssertEqual(route(avx2, threads: 1, "NN", 144, 64, 1024), "packed-own-slivers")
+        // Rows 8 KB apart: 4 tiles (24 rows), then 5.
         XCTAssertEqual(route(avx2, "NN", 16, 1024, 2048), "packed-own-slivers-in-place")
-        XCTAssertEqual(route(avx2, "NN", 32, 1024, 2048), "packed-own-slivers")
-        // Rows 784 floats apart, one a set: all 144 rows (24 tiles) of one A~ block.
+        XCTAssertEqual(route(avx2, threads: 1, "NN", 24, 1024, 2048), "packed-own-slivers-in-place")
+        XCTAssertEqual(route(avx2, threads: 1, "NN", 25, 1024, 2048), "packed-own-slivers")
+        XCTAssertEqual(route(avx2, threads: 1, "NN", 36, 32, 2048), "packed-own-slivers")
+        // Rows 784 floats apart, through all sets: all 144 rows (24 tiles) of one A~ block.
         XCTAssertEqual(route(avx2, threads: 1, "NN", 144, 1024, 784), "packed-own-slivers-in-place")
-        // A k block of 64 rows 4 KB apart: 4 a set, 24 tiles.
-        XCTAssertEqual(route(avx2, threads: 1, "NN", 144, 64, 1024), "packed-own-slivers-in-place")
         // 6 × 25 tiles a thread in one row part, 3 × 49 in two: within a sixteenth, one row
         // part with own slivers (B's rows 784 floats apart, one a set: in place). 6 × 6
         // against 3 × 11 saves more: two row parts.
@@ -317,8 +319,8 @@ final class GEMMPlanTests: XCTestCase {
         XCTAssertEqual(route(avx2, "NT", 36, 1024, 784), "packed-own-slivers")
         XCTAssertEqual(route(avx2, "NN", 36, 1024, 176), "packed")
         // The other tables read B in place up to mc rows, whatever its rows' distance.
-        XCTAssertEqual(route(avx2, "NN", 48, 512, 1024), "packed-own-slivers") // 8 × 16
-        XCTAssertEqual(route(CK_GEMM_ARCH_AVX512_ONE_FMA, "NN", 48, 512, 1024),
+        XCTAssertEqual(route(avx2, threads: 1, "NN", 72, 512, 1024), "packed-own-slivers")
+        XCTAssertEqual(route(CK_GEMM_ARCH_AVX512_ONE_FMA, threads: 1, "NN", 72, 512, 1024),
                        "packed-own-slivers-in-place")
     }
 }
