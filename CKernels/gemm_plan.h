@@ -81,8 +81,8 @@
  *   prefetch_rows        packing an operand along its stored rows (B as stored, A
  *       transposed), the rows this far ahead are asked for
  *   ask_next_a_sliver    1: packing A as stored (its slivers transposed, rows lda apart)
- *       asks L2 for the next sliver's rows before transposing each one; a tall A streamed
- *       from memory otherwise waits for every sliver's short rows (0: no asks)
+ *       asks for the next sliver's rows before transposing each one; a tall A streamed from
+ *       memory otherwise waits for every sliver's short rows (0: no asks)
  *   kernel_prefetch_b_rows  the microkernel asks for the B sliver's row this far ahead of
  *       the one it multiplies, into L1 (0: none; gemm.h)
  *   own_slivers_in_place_max_b  floats of op(B) (k x n) up to which own slivers of B as
