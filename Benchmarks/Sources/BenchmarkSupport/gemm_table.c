@@ -55,7 +55,7 @@ static int check_blocks(const ck_gemm_table *table) {
     for (size_t f = 0; f < FIELDS; f++) {
         int64_t value;
         memcpy(&value, (const char *)table + fields[f].offset, sizeof value);
-        const int block = f < 3; /* mc, kc, nc */
+        const int block = fields[f].offset <= offsetof(ck_gemm_table, nc); /* mc, kc, nc */
         if (value < block) {
             snprintf(error, sizeof error, "%s=%lld: it must be at least %d", fields[f].name,
                      (long long)value, block);

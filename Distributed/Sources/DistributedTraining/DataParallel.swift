@@ -209,19 +209,20 @@ public final class DataParallel {
                 world.sumAcrossRanks(values, count: gradient.count, bucketSize: bucketSize)
             }
         }
-        combineInFlatBuckets(parameters.filter { $0.count < inPlaceMinimum }, weight: weight)
+        combineInFlatBuckets(parameters, weight: weight)
         globalSamples = 0
     }
 
-    /// `combineGradients` for the gradients of `parameters` together: each weighted into its
-    /// place in the flat buffer, summed across the ranks, and copied back.
+    /// `combineGradients` for the gradients of `parameters` under `inPlaceMinimum` floats
+    /// together: each weighted into its place in the flat buffer, summed across the ranks,
+    /// and copied back.
     private func combineInFlatBuckets(_ parameters: [Tensor], weight: Float) {
-        let total = parameters.reduce(0) { $0 + $1.count }
+        let total = parameters.reduce(0) { $0 + ($1.count < inPlaceMinimum ? $1.count : 0) }
         guard total > 0 else { return }
         if flat.count < total { flat = [Float](repeating: 0, count: total) }
         flat.withUnsafeMutableBufferPointer { flat in
             var offset = 0
-            for parameter in parameters {
+            for parameter in parameters where parameter.count < inPlaceMinimum {
                 parameter.withUnsafeGradientBufferPointer { gradient in
                     ck_scaled_add(Int64(gradient.count), weight, gradient.baseAddress, 0,
                                   flat.baseAddress! + offset)
@@ -230,7 +231,7 @@ public final class DataParallel {
             }
             world.sumAcrossRanks(flat.baseAddress!, count: total, bucketSize: bucketSize)
             offset = 0
-            for parameter in parameters {
+            for parameter in parameters where parameter.count < inPlaceMinimum {
                 parameter.withUnsafeMutableGradientBufferPointer {
                     $0.baseAddress!.update(from: flat.baseAddress! + offset, count: $0.count)
                 }
