@@ -30,12 +30,13 @@ static inline void copy_floats(float *dst, const float *src, int64_t n) {
  * matrix read as stored, a piece of each of kc rows. The pieces are ld floats apart: for long
  * rows (4 KB at 1024 floats) each is on another page, where the hardware prefetcher does not
  * follow, and would wait for memory. So the piece `ahead` rows further (the table's
- * prefetch_rows) is asked for first. */
+ * prefetch_rows) is asked for first (ahead 0: none). */
 static inline __attribute__((always_inline)) void
 copy_strip_rows(float *dst, int64_t stride, const float *m, int64_t ld, int64_t p0, int64_t kc,
                 int64_t col0, int64_t width, int64_t ahead) {
     for (int64_t p = 0; p < kc; p++) {
-        if (p + ahead < kc) ck_gemm_prefetch_floats(m + (p0 + p + ahead) * ld + col0, width);
+        if (ahead > 0 && p + ahead < kc)
+            ck_gemm_prefetch_floats(m + (p0 + p + ahead) * ld + col0, width);
         copy_floats(dst + p * stride, m + (p0 + p) * ld + col0, width);
     }
 }
@@ -209,19 +210,32 @@ CK_VECTORIZED void ck_gemm_pack_a(int trans, const float *a, int64_t lda, int64_
 /* gemm_pack.h */
 CK_VECTORIZED void ck_gemm_pack_b(int trans, const float *b, int64_t ldb, int64_t p0, int64_t j0,
                                   int64_t nc, int64_t kc, int nr, int64_t s_begin, int64_t s_end,
-                                  int64_t ahead, float *dst) {
-    for (int64_t s = s_begin; s < s_end; s++) {
-        float *d = dst + s * nr * kc;
-        int64_t cols = ck_gemm_min64(nr, nc - s * nr);
-        int64_t col0 = j0 + s * nr;
-        if (trans) {
-            /* Column j of op(B) is row j of B: the sliver is its transpose. */
-            transpose_block(cols, kc, b + col0 * ldb + p0, ldb, d, nr);
-        } else {
-            /* Row p of op(B) is row p of B: cols contiguous values per p. */
-            copy_strip(d, nr, b, ldb, p0, kc, col0, cols, ahead);
+                                  int64_t ahead, int64_t row_block, float *dst) {
+    if (!trans && row_block > 0) {
+        /* Row p of op(B) is row p of B: row_block rows at a time, each read along its
+         * columns of all the slivers, as row_block streams the hardware prefetcher follows
+         * (no asks). */
+        for (int64_t p = 0; p < kc; p += row_block) {
+            const int64_t rows = ck_gemm_min64(row_block, kc - p);
+            for (int64_t s = s_begin; s < s_end; s++)
+                copy_strip(dst + s * nr * kc + p * nr, nr, b, ldb, p0 + p, rows, j0 + s * nr,
+                           ck_gemm_min64(nr, nc - s * nr), 0);
         }
-        for (int64_t p = 0; cols < nr && p < kc; p++)
-            for (int64_t j = cols; j < nr; j++) d[p * nr + j] = 0.0f;
+    } else {
+        for (int64_t s = s_begin; s < s_end; s++) {
+            float *d = dst + s * nr * kc;
+            const int64_t cols = ck_gemm_min64(nr, nc - s * nr), col0 = j0 + s * nr;
+            if (trans) {
+                /* Column j of op(B) is row j of B: the sliver is its transpose. */
+                transpose_block(cols, kc, b + col0 * ldb + p0, ldb, d, nr);
+            } else {
+                /* Row p of op(B) is row p of B: cols contiguous values per p. */
+                copy_strip(d, nr, b, ldb, p0, kc, col0, cols, ahead);
+            }
+        }
     }
+    /* Only the block's last sliver may be partial: its columns past nc are zeros. */
+    const int64_t last = s_end - 1, cols = nc - last * nr;
+    for (int64_t p = 0; s_end > s_begin && cols < nr && p < kc; p++)
+        for (int64_t j = cols; j < nr; j++) dst[last * nr * kc + p * nr + j] = 0.0f;
 }

@@ -28,8 +28,12 @@ void ck_gemm_pack_a(int trans, const float *a, int64_t lda, int64_t i0, int64_t 
 /* Packs slivers [s_begin, s_end) of op(B)[p0 .. p0+kc, j0 .. j0+nc) cut into slivers of nr
  * columns. Sliver s starts at dst + s*nr*kc and holds element (p, s*nr + j) at [p*nr + j]:
  * the nr values of one row of the sliver are contiguous. Columns past nc are zeros.
- * op(B)(p, j) is b[p*ldb + j], or b[j*ldb + p] when trans; ahead: as for ck_gemm_pack_a. */
+ * op(B)(p, j) is b[p*ldb + j], or b[j*ldb + p] when trans; ahead: as for ck_gemm_pack_a.
+ * row_block (the table's pack_b_row_block; 0: none): B as stored is packed that many rows
+ * at a time across all the slivers, reading along its rows, rather than a sliver at a time,
+ * a short piece of each of kc rows ldb apart (with the asks ahead). */
 void ck_gemm_pack_b(int trans, const float *b, int64_t ldb, int64_t p0, int64_t j0, int64_t nc,
-                    int64_t kc, int nr, int64_t s_begin, int64_t s_end, int64_t ahead, float *dst);
+                    int64_t kc, int nr, int64_t s_begin, int64_t s_end, int64_t ahead,
+                    int64_t row_block, float *dst);
 
 #endif

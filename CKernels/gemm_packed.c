@@ -208,36 +208,71 @@ gemm_tile(const gemm_problem *problem, int64_t kc, const float *ap, const float 
         isa->narrow_kernel(kc, (int)mr, (int)nr, ap, bp, ldbp, c, ldc, alpha, beta);
 }
 
+/* A thread's packing buffers: A~, with the first row of the block it holds (a_rows, -1:
+ * none), and with own slivers b_slivers, one sliver of B or a group of them (the table's
+ * own_slivers_group), with the first column of the group it holds (b_first, -1: none). */
+typedef struct {
+    float *a_packed, *b_slivers;
+    int64_t a_rows, b_first;
+} thread_buffers;
+
+/* With own slivers packed in groups, the sliver of the thread's columns of share s that starts
+ * at column jr: the group of own_slivers_group slivers holding it is packed into
+ * buffers->b_slivers unless it is the one held. Groups are counted from the share's first
+ * column, so a thread taking another's last units packs the groups the owner would. */
+static const float *own_sliver_of_group(const gemm_problem *problem, const k_block *kb,
+                                        const thread_share *s, int64_t jr,
+                                        thread_buffers *buffers) {
+    const ck_gemm_operands *g = problem->g;
+    const int nr = problem->isa->nr;
+    const int64_t width = problem->t->own_slivers_group * nr;
+    const int64_t first = s->n0 + (jr - s->n0) / width * width;
+    if (buffers->b_first != first) {
+        const int64_t cols = ck_gemm_min64(width, s->n1 - first);
+        ck_gemm_pack_b(g->trans_b, g->b, g->ldb, kb->pc, kb->jc + first, cols, kb->kc, nr, 0,
+                       (cols + nr - 1) / nr, problem->t->prefetch_rows,
+                       problem->t->pack_b_row_block, buffers->b_slivers);
+        buffers->b_first = first;
+    }
+    return buffers->b_slivers + (jr - first) / nr * nr * kb->kc;
+}
+
 /* The column of tiles of rows [ic, ic + mc) and columns jc + [jr, jr + nr) of C (fewer at the
- * end n1 of the thread's columns of the jc block), against A~ and the B sliver of its columns:
- * in the shared B~, or, with own slivers, packed into b_sliver here (or read in place). In the
+ * end s->n1 of the columns of share s), against A~ and the B sliver of its columns: in the
+ * shared B~, or, with own slivers, packed into buffers->b_slivers here, alone or in its group
+ * (B as stored, on a table with own_slivers_group), or read in place. In the
  * last k block its epilogue follows, while it is in cache (once per column of tiles rather
  * than per tile: fewer, longer passes). */
 static void tile_column(const gemm_problem *problem, const k_block *kb, const float *a_packed,
-                        int64_t ic, int64_t mc, int64_t jr, int64_t n1, int own_slivers,
-                        float *b_sliver) {
+                        int64_t ic, int64_t mc, int64_t jr, const thread_share *s,
+                        thread_buffers *buffers) {
     const ck_gemm_table *t = problem->t;
     const ck_gemm_operands *g = problem->g;
     const int mr = problem->isa->mr, nr = problem->isa->nr;
-    const int64_t jc = kb->jc, nc = kb->nc, pc = kb->pc, kc = kb->kc;
+    const int64_t jc = kb->jc, nc = kb->nc, pc = kb->pc, kc = kb->kc, n1 = s->n1;
+    const int own_slivers = s->own_slivers;
+    const int grouped =
+        own_slivers && !problem->b_in_place && !g->trans_b && t->own_slivers_group > 1;
 
     /* The B sliver of columns jc + jr .., its rows ldbp apart. */
-    const float *bp = b_sliver;
+    const float *bp = buffers->b_slivers;
     int64_t ldbp = nr;
     if (!own_slivers) {
         bp = problem->b_packed + (jr / nr) * nr * kc;
     } else if (problem->b_in_place && nc - jr >= nr) {
         bp = g->b + pc * g->ldb + jc + jr; /* B as stored */
         ldbp = g->ldb;
+    } else if (grouped) {
+        bp = own_sliver_of_group(problem, kb, s, jr, buffers);
     } else {
         ck_gemm_pack_b(g->trans_b, g->b, g->ldb, pc, jc + jr, nc - jr, kc, nr, 0, 1,
-                       t->prefetch_rows, b_sliver);
+                       t->prefetch_rows, 0, buffers->b_slivers);
     }
     const int64_t cols = ck_gemm_min64(nr, n1 - jr);
-    /* Own slivers: the next one, if packed, is asked for a piece per tile. */
+    /* Own slivers one at a time: the next one, if packed, is asked for a piece per tile. */
     const int64_t next = jr + nr, tiles = (mc + mr - 1) / mr;
-    const int prefetch_next =
-        own_slivers && next < n1 && !(problem->b_in_place && nc - next >= nr);
+    const int prefetch_next = own_slivers && !grouped && next < n1 &&
+                              !(problem->b_in_place && nc - next >= nr);
     /* Shared B~: each tile asks L2 for its piece of the next sliver, 2 * kc floats (gemm.h),
      * so that the column of tiles brings it all in. */
     const float *next_sliver =
@@ -283,12 +318,6 @@ static void tile_row_panel(const gemm_problem *problem, const k_block *kb, const
     }
 }
 
-/* A thread's packing buffers and which A~ block a_packed holds (its first row; -1: none). */
-typedef struct {
-    float *a_packed, *b_sliver;
-    int64_t a_rows;
-} thread_buffers;
-
 /* Computes unit `unit` of share s in k block kb (packing its block's A~ first unless it is
  * the one held). */
 static void compute_unit(const gemm_problem *problem, const k_block *kb, const thread_share *s,
@@ -305,8 +334,8 @@ static void compute_unit(const gemm_problem *problem, const k_block *kb, const t
     if (s->along_rows) {
         tile_row_panel(problem, kb, buffers->a_packed, ic, mc, s->n0, s->n1);
     } else {
-        tile_column(problem, kb, buffers->a_packed, ic, mc, s->n0 + u * problem->isa->nr, s->n1,
-                    s->own_slivers, buffers->b_sliver);
+        tile_column(problem, kb, buffers->a_packed, ic, mc, s->n0 + u * problem->isa->nr, s,
+                    buffers);
     }
 }
 
@@ -373,15 +402,17 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
 
     /* A~: one block of rows by kc, sized for the largest of any thread's, as another thread's
      * may be packed here: a whole row part with own slivers (then the only one, of all m
-     * rows), else at most mc rows of one. */
-    thread_buffers buffers = {NULL, NULL, -1};
+     * rows), else at most mc rows of one. With own slivers, room for a group of them. */
+    thread_buffers buffers = {NULL, NULL, -1, -1};
     const int64_t kc_max = ck_gemm_min64(t->kc, g->k);
     const int64_t part = (g->m + layout.tm - 1) / layout.tm;
     const int64_t rows = layout.own_slivers ? part : ck_gemm_min64(t->mc, part);
     buffers.a_packed =
         ck_scratch_get(&a_scratch, (size_t)((rows + mr - 1) / mr * mr) * (size_t)kc_max);
+    const int64_t group = t->own_slivers_group > 1 ? t->own_slivers_group : 1;
     if (layout.own_slivers)
-        buffers.b_sliver = ck_scratch_get(&sliver_scratch, (size_t)nr * (size_t)kc_max);
+        buffers.b_slivers =
+            ck_scratch_get(&sliver_scratch, (size_t)(group * nr) * (size_t)kc_max);
 
     /* Columns in equal blocks of at most nc: no short remainder block, for which all of A
      * would be packed again. */
@@ -394,14 +425,14 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
         for (int64_t pc = 0; pc < g->k; pc += t->kc) {
             const int64_t kc = ck_gemm_min64(t->kc, g->k - pc);
             const k_block kb = {jc, nc, pc, kc, pc == 0 ? g->beta : 1.0f, pc + kc == g->k};
-            buffers.a_rows = -1; /* A~ is of the last k block */
+            buffers.a_rows = buffers.b_first = -1; /* A~ and B slivers are of the last k block */
 
             /* Shared B~: every thread packs its share of the slivers, then waits for the rest. */
             if (!layout.own_slivers) {
                 int64_t s0, s1;
                 ck_split_range((nc + nr - 1) / nr, 1, tid, threads, &s0, &s1);
                 ck_gemm_pack_b(g->trans_b, g->b, g->ldb, pc, jc, nc, kc, nr, s0, s1,
-                               t->prefetch_rows, problem->b_packed);
+                               t->prefetch_rows, t->pack_b_row_block, problem->b_packed);
             }
             if (threads > 1) work_queue_fill(&problem->queues[tid], queued ? mine.units : 0);
             if (shared) team_barrier();

@@ -111,6 +111,16 @@
  *       wait at a barrier for a shared B~, half of it then read from the other core's cache;
  *       on one thread B as stored is then read in place where it may be (0: only by
  *       ck_gemm_own_slivers_fit)
+ *   pack_b_row_block     packing several slivers of B as stored (a shared B~, a group of own
+ *       slivers), this many rows at a time across all of them, each row read along its
+ *       columns (0: a sliver at a time, a piece of each of kc rows with the asks ahead):
+ *       rows a multiple of 16 KB apart share so few sets of L1 and L2 that the pieces asked
+ *       for ahead evict each other, and only a long run along a row is prefetched in time
+ *   own_slivers_group    own slivers of B as stored (not in place) are packed this many at a
+ *       time (0 or 1: one at a time, the next asked for while the tiles of the current one
+ *       compute): a small A~ (few tiles a sliver) leaves too little arithmetic to hide the
+ *       wait for a sliver's kc pieces, ldb apart, where the group's are read along B's rows
+ *       (pack_b_row_block)
  * The route may depend on the thread count (PACKED, PACKED_ALONG_ROWS or
  * PACKED_OWN_SLIVERS), the bits never: all compute every element with the same operations. */
 typedef struct {
@@ -133,6 +143,8 @@ typedef struct {
     int64_t next_sliver_max_lines;
     int64_t along_rows_max_b;
     int64_t own_slivers_one_block;
+    int64_t pack_b_row_block;
+    int64_t own_slivers_group;
 } ck_gemm_table;
 
 /* The table of arch (never NULL). */

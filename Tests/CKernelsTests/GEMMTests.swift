@@ -1,5 +1,5 @@
 // ck_sgemm against a naive Double reference, on every GEMM path this CPU supports. The
-// problem, call and path helpers here also serve GEMMEpilogueTests.swift.
+// problem, call and path helpers here also serve the other GEMM test files.
 import CKernels
 import DeepLearning
 import XCTest
@@ -435,32 +435,6 @@ final class GEMMTests: XCTestCase {
                     let results = assertSameResultForThreadCounts([1, 2, 3], what) { call.run().storage }
                     let sampled = sampledRows.flatMap { i in results[(i * call.c.ld)..<(i * call.c.ld + shape.n)] }
                     assertClose(sampled, reference.values, tolerance: reference.bounds, "sampled rows, " + what)
-                }
-            }
-        }
-    }
-
-    /// Products of one k block and one A~ block with C's rows on cache lines: on the two-FMA
-    /// table they take own slivers on any thread count however small B is, each thread packing
-    /// all of A~. On every table they match the reference and give the same bits on 1, 2 and
-    /// 3 threads.
-    func testOneBlockProductsWithCOnCacheLinesMatchReferenceOnAnyThreadCount() {
-        var rng = SeededGenerator(seed: 13)
-        for shape in [(m: 240, n: 240, k: 32), (m: 128, n: 128, k: 128), (m: 64, n: 240, k: 300)] {
-            let problem = GEMMProblem.random(m: shape.m, n: shape.n, k: shape.k, alpha: 1, beta: 0.5, using: &rng)
-            let reference = referenceGEMM(alpha: problem.alpha, a: problem.a, b: problem.b, beta: problem.beta, c: problem.c)
-            for t in transposes {
-                let route = ck_gemm_route_for(
-                    CK_GEMM_ARCH_AVX512_TWO_FMA, 2, t.a ? 1 : 0, t.b ? 1 : 0, Int64(shape.m), Int64(shape.n),
-                    Int64(shape.k), Int64(shape.n), problem.alpha, problem.beta, CK_GEMM_EPILOGUE_NONE)
-                XCTAssertTrue(
-                    [CK_GEMM_ROUTE_PACKED_OWN_SLIVERS, CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE].contains(route),
-                    "\(shape), transA \(t.a) transB \(t.b): \(String(cString: ck_gemm_route_name(route)))")
-                let call = problem.stored(transA: t.a, transB: t.b) // C dense: ldc = n, 16 floats a line
-                forEachSupportedArchitecture { path in
-                    let what = "\(shape), transA \(t.a) transB \(t.b), path \(path)"
-                    let c = assertSameResultForThreadCounts([1, 2, 3], what) { call.runWithCOnCacheLines() }
-                    assertClose(c, reference.values, tolerance: reference.bounds, what)
                 }
             }
         }

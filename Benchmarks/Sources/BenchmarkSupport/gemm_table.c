@@ -21,7 +21,8 @@ static const struct {
     FIELD(row_panel_max_k), FIELD(prefetch_rows), FIELD(ask_next_a_sliver),
     FIELD(kernel_prefetch_b_rows), FIELD(own_slivers_in_place_max_b), FIELD(in_place_l2_sets),
     FIELD(in_place_sets_per_tile), FIELD(own_slivers_max_a), FIELD(own_slivers_margin),
-    FIELD(next_sliver_max_lines), FIELD(along_rows_max_b), FIELD(own_slivers_one_block),
+    FIELD(next_sliver_max_lines), FIELD(along_rows_max_b), FIELD(own_slivers_one_block), FIELD(pack_b_row_block),
+    FIELD(own_slivers_group),
 };
 #define FIELDS (sizeof fields / sizeof fields[0])
 
