@@ -6,7 +6,7 @@ import COpenBLAS
 /// m×k×n: op(A) is m×k, op(B) is k×n, C is m×n. A transposed operand is stored transposed
 /// (op(A) = Aᵀ with A stored k×m) and read in place, by ck and OpenBLAS alike.
 struct GemmCase {
-    let group: String  // square, spiral, mlp256, mlp32, bias+relu
+    let group: String  // square, spiral, mlp256, mlp32, conv, bias+relu
     let name: String   // what the product is in its network
     let transA: Bool
     let transB: Bool
@@ -69,8 +69,8 @@ extension GemmCase {
 }
 
 /// Square products on 1 and on all threads; the spiral network's and an MLP's products
-/// (forward and backward, batch 256 and 32) on all threads; three forward products with
-/// their bias and ReLU, fused and not.
+/// (forward and backward, batch 256 and 32) and a convolutional network's on all threads;
+/// three forward products with their bias and ReLU, fused and not.
 func gemmCases(threadCounts: [Int], quick: Bool) -> [GemmCase] {
     let all = threadCounts.max()!
     /// ops: "NN", "TN" or "NT", for op(A) then op(B).
@@ -104,6 +104,14 @@ func gemmCases(threadCounts: [Int], quick: Bool) -> [GemmCase] {
             product("NT", "mlp\(batch)", "dX = dY·Wᵀ", batch, 1024, 1024),
         ]
     }
+    // The residual digits network's 3 × 3 convolutions of 16 channels on 8 × 8 images at
+    // batch 256 (C's or B's 16384 columns, rows 64 KB apart), and its first, of one channel.
+    let conv = [
+        product("NN", "conv", "Z = W·cols 16→16", 16, 144, 16384),
+        product("NT", "conv", "dW = dZ·colsᵀ 16→16", 16, 16384, 144),
+        product("TN", "conv", "dcols = Wᵀ·dZ 16→16", 144, 16, 16384),
+        product("NN", "conv", "Z = W·cols 1→16", 16, 9, 16384),
+    ]
     // Linear then ReLU: the spiral's hidden layer (a batch, and all 300 points) and the MLP's
     // first layer.
     let biasReLU = [
@@ -115,7 +123,7 @@ func gemmCases(threadCounts: [Int], quick: Bool) -> [GemmCase] {
         fused.biasReLU = true
         return fused
     }
-    return square + spiral + mlp + biasReLU
+    return square + spiral + mlp + conv + biasReLU
 }
 
 /// The largest |x - y| over both buffers, relative to the largest |y|.
