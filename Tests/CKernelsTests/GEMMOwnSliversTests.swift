@@ -10,25 +10,10 @@ final class GEMMOwnSliversTests: XCTestCase {
     /// all of A~. On every table they match the reference and give the same bits on 1, 2 and
     /// 3 threads.
     func testOneBlockProductsWithCOnCacheLinesMatchReferenceOnAnyThreadCount() {
-        var rng = SeededGenerator(seed: 13)
-        for shape in [(m: 240, n: 240, k: 32), (m: 128, n: 128, k: 128), (m: 64, n: 240, k: 300)] {
-            let problem = GEMMProblem.random(m: shape.m, n: shape.n, k: shape.k, alpha: 1, beta: 0.5, using: &rng)
-            let reference = referenceGEMM(alpha: problem.alpha, a: problem.a, b: problem.b, beta: problem.beta, c: problem.c)
-            for t in transposes {
-                let route = ck_gemm_route_for(
-                    CK_GEMM_ARCH_AVX512_TWO_FMA, 2, t.a ? 1 : 0, t.b ? 1 : 0, Int64(shape.m), Int64(shape.n),
-                    Int64(shape.k), Int64(shape.n), problem.alpha, problem.beta, CK_GEMM_EPILOGUE_NONE)
-                XCTAssertTrue(
-                    [CK_GEMM_ROUTE_PACKED_OWN_SLIVERS, CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE].contains(route),
-                    "\(shape), transA \(t.a) transB \(t.b): \(String(cString: ck_gemm_route_name(route)))")
-                let call = problem.stored(transA: t.a, transB: t.b) // C dense: ldc = n, 16 floats a line
-                forEachSupportedArchitecture { path in
-                    let what = "\(shape), transA \(t.a) transB \(t.b), path \(path)"
-                    let c = assertSameResultForThreadCounts([1, 2, 3], what) { call.runWithCOnCacheLines() }
-                    assertClose(c, reference.values, tolerance: reference.bounds, what)
-                }
-            }
-        }
+        assertOwnSliversMatchReference(
+            [(m: 240, n: 240, k: 32), (m: 128, n: 128, k: 128), (m: 64, n: 240, k: 300)], seed: 13,
+            rowsApart: { $0.n }, on: CK_GEMM_ARCH_AVX512_TWO_FMA,
+            take: [CK_GEMM_ROUTE_PACKED_OWN_SLIVERS, CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE])
     }
 
     /// Own slivers of a B as stored whose rows are 4096 floats (16 KB) apart, too few sets of
@@ -38,23 +23,40 @@ final class GEMMOwnSliversTests: XCTestCase {
     /// another's last units packs their groups), in one k block and in two. On every table
     /// they match the reference and give the same bits on 1, 2 and 3 threads.
     func testOwnSliversInGroupsMatchReferenceOnAnyThreadCount() {
-        var rng = SeededGenerator(seed: 17)
-        for shape in [(m: 20, n: 4096, k: 40), (m: 20, n: 4090, k: 300), (m: 20, n: 200, k: 300)] {
+        assertOwnSliversMatchReference(
+            [(m: 20, n: 4096, k: 40), (m: 20, n: 4090, k: 300), (m: 20, n: 200, k: 300)], seed: 17,
+            rowsApart: { _ in 4096 }, on: CK_GEMM_ARCH_AVX2, take: [CK_GEMM_ROUTE_PACKED_OWN_SLIVERS])
+    }
+
+    /// For each shape and transpose: on table `arch` with 2 threads the product takes one of
+    /// `routes` when its operands' rows are `rowsApart(shape)` floats apart (passed to
+    /// ck_gemm_route_for as n, whose B and C it takes dense); stored so, with C's rows on cache
+    /// lines, on every table this CPU supports it matches the reference and gives the same bits
+    /// on 1, 2 and 3 threads.
+    private func assertOwnSliversMatchReference(
+        _ shapes: [(m: Int, n: Int, k: Int)], seed: UInt64, rowsApart: ((m: Int, n: Int, k: Int)) -> Int,
+        on arch: ck_gemm_arch, take routes: [ck_gemm_route], file: StaticString = #filePath, line: UInt = #line
+    ) {
+        var rng = SeededGenerator(seed: seed)
+        for shape in shapes {
             let problem = GEMMProblem.random(m: shape.m, n: shape.n, k: shape.k, alpha: 1, beta: 0.5, using: &rng)
             let reference = referenceGEMM(alpha: problem.alpha, a: problem.a, b: problem.b, beta: problem.beta, c: problem.c)
+            let ld = rowsApart(shape)
             for t in transposes {
-                // The route of B's rows 4096 apart (ck_gemm_route_for takes ldb = n).
                 let route = ck_gemm_route_for(
-                    CK_GEMM_ARCH_AVX2, 2, t.a ? 1 : 0, t.b ? 1 : 0, Int64(shape.m), 4096, Int64(shape.k), 4096,
+                    arch, 2, t.a ? 1 : 0, t.b ? 1 : 0, Int64(shape.m), Int64(ld), Int64(shape.k), Int64(ld),
                     problem.alpha, problem.beta, CK_GEMM_EPILOGUE_NONE)
-                XCTAssertEqual(route, CK_GEMM_ROUTE_PACKED_OWN_SLIVERS,
-                               "\(shape), transA \(t.a) transB \(t.b): \(String(cString: ck_gemm_route_name(route)))")
-                let call = problem.stored(transA: t.a, transB: t.b, padding: 4096 - shape.n)
-                forEachSupportedArchitecture { path in
+                XCTAssertTrue(routes.contains(route),
+                              "\(shape), transA \(t.a) transB \(t.b): \(String(cString: ck_gemm_route_name(route)))",
+                              file: file, line: line)
+                let call = problem.stored(transA: t.a, transB: t.b, padding: ld - shape.n)
+                forEachSupportedArchitecture(file: file, line: line) { path in
                     let what = "\(shape), transA \(t.a) transB \(t.b), path \(path)"
-                    let c = assertSameResultForThreadCounts([1, 2, 3], what) { call.run().storage }
-                    let rows = (0..<shape.m).flatMap { i in c[(i * call.c.ld)..<(i * call.c.ld + shape.n)] }
-                    assertClose(rows, reference.values, tolerance: reference.bounds, what)
+                    let c = assertSameResultForThreadCounts([1, 2, 3], what, file: file, line: line) {
+                        call.runWithCOnCacheLines()
+                    }
+                    let rows = (0..<shape.m).flatMap { i in c[(i * ld)..<(i * ld + shape.n)] }
+                    assertClose(rows, reference.values, tolerance: reference.bounds, what, file: file, line: line)
                 }
             }
         }
