@@ -52,7 +52,9 @@
  * time when each sliver's rows are asked for ahead; and pack_b_row_block with
  * own_slivers_group (unmeasured on the other rows): own slivers of a B whose rows are a
  * multiple of 16 KB apart (a convolution's 16 x 144 x 16384) take 0.5-0.9 of the time in
- * groups of 16 packed 8 rows at a time. The
+ * groups of 16 packed 8 rows at a time; and own_slivers_by_rows (0 on the other rows,
+ * unmeasured there): products of fewer rows than columns, at most mc columns (a convolution's
+ * dW, 16 x 16384 x 144), took 0.4-0.9 of the time on 2 threads with own slivers. The
  * two-FMA row differs from the one-FMA row only in PACKED's 8 x 48 kernel (and NC
  * 2112, a multiple of both tiles' 32 and 48 columns that takes 2048 columns in one block),
  * the 12 x 32 kernel's asks for B's rows ahead, reading B in place up to 4 MB, fewer asks
@@ -74,6 +76,7 @@ static const ck_gemm_table tables[] = {
         .in_place_l2_sets = 0, .in_place_sets_per_tile = 0,
         .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 0,
         .pack_b_row_block = 0, .own_slivers_group = 1,
+        .own_slivers_by_rows = 0,
     },
     [CK_GEMM_ARCH_AVX2] = {
         .arch = CK_GEMM_ARCH_AVX2, .name = "avx2", .isa = ISA_AVX2,
@@ -87,6 +90,7 @@ static const ck_gemm_table tables[] = {
         .in_place_l2_sets = ZEN3_L2_SETS, .in_place_sets_per_tile = 2,
         .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 0,
         .pack_b_row_block = 8, .own_slivers_group = 16,
+        .own_slivers_by_rows = 1,
     },
     [CK_GEMM_ARCH_AVX512_ONE_FMA] = {
         .arch = CK_GEMM_ARCH_AVX512_ONE_FMA, .name = "avx512-one-fma", .isa = ISA_AVX512,
@@ -100,6 +104,7 @@ static const ck_gemm_table tables[] = {
         .in_place_l2_sets = 0, .in_place_sets_per_tile = 0,
         .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 0,
         .pack_b_row_block = 0, .own_slivers_group = 1,
+        .own_slivers_by_rows = 0,
     },
     [CK_GEMM_ARCH_AVX512_TWO_FMA] = {
         .arch = CK_GEMM_ARCH_AVX512_TWO_FMA, .name = "avx512-two-fma", .isa = ISA_AVX512,
@@ -114,6 +119,7 @@ static const ck_gemm_table tables[] = {
         .in_place_l2_sets = 0, .in_place_sets_per_tile = 0,
         .next_sliver_max_lines = 32, .along_rows_max_b = ALONG_ROWS_UP_TO_1_MB,
         .own_slivers_one_block = 1, .pack_b_row_block = 0, .own_slivers_group = 1,
+        .own_slivers_by_rows = 0,
     },
     [CK_GEMM_ARCH_AVX512_ZEN5] = {
         .arch = CK_GEMM_ARCH_AVX512_ZEN5, .name = "avx512-zen5", .isa = ISA_AVX512,
@@ -127,6 +133,7 @@ static const ck_gemm_table tables[] = {
         .in_place_l2_sets = 0, .in_place_sets_per_tile = 0,
         .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 0,
         .pack_b_row_block = 0, .own_slivers_group = 1,
+        .own_slivers_by_rows = 0,
     },
 };
 enum { TABLES = sizeof tables / sizeof tables[0] };

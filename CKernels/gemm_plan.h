@@ -26,7 +26,8 @@
  *                         the table's packed_isa where it has one)
  *   PACKED_OWN_SLIVERS    the blocked product with one row part, its rows one A~ block (at
  *                         most mc rows, or own_slivers_max_a floats; ck_gemm_own_slivers_fit),
- *                         and a B~ that would be larger than the A~ block (sized for L2), or,
+ *                         and a B~ that would be larger than the A~ block (sized for L2;
+ *                         on a table with own_slivers_by_rows, than the product's A~), or,
  *                         on a table with own_slivers_one_block, a product of one k block
  *                         and one A~ block (on several threads, with C's rows starting on
  *                         cache lines): each thread packs the slivers of its own columns as it
@@ -121,6 +122,10 @@
  *       compute): a small A~ (few tiles a sliver) leaves too little arithmetic to hide the
  *       wait for a sliver's kc pieces, ldb apart, where the group's are read along B's rows
  *       (pack_b_row_block)
+ *   own_slivers_by_rows  1: own slivers where B~ would be larger than the product's own A~
+ *       (its rows, up to mc, by kc), not only than a whole A~ block (mc x kc): a product of
+ *       fewer rows than mc and few columns then packs each B sliver as it needs it, with no
+ *       barrier around a shared B~ in every k block (0: against a whole A~ block)
  * The route may depend on the thread count (PACKED, PACKED_ALONG_ROWS or
  * PACKED_OWN_SLIVERS), the bits never: all compute every element with the same operations. */
 typedef struct {
@@ -145,6 +150,7 @@ typedef struct {
     int64_t own_slivers_one_block;
     int64_t pack_b_row_block;
     int64_t own_slivers_group;
+    int64_t own_slivers_by_rows;
 } ck_gemm_table;
 
 /* The table of arch (never NULL). */
@@ -209,7 +215,8 @@ static inline int ck_gemm_threads_for(int64_t work, int64_t min_work, int max_th
 }
 
 /* Whether one row part of m rows, its columns split tn ways, may take own slivers on table t:
- * B~ would be larger than the A~ block (mc x kc, sized for L2), so that packing each sliver
+ * B~ would be larger than the A~ block (mc x kc, sized for L2; on a table with
+ * own_slivers_by_rows, the product's own A~, min(m, mc) x kc), so that packing each sliver
  * of B as it is needed beats sharing B~, and the thread's rows are one A~ block: at most mc
  * rows, or at most own_slivers_max_a floats of m x min(k, kc) when each thread's part of B~ is
  * still larger than that whole A~ (every thread packs all of A~: that must cost less than the
@@ -217,7 +224,9 @@ static inline int ck_gemm_threads_for(int64_t work, int64_t min_work, int max_th
 static inline int ck_gemm_own_slivers_fit(const ck_gemm_table *t, int tn, int64_t m, int64_t n,
                                           int64_t k) {
     const int64_t kc = ck_gemm_min64(k, t->kc), nc = ck_gemm_min64(n, t->nc);
-    if (kc * nc <= t->mc * t->kc) return 0;
+    const int64_t a_block =
+        t->own_slivers_by_rows ? ck_gemm_min64(m, t->mc) * kc : t->mc * t->kc;
+    if (kc * nc <= a_block) return 0;
     return m <= t->mc || (m <= t->own_slivers_max_a / kc && nc / tn > m);
 }
 

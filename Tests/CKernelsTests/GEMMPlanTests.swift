@@ -292,7 +292,8 @@ final class GEMMPlanTests: XCTestCase {
     /// its tiles of rows: rows 1024 floats (4 KB) apart cycle through 16 sets (8 tiles), 2048
     /// apart through 8 (4 tiles), 784 apart through all of them.
     /// Two row parts sharing B~ replace one with own slivers only for a saving of more than
-    /// a sixteenth of the busiest thread's tiles.
+    /// a sixteenth of the busiest thread's tiles. Own slivers wherever B~ would be larger than
+    /// the product's own A~ (its rows, up to mc, by kc), not only than a whole A~ block.
     func testThresholdsWhereTheAVX2TableDiffers() {
         let avx2 = CK_GEMM_ARCH_AVX2
         XCTAssertEqual(route(avx2, "NT", 8, 64, 1000), "dot")
@@ -318,6 +319,15 @@ final class GEMMPlanTests: XCTestCase {
         XCTAssertEqual(route(avx2, "NN", 36, 1024, 784), "packed-own-slivers-in-place")
         XCTAssertEqual(route(avx2, "NT", 36, 1024, 784), "packed-own-slivers")
         XCTAssertEqual(route(avx2, "NN", 36, 1024, 176), "packed")
+        // The digits network's dW at batch 32, 16 rows by 144 columns: B~ is larger than the
+        // 16 rows of A~. 48 rows likewise, where the other tables compare B~ with a whole A~
+        // block and share it; 100 rows against 144 columns (B in place); 128 against 128, a
+        // B~ no larger: shared.
+        XCTAssertEqual(route(avx2, "NT", 16, 2048, 144), "packed-own-slivers")
+        XCTAssertEqual(route(avx2, threads: 1, "NT", 48, 2048, 144), "packed-own-slivers")
+        XCTAssertEqual(route(CK_GEMM_ARCH_AVX512_ONE_FMA, threads: 1, "NT", 48, 2048, 144), "packed")
+        XCTAssertEqual(route(avx2, "NN", 100, 128, 144), "packed-own-slivers-in-place")
+        XCTAssertEqual(route(avx2, "NN", 128, 128, 128), "packed")
         // The other tables read B in place up to mc rows, whatever its rows' distance.
         XCTAssertEqual(route(avx2, threads: 1, "NN", 72, 512, 1024), "packed-own-slivers")
         XCTAssertEqual(route(CK_GEMM_ARCH_AVX512_ONE_FMA, threads: 1, "NN", 72, 512, 1024),

@@ -22,7 +22,7 @@ static const struct {
     FIELD(kernel_prefetch_b_rows), FIELD(own_slivers_in_place_max_b), FIELD(in_place_l2_sets),
     FIELD(in_place_sets_per_tile), FIELD(own_slivers_max_a), FIELD(own_slivers_margin),
     FIELD(next_sliver_max_lines), FIELD(along_rows_max_b), FIELD(own_slivers_one_block), FIELD(pack_b_row_block),
-    FIELD(own_slivers_group),
+    FIELD(own_slivers_group), FIELD(own_slivers_by_rows),
 };
 #define FIELDS (sizeof fields / sizeof fields[0])
 
