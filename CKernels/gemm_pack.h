@@ -29,9 +29,9 @@ void ck_gemm_pack_a(int trans, const float *a, int64_t lda, int64_t i0, int64_t 
  * columns. Sliver s starts at dst + s*nr*kc and holds element (p, s*nr + j) at [p*nr + j]:
  * the nr values of one row of the sliver are contiguous. Columns past nc are zeros.
  * op(B)(p, j) is b[p*ldb + j], or b[j*ldb + p] when trans; ahead: as for ck_gemm_pack_a.
- * row_block (the table's pack_b_row_block; 0: none): B as stored is packed that many rows
- * at a time across all the slivers, reading along its rows, rather than a sliver at a time,
- * a short piece of each of kc rows ldb apart (with the asks ahead). */
+ * row_block (the table's pack_b_row_block for a group of own slivers; 0: none): B as stored
+ * is packed that many rows at a time across all the slivers, reading along its rows, rather
+ * than a sliver at a time, a short piece of each of kc rows ldb apart (with the asks ahead). */
 void ck_gemm_pack_b(int trans, const float *b, int64_t ldb, int64_t p0, int64_t j0, int64_t nc,
                     int64_t kc, int nr, int64_t s_begin, int64_t s_end, int64_t ahead,
                     int64_t row_block, float *dst);

@@ -432,7 +432,7 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
                 int64_t s0, s1;
                 ck_split_range((nc + nr - 1) / nr, 1, tid, threads, &s0, &s1);
                 ck_gemm_pack_b(g->trans_b, g->b, g->ldb, pc, jc, nc, kc, nr, s0, s1,
-                               t->prefetch_rows, t->pack_b_row_block, problem->b_packed);
+                               t->prefetch_rows, 0, problem->b_packed);
             }
             if (threads > 1) work_queue_fill(&problem->queues[tid], queued ? mine.units : 0);
             if (shared) team_barrier();

@@ -112,16 +112,15 @@
  *       wait at a barrier for a shared B~, half of it then read from the other core's cache;
  *       on one thread B as stored is then read in place where it may be (0: only by
  *       ck_gemm_own_slivers_fit)
- *   pack_b_row_block     packing several slivers of B as stored (a shared B~, a group of own
- *       slivers), this many rows at a time across all of them, each row read along its
- *       columns (0: a sliver at a time, a piece of each of kc rows with the asks ahead):
- *       rows a multiple of 16 KB apart share so few sets of L1 and L2 that the pieces asked
- *       for ahead evict each other, and only a long run along a row is prefetched in time
  *   own_slivers_group    own slivers of B as stored (not in place) are packed this many at a
  *       time (0 or 1: one at a time, the next asked for while the tiles of the current one
  *       compute): a small A~ (few tiles a sliver) leaves too little arithmetic to hide the
  *       wait for a sliver's kc pieces, ldb apart, where the group's are read along B's rows
- *       (pack_b_row_block)
+ *   pack_b_row_block     a group of own slivers is packed this many rows at a time across all
+ *       its slivers, each row read along its columns (0: a sliver at a time, a piece of each
+ *       of kc rows with the asks ahead): rows a multiple of 16 KB apart share so few sets of
+ *       L1 and L2 that the pieces asked for ahead evict each other, and only a long run
+ *       along a row is prefetched in time
  *   own_slivers_by_rows  1: own slivers where B~ would be larger than the product's own A~
  *       (its rows, up to mc, by kc), not only than a whole A~ block (mc x kc): a product of
  *       fewer rows than mc and few columns then packs each B sliver as it needs it, with no
@@ -148,8 +147,7 @@ typedef struct {
     int64_t next_sliver_max_lines;
     int64_t along_rows_max_b;
     int64_t own_slivers_one_block;
-    int64_t pack_b_row_block;
-    int64_t own_slivers_group;
+    int64_t own_slivers_group, pack_b_row_block;
     int64_t own_slivers_by_rows;
 } ck_gemm_table;
 
