@@ -54,13 +54,15 @@
  * multiple of 16 KB apart (a convolution's 16 x 144 x 16384) take 0.5-0.9 of the time in
  * groups of 16 packed 8 rows at a time; and own_slivers_by_rows (0 on the other rows,
  * unmeasured there): products of fewer rows than columns, at most mc columns (a convolution's
- * dW, 16 x 16384 x 144), took 0.4-0.9 of the time on 2 threads with own slivers. The
+ * dW, 16 x 16384 x 144), took 0.4-0.9 of the time on 2 threads with own slivers; and
+ * own_slivers_one_block, as on the two-FMA row: one-k-block products of at most mc rows and
+ * columns (96³ to 144³) took 0.64-0.92 of the time on 2 threads, 0.93-1.06 on 1. The
  * two-FMA row differs from the one-FMA row only in PACKED's 8 x 48 kernel (and NC
  * 2112, a multiple of both tiles' 32 and 48 columns that takes 2048 columns in one block),
  * the 12 x 32 kernel's asks for B's rows ahead, reading B in place up to 4 MB, fewer asks
  * per tile for the next own sliver, going along C's rows (along_rows_max_b, 0 elsewhere)
  * and own slivers for products of one k block and one A~ block (own_slivers_one_block, 0
- * elsewhere). Thresholds in products (direct_max_work, min_work_per_thread) are
+ * on the one-FMA, Zen 5 and portable rows). Thresholds in products (direct_max_work, min_work_per_thread) are
  * multiply-adds; dot_max_n and transposed_max_n stay below the AVX-512 vector (16), where the
  * packed tile's columns would be mostly wasted. */
 static const ck_gemm_table tables[] = {
@@ -88,7 +90,7 @@ static const ck_gemm_table tables[] = {
         .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_512_KB,
         .own_slivers_margin = 16,
         .in_place_l2_sets = ZEN3_L2_SETS, .in_place_sets_per_tile = 2,
-        .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 0,
+        .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 1,
         .pack_b_row_block = 8, .own_slivers_group = 16,
         .own_slivers_by_rows = 1,
     },

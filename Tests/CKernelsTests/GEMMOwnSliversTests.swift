@@ -6,14 +6,20 @@ import XCTest
 
 final class GEMMOwnSliversTests: XCTestCase {
     /// Products of one k block and one A~ block with C's rows on cache lines: on the two-FMA
-    /// table they take own slivers on any thread count however small B is, each thread packing
-    /// all of A~. On every table they match the reference and give the same bits on 1, 2 and
-    /// 3 threads.
+    /// and AVX2 tables they take own slivers on any thread count however small B is, each
+    /// thread packing all of A~. On every table they match the reference and give the same
+    /// bits on 1, 2 and 3 threads.
     func testOneBlockProductsWithCOnCacheLinesMatchReferenceOnAnyThreadCount() {
-        assertOwnSliversMatchReference(
-            [(m: 240, n: 240, k: 32), (m: 128, n: 128, k: 128), (m: 64, n: 240, k: 300)], seed: 13,
-            rowsApart: { $0.n }, on: CK_GEMM_ARCH_AVX512_TWO_FMA,
-            take: [CK_GEMM_ROUTE_PACKED_OWN_SLIVERS, CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE])
+        // Up to an A~ block of mc rows (240; 144 on AVX2) and kc deep (1024; 256 on AVX2).
+        let shapes = [
+            (CK_GEMM_ARCH_AVX512_TWO_FMA, [(m: 240, n: 240, k: 32), (m: 128, n: 128, k: 128), (m: 64, n: 240, k: 300)]),
+            (CK_GEMM_ARCH_AVX2, [(m: 144, n: 144, k: 32), (m: 128, n: 128, k: 128), (m: 96, n: 96, k: 256)]),
+        ]
+        for (arch, shapes) in shapes {
+            assertOwnSliversMatchReference(
+                shapes, seed: 13, rowsApart: { $0.n }, on: arch,
+                take: [CK_GEMM_ROUTE_PACKED_OWN_SLIVERS, CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE])
+        }
     }
 
     /// Own slivers of a B as stored whose rows are 4096 floats (16 KB) apart, too few sets of

@@ -293,7 +293,8 @@ final class GEMMPlanTests: XCTestCase {
     /// apart through 8 (4 tiles), 784 apart through all of them.
     /// Two row parts sharing B~ replace one with own slivers only for a saving of more than
     /// a sixteenth of the busiest thread's tiles. Own slivers wherever B~ would be larger than
-    /// the product's own A~ (its rows, up to mc, by kc), not only than a whole A~ block.
+    /// the product's own A~ (its rows, up to mc, by kc), not only than a whole A~ block, and
+    /// for a product of one k block and one A~ block, as on the two-FMA table.
     func testThresholdsWhereTheAVX2TableDiffers() {
         let avx2 = CK_GEMM_ARCH_AVX2
         XCTAssertEqual(route(avx2, "NT", 8, 64, 1000), "dot")
@@ -321,13 +322,19 @@ final class GEMMPlanTests: XCTestCase {
         XCTAssertEqual(route(avx2, "NN", 36, 1024, 176), "packed")
         // The digits network's dW at batch 32, 16 rows by 144 columns: B~ is larger than the
         // 16 rows of A~. 48 rows likewise, where the other tables compare B~ with a whole A~
-        // block and share it; 100 rows against 144 columns (B in place); 128 against 128, a
-        // B~ no larger: shared.
+        // block and share it; 100 rows against 144 columns (B in place); 128 against 128 in
+        // two k blocks, a B~ no larger: shared.
         XCTAssertEqual(route(avx2, "NT", 16, 2048, 144), "packed-own-slivers")
         XCTAssertEqual(route(avx2, threads: 1, "NT", 48, 2048, 144), "packed-own-slivers")
         XCTAssertEqual(route(CK_GEMM_ARCH_AVX512_ONE_FMA, threads: 1, "NT", 48, 2048, 144), "packed")
         XCTAssertEqual(route(avx2, "NN", 100, 128, 144), "packed-own-slivers-in-place")
-        XCTAssertEqual(route(avx2, "NN", 128, 128, 128), "packed")
+        XCTAssertEqual(route(avx2, "NN", 128, 300, 128), "packed")
+        // One k block and one A~ block: own slivers on 1 thread, and on 2 when C's rows start
+        // on cache lines (128 floats apart; 130: not).
+        XCTAssertEqual(route(avx2, "NN", 128, 128, 128), "packed-own-slivers-in-place")
+        XCTAssertEqual(route(avx2, "NN", 128, 128, 128, ldc: 130), "packed")
+        XCTAssertEqual(route(avx2, threads: 1, "NN", 128, 128, 128, ldc: 130),
+                       "packed-own-slivers-in-place")
         // The other tables read B in place up to mc rows, whatever its rows' distance.
         XCTAssertEqual(route(avx2, threads: 1, "NN", 72, 512, 1024), "packed-own-slivers")
         XCTAssertEqual(route(CK_GEMM_ARCH_AVX512_ONE_FMA, threads: 1, "NN", 72, 512, 1024),
