@@ -78,8 +78,7 @@ typedef void (*ck_gemm_narrow_microkernel)(int64_t kc, int rows, int cols,
  * written for, and its direct kernels for products too small or too narrow to pay for
  * packing, with their epilogue and transposed copy of B (gemm_direct.h).
  *   mr, nr  tile of C computed by one microkernel call (nr: the SIMD dimension)
- *   narrow_kernel      the microkernel on a tile's first columns, for tiles of fewer than nr
- *   direct_row_panels  NULL where the instruction set has none (no masked vectors) */
+ *   narrow_kernel      the microkernel on a tile's first columns, for tiles of fewer than nr */
 typedef struct {
     ck_gemm_path path;
     int mr, nr;

@@ -192,14 +192,17 @@ broadcast_any(int64_t m, int64_t n, int64_t k, float alpha, const float *x, int6
     broadcast(m, n, k, alpha, x, rs_x, cs_x, y, ldy, beta, d, rs_d, cs_d, *e);
 }
 
-#ifdef CK_DIRECT_MASKED
 /* The row panels (contract: gemm_direct.h): a panel's k rows of Y, up to ROW_PANEL vectors
  * wide, and its bias stay in registers for all m rows of D, and each row is finished and
  * stored straight away, with no test left in the loop (the epilogue is one of a few compiled
  * in). Tiles of ROWS rows reload Y, test for the epilogue's parts and pay their setup per
  * tile, which for so few terms costs more than the arithmetic. Each element is the same
  * multiply-add chain and epilogue as in a tile (alpha 1 and beta 0 leave the sum as it is):
- * the same bits. */
+ * the same bits. A partial last vector is loaded and stored under a mask with AVX-512, through
+ * a padded copy elsewhere (vload_first, vstore_first): once per panel for Y and the bias, once
+ * per row for D.
+ * With 16 registers (AVX2, SSE) a panel of 4 vectors and 4 terms no longer fits them, and
+ * the compiler keeps some of Y's vectors in L1 instead: no slower on Zen 3 than panels of 2. */
 enum { ROW_PANEL = 4 };
 
 /* The epilogues the row panels are compiled for. */
@@ -282,7 +285,6 @@ static void direct_row_panels(int64_t m, int64_t n, int64_t k, const float *x, i
     case ROWS_MASK: rows_all(ROWS_MASK, m, n, k, x, rs_x, cs_x, y, ldy, d, rs_d, e); break;
     }
 }
-#endif
 
 static void direct_broadcast(int64_t m, int64_t n, int64_t k, float alpha, const float *x,
                              int64_t rs_x, int64_t cs_x, const float *y, int64_t ldy,

@@ -51,14 +51,18 @@ static inline vec vload_first(const float *p, int count) {
     return vload(p);
 }
 
+/* The first `count` lanes of v stored at p; nothing past them is written. */
 static inline void vstore_first(float *p, vec v, int count) {
-#ifdef CK_DIRECT_MASKED
     if (count < LANES) {
+#ifdef CK_DIRECT_MASKED
         _mm512_mask_storeu_ps(p, first_lanes(count), v);
+#else
+        float padded[LANES];
+        vstore(padded, v);
+        memcpy(p, padded, (size_t)count * sizeof(float));
+#endif
         return;
     }
-#endif
-    (void)count;
     vstore(p, v);
 }
 

@@ -37,8 +37,10 @@
 /* along_rows_max_b: a thread's part of B~ up to 1 MB, half of Sapphire Rapids' L2. */
 #define ALONG_ROWS_UP_TO_1_MB ((int64_t)1 << 18)
 
-/* The tables. Where each was measured, and against what: Benchmarks/README.md. The portable
- * row is scaled to its tile. The AVX2 row's blocks are scaled to its tile; its
+/* The tables. Where each was measured, and against what: Benchmarks/README.md. Every row
+ * takes the row panels up to their CK_GEMM_ROW_PANEL_MAX_K terms: against the broadcast
+ * form's tiles they paid on Zen 4 with AVX-512 and on Zen 3 with AVX2 and with the portable
+ * 4-float vectors alike. The portable row is scaled to its tile. The AVX2 row's blocks are scaled to its tile; its
  * own_slivers_max_a and dot_max_m were measured on Zen 3 (EPYC Milan), where each thread
  * packing all of an A~ as large as L2 beats a B~ shared between the cores, and where the dot
  * form of B transposed pays only up to 8 rows: from 12 on, packing B's transpose for the
@@ -71,7 +73,7 @@ static const ck_gemm_table tables[] = {
         .mc = 120, .kc = 256, .nc = 2048,
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
-        .row_panel_max_k = 0, .prefetch_rows = 32,
+        .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
         .ask_next_a_sliver = 0, .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_MC,
         .own_slivers_margin = 0,
@@ -85,7 +87,7 @@ static const ck_gemm_table tables[] = {
         .mc = 144, .kc = 256, .nc = 4096,
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 8, .transposed_max_n = 15,
-        .row_panel_max_k = 0, .prefetch_rows = 32,
+        .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
         .ask_next_a_sliver = 1, .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_512_KB,
         .own_slivers_margin = 16,

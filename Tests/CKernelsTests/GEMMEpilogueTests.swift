@@ -87,12 +87,14 @@ final class GEMMEpilogueTests: XCTestCase {
     /// or B transposed and few rows: then in blocks of columns),
     /// and the packed path, in one k block and in several (k above every path's KC), and in
     /// several column blocks (n above every path's NC), with B~ shared or each thread's own
-    /// slivers (few rows, a large B; B as stored read in place, or packed when larger). With AVX-512, k <= 4 (alpha 1, beta 0,
-    /// D = C) runs in row panels of up to 4 vectors: 2 whole panels and 1 vector, a last panel
-    /// of 4, of exactly 1, and k = 5 just past them.
+    /// slivers (few rows, a large B; B as stored read in place, or packed when larger).
+    /// k <= 4 (alpha 1, beta 0, D = C) runs in row panels of up to 4 vectors (of 16, 8 or 4
+    /// floats): whole panels and a partial vector (n 130), a last panel of 4 vectors with a
+    /// partial one (n 60 with 16 or 8 floats, n 15 with 4), whole vectors only (n 16), and
+    /// k = 5 just past them.
     private static let shapes: [(m: Int, n: Int, k: Int)] = [
         (20, 100, 2), (5, 3, 9), (7, 33, 11), (13, 17, 40), (33, 7, 11), (9, 1, 5), (1, 40, 3),
-        (6, 130, 1), (4, 60, 4), (7, 16, 3), (3, 20, 5),
+        (6, 130, 1), (4, 60, 4), (7, 16, 3), (3, 15, 2), (3, 20, 5),
         (30, 3, 100), (21, 15, 64), (70, 50, 90), (50, 10, 600), (13, 37, 1100), (5, 4100, 16),
         (29, 1000, 300), (20, 600, 1000),
         // Packed with B~ shared on the two-FMA table too (past its along_rows_max_b).

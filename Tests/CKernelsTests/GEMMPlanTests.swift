@@ -109,11 +109,10 @@ final class GEMMPlanTests: XCTestCase {
     func testRoutesOfTheExamplesProducts() {
         for arch in allArchitectures {
             let name = String(cString: ck_gemm_arch_name(arch))
-            let avx512 = ck_gemm_arch_path(arch) == CK_GEMM_PATH_AVX512
-            // Spiral: H = relu(X·W1 + b) 20×2×100, fused: row panels with AVX-512; with beta 1
-            // (accumulating), or without masked vectors, the broadcast form's tiles.
+            // Spiral: H = relu(X·W1 + b) 20×2×100, fused: row panels; with beta 1
+            // (accumulating) or alpha 2, the broadcast form's tiles.
             XCTAssertEqual(route(arch, "NN", 20, 2, 100, epilogue: CK_GEMM_EPILOGUE_BIAS_RELU),
-                           avx512 ? "row-panels" : "broadcast", name)
+                           "row-panels", name)
             XCTAssertEqual(route(arch, "NN", 20, 2, 100, beta: 1), "broadcast", name)
             XCTAssertEqual(route(arch, "NN", 20, 2, 100, alpha: 2), "broadcast", name)
             XCTAssertEqual(route(arch, "NN", 20, 5, 100),
@@ -123,7 +122,7 @@ final class GEMMPlanTests: XCTestCase {
             XCTAssertEqual(route(arch, "NN", 20, 100, 3), "dot", name)
             XCTAssertEqual(route(arch, "TN", 100, 20, 3), "broadcast-transposed", name)
             XCTAssertEqual(route(arch, "NT", 20, 3, 100, epilogue: CK_GEMM_EPILOGUE_RELU_BACKWARD),
-                           avx512 ? "row-panels" : "broadcast", name)
+                           "row-panels", name)
             // MLP at batch 256 and 32. The tables of Zen 4, of Intel's two FMA units and of
             // AVX2 pack all 256 rows of A~ per thread (own_slivers_max_a) and split the
             // columns: each thread packs its own slivers.
@@ -168,21 +167,20 @@ final class GEMMPlanTests: XCTestCase {
     func testTheSpiralStepsProductsTakeDirectRoutesOnAnyThreadCount() {
         for arch in allArchitectures {
             let name = String(cString: ck_gemm_arch_name(arch))
-            let panels = ck_gemm_arch_path(arch) == CK_GEMM_PATH_AVX512 ? "row-panels" : "broadcast"
             for threads: Int32 in [1, 2] {
                 let what = "\(name), \(threads) threads"
                 // Forward: H = relu(X·W1 + b1), Y = H·W2 + b2; the evaluation's 300 points.
                 XCTAssertEqual(route(arch, threads: threads, "NN", 20, 2, 100,
-                                     epilogue: CK_GEMM_EPILOGUE_BIAS_RELU), panels, what)
+                                     epilogue: CK_GEMM_EPILOGUE_BIAS_RELU), "row-panels", what)
                 XCTAssertEqual(route(arch, threads: threads, "NN", 20, 100, 3,
                                      epilogue: CK_GEMM_EPILOGUE_BIAS), "dot", what)
                 XCTAssertEqual(route(arch, threads: threads, "NN", 300, 2, 100,
-                                     epilogue: CK_GEMM_EPILOGUE_BIAS_RELU), panels, what)
+                                     epilogue: CK_GEMM_EPILOGUE_BIAS_RELU), "row-panels", what)
                 // Backward: dW2 = Hᵀ·dY, dH = (dY·W2ᵀ) masked by H, dW1 = Xᵀ·dH.
                 XCTAssertEqual(route(arch, threads: threads, "TN", 100, 20, 3),
                                "broadcast-transposed", what)
                 XCTAssertEqual(route(arch, threads: threads, "NT", 20, 3, 100,
-                                     epilogue: CK_GEMM_EPILOGUE_RELU_BACKWARD), panels, what)
+                                     epilogue: CK_GEMM_EPILOGUE_RELU_BACKWARD), "row-panels", what)
                 XCTAssertEqual(route(arch, threads: threads, "TN", 2, 20, 100), "broadcast", what)
             }
         }
