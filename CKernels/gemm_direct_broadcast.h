@@ -50,7 +50,11 @@ broadcast_tile(const int R, const int V, int last, int64_t k, float alpha, const
     for (int64_t p = 0; p < k; p++) {
         vec yv[2];
         for (int v = 0; v < V; v++)
+#ifdef CK_DIRECT_MASKED
             yv[v] = vload_first(y + p * ldy + v * LANES, v == V - 1 ? last : LANES);
+#else
+            yv[v] = vload(y + p * ldy + v * LANES); /* whole: broadcast() pads Y's last columns */
+#endif
         for (int r = 0; r < R; r++) {
             vec xr = vsplat(x[r * rs_x + p * cs_x]);
             for (int v = 0; v < V; v++) acc[r][v] += xr * yv[v];
