@@ -34,7 +34,7 @@ let package = Package(
         // The kernels against naive references (DeepLearning only for its seeded generator).
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "DeepLearning"]),
         .testTarget(name: "DeepLearningTests", dependencies: ["DeepLearning", "CKernels"],
-                    // Files saved by PyTorch and by the original save(to:), for SafeTensorsTests.
+                    // Files saved by PyTorch and by the original save(to:), for SafeTensorsInteropTests.
                     resources: [.copy("Fixtures")]),
     ]
 )
