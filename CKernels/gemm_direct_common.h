@@ -37,6 +37,24 @@ static inline float finish(float acc, float alpha, float beta, const float *old)
 static inline __mmask16 first_lanes(int count) { return (__mmask16)((1u << count) - 1u); }
 #endif
 
+#ifndef CK_DIRECT_MASKED
+/* Copies the first `count` (< LANES) floats of src to dst in pieces of 4, 2 and 1 floats:
+ * copies of constant size, which compile to single moves, where a copy of `count` floats
+ * would call memcpy. */
+static inline void copy_first(float *dst, const float *src, int count) {
+    int j = 0;
+    if (LANES > 4 && (count & 4)) {
+        memcpy(dst, src, 4 * sizeof(float));
+        j = 4;
+    }
+    if (count & 2) {
+        memcpy(dst + j, src + j, 2 * sizeof(float));
+        j += 2;
+    }
+    if (count & 1) dst[j] = src[j];
+}
+#endif
+
 /* The first `count` floats at p, zeros in the other lanes; nothing past them is read. */
 static inline vec vload_first(const float *p, int count) {
 #ifdef CK_DIRECT_MASKED
@@ -44,7 +62,7 @@ static inline vec vload_first(const float *p, int count) {
 #else
     if (count < LANES) {
         float padded[LANES] = {0};
-        memcpy(padded, p, (size_t)count * sizeof(float));
+        copy_first(padded, p, count);
         return vload(padded);
     }
 #endif
@@ -59,7 +77,7 @@ static inline void vstore_first(float *p, vec v, int count) {
 #else
         float padded[LANES];
         vstore(padded, v);
-        memcpy(p, padded, (size_t)count * sizeof(float));
+        copy_first(p, padded, count);
 #endif
         return;
     }
