@@ -205,8 +205,9 @@ broadcast_any(int64_t m, int64_t n, int64_t k, float alpha, const float *x, int6
  * the same bits. A partial last vector is loaded and stored under a mask with AVX-512, through
  * a padded copy elsewhere (vload_first, vstore_first): once per panel for Y and the bias, once
  * per row for D.
- * With 16 registers (AVX2, SSE) a panel of 4 vectors and 4 terms no longer fits them, and
- * the compiler keeps some of Y's vectors in L1 instead: no slower on Zen 3 than panels of 2. */
+ * With 16 registers (AVX2, SSE) a panel of 4 vectors and 4 terms does not fit them, and the
+ * compiler keeps some of Y's vectors in L1 instead; panels of 2, which would fit, are no faster
+ * (Benchmarks/README.md, Zen 3). */
 enum { ROW_PANEL = 4 };
 
 /* The epilogues the row panels are compiled for. */

@@ -37,36 +37,34 @@
 /* along_rows_max_b: a thread's part of B~ up to 1 MB, half of Sapphire Rapids' L2. */
 #define ALONG_ROWS_UP_TO_1_MB ((int64_t)1 << 18)
 
-/* The tables. Where each was measured, and against what: Benchmarks/README.md. Every row
- * takes the row panels up to their CK_GEMM_ROW_PANEL_MAX_K terms: against the broadcast
- * form's tiles they paid on Zen 4 with AVX-512 and on Zen 3 with AVX2 and with the portable
- * 4-float vectors alike. The portable row is scaled to its tile. The AVX2 row's blocks are scaled to its tile; its
- * own_slivers_max_a and dot_max_m were measured on Zen 3 (EPYC Milan), where each thread
- * packing all of an A~ as large as L2 beats a B~ shared between the cores, and where the dot
- * form of B transposed pays only up to 8 rows: from 12 on, packing B's transpose for the
- * 6 x 16 tiles costs less than the dot form's loads and reductions; so was the limit on
- * reading B in place by the sets of L2 its rows cycle through (in_place_sets_per_tile): up
- * to 8 tiles (48 rows) read a B of rows 4 KB apart in place, up to 4 one of rows 8 KB apart,
- * whatever the depth; and own_slivers_margin, which keeps one row part with own slivers against two
- * that share B~ for a saving of up to a sixteenth of the tiles (32 × 784 columns on 2
- * threads: 150 tiles a thread against 147); and ask_next_a_sliver (0 on the other rows,
- * unmeasured there): a tall A of long rows (4096 × 4096 by 64 columns) packs in a third less
- * time when each sliver's rows are asked for ahead; and pack_b_row_block with
- * own_slivers_group (unmeasured on the other rows): own slivers of a B whose rows are a
- * multiple of 16 KB apart (a convolution's 16 x 144 x 16384) take 0.5-0.9 of the time in
- * groups of 16 packed 8 rows at a time; and own_slivers_by_rows (0 on the other rows,
- * unmeasured there): products of fewer rows than columns, at most mc columns (a convolution's
- * dW, 16 x 16384 x 144), took 0.4-0.9 of the time on 2 threads with own slivers; and
- * own_slivers_one_block, as on the two-FMA row: one-k-block products of at most mc rows and
- * columns (96³ to 144³) took 0.64-0.92 of the time on 2 threads, 0.93-1.06 on 1. The
- * two-FMA row differs from the one-FMA row only in PACKED's 8 x 48 kernel (and NC
- * 2112, a multiple of both tiles' 32 and 48 columns that takes 2048 columns in one block),
- * the 12 x 32 kernel's asks for B's rows ahead, reading B in place up to 4 MB, fewer asks
- * per tile for the next own sliver, going along C's rows (along_rows_max_b, 0 elsewhere)
- * and own slivers for products of one k block and one A~ block (own_slivers_one_block, 0
- * on the one-FMA, Zen 5 and portable rows). Thresholds in products (direct_max_work, min_work_per_thread) are
- * multiply-adds; dot_max_n and transposed_max_n stay below the AVX-512 vector (16), where the
- * packed tile's columns would be mostly wasted. */
+/* The tables. Benchmarks/README.md has, for each CPU, the measurements behind their values and
+ * the peers they were compared with. The portable and AVX2 rows' blocks are scaled to their
+ * tiles, and every row takes the row panels up to their CK_GEMM_ROW_PANEL_MAX_K terms.
+ * The AVX2 row was tuned on Zen 3 (EPYC Milan), whose cache geometry some of its fields follow
+ * (the other rows keep 0 or 1 there: unmeasured on their CPUs):
+ *   own_slivers_max_a     each thread packing all of an A~ as large as L2 beats a B~ shared
+ *                         between the cores
+ *   dot_max_m             past 8 rows, packing B's transpose for the 6 x 16 tiles costs less
+ *                         than the dot form's loads and reductions
+ *   in_place_l2_sets, in_place_sets_per_tile  B is read in place only while its rows, ldb
+ *                         apart, spread over enough sets of L2 for the tiles that reread them
+ *   own_slivers_margin    one row part with own slivers is kept unless two that share B~ give
+ *                         the busiest thread more than a sixteenth fewer tiles
+ *   ask_next_a_sliver     a tall A of long rows waits for memory at every sliver unless the
+ *                         next sliver's rows are asked for ahead
+ *   own_slivers_group, pack_b_row_block  own slivers of a B whose rows are a multiple of 16 KB
+ *                         apart (a convolution's) are packed in groups, along B's rows
+ *   own_slivers_by_rows   products of few rows and few columns (a convolution's dW) pack their
+ *                         own slivers rather than share B~ behind a barrier in every k block
+ *   own_slivers_one_block as on the two-FMA row.
+ * The two-FMA row differs from the one-FMA row only in PACKED's 8 x 48 kernel (and NC 2112, a
+ * multiple of both tiles' 32 and 48 columns that takes 2048 columns in one block), the
+ * 12 x 32 kernel's asks for B's rows ahead, reading B in place up to 4 MB, fewer asks per tile
+ * for the next own sliver, going along C's rows (along_rows_max_b, 0 elsewhere) and own
+ * slivers for products of one k block and one A~ block (own_slivers_one_block, 0 on the
+ * one-FMA, Zen 5 and portable rows). Thresholds in products (direct_max_work,
+ * min_work_per_thread) are multiply-adds; dot_max_n and transposed_max_n stay below the
+ * AVX-512 vector (16), where the packed tile's columns would be mostly wasted. */
 static const ck_gemm_table tables[] = {
     [CK_GEMM_ARCH_PORTABLE] = {
         .arch = CK_GEMM_ARCH_PORTABLE, .name = "portable", .isa = &ck_gemm_isa_portable,
