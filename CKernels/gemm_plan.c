@@ -41,7 +41,7 @@
  * the peers they were compared with. The portable and AVX2 rows' blocks are scaled to their
  * tiles, and every row takes the row panels up to their CK_GEMM_ROW_PANEL_MAX_K terms.
  * The AVX2 row was tuned on Zen 3 (EPYC Milan), whose cache geometry some of its fields follow
- * (the other rows keep 0 or 1 there: unmeasured on their CPUs):
+ * (the other rows keep 0 or 1 there unless stated: unmeasured on their CPUs, or no better):
  *   own_slivers_max_a     each thread packing all of an A~ as large as L2 beats a B~ shared
  *                         between the cores
  *   dot_max_m             past 8 rows, packing B's transpose for the 6 x 16 tiles costs less
@@ -49,20 +49,24 @@
  *   in_place_l2_sets, in_place_sets_per_tile  B is read in place only while its rows, ldb
  *                         apart, spread over enough sets of L2 for the tiles that reread them
  *   own_slivers_margin    one row part with own slivers is kept unless two that share B~ give
- *                         the busiest thread more than a sixteenth fewer tiles
+ *                         the busiest thread more than a sixteenth fewer tiles (Zen 4 too)
  *   ask_next_a_sliver     a tall A of long rows waits for memory at every sliver unless the
  *                         next sliver's rows are asked for ahead
  *   own_slivers_group, pack_b_row_block  own slivers of a B whose rows are a multiple of 16 KB
  *                         apart (a convolution's) are packed in groups, along B's rows
  *   own_slivers_by_rows   products of few rows and few columns (a convolution's dW) pack their
  *                         own slivers rather than share B~ behind a barrier in every k block
- *   own_slivers_one_block as on the two-FMA row.
+ *                         (Zen 4 too)
+ *   own_slivers_one_block as on the two-FMA and Zen 4 rows.
+ * On Zen 4 the fields that follow Zen 3's caches (ask_next_a_sliver, the in-place sets, the
+ * groups of own slivers) measured no better, and stay 0 or 1 there.
  * The two-FMA row differs from the one-FMA row only in PACKED's 8 x 48 kernel (and NC 2112, a
  * multiple of both tiles' 32 and 48 columns that takes 2048 columns in one block), the
  * 12 x 32 kernel's asks for B's rows ahead, reading B in place up to 4 MB, fewer asks per tile
- * for the next own sliver, going along C's rows (along_rows_max_b, 0 elsewhere) and own
- * slivers for products of one k block and one A~ block (own_slivers_one_block, 0 on the
- * one-FMA, Zen 5 and portable rows). Thresholds in products (direct_max_work,
+ * for the next own sliver, going along C's rows (along_rows_max_b, 0 elsewhere), and the
+ * one-FMA row's own_slivers_margin and own_slivers_by_rows (unmeasured on Intel). Own slivers
+ * for products of one k block and one A~ block (own_slivers_one_block) are 0 on the Zen 5
+ * and portable rows only. Thresholds in products (direct_max_work,
  * min_work_per_thread) are multiply-adds; dot_max_n and transposed_max_n stay below the
  * AVX-512 vector (16), where the packed tile's columns would be mostly wasted. */
 static const ck_gemm_table tables[] = {
@@ -102,11 +106,11 @@ static const ck_gemm_table tables[] = {
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
         .ask_next_a_sliver = 0, .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_UP_TO_2_MB, .own_slivers_max_a = OWN_A_UP_TO_1_MB,
-        .own_slivers_margin = 0,
+        .own_slivers_margin = 16,
         .in_place_l2_sets = 0, .in_place_sets_per_tile = 0,
-        .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 0,
+        .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 1,
         .pack_b_row_block = 0, .own_slivers_group = 1,
-        .own_slivers_by_rows = 0,
+        .own_slivers_by_rows = 1,
     },
     [CK_GEMM_ARCH_AVX512_TWO_FMA] = {
         .arch = CK_GEMM_ARCH_AVX512_TWO_FMA, .name = "avx512-two-fma", .isa = ISA_AVX512,

@@ -191,9 +191,11 @@ final class GEMMPlanTests: XCTestCase {
     /// B transposed and up to 32 rows; no packing up to 64³ multiply-adds; C's transpose for
     /// A transposed, C taller than wide and up to 15 columns; own slivers when one row part
     /// (the thread grid whose busiest thread has the fewest 12×32 tiles; on a tie, one row
-    /// part if it takes own slivers) and one A~ block of rows (one MC block of 240 rows, or
-    /// up to 2¹⁸ floats of rows × min(k, KC)) meet a B~ block larger than the A~ block
-    /// (KC 1024 × 240); B as stored read in place by them up to 2¹⁹ floats.
+    /// part if it takes own slivers, and keeps it unless two row parts give the busiest thread
+    /// more than a sixteenth fewer tiles) and one A~ block of rows (one MC block of 240 rows,
+    /// or up to 2¹⁸ floats of rows × min(k, KC)) meet a B~ block larger than the product's
+    /// own A~ (its rows, up to 240, × min(k, KC)), or a product of one k block and one A~
+    /// block; B as stored read in place by them up to 2¹⁹ floats.
     func testThresholdsOfTheZen4Table() {
         let zen4 = CK_GEMM_ARCH_AVX512_ONE_FMA
         XCTAssertEqual(route(zen4, "NN", 300, 64, 15), "dot")
@@ -201,9 +203,9 @@ final class GEMMPlanTests: XCTestCase {
         XCTAssertEqual(route(zen4, "NN", 300, 64, 16), "packed")
         XCTAssertEqual(route(zen4, "TN", 300, 64, 15), "broadcast-transposed")
         XCTAssertEqual(route(zen4, "NT", 32, 64, 300), "dot")
-        XCTAssertEqual(route(zen4, "NT", 33, 64, 300), "packed")
+        XCTAssertEqual(route(zen4, "NT", 33, 64, 300), "packed-own-slivers")
         XCTAssertEqual(route(zen4, "NN", 64, 32, 128), "broadcast") // 64³ multiply-adds
-        XCTAssertEqual(route(zen4, "NN", 64, 32, 129), "packed")
+        XCTAssertEqual(route(zen4, "NN", 64, 32, 129), "packed-own-slivers-in-place")
         XCTAssertEqual(route(zen4, "TN", 128, 32, 64), "broadcast-transposed") // C taller than wide
         XCTAssertEqual(route(zen4, "TN", 64, 64, 64), "broadcast") // as wide as tall
         XCTAssertEqual(route(zen4, "TT", 64, 64, 64), "broadcast-transposed")
@@ -217,10 +219,21 @@ final class GEMMPlanTests: XCTestCase {
         XCTAssertEqual(route(zen4, "NN", 36, 512, 1024),
                        "packed-own-slivers-in-place") // 2¹⁹ floats
         XCTAssertEqual(route(zen4, "NN", 36, 513, 1024), "packed-own-slivers")
-        XCTAssertEqual(route(zen4, "NN", 36, 1024, 240), "packed") // B~ no larger than A~
+        // B~ larger than the 36 rows of A~; 240 rows in two k blocks: a B~ no larger.
+        XCTAssertEqual(route(zen4, "NN", 36, 1024, 240), "packed-own-slivers-in-place")
+        XCTAssertEqual(route(zen4, "NN", 240, 1025, 240), "packed")
+        // One k block and one A~ block: own slivers on 2 threads when C's rows start on cache
+        // lines (240 floats apart; 250: not), on 1 thread wherever they start.
+        XCTAssertEqual(route(zen4, "NN", 240, 1024, 240), "packed-own-slivers-in-place")
+        XCTAssertEqual(route(zen4, "NN", 240, 1024, 240, ldc: 250), "packed")
+        XCTAssertEqual(route(zen4, threads: 1, "NN", 240, 1024, 240, ldc: 250),
+                       "packed-own-slivers-in-place")
         // 4 × 8 tiles: 1 × 2 and 2 × 1 threads tie; one row part, own slivers.
         XCTAssertEqual(route(zen4, "NN", 48, 1024, 241), "packed-own-slivers-in-place")
-        XCTAssertEqual(route(zen4, "NN", 48, 1024, 260), "packed") // 4 × 9 tiles: 2 × 1 threads
+        // 4 × 9 tiles: 2 × 1 threads save 2 of the busiest thread's 20 tiles, more than a
+        // sixteenth; 4 × 25 (784 columns): 50 of 52, within it, so one row part stays.
+        XCTAssertEqual(route(zen4, "NN", 48, 1024, 260), "packed")
+        XCTAssertEqual(route(zen4, "NN", 48, 1024, 784), "packed-own-slivers")
         XCTAssertEqual(route(zen4, threads: 1, "NN", 240, 1024, 241), "packed-own-slivers-in-place")
         // Past 240 rows, A~ up to 2¹⁸ floats: 256 × 1024, or 257 × 1020.
         XCTAssertEqual(route(zen4, threads: 1, "NN", 256, 1024, 1024), "packed-own-slivers")
@@ -242,9 +255,9 @@ final class GEMMPlanTests: XCTestCase {
 
     /// Where the two-FMA table differs from the Zen 4 table's thresholds: PACKED goes along
     /// C's rows while a thread's part of a B~ block (min(k, 1024) deep, its columns in whole
-    /// 32-column slivers) is at most 2¹⁸ floats, own slivers read B in place up to 2²⁰, and a
-    /// product of one k block (at most 1024 deep) and one A~ block (at most 240 rows) takes own
-    /// slivers, on several threads when C's rows start on cache lines.
+    /// 32-column slivers) is at most 2¹⁸ floats, and own slivers read B in place up to 2²⁰.
+    /// As on the Zen 4 table, a product of one k block (at most 1024 deep) and one A~ block (at
+    /// most 240 rows) takes own slivers, on several threads when C's rows start on cache lines.
     func testThresholdsWhereTheTwoFMATableDiffers() {
         let intel = CK_GEMM_ARCH_AVX512_TWO_FMA
         // 2 × 1 threads: each thread all 1024 columns; 256 × 1024 floats, then 257 × 1024.
@@ -278,8 +291,11 @@ final class GEMMPlanTests: XCTestCase {
         XCTAssertEqual(route(intel, threads: 1, "TN", 240, 32, 240), "packed-own-slivers-in-place")
         XCTAssertEqual(route(intel, threads: 1, "TN", 240, 32, 250), "packed-own-slivers-in-place")
         XCTAssertEqual(route(intel, threads: 1, "NT", 240, 32, 250), "packed-own-slivers")
-        // Elsewhere it takes a B~ larger than the A~ block.
-        for arch in [CK_GEMM_ARCH_AVX512_ONE_FMA, CK_GEMM_ARCH_AVX512_ZEN5, CK_GEMM_ARCH_AVX2] {
+        // The Zen 4 table takes the same; the Zen 5 table a B~ larger than the A~ block, and
+        // the AVX2 table's A~ block is 144 rows.
+        XCTAssertEqual(route(CK_GEMM_ARCH_AVX512_ONE_FMA, "TN", 240, 32, 240),
+                       "packed-own-slivers-in-place")
+        for arch in [CK_GEMM_ARCH_AVX512_ZEN5, CK_GEMM_ARCH_AVX2] {
             XCTAssertEqual(route(arch, "TN", 240, 32, 240), "packed", String(cString: ck_gemm_arch_name(arch)))
         }
     }
@@ -289,10 +305,11 @@ final class GEMMPlanTests: XCTestCase {
     /// read B in place while its rows cycle through at least 2 of L2's 1024 sets for each of
     /// its tiles of rows: rows 1024 floats (4 KB) apart cycle through 16 sets (8 tiles), 2048
     /// apart through 8 (4 tiles), 784 apart through all of them.
-    /// Two row parts sharing B~ replace one with own slivers only for a saving of more than
-    /// a sixteenth of the busiest thread's tiles. Own slivers wherever B~ would be larger than
-    /// the product's own A~ (its rows, up to mc, by kc), not only than a whole A~ block, and
-    /// for a product of one k block and one A~ block, as on the two-FMA table.
+    /// As on the Zen 4 table, two row parts sharing B~ replace one with own slivers only for a
+    /// saving of more than a sixteenth of the busiest thread's tiles. Own slivers wherever B~
+    /// would be larger than the product's own A~ (its rows, up to mc, by kc), as on the Zen 4
+    /// table, not only than a whole A~ block (the Zen 5 and two-FMA tables), and for a product
+    /// of one k block and one A~ block, as on the Zen 4 and two-FMA tables.
     func testThresholdsWhereTheAVX2TableDiffers() {
         let avx2 = CK_GEMM_ARCH_AVX2
         XCTAssertEqual(route(avx2, "NT", 8, 64, 1000), "dot")
@@ -319,12 +336,12 @@ final class GEMMPlanTests: XCTestCase {
         XCTAssertEqual(route(avx2, "NT", 36, 1024, 784), "packed-own-slivers")
         XCTAssertEqual(route(avx2, "NN", 36, 1024, 176), "packed")
         // The digits network's dW at batch 32, 16 rows by 144 columns: B~ is larger than the
-        // 16 rows of A~. 48 rows likewise, where the other tables compare B~ with a whole A~
-        // block and share it; 100 rows against 144 columns (B in place); 128 against 128 in
+        // 16 rows of A~. 48 rows likewise, where the Zen 5 table compares B~ with a whole A~
+        // block and shares it; 100 rows against 144 columns (B in place); 128 against 128 in
         // two k blocks, a B~ no larger: shared.
         XCTAssertEqual(route(avx2, "NT", 16, 2048, 144), "packed-own-slivers")
         XCTAssertEqual(route(avx2, threads: 1, "NT", 48, 2048, 144), "packed-own-slivers")
-        XCTAssertEqual(route(CK_GEMM_ARCH_AVX512_ONE_FMA, threads: 1, "NT", 48, 2048, 144), "packed")
+        XCTAssertEqual(route(CK_GEMM_ARCH_AVX512_ZEN5, threads: 1, "NT", 48, 2048, 144), "packed")
         XCTAssertEqual(route(avx2, "NN", 100, 128, 144), "packed-own-slivers-in-place")
         XCTAssertEqual(route(avx2, "NN", 128, 300, 128), "packed")
         // One k block and one A~ block: own slivers on 1 thread, and on 2 when C's rows start
