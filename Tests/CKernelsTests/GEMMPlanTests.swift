@@ -104,6 +104,23 @@ final class GEMMPlanTests: XCTestCase {
             alpha, beta, epilogue)))
     }
 
+    /// A product of one k block (`k` deep) and one A~ block (`rows` × `rows`, C's rows that
+    /// many floats apart, a multiple of 16) takes own slivers, reading B in place, on 1 thread
+    /// and on 2; with C's rows 2 floats further apart, off cache lines, on 1 thread only.
+    private func assertOneBlockTakesOwnSlivers(
+        _ arch: ck_gemm_arch, rows: Int, k: Int, file: StaticString = #filePath, line: UInt = #line
+    ) {
+        let name = String(cString: ck_gemm_arch_name(arch))
+        for threads: Int32 in [1, 2] {
+            XCTAssertEqual(route(arch, threads: threads, "NN", rows, k, rows),
+                           "packed-own-slivers-in-place", name, file: file, line: line)
+        }
+        XCTAssertEqual(route(arch, "NN", rows, k, rows, ldc: rows + 2), "packed", name,
+                       file: file, line: line)
+        XCTAssertEqual(route(arch, threads: 1, "NN", rows, k, rows, ldc: rows + 2),
+                       "packed-own-slivers-in-place", name, file: file, line: line)
+    }
+
     /// The routes of the spiral's and the MLP's products (shapes m×k×n, as the benchmark
     /// writes them) on every table: what the tables agree on.
     func testRoutesOfTheExamplesProducts() {
@@ -222,12 +239,7 @@ final class GEMMPlanTests: XCTestCase {
         // B~ larger than the 36 rows of A~; 240 rows in two k blocks: a B~ no larger.
         XCTAssertEqual(route(zen4, "NN", 36, 1024, 240), "packed-own-slivers-in-place")
         XCTAssertEqual(route(zen4, "NN", 240, 1025, 240), "packed")
-        // One k block and one A~ block: own slivers on 2 threads when C's rows start on cache
-        // lines (240 floats apart; 250: not), on 1 thread wherever they start.
-        XCTAssertEqual(route(zen4, "NN", 240, 1024, 240), "packed-own-slivers-in-place")
-        XCTAssertEqual(route(zen4, "NN", 240, 1024, 240, ldc: 250), "packed")
-        XCTAssertEqual(route(zen4, threads: 1, "NN", 240, 1024, 240, ldc: 250),
-                       "packed-own-slivers-in-place")
+        assertOneBlockTakesOwnSlivers(zen4, rows: 240, k: 1024)
         // 4 × 8 tiles: 1 × 2 and 2 × 1 threads tie; one row part, own slivers.
         XCTAssertEqual(route(zen4, "NN", 48, 1024, 241), "packed-own-slivers-in-place")
         // 4 × 9 tiles: 2 × 1 threads save 2 of the busiest thread's 20 tiles, more than a
@@ -344,12 +356,7 @@ final class GEMMPlanTests: XCTestCase {
         XCTAssertEqual(route(CK_GEMM_ARCH_AVX512_ZEN5, threads: 1, "NT", 48, 2048, 144), "packed")
         XCTAssertEqual(route(avx2, "NN", 100, 128, 144), "packed-own-slivers-in-place")
         XCTAssertEqual(route(avx2, "NN", 128, 300, 128), "packed")
-        // One k block and one A~ block: own slivers on 1 thread, and on 2 when C's rows start
-        // on cache lines (128 floats apart; 130: not).
-        XCTAssertEqual(route(avx2, "NN", 128, 128, 128), "packed-own-slivers-in-place")
-        XCTAssertEqual(route(avx2, "NN", 128, 128, 128, ldc: 130), "packed")
-        XCTAssertEqual(route(avx2, threads: 1, "NN", 128, 128, 128, ldc: 130),
-                       "packed-own-slivers-in-place")
+        assertOneBlockTakesOwnSlivers(avx2, rows: 128, k: 128)
         // The other tables read B in place up to mc rows, whatever its rows' distance.
         XCTAssertEqual(route(avx2, threads: 1, "NN", 72, 512, 1024), "packed-own-slivers")
         XCTAssertEqual(route(CK_GEMM_ARCH_AVX512_ONE_FMA, threads: 1, "NN", 72, 512, 1024),
