@@ -22,6 +22,8 @@
 
 /* Multiply-adds below which a product is not split between threads or packed. */
 #define WORK_64_CUBED ((int64_t)64 * 64 * 64)
+/* transposed_min_work_per_thread: half of that. */
+#define TRANSPOSED_WORK_2_17 ((int64_t)1 << 17)
 /* own_slivers_in_place_max_b: B as stored read in place whatever its size, or up to 2 MB or
  * 4 MB. */
 #define IN_PLACE_ALWAYS INT64_MAX
@@ -59,7 +61,10 @@
  *                         (Zen 4 too)
  *   own_slivers_one_block as on the two-FMA and Zen 4 rows.
  * On Zen 4 the fields that follow Zen 3's caches (ask_next_a_sliver, the in-place sets, the
- * groups of own slivers) measured no better, and stay 0 or 1 there.
+ * groups of own slivers) measured no better, and stay 0 or 1 there. Zen 4's row alone splits
+ * C's transpose between threads from half the work per thread of the packed routes
+ * (transposed_min_work_per_thread: a 1024 x 10 dW of 32 terms pays for its parallel region
+ * there; unmeasured elsewhere).
  * The two-FMA row differs from the one-FMA row only in PACKED's 8 x 48 kernel (and NC 2112, a
  * multiple of both tiles' 32 and 48 columns that takes 2048 columns in one block), the
  * 12 x 32 kernel's asks for B's rows ahead, reading B in place up to 4 MB, fewer asks per tile
@@ -75,6 +80,7 @@ static const ck_gemm_table tables[] = {
         .mc = 120, .kc = 256, .nc = 2048,
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
+        .transposed_min_work_per_thread = WORK_64_CUBED,
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
         .ask_next_a_sliver = 0, .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_MC,
@@ -89,6 +95,7 @@ static const ck_gemm_table tables[] = {
         .mc = 144, .kc = 256, .nc = 4096,
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 8, .transposed_max_n = 15,
+        .transposed_min_work_per_thread = WORK_64_CUBED,
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
         .ask_next_a_sliver = 1, .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_512_KB,
@@ -103,6 +110,7 @@ static const ck_gemm_table tables[] = {
         .mc = 240, .kc = 1024, .nc = 2048,
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
+        .transposed_min_work_per_thread = TRANSPOSED_WORK_2_17,
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
         .ask_next_a_sliver = 0, .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_UP_TO_2_MB, .own_slivers_max_a = OWN_A_UP_TO_1_MB,
@@ -118,6 +126,7 @@ static const ck_gemm_table tables[] = {
         .mc = 240, .kc = 1024, .nc = 2112,
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
+        .transposed_min_work_per_thread = WORK_64_CUBED,
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
         .ask_next_a_sliver = 0, .kernel_prefetch_b_rows = 32,
         .own_slivers_in_place_max_b = IN_PLACE_UP_TO_4_MB, .own_slivers_max_a = OWN_A_UP_TO_1_MB,
@@ -132,6 +141,7 @@ static const ck_gemm_table tables[] = {
         .mc = 240, .kc = 1024, .nc = 2048,
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
+        .transposed_min_work_per_thread = WORK_64_CUBED,
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
         .ask_next_a_sliver = 0, .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_MC,

@@ -78,6 +78,9 @@
  *       threads (1: no parallel region)
  *   direct_max_work      products of at most this many multiply-adds are not packed
  *   dot_min_k, dot_max_n, dot_max_m, transposed_max_n, row_panel_max_k: see the routes above
+ *   transposed_min_work_per_thread  min_work_per_thread for BROADCAST_TRANSPOSED past
+ *       direct_max_work: its threads split C's rows in shares of 32 and pack nothing, so a
+ *       smaller share may pay for the parallel region than on the packed routes
  *       (row_panel_max_k 0: no row panels; at most CK_GEMM_ROW_PANEL_MAX_K)
  *   prefetch_rows        packing an operand along its stored rows (B as stored, A
  *       transposed), the rows this far ahead are asked for
@@ -136,7 +139,7 @@ typedef struct {
     int64_t min_work_per_thread;
     int64_t direct_max_work;
     int64_t dot_min_k, dot_max_n, dot_max_m;
-    int64_t transposed_max_n;
+    int64_t transposed_max_n, transposed_min_work_per_thread;
     int64_t row_panel_max_k;
     int64_t prefetch_rows;
     int64_t ask_next_a_sliver;
@@ -340,9 +343,11 @@ ck_gemm_plan_for(const ck_gemm_table *t, int mr, int nr, int max_threads,
             return (ck_gemm_plan){CK_GEMM_ROUTE_ROW_PANELS, 1};
         return (ck_gemm_plan){CK_GEMM_ROUTE_BROADCAST, 1};
     }
-    const int threads = ck_gemm_threads_for(work, t->min_work_per_thread, max_threads);
     if (g->trans_a && n <= t->transposed_max_n && m > n)
-        return (ck_gemm_plan){CK_GEMM_ROUTE_BROADCAST_TRANSPOSED, threads};
+        return (ck_gemm_plan){CK_GEMM_ROUTE_BROADCAST_TRANSPOSED,
+                              ck_gemm_threads_for(work, t->transposed_min_work_per_thread,
+                                                  max_threads)};
+    const int threads = ck_gemm_threads_for(work, t->min_work_per_thread, max_threads);
     const ck_gemm_packed_layout layout = ck_gemm_packed_layout_for(t, mr, nr, threads, g);
     if (!layout.own_slivers)
         return (ck_gemm_plan){ck_gemm_along_rows_fit(t, nr, layout.tn, n, k)

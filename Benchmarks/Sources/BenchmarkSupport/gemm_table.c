@@ -18,6 +18,7 @@ static const struct {
 } fields[] = {
     FIELD(mc), FIELD(kc), FIELD(nc), FIELD(min_work_per_thread), FIELD(direct_max_work),
     FIELD(dot_min_k), FIELD(dot_max_n), FIELD(dot_max_m), FIELD(transposed_max_n),
+    FIELD(transposed_min_work_per_thread),
     FIELD(row_panel_max_k), FIELD(prefetch_rows), FIELD(ask_next_a_sliver),
     FIELD(kernel_prefetch_b_rows), FIELD(own_slivers_in_place_max_b), FIELD(in_place_l2_sets),
     FIELD(in_place_sets_per_tile), FIELD(own_slivers_max_a), FIELD(own_slivers_margin),
