@@ -78,10 +78,10 @@
  *       threads (1: no parallel region)
  *   direct_max_work      products of at most this many multiply-adds are not packed
  *   dot_min_k, dot_max_n, dot_max_m, transposed_max_n, row_panel_max_k: see the routes above
+ *       (row_panel_max_k 0: no row panels; at most CK_GEMM_ROW_PANEL_MAX_K)
  *   transposed_min_work_per_thread  min_work_per_thread for BROADCAST_TRANSPOSED past
  *       direct_max_work: its threads split C's rows in shares of 32 and pack nothing, so a
  *       smaller share may pay for the parallel region than on the packed routes
- *       (row_panel_max_k 0: no row panels; at most CK_GEMM_ROW_PANEL_MAX_K)
  *   prefetch_rows        packing an operand along its stored rows (B as stored, A
  *       transposed), the rows this far ahead are asked for
  *   ask_next_a_sliver    1: packing A as stored (its slivers transposed, rows lda apart)
