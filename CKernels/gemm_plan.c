@@ -64,7 +64,10 @@
  * groups of own slivers) measured no better, and stay 0 or 1 there. Zen 4's row alone splits
  * C's transpose between threads from half the work per thread of the packed routes
  * (transposed_min_work_per_thread: a 1024 x 10 dW of 32 terms pays for its parallel region
- * there; unmeasured elsewhere).
+ * there; unmeasured elsewhere), and on one thread takes the own slivers that
+ * own_slivers_one_block and own_slivers_by_rows allow only where B is read in place
+ * (one_thread_own_slivers_in_place_only: a shared B~ packed in one pass is faster for B
+ * transposed and 10 to 32 deep, a small batch's dH = dY·Wᵀ; unmeasured elsewhere).
  * The two-FMA row differs from the one-FMA row only in PACKED's 8 x 48 kernel (and NC 2112, a
  * multiple of both tiles' 32 and 48 columns that takes 2048 columns in one block), the
  * 12 x 32 kernel's asks for B's rows ahead, reading B in place up to 4 MB, fewer asks per tile
@@ -88,7 +91,7 @@ static const ck_gemm_table tables[] = {
         .in_place_l2_sets = 0, .in_place_sets_per_tile = 0,
         .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 0,
         .pack_b_row_block = 0, .own_slivers_group = 1,
-        .own_slivers_by_rows = 0,
+        .own_slivers_by_rows = 0, .one_thread_own_slivers_in_place_only = 0,
     },
     [CK_GEMM_ARCH_AVX2] = {
         .arch = CK_GEMM_ARCH_AVX2, .name = "avx2", .isa = ISA_AVX2,
@@ -103,7 +106,7 @@ static const ck_gemm_table tables[] = {
         .in_place_l2_sets = ZEN3_L2_SETS, .in_place_sets_per_tile = 2,
         .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 1,
         .pack_b_row_block = 8, .own_slivers_group = 16,
-        .own_slivers_by_rows = 1,
+        .own_slivers_by_rows = 1, .one_thread_own_slivers_in_place_only = 0,
     },
     [CK_GEMM_ARCH_AVX512_ONE_FMA] = {
         .arch = CK_GEMM_ARCH_AVX512_ONE_FMA, .name = "avx512-one-fma", .isa = ISA_AVX512,
@@ -118,7 +121,7 @@ static const ck_gemm_table tables[] = {
         .in_place_l2_sets = 0, .in_place_sets_per_tile = 0,
         .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 1,
         .pack_b_row_block = 0, .own_slivers_group = 1,
-        .own_slivers_by_rows = 1,
+        .own_slivers_by_rows = 1, .one_thread_own_slivers_in_place_only = 1,
     },
     [CK_GEMM_ARCH_AVX512_TWO_FMA] = {
         .arch = CK_GEMM_ARCH_AVX512_TWO_FMA, .name = "avx512-two-fma", .isa = ISA_AVX512,
@@ -134,7 +137,7 @@ static const ck_gemm_table tables[] = {
         .in_place_l2_sets = 0, .in_place_sets_per_tile = 0,
         .next_sliver_max_lines = 32, .along_rows_max_b = ALONG_ROWS_UP_TO_1_MB,
         .own_slivers_one_block = 1, .pack_b_row_block = 0, .own_slivers_group = 1,
-        .own_slivers_by_rows = 0,
+        .own_slivers_by_rows = 0, .one_thread_own_slivers_in_place_only = 0,
     },
     [CK_GEMM_ARCH_AVX512_ZEN5] = {
         .arch = CK_GEMM_ARCH_AVX512_ZEN5, .name = "avx512-zen5", .isa = ISA_AVX512,
@@ -149,7 +152,7 @@ static const ck_gemm_table tables[] = {
         .in_place_l2_sets = 0, .in_place_sets_per_tile = 0,
         .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 0,
         .pack_b_row_block = 0, .own_slivers_group = 1,
-        .own_slivers_by_rows = 0,
+        .own_slivers_by_rows = 0, .one_thread_own_slivers_in_place_only = 0,
     },
 };
 enum { TABLES = sizeof tables / sizeof tables[0] };

@@ -30,7 +30,8 @@
  *                         on a table with own_slivers_by_rows, than the product's A~), or,
  *                         on a table with own_slivers_one_block, a product of one k block
  *                         and one A~ block (on several threads, with C's rows starting on
- *                         cache lines): each thread packs the slivers of its own columns as it
+ *                         cache lines); these two rules on one thread only in place on a
+ *                         table with one_thread_own_slivers_in_place_only: each thread packs the slivers of its own columns as it
  *                         needs them (the next one asked for while the tiles of the current
  *                         one compute), no shared B~, no barriers
  *   PACKED_OWN_SLIVERS_IN_PLACE  the same, with B as stored, at most mc rows (more tiles
@@ -128,6 +129,12 @@
  *       (its rows, up to mc, by kc), not only than a whole A~ block (mc x kc): a product of
  *       fewer rows than mc and few columns then packs each B sliver as it needs it, with no
  *       barrier around a shared B~ in every k block (0: against a whole A~ block)
+ *   one_thread_own_slivers_in_place_only  1: on one thread, own slivers that only
+ *       own_slivers_one_block or own_slivers_by_rows allow are taken only where B is read in
+ *       place (ck_gemm_b_in_place); where their slivers would be packed, B~ is packed in one
+ *       pass instead. One thread has no barrier to skip, and a sliver packed right before its
+ *       few tiles read it (a small batch's dH = dY·Wᵀ, B transposed) costs more than one pass
+ *       over a B~ that stays in L2 (0: on any thread count)
  * The route may depend on the thread count (PACKED, PACKED_ALONG_ROWS or
  * PACKED_OWN_SLIVERS), the bits never: all compute every element with the same operations. */
 typedef struct {
@@ -152,6 +159,7 @@ typedef struct {
     int64_t own_slivers_one_block;
     int64_t own_slivers_group, pack_b_row_block;
     int64_t own_slivers_by_rows;
+    int64_t one_thread_own_slivers_in_place_only;
 } ck_gemm_table;
 
 /* The table of arch (never NULL). */
@@ -216,17 +224,16 @@ static inline int ck_gemm_threads_for(int64_t work, int64_t min_work, int max_th
 }
 
 /* Whether one row part of m rows, its columns split tn ways, may take own slivers on table t:
- * B~ would be larger than the A~ block (mc x kc, sized for L2; on a table with
- * own_slivers_by_rows, the product's own A~, min(m, mc) x kc), so that packing each sliver
- * of B as it is needed beats sharing B~, and the thread's rows are one A~ block: at most mc
- * rows, or at most own_slivers_max_a floats of m x min(k, kc) when each thread's part of B~ is
- * still larger than that whole A~ (every thread packs all of A~: that must cost less than the
- * B~ it no longer shares). */
-static inline int ck_gemm_own_slivers_fit(const ck_gemm_table *t, int tn, int64_t m, int64_t n,
-                                          int64_t k) {
+ * B~ would be larger than the A~ block (mc x kc, sized for L2; with by_rows, which is the
+ * table's own_slivers_by_rows where that applies, the product's own A~, min(m, mc) x kc), so
+ * that packing each sliver of B as it is needed beats sharing B~, and the thread's rows are
+ * one A~ block: at most mc rows, or at most own_slivers_max_a floats of m x min(k, kc) when
+ * each thread's part of B~ is still larger than that whole A~ (every thread packs all of A~:
+ * that must cost less than the B~ it no longer shares). */
+static inline int ck_gemm_own_slivers_fit(const ck_gemm_table *t, int by_rows, int tn, int64_t m,
+                                          int64_t n, int64_t k) {
     const int64_t kc = ck_gemm_min64(k, t->kc), nc = ck_gemm_min64(n, t->nc);
-    const int64_t a_block =
-        t->own_slivers_by_rows ? ck_gemm_min64(m, t->mc) * kc : t->mc * t->kc;
+    const int64_t a_block = by_rows ? ck_gemm_min64(m, t->mc) * kc : t->mc * t->kc;
     if (kc * nc <= a_block) return 0;
     return m <= t->mc || (m <= t->own_slivers_max_a / kc && nc / tn > m);
 }
@@ -264,7 +271,9 @@ static inline int ck_gemm_c_on_lines(const ck_gemm_operands *g) {
 
 /* The packed route's layout for product g on `threads` threads: one row part with own
  * slivers for a product of one k block and one A~ block on a table with
- * own_slivers_one_block (see the table); else the grid whose busiest thread has the fewest
+ * own_slivers_one_block (see the table; on one thread, with
+ * one_thread_own_slivers_in_place_only, it and own_slivers_by_rows only where B is read in
+ * place); else the grid whose busiest thread has the fewest
  * tiles of an m x min(n, nc) block, and own slivers when there is one row part that fits them
  * (ck_gemm_own_slivers_fit). On a tie, more row parts (fewer duplicate A~ packs), except on a
  * table with own_slivers_max_a, where one row part that fits own slivers wins, and keeps
@@ -275,7 +284,11 @@ static inline ck_gemm_packed_layout ck_gemm_packed_layout_for(const ck_gemm_tabl
                                                               int mr, int nr, int threads,
                                                               const ck_gemm_operands *g) {
     const int64_t m = g->m, n = g->n, k = g->k;
-    if (t->own_slivers_one_block && k <= t->kc && m <= t->mc &&
+    /* Whether the rules that extend own slivers (one block, by rows) apply. */
+    const int extended = threads > 1 || !t->one_thread_own_slivers_in_place_only ||
+                         ck_gemm_b_in_place(t, mr, g);
+    const int by_rows = extended && t->own_slivers_by_rows;
+    if (extended && t->own_slivers_one_block && k <= t->kc && m <= t->mc &&
         (threads == 1 || ck_gemm_c_on_lines(g)))
         return (ck_gemm_packed_layout){1, threads, 1};
     const int64_t mtiles = (m + mr - 1) / mr;
@@ -289,7 +302,7 @@ static inline ck_gemm_packed_layout ck_gemm_packed_layout_for(const ck_gemm_tabl
         const int64_t busiest = ((mtiles + rows - 1) / rows) * ((ntiles + cols - 1) / cols);
         if (rows == 1)
             one_row_part_fits =
-                t->own_slivers_max_a > 0 && ck_gemm_own_slivers_fit(t, cols, m, n, k);
+                t->own_slivers_max_a > 0 && ck_gemm_own_slivers_fit(t, by_rows, cols, m, n, k);
         /* Against one row part that fits own slivers, a grid must save its busiest thread
          * more than best / own_slivers_margin tiles (a margin of 0: any). */
         const int64_t bar = layout.tm == 1 && one_row_part_fits && t->own_slivers_margin > 0
@@ -301,7 +314,8 @@ static inline ck_gemm_packed_layout ck_gemm_packed_layout_for(const ck_gemm_tabl
             layout.tn = cols;
         }
     }
-    layout.own_slivers = layout.tm == 1 && ck_gemm_own_slivers_fit(t, layout.tn, m, n, k);
+    layout.own_slivers =
+        layout.tm == 1 && ck_gemm_own_slivers_fit(t, by_rows, layout.tn, m, n, k);
     return layout;
 }
 

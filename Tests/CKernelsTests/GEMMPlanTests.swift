@@ -212,7 +212,8 @@ final class GEMMPlanTests: XCTestCase {
     /// more than a sixteenth fewer tiles) and one A~ block of rows (one MC block of 240 rows,
     /// or up to 2¹⁸ floats of rows × min(k, KC)) meet a B~ block larger than the product's
     /// own A~ (its rows, up to 240, × min(k, KC)), or a product of one k block and one A~
-    /// block; B as stored read in place by them up to 2¹⁹ floats.
+    /// block (on one thread, these two only where B is read in place); B as stored read in
+    /// place by them up to 2¹⁹ floats.
     func testThresholdsOfTheZen4Table() {
         let zen4 = CK_GEMM_ARCH_AVX512_ONE_FMA
         XCTAssertEqual(route(zen4, "NN", 300, 64, 15), "dot")
@@ -240,6 +241,14 @@ final class GEMMPlanTests: XCTestCase {
         XCTAssertEqual(route(zen4, "NN", 36, 1024, 240), "packed-own-slivers-in-place")
         XCTAssertEqual(route(zen4, "NN", 240, 1025, 240), "packed")
         assertOneBlockTakesOwnSlivers(zen4, rows: 240, k: 1024)
+        // On one thread, those two rules take own slivers only in place: B transposed is
+        // packed into a shared B~ in one pass (the MLP's dH = dY·Wᵀ at batch 32 runs on one
+        // thread), unless B~ is larger than a whole A~ block (240 × 1024 floats: 241 columns).
+        XCTAssertEqual(route(zen4, "NT", 32, 10, 1024), "packed")
+        XCTAssertEqual(route(zen4, threads: 1, "NT", 36, 1024, 240), "packed")
+        XCTAssertEqual(route(zen4, threads: 1, "NT", 36, 1024, 241), "packed-own-slivers")
+        XCTAssertEqual(route(zen4, "NT", 36, 1024, 240), "packed-own-slivers")
+        XCTAssertEqual(route(zen4, threads: 1, "TN", 144, 16, 16384), "packed-own-slivers-in-place")
         // 4 × 8 tiles: 1 × 2 and 2 × 1 threads tie; one row part, own slivers.
         XCTAssertEqual(route(zen4, "NN", 48, 1024, 241), "packed-own-slivers-in-place")
         // 4 × 9 tiles: 2 × 1 threads save 2 of the busiest thread's 20 tiles, more than a

@@ -24,6 +24,7 @@ static const struct {
     FIELD(in_place_sets_per_tile), FIELD(own_slivers_max_a), FIELD(own_slivers_margin),
     FIELD(next_sliver_max_lines), FIELD(along_rows_max_b), FIELD(own_slivers_one_block), FIELD(pack_b_row_block),
     FIELD(own_slivers_group), FIELD(own_slivers_by_rows),
+    FIELD(one_thread_own_slivers_in_place_only),
 };
 #define FIELDS (sizeof fields / sizeof fields[0])
 
