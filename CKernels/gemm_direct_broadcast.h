@@ -12,7 +12,7 @@ static _Thread_local ck_scratch padded_columns;
  * two-source permutes (the inverse of transpose_narrow). R and V are constants after
  * inlining, so the permutes' indices are too. */
 static inline __attribute__((always_inline)) void
-store_interleaved(const int R, const int V, int last, vec t[ROWS][2], float *d) {
+store_interleaved(const int R, const int V, int last, vec t[BROADCAST_ROWS][2], float *d) {
     const ivec lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
     for (int v = 0; v < V; v++) {
         const int floats = R * (v == V - 1 ? last : LANES); /* of these columns */
@@ -36,15 +36,16 @@ store_interleaved(const int R, const int V, int last, vec t[ROWS][2], float *d) 
 }
 #endif
 
-/* An R x (V vectors) tile of D, the last vector holding `last` valid columns: R rows of X
- * broadcast against V vectors of each row of Y (a partial last one is masked, or padded by
- * the caller). R and V are constants after inlining, so
- * the accumulators live in registers. */
+/* An R x (V vectors) tile of D (R <= BROADCAST_ROWS), the last vector holding `last` valid
+ * columns: R rows of X broadcast against V vectors of each row of Y (a partial last one is
+ * masked, or padded by the caller). R and V are constants after inlining, and every loop over
+ * the rows is unrolled, so the accumulators live in registers. */
 static inline __attribute__((always_inline)) void
 broadcast_tile(const int R, const int V, int last, int64_t k, float alpha, const float *x,
                int64_t rs_x, int64_t cs_x, const float *y, int64_t ldy, float beta, float *d,
                int64_t rs_d, int64_t cs_d, ck_gemm_epilogue e) {
-    vec acc[ROWS][2];
+    vec acc[BROADCAST_ROWS][2];
+#pragma clang loop unroll(full)
     for (int r = 0; r < R; r++)
         for (int v = 0; v < V; v++) acc[r][v] = vsplat(0.0f);
     for (int64_t p = 0; p < k; p++) {
@@ -55,6 +56,7 @@ broadcast_tile(const int R, const int V, int last, int64_t k, float alpha, const
 #else
             yv[v] = vload(y + p * ldy + v * LANES); /* whole: broadcast() pads Y's last columns */
 #endif
+#pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
             vec xr = vsplat(x[r * rs_x + p * cs_x]);
             for (int v = 0; v < V; v++) acc[r][v] += xr * yv[v];
@@ -69,6 +71,7 @@ broadcast_tile(const int R, const int V, int last, int64_t k, float alpha, const
      * before it is stored (without one, each vector is stored as soon as it is finished). */
     const int epilogue = ck_gemm_epilogue_any(&e);
     if (direct) {
+#pragma clang loop unroll(full)
         for (int r = 0; r < R; r++)
             for (int v = 0; v < V; v++) {
                 const int count = v == V - 1 ? last : LANES;
@@ -77,6 +80,7 @@ broadcast_tile(const int R, const int V, int last, int64_t k, float alpha, const
             }
         if (!epilogue) return;
         epilogue_tile(R, V, last, acc, e);
+#pragma clang loop unroll(full)
         for (int r = 0; r < R; r++)
             for (int v = 0; v < V; v++)
                 vstore_first(d + r * rs_d + v * LANES, acc[r][v], v == V - 1 ? last : LANES);
@@ -87,6 +91,7 @@ broadcast_tile(const int R, const int V, int last, int64_t k, float alpha, const
      * the spiral's dW2 = Hᵀ·dY, 100 x 3): the tile is one contiguous block of C, stored with
      * permutes rather than one float at a time. */
     if (R >= 2 && rs_d == 1 && cs_d == R && beta == 0.0f) {
+#pragma clang loop unroll(full)
         for (int r = 0; r < R; r++)
             for (int v = 0; v < V; v++) acc[r][v] = finished(acc[r][v], LANES, alpha, 0.0f, d);
         if (epilogue) epilogue_tile(R, V, last, acc, e);
@@ -97,34 +102,52 @@ broadcast_tile(const int R, const int V, int last, int64_t k, float alpha, const
     /* A strided (or, without masks, partial) tile goes through a contiguous buffer holding
      * its valid part, so that every element sees the same operations as in a whole tile. */
     const int64_t columns = (V - 1) * LANES + last;
-    float tile[ROWS][2 * LANES];
+    float tile[BROADCAST_ROWS][2 * LANES];
+#pragma clang loop unroll(full)
     for (int r = 0; r < R; r++)
         for (int64_t j = 0; beta != 0.0f && j < columns; j++)
             tile[r][j] = d[r * rs_d + j * cs_d];
+#pragma clang loop unroll(full)
     for (int r = 0; r < R; r++)
         for (int v = 0; v < V; v++)
             acc[r][v] = finished(acc[r][v], LANES, alpha, beta, &tile[r][v * LANES]);
     if (epilogue) epilogue_tile(R, V, last, acc, e);
+#pragma clang loop unroll(full)
     for (int r = 0; r < R; r++)
         for (int v = 0; v < V; v++) vstore(&tile[r][v * LANES], acc[r][v]);
+#pragma clang loop unroll(full)
     for (int r = 0; r < R; r++)
         for (int64_t j = 0; j < columns; j++) d[r * rs_d + j * cs_d] = tile[r][j];
 }
 
-/* All m rows of a panel of D of V vectors (the last with `last` columns): blocks of ROWS
- * rows, then one tile of the rest. */
+/* All m rows of a panel of D of V vectors (the last with `last` columns): blocks of
+ * BROADCAST_ROWS rows, then one tile of the rest. */
 static inline __attribute__((always_inline)) void
 broadcast_panel(const int V, int last, int64_t m, int64_t k, float alpha, const float *x,
                 int64_t rs_x, int64_t cs_x, const float *y, int64_t ldy, float beta, float *d,
                 int64_t rs_d, int64_t cs_d, ck_gemm_epilogue e) {
     int64_t i = 0;
-    for (; i + ROWS <= m; i += ROWS)
-        broadcast_tile(ROWS, V, last, k, alpha, x + i * rs_x, rs_x, cs_x, y, ldy, beta,
-                       d + i * rs_d, rs_d, cs_d, ck_gemm_epilogue_at(e, i, 0));
+    for (; i + BROADCAST_ROWS <= m; i += BROADCAST_ROWS)
+        broadcast_tile(BROADCAST_ROWS, V, last, k, alpha, x + i * rs_x, rs_x, cs_x, y, ldy,
+                       beta, d + i * rs_d, rs_d, cs_d, ck_gemm_epilogue_at(e, i, 0));
     const float *xi = x + i * rs_x;
     float *di = d + i * rs_d;
     const ck_gemm_epilogue ei = ck_gemm_epilogue_at(e, i, 0);
-    switch (m - i) { /* the last m % ROWS rows in one tile */
+    switch (m - i) { /* the last m % BROADCAST_ROWS rows in one tile */
+#ifdef CK_DIRECT_MASKED
+    case 7:
+        broadcast_tile(7, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, beta, di, rs_d, cs_d, ei);
+        break;
+    case 6:
+        broadcast_tile(6, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, beta, di, rs_d, cs_d, ei);
+        break;
+    case 5:
+        broadcast_tile(5, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, beta, di, rs_d, cs_d, ei);
+        break;
+    case 4:
+        broadcast_tile(4, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, beta, di, rs_d, cs_d, ei);
+        break;
+#endif
     case 3:
         broadcast_tile(3, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, beta, di, rs_d, cs_d, ei);
         break;
@@ -199,8 +222,8 @@ broadcast_any(int64_t m, int64_t n, int64_t k, float alpha, const float *x, int6
 /* The row panels (contract: gemm_direct.h): a panel's k rows of Y, up to ROW_PANEL vectors
  * wide, and its bias stay in registers for all m rows of D, and each row is finished and
  * stored straight away, with no test left in the loop (the epilogue is one of a few compiled
- * in). Tiles of ROWS rows reload Y, test for the epilogue's parts and pay their setup per
- * tile, which for so few terms costs more than the arithmetic. Each element is the same
+ * in). Tiles of BROADCAST_ROWS rows reload Y, test for the epilogue's parts and pay their
+ * setup per tile, which for so few terms costs more than the arithmetic. Each element is the same
  * multiply-add chain and epilogue as in a tile (alpha 1 and beta 0 leave the sum as it is):
  * the same bits. A partial last vector is loaded and stored under a mask with AVX-512, through
  * a padded copy elsewhere (vload_first, vstore_first): once per panel for Y and the bias, once

@@ -13,6 +13,16 @@
  * one (-ffp-contract=on), in vector lanes and scalar loops alike. */
 
 enum { LANES = CK_DIRECT_LANES, ROWS = 4, COLUMNS = 4 };
+/* Rows of D in a tile of the broadcast form (gemm_direct_broadcast.h), by two vectors: with
+ * AVX-512's 32 registers, 8 x 2 accumulators, so that each row of Y loaded serves 8 rows of X
+ * (C's transpose of a layer with 10 outputs is one tile of 8 rows and one of 2, not 4, 4 and
+ * 2); with 16 registers, 4 x 2. The loops over a tile's rows are unrolled in full (clang's
+ * heuristics stop short of 8), or its accumulators would be kept in memory. */
+#ifdef CK_DIRECT_MASKED
+enum { BROADCAST_ROWS = 8 };
+#else
+enum { BROADCAST_ROWS = ROWS };
+#endif
 
 typedef float vec __attribute__((vector_size(CK_DIRECT_LANES * sizeof(float))));
 typedef int32_t ivec __attribute__((vector_size(CK_DIRECT_LANES * sizeof(int32_t))));
@@ -119,20 +129,26 @@ static inline vec mask_values(ck_gemm_epilogue e, int count) {
 /* The epilogue of an R x V tile t of finished vectors, whose element (0, 0) is e's and whose
  * last vector holds `last` valid columns; tested once per tile. */
 static inline __attribute__((always_inline)) void
-epilogue_tile(const int R, const int V, int last, vec t[ROWS][2], ck_gemm_epilogue e) {
-    if (e.bias != NULL)
+epilogue_tile(const int R, const int V, int last, vec t[BROADCAST_ROWS][2], ck_gemm_epilogue e) {
+    if (e.bias != NULL) {
+#pragma clang loop unroll(full)
         for (int r = 0; r < R; r++)
             for (int v = 0; v < V; v++)
                 t[r][v] += bias_lanes(ck_gemm_epilogue_at(e, r, v * LANES),
                                       v == V - 1 ? last : LANES);
-    if (e.relu)
+    }
+    if (e.relu) {
+#pragma clang loop unroll(full)
         for (int r = 0; r < R; r++)
             for (int v = 0; v < V; v++) t[r][v] = relu_lanes(t[r][v]);
-    if (e.mask != NULL)
+    }
+    if (e.mask != NULL) {
+#pragma clang loop unroll(full)
         for (int r = 0; r < R; r++)
             for (int v = 0; v < V; v++)
                 t[r][v] = mask_lanes(t[r][v], mask_values(ck_gemm_epilogue_at(e, r, v * LANES),
                                                           v == V - 1 ? last : LANES));
+    }
 }
 
 /* The epilogue on a block already stored (contract: gemm_direct.h): whole vectors along each

@@ -297,9 +297,10 @@ final class GEMMTests: XCTestCase {
     /// The direct forms' narrow operands with AVX-512 permutes, in blocks of 16 rows or columns
     /// (counts below, at and past a block, and not a multiple of it), padding 0 so that they
     /// are dense: B's transposed copies, a B of 2 to 4 columns (the dot form, B as stored) or
-    /// op(B) of 2 to 4 rows (the broadcast form, B transposed); and a C of 2 to 4 columns
-    /// computed as its transpose (A transposed, C taller than wide, beta 0: like dW = Xᵀ·dY)
-    /// and stored interleaved.
+    /// op(B) of 2 to 4 rows (the broadcast form, B transposed); and a C of 2 to 15 columns
+    /// computed as its transpose (A transposed, C taller than wide, beta 0: like dW = Xᵀ·dY),
+    /// stored interleaved where one tile holds all of D's rows (up to 8 with AVX-512's tiles
+    /// of 8 rows, 4 elsewhere), through a tile buffer past that (8 rows, then 1 to 7).
     func testNarrowOperandsOfTheDirectFormsMatchReference() {
         var rng = SeededGenerator(seed: 8)
         let shapes: [(m: Int, n: Int, k: Int)] = [
@@ -313,7 +314,8 @@ final class GEMMTests: XCTestCase {
             assertMatchesReference(problem, padding: 0)
         }
         for shape in [(m: 100, n: 3, k: 20), (m: 37, n: 2, k: 5), (m: 64, n: 4, k: 16), (m: 17, n: 3, k: 1),
-                      (m: 16, n: 2, k: 7)] {
+                      (m: 16, n: 2, k: 7), (m: 40, n: 5, k: 9), (m: 33, n: 7, k: 32), (m: 70, n: 8, k: 3),
+                      (m: 50, n: 10, k: 32), (m: 31, n: 12, k: 17), (m: 48, n: 15, k: 6)] {
             for alpha: Float in [1, -0.5] {
                 let problem = GEMMProblem.random(m: shape.m, n: shape.n, k: shape.k, alpha: alpha, beta: 0, using: &rng)
                 assertMatchesReference(problem, padding: 0)
