@@ -133,32 +133,19 @@ broadcast_panel(const int V, int last, int64_t m, int64_t k, float alpha, const 
     const float *xi = x + i * rs_x;
     float *di = d + i * rs_d;
     const ck_gemm_epilogue ei = ck_gemm_epilogue_at(e, i, 0);
-    switch (m - i) { /* the last m % BROADCAST_ROWS rows in one tile */
+    /* The last m % BROADCAST_ROWS rows in one tile (a tile's rows are a constant). */
+#define REST(R)                                                                                \
+    case R:                                                                                    \
+        broadcast_tile(R, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, beta, di, rs_d, cs_d, ei);  \
+        return;
+    switch (m - i) {
 #ifdef CK_DIRECT_MASKED
-    case 7:
-        broadcast_tile(7, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, beta, di, rs_d, cs_d, ei);
-        break;
-    case 6:
-        broadcast_tile(6, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, beta, di, rs_d, cs_d, ei);
-        break;
-    case 5:
-        broadcast_tile(5, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, beta, di, rs_d, cs_d, ei);
-        break;
-    case 4:
-        broadcast_tile(4, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, beta, di, rs_d, cs_d, ei);
-        break;
+        REST(7) REST(6) REST(5) REST(4)
 #endif
-    case 3:
-        broadcast_tile(3, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, beta, di, rs_d, cs_d, ei);
-        break;
-    case 2:
-        broadcast_tile(2, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, beta, di, rs_d, cs_d, ei);
-        break;
-    case 1:
-        broadcast_tile(1, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, beta, di, rs_d, cs_d, ei);
-        break;
-    default: break;
+        REST(3) REST(2) REST(1)
+    default: return;
     }
+#undef REST
 }
 
 /* All of D: panels of two vectors, then of one, then of the last n % LANES columns. */

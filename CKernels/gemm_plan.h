@@ -31,9 +31,10 @@
  *                         on a table with own_slivers_one_block, a product of one k block
  *                         and one A~ block (on several threads, with C's rows starting on
  *                         cache lines); these two rules on one thread only in place on a
- *                         table with one_thread_own_slivers_in_place_only: each thread packs the slivers of its own columns as it
- *                         needs them (the next one asked for while the tiles of the current
- *                         one compute), no shared B~, no barriers
+ *                         table with one_thread_own_slivers_in_place_only: each thread packs
+ *                         the slivers of its own columns as it needs them (the next one
+ *                         asked for while the tiles of the current one compute), no shared
+ *                         B~, no barriers
  *   PACKED_OWN_SLIVERS_IN_PLACE  the same, with B as stored, at most mc rows (more tiles
  *                         read each sliver: its rows, ldb apart, fall into few cache sets and
  *                         do not stay in cache; on a table with in_place_l2_sets, fewer as
