@@ -297,7 +297,8 @@ final class GEMMTests: XCTestCase {
     /// The direct forms' narrow operands with AVX-512 permutes, in blocks of 16 rows or columns
     /// (counts below, at and past a block, and not a multiple of it), padding 0 so that they
     /// are dense: B's transposed copies, a B of 2 to 4 columns (the dot form, B as stored) or
-    /// op(B) of 2 to 4 rows (the broadcast form, B transposed); and a C of 2 to 15 columns
+    /// op(B) of 2 to 4 rows (the broadcast form, B transposed), and past 4 in blocks of 16 × 16
+    /// (5 to 15 columns; 17 to 35 terms, two or three blocks wide); and a C of 2 to 15 columns
     /// computed as its transpose (A transposed, C taller than wide, beta 0: like dW = Xᵀ·dY),
     /// stored interleaved where one tile holds all of D's rows (up to 8 with AVX-512's tiles
     /// of 8 rows, 4 elsewhere), through a tile buffer past that (8 rows, then 1 to 7).
@@ -306,6 +307,7 @@ final class GEMMTests: XCTestCase {
         let shapes: [(m: Int, n: Int, k: Int)] = [
             (5, 3, 100), (7, 2, 64), (3, 4, 257), (2, 3, 1000),
             (20, 100, 3), (9, 17, 2), (6, 33, 4), (1, 15, 3), (4, 16, 2), (2, 1000, 3),
+            (6, 5, 70), (3, 15, 129), (10, 40, 17), (4, 33, 35),
         ]
         for (index, shape) in shapes.enumerated() {
             let scaling = Self.scalings[index % Self.scalings.count]
