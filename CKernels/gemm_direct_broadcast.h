@@ -134,9 +134,9 @@ broadcast_panel(const int V, int last, int64_t m, int64_t k, float alpha, const 
     float *di = d + i * rs_d;
     const ck_gemm_epilogue ei = ck_gemm_epilogue_at(e, i, 0);
     /* The last m % BROADCAST_ROWS rows in one tile (a tile's rows are a constant). */
-#define REST(R)                                                                                \
-    case R:                                                                                    \
-        broadcast_tile(R, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, beta, di, rs_d, cs_d, ei);  \
+#define REST(R)                                                                            \
+    case R:                                                                                \
+        broadcast_tile(R, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, beta, di, rs_d, cs_d, ei); \
         return;
     switch (m - i) {
 #ifdef CK_DIRECT_MASKED
@@ -207,13 +207,13 @@ broadcast_any(int64_t m, int64_t n, int64_t k, float alpha, const float *x, int6
 }
 
 /* The row panels (contract: gemm_direct.h): a panel's k rows of Y, up to ROW_PANEL vectors
- * wide, and its bias stay in registers for all m rows of D, and each row is finished and
- * stored straight away, with no test left in the loop (the epilogue is one of a few compiled
- * in). Tiles of BROADCAST_ROWS rows reload Y, test for the epilogue's parts and pay their
- * setup per tile, which for so few terms costs more than the arithmetic. Each element is the same
- * multiply-add chain and epilogue as in a tile (alpha 1 and beta 0 leave the sum as it is):
- * the same bits. A partial last vector is loaded and stored under a mask with AVX-512, through
- * a padded copy elsewhere (vload_first, vstore_first): once per panel for Y and the bias, once
+ * wide, and its bias stay in registers for all m rows of D, and each row is finished and stored
+ * straight away, with no test left in the loop (the epilogue is one of a few compiled in).
+ * Tiles of BROADCAST_ROWS rows reload Y, test for the epilogue's parts and pay their setup per
+ * tile, which for so few terms costs more than the arithmetic. Each element is the same
+ * multiply-add chain and epilogue as in a tile (alpha 1 and beta 0 leave the sum as it is): the
+ * same bits. A partial last vector is loaded and stored under a mask with AVX-512, through a
+ * padded copy elsewhere (vload_first, vstore_first): once per panel for Y and the bias, once
  * per row for D.
  * With 16 registers (AVX2, SSE) a panel of 4 vectors and 4 terms does not fit them, and the
  * compiler keeps some of Y's vectors in L1 instead; panels of 2, which would fit, are no faster

@@ -270,17 +270,16 @@ static inline int ck_gemm_c_on_lines(const ck_gemm_operands *g) {
     return (uintptr_t)g->c % 64 == 0 && g->ldc % 16 == 0;
 }
 
-/* The packed route's layout for product g on `threads` threads: one row part with own
- * slivers for a product of one k block and one A~ block on a table with
- * own_slivers_one_block (see the table; on one thread, with
- * one_thread_own_slivers_in_place_only, it and own_slivers_by_rows only where B is read in
- * place); else the grid whose busiest thread has the fewest
- * tiles of an m x min(n, nc) block, and own slivers when there is one row part that fits them
+/* The packed route's layout for product g on `threads` threads: one row part with own slivers
+ * for a product of one k block and one A~ block on a table with own_slivers_one_block (see the
+ * table; on one thread, with one_thread_own_slivers_in_place_only, it and own_slivers_by_rows
+ * only where B is read in place); else the grid whose busiest thread has the fewest tiles of an
+ * m x min(n, nc) block, and own slivers when there is one row part that fits them
  * (ck_gemm_own_slivers_fit). On a tie, more row parts (fewer duplicate A~ packs), except on a
  * table with own_slivers_max_a, where one row part that fits own slivers wins, and keeps
  * winning against a grid that saves its busiest thread no more than 1 / own_slivers_margin of
- * its tiles: each thread then packs only the B slivers it reads, with no barrier and no B~
- * read from another core's cache, at the cost of packing all of A~ itself. */
+ * its tiles: each thread then packs only the B slivers it reads, with no barrier and no B~ read
+ * from another core's cache, at the cost of packing all of A~ itself. */
 static inline ck_gemm_packed_layout ck_gemm_packed_layout_for(const ck_gemm_table *t,
                                                               int mr, int nr, int threads,
                                                               const ck_gemm_operands *g) {
