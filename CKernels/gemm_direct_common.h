@@ -2,7 +2,8 @@
  * what the broadcast form (gemm_direct_broadcast.h) and the dot form (gemm_direct_dot.h)
  * share, and the epilogue on a stored block and the transposed copy of B (epilogue_block,
  * transpose). Included, with those two, by gemm_isa_<path>.c, which first includes
- * gemm_direct.h, scratch.h, threading.h and <string.h>, then defines
+ * gemm_direct.h, scratch.h, threading.h and <string.h> (and for AVX-512
+ * gemm_transpose_avx512.h), then defines
  *   CK_DIRECT_LANES     floats per vector (16 AVX-512, 8 AVX2, 4 portable)
  *   CK_DIRECT_MASKED    (AVX-512 only) partial vectors by masked loads and stores; without
  *                       it, partial columns are padded or go through a tile buffer
@@ -221,67 +222,12 @@ transpose_narrow(const int cols, int64_t rows, const float *src, float *dst) {
         }
     }
 }
-
-/* t[0..16), 16 rows of 16 floats, replaced by its transpose: t[j] lane i = t[i] lane j on
- * entry. Three rounds of shuffles: floats of row pairs interleaved within 128-bit lanes
- * (unpack), then pairs of floats (shuffle), which leaves 4 x 4 blocks transposed in place,
- * each 128-bit lane b of u[g + q] holding column 4b + q of rows g .. g+3 (g a multiple of
- * 4); then those lanes gathered across the registers (two rounds of shuffle_f32x4). */
-static inline __attribute__((always_inline)) void transpose_16x16(__m512 t[16]) {
-    __m512 u[16];
-#pragma clang loop unroll(full)
-    for (int g = 0; g < 16; g += 4) {
-        const __m512 a = _mm512_unpacklo_ps(t[g], t[g + 1]), b = _mm512_unpackhi_ps(t[g], t[g + 1]),
-                     c = _mm512_unpacklo_ps(t[g + 2], t[g + 3]),
-                     d = _mm512_unpackhi_ps(t[g + 2], t[g + 3]);
-        u[g] = _mm512_shuffle_ps(a, c, 0x44);     /* column 4b of rows g .. g+3 */
-        u[g + 1] = _mm512_shuffle_ps(a, c, 0xEE); /* column 4b + 1 */
-        u[g + 2] = _mm512_shuffle_ps(b, d, 0x44);
-        u[g + 3] = _mm512_shuffle_ps(b, d, 0xEE);
-    }
-#pragma clang loop unroll(full)
-    for (int q = 0; q < 4; q++) {
-        /* even: lanes 0 and 2 of u[q], of u[4 + q]; odd: lanes 1 and 3. */
-        const __m512 even_lo = _mm512_shuffle_f32x4(u[q], u[4 + q], 0x88),
-                     odd_lo = _mm512_shuffle_f32x4(u[q], u[4 + q], 0xDD),
-                     even_hi = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0x88),
-                     odd_hi = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0xDD);
-        t[q] = _mm512_shuffle_f32x4(even_lo, even_hi, 0x88);     /* column q: lanes 0 */
-        t[4 + q] = _mm512_shuffle_f32x4(odd_lo, odd_hi, 0x88);   /* column 4 + q: lanes 1 */
-        t[8 + q] = _mm512_shuffle_f32x4(even_lo, even_hi, 0xDD); /* column 8 + q: lanes 2 */
-        t[12 + q] = _mm512_shuffle_f32x4(odd_lo, odd_hi, 0xDD);  /* column 12 + q: lanes 3 */
-    }
-}
-
-/* dst (cols x rows, dense) = the transpose of src (rows x cols, leading dimension lds), in
- * blocks of 16 x 16 transposed in registers (transpose_16x16): 16 rows' pieces of 16 columns
- * loaded (a partial block's under masks, its missing rows as zeros), then each column of the
- * block stored as a piece of a row of dst. The copy is one load and one store per 16 floats,
- * not per float. */
-static void transpose_blocks(int64_t rows, int64_t cols, const float *src, int64_t lds,
-                             float *dst) {
-    for (int64_t j0 = 0; j0 < cols; j0 += 16) {
-        const int width = cols - j0 < 16 ? (int)(cols - j0) : 16;
-        for (int64_t i0 = 0; i0 < rows; i0 += 16) {
-            const int height = rows - i0 < 16 ? (int)(rows - i0) : 16;
-            __m512 t[16];
-#pragma clang loop unroll(full)
-            for (int i = 0; i < 16; i++)
-                t[i] = i < height ? vload_first(src + (i0 + i) * lds + j0, width)
-                                  : _mm512_setzero_ps();
-            transpose_16x16(t);
-#pragma clang loop unroll(full)
-            for (int j = 0; j < 16; j++)
-                if (j < width) vstore_first(dst + (j0 + j) * rows + i0, t[j], height);
-        }
-    }
-}
 #endif
 
 /* dst (cols x rows, dense) = the transpose of src (rows x cols, leading dimension lds). With
  * AVX-512, a dense src of 2 to 4 columns (the spiral's 100 x 3 W2) in vectors of whole rows,
- * any other in blocks of 16 x 16; elsewhere one row of dst at a time (writing all cols rows
- * of dst at once, rows of dst far apart evict one another). */
+ * any other in blocks of 16 x 16 (gemm_transpose_avx512.h); elsewhere one row of dst at a
+ * time (writing all cols rows of dst at once, rows of dst far apart evict one another). */
 static void transpose(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst) {
 #ifdef CK_DIRECT_MASKED
     if (lds == cols) {
@@ -292,7 +238,7 @@ static void transpose(int64_t rows, int64_t cols, const float *src, int64_t lds,
         default: break;
         }
     }
-    transpose_blocks(rows, cols, src, lds, dst);
+    ck_transpose_blocks_avx512(rows, cols, src, lds, dst, rows);
 #else
     for (int64_t j = 0; j < cols; j++)
         for (int64_t i = 0; i < rows; i++) dst[j * rows + i] = src[i * lds + j];

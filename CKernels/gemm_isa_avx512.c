@@ -10,6 +10,7 @@
 #include <string.h>
 
 #if defined(__x86_64__)
+#include "gemm_transpose_avx512.h"
 #include <immintrin.h>
 
 #pragma clang attribute push(__attribute__((target("avx512f,fma"))), apply_to = function)

@@ -101,13 +101,13 @@ static inline void transpose_2_rows(const float *s, int64_t lds, int64_t p0, int
 
 /* dst[p*ldd + i] = src[i*lds + p] for i < rows, p < cols: a rows x cols block transposed,
  * four rows at a time, then a pair, then a last row, every group through a chunk of the
- * columns. A dst larger than TRANSPOSE_L1_FLOATS (a sliver of B transposed, 32 or 48
- * columns by kc) is filled TRANSPOSE_COLUMNS columns at a time, so that the chunk's part of
- * it stays in L1 while all its rows fill it, rather than having its lines, 16 bytes written
- * per 4 rows, fetched again for every 4 rows. A smaller dst (an A sliver of mr rows in a k
- * block of up to 682) stays in L1 anyway and is filled in one chunk: each group of source
- * rows is then read straight through. (A whole 12-row A sliver, the AVX-512 12 x 32
- * kernel's, goes to transpose_sliver_12 instead.) */
+ * columns. A dst larger than TRANSPOSE_L1_FLOATS (a sliver of B transposed, 16 or 8 columns
+ * by kc) is filled TRANSPOSE_COLUMNS columns at a time, so that the chunk's part of it stays
+ * in L1 while all its rows fill it, rather than having its lines, 16 bytes written per 4
+ * rows, fetched again for every 4 rows. A smaller dst (an A sliver of mr rows in a k block of
+ * up to 682) stays in L1 anyway and is filled in one chunk: each group of source rows is then
+ * read straight through. (The AVX-512 kernels' slivers go elsewhere: a whole 12-row A sliver
+ * to transpose_sliver_12, a B sliver of 32 or 48 columns to ck_transpose_blocks_avx512.) */
 enum { TRANSPOSE_L1_FLOATS = 8192, TRANSPOSE_COLUMNS = 64 };
 static void transpose_block(int64_t rows, int64_t cols, const float *src, int64_t lds,
                             float *dst, int64_t ldd) {
@@ -126,13 +126,23 @@ static void transpose_block(int64_t rows, int64_t cols, const float *src, int64_
 }
 
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include "gemm_transpose_avx512.h"
 
 /* Only the AVX-512 12 x 32 kernel's slivers have 12 rows, and the plan runs it only on CPUs
  * with AVX-512F: ck_gemm_pack_a takes transpose_sliver_12 for them. */
 _Static_assert(CK_GEMM_AVX2_MR != 12 && CK_GEMM_PORTABLE_MR != 12 &&
                    CK_GEMM_AVX512_8X48_MR != 12,
                "12-row slivers are the AVX-512 12 x 32 kernel's alone");
+
+/* Likewise only the AVX-512 kernels' B slivers are 32 or 48 columns wide: ck_gemm_pack_b
+ * transposes those with AVX-512 (ck_transpose_blocks_avx512), in 16 x 16 blocks. */
+_Static_assert(CK_GEMM_AVX2_NR != CK_GEMM_AVX512_NR && CK_GEMM_AVX2_NR != CK_GEMM_AVX512_8X48_NR &&
+                   CK_GEMM_PORTABLE_NR != CK_GEMM_AVX512_NR &&
+                   CK_GEMM_PORTABLE_NR != CK_GEMM_AVX512_8X48_NR,
+               "B slivers of 32 or 48 columns are the AVX-512 kernels' alone");
+static inline int avx512_b_sliver(int nr) {
+    return nr == CK_GEMM_AVX512_NR || nr == CK_GEMM_AVX512_8X48_NR;
+}
 
 /* dst[p*12 + i] = src[i*lds + p] for i < 12, p < kc: a whole A sliver of the 12 x 32 kernel
  * transposed, 4 columns at a time. The 12 rows' 4 floats go into three zmm registers, rows
@@ -227,6 +237,12 @@ CK_VECTORIZED void ck_gemm_pack_b(int trans, const float *b, int64_t ldb, int64_
             const int64_t cols = ck_gemm_min64(nr, nc - s * nr), col0 = j0 + s * nr;
             if (trans) {
                 /* Column j of op(B) is row j of B: the sliver is its transpose. */
+#if defined(__x86_64__)
+                if (avx512_b_sliver(nr)) {
+                    ck_transpose_blocks_avx512(cols, kc, b + col0 * ldb + p0, ldb, d, nr);
+                    continue;
+                }
+#endif
                 transpose_block(cols, kc, b + col0 * ldb + p0, ldb, d, nr);
             } else {
                 /* Row p of op(B) is row p of B: cols contiguous values per p. */
