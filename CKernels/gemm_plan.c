@@ -24,6 +24,8 @@
 #define WORK_64_CUBED ((int64_t)64 * 64 * 64)
 /* transposed_min_work_per_thread: half of that. */
 #define TRANSPOSED_WORK_2_17 ((int64_t)1 << 17)
+/* broadcast_max_work: products up to a square of 512. */
+#define WORK_512_CUBED ((int64_t)512 * 512 * 512)
 /* own_slivers_in_place_max_b: B as stored read in place whatever its size, or up to 2 MB or
  * 4 MB. */
 #define IN_PLACE_ALWAYS INT64_MAX
@@ -67,14 +69,20 @@
  * there; unmeasured elsewhere), and on one thread takes the own slivers that
  * own_slivers_one_block and own_slivers_by_rows allow only where B is read in place
  * (one_thread_own_slivers_in_place_only: a shared B~ packed in one pass is faster for B
- * transposed and 10 to 32 deep, a small batch's dH = dY·Wᵀ; unmeasured elsewhere).
+ * transposed and 10 to 32 deep, a small batch's dH = dY·Wᵀ; unmeasured elsewhere). Zen 4's
+ * row alone also takes the broadcast form, unpacked, B read in place and C split between the
+ * threads, for A and B as stored up to a square of 512 (broadcast_max_work): with one FMA a
+ * cycle its loads keep pace, and on such products it beats the packed routes on 1 and 2
+ * threads. With B transposed its copy costs more than it saves on 2 threads; with A
+ * transposed (a layer's dW = Xᵀ·dY) it gains little alone and loses inside a training step,
+ * where the other thread's work competes for the core and memory (unmeasured elsewhere).
  * The two-FMA row differs from the one-FMA row only in PACKED's 8 x 48 kernel (and NC 2112, a
  * multiple of both tiles' 32 and 48 columns that takes 2048 columns in one block), the
  * 12 x 32 kernel's asks for B's rows ahead, reading B in place up to 4 MB, fewer asks per tile
  * for the next own sliver, going along C's rows (along_rows_max_b, 0 elsewhere), and the
  * one-FMA row's own_slivers_margin and own_slivers_by_rows (unmeasured on Intel). Own slivers
  * for products of one k block and one A~ block (own_slivers_one_block) are 0 on the Zen 5
- * and portable rows only. Thresholds in products (direct_max_work,
+ * and portable rows only. Thresholds in products (direct_max_work, broadcast_max_work,
  * min_work_per_thread) are multiply-adds; dot_max_n and transposed_max_n stay below the
  * AVX-512 vector (16), where the packed tile's columns would be mostly wasted. */
 static const ck_gemm_table tables[] = {
@@ -82,6 +90,7 @@ static const ck_gemm_table tables[] = {
         .arch = CK_GEMM_ARCH_PORTABLE, .name = "portable", .isa = &ck_gemm_isa_portable,
         .mc = 120, .kc = 256, .nc = 2048,
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
+        .broadcast_max_work = WORK_64_CUBED,
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
         .transposed_min_work_per_thread = WORK_64_CUBED,
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
@@ -97,6 +106,7 @@ static const ck_gemm_table tables[] = {
         .arch = CK_GEMM_ARCH_AVX2, .name = "avx2", .isa = ISA_AVX2,
         .mc = 144, .kc = 256, .nc = 4096,
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
+        .broadcast_max_work = WORK_64_CUBED,
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 8, .transposed_max_n = 15,
         .transposed_min_work_per_thread = WORK_64_CUBED,
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
@@ -112,6 +122,7 @@ static const ck_gemm_table tables[] = {
         .arch = CK_GEMM_ARCH_AVX512_ONE_FMA, .name = "avx512-one-fma", .isa = ISA_AVX512,
         .mc = 240, .kc = 1024, .nc = 2048,
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
+        .broadcast_max_work = WORK_512_CUBED,
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
         .transposed_min_work_per_thread = TRANSPOSED_WORK_2_17,
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
@@ -128,6 +139,7 @@ static const ck_gemm_table tables[] = {
         .packed_isa = ISA_AVX512_8X48,
         .mc = 240, .kc = 1024, .nc = 2112,
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
+        .broadcast_max_work = WORK_64_CUBED,
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
         .transposed_min_work_per_thread = WORK_64_CUBED,
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
@@ -143,6 +155,7 @@ static const ck_gemm_table tables[] = {
         .arch = CK_GEMM_ARCH_AVX512_ZEN5, .name = "avx512-zen5", .isa = ISA_AVX512,
         .mc = 240, .kc = 1024, .nc = 2048,
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
+        .broadcast_max_work = WORK_64_CUBED,
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
         .transposed_min_work_per_thread = WORK_64_CUBED,
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,

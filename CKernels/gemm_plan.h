@@ -16,7 +16,9 @@
  *                         terms per sum, alpha 1, beta 0, C's rows along D's, and an
  *                         epilogue the panels are compiled for (ck_gemm_row_panels_fit)
  *   BROADCAST             up to direct_max_work multiply-adds: the broadcast form, C's rows
- *                         along D's rows
+ *                         along D's rows; and up to broadcast_max_work with A and B as
+ *                         stored, C's columns (or, with too few, rows) split between the
+ *                         threads
  *   BROADCAST_TRANSPOSED  the broadcast form on D = Cᵀ, vectors along C's columns: up to
  *                         direct_max_work multiply-adds with A transposed and B transposed
  *                         or C taller than wide; or any size with A transposed, C taller than
@@ -79,6 +81,9 @@
  *   min_work_per_thread  multiply-adds a thread must get, or the product runs on fewer
  *       threads (1: no parallel region)
  *   direct_max_work      products of at most this many multiply-adds are not packed
+ *   broadcast_max_work   products of at most this many multiply-adds with A and B as stored
+ *       are not packed either: BROADCAST reads B in place and splits C between the threads (at
+ *       most direct_max_work: no effect)
  *   dot_min_k, dot_max_n, dot_max_m, transposed_max_n, row_panel_max_k: see the routes above
  *       (row_panel_max_k 0: no row panels; at most CK_GEMM_ROW_PANEL_MAX_K)
  *   transposed_min_work_per_thread  min_work_per_thread for BROADCAST_TRANSPOSED past
@@ -146,6 +151,7 @@ typedef struct {
     int64_t mc, kc, nc;
     int64_t min_work_per_thread;
     int64_t direct_max_work;
+    int64_t broadcast_max_work;
     int64_t dot_min_k, dot_max_n, dot_max_m;
     int64_t transposed_max_n, transposed_min_work_per_thread;
     int64_t row_panel_max_k;
@@ -362,6 +368,8 @@ ck_gemm_plan_for(const ck_gemm_table *t, int mr, int nr, int max_threads,
                               ck_gemm_threads_for(work, t->transposed_min_work_per_thread,
                                                   max_threads)};
     const int threads = ck_gemm_threads_for(work, t->min_work_per_thread, max_threads);
+    if (work <= t->broadcast_max_work && !g->trans_a && !g->trans_b)
+        return (ck_gemm_plan){CK_GEMM_ROUTE_BROADCAST, threads};
     const ck_gemm_packed_layout layout = ck_gemm_packed_layout_for(t, mr, nr, threads, g);
     if (!layout.own_slivers)
         return (ck_gemm_plan){ck_gemm_along_rows_fit(t, nr, layout.tn, n, k)

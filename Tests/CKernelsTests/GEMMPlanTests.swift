@@ -158,12 +158,13 @@ final class GEMMPlanTests: XCTestCase {
             XCTAssertEqual(route(arch, "NT", 256, 1024, 1024),
                            ownPastMC ? "packed-own-slivers" : "packed", name)
             // On 2 threads 32 rows are 3 AVX-512 tiles, one row part; 6 of the others' tiles
-            // tie with two row parts, and a table with own_slivers_max_a takes one.
-            // The Zen 4 table packs a B of 4 MB; the others read it in place.
-            let ownSlivers = arch == CK_GEMM_ARCH_AVX512_ONE_FMA
-                ? "packed-own-slivers" : "packed-own-slivers-in-place"
+            // tie with two row parts, and a table with own_slivers_max_a takes one, reading B
+            // in place. The Zen 4 table takes the broadcast form (broadcast_max_work).
+            let zen4 = arch == CK_GEMM_ARCH_AVX512_ONE_FMA
             XCTAssertEqual(route(arch, "NN", 32, 1024, 1024),
-                           arch == CK_GEMM_ARCH_PORTABLE ? "packed" : ownSlivers, name)
+                           zen4 ? "broadcast"
+                               : arch == CK_GEMM_ARCH_PORTABLE ? "packed" : "packed-own-slivers-in-place",
+                           name)
             // dX = dY·Wᵀ at batch 32: the dot form, except on the AVX2 table (up to 8 rows),
             // where 32 rows are one row part with own slivers of B's transpose.
             XCTAssertEqual(route(arch, "NT", 32, 1024, 1024),
@@ -205,57 +206,50 @@ final class GEMMPlanTests: XCTestCase {
 
     /// Each threshold of a table, on both sides, on the Zen 4 table (the others' values are
     /// in CKernels/gemm_plan.c): the dot form from 64 terms per sum and up to 15 columns, or
-    /// B transposed and up to 32 rows; no packing up to 64³ multiply-adds; C's transpose for
-    /// A transposed, C taller than wide and up to 15 columns; own slivers when one row part
-    /// (the thread grid whose busiest thread has the fewest 12×32 tiles; on a tie, one row
-    /// part if it takes own slivers, and keeps it unless two row parts give the busiest thread
-    /// more than a sixteenth fewer tiles) and one A~ block of rows (one MC block of 240 rows,
-    /// or up to 2¹⁸ floats of rows × min(k, KC)) meet a B~ block larger than the product's
-    /// own A~ (its rows, up to 240, × min(k, KC)), or a product of one k block and one A~
-    /// block (on one thread, these two only where B is read in place); B as stored read in
-    /// place by them up to 2¹⁹ floats.
+    /// B transposed and up to 32 rows; no packing up to 64³ multiply-adds, nor up to 512³
+    /// with A and B as stored, on any thread count; C's transpose for A transposed, C taller
+    /// than wide and up to 15 columns. Past those, own slivers when one row part (the thread grid
+    /// whose busiest thread has the fewest 12×32 tiles; on a tie, one row part if it takes
+    /// own slivers) and one A~ block of rows (one MC block of 240 rows, or up to 2¹⁸ floats of
+    /// rows × min(k, KC)) meet a B~ block larger than the product's own A~, or a product of
+    /// one k block and one A~ block; B as stored read in place by them up to 2¹⁹ floats.
     func testThresholdsOfTheZen4Table() {
         let zen4 = CK_GEMM_ARCH_AVX512_ONE_FMA
         XCTAssertEqual(route(zen4, "NN", 300, 64, 15), "dot")
-        XCTAssertEqual(route(zen4, "NN", 300, 63, 15), "packed")
-        XCTAssertEqual(route(zen4, "NN", 300, 64, 16), "packed")
+        XCTAssertEqual(route(zen4, "NN", 300, 63, 15), "broadcast")
+        XCTAssertEqual(route(zen4, "NN", 300, 64, 16), "broadcast")
         XCTAssertEqual(route(zen4, "TN", 300, 64, 15), "broadcast-transposed")
         XCTAssertEqual(route(zen4, "NT", 32, 64, 300), "dot")
         XCTAssertEqual(route(zen4, "NT", 33, 64, 300), "packed-own-slivers")
-        XCTAssertEqual(route(zen4, "NN", 64, 32, 128), "broadcast") // 64³ multiply-adds
-        XCTAssertEqual(route(zen4, "NN", 64, 32, 129), "packed-own-slivers-in-place")
         XCTAssertEqual(route(zen4, "TN", 128, 32, 64), "broadcast-transposed") // C taller than wide
         XCTAssertEqual(route(zen4, "TN", 64, 64, 64), "broadcast") // as wide as tall
         XCTAssertEqual(route(zen4, "TT", 64, 64, 64), "broadcast-transposed")
         XCTAssertEqual(route(zen4, "TN", 700, 300, 15), "broadcast-transposed")
+        // Past 64³ with A or B transposed: packed.
         XCTAssertEqual(route(zen4, "TN", 700, 300, 16), "packed")
+        XCTAssertEqual(route(zen4, "TT", 65, 64, 64), "packed")
         XCTAssertEqual(route(zen4, "TN", 15, 300000, 15), "packed") // not taller than wide
-        XCTAssertEqual(route(zen4, "NN", 36, 1024, 241),
-                       "packed-own-slivers-in-place") // 3 × 8 tiles: 1 × 2 threads
-        XCTAssertEqual(route(zen4, "NT", 36, 1024, 241),
-                       "packed-own-slivers") // B transposed: packed
-        XCTAssertEqual(route(zen4, "NN", 36, 512, 1024),
-                       "packed-own-slivers-in-place") // 2¹⁹ floats
-        XCTAssertEqual(route(zen4, "NN", 36, 513, 1024), "packed-own-slivers")
-        // B~ larger than the 36 rows of A~; 240 rows in two k blocks: a B~ no larger.
-        XCTAssertEqual(route(zen4, "NN", 36, 1024, 240), "packed-own-slivers-in-place")
-        XCTAssertEqual(route(zen4, "NN", 240, 1025, 240), "packed")
-        assertOneBlockTakesOwnSlivers(zen4, rows: 240, k: 1024)
-        // On one thread, those two rules take own slivers only in place: B transposed is
-        // packed into a shared B~ in one pass (the MLP's dH = dY·Wᵀ at batch 32 runs on one
-        // thread), unless B~ is larger than a whole A~ block (240 × 1024 floats: 241 columns).
+        // The broadcast form up to 512³ multiply-adds with A and B as stored, on any thread
+        // count: a batch of 32's forward products, the digits network's first convolution.
+        for threads: Int32 in [1, 2] {
+            XCTAssertEqual(route(zen4, threads: threads, "NN", 512, 512, 512), "broadcast")
+            XCTAssertEqual(route(zen4, threads: threads, "NN", 32, 1024, 1024), "broadcast")
+            XCTAssertEqual(route(zen4, threads: threads, "NN", 16, 9, 16384), "broadcast")
+        }
+        XCTAssertEqual(route(zen4, "NN", 512, 512, 513), "packed")
+        XCTAssertEqual(route(zen4, "NT", 512, 512, 512), "packed") // B transposed
+        XCTAssertEqual(route(zen4, "TN", 512, 512, 512), "packed") // A transposed
+        XCTAssertEqual(route(zen4, "TN", 1024, 32, 1024), "packed") // dW at batch 32
+        XCTAssertEqual(route(zen4, threads: 1, "TN", 144, 16, 16384), "packed-own-slivers-in-place")
+        XCTAssertEqual(route(zen4, "NT", 36, 1024, 241), "packed-own-slivers")
+        // On one thread, the own slivers of one block or by rows only in place: B transposed
+        // is packed into a shared B~ in one pass (the MLP's dH = dY·Wᵀ at batch 32 runs on
+        // one thread), unless B~ is larger than a whole A~ block (240 × 1024 floats: 241
+        // columns).
         XCTAssertEqual(route(zen4, "NT", 32, 10, 1024), "packed")
         XCTAssertEqual(route(zen4, threads: 1, "NT", 36, 1024, 240), "packed")
         XCTAssertEqual(route(zen4, threads: 1, "NT", 36, 1024, 241), "packed-own-slivers")
         XCTAssertEqual(route(zen4, "NT", 36, 1024, 240), "packed-own-slivers")
-        XCTAssertEqual(route(zen4, threads: 1, "TN", 144, 16, 16384), "packed-own-slivers-in-place")
-        // 4 × 8 tiles: 1 × 2 and 2 × 1 threads tie; one row part, own slivers.
-        XCTAssertEqual(route(zen4, "NN", 48, 1024, 241), "packed-own-slivers-in-place")
-        // 4 × 9 tiles: 2 × 1 threads save 2 of the busiest thread's 20 tiles, more than a
-        // sixteenth; 4 × 25 (784 columns): 50 of 52, within it, so one row part stays.
-        XCTAssertEqual(route(zen4, "NN", 48, 1024, 260), "packed")
-        XCTAssertEqual(route(zen4, "NN", 48, 1024, 784), "packed-own-slivers")
-        XCTAssertEqual(route(zen4, threads: 1, "NN", 240, 1024, 241), "packed-own-slivers-in-place")
         // Past 240 rows, A~ up to 2¹⁸ floats: 256 × 1024, or 257 × 1020.
         XCTAssertEqual(route(zen4, threads: 1, "NN", 256, 1024, 1024), "packed-own-slivers")
         XCTAssertEqual(route(zen4, threads: 1, "NN", 257, 1024, 1024), "packed") // two A~ blocks
@@ -268,6 +262,12 @@ final class GEMMPlanTests: XCTestCase {
         // Unless a thread's 512 columns of B~ are no more than A~'s 784 rows (dW at batch 256).
         XCTAssertEqual(route(zen4, "TN", 784, 256, 1024), "packed")
         XCTAssertEqual(route(zen4, threads: 1, "TN", 784, 256, 1024), "packed-own-slivers")
+        // C taller than wide, one k block and one A~ block of 240 rows, C's rows on cache
+        // lines (192 floats apart): own slivers, B as stored read in place, its transpose
+        // packed; C's rows 200 floats apart: a shared B~.
+        XCTAssertEqual(route(zen4, "TN", 240, 1024, 192), "packed-own-slivers-in-place")
+        XCTAssertEqual(route(zen4, "TT", 240, 1024, 192), "packed-own-slivers")
+        XCTAssertEqual(route(zen4, "TN", 240, 1024, 200), "packed")
         // 4 threads on 3000 columns tie at 1 × 4, 2 × 2 and 4 × 1: 240 rows one row part;
         // 480 rows are two A~ blocks, and four row parts share B~.
         XCTAssertEqual(route(zen4, threads: 4, "NN", 240, 1024, 3000), "packed-own-slivers")
@@ -368,7 +368,7 @@ final class GEMMPlanTests: XCTestCase {
         assertOneBlockTakesOwnSlivers(avx2, rows: 128, k: 128)
         // The other tables read B in place up to mc rows, whatever its rows' distance.
         XCTAssertEqual(route(avx2, threads: 1, "NN", 72, 512, 1024), "packed-own-slivers")
-        XCTAssertEqual(route(CK_GEMM_ARCH_AVX512_ONE_FMA, threads: 1, "NN", 72, 512, 1024),
+        XCTAssertEqual(route(CK_GEMM_ARCH_AVX512_ZEN5, threads: 1, "NN", 72, 512, 1024),
                        "packed-own-slivers-in-place")
     }
 }

@@ -17,6 +17,7 @@ static const struct {
     size_t offset;
 } fields[] = {
     FIELD(mc), FIELD(kc), FIELD(nc), FIELD(min_work_per_thread), FIELD(direct_max_work),
+    FIELD(broadcast_max_work),
     FIELD(dot_min_k), FIELD(dot_max_n), FIELD(dot_max_m), FIELD(transposed_max_n),
     FIELD(transposed_min_work_per_thread),
     FIELD(row_panel_max_k), FIELD(prefetch_rows), FIELD(ask_next_a_sliver),
