@@ -34,8 +34,8 @@ transposed_columns(const ck_gemm_table *t, const ck_gemm_operands *g, const ck_g
     const ck_gemm_epilogue ej =
         e != NULL ? ck_gemm_epilogue_at(*e, 0, begin) : (ck_gemm_epilogue){0};
     t->isa->direct_broadcast(g->n, end - begin, g->k, g->alpha, g->b, g->trans_b ? g->ldb : 1,
-                             g->trans_b ? 1 : g->ldb, g->a + begin, g->lda, g->beta,
-                             g->c + begin * g->ldc, 1, g->ldc, e != NULL ? &ej : NULL);
+                             g->trans_b ? 1 : g->ldb, g->a + begin, g->lda, t->prefetch_rows,
+                             g->beta, g->c + begin * g->ldc, 1, g->ldc, e != NULL ? &ej : NULL);
 }
 
 static void transposed_share(const void *args, int64_t begin, int64_t end) {
@@ -75,7 +75,7 @@ direct_block(const ck_gemm_table *t, const ck_gemm_operands *g, ck_gemm_route ro
         t->isa->direct_row_panels(i1 - i0, j1 - j0, g->k, x, rs_x, cs_x, y, ldy, d, g->ldc, e);
     else
         t->isa->direct_broadcast(i1 - i0, j1 - j0, g->k, g->alpha, x, rs_x, cs_x, y, ldy,
-                                 g->beta, d, g->ldc, 1, e);
+                                 t->prefetch_rows, g->beta, d, g->ldc, 1, e);
 }
 
 /* A share of BROADCAST on several threads (B as stored, read by all of them): D's columns

@@ -66,11 +66,13 @@ static inline float ck_gemm_epilogue_element(const ck_gemm_epilogue *e, int64_t 
  * X(i, p) = x[i*rs_x + p*cs_x] (any strides: X is read one scalar at a time),
  * Y(p, j) = y[p*ldy + j] (rows contiguous), D(i, j) = d[i*rs_d + j*cs_d] (any strides; cs_d
  * == 1 stores whole vectors). Each element: one multiply-add chain over p from zero, then
- * the epilogue e (NULL: none). beta == 0: D is not read. k >= 1. */
+ * the epilogue e (NULL: none). beta == 0: D is not read. k >= 1. The first tile of each
+ * panel of D's columns asks for Y's rows `ahead` rows on (0: none). */
 typedef void (*ck_gemm_direct_broadcast)(int64_t m, int64_t n, int64_t k, float alpha,
                                          const float *x, int64_t rs_x, int64_t cs_x,
-                                         const float *y, int64_t ldy, float beta, float *d,
-                                         int64_t rs_d, int64_t cs_d, const ck_gemm_epilogue *e);
+                                         const float *y, int64_t ldy, int64_t ahead,
+                                         float beta, float *d, int64_t rs_d, int64_t cs_d,
+                                         const ck_gemm_epilogue *e);
 
 /* Dot form, vectors along k, for few columns and a long k:
  *     D(i, j) = alpha * sum_{p < k} X(i, p) * Yt(j, p) + beta * D(i, j)

@@ -36,32 +36,45 @@ store_interleaved(const int R, const int V, int last, vec t[BROADCAST_ROWS][2], 
 }
 #endif
 
+/* Step p of a broadcast tile (below): acc[r][v] += X(r, p) * (vector v of Y's row p). */
+static inline __attribute__((always_inline)) void
+broadcast_step(const int R, const int V, int last, vec acc[BROADCAST_ROWS][2], int64_t p,
+               const float *x, int64_t rs_x, int64_t cs_x, const float *y, int64_t ldy) {
+    vec yv[2];
+    for (int v = 0; v < V; v++)
+#ifdef CK_DIRECT_MASKED
+        yv[v] = vload_first(y + p * ldy + v * LANES, v == V - 1 ? last : LANES);
+#else
+        yv[v] = vload(y + p * ldy + v * LANES); /* whole: broadcast() pads Y's last columns */
+#endif
+#pragma clang loop unroll(full)
+    for (int r = 0; r < R; r++) {
+        vec xr = vsplat(x[r * rs_x + p * cs_x]);
+        for (int v = 0; v < V; v++) acc[r][v] += xr * yv[v];
+    }
+}
+
 /* An R x (V vectors) tile of D (R <= BROADCAST_ROWS), the last vector holding `last` valid
  * columns: R rows of X broadcast against V vectors of each row of Y (a partial last one is
  * masked, or padded by the caller). R and V are constants after inlining, and every loop over
- * the rows is unrolled, so the accumulators live in registers. */
+ * the rows is unrolled, so the accumulators live in registers. The steps before the last
+ * `ahead` also ask for the cache lines of Y's row `ahead` rows on (0: none): Y's rows are
+ * ldy apart, each on another page when long, where the hardware prefetcher does not follow. */
 static inline __attribute__((always_inline)) void
 broadcast_tile(const int R, const int V, int last, int64_t k, float alpha, const float *x,
-               int64_t rs_x, int64_t cs_x, const float *y, int64_t ldy, float beta, float *d,
-               int64_t rs_d, int64_t cs_d, ck_gemm_epilogue e) {
+               int64_t rs_x, int64_t cs_x, const float *y, int64_t ldy, int64_t ahead,
+               float beta, float *d, int64_t rs_d, int64_t cs_d, ck_gemm_epilogue e) {
     vec acc[BROADCAST_ROWS][2];
 #pragma clang loop unroll(full)
     for (int r = 0; r < R; r++)
         for (int v = 0; v < V; v++) acc[r][v] = vsplat(0.0f);
-    for (int64_t p = 0; p < k; p++) {
-        vec yv[2];
-        for (int v = 0; v < V; v++)
-#ifdef CK_DIRECT_MASKED
-            yv[v] = vload_first(y + p * ldy + v * LANES, v == V - 1 ? last : LANES);
-#else
-            yv[v] = vload(y + p * ldy + v * LANES); /* whole: broadcast() pads Y's last columns */
-#endif
-#pragma clang loop unroll(full)
-        for (int r = 0; r < R; r++) {
-            vec xr = vsplat(x[r * rs_x + p * cs_x]);
-            for (int v = 0; v < V; v++) acc[r][v] += xr * yv[v];
-        }
+    const int64_t asking = ahead > 0 && ahead < k ? k - ahead : 0;
+    int64_t p = 0;
+    for (; p < asking; p++) {
+        for (int v = 0; v < V; v++) __builtin_prefetch(y + (p + ahead) * ldy + v * LANES, 0, 3);
+        broadcast_step(R, V, last, acc, p, x, rs_x, cs_x, y, ldy);
     }
+    for (; p < k; p++) broadcast_step(R, V, last, acc, p, x, rs_x, cs_x, y, ldy);
 #ifdef CK_DIRECT_MASKED
     const int direct = cs_d == 1;
 #else
@@ -121,22 +134,25 @@ broadcast_tile(const int R, const int V, int last, int64_t k, float alpha, const
 }
 
 /* All m rows of a panel of D of V vectors (the last with `last` columns): blocks of
- * BROADCAST_ROWS rows, then one tile of the rest. */
+ * BROADCAST_ROWS rows, then one tile of the rest. The first tile asks for Y's rows `ahead`
+ * rows on; the others find them in the cache. */
 static inline __attribute__((always_inline)) void
 broadcast_panel(const int V, int last, int64_t m, int64_t k, float alpha, const float *x,
-                int64_t rs_x, int64_t cs_x, const float *y, int64_t ldy, float beta, float *d,
-                int64_t rs_d, int64_t cs_d, ck_gemm_epilogue e) {
+                int64_t rs_x, int64_t cs_x, const float *y, int64_t ldy, int64_t ahead,
+                float beta, float *d, int64_t rs_d, int64_t cs_d, ck_gemm_epilogue e) {
     int64_t i = 0;
     for (; i + BROADCAST_ROWS <= m; i += BROADCAST_ROWS)
         broadcast_tile(BROADCAST_ROWS, V, last, k, alpha, x + i * rs_x, rs_x, cs_x, y, ldy,
-                       beta, d + i * rs_d, rs_d, cs_d, ck_gemm_epilogue_at(e, i, 0));
+                       i == 0 ? ahead : 0, beta, d + i * rs_d, rs_d, cs_d,
+                       ck_gemm_epilogue_at(e, i, 0));
     const float *xi = x + i * rs_x;
     float *di = d + i * rs_d;
     const ck_gemm_epilogue ei = ck_gemm_epilogue_at(e, i, 0);
     /* The last m % BROADCAST_ROWS rows in one tile (a tile's rows are a constant). */
 #define REST(R)                                                                            \
     case R:                                                                                \
-        broadcast_tile(R, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, beta, di, rs_d, cs_d, ei); \
+        broadcast_tile(R, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, i == 0 ? ahead : 0,   \
+                       beta, di, rs_d, cs_d, ei);                                          \
         return;
     switch (m - i) {
 #ifdef CK_DIRECT_MASKED
@@ -150,60 +166,73 @@ broadcast_panel(const int V, int last, int64_t m, int64_t k, float alpha, const 
 
 /* All of D: panels of two vectors, then of one, then of the last n % LANES columns. */
 static inline __attribute__((always_inline)) void
-broadcast(int64_t m, int64_t n, int64_t k, float alpha, const float *x, int64_t rs_x,
-          int64_t cs_x, const float *y, int64_t ldy, float beta, float *d, int64_t rs_d,
-          int64_t cs_d, ck_gemm_epilogue e) {
+broadcast_panels(int64_t m, int64_t n, int64_t k, float alpha, const float *x, int64_t rs_x,
+          int64_t cs_x, const float *y, int64_t ldy, int64_t ahead, float beta, float *d,
+          int64_t rs_d, int64_t cs_d, ck_gemm_epilogue e) {
     int64_t j = 0;
     for (; j + 2 * LANES <= n; j += 2 * LANES)
-        broadcast_panel(2, LANES, m, k, alpha, x, rs_x, cs_x, y + j, ldy, beta, d + j * cs_d,
-                        rs_d, cs_d, ck_gemm_epilogue_at(e, 0, j));
+        broadcast_panel(2, LANES, m, k, alpha, x, rs_x, cs_x, y + j, ldy, ahead, beta,
+                        d + j * cs_d, rs_d, cs_d, ck_gemm_epilogue_at(e, 0, j));
     for (; j + LANES <= n; j += LANES)
-        broadcast_panel(1, LANES, m, k, alpha, x, rs_x, cs_x, y + j, ldy, beta, d + j * cs_d,
-                        rs_d, cs_d, ck_gemm_epilogue_at(e, 0, j));
+        broadcast_panel(1, LANES, m, k, alpha, x, rs_x, cs_x, y + j, ldy, ahead, beta,
+                        d + j * cs_d, rs_d, cs_d, ck_gemm_epilogue_at(e, 0, j));
     /* The last n % LANES columns. */
     const int rest = (int)(n - j);
     if (rest == 0) return;
 #ifdef CK_DIRECT_MASKED
-    broadcast_panel(1, rest, m, k, alpha, x, rs_x, cs_x, y + j, ldy, beta, d + j * cs_d, rs_d,
-                    cs_d, ck_gemm_epilogue_at(e, 0, j));
+    broadcast_panel(1, rest, m, k, alpha, x, rs_x, cs_x, y + j, ldy, ahead, beta, d + j * cs_d,
+                    rs_d, cs_d, ck_gemm_epilogue_at(e, 0, j));
 #else
     /* Without masks, Y's last columns are copied into whole zero-padded vectors. */
     float *padded = ck_scratch_get(&padded_columns, (size_t)(k * LANES));
     for (int64_t p = 0; p < k; p++)
         for (int l = 0; l < LANES; l++)
             padded[p * LANES + l] = l < rest ? y[p * ldy + j + l] : 0.0f;
-    broadcast_panel(1, rest, m, k, alpha, x, rs_x, cs_x, padded, LANES, beta, d + j * cs_d,
-                    rs_d, cs_d, ck_gemm_epilogue_at(e, 0, j));
+    broadcast_panel(1, rest, m, k, alpha, x, rs_x, cs_x, padded, LANES, ahead, beta,
+                    d + j * cs_d, rs_d, cs_d, ck_gemm_epilogue_at(e, 0, j));
 #endif
+}
+
+/* broadcast_panels, compiled apart without asks (ahead 0): the small products that ask for
+ * nothing (k <= ahead) then pay for no test in their tiles. */
+static inline __attribute__((always_inline)) void
+broadcast(int64_t m, int64_t n, int64_t k, float alpha, const float *x, int64_t rs_x,
+          int64_t cs_x, const float *y, int64_t ldy, int64_t ahead, float beta, float *d,
+          int64_t rs_d, int64_t cs_d, ck_gemm_epilogue e) {
+    if (ahead > 0 && ahead < k)
+        broadcast_panels(m, n, k, alpha, x, rs_x, cs_x, y, ldy, ahead, beta, d, rs_d, cs_d, e);
+    else
+        broadcast_panels(m, n, k, alpha, x, rs_x, cs_x, y, ldy, 0, beta, d, rs_d, cs_d, e);
 }
 
 /* The broadcast form for each kind of epilogue. */
 __attribute__((noinline)) static void
 broadcast_plain(int64_t m, int64_t n, int64_t k, float alpha, const float *x, int64_t rs_x,
-                int64_t cs_x, const float *y, int64_t ldy, float beta, float *d, int64_t rs_d,
-                int64_t cs_d) {
-    broadcast(m, n, k, alpha, x, rs_x, cs_x, y, ldy, beta, d, rs_d, cs_d, no_epilogue);
+                int64_t cs_x, const float *y, int64_t ldy, int64_t ahead, float beta, float *d,
+                int64_t rs_d, int64_t cs_d) {
+    broadcast(m, n, k, alpha, x, rs_x, cs_x, y, ldy, ahead, beta, d, rs_d, cs_d, no_epilogue);
 }
 
 __attribute__((noinline)) static void
 broadcast_bias_relu(int64_t m, int64_t n, int64_t k, float alpha, const float *x, int64_t rs_x,
-                    int64_t cs_x, const float *y, int64_t ldy, float beta, float *d,
+                    int64_t cs_x, const float *y, int64_t ldy, int64_t ahead, float beta, float *d,
                     int64_t rs_d, int64_t cs_d, const ck_gemm_epilogue *e) {
-    broadcast(m, n, k, alpha, x, rs_x, cs_x, y, ldy, beta, d, rs_d, cs_d, bias_relu_part(e));
+    broadcast(m, n, k, alpha, x, rs_x, cs_x, y, ldy, ahead, beta, d, rs_d, cs_d,
+              bias_relu_part(e));
 }
 
 __attribute__((noinline)) static void
 broadcast_mask(int64_t m, int64_t n, int64_t k, float alpha, const float *x, int64_t rs_x,
-               int64_t cs_x, const float *y, int64_t ldy, float beta, float *d, int64_t rs_d,
-               int64_t cs_d, const ck_gemm_epilogue *e) {
-    broadcast(m, n, k, alpha, x, rs_x, cs_x, y, ldy, beta, d, rs_d, cs_d, mask_part(e));
+               int64_t cs_x, const float *y, int64_t ldy, int64_t ahead, float beta, float *d,
+               int64_t rs_d, int64_t cs_d, const ck_gemm_epilogue *e) {
+    broadcast(m, n, k, alpha, x, rs_x, cs_x, y, ldy, ahead, beta, d, rs_d, cs_d, mask_part(e));
 }
 
 __attribute__((noinline)) static void
 broadcast_any(int64_t m, int64_t n, int64_t k, float alpha, const float *x, int64_t rs_x,
-              int64_t cs_x, const float *y, int64_t ldy, float beta, float *d, int64_t rs_d,
-              int64_t cs_d, const ck_gemm_epilogue *e) {
-    broadcast(m, n, k, alpha, x, rs_x, cs_x, y, ldy, beta, d, rs_d, cs_d, *e);
+              int64_t cs_x, const float *y, int64_t ldy, int64_t ahead, float beta, float *d,
+              int64_t rs_d, int64_t cs_d, const ck_gemm_epilogue *e) {
+    broadcast(m, n, k, alpha, x, rs_x, cs_x, y, ldy, ahead, beta, d, rs_d, cs_d, *e);
 }
 
 /* The row panels (contract: gemm_direct.h): a panel's k rows of Y, up to ROW_PANEL vectors
@@ -302,21 +331,21 @@ static void direct_row_panels(int64_t m, int64_t n, int64_t k, const float *x, i
 }
 
 static void direct_broadcast(int64_t m, int64_t n, int64_t k, float alpha, const float *x,
-                             int64_t rs_x, int64_t cs_x, const float *y, int64_t ldy,
+                             int64_t rs_x, int64_t cs_x, const float *y, int64_t ldy, int64_t ahead,
                              float beta, float *d, int64_t rs_d, int64_t cs_d,
                              const ck_gemm_epilogue *e) {
     switch (kind_of(e)) {
     case EPILOGUE_NONE:
-        broadcast_plain(m, n, k, alpha, x, rs_x, cs_x, y, ldy, beta, d, rs_d, cs_d);
+        broadcast_plain(m, n, k, alpha, x, rs_x, cs_x, y, ldy, ahead, beta, d, rs_d, cs_d);
         break;
     case EPILOGUE_BIAS_RELU:
-        broadcast_bias_relu(m, n, k, alpha, x, rs_x, cs_x, y, ldy, beta, d, rs_d, cs_d, e);
+        broadcast_bias_relu(m, n, k, alpha, x, rs_x, cs_x, y, ldy, ahead, beta, d, rs_d, cs_d, e);
         break;
     case EPILOGUE_MASK:
-        broadcast_mask(m, n, k, alpha, x, rs_x, cs_x, y, ldy, beta, d, rs_d, cs_d, e);
+        broadcast_mask(m, n, k, alpha, x, rs_x, cs_x, y, ldy, ahead, beta, d, rs_d, cs_d, e);
         break;
     case EPILOGUE_ANY:
-        broadcast_any(m, n, k, alpha, x, rs_x, cs_x, y, ldy, beta, d, rs_d, cs_d, e);
+        broadcast_any(m, n, k, alpha, x, rs_x, cs_x, y, ldy, ahead, beta, d, rs_d, cs_d, e);
         break;
     }
 }

@@ -90,7 +90,8 @@
  *       direct_max_work: its threads split C's rows in shares of 32 and pack nothing, so a
  *       smaller share may pay for the parallel region than on the packed routes
  *   prefetch_rows        packing an operand along its stored rows (B as stored, A
- *       transposed), the rows this far ahead are asked for
+ *       transposed), and in the first tile of each panel of the broadcast forms (Y's rows),
+ *       the rows this far ahead are asked for
  *   ask_next_a_sliver    1: packing A as stored (its slivers transposed, rows lda apart)
  *       asks for the next sliver's rows before transposing each one; a tall A streamed from
  *       memory otherwise waits for every sliver's short rows (0: no asks)
