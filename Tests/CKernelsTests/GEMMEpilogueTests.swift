@@ -172,9 +172,9 @@ final class GEMMEpilogueTests: XCTestCase {
     }
 
     /// 1 and 2 threads give the same bits, equal to the unfused sequence, on shapes that go
-    /// parallel: the packed path (on the Zen 4 table the broadcast form split by columns or,
-    /// 200 × 40, by rows), the dot form split by rows and (B transposed, few rows) by
-    /// columns, and the scale path (k == 0).
+    /// parallel: the packed path (on the Zen 4 table, with A and B as stored, the broadcast
+    /// form split by columns or, 200 × 40, by rows), the dot form split by rows and (B
+    /// transposed, few rows) by columns, and the scale path (k == 0).
     func testThreadCountDoesNotChangeTheBits() {
         var rng = SeededGenerator(seed: 13)
         for shape in [(m: 300, n: 200, k: 300), (m: 301, n: 10, k: 1024), (m: 20, n: 300, k: 200),

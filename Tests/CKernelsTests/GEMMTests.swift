@@ -423,9 +423,9 @@ final class GEMMTests: XCTestCase {
     /// reference.
     func testThreadCountDoesNotChangeTheBits() {
         var rng = SeededGenerator(seed: 7)
-        // Packed path split by rows and by columns (on the Zen 4 table, up to 512³ the
-        // broadcast form split by columns, or by rows with fewer than 32 columns a thread:
-        // 301 × 40), and the dot form (few columns, long k).
+        // Packed path split by rows and by columns (on the Zen 4 table, up to 512³ with A and
+        // B as stored, the broadcast form split by columns, or by rows with fewer than 32
+        // columns a thread: 301 × 40), and the dot form (few columns, long k).
         // Zen 4's own slivers past MC rows (250 rows, two KC blocks; 1 × 2 threads, 3 × 1).
         // C's transpose split by C's rows on the Zen 4 table from 2¹⁸ multiply-adds (1024 ×
         // 10 of 32 terms, A transposed). On the Zen 4 table, own slivers of B transposed on
