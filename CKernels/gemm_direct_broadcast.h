@@ -134,25 +134,30 @@ broadcast_tile(const int R, const int V, int last, int64_t k, float alpha, const
 }
 
 /* All m rows of a panel of D of V vectors (the last with `last` columns): blocks of
- * BROADCAST_ROWS rows, then one tile of the rest. The first tile asks for Y's rows `ahead`
- * rows on; the others find them in the cache. */
+ * BROADCAST_ROWS rows, then one tile of the rest. The first whole block asks for Y's rows
+ * `ahead` rows on and the others find them in the cache; a panel of fewer rows asks for
+ * nothing, so that the tiles of the other row counts are compiled once, without asks. */
 static inline __attribute__((always_inline)) void
 broadcast_panel(const int V, int last, int64_t m, int64_t k, float alpha, const float *x,
                 int64_t rs_x, int64_t cs_x, const float *y, int64_t ldy, int64_t ahead,
                 float beta, float *d, int64_t rs_d, int64_t cs_d, ck_gemm_epilogue e) {
     int64_t i = 0;
+    if (m >= BROADCAST_ROWS) {
+        broadcast_tile(BROADCAST_ROWS, V, last, k, alpha, x, rs_x, cs_x, y, ldy, ahead, beta, d,
+                       rs_d, cs_d, e);
+        i = BROADCAST_ROWS;
+    }
     for (; i + BROADCAST_ROWS <= m; i += BROADCAST_ROWS)
-        broadcast_tile(BROADCAST_ROWS, V, last, k, alpha, x + i * rs_x, rs_x, cs_x, y, ldy,
-                       i == 0 ? ahead : 0, beta, d + i * rs_d, rs_d, cs_d,
-                       ck_gemm_epilogue_at(e, i, 0));
+        broadcast_tile(BROADCAST_ROWS, V, last, k, alpha, x + i * rs_x, rs_x, cs_x, y, ldy, 0,
+                       beta, d + i * rs_d, rs_d, cs_d, ck_gemm_epilogue_at(e, i, 0));
     const float *xi = x + i * rs_x;
     float *di = d + i * rs_d;
     const ck_gemm_epilogue ei = ck_gemm_epilogue_at(e, i, 0);
     /* The last m % BROADCAST_ROWS rows in one tile (a tile's rows are a constant). */
 #define REST(R)                                                                            \
     case R:                                                                                \
-        broadcast_tile(R, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, i == 0 ? ahead : 0,   \
-                       beta, di, rs_d, cs_d, ei);                                          \
+        broadcast_tile(R, V, last, k, alpha, xi, rs_x, cs_x, y, ldy, 0, beta, di, rs_d, cs_d, \
+                       ei);                                                                \
         return;
     switch (m - i) {
 #ifdef CK_DIRECT_MASKED
@@ -166,7 +171,7 @@ broadcast_panel(const int V, int last, int64_t m, int64_t k, float alpha, const 
 
 /* All of D: panels of two vectors, then of one, then of the last n % LANES columns. */
 static inline __attribute__((always_inline)) void
-broadcast_panels(int64_t m, int64_t n, int64_t k, float alpha, const float *x, int64_t rs_x,
+broadcast(int64_t m, int64_t n, int64_t k, float alpha, const float *x, int64_t rs_x,
           int64_t cs_x, const float *y, int64_t ldy, int64_t ahead, float beta, float *d,
           int64_t rs_d, int64_t cs_d, ck_gemm_epilogue e) {
     int64_t j = 0;
@@ -191,18 +196,6 @@ broadcast_panels(int64_t m, int64_t n, int64_t k, float alpha, const float *x, i
     broadcast_panel(1, rest, m, k, alpha, x, rs_x, cs_x, padded, LANES, ahead, beta,
                     d + j * cs_d, rs_d, cs_d, ck_gemm_epilogue_at(e, 0, j));
 #endif
-}
-
-/* broadcast_panels, compiled apart without asks (ahead 0): the small products that ask for
- * nothing (k <= ahead) then pay for no test in their tiles. */
-static inline __attribute__((always_inline)) void
-broadcast(int64_t m, int64_t n, int64_t k, float alpha, const float *x, int64_t rs_x,
-          int64_t cs_x, const float *y, int64_t ldy, int64_t ahead, float beta, float *d,
-          int64_t rs_d, int64_t cs_d, ck_gemm_epilogue e) {
-    if (ahead > 0 && ahead < k)
-        broadcast_panels(m, n, k, alpha, x, rs_x, cs_x, y, ldy, ahead, beta, d, rs_d, cs_d, e);
-    else
-        broadcast_panels(m, n, k, alpha, x, rs_x, cs_x, y, ldy, 0, beta, d, rs_d, cs_d, e);
 }
 
 /* The broadcast form for each kind of epilogue. */
