@@ -74,8 +74,8 @@
  * threads, for A and B as stored up to a square of 512 (broadcast_max_work): with one FMA a
  * cycle its loads keep pace, and on such products it beats the packed routes on 1 and 2
  * threads. With B transposed its copy costs more than it saves on 2 threads; with A
- * transposed (a layer's dW = Xᵀ·dY) it gains little alone and loses inside a training step,
- * where the other thread's work competes for the core and memory (unmeasured elsewhere).
+ * transposed (a layer's dW = Xᵀ·dY, C tall) it gains little, and loses where memory is slow,
+ * as in a training step on a loaded host (unmeasured elsewhere).
  * The two-FMA row differs from the one-FMA row only in PACKED's 8 x 48 kernel (and NC 2112, a
  * multiple of both tiles' 32 and 48 columns that takes 2048 columns in one block), the
  * 12 x 32 kernel's asks for B's rows ahead, reading B in place up to 4 MB, fewer asks per tile
