@@ -1,7 +1,8 @@
 /* The GEMM's entry points: C = alpha * op(A) * op(B) + beta * C (row-major), optionally
  * followed by the epilogue of ck_sgemm_bias_relu (bias per column, ReLU) or of
- * ck_sgemm_relu_backward (the ReLU's derivative as a mask; gemm_direct.h). Each call asks
- * the plan (gemm_plan.h) for its route on the current table and runs it. */
+ * ck_sgemm_relu_backward (the ReLU's derivative as a mask; gemm_direct.h), or, for
+ * ck_sgemm_sgd, by the SGD update of the parameters whose gradient the product is. Each call
+ * asks the plan (gemm_plan.h) for its route on the current table and runs it. */
 #include "gemm_broadcast.h"
 #include "gemm_dot.h"
 #include "gemm_plan.h"
@@ -62,4 +63,35 @@ void ck_sgemm_relu_backward(int trans_a, int trans_b, int64_t m, int64_t n, int6
                             int64_t ldy) {
     const ck_gemm_epilogue e = {.mask = y, .mrs = ldy, .mcs = 1};
     gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, &e);
+}
+
+void ck_sgemm_sgd(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                  const float *a, int64_t lda, const float *b, int64_t ldb, float *grad,
+                  float *param, float *velocity, float lr, float momentum, float dampening,
+                  float weight_decay, int nesterov, int first_step) {
+    const ck_gemm_table *t = ck_gemm_current_table();
+    ck_gemm_operands g = {.trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n, .k = k,
+                          .alpha = alpha, .beta = 0.0f, .a = a, .b = b, .lda = lda,
+                          .ldb = ldb, .ldc = n, .c = grad};
+    /* The plain product's route: where it is a packed one in one k block, the packed route
+     * hands each finished block of G to the update instead of storing it. Its elements are
+     * then those it would have stored, bit for bit. */
+    const ck_gemm_plan plan = ck_gemm_plan_for(t, t->isa->mr, t->isa->nr, 0, &g);
+    const int packed = plan.route == CK_GEMM_ROUTE_PACKED ||
+                       plan.route == CK_GEMM_ROUTE_PACKED_OWN_SLIVERS ||
+                       plan.route == CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE ||
+                       plan.route == CK_GEMM_ROUTE_PACKED_ALONG_ROWS;
+    if (packed && k <= t->kc) {
+        ck_sgd_args update =
+            ck_sgd_settings(lr, momentum, dampening, weight_decay, nesterov, first_step);
+        update.param = param;
+        update.velocity = velocity;
+        update.ld = n;
+        g.sgd = &update;
+        ck_gemm_packed(t, &g, plan);
+        return;
+    }
+    gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, 0.0f, grad, n, NULL);
+    ck_sgd(m * n, param, grad, velocity, lr, momentum, dampening, weight_decay, nesterov,
+           first_step);
 }

@@ -61,6 +61,7 @@
 #define CK_GEMM_PLAN_H
 
 #include "gemm.h"
+#include "sgd_update.h"
 #include "threading.h"
 
 #include <stdatomic.h>
@@ -186,7 +187,10 @@ static inline const ck_gemm_table *ck_gemm_current_table(void) {
     return table != NULL ? table : ck_gemm_choose_table();
 }
 
-/* A product as the caller gave it (ck_sgemm's arguments), with its epilogue (NULL: none). */
+/* A product as the caller gave it (ck_sgemm's arguments), with its epilogue (NULL: none).
+ * sgd (NULL: none), on the packed routes only, in one k block, with beta 0 and no epilogue:
+ * C is not stored; each finished block of it is the gradient of the block of sgd's
+ * parameters at the same place, updated with it at once (ck_sgemm_sgd). */
 typedef struct {
     int trans_a, trans_b;
     int64_t m, n, k;
@@ -195,6 +199,7 @@ typedef struct {
     int64_t lda, ldb, ldc;
     float *c;
     const ck_gemm_epilogue *epilogue;
+    const ck_sgd_args *sgd;
 } ck_gemm_operands;
 
 /* The route of a product and the threads it runs on (1: no parallel region). */

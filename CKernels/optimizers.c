@@ -3,6 +3,7 @@
 #include <stddef.h>
 
 #include "ckernels.h"
+#include "sgd_update.h"
 #include "threading.h"
 
 /* Runs a kernel's range function over n elements, in parallel when n pays for it. */
@@ -12,30 +13,39 @@ static void run_update(int64_t n, ck_range_body body, const void *args) {
 
 /* ---- SGD ------------------------------------------------------------------------------ */
 
-typedef struct {
-    float *param;
-    const float *grad;
-    float *velocity;
-    float lr, momentum, dampening, weight_decay;
-    int first_step, nesterov;
-} sgd_args;
-
-CK_VECTORIZED static void sgd_range(const void *args, int64_t begin, int64_t end) {
-    const sgd_args *a = args;
-    float *restrict param = a->param, *restrict velocity = a->velocity;
-    const float *restrict grad = a->grad;
+/* ck_sgd on n elements: param, grad and velocity point at the first. Inlined into each
+ * function below, so that every clone (CK_VECTORIZED) of ck_sgd and of ck_sgd_block runs
+ * the same operations on each element. */
+static inline __attribute__((always_inline)) void sgd_run(const ck_sgd_args *a, float *param,
+                                                          const float *grad, float *velocity,
+                                                          int64_t n) {
+    float *restrict p_out = param, *restrict v_out = velocity;
+    const float *restrict g_in = grad;
     /* The arguments in locals and param[i] read once: the stores through param and velocity
      * would otherwise make the compiler reload them on every iteration. */
     const float lr = a->lr, weight_decay = a->weight_decay, momentum = a->momentum,
                 keep_grad = 1.0f - a->dampening;
     const int first_step = a->first_step, nesterov = a->nesterov;
 #pragma omp simd
-    for (int64_t i = begin; i < end; i++) {
-        const float p = param[i];
-        float g = grad[i] + weight_decay * p;
-        float b = first_step ? g : momentum * velocity[i] + keep_grad * g;
-        velocity[i] = b;
-        param[i] = p - lr * (nesterov ? g + momentum * b : b);
+    for (int64_t i = 0; i < n; i++) {
+        const float p = p_out[i];
+        float g = g_in[i] + weight_decay * p;
+        float b = first_step ? g : momentum * v_out[i] + keep_grad * g;
+        v_out[i] = b;
+        p_out[i] = p - lr * (nesterov ? g + momentum * b : b);
+    }
+}
+
+CK_VECTORIZED static void sgd_range(const void *args, int64_t begin, int64_t end) {
+    const ck_sgd_args *a = args;
+    sgd_run(a, a->param + begin, a->grad + begin, a->velocity + begin, end - begin);
+}
+
+CK_VECTORIZED void ck_sgd_block(const ck_sgd_args *u, int64_t row0, int64_t col0, int64_t rows,
+                                int64_t cols, const float *grad, int64_t ldg) {
+    for (int64_t i = 0; i < rows; i++) {
+        const int64_t at = (row0 + i) * u->ld + col0;
+        sgd_run(u, u->param + at, grad + i * ldg, u->velocity + at, cols);
     }
 }
 
@@ -47,7 +57,7 @@ typedef struct {
     float *const *params;
     const float *const *grads;
     float *const *velocities;
-    sgd_args scalars; /* the pointers unset */
+    ck_sgd_args scalars; /* the pointers unset */
 } sgd_tensors_args;
 
 /* Elements [begin, end) of the tensors' joint range: the part of each tensor within it. */
@@ -58,7 +68,7 @@ static void sgd_tensors_range(const void *args, int64_t begin, int64_t end) {
         const int64_t lo = begin > offset ? begin - offset : 0;
         const int64_t hi = end - offset < a->sizes[t] ? end - offset : a->sizes[t];
         if (lo >= hi) continue;
-        sgd_args tensor = a->scalars;
+        ck_sgd_args tensor = a->scalars;
         tensor.param = a->params[t];
         tensor.grad = a->grads[t];
         tensor.velocity = a->velocities[t];
@@ -70,10 +80,9 @@ void ck_sgd_tensors(int64_t count, const int64_t *sizes, float *const *params,
                     const float *const *grads, float *const *velocities, float lr,
                     float momentum, float dampening, float weight_decay, int nesterov,
                     int first_step) {
-    /* Without momentum PyTorch keeps no buffer: every step is like the first. */
     sgd_tensors_args args = {count, sizes, params, grads, velocities,
-                             {NULL, NULL, NULL, lr, momentum, dampening, weight_decay,
-                              first_step || momentum == 0.0f, nesterov}};
+                             ck_sgd_settings(lr, momentum, dampening, weight_decay, nesterov,
+                                             first_step)};
     int64_t total = 0;
     for (int64_t t = 0; t < count; t++) total += sizes[t];
     run_update(total, sgd_tensors_range, &args);

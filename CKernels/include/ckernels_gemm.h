@@ -52,6 +52,22 @@ void ck_sgemm_relu_backward(int trans_a, int trans_b, int64_t m, int64_t n, int6
                             int64_t ldb, float beta, float *c, int64_t ldc, const float *y,
                             int64_t ldy);
 
+/* The SGD update of an m x n parameter matrix from the product that is its gradient (dW of a
+ * training step): G = alpha * op(A) * op(B), then ck_sgd with G as the gradient. Bitwise
+ *     ck_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, 0, grad, n);
+ *     ck_sgd(m * n, param, grad, velocity, lr, momentum, dampening, weight_decay, nesterov,
+ *            first_step);
+ * on every path and thread count (ck_sgd in ckernels_training.h gives the rule). param,
+ * velocity and grad are m x n, their rows n floats apart. Where the product takes a packed
+ * route in one k block, each block of G updates its parameters as soon as it is finished,
+ * while it is in cache, and G is never stored: one pass over memory fewer to write G and one
+ * fewer to read it back. grad is scratch: its contents afterwards are unspecified (G, or what
+ * it held). grad, param and velocity must not overlap one another, A or B. */
+void ck_sgemm_sgd(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                  const float *a, int64_t lda, const float *b, int64_t ldb, float *grad,
+                  float *param, float *velocity, float lr, float momentum, float dampening,
+                  float weight_decay, int nesterov, int first_step);
+
 /* Which code computes a product is planned per call from a table of block sizes and
  * thresholds for the kind of CPU (its architecture, below), the shape, the transposes, alpha,
  * beta and the epilogue. Block sizes change the order in which the k sums are split and

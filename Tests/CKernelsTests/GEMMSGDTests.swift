@@ -1,0 +1,158 @@
+// ck_sgemm_sgd against its contract: bitwise ck_sgemm (beta 0) into the gradient, then ck_sgd,
+// on every route, path, transpose and thread count, for every kind of SGD step.
+import CKernels
+import DeepLearning
+import XCTest
+
+/// ck_sgd's settings for one step.
+private struct SGDStep {
+    var lr: Float, momentum: Float, dampening: Float, weightDecay: Float
+    var nesterov: Bool, firstStep: Bool
+}
+
+/// Plain SGD; momentum with dampening and weight decay after the first step; Nesterov; and
+/// the first step with momentum (the buffer is then written, not read).
+private let sgdSteps = [
+    SGDStep(lr: 0.1, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, firstStep: false),
+    SGDStep(lr: 0.05, momentum: 0.9, dampening: 0.1, weightDecay: 1e-3, nesterov: false, firstStep: false),
+    SGDStep(lr: 0.01, momentum: 0.8, dampening: 0, weightDecay: 0.02, nesterov: true, firstStep: false),
+    SGDStep(lr: 0.2, momentum: 0.9, dampening: 0, weightDecay: 0, nesterov: false, firstStep: true),
+]
+
+/// Parameters and momentum buffers (m x n, dense) after one update.
+private struct Updated {
+    var param: [Float], velocity: [Float]
+}
+
+extension StoredGEMM {
+    /// ck_sgemm_sgd from `param` and `velocity`; the gradient buffer starts as NaN.
+    fileprivate func runSGD(_ step: SGDStep, param: [Float], velocity: [Float]) -> Updated {
+        var updated = Updated(param: param, velocity: velocity)
+        var grad = [Float](repeating: .nan, count: m * n)
+        a!.storage.withUnsafeBufferPointer { a in
+            b!.storage.withUnsafeBufferPointer { b in
+                ck_sgemm_sgd(transA ? 1 : 0, transB ? 1 : 0, Int64(m), Int64(n), Int64(k), alpha,
+                             a.baseAddress, Int64(self.a!.ld), b.baseAddress, Int64(self.b!.ld), &grad,
+                             &updated.param, &updated.velocity, step.lr, step.momentum, step.dampening,
+                             step.weightDecay, step.nesterov ? 1 : 0, step.firstStep ? 1 : 0)
+            }
+        }
+        return updated
+    }
+
+    /// The unfused sequence: ck_sgemm with beta 0 into a dense gradient, then ck_sgd.
+    fileprivate func runUnfusedSGD(_ step: SGDStep, param: [Float], velocity: [Float]) -> Updated {
+        var updated = Updated(param: param, velocity: velocity)
+        let dense = StoredGEMM(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: 0,
+                               a: a, b: b, c: Matrix(rows: m, cols: n, values: [Float](repeating: .nan, count: m * n)))
+        let grad = dense.run().storage
+        ck_sgd(Int64(m * n), &updated.param, grad, &updated.velocity, step.lr, step.momentum, step.dampening,
+               step.weightDecay, step.nesterov ? 1 : 0, step.firstStep ? 1 : 0)
+        return updated
+    }
+
+    /// Asserts ck_sgemm_sgd equals the unfused sequence, bit for bit, for every step kind.
+    fileprivate func assertSGDMatchesUnfused(
+        param: [Float], velocity: [Float], _ what: String, file: StaticString = #filePath, line: UInt = #line
+    ) {
+        for (index, step) in sgdSteps.enumerated() {
+            let fused = runSGD(step, param: param, velocity: velocity)
+            let unfused = runUnfusedSGD(step, param: param, velocity: velocity)
+            assertBitwiseEqual(fused.param, unfused.param, "param, step kind \(index), " + what, file: file, line: line)
+            assertBitwiseEqual(fused.velocity, unfused.velocity, "velocity, step kind \(index), " + what,
+                               file: file, line: line)
+        }
+    }
+}
+
+final class GEMMSGDTests: XCTestCase {
+    /// The direct routes (small products: the update follows the stored product), the packed
+    /// routes in one k block (the update takes each finished block: a column of tiles, or a
+    /// row panel on the two-FMA table) with partial tiles and several column blocks, and in
+    /// several k blocks (k above every table's kc: the update follows the stored product).
+    private static let shapes: [(m: Int, n: Int, k: Int)] = [
+        (5, 3, 9), (7, 33, 11), (30, 3, 100), (70, 50, 90), (29, 1000, 200), (20, 600, 250),
+        (5, 4100, 16), (131, 97, 64), (257, 257, 200), (24, 1500, 200), (8, 2048, 256), (13, 37, 1100),
+    ]
+
+    /// The shapes with k at most 256 (every table's kc or less) take every packed route on
+    /// every table (packed-along-rows on the two-FMA table only): the update runs in each.
+    func testShapesTakeEveryPackedRouteInOneKBlock() {
+        for arch in allArchitectures {
+            var taken = Set<UInt32>()
+            for shape in Self.shapes where shape.k <= 256 {
+                for t in transposes {
+                    taken.insert(ck_gemm_route_for(
+                        arch, 2, t.a ? 1 : 0, t.b ? 1 : 0, Int64(shape.m), Int64(shape.n), Int64(shape.k),
+                        Int64(shape.n), 1, 0, CK_GEMM_EPILOGUE_NONE).rawValue)
+                }
+            }
+            var expected = [CK_GEMM_ROUTE_PACKED, CK_GEMM_ROUTE_PACKED_OWN_SLIVERS,
+                            CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE]
+            if arch == CK_GEMM_ARCH_AVX512_TWO_FMA { expected.append(CK_GEMM_ROUTE_PACKED_ALONG_ROWS) }
+            for route in expected where !taken.contains(route.rawValue) {
+                XCTFail("no shape takes route \(String(cString: ck_gemm_route_name(route))) on "
+                        + String(cString: ck_gemm_arch_name(arch)))
+            }
+        }
+    }
+
+    func testUpdateEqualsGEMMThenSGDOnEveryRoute() {
+        var rng = SeededGenerator(seed: 41)
+        for (index, shape) in Self.shapes.enumerated() {
+            let alpha: Float = index % 2 == 0 ? 1 : -0.5
+            let problem = GEMMProblem.random(m: shape.m, n: shape.n, k: shape.k, alpha: alpha, using: &rng)
+            let param = randomFloats(shape.m * shape.n, using: &rng)
+            let velocity = randomFloats(shape.m * shape.n, using: &rng)
+            forEachSupportedArchitecture { path in
+                for t in transposes {
+                    problem.stored(transA: t.a, transB: t.b, padding: index % 3).assertSGDMatchesUnfused(
+                        param: param, velocity: velocity,
+                        "m \(shape.m) n \(shape.n) k \(shape.k), transA \(t.a) transB \(t.b), alpha \(alpha), "
+                            + "path \(path)")
+                }
+            }
+        }
+    }
+
+    /// 1 and 2 threads give the same parameters and buffers, on products that go parallel.
+    func testThreadCountDoesNotChangeTheBits() {
+        var rng = SeededGenerator(seed: 42)
+        for shape in [(m: 300, n: 200, k: 64), (m: 40, n: 700, k: 32)] {
+            let problem = GEMMProblem.random(m: shape.m, n: shape.n, k: shape.k, using: &rng)
+            let param = randomFloats(shape.m * shape.n, using: &rng)
+            let velocity = randomFloats(shape.m * shape.n, using: &rng)
+            for t in transposes {
+                let stored = problem.stored(transA: t.a, transB: t.b)
+                forEachSupportedArchitecture { path in
+                    let what = "m \(shape.m) n \(shape.n) k \(shape.k), transA \(t.a) transB \(t.b), path \(path)"
+                    assertSameResultForThreadCounts([1, 2], what) {
+                        let updated = stored.runSGD(sgdSteps[1], param: param, velocity: velocity)
+                        return updated.param + updated.velocity
+                    }
+                }
+            }
+        }
+    }
+
+    /// k == 0 or alpha == 0: the gradient is zero, and the update is ck_sgd's with it.
+    func testZeroProductUpdatesWithAZeroGradient() {
+        var rng = SeededGenerator(seed: 43)
+        let (m, n) = (9, 40)
+        let param = randomFloats(m * n, using: &rng)
+        let velocity = randomFloats(m * n, using: &rng)
+        let step = sgdSteps[2]
+        let zero = [Float](repeating: 0, count: m * n)
+        var expected = Updated(param: param, velocity: velocity)
+        ck_sgd(Int64(m * n), &expected.param, zero, &expected.velocity, step.lr, step.momentum, step.dampening,
+               step.weightDecay, 1, 0)
+        for (alpha, k) in [(Float(0), 5), (1, 0)] {
+            let problem = GEMMProblem.random(m: m, n: n, k: max(k, 1), alpha: alpha, using: &rng)
+            let stored = StoredGEMM(transA: false, transB: false, m: m, n: n, k: k, alpha: alpha, beta: 0,
+                                    a: problem.a, b: problem.b, c: problem.c)
+            let updated = stored.runSGD(step, param: param, velocity: velocity)
+            assertBitwiseEqual(updated.param, expected.param, "param, alpha \(alpha) k \(k)")
+            assertBitwiseEqual(updated.velocity, expected.velocity, "velocity, alpha \(alpha) k \(k)")
+        }
+    }
+}
