@@ -73,21 +73,21 @@ void ck_sgemm_sgd(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, flo
     ck_gemm_operands g = {.trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n, .k = k,
                           .alpha = alpha, .beta = 0.0f, .a = a, .b = b, .lda = lda,
                           .ldb = ldb, .ldc = n, .c = grad};
-    /* The plain product's route: where it is a packed one in one k block, the packed route
-     * hands each finished block of G to the update instead of storing it. Its elements are
-     * then those it would have stored, bit for bit. */
-    const ck_gemm_plan plan = ck_gemm_plan_for(t, t->isa->mr, t->isa->nr, 0, &g);
-    const int packed = plan.route == CK_GEMM_ROUTE_PACKED ||
-                       plan.route == CK_GEMM_ROUTE_PACKED_OWN_SLIVERS ||
-                       plan.route == CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE ||
-                       plan.route == CK_GEMM_ROUTE_PACKED_ALONG_ROWS;
-    if (packed && k <= t->kc) {
+    /* The plain product's route: where it is a packed one with B~ shared, in one k block,
+     * its tiles are taken along C's rows (PACKED_ALONG_ROWS), and each finished row panel
+     * updates its parameters instead of being stored. A column of tiles would update rows
+     * of few columns each, ld apart: with ld a power of two they all fall in the same cache
+     * sets. The elements are those ck_sgemm would have stored, bit for bit (gemm_plan.h). */
+    ck_gemm_plan plan = ck_gemm_plan_for(t, t->isa->mr, t->isa->nr, 0, &g);
+    if ((plan.route == CK_GEMM_ROUTE_PACKED || plan.route == CK_GEMM_ROUTE_PACKED_ALONG_ROWS) &&
+        k <= t->kc) {
         ck_sgd_args update =
             ck_sgd_settings(lr, momentum, dampening, weight_decay, nesterov, first_step);
         update.param = param;
         update.velocity = velocity;
         update.ld = n;
         g.sgd = &update;
+        plan.route = CK_GEMM_ROUTE_PACKED_ALONG_ROWS;
         ck_gemm_packed(t, &g, plan);
         return;
     }

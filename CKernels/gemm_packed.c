@@ -20,10 +20,10 @@
  *               each tile also gives the kernel its piece of the next B~ sliver to ask L2
  *               for: the column of tiles brings in the next column's sliver)
  *             in the last k block: the epilogue on these mc x NR of C, still in cache
- *             (with ck_sgemm_sgd's update, sgd: the tiles go to a buffer of the thread's
- *             instead of C, and update the parameters at their place; one k block only)
  *           (PACKED_ALONG_ROWS: a unit is a row panel of MR rows, its A~ sliver packed right
- *           before it, against all the thread's B~ slivers; then the panel's epilogue)
+ *           before it, against all the thread's B~ slivers; then the panel's epilogue, or
+ *           with ck_sgemm_sgd's update, sgd, in one k block: the panel goes to a buffer of the
+ *           thread's instead of C, and updates the parameters at its place)
  *       then the units left in the other threads' queues, from their backs
  *       barrier (B~ is repacked next; after the last k block, the parallel region's end)
  *
@@ -56,8 +56,8 @@ static _Thread_local ck_scratch a_scratch;
 static _Thread_local ck_scratch b_scratch;
 /* One B~ sliver of each thread, when it packs its own (gemm_thread). */
 static _Thread_local ck_scratch sliver_scratch;
-/* The tiles of one unit of each thread, when they update parameters instead of being
- * stored in C (ck_gemm_operands.sgd). */
+/* The row panel of C of each thread, when it updates parameters instead of being stored in C
+ * (ck_gemm_operands.sgd). */
 static _Thread_local ck_scratch update_scratch;
 
 /* ---------------------------------------------------------------------------------------
@@ -96,19 +96,6 @@ static inline void prefetch_mask_of_tile(const ck_gemm_epilogue *e, int64_t row0
     if (e == NULL || e->mask == NULL || e->mcs != 1) return;
     const float *mask = ck_gemm_epilogue_at(*e, row0, col0).mask;
     for (int64_t i = 0; i < rows; i++) ck_gemm_prefetch_floats(mask + i * e->mrs, cols);
-}
-
-/* Asks for the parameters and momentum buffer that the SGD update (u; NULL: nothing) of a
- * rows x cols tile of C at (row0, col0) reads and writes: their rows are u->ld apart, each on
- * another page for long rows, and would otherwise wait for memory after the tile. */
-static inline void prefetch_update_of_tile(const ck_sgd_args *u, int64_t row0, int64_t rows,
-                                           int64_t col0, int64_t cols) {
-    if (u == NULL) return;
-    for (int64_t i = 0; i < rows; i++) {
-        const int64_t at = (row0 + i) * u->ld + col0;
-        ck_gemm_prefetch_floats(u->param + at, cols);
-        ck_gemm_prefetch_floats(u->velocity + at, cols);
-    }
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -229,10 +216,9 @@ gemm_tile(const gemm_problem *problem, int64_t kc, const float *ap, const float 
 /* A thread's packing buffers: A~, with the first row of the block it holds (a_rows, -1:
  * none), and with own slivers b_slivers, one sliver of B or a group of them (the table's
  * own_slivers_group), with the first column of the group it holds (b_first, -1: none). With
- * an SGD update, tiles: the tiles of C of one unit (a column of tiles, NR floats apart, or
- * a row panel, its width apart). */
+ * an SGD update, panel: a row panel of C, its rows its width apart. */
 typedef struct {
-    float *a_packed, *b_slivers, *tiles;
+    float *a_packed, *b_slivers, *panel;
     int64_t a_rows, b_first;
 } thread_buffers;
 
@@ -297,35 +283,32 @@ static void tile_column(const gemm_problem *problem, const k_block *kb, const fl
      * so that the column of tiles brings it all in. */
     const float *next_sliver =
         !own_slivers && next < n1 ? problem->b_packed + (next / nr) * nr * kc : NULL;
-    /* The tiles' place: C, or with an SGD update the thread's buffer. */
-    float *const c0 = g->sgd != NULL ? buffers->tiles : g->c + ic * g->ldc + jc + jr;
-    const int64_t ldc = g->sgd != NULL ? nr : g->ldc;
     for (int64_t ir = 0; ir < mc; ir += mr) {
         if (prefetch_next)
             prefetch_sliver_piece(g->trans_b, g->b, g->ldb, pc, kc, jc + next,
                                   ck_gemm_min64(nr, n1 - next), ir / mr, tiles,
                                   t->next_sliver_max_lines);
         const float *ap = a_packed + (ir / mr) * mr * kc;
+        float *c = g->c + (ic + ir) * g->ldc + jc + jr;
         const int64_t rows = ck_gemm_min64(mr, mc - ir);
-        if (kb->last) {
-            prefetch_mask_of_tile(g->epilogue, ic + ir, rows, jc + jr, cols);
-            prefetch_update_of_tile(g->sgd, ic + ir, rows, jc + jr, cols);
-        }
+        if (kb->last) prefetch_mask_of_tile(g->epilogue, ic + ir, rows, jc + jr, cols);
         const int64_t piece = (ir / mr) * 2 * kc;
         const float *next_b = next_sliver != NULL && piece < nr * kc ? next_sliver + piece : NULL;
-        gemm_tile(problem, kc, ap, bp, ldbp, c0 + ir * ldc, ldc, rows, cols, g->alpha, kb->beta,
-                  next_b);
+        gemm_tile(problem, kc, ap, bp, ldbp, c, g->ldc, rows, cols, g->alpha, kb->beta, next_b);
     }
     if (g->epilogue != NULL && kb->last) {
         const ck_gemm_epilogue e = ck_gemm_epilogue_at(*g->epilogue, ic, jc + jr);
-        problem->isa->epilogue(mc, cols, c0, ldc, &e);
+        problem->isa->epilogue(mc, cols, g->c + ic * g->ldc + jc + jr, g->ldc, &e);
     }
-    if (g->sgd != NULL && kb->last) ck_sgd_block(g->sgd, ic, jc + jr, mc, cols, c0, ldc);
+    /* An SGD update goes along rows (tile_row_panel), unless the team the runtime gave is
+     * smaller than planned and takes own slivers: then C is stored, and updates from there. */
+    if (g->sgd != NULL && kb->last)
+        ck_sgd_block(g->sgd, ic, jc + jr, mc, cols, g->c + ic * g->ldc + jc + jr, g->ldc);
 }
 
 /* PACKED_ALONG_ROWS: the row panel of rows ic + [0, rows), rows at most mr, and columns
  * jc + [n0, n1) of C, its A~ sliver against all the thread's B~ slivers of the jc block: C is
- * written a row panel at a time (with an SGD update, into buffers->tiles), and in the last k
+ * written a row panel at a time (with an SGD update, into buffers->panel), and in the last k
  * block the panel's epilogue or update runs while it is in cache. */
 static void tile_row_panel(const gemm_problem *problem, const k_block *kb, const float *a_sliver,
                            int64_t ic, int64_t rows, int64_t n0, int64_t n1,
@@ -334,14 +317,11 @@ static void tile_row_panel(const gemm_problem *problem, const k_block *kb, const
     const int nr = problem->isa->nr;
     const int64_t kc = kb->kc, jc = kb->jc;
     /* Column jc + n0 of the panel's first row, in C or in the buffer. */
-    float *const c0 = g->sgd != NULL ? buffers->tiles : g->c + ic * g->ldc + jc + n0;
+    float *const c0 = g->sgd != NULL ? buffers->panel : g->c + ic * g->ldc + jc + n0;
     const int64_t ldc = g->sgd != NULL ? n1 - n0 : g->ldc;
     for (int64_t jr = n0; jr < n1; jr += nr) {
         const int64_t cols = ck_gemm_min64(nr, n1 - jr);
-        if (kb->last) {
-            prefetch_mask_of_tile(g->epilogue, ic, rows, jc + jr, cols);
-            prefetch_update_of_tile(g->sgd, ic, rows, jc + jr, cols);
-        }
+        if (kb->last) prefetch_mask_of_tile(g->epilogue, ic, rows, jc + jr, cols);
         gemm_tile(problem, kc, a_sliver, problem->b_packed + (jr / nr) * nr * kc, nr,
                   c0 + (jr - n0), ldc, rows, cols, g->alpha, kb->beta, NULL);
     }
@@ -451,12 +431,8 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
     /* Columns in equal blocks of at most nc: no short remainder block, for which all of A
      * would be packed again. */
     const int64_t nc_block = ck_gemm_equal_block(g->n, t->nc, nr);
-    /* The tiles of a unit: a column of tiles of the most rows A~ holds, or a row panel. */
-    if (g->sgd != NULL) {
-        const int64_t column = (rows + mr - 1) / mr * mr * nr, panel = (int64_t)mr * nc_block;
-        buffers.tiles =
-            ck_scratch_get(&update_scratch, (size_t)(column > panel ? column : panel));
-    }
+    if (g->sgd != NULL)
+        buffers.panel = ck_scratch_get(&update_scratch, (size_t)mr * (size_t)nc_block);
     for (int64_t jc = 0; jc < g->n; jc += nc_block) {
         const int64_t nc = ck_gemm_min64(nc_block, g->n - jc);
         const thread_share mine = share_of(problem, layout, tid, nc);

@@ -58,11 +58,12 @@ void ck_sgemm_relu_backward(int trans_a, int trans_b, int64_t m, int64_t n, int6
  *     ck_sgd(m * n, param, grad, velocity, lr, momentum, dampening, weight_decay, nesterov,
  *            first_step);
  * on every path and thread count (ck_sgd in ckernels_training.h gives the rule). param,
- * velocity and grad are m x n, their rows n floats apart. Where the product takes a packed
- * route in one k block, each block of G updates its parameters as soon as it is finished,
- * while it is in cache, and G is never stored: one pass over memory fewer to write G and one
- * fewer to read it back. grad is scratch: its contents afterwards are unspecified (G, or what
- * it held). grad, param and velocity must not overlap one another, A or B. */
+ * velocity and grad are m x n, their rows n floats apart. Where ck_sgemm would take a packed
+ * route with B~ shared (ck_gemm_route_for: "packed" or "packed-along-rows") in one k block,
+ * the tiles go along C's rows, and each row panel of G updates its parameters as soon as it
+ * is finished, while it is in cache: G is never stored, which saves writing it to memory and
+ * reading it back. grad is scratch: its contents afterwards are unspecified (G, or what it
+ * held). grad, param and velocity must not overlap one another, A or B. */
 void ck_sgemm_sgd(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                   const float *a, int64_t lda, const float *b, int64_t ldb, float *grad,
                   float *param, float *velocity, float lr, float momentum, float dampening,

@@ -66,17 +66,19 @@ extension StoredGEMM {
 }
 
 final class GEMMSGDTests: XCTestCase {
-    /// The direct routes (small products: the update follows the stored product), the packed
-    /// routes in one k block (the update takes each finished block: a column of tiles, or a
-    /// row panel on the two-FMA table) with partial tiles and several column blocks, and in
-    /// several k blocks (k above every table's kc: the update follows the stored product).
+    /// The direct routes and the packed ones with own slivers (the update follows the stored
+    /// product), the packed routes with B~ shared in one k block (the tiles go along rows, and
+    /// each finished row panel updates its parameters) with partial tiles and several column
+    /// blocks, and every packed route in several k blocks (k above every table's kc: the
+    /// update follows the stored product).
     private static let shapes: [(m: Int, n: Int, k: Int)] = [
         (5, 3, 9), (7, 33, 11), (30, 3, 100), (70, 50, 90), (29, 1000, 200), (20, 600, 250),
         (5, 4100, 16), (131, 97, 64), (257, 257, 200), (24, 1500, 200), (8, 2048, 256), (13, 37, 1100),
     ]
 
     /// The shapes with k at most 256 (every table's kc or less) take every packed route on
-    /// every table (packed-along-rows on the two-FMA table only): the update runs in each.
+    /// every table (packed-along-rows on the two-FMA table only): the update runs in the
+    /// row panels from "packed" and "packed-along-rows", after the others.
     func testShapesTakeEveryPackedRouteInOneKBlock() {
         for arch in allArchitectures {
             var taken = Set<UInt32>()
