@@ -6,7 +6,7 @@ import COpenBLAS
 /// m×k×n: op(A) is m×k, op(B) is k×n, C is m×n. A transposed operand is stored transposed
 /// (op(A) = Aᵀ with A stored k×m) and read in place, by ck and OpenBLAS alike.
 struct GemmCase {
-    let group: String  // square, spiral, mlp256, mlp32, conv, bias+relu
+    let group: String  // square, spiral, mlp256, mlp32, conv, bias+relu, dW+sgd
     let name: String   // what the product is in its network
     let transA: Bool
     let transB: Bool
@@ -14,9 +14,9 @@ struct GemmCase {
     let k: Int
     let n: Int
     let threads: Int
-    /// A layer's product with its bias and ReLU: ck_sgemm_bias_relu against ck_sgemm,
-    /// ck_bias_add and ck_relu_forward, rather than ck_sgemm against OpenBLAS.
-    var biasReLU = false
+    /// A product with what follows it in training, fused against unfused (FusedGemmCases.swift),
+    /// rather than ck_sgemm against OpenBLAS; nil for the product alone.
+    var fused: FusedStep?
 
     /// What --filter matches.
     var id: String { "gemm \(group) \(name)" }
@@ -26,12 +26,13 @@ struct GemmCase {
     var ldb: Int { transB ? k : n }
     /// The naive triple loop runs where it takes at most ~0.1 s per call.
     var runsNaive: Bool { m * k * n <= 1 << 25 }
-    /// The route ck_sgemm (or ck_sgemm_bias_relu) takes on the current table (C dense, in a
-    /// 64-byte-aligned `Buffer`).
+    /// The route ck_sgemm (or ck_sgemm_bias_relu for the bias and ReLU; ck_sgemm_sgd takes
+    /// ck_sgemm's) takes on the current table (C dense, in a 64-byte-aligned `Buffer`).
     var route: String {
         String(cString: ck_gemm_route_name(ck_gemm_route_for(
             ck_gemm_get_arch(), Int32(threads), transA ? 1 : 0, transB ? 1 : 0, Int64(m), Int64(n),
-            Int64(k), Int64(n), 1, 0, biasReLU ? CK_GEMM_EPILOGUE_BIAS_RELU : CK_GEMM_EPILOGUE_NONE)))
+            Int64(k), Int64(n), 1, 0,
+            fused == .biasReLU ? CK_GEMM_EPILOGUE_BIAS_RELU : CK_GEMM_EPILOGUE_NONE)))
     }
 }
 
@@ -70,7 +71,8 @@ extension GemmCase {
 
 /// Square products on 1 and on all threads; the spiral network's and an MLP's products
 /// (forward and backward, batch 256 and 32) and a convolutional network's on all threads;
-/// three forward products with their bias and ReLU, fused and not.
+/// three forward products with their bias and ReLU, and four dW products with the SGD update,
+/// fused and not.
 func gemmCases(threadCounts: [Int], quick: Bool) -> [GemmCase] {
     let all = threadCounts.max()!
     /// ops: "NN", "TN" or "NT", for op(A) then op(B).
@@ -118,12 +120,15 @@ func gemmCases(threadCounts: [Int], quick: Bool) -> [GemmCase] {
         product("NN", "bias+relu", "spiral H = relu(X·W1 + b)", 20, 2, 100),
         product("NN", "bias+relu", "spiral 300 H = relu(X·W1 + b)", 300, 2, 100),
         product("NN", "bias+relu", "mlp256 relu(X·W + b) 784→1024", 256, 784, 1024),
-    ].map { gemm in
-        var fused = gemm
-        fused.biasReLU = true
-        return fused
+    ].map { $0.followed(by: .biasReLU) }
+    // The MLP's two large dW products, then SGD with momentum on the weights.
+    let sgdUpdate = [256, 32].flatMap { batch in
+        [
+            product("TN", "dW+sgd", "mlp\(batch) dW = Xᵀ·dY 784→1024", 784, batch, 1024),
+            product("TN", "dW+sgd", "mlp\(batch) dW = Xᵀ·dY 1024→1024", 1024, batch, 1024),
+        ].map { $0.followed(by: .sgdUpdate) }
     }
-    return square + spiral + mlp + conv + biasReLU
+    return square + spiral + mlp + conv + biasReLU + sgdUpdate
 }
 
 /// The largest |x - y| over both buffers, relative to the largest |y|.
@@ -136,11 +141,15 @@ func relativeDifference(_ x: Buffer<Float>, _ y: Buffer<Float>) -> Float {
     return difference / scale
 }
 
-/// Times the products against OpenBLAS, then the bias+relu cases fused against unfused.
+/// Times the products against OpenBLAS, then the fused cases against unfused, a table for
+/// each kind.
 func runGemmBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
-    let products = cases.filter { !$0.biasReLU }, fused = cases.filter(\.biasReLU)
+    let products = cases.filter { $0.fused == nil }
     if !products.isEmpty { runProductBenchmarks(products, plan: plan) }
-    if !fused.isEmpty { runBiasReLUBenchmarks(fused, plan: plan) }
+    for step in FusedStep.allCases {
+        let fused = cases.filter { $0.fused == step }
+        if !fused.isEmpty { runFusedBenchmarks(fused, step: step, plan: plan) }
+    }
 }
 
 /// Times ck_sgemm, OpenBLAS's cblas_sgemm, MKL's (when bench_mkl_load found it) and (for
@@ -206,59 +215,6 @@ private func runProductBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
             if !(difference < 1e-4) {
                 print("  ! ck_sgemm and \(peer)'s cblas_sgemm differ: max |difference| / max |C| = \(difference)")
             }
-        }
-    }
-}
-
-/// Times, alternately, C = relu(op(A)·op(B) + bias) by ck_sgemm_bias_relu (fused) and by
-/// ck_sgemm, ck_bias_add and ck_relu_forward (unfused), and ck_sgemm alone (the product's own
-/// cost); prints one row per case and checks that fused and unfused give the same bits.
-private func runBiasReLUBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
-    print("""
-
-        GEMM + bias + ReLU  C = relu(op(A)·op(B) + bias), fp32 row-major, a layer's forward pass.
-        fused: ck_sgemm_bias_relu. unfused: ck_sgemm, then ck_bias_add, then ck_relu_forward.
-        sgemm: ck_sgemm alone. unf/fused = unfused time / fused time (> 1: fusing pays).
-        route: the route ck_sgemm_bias_relu takes (CKernels/gemm_plan.h).
-
-        """)
-    let table = Table([
-        ("case", 30), ("op", 2), ("m×k×n", 14), ("thr", 3), ("fused µs", 7), ("unfused µs", 7),
-        ("sgemm µs", 7), ("unf/fused", 6), ("fused spread", 8), ("unf spread", 8), ("others", 4),
-        ("route", 27),
-    ])
-    table.printHeader()
-    for gemm in cases {
-        ck_set_num_threads(Int32(gemm.threads))
-        let (a, b, outputs) = gemm.operands(outputs: 3)
-        let bias = randomFloats(gemm.n, seed: 3)
-        let (m, n, k, lda, ldb) = (Int64(gemm.m), Int64(gemm.n), Int64(gemm.k), Int64(gemm.lda), Int64(gemm.ldb))
-        let (transA, transB): (Int32, Int32) = (gemm.transA ? 1 : 0, gemm.transB ? 1 : 0)
-        let contenders = [
-            Contender(name: "fused") {
-                ck_sgemm_bias_relu(transA, transB, m, n, k, 1, a.pointer, lda, b.pointer, ldb, 0,
-                                   outputs[0].pointer, n, bias.pointer, 1)
-            },
-            Contender(name: "unfused") {
-                ck_sgemm(transA, transB, m, n, k, 1, a.pointer, lda, b.pointer, ldb, 0,
-                         outputs[1].pointer, n)
-                ck_bias_add(m, n, outputs[1].pointer, n, bias.pointer)
-                ck_relu_forward(m * n, outputs[1].pointer, outputs[1].pointer)
-            },
-            Contender(name: "sgemm", call: gemm.ckCall(a, b, into: outputs[2])),
-        ]
-        let before = CPUTimes()
-        let timings = measureAlternately(contenders, plan: plan)
-        let others = CPUTimes().otherProcesses(since: before)
-        let (fused, unfused, sgemm) = (timings[0], timings[1], timings[2])
-        table.printRow([
-            gemm.name, gemm.ops, "\(m)×\(k)×\(n)", "\(gemm.threads)",
-            formattedShort(fused.median * 1e6), formattedShort(unfused.median * 1e6),
-            formattedShort(sgemm.median * 1e6), formattedRatio(unfused.median / fused.median),
-            formattedSpread(fused), formattedSpread(unfused), formatted(others), gemm.route,
-        ])
-        if !(0..<gemm.m * gemm.n).allSatisfy({ outputs[0].pointer[$0].bitPattern == outputs[1].pointer[$0].bitPattern }) {
-            print("  ! ck_sgemm_bias_relu differs from ck_sgemm + ck_bias_add + ck_relu_forward")
         }
     }
 }

@@ -1,0 +1,142 @@
+import CKernels
+
+/// What a fused case runs in the product's call, and what the unfused form runs after it.
+enum FusedStep: CaseIterable {
+    /// A layer's forward pass: ck_sgemm_bias_relu against ck_sgemm, ck_bias_add and
+    /// ck_relu_forward.
+    case biasReLU
+    /// A weight's gradient and its SGD step with momentum: ck_sgemm_sgd against ck_sgemm
+    /// into the gradient, then ck_sgd.
+    case sgdUpdate
+
+    /// The table's introduction.
+    var header: String {
+        switch self {
+        case .biasReLU:
+            """
+            GEMM + bias + ReLU  C = relu(op(A)·op(B) + bias), fp32 row-major, a layer's forward pass.
+            fused: ck_sgemm_bias_relu. unfused: ck_sgemm, then ck_bias_add, then ck_relu_forward.
+            """
+        case .sgdUpdate:
+            """
+            GEMM + SGD  G = op(A)·op(B), then SGD with momentum 0.9 on the m×n weights: a training \
+            step's dW and update.
+            fused: ck_sgemm_sgd (G not stored on the packed routes). unfused: ck_sgemm into G, \
+            then ck_sgd.
+            """
+        }
+    }
+
+    /// The name of the fused call, for the check of its bits.
+    var fusedName: String { self == .biasReLU ? "ck_sgemm_bias_relu" : "ck_sgemm_sgd" }
+    var unfusedNames: String {
+        self == .biasReLU ? "ck_sgemm + ck_bias_add + ck_relu_forward" : "ck_sgemm + ck_sgd"
+    }
+}
+
+extension GemmCase {
+    /// The same product, followed by `step`, in group `step`'s.
+    func followed(by step: FusedStep) -> GemmCase {
+        var fused = self
+        fused.fused = step
+        return fused
+    }
+}
+
+/// The buffers of one fused or unfused form: C (or G), and for the SGD step the weights and
+/// their momentum buffer (random, the same for both forms).
+private struct FusedBuffers {
+    let c: Buffer<Float>
+    let param: Buffer<Float>
+    let velocity: Buffer<Float>
+
+    init(_ gemm: GemmCase) {
+        let count = gemm.fused == .sgdUpdate ? gemm.m * gemm.n : 0
+        c = Buffer(count: gemm.m * gemm.n) { _ in .nan }
+        param = randomFloats(count, seed: 4)
+        velocity = randomFloats(count, seed: 5)
+    }
+
+    /// What the bits of the two forms are compared on.
+    var result: Buffer<Float> { param.count > 0 ? param : c }
+}
+
+/// The fused and the unfused form of `gemm` (`gemm.fused`), from a and b.
+private func fusedForms(_ gemm: GemmCase, _ a: Buffer<Float>, _ b: Buffer<Float>,
+                        fused: FusedBuffers, unfused: FusedBuffers) -> (() -> Void, () -> Void) {
+    let (m, n, k, lda, ldb) = (Int64(gemm.m), Int64(gemm.n), Int64(gemm.k), Int64(gemm.lda), Int64(gemm.ldb))
+    let (transA, transB): (Int32, Int32) = (gemm.transA ? 1 : 0, gemm.transB ? 1 : 0)
+    let product = { (c: Buffer<Float>) in
+        ck_sgemm(transA, transB, m, n, k, 1, a.pointer, lda, b.pointer, ldb, 0, c.pointer, n)
+    }
+    switch gemm.fused! {
+    case .biasReLU:
+        let bias = randomFloats(gemm.n, seed: 3)
+        return ({
+            ck_sgemm_bias_relu(transA, transB, m, n, k, 1, a.pointer, lda, b.pointer, ldb, 0,
+                               fused.c.pointer, n, bias.pointer, 1)
+        }, {
+            product(unfused.c)
+            ck_bias_add(m, n, unfused.c.pointer, n, bias.pointer)
+            ck_relu_forward(m * n, unfused.c.pointer, unfused.c.pointer)
+        })
+    case .sgdUpdate:
+        // A small step, so that the weights stay finite over many calls.
+        let (lr, momentum): (Float, Float) = (1e-4, 0.9)
+        return ({
+            ck_sgemm_sgd(transA, transB, m, n, k, 1, a.pointer, lda, b.pointer, ldb, fused.c.pointer,
+                         fused.param.pointer, fused.velocity.pointer, lr, momentum, 0, 0, 0, 0)
+        }, {
+            product(unfused.c)
+            ck_sgd(m * n, unfused.param.pointer, unfused.c.pointer, unfused.velocity.pointer, lr,
+                   momentum, 0, 0, 0, 0)
+        })
+    }
+}
+
+/// Times, alternately, the fused form of each case, its unfused form and ck_sgemm alone (the
+/// product's own cost); prints one row per case, and checks that one call of each form, from
+/// the same buffers, gives the same bits.
+func runFusedBenchmarks(_ cases: [GemmCase], step: FusedStep, plan: TimingPlan) {
+    print("""
+
+        \(step.header)
+        sgemm: ck_sgemm alone. unf/fused = unfused time / fused time (> 1: fusing pays).
+        route: the route \(step.fusedName) takes (CKernels/gemm_plan.h).
+
+        """)
+    let table = Table([
+        ("case", 30), ("op", 2), ("m×k×n", 14), ("thr", 3), ("fused µs", 7), ("unfused µs", 7),
+        ("sgemm µs", 7), ("unf/fused", 6), ("fused spread", 8), ("unf spread", 8), ("others", 4),
+        ("route", 27),
+    ])
+    table.printHeader()
+    for gemm in cases {
+        ck_set_num_threads(Int32(gemm.threads))
+        let (a, b, outputs) = gemm.operands(outputs: 1)
+        let (fused, unfused) = fusedForms(gemm, a, b, fused: FusedBuffers(gemm), unfused: FusedBuffers(gemm))
+        let contenders = [
+            Contender(name: "fused", call: fused),
+            Contender(name: "unfused", call: unfused),
+            Contender(name: "sgemm", call: gemm.ckCall(a, b, into: outputs[0])),
+        ]
+        let before = CPUTimes()
+        let timings = measureAlternately(contenders, plan: plan)
+        let others = CPUTimes().otherProcesses(since: before)
+        let (fusedTime, unfusedTime, sgemmTime) = (timings[0], timings[1], timings[2])
+        table.printRow([
+            gemm.name, gemm.ops, "\(gemm.m)×\(gemm.k)×\(gemm.n)", "\(gemm.threads)",
+            formattedShort(fusedTime.median * 1e6), formattedShort(unfusedTime.median * 1e6),
+            formattedShort(sgemmTime.median * 1e6), formattedRatio(unfusedTime.median / fusedTime.median),
+            formattedSpread(fusedTime), formattedSpread(unfusedTime), formatted(others), gemm.route,
+        ])
+        let (once, onceUnfused) = (FusedBuffers(gemm), FusedBuffers(gemm))
+        let (fusedOnce, unfusedOnce) = fusedForms(gemm, a, b, fused: once, unfused: onceUnfused)
+        fusedOnce()
+        unfusedOnce()
+        let (x, y) = (once.result, onceUnfused.result)
+        if !(0..<x.count).allSatisfy({ x.pointer[$0].bitPattern == y.pointer[$0].bitPattern }) {
+            print("  ! \(step.fusedName) differs from \(step.unfusedNames)")
+        }
+    }
+}
