@@ -7,11 +7,16 @@
 ///   (`Linear.forward(_:then:)`).
 /// - Backward, a `ReLU` followed by a `Linear`: the Linear's input gradient and the ReLU's
 ///   mask in one call (`Linear.backward(_:through:)`).
+/// - Training with `SGD`, each `Linear`'s weight may take its step in the product of its
+///   gradient (`accumulateParameterGradients(_:updating:)`).
 struct FusedSteps {
     /// The forward pass, first layer first.
     let forward: [ForwardStep]
     /// The backward pass, last layer first.
     let backward: [BackwardStep]
+    /// Whether no tensor is a parameter of two layers (nor twice of one): then no layer's
+    /// backward pass reads a weight that a later one (in the backward pass) has updated.
+    let parametersAreDistinct: Bool
 
     /// The steps of `layers`, or nil when one is not a `Function`.
     init?(_ layers: [any Layer]) {
@@ -40,6 +45,9 @@ struct FusedSteps {
                let relu = layers[index - 1] as? ReLU {
                 backward.append(.linearThroughReLU(linear, relu))
                 index -= 2
+            } else if let linear = layers[index] as? Linear {
+                backward.append(.linear(linear))
+                index -= 1
             } else {
                 backward.append(.layer(layers[index]))
                 index -= 1
@@ -47,6 +55,8 @@ struct FusedSteps {
         }
         self.forward = forward
         self.backward = backward
+        let parameters = layers.flatMap(\.parameters).map(ObjectIdentifier.init)
+        parametersAreDistinct = Set(parameters).count == parameters.count
     }
 
     /// The network's output for `input`: every forward step, first to last.
@@ -65,12 +75,15 @@ struct FusedSteps {
     }
 
     /// The parameters' gradients from dLoss/dOutput, without dLoss/dInput of the first layer,
-    /// which training does not need.
-    func accumulateParameterGradients(_ outputGradient: Tensor) {
+    /// which training does not need. With `optimizer` (nil: none), each `Linear`'s weight that
+    /// can takes this step in the product of its gradient (`SGD.stepInProduct`), that gradient
+    /// then left unspecified; `optimizer.step()` updates the rest.
+    func accumulateParameterGradients(_ outputGradient: Tensor, updating optimizer: SGD? = nil) {
+        let optimizer = parametersAreDistinct ? optimizer : nil
         var gradient = outputGradient
         guard let last = backward.indices.last else { return }
-        for index in 0..<last { gradient = backward[index].backward(gradient) }
-        backward[last].accumulateParameterGradients(gradient)
+        for index in 0..<last { gradient = backward[index].backward(gradient, updating: optimizer) }
+        backward[last].accumulateParameterGradients(gradient, updating: optimizer)
     }
 }
 
@@ -87,24 +100,28 @@ enum ForwardStep {
     }
 }
 
-/// One step of `Model.backward`: a layer, or a `Linear` and the `ReLU` right before it.
+/// One step of `Model.backward`: a layer, a `Linear` (whose weight may take an SGD step in
+/// its gradient's product), or a `Linear` and the `ReLU` right before it.
 enum BackwardStep {
     case layer(any Function)
+    case linear(Linear)
     case linearThroughReLU(Linear, ReLU)
 
-    func backward(_ outputGradient: Tensor) -> Tensor {
+    func backward(_ outputGradient: Tensor, updating optimizer: SGD? = nil) -> Tensor {
         switch self {
         case .layer(let layer): layer.backward(outputGradient)
+        case .linear(let linear): linear.backward(outputGradient, through: nil, updating: optimizer)
         case .linearThroughReLU(let linear, let relu):
-            linear.backward(outputGradient, through: relu)
+            linear.backward(outputGradient, through: relu, updating: optimizer)
         }
     }
 
     /// The parameters' gradients without dLoss/dInput where the step can skip it.
-    func accumulateParameterGradients(_ outputGradient: Tensor) {
+    func accumulateParameterGradients(_ outputGradient: Tensor, updating optimizer: SGD?) {
         switch self {
         case .layer(let layer): layer.accumulateParameterGradients(outputGradient)
-        case .linearThroughReLU: _ = backward(outputGradient)
+        case .linear(let linear): linear.accumulateParameterGradients(outputGradient, updating: optimizer)
+        case .linearThroughReLU: _ = backward(outputGradient, updating: optimizer)
         }
     }
 }

@@ -114,49 +114,75 @@ public final class Linear: Function {
     /// `backward`, and when `relu` (the ReLU right before this layer) is given, dx passed back
     /// through it in the same pass: dx where relu's last output is above 0, else 0, written
     /// into relu's input-gradient buffer as if `relu.backward(dx)` had run. `Model` runs a
-    /// `ReLU` followed by a `Linear` this way.
-    func backward(_ outputGradient: Tensor, through relu: ReLU?) -> Tensor {
-        let input = accumulateGradients(outputGradient)
+    /// `ReLU` followed by a `Linear` this way. With `optimizer`, the weight may take its step
+    /// in dW's product (`accumulateGradients`): dx is computed first, from the weight before it.
+    func backward(_ outputGradient: Tensor, through relu: ReLU?, updating optimizer: SGD? = nil)
+        -> Tensor
+    {
+        let input = lastInput(checking: outputGradient)
         let batch = input.shape[0]
         // dx (batch x inputSize) = dy (batch x outputSize) · Wᵀ (outputSize x inputSize).
         let (m, n, k) = (Int64(batch), Int64(inputSize), Int64(outputSize))
-        guard let relu else {
-            let inputGradient = Tensor.reusing(inputGradient, rows: batch, columns: inputSize)
+        let inputGradient: Tensor
+        if let relu {
+            let (reluOutput, reluInputGradient) = relu.fusedBackwardBuffers(rows: batch,
+                                                                            columns: inputSize)
+            ck_sgemm_relu_backward(0, 1, m, n, k, 1, outputGradient.value, k, weight.value, k, 0,
+                                   reluInputGradient.value, n, reluOutput.value, n)
+            inputGradient = reluInputGradient
+        } else {
+            inputGradient = Tensor.reusing(self.inputGradient, rows: batch, columns: inputSize)
             ck_sgemm(0, 1, m, n, k, 1, outputGradient.value, k, weight.value, k, 0,
                      inputGradient.value, n)
             keep(inputGradient, in: &self.inputGradient)
-            return inputGradient
         }
-        let (reluOutput, reluInputGradient) = relu.fusedBackwardBuffers(rows: batch,
-                                                                        columns: inputSize)
-        ck_sgemm_relu_backward(0, 1, m, n, k, 1, outputGradient.value, k, weight.value, k, 0,
-                               reluInputGradient.value, n, reluOutput.value, n)
-        return reluInputGradient
+        accumulateGradients(input, outputGradient, updating: optimizer)
+        return inputGradient
     }
 
     /// dW += xᵀ · dy and db += Σ over the batch of dy, without dx.
     public func accumulateParameterGradients(_ outputGradient: Tensor) {
-        _ = accumulateGradients(outputGradient)
+        accumulateParameterGradients(outputGradient, updating: nil)
     }
 
-    /// Checks dy against the last forward's output, accumulates dW and db; returns that input.
-    private func accumulateGradients(_ outputGradient: Tensor) -> Tensor {
+    /// dW += xᵀ · dy and db += Σ dy, the weight taking its step in dW's product when
+    /// `optimizer` allows it (`accumulateGradients`).
+    func accumulateParameterGradients(_ outputGradient: Tensor, updating optimizer: SGD?) {
+        accumulateGradients(lastInput(checking: outputGradient), outputGradient, updating: optimizer)
+    }
+
+    /// The last forward's input, once dy is checked against that forward's output.
+    private func lastInput(checking outputGradient: Tensor) -> Tensor {
         guard let input else { fatalError("\(self): backward called before forward") }
         let batch = input.shape[0]
         requireMatrix(outputGradient, width: outputSize, for: self, role: "output gradient")
         require(outputGradient.shape[0] == batch,
                 "\(self): output gradient of shape \(outputGradient.shape) does not match the last output's shape [\(batch), \(outputSize)]")
+        return input
+    }
+
+    /// Accumulates dW and db from `input` (the last forward's) and dy. With `optimizer`, when
+    /// dW is this step's first and the weight has no gradient hooks, the product takes the
+    /// weight's step itself (`ck_sgemm_sgd`, `SGD.stepInProduct`): the weight is then updated
+    /// and its gradient buffer left unspecified.
+    private func accumulateGradients(_ input: Tensor, _ outputGradient: Tensor,
+                                     updating optimizer: SGD?) {
         let dy = outputGradient.value
         // dW (inputSize x outputSize) += xᵀ (inputSize x batch) · dy (batch x outputSize);
         // right after zeroGrad, dW = that product (beta 0: the zeros are never written).
+        let (m, n, k) = (Int64(inputSize), Int64(outputSize), Int64(input.shape[0]))
         let dW = weight.gradientForAccumulation()
-        ck_sgemm(1, 0, Int64(inputSize), Int64(outputSize), Int64(batch), 1,
-                 input.value, Int64(inputSize), dy, Int64(outputSize), dW.accumulate ? 1 : 0,
-                 dW.buffer, Int64(outputSize))
+        let updated = !dW.accumulate && weight.gradientHooks.isEmpty
+            && optimizer?.stepInProduct(of: weight) { step in
+                ck_sgemm_sgd(1, 0, m, n, k, 1, input.value, m, dy, n, dW.buffer, weight.value,
+                             step.velocity, step.learningRate, step.momentum, step.dampening,
+                             step.weightDecay, step.nesterov, step.firstStep)
+            } == true
+        if !updated {
+            ck_sgemm(1, 0, m, n, k, 1, input.value, m, dy, n, dW.accumulate ? 1 : 0, dW.buffer, n)
+        }
         let db = bias.gradientForAccumulation()
-        ck_bias_grad(Int64(batch), Int64(outputSize), dy, Int64(outputSize),
-                     db.accumulate ? 1 : 0, db.buffer)
-        return input
+        ck_bias_grad(k, n, dy, n, db.accumulate ? 1 : 0, db.buffer)
     }
 }
 

@@ -126,6 +126,23 @@ public final class Model: Layer {
         requireFusedSteps().accumulateParameterGradients(outputGradient)
     }
 
+    /// `accumulateParameterGradients(outputGradient)`, then `optimizer.step()`, with the same
+    /// parameters bit for bit, in fewer passes over memory: each `Linear`'s weight whose
+    /// gradient starts from zero (after `zeroGrad()`) takes its step in the matrix product
+    /// that computes that gradient (`ck_sgemm_sgd`), which then stores neither the gradient
+    /// nor reads it back. Those weights' gradients are left unspecified; the other parameters
+    /// keep theirs. For models whose layers are all `Function`s, as `backward(_:)`.
+    ///
+    /// ```swift
+    /// optimizer.zeroGrad()
+    /// _ = try loss.forward(model.forward(x), labels: y)
+    /// model.accumulateParameterGradients(loss.backward(), thenStep: optimizer)
+    /// ```
+    public func accumulateParameterGradients(_ outputGradient: Tensor, thenStep optimizer: SGD) {
+        requireFusedSteps().accumulateParameterGradients(outputGradient, updating: optimizer)
+        optimizer.step()
+    }
+
     private func requireFusedSteps() -> FusedSteps {
         guard let steps = fusedSteps else {
             fatalError("\(self): backward needs every layer to be a Function; differentiate model(x) with backward(_:) instead")
@@ -170,6 +187,14 @@ public final class Model: Layer {
     /// and its sample count, after everything else in the step that can throw; an error it
     /// throws stops `fit` before that update (data-parallel training agrees across processes
     /// there).
+    ///
+    /// With `SGD`, no penalties and no `beforeStep`, on the fused path, each step is
+    /// `accumulateParameterGradients(_:thenStep:)`: each `Linear`'s weight takes its step in
+    /// the matrix product that computes its gradient, with the parameters of
+    /// `optimizer.step()` bit for bit, but those weights' gradients left unspecified during an
+    /// epoch. The last batch of each epoch stores every gradient and steps as usual, so that
+    /// after each epoch (in `progress`, and after `fit`) every parameter's gradient is its last
+    /// batch's.
     @discardableResult
     public func fit(_ inputs: Tensor, labels: [Int32], loss: some Loss = SoftmaxCrossEntropy(),
                     optimizer: some Optimizer, schedule: (any LearningRateSchedule)? = nil,
@@ -293,6 +318,9 @@ public final class Model: Layer {
     {
         // Grown epoch by epoch: `epochs` may be larger than what could be reserved up front.
         var history: [Float] = []
+        // The optimizer when the weights may take their steps in their gradients' products
+        // (see `fit`): nothing may read or change a gradient between backward and step.
+        let stepsInProducts = penalties.isEmpty && beforeStep == nil ? optimizer as? SGD : nil
         for epoch in stride(from: finished + 1, through: epochs, by: 1) {
             var lossSum = 0.0
             var samples = 0
@@ -310,7 +338,9 @@ public final class Model: Layer {
                 try requireFinite(value)
                 optimizer.zeroGrad()
                 if let steps {
-                    steps.accumulateParameterGradients(objective.backward())
+                    steps.accumulateParameterGradients(
+                        objective.backward(),
+                        updating: batch + 1 < loader.batchCount ? stepsInProducts : nil)
                 } else {
                     output.backward(objective.backward())
                 }

@@ -11,7 +11,8 @@ import CKernels
 ///
 /// With momentum 0 the update is plain SGD, p −= learningRate · g. Nesterov momentum needs
 /// a momentum above 0 and dampening 0, as in PyTorch. Each step is one C kernel call over
-/// all parameter tensors.
+/// all parameter tensors; in `Model.fit`, a `Linear` layer's weight may take its step in the
+/// product that computes its gradient instead (`Model.fit` says when), with the same result.
 ///
 /// ```swift
 /// let optimizer = SGD(parameters: model.parameters, learningRate: 0.1, momentum: 0.9,
@@ -37,6 +38,12 @@ public final class SGD: Optimizer {
     private let values: [UnsafeMutablePointer<Float>?]
     private let velocityValues: [UnsafeMutablePointer<Float>?]
     @exclusivity(unchecked) private var gradients: [UnsafePointer<Float>?]
+    /// The sizes the kernel gets this step: 0 for each parameter already updated in the
+    /// product of its gradient (`stepInProduct`), which the step then leaves out.
+    @exclusivity(unchecked) private var sizesThisStep: [Int64]
+    /// The index of each parameter listed once (one listed twice is never updated in a
+    /// product: the step would update it again).
+    private let indexOfParameter: [ObjectIdentifier: Int]
     /// The steps taken: PyTorch's first step copies g into the buffer.
     private let steps = Counter()
 
@@ -60,16 +67,42 @@ public final class SGD: Optimizer {
         values = parameters.map(\.value)
         velocityValues = velocities.map(\.value)
         gradients = Array(repeating: nil, count: parameters.count)
+        sizesThisStep = sizes
+        var indices: [ObjectIdentifier: Int] = [:]
+        var listedTwice: Set<ObjectIdentifier> = []
+        for (index, parameter) in parameters.enumerated() {
+            let id = ObjectIdentifier(parameter)
+            if indices.updateValue(index, forKey: id) != nil { listedTwice.insert(id) }
+        }
+        for id in listedTwice { indices[id] = nil }
+        indexOfParameter = indices
     }
 
     public func step() {
         // The gradient getter materializes the zeros of a parameter no backward pass wrote.
         for index in parameters.indices { gradients[index] = UnsafePointer(parameters[index].gradientPointer) }
-        ck_sgd_tensors(Int64(parameters.count), sizes, values, gradients, velocityValues,
+        ck_sgd_tensors(Int64(parameters.count), sizesThisStep, values, gradients, velocityValues,
                        learningRate, momentum, dampening, weightDecay, nesterov ? 1 : 0,
                        steps.value == 0 ? 1 : 0)
         for parameter in parameters { parameter.countInPlaceWrite() }
+        for index in parameters.indices where sizesThisStep[index] != sizes[index] {
+            sizesThisStep[index] = sizes[index]
+        }
         steps.value += 1
+    }
+
+    /// Takes this step's update of `parameter` in the product that computes its gradient:
+    /// `product` calls `ck_sgemm_sgd` with the arguments it is given, and the next `step()`
+    /// leaves the parameter out. Returns false, calling nothing, when `parameter` is not listed
+    /// exactly once in `parameters`, or was updated so already this step.
+    func stepInProduct(of parameter: Tensor, _ product: (SGDStepArguments) -> Void) -> Bool {
+        guard let index = indexOfParameter[ObjectIdentifier(parameter)], sizesThisStep[index] != 0
+        else { return false }
+        product(SGDStepArguments(velocity: velocityValues[index]!, learningRate: learningRate,
+                                 momentum: momentum, dampening: dampening, weightDecay: weightDecay,
+                                 nesterov: nesterov ? 1 : 0, firstStep: steps.value == 0 ? 1 : 0))
+        sizesThisStep[index] = 0
+        return true
     }
 
     /// "SGD", its settings, the momentum buffers ("momentum_buffer.0", ...; none without
@@ -82,4 +115,12 @@ public final class SGD: Optimizer {
             tensors: momentum > 0 ? perParameter("momentum_buffer", velocities) : [],
             counters: [("step", steps)])
     }
+}
+
+/// What `ck_sgemm_sgd` needs of an `SGD` step beyond the product: the parameter's momentum
+/// buffer and the step's settings, as `ck_sgd` takes them.
+struct SGDStepArguments {
+    let velocity: UnsafeMutablePointer<Float>
+    let learningRate, momentum, dampening, weightDecay: Float
+    let nesterov, firstStep: Int32
 }

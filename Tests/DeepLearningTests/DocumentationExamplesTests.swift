@@ -232,6 +232,12 @@ final class DocumentationExamplesTests: XCTestCase {
         }
         XCTAssertGreaterThan(try model.accuracy(inputs, labels: labels), 0.9)
 
+        try loader.forEachBatch { _, x, y in
+            optimizer.zeroGrad()
+            _ = try loss.forward(model.forward(x), labels: y)
+            model.accumulateParameterGradients(loss.backward(), thenStep: optimizer)
+        }
+
         for _ in 1...200 {
             try loader.forEachBatch { _, x, y in
                 optimizer.zeroGrad()
