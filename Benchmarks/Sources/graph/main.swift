@@ -249,8 +249,7 @@ if workloads.contains("mlp") {
                 layerStep += 1
                 layerOptimizer.zeroGrad()
                 layerLoss = try loss.forward(model.forward(x), labels: labels)
-                model.accumulateParameterGradients(loss.backward())
-                layerOptimizer.step()
+                model.accumulateParameterGradients(loss.backward(), thenStep: layerOptimizer)
             }
         } / Double(stepsPerRound * batch)
     }

@@ -121,7 +121,9 @@ func benchmarkSpiral(_ options: Options) throws {
 }
 
 /// Linear(784, 1024) → ReLU → Linear(1024, 1024) → ReLU → Linear(1024, 10), SGD lr 0.01,
-/// momentum 0.9, on a pool of 4 random batches (N(0, 1) inputs, labels in 0..<10), cycled.
+/// momentum 0.9, on a pool of 4 random batches (N(0, 1) inputs, labels in 0..<10), cycled;
+/// each step's backward pass and update in one call, the weights stepping in their dW
+/// products.
 func benchmarkMLP(_ options: Options, batch: Int) throws {
     var generator = SeededGenerator(seed: 0)
     let model = Model {
@@ -143,8 +145,7 @@ func benchmarkMLP(_ options: Options, batch: Int) throws {
         let (inputs, labels) = pool[index % pool.count]
         optimizer.zeroGrad()
         lastLoss = try loss.forward(model.forward(inputs), labels: labels)
-        model.accumulateParameterGradients(loss.backward())
-        optimizer.step()
+        model.accumulateParameterGradients(loss.backward(), thenStep: optimizer)
     }
     for index in 0..<options.warmup { try step(index) }
     let steps = options.mlpSteps ?? (options.quick ? 20 : (batch >= 128 ? 50 : 200))
