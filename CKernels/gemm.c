@@ -65,10 +65,10 @@ void ck_sgemm_relu_backward(int trans_a, int trans_b, int64_t m, int64_t n, int6
     gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, &e);
 }
 
-void ck_sgemm_sgd(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-                  const float *a, int64_t lda, const float *b, int64_t ldb, float *grad,
-                  float *param, float *velocity, float lr, float momentum, float dampening,
-                  float weight_decay, int nesterov, int first_step) {
+int ck_sgemm_sgd(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                 const float *a, int64_t lda, const float *b, int64_t ldb, float *grad,
+                 float *param, float *velocity, float lr, float momentum, float dampening,
+                 float weight_decay, int nesterov, int first_step) {
     const ck_gemm_table *t = ck_gemm_current_table();
     ck_gemm_operands g = {.trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n, .k = k,
                           .alpha = alpha, .beta = 0.0f, .a = a, .b = b, .lda = lda,
@@ -77,7 +77,8 @@ void ck_sgemm_sgd(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, flo
      * its tiles are taken along C's rows (PACKED_ALONG_ROWS), and each finished row panel
      * updates its parameters instead of being stored. A column of tiles would update rows
      * of few columns each, ld apart: with ld a power of two they all fall in the same cache
-     * sets. The elements are those ck_sgemm would have stored, bit for bit (gemm_plan.h). */
+     * sets. The elements are those ck_sgemm would have stored, bit for bit (gemm_plan.h).
+     * Elsewhere G is stored, for the caller's step. */
     ck_gemm_plan plan = ck_gemm_plan_for(t, t->isa->mr, t->isa->nr, 0, &g);
     if ((plan.route == CK_GEMM_ROUTE_PACKED || plan.route == CK_GEMM_ROUTE_PACKED_ALONG_ROWS) &&
         k <= t->kc) {
@@ -89,9 +90,8 @@ void ck_sgemm_sgd(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, flo
         g.sgd = &update;
         plan.route = CK_GEMM_ROUTE_PACKED_ALONG_ROWS;
         ck_gemm_packed(t, &g, plan);
-        return;
+        return 1;
     }
     gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, 0.0f, grad, n, NULL);
-    ck_sgd(m * n, param, grad, velocity, lr, momentum, dampening, weight_decay, nesterov,
-           first_step);
+    return 0;
 }

@@ -52,22 +52,24 @@ void ck_sgemm_relu_backward(int trans_a, int trans_b, int64_t m, int64_t n, int6
                             int64_t ldb, float beta, float *c, int64_t ldc, const float *y,
                             int64_t ldy);
 
-/* The SGD update of an m x n parameter matrix from the product that is its gradient (dW of a
- * training step): G = alpha * op(A) * op(B), then ck_sgd with G as the gradient. Bitwise
+/* The SGD update of an m x n parameter matrix in the product that is its gradient (dW of a
+ * training step), G = alpha * op(A) * op(B), where that saves passes over memory. When ck_sgemm
+ * would take a packed route with B~ shared (ck_gemm_route_for: "packed" or
+ * "packed-along-rows") in one k block, the tiles go along C's rows, each row panel of G
+ * updates its parameters as soon as it is finished, while it is in cache, and G is never
+ * stored nor read back; the call returns 1. param and velocity are then bitwise those of
  *     ck_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, 0, grad, n);
  *     ck_sgd(m * n, param, grad, velocity, lr, momentum, dampening, weight_decay, nesterov,
  *            first_step);
- * on every path and thread count (ck_sgd in ckernels_training.h gives the rule). param,
- * velocity and grad are m x n, their rows n floats apart. Where ck_sgemm would take a packed
- * route with B~ shared (ck_gemm_route_for: "packed" or "packed-along-rows") in one k block,
- * the tiles go along C's rows, and each row panel of G updates its parameters as soon as it
- * is finished, while it is in cache: G is never stored, which saves writing it to memory and
- * reading it back. grad is scratch: its contents afterwards are unspecified (G, or what it
- * held). grad, param and velocity must not overlap one another, A or B. */
-void ck_sgemm_sgd(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-                  const float *a, int64_t lda, const float *b, int64_t ldb, float *grad,
-                  float *param, float *velocity, float lr, float momentum, float dampening,
-                  float weight_decay, int nesterov, int first_step);
+ * on every path and thread count (ck_sgd in ckernels_training.h gives the rule), and grad is
+ * left unspecified. Otherwise it returns 0 having run only that ck_sgemm, G in grad, param
+ * and velocity untouched: the caller's ck_sgd updates them with the other parameters, in one
+ * pass. param, velocity and grad are m x n, their rows n floats apart; none of them may
+ * overlap another, A or B. */
+int ck_sgemm_sgd(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                 const float *a, int64_t lda, const float *b, int64_t ldb, float *grad,
+                 float *param, float *velocity, float lr, float momentum, float dampening,
+                 float weight_decay, int nesterov, int first_step);
 
 /* Which code computes a product is planned per call from a table of block sizes and
  * thresholds for the kind of CPU (its architecture, below), the shape, the transposes, alpha,

@@ -162,9 +162,9 @@ public final class Linear: Function {
     }
 
     /// Accumulates dW and db from `input` (the last forward's) and dy. With `optimizer`, when
-    /// dW is this step's first and the weight has no gradient hooks, the product takes the
-    /// weight's step itself (`ck_sgemm_sgd`, `SGD.stepInProduct`): the weight is then updated
-    /// and its gradient buffer left unspecified.
+    /// dW is this step's first and the weight has no gradient hooks, the product may take the
+    /// weight's step itself (`ck_sgemm_sgd`, `SGD.stepInProduct(of:_:)`): the weight is then
+    /// updated and its gradient buffer left unspecified.
     private func accumulateGradients(_ input: Tensor, _ outputGradient: Tensor,
                                      updating optimizer: SGD?) {
         let dy = outputGradient.value
@@ -172,13 +172,13 @@ public final class Linear: Function {
         // right after zeroGrad, dW = that product (beta 0: the zeros are never written).
         let (m, n, k) = (Int64(inputSize), Int64(outputSize), Int64(input.shape[0]))
         let dW = weight.gradientForAccumulation()
-        let updated = !dW.accumulate && weight.gradientHooks.isEmpty
+        let computed = !dW.accumulate && weight.gradientHooks.isEmpty
             && optimizer?.stepInProduct(of: weight) { step in
                 ck_sgemm_sgd(1, 0, m, n, k, 1, input.value, m, dy, n, dW.buffer, weight.value,
                              step.velocity, step.learningRate, step.momentum, step.dampening,
-                             step.weightDecay, step.nesterov, step.firstStep)
+                             step.weightDecay, step.nesterov, step.firstStep) == 1
             } == true
-        if !updated {
+        if !computed {
             ck_sgemm(1, 0, m, n, k, 1, input.value, m, dy, n, dW.accumulate ? 1 : 0, dW.buffer, n)
         }
         let db = bias.gradientForAccumulation()

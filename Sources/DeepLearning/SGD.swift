@@ -39,7 +39,7 @@ public final class SGD: Optimizer {
     private let velocityValues: [UnsafeMutablePointer<Float>?]
     @exclusivity(unchecked) private var gradients: [UnsafePointer<Float>?]
     /// The sizes the kernel gets this step: 0 for each parameter already updated in the
-    /// product of its gradient (`stepInProduct`), which the step then leaves out.
+    /// product of its gradient (`stepInProduct(of:_:)`), which the step then leaves out.
     @exclusivity(unchecked) private var sizesThisStep: [Int64]
     /// The index of each parameter listed once (one listed twice is never updated in a
     /// product: the step would update it again).
@@ -91,17 +91,20 @@ public final class SGD: Optimizer {
         steps.value += 1
     }
 
-    /// Takes this step's update of `parameter` in the product that computes its gradient:
-    /// `product` calls `ck_sgemm_sgd` with the arguments it is given, and the next `step()`
-    /// leaves the parameter out. Returns false, calling nothing, when `parameter` is not listed
-    /// exactly once in `parameters`, or was updated so already this step.
-    func stepInProduct(of parameter: Tensor, _ product: (SGDStepArguments) -> Void) -> Bool {
+    /// Lets the product that computes `parameter`'s gradient take this step's update of it:
+    /// `product` computes the gradient with `ck_sgemm_sgd` and the arguments it is given, and
+    /// returns whether that took the step (else the gradient is stored, for `step()`). When it
+    /// did, the next `step()` leaves the parameter out. Returns whether `product` ran: not
+    /// when `parameter` is not listed exactly once in `parameters`, or was updated so already
+    /// this step.
+    func stepInProduct(of parameter: Tensor, _ product: (SGDStepArguments) -> Bool) -> Bool {
         guard let index = indexOfParameter[ObjectIdentifier(parameter)], sizesThisStep[index] != 0
         else { return false }
-        product(SGDStepArguments(velocity: velocityValues[index]!, learningRate: learningRate,
-                                 momentum: momentum, dampening: dampening, weightDecay: weightDecay,
-                                 nesterov: nesterov ? 1 : 0, firstStep: steps.value == 0 ? 1 : 0))
-        sizesThisStep[index] = 0
+        let stepped = product(SGDStepArguments(
+            velocity: velocityValues[index]!, learningRate: learningRate, momentum: momentum,
+            dampening: dampening, weightDecay: weightDecay, nesterov: nesterov ? 1 : 0,
+            firstStep: steps.value == 0 ? 1 : 0))
+        if stepped { sizesThisStep[index] = 0 }
         return true
     }
 

@@ -1,5 +1,7 @@
-// ck_sgemm_sgd against its contract: bitwise ck_sgemm (beta 0) into the gradient, then ck_sgd,
-// on every route, path, transpose and thread count, for every kind of SGD step.
+// ck_sgemm_sgd against its contract: where it takes the step (it returns 1), the parameters and
+// momentum buffers of ck_sgemm (beta 0) into the gradient, then ck_sgd; elsewhere (0) that
+// ck_sgemm alone, the parameters untouched. On every route, path, transpose and thread count,
+// for every kind of SGD step.
 import CKernels
 import DeepLearning
 import XCTest
@@ -19,22 +21,33 @@ private let sgdSteps = [
     SGDStep(lr: 0.2, momentum: 0.9, dampening: 0, weightDecay: 0, nesterov: false, firstStep: true),
 ]
 
-/// Parameters and momentum buffers (m x n, dense) after one update.
+/// Parameters and momentum buffers (m x n, dense) after one update, whether ck_sgemm_sgd took
+/// it, and the gradient buffer.
 private struct Updated {
     var param: [Float], velocity: [Float]
+    var stepped = false
+    var grad: [Float] = []
+
+    /// The step with the stored gradient, where ck_sgemm_sgd did not take it: the caller's.
+    mutating func finish(_ step: SGDStep) {
+        guard !stepped else { return }
+        ck_sgd(Int64(param.count), &param, grad, &velocity, step.lr, step.momentum, step.dampening,
+               step.weightDecay, step.nesterov ? 1 : 0, step.firstStep ? 1 : 0)
+    }
 }
 
 extension StoredGEMM {
     /// ck_sgemm_sgd from `param` and `velocity`; the gradient buffer starts as NaN.
     fileprivate func runSGD(_ step: SGDStep, param: [Float], velocity: [Float]) -> Updated {
         var updated = Updated(param: param, velocity: velocity)
-        var grad = [Float](repeating: .nan, count: m * n)
+        updated.grad = [Float](repeating: .nan, count: m * n)
         a!.storage.withUnsafeBufferPointer { a in
             b!.storage.withUnsafeBufferPointer { b in
-                ck_sgemm_sgd(transA ? 1 : 0, transB ? 1 : 0, Int64(m), Int64(n), Int64(k), alpha,
-                             a.baseAddress, Int64(self.a!.ld), b.baseAddress, Int64(self.b!.ld), &grad,
-                             &updated.param, &updated.velocity, step.lr, step.momentum, step.dampening,
-                             step.weightDecay, step.nesterov ? 1 : 0, step.firstStep ? 1 : 0)
+                updated.stepped = ck_sgemm_sgd(
+                    transA ? 1 : 0, transB ? 1 : 0, Int64(m), Int64(n), Int64(k), alpha, a.baseAddress,
+                    Int64(self.a!.ld), b.baseAddress, Int64(self.b!.ld), &updated.grad, &updated.param,
+                    &updated.velocity, step.lr, step.momentum, step.dampening, step.weightDecay,
+                    step.nesterov ? 1 : 0, step.firstStep ? 1 : 0) == 1
             }
         }
         return updated
@@ -45,24 +58,43 @@ extension StoredGEMM {
         var updated = Updated(param: param, velocity: velocity)
         let dense = StoredGEMM(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: 0,
                                a: a, b: b, c: Matrix(rows: m, cols: n, values: [Float](repeating: .nan, count: m * n)))
-        let grad = dense.run().storage
-        ck_sgd(Int64(m * n), &updated.param, grad, &updated.velocity, step.lr, step.momentum, step.dampening,
-               step.weightDecay, step.nesterov ? 1 : 0, step.firstStep ? 1 : 0)
+        updated.grad = dense.run().storage
+        updated.finish(step)
         return updated
     }
 
-    /// Asserts ck_sgemm_sgd equals the unfused sequence, bit for bit, for every step kind.
+    /// Asserts, for every step kind, that ck_sgemm_sgd takes the step exactly when `steps`,
+    /// with the unfused sequence's parameters and buffers, bit for bit, and otherwise stores
+    /// the unfused sequence's gradient and leaves the parameters as they were.
     fileprivate func assertSGDMatchesUnfused(
-        param: [Float], velocity: [Float], _ what: String, file: StaticString = #filePath, line: UInt = #line
+        param: [Float], velocity: [Float], steps: Bool, _ what: String, file: StaticString = #filePath,
+        line: UInt = #line
     ) {
         for (index, step) in sgdSteps.enumerated() {
             let fused = runSGD(step, param: param, velocity: velocity)
             let unfused = runUnfusedSGD(step, param: param, velocity: velocity)
-            assertBitwiseEqual(fused.param, unfused.param, "param, step kind \(index), " + what, file: file, line: line)
-            assertBitwiseEqual(fused.velocity, unfused.velocity, "velocity, step kind \(index), " + what,
-                               file: file, line: line)
+            let what = "step kind \(index), " + what
+            XCTAssertEqual(fused.stepped, steps, "took the step, " + what, file: file, line: line)
+            guard fused.stepped else {
+                assertBitwiseEqual(fused.grad, unfused.grad, "gradient, " + what, file: file, line: line)
+                assertBitwiseEqual(fused.param, param, "param, " + what, file: file, line: line)
+                assertBitwiseEqual(fused.velocity, velocity, "velocity, " + what, file: file, line: line)
+                continue
+            }
+            assertBitwiseEqual(fused.param, unfused.param, "param, " + what, file: file, line: line)
+            assertBitwiseEqual(fused.velocity, unfused.velocity, "velocity, " + what, file: file, line: line)
         }
     }
+}
+
+/// Whether ck_sgemm_sgd takes the step for this product on the current table: where ck_sgemm
+/// takes a packed route with B~ shared, in one k block (k at most 256, every table's kc or
+/// less, here; the shapes have none between 256 and 1024).
+private func takesTheStep(_ shape: (m: Int, n: Int, k: Int), _ t: (a: Bool, b: Bool)) -> Bool {
+    let route = ck_gemm_route_for(ck_gemm_get_arch(), ck_get_num_threads(), t.a ? 1 : 0, t.b ? 1 : 0,
+                                  Int64(shape.m), Int64(shape.n), Int64(shape.k), Int64(shape.n), 1, 0,
+                                  CK_GEMM_EPILOGUE_NONE)
+    return shape.k <= 256 && [CK_GEMM_ROUTE_PACKED, CK_GEMM_ROUTE_PACKED_ALONG_ROWS].contains(route)
 }
 
 final class GEMMSGDTests: XCTestCase {
@@ -78,7 +110,7 @@ final class GEMMSGDTests: XCTestCase {
 
     /// The shapes with k at most 256 (every table's kc or less) take every packed route on
     /// every table (packed-along-rows on the two-FMA table only): the update runs in the
-    /// row panels from "packed" and "packed-along-rows", after the others.
+    /// row panels from "packed" and "packed-along-rows"; the others store the gradient.
     func testShapesTakeEveryPackedRouteInOneKBlock() {
         for arch in allArchitectures {
             var taken = Set<UInt32>()
@@ -109,7 +141,7 @@ final class GEMMSGDTests: XCTestCase {
             forEachSupportedArchitecture { path in
                 for t in transposes {
                     problem.stored(transA: t.a, transB: t.b, padding: index % 3).assertSGDMatchesUnfused(
-                        param: param, velocity: velocity,
+                        param: param, velocity: velocity, steps: takesTheStep(shape, t),
                         "m \(shape.m) n \(shape.n) k \(shape.k), transA \(t.a) transB \(t.b), alpha \(alpha), "
                             + "path \(path)")
                 }
@@ -117,9 +149,11 @@ final class GEMMSGDTests: XCTestCase {
         }
     }
 
-    /// 1 and 2 threads give the same parameters and buffers, on products that go parallel.
+    /// 1 and 2 threads give the same parameters and buffers, on products that go parallel, of
+    /// which some take the step on 2 threads.
     func testThreadCountDoesNotChangeTheBits() {
         var rng = SeededGenerator(seed: 42)
+        var stepsOnTwoThreads = false
         for shape in [(m: 300, n: 200, k: 64), (m: 40, n: 700, k: 32)] {
             let problem = GEMMProblem.random(m: shape.m, n: shape.n, k: shape.k, using: &rng)
             let param = randomFloats(shape.m * shape.n, using: &rng)
@@ -128,33 +162,32 @@ final class GEMMSGDTests: XCTestCase {
                 let stored = problem.stored(transA: t.a, transB: t.b)
                 forEachSupportedArchitecture { path in
                     let what = "m \(shape.m) n \(shape.n) k \(shape.k), transA \(t.a) transB \(t.b), path \(path)"
+                    stepsOnTwoThreads = stepsOnTwoThreads || withThreads(2) { takesTheStep(shape, t) }
                     assertSameResultForThreadCounts([1, 2], what) {
-                        let updated = stored.runSGD(sgdSteps[1], param: param, velocity: velocity)
+                        var updated = stored.runSGD(sgdSteps[1], param: param, velocity: velocity)
+                        updated.finish(sgdSteps[1])
                         return updated.param + updated.velocity
                     }
                 }
             }
         }
+        XCTAssert(stepsOnTwoThreads)
     }
 
-    /// k == 0 or alpha == 0: the gradient is zero, and the update is ck_sgd's with it.
-    func testZeroProductUpdatesWithAZeroGradient() {
+    /// k == 0 or alpha == 0: no packed route; the gradient, zero, is stored.
+    func testZeroProductStoresAZeroGradient() {
         var rng = SeededGenerator(seed: 43)
         let (m, n) = (9, 40)
         let param = randomFloats(m * n, using: &rng)
         let velocity = randomFloats(m * n, using: &rng)
-        let step = sgdSteps[2]
-        let zero = [Float](repeating: 0, count: m * n)
-        var expected = Updated(param: param, velocity: velocity)
-        ck_sgd(Int64(m * n), &expected.param, zero, &expected.velocity, step.lr, step.momentum, step.dampening,
-               step.weightDecay, 1, 0)
         for (alpha, k) in [(Float(0), 5), (1, 0)] {
             let problem = GEMMProblem.random(m: m, n: n, k: max(k, 1), alpha: alpha, using: &rng)
             let stored = StoredGEMM(transA: false, transB: false, m: m, n: n, k: k, alpha: alpha, beta: 0,
                                     a: problem.a, b: problem.b, c: problem.c)
-            let updated = stored.runSGD(step, param: param, velocity: velocity)
-            assertBitwiseEqual(updated.param, expected.param, "param, alpha \(alpha) k \(k)")
-            assertBitwiseEqual(updated.velocity, expected.velocity, "velocity, alpha \(alpha) k \(k)")
+            let updated = stored.runSGD(sgdSteps[2], param: param, velocity: velocity)
+            XCTAssertFalse(updated.stepped)
+            assertBitwiseEqual(updated.grad, [Float](repeating: 0, count: m * n), "gradient, alpha \(alpha) k \(k)")
+            assertBitwiseEqual(updated.param, param, "param, alpha \(alpha) k \(k)")
         }
     }
 }

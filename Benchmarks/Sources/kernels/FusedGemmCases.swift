@@ -21,8 +21,8 @@ enum FusedStep: CaseIterable {
             """
             GEMM + SGD  G = op(A)·op(B), then SGD with momentum 0.9 on the m×n weights: a training \
             step's dW and update.
-            fused: ck_sgemm_sgd (G not stored on the packed routes). unfused: ck_sgemm into G, \
-            then ck_sgd.
+            fused: ck_sgemm_sgd (G not stored on the packed routes with B~ shared; elsewhere G is, \
+            then ck_sgd). unfused: ck_sgemm into G, then ck_sgd.
             """
         }
     }
@@ -84,8 +84,12 @@ private func fusedForms(_ gemm: GemmCase, _ a: Buffer<Float>, _ b: Buffer<Float>
         // A small step, so that the weights stay finite over many calls.
         let (lr, momentum): (Float, Float) = (1e-4, 0.9)
         return ({
-            ck_sgemm_sgd(transA, transB, m, n, k, 1, a.pointer, lda, b.pointer, ldb, fused.c.pointer,
-                         fused.param.pointer, fused.velocity.pointer, lr, momentum, 0, 0, 0, 0)
+            // The step where ck_sgemm_sgd does not take it (products not on a packed route).
+            if ck_sgemm_sgd(transA, transB, m, n, k, 1, a.pointer, lda, b.pointer, ldb, fused.c.pointer,
+                            fused.param.pointer, fused.velocity.pointer, lr, momentum, 0, 0, 0, 0) == 0 {
+                ck_sgd(m * n, fused.param.pointer, fused.c.pointer, fused.velocity.pointer, lr, momentum,
+                       0, 0, 0, 0)
+            }
         }, {
             product(unfused.c)
             ck_sgd(m * n, unfused.param.pointer, unfused.c.pointer, unfused.velocity.pointer, lr,
