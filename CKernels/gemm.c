@@ -65,33 +65,56 @@ void ck_sgemm_relu_backward(int trans_a, int trans_b, int64_t m, int64_t n, int6
     gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, &e);
 }
 
+/* The plan of ck_sgemm_sgd's product, and whether the update goes into it: where the plain
+ * product's route is a packed one with B~ shared, in one k block, its tiles are taken along
+ * C's rows (PACKED_ALONG_ROWS), and each finished row panel updates its parameters instead of
+ * being stored. A column of tiles would update rows of few columns each, ld apart: with ld a
+ * power of two they all fall in the same cache sets. The elements are those ck_sgemm would
+ * have stored, bit for bit (gemm_plan.h). */
+static inline __attribute__((always_inline)) int
+sgd_plan(const ck_gemm_table *t, const ck_gemm_operands *g, ck_gemm_plan *plan) {
+    *plan = ck_gemm_plan_for(t, t->isa->mr, t->isa->nr, 0, g);
+    if ((plan->route != CK_GEMM_ROUTE_PACKED && plan->route != CK_GEMM_ROUTE_PACKED_ALONG_ROWS) ||
+        g->k > t->kc)
+        return 0;
+    plan->route = CK_GEMM_ROUTE_PACKED_ALONG_ROWS;
+    return 1;
+}
+
+/* ck_sgemm_sgd's operands: C = G, dense, beta 0. */
+static inline ck_gemm_operands sgd_operands(int trans_a, int trans_b, int64_t m, int64_t n,
+                                            int64_t k, float alpha, const float *a, int64_t lda,
+                                            const float *b, int64_t ldb, float *grad) {
+    return (ck_gemm_operands){.trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n, .k = k,
+                              .alpha = alpha, .beta = 0.0f, .a = a, .b = b, .lda = lda,
+                              .ldb = ldb, .ldc = n, .c = grad};
+}
+
+int ck_sgemm_sgd_takes_step(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k) {
+    const ck_gemm_operands g =
+        sgd_operands(trans_a, trans_b, m, n, k, 1.0f, NULL, 1, NULL, 1, NULL);
+    ck_gemm_plan plan;
+    return sgd_plan(ck_gemm_current_table(), &g, &plan);
+}
+
 int ck_sgemm_sgd(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                  const float *a, int64_t lda, const float *b, int64_t ldb, float *grad,
                  float *param, float *velocity, float lr, float momentum, float dampening,
                  float weight_decay, int nesterov, int first_step) {
     const ck_gemm_table *t = ck_gemm_current_table();
-    ck_gemm_operands g = {.trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n, .k = k,
-                          .alpha = alpha, .beta = 0.0f, .a = a, .b = b, .lda = lda,
-                          .ldb = ldb, .ldc = n, .c = grad};
-    /* The plain product's route: where it is a packed one with B~ shared, in one k block,
-     * its tiles are taken along C's rows (PACKED_ALONG_ROWS), and each finished row panel
-     * updates its parameters instead of being stored. A column of tiles would update rows
-     * of few columns each, ld apart: with ld a power of two they all fall in the same cache
-     * sets. The elements are those ck_sgemm would have stored, bit for bit (gemm_plan.h).
-     * Elsewhere G is stored, for the caller's step. */
-    ck_gemm_plan plan = ck_gemm_plan_for(t, t->isa->mr, t->isa->nr, 0, &g);
-    if ((plan.route == CK_GEMM_ROUTE_PACKED || plan.route == CK_GEMM_ROUTE_PACKED_ALONG_ROWS) &&
-        k <= t->kc) {
+    ck_gemm_operands g = sgd_operands(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, grad);
+    ck_gemm_plan plan;
+    if (sgd_plan(t, &g, &plan)) {
         ck_sgd_args update =
             ck_sgd_settings(lr, momentum, dampening, weight_decay, nesterov, first_step);
         update.param = param;
         update.velocity = velocity;
         update.ld = n;
         g.sgd = &update;
-        plan.route = CK_GEMM_ROUTE_PACKED_ALONG_ROWS;
         ck_gemm_packed(t, &g, plan);
         return 1;
     }
+    /* Elsewhere G is stored, for the caller's step. */
     gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, 0.0f, grad, n, NULL);
     return 0;
 }

@@ -71,6 +71,11 @@ int ck_sgemm_sgd(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, floa
                  float *param, float *velocity, float lr, float momentum, float dampening,
                  float weight_decay, int nesterov, int first_step);
 
+/* Whether ck_sgemm_sgd takes the step for this product (1) or would only store G (0), on the
+ * current table and thread count, alpha not 0: a few comparisons, for a caller that has other
+ * work to do first (finding the momentum buffer) only when it does. */
+int ck_sgemm_sgd_takes_step(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k);
+
 /* Which code computes a product is planned per call from a table of block sizes and
  * thresholds for the kind of CPU (its architecture, below), the shape, the transposes, alpha,
  * beta and the epilogue. Block sizes change the order in which the k sums are split and

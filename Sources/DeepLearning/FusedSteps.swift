@@ -74,6 +74,13 @@ struct FusedSteps {
         return gradient
     }
 
+    /// Whether some `Linear`'s weight would take an SGD step in its gradient's product for a
+    /// batch of `batch` samples (`ck_sgemm_sgd_takes_step`): when none would, `fit` passes no
+    /// optimizer down, and its small layers (the spiral's) do not even ask.
+    func someWeightStepsInProduct(batch: Int) -> Bool {
+        parametersAreDistinct && backward.contains { $0.linear?.weightStepsInProduct(batch: batch) == true }
+    }
+
     /// The parameters' gradients from dLoss/dOutput, without dLoss/dInput of the first layer,
     /// which training does not need. With `optimizer` (nil: none), each `Linear`'s weight that
     /// can takes this step in the product of its gradient (`SGD.stepInProduct`), that gradient
@@ -113,6 +120,14 @@ enum BackwardStep {
         case .linear(let linear): linear.backward(outputGradient, through: nil, updating: optimizer)
         case .linearThroughReLU(let linear, let relu):
             linear.backward(outputGradient, through: relu, updating: optimizer)
+        }
+    }
+
+    /// The step's `Linear`, if it has one.
+    var linear: Linear? {
+        switch self {
+        case .layer: nil
+        case .linear(let linear), .linearThroughReLU(let linear, _): linear
         }
     }
 

@@ -151,6 +151,12 @@ public final class Linear: Function {
         accumulateGradients(lastInput(checking: outputGradient), outputGradient, updating: optimizer)
     }
 
+    /// Whether the weight's gradient product for a batch of `batch` samples takes an SGD step
+    /// (`ck_sgemm_sgd_takes_step`).
+    func weightStepsInProduct(batch: Int) -> Bool {
+        ck_sgemm_sgd_takes_step(1, 0, Int64(inputSize), Int64(outputSize), Int64(batch)) == 1
+    }
+
     /// The last forward's input, once dy is checked against that forward's output.
     private func lastInput(checking outputGradient: Tensor) -> Tensor {
         guard let input else { fatalError("\(self): backward called before forward") }
@@ -172,12 +178,17 @@ public final class Linear: Function {
         // right after zeroGrad, dW = that product (beta 0: the zeros are never written).
         let (m, n, k) = (Int64(inputSize), Int64(outputSize), Int64(input.shape[0]))
         let dW = weight.gradientForAccumulation()
-        let computed = !dW.accumulate && weight.gradientHooks.isEmpty
-            && optimizer?.stepInProduct(of: weight) { step in
+        // The kernel's own test first: a small product, like the spiral's, does not take the
+        // step, and looking for the weight's momentum buffer would cost more than it.
+        var computed = false
+        if let optimizer, !dW.accumulate, weightStepsInProduct(batch: Int(k)),
+           weight.gradientHooks.isEmpty {
+            computed = optimizer.stepInProduct(of: weight) { step in
                 ck_sgemm_sgd(1, 0, m, n, k, 1, input.value, m, dy, n, dW.buffer, weight.value,
                              step.velocity, step.learningRate, step.momentum, step.dampening,
                              step.weightDecay, step.nesterov, step.firstStep) == 1
-            } == true
+            }
+        }
         if !computed {
             ck_sgemm(1, 0, m, n, k, 1, input.value, m, dy, n, dW.accumulate ? 1 : 0, dW.buffer, n)
         }

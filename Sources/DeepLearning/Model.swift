@@ -319,8 +319,11 @@ public final class Model: Layer {
         // Grown epoch by epoch: `epochs` may be larger than what could be reserved up front.
         var history: [Float] = []
         // The optimizer when the weights may take their steps in their gradients' products
-        // (see `fit`): nothing may read or change a gradient between backward and step.
-        let stepsInProducts = penalties.isEmpty && beforeStep == nil ? optimizer as? SGD : nil
+        // (see `fit`): nothing may read or change a gradient between backward and step, and
+        // some weight's product at this batch size is one that takes it.
+        let stepsInProducts = penalties.isEmpty && beforeStep == nil
+            && fusedSteps?.someWeightStepsInProduct(batch: loader.batchSize) == true
+            ? optimizer as? SGD : nil
         for epoch in stride(from: finished + 1, through: epochs, by: 1) {
             var lossSum = 0.0
             var samples = 0

@@ -75,6 +75,8 @@ extension StoredGEMM {
             let unfused = runUnfusedSGD(step, param: param, velocity: velocity)
             let what = "step kind \(index), " + what
             XCTAssertEqual(fused.stepped, steps, "took the step, " + what, file: file, line: line)
+            XCTAssertEqual(ck_sgemm_sgd_takes_step(transA ? 1 : 0, transB ? 1 : 0, Int64(m), Int64(n), Int64(k)),
+                           fused.stepped ? 1 : 0, "ck_sgemm_sgd_takes_step, " + what, file: file, line: line)
             guard fused.stepped else {
                 assertBitwiseEqual(fused.grad, unfused.grad, "gradient, " + what, file: file, line: line)
                 assertBitwiseEqual(fused.param, param, "param, " + what, file: file, line: line)
