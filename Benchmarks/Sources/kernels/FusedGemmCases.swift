@@ -29,6 +29,12 @@ enum FusedStep: CaseIterable {
 
     /// The name of the fused call, for the check of its bits.
     var fusedName: String { self == .biasReLU ? "ck_sgemm_bias_relu" : "ck_sgemm_sgd" }
+    /// What the route column shows.
+    var routeNote: String {
+        self == .biasReLU
+            ? "the route ck_sgemm_bias_relu takes"
+            : "the route ck_sgemm takes; ck_sgemm_sgd goes along rows on \"packed\""
+    }
     var unfusedNames: String {
         self == .biasReLU ? "ck_sgemm + ck_bias_add + ck_relu_forward" : "ck_sgemm + ck_sgd"
     }
@@ -106,7 +112,7 @@ func runFusedBenchmarks(_ cases: [GemmCase], step: FusedStep, plan: TimingPlan) 
 
         \(step.header)
         sgemm: ck_sgemm alone. unf/fused = unfused time / fused time (> 1: fusing pays).
-        route: the route \(step.fusedName) takes (CKernels/gemm_plan.h).
+        route: \(step.routeNote) (CKernels/gemm_plan.h).
 
         """)
     let table = Table([
