@@ -56,8 +56,7 @@ static _Thread_local ck_scratch a_scratch;
 static _Thread_local ck_scratch b_scratch;
 /* One B~ sliver of each thread, when it packs its own (gemm_thread). */
 static _Thread_local ck_scratch sliver_scratch;
-/* The row panel of C of each thread, when it updates parameters instead of being stored in C
- * (ck_gemm_operands.sgd). */
+/* A row panel of C of each thread, when it updates parameters (ck_gemm_operands.sgd). */
 static _Thread_local ck_scratch update_scratch;
 
 /* ---------------------------------------------------------------------------------------
@@ -300,8 +299,7 @@ static void tile_column(const gemm_problem *problem, const k_block *kb, const fl
         const ck_gemm_epilogue e = ck_gemm_epilogue_at(*g->epilogue, ic, jc + jr);
         problem->isa->epilogue(mc, cols, g->c + ic * g->ldc + jc + jr, g->ldc, &e);
     }
-    /* An SGD update goes along rows (tile_row_panel), unless the team the runtime gave is
-     * smaller than planned and takes own slivers: then C is stored, and updates from there. */
+    /* An SGD update goes along rows unless a team smaller than planned takes own slivers. */
     if (g->sgd != NULL && kb->last)
         ck_sgd_block(g->sgd, ic, jc + jr, mc, cols, g->c + ic * g->ldc + jc + jr, g->ldc);
 }
@@ -316,7 +314,6 @@ static void tile_row_panel(const gemm_problem *problem, const k_block *kb, const
     const ck_gemm_operands *g = problem->g;
     const int nr = problem->isa->nr;
     const int64_t kc = kb->kc, jc = kb->jc;
-    /* Column jc + n0 of the panel's first row, in C or in the buffer. */
     float *const c0 = g->sgd != NULL ? buffers->panel : g->c + ic * g->ldc + jc + n0;
     const int64_t ldc = g->sgd != NULL ? n1 - n0 : g->ldc;
     for (int64_t jr = n0; jr < n1; jr += nr) {

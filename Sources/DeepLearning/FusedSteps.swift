@@ -78,7 +78,8 @@ struct FusedSteps {
     /// batch of `batch` samples (`ck_sgemm_sgd_takes_step`): when none would, `fit` passes no
     /// optimizer down, and its small layers (the spiral's) do not even ask.
     func someWeightStepsInProduct(batch: Int) -> Bool {
-        parametersAreDistinct && backward.contains { $0.linear?.weightStepsInProduct(batch: batch) == true }
+        parametersAreDistinct
+            && backward.contains { $0.linear?.weightStepsInProduct(batch: batch) == true }
     }
 
     /// The parameters' gradients from dLoss/dOutput, without dLoss/dInput of the first layer,
@@ -135,7 +136,8 @@ enum BackwardStep {
     func accumulateParameterGradients(_ outputGradient: Tensor, updating optimizer: SGD?) {
         switch self {
         case .layer(let layer): layer.accumulateParameterGradients(outputGradient)
-        case .linear(let linear): linear.accumulateParameterGradients(outputGradient, updating: optimizer)
+        case .linear(let linear):
+            linear.accumulateParameterGradients(outputGradient, updating: optimizer)
         case .linearThroughReLU: _ = backward(outputGradient, updating: optimizer)
         }
     }

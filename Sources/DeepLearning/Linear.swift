@@ -148,7 +148,8 @@ public final class Linear: Function {
     /// dW += xᵀ · dy and db += Σ dy, the weight taking its step in dW's product when
     /// `optimizer` allows it (`accumulateGradients`).
     func accumulateParameterGradients(_ outputGradient: Tensor, updating optimizer: SGD?) {
-        accumulateGradients(lastInput(checking: outputGradient), outputGradient, updating: optimizer)
+        accumulateGradients(lastInput(checking: outputGradient), outputGradient,
+                            updating: optimizer)
     }
 
     /// Whether the weight's gradient product for a batch of `batch` samples takes an SGD step
