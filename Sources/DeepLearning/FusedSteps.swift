@@ -18,10 +18,14 @@ struct FusedSteps {
     /// backward pass reads a weight that a later one (in the backward pass) has updated.
     let parametersAreDistinct: Bool
 
-    /// The steps of `layers`, or nil when one is not a `Function`.
+    /// The steps of `layers`, or nil when one is not a `Function` or one appears twice: a
+    /// `Function` keeps its last forward pass's input and buffers for its backward pass, so
+    /// a layer used twice goes through the graph, whose nodes save each call's own.
     init?(_ layers: [any Layer]) {
         let functions = layers.compactMap { $0 as? any Function }
-        guard functions.count == layers.count else { return nil }
+        guard functions.count == layers.count,
+              Set(layers.map { ObjectIdentifier($0) }).count == layers.count
+        else { return nil }
         self.init(functions: functions)
     }
 

@@ -5,8 +5,9 @@ import CKernels
 ///
 /// `fit`, `forward`, `predict`, `probabilities` and `accuracy` take the fused path (the
 /// layers' own forward and backward passes, each `Linear` + `ReLU` pair as one GEMM) when
-/// every layer is a `Function`, and the graph (`callAsFunction(_:)` recorded, `backward(_:)`
-/// on its output) otherwise; both give the same results bit for bit where both apply.
+/// every layer is a `Function` and none appears twice, and the graph (`callAsFunction(_:)`
+/// recorded, `backward(_:)` on its output) otherwise; both give the same results bit for bit
+/// where both apply.
 ///
 /// ```swift
 /// let model = Model {
@@ -128,10 +129,11 @@ public final class Model: Layer {
 
     /// `accumulateParameterGradients(outputGradient)`, then `optimizer.step()`, with the same
     /// parameters bit for bit, in fewer passes over memory: each `Linear`'s weight whose
-    /// gradient starts from zero (after `zeroGrad()`) takes its step in the matrix product
-    /// that computes that gradient (`ck_sgemm_sgd`), which then stores neither the gradient
-    /// nor reads it back. Those weights' gradients are left unspecified; the other parameters
-    /// keep theirs. For models whose layers are all `Function`s, as `backward(_:)`.
+    /// gradient starts from zero (after `zeroGrad()`) and whose gradient's matrix product is
+    /// large enough (`ck_sgemm_sgd_takes_step`) takes its step in that product, which then
+    /// neither stores the gradient nor reads it back. The gradients of the weights that step
+    /// so are left unspecified; the other parameters keep theirs. For models whose layers are
+    /// all `Function`s, as `backward(_:)`.
     ///
     /// ```swift
     /// optimizer.zeroGrad()
@@ -145,7 +147,7 @@ public final class Model: Layer {
 
     private func requireFusedSteps() -> FusedSteps {
         guard let steps = fusedSteps else {
-            fatalError("\(self): backward needs every layer to be a Function; differentiate model(x) with backward(_:) instead")
+            fatalError("\(self): backward needs every layer to be a Function, none of them twice; differentiate model(x) with backward(_:) instead")
         }
         return steps
     }

@@ -315,6 +315,29 @@ final class ModelCompositionTests: XCTestCase {
         XCTAssertEqual(results[0].parameters, results[1].parameters, file: file, line: line)
     }
 
+    /// A layer used twice keeps its last call's input and buffers on the fused path, so such a
+    /// model trains through the graph: a ReLU shared by two places trains as two ReLUs, bit
+    /// for bit, and a Linear applied twice (its weight tied) as the graph does.
+    func testALayerUsedTwiceTrainsThroughTheGraph() throws {
+        var generator = SeededGenerator(seed: 19)
+        let x = randomTensor([64, 16], using: &generator)
+        let labels = (0..<64).map { Int32($0 % 3) }
+        func train(_ model: Model, fused: Bool = true) throws -> [[Float]] {
+            model.initializeParameters(seed: 20)
+            model.allowsFusedPath = fused
+            try model.fit(x, labels: labels,
+                          optimizer: SGD(parameters: model.parameters, learningRate: 0.1, momentum: 0.9),
+                          epochs: 2, batchSize: 32, seed: 21)
+            return model.parameters.map(\.values)
+        }
+        let relu = ReLU()
+        XCTAssertEqual(try train(Model([Linear(16, 32), relu, Linear(32, 32), relu, Linear(32, 3)])),
+                       try train(Model([Linear(16, 32), ReLU(), Linear(32, 32), ReLU(), Linear(32, 3)])))
+        let tied = Linear(32, 32)
+        func tiedModel() -> Model { Model([Linear(16, 32), ReLU(), tied, ReLU(), tied, ReLU(), Linear(32, 3)]) }
+        XCTAssertEqual(try train(tiedModel()), try train(tiedModel(), fused: false))
+    }
+
     func testGraphAndFusedFitGiveTheSameLossesOnTheSpiralNetwork() throws {
         let (x, labels) = spiral(pointsPerClass: 50, classes: 3, seed: 17)
         try assertSameTraining({ Model { Linear(2, 100); ReLU(); Linear(100, 3) } },
