@@ -88,6 +88,33 @@ final class SGDInProductTests: XCTestCase {
         XCTAssertEqual(results[0], results[1])
     }
 
+    /// An optimizer of some parameters only (the second layer's): the weights it does not
+    /// update keep their values and the first layer's gradient is stored, as with two calls.
+    func testStepInProductsWithAnOptimizerOfSomeParameters() throws {
+        let (inputs, labels) = Self.data()
+        let x = Tensor(shape: [64, 96], values: Array(inputs.values[0..<(64 * 96)]))
+        var results: [[[Float]]] = []
+        for inProducts in [true, false] {
+            let model = Self.model()
+            let optimizer = SGD(parameters: Array(model.parameters[2...3]), learningRate: 0.05,
+                                momentum: 0.9)
+            let loss = SoftmaxCrossEntropy()
+            for _ in 0..<3 {
+                optimizer.zeroGrad()
+                model.parameters[0].zeroGradient()
+                _ = try loss.forward(model.forward(x), labels: labels[0..<64])
+                if inProducts {
+                    model.accumulateParameterGradients(loss.backward(), thenStep: optimizer)
+                } else {
+                    model.accumulateParameterGradients(loss.backward())
+                    optimizer.step()
+                }
+            }
+            results.append(model.parameters.map(\.values) + [model.parameters[0].gradients])
+        }
+        XCTAssertEqual(results[0], results[1])
+    }
+
     /// Between the epochs' last batches the fused path does not store the weights' gradients;
     /// `progress` sees every gradient of the epoch's last batch, as through the graph.
     func testProgressSeesTheLastBatchsGradients() throws {
