@@ -66,19 +66,16 @@ void ck_sgemm_relu_backward(int trans_a, int trans_b, int64_t m, int64_t n, int6
 }
 
 /* The plan of ck_sgemm_sgd's product, and whether the update goes into it: where the plain
- * product's route is a packed one with B~ shared, in one k block, its tiles are taken along
- * C's rows (PACKED_ALONG_ROWS), and each finished row panel updates its parameters instead of
- * being stored. A column of tiles would update rows of few columns each, ld apart: with ld a
- * power of two they all fall in the same cache sets. The elements are those ck_sgemm would
- * have stored, bit for bit (gemm_plan.h). */
+ * product's route is a packed one with B~ shared, in one k block (the packed route then takes
+ * the tiles along C's rows, each finished row panel updating its parameters instead of being
+ * stored; gemm_packed.c). The elements are those ck_sgemm would have stored, bit for bit
+ * (gemm_plan.h). */
 static inline __attribute__((always_inline)) int
 sgd_plan(const ck_gemm_table *t, const ck_gemm_operands *g, ck_gemm_plan *plan) {
     *plan = ck_gemm_plan_for(t, t->isa->mr, t->isa->nr, 0, g);
-    if ((plan->route != CK_GEMM_ROUTE_PACKED && plan->route != CK_GEMM_ROUTE_PACKED_ALONG_ROWS) ||
-        g->k > t->kc)
-        return 0;
-    plan->route = CK_GEMM_ROUTE_PACKED_ALONG_ROWS;
-    return 1;
+    return (plan->route == CK_GEMM_ROUTE_PACKED ||
+            plan->route == CK_GEMM_ROUTE_PACKED_ALONG_ROWS) &&
+           g->k <= t->kc;
 }
 
 /* ck_sgemm_sgd's operands: C = G, dense, beta 0. */

@@ -20,10 +20,11 @@
  *               each tile also gives the kernel its piece of the next B~ sliver to ask L2
  *               for: the column of tiles brings in the next column's sliver)
  *             in the last k block: the epilogue on these mc x NR of C, still in cache
- *           (PACKED_ALONG_ROWS: a unit is a row panel of MR rows, its A~ sliver packed right
- *           before it, against all the thread's B~ slivers; then the panel's epilogue, or
- *           with ck_sgemm_sgd's update, sgd, in one k block: the panel goes to a buffer of the
- *           thread's instead of C, and updates the parameters at its place)
+ *           (PACKED_ALONG_ROWS, and PACKED with ck_sgemm_sgd's update, sgd: a unit is a row
+ *           panel of MR rows, its A~ sliver packed right before it, against all the thread's
+ *           B~ slivers; then the panel's epilogue, or in one k block the update from a buffer
+ *           of the thread's: C is not stored. Columns of tiles would update rows NR floats
+ *           long, ldc apart, all in the same cache sets when ldc is a power of two.)
  *       then the units left in the other threads' queues, from their backs
  *       barrier (B~ is repacked next; after the last k block, the parallel region's end)
  *
@@ -299,7 +300,7 @@ static void tile_column(const gemm_problem *problem, const k_block *kb, const fl
         const ck_gemm_epilogue e = ck_gemm_epilogue_at(*g->epilogue, ic, jc + jr);
         problem->isa->epilogue(mc, cols, g->c + ic * g->ldc + jc + jr, g->ldc, &e);
     }
-    /* An SGD update goes along rows unless a team smaller than planned takes own slivers. */
+    /* An SGD update goes along rows unless this team's layout takes own slivers. */
     if (g->sgd != NULL && kb->last)
         ck_sgd_block(g->sgd, ic, jc + jr, mc, cols, g->c + ic * g->ldc + jc + jr, g->ldc);
 }
@@ -428,8 +429,7 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
     /* Columns in equal blocks of at most nc: no short remainder block, for which all of A
      * would be packed again. */
     const int64_t nc_block = ck_gemm_equal_block(g->n, t->nc, nr);
-    if (g->sgd != NULL)
-        buffers.panel = ck_scratch_get(&update_scratch, (size_t)mr * (size_t)nc_block);
+    if (g->sgd != NULL) buffers.panel = ck_scratch_get(&update_scratch, (size_t)(mr * nc_block));
     for (int64_t jc = 0; jc < g->n; jc += nc_block) {
         const int64_t nc = ck_gemm_min64(nc_block, g->n - jc);
         const thread_share mine = share_of(problem, layout, tid, nc);
@@ -492,7 +492,7 @@ void ck_gemm_packed(const ck_gemm_table *t, const ck_gemm_operands *g, ck_gemm_p
         .t = t, .isa = isa, .g = g,
         .b_packed = ck_scratch_get(&b_scratch, (size_t)nc_max * (size_t)ck_gemm_min64(t->kc, g->k)),
         .b_in_place = plan.route == CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE,
-        .along_rows = plan.route == CK_GEMM_ROUTE_PACKED_ALONG_ROWS};
+        .along_rows = plan.route == CK_GEMM_ROUTE_PACKED_ALONG_ROWS || g->sgd != NULL};
     if (plan.threads > 1)
         gemm_parallel(&problem, plan.threads);
     else

@@ -188,9 +188,10 @@ static inline const ck_gemm_table *ck_gemm_current_table(void) {
 }
 
 /* A product as the caller gave it (ck_sgemm's arguments), with its epilogue (NULL: none).
- * sgd (NULL: none), on PACKED_ALONG_ROWS only, in one k block, with beta 0 and no epilogue:
- * C is not stored; each finished row panel of it is the gradient of the panel of sgd's
- * parameters at the same place, and updates them at once (ck_sgemm_sgd). */
+ * sgd (NULL: none), on PACKED or PACKED_ALONG_ROWS only, in one k block, with beta 0 and no
+ * epilogue: the tiles go along C's rows, C is not stored, and each finished row panel of it
+ * is the gradient of the panel of sgd's parameters at the same place, and updates them at
+ * once (ck_sgemm_sgd). */
 typedef struct {
     int trans_a, trans_b;
     int64_t m, n, k;
