@@ -3,7 +3,7 @@
 // so that Benchmarks/peers/run_peers.py can rotate it with numpy, JAX and PyTorch.
 //
 //     swift run -c release --package-path Benchmarks training [--quick] [--threads N]
-//                                                             [--thread-time]
+//                                                             [--thread-time] [--compare-update]
 import BenchmarkSupport
 import CKernels
 import DeepLearning
@@ -22,10 +22,15 @@ struct Options {
     /// out the time other processes held the core. Only for work on this thread alone: the
     /// spiral (below the kernels' serial threshold), the MLP with `--threads 1`.
     var threadTime = false
+    /// The MLP's steps alternate, step by step in one process, between the SGD update in the
+    /// weights' dW products (`thenStep`, as `fit` trains) and the backward pass followed by
+    /// `optimizer.step()`: the two forms then meet the same state of a shared machine.
+    var compareUpdate = false
 
     static let usage = """
         usage: training [--threads N] [--quick] [--workloads spiral,mlp] [--batches 256,32]
                         [--repeats N] [--mlp-steps N] [--warmup N] [--thread-time]
+                        [--compare-update]
         """
 
     init(_ arguments: [String]) {
@@ -54,6 +59,7 @@ struct Options {
             case "--mlp-steps": mlpSteps = positive(argument)
             case "--warmup": warmup = positive(argument)
             case "--thread-time": threadTime = true
+            case "--compare-update": compareUpdate = true
             case "--help", "-h": print(Options.usage); exit(0)
             default: Options.fail("unknown argument \(argument)")
             }
@@ -141,15 +147,35 @@ func benchmarkMLP(_ options: Options, batch: Int) throws {
          (0..<batch).map { _ in Int32.random(in: 0..<10, using: &generator) })
     }
     var lastLoss: Float = 0
-    func step(_ index: Int) throws {
+    /// One step; with `inProducts` the weights take their SGD steps in their dW products, else
+    /// after the backward pass, in `optimizer.step()`.
+    func step(_ index: Int, inProducts: Bool = true) throws {
         let (inputs, labels) = pool[index % pool.count]
         optimizer.zeroGrad()
         lastLoss = try loss.forward(model.forward(inputs), labels: labels)
-        model.accumulateParameterGradients(loss.backward(), thenStep: optimizer)
+        if inProducts {
+            model.accumulateParameterGradients(loss.backward(), thenStep: optimizer)
+        } else {
+            model.accumulateParameterGradients(loss.backward())
+            optimizer.step()
+        }
     }
     for index in 0..<options.warmup { try step(index) }
     let steps = options.mlpSteps ?? (options.quick ? 20 : (batch >= 128 ? 50 : 200))
-    for _ in 0..<options.repeats {
+    for _ in 0..<options.repeats where options.compareUpdate {
+        // Even steps in the products, odd ones after the backward pass: each step timed.
+        var inProducts: [Double] = [], twoCalls: [Double] = []
+        for index in 0..<steps {
+            let time = try seconds { try step(index, inProducts: index % 2 == 0) }
+            if index % 2 == 0 { inProducts.append(time) } else { twoCalls.append(time) }
+        }
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        emit(["workload": "mlp", "form": "update in products against two calls", "batch": batch,
+              "steps": steps, "us_per_step_in_products": median(inProducts) * 1e6,
+              "us_per_step_two_calls": median(twoCalls) * 1e6,
+              "ratio": median(zip(inProducts, twoCalls).map { $0 / $1 }), "loss": lastLoss])
+    }
+    for _ in 0..<options.repeats where !options.compareUpdate {
         let time = try seconds { for index in 0..<steps { try step(index) } }
         emit(["workload": "mlp", "batch": batch, "steps": steps, "seconds": time,
               "samples_per_second": Double(batch * steps) / time,
