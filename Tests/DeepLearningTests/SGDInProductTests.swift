@@ -58,32 +58,39 @@ final class SGDInProductTests: XCTestCase {
         }
     }
 
+    /// `steps` training steps on the first 64 samples, every gradient zeroed first, the update
+    /// in the weights' products (`thenStep`) or after the backward pass; returns the model.
+    private static func train(steps: Int, inProducts: Bool, optimizer: (Model) -> SGD) throws -> Model {
+        let (inputs, labels) = data()
+        let x = Tensor(shape: [64, 96], values: Array(inputs.values[0..<(64 * 96)]))
+        let model = Self.model()
+        let optimizer = optimizer(model)
+        let loss = SoftmaxCrossEntropy()
+        for _ in 0..<steps {
+            for parameter in model.parameters { parameter.zeroGradient() }
+            _ = try loss.forward(model.forward(x), labels: labels[0..<64])
+            if inProducts {
+                model.accumulateParameterGradients(loss.backward(), thenStep: optimizer)
+            } else {
+                model.accumulateParameterGradients(loss.backward())
+                optimizer.step()
+            }
+        }
+        return model
+    }
+
     /// A training loop's step, `accumulateParameterGradients(_:thenStep:)`, against
     /// `accumulateParameterGradients(_:)` then `step()`: the same parameters after four steps
     /// (the first of them the momentum buffers' first), and the same gradients of the
     /// parameters that do not step in a product (the biases, the last layer's weight).
     func testStepInProductsEqualsBackwardThenStep() throws {
-        let (inputs, labels) = Self.data()
-        let x = Tensor(shape: [64, 96], values: Array(inputs.values[0..<(64 * 96)]))
-        let y = Array(labels[0..<64])
-        var results: [[[Float]]] = []
-        for inProducts in [true, false] {
-            let model = Self.model()
-            let optimizer = SGD(parameters: model.parameters, learningRate: 0.05, momentum: 0.9,
-                                weightDecay: 1e-3, nesterov: true)
-            let loss = SoftmaxCrossEntropy()
-            for _ in 0..<4 {
-                optimizer.zeroGrad()
-                _ = try loss.forward(model.forward(x), labels: y[...])
-                if inProducts {
-                    model.accumulateParameterGradients(loss.backward(), thenStep: optimizer)
-                } else {
-                    model.accumulateParameterGradients(loss.backward())
-                    optimizer.step()
-                }
+        let results = try [true, false].map { inProducts in
+            let model = try Self.train(steps: 4, inProducts: inProducts) {
+                SGD(parameters: $0.parameters, learningRate: 0.05, momentum: 0.9, weightDecay: 1e-3,
+                    nesterov: true)
             }
             let last = model.parameters.count - 1
-            results.append(model.parameters.map(\.values) + [1, 3, last - 1, last].map { model.parameters[$0].gradients })
+            return model.parameters.map(\.values) + [1, 3, last - 1, last].map { model.parameters[$0].gradients }
         }
         XCTAssertEqual(results[0], results[1])
     }
@@ -91,26 +98,11 @@ final class SGDInProductTests: XCTestCase {
     /// An optimizer of some parameters only (the second layer's): the weights it does not
     /// update keep their values and the first layer's gradient is stored, as with two calls.
     func testStepInProductsWithAnOptimizerOfSomeParameters() throws {
-        let (inputs, labels) = Self.data()
-        let x = Tensor(shape: [64, 96], values: Array(inputs.values[0..<(64 * 96)]))
-        var results: [[[Float]]] = []
-        for inProducts in [true, false] {
-            let model = Self.model()
-            let optimizer = SGD(parameters: Array(model.parameters[2...3]), learningRate: 0.05,
-                                momentum: 0.9)
-            let loss = SoftmaxCrossEntropy()
-            for _ in 0..<3 {
-                optimizer.zeroGrad()
-                model.parameters[0].zeroGradient()
-                _ = try loss.forward(model.forward(x), labels: labels[0..<64])
-                if inProducts {
-                    model.accumulateParameterGradients(loss.backward(), thenStep: optimizer)
-                } else {
-                    model.accumulateParameterGradients(loss.backward())
-                    optimizer.step()
-                }
+        let results = try [true, false].map { inProducts in
+            let model = try Self.train(steps: 3, inProducts: inProducts) {
+                SGD(parameters: Array($0.parameters[2...3]), learningRate: 0.05, momentum: 0.9)
             }
-            results.append(model.parameters.map(\.values) + [model.parameters[0].gradients])
+            return model.parameters.map(\.values) + [model.parameters[0].gradients]
         }
         XCTAssertEqual(results[0], results[1])
     }

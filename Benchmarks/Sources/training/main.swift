@@ -65,6 +65,9 @@ struct Options {
             }
         }
         if quick { warmup = 2 }
+        if compareUpdate && mlpSteps == 1 {
+            Options.fail("--compare-update needs at least 2 MLP steps, one of each form")
+        }
     }
 
     static func fail(_ message: String) -> Never {
@@ -162,7 +165,14 @@ func benchmarkMLP(_ options: Options, batch: Int) throws {
     }
     for index in 0..<options.warmup { try step(index) }
     let steps = options.mlpSteps ?? (options.quick ? 20 : (batch >= 128 ? 50 : 200))
-    for _ in 0..<options.repeats where options.compareUpdate {
+    for _ in 0..<options.repeats {
+        guard options.compareUpdate else {
+            let time = try seconds { for index in 0..<steps { try step(index) } }
+            emit(["workload": "mlp", "batch": batch, "steps": steps, "seconds": time,
+                  "samples_per_second": Double(batch * steps) / time,
+                  "us_per_step": time / Double(steps) * 1e6, "loss": lastLoss])
+            continue
+        }
         // Even steps in the products, odd ones after the backward pass: each step timed.
         var inProducts: [Double] = [], twoCalls: [Double] = []
         for index in 0..<steps {
@@ -174,12 +184,6 @@ func benchmarkMLP(_ options: Options, batch: Int) throws {
               "steps": steps, "us_per_step_in_products": median(inProducts) * 1e6,
               "us_per_step_two_calls": median(twoCalls) * 1e6,
               "ratio": median(zip(inProducts, twoCalls).map { $0 / $1 }), "loss": lastLoss])
-    }
-    for _ in 0..<options.repeats where !options.compareUpdate {
-        let time = try seconds { for index in 0..<steps { try step(index) } }
-        emit(["workload": "mlp", "batch": batch, "steps": steps, "seconds": time,
-              "samples_per_second": Double(batch * steps) / time,
-              "us_per_step": time / Double(steps) * 1e6, "loss": lastLoss])
     }
 }
 
