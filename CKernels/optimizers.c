@@ -13,12 +13,12 @@ static void run_update(int64_t n, ck_range_body body, const void *args) {
 
 /* ---- SGD ------------------------------------------------------------------------------ */
 
-/* ck_sgd on n elements: param, grad and velocity point at the first. Inlined into each
- * function below, so that every clone (CK_VECTORIZED) of ck_sgd and of ck_sgd_block runs
- * the same operations on each element. */
-static inline __attribute__((always_inline)) void sgd_run(const ck_sgd_args *a, float *param,
-                                                          const float *grad, float *velocity,
-                                                          int64_t n) {
+/* ck_sgd on n elements: param, grad and velocity point at the first. with_buffer is a
+ * compile-time constant in each copy sgd_run inlines: 0 for plain SGD (momentum 0), whose
+ * step is g and which neither reads nor writes velocity. */
+static inline __attribute__((always_inline)) void sgd_loop(const ck_sgd_args *a, float *param,
+                                                           const float *grad, float *velocity,
+                                                           int64_t n, int with_buffer) {
     float *restrict p_out = param, *restrict v_out = velocity;
     const float *restrict g_in = grad;
     /* The arguments in locals and param[i] read once: the stores through param and velocity
@@ -29,11 +29,26 @@ static inline __attribute__((always_inline)) void sgd_run(const ck_sgd_args *a, 
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
         const float p = p_out[i];
-        float g = g_in[i] + weight_decay * p;
-        float b = first_step ? g : momentum * v_out[i] + keep_grad * g;
-        v_out[i] = b;
-        p_out[i] = p - lr * (nesterov ? g + momentum * b : b);
+        const float g = g_in[i] + weight_decay * p;
+        float direction = g;
+        if (with_buffer) {
+            const float b = first_step ? g : momentum * v_out[i] + keep_grad * g;
+            v_out[i] = b;
+            direction = nesterov ? g + momentum * b : b;
+        }
+        p_out[i] = p - lr * direction;
     }
+}
+
+/* sgd_loop's two copies. Inlined into each function below, so that every clone
+ * (CK_VECTORIZED) of ck_sgd and of ck_sgd_block runs the same operations on each element. */
+static inline __attribute__((always_inline)) void sgd_run(const ck_sgd_args *a, float *param,
+                                                          const float *grad, float *velocity,
+                                                          int64_t n) {
+    if (a->momentum == 0.0f)
+        sgd_loop(a, param, grad, NULL, n, 0);
+    else
+        sgd_loop(a, param, grad, velocity, n, 1);
 }
 
 CK_VECTORIZED static void sgd_range(const void *args, int64_t begin, int64_t end) {

@@ -7,8 +7,8 @@
 #include <stdint.h>
 
 /* ck_sgd's arguments: for the matrix form, param and velocity point at element (0, 0) of an
- * m x n matrix whose rows are `ld` floats apart, and grad is unset. first_step is already 1
- * when momentum is 0 (ck_sgd_settings). */
+ * m x n matrix whose rows are `ld` floats apart, and grad is unset. velocity is unused (may
+ * be NULL) when momentum is 0. */
 typedef struct {
     float *param;
     const float *grad;
@@ -18,13 +18,12 @@ typedef struct {
     int first_step, nesterov;
 } ck_sgd_args;
 
-/* ck_sgd's scalar arguments, pointers unset: without momentum PyTorch keeps no buffer, so
- * every step is like the first. */
+/* ck_sgd's scalar arguments, pointers unset. */
 static inline ck_sgd_args ck_sgd_settings(float lr, float momentum, float dampening,
                                           float weight_decay, int nesterov, int first_step) {
     return (ck_sgd_args){.lr = lr, .momentum = momentum, .dampening = dampening,
-                         .weight_decay = weight_decay,
-                         .first_step = first_step || momentum == 0.0f, .nesterov = nesterov};
+                         .weight_decay = weight_decay, .first_step = first_step,
+                         .nesterov = nesterov};
 }
 
 /* ck_sgd on the rows x cols block of the matrix u at (row0, col0), its gradient the block at

@@ -65,7 +65,7 @@ void ck_sgemm_relu_backward(int trans_a, int trans_b, int64_t m, int64_t n, int6
  * left unspecified. Otherwise it returns 0 having run only that ck_sgemm, G in grad, param
  * and velocity untouched: the caller's ck_sgd updates them with the other parameters, in one
  * pass. param, velocity and grad are m x n, their rows n floats apart; none of them may
- * overlap another, A or B. */
+ * overlap another, A or B. As in ck_sgd, velocity may be NULL when momentum is 0. */
 int ck_sgemm_sgd(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                  const float *a, int64_t lda, const float *b, int64_t ldb, float *grad,
                  float *param, float *velocity, float lr, float momentum, float dampening,

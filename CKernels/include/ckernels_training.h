@@ -97,17 +97,18 @@ double ck_penalty(int64_t n, const float *param, float *grad, float l1, float l2
  *   velocity = momentum * velocity + (1 - dampening) * g         after it
  *   param    = param - lr * (nesterov ? g + momentum * velocity : velocity)
  * first_step != 0 marks the first step (PyTorch's buffer is then a copy of g, undampened);
- * velocity is then written but not read, so it may hold anything. With momentum 0 every
- * step is a first step (plain SGD; velocity holds the last step's direction). nesterov is
- * 0 or not; the caller checks PyTorch's rule that Nesterov needs momentum > 0 and dampening
- * 0. Reads grad; reads and writes param and velocity. param, grad and velocity must not
- * overlap. */
+ * velocity is then written but not read, so it may hold anything. With momentum 0 the step
+ * is plain SGD, param = param - lr * g, and, as PyTorch keeps no buffer then, velocity is
+ * neither read nor written and may be NULL. nesterov is 0 or not; the caller checks
+ * PyTorch's rule that Nesterov needs momentum > 0 and dampening 0. Reads grad; reads and
+ * writes param and velocity. param, grad and velocity must not overlap. */
 void ck_sgd(int64_t n, float *param, const float *grad, float *velocity, float lr,
             float momentum, float dampening, float weight_decay, int nesterov, int first_step);
 
 /* ck_sgd on `count` tensors in one call (one parallel region at most; the same results as
  * one ck_sgd per tensor): tensor t has sizes[t] >= 0 elements at params[t], grads[t] and
- * velocities[t]. A training step updates every parameter tensor of a model with it. */
+ * velocities[t] (NULL with momentum 0). A training step updates every parameter tensor of
+ * a model with it. */
 void ck_sgd_tensors(int64_t count, const int64_t *sizes, float *const *params,
                     const float *const *grads, float *const *velocities, float lr,
                     float momentum, float dampening, float weight_decay, int nesterov,
@@ -117,9 +118,8 @@ void ck_sgd_tensors(int64_t count, const int64_t *sizes, float *const *params,
  * ck_sgd(n, param, grad, velocity, lr, momentum, 0, weight_decay, 0, 0), that is
  *   velocity = momentum * velocity + (grad + weight_decay * param)
  *   param    = param - lr * velocity
- * which is PyTorch's rule when velocity starts at zero. With momentum 0 this is plain SGD
- * (velocity then holds the last step's direction). param, grad and velocity must not
- * overlap. */
+ * which is PyTorch's rule when velocity starts at zero. With momentum 0 this is plain SGD,
+ * velocity unused (it may be NULL). param, grad and velocity must not overlap. */
 void ck_sgd_momentum(int64_t n, float *param, const float *grad, float *velocity, float lr,
                      float momentum, float weight_decay);
 

@@ -30,10 +30,11 @@ public final class SGD: Optimizer {
     public let weightDecay: Float
     /// Whether the update uses Nesterov momentum, `g + momentum · b` (default false).
     public let nesterov: Bool
-    /// One momentum buffer per parameter, same shape.
+    /// One momentum buffer per parameter, same shape; none without momentum, as in PyTorch.
     private let velocities: [Tensor]
     /// The arguments of the C kernel, one entry per parameter: sizes, value and velocity
-    /// buffers (fixed), and gradient buffers (looked up each step).
+    /// buffers (fixed; the velocities nil without momentum), and gradient buffers (looked up
+    /// each step).
     private let sizes: [Int64]
     private let values: [UnsafeMutablePointer<Float>?]
     private let velocityValues: [UnsafeMutablePointer<Float>?]
@@ -62,10 +63,11 @@ public final class SGD: Optimizer {
         self.dampening = dampening
         self.weightDecay = weightDecay
         self.nesterov = nesterov
-        velocities = parameters.map { Tensor(shape: $0.shape) }
+        velocities = momentum > 0 ? parameters.map { Tensor(shape: $0.shape) } : []
         sizes = parameters.map { Int64($0.count) }
         values = parameters.map(\.value)
-        velocityValues = velocities.map(\.value)
+        velocityValues = momentum > 0 ? velocities.map(\.value)
+                                      : Array(repeating: nil, count: parameters.count)
         gradients = Array(repeating: nil, count: parameters.count)
         sizesThisStep = sizes
         var indices: [ObjectIdentifier: Int] = [:]
@@ -101,7 +103,7 @@ public final class SGD: Optimizer {
         guard let index = indexOfParameter[ObjectIdentifier(parameter)], sizesThisStep[index] != 0
         else { return false }
         let stepped = product(SGDStepArguments(
-            velocity: velocityValues[index]!, learningRate: learningRate, momentum: momentum,
+            velocity: velocityValues[index], learningRate: learningRate, momentum: momentum,
             dampening: dampening, weightDecay: weightDecay, nesterov: nesterov ? 1 : 0,
             firstStep: steps.value == 0 ? 1 : 0))
         if stepped { sizesThisStep[index] = 0 }
@@ -115,15 +117,15 @@ public final class SGD: Optimizer {
             kind: "SGD",
             settings: [("momentum", "\(momentum)"), ("dampening", "\(dampening)"),
                        ("weight_decay", "\(weightDecay)"), ("nesterov", "\(nesterov)")],
-            tensors: momentum > 0 ? perParameter("momentum_buffer", velocities) : [],
+            tensors: perParameter("momentum_buffer", velocities),
             counters: [("step", steps)])
     }
 }
 
 /// What `ck_sgemm_sgd` needs of an `SGD` step beyond the product: the parameter's momentum
-/// buffer and the step's settings, as `ck_sgd` takes them.
+/// buffer (nil without momentum) and the step's settings, as `ck_sgd` takes them.
 struct SGDStepArguments {
-    let velocity: UnsafeMutablePointer<Float>
+    let velocity: UnsafeMutablePointer<Float>?
     let learningRate, momentum, dampening, weightDecay: Float
     let nesterov, firstStep: Int32
 }

@@ -21,35 +21,49 @@ private let sgdSteps = [
     SGDStep(lr: 0.2, momentum: 0.9, dampening: 0, weightDecay: 0, nesterov: false, firstStep: true),
 ]
 
-/// Parameters and momentum buffers (m x n, dense) after one update, whether ck_sgemm_sgd took
-/// it, and the gradient buffer.
+/// Parameters and momentum buffers (m x n, dense; no buffer: empty, passed as NULL) after one
+/// update, whether ck_sgemm_sgd took it, and the gradient buffer.
 private struct Updated {
     var param: [Float], velocity: [Float]
     var stepped = false
     var grad: [Float] = []
 
+    /// The momentum buffer as the kernels take it: NULL when there is none.
+    mutating func withVelocityPointer<R>(_ body: (UnsafeMutablePointer<Float>?) -> R) -> R {
+        velocity.withUnsafeMutableBufferPointer { body($0.isEmpty ? nil : $0.baseAddress) }
+    }
+
     /// The step with the stored gradient, where ck_sgemm_sgd did not take it: the caller's.
     mutating func finish(_ step: SGDStep) {
         guard !stepped else { return }
-        ck_sgd(Int64(param.count), &param, grad, &velocity, step.lr, step.momentum, step.dampening,
-               step.weightDecay, step.nesterov ? 1 : 0, step.firstStep ? 1 : 0)
+        let (grad, count) = (grad, Int64(param.count))
+        var param = param
+        withVelocityPointer { velocity in
+            ck_sgd(count, &param, grad, velocity, step.lr, step.momentum, step.dampening,
+                   step.weightDecay, step.nesterov ? 1 : 0, step.firstStep ? 1 : 0)
+        }
+        self.param = param
     }
 }
 
 extension StoredGEMM {
-    /// ck_sgemm_sgd from `param` and `velocity`; the gradient buffer starts as NaN.
+    /// ck_sgemm_sgd from `param` and `velocity` (empty: NULL); the gradient buffer starts as
+    /// NaN.
     fileprivate func runSGD(_ step: SGDStep, param: [Float], velocity: [Float]) -> Updated {
         var updated = Updated(param: param, velocity: velocity)
-        updated.grad = [Float](repeating: .nan, count: m * n)
-        a!.storage.withUnsafeBufferPointer { a in
-            b!.storage.withUnsafeBufferPointer { b in
-                updated.stepped = ck_sgemm_sgd(
-                    transA ? 1 : 0, transB ? 1 : 0, Int64(m), Int64(n), Int64(k), alpha, a.baseAddress,
-                    Int64(self.a!.ld), b.baseAddress, Int64(self.b!.ld), &updated.grad, &updated.param,
-                    &updated.velocity, step.lr, step.momentum, step.dampening, step.weightDecay,
-                    step.nesterov ? 1 : 0, step.firstStep ? 1 : 0) == 1
+        var (grad, param) = ([Float](repeating: .nan, count: m * n), param)
+        updated.stepped = updated.withVelocityPointer { velocity in
+            a!.storage.withUnsafeBufferPointer { a in
+                b!.storage.withUnsafeBufferPointer { b in
+                    ck_sgemm_sgd(
+                        transA ? 1 : 0, transB ? 1 : 0, Int64(m), Int64(n), Int64(k), alpha, a.baseAddress,
+                        Int64(self.a!.ld), b.baseAddress, Int64(self.b!.ld), &grad, &param, velocity, step.lr,
+                        step.momentum, step.dampening, step.weightDecay, step.nesterov ? 1 : 0,
+                        step.firstStep ? 1 : 0) == 1
+                }
             }
         }
+        (updated.grad, updated.param) = (grad, param)
         return updated
     }
 
@@ -179,6 +193,35 @@ final class GEMMSGDTests: XCTestCase {
             }
         }
         XCTAssert(stepsOnTwoThreads)
+    }
+
+    /// Plain SGD (momentum 0) needs no momentum buffer: with none, the parameters of the call
+    /// with one, which leaves it as it was, on every table, on products that take the step
+    /// and one that does not.
+    func testPlainSGDTakesNoBuffer() {
+        var rng = SeededGenerator(seed: 44)
+        let plain = sgdSteps[0]
+        XCTAssertEqual(plain.momentum, 0)
+        var someStepped = false
+        for shape in [(m: 257, n: 257, k: 200), (m: 24, n: 1500, k: 200), (m: 13, n: 37, k: 1100)] {
+            let stored = GEMMProblem.random(m: shape.m, n: shape.n, k: shape.k, using: &rng)
+                .stored(transA: true, transB: false)
+            let param = randomFloats(shape.m * shape.n, using: &rng)
+            let velocity = randomFloats(shape.m * shape.n, using: &rng)
+            forEachSupportedArchitecture { path in
+                let what = "m \(shape.m) n \(shape.n) k \(shape.k), path \(path)"
+                var withBuffer = stored.runSGD(plain, param: param, velocity: velocity)
+                var withoutBuffer = stored.runSGD(plain, param: param, velocity: [])
+                XCTAssertEqual(withBuffer.stepped, takesTheStep(shape, (a: true, b: false)), what)
+                XCTAssertEqual(withoutBuffer.stepped, withBuffer.stepped, what)
+                someStepped = someStepped || withBuffer.stepped
+                withBuffer.finish(plain)
+                withoutBuffer.finish(plain)
+                assertBitwiseEqual(withBuffer.velocity, velocity, "the buffer, " + what)
+                assertBitwiseEqual(withoutBuffer.param, withBuffer.param, "param, " + what)
+            }
+        }
+        XCTAssert(someStepped)
     }
 
     /// k == 0 or alpha == 0: no packed route; the gradient, zero, is stored.

@@ -71,13 +71,32 @@ final class OptimizerTests: XCTestCase {
         }
     }
 
-    /// Momentum 0 is plain SGD: velocity = grad + wd * param, whatever it held before.
+    /// Momentum 0 is plain SGD: p -= lr * (grad + wd * param), whatever the velocity holds,
+    /// which it leaves as it was.
     func testMomentumZeroIsPlainSGD() {
         var state = SGDState(param: [1.0, -2.0, 4.0], grad: [0.5, -1.0, 0.0], velocity: [100, -7, 3])
         state.step(lr: 0.5, momentum: 0, weightDecay: 0.25)
-        // v = grad + 0.25 * param; p -= 0.5 * v (all exact in binary)
-        XCTAssertEqual(state.velocity, [0.75, -1.5, 1.0])
+        // p -= 0.5 * (grad + 0.25 * param) (all exact in binary)
         XCTAssertEqual(state.param, [0.625, -1.25, 3.5])
+        XCTAssertEqual(state.velocity, [100, -7, 3])
+    }
+
+    /// Momentum 0 needs no velocity: a NULL one gives the bits of a buffer, on a vector large
+    /// enough to go parallel, on 1 and 2 threads.
+    func testMomentumZeroTakesNoBuffer() {
+        var rng = SeededGenerator(seed: 32)
+        let n = 100_003
+        let start = SGDState(param: randomFloats(n, using: &rng), grad: randomFloats(n, using: &rng),
+                             velocity: randomFloats(n, using: &rng))
+        var withBuffer = start
+        withBuffer.step(lr: 0.05, momentum: 0, weightDecay: 1e-3)
+        let withoutBuffer = assertSameResultForThreadCounts([1, 2]) { () -> [Float] in
+            var param = start.param
+            ck_sgd(Int64(n), &param, start.grad, nil, 0.05, 0, 0.5, 1e-3, 0, 0)
+            return param
+        }
+        assertBitwiseEqual(withoutBuffer, withBuffer.param)
+        assertBitwiseEqual(withBuffer.velocity, start.velocity, "the buffer is left as it was")
     }
 
     /// A vector large enough to go parallel, several steps with changing gradients, against
@@ -206,7 +225,8 @@ private func randomStart(_ ranges: [ClosedRange<Float>?])
 
 extension OptimizerTests {
     /// ck_sgd, PyTorch's rule: the first step copies g (the velocity may hold NaN: it is not
-    /// read), later steps dampen; Nesterov or not; with momentum 0 every step is a first step.
+    /// read), later steps dampen; Nesterov or not; with momentum 0 every step is g's, and the
+    /// velocity is left as it was.
     func testSGDMatchesReference() {
         let cases: [(momentum: Float, dampening: Float, nesterov: Bool, fromFirstStep: Bool)] = [
             (0.9, 0, false, true), (0.9, 0.3, false, true), (0.9, 0, true, true),
@@ -224,7 +244,8 @@ extension OptimizerTests {
                 },
                 reference: { step, p, grad, b in
                     let g = grad + wd * p, gSize = abs(grad) + abs(wd * p)
-                    let first = (c.fromFirstStep && step == 1) || m == 0
+                    guard m > 0 else { return [(p - Double(lr) * g, abs(p) + Double(lr) * gSize), (b[0], 0)] }
+                    let first = c.fromFirstStep && step == 1
                     let velocity = first ? g : m * b[0] + (1 - damp) * g
                     let vSize = first ? gSize : abs(m * b[0]) + abs(1 - damp) * gSize
                     let (d, dSize) = c.nesterov ? (g + m * velocity, gSize + m * vSize) : (velocity, vSize)
