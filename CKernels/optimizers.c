@@ -40,28 +40,26 @@ static inline __attribute__((always_inline)) void sgd_loop(const ck_sgd_args *a,
     }
 }
 
-/* sgd_loop's two copies. Inlined into each function below, so that every clone
- * (CK_VECTORIZED) of ck_sgd and of ck_sgd_block runs the same operations on each element. */
-static inline __attribute__((always_inline)) void sgd_run(const ck_sgd_args *a, float *param,
-                                                          const float *grad, float *velocity,
-                                                          int64_t n) {
+/* sgd_loop on the n elements of a's param (and velocity) from element `at`, their gradient
+ * at grad: one of its two copies (velocity is not even offset without momentum: it may be
+ * NULL). Inlined into each function below, so that every clone (CK_VECTORIZED) of ck_sgd and
+ * of ck_sgd_block runs the same operations on each element. */
+static inline __attribute__((always_inline)) void sgd_run(const ck_sgd_args *a, int64_t at,
+                                                          const float *grad, int64_t n) {
     if (a->momentum == 0.0f)
-        sgd_loop(a, param, grad, NULL, n, 0);
+        sgd_loop(a, a->param + at, grad, NULL, n, 0);
     else
-        sgd_loop(a, param, grad, velocity, n, 1);
+        sgd_loop(a, a->param + at, grad, a->velocity + at, n, 1);
 }
 
 CK_VECTORIZED static void sgd_range(const void *args, int64_t begin, int64_t end) {
     const ck_sgd_args *a = args;
-    sgd_run(a, a->param + begin, a->grad + begin, a->velocity + begin, end - begin);
+    sgd_run(a, begin, a->grad + begin, end - begin);
 }
 
 CK_VECTORIZED void ck_sgd_block(const ck_sgd_args *u, int64_t row0, int64_t col0, int64_t rows,
                                 int64_t cols, const float *grad, int64_t ldg) {
-    for (int64_t i = 0; i < rows; i++) {
-        const int64_t at = (row0 + i) * u->ld + col0;
-        sgd_run(u, u->param + at, grad + i * ldg, u->velocity + at, cols);
-    }
+    for (int64_t i = 0; i < rows; i++) sgd_run(u, (row0 + i) * u->ld + col0, grad + i * ldg, cols);
 }
 
 /* Several tensors as one index range: tensor t holds elements [offset_t, offset_t + sizes[t])
