@@ -58,3 +58,7 @@ void bench_serial_sgd_momentum(int64_t n, float *param, const float *grad, float
         param[i] -= lr * v;
     }
 }
+
+void bench_serial_sgd(int64_t n, float *param, const float *grad, float lr, float weight_decay) {
+    for (int64_t i = 0; i < n; i++) param[i] -= lr * (grad[i] + weight_decay * param[i]);
+}

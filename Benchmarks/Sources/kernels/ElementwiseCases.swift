@@ -75,6 +75,17 @@ func elementwiseKernels() -> [ElementwiseKernel] {
                                               velocity.pointer, lr, momentum, weightDecay)
                 })
         },
+        ElementwiseKernel(
+            name: "ck_sgd",
+            traffic: "momentum 0, no buffer: param read + written, grad read: 12n"
+        ) { n in
+            let param = randomFloats(n, seed: 1), grad = randomFloats(n, seed: 2)
+            let (lr, weightDecay): (Float, Float) = (1e-3, 1e-4)
+            return ElementwiseCase(
+                shape: "\(n)", bytes: 12 * n,
+                ck: { ck_sgd(Int64(n), param.pointer, grad.pointer, nil, lr, 0, 0, weightDecay, 0, 0) },
+                serial: { bench_serial_sgd(Int64(n), param.pointer, grad.pointer, lr, weightDecay) })
+        },
     ]
 }
 

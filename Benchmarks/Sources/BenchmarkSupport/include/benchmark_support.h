@@ -35,6 +35,7 @@ float bench_serial_softmax_cross_entropy(int64_t rows, int64_t classes, const fl
                                          const int32_t *labels, float *dlogits);
 void bench_serial_sgd_momentum(int64_t n, float *param, const float *grad, float *velocity,
                                float lr, float momentum, float weight_decay);
+void bench_serial_sgd(int64_t n, float *param, const float *grad, float lr, float weight_decay);
 
 /* ---- Intel MKL, loaded at run time (mkl.c) -------------------------------------------- */
 
