@@ -21,7 +21,7 @@ import CKernels
 public final class SGD: Optimizer {
     public let parameters: [Tensor]
     @exclusivity(unchecked) public var learningRate: Float
-    /// The momentum factor; 0 (the default) for plain SGD.
+    /// The momentum factor; 0 (the default) for plain SGD, which keeps no momentum buffer.
     public let momentum: Float
     /// The dampening of the gradient added to the momentum buffer after the first step (default
     /// 0).
