@@ -1,8 +1,9 @@
 /* The GEMM's entry points: C = alpha * op(A) * op(B) + beta * C (row-major), optionally
  * followed by the epilogue of ck_sgemm_bias_relu (bias per column, ReLU) or of
  * ck_sgemm_relu_backward (the ReLU's derivative as a mask; gemm_direct.h), or, for
- * ck_sgemm_sgd, by the SGD update of the parameters whose gradient the product is. Each call
- * asks the plan (gemm_plan.h) for its route on the current table and runs it. */
+ * ck_sgemm_sgd and ck_sgemm_adam, by the optimizer's update of the parameters whose gradient
+ * the product is. Each call asks the plan (gemm_plan.h) for its route on the current table
+ * and runs it. */
 #include "gemm_broadcast.h"
 #include "gemm_dot.h"
 #include "gemm_plan.h"
@@ -65,53 +66,78 @@ void ck_sgemm_relu_backward(int trans_a, int trans_b, int64_t m, int64_t n, int6
     gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, &e);
 }
 
-/* The plan of ck_sgemm_sgd's product, and whether the update goes into it: where the plain
- * product's route is a packed one with B~ shared, in one k block (the packed route then takes
- * the tiles along C's rows, each finished row panel updating its parameters instead of being
- * stored; gemm_packed.c). The elements are those ck_sgemm would have stored, bit for bit
- * (gemm_plan.h). */
+/* The plan of a product that may update the parameters it is the gradient of, and whether
+ * the update goes into it: where the plain product's route is a packed one with B~ shared, in
+ * one k block (the packed route then takes the tiles along C's rows, each finished row panel
+ * updating its parameters instead of being stored; gemm_packed.c). The elements are those
+ * ck_sgemm would have stored, bit for bit (gemm_plan.h). */
 static inline __attribute__((always_inline)) int
-sgd_plan(const ck_gemm_table *t, const ck_gemm_operands *g, ck_gemm_plan *plan) {
+update_plan(const ck_gemm_table *t, const ck_gemm_operands *g, ck_gemm_plan *plan) {
     *plan = ck_gemm_plan_for(t, t->isa->mr, t->isa->nr, 0, g);
     return (plan->route == CK_GEMM_ROUTE_PACKED ||
             plan->route == CK_GEMM_ROUTE_PACKED_ALONG_ROWS) &&
            g->k <= t->kc;
 }
 
-/* ck_sgemm_sgd's operands: C = G, dense, beta 0. */
-static inline ck_gemm_operands sgd_operands(int trans_a, int trans_b, int64_t m, int64_t n,
-                                            int64_t k, float alpha, const float *a, int64_t lda,
-                                            const float *b, int64_t ldb, float *grad) {
+/* The operands of G = alpha * op(A) * op(B), dense, beta 0. */
+static inline ck_gemm_operands gradient_operands(int trans_a, int trans_b, int64_t m, int64_t n,
+                                                 int64_t k, float alpha, const float *a,
+                                                 int64_t lda, const float *b, int64_t ldb,
+                                                 float *grad) {
     return (ck_gemm_operands){.trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n, .k = k,
                               .alpha = alpha, .beta = 0.0f, .a = a, .b = b, .lda = lda,
                               .ldb = ldb, .ldc = n, .c = grad};
 }
 
-int ck_sgemm_sgd_takes_step(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k) {
+int ck_sgemm_takes_step(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k) {
     const ck_gemm_operands g =
-        sgd_operands(trans_a, trans_b, m, n, k, 1.0f, NULL, 1, NULL, 1, NULL);
+        gradient_operands(trans_a, trans_b, m, n, k, 1.0f, NULL, 1, NULL, 1, NULL);
     ck_gemm_plan plan;
-    return sgd_plan(ck_gemm_current_table(), &g, &plan);
+    return update_plan(ck_gemm_current_table(), &g, &plan);
 }
 
-int ck_sgemm_sgd(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-                 const float *a, int64_t lda, const float *b, int64_t ldb, float *grad,
-                 float *param, float *velocity, float lr, float momentum, float dampening,
-                 float weight_decay, int nesterov, int first_step) {
+/* G = alpha * op(A) * op(B) with `update` in the product where update_plan allows it
+ * (returns 1), else G stored in grad (returns 0). */
+static int gemm_updating(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                         const float *a, int64_t lda, const float *b, int64_t ldb, float *grad,
+                         const ck_param_update *update) {
     const ck_gemm_table *t = ck_gemm_current_table();
-    ck_gemm_operands g = sgd_operands(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, grad);
+    ck_gemm_operands g = gradient_operands(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, grad);
     ck_gemm_plan plan;
-    if (sgd_plan(t, &g, &plan)) {
-        ck_sgd_args update =
-            ck_sgd_settings(lr, momentum, dampening, weight_decay, nesterov, first_step);
-        update.param = param;
-        update.velocity = velocity;
-        update.ld = n;
-        g.sgd = &update;
+    if (update_plan(t, &g, &plan)) {
+        g.update = update;
         ck_gemm_packed(t, &g, plan);
         return 1;
     }
     /* Elsewhere G is stored, for the caller's step. */
     gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, 0.0f, grad, n, NULL);
     return 0;
+}
+
+int ck_sgemm_sgd(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                 const float *a, int64_t lda, const float *b, int64_t ldb, float *grad,
+                 float *param, float *velocity, float lr, float momentum, float dampening,
+                 float weight_decay, int nesterov, int first_step) {
+    ck_sgd_args args = ck_sgd_settings(lr, momentum, dampening, weight_decay, nesterov, first_step);
+    args.param = param;
+    args.velocity = velocity;
+    args.ld = n;
+    const ck_param_update update = {ck_sgd_block, &args};
+    return gemm_updating(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, grad, &update);
+}
+
+int ck_sgemm_adam(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                  const float *a, int64_t lda, const float *b, int64_t ldb, float *grad,
+                  float *param, float *exp_avg, float *exp_avg_sq, float lr, float beta1,
+                  float beta2, float eps, float weight_decay, int decoupled_weight_decay,
+                  float bias_correction1, float bias_correction2) {
+    ck_adam_args args = ck_adam_settings(lr, beta1, beta2, eps, weight_decay,
+                                         decoupled_weight_decay, bias_correction1,
+                                         bias_correction2);
+    args.param = param;
+    args.exp_avg = exp_avg;
+    args.exp_avg_sq = exp_avg_sq;
+    args.ld = n;
+    const ck_param_update update = {ck_adam_block, &args};
+    return gemm_updating(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, grad, &update);
 }

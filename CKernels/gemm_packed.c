@@ -20,7 +20,7 @@
  *               each tile also gives the kernel its piece of the next B~ sliver to ask L2
  *               for: the column of tiles brings in the next column's sliver)
  *             in the last k block: the epilogue on these mc x NR of C, still in cache
- *           (PACKED_ALONG_ROWS, and PACKED with ck_sgemm_sgd's update, sgd: a unit is a row
+ *           (PACKED_ALONG_ROWS, and PACKED with a parameter update, update: a unit is a row
  *           panel of MR rows, its A~ sliver packed right before it, against all the thread's
  *           B~ slivers; then the panel's epilogue, or in one k block the update from a buffer
  *           of the thread's: C is not stored. Columns of tiles would update rows NR floats
@@ -57,7 +57,7 @@ static _Thread_local ck_scratch a_scratch;
 static _Thread_local ck_scratch b_scratch;
 /* One B~ sliver of each thread, when it packs its own (gemm_thread). */
 static _Thread_local ck_scratch sliver_scratch;
-/* A row panel of C of each thread, when it updates parameters (ck_gemm_operands.sgd). */
+/* A row panel of C of each thread, when it updates parameters (ck_gemm_operands.update). */
 static _Thread_local ck_scratch update_scratch;
 
 /* ---------------------------------------------------------------------------------------
@@ -216,7 +216,7 @@ gemm_tile(const gemm_problem *problem, int64_t kc, const float *ap, const float 
 /* A thread's packing buffers: A~, with the first row of the block it holds (a_rows, -1:
  * none), and with own slivers b_slivers, one sliver of B or a group of them (the table's
  * own_slivers_group), with the first column of the group it holds (b_first, -1: none). With
- * an SGD update, panel: a row panel of C, its rows its width apart. */
+ * a parameter update, panel: a row panel of C, its rows its width apart. */
 typedef struct {
     float *a_packed, *b_slivers, *panel;
     int64_t a_rows, b_first;
@@ -300,14 +300,15 @@ static void tile_column(const gemm_problem *problem, const k_block *kb, const fl
         const ck_gemm_epilogue e = ck_gemm_epilogue_at(*g->epilogue, ic, jc + jr);
         problem->isa->epilogue(mc, cols, g->c + ic * g->ldc + jc + jr, g->ldc, &e);
     }
-    /* An SGD update goes along rows unless this team's layout takes own slivers. */
-    if (g->sgd != NULL && kb->last)
-        ck_sgd_block(g->sgd, ic, jc + jr, mc, cols, g->c + ic * g->ldc + jc + jr, g->ldc);
+    /* A parameter update goes along rows unless this team's layout takes own slivers. */
+    if (g->update != NULL && kb->last)
+        g->update->block(g->update->args, ic, jc + jr, mc, cols, g->c + ic * g->ldc + jc + jr,
+                         g->ldc);
 }
 
 /* PACKED_ALONG_ROWS: the row panel of rows ic + [0, rows), rows at most mr, and columns
  * jc + [n0, n1) of C, its A~ sliver against all the thread's B~ slivers of the jc block: C is
- * written a row panel at a time (with an SGD update, into buffers->panel), and in the last k
+ * written a row panel at a time (with a parameter update, into buffers->panel), and in the last k
  * block the panel's epilogue or update runs while it is in cache. */
 static void tile_row_panel(const gemm_problem *problem, const k_block *kb, const float *a_sliver,
                            int64_t ic, int64_t rows, int64_t n0, int64_t n1,
@@ -315,8 +316,8 @@ static void tile_row_panel(const gemm_problem *problem, const k_block *kb, const
     const ck_gemm_operands *g = problem->g;
     const int nr = problem->isa->nr;
     const int64_t kc = kb->kc, jc = kb->jc;
-    float *const c0 = g->sgd != NULL ? buffers->panel : g->c + ic * g->ldc + jc + n0;
-    const int64_t ldc = g->sgd != NULL ? n1 - n0 : g->ldc;
+    float *const c0 = g->update != NULL ? buffers->panel : g->c + ic * g->ldc + jc + n0;
+    const int64_t ldc = g->update != NULL ? n1 - n0 : g->ldc;
     for (int64_t jr = n0; jr < n1; jr += nr) {
         const int64_t cols = ck_gemm_min64(nr, n1 - jr);
         if (kb->last) prefetch_mask_of_tile(g->epilogue, ic, rows, jc + jr, cols);
@@ -327,7 +328,8 @@ static void tile_row_panel(const gemm_problem *problem, const k_block *kb, const
         const ck_gemm_epilogue e = ck_gemm_epilogue_at(*g->epilogue, ic, jc + n0);
         problem->isa->epilogue(rows, n1 - n0, c0, ldc, &e);
     }
-    if (g->sgd != NULL && kb->last) ck_sgd_block(g->sgd, ic, jc + n0, rows, n1 - n0, c0, ldc);
+    if (g->update != NULL && kb->last)
+        g->update->block(g->update->args, ic, jc + n0, rows, n1 - n0, c0, ldc);
 }
 
 /* Computes unit `unit` of share s in k block kb (packing its block's A~ first unless it is
@@ -429,7 +431,7 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
     /* Columns in equal blocks of at most nc: no short remainder block, for which all of A
      * would be packed again. */
     const int64_t nc_block = ck_gemm_equal_block(g->n, t->nc, nr);
-    if (g->sgd != NULL) buffers.panel = ck_scratch_get(&update_scratch, (size_t)(mr * nc_block));
+    if (g->update != NULL) buffers.panel = ck_scratch_get(&update_scratch, (size_t)(mr * nc_block));
     for (int64_t jc = 0; jc < g->n; jc += nc_block) {
         const int64_t nc = ck_gemm_min64(nc_block, g->n - jc);
         const thread_share mine = share_of(problem, layout, tid, nc);
@@ -492,7 +494,7 @@ void ck_gemm_packed(const ck_gemm_table *t, const ck_gemm_operands *g, ck_gemm_p
         .t = t, .isa = isa, .g = g,
         .b_packed = ck_scratch_get(&b_scratch, (size_t)nc_max * (size_t)ck_gemm_min64(t->kc, g->k)),
         .b_in_place = plan.route == CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE,
-        .along_rows = plan.route == CK_GEMM_ROUTE_PACKED_ALONG_ROWS || g->sgd != NULL};
+        .along_rows = plan.route == CK_GEMM_ROUTE_PACKED_ALONG_ROWS || g->update != NULL};
     if (plan.threads > 1)
         gemm_parallel(&problem, plan.threads);
     else

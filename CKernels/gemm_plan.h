@@ -61,7 +61,7 @@
 #define CK_GEMM_PLAN_H
 
 #include "gemm.h"
-#include "sgd_update.h"
+#include "param_update.h"
 #include "threading.h"
 
 #include <stdatomic.h>
@@ -188,10 +188,10 @@ static inline const ck_gemm_table *ck_gemm_current_table(void) {
 }
 
 /* A product as the caller gave it (ck_sgemm's arguments), with its epilogue (NULL: none).
- * sgd (NULL: none), on PACKED or PACKED_ALONG_ROWS only, in one k block, with beta 0 and no
- * epilogue: the tiles go along C's rows, C is not stored, and each finished row panel of it
- * is the gradient of the panel of sgd's parameters at the same place, and updates them at
- * once (ck_sgemm_sgd). */
+ * update (NULL: none), on PACKED or PACKED_ALONG_ROWS only, in one k block, with beta 0 and
+ * no epilogue: the tiles go along C's rows, C is not stored, and each finished row panel of
+ * it is the gradient of the panel of update's parameters at the same place, and updates them
+ * at once (ck_sgemm_sgd, ck_sgemm_adam). */
 typedef struct {
     int trans_a, trans_b;
     int64_t m, n, k;
@@ -200,7 +200,7 @@ typedef struct {
     int64_t lda, ldb, ldc;
     float *c;
     const ck_gemm_epilogue *epilogue;
-    const ck_sgd_args *sgd;
+    const ck_param_update *update;
 } ck_gemm_operands;
 
 /* The route of a product and the threads it runs on (1: no parallel region). */

@@ -3,7 +3,7 @@
 #include <stddef.h>
 
 #include "ckernels.h"
-#include "sgd_update.h"
+#include "param_update.h"
 #include "threading.h"
 
 /* Runs a kernel's range function over n elements, in parallel when n pays for it. */
@@ -57,8 +57,9 @@ CK_VECTORIZED static void sgd_range(const void *args, int64_t begin, int64_t end
     sgd_run(a, begin, a->grad + begin, end - begin);
 }
 
-CK_VECTORIZED void ck_sgd_block(const ck_sgd_args *u, int64_t row0, int64_t col0, int64_t rows,
+CK_VECTORIZED void ck_sgd_block(const void *args, int64_t row0, int64_t col0, int64_t rows,
                                 int64_t cols, const float *grad, int64_t ldg) {
+    const ck_sgd_args *u = args;
     for (int64_t i = 0; i < rows; i++) sgd_run(u, (row0 + i) * u->ld + col0, grad + i * ldg, cols);
 }
 
@@ -114,23 +115,16 @@ void ck_sgd_momentum(int64_t n, float *param, const float *grad, float *velocity
 
 /* ---- Adam and AdamW -------------------------------------------------------------------- */
 
-typedef struct {
-    float *param;
-    const float *grad;
-    float *exp_avg, *exp_avg_sq;
-    float beta1, beta2, eps;
-    float l2;             /* weight decay added to the gradient (Adam), else 0 */
-    float decay;          /* param factor before the update: 1 - lr * wd (AdamW), else 1 */
-    float step_size;      /* lr / bias_correction1 */
-    float bias_correction2_sqrt;
-} adam_args;
-
-CK_VECTORIZED static void adam_range(const void *args, int64_t begin, int64_t end) {
-    const adam_args *a = args;
-    float *restrict param = a->param, *restrict m = a->exp_avg, *restrict v = a->exp_avg_sq;
-    const float *restrict grad = a->grad;
+/* ck_adam on the n elements of a's param and moments from element `at`, their gradient at
+ * grad. Inlined into each function below, so that every clone (CK_VECTORIZED) of ck_adam and
+ * of ck_adam_block runs the same operations on each element. */
+static inline __attribute__((always_inline)) void adam_run(const ck_adam_args *a, int64_t at,
+                                                           const float *grad_in, int64_t n) {
+    float *restrict param = a->param + at, *restrict m = a->exp_avg + at,
+                    *restrict v = a->exp_avg_sq + at;
+    const float *restrict grad = grad_in;
 #pragma omp simd
-    for (int64_t i = begin; i < end; i++) {
+    for (int64_t i = 0; i < n; i++) {
         float p = param[i];
         float g = grad[i] + a->l2 * p;
         float mi = a->beta1 * m[i] + (1.0f - a->beta1) * g;
@@ -143,16 +137,28 @@ CK_VECTORIZED static void adam_range(const void *args, int64_t begin, int64_t en
     }
 }
 
+CK_VECTORIZED static void adam_range(const void *args, int64_t begin, int64_t end) {
+    const ck_adam_args *a = args;
+    adam_run(a, begin, a->grad + begin, end - begin);
+}
+
+CK_VECTORIZED void ck_adam_block(const void *args, int64_t row0, int64_t col0, int64_t rows,
+                                 int64_t cols, const float *grad, int64_t ldg) {
+    const ck_adam_args *u = args;
+    for (int64_t i = 0; i < rows; i++)
+        adam_run(u, (row0 + i) * u->ld + col0, grad + i * ldg, cols);
+}
+
 void ck_adam(int64_t n, float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
              float lr, float beta1, float beta2, float eps, float weight_decay,
              int decoupled_weight_decay, float bias_correction1, float bias_correction2) {
-    adam_args args = {
-        param, grad, exp_avg, exp_avg_sq, beta1, beta2, eps,
-        decoupled_weight_decay ? 0.0f : weight_decay,
-        decoupled_weight_decay ? (float)(1.0 - (double)lr * weight_decay) : 1.0f,
-        (float)((double)lr / bias_correction1),
-        sqrtf(bias_correction2),
-    };
+    ck_adam_args args = ck_adam_settings(lr, beta1, beta2, eps, weight_decay,
+                                         decoupled_weight_decay, bias_correction1,
+                                         bias_correction2);
+    args.param = param;
+    args.grad = grad;
+    args.exp_avg = exp_avg;
+    args.exp_avg_sq = exp_avg_sq;
     run_update(n, adam_range, &args);
 }
 

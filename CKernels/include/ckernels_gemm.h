@@ -55,9 +55,10 @@ void ck_sgemm_relu_backward(int trans_a, int trans_b, int64_t m, int64_t n, int6
 /* The SGD update of an m x n parameter matrix in the product that is its gradient (dW of a
  * training step), G = alpha * op(A) * op(B), where that saves passes over memory. When ck_sgemm
  * would take a packed route with B~ shared (ck_gemm_route_for: "packed" or
- * "packed-along-rows") in one k block, the tiles go along C's rows, each row panel of G
- * updates its parameters as soon as it is finished, while it is in cache, and G is never
- * stored nor read back; the call returns 1. param and velocity are then bitwise those of
+ * "packed-along-rows") in one k block (ck_sgemm_takes_step), the tiles go along C's rows, each
+ * row panel of G updates its parameters as soon as it is finished, while it is in cache, and G
+ * is never stored nor read back; the call returns 1. param and velocity are then bitwise
+ * those of
  *     ck_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, 0, grad, n);
  *     ck_sgd(m * n, param, grad, velocity, lr, momentum, dampening, weight_decay, nesterov,
  *            first_step);
@@ -71,10 +72,25 @@ int ck_sgemm_sgd(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, floa
                  float *param, float *velocity, float lr, float momentum, float dampening,
                  float weight_decay, int nesterov, int first_step);
 
-/* Whether ck_sgemm_sgd takes the step for this product (1) or would only store G (0), on the
- * current table and thread count, alpha not 0: a few comparisons, for a caller that has other
- * work to do first (finding the momentum buffer) only when it does. */
-int ck_sgemm_sgd_takes_step(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k);
+/* ck_sgemm_sgd's contract for Adam and AdamW: where the product takes the step (returns 1),
+ * param, exp_avg and exp_avg_sq are bitwise those of
+ *     ck_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, 0, grad, n);
+ *     ck_adam(m * n, param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay,
+ *             decoupled_weight_decay, bias_correction1, bias_correction2);
+ * and grad is left unspecified; otherwise (returns 0) only that ck_sgemm ran, G in grad, and
+ * param and the moments are untouched. All four are m x n, their rows n floats apart; none of
+ * them may overlap another, A or B. */
+int ck_sgemm_adam(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                  const float *a, int64_t lda, const float *b, int64_t ldb, float *grad,
+                  float *param, float *exp_avg, float *exp_avg_sq, float lr, float beta1,
+                  float beta2, float eps, float weight_decay, int decoupled_weight_decay,
+                  float bias_correction1, float bias_correction2);
+
+/* Whether ck_sgemm_sgd and ck_sgemm_adam take the step for this product (1) or would only
+ * store G (0), on the current table and thread count, alpha not 0: a few comparisons, for a
+ * caller that has other work to do first (finding the optimizer's buffers) only when they
+ * do. */
+int ck_sgemm_takes_step(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k);
 
 /* Which code computes a product is planned per call from a table of block sizes and
  * thresholds for the kind of CPU (its architecture, below), the shape, the transposes, alpha,

@@ -79,7 +79,7 @@ struct FusedSteps {
     }
 
     /// Whether some `Linear`'s weight would take an SGD step in its gradient's product for a
-    /// batch of `batch` samples (`ck_sgemm_sgd_takes_step`): when none would, `fit` passes no
+    /// batch of `batch` samples (`ck_sgemm_takes_step`): when none would, `fit` passes no
     /// optimizer down, and its small layers (the spiral's) do not even ask.
     func someWeightStepsInProduct(batch: Int) -> Bool {
         parametersAreDistinct

@@ -153,9 +153,9 @@ public final class Linear: Function {
     }
 
     /// Whether the weight's gradient product for a batch of `batch` samples takes an SGD step
-    /// (`ck_sgemm_sgd_takes_step`).
+    /// (`ck_sgemm_takes_step`).
     func weightStepsInProduct(batch: Int) -> Bool {
-        ck_sgemm_sgd_takes_step(1, 0, Int64(inputSize), Int64(outputSize), Int64(batch)) == 1
+        ck_sgemm_takes_step(1, 0, Int64(inputSize), Int64(outputSize), Int64(batch)) == 1
     }
 
     /// The last forward's input, once dy is checked against that forward's output.

@@ -2,7 +2,7 @@
 // work among the team the runtime gives them, which may be smaller: under OMP_THREAD_LIMIT, or
 // when called from inside another parallel region with nesting off. The GEMM's packed route
 // then lays its work out for the smaller team, which can take other paths than the plan's (own
-// slivers where the plan shares B~; with an SGD update, the update after the stored tiles
+// slivers where the plan shares B~; with a parameter update, the update after the stored tiles
 // rather than in row panels). The thread-count tests run again in a child process in which
 // every team has one thread, so that each "2 threads" and "3 threads" there is planned for 2
 // or 3 and computed by 1, and must still give the bits of 1 thread.
@@ -11,14 +11,14 @@ import Foundation
 import XCTest
 
 final class SmallerTeamTests: XCTestCase {
-    /// The kernel tests that compare thread counts bit for bit, and ck_sgemm_sgd's test on every
-    /// route (whose products with B~ shared take the step after the stored tiles on a team
-    /// of one).
+    /// The kernel tests that compare thread counts bit for bit, and the parameter updates'
+    /// test on every route (whose products with B~ shared take the step after the stored
+    /// tiles on a team of one).
     private static let threadCountTests = [
         "\(String(reflecting: GEMMTests.self))/testThreadCountDoesNotChangeTheBits",
         "\(String(reflecting: GEMMEpilogueTests.self))/testThreadCountDoesNotChangeTheBits",
-        "\(String(reflecting: GEMMSGDTests.self))/testThreadCountDoesNotChangeTheBits",
-        "\(String(reflecting: GEMMSGDTests.self))/testUpdateEqualsGEMMThenSGDOnEveryRoute",
+        "\(String(reflecting: GEMMParameterUpdateTests.self))/testThreadCountDoesNotChangeTheBits",
+        "\(String(reflecting: GEMMParameterUpdateTests.self))/testUpdateEqualsGEMMThenOptimizerOnEveryRoute",
         "\(String(reflecting: GEMMOwnSliversTests.self))/testOneBlockProductsWithCOnCacheLinesMatchReferenceOnAnyThreadCount",
         "\(String(reflecting: GEMMOwnSliversTests.self))/testOwnSliversInGroupsMatchReferenceOnAnyThreadCount",
         "\(String(reflecting: ConvolutionTests.self))/testResultsDoNotDependOnThreadCount",

@@ -1,0 +1,75 @@
+/* Internal: the optimizers' updates as the GEMM applies them to a parameter matrix, a block at
+ * a time, straight from the product that computes the block's gradient (ck_sgemm_sgd,
+ * ck_sgemm_adam). Defined in optimizers.c beside ck_sgd and ck_adam, from the same loops: the
+ * bits are theirs. */
+#ifndef CK_PARAM_UPDATE_H
+#define CK_PARAM_UPDATE_H
+
+#include <math.h>
+#include <stdint.h>
+
+/* ck_sgd's arguments: for the matrix form, param and velocity point at element (0, 0) of an
+ * m x n matrix whose rows are `ld` floats apart, and grad is unset. velocity is unused (may
+ * be NULL) when momentum is 0. */
+typedef struct {
+    float *param;
+    const float *grad;
+    float *velocity;
+    int64_t ld;
+    float lr, momentum, dampening, weight_decay;
+    int first_step, nesterov;
+} ck_sgd_args;
+
+/* ck_sgd's scalar arguments, pointers unset. */
+static inline ck_sgd_args ck_sgd_settings(float lr, float momentum, float dampening,
+                                          float weight_decay, int nesterov, int first_step) {
+    return (ck_sgd_args){.lr = lr, .momentum = momentum, .dampening = dampening,
+                         .weight_decay = weight_decay, .first_step = first_step,
+                         .nesterov = nesterov};
+}
+
+/* ck_adam's arguments, as its loop uses them; param, exp_avg and exp_avg_sq as ck_sgd_args'
+ * param. */
+typedef struct {
+    float *param;
+    const float *grad;
+    float *exp_avg, *exp_avg_sq;
+    int64_t ld;
+    float beta1, beta2, eps;
+    float l2;    /* weight decay added to the gradient (Adam), else 0 */
+    float decay; /* param factor before the update: 1 - lr * wd (AdamW), else 1 */
+    float step_size; /* lr / bias_correction1 */
+    float bias_correction2_sqrt;
+} ck_adam_args;
+
+/* ck_adam's scalar arguments, pointers unset. */
+static inline ck_adam_args ck_adam_settings(float lr, float beta1, float beta2, float eps,
+                                            float weight_decay, int decoupled_weight_decay,
+                                            float bias_correction1, float bias_correction2) {
+    return (ck_adam_args){
+        .beta1 = beta1, .beta2 = beta2, .eps = eps,
+        .l2 = decoupled_weight_decay ? 0.0f : weight_decay,
+        .decay = decoupled_weight_decay ? (float)(1.0 - (double)lr * weight_decay) : 1.0f,
+        .step_size = (float)((double)lr / bias_correction1),
+        .bias_correction2_sqrt = sqrtf(bias_correction2)};
+}
+
+/* An update of the m x n parameter matrix whose gradient a product computes: block(args, row0,
+ * col0, rows, cols, grad, ldg) updates its rows x cols block at (row0, col0) from that block's
+ * gradient at grad (row-major, rows ldg floats apart), with the bits the optimizer's vector
+ * kernel gives those elements. */
+typedef void (*ck_param_update_block)(const void *args, int64_t row0, int64_t col0,
+                                      int64_t rows, int64_t cols, const float *grad,
+                                      int64_t ldg);
+typedef struct {
+    ck_param_update_block block;
+    const void *args;
+} ck_param_update;
+
+/* The blocks of ck_sgd (args: a ck_sgd_args) and ck_adam (a ck_adam_args). */
+void ck_sgd_block(const void *args, int64_t row0, int64_t col0, int64_t rows, int64_t cols,
+                  const float *grad, int64_t ldg);
+void ck_adam_block(const void *args, int64_t row0, int64_t col0, int64_t rows, int64_t cols,
+                   const float *grad, int64_t ldg);
+
+#endif
