@@ -17,13 +17,14 @@ import Darwin
 ///     p = p − learningRate · m̂ / (√v̂ + eps)
 ///
 /// Each step is one C kernel pass per parameter tensor; the bias corrections are computed
-/// once per step.
+/// once per step. In `Model.fit`, a `Linear` layer's weight may take its step in the product
+/// that computes its gradient instead (`Model.fit` says when), with the same result.
 ///
 /// ```swift
 /// let optimizer = Adam(parameters: model.parameters)            // lr 1e-3, betas (0.9, 0.999)
 /// let tuned = Adam(parameters: model.parameters, learningRate: 3e-4, weightDecay: 1e-4)
 /// ```
-public final class Adam: Optimizer {
+public final class Adam: Optimizer, StepsInProduct {
     public let parameters: [Tensor]
     public var learningRate: Float
     /// (β₁, β₂): the decay rates of the first and second moments, each in [0, 1).
@@ -41,6 +42,11 @@ public final class Adam: Optimizer {
     private let secondMoments: [Tensor]
     /// t, the steps taken.
     private let steps = Counter()
+    /// The index of each parameter listed once (`indicesOfParametersListedOnce`).
+    private let indexOfParameter: [ObjectIdentifier: Int]
+    /// Whether each parameter was already updated this step in the product of its gradient
+    /// (`stepInProduct(of:_:)`): `step()` then leaves it out.
+    @exclusivity(unchecked) private var steppedInProduct: [Bool]
 
     /// PyTorch's arguments and defaults.
     public convenience init(parameters: [Tensor], learningRate: Float = 1e-3,
@@ -69,21 +75,42 @@ public final class Adam: Optimizer {
         self.name = name
         firstMoments = parameters.map { Tensor(shape: $0.shape) }
         secondMoments = parameters.map { Tensor(shape: $0.shape) }
+        indexOfParameter = indicesOfParametersListedOnce(parameters)
+        steppedInProduct = Array(repeating: false, count: parameters.count)
+    }
+
+    /// 1 − β₁ᵗ and 1 − β₂ᵗ, in Double as PyTorch computes them (`beta ** step`).
+    private func biasCorrections(atStep t: Int64) -> (Float, Float) {
+        (Float(1 - pow(Double(betas.0), Double(t))), Float(1 - pow(Double(betas.1), Double(t))))
     }
 
     public func step() {
         steps.value += 1
-        // β₁ᵗ and β₂ᵗ in Double, as PyTorch computes them (`beta ** step`).
-        let t = Double(steps.value)
-        let (correction1, correction2) = (Float(1 - pow(Double(betas.0), t)),
-                                          Float(1 - pow(Double(betas.1), t)))
+        let (correction1, correction2) = biasCorrections(atStep: steps.value)
         for (index, parameter) in parameters.enumerated() {
-            ck_adam(Int64(parameter.count), parameter.value, parameter.gradientPointer,
-                    firstMoments[index].value, secondMoments[index].value, learningRate,
-                    betas.0, betas.1, eps, weightDecay, decoupledWeightDecay ? 1 : 0,
-                    correction1, correction2)
+            if steppedInProduct[index] {
+                steppedInProduct[index] = false
+            } else {
+                ck_adam(Int64(parameter.count), parameter.value, parameter.gradientPointer,
+                        firstMoments[index].value, secondMoments[index].value, learningRate,
+                        betas.0, betas.1, eps, weightDecay, decoupledWeightDecay ? 1 : 0,
+                        correction1, correction2)
+            }
             parameter.countInPlaceWrite()
         }
+    }
+
+    /// `StepsInProduct`'s: the product takes `ck_adam`'s step (`ProductStep.adam`), with the
+    /// bias corrections of the step `step()` is about to take.
+    func stepInProduct(of parameter: Tensor, _ product: (ProductStep) -> Bool) -> Bool {
+        guard let index = indexOfParameter[ObjectIdentifier(parameter)], !steppedInProduct[index]
+        else { return false }
+        steppedInProduct[index] = product(.adam(
+            firstMoment: firstMoments[index].value, secondMoment: secondMoments[index].value,
+            learningRate: learningRate, betas: betas, eps: eps, weightDecay: weightDecay,
+            decoupledWeightDecay: decoupledWeightDecay ? 1 : 0,
+            corrections: biasCorrections(atStep: steps.value + 1)))
+        return true
     }
 
     /// "Adam" (or "AdamW"), its settings, the moments ("exp_avg.0", "exp_avg_sq.0", ...)

@@ -14,7 +14,7 @@
 /// ```swift
 /// let optimizer = AdamW(parameters: model.parameters)   // lr 1e-3, weight decay 1e-2
 /// ```
-public final class AdamW: Optimizer {
+public final class AdamW: Optimizer, StepsInProduct {
     /// The Adam optimizer that runs with decoupled weight decay.
     private let adam: Adam
 
@@ -40,6 +40,11 @@ public final class AdamW: Optimizer {
     public var weightDecay: Float { adam.weightDecay }
 
     public func step() { adam.step() }
+
+    /// `StepsInProduct`'s, as ``Adam``'s.
+    func stepInProduct(of parameter: Tensor, _ product: (ProductStep) -> Bool) -> Bool {
+        adam.stepInProduct(of: parameter, product)
+    }
 
     /// "AdamW", its settings, moments and steps taken, as ``Adam``'s.
     public var checkpointContents: CheckpointContents { adam.checkpointContents }

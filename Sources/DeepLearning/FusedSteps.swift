@@ -78,7 +78,7 @@ struct FusedSteps {
         return gradient
     }
 
-    /// Whether some `Linear`'s weight would take an SGD step in its gradient's product for a
+    /// Whether some `Linear`'s weight would take its step in its gradient's product for a
     /// batch of `batch` samples (`ck_sgemm_takes_step`): when none would, `fit` passes no
     /// optimizer down, and its small layers (the spiral's) do not even ask.
     func someWeightStepsInProduct(batch: Int) -> Bool {
@@ -88,9 +88,9 @@ struct FusedSteps {
 
     /// The parameters' gradients from dLoss/dOutput, without dLoss/dInput of the first layer,
     /// which training does not need. With `optimizer` (nil: none), each `Linear`'s weight that
-    /// can takes this step in the product of its gradient (`SGD.stepInProduct`), that gradient
+    /// can takes this step in the product of its gradient (`StepsInProduct`), that gradient
     /// then left unspecified; `optimizer.step()` updates the rest.
-    func accumulateParameterGradients(_ outputGradient: Tensor, updating optimizer: SGD? = nil) {
+    func accumulateParameterGradients(_ outputGradient: Tensor, updating optimizer: (any StepsInProduct)? = nil) {
         let optimizer = parametersAreDistinct ? optimizer : nil
         var gradient = outputGradient
         guard let last = backward.indices.last else { return }
@@ -112,14 +112,14 @@ enum ForwardStep {
     }
 }
 
-/// One step of `Model.backward`: a layer, a `Linear` (whose weight may take an SGD step in
-/// its gradient's product), or a `Linear` and the `ReLU` right before it.
+/// One step of `Model.backward`: a layer, a `Linear` (whose weight may take the optimizer's
+/// step in its gradient's product), or a `Linear` and the `ReLU` right before it.
 enum BackwardStep {
     case layer(any Function)
     case linear(Linear)
     case linearThroughReLU(Linear, ReLU)
 
-    func backward(_ outputGradient: Tensor, updating optimizer: SGD? = nil) -> Tensor {
+    func backward(_ outputGradient: Tensor, updating optimizer: (any StepsInProduct)? = nil) -> Tensor {
         switch self {
         case .layer(let layer): layer.backward(outputGradient)
         case .linear(let linear): linear.backward(outputGradient, through: nil, updating: optimizer)
@@ -137,7 +137,7 @@ enum BackwardStep {
     }
 
     /// The parameters' gradients without dLoss/dInput where the step can skip it.
-    func accumulateParameterGradients(_ outputGradient: Tensor, updating optimizer: SGD?) {
+    func accumulateParameterGradients(_ outputGradient: Tensor, updating optimizer: (any StepsInProduct)?) {
         switch self {
         case .layer(let layer): layer.accumulateParameterGradients(outputGradient)
         case .linear(let linear):

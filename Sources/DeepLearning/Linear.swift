@@ -116,7 +116,7 @@ public final class Linear: Function {
     /// into relu's input-gradient buffer as if `relu.backward(dx)` had run. `Model` runs a
     /// `ReLU` followed by a `Linear` this way. With `optimizer`, the weight may take its step
     /// in dW's product (`accumulateGradients`): dx is computed first, from the weight before it.
-    func backward(_ outputGradient: Tensor, through relu: ReLU?, updating optimizer: SGD? = nil)
+    func backward(_ outputGradient: Tensor, through relu: ReLU?, updating optimizer: (any StepsInProduct)? = nil)
         -> Tensor
     {
         let input = lastInput(checking: outputGradient)
@@ -147,13 +147,13 @@ public final class Linear: Function {
 
     /// dW += xᵀ · dy and db += Σ dy, the weight taking its step in dW's product when
     /// `optimizer` allows it (`accumulateGradients`).
-    func accumulateParameterGradients(_ outputGradient: Tensor, updating optimizer: SGD?) {
+    func accumulateParameterGradients(_ outputGradient: Tensor, updating optimizer: (any StepsInProduct)?) {
         accumulateGradients(lastInput(checking: outputGradient), outputGradient,
                             updating: optimizer)
     }
 
-    /// Whether the weight's gradient product for a batch of `batch` samples takes an SGD step
-    /// (`ck_sgemm_takes_step`).
+    /// Whether the weight's gradient product for a batch of `batch` samples takes the
+    /// optimizer's step (`ck_sgemm_takes_step`).
     func weightStepsInProduct(batch: Int) -> Bool {
         ck_sgemm_takes_step(1, 0, Int64(inputSize), Int64(outputSize), Int64(batch)) == 1
     }
@@ -170,24 +170,23 @@ public final class Linear: Function {
 
     /// Accumulates dW and db from `input` (the last forward's) and dy. With `optimizer`, when
     /// dW is this step's first and the weight has no gradient hooks, the product may take the
-    /// weight's step itself (`ck_sgemm_sgd`, `SGD.stepInProduct(of:_:)`): the weight is then
-    /// updated and its gradient buffer left unspecified.
+    /// weight's step itself (`StepsInProduct`, `ProductStep.run`): the weight is then updated
+    /// and its gradient buffer left unspecified.
     private func accumulateGradients(_ input: Tensor, _ outputGradient: Tensor,
-                                     updating optimizer: SGD?) {
+                                     updating optimizer: (any StepsInProduct)?) {
         let dy = outputGradient.value
         // dW (inputSize x outputSize) += xᵀ (inputSize x batch) · dy (batch x outputSize);
         // right after zeroGrad, dW = that product (beta 0: the zeros are never written).
         let (m, n, k) = (Int64(inputSize), Int64(outputSize), Int64(input.shape[0]))
         let dW = weight.gradientForAccumulation()
         // The kernel's own test first: a small product, like the spiral's, does not take the
-        // step, and looking for the weight's momentum buffer would cost more than it.
+        // step, and looking for the weight's optimizer buffers would cost more than it.
         var computed = false
         if let optimizer, !dW.accumulate, weightStepsInProduct(batch: Int(k)),
            weight.gradientHooks.isEmpty {
             computed = optimizer.stepInProduct(of: weight) { step in
-                ck_sgemm_sgd(1, 0, m, n, k, 1, input.value, m, dy, n, dW.buffer, weight.value,
-                             step.velocity, step.learningRate, step.momentum, step.dampening,
-                             step.weightDecay, step.nesterov, step.firstStep) == 1
+                step.run(transA: 1, transB: 0, m: m, n: n, k: k, a: input.value, lda: m, b: dy,
+                         ldb: n, grad: dW.buffer, param: weight.value)
             }
         }
         if !computed {

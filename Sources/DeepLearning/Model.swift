@@ -128,20 +128,22 @@ public final class Model: Layer {
     }
 
     /// `accumulateParameterGradients(outputGradient)`, then `optimizer.step()`, with the same
-    /// parameters bit for bit, in fewer passes over memory: each `Linear`'s weight whose
-    /// gradient starts from zero (after `zeroGrad()`) and whose gradient's matrix product is
-    /// large enough (`ck_sgemm_takes_step`) takes its step in that product, which then
-    /// neither stores the gradient nor reads it back. The gradients of the weights that step
-    /// so are left unspecified; the other parameters keep theirs. For models whose layers are
-    /// all `Function`s, as `backward(_:)`.
+    /// parameters bit for bit. With ``SGD``, ``Adam`` or ``AdamW`` it takes fewer passes over
+    /// memory: each `Linear`'s weight whose gradient starts from zero (after `zeroGrad()`) and
+    /// whose gradient's matrix product is large enough (`ck_sgemm_takes_step`) takes its step
+    /// in that product, which then neither stores the gradient nor reads it back. The
+    /// gradients of the weights that step so are left unspecified; the other parameters keep
+    /// theirs. For models whose layers are all `Function`s, as `backward(_:)`.
     ///
     /// ```swift
     /// optimizer.zeroGrad()
     /// _ = try loss.forward(model.forward(x), labels: y)
     /// model.accumulateParameterGradients(loss.backward(), thenStep: optimizer)
     /// ```
-    public func accumulateParameterGradients(_ outputGradient: Tensor, thenStep optimizer: SGD) {
-        requireFusedSteps().accumulateParameterGradients(outputGradient, updating: optimizer)
+    public func accumulateParameterGradients(_ outputGradient: Tensor,
+                                             thenStep optimizer: any Optimizer) {
+        requireFusedSteps().accumulateParameterGradients(
+            outputGradient, updating: optimizer as? any StepsInProduct)
         optimizer.step()
     }
 
@@ -190,11 +192,11 @@ public final class Model: Layer {
     /// throws stops `fit` before that update (data-parallel training agrees across processes
     /// there).
     ///
-    /// With `SGD`, no penalties and no `beforeStep`, on the fused path, each step is
-    /// `accumulateParameterGradients(_:thenStep:)`: each `Linear`'s weight takes its step in
-    /// the matrix product that computes its gradient, with the parameters of
-    /// `optimizer.step()` bit for bit, but those weights' gradients left unspecified during an
-    /// epoch. The last batch of each epoch stores every gradient and steps as usual, so that
+    /// With ``SGD``, ``Adam`` or ``AdamW``, no penalties and no `beforeStep`, on the fused
+    /// path, each step is `accumulateParameterGradients(_:thenStep:)`: each `Linear`'s weight
+    /// takes its step in the matrix product that computes its gradient, with the parameters
+    /// of `optimizer.step()` bit for bit, but those weights' gradients left unspecified during
+    /// an epoch. The last batch of each epoch stores every gradient and steps as usual, so that
     /// after each epoch (in `progress`, and after `fit`) every parameter's gradient is its last
     /// batch's.
     @discardableResult
@@ -325,7 +327,7 @@ public final class Model: Layer {
         // some weight's product at this batch size is one that takes it.
         let stepsInProducts = penalties.isEmpty && beforeStep == nil
             && fusedSteps?.someWeightStepsInProduct(batch: loader.batchSize) == true
-            ? optimizer as? SGD : nil
+            ? optimizer as? any StepsInProduct : nil
         for epoch in stride(from: finished + 1, through: epochs, by: 1) {
             var lossSum = 0.0
             var samples = 0

@@ -18,7 +18,7 @@ import CKernels
 /// let optimizer = SGD(parameters: model.parameters, learningRate: 0.1, momentum: 0.9,
 ///                     weightDecay: 0.001, nesterov: true)
 /// ```
-public final class SGD: Optimizer {
+public final class SGD: Optimizer, StepsInProduct {
     public let parameters: [Tensor]
     @exclusivity(unchecked) public var learningRate: Float
     /// The momentum factor; 0 (the default) for plain SGD, which keeps no momentum buffer.
@@ -42,8 +42,7 @@ public final class SGD: Optimizer {
     /// The sizes the kernel gets this step: 0 for each parameter already updated in the
     /// product of its gradient (`stepInProduct(of:_:)`), which the step then leaves out.
     @exclusivity(unchecked) private var sizesThisStep: [Int64]
-    /// The index of each parameter listed once (one listed twice is never updated in a
-    /// product: the step would update it again).
+    /// The index of each parameter listed once (`indicesOfParametersListedOnce`).
     private let indexOfParameter: [ObjectIdentifier: Int]
     /// The steps taken: PyTorch's first step copies g into the buffer.
     private let steps = Counter()
@@ -70,14 +69,7 @@ public final class SGD: Optimizer {
                                       : Array(repeating: nil, count: parameters.count)
         gradients = Array(repeating: nil, count: parameters.count)
         sizesThisStep = sizes
-        var indices: [ObjectIdentifier: Int] = [:]
-        var listedTwice: Set<ObjectIdentifier> = []
-        for (index, parameter) in parameters.enumerated() {
-            let id = ObjectIdentifier(parameter)
-            if indices.updateValue(index, forKey: id) != nil { listedTwice.insert(id) }
-        }
-        for id in listedTwice { indices[id] = nil }
-        indexOfParameter = indices
+        indexOfParameter = indicesOfParametersListedOnce(parameters)
     }
 
     public func step() {
@@ -93,16 +85,11 @@ public final class SGD: Optimizer {
         steps.value += 1
     }
 
-    /// Lets the product that computes `parameter`'s gradient take this step's update of it:
-    /// `product` computes the gradient with `ck_sgemm_sgd` and the arguments it is given, and
-    /// returns whether that took the step (else the gradient is stored, for `step()`). When it
-    /// did, the next `step()` leaves the parameter out. Returns whether `product` ran: not
-    /// when `parameter` is not listed exactly once in `parameters`, or was updated so already
-    /// this step.
-    func stepInProduct(of parameter: Tensor, _ product: (SGDStepArguments) -> Bool) -> Bool {
+    /// `StepsInProduct`'s: the product takes `ck_sgd`'s step (`ProductStep.sgd`).
+    func stepInProduct(of parameter: Tensor, _ product: (ProductStep) -> Bool) -> Bool {
         guard let index = indexOfParameter[ObjectIdentifier(parameter)], sizesThisStep[index] != 0
         else { return false }
-        let stepped = product(SGDStepArguments(
+        let stepped = product(.sgd(
             velocity: velocityValues[index], learningRate: learningRate, momentum: momentum,
             dampening: dampening, weightDecay: weightDecay, nesterov: nesterov ? 1 : 0,
             firstStep: steps.value == 0 ? 1 : 0))
@@ -120,12 +107,4 @@ public final class SGD: Optimizer {
             tensors: perParameter("momentum_buffer", velocities),
             counters: [("step", steps)])
     }
-}
-
-/// What `ck_sgemm_sgd` needs of an `SGD` step beyond the product: the parameter's momentum
-/// buffer (nil without momentum) and the step's settings, as `ck_sgd` takes them.
-struct SGDStepArguments {
-    let velocity: UnsafeMutablePointer<Float>?
-    let learningRate, momentum, dampening, weightDecay: Float
-    let nesterov, firstStep: Int32
 }

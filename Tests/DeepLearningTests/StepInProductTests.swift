@@ -2,11 +2,11 @@ import CKernels
 import XCTest
 @testable import DeepLearning
 
-/// `Model.fit` with `SGD` on the fused path: each `Linear`'s weight takes its step in the
-/// product of its gradient (`ck_sgemm_sgd`) on every batch but an epoch's last. The losses,
-/// the parameters and the gradients after `fit` are those of the graph, which stores every
-/// gradient and steps with `ck_sgd`, bit for bit.
-final class SGDInProductTests: XCTestCase {
+/// `Model.fit` with `SGD`, `Adam` or `AdamW` on the fused path: each `Linear`'s weight takes
+/// its step in the product of its gradient (`ck_sgemm_sgd`, `ck_sgemm_adam`) on every batch
+/// but an epoch's last. The losses, the parameters and the gradients after `fit` are those of
+/// the graph, which stores every gradient and steps with `ck_sgd` or `ck_adam`, bit for bit.
+final class StepInProductTests: XCTestCase {
     /// 300 samples of 96 features in 10 classes: batches of 64 and a last one of 44.
     private static func data() -> (inputs: Tensor, labels: [Int32]) {
         var generator = SeededGenerator(seed: 51)
@@ -22,8 +22,8 @@ final class SGDInProductTests: XCTestCase {
     }
 
     /// The second layer's dW (256 × 128 from a batch of 64) takes a route with B~ shared on
-    /// this CPU's table, where `ck_sgemm_sgd` updates the weight in the product: the tests
-    /// below run that update.
+    /// this CPU's table, where `ck_sgemm_sgd` and `ck_sgemm_adam` update the weight in the
+    /// product: the tests below run that update.
     func testTheSecondLayersWeightIsUpdatedInItsProduct() {
         let route = ck_gemm_route_for(ck_gemm_get_arch(), ck_get_num_threads(), 1, 0, 256, 128, 64,
                                       128, 1, 0, CK_GEMM_EPILOGUE_NONE)
@@ -31,36 +31,42 @@ final class SGDInProductTests: XCTestCase {
                   String(cString: ck_gemm_route_name(route)))
     }
 
-    /// Plain SGD; momentum with dampening and weight decay; Nesterov: three epochs on the fused
-    /// path and through the graph.
+    /// Plain SGD; momentum with dampening and weight decay; Nesterov; Adam with weight decay;
+    /// AdamW.
+    private static let optimizers: [(name: String, make: @Sendable ([Tensor]) -> any Optimizer)] = [
+        ("plain SGD", { SGD(parameters: $0, learningRate: 0.05) }),
+        ("SGD with momentum", {
+            SGD(parameters: $0, learningRate: 0.05, momentum: 0.9, dampening: 0.1, weightDecay: 1e-3)
+        }),
+        ("Nesterov", { SGD(parameters: $0, learningRate: 0.05, momentum: 0.8, weightDecay: 0.01, nesterov: true) }),
+        ("Adam", { Adam(parameters: $0, learningRate: 0.01, weightDecay: 1e-3) }),
+        ("AdamW", { AdamW(parameters: $0, learningRate: 0.01) }),
+    ]
+
+    /// Three epochs on the fused path and through the graph, with each optimizer.
     func testFitGivesTheGraphsLossesParametersAndGradients() throws {
         let (inputs, labels) = Self.data()
-        let settings: [(momentum: Float, dampening: Float, weightDecay: Float, nesterov: Bool)] = [
-            (0, 0, 0, false), (0.9, 0.1, 1e-3, false), (0.8, 0, 0.01, true),
-        ]
-        for setting in settings {
+        for (name, makeOptimizer) in Self.optimizers {
             var results: [(losses: [UInt32], parameters: [[Float]], gradients: [[Float]])] = []
             for fused in [true, false] {
                 let model = Self.model()
                 model.allowsFusedPath = fused
-                let optimizer = SGD(parameters: model.parameters, learningRate: 0.05,
-                                    momentum: setting.momentum, dampening: setting.dampening,
-                                    weightDecay: setting.weightDecay, nesterov: setting.nesterov)
-                let losses = try model.fit(inputs, labels: labels, optimizer: optimizer, epochs: 3,
-                                           batchSize: 64, seed: 53)
+                let losses = try model.fit(inputs, labels: labels, optimizer: makeOptimizer(model.parameters),
+                                           epochs: 3, batchSize: 64, seed: 53)
                 results.append((losses.map(\.bitPattern), model.parameters.map(\.values),
                                 model.parameters.map(\.gradients)))
             }
-            let what = "\(setting)"
-            XCTAssertEqual(results[0].losses, results[1].losses, what)
-            XCTAssertEqual(results[0].parameters, results[1].parameters, what)
-            XCTAssertEqual(results[0].gradients, results[1].gradients, what)
+            XCTAssertEqual(results[0].losses, results[1].losses, name)
+            XCTAssertEqual(results[0].parameters, results[1].parameters, name)
+            XCTAssertEqual(results[0].gradients, results[1].gradients, name)
         }
     }
 
     /// `steps` training steps on the first 64 samples, every gradient zeroed first, the update
     /// in the weights' products (`thenStep`) or after the backward pass; returns the model.
-    private static func train(steps: Int, inProducts: Bool, optimizer: (Model) -> SGD) throws -> Model {
+    private static func train(steps: Int, inProducts: Bool, optimizer: (Model) -> any Optimizer) throws
+        -> Model
+    {
         let (inputs, labels) = data()
         let x = Tensor(shape: [64, 96], values: Array(inputs.values[0..<(64 * 96)]))
         let model = Self.model()
@@ -81,30 +87,35 @@ final class SGDInProductTests: XCTestCase {
 
     /// A training loop's step, `accumulateParameterGradients(_:thenStep:)`, against
     /// `accumulateParameterGradients(_:)` then `step()`: the same parameters after four steps
-    /// (the first of them the momentum buffers' first), and the same gradients of the
-    /// parameters that do not step in a product (the biases, the last layer's weight).
+    /// (the first of them the optimizer buffers' first), and the same gradients of the
+    /// parameters that do not step in a product (the biases, the last layer's weight); with
+    /// each optimizer above, and with RMSProp, which steps after the backward pass.
     func testStepInProductsEqualsBackwardThenStep() throws {
-        let results = try [true, false].map { inProducts in
-            let model = try Self.train(steps: 4, inProducts: inProducts) {
-                SGD(parameters: $0.parameters, learningRate: 0.05, momentum: 0.9, weightDecay: 1e-3,
-                    nesterov: true)
+        let rmsProp: (name: String, make: @Sendable ([Tensor]) -> any Optimizer) =
+            ("RMSProp", { RMSProp(parameters: $0, learningRate: 0.01) })
+        let optimizers = Self.optimizers + [rmsProp]
+        for (name, makeOptimizer) in optimizers {
+            let results = try [true, false].map { inProducts in
+                let model = try Self.train(steps: 4, inProducts: inProducts) { makeOptimizer($0.parameters) }
+                let last = model.parameters.count - 1
+                return model.parameters.map(\.values) + [1, 3, last - 1, last].map { model.parameters[$0].gradients }
             }
-            let last = model.parameters.count - 1
-            return model.parameters.map(\.values) + [1, 3, last - 1, last].map { model.parameters[$0].gradients }
+            XCTAssertEqual(results[0], results[1], name)
         }
-        XCTAssertEqual(results[0], results[1])
     }
 
     /// An optimizer of some parameters only (the second layer's): the weights it does not
     /// update keep their values and the first layer's gradient is stored, as with two calls.
     func testStepInProductsWithAnOptimizerOfSomeParameters() throws {
-        let results = try [true, false].map { inProducts in
-            let model = try Self.train(steps: 3, inProducts: inProducts) {
-                SGD(parameters: Array($0.parameters[2...3]), learningRate: 0.05, momentum: 0.9)
+        for (name, makeOptimizer) in [Self.optimizers[1], Self.optimizers[3]] {
+            let results = try [true, false].map { inProducts in
+                let model = try Self.train(steps: 3, inProducts: inProducts) {
+                    makeOptimizer(Array($0.parameters[2...3]))
+                }
+                return model.parameters.map(\.values) + [model.parameters[0].gradients]
             }
-            return model.parameters.map(\.values) + [model.parameters[0].gradients]
+            XCTAssertEqual(results[0], results[1], name)
         }
-        XCTAssertEqual(results[0], results[1])
     }
 
     /// Between the epochs' last batches the fused path does not store the weights' gradients;

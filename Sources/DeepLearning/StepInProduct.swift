@@ -1,0 +1,58 @@
+import CKernels
+
+/// An optimizer whose step of a `Linear` weight can run inside the matrix product that
+/// computes the weight's gradient (`ck_sgemm_sgd`, `ck_sgemm_adam`), with the same result:
+/// ``SGD``, ``Adam`` and ``AdamW``. `Model.accumulateParameterGradients(_:thenStep:)` and
+/// `Model.fit` use it.
+protocol StepsInProduct: Optimizer {
+    /// Lets the product that computes `parameter`'s gradient take this step's update of it:
+    /// `product` computes the gradient with the `ProductStep` it is given (`ProductStep.run`)
+    /// and returns whether that took the step (else the gradient is stored, for `step()`).
+    /// When it did, the next `step()` leaves the parameter out. Returns whether `product` ran:
+    /// not when `parameter` is not listed exactly once in `parameters`, or was updated so
+    /// already this step.
+    func stepInProduct(of parameter: Tensor, _ product: (ProductStep) -> Bool) -> Bool
+}
+
+/// One optimizer's step of one parameter matrix, with what its C kernel needs beyond the
+/// product: the optimizer's buffers for that parameter and the step's settings.
+enum ProductStep {
+    /// `ck_sgd`'s: the momentum buffer (nil without momentum).
+    case sgd(velocity: UnsafeMutablePointer<Float>?, learningRate: Float, momentum: Float,
+             dampening: Float, weightDecay: Float, nesterov: Int32, firstStep: Int32)
+    /// `ck_adam`'s: the two moments and this step's bias corrections.
+    case adam(firstMoment: UnsafeMutablePointer<Float>, secondMoment: UnsafeMutablePointer<Float>,
+              learningRate: Float, betas: (Float, Float), eps: Float, weightDecay: Float,
+              decoupledWeightDecay: Int32, corrections: (Float, Float))
+
+    /// G (m x n, dense) = op(A)·op(B), with `ck_sgemm`'s transposes and leading dimensions,
+    /// updating `param` (m x n, dense) in the product where the kernel can (`ck_sgemm_sgd` or
+    /// `ck_sgemm_adam`). Returns whether it did; otherwise G is in `grad`.
+    func run(transA: Int32, transB: Int32, m: Int64, n: Int64, k: Int64, a: UnsafePointer<Float>,
+             lda: Int64, b: UnsafePointer<Float>, ldb: Int64, grad: UnsafeMutablePointer<Float>,
+             param: UnsafeMutablePointer<Float>) -> Bool {
+        switch self {
+        case let .sgd(velocity, learningRate, momentum, dampening, weightDecay, nesterov, firstStep):
+            ck_sgemm_sgd(transA, transB, m, n, k, 1, a, lda, b, ldb, grad, param, velocity,
+                         learningRate, momentum, dampening, weightDecay, nesterov, firstStep) == 1
+        case let .adam(firstMoment, secondMoment, learningRate, betas, eps, weightDecay,
+                       decoupledWeightDecay, corrections):
+            ck_sgemm_adam(transA, transB, m, n, k, 1, a, lda, b, ldb, grad, param, firstMoment,
+                          secondMoment, learningRate, betas.0, betas.1, eps, weightDecay,
+                          decoupledWeightDecay, corrections.0, corrections.1) == 1
+        }
+    }
+}
+
+/// The index of each parameter listed once in `parameters`. One listed twice is never
+/// updated in a product: the step would update it again.
+func indicesOfParametersListedOnce(_ parameters: [Tensor]) -> [ObjectIdentifier: Int] {
+    var indices: [ObjectIdentifier: Int] = [:]
+    var listedTwice: Set<ObjectIdentifier> = []
+    for (index, parameter) in parameters.enumerated() {
+        let id = ObjectIdentifier(parameter)
+        if indices.updateValue(index, forKey: id) != nil { listedTwice.insert(id) }
+    }
+    for id in listedTwice { indices[id] = nil }
+    return indices
+}
