@@ -1,4 +1,5 @@
 import CKernels
+import Glibc
 
 /// What a fused case runs in the product's call, and what the unfused form runs after it.
 enum FusedStep: CaseIterable {
@@ -8,6 +9,9 @@ enum FusedStep: CaseIterable {
     /// A weight's gradient and its SGD step with momentum: ck_sgemm_sgd against ck_sgemm
     /// into the gradient, then ck_sgd.
     case sgdUpdate
+    /// A weight's gradient and its Adam step: ck_sgemm_adam against ck_sgemm into the
+    /// gradient, then ck_adam.
+    case adamUpdate
 
     /// The table's introduction.
     var header: String {
@@ -24,19 +28,36 @@ enum FusedStep: CaseIterable {
             fused: ck_sgemm_sgd (G not stored on the packed routes with B~ shared; elsewhere G is, \
             then ck_sgd). unfused: ck_sgemm into G, then ck_sgd.
             """
+        case .adamUpdate:
+            """
+            GEMM + Adam  G = op(A)·op(B), then Adam (betas 0.9, 0.999) on the m×n weights: a \
+            training step's dW and update.
+            fused: ck_sgemm_adam (G not stored on the packed routes with B~ shared; elsewhere G \
+            is, then ck_adam). unfused: ck_sgemm into G, then ck_adam.
+            """
         }
     }
 
     /// The name of the fused call, for the check of its bits.
-    var fusedName: String { self == .biasReLU ? "ck_sgemm_bias_relu" : "ck_sgemm_sgd" }
+    var fusedName: String {
+        switch self {
+        case .biasReLU: "ck_sgemm_bias_relu"
+        case .sgdUpdate: "ck_sgemm_sgd"
+        case .adamUpdate: "ck_sgemm_adam"
+        }
+    }
     /// What the route column shows.
     var routeNote: String {
         self == .biasReLU
             ? "the route ck_sgemm_bias_relu takes"
-            : "the route ck_sgemm takes; ck_sgemm_sgd goes along rows on \"packed\""
+            : "the route ck_sgemm takes; \(fusedName) goes along rows on \"packed\""
     }
     var unfusedNames: String {
-        self == .biasReLU ? "ck_sgemm + ck_bias_add + ck_relu_forward" : "ck_sgemm + ck_sgd"
+        switch self {
+        case .biasReLU: "ck_sgemm + ck_bias_add + ck_relu_forward"
+        case .sgdUpdate: "ck_sgemm + ck_sgd"
+        case .adamUpdate: "ck_sgemm + ck_adam"
+        }
     }
 }
 
@@ -49,18 +70,23 @@ extension GemmCase {
     }
 }
 
-/// The buffers of one fused or unfused form: C (or G), and for the SGD step the weights and
-/// their momentum buffer (random, the same for both forms).
+/// The buffers of one fused or unfused form: C (or G), and for an optimizer's step the
+/// weights and its buffers (random, the same for both forms): SGD's momentum buffer, Adam's
+/// two moments (the second one not negative).
 private struct FusedBuffers {
     let c: Buffer<Float>
     let param: Buffer<Float>
     let velocity: Buffer<Float>
+    let secondMoment: Buffer<Float>
 
     init(_ gemm: GemmCase) {
-        let count = gemm.fused == .sgdUpdate ? gemm.m * gemm.n : 0
+        let count = gemm.fused == .biasReLU ? 0 : gemm.m * gemm.n
         c = Buffer(count: gemm.m * gemm.n) { _ in .nan }
         param = randomFloats(count, seed: 4)
         velocity = randomFloats(count, seed: 5)
+        let squares = randomFloats(gemm.fused == .adamUpdate ? count : 0, seed: 6)
+        for i in 0..<squares.count { squares.pointer[i] = abs(squares.pointer[i]) }
+        secondMoment = squares
     }
 
     /// What the bits of the two forms are compared on.
@@ -100,6 +126,24 @@ private func fusedForms(_ gemm: GemmCase, _ a: Buffer<Float>, _ b: Buffer<Float>
             product(unfused.c)
             ck_sgd(m * n, unfused.param.pointer, unfused.c.pointer, unfused.velocity.pointer, lr,
                    momentum, 0, 0, 0, 0)
+        })
+    case .adamUpdate:
+        // Step 10's bias corrections; a small step, as above.
+        let (lr, beta1, beta2, eps): (Float, Float, Float, Float) = (1e-4, 0.9, 0.999, 1e-8)
+        let (c1, c2) = (1 - pow(beta1, 10), 1 - pow(beta2, 10))
+        let adam = { (buffers: FusedBuffers) in
+            ck_adam(m * n, buffers.param.pointer, buffers.c.pointer, buffers.velocity.pointer,
+                    buffers.secondMoment.pointer, lr, beta1, beta2, eps, 0, 0, c1, c2)
+        }
+        return ({
+            if ck_sgemm_adam(transA, transB, m, n, k, 1, a.pointer, lda, b.pointer, ldb, fused.c.pointer,
+                             fused.param.pointer, fused.velocity.pointer, fused.secondMoment.pointer, lr,
+                             beta1, beta2, eps, 0, 0, c1, c2) == 0 {
+                adam(fused)
+            }
+        }, {
+            product(unfused.c)
+            adam(unfused)
         })
     }
 }
