@@ -131,13 +131,9 @@ int ck_sgemm_adam(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, flo
                   float *param, float *exp_avg, float *exp_avg_sq, float lr, float beta1,
                   float beta2, float eps, float weight_decay, int decoupled_weight_decay,
                   float bias_correction1, float bias_correction2) {
-    ck_adam_args args = ck_adam_settings(lr, beta1, beta2, eps, weight_decay,
-                                         decoupled_weight_decay, bias_correction1,
-                                         bias_correction2);
-    args.param = param;
-    args.exp_avg = exp_avg;
-    args.exp_avg_sq = exp_avg_sq;
-    args.ld = n;
+    const ck_adam_args args = ck_adam_arguments(param, NULL, exp_avg, exp_avg_sq, n, lr, beta1,
+                                                beta2, eps, weight_decay, decoupled_weight_decay,
+                                                bias_correction1, bias_correction2);
     const ck_param_update update = {ck_adam_block, &args};
     return gemm_updating(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, grad, &update);
 }

@@ -152,13 +152,9 @@ CK_VECTORIZED void ck_adam_block(const void *args, int64_t row0, int64_t col0, i
 void ck_adam(int64_t n, float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
              float lr, float beta1, float beta2, float eps, float weight_decay,
              int decoupled_weight_decay, float bias_correction1, float bias_correction2) {
-    ck_adam_args args = ck_adam_settings(lr, beta1, beta2, eps, weight_decay,
-                                         decoupled_weight_decay, bias_correction1,
-                                         bias_correction2);
-    args.param = param;
-    args.grad = grad;
-    args.exp_avg = exp_avg;
-    args.exp_avg_sq = exp_avg_sq;
+    const ck_adam_args args = ck_adam_arguments(param, grad, exp_avg, exp_avg_sq, 0, lr, beta1,
+                                                beta2, eps, weight_decay, decoupled_weight_decay,
+                                                bias_correction1, bias_correction2);
     run_update(n, adam_range, &args);
 }
 

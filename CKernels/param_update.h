@@ -42,11 +42,14 @@ typedef struct {
     float bias_correction2_sqrt;
 } ck_adam_args;
 
-/* ck_adam's scalar arguments, pointers unset. */
-static inline ck_adam_args ck_adam_settings(float lr, float beta1, float beta2, float eps,
-                                            float weight_decay, int decoupled_weight_decay,
-                                            float bias_correction1, float bias_correction2) {
+/* ck_adam's arguments (grad NULL for the matrix form, ld 0 for the vector form). */
+static inline ck_adam_args ck_adam_arguments(float *param, const float *grad, float *exp_avg,
+                                             float *exp_avg_sq, int64_t ld, float lr,
+                                             float beta1, float beta2, float eps,
+                                             float weight_decay, int decoupled_weight_decay,
+                                             float bias_correction1, float bias_correction2) {
     return (ck_adam_args){
+        .param = param, .grad = grad, .exp_avg = exp_avg, .exp_avg_sq = exp_avg_sq, .ld = ld,
         .beta1 = beta1, .beta2 = beta2, .eps = eps,
         .l2 = decoupled_weight_decay ? 0.0f : weight_decay,
         .decay = decoupled_weight_decay ? (float)(1.0 - (double)lr * weight_decay) : 1.0f,
