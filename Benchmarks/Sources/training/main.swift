@@ -4,6 +4,7 @@
 //
 //     swift run -c release --package-path Benchmarks training [--quick] [--threads N]
 //                                                             [--thread-time] [--compare-update]
+//                                                             [--optimizer sgd|adam]
 import BenchmarkSupport
 import CKernels
 import DeepLearning
@@ -22,15 +23,17 @@ struct Options {
     /// out the time other processes held the core. Only for work on this thread alone: the
     /// spiral (below the kernels' serial threshold), the MLP with `--threads 1`.
     var threadTime = false
-    /// The MLP's steps alternate, step by step in one process, between the SGD update in the
+    /// The MLP's steps alternate, step by step in one process, between the update in the
     /// weights' dW products (`thenStep`, as `fit` trains) and the backward pass followed by
     /// `optimizer.step()`: the two forms then meet the same state of a shared machine.
     var compareUpdate = false
+    /// The MLP's optimizer: SGD with momentum 0.9 (lr 0.01), or Adam (its defaults).
+    var optimizer = "sgd"
 
     static let usage = """
         usage: training [--threads N] [--quick] [--workloads spiral,mlp] [--batches 256,32]
                         [--repeats N] [--mlp-steps N] [--warmup N] [--thread-time]
-                        [--compare-update]
+                        [--compare-update] [--optimizer sgd|adam]
         """
 
     init(_ arguments: [String]) {
@@ -60,6 +63,9 @@ struct Options {
             case "--warmup": warmup = positive(argument)
             case "--thread-time": threadTime = true
             case "--compare-update": compareUpdate = true
+            case "--optimizer":
+                optimizer = value(argument)
+                guard ["sgd", "adam"].contains(optimizer) else { Options.fail("unknown optimizer \(optimizer)") }
             case "--help", "-h": print(Options.usage); exit(0)
             default: Options.fail("unknown argument \(argument)")
             }
@@ -143,14 +149,18 @@ func benchmarkMLP(_ options: Options, batch: Int) throws {
         Linear(1024, 10)
     }
     model.initializeParameters(seed: 1)
-    let optimizer = SGD(parameters: model.parameters, learningRate: 0.01, momentum: 0.9)
+    let optimizer: any Optimizer = options.optimizer == "adam"
+        ? Adam(parameters: model.parameters)
+        : SGD(parameters: model.parameters, learningRate: 0.01, momentum: 0.9)
+    // The records of SGD, the default, name no optimizer.
+    let optimizerField: [String: Any] = options.optimizer == "sgd" ? [:] : ["optimizer": options.optimizer]
     let loss = SoftmaxCrossEntropy()
     let pool: [(Tensor, [Int32])] = (0..<4).map { _ in
         (Tensor(shape: [batch, 784], values: (0..<batch * 784).map { _ in generator.nextNormal() }),
          (0..<batch).map { _ in Int32.random(in: 0..<10, using: &generator) })
     }
     var lastLoss: Float = 0
-    /// One step; with `inProducts` the weights take their SGD steps in their dW products, else
+    /// One step; with `inProducts` the weights take their steps in their dW products, else
     /// after the backward pass, in `optimizer.step()`.
     func step(_ index: Int, inProducts: Bool = true) throws {
         let (inputs, labels) = pool[index % pool.count]
@@ -170,7 +180,7 @@ func benchmarkMLP(_ options: Options, batch: Int) throws {
             let time = try seconds { for index in 0..<steps { try step(index) } }
             emit(["workload": "mlp", "batch": batch, "steps": steps, "seconds": time,
                   "samples_per_second": Double(batch * steps) / time,
-                  "us_per_step": time / Double(steps) * 1e6, "loss": lastLoss])
+                  "us_per_step": time / Double(steps) * 1e6, "loss": lastLoss].merging(optimizerField) { $1 })
             continue
         }
         // Even steps in the products, odd ones after the backward pass: each step timed.
@@ -183,7 +193,8 @@ func benchmarkMLP(_ options: Options, batch: Int) throws {
         emit(["workload": "mlp", "form": "update in products against two calls", "batch": batch,
               "steps": steps, "us_per_step_in_products": median(inProducts) * 1e6,
               "us_per_step_two_calls": median(twoCalls) * 1e6,
-              "ratio": median(zip(inProducts, twoCalls).map { $0 / $1 }), "loss": lastLoss])
+              "ratio": median(zip(inProducts, twoCalls).map { $0 / $1 }), "loss": lastLoss]
+                .merging(optimizerField) { $1 })
     }
 }
 
