@@ -308,8 +308,8 @@ static void tile_column(const gemm_problem *problem, const k_block *kb, const fl
 
 /* PACKED_ALONG_ROWS: the row panel of rows ic + [0, rows), rows at most mr, and columns
  * jc + [n0, n1) of C, its A~ sliver against all the thread's B~ slivers of the jc block: C is
- * written a row panel at a time (with a parameter update, into buffers->panel), and in the last k
- * block the panel's epilogue or update runs while it is in cache. */
+ * written a row panel at a time (with a parameter update, into buffers->panel), and in the
+ * last k block the panel's epilogue or update runs while it is in cache. */
 static void tile_row_panel(const gemm_problem *problem, const k_block *kb, const float *a_sliver,
                            int64_t ic, int64_t rows, int64_t n0, int64_t n1,
                            const thread_buffers *buffers) {
