@@ -1,9 +1,9 @@
 /* The GEMM's entry points: C = alpha * op(A) * op(B) + beta * C (row-major), optionally
  * followed by the epilogue of ck_sgemm_bias_relu (bias per column, ReLU) or of
  * ck_sgemm_relu_backward (the ReLU's derivative as a mask; gemm_direct.h), or, for
- * ck_sgemm_sgd and ck_sgemm_adam, by the optimizer's update of the parameters whose gradient
- * the product is. Each call asks the plan (gemm_plan.h) for its route on the current table
- * and runs it. */
+ * ck_sgemm_sgd, ck_sgemm_adam and ck_sgemm_rmsprop, by the optimizer's update of the
+ * parameters whose gradient the product is. Each call asks the plan (gemm_plan.h) for its
+ * route on the current table and runs it. */
 #include "gemm_broadcast.h"
 #include "gemm_dot.h"
 #include "gemm_plan.h"
@@ -136,4 +136,15 @@ int ck_sgemm_adam(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, flo
                                                 bias_correction1, bias_correction2);
     const ck_param_update update = {ck_adam_block, &args};
     return gemm_updating(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, grad, &update);
+}
+
+int ck_sgemm_rmsprop(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha_ab,
+                     const float *a, int64_t lda, const float *b, int64_t ldb, float *grad,
+                     float *param, float *square_avg, float *grad_avg, float *momentum_buffer,
+                     float lr, float alpha, float eps, float weight_decay, float momentum) {
+    const ck_rmsprop_args args =
+        ck_rmsprop_arguments(param, NULL, square_avg, grad_avg, momentum_buffer, n, lr, alpha,
+                             eps, weight_decay, momentum);
+    const ck_param_update update = {ck_rmsprop_block, &args};
+    return gemm_updating(trans_a, trans_b, m, n, k, alpha_ab, a, lda, b, ldb, grad, &update);
 }

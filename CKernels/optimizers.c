@@ -160,24 +160,19 @@ void ck_adam(int64_t n, float *param, const float *grad, float *exp_avg, float *
 
 /* ---- RMSprop --------------------------------------------------------------------------- */
 
-typedef struct {
-    float *param;
-    const float *grad;
-    float *square_avg, *grad_avg, *momentum_buffer;
-    float lr, alpha, eps, weight_decay, momentum;
-} rmsprop_args;
-
-/* The loop, with `centered` and `with_momentum` compile-time constants in each copy the
- * range function below inlines, so that no copy touches a buffer it was not given. */
-static inline __attribute__((always_inline)) void rmsprop_loop(const rmsprop_args *a,
-                                                               int64_t begin, int64_t end,
-                                                               int centered, int with_momentum) {
-    float *restrict param = a->param, *restrict square_avg = a->square_avg;
-    float *restrict grad_avg = a->grad_avg, *restrict buffer = a->momentum_buffer;
-    const float *restrict grad = a->grad;
+/* The loop on n elements, param, grad and the buffers pointing at the first, with `centered`
+ * and `with_momentum` compile-time constants in each copy rmsprop_run inlines, so that no
+ * copy touches a buffer it was not given. */
+static inline __attribute__((always_inline)) void
+rmsprop_loop(const ck_rmsprop_args *a, float *param_out, const float *grad_in,
+             float *square_avg_out, float *grad_avg_out, float *buffer_out, int64_t n,
+             int centered, int with_momentum) {
+    float *restrict param = param_out, *restrict square_avg = square_avg_out;
+    float *restrict grad_avg = grad_avg_out, *restrict buffer = buffer_out;
+    const float *restrict grad = grad_in;
     const float alpha = a->alpha;
 #pragma omp simd
-    for (int64_t i = begin; i < end; i++) {
+    for (int64_t i = 0; i < n; i++) {
         float g = grad[i] + a->weight_decay * param[i];
         float v = alpha * square_avg[i] + (1.0f - alpha) * g * g;
         square_avg[i] = v;
@@ -195,19 +190,44 @@ static inline __attribute__((always_inline)) void rmsprop_loop(const rmsprop_arg
     }
 }
 
+/* rmsprop_loop on the n elements of a's param and buffers from element `at`, their gradient
+ * at grad (a buffer a does not have is not offset: it is NULL). Inlined into each function
+ * below, so that every clone (CK_VECTORIZED) of ck_rmsprop and of ck_rmsprop_block runs the
+ * same operations on each element. */
+static inline __attribute__((always_inline)) void rmsprop_run(const ck_rmsprop_args *a,
+                                                              int64_t at, const float *grad,
+                                                              int64_t n) {
+    float *const param = a->param + at, *const square_avg = a->square_avg + at;
+    if (a->grad_avg != NULL) {
+        float *const grad_avg = a->grad_avg + at;
+        if (a->momentum_buffer != NULL)
+            rmsprop_loop(a, param, grad, square_avg, grad_avg, a->momentum_buffer + at, n, 1, 1);
+        else
+            rmsprop_loop(a, param, grad, square_avg, grad_avg, NULL, n, 1, 0);
+    } else if (a->momentum_buffer != NULL) {
+        rmsprop_loop(a, param, grad, square_avg, NULL, a->momentum_buffer + at, n, 0, 1);
+    } else {
+        rmsprop_loop(a, param, grad, square_avg, NULL, NULL, n, 0, 0);
+    }
+}
+
 CK_VECTORIZED static void rmsprop_range(const void *args, int64_t begin, int64_t end) {
-    const rmsprop_args *a = args;
-    if (a->grad_avg)
-        a->momentum_buffer ? rmsprop_loop(a, begin, end, 1, 1) : rmsprop_loop(a, begin, end, 1, 0);
-    else
-        a->momentum_buffer ? rmsprop_loop(a, begin, end, 0, 1) : rmsprop_loop(a, begin, end, 0, 0);
+    const ck_rmsprop_args *a = args;
+    rmsprop_run(a, begin, a->grad + begin, end - begin);
+}
+
+CK_VECTORIZED void ck_rmsprop_block(const void *args, int64_t row0, int64_t col0, int64_t rows,
+                                    int64_t cols, const float *grad, int64_t ldg) {
+    const ck_rmsprop_args *u = args;
+    for (int64_t i = 0; i < rows; i++)
+        rmsprop_run(u, (row0 + i) * u->ld + col0, grad + i * ldg, cols);
 }
 
 void ck_rmsprop(int64_t n, float *param, const float *grad, float *square_avg, float *grad_avg,
                 float *momentum_buffer, float lr, float alpha, float eps, float weight_decay,
                 float momentum) {
-    rmsprop_args args = {param, grad, square_avg, grad_avg,
-                         momentum > 0.0f ? momentum_buffer : NULL,
-                         lr, alpha, eps, weight_decay, momentum};
+    const ck_rmsprop_args args =
+        ck_rmsprop_arguments(param, grad, square_avg, grad_avg, momentum_buffer, 0, lr, alpha,
+                             eps, weight_decay, momentum);
     run_update(n, rmsprop_range, &args);
 }

@@ -57,6 +57,29 @@ static inline ck_adam_args ck_adam_arguments(float *param, const float *grad, fl
         .bias_correction2_sqrt = sqrtf(bias_correction2)};
 }
 
+/* ck_rmsprop's arguments, as its loop uses them; grad_avg NULL unless centered,
+ * momentum_buffer NULL unless momentum > 0. */
+typedef struct {
+    float *param;
+    const float *grad;
+    float *square_avg, *grad_avg, *momentum_buffer;
+    int64_t ld;
+    float lr, alpha, eps, weight_decay, momentum;
+} ck_rmsprop_args;
+
+/* ck_rmsprop's arguments (grad NULL for the matrix form, ld 0 for the vector form);
+ * momentum_buffer is dropped without momentum. */
+static inline ck_rmsprop_args ck_rmsprop_arguments(float *param, const float *grad,
+                                                   float *square_avg, float *grad_avg,
+                                                   float *momentum_buffer, int64_t ld, float lr,
+                                                   float alpha, float eps, float weight_decay,
+                                                   float momentum) {
+    return (ck_rmsprop_args){
+        .param = param, .grad = grad, .square_avg = square_avg, .grad_avg = grad_avg,
+        .momentum_buffer = momentum > 0.0f ? momentum_buffer : NULL, .ld = ld, .lr = lr,
+        .alpha = alpha, .eps = eps, .weight_decay = weight_decay, .momentum = momentum};
+}
+
 /* An update of the m x n parameter matrix whose gradient a product computes: block(args, row0,
  * col0, rows, cols, grad, ldg) updates its rows x cols block at (row0, col0) from that block's
  * gradient at grad (row-major, rows ldg floats apart), with the bits the optimizer's vector
@@ -69,10 +92,13 @@ typedef struct {
     const void *args;
 } ck_param_update;
 
-/* The blocks of ck_sgd (args: a ck_sgd_args) and ck_adam (a ck_adam_args). */
+/* The blocks of ck_sgd (args: a ck_sgd_args), ck_adam (a ck_adam_args) and ck_rmsprop (a
+ * ck_rmsprop_args). */
 void ck_sgd_block(const void *args, int64_t row0, int64_t col0, int64_t rows, int64_t cols,
                   const float *grad, int64_t ldg);
 void ck_adam_block(const void *args, int64_t row0, int64_t col0, int64_t rows, int64_t cols,
                    const float *grad, int64_t ldg);
+void ck_rmsprop_block(const void *args, int64_t row0, int64_t col0, int64_t rows, int64_t cols,
+                      const float *grad, int64_t ldg);
 
 #endif

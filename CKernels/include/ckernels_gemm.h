@@ -86,10 +86,24 @@ int ck_sgemm_adam(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, flo
                   float beta2, float eps, float weight_decay, int decoupled_weight_decay,
                   float bias_correction1, float bias_correction2);
 
-/* Whether ck_sgemm_sgd and ck_sgemm_adam take the step for this product (1) or would only
- * store G (0), on the current table and thread count, alpha not 0: a few comparisons, for a
- * caller that has other work to do first (finding the optimizer's buffers) only when they
- * do. */
+/* ck_sgemm_sgd's contract for RMSprop (alpha_ab scales the product; alpha is RMSprop's): where
+ * the product takes the step (returns 1), param and the buffers are bitwise those of
+ *     ck_sgemm(trans_a, trans_b, m, n, k, alpha_ab, a, lda, b, ldb, 0, grad, n);
+ *     ck_rmsprop(m * n, param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps,
+ *                weight_decay, momentum);
+ * and grad is left unspecified; otherwise (returns 0) only that ck_sgemm ran, G in grad, and
+ * param and the buffers are untouched. grad_avg and momentum_buffer may be NULL as in
+ * ck_rmsprop. All are m x n, their rows n floats apart; none of them may overlap another, A
+ * or B. */
+int ck_sgemm_rmsprop(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha_ab,
+                     const float *a, int64_t lda, const float *b, int64_t ldb, float *grad,
+                     float *param, float *square_avg, float *grad_avg, float *momentum_buffer,
+                     float lr, float alpha, float eps, float weight_decay, float momentum);
+
+/* Whether ck_sgemm_sgd, ck_sgemm_adam and ck_sgemm_rmsprop take the step for this product (1)
+ * or would only store G (0), on the current table and thread count, alpha not 0: a few
+ * comparisons, for a caller that has other work to do first (finding the optimizer's
+ * buffers) only when they do. */
 int ck_sgemm_takes_step(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k);
 
 /* Which code computes a product is planned per call from a table of block sizes and

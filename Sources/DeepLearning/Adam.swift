@@ -42,11 +42,9 @@ public final class Adam: Optimizer, StepsInProduct {
     private let secondMoments: [Tensor]
     /// t, the steps taken.
     private let steps = Counter()
-    /// The index of each parameter listed once (`indicesOfParametersListedOnce`).
-    private let indexOfParameter: [ObjectIdentifier: Int]
-    /// Whether each parameter was already updated this step in the product of its gradient
-    /// (`stepInProduct(of:_:)`): `step()` then leaves it out.
-    @exclusivity(unchecked) private var steppedInProduct: [Bool]
+    /// The parameters updated this step in the products of their gradients
+    /// (`stepInProduct(of:_:)`), which `step()` leaves out.
+    @exclusivity(unchecked) private var inProducts: ParametersSteppedInProducts
 
     /// PyTorch's arguments and defaults.
     public convenience init(parameters: [Tensor], learningRate: Float = 1e-3,
@@ -75,8 +73,7 @@ public final class Adam: Optimizer, StepsInProduct {
         self.name = name
         firstMoments = parameters.map { Tensor(shape: $0.shape) }
         secondMoments = parameters.map { Tensor(shape: $0.shape) }
-        indexOfParameter = indicesOfParametersListedOnce(parameters)
-        steppedInProduct = Array(repeating: false, count: parameters.count)
+        inProducts = ParametersSteppedInProducts(parameters)
     }
 
     /// 1 − β₁ᵗ and 1 − β₂ᵗ, in Double as PyTorch computes them (`beta ** step`).
@@ -88,9 +85,7 @@ public final class Adam: Optimizer, StepsInProduct {
         steps.value += 1
         let (correction1, correction2) = biasCorrections(atStep: steps.value)
         for (index, parameter) in parameters.enumerated() {
-            if steppedInProduct[index] {
-                steppedInProduct[index] = false
-            } else {
+            if !inProducts.takeStepped(index) {
                 ck_adam(Int64(parameter.count), parameter.value, parameter.gradientPointer,
                         firstMoments[index].value, secondMoments[index].value, learningRate,
                         betas.0, betas.1, eps, weightDecay, decoupledWeightDecay ? 1 : 0,
@@ -103,13 +98,12 @@ public final class Adam: Optimizer, StepsInProduct {
     /// `StepsInProduct`'s: the product takes `ck_adam`'s step (`ProductStep.adam`), with the
     /// bias corrections of the step `step()` is about to take.
     func stepInProduct(of parameter: Tensor, _ product: (ProductStep) -> Bool) -> Bool {
-        guard let index = indexOfParameter[ObjectIdentifier(parameter)], !steppedInProduct[index]
-        else { return false }
-        steppedInProduct[index] = product(.adam(
+        guard let index = inProducts.pendingIndex(of: parameter) else { return false }
+        inProducts.record(index, stepped: product(.adam(
             firstMoment: firstMoments[index].value, secondMoment: secondMoments[index].value,
             learningRate: learningRate, betas: betas, eps: eps, weightDecay: weightDecay,
             decoupledWeightDecay: decoupledWeightDecay ? 1 : 0,
-            corrections: biasCorrections(atStep: steps.value + 1)))
+            corrections: biasCorrections(atStep: steps.value + 1))))
         return true
     }
 

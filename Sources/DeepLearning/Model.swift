@@ -128,8 +128,8 @@ public final class Model: Layer {
     }
 
     /// `accumulateParameterGradients(outputGradient)`, then `optimizer.step()`, with the same
-    /// parameters bit for bit. With ``SGD``, ``Adam`` or ``AdamW`` it takes fewer passes over
-    /// memory: each `Linear`'s weight whose gradient starts from zero (after `zeroGrad()`) and
+    /// parameters bit for bit. With the library's optimizers (``SGD``, ``Adam``, ``AdamW``,
+    /// ``RMSProp``; not one of your own) it takes fewer passes over memory: each `Linear`'s weight whose gradient starts from zero (after `zeroGrad()`) and
     /// whose gradient's matrix product is large enough (`ck_sgemm_takes_step`) takes its step
     /// in that product, which then neither stores the gradient nor reads it back. The
     /// gradients of the weights that step so are left unspecified; the other parameters keep
@@ -192,8 +192,8 @@ public final class Model: Layer {
     /// throws stops `fit` before that update (data-parallel training agrees across processes
     /// there).
     ///
-    /// With ``SGD``, ``Adam`` or ``AdamW``, no penalties and no `beforeStep`, on the fused
-    /// path, each step is `accumulateParameterGradients(_:thenStep:)`: each `Linear`'s weight
+    /// With the library's optimizers, no penalties and no `beforeStep`, on the fused path,
+    /// each step is `accumulateParameterGradients(_:thenStep:)`: each `Linear`'s weight
     /// takes its step in the matrix product that computes its gradient, with the parameters
     /// of `optimizer.step()` bit for bit, but those weights' gradients left unspecified during
     /// an epoch. The last batch of each epoch stores every gradient and steps as usual, so that

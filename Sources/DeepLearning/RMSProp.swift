@@ -11,13 +11,15 @@ import CKernels
 ///     momentum 0:    p = p − learningRate · g / d
 ///
 /// Each step is one C kernel pass per parameter tensor. The buffers for ḡ and b exist only
-/// when centered or with momentum.
+/// when centered or with momentum. In `Model.fit`, a `Linear` layer's weight may take its step
+/// in the product that computes its gradient instead (`Model.fit` says when), with the same
+/// result.
 ///
 /// ```swift
 /// let optimizer = RMSProp(parameters: model.parameters)          // lr 1e-2, alpha 0.99
 /// let centered = RMSProp(parameters: model.parameters, momentum: 0.9, centered: true)
 /// ```
-public final class RMSProp: Optimizer {
+public final class RMSProp: Optimizer, StepsInProduct {
     public let parameters: [Tensor]
     public var learningRate: Float
     /// The smoothing constant α of the running averages (default 0.99).
@@ -34,6 +36,9 @@ public final class RMSProp: Optimizer {
     private let squareAverages: [Tensor]
     private let gradientAverages: [Tensor]?
     private let momentumBuffers: [Tensor]?
+    /// The parameters updated this step in the products of their gradients
+    /// (`stepInProduct(of:_:)`), which `step()` leaves out.
+    @exclusivity(unchecked) private var inProducts: ParametersSteppedInProducts
 
     /// PyTorch's arguments and defaults.
     public init(parameters: [Tensor], learningRate: Float = 1e-2, alpha: Float = 0.99,
@@ -55,16 +60,29 @@ public final class RMSProp: Optimizer {
         squareAverages = buffers()
         gradientAverages = centered ? buffers() : nil
         momentumBuffers = momentum > 0 ? buffers() : nil
+        inProducts = ParametersSteppedInProducts(parameters)
     }
 
     public func step() {
         for (index, parameter) in parameters.enumerated() {
-            ck_rmsprop(Int64(parameter.count), parameter.value, parameter.gradientPointer,
-                       squareAverages[index].value, gradientAverages?[index].value,
-                       momentumBuffers?[index].value, learningRate, alpha, eps, weightDecay,
-                       momentum)
+            if !inProducts.takeStepped(index) {
+                ck_rmsprop(Int64(parameter.count), parameter.value, parameter.gradientPointer,
+                           squareAverages[index].value, gradientAverages?[index].value,
+                           momentumBuffers?[index].value, learningRate, alpha, eps, weightDecay,
+                           momentum)
+            }
             parameter.countInPlaceWrite()
         }
+    }
+
+    /// `StepsInProduct`'s: the product takes `ck_rmsprop`'s step (`ProductStep.rmsProp`).
+    func stepInProduct(of parameter: Tensor, _ product: (ProductStep) -> Bool) -> Bool {
+        guard let index = inProducts.pendingIndex(of: parameter) else { return false }
+        inProducts.record(index, stepped: product(.rmsProp(
+            squareAverage: squareAverages[index].value, gradientAverage: gradientAverages?[index].value,
+            momentumBuffer: momentumBuffers?[index].value, learningRate: learningRate, alpha: alpha,
+            eps: eps, weightDecay: weightDecay, momentum: momentum)))
+        return true
     }
 
     /// "RMSProp", its settings and its running averages under PyTorch's names:

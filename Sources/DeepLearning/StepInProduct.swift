@@ -1,8 +1,8 @@
 import CKernels
 
 /// An optimizer whose step of a `Linear` weight can run inside the matrix product that
-/// computes the weight's gradient (`ck_sgemm_sgd`, `ck_sgemm_adam`), with the same result:
-/// ``SGD``, ``Adam`` and ``AdamW``. `Model.accumulateParameterGradients(_:thenStep:)` and
+/// computes the weight's gradient (`ck_sgemm_sgd`, `ck_sgemm_adam`, `ck_sgemm_rmsprop`), with
+/// the same result: ``SGD``, ``Adam``, ``AdamW`` and ``RMSProp``. `Model.accumulateParameterGradients(_:thenStep:)` and
 /// `Model.fit` use it.
 protocol StepsInProduct: Optimizer {
     /// Lets the product that computes `parameter`'s gradient take this step's update of it:
@@ -24,10 +24,15 @@ enum ProductStep {
     case adam(firstMoment: UnsafeMutablePointer<Float>, secondMoment: UnsafeMutablePointer<Float>,
               learningRate: Float, betas: (Float, Float), eps: Float, weightDecay: Float,
               decoupledWeightDecay: Int32, corrections: (Float, Float))
+    /// `ck_rmsprop`'s: the average of g², and of g (centered) and the momentum buffer when
+    /// the optimizer has them.
+    case rmsProp(squareAverage: UnsafeMutablePointer<Float>, gradientAverage: UnsafeMutablePointer<Float>?,
+                 momentumBuffer: UnsafeMutablePointer<Float>?, learningRate: Float, alpha: Float,
+                 eps: Float, weightDecay: Float, momentum: Float)
 
     /// G (m x n, dense) = op(A)·op(B), with `ck_sgemm`'s transposes and leading dimensions,
-    /// updating `param` (m x n, dense) in the product where the kernel can (`ck_sgemm_sgd` or
-    /// `ck_sgemm_adam`). Returns whether it did; otherwise G is in `grad`.
+    /// updating `param` (m x n, dense) in the product where the kernel can (`ck_sgemm_sgd`,
+    /// `ck_sgemm_adam` or `ck_sgemm_rmsprop`). Returns whether it did; otherwise G is in `grad`.
     func run(transA: Int32, transB: Int32, m: Int64, n: Int64, k: Int64, a: UnsafePointer<Float>,
              lda: Int64, b: UnsafePointer<Float>, ldb: Int64, grad: UnsafeMutablePointer<Float>,
              param: UnsafeMutablePointer<Float>) -> Bool {
@@ -40,6 +45,11 @@ enum ProductStep {
             ck_sgemm_adam(transA, transB, m, n, k, 1, a, lda, b, ldb, grad, param, firstMoment,
                           secondMoment, learningRate, betas.0, betas.1, eps, weightDecay,
                           decoupledWeightDecay, corrections.0, corrections.1) == 1
+        case let .rmsProp(squareAverage, gradientAverage, momentumBuffer, learningRate, alpha, eps,
+                          weightDecay, momentum):
+            ck_sgemm_rmsprop(transA, transB, m, n, k, 1, a, lda, b, ldb, grad, param, squareAverage,
+                             gradientAverage, momentumBuffer, learningRate, alpha, eps, weightDecay,
+                             momentum) == 1
         }
     }
 }
@@ -55,4 +65,37 @@ func indicesOfParametersListedOnce(_ parameters: [Tensor]) -> [ObjectIdentifier:
     }
     for id in listedTwice { indices[id] = nil }
     return indices
+}
+
+/// Which of an optimizer's parameters took this step in their gradients' products, for the
+/// optimizers that step tensor by tensor (`Adam`, `RMSProp`): `step()` leaves those out.
+struct ParametersSteppedInProducts {
+    /// The index of each parameter listed once (`indicesOfParametersListedOnce`).
+    private let indexOfParameter: [ObjectIdentifier: Int]
+    private var stepped: [Bool]
+
+    init(_ parameters: [Tensor]) {
+        indexOfParameter = indicesOfParametersListedOnce(parameters)
+        stepped = Array(repeating: false, count: parameters.count)
+    }
+
+    /// The index of `parameter` if it may take this step in its product: listed once, and not
+    /// stepped so already.
+    func pendingIndex(of parameter: Tensor) -> Int? {
+        guard let index = indexOfParameter[ObjectIdentifier(parameter)], !stepped[index] else {
+            return nil
+        }
+        return index
+    }
+
+    /// Records whether the parameter at `index` took this step in its product.
+    mutating func record(_ index: Int, stepped: Bool) { self.stepped[index] = stepped }
+
+    /// Whether the parameter at `index` took this step in its product; forgets it, for the
+    /// next step.
+    mutating func takeStepped(_ index: Int) -> Bool {
+        guard stepped[index] else { return false }
+        stepped[index] = false
+        return true
+    }
 }

@@ -1,32 +1,46 @@
-// ck_sgemm_sgd and ck_sgemm_adam against their contract: where they take the step (return 1),
-// the parameters and optimizer buffers of ck_sgemm (beta 0) into the gradient, then ck_sgd or
-// ck_adam; elsewhere (0) that ck_sgemm alone, the parameters and buffers untouched. On every
-// route, path, transpose and thread count, for every kind of step.
+// ck_sgemm_sgd, ck_sgemm_adam and ck_sgemm_rmsprop against their contract: where they take the
+// step (return 1), the parameters and optimizer buffers of ck_sgemm (beta 0) into the gradient,
+// then ck_sgd, ck_adam or ck_rmsprop; elsewhere (0) that ck_sgemm alone, the parameters and
+// buffers untouched. On every route, path, transpose and thread count, for every kind of step.
 import CKernels
 import DeepLearning
 import Foundation
 import XCTest
 
-/// One optimizer step of a parameter matrix, with the settings ck_sgd or ck_adam takes.
+/// One optimizer step of a parameter matrix, with the settings ck_sgd, ck_adam or ck_rmsprop
+/// takes.
 private enum ParameterStep {
     case sgd(lr: Float, momentum: Float, dampening: Float, weightDecay: Float, nesterov: Bool, firstStep: Bool)
     /// Adam (AdamW when decoupled) at step t.
     case adam(lr: Float, weightDecay: Float, decoupled: Bool, t: Int)
+    case rmsProp(lr: Float, weightDecay: Float, momentum: Float, centered: Bool)
 
-    /// SGD's momentum buffer (none without momentum: NULL), Adam's two moments.
-    var bufferCount: Int {
+    /// The ranges of the buffers' values before the step, one per buffer: SGD's momentum
+    /// buffer (none without momentum: NULL), Adam's two moments (the second not negative),
+    /// RMSprop's average of g² (positive), of g when centered (small: the variance estimate
+    /// stays positive) and its momentum buffer with momentum.
+    private var bufferRanges: [ClosedRange<Float>] {
         switch self {
-        case let .sgd(_, momentum, _, _, _, _): momentum > 0 ? 1 : 0
-        case .adam: 2
+        case let .sgd(_, momentum, _, _, _, _): momentum > 0 ? [-1...1] : []
+        case .adam: [-1...1, 0...1]
+        case let .rmsProp(_, _, momentum, centered):
+            [0.5...1] + (centered ? [-0.1...0.1] : []) + (momentum > 0 ? [-1...1] : [])
         }
     }
 
-    /// The buffers' values before the step, one array of bufferCount × count: Adam's second
-    /// moments are not negative.
+    var bufferCount: Int { bufferRanges.count }
+
+    /// The buffers' values before the step, one array of bufferCount × count.
     func randomBuffers(_ count: Int, using rng: inout SeededGenerator) -> [Float] {
-        (0..<bufferCount).flatMap { index in
-            randomFloats(count, in: index == 1 ? 0...1 : -1...1, using: &rng)
-        }
+        bufferRanges.flatMap { randomFloats(count, in: $0, using: &rng) }
+    }
+
+    /// RMSprop's buffers among `buffers`: the average of g², of g (NULL unless centered), the
+    /// momentum buffer (NULL without momentum).
+    private func rmsPropBuffers(_ buffers: [UnsafeMutablePointer<Float>?], momentum: Float, centered: Bool)
+        -> (UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?)
+    {
+        (buffers[0], centered ? buffers[1] : nil, momentum > 0 ? buffers[centered ? 2 : 1] : nil)
     }
 
     private static let (beta1, beta2, eps): (Float, Float, Float) = (0.9, 0.99, 1e-3)
@@ -54,6 +68,11 @@ private enum ParameterStep {
                     return ck_sgemm_adam(transA, transB, m, n, k, stored.alpha, a.baseAddress, lda, b.baseAddress,
                                          ldb, grad, param, buffers[0], buffers[1], lr, Self.beta1, Self.beta2,
                                          Self.eps, weightDecay, decoupled ? 1 : 0, c1, c2) == 1
+                case let .rmsProp(lr, weightDecay, momentum, centered):
+                    let (square, mean, buffer) = rmsPropBuffers(buffers, momentum: momentum, centered: centered)
+                    return ck_sgemm_rmsprop(transA, transB, m, n, k, stored.alpha, a.baseAddress, lda,
+                                            b.baseAddress, ldb, grad, param, square, mean, buffer, lr,
+                                            Self.beta2, Self.eps, weightDecay, momentum) == 1
                 }
             }
         }
@@ -70,13 +89,18 @@ private enum ParameterStep {
             let (c1, c2) = Self.corrections(t)
             ck_adam(Int64(count), param, grad, buffers[0], buffers[1], lr, Self.beta1, Self.beta2, Self.eps,
                     weightDecay, decoupled ? 1 : 0, c1, c2)
+        case let .rmsProp(lr, weightDecay, momentum, centered):
+            let (square, mean, buffer) = rmsPropBuffers(buffers, momentum: momentum, centered: centered)
+            ck_rmsprop(Int64(count), param, grad, square, mean, buffer, lr, Self.beta2, Self.eps, weightDecay,
+                       momentum)
         }
     }
 }
 
 /// Plain SGD; momentum with dampening and weight decay after the first step; Nesterov; the
 /// first step with momentum (the buffer is then written, not read); Adam's first step, Adam
-/// with L2 weight decay at step 3, AdamW at step 2.
+/// with L2 weight decay at step 3, AdamW at step 2; plain RMSprop, and centered with momentum
+/// and weight decay (alpha 0.99, eps 1e-3).
 private let parameterSteps: [ParameterStep] = [
     .sgd(lr: 0.1, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, firstStep: false),
     .sgd(lr: 0.05, momentum: 0.9, dampening: 0.1, weightDecay: 1e-3, nesterov: false, firstStep: false),
@@ -85,6 +109,8 @@ private let parameterSteps: [ParameterStep] = [
     .adam(lr: 0.01, weightDecay: 0, decoupled: false, t: 1),
     .adam(lr: 0.01, weightDecay: 0.1, decoupled: false, t: 3),
     .adam(lr: 0.01, weightDecay: 0.1, decoupled: true, t: 2),
+    .rmsProp(lr: 0.01, weightDecay: 0, momentum: 0, centered: false),
+    .rmsProp(lr: 0.01, weightDecay: 0.05, momentum: 0.9, centered: true),
 ]
 
 /// Parameters and optimizer buffers (m x n, dense; the buffers one after another) after one
@@ -101,7 +127,7 @@ private struct Updated {
         let count = param.count
         return param.withUnsafeMutableBufferPointer { p in
             buffers.withUnsafeMutableBufferPointer { b in
-                let pointers = (0..<2).map { $0 < step.bufferCount ? b.baseAddress! + $0 * count : nil }
+                let pointers = (0..<3).map { $0 < step.bufferCount ? b.baseAddress! + $0 * count : nil }
                 return body(p.baseAddress!, pointers)
             }
         }
@@ -231,14 +257,14 @@ final class GEMMParameterUpdateTests: XCTestCase {
     }
 
     /// 1 and 2 threads give the same parameters and buffers, on products that go parallel, of
-    /// which some take the step on 2 threads, with SGD's momentum and with Adam.
+    /// which some take the step on 2 threads, with SGD's momentum, Adam and centered RMSprop.
     func testThreadCountDoesNotChangeTheBits() {
         var rng = SeededGenerator(seed: 42)
         var stepsOnTwoThreads = false
         for shape in [(m: 300, n: 200, k: 64), (m: 40, n: 700, k: 32)] {
             let problem = GEMMProblem.random(m: shape.m, n: shape.n, k: shape.k, using: &rng)
             let param = randomFloats(shape.m * shape.n, using: &rng)
-            for step in [parameterSteps[1], parameterSteps[5]] {
+            for step in [parameterSteps[1], parameterSteps[5], parameterSteps[8]] {
                 let buffers = step.randomBuffers(shape.m * shape.n, using: &rng)
                 for t in transposes {
                     let stored = problem.stored(transA: t.a, transB: t.b)
@@ -263,7 +289,7 @@ final class GEMMParameterUpdateTests: XCTestCase {
         var rng = SeededGenerator(seed: 43)
         let (m, n) = (9, 40)
         let param = randomFloats(m * n, using: &rng)
-        for step in [parameterSteps[2], parameterSteps[6]] {
+        for step in [parameterSteps[2], parameterSteps[6], parameterSteps[8]] {
             let buffers = step.randomBuffers(m * n, using: &rng)
             for (alpha, k) in [(Float(0), 5), (1, 0)] {
                 let problem = GEMMProblem.random(m: m, n: n, k: max(k, 1), alpha: alpha, using: &rng)

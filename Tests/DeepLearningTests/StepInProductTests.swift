@@ -2,10 +2,11 @@ import CKernels
 import XCTest
 @testable import DeepLearning
 
-/// `Model.fit` with `SGD`, `Adam` or `AdamW` on the fused path: each `Linear`'s weight takes
-/// its step in the product of its gradient (`ck_sgemm_sgd`, `ck_sgemm_adam`) on every batch
-/// but an epoch's last. The losses, the parameters and the gradients after `fit` are those of
-/// the graph, which stores every gradient and steps with `ck_sgd` or `ck_adam`, bit for bit.
+/// `Model.fit` with the library's optimizers on the fused path: each `Linear`'s weight takes
+/// its step in the product of its gradient (`ck_sgemm_sgd`, `ck_sgemm_adam`,
+/// `ck_sgemm_rmsprop`) on every batch but an epoch's last. The losses, the parameters and the
+/// gradients after `fit` are those of the graph, which stores every gradient and steps with
+/// the optimizer's own kernel, bit for bit.
 final class StepInProductTests: XCTestCase {
     /// 300 samples of 96 features in 10 classes: batches of 64 and a last one of 44.
     private static func data() -> (inputs: Tensor, labels: [Int32]) {
@@ -22,8 +23,8 @@ final class StepInProductTests: XCTestCase {
     }
 
     /// The second layer's dW (256 × 128 from a batch of 64) takes a route with B~ shared on
-    /// this CPU's table, where `ck_sgemm_sgd` and `ck_sgemm_adam` update the weight in the
-    /// product: the tests below run that update.
+    /// this CPU's table, where the optimizers' products update the weight: the tests below run
+    /// that update.
     func testTheSecondLayersWeightIsUpdatedInItsProduct() {
         let route = ck_gemm_route_for(ck_gemm_get_arch(), ck_get_num_threads(), 1, 0, 256, 128, 64,
                                       128, 1, 0, CK_GEMM_EPILOGUE_NONE)
@@ -32,7 +33,7 @@ final class StepInProductTests: XCTestCase {
     }
 
     /// Plain SGD; momentum with dampening and weight decay; Nesterov; Adam with weight decay;
-    /// AdamW.
+    /// AdamW; plain RMSProp, and centered with momentum and weight decay.
     private static let optimizers: [(name: String, make: @Sendable ([Tensor]) -> any Optimizer)] = [
         ("plain SGD", { SGD(parameters: $0, learningRate: 0.05) }),
         ("SGD with momentum", {
@@ -41,6 +42,10 @@ final class StepInProductTests: XCTestCase {
         ("Nesterov", { SGD(parameters: $0, learningRate: 0.05, momentum: 0.8, weightDecay: 0.01, nesterov: true) }),
         ("Adam", { Adam(parameters: $0, learningRate: 0.01, weightDecay: 1e-3) }),
         ("AdamW", { AdamW(parameters: $0, learningRate: 0.01) }),
+        ("RMSProp", { RMSProp(parameters: $0, learningRate: 0.001) }),
+        ("centered RMSProp", {
+            RMSProp(parameters: $0, learningRate: 0.001, weightDecay: 1e-3, momentum: 0.9, centered: true)
+        }),
     ]
 
     /// Three epochs on the fused path and through the graph, with each optimizer.
@@ -89,11 +94,11 @@ final class StepInProductTests: XCTestCase {
     /// `accumulateParameterGradients(_:)` then `step()`: the same parameters after four steps
     /// (the first of them the optimizer buffers' first), and the same gradients of the
     /// parameters that do not step in a product (the biases, the last layer's weight); with
-    /// each optimizer above, and with RMSProp, which steps after the backward pass.
+    /// each optimizer above, and with one of the user's, which steps after the backward pass.
     func testStepInProductsEqualsBackwardThenStep() throws {
-        let rmsProp: (name: String, make: @Sendable ([Tensor]) -> any Optimizer) =
-            ("RMSProp", { RMSProp(parameters: $0, learningRate: 0.01) })
-        let optimizers = Self.optimizers + [rmsProp]
+        let own: (name: String, make: @Sendable ([Tensor]) -> any Optimizer) =
+            ("an optimizer of the user's", { UsersOptimizer(SGD(parameters: $0, learningRate: 0.05, momentum: 0.9)) })
+        let optimizers = Self.optimizers + [own]
         for (name, makeOptimizer) in optimizers {
             let results = try [true, false].map { inProducts in
                 let model = try Self.train(steps: 4, inProducts: inProducts) { makeOptimizer($0.parameters) }
@@ -132,4 +137,18 @@ final class StepInProductTests: XCTestCase {
         }
         XCTAssertEqual(seen[0], seen[1])
     }
+}
+
+/// An optimizer written outside the library (here around an `SGD`): it does not take its steps
+/// in the products.
+private final class UsersOptimizer: Optimizer {
+    private let sgd: SGD
+    init(_ sgd: SGD) { self.sgd = sgd }
+    var parameters: [Tensor] { sgd.parameters }
+    var learningRate: Float {
+        get { sgd.learningRate }
+        set { sgd.learningRate = newValue }
+    }
+    func step() { sgd.step() }
+    var checkpointContents: CheckpointContents { sgd.checkpointContents }
 }

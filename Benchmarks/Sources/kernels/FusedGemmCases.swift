@@ -12,6 +12,9 @@ enum FusedStep: CaseIterable {
     /// A weight's gradient and its Adam step: ck_sgemm_adam against ck_sgemm into the
     /// gradient, then ck_adam.
     case adamUpdate
+    /// A weight's gradient and its RMSprop step (plain): ck_sgemm_rmsprop against ck_sgemm
+    /// into the gradient, then ck_rmsprop.
+    case rmspropUpdate
 
     /// The table's introduction.
     var header: String {
@@ -35,6 +38,13 @@ enum FusedStep: CaseIterable {
             fused: ck_sgemm_adam (G not stored on the packed routes with B~ shared; elsewhere G \
             is, then ck_adam). unfused: ck_sgemm into G, then ck_adam.
             """
+        case .rmspropUpdate:
+            """
+            GEMM + RMSprop  G = op(A)·op(B), then RMSprop (alpha 0.99, plain) on the m×n weights: \
+            a training step's dW and update.
+            fused: ck_sgemm_rmsprop (G not stored on the packed routes with B~ shared; elsewhere \
+            G is, then ck_rmsprop). unfused: ck_sgemm into G, then ck_rmsprop.
+            """
         }
     }
 
@@ -44,6 +54,7 @@ enum FusedStep: CaseIterable {
         case .biasReLU: "ck_sgemm_bias_relu"
         case .sgdUpdate: "ck_sgemm_sgd"
         case .adamUpdate: "ck_sgemm_adam"
+        case .rmspropUpdate: "ck_sgemm_rmsprop"
         }
     }
     /// What the route column shows.
@@ -57,6 +68,7 @@ enum FusedStep: CaseIterable {
         case .biasReLU: "ck_sgemm + ck_bias_add + ck_relu_forward"
         case .sgdUpdate: "ck_sgemm + ck_sgd"
         case .adamUpdate: "ck_sgemm + ck_adam"
+        case .rmspropUpdate: "ck_sgemm + ck_rmsprop"
         }
     }
 }
@@ -72,7 +84,7 @@ extension GemmCase {
 
 /// The buffers of one fused or unfused form: C (or G), and for an optimizer's step the
 /// weights and its buffers (random, the same for both forms): SGD's momentum buffer, Adam's
-/// two moments (the second one not negative).
+/// two moments, RMSprop's average of g² (the not negative one, secondMoment).
 private struct FusedBuffers {
     let c: Buffer<Float>
     let param: Buffer<Float>
@@ -84,7 +96,7 @@ private struct FusedBuffers {
         c = Buffer(count: gemm.m * gemm.n) { _ in .nan }
         param = randomFloats(count, seed: 4)
         velocity = randomFloats(count, seed: 5)
-        let squares = randomFloats(gemm.fused == .adamUpdate ? count : 0, seed: 6)
+        let squares = randomFloats([.adamUpdate, .rmspropUpdate].contains(gemm.fused) ? count : 0, seed: 6)
         for i in 0..<squares.count { squares.pointer[i] = abs(squares.pointer[i]) }
         secondMoment = squares
     }
@@ -144,6 +156,22 @@ private func fusedForms(_ gemm: GemmCase, _ a: Buffer<Float>, _ b: Buffer<Float>
         }, {
             product(unfused.c)
             adam(unfused)
+        })
+    case .rmspropUpdate:
+        let (lr, alpha, eps): (Float, Float, Float) = (1e-4, 0.99, 1e-8)
+        let rmsprop = { (buffers: FusedBuffers) in
+            ck_rmsprop(m * n, buffers.param.pointer, buffers.c.pointer, buffers.secondMoment.pointer, nil, nil,
+                       lr, alpha, eps, 0, 0)
+        }
+        return ({
+            if ck_sgemm_rmsprop(transA, transB, m, n, k, 1, a.pointer, lda, b.pointer, ldb, fused.c.pointer,
+                                fused.param.pointer, fused.secondMoment.pointer, nil, nil, lr, alpha, eps, 0,
+                                0) == 0 {
+                rmsprop(fused)
+            }
+        }, {
+            product(unfused.c)
+            rmsprop(unfused)
         })
     }
 }

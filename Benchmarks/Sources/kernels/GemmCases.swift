@@ -6,7 +6,7 @@ import COpenBLAS
 /// m×k×n: op(A) is m×k, op(B) is k×n, C is m×n. A transposed operand is stored transposed
 /// (op(A) = Aᵀ with A stored k×m) and read in place, by ck and OpenBLAS alike.
 struct GemmCase {
-    let group: String  // square, spiral, mlp256, mlp32, conv, bias+relu, dW+sgd, dW+adam
+    let group: String  // square, spiral, mlp256, mlp32, conv, bias+relu, dW+sgd, dW+adam, dW+rmsprop
     let name: String   // what the product is in its network
     let transA: Bool
     let transB: Bool
@@ -122,8 +122,9 @@ func gemmCases(threadCounts: [Int], quick: Bool) -> [GemmCase] {
         product("NN", "bias+relu", "mlp256 relu(X·W + b) 784→1024", 256, 784, 1024),
     ].map { $0.followed(by: .biasReLU) }
     // The MLP's two large dW products, then an optimizer's step on the weights: SGD with
-    // momentum, and Adam.
-    let updates = [(FusedStep.sgdUpdate, "dW+sgd"), (.adamUpdate, "dW+adam")].flatMap { step, group in
+    // momentum, Adam, RMSprop.
+    let steps = [(FusedStep.sgdUpdate, "dW+sgd"), (.adamUpdate, "dW+adam"), (.rmspropUpdate, "dW+rmsprop")]
+    let updates = steps.flatMap { step, group in
         [256, 32].flatMap { batch in
             [
                 product("TN", group, "mlp\(batch) dW = Xᵀ·dY 784→1024", 784, batch, 1024),

@@ -4,7 +4,7 @@
 //
 //     swift run -c release --package-path Benchmarks training [--quick] [--threads N]
 //                                                             [--thread-time] [--compare-update]
-//                                                             [--optimizer sgd|adam]
+//                                                             [--optimizer sgd|adam|rmsprop]
 import BenchmarkSupport
 import CKernels
 import DeepLearning
@@ -27,13 +27,13 @@ struct Options {
     /// weights' dW products (`thenStep`, as `fit` trains) and the backward pass followed by
     /// `optimizer.step()`: the two forms then meet the same state of a shared machine.
     var compareUpdate = false
-    /// The MLP's optimizer: SGD with momentum 0.9 (lr 0.01), or Adam (its defaults).
+    /// The MLP's optimizer: SGD with momentum 0.9 (lr 0.01), Adam or RMSProp (their defaults).
     var optimizer = "sgd"
 
     static let usage = """
         usage: training [--threads N] [--quick] [--workloads spiral,mlp] [--batches 256,32]
                         [--repeats N] [--mlp-steps N] [--warmup N] [--thread-time]
-                        [--compare-update] [--optimizer sgd|adam]
+                        [--compare-update] [--optimizer sgd|adam|rmsprop]
         """
 
     init(_ arguments: [String]) {
@@ -65,7 +65,7 @@ struct Options {
             case "--compare-update": compareUpdate = true
             case "--optimizer":
                 optimizer = value(argument)
-                guard ["sgd", "adam"].contains(optimizer) else { Options.fail("unknown optimizer \(optimizer)") }
+                guard ["sgd", "adam", "rmsprop"].contains(optimizer) else { Options.fail("unknown optimizer \(optimizer)") }
             case "--help", "-h": print(Options.usage); exit(0)
             default: Options.fail("unknown argument \(argument)")
             }
@@ -149,9 +149,11 @@ func benchmarkMLP(_ options: Options, batch: Int) throws {
         Linear(1024, 10)
     }
     model.initializeParameters(seed: 1)
-    let optimizer: any Optimizer = options.optimizer == "adam"
-        ? Adam(parameters: model.parameters)
-        : SGD(parameters: model.parameters, learningRate: 0.01, momentum: 0.9)
+    let optimizer: any Optimizer = switch options.optimizer {
+    case "adam": Adam(parameters: model.parameters)
+    case "rmsprop": RMSProp(parameters: model.parameters)
+    default: SGD(parameters: model.parameters, learningRate: 0.01, momentum: 0.9)
+    }
     // The records of SGD, the default, name no optimizer.
     let optimizerField: [String: Any] = options.optimizer == "sgd" ? [:] : ["optimizer": options.optimizer]
     let loss = SoftmaxCrossEntropy()
