@@ -90,7 +90,8 @@ struct FusedSteps {
     /// which training does not need. With `optimizer` (nil: none), each `Linear`'s weight that
     /// can takes this step in the product of its gradient (`StepsInProduct`), that gradient
     /// then left unspecified; `optimizer.step()` updates the rest.
-    func accumulateParameterGradients(_ outputGradient: Tensor, updating optimizer: (any StepsInProduct)? = nil) {
+    func accumulateParameterGradients(_ outputGradient: Tensor,
+                                      updating optimizer: (any StepsInProduct)? = nil) {
         let optimizer = parametersAreDistinct ? optimizer : nil
         var gradient = outputGradient
         guard let last = backward.indices.last else { return }
@@ -119,7 +120,9 @@ enum BackwardStep {
     case linear(Linear)
     case linearThroughReLU(Linear, ReLU)
 
-    func backward(_ outputGradient: Tensor, updating optimizer: (any StepsInProduct)? = nil) -> Tensor {
+    func backward(_ outputGradient: Tensor, updating optimizer: (any StepsInProduct)? = nil)
+        -> Tensor
+    {
         switch self {
         case .layer(let layer): layer.backward(outputGradient)
         case .linear(let linear): linear.backward(outputGradient, through: nil, updating: optimizer)
@@ -137,7 +140,8 @@ enum BackwardStep {
     }
 
     /// The parameters' gradients without dLoss/dInput where the step can skip it.
-    func accumulateParameterGradients(_ outputGradient: Tensor, updating optimizer: (any StepsInProduct)?) {
+    func accumulateParameterGradients(_ outputGradient: Tensor,
+                                      updating optimizer: (any StepsInProduct)?) {
         switch self {
         case .layer(let layer): layer.accumulateParameterGradients(outputGradient)
         case .linear(let linear):

@@ -116,8 +116,8 @@ public final class Linear: Function {
     /// into relu's input-gradient buffer as if `relu.backward(dx)` had run. `Model` runs a
     /// `ReLU` followed by a `Linear` this way. With `optimizer`, the weight may take its step
     /// in dW's product (`accumulateGradients`): dx is computed first, from the weight before it.
-    func backward(_ outputGradient: Tensor, through relu: ReLU?, updating optimizer: (any StepsInProduct)? = nil)
-        -> Tensor
+    func backward(_ outputGradient: Tensor, through relu: ReLU?,
+                  updating optimizer: (any StepsInProduct)? = nil) -> Tensor
     {
         let input = lastInput(checking: outputGradient)
         let batch = input.shape[0]
@@ -147,7 +147,8 @@ public final class Linear: Function {
 
     /// dW += xᵀ · dy and db += Σ dy, the weight taking its step in dW's product when
     /// `optimizer` allows it (`accumulateGradients`).
-    func accumulateParameterGradients(_ outputGradient: Tensor, updating optimizer: (any StepsInProduct)?) {
+    func accumulateParameterGradients(_ outputGradient: Tensor,
+                                      updating optimizer: (any StepsInProduct)?) {
         accumulateGradients(lastInput(checking: outputGradient), outputGradient,
                             updating: optimizer)
     }

@@ -79,9 +79,10 @@ public final class RMSProp: Optimizer, StepsInProduct {
     func stepInProduct(of parameter: Tensor, _ product: (ProductStep) -> Bool) -> Bool {
         guard let index = inProducts.pendingIndex(of: parameter) else { return false }
         inProducts.record(index, stepped: product(.rmsProp(
-            squareAverage: squareAverages[index].value, gradientAverage: gradientAverages?[index].value,
-            momentumBuffer: momentumBuffers?[index].value, learningRate: learningRate, alpha: alpha,
-            eps: eps, weightDecay: weightDecay, momentum: momentum)))
+            squareAverage: squareAverages[index].value,
+            gradientAverage: gradientAverages?[index].value,
+            momentumBuffer: momentumBuffers?[index].value, learningRate: learningRate,
+            alpha: alpha, eps: eps, weightDecay: weightDecay, momentum: momentum)))
         return true
     }
 

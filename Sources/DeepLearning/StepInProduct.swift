@@ -2,8 +2,8 @@ import CKernels
 
 /// An optimizer whose step of a `Linear` weight can run inside the matrix product that
 /// computes the weight's gradient (`ck_sgemm_sgd`, `ck_sgemm_adam`, `ck_sgemm_rmsprop`), with
-/// the same result: ``SGD``, ``Adam``, ``AdamW`` and ``RMSProp``. `Model.accumulateParameterGradients(_:thenStep:)` and
-/// `Model.fit` use it.
+/// the same result: ``SGD``, ``Adam``, ``AdamW`` and ``RMSProp``.
+/// `Model.accumulateParameterGradients(_:thenStep:)` and `Model.fit` use it.
 protocol StepsInProduct: Optimizer {
     /// Lets the product that computes `parameter`'s gradient take this step's update of it:
     /// `product` computes the gradient with the `ProductStep` it is given (`ProductStep.run`)
@@ -26,7 +26,8 @@ enum ProductStep {
               decoupledWeightDecay: Int32, corrections: (Float, Float))
     /// `ck_rmsprop`'s: the average of g², and of g (centered) and the momentum buffer when
     /// the optimizer has them.
-    case rmsProp(squareAverage: UnsafeMutablePointer<Float>, gradientAverage: UnsafeMutablePointer<Float>?,
+    case rmsProp(squareAverage: UnsafeMutablePointer<Float>,
+                 gradientAverage: UnsafeMutablePointer<Float>?,
                  momentumBuffer: UnsafeMutablePointer<Float>?, learningRate: Float, alpha: Float,
                  eps: Float, weightDecay: Float, momentum: Float)
 
@@ -37,7 +38,8 @@ enum ProductStep {
              lda: Int64, b: UnsafePointer<Float>, ldb: Int64, grad: UnsafeMutablePointer<Float>,
              param: UnsafeMutablePointer<Float>) -> Bool {
         switch self {
-        case let .sgd(velocity, learningRate, momentum, dampening, weightDecay, nesterov, firstStep):
+        case let .sgd(velocity, learningRate, momentum, dampening, weightDecay, nesterov,
+                      firstStep):
             ck_sgemm_sgd(transA, transB, m, n, k, 1, a, lda, b, ldb, grad, param, velocity,
                          learningRate, momentum, dampening, weightDecay, nesterov, firstStep) == 1
         case let .adam(firstMoment, secondMoment, learningRate, betas, eps, weightDecay,
