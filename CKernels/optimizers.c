@@ -6,16 +6,37 @@
 #include "param_update.h"
 #include "threading.h"
 
-/* Runs a kernel's range function over n elements, in parallel when n pays for it. */
-static void run_update(int64_t n, ck_range_body body, const void *args) {
+/* Runs a range function over n elements, in parallel when n pays for it. */
+static void run_range(int64_t n, ck_range_body body, const void *args) {
     ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS), body, args);
+}
+
+/* An optimizer's update of a vector, its elements a block of one row, as a range function:
+ * elements [begin, end) of the parameters and of their gradient. */
+typedef struct {
+    ck_param_update_block block;
+    const void *args;
+    const float *grad;
+} vector_update;
+
+static void vector_update_range(const void *args, int64_t begin, int64_t end) {
+    const vector_update *v = args;
+    v->block(v->args, 0, begin, 1, end - begin, v->grad + begin, 0);
+}
+
+/* block's update of n parameters from their gradient at grad, in parallel when n pays for
+ * it. */
+static void run_update(int64_t n, ck_param_update_block block, const void *args,
+                       const float *grad) {
+    const vector_update v = {block, args, grad};
+    run_range(n, vector_update_range, &v);
 }
 
 /* ---- SGD ------------------------------------------------------------------------------ */
 
 /* ck_sgd on n elements: param, grad and velocity point at the first. with_buffer is a
- * compile-time constant in each copy sgd_run inlines: 0 for plain SGD (momentum 0), whose
- * step is g and which neither reads nor writes velocity. */
+ * compile-time constant in each copy ck_sgd_block inlines: 0 for plain SGD (momentum 0),
+ * whose step is g and which neither reads nor writes velocity. */
 static inline __attribute__((always_inline)) void sgd_loop(const ck_sgd_args *a, float *param,
                                                            const float *grad, float *velocity,
                                                            int64_t n, int with_buffer) {
@@ -40,27 +61,17 @@ static inline __attribute__((always_inline)) void sgd_loop(const ck_sgd_args *a,
     }
 }
 
-/* sgd_loop on the n elements of a's param (and velocity) from element `at`, their gradient
- * at grad: one of its two copies (velocity is not even offset without momentum: it may be
- * NULL). Inlined into each function below, so that every clone (CK_VECTORIZED) of ck_sgd and
- * of ck_sgd_block runs the same operations on each element. */
-static inline __attribute__((always_inline)) void sgd_run(const ck_sgd_args *a, int64_t at,
-                                                          const float *grad, int64_t n) {
-    if (a->momentum == 0.0f)
-        sgd_loop(a, a->param + at, grad, NULL, n, 0);
-    else
-        sgd_loop(a, a->param + at, grad, a->velocity + at, n, 1);
-}
-
-CK_VECTORIZED static void sgd_range(const void *args, int64_t begin, int64_t end) {
-    const ck_sgd_args *a = args;
-    sgd_run(a, begin, a->grad + begin, end - begin);
-}
-
 CK_VECTORIZED void ck_sgd_block(const void *args, int64_t row0, int64_t col0, int64_t rows,
                                 int64_t cols, const float *grad, int64_t ldg) {
     const ck_sgd_args *u = args;
-    for (int64_t i = 0; i < rows; i++) sgd_run(u, (row0 + i) * u->ld + col0, grad + i * ldg, cols);
+    for (int64_t i = 0; i < rows; i++) {
+        float *const param = u->param + (row0 + i) * u->ld + col0;
+        /* Without momentum, velocity is not even offset: it may be NULL. */
+        if (u->momentum == 0.0f)
+            sgd_loop(u, param, grad + i * ldg, NULL, cols, 0);
+        else
+            sgd_loop(u, param, grad + i * ldg, u->velocity + (row0 + i) * u->ld + col0, cols, 1);
+    }
 }
 
 /* Several tensors as one index range: tensor t holds elements [offset_t, offset_t + sizes[t])
@@ -84,9 +95,8 @@ static void sgd_tensors_range(const void *args, int64_t begin, int64_t end) {
         if (lo >= hi) continue;
         ck_sgd_args tensor = a->scalars;
         tensor.param = a->params[t];
-        tensor.grad = a->grads[t];
         tensor.velocity = a->velocities[t];
-        sgd_range(&tensor, lo, hi);
+        ck_sgd_block(&tensor, 0, lo, 1, hi - lo, a->grads[t] + lo, 0);
     }
 }
 
@@ -95,11 +105,11 @@ void ck_sgd_tensors(int64_t count, const int64_t *sizes, float *const *params,
                     float momentum, float dampening, float weight_decay, int nesterov,
                     int first_step) {
     sgd_tensors_args args = {count, sizes, params, grads, velocities,
-                             ck_sgd_settings(lr, momentum, dampening, weight_decay, nesterov,
-                                             first_step)};
+                             ck_sgd_arguments(NULL, NULL, 0, lr, momentum, dampening,
+                                              weight_decay, nesterov, first_step)};
     int64_t total = 0;
     for (int64_t t = 0; t < count; t++) total += sizes[t];
-    run_update(total, sgd_tensors_range, &args);
+    run_range(total, sgd_tensors_range, &args);
 }
 
 void ck_sgd(int64_t n, float *param, const float *grad, float *velocity, float lr,
@@ -115,54 +125,44 @@ void ck_sgd_momentum(int64_t n, float *param, const float *grad, float *velocity
 
 /* ---- Adam and AdamW -------------------------------------------------------------------- */
 
-/* ck_adam on the n elements of a's param and moments from element `at`, their gradient at
- * grad. Inlined into each function below, so that every clone (CK_VECTORIZED) of ck_adam and
- * of ck_adam_block runs the same operations on each element. */
-static inline __attribute__((always_inline)) void adam_run(const ck_adam_args *a, int64_t at,
-                                                           const float *grad_in, int64_t n) {
-    float *restrict param = a->param + at, *restrict m = a->exp_avg + at,
-                    *restrict v = a->exp_avg_sq + at;
-    const float *restrict grad = grad_in;
-#pragma omp simd
-    for (int64_t i = 0; i < n; i++) {
-        float p = param[i];
-        float g = grad[i] + a->l2 * p;
-        float mi = a->beta1 * m[i] + (1.0f - a->beta1) * g;
-        float vi = a->beta2 * v[i] + (1.0f - a->beta2) * g * g;
-        m[i] = mi;
-        v[i] = vi;
-        /* __builtin_elementwise_sqrt: sqrtf without errno, so that the loop vectorizes. */
-        float denom = __builtin_elementwise_sqrt(vi) / a->bias_correction2_sqrt + a->eps;
-        param[i] = p * a->decay - a->step_size * (mi / denom);
-    }
-}
-
-CK_VECTORIZED static void adam_range(const void *args, int64_t begin, int64_t end) {
-    const ck_adam_args *a = args;
-    adam_run(a, begin, a->grad + begin, end - begin);
-}
-
+/* ck_adam's loop, on the rows x cols block at (row0, col0) of the ck_adam_args' matrices. */
 CK_VECTORIZED void ck_adam_block(const void *args, int64_t row0, int64_t col0, int64_t rows,
-                                 int64_t cols, const float *grad, int64_t ldg) {
-    const ck_adam_args *u = args;
-    for (int64_t i = 0; i < rows; i++)
-        adam_run(u, (row0 + i) * u->ld + col0, grad + i * ldg, cols);
+                                 int64_t cols, const float *grad_block, int64_t ldg) {
+    const ck_adam_args *a = args;
+    for (int64_t r = 0; r < rows; r++) {
+        const int64_t at = (row0 + r) * a->ld + col0;
+        float *restrict param = a->param + at, *restrict m = a->exp_avg + at,
+                        *restrict v = a->exp_avg_sq + at;
+        const float *restrict grad = grad_block + r * ldg;
+#pragma omp simd
+        for (int64_t i = 0; i < cols; i++) {
+            float p = param[i];
+            float g = grad[i] + a->l2 * p;
+            float mi = a->beta1 * m[i] + (1.0f - a->beta1) * g;
+            float vi = a->beta2 * v[i] + (1.0f - a->beta2) * g * g;
+            m[i] = mi;
+            v[i] = vi;
+            /* __builtin_elementwise_sqrt: sqrtf without errno, so that the loop vectorizes. */
+            float denom = __builtin_elementwise_sqrt(vi) / a->bias_correction2_sqrt + a->eps;
+            param[i] = p * a->decay - a->step_size * (mi / denom);
+        }
+    }
 }
 
 void ck_adam(int64_t n, float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
              float lr, float beta1, float beta2, float eps, float weight_decay,
              int decoupled_weight_decay, float bias_correction1, float bias_correction2) {
-    const ck_adam_args args = ck_adam_arguments(param, grad, exp_avg, exp_avg_sq, 0, lr, beta1,
-                                                beta2, eps, weight_decay, decoupled_weight_decay,
+    const ck_adam_args args = ck_adam_arguments(param, exp_avg, exp_avg_sq, 0, lr, beta1, beta2,
+                                                eps, weight_decay, decoupled_weight_decay,
                                                 bias_correction1, bias_correction2);
-    run_update(n, adam_range, &args);
+    run_update(n, ck_adam_block, &args, grad);
 }
 
 /* ---- RMSprop --------------------------------------------------------------------------- */
 
 /* The loop on n elements, param, grad and the buffers pointing at the first, with `centered`
- * and `with_momentum` compile-time constants in each copy rmsprop_run inlines, so that no
- * copy touches a buffer it was not given. */
+ * and `with_momentum` compile-time constants in each copy ck_rmsprop_block inlines, so that
+ * no copy touches a buffer it was not given. */
 static inline __attribute__((always_inline)) void
 rmsprop_loop(const ck_rmsprop_args *a, float *param_out, const float *grad_in,
              float *square_avg_out, float *grad_avg_out, float *buffer_out, int64_t n,
@@ -190,44 +190,34 @@ rmsprop_loop(const ck_rmsprop_args *a, float *param_out, const float *grad_in,
     }
 }
 
-/* rmsprop_loop on the n elements of a's param and buffers from element `at`, their gradient
- * at grad (a buffer a does not have is not offset: it is NULL). Inlined into each function
- * below, so that every clone (CK_VECTORIZED) of ck_rmsprop and of ck_rmsprop_block runs the
- * same operations on each element. */
-static inline __attribute__((always_inline)) void rmsprop_run(const ck_rmsprop_args *a,
-                                                              int64_t at, const float *grad,
-                                                              int64_t n) {
-    float *const param = a->param + at, *const square_avg = a->square_avg + at;
-    if (a->grad_avg != NULL) {
-        float *const grad_avg = a->grad_avg + at;
-        if (a->momentum_buffer != NULL)
-            rmsprop_loop(a, param, grad, square_avg, grad_avg, a->momentum_buffer + at, n, 1, 1);
-        else
-            rmsprop_loop(a, param, grad, square_avg, grad_avg, NULL, n, 1, 0);
-    } else if (a->momentum_buffer != NULL) {
-        rmsprop_loop(a, param, grad, square_avg, NULL, a->momentum_buffer + at, n, 0, 1);
-    } else {
-        rmsprop_loop(a, param, grad, square_avg, NULL, NULL, n, 0, 0);
-    }
-}
-
-CK_VECTORIZED static void rmsprop_range(const void *args, int64_t begin, int64_t end) {
-    const ck_rmsprop_args *a = args;
-    rmsprop_run(a, begin, a->grad + begin, end - begin);
-}
-
+/* rmsprop_loop on each row of the block, in the copy for the buffers the ck_rmsprop_args have
+ * (a buffer they do not have is not offset: it is NULL). */
 CK_VECTORIZED void ck_rmsprop_block(const void *args, int64_t row0, int64_t col0, int64_t rows,
-                                    int64_t cols, const float *grad, int64_t ldg) {
-    const ck_rmsprop_args *u = args;
-    for (int64_t i = 0; i < rows; i++)
-        rmsprop_run(u, (row0 + i) * u->ld + col0, grad + i * ldg, cols);
+                                    int64_t cols, const float *grad_block, int64_t ldg) {
+    const ck_rmsprop_args *a = args;
+    for (int64_t r = 0; r < rows; r++) {
+        const int64_t at = (row0 + r) * a->ld + col0;
+        float *const param = a->param + at, *const square_avg = a->square_avg + at;
+        const float *const grad = grad_block + r * ldg;
+        float *const buffer = a->momentum_buffer != NULL ? a->momentum_buffer + at : NULL;
+        if (a->grad_avg != NULL) {
+            if (buffer != NULL)
+                rmsprop_loop(a, param, grad, square_avg, a->grad_avg + at, buffer, cols, 1, 1);
+            else
+                rmsprop_loop(a, param, grad, square_avg, a->grad_avg + at, NULL, cols, 1, 0);
+        } else if (buffer != NULL) {
+            rmsprop_loop(a, param, grad, square_avg, NULL, buffer, cols, 0, 1);
+        } else {
+            rmsprop_loop(a, param, grad, square_avg, NULL, NULL, cols, 0, 0);
+        }
+    }
 }
 
 void ck_rmsprop(int64_t n, float *param, const float *grad, float *square_avg, float *grad_avg,
                 float *momentum_buffer, float lr, float alpha, float eps, float weight_decay,
                 float momentum) {
-    const ck_rmsprop_args args =
-        ck_rmsprop_arguments(param, grad, square_avg, grad_avg, momentum_buffer, 0, lr, alpha,
-                             eps, weight_decay, momentum);
-    run_update(n, rmsprop_range, &args);
+    const ck_rmsprop_args args = ck_rmsprop_arguments(param, square_avg, grad_avg,
+                                                      momentum_buffer, 0, lr, alpha, eps,
+                                                      weight_decay, momentum);
+    run_update(n, ck_rmsprop_block, &args, grad);
 }

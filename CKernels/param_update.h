@@ -1,29 +1,29 @@
-/* Internal: the optimizers' updates as the GEMM applies them to a parameter matrix, a block at
- * a time, straight from the product that computes the block's gradient (ck_sgemm_sgd,
- * ck_sgemm_adam). Defined in optimizers.c beside ck_sgd and ck_adam, from the same loops: the
- * bits are theirs. */
+/* Internal: the optimizers' updates of a block of a parameter matrix. The GEMM applies them a
+ * block at a time, straight from the product that computes the block's gradient (ck_sgemm_sgd,
+ * ck_sgemm_adam, ck_sgemm_rmsprop); ck_sgd, ck_adam and ck_rmsprop run the same functions on
+ * a vector, as blocks of one row (optimizers.c): the bits are the same either way. */
 #ifndef CK_PARAM_UPDATE_H
 #define CK_PARAM_UPDATE_H
 
 #include <math.h>
 #include <stdint.h>
 
-/* ck_sgd's arguments: for the matrix form, param and velocity point at element (0, 0) of an
- * m x n matrix whose rows are `ld` floats apart, and grad is unset. velocity is unused (may
- * be NULL) when momentum is 0. */
+/* ck_sgd's arguments: param and velocity point at element (0, 0) of an m x n matrix whose
+ * rows are `ld` floats apart (a vector: one row, ld unused). velocity is unused (may be NULL)
+ * when momentum is 0. */
 typedef struct {
     float *param;
-    const float *grad;
     float *velocity;
     int64_t ld;
     float lr, momentum, dampening, weight_decay;
     int first_step, nesterov;
 } ck_sgd_args;
 
-/* ck_sgd's scalar arguments, pointers unset. */
-static inline ck_sgd_args ck_sgd_settings(float lr, float momentum, float dampening,
-                                          float weight_decay, int nesterov, int first_step) {
-    return (ck_sgd_args){.lr = lr, .momentum = momentum, .dampening = dampening,
+static inline ck_sgd_args ck_sgd_arguments(float *param, float *velocity, int64_t ld, float lr,
+                                           float momentum, float dampening, float weight_decay,
+                                           int nesterov, int first_step) {
+    return (ck_sgd_args){.param = param, .velocity = velocity, .ld = ld, .lr = lr,
+                         .momentum = momentum, .dampening = dampening,
                          .weight_decay = weight_decay, .first_step = first_step,
                          .nesterov = nesterov};
 }
@@ -32,7 +32,6 @@ static inline ck_sgd_args ck_sgd_settings(float lr, float momentum, float dampen
  * param. */
 typedef struct {
     float *param;
-    const float *grad;
     float *exp_avg, *exp_avg_sq;
     int64_t ld;
     float beta1, beta2, eps;
@@ -42,14 +41,13 @@ typedef struct {
     float bias_correction2_sqrt;
 } ck_adam_args;
 
-/* ck_adam's arguments (grad NULL for the matrix form, ld 0 for the vector form). */
-static inline ck_adam_args ck_adam_arguments(float *param, const float *grad, float *exp_avg,
-                                             float *exp_avg_sq, int64_t ld, float lr,
-                                             float beta1, float beta2, float eps,
-                                             float weight_decay, int decoupled_weight_decay,
-                                             float bias_correction1, float bias_correction2) {
+static inline ck_adam_args ck_adam_arguments(float *param, float *exp_avg, float *exp_avg_sq,
+                                             int64_t ld, float lr, float beta1, float beta2,
+                                             float eps, float weight_decay,
+                                             int decoupled_weight_decay, float bias_correction1,
+                                             float bias_correction2) {
     return (ck_adam_args){
-        .param = param, .grad = grad, .exp_avg = exp_avg, .exp_avg_sq = exp_avg_sq, .ld = ld,
+        .param = param, .exp_avg = exp_avg, .exp_avg_sq = exp_avg_sq, .ld = ld,
         .beta1 = beta1, .beta2 = beta2, .eps = eps,
         .l2 = decoupled_weight_decay ? 0.0f : weight_decay,
         .decay = decoupled_weight_decay ? (float)(1.0 - (double)lr * weight_decay) : 1.0f,
@@ -61,29 +59,25 @@ static inline ck_adam_args ck_adam_arguments(float *param, const float *grad, fl
  * momentum_buffer NULL unless momentum > 0. */
 typedef struct {
     float *param;
-    const float *grad;
     float *square_avg, *grad_avg, *momentum_buffer;
     int64_t ld;
     float lr, alpha, eps, weight_decay, momentum;
 } ck_rmsprop_args;
 
-/* ck_rmsprop's arguments (grad NULL for the matrix form, ld 0 for the vector form);
- * momentum_buffer is dropped without momentum. */
-static inline ck_rmsprop_args ck_rmsprop_arguments(float *param, const float *grad,
-                                                   float *square_avg, float *grad_avg,
-                                                   float *momentum_buffer, int64_t ld, float lr,
-                                                   float alpha, float eps, float weight_decay,
-                                                   float momentum) {
+/* momentum_buffer is dropped without momentum. */
+static inline ck_rmsprop_args ck_rmsprop_arguments(float *param, float *square_avg,
+                                                   float *grad_avg, float *momentum_buffer,
+                                                   int64_t ld, float lr, float alpha, float eps,
+                                                   float weight_decay, float momentum) {
     return (ck_rmsprop_args){
-        .param = param, .grad = grad, .square_avg = square_avg, .grad_avg = grad_avg,
+        .param = param, .square_avg = square_avg, .grad_avg = grad_avg,
         .momentum_buffer = momentum > 0.0f ? momentum_buffer : NULL, .ld = ld, .lr = lr,
         .alpha = alpha, .eps = eps, .weight_decay = weight_decay, .momentum = momentum};
 }
 
-/* An update of the m x n parameter matrix whose gradient a product computes: block(args, row0,
- * col0, rows, cols, grad, ldg) updates its rows x cols block at (row0, col0) from that block's
- * gradient at grad (row-major, rows ldg floats apart), with the bits the optimizer's vector
- * kernel gives those elements. */
+/* An update of an m x n parameter matrix: block(args, row0, col0, rows, cols, grad, ldg)
+ * updates its rows x cols block at (row0, col0) from that block's gradient at grad
+ * (row-major, rows ldg floats apart). */
 typedef void (*ck_param_update_block)(const void *args, int64_t row0, int64_t col0,
                                       int64_t rows, int64_t cols, const float *grad,
                                       int64_t ldg);

@@ -7,8 +7,8 @@
 ///   (`Linear.forward(_:then:)`).
 /// - Backward, a `ReLU` followed by a `Linear`: the Linear's input gradient and the ReLU's
 ///   mask in one call (`Linear.backward(_:through:)`).
-/// - Training with `SGD`, each `Linear`'s weight may take its step in the product of its
-///   gradient (`accumulateParameterGradients(_:updating:)`).
+/// - Training with the library's optimizers, each `Linear`'s weight may take its step in the
+///   product of its gradient (`accumulateParameterGradients(_:updating:)`).
 struct FusedSteps {
     /// The forward pass, first layer first.
     let forward: [ForwardStep]

@@ -39,11 +39,11 @@ public final class SGD: Optimizer, StepsInProduct {
     private let values: [UnsafeMutablePointer<Float>?]
     private let velocityValues: [UnsafeMutablePointer<Float>?]
     @exclusivity(unchecked) private var gradients: [UnsafePointer<Float>?]
-    /// The sizes the kernel gets this step: 0 for each parameter already updated in the
-    /// product of its gradient (`stepInProduct(of:_:)`), which the step then leaves out.
+    /// The parameters updated this step in the products of their gradients
+    /// (`stepInProduct(of:_:)`), which `step()` leaves out.
+    @exclusivity(unchecked) private var inProducts: ParametersSteppedInProducts
+    /// The sizes the kernel gets in a step: 0 for each parameter `step()` leaves out.
     @exclusivity(unchecked) private var sizesThisStep: [Int64]
-    /// The index of each parameter listed once (`indicesOfParametersListedOnce`).
-    private let indexOfParameter: [ObjectIdentifier: Int]
     /// The steps taken: PyTorch's first step copies g into the buffer.
     private let steps = Counter()
 
@@ -69,31 +69,29 @@ public final class SGD: Optimizer, StepsInProduct {
                                       : Array(repeating: nil, count: parameters.count)
         gradients = Array(repeating: nil, count: parameters.count)
         sizesThisStep = sizes
-        indexOfParameter = indicesOfParametersListedOnce(parameters)
+        inProducts = ParametersSteppedInProducts(parameters)
     }
 
     public func step() {
-        // The gradient getter materializes the zeros of a parameter no backward pass wrote.
-        for index in parameters.indices { gradients[index] = UnsafePointer(parameters[index].gradientPointer) }
+        for index in parameters.indices {
+            // The gradient getter materializes the zeros of a parameter no backward pass wrote.
+            gradients[index] = UnsafePointer(parameters[index].gradientPointer)
+            sizesThisStep[index] = inProducts.takeStepped(index) ? 0 : sizes[index]
+        }
         ck_sgd_tensors(Int64(parameters.count), sizesThisStep, values, gradients, velocityValues,
                        learningRate, momentum, dampening, weightDecay, nesterov ? 1 : 0,
                        steps.value == 0 ? 1 : 0)
         for parameter in parameters { parameter.countInPlaceWrite() }
-        for index in parameters.indices where sizesThisStep[index] != sizes[index] {
-            sizesThisStep[index] = sizes[index]
-        }
         steps.value += 1
     }
 
     /// `StepsInProduct`'s: the product takes `ck_sgd`'s step (`ProductStep.sgd`).
     func stepInProduct(of parameter: Tensor, _ product: (ProductStep) -> Bool) -> Bool {
-        guard let index = indexOfParameter[ObjectIdentifier(parameter)], sizesThisStep[index] != 0
-        else { return false }
-        let stepped = product(.sgd(
+        guard let index = inProducts.pendingIndex(of: parameter) else { return false }
+        inProducts.record(index, stepped: product(.sgd(
             velocity: velocityValues[index], learningRate: learningRate, momentum: momentum,
             dampening: dampening, weightDecay: weightDecay, nesterov: nesterov ? 1 : 0,
-            firstStep: steps.value == 0 ? 1 : 0))
-        if stepped { sizesThisStep[index] = 0 }
+            firstStep: steps.value == 0 ? 1 : 0)))
         return true
     }
 

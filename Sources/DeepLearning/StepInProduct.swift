@@ -56,28 +56,23 @@ enum ProductStep {
     }
 }
 
-/// The index of each parameter listed once in `parameters`. One listed twice is never
-/// updated in a product: the step would update it again.
-func indicesOfParametersListedOnce(_ parameters: [Tensor]) -> [ObjectIdentifier: Int] {
-    var indices: [ObjectIdentifier: Int] = [:]
-    var listedTwice: Set<ObjectIdentifier> = []
-    for (index, parameter) in parameters.enumerated() {
-        let id = ObjectIdentifier(parameter)
-        if indices.updateValue(index, forKey: id) != nil { listedTwice.insert(id) }
-    }
-    for id in listedTwice { indices[id] = nil }
-    return indices
-}
-
-/// Which of an optimizer's parameters took this step in their gradients' products, for the
-/// optimizers that step tensor by tensor (`Adam`, `RMSProp`): `step()` leaves those out.
+/// Which of an optimizer's parameters took this step in their gradients' products: its
+/// `step()` leaves those out.
 struct ParametersSteppedInProducts {
-    /// The index of each parameter listed once (`indicesOfParametersListedOnce`).
+    /// The index of each parameter listed once in the optimizer's parameters. One listed twice
+    /// is never updated in a product: the step would update it again.
     private let indexOfParameter: [ObjectIdentifier: Int]
     private var stepped: [Bool]
 
     init(_ parameters: [Tensor]) {
-        indexOfParameter = indicesOfParametersListedOnce(parameters)
+        var indices: [ObjectIdentifier: Int] = [:]
+        var listedTwice: Set<ObjectIdentifier> = []
+        for (index, parameter) in parameters.enumerated() {
+            let id = ObjectIdentifier(parameter)
+            if indices.updateValue(index, forKey: id) != nil { listedTwice.insert(id) }
+        }
+        for id in listedTwice { indices[id] = nil }
+        indexOfParameter = indices
         stepped = Array(repeating: false, count: parameters.count)
     }
 
