@@ -56,6 +56,16 @@ def spiral(label_dtype, points_per_class=100, classes=3, noise=0.2, seed=0):
     return x, y
 
 
+# The MLP's optimizers (--optimizer) and their hyper-parameters, the same in every library:
+# SGD as the spiral example trains, Adam and RMSprop with PyTorch's defaults (plain RMSprop: no
+# momentum, not centered). No weight decay.
+MLP_OPTIMIZERS = {
+    "sgd": dict(lr=0.01, momentum=0.9),
+    "adam": dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8),
+    "rmsprop": dict(lr=1e-2, alpha=0.99, eps=1e-8),
+}
+
+
 def mlp_batches(rng, batch, count=4):
     """The MLP's data: count pairs (x float32 [batch, 784] ~ N(0, 1), y int64 [batch] uniform in
     0..9), drawn from the numpy Generator rng in this order."""
@@ -78,6 +88,9 @@ def make_parser(description, threads_help):
     parser.add_argument("--mlp-steps", type=int, default=0,
                         help="timed MLP steps (default 50 at batch >= 128, else 200)")
     parser.add_argument("--warmup", type=int, default=5, help="MLP warm-up steps")
+    parser.add_argument("--optimizer", default="sgd", choices=sorted(MLP_OPTIMIZERS),
+                        help="the MLP's optimizer (MLP_OPTIMIZERS; the spiral always trains "
+                             "with SGD)")
     return parser
 
 
@@ -118,10 +131,12 @@ class Emitter:
         self(workload="spiral", form=form, seconds=seconds, steps=steps,
              us_per_step=seconds / steps * 1e6, accuracy=accuracy)
 
-    def mlp(self, batch, steps, seconds, loss):
+    def mlp(self, batch, steps, seconds, loss, optimizer):
+        """One MLP measurement; the records of an optimizer other than SGD name it."""
+        named = {} if optimizer == "sgd" else {"optimizer": optimizer}
         self(workload="mlp", batch=batch, steps=steps, seconds=seconds,
              samples_per_second=batch * steps / seconds, us_per_step=seconds / steps * 1e6,
-             loss=loss)
+             loss=loss, **named)
 
 
 def bench_mlp(args, emit, batch, pool, step, sync=None):
@@ -144,7 +159,8 @@ def bench_mlp(args, emit, batch, pool, step, sync=None):
         seconds = time.perf_counter() - t0
         # .item() for a torch tensor (float() of one that requires grad warns), a JAX array or
         # a numpy scalar; float() for a Python number.
-        emit.mlp(batch, steps, seconds, loss.item() if hasattr(loss, "item") else float(loss))
+        emit.mlp(batch, steps, seconds, loss.item() if hasattr(loss, "item") else float(loss),
+                 args.optimizer)
 
 
 def run(args, emit, bench_spiral, bench_mlp):

@@ -57,7 +57,7 @@ def loss_fn(params, x, y):
     return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
 
 
-def sgd_update(params, velocities, grads, lr, momentum, weight_decay):
+def sgd_update(params, velocities, grads, lr, momentum, weight_decay=0.0):
     """torch.optim.SGD (dampening 0, no Nesterov): v = m*v + (g + wd*p); p -= lr*v."""
     if weight_decay:
         grads = jax.tree_util.tree_map(lambda g, p: g + weight_decay * p, grads, params)
@@ -66,14 +66,49 @@ def sgd_update(params, velocities, grads, lr, momentum, weight_decay):
     return params, velocities
 
 
-def train_step(params, velocities, x, y, lr, momentum, weight_decay):
-    loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
-    params, velocities = sgd_update(params, velocities, grads, lr, momentum, weight_decay)
-    return params, velocities, loss
+def adam_update(params, state, grads, lr, beta1, beta2, eps):
+    """torch.optim.Adam (no weight decay, not amsgrad), state (t, m, v) with t the steps taken:
+    m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
+    p -= lr/(1 - b1^t) * m / (sqrt(v)/sqrt(1 - b2^t) + eps), t counting this step."""
+    t, m, v = state
+    t = t + 1
+    m = jax.tree_util.tree_map(lambda m, g: beta1 * m + (1 - beta1) * g, m, grads)
+    v = jax.tree_util.tree_map(lambda v, g: beta2 * v + (1 - beta2) * g * g, v, grads)
+    step_size = lr / (1 - beta1 ** t)
+    root_correction = jnp.sqrt(1 - beta2 ** t)
+    params = jax.tree_util.tree_map(
+        lambda p, m, v: p - step_size * m / (jnp.sqrt(v) / root_correction + eps), params, m, v)
+    return params, (t, m, v)
+
+
+def rmsprop_update(params, squares, grads, lr, alpha, eps):
+    """torch.optim.RMSprop (no momentum, not centered): s = a*s + (1-a)*g^2;
+    p -= lr * g / (sqrt(s) + eps)."""
+    squares = jax.tree_util.tree_map(lambda s, g: alpha * s + (1 - alpha) * g * g, squares,
+                                     grads)
+    params = jax.tree_util.tree_map(lambda p, g, s: p - lr * g / (jnp.sqrt(s) + eps), params,
+                                    grads, squares)
+    return params, squares
 
 
 def zeros_like(params):
     return jax.tree_util.tree_map(jnp.zeros_like, params)
+
+
+def adam_state(params):
+    return jnp.zeros((), jnp.float32), zeros_like(params), zeros_like(params)
+
+
+# --optimizer -> (update, its state for given parameters)
+MLP_UPDATES = {"sgd": (sgd_update, zeros_like), "adam": (adam_update, adam_state),
+               "rmsprop": (rmsprop_update, zeros_like)}
+
+
+def train_step(params, state, x, y, update):
+    """One step: the loss and its gradients, then update(params, state, grads)."""
+    loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
+    params, state = update(params, state, grads)
+    return params, state, loss
 
 
 def accuracy(params, x, y):
@@ -83,10 +118,10 @@ def accuracy(params, x, y):
 # ---------------------------------------------------------------------------------------------
 # Spiral
 
-SPIRAL = dict(lr=0.1, momentum=0.9, weight_decay=0.001)
+SPIRAL_UPDATE = partial(sgd_update, lr=0.1, momentum=0.9, weight_decay=0.001)
 
 # One jitted step; params and velocities are donated (updated in place where XLA can).
-spiral_step = jax.jit(partial(train_step, **SPIRAL), donate_argnums=(0, 1))
+spiral_step = jax.jit(partial(train_step, update=SPIRAL_UPDATE), donate_argnums=(0, 1))
 
 
 def fit_spiral_steps(params, x, y, epochs, batch, rng):
@@ -114,7 +149,7 @@ def fit_spiral_scan(params, x, y, key, epochs, batch, unroll=1):
 
     def body(carry, idx):
         p, v = carry
-        p, v, loss = train_step(p, v, x[idx], y[idx], **SPIRAL)
+        p, v, loss = train_step(p, v, x[idx], y[idx], SPIRAL_UPDATE)
         return (p, v), loss
 
     (params, _), losses = jax.lax.scan(body, (params, velocities), batches, unroll=unroll)
@@ -160,14 +195,14 @@ def bench_spiral(args):
 # ---------------------------------------------------------------------------------------------
 # MLP
 
-MLP = dict(lr=0.01, momentum=0.9, weight_decay=0.0)
-mlp_step = jax.jit(partial(train_step, **MLP), donate_argnums=(0, 1))
-
-
 def bench_mlp(args, batch):
+    update, optimizer_state = MLP_UPDATES[args.optimizer]
+    # One jitted step; parameters and optimizer state are donated.
+    mlp_step = jax.jit(partial(train_step, update=partial(
+        update, **common.MLP_OPTIMIZERS[args.optimizer])), donate_argnums=(0, 1))
     rng = np.random.default_rng(0)
     params = init_params([784, 1024, 1024, 10], rng)
-    state = [params, zeros_like(params), None]          # parameters, velocities, last loss
+    state = [params, optimizer_state(params), None]     # parameters, optimizer state, last loss
     # The data, already on the device (as numpy arrays are for numpy).
     pool = [(jnp.asarray(x), jnp.asarray(y.astype(np.int32)))
             for x, y in common.mlp_batches(rng, batch)]

@@ -100,33 +100,76 @@ def backward(params, inputs, pre, dlogits):
     return grads
 
 
-def sgd_step(params, grads, velocities, lr, momentum, weight_decay):
+def each_parameter(params, grads, *states):
+    """(p, g, s1, s2, ...) for every parameter, with its gradient and its optimizer buffers."""
+    for layers in zip(params, grads, *states):
+        yield from zip(*layers)
+
+
+def sgd_step(params, grads, velocities, lr, momentum, weight_decay=0.0):
     """torch.optim.SGD (dampening 0, no Nesterov): v = m*v + (g + wd*p); p -= lr*v."""
-    for layer_p, layer_g, layer_v in zip(params, grads, velocities):
-        for p, g, v in zip(layer_p, layer_g, layer_v):
-            if weight_decay != 0:
-                g += weight_decay * p
-            v *= momentum
-            v += g
-            p -= lr * v
+    for p, g, v in each_parameter(params, grads, velocities):
+        if weight_decay != 0:
+            g += weight_decay * p
+        v *= momentum
+        v += g
+        p -= lr * v
 
 
-def train_step(params, velocities, x, y, lr, momentum, weight_decay):
-    logits, inputs, pre = forward(params, x)
-    loss, dlogits = softmax_cross_entropy(logits, y)
-    grads = backward(params, inputs, pre, dlogits)
-    sgd_step(params, grads, velocities, lr, momentum, weight_decay)
-    return loss
+def adam_step(params, grads, state, lr, beta1, beta2, eps):
+    """torch.optim.Adam (no weight decay, not amsgrad), state {"t": steps taken, "m", "v"}:
+    m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
+    p -= lr/(1 - b1^t) * m / (sqrt(v)/sqrt(1 - b2^t) + eps), t counting this step."""
+    state["t"] += 1
+    step_size = lr / (1 - beta1 ** state["t"])
+    root_correction = np.sqrt(1 - beta2 ** state["t"])
+    for p, g, m, v in each_parameter(params, grads, state["m"], state["v"]):
+        m *= beta1
+        m += (1 - beta1) * g
+        v *= beta2
+        v += (1 - beta2) * g * g
+        p -= step_size * m / (np.sqrt(v) / root_correction + eps)
+
+
+def rmsprop_step(params, grads, squares, lr, alpha, eps):
+    """torch.optim.RMSprop (no momentum, not centered): s = a*s + (1-a)*g^2;
+    p -= lr * g / (sqrt(s) + eps)."""
+    for p, g, s in each_parameter(params, grads, squares):
+        s *= alpha
+        s += (1 - alpha) * g * g
+        p -= lr * g / (np.sqrt(s) + eps)
 
 
 def zeros_like_params(params):
     return [[np.zeros_like(p) for p in layer] for layer in params]
 
 
+def adam_state(params):
+    return {"t": 0, "m": zeros_like_params(params), "v": zeros_like_params(params)}
+
+
+# --optimizer -> (step, its state for given parameters)
+MLP_STEPS = {"sgd": (sgd_step, zeros_like_params), "adam": (adam_step, adam_state),
+             "rmsprop": (rmsprop_step, zeros_like_params)}
+
+
+def train_step(params, state, x, y, optimizer_step):
+    """Forward, loss, backward, then optimizer_step(params, grads, state). Returns the loss."""
+    logits, inputs, pre = forward(params, x)
+    loss, dlogits = softmax_cross_entropy(logits, y)
+    grads = backward(params, inputs, pre, dlogits)
+    optimizer_step(params, grads, state)
+    return loss
+
+
 # ---------------------------------------------------------------------------------------------
 # Workloads
 
-def fit_spiral(params, x, y, epochs, batch, rng, lr=0.1, momentum=0.9, weight_decay=0.001):
+def spiral_step(params, grads, velocities):
+    sgd_step(params, grads, velocities, lr=0.1, momentum=0.9, weight_decay=0.001)
+
+
+def fit_spiral(params, x, y, epochs, batch, rng):
     velocities = zeros_like_params(params)
     n = x.shape[0]
     steps = 0
@@ -134,7 +177,7 @@ def fit_spiral(params, x, y, epochs, batch, rng, lr=0.1, momentum=0.9, weight_de
         order = rng.permutation(n)
         for start in range(0, n, batch):
             idx = order[start:start + batch]
-            train_step(params, velocities, x[idx], y[idx], lr, momentum, weight_decay)
+            train_step(params, velocities, x[idx], y[idx], spiral_step)
             steps += 1
     return steps
 
@@ -159,13 +202,18 @@ def bench_spiral(args):
 
 
 def bench_mlp(args, batch):
+    optimizer_step, optimizer_state = MLP_STEPS[args.optimizer]
+    hyper_parameters = common.MLP_OPTIMIZERS[args.optimizer]
     rng = np.random.default_rng(0)
     params = init_params([784, 1024, 1024, 10], rng)
-    velocities = zeros_like_params(params)
+    state = optimizer_state(params)
     pool = common.mlp_batches(rng, batch)
 
+    def update(params, grads, state):
+        optimizer_step(params, grads, state, **hyper_parameters)
+
     def step(x, y):
-        return train_step(params, velocities, x, y, lr=0.01, momentum=0.9, weight_decay=0.0)
+        return train_step(params, state, x, y, update)
 
     common.bench_mlp(args, emit, batch, pool, step)
 

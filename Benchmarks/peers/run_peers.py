@@ -5,6 +5,7 @@ the peer benchmarks in rotation, each run in its own process, and prints a table
 
     python run_peers.py                                  # DeepLearning, numpy, jax, torch; 5 rounds
     python run_peers.py --rounds 3 --peers numpy,jax
+    python run_peers.py --optimizer adam --peer-args '--workloads mlp'
     python run_peers.py --no-ours --peers numpy,torch    # the peers only, nothing built
     python run_peers.py --extra 'other=/path/to/binary --threads {threads} {quick}'
 
@@ -33,7 +34,7 @@ OURS_BUILD = ["swift", "build", "-c", "release", "--package-path", BENCHMARKS,
 # README.md); not in the default rotation.
 BUILTIN = {"numpy": ("numpy_peer.py", []), "numpy-plain": ("numpy_peer.py", ["--plain-malloc"]),
            "jax": ("jax_peer.py", []), "torch": ("torch_peer.py", []),
-           "torch-fused": ("torch_peer.py", ["--fused-sgd"])}
+           "torch-fused": ("torch_peer.py", ["--fused"])}
 
 
 def cpu_busy_seconds():
@@ -310,7 +311,8 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--peers", default="numpy,jax,torch,torch-fused",
                         help="comma-separated built-in Python peers (numpy, jax, torch, "
-                             "torch-fused: SGD(fused=True), numpy-plain); '' for none")
+                             "torch-fused: the optimizer with fused=True, numpy-plain); '' for "
+                             "none")
     parser.add_argument("--no-ours", action="store_true",
                         help="leave %s (the Swift training benchmark) out; nothing is built"
                              % OURS)
@@ -323,6 +325,9 @@ def main():
     parser.add_argument("--extra", action="append", default=[], metavar="NAME=COMMAND",
                         help="another 'library': a command printing the same JSON lines "
                              "(repeatable)")
+    parser.add_argument("--optimizer", default="sgd", choices=("sgd", "adam", "rmsprop"),
+                        help="the MLP's optimizer in DeepLearning and the built-in peers "
+                             "(torch-fused: fused SGD or Adam; PyTorch has no fused RMSprop)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="pass --quick to DeepLearning and the peers")
@@ -342,8 +347,9 @@ def main():
 
     contenders = []          # (label, argv, env)
     base_env = dict(os.environ)
+    common_args = ["--optimizer", args.optimizer] + shlex.split(args.peer_args)
     if not args.no_ours:
-        argv = [OURS_BINARY, "--threads", str(args.threads)] + shlex.split(args.peer_args)
+        argv = [OURS_BINARY, "--threads", str(args.threads)] + common_args
         if args.quick:
             argv.append("--quick")
         contenders.append((OURS, argv, dict(base_env)))
@@ -352,9 +358,12 @@ def main():
             parser.error("%s is in the rotation unless --no-ours is given" % OURS)
         if name not in BUILTIN:
             parser.error("unknown peer %r (built-in: %s)" % (name, ", ".join(BUILTIN)))
+        if name == "torch-fused" and args.optimizer == "rmsprop":
+            parser.error("torch-fused with --optimizer rmsprop: PyTorch has no fused RMSprop "
+                         "(the peer torch runs its RMSprop)")
         script, script_args = BUILTIN[name]
         argv = [args.python, "-B", os.path.join(HERE, script), "--threads", str(args.threads)]
-        argv += script_args + shlex.split(args.peer_args)
+        argv += script_args + common_args
         if args.quick:
             argv.append("--quick")
         env = dict(base_env)
@@ -414,9 +423,9 @@ def main():
     if out:
         out.close()
 
-    print("threads %d, %d rounds%s, %.0f s; medians (min-max) over rounds; 'others' = cores "
-          "other processes kept busy during the run" % (
-              args.threads, args.rounds, ", quick" if args.quick else "",
+    print("threads %d, %d rounds%s, MLP optimizer %s, %.0f s; medians (min-max) over rounds; "
+          "'others' = cores other processes kept busy during the run" % (
+              args.threads, args.rounds, ", quick" if args.quick else "", args.optimizer,
               time.monotonic() - started))
     print("CPU: %s" % cpu_description())
     print(table(all_records, order))

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """PyTorch peer (eager, CPU): the spiral fit and the MLP training step with torch.nn.Linear
-layers, F.cross_entropy and torch.optim.SGD.
+layers, F.cross_entropy and torch.optim's SGD, Adam or RMSprop.
 
 Prints one JSON line per measurement (see README.md). Run `python torch_peer.py --help`.
 """
@@ -82,11 +82,22 @@ def bench_spiral(args):
         emit.spiral("eager", seconds, steps, accuracy(model, x, y))
 
 
+def mlp_optimizer(name, parameters, fused):
+    """torch.optim's form of common.MLP_OPTIMIZERS[name]. fused=True: one kernel updates every
+    parameter (PyTorch's fastest SGD and Adam on the CPU; it has no fused RMSprop)."""
+    h = common.MLP_OPTIMIZERS[name]
+    fused = True if fused else None
+    if name == "sgd":
+        return torch.optim.SGD(parameters, lr=h["lr"], momentum=h["momentum"], fused=fused)
+    if name == "adam":
+        return torch.optim.Adam(parameters, lr=h["lr"], betas=(h["beta1"], h["beta2"]),
+                                eps=h["eps"], fused=fused)
+    return torch.optim.RMSprop(parameters, lr=h["lr"], alpha=h["alpha"], eps=h["eps"])
+
+
 def bench_mlp(args, batch):
     model = make_model([784, 1024, 1024, 10], 0)
-    # fused=True: one kernel updates every parameter (PyTorch's fastest SGD on the CPU).
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9,
-                                fused=True if args.fused_sgd else None)
+    optimizer = mlp_optimizer(args.optimizer, model.parameters(), args.fused)
     pool = [(torch.from_numpy(x), torch.from_numpy(y))
             for x, y in common.mlp_batches(np.random.default_rng(0), batch)]
 
@@ -100,13 +111,15 @@ def bench_mlp(args, batch):
 
 def main():
     parser = common.make_parser(__doc__, "torch.set_num_threads")
-    parser.add_argument("--fused-sgd", action="store_true",
-                        help="the MLP's torch.optim.SGD with fused=True")
+    parser.add_argument("--fused", action="store_true",
+                        help="the MLP's SGD or Adam with fused=True (there is no fused RMSprop)")
     args = common.parse_args(parser)
+    if args.fused and args.optimizer == "rmsprop":
+        parser.error("--fused: PyTorch has no fused RMSprop")
     torch.set_num_threads(args.threads)
     emit.extra["threads"] = torch.get_num_threads()
     emit.extra["torch"] = torch.__version__
-    emit.extra["sgd"] = "fused" if args.fused_sgd else "default"
+    emit.extra["mlp_fused"] = args.fused         # the MLP's optimizer; the spiral's is never fused
     # The BLAS behind torch.mm on the CPU, as the build reports it ("BLAS_INFO=mkl").
     blas = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
     emit.extra["blas"] = "%s%s" % (blas.group(1) if blas else "unknown",
