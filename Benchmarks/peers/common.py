@@ -74,6 +74,66 @@ def mlp_batches(rng, batch, count=4):
             for _ in range(count)]
 
 
+# The digits example's data, and its two networks' default epochs and learning rates.
+DIGITS_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Examples",
+                           "Sources", "DigitsExperiment", "data", "digits.csv.gz")
+DIGITS_DEFAULTS = {"cnn": (30, 1e-3), "residual": (10, 3e-3)}
+
+
+def digits_split(path, split_seed=0, test_fraction=0.2):
+    """The digits example's split: (x_train, y_train, x_test, y_test), numpy arrays, x float32
+    [N, 1, 8, 8] (pixels / 16), y int64. Per digit, round(0.2 n) images drawn by a numpy
+    Generator go to the test set (1438 training and 359 test images, as the Swift example;
+    the images drawn differ)."""
+    import gzip
+    import numpy as np
+    with gzip.open(path, "rt") as f:
+        table = np.loadtxt(f, delimiter=",", dtype=np.float32)
+    x = (table[:, :64] / 16).reshape(-1, 1, 8, 8)
+    y = table[:, 64].astype(np.int64)
+    rng = np.random.default_rng(split_seed)
+    is_test = np.zeros(len(y), dtype=bool)
+    for digit in range(10):
+        indices = np.flatnonzero(y == digit)
+        is_test[rng.permutation(indices)[:int(round(len(indices) * test_fraction))]] = True
+    return tuple(np.ascontiguousarray(a)
+                 for a in (x[~is_test], y[~is_test], x[is_test], y[is_test]))
+
+
+def digits_parser(description, threads_help):
+    """The options of the digits peers (digits_torch.py, digits_jax.py); parse_digits_args
+    fills in the network's defaults."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--threads", type=int, default=2, help=threads_help)
+    parser.add_argument("--data", default=DIGITS_DATA, help="the gzip-compressed CSV")
+    parser.add_argument("--model", choices=sorted(DIGITS_DEFAULTS), default="cnn")
+    parser.add_argument("--epochs", type=int, help="default: cnn 30, residual 10")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--learning-rate", type=float, help="default: cnn 1e-3, residual 3e-3")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the first repeat")
+    parser.add_argument("--repeats", type=int, default=1, help="timed trainings")
+    return parser
+
+
+def parse_digits_args(parser):
+    """Parses; sets the network's default epochs and learning rate where not given, and
+    args.workload ("digits" or "digits-residual")."""
+    args = parser.parse_args()
+    default_epochs, default_rate = DIGITS_DEFAULTS[args.model]
+    args.epochs = args.epochs or default_epochs
+    args.learning_rate = args.learning_rate or default_rate
+    args.workload = "digits" if args.model == "cnn" else "digits-" + args.model
+    return args
+
+
+def emit_digits(emit, args, form, seconds, steps, epoch_seconds, train, test, accuracy):
+    """The JSON line of one timed digits training."""
+    emit(workload=args.workload, form=form, seconds=seconds, epochs=args.epochs, steps=steps,
+         us_per_step=seconds / steps * 1e6,
+         median_epoch_ms=sorted(epoch_seconds)[len(epoch_seconds) // 2] * 1e3,
+         train=train, test=test, accuracy=accuracy)
+
+
 # ---------------------------------------------------------------------------------------------
 # Command line
 

@@ -20,39 +20,17 @@ steps; no evaluation) and prints one JSON line:
     $VENV/bin/python Benchmarks/peers/digits_torch.py --threads 2 --repeats 3
     $VENV/bin/python Benchmarks/peers/digits_torch.py --model residual --threads 2 --repeats 3
 """
-import argparse
-import gzip
-import os
 import time
 
 import common
 
 common.set_thread_env(("OMP_NUM_THREADS", "MKL_NUM_THREADS"))
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 emit = common.Emitter("torch")
-DEFAULT_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Examples",
-                            "Sources", "DigitsExperiment", "data", "digits.csv.gz")
-
-
-def load_split(path, split_seed=0, test_fraction=0.2):
-    """(x_train, y_train, x_test, y_test) as torch tensors: per digit, round(0.2 n) images drawn
-    by a numpy Generator go to the test set."""
-    with gzip.open(path, "rt") as f:
-        table = np.loadtxt(f, delimiter=",", dtype=np.float32)
-    x = (table[:, :64] / 16).reshape(-1, 1, 8, 8)
-    y = table[:, 64].astype(np.int64)
-    rng = np.random.default_rng(split_seed)
-    is_test = np.zeros(len(y), dtype=bool)
-    for digit in range(10):
-        indices = np.flatnonzero(y == digit)
-        is_test[rng.permutation(indices)[:int(round(len(indices) * test_fraction))]] = True
-    return tuple(torch.from_numpy(np.ascontiguousarray(a))
-                 for a in (x[~is_test], y[~is_test], x[is_test], y[is_test]))
 
 
 class ResidualBlock(nn.Module):
@@ -67,10 +45,6 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x):
         return F.relu(x + self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))))
-
-
-# Per network: its default epochs and learning rate (the Swift example's).
-DEFAULTS = {"cnn": (30, 1e-3), "residual": (10, 3e-3)}
 
 
 def make_model(seed, name="cnn"):
@@ -116,24 +90,13 @@ def accuracy(model, x, y):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
-    parser.add_argument("--data", default=DEFAULT_DATA, help="the gzip-compressed CSV")
-    parser.add_argument("--model", choices=sorted(DEFAULTS), default="cnn")
-    parser.add_argument("--epochs", type=int, help="default: cnn 30, residual 10")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--learning-rate", type=float, help="default: cnn 1e-3, residual 3e-3")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the first repeat")
-    parser.add_argument("--repeats", type=int, default=1, help="timed trainings")
-    args = parser.parse_args()
-    default_epochs, default_rate = DEFAULTS[args.model]
-    args.epochs = args.epochs or default_epochs
-    args.learning_rate = args.learning_rate or default_rate
-    workload = "digits" if args.model == "cnn" else "digits-" + args.model
+    args = common.parse_digits_args(common.digits_parser(__doc__.split("\n")[0],
+                                                         "torch.set_num_threads"))
     torch.set_num_threads(args.threads)
     emit.extra.update(threads=torch.get_num_threads(), torch=torch.__version__)
 
-    x_train, y_train, x_test, y_test = load_split(args.data)
+    x_train, y_train, x_test, y_test = (torch.from_numpy(a)
+                                        for a in common.digits_split(args.data))
     fit(make_model(99, args.model), x_train, y_train, 1, args.batch_size, args.learning_rate,
         torch.Generator().manual_seed(98))                                   # warm-up
     for rep in range(args.repeats):
@@ -144,10 +107,8 @@ def main():
         steps, epoch_seconds = fit(model, x_train, y_train, args.epochs, args.batch_size,
                                    args.learning_rate, generator)
         seconds = time.perf_counter() - t0
-        emit(workload=workload, form="eager", seconds=seconds, epochs=args.epochs, steps=steps,
-             us_per_step=seconds / steps * 1e6,
-             median_epoch_ms=sorted(epoch_seconds)[len(epoch_seconds) // 2] * 1e3,
-             train=len(y_train), test=len(y_test), accuracy=accuracy(model, x_test, y_test))
+        common.emit_digits(emit, args, "eager", seconds, steps, epoch_seconds, len(y_train),
+                           len(y_test), accuracy(model, x_test, y_test))
 
 
 if __name__ == "__main__":
