@@ -191,19 +191,23 @@ class Emitter:
         self(workload="spiral", form=form, seconds=seconds, steps=steps,
              us_per_step=seconds / steps * 1e6, accuracy=accuracy)
 
-    def mlp(self, batch, steps, seconds, loss, optimizer):
-        """One MLP measurement; the records of an optimizer other than SGD name it."""
+    def mlp(self, batch, steps, seconds, loss, optimizer, form=None):
+        """One MLP measurement; the records of an optimizer other than SGD name it, those of a
+        library with several forms (JAX's jit_step and scan) the form."""
         named = {} if optimizer == "sgd" else {"optimizer": optimizer}
+        if form is not None:
+            named["form"] = form
         self(workload="mlp", batch=batch, steps=steps, seconds=seconds,
              samples_per_second=batch * steps / seconds, us_per_step=seconds / steps * 1e6,
              loss=loss, **named)
 
 
-def bench_mlp(args, emit, batch, pool, step, sync=None):
+def bench_mlp(args, emit, batch, pool, step, sync=None, form=None):
     """The MLP benchmark's loop: args.warmup untimed steps, then args.repeats times
     mlp_steps(args, batch) timed steps back to back, one JSON line each time. step(x, y) does
     one training step and returns the loss; step i uses pool[i % len(pool)]. sync(), if given,
-    runs after the warm-up and before the clock stops (JAX blocks on its results there)."""
+    runs after the warm-up and before the clock stops (JAX blocks on its results there). form,
+    if given, names the form in the lines."""
     for i in range(args.warmup):
         step(*pool[i % len(pool)])
     if sync is not None:
@@ -220,7 +224,7 @@ def bench_mlp(args, emit, batch, pool, step, sync=None):
         # .item() for a torch tensor (float() of one that requires grad warns), a JAX array or
         # a numpy scalar; float() for a Python number.
         emit.mlp(batch, steps, seconds, loss.item() if hasattr(loss, "item") else float(loss),
-                 args.optimizer)
+                 args.optimizer, form)
 
 
 def run(args, emit, bench_spiral, bench_mlp):

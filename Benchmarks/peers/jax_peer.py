@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""JAX peer: the spiral fit (one jitted step per batch, and all 3000 steps as one lax.scan in
-one jit) and the MLP training step (jitted), on the CPU.
+"""JAX peer: the spiral fit and the MLP's training steps on the CPU, each in two forms: one
+jitted step per batch (jit_step), and all the steps as one lax.scan in one jit (scan).
 
 Prints one JSON line per measurement (see README.md). Run `python jax_peer.py --help`.
 """
@@ -195,11 +195,30 @@ def bench_spiral(args):
 # ---------------------------------------------------------------------------------------------
 # MLP
 
+@partial(jax.jit, static_argnames=("steps", "update"), donate_argnums=(0, 1))
+def mlp_scan(params, state, xs, ys, steps, update):
+    """steps training steps as one lax.scan: step i on batch i mod len(xs) of the pool stacked
+    on the device (xs [len, batch, 784], ys [len, batch]). Returns the parameters, the
+    optimizer state and the last step's loss."""
+    def body(carry, i):
+        p, s = carry
+        p, s, loss = train_step(p, s, xs[i % xs.shape[0]], ys[i % ys.shape[0]], update)
+        return (p, s), loss
+
+    (params, state), losses = jax.lax.scan(body, (params, state), jnp.arange(steps))
+    return params, state, losses[-1]
+
+
 def bench_mlp(args, batch):
     update, optimizer_state = MLP_UPDATES[args.optimizer]
-    # One jitted step; parameters and optimizer state are donated.
-    mlp_step = jax.jit(partial(train_step, update=partial(
-        update, **common.MLP_OPTIMIZERS[args.optimizer])), donate_argnums=(0, 1))
+    update = partial(update, **common.MLP_OPTIMIZERS[args.optimizer])
+    bench_mlp_steps(args, batch, update, optimizer_state)
+    bench_mlp_scan(args, batch, update, optimizer_state)
+
+
+def bench_mlp_steps(args, batch, update, optimizer_state):
+    """jit_step: one jitted step per batch; parameters and optimizer state are donated."""
+    mlp_step = jax.jit(partial(train_step, update=update), donate_argnums=(0, 1))
     rng = np.random.default_rng(0)
     params = init_params([784, 1024, 1024, 10], rng)
     state = [params, optimizer_state(params), None]     # parameters, optimizer state, last loss
@@ -214,7 +233,27 @@ def bench_mlp(args, batch):
     def sync():                                         # before the clock stops
         jax.block_until_ready(state)
 
-    common.bench_mlp(args, emit, batch, pool, step, sync)
+    common.bench_mlp(args, emit, batch, pool, step, sync, form="jit_step")
+
+
+def bench_mlp_scan(args, batch, update, optimizer_state):
+    """scan: the timed steps as one call of mlp_scan, the pool stacked on the device. The first
+    call, untimed, compiles (and trains as many steps)."""
+    rng = np.random.default_rng(0)
+    params = init_params([784, 1024, 1024, 10], rng)
+    pool = common.mlp_batches(rng, batch)
+    xs = jnp.asarray(np.stack([x for x, _ in pool]))
+    ys = jnp.asarray(np.stack([y.astype(np.int32) for _, y in pool]))
+    steps = common.mlp_steps(args, batch)
+    run = partial(mlp_scan, steps=steps, update=update)
+    params, state, loss = run(params, optimizer_state(params), xs, ys)
+    jax.block_until_ready((params, state))
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        params, state, loss = run(params, state, xs, ys)
+        jax.block_until_ready((params, state, loss))
+        seconds = time.perf_counter() - t0
+        emit.mlp(batch, steps, seconds, loss.item(), args.optimizer, form="scan")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -117,11 +117,17 @@ def run_one(label, argv, env, timeout):
 
 
 def case_of(record):
-    if "form" in record:
-        return str(record["form"])
+    """A row's case: the MLP's batch, then its form if it has one ("batch 256 scan"); the
+    spiral's form."""
     if "batch" in record:
-        return "batch %s" % record["batch"]
-    return ""
+        return "batch %s%s" % (record["batch"], " %s" % record["form"] if "form" in record else "")
+    return str(record.get("form", ""))
+
+
+def form_in(case):
+    """The form in a row's case ("scan" in "batch 256 scan" or in "scan"; "" for none)."""
+    words = case.split()
+    return " ".join(words[2:]) if words[:1] == ["batch"] else case
 
 
 def fmt(values, digits):
@@ -266,7 +272,7 @@ def table(records, order):
         unit = speeds[best][0]
         digits = 4 if unit == "seconds" else 0
         ratio = ours_ratio(speeds[best], speeds[ours])
-        form = best[0] if best[2].startswith("batch ") else "%s %s" % (best[0], best[2])
+        form = " ".join(word for word in (best[0], form_in(best[2])) if word)
         paired = paired_ratios(groups[ours], groups[best])
         lines.append("  %-15s fastest peer: %s, %.*f %s; %s %.*f %s: %.2fx (%s); round by "
                      "round %s" % (
