@@ -11,8 +11,8 @@ the peer benchmarks in rotation, each run in its own process, and prints a table
 
 Every process prints JSON lines (one per measurement, see README.md); anything else it prints
 is ignored. An --extra command is run as given (split like a shell would, no shell), after
-replacing {threads} with --threads and {quick} with "--quick" or nothing; its lines are
-labelled with the name before '='.
+replacing {threads} with --threads, {optimizer} with --optimizer (sgd, adam or rmsprop) and
+{quick} with "--quick" or nothing; its lines are labelled with the name before '='.
 """
 import argparse
 import json
@@ -385,6 +385,7 @@ def main():
             parser.error("--extra wants NAME=COMMAND, got %r" % spec)
         name, command = spec.split("=", 1)
         command = command.replace("{threads}", str(args.threads))
+        command = command.replace("{optimizer}", args.optimizer)
         command = command.replace("{quick}", "--quick" if args.quick else "")
         contenders.append((name.strip(), shlex.split(command), dict(base_env)))
     if not contenders:
