@@ -191,7 +191,7 @@ static inline const ck_gemm_table *ck_gemm_current_table(void) {
  * update (NULL: none), on PACKED or PACKED_ALONG_ROWS only, in one k block, with beta 0 and
  * no epilogue: the tiles go along C's rows, C is not stored, and each finished row panel of
  * it is the gradient of the panel of update's parameters at the same place, and updates them
- * at once (ck_sgemm_sgd, ck_sgemm_adam). */
+ * at once (ck_sgemm_sgd, ck_sgemm_adam, ck_sgemm_rmsprop). */
 typedef struct {
     int trans_a, trans_b;
     int64_t m, n, k;

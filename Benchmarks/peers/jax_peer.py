@@ -261,7 +261,8 @@ def bench_mlp_scan(args, batch, update, optimizer_state):
 def main():
     parser = common.make_parser(
         __doc__, "CPUs XLA may use (affinity mask, set before jax loads)")
-    parser.add_argument("--scan-unroll", type=int, default=1, help="lax.scan unroll factor")
+    parser.add_argument("--scan-unroll", type=int, default=1,
+                        help="the spiral's lax.scan unroll factor")
     args = common.parse_args(parser)
     emit.extra["threads"] = args.threads
     emit.extra["jax"] = jax.__version__
