@@ -52,6 +52,9 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
                           shape: [Int], byteCount: Int)
     /// `tensor` ends at data offset `end`, beyond the `dataSize` bytes after the header.
     case truncatedTensor(path: String, tensor: String, end: Int, dataSize: Int)
+    /// The counter `tensor` (`BatchNorm`'s `num_batches_tracked`) holds `count`, below 0 or
+    /// above 2⁵³: a count no training reaches, and one that counting on could overflow.
+    case invalidCount(path: String, tensor: String, count: Int64)
 
     // Hostile paths and files (`Model.save(to:)`, `Model.load(from:)`, `replaceFile(at:with:)`).
 
@@ -149,6 +152,8 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
             "tensor \"\(tensor)\" in \(path) has data_offsets [\(begin), \(end)], \(end - begin) bytes, but its shape \(shape) in \(dtype) takes \(byteCount)"
         case let .truncatedTensor(path, tensor, end, dataSize):
             "\(path) is truncated: tensor \"\(tensor)\" ends at data offset \(end) but the data has \(dataSize) bytes"
+        case let .invalidCount(path, tensor, count):
+            "tensor \"\(tensor)\" in \(path) holds the count \(count), which no training reaches (a count is 0 through 2^53)"
         case let .notARegularFile(path, kind):
             "\(path) is \(kind), not a regular file"
         case let .headerTooLarge(path, headerLength, limit):

@@ -52,8 +52,9 @@ extension Model {
     /// names the file and, where there is one, the tensor and its offsets: the file cannot be
     /// read or is not a regular file, is truncated, has a header that is too large, has a byte
     /// order mark or is not a JSON object of valid entries, has tensors whose bytes overlap,
-    /// leave gaps or are followed by trailing bytes, lacks a tensor or has an extra one, or has
-    /// a tensor of another dtype, shape or byte size.
+    /// leave gaps or are followed by trailing bytes, lacks a tensor or has an extra one, has a
+    /// tensor of another dtype, shape or byte size, or has a counter holding a count no training
+    /// reaches (below 0 or above 2⁵³).
     ///
     /// ```swift
     /// let model = Model { Linear(2, 100); ReLU(); Linear(100, 3) }
@@ -144,6 +145,8 @@ enum StoredTensorMismatch {
     case dtype(tensor: String, dtype: String, expected: String)
     /// `tensor` has `shape` in the file, `expected` in the state.
     case shape(tensor: String, shape: [Int], expected: [Int])
+    /// The counter `tensor` holds `count` in the file, outside `Counter.readableCounts`.
+    case count(tensor: String, count: Int64)
 
     /// The error that loading a model from `source` throws for it.
     func modelError(source: String) -> DeepLearningError {
@@ -154,6 +157,7 @@ enum StoredTensorMismatch {
             .unsupportedDType(path: source, tensor: tensor, dtype: dtype, expected: expected)
         case let .shape(tensor, shape, expected):
             .shapeMismatch(path: source, tensor: tensor, shape: shape, expected: expected)
+        case let .count(tensor, count): .invalidCount(path: source, tensor: tensor, count: count)
         }
     }
 }
@@ -175,9 +179,9 @@ func readSafeTensorsFile(
 /// tensors that `tensors` names for the image's metadata (and `source`, which names the image
 /// in errors), and returns the metadata. First the header is checked in full (its length,
 /// JSON, entries and their tiling of the data); then that the image holds exactly those
-/// tensors, with their dtypes and shapes (else it throws `mismatch`'s error); only then is
-/// the data section, whose size is then known to be the tensors', read into them. Nothing is
-/// written before every check has passed.
+/// tensors, with their dtypes and shapes; then the data section, whose size is then known to
+/// be the tensors', is read and its counters checked (else it throws `mismatch`'s error);
+/// only then is it read into the tensors. Nothing is written before every check has passed.
 @discardableResult
 func readSafeTensorsImage(
     imageSize: Int, source: String, reading read: (Range<Int>) throws -> ArraySlice<UInt8>,
@@ -214,7 +218,12 @@ func readSafeTensorsImage(
     // The header's entries tile the data section and are the tensors asked for: the data
     // section is as large as they are.
     let data = try read(dataStart..<imageSize)
-    data.withUnsafeBytes { raw in
+    try data.withUnsafeBytes { raw in
+        for (tensor, offset) in zip(tensors, offsets) {
+            if let count = tensor.unreadableCount(in: raw, at: offset) {
+                throw mismatch(.count(tensor: tensor.name, count: count))
+            }
+        }
         for (tensor, offset) in zip(tensors, offsets) { tensor.read(from: raw, at: offset) }
     }
     return header.metadata

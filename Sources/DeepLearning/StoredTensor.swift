@@ -115,14 +115,26 @@ struct StoredTensor {
                 tensor.value[index] = Float(bitPattern: UInt32(littleEndian: bits))
             }
         case let .counter(counter):
-            counter.value = Int64(littleEndian: data.loadUnaligned(fromByteOffset: offset, as: Int64.self))
+            counter.value = int64(in: data, at: offset)
         case let .integers(list):
             for index in list.values.indices {
-                list.values[index] = Int64(littleEndian: data.loadUnaligned(
-                    fromByteOffset: offset + 8 * index, as: Int64.self))
+                list.values[index] = int64(in: data, at: offset + 8 * index)
             }
         }
     }
+
+    /// For a counter, the count its bytes at `offset` of `data` hold when it is outside
+    /// `Counter.readableCounts`; nil when it is inside, and for every other state.
+    func unreadableCount(in data: UnsafeRawBufferPointer, at offset: Int) -> Int64? {
+        guard case .counter = value else { return nil }
+        let count = int64(in: data, at: offset)
+        return Counter.readableCounts.contains(count) ? nil : count
+    }
+}
+
+/// The little-endian 64-bit integer at `offset` of `data`.
+private func int64(in data: UnsafeRawBufferPointer, at offset: Int) -> Int64 {
+    Int64(littleEndian: data.loadUnaligned(fromByteOffset: offset, as: Int64.self))
 }
 
 /// 64-bit integers that a file stores as an I64 list and that reading fills in place: a

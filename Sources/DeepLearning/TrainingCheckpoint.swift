@@ -124,7 +124,7 @@ extension Model {
                 try state.check(metadata, path: path)
                 return state.tensors
             },
-            mismatch: { .checkpointMismatch(path: path, problem: $0.checkpointProblem) })
+            mismatch: { $0.checkpointError(path: path) })
         try state.validate(path: path)
         let epoch = Int(state.epoch.value)
         if let epochs, epoch > epochs {
@@ -170,8 +170,7 @@ private struct CheckpointState {
                         "model": model.layers.map(\.description).joined(separator: "; "),
                         "model_digest": model.stateDigest]
         let epoch = self.epoch
-        add("epoch", epoch, validate: { epoch.value >= 0 ? nil : "its epoch \(epoch.value) is negative" },
-            commit: {})
+        add("epoch", epoch, commit: {})
 
         let contents = optimizer.checkpointContents
         metadata["optimizer"] = contents.kind
@@ -192,10 +191,7 @@ private struct CheckpointState {
             metadata["schedule"] = contents.kind
             for (name, value) in contents.settings { metadata["schedule.\(name)"] = value }
             let scheduleEpoch = Counter(Int64(schedule.epoch))
-            add("schedule.epoch", scheduleEpoch,
-                validate: { scheduleEpoch.value >= 0 ? nil
-                    : "its schedule.epoch \(scheduleEpoch.value) is negative" },
-                commit: { schedule.epoch = Int(scheduleEpoch.value) })
+            add("schedule.epoch", scheduleEpoch, commit: { schedule.epoch = Int(scheduleEpoch.value) })
         }
 
         if let loader {
@@ -232,11 +228,10 @@ private struct CheckpointState {
         })
     }
 
-    /// Adds `counter` (read into a staging counter, not negative, then set).
+    /// Adds `counter` (read into a staging counter, then set).
     private mutating func add(_ name: String, _ counter: Counter) {
         let staged = Counter(counter.value)
-        add(name, staged, validate: { staged.value >= 0 ? nil : "its \(name) \(staged.value) is negative" },
-            commit: { counter.value = staged.value })
+        add(name, staged, commit: { counter.value = staged.value })
     }
 
     /// Adds the staged `tensor`, `validate`d (nil: valid; else the problem) and committed
@@ -247,9 +242,10 @@ private struct CheckpointState {
         add(name, .floats(tensor, transposed: false), validate: validate, commit: commit)
     }
 
-    private mutating func add(_ name: String, _ counter: Counter,
-                              validate: @escaping () -> String?, commit: @escaping () -> Void) {
-        add(name, .counter(counter), validate: validate, commit: commit)
+    /// Adds the staged `counter`, committed after reading (reading refuses a count outside
+    /// `Counter.readableCounts`).
+    private mutating func add(_ name: String, _ counter: Counter, commit: @escaping () -> Void) {
+        add(name, .counter(counter), validate: { nil }, commit: commit)
     }
 
     private mutating func add(_ name: String, _ value: StoredTensor.Value,
@@ -319,17 +315,19 @@ private func isPermutation(_ values: [Int64]) -> Bool {
 }
 
 extension StoredTensorMismatch {
-    /// What it means for a checkpoint: the problem `checkpointMismatch` names.
-    var checkpointProblem: String {
+    /// The error that restoring the checkpoint at `path` throws for it.
+    func checkpointError(path: String) -> DeepLearningError {
         switch self {
         case let .missing(tensor):
-            "it lacks tensor \"\(tensor)\", which this training has"
+            .checkpointMismatch(path: path, problem: "it lacks tensor \"\(tensor)\", which this training has")
         case let .unexpected(tensor):
-            "it has tensor \"\(tensor)\", which this training lacks"
+            .checkpointMismatch(path: path, problem: "it has tensor \"\(tensor)\", which this training lacks")
         case let .dtype(tensor, dtype, expected):
-            "its tensor \"\(tensor)\" is \(dtype), this training's is \(expected)"
+            .checkpointMismatch(path: path, problem: "its tensor \"\(tensor)\" is \(dtype), this training's is \(expected)")
         case let .shape(tensor, shape, expected):
-            "its tensor \"\(tensor)\" has shape \(shape), this training's has \(expected)"
+            .checkpointMismatch(path: path, problem: "its tensor \"\(tensor)\" has shape \(shape), this training's has \(expected)")
+        case let .count(tensor, count):
+            .invalidCheckpoint(path: path, problem: "its \(tensor) \(count) is not a count training reaches (0 through 2^53)")
         }
     }
 }

@@ -382,7 +382,12 @@ final class CheckpointTests: XCTestCase {
         try assertRefused(saved, rewrittenTo: "before", by: { _, tensors in
             guard case let .counter(step) = tensors["optimizer.step"]!.value else { return }
             step.value = -3
-        }, .invalid("its optimizer.step -3 is negative"))
+        }, .invalid("its optimizer.step -3 is not a count training reaches (0 through 2^53)"))
+
+        try assertRefused(saved, rewrittenTo: "beyond", by: { _, tensors in
+            guard case let .counter(epoch) = tensors["schedule.epoch"]!.value else { return }
+            epoch.value = .max
+        }, .invalid("its schedule.epoch 9223372036854775807 is not a count training reaches (0 through 2^53)"))
     }
 
     /// `fit` refuses a checkpoint beyond its epochs before training, changing nothing.

@@ -179,6 +179,36 @@ final class SafeTensorsLoadErrorTests: SafeTensorsTestCase {
         data.removeAll()
     }
 
+    /// A `num_batches_tracked` that no training reaches (below 0, above 2⁵³) is refused and
+    /// changes nothing; 2⁵³ loads, and training counts on from it.
+    func testCountsNoTrainingReachesAreRefused() throws {
+        let source = path("counter.safetensors")
+        try batchNormModel(seed: 1, steps: 1).save(to: source)
+        let (entries, data) = try parts(of: source)
+        let offset = try XCTUnwrap(
+            (entries["1.num_batches_tracked"] as? [String: Any])?["data_offsets"] as? [Int]).first!
+        func file(counting count: Int64) throws -> String {
+            var bytes = data
+            withUnsafeBytes(of: count.littleEndian) { bytes.replaceSubrange(offset..<offset + 8, with: $0) }
+            let target = path("count \(count).safetensors")
+            try Data(try self.file(entries: entries, data: bytes)).write(to: URL(fileURLWithPath: target))
+            return target
+        }
+        let model = batchNormModel(seed: 2, steps: 2)
+        let before = stateBits(model)
+        for count in [-1, (1 << 53) + 1, .max] as [Int64] {
+            let target = try file(counting: count)
+            assertThrows(.invalidCount(path: target, tensor: "1.num_batches_tracked", count: count),
+                         message: "tensor \"1.num_batches_tracked\" in \(target) holds the count \(count), which no training reaches (a count is 0 through 2^53)") {
+                try model.load(from: target)
+            }
+            XCTAssertEqual(stateBits(model), before, "a failed load changes nothing")
+        }
+        try model.load(from: try file(counting: 1 << 53))
+        _ = model.forward(Tensor(shape: [2, 2], values: [0, 1, 2, 3]))
+        XCTAssertEqual(model.layers[1].namedCounters.map(\.counter.value), [(1 << 53) + 1])
+    }
+
     // MARK: Bounded reads
 
     func testOnlyRegularFilesAreRead() throws {
