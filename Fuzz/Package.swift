@@ -1,5 +1,5 @@
 // swift-tools-version: 6.2
-// libFuzzer targets for DeepLearning's parsers, a package of its own: a fuzz target has no
+// libFuzzer targets for DeepLearning's readers of files, a package of its own: a fuzz target has no
 // `main` (libFuzzer's is linked in), so it is built apart from the library, its examples and
 // tests, with the fuzzer's and the address sanitizer's instrumentation.
 //
@@ -14,7 +14,8 @@ import PackageDescription
 
 let fuzzTargets = [
     "FuzzCSV",           // parseLabelledCSV(_:source:) on any bytes
-    "FuzzSafeTensors",   // Model.load(fromSafeTensorsBytes:source:) on any bytes
+    "FuzzSafeTensors",   // Model.load(fromSafeTensorsBytes:source:) on any bytes, then training
+    "FuzzCheckpoint",    // Model.fit(..., resumingFrom:) a checkpoint of any bytes
 ]
 
 let package = Package(

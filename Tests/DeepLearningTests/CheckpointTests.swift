@@ -390,6 +390,29 @@ final class CheckpointTests: XCTestCase {
         }, .invalid("its schedule.epoch 9223372036854775807 is not a count training reaches (0 through 2^53)"))
     }
 
+    /// The fuzz target's seed checkpoints (Fuzz/Corpus/FuzzCheckpoint, written as
+    /// Fuzz/Corpus/README.md shows) restore into the training they were saved from: a change
+    /// of the checkpoint's format, or of that training, fails here rather than leaving the
+    /// fuzz run with seeds that no longer restore.
+    func testFuzzSeedCheckpointsRestore() throws {
+        let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../Fuzz/Corpus/FuzzCheckpoint").standardized
+        let data = spiral(pointsPerClass: 10, classes: 3, seed: 0)
+        for epoch in 1...2 {
+            let model = Model { Linear(2, 8); ReLU(); Dropout(probability: 0.2); Linear(8, 3) }
+            model.initializeParameters(seed: 1)
+            let optimizer = Adam(parameters: model.parameters, learningRate: 0)
+            let schedule = StepDecay(optimizer: optimizer, stepSize: 2)
+            let loader = try MiniBatchLoader(inputs: data.inputs, labels: data.labels, batchSize: 8,
+                                             seed: 4)
+            let seed = corpus.appendingPathComponent("after-epoch-\(epoch).checkpoint").path
+            XCTAssertEqual(try model.restoreCheckpoint(from: seed, optimizer: optimizer,
+                                                       schedule: schedule, loader: loader), epoch)
+            XCTAssertEqual(schedule.epoch, epoch)
+            XCTAssertEqual(optimizer.checkpointContents.counters.map(\.counter.value), [Int64(4 * epoch)])
+        }
+    }
+
     /// `fit` refuses a checkpoint beyond its epochs before training, changing nothing.
     func testFitRefusesACheckpointBeyondItsEpochs() throws {
         let saved = try savedTraining()

@@ -17,12 +17,18 @@ nonisolated(unsafe) let model = Model {
     Linear(3, 3)
 }
 
-/// libFuzzer's entry point: loads the bytes, as they are, as a safetensors file into `model`.
-/// A thrown error is the reader's answer to bad input; a crash, a trap, a sanitizer's report
-/// or a hang is a finding.
+/// The batch a loaded model trains on: 3 images of 1 × 4 × 4 (`nonisolated(unsafe)` as
+/// `model`).
+nonisolated(unsafe) let input = Tensor(shape: [3, 1, 4, 4], values: (0..<48).map { Float($0 % 7) / 7 })
+
+/// libFuzzer's entry point: loads the bytes, as they are, as a safetensors file into `model`,
+/// and when they load, runs a training pass (forward, which counts `num_batches_tracked` on,
+/// and backward) with what they hold. A thrown error is the reader's answer to bad input; a
+/// crash, a trap, a sanitizer's report or a hang is a finding.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzSafeTensors(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
-    try? model.load(fromSafeTensorsBytes: Array(UnsafeBufferPointer(start: start, count: count)),
-                    source: "fuzz input")
+    guard (try? model.load(fromSafeTensorsBytes: Array(UnsafeBufferPointer(start: start, count: count)),
+                           source: "fuzz input")) != nil else { return 0 }
+    _ = model.backward(model.forward(input))
     return 0
 }
