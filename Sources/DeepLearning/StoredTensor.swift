@@ -87,7 +87,8 @@ struct StoredTensor {
         return (0..<columns).flatMap { j in (0..<rows).map { i in i * columns + j } }
     }
 
-    /// Appends its little-endian bytes in the file's layout.
+    /// Appends its little-endian bytes in the file's layout. Stops with a message for a
+    /// counter outside `Counter.storableCounts`, which no file may hold.
     func append(to bytes: inout [UInt8]) {
         switch value {
         case let .floats(tensor, transposed):
@@ -97,6 +98,8 @@ struct StoredTensor {
                 }
             }
         case let .counter(counter):
+            require(Counter.storableCounts.contains(counter.value),
+                    "\(name): the count \(counter.value) is outside 0 through 2^53, the counts a file may hold")
             withUnsafeBytes(of: counter.value.littleEndian) { bytes.append(contentsOf: $0) }
         case let .integers(list):
             for value in list.values {
@@ -124,11 +127,11 @@ struct StoredTensor {
     }
 
     /// For a counter, the count its bytes at `offset` of `data` hold when it is outside
-    /// `Counter.readableCounts`; nil when it is inside, and for every other state.
+    /// `Counter.storableCounts`; nil when it is inside, and for every other state.
     func unreadableCount(in data: UnsafeRawBufferPointer, at offset: Int) -> Int64? {
         guard case .counter = value else { return nil }
         let count = int64(in: data, at: offset)
-        return Counter.readableCounts.contains(count) ? nil : count
+        return Counter.storableCounts.contains(count) ? nil : count
     }
 }
 

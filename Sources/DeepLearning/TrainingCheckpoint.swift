@@ -243,7 +243,7 @@ private struct CheckpointState {
     }
 
     /// Adds the staged `counter`, committed after reading (reading refuses a count outside
-    /// `Counter.readableCounts`).
+    /// `Counter.storableCounts`).
     private mutating func add(_ name: String, _ counter: Counter, commit: @escaping () -> Void) {
         add(name, .counter(counter), validate: { nil }, commit: commit)
     }
