@@ -68,6 +68,20 @@ public func replaceFile(at path: String, with bytes: [UInt8]) throws {
     }
 }
 
+/// The directory entry that `replaceFile(at: path, with:)` replaces, as an absolute path
+/// without symbolic links, `.` or `..`: the end of `path`'s chain of links, in its directory's
+/// real path. Two paths whose entries are equal name one file for `replaceFile`. Where a link
+/// cannot be read or the directory does not exist (`replaceFile` would throw), the path as
+/// far as it was followed.
+func replacedEntry(of path: String) -> String {
+    let target = (try? linkTarget(of: path)) ?? path
+    let name = target.split(separator: "/").last.map(String.init) ?? target
+    guard let directory = realpath(parentDirectory(of: target), nil) else { return target }
+    defer { free(directory) }
+    let real = String(cString: directory)
+    return real == "/" ? "/\(name)" : "\(real)/\(name)"
+}
+
 /// The path that `path`'s chain of symbolic links leads to (`path` itself when it is no link
 /// or does not exist). Throws `unwritableFile` naming `path` when a link cannot be read or the
 /// chain is longer than 40 links (Linux's limit).

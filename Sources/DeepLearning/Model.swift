@@ -299,6 +299,7 @@ public final class Model: Layer {
         require(epochs >= 0, "Model.fit: epochs \(epochs) must not be negative")
         require(schedule == nil || schedule!.optimizer === optimizer,
                 "Model.fit: the schedule sets another optimizer's learning rate")
+        checkpoints?.requireTwoFiles()
         let finished = try checkpointPath.map {
             try restoreCheckpoint(from: $0, optimizer: optimizer, schedule: schedule,
                                   loader: loader, epochs: epochs)

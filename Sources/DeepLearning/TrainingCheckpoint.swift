@@ -16,11 +16,12 @@
 //     loader.generator               I64 [4]    the shuffling generator's state (bit patterns)
 //     loader.order                   I64 [n]    the last epoch's order of the n samples
 //     model.<layer>.generator        I64 [4]    a layer's training generator (Dropout's)
-
 /// Where and how often `Model.fit` saves a checkpoint: the model's file (`Model.save(to:)`,
 /// which PyTorch loads as its own) and, beside it, the training checkpoint
 /// (`Model.saveCheckpoint(to:optimizer:schedule:epoch:loader:)`), after every `interval`
-/// epochs and after the last one.
+/// epochs and after the last one. The two paths must name two files: `fit` stops with a
+/// message before training when they name one (the checkpoint would replace the model's
+/// file at every save).
 ///
 /// ```swift
 /// let checkpoints = Checkpointing(modelPath: "run.safetensors",
@@ -43,6 +44,15 @@ public struct Checkpointing: Sendable {
         self.modelPath = modelPath
         self.checkpointPath = checkpointPath
         self.interval = interval
+    }
+
+    /// Stops with a message when `modelPath` and `checkpointPath` name one file: the same
+    /// entry of the same directory, once symbolic links, `.` and `..` are followed
+    /// (`replacedEntry(of:)`).
+    func requireTwoFiles() {
+        let entry = replacedEntry(of: modelPath)
+        require(entry != replacedEntry(of: checkpointPath),
+                "Checkpointing: modelPath \"\(modelPath)\" and checkpointPath \"\(checkpointPath)\" name one file, \(entry); the checkpoint would replace the model's file at every save")
     }
 }
 

@@ -424,6 +424,35 @@ final class CheckpointTests: XCTestCase {
         }
     }
 
+    /// Asserts that `fit` with checkpoints at `modelPath` and `checkpointPath` stops before
+    /// training, as they name one file.
+    private func assertFitStops(modelPath: String, checkpointPath: String,
+                                test: String = #function) throws {
+        let model = Model { Linear(2, 3) }
+        let data = spiral(pointsPerClass: 2, classes: 3, seed: 0)
+        try assertStops(withMessage: "name one file", test: test) {
+            _ = try? model.fit(data.inputs, labels: data.labels,
+                               optimizer: SGD(parameters: model.parameters, learningRate: 0.1),
+                               epochs: 1, batchSize: 2,
+                               checkpoints: Checkpointing(modelPath: modelPath, checkpointPath: checkpointPath))
+        }
+    }
+
+    func testFitStopsWhenTheCheckpointIsTheModelsFile() throws {
+        try assertFitStops(modelPath: path("run.safetensors"), checkpointPath: path("run.safetensors"))
+    }
+
+    func testFitStopsWhenTheCheckpointIsTheModelsFileThroughDotDot() throws {
+        try FileManager.default.createDirectory(atPath: path("runs"), withIntermediateDirectories: false)
+        try assertFitStops(modelPath: path("run.safetensors"), checkpointPath: path("runs/./../run.safetensors"))
+    }
+
+    func testFitStopsWhenTheCheckpointIsTheModelsFileThroughALink() throws {
+        try FileManager.default.createSymbolicLink(atPath: path("alias"),
+                                                   withDestinationPath: path("run.safetensors"))
+        try assertFitStops(modelPath: path("run.safetensors"), checkpointPath: path("alias"))
+    }
+
     /// `fit` refuses a checkpoint beyond its epochs before training, changing nothing.
     func testFitRefusesACheckpointBeyondItsEpochs() throws {
         let saved = try savedTraining()
