@@ -1,6 +1,7 @@
 import BenchmarkSupport
 import CKernels
 import COpenBLAS
+import Foundation
 
 /// One product C = op(A) · op(B), row-major, alpha 1, beta 0, dense operands. Convention
 /// m×k×n: op(A) is m×k, op(B) is k×n, C is m×n. A transposed operand is stored transposed
@@ -157,7 +158,8 @@ func runGemmBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
 }
 
 /// Times ck_sgemm, OpenBLAS's cblas_sgemm, MKL's (when bench_mkl_load found it) and (for
-/// small products) the naive loop on each case, alternately, and prints one row per case.
+/// small products) the naive loop on each case, alternately, and prints one row per case,
+/// then the MLP's products against the best peer (`printMLPSummary`).
 private func runProductBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
     print("""
 
@@ -177,6 +179,7 @@ private func runProductBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
     ])
     let mkl = bench_mkl_load() != 0
     table.printHeader()
+    var mlpRatios: [(name: String, ratio: Double)] = []
     for gemm in cases {
         ck_set_num_threads(Int32(gemm.threads))
         openblas_set_num_threads(Int32(gemm.threads))
@@ -214,6 +217,10 @@ private func runProductBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
             formattedSpread(openBLAS), mklTiming.map(formattedSpread) ?? "-", formatted(others),
             gemm.route,
         ])
+        if gemm.group.hasPrefix("mlp") {
+            mlpRatios.append((gemm.group + " " + gemm.name,
+                              min(openBLAS.median, mklTiming?.median ?? .infinity) / ck.median))
+        }
         for (peer, output) in [("OpenBLAS", outputs[1])] + (mkl ? [("MKL", outputs[3])] : []) {
             let difference = relativeDifference(outputs[0], output)
             if !(difference < 1e-4) {
@@ -221,4 +228,17 @@ private func runProductBenchmarks(_ cases: [GemmCase], plan: TimingPlan) {
             }
         }
     }
+    printMLPSummary(mlpRatios, peers: mkl ? "the faster of OpenBLAS and MKL" : "OpenBLAS (no MKL)")
+}
+
+/// Prints the geometric mean and the lowest of `ratios` (the MLP's products: the best peer's
+/// median time over ck's, shape by shape): the MLP's products against the peers in one figure.
+private func printMLPSummary(_ ratios: [(name: String, ratio: Double)], peers: String) {
+    guard let lowest = ratios.min(by: { $0.ratio < $1.ratio }) else { return }
+    let mean = exp(ratios.map { log($0.ratio) }.reduce(0, +) / Double(ratios.count))
+    print("""
+
+        MLP products (\(ratios.count)), ck against \(peers) shape by shape: geometric mean \
+        \(formattedRatio(mean)), lowest \(formattedRatio(lowest.ratio)) (\(lowest.name))
+        """)
 }
