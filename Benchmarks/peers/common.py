@@ -56,12 +56,16 @@ def spiral(label_dtype, points_per_class=100, classes=3, noise=0.2, seed=0):
     return x, y
 
 
+# torch.optim.Adam's default betas and eps, which every Adam here trains with (the MLP's and
+# the digits networks').
+ADAM_DEFAULTS = dict(beta1=0.9, beta2=0.999, eps=1e-8)
+
 # The MLP's optimizers (--optimizer) and their hyper-parameters, the same in every library:
 # SGD as the spiral example trains, Adam and RMSprop with PyTorch's defaults (plain RMSprop: no
 # momentum, not centered). No weight decay.
 MLP_OPTIMIZERS = {
     "sgd": dict(lr=0.01, momentum=0.9),
-    "adam": dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8),
+    "adam": dict(lr=1e-3, **ADAM_DEFAULTS),
     "rmsprop": dict(lr=1e-2, alpha=0.99, eps=1e-8),
 }
 

@@ -138,7 +138,7 @@ def loss_fn(params, stats, x, y, name):
 @partial(jax.jit, static_argnames=("name", "lr"), donate_argnums=(0, 1, 2))
 def train_step(params, stats, adam, x, y, name, lr):
     (_, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, stats, x, y, name)
-    params, adam = jax_peer.adam_update(params, adam, grads, lr, 0.9, 0.999, 1e-8)
+    params, adam = jax_peer.adam_update(params, adam, grads, lr, **common.ADAM_DEFAULTS)
     return params, stats, adam
 
 
