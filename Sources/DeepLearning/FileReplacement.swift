@@ -22,20 +22,7 @@ public func replaceFile(at path: String, with bytes: [UInt8]) throws {
     func unwritable(_ reason: String) -> DeepLearningError {
         .unwritableFile(path: path, reason: reason)
     }
-    let target = try linkTarget(of: path)
-    var status = stat()
-    var mode: mode_t?
-    if lstat(target, &status) == 0 {
-        guard status.st_mode & S_IFMT == S_IFREG else {
-            let kind = fileKind(status.st_mode)
-            throw DeepLearningError.notARegularFile(
-                path: path, kind: target == path ? kind : "a symbolic link to \(kind), \(target)")
-        }
-        mode = status.st_mode & 0o7777
-    } else if errno != ENOENT {
-        throw unwritable(systemError())
-    }
-
+    let (target, mode) = try replacedFile(of: path)
     let directory = parentDirectory(of: target)
     var temporary = ""
     var descriptor: Int32 = -1
@@ -66,6 +53,53 @@ public func replaceFile(at path: String, with bytes: [UInt8]) throws {
         fsync(directoryDescriptor)
         close(directoryDescriptor)
     }
+}
+
+/// Throws, before anything is written, the errors `replaceFile(at: path, with:)` would throw
+/// for `path` itself, so that a bad path is found before the work whose result it is to hold:
+/// `notARegularFile` when `path` (or the end of its links) is a directory, FIFO, device or
+/// socket, and `unwritableFile` when the directory the file would be written in is missing,
+/// is not a directory or is not writable. (The write itself can still fail, on a full disk.)
+/// `Model.fit` checks its checkpoints' paths with it before training.
+///
+/// ```swift
+/// try checkReplaceable(at: "results/model.safetensors")   // before a long training run
+/// ```
+public func checkReplaceable(at path: String) throws {
+    let directory = parentDirectory(of: try replacedFile(of: path).path)
+    var status = stat()
+    let problem: String? = if stat(directory, &status) != 0 {
+        errno == ENOENT ? "the directory \(directory) does not exist"
+            : "the directory \(directory) cannot be examined: \(systemError())"
+    } else if status.st_mode & S_IFMT != S_IFDIR {
+        "\(directory) is not a directory"
+    } else if access(directory, W_OK) != 0 {
+        "the directory \(directory) is not writable: \(systemError())"
+    } else {
+        nil
+    }
+    if let problem { throw DeepLearningError.unwritableFile(path: path, reason: problem) }
+}
+
+/// The file `replaceFile(at: path, with:)` replaces, the end of `path`'s links, and its
+/// permissions when it exists. Throws `notARegularFile` when it is not a regular file, and
+/// `unwritableFile` when a link cannot be read or the file cannot be examined.
+private func replacedFile(of path: String) throws -> (path: String, mode: mode_t?) {
+    let target = try linkTarget(of: path)
+    var status = stat()
+    guard lstat(target, &status) == 0 else {
+        // No file there (ENOTDIR: a part of the directory is a file, which the caller reports).
+        guard errno == ENOENT || errno == ENOTDIR else {
+            throw DeepLearningError.unwritableFile(path: path, reason: systemError())
+        }
+        return (target, nil)
+    }
+    guard status.st_mode & S_IFMT == S_IFREG else {
+        let kind = fileKind(status.st_mode)
+        throw DeepLearningError.notARegularFile(
+            path: path, kind: target == path ? kind : "a symbolic link to \(kind), \(target)")
+    }
+    return (target, status.st_mode & 0o7777)
 }
 
 /// The directory entry that `replaceFile(at: path, with:)` replaces, as an absolute path

@@ -183,9 +183,11 @@ public final class Model: Layer {
     /// Throws `DeepLearningError` when the data set is empty, the numbers of samples and labels
     /// differ, `batchSize` is below 1, a label is outside the model's classes, a layer cannot
     /// train on the smallest batch (`BatchNorm` on a last batch of one sample: `dropLast`
-    /// leaves that batch out, as PyTorch's `drop_last`), or the loss becomes NaN or infinite
-    /// (the parameters then keep their values from before that batch). All but the last are
-    /// found before training, with the parameters and running statistics unchanged.
+    /// leaves that batch out, as PyTorch's `drop_last`), a checkpoint's path cannot be written
+    /// (`checkReplaceable(at:)`: a directory, or a directory that is missing or not writable),
+    /// saving a checkpoint fails, or the loss becomes NaN or infinite (the parameters then keep
+    /// their values from before that batch). All but the last two are found before training,
+    /// with the parameters and running statistics unchanged.
     /// `penalties` are added to the loss and the gradients after every backward pass (and
     /// included in the reported loss). `progress` is called after every epoch. `beforeStep`,
     /// when given, is called before every update with the batch's loss (penalties included)
@@ -299,7 +301,7 @@ public final class Model: Layer {
         require(epochs >= 0, "Model.fit: epochs \(epochs) must not be negative")
         require(schedule == nil || schedule!.optimizer === optimizer,
                 "Model.fit: the schedule sets another optimizer's learning rate")
-        checkpoints?.requireTwoFiles()
+        try checkpoints?.checkBeforeTraining()
         let finished = try checkpointPath.map {
             try restoreCheckpoint(from: $0, optimizer: optimizer, schedule: schedule,
                                   loader: loader, epochs: epochs)

@@ -19,9 +19,9 @@
 /// Where and how often `Model.fit` saves a checkpoint: the model's file (`Model.save(to:)`,
 /// which PyTorch loads as its own) and, beside it, the training checkpoint
 /// (`Model.saveCheckpoint(to:optimizer:schedule:epoch:loader:)`), after every `interval`
-/// epochs and after the last one. The two paths must name two files: `fit` stops with a
-/// message before training when they name one (the checkpoint would replace the model's
-/// file at every save).
+/// epochs and after the last one. Before training, `fit` stops with a message when the two
+/// paths name one file (the checkpoint would replace the model's file at every save), and
+/// throws when either cannot be written (`checkReplaceable(at:)`).
 ///
 /// ```swift
 /// let checkpoints = Checkpointing(modelPath: "run.safetensors",
@@ -46,13 +46,16 @@ public struct Checkpointing: Sendable {
         self.interval = interval
     }
 
-    /// Stops with a message when `modelPath` and `checkpointPath` name one file: the same
-    /// entry of the same directory, once symbolic links, `.` and `..` are followed
-    /// (`replacedEntry(of:)`).
-    func requireTwoFiles() {
+    /// What `fit` checks before training, so that a bad path costs no epoch: stops with a
+    /// message when `modelPath` and `checkpointPath` name one file (the same entry of the same
+    /// directory, once symbolic links, `.` and `..` are followed: `replacedEntry(of:)`), and
+    /// throws what saving to either would throw for the path itself (`checkReplaceable(at:)`).
+    func checkBeforeTraining() throws {
         let entry = replacedEntry(of: modelPath)
         require(entry != replacedEntry(of: checkpointPath),
                 "Checkpointing: modelPath \"\(modelPath)\" and checkpointPath \"\(checkpointPath)\" name one file, \(entry); the checkpoint would replace the model's file at every save")
+        try checkReplaceable(at: modelPath)
+        try checkReplaceable(at: checkpointPath)
     }
 }
 

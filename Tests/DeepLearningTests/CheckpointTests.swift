@@ -438,6 +438,25 @@ final class CheckpointTests: XCTestCase {
         }
     }
 
+    /// A checkpoint path that saving would refuse throws before training, which leaves the
+    /// parameters as they were.
+    func testFitChecksTheCheckpointPathsBeforeTraining() throws {
+        let model = Model { Linear(2, 3) }
+        model.initializeParameters(seed: 1)
+        let before = model.parameters.flatMap(\.values)
+        let data = spiral(pointsPerClass: 2, classes: 3, seed: 0)
+        let missing = path("missing/run.checkpoint")
+        assertThrows(.unwritableFile(path: missing, reason: "the directory \(path("missing")) does not exist"),
+                     message: "cannot write \(missing): the directory \(path("missing")) does not exist") {
+            try model.fit(data.inputs, labels: data.labels,
+                          optimizer: SGD(parameters: model.parameters, learningRate: 0.1),
+                          epochs: 1, batchSize: 2,
+                          checkpoints: Checkpointing(modelPath: path("run.safetensors"),
+                                                     checkpointPath: missing))
+        }
+        XCTAssertEqual(model.parameters.flatMap(\.values), before)
+    }
+
     func testFitStopsWhenTheCheckpointIsTheModelsFile() throws {
         try assertFitStops(modelPath: path("run.safetensors"), checkpointPath: path("run.safetensors"))
     }

@@ -245,6 +245,35 @@ final class SafeTensorsTests: SafeTensorsTestCase {
                        "a temporary file was left")
     }
 
+    /// `checkReplaceable(at:)` throws, before anything is written, what saving would throw for
+    /// the path itself, and accepts a path saving can write.
+    func testCheckReplaceableNamesWhatSavingWouldRefuse() throws {
+        let file = path("file")
+        try Data([1]).write(to: URL(fileURLWithPath: file))
+        try FileManager.default.createDirectory(atPath: path("dir"), withIntermediateDirectories: false)
+        try FileManager.default.createSymbolicLink(atPath: path("to-dir"), withDestinationPath: path("dir"))
+        let unwritable: [(String, String)] = [
+            (path("missing/model.safetensors"), "the directory \(path("missing")) does not exist"),
+            ("\(file)/model.safetensors", "\(file) is not a directory"),
+        ]
+        for (target, reason) in unwritable {
+            assertThrows(.unwritableFile(path: target, reason: reason), message: "cannot write \(target): \(reason)") {
+                try checkReplaceable(at: target)
+            }
+            XCTAssertThrowsError(try smallModel(seed: 1).save(to: target), target)
+        }
+        for (target, kind) in [(path("dir"), "a directory"), (path("to-dir"), "a symbolic link to a directory, \(path("dir"))")] {
+            assertThrows(.notARegularFile(path: target, kind: kind), message: "\(target) is \(kind), not a regular file") {
+                try checkReplaceable(at: target)
+            }
+        }
+        for target in [file, path("new.safetensors"), path("to-dir/model.safetensors")] {
+            XCTAssertNoThrow(try checkReplaceable(at: target), target)
+            XCTAssertNoThrow(try smallModel(seed: 1).save(to: target), target)
+        }
+        XCTAssertEqual(try contents(of: directory.path).sorted(), ["dir", "file", "new.safetensors", "to-dir"])
+    }
+
     /// Valid names of 253 and 255 bytes (NAME_MAX) save: the temporary name is short.
     func testLongFileNamesSave() throws {
         for length in [253, 255] {

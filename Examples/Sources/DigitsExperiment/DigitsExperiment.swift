@@ -164,36 +164,6 @@ public struct DigitsExperiment: Sendable {
         return Split(train: subset(false), test: subset(true))
     }
 
-    /// Throws `DeepLearningError.unwritableFile` when a model could not be saved to `path`:
-    /// `path` is a directory, or its directory is missing, is not a directory or is not
-    /// writable. The `digits` example checks `--save` with it before training, so that a bad
-    /// path costs no training run.
-    public static func checkSaveDestination(_ path: String) throws {
-        /// Whether `path` is a directory; nil (and `errno` set) when it cannot be examined.
-        func isDirectory(_ path: String) -> Bool? {
-            var status = stat()
-            guard stat(path, &status) == 0 else { return nil }
-            return status.st_mode & S_IFMT == S_IFDIR
-        }
-        let directory = path.lastIndex(of: "/").map {
-            $0 == path.startIndex ? "/" : String(path[..<$0])
-        } ?? "."
-        let problem: String?
-        if isDirectory(path) == true {
-            problem = "it is a directory"
-        } else {
-            switch isDirectory(directory) {
-            case nil where errno == ENOENT: problem = "the directory \(directory) does not exist"
-            case nil: problem = "the directory \(directory) cannot be examined: \(String(cString: strerror(errno)))"
-            case false?: problem = "\(directory) is not a directory"
-            case true? where access(directory, W_OK) != 0:
-                problem = "the directory \(directory) is not writable: \(String(cString: strerror(errno)))"
-            case true?: problem = nil
-            }
-        }
-        if let problem { throw DeepLearningError.unwritableFile(path: path, reason: problem) }
-    }
-
     /// The network of `architecture`, untrained (initialize it or load its parameters).
     public static func makeModel(_ architecture: Architecture = .cnn) -> Model {
         switch architecture {

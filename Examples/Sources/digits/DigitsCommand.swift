@@ -62,7 +62,7 @@ struct DigitsCommand: ParsableCommand {
 
     func run() throws {
         // Before any work: a model that cannot be saved is not trained.
-        if let save { try DigitsExperiment.checkSaveDestination(save) }
+        if let save { try checkReplaceable(at: save) }
         if let threads { Threads.count = threads }
         var experiment = DigitsExperiment(architecture: model)
         if let epochs { experiment.epochs = epochs }

@@ -157,22 +157,4 @@ final class DigitsTests: XCTestCase {
             XCTAssertEqual(error as? DigitsDataError, .emptySplit(split: "training", images: 4, testFraction: 1))
         }
     }
-
-    /// `--save`'s destination is checked before training.
-    func testASaveDestinationIsCheckedBeforeTraining() throws {
-        let directory = try makeTemporaryDirectory().path
-        let cases = [
-            ("\(directory)/missing/model.safetensors", "the directory \(directory)/missing does not exist"),
-            (directory, "it is a directory"),
-            ("\(dataPath)/model.safetensors", "\(dataPath) is not a directory"),
-        ]
-        for (path, reason) in cases {
-            assertThrows(.unwritableFile(path: path, reason: reason), message: "cannot write \(path): \(reason)") {
-                try DigitsExperiment.checkSaveDestination(path)
-            }
-        }
-        for path in ["\(directory)/model.safetensors", "model.safetensors", "/tmp/model.safetensors"] {
-            XCTAssertNoThrow(try DigitsExperiment.checkSaveDestination(path), path)
-        }
-    }
 }
