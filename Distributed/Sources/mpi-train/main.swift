@@ -164,7 +164,7 @@ do {
             // Before any work: a model that cannot be saved is not trained.
             if let path = options["save"] {
                 try parallel.run {
-                    if world.rank == 0 { try DigitsExperiment.checkSaveDestination(path) }
+                    if world.rank == 0 { try checkReplaceable(at: path) }
                 }
             }
             if world.rank == 0 { print("Training \(architecture.summary), Adam, \(epochs) epochs") }
