@@ -16,6 +16,7 @@
 //     loader.generator               I64 [4]    the shuffling generator's state (bit patterns)
 //     loader.order                   I64 [n]    the last epoch's order of the n samples
 //     model.<layer>.generator        I64 [4]    a layer's training generator (Dropout's)
+
 /// Where and how often `Model.fit` saves a checkpoint: the model's file (`Model.save(to:)`,
 /// which PyTorch loads as its own) and, beside it, the training checkpoint
 /// (`Model.saveCheckpoint(to:optimizer:schedule:epoch:loader:)`), after every `interval`
