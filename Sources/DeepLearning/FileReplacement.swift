@@ -83,8 +83,11 @@ public func checkReplaceable(at path: String) throws {
 
 /// The file `replaceFile(at: path, with:)` replaces, the end of `path`'s links, and its
 /// permissions when it exists. Throws `notARegularFile` when it is not a regular file, and
-/// `unwritableFile` when a link cannot be read or the file cannot be examined.
+/// `unwritableFile` when `path` is empty, a link cannot be read or the file cannot be examined.
 private func replacedFile(of path: String) throws -> (path: String, mode: mode_t?) {
+    guard !path.isEmpty else {
+        throw DeepLearningError.unwritableFile(path: path, reason: "an empty path names no file")
+    }
     let target = try linkTarget(of: path)
     var status = stat()
     guard lstat(target, &status) == 0 else {

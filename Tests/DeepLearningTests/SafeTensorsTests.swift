@@ -253,6 +253,7 @@ final class SafeTensorsTests: SafeTensorsTestCase {
         try FileManager.default.createDirectory(atPath: path("dir"), withIntermediateDirectories: false)
         try FileManager.default.createSymbolicLink(atPath: path("to-dir"), withDestinationPath: path("dir"))
         let unwritable: [(String, String)] = [
+            ("", "an empty path names no file"),
             (path("missing/model.safetensors"), "the directory \(path("missing")) does not exist"),
             ("\(file)/model.safetensors", "\(file) is not a directory"),
         ]
