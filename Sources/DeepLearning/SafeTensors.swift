@@ -53,8 +53,8 @@ extension Model {
     /// read or is not a regular file, is truncated, has a header that is too large, has a byte
     /// order mark or is not a JSON object of valid entries, has tensors whose bytes overlap,
     /// leave gaps or are followed by trailing bytes, lacks a tensor or has an extra one, has a
-    /// tensor of another dtype, shape or byte size, or has a counter holding a count no training
-    /// reaches (below 0 or above 2⁵³).
+    /// tensor of another dtype, shape or byte size, has a counter holding a count no training
+    /// reaches (below 0 or above 2⁵³), or is a training checkpoint (`saveCheckpoint`'s file).
     ///
     /// ```swift
     /// let model = Model { Linear(2, 100); ReLU(); Linear(100, 3) }

@@ -16,12 +16,21 @@ enum StoredLayout: Equatable {
     /// The value of the `"layout"` key that `save(to:)` writes.
     static let pytorchMarker = "pytorch"
 
-    /// The layout of a file with `metadata`; throws `invalidHeader` naming `source` when our
-    /// marker names a layout this version does not know.
+    /// The value of the `"content"` key that marks a training checkpoint
+    /// (`Model.saveCheckpoint`), which holds no model.
+    static let checkpointMarker = "training checkpoint"
+
+    /// The layout of a file with `metadata`; throws `invalidHeader` naming `source` when the
+    /// file is a training checkpoint or our marker names a layout this version does not know.
     init(metadata: [String: String], source: String) throws {
         guard metadata["format"] == "DeepLearning" else {
             self = .pytorch
             return
+        }
+        guard metadata["content"] != StoredLayout.checkpointMarker else {
+            throw DeepLearningError.invalidHeader(
+                path: source,
+                problem: "it is a training checkpoint (its __metadata__ has \"content\": \"\(StoredLayout.checkpointMarker)\"), not a model's file; resume training from it with fit(..., resumingFrom:) or restoreCheckpoint(from:optimizer:)")
         }
         switch metadata["layout"] {
         case nil: self = .original

@@ -180,7 +180,7 @@ private struct CheckpointState {
          epoch: Int, loader: MiniBatchLoader?, reading: Bool) {
         self.reading = reading
         self.epoch = Counter(Int64(epoch))
-        var metadata = ["format": "DeepLearning", "content": CheckpointState.contentMarker,
+        var metadata = ["format": "DeepLearning", "content": StoredLayout.checkpointMarker,
                         "model": model.layers.map(\.description).joined(separator: "; "),
                         "model_digest": model.stateDigest]
         let epoch = self.epoch
@@ -229,9 +229,6 @@ private struct CheckpointState {
         }
         self.metadata = metadata
     }
-
-    /// The value of `"content"` in a checkpoint's metadata.
-    static let contentMarker = "training checkpoint"
 
     /// Adds `tensor` (read into a staging copy, then copied into it).
     private mutating func add(_ name: String, _ tensor: Tensor) {
@@ -294,8 +291,8 @@ private struct CheckpointState {
         func mismatch(_ problem: String) -> DeepLearningError {
             .checkpointMismatch(path: path, problem: problem)
         }
-        guard saved["format"] == "DeepLearning", saved["content"] == CheckpointState.contentMarker else {
-            throw mismatch("it is not a training checkpoint (its __metadata__ lacks \"content\": \"\(CheckpointState.contentMarker)\"; a model's file is read with Model.load(from:))")
+        guard saved["format"] == "DeepLearning", saved["content"] == StoredLayout.checkpointMarker else {
+            throw mismatch("it is not a training checkpoint (its __metadata__ lacks \"content\": \"\(StoredLayout.checkpointMarker)\"; a model's file is read with Model.load(from:))")
         }
         let keys = Set(saved.keys).union(metadata.keys).subtracting(["model_digest"])
         let order = ["model", "optimizer", "optimizer.parameters", "schedule"]

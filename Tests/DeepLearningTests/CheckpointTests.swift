@@ -472,6 +472,19 @@ final class CheckpointTests: XCTestCase {
         try assertFitStops(modelPath: path("run.safetensors"), checkpointPath: path("alias"))
     }
 
+    /// A checkpoint read as a model's file is refused as what it is, and changes nothing.
+    func testLoadingACheckpointAsAModelIsRefused() throws {
+        let saved = try savedTraining()
+        let checkpoint = path("checkpoint")
+        let before = saved.model.parameters.flatMap(\.values)
+        let problem = "it is a training checkpoint (its __metadata__ has \"content\": \"training checkpoint\"), not a model's file; resume training from it with fit(..., resumingFrom:) or restoreCheckpoint(from:optimizer:)"
+        assertThrows(.invalidHeader(path: checkpoint, problem: problem),
+                     message: "the header of \(checkpoint) is invalid: \(problem)") {
+            try saved.model.load(from: checkpoint)
+        }
+        XCTAssertEqual(saved.model.parameters.flatMap(\.values), before)
+    }
+
     /// `fit` refuses a checkpoint beyond its epochs before training, changing nothing.
     func testFitRefusesACheckpointBeyondItsEpochs() throws {
         let saved = try savedTraining()
