@@ -326,19 +326,22 @@ private func isPermutation(_ values: [Int64]) -> Bool {
 }
 
 extension StoredTensorMismatch {
-    /// The error that restoring the checkpoint at `path` throws for it.
+    /// The error that restoring the checkpoint at `path` throws for it: a count no training
+    /// reaches makes it invalid; any other difference, a mismatch.
     func checkpointError(path: String) -> DeepLearningError {
+        let problem: String
         switch self {
-        case let .missing(tensor):
-            .checkpointMismatch(path: path, problem: "it lacks tensor \"\(tensor)\", which this training has")
-        case let .unexpected(tensor):
-            .checkpointMismatch(path: path, problem: "it has tensor \"\(tensor)\", which this training lacks")
-        case let .dtype(tensor, dtype, expected):
-            .checkpointMismatch(path: path, problem: "its tensor \"\(tensor)\" is \(dtype), this training's is \(expected)")
-        case let .shape(tensor, shape, expected):
-            .checkpointMismatch(path: path, problem: "its tensor \"\(tensor)\" has shape \(shape), this training's has \(expected)")
         case let .count(tensor, count):
-            .invalidCheckpoint(path: path, problem: "its \(tensor) \(count) is not a count training reaches (0 through 2^53)")
+            return .invalidCheckpoint(path: path, problem: "its \(tensor) \(count) is not a count training reaches (0 through 2^53)")
+        case let .missing(tensor):
+            problem = "it lacks tensor \"\(tensor)\", which this training has"
+        case let .unexpected(tensor):
+            problem = "it has tensor \"\(tensor)\", which this training lacks"
+        case let .dtype(tensor, dtype, expected):
+            problem = "its tensor \"\(tensor)\" is \(dtype), this training's is \(expected)"
+        case let .shape(tensor, shape, expected):
+            problem = "its tensor \"\(tensor)\" has shape \(shape), this training's has \(expected)"
         }
+        return .checkpointMismatch(path: path, problem: problem)
     }
 }
