@@ -68,8 +68,8 @@ extension Function {
     /// The function as one recorded operation, for functions without a graph form of their
     /// own: `forward(_:)` (its result copied), and a node whose backward pass calls
     /// `backward(_:)`, which accumulates the parameters' gradients itself. Such a function
-    /// keeps one call's state: calling it again before `backward()` makes the node stop with a
-    /// message (its saved output was overwritten). The library's layers record per call.
+    /// keeps one call's state: calling it again before `backward()` makes the first call's
+    /// node stop with a message. The library's layers record per call.
     public func callAsFunction(_ input: Tensor) -> Tensor {
         let output = forward(input)
         let result = Tensor(uninitializedShape: output.shape)
@@ -77,24 +77,10 @@ extension Function {
         if GradientRecording.isEnabled
             && (input.isGradientRequired || parameters.contains(where: \.isGradientRequired)) {
             result.attach(FunctionNode(self, input: input, output: output))
+        } else {
+            FunctionCalls.recordUnrecordedCall(of: self)
         }
         return result
-    }
-}
-
-/// The backward pass of a `Function` called as a layer without a graph form of its own.
-final class FunctionNode: GradientNode {
-    private let function: any Function
-
-    init(_ function: any Function, input: Tensor, output: Tensor) {
-        self.function = function
-        super.init("\(function)", inputs: [input], saving: [output], outputShape: output.shape)
-    }
-
-    override func backward(_ outputGradient: Tensor) {
-        _ = savedValue(0) // stops when another call of the function overwrote its output
-        let inputGradient = function.backward(outputGradient)
-        gradientTarget(forInput: 0)?.add(inputGradient)
     }
 }
 

@@ -123,30 +123,72 @@ final class LayerCallTests: XCTestCase {
     /// forward and backward passes; it keeps one call's state, so a second call before
     /// `backward()` stops.
     func testFunctionWithoutGraphFormIsOneNode() throws {
-        let layer = Scaling()
+        let layer = Scaling(reusesOutput: true)
         let x = Tensor(shape: [1, 2], values: [1, 2], requiresGradient: true)
         layer(x).sum().backward()
         XCTAssertEqual(x.gradients, [3, 3])
         XCTAssertEqual(layer.scale.gradients, [3])
-        try assertStops(withMessage: "saved a tensor of shape [1, 2] for its backward pass, which was modified afterwards") {
+        try assertStops(withMessage: "backward: Scaling was called again after this call was recorded, and a Function keeps the state of its last forward pass only") {
             let first = layer(x)
             _ = layer(x)
             first.sum().backward()
         }
     }
+
+    /// A function that returns a new tensor from each forward pass leaves the first call's
+    /// output as it was; the second call still replaced the state the first call's backward
+    /// pass would read, and the node stops rather than compute the second call's gradient.
+    func testFunctionWithFreshOutputsStopsWhenCalledTwice() throws {
+        let layer = Scaling(reusesOutput: false)
+        try assertStops(withMessage: "backward: Scaling was called again after this call was recorded") {
+            let first = layer(Tensor(shape: [1, 2], values: [1, 2], requiresGradient: true))
+            _ = layer(Tensor(shape: [1, 2], values: [5, 7], requiresGradient: true))
+            first.sum().backward()
+        }
+    }
+
+    /// A call that records nothing replaces the function's state too.
+    func testUnrecordedCallStopsTheRecordedCallsBackwardPass() throws {
+        let layer = Scaling(reusesOutput: false)
+        try assertStops(withMessage: "backward: Scaling was called again after this call was recorded") {
+            let first = layer(Tensor(shape: [1, 2], values: [1, 2], requiresGradient: true))
+            _ = withoutGradientRecording { layer(Tensor(shape: [1, 2], values: [5, 7])) }
+            first.sum().backward()
+        }
+    }
+
+    /// Calls whose graphs ran or were dropped leave nothing behind: the next call's backward
+    /// pass runs, with its own input's gradient.
+    func testFunctionCallsAfterBackwardOrDroppedGraphs() {
+        let layer = Scaling(reusesOutput: false)
+        for values: [Float] in [[1, 2], [5, 7]] {
+            _ = layer(Tensor(shape: [1, 2], values: [9, 9], requiresGradient: true)) // dropped
+            _ = withoutGradientRecording { layer(Tensor(shape: [1, 2], values: [4, 4])) }
+            let x = Tensor(shape: [1, 2], values: values, requiresGradient: true)
+            layer.scale.zeroGradient()
+            layer(x).sum().backward()
+            XCTAssertEqual(x.gradients, [3, 3])
+            XCTAssertEqual(layer.scale.gradients, [values[0] + values[1]])
+        }
+    }
 }
 
-/// y = s · x with a learnable scalar s (3), written with forward and backward passes.
+/// y = s · x with a learnable scalar s (3), written with forward and backward passes; its
+/// forward pass writes into the output of its last call, or returns a new tensor.
 private final class Scaling: Function {
     let scale = Tensor(shape: [1], values: [3])
+    let reusesOutput: Bool
     private var input: Tensor?
     private var output: Tensor?
+
+    init(reusesOutput: Bool) { self.reusesOutput = reusesOutput }
 
     var description: String { "Scaling" }
     var parameters: [Tensor] { [scale] }
 
     func forward(_ input: Tensor) -> Tensor {
-        let output = Tensor.reusing(output, shape: input.shape)
+        let output = reusesOutput ? Tensor.reusing(output, shape: input.shape)
+                                  : Tensor(shape: input.shape)
         for i in 0..<input.count { output.value[i] = scale.value[0] * input.value[i] }
         self.input = input
         self.output = output

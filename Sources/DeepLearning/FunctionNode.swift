@@ -1,0 +1,88 @@
+import Synchronization
+
+/// The backward pass of a `Function` called as a layer without a graph form of its own: it
+/// calls the function's `backward(_:)`, which reads the state of the function's last
+/// `forward(_:)`. So the node runs only while its call is still the function's last one
+/// (`FunctionCalls`); otherwise it stops with a message rather than compute the gradient of
+/// another call.
+final class FunctionNode: GradientNode {
+    private let function: any Function
+    /// This call's number in `FunctionCalls`; nil once the node has run.
+    private var call: UInt64?
+
+    init(_ function: any Function, input: Tensor, output: Tensor) {
+        self.function = function
+        call = FunctionCalls.recordCall(of: function)
+        super.init("\(function)", inputs: [input], saving: [output], outputShape: output.shape)
+    }
+
+    deinit {
+        if call != nil { FunctionCalls.release(of: function) }
+    }
+
+    override func backward(_ outputGradient: Tensor) {
+        if let call {
+            require(FunctionCalls.isLastCall(call, of: function),
+                    "backward: \(function) was called again after this call was recorded, and a Function keeps the state of its last forward pass only; call backward() before calling it again, or write its callAsFunction with operations")
+            FunctionCalls.release(of: function)
+            self.call = nil
+        }
+        _ = savedValue(0) // stops when a direct forward(_:) overwrote the output it returned
+        let inputGradient = function.backward(outputGradient)
+        gradientTarget(forInput: 0)?.add(inputGradient)
+    }
+}
+
+/// The last call of each `Function` that a live `FunctionNode` recorded, so that a node can
+/// tell whether the function's state is still its call's. A function has an entry while a
+/// node of it waits for `backward()`; a call that records no node (gradient recording off)
+/// still overwrites the state, so it marks the entry as belonging to no node.
+enum FunctionCalls {
+    private struct Entry {
+        /// The number of the function's last call; 0 after a call that recorded no node.
+        var lastCall: UInt64
+        /// The nodes of the function that have not run or been freed.
+        var waitingNodes: Int
+    }
+
+    private struct Ledger {
+        var entries: [ObjectIdentifier: Entry] = [:]
+        var callsRecorded: UInt64 = 0
+    }
+
+    private static let ledger = Mutex(Ledger())
+
+    /// Notes a call of `function` whose node will run its backward pass; returns its number.
+    static func recordCall(of function: any Function) -> UInt64 {
+        ledger.withLock { ledger in
+            ledger.callsRecorded += 1
+            let call = ledger.callsRecorded
+            let waiting = ledger.entries[ObjectIdentifier(function)]?.waitingNodes ?? 0
+            ledger.entries[ObjectIdentifier(function)] = Entry(lastCall: call,
+                                                               waitingNodes: waiting + 1)
+            return call
+        }
+    }
+
+    /// Notes a call of `function` that records no node: any waiting node's state is gone.
+    static func recordUnrecordedCall(of function: any Function) {
+        ledger.withLock { ledger in
+            ledger.entries[ObjectIdentifier(function)]?.lastCall = 0
+        }
+    }
+
+    /// Whether `call` is still the last call of `function`.
+    static func isLastCall(_ call: UInt64, of function: any Function) -> Bool {
+        ledger.withLock { $0.entries[ObjectIdentifier(function)]?.lastCall == call }
+    }
+
+    /// Notes that a node of `function` no longer waits (it ran, or it was freed unrun).
+    static func release(of function: any Function) {
+        ledger.withLock { ledger in
+            let key = ObjectIdentifier(function)
+            guard var entry = ledger.entries[key] else { return }
+            entry.waitingNodes -= 1
+            ledger.entries[key] = entry.waitingNodes == 0 ? nil : entry
+        }
+    }
+}
