@@ -4,9 +4,9 @@ import Glibc
 import Darwin
 #endif
 
-/// The largest file, in bytes, that `loadLabelledCSV(from:)` reads: 1 GiB. A larger file
-/// (or a device such as `/dev/zero`, which never ends) throws
-/// `DeepLearningError.fileTooLarge` instead of exhausting the memory.
+/// The largest file, in bytes, that `loadLabelledCSV(from:)` reads: 1 GiB. A larger file, or
+/// a pipe that goes on past it, throws `DeepLearningError.fileTooLarge` instead of exhausting
+/// the memory.
 public let labelledCSVSizeLimit = 1 << 30
 
 /// Reads a labelled data set from the CSV file at `path`: each row holds numeric features
@@ -17,9 +17,10 @@ public let labelledCSVSizeLimit = 1 << 30
 /// let (inputs, labels) = try loadLabelledCSV(from: "iris.csv")   // [150, 4], 150 labels
 /// ```
 ///
-/// Throws `DeepLearningError` when the file cannot be read (a device or a directory is not
-/// read), when it holds more than `labelledCSVSizeLimit` bytes, or as
-/// `parseLabelledCSV(_:source:)` does.
+/// Throws `DeepLearningError` when the file cannot be read (a directory), is a device
+/// (`notARegularFile`: a device such as `/dev/zero` may never end), holds more than
+/// `labelledCSVSizeLimit` bytes, or as `parseLabelledCSV(_:source:)` does. A pipe is read to
+/// its end.
 public func loadLabelledCSV(from path: String) throws -> (inputs: Tensor, labels: [Int32]) {
     try parseLabelledCSV(try readFile(at: path, sizeLimit: labelledCSVSizeLimit), source: path)
 }
@@ -29,14 +30,14 @@ public func loadLabelledCSV(from path: String) throws -> (inputs: Tensor, labels
 /// reading for files that do not tell it, such as pipes and `/proc` files).
 func readFile(at path: String, sizeLimit: Int) throws -> [UInt8] {
     guard let file = fopen(path, "rb") else {
-        throw DeepLearningError.unreadableFile(path: path, reason: String(cString: strerror(errno)))
+        throw DeepLearningError.unreadableFile(path: path, reason: systemError())
     }
     defer { fclose(file) }
     var status = stat()
     if fstat(fileno(file), &status) == 0 {
         let type = status.st_mode & S_IFMT
         if type == S_IFCHR || type == S_IFBLK {
-            throw DeepLearningError.unreadableFile(path: path, reason: "it is a device, not a file")
+            throw DeepLearningError.notARegularFile(path: path, kind: fileKind(status.st_mode))
         }
         if Int(status.st_size) > sizeLimit {
             throw DeepLearningError.fileTooLarge(path: path, limit: sizeLimit)
@@ -53,7 +54,7 @@ func readFile(at path: String, sizeLimit: Int) throws -> [UInt8] {
         if count < chunk.count { break }
     }
     if ferror(file) != 0 {
-        throw DeepLearningError.unreadableFile(path: path, reason: String(cString: strerror(errno)))
+        throw DeepLearningError.unreadableFile(path: path, reason: systemError())
     }
     return bytes
 }

@@ -60,7 +60,8 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
 
     /// `path` is `kind` ("a directory", "a FIFO", "a character device", ...), not a regular
     /// file: only regular files are read (`Model.load(from:)`) and replaced
-    /// (`replaceFile(at:with:)`, `Model.save(to:)`).
+    /// (`replaceFile(at:with:)`, `Model.save(to:)`); `loadLabelledCSV(from:)` reads pipes too,
+    /// but no devices.
     case notARegularFile(path: String, kind: String)
     /// The file's header announces `headerLength` bytes, more than the `limit` that Python's
     /// safetensors accepts (100 MB).

@@ -183,11 +183,23 @@ final class CSVTests: XCTestCase {
         }
     }
 
+    /// A pipe, whose size the system does not tell, is read to its end.
+    func testPipeIsReadToItsEnd() throws {
+        let pipe = Pipe()
+        pipe.fileHandleForWriting.write(Data("1,2,0\n3,4,1\n".utf8))
+        try pipe.fileHandleForWriting.close()
+        let (inputs, labels) = try loadLabelledCSV(
+            from: "/dev/fd/\(pipe.fileHandleForReading.fileDescriptor)")
+        XCTAssertEqual(inputs.shape, [2, 2])
+        XCTAssertEqual(inputs.values, [1, 2, 3, 4])
+        XCTAssertEqual(labels, [0, 1])
+    }
+
     /// Reads are bounded: a device is refused, a file beyond the limit is refused before it
     /// is read, and one whose size the system does not tell is refused when the limit is hit.
     func testReadsAreBounded() throws {
-        assertThrows(.unreadableFile(path: "/dev/zero", reason: "it is a device, not a file"),
-                     message: "cannot read /dev/zero: it is a device, not a file") {
+        assertThrows(.notARegularFile(path: "/dev/zero", kind: "a character device"),
+                     message: "/dev/zero is a character device, not a regular file") {
             try loadLabelledCSV(from: "/dev/zero")
         }
         let path = try file("1,2,0\n3,4,1\n")
