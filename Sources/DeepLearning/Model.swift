@@ -378,6 +378,7 @@ public final class Model: Layer {
     /// The most likely class of each row of `inputs`.
     public func predict(_ inputs: Tensor) -> [Int32] {
         let output = inMode(training: false) { forward(inputs) }
+        requireClassScores(output, for: "predict")
         let rows = output.shape[0]
         return [Int32](unsafeUninitializedCapacity: rows) { classes, initialized in
             ck_argmax_rows(Int64(rows), Int64(output.shape[1]), output.value,
@@ -390,10 +391,18 @@ public final class Model: Layer {
     /// (a new tensor).
     public func probabilities(_ inputs: Tensor) -> Tensor {
         let output = inMode(training: false) { forward(inputs) }
+        requireClassScores(output, for: "probabilities")
         let probabilities = Tensor(shape: output.shape)
         ck_softmax(Int64(output.shape[0]), Int64(output.shape[1]), output.value,
                    probabilities.value)
         return probabilities
+    }
+
+    /// Stops with a message naming `method` unless `output` holds a row of class scores per
+    /// sample, `[samples, classes]`.
+    private func requireClassScores(_ output: Tensor, for method: String) {
+        require(output.shape.count == 2 && output.shape[1] >= 1,
+                "Model.\(method): the model's output has shape \(output.shape), not the class scores [samples, classes] that it needs")
     }
 
     /// The fraction of rows of `inputs` whose predicted class is the label.

@@ -101,6 +101,23 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(try model.accuracy(inputs, labels: [0, 1, 2]), 2.0 / 3.0)
     }
 
+    /// A model whose output is not a matrix of class scores stops `predict` with a message
+    /// (a 4-D output read as rows would give classes from the first pixels of each sample).
+    func testPredictNeedsClassScores() throws {
+        let model = Model { Conv2D(inputChannels: 1, outputChannels: 2, kernelSize: 1) }
+        try assertStops(withMessage: "Model.predict: the model's output has shape [3, 2, 4, 4], not the class scores [samples, classes] that it needs") {
+            _ = model.predict(Tensor(shape: [3, 1, 4, 4]))
+        }
+    }
+
+    /// So does `probabilities`, for an output of one value per sample.
+    func testProbabilitiesNeedClassScores() throws {
+        let model = Model { Sum() }
+        try assertStops(withMessage: "Model.probabilities: the model's output has shape [3], not the class scores [samples, classes] that it needs") {
+            _ = model.probabilities(Tensor(shape: [3, 2]))
+        }
+    }
+
     func testInitializeParametersIsReproducible() {
         let first = Model { Linear(3, 5); ReLU(); Linear(5, 2) }
         let second = Model { Linear(3, 5); ReLU(); Linear(5, 2) }
@@ -108,4 +125,9 @@ final class TrainingTests: XCTestCase {
         second.initializeParameters(seed: 9)
         XCTAssertEqual(first.parameters.flatMap(\.values), second.parameters.flatMap(\.values))
     }
+}
+
+/// The sum of each row: one value per sample.
+private final class Sum: Layer {
+    func callAsFunction(_ x: Tensor) -> Tensor { x.sum(alongAxis: 1) }
 }
