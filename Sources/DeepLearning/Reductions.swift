@@ -30,7 +30,7 @@ extension Tensor {
     }
 
     /// The means along `axis` (as `sum(alongAxis:keepingAxis:)`, each term divided by the
-    /// axis's length).
+    /// axis's length); NaN along an empty axis, as `mean()` of an empty tensor.
     public func mean(alongAxis axis: Int, keepingAxis: Bool = false) -> Tensor {
         let length = shape[normalizedAxis(axis, operation: "mean")]
         return reduce("mean", alongAxis: axis, keepingAxis: keepingAxis,
@@ -96,7 +96,8 @@ extension Tensor {
         let (outer, n, inner) = axisView(d)
         let y = Tensor(uninitializedShape: reducedShape(d, keepingAxis: keepingAxis))
         if y.count > 0 && n == 0 {
-            ck_fill(Int64(y.count), 0, y.value)
+            // The empty sum, 0, times the scale: 0 for a sum, 0 · ∞ = NaN for a mean (0 / 0).
+            ck_fill(Int64(y.count), 0 * scale, y.value)
         } else {
             var shape3 = [Int64(outer), Int64(n), Int64(inner)]
             let yStrides: [Int64] = [Int64(inner), 0, 1]

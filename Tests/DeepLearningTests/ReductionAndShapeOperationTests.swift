@@ -26,6 +26,12 @@ final class ReductionAndShapeOperationTests: XCTestCase {
         XCTAssertEqual(x.sum(alongAxis: 1).values, [6, 15])
         XCTAssertEqual(x.sum(alongAxis: -1, keepingAxis: true).shape, [2, 1])
         XCTAssertEqual(x.mean(alongAxis: 0).values, [2.5, 3.5, 4.5])
+        // Along an empty axis: sums of no terms are 0; their means, as mean() of nothing, NaN.
+        let empty = Tensor(shape: [2, 0])
+        XCTAssertEqual(empty.sum(alongAxis: 1).values, [0, 0])
+        XCTAssertEqual(empty.mean(alongAxis: 1).values.map(\.isNaN), [true, true])
+        XCTAssertTrue(empty.mean().scalar.isNaN)
+        XCTAssertEqual(empty.sum(alongAxis: 0).shape, [0])
         for shape in [[5], [3, 4], [2, 3, 4]] {
             try gradientCheck(at: [input(shape)]) { $0[0].sum() }
             try gradientCheck(at: [input(shape)]) { $0[0].mean() }
