@@ -170,7 +170,7 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
         case let .fieldCountMismatch(path, row, count, expected):
             "row \(row) of \(path) has \(count) field\(count == 1 ? "" : "s") but the first row has \(expected)"
         case let .invalidNumber(path, row, column, text):
-            "\"\(text.escapedForMessage)\" in row \(row), column \(column) of \(path) is not a number"
+            "\"\(text.escapedForMessage)\" in row \(row), column \(column) of \(path) is not a finite number"
         case let .invalidLabel(path, row, column, text):
             "the label \"\(text.escapedForMessage)\" in row \(row), column \(column) of \(path) is not an integer in 0...\(Int32.max)"
         case let .fileTooLarge(path, limit):

@@ -35,6 +35,15 @@ extension LearningRateSchedule {
     }
 }
 
+/// Stops with a message naming `method` when `schedule` sets the rate of another optimizer
+/// than `optimizer`.
+func requireSchedule(_ schedule: (any LearningRateSchedule)?, setting optimizer: any Optimizer,
+                     in method: String) {
+    guard let schedule else { return }
+    require(schedule.optimizer === optimizer,
+            "\(method): the schedule \(type(of: schedule)) sets the learning rate of another optimizer than the \(type(of: optimizer)) given")
+}
+
 /// Step decay (PyTorch's `StepLR`): the initial rate times `gamma` every `stepSize` epochs,
 /// `initial · gamma^⌊epoch / stepSize⌋`.
 ///
@@ -83,7 +92,7 @@ public final class StepDecay: LearningRateSchedule {
 /// ```swift
 /// let optimizer = Adam(parameters: model.parameters, learningRate: 1e-3)
 /// let schedule = CosineAnnealing(optimizer: optimizer, epochs: 50, minimum: 1e-5)
-/// schedule.learningRate(atEpoch: 25)   // 5.005e-4, halfway down
+/// schedule.learningRate(atEpoch: 25)   // 5.05e-4, halfway down
 /// ```
 public final class CosineAnnealing: LearningRateSchedule {
     public let optimizer: any Optimizer

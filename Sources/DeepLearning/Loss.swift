@@ -11,7 +11,8 @@
 /// ```
 public protocol Loss: AnyObject {
     /// The mean loss of `output` (`[batch, classes]`) against one label per row.
-    /// Throws `DeepLearningError.labelOutOfRange` for a label outside `0..<classes`.
+    /// Throws `DeepLearningError.labelOutOfRange` for a label outside `0..<classes` and
+    /// `countMismatch` when the numbers of rows and labels differ.
     func forward<Labels: Collection<Int32>>(_ output: Tensor, labels: Labels) throws -> Float
     /// dLoss/dOutput of the last `forward(_:labels:)`.
     func backward() -> Tensor

@@ -106,7 +106,7 @@ public final class MiniBatchLoader {
         get { (generator, order) }
         set {
             require(newValue.order.count == sampleCount,
-                    "MiniBatchLoader: an order of \(newValue.order.count) indices for \(sampleCount) samples")
+                    "MiniBatchLoader: a shuffle order of \(newValue.order.count) indices does not fit the \(sampleCount) samples; it must hold each sample's index once")
             (generator, order) = newValue
         }
     }

@@ -156,7 +156,7 @@ public final class Model: Layer {
     }
 
     /// Trains for `epochs` passes over the data in shuffled mini-batches and returns the mean
-    /// loss of each epoch it trained. Each step: zero the gradients, forward, loss, backward,
+    /// loss of each epoch it trained. Each step: forward, loss, zero the gradients, backward,
     /// update. After each epoch `schedule`, when given, steps (it must set `optimizer`'s rate;
     /// do not also step it in `progress`); then `checkpoints`, when given, saves the model and
     /// a training checkpoint (`Checkpointing`), then `progress` is called.
@@ -299,8 +299,7 @@ public final class Model: Layer {
         -> [Float]
     {
         require(epochs >= 0, "Model.fit: epochs \(epochs) must not be negative")
-        require(schedule == nil || schedule!.optimizer === optimizer,
-                "Model.fit: the schedule sets another optimizer's learning rate")
+        requireSchedule(schedule, setting: optimizer, in: "Model.fit")
         try checkpoints?.checkBeforeTraining()
         let finished = try checkpointPath.map {
             try restoreCheckpoint(from: $0, optimizer: optimizer, schedule: schedule,

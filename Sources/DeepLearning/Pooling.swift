@@ -1,13 +1,5 @@
 import CKernels
 
-/// The shared machinery of `MaxPool2D` and `AvgPool2D`: square windows slid over each plane
-/// of an NCHW input `[batch, channels, height, width]`, without padding, giving
-/// `[batch, channels, outH, outW]`, and the layer's buffers.
-///
-/// `outH = (height − kernelSize) / stride + 1`, rounded down: partial windows at the bottom
-/// and right edges are dropped (PyTorch's default, `ceil_mode=False`). With `ceilMode: true`
-/// the division rounds up and those partial windows are kept, clipped to the input (unless one
-/// would start outside it), as PyTorch's `ceil_mode=True`.
 /// The arguments of the pooling kernels for one input: planes (batch · channels), the
 /// input's height and width, the window's size and stride, and the output's height and width.
 struct PoolingGeometry {
@@ -19,6 +11,14 @@ struct PoolingGeometry {
     }
 }
 
+/// The shared machinery of `MaxPool2D` and `AvgPool2D`: square windows slid over each plane
+/// of an NCHW input `[batch, channels, height, width]`, without padding, giving
+/// `[batch, channels, outH, outW]`, and the layer's buffers.
+///
+/// `outH = (height − kernelSize) / stride + 1`, rounded down: partial windows at the bottom
+/// and right edges are dropped (PyTorch's default, `ceil_mode=False`). With `ceilMode: true`
+/// the division rounds up and those partial windows are kept, clipped to the input (unless one
+/// would start outside it), as PyTorch's `ceil_mode=True`.
 final class PoolingWindows {
     let kernelSize: Int
     let stride: Int

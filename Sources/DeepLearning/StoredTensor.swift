@@ -7,7 +7,7 @@ enum StoredLayout: Equatable {
     /// and marks it with `"layout": "pytorch"` beside `"format": "DeepLearning"`; a file
     /// without our format marker (written by PyTorch or another tool) is read in it too.
     case pytorch
-    /// What `save(to:)` wrote before the layout marker: `Linear`'s weight `[in, out]`,
+    /// The library's first layout, still read, never written: `Linear`'s weight `[in, out]`,
     /// `Conv2D`'s parameters under their indices ("0", "1"), no counters. A file marked
     /// `"format": "DeepLearning"` without a layout is read in it; loading one sets the model's
     /// counters to 0.
@@ -168,7 +168,7 @@ extension Layer {
                 StoredTensor(name: $0.name, value: .floats($0.tensor, transposed: transposed.contains($0.name)))
             } + namedCounters.map { StoredTensor(name: $0.name, value: .counter($0.counter)) }
         case .original:
-            // Conv2D had no parameter names of its own: its parameters went by their indices.
+            // This layout names Conv2D's parameters by their indices, "0" and "1".
             let parameters = self is Conv2D
                 ? parameters.enumerated().map { (name: String($0.offset), tensor: $0.element) }
                 : namedParameters

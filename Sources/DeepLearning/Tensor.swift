@@ -30,7 +30,8 @@ public final class Tensor {
     ///
     /// (`@exclusivity(unchecked)`, here and on the other stored properties a training step
     /// reads or writes: no code passes them `inout` while also reaching them another way, so
-    /// Swift's run-time exclusivity checks, ~10% of a spiral training step, only cost time.)
+    /// Swift's run-time exclusivity checks, run on every access of a training step, would
+    /// only cost time.)
     @exclusivity(unchecked) public private(set) var shape: [Int]
     /// The number of elements the storage can hold without reallocating.
     public let capacity: Int

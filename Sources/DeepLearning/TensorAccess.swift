@@ -20,8 +20,8 @@ extension Tensor {
 
     /// The closure-scoped gradient, read-only: `count` elements, this tensor's shape, row-major.
     /// A tensor that has no gradient yet (no `backward()` reached it) gets one allocated,
-    /// zeroed, so the closure always sees `count` elements (zeros); `gradient` stays nil until
-    /// then.
+    /// zeroed, so the closure always sees `count` elements (zeros); from then on `gradient`
+    /// is that buffer rather than nil.
     ///
     /// ```swift
     /// let w = Tensor(shape: [2], values: [1, 2], requiresGradient: true)

@@ -93,8 +93,8 @@ private func createThreadKey(_ key: borrowing Atomic<ThreadKey>,
                              destructor: ThreadBlockDestructor) -> ThreadKey {
     var created = ThreadKey()
     let status = pthread_key_create(&created, destructor)
-    precondition(status == 0 && created != noThreadKey,
-                 "threadLocalBlock: pthread_key_create failed (\(status))")
+    require(status == 0 && created != noThreadKey,
+            "threadLocalBlock: pthread_key_create failed (\(status))")
     let (stored, winner) = key.compareExchange(expected: noThreadKey, desired: created,
                                                ordering: .acquiringAndReleasing)
     if stored { return created }

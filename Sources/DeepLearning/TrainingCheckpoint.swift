@@ -199,8 +199,8 @@ private struct CheckpointState {
         for (name, counter) in contents.counters { add("optimizer.\(name)", counter) }
 
         if let schedule {
-            require(schedule.optimizer === optimizer,
-                    "Model checkpoint: the schedule \(type(of: schedule)) sets the learning rate of another optimizer than the \(type(of: optimizer)) given")
+            requireSchedule(schedule, setting: optimizer,
+                            in: reading ? "Model.restoreCheckpoint" : "Model.saveCheckpoint")
             let contents = schedule.checkpointContents
             metadata["schedule"] = contents.kind
             for (name, value) in contents.settings { metadata["schedule.\(name)"] = value }

@@ -78,12 +78,12 @@ final class CSVTests: XCTestCase {
     func testAFieldThatIsNotANumber() throws {
         let path = try file("1,2,0\n3,x4,1\n")
         assertThrows(.invalidNumber(path: path, row: 2, column: 2, text: "x4"),
-                     message: "\"x4\" in row 2, column 2 of \(path) is not a number") {
+                     message: "\"x4\" in row 2, column 2 of \(path) is not a finite number") {
             try loadLabelledCSV(from: path)
         }
         for text in ["", "nan", "inf", "1.5.2"] {
             assertThrows(.invalidNumber(path: "s", row: 1, column: 1, text: text),
-                         message: "\"\(text)\" in row 1, column 1 of s is not a number") {
+                         message: "\"\(text)\" in row 1, column 1 of s is not a finite number") {
                 try parseLabelledCSV("\(text),2,0\n", source: "s")
             }
         }
@@ -119,7 +119,7 @@ final class CSVTests: XCTestCase {
         XCTAssertEqual(inputs.values, [1, 2])
         XCTAssertEqual(labels, [0])
         assertThrows(.invalidNumber(path: "s", row: 2, column: 1, text: "\u{FEFF}3"),
-                     message: "\"\\u{FEFF}3\" in row 2, column 1 of s is not a number") {
+                     message: "\"\\u{FEFF}3\" in row 2, column 1 of s is not a finite number") {
             try parseLabelledCSV("1,2,0\n\u{FEFF}3,4,1\n", source: "s")
         }
     }
@@ -131,7 +131,7 @@ final class CSVTests: XCTestCase {
                      ("2\u{A0}3", "2\\u{A0}3"), ("\"2\"", "\\\"2\\\""), ("a\\b", "a\\\\b")]
         for (field, shown) in cases {
             assertThrows(.invalidNumber(path: "s", row: 2, column: 2, text: field),
-                         message: "\"\(shown)\" in row 2, column 2 of s is not a number") {
+                         message: "\"\(shown)\" in row 2, column 2 of s is not a finite number") {
                 try parseLabelledCSV("1,2,0\n1,\(field),0\n", source: "s")
             }
         }
@@ -159,7 +159,7 @@ final class CSVTests: XCTestCase {
         }
         for text in ["inf", "-Infinity", "+INF"] {
             assertThrows(.invalidNumber(path: "s", row: 1, column: 1, text: text),
-                         message: "\"\(text)\" in row 1, column 1 of s is not a number") {
+                         message: "\"\(text)\" in row 1, column 1 of s is not a finite number") {
                 try parseLabelledCSV("\(text),2,0\n", source: "s")
             }
         }
@@ -174,11 +174,11 @@ final class CSVTests: XCTestCase {
         }
         // A first row with a number in it, or of empty fields, is data with a bad field.
         assertThrows(.invalidNumber(path: "s", row: 1, column: 1, text: ""),
-                     message: "\"\" in row 1, column 1 of s is not a number") {
+                     message: "\"\" in row 1, column 1 of s is not a finite number") {
             try parseLabelledCSV(" , ,\n", source: "s")
         }
         assertThrows(.invalidNumber(path: "s", row: 1, column: 1, text: "x"),
-                     message: "\"x\" in row 1, column 1 of s is not a number") {
+                     message: "\"x\" in row 1, column 1 of s is not a finite number") {
             try parseLabelledCSV("x,2,0\n", source: "s")
         }
     }

@@ -37,6 +37,19 @@ final class LearningRateScheduleTests: XCTestCase {
         }
         XCTAssertEqual(optimizer.learningRate, 0.0125, accuracy: 1e-9)
     }
+
+    /// A schedule made for another optimizer than fit's would set a rate nobody uses.
+    func testFitStopsOnAScheduleOfAnotherOptimizer() throws {
+        let (inputs, labels) = spiral(pointsPerClass: 10, classes: 3, seed: 1)
+        let model = Model { Linear(2, 8); ReLU(); Linear(8, 3) }
+        let optimizer = SGD(parameters: model.parameters, learningRate: 0.1)
+        let other = Adam(parameters: model.parameters, learningRate: 0.1)
+        let schedule = StepDecay(optimizer: other, stepSize: 1)
+        try assertStops(withMessage: "Model.fit: the schedule StepDecay sets the learning rate of another optimizer than the SGD given") {
+            _ = try? model.fit(inputs, labels: labels, optimizer: optimizer, schedule: schedule,
+                               epochs: 1, batchSize: 10)
+        }
+    }
 }
 
 final class PenaltyTests: XCTestCase {
