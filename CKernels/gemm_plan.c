@@ -22,8 +22,8 @@
 
 /* Multiply-adds below which a product is not split between threads or packed. */
 #define WORK_64_CUBED ((int64_t)64 * 64 * 64)
-/* transposed_min_work_per_thread: half of that. */
-#define TRANSPOSED_WORK_2_17 ((int64_t)1 << 17)
+/* transposed_min_work_per_thread: half of that, 2^17. */
+#define HALF_WORK_64_CUBED (WORK_64_CUBED / 2)
 /* broadcast_max_work: products up to a square of 512. */
 #define WORK_512_CUBED ((int64_t)512 * 512 * 512)
 /* own_slivers_in_place_max_b: B as stored read in place whatever its size, or up to 2 MB or
@@ -124,7 +124,7 @@ static const ck_gemm_table tables[] = {
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
         .broadcast_max_work = WORK_512_CUBED,
         .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
-        .transposed_min_work_per_thread = TRANSPOSED_WORK_2_17,
+        .transposed_min_work_per_thread = HALF_WORK_64_CUBED,
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
         .ask_next_a_sliver = 0, .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_UP_TO_2_MB, .own_slivers_max_a = OWN_A_UP_TO_1_MB,
