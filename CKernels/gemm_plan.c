@@ -41,50 +41,65 @@
 /* along_rows_max_b: a thread's part of B~ up to 1 MB, half of Sapphire Rapids' L2. */
 #define ALONG_ROWS_UP_TO_1_MB ((int64_t)1 << 18)
 
-/* The tables. Benchmarks/README.md has, for each CPU, the measurements behind their values and
- * the peers they were compared with. The portable and AVX2 rows' blocks are scaled to their
- * tiles, and every row takes the row panels up to their CK_GEMM_ROW_PANEL_MAX_K terms.
- * The AVX2 row was tuned on Zen 3 (EPYC Milan), whose cache geometry some of its fields follow
- * (the other rows keep 0 or 1 there unless stated: unmeasured on their CPUs, or no better):
- *   own_slivers_max_a     each thread packing all of an A~ as large as L2 beats a B~ shared
- *                         between the cores
- *   dot_max_m             past 8 rows, packing B's transpose for the 6 x 16 tiles costs less
- *                         than the dot form's loads and reductions
+/* The tables, one per architecture (ck_gemm_arch_for_cpu says which CPUs select each). Block
+ * sizes and thresholds not fixed by a tile or a cache were chosen by measurement on the CPU
+ * named below for each row; Benchmarks/README.md has, in its section for that CPU, the
+ * measurements and the values and peers they were compared with. The portable and AVX2 rows'
+ * blocks are scaled to their tiles, and every row takes the row panels up to their
+ * CK_GEMM_ROW_PANEL_MAX_K terms.
+ * The AVX2 row, for any CPU with AVX2 and FMA but not AVX-512F, was chosen on Zen 3 (EPYC
+ * Milan: 512 KB of L2 a core, 8 ways), and some of its fields follow that cache (the other
+ * rows turn them off, 0, or 1 for own_slivers_group, unless stated; dot_max_m is 32 there):
+ *   own_slivers_max_a     a thread packs all of an A~ up to L2's size (OWN_A_UP_TO_512_KB)
+ *                         rather than share a B~, half of it read from the other core's cache
+ *   dot_max_m             past 8 rows, packing B's transpose once for the 6 x 16 tiles costs
+ *                         less than the dot form's loads of it along k and its reduction of
+ *                         the lanes for every element of C
  *   in_place_l2_sets, in_place_sets_per_tile  B is read in place only while its rows, ldb
  *                         apart, spread over enough sets of L2 for the tiles that reread them
  *   own_slivers_margin    one row part with own slivers is kept unless two that share B~ give
- *                         the busiest thread more than a sixteenth fewer tiles (Zen 4 too)
+ *                         the busiest thread more than a sixteenth fewer tiles (the one-FMA
+ *                         row too)
  *   ask_next_a_sliver     a tall A of long rows waits for memory at every sliver unless the
  *                         next sliver's rows are asked for ahead
  *   own_slivers_group, pack_b_row_block  own slivers of a B whose rows are a multiple of 16 KB
  *                         apart (a convolution's) are packed in groups, along B's rows
  *   own_slivers_by_rows   products of few rows and few columns (a convolution's dW) pack their
  *                         own slivers rather than share B~ behind a barrier in every k block
- *                         (Zen 4 too)
- *   own_slivers_one_block as on the two-FMA and Zen 4 rows.
- * On Zen 4 the fields that follow Zen 3's caches (ask_next_a_sliver, the in-place sets, the
- * groups of own slivers) measured no better, and stay 0 or 1 there. Zen 4's row alone splits
- * C's transpose between threads from half the work per thread of the packed routes
- * (transposed_min_work_per_thread: a 1024 x 10 dW of 32 terms pays for its parallel region
- * there; unmeasured elsewhere), and on one thread takes the own slivers that
- * own_slivers_one_block and own_slivers_by_rows allow only where B is read in place
- * (one_thread_own_slivers_in_place_only: a shared B~ packed in one pass is faster for B
- * transposed and 10 to 32 deep, a small batch's dH = dY·Wᵀ; unmeasured elsewhere). Zen 4's
- * row alone also takes the broadcast form, unpacked, B read in place and C split between the
- * threads, for A and B as stored up to a square of 512 (broadcast_max_work): with one FMA a
- * cycle its loads keep pace, and on such products it beats the packed routes on 1 and 2
- * threads. With B transposed its copy costs more than it saves on 2 threads; with A
- * transposed (a layer's dW = Xᵀ·dY, C tall) it gains little, and loses where memory is slow,
- * as in a training step on a loaded host (unmeasured elsewhere).
- * The two-FMA row differs from the one-FMA row only in PACKED's 8 x 48 kernel (and NC 2112, a
- * multiple of both tiles' 32 and 48 columns that takes 2048 columns in one block), the
- * 12 x 32 kernel's asks for B's rows ahead, reading B in place up to 4 MB, fewer asks per tile
- * for the next own sliver, going along C's rows (along_rows_max_b, 0 elsewhere), and the
- * one-FMA row's own_slivers_margin and own_slivers_by_rows (unmeasured on Intel). Own slivers
- * for products of one k block and one A~ block (own_slivers_one_block) are 0 on the Zen 5
- * and portable rows only. Thresholds in products (direct_max_work, broadcast_max_work,
- * min_work_per_thread) are multiply-adds; dot_max_n and transposed_max_n stay below the
- * AVX-512 vector (16), where the packed tile's columns would be mostly wasted. */
+ *                         (the one-FMA row too)
+ *   own_slivers_one_block as on the one-FMA and two-FMA rows.
+ * The one-FMA row is for Zen 4 (1 MB of L2 a core), and is also the fallback for any other CPU
+ * with AVX-512F. It leaves off the fields that follow Zen 3's L2 (ask_next_a_sliver, the
+ * in-place sets, the groups of own slivers), and it alone:
+ *   splits C's transpose between threads from half the work per thread of the packed routes
+ *   (transposed_min_work_per_thread, HALF_WORK_64_CUBED): the route packs nothing, so a
+ *   smaller share pays for the parallel region (a small batch's dW of few outputs, such as
+ *   1024 x 10 of 32 terms);
+ *   on one thread, takes the own slivers that own_slivers_one_block and own_slivers_by_rows
+ *   allow only where B is read in place (one_thread_own_slivers_in_place_only): one thread
+ *   has no barrier to spare, and a transposed B packed a sliver at a time, right before its
+ *   few tiles read it (a small batch's dH = dY·Wᵀ), costs more than one pass over a B~ that
+ *   stays in L2;
+ *   takes the broadcast form (unpacked, B read in place, C split between the threads) for A
+ *   and B as stored up to a square of 512 (broadcast_max_work): with one FMA a cycle, its
+ *   loads of B in place keep pace with the arithmetic, and the copies packing would make are
+ *   saved. A transposed B would first need a transposed copy, on several threads shared and
+ *   read partly from the other core's cache; a transposed A (a layer's dW = Xᵀ·dY, C tall)
+ *   is left to the packed routes as well (both compared in the Zen 4 section of
+ *   Benchmarks/README.md).
+ * The two-FMA row is for Intel's server cores with two 512-bit FMA units (intel_two_fma;
+ * 2 MB of L2 a core from Sapphire Rapids on). Beside the three rules only the one-FMA row
+ * takes, it differs from that row in PACKED's 8 x 48 kernel (and NC 2112, a multiple of both
+ * tiles' 32 and 48 columns that takes 2048 columns in one block), the 12 x 32 kernel's asks for
+ * B's rows ahead on the other packed routes (kernel_prefetch_b_rows), reading B in place up to
+ * 4 MB, fewer asks per tile for the next own sliver (next_sliver_max_lines), going along C's
+ * rows (along_rows_max_b, 0 elsewhere), and leaving off the one-FMA row's own_slivers_margin
+ * and own_slivers_by_rows.
+ * The Zen 5 row is for AMD family 26 (Zen 5). Own slivers for products of one k block and one
+ * A~ block (own_slivers_one_block) are 0 on the Zen 5 and portable rows only. Thresholds in
+ * products (direct_max_work, broadcast_max_work, min_work_per_thread) are multiply-adds;
+ * dot_max_n and transposed_max_n stay below the AVX-512 vector (16), where the packed tile's
+ * columns would be mostly wasted. */
 static const ck_gemm_table tables[] = {
     [CK_GEMM_ARCH_PORTABLE] = {
         .arch = CK_GEMM_ARCH_PORTABLE, .name = "portable", .isa = &ck_gemm_isa_portable,
