@@ -249,9 +249,9 @@ static void transpose(int64_t rows, int64_t cols, const float *src, int64_t lds,
  * folds every epilogue test away: the plain product pays nothing for the epilogue. */
 static const ck_gemm_epilogue no_epilogue = {0};
 
-/* The kinds of epilogue each direct form has its own out-of-line function for (one body
- * inlined for all of them is slower on tiny products, and a generic epilogue tests for its
- * absent parts on every element):
+/* The kinds of epilogue each direct form has its own out-of-line function for (in one body
+ * for all of them, a generic epilogue would test for its absent parts on every element; in
+ * each kind's own body the parts it lacks are constants, and their tests fold away):
  *   none;
  *   bias and ReLU only (a layer's forward pass): the constant NULL mask folds its code away;
  *   the ReLU's mask alone, along D's rows (the backward pass's dX = dY·Wᵀ): the constant

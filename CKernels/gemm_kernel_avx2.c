@@ -60,10 +60,11 @@ tile(const int R, const int V, const int masked, __m256i last, int64_t kc,
                          _MM_HINT_T1);
         }
     /* The steps in increasing p, several an iteration (fewer instructions per step for the
-     * loop itself): two from B in place, whose rows, ldb apart, come from L2 or L3 (four an
-     * iteration read them slower there; Benchmarks/README.md, Zen 3), four from a packed
-     * sliver (rows NR floats apart), asking for next_b where the driver gives it. Each call
-     * has `ask` NULL or not as a constant, so that its loop has no test of it. */
+     * loop itself): four from a packed sliver (rows NR floats apart, from L1 or L2), asking
+     * for next_b where the driver gives it; two from B in place, whose rows, ldb apart, come
+     * from L2 or L3 (the unrolling for each chosen by measurement: Benchmarks/README.md, the
+     * Zen 3 section on the AVX2 kernel's loop). Each call has `ask` NULL or not as a constant,
+     * so that its loop has no test of it. */
     if (ldb != NR)
         steps(R, V, 2, acc, kc, a_packed, b, ldb, NULL);
     else if (next_b != NULL)

@@ -179,8 +179,8 @@ const ck_gemm_table *ck_gemm_table_of(ck_gemm_arch arch);
 extern _Atomic(const ck_gemm_table *) ck_gemm_current;
 const ck_gemm_table *ck_gemm_choose_table(void);
 
-/* The table ck_sgemm uses now: one load per product (inline: a tiny product takes a fraction
- * of a microsecond, where a call shows). Acquire pairs with the release store that
+/* The table ck_sgemm uses now: one load per product (inline, no call: a tiny product does
+ * little more work than the code around it). Acquire pairs with the release store that
  * published it. */
 static inline const ck_gemm_table *ck_gemm_current_table(void) {
     const ck_gemm_table *table = atomic_load_explicit(&ck_gemm_current, memory_order_acquire);

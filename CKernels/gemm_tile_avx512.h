@@ -32,8 +32,8 @@ static inline __mmask16 ck_gemm_last_vector_mask(int cols) {
 /* The first R rows and V vectors of 16 columns of a tile's sums into row-major C at c:
  * c = alpha * acc (beta == 0: c is not read), or fma(beta, c, alpha * acc); of the last
  * vector only the columns in `last` are read and written. With alpha 1 (every layer's
- * product) acc is taken as it is: the bits of 1 * acc, without its multiply, which in a
- * shallow k block is a few percent of the tile's arithmetic. */
+ * product) acc is taken as it is: the bits of 1 * acc, without its multiply, one per
+ * accumulator against the kc multiply-adds of each, which counts in a shallow k block. */
 static inline __attribute__((target("avx512f,fma"), always_inline)) void
 ck_gemm_store_tile_avx512(const int R, const int V, const int acc_vectors,
                           __m512 acc[][acc_vectors], __mmask16 last, float *c, int64_t ldc,
