@@ -4,7 +4,12 @@
  * nothing of thresholds. The tables themselves, and the choice of one for this CPU, are in
  * gemm_plan.c.
  *
- * The routes (ck_gemm_route, ckernels_gemm.h), in the order the plan tries them:
+ * The routes (ck_gemm_route, ckernels_gemm.h), in the enum's order. ck_gemm_plan_for tests
+ * them in another, the first that applies taking the product: NOTHING, SCALE, DOT; then, up to
+ * direct_max_work, BROADCAST_TRANSPOSED, ROW_PANELS, else BROADCAST; past it,
+ * BROADCAST_TRANSPOSED of few columns, BROADCAST up to broadcast_max_work, and last the packed
+ * routes, whose layout (ck_gemm_packed_layout_for) picks PACKED_OWN_SLIVERS(_IN_PLACE) where it
+ * has own slivers, else PACKED_ALONG_ROWS or PACKED.
  *   NOTHING               m == 0 or n == 0
  *   SCALE                 alpha == 0 or k == 0: C = beta * C, then the epilogue
  *   DOT                   the dot form, vectors along k: at least dot_min_k terms per sum,
