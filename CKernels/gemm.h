@@ -31,9 +31,12 @@
  * element, whatever `rows` is. With beta == 0 the kernel does not read c (NaN in c is
  * overwritten). kc >= 1.
  *
- * prefetch_b (the table's kernel_prefetch_b_rows, >= 0): at step p the AVX-512 12 x 32 kernel
- * asks for row p + prefetch_b of the B sliver (while that row is one of its kc), into L1; 0:
- * no asks. The other kernels, whose tables give 0, take it and ask for nothing.
+ * prefetch_b (the table's kernel_prefetch_b_rows, >= 0): read by the AVX-512 12 x 32 kernel
+ * (ck_gemm_kernel_avx512) only: at step p it asks for row p + prefetch_b of the B sliver
+ * (while that row is one of its kc), into L1; 0: no asks. Only the two-FMA table gives more
+ * than 0 (32): its 12 x 32 kernel asks on the packed routes other than PACKED, and PACKED's
+ * 8 x 48 kernel (ck_gemm_kernel_avx512_8x48) ignores it and asks for the next B~ sliver
+ * instead (next_b). The AVX2 and portable kernels ignore it too.
  *
  * next_b (NULL: nothing): memory the AVX-512 8 x 48 kernel and the AVX2 kernel ask L2 for
  * while they compute, one cache line every 8 steps from next_b on (about kc / 8 lines, at

@@ -101,8 +101,10 @@
  *   ask_next_a_sliver    1: packing A as stored (its slivers transposed, rows lda apart)
  *       asks for the next sliver's rows before transposing each one; a tall A streamed from
  *       memory otherwise waits for every sliver's short rows (0: no asks)
- *   kernel_prefetch_b_rows  the microkernel asks for the B sliver's row this far ahead of
- *       the one it multiplies, into L1 (0: none; gemm.h)
+ *   kernel_prefetch_b_rows  the AVX-512 12 x 32 microkernel (ck_gemm_kernel_avx512) asks for
+ *       the B sliver's row this far ahead of the one it multiplies, into L1 (0: none); the
+ *       other microkernels ignore it (gemm.h). Only the two-FMA table sets it; there it
+ *       acts on the packed routes other than PACKED, whose 8 x 48 kernel ignores it
  *   own_slivers_in_place_max_b  floats of op(B) (k x n) up to which own slivers of B as
  *       stored are read in place (PACKED_OWN_SLIVERS_IN_PLACE) rather than packed
  *   in_place_l2_sets, in_place_sets_per_tile  (0 sets: neither applies) B in place also
