@@ -54,7 +54,8 @@
 /* A~ of each thread, and B~ of the thread that calls ck_sgemm (shared with its team). */
 static _Thread_local ck_scratch a_scratch;
 static _Thread_local ck_scratch b_scratch;
-/* One B~ sliver of each thread, when it packs its own (gemm_thread). */
+/* The B slivers each thread packs for itself, with own slivers (gemm_thread): one sliver, or
+ * a group of the table's own_slivers_group of them. */
 static _Thread_local ck_scratch sliver_scratch;
 /* A row panel of C of each thread, when it updates parameters (ck_gemm_operands.update). */
 static _Thread_local ck_scratch update_scratch;
@@ -360,16 +361,22 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
     const ck_gemm_packed_layout layout =
         ck_gemm_packed_layout_for(t, mr, nr, threads, g);
 
-    /* With one row part and at most one mc block of rows (a small batch), each B~ sliver is
-     * read by a few tiles of one thread only. When B~ would also be larger than L2 (larger
-     * than the A~ block, which is sized to fit it), or the product is one k block and one A~
-     * block on a table with own_slivers_one_block, every thread takes the slivers of its own
-     * columns, one at a time, right before its tiles read them (layout.own_slivers): no
-     * shared B~ going through L3 or the other core's cache, and no barrier but between k
-     * blocks. On PACKED_OWN_SLIVERS_IN_PLACE a whole sliver of B as stored is not even
-     * packed: the microkernel reads its rows in place, ldb apart, and the loads overlap its
-     * arithmetic instead of preceding it. The same tiles see the same
-     * values: the bits do not change. Else B~ is shared, with barriers around each k block.
+    /* With own slivers (layout.own_slivers, as ck_gemm_packed_layout_for decides) there is
+     * one row part, one A~ block (at most mc rows, or up to the table's own_slivers_max_a
+     * floats of A~), so each B~ sliver would be read by the tiles of one thread only. The
+     * layout takes them where B~ would be larger than the A~ block (mc x kc, sized for L2;
+     * on a table with own_slivers_by_rows, than the product's own A~), or for a product of one
+     * k block and one A~ block on a table with own_slivers_one_block (on several threads only
+     * with C's rows on cache lines); with one_thread_own_slivers_in_place_only, these last two
+     * rules apply on one thread only where B is read in place. Every thread then packs the
+     * slivers of its own columns right before its tiles read them: one at a time, the next
+     * asked for while the current one's tiles compute, or, for B as stored on a table with
+     * own_slivers_group, in groups of that many (own_sliver_of_group). No shared B~ goes
+     * through L3 or the other core's cache, and there is no barrier but between k blocks. On
+     * PACKED_OWN_SLIVERS_IN_PLACE a whole sliver of B as stored is not even packed: the
+     * microkernel reads its rows in place, ldb apart, and the loads overlap its arithmetic
+     * instead of preceding it. The same tiles see the same values: the bits do not change.
+     * Else B~ is shared, with barriers around each k block.
      * On a team, the threads' units of each k block are in queues, so that one that finishes
      * first takes over the others' last units. Whichever thread computes a unit computes it
      * the same way: the bits do not change either. */
