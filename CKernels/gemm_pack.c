@@ -101,13 +101,16 @@ static inline void transpose_2_rows(const float *s, int64_t lds, int64_t p0, int
 
 /* dst[p*ldd + i] = src[i*lds + p] for i < rows, p < cols: a rows x cols block transposed,
  * four rows at a time, then a pair, then a last row, every group through a chunk of the
- * columns. A dst larger than TRANSPOSE_L1_FLOATS (a sliver of B transposed, 16 or 8 columns
- * by kc) is filled TRANSPOSE_COLUMNS columns at a time, so that the chunk's part of it stays
+ * columns. The block is a sliver: an A sliver's rows, or a transposed B sliver's columns, by
+ * the k block's terms. A dst of more than TRANSPOSE_L1_FLOATS floats (32 KB: rows x kc past
+ * 8192, such as a partial A sliver of 9 to 11 rows of the 12 x 32 kernel in a k block of
+ * 1024) is filled TRANSPOSE_COLUMNS columns at a time, so that the chunk's part of it stays
  * in L1 while all its rows fill it, rather than having its lines, 16 bytes written per 4
- * rows, fetched again for every 4 rows. A smaller dst (an A sliver of mr rows in a k block of
- * up to 682) stays in L1 anyway and is filled in one chunk: each group of source rows is then
- * read straight through. (The AVX-512 kernels' slivers go elsewhere: a whole 12-row A sliver
- * to transpose_sliver_12, a B sliver of 32 or 48 columns to ck_transpose_blocks_avx512.) */
+ * rows, fetched again for every 4 rows. A smaller dst (such as an A sliver of 6 rows by the
+ * AVX2 table's kc of 256, or the 8 x 48 kernel's 8 rows by the AVX-512 tables' 1024) stays in
+ * L1 anyway and is filled in one chunk: each group of source rows is then read straight
+ * through. (Two kinds of sliver go elsewhere: a whole 12-row A sliver to transpose_sliver_12,
+ * a transposed B sliver of 32 or 48 columns to ck_transpose_blocks_avx512.) */
 enum { TRANSPOSE_L1_FLOATS = 8192, TRANSPOSE_COLUMNS = 64 };
 static void transpose_block(int64_t rows, int64_t cols, const float *src, int64_t lds,
                             float *dst, int64_t ldd) {
