@@ -103,7 +103,11 @@ int ck_sgemm_rmsprop(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, 
 /* Whether ck_sgemm_sgd, ck_sgemm_adam and ck_sgemm_rmsprop take the step for this product (1)
  * or would only store G (0), on the current table and thread count, alpha not 0: a few
  * comparisons, for a caller that has other work to do first (finding the optimizer's
- * buffers) only when they do. */
+ * buffers) only when they do. It plans with grad NULL, which counts as a grad whose first
+ * element is on a cache line (64 bytes), as the library's buffers are: for a grad that is
+ * not, those functions may take the step where this returns 0 (a product of one k block and
+ * one A~ block on several threads takes own slivers, and no step, only where C's rows start
+ * on cache lines: own_slivers_one_block in CKernels/gemm_plan.h). */
 int ck_sgemm_takes_step(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k);
 
 /* Which code computes a product is planned per call from a table of block sizes and
@@ -131,12 +135,16 @@ typedef enum {
 } ck_gemm_path;
 
 /* The architectures the GEMM has a table for: an instruction-set path with its block sizes
- * and thresholds. */
+ * and thresholds. Which CPUs select each: ck_gemm_arch_for_cpu, below. */
 typedef enum {
     CK_GEMM_ARCH_PORTABLE = 0,        /* the portable path, any CPU */
-    CK_GEMM_ARCH_AVX2 = 1,            /* AVX2+FMA, any x86-64 CPU with them */
-    CK_GEMM_ARCH_AVX512_ONE_FMA = 2,  /* AVX-512, one 512-bit FMA a cycle: AMD Zen 4 */
-    CK_GEMM_ARCH_AVX512_TWO_FMA = 3,  /* AVX-512, two: Intel Skylake-SP .. Emerald Rapids */
+    CK_GEMM_ARCH_AVX2 = 1,            /* AVX2+FMA, any x86-64 CPU with them (by default
+                                         those without AVX-512F) */
+    CK_GEMM_ARCH_AVX512_ONE_FMA = 2,  /* AVX-512, one 512-bit FMA a cycle: AMD Zen 4, and
+                                         every AVX-512 CPU not listed for the two below */
+    CK_GEMM_ARCH_AVX512_TWO_FMA = 3,  /* AVX-512, two 512-bit FMA units: Intel's server cores,
+                                         Skylake-SP .. Emerald Rapids and Granite Rapids (the
+                                         models listed below), or any with AMX tiles */
     CK_GEMM_ARCH_AVX512_ZEN5 = 4,     /* AVX-512, two 512-bit FMA pipes: AMD Zen 5 */
 } ck_gemm_arch;
 
