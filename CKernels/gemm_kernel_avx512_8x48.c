@@ -78,6 +78,10 @@ _Static_assert(MR == 8 && NR == 48, "the assembly holds an 8-row tile in three z
     "add $64, %[a]\n\t"                                                                        \
     "lea (%[b],%[ldb],2), %[b]\n\t"                                                            \
     "add $16, %[next_b]\n\t"
+/* Row I's accumulators as the operands [cI_0], [cI_1], [cI_2] (acc[I][0..2]), which ROW names
+ * %[cI_h]. Written out, ACC(0) .. ACC(7) declare c0_0 c0_1 c0_2, c1_0 c1_1 c1_2,
+ * c2_0 c2_1 c2_2, c3_0 c3_1 c3_2, c4_0 c4_1 c4_2, c5_0 c5_1 c5_2, c6_0 c6_1 c6_2 and
+ * c7_0 c7_1 c7_2. */
 #define ACC(I) [c##I##_0] "+v"(acc[I][0]), [c##I##_1] "+v"(acc[I][1]), [c##I##_2] "+v"(acc[I][2])
 
 /* Steps 0 .. 2 * pairs - 1 of a whole tile, from the slivers at a and b_row (pairs >= 1,
