@@ -83,7 +83,6 @@ typedef void (*ck_gemm_narrow_microkernel)(int64_t kc, int rows, int cols,
  *   mr, nr  tile of C computed by one microkernel call (nr: the SIMD dimension)
  *   narrow_kernel      the microkernel on a tile's first columns, for tiles of fewer than nr */
 typedef struct {
-    ck_gemm_path path;
     int mr, nr;
     ck_gemm_microkernel kernel;
     ck_gemm_narrow_microkernel narrow_kernel;

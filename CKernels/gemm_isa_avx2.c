@@ -17,7 +17,6 @@
 #pragma clang attribute pop
 
 const ck_gemm_isa ck_gemm_isa_avx2 = {
-    .path = CK_GEMM_PATH_AVX2,
     .mr = CK_GEMM_AVX2_MR,
     .nr = CK_GEMM_AVX2_NR,
     .kernel = ck_gemm_kernel_avx2,

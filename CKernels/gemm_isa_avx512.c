@@ -23,9 +23,8 @@
 
 /* The fields both AVX-512 instruction sets share: everything but the microkernel. */
 #define AVX512_DIRECT_KERNELS                                                                  \
-    .path = CK_GEMM_PATH_AVX512, .direct_broadcast = direct_broadcast,                         \
-    .direct_row_panels = direct_row_panels, .direct_dot = direct_dot,                          \
-    .epilogue = epilogue_block, .transpose = transpose
+    .direct_broadcast = direct_broadcast, .direct_row_panels = direct_row_panels,              \
+    .direct_dot = direct_dot, .epilogue = epilogue_block, .transpose = transpose
 
 const ck_gemm_isa ck_gemm_isa_avx512 = {
     AVX512_DIRECT_KERNELS,

@@ -14,7 +14,6 @@
 #include "gemm_direct_dot.h"
 
 const ck_gemm_isa ck_gemm_isa_portable = {
-    .path = CK_GEMM_PATH_PORTABLE,
     .mr = CK_GEMM_PORTABLE_MR,
     .nr = CK_GEMM_PORTABLE_NR,
     .kernel = ck_gemm_kernel_portable,
