@@ -28,6 +28,7 @@ const ck_gemm_isa ck_gemm_isa_avx2 = {
     .transpose = transpose,
 };
 #else
-/* Not x86-64: no AVX2 instruction set. */
+/* Not x86-64: no AVX2 instruction set.
+ * The typedef keeps the file from being an empty translation unit, which ISO C forbids. */
 typedef int ck_gemm_isa_avx2_unavailable;
 #endif

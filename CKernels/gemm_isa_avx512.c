@@ -43,6 +43,7 @@ const ck_gemm_isa ck_gemm_isa_avx512_8x48 = {
     .narrow_kernel = ck_gemm_kernel_avx512_8x48_narrow,
 };
 #else
-/* Not x86-64: no AVX-512 instruction set. */
+/* Not x86-64: no AVX-512 instruction set.
+ * The typedef keeps the file from being an empty translation unit, which ISO C forbids. */
 typedef int ck_gemm_isa_avx512_unavailable;
 #endif

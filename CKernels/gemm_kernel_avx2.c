@@ -121,6 +121,7 @@ ck_gemm_kernel_avx2_narrow(int64_t kc, int rows, int cols, const float *a_packed
 }
 
 #else
-/* Not x86-64: no AVX2 path (ck_gemm_path_supported reports it unsupported). */
+/* Not x86-64: no AVX2 path (ck_gemm_path_supported reports it unsupported).
+ * The typedef keeps the file from being an empty translation unit, which ISO C forbids. */
 typedef int ck_gemm_kernel_avx2_unavailable;
 #endif

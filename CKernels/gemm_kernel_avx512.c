@@ -76,6 +76,7 @@ ck_gemm_kernel_avx512_narrow(int64_t kc, int rows, int cols, const float *a_pack
 }
 
 #else
-/* Not x86-64: no AVX-512 path (ck_gemm_path_supported reports it unsupported). */
+/* Not x86-64: no AVX-512 path (ck_gemm_path_supported reports it unsupported).
+ * The typedef keeps the file from being an empty translation unit, which ISO C forbids. */
 typedef int ck_gemm_kernel_avx512_unavailable;
 #endif
