@@ -19,7 +19,7 @@ gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, con
     const ck_gemm_operands g = {.trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n, .k = k,
                                 .alpha = alpha, .beta = beta, .a = a, .b = b, .lda = lda,
                                 .ldb = ldb, .ldc = ldc, .c = c, .epilogue = e};
-    const ck_gemm_plan plan = ck_gemm_plan_for(t, t->isa->mr, t->isa->nr, 0, &g);
+    const ck_gemm_plan plan = ck_gemm_plan_for(t, ck_gemm_tiles_of(t), 0, &g);
     /* The routes out of line get a copy of g, made on their branch: g itself then never
      * needs an address, and the direct routes, inlined, read its fields from registers. */
     ck_gemm_operands copy;
@@ -73,7 +73,7 @@ void ck_sgemm_relu_backward(int trans_a, int trans_b, int64_t m, int64_t n, int6
  * ck_sgemm would have stored, bit for bit (gemm_plan.h). */
 static inline __attribute__((always_inline)) int
 update_plan(const ck_gemm_table *t, const ck_gemm_operands *g, ck_gemm_plan *plan) {
-    *plan = ck_gemm_plan_for(t, t->isa->mr, t->isa->nr, 0, g);
+    *plan = ck_gemm_plan_for(t, ck_gemm_tiles_of(t), 0, g);
     return (plan->route == CK_GEMM_ROUTE_PACKED ||
             plan->route == CK_GEMM_ROUTE_PACKED_ALONG_ROWS) &&
            g->k <= t->kc;

@@ -2,7 +2,9 @@
  * C = alpha * op(A) * op(B) + beta * C (row-major), BLIS-style, then the epilogue (NULL:
  * none; gemm_direct.h).
  * Block sizes (MC, KC, NC) come from the table, the tile (MR x NR) from its instruction set:
- * for PACKED the table's packed_isa where it has one (the two-FMA table's 8 x 48 kernel).
+ * for PACKED the table's packed_isa where it has one (the two-FMA table's 8 x 48 kernel, whose
+ * layout may have own slivers: the plan then calls it PACKED_OWN_SLIVERS). The plan gives the
+ * layout: how C is split between the threads, and whether each packs its own B~ slivers.
  *
  *   for jc over n by NC:                 columns of C / op(B) (equal blocks of at most NC)
  *     for pc over k by KC:               depth; the first block uses the caller's beta,
@@ -118,6 +120,7 @@ typedef struct {
     work_queue *queues; /* one per thread of the team, empty at first */
     int b_in_place;     /* own slivers of B as stored read in place (..._OWN_SLIVERS_IN_PLACE) */
     int along_rows;     /* tiles along C's rows (PACKED_ALONG_ROWS) */
+    ck_gemm_plan plan;  /* its layout is for plan.threads threads */
 } gemm_problem;
 
 /* What one thread owns in a jc block (gemm_thread): rows [m0, m1) of C, cut into A~ blocks of
@@ -355,15 +358,18 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
     const int mr = problem->isa->mr, nr = problem->isa->nr;
 
     /* This thread's rectangle (share_of): a row part of C, and within every jc block a column
-     * part (split per block, so that every jc block keeps all threads busy). The rows are split
-     * evenly, not in whole tiles: the microkernel computes a partial tile's rows at their own
-     * cost, and even parts balance the threads better. */
+     * part (split per block, so that every jc block keeps all threads busy), as the plan laid
+     * them out; a team smaller than planned (the runtime may give fewer threads than asked) is
+     * laid out by the plan's rule for its size. The rows are split evenly, not in whole tiles:
+     * the microkernel computes a partial tile's rows at their own cost, and even parts balance
+     * the threads better. */
     const ck_gemm_packed_layout layout =
-        ck_gemm_packed_layout_for(t, mr, nr, threads, g);
+        threads == problem->plan.threads ? problem->plan.layout
+                                         : ck_gemm_packed_layout_for(t, mr, nr, threads, g);
 
-    /* With own slivers (layout.own_slivers, as ck_gemm_packed_layout_for decides) there is
-     * one row part, one A~ block (at most mc rows, or up to the table's own_slivers_max_a
-     * floats of A~), so each B~ sliver would be read by the tiles of one thread only. The
+    /* With own slivers (layout.own_slivers, from ck_gemm_packed_layout_for) there is one row
+     * part, one A~ block (at most mc rows, or up to the table's own_slivers_max_a floats of
+     * A~), so each B~ sliver would be read by the tiles of one thread only. The
      * layout takes them where B~ would be larger than the A~ block (mc x kc, sized for L2;
      * on a table with own_slivers_by_rows, than the product's own A~), or for a product of one
      * k block and one A~ block on a table with own_slivers_one_block (on several threads only
@@ -451,10 +457,9 @@ __attribute__((noinline)) static void gemm_parallel(const gemm_problem *problem,
 }
 
 void ck_gemm_packed(const ck_gemm_table *t, const ck_gemm_operands *g, ck_gemm_plan plan) {
-    /* PACKED takes the table's packed_isa where it has one; the tiles' shape does not change
-     * the operations on any element (gemm.h), so neither the bits. */
-    const ck_gemm_isa *isa =
-        plan.route == CK_GEMM_ROUTE_PACKED && t->packed_isa != NULL ? t->packed_isa : t->isa;
+    /* The plan's tiles (the table's packed_isa's for PACKED where it has one); the tiles' shape
+     * does not change the operations on any element (gemm.h), so neither the bits. */
+    const ck_gemm_isa *isa = plan.packed_tile ? t->packed_isa : t->isa;
     /* B~ belongs to the calling thread: allocated here, before any parallel region. */
     const int nr = isa->nr;
     const int64_t nc_max = ck_gemm_min64(t->nc, (g->n + nr - 1) / nr * nr);
@@ -462,7 +467,8 @@ void ck_gemm_packed(const ck_gemm_table *t, const ck_gemm_operands *g, ck_gemm_p
         .t = t, .isa = isa, .g = g,
         .b_packed = ck_scratch_get(&b_scratch, (size_t)nc_max * (size_t)ck_gemm_min64(t->kc, g->k)),
         .b_in_place = plan.route == CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE,
-        .along_rows = plan.route == CK_GEMM_ROUTE_PACKED_ALONG_ROWS || g->update != NULL};
+        .along_rows = plan.route == CK_GEMM_ROUTE_PACKED_ALONG_ROWS || g->update != NULL,
+        .plan = plan};
     if (plan.threads > 1)
         gemm_parallel(&problem, plan.threads);
     else

@@ -315,12 +315,24 @@ int ck_gemm_set_path(ck_gemm_path path) {
 
 /* ---- routes ------------------------------------------------------------------------------- */
 
-/* The tile of arch's instruction set, known on every target. */
-static void tile_of(ck_gemm_arch arch, int *mr, int *nr) {
+/* The tiles of arch's table, known on every target: its instruction sets' where they are
+ * compiled, else from the tiles' sizes (the two-FMA table's packed_isa has the 8 x 48 tile). */
+static ck_gemm_tiles tiles_of(ck_gemm_arch arch) {
+    const ck_gemm_table *t = ck_gemm_table_of(arch);
+    if (t->isa != NULL) return ck_gemm_tiles_of(t);
+    if (arch == CK_GEMM_ARCH_AVX512_TWO_FMA)
+        return (ck_gemm_tiles){CK_GEMM_AVX512_MR, CK_GEMM_AVX512_NR, CK_GEMM_AVX512_8X48_MR,
+                               CK_GEMM_AVX512_8X48_NR};
     switch (ck_gemm_arch_path(arch)) {
-    case CK_GEMM_PATH_AVX512: *mr = CK_GEMM_AVX512_MR, *nr = CK_GEMM_AVX512_NR; return;
-    case CK_GEMM_PATH_AVX2: *mr = CK_GEMM_AVX2_MR, *nr = CK_GEMM_AVX2_NR; return;
-    default: *mr = CK_GEMM_PORTABLE_MR, *nr = CK_GEMM_PORTABLE_NR; return;
+    case CK_GEMM_PATH_AVX512:
+        return (ck_gemm_tiles){CK_GEMM_AVX512_MR, CK_GEMM_AVX512_NR, CK_GEMM_AVX512_MR,
+                               CK_GEMM_AVX512_NR};
+    case CK_GEMM_PATH_AVX2:
+        return (ck_gemm_tiles){CK_GEMM_AVX2_MR, CK_GEMM_AVX2_NR, CK_GEMM_AVX2_MR,
+                               CK_GEMM_AVX2_NR};
+    default:
+        return (ck_gemm_tiles){CK_GEMM_PORTABLE_MR, CK_GEMM_PORTABLE_NR, CK_GEMM_PORTABLE_MR,
+                               CK_GEMM_PORTABLE_NR};
     }
 }
 
@@ -341,9 +353,8 @@ ck_gemm_route ck_gemm_route_for(ck_gemm_arch arch, int threads, int trans_a, int
         .beta = beta, .ldb = trans_b ? k : n, .ldc = ldc,
         .epilogue = epilogue > CK_GEMM_EPILOGUE_NONE && epilogue <= CK_GEMM_EPILOGUE_RELU_BACKWARD
                         ? &kinds[epilogue] : NULL};
-    int mr, nr;
-    tile_of(arch, &mr, &nr);
-    return ck_gemm_plan_for(ck_gemm_table_of(arch), mr, nr, threads > 0 ? threads : 1, &g).route;
+    return ck_gemm_plan_for(ck_gemm_table_of(arch), tiles_of(arch), threads > 0 ? threads : 1, &g)
+        .route;
 }
 
 const char *ck_gemm_route_name(ck_gemm_route route) {

@@ -9,7 +9,9 @@
  * direct_max_work, BROADCAST_TRANSPOSED, ROW_PANELS, else BROADCAST; past it,
  * BROADCAST_TRANSPOSED of few columns, BROADCAST up to broadcast_max_work, and last the packed
  * routes, whose layout (ck_gemm_packed_layout_for) picks PACKED_OWN_SLIVERS(_IN_PLACE) where it
- * has own slivers, else PACKED_ALONG_ROWS or PACKED.
+ * has own slivers, else PACKED_ALONG_ROWS or PACKED. On a table with a packed_isa, PACKED is
+ * laid out again for that tile, and is PACKED_OWN_SLIVERS on it where that layout has own
+ * slivers. The plan carries the layout, so the packed routes follow it rather than decide.
  *   NOTHING               m == 0 or n == 0
  *   SCALE                 alpha == 0 or k == 0: C = beta * C, then the epilogue
  *   DOT                   the dot form, vectors along k: at least dot_min_k terms per sum,
@@ -30,7 +32,8 @@
  *                         wide and at most transposed_max_n columns (dW = Xᵀ·dY of a layer
  *                         with few outputs), on several threads when the work pays
  *   PACKED                the blocked product, B~ packed by all threads together (tiles of
- *                         the table's packed_isa where it has one)
+ *                         the table's packed_isa where it has one, and then PACKED_OWN_SLIVERS
+ *                         on those tiles where their layout has own slivers)
  *   PACKED_OWN_SLIVERS    the blocked product with one row part, its rows one A~ block (at
  *                         most mc rows, or own_slivers_max_a floats; ck_gemm_own_slivers_fit),
  *                         and a B~ that would be larger than the A~ block (sized for L2;
@@ -210,18 +213,34 @@ typedef struct {
     const ck_param_update *update;
 } ck_gemm_operands;
 
-/* The route of a product and the threads it runs on (1: no parallel region). */
-typedef struct {
-    ck_gemm_route route;
-    int threads;
-} ck_gemm_plan;
-
 /* How the packed route splits C between `threads` threads: a tm x tn grid of rectangles, and
  * whether each thread packs its own B~ slivers (PACKED_OWN_SLIVERS). */
 typedef struct {
     int tm, tn;
     int own_slivers;
 } ck_gemm_packed_layout;
+
+/* The route of a product and the threads it runs on (1: no parallel region); for the packed
+ * routes also the layout for those threads and whether the tiles are the table's packed_isa's
+ * (packed_tile) rather than its isa's. */
+typedef struct {
+    ck_gemm_route route;
+    int threads;
+    ck_gemm_packed_layout layout;
+    int packed_tile;
+} ck_gemm_plan;
+
+/* The tiles a table's routes compute with: its instruction set's, mr x nr, and the blocked
+ * product's on the table's packed_isa, packed_mr x packed_nr (the same where it has none). */
+typedef struct {
+    int mr, nr, packed_mr, packed_nr;
+} ck_gemm_tiles;
+
+/* The tiles of table t, whose instruction sets are compiled here. */
+static inline ck_gemm_tiles ck_gemm_tiles_of(const ck_gemm_table *t) {
+    const ck_gemm_isa *packed = t->packed_isa != NULL ? t->packed_isa : t->isa;
+    return (ck_gemm_tiles){t->isa->mr, t->isa->nr, packed->mr, packed->nr};
+}
 
 static inline int64_t ck_gemm_min64(int64_t x, int64_t y) { return x < y ? x : y; }
 
@@ -349,12 +368,13 @@ static inline int ck_gemm_along_rows_fit(const ck_gemm_table *t, int nr, int tn,
 }
 
 /* The plan of product g on table t with at most max_threads threads (0: the library's
- * thread count). mr and nr are the tile of t's instruction set (passed apart so that a table
- * whose instruction set is not compiled here can still be planned). */
+ * thread count). tiles are t's (passed apart so that a table whose instruction sets are not
+ * compiled here can still be planned). */
 static inline __attribute__((always_inline)) ck_gemm_plan
-ck_gemm_plan_for(const ck_gemm_table *t, int mr, int nr, int max_threads,
+ck_gemm_plan_for(const ck_gemm_table *t, ck_gemm_tiles tiles, int max_threads,
                  const ck_gemm_operands *g) {
     const int64_t m = g->m, n = g->n, k = g->k;
+    const int mr = tiles.mr, nr = tiles.nr;
     if (m <= 0 || n <= 0) return (ck_gemm_plan){CK_GEMM_ROUTE_NOTHING, 1};
     if (g->alpha == 0.0f || k <= 0)
         return (ck_gemm_plan){CK_GEMM_ROUTE_SCALE,
@@ -385,14 +405,22 @@ ck_gemm_plan_for(const ck_gemm_table *t, int mr, int nr, int max_threads,
     if (work <= t->broadcast_max_work && !g->trans_a && !g->trans_b)
         return (ck_gemm_plan){CK_GEMM_ROUTE_BROADCAST, threads};
     const ck_gemm_packed_layout layout = ck_gemm_packed_layout_for(t, mr, nr, threads, g);
-    if (!layout.own_slivers)
-        return (ck_gemm_plan){ck_gemm_along_rows_fit(t, nr, layout.tn, n, k)
-                                  ? CK_GEMM_ROUTE_PACKED_ALONG_ROWS
-                                  : CK_GEMM_ROUTE_PACKED,
-                              threads};
-    return (ck_gemm_plan){ck_gemm_b_in_place(t, mr, g) ? CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE
-                                                       : CK_GEMM_ROUTE_PACKED_OWN_SLIVERS,
-                          threads};
+    if (layout.own_slivers)
+        return (ck_gemm_plan){ck_gemm_b_in_place(t, mr, g)
+                                  ? CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE
+                                  : CK_GEMM_ROUTE_PACKED_OWN_SLIVERS,
+                              threads, layout, 0};
+    if (ck_gemm_along_rows_fit(t, nr, layout.tn, n, k))
+        return (ck_gemm_plan){CK_GEMM_ROUTE_PACKED_ALONG_ROWS, threads, layout, 0};
+    if (tiles.packed_mr == mr && tiles.packed_nr == nr)
+        return (ck_gemm_plan){CK_GEMM_ROUTE_PACKED, threads, layout, 0};
+    /* PACKED on the table's packed tile, laid out for that tile: where that layout has own
+     * slivers, they are packed (never read in place), on the packed tile too. */
+    const ck_gemm_packed_layout wide =
+        ck_gemm_packed_layout_for(t, tiles.packed_mr, tiles.packed_nr, threads, g);
+    return (ck_gemm_plan){wide.own_slivers ? CK_GEMM_ROUTE_PACKED_OWN_SLIVERS
+                                           : CK_GEMM_ROUTE_PACKED,
+                          threads, wide, 1};
 }
 
 /* The routes: each computes product g on table t (whose instruction set is compiled and

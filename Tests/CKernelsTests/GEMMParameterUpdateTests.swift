@@ -205,12 +205,13 @@ final class GEMMParameterUpdateTests: XCTestCase {
     /// product), the packed routes with B~ shared in one k block (the tiles go along rows, and
     /// each finished row panel updates its parameters) with partial tiles and several column
     /// blocks, and every packed route in several k blocks (k above every table's kc: the
-    /// update follows the stored product). On the two-FMA table, 24 × 1500 × 200 is planned
-    /// with B~ shared, but its 8 × 48 tiles lay out own slivers on 2 threads: the update
-    /// follows the stored tiles, as on a team smaller than planned (SmallerTeamTests).
+    /// update follows the stored product). On the two-FMA table, 24 × 1500 × 200 on 2 threads
+    /// is PACKED laid out for its 8 × 48 tiles, which gives own slivers (the update follows the
+    /// stored product), and 48 × 1100 × 250 is PACKED with B~ shared.
     private static let shapes: [(m: Int, n: Int, k: Int)] = [
         (5, 3, 9), (7, 33, 11), (30, 3, 100), (70, 50, 90), (29, 1000, 200), (20, 600, 250),
-        (5, 4100, 16), (131, 97, 64), (257, 257, 200), (24, 1500, 200), (8, 2048, 256), (13, 37, 1100),
+        (5, 4100, 16), (131, 97, 64), (257, 257, 200), (24, 1500, 200), (48, 1100, 250),
+        (8, 2048, 256), (13, 37, 1100),
     ]
 
     /// The shapes with k at most 256 (every table's kc or less) take every packed route on

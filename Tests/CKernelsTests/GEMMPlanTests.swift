@@ -308,6 +308,11 @@ final class GEMMPlanTests: XCTestCase {
         XCTAssertEqual(route(intel, "TN", 240, 32, 240, ldc: 248), "packed-along-rows")
         XCTAssertEqual(route(intel, "TN", 241, 32, 240), "packed-along-rows") // two A~ blocks
         XCTAssertEqual(route(intel, "NN", 240, 1025, 240), "packed-along-rows") // two k blocks
+        // PACKED runs 8 × 48 tiles, laid out for them: 24 × 480 of 2048 terms on 2 threads
+        // would split its 2 rows of 12 × 32 tiles, but its 1 row of 8 × 48 tiles is split by
+        // columns: one row part, each thread packing its own 5 slivers of 48 columns.
+        XCTAssertEqual(route(intel, "NN", 24, 2048, 480), "packed-own-slivers")
+        XCTAssertEqual(route(CK_GEMM_ARCH_AVX512_ZEN5, "NN", 24, 2048, 480), "packed")
         // One thread splits nothing: C's rows may start anywhere.
         XCTAssertEqual(route(intel, threads: 1, "TN", 240, 32, 240), "packed-own-slivers-in-place")
         XCTAssertEqual(route(intel, threads: 1, "TN", 240, 32, 250), "packed-own-slivers-in-place")

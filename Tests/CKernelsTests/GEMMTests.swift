@@ -429,10 +429,11 @@ final class GEMMTests: XCTestCase {
         // Zen 4's own slivers past MC rows (250 rows, two KC blocks; 1 × 2 threads, 3 × 1).
         // C's transpose split by C's rows on the Zen 4 table from 2¹⁸ multiply-adds (1024 ×
         // 10 of 32 terms, A transposed). On the Zen 4 table, own slivers of B transposed on
-        // 2 and 3 threads and a shared B~ on 1 (64 × 2048 of 16 terms).
+        // 2 and 3 threads and a shared B~ on 1 (64 × 2048 of 16 terms). On the two-FMA table,
+        // own slivers of 8 × 48 tiles on 2 threads, a shared B~ on 1 (24 × 480 of 2048 terms).
         for shape in [(m: 300, n: 700, k: 500), (m: 32, n: 1024, k: 256), (m: 301, n: 10, k: 1024),
                       (m: 250, n: 700, k: 1100), (m: 1024, n: 10, k: 32), (m: 64, n: 2048, k: 16),
-                      (m: 301, n: 40, k: 200)] {
+                      (m: 301, n: 40, k: 200), (m: 24, n: 480, k: 2048)] {
             let problem = GEMMProblem.random(m: shape.m, n: shape.n, k: shape.k, alpha: 1, beta: 0.5, using: &rng)
             let sampledRows = [0, 1, shape.m / 2, shape.m - 1]
             let sample = problem.rows(sampledRows)
