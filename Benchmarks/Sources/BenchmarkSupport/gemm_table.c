@@ -140,5 +140,5 @@ const char *bench_gemm_table_route(int variant, int trans_a, int trans_b, int64_
                                       .k = k, .alpha = 1, .beta = 0, .ldb = trans_b ? k : n,
                                       .ldc = n};
     return ck_gemm_route_name(
-        ck_gemm_plan_for(table, table->isa->mr, table->isa->nr, threads, &product).route);
+        ck_gemm_plan_for(table, ck_gemm_tiles_of(table), threads, &product).route);
 }
