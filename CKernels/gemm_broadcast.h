@@ -89,10 +89,13 @@ static void direct_rows_share(const void *args, int64_t begin, int64_t end) {
     direct_block(s->t, &s->g, CK_GEMM_ROUTE_BROADCAST, begin, end, 0, s->g.n);
 }
 
+/* The shares of D between threads: columns in multiples of 32 (whole vectors on every
+ * instruction set), rows in multiples of 8. */
+enum { BROADCAST_COLUMN_UNIT = 32, BROADCAST_ROW_UNIT = 8 };
+
 /* Both broadcast routes and the row panels. On several threads each thread takes a share of
- * D's columns, a multiple of 32 (whole vectors on every instruction set), or, with fewer than
- * 32 columns a thread, of its rows, a multiple of 8: every element is computed as on one
- * thread. */
+ * D's columns, or, with fewer than BROADCAST_COLUMN_UNIT columns a thread, of its rows: every
+ * element is computed as on one thread. */
 static inline __attribute__((always_inline)) void
 ck_gemm_broadcast(const ck_gemm_table *t, const ck_gemm_operands *g, ck_gemm_plan plan) {
     if (plan.route == CK_GEMM_ROUTE_BROADCAST_TRANSPOSED) {
@@ -105,16 +108,16 @@ ck_gemm_broadcast(const ck_gemm_table *t, const ck_gemm_operands *g, ck_gemm_pla
             transposed_columns(t, g, e, 0, g->m);
         } else {
             const broadcast_args args = {t, *g, e};
-            ck_parallel_region(g->m, 32, plan.threads, transposed_share, &args);
+            ck_parallel_region(g->m, BROADCAST_COLUMN_UNIT, plan.threads, transposed_share, &args);
         }
     } else if (plan.threads <= 1) {
         direct_block(t, g, plan.route, 0, g->m, 0, g->n);
-    } else if (g->n >= 32 * plan.threads) {
+    } else if (g->n >= BROADCAST_COLUMN_UNIT * plan.threads) {
         const broadcast_args args = {t, *g, NULL};
-        ck_parallel_region(g->n, 32, plan.threads, direct_columns_share, &args);
+        ck_parallel_region(g->n, BROADCAST_COLUMN_UNIT, plan.threads, direct_columns_share, &args);
     } else {
         const broadcast_args args = {t, *g, NULL};
-        ck_parallel_region(g->m, 8, plan.threads, direct_rows_share, &args);
+        ck_parallel_region(g->m, BROADCAST_ROW_UNIT, plan.threads, direct_rows_share, &args);
     }
 }
 

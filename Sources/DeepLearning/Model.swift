@@ -117,14 +117,15 @@ public final class Model: Layer {
     /// `backward(_:)` on its output.
     @discardableResult
     public func backward(_ outputGradient: Tensor) -> Tensor {
-        requireFusedSteps().backward(outputGradient)
+        requireFusedSteps(for: "backward").backward(outputGradient)
     }
 
     /// Accumulates every layer's parameter gradients from dLoss/dOutput, skipping the input
     /// gradient of the first layer, which training does not need. For models whose layers are
     /// all `Function`s, as `backward(_:)`.
     public func accumulateParameterGradients(_ outputGradient: Tensor) {
-        requireFusedSteps().accumulateParameterGradients(outputGradient)
+        requireFusedSteps(for: "accumulateParameterGradients").accumulateParameterGradients(
+            outputGradient)
     }
 
     /// `accumulateParameterGradients(outputGradient)`, then `optimizer.step()`, with the same
@@ -143,14 +144,15 @@ public final class Model: Layer {
     /// ```
     public func accumulateParameterGradients(_ outputGradient: Tensor,
                                              thenStep optimizer: any Optimizer) {
-        requireFusedSteps().accumulateParameterGradients(
+        requireFusedSteps(for: "accumulateParameterGradients").accumulateParameterGradients(
             outputGradient, updating: optimizer as? any StepsInProduct)
         optimizer.step()
     }
 
-    private func requireFusedSteps() -> FusedSteps {
+    /// The fused passes; stops with a message naming `method` when the model has none.
+    private func requireFusedSteps(for method: String) -> FusedSteps {
         guard let steps = fusedSteps else {
-            fatalError("\(self): backward needs every layer to be a Function, none of them twice; differentiate model(x) with backward(_:) instead")
+            fatalError("Model.\(method) needs every layer to be a Function, none of them twice; differentiate model(x) with backward(_:) instead (the model: \(self))")
         }
         return steps
     }

@@ -130,7 +130,7 @@ final class ModelCompositionTests: XCTestCase {
     }
 
     func testFunctionStylePassesNeedFunctions() throws {
-        try assertStops(withMessage: "backward needs every layer to be a Function") {
+        try assertStops(withMessage: "Model.backward needs every layer to be a Function") {
             let model = Model { Linear(2, 3); FeatureScale(features: 3) }
             _ = model.forward(Tensor(shape: [1, 2]))
             model.backward(Tensor(shape: [1, 3]))
