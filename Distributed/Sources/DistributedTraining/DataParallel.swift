@@ -13,7 +13,7 @@ import DeepLearning
 /// ```swift
 /// let world = World()
 /// let parallel = try DataParallel(model: model, world: world)
-/// let losses = try parallel.fit(inputs, labels: labels,
+/// let losses = try parallel.fit(model, inputs: inputs, labels: labels,
 ///                               optimizer: SGD(parameters: model.parameters, learningRate: 0.1),
 ///                               epochs: 200, globalBatchSize: 20)
 /// world.finalize()

@@ -23,25 +23,32 @@ import Foundation
 
 let usage = """
     usage: mpirun -np N mpi-bench mlp|cnn [--batch-size B] [--steps S] [--warmup W] [--threads T]
-    --batch-size is the global batch (mlp: 256, cnn: 32), a multiple of N; S timed steps (50)
-    after W untimed ones (5); T kernel threads per rank.
+    --batch-size is the global batch (mlp: 256, cnn: 32), a multiple of N, up to 65536; S timed
+    steps (50) after W untimed ones (5), each up to 1000000; T kernel threads per rank, up to
+    1024.
     """
+
+/// Each option's largest value: the batches' samples are held in memory, four global batches.
+let optionLimits = ["batch-size": 65_536, "steps": 1_000_000, "warmup": 1_000_000,
+                    "threads": 1024]
 
 let world = World()
 let arguments = CommandLine.arguments
 var options: [String: Int] = [:]
 var rest = arguments.dropFirst(2)
+var parsed = true
 while let name = rest.popFirst() {
-    guard name.hasPrefix("--"), let text = rest.popFirst(), let value = Int(text), value >= 1,
-          ["batch-size", "steps", "warmup", "threads"].contains(name.dropFirst(2))
-    else { break }
+    guard name.hasPrefix("--"), let text = rest.popFirst(), let value = Int(text),
+          let limit = optionLimits[String(name.dropFirst(2))], (1...limit).contains(value)
+    else {
+        parsed = false
+        break
+    }
     options[String(name.dropFirst(2))] = value
 }
 let workload = arguments.count >= 2 ? arguments[1] : ""
 let globalBatchSize = options["batch-size"] ?? (workload == "cnn" ? 32 : 256)
-guard ["mlp", "cnn"].contains(workload), rest.isEmpty,
-      globalBatchSize % world.size == 0
-else {
+guard parsed, ["mlp", "cnn"].contains(workload), globalBatchSize % world.size == 0 else {
     if world.rank == 0 { print(usage) }
     world.finalize()
     exit(2)

@@ -3,9 +3,10 @@
 //     mpirun -np 2 --allow-run-as-root --oversubscribe Distributed/.build/release/mpi-train spiral
 //     mpirun -np 2 --allow-run-as-root --oversubscribe Distributed/.build/release/mpi-train digits
 //
-// Options as the single-process examples' (`--batch-size` is the global batch, split between
-// the ranks), `--threads` per rank; the spiral's picture (`--output`) is the spiral
-// executable's alone. Only rank 0 prints and writes `--save`.
+// Options named as the single-process examples' (`--batch-size` is the global batch, split
+// between the ranks), `--threads` per rank; the spiral's picture (`--output`) is the spiral
+// executable's alone. Only rank 0 prints the run and writes `--save`; a rank that stops prints
+// its error.
 import DeepLearning
 import DistributedExperiments
 import DigitsExperiment

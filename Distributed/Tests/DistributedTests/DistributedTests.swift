@@ -1,12 +1,13 @@
 import Foundation
 import XCTest
 
-/// Launches `distributed-checks` on 2 ranks with mpirun (one thread each) and checks the
-/// guarantees of data-parallel training: bitwise-identical parameters on every rank, the
-/// losses of one process training on the global batch (the spiral network with SGD, by `fit`
-/// and by a loop of graph operations; the digits CNN with Adam; a regression network towards
-/// targets), runs reproducible bit for bit, and every fault stopping every rank with its
-/// message and a non-zero exit; and the `mpi-train` example's digits options.
+/// Launches `distributed-checks` on 2 ranks with mpirun (one thread each; the summation order
+/// on 3) and checks the guarantees of data-parallel training: bitwise-identical parameters on
+/// every rank, the losses of one process training on the global batch (the spiral network
+/// with SGD, by `fit` and by a loop of graph operations; the digits CNN with Adam; a
+/// regression network towards targets), runs reproducible bit for bit, and every fault
+/// stopping every rank with its message and a non-zero exit; and the `mpi-train` example's
+/// digits options.
 final class DistributedTests: XCTestCase {
     /// What a launch printed (stdout and stderr) and its exit status.
     struct Launch {

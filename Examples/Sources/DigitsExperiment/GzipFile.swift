@@ -9,12 +9,22 @@ import Darwin
 /// The bytes of the file at `path`, decompressed by zlib when it is gzip-compressed (zlib
 /// reads other files as they are), at most `sizeLimit` of them (by default
 /// `labelledCSVSizeLimit`, 1 GiB), so that a small file which decompresses to gigabytes (a
-/// gzip bomb) or a device that never ends is refused instead of exhausting the memory.
+/// gzip bomb) is refused instead of exhausting the memory. A device is not read (one such as
+/// `/dev/zero` never ends); a pipe is read to its end.
 ///
 /// Throws `DeepLearningError.unreadableFile` naming zlib's or the system's reason, and saying
 /// "truncated" when the compressed data ends before its gzip stream does;
+/// `DeepLearningError.notARegularFile` for a device;
 /// `DeepLearningError.decompressedFileTooLarge` beyond `sizeLimit`.
 func readGzipFile(at path: String, sizeLimit: Int = labelledCSVSizeLimit) throws -> [UInt8] {
+    var status = stat()
+    if stat(path, &status) == 0 {
+        switch status.st_mode & S_IFMT {
+        case S_IFCHR: throw DeepLearningError.notARegularFile(path: path, kind: "a character device")
+        case S_IFBLK: throw DeepLearningError.notARegularFile(path: path, kind: "a block device")
+        default: break
+        }
+    }
     guard let file = gzopen(path, "rb") else {
         throw DeepLearningError.unreadableFile(path: path, reason: String(cString: strerror(errno)))
     }

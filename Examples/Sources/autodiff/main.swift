@@ -1,4 +1,4 @@
-// `swift run -c release autodiff`: the article's example of reverse-mode automatic
+// `swift run -c release --package-path Examples autodiff`: the article's example of reverse-mode automatic
 // differentiation, y = sin(x1) + x1·x2 at x1 = 2, x2 = 5, its gradients by backward(), and a
 // check of them against central finite differences.
 import DeepLearning

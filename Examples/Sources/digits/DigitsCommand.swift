@@ -11,7 +11,7 @@ private func seconds(_ duration: Duration) -> Double {
     return Double(parts.seconds) + Double(parts.attoseconds) * 1e-18
 }
 
-/// `swift run -c release digits [--model cnn|residual]`: trains a small CNN (the default) or a
+/// `swift run -c release --package-path Examples digits [--model cnn|residual]`: trains a small CNN (the default) or a
 /// residual network on the 8×8 handwritten digits, prints its test accuracy, training time and
 /// confusion matrix; or evaluates a saved model.
 @main

@@ -5,7 +5,7 @@ import SpiralExperiment
 
 extension SpiralExperiment.WeightInitialization: ExpressibleByArgument {}
 
-/// `swift run -c release spiral`: trains the article's network on the spiral data, prints its
+/// `swift run -c release --package-path Examples spiral`: trains the article's network on the spiral data, prints its
 /// accuracy, loss and time, and draws its decision regions.
 @main
 struct SpiralCommand: ParsableCommand {

@@ -143,6 +143,14 @@ final class DigitsTests: XCTestCase {
         }
     }
 
+    /// A device is refused before it is read (/dev/zero would be read up to the size limit).
+    func testADeviceIsNotRead() {
+        assertThrows(.notARegularFile(path: "/dev/zero", kind: "a character device"),
+                     message: "/dev/zero is a character device, not a regular file") {
+            try readGzipFile(at: "/dev/zero")
+        }
+    }
+
     /// Data too small to hold test images is refused when split, before any training.
     func testASplitWithoutTestOrTrainingImagesIsRefused() throws {
         let data = try DigitsExperiment.images(pixels: Tensor(shape: [4, 64]), labels: [0, 1, 2, 3],
