@@ -7,8 +7,8 @@ import Synchronization
 /// another call.
 final class FunctionNode: GradientNode {
     private let function: any Function
-    /// This call's number in `FunctionCalls`; nil once the node has run.
-    private var call: UInt64?
+    /// This call's number in `FunctionCalls`.
+    private let call: UInt64
 
     init(_ function: any Function, input: Tensor, output: Tensor) {
         self.function = function
@@ -16,17 +16,14 @@ final class FunctionNode: GradientNode {
         super.init("\(function)", inputs: [input], saving: [output], outputShape: output.shape)
     }
 
+    /// A node that never ran (its graph was dropped) still waits in the ledger.
     deinit {
-        if call != nil { FunctionCalls.release(of: function) }
+        if !isFreed { _ = FunctionCalls.finish(call, of: function) }
     }
 
     override func backward(_ outputGradient: Tensor) {
-        if let call {
-            require(FunctionCalls.isLastCall(call, of: function),
-                    "backward: \(function) was called again after this call was recorded, and a Function keeps the state of its last forward pass only; call backward() before calling it again, or write its callAsFunction with operations")
-            FunctionCalls.release(of: function)
-            self.call = nil
-        }
+        require(FunctionCalls.finish(call, of: function),
+                "backward: \(function) was called again after this call was recorded, and a Function keeps the state of its last forward pass only; call backward() before calling it again, or write its callAsFunction with operations")
         _ = savedValue(0) // stops when a direct forward(_:) overwrote the output it returned
         let inputGradient = function.backward(outputGradient)
         gradientTarget(forInput: 0)?.add(inputGradient)
@@ -71,18 +68,15 @@ enum FunctionCalls {
         }
     }
 
-    /// Whether `call` is still the last call of `function`.
-    static func isLastCall(_ call: UInt64, of function: any Function) -> Bool {
-        ledger.withLock { $0.entries[ObjectIdentifier(function)]?.lastCall == call }
-    }
-
-    /// Notes that a node of `function` no longer waits (it ran, or it was freed unrun).
-    static func release(of function: any Function) {
+    /// Notes that the node of `call` no longer waits (it runs, or it was freed unrun), and
+    /// returns whether `call` was still the last call of `function`.
+    static func finish(_ call: UInt64, of function: any Function) -> Bool {
         ledger.withLock { ledger in
             let key = ObjectIdentifier(function)
-            guard var entry = ledger.entries[key] else { return }
+            guard var entry = ledger.entries[key] else { return false }
             entry.waitingNodes -= 1
             ledger.entries[key] = entry.waitingNodes == 0 ? nil : entry
+            return entry.lastCall == call
         }
     }
 }
