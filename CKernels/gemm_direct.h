@@ -80,12 +80,13 @@ typedef void (*ck_gemm_direct_broadcast)(int64_t m, int64_t n, int64_t k, float 
  * D(i, j) = d[i*ldd + j]. Each element: lane-wise chains over p (AVX-512 takes the last
  * k % lanes terms as one more, masked, step), a fixed pairwise sum of the lanes, then (other
  * paths) the remaining p in order, then the epilogue e (NULL: none). Runs rows on `threads`
- * threads (1: no parallel region), or columns when D is wider than tall. beta == 0: D is not
- * read. k >= 1. */
+ * threads (1: no parallel region), or columns when D is wider than tall, each thread's
+ * column_block (>= 1; the table's dot_column_block) at a time. beta == 0: D is not read.
+ * k >= 1. */
 typedef void (*ck_gemm_direct_dot)(int64_t m, int64_t n, int64_t k, float alpha,
                                    const float *x, int64_t ldx, const float *yt, int64_t ldyt,
                                    float beta, float *d, int64_t ldd, const ck_gemm_epilogue *e,
-                                   int threads);
+                                   int64_t column_block, int threads);
 
 /* The most terms per sum the row panels hold in registers. */
 #define CK_GEMM_ROW_PANEL_MAX_K 4

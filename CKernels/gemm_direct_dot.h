@@ -111,6 +111,7 @@ typedef struct {
     const float *x, *yt;
     float *d;
     const ck_gemm_epilogue *e; /* NULL: none */
+    int64_t column_block;      /* columns a block of dot_columns */
 } dot_args;
 
 /* Rows [begin, end) of D, all columns: blocks of ROWS rows, then one block of the rest. */
@@ -173,16 +174,14 @@ static void dot_rows(const void *args, int64_t begin, int64_t end) {
     dot_rows_epilogue(a, begin, end, a->e);
 }
 
-/* Columns of D per block of dot_columns: DOT_COLUMN_BLOCK rows of Yt (64 x k floats), read
- * from memory once and from cache by every row block of X. */
-enum { DOT_COLUMN_BLOCK = 64 };
-
-/* Columns [begin, end) of D, all rows, in blocks of DOT_COLUMN_BLOCK columns. */
+/* Columns [begin, end) of D, all rows, in blocks of a->column_block columns: each block's rows
+ * of Yt (column_block x k floats) are read from memory once and from cache by every row block
+ * of X. */
 static void dot_columns(const void *args, int64_t begin, int64_t end) {
     const dot_args *a = args;
-    for (int64_t j = begin; j < end; j += DOT_COLUMN_BLOCK) {
+    for (int64_t j = begin; j < end; j += a->column_block) {
         dot_args block = *a;
-        block.n = end - j < DOT_COLUMN_BLOCK ? end - j : DOT_COLUMN_BLOCK;
+        block.n = end - j < a->column_block ? end - j : a->column_block;
         block.yt = a->yt + j * a->ldyt;
         block.d = a->d + j;
         const ck_gemm_epilogue ej = a->e != NULL ? ck_gemm_epilogue_at(*a->e, 0, j) : no_epilogue;
@@ -194,8 +193,9 @@ static void dot_columns(const void *args, int64_t begin, int64_t end) {
  * Yt): every thread then reads only its own rows of Yt, each block of them once. */
 static void direct_dot(int64_t m, int64_t n, int64_t k, float alpha, const float *x,
                        int64_t ldx, const float *yt, int64_t ldyt, float beta, float *d,
-                       int64_t ldd, const ck_gemm_epilogue *e, int threads) {
-    dot_args args = {m, n, k, ldx, ldyt, ldd, alpha, beta, x, yt, d, e};
+                       int64_t ldd, const ck_gemm_epilogue *e, int64_t column_block,
+                       int threads) {
+    dot_args args = {m, n, k, ldx, ldyt, ldd, alpha, beta, x, yt, d, e, column_block};
     if (m >= n)
         ck_parallel_for(m, ROWS, threads, dot_rows, &args);
     else

@@ -22,7 +22,7 @@ ck_gemm_dot(const ck_gemm_table *t, const ck_gemm_operands *g, int threads) {
         ldyt = g->k;
     }
     t->isa->direct_dot(g->m, g->n, g->k, g->alpha, g->a, g->lda, yt, ldyt, g->beta, g->c,
-                       g->ldc, g->epilogue, threads);
+                       g->ldc, g->epilogue, t->dot_column_block, threads);
 }
 
 #endif

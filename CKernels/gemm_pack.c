@@ -102,19 +102,19 @@ static inline void transpose_2_rows(const float *s, int64_t lds, int64_t p0, int
 /* dst[p*ldd + i] = src[i*lds + p] for i < rows, p < cols: a rows x cols block transposed,
  * four rows at a time, then a pair, then a last row, every group through a chunk of the
  * columns. The block is a sliver: an A sliver's rows, or a transposed B sliver's columns, by
- * the k block's terms. A dst of more than TRANSPOSE_L1_FLOATS floats (32 KB: rows x kc past
- * 8192, such as a partial A sliver of 9 to 11 rows of the 12 x 32 kernel in a k block of
- * 1024) is filled TRANSPOSE_COLUMNS columns at a time, so that the chunk's part of it stays
- * in L1 while all its rows fill it, rather than having its lines, 16 bytes written per 4
- * rows, fetched again for every 4 rows. A smaller dst (such as an A sliver of 6 rows by the
- * AVX2 table's kc of 256, or the 8 x 48 kernel's 8 rows by the AVX-512 tables' 1024) stays in
- * L1 anyway and is filled in one chunk: each group of source rows is then read straight
- * through. (Two kinds of sliver go elsewhere: a whole 12-row A sliver to transpose_sliver_12,
- * a transposed B sliver of 32 or 48 columns to ck_transpose_blocks_avx512.) */
-enum { TRANSPOSE_L1_FLOATS = 8192, TRANSPOSE_COLUMNS = 64 };
-static void transpose_block(int64_t rows, int64_t cols, const float *src, int64_t lds,
-                            float *dst, int64_t ldd) {
-    const int64_t chunk = rows * cols > TRANSPOSE_L1_FLOATS ? TRANSPOSE_COLUMNS : cols;
+ * the k block's terms. A dst of more than t->pack_transpose_max_floats floats (such as a
+ * partial A sliver of 9 to 11 rows of the 12 x 32 kernel in a k block of 1024, past 32 KB) is
+ * filled t->pack_transpose_columns columns at a time, so that the chunk's part of it stays in
+ * L1 while all its rows fill it, rather than having its lines, 16 bytes written per 4 rows,
+ * fetched again for every 4 rows. A smaller dst (such as an A sliver of 6 rows by the AVX2
+ * table's kc of 256, or the 8 x 48 kernel's 8 rows by the AVX-512 tables' 1024) is filled in
+ * one chunk: each group of source rows is then read straight through. (Two kinds of sliver go
+ * elsewhere: a whole 12-row A sliver to transpose_sliver_12, a transposed B sliver of 32 or
+ * 48 columns to ck_transpose_blocks_avx512.) */
+static void transpose_block(const ck_gemm_table *t, int64_t rows, int64_t cols, const float *src,
+                            int64_t lds, float *dst, int64_t ldd) {
+    const int64_t chunk =
+        rows * cols > t->pack_transpose_max_floats ? t->pack_transpose_columns : cols;
     for (int64_t p0 = 0; p0 < cols; p0 += chunk) {
         const int64_t p1 = ck_gemm_min64(cols, p0 + chunk);
         int64_t i = 0;
@@ -193,21 +193,21 @@ transpose_sliver_12(int64_t kc, const float *src, int64_t lds, float *dst) {
 #endif
 
 /* gemm_pack.h */
-CK_VECTORIZED void ck_gemm_pack_a(int trans, const float *a, int64_t lda, int64_t i0, int64_t p0,
-                                  int64_t mc, int64_t kc, int mr, int64_t ahead,
-                                  int ask_next_sliver, float *dst) {
+CK_VECTORIZED void ck_gemm_pack_a(const ck_gemm_table *t, int trans, const float *a,
+                                  int64_t lda, int64_t i0, int64_t p0, int64_t mc, int64_t kc,
+                                  int mr, float *dst) {
     for (int64_t s = 0; s * mr < mc; s++, dst += (int64_t)mr * kc) {
         int64_t rows = ck_gemm_min64(mr, mc - s * mr);
         int64_t row0 = i0 + s * mr;
         if (trans) {
             /* Column p of op(A) is row p of A: rows contiguous values per p. */
-            copy_strip(dst, mr, a, lda, p0, kc, row0, rows, ahead);
+            copy_strip(dst, mr, a, lda, p0, kc, row0, rows, t->prefetch_rows);
         } else {
             /* Row i of op(A) is row i of A: the sliver is its transpose. Its rows' pieces
              * are short (kc floats) and far apart, too short for the hardware prefetcher to
              * follow before the next sliver's: those are asked for first. */
             const int64_t next_rows = ck_gemm_min64(mr, mc - (s + 1) * mr);
-            for (int64_t i = 0; ask_next_sliver && i < next_rows; i++)
+            for (int64_t i = 0; t->ask_next_a_sliver && i < next_rows; i++)
                 ck_gemm_prefetch_floats(a + (row0 + mr + i) * lda + p0, kc);
 #if defined(__x86_64__)
             if (rows == 12 && mr == 12) {
@@ -215,15 +215,16 @@ CK_VECTORIZED void ck_gemm_pack_a(int trans, const float *a, int64_t lda, int64_
                 continue;
             }
 #endif
-            transpose_block(rows, kc, a + row0 * lda + p0, lda, dst, mr);
+            transpose_block(t, rows, kc, a + row0 * lda + p0, lda, dst, mr);
         }
     }
 }
 
 /* gemm_pack.h */
-CK_VECTORIZED void ck_gemm_pack_b(int trans, const float *b, int64_t ldb, int64_t p0, int64_t j0,
-                                  int64_t nc, int64_t kc, int nr, int64_t s_begin, int64_t s_end,
-                                  int64_t ahead, int64_t row_block, float *dst) {
+CK_VECTORIZED void ck_gemm_pack_b(const ck_gemm_table *t, int trans, const float *b,
+                                  int64_t ldb, int64_t p0, int64_t j0, int64_t nc, int64_t kc,
+                                  int nr, int64_t s_begin, int64_t s_end, int64_t row_block,
+                                  float *dst) {
     if (!trans && row_block > 0) {
         /* Row p of op(B) is row p of B: row_block rows at a time, each read along its
          * columns of all the slivers, as row_block streams the hardware prefetcher follows
@@ -246,10 +247,10 @@ CK_VECTORIZED void ck_gemm_pack_b(int trans, const float *b, int64_t ldb, int64_
                     continue;
                 }
 #endif
-                transpose_block(cols, kc, b + col0 * ldb + p0, ldb, d, nr);
+                transpose_block(t, cols, kc, b + col0 * ldb + p0, ldb, d, nr);
             } else {
                 /* Row p of op(B) is row p of B: cols contiguous values per p. */
-                copy_strip(d, nr, b, ldb, p0, kc, col0, cols, ahead);
+                copy_strip(d, nr, b, ldb, p0, kc, col0, cols, t->prefetch_rows);
             }
         }
     }

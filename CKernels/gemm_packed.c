@@ -200,9 +200,9 @@ static const float *own_sliver_of_group(const gemm_problem *problem, const k_blo
     const int64_t first = s->n0 + (jr - s->n0) / width * width;
     if (buffers->b_first != first) {
         const int64_t cols = ck_gemm_min64(width, s->n1 - first);
-        ck_gemm_pack_b(g->trans_b, g->b, g->ldb, kb->pc, kb->jc + first, cols, kb->kc, nr, 0,
-                       (cols + nr - 1) / nr, problem->t->prefetch_rows,
-                       problem->t->pack_b_row_block, buffers->b_slivers);
+        ck_gemm_pack_b(problem->t, g->trans_b, g->b, g->ldb, kb->pc, kb->jc + first, cols,
+                       kb->kc, nr, 0, (cols + nr - 1) / nr, problem->t->pack_b_row_block,
+                       buffers->b_slivers);
         buffers->b_first = first;
     }
     return buffers->b_slivers + (jr - first) / nr * nr * kb->kc;
@@ -236,8 +236,8 @@ static void tile_column(const gemm_problem *problem, const k_block *kb, const fl
     } else if (grouped) {
         bp = own_sliver_of_group(problem, kb, s, jr, buffers);
     } else {
-        ck_gemm_pack_b(g->trans_b, g->b, g->ldb, pc, jc + jr, nc - jr, kc, nr, 0, 1,
-                       t->prefetch_rows, 0, buffers->b_slivers);
+        ck_gemm_pack_b(t, g->trans_b, g->b, g->ldb, pc, jc + jr, nc - jr, kc, nr, 0, 1, 0,
+                       buffers->b_slivers);
     }
     const int64_t cols = ck_gemm_min64(nr, n1 - jr);
     /* Own slivers one at a time: the next one, if packed, is asked for a piece per tile. */
@@ -305,9 +305,8 @@ static void compute_unit(const gemm_problem *problem, const k_block *kb, const t
     const int64_t ic = s->m0 + unit / s->per_block * s->mc_block, u = unit % s->per_block;
     const int64_t mc = ck_gemm_min64(s->mc_block, s->m1 - ic);
     if (buffers->a_rows != ic) {
-        ck_gemm_pack_a(g->trans_a, g->a, g->lda, ic, kb->pc, mc, kb->kc, problem->isa->mr,
-                       problem->t->prefetch_rows, (int)problem->t->ask_next_a_sliver,
-                       buffers->a_packed);
+        ck_gemm_pack_a(problem->t, g->trans_a, g->a, g->lda, ic, kb->pc, mc, kb->kc,
+                       problem->isa->mr, buffers->a_packed);
         buffers->a_rows = ic;
     }
     if (s->along_rows) {
@@ -420,8 +419,8 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
             if (!layout.own_slivers) {
                 int64_t s0, s1;
                 ck_split_range((nc + nr - 1) / nr, 1, tid, threads, &s0, &s1);
-                ck_gemm_pack_b(g->trans_b, g->b, g->ldb, pc, jc, nc, kc, nr, s0, s1,
-                               t->prefetch_rows, 0, problem->b_packed);
+                ck_gemm_pack_b(t, g->trans_b, g->b, g->ldb, pc, jc, nc, kc, nr, s0, s1, 0,
+                               problem->b_packed);
             }
             if (threads > 1) work_queue_fill(&problem->queues[tid], queued ? mine.units : 0);
             if (shared) team_barrier();

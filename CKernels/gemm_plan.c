@@ -40,13 +40,17 @@
 #define ZEN3_L2_SETS (512 * 1024 / 8 / 64)
 /* along_rows_max_b: a thread's part of B~ up to 1 MB, half of Sapphire Rapids' L2. */
 #define ALONG_ROWS_UP_TO_1_MB ((int64_t)1 << 18)
+/* pack_transpose_max_floats: a transposed sliver filled in one pass up to 32 KB, the L1 of
+ * every CPU the tables name (Sapphire Rapids' and Zen 5's is 48 KB). */
+#define TRANSPOSE_IN_L1_FLOATS ((int64_t)32 * 1024 / 4)
 
 /* The tables, one per architecture (ck_gemm_arch_for_cpu says which CPUs select each). Block
  * sizes and thresholds not fixed by a tile or a cache were chosen by measurement on the CPU
  * named below for each row; Benchmarks/README.md has, in its section for that CPU, the
  * measurements and the values and peers they were compared with. The portable and AVX2 rows'
  * blocks are scaled to their tiles, and every row takes the row panels up to their
- * CK_GEMM_ROW_PANEL_MAX_K terms.
+ * CK_GEMM_ROW_PANEL_MAX_K terms. Every row has the one-FMA row's dot_column_block and
+ * transposes in packing (pack_transpose_max_floats, pack_transpose_columns), chosen on Zen 4.
  * The AVX2 row, for any CPU with AVX2 and FMA but not AVX-512F, was chosen on Zen 3 (EPYC
  * Milan: 512 KB of L2 a core, 8 ways), and some of its fields follow that cache (the other
  * rows turn them off, 0, or 1 for own_slivers_group, unless stated; dot_max_m is 32 there):
@@ -106,15 +110,16 @@ static const ck_gemm_table tables[] = {
         .mc = 120, .kc = 256, .nc = 2048,
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
         .broadcast_max_work = WORK_64_CUBED,
-        .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
-        .transposed_min_work_per_thread = WORK_64_CUBED,
+        .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .dot_column_block = 64,
+        .transposed_max_n = 15, .transposed_min_work_per_thread = WORK_64_CUBED,
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
         .ask_next_a_sliver = 0, .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_MC,
         .own_slivers_margin = 0,
         .in_place_l2_sets = 0, .in_place_sets_per_tile = 0,
         .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 0,
-        .pack_b_row_block = 0, .own_slivers_group = 1,
+        .pack_b_row_block = 0, .pack_transpose_max_floats = TRANSPOSE_IN_L1_FLOATS,
+        .pack_transpose_columns = 64, .own_slivers_group = 1,
         .own_slivers_by_rows = 0, .one_thread_own_slivers_in_place_only = 0,
     },
     [CK_GEMM_ARCH_AVX2] = {
@@ -122,15 +127,16 @@ static const ck_gemm_table tables[] = {
         .mc = 144, .kc = 256, .nc = 4096,
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
         .broadcast_max_work = WORK_64_CUBED,
-        .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 8, .transposed_max_n = 15,
-        .transposed_min_work_per_thread = WORK_64_CUBED,
+        .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 8, .dot_column_block = 64,
+        .transposed_max_n = 15, .transposed_min_work_per_thread = WORK_64_CUBED,
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
         .ask_next_a_sliver = 1, .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_512_KB,
         .own_slivers_margin = 16,
         .in_place_l2_sets = ZEN3_L2_SETS, .in_place_sets_per_tile = 2,
         .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 1,
-        .pack_b_row_block = 8, .own_slivers_group = 16,
+        .pack_b_row_block = 8, .pack_transpose_max_floats = TRANSPOSE_IN_L1_FLOATS,
+        .pack_transpose_columns = 64, .own_slivers_group = 16,
         .own_slivers_by_rows = 1, .one_thread_own_slivers_in_place_only = 0,
     },
     [CK_GEMM_ARCH_AVX512_ONE_FMA] = {
@@ -138,15 +144,16 @@ static const ck_gemm_table tables[] = {
         .mc = 240, .kc = 1024, .nc = 2048,
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
         .broadcast_max_work = WORK_512_CUBED,
-        .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
-        .transposed_min_work_per_thread = HALF_WORK_64_CUBED,
+        .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .dot_column_block = 64,
+        .transposed_max_n = 15, .transposed_min_work_per_thread = HALF_WORK_64_CUBED,
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
         .ask_next_a_sliver = 0, .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_UP_TO_2_MB, .own_slivers_max_a = OWN_A_UP_TO_1_MB,
         .own_slivers_margin = 16,
         .in_place_l2_sets = 0, .in_place_sets_per_tile = 0,
         .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 1,
-        .pack_b_row_block = 0, .own_slivers_group = 1,
+        .pack_b_row_block = 0, .pack_transpose_max_floats = TRANSPOSE_IN_L1_FLOATS,
+        .pack_transpose_columns = 64, .own_slivers_group = 1,
         .own_slivers_by_rows = 1, .one_thread_own_slivers_in_place_only = 1,
     },
     [CK_GEMM_ARCH_AVX512_TWO_FMA] = {
@@ -155,15 +162,17 @@ static const ck_gemm_table tables[] = {
         .mc = 240, .kc = 1024, .nc = 2112,
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
         .broadcast_max_work = WORK_64_CUBED,
-        .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
-        .transposed_min_work_per_thread = WORK_64_CUBED,
+        .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .dot_column_block = 64,
+        .transposed_max_n = 15, .transposed_min_work_per_thread = WORK_64_CUBED,
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
         .ask_next_a_sliver = 0, .kernel_prefetch_b_rows = 32,
         .own_slivers_in_place_max_b = IN_PLACE_UP_TO_4_MB, .own_slivers_max_a = OWN_A_UP_TO_1_MB,
         .own_slivers_margin = 0,
         .in_place_l2_sets = 0, .in_place_sets_per_tile = 0,
         .next_sliver_max_lines = 32, .along_rows_max_b = ALONG_ROWS_UP_TO_1_MB,
-        .own_slivers_one_block = 1, .pack_b_row_block = 0, .own_slivers_group = 1,
+        .own_slivers_one_block = 1, .pack_b_row_block = 0,
+        .pack_transpose_max_floats = TRANSPOSE_IN_L1_FLOATS, .pack_transpose_columns = 64,
+        .own_slivers_group = 1,
         .own_slivers_by_rows = 0, .one_thread_own_slivers_in_place_only = 0,
     },
     [CK_GEMM_ARCH_AVX512_ZEN5] = {
@@ -171,15 +180,16 @@ static const ck_gemm_table tables[] = {
         .mc = 240, .kc = 1024, .nc = 2048,
         .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
         .broadcast_max_work = WORK_64_CUBED,
-        .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .transposed_max_n = 15,
-        .transposed_min_work_per_thread = WORK_64_CUBED,
+        .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .dot_column_block = 64,
+        .transposed_max_n = 15, .transposed_min_work_per_thread = WORK_64_CUBED,
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
         .ask_next_a_sliver = 0, .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_MC,
         .own_slivers_margin = 0,
         .in_place_l2_sets = 0, .in_place_sets_per_tile = 0,
         .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 0,
-        .pack_b_row_block = 0, .own_slivers_group = 1,
+        .pack_b_row_block = 0, .pack_transpose_max_floats = TRANSPOSE_IN_L1_FLOATS,
+        .pack_transpose_columns = 64, .own_slivers_group = 1,
         .own_slivers_by_rows = 0, .one_thread_own_slivers_in_place_only = 0,
     },
 };

@@ -95,6 +95,9 @@
  *       most direct_max_work: no effect)
  *   dot_min_k, dot_max_n, dot_max_m, transposed_max_n, row_panel_max_k: see the routes above
  *       (row_panel_max_k 0: no row panels; at most CK_GEMM_ROW_PANEL_MAX_K)
+ *   dot_column_block     DOT split by columns (D wider than tall) takes each thread's columns
+ *       this many at a time: that many rows of Yt (by k) are read from memory once and from
+ *       cache by every row block of X (at least 1)
  *   transposed_min_work_per_thread  min_work_per_thread for BROADCAST_TRANSPOSED past
  *       direct_max_work: its threads split C's rows in shares of 32 and pack nothing, so a
  *       smaller share may pay for the parallel region than on the packed routes
@@ -143,6 +146,14 @@
  *       of kc rows with the asks ahead): rows a multiple of 16 KB apart share so few sets of
  *       L1 and L2 that the pieces asked for ahead evict each other, and only a long run
  *       along a row is prefetched in time
+ *   pack_transpose_max_floats, pack_transpose_columns  a sliver packed by transposing (A as
+ *       stored, B transposed; ck_gemm_pack_a, ck_gemm_pack_b) of more than
+ *       pack_transpose_max_floats floats (its rows or columns by kc) is filled
+ *       pack_transpose_columns of its k columns at a time (at least 1), so that the lines of it
+ *       they fill stay in L1 while every group of 4 source rows writes 16 bytes to each; a
+ *       smaller one stays in L1 anyway and is filled in one pass, each group of source rows
+ *       read straight through. The 12 x 32 kernel's whole A slivers and the AVX-512 kernels'
+ *       B slivers are transposed by code of their own, which does not read these
  *   own_slivers_by_rows  1: own slivers where B~ would be larger than the product's own A~
  *       (its rows, up to mc, by kc), not only than a whole A~ block (mc x kc): a product of
  *       fewer rows than mc and few columns then packs each B sliver as it needs it, with no
@@ -164,7 +175,7 @@ typedef struct {
     int64_t min_work_per_thread;
     int64_t direct_max_work;
     int64_t broadcast_max_work;
-    int64_t dot_min_k, dot_max_n, dot_max_m;
+    int64_t dot_min_k, dot_max_n, dot_max_m, dot_column_block;
     int64_t transposed_max_n, transposed_min_work_per_thread;
     int64_t row_panel_max_k;
     int64_t prefetch_rows;
@@ -177,6 +188,7 @@ typedef struct {
     int64_t along_rows_max_b;
     int64_t own_slivers_one_block;
     int64_t own_slivers_group, pack_b_row_block;
+    int64_t pack_transpose_max_floats, pack_transpose_columns;
     int64_t own_slivers_by_rows;
     int64_t one_thread_own_slivers_in_place_only;
 } ck_gemm_table;

@@ -9,21 +9,26 @@
 #include "../../../CKernels/gemm_plan.h"
 #include "benchmark_support.h"
 
-#define FIELD(name) {#name, offsetof(ck_gemm_table, name)}
+/* A field a variant may set, and the least value it may take: 1 for a block size, of which a
+ * loop takes that many at a time; 0 for the rest. */
+#define FIELD(name) {#name, offsetof(ck_gemm_table, name), 0}
+#define BLOCK(name) {#name, offsetof(ck_gemm_table, name), 1}
 
-/* Every integer field of ck_gemm_table: the fields a variant may set. */
+/* Every integer field of ck_gemm_table. */
 static const struct {
     const char *name;
     size_t offset;
+    int64_t least;
 } fields[] = {
-    FIELD(mc), FIELD(kc), FIELD(nc), FIELD(min_work_per_thread), FIELD(direct_max_work),
+    BLOCK(mc), BLOCK(kc), BLOCK(nc), FIELD(min_work_per_thread), FIELD(direct_max_work),
     FIELD(broadcast_max_work),
-    FIELD(dot_min_k), FIELD(dot_max_n), FIELD(dot_max_m), FIELD(transposed_max_n),
-    FIELD(transposed_min_work_per_thread),
+    FIELD(dot_min_k), FIELD(dot_max_n), FIELD(dot_max_m), BLOCK(dot_column_block),
+    FIELD(transposed_max_n), FIELD(transposed_min_work_per_thread),
     FIELD(row_panel_max_k), FIELD(prefetch_rows), FIELD(ask_next_a_sliver),
     FIELD(kernel_prefetch_b_rows), FIELD(own_slivers_in_place_max_b), FIELD(in_place_l2_sets),
     FIELD(in_place_sets_per_tile), FIELD(own_slivers_max_a), FIELD(own_slivers_margin),
-    FIELD(next_sliver_max_lines), FIELD(along_rows_max_b), FIELD(own_slivers_one_block), FIELD(pack_b_row_block),
+    FIELD(next_sliver_max_lines), FIELD(along_rows_max_b), FIELD(own_slivers_one_block),
+    FIELD(pack_b_row_block), FIELD(pack_transpose_max_floats), BLOCK(pack_transpose_columns),
     FIELD(own_slivers_group), FIELD(own_slivers_by_rows),
     FIELD(one_thread_own_slivers_in_place_only),
 };
@@ -59,10 +64,9 @@ static int check_blocks(const ck_gemm_table *table) {
     for (size_t f = 0; f < FIELDS; f++) {
         int64_t value;
         memcpy(&value, (const char *)table + fields[f].offset, sizeof value);
-        const int block = fields[f].offset <= offsetof(ck_gemm_table, nc); /* mc, kc, nc */
-        if (value < block) {
-            snprintf(error, sizeof error, "%s=%lld: it must be at least %d", fields[f].name,
-                     (long long)value, block);
+        if (value < fields[f].least) {
+            snprintf(error, sizeof error, "%s=%lld: it must be at least %lld", fields[f].name,
+                     (long long)value, (long long)fields[f].least);
             return 0;
         }
     }
