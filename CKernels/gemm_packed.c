@@ -116,7 +116,7 @@ typedef struct {
     const ck_gemm_table *t;
     const ck_gemm_isa *isa; /* whose microkernel computes the tiles (see ck_gemm_packed) */
     const ck_gemm_operands *g;
-    float *b_packed;    /* B~, shared: kc_max x nc_max floats */
+    float *b_packed;    /* B~, shared: kc_max x nc_max floats (NULL: not needed) */
     work_queue *queues; /* one per thread of the team, empty at first */
     int b_in_place;     /* own slivers of B as stored read in place (..._OWN_SLIVERS_IN_PLACE) */
     int along_rows;     /* tiles along C's rows (PACKED_ALONG_ROWS) */
@@ -459,12 +459,17 @@ void ck_gemm_packed(const ck_gemm_table *t, const ck_gemm_operands *g, ck_gemm_p
     /* The plan's tiles (the table's packed_isa's for PACKED where it has one); the tiles' shape
      * does not change the operations on any element (gemm.h), so neither the bits. */
     const ck_gemm_isa *isa = plan.packed_tile ? t->packed_isa : t->isa;
-    /* B~ belongs to the calling thread: allocated here, before any parallel region. */
+    /* B~ belongs to the calling thread: allocated here, before any parallel region. One
+     * thread runs the plan's layout, and with own slivers needs none; a team may be given
+     * fewer threads than planned, and their layout may share one. */
     const int nr = isa->nr;
     const int64_t nc_max = ck_gemm_min64(t->nc, (g->n + nr - 1) / nr * nr);
+    const int shares_b = plan.threads > 1 || !plan.layout.own_slivers;
     const gemm_problem problem = {
         .t = t, .isa = isa, .g = g,
-        .b_packed = ck_scratch_get(&b_scratch, (size_t)nc_max * (size_t)ck_gemm_min64(t->kc, g->k)),
+        .b_packed = shares_b ? ck_scratch_get(&b_scratch, (size_t)nc_max *
+                                                              (size_t)ck_gemm_min64(t->kc, g->k))
+                             : NULL,
         .b_in_place = plan.route == CK_GEMM_ROUTE_PACKED_OWN_SLIVERS_IN_PLACE,
         .along_rows = plan.route == CK_GEMM_ROUTE_PACKED_ALONG_ROWS || g->update != NULL,
         .plan = plan};
