@@ -42,31 +42,71 @@ static void run_planes(int64_t planes, const pool_args *a, ck_range_body body) {
 
 /* ---- max pooling ----------------------------------------------------------------------- */
 
-static void max_forward_planes(const void *args, int64_t begin, int64_t end) {
+/* The windows of an output row that lie wholly inside the plane's columns: outputs
+ * [0, full_windows) (ceil_mode's last window may be clipped). */
+static inline int64_t full_windows(const pool_args *a) {
+    if (a->width < a->kernel_w) return 0;
+    const int64_t full = (a->width - a->kernel_w) / a->stride_w + 1;
+    return full < a->out_w ? full : a->out_w;
+}
+
+/* Whether v replaces the maximum so far, best: the first maximum, and the first NaN wins and
+ * stays (PyTorch's rule). */
+static inline int takes_max(float v, float best) { return v > best || (v != v && best == best); }
+
+/* Outputs [0, full) of one output row of max pooling: y[ox] and argmax[ox] of the window at
+ * column ox * stride of rows [y0, y1). Each window's elements are compared in the order the
+ * clipped windows' loop visits them (rows, then columns), so the maximum and its index are
+ * the same; the loop over ox innermost runs in vectors (stride a constant where it is 2, the
+ * common 2 x 2 pooling, whose loads are then two vectors deinterleaved). */
+static inline __attribute__((always_inline)) void
+max_full_windows(const float *restrict x, int64_t width, int64_t kernel_w, int64_t stride,
+                 int64_t y0, int64_t y1, int64_t full, float *restrict y,
+                 int64_t *restrict argmax) {
+    for (int64_t ox = 0; ox < full; ox++) {
+        y[ox] = x[y0 * width + ox * stride];
+        argmax[ox] = y0 * width + ox * stride;
+    }
+    for (int64_t iy = y0; iy < y1; iy++)
+        for (int64_t kx = iy == y0 ? 1 : 0; kx < kernel_w; kx++) {
+            const int64_t first = iy * width + kx;
+            for (int64_t ox = 0; ox < full; ox++) {
+                const float v = x[first + ox * stride], best = y[ox];
+                const int take = takes_max(v, best);
+                y[ox] = take ? v : best;
+                argmax[ox] = take ? first + ox * stride : argmax[ox];
+            }
+        }
+}
+
+CK_VECTORIZED static void max_forward_planes(const void *args, int64_t begin, int64_t end) {
     const pool_args *a = args;
-    int64_t in_size = a->height * a->width, out_size = a->out_h * a->out_w;
+    const int64_t in_size = a->height * a->width, out_size = a->out_h * a->out_w;
+    const int64_t full = full_windows(a);
     for (int64_t p = begin; p < end; p++) {
         const float *x = a->x + p * in_size;
-        float *y = a->y + p * out_size;
-        int64_t *argmax = a->argmax + p * out_size;
-        for (int64_t oy = 0, o = 0; oy < a->out_h; oy++)
-        for (int64_t ox = 0; ox < a->out_w; ox++, o++) {
+        for (int64_t oy = 0; oy < a->out_h; oy++) {
+            float *y = a->y + p * out_size + oy * a->out_w;
+            int64_t *argmax = a->argmax + p * out_size + oy * a->out_w;
             int64_t y0, y1, x0, x1;
-            window(a, oy, ox, &y0, &y1, &x0, &x1);
-            int64_t best = y0 * a->width + x0;
-            float best_value = x[best];
-            for (int64_t iy = y0; iy < y1; iy++) {
-                for (int64_t ix = x0; ix < x1; ix++) {
-                    float v = x[iy * a->width + ix];
-                    /* The first maximum; the first NaN wins and stays (PyTorch's rule). */
-                    if (v > best_value || (v != v && best_value == best_value)) {
-                        best = iy * a->width + ix;
-                        best_value = v;
-                    }
-                }
+            window(a, oy, 0, &y0, &y1, &x0, &x1);
+            if (a->stride_w == 2)
+                max_full_windows(x, a->width, a->kernel_w, 2, y0, y1, full, y, argmax);
+            else
+                max_full_windows(x, a->width, a->kernel_w, a->stride_w, y0, y1, full, y, argmax);
+            for (int64_t ox = full; ox < a->out_w; ox++) {
+                window(a, oy, ox, &y0, &y1, &x0, &x1);
+                int64_t best = y0 * a->width + x0;
+                float best_value = x[best];
+                for (int64_t iy = y0; iy < y1; iy++)
+                    for (int64_t ix = x0; ix < x1; ix++)
+                        if (takes_max(x[iy * a->width + ix], best_value)) {
+                            best = iy * a->width + ix;
+                            best_value = x[best];
+                        }
+                y[ox] = best_value;
+                argmax[ox] = best;
             }
-            y[o] = best_value;
-            argmax[o] = best;
         }
     }
 }

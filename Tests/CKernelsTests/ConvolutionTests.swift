@@ -144,6 +144,13 @@ private let poolCases = [
     PoolCase(planes: 1, height: 5, width: 8, kernel: 1, stride: 3, ceilMode: true),
     PoolCase(planes: 2, height: 6, width: 7, kernel: 3, stride: 1, ceilMode: true),
     PoolCase(planes: 1, height: 9, width: 4, kernel: 4, stride: 3, ceilMode: true),
+    // Rows of more windows than a vector holds, and a remainder: the common 2 x 2 pooling,
+    // a clipped last window (ceil_mode), overlapping windows, and strides other than 2.
+    PoolCase(planes: 2, height: 6, width: 70, kernel: 2, stride: 2, ceilMode: false),
+    PoolCase(planes: 2, height: 5, width: 41, kernel: 2, stride: 2, ceilMode: true),
+    PoolCase(planes: 1, height: 7, width: 39, kernel: 3, stride: 2, ceilMode: true),
+    PoolCase(planes: 1, height: 4, width: 37, kernel: 2, stride: 1, ceilMode: false),
+    PoolCase(planes: 2, height: 6, width: 55, kernel: 3, stride: 3, ceilMode: true),
 ]
 
 private func maxPoolForward(_ g: PoolCase, _ x: [Float]) -> (y: [Float], argmax: [Int64]) {
@@ -319,6 +326,31 @@ final class ConvolutionTests: XCTestCase {
         let (y, argmax) = maxPoolForward(g, [1, .nan, 5, .nan])
         XCTAssertTrue(y[0].isNaN)
         XCTAssertEqual(argmax, [1])
+    }
+
+    /// PyTorch's rule in every window of every case: the first NaN in the window's order
+    /// (rows, then columns) is the maximum, else the first largest value.
+    func testMaxPoolTakesTheFirstNaNInEveryWindow() {
+        var rng = SeededGenerator(seed: 6)
+        for g in poolCases {
+            let x = randomFloats(g.planes * g.height * g.width, using: &rng).map {
+                $0 > 0.8 ? Float.nan : ($0 * 3).rounded()
+            }
+            let (inSize, outSize) = (g.height * g.width, g.outHeight * g.outWidth)
+            var expectedArgmax = [Int64]()
+            for p in 0..<g.planes {
+                for o in 0..<outSize {
+                    let values = g.window(o).map { ($0, x[p * inSize + $0]) }
+                    let best = values.first(where: { $0.1.isNaN })
+                        ?? values.reduce(values[0]) { $1.1 > $0.1 ? $1 : $0 }
+                    expectedArgmax.append(Int64(best.0))
+                }
+            }
+            let (y, argmax) = maxPoolForward(g, x)
+            XCTAssertEqual(argmax, expectedArgmax, "\(g)")
+            let planeOf = { (i: Int) in i / outSize * inSize }
+            assertBitwiseEqual(y, argmax.indices.map { x[planeOf($0) + Int(argmax[$0])] }, "\(g)")
+        }
     }
 
     func testAvgPoolForwardAndBackwardWithPartialWindows() {
