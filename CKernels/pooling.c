@@ -58,7 +58,9 @@ static inline int takes_max(float v, float best) { return v > best || (v != v &&
  * column ox * stride of rows [y0, y1). Each window's elements are compared in the order the
  * clipped windows' loop visits them (rows, then columns), so the maximum and its index are
  * the same; the loop over ox innermost runs in vectors (stride a constant where it is 2, the
- * common 2 x 2 pooling, whose loads are then two vectors deinterleaved). */
+ * common 2 x 2 pooling), the last one under a mask: the rows of a small plane (7 or 14
+ * windows of a 14 x 14 or 28 x 28 one) are shorter than one or two vectors, and would
+ * otherwise be left mostly to a scalar loop after them. */
 static inline __attribute__((always_inline)) void
 max_full_windows(const float *restrict x, int64_t width, int64_t kernel_w, int64_t stride,
                  int64_t y0, int64_t y1, int64_t full, float *restrict y,
@@ -70,6 +72,7 @@ max_full_windows(const float *restrict x, int64_t width, int64_t kernel_w, int64
     for (int64_t iy = y0; iy < y1; iy++)
         for (int64_t kx = iy == y0 ? 1 : 0; kx < kernel_w; kx++) {
             const int64_t first = iy * width + kx;
+#pragma clang loop vectorize_predicate(enable)
             for (int64_t ox = 0; ox < full; ox++) {
                 const float v = x[first + ox * stride], best = y[ox];
                 const int take = takes_max(v, best);
