@@ -54,32 +54,61 @@ static inline int64_t full_windows(const pool_args *a) {
  * stays (PyTorch's rule). */
 static inline int takes_max(float v, float best) { return v > best || (v != v && best == best); }
 
-/* Outputs [0, full) of one output row of max pooling: y[ox] and argmax[ox] of the window at
- * column ox * stride of rows [y0, y1). Each window's elements are compared in the order the
- * clipped windows' loop visits them (rows, then columns), so the maximum and its index are
- * the same; the loop over ox innermost runs in vectors (stride a constant where it is 2, the
- * common 2 x 2 pooling), the last one under a mask: the rows of a small plane (7 or 14
- * windows of a 14 x 14 or 28 x 28 one) are shorter than one or two vectors, and would
- * otherwise be left mostly to a scalar loop after them. */
+/* Outputs [ox0, ox0 + count) of one output row of max pooling, whole windows: y[ox] and
+ * argmax[ox] of the window at column ox * stride of rows [y0, y1). Each window's elements are
+ * compared in the order the clipped windows' loop visits them (rows, then columns), so the
+ * maximum and its index are the same. count is a constant at each call (WINDOWS_AT_ONCE or
+ * half of it): the maxima so far are a vector of registers across the windows, and the loads
+ * of a stride of 2 (2 x 2 pooling) are contiguous vectors deinterleaved. */
+enum { WINDOWS_AT_ONCE = 8 };
 static inline __attribute__((always_inline)) void
-max_full_windows(const float *restrict x, int64_t width, int64_t kernel_w, int64_t stride,
-                 int64_t y0, int64_t y1, int64_t full, float *restrict y,
-                 int64_t *restrict argmax) {
-    for (int64_t ox = 0; ox < full; ox++) {
-        y[ox] = x[y0 * width + ox * stride];
-        argmax[ox] = y0 * width + ox * stride;
+max_windows(const float *restrict x, int64_t width, int64_t kernel_w, int64_t stride,
+            int64_t y0, int64_t y1, int64_t ox0, const int count, float *restrict y,
+            int64_t *restrict argmax) {
+    float best[WINDOWS_AT_ONCE];
+    int64_t at[WINDOWS_AT_ONCE];
+    for (int i = 0; i < count; i++) {
+        at[i] = y0 * width + (ox0 + i) * stride;
+        best[i] = x[at[i]];
     }
     for (int64_t iy = y0; iy < y1; iy++)
         for (int64_t kx = iy == y0 ? 1 : 0; kx < kernel_w; kx++) {
-            const int64_t first = iy * width + kx;
-#pragma clang loop vectorize_predicate(enable)
-            for (int64_t ox = 0; ox < full; ox++) {
-                const float v = x[first + ox * stride], best = y[ox];
-                const int take = takes_max(v, best);
-                y[ox] = take ? v : best;
-                argmax[ox] = take ? first + ox * stride : argmax[ox];
+            const int64_t first = iy * width + kx + ox0 * stride;
+            for (int i = 0; i < count; i++) {
+                const float v = x[first + i * stride];
+                const int take = takes_max(v, best[i]);
+                best[i] = take ? v : best[i];
+                at[i] = take ? first + i * stride : at[i];
             }
         }
+    for (int i = 0; i < count; i++) {
+        y[ox0 + i] = best[i];
+        argmax[ox0 + i] = at[i];
+    }
+}
+
+/* Outputs [0, full) of one output row, all whole windows, WINDOWS_AT_ONCE at a time, or half
+ * as many in a shorter row (7 windows of a 14 x 14 plane, 4 of an 8 x 8 one); the last group
+ * ends at full, overlapping the one before (its windows computed again, to the same values).
+ * Returns the outputs computed: full, or 0 in a row shorter than half a group. */
+static inline __attribute__((always_inline)) int64_t
+max_full_windows(const float *restrict x, int64_t width, int64_t kernel_w, int64_t stride,
+                 int64_t y0, int64_t y1, int64_t full, float *restrict y,
+                 int64_t *restrict argmax) {
+    enum { HALF = WINDOWS_AT_ONCE / 2 };
+    if (full >= WINDOWS_AT_ONCE) {
+        for (int64_t ox = 0; ox < full; ox += WINDOWS_AT_ONCE)
+            max_windows(x, width, kernel_w, stride, y0, y1,
+                        ox + WINDOWS_AT_ONCE <= full ? ox : full - WINDOWS_AT_ONCE,
+                        WINDOWS_AT_ONCE, y, argmax);
+    } else if (full >= HALF) {
+        for (int64_t ox = 0; ox < full; ox += HALF)
+            max_windows(x, width, kernel_w, stride, y0, y1, ox + HALF <= full ? ox : full - HALF,
+                        HALF, y, argmax);
+    } else {
+        return 0;
+    }
+    return full;
 }
 
 CK_VECTORIZED static void max_forward_planes(const void *args, int64_t begin, int64_t end) {
@@ -93,11 +122,12 @@ CK_VECTORIZED static void max_forward_planes(const void *args, int64_t begin, in
             int64_t *argmax = a->argmax + p * out_size + oy * a->out_w;
             int64_t y0, y1, x0, x1;
             window(a, oy, 0, &y0, &y1, &x0, &x1);
-            if (a->stride_w == 2)
-                max_full_windows(x, a->width, a->kernel_w, 2, y0, y1, full, y, argmax);
-            else
-                max_full_windows(x, a->width, a->kernel_w, a->stride_w, y0, y1, full, y, argmax);
-            for (int64_t ox = full; ox < a->out_w; ox++) {
+            const int64_t done =
+                a->stride_w == 2
+                    ? max_full_windows(x, a->width, a->kernel_w, 2, y0, y1, full, y, argmax)
+                    : max_full_windows(x, a->width, a->kernel_w, a->stride_w, y0, y1, full, y,
+                                       argmax);
+            for (int64_t ox = done; ox < a->out_w; ox++) {
                 window(a, oy, ox, &y0, &y1, &x0, &x1);
                 int64_t best = y0 * a->width + x0;
                 float best_value = x[best];

@@ -144,8 +144,11 @@ private let poolCases = [
     PoolCase(planes: 1, height: 5, width: 8, kernel: 1, stride: 3, ceilMode: true),
     PoolCase(planes: 2, height: 6, width: 7, kernel: 3, stride: 1, ceilMode: true),
     PoolCase(planes: 1, height: 9, width: 4, kernel: 4, stride: 3, ceilMode: true),
-    // Rows of more windows than a vector holds, and a remainder: the common 2 x 2 pooling,
-    // a clipped last window (ceil_mode), overlapping windows, and strides other than 2.
+    // Rows of more windows than the kernel takes at once, and rows of 4 to 7 (half as many
+    // at once), the last group overlapping the one before: the common 2 x 2 pooling, a
+    // clipped last window (ceil_mode), overlapping windows, and strides other than 2.
+    PoolCase(planes: 2, height: 4, width: 14, kernel: 2, stride: 2, ceilMode: false),
+    PoolCase(planes: 1, height: 5, width: 13, kernel: 2, stride: 2, ceilMode: true),
     PoolCase(planes: 2, height: 6, width: 70, kernel: 2, stride: 2, ceilMode: false),
     PoolCase(planes: 2, height: 5, width: 41, kernel: 2, stride: 2, ceilMode: true),
     PoolCase(planes: 1, height: 7, width: 39, kernel: 3, stride: 2, ceilMode: true),

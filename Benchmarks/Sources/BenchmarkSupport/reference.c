@@ -62,3 +62,20 @@ void bench_serial_sgd_momentum(int64_t n, float *param, const float *grad, float
 void bench_serial_sgd(int64_t n, float *param, const float *grad, float lr, float weight_decay) {
     for (int64_t i = 0; i < n; i++) param[i] -= lr * (grad[i] + weight_decay * param[i]);
 }
+
+void bench_serial_max_pool_2x2(int64_t planes, int64_t side, const float *x, float *y,
+                               int64_t *argmax) {
+    const int64_t out = side / 2;
+    for (int64_t p = 0; p < planes; p++)
+        for (int64_t oy = 0; oy < out; oy++)
+            for (int64_t ox = 0; ox < out; ox++) {
+                int64_t best = 2 * oy * side + 2 * ox;
+                for (int64_t dy = 0; dy < 2; dy++)
+                    for (int64_t dx = 0; dx < 2; dx++) {
+                        const int64_t at = (2 * oy + dy) * side + 2 * ox + dx;
+                        if (x[p * side * side + at] > x[p * side * side + best]) best = at;
+                    }
+                y[(p * out + oy) * out + ox] = x[p * side * side + best];
+                argmax[(p * out + oy) * out + ox] = best;
+            }
+}

@@ -53,6 +53,24 @@ func elementwiseKernels() -> [ElementwiseKernel] {
                 ck: { ck_relu_backward(Int64(n), y.pointer, dy.pointer, dx.pointer) },
                 serial: { bench_serial_relu_backward(Int64(n), y.pointer, dy.pointer, dx.pointer) })
         },
+        ElementwiseKernel(
+            name: "ck_max_pool2d_forward",
+            traffic: "2×2 windows, stride 2, planes of 28×28: x read, y and Int64 argmax written: 7n"
+        ) { n in
+            let planes = max(n / 784, 1)
+            let x = randomFloats(planes * 784, seed: 1), y = randomFloats(planes * 196, seed: 2)
+            let argmax = Buffer<Int64>(count: planes * 196) { _ in 0 }
+            return ElementwiseCase(
+                shape: "\(planes)×28×28", bytes: 7 * planes * 784,
+                ck: {
+                    ck_max_pool2d_forward(Int64(planes), 28, 28, 2, 2, 2, 2, 14, 14, x.pointer,
+                                          y.pointer, argmax.pointer)
+                },
+                serial: {
+                    bench_serial_max_pool_2x2(Int64(planes), 28, x.pointer, y.pointer,
+                                              argmax.pointer)
+                })
+        },
         // The spiral example's 20×3 batch, then the MLP's 32×10 and 256×10 and larger.
         softmaxCrossEntropy(classes: 3, smallShapeRows: [20]),
         softmaxCrossEntropy(classes: 10, smallShapeRows: [32, 256]),

@@ -36,6 +36,10 @@ float bench_serial_softmax_cross_entropy(int64_t rows, int64_t classes, const fl
 void bench_serial_sgd_momentum(int64_t n, float *param, const float *grad, float *velocity,
                                float lr, float momentum, float weight_decay);
 void bench_serial_sgd(int64_t n, float *param, const float *grad, float lr, float weight_decay);
+/* Max pooling of 2 x 2 windows, stride 2, over `planes` planes of side x side (side even):
+ * y and argmax (the maximum's index in its plane) of each window, the first maximum. */
+void bench_serial_max_pool_2x2(int64_t planes, int64_t side, const float *x, float *y,
+                               int64_t *argmax);
 
 /* ---- Intel MKL, loaded at run time (mkl.c) -------------------------------------------- */
 
