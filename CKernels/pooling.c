@@ -1,8 +1,10 @@
 /* Max and average pooling over the planes of an NCHW tensor, forward and backward. A window
  * is clipped to the input (PyTorch's ceil_mode keeps partial windows at the right and bottom
- * edges), so one loop handles full and partial windows alike. Planes are independent: each
- * kernel splits the batch x channels planes between threads, and a plane's overlapping
- * windows are summed on one thread in a fixed order. */
+ * edges), so one loop handles full and partial windows alike; max pooling's forward pass
+ * takes a row's whole windows several at a time, in vectors, and leaves that loop the
+ * clipped ones. Planes are independent: each kernel splits the batch x channels planes
+ * between threads, and a plane's overlapping windows are summed on one thread in a fixed
+ * order. */
 #include "ckernels.h"
 #include "threading.h"
 
