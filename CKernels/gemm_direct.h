@@ -81,7 +81,7 @@ typedef void (*ck_gemm_direct_broadcast)(int64_t m, int64_t n, int64_t k, float 
  * k % lanes terms as one more, masked, step), a fixed pairwise sum of the lanes, then (other
  * paths) the remaining p in order, then the epilogue e (NULL: none). Runs rows on `threads`
  * threads (1: no parallel region), or columns when D is wider than tall, each thread's
- * column_block (>= 1; the table's dot_column_block) at a time. beta == 0: D is not read.
+ * columns column_block (>= 1; the table's dot_column_block) at a time. beta == 0: D is not read.
  * k >= 1. */
 typedef void (*ck_gemm_direct_dot)(int64_t m, int64_t n, int64_t k, float alpha,
                                    const float *x, int64_t ldx, const float *yt, int64_t ldyt,

@@ -111,7 +111,7 @@ typedef struct {
     const float *x, *yt;
     float *d;
     const ck_gemm_epilogue *e; /* NULL: none */
-    int64_t column_block;      /* columns a block of dot_columns */
+    int64_t column_block;      /* columns per block of dot_columns */
 } dot_args;
 
 /* Rows [begin, end) of D, all columns: blocks of ROWS rows, then one block of the rest. */

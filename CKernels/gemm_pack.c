@@ -109,8 +109,9 @@ static inline void transpose_2_rows(const float *s, int64_t lds, int64_t p0, int
  * fetched again for every 4 rows. A smaller dst (such as an A sliver of 6 rows by the AVX2
  * table's kc of 256, or the 8 x 48 kernel's 8 rows by the AVX-512 tables' 1024) is filled in
  * one chunk: each group of source rows is then read straight through. (Two kinds of sliver go
- * elsewhere: a whole 12-row A sliver to transpose_sliver_12, a transposed B sliver of 32 or
- * 48 columns to ck_transpose_blocks_avx512.) */
+ * elsewhere: a whole 12-row A sliver to transpose_sliver_12, and every transposed B sliver of
+ * the AVX-512 kernels, whose nr is 32 or 48, whole or partial, to
+ * ck_transpose_blocks_avx512.) */
 static void transpose_block(const ck_gemm_table *t, int64_t rows, int64_t cols, const float *src,
                             int64_t lds, float *dst, int64_t ldd) {
     const int64_t chunk =

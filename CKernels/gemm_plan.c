@@ -40,8 +40,9 @@
 #define ZEN3_L2_SETS (512 * 1024 / 8 / 64)
 /* along_rows_max_b: a thread's part of B~ up to 1 MB, half of Sapphire Rapids' L2. */
 #define ALONG_ROWS_UP_TO_1_MB ((int64_t)1 << 18)
-/* pack_transpose_max_floats: a transposed sliver filled in one pass up to 32 KB, the L1 of
- * every CPU the tables name (Sapphire Rapids' and Zen 5's is 48 KB). */
+/* pack_transpose_max_floats: a transposed sliver filled in one pass up to 32 KB, the
+ * smallest L1 of the CPUs the tables name (Zen 3's and Zen 4's; Sapphire Rapids' and Zen 5's
+ * is 48 KB). */
 #define TRANSPOSE_IN_L1_FLOATS ((int64_t)32 * 1024 / 4)
 
 /* The tables, one per architecture (ck_gemm_arch_for_cpu says which CPUs select each). Block
@@ -49,8 +50,9 @@
  * named below for each row; Benchmarks/README.md has, in its section for that CPU, the
  * measurements and the values and peers they were compared with. The portable and AVX2 rows'
  * blocks are scaled to their tiles, and every row takes the row panels up to their
- * CK_GEMM_ROW_PANEL_MAX_K terms. Every row has the one-FMA row's dot_column_block and
- * transposes in packing (pack_transpose_max_floats, pack_transpose_columns), chosen on Zen 4.
+ * CK_GEMM_ROW_PANEL_MAX_K terms. Every row has the same dot_column_block (chosen on Zen 4)
+ * and transposes in packing (pack_transpose_max_floats, pack_transpose_columns: chosen on
+ * Sapphire Rapids, for an L1 of 32 KB).
  * The AVX2 row, for any CPU with AVX2 and FMA but not AVX-512F, was chosen on Zen 3 (EPYC
  * Milan: 512 KB of L2 a core, 8 ways), and some of its fields follow that cache (the other
  * rows turn them off, 0, or 1 for own_slivers_group, unless stated; dot_max_m is 32 there):

@@ -2,7 +2,7 @@
  * is clipped to the input (PyTorch's ceil_mode keeps partial windows at the right and bottom
  * edges), so one loop handles full and partial windows alike; max pooling's forward pass
  * takes a row's whole windows several at a time, in vectors, and leaves that loop the
- * clipped ones. Planes are independent: each kernel splits the batch x channels planes
+ * clipped ones and the rows of fewer than 4 whole windows. Planes are independent: each kernel splits the batch x channels planes
  * between threads, and a plane's overlapping windows are summed on one thread in a fixed
  * order. */
 #include "ckernels.h"
@@ -47,7 +47,7 @@ static void run_planes(int64_t planes, const pool_args *a, ck_range_body body) {
 /* The windows of an output row that lie wholly inside the plane's columns: outputs
  * [0, full_windows) (ceil_mode's last window may be clipped). */
 static inline int64_t full_windows(const pool_args *a) {
-    if (a->width < a->kernel_w) return 0;
+    if (a->stride_w < 1 || a->width < a->kernel_w) return 0;
     const int64_t full = (a->width - a->kernel_w) / a->stride_w + 1;
     return full < a->out_w ? full : a->out_w;
 }
@@ -61,7 +61,7 @@ static inline int takes_max(float v, float best) { return v > best || (v != v &&
  * compared in the order the clipped windows' loop visits them (rows, then columns), so the
  * maximum and its index are the same. count is a constant at each call (WINDOWS_AT_ONCE or
  * half of it): the maxima so far are a vector of registers across the windows, and the loads
- * of a stride of 2 (2 x 2 pooling) are contiguous vectors deinterleaved. */
+ * of a stride of 2 (2 x 2 or 3 x 3 pooling) are contiguous vectors deinterleaved. */
 enum { WINDOWS_AT_ONCE = 8 };
 static inline __attribute__((always_inline)) void
 max_windows(const float *restrict x, int64_t width, int64_t kernel_w, int64_t stride,

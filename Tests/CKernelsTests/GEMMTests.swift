@@ -252,8 +252,8 @@ final class GEMMTests: XCTestCase {
         (29, 1000, 300),
         // Own slivers of a B as stored too large to be read in place on the Zen 4 table
         // (600,000 floats): packed, the last one 24 columns wide. With B transposed, each
-        // sliver (32 × 1000 floats, more than transpose_block keeps in L1) is transposed 64
-        // columns at a time, the last chunk 40.
+        // sliver (32 × 1000 floats) is transposed in 16 × 16 blocks
+        // (ck_transpose_blocks_avx512).
         (20, 600, 1000),
         // Own slivers of more rows than one MC block on the Zen 4 table (A~ of 250 × 1024
         // floats), two KC blocks, the last sliver 29 columns wide (the narrow 12 × 32 kernel on
