@@ -1,8 +1,8 @@
 /* Max and average pooling over the planes of an NCHW tensor, forward and backward. A window
  * is clipped to the input (PyTorch's ceil_mode keeps partial windows at the right and bottom
- * edges), so one loop handles full and partial windows alike; max pooling's forward pass
- * takes a row's whole windows several at a time, in vectors, and leaves that loop the
- * clipped ones and the rows of fewer than 4 whole windows. Planes are independent: each kernel splits the batch x channels planes
+ * edges), so one loop handles full and partial windows alike; the forward passes take a
+ * row's whole windows several at a time, in vectors, and leave that loop the clipped ones
+ * and the rows of fewer than 4 whole windows. Planes are independent: each kernel splits the batch x channels planes
  * between threads, and a plane's overlapping windows are summed on one thread in a fixed
  * order. */
 #include "ckernels.h"
@@ -42,7 +42,7 @@ static void run_planes(int64_t planes, const pool_args *a, ck_range_body body) {
                     body, a);
 }
 
-/* ---- max pooling ----------------------------------------------------------------------- */
+/* ---- the forward passes' whole windows, in groups -------------------------------------- */
 
 /* The windows of an output row that lie wholly inside the plane's columns: outputs
  * [0, full_windows) (ceil_mode's last window may be clipped). */
@@ -56,36 +56,49 @@ static inline int64_t full_windows(const pool_args *a) {
  * stays (PyTorch's rule). */
 static inline int takes_max(float v, float best) { return v > best || (v != v && best == best); }
 
-/* Outputs [ox0, ox0 + count) of one output row of max pooling, whole windows: y[ox] and
- * argmax[ox] of the window at column ox * stride of rows [y0, y1). Each window's elements are
- * compared in the order the clipped windows' loop visits them (rows, then columns), so the
- * maximum and its index are the same. count is a constant at each call (WINDOWS_AT_ONCE or
- * half of it): the maxima so far are a vector of registers across the windows, and the loads
- * of a stride of 2 (2 x 2 or 3 x 3 pooling) are contiguous vectors deinterleaved. */
+/* The poolings whose forward pass takes a row's whole windows in groups (pool_windows). */
+typedef enum { POOL_MAX, POOL_AVG } pool_kind;
+
+/* Outputs [ox0, ox0 + count) of one output row, whole windows: the windows at columns
+ * ox * stride of rows [y0, y1). POOL_MAX: y[ox] the maximum and argmax[ox] its index;
+ * POOL_AVG: y[ox] the mean, the sum from +0 divided by the window's size (argmax unused).
+ * Each window's elements are taken in the order the clipped windows' loops take them (rows,
+ * then columns), so the results are the same bits. count is a constant at each call
+ * (WINDOWS_AT_ONCE or half of it), and so is kind: the maxima or sums so far are a vector of
+ * registers across the windows, and the loads of a stride of 2 (2 x 2 or 3 x 3 pooling) are
+ * contiguous vectors deinterleaved. */
 enum { WINDOWS_AT_ONCE = 8 };
 static inline __attribute__((always_inline)) void
-max_windows(const float *restrict x, int64_t width, int64_t kernel_w, int64_t stride,
-            int64_t y0, int64_t y1, int64_t ox0, const int count, float *restrict y,
-            int64_t *restrict argmax) {
-    float best[WINDOWS_AT_ONCE];
+pool_windows(const pool_kind kind, const float *restrict x, int64_t width, int64_t kernel_w,
+             int64_t stride, int64_t y0, int64_t y1, int64_t ox0, const int count,
+             float *restrict y, int64_t *restrict argmax) {
+    float value[WINDOWS_AT_ONCE];
     int64_t at[WINDOWS_AT_ONCE];
     for (int i = 0; i < count; i++) {
         at[i] = y0 * width + (ox0 + i) * stride;
-        best[i] = x[at[i]];
+        value[i] = kind == POOL_MAX ? x[at[i]] : 0.0f;
     }
     for (int64_t iy = y0; iy < y1; iy++)
-        for (int64_t kx = iy == y0 ? 1 : 0; kx < kernel_w; kx++) {
+        for (int64_t kx = kind == POOL_MAX && iy == y0 ? 1 : 0; kx < kernel_w; kx++) {
             const int64_t first = iy * width + kx + ox0 * stride;
             for (int i = 0; i < count; i++) {
                 const float v = x[first + i * stride];
-                const int take = takes_max(v, best[i]);
-                best[i] = take ? v : best[i];
-                at[i] = take ? first + i * stride : at[i];
+                if (kind == POOL_MAX) {
+                    const int take = takes_max(v, value[i]);
+                    value[i] = take ? v : value[i];
+                    at[i] = take ? first + i * stride : at[i];
+                } else {
+                    value[i] += v;
+                }
             }
         }
     for (int i = 0; i < count; i++) {
-        y[ox0 + i] = best[i];
-        argmax[ox0 + i] = at[i];
+        if (kind == POOL_MAX) {
+            y[ox0 + i] = value[i];
+            argmax[ox0 + i] = at[i];
+        } else {
+            y[ox0 + i] = value[i] / (float)((y1 - y0) * kernel_w);
+        }
     }
 }
 
@@ -94,24 +107,38 @@ max_windows(const float *restrict x, int64_t width, int64_t kernel_w, int64_t st
  * ends at full, overlapping the one before (its windows computed again, to the same values).
  * Returns the outputs computed: full, or 0 in a row shorter than half a group. */
 static inline __attribute__((always_inline)) int64_t
-max_full_windows(const float *restrict x, int64_t width, int64_t kernel_w, int64_t stride,
-                 int64_t y0, int64_t y1, int64_t full, float *restrict y,
-                 int64_t *restrict argmax) {
+whole_windows(const pool_kind kind, const float *restrict x, int64_t width, int64_t kernel_w,
+              int64_t stride, int64_t y0, int64_t y1, int64_t full, float *restrict y,
+              int64_t *restrict argmax) {
     enum { HALF = WINDOWS_AT_ONCE / 2 };
     if (full >= WINDOWS_AT_ONCE) {
         for (int64_t ox = 0; ox < full; ox += WINDOWS_AT_ONCE)
-            max_windows(x, width, kernel_w, stride, y0, y1,
-                        ox + WINDOWS_AT_ONCE <= full ? ox : full - WINDOWS_AT_ONCE,
-                        WINDOWS_AT_ONCE, y, argmax);
+            pool_windows(kind, x, width, kernel_w, stride, y0, y1,
+                         ox + WINDOWS_AT_ONCE <= full ? ox : full - WINDOWS_AT_ONCE,
+                         WINDOWS_AT_ONCE, y, argmax);
     } else if (full >= HALF) {
         for (int64_t ox = 0; ox < full; ox += HALF)
-            max_windows(x, width, kernel_w, stride, y0, y1, ox + HALF <= full ? ox : full - HALF,
-                        HALF, y, argmax);
+            pool_windows(kind, x, width, kernel_w, stride, y0, y1,
+                         ox + HALF <= full ? ox : full - HALF, HALF, y, argmax);
     } else {
         return 0;
     }
     return full;
 }
+
+/* whole_windows of output row oy of a plane, the stride a constant where it is 2. */
+static inline __attribute__((always_inline)) int64_t
+row_whole_windows(const pool_kind kind, const pool_args *a, const float *x, int64_t oy,
+                  int64_t full, float *y, int64_t *argmax) {
+    int64_t y0, y1, x0, x1;
+    window(a, oy, 0, &y0, &y1, &x0, &x1);
+    return a->stride_w == 2
+               ? whole_windows(kind, x, a->width, a->kernel_w, 2, y0, y1, full, y, argmax)
+               : whole_windows(kind, x, a->width, a->kernel_w, a->stride_w, y0, y1, full, y,
+                               argmax);
+}
+
+/* ---- max pooling ----------------------------------------------------------------------- */
 
 CK_VECTORIZED static void max_forward_planes(const void *args, int64_t begin, int64_t end) {
     const pool_args *a = args;
@@ -122,14 +149,9 @@ CK_VECTORIZED static void max_forward_planes(const void *args, int64_t begin, in
         for (int64_t oy = 0; oy < a->out_h; oy++) {
             float *y = a->y + p * out_size + oy * a->out_w;
             int64_t *argmax = a->argmax + p * out_size + oy * a->out_w;
-            int64_t y0, y1, x0, x1;
-            window(a, oy, 0, &y0, &y1, &x0, &x1);
-            const int64_t done =
-                a->stride_w == 2
-                    ? max_full_windows(x, a->width, a->kernel_w, 2, y0, y1, full, y, argmax)
-                    : max_full_windows(x, a->width, a->kernel_w, a->stride_w, y0, y1, full, y,
-                                       argmax);
+            const int64_t done = row_whole_windows(POOL_MAX, a, x, oy, full, y, argmax);
             for (int64_t ox = done; ox < a->out_w; ox++) {
+                int64_t y0, y1, x0, x1;
                 window(a, oy, ox, &y0, &y1, &x0, &x1);
                 int64_t best = y0 * a->width + x0;
                 float best_value = x[best];
@@ -179,20 +201,23 @@ void ck_max_pool2d_backward(int64_t planes, int64_t height, int64_t width, int64
 
 /* ---- average pooling ------------------------------------------------------------------- */
 
-static void avg_forward_planes(const void *args, int64_t begin, int64_t end) {
+CK_VECTORIZED static void avg_forward_planes(const void *args, int64_t begin, int64_t end) {
     const pool_args *a = args;
-    int64_t in_size = a->height * a->width, out_size = a->out_h * a->out_w;
+    const int64_t in_size = a->height * a->width, out_size = a->out_h * a->out_w;
+    const int64_t full = full_windows(a);
     for (int64_t p = begin; p < end; p++) {
         const float *x = a->x + p * in_size;
-        float *y = a->y + p * out_size;
-        for (int64_t oy = 0, o = 0; oy < a->out_h; oy++)
-        for (int64_t ox = 0; ox < a->out_w; ox++, o++) {
-            int64_t y0, y1, x0, x1;
-            window(a, oy, ox, &y0, &y1, &x0, &x1);
-            float sum = 0.0f;
-            for (int64_t iy = y0; iy < y1; iy++)
-                for (int64_t ix = x0; ix < x1; ix++) sum += x[iy * a->width + ix];
-            y[o] = sum / (float)((y1 - y0) * (x1 - x0));
+        for (int64_t oy = 0; oy < a->out_h; oy++) {
+            float *y = a->y + p * out_size + oy * a->out_w;
+            const int64_t done = row_whole_windows(POOL_AVG, a, x, oy, full, y, NULL);
+            for (int64_t ox = done; ox < a->out_w; ox++) {
+                int64_t y0, y1, x0, x1;
+                window(a, oy, ox, &y0, &y1, &x0, &x1);
+                float sum = 0.0f;
+                for (int64_t iy = y0; iy < y1; iy++)
+                    for (int64_t ix = x0; ix < x1; ix++) sum += x[iy * a->width + ix];
+                y[ox] = sum / (float)((y1 - y0) * (x1 - x0));
+            }
         }
     }
 }
