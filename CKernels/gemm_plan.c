@@ -51,8 +51,8 @@
  * measurements and the values and peers they were compared with. The portable and AVX2 rows'
  * blocks are scaled to their tiles, and every row takes the row panels up to their
  * CK_GEMM_ROW_PANEL_MAX_K terms. Every row has the same dot_column_block (chosen on Zen 4)
- * and transposes in packing (pack_transpose_max_floats, pack_transpose_columns: chosen on
- * Sapphire Rapids, for an L1 of 32 KB).
+ * and transposes in packing (pack_transpose_columns chosen on Sapphire Rapids;
+ * pack_transpose_max_floats the smallest L1 of the CPUs, TRANSPOSE_IN_L1_FLOATS).
  * The AVX2 row, for any CPU with AVX2 and FMA but not AVX-512F, was chosen on Zen 3 (EPYC
  * Milan: 512 KB of L2 a core, 8 ways), and some of its fields follow that cache (the other
  * rows turn them off, 0, or 1 for own_slivers_group, unless stated; dot_max_m is 32 there):
