@@ -230,48 +230,73 @@ void ck_col2im(int64_t batch, int64_t channels, int64_t height, int64_t width,
 
 typedef struct {
     int64_t batch, channels, pixels;
-    const float *source, *bias;
+    const float *source, *bias, *relu_y;
+    int relu;
     float *target, *bias_gradient;
 } channel_move_args;
 
-/* Over planes p = b * channels + c of y: y[b][c] = z[c][b] + bias[c]. */
+/* Over planes p = b * channels + c of y: y[b][c] = z[c][b] + bias[c], then the ReLU if asked
+ * for (as ck_relu_forward: x < 0 ? 0 : x). */
 CK_VECTORIZED static void output_planes(const void *args, int64_t begin, int64_t end) {
     const channel_move_args *a = args;
     for (int64_t p = begin; p < end; p++) {
         int64_t b = p / a->channels, c = p % a->channels;
         const float *z = a->source + (c * a->batch + b) * a->pixels;
         float *y = a->target + p * a->pixels, bias = a->bias ? a->bias[c] : 0.0f;
+        if (a->relu) {
 #pragma omp simd
-        for (int64_t i = 0; i < a->pixels; i++) y[i] = z[i] + bias;
+            for (int64_t i = 0; i < a->pixels; i++) {
+                float x = z[i] + bias;
+                y[i] = x < 0.0f ? 0.0f : x;
+            }
+        } else {
+#pragma omp simd
+            for (int64_t i = 0; i < a->pixels; i++) y[i] = z[i] + bias;
+        }
     }
 }
 
 void ck_conv2d_output(int64_t batch, int64_t channels, int64_t pixels, const float *z,
-                      const float *bias, float *y) {
-    channel_move_args args = {batch, channels, pixels, z, bias, y, NULL};
+                      const float *bias, int relu, float *y) {
+    channel_move_args args = {batch, channels, pixels, z, bias, NULL, relu, y, NULL};
     int64_t planes = batch * channels;
     ck_parallel_for(planes, 1, ck_threads_for(planes * pixels, CK_PARALLEL_MIN_ELEMENTS),
                     output_planes, &args);
 }
 
-/* Over channels c: dz[c][b] = dy[b][c] for each b, and their sum (channel_sum) added to
- * dbias[c]. */
+/* Over channels c: dz[c][b] = dy[b][c] for each b (where relu_y[b][c] > 0, else 0, when
+ * relu_y is given), and the sum of dz[c] (channel_sum over its batch planes, in the order it
+ * sums dy[., c]) added to dbias[c]. */
 CK_VECTORIZED static void output_gradient_channels(const void *args, int64_t begin,
                                                    int64_t end) {
     const channel_move_args *a = args;
-    const channel_layout layout = {a->batch, a->channels, a->pixels};
     for (int64_t c = begin; c < end; c++) {
-        for (int64_t b = 0; b < a->batch; b++)
-            memcpy(a->target + (c * a->batch + b) * a->pixels,
-                   a->source + (b * a->channels + c) * a->pixels,
-                   (size_t)a->pixels * sizeof(float));
-        if (a->bias_gradient) a->bias_gradient[c] += (float)channel_sum(layout, c, a->source);
+        float *dz = a->target + c * a->batch * a->pixels;
+        for (int64_t b = 0; b < a->batch; b++) {
+            const int64_t plane = (b * a->channels + c) * a->pixels;
+            const float *dy = a->source + plane;
+            float *target = dz + b * a->pixels;
+            if (a->relu_y) {
+                const float *y = a->relu_y + plane;
+#pragma omp simd
+                for (int64_t i = 0; i < a->pixels; i++) {
+                    float g = dy[i]; /* read unconditionally, so that the select vectorizes */
+                    target[i] = y[i] > 0.0f ? g : 0.0f;
+                }
+            } else {
+                memcpy(target, dy, (size_t)a->pixels * sizeof(float));
+            }
+        }
+        if (a->bias_gradient) {
+            const channel_layout planes = {a->batch, 1, a->pixels};
+            a->bias_gradient[c] += (float)channel_sum(planes, 0, dz);
+        }
     }
 }
 
 void ck_conv2d_output_gradient(int64_t batch, int64_t channels, int64_t pixels, const float *dy,
-                               float *dz, float *dbias) {
-    channel_move_args args = {batch, channels, pixels, dy, NULL, dz, dbias};
+                               const float *relu_y, float *dz, float *dbias) {
+    channel_move_args args = {batch, channels, pixels, dy, NULL, relu_y, 0, dz, dbias};
     ck_parallel_for(channels, 1,
                     ck_threads_for(batch * channels * pixels, CK_PARALLEL_MIN_ELEMENTS),
                     output_gradient_channels, &args);

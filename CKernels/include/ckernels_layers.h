@@ -106,16 +106,19 @@ void ck_col2im(int64_t batch, int64_t channels, int64_t height, int64_t width,
 
 /* y[b][c][i] = z[c][b][i] + bias[c]: a channel-major product z (channels x batch x pixels,
  * dense; ck_im2col's GEMM) as a dense NCHW tensor y, with one bias per channel (bias NULL:
- * none). No overlap. */
+ * none). When relu != 0, each result x then becomes x < 0 ? 0 : x, bitwise as
+ * ck_relu_forward on y. No overlap. */
 void ck_conv2d_output(int64_t batch, int64_t channels, int64_t pixels, const float *z,
-                      const float *bias, float *y);
+                      const float *bias, int relu, float *y);
 
 /* The adjoint of ck_conv2d_output: dz[c][b][i] = dy[b][c][i] (dense, channel-major from
- * NCHW), and dbias[c] += the sum over b and i of dy[b][c][i] (dbias NULL: not computed),
+ * NCHW), and dbias[c] += the sum over b and i of dz[c][b][i] (dbias NULL: not computed),
  * each channel on one thread, summed in double as batch normalization's sums are (below),
- * then rounded and added. No overlap. */
+ * then rounded and added. With relu_y (the output of ck_conv2d_output with relu, NCHW as
+ * dy; NULL: none), dy passes back through that ReLU first: dz[c][b][i] = dy[b][c][i] where
+ * relu_y[b][c][i] > 0, else 0, bitwise as ck_relu_backward then this function. No overlap. */
 void ck_conv2d_output_gradient(int64_t batch, int64_t channels, int64_t pixels, const float *dy,
-                               float *dz, float *dbias);
+                               const float *relu_y, float *dz, float *dbias);
 
 /* The number of pooling windows along a dimension of `size` without padding, PyTorch's rule:
  * floor((size - kernel) / stride) + 1 when ceil_mode == 0 (partial windows at the end are

@@ -51,6 +51,21 @@ public class ElementwiseActivation: Function {
         return output
     }
 
+    /// `outputBuffer(rows:columns:)` for an output of any `shape` (`Conv2D`'s fused forward
+    /// pass).
+    func outputBuffer(shape: [Int]) -> Tensor {
+        let output = Tensor.reusing(output, shape: shape)
+        keep(output, in: &self.output)
+        return output
+    }
+
+    /// The last output, for a kernel that passes `outputGradient` back through this activation
+    /// together with its own backward pass (`Conv2D`'s fused backward pass), after checking
+    /// their shapes.
+    func lastOutput(matching outputGradient: Tensor) -> Tensor {
+        requireLastOutput(output, matching: outputGradient, for: self)
+    }
+
     /// For a kernel that computes this activation's backward pass together with the gradient
     /// flowing into it (`Linear`'s fused backward pass): the last output, which must be
     /// `rows` x `columns`, and the buffer for dLoss/dInput, which `backward` would return.
@@ -64,7 +79,7 @@ public class ElementwiseActivation: Function {
     }
 
     public func backward(_ outputGradient: Tensor) -> Tensor {
-        let output = requireLastOutput(output, matching: outputGradient, for: self)
+        let output = lastOutput(matching: outputGradient)
         let inputGradient = Tensor.reusing(inputGradient, shape: output.shape)
         function.backward(Int64(output.count), output.value, outputGradient.value,
                        inputGradient.value)

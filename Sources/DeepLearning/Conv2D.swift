@@ -47,6 +47,8 @@ public final class Conv2D: Function {
     public let biasInitializer: Initializer
 
     private var inputShape: [Int] = []
+    /// The shape of the last forward pass's output, which dY must have.
+    private var outputShape: [Int] = []
     /// im2col of the last input, `[rows, batch, pixels]`.
     private var columns: Tensor?
     /// The gradient of `columns`, same shape.
@@ -54,6 +56,7 @@ public final class Conv2D: Function {
     /// The channel-major product `[outputChannels, batch, pixels]` in forward, its gradient
     /// in backward.
     private var product: Tensor?
+    /// The output of `forward` without a ReLU (with one, the ReLU's buffer is written).
     private var output: Tensor?
     private var inputGradient: Tensor?
 
@@ -115,7 +118,7 @@ public final class Conv2D: Function {
         let output = Tensor(uninitializedShape: outputShape)
         let product = TensorStorage.make(count: output.count, zeroed: false)
         withExtendedLifetime(product) {
-            convolve(input, columns: columns, product: product.base, into: output)
+            convolve(input, columns: columns, product: product.base, relu: false, into: output)
         }
         if recordsGradient([input, weight, bias]) {
             output.attach(Conv2DNode(self, input: input, columns: columns, output: output))
@@ -125,15 +128,30 @@ public final class Conv2D: Function {
 
     /// Y = W · im2col(X) + b over the whole batch.
     public func forward(_ input: Tensor) -> Tensor {
+        forward(input, then: nil)
+    }
+
+    /// `forward`, and when `relu` (the ReLU right after this layer) is given, the ReLU applied
+    /// in the same pass, into relu's output buffer as if `relu.forward(Y)` had run: `Model`
+    /// runs a `Conv2D` followed by a `ReLU` this way, and `backward(_:through:)` then takes
+    /// the ReLU's output gradient.
+    func forward(_ input: Tensor, then relu: ReLU?) -> Tensor {
         let (outputShape, columnsShape) = shapes(forInputShape: input.shape)
         let columns = Tensor.reusing(columns, shape: columnsShape)
-        let output = Tensor.reusing(output, shape: outputShape)
+        let output: Tensor
+        if let relu {
+            output = relu.outputBuffer(shape: outputShape)
+        } else {
+            output = Tensor.reusing(self.output, shape: outputShape)
+            self.output = output
+        }
         let product = Tensor.reusing(product, shape: outputShape)
-        convolve(input, columns: columns, product: product.value, into: output)
+        convolve(input, columns: columns, product: product.value, relu: relu != nil,
+                 into: output)
         self.product = product
         inputShape = input.shape
+        self.outputShape = outputShape
         self.columns = columns
-        self.output = output
         return output
     }
 
@@ -150,9 +168,9 @@ public final class Conv2D: Function {
     }
 
     /// Fills `columns` with im2col of `input`, `product` (as many floats as `output`) with
-    /// Z = W · columns, and `output` with Z in NCHW + b.
+    /// Z = W · columns, and `output` with Z in NCHW + b, through a ReLU when `relu`.
     private func convolve(_ input: Tensor, columns: Tensor, product: UnsafeMutablePointer<Float>,
-                          into output: Tensor) {
+                          relu: Bool, into output: Tensor) {
         let (batch, height, width) = (input.shape[0], input.shape[2], input.shape[3])
         let (rows, pixels) = (columnRows, columns.shape[2])
         ck_im2col(Int64(batch), Int64(inputChannels), Int64(height), Int64(width),
@@ -163,16 +181,24 @@ public final class Conv2D: Function {
                  weight.value, Int64(rows), columns.value, Int64(batch * pixels), 0, product,
                  Int64(batch * pixels))
         ck_conv2d_output(Int64(batch), Int64(outputChannels), Int64(pixels), product,
-                         bias.value, output.value)
+                         bias.value, relu ? 1 : 0, output.value)
     }
 
     /// db (+)= Σ dY, dW (+)= dZ · colsᵀ, and returns dX = col2im(Wᵀ · dZ).
     public func backward(_ outputGradient: Tensor) -> Tensor {
+        backward(outputGradient, through: nil)
+    }
+
+    /// `backward`, and when `relu` (the ReLU that `forward(_:then:)` applied) is given, dY is
+    /// the ReLU's output gradient, passed back through it in the same pass: dY where relu's
+    /// last output is above 0, else 0, as if `relu.backward(dY)` had run first.
+    func backward(_ outputGradient: Tensor, through relu: ReLU?) -> Tensor {
         let (columns, product) = lastBuffers(checking: outputGradient)
         let columnGradient = Tensor.reusing(self.columnGradient, shape: columns.shape)
         let inputGradient = Tensor.reusing(self.inputGradient, shape: inputShape)
-        backpropagate(outputGradient, columns: columns, productGradient: product.value,
-                      weight: weight.value, weightGradient: parameterGradient(weight),
+        backpropagate(outputGradient, through: relu?.lastOutput(matching: outputGradient),
+                      columns: columns, productGradient: product.value, weight: weight.value,
+                      weightGradient: parameterGradient(weight),
                       biasGradient: parameterGradient(bias),
                       input: (inputShape, columnGradient.value, inputGradient.value))
         self.columnGradient = columnGradient
@@ -182,9 +208,15 @@ public final class Conv2D: Function {
 
     /// dW and db without dX.
     public func accumulateParameterGradients(_ outputGradient: Tensor) {
+        accumulateParameterGradients(outputGradient, through: nil)
+    }
+
+    /// dW and db without dX, dY passed back through `relu` first as in `backward(_:through:)`.
+    func accumulateParameterGradients(_ outputGradient: Tensor, through relu: ReLU?) {
         let (columns, product) = lastBuffers(checking: outputGradient)
-        backpropagate(outputGradient, columns: columns, productGradient: product.value,
-                      weight: weight.value, weightGradient: parameterGradient(weight),
+        backpropagate(outputGradient, through: relu?.lastOutput(matching: outputGradient),
+                      columns: columns, productGradient: product.value, weight: weight.value,
+                      weightGradient: parameterGradient(weight),
                       biasGradient: parameterGradient(bias), input: nil)
     }
 
@@ -195,21 +227,25 @@ public final class Conv2D: Function {
     }
 
     /// The columns of the last input and the product's buffer, after checking dY against
-    /// the last output.
+    /// the last output's shape.
     private func lastBuffers(checking outputGradient: Tensor) -> (columns: Tensor, product: Tensor) {
-        _ = requireLastOutput(output, matching: outputGradient, for: self)
         guard let columns, let product else { fatalError("\(self): backward called before forward") }
+        require(outputGradient.shape == outputShape,
+                "\(self): output gradient of shape \(outputGradient.shape) does not match the last output's shape \(outputShape)")
         return (columns, product)
     }
 
     /// The gradients of one call whose input had `columns` (`[rows, batch, pixels]`), from
-    /// dY: dZ = dY channel-major into `productGradient` (as many floats as dY), then each
+    /// dY: dZ = dY channel-major into `productGradient` (as many floats as dY; where a ReLU
+    /// followed, whose output was `reluOutput`, dY where that output is above 0, else 0),
+    /// then each
     /// gradient asked for, into its buffer, overwritten or added to as its flag says:
     /// db = Σ dZ over the batch and pixels, dW = dZ · colsᵀ, and dX = col2im(Wᵀ · dZ) into
     /// `input.gradient` (always overwritten) for an input of `input.shape`, through
     /// `input.columnGradient` (as many floats as `columns`).
     func backpropagate(
-        _ outputGradient: Tensor, columns: Tensor, productGradient dZ: UnsafeMutablePointer<Float>,
+        _ outputGradient: Tensor, through reluOutput: Tensor? = nil, columns: Tensor,
+        productGradient dZ: UnsafeMutablePointer<Float>,
         weight: UnsafePointer<Float>,
         weightGradient: GradientTarget?, biasGradient: GradientTarget?,
         input: (shape: [Int], columnGradient: UnsafeMutablePointer<Float>,
@@ -222,7 +258,8 @@ public final class Conv2D: Function {
             db.buffer.update(repeating: 0, count: outputChannels)
         }
         ck_conv2d_output_gradient(Int64(batch), Int64(outputChannels), Int64(pixels),
-                                  outputGradient.value, dZ, biasGradient?.buffer)
+                                  outputGradient.value, reluOutput?.value, dZ,
+                                  biasGradient?.buffer)
         if let dW = weightGradient {
             // dW (outC x rows) (+)= dZ (outC x batch·pixels) · colsᵀ (batch·pixels x rows).
             ck_sgemm(0, 1, Int64(outputChannels), Int64(rows), length, 1, dZ, length,

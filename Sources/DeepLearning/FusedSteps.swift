@@ -1,12 +1,14 @@
 /// A model's layers as its forward and backward passes run them: each ReLU is fused into the
-/// matrix product of the `Linear` next to it, saving a pass over the activations and a kernel
-/// call (which matters for small layers). The results are those of the layers run one by
-/// one, bit for bit.
+/// matrix product of the `Linear` next to it, or into the move of a `Conv2D`'s product to
+/// NCHW, saving a pass over the activations and a kernel call (which matters for small
+/// layers). The results are those of the layers run one by one, bit for bit.
 ///
 /// - Forward, a `Linear` followed by a `ReLU`: the product, its bias and the ReLU in one call
-///   (`Linear.forward(_:then:)`).
+///   (`Linear.forward(_:then:)`); a `Conv2D` followed by a `ReLU`: the ReLU applied as the
+///   output moves to NCHW (`Conv2D.forward(_:then:)`).
 /// - Backward, a `ReLU` followed by a `Linear`: the Linear's input gradient and the ReLU's
-///   mask in one call (`Linear.backward(_:through:)`).
+///   mask in one call (`Linear.backward(_:through:)`); a `Conv2D` followed by a `ReLU`: the
+///   ReLU's mask applied as dY moves channel-major (`Conv2D.backward(_:through:)`).
 /// - Training with the library's optimizers, each `Linear`'s weight may take its step in the
 ///   product of its gradient (`accumulateParameterGradients(_:updating:)`).
 struct FusedSteps {
@@ -37,6 +39,10 @@ struct FusedSteps {
                let relu = layers[index + 1] as? ReLU {
                 forward.append(.linearThenReLU(linear, relu))
                 index += 2
+            } else if index + 1 < layers.endIndex, let convolution = layers[index] as? Conv2D,
+                      let relu = layers[index + 1] as? ReLU {
+                forward.append(.conv2DThenReLU(convolution, relu))
+                index += 2
             } else {
                 forward.append(.layer(layers[index]))
                 index += 1
@@ -48,6 +54,10 @@ struct FusedSteps {
             if index - 1 >= layers.startIndex, let linear = layers[index] as? Linear,
                let relu = layers[index - 1] as? ReLU {
                 backward.append(.linearThroughReLU(linear, relu))
+                index -= 2
+            } else if index - 1 >= layers.startIndex, let relu = layers[index] as? ReLU,
+                      let convolution = layers[index - 1] as? Conv2D {
+                backward.append(.conv2DThenReLU(convolution, relu))
                 index -= 2
             } else if let linear = layers[index] as? Linear {
                 backward.append(.linear(linear))
@@ -100,25 +110,30 @@ struct FusedSteps {
     }
 }
 
-/// One step of `Model.forward`: a layer, or a `Linear` and the `ReLU` right after it.
+/// One step of `Model.forward`: a layer, or a `Linear` or `Conv2D` and the `ReLU` right
+/// after it.
 enum ForwardStep {
     case layer(any Function)
     case linearThenReLU(Linear, ReLU)
+    case conv2DThenReLU(Conv2D, ReLU)
 
     func forward(_ input: Tensor) -> Tensor {
         switch self {
         case .layer(let layer): layer.forward(input)
         case .linearThenReLU(let linear, let relu): linear.forward(input, then: relu)
+        case .conv2DThenReLU(let convolution, let relu): convolution.forward(input, then: relu)
         }
     }
 }
 
 /// One step of `Model.backward`: a layer, a `Linear` (whose weight may take the optimizer's
-/// step in its gradient's product), or a `Linear` and the `ReLU` right before it.
+/// step in its gradient's product), a `Linear` and the `ReLU` right before it, or a `Conv2D`
+/// and the `ReLU` right after it.
 enum BackwardStep {
     case layer(any Function)
     case linear(Linear)
     case linearThroughReLU(Linear, ReLU)
+    case conv2DThenReLU(Conv2D, ReLU)
 
     func backward(_ outputGradient: Tensor, updating optimizer: (any StepsInProduct)? = nil)
         -> Tensor
@@ -128,13 +143,15 @@ enum BackwardStep {
         case .linear(let linear): linear.backward(outputGradient, through: nil, updating: optimizer)
         case .linearThroughReLU(let linear, let relu):
             linear.backward(outputGradient, through: relu, updating: optimizer)
+        case .conv2DThenReLU(let convolution, let relu):
+            convolution.backward(outputGradient, through: relu)
         }
     }
 
     /// The step's `Linear`, if it has one.
     var linear: Linear? {
         switch self {
-        case .layer: nil
+        case .layer, .conv2DThenReLU: nil
         case .linear(let linear), .linearThroughReLU(let linear, _): linear
         }
     }
@@ -147,6 +164,8 @@ enum BackwardStep {
         case .linear(let linear):
             linear.accumulateParameterGradients(outputGradient, updating: optimizer)
         case .linearThroughReLU: _ = backward(outputGradient, updating: optimizer)
+        case .conv2DThenReLU(let convolution, let relu):
+            convolution.accumulateParameterGradients(outputGradient, through: relu)
         }
     }
 }

@@ -4,7 +4,8 @@ import CKernels
 /// `nn.Sequential`. A model is a layer itself, so models nest; its layers may be any `Layer`.
 ///
 /// `fit`, `forward`, `predict`, `probabilities` and `accuracy` take the fused path (the
-/// layers' own forward and backward passes, each `Linear` + `ReLU` pair as one GEMM) when
+/// layers' own forward and backward passes, each `Linear` + `ReLU` pair as one GEMM, each
+/// `Conv2D` + `ReLU` pair with the ReLU in the convolution's passes) when
 /// every layer is a `Function` and none appears twice, and the graph (`callAsFunction(_:)`
 /// recorded, `backward(_:)` on its output) otherwise; both give the same results bit for bit
 /// where both apply.

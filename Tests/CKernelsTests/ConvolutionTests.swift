@@ -70,44 +70,52 @@ private func col2im(_ g: ConvCase, _ columns: [Float]) -> (images: [Float], colu
     return (images, scratch)
 }
 
-/// ck_conv2d_output: the channel-major `z` as NCHW plus `bias` (nil: none).
+/// ck_conv2d_output: the channel-major `z` as NCHW plus `bias` (nil: none), through a ReLU
+/// when `relu`.
 private func conv2dOutput(batch: Int, channels: Int, pixels: Int, _ z: [Float],
-                          bias: [Float]?) -> [Float] {
+                          bias: [Float]?, relu: Bool = false) -> [Float] {
     var y = [Float](repeating: sentinel, count: z.count)
     z.withUnsafeBufferPointer { zs in
         y.withUnsafeMutableBufferPointer { ys in
-            guard let bias else {
-                return ck_conv2d_output(Int64(batch), Int64(channels), Int64(pixels),
-                                        zs.baseAddress, nil, ys.baseAddress)
-            }
-            bias.withUnsafeBufferPointer {
+            withOptionalBuffer(bias) {
                 ck_conv2d_output(Int64(batch), Int64(channels), Int64(pixels), zs.baseAddress,
-                                 $0.baseAddress, ys.baseAddress)
+                                 $0, relu ? 1 : 0, ys.baseAddress)
             }
         }
     }
     return y
 }
 
-/// ck_conv2d_output_gradient: dy channel-major, and `dbias` after the sums are added to it
-/// (nil: not computed).
+/// ck_conv2d_output_gradient: dy (masked by `reluOutput` > 0 where given) channel-major, and
+/// `dbias` after the sums are added to it (nil: not computed).
 private func conv2dOutputGradient(batch: Int, channels: Int, pixels: Int, _ dy: [Float],
+                                  reluOutput: [Float]? = nil,
                                   dbias: [Float]?) -> (dz: [Float], dbias: [Float]?) {
     var dz = [Float](repeating: sentinel, count: dy.count)
     var sums = dbias
     dy.withUnsafeBufferPointer { dys in
         dz.withUnsafeMutableBufferPointer { dzs in
-            guard sums != nil else {
-                return ck_conv2d_output_gradient(Int64(batch), Int64(channels), Int64(pixels),
-                                                 dys.baseAddress, dzs.baseAddress, nil)
-            }
-            sums!.withUnsafeMutableBufferPointer {
-                ck_conv2d_output_gradient(Int64(batch), Int64(channels), Int64(pixels),
-                                          dys.baseAddress, dzs.baseAddress, $0.baseAddress)
+            withOptionalBuffer(reluOutput) { mask in
+                guard sums != nil else {
+                    return ck_conv2d_output_gradient(Int64(batch), Int64(channels),
+                                                     Int64(pixels), dys.baseAddress, mask,
+                                                     dzs.baseAddress, nil)
+                }
+                sums!.withUnsafeMutableBufferPointer {
+                    ck_conv2d_output_gradient(Int64(batch), Int64(channels), Int64(pixels),
+                                              dys.baseAddress, mask, dzs.baseAddress,
+                                              $0.baseAddress)
+                }
             }
         }
     }
     return (dz, sums)
+}
+
+/// `body` with the base address of `values`, or nil when there are none.
+private func withOptionalBuffer(_ values: [Float]?, _ body: (UnsafePointer<Float>?) -> Void) {
+    guard let values else { return body(nil) }
+    values.withUnsafeBufferPointer { body($0.baseAddress) }
 }
 
 /// Pooling geometry over `planes` planes of height x width.
@@ -299,6 +307,33 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
+    /// With the ReLU, each direction must give the bits of the separate kernels: the move,
+    /// then ck_relu_forward; ck_relu_backward, then the move and the bias sums.
+    func testConvolutionOutputFusesTheReLUBitwise() {
+        var rng = SeededGenerator(seed: 4)
+        for (batch, channels, pixels) in [(3, 4, 7), (1, 1, 1), (2, 5, 64), (2, 3, 19)] {
+            var z = randomFloats(batch * channels * pixels, using: &rng)
+            let bias = randomFloats(channels, using: &rng)
+            // Sums of exactly 0 and -0, and a NaN, which the ReLU keeps.
+            z[0] = -bias[0]
+            z[z.count - 1] = .nan
+            let separate = conv2dOutput(batch: batch, channels: channels, pixels: pixels, z,
+                                        bias: bias).map { $0 < 0 ? 0 : $0 }
+            let y = conv2dOutput(batch: batch, channels: channels, pixels: pixels, z, bias: bias,
+                                 relu: true)
+            assertBitwiseEqual(y, separate)
+
+            let dy = randomFloats(z.count, using: &rng)
+            let masked = dy.indices.map { y[$0] > 0 ? dy[$0] : 0 }
+            let expected = conv2dOutputGradient(batch: batch, channels: channels,
+                                                pixels: pixels, masked, dbias: bias)
+            let fused = conv2dOutputGradient(batch: batch, channels: channels, pixels: pixels,
+                                             dy, reluOutput: y, dbias: bias)
+            assertBitwiseEqual(fused.dz, expected.dz)
+            assertBitwiseEqual(fused.dbias!, expected.dbias!)
+        }
+    }
+
     func testMaxPoolForwardAndBackwardWithPartialWindows() {
         var rng = SeededGenerator(seed: 4)
         for g in poolCases {
@@ -413,6 +448,14 @@ final class ConvolutionTests: XCTestCase {
         }
         assertSameResultForThreadCounts {
             conv2dOutput(batch: batch, channels: channels, pixels: pixels, dy, bias: bias)
+        }
+        let reluOutput = conv2dOutput(batch: batch, channels: channels, pixels: pixels,
+                                      randomFloats(dy.count, using: &rng), bias: bias, relu: true)
+        assertSameResultForThreadCounts { () -> [Float] in
+            let (dz, dbias) = conv2dOutputGradient(batch: batch, channels: channels,
+                                                   pixels: pixels, dy, reluOutput: reluOutput,
+                                                   dbias: bias)
+            return dz + dbias!
         }
 
         let pool = PoolCase(planes: 24, height: 65, width: 63, kernel: 3, stride: 2, ceilMode: true)
