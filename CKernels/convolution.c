@@ -71,6 +71,32 @@ static int is_flat(const window_geometry *g) {
     return g->stride_h == 1 && g->stride_w == 1 && g->out_w == g->width;
 }
 
+/* Planes of at most this many output pixels in flat form go through an inside mask: the
+ * pixels' per-offset runs, zeros and columns are a few floats each there, and one pass over
+ * all the pixels, each read or added where the mask says it lies inside, costs less. */
+enum { MASKED_MAX_PIXELS = 1024 };
+
+/* Whether a geometry's windows go through an inside mask (inside_mask). */
+static int is_masked(const window_geometry *g) {
+    return is_flat(g) && g->out_h * g->out_w <= MASKED_MAX_PIXELS;
+}
+
+/* inside[j] = 1 where output pixel j of offset o reads a pixel of the plane (flat form: plane
+ * pixel j + dy * width + dx), else 0, for the out_h * out_w pixels. */
+static void inside_mask(const window_geometry *g, const window_offset *o, uint8_t *inside) {
+    memset(inside, 0, (size_t)(g->out_h * g->out_w));
+    for (int64_t oy = o->y_first; oy < o->y_last; oy++)
+        memset(inside + oy * g->out_w + o->x_first, 1, (size_t)(o->x_last - o->x_first));
+}
+
+/* Offset k = ky * kernel_w + kx of a geometry, and its inside mask when `inside` is not NULL
+ * (room for out_h * out_w flags). */
+static window_offset offset_and_mask(const window_geometry *g, int64_t k, uint8_t *inside) {
+    window_offset o = offset_of(g, k / g->kernel_w, k % g->kernel_w);
+    if (inside) inside_mask(g, &o, inside);
+    return o;
+}
+
 /* Sets the outputs of rows [y_first, y_last) outside [x_first, x_last) to zero: a few
  * pixels a row, written column by column (a strided loop, rather than a call to memset for
  * each handful of floats). */
@@ -92,11 +118,18 @@ typedef struct {
     float *columns;
 } im2col_args;
 
-/* The out_h x out_w pixels that offset o reads from one plane, zeros in the padding. */
+/* The out_h x out_w pixels that offset o reads from one plane, zeros in the padding; with
+ * `inside` (is_masked), in one pass that reads only the pixels it marks. */
 static inline __attribute__((always_inline)) void
-gather_window(const window_geometry *g, const window_offset *o, const float *plane,
-              float *pixels) {
+gather_window(const window_geometry *g, const window_offset *o, const uint8_t *inside,
+              const float *plane, float *pixels) {
     const int64_t out_w = g->out_w, out_h = g->out_h, w = g->width;
+    if (inside) {
+        const int64_t shift = o->dy * w + o->dx;
+#pragma omp simd
+        for (int64_t j = 0; j < out_h * out_w; j++) pixels[j] = inside[j] ? plane[j + shift] : 0.0f;
+        return;
+    }
     for (int64_t j = 0; j < o->y_first * out_w; j++) pixels[j] = 0.0f;
     for (int64_t j = o->y_last * out_w; j < out_h * out_w; j++) pixels[j] = 0.0f;
     if (o->y_first == o->y_last) return;
@@ -125,15 +158,17 @@ CK_VECTORIZED static void im2col_range(const void *args, int64_t begin, int64_t 
     const window_geometry *g = &a->g;
     const int64_t window = g->kernel_h * g->kernel_w, plane = g->height * g->width;
     const int64_t pixels = g->out_h * g->out_w;
+    uint8_t mask[MASKED_MAX_PIXELS];
+    uint8_t *inside = is_masked(g) ? mask : NULL;
     int64_t row = begin / a->batch, b = begin % a->batch;
-    window_offset o = offset_of(g, row % window / g->kernel_w, row % g->kernel_w);
+    window_offset o = offset_and_mask(g, row % window, inside);
     for (int64_t q = begin; q < end; q++) {
         const float *image_plane = a->images + (b * g->channels + row / window) * plane;
-        gather_window(g, &o, image_plane, a->columns + q * pixels);
+        gather_window(g, &o, inside, image_plane, a->columns + q * pixels);
         if (++b == a->batch && q + 1 < end) {
             b = 0;
             row++;
-            o = offset_of(g, row % window / g->kernel_w, row % g->kernel_w);
+            o = offset_and_mask(g, row % window, inside);
         }
     }
 }
@@ -160,14 +195,23 @@ typedef struct {
     float *images;
 } col2im_args;
 
-/* Adds the out_h x out_w pixels of offset o into one plane, dropping the padding. In flat
- * form the pixels outside the inside columns are set to zero first, so that the one run adds
- * zeros to the neighbouring rows' pixels: their sums, started at +0 and so never -0, keep
- * their bits. */
+/* Adds the out_h x out_w pixels of offset o into one plane, dropping the padding: with
+ * `inside` (is_masked), those it marks. Otherwise, in flat form, the pixels outside the inside
+ * columns are set to zero first, so that the one run adds zeros to the neighbouring rows'
+ * pixels: their sums, started at +0 and so never -0, keep their bits (the same bits as not
+ * adding them). */
 static inline __attribute__((always_inline)) void
-scatter_window(const window_geometry *g, const window_offset *o, float *pixels, float *plane) {
+scatter_window(const window_geometry *g, const window_offset *o, const uint8_t *inside,
+               float *pixels, float *plane) {
     const int64_t w = g->width;
     if (o->y_first == o->y_last) return;
+    if (inside) {
+        const int64_t shift = o->dy * w + o->dx;
+#pragma omp simd
+        for (int64_t j = 0; j < g->out_h * g->out_w; j++)
+            if (inside[j]) plane[j + shift] += pixels[j];
+        return;
+    }
     if (is_flat(g)) {
         zero_outside_columns(g, o, pixels);
         const int64_t shift = o->dy * w + o->dx;
@@ -186,28 +230,32 @@ scatter_window(const window_geometry *g, const window_offset *o, float *pixels, 
 }
 
 /* Planes q = c * batch + b, [begin, end): plane c of image b, zeroed, then each window
- * offset added in turn (offset by offset over the whole range, so that each offset's span is
- * computed once; a plane still receives its offsets in order). scatter_window is inlined, as
- * gather_window is into im2col_range. */
+ * offset added in turn, channel by channel: for each offset k, the planes of channel c in the
+ * range take rows (c, k) of the columns, so the columns are read in their order, once, and a
+ * channel's planes (one per image) are summed while they stay in cache. Each offset's span
+ * and mask are computed once a channel; a plane receives its offsets in order.
+ * scatter_window is inlined, as gather_window is into im2col_range. */
 CK_VECTORIZED static void col2im_range(const void *args, int64_t begin, int64_t end) {
     const col2im_args *a = args;
     const window_geometry *g = &a->g;
     const int64_t window = g->kernel_h * g->kernel_w, plane = g->height * g->width;
     const int64_t pixels = g->out_h * g->out_w;
-    for (int64_t q = begin; q < end; q++) {
-        int64_t c = q / a->batch, b = q % a->batch;
-        memset(a->images + (b * g->channels + c) * plane, 0, (size_t)plane * sizeof(float));
-    }
-    for (int64_t k = 0; k < window; k++) {
-        const window_offset o = offset_of(g, k / g->kernel_w, k % g->kernel_w);
-        int64_t c = begin / a->batch, b = begin % a->batch;
-        for (int64_t q = begin; q < end; q++) {
+    uint8_t mask[MASKED_MAX_PIXELS];
+    uint8_t *inside = is_masked(g) ? mask : NULL;
+    for (int64_t first = begin, last; first < end; first = last) {
+        const int64_t c = first / a->batch;
+        last = (c + 1) * a->batch < end ? (c + 1) * a->batch : end;
+        for (int64_t q = first; q < last; q++)
+            memset(a->images + (q % a->batch * g->channels + c) * plane, 0,
+                   (size_t)plane * sizeof(float));
+        for (int64_t k = 0; k < window; k++) {
+            const window_offset o = offset_and_mask(g, k, inside);
             /* columns[(c * window + k) * batch + b] holds offset k of plane (b, c). */
-            scatter_window(g, &o, a->columns + ((c * window + k) * a->batch + b) * pixels,
-                           a->images + (b * g->channels + c) * plane);
-            if (++b == a->batch) {
-                b = 0;
-                c++;
+            float *rows = a->columns + (c * window + k) * a->batch * pixels;
+            for (int64_t q = first; q < last; q++) {
+                const int64_t b = q % a->batch;
+                scatter_window(g, &o, inside, rows + b * pixels,
+                               a->images + (b * g->channels + c) * plane);
             }
         }
     }

@@ -41,6 +41,9 @@ private let convCases = [
     ConvCase(batch: 2, channels: 3, height: 8, width: 7, kernel: 5, stride: 2, padding: 1),
     ConvCase(batch: 3, channels: 1, height: 3, width: 11, kernel: 1, stride: 1, padding: 1),
     ConvCase(batch: 7, channels: 16, height: 8, width: 8, kernel: 3, stride: 1, padding: 1),
+    // Flat planes of 1024 pixels, the most that go through an inside mask, and of 1155.
+    ConvCase(batch: 2, channels: 2, height: 32, width: 32, kernel: 3, stride: 1, padding: 1),
+    ConvCase(batch: 2, channels: 2, height: 33, width: 35, kernel: 3, stride: 1, padding: 1),
 ]
 
 private func im2col(_ g: ConvCase, _ images: [Float]) -> [Float] {
@@ -437,6 +440,13 @@ final class ConvolutionTests: XCTestCase {
         let images = randomFloats(conv.imagesCount, using: &rng)
         let columns = assertSameResultForThreadCounts { im2col(conv, images) }
         assertSameResultForThreadCounts { col2im(conv, columns).images }
+        // Planes through an inside mask; on 2 threads col2im's second range starts inside a
+        // channel's planes (45 planes, 5 a channel).
+        let small = ConvCase(batch: 5, channels: 9, height: 16, width: 16, kernel: 3, stride: 1,
+                             padding: 1)
+        let smallImages = randomFloats(small.imagesCount, using: &rng)
+        let smallColumns = assertSameResultForThreadCounts([1, 2, 3]) { im2col(small, smallImages) }
+        assertSameResultForThreadCounts([1, 2, 3]) { col2im(small, smallColumns).images }
 
         let (batch, channels, pixels) = (4, 16, 1100)
         let dy = randomFloats(batch * channels * pixels, using: &rng)
