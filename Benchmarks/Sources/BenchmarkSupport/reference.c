@@ -4,6 +4,7 @@
 #include "benchmark_support.h"
 
 #include <math.h>
+#include <stddef.h>
 
 void bench_naive_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
                        const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
@@ -61,6 +62,29 @@ void bench_serial_sgd_momentum(int64_t n, float *param, const float *grad, float
 
 void bench_serial_sgd(int64_t n, float *param, const float *grad, float lr, float weight_decay) {
     for (int64_t i = 0; i < n; i++) param[i] -= lr * (grad[i] + weight_decay * param[i]);
+}
+
+void bench_serial_convolution_columns(int64_t batch, int64_t channels, int64_t side,
+                                      int to_images, float *images, float *columns) {
+    const int64_t pixels = side * side;
+    if (to_images)
+        for (int64_t i = 0; i < batch * channels * pixels; i++) images[i] = 0.0f;
+    for (int64_t c = 0; c < channels; c++)
+        for (int64_t k = 0; k < 9; k++)
+            for (int64_t b = 0; b < batch; b++)
+                for (int64_t oy = 0; oy < side; oy++)
+                    for (int64_t ox = 0; ox < side; ox++) {
+                        const int64_t iy = oy + k / 3 - 1, ix = ox + k % 3 - 1;
+                        float *column = columns + ((c * 9 + k) * batch + b) * pixels + oy * side + ox;
+                        float *pixel = iy >= 0 && iy < side && ix >= 0 && ix < side
+                            ? images + ((b * channels + c) * side + iy) * side + ix
+                            : NULL;
+                        if (to_images) {
+                            if (pixel) *pixel += *column;
+                        } else {
+                            *column = pixel ? *pixel : 0.0f;
+                        }
+                    }
 }
 
 void bench_serial_max_pool_2x2(int64_t planes, int64_t side, const float *x, float *y,

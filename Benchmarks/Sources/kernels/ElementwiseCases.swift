@@ -71,6 +71,8 @@ func elementwiseKernels() -> [ElementwiseKernel] {
                                               argmax.pointer)
                 })
         },
+        convolutionColumns(toImages: false),
+        convolutionColumns(toImages: true),
         // The spiral example's 20×3 batch, then the MLP's 32×10 and 256×10 and larger.
         softmaxCrossEntropy(classes: 3, smallShapeRows: [20]),
         softmaxCrossEntropy(classes: 10, smallShapeRows: [32, 256]),
@@ -105,6 +107,39 @@ func elementwiseKernels() -> [ElementwiseKernel] {
                 serial: { bench_serial_sgd(Int64(n), param.pointer, grad.pointer, lr, weightDecay) })
         },
     ]
+}
+
+/// ck_im2col, or ck_col2im when `toImages`, with the digits residual network's geometry: 16
+/// channels of 8×8 images, 3×3 windows with padding 1 (n / 1024 images, at least one), also at
+/// its batch of 32 images.
+private func convolutionColumns(toImages: Bool) -> ElementwiseKernel {
+    ElementwiseKernel(
+        name: toImages ? "ck_col2im" : "ck_im2col",
+        traffic: "16 channels of 8×8, 3×3 windows, padding 1: n image floats "
+            + (toImages ? "written, 9n column floats read: 40n" : "read, 9n column floats written: 40n"),
+        smallSizes: [32 * 1024]
+    ) { n in
+        let batch = max(n / 1024, 1)
+        let images = randomFloats(batch * 1024, seed: 1)
+        let columns = randomFloats(9 * batch * 1024, seed: 2)
+        let size = (batch: Int64(batch), channels: Int64(16), side: Int64(8))
+        return ElementwiseCase(
+            shape: "\(batch)×16ch", bytes: 40 * batch * 1024,
+            ck: {
+                if toImages {
+                    ck_col2im(size.batch, size.channels, size.side, size.side, 3, 3, 1, 1, 1, 1,
+                              columns.pointer, images.pointer)
+                } else {
+                    ck_im2col(size.batch, size.channels, size.side, size.side, 3, 3, 1, 1, 1, 1,
+                              images.pointer, columns.pointer)
+                }
+            },
+            serial: {
+                bench_serial_convolution_columns(size.batch, size.channels, size.side,
+                                                 toImages ? 1 : 0, images.pointer,
+                                                 columns.pointer)
+            })
+    }
 }
 
 /// ck_softmax_cross_entropy on rows × `classes` logits (rows = n / classes), also at

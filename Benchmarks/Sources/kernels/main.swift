@@ -19,7 +19,7 @@ struct Options {
           --quick        3 rounds, no 2048 GEMM, no 4M-element case (about 30 s)
           --filter TEXT  only cases whose name contains TEXT (case-insensitive), e.g. gemm,
                          square, spiral, mlp256, mlp32, conv, dW, elementwise, relu, sgd, adam,
-                         rmsprop, pool
+                         rmsprop, pool, im2col, col2im
           --threads N    run everything on N threads (default: all processors; square GEMMs
                          run on 1 and on all)
           --rounds N     rounds of the round robin (default 9, quick 3)

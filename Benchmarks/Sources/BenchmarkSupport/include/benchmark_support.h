@@ -40,6 +40,11 @@ void bench_serial_sgd(int64_t n, float *param, const float *grad, float lr, floa
  * y and argmax (the maximum's index in its plane) of each window, the first maximum. */
 void bench_serial_max_pool_2x2(int64_t planes, int64_t side, const float *x, float *y,
                                int64_t *argmax);
+/* im2col (to_images == 0: columns from images) or col2im (images zeroed, then every column
+ * element added to the image pixel it was copied from) of 3 x 3 windows, stride 1, padding 1,
+ * over batch x channels planes of side x side, in ck_im2col's layout. */
+void bench_serial_convolution_columns(int64_t batch, int64_t channels, int64_t side,
+                                      int to_images, float *images, float *columns);
 
 /* ---- Intel MKL, loaded at run time (mkl.c) -------------------------------------------- */
 
