@@ -7,6 +7,7 @@
  * windows are summed inside one plane, on one thread, in a fixed order. */
 #include "channel_sum.h"
 #include "ckernels.h"
+#include "relu.h"
 #include "threading.h"
 
 #include <string.h>
@@ -284,23 +285,16 @@ typedef struct {
 } channel_move_args;
 
 /* Over planes p = b * channels + c of y: y[b][c] = z[c][b] + bias[c], then the ReLU if asked
- * for (as ck_relu_forward: x < 0 ? 0 : x). */
+ * for (relu_value, as ck_relu_forward). */
 CK_VECTORIZED static void output_planes(const void *args, int64_t begin, int64_t end) {
     const channel_move_args *a = args;
     for (int64_t p = begin; p < end; p++) {
         int64_t b = p / a->channels, c = p % a->channels;
         const float *z = a->source + (c * a->batch + b) * a->pixels;
         float *y = a->target + p * a->pixels, bias = a->bias ? a->bias[c] : 0.0f;
-        if (a->relu) {
 #pragma omp simd
-            for (int64_t i = 0; i < a->pixels; i++) {
-                float x = z[i] + bias;
-                y[i] = x < 0.0f ? 0.0f : x;
-            }
-        } else {
-#pragma omp simd
-            for (int64_t i = 0; i < a->pixels; i++) y[i] = z[i] + bias;
-        }
+        for (int64_t i = 0; i < a->pixels; i++)
+            y[i] = a->relu ? relu_value(z[i] + bias) : z[i] + bias;
     }
 }
 
@@ -327,10 +321,7 @@ CK_VECTORIZED static void output_gradient_channels(const void *args, int64_t beg
             if (a->relu_y) {
                 const float *y = a->relu_y + plane;
 #pragma omp simd
-                for (int64_t i = 0; i < a->pixels; i++) {
-                    float g = dy[i]; /* read unconditionally, so that the select vectorizes */
-                    target[i] = y[i] > 0.0f ? g : 0.0f;
-                }
+                for (int64_t i = 0; i < a->pixels; i++) target[i] = relu_gradient(y[i], dy[i]);
             } else {
                 memcpy(target, dy, (size_t)a->pixels * sizeof(float));
             }

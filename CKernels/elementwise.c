@@ -3,6 +3,7 @@
  * by ck_parallel_for on the calling thread or, when the data pay for a parallel region
  * (CK_PARALLEL_MIN_ELEMENTS), on several threads. */
 #include "ckernels.h"
+#include "relu.h"
 #include "threading.h"
 
 #include <string.h>
@@ -81,7 +82,7 @@ typedef struct {
 CK_VECTORIZED static void relu_forward_range(const void *args, int64_t begin, int64_t end) {
     const relu_forward_args *a = args;
 #pragma omp simd
-    for (int64_t i = begin; i < end; i++) a->y[i] = a->x[i] < 0.0f ? 0.0f : a->x[i];
+    for (int64_t i = begin; i < end; i++) a->y[i] = relu_value(a->x[i]);
 }
 
 void ck_relu_forward(int64_t n, const float *x, float *y) {
@@ -98,10 +99,7 @@ typedef struct {
 CK_VECTORIZED static void relu_backward_range(const void *args, int64_t begin, int64_t end) {
     const relu_backward_args *a = args;
 #pragma omp simd
-    for (int64_t i = begin; i < end; i++) {
-        float g = a->dy[i]; /* read unconditionally, so that the select vectorizes */
-        a->dx[i] = a->y[i] > 0.0f ? g : 0.0f;
-    }
+    for (int64_t i = begin; i < end; i++) a->dx[i] = relu_gradient(a->y[i], a->dy[i]);
 }
 
 void ck_relu_backward(int64_t n, const float *y, const float *dy, float *dx) {

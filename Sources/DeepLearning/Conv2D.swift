@@ -193,11 +193,12 @@ public final class Conv2D: Function {
     /// the ReLU's output gradient, passed back through it in the same pass: dY where relu's
     /// last output is above 0, else 0, as if `relu.backward(dY)` had run first.
     func backward(_ outputGradient: Tensor, through relu: ReLU?) -> Tensor {
+        let reluOutput = relu?.lastOutput(matching: outputGradient)
         let (columns, product) = lastBuffers(checking: outputGradient)
         let columnGradient = Tensor.reusing(self.columnGradient, shape: columns.shape)
         let inputGradient = Tensor.reusing(self.inputGradient, shape: inputShape)
-        backpropagate(outputGradient, through: relu?.lastOutput(matching: outputGradient),
-                      columns: columns, productGradient: product.value, weight: weight.value,
+        backpropagate(outputGradient, through: reluOutput, columns: columns,
+                      productGradient: product.value, weight: weight.value,
                       weightGradient: parameterGradient(weight),
                       biasGradient: parameterGradient(bias),
                       input: (inputShape, columnGradient.value, inputGradient.value))
@@ -213,9 +214,10 @@ public final class Conv2D: Function {
 
     /// dW and db without dX, dY passed back through `relu` first as in `backward(_:through:)`.
     func accumulateParameterGradients(_ outputGradient: Tensor, through relu: ReLU?) {
+        let reluOutput = relu?.lastOutput(matching: outputGradient)
         let (columns, product) = lastBuffers(checking: outputGradient)
-        backpropagate(outputGradient, through: relu?.lastOutput(matching: outputGradient),
-                      columns: columns, productGradient: product.value, weight: weight.value,
+        backpropagate(outputGradient, through: reluOutput, columns: columns,
+                      productGradient: product.value, weight: weight.value,
                       weightGradient: parameterGradient(weight),
                       biasGradient: parameterGradient(bias), input: nil)
     }
@@ -230,16 +232,16 @@ public final class Conv2D: Function {
     /// the last output's shape.
     private func lastBuffers(checking outputGradient: Tensor) -> (columns: Tensor, product: Tensor) {
         guard let columns, let product else { fatalError("\(self): backward called before forward") }
-        require(outputGradient.shape == outputShape,
-                "\(self): output gradient of shape \(outputGradient.shape) does not match the last output's shape \(outputShape)")
+        requireOutputGradient(outputGradient.shape == outputShape,
+                              shape: outputGradient.shape, lastOutputShape: outputShape,
+                              for: self)
         return (columns, product)
     }
 
     /// The gradients of one call whose input had `columns` (`[rows, batch, pixels]`), from
     /// dY: dZ = dY channel-major into `productGradient` (as many floats as dY; where a ReLU
     /// followed, whose output was `reluOutput`, dY where that output is above 0, else 0),
-    /// then each
-    /// gradient asked for, into its buffer, overwritten or added to as its flag says:
+    /// then each gradient asked for, into its buffer, overwritten or added to as its flag says:
     /// db = Σ dZ over the batch and pixels, dW = dZ · colsᵀ, and dX = col2im(Wᵀ · dZ) into
     /// `input.gradient` (always overwritten) for an input of `input.shape`, through
     /// `input.columnGradient` (as many floats as `columns`).

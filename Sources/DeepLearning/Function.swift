@@ -108,7 +108,15 @@ func requireLastOutput(_ output: Tensor?, for layer: some Function,
                        gradientShape: @autoclosure () -> [Int],
                        fits: (Tensor) -> Bool) -> Tensor {
     guard let output else { fatalError("\(layer): backward called before forward") }
-    require(fits(output),
-            "\(layer): output gradient of shape \(gradientShape()) does not match the last output's shape \(output.shape)")
+    requireOutputGradient(fits(output), shape: gradientShape(), lastOutputShape: output.shape,
+                          for: layer)
     return output
+}
+
+/// Stops with a message naming `layer` and both shapes unless `fits`, the check of an output
+/// gradient of shape `gradientShape` against the last output's shape.
+func requireOutputGradient(_ fits: Bool, shape gradientShape: @autoclosure () -> [Int],
+                           lastOutputShape: @autoclosure () -> [Int], for layer: some Function) {
+    require(fits,
+            "\(layer): output gradient of shape \(gradientShape()) does not match the last output's shape \(lastOutputShape())")
 }

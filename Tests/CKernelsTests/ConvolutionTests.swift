@@ -243,22 +243,26 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
-    /// In the flat form (strides 1, padding that keeps the width), every window's sums run
-    /// through the pixels of the neighbouring rows, adding zeros there: the bits are those of
-    /// the window-by-window sums in order, -0 inputs included.
+    /// In the flat form (strides 1, padding that keeps the width) the bits are those of the
+    /// window-by-window sums in order, -0 inputs included: on small planes, which add only the
+    /// pixels their mask marks, and on planes of more than 1024 pixels, whose sums run through
+    /// the pixels of the neighbouring rows, adding zeros there.
     func testCol2imSumsInWindowOrder() {
         var rng = SeededGenerator(seed: 7)
-        let g = ConvCase(batch: 2, channels: 3, height: 6, width: 5, kernel: 3, stride: 1,
-                         padding: 1)
-        var columns = randomFloats(g.rows * g.columns, using: &rng)
-        for i in stride(from: 0, to: columns.count, by: 7) { columns[i] = -0.0 }
-        var expected = [Float](repeating: 0, count: g.imagesCount)
-        for i in 0..<columns.count {   // rows (c, ky, kx) in order, then images, then pixels
-            if let j = g.source(row: i / g.columns, column: i % g.columns) {
-                expected[j] += columns[i]
+        for g in [ConvCase(batch: 2, channels: 3, height: 6, width: 5, kernel: 3, stride: 1,
+                           padding: 1),
+                  ConvCase(batch: 2, channels: 2, height: 33, width: 35, kernel: 3, stride: 1,
+                           padding: 1)] {
+            var columns = randomFloats(g.rows * g.columns, using: &rng)
+            for i in stride(from: 0, to: columns.count, by: 7) { columns[i] = -0.0 }
+            var expected = [Float](repeating: 0, count: g.imagesCount)
+            for i in 0..<columns.count {   // rows (c, ky, kx) in order, then images, then pixels
+                if let j = g.source(row: i / g.columns, column: i % g.columns) {
+                    expected[j] += columns[i]
+                }
             }
+            assertBitwiseEqual(col2im(g, columns).images, expected, "\(g)")
         }
-        assertBitwiseEqual(col2im(g, columns).images, expected)
     }
 
     func testConvolutionOutputSize() {
@@ -316,18 +320,23 @@ final class ConvolutionTests: XCTestCase {
         var rng = SeededGenerator(seed: 4)
         for (batch, channels, pixels) in [(3, 4, 7), (1, 1, 1), (2, 5, 64), (2, 3, 19)] {
             var z = randomFloats(batch * channels * pixels, using: &rng)
-            let bias = randomFloats(channels, using: &rng)
-            // Sums of exactly 0 and -0, and a NaN, which the ReLU keeps.
-            z[0] = -bias[0]
+            var bias = randomFloats(channels, using: &rng)
+            // Sums of -0 (z and the bias -0), which the ReLU keeps, of exactly +0, and a NaN.
+            bias[0] = -0.0
+            z[0] = -0.0
+            if z.count > 1 { z[1] = 0 }
             z[z.count - 1] = .nan
-            let separate = conv2dOutput(batch: batch, channels: channels, pixels: pixels, z,
-                                        bias: bias).map { $0 < 0 ? 0 : $0 }
+            let moved = conv2dOutput(batch: batch, channels: channels, pixels: pixels, z,
+                                     bias: bias)
+            var separate = moved
+            ck_relu_forward(Int64(moved.count), moved, &separate)
             let y = conv2dOutput(batch: batch, channels: channels, pixels: pixels, z, bias: bias,
                                  relu: true)
             assertBitwiseEqual(y, separate)
 
             let dy = randomFloats(z.count, using: &rng)
-            let masked = dy.indices.map { y[$0] > 0 ? dy[$0] : 0 }
+            var masked = dy
+            ck_relu_backward(Int64(dy.count), y, dy, &masked)
             let expected = conv2dOutputGradient(batch: batch, channels: channels,
                                                 pixels: pixels, masked, dbias: bias)
             let fused = conv2dOutputGradient(batch: batch, channels: channels, pixels: pixels,

@@ -358,6 +358,8 @@ final class ModelCompositionTests: XCTestCase {
                 BatchNorm(features: 4)
                 ReLU()
                 MaxPool2D(kernelSize: 2)
+                Conv2D(inputChannels: 4, outputChannels: 4, kernelSize: 3, padding: 1)
+                ReLU()
                 Conv2D(inputChannels: 4, outputChannels: 4, kernelSize: 3, stride: 2, padding: 1)
                 Tanh()
                 AvgPool2D(kernelSize: 2)

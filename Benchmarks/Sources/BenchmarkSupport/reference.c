@@ -75,7 +75,8 @@ void bench_serial_convolution_columns(int64_t batch, int64_t channels, int64_t s
                 for (int64_t oy = 0; oy < side; oy++)
                     for (int64_t ox = 0; ox < side; ox++) {
                         const int64_t iy = oy + k / 3 - 1, ix = ox + k % 3 - 1;
-                        float *column = columns + ((c * 9 + k) * batch + b) * pixels + oy * side + ox;
+                        float *column =
+                            columns + ((c * 9 + k) * batch + b) * pixels + oy * side + ox;
                         float *pixel = iy >= 0 && iy < side && ix >= 0 && ix < side
                             ? images + ((b * channels + c) * side + iy) * side + ix
                             : NULL;

@@ -116,7 +116,8 @@ private func convolutionColumns(toImages: Bool) -> ElementwiseKernel {
     ElementwiseKernel(
         name: toImages ? "ck_col2im" : "ck_im2col",
         traffic: "16 channels of 8×8, 3×3 windows, padding 1: n image floats "
-            + (toImages ? "written, 9n column floats read: 40n" : "read, 9n column floats written: 40n"),
+            + (toImages ? "written, 9n column floats read: 40n"
+                        : "read, 9n column floats written: 40n"),
         smallSizes: [32 * 1024]
     ) { n in
         let batch = max(n / 1024, 1)
