@@ -161,16 +161,15 @@ CK_VECTORIZED static void im2col_range(const void *args, int64_t begin, int64_t 
     const int64_t pixels = g->out_h * g->out_w;
     uint8_t mask[MASKED_MAX_PIXELS];
     uint8_t *inside = is_masked(g) ? mask : NULL;
-    int64_t row = begin / a->batch, b = begin % a->batch;
-    window_offset o = offset_and_mask(g, row % window, inside);
-    for (int64_t q = begin; q < end; q++) {
-        const float *image_plane = a->images + (b * g->channels + row / window) * plane;
-        gather_window(g, &o, inside, image_plane, a->columns + q * pixels);
-        if (++b == a->batch && q + 1 < end) {
-            b = 0;
-            row++;
-            o = offset_and_mask(g, row % window, inside);
-        }
+    for (int64_t first = begin, last; first < end; first = last) {
+        /* The range's pieces of one row (channel c, offset k), images b = q - row * batch. */
+        const int64_t row = first / a->batch;
+        last = (row + 1) * a->batch < end ? (row + 1) * a->batch : end;
+        const window_offset o = offset_and_mask(g, row % window, inside);
+        const float *channel_plane = a->images + row / window * plane;
+        for (int64_t q = first; q < last; q++)
+            gather_window(g, &o, inside, channel_plane + (q - row * a->batch) * g->channels * plane,
+                          a->columns + q * pixels);
     }
 }
 
@@ -247,17 +246,15 @@ CK_VECTORIZED static void col2im_range(const void *args, int64_t begin, int64_t 
         const int64_t c = first / a->batch;
         last = (c + 1) * a->batch < end ? (c + 1) * a->batch : end;
         for (int64_t q = first; q < last; q++)
-            memset(a->images + (q % a->batch * g->channels + c) * plane, 0,
+            memset(a->images + ((q - c * a->batch) * g->channels + c) * plane, 0,
                    (size_t)plane * sizeof(float));
         for (int64_t k = 0; k < window; k++) {
             const window_offset o = offset_and_mask(g, k, inside);
             /* columns[(c * window + k) * batch + b] holds offset k of plane (b, c). */
             float *rows = a->columns + (c * window + k) * a->batch * pixels;
-            for (int64_t q = first; q < last; q++) {
-                const int64_t b = q % a->batch;
+            for (int64_t b = first - c * a->batch; b < last - c * a->batch; b++)
                 scatter_window(g, &o, inside, rows + b * pixels,
                                a->images + (b * g->channels + c) * plane);
-            }
         }
     }
 }
