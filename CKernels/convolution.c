@@ -245,9 +245,8 @@ CK_VECTORIZED static void col2im_range(const void *args, int64_t begin, int64_t 
     for (int64_t first = begin, last; first < end; first = last) {
         const int64_t c = first / a->batch;
         last = (c + 1) * a->batch < end ? (c + 1) * a->batch : end;
-        for (int64_t q = first; q < last; q++)
-            memset(a->images + ((q - c * a->batch) * g->channels + c) * plane, 0,
-                   (size_t)plane * sizeof(float));
+        for (int64_t b = first - c * a->batch; b < last - c * a->batch; b++)
+            memset(a->images + (b * g->channels + c) * plane, 0, (size_t)plane * sizeof(float));
         for (int64_t k = 0; k < window; k++) {
             const window_offset o = offset_and_mask(g, k, inside);
             /* columns[(c * window + k) * batch + b] holds offset k of plane (b, c). */

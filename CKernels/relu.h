@@ -1,5 +1,6 @@
 /* Internal: the ReLU's rule, one element at a time, shared by its own kernels (elementwise.c)
- * and the kernels that apply it on the way (convolution.c), so that all give the same bits. */
+ * and the convolution's moves that apply it on the way (convolution.c), so that they give the
+ * same bits. */
 #ifndef CK_RELU_H
 #define CK_RELU_H
 

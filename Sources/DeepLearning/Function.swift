@@ -116,7 +116,9 @@ func requireLastOutput(_ output: Tensor?, for layer: some Function,
 /// Stops with a message naming `layer` and both shapes unless `fits`, the check of an output
 /// gradient of shape `gradientShape` against the last output's shape.
 func requireOutputGradient(_ fits: Bool, shape gradientShape: @autoclosure () -> [Int],
-                           lastOutputShape: @autoclosure () -> [Int], for layer: some Function) {
+                           lastOutputShape: @autoclosure () -> [Int], for layer: some Function,
+                           file: StaticString = #fileID, line: UInt = #line) {
     require(fits,
-            "\(layer): output gradient of shape \(gradientShape()) does not match the last output's shape \(lastOutputShape())")
+            "\(layer): output gradient of shape \(gradientShape()) does not match the last output's shape \(lastOutputShape())",
+            file: file, line: line)
 }

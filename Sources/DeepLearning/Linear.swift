@@ -164,8 +164,8 @@ public final class Linear: Function {
         guard let input else { fatalError("\(self): backward called before forward") }
         let batch = input.shape[0]
         requireMatrix(outputGradient, width: outputSize, for: self, role: "output gradient")
-        require(outputGradient.shape[0] == batch,
-                "\(self): output gradient of shape \(outputGradient.shape) does not match the last output's shape [\(batch), \(outputSize)]")
+        requireOutputGradient(outputGradient.shape[0] == batch, shape: outputGradient.shape,
+                              lastOutputShape: [batch, outputSize], for: self)
         return input
     }
 

@@ -333,6 +333,7 @@ final class ConvolutionTests: XCTestCase {
             let y = conv2dOutput(batch: batch, channels: channels, pixels: pixels, z, bias: bias,
                                  relu: true)
             assertBitwiseEqual(y, separate)
+            if z.count > 1 { XCTAssertEqual(y[0].bitPattern, (-0.0 as Float).bitPattern) }
 
             let dy = randomFloats(z.count, using: &rng)
             var masked = dy
@@ -449,8 +450,8 @@ final class ConvolutionTests: XCTestCase {
         let images = randomFloats(conv.imagesCount, using: &rng)
         let columns = assertSameResultForThreadCounts { im2col(conv, images) }
         assertSameResultForThreadCounts { col2im(conv, columns).images }
-        // Planes through an inside mask; on 2 threads col2im's second range starts inside a
-        // channel's planes (45 planes, 5 a channel).
+        // Planes through an inside mask; on 2 threads im2col's ranges meet inside a row's pieces
+        // (405 pieces, 5 a row) and col2im's inside a channel's planes (45 planes, 5 a channel).
         let small = ConvCase(batch: 5, channels: 9, height: 16, width: 16, kernel: 3, stride: 1,
                              padding: 1)
         let smallImages = randomFloats(small.imagesCount, using: &rng)

@@ -102,7 +102,8 @@ private func referenceArgmax(_ row: [Float]) -> Int32 {
     return Int32(best)
 }
 
-private func referenceReluForward(_ x: [Float]) -> [Float] { x.map { $0.isNaN ? $0 : max($0, 0) } }
+/// The contract's rule: x where it is not below 0 (NaN and -0.0 stay as they are), else +0.
+private func referenceReluForward(_ x: [Float]) -> [Float] { x.map { $0 < 0 ? 0 : $0 } }
 
 private func referenceReluBackward(y: [Float], dy: [Float]) -> [Float] { zip(y, dy).map { $0 > 0 ? $1 : 0 } }
 
@@ -176,8 +177,7 @@ final class ElementwiseTests: XCTestCase {
             let expected = referenceReluForward(x)
             for inPlace in [false, true] {
                 let y = reluForward(x, inPlace: inPlace)
-                // NaN stays NaN; -0.0 may come out as either zero (max(-0, 0) is a zero).
-                assertEqualValues(y, expected, "n \(x.count), in place \(inPlace)")
+                assertBitwiseEqual(y, expected, "n \(x.count), in place \(inPlace)")
                 XCTAssertFalse(y.contains { $0 < 0 }, "negative output, n \(x.count)")
             }
         }

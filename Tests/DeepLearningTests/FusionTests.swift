@@ -32,7 +32,9 @@ final class FusionTests: XCTestCase {
         var generator = SeededGenerator(seed: seed)
         let model = Model(layers)
         model.initializeParameters(seed: seed + 1)
-        func gradientBits() -> [[UInt32]] { model.parameters.map { $0.gradients.map(\.bitPattern) } }
+        func gradientBits() -> [[UInt32]] {
+            model.parameters.map { $0.gradients.map(\.bitPattern) }
+        }
         func zeroGradients() { for parameter in model.parameters { parameter.zeroGradient() } }
         for batch in batches {
             let x = randomTensor([batch] + sampleShape, in: -3..<3, using: &generator)
