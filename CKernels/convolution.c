@@ -72,12 +72,12 @@ static int is_flat(const window_geometry *g) {
     return g->stride_h == 1 && g->stride_w == 1 && g->out_w == g->width;
 }
 
-/* Planes of at most this many output pixels in flat form go through an inside mask: the
- * pixels' per-offset runs, zeros and columns are a few floats each there, and one pass over
- * all the pixels, each read or added where the mask says it lies inside, costs less. */
+/* im2col takes planes of at most this many output pixels in flat form through an inside mask:
+ * the pixels' per-offset runs, zeros and columns are a few floats each there, and one pass
+ * over all the pixels, each read where the mask says it lies inside, costs less. */
 enum { MASKED_MAX_PIXELS = 1024 };
 
-/* Whether a geometry's windows go through an inside mask (inside_mask). */
+/* Whether im2col takes a geometry's windows through an inside mask (inside_mask). */
 static int is_masked(const window_geometry *g) {
     return is_flat(g) && g->out_h * g->out_w <= MASKED_MAX_PIXELS;
 }
@@ -195,23 +195,14 @@ typedef struct {
     float *images;
 } col2im_args;
 
-/* Adds the out_h x out_w pixels of offset o into one plane, dropping the padding: with
- * `inside` (is_masked), those it marks. Otherwise, in flat form, the pixels outside the inside
- * columns are set to zero first, so that the one run adds zeros to the neighbouring rows'
- * pixels: their sums, started at +0 and so never -0, keep their bits (the same bits as not
- * adding them). */
+/* Adds the out_h x out_w pixels of offset o into one plane, dropping the padding. In flat
+ * form the pixels outside the inside columns are set to zero first, so that the one run adds
+ * zeros to the neighbouring rows' pixels: their sums, started at +0 and so never -0, keep
+ * their bits (the same bits as not adding them). */
 static inline __attribute__((always_inline)) void
-scatter_window(const window_geometry *g, const window_offset *o, const uint8_t *inside,
-               float *pixels, float *plane) {
+scatter_window(const window_geometry *g, const window_offset *o, float *pixels, float *plane) {
     const int64_t w = g->width;
     if (o->y_first == o->y_last) return;
-    if (inside) {
-        const int64_t shift = o->dy * w + o->dx;
-#pragma omp simd
-        for (int64_t j = 0; j < g->out_h * g->out_w; j++)
-            if (inside[j]) plane[j + shift] += pixels[j];
-        return;
-    }
     if (is_flat(g)) {
         zero_outside_columns(g, o, pixels);
         const int64_t shift = o->dy * w + o->dx;
@@ -229,30 +220,87 @@ scatter_window(const window_geometry *g, const window_offset *o, const uint8_t *
     }
 }
 
+/* Flat geometries whose planes by window offsets come to at most this many pixels have col2im
+ * sum each plane pixel by pixel (sum_planes_by_pixel), with a table of which offsets each
+ * pixel receives: a byte a pixel and offset. */
+enum { RECEIVES_MAX_FLAGS = 16384 };
+
+/* Whether col2im sums the planes of a geometry pixel by pixel. */
+static int sums_by_pixel(const window_geometry *g) {
+    return is_flat(g)
+        && g->kernel_h * g->kernel_w * g->height * g->width <= RECEIVES_MAX_FLAGS;
+}
+
+/* receives[k * plane + i] = 1 where plane pixel i receives an element of offset k (flat form:
+ * output pixel i - dy * width - dx, which must lie in the output), else 0. */
+static void receives_table(const window_geometry *g, uint8_t *receives) {
+    const int64_t window = g->kernel_h * g->kernel_w, plane = g->height * g->width;
+    for (int64_t k = 0; k < window; k++) {
+        const int64_t dy = k / g->kernel_w - g->pad_h, dx = k % g->kernel_w - g->pad_w;
+        for (int64_t iy = 0; iy < g->height; iy++)
+            for (int64_t ix = 0; ix < g->width; ix++)
+                receives[k * plane + iy * g->width + ix] = iy - dy >= 0 && iy - dy < g->out_h
+                                                           && ix - dx >= 0 && ix - dx < g->out_w;
+    }
+}
+
+/* Planes q = c * batch + b, [begin, end), each from +0 plus, offset by offset in order, the
+ * element of offset k that each pixel receives (column pixel i - shift_k; +0 where it receives
+ * none, which leaves the sum's bits as they are: started at +0, it is never -0). Each plane is
+ * summed in place while it stays in L1, read once per offset without masked stores. */
+static inline __attribute__((always_inline)) void
+sum_planes_by_pixel(const col2im_args *a, const uint8_t *receives, int64_t begin, int64_t end) {
+    const window_geometry *g = &a->g;
+    const int64_t window = g->kernel_h * g->kernel_w, plane = g->height * g->width;
+    const int64_t pixels = g->out_h * g->out_w;
+    for (int64_t c = begin / a->batch, b = begin % a->batch, q = begin; q < end; q++) {
+        float *target = a->images + (b * g->channels + c) * plane;
+        for (int64_t i = 0; i < plane; i++) target[i] = 0.0f;
+        for (int64_t k = 0; k < window; k++) {
+            const int64_t shift = (k / g->kernel_w - g->pad_h) * g->width
+                                  + k % g->kernel_w - g->pad_w;
+            const uint8_t *from = receives + k * plane;
+            /* columns[(c * window + k) * batch + b] holds offset k of plane (b, c). */
+            const float *column = a->columns + ((c * window + k) * a->batch + b) * pixels;
+#pragma omp simd
+            for (int64_t i = 0; i < plane; i++) target[i] += from[i] ? column[i - shift] : 0.0f;
+        }
+        if (++b == a->batch) {
+            b = 0;
+            c++;
+        }
+    }
+}
+
 /* Planes q = c * batch + b, [begin, end): plane c of image b, zeroed, then each window
- * offset added in turn, channel by channel: for each offset k, the planes of channel c in the
- * range take rows (c, k) of the columns, so the columns are read in their order, once, and a
- * channel's planes (one per image) are summed while they stay in cache. Each offset's span
- * and mask are computed once a channel; a plane receives its offsets in order.
- * scatter_window is inlined, as gather_window is into im2col_range. */
+ * offset added in turn. Small flat planes are summed pixel by pixel (sum_planes_by_pixel);
+ * the others channel by channel: for each offset k, the planes of channel c in the range take
+ * rows (c, k) of the columns, so the columns are read in their order, once, and a channel's
+ * planes (one per image) are summed while they stay in cache. Each offset's span is computed
+ * once a channel; a plane receives its offsets in order. scatter_window is inlined, as
+ * gather_window is into im2col_range. */
 CK_VECTORIZED static void col2im_range(const void *args, int64_t begin, int64_t end) {
     const col2im_args *a = args;
     const window_geometry *g = &a->g;
     const int64_t window = g->kernel_h * g->kernel_w, plane = g->height * g->width;
     const int64_t pixels = g->out_h * g->out_w;
-    uint8_t mask[MASKED_MAX_PIXELS];
-    uint8_t *inside = is_masked(g) ? mask : NULL;
+    if (sums_by_pixel(g)) {
+        uint8_t receives[RECEIVES_MAX_FLAGS];
+        receives_table(g, receives);
+        sum_planes_by_pixel(a, receives, begin, end);
+        return;
+    }
     for (int64_t first = begin, last; first < end; first = last) {
         const int64_t c = first / a->batch;
         last = (c + 1) * a->batch < end ? (c + 1) * a->batch : end;
         for (int64_t b = first - c * a->batch; b < last - c * a->batch; b++)
             memset(a->images + (b * g->channels + c) * plane, 0, (size_t)plane * sizeof(float));
         for (int64_t k = 0; k < window; k++) {
-            const window_offset o = offset_and_mask(g, k, inside);
+            const window_offset o = offset_of(g, k / g->kernel_w, k % g->kernel_w);
             /* columns[(c * window + k) * batch + b] holds offset k of plane (b, c). */
             float *rows = a->columns + (c * window + k) * a->batch * pixels;
             for (int64_t b = first - c * a->batch; b < last - c * a->batch; b++)
-                scatter_window(g, &o, inside, rows + b * pixels,
+                scatter_window(g, &o, rows + b * pixels,
                                a->images + (b * g->channels + c) * plane);
         }
     }

@@ -41,9 +41,11 @@ private let convCases = [
     ConvCase(batch: 2, channels: 3, height: 8, width: 7, kernel: 5, stride: 2, padding: 1),
     ConvCase(batch: 3, channels: 1, height: 3, width: 11, kernel: 1, stride: 1, padding: 1),
     ConvCase(batch: 7, channels: 16, height: 8, width: 8, kernel: 3, stride: 1, padding: 1),
-    // Flat planes of 1024 pixels, the most that go through an inside mask, and of 1155.
+    // Flat planes of 1024 pixels, the most that im2col takes through an inside mask, and of
+    // 1155; of 1845, whose 9 offsets are more than col2im sums pixel by pixel (16384).
     ConvCase(batch: 2, channels: 2, height: 32, width: 32, kernel: 3, stride: 1, padding: 1),
     ConvCase(batch: 2, channels: 2, height: 33, width: 35, kernel: 3, stride: 1, padding: 1),
+    ConvCase(batch: 1, channels: 2, height: 45, width: 41, kernel: 3, stride: 1, padding: 1),
 ]
 
 private func im2col(_ g: ConvCase, _ images: [Float]) -> [Float] {
@@ -244,14 +246,15 @@ final class ConvolutionTests: XCTestCase {
     }
 
     /// In the flat form (strides 1, padding that keeps the width) the bits are those of the
-    /// window-by-window sums in order, -0 inputs included: on small planes, which add only the
-    /// pixels their mask marks, and on planes of more than 1024 pixels, whose sums run through
-    /// the pixels of the neighbouring rows, adding zeros there.
+    /// window-by-window sums in order, -0 inputs included: on small planes, summed pixel by
+    /// pixel with +0 for the offsets a pixel does not receive, and on planes whose offsets come
+    /// to more than 16384 pixels, whose sums run through the pixels of the neighbouring rows,
+    /// adding zeros there.
     func testCol2imSumsInWindowOrder() {
         var rng = SeededGenerator(seed: 7)
         for g in [ConvCase(batch: 2, channels: 3, height: 6, width: 5, kernel: 3, stride: 1,
                            padding: 1),
-                  ConvCase(batch: 2, channels: 2, height: 33, width: 35, kernel: 3, stride: 1,
+                  ConvCase(batch: 1, channels: 2, height: 45, width: 41, kernel: 3, stride: 1,
                            padding: 1)] {
             var columns = randomFloats(g.rows * g.columns, using: &rng)
             for i in stride(from: 0, to: columns.count, by: 7) { columns[i] = -0.0 }
