@@ -227,12 +227,13 @@ enum { RECEIVES_MAX_FLAGS = 16384 };
 
 /* Whether col2im sums the planes of a geometry pixel by pixel. */
 static int sums_by_pixel(const window_geometry *g) {
-    return is_flat(g)
-        && g->kernel_h * g->kernel_w * g->height * g->width <= RECEIVES_MAX_FLAGS;
+    const int64_t plane = g->height * g->width;
+    return is_flat(g) && plane > 0 && g->kernel_h * g->kernel_w <= RECEIVES_MAX_FLAGS / plane;
 }
 
-/* receives[k * plane + i] = 1 where plane pixel i receives an element of offset k (flat form:
- * output pixel i - dy * width - dx, which must lie in the output), else 0. */
+/* receives[k * plane + i] = 1 where plane pixel i = iy * width + ix receives an element of
+ * offset k = (ky, kx), else 0: where the output pixel (iy - dy, ix - dx) exists (flat form: it
+ * is output pixel i - dy * width - dx). */
 static void receives_table(const window_geometry *g, uint8_t *receives) {
     const int64_t window = g->kernel_h * g->kernel_w, plane = g->height * g->width;
     for (int64_t k = 0; k < window; k++) {
@@ -246,8 +247,9 @@ static void receives_table(const window_geometry *g, uint8_t *receives) {
 
 /* Planes q = c * batch + b, [begin, end), each from +0 plus, offset by offset in order, the
  * element of offset k that each pixel receives (column pixel i - shift_k; +0 where it receives
- * none, which leaves the sum's bits as they are: started at +0, it is never -0). Each plane is
- * summed in place while it stays in L1, read once per offset without masked stores. */
+ * none, which leaves the sum's bits as they are: started at +0, it is never -0). Each plane
+ * (at most RECEIVES_MAX_FLAGS / window pixels) is summed in place, read and written once per
+ * offset without masked stores. */
 static inline __attribute__((always_inline)) void
 sum_planes_by_pixel(const col2im_args *a, const uint8_t *receives, int64_t begin, int64_t end) {
     const window_geometry *g = &a->g;
@@ -313,6 +315,7 @@ void ck_col2im(int64_t batch, int64_t channels, int64_t height, int64_t width,
                                  stride_w, pad_h, pad_w),
                         batch, columns, images};
     int64_t planes = batch * channels;
+    if (planes == 0) return;
     int64_t work = planes * kernel_h * kernel_w * args.g.out_h * args.g.out_w;
     if (work < planes * height * width) work = planes * height * width;
     ck_parallel_for(planes, 1, ck_threads_for(work, CK_PARALLEL_MIN_ELEMENTS), col2im_range,

@@ -5,27 +5,32 @@ import CKernels
 import DeepLearning
 import XCTest
 
-/// A convolution's geometry: a batch of channels x height x width images, square kernel,
-/// stride, padding.
+/// A convolution's geometry: a batch of channels x height x width images, kernel, stride,
+/// padding; the kernel's width and the padding of the sides, when given, differ from the
+/// kernel's height and the padding of the top and bottom.
 private struct ConvCase: CustomStringConvertible {
     let batch, channels, height, width, kernel, stride, padding: Int
+    var kernelWidth: Int? = nil
+    var paddingWidth: Int? = nil
+    var kw: Int { kernelWidth ?? kernel }
+    var pw: Int { paddingWidth ?? padding }
     var outHeight: Int { (height + 2 * padding - kernel) / stride + 1 }
-    var outWidth: Int { (width + 2 * padding - kernel) / stride + 1 }
-    var rows: Int { channels * kernel * kernel }
+    var outWidth: Int { (width + 2 * pw - kw) / stride + 1 }
+    var rows: Int { channels * kernel * kw }
     var pixels: Int { outHeight * outWidth }
     /// The columns of the columns matrix: every output pixel of every image.
     var columns: Int { batch * pixels }
     var imagesCount: Int { batch * channels * height * width }
     var description: String {
-        "\(batch) x C\(channels) \(height)x\(width) k\(kernel) s\(stride) p\(padding)"
+        "\(batch) x C\(channels) \(height)x\(width) k\(kernel)x\(kw) s\(stride) p\(padding),\(pw)"
     }
 
     /// The images' position that columns[row][column] reads, or nil in the padding.
     func source(row: Int, column: Int) -> Int? {
-        let (c, ky, kx) = (row / (kernel * kernel), row / kernel % kernel, row % kernel)
+        let (c, ky, kx) = (row / (kernel * kw), row / kw % kernel, row % kw)
         let (b, pixel) = (column / pixels, column % pixels)
         let iy = pixel / outWidth * stride - padding + ky
-        let ix = pixel % outWidth * stride - padding + kx
+        let ix = pixel % outWidth * stride - pw + kx
         guard (0..<height).contains(iy), (0..<width).contains(ix) else { return nil }
         return ((b * channels + c) * height + iy) * width + ix
     }
@@ -46,6 +51,14 @@ private let convCases = [
     ConvCase(batch: 2, channels: 2, height: 32, width: 32, kernel: 3, stride: 1, padding: 1),
     ConvCase(batch: 2, channels: 2, height: 33, width: 35, kernel: 3, stride: 1, padding: 1),
     ConvCase(batch: 1, channels: 2, height: 45, width: 41, kernel: 3, stride: 1, padding: 1),
+    // Flat (rows as wide as the images) with outputs fewer or more rows than the images.
+    ConvCase(batch: 2, channels: 2, height: 7, width: 6, kernel: 5, stride: 1, padding: 0,
+             kernelWidth: 3, paddingWidth: 1),
+    ConvCase(batch: 2, channels: 2, height: 5, width: 6, kernel: 4, stride: 1, padding: 1,
+             kernelWidth: 3, paddingWidth: 1),
+    ConvCase(batch: 2, channels: 2, height: 3, width: 4, kernel: 1, stride: 1, padding: 2,
+             kernelWidth: 3, paddingWidth: 1),
+    ConvCase(batch: 3, channels: 1, height: 1, width: 1, kernel: 1, stride: 1, padding: 0),
 ]
 
 private func im2col(_ g: ConvCase, _ images: [Float]) -> [Float] {
@@ -53,8 +66,8 @@ private func im2col(_ g: ConvCase, _ images: [Float]) -> [Float] {
     images.withUnsafeBufferPointer { i in
         columns.withUnsafeMutableBufferPointer { c in
             ck_im2col(Int64(g.batch), Int64(g.channels), Int64(g.height), Int64(g.width),
-                      Int64(g.kernel), Int64(g.kernel), Int64(g.stride), Int64(g.stride),
-                      Int64(g.padding), Int64(g.padding), i.baseAddress, c.baseAddress)
+                      Int64(g.kernel), Int64(g.kw), Int64(g.stride), Int64(g.stride),
+                      Int64(g.padding), Int64(g.pw), i.baseAddress, c.baseAddress)
         }
     }
     return columns
@@ -68,8 +81,8 @@ private func col2im(_ g: ConvCase, _ columns: [Float]) -> (images: [Float], colu
     scratch.withUnsafeMutableBufferPointer { c in
         images.withUnsafeMutableBufferPointer { i in
             ck_col2im(Int64(g.batch), Int64(g.channels), Int64(g.height), Int64(g.width),
-                      Int64(g.kernel), Int64(g.kernel), Int64(g.stride), Int64(g.stride),
-                      Int64(g.padding), Int64(g.padding), c.baseAddress, i.baseAddress)
+                      Int64(g.kernel), Int64(g.kw), Int64(g.stride), Int64(g.stride),
+                      Int64(g.padding), Int64(g.pw), c.baseAddress, i.baseAddress)
         }
     }
     return (images, scratch)
@@ -250,6 +263,21 @@ final class ConvolutionTests: XCTestCase {
     /// pixel with +0 for the offsets a pixel does not receive, and on planes whose offsets come
     /// to more than 16384 pixels, whose sums run through the pixels of the neighbouring rows,
     /// adding zeros there.
+    /// No images (or no channels): nothing is read or written, on any path.
+    func testEmptyBatchesDoNothing() {
+        for g in [ConvCase(batch: 0, channels: 4, height: 8, width: 8, kernel: 3, stride: 1,
+                           padding: 1),
+                  ConvCase(batch: 0, channels: 2, height: 45, width: 41, kernel: 3, stride: 1,
+                           padding: 1),
+                  ConvCase(batch: 0, channels: 2, height: 7, width: 5, kernel: 3, stride: 2,
+                           padding: 1),
+                  ConvCase(batch: 3, channels: 0, height: 8, width: 8, kernel: 3, stride: 1,
+                           padding: 1)] {
+            XCTAssertEqual(im2col(g, []), [], "\(g)")
+            XCTAssertEqual(col2im(g, []).images, [], "\(g)")
+        }
+    }
+
     func testCol2imSumsInWindowOrder() {
         var rng = SeededGenerator(seed: 7)
         for g in [ConvCase(batch: 2, channels: 3, height: 6, width: 5, kernel: 3, stride: 1,
@@ -453,13 +481,20 @@ final class ConvolutionTests: XCTestCase {
         let images = randomFloats(conv.imagesCount, using: &rng)
         let columns = assertSameResultForThreadCounts { im2col(conv, images) }
         assertSameResultForThreadCounts { col2im(conv, columns).images }
-        // Planes through an inside mask; on 2 threads im2col's ranges meet inside a row's pieces
-        // (405 pieces, 5 a row) and col2im's inside a channel's planes (45 planes, 5 a channel).
+        // im2col's planes through an inside mask, col2im's summed pixel by pixel; on 2 threads
+        // im2col's ranges meet inside a row's pieces (405 pieces, 5 a row) and col2im's inside
+        // a channel's planes (45 planes, 5 a channel).
         let small = ConvCase(batch: 5, channels: 9, height: 16, width: 16, kernel: 3, stride: 1,
                              padding: 1)
         let smallImages = randomFloats(small.imagesCount, using: &rng)
         let smallColumns = assertSameResultForThreadCounts([1, 2, 3]) { im2col(small, smallImages) }
         assertSameResultForThreadCounts([1, 2, 3]) { col2im(small, smallColumns).images }
+        // col2im channel by channel (9 offsets of 1845 pixels: past the pixel-by-pixel table),
+        // its ranges meeting inside a channel's planes (9 planes, 3 a channel).
+        let large = ConvCase(batch: 3, channels: 3, height: 45, width: 41, kernel: 3, stride: 1,
+                             padding: 1)
+        let largeColumns = randomFloats(large.rows * large.columns, using: &rng)
+        assertSameResultForThreadCounts([1, 2, 4]) { col2im(large, largeColumns).images }
 
         let (batch, channels, pixels) = (4, 16, 1100)
         let dy = randomFloats(batch * channels * pixels, using: &rng)
