@@ -72,14 +72,18 @@ static int is_flat(const window_geometry *g) {
     return g->stride_h == 1 && g->stride_w == 1 && g->out_w == g->width;
 }
 
-/* im2col takes planes of at most this many output pixels in flat form through an inside mask:
- * the pixels' per-offset runs, zeros and columns are a few floats each there, and one pass
- * over all the pixels, each read where the mask says it lies inside, costs less. */
-enum { MASKED_MAX_PIXELS = 1024 };
+/* The most flags of the per-offset tables that im2col (inside masks) and col2im (what each
+ * plane pixel receives) keep on the stack, a byte a pixel and window offset: small flat
+ * planes go through them, where the pixels' per-offset runs, zeros and columns are a few
+ * floats each and one pass over all the pixels, each read where its flag says, costs less. */
+enum { OFFSET_TABLE_MAX_FLAGS = 16384 };
 
-/* Whether im2col takes a geometry's windows through an inside mask (inside_mask). */
+/* Whether im2col takes a geometry's windows through inside masks (inside_mask), one per
+ * offset, out_h * out_w flags each. */
 static int is_masked(const window_geometry *g) {
-    return is_flat(g) && g->out_h * g->out_w <= MASKED_MAX_PIXELS;
+    const int64_t pixels = g->out_h * g->out_w;
+    return is_flat(g) && pixels > 0
+        && g->kernel_h * g->kernel_w <= OFFSET_TABLE_MAX_FLAGS / pixels;
 }
 
 /* inside[j] = 1 where output pixel j of offset o reads a pixel of the plane (flat form: plane
@@ -90,13 +94,6 @@ static void inside_mask(const window_geometry *g, const window_offset *o, uint8_
         memset(inside + oy * g->out_w + o->x_first, 1, (size_t)(o->x_last - o->x_first));
 }
 
-/* Offset k = ky * kernel_w + kx of a geometry, and its inside mask when `inside` is not NULL
- * (room for out_h * out_w flags). */
-static window_offset offset_and_mask(const window_geometry *g, int64_t k, uint8_t *inside) {
-    window_offset o = offset_of(g, k / g->kernel_w, k % g->kernel_w);
-    if (inside) inside_mask(g, &o, inside);
-    return o;
-}
 
 /* Sets the outputs of rows [y_first, y_last) outside [x_first, x_last) to zero: a few
  * pixels a row, written column by column (a strided loop, rather than a call to memset for
@@ -159,13 +156,18 @@ CK_VECTORIZED static void im2col_range(const void *args, int64_t begin, int64_t 
     const window_geometry *g = &a->g;
     const int64_t window = g->kernel_h * g->kernel_w, plane = g->height * g->width;
     const int64_t pixels = g->out_h * g->out_w;
-    uint8_t mask[MASKED_MAX_PIXELS];
-    uint8_t *inside = is_masked(g) ? mask : NULL;
+    uint8_t masks[OFFSET_TABLE_MAX_FLAGS];
+    const int masked = is_masked(g);
+    for (int64_t k = 0; masked && k < window; k++) {
+        const window_offset o = offset_of(g, k / g->kernel_w, k % g->kernel_w);
+        inside_mask(g, &o, masks + k * pixels);
+    }
     for (int64_t first = begin, last; first < end; first = last) {
         /* The range's pieces of one row (channel c, offset k), images b = q - row * batch. */
-        const int64_t row = first / a->batch;
+        const int64_t row = first / a->batch, k = row % window;
         last = (row + 1) * a->batch < end ? (row + 1) * a->batch : end;
-        const window_offset o = offset_and_mask(g, row % window, inside);
+        const window_offset o = offset_of(g, k / g->kernel_w, k % g->kernel_w);
+        const uint8_t *inside = masked ? masks + k * pixels : NULL;
         const float *channel_plane = a->images + row / window * plane;
         for (int64_t q = first; q < last; q++)
             gather_window(g, &o, inside, channel_plane + (q - row * a->batch) * g->channels * plane,
@@ -220,15 +222,12 @@ scatter_window(const window_geometry *g, const window_offset *o, float *pixels, 
     }
 }
 
-/* Flat geometries whose planes by window offsets come to at most this many pixels have col2im
- * sum each plane pixel by pixel (sum_planes_by_pixel), with a table of which offsets each
- * pixel receives: a byte a pixel and offset. */
-enum { RECEIVES_MAX_FLAGS = 16384 };
-
-/* Whether col2im sums the planes of a geometry pixel by pixel. */
+/* Whether col2im sums the planes of a geometry pixel by pixel (sum_planes_by_pixel), with a
+ * table of which offsets each plane pixel receives (receives_table). */
 static int sums_by_pixel(const window_geometry *g) {
     const int64_t plane = g->height * g->width;
-    return is_flat(g) && plane > 0 && g->kernel_h * g->kernel_w <= RECEIVES_MAX_FLAGS / plane;
+    return is_flat(g) && plane > 0
+        && g->kernel_h * g->kernel_w <= OFFSET_TABLE_MAX_FLAGS / plane;
 }
 
 /* receives[k * plane + i] = 1 where plane pixel i = iy * width + ix receives an element of
@@ -248,7 +247,7 @@ static void receives_table(const window_geometry *g, uint8_t *receives) {
 /* Planes q = c * batch + b, [begin, end), each from +0 plus, offset by offset in order, the
  * element of offset k that each pixel receives (column pixel i - shift_k; +0 where it receives
  * none, which leaves the sum's bits as they are: started at +0, it is never -0). Each plane
- * (at most RECEIVES_MAX_FLAGS / window pixels) is summed in place, read and written once per
+ * (at most OFFSET_TABLE_MAX_FLAGS / window pixels) is summed in place, read and written once per
  * offset without masked stores. */
 static inline __attribute__((always_inline)) void
 sum_planes_by_pixel(const col2im_args *a, const uint8_t *receives, int64_t begin, int64_t end) {
@@ -287,7 +286,7 @@ CK_VECTORIZED static void col2im_range(const void *args, int64_t begin, int64_t 
     const int64_t window = g->kernel_h * g->kernel_w, plane = g->height * g->width;
     const int64_t pixels = g->out_h * g->out_w;
     if (sums_by_pixel(g)) {
-        uint8_t receives[RECEIVES_MAX_FLAGS];
+        uint8_t receives[OFFSET_TABLE_MAX_FLAGS];
         receives_table(g, receives);
         sum_planes_by_pixel(a, receives, begin, end);
         return;

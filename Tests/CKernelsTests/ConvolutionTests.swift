@@ -46,8 +46,8 @@ private let convCases = [
     ConvCase(batch: 2, channels: 3, height: 8, width: 7, kernel: 5, stride: 2, padding: 1),
     ConvCase(batch: 3, channels: 1, height: 3, width: 11, kernel: 1, stride: 1, padding: 1),
     ConvCase(batch: 7, channels: 16, height: 8, width: 8, kernel: 3, stride: 1, padding: 1),
-    // Flat planes of 1024 pixels, the most that im2col takes through an inside mask, and of
-    // 1155; of 1845, whose 9 offsets are more than col2im sums pixel by pixel (16384).
+    // Flat planes of 1024 and 1155 pixels, which im2col and col2im take through their tables
+    // of 9 flags a pixel, and of 1845, past the tables' 16384 flags.
     ConvCase(batch: 2, channels: 2, height: 32, width: 32, kernel: 3, stride: 1, padding: 1),
     ConvCase(batch: 2, channels: 2, height: 33, width: 35, kernel: 3, stride: 1, padding: 1),
     ConvCase(batch: 1, channels: 2, height: 45, width: 41, kernel: 3, stride: 1, padding: 1),
