@@ -78,7 +78,7 @@ static int is_flat(const window_geometry *g) {
  * floats each and one pass over all the pixels, each read where its flag says, costs less. */
 enum { OFFSET_TABLE_MAX_FLAGS = 16384 };
 
-/* Whether im2col takes a geometry's windows through inside masks (inside_mask), one per
+/* Whether im2col takes a geometry's windows through inside masks (mark_inside), one per
  * offset, out_h * out_w flags each. */
 static int is_masked(const window_geometry *g) {
     const int64_t pixels = g->out_h * g->out_w;
@@ -86,14 +86,17 @@ static int is_masked(const window_geometry *g) {
         && g->kernel_h * g->kernel_w <= OFFSET_TABLE_MAX_FLAGS / pixels;
 }
 
-/* inside[j] = 1 where output pixel j of offset o reads a pixel of the plane (flat form: plane
- * pixel j + dy * width + dx), else 0, for the out_h * out_w pixels. */
-static void inside_mask(const window_geometry *g, const window_offset *o, uint8_t *inside) {
-    memset(inside, 0, (size_t)(g->out_h * g->out_w));
+/* A table of `count` flags, rows `width` wide, all 0 but for offset o's inside rectangle (flat
+ * form): 1 for each output pixel (oy, ox) that reads a pixel of the plane, at row oy + dy and
+ * column ox + dx of the table. With dy = dx = 0 it is im2col's inside mask, indexed by output
+ * pixel; with o's own dy and dx, col2im's table of the plane pixels that receive an element
+ * of offset o (plane pixel i receives output pixel i - dy * width - dx). */
+static void mark_inside(const window_geometry *g, const window_offset *o, int64_t dy, int64_t dx,
+                        int64_t count, uint8_t *table) {
+    memset(table, 0, (size_t)count);
     for (int64_t oy = o->y_first; oy < o->y_last; oy++)
-        memset(inside + oy * g->out_w + o->x_first, 1, (size_t)(o->x_last - o->x_first));
+        memset(table + (oy + dy) * g->width + o->x_first + dx, 1, (size_t)(o->x_last - o->x_first));
 }
-
 
 /* Sets the outputs of rows [y_first, y_last) outside [x_first, x_last) to zero: a few
  * pixels a row, written column by column (a strided loop, rather than a call to memset for
@@ -160,7 +163,7 @@ CK_VECTORIZED static void im2col_range(const void *args, int64_t begin, int64_t 
     const int masked = is_masked(g);
     for (int64_t k = 0; masked && k < window; k++) {
         const window_offset o = offset_of(g, k / g->kernel_w, k % g->kernel_w);
-        inside_mask(g, &o, masks + k * pixels);
+        mark_inside(g, &o, 0, 0, pixels, masks + k * pixels);
     }
     for (int64_t first = begin, last; first < end; first = last) {
         /* The range's pieces of one row (channel c, offset k), images b = q - row * batch. */
@@ -230,17 +233,13 @@ static int sums_by_pixel(const window_geometry *g) {
         && g->kernel_h * g->kernel_w <= OFFSET_TABLE_MAX_FLAGS / plane;
 }
 
-/* receives[k * plane + i] = 1 where plane pixel i = iy * width + ix receives an element of
- * offset k = (ky, kx), else 0: where the output pixel (iy - dy, ix - dx) exists (flat form: it
- * is output pixel i - dy * width - dx). */
+/* receives[k * plane + i] = 1 where plane pixel i receives an element of offset k = (ky, kx),
+ * else 0 (mark_inside at the offset's own dy, dx). */
 static void receives_table(const window_geometry *g, uint8_t *receives) {
     const int64_t window = g->kernel_h * g->kernel_w, plane = g->height * g->width;
     for (int64_t k = 0; k < window; k++) {
-        const int64_t dy = k / g->kernel_w - g->pad_h, dx = k % g->kernel_w - g->pad_w;
-        for (int64_t iy = 0; iy < g->height; iy++)
-            for (int64_t ix = 0; ix < g->width; ix++)
-                receives[k * plane + iy * g->width + ix] = iy - dy >= 0 && iy - dy < g->out_h
-                                                           && ix - dx >= 0 && ix - dx < g->out_w;
+        const window_offset o = offset_of(g, k / g->kernel_w, k % g->kernel_w);
+        mark_inside(g, &o, o.dy, o.dx, plane, receives + k * plane);
     }
 }
 
