@@ -64,8 +64,7 @@
  *   in_place_l2_sets, in_place_sets_per_tile  B is read in place only while its rows, ldb
  *                         apart, spread over enough sets of L2 for the tiles that reread them
  *   own_slivers_margin    one row part with own slivers is kept unless two that share B~ give
- *                         the busiest thread more than a sixteenth fewer tiles (the one-FMA
- *                         row too)
+ *                         the busiest thread more than a sixteenth fewer tiles
  *   ask_next_a_sliver     a tall A of long rows waits for memory at every sliver unless the
  *                         next sliver's rows are asked for ahead
  *   own_slivers_group, pack_b_row_block  own slivers of a B whose rows are a multiple of 16 KB
@@ -86,6 +85,11 @@
  *   has no barrier to spare, and a transposed B packed a sliver at a time, right before its
  *   few tiles read it (a small batch's dH = dY·Wᵀ), costs more than one pass over a B~ that
  *   stays in L2;
+ *   keeps one row part with own slivers unless two that share B~ give the busiest thread
+ *   more than a quarter fewer tiles (own_slivers_margin 4): a B~ shared by two row parts is
+ *   packed behind a barrier in every k block and half of it read from the other core's cache,
+ *   which costs more than the tiles saved where each sliver serves only a few tiles (a
+ *   convolution's dW, 64 rows against 288 columns);
  *   takes the broadcast form (unpacked, B read in place, C split between the threads) for A
  *   and B as stored up to a square of 512 (broadcast_max_work): with one FMA a cycle, its
  *   loads of B in place keep pace with the arithmetic, and the copies packing would make are
@@ -94,7 +98,7 @@
  *   is left to the packed routes as well (both compared in the Zen 4 section of
  *   Benchmarks/README.md).
  * The two-FMA row is for Intel's server cores with two 512-bit FMA units (intel_two_fma;
- * 2 MB of L2 a core from Sapphire Rapids on). Beside the three rules only the one-FMA row
+ * 2 MB of L2 a core from Sapphire Rapids on). Beside the four rules only the one-FMA row
  * takes, it differs from that row in PACKED's 8 x 48 kernel (and NC 2112, a multiple of both
  * tiles' 32 and 48 columns that takes 2048 columns in one block), the 12 x 32 kernel's asks for
  * B's rows ahead on the other packed routes (kernel_prefetch_b_rows), reading B in place up to
@@ -151,7 +155,7 @@ static const ck_gemm_table tables[] = {
         .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
         .ask_next_a_sliver = 0, .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_UP_TO_2_MB, .own_slivers_max_a = OWN_A_UP_TO_1_MB,
-        .own_slivers_margin = 16,
+        .own_slivers_margin = 4,
         .in_place_l2_sets = 0, .in_place_sets_per_tile = 0,
         .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 1,
         .pack_b_row_block = 0, .pack_transpose_max_floats = TRANSPOSE_IN_L1_FLOATS,

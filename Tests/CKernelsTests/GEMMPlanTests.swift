@@ -268,6 +268,13 @@ final class GEMMPlanTests: XCTestCase {
         XCTAssertEqual(route(zen4, "TN", 240, 1024, 192), "packed-own-slivers-in-place")
         XCTAssertEqual(route(zen4, "TT", 240, 1024, 192), "packed-own-slivers")
         XCTAssertEqual(route(zen4, "TN", 240, 1024, 200), "packed")
+        // On 2 threads two row parts sharing B~ replace one with own slivers only for a saving
+        // of more than a quarter of the busiest thread's tiles: 6 × 5 tiles against 3 × 9
+        // (a convolution's dW of 64 channels), 2 × 2 against 1 × 3, one row part; 2 × 1
+        // against 1 × 1 (one sliver of columns), two.
+        XCTAssertEqual(route(zen4, "NT", 64, 12544, 288), "packed-own-slivers")
+        XCTAssertEqual(route(zen4, "TN", 24, 4096, 96), "packed-own-slivers-in-place")
+        XCTAssertEqual(route(zen4, "TN", 24, 4096, 32), "packed")
         // 4 threads on 3000 columns tie at 1 × 4, 2 × 2 and 4 × 1: 240 rows one row part;
         // 480 rows are two A~ blocks, and four row parts share B~.
         XCTAssertEqual(route(zen4, threads: 4, "NN", 240, 1024, 3000), "packed-own-slivers")
@@ -331,11 +338,11 @@ final class GEMMPlanTests: XCTestCase {
     /// read B in place while its rows cycle through at least 2 of L2's 1024 sets for each of
     /// its tiles of rows: rows 1024 floats (4 KB) apart cycle through 16 sets (8 tiles), 2048
     /// apart through 8 (4 tiles), 784 apart through all of them.
-    /// As on the Zen 4 table, two row parts sharing B~ replace one with own slivers only for a
-    /// saving of more than a sixteenth of the busiest thread's tiles. Own slivers wherever B~
-    /// would be larger than the product's own A~ (its rows, up to mc, by kc), as on the Zen 4
-    /// table, not only than a whole A~ block (the Zen 5 and two-FMA tables), and for a product
-    /// of one k block and one A~ block, as on the Zen 4 and two-FMA tables.
+    /// Two row parts sharing B~ replace one with own slivers only for a saving of more than a
+    /// sixteenth of the busiest thread's tiles (the Zen 4 table: a quarter). Own slivers
+    /// wherever B~ would be larger than the product's own A~ (its rows, up to mc, by kc), as on
+    /// the Zen 4 table, not only than a whole A~ block (the Zen 5 and two-FMA tables), and for a
+    /// product of one k block and one A~ block, as on the Zen 4 and two-FMA tables.
     func testThresholdsWhereTheAVX2TableDiffers() {
         let avx2 = CK_GEMM_ARCH_AVX2
         XCTAssertEqual(route(avx2, "NT", 8, 64, 1000), "dot")
