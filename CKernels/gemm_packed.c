@@ -61,6 +61,8 @@ static _Thread_local ck_scratch b_scratch;
 static _Thread_local ck_scratch sliver_scratch;
 /* A row panel of C of each thread, when it updates parameters (ck_gemm_operands.update). */
 static _Thread_local ck_scratch update_scratch;
+/* The work queues of the team of the thread that calls ck_sgemm (gemm_parallel). */
+static _Thread_local ck_scratch queue_scratch;
 
 /* ---------------------------------------------------------------------------------------
  * Prefetching
@@ -444,7 +446,10 @@ static void gemm_thread(const gemm_problem *problem, int tid, int threads) {
 /* The product on a team of `threads` threads (> 1). Out of line, like team_barrier, so
  * that the serial path makes no OpenMP runtime call at all. */
 __attribute__((noinline)) static void gemm_parallel(const gemm_problem *problem, int threads) {
-    work_queue queues[threads];
+    /* One queue a thread, in the calling thread's scratch rather than on its stack: the thread
+     * count is the user's setting, however large. */
+    work_queue *queues = (work_queue *)(void *)ck_scratch_get(
+        &queue_scratch, (size_t)threads * (sizeof(work_queue) / sizeof(float)));
     for (int i = 0; i < threads; i++) work_queue_fill(&queues[i], 0);
     gemm_problem with_queues = *problem;
     with_queues.queues = queues;

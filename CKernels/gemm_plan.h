@@ -388,15 +388,18 @@ ck_gemm_plan_for(const ck_gemm_table *t, ck_gemm_tiles tiles, int max_threads,
     const int64_t m = g->m, n = g->n, k = g->k;
     const int mr = tiles.mr, nr = tiles.nr;
     if (m <= 0 || n <= 0) return (ck_gemm_plan){CK_GEMM_ROUTE_NOTHING, 1};
+    /* m*n and m*n*k, saturated (a product being planned, ck_gemm_route_for's, has no C whose
+     * size would bound them). */
+    int64_t elements, work;
+    if (__builtin_mul_overflow(m, n, &elements)) elements = INT64_MAX;
     if (g->alpha == 0.0f || k <= 0)
         return (ck_gemm_plan){CK_GEMM_ROUTE_SCALE,
-                              ck_gemm_threads_for(m * n, CK_PARALLEL_MIN_ELEMENTS, max_threads)};
+                              ck_gemm_threads_for(elements, CK_PARALLEL_MIN_ELEMENTS,
+                                                  max_threads)};
 
-    /* m*n*k, saturated (m*n fits: it is the size of C). The threads are counted only for
-     * the routes that may use more than one: the direct routes of small products (the
-     * spiral's) are planned with a few comparisons. */
-    int64_t work;
-    if (__builtin_mul_overflow(m * n, k, &work)) work = INT64_MAX;
+    /* The threads are counted only for the routes that may use more than one: the direct
+     * routes of small products (the spiral's) are planned with a few comparisons. */
+    if (__builtin_mul_overflow(elements, k, &work)) work = INT64_MAX;
     if (k >= t->dot_min_k && !g->trans_a &&
         (n <= t->dot_max_n || (g->trans_b && m <= t->dot_max_m)))
         return (ck_gemm_plan){CK_GEMM_ROUTE_DOT,

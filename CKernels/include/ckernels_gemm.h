@@ -242,7 +242,8 @@ typedef enum {
 /* The route ck_sgemm (or the entry point of `epilogue`) takes for these arguments on arch's
  * table with `threads` threads (>= 1; whether this CPU supports arch does not matter), C's
  * first element on a cache line (64 bytes), as the library's buffers are, and its rows ldc
- * floats apart; B dense (its rows n floats apart, or k when transposed). */
+ * floats apart; B dense (its rows n floats apart, or k when transposed). m, n and k are sizes
+ * ck_sgemm could be given: a C of m x n floats fits in memory. */
 ck_gemm_route ck_gemm_route_for(ck_gemm_arch arch, int threads, int trans_a, int trans_b,
                                 int64_t m, int64_t n, int64_t k, int64_t ldc, float alpha,
                                 float beta, ck_gemm_epilogue_kind epilogue);
