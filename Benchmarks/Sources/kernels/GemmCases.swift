@@ -108,12 +108,17 @@ func gemmCases(threadCounts: [Int], quick: Bool) -> [GemmCase] {
         ]
     }
     // The residual digits network's 3 × 3 convolutions of 16 channels on 8 × 8 images at
-    // batch 256 (C's or B's 16384 columns, rows 64 KB apart), and its first, of one channel.
+    // batch 256 (C's or B's 16384 columns, rows 64 KB apart), and its first, of one channel;
+    // then a 3 × 3 convolution of 32 to 64 channels on 14 × 14 planes at batch 64 (a 28 × 28
+    // network's second), whose dW has few rows against the 12544 terms of each sum.
     let conv = [
         product("NN", "conv", "Z = W·cols 16→16", 16, 144, 16384),
         product("NT", "conv", "dW = dZ·colsᵀ 16→16", 16, 16384, 144),
         product("TN", "conv", "dcols = Wᵀ·dZ 16→16", 144, 16, 16384),
         product("NN", "conv", "Z = W·cols 1→16", 16, 9, 16384),
+        product("NN", "conv", "Z = W·cols 32→64 14×14", 64, 288, 12544),
+        product("NT", "conv", "dW = dZ·colsᵀ 32→64 14×14", 64, 12544, 288),
+        product("TN", "conv", "dcols = Wᵀ·dZ 32→64 14×14", 288, 64, 12544),
     ]
     // Linear then ReLU: the spiral's hidden layer (a batch, and all 300 points) and the MLP's
     // first layer.
