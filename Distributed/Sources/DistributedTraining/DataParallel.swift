@@ -30,8 +30,12 @@ public final class DataParallel {
     public let world: World
     /// The tensors whose gradients are combined, in the same order on every rank.
     public let parameters: [Tensor]
-    /// Tensors every rank takes from rank 0 after every step (BatchNorm's running statistics).
+    /// Tensors every rank takes from rank 0 after every step (BatchNorm's running statistics),
+    /// each once.
     public let buffers: [Tensor]
+    /// The counts every rank takes from rank 0 at the start (BatchNorm's batch count), each
+    /// once; every rank takes the same steps, so they then advance alike.
+    private let counters: [Counter]
     /// The largest number of floats combined in one exchange: gradients are summed bucket by
     /// bucket.
     public var bucketSize = 1 << 20
@@ -53,28 +57,23 @@ public final class DataParallel {
     private var flat: [Float] = []
 
     /// Data parallelism for `model`: checks the ranks' models agree and copies rank 0's
-    /// parameters, buffers and counters (BatchNorm's batch count) to every rank.
+    /// parameters, buffers and counters (BatchNorm's batch count) to every rank, those of
+    /// nested layers (a `Model` inside the model, a layer's sub-layers) too.
     public convenience init(model: Model, world: World) throws {
+        let tree = model.layerTree.dropFirst()  // every layer below the model, by path
         var description: [String] = []
-        for (index, layer) in model.layers.enumerated() {
+        for (path, layer) in tree {
             for (name, tensor) in layer.namedParameters + layer.namedBuffers {
-                description.append("layer \(index) \(layer) \(name) \(tensor.shape)")
+                description.append("layer \(path) \(layer) \(name) \(tensor.shape)")
+            }
+            for (name, _) in layer.namedCounters {
+                description.append("layer \(path) \(layer) \(name) counter")
             }
         }
         try self.init(parameters: model.parameters,
-                      buffers: model.layers.flatMap { $0.namedBuffers.map(\.tensor) },
+                      buffers: eachOnce(tree.flatMap { $0.layer.namedBuffers.map(\.tensor) }),
+                      counters: eachOnce(tree.flatMap { $0.layer.namedCounters.map(\.counter) }),
                       description: description, world: world)
-        let counters = model.layers.flatMap { $0.namedCounters.map(\.counter) }
-        let values = counters.map { Float(bitPattern: UInt32(truncatingIfNeeded: $0.value)) }
-            + counters.map { Float(bitPattern: UInt32(truncatingIfNeeded: $0.value >> 32)) }
-        var copied = values
-        copied.withUnsafeMutableBufferPointer {
-            world.broadcast($0.baseAddress!, count: $0.count, from: 0)
-        }
-        for (index, counter) in counters.enumerated() {
-            counter.value = Int64(copied[index].bitPattern)
-                | Int64(copied[counters.count + index].bitPattern) << 32
-        }
     }
 
     /// Data parallelism for a hand-written model: `parameters` (updated by the optimizer) and
@@ -85,17 +84,18 @@ public final class DataParallel {
             "parameter \($0.offset) \($0.element.shape)"
         }
             + buffers.enumerated().map { "buffer \($0.offset) \($0.element.shape)" }
-        try self.init(parameters: parameters, buffers: buffers, description: description,
-                      world: world)
+        try self.init(parameters: parameters, buffers: buffers, counters: [],
+                      description: description, world: world)
     }
 
-    /// Checks that every rank's `description` (one line per tensor) is rank 0's, then copies
-    /// rank 0's parameters and buffers to every rank.
-    private init(parameters: [Tensor], buffers: [Tensor], description: [String],
-                 world: World) throws {
+    /// Checks that every rank's `description` (one line per tensor or counter) is rank 0's,
+    /// then copies rank 0's parameters, buffers and counters to every rank.
+    private init(parameters: [Tensor], buffers: [Tensor], counters: [Counter],
+                 description: [String], world: World) throws {
         self.world = world
         self.parameters = parameters
         self.buffers = buffers
+        self.counters = counters
         let root = world.broadcast(description.joined(separator: "\n"), from: 0)
             .split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         try agree(failure: DataParallel.difference(between: description, and: root))
@@ -103,6 +103,16 @@ public final class DataParallel {
             tensor.withUnsafeMutableBufferPointer {
                 world.broadcast($0.baseAddress!, count: $0.count, from: 0)
             }
+        }
+        // Each count as two floats' bits: its low and its high 32 bits.
+        var copied = counters.map { Float(bitPattern: UInt32(truncatingIfNeeded: $0.value)) }
+            + counters.map { Float(bitPattern: UInt32(truncatingIfNeeded: $0.value >> 32)) }
+        copied.withUnsafeMutableBufferPointer {
+            world.broadcast($0.baseAddress!, count: $0.count, from: 0)
+        }
+        for (index, counter) in counters.enumerated() {
+            counter.value = Int64(copied[index].bitPattern)
+                | Int64(copied[counters.count + index].bitPattern) << 32
         }
     }
 
@@ -251,20 +261,20 @@ public final class DataParallel {
         }
     }
 
-    /// A 64-bit FNV-1a hash of the bits of the parameters and buffers.
+    /// A 64-bit FNV-1a hash of the bits of the parameters, buffers and counters.
     public var parameterHash: UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for tensor in parameters + buffers {
-            tensor.withUnsafeBufferPointer { values in
-                for value in values {
-                    var bits = value.bitPattern
-                    for _ in 0..<4 {
-                        hash = (hash ^ UInt64(bits & 0xff)) &* 0x100_0000_01b3
-                        bits >>= 8
-                    }
-                }
+        func add(_ bits: UInt64, bytes: Int) {
+            for byte in 0..<bytes {
+                hash = (hash ^ (bits >> (8 * byte) & 0xff)) &* 0x100_0000_01b3
             }
         }
+        for tensor in parameters + buffers {
+            tensor.withUnsafeBufferPointer { values in
+                for value in values { add(UInt64(value.bitPattern), bytes: 4) }
+            }
+        }
+        for counter in counters { add(UInt64(bitPattern: counter.value), bytes: 8) }
         return hash
     }
 
@@ -364,4 +374,11 @@ public final class DataParallel {
         let sums = try agree(failure: nil, lossSum: Double(correct), samples: labels.count)
         return sums.lossSum / Double(sums.samples)
     }
+}
+
+/// `objects` without repetitions (a layer shared by two paths of the tree lists its state
+/// twice), in the order of their first appearance.
+private func eachOnce<Object: AnyObject>(_ objects: [Object]) -> [Object] {
+    var seen = Set<ObjectIdentifier>()
+    return objects.filter { seen.insert(ObjectIdentifier($0)).inserted }
 }

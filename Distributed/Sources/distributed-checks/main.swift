@@ -17,10 +17,16 @@
 //   step-hook   DataParallel.fit whose beforeStep throws on rank 1 at step 5
 //   graph       the same network as graph operations in a hand-written loop
 //   fit-batchnorm  a network with BatchNorm through DataParallel.fit
+//   fit-nested-batchnorm  the same with BatchNorm layers nested in a Model and in a layer of
+//               its own, rank 1 starting from other statistics and counts; prints
+//               "statistics ..." (every rank) and whether a changed nested count and
+//               statistic are caught by the hash
 //   cpu-kinds   prints "kinds: ..." (every rank's GEMM architecture) and whether they are mixed
 //   sum-order   on 3 ranks: gradients whose sum depends on the order of its additions, large
 //               (summed in place) and small (in flat buckets); prints "rank R: N sums wrong"
 //   mismatch, size-mismatch, bad-label, nan-loss, failed-save, crash   the faults
+//   nested-mismatch   the fault of fit-nested-batchnorm's network without its inner Model on
+//               rank 1
 import DeepLearning
 import DigitsExperiment
 import DistributedExperiments
@@ -81,6 +87,29 @@ func regressionTargets(_ inputs: Tensor) -> Tensor {
     return Tensor(shape: [inputs.shape[0], 1], values: (0..<inputs.shape[0]).map {
         sin(points[2 * $0]) + points[2 * $0 + 1] / 2
     })
+}
+
+/// A layer written from operations whose `BatchNorm` is a sub-layer, as in the digits
+/// example's `ResidualBlock`.
+final class NormalizedLinear: Layer {
+    let linear = Linear(16, 16), norm = BatchNorm(features: 16)
+    func callAsFunction(_ x: Tensor) -> Tensor { relu(norm(linear(x))) }
+}
+
+/// A spiral network whose BatchNorm layers are nested: one in a `Model` inside the model (left
+/// out without `innerModel`) and one in a `NormalizedLinear`.
+func nestedBatchNormModel(innerModel: Bool) -> Model {
+    Model {
+        Linear(2, 16)
+        if innerModel {
+            Model {
+                BatchNorm(features: 16)
+                ReLU()
+            }
+        }
+        NormalizedLinear()
+        Linear(16, 3)
+    }
 }
 
 /// Prints a step's loss, exactly.
@@ -203,6 +232,18 @@ running {
             Linear(32, 3)
         }
         model.initializeParameters(seed: UInt64(world.rank))  // rank 0's must win
+    } else if scenario == "fit-nested-batchnorm" || scenario == "nested-mismatch" {
+        model = nestedBatchNormModel(innerModel: scenario == "fit-nested-batchnorm"
+                                         || world.rank == 0)
+        model.initializeParameters(seed: UInt64(world.rank))
+        if world.rank == 1 {  // rank 0's statistics and counts must win
+            for (_, layer) in model.layerTree {
+                for (_, buffer) in layer.namedBuffers {
+                    buffer.withUnsafeMutableBufferPointer { $0.update(repeating: 2) }
+                }
+                for (_, counter) in layer.namedCounters { counter.value = 5 }
+            }
+        }
     } else {
         model = settings.initializedModel()
     }
@@ -282,9 +323,25 @@ running {
         try parallel.fit(model, inputs: inputs, labels: labels, holding: placement,
                          optimizer: optimizer, epochs: cnn ? cnnEpochs : epochs,
                          globalBatchSize: cnn ? 32 : globalBatchSize,
-                         shuffle: scenario == "fit-batchnorm", checkpoints: checkpoints)
+                         shuffle: scenario.hasSuffix("batchnorm"), checkpoints: checkpoints)
     }
     try parallel.checkParametersAgree()
     print("hash \(String(parallel.parameterHash, radix: 16))")
+    if scenario == "fit-nested-batchnorm" {
+        let statistics = model.layerTree.flatMap { _, layer in
+            layer.namedBuffers.flatMap { $0.tensor.values.map { String($0.bitPattern) } }
+                + layer.namedCounters.map { String($0.counter.value) }
+        }
+        print("statistics \(statistics.joined(separator: " "))")
+        // The hash covers the nested counts and statistics: one changed on rank 1 is caught.
+        let norm = (model.layers[2] as! NormalizedLinear).norm
+        if world.rank == 1 { norm.batchesTracked.value += 1 }
+        print("changed count caught: \((try? parallel.checkParametersAgree()) == nil)")
+        if world.rank == 1 {
+            norm.batchesTracked.value -= 1
+            norm.runningMean.withUnsafeMutableBufferPointer { $0[0] += 1 }
+        }
+        print("changed statistic caught: \((try? parallel.checkParametersAgree()) == nil)")
+    }
 }
 world.finalize()

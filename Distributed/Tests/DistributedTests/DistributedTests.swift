@@ -153,6 +153,20 @@ final class DistributedTests: XCTestCase {
         XCTAssertEqual(Set(run.hashes).count, 1, "the ranks' parameters or statistics differ")
     }
 
+    func testNestedBatchNormsTakeRankZerosStatisticsAndCountsAndTheHashCoversThem() throws {
+        let run = try launch("fit-nested-batchnorm", ranks: 2)
+        XCTAssertEqual(run.status, 0, run.output)
+        XCTAssertEqual(run.hashes.count, 2, run.output)
+        XCTAssertEqual(Set(run.hashes).count, 1, "the ranks' parameters or statistics differ")
+        let statistics = run.output.split(separator: "\n").filter { $0.hasPrefix("statistics ") }
+        XCTAssertEqual(statistics.count, 2, run.output)
+        XCTAssertEqual(Set(statistics).count, 1, "the ranks' nested statistics differ")
+        for change in ["count", "statistic"] {
+            XCTAssertEqual(run.output.components(separatedBy: "changed \(change) caught: true")
+                               .count - 1, 2, run.output)
+        }
+    }
+
     func testTheWorldReportsRanksOnDifferentGEMMPaths() throws {
         let mixed = try launch("cpu-kinds", ranks: 2,
                                rankOptions: [["-np", "1", "-x", "CK_GEMM_PATH=portable"],
@@ -182,6 +196,12 @@ final class DistributedTests: XCTestCase {
         try checkFault("mismatch", message: "rank 1: its model differs from rank 0's: "
                        + "layer 0 Linear(2 → 50) weight [2, 50], rank 0 has layer 0 "
                        + "Linear(2 → 100) weight [2, 100]")
+    }
+
+    func testRanksWhoseNestedLayersDifferStopAtStartNamingTheNestedLayer() throws {
+        try checkFault("nested-mismatch", message: "rank 1: its model differs from rank 0's: "
+                       + "layer 1.linear Linear(16 → 16) weight [16, 16], rank 0 has layer "
+                       + "1.0 BatchNorm(16) weight [16]")
     }
 
     func testRanksWhoseDataSetsDifferStopAtStart() throws {
