@@ -10,7 +10,8 @@ int omp_get_thread_num(void);
 int omp_get_num_threads(void);
 
 /* Element-wise kernels open a parallel region only from this many elements on: below it,
- * fork/join (about 1 us back-to-back, 10-20 us after an idle pause) costs more than it saves. */
+ * waking the threads and joining them again (fork/join, dearer still when the threads have
+ * gone to sleep since the last region) costs more than sharing the work saves. */
 #define CK_PARALLEL_MIN_ELEMENTS ((int64_t)1 << 15)
 
 /* The number of threads worth using for `work` units, when one thread should get at least

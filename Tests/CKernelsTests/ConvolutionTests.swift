@@ -1,6 +1,6 @@
-// The convolution and pooling kernels (im2col, col2im, the moves between the channel-major
-// product and NCHW with the bias, max and average pooling) against plain Swift loops, on odd
-// sizes and on sizes that go parallel.
+// The convolution kernels (im2col, col2im, the moves between the channel-major product and
+// NCHW with the bias) against plain Swift loops, on odd sizes and on sizes that go parallel,
+// where the pooling kernels (PoolingKernelTests.swift) are checked too.
 import CKernels
 import DeepLearning
 import XCTest
@@ -136,97 +136,6 @@ private func withOptionalBuffer(_ values: [Float]?, _ body: (UnsafePointer<Float
     values.withUnsafeBufferPointer { body($0.baseAddress) }
 }
 
-/// Pooling geometry over `planes` planes of height x width.
-private struct PoolCase: CustomStringConvertible {
-    let planes, height, width, kernel, stride: Int
-    let ceilMode: Bool
-    /// PyTorch's output size without padding, computed independently of the kernel.
-    private func windows(_ size: Int) -> Int {
-        let span = Double(size - kernel) / Double(stride)
-        var count = Int(ceilMode ? span.rounded(.up) : span.rounded(.down)) + 1
-        if ceilMode && (count - 1) * stride >= size { count -= 1 }
-        return count
-    }
-    var outHeight: Int { windows(height) }
-    var outWidth: Int { windows(width) }
-    var description: String {
-        "\(planes) planes \(height)x\(width) k\(kernel) s\(stride)\(ceilMode ? " ceil" : "")"
-    }
-
-    /// The input indices (within the plane) of output o's window, row-major.
-    func window(_ o: Int) -> [Int] {
-        let (oy, ox) = (o / outWidth, o % outWidth)
-        return (oy * stride..<min(oy * stride + kernel, height)).flatMap { iy in
-            (ox * stride..<min(ox * stride + kernel, width)).map { iy * width + $0 }
-        }
-    }
-}
-
-private let poolCases = [
-    PoolCase(planes: 3, height: 5, width: 5, kernel: 2, stride: 2, ceilMode: false),
-    PoolCase(planes: 3, height: 5, width: 5, kernel: 2, stride: 2, ceilMode: true),
-    PoolCase(planes: 2, height: 7, width: 6, kernel: 3, stride: 2, ceilMode: true),
-    PoolCase(planes: 2, height: 7, width: 9, kernel: 3, stride: 2, ceilMode: false),
-    PoolCase(planes: 1, height: 5, width: 8, kernel: 1, stride: 3, ceilMode: true),
-    PoolCase(planes: 2, height: 6, width: 7, kernel: 3, stride: 1, ceilMode: true),
-    PoolCase(planes: 1, height: 9, width: 4, kernel: 4, stride: 3, ceilMode: true),
-    // Rows of more windows than the kernel takes at once, and rows of 4 to 7 (half as many
-    // at once), the last group overlapping the one before: the common 2 x 2 pooling, a
-    // clipped last window (ceil_mode), overlapping windows, and strides other than 2.
-    PoolCase(planes: 2, height: 4, width: 14, kernel: 2, stride: 2, ceilMode: false),
-    PoolCase(planes: 1, height: 5, width: 13, kernel: 2, stride: 2, ceilMode: true),
-    PoolCase(planes: 2, height: 6, width: 70, kernel: 2, stride: 2, ceilMode: false),
-    PoolCase(planes: 2, height: 5, width: 41, kernel: 2, stride: 2, ceilMode: true),
-    PoolCase(planes: 1, height: 7, width: 39, kernel: 3, stride: 2, ceilMode: true),
-    PoolCase(planes: 1, height: 4, width: 37, kernel: 2, stride: 1, ceilMode: false),
-    PoolCase(planes: 2, height: 6, width: 55, kernel: 3, stride: 3, ceilMode: true),
-]
-
-private func maxPoolForward(_ g: PoolCase, _ x: [Float]) -> (y: [Float], argmax: [Int64]) {
-    let count = g.planes * g.outHeight * g.outWidth
-    var y = [Float](repeating: sentinel, count: count), argmax = [Int64](repeating: -1, count: count)
-    x.withUnsafeBufferPointer { xs in
-        y.withUnsafeMutableBufferPointer { ys in
-            argmax.withUnsafeMutableBufferPointer { a in
-                ck_max_pool2d_forward(Int64(g.planes), Int64(g.height), Int64(g.width),
-                                      Int64(g.kernel), Int64(g.kernel), Int64(g.stride),
-                                      Int64(g.stride), Int64(g.outHeight), Int64(g.outWidth),
-                                      xs.baseAddress, ys.baseAddress, a.baseAddress)
-            }
-        }
-    }
-    return (y, argmax)
-}
-
-private func maxPoolBackward(_ g: PoolCase, _ argmax: [Int64], _ dy: [Float]) -> [Float] {
-    var dx = [Float](repeating: sentinel, count: g.planes * g.height * g.width)
-    argmax.withUnsafeBufferPointer { a in
-        dy.withUnsafeBufferPointer { dys in
-            dx.withUnsafeMutableBufferPointer {
-                ck_max_pool2d_backward(Int64(g.planes), Int64(g.height), Int64(g.width),
-                                       Int64(g.outHeight), Int64(g.outWidth), a.baseAddress,
-                                       dys.baseAddress, $0.baseAddress)
-            }
-        }
-    }
-    return dx
-}
-
-private func avgPool(_ g: PoolCase, backward: Bool, _ input: [Float]) -> [Float] {
-    let (inCount, outCount) = (g.planes * g.height * g.width, g.planes * g.outHeight * g.outWidth)
-    var result = [Float](repeating: sentinel, count: backward ? inCount : outCount)
-    let args = (Int64(g.planes), Int64(g.height), Int64(g.width), Int64(g.kernel), Int64(g.stride),
-                Int64(g.outHeight), Int64(g.outWidth))
-    input.withUnsafeBufferPointer { i in
-        result.withUnsafeMutableBufferPointer { r in
-            let kernel = backward ? ck_avg_pool2d_backward : ck_avg_pool2d_forward
-            kernel(args.0, args.1, args.2, args.3, args.3, args.4, args.4, args.5, args.6,
-                   i.baseAddress, r.baseAddress)
-        }
-    }
-    return result
-}
-
 final class ConvolutionTests: XCTestCase {
     func testIm2colCopiesEachWindowWithZeroPadding() {
         var rng = SeededGenerator(seed: 1)
@@ -258,11 +167,6 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
-    /// In the flat form (strides 1, padding that keeps the width) the bits are those of the
-    /// window-by-window sums in order, -0 inputs included: on small planes, summed pixel by
-    /// pixel with +0 for the offsets a pixel does not receive, and on planes whose offsets come
-    /// to more than 16384 pixels, whose sums run through the pixels of the neighbouring rows,
-    /// adding zeros there.
     /// No images (or no channels): nothing is read or written, on any path.
     func testEmptyBatchesDoNothing() {
         for g in [ConvCase(batch: 0, channels: 4, height: 8, width: 8, kernel: 3, stride: 1,
@@ -278,6 +182,11 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
+    /// In the flat form (strides 1, padding that keeps the width) the bits are those of the
+    /// window-by-window sums in order, -0 inputs included: on small planes, summed pixel by
+    /// pixel with +0 for the offsets a pixel does not receive, and on planes whose offsets come
+    /// to more than 16384 pixels, whose sums run through the pixels of the neighbouring rows,
+    /// adding zeros there.
     func testCol2imSumsInWindowOrder() {
         var rng = SeededGenerator(seed: 7)
         for g in [ConvCase(batch: 2, channels: 3, height: 6, width: 5, kernel: 3, stride: 1,
@@ -301,17 +210,6 @@ final class ConvolutionTests: XCTestCase {
         XCTAssertEqual(ck_conv2d_output_size(7, 3, 2, 1), 4)
         XCTAssertEqual(ck_conv2d_output_size(4, 5, 1, 2), 4)
         XCTAssertEqual(ck_conv2d_output_size(2, 5, 1, 1), 0)
-    }
-
-    func testPoolOutputSizeFollowsPyTorch() {
-        for g in poolCases {
-            XCTAssertEqual(ck_pool2d_output_size(Int64(g.height), Int64(g.kernel), Int64(g.stride),
-                                                 g.ceilMode ? 1 : 0), Int64(g.outHeight), "\(g)")
-        }
-        XCTAssertEqual(ck_pool2d_output_size(5, 1, 3, 1), 2) // a third window would start at 6
-        XCTAssertEqual(ck_pool2d_output_size(5, 2, 2, 0), 2)
-        XCTAssertEqual(ck_pool2d_output_size(5, 2, 2, 1), 3)
-        XCTAssertEqual(ck_pool2d_output_size(1, 2, 2, 1), 0)
     }
 
     func testConvolutionOutputMovesChannelMajorToNCHWWithTheBias() {
@@ -376,101 +274,6 @@ final class ConvolutionTests: XCTestCase {
             assertBitwiseEqual(fused.dz, expected.dz)
             assertBitwiseEqual(fused.dbias!, expected.dbias!)
         }
-    }
-
-    func testMaxPoolForwardAndBackwardWithPartialWindows() {
-        var rng = SeededGenerator(seed: 4)
-        for g in poolCases {
-            // Few distinct values, so that windows hold ties: the first maximum wins.
-            let x = randomFloats(g.planes * g.height * g.width, using: &rng).map { ($0 * 3).rounded() }
-            let dy = randomFloats(g.planes * g.outHeight * g.outWidth, using: &rng)
-            let (inSize, outSize) = (g.height * g.width, g.outHeight * g.outWidth)
-            var expectedY = [Float](), expectedArgmax = [Int64]()
-            var expectedDx = [Double](repeating: 0, count: x.count)
-            for p in 0..<g.planes {
-                for o in 0..<outSize {
-                    let window = g.window(o)
-                    let best = window.reduce(window[0]) { x[p * inSize + $1] > x[p * inSize + $0] ? $1 : $0 }
-                    expectedY.append(x[p * inSize + best])
-                    expectedArgmax.append(Int64(best))
-                    expectedDx[p * inSize + best] += Double(dy[p * outSize + o])
-                }
-            }
-            let (y, argmax) = maxPoolForward(g, x)
-            assertBitwiseEqual(y, expectedY, "\(g)")
-            XCTAssertEqual(argmax, expectedArgmax, "\(g)")
-            assertClose(maxPoolBackward(g, argmax, dy), expectedDx, tolerance: 1e-6, "\(g)")
-        }
-    }
-
-    func testMaxPoolPropagatesNaN() {
-        let g = PoolCase(planes: 1, height: 2, width: 2, kernel: 2, stride: 2, ceilMode: false)
-        let (y, argmax) = maxPoolForward(g, [1, .nan, 5, .nan])
-        XCTAssertTrue(y[0].isNaN)
-        XCTAssertEqual(argmax, [1])
-    }
-
-    /// PyTorch's rule in every window of every case: the first NaN in the window's order
-    /// (rows, then columns) is the maximum, else the first largest value.
-    func testMaxPoolTakesTheFirstNaNInEveryWindow() {
-        var rng = SeededGenerator(seed: 6)
-        for g in poolCases {
-            let x = randomFloats(g.planes * g.height * g.width, using: &rng).map {
-                $0 > 0.8 ? Float.nan : ($0 * 3).rounded()
-            }
-            let (inSize, outSize) = (g.height * g.width, g.outHeight * g.outWidth)
-            var expectedArgmax = [Int64]()
-            for p in 0..<g.planes {
-                for o in 0..<outSize {
-                    let values = g.window(o).map { ($0, x[p * inSize + $0]) }
-                    let best = values.first(where: { $0.1.isNaN })
-                        ?? values.reduce(values[0]) { $1.1 > $0.1 ? $1 : $0 }
-                    expectedArgmax.append(Int64(best.0))
-                }
-            }
-            let (y, argmax) = maxPoolForward(g, x)
-            XCTAssertEqual(argmax, expectedArgmax, "\(g)")
-            let planeOf = { (i: Int) in i / outSize * inSize }
-            assertBitwiseEqual(y, argmax.indices.map { x[planeOf($0) + Int(argmax[$0])] }, "\(g)")
-        }
-    }
-
-    func testAvgPoolForwardAndBackwardWithPartialWindows() {
-        var rng = SeededGenerator(seed: 5)
-        for g in poolCases {
-            let x = randomFloats(g.planes * g.height * g.width, using: &rng)
-            let dy = randomFloats(g.planes * g.outHeight * g.outWidth, using: &rng)
-            let (inSize, outSize) = (g.height * g.width, g.outHeight * g.outWidth)
-            var expectedY = [Double](), expectedDx = [Double](repeating: 0, count: x.count)
-            for p in 0..<g.planes {
-                for o in 0..<outSize {
-                    let window = g.window(o)
-                    expectedY.append(window.reduce(0) { $0 + Double(x[p * inSize + $1]) }
-                                     / Double(window.count))
-                    for i in window { expectedDx[p * inSize + i] += Double(dy[p * outSize + o]) / Double(window.count) }
-                }
-            }
-            let y = avgPool(g, backward: false, x)
-            assertClose(y, expectedY, tolerance: 1e-6, "\(g)")
-            assertClose(avgPool(g, backward: true, dy), expectedDx, tolerance: 1e-6, "\(g)")
-            // The contract's order: each window's sum from +0, row by row, then divided by
-            // its size, whole windows taken in groups or not.
-            let inOrder = (0..<g.planes).flatMap { p in
-                (0..<outSize).map { o in
-                    let window = g.window(o)
-                    return window.reduce(Float(0)) { $0 + x[p * inSize + $1] } / Float(window.count)
-                }
-            }
-            assertBitwiseEqual(y, inOrder, "\(g)")
-        }
-    }
-
-    /// PyTorch 2: avg_pool2d(arange(25).reshape(1, 1, 5, 5), 2, 2, ceil_mode=True) divides the
-    /// partial windows by their clipped size.
-    func testAvgPoolCeilModeMatchesPyTorch() {
-        let g = PoolCase(planes: 1, height: 5, width: 5, kernel: 2, stride: 2, ceilMode: true)
-        XCTAssertEqual(avgPool(g, backward: false, (0..<25).map(Float.init)),
-                       [3, 5, 6.5, 13, 15, 16.5, 20.5, 22.5, 24])
     }
 
     /// Sizes above 2 x 32768 elements, so that two threads share the work.

@@ -164,6 +164,21 @@ final class DocumentationExamplesTests: XCTestCase {
             try cnn.save(to: "digits.safetensors")
             XCTAssertTrue(FileManager.default.fileExists(atPath: "digits.safetensors"))
         }
+
+        let net = Model([
+            Conv2D(inputChannels: 1, outputChannels: 8, kernelSize: 3, padding: 1,
+                   weightInitializer: .glorotUniform, biasInitializer: .zeros, seed: 3),
+            BatchNorm(features: 8, momentum: 0.1, eps: 1e-5),
+            ReLU(),
+            AvgPool2D(kernelSize: 3, stride: 2, ceilMode: true),   // 8 × 8 → 4 × 4
+            MaxPool2D(kernelSize: 2, stride: 1),                   // 4 × 4 → 3 × 3
+            Flatten(),
+        ])
+        net.add(Linear(8 * 3 * 3, 10, weightInitializer: .heUniform,
+                       biasInitializer: .constant(0.01), seed: 4))
+        // net.layers.count == 7
+        XCTAssertEqual(net.layers.count, 7)
+        XCTAssertEqual(net.forward(images).shape, [64, 10])
     }
 
     func testWritingALayer() throws {
@@ -237,6 +252,28 @@ final class DocumentationExamplesTests: XCTestCase {
             _ = try loss.forward(model.forward(x), labels: y)
             model.accumulateParameterGradients(loss.backward(), thenStep: optimizer)
         }
+
+        let radii = sqrt((inputs * inputs).sum(alongAxis: 1, keepingAxis: true))   // [300, 1]
+        let regression = Model {
+            Linear(2, 32)
+            Tanh()
+            Linear(32, 1)
+        }
+        regression.initializeParameters(seed: 1)
+        let meanSquared = MeanSquaredError()
+        let adam = Adam(parameters: regression.parameters, learningRate: 1e-2)
+        let pairs = try MiniBatchLoader(inputs: inputs, targets: radii, batchSize: 20,
+                                        shuffle: true, dropLast: false, seed: 3)
+
+        for _ in 1...100 {
+            pairs.forEachTargetBatch { _, x, t in
+                adam.zeroGrad()
+                _ = meanSquared.forward(regression.forward(x), targets: t)
+                _ = regression.backward(meanSquared.backward())
+                adam.step()
+            }
+        }
+        XCTAssertLessThan(meanSquared.forward(regression.forward(inputs), targets: radii), 5e-3)
 
         for _ in 1...200 {
             try loader.forEachBatch { _, x, y in
@@ -347,6 +384,13 @@ final class DocumentationExamplesTests: XCTestCase {
         let parallel = try trainedWeights()
         // serial == parallel, bit for bit
         XCTAssertEqual(serial.map(\.bitPattern), parallel.map(\.bitPattern))
+
+        var generator = SeededGenerator(seed: 5)
+        let noise = (0..<4).map { _ in generator.nextNormal() }   // four samples of N(0, 1)
+        var resumed = SeededGenerator(state: generator.state)
+        // resumed.next() == generator.next(), and so on: the same sequence from here
+        XCTAssertEqual(noise.count, 4)
+        XCTAssertEqual((0..<8).map { _ in resumed.next() }, (0..<8).map { _ in generator.next() })
     }
 
     func testPerformance() {
