@@ -35,16 +35,23 @@ public struct Checkpointing: Sendable {
     public var modelPath: String
     /// Where the training checkpoint is saved.
     public var checkpointPath: String
-    /// The epochs between two saves.
-    public var interval: Int
+    /// The epochs between two saves, at least 1: setting it below stops with a message.
+    public var interval: Int {
+        didSet { Checkpointing.requireInterval(interval) }
+    }
 
     /// Saves the model to `modelPath` and the training checkpoint to `checkpointPath` after
     /// every `interval` epochs (at least 1) and after the last.
     public init(modelPath: String, checkpointPath: String, every interval: Int = 1) {
-        require(interval >= 1, "Checkpointing: interval \(interval) must be at least 1")
+        Checkpointing.requireInterval(interval)
         self.modelPath = modelPath
         self.checkpointPath = checkpointPath
         self.interval = interval
+    }
+
+    /// Stops with a message unless `interval` is at least 1.
+    private static func requireInterval(_ interval: Int) {
+        require(interval >= 1, "Checkpointing: interval \(interval) must be at least 1")
     }
 
     /// What `fit` checks before training, so that a bad path costs no epoch: stops with a

@@ -345,6 +345,16 @@ final class CheckpointTests: CheckpointTestCase {
         XCTAssertEqual(model.parameters.flatMap(\.values), before)
     }
 
+    /// An interval below 1, set after the checkpoints were made, stops there (`fit` would
+    /// divide by it after the first epoch).
+    func testSettingAnIntervalBelowOneStops() throws {
+        try assertStops(withMessage: "Checkpointing: interval 0 must be at least 1") {
+            var files = Checkpointing(modelPath: path("run.safetensors"),
+                                      checkpointPath: path("run.checkpoint"))
+            files.interval = 0
+        }
+    }
+
     func testFitStopsWhenTheCheckpointIsTheModelsFile() throws {
         try assertFitStops(modelPath: path("run.safetensors"), checkpointPath: path("run.safetensors"))
     }
