@@ -185,8 +185,9 @@ public final class Model: Layer {
     ///
     /// Throws `DeepLearningError` when the data set is empty, the numbers of samples and labels
     /// differ, `batchSize` is below 1, a label is outside the model's classes, a layer cannot
-    /// train on the smallest batch (`BatchNorm` on a last batch of one sample: `dropLast`
-    /// leaves that batch out, as PyTorch's `drop_last`), a checkpoint's path cannot be written
+    /// train on the smallest batch (`BatchNorm` on a last batch of one sample, in the model or
+    /// inside a layer of its: `dropLast` leaves that batch out, as PyTorch's `drop_last`;
+    /// `Function.smallestTrainingBatch(sampleShape:)`), a checkpoint's path cannot be written
     /// (`checkReplaceable(at:)`: a directory, or a directory that is missing or not writable),
     /// saving a checkpoint fails, or the loss becomes NaN or infinite (the parameters then keep
     /// their values from before that batch). All but the last two are found before training,
@@ -266,27 +267,35 @@ public final class Model: Layer {
     /// Runs one sample of zeros through the layers, one by one (those of nested models too),
     /// in evaluation mode (which moves no running statistics and draws no dropout masks) to
     /// learn each layer's input shape, and throws `DeepLearningError.batchTooSmall` when a
-    /// `Function` cannot train on the loader's smallest batch (a layer written from operations
-    /// is run as a whole). Returns the shape of the model's output for one sample.
+    /// `Function` cannot train on the loader's smallest batch: one of the model's, asked
+    /// before it runs, or one that a layer written from operations calls, asked as it runs
+    /// (`TrainingBatchProbe`). Returns the shape of the model's output for one sample.
     private func checkTrainingBatches(of loader: MiniBatchLoader, requestedBatchSize: Int) throws
         -> [Int]
     {
-        let smallest = loader.lastBatchSize
+        let probe = TrainingBatchProbe(batch: loader.lastBatchSize)
+        func requireTrainable() throws {
+            guard let (layer, needs) = probe.firstTooSmall else { return }
+            throw DeepLearningError.batchTooSmall(
+                layer: layer, needs: needs, batch: probe.batch, samples: loader.sampleCount,
+                batchSize: requestedBatchSize)
+        }
         func output(of layer: any Layer, for input: Tensor) throws -> Tensor {
             if let model = layer as? Model {
                 return try model.layers.reduce(input) { try output(of: $1, for: $0) }
             }
-            let needs = (layer as? any Function)?
-                .smallestTrainingBatch(sampleShape: Array(input.shape.dropFirst())) ?? 1
-            guard smallest >= needs else {
-                throw DeepLearningError.batchTooSmall(
-                    layer: "\(layer)", needs: needs, batch: smallest,
-                    samples: loader.sampleCount, batchSize: requestedBatchSize)
+            if let function = layer as? any Function {
+                probe.ask(function, input: input)
+                try requireTrainable()
             }
-            return withoutGradientRecording { layer(input) }
+            let output = withoutGradientRecording { layer(input) }
+            try requireTrainable()
+            return output
         }
         let sample = Tensor(shape: [1] + loader.inputs.shape.dropFirst())
-        let output = try inMode(training: false) { try output(of: self, for: sample) }
+        let output = try TrainingBatchProbe.$current.withValue(probe) {
+            try inMode(training: false) { try output(of: self, for: sample) }
+        }
         return Array(output.shape.dropFirst())
     }
 
