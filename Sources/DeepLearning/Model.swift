@@ -113,9 +113,10 @@ public final class Model: Layer {
     }
 
     /// Back-propagates dLoss/dOutput of the last `forward(_:)` through every layer
-    /// (accumulating parameter gradients) and returns dLoss/dInput. For models whose layers
-    /// are all `Function`s; others differentiate through the graph: `model(x)`, then
-    /// `backward(_:)` on its output.
+    /// (accumulating parameter gradients, and running each parameter's
+    /// `onGradientAccumulated` hooks once its gradient is complete) and returns dLoss/dInput.
+    /// For models whose layers are all `Function`s; others differentiate through the graph:
+    /// `model(x)`, then `backward(_:)` on its output.
     @discardableResult
     public func backward(_ outputGradient: Tensor) -> Tensor {
         requireFusedSteps(for: "backward").backward(outputGradient)
@@ -132,11 +133,12 @@ public final class Model: Layer {
     /// `accumulateParameterGradients(outputGradient)`, then `optimizer.step()`, with the same
     /// parameters bit for bit. With the library's optimizers (``SGD``, ``Adam``, ``AdamW``,
     /// ``RMSProp``; not one of your own) it takes fewer passes over memory: each `Linear`'s
-    /// weight whose gradient starts from zero (after `zeroGrad()`) and whose gradient's matrix
-    /// product is large enough (`ck_sgemm_takes_step`) takes its step in that product, which
-    /// then neither stores the gradient nor reads it back. The gradients of the weights that
-    /// step so are left unspecified; the other parameters keep theirs. For models whose layers
-    /// are all `Function`s, as `backward(_:)`.
+    /// weight whose gradient starts from zero (after `zeroGrad()`), that has no
+    /// `onGradientAccumulated` hook and whose gradient's matrix product is large enough
+    /// (`ck_sgemm_takes_step`) takes its step in that product, which then neither stores the
+    /// gradient nor reads it back. The gradients of the weights that step so are left
+    /// unspecified; the other parameters keep theirs. For models whose layers are all
+    /// `Function`s, as `backward(_:)`.
     ///
     /// ```swift
     /// optimizer.zeroGrad()
@@ -201,7 +203,8 @@ public final class Model: Layer {
     ///
     /// With the library's optimizers, no penalties and no `beforeStep`, on the fused path,
     /// each step is `accumulateParameterGradients(_:thenStep:)`: each `Linear`'s weight
-    /// takes its step in the matrix product that computes its gradient, with the parameters
+    /// without an `onGradientAccumulated` hook takes its step in the matrix product that
+    /// computes its gradient, with the parameters
     /// of `optimizer.step()` bit for bit, but those weights' gradients left unspecified during
     /// an epoch. The last batch of each epoch stores every gradient and steps as usual, so that
     /// after each epoch (in `progress`, and after `fit`) every parameter's gradient is its last
