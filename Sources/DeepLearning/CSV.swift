@@ -80,19 +80,21 @@ public func parseLabelledCSV(_ text: String, source: String) throws
 /// Fields are separated by commas and may have spaces or tabs around them; rows end with `\n`
 /// or `\r\n`, and blank lines at the end are ignored (one before the end is a row of a
 /// single empty field). A UTF-8 byte order mark at the start is skipped. Every row must have
-/// as many fields as the first one (at least two: one feature and the label). Rows are checked
-/// as they are read, so that the memory taken is a small multiple of the data's size. Throws `DeepLearningError` when the data has no rows, the first row looks
-/// like a header (text, but no field that is a number), a row has another number of fields, a
-/// field holds a NUL byte, a feature is not a finite number or is beyond `Float`'s range, or a
-/// label is not an integer in `0...Int32.max`; the message names `source`, the row and the
-/// column (both from 1) and the offending text, with control and invisible characters escaped
-/// (`"\r"`, `"\u{FEFF}"`).
+/// as many fields as the first one (at least two: one feature and the label). Rows are
+/// checked as they are read, so that the memory taken is a small multiple of the data's size.
+/// Throws `DeepLearningError` when the data has no rows, the first row looks like a header
+/// (text, but no field that is a number), a row has another number of fields, a field holds a
+/// NUL byte, a feature is not a finite number or is beyond `Float`'s range, or a label is not
+/// an integer in `0...Int32.max`; the message names `source`, the row and the column (both
+/// from 1) and the offending text, with control and invisible characters escaped (`"\r"`,
+/// `"\u{FEFF}"`).
 public func parseLabelledCSV<Bytes: Collection<UInt8>>(_ bytes: Bytes, source: String) throws
     -> (inputs: Tensor, labels: [Int32])
 {
     let bytes = Array(bytes)
     let byteOrderMark: [UInt8] = [0xEF, 0xBB, 0xBF]
-    let text = droppingBlankLinesAtTheEnd(bytes.starts(with: byteOrderMark) ? bytes[3...] : bytes[...])
+    let text = droppingBlankLinesAtTheEnd(
+        bytes.starts(with: byteOrderMark) ? bytes[3...] : bytes[...])
     guard !text.isEmpty else { throw DeepLearningError.emptyFile(path: source) }
     // Row by row, each checked before its values are appended: memory grows with the rows
     // read (a feature takes at least two bytes of text and four of memory), never with a

@@ -204,11 +204,10 @@ public final class Model: Layer {
     /// With the library's optimizers, no penalties and no `beforeStep`, on the fused path,
     /// each step is `accumulateParameterGradients(_:thenStep:)`: each `Linear`'s weight
     /// without an `onGradientAccumulated` hook takes its step in the matrix product that
-    /// computes its gradient, with the parameters
-    /// of `optimizer.step()` bit for bit, but those weights' gradients left unspecified during
-    /// an epoch. The last batch of each epoch stores every gradient and steps as usual, so that
-    /// after each epoch (in `progress`, and after `fit`) every parameter's gradient is its last
-    /// batch's.
+    /// computes its gradient, with the parameters of `optimizer.step()` bit for bit, but those
+    /// weights' gradients left unspecified during an epoch. The last batch of each epoch stores
+    /// every gradient and steps as usual, so that after each epoch (in `progress`, and after
+    /// `fit`) every parameter's gradient is its last batch's.
     @discardableResult
     public func fit(_ inputs: Tensor, labels: [Int32], loss: some Loss = SoftmaxCrossEntropy(),
                     optimizer: some Optimizer, schedule: (any LearningRateSchedule)? = nil,

@@ -88,7 +88,8 @@ public final class RMSProp: Optimizer, StepsInProduct {
 
     /// "RMSProp", its settings and its running averages under PyTorch's names:
     /// "square_avg.0", ... (never negative), "grad_avg.0", ... when centered,
-    /// "momentum_buffer.0", ... with momentum. (Its update does not depend on the step count, so it keeps none.)
+    /// "momentum_buffer.0", ... with momentum. (Its update does not depend on the step count,
+    /// so it keeps none.)
     public var checkpointContents: CheckpointContents {
         let squares = perParameter("square_avg", squareAverages)
         return CheckpointContents(
