@@ -107,14 +107,15 @@ public final class Adam: Optimizer, StepsInProduct {
         return true
     }
 
-    /// "Adam" (or "AdamW"), its settings, the moments ("exp_avg.0", "exp_avg_sq.0", ...)
-    /// and the steps taken ("step"), under PyTorch's names.
+    /// "Adam" (or "AdamW"), its settings, the moments ("exp_avg.0", "exp_avg_sq.0", ...; the
+    /// second ones never negative) and the steps taken ("step"), under PyTorch's names.
     public var checkpointContents: CheckpointContents {
-        CheckpointContents(
+        let squares = perParameter("exp_avg_sq", secondMoments)
+        return CheckpointContents(
             kind: name,
             settings: [("beta1", "\(betas.0)"), ("beta2", "\(betas.1)"), ("eps", "\(eps)"),
                        ("weight_decay", "\(weightDecay)")],
-            tensors: perParameter("exp_avg", firstMoments) + perParameter("exp_avg_sq", secondMoments),
-            counters: [("step", steps)])
+            tensors: perParameter("exp_avg", firstMoments) + squares,
+            nonNegativeTensors: Set(squares.map(\.name)), counters: [("step", steps)])
     }
 }

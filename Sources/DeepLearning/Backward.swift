@@ -53,10 +53,15 @@ extension Tensor {
         GraphExecution.run(from: root)
     }
 
-    /// Calls `hook` with this leaf each time `backward()` has finished accumulating its
+    /// Calls `hook` with this leaf each time a backward pass has finished accumulating its
     /// gradient (after its last contribution of that pass, while the pass goes on), so that
-    /// data-parallel training can start reducing a gradient early. Hooks run in the order
-    /// they were added. PyTorch's `register_post_accumulate_grad_hook`.
+    /// data-parallel training can start reducing a gradient early: `backward()` through the
+    /// graph, and for a parameter of a `Model`'s layers, the model's fused backward passes
+    /// too (`Model.fit` on a model of `Function`s, `Model.backward(_:)`,
+    /// `Model.accumulateParameterGradients`), in which a `Linear`'s weight with a hook does
+    /// not take its step in its gradient's product. A function's own `backward(_:)`, called
+    /// by hand, runs no hook. Hooks run in the order they were added. PyTorch's
+    /// `register_post_accumulate_grad_hook`.
     ///
     /// ```swift
     /// weight.onGradientAccumulated { print("dW ready:", $0.gradients) }

@@ -116,8 +116,11 @@ public final class BatchNorm: Function {
 
     /// Batch normalization as a recorded operation (the kernels of `forward` and `backward`):
     /// the batch's statistics in training (moving the running ones), the running ones in
-    /// evaluation. The call's node keeps the statistics it normalized with.
+    /// evaluation. The call's node keeps the statistics it normalized with. Inside a layer
+    /// written from operations, `Model.fit` learns here whether it can train on the smallest
+    /// batch (`TrainingBatchProbe`).
     public func callAsFunction(_ input: Tensor) -> Tensor {
+        TrainingBatchProbe.current?.ask(self, input: input)
         let output = Tensor(uninitializedShape: input.shape)
         let mean = Tensor(uninitializedShape: [features])
         let inverseStd = Tensor(uninitializedShape: [features])

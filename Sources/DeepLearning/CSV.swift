@@ -78,44 +78,46 @@ public func parseLabelledCSV(_ text: String, source: String) throws
 /// ```
 ///
 /// Fields are separated by commas and may have spaces or tabs around them; rows end with `\n`
-/// or `\r\n`, and blank lines at the end are ignored. A UTF-8 byte order mark at the start is
-/// skipped. Every row must have as many fields as the first one (at least two: one feature
-/// and the label). Throws `DeepLearningError` when the data has no rows, the first row looks
-/// like a header (text, but no field that is a number), a row has another number of fields, a
-/// field holds a NUL byte, a feature is not a finite number or is beyond `Float`'s range, or a
-/// label is not an integer in `0...Int32.max`; the message names `source`, the row and the
-/// column (both from 1) and the offending text, with control and invisible characters escaped
-/// (`"\r"`, `"\u{FEFF}"`).
+/// or `\r\n`, and blank lines at the end are ignored (one before the end is a row of a
+/// single empty field). A UTF-8 byte order mark at the start is skipped. Every row must have
+/// as many fields as the first one (at least two: one feature and the label). Rows are
+/// checked as they are read, so that the memory taken is a small multiple of the data's size.
+/// Throws `DeepLearningError` when the data has no rows, the first row looks like a header
+/// (text, but no field that is a number), a row has another number of fields, a field holds a
+/// NUL byte, a feature is not a finite number or is beyond `Float`'s range, or a label is not
+/// an integer in `0...Int32.max`; the message names `source`, the row and the column (both
+/// from 1) and the offending text, with control and invisible characters escaped (`"\r"`,
+/// `"\u{FEFF}"`).
 public func parseLabelledCSV<Bytes: Collection<UInt8>>(_ bytes: Bytes, source: String) throws
     -> (inputs: Tensor, labels: [Int32])
 {
     let bytes = Array(bytes)
     let byteOrderMark: [UInt8] = [0xEF, 0xBB, 0xBF]
-    let text = bytes.starts(with: byteOrderMark) ? bytes[3...] : bytes[...]
-    var lines = text.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
-        .map { $0.last == UInt8(ascii: "\r") ? $0.dropLast() : $0 }
-    while let last = lines.last, last.allSatisfy(isSpaceOrTab) { lines.removeLast() }
-    guard let first = lines.first else { throw DeepLearningError.emptyFile(path: source) }
-    let columns = first.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false).count
-    guard columns >= 2 else { throw DeepLearningError.missingFeatures(path: source) }
-    let features = columns - 1
-    let inputs = Tensor(shape: [lines.count, features])
+    let text = droppingBlankLinesAtTheEnd(
+        bytes.starts(with: byteOrderMark) ? bytes[3...] : bytes[...])
+    guard !text.isEmpty else { throw DeepLearningError.emptyFile(path: source) }
+    // Row by row, each checked before its values are appended: memory grows with the rows
+    // read (a feature takes at least two bytes of text and four of memory), never with a
+    // count of rows times a count of columns that the text does not hold.
+    var columns = 0
+    var features: [Float] = []
     var labels: [Int32] = []
-    labels.reserveCapacity(lines.count)
-    for (index, line) in lines.enumerated() {
-        let fields = line.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false)
-            .map { String(decoding: $0.trimmingSpacesAndTabs(), as: UTF8.self) }
-        guard fields.count == columns else {
-            throw DeepLearningError.fieldCountMismatch(path: source, row: index + 1,
-                                                       count: fields.count, expected: columns)
+    try forEachPiece(of: text, separatedBy: UInt8(ascii: "\n")) { line, row in
+        let line = line.last == UInt8(ascii: "\r") ? line.dropLast() : line
+        let count = line.reduce(1) { $1 == UInt8(ascii: ",") ? $0 + 1 : $0 }
+        if row == 1 {
+            guard count >= 2 else { throw DeepLearningError.missingFeatures(path: source) }
+            columns = count
         }
-        if index == 0, fields.allSatisfy({ Double($0) == nil }),
-           fields.contains(where: { !$0.isEmpty }) {
+        guard count == columns else {
+            throw DeepLearningError.fieldCountMismatch(path: source, row: row, count: count,
+                                                       expected: columns)
+        }
+        if row == 1, looksLikeHeader(line) {
             throw DeepLearningError.headerRow(path: source,
                                               text: String(decoding: line, as: UTF8.self))
         }
-        for (column, text) in fields.enumerated() {
-            let (row, column) = (index + 1, column + 1)
+        try forEachField(of: line) { text, column in
             guard !text.utf8.contains(0) else {
                 throw DeepLearningError.nulInField(path: source, row: row, column: column,
                                                    text: text)
@@ -127,12 +129,60 @@ public func parseLabelledCSV<Bytes: Collection<UInt8>>(_ bytes: Bytes, source: S
                 }
                 labels.append(label)
             } else {
-                inputs.value[index * features + column - 1] =
-                    try feature(text, row: row, column: column, source: source)
+                features.append(try feature(text, row: row, column: column, source: source))
             }
         }
     }
-    return (inputs, labels)
+    return (Tensor(shape: [labels.count, columns - 1], values: features), labels)
+}
+
+/// `text` without its blank lines at the end (spaces and tabs only, before a `\n` or
+/// `\r\n`, or the end) and the line break before them: empty when every line is blank.
+private func droppingBlankLinesAtTheEnd(_ text: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+    var end = text.endIndex
+    while true {
+        let start = text[..<end].lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 }
+            ?? text.startIndex
+        let line = text[start..<end]
+        guard (line.last == UInt8(ascii: "\r") ? line.dropLast() : line)
+            .allSatisfy(isSpaceOrTab) else { return text[..<end] }
+        guard start > text.startIndex else { return text[..<start] }
+        end = start - 1
+    }
+}
+
+/// Calls `body` with each piece of `text` between `separator`s (the empty ones too) and its
+/// number, from 1.
+private func forEachPiece(of text: ArraySlice<UInt8>, separatedBy separator: UInt8,
+                          _ body: (ArraySlice<UInt8>, Int) throws -> Void) rethrows {
+    var start = text.startIndex
+    var number = 1
+    while true {
+        let end = text[start...].firstIndex(of: separator) ?? text.endIndex
+        try body(text[start..<end], number)
+        guard end < text.endIndex else { return }
+        start = end + 1
+        number += 1
+    }
+}
+
+/// Calls `body` with the text of each comma-separated field of `line`, without the spaces
+/// and tabs around it, and its column, from 1.
+private func forEachField(of line: ArraySlice<UInt8>,
+                          _ body: (String, Int) throws -> Void) rethrows {
+    try forEachPiece(of: line, separatedBy: UInt8(ascii: ",")) { field, column in
+        try body(String(decoding: field.trimmingSpacesAndTabs(), as: UTF8.self), column)
+    }
+}
+
+/// Whether the first row `line` looks like a header: text, but no field that is a number.
+private func looksLikeHeader(_ line: ArraySlice<UInt8>) -> Bool {
+    var (hasNumber, hasText) = (false, false)
+    forEachField(of: line) { text, _ in
+        hasNumber = hasNumber || Double(text) != nil
+        hasText = hasText || !text.isEmpty
+    }
+    return hasText && !hasNumber
 }
 
 /// The finite `Float` that `text` spells; throws `invalidNumber` when it spells none (or an

@@ -20,22 +20,32 @@ public struct CheckpointContents {
     /// against the checkpoint's.
     public let settings: [(name: String, value: String)]
     /// The buffers it keeps between steps (momentum buffers, moments), by name: resuming
-    /// overwrites them with the checkpoint's.
+    /// overwrites them with the checkpoint's, and refuses a checkpoint whose buffer holds a
+    /// NaN or an infinity (the next step would carry it into the parameters).
     public let tensors: [(name: String, tensor: Tensor)]
+    /// The names, among `tensors`, of the buffers that no step makes negative (running
+    /// averages of squared gradients, whose square roots a step takes): resuming refuses a
+    /// checkpoint in which one holds a negative value.
+    public let nonNegativeTensors: Set<String>
     /// Its counters (steps taken), by name: resuming sets them to the checkpoint's.
     public let counters: [(name: String, counter: Counter)]
 
-    /// Contents of a `kind` with `settings`, buffers `tensors` and `counters`; the names must
-    /// be unique among the tensors and counters together.
+    /// Contents of a `kind` with `settings`, buffers `tensors` (those named in
+    /// `nonNegativeTensors` never negative) and `counters`; the names must be unique among
+    /// the tensors and counters together.
     public init(kind: String, settings: [(name: String, value: String)] = [],
                 tensors: [(name: String, tensor: Tensor)] = [],
+                nonNegativeTensors: Set<String> = [],
                 counters: [(name: String, counter: Counter)] = []) {
         let names = tensors.map(\.name) + counters.map(\.name)
         require(Set(names).count == names.count,
                 "CheckpointContents(\(kind)): names \(names) are not unique")
+        require(nonNegativeTensors.isSubset(of: tensors.map(\.name)),
+                "CheckpointContents(\(kind)): nonNegativeTensors \(nonNegativeTensors.sorted()) are not all among the tensors \(tensors.map(\.name))")
         self.kind = kind
         self.settings = settings
         self.tensors = tensors
+        self.nonNegativeTensors = nonNegativeTensors
         self.counters = counters
     }
 }

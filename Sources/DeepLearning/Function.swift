@@ -1,3 +1,5 @@
+import Synchronization
+
 /// An operator of a network (a layer) with forward and backward passes of its own: the
 /// article's `Function`. Every `Function` is also a `Layer` (callable on tensors as a
 /// recorded operation); `Model` fuses the passes of a model made only of `Function`s.
@@ -28,8 +30,11 @@ public protocol Function: Layer {
     /// The fewest samples a batch must hold for the layer to train on it, given the shape of
     /// one sample of its input (the input's shape without the batch dimension). By default 1;
     /// `BatchNorm` asks for 2 when a sample holds a single value per feature. `Model.fit` asks
-    /// every layer before training and throws `DeepLearningError.batchTooSmall` rather than
-    /// run `forward` on a batch the layer would stop on.
+    /// before training, and throws `DeepLearningError.batchTooSmall` rather than train on a
+    /// batch the layer would stop on: every function of the model (of nested models too), and
+    /// every function that a layer written from operations calls on a sample through the
+    /// library's `callAsFunction(_:)` (a function of your own with a `callAsFunction(_:)` of
+    /// its own is asked only where a model holds it directly).
     func smallestTrainingBatch(sampleShape: [Int]) -> Int
 }
 
@@ -71,6 +76,7 @@ extension Function {
     /// keeps one call's state: calling it again before `backward()` makes the first call's
     /// node stop with a message. The library's layers record per call.
     public func callAsFunction(_ input: Tensor) -> Tensor {
+        TrainingBatchProbe.current?.ask(self, input: input)
         let output = forward(input)
         let result = Tensor(uninitializedShape: output.shape)
         result.value.update(from: output.value, count: output.count)
@@ -81,6 +87,33 @@ extension Function {
             FunctionCalls.recordUnrecordedCall(of: self)
         }
         return result
+    }
+}
+
+/// How `Model.fit` learns, before training, whether the functions that a layer written from
+/// operations calls can train on the smallest batch: only running the layer tells their
+/// inputs' shapes. While a probe is current (per task, as `GradientRecording`), the
+/// `callAsFunction(_:)` of the library's functions that need more than one sample (and the
+/// default one of `Function`) asks it, and it keeps the first function that needs more
+/// samples than `batch`.
+final class TrainingBatchProbe: Sendable {
+    @TaskLocal static var current: TrainingBatchProbe?
+
+    /// The batch every function must train on: the loader's smallest.
+    let batch: Int
+    private let tooSmall = Mutex<(layer: String, needs: Int)?>(nil)
+
+    init(batch: Int) { self.batch = batch }
+
+    /// The first function asked that cannot train on `batch` samples (its description) and
+    /// the samples it needs; nil while there is none.
+    var firstTooSmall: (layer: String, needs: Int)? { tooSmall.withLock { $0 } }
+
+    /// Asks `function`, called on `input`, for the samples it needs to train.
+    func ask(_ function: some Function, input: Tensor) {
+        let needs = function.smallestTrainingBatch(sampleShape: Array(input.shape.dropFirst()))
+        guard needs > batch else { return }
+        tooSmall.withLock { if $0 == nil { $0 = ("\(function)", needs) } }
     }
 }
 

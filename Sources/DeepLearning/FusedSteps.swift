@@ -11,11 +11,17 @@
 ///   ReLU's mask applied as dY moves channel-major (`Conv2D.backward(_:through:)`).
 /// - Training with the library's optimizers, each `Linear`'s weight may take its step in the
 ///   product of its gradient (`accumulateParameterGradients(_:updating:)`).
+///
+/// Both backward passes run a parameter's `onGradientAccumulated` hooks right after the last
+/// step that accumulates into its gradient, as `Tensor.backward()` does.
 struct FusedSteps {
     /// The forward pass, first layer first.
     let forward: [ForwardStep]
     /// The backward pass, last layer first.
     let backward: [BackwardStep]
+    /// For each backward step, the parameters whose gradient is complete after it: those of
+    /// its layers that no later step accumulates into, each once.
+    private let completedParameters: [[Tensor]]
     /// Whether no tensor is a parameter of two layers (nor twice of one): then no layer's
     /// backward pass reads a weight that a later one (in the backward pass) has updated.
     let parametersAreDistinct: Bool
@@ -69,6 +75,15 @@ struct FusedSteps {
         }
         self.forward = forward
         self.backward = backward
+        var completed = [[Tensor]](repeating: [], count: backward.count)
+        var seen = Set<ObjectIdentifier>()
+        for index in backward.indices.reversed() {
+            for parameter in backward[index].layers.flatMap(\.parameters)
+            where seen.insert(ObjectIdentifier(parameter)).inserted {
+                completed[index].append(parameter)
+            }
+        }
+        completedParameters = completed
         let parameters = layers.flatMap(\.parameters).map(ObjectIdentifier.init)
         parametersAreDistinct = Set(parameters).count == parameters.count
     }
@@ -84,8 +99,19 @@ struct FusedSteps {
     /// gradients.
     func backward(_ outputGradient: Tensor) -> Tensor {
         var gradient = outputGradient
-        for index in backward.indices { gradient = backward[index].backward(gradient) }
+        for index in backward.indices {
+            gradient = backward[index].backward(gradient)
+            runGradientHooks(after: index)
+        }
         return gradient
+    }
+
+    /// Runs the `onGradientAccumulated` hooks of the parameters whose gradient backward step
+    /// `index` completed.
+    private func runGradientHooks(after index: Int) {
+        for parameter in completedParameters[index] {
+            for hook in parameter.gradientHooks { hook(parameter) }
+        }
     }
 
     /// Whether some `Linear`'s weight would take its step in its gradient's product for a
@@ -105,8 +131,12 @@ struct FusedSteps {
         let optimizer = parametersAreDistinct ? optimizer : nil
         var gradient = outputGradient
         guard let last = backward.indices.last else { return }
-        for index in 0..<last { gradient = backward[index].backward(gradient, updating: optimizer) }
+        for index in 0..<last {
+            gradient = backward[index].backward(gradient, updating: optimizer)
+            runGradientHooks(after: index)
+        }
         backward[last].accumulateParameterGradients(gradient, updating: optimizer)
+        runGradientHooks(after: last)
     }
 }
 
@@ -145,6 +175,16 @@ enum BackwardStep {
             linear.backward(outputGradient, through: relu, updating: optimizer)
         case .conv2DThenReLU(let convolution, let relu):
             convolution.backward(outputGradient, through: relu)
+        }
+    }
+
+    /// The layers of the step.
+    var layers: [any Function] {
+        switch self {
+        case .layer(let layer): [layer]
+        case .linear(let linear): [linear]
+        case .linearThroughReLU(let linear, let relu): [linear, relu]
+        case .conv2DThenReLU(let convolution, let relu): [convolution, relu]
         }
     }
 

@@ -101,14 +101,17 @@ public final class CosineAnnealing: LearningRateSchedule {
     /// The epochs over which the rate falls to `minimum` (at least 1); after them it rises
     /// again along the cosine, as PyTorch's closed form does.
     public let epochs: Int
-    /// The rate at epoch `epochs` (default 0).
+    /// The rate at epoch `epochs` (default 0), finite and not negative.
     public let minimum: Float
     public var epoch = 0
 
     /// A schedule from `optimizer`'s current learning rate down to `minimum` over `epochs`
-    /// epochs. Stops with a message when `epochs` is below 1.
+    /// epochs. Stops with a message when `epochs` is below 1 or `minimum` is negative, NaN or
+    /// infinite (the rates would be too).
     public init(optimizer: any Optimizer, epochs: Int, minimum: Float = 0) {
         require(epochs >= 1, "CosineAnnealing: epochs \(epochs) must be at least 1")
+        require(minimum >= 0 && minimum.isFinite,
+                "CosineAnnealing: minimum \(minimum) must be finite and not negative")
         self.optimizer = optimizer
         initialLearningRate = optimizer.learningRate
         self.epochs = epochs

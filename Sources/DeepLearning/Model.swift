@@ -113,9 +113,10 @@ public final class Model: Layer {
     }
 
     /// Back-propagates dLoss/dOutput of the last `forward(_:)` through every layer
-    /// (accumulating parameter gradients) and returns dLoss/dInput. For models whose layers
-    /// are all `Function`s; others differentiate through the graph: `model(x)`, then
-    /// `backward(_:)` on its output.
+    /// (accumulating parameter gradients, and running each parameter's
+    /// `onGradientAccumulated` hooks once its gradient is complete) and returns dLoss/dInput.
+    /// For models whose layers are all `Function`s; others differentiate through the graph:
+    /// `model(x)`, then `backward(_:)` on its output.
     @discardableResult
     public func backward(_ outputGradient: Tensor) -> Tensor {
         requireFusedSteps(for: "backward").backward(outputGradient)
@@ -132,11 +133,12 @@ public final class Model: Layer {
     /// `accumulateParameterGradients(outputGradient)`, then `optimizer.step()`, with the same
     /// parameters bit for bit. With the library's optimizers (``SGD``, ``Adam``, ``AdamW``,
     /// ``RMSProp``; not one of your own) it takes fewer passes over memory: each `Linear`'s
-    /// weight whose gradient starts from zero (after `zeroGrad()`) and whose gradient's matrix
-    /// product is large enough (`ck_sgemm_takes_step`) takes its step in that product, which
-    /// then neither stores the gradient nor reads it back. The gradients of the weights that
-    /// step so are left unspecified; the other parameters keep theirs. For models whose layers
-    /// are all `Function`s, as `backward(_:)`.
+    /// weight whose gradient starts from zero (after `zeroGrad()`), that has no
+    /// `onGradientAccumulated` hook and whose gradient's matrix product is large enough
+    /// (`ck_sgemm_takes_step`) takes its step in that product, which then neither stores the
+    /// gradient nor reads it back. The gradients of the weights that step so are left
+    /// unspecified; the other parameters keep theirs. For models whose layers are all
+    /// `Function`s, as `backward(_:)`.
     ///
     /// ```swift
     /// optimizer.zeroGrad()
@@ -185,8 +187,9 @@ public final class Model: Layer {
     ///
     /// Throws `DeepLearningError` when the data set is empty, the numbers of samples and labels
     /// differ, `batchSize` is below 1, a label is outside the model's classes, a layer cannot
-    /// train on the smallest batch (`BatchNorm` on a last batch of one sample: `dropLast`
-    /// leaves that batch out, as PyTorch's `drop_last`), a checkpoint's path cannot be written
+    /// train on the smallest batch (`BatchNorm` on a last batch of one sample, in the model or
+    /// inside a layer of its: `dropLast` leaves that batch out, as PyTorch's `drop_last`;
+    /// `Function.smallestTrainingBatch(sampleShape:)`), a checkpoint's path cannot be written
     /// (`checkReplaceable(at:)`: a directory, or a directory that is missing or not writable),
     /// saving a checkpoint fails, or the loss becomes NaN or infinite (the parameters then keep
     /// their values from before that batch). All but the last two are found before training,
@@ -200,11 +203,11 @@ public final class Model: Layer {
     ///
     /// With the library's optimizers, no penalties and no `beforeStep`, on the fused path,
     /// each step is `accumulateParameterGradients(_:thenStep:)`: each `Linear`'s weight
-    /// takes its step in the matrix product that computes its gradient, with the parameters
-    /// of `optimizer.step()` bit for bit, but those weights' gradients left unspecified during
-    /// an epoch. The last batch of each epoch stores every gradient and steps as usual, so that
-    /// after each epoch (in `progress`, and after `fit`) every parameter's gradient is its last
-    /// batch's.
+    /// without an `onGradientAccumulated` hook takes its step in the matrix product that
+    /// computes its gradient, with the parameters of `optimizer.step()` bit for bit, but those
+    /// weights' gradients left unspecified during an epoch. The last batch of each epoch stores
+    /// every gradient and steps as usual, so that after each epoch (in `progress`, and after
+    /// `fit`) every parameter's gradient is its last batch's.
     @discardableResult
     public func fit(_ inputs: Tensor, labels: [Int32], loss: some Loss = SoftmaxCrossEntropy(),
                     optimizer: some Optimizer, schedule: (any LearningRateSchedule)? = nil,
@@ -266,27 +269,35 @@ public final class Model: Layer {
     /// Runs one sample of zeros through the layers, one by one (those of nested models too),
     /// in evaluation mode (which moves no running statistics and draws no dropout masks) to
     /// learn each layer's input shape, and throws `DeepLearningError.batchTooSmall` when a
-    /// `Function` cannot train on the loader's smallest batch (a layer written from operations
-    /// is run as a whole). Returns the shape of the model's output for one sample.
+    /// `Function` cannot train on the loader's smallest batch: one of the model's, asked
+    /// before it runs, or one that a layer written from operations calls, asked as it runs
+    /// (`TrainingBatchProbe`). Returns the shape of the model's output for one sample.
     private func checkTrainingBatches(of loader: MiniBatchLoader, requestedBatchSize: Int) throws
         -> [Int]
     {
-        let smallest = loader.lastBatchSize
+        let probe = TrainingBatchProbe(batch: loader.lastBatchSize)
+        func requireTrainable() throws {
+            guard let (layer, needs) = probe.firstTooSmall else { return }
+            throw DeepLearningError.batchTooSmall(
+                layer: layer, needs: needs, batch: probe.batch, samples: loader.sampleCount,
+                batchSize: requestedBatchSize)
+        }
         func output(of layer: any Layer, for input: Tensor) throws -> Tensor {
             if let model = layer as? Model {
                 return try model.layers.reduce(input) { try output(of: $1, for: $0) }
             }
-            let needs = (layer as? any Function)?
-                .smallestTrainingBatch(sampleShape: Array(input.shape.dropFirst())) ?? 1
-            guard smallest >= needs else {
-                throw DeepLearningError.batchTooSmall(
-                    layer: "\(layer)", needs: needs, batch: smallest,
-                    samples: loader.sampleCount, batchSize: requestedBatchSize)
+            if let function = layer as? any Function {
+                probe.ask(function, input: input)
+                try requireTrainable()
             }
-            return withoutGradientRecording { layer(input) }
+            let output = withoutGradientRecording { layer(input) }
+            try requireTrainable()
+            return output
         }
         let sample = Tensor(shape: [1] + loader.inputs.shape.dropFirst())
-        let output = try inMode(training: false) { try output(of: self, for: sample) }
+        let output = try TrainingBatchProbe.$current.withValue(probe) {
+            try inMode(training: false) { try output(of: self, for: sample) }
+        }
         return Array(output.shape.dropFirst())
     }
 

@@ -87,15 +87,17 @@ public final class RMSProp: Optimizer, StepsInProduct {
     }
 
     /// "RMSProp", its settings and its running averages under PyTorch's names:
-    /// "square_avg.0", ..., "grad_avg.0", ... when centered, "momentum_buffer.0", ... with
-    /// momentum. (Its update does not depend on the step count, so it keeps none.)
+    /// "square_avg.0", ... (never negative), "grad_avg.0", ... when centered,
+    /// "momentum_buffer.0", ... with momentum. (Its update does not depend on the step count,
+    /// so it keeps none.)
     public var checkpointContents: CheckpointContents {
-        CheckpointContents(
+        let squares = perParameter("square_avg", squareAverages)
+        return CheckpointContents(
             kind: "RMSProp",
             settings: [("alpha", "\(alpha)"), ("eps", "\(eps)"), ("weight_decay", "\(weightDecay)"),
                        ("momentum", "\(momentum)"), ("centered", "\(centered)")],
-            tensors: perParameter("square_avg", squareAverages)
-                + perParameter("grad_avg", gradientAverages ?? [])
-                + perParameter("momentum_buffer", momentumBuffers ?? []))
+            tensors: squares + perParameter("grad_avg", gradientAverages ?? [])
+                + perParameter("momentum_buffer", momentumBuffers ?? []),
+            nonNegativeTensors: Set(squares.map(\.name)))
     }
 }

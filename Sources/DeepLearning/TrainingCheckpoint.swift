@@ -35,16 +35,23 @@ public struct Checkpointing: Sendable {
     public var modelPath: String
     /// Where the training checkpoint is saved.
     public var checkpointPath: String
-    /// The epochs between two saves.
-    public var interval: Int
+    /// The epochs between two saves, at least 1: setting it below stops with a message.
+    public var interval: Int {
+        didSet { Checkpointing.requireInterval(interval) }
+    }
 
     /// Saves the model to `modelPath` and the training checkpoint to `checkpointPath` after
     /// every `interval` epochs (at least 1) and after the last.
     public init(modelPath: String, checkpointPath: String, every interval: Int = 1) {
-        require(interval >= 1, "Checkpointing: interval \(interval) must be at least 1")
+        Checkpointing.requireInterval(interval)
         self.modelPath = modelPath
         self.checkpointPath = checkpointPath
         self.interval = interval
+    }
+
+    /// Stops with a message unless `interval` is at least 1.
+    private static func requireInterval(_ interval: Int) {
+        require(interval >= 1, "Checkpointing: interval \(interval) must be at least 1")
     }
 
     /// What `fit` checks before training, so that a bad path costs no epoch: stops with a
@@ -109,7 +116,10 @@ extension Model {
     /// file (the errors of `load(from:)`), is not a training checkpoint or was saved for
     /// another model, model state, optimizer, schedule or loader, or lacks a buffer or has one
     /// of another shape (`DeepLearningError.checkpointMismatch`, naming what differs), or holds
-    /// values that no training reaches (`DeepLearningError.invalidCheckpoint`).
+    /// values that no training reaches (`DeepLearningError.invalidCheckpoint`, naming the
+    /// tensor: a negative or non-finite learning rate, a NaN or an infinity in an optimizer's
+    /// buffer, a negative running average of squares (`CheckpointContents.nonNegativeTensors`),
+    /// a count beyond 2⁵³, a loader order that is no permutation, a generator state of zeros).
     ///
     /// ```swift
     /// try model.load(from: "model.safetensors")
@@ -195,7 +205,10 @@ private struct CheckpointState {
             validate: { learningRate.value[0] >= 0 && learningRate.value[0].isFinite ? nil
                 : "its optimizer.learning_rate \(learningRate.value[0]) is not a finite rate ≥ 0" },
             commit: { optimizer.learningRate = learningRate.value[0] })
-        for (name, tensor) in contents.tensors { add("optimizer.\(name)", tensor) }
+        for (name, tensor) in contents.tensors {
+            add("optimizer.\(name)", tensor,
+                nonNegative: contents.nonNegativeTensors.contains(name))
+        }
         for (name, counter) in contents.counters { add("optimizer.\(name)", counter) }
 
         if let schedule {
@@ -230,13 +243,16 @@ private struct CheckpointState {
         self.metadata = metadata
     }
 
-    /// Adds `tensor` (read into a staging copy, then copied into it).
-    private mutating func add(_ name: String, _ tensor: Tensor) {
+    /// Adds the buffer `tensor` (read into a staging copy, validated as finite, and not
+    /// negative when `nonNegative`, then copied into it).
+    private mutating func add(_ name: String, _ tensor: Tensor, nonNegative: Bool) {
         let staged = reading ? Tensor(shape: tensor.shape) : tensor
-        add(name, staged, commit: {
-            tensor.value.update(from: staged.value, count: tensor.count)
-            tensor.countInPlaceWrite()
-        })
+        add(name, staged,
+            validate: { impossibleValue(in: staged, named: name, nonNegative: nonNegative) },
+            commit: {
+                tensor.value.update(from: staged.value, count: tensor.count)
+                tensor.countInPlaceWrite()
+            })
     }
 
     /// Adds `counter` (read into a staging counter, then set).
@@ -313,6 +329,17 @@ private struct CheckpointState {
     func commit() {
         for commit in commits { commit() }
     }
+}
+
+/// The problem with the first value of the buffer `tensor`, `name` in the file, that is NaN,
+/// infinite, or negative when `nonNegative`; nil when there is none.
+private func impossibleValue(in tensor: Tensor, named name: String, nonNegative: Bool)
+    -> String?
+{
+    let values = UnsafeBufferPointer(start: tensor.value, count: tensor.count)
+    guard let index = values.firstIndex(where: { !$0.isFinite || (nonNegative && $0 < 0) })
+    else { return nil }
+    return "its \(name) holds \(values[index]) at element \(index), not a finite value\(nonNegative ? " ≥ 0" : "")"
 }
 
 /// Whether `values` is a permutation of 0..<count.

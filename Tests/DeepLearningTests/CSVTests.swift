@@ -75,6 +75,17 @@ final class CSVTests: XCTestCase {
         }
     }
 
+    /// A wide first row, then a megabyte of blank lines: the first blank line throws, and
+    /// nothing of the size of the first row's width times the lines is allocated.
+    func testMemoryFollowsTheDataNotItsLinesTimesTheFirstRowsWidth() {
+        let text = String(repeating: "0,", count: 100_000) + "0\n"
+            + String(repeating: "\n", count: 1_000_000) + "0\n"
+        assertThrows(.fieldCountMismatch(path: "wide.csv", row: 2, count: 1, expected: 100_001),
+                     message: "row 2 of wide.csv has 1 field but the first row has 100001") {
+            try parseLabelledCSV(text, source: "wide.csv")
+        }
+    }
+
     func testAFieldThatIsNotANumber() throws {
         let path = try file("1,2,0\n3,x4,1\n")
         assertThrows(.invalidNumber(path: path, row: 2, column: 2, text: "x4"),

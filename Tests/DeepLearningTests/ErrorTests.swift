@@ -114,6 +114,35 @@ final class ErrorTests: XCTestCase {
         XCTAssertNotEqual(state(of: model), before, "trained")
     }
 
+    /// A layer written from operations that normalizes with a `BatchNorm` of its own.
+    private final class NormalizedBlock: Layer {
+        let linear = Linear(4, 4)
+        let norm = BatchNorm(features: 4)
+        func callAsFunction(_ input: Tensor) -> Tensor { relu(norm(linear(input))) }
+    }
+
+    /// A `BatchNorm` inside a layer written from operations is asked too: a last batch of one
+    /// sample is refused before training, changing nothing, and `dropLast` trains.
+    func testABatchNormInsideALayerOfOperationsIsAskedBeforeTraining() throws {
+        let block = NormalizedBlock()
+        let model = Model { block; Linear(4, 3) }
+        model.initializeParameters(seed: 1)
+        let optimizer = SGD(parameters: model.parameters, learningRate: 0.1)
+        var generator = SeededGenerator(seed: 2)
+        let inputs = randomTensor([33, 4], using: &generator)
+        let labels = (0..<33).map { Int32($0 % 3) }
+        let before = model.namedStateTensors.flatMap(\.tensor.values)
+        assertThrows(.batchTooSmall(layer: "BatchNorm(4)", needs: 2, batch: 1, samples: 33, batchSize: 32),
+                     message: "BatchNorm(4) cannot train on a batch of 1 sample: it needs at least 2; 33 samples in batches of 32 leave a last batch of 1 (pass dropLast: true to skip it, or choose another batch size)") {
+            try model.fit(inputs, labels: labels, optimizer: optimizer, epochs: 1, batchSize: 32)
+        }
+        XCTAssertEqual(model.namedStateTensors.flatMap(\.tensor.values), before, "nothing trained")
+        XCTAssertEqual(block.norm.batchesTracked.value, 0)
+        try model.fit(inputs, labels: labels, optimizer: optimizer, epochs: 1, batchSize: 32,
+                      dropLast: true)
+        XCTAssertEqual(block.norm.batchesTracked.value, 1)
+    }
+
     /// `BatchNorm` on NCHW input trains on a batch of one image when an image has more than
     /// one pixel (as PyTorch's `BatchNorm2d`), but not on 1×1 images.
     func testBatchNormOnImagesTrainsOnOneImageOfSeveralPixels() throws {

@@ -27,6 +27,29 @@ final class LearningRateScheduleTests: XCTestCase {
         assertClose(rates, [0.1, 0.0868198, 0.055, 0.0231802, 0.01], tolerance: 1e-6, "rates")
     }
 
+    /// A minimum below 0 would give negative rates (which a checkpoint then cannot restore),
+    /// a NaN or infinite one rates that are NaN.
+    func testCosineAnnealingStopsOnANegativeMinimum() throws {
+        try assertStops(withMessage: "CosineAnnealing: minimum -0.001 must be finite and not negative") {
+            _ = CosineAnnealing(optimizer: SGD(parameters: [], learningRate: 0.1), epochs: 4,
+                                minimum: -0.001)
+        }
+    }
+
+    func testCosineAnnealingStopsOnANaNMinimum() throws {
+        try assertStops(withMessage: "CosineAnnealing: minimum nan must be finite and not negative") {
+            _ = CosineAnnealing(optimizer: SGD(parameters: [], learningRate: 0.1), epochs: 4,
+                                minimum: .nan)
+        }
+    }
+
+    func testCosineAnnealingStopsOnAnInfiniteMinimum() throws {
+        try assertStops(withMessage: "CosineAnnealing: minimum inf must be finite and not negative") {
+            _ = CosineAnnealing(optimizer: SGD(parameters: [], learningRate: 0.1), epochs: 4,
+                                minimum: .infinity)
+        }
+    }
+
     func testScheduleDrivenFromFitsProgress() throws {
         let (inputs, labels) = spiral(pointsPerClass: 10, classes: 3, seed: 1)
         let model = Model { Linear(2, 8); ReLU(); Linear(8, 3) }

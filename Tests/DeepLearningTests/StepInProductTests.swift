@@ -123,6 +123,32 @@ final class StepInProductTests: XCTestCase {
         }
     }
 
+    /// `onGradientAccumulated` hooks on every parameter run on the fused path as through the
+    /// graph: once a batch each, last layer first, each seeing its complete gradient (a hooked
+    /// weight does not take its step in its product), with the same losses.
+    func testGradientHooksRunOnTheFusedPathAsThroughTheGraph() throws {
+        let (inputs, labels) = Self.data()
+        var results: [(losses: [UInt32], calls: [(parameter: Int, gradient: [Float])])] = []
+        for fused in [true, false] {
+            let model = Self.model()
+            model.allowsFusedPath = fused
+            var calls: [(parameter: Int, gradient: [Float])] = []
+            for (index, parameter) in model.parameters.enumerated() {
+                parameter.onGradientAccumulated { calls.append((index, $0.gradients)) }
+            }
+            let optimizer = SGD(parameters: model.parameters, learningRate: 0.05, momentum: 0.9)
+            let losses = try model.fit(inputs, labels: labels, optimizer: optimizer, epochs: 2,
+                                       batchSize: 64, seed: 55)
+            results.append((losses.map(\.bitPattern), calls))
+        }
+        // 2 epochs of 5 batches, 6 parameters each, the last layer's first.
+        XCTAssertEqual(results[0].calls.count, 60)
+        XCTAssertEqual(results[0].calls.prefix(6).map(\.parameter), [4, 5, 2, 3, 0, 1])
+        XCTAssertEqual(results[0].calls.map(\.parameter), results[1].calls.map(\.parameter))
+        XCTAssertEqual(results[0].calls.map(\.gradient), results[1].calls.map(\.gradient))
+        XCTAssertEqual(results[0].losses, results[1].losses)
+    }
+
     /// Between the epochs' last batches the fused path does not store the weights' gradients;
     /// `progress` sees every gradient of the epoch's last batch, as through the graph.
     func testProgressSeesTheLastBatchsGradients() throws {
