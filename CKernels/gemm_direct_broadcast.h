@@ -122,8 +122,9 @@ broadcast_tile(const int R, const int V, int last, int64_t k, float alpha, const
             tile[r][j] = d[r * rs_d + j * cs_d];
 #pragma clang loop unroll(full)
     for (int r = 0; r < R; r++)
-        for (int v = 0; v < V; v++)
-            acc[r][v] = finished(acc[r][v], LANES, alpha, beta, &tile[r][v * LANES]);
+        for (int v = 0; v < V; v++) /* only the valid lanes: the others were not copied in */
+            acc[r][v] = finished(acc[r][v], v == V - 1 ? last : LANES, alpha, beta,
+                                 &tile[r][v * LANES]);
     if (epilogue) epilogue_tile(R, V, last, acc, e);
 #pragma clang loop unroll(full)
     for (int r = 0; r < R; r++)
@@ -150,6 +151,7 @@ broadcast_panel(const int V, int last, int64_t m, int64_t k, float alpha, const 
     for (; i + BROADCAST_ROWS <= m; i += BROADCAST_ROWS)
         broadcast_tile(BROADCAST_ROWS, V, last, k, alpha, x + i * rs_x, rs_x, cs_x, y, ldy, 0,
                        beta, d + i * rs_d, rs_d, cs_d, ck_gemm_epilogue_at(e, i, 0));
+    if (i == m) return; /* no rest: no pointers to the rows past X's and D's last */
     const float *xi = x + i * rs_x;
     float *di = d + i * rs_d;
     const ck_gemm_epilogue ei = ck_gemm_epilogue_at(e, i, 0);
