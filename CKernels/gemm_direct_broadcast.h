@@ -239,10 +239,10 @@ broadcast_any(int64_t m, int64_t n, int64_t k, float alpha, const float *x, int6
  * same bits. A partial last vector is loaded and stored under a mask with AVX-512, through a
  * padded copy elsewhere (vload_first, vstore_first): once per panel for Y and the bias, once
  * per row for D.
- * With 16 registers (AVX2, SSE) a panel of 4 vectors and 4 terms does not fit them, and the
- * compiler keeps some of Y's vectors in L1 instead, reloading them for every row of D. Every
- * instruction set keeps ROW_PANEL 4 all the same: panels of 2 vectors, which would fit, were
- * compared with it on AVX2 (Benchmarks/README.md, the Zen 3 section on row panels). */
+ * With 16 registers (AVX2, SSE) a panel of 4 vectors and 4 terms does not fit them: the
+ * compiler keeps some of Y's vectors in L1 and reloads them for every row of D. Those reloads
+ * cost about as much as the extra passes over X that narrower panels would take (panels of 2
+ * vectors, which fit, are no faster), so every instruction set has the same ROW_PANEL. */
 enum { ROW_PANEL = 4 };
 
 /* The epilogues the row panels are compiled for. */
