@@ -1,5 +1,6 @@
-// Kernels given sizes of 0: nothing is read or written, the pointers may be NULL (ckernels.h),
-// and no pointer is formed from them (UBSan stops on an offset applied to NULL).
+// Kernels given sizes of 0: nothing is read or written, and the pointers may be NULL
+// (ckernels.h); the kernels then form no pointer from them (NULL plus any offset, even 0, is
+// undefined in C).
 import CKernels
 import XCTest
 
