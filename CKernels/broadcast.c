@@ -207,6 +207,9 @@ static void walk(int kind, int rank, const int64_t *shape, const float *const op
     ck_parallel_for(w.shape[w.split], w.split == r - 1 ? 16 : 1, threads, walk_range, &w);
 }
 
+/* Whether the kernels take `rank` dimensions: their arrays hold CK_MAX_RANK. */
+static int rank_supported(int rank) { return rank >= 0 && rank <= CK_MAX_RANK; }
+
 /* The strides of a dense row-major array of `shape`. */
 static void dense_strides(int rank, const int64_t *shape, int64_t *strides) {
     int64_t step = 1;
@@ -219,6 +222,7 @@ static void dense_strides(int rank, const int64_t *shape, int64_t *strides) {
 void ck_binary(ck_binary_op op, int rank, const int64_t *shape, const float *a,
                const int64_t *a_strides, const float *b, const int64_t *b_strides,
                int accumulate, float *out) {
+    if (!rank_supported(rank)) return;
     int64_t dense[CK_MAX_RANK], zeros[CK_MAX_RANK] = {0};
     dense_strides(rank, shape, dense);
     const float *operand[3] = {0, a, b};
@@ -235,6 +239,7 @@ void ck_binary_gradient(ck_binary_op op, int operand_index, int rank, const int6
         [CK_BINARY_MULTIPLY] = {TERM_DY_TIMES_B, TERM_DY_TIMES_A},
         [CK_BINARY_DIVIDE] = {TERM_DY_OVER_B, TERM_QUOTIENT_B},
     };
+    if (!rank_supported(rank)) return;
     int64_t dense[CK_MAX_RANK];
     dense_strides(rank, shape, dense);
     const float *operand[3] = {dy, a, b};
@@ -245,6 +250,7 @@ void ck_binary_gradient(ck_binary_op op, int operand_index, int rank, const int6
 
 void ck_sum_to(int rank, const int64_t *shape, const float *x, const int64_t *y_strides,
                float scale, int accumulate, float *y) {
+    if (!rank_supported(rank)) return;
     int64_t dense[CK_MAX_RANK], zeros[CK_MAX_RANK] = {0};
     dense_strides(rank, shape, dense);
     /* y (+)= sum of x * scale: the gradient of a in a * b, with dy = x and b = scale. */

@@ -312,10 +312,15 @@ void ck_col2im(int64_t batch, int64_t channels, int64_t height, int64_t width,
     col2im_args args = {geometry(channels, height, width, kernel_h, kernel_w, stride_h,
                                  stride_w, pad_h, pad_w),
                         batch, columns, images};
-    int64_t planes = batch * channels;
-    if (planes == 0) return;
-    int64_t work = planes * kernel_h * kernel_w * args.g.out_h * args.g.out_w;
-    if (work < planes * height * width) work = planes * height * width;
+    const int64_t planes = batch * channels, plane = height * width;
+    const int64_t pixels = args.g.out_h * args.g.out_w;
+    if (planes == 0 || plane == 0) return;
+    if (pixels == 0) { /* no columns (they may be NULL): each pixel is a sum of nothing */
+        memset(images, 0, (size_t)(planes * plane) * sizeof(float));
+        return;
+    }
+    int64_t work = planes * kernel_h * kernel_w * pixels;
+    if (work < planes * plane) work = planes * plane;
     ck_parallel_for(planes, 1, ck_threads_for(work, CK_PARALLEL_MIN_ELEMENTS), col2im_range,
                     &args);
 }
@@ -345,6 +350,7 @@ CK_VECTORIZED static void output_planes(const void *args, int64_t begin, int64_t
 
 void ck_conv2d_output(int64_t batch, int64_t channels, int64_t pixels, const float *z,
                       const float *bias, int relu, float *y) {
+    if (pixels == 0) return; /* nothing to move (z and y may be NULL) */
     channel_move_args args = {batch, channels, pixels, z, bias, NULL, relu, y, NULL};
     int64_t planes = batch * channels;
     ck_parallel_for(planes, 1, ck_threads_for(planes * pixels, CK_PARALLEL_MIN_ELEMENTS),
@@ -380,6 +386,7 @@ CK_VECTORIZED static void output_gradient_channels(const void *args, int64_t beg
 
 void ck_conv2d_output_gradient(int64_t batch, int64_t channels, int64_t pixels, const float *dy,
                                const float *relu_y, float *dz, float *dbias) {
+    if (batch == 0 || pixels == 0) return; /* nothing to move or add (dy, dz may be NULL) */
     channel_move_args args = {batch, channels, pixels, dy, NULL, relu_y, 0, dz, dbias};
     ck_parallel_for(channels, 1,
                     ck_threads_for(batch * channels * pixels, CK_PARALLEL_MIN_ELEMENTS),

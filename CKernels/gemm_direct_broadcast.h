@@ -122,8 +122,9 @@ broadcast_tile(const int R, const int V, int last, int64_t k, float alpha, const
             tile[r][j] = d[r * rs_d + j * cs_d];
 #pragma clang loop unroll(full)
     for (int r = 0; r < R; r++)
-        for (int v = 0; v < V; v++)
-            acc[r][v] = finished(acc[r][v], LANES, alpha, beta, &tile[r][v * LANES]);
+        for (int v = 0; v < V; v++) /* only the valid lanes: the others were not copied in */
+            acc[r][v] = finished(acc[r][v], v == V - 1 ? last : LANES, alpha, beta,
+                                 &tile[r][v * LANES]);
     if (epilogue) epilogue_tile(R, V, last, acc, e);
 #pragma clang loop unroll(full)
     for (int r = 0; r < R; r++)
@@ -150,6 +151,7 @@ broadcast_panel(const int V, int last, int64_t m, int64_t k, float alpha, const 
     for (; i + BROADCAST_ROWS <= m; i += BROADCAST_ROWS)
         broadcast_tile(BROADCAST_ROWS, V, last, k, alpha, x + i * rs_x, rs_x, cs_x, y, ldy, 0,
                        beta, d + i * rs_d, rs_d, cs_d, ck_gemm_epilogue_at(e, i, 0));
+    if (i == m) return; /* no rest: no pointers to the rows past X's and D's last */
     const float *xi = x + i * rs_x;
     float *di = d + i * rs_d;
     const ck_gemm_epilogue ei = ck_gemm_epilogue_at(e, i, 0);
@@ -237,10 +239,10 @@ broadcast_any(int64_t m, int64_t n, int64_t k, float alpha, const float *x, int6
  * same bits. A partial last vector is loaded and stored under a mask with AVX-512, through a
  * padded copy elsewhere (vload_first, vstore_first): once per panel for Y and the bias, once
  * per row for D.
- * With 16 registers (AVX2, SSE) a panel of 4 vectors and 4 terms does not fit them, and the
- * compiler keeps some of Y's vectors in L1 instead, reloading them for every row of D. Every
- * instruction set keeps ROW_PANEL 4 all the same: panels of 2 vectors, which would fit, were
- * compared with it on AVX2 (Benchmarks/README.md, the Zen 3 section on row panels). */
+ * With 16 registers (AVX2, SSE) a panel of 4 vectors and 4 terms does not fit them: the
+ * compiler keeps some of Y's vectors in L1 and reloads them for every row of D. Those reloads
+ * cost about as much as the extra passes over X that narrower panels would take (panels of 2
+ * vectors, which fit, are no faster), so every instruction set has the same ROW_PANEL. */
 enum { ROW_PANEL = 4 };
 
 /* The epilogues the row panels are compiled for. */

@@ -95,6 +95,7 @@ dot_row_block(const int R, int64_t n, int64_t k, float alpha, const float *x, in
     for (; j + COLUMNS <= n; j += COLUMNS)
         dot_tile(R, COLUMNS, k, alpha, x, ldx, yt + j * ldyt, ldyt, beta, d + j, ldd,
                  ck_gemm_epilogue_at(e, 0, j));
+    if (j == n) return; /* no rest: no pointer to the row past Yt's last */
     const float *ytj = yt + j * ldyt;
     const ck_gemm_epilogue ej = ck_gemm_epilogue_at(e, 0, j);
     switch (n - j) { /* the last n % COLUMNS columns in one tile */
@@ -121,6 +122,7 @@ dot_rows_with(const dot_args *a, int64_t begin, int64_t end, ck_gemm_epilogue e)
     for (; i + ROWS <= end; i += ROWS)
         dot_row_block(ROWS, a->n, a->k, a->alpha, a->x + i * a->ldx, a->ldx, a->yt, a->ldyt,
                       a->beta, a->d + i * a->ldd, a->ldd, ck_gemm_epilogue_at(e, i, 0));
+    if (i == end) return; /* no rest: no pointers to the rows past X's and D's last */
     const float *xi = a->x + i * a->ldx;
     float *di = a->d + i * a->ldd;
     const ck_gemm_epilogue ei = ck_gemm_epilogue_at(e, i, 0);

@@ -56,10 +56,11 @@ typedef struct {
     float *dx;
 } label_loss_args;
 
-/* Rows of at most BLOCK_ELEMENTS / 2 classes are computed in blocks of whole rows of at most
- * BLOCK_ELEMENTS elements (the size of block_cross_entropy's buffers); wider rows one by one,
- * where a row alone fills vector lanes (measured: blocks are faster up to about 128 classes,
- * 2x at 3 and 10). */
+/* Rows of at most BLOCK_ELEMENTS / 2 classes (so that a block holds two rows or more) are
+ * computed in blocks of whole rows of at most BLOCK_ELEMENTS elements (the size of
+ * block_cross_entropy's buffers), so that the few classes of narrow rows together fill vector
+ * lanes. Wider rows fill the lanes alone and are computed one by one, which saves the blocks'
+ * passes through their buffers. */
 enum { BLOCK_ELEMENTS = 256 };
 
 /* Rows [first, first + rows) of a block (rows * classes <= BLOCK_ELEMENTS): their gradients,
@@ -185,6 +186,7 @@ CK_VECTORIZED static void softmax_rows(const void *args, int64_t begin, int64_t 
 }
 
 void ck_softmax(int64_t rows, int64_t classes, const float *logits, float *probs) {
+    if (classes <= 0) return; /* rows of no classes: nothing to write (row_max reads z[0]) */
     softmax_args args = {classes, logits, probs};
     ck_parallel_for(rows, 1, ck_threads_for(rows * classes, CK_PARALLEL_MIN_ELEMENTS),
                     softmax_rows, &args);

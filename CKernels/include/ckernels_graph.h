@@ -21,7 +21,8 @@ extern "C" {
  * gradient, accumulate == 0 means dx = the gradient (dx not read, so it may hold anything).
  * ------------------------------------------------------------------------------------- */
 
-/* The highest rank the broadcasting kernels take (their `rank` argument). */
+/* The highest rank the broadcasting kernels (ck_binary, ck_binary_gradient, ck_sum_to) take:
+ * their `rank` argument is 0 to CK_MAX_RANK; for any other rank they do nothing. */
 #define CK_MAX_RANK 8
 
 /* Binary operations: out = a op b. */

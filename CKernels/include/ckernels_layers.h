@@ -116,7 +116,8 @@ void ck_conv2d_output(int64_t batch, int64_t channels, int64_t pixels, const flo
  * each channel on one thread, summed in double as batch normalization's sums are (below),
  * then rounded and added. With relu_y (the output of ck_conv2d_output with relu, NCHW as
  * dy; NULL: none), dy passes back through that ReLU first: dz[c][b][i] = dy[b][c][i] where
- * relu_y[b][c][i] > 0, else 0, bitwise as ck_relu_backward then this function. No overlap. */
+ * relu_y[b][c][i] > 0, else 0, bitwise as ck_relu_backward then this function. No overlap.
+ * When batch or pixels is 0, nothing happens (dbias is left as it is). */
 void ck_conv2d_output_gradient(int64_t batch, int64_t channels, int64_t pixels, const float *dy,
                                const float *relu_y, float *dz, float *dbias);
 

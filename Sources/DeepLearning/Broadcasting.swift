@@ -2,13 +2,14 @@
 /// dimension; two dimensions fit when they are equal or one of them is 1 (a missing dimension
 /// counts as 1); the result has the larger of each pair. `[4, 3]` and `[3]` give `[4, 3]`,
 /// `[4, 3]` and `[4, 1]` give `[4, 3]`, `[2, 1, 3]` and `[5, 1]` give `[2, 5, 3]`. The kernels
-/// take results of up to `maximumRank` dimensions.
+/// take results of up to `maximumRank` dimensions, and equal shapes of any rank (one dimension
+/// of all the elements to them, see `withLayout`).
 enum Broadcasting {
     /// The largest rank of a broadcast result (the kernels' CK_MAX_RANK).
     static let maximumRank = 8
 
     /// The shape of `a op b`; stops with a message naming `operation` and both shapes when
-    /// they do not fit.
+    /// they do not fit. (Its rank is checked where the kernels' layout is built, `withLayout`.)
     static func shape(_ a: [Int], _ b: [Int], operation: String) -> [Int] {
         // The common cases without building a new array: one operand's shape is the result.
         if broadcasts(b, to: a) { return a }
@@ -22,8 +23,6 @@ enum Broadcasting {
                     "\(operation): shapes \(a) and \(b) do not broadcast (dimension \(d) of the result: \(x) against \(y))")
             result[d] = x == 1 ? y : x
         }
-        require(rank <= maximumRank,
-                "\(operation): shapes \(a) and \(b) broadcast to rank \(rank), above the largest supported, \(maximumRank)")
         return result
     }
 
@@ -58,18 +57,22 @@ enum Broadcasting {
     /// `body` with the rank, the result's shape, and the strides of `a` and of `b` in it, as
     /// the broadcasting kernels take them (Int64, on the stack). When neither operand is
     /// broadcast, the layout is one dimension of all the elements, which the kernels walk
-    /// as they would the full shape (they merge contiguous dimensions).
+    /// as they would the full shape (they merge contiguous dimensions). Otherwise `shape` must
+    /// have at most `maximumRank` dimensions: stops with a message naming `operation`, both
+    /// shapes and the limit when it has more.
     ///
     /// (The three arrays live in a tuple of fixed size, `maximumRank` each, whose pointer
     /// `withUnsafeMutableBytes(of:)` gives: that inlines, so that `body` is no closure whose
     /// captures are retained and released around the call.)
     @inline(__always)
     static func withLayout<Result>(
-        of a: [Int], _ b: [Int], in shape: [Int],
+        of a: [Int], _ b: [Int], in shape: [Int], operation: String,
         _ body: (_ rank: Int32, _ shape: UnsafePointer<Int64>, _ aStrides: UnsafePointer<Int64>,
                  _ bStrides: UnsafePointer<Int64>) -> Result
     ) -> Result {
         let elementwise = a == shape && b == shape
+        require(elementwise || shape.count <= maximumRank,
+                "\(operation): shapes \(a) and \(b) broadcast to rank \(shape.count), above the largest supported, \(maximumRank)")
         let rank = elementwise ? 1 : shape.count
         var layout = (SIMD8<Int64>(), SIMD8<Int64>(), SIMD8<Int64>())
         return withUnsafeMutableBytes(of: &layout) { bytes in

@@ -45,14 +45,19 @@ public final class CustomLoss<Targets> {
     }
 
     /// dLoss/dOutput of the last forward pass (a new tensor after each forward pass, sharing
-    /// the leaf's gradient buffer).
+    /// the leaf's gradient buffer). Stops when the loss does not depend on the output (no
+    /// gradient reached it, as when the closure returns only a penalty on a parameter): the
+    /// model would receive no gradient and not learn.
     public func backward() -> Tensor {
         guard let output else { fatalError("CustomLoss: backward called before forward") }
         if let loss {
             loss.backward()
             self.loss = nil
         }
-        return output.gradient!
+        guard let gradient = output.gradient else {
+            fatalError("CustomLoss: the loss does not depend on the output of shape \(output.shape) (no gradient reached it); compute the loss from the output with operations")
+        }
+        return gradient
     }
 }
 

@@ -43,7 +43,8 @@ extension Tensor {
         let aShape = a.shape, bShape = b.shape
         let shape = Broadcasting.shape(aShape, bShape, operation: op.symbol)
         let result = Tensor(uninitializedShape: shape)
-        Broadcasting.withLayout(of: aShape, bShape, in: shape) { rank, shape, aStrides, bStrides in
+        Broadcasting.withLayout(of: aShape, bShape, in: shape,
+                                operation: op.symbol) { rank, shape, aStrides, bStrides in
             ck_binary(op.kernel, rank, shape, a.value, aStrides, b.value, bStrides, 0,
                       result.value)
         }
@@ -105,7 +106,8 @@ final class BinaryNode: GradientNode {
         let aShape = shapes?.a ?? savedShape(0), bShape = shapes?.b ?? savedShape(1)
         let passesToA = (op == .add || op == .subtract) && aShape == outputShape
         let bIsBias = op == .add && passesToA && isRowVector(bShape, of: outputShape)
-        Broadcasting.withLayout(of: aShape, bShape, in: outputShape) { rank, shape, aStrides, bStrides in
+        Broadcasting.withLayout(of: aShape, bShape, in: outputShape,
+                                operation: op.symbol) { rank, shape, aStrides, bStrides in
             // b first: `a` may then take the output gradient itself, which b's kernel reads.
             for operand in stride(from: 1, through: passesToA ? 1 : 0, by: -1) {
                 guard let target = gradientTarget(forInput: operand) else { continue }

@@ -19,16 +19,16 @@ public final class Flatten: Function {
     public func callAsFunction(_ input: Tensor) -> Tensor {
         require(input.shape.count >= 2,
                 "\(self): input of shape \(input.shape) has no batch dimension to keep")
-        let batch = input.shape[0]
-        return input.reshaped([batch, batch == 0 ? 0 : input.count / batch])
+        let shape = input.shape
+        return input.reshaped([shape[0], sampleWidth(shape)])
     }
 
     public func forward(_ input: Tensor) -> Tensor {
         require(input.shape.count >= 2,
                 "\(self): input of shape \(input.shape) has no batch dimension to keep")
-        inputShape = input.shape
-        let batch = input.shape[0]
-        let output = Tensor.reusing(output, rows: batch, columns: batch == 0 ? 0 : input.count / batch)
+        let shape = input.shape
+        inputShape = shape
+        let output = Tensor.reusing(output, rows: shape[0], columns: sampleWidth(shape))
         output.value.update(from: input.value, count: input.count)
         self.output = output
         return output
@@ -41,5 +41,12 @@ public final class Flatten: Function {
         inputGradient.value.update(from: outputGradient.value, count: outputGradient.count)
         self.inputGradient = inputGradient
         return inputGradient
+    }
+
+    /// d1 · d2 · ... for an input of `shape` `[batch, d1, d2, ...]`: from the dimensions, not
+    /// the element count, so that an empty batch keeps its width (`[0, d1 · d2 · ...]`, as in
+    /// PyTorch).
+    private func sampleWidth(_ shape: [Int]) -> Int {
+        shape.dropFirst().reduce(1, *)
     }
 }

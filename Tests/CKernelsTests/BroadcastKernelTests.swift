@@ -146,4 +146,18 @@ final class BroadcastKernelTests: XCTestCase {
             }
         }
     }
+
+    /// A rank the kernels' arrays cannot hold (above CK_MAX_RANK, or negative): nothing is
+    /// read or written.
+    func testRanksOutsideTheLimitDoNothing() {
+        let shape: [Int64] = [1, 1, 1, 1, 1, 1, 1, 1, 4], strides: [Int64] = [0, 0, 0, 0, 0, 0, 0, 0, 1]
+        let x: [Float] = [1, 2, 3, 4]
+        for rank in [Int32(CK_MAX_RANK) + 1, -1] {
+            var out = [Float](repeating: sentinel, count: 4)
+            ck_binary(CK_BINARY_ADD, rank, shape, x, strides, x, strides, 0, &out)
+            ck_binary_gradient(CK_BINARY_MULTIPLY, 0, rank, shape, x, x, strides, x, strides, 0, &out)
+            ck_sum_to(rank, shape, x, strides, 1, 0, &out)
+            assertBitwiseEqual(out, [Float](repeating: sentinel, count: 4), "rank \(rank)")
+        }
+    }
 }

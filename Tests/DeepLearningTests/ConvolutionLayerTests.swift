@@ -151,15 +151,20 @@ final class ConvolutionLayerTests: XCTestCase {
         }
     }
 
-    func testSmallCNNLearns() throws {
-        var generator = SeededGenerator(seed: 6)
-        let model = Model {
+    /// A small CNN for 8x8 images of one channel and 2 classes.
+    private func smallCNN() -> Model {
+        Model {
             Conv2D(inputChannels: 1, outputChannels: 4, kernelSize: 3, padding: 1, seed: 7)
             ReLU()
             MaxPool2D(kernelSize: 2)
             Flatten()
             Linear(4 * 4 * 4, 2, seed: 8)
         }
+    }
+
+    func testSmallCNNLearns() throws {
+        var generator = SeededGenerator(seed: 6)
+        let model = smallCNN()
         // Two classes of 8x8 images: a bright vertical bar or a bright horizontal bar, in noise.
         let batch = 16
         var values = [Float](), labels = [Int32]()
@@ -185,6 +190,16 @@ final class ConvolutionLayerTests: XCTestCase {
         }
         XCTAssertLessThan(history.last!, 0.5 * history.first!, "losses \(history)")
         XCTAssertEqual(try model.accuracy(images, labels: labels), 1, accuracy: 1e-9)
+    }
+
+    /// An empty batch goes through every layer (Flatten keeps the width, [0, 64]) to no
+    /// predictions and no rows of probabilities.
+    func testSmallCNNOnAnEmptyBatch() {
+        let model = smallCNN(), empty = Tensor(shape: [0, 1, 8, 8])
+        XCTAssertEqual(model.predict(empty), [])
+        XCTAssertEqual(model.probabilities(empty).shape, [0, 2])
+        XCTAssertEqual(model.forward(empty).shape, [0, 2])
+        XCTAssertEqual(model(empty).shape, [0, 2])
     }
 
     /// After the first step, forward and backward reuse every buffer (the columns included),

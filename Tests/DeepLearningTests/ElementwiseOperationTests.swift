@@ -60,6 +60,29 @@ final class ElementwiseOperationTests: XCTestCase {
         XCTAssertEqual(result.shape, [2, 5, 3])
     }
 
+    /// Equal shapes are one dimension of all the elements to the kernels, at any rank.
+    func testEqualShapesAboveTheLargestBroadcastRank() throws {
+        let shape = [1, 1, 1, 1, 1, 1, 1, 2, 3]
+        try gradientCheck(at: [input(shape), input(shape, 0.5..<2)]) { $0[0] * $0[1] + $0[0] / $0[1] }
+        let x = Tensor(shape: shape, values: [1, 2, 3, 4, 5, 6])
+        XCTAssertEqual((x + x).shape, shape)
+        XCTAssertEqual((x + x).values, [2, 4, 6, 8, 10, 12])
+    }
+
+    private let rankNine = [1, 1, 1, 1, 1, 1, 1, 1, 4]
+
+    func testScalarBroadcastAboveTheLargestRankStops() throws {
+        try assertStops(withMessage: "*: shapes \(rankNine) and [] broadcast to rank 9, above the largest supported, 8") {
+            _ = Tensor(shape: rankNine) * 2
+        }
+    }
+
+    func testVectorBroadcastAboveTheLargestRankStops() throws {
+        try assertStops(withMessage: "+: shapes \(rankNine) and [4] broadcast to rank 9, above the largest supported, 8") {
+            _ = Tensor(shape: rankNine) + Tensor(shape: [4])
+        }
+    }
+
     func testUnaryFunctions() throws {
         let x = input([3, 4])
         let positive = input([3, 4], 0.2..<2)

@@ -242,4 +242,10 @@ final class ErrorTests: XCTestCase {
             _ = Linear(2, 3).forward(Tensor(shape: [2]))
         }
     }
+
+    func testSoftmaxStopsOnRowsOfNoClasses() throws {
+        try assertStops(withMessage: "Softmax: input of shape [2, 0] has no classes to normalize over") {
+            _ = Softmax().forward(Tensor(shape: [2, 0]))
+        }
+    }
 }

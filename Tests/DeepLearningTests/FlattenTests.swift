@@ -12,4 +12,12 @@ final class FlattenTests: XCTestCase {
         XCTAssertEqual(dx.shape, [2, 3, 2])
         XCTAssertEqual(dx.values, (0..<12).map { Float($0) * 2 })
     }
+
+    /// An empty batch keeps the width of a sample, `[0, C·H·W]`, so the next `Linear` takes it
+    /// (a CNN on an empty batch: `ConvolutionLayerTests`).
+    func testEmptyBatchKeepsTheSampleWidth() {
+        let images = Tensor(shape: [0, 2, 3, 3])
+        XCTAssertEqual(Flatten().forward(images).shape, [0, 18])
+        XCTAssertEqual(Flatten()(images).shape, [0, 18])
+    }
 }

@@ -184,6 +184,17 @@ final class RegressionTrainingTests: XCTestCase {
         }
     }
 
+    /// A loss that never uses the output (only a penalty on a parameter) gives the model no
+    /// gradient: backward() stops and says so.
+    func testCustomLossThatIgnoresTheOutputStops() throws {
+        let w = Tensor(shape: [2], values: [1, 2], requiresGradient: true)
+        try assertStops(withMessage: "CustomLoss: the loss does not depend on the output of shape [2, 1]") {
+            let loss = CustomLoss { (_: Tensor, _: Tensor) in (w * w).sum() }
+            _ = try? loss.forward(Tensor(shape: [2, 1]), targets: Tensor(shape: [2, 1]))
+            _ = loss.backward()
+        }
+    }
+
     func testFitOnTargetsOfAnotherShapeStops() throws {
         try assertStops(withMessage: "Model.fit: the model's output of shape [1, 1] per sample does not fit the targets of shape [4, 2]") {
             let model = Model { Linear(1, 1) }
