@@ -116,9 +116,9 @@ func gemmCases(threadCounts: [Int], quick: Bool) -> [GemmCase] {
         product("NT", "conv", "dW = dZ·colsᵀ 16→16", 16, 16384, 144),
         product("TN", "conv", "dcols = Wᵀ·dZ 16→16", 144, 16, 16384),
         product("NN", "conv", "Z = W·cols 1→16", 16, 9, 16384),
-        product("NN", "conv", "Z = W·cols 32→64 14×14", 64, 288, 12544),
-        product("NT", "conv", "dW = dZ·colsᵀ 32→64 14×14", 64, 12544, 288),
-        product("TN", "conv", "dcols = Wᵀ·dZ 32→64 14×14", 288, 64, 12544),
+        product("NN", "conv", "Z = W·cols 32→64", 64, 288, 12544),
+        product("NT", "conv", "dW = dZ·colsᵀ 32→64", 64, 12544, 288),
+        product("TN", "conv", "dcols = Wᵀ·dZ 32→64", 288, 64, 12544),
     ]
     // Linear then ReLU: the spiral's hidden layer (a batch, and all 300 points) and the MLP's
     // first layer.
