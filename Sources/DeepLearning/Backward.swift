@@ -37,7 +37,7 @@ extension Tensor {
             } else {
                 target.buffer.pointee = target.accumulate ? target.buffer.pointee + 1 : 1
             }
-            for hook in gradientHooks { hook(self) }
+            runGradientHooks()
             return
         }
         root.requireNotFreed()
@@ -59,9 +59,10 @@ extension Tensor {
     /// graph, and for a parameter of a `Model`'s layers, the model's fused backward passes
     /// too (`Model.fit` on a model of `Function`s, `Model.backward(_:)`,
     /// `Model.accumulateParameterGradients`), in which a `Linear`'s weight with a hook does
-    /// not take its step in its gradient's product. A function's own `backward(_:)`, called
-    /// by hand, runs no hook. Hooks run in the order they were added. PyTorch's
-    /// `register_post_accumulate_grad_hook`.
+    /// not take its step in its gradient's product. A parameter of a `Function` of your own
+    /// called as a layer (without a graph form) runs its hooks right after the function's
+    /// `backward(_:)` in either pass; called by hand, that `backward(_:)` runs no hook. Hooks
+    /// run in the order they were added. PyTorch's `register_post_accumulate_grad_hook`.
     ///
     /// ```swift
     /// weight.onGradientAccumulated { print("dW ready:", $0.gradients) }
@@ -70,6 +71,11 @@ extension Tensor {
         require(isLeaf && requiresGradient,
                 "Tensor.onGradientAccumulated: only a leaf that requires a gradient accumulates one; this \(shape) tensor \(isLeaf ? "requires no gradient" : "was computed by \(gradientNode!.operation)")")
         gradientHooks.append(hook)
+    }
+
+    /// Calls this leaf's `onGradientAccumulated` hooks, in the order they were added.
+    func runGradientHooks() {
+        for hook in gradientHooks { hook(self) }
     }
 }
 
@@ -99,9 +105,7 @@ enum GraphExecution {
                     case .leaf(let leaf):
                         guard !leaf.gradientHooks.isEmpty else { break }
                         leaf.pendingGradientContributions -= 1
-                        if leaf.pendingGradientContributions == 0 {
-                            for hook in leaf.gradientHooks { hook(leaf) }
-                        }
+                        if leaf.pendingGradientContributions == 0 { leaf.runGradientHooks() }
                     }
                 }
                 node.free()

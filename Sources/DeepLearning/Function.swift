@@ -109,9 +109,13 @@ final class TrainingBatchProbe: Sendable {
     /// the samples it needs; nil while there is none.
     var firstTooSmall: (layer: String, needs: Int)? { tooSmall.withLock { $0 } }
 
-    /// Asks `function`, called on `input`, for the samples it needs to train.
+    /// Asks `function`, called on `input`, for the samples it needs to train. The probe runs
+    /// one sample of the model: the function's rows for it (`input.shape[0]`, more than one
+    /// where a layer folds a dimension into the batch) come with every sample of a batch.
     func ask(_ function: some Function, input: Tensor) {
-        let needs = function.smallestTrainingBatch(sampleShape: Array(input.shape.dropFirst()))
+        let rows = function.smallestTrainingBatch(sampleShape: Array(input.shape.dropFirst()))
+        let rowsPerSample = max(input.shape.first ?? 1, 1)
+        let needs = (rows + rowsPerSample - 1) / rowsPerSample
         guard needs > batch else { return }
         tooSmall.withLock { if $0 == nil { $0 = ("\(function)", needs) } }
     }

@@ -26,6 +26,9 @@ final class FunctionNode: GradientNode {
                 "backward: \(function) was called again after this call was recorded, and a Function keeps the state of its last forward pass only; call backward() before calling it again, or write its callAsFunction with operations")
         _ = savedValue(0) // stops when a direct forward(_:) overwrote the output it returned
         let inputGradient = function.backward(outputGradient)
+        // The function's parameters are not the graph's leaves: their gradients are complete
+        // now (a function's state is one call's, so its node runs once a pass).
+        for parameter in function.parameters { parameter.runGradientHooks() }
         gradientTarget(forInput: 0)?.add(inputGradient)
     }
 }

@@ -109,9 +109,7 @@ struct FusedSteps {
     /// Runs the `onGradientAccumulated` hooks of the parameters whose gradient backward step
     /// `index` completed.
     private func runGradientHooks(after index: Int) {
-        for parameter in completedParameters[index] {
-            for hook in parameter.gradientHooks { hook(parameter) }
-        }
+        for parameter in completedParameters[index] { parameter.runGradientHooks() }
     }
 
     /// Whether some `Linear`'s weight would take its step in its gradient's product for a

@@ -143,6 +143,28 @@ final class ErrorTests: XCTestCase {
         XCTAssertEqual(block.norm.batchesTracked.value, 1)
     }
 
+    /// Four rows of 4 features a sample: a layer that folds them into the batch normalizes
+    /// four rows for each sample.
+    private final class FoldingBlock: Layer {
+        let norm = BatchNorm(features: 4)
+        func callAsFunction(_ input: Tensor) -> Tensor {
+            norm(input.reshaped([input.shape[0] * 4, 4])).reshaped([input.shape[0], 16])
+        }
+    }
+
+    /// The rows a function gets for each sample count: a `BatchNorm` that sees four rows a
+    /// sample trains on batches of one sample.
+    func testABatchNormOnRowsFoldedIntoTheBatchTrainsOnOneSample() throws {
+        let block = FoldingBlock()
+        let model = Model { block; Linear(16, 3) }
+        model.initializeParameters(seed: 1)
+        let optimizer = SGD(parameters: model.parameters, learningRate: 0.1)
+        var generator = SeededGenerator(seed: 2)
+        let inputs = randomTensor([3, 16], using: &generator)
+        try model.fit(inputs, labels: [0, 1, 2], optimizer: optimizer, epochs: 1, batchSize: 1)
+        XCTAssertEqual(block.norm.batchesTracked.value, 3)
+    }
+
     /// `BatchNorm` on NCHW input trains on a batch of one image when an image has more than
     /// one pixel (as PyTorch's `BatchNorm2d`), but not on 1×1 images.
     func testBatchNormOnImagesTrainsOnOneImageOfSeveralPixels() throws {

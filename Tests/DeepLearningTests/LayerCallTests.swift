@@ -157,6 +157,22 @@ final class LayerCallTests: XCTestCase {
         }
     }
 
+    /// A hook on a parameter of a function without a graph form runs once a pass, after the
+    /// function's backward pass: through the graph (its node) as on a model's fused path.
+    func testHooksOfAFunctionsParametersRunInEitherPass() {
+        let layer = Scaling(reusesOutput: false)
+        var calls: [[Float]] = []
+        layer.scale.onGradientAccumulated { calls.append($0.gradients) }
+        let x = Tensor(shape: [1, 2], values: [1, 2], requiresGradient: true)
+        layer(x).sum().backward()
+        XCTAssertEqual(calls, [[3]])
+        let model = Model { layer }
+        layer.scale.zeroGradient()
+        _ = model.forward(x)
+        model.backward(Tensor(shape: [1, 2], values: [1, 1]))
+        XCTAssertEqual(calls, [[3], [3]])
+    }
+
     /// Calls whose graphs ran or were dropped leave nothing behind: the next call's backward
     /// pass runs, with its own input's gradient.
     func testFunctionCallsAfterBackwardOrDroppedGraphs() {
@@ -176,7 +192,7 @@ final class LayerCallTests: XCTestCase {
 /// y = s · x with a learnable scalar s (3), written with forward and backward passes; its
 /// forward pass writes into the output of its last call, or returns a new tensor.
 private final class Scaling: Function {
-    let scale = Tensor(shape: [1], values: [3])
+    let scale = Tensor(shape: [1], values: [3], requiresGradient: true)
     let reusesOutput: Bool
     private var input: Tensor?
     private var output: Tensor?
