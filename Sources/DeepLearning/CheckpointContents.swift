@@ -21,7 +21,7 @@ public struct CheckpointContents {
     public let settings: [(name: String, value: String)]
     /// The buffers it keeps between steps (momentum buffers, moments), by name: resuming
     /// overwrites them with the checkpoint's, and refuses a checkpoint whose buffer holds a
-    /// NaN or an infinity (the next step would carry it into the parameters).
+    /// NaN (the next step would carry it into the parameters).
     public let tensors: [(name: String, tensor: Tensor)]
     /// The names, among `tensors`, of the buffers that no step makes negative (running
     /// averages of squared gradients, whose square roots a step takes): resuming refuses a

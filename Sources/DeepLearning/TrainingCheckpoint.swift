@@ -117,8 +117,8 @@ extension Model {
     /// another model, model state, optimizer, schedule or loader, or lacks a buffer or has one
     /// of another shape (`DeepLearningError.checkpointMismatch`, naming what differs), or holds
     /// values that no training reaches (`DeepLearningError.invalidCheckpoint`, naming the
-    /// tensor: a negative or non-finite learning rate, a NaN or an infinity in an optimizer's
-    /// buffer, a negative running average of squares (`CheckpointContents.nonNegativeTensors`),
+    /// tensor: a negative or non-finite learning rate, a NaN in an optimizer's buffer, a
+    /// negative running average of squares (`CheckpointContents.nonNegativeTensors`),
     /// a count beyond 2⁵³, a loader order that is no permutation, a generator state of zeros).
     ///
     /// ```swift
@@ -243,8 +243,8 @@ private struct CheckpointState {
         self.metadata = metadata
     }
 
-    /// Adds the buffer `tensor` (read into a staging copy, validated as finite, and not
-    /// negative when `nonNegative`, then copied into it).
+    /// Adds the buffer `tensor` (read into a staging copy, validated as holding no NaN, and
+    /// nothing negative when `nonNegative`, then copied into it).
     private mutating func add(_ name: String, _ tensor: Tensor, nonNegative: Bool) {
         let staged = reading ? Tensor(shape: tensor.shape) : tensor
         add(name, staged,
@@ -332,14 +332,16 @@ private struct CheckpointState {
 }
 
 /// The problem with the first value of the buffer `tensor`, `name` in the file, that is NaN,
-/// infinite, or negative when `nonNegative`; nil when there is none.
+/// or negative when `nonNegative`; nil when there is none. Infinities pass: a step can
+/// overflow a buffer from finite gradients (Adam's squares of gradients beyond 2⁶⁴), and
+/// training goes on from it.
 private func impossibleValue(in tensor: Tensor, named name: String, nonNegative: Bool)
     -> String?
 {
     let values = UnsafeBufferPointer(start: tensor.value, count: tensor.count)
-    guard let index = values.firstIndex(where: { !$0.isFinite || (nonNegative && $0 < 0) })
+    guard let index = values.firstIndex(where: { $0.isNaN || (nonNegative && $0 < 0) })
     else { return nil }
-    return "its \(name) holds \(values[index]) at element \(index), not a finite value\(nonNegative ? " ≥ 0" : "")"
+    return "its \(name) holds \(values[index]) at element \(index), not a number\(nonNegative ? " ≥ 0" : "")"
 }
 
 /// Whether `values` is a permutation of 0..<count.
