@@ -121,13 +121,18 @@ final class ErrorTests: XCTestCase {
         func callAsFunction(_ input: Tensor) -> Tensor { relu(norm(linear(input))) }
     }
 
+    /// `block`, then a `Linear` from its `features` outputs to 3 classes; SGD on both.
+    private func classifier(after block: some Layer, features: Int) -> (Model, SGD) {
+        let model = Model { block; Linear(features, 3) }
+        model.initializeParameters(seed: 1)
+        return (model, SGD(parameters: model.parameters, learningRate: 0.1))
+    }
+
     /// A `BatchNorm` inside a layer written from operations is asked too: a last batch of one
     /// sample is refused before training, changing nothing, and `dropLast` trains.
     func testABatchNormInsideALayerOfOperationsIsAskedBeforeTraining() throws {
         let block = NormalizedBlock()
-        let model = Model { block; Linear(4, 3) }
-        model.initializeParameters(seed: 1)
-        let optimizer = SGD(parameters: model.parameters, learningRate: 0.1)
+        let (model, optimizer) = classifier(after: block, features: 4)
         var generator = SeededGenerator(seed: 2)
         let inputs = randomTensor([33, 4], using: &generator)
         let labels = (0..<33).map { Int32($0 % 3) }
@@ -156,9 +161,7 @@ final class ErrorTests: XCTestCase {
     /// sample trains on batches of one sample.
     func testABatchNormOnRowsFoldedIntoTheBatchTrainsOnOneSample() throws {
         let block = FoldingBlock()
-        let model = Model { block; Linear(16, 3) }
-        model.initializeParameters(seed: 1)
-        let optimizer = SGD(parameters: model.parameters, learningRate: 0.1)
+        let (model, optimizer) = classifier(after: block, features: 16)
         var generator = SeededGenerator(seed: 2)
         let inputs = randomTensor([3, 16], using: &generator)
         try model.fit(inputs, labels: [0, 1, 2], optimizer: optimizer, epochs: 1, batchSize: 1)
