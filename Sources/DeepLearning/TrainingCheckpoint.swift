@@ -341,7 +341,10 @@ private func impossibleValue(in tensor: Tensor, named name: String, nonNegative:
     let values = UnsafeBufferPointer(start: tensor.value, count: tensor.count)
     guard let index = values.firstIndex(where: { $0.isNaN || (nonNegative && $0 < 0) })
     else { return nil }
-    return "its \(name) holds \(values[index]) at element \(index), not a number\(nonNegative ? " ≥ 0" : "")"
+    let value = values[index]
+    return value.isNaN
+        ? "its \(name) holds NaN at element \(index)"
+        : "its \(name) holds \(value) at element \(index), but an average of squares is never negative"
 }
 
 /// Whether `values` is a permutation of 0..<count.

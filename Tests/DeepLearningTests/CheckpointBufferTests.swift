@@ -43,7 +43,7 @@ final class CheckpointBufferTests: CheckpointTestCase {
     func testANaNInAMomentumBufferIsRefused() throws {
         let saved = try savedTraining()
         try assertRefused(saved, setting: "optimizer.momentum_buffer.1", at: 3, to: .nan,
-                          "its optimizer.momentum_buffer.1 holds nan at element 3, not a number")
+                          "its optimizer.momentum_buffer.1 holds NaN at element 3")
         try assertRestores(saved, setting: "optimizer.momentum_buffer.1", at: 3, to: -5)
         try assertRestores(saved, setting: "optimizer.momentum_buffer.2", at: 0, to: -.infinity)
     }
@@ -53,11 +53,11 @@ final class CheckpointBufferTests: CheckpointTestCase {
             as [([Tensor]) -> any Optimizer] {
             let saved = try savedTraining(makeOptimizer: makeOptimizer)
             try assertRefused(saved, setting: "optimizer.exp_avg.0", at: 5, to: .nan,
-                              "its optimizer.exp_avg.0 holds nan at element 5, not a number")
+                              "its optimizer.exp_avg.0 holds NaN at element 5")
             try assertRefused(saved, setting: "optimizer.exp_avg_sq.3", at: 1, to: .nan,
-                              "its optimizer.exp_avg_sq.3 holds nan at element 1, not a number ≥ 0")
+                              "its optimizer.exp_avg_sq.3 holds NaN at element 1")
             try assertRefused(saved, setting: "optimizer.exp_avg_sq.0", at: 2, to: -1e-3,
-                              "its optimizer.exp_avg_sq.0 holds -0.001 at element 2, not a number ≥ 0")
+                              "its optimizer.exp_avg_sq.0 holds -0.001 at element 2, but an average of squares is never negative")
             try assertRestores(saved, setting: "optimizer.exp_avg.0", at: 2, to: -1e-3)
             try assertRestores(saved, setting: "optimizer.exp_avg_sq.0", at: 2, to: .infinity)
         }
@@ -68,13 +68,13 @@ final class CheckpointBufferTests: CheckpointTestCase {
             RMSProp(parameters: $0, momentum: 0.9, centered: true)
         }
         try assertRefused(saved, setting: "optimizer.square_avg.1", at: 0, to: -2,
-                          "its optimizer.square_avg.1 holds -2.0 at element 0, not a number ≥ 0")
+                          "its optimizer.square_avg.1 holds -2.0 at element 0, but an average of squares is never negative")
         try assertRefused(saved, setting: "optimizer.square_avg.1", at: 1, to: -.infinity,
-                          "its optimizer.square_avg.1 holds -inf at element 1, not a number ≥ 0")
+                          "its optimizer.square_avg.1 holds -inf at element 1, but an average of squares is never negative")
         try assertRefused(saved, setting: "optimizer.grad_avg.2", at: 4, to: .nan,
-                          "its optimizer.grad_avg.2 holds nan at element 4, not a number")
+                          "its optimizer.grad_avg.2 holds NaN at element 4")
         try assertRefused(saved, setting: "optimizer.momentum_buffer.3", at: 1, to: .nan,
-                          "its optimizer.momentum_buffer.3 holds nan at element 1, not a number")
+                          "its optimizer.momentum_buffer.3 holds NaN at element 1")
         try assertRestores(saved, setting: "optimizer.grad_avg.2", at: 4, to: -2)
     }
 }
