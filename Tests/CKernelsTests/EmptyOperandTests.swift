@@ -5,7 +5,7 @@ import CKernels
 import XCTest
 
 final class EmptyOperandTests: XCTestCase {
-    /// Rows of no classes: no row maximum is read.
+    /// Rows of no classes: no row maximum is read (a read of NULL would crash).
     func testSoftmaxOfNoClasses() {
         ck_softmax(3, 0, nil, nil)
     }
@@ -20,6 +20,8 @@ final class EmptyOperandTests: XCTestCase {
         assertBitwiseEqual(dbias, [-0.0, 1, -0.0, 2])
     }
 
+    /// Planes of no pixels: y has no elements, and z and y may be NULL. What this checks is
+    /// that no pointer is formed from them, which the undefined-behaviour sanitizer reports.
     func testConvolutionOutputOfNoPixels() {
         ck_conv2d_output(2, 4, 0, nil, [1, 2, 3, 4], 1, nil)
     }
