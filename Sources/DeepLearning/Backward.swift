@@ -62,7 +62,11 @@ extension Tensor {
     /// not take its step in its gradient's product. A parameter of a `Function` of your own
     /// called as a layer (without a graph form) runs its hooks right after the function's
     /// `backward(_:)` in either pass; called by hand, that `backward(_:)` runs no hook. Hooks
-    /// run in the order they were added. PyTorch's `register_post_accumulate_grad_hook`.
+    /// run in the order they were added, once per pass that reaches the parameter: in a step
+    /// of `fit` whose `CustomLoss` uses the parameter too (a penalty written in the loss), the
+    /// hooks run after the loss's backward pass and again after the model's. The gradient of
+    /// `fit`'s `penalties` is added after both passes and their hooks. PyTorch's
+    /// `register_post_accumulate_grad_hook`.
     ///
     /// ```swift
     /// weight.onGradientAccumulated { print("dW ready:", $0.gradients) }

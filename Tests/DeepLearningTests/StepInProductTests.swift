@@ -149,6 +149,33 @@ final class StepInProductTests: XCTestCase {
         XCTAssertEqual(results[0].losses, results[1].losses)
     }
 
+    /// A weight the loss uses too (a penalty written in a `CustomLoss`) runs its hooks after
+    /// the loss's backward pass, seeing that penalty's gradient, and again after the model's,
+    /// seeing both; the gradient of `fit`'s `penalties` is added after them.
+    func testHooksRunAfterEachPassOfAStepAndBeforeFitsPenalties() throws {
+        let (inputs, labels) = Self.data()
+        for fused in [true, false] {
+            let model = Self.model()
+            model.allowsFusedPath = fused
+            let weight = model.parameters[4]
+            let initial = weight.values
+            var seen: [[Float]] = []
+            weight.onGradientAccumulated { seen.append($0.gradients) }
+            let loss = CustomLoss { (output: Tensor, labels: [Int32]) in
+                try crossEntropy(output, labels: labels) + (weight * weight).sum() * 0.5
+            }
+            var stepped: [Float] = []
+            let optimizer = SGD(parameters: model.parameters, learningRate: 0.05)
+            try model.fit(inputs.rows(0..<64), labels: Array(labels[0..<64]), loss: loss,
+                          optimizer: optimizer, epochs: 1, batchSize: 64,
+                          penalties: [Penalty(parameters: [weight], l2: 0.25)],
+                          beforeStep: { _, _ in stepped = weight.gradients })
+            XCTAssertEqual(seen.count, 2, "fused \(fused)")
+            XCTAssertEqual(seen.first, initial, "d(Σ w² / 2)/dw = w, fused \(fused)")
+            XCTAssertEqual(stepped, zip(seen[1], initial).map { $0 + 0.5 * $1 }, "fused \(fused)")
+        }
+    }
+
     /// Between the epochs' last batches the fused path does not store the weights' gradients;
     /// `progress` sees every gradient of the epoch's last batch, as through the graph.
     func testProgressSeesTheLastBatchsGradients() throws {
