@@ -19,10 +19,52 @@ import Foundation
 /// try replaceFile(at: "picture.png", with: pngBytes)
 /// ```
 public func replaceFile(at path: String, with bytes: [UInt8]) throws {
-    func unwritable(_ reason: String) -> DeepLearningError {
-        .unwritableFile(path: path, reason: reason)
+    try replaceFiles([(path, bytes)])
+}
+
+/// Replaces several files as `replaceFile(at:with:)` replaces one, so that a failure to write
+/// one of them replaces none: every file's bytes are first written to its temporary file and
+/// flushed to disk, and only when all of them were written are the temporary files renamed
+/// over their targets, in the order given. On a failure before the renames (a full disk)
+/// every temporary file is removed and every target keeps its old contents. What remains is
+/// the window between the renames: a crash there, or a rename that fails (which
+/// `DeepLearningError.unwritableFile` reports), leaves the files before it replaced and the
+/// others not. The paths must name different files.
+func replaceFiles(_ files: [(path: String, bytes: [UInt8])]) throws {
+    let targets = try files.map { try replacedFile(of: $0.path) }
+    var temporaries: [String] = []
+    do {
+        for (file, target) in zip(files, targets) {
+            temporaries.append(try writeTemporaryFile(file.bytes, beside: target.path,
+                                                      mode: target.mode, for: file.path))
+        }
+        for (index, (file, target)) in zip(files, targets).enumerated() {
+            guard rename(temporaries[index], target.path) == 0 else {
+                throw DeepLearningError.unwritableFile(path: file.path, reason: systemError())
+            }
+            temporaries[index] = ""
+        }
+    } catch {
+        for temporary in temporaries where !temporary.isEmpty { unlink(temporary) }
+        throw error
     }
-    let (target, mode) = try replacedFile(of: path)
+    // A rename is durable once its directory is flushed too; where the file system cannot
+    // flush a directory, the file is in place all the same.
+    for directory in Set(targets.map { parentDirectory(of: $0.path) }) {
+        let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if descriptor >= 0 {
+            fsync(descriptor)
+            close(descriptor)
+        }
+    }
+}
+
+/// Writes `bytes` to a new temporary file in `target`'s directory (".tmp-" and 1-8
+/// hexadecimal digits), with permissions `mode` when given, flushes it to disk and returns
+/// its path. On a failure the file is removed and `unwritableFile` names `path` (the path
+/// asked for, which leads to `target`) and the system's reason.
+private func writeTemporaryFile(_ bytes: [UInt8], beside target: String, mode: mode_t?,
+                                for path: String) throws -> String {
     let directory = parentDirectory(of: target)
     var temporary = ""
     var descriptor: Int32 = -1
@@ -30,7 +72,9 @@ public func replaceFile(at path: String, with bytes: [UInt8]) throws {
         temporary = "\(directory)/.tmp-\(String(UInt32.random(in: .min ... .max), radix: 16))"
         descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
     } while descriptor < 0 && errno == EEXIST
-    guard descriptor >= 0 else { throw unwritable(systemError()) }
+    guard descriptor >= 0 else {
+        throw DeepLearningError.unwritableFile(path: path, reason: systemError())
+    }
 
     var written = 0
     var failure: String?
@@ -41,18 +85,11 @@ public func replaceFile(at path: String, with bytes: [UInt8]) throws {
     }
     if failure == nil && fsync(descriptor) != 0 { failure = systemError() }
     if close(descriptor) != 0 && failure == nil { failure = systemError() }
-    if failure == nil && rename(temporary, target) != 0 { failure = systemError() }
     if let failure {
         unlink(temporary)
-        throw unwritable(failure)
+        throw DeepLearningError.unwritableFile(path: path, reason: failure)
     }
-    // The rename is durable once the directory is flushed too; where the file system cannot
-    // flush a directory, the file is in place all the same.
-    let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    if directoryDescriptor >= 0 {
-        fsync(directoryDescriptor)
-        close(directoryDescriptor)
-    }
+    return temporary
 }
 
 /// Throws, before anything is written, the errors `replaceFile(at: path, with:)` would throw

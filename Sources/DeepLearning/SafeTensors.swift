@@ -28,10 +28,14 @@ extension Model {
     /// Python reads the file with `safetensors.torch.load_file("spiral.safetensors")` (or
     /// `safetensors.numpy.load_file`).
     public func save(to path: String) throws {
+        try replaceFile(at: path, with: fileImage())
+    }
+
+    /// The bytes that `save(to:)` writes.
+    func fileImage() throws -> [UInt8] {
         let metadata = ["format": "DeepLearning", "layout": StoredLayout.pytorchMarker,
                         "layers": layers.map(\.description).joined(separator: "; ")]
-        let bytes = try safeTensorsImage(of: storedTensors(in: .pytorch), metadata: metadata)
-        try replaceFile(at: path, with: bytes)
+        return try safeTensorsImage(of: storedTensors(in: .pytorch), metadata: metadata)
     }
 
     /// Sets every layer's parameters, buffers and counters from the safetensors file at

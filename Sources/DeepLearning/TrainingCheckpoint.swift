@@ -20,9 +20,12 @@
 /// Where and how often `Model.fit` saves a checkpoint: the model's file (`Model.save(to:)`,
 /// which PyTorch loads as its own) and, beside it, the training checkpoint
 /// (`Model.saveCheckpoint(to:optimizer:schedule:epoch:loader:)`), after every `interval`
-/// epochs and after the last one. Before training, `fit` stops with a message when the two
-/// paths name one file (the checkpoint would replace the model's file at every save), and
-/// throws when either cannot be written (`checkReplaceable(at:)`).
+/// epochs and after the last one. The two files are replaced together (`replaceFiles`): when
+/// one of them cannot be written (a full disk), neither is replaced, so the pair on disk is
+/// still the last one saved and training resumes from it; only a crash between the two
+/// renames leaves a pair that does not fit. Before training, `fit` stops with a message when
+/// the two paths name one file (the checkpoint would replace the model's file at every save),
+/// and throws when either cannot be written (`checkReplaceable(at:)`).
 ///
 /// ```swift
 /// let checkpoints = Checkpointing(modelPath: "run.safetensors",
@@ -65,6 +68,17 @@ public struct Checkpointing: Sendable {
         try checkReplaceable(at: modelPath)
         try checkReplaceable(at: checkpointPath)
     }
+
+    /// Saves `model` and its training checkpoint together: neither file is replaced unless
+    /// both were written (`replaceFiles`).
+    func save(_ model: Model, optimizer: some Optimizer, schedule: (any LearningRateSchedule)?,
+              epoch: Int, loader: MiniBatchLoader) throws {
+        try replaceFiles([
+            (modelPath, model.fileImage()),
+            (checkpointPath, model.checkpointImage(optimizer: optimizer, schedule: schedule,
+                                                   epoch: epoch, loader: loader)),
+        ])
+    }
 }
 
 extension Model {
@@ -93,10 +107,17 @@ extension Model {
     public func saveCheckpoint(to path: String, optimizer: some Optimizer,
                                schedule: (any LearningRateSchedule)? = nil, epoch: Int,
                                loader: MiniBatchLoader? = nil) throws {
+        try replaceFile(at: path, with: checkpointImage(optimizer: optimizer, schedule: schedule,
+                                                        epoch: epoch, loader: loader))
+    }
+
+    /// The bytes that `saveCheckpoint(to:optimizer:schedule:epoch:loader:)` writes.
+    func checkpointImage(optimizer: some Optimizer, schedule: (any LearningRateSchedule)?,
+                         epoch: Int, loader: MiniBatchLoader?) throws -> [UInt8] {
         require(epoch >= 0, "Model.saveCheckpoint: epoch \(epoch) must not be negative")
         let state = CheckpointState(model: self, optimizer: optimizer, schedule: schedule,
                                     epoch: epoch, loader: loader, reading: false)
-        try replaceFile(at: path, with: safeTensorsImage(of: state.tensors, metadata: state.metadata))
+        return try safeTensorsImage(of: state.tensors, metadata: state.metadata)
     }
 
     /// Restores what `saveCheckpoint` wrote to `path` into `optimizer`, `schedule`, `loader`
