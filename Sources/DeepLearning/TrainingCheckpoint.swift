@@ -13,6 +13,7 @@
 //                                               momentum_buffer, exp_avg, exp_avg_sq, ...)
 //     optimizer.step                 I64 []     steps taken (SGD, Adam, AdamW)
 //     schedule.epoch                 I64 []     the schedule's epoch
+//     schedule.<name>                F32, I64   a schedule's own buffers and counters, if any
 //     loader.generator               I64 [4]    the shuffling generator's state (bit patterns)
 //     loader.order                   I64 [n]    the last epoch's order of the n samples
 //     model.<layer>.generator        I64 [4]    a layer's training generator (Dropout's)
@@ -84,8 +85,8 @@ public struct Checkpointing: Sendable {
 extension Model {
     /// Writes what resuming training needs beyond the model's file to `path`: the optimizer's
     /// learning rate, buffers (momentum buffers, moments, running averages) and step count,
-    /// the schedule's epoch, `epoch` (the epochs finished), the loader's shuffling state and
-    /// every layer's training generator (`Dropout`'s). It also records what must stay the same
+    /// the schedule's epoch, buffers and counters, `epoch` (the epochs finished), the loader's
+    /// shuffling state and every layer's training generator (`Dropout`'s). It also records what must stay the same
     /// for the continuation to be exact, which `restoreCheckpoint` checks: the layers, a digest
     /// of the model's parameters, buffers and counters (so the model must be saved with it,
     /// `save(to:)`), the optimizer's and schedule's kinds and settings, the loader's sample
@@ -126,20 +127,20 @@ extension Model {
     /// it would have gone on without the interruption, bit for bit.
     ///
     /// Restored: the optimizer's learning rate, buffers and step count, the schedule's epoch,
-    /// the loader's shuffling state and the training generators. Checked, not restored (they
-    /// are fixed when the objects are made, so make them as before): the layers, the model's
-    /// state (its digest), the optimizer's kind, parameter shapes and settings (momentum,
-    /// betas, eps, weight decay, ...), the schedule's kind and settings (or that there is
-    /// none, as at saving), the loader's sample count, batch size, shuffling and `dropLast`
-    /// (or that there is none).
+    /// buffers and counters (its `CheckpointContents`), the loader's shuffling state and the
+    /// training generators. Checked, not restored (they are fixed when the objects are made,
+    /// so make them as before): the layers, the model's state (its digest), the optimizer's
+    /// kind, parameter shapes and settings (momentum, betas, eps, weight decay, ...), the
+    /// schedule's kind and settings (or that there is none, as at saving), the loader's
+    /// sample count, batch size, shuffling and `dropLast` (or that there is none).
     ///
     /// Throws, and changes nothing, when the file cannot be read or is not a valid safetensors
     /// file (the errors of `load(from:)`), is not a training checkpoint or was saved for
     /// another model, model state, optimizer, schedule or loader, or lacks a buffer or has one
     /// of another shape (`DeepLearningError.checkpointMismatch`, naming what differs), or holds
     /// values that no training reaches (`DeepLearningError.invalidCheckpoint`, naming the
-    /// tensor: a negative or non-finite learning rate, a NaN in an optimizer's buffer, a
-    /// negative running average of squares (`CheckpointContents.nonNegativeTensors`),
+    /// tensor: a negative or non-finite learning rate, a NaN in an optimizer's or schedule's
+    /// buffer, a negative running average of squares (`CheckpointContents.nonNegativeTensors`),
     /// a count beyond 2⁵³, a loader order that is no permutation, a generator state of zeros).
     ///
     /// ```swift
@@ -217,29 +218,20 @@ private struct CheckpointState {
         let epoch = self.epoch
         add("epoch", epoch, commit: {})
 
-        let contents = optimizer.checkpointContents
-        metadata["optimizer"] = contents.kind
         metadata["optimizer.parameters"] = optimizer.parameters.map { "\($0.shape)" }.joined(separator: " ")
-        for (name, value) in contents.settings { metadata["optimizer.\(name)"] = value }
         let learningRate = Tensor(shape: [], values: [optimizer.learningRate])
         add("optimizer.learning_rate", learningRate,
             validate: { learningRate.value[0] >= 0 && learningRate.value[0].isFinite ? nil
                 : "its optimizer.learning_rate \(learningRate.value[0]) is not a finite rate ≥ 0" },
             commit: { optimizer.learningRate = learningRate.value[0] })
-        for (name, tensor) in contents.tensors {
-            add("optimizer.\(name)", tensor,
-                nonNegative: contents.nonNegativeTensors.contains(name))
-        }
-        for (name, counter) in contents.counters { add("optimizer.\(name)", counter) }
+        add(optimizer.checkpointContents, of: "optimizer", to: &metadata)
 
         if let schedule {
             requireSchedule(schedule, setting: optimizer,
                             in: reading ? "Model.restoreCheckpoint" : "Model.saveCheckpoint")
-            let contents = schedule.checkpointContents
-            metadata["schedule"] = contents.kind
-            for (name, value) in contents.settings { metadata["schedule.\(name)"] = value }
             let scheduleEpoch = Counter(Int64(schedule.epoch))
             add("schedule.epoch", scheduleEpoch, commit: { schedule.epoch = Int(scheduleEpoch.value) })
+            add(schedule.checkpointContents, of: "schedule", to: &metadata)
         }
 
         if let loader {
@@ -262,6 +254,19 @@ private struct CheckpointState {
             commits.append { layer.trainingGenerator = staged() }
         }
         self.metadata = metadata
+    }
+
+    /// Adds the kind and settings of `contents`, an optimizer's or a schedule's (`part`), to
+    /// `metadata`, under "`part`" and "`part`.<name>", and its buffers and counters to the
+    /// state, under "`part`.<name>".
+    private mutating func add(_ contents: CheckpointContents, of part: String,
+                              to metadata: inout [String: String]) {
+        metadata[part] = contents.kind
+        for (name, value) in contents.settings { metadata["\(part).\(name)"] = value }
+        for (name, tensor) in contents.tensors {
+            add("\(part).\(name)", tensor, nonNegative: contents.nonNegativeTensors.contains(name))
+        }
+        for (name, counter) in contents.counters { add("\(part).\(name)", counter) }
     }
 
     /// Adds the buffer `tensor` (read into a staging copy, validated as holding no NaN, and
