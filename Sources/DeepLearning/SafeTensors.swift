@@ -114,10 +114,16 @@ extension Model {
     }
 }
 
-/// The bytes of a safetensors file holding `tensors` (their names unique) and `metadata`.
-/// The 64-bit integers come first, so that every tensor starts at a multiple of its element
-/// size (the header is padded to a multiple of 8), as the reference writer orders them.
+/// The bytes of a safetensors file holding `tensors` and `metadata`. Stops with a message
+/// when two tensors have one name, or one is named "__metadata__": a header holds one entry
+/// a name. The 64-bit integers come first, so that every tensor starts at a multiple of its
+/// element size (the header is padded to a multiple of 8), as the reference writer orders
+/// them.
 func safeTensorsImage(of tensors: [StoredTensor], metadata: [String: String]) throws -> [UInt8] {
+    var names: Set = ["__metadata__"]
+    let duplicate = tensors.first { !names.insert($0.name).inserted }
+    require(duplicate == nil,
+            "safetensors: the header would hold two entries named \"\(duplicate!.name)\"")
     let tensors = tensors.filter { $0.dtype == .i64 } + tensors.filter { $0.dtype != .i64 }
     var entries: [String: Any] = ["__metadata__": metadata]
     var offset = 0

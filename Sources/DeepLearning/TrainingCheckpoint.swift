@@ -212,6 +212,7 @@ private struct CheckpointState {
          epoch: Int, loader: MiniBatchLoader?, reading: Bool) {
         self.reading = reading
         self.epoch = Counter(Int64(epoch))
+        let method = reading ? "Model.restoreCheckpoint" : "Model.saveCheckpoint"
         var metadata = ["format": "DeepLearning", "content": StoredLayout.checkpointMarker,
                         "model": model.layers.map(\.description).joined(separator: "; "),
                         "model_digest": model.stateDigest]
@@ -224,14 +225,13 @@ private struct CheckpointState {
             validate: { learningRate.value[0] >= 0 && learningRate.value[0].isFinite ? nil
                 : "its optimizer.learning_rate \(learningRate.value[0]) is not a finite rate ≥ 0" },
             commit: { optimizer.learningRate = learningRate.value[0] })
-        add(optimizer.checkpointContents, of: "optimizer", to: &metadata)
+        add(optimizer.checkpointContents, of: "optimizer", to: &metadata, in: method)
 
         if let schedule {
-            requireSchedule(schedule, setting: optimizer,
-                            in: reading ? "Model.restoreCheckpoint" : "Model.saveCheckpoint")
+            requireSchedule(schedule, setting: optimizer, in: method)
             let scheduleEpoch = Counter(Int64(schedule.epoch))
             add("schedule.epoch", scheduleEpoch, commit: { schedule.epoch = Int(scheduleEpoch.value) })
-            add(schedule.checkpointContents, of: "schedule", to: &metadata)
+            add(schedule.checkpointContents, of: "schedule", to: &metadata, in: method)
         }
 
         if let loader {
@@ -258,9 +258,20 @@ private struct CheckpointState {
 
     /// Adds the kind and settings of `contents`, an optimizer's or a schedule's (`part`), to
     /// `metadata`, under "`part`" and "`part`.<name>", and its buffers and counters to the
-    /// state, under "`part`.<name>".
+    /// state, under "`part`.<name>". Stops with a message naming `method` when one of those
+    /// names is one the checkpoint gives an entry of its own (the optimizer's learning_rate
+    /// and parameters, the schedule's epoch): the file would hold two entries of one name.
     private mutating func add(_ contents: CheckpointContents, of part: String,
-                              to metadata: inout [String: String]) {
+                              to metadata: inout [String: String], in method: String) {
+        let stateNames = Set(tensors.map(\.name))
+        for name in contents.tensors.map(\.name) + contents.counters.map(\.name) {
+            require(!stateNames.contains("\(part).\(name)"),
+                    "\(method): the \(part) \(contents.kind) names a buffer or counter \"\(name)\" in its CheckpointContents; the checkpoint's own \(part).\(name) has that name")
+        }
+        for (name, _) in contents.settings {
+            require(metadata["\(part).\(name)"] == nil,
+                    "\(method): the \(part) \(contents.kind) names a setting \"\(name)\" in its CheckpointContents; the checkpoint's own \(part).\(name) has that name")
+        }
         metadata[part] = contents.kind
         for (name, value) in contents.settings { metadata["\(part).\(name)"] = value }
         for (name, tensor) in contents.tensors {

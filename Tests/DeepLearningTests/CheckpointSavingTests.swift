@@ -3,7 +3,7 @@ import XCTest
 @testable import DeepLearning
 
 /// What `fit` and `saveCheckpoint` write: the model's file and the checkpoint replaced
-/// together, never one without the other.
+/// together, never one without the other; never a file with two entries of one name.
 final class CheckpointSavingTests: CheckpointTestCase {
     /// The checkpoint's write fails after the model's file was written (the file-size limit,
     /// set to the model file's size with SIGXFSZ ignored so that `write` returns EFBIG, as a
@@ -49,5 +49,87 @@ final class CheckpointSavingTests: CheckpointTestCase {
         let losses = try resumed.fit(data.inputs, labels: data.labels, optimizer: resumedOptimizer,
                                      epochs: 3, batchSize: 8, resumingFrom: files.checkpointPath)
         XCTAssertEqual(losses.count, 2, "epochs 2 and 3")
+    }
+
+    /// An optimizer that takes no steps and lists `contents` in its checkpoints.
+    private final class Listing: Optimizer {
+        let parameters: [Tensor]
+        var learningRate: Float = 0.1
+        let checkpointContents: CheckpointContents
+
+        init(_ parameters: [Tensor], _ checkpointContents: CheckpointContents) {
+            self.parameters = parameters
+            self.checkpointContents = checkpointContents
+        }
+
+        func step() {}
+    }
+
+    /// A schedule of constant rate that lists `contents` in its checkpoints.
+    private final class ListingSchedule: LearningRateSchedule {
+        let optimizer: any Optimizer
+        var epoch = 0
+        let checkpointContents: CheckpointContents
+
+        init(_ optimizer: any Optimizer, _ checkpointContents: CheckpointContents) {
+            self.optimizer = optimizer
+            self.checkpointContents = checkpointContents
+        }
+
+        func learningRate(atEpoch epoch: Int) -> Float { 0.1 }
+    }
+
+    /// Asserts that saving a checkpoint with an optimizer listing `optimizerContents` and a
+    /// schedule listing `scheduleContents` stops with `message`.
+    private func assertSavingStops(optimizer optimizerContents: CheckpointContents,
+                                   schedule scheduleContents: CheckpointContents = CheckpointContents(kind: "Constant"),
+                                   withMessage message: String, test: String = #function,
+                                   file: StaticString = #filePath, line: UInt = #line) throws {
+        let model = Model { Linear(2, 3) }
+        let optimizer = Listing(model.parameters, optimizerContents)
+        let schedule = ListingSchedule(optimizer, scheduleContents)
+        try assertStops(withMessage: message, test: test, file: file, line: line) {
+            try? model.saveCheckpoint(to: path("checkpoint"), optimizer: optimizer,
+                                      schedule: schedule, epoch: 1)
+        }
+    }
+
+    func testAnOptimizerBufferNamedLikeTheLearningRateStops() throws {
+        try assertSavingStops(
+            optimizer: CheckpointContents(kind: "Listing", tensors: [("learning_rate", Tensor(shape: []))]),
+            withMessage: "Model.saveCheckpoint: the optimizer Listing names a buffer or counter \"learning_rate\" in its CheckpointContents; the checkpoint's own optimizer.learning_rate has that name")
+    }
+
+    func testAnOptimizerSettingNamedParametersStops() throws {
+        try assertSavingStops(
+            optimizer: CheckpointContents(kind: "Listing", settings: [("parameters", "2")]),
+            withMessage: "Model.saveCheckpoint: the optimizer Listing names a setting \"parameters\" in its CheckpointContents; the checkpoint's own optimizer.parameters has that name")
+    }
+
+    func testAScheduleCounterNamedEpochStops() throws {
+        try assertSavingStops(
+            optimizer: CheckpointContents(kind: "Listing"),
+            schedule: CheckpointContents(kind: "Constant", counters: [("epoch", Counter())]),
+            withMessage: "Model.saveCheckpoint: the schedule Constant names a buffer or counter \"epoch\" in its CheckpointContents; the checkpoint's own schedule.epoch has that name")
+    }
+
+    func testSettingsOfOneNameStop() throws {
+        try assertStops(withMessage: "CheckpointContents(Listing): setting names [\"beta\", \"beta\"] are not unique") {
+            _ = CheckpointContents(kind: "Listing", settings: [("beta", "0.9"), ("beta", "0.99")])
+        }
+    }
+
+    func testASafeTensorsImageWithTwoTensorsOfOneNameStops() throws {
+        try assertStops(withMessage: "safetensors: the header would hold two entries named \"weight\"") {
+            let tensors = ["weight", "bias", "weight"].map { StoredTensor(name: $0, value: .counter(Counter())) }
+            _ = try? safeTensorsImage(of: tensors, metadata: [:])
+        }
+    }
+
+    func testASafeTensorsImageWithATensorNamedMetadataStops() throws {
+        try assertStops(withMessage: "safetensors: the header would hold two entries named \"__metadata__\"") {
+            let tensors = [StoredTensor(name: "__metadata__", value: .counter(Counter()))]
+            _ = try? safeTensorsImage(of: tensors, metadata: [:])
+        }
     }
 }
