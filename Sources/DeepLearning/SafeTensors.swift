@@ -155,7 +155,7 @@ enum StoredTensorMismatch {
     case dtype(tensor: String, dtype: String, expected: String)
     /// `tensor` has `shape` in the file, `expected` in the state.
     case shape(tensor: String, shape: [Int], expected: [Int])
-    /// The counter `tensor` holds `count` in the file, outside `Counter.storableCounts`.
+    /// The counter `tensor` holds `count` in the file, outside `Counter.readableCounts`.
     case count(tensor: String, count: Int64)
 
     /// The error that loading a model from `source` throws for it.

@@ -307,7 +307,7 @@ private struct CheckpointState {
     }
 
     /// Adds the staged `counter`, committed after reading (reading refuses a count outside
-    /// `Counter.storableCounts`).
+    /// `Counter.readableCounts`).
     private mutating func add(_ name: String, _ counter: Counter, commit: @escaping () -> Void) {
         add(name, .counter(counter), validate: { nil }, commit: commit)
     }

@@ -51,6 +51,24 @@ final class CheckpointSavingTests: CheckpointTestCase {
         XCTAssertEqual(losses.count, 2, "epochs 2 and 3")
     }
 
+    /// A checkpoint whose step count is 2⁵³, the largest that restoring reads, restores, and
+    /// training on from it saves its checkpoints (which restoring then refuses).
+    func testTrainingOnFromTheLargestStepCountSaves() throws {
+        let saved = try savedTraining { Adam(parameters: $0) }
+        try rewrite(path("checkpoint"), to: path("checkpoint"), setting: "optimizer.step", to: 1 << 53)
+        let data = spiral(pointsPerClass: 10, classes: 3, seed: 0)
+        try saved.model.fit(data.inputs, labels: data.labels, optimizer: saved.optimizer,
+                            schedule: saved.schedule, epochs: 3, batchSize: 8, seed: 4,
+                            checkpoints: Checkpointing(modelPath: path("model.safetensors"),
+                                                       checkpointPath: path("checkpoint")),
+                            resumingFrom: path("checkpoint"))
+        let step: Int64 = (1 << 53) + 4   // 4 batches of 30 samples
+        XCTAssertEqual(saved.optimizer.checkpointContents.counters.map(\.counter.value), [step])
+        try assertRefused(path("checkpoint"), model: saved.model, optimizer: saved.optimizer,
+                          schedule: saved.schedule, loader: saved.loader,
+                          .invalid("its optimizer.step \(step) is not a count training reaches (0 through 2^53)"))
+    }
+
     /// An optimizer that takes no steps and lists `contents` in its checkpoints.
     private final class Listing: Optimizer {
         let parameters: [Tensor]

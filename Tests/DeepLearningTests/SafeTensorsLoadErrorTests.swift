@@ -180,7 +180,7 @@ final class SafeTensorsLoadErrorTests: SafeTensorsTestCase {
     }
 
     /// A `num_batches_tracked` that no training reaches (below 0, above 2⁵³) is refused and
-    /// changes nothing; 2⁵³ loads, and training counts on from it.
+    /// changes nothing; 2⁵³ loads, and training counts on from it and saves.
     func testCountsNoTrainingReachesAreRefused() throws {
         let source = path("counter.safetensors")
         try batchNormModel(seed: 1, steps: 1).save(to: source)
@@ -207,6 +207,7 @@ final class SafeTensorsLoadErrorTests: SafeTensorsTestCase {
         try model.load(from: try file(counting: 1 << 53))
         _ = model.forward(Tensor(shape: [2, 2], values: [0, 1, 2, 3]))
         XCTAssertEqual(model.layers[1].namedCounters.map(\.counter.value), [(1 << 53) + 1])
+        try model.save(to: path("counted on.safetensors"))
     }
 
     // MARK: Bounded reads
