@@ -215,6 +215,22 @@ final class SafeTensorsTests: SafeTensorsTestCase {
         XCTAssertEqual(try contents(of: path("models")), ["model.safetensors", "new.safetensors"])
     }
 
+    /// A link whose target's name is not UTF-8 (the byte 0xE9, "é" in Latin-1): saving
+    /// replaces that very file, and creates no other.
+    func testSavingThroughALinkToANameThatIsNotUTF8() throws {
+        let name = Array("caf".utf8) + [0xE9] + Array(".safetensors".utf8)
+        let target = (Array("\(directory.path)/".utf8) + name).map { CChar(bitPattern: $0) } + [0]
+        try smallModel(seed: 1).save(to: path("old.safetensors"))
+        XCTAssertEqual(rename(path("old.safetensors"), target), 0)
+        XCTAssertEqual(symlink(target, path("link")), 0)
+        try smallModel(seed: 2).save(to: path("link"))
+        let restored = smallModel(seed: 9)
+        try restored.load(from: path("link"))
+        XCTAssertEqual(bits(restored), bits(smallModel(seed: 2)))
+        XCTAssertEqual(try contents(of: directory.path).count, 2, "the link and its target")
+        XCTAssertEqual(replacedEntry(of: path("link")).name.bytes, name)
+    }
+
     func testSavingRefusesDevicesFIFOsAndDirectories() throws {
         let fifo = path("fifo")
         XCTAssertEqual(mkfifo(fifo, 0o600), 0)
