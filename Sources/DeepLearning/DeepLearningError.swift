@@ -81,6 +81,8 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
     case emptyFile(path: String)
     /// The first row has a single field: a label without features.
     case missingFeatures(path: String)
+    /// `row` is blank (spaces and tabs only) and not at the end.
+    case blankRow(path: String, row: Int)
     /// `row` has `count` fields but the first row has `expected`.
     case fieldCountMismatch(path: String, row: Int, count: Int, expected: Int)
     /// The feature `text` at `row`, `column` is not a finite number.
@@ -167,6 +169,8 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
             "\(path) is empty: it has no rows"
         case let .missingFeatures(path):
             "the rows of \(path) have a single field: a label needs at least one feature before it"
+        case let .blankRow(path, row):
+            "row \(row) of \(path) is blank: every row holds the features, then the label (blank lines may only end the file)"
         case let .fieldCountMismatch(path, row, count, expected):
             "row \(row) of \(path) has \(count) field\(count == 1 ? "" : "s") but the first row has \(expected)"
         case let .invalidNumber(path, row, column, text):
@@ -180,7 +184,7 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
         case let .headerRow(path, text):
             "the first row of \(path), \"\(text.escapedForMessage)\", has no number: the file seems to have a header row, and it must not (every row holds the features, then the label)"
         case let .nulInField(path, row, column, text):
-            "\"\(text.escapedForMessage)\" in row \(row), column \(column) of \(path) holds a NUL byte"
+            "\"\(text.escapedForMessage)\" in row \(row), column \(column) of \(path) holds a NUL byte: the text must be UTF-8 (UTF-16 text holds NULs)"
         case let .numberOutOfRange(path, row, column, text):
             "\"\(text.escapedForMessage)\" in row \(row), column \(column) of \(path) is out of Float's range (magnitudes up to \(Float.greatestFiniteMagnitude))"
         case let .batchTooSmall(layer, needs, batch, samples, batchSize) where batch < min(batchSize, samples):
