@@ -34,7 +34,8 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
     /// The file's `size` bytes end inside its header: before the 8-byte header length (when
     /// `headerLength` is nil) or before the `headerLength`-byte JSON header it announces.
     case truncatedHeader(path: String, size: Int, headerLength: UInt64?)
-    /// The JSON header is unusable; `problem` says how ("it is not valid JSON").
+    /// The JSON header is unusable; `problem` says how ("it is not valid JSON (Invalid value
+    /// around character 5.)").
     case invalidHeader(path: String, problem: String)
     /// The header's entry for `tensor` is unusable; `problem` says how ("it lacks \"dtype\"").
     case invalidTensorEntry(path: String, tensor: String, problem: String)

@@ -28,9 +28,17 @@ final class SafeTensorsLoadErrorTests: SafeTensorsTestCase {
     }
 
     func testHeaderThatIsNotAJSONObject() throws {
-        try assertLoadFails(file(header: Array("{\"0.weight\": ".utf8), data: []),
-                            { .invalidHeader(path: $0, problem: "it is not valid JSON") },
-                            message: { "the header of \($0) is invalid: it is not valid JSON" })
+        // The parser's reason, as Foundation words it ("Unexpected end of file during JSON
+        // parse.").
+        let json = Array("{\"0.weight\": ".utf8)
+        var reason = ""
+        XCTAssertThrowsError(try JSONSerialization.jsonObject(with: Data(json))) {
+            reason = ($0 as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? ""
+        }
+        XCTAssertFalse(reason.isEmpty, "Foundation gives no reason")
+        try assertLoadFails(file(header: json, data: []),
+                            { .invalidHeader(path: $0, problem: "it is not valid JSON (\(reason))") },
+                            message: { "the header of \($0) is invalid: it is not valid JSON (\(reason))" })
         try assertLoadFails(file(header: [0x7B, 0xFF, 0x7D], data: []),
                             { .invalidHeader(path: $0, problem: "it is not valid UTF-8") },
                             message: { "the header of \($0) is invalid: it is not valid UTF-8" })
