@@ -78,13 +78,13 @@ public func parseLabelledCSV(_ text: String, source: String) throws
 /// ```
 ///
 /// Fields are separated by commas and may have spaces or tabs around them; rows end with `\n`
-/// or `\r\n`, and blank lines at the end are ignored (one before the end is a row of a
-/// single empty field). A UTF-8 byte order mark at the start is skipped. Every row must have
-/// as many fields as the first one (at least two: one feature and the label). Rows are
-/// checked as they are read, so that the memory taken is a small multiple of the data's size.
-/// Throws `DeepLearningError` when the data has no rows, the first row looks like a header
-/// (text, but no field that is a number), a row has another number of fields, a field holds a
-/// NUL byte, a feature is not a finite number or is beyond `Float`'s range, or a label is not
+/// or `\r\n`, and blank lines at the end are ignored (one before the end throws). A UTF-8
+/// byte order mark at the start is skipped. Every row must have as many fields as the first
+/// one (at least two: one feature and the label). Rows are checked as they are read, so that
+/// the memory taken is a small multiple of the data's size. Throws `DeepLearningError` when
+/// the data has no rows, a field holds a NUL byte (checked first in each row: UTF-16 text
+/// holds them), a row is blank (spaces and tabs only), the first row looks like a header
+/// (text, but no field that is a number), a row has another number of fields, a feature is not a finite number or is beyond `Float`'s range, or a label is not
 /// an integer in `0...Int32.max`; the message names `source`, the row and the column (both
 /// from 1) and the offending text, with control and invisible characters escaped (`"\r"`,
 /// `"\u{FEFF}"`).
@@ -104,6 +104,19 @@ public func parseLabelledCSV<Bytes: Collection<UInt8>>(_ bytes: Bytes, source: S
     var labels: [Int32] = []
     try forEachPiece(of: text, separatedBy: UInt8(ascii: "\n")) { line, row in
         let line = line.last == UInt8(ascii: "\r") ? line.dropLast() : line
+        // First what says the text is no UTF-8 CSV at all, which the checks below would
+        // misread (UTF-16 text, whose NULs leave the commas in place, as a header).
+        if line.contains(0) {
+            try forEachField(of: line) { text, column in
+                guard !text.utf8.contains(0) else {
+                    throw DeepLearningError.nulInField(path: source, row: row, column: column,
+                                                       text: text)
+                }
+            }
+        }
+        guard !line.allSatisfy(isSpaceOrTab) else {
+            throw DeepLearningError.blankRow(path: source, row: row)
+        }
         let count = line.reduce(1) { $1 == UInt8(ascii: ",") ? $0 + 1 : $0 }
         if row == 1 {
             guard count >= 2 else { throw DeepLearningError.missingFeatures(path: source) }
@@ -118,10 +131,6 @@ public func parseLabelledCSV<Bytes: Collection<UInt8>>(_ bytes: Bytes, source: S
                                               text: String(decoding: line, as: UTF8.self))
         }
         try forEachField(of: line) { text, column in
-            guard !text.utf8.contains(0) else {
-                throw DeepLearningError.nulInField(path: source, row: row, column: column,
-                                                   text: text)
-            }
             if column == columns {
                 guard let label = Int32(text), label >= 0 else {
                     throw DeepLearningError.invalidLabel(path: source, row: row, column: column,

@@ -31,8 +31,12 @@ public struct CheckpointContents {
     public let counters: [(name: String, counter: Counter)]
 
     /// Contents of a `kind` with `settings`, buffers `tensors` (those named in
-    /// `nonNegativeTensors` never negative) and `counters`; the names must be unique among
-    /// the tensors and counters together.
+    /// `nonNegativeTensors` never negative) and `counters`. The names of the settings must be
+    /// unique, and those of the tensors and counters together; a checkpoint names its own
+    /// entries `learning_rate` and `parameters` (an optimizer's) and `epoch` (a schedule's),
+    /// so an optimizer's tensors and counters must not be named `learning_rate` nor its
+    /// settings `parameters`, and a schedule's tensors and counters must not be named
+    /// `epoch`: saving or restoring such a checkpoint stops with a message.
     public init(kind: String, settings: [(name: String, value: String)] = [],
                 tensors: [(name: String, tensor: Tensor)] = [],
                 nonNegativeTensors: Set<String> = [],
@@ -40,6 +44,8 @@ public struct CheckpointContents {
         let names = tensors.map(\.name) + counters.map(\.name)
         require(Set(names).count == names.count,
                 "CheckpointContents(\(kind)): names \(names) are not unique")
+        require(Set(settings.map(\.name)).count == settings.count,
+                "CheckpointContents(\(kind)): setting names \(settings.map(\.name)) are not unique")
         require(nonNegativeTensors.isSubset(of: tensors.map(\.name)),
                 "CheckpointContents(\(kind)): nonNegativeTensors \(nonNegativeTensors.sorted()) are not all among the tensors \(tensors.map(\.name))")
         self.kind = kind

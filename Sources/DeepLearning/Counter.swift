@@ -1,8 +1,10 @@
 /// A 64-bit integer that a layer keeps as part of its trained state, shared by reference like
 /// a parameter `Tensor`: `BatchNorm`'s count of training batches, PyTorch's
 /// `num_batches_tracked`. `Model.save(to:)` writes it as an I64 scalar (shape `[]`) and
-/// `Model.load(from:)` reads it back. A file holds counts 0 through 2⁵³ only: saving a counter
-/// outside them stops with a message, and loading one throws.
+/// `Model.load(from:)` reads it back. Loading reads counts 0 through 2⁵³ only and throws on
+/// any other; saving writes any count that is not negative, so that counting on from a loaded
+/// count never makes a save stop; a negative count, which no training makes, stops saving
+/// with a message.
 ///
 /// ```swift
 /// let norm = BatchNorm(features: 4)
@@ -17,9 +19,11 @@ public final class Counter {
     /// A counter holding `value`.
     public init(_ value: Int64 = 0) { self.value = value }
 
-    /// The counts a file may hold, which saving writes and loading reads: 0 through 2⁵³.
-    /// Training adds one a step or a batch, so no training reaches 2⁵³ (285 years at a step a
-    /// microsecond), and counting on from any of them cannot overflow; Adam's bias
-    /// corrections, `pow(β, Double(step))`, take them exactly.
-    static let storableCounts: ClosedRange<Int64> = 0...(1 << 53)
+    /// The counts that loading reads: 0 through 2⁵³. Training adds one a step or a batch, so
+    /// no training reaches 2⁵³ (285 years at a step a microsecond), and counting on from any
+    /// of them cannot overflow; Adam's bias corrections, `pow(β, Double(step))`, take them
+    /// exactly. Saving writes larger counts too, so that no loaded count makes a later save
+    /// stop; training reaches them only by counting on from a loaded count near 2⁵³, and
+    /// loading refuses the file.
+    static let readableCounts: ClosedRange<Int64> = 0...(1 << 53)
 }

@@ -34,7 +34,8 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
     /// The file's `size` bytes end inside its header: before the 8-byte header length (when
     /// `headerLength` is nil) or before the `headerLength`-byte JSON header it announces.
     case truncatedHeader(path: String, size: Int, headerLength: UInt64?)
-    /// The JSON header is unusable; `problem` says how ("it is not valid JSON").
+    /// The JSON header is unusable; `problem` says how ("it is not valid JSON (Invalid value
+    /// around character 5.)").
     case invalidHeader(path: String, problem: String)
     /// The header's entry for `tensor` is unusable; `problem` says how ("it lacks \"dtype\"").
     case invalidTensorEntry(path: String, tensor: String, problem: String)
@@ -81,6 +82,8 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
     case emptyFile(path: String)
     /// The first row has a single field: a label without features.
     case missingFeatures(path: String)
+    /// `row` is blank (spaces and tabs only) and not at the end.
+    case blankRow(path: String, row: Int)
     /// `row` has `count` fields but the first row has `expected`.
     case fieldCountMismatch(path: String, row: Int, count: Int, expected: Int)
     /// The feature `text` at `row`, `column` is not a finite number.
@@ -167,6 +170,8 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
             "\(path) is empty: it has no rows"
         case let .missingFeatures(path):
             "the rows of \(path) have a single field: a label needs at least one feature before it"
+        case let .blankRow(path, row):
+            "row \(row) of \(path) is blank: every row holds the features, then the label (blank lines may only end the file)"
         case let .fieldCountMismatch(path, row, count, expected):
             "row \(row) of \(path) has \(count) field\(count == 1 ? "" : "s") but the first row has \(expected)"
         case let .invalidNumber(path, row, column, text):
@@ -180,7 +185,7 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
         case let .headerRow(path, text):
             "the first row of \(path), \"\(text.escapedForMessage)\", has no number: the file seems to have a header row, and it must not (every row holds the features, then the label)"
         case let .nulInField(path, row, column, text):
-            "\"\(text.escapedForMessage)\" in row \(row), column \(column) of \(path) holds a NUL byte"
+            "\"\(text.escapedForMessage)\" in row \(row), column \(column) of \(path) holds a NUL byte: the text must be UTF-8 (UTF-16 text holds NULs)"
         case let .numberOutOfRange(path, row, column, text):
             "\"\(text.escapedForMessage)\" in row \(row), column \(column) of \(path) is out of Float's range (magnitudes up to \(Float.greatestFiniteMagnitude))"
         case let .batchTooSmall(layer, needs, batch, samples, batchSize) where batch < min(batchSize, samples):

@@ -19,18 +19,62 @@ import Foundation
 /// try replaceFile(at: "picture.png", with: pngBytes)
 /// ```
 public func replaceFile(at path: String, with bytes: [UInt8]) throws {
-    func unwritable(_ reason: String) -> DeepLearningError {
-        .unwritableFile(path: path, reason: reason)
+    try replaceFiles([(path, bytes)])
+}
+
+/// Replaces several files as `replaceFile(at:with:)` replaces one, so that a failure to write
+/// one of them replaces none: every file's bytes are first written to its temporary file and
+/// flushed to disk, and only when all of them were written are the temporary files renamed
+/// over their targets, in the order given. On a failure before the renames (a full disk)
+/// every temporary file is removed and every target keeps its old contents. What remains is
+/// the window between the renames: a crash there, or a rename that fails (which
+/// `DeepLearningError.unwritableFile` reports), leaves the files before it replaced and the
+/// others not. The paths must name different files.
+func replaceFiles(_ files: [(path: String, bytes: [UInt8])]) throws {
+    let targets = try files.map { try replacedFile(of: $0.path) }
+    var temporaries: [RawPath?] = []
+    do {
+        for (file, target) in zip(files, targets) {
+            temporaries.append(try writeTemporaryFile(file.bytes, beside: target.path,
+                                                      mode: target.mode, for: file.path))
+        }
+        for (index, (file, target)) in zip(files, targets).enumerated() {
+            guard rename(temporaries[index]!.cString, target.path.cString) == 0 else {
+                throw DeepLearningError.unwritableFile(path: file.path, reason: systemError())
+            }
+            temporaries[index] = nil
+        }
+    } catch {
+        for case let temporary? in temporaries { unlink(temporary.cString) }
+        throw error
     }
-    let (target, mode) = try replacedFile(of: path)
-    let directory = parentDirectory(of: target)
-    var temporary = ""
+    // A rename is durable once its directory is flushed too; where the file system cannot
+    // flush a directory, the file is in place all the same.
+    for directory in Set(targets.map(\.path.parent)) {
+        let descriptor = open(directory.cString, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if descriptor >= 0 {
+            fsync(descriptor)
+            close(descriptor)
+        }
+    }
+}
+
+/// Writes `bytes` to a new temporary file in `target`'s directory (".tmp-" and 1-8
+/// hexadecimal digits), with permissions `mode` when given, flushes it to disk and returns
+/// its path. On a failure the file is removed and `unwritableFile` names `path` (the path
+/// asked for, which leads to `target`) and the system's reason.
+private func writeTemporaryFile(_ bytes: [UInt8], beside target: RawPath, mode: mode_t?,
+                                for path: String) throws -> RawPath {
+    let directory = target.parent
+    var temporary: RawPath
     var descriptor: Int32 = -1
     repeat {
-        temporary = "\(directory)/.tmp-\(String(UInt32.random(in: .min ... .max), radix: 16))"
-        descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
+        temporary = directory.appending(".tmp-\(String(UInt32.random(in: .min ... .max), radix: 16))")
+        descriptor = open(temporary.cString, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
     } while descriptor < 0 && errno == EEXIST
-    guard descriptor >= 0 else { throw unwritable(systemError()) }
+    guard descriptor >= 0 else {
+        throw DeepLearningError.unwritableFile(path: path, reason: systemError())
+    }
 
     var written = 0
     var failure: String?
@@ -41,18 +85,11 @@ public func replaceFile(at path: String, with bytes: [UInt8]) throws {
     }
     if failure == nil && fsync(descriptor) != 0 { failure = systemError() }
     if close(descriptor) != 0 && failure == nil { failure = systemError() }
-    if failure == nil && rename(temporary, target) != 0 { failure = systemError() }
     if let failure {
-        unlink(temporary)
-        throw unwritable(failure)
+        unlink(temporary.cString)
+        throw DeepLearningError.unwritableFile(path: path, reason: failure)
     }
-    // The rename is durable once the directory is flushed too; where the file system cannot
-    // flush a directory, the file is in place all the same.
-    let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    if directoryDescriptor >= 0 {
-        fsync(directoryDescriptor)
-        close(directoryDescriptor)
-    }
+    return temporary
 }
 
 /// Throws, before anything is written, the errors `replaceFile(at: path, with:)` would throw
@@ -66,14 +103,14 @@ public func replaceFile(at path: String, with bytes: [UInt8]) throws {
 /// try checkReplaceable(at: "results/model.safetensors")   // before a long training run
 /// ```
 public func checkReplaceable(at path: String) throws {
-    let directory = parentDirectory(of: try replacedFile(of: path).path)
+    let directory = try replacedFile(of: path).path.parent
     var status = stat()
-    let problem: String? = if stat(directory, &status) != 0 {
+    let problem: String? = if stat(directory.cString, &status) != 0 {
         errno == ENOENT ? "the directory \(directory) does not exist"
             : "the directory \(directory) cannot be examined: \(systemError())"
     } else if status.st_mode & S_IFMT != S_IFDIR {
         "\(directory) is not a directory"
-    } else if access(directory, W_OK) != 0 {
+    } else if access(directory.cString, W_OK) != 0 {
         "the directory \(directory) is not writable: \(systemError())"
     } else {
         nil
@@ -84,13 +121,13 @@ public func checkReplaceable(at path: String) throws {
 /// The file `replaceFile(at: path, with:)` replaces, the end of `path`'s links, and its
 /// permissions when it exists. Throws `notARegularFile` when it is not a regular file, and
 /// `unwritableFile` when `path` is empty, a link cannot be read or the file cannot be examined.
-private func replacedFile(of path: String) throws -> (path: String, mode: mode_t?) {
+private func replacedFile(of path: String) throws -> (path: RawPath, mode: mode_t?) {
     guard !path.isEmpty else {
         throw DeepLearningError.unwritableFile(path: path, reason: "an empty path names no file")
     }
     let target = try linkTarget(of: path)
     var status = stat()
-    guard lstat(target, &status) == 0 else {
+    guard lstat(target.cString, &status) == 0 else {
         // No file there (ENOTDIR: a part of the directory is a file, which the caller reports).
         guard errno == ENOENT || errno == ENOTDIR else {
             throw DeepLearningError.unwritableFile(path: path, reason: systemError())
@@ -100,7 +137,7 @@ private func replacedFile(of path: String) throws -> (path: String, mode: mode_t
     guard status.st_mode & S_IFMT == S_IFREG else {
         let kind = fileKind(status.st_mode)
         throw DeepLearningError.notARegularFile(
-            path: path, kind: target == path ? kind : "a symbolic link to \(kind), \(target)")
+            path: path, kind: target == RawPath(path) ? kind : "a symbolic link to \(kind), \(target)")
     }
     return (target, status.st_mode & 0o7777)
 }
@@ -110,39 +147,70 @@ private func replacedFile(of path: String) throws -> (path: String, mode: mode_t
 /// real path. Two paths whose entries are equal name one file for `replaceFile`. Where a link
 /// cannot be read or the directory does not exist (`replaceFile` would throw), the path as
 /// far as it was followed.
-func replacedEntry(of path: String) -> String {
-    let target = (try? linkTarget(of: path)) ?? path
-    let name = target.split(separator: "/").last.map(String.init) ?? target
-    guard let directory = realpath(parentDirectory(of: target), nil) else { return target }
+func replacedEntry(of path: String) -> RawPath {
+    let target = (try? linkTarget(of: path)) ?? RawPath(path)
+    guard let directory = realpath(target.parent.cString, nil) else { return target }
     defer { free(directory) }
-    let real = String(cString: directory)
-    return real == "/" ? "/\(name)" : "\(real)/\(name)"
+    let real = RawPath(bytes: UnsafeRawBufferPointer(start: directory, count: strlen(directory)))
+    return real.appending(target.name)
 }
 
 /// The path that `path`'s chain of symbolic links leads to (`path` itself when it is no link
-/// or does not exist). Throws `unwritableFile` naming `path` when a link cannot be read or the
-/// chain is longer than 40 links (Linux's limit).
-private func linkTarget(of path: String) throws -> String {
-    var current = path
+/// or does not exist), as the bytes the links hold, which need not be UTF-8. Throws
+/// `unwritableFile` naming `path` when a link cannot be read or the chain is longer than 40
+/// links (Linux's limit).
+private func linkTarget(of path: String) throws -> RawPath {
+    var current = RawPath(path)
     for _ in 0..<40 {
         var status = stat()
-        guard lstat(current, &status) == 0, status.st_mode & S_IFMT == S_IFLNK else { return current }
-        var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX))
-        let count = buffer.withUnsafeMutableBytes {
-            readlink(current, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count)
+        guard lstat(current.cString, &status) == 0, status.st_mode & S_IFMT == S_IFLNK else {
+            return current
         }
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX))
+        let count = readlink(current.cString, &buffer, buffer.count)
         guard count >= 0 else {
             throw DeepLearningError.unwritableFile(path: path, reason: systemError())
         }
-        let destination = String(decoding: buffer[..<count], as: UTF8.self)
-        current = destination.hasPrefix("/")
-            ? destination : "\(parentDirectory(of: current))/\(destination)"
+        let destination = RawPath(bytes: buffer[..<count].map { UInt8(bitPattern: $0) })
+        current = destination.isAbsolute ? destination : current.parent.appending(destination)
     }
     throw DeepLearningError.unwritableFile(path: path, reason: String(cString: strerror(ELOOP)))
 }
 
-/// The directory part of `path`: "." for a bare name, "/" for a file in the root.
-private func parentDirectory(of path: String) -> String {
-    guard let slash = path.lastIndex(of: "/") else { return "." }
-    return slash == path.startIndex ? "/" : String(path[..<slash])
+/// A path as the bytes the system takes, which need not be UTF-8 (a link may name any bytes
+/// but NUL): kept as bytes, so that a file is found by the very name a link gives it.
+struct RawPath: Hashable, CustomStringConvertible {
+    let bytes: [UInt8]
+
+    /// The path `path` names.
+    init(_ path: String) { bytes = Array(path.utf8) }
+
+    init(bytes: some Sequence<UInt8>) { self.bytes = Array(bytes) }
+
+    /// The path for messages: UTF-8, with U+FFFD for bytes that are not.
+    var description: String { String(decoding: bytes, as: UTF8.self) }
+
+    /// The path as a C string, for the system's functions.
+    var cString: [CChar] { bytes.map { CChar(bitPattern: $0) } + [0] }
+
+    var isAbsolute: Bool { bytes.first == UInt8(ascii: "/") }
+
+    /// The directory part: "." for a bare name, "/" for a file in the root.
+    var parent: RawPath {
+        guard let slash = bytes.lastIndex(of: UInt8(ascii: "/")) else { return RawPath(".") }
+        return slash == 0 ? RawPath("/") : RawPath(bytes: bytes[..<slash])
+    }
+
+    /// The last component that is not empty; the whole path when there is none ("/").
+    var name: RawPath {
+        bytes.split(separator: UInt8(ascii: "/")).last.map { RawPath(bytes: $0) } ?? self
+    }
+
+    /// `component` inside this directory.
+    func appending(_ component: RawPath) -> RawPath {
+        RawPath(bytes: bytes.last == UInt8(ascii: "/") ? bytes + component.bytes
+                                                       : bytes + [UInt8(ascii: "/")] + component.bytes)
+    }
+
+    func appending(_ component: String) -> RawPath { appending(RawPath(component)) }
 }

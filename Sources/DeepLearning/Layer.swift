@@ -42,7 +42,7 @@ public protocol Layer: AnyObject, CustomStringConvertible {
     /// optimizer updates. By default found by reflection: the stored tensors that require no
     /// gradient.
     var namedBuffers: [(name: String, tensor: Tensor)] { get }
-    /// This layer's own counts (0 through 2⁵³), saved as I64 scalars. By default found by
+    /// This layer's own counts (never negative), saved as I64 scalars. By default found by
     /// reflection: the stored `Counter`s.
     var namedCounters: [(name: String, counter: Counter)] { get }
     /// The names, among `namedParameters` and `namedBuffers`, of matrices that files hold

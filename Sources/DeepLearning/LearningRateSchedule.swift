@@ -23,7 +23,8 @@ public protocol LearningRateSchedule: AnyObject {
     func learningRate(atEpoch epoch: Int) -> Float
     /// Epochs finished so far.
     var epoch: Int { get set }
-    /// Its kind and settings, for training checkpoints, which also save `epoch`.
+    /// Its kind and settings, and any state of its own beyond `epoch` (buffers, counters),
+    /// for training checkpoints, which save and restore that state and `epoch`.
     var checkpointContents: CheckpointContents { get }
 }
 

@@ -191,9 +191,10 @@ public final class Model: Layer {
     /// inside a layer of its: `dropLast` leaves that batch out, as PyTorch's `drop_last`;
     /// `Function.smallestTrainingBatch(sampleShape:)`), a checkpoint's path cannot be written
     /// (`checkReplaceable(at:)`: a directory, or a directory that is missing or not writable),
-    /// saving a checkpoint fails, or the loss becomes NaN or infinite (the parameters then keep
-    /// their values from before that batch). All but the last two are found before training,
-    /// with the parameters and running statistics unchanged.
+    /// saving a checkpoint fails (then neither of its two files is replaced), or the loss
+    /// becomes NaN or infinite (the parameters then keep their values from before that
+    /// batch). All but the last two are found before training, with the parameters and
+    /// running statistics unchanged.
     /// `penalties` are added to the loss and the gradients after every backward pass (and
     /// included in the reported loss). `progress` is called after every epoch. `beforeStep`,
     /// when given, is called before every update with the batch's loss (penalties included)
@@ -379,9 +380,8 @@ public final class Model: Layer {
             history.append(Float(lossSum / Double(samples)))
             schedule?.step()
             if let checkpoints, epoch % checkpoints.interval == 0 || epoch == epochs {
-                try save(to: checkpoints.modelPath)
-                try saveCheckpoint(to: checkpoints.checkpointPath, optimizer: optimizer,
-                                   schedule: schedule, epoch: epoch, loader: loader)
+                try checkpoints.save(self, optimizer: optimizer, schedule: schedule,
+                                     epoch: epoch, loader: loader)
             }
             progress?(TrainingProgress(epoch: epoch, epochs: epochs, loss: history.last!))
         }

@@ -28,10 +28,14 @@ extension Model {
     /// Python reads the file with `safetensors.torch.load_file("spiral.safetensors")` (or
     /// `safetensors.numpy.load_file`).
     public func save(to path: String) throws {
+        try replaceFile(at: path, with: fileImage())
+    }
+
+    /// The bytes that `save(to:)` writes.
+    func fileImage() throws -> [UInt8] {
         let metadata = ["format": "DeepLearning", "layout": StoredLayout.pytorchMarker,
                         "layers": layers.map(\.description).joined(separator: "; ")]
-        let bytes = try safeTensorsImage(of: storedTensors(in: .pytorch), metadata: metadata)
-        try replaceFile(at: path, with: bytes)
+        return try safeTensorsImage(of: storedTensors(in: .pytorch), metadata: metadata)
     }
 
     /// Sets every layer's parameters, buffers and counters from the safetensors file at
@@ -110,10 +114,16 @@ extension Model {
     }
 }
 
-/// The bytes of a safetensors file holding `tensors` (their names unique) and `metadata`.
-/// The 64-bit integers come first, so that every tensor starts at a multiple of its element
-/// size (the header is padded to a multiple of 8), as the reference writer orders them.
+/// The bytes of a safetensors file holding `tensors` and `metadata`. Stops with a message
+/// when two tensors have one name, or one is named "__metadata__": a header holds one entry
+/// a name. The 64-bit integers come first, so that every tensor starts at a multiple of its
+/// element size (the header is padded to a multiple of 8), as the reference writer orders
+/// them.
 func safeTensorsImage(of tensors: [StoredTensor], metadata: [String: String]) throws -> [UInt8] {
+    var names: Set = ["__metadata__"]
+    let duplicate = tensors.first { !names.insert($0.name).inserted }
+    require(duplicate == nil,
+            "safetensors: the header would hold two entries named \"\(duplicate!.name)\"")
     let tensors = tensors.filter { $0.dtype == .i64 } + tensors.filter { $0.dtype != .i64 }
     var entries: [String: Any] = ["__metadata__": metadata]
     var offset = 0
@@ -145,7 +155,7 @@ enum StoredTensorMismatch {
     case dtype(tensor: String, dtype: String, expected: String)
     /// `tensor` has `shape` in the file, `expected` in the state.
     case shape(tensor: String, shape: [Int], expected: [Int])
-    /// The counter `tensor` holds `count` in the file, outside `Counter.storableCounts`.
+    /// The counter `tensor` holds `count` in the file, outside `Counter.readableCounts`.
     case count(tensor: String, count: Int64)
 
     /// The error that loading a model from `source` throws for it.

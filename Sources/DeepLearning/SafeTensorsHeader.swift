@@ -77,8 +77,15 @@ struct SafeTensorsHeader {
         guard !json.starts(with: [0xEF, 0xBB, 0xBF]) else {
             throw invalid("it starts with a UTF-8 byte-order mark (EF BB BF) before its \"{\"")
         }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(json)) else {
-            throw invalid("it is not valid JSON")
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: Data(json))
+        } catch {
+            // The parser's reason ("Invalid value around character 5.") is in the debug
+            // description; the error's own description is a generic "not in the correct format".
+            let error = error as NSError
+            let reason = error.userInfo[NSDebugDescriptionErrorKey] as? String ?? error.localizedDescription
+            throw invalid("it is not valid JSON (\(reason.escapedForMessage))")
         }
         guard var values = object as? [String: Any] else {
             throw invalid("it is \(jsonText(object)), not a JSON object")

@@ -97,7 +97,7 @@ struct StoredTensor {
     }
 
     /// Appends its little-endian bytes in the file's layout. Stops with a message for a
-    /// counter outside `Counter.storableCounts`, which no file may hold.
+    /// negative counter, which no training makes.
     func append(to bytes: inout [UInt8]) {
         switch value {
         case let .floats(tensor, transposed):
@@ -107,8 +107,8 @@ struct StoredTensor {
                 }
             }
         case let .counter(counter):
-            require(Counter.storableCounts.contains(counter.value),
-                    "\(name): the count \(counter.value) is outside 0 through 2^53, the counts a file may hold")
+            require(counter.value >= 0,
+                    "\(name): the count \(counter.value) is negative, a count no training makes")
             withUnsafeBytes(of: counter.value.littleEndian) { bytes.append(contentsOf: $0) }
         case let .integers(list):
             for value in list.values {
@@ -136,11 +136,11 @@ struct StoredTensor {
     }
 
     /// For a counter, the count its bytes at `offset` of `data` hold when it is outside
-    /// `Counter.storableCounts`; nil when it is inside, and for every other state.
+    /// `Counter.readableCounts`; nil when it is inside, and for every other state.
     func unreadableCount(in data: UnsafeRawBufferPointer, at offset: Int) -> Int64? {
         guard case .counter = value else { return nil }
         let count = int64(in: data, at: offset)
-        return Counter.storableCounts.contains(count) ? nil : count
+        return Counter.readableCounts.contains(count) ? nil : count
     }
 }
 

@@ -13,6 +13,7 @@
 //                                               momentum_buffer, exp_avg, exp_avg_sq, ...)
 //     optimizer.step                 I64 []     steps taken (SGD, Adam, AdamW)
 //     schedule.epoch                 I64 []     the schedule's epoch
+//     schedule.<name>                F32, I64   a schedule's own buffers and counters, if any
 //     loader.generator               I64 [4]    the shuffling generator's state (bit patterns)
 //     loader.order                   I64 [n]    the last epoch's order of the n samples
 //     model.<layer>.generator        I64 [4]    a layer's training generator (Dropout's)
@@ -20,9 +21,12 @@
 /// Where and how often `Model.fit` saves a checkpoint: the model's file (`Model.save(to:)`,
 /// which PyTorch loads as its own) and, beside it, the training checkpoint
 /// (`Model.saveCheckpoint(to:optimizer:schedule:epoch:loader:)`), after every `interval`
-/// epochs and after the last one. Before training, `fit` stops with a message when the two
-/// paths name one file (the checkpoint would replace the model's file at every save), and
-/// throws when either cannot be written (`checkReplaceable(at:)`).
+/// epochs and after the last one. The two files are replaced together (`replaceFiles`): when
+/// one of them cannot be written (a full disk), neither is replaced, so the pair on disk is
+/// still the last one saved and training resumes from it; only a crash between the two
+/// renames leaves a pair that does not fit. Before training, `fit` stops with a message when
+/// the two paths name one file (the checkpoint would replace the model's file at every save),
+/// and throws when either cannot be written (`checkReplaceable(at:)`).
 ///
 /// ```swift
 /// let checkpoints = Checkpointing(modelPath: "run.safetensors",
@@ -65,13 +69,24 @@ public struct Checkpointing: Sendable {
         try checkReplaceable(at: modelPath)
         try checkReplaceable(at: checkpointPath)
     }
+
+    /// Saves `model` and its training checkpoint together: neither file is replaced unless
+    /// both were written (`replaceFiles`).
+    func save(_ model: Model, optimizer: some Optimizer, schedule: (any LearningRateSchedule)?,
+              epoch: Int, loader: MiniBatchLoader) throws {
+        try replaceFiles([
+            (modelPath, model.fileImage()),
+            (checkpointPath, model.checkpointImage(optimizer: optimizer, schedule: schedule,
+                                                   epoch: epoch, loader: loader)),
+        ])
+    }
 }
 
 extension Model {
     /// Writes what resuming training needs beyond the model's file to `path`: the optimizer's
     /// learning rate, buffers (momentum buffers, moments, running averages) and step count,
-    /// the schedule's epoch, `epoch` (the epochs finished), the loader's shuffling state and
-    /// every layer's training generator (`Dropout`'s). It also records what must stay the same
+    /// the schedule's epoch, buffers and counters, `epoch` (the epochs finished), the loader's
+    /// shuffling state and every layer's training generator (`Dropout`'s). It also records what must stay the same
     /// for the continuation to be exact, which `restoreCheckpoint` checks: the layers, a digest
     /// of the model's parameters, buffers and counters (so the model must be saved with it,
     /// `save(to:)`), the optimizer's and schedule's kinds and settings, the loader's sample
@@ -93,10 +108,17 @@ extension Model {
     public func saveCheckpoint(to path: String, optimizer: some Optimizer,
                                schedule: (any LearningRateSchedule)? = nil, epoch: Int,
                                loader: MiniBatchLoader? = nil) throws {
+        try replaceFile(at: path, with: checkpointImage(optimizer: optimizer, schedule: schedule,
+                                                        epoch: epoch, loader: loader))
+    }
+
+    /// The bytes that `saveCheckpoint(to:optimizer:schedule:epoch:loader:)` writes.
+    func checkpointImage(optimizer: some Optimizer, schedule: (any LearningRateSchedule)?,
+                         epoch: Int, loader: MiniBatchLoader?) throws -> [UInt8] {
         require(epoch >= 0, "Model.saveCheckpoint: epoch \(epoch) must not be negative")
         let state = CheckpointState(model: self, optimizer: optimizer, schedule: schedule,
                                     epoch: epoch, loader: loader, reading: false)
-        try replaceFile(at: path, with: safeTensorsImage(of: state.tensors, metadata: state.metadata))
+        return try safeTensorsImage(of: state.tensors, metadata: state.metadata)
     }
 
     /// Restores what `saveCheckpoint` wrote to `path` into `optimizer`, `schedule`, `loader`
@@ -105,20 +127,20 @@ extension Model {
     /// it would have gone on without the interruption, bit for bit.
     ///
     /// Restored: the optimizer's learning rate, buffers and step count, the schedule's epoch,
-    /// the loader's shuffling state and the training generators. Checked, not restored (they
-    /// are fixed when the objects are made, so make them as before): the layers, the model's
-    /// state (its digest), the optimizer's kind, parameter shapes and settings (momentum,
-    /// betas, eps, weight decay, ...), the schedule's kind and settings (or that there is
-    /// none, as at saving), the loader's sample count, batch size, shuffling and `dropLast`
-    /// (or that there is none).
+    /// buffers and counters (its `CheckpointContents`), the loader's shuffling state and the
+    /// training generators. Checked, not restored (they are fixed when the objects are made,
+    /// so make them as before): the layers, the model's state (its digest), the optimizer's
+    /// kind, parameter shapes and settings (momentum, betas, eps, weight decay, ...), the
+    /// schedule's kind and settings (or that there is none, as at saving), the loader's
+    /// sample count, batch size, shuffling and `dropLast` (or that there is none).
     ///
     /// Throws, and changes nothing, when the file cannot be read or is not a valid safetensors
     /// file (the errors of `load(from:)`), is not a training checkpoint or was saved for
     /// another model, model state, optimizer, schedule or loader, or lacks a buffer or has one
     /// of another shape (`DeepLearningError.checkpointMismatch`, naming what differs), or holds
     /// values that no training reaches (`DeepLearningError.invalidCheckpoint`, naming the
-    /// tensor: a negative or non-finite learning rate, a NaN in an optimizer's buffer, a
-    /// negative running average of squares (`CheckpointContents.nonNegativeTensors`),
+    /// tensor: a negative or non-finite learning rate, a NaN in an optimizer's or schedule's
+    /// buffer, a negative running average of squares (`CheckpointContents.nonNegativeTensors`),
     /// a count beyond 2⁵³, a loader order that is no permutation, a generator state of zeros).
     ///
     /// ```swift
@@ -190,35 +212,26 @@ private struct CheckpointState {
          epoch: Int, loader: MiniBatchLoader?, reading: Bool) {
         self.reading = reading
         self.epoch = Counter(Int64(epoch))
+        let method = reading ? "Model.restoreCheckpoint" : "Model.saveCheckpoint"
         var metadata = ["format": "DeepLearning", "content": StoredLayout.checkpointMarker,
                         "model": model.layers.map(\.description).joined(separator: "; "),
                         "model_digest": model.stateDigest]
         let epoch = self.epoch
         add("epoch", epoch, commit: {})
 
-        let contents = optimizer.checkpointContents
-        metadata["optimizer"] = contents.kind
         metadata["optimizer.parameters"] = optimizer.parameters.map { "\($0.shape)" }.joined(separator: " ")
-        for (name, value) in contents.settings { metadata["optimizer.\(name)"] = value }
         let learningRate = Tensor(shape: [], values: [optimizer.learningRate])
         add("optimizer.learning_rate", learningRate,
             validate: { learningRate.value[0] >= 0 && learningRate.value[0].isFinite ? nil
                 : "its optimizer.learning_rate \(learningRate.value[0]) is not a finite rate ≥ 0" },
             commit: { optimizer.learningRate = learningRate.value[0] })
-        for (name, tensor) in contents.tensors {
-            add("optimizer.\(name)", tensor,
-                nonNegative: contents.nonNegativeTensors.contains(name))
-        }
-        for (name, counter) in contents.counters { add("optimizer.\(name)", counter) }
+        add(optimizer.checkpointContents, of: "optimizer", to: &metadata, in: method)
 
         if let schedule {
-            requireSchedule(schedule, setting: optimizer,
-                            in: reading ? "Model.restoreCheckpoint" : "Model.saveCheckpoint")
-            let contents = schedule.checkpointContents
-            metadata["schedule"] = contents.kind
-            for (name, value) in contents.settings { metadata["schedule.\(name)"] = value }
+            requireSchedule(schedule, setting: optimizer, in: method)
             let scheduleEpoch = Counter(Int64(schedule.epoch))
             add("schedule.epoch", scheduleEpoch, commit: { schedule.epoch = Int(scheduleEpoch.value) })
+            add(schedule.checkpointContents, of: "schedule", to: &metadata, in: method)
         }
 
         if let loader {
@@ -241,6 +254,30 @@ private struct CheckpointState {
             commits.append { layer.trainingGenerator = staged() }
         }
         self.metadata = metadata
+    }
+
+    /// Adds the kind and settings of `contents`, an optimizer's or a schedule's (`part`), to
+    /// `metadata`, under "`part`" and "`part`.<name>", and its buffers and counters to the
+    /// state, under "`part`.<name>". Stops with a message naming `method` when one of those
+    /// names is one the checkpoint gives an entry of its own (the optimizer's learning_rate
+    /// and parameters, the schedule's epoch): the file would hold two entries of one name.
+    private mutating func add(_ contents: CheckpointContents, of part: String,
+                              to metadata: inout [String: String], in method: String) {
+        let stateNames = Set(tensors.map(\.name))
+        for name in contents.tensors.map(\.name) + contents.counters.map(\.name) {
+            require(!stateNames.contains("\(part).\(name)"),
+                    "\(method): the \(part) \(contents.kind) names a buffer or counter \"\(name)\" in its CheckpointContents; the checkpoint's own \(part).\(name) has that name")
+        }
+        for (name, _) in contents.settings {
+            require(metadata["\(part).\(name)"] == nil,
+                    "\(method): the \(part) \(contents.kind) names a setting \"\(name)\" in its CheckpointContents; the checkpoint's own \(part).\(name) has that name")
+        }
+        metadata[part] = contents.kind
+        for (name, value) in contents.settings { metadata["\(part).\(name)"] = value }
+        for (name, tensor) in contents.tensors {
+            add("\(part).\(name)", tensor, nonNegative: contents.nonNegativeTensors.contains(name))
+        }
+        for (name, counter) in contents.counters { add("\(part).\(name)", counter) }
     }
 
     /// Adds the buffer `tensor` (read into a staging copy, validated as holding no NaN, and
@@ -270,7 +307,7 @@ private struct CheckpointState {
     }
 
     /// Adds the staged `counter`, committed after reading (reading refuses a count outside
-    /// `Counter.storableCounts`).
+    /// `Counter.readableCounts`).
     private mutating func add(_ name: String, _ counter: Counter, commit: @escaping () -> Void) {
         add(name, .counter(counter), validate: { nil }, commit: commit)
     }

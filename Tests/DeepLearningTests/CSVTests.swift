@@ -68,18 +68,23 @@ final class CSVTests: XCTestCase {
                      message: "row 3 of \(path) has 2 fields but the first row has 3") {
             try loadLabelledCSV(from: path)
         }
-        // A blank line before the end is a row of one field.
-        assertThrows(.fieldCountMismatch(path: "gap.csv", row: 2, count: 1, expected: 3),
-                     message: "row 2 of gap.csv has 1 field but the first row has 3") {
-            try parseLabelledCSV("1,2,0\n\n3,4,1\n", source: "gap.csv")
+    }
+
+    /// A blank line before the end, the first one too, is named so.
+    func testABlankRowBeforeTheEnd() {
+        for (text, row) in [("1,2,0\n\n3,4,1\n", 2), ("\n1,2,0\n", 1), (" \t\r\n1,2,0\n", 1)] {
+            assertThrows(.blankRow(path: "gap.csv", row: row),
+                         message: "row \(row) of gap.csv is blank: every row holds the features, then the label (blank lines may only end the file)") {
+                try parseLabelledCSV(text, source: "gap.csv")
+            }
         }
     }
 
-    /// A wide first row, then a megabyte of blank lines: the first blank line throws, and
+    /// A wide first row, then a megabyte of rows of one field: the first one throws, and
     /// nothing of the size of the first row's width times the lines is allocated.
     func testMemoryFollowsTheDataNotItsLinesTimesTheFirstRowsWidth() {
         let text = String(repeating: "0,", count: 100_000) + "0\n"
-            + String(repeating: "\n", count: 1_000_000) + "0\n"
+            + String(repeating: "0\n", count: 1_000_000)
         assertThrows(.fieldCountMismatch(path: "wide.csv", row: 2, count: 1, expected: 100_001),
                      message: "row 2 of wide.csv has 1 field but the first row has 100001") {
             try parseLabelledCSV(text, source: "wide.csv")
@@ -155,9 +160,19 @@ final class CSVTests: XCTestCase {
     func testANulByteInAFieldIsRefused() {
         for (text, row, column, field) in [("2\0abc,1\n", 1, 1, "2\0abc"), ("1,2\n3,4\0\n", 2, 2, "4\0")] {
             assertThrows(.nulInField(path: "s", row: row, column: column, text: field),
-                         message: "\"\(field.replacingOccurrences(of: "\0", with: "\\0"))\" in row \(row), column \(column) of s holds a NUL byte") {
+                         message: "\"\(field.replacingOccurrences(of: "\0", with: "\\0"))\" in row \(row), column \(column) of s holds a NUL byte: the text must be UTF-8 (UTF-16 text holds NULs)") {
                 try parseLabelledCSV(text, source: "s")
             }
+        }
+    }
+
+    /// UTF-16 text, whose NULs leave the commas in place, is named by its NULs, not taken
+    /// for a header.
+    func testUTF16TextIsNamedByItsNULs() {
+        let bytes: [UInt8] = [0xFF, 0xFE] + "1,2,0\n3,4,1\n".utf16.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }
+        assertThrows(.nulInField(path: "s", row: 1, column: 1, text: "\u{FFFD}\u{FFFD}1\0"),
+                     message: "\"\u{FFFD}\u{FFFD}1\\0\" in row 1, column 1 of s holds a NUL byte: the text must be UTF-8 (UTF-16 text holds NULs)") {
+            try parseLabelledCSV(bytes, source: "s")
         }
     }
 

@@ -28,9 +28,17 @@ final class SafeTensorsLoadErrorTests: SafeTensorsTestCase {
     }
 
     func testHeaderThatIsNotAJSONObject() throws {
-        try assertLoadFails(file(header: Array("{\"0.weight\": ".utf8), data: []),
-                            { .invalidHeader(path: $0, problem: "it is not valid JSON") },
-                            message: { "the header of \($0) is invalid: it is not valid JSON" })
+        // The parser's reason, as Foundation words it ("Unexpected end of file during JSON
+        // parse.").
+        let json = Array("{\"0.weight\": ".utf8)
+        var reason = ""
+        XCTAssertThrowsError(try JSONSerialization.jsonObject(with: Data(json))) {
+            reason = ($0 as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? ""
+        }
+        XCTAssertFalse(reason.isEmpty, "Foundation gives no reason")
+        try assertLoadFails(file(header: json, data: []),
+                            { .invalidHeader(path: $0, problem: "it is not valid JSON (\(reason))") },
+                            message: { "the header of \($0) is invalid: it is not valid JSON (\(reason))" })
         try assertLoadFails(file(header: [0x7B, 0xFF, 0x7D], data: []),
                             { .invalidHeader(path: $0, problem: "it is not valid UTF-8") },
                             message: { "the header of \($0) is invalid: it is not valid UTF-8" })
@@ -180,7 +188,7 @@ final class SafeTensorsLoadErrorTests: SafeTensorsTestCase {
     }
 
     /// A `num_batches_tracked` that no training reaches (below 0, above 2⁵³) is refused and
-    /// changes nothing; 2⁵³ loads, and training counts on from it.
+    /// changes nothing; 2⁵³ loads, and training counts on from it and saves.
     func testCountsNoTrainingReachesAreRefused() throws {
         let source = path("counter.safetensors")
         try batchNormModel(seed: 1, steps: 1).save(to: source)
@@ -207,6 +215,7 @@ final class SafeTensorsLoadErrorTests: SafeTensorsTestCase {
         try model.load(from: try file(counting: 1 << 53))
         _ = model.forward(Tensor(shape: [2, 2], values: [0, 1, 2, 3]))
         XCTAssertEqual(model.layers[1].namedCounters.map(\.counter.value), [(1 << 53) + 1])
+        try model.save(to: path("counted on.safetensors"))
     }
 
     // MARK: Bounded reads

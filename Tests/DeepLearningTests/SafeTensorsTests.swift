@@ -93,11 +93,10 @@ final class SafeTensorsTests: SafeTensorsTestCase {
         try assertBatchNormRoundTrip(into: batchNormModel(seed: 2, steps: 5))
     }
 
-    /// A counter that no file may hold (below 0, above 2⁵³; `load(from:)` would refuse the
-    /// file) stops saving with a message.
-    func testSavingACountNoFileMayHoldStops() throws {
+    /// A negative counter, which no training makes, stops saving with a message.
+    func testSavingANegativeCountStops() throws {
         let model = batchNormModel(seed: 1, steps: 1)
-        try assertStops(withMessage: "num_batches_tracked: the count -1 is outside 0 through 2^53, the counts a file may hold") {
+        try assertStops(withMessage: "num_batches_tracked: the count -1 is negative, a count no training makes") {
             model.layers[1].namedCounters[0].counter.value = -1
             try? model.save(to: path("negative.safetensors"))
         }
@@ -214,6 +213,22 @@ final class SafeTensorsTests: SafeTensorsTestCase {
         try smallModel(seed: 4).save(to: path("dangling"))
         XCTAssertTrue(isSymbolicLink(path("dangling")))
         XCTAssertEqual(try contents(of: path("models")), ["model.safetensors", "new.safetensors"])
+    }
+
+    /// A link whose target's name is not UTF-8 (the byte 0xE9, "é" in Latin-1): saving
+    /// replaces that very file, and creates no other.
+    func testSavingThroughALinkToANameThatIsNotUTF8() throws {
+        let name = Array("caf".utf8) + [0xE9] + Array(".safetensors".utf8)
+        let target = (Array("\(directory.path)/".utf8) + name).map { CChar(bitPattern: $0) } + [0]
+        try smallModel(seed: 1).save(to: path("old.safetensors"))
+        XCTAssertEqual(rename(path("old.safetensors"), target), 0)
+        XCTAssertEqual(symlink(target, path("link")), 0)
+        try smallModel(seed: 2).save(to: path("link"))
+        let restored = smallModel(seed: 9)
+        try restored.load(from: path("link"))
+        XCTAssertEqual(bits(restored), bits(smallModel(seed: 2)))
+        XCTAssertEqual(try contents(of: directory.path).count, 2, "the link and its target")
+        XCTAssertEqual(replacedEntry(of: path("link")).name.bytes, name)
     }
 
     func testSavingRefusesDevicesFIFOsAndDirectories() throws {

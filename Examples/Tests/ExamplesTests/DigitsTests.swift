@@ -134,6 +134,32 @@ final class DigitsTests: XCTestCase {
         }
     }
 
+    /// Bytes after the gzip data that are not gzip (here the CSV's own rows, uncompressed) are
+    /// refused rather than ignored; a second gzip member and zero bytes at the end are read.
+    func testBytesAfterTheGzipDataMustBeGzip() throws {
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: dataPath))
+        let path = FileManager.default.temporaryDirectory
+            .appendingPathComponent("digits-\(UUID().uuidString).csv.gz").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let rows = Data("0,0,1\n".utf8)
+        for trailing in [rows, Data([0x1F]), Data([0, 0, 0x1F, 0x8C])] {
+            try (bytes + trailing).write(to: URL(fileURLWithPath: path))
+            let start = bytes.count + trailing.prefix { $0 == 0 }.count
+            assertThrows(.unreadableFile(path: path, reason: "bytes that are not gzip follow its gzip data, from byte \(start)"),
+                         message: "cannot read \(path): bytes that are not gzip follow its gzip data, from byte \(start)") {
+                try DigitsExperiment.loadData(from: path)
+            }
+        }
+        let csv = try readGzipFile(at: dataPath)
+        for trailing in [bytes, Data(repeating: 0, count: 70_000)] {
+            try (bytes + trailing).write(to: URL(fileURLWithPath: path))
+            XCTAssertEqual(try readGzipFile(at: path), trailing == bytes ? csv + csv : csv)
+        }
+        // A file that is not gzip is read as it is.
+        try rows.write(to: URL(fileURLWithPath: path))
+        XCTAssertEqual(try readGzipFile(at: path), Array(rows))
+    }
+
     /// Decompression stops at the size limit (a gzip bomb is refused, not decompressed).
     func testDecompressionStopsAtTheSizeLimit() throws {
         XCTAssertEqual(try readGzipFile(at: dataPath).count, try readGzipFile(at: dataPath, sizeLimit: 1 << 20).count)
