@@ -142,8 +142,8 @@ do {
                                    optimizer: spiral.optimizer(for: model.parameters),
                                    epochs: epochs, globalBatchSize: globalBatchSize,
                                    seed: spiral.shuffleSeed, progress: printProgress)
-        let (shardInputs, shardLabels) = parallel.shard(inputs, labels: labels,
-                                                        globalBatchSize: globalBatchSize)
+        let (shardInputs, shardLabels) = try parallel.shard(inputs, labels: labels,
+                                                            globalBatchSize: globalBatchSize)
         let accuracy = try parallel.accuracy(of: model, shardInputs, labels: shardLabels)
         accuracyReport = "training accuracy \(String(format: "%.1f", accuracy * 100))%"
         finalLoss = "final loss \(history.last!), "

@@ -209,6 +209,11 @@ final class DistributedTests: XCTestCase {
                        + "rank 0's 300")
     }
 
+    func testARankWhoseInputsAndLabelsDifferInCountStopsEveryRank() throws {
+        try checkFault("count-mismatch", message: "rank 1: the inputs have 300 samples but "
+                       + "there are 299 labels")
+    }
+
     func testABadLabelInOneShardStopsEveryRank() throws {
         try checkFault("bad-label", message: "rank 1: label 7")
     }
