@@ -30,7 +30,6 @@
 //               rank 1
 import DeepLearning
 import DigitsExperiment
-import DistributedExperiments
 import DistributedTraining
 import SpiralExperiment
 import Foundation

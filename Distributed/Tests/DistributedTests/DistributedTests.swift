@@ -239,6 +239,21 @@ final class DistributedTests: XCTestCase {
         run.output.split(separator: "\n").first { $0.hasPrefix("test accuracy ") }
     }
 
+    func testMPITrainTakesTheRangesOfTheSingleProcessExamples() throws {
+        for experiment in ["spiral", "digits"] {
+            let refused = try launch(experiment, ["--learning-rate", "0"], ranks: 1,
+                                     program: "mpi-train")
+            XCTAssertEqual(refused.status, 2, refused.output)
+            XCTAssertTrue(refused.output.contains("--learning-rate must be a positive number, "
+                                                  + "got 0.0"), refused.output)
+        }
+        // Momentum above 1 and weight decay above 1000, which `spiral` takes too.
+        let accepted = try launch("spiral", ["--momentum", "1.5", "--weight-decay", "1001",
+                                             "--learning-rate", "1e-7", "--epochs", "1"],
+                                  ranks: 1, program: "mpi-train")
+        XCTAssertEqual(accepted.status, 0, accepted.output)
+    }
+
     func testMPITrainSavesOnRankZeroAndLoadsTheResidualDigitsNetwork() throws {
         // Each rank in a working directory of its own, so that a relative --save path shows
         // which ranks wrote it.

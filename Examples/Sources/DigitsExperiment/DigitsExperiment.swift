@@ -1,4 +1,5 @@
 import DeepLearning
+import ExampleOptions
 import Foundation
 
 /// The `digits` example's experiment: a small CNN or a residual network classifying the 8×8
@@ -47,6 +48,13 @@ public struct DigitsExperiment: Sendable {
         self.architecture = architecture
         epochs = architecture.epochs
         learningRate = architecture.learningRate
+    }
+
+    /// Throws `InvalidOption`, naming the `digits` example's option, when a setting is outside
+    /// the range the examples accept: epochs in 1...`maximumEpochs`, a batch size of at least
+    /// 1, a positive learning rate.
+    public func validate() throws {
+        try checkTrainingOptions(epochs: epochs, batchSize: batchSize, learningRate: learningRate)
     }
 
     /// The networks of the example.
@@ -203,18 +211,32 @@ public struct DigitsExperiment: Sendable {
         public let testEvaluation: Evaluation
     }
 
+    /// The network of `architecture`, its weights drawn from seed + 1.
+    public func initializedModel() -> Model {
+        let model = Self.makeModel(architecture)
+        model.initializeParameters(seed: seed &+ 1)
+        return model
+    }
+
+    /// Adam with the experiment's learning rate over `parameters`.
+    public func optimizer(for parameters: [Tensor]) -> Adam {
+        Adam(parameters: parameters, learningRate: learningRate)
+    }
+
+    /// The seed of the shuffling: seed + 2.
+    public var shuffleSeed: UInt64 { seed &+ 2 }
+
     /// Builds the network and trains it on `split.train`; `progress` is called after every
     /// epoch with the model, e.g. to evaluate it on `split.test`.
     public func run(on split: Split, progress: ((TrainingProgress, Model) throws -> Void)? = nil)
         throws -> Result
     {
-        let model = Self.makeModel(architecture)
-        model.initializeParameters(seed: seed &+ 1)
-        let optimizer = Adam(parameters: model.parameters, learningRate: learningRate)
+        let model = initializedModel()
         var progressError: Error?
         let history = try model.fit(split.train.inputs, labels: split.train.labels,
-                                    optimizer: optimizer, epochs: epochs, batchSize: batchSize,
-                                    seed: seed &+ 2) { report in
+                                    optimizer: optimizer(for: model.parameters),
+                                    epochs: epochs, batchSize: batchSize,
+                                    seed: shuffleSeed) { report in
             guard progressError == nil else { return }
             do { try progress?(report, model) } catch { progressError = error }
         }

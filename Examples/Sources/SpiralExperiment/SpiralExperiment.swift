@@ -1,4 +1,5 @@
 import DeepLearning
+import ExampleOptions
 
 /// The article's experiment: a one-hidden-layer network learning the 3-class spiral.
 ///
@@ -48,6 +49,26 @@ public struct SpiralExperiment: Sendable {
         public let lossHistory: [Float]
     }
 
+    /// The most hidden units the examples accept (more would overflow the shapes long before
+    /// they fit in memory).
+    public static let maximumHiddenUnits = 100_000
+
+    /// Throws `InvalidOption`, naming the `spiral` example's option, when a setting is outside
+    /// the range the examples accept: epochs in 1...`maximumEpochs`, a batch size of at least
+    /// 1, hidden units in 1...`maximumHiddenUnits`, a positive learning rate, momentum and
+    /// weight decay finite and at least 0.
+    public func validate() throws {
+        try checkTrainingOptions(epochs: epochs, batchSize: batchSize, learningRate: learningRate)
+        try checkOption("--hidden-units", hiddenUnits, in: 1...Self.maximumHiddenUnits)
+        try checkOption("--momentum", momentum, nonNegative: true)
+        try checkOption("--weight-decay", weightDecay, nonNegative: true)
+    }
+
+    /// The spiral's points `[samples, 2]` and their classes, drawn from `seed`.
+    public func data() -> (inputs: Tensor, labels: [Int32]) {
+        spiral(pointsPerClass: pointsPerClass, classes: classes, seed: seed)
+    }
+
     /// The network, its weights drawn by `weightInitialization` from seed + 1.
     public func initializedModel() -> Model {
         let initializer = weightInitialization.initializer
@@ -60,15 +81,22 @@ public struct SpiralExperiment: Sendable {
         return model
     }
 
+    /// SGD with the experiment's learning rate, momentum and weight decay over `parameters`.
+    public func optimizer(for parameters: [Tensor]) -> SGD {
+        SGD(parameters: parameters, learningRate: learningRate, momentum: momentum,
+            weightDecay: weightDecay)
+    }
+
+    /// The seed of the shuffling: seed + 2.
+    public var shuffleSeed: UInt64 { seed &+ 2 }
+
     /// Generates the data, builds the network and trains it.
     public func run(progress: ((TrainingProgress) -> Void)? = nil) throws -> Result {
-        let (inputs, labels) = spiral(pointsPerClass: pointsPerClass, classes: classes,
-                                      seed: seed)
+        let (inputs, labels) = data()
         let model = initializedModel()
-        let optimizer = SGD(parameters: model.parameters, learningRate: learningRate,
-                            momentum: momentum, weightDecay: weightDecay)
-        let history = try model.fit(inputs, labels: labels, optimizer: optimizer,
-                                    epochs: epochs, batchSize: batchSize, seed: seed &+ 2,
+        let history = try model.fit(inputs, labels: labels,
+                                    optimizer: optimizer(for: model.parameters),
+                                    epochs: epochs, batchSize: batchSize, seed: shuffleSeed,
                                     progress: progress)
         return Result(model: model, inputs: inputs, labels: labels, lossHistory: history)
     }
