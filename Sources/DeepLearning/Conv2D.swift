@@ -75,12 +75,9 @@ public final class Conv2D: Function {
         self.padding = padding
         self.weightInitializer = weightInitializer
         self.biasInitializer = biasInitializer
-        weight = Tensor(shape: [outputChannels, inputChannels, kernelSize, kernelSize])
-        bias = Tensor(shape: [outputChannels])
-        weight.requiresGradient = true
-        bias.requiresGradient = true
-        var generator = SeededGenerator(seed: seed ?? UInt64.random(in: .min ... .max))
-        initializeParameters(using: &generator)
+        weight = Tensor(parameterShape: [outputChannels, inputChannels, kernelSize, kernelSize])
+        bias = Tensor(parameterShape: [outputChannels])
+        initializeParameters(seed: seed)
     }
 
     public var description: String {

@@ -90,6 +90,15 @@ extension Function {
     }
 }
 
+extension Function {
+    /// Draws the parameters (`initializeParameters(using:)`) from `seed`, or from a random
+    /// seed when nil: what the `seed:` argument of a layer's initializer means.
+    func initializeParameters(seed: UInt64?) {
+        var generator = SeededGenerator(seed: seed ?? .random(in: .min ... .max))
+        initializeParameters(using: &generator)
+    }
+}
+
 /// How `Model.fit` learns, before training, whether the functions that a layer written from
 /// operations calls can train on the smallest batch: only running the layer tells their
 /// inputs' shapes. While a probe is current (per task, as `GradientRecording`), the

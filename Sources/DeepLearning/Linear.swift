@@ -43,12 +43,9 @@ public final class Linear: Function {
         self.outputSize = outputSize
         self.weightInitializer = weightInitializer
         self.biasInitializer = biasInitializer
-        weight = Tensor(shape: [inputSize, outputSize])
-        bias = Tensor(shape: [outputSize])
-        weight.requiresGradient = true
-        bias.requiresGradient = true
-        var generator = SeededGenerator(seed: seed ?? UInt64.random(in: .min ... .max))
-        initializeParameters(using: &generator)
+        weight = Tensor(parameterShape: [inputSize, outputSize])
+        bias = Tensor(parameterShape: [outputSize])
+        initializeParameters(seed: seed)
     }
 
     public var description: String { "Linear(\(inputSize) → \(outputSize))" }

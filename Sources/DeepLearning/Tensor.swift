@@ -71,6 +71,12 @@ public final class Tensor {
         value = storage.base
     }
 
+    /// A layer's parameter before its values are drawn: zeros that require a gradient.
+    convenience init(parameterShape shape: [Int]) {
+        self.init(shape: shape)
+        isGradientRequired = true
+    }
+
     /// A tensor of `shape` whose `count` values start at `value` in `storage`: a view of it
     /// (`reshaped`, `rows(_:)`), or a new tensor whose values an operation will write.
     init(shape: [Int], storage: TensorStorage, value: UnsafeMutablePointer<Float>) {
