@@ -168,3 +168,10 @@ func requireOutputGradient(_ fits: Bool, shape gradientShape: @autoclosure () ->
             "\(layer): output gradient of shape \(gradientShape()) does not match the last output's shape \(lastOutputShape())",
             file: file, line: line)
 }
+
+/// Stores `tensor` in `slot` unless it is there already: a training step hands a layer the
+/// same buffers every batch, and skipping the store saves a retain and a release.
+@inline(__always)
+func keep(_ tensor: Tensor, in slot: inout Tensor?) {
+    if slot !== tensor { slot = tensor }
+}
