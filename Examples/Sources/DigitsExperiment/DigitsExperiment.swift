@@ -32,8 +32,11 @@ public struct DigitsExperiment: Sendable {
 
     /// The network trained.
     public var architecture: Architecture
+    /// The passes over the training images (by default the architecture's).
     public var epochs: Int
+    /// The images of a mini-batch.
     public var batchSize = 32
+    /// Adam's step size (by default the architecture's).
     public var learningRate: Float
     /// The fraction of each digit's images held out for testing (rounded to whole images).
     public var testFraction = 0.2
@@ -99,14 +102,18 @@ public struct DigitsExperiment: Sendable {
     public struct LabelledImages {
         /// `[count, 1, 8, 8]`, pixels in [0, 1].
         public let inputs: Tensor
+        /// The digit of each image, 0...9.
         public let labels: [Int32]
 
+        /// The number of images.
         public var count: Int { labels.count }
     }
 
     /// The training and test images.
     public struct Split {
+        /// The images trained on.
         public let train: LabelledImages
+        /// The images held out for testing.
         public let test: LabelledImages
     }
 
@@ -206,8 +213,11 @@ public struct DigitsExperiment: Sendable {
 
     /// The trained model, the mean loss of each epoch and the model's results on the test set.
     public struct Result {
+        /// The trained network.
         public let model: Model
+        /// The mean loss of each epoch.
         public let lossHistory: [Float]
+        /// The trained network's accuracy and confusion matrix on the test images.
         public let testEvaluation: Evaluation
     }
 

@@ -27,25 +27,39 @@ public struct SpiralExperiment: Sendable {
         }
     }
 
+    /// The points of each arm of the spiral.
     public var pointsPerClass = 100
+    /// The arms of the spiral: the classes the network tells apart.
     public var classes = 3
+    /// The width of the hidden layer.
     public var hiddenUnits = 100
+    /// The passes over the data.
     public var epochs = 200
+    /// The samples of a mini-batch.
     public var batchSize = 20
+    /// SGD's step size.
     public var learningRate: Float = 0.1
+    /// SGD's momentum (0: plain SGD).
     public var momentum: Float = 0.9
+    /// SGD's weight decay (the L2 factor).
     public var weightDecay: Float = 0.001
+    /// How the weights are drawn.
     public var weightInitialization = WeightInitialization.he
     /// Seeds the data, the initial weights and the shuffling.
     public var seed: UInt64 = 0
 
+    /// The `spiral` example's experiment: the defaults above.
     public init() {}
 
     /// The trained model, its data, and the mean loss of each epoch.
     public struct Result {
+        /// The trained network.
         public let model: Model
+        /// The spiral's points, `[samples, 2]`.
         public let inputs: Tensor
+        /// The class of each point.
         public let labels: [Int32]
+        /// The mean loss of each epoch.
         public let lossHistory: [Float]
     }
 
