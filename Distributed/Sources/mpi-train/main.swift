@@ -85,11 +85,6 @@ let experiment = arguments[1]
     return value
 }
 
-/// Runs `check`; ends the job with the usage when it throws (an option outside its range).
-@MainActor func checking(_ check: () throws -> Void) {
-    do { try check() } catch { stop("\(error)") }
-}
-
 /// The value of option `name`, one of `Choice`'s cases, or `fallback`; ends the job with the
 /// usage when it names none.
 @MainActor func choice<Choice: RawRepresentable & CaseIterable>(_ name: String, _ fallback: Choice)
@@ -103,33 +98,31 @@ let experiment = arguments[1]
     return value
 }
 
+/// Reads the options every experiment has into `settings`.
+@MainActor func readTrainingOptions(into settings: inout some TrainingSettings) {
+    settings.epochs = option("epochs", settings.epochs)
+    settings.batchSize = option("batch-size", settings.batchSize)
+    settings.learningRate = option("learning-rate", settings.learningRate)
+    settings.seed = option("seed", settings.seed)
+}
+
 var spiral = spiralDefaults
 var digits = DigitsExperiment(architecture: choice("model", digitsDefaults.architecture))
 if experiment == "spiral" {
-    spiral.epochs = option("epochs", spiral.epochs)
-    spiral.batchSize = option("batch-size", spiral.batchSize)
+    readTrainingOptions(into: &spiral)
     spiral.hiddenUnits = option("hidden-units", spiral.hiddenUnits)
-    spiral.learningRate = option("learning-rate", spiral.learningRate)
     spiral.momentum = option("momentum", spiral.momentum)
     spiral.weightDecay = option("weight-decay", spiral.weightDecay)
     spiral.weightInitialization = choice("init", spiral.weightInitialization)
-    spiral.seed = option("seed", spiral.seed)
-    checking { try spiral.validate() }
 } else {
-    digits.epochs = option("epochs", digits.epochs)
-    digits.batchSize = option("batch-size", digits.batchSize)
-    digits.learningRate = option("learning-rate", digits.learningRate)
-    digits.seed = option("seed", digits.seed)
+    readTrainingOptions(into: &digits)
     digits.splitSeed = option("split-seed", digits.splitSeed)
-    checking { try digits.validate() }
 }
-let (epochs, globalBatchSize) = experiment == "spiral" ? (spiral.epochs, spiral.batchSize)
-    : (digits.epochs, digits.batchSize)
-if options["threads"] != nil {
-    let threads = option("threads", 0)
-    checking { try checkThreads(threads) }
-    Threads.count = threads
-}
+let threads = options["threads"].map { _ in option("threads", 0) }
+let settings: any TrainingSettings = experiment == "spiral" ? spiral : digits
+if let message = invalidOption(in: settings, threads: threads) { stop(message) }
+if let threads { Threads.count = threads }
+let (epochs, globalBatchSize) = (settings.epochs, settings.batchSize)
 guard globalBatchSize % world.size == 0 else {
     stop("--batch-size \(globalBatchSize) must be a multiple of the \(world.size) ranks")
 }

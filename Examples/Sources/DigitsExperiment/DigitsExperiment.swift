@@ -18,7 +18,7 @@ import Foundation
 /// let result = try experiment.run(on: try experiment.split(data))
 /// print(result.testEvaluation.accuracy)
 /// ```
-public struct DigitsExperiment: Sendable {
+public struct DigitsExperiment: TrainingSettings, Sendable {
     /// The data set shipped with the example: `data/digits.csv.gz`, a resource of this target
     /// (its source and licence in `data/README.md` beside it), found from any working directory.
     public static let defaultDataPath = Bundle.module.bundleURL
@@ -57,7 +57,7 @@ public struct DigitsExperiment: Sendable {
     /// the range the examples accept: epochs in 1...`maximumEpochs`, a batch size of at least
     /// 1, a positive learning rate.
     public func validate() throws {
-        try checkTrainingOptions(epochs: epochs, batchSize: batchSize, learningRate: learningRate)
+        try checkTrainingSettings()
     }
 
     /// The networks of the example.

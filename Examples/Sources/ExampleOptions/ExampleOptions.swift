@@ -35,18 +35,42 @@ public func checkOption(_ name: String, _ value: Float, nonNegative: Bool = fals
     }
 }
 
-/// Throws `InvalidOption` unless the options every example has are in their ranges: epochs
-/// in 1...`maximumEpochs`, a batch size of at least 1, a positive learning rate.
-public func checkTrainingOptions(epochs: Int, batchSize: Int, learningRate: Float) throws {
-    try checkOption("--epochs", epochs, in: 1...maximumEpochs)
-    guard batchSize >= 1 else {
-        throw InvalidOption(description: "--batch-size must be at least 1, got \(batchSize)")
-    }
-    try checkOption("--learning-rate", learningRate)
+/// The settings every example's experiment has, under the options the examples share:
+/// `--epochs`, `--batch-size`, `--learning-rate`, `--seed`.
+public protocol TrainingSettings {
+    /// The passes over the training data.
+    var epochs: Int { get set }
+    /// The samples of a mini-batch.
+    var batchSize: Int { get set }
+    /// The optimizer's step size.
+    var learningRate: Float { get set }
+    /// Seeds the initial weights and the shuffling.
+    var seed: UInt64 { get set }
+    /// Throws `InvalidOption` naming the first setting outside its option's range.
+    func validate() throws
 }
 
-/// Throws `InvalidOption` unless `threads` (the `--threads` option, nil when absent) is in
-/// 1...`maximumThreads`.
-public func checkThreads(_ threads: Int?) throws {
-    if let threads { try checkOption("--threads", threads, in: 1...maximumThreads) }
+extension TrainingSettings {
+    /// Throws `InvalidOption` unless the settings every example has are in their options'
+    /// ranges: epochs in 1...`maximumEpochs`, a batch size of at least 1, a positive learning
+    /// rate.
+    public func checkTrainingSettings() throws {
+        try checkOption("--epochs", epochs, in: 1...maximumEpochs)
+        guard batchSize >= 1 else {
+            throw InvalidOption(description: "--batch-size must be at least 1, got \(batchSize)")
+        }
+        try checkOption("--learning-rate", learningRate)
+    }
+}
+
+/// The message of the first setting of `settings`, or of `threads` (the `--threads` option, nil
+/// when absent, in 1...`maximumThreads`), outside its option's range; nil when all are in range.
+public func invalidOption(in settings: some TrainingSettings, threads: Int?) -> String? {
+    do {
+        try settings.validate()
+        if let threads { try checkOption("--threads", threads, in: 1...maximumThreads) }
+        return nil
+    } catch {
+        return "\(error)"
+    }
 }

@@ -8,7 +8,7 @@ import ExampleOptions
 /// momentum 0.9 and weight decay 0.001, He-initialized weights and zero biases.
 /// `.article` initialization with learning rate 1 and momentum 0 reproduces the article's own
 /// settings (its SGD never kept its momentum buffer, so it ran plain SGD).
-public struct SpiralExperiment: Sendable {
+public struct SpiralExperiment: TrainingSettings, Sendable {
     /// How the weights are drawn (biases start at zero either way).
     public enum WeightInitialization: String, Sendable, CaseIterable {
         /// He/Kaiming normal, N(0, 2 / fanIn).
@@ -72,7 +72,7 @@ public struct SpiralExperiment: Sendable {
     /// 1, hidden units in 1...`maximumHiddenUnits`, a positive learning rate, momentum and
     /// weight decay finite and at least 0.
     public func validate() throws {
-        try checkTrainingOptions(epochs: epochs, batchSize: batchSize, learningRate: learningRate)
+        try checkTrainingSettings()
         try checkOption("--hidden-units", hiddenUnits, in: 1...Self.maximumHiddenUnits)
         try checkOption("--momentum", momentum, nonNegative: true)
         try checkOption("--weight-decay", weightDecay, nonNegative: true)

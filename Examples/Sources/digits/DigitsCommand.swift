@@ -49,11 +49,8 @@ struct DigitsCommand: ParsableCommand {
     }
 
     func validate() throws {
-        do {
-            try experiment.validate()
-            try checkThreads(threads)
-        } catch let error as InvalidOption {
-            throw ValidationError(error.description)
+        if let message = invalidOption(in: experiment, threads: threads) {
+            throw ValidationError(message)
         }
         if data.isEmpty { throw ValidationError("--data must name a file") }
         if save?.isEmpty == true { throw ValidationError("--save must name a file") }

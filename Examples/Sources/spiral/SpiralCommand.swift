@@ -46,11 +46,8 @@ struct SpiralCommand: ParsableCommand {
     }
 
     func validate() throws {
-        do {
-            try experiment.validate()
-            try checkThreads(threads)
-        } catch let error as InvalidOption {
-            throw ValidationError(error.description)
+        if let message = invalidOption(in: experiment, threads: threads) {
+            throw ValidationError(message)
         }
         if output.isEmpty { throw ValidationError("--output must name a file") }
     }
