@@ -35,6 +35,8 @@ let package = Package(
             dependencies: [.product(name: "DeepLearning", package: "DeepLearning")],
             cSettings: [.unsafeFlags(["-std=c11", "-O3"])]
         ),
+        // Reading the benchmarks' command-line arguments.
+        .target(name: "BenchmarkArguments"),
         .executableTarget(
             name: "kernels",
             dependencies: [
@@ -42,7 +44,7 @@ let package = Package(
                 // module maps of the C targets its dependencies are built from.
                 .product(name: "DeepLearning", package: "DeepLearning"),
                 "COpenBLAS",
-                "BenchmarkSupport",
+                "BenchmarkSupport", "BenchmarkArguments",
             ]
         ),
         .executableTarget(
@@ -50,7 +52,7 @@ let package = Package(
             dependencies: [
                 .product(name: "DeepLearning", package: "DeepLearning"),
                 .product(name: "SpiralExperiment", package: "Examples"),
-                "BenchmarkSupport",
+                "BenchmarkSupport", "BenchmarkArguments",
             ]
         ),
         .executableTarget(

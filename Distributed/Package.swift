@@ -23,7 +23,8 @@ let package = Package(
     dependencies: [
         // The library, by path. `name:` makes the identity independent of the folder's name.
         .package(name: "DeepLearning", path: ".."),
-        // The examples' package, for the spiral and digits experiments' settings and models.
+        // The examples' package, for the spiral and digits experiments' settings, parts and
+        // the ranges of their options.
         .package(name: "Examples", path: "../Examples"),
     ],
     targets: [
@@ -39,24 +40,18 @@ let package = Package(
             name: "DistributedTraining",
             dependencies: [.product(name: "DeepLearning", package: "DeepLearning"), "CMPI"]
         ),
-        // The spiral experiment's parts (data, network, optimizer) for the example and the
-        // checks.
-        .target(
-            name: "DistributedExperiments",
-            dependencies: [.product(name: "DeepLearning", package: "DeepLearning"),
-                           .product(name: "SpiralExperiment", package: "Examples")]
-        ),
         .executableTarget(
             name: "mpi-train",
             dependencies: [.product(name: "DeepLearning", package: "DeepLearning"),
-                           "DistributedTraining", "DistributedExperiments",
+                           "DistributedTraining",
                            .product(name: "SpiralExperiment", package: "Examples"),
-                           .product(name: "DigitsExperiment", package: "Examples")]
+                           .product(name: "DigitsExperiment", package: "Examples"),
+                           .product(name: "ExampleOptions", package: "Examples")]
         ),
         .executableTarget(
             name: "distributed-checks",
             dependencies: [.product(name: "DeepLearning", package: "DeepLearning"),
-                           "DistributedTraining", "DistributedExperiments",
+                           "DistributedTraining",
                            .product(name: "SpiralExperiment", package: "Examples"),
                            .product(name: "DigitsExperiment", package: "Examples")]
         ),

@@ -18,10 +18,13 @@ let package = Package(
         .executable(name: "spiral", targets: ["spiral"]),
         .executable(name: "digits", targets: ["digits"]),
         .executable(name: "autodiff", targets: ["autodiff"]),
-        // The spiral experiment's configuration and training (used by Benchmarks/).
+        // The spiral experiment's configuration and training (used by Benchmarks/ and
+        // Distributed/).
         .library(name: "SpiralExperiment", targets: ["SpiralExperiment"]),
         // The digits experiment's data, configuration and training.
         .library(name: "DigitsExperiment", targets: ["DigitsExperiment"]),
+        // The checks of the options the examples share (used by Distributed/'s mpi-train).
+        .library(name: "ExampleOptions", targets: ["ExampleOptions"]),
     ],
     dependencies: [
         // The library, by path. `name:` makes the identity independent of the folder's name.
@@ -29,11 +32,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
-        // The spiral experiment's configuration and training, shared by the example, its test
-        // and Benchmarks/.
+        // The ranges of the options the examples share, and their messages.
+        .target(name: "ExampleOptions"),
+        // The spiral experiment's configuration and training, shared by the example, its test,
+        // Benchmarks/ and Distributed/.
         .target(
             name: "SpiralExperiment",
-            dependencies: [.product(name: "DeepLearning", package: "DeepLearning")]
+            dependencies: [.product(name: "DeepLearning", package: "DeepLearning"),
+                           "ExampleOptions"]
         ),
         // libpng, for the spiral example's picture (Debian: libpng-dev).
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng"),
@@ -41,7 +47,7 @@ let package = Package(
             name: "spiral",
             dependencies: [
                 .product(name: "DeepLearning", package: "DeepLearning"),
-                "SpiralExperiment", "CPNG",
+                "SpiralExperiment", "ExampleOptions", "CPNG",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -51,14 +57,15 @@ let package = Package(
         // example and its tests; the data set and its README travel with it as a resource.
         .target(
             name: "DigitsExperiment",
-            dependencies: [.product(name: "DeepLearning", package: "DeepLearning"), "CZlib"],
+            dependencies: [.product(name: "DeepLearning", package: "DeepLearning"), "CZlib",
+                           "ExampleOptions"],
             resources: [.copy("data")]
         ),
         .executableTarget(
             name: "digits",
             dependencies: [
                 .product(name: "DeepLearning", package: "DeepLearning"),
-                "DigitsExperiment",
+                "DigitsExperiment", "ExampleOptions",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -71,7 +78,7 @@ let package = Package(
             name: "ExamplesTests",
             dependencies: [
                 .product(name: "DeepLearning", package: "DeepLearning"),
-                "SpiralExperiment", "DigitsExperiment",
+                "SpiralExperiment", "DigitsExperiment", "ExampleOptions",
             ]
         ),
     ]

@@ -32,7 +32,7 @@ extension Tensor {
             // A leaf: its gradient is the output gradient itself.
             let target = gradientForAccumulation()
             if let outputGradient {
-                ck_scaled_add(Int64(count), 1, outputGradient.value, target.accumulate ? 1 : 0,
+                ck_scaled_add(Int64(count), 1, outputGradient.value, target.accumulateFlag,
                               target.buffer)
             } else {
                 target.buffer.pointee = target.accumulate ? target.buffer.pointee + 1 : 1

@@ -60,10 +60,9 @@ public final class BatchNorm: Function {
         self.momentum = momentum
         self.eps = eps
         (weight, bias, runningMean, runningVariance, savedMean, savedInverseStd) = (
+            Tensor(parameterShape: [features]), Tensor(parameterShape: [features]),
             Tensor(shape: [features]), Tensor(shape: [features]), Tensor(shape: [features]),
-            Tensor(shape: [features]), Tensor(shape: [features]), Tensor(shape: [features]))
-        weight.requiresGradient = true
-        bias.requiresGradient = true
+            Tensor(shape: [features]))
         resetParametersAndStatistics()
     }
 

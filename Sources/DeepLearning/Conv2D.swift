@@ -75,12 +75,9 @@ public final class Conv2D: Function {
         self.padding = padding
         self.weightInitializer = weightInitializer
         self.biasInitializer = biasInitializer
-        weight = Tensor(shape: [outputChannels, inputChannels, kernelSize, kernelSize])
-        bias = Tensor(shape: [outputChannels])
-        weight.requiresGradient = true
-        bias.requiresGradient = true
-        var generator = SeededGenerator(seed: seed ?? UInt64.random(in: .min ... .max))
-        initializeParameters(using: &generator)
+        weight = Tensor(parameterShape: [outputChannels, inputChannels, kernelSize, kernelSize])
+        bias = Tensor(parameterShape: [outputChannels])
+        initializeParameters(seed: seed)
     }
 
     public var description: String {
@@ -199,8 +196,8 @@ public final class Conv2D: Function {
         let inputGradient = Tensor.reusing(self.inputGradient, shape: inputShape)
         backpropagate(outputGradient, through: reluOutput, columns: columns,
                       productGradient: product.value, weight: weight.value,
-                      weightGradient: parameterGradient(weight),
-                      biasGradient: parameterGradient(bias),
+                      weightGradient: weight.gradientForAccumulation(),
+                      biasGradient: bias.gradientForAccumulation(),
                       input: (inputShape, columnGradient.value, inputGradient.value))
         self.columnGradient = columnGradient
         self.inputGradient = inputGradient
@@ -218,14 +215,8 @@ public final class Conv2D: Function {
         let (columns, product) = lastBuffers(checking: outputGradient)
         backpropagate(outputGradient, through: reluOutput, columns: columns,
                       productGradient: product.value, weight: weight.value,
-                      weightGradient: parameterGradient(weight),
-                      biasGradient: parameterGradient(bias), input: nil)
-    }
-
-    /// The gradient of `parameter` for the kernels to overwrite or add to.
-    private func parameterGradient(_ parameter: Tensor) -> GradientTarget {
-        let (buffer, accumulate) = parameter.gradientForAccumulation()
-        return GradientTarget(buffer: buffer, count: parameter.count, accumulate: accumulate)
+                      weightGradient: weight.gradientForAccumulation(),
+                      biasGradient: bias.gradientForAccumulation(), input: nil)
     }
 
     /// The columns of the last input and the product's buffer, after checking dY against
@@ -265,7 +256,7 @@ public final class Conv2D: Function {
         if let dW = weightGradient {
             // dW (outC x rows) (+)= dZ (outC x batch·pixels) · colsᵀ (batch·pixels x rows).
             ck_sgemm(0, 1, Int64(outputChannels), Int64(rows), length, 1, dZ, length,
-                     columns.value, length, dW.accumulate ? 1 : 0, dW.buffer, Int64(rows))
+                     columns.value, length, dW.beta, dW.buffer, Int64(rows))
         }
         if let input {
             // dcols (rows x batch·pixels) = Wᵀ (rows x outC) · dZ (outC x batch·pixels).

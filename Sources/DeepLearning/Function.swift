@@ -90,6 +90,15 @@ extension Function {
     }
 }
 
+extension Function {
+    /// Draws the parameters (`initializeParameters(using:)`) from `seed`, or from a random
+    /// seed when nil: what the `seed:` argument of a layer's initializer means.
+    func initializeParameters(seed: UInt64?) {
+        var generator = SeededGenerator(seed: seed ?? .random(in: .min ... .max))
+        initializeParameters(using: &generator)
+    }
+}
+
 /// How `Model.fit` learns, before training, whether the functions that a layer written from
 /// operations calls can train on the smallest batch: only running the layer tells their
 /// inputs' shapes. While a probe is current (per task, as `GradientRecording`), the
@@ -158,4 +167,11 @@ func requireOutputGradient(_ fits: Bool, shape gradientShape: @autoclosure () ->
     require(fits,
             "\(layer): output gradient of shape \(gradientShape()) does not match the last output's shape \(lastOutputShape())",
             file: file, line: line)
+}
+
+/// Stores `tensor` in `slot` unless it is there already: a training step hands a layer the
+/// same buffers every batch, and skipping the store saves a retain and a release.
+@inline(__always)
+func keep(_ tensor: Tensor, in slot: inout Tensor?) {
+    if slot !== tensor { slot = tensor }
 }

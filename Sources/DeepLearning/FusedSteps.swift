@@ -207,10 +207,3 @@ enum BackwardStep {
         }
     }
 }
-
-/// Stores `tensor` in `slot` unless it is there already: a training step hands a layer the
-/// same buffers every batch, and skipping the store saves a retain and a release.
-@inline(__always)
-func keep(_ tensor: Tensor, in slot: inout Tensor?) {
-    if slot !== tensor { slot = tensor }
-}

@@ -156,8 +156,7 @@ public class GradientNode {
         case .none:
             return nil
         case .leaf(let tensor):
-            let (buffer, accumulate) = tensor.gradientForAccumulation()
-            return GradientTarget(buffer: buffer, count: tensor.count, accumulate: accumulate)
+            return tensor.gradientForAccumulation()
         case .node(let node):
             if let gradient = node.outputGradient {
                 return GradientTarget(buffer: gradient.value, count: gradient.count,
@@ -291,6 +290,8 @@ struct GradientTarget {
 
     /// `accumulate` as the C kernels take it.
     var accumulateFlag: Int32 { accumulate ? 1 : 0 }
+    /// `accumulate` as a GEMM's β: C = A·B + β·C.
+    var beta: Float { accumulate ? 1 : 0 }
 
     /// buffer (+)= scale · gradient, for a gradient of the input's count.
     func add(_ gradient: Tensor, scaledBy scale: Float = 1) {

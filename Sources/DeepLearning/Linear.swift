@@ -43,12 +43,9 @@ public final class Linear: Function {
         self.outputSize = outputSize
         self.weightInitializer = weightInitializer
         self.biasInitializer = biasInitializer
-        weight = Tensor(shape: [inputSize, outputSize])
-        bias = Tensor(shape: [outputSize])
-        weight.requiresGradient = true
-        bias.requiresGradient = true
-        var generator = SeededGenerator(seed: seed ?? UInt64.random(in: .min ... .max))
-        initializeParameters(using: &generator)
+        weight = Tensor(parameterShape: [inputSize, outputSize])
+        bias = Tensor(parameterShape: [outputSize])
+        initializeParameters(seed: seed)
     }
 
     public var description: String { "Linear(\(inputSize) → \(outputSize))" }
@@ -191,10 +188,10 @@ public final class Linear: Function {
             }
         }
         if !computed {
-            ck_sgemm(1, 0, m, n, k, 1, input.value, m, dy, n, dW.accumulate ? 1 : 0, dW.buffer, n)
+            ck_sgemm(1, 0, m, n, k, 1, input.value, m, dy, n, dW.beta, dW.buffer, n)
         }
         let db = bias.gradientForAccumulation()
-        ck_bias_grad(k, n, dy, n, db.accumulate ? 1 : 0, db.buffer)
+        ck_bias_grad(k, n, dy, n, db.accumulateFlag, db.buffer)
     }
 }
 
@@ -213,13 +210,11 @@ final class LinearNode: GradientNode {
         let dy = outputGradient.value
         if let dx = gradientTarget(forInput: 0) {
             // dx (batch x inputSize) = dy (batch x outputSize) · Wᵀ (outputSize x inputSize).
-            ck_sgemm(0, 1, batch, n, k, 1, dy, k, savedValue(1), k, dx.accumulate ? 1 : 0,
-                     dx.buffer, n)
+            ck_sgemm(0, 1, batch, n, k, 1, dy, k, savedValue(1), k, dx.beta, dx.buffer, n)
         }
         if let dW = gradientTarget(forInput: 1) {
             // dW (inputSize x outputSize) (+)= xᵀ (inputSize x batch) · dy (batch x outputSize).
-            ck_sgemm(1, 0, n, k, batch, 1, savedValue(0), n, dy, k, dW.accumulate ? 1 : 0,
-                     dW.buffer, k)
+            ck_sgemm(1, 0, n, k, batch, 1, savedValue(0), n, dy, k, dW.beta, dW.buffer, k)
         }
         if let db = gradientTarget(forInput: 2) {
             ck_bias_grad(batch, k, dy, k, db.accumulateFlag, db.buffer)

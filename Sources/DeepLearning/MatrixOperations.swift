@@ -180,7 +180,7 @@ final class MatrixProductNode: GradientNode {
         let (strideA, strideB, strideC) = (Int64(p.strideA), Int64(p.strideB), m * n)
         let maskingProducer = reLUProducerOfA() // asked before A's gradient is written
         if let dA = gradientTarget(forInput: 0) {
-            let b = savedValue(1), beta: Float = dA.accumulate ? 1 : 0
+            let b = savedValue(1), beta = dA.beta
             if p.transposingA { // dA (k × m) = op(B) (k × n) · dCᵀ (n × m)
                 ck_sgemm_batched(batch, tB, 1, k, m, n, 1, b, ldb, strideB, dC, n, strideC,
                                  beta, dA.buffer, m, strideA)
@@ -194,7 +194,7 @@ final class MatrixProductNode: GradientNode {
             }
         }
         if let dB = gradientTarget(forInput: 1) {
-            let a = savedValue(0), beta: Float = dB.accumulate ? 1 : 0
+            let a = savedValue(0), beta = dB.beta
             if p.transposingB { // dB (n × k) = dCᵀ (n × m) · op(A) (m × k)
                 ck_sgemm_batched(batch, 1, tA, n, k, m, 1, dC, n, strideC, a, lda, strideA,
                                  beta, dB.buffer, k, strideB)

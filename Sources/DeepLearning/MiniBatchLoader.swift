@@ -144,9 +144,9 @@ public final class MiniBatchLoader {
     public func forEachTargetBatch(
         _ body: (_ batch: Int, _ inputs: Tensor, _ targets: Tensor) throws -> Void
     ) rethrows {
-        guard let targets, let batchTargets else {
-            fatalError("MiniBatchLoader.forEachTargetBatch: this loader holds labels, not targets: use forEachBatch")
-        }
+        require(targets != nil,
+                "MiniBatchLoader.forEachTargetBatch: this loader holds labels, not targets: use forEachBatch")
+        let (targets, batchTargets) = (self.targets!, self.batchTargets!)
         let targetShape = Array(targets.shape.dropFirst())
         let width = targetShape.reduce(1, *)
         try forEachOrder { batch, batchInputs, batchOrder in

@@ -1,5 +1,3 @@
-import Synchronization
-
 /// An n-dimensional array of `Float`: a shape, contiguous row-major values, and a gradient
 /// buffer of the same shape.
 ///
@@ -48,12 +46,6 @@ public final class Tensor {
     /// that would add to the buffer overwrites it instead (`gradientForAccumulation()`).
     @exclusivity(unchecked) private var gradientIsUnwrittenZero = false
 
-    /// How many value or gradient buffers tensors have allocated in this process (for tests
-    /// that check a training step allocates nothing): buffers taken from the system, not
-    /// those recycled by `BufferPool`, nor those of up to `TensorStorage.inlineCount` floats,
-    /// which live in their storage object.
-    static let bufferAllocations = Atomic<Int>(0)
-
     /// A tensor of zeros.
     public init(shape: [Int]) {
         require(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
@@ -69,6 +61,12 @@ public final class Tensor {
         self.count = count.product
         storage = TensorStorage.make(count: capacity, zeroed: true)
         value = storage.base
+    }
+
+    /// A layer's parameter before its values are drawn: zeros that require a gradient.
+    convenience init(parameterShape shape: [Int]) {
+        self.init(shape: shape)
+        isGradientRequired = true
     }
 
     /// A tensor of `shape` whose `count` values start at `value` in `storage`: a view of it
@@ -167,16 +165,16 @@ public final class Tensor {
     }
 
     /// The gradient buffer for a kernel that adds into it, and whether the kernel must add to
-    /// its contents (true) or overwrite them (false: right after `zeroGradient()`, when the
-    /// buffer holds stale values standing for zeros). The kernel must write every element;
+    /// its contents (`accumulate` true) or overwrite them (false: right after `zeroGradient()`,
+    /// when the buffer holds stale values standing for zeros). The kernel must write every element;
     /// the gradient counts as written afterwards. This saves the pass that writes the zeros
     /// and the one that reads them back, as PyTorch's `zero_grad(set_to_none=True)` does.
     ///
     /// `backward()` accumulates a leaf's gradient through it too.
-    func gradientForAccumulation() -> (buffer: UnsafeMutablePointer<Float>, accumulate: Bool) {
+    func gradientForAccumulation() -> GradientTarget {
         let accumulate = !gradientIsUnwrittenZero
         gradientIsUnwrittenZero = false
-        return (gradientBuffer, accumulate)
+        return GradientTarget(buffer: gradientBuffer, count: count, accumulate: accumulate)
     }
 
     /// The gradient's storage, allocated (zeroed) on first use, whatever it holds.

@@ -205,7 +205,7 @@ final class BatchNormTests: XCTestCase {
         var allocations: [Int] = []
         let history = try model.fit(inputs, labels: labels, optimizer: optimizer, epochs: 30,
                                     batchSize: 16) { _ in
-            allocations.append(Tensor.bufferAllocations.load(ordering: .relaxed))
+            allocations.append(BufferPool.allocations.load(ordering: .relaxed))
         }
         XCTAssertLessThan(history.last!, history.first! / 2, "\(history)")
         XCTAssertEqual(allocations.dropFirst().first, allocations.last, "\(allocations)")

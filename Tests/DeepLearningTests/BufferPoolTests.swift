@@ -60,10 +60,10 @@ final class BufferPoolTests: XCTestCase {
         XCTAssertEqual(Int(bitPattern: first) % 64, 0)
         pool.give(first, sizeClass: firstClass)
         XCTAssertEqual(pool.cachedBytes, 448)
-        let before = Tensor.bufferAllocations.load(ordering: .relaxed)
+        let before = BufferPool.allocations.load(ordering: .relaxed)
         let (again, _) = pool.take(count: 110)                   // the same class
         XCTAssertEqual(again, first)
-        XCTAssertEqual(Tensor.bufferAllocations.load(ordering: .relaxed), before)
+        XCTAssertEqual(BufferPool.allocations.load(ordering: .relaxed), before)
         XCTAssertEqual(pool.cachedBytes, 0)
         let (second, secondClass) = pool.take(count: 100)
         let (third, thirdClass) = pool.take(count: 100)
@@ -79,10 +79,10 @@ final class BufferPoolTests: XCTestCase {
     func testTheThreadCacheReusesABufferAndHandsItToThePoolWhenItsThreadEnds() {
         let (first, firstClass) = ThreadBufferCache.take(count: 100)
         ThreadBufferCache.give(first, sizeClass: firstClass)
-        let before = Tensor.bufferAllocations.load(ordering: .relaxed)
+        let before = BufferPool.allocations.load(ordering: .relaxed)
         let (again, againClass) = ThreadBufferCache.take(count: 110)    // the same class
         XCTAssertEqual(again, first)
-        XCTAssertEqual(Tensor.bufferAllocations.load(ordering: .relaxed), before)
+        XCTAssertEqual(BufferPool.allocations.load(ordering: .relaxed), before)
         ThreadBufferCache.give(again, sizeClass: againClass)
 
         var thread = pthread_t()

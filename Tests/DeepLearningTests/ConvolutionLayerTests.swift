@@ -218,9 +218,9 @@ final class ConvolutionLayerTests: XCTestCase {
             _ = layers.reversed().reduce(y.shape[0] == 4 ? dy : dySmall) { $1.backward($0) }
         }
         step(x)
-        let before = Tensor.bufferAllocations.load(ordering: .relaxed)
+        let before = BufferPool.allocations.load(ordering: .relaxed)
         for input in [x, smaller, x] { step(input) }
-        XCTAssertEqual(Tensor.bufferAllocations.load(ordering: .relaxed), before)
+        XCTAssertEqual(BufferPool.allocations.load(ordering: .relaxed), before)
     }
 
     func testShapeMismatchesStopNamingTheLayerAndShapes() throws {

@@ -42,8 +42,10 @@ private final class FeatureScale: Function {
 
     // x: [batch, features] → y: [batch, features]; keeps x for backward.
     func forward(_ x: Tensor) -> Tensor {
-        precondition(x.shape.count == 2 && x.shape[1] == features,
-                     "FeatureScale(\(features)): input of shape \(x.shape) does not fit")
+        guard x.shape.count == 2 && x.shape[1] == features else {
+            fatalError("FeatureScale(\(features)): input of shape \(x.shape) does not fit; "
+                       + "expected [batch, \(features)]")
+        }
         if output?.shape != x.shape { output = Tensor(shape: x.shape) }
         let y = output!
         x.withUnsafeBufferPointer { x in

@@ -34,7 +34,7 @@ final class GraphTrainingTests: XCTestCase {
                 loss.backward()
                 optimizer.step()
                 losses.append(loss.scalar)
-                allocations.append(Tensor.bufferAllocations.load(ordering: .relaxed))
+                allocations.append(BufferPool.allocations.load(ordering: .relaxed))
             }
         }
         // After the first epoch's batches (the last one smaller), nothing is allocated.

@@ -155,7 +155,7 @@ final class ModelCompositionTests: XCTestCase {
         let optimizer = SGD(parameters: model.parameters, learningRate: 0.1, momentum: 0.9)
         var allocationsAfterEpoch: [Int] = []
         try model.fit(images, labels: labels, optimizer: optimizer, epochs: 4, batchSize: 8) { _ in
-            allocationsAfterEpoch.append(Tensor.bufferAllocations.load(ordering: .relaxed))
+            allocationsAfterEpoch.append(BufferPool.allocations.load(ordering: .relaxed))
         }
         XCTAssertEqual(Set(allocationsAfterEpoch.dropFirst()).count, 1, "\(allocationsAfterEpoch)")
     }

@@ -117,7 +117,7 @@ final class RegressionTrainingTests: XCTestCase {
         var allocationsAfterEpoch: [Int] = []
         try model.fit(data.x, targets: data.y, loss: HuberLoss(), optimizer: optimizer, epochs: 4,
                       batchSize: 20) { _ in
-            allocationsAfterEpoch.append(Tensor.bufferAllocations.load(ordering: .relaxed))
+            allocationsAfterEpoch.append(BufferPool.allocations.load(ordering: .relaxed))
         }
         XCTAssertEqual(Set(allocationsAfterEpoch).count, 1, "\(allocationsAfterEpoch)")
     }

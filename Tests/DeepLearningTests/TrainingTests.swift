@@ -32,7 +32,7 @@ final class TrainingTests: XCTestCase {
         let optimizer = SGD(parameters: model.parameters, learningRate: 0.1, momentum: 0.9)
         var allocationsAfterEpoch: [Int] = []
         try model.fit(inputs, labels: labels, optimizer: optimizer, epochs: 4, batchSize: 20) { _ in
-            allocationsAfterEpoch.append(Tensor.bufferAllocations.load(ordering: .relaxed))
+            allocationsAfterEpoch.append(BufferPool.allocations.load(ordering: .relaxed))
         }
         XCTAssertEqual(Set(allocationsAfterEpoch.dropFirst()).count, 1, "\(allocationsAfterEpoch)")
         XCTAssertEqual(allocationsAfterEpoch.first, allocationsAfterEpoch.last)

@@ -1,3 +1,4 @@
+import BenchmarkArguments
 import BenchmarkSupport
 import Foundation
 
@@ -31,42 +32,33 @@ struct Options {
         """
 
     init(_ arguments: [String]) {
-        var rest = arguments[...]
-        func value(_ option: String) -> String {
-            guard let value = rest.popFirst() else { Options.fail("\(option) needs a value") }
-            return value
-        }
-        func count(_ option: String) -> Int {
-            guard let count = Int(value(option)), count > 0 else {
-                Options.fail("\(option) needs a positive integer")
-            }
-            return count
-        }
-        while let argument = rest.popFirst() {
+        var arguments = ArgumentReader(program: "kernels", usage: Options.usage,
+                                       arguments: arguments)
+        while let argument = arguments.next() {
             switch argument {
             case "--quick": quick = true
-            case "--filter": filter = value(argument).lowercased()
-            case "--threads": threads = count(argument)
-            case "--rounds": rounds = count(argument)
+            case "--filter": filter = arguments.value(for: argument).lowercased()
+            case "--threads": threads = arguments.positiveInteger(for: argument)
+            case "--rounds": rounds = arguments.positiveInteger(for: argument)
             case "--gemm":
-                let sizes = value(argument).split(whereSeparator: { "x×".contains($0) })
+                let sizes = arguments.value(for: argument).split(whereSeparator: { "x×".contains($0) })
                     .compactMap { Int($0) }.filter { $0 > 0 }
-                guard sizes.count == 3 else { Options.fail("--gemm needs MxKxN, e.g. 1024x1024x1024") }
+                guard sizes.count == 3 else { arguments.fail("--gemm needs MxKxN, e.g. 1024x1024x1024") }
                 gemm = (sizes[0], sizes[1], sizes[2])
             case "--op":
-                ops = value(argument).uppercased()
-                guard ["NN", "NT", "TN", "TT"].contains(ops) else { Options.fail("--op needs NN, NT, TN or TT") }
-            case "--table": tables.append(value(argument))
-            case "--help", "-h": print(Options.usage); exit(0)
-            default: Options.fail("unknown argument \(argument)")
+                ops = arguments.value(for: argument).uppercased()
+                guard ["NN", "NT", "TN", "TT"].contains(ops) else { arguments.fail("--op needs NN, NT, TN or TT") }
+            case "--table": tables.append(arguments.value(for: argument))
+            default: arguments.fail("unknown argument \(argument)")
             }
         }
-        if gemm == nil && (!tables.isEmpty || ops != "NN") { Options.fail("--table and --op need --gemm") }
+        if gemm == nil && (!tables.isEmpty || ops != "NN") { arguments.fail("--table and --op need --gemm") }
     }
 
+    /// Ends the program with `message` and the usage: for a problem found after the
+    /// arguments were read.
     static func fail(_ message: String) -> Never {
-        FileHandle.standardError.write(Data("kernels: \(message)\n\(usage)\n".utf8))
-        exit(2)
+        ArgumentReader.fail(program: "kernels", usage: usage, message)
     }
 
     func selects(_ id: String) -> Bool { filter.map { id.lowercased().contains($0) } ?? true }

@@ -5,6 +5,7 @@
 //     swift run -c release --package-path Benchmarks training [--quick] [--threads N]
 //                                                             [--thread-time] [--compare-update]
 //                                                             [--optimizer sgd|adam|rmsprop]
+import BenchmarkArguments
 import BenchmarkSupport
 import CKernels
 import DeepLearning
@@ -37,48 +38,34 @@ struct Options {
         """
 
     init(_ arguments: [String]) {
-        var rest = arguments[...]
-        func value(_ option: String) -> String {
-            guard let value = rest.popFirst() else { Options.fail("\(option) needs a value") }
-            return value
-        }
-        func positive(_ option: String) -> Int {
-            guard let count = Int(value(option)), count > 0 else {
-                Options.fail("\(option) needs a positive integer")
-            }
-            return count
-        }
-        while let argument = rest.popFirst() {
+        var arguments = ArgumentReader(program: "training", usage: Options.usage,
+                                       arguments: arguments)
+        while let argument = arguments.next() {
             switch argument {
-            case "--threads": threads = positive(argument)
+            case "--threads": threads = arguments.positiveInteger(for: argument)
             case "--quick": quick = true
-            case "--workloads": workloads = Set(value(argument).split(separator: ",").map(String.init))
+            case "--workloads":
+                workloads = Set(arguments.value(for: argument).split(separator: ",").map(String.init))
             case "--batches":
-                batches = value(argument).split(separator: ",").map {
-                    guard let batch = Int($0), batch > 0 else { Options.fail("bad batch size \($0)") }
+                batches = arguments.value(for: argument).split(separator: ",").map {
+                    guard let batch = Int($0), batch > 0 else { arguments.fail("bad batch size \($0)") }
                     return batch
                 }
-            case "--repeats": repeats = positive(argument)
-            case "--mlp-steps": mlpSteps = positive(argument)
-            case "--warmup": warmup = positive(argument)
+            case "--repeats": repeats = arguments.positiveInteger(for: argument)
+            case "--mlp-steps": mlpSteps = arguments.positiveInteger(for: argument)
+            case "--warmup": warmup = arguments.positiveInteger(for: argument)
             case "--thread-time": threadTime = true
             case "--compare-update": compareUpdate = true
             case "--optimizer":
-                optimizer = value(argument)
-                guard ["sgd", "adam", "rmsprop"].contains(optimizer) else { Options.fail("unknown optimizer \(optimizer)") }
-            case "--help", "-h": print(Options.usage); exit(0)
-            default: Options.fail("unknown argument \(argument)")
+                optimizer = arguments.value(for: argument)
+                guard ["sgd", "adam", "rmsprop"].contains(optimizer) else { arguments.fail("unknown optimizer \(optimizer)") }
+            default: arguments.fail("unknown argument \(argument)")
             }
         }
         if quick { warmup = 2 }
         if compareUpdate && mlpSteps == 1 {
-            Options.fail("--compare-update needs at least 2 MLP steps, one of each form")
+            arguments.fail("--compare-update needs at least 2 MLP steps, one of each form")
         }
-    }
-
-    static func fail(_ message: String) -> Never {
-        FileHandle.standardError.write(Data("training: \(message)\n\(usage)\n".utf8))
-        exit(2)
     }
 }
 

@@ -209,7 +209,7 @@ public final class DataParallel {
     /// in rank order: the same bits on every rank). Gradients of `inPlaceMinimum` floats or
     /// more are weighted and summed in place; the others travel together in flat buckets.
     public func combineGradients(of parameters: [Tensor]) {
-        precondition(globalSamples > 0,
+        require(globalSamples > 0,
                 "DataParallel: call synchronize(loss:samples:) before combining gradients")
         let weight = Float(Double(localSamples) / Double(globalSamples))
         for parameter in parameters where parameter.count >= inPlaceMinimum {
@@ -295,11 +295,15 @@ public final class DataParallel {
     /// consecutive parts, the first (count mod size) one sample larger, and this rank keeps
     /// its part. With `dropLast`, a last global batch smaller than B is left out. Without
     /// shuffling, this rank's k-th mini-batch of B / size samples is then its share of global
-    /// batch k.
+    /// batch k. Throws `DeepLearningError.countMismatch` when `inputs` has not one row per
+    /// label (on this rank alone: within `run`, every rank then throws it as
+    /// `DistributedError`).
     public func shard(_ inputs: Tensor, labels: [Int32], globalBatchSize: Int,
-                      dropLast: Bool = false) -> (inputs: Tensor, labels: [Int32]) {
-        precondition(inputs.shape.first == labels.count,
-                "DataParallel.shard: \(inputs.shape.first ?? 0) samples, \(labels.count) labels")
+                      dropLast: Bool = false) throws -> (inputs: Tensor, labels: [Int32]) {
+        let samples = inputs.shape.first ?? 0
+        guard samples == labels.count else {
+            throw DeepLearningError.countMismatch(samples: samples, labels: labels.count)
+        }
         let rows = shardRows(samples: labels.count, globalBatchSize: globalBatchSize,
                              dropLast: dropLast)
         return (withoutGradientRecording { inputs.gatheringRows(rows) }, rows.map { labels[$0] })
@@ -307,14 +311,17 @@ public final class DataParallel {
 
     /// Rank `world.rank`'s share of every global batch of `inputs` and of `targets`
     /// (`[samples, ...]`, one row per sample), cut as
-    /// `shard(_:labels:globalBatchSize:dropLast:)` cuts it.
+    /// `shard(_:labels:globalBatchSize:dropLast:)` cuts it. Throws
+    /// `DeepLearningError.targetCountMismatch` when `inputs` and `targets` have not as many
+    /// rows.
     public func shard(_ inputs: Tensor, targets: Tensor, globalBatchSize: Int,
-                      dropLast: Bool = false) -> (inputs: Tensor, targets: Tensor) {
-        precondition(inputs.shape.first == targets.shape.first,
-                "DataParallel.shard: \(inputs.shape.first ?? 0) samples, "
-                    + "\(targets.shape.first ?? 0) rows of targets")
-        let rows = shardRows(samples: targets.shape.first ?? 0,
-                             globalBatchSize: globalBatchSize, dropLast: dropLast)
+                      dropLast: Bool = false) throws -> (inputs: Tensor, targets: Tensor) {
+        let (samples, rowsOfTargets) = (inputs.shape.first ?? 0, targets.shape.first ?? 0)
+        guard samples == rowsOfTargets else {
+            throw DeepLearningError.targetCountMismatch(samples: samples, targets: rowsOfTargets)
+        }
+        let rows = shardRows(samples: samples, globalBatchSize: globalBatchSize,
+                             dropLast: dropLast)
         return withoutGradientRecording {
             (inputs.gatheringRows(rows), targets.gatheringRows(rows))
         }
@@ -339,9 +346,13 @@ public final class DataParallel {
     /// `batchSize`, the last partial one left out with `dropLast`), when every rank holds
     /// the whole data set its size (`wholeDataSetSamples`), and with `equalShares` that every
     /// rank trains on as many `samples` (resuming from a checkpoint gives every rank rank 0's
-    /// mini-batch order). Throws `DistributedError` on every rank when they differ.
+    /// mini-batch order). Throws `DistributedError` on every rank when they differ, or when a
+    /// rank failed before the plan within `run` (its error stops every rank here).
     public func agreeOnPlan(samples: Int, batchSize: Int, dropLast: Bool,
                             wholeDataSetSamples: Int?, equalShares: Bool = false) throws {
+        // The round a rank that failed in `run` takes part in, so that its failure, rather
+        // than its missing plan, stops every rank.
+        try agree(failure: nil)
         let steps = dropLast ? samples / batchSize : (samples + batchSize - 1) / batchSize
         let all = world.allGather([Double(wholeDataSetSamples ?? -1), Double(samples),
                                    Double(steps)])

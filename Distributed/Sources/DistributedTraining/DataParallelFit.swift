@@ -50,8 +50,9 @@ extension DataParallel {
     /// share rather than from the whole data set.
     ///
     /// Throws `DistributedError` on every rank when any rank fails: the data sets or step
-    /// counts differ, a label is out of range, the loss becomes NaN or infinite, `beforeStep`
-    /// throws, a checkpoint cannot be written or does not fit.
+    /// counts differ, a rank's inputs have not one row per label, a label is out of range,
+    /// the loss becomes NaN or infinite, `beforeStep` throws, a checkpoint cannot be written
+    /// or does not fit.
     @discardableResult
     public func fit(_ model: Model, inputs: Tensor, labels: [Int32],
                     holding placement: DataPlacement = .wholeDataSet,
@@ -66,7 +67,7 @@ extension DataParallel {
     {
         let batchSize = rankBatchSize(of: globalBatchSize)
         return try run {
-            let (shardInputs, shardLabels) = placement == .wholeDataSet
+            let (shardInputs, shardLabels) = try placement == .wholeDataSet
                 ? shard(inputs, labels: labels, globalBatchSize: globalBatchSize,
                         dropLast: dropLast)
                 : (inputs, labels)
@@ -114,7 +115,7 @@ extension DataParallel {
     {
         let batchSize = rankBatchSize(of: globalBatchSize)
         return try run {
-            let (shardInputs, shardTargets) = placement == .wholeDataSet
+            let (shardInputs, shardTargets) = try placement == .wholeDataSet
                 ? shard(inputs, targets: targets, globalBatchSize: globalBatchSize,
                         dropLast: dropLast)
                 : (inputs, targets)
@@ -136,7 +137,7 @@ extension DataParallel {
 
     /// Each rank's batch size: `globalBatchSize` / ranks, which must divide it.
     private func rankBatchSize(of globalBatchSize: Int) -> Int {
-        precondition(globalBatchSize >= world.size && globalBatchSize % world.size == 0,
+        require(globalBatchSize >= world.size && globalBatchSize % world.size == 0,
                 "DataParallel.fit: global batch \(globalBatchSize) is not a multiple of the "
                     + "\(world.size) ranks")
         return globalBatchSize / world.size

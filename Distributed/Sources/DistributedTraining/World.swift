@@ -24,8 +24,7 @@ public final class World {
     public init() {
         var initialized: Int32 = 0
         MPI_Initialized(&initialized)
-        precondition(initialized == 0,
-                     "World: MPI is already initialized; make one World per process")
+        require(initialized == 0, "World: MPI is already initialized; make one World per process")
         MPI_Init(nil, nil)
         var rank: Int32 = 0, size: Int32 = 0
         MPI_Comm_rank(cmpi_comm_world(), &rank)

@@ -24,12 +24,12 @@
 //   cpu-kinds   prints "kinds: ..." (every rank's GEMM architecture) and whether they are mixed
 //   sum-order   on 3 ranks: gradients whose sum depends on the order of its additions, large
 //               (summed in place) and small (in flat buckets); prints "rank R: N sums wrong"
-//   mismatch, size-mismatch, bad-label, nan-loss, failed-save, crash   the faults
+//   mismatch, size-mismatch, count-mismatch, bad-label, nan-loss, failed-save, crash   the
+//               faults
 //   nested-mismatch   the fault of fit-nested-batchnorm's network without its inner Model on
 //               rank 1
 import DeepLearning
 import DigitsExperiment
-import DistributedExperiments
 import DistributedTraining
 import SpiralExperiment
 import Foundation
@@ -218,6 +218,7 @@ running {
         inputs = inputs.rows(0..<280)
         labels = Array(labels[0..<280])
     }
+    if scenario == "count-mismatch" && world.rank == 1 { labels.removeLast() }
     let model: Model
     if scenario == "fit-cnn" {
         (inputs, labels) = randomImages()
@@ -261,8 +262,8 @@ running {
         for parameter in model.parameters { parameter.requiresGradient = true }
         let (w1, b1, w2, b2) = (model.parameters[0], model.parameters[1], model.parameters[2],
                                 model.parameters[3])
-        let (shardInputs, shardLabels) = parallel.shard(inputs, labels: labels,
-                                                        globalBatchSize: globalBatchSize)
+        let (shardInputs, shardLabels) = try parallel.shard(inputs, labels: labels,
+                                                            globalBatchSize: globalBatchSize)
         let batchSize = globalBatchSize / world.size
         try parallel.run {
             for _ in 0..<epochs {
@@ -309,8 +310,8 @@ running {
         var placement = DataPlacement.wholeDataSet
         if scenario == "bad-label" || scenario == "nan-loss" {
             // Each rank passes only its shard; rank 1's is spoilt.
-            (inputs, labels) = parallel.shard(inputs, labels: labels,
-                                              globalBatchSize: globalBatchSize)
+            (inputs, labels) = try parallel.shard(inputs, labels: labels,
+                                                  globalBatchSize: globalBatchSize)
             placement = .shard
             if world.rank == 1 && scenario == "bad-label" { labels[37] = 7 }
             if world.rank == 1 && scenario == "nan-loss" { inputs.withUnsafeMutableBufferPointer { $0[2 * 45] = .nan } }

@@ -3,29 +3,42 @@
 //     mpirun -np 2 --allow-run-as-root --oversubscribe Distributed/.build/release/mpi-train spiral
 //     mpirun -np 2 --allow-run-as-root --oversubscribe Distributed/.build/release/mpi-train digits
 //
-// Options named as the single-process examples' (`--batch-size` is the global batch, split
-// between the ranks), `--threads` per rank; the spiral's picture (`--output`) is the spiral
+// The single-process examples' options, defaults and ranges (the experiments' own:
+// SpiralExperiment, DigitsExperiment, ExampleOptions); `--batch-size` is the global batch, split
+// between the ranks, `--threads` per rank; the spiral's picture (`--output`) is the spiral
 // executable's alone. Only rank 0 prints the run and writes `--save`; a rank that stops prints
 // its error.
 import DeepLearning
-import DistributedExperiments
 import DigitsExperiment
 import DistributedTraining
+import ExampleOptions
 import SpiralExperiment
 import Foundation
 
+/// The experiments' settings, the options' defaults.
+let (spiralDefaults, digitsDefaults) = (SpiralExperiment(), DigitsExperiment())
+/// The defaults of each digits network, "30|10".
+func architectureDefaults(_ value: (DigitsExperiment.Architecture) -> Any) -> String {
+    DigitsExperiment.Architecture.allCases.map { "\(value($0))" }.joined(separator: "|")
+}
+
 let usage = """
-    usage: mpirun -np N mpi-train spiral [--epochs 200] [--batch-size 20] [--hidden-units 100] \
-    [--learning-rate 0.1] [--momentum 0.9] [--weight-decay 0.001] [--init he|article|glorot] \
-    [--seed 0] [--threads T]
-           mpirun -np N mpi-train digits [--model cnn|residual] [--epochs 30|10] [--batch-size 32] \
-    [--learning-rate 0.001|0.003] [--seed 0] [--split-seed 0] [--data PATH] \
-    [--save PATH | --load PATH] [--threads T]
+    usage: mpirun -np N mpi-train spiral [--epochs \(spiralDefaults.epochs)] \
+    [--batch-size \(spiralDefaults.batchSize)] [--hidden-units \(spiralDefaults.hiddenUnits)] \
+    [--learning-rate \(spiralDefaults.learningRate)] [--momentum \(spiralDefaults.momentum)] \
+    [--weight-decay \(spiralDefaults.weightDecay)] [--init he|article|glorot] \
+    [--seed \(spiralDefaults.seed)] [--threads T]
+           mpirun -np N mpi-train digits [--model cnn|residual] \
+    [--epochs \(architectureDefaults(\.epochs))] [--batch-size \(digitsDefaults.batchSize)] \
+    [--learning-rate \(architectureDefaults(\.learningRate))] [--seed \(digitsDefaults.seed)] \
+    [--split-seed \(digitsDefaults.splitSeed)] [--data PATH] [--save PATH | --load PATH] \
+    [--threads T]
     --batch-size is the global batch, a multiple of N; --threads the kernel threads of each rank
-    (default: OMP_NUM_THREADS or all processors); digits: the defaults of --epochs and
-    --learning-rate are the model's (cnn, residual); --save writes the trained model
-    (safetensors, rank 0 only); --load evaluates a saved model on the test images, untrained.
-    The spiral's picture (--output) is drawn by the single-process spiral example only.
+    (default: OMP_NUM_THREADS or all processors); the ranges are the single-process examples';
+    digits: the defaults of --epochs and --learning-rate are the model's (cnn, residual);
+    --save writes the trained model (safetensors, rank 0 only); --load evaluates a saved model
+    on the test images, untrained. The spiral's picture (--output) is drawn by the
+    single-process spiral example only.
     """
 
 /// The options after the experiment's name, as name → value.
@@ -65,14 +78,10 @@ let experiment = arguments[1]
     exit(2)
 }
 
-/// The option's value, or `fallback`; ends the job with the usage when it does not parse or
-/// is outside `range`.
-@MainActor func option<T: LosslessStringConvertible & Comparable>(_ name: String, _ fallback: T,
-                                                       in range: ClosedRange<T>) -> T {
+/// The option's value, or `fallback`; ends the job with the usage when it does not parse.
+@MainActor func option<T: LosslessStringConvertible>(_ name: String, _ fallback: T) -> T {
     guard let text = options[name] else { return fallback }
-    guard let value = T(text), range.contains(value) else {
-        stop("--\(name) \(text) must be in \(range)")
-    }
+    guard let value = T(text) else { stop("--\(name) \(text) does not parse as \(T.self)") }
     return value
 }
 
@@ -89,12 +98,31 @@ let experiment = arguments[1]
     return value
 }
 
-let architecture = choice("model", DigitsExperiment.Architecture.cnn)
-let epochs = option("epochs", experiment == "spiral" ? 200 : architecture.epochs,
-                    in: 1...1_000_000)
-let globalBatchSize = option("batch-size", experiment == "spiral" ? 20 : 32, in: 1...1_000_000)
-let seed = option("seed", UInt64(0), in: 0...UInt64.max)
-if options["threads"] != nil { Threads.count = option("threads", 1, in: 1...1024) }
+/// Reads the options every experiment has into `settings`.
+@MainActor func readTrainingOptions(into settings: inout some TrainingSettings) {
+    settings.epochs = option("epochs", settings.epochs)
+    settings.batchSize = option("batch-size", settings.batchSize)
+    settings.learningRate = option("learning-rate", settings.learningRate)
+    settings.seed = option("seed", settings.seed)
+}
+
+var spiral = spiralDefaults
+var digits = DigitsExperiment(architecture: choice("model", digitsDefaults.architecture))
+if experiment == "spiral" {
+    readTrainingOptions(into: &spiral)
+    spiral.hiddenUnits = option("hidden-units", spiral.hiddenUnits)
+    spiral.momentum = option("momentum", spiral.momentum)
+    spiral.weightDecay = option("weight-decay", spiral.weightDecay)
+    spiral.weightInitialization = choice("init", spiral.weightInitialization)
+} else {
+    readTrainingOptions(into: &digits)
+    digits.splitSeed = option("split-seed", digits.splitSeed)
+}
+let threads = options["threads"].map { _ in option("threads", 0) }
+let settings: any TrainingSettings = experiment == "spiral" ? spiral : digits
+if let message = invalidOption(in: settings, threads: threads) { stop(message) }
+if let threads { Threads.count = threads }
+let (epochs, globalBatchSize) = (settings.epochs, settings.batchSize)
 guard globalBatchSize % world.size == 0 else {
     stop("--batch-size \(globalBatchSize) must be a multiple of the \(world.size) ranks")
 }
@@ -128,34 +156,22 @@ do {
     var finalLoss = ""
     var accuracyReport: String
     if experiment == "spiral" {
-        var spiral = SpiralExperiment()
-        spiral.hiddenUnits = option("hidden-units", 100, in: 1...100_000)
-        spiral.learningRate = option("learning-rate", Float(0.1), in: 0...1000)
-        spiral.momentum = option("momentum", Float(0.9), in: 0...1)
-        spiral.weightDecay = option("weight-decay", Float(0.001), in: 0...1000)
-        spiral.weightInitialization = choice("init", SpiralExperiment.WeightInitialization.he)
-        spiral.seed = seed
         let (inputs, labels) = spiral.data()
         model = spiral.initializedModel()
         parallel = try DataParallel(model: model, world: world)
         let history = try parallel.fit(model, inputs: inputs, labels: labels,
-                                   optimizer: spiral.optimizer(for: model.parameters),
-                                   epochs: epochs, globalBatchSize: globalBatchSize,
-                                   seed: spiral.shuffleSeed, progress: printProgress)
-        let (shardInputs, shardLabels) = parallel.shard(inputs, labels: labels,
-                                                        globalBatchSize: globalBatchSize)
+                                       optimizer: spiral.optimizer(for: model.parameters),
+                                       epochs: epochs, globalBatchSize: globalBatchSize,
+                                       seed: spiral.shuffleSeed, progress: printProgress)
+        let (shardInputs, shardLabels) = try parallel.shard(inputs, labels: labels,
+                                                            globalBatchSize: globalBatchSize)
         let accuracy = try parallel.accuracy(of: model, shardInputs, labels: shardLabels)
         accuracyReport = "training accuracy \(String(format: "%.1f", accuracy * 100))%"
         finalLoss = "final loss \(history.last!), "
     } else {
-        var digits = DigitsExperiment(architecture: architecture)
-        digits.learningRate = option("learning-rate", architecture.learningRate, in: 0...1000)
-        digits.splitSeed = option("split-seed", UInt64(0), in: 0...UInt64.max)
-        digits.seed = seed
         let split = try digits.split(DigitsExperiment.loadData(
             from: options["data"] ?? DigitsExperiment.defaultDataPath))
-        model = DigitsExperiment.makeModel(architecture)
-        model.initializeParameters(seed: seed &+ 1)
+        model = digits.initializedModel()
         parallel = try DataParallel(model: model, world: world)
         if let path = options["load"] {
             // Every rank reads the file; the parameters' hash below checks they agree.
@@ -168,11 +184,13 @@ do {
                     if world.rank == 0 { try checkReplaceable(at: path) }
                 }
             }
-            if world.rank == 0 { print("Training \(architecture.summary), Adam, \(epochs) epochs") }
+            if world.rank == 0 {
+                print("Training \(digits.architecture.summary), Adam, \(epochs) epochs")
+            }
             let history = try parallel.fit(
                 model, inputs: split.train.inputs, labels: split.train.labels,
-                optimizer: Adam(parameters: model.parameters, learningRate: digits.learningRate),
-                epochs: epochs, globalBatchSize: globalBatchSize, seed: seed &+ 2,
+                optimizer: digits.optimizer(for: model.parameters), epochs: epochs,
+                globalBatchSize: globalBatchSize, seed: digits.shuffleSeed,
                 progress: printProgress)
             finalLoss = "final loss \(history.last!), "
             if let path = options["save"] {

@@ -209,6 +209,11 @@ final class DistributedTests: XCTestCase {
                        + "rank 0's 300")
     }
 
+    func testARankWhoseInputsAndLabelsDifferInCountStopsEveryRank() throws {
+        try checkFault("count-mismatch", message: "rank 1: the inputs have 300 samples but "
+                       + "there are 299 labels")
+    }
+
     func testABadLabelInOneShardStopsEveryRank() throws {
         try checkFault("bad-label", message: "rank 1: label 7")
     }
@@ -232,6 +237,21 @@ final class DistributedTests: XCTestCase {
     /// The "test accuracy" line `mpi-train digits` printed.
     func testAccuracy(_ run: Launch) -> Substring? {
         run.output.split(separator: "\n").first { $0.hasPrefix("test accuracy ") }
+    }
+
+    func testMPITrainTakesTheRangesOfTheSingleProcessExamples() throws {
+        for experiment in ["spiral", "digits"] {
+            let refused = try launch(experiment, ["--learning-rate", "0"], ranks: 1,
+                                     program: "mpi-train")
+            XCTAssertEqual(refused.status, 2, refused.output)
+            XCTAssertTrue(refused.output.contains("--learning-rate must be a positive number, "
+                                                  + "got 0.0"), refused.output)
+        }
+        // Momentum above 1 and weight decay above 1000, which `spiral` takes too.
+        let accepted = try launch("spiral", ["--momentum", "1.5", "--weight-decay", "1001",
+                                             "--learning-rate", "1e-7", "--epochs", "1"],
+                                  ranks: 1, program: "mpi-train")
+        XCTAssertEqual(accepted.status, 0, accepted.output)
     }
 
     func testMPITrainSavesOnRankZeroAndLoadsTheResidualDigitsNetwork() throws {

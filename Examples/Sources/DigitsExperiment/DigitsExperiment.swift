@@ -1,4 +1,5 @@
 import DeepLearning
+import ExampleOptions
 import Foundation
 
 /// The `digits` example's experiment: a small CNN or a residual network classifying the 8×8
@@ -17,7 +18,7 @@ import Foundation
 /// let result = try experiment.run(on: try experiment.split(data))
 /// print(result.testEvaluation.accuracy)
 /// ```
-public struct DigitsExperiment: Sendable {
+public struct DigitsExperiment: TrainingSettings, Sendable {
     /// The data set shipped with the example: `data/digits.csv.gz`, a resource of this target
     /// (its source and licence in `data/README.md` beside it), found from any working directory.
     public static let defaultDataPath = Bundle.module.bundleURL
@@ -31,8 +32,11 @@ public struct DigitsExperiment: Sendable {
 
     /// The network trained.
     public var architecture: Architecture
+    /// The passes over the training images (by default the architecture's).
     public var epochs: Int
+    /// The images of a mini-batch.
     public var batchSize = 32
+    /// Adam's step size (by default the architecture's).
     public var learningRate: Float
     /// The fraction of each digit's images held out for testing (rounded to whole images).
     public var testFraction = 0.2
@@ -47,6 +51,13 @@ public struct DigitsExperiment: Sendable {
         self.architecture = architecture
         epochs = architecture.epochs
         learningRate = architecture.learningRate
+    }
+
+    /// Throws `InvalidOption`, naming the `digits` example's option, when a setting is outside
+    /// the range the examples accept: epochs in 1...`maximumEpochs`, a batch size of at least
+    /// 1, a positive learning rate.
+    public func validate() throws {
+        try checkTrainingSettings()
     }
 
     /// The networks of the example.
@@ -91,14 +102,18 @@ public struct DigitsExperiment: Sendable {
     public struct LabelledImages {
         /// `[count, 1, 8, 8]`, pixels in [0, 1].
         public let inputs: Tensor
+        /// The digit of each image, 0...9.
         public let labels: [Int32]
 
+        /// The number of images.
         public var count: Int { labels.count }
     }
 
     /// The training and test images.
     public struct Split {
+        /// The images trained on.
         public let train: LabelledImages
+        /// The images held out for testing.
         public let test: LabelledImages
     }
 
@@ -198,23 +213,40 @@ public struct DigitsExperiment: Sendable {
 
     /// The trained model, the mean loss of each epoch and the model's results on the test set.
     public struct Result {
+        /// The trained network.
         public let model: Model
+        /// The mean loss of each epoch.
         public let lossHistory: [Float]
+        /// The trained network's accuracy and confusion matrix on the test images.
         public let testEvaluation: Evaluation
     }
+
+    /// The network of `architecture`, its weights drawn from seed + 1.
+    public func initializedModel() -> Model {
+        let model = Self.makeModel(architecture)
+        model.initializeParameters(seed: seed &+ 1)
+        return model
+    }
+
+    /// Adam with the experiment's learning rate over `parameters`.
+    public func optimizer(for parameters: [Tensor]) -> Adam {
+        Adam(parameters: parameters, learningRate: learningRate)
+    }
+
+    /// The seed of the shuffling: seed + 2.
+    public var shuffleSeed: UInt64 { seed &+ 2 }
 
     /// Builds the network and trains it on `split.train`; `progress` is called after every
     /// epoch with the model, e.g. to evaluate it on `split.test`.
     public func run(on split: Split, progress: ((TrainingProgress, Model) throws -> Void)? = nil)
         throws -> Result
     {
-        let model = Self.makeModel(architecture)
-        model.initializeParameters(seed: seed &+ 1)
-        let optimizer = Adam(parameters: model.parameters, learningRate: learningRate)
+        let model = initializedModel()
         var progressError: Error?
         let history = try model.fit(split.train.inputs, labels: split.train.labels,
-                                    optimizer: optimizer, epochs: epochs, batchSize: batchSize,
-                                    seed: seed &+ 2) { report in
+                                    optimizer: optimizer(for: model.parameters),
+                                    epochs: epochs, batchSize: batchSize,
+                                    seed: shuffleSeed) { report in
             guard progressError == nil else { return }
             do { try progress?(report, model) } catch { progressError = error }
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import DeepLearning
 import DigitsExperiment
+import ExampleOptions
 
 extension DigitsExperiment.Architecture: ExpressibleByArgument {}
 
@@ -26,7 +27,7 @@ struct DigitsCommand: ParsableCommand {
     var data = DigitsExperiment.defaultDataPath
     @Option(help: "Passes over the training images, at most \(maximumEpochs) (default: cnn 30, residual 10).")
     var epochs: Int?
-    @Option(help: "Images per mini-batch.") var batchSize = 32
+    @Option(help: "Images per mini-batch.") var batchSize = DigitsExperiment().batchSize
     @Option(help: "Adam step size (default: cnn 1e-3, residual 3e-3).") var learningRate: Float?
     @Option(help: "Seed of the initial weights and the shuffling.") var seed: UInt64 = 0
     @Option(help: "Seed of the stratified 80/20 train/test split.") var splitSeed: UInt64 = 0
@@ -36,21 +37,20 @@ struct DigitsCommand: ParsableCommand {
     @Option(help: "Evaluate the model saved in this file on the test images, without training.")
     var load: String?
 
-    /// Bounds that keep the options within what the machine can run, with a message instead of
-    /// a crash (a thread count beyond Int32).
-    static let maximumEpochs = 1_000_000
-    static let maximumThreads = 1024
+    /// The experiment of the options.
+    private var experiment: DigitsExperiment {
+        var experiment = DigitsExperiment(architecture: model)
+        if let epochs { experiment.epochs = epochs }
+        experiment.batchSize = batchSize
+        if let learningRate { experiment.learningRate = learningRate }
+        experiment.seed = seed
+        experiment.splitSeed = splitSeed
+        return experiment
+    }
 
     func validate() throws {
-        if let epochs, !(1...Self.maximumEpochs).contains(epochs) {
-            throw ValidationError("--epochs must be in 1...\(Self.maximumEpochs), got \(epochs)")
-        }
-        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
-        if let learningRate, !(learningRate.isFinite && learningRate > 0) {
-            throw ValidationError("--learning-rate must be a positive number, got \(learningRate)")
-        }
-        if let threads, !(1...Self.maximumThreads).contains(threads) {
-            throw ValidationError("--threads must be in 1...\(Self.maximumThreads), got \(threads)")
+        if let message = invalidOption(in: experiment, threads: threads) {
+            throw ValidationError(message)
         }
         if data.isEmpty { throw ValidationError("--data must name a file") }
         if save?.isEmpty == true { throw ValidationError("--save must name a file") }
@@ -64,12 +64,7 @@ struct DigitsCommand: ParsableCommand {
         // Before any work: a model that cannot be saved is not trained.
         if let save { try checkReplaceable(at: save) }
         if let threads { Threads.count = threads }
-        var experiment = DigitsExperiment(architecture: model)
-        if let epochs { experiment.epochs = epochs }
-        experiment.batchSize = batchSize
-        if let learningRate { experiment.learningRate = learningRate }
-        experiment.seed = seed
-        experiment.splitSeed = splitSeed
+        let experiment = self.experiment
         let split = try experiment.split(try DigitsExperiment.loadData(from: data))
         print("\(split.train.count) training and \(split.test.count) test images from \(data), \(Threads.count) thread(s)")
 
