@@ -9,10 +9,13 @@ final class FunctionNode: GradientNode {
     private let function: any Function
     /// This call's number in `FunctionCalls`.
     private let call: UInt64
+    /// The shape of the input, which the gradient `backward(_:)` returns must have.
+    private let inputShape: [Int]
 
     init(_ function: any Function, input: Tensor, output: Tensor) {
         self.function = function
         call = FunctionCalls.recordCall(of: function)
+        inputShape = input.shape
         super.init("\(function)", inputs: [input], saving: [output], outputShape: output.shape)
     }
 
@@ -26,6 +29,8 @@ final class FunctionNode: GradientNode {
                 "backward: \(function) was called again after this call was recorded, and a Function keeps the state of its last forward pass only; call backward() before calling it again, or write its callAsFunction with operations")
         _ = savedValue(0) // stops when a direct forward(_:) overwrote the output it returned
         let inputGradient = function.backward(outputGradient)
+        require(inputGradient.shape == inputShape,
+                "backward: \(function) returned an input gradient of shape \(inputGradient.shape) for its input of shape \(inputShape)")
         // The function's parameters are not the graph's leaves: their gradients are complete
         // now (a function's state is one call's, so its node runs once a pass).
         for parameter in function.parameters { parameter.runGradientHooks() }
