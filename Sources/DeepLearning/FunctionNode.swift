@@ -5,18 +5,20 @@ import Synchronization
 /// `forward(_:)`. So the node runs only while its call is still the function's last one
 /// (`FunctionCalls`); otherwise it stops with a message rather than compute the gradient of
 /// another call.
+///
+/// It saves what that `backward(_:)` may read, as the library's layers' nodes do: the output
+/// the function returned, its input and its parameters; a write to any of them before the
+/// node runs (a direct `forward(_:)`, an optimizer's step) stops the backward pass.
 final class FunctionNode: GradientNode {
     private let function: any Function
     /// This call's number in `FunctionCalls`.
     private let call: UInt64
-    /// The shape of the input, which the gradient `backward(_:)` returns must have.
-    private let inputShape: [Int]
 
     init(_ function: any Function, input: Tensor, output: Tensor) {
         self.function = function
         call = FunctionCalls.recordCall(of: function)
-        inputShape = input.shape
-        super.init("\(function)", inputs: [input], saving: [output], outputShape: output.shape)
+        super.init("\(function)", inputs: [input], saving: [output, input] + function.parameters,
+                   outputShape: output.shape)
     }
 
     /// A node that never ran (its graph was dropped) still waits in the ledger.
@@ -27,8 +29,9 @@ final class FunctionNode: GradientNode {
     override func backward(_ outputGradient: Tensor) {
         require(FunctionCalls.finish(call, of: function),
                 "backward: \(function) was called again after this call was recorded, and a Function keeps the state of its last forward pass only; call backward() before calling it again, or write its callAsFunction with operations")
-        _ = savedValue(0) // stops when a direct forward(_:) overwrote the output it returned
+        requireSavedTensorsUnchanged()
         let inputGradient = function.backward(outputGradient)
+        let inputShape = savedShape(1)
         require(inputGradient.shape == inputShape,
                 "backward: \(function) returned an input gradient of shape \(inputGradient.shape) for its input of shape \(inputShape)")
         // The function's parameters are not the graph's leaves: their gradients are complete
