@@ -156,31 +156,43 @@ public final class Tensor {
     /// (zeroed) on first use; layers accumulate into it and optimizers zero it.
     ///
     /// Read it through this property after `zeroGradient()`, not through a pointer kept from
-    /// before: zeroing is deferred until the buffer is next asked for.
+    /// before: zeroing is deferred until the buffer is next asked for (a write counted in the
+    /// version of the gradient's storage). Code that writes to the gradient takes
+    /// `writableGradientPointer`.
     var gradientPointer: UnsafeMutablePointer<Float> {
-        let storage = gradientBuffer
+        let storage = gradientStorageAllocated
         if gradientIsUnwrittenZero {
-            storage.update(repeating: 0, count: capacity)
+            storage.base.update(repeating: 0, count: capacity)
+            storage.version &+= 1
             gradientIsUnwrittenZero = false
         }
-        return storage
+        return storage.base
+    }
+
+    /// `gradientPointer` for writing: raises the version of the gradient's storage, which the
+    /// tensor `gradient` returns shares, so that a node which saved that tensor detects the
+    /// write.
+    var writableGradientPointer: UnsafeMutablePointer<Float> {
+        let pointer = gradientPointer
+        gradientStorageAllocated.version &+= 1
+        return pointer
     }
 
     /// The gradient buffer for a kernel that adds into it, and whether the kernel must add to
     /// its contents (true) or overwrite them (false: right after `zeroGradient()`, when the
     /// buffer holds stale values standing for zeros). The kernel must write every element;
-    /// the gradient counts as written afterwards. This saves the pass that writes the zeros
-    /// and the one that reads them back, as PyTorch's `zero_grad(set_to_none=True)` does.
+    /// the gradient counts as written afterwards (its storage's version is raised). This saves
+    /// the pass that writes the zeros and the one that reads them back, as PyTorch's
+    /// `zero_grad(set_to_none=True)` does.
     ///
     /// `backward()` accumulates a leaf's gradient through it too.
     func gradientForAccumulation() -> (buffer: UnsafeMutablePointer<Float>, accumulate: Bool) {
         let accumulate = !gradientIsUnwrittenZero
         gradientIsUnwrittenZero = false
-        return (gradientBuffer, accumulate)
+        let storage = gradientStorageAllocated
+        storage.version &+= 1
+        return (storage.base, accumulate)
     }
-
-    /// The gradient's storage, allocated (zeroed) on first use, whatever it holds.
-    private var gradientBuffer: UnsafeMutablePointer<Float> { gradientStorageAllocated.base }
 
     /// The gradient's storage object, allocated (zeroed) on first use.
     var gradientStorageAllocated: TensorStorage {
