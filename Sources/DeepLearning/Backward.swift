@@ -59,10 +59,12 @@ extension Tensor {
     /// graph, and for a parameter of a `Model`'s layers, the model's fused backward passes
     /// too (`Model.fit` on a model of `Function`s, `Model.backward(_:)`,
     /// `Model.accumulateParameterGradients`), in which a `Linear`'s weight with a hook does
-    /// not take its step in its gradient's product. A parameter of a `Function` of your own
-    /// called as a layer (without a graph form) runs its hooks right after the function's
-    /// `backward(_:)` in either pass; called by hand, that `backward(_:)` runs no hook. Hooks
-    /// run in the order they were added. PyTorch's `register_post_accumulate_grad_hook`.
+    /// not take its step in its gradient's product. For a parameter of a `Function` of your
+    /// own called as a layer (without a graph form), the function's `backward(_:)` is one
+    /// contribution: through the graph the hooks run once, after it or after a later use of
+    /// the parameter; on the fused path right after it. Called by hand, that `backward(_:)`
+    /// runs no hook. Hooks run in the order they were added. PyTorch's
+    /// `register_post_accumulate_grad_hook`.
     ///
     /// ```swift
     /// weight.onGradientAccumulated { print("dW ready:", $0.gradients) }

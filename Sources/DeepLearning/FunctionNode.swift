@@ -9,6 +9,10 @@ import Synchronization
 /// It saves what that `backward(_:)` may read, as the library's layers' nodes do: the output
 /// the function returned, its input and its parameters; a write to any of them before the
 /// node runs (a direct `forward(_:)`, an optimizer's step) stops the backward pass.
+///
+/// Its edges lead to the input and to the function's parameters, into whose gradients the
+/// function's `backward(_:)` adds itself: `GraphExecution` counts the node among each
+/// parameter's contributions and runs the parameter's hooks after its last one.
 final class FunctionNode: GradientNode {
     private let function: any Function
     /// This call's number in `FunctionCalls`.
@@ -17,8 +21,10 @@ final class FunctionNode: GradientNode {
     init(_ function: any Function, input: Tensor, output: Tensor) {
         self.function = function
         call = FunctionCalls.recordCall(of: function)
-        super.init("\(function)", inputs: [input], saving: [output, input] + function.parameters,
+        let parameters = function.parameters
+        super.init("\(function)", inputs: [input], saving: [output, input] + parameters,
                    outputShape: output.shape)
+        for parameter in parameters where parameter.isLeaf { appendInput(parameter) }
     }
 
     /// A node that never ran (its graph was dropped) still waits in the ledger.
@@ -34,9 +40,6 @@ final class FunctionNode: GradientNode {
         let inputShape = savedShape(1)
         require(inputGradient.shape == inputShape,
                 "backward: \(function) returned an input gradient of shape \(inputGradient.shape) for its input of shape \(inputShape)")
-        // The function's parameters are not the graph's leaves: their gradients are complete
-        // now (a function's state is one call's, so its node runs once a pass).
-        for parameter in function.parameters { parameter.runGradientHooks() }
         gradientTarget(forInput: 0)?.add(inputGradient)
     }
 }

@@ -52,4 +52,17 @@ final class FunctionNodeTests: XCTestCase {
                           epochs: 2, batchSize: 2)
         XCTAssertNotEqual(layer.scale.values, before)
     }
+
+    /// A parameter of the function also used by another operation of the graph: its hook runs
+    /// once, with the sum of both contributions, whichever runs last.
+    func testHookOfAParameterUsedElsewhereRunsOnceAfterItsLastContribution() {
+        let layer = Scaling(reusesOutput: false)
+        var calls: [[Float]] = []
+        layer.scale.onGradientAccumulated { calls.append($0.gradients) }
+        let x = Tensor(shape: [1, 2], values: [1, 2], requiresGradient: true)
+        (layer(x).sum() + (layer.scale * 10).sum()).backward()
+        XCTAssertEqual(calls, [[13]])
+        (layer(x * 10).sum() + layer.scale.sum()).backward()
+        XCTAssertEqual(calls, [[13], [44]])
+    }
 }
