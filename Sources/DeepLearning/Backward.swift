@@ -105,9 +105,10 @@ enum GraphExecution {
                         input.pendingConsumers -= 1
                         if input.pendingConsumers == 0 { nodes.push(input) }
                     case .leaf(let leaf):
-                        guard !leaf.gradientHooks.isEmpty else { break }
                         leaf.pendingGradientContributions -= 1
-                        if leaf.pendingGradientContributions == 0 { leaf.runGradientHooks() }
+                        if leaf.pendingGradientContributions == 0 && !leaf.gradientHooks.isEmpty {
+                            leaf.runGradientHooks()
+                        }
                     }
                 }
                 node.free()
@@ -115,8 +116,9 @@ enum GraphExecution {
         }
     }
 
-    /// Sets every node's `pendingConsumers` (and every hooked leaf's
-    /// `pendingGradientContributions`) to its number of uses in the graph below `root`.
+    /// Sets every node's `pendingConsumers` (and every leaf's `pendingGradientContributions`,
+    /// with hooks or not, so that a hook added during the pass finds the count right) to its
+    /// number of uses in the graph below `root`.
     /// Stops with a message when a node was freed by an earlier `backward()`. `stack` holds
     /// `root` on entry and is empty on return.
     private static func countConsumers(from root: GradientNode, stack: inout NodeStack) {
@@ -134,7 +136,7 @@ enum GraphExecution {
                         stack.push(input)
                     }
                 case .leaf(let leaf):
-                    if !leaf.gradientHooks.isEmpty { leaf.pendingGradientContributions += 1 }
+                    leaf.pendingGradientContributions += 1
                 }
             }
         }

@@ -146,7 +146,7 @@ public final class Tensor {
 
     /// The closures `onGradientAccumulated(_:)` registered, in order.
     @exclusivity(unchecked) var gradientHooks: [(Tensor) -> Void] = []
-    /// During `backward()`: the gradient contributions to this leaf still to come.
+    /// During `backward()`: the gradient contributions to this leaf still to come; 0 outside.
     @exclusivity(unchecked) var pendingGradientContributions = 0
 
     /// The number of elements: the product of `shape`.
