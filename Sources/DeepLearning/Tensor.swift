@@ -56,19 +56,26 @@ public final class Tensor {
 
     /// A tensor of zeros.
     public init(shape: [Int]) {
-        require(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
-        // The element count, and its byte count, must fit in an Int.
+        let count = Tensor.elementCount(of: shape)
+        self.shape = shape
+        self.capacity = count
+        self.count = count
+        storage = TensorStorage.make(count: capacity, zeroed: true)
+        value = storage.base
+    }
+
+    /// The number of elements of `shape`; stops with a message naming `operation` and the
+    /// shape when a dimension is negative, or when the count or its byte count does not fit
+    /// in an Int.
+    static func elementCount(of shape: [Int], for operation: String = "Tensor") -> Int {
+        require(shape.allSatisfy { $0 >= 0 }, "\(operation): negative dimension in shape \(shape)")
         let count = shape.reduce(into: (product: 1, overflow: false)) { result, dimension in
             let (product, overflow) = result.product.multipliedReportingOverflow(by: dimension)
             result = (product, result.overflow || overflow)
         }
         require(!count.overflow && count.product <= Int.max / MemoryLayout<Float>.stride,
-                "Tensor: shape \(shape) has too many elements to address")
-        self.shape = shape
-        self.capacity = count.product
-        self.count = count.product
-        storage = TensorStorage.make(count: capacity, zeroed: true)
-        value = storage.base
+                "\(operation): shape \(shape) has too many elements to address")
+        return count.product
     }
 
     /// A tensor of `shape` whose `count` values start at `value` in `storage`: a view of it
@@ -84,7 +91,7 @@ public final class Tensor {
     /// A tensor of `shape` whose values are unspecified (a buffer from the pool, for an
     /// operation to overwrite).
     convenience init(uninitializedShape shape: [Int]) {
-        let storage = TensorStorage.make(count: shape.reduce(1, *), zeroed: false)
+        let storage = TensorStorage.make(count: Tensor.elementCount(of: shape), zeroed: false)
         self.init(shape: shape, storage: storage, value: storage.base)
     }
 
