@@ -5,6 +5,9 @@ void ck_sgemm_batched(int64_t batch, int trans_a, int trans_b, int64_t m, int64_
                       float alpha, const float *a, int64_t lda, int64_t stride_a,
                       const float *b, int64_t ldb, int64_t stride_b, float beta, float *c,
                       int64_t ldc, int64_t stride_c) {
+    /* A shared C of an empty batch is the empty sum: C = beta * C, k = 0 reading no operand. */
+    if (batch == 0 && stride_c == 0)
+        ck_sgemm(trans_a, trans_b, m, n, 0, alpha, a, lda, b, ldb, beta, c, ldc);
     for (int64_t i = 0; i < batch; i++) {
         /* A C shared by the batch (stride 0) sums the products, in batch order. */
         float beta_i = stride_c == 0 && i > 0 ? 1.0f : beta;

@@ -121,7 +121,7 @@ int ck_sgemm_takes_step(int trans_a, int trans_b, int64_t m, int64_t n, int64_t 
  * A_i = a + i * stride_a, B_i = b + i * stride_b, C_i = c + i * stride_c, i in batch order.
  * A stride of 0 shares an operand among the batch; stride_c == 0 sums all products into one
  * C: C = alpha * sum over i of op(A_i) * op(B_i) + beta * C (each product added in order, beta
- * applied with the first). */
+ * applied with the first), so batch == 0 leaves C = beta * C (zeros when beta is 0). */
 void ck_sgemm_batched(int64_t batch, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
                       float alpha, const float *a, int64_t lda, int64_t stride_a,
                       const float *b, int64_t ldb, int64_t stride_b, float beta, float *c,

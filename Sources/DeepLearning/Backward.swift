@@ -59,13 +59,15 @@ extension Tensor {
     /// graph, and for a parameter of a `Model`'s layers, the model's fused backward passes
     /// too (`Model.fit` on a model of `Function`s, `Model.backward(_:)`,
     /// `Model.accumulateParameterGradients`), in which a `Linear`'s weight with a hook does
-    /// not take its step in its gradient's product. A parameter of a `Function` of your own
-    /// called as a layer (without a graph form) runs its hooks right after the function's
-    /// `backward(_:)` in either pass; called by hand, that `backward(_:)` runs no hook. Hooks
-    /// run in the order they were added, once per pass that reaches the parameter: in a step
-    /// of `fit` whose `CustomLoss` uses the parameter too (a penalty written in the loss), the
-    /// hooks run after the loss's backward pass and again after the model's. The gradient of
-    /// `fit`'s `penalties` is added after both passes and their hooks. PyTorch's
+    /// not take its step in its gradient's product. For a parameter of a `Function` of your
+    /// own called as a layer (without a graph form), the function's `backward(_:)` is one
+    /// contribution: through the graph the hooks run once, after it or after a later use of
+    /// the parameter; on the fused path right after it. Called by hand, that `backward(_:)`
+    /// runs no hook. Hooks run in the order they were added, once per pass that reaches the
+    /// parameter: in a step of `fit` whose `CustomLoss` uses the parameter too (a penalty
+    /// written in the loss), the hooks run after the loss's backward pass and again after the
+    /// model's. The gradient of `fit`'s `penalties` is added after both passes and their
+    /// hooks. PyTorch's
     /// `register_post_accumulate_grad_hook`.
     ///
     /// ```swift
@@ -107,9 +109,10 @@ enum GraphExecution {
                         input.pendingConsumers -= 1
                         if input.pendingConsumers == 0 { nodes.push(input) }
                     case .leaf(let leaf):
-                        guard !leaf.gradientHooks.isEmpty else { break }
                         leaf.pendingGradientContributions -= 1
-                        if leaf.pendingGradientContributions == 0 { leaf.runGradientHooks() }
+                        if leaf.pendingGradientContributions == 0 && !leaf.gradientHooks.isEmpty {
+                            leaf.runGradientHooks()
+                        }
                     }
                 }
                 node.free()
@@ -117,8 +120,9 @@ enum GraphExecution {
         }
     }
 
-    /// Sets every node's `pendingConsumers` (and every hooked leaf's
-    /// `pendingGradientContributions`) to its number of uses in the graph below `root`.
+    /// Sets every node's `pendingConsumers` (and every leaf's `pendingGradientContributions`,
+    /// with hooks or not, so that a hook added during the pass finds the count right) to its
+    /// number of uses in the graph below `root`.
     /// Stops with a message when a node was freed by an earlier `backward()`. `stack` holds
     /// `root` on entry and is empty on return.
     private static func countConsumers(from root: GradientNode, stack: inout NodeStack) {
@@ -136,7 +140,7 @@ enum GraphExecution {
                         stack.push(input)
                     }
                 case .leaf(let leaf):
-                    if !leaf.gradientHooks.isEmpty { leaf.pendingGradientContributions += 1 }
+                    leaf.pendingGradientContributions += 1
                 }
             }
         }

@@ -186,7 +186,8 @@ public final class BatchNorm: Function {
         ck_batch_norm_backward(Int64(batch), Int64(features), Int64(pixels), input.value,
                                outputGradient.value, weight.value, savedMean.value,
                                savedInverseStd.value, usedBatchStatistics ? 1 : 0,
-                               inputGradient, weight.gradientPointer, bias.gradientPointer)
+                               inputGradient, weight.writableGradientPointer,
+                               bias.writableGradientPointer)
     }
 }
 

@@ -74,7 +74,9 @@ extension Function {
     /// own: `forward(_:)` (its result copied), and a node whose backward pass calls
     /// `backward(_:)`, which accumulates the parameters' gradients itself. Such a function
     /// keeps one call's state: calling it again before `backward()` makes the first call's
-    /// node stop with a message. The library's layers record per call.
+    /// node stop with a message. The library's layers record per call. The node saves the
+    /// input and the parameters, as the library's layers' nodes do: a write to them before
+    /// `backward()` (an optimizer's step) stops the backward pass with a message.
     public func callAsFunction(_ input: Tensor) -> Tensor {
         TrainingBatchProbe.current?.ask(self, input: input)
         let output = forward(input)

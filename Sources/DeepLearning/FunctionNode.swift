@@ -5,6 +5,14 @@ import Synchronization
 /// `forward(_:)`. So the node runs only while its call is still the function's last one
 /// (`FunctionCalls`); otherwise it stops with a message rather than compute the gradient of
 /// another call.
+///
+/// It saves what that `backward(_:)` may read, as the library's layers' nodes do: the output
+/// the function returned, its input and its parameters; a write to any of them before the
+/// node runs (a direct `forward(_:)`, an optimizer's step) stops the backward pass.
+///
+/// Its edges lead to the input and to the function's parameters, into whose gradients the
+/// function's `backward(_:)` adds itself: `GraphExecution` counts the node among each
+/// parameter's contributions and runs the parameter's hooks after its last one.
 final class FunctionNode: GradientNode {
     private let function: any Function
     /// This call's number in `FunctionCalls`.
@@ -13,7 +21,10 @@ final class FunctionNode: GradientNode {
     init(_ function: any Function, input: Tensor, output: Tensor) {
         self.function = function
         call = FunctionCalls.recordCall(of: function)
-        super.init("\(function)", inputs: [input], saving: [output], outputShape: output.shape)
+        let parameters = function.parameters
+        super.init("\(function)", inputs: [input], saving: [output, input] + parameters,
+                   outputShape: output.shape)
+        for parameter in parameters where parameter.isLeaf { appendInput(parameter) }
     }
 
     /// A node that never ran (its graph was dropped) still waits in the ledger.
@@ -24,11 +35,11 @@ final class FunctionNode: GradientNode {
     override func backward(_ outputGradient: Tensor) {
         require(FunctionCalls.finish(call, of: function),
                 "backward: \(function) was called again after this call was recorded, and a Function keeps the state of its last forward pass only; call backward() before calling it again, or write its callAsFunction with operations")
-        _ = savedValue(0) // stops when a direct forward(_:) overwrote the output it returned
+        requireSavedTensorsUnchanged()
         let inputGradient = function.backward(outputGradient)
-        // The function's parameters are not the graph's leaves: their gradients are complete
-        // now (a function's state is one call's, so its node runs once a pass).
-        for parameter in function.parameters { parameter.runGradientHooks() }
+        let inputShape = savedShape(1)
+        require(inputGradient.shape == inputShape,
+                "backward: \(function) returned an input gradient of shape \(inputGradient.shape) for its input of shape \(inputShape)")
         gradientTarget(forInput: 0)?.add(inputGradient)
     }
 }

@@ -216,6 +216,13 @@ public class GradientNode {
         fatalError("backward: \(operation) saved a tensor of shape \(saved.shape) for its backward pass, which was modified afterwards (version \(saved.version), now \(saved.storage.version)); compute it anew or modify a copy")
     }
 
+    /// Stops with a message, as `savedValue(_:)`, when something wrote to any saved tensor
+    /// since it was saved: for a backward pass that reads them by other ways than
+    /// `savedValue(_:)`.
+    func requireSavedTensorsUnchanged() {
+        for index in 0..<savedCount { _ = savedValue(index) }
+    }
+
     /// The shape of saved tensor `index`.
     func savedShape(_ index: Int) -> [Int] { saved(index).shape }
 

@@ -34,7 +34,8 @@ public struct Penalty {
     public func apply() -> Float {
         var total = 0.0
         for parameter in parameters {
-            total += ck_penalty(Int64(parameter.count), parameter.value, parameter.gradientPointer, l1, l2)
+            total += ck_penalty(Int64(parameter.count), parameter.value,
+                                parameter.writableGradientPointer, l1, l2)
         }
         return Float(total)
     }

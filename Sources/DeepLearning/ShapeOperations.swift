@@ -15,15 +15,15 @@ extension Tensor {
     public func reshaped(_ newShape: [Int]) -> Tensor {
         var resolved = newShape
         let inferred = newShape.indices.filter { newShape[$0] == -1 }
-        let known = newShape.filter { $0 != -1 }.reduce(1, *)
         require(inferred.count <= 1 && newShape.allSatisfy { $0 >= -1 },
                 "reshaped: shape \(newShape) has more than one -1 or a negative dimension")
         if let d = inferred.first {
+            let known = Tensor.elementCount(of: newShape.filter { $0 != -1 }, for: "reshaped")
             require(known > 0 && count % known == 0,
                     "reshaped: shape \(shape) (\(count) elements) cannot be viewed as \(newShape)")
             resolved[d] = count / known
         }
-        require(resolved.reduce(1, *) == count,
+        require(Tensor.elementCount(of: resolved, for: "reshaped") == count,
                 "reshaped: shape \(shape) (\(count) elements) cannot be viewed as \(newShape)")
         let view = Tensor(shape: resolved, storage: storage, value: value)
         if recordsGradient(self) { view.attach(ReshapeNode(input: self, output: view)) }
@@ -103,7 +103,11 @@ public func concatenate(_ tensors: [Tensor], alongAxis axis: Int) -> Tensor {
         require(fits, "concatenate: shapes \(tensors.map(\.shape)) differ elsewhere than along axis \(axis)")
     }
     var shape = first
-    shape[d] = tensors.reduce(0) { $0 + $1.shape[d] }
+    for tensor in tensors.dropFirst() {
+        let (sum, overflow) = shape[d].addingReportingOverflow(tensor.shape[d])
+        require(!overflow, "concatenate: the sizes along axis \(axis) of shapes \(tensors.map(\.shape)) add up to more than \(Int.max)")
+        shape[d] = sum
+    }
     let y = Tensor(uninitializedShape: shape)
     let (outer, total, inner) = y.axisView(d)
     var offset = 0

@@ -48,19 +48,26 @@ public final class Tensor {
 
     /// A tensor of zeros.
     public init(shape: [Int]) {
-        require(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
-        // The element count, and its byte count, must fit in an Int.
+        let count = Tensor.elementCount(of: shape)
+        self.shape = shape
+        self.capacity = count
+        self.count = count
+        storage = TensorStorage.make(count: capacity, zeroed: true)
+        value = storage.base
+    }
+
+    /// The number of elements of `shape`; stops with a message naming `operation` and the
+    /// shape when a dimension is negative, or when the count or its byte count does not fit
+    /// in an Int.
+    static func elementCount(of shape: [Int], for operation: String = "Tensor") -> Int {
+        require(shape.allSatisfy { $0 >= 0 }, "\(operation): negative dimension in shape \(shape)")
         let count = shape.reduce(into: (product: 1, overflow: false)) { result, dimension in
             let (product, overflow) = result.product.multipliedReportingOverflow(by: dimension)
             result = (product, result.overflow || overflow)
         }
         require(!count.overflow && count.product <= Int.max / MemoryLayout<Float>.stride,
-                "Tensor: shape \(shape) has too many elements to address")
-        self.shape = shape
-        self.capacity = count.product
-        self.count = count.product
-        storage = TensorStorage.make(count: capacity, zeroed: true)
-        value = storage.base
+                "\(operation): shape \(shape) has too many elements to address")
+        return count.product
     }
 
     /// A layer's parameter before its values are drawn: zeros that require a gradient.
@@ -82,7 +89,7 @@ public final class Tensor {
     /// A tensor of `shape` whose values are unspecified (a buffer from the pool, for an
     /// operation to overwrite).
     convenience init(uninitializedShape shape: [Int]) {
-        let storage = TensorStorage.make(count: shape.reduce(1, *), zeroed: false)
+        let storage = TensorStorage.make(count: Tensor.elementCount(of: shape), zeroed: false)
         self.init(shape: shape, storage: storage, value: storage.base)
     }
 
@@ -144,7 +151,7 @@ public final class Tensor {
 
     /// The closures `onGradientAccumulated(_:)` registered, in order.
     @exclusivity(unchecked) var gradientHooks: [(Tensor) -> Void] = []
-    /// During `backward()`: the gradient contributions to this leaf still to come.
+    /// During `backward()`: the gradient contributions to this leaf still to come; 0 outside.
     @exclusivity(unchecked) var pendingGradientContributions = 0
 
     /// The number of elements: the product of `shape`.
@@ -154,31 +161,43 @@ public final class Tensor {
     /// (zeroed) on first use; layers accumulate into it and optimizers zero it.
     ///
     /// Read it through this property after `zeroGradient()`, not through a pointer kept from
-    /// before: zeroing is deferred until the buffer is next asked for.
+    /// before: zeroing is deferred until the buffer is next asked for (a write counted in the
+    /// version of the gradient's storage). Code that writes to the gradient takes
+    /// `writableGradientPointer`.
     var gradientPointer: UnsafeMutablePointer<Float> {
-        let storage = gradientBuffer
+        let storage = gradientStorageAllocated
         if gradientIsUnwrittenZero {
-            storage.update(repeating: 0, count: capacity)
+            storage.base.update(repeating: 0, count: capacity)
+            storage.version &+= 1
             gradientIsUnwrittenZero = false
         }
-        return storage
+        return storage.base
+    }
+
+    /// `gradientPointer` for writing: raises the version of the gradient's storage, which the
+    /// tensor `gradient` returns shares, so that a node which saved that tensor detects the
+    /// write.
+    var writableGradientPointer: UnsafeMutablePointer<Float> {
+        let pointer = gradientPointer
+        gradientStorageAllocated.version &+= 1
+        return pointer
     }
 
     /// The gradient buffer for a kernel that adds into it, and whether the kernel must add to
-    /// its contents (`accumulate` true) or overwrite them (false: right after `zeroGradient()`,
-    /// when the buffer holds stale values standing for zeros). The kernel must write every element;
-    /// the gradient counts as written afterwards. This saves the pass that writes the zeros
-    /// and the one that reads them back, as PyTorch's `zero_grad(set_to_none=True)` does.
+    /// its contents (true) or overwrite them (false: right after `zeroGradient()`, when the
+    /// buffer holds stale values standing for zeros). The kernel must write every element;
+    /// the gradient counts as written afterwards (its storage's version is raised). This saves
+    /// the pass that writes the zeros and the one that reads them back, as PyTorch's
+    /// `zero_grad(set_to_none=True)` does.
     ///
     /// `backward()` accumulates a leaf's gradient through it too.
     func gradientForAccumulation() -> GradientTarget {
         let accumulate = !gradientIsUnwrittenZero
         gradientIsUnwrittenZero = false
-        return GradientTarget(buffer: gradientBuffer, count: count, accumulate: accumulate)
+        let storage = gradientStorageAllocated
+        storage.version &+= 1
+        return GradientTarget(buffer: storage.base, count: count, accumulate: accumulate)
     }
-
-    /// The gradient's storage, allocated (zeroed) on first use, whatever it holds.
-    private var gradientBuffer: UnsafeMutablePointer<Float> { gradientStorageAllocated.base }
 
     /// The gradient's storage object, allocated (zeroed) on first use.
     var gradientStorageAllocated: TensorStorage {

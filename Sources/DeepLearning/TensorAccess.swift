@@ -43,9 +43,7 @@ extension Tensor {
     public func withUnsafeMutableGradientBufferPointer<Result>(
         _ body: (UnsafeMutableBufferPointer<Float>) throws -> Result
     ) rethrows -> Result {
-        let buffer = UnsafeMutableBufferPointer(start: gradientPointer, count: count)
-        gradientStorageAllocated.version &+= 1
-        return try body(buffer)
+        try body(UnsafeMutableBufferPointer(start: writableGradientPointer, count: count))
     }
 
     /// The only value of a one-element tensor (a scalar, shape `[]`): PyTorch's `item()`.

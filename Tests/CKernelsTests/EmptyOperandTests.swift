@@ -36,4 +36,17 @@ final class EmptyOperandTests: XCTestCase {
             assertBitwiseEqual(images, [Float](repeating: 0, count: images.count), "stride \(stride)")
         }
     }
+
+    /// A batch of no products summed into one C (stride 0) leaves C = beta * C, the empty
+    /// sum; a C per product (stride not 0) has no matrix to write.
+    func testBatchedProductOfNoMatrices() {
+        var c: [Float] = [sentinel, 1, 2, sentinel]
+        ck_sgemm_batched(0, 0, 0, 2, 2, 3, 1, nil, 3, 6, nil, 2, 0, 0, &c, 2, 0)
+        assertBitwiseEqual(c, [0, 0, 0, 0])
+        c = [1, 2, 3, 4]
+        ck_sgemm_batched(0, 0, 0, 2, 2, 3, 1, nil, 3, 6, nil, 2, 0, 0.5, &c, 2, 0)
+        assertBitwiseEqual(c, [0.5, 1, 1.5, 2])
+        ck_sgemm_batched(0, 0, 0, 2, 2, 3, 1, nil, 3, 6, nil, 2, 0, 0, &c, 2, 4)
+        assertBitwiseEqual(c, [0.5, 1, 1.5, 2])
+    }
 }

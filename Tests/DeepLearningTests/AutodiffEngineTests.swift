@@ -115,6 +115,21 @@ final class AutodiffEngineTests: XCTestCase {
         XCTAssertEqual(calls[0].1, h.values)
     }
 
+    /// A hook added during a backward pass, to a leaf whose contributions are still to come,
+    /// runs in that pass after the last one, and in every later pass.
+    func testHookAddedDuringBackwardRunsInThatPassAndLaterOnes() {
+        let a = Tensor(shape: [1], values: [2], requiresGradient: true)
+        let w = Tensor(shape: [1], values: [3], requiresGradient: true)
+        var calls: [[Float]] = []
+        var added = false
+        a.onGradientAccumulated { _ in
+            if !added { w.onGradientAccumulated { calls.append($0.gradients) } }
+            added = true
+        }
+        for _ in 0..<3 { (a * (w * w + w * 5)).sum().backward() } // dw = a · (2w + 5) = 22
+        XCTAssertEqual(calls, [[22], [44], [66]])
+    }
+
     func testGradientCheckReportsTheInputElementAndBothValues() throws {
         let x = Tensor(shape: [3], values: [0.5, -1, 2], requiresGradient: true)
         let y = Tensor(shape: [3], values: [1, 2, 3], requiresGradient: true)

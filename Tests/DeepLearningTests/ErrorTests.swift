@@ -244,6 +244,25 @@ final class ErrorTests: XCTestCase {
         }
     }
 
+    func testReshapedStopsWhenTheElementCountOverflows() throws {
+        try assertStops(withMessage: "reshaped: shape [9223372036854775807, 2] has too many elements to address") {
+            _ = Tensor(shape: [2, 3]).reshaped([Int.max, 2])
+        }
+    }
+
+    /// A product of empty operands whose result's element count overflows.
+    func testMatmulStopsWhenTheResultsElementCountOverflows() throws {
+        try assertStops(withMessage: "Tensor: shape [9223372036854775807, 2] has too many elements to address") {
+            _ = matmul(Tensor(shape: [Int.max, 0]), Tensor(shape: [0, 2]))
+        }
+    }
+
+    func testConcatenateStopsWhenTheSizeAlongTheAxisOverflows() throws {
+        try assertStops(withMessage: "concatenate: the sizes along axis 0 of shapes [[9223372036854775807, 0], [1, 0]] add up to more than 9223372036854775807") {
+            _ = concatenate([Tensor(shape: [Int.max, 0]), Tensor(shape: [1, 0])], alongAxis: 0)
+        }
+    }
+
     func testThreadsStopOnACountBeyondInt32() throws {
         try assertStops(withMessage: "Threads.count: 3000000000 must be in 1...2147483647") {
             Threads.count = 3_000_000_000

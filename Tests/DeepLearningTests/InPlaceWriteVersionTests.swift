@@ -65,4 +65,49 @@ final class InPlaceWriteVersionTests: XCTestCase {
         XCTAssertEqual(gradient.values, [0, 0, 5])
         XCTAssertEqual(w.version, 0) // the values were not written
     }
+
+    /// The library's writes to a gradient raise the version of the tensor `gradient` returns:
+    /// a backward pass adding to it or overwriting it after `zeroGradient()`, the deferred
+    /// zeros written when it is read, a penalty, a layer's own backward pass.
+    func testTheLibrarysWritesToAGradientRaiseItsVersion() {
+        let linear = Linear(2, 2, seed: 1), norm = BatchNorm(features: 2)
+        let x = Tensor(shape: [2, 2], values: [1, 2, 3, 5])
+        for parameter in [linear.weight, norm.weight] {
+            (parameter * parameter).sum().backward()
+            let gradient = parameter.gradient!
+            func assertRaised(_ write: String, _ body: () -> Void) {
+                let before = gradient.version
+                body()
+                XCTAssertGreaterThan(gradient.version, before, write)
+            }
+            assertRaised("backward() adding") { (parameter * 2).sum().backward() }
+            assertRaised("backward() after zeroGradient()") {
+                parameter.zeroGradient()
+                (parameter * 2).sum().backward()
+            }
+            assertRaised("zeros when read") {
+                parameter.zeroGradient()
+                _ = parameter.gradients
+            }
+            assertRaised("a penalty") { _ = Penalty(parameters: [parameter], l2: 0.1).apply() }
+            let layer: any Function = parameter === linear.weight ? linear : norm
+            assertRaised("\(layer).backward") {
+                _ = layer.forward(x)
+                _ = layer.backward(Tensor(shape: [2, 2], values: [1, 1, 1, 1]))
+            }
+        }
+    }
+
+    /// A gradient saved by an operation, then added to by a backward pass: the operation's
+    /// backward pass stops rather than read the new values.
+    func testGradientSavedThenAccumulatedIntoStops() throws {
+        try assertStops(withMessage: "backward: * saved a tensor of shape [2] for its backward pass, which was modified afterwards") {
+            let w = Tensor(shape: [2], values: [1, 2], requiresGradient: true)
+            (w * w).sum().backward()
+            let v = Tensor(shape: [2], values: [1, 1], requiresGradient: true)
+            let y = (w.gradient! * v).sum()
+            (w * 10).sum().backward()
+            y.backward()
+        }
+    }
 }

@@ -191,9 +191,12 @@ final class LayerCallTests: XCTestCase {
 
 /// y = s · x with a learnable scalar s (3), written with forward and backward passes; its
 /// forward pass writes into the output of its last call, or returns a new tensor.
-private final class Scaling: Function {
+final class Scaling: Function {
     let scale = Tensor(shape: [1], values: [3], requiresGradient: true)
     let reusesOutput: Bool
+    /// The shape of the zeros `backward(_:)` returns in place of dLoss/dInput, when set: a
+    /// faulty function.
+    var returnedShape: [Int]?
     private var input: Tensor?
     private var output: Tensor?
 
@@ -219,6 +222,6 @@ private final class Scaling: Function {
             ds += input!.value[i] * outputGradient.value[i]
         }
         scale.withUnsafeMutableGradientBufferPointer { $0[0] += ds }
-        return dx
+        return returnedShape.map { Tensor(shape: $0) } ?? dx
     }
 }

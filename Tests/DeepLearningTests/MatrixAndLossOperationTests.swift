@@ -38,6 +38,24 @@ final class MatrixAndLossOperationTests: XCTestCase {
         try gradientCheck(at: [input([3, 3])]) { matmul($0[0], $0[0]) }
     }
 
+    /// A batch of no matrices times a matrix shared by the batch (B, transposed or not): its
+    /// gradient is the empty sum, zeros, also where the product overwrites stale values (a
+    /// leaf's gradient after `zeroGradient()`, an operation's gradient buffer reused from an
+    /// earlier pass).
+    func testEmptyBatchGivesTheSharedMatrixZeroGradients() {
+        for transposingB in [false, true] {
+            let w = Tensor(shape: [3, 3], values: (1...9).map(Float.init), requiresGradient: true)
+            for throughAnOperation in [false, true] {
+                (w * 3).sum().backward() // gradient buffers of 3s and of 1s, then reused
+                w.zeroGradient()
+                let b = throughAnOperation ? w * 2 : w
+                matmul(Tensor(shape: [0, 4, 3]), b, transposingB: transposingB).sum().backward()
+                XCTAssertEqual(w.gradients, [Float](repeating: 0, count: 9),
+                               "transposing B: \(transposingB), through an operation: \(throughAnOperation)")
+            }
+        }
+    }
+
     func testASmallNetworkWithBroadcastBias() throws {
         try gradientCheck(at: [input([5, 2]), input([2, 4]), input([4]), input([4, 3]), input([3])]) { p in
             matmul(tanh(matmul(p[0], p[1]) + p[2]), p[3]) + p[4]
