@@ -148,7 +148,8 @@ void ck_max_pool2d_backward(int64_t planes, int64_t height, int64_t width, int64
                             int64_t out_w, const int64_t *argmax, const float *dy, float *dx);
 
 /* y = the mean of each window over its elements inside the plane (a partial window divides
- * by its clipped size, as PyTorch's AvgPool2d with ceil_mode and no padding). Writes y. */
+ * by its clipped size, as PyTorch's AvgPool2d with ceil_mode and no padding): the sum in
+ * double, rows then columns in order, divided in double and rounded to float once. Writes y. */
 void ck_avg_pool2d_forward(int64_t planes, int64_t height, int64_t width, int64_t kernel_h,
                            int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t out_h,
                            int64_t out_w, const float *x, float *y);
