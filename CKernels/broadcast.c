@@ -1,14 +1,16 @@
 /* Element-wise binary operations with NumPy broadcasting, forward and backward, and sums over
- * broadcast dimensions (ck_binary, ck_binary_gradient, ck_sum_to).
+ * broadcast dimensions (ck_binary, ck_binary_gradient, ck_sum_to, and ck_bias_grad, the
+ * layers' column sums).
  *
  * Every kernel here walks the elements of an output shape in row-major order and, at each,
- * combines a term computed from up to three operands (dy, a, b, each addressed through its
- * own strides, 0 along the dimensions it is broadcast over) into a target addressed through
- * its strides. When the target's stride is 0 along a dimension, several output elements
- * add into one target element: in row-major order, so each target element receives its terms
- * in a fixed order. Threads split the range of one dimension along which the target's stride
- * is not 0 (the outermost such), so no two threads write the same element and each sum runs
- * on one thread, in the same order whatever the thread count. */
+ * computes a term from up to three operands (dy, a, b, each addressed through its own
+ * strides, 0 along the dimensions it is broadcast over) for a target addressed through its
+ * strides. When the target's stride is 0 along some dimensions, several output elements add
+ * into one target element: each target element is then its own sum, in double, of its terms
+ * in row-major order (and of its value first, when accumulating), rounded to float once.
+ * Threads split the range of one dimension along which the target's stride is not 0 (the
+ * outermost such), so no two threads write the same element and each sum runs on one thread,
+ * in the same order whatever the thread count. */
 #include "ckernels.h"
 #include "threading.h"
 
@@ -46,6 +48,7 @@ enum { DY, A, B, TARGET, ARRAYS };
 
 typedef struct {
     int kind, rank, split; /* split: the dimension whose range threads share */
+    int sums;              /* the target's stride is 0 along some dimension */
     int accumulate;        /* add to the target's values instead of overwriting them */
     int64_t shape[CK_MAX_RANK];
     int64_t strides[ARRAYS][CK_MAX_RANK];
@@ -53,31 +56,156 @@ typedef struct {
     float *target;
 } walk_args;
 
-/* One row (the last dimension, n elements): target (+)= terms. `fresh`: the target's
- * elements of this row receive their first term here and accumulate is off: overwrite. When
- * the target's stride is 0, the whole row adds into one element, in order. */
+/* One row (the last dimension, n elements) of a target with no stride 0: target (+)= terms. */
 static inline __attribute__((always_inline)) void walk_row(
     int kind, int64_t n, const float *dy, int64_t sd, const float *a, int64_t sa,
-    const float *b, int64_t sb, float *t, int64_t st, int fresh) {
-    if (st != 0) {
-        if (fresh) {
-            for (int64_t j = 0; j < n; j++)
-                t[j * st] = term(kind, dy[j * sd], a[j * sa], b[j * sb]);
-        } else {
-            for (int64_t j = 0; j < n; j++)
-                t[j * st] = t[j * st] + term(kind, dy[j * sd], a[j * sa], b[j * sb]);
-        }
-        return;
+    const float *b, int64_t sb, float *t, int64_t st, int accumulate) {
+    if (accumulate) {
+        for (int64_t j = 0; j < n; j++)
+            t[j * st] = t[j * st] + term(kind, dy[j * sd], a[j * sa], b[j * sb]);
+    } else {
+        for (int64_t j = 0; j < n; j++) t[j * st] = term(kind, dy[j * sd], a[j * sa], b[j * sb]);
     }
-    float sum = fresh ? term(kind, dy[0], a[0], b[0]) : t[0] + term(kind, dy[0], a[0], b[0]);
-    for (int64_t j = 1; j < n; j++) sum += term(kind, dy[j * sd], a[j * sa], b[j * sb]);
-    t[0] = sum;
+}
+
+/* sum + the n terms of one row, in order, in double. */
+static inline __attribute__((always_inline)) double sum_row(
+    int kind, int64_t n, const float *dy, int64_t sd, const float *a, int64_t sa,
+    const float *b, int64_t sb, double sum) {
+    for (int64_t j = 0; j < n; j++) sum += (double)term(kind, dy[j * sd], a[j * sa], b[j * sb]);
+    return sum;
+}
+
+/* Steps index over the dimensions dims[0 .. count), each in [lo, hi), to the next position in
+ * row-major order, moving each array's offset with it; returns 0, index back at lo, after the
+ * last position. */
+static inline __attribute__((always_inline)) int next_position(
+    const walk_args *w, const int *dims, int count, const int64_t *lo, const int64_t *hi,
+    int64_t *index, int64_t offset[ARRAYS]) {
+    for (int k = count - 1; k >= 0; k--) {
+        const int d = dims[k];
+        if (++index[d] < hi[d]) {
+            for (int x = 0; x < ARRAYS; x++) offset[x] += w->strides[x][d];
+            return 1;
+        }
+        for (int x = 0; x < ARRAYS; x++) offset[x] -= (index[d] - 1 - lo[d]) * w->strides[x][d];
+        index[d] = lo[d];
+    }
+    return 0;
+}
+
+/* The columns kept together by a sum whose last dimension is not summed: one double each, in
+ * registers across the summed rows. */
+enum { SUM_COLUMNS = 32 };
+
+/* Target elements j0 .. j0 + count (count <= SUM_COLUMNS) along the last dimension, which the
+ * target keeps, at the kept position whose offsets are `at`: each the sum of its terms over
+ * the summed dimensions dims[0 .. count_dims) (all before the last). sd, sa and sb are the
+ * operands' strides along the last dimension, and count is SUM_COLUMNS, as constants where
+ * the caller knows them. */
+static inline __attribute__((always_inline)) void sum_columns(
+    int kind, const walk_args *w, const int *dims, int count_dims, const int64_t at[ARRAYS],
+    int64_t j0, const int count, const int64_t sd, const int64_t sa, const int64_t sb) {
+    const int last = w->rank - 1;
+    const int64_t st = w->strides[TARGET][last];
+    int64_t offset[ARRAYS], index[CK_MAX_RANK], lo[CK_MAX_RANK] = {0};
+    for (int x = 0; x < ARRAYS; x++) offset[x] = at[x] + j0 * w->strides[x][last];
+    for (int k = 0; k < count_dims; k++) index[dims[k]] = 0;
+    float *t = w->target + offset[TARGET];
+    double sum[SUM_COLUMNS];
+    for (int j = 0; j < count; j++) sum[j] = w->accumulate ? (double)t[j * st] : 0.0;
+    do {
+        const float *dy = w->operand[DY] + offset[DY], *a = w->operand[A] + offset[A],
+                    *b = w->operand[B] + offset[B];
+        for (int j = 0; j < count; j++)
+            sum[j] += (double)term(kind, dy[j * sd], a[j * sa], b[j * sb]);
+    } while (next_position(w, dims, count_dims, lo, w->shape, index, offset));
+    for (int j = 0; j < count; j++) t[j * st] = (float)sum[j];
+}
+
+/* sum_columns of SUM_COLUMNS elements, its strides constants in the usual case: dy dense (the
+ * kernels' dy always is), a and b dense or broadcast along the last dimension. */
+static inline __attribute__((always_inline)) void sum_column_block(
+    int kind, const walk_args *w, const int *dims, int count_dims, const int64_t at[ARRAYS],
+    int64_t j0) {
+    const int last = w->rank - 1;
+    const int64_t sd = w->strides[DY][last], sa = w->strides[A][last], sb = w->strides[B][last];
+    const int c = SUM_COLUMNS;
+    if (sd != 1 || (sa != 0 && sa != 1) || (sb != 0 && sb != 1))
+        sum_columns(kind, w, dims, count_dims, at, j0, c, sd, sa, sb);
+    else if (sa == 0 && sb == 0)
+        sum_columns(kind, w, dims, count_dims, at, j0, c, 1, 0, 0);
+    else if (sa == 0)
+        sum_columns(kind, w, dims, count_dims, at, j0, c, 1, 0, 1);
+    else if (sb == 0)
+        sum_columns(kind, w, dims, count_dims, at, j0, c, 1, 1, 0);
+    else
+        sum_columns(kind, w, dims, count_dims, at, j0, c, 1, 1, 1);
+}
+
+/* The target element at the kept position whose offsets are `at`, the last dimension summed:
+ * the sum of its terms over the summed dimensions dims[0 .. count_dims) (all before the
+ * last), each position's row in order. */
+static inline __attribute__((always_inline)) void sum_rows(
+    int kind, const walk_args *w, const int *dims, int count_dims, const int64_t at[ARRAYS]) {
+    const int last = w->rank - 1;
+    int64_t offset[ARRAYS], index[CK_MAX_RANK], lo[CK_MAX_RANK] = {0};
+    for (int x = 0; x < ARRAYS; x++) offset[x] = at[x];
+    for (int k = 0; k < count_dims; k++) index[dims[k]] = 0;
+    float *t = w->target + offset[TARGET];
+    double sum = w->accumulate ? (double)*t : 0.0;
+    do {
+        sum = sum_row(kind, w->shape[last], w->operand[DY] + offset[DY], w->strides[DY][last],
+                      w->operand[A] + offset[A], w->strides[A][last], w->operand[B] + offset[B],
+                      w->strides[B][last], sum);
+    } while (next_position(w, dims, count_dims, lo, w->shape, index, offset));
+    *t = (float)sum;
+}
+
+/* The target elements of the walk with indices along `split` in [begin, end), all others
+ * complete: for each kept position (the dimensions before the last along which the target's
+ * stride is not 0), its sums over the summed ones, SUM_COLUMNS elements of the last
+ * dimension at a time when the target keeps it. */
+static inline __attribute__((always_inline)) void sum_kind(int kind, const walk_args *w,
+                                                           int64_t begin, int64_t end) {
+    const int last = w->rank - 1;
+    int kept[CK_MAX_RANK], summed[CK_MAX_RANK], count_kept = 0, count_summed = 0;
+    int64_t lo[CK_MAX_RANK], hi[CK_MAX_RANK], index[CK_MAX_RANK], at[ARRAYS] = {0, 0, 0, 0};
+    for (int d = 0; d < w->rank; d++) {
+        lo[d] = d == w->split ? begin : 0;
+        hi[d] = d == w->split ? end : w->shape[d];
+        index[d] = lo[d];
+        if (lo[d] >= hi[d]) return;
+        if (d == last) continue;
+        if (w->strides[TARGET][d] == 0) {
+            summed[count_summed++] = d;
+        } else {
+            kept[count_kept++] = d;
+            for (int x = 0; x < ARRAYS; x++) at[x] += lo[d] * w->strides[x][d];
+        }
+    }
+    do {
+        if (w->strides[TARGET][last] == 0) {
+            sum_rows(kind, w, summed, count_summed, at);
+            continue;
+        }
+        int64_t j = lo[last];
+        for (; j + SUM_COLUMNS <= hi[last]; j += SUM_COLUMNS)
+            sum_column_block(kind, w, summed, count_summed, at, j);
+        if (j < hi[last])
+            sum_columns(kind, w, summed, count_summed, at, j, (int)(hi[last] - j),
+                        w->strides[DY][last], w->strides[A][last], w->strides[B][last]);
+    } while (next_position(w, kept, count_kept, lo, hi, index, at));
 }
 
 /* Rows of the walk with indices along `split` in [begin, end), all others complete, in
- * row-major order. */
+ * row-major order (a target with no stride 0), or the sums (one with). */
 static inline __attribute__((always_inline)) void walk_kind(int kind, const walk_args *w,
                                                             int64_t begin, int64_t end) {
+    if (w->sums) {
+        sum_kind(kind, w, begin, end);
+        return;
+    }
     const int last = w->rank - 1;
     int64_t lo[CK_MAX_RANK], hi[CK_MAX_RANK], index[CK_MAX_RANK];
     for (int d = 0; d < w->rank; d++) {
@@ -87,20 +215,15 @@ static inline __attribute__((always_inline)) void walk_kind(int kind, const walk
     }
     if (lo[last] >= hi[last]) return;
     for (;;) {
-        /* The row's start in each array, and whether its target elements are fresh: not
-         * accumulating, and every dimension the target sums over at its first index. */
         int64_t offset[ARRAYS] = {0, 0, 0, 0};
-        int fresh = !w->accumulate;
-        for (int d = 0; d < last; d++) {
+        for (int d = 0; d < last; d++)
             for (int x = 0; x < ARRAYS; x++) offset[x] += index[d] * w->strides[x][d];
-            if (w->strides[TARGET][d] == 0 && index[d] != 0) fresh = 0;
-        }
         int64_t first = lo[last];
         for (int x = 0; x < ARRAYS; x++) offset[x] += first * w->strides[x][last];
         walk_row(kind, hi[last] - first, w->operand[DY] + offset[DY], w->strides[DY][last],
                  w->operand[A] + offset[A], w->strides[A][last], w->operand[B] + offset[B],
                  w->strides[B][last], w->target + offset[TARGET], w->strides[TARGET][last],
-                 fresh);
+                 w->accumulate);
         int d = last - 1;
         while (d >= 0) {
             if (++index[d] < hi[d]) break;
@@ -127,7 +250,8 @@ CK_VECTORIZED static void walk_range(const void *args, int64_t begin, int64_t en
 static const float unused_operand = 0.0f;
 
 /* The walk of a single dimension of n elements, on one thread, without the set-up: one row
- * (element-wise operations on small tensors; the same terms in the same order as the walk). */
+ * (element-wise operations on small tensors; the same terms in the same order as the walk),
+ * or its sum into one element when the target's stride is 0. */
 CK_VECTORIZED static void walk_one_row(int kind, int64_t n, const float *const operand[3],
                                        const int64_t *const strides[ARRAYS], int accumulate,
                                        float *target) {
@@ -136,18 +260,45 @@ CK_VECTORIZED static void walk_one_row(int kind, int64_t n, const float *const o
     const float *b = operand[B] ? operand[B] : &unused_operand;
     const int64_t sd = strides[DY][0], sa = strides[A][0], sb = strides[B][0];
     const int64_t st = strides[TARGET][0];
-#define KIND(K) case K: walk_row(K, n, dy, sd, a, sa, b, sb, target, st, !accumulate); break;
+    const double start = accumulate ? (double)*target : 0.0;
+#define KIND(K)                                                                           \
+    case K:                                                                               \
+        if (st != 0)                                                                      \
+            walk_row(K, n, dy, sd, a, sa, b, sb, target, st, accumulate);                 \
+        else                                                                              \
+            *target = (float)sum_row(K, n, dy, sd, a, sa, b, sb, start);                  \
+        break;
     switch (kind) {
     KIND(TERM_ADD) KIND(TERM_SUBTRACT) KIND(TERM_MULTIPLY) KIND(TERM_DIVIDE) KIND(TERM_DY)
     KIND(TERM_NEGATED_DY) KIND(TERM_DY_TIMES_B) KIND(TERM_DY_TIMES_A) KIND(TERM_DY_OVER_B)
-    default: walk_row(TERM_QUOTIENT_B, n, dy, sd, a, sa, b, sb, target, st, !accumulate); break;
+    default: KIND(TERM_QUOTIENT_B)
     }
 #undef KIND
 }
 
+/* Runs a walk whose rank, shape (no dimension 0), strides, operands and target are set:
+ * picks the split dimension and the threads. */
+static void run_walk(walk_args *w, int64_t total) {
+    w->sums = 0;
+    for (int d = 0; d < w->rank; d++)
+        if (w->strides[TARGET][d] == 0) w->sums = 1;
+    w->split = -1;
+    for (int d = 0; d < w->rank && w->split < 0; d++)
+        if (w->strides[TARGET][d] != 0) w->split = d;
+    if (w->split < 0) { /* the target is one element: one sum, on one thread */
+        w->split = 0;
+        walk_range(w, 0, w->shape[0]);
+        return;
+    }
+    int threads = ck_threads_for(total, CK_PARALLEL_MIN_ELEMENTS);
+    if (w->shape[w->split] < threads) threads = (int)w->shape[w->split];
+    ck_parallel_for(w->shape[w->split], w->split == w->rank - 1 ? 16 : 1, threads, walk_range,
+                    w);
+}
+
 /* Builds the walk: drops dimensions of size 1, merges neighbouring dimensions that every
- * array steps through contiguously (stride[d] == stride[d + 1] * shape[d + 1]), picks the
- * split dimension, and runs it. Does nothing when an output dimension is 0. */
+ * array steps through contiguously (stride[d] == stride[d + 1] * shape[d + 1]), and runs it.
+ * Does nothing when an output dimension is 0. */
 static void walk(int kind, int rank, const int64_t *shape, const float *const operand[3],
                  const int64_t *const strides[ARRAYS], int accumulate, float *target) {
     if (rank == 1 && shape[0] == 1) { /* one element (scalars): walk_row's term, no loop */
@@ -187,24 +338,14 @@ static void walk(int kind, int rank, const int64_t *shape, const float *const op
         for (int x = 0; x < ARRAYS; x++) w.strides[x][r] = strides[x][d];
         r++;
     }
-    if (r == 0) { /* one element */
+    if (r == 0) { /* one element: its one term (the target's stride 1, as no sum) */
         w.shape[0] = 1;
-        for (int x = 0; x < ARRAYS; x++) w.strides[x][0] = 0;
+        for (int x = 0; x < ARRAYS; x++) w.strides[x][0] = x == TARGET;
         r = 1;
     }
     w.rank = r;
     for (int x = 0; x < 3; x++) w.operand[x] = operand[x] ? operand[x] : &unused_operand;
-    w.split = -1;
-    for (int d = 0; d < r && w.split < 0; d++)
-        if (w.strides[TARGET][d] != 0) w.split = d;
-    if (w.split < 0) { /* the target is one element: one sum, on one thread */
-        w.split = 0;
-        walk_range(&w, 0, w.shape[0]);
-        return;
-    }
-    int threads = ck_threads_for(total, CK_PARALLEL_MIN_ELEMENTS);
-    if (w.shape[w.split] < threads) threads = (int)w.shape[w.split];
-    ck_parallel_for(w.shape[w.split], w.split == r - 1 ? 16 : 1, threads, walk_range, &w);
+    run_walk(&w, total);
 }
 
 /* Whether the kernels take `rank` dimensions: their arrays hold CK_MAX_RANK. */
@@ -257,4 +398,23 @@ void ck_sum_to(int rank, const int64_t *shape, const float *x, const int64_t *y_
     const float *operand[3] = {x, 0, &scale};
     const int64_t *strides[ARRAYS] = {dense, zeros, zeros, y_strides};
     walk(TERM_DY_TIMES_B, rank, shape, operand, strides, accumulate, y);
+}
+
+void ck_bias_grad(int64_t rows, int64_t cols, const float *dy, int64_t ldy, int accumulate,
+                  float *dbias) {
+    if (cols <= 0) return;
+    if (rows <= 0) { /* sums of nothing */
+        if (!accumulate) memset(dbias, 0, (size_t)cols * sizeof(float));
+        return;
+    }
+    /* ck_binary_gradient's sums of dy over the rows of [rows, cols] for b in a + b[cols]
+     * (no set-up: the dimensions are as they come). */
+    walk_args w = {.kind = TERM_DY,
+                   .rank = 2,
+                   .accumulate = accumulate,
+                   .shape = {rows, cols},
+                   .strides = {[DY] = {ldy, 1}, [TARGET] = {0, 1}},
+                   .operand = {dy, &unused_operand, &unused_operand},
+                   .target = dbias};
+    run_walk(&w, rows * cols);
 }

@@ -15,7 +15,8 @@ typedef struct {
     float *y;
 } log_softmax_args;
 
-/* y = (z - max) - log(sum over j of exp(z_j - max)), each row from its maximum. */
+/* y = (z - max) - log(sum over j of exp(z_j - max)), each row from its maximum, the sum in
+ * order, in double. */
 static void log_softmax_rows(const void *args, int64_t begin, int64_t end) {
     const log_softmax_args *a = args;
     const int64_t classes = a->classes;
@@ -25,9 +26,9 @@ static void log_softmax_rows(const void *args, int64_t begin, int64_t end) {
         float max = z[0];
         for (int64_t j = 1; j < classes; j++)
             if (z[j] > max) max = z[j];
-        float sum = 0.0f;
-        for (int64_t j = 0; j < classes; j++) sum += exp_nonpositive(z[j] - max);
-        float log_sum = log_positive(sum);
+        double sum = 0.0; /* in order, in double */
+        for (int64_t j = 0; j < classes; j++) sum += (double)exp_nonpositive(z[j] - max);
+        float log_sum = log_positive((float)sum);
         /* (z - max) first: exact for z near max, so large logits lose no digits. */
         for (int64_t j = 0; j < classes; j++) y[j] = (z[j] - max) - log_sum;
     }
@@ -39,15 +40,17 @@ void ck_log_softmax(int64_t rows, int64_t classes, const float *x, float *y) {
                     log_softmax_rows, &args);
 }
 
-/* dx = dy - exp(y) * (sum over the row of dy), from the output y; here args->y is dx. */
+/* dx = dy - exp(y) * (sum over the row of dy, in order, in double), from the output y; here
+ * args->y is dx. */
 static void log_softmax_backward_rows(const void *args, int64_t begin, int64_t end) {
     const log_softmax_args *a = args;
     const int64_t classes = a->classes;
     for (int64_t i = begin; i < end; i++) {
         const float *y = a->x + i * classes, *dy = a->dy + i * classes;
         float *dx = a->y + i * classes;
-        float sum = 0.0f;
-        for (int64_t j = 0; j < classes; j++) sum += dy[j];
+        double row_sum = 0.0; /* in order, in double */
+        for (int64_t j = 0; j < classes; j++) row_sum += (double)dy[j];
+        const float sum = (float)row_sum;
         for (int64_t j = 0; j < classes; j++) {
             float g = dy[j] - exp_nonpositive(y[j]) * sum;
             dx[j] = a->accumulate ? dx[j] + g : g;

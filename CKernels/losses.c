@@ -15,20 +15,21 @@ static inline float row_max(int64_t classes, const float *z) {
 
 /* Returns the sum of exp(z[j] - max) over one row, and writes each term to e[j] unless e is
  * NULL (e may be z). Subtracting the row maximum keeps every exponent <= 0: no overflow. The
- * sum is taken in vector lanes (an order fixed by the instruction set, not by threads). */
+ * sum is taken in double in vector lanes (an order fixed by the instruction set, not by
+ * threads), rounded to float once. */
 static inline float sum_exp_shifted(int64_t classes, const float *z, float max, float *e) {
-    float sum = 0.0f;
+    double sum = 0.0;
     if (e) {
 #pragma omp simd reduction(+ : sum)
         for (int64_t j = 0; j < classes; j++) {
             e[j] = exp_nonpositive(z[j] - max);
-            sum += e[j];
+            sum += (double)e[j];
         }
     } else {
 #pragma omp simd reduction(+ : sum)
-        for (int64_t j = 0; j < classes; j++) sum += exp_nonpositive(z[j] - max);
+        for (int64_t j = 0; j < classes; j++) sum += (double)exp_nonpositive(z[j] - max);
     }
-    return sum;
+    return (float)sum;
 }
 
 /* -log softmax(z)[label] = log(sum_j exp(z_j - max)) - (z_label - max). When d is not NULL,
@@ -69,7 +70,7 @@ enum { BLOCK_ELEMENTS = 256 };
  * row has (3 classes would fill 3 of 16 lanes):
  *   1. per row: its maximum, -(z_label - max) into loss[i], z - max into the buffer e;
  *   2. the block: e = exp(e), one loop over all rows * classes elements;
- *   3. per row: the sum of its exponentials into sum[i];
+ *   3. per row: the sum of its exponentials (in double, rounded once) into sum[i];
  *   4. the block: the total of log(sum[i]) + loss[i], one loop over the rows;
  *   5. per row: d = e * (scale / sum[i]), and -scale at the label.
  * The total is summed in vector lanes (an order fixed by the instruction set, not by the
@@ -91,10 +92,10 @@ static inline __attribute__((always_inline)) double block_cross_entropy(
 #pragma omp simd
     for (int64_t k = 0; k < rows * classes; k++) e[k] = exp_nonpositive(e[k]);
     for (int64_t i = 0; i < rows; i++) {
-        float s = 0.0f;
+        double s = 0.0;
 #pragma omp simd reduction(+ : s)
-        for (int64_t j = 0; j < classes; j++) s += e[i * classes + j];
-        sum[i] = s;
+        for (int64_t j = 0; j < classes; j++) s += (double)e[i * classes + j];
+        sum[i] = (float)s;
     }
     double total = 0.0;
 #pragma omp simd reduction(+ : total)
@@ -205,9 +206,10 @@ static void softmax_backward_rows(const void *args, int64_t begin, int64_t end) 
     for (int64_t i = begin; i < end; i++) {
         const float *y = a->y + i * a->classes, *dy = a->dy + i * a->classes;
         float *dx = a->dx + i * a->classes;
-        float dot = 0.0f;
-        for (int64_t j = 0; j < a->classes; j++) dot += dy[j] * y[j];
-        for (int64_t j = 0; j < a->classes; j++) dx[j] = y[j] * (dy[j] - dot);
+        double dot = 0.0; /* exact products, added in order in double */
+        for (int64_t j = 0; j < a->classes; j++) dot += (double)dy[j] * y[j];
+        const float fdot = (float)dot;
+        for (int64_t j = 0; j < a->classes; j++) dx[j] = y[j] * (dy[j] - fdot);
     }
 }
 
@@ -229,15 +231,15 @@ static double multi_margin_rows(const void *args, int64_t begin, int64_t end) {
         const float *x = a->x + i * a->classes;
         float *dx = a->dx ? a->dx + i * a->classes : 0;
         const int64_t label = a->labels[i];
-        float row = 0.0f, label_gradient = 0.0f;
+        double row = 0.0, label_gradient = 0.0; /* sums in order, in double */
         for (int64_t j = 0; j < a->classes; j++) {
             float margin = 1.0f - x[label] + x[j];
             int active = j != label && margin > 0.0f;
-            if (active) row += margin;
+            if (active) row += (double)margin;
             if (dx) dx[j] = active ? step : 0.0f;
             if (active) label_gradient -= step;
         }
-        if (dx) dx[label] = label_gradient;
+        if (dx) dx[label] = (float)label_gradient;
         sum += row;
     }
     return sum;

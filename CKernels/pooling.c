@@ -61,7 +61,8 @@ typedef enum { POOL_MAX, POOL_AVG } pool_kind;
 
 /* Outputs [ox0, ox0 + count) of one output row, whole windows: the windows at columns
  * ox * stride of rows [y0, y1). POOL_MAX: y[ox] the maximum and argmax[ox] its index;
- * POOL_AVG: y[ox] the mean, the sum from +0 divided by the window's size (argmax unused).
+ * POOL_AVG: y[ox] the mean, the sum in double from +0 divided by the window's size and
+ * rounded to float once (argmax unused).
  * Each window's elements are taken in the order the clipped windows' loops take them (rows,
  * then columns), so the results are the same bits. count is a constant at each call
  * (WINDOWS_AT_ONCE or half of it), and so is kind: the maxima or sums so far are a vector of
@@ -73,10 +74,12 @@ pool_windows(const pool_kind kind, const float *restrict x, int64_t width, int64
              int64_t stride, int64_t y0, int64_t y1, int64_t ox0, const int count,
              float *restrict y, int64_t *restrict argmax) {
     float value[WINDOWS_AT_ONCE];
+    double sum[WINDOWS_AT_ONCE];
     int64_t at[WINDOWS_AT_ONCE];
     for (int i = 0; i < count; i++) {
         at[i] = y0 * width + (ox0 + i) * stride;
         value[i] = kind == POOL_MAX ? x[at[i]] : 0.0f;
+        sum[i] = 0.0;
     }
     for (int64_t iy = y0; iy < y1; iy++)
         for (int64_t kx = kind == POOL_MAX && iy == y0 ? 1 : 0; kx < kernel_w; kx++) {
@@ -88,7 +91,7 @@ pool_windows(const pool_kind kind, const float *restrict x, int64_t width, int64
                     value[i] = take ? v : value[i];
                     at[i] = take ? first + i * stride : at[i];
                 } else {
-                    value[i] += v;
+                    sum[i] += (double)v;
                 }
             }
         }
@@ -97,7 +100,7 @@ pool_windows(const pool_kind kind, const float *restrict x, int64_t width, int64
             y[ox0 + i] = value[i];
             argmax[ox0 + i] = at[i];
         } else {
-            y[ox0 + i] = value[i] / (float)((y1 - y0) * kernel_w);
+            y[ox0 + i] = (float)(sum[i] / (double)((y1 - y0) * kernel_w));
         }
     }
 }
@@ -213,10 +216,10 @@ CK_VECTORIZED static void avg_forward_planes(const void *args, int64_t begin, in
             for (int64_t ox = done; ox < a->out_w; ox++) {
                 int64_t y0, y1, x0, x1;
                 window(a, oy, ox, &y0, &y1, &x0, &x1);
-                float sum = 0.0f;
+                double sum = 0.0;
                 for (int64_t iy = y0; iy < y1; iy++)
-                    for (int64_t ix = x0; ix < x1; ix++) sum += x[iy * a->width + ix];
-                y[ox] = sum / (float)((y1 - y0) * (x1 - x0));
+                    for (int64_t ix = x0; ix < x1; ix++) sum += (double)x[iy * a->width + ix];
+                y[ox] = (float)(sum / (double)((y1 - y0) * (x1 - x0)));
             }
         }
     }

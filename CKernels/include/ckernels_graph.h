@@ -47,18 +47,21 @@ void ck_binary(ck_binary_op op, int rank, const int64_t *shape, const float *a,
  * `shape`): for each element of that operand, the sum over the output elements that read it of
  *   +: dy;  -: dy (a), -dy (b);  *: dy * b (a), dy * a (b);  /: dy / b (a), -dy * a / b^2 (b)
  * into dx, which is laid out as the operand (dx's element for output index i is at the
- * operand's offset for i). Each sum runs over the output elements in row-major order, on one
- * thread. Writes or accumulates dx (see above); a and b may be NULL when the term does not
- * read them. dx must not overlap dy, a or b. Nothing happens when a dimension is 0 (the
- * caller zeroes dx if needed). */
+ * operand's offset for i). Each element the operand was broadcast to is a sum, on one thread,
+ * in double, of its terms (float) over the output elements in row-major order (after dx's
+ * value when accumulating), rounded to float once: the same bits whatever the thread count.
+ * Writes or accumulates dx (see above); a and b may be NULL when the term does not read them.
+ * dx must not overlap dy, a or b. Nothing happens when a dimension is 0 (the caller zeroes dx
+ * if needed). */
 void ck_binary_gradient(ck_binary_op op, int operand, int rank, const int64_t *shape,
                         const float *dy, const float *a, const int64_t *a_strides,
                         const float *b, const int64_t *b_strides, int accumulate, float *dx);
 
 /* y (+)= scale * (x summed over the dimensions where y_strides is 0), for x dense of `shape`:
  * the sum of an axis (y_strides 0 along it), the reduction of a broadcast operand's gradient.
- * y's element for index i is at sum over d of i[d] * y_strides[d]. Sums in row-major order,
- * each on one thread, scaled term by term (x[i] * scale). y must not overlap x. */
+ * y's element for index i is at sum over d of i[d] * y_strides[d]. Each y element is summed
+ * on one thread, in double, its terms x[i] * scale (float) in row-major order (after y's value
+ * when accumulating), and rounded to float once. y must not overlap x. */
 void ck_sum_to(int rank, const int64_t *shape, const float *x, const int64_t *y_strides,
                float scale, int accumulate, float *y);
 
@@ -137,12 +140,13 @@ void ck_scatter_add_rows(int64_t rows, int64_t cols, const float *dy, const int6
                          int64_t table_rows, int accumulate, float *dtable);
 
 /* y[i] = log softmax(x[i]) = (x[i] - max) - log(sum over j of exp(x[i][j] - max)) for a
- * dense rows x classes matrix (classes >= 1), each row from its maximum (stable). y may be
- * x. */
+ * dense rows x classes matrix (classes >= 1), each row from its maximum (stable), the sum in
+ * order in double, rounded to float once. y may be x. */
 void ck_log_softmax(int64_t rows, int64_t classes, const float *x, float *y);
 
 /* The gradient of ck_log_softmax from its output y: dx[i][j] (+)= dy[i][j] - exp(y[i][j]) *
- * (sum over k of dy[i][k]). dx must not overlap y or dy. */
+ * (sum over k of dy[i][k], in order in double, rounded to float once). dx must not overlap y
+ * or dy. */
 void ck_log_softmax_backward(int64_t rows, int64_t classes, const float *y, const float *dy,
                              int accumulate, float *dx);
 

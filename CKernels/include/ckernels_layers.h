@@ -22,7 +22,9 @@ void ck_bias_add(int64_t rows, int64_t cols, float *x, int64_t ldx, const float 
 
 /* dbias[j] += sum over i of dy[i][j] for a rows x cols matrix dy (ldy >= cols) when
  * accumulate != 0; otherwise dbias[j] = that sum (dbias not read, as if it held zeros).
- * The sum runs over i in order, on one thread per column. */
+ * Each column is summed on one thread, in double, from dbias[j] (or 0) over i in order, and
+ * rounded to float once: the same bits as ck_binary_gradient's for b in a + b, b of shape
+ * [cols] broadcast over the rows of a dense dy. */
 void ck_bias_grad(int64_t rows, int64_t cols, const float *dy, int64_t ldy, int accumulate,
                   float *dbias);
 
@@ -146,7 +148,8 @@ void ck_max_pool2d_backward(int64_t planes, int64_t height, int64_t width, int64
                             int64_t out_w, const int64_t *argmax, const float *dy, float *dx);
 
 /* y = the mean of each window over its elements inside the plane (a partial window divides
- * by its clipped size, as PyTorch's AvgPool2d with ceil_mode and no padding). Writes y. */
+ * by its clipped size, as PyTorch's AvgPool2d with ceil_mode and no padding): the sum in
+ * double, rows then columns in order, divided in double and rounded to float once. Writes y. */
 void ck_avg_pool2d_forward(int64_t planes, int64_t height, int64_t width, int64_t kernel_h,
                            int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t out_h,
                            int64_t out_w, const float *x, float *y);

@@ -27,17 +27,20 @@ extern "C" {
  * Each row is computed from its maximum (log-sum-exp), so logits of +-1e4 give a finite loss
  * and the exact gradient. dlogits may be logits (in place); dlogits may be NULL when only
  * the loss is wanted. Returns 0, or CK_ERROR_LABEL_OUT_OF_RANGE and writes nothing when
- * any label is outside [0, classes). The loss is summed in a fixed order independent of
- * the thread count. */
+ * any label is outside [0, classes). Each row's sum of exponentials is taken in double (in
+ * vector lanes, an order fixed by the instruction set) and rounded to float once; the loss is
+ * summed in double in a fixed order independent of the thread count. */
 int ck_softmax_cross_entropy(int64_t rows, int64_t classes, const float *logits,
                              const int32_t *labels, float *dlogits, float *loss);
 
-/* probs[i] = softmax(logits[i]) for a dense rows x classes matrix (max-subtracted, stable).
- * probs may be logits (in place). */
+/* probs[i] = softmax(logits[i]) for a dense rows x classes matrix (max-subtracted, stable;
+ * each row's sum of exponentials as ck_softmax_cross_entropy's). probs may be logits (in
+ * place). */
 void ck_softmax(int64_t rows, int64_t classes, const float *logits, float *probs);
 
 /* Backward of a row-wise softmax over a dense rows x classes matrix, from its output y:
- * dx[i][j] = y[i][j] * (dy[i][j] - sum over k of dy[i][k] * y[i][k]). dx may be dy. */
+ * dx[i][j] = y[i][j] * (dy[i][j] - sum over k of dy[i][k] * y[i][k]), the sum of the exact
+ * products in order in double, rounded to float once. dx may be dy. */
 void ck_softmax_backward(int64_t rows, int64_t classes, const float *y, const float *dy,
                          float *dx);
 
@@ -48,7 +51,8 @@ void ck_softmax_backward(int64_t rows, int64_t classes, const float *y, const fl
  * and dx, its gradient (every term with a positive margin adds 1 / (rows * classes) to
  * dx[i][j] and subtracts it from dx[i][labels[i]]). dx may be NULL; it must not overlap x.
  * Returns 0, or CK_ERROR_LABEL_OUT_OF_RANGE and writes nothing when a label is outside
- * [0, classes). The loss is summed in an order independent of the thread count. */
+ * [0, classes). Each row's margins (and the label's gradient) are summed in order in double;
+ * the loss is summed in double in an order independent of the thread count. */
 int ck_multi_margin(int64_t rows, int64_t classes, const float *x, const int32_t *labels,
                     float *dx, float *loss);
 

@@ -24,13 +24,14 @@ extension Tensor {
 
     /// The sums along `axis` (negative counts from the end: -1 is the last): the shape
     /// without that axis, or with it as 1 when `keepingAxis`. Each sum runs in order along
-    /// the axis, in Float.
+    /// the axis, in Double, rounded to Float once.
     public func sum(alongAxis axis: Int, keepingAxis: Bool = false) -> Tensor {
         reduce("sum", alongAxis: axis, keepingAxis: keepingAxis, scale: 1)
     }
 
     /// The means along `axis` (as `sum(alongAxis:keepingAxis:)`, each term divided by the
-    /// axis's length); NaN along an empty axis, as `mean()` of an empty tensor.
+    /// axis's length in Float, then added in Double); NaN along an empty axis, as `mean()` of
+    /// an empty tensor.
     public func mean(alongAxis axis: Int, keepingAxis: Bool = false) -> Tensor {
         let length = shape[normalizedAxis(axis, operation: "mean")]
         return reduce("mean", alongAxis: axis, keepingAxis: keepingAxis,
