@@ -82,7 +82,8 @@ typedef struct {
     float *const *params;
     const float *const *grads;
     float *const *velocities;
-    ck_sgd_args scalars; /* the pointers unset */
+    const int *first_steps;
+    ck_sgd_args scalars; /* the pointers and first_step unset */
 } sgd_tensors_args;
 
 /* Elements [begin, end) of the tensors' joint range: the part of each tensor within it. */
@@ -96,6 +97,7 @@ static void sgd_tensors_range(const void *args, int64_t begin, int64_t end) {
         ck_sgd_args tensor = a->scalars;
         tensor.param = a->params[t];
         tensor.velocity = a->velocities[t];
+        tensor.first_step = a->first_steps[t];
         ck_sgd_block(&tensor, 0, lo, 1, hi - lo, a->grads[t] + lo, 0);
     }
 }
@@ -103,10 +105,10 @@ static void sgd_tensors_range(const void *args, int64_t begin, int64_t end) {
 void ck_sgd_tensors(int64_t count, const int64_t *sizes, float *const *params,
                     const float *const *grads, float *const *velocities, float lr,
                     float momentum, float dampening, float weight_decay, int nesterov,
-                    int first_step) {
-    sgd_tensors_args args = {count, sizes, params, grads, velocities,
+                    const int *first_steps) {
+    sgd_tensors_args args = {count, sizes, params, grads, velocities, first_steps,
                              ck_sgd_arguments(NULL, NULL, 0, lr, momentum, dampening,
-                                              weight_decay, nesterov, first_step)};
+                                              weight_decay, nesterov, 0)};
     int64_t total = 0;
     for (int64_t t = 0; t < count; t++) total += sizes[t];
     run_range(total, sgd_tensors_range, &args);
@@ -115,7 +117,7 @@ void ck_sgd_tensors(int64_t count, const int64_t *sizes, float *const *params,
 void ck_sgd(int64_t n, float *param, const float *grad, float *velocity, float lr,
             float momentum, float dampening, float weight_decay, int nesterov, int first_step) {
     ck_sgd_tensors(1, &n, &param, &grad, &velocity, lr, momentum, dampening, weight_decay,
-                   nesterov, first_step);
+                   nesterov, &first_step);
 }
 
 void ck_sgd_momentum(int64_t n, float *param, const float *grad, float *velocity, float lr,

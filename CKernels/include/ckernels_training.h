@@ -111,12 +111,13 @@ void ck_sgd(int64_t n, float *param, const float *grad, float *velocity, float l
 
 /* ck_sgd on `count` tensors in one call (one parallel region at most; the same results as
  * one ck_sgd per tensor): tensor t has sizes[t] >= 0 elements at params[t], grads[t] and
- * velocities[t] (NULL with momentum 0). A training step updates every parameter tensor of
- * a model with it. */
+ * velocities[t] (NULL with momentum 0), and its first_step is first_steps[t] (PyTorch keeps
+ * the momentum buffer per parameter). A tensor of size 0 is not touched: its pointers may be
+ * NULL. A training step updates every parameter tensor of a model with it. */
 void ck_sgd_tensors(int64_t count, const int64_t *sizes, float *const *params,
                     const float *const *grads, float *const *velocities, float lr,
                     float momentum, float dampening, float weight_decay, int nesterov,
-                    int first_step);
+                    const int *first_steps);
 
 /* SGD with momentum and weight decay, dampening 0 and no Nesterov, from the velocity given:
  * ck_sgd(n, param, grad, velocity, lr, momentum, 0, weight_decay, 0, 0), that is

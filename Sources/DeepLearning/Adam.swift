@@ -16,8 +16,10 @@ import Darwin
 ///     m̂ = m / (1 − β₁ᵗ),  v̂ = v / (1 − β₂ᵗ)
 ///     p = p − learningRate · m̂ / (√v̂ + eps)
 ///
-/// Each step is one C kernel pass per parameter tensor; the bias corrections are computed
-/// once per step. In `Model.fit`, a `Linear` layer's weight may take its step in the product
+/// t counts the steps of each parameter: a parameter without a gradient (none since
+/// `zeroGrad()`: no backward pass reached it) is left out of the step, its moments and t
+/// unchanged, as PyTorch's `state['step']` per parameter. Each step is one C kernel pass per
+/// parameter tensor. In `Model.fit`, a `Linear` layer's weight may take its step in the product
 /// that computes its gradient instead (`Model.fit` says when), with the same result.
 ///
 /// ```swift
@@ -40,8 +42,8 @@ public final class Adam: Optimizer, StepsInProduct {
     /// m and v for each parameter, same shapes, allocated once.
     private let firstMoments: [Tensor]
     private let secondMoments: [Tensor]
-    /// t, the steps taken.
-    private let steps = Counter()
+    /// t of each parameter, the steps it took.
+    private let steps: [Counter]
     /// The parameters updated this step in the products of their gradients
     /// (`stepInProduct(of:_:)`), which `step()` leaves out.
     @exclusivity(unchecked) private var inProducts: ParametersSteppedInProducts
@@ -73,6 +75,7 @@ public final class Adam: Optimizer, StepsInProduct {
         self.name = name
         firstMoments = parameters.map { Tensor(shape: $0.shape) }
         secondMoments = parameters.map { Tensor(shape: $0.shape) }
+        steps = parameters.map { _ in Counter() }
         inProducts = ParametersSteppedInProducts(parameters)
     }
 
@@ -82,10 +85,12 @@ public final class Adam: Optimizer, StepsInProduct {
     }
 
     public func step() {
-        steps.value += 1
-        let (correction1, correction2) = biasCorrections(atStep: steps.value)
         for (index, parameter) in parameters.enumerated() {
-            if !inProducts.takeStepped(index) {
+            let steppedInProduct = inProducts.takeStepped(index)
+            guard steppedInProduct || parameter.hasGradient else { continue }
+            steps[index].value += 1
+            if !steppedInProduct {
+                let (correction1, correction2) = biasCorrections(atStep: steps[index].value)
                 ck_adam(Int64(parameter.count), parameter.value, parameter.gradientPointer,
                         firstMoments[index].value, secondMoments[index].value, learningRate,
                         betas.0, betas.1, eps, weightDecay, decoupledWeightDecay ? 1 : 0,
@@ -103,12 +108,13 @@ public final class Adam: Optimizer, StepsInProduct {
             firstMoment: firstMoments[index].value, secondMoment: secondMoments[index].value,
             learningRate: learningRate, betas: betas, eps: eps, weightDecay: weightDecay,
             decoupledWeightDecay: decoupledWeightDecay ? 1 : 0,
-            corrections: biasCorrections(atStep: steps.value + 1))))
+            corrections: biasCorrections(atStep: steps[index].value + 1))))
         return true
     }
 
     /// "Adam" (or "AdamW"), its settings, the moments ("exp_avg.0", "exp_avg_sq.0", ...; the
-    /// second ones never negative) and the steps taken ("step"), under PyTorch's names.
+    /// second ones never negative) and the steps each parameter took ("step.0", ...), under
+    /// PyTorch's names.
     public var checkpointContents: CheckpointContents {
         let squares = perParameter("exp_avg_sq", secondMoments)
         return CheckpointContents(
@@ -116,6 +122,7 @@ public final class Adam: Optimizer, StepsInProduct {
             settings: [("beta1", "\(betas.0)"), ("beta2", "\(betas.1)"), ("eps", "\(eps)"),
                        ("weight_decay", "\(weightDecay)")],
             tensors: perParameter("exp_avg", firstMoments) + squares,
-            nonNegativeTensors: Set(squares.map(\.name)), counters: [("step", steps)])
+            nonNegativeTensors: Set(squares.map(\.name)),
+            counters: perParameter("step", steps))
     }
 }

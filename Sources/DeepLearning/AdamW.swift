@@ -9,7 +9,9 @@
 ///     m̂ = m / (1 − β₁ᵗ),  v̂ = v / (1 − β₂ᵗ)
 ///     p = p − learningRate · m̂ / (√v̂ + eps)
 ///
-/// Each step is one C kernel pass per parameter tensor, the same kernel as Adam's.
+/// As in ``Adam``, t counts each parameter's steps, and a parameter without a gradient (none
+/// since `zeroGrad()`) is left out of the step, its decay included. Each step is one C kernel
+/// pass per parameter tensor, the same kernel as Adam's.
 ///
 /// ```swift
 /// let optimizer = AdamW(parameters: model.parameters)   // lr 1e-3, weight decay 1e-2
@@ -46,6 +48,6 @@ public final class AdamW: Optimizer, StepsInProduct {
         adam.stepInProduct(of: parameter, product)
     }
 
-    /// "AdamW", its settings, moments and steps taken, as ``Adam``'s.
+    /// "AdamW", its settings, moments and each parameter's steps, as ``Adam``'s.
     public var checkpointContents: CheckpointContents { adam.checkpointContents }
 }

@@ -26,7 +26,8 @@ public final class BatchNorm: Function {
     /// How far the running statistics move towards each training batch's, in [0, 1] (default
     /// 0.1, PyTorch's).
     public let momentum: Float
-    /// Added to the variance before its square root (default 1e-5).
+    /// Added to the variance before its square root (default 1e-5): finite and above 0, so
+    /// that a feature constant over a batch (variance 0) normalizes to β rather than NaN.
     public let eps: Float
     /// γ, `[features]`.
     public let weight: Tensor
@@ -54,8 +55,12 @@ public final class BatchNorm: Function {
     /// Normalization of `features` features (channels for NCHW input).
     public init(features: Int, momentum: Float = 0.1, eps: Float = 1e-5) {
         require(features >= 1, "BatchNorm: features must be at least 1, got \(features)")
-        require((0...1).contains(momentum) && eps >= 0,
-                "BatchNorm(\(features)): momentum \(momentum) must be in [0, 1] and eps \(eps) at least 0")
+        require((0...1).contains(momentum),
+                "BatchNorm(\(features)): momentum \(momentum) must be in [0, 1]")
+        // As PyTorch, which refuses eps ≤ 0 in training: a feature constant over the batch
+        // has variance 0, and eps 0 would divide by its square root.
+        require(eps > 0 && eps.isFinite,
+                "BatchNorm(\(features)): eps \(eps) must be a finite number above 0")
         self.features = features
         self.momentum = momentum
         self.eps = eps

@@ -61,3 +61,9 @@ public struct CheckpointContents {
 func perParameter(_ name: String, _ buffers: [Tensor]) -> [(name: String, tensor: Tensor)] {
     buffers.enumerated().map { (name: "\(name).\($0.offset)", tensor: $0.element) }
 }
+
+/// `counters` named "`name`.0", "`name`.1", ... by their parameter's index, as the buffers of
+/// `perParameter(_:_:)` (PyTorch keeps a `step` per parameter).
+func perParameter(_ name: String, _ counters: [Counter]) -> [(name: String, counter: Counter)] {
+    counters.enumerated().map { (name: "\(name).\($0.offset)", counter: $0.element) }
+}

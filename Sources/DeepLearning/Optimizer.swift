@@ -15,9 +15,12 @@ public protocol Optimizer: AnyObject {
     var parameters: [Tensor] { get }
     /// The step size; learning-rate schedules change it between epochs.
     var learningRate: Float { get set }
-    /// Sets the gradients of all parameters to zero.
+    /// Sets the gradients of all parameters to zero, leaving them without a gradient until a
+    /// backward pass gives them one, as PyTorch's `zero_grad(set_to_none=True)`.
     func zeroGrad()
-    /// Updates every parameter once from its current gradient.
+    /// Updates once, from its current gradient, every parameter that has one (the library's
+    /// optimizers leave out a parameter no backward pass reached since `zeroGrad()`, as
+    /// PyTorch's do).
     func step()
     /// Its kind, settings, buffers and step counts, for training checkpoints
     /// (`Model.saveCheckpoint(to:optimizer:schedule:epoch:loader:)`).

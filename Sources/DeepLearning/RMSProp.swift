@@ -10,10 +10,11 @@ import CKernels
 ///     momentum > 0:  b = momentum · b + g / d,  p = p − learningRate · b
 ///     momentum 0:    p = p − learningRate · g / d
 ///
-/// Each step is one C kernel pass per parameter tensor. The buffers for ḡ and b exist only
-/// when centered or with momentum. In `Model.fit`, a `Linear` layer's weight may take its step
-/// in the product that computes its gradient instead (`Model.fit` says when), with the same
-/// result.
+/// A parameter without a gradient (none since `zeroGrad()`: no backward pass reached it) is
+/// left out of the step, its buffers unchanged, as in PyTorch. Each step is one C kernel pass
+/// per parameter tensor. The buffers for ḡ and b exist only when centered or with momentum.
+/// In `Model.fit`, a `Linear` layer's weight may take its step in the product that computes
+/// its gradient instead (`Model.fit` says when), with the same result.
 ///
 /// ```swift
 /// let optimizer = RMSProp(parameters: model.parameters)          // lr 1e-2, alpha 0.99
@@ -65,7 +66,9 @@ public final class RMSProp: Optimizer, StepsInProduct {
 
     public func step() {
         for (index, parameter) in parameters.enumerated() {
-            if !inProducts.takeStepped(index) {
+            let steppedInProduct = inProducts.takeStepped(index)
+            guard steppedInProduct || parameter.hasGradient else { continue }
+            if !steppedInProduct {
                 ck_rmsprop(Int64(parameter.count), parameter.value, parameter.gradientPointer,
                            squareAverages[index].value, gradientAverages?[index].value,
                            momentumBuffers?[index].value, learningRate, alpha, eps, weightDecay,

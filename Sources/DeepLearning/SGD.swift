@@ -10,9 +10,12 @@ import CKernels
 ///     p = p − learningRate · (nesterov ? g + momentum · b : b)
 ///
 /// With momentum 0 the update is plain SGD, p −= learningRate · g. Nesterov momentum needs
-/// a momentum above 0 and dampening 0, as in PyTorch. Each step is one C kernel call over
-/// all parameter tensors; in `Model.fit`, a `Linear` layer's weight may take its step in the
-/// product that computes its gradient instead (`Model.fit` says when), with the same result.
+/// a momentum above 0 and dampening 0, as in PyTorch. A parameter without a gradient (none
+/// since `zeroGrad()`: no backward pass reached it) is left out of the step, its buffer
+/// unchanged, and its first step is the first it takes, as PyTorch's buffer per parameter.
+/// Each step is one C kernel call over all parameter tensors; in `Model.fit`, a `Linear`
+/// layer's weight may take its step in the product that computes its gradient instead
+/// (`Model.fit` says when), with the same result.
 ///
 /// ```swift
 /// let optimizer = SGD(parameters: model.parameters, learningRate: 0.1, momentum: 0.9,
@@ -33,19 +36,20 @@ public final class SGD: Optimizer, StepsInProduct {
     /// One momentum buffer per parameter, same shape; none without momentum, as in PyTorch.
     private let velocities: [Tensor]
     /// The arguments of the C kernel, one entry per parameter: sizes, value and velocity
-    /// buffers (fixed; the velocities nil without momentum), and gradient buffers (looked up
-    /// each step).
+    /// buffers (fixed; the velocities nil without momentum), and gradient buffers and
+    /// first-step flags (set each step).
     private let sizes: [Int64]
     private let values: [UnsafeMutablePointer<Float>?]
     private let velocityValues: [UnsafeMutablePointer<Float>?]
     @exclusivity(unchecked) private var gradients: [UnsafePointer<Float>?]
+    @exclusivity(unchecked) private var firstSteps: [Int32]
     /// The parameters updated this step in the products of their gradients
     /// (`stepInProduct(of:_:)`), which `step()` leaves out.
     @exclusivity(unchecked) private var inProducts: ParametersSteppedInProducts
     /// The sizes the kernel gets in a step: 0 for each parameter `step()` leaves out.
     @exclusivity(unchecked) private var sizesThisStep: [Int64]
-    /// The steps taken: PyTorch's first step copies g into the buffer.
-    private let steps = Counter()
+    /// The steps each parameter took: PyTorch's first step copies g into the buffer.
+    private let steps: [Counter]
 
     /// PyTorch's arguments, in its order, with its defaults (no default learning rate).
     public init(parameters: [Tensor], learningRate: Float, momentum: Float = 0,
@@ -68,21 +72,27 @@ public final class SGD: Optimizer, StepsInProduct {
         velocityValues = momentum > 0 ? velocities.map(\.value)
                                       : Array(repeating: nil, count: parameters.count)
         gradients = Array(repeating: nil, count: parameters.count)
+        firstSteps = Array(repeating: 1, count: parameters.count)
+        steps = parameters.map { _ in Counter() }
         sizesThisStep = sizes
         inProducts = ParametersSteppedInProducts(parameters)
     }
 
     public func step() {
-        for index in parameters.indices {
-            // The gradient getter materializes the zeros of a parameter no backward pass wrote.
-            gradients[index] = UnsafePointer(parameters[index].gradientPointer)
-            sizesThisStep[index] = inProducts.takeStepped(index) ? 0 : sizes[index]
+        for (index, parameter) in parameters.enumerated() {
+            let steppedInProduct = inProducts.takeStepped(index)
+            let stepsInKernel = !steppedInProduct && parameter.hasGradient
+            gradients[index] = stepsInKernel ? UnsafePointer(parameter.gradientPointer) : nil
+            sizesThisStep[index] = stepsInKernel ? sizes[index] : 0
+            firstSteps[index] = steps[index].value == 0 ? 1 : 0
+            if steppedInProduct || stepsInKernel {
+                parameter.countInPlaceWrite()
+                steps[index].value += 1
+            }
         }
         ck_sgd_tensors(Int64(parameters.count), sizesThisStep, values, gradients, velocityValues,
                        learningRate, momentum, dampening, weightDecay, nesterov ? 1 : 0,
-                       steps.value == 0 ? 1 : 0)
-        for parameter in parameters { parameter.countInPlaceWrite() }
-        steps.value += 1
+                       firstSteps)
     }
 
     /// `StepsInProduct`'s: the product takes `ck_sgd`'s step (`ProductStep.sgd`).
@@ -91,18 +101,18 @@ public final class SGD: Optimizer, StepsInProduct {
         inProducts.record(index, stepped: product(.sgd(
             velocity: velocityValues[index], learningRate: learningRate, momentum: momentum,
             dampening: dampening, weightDecay: weightDecay, nesterov: nesterov ? 1 : 0,
-            firstStep: steps.value == 0 ? 1 : 0)))
+            firstStep: steps[index].value == 0 ? 1 : 0)))
         return true
     }
 
     /// "SGD", its settings, the momentum buffers ("momentum_buffer.0", ...; none without
-    /// momentum, as in PyTorch) and the steps taken ("step").
+    /// momentum, as in PyTorch) and the steps each parameter took ("step.0", ...).
     public var checkpointContents: CheckpointContents {
         CheckpointContents(
             kind: "SGD",
             settings: [("momentum", "\(momentum)"), ("dampening", "\(dampening)"),
                        ("weight_decay", "\(weightDecay)"), ("nesterov", "\(nesterov)")],
             tensors: perParameter("momentum_buffer", velocities),
-            counters: [("step", steps)])
+            counters: perParameter("step", steps))
     }
 }

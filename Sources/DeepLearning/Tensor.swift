@@ -158,7 +158,8 @@ public final class Tensor {
     @exclusivity(unchecked) public private(set) var count: Int
 
     /// The gradient of the loss with respect to this tensor, same shape as `value`. Allocated
-    /// (zeroed) on first use; layers accumulate into it and optimizers zero it.
+    /// (zeroed) on first use; layers accumulate into it and optimizers zero it. For writing:
+    /// the tensor has a gradient afterwards (`hasGradient`); readers use `gradientForReading`.
     ///
     /// Read it through this property after `zeroGradient()`, not through a pointer kept from
     /// before: zeroing is deferred until the buffer is next asked for (a write counted in the
@@ -199,6 +200,27 @@ public final class Tensor {
         return GradientTarget(buffer: storage.base, count: count, accumulate: accumulate)
     }
 
+    /// Whether this tensor has a gradient: one was written since the last `zeroGradient()`
+    /// (by a backward pass, a writing accessor, or asking for `gradient`). False before any,
+    /// and after `zeroGradient()` until the next: PyTorch's `.grad` is None then. Optimizers
+    /// leave a parameter without one out of their step, as PyTorch's do.
+    var hasGradient: Bool { gradientStorage != nil && !gradientIsUnwrittenZero }
+
+    /// The gradient buffer for reading it without giving the tensor a gradient
+    /// (`hasGradient` is unchanged): zeros when it has none.
+    var gradientForReading: UnsafePointer<Float> {
+        let hadGradient = hasGradient
+        let buffer = gradientBuffer
+        if !hadGradient {
+            buffer.update(repeating: 0, count: capacity)
+            gradientIsUnwrittenZero = true
+        }
+        return UnsafePointer(buffer)
+    }
+
+    /// The gradient's storage, allocated (zeroed) on first use, whatever it holds.
+    private var gradientBuffer: UnsafeMutablePointer<Float> { gradientStorageAllocated.base }
+
     /// The gradient's storage object, allocated (zeroed) on first use.
     var gradientStorageAllocated: TensorStorage {
         if let gradientStorage { return gradientStorage }
@@ -233,12 +255,14 @@ public final class Tensor {
     /// The values as an array (a copy).
     public var values: [Float] { Array(UnsafeBufferPointer(start: value, count: count)) }
 
-    /// The gradient as an array (a copy).
-    public var gradients: [Float] { Array(UnsafeBufferPointer(start: gradientPointer, count: count)) }
+    /// The gradient as an array (a copy); zeros when it has none.
+    public var gradients: [Float] { Array(UnsafeBufferPointer(start: gradientForReading, count: count)) }
 
-    /// Sets every gradient to zero. Takes no time: the zeros are written when the gradient is
-    /// next read, or never, when a layer's next backward pass overwrites the buffer instead of
-    /// adding to it.
+    /// Sets every gradient to zero and leaves the tensor without a gradient, as PyTorch's
+    /// `zero_grad(set_to_none=True)`: an optimizer's step leaves it out until a backward pass
+    /// (or a write) gives it one again. Takes no time: the zeros are written when the gradient
+    /// is next read, or never, when a layer's next backward pass overwrites the buffer instead
+    /// of adding to it.
     public func zeroGradient() {
         if gradientStorage != nil { gradientIsUnwrittenZero = true }
     }

@@ -19,9 +19,10 @@ extension Tensor {
     }
 
     /// The closure-scoped gradient, read-only: `count` elements, this tensor's shape, row-major.
-    /// A tensor that has no gradient yet (no `backward()` reached it) gets one allocated,
-    /// zeroed, so the closure always sees `count` elements (zeros); from then on `gradient`
-    /// is that buffer rather than nil.
+    /// A tensor that has no gradient (no `backward()` reached it since `zeroGradient()`) shows
+    /// zeros, in a buffer allocated if it has none yet, so the closure always sees `count`
+    /// elements; reading does not give it a gradient (an optimizer still leaves it out), but
+    /// from then on `gradient` is that buffer rather than nil.
     ///
     /// ```swift
     /// let w = Tensor(shape: [2], values: [1, 2], requiresGradient: true)
@@ -31,13 +32,14 @@ extension Tensor {
     public func withUnsafeGradientBufferPointer<Result>(
         _ body: (UnsafeBufferPointer<Float>) throws -> Result
     ) rethrows -> Result {
-        try body(UnsafeBufferPointer(start: gradientPointer, count: count))
+        try body(UnsafeBufferPointer(start: gradientForReading, count: count))
     }
 
     /// The closure-scoped gradient, for writing (a hand-written backward pass accumulating
     /// into a parameter's gradient, a gradient averaged across processes): `count` elements,
     /// allocated and zeroed first when the tensor has no gradient yet, as
-    /// `withUnsafeGradientBufferPointer(_:)`. Raises the version of the gradient's storage,
+    /// `withUnsafeGradientBufferPointer(_:)`; the tensor has a gradient afterwards, which an
+    /// optimizer's step uses. Raises the version of the gradient's storage,
     /// which the tensor `gradient` returns shares, so that a node which saved that tensor
     /// detects the change.
     public func withUnsafeMutableGradientBufferPointer<Result>(

@@ -269,7 +269,8 @@ extension OptimizerTests {
 
     /// ck_sgd_tensors on tensors of 0, 1, 17, 3,000 and 70,001 elements (together enough for
     /// a parallel region, whose split crosses tensors) gives the bits of one ck_sgd per tensor,
-    /// on 1, 2 and 3 threads, on a first step and a later one, with dampening and Nesterov.
+    /// on 1, 2 and 3 threads, on a first step, a later one and a mix (each tensor's own), with
+    /// dampening and Nesterov.
     func testSGDTensorsEqualsOneCallPerTensor() {
         var rng = SeededGenerator(seed: 48)
         let sizes = [0, 1, 17, 3_000, 70_001]
@@ -279,13 +280,16 @@ extension OptimizerTests {
         let start = KernelArrays(
             param: randomFloats(total, using: &rng), grad: randomFloats(total, using: &rng),
             buffers: [randomFloats(total, using: &rng)])
-        for (nesterov, dampening, firstStep) in [(false, Float(0.25), Int32(1)), (true, 0, 0), (false, 0.25, 0)] {
-            let what = "nesterov \(nesterov), dampening \(dampening), first step \(firstStep)"
+        let mixed: [Int32] = [1, 0, 1, 0, 1]
+        for (nesterov, dampening, firstSteps) in [(false, Float(0.25), [Int32](repeating: 1, count: 5)),
+                                                  (true, 0, [Int32](repeating: 0, count: 5)),
+                                                  (false, 0.25, mixed), (true, 0, mixed)] {
+            let what = "nesterov \(nesterov), dampening \(dampening), first steps \(firstSteps)"
             var perTensor = start
             perTensor.run { _, p, g, b in
                 for t in sizes.indices {
                     ck_sgd(Int64(sizes[t]), p + offsets[t], g + offsets[t], b[0] + offsets[t], 0.1, 0.9, dampening,
-                           0.01, nesterov ? 1 : 0, firstStep)
+                           0.01, nesterov ? 1 : 0, firstSteps[t])
                 }
             }
             let together = assertSameResultForThreadCounts([1, 2, 3], what) { () -> [Float] in
@@ -295,7 +299,7 @@ extension OptimizerTests {
                     let grads: [UnsafePointer<Float>?] = offsets.map { g + $0 }
                     let velocities: [UnsafeMutablePointer<Float>?] = offsets.map { b[0] + $0 }
                     ck_sgd_tensors(Int64(sizes.count), sizes.map(Int64.init), params, grads, velocities, 0.1, 0.9,
-                                   dampening, 0.01, nesterov ? 1 : 0, firstStep)
+                                   dampening, 0.01, nesterov ? 1 : 0, firstSteps)
                 }
                 return tensors.outputs
             }

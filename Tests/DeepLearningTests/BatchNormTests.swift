@@ -44,11 +44,13 @@ final class BatchNormTests: XCTestCase {
         }
     }
 
-    /// Evaluation normalizes with the running statistics: y = γ (x − mean) / √(var + eps) + β.
+    /// Evaluation normalizes with the running statistics: y = γ (x − mean) / √(var + eps) + β,
+    /// var + eps = 4 and 0.25 exactly (eps 2⁻¹⁰).
     func testEvaluationUsesTheRunningStatistics() {
-        let layer = BatchNorm(features: 2, eps: 0)
+        let eps: Float = 1.0 / 1024
+        let layer = BatchNorm(features: 2, eps: eps)
         layer.runningMean.value.update(from: [1, -2], count: 2)
-        layer.runningVariance.value.update(from: [4, 0.25], count: 2)
+        layer.runningVariance.value.update(from: [4 - eps, 0.25 - eps], count: 2)
         layer.weight.value.update(from: [3, 1], count: 2)
         layer.bias.value.update(from: [0.5, -1], count: 2)
         layer.setTraining(false)
@@ -56,7 +58,7 @@ final class BatchNormTests: XCTestCase {
         // (5 − 1) / 2 · 3 + 0.5, (−2 + 2) / 0.5 − 1, (−1 − 1) / 2 · 3 + 0.5, (−1 + 2) / 0.5 − 1
         XCTAssertEqual(y.values, [6.5, -1, -2.5, 1])
         XCTAssertEqual(layer.runningMean.values, [1, -2], "evaluation leaves them unchanged")
-        XCTAssertEqual(layer.runningVariance.values, [4, 0.25])
+        XCTAssertEqual(layer.runningVariance.values, [4 - eps, 0.25 - eps])
     }
 
     /// Two training steps on one feature: x = (1, 3) has mean 2 and unbiased variance 2, so
@@ -252,6 +254,20 @@ final class BatchNormTests: XCTestCase {
     func testWrongRankStops() throws {
         try assertStops(withMessage: "BatchNorm(3): input of shape [4, 3, 5] does not fit") {
             _ = BatchNorm(features: 3).forward(Tensor(shape: [4, 3, 5]))
+        }
+    }
+
+    /// eps 0 would give NaN for a feature constant over a batch (variance 0): PyTorch refuses
+    /// eps ≤ 0 in training, the layer refuses it when made.
+    func testZeroEpsStops() throws {
+        try assertStops(withMessage: "BatchNorm(2): eps 0.0 must be a finite number above 0") {
+            _ = BatchNorm(features: 2, eps: 0)
+        }
+    }
+
+    func testNaNEpsStops() throws {
+        try assertStops(withMessage: "BatchNorm(2): eps nan must be a finite number above 0") {
+            _ = BatchNorm(features: 2, eps: .nan)
         }
     }
 

@@ -5,21 +5,26 @@ import DeepLearning
 /// initializers, BatchNorm's running statistics) raise the tensor's `version`, so that a graph
 /// which saved the tensor before the write stops in `backward()`, as PyTorch's does.
 final class InPlaceWriteVersionTests: XCTestCase {
-    /// Forward with the graph, an optimizer step, then backward: the step changed the weight
-    /// the matrix product saved for the input's gradient.
+    /// Forward with the graph, an optimizer step (of a weight given a gradient), then backward:
+    /// the step changed the weight the matrix product saved for the input's gradient.
     func testOptimizerStepBetweenForwardAndBackwardStops() throws {
         try assertStops(withMessage: "saved a tensor of shape [2, 2] for its backward pass, which was modified afterwards (version 0, now 1)") {
             let x = Tensor(shape: [1, 2], values: [1, 2], requiresGradient: true)
             let w = Tensor(shape: [2, 2], values: [1, 2, 3, 4], requiresGradient: true)
             let y = matmul(x, w).sum()
             let optimizer = SGD(parameters: [w], learningRate: 0.1)
+            w.withUnsafeMutableGradientBufferPointer { $0.update(repeating: 1) }
             optimizer.step()
             y.backward()
         }
     }
 
+    /// Of every parameter with a gradient (a step leaves the others out, unwritten).
     func testEachOptimizerStepRaisesTheVersionOfEveryParameterOnce() {
         let parameters = [Tensor(shape: [2], values: [1, 2]), Tensor(shape: [3], values: [1, 2, 3])]
+        for parameter in parameters {
+            parameter.withUnsafeMutableGradientBufferPointer { $0.update(repeating: 1) }
+        }
         let optimizers: [any Optimizer] = [
             SGD(parameters: parameters, learningRate: 0.1, momentum: 0.9),
             Adam(parameters: parameters, learningRate: 0.1),

@@ -12,7 +12,7 @@ let checkpointPath = FileManager.default.temporaryDirectory
 /// libFuzzer's entry point: resumes, from the bytes as a training checkpoint, the training of
 /// the seed files in Corpus/FuzzCheckpoint/ (Corpus/README.md), made afresh for each input so
 /// that no input changes what the next one is checked against: a model with every kind of
-/// state a checkpoint holds (Adam's step and moments, a schedule's epoch, the loader's
+/// state a checkpoint holds (Adam's step counts and moments, a schedule's epoch, the loader's
 /// shuffling, `Dropout`'s generator), trained through epoch 3. A thrown error (a checkpoint
 /// refused, a loss that became NaN) is the library's answer to bad input; a crash, a trap, a
 /// sanitizer's report or a hang is a finding, in restoring or in the training that follows.
