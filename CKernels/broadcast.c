@@ -43,6 +43,22 @@ static inline __attribute__((always_inline)) float term(int kind, float dy, floa
     }
 }
 
+/* Runs CALL(K), K the term `kind` as a constant, so that the code CALL inlines is compiled
+ * once for each term (term()'s switch folded away). */
+#define WITH_CONSTANT_TERM(kind, CALL)                                                             \
+    switch (kind) {                                                                                \
+    case TERM_ADD: CALL(TERM_ADD); break;                                                          \
+    case TERM_SUBTRACT: CALL(TERM_SUBTRACT); break;                                                \
+    case TERM_MULTIPLY: CALL(TERM_MULTIPLY); break;                                                \
+    case TERM_DIVIDE: CALL(TERM_DIVIDE); break;                                                    \
+    case TERM_DY: CALL(TERM_DY); break;                                                            \
+    case TERM_NEGATED_DY: CALL(TERM_NEGATED_DY); break;                                            \
+    case TERM_DY_TIMES_B: CALL(TERM_DY_TIMES_B); break;                                            \
+    case TERM_DY_TIMES_A: CALL(TERM_DY_TIMES_A); break;                                            \
+    case TERM_DY_OVER_B: CALL(TERM_DY_OVER_B); break;                                              \
+    default: CALL(TERM_QUOTIENT_B); break;                                                         \
+    }
+
 /* The operands, in this order, and the target. */
 enum { DY, A, B, TARGET, ARRAYS };
 
@@ -237,13 +253,9 @@ static inline __attribute__((always_inline)) void walk_kind(int kind, const walk
 /* The walk with the term kind as a constant, so that each loop is compiled for its term. */
 CK_VECTORIZED static void walk_range(const void *args, int64_t begin, int64_t end) {
     const walk_args *w = args;
-#define KIND(K) case K: walk_kind(K, w, begin, end); break;
-    switch (w->kind) {
-    KIND(TERM_ADD) KIND(TERM_SUBTRACT) KIND(TERM_MULTIPLY) KIND(TERM_DIVIDE) KIND(TERM_DY)
-    KIND(TERM_NEGATED_DY) KIND(TERM_DY_TIMES_B) KIND(TERM_DY_TIMES_A) KIND(TERM_DY_OVER_B)
-    default: walk_kind(TERM_QUOTIENT_B, w, begin, end); break;
-    }
-#undef KIND
+#define WALK(K) walk_kind(K, w, begin, end)
+    WITH_CONSTANT_TERM(w->kind, WALK)
+#undef WALK
 }
 
 /* Stands in for an operand a term does not read (read at stride 0, never used). */
@@ -261,19 +273,13 @@ CK_VECTORIZED static void walk_one_row(int kind, int64_t n, const float *const o
     const int64_t sd = strides[DY][0], sa = strides[A][0], sb = strides[B][0];
     const int64_t st = strides[TARGET][0];
     const double start = accumulate ? (double)*target : 0.0;
-#define KIND(K)                                                                           \
-    case K:                                                                               \
-        if (st != 0)                                                                      \
-            walk_row(K, n, dy, sd, a, sa, b, sb, target, st, accumulate);                 \
-        else                                                                              \
-            *target = (float)sum_row(K, n, dy, sd, a, sa, b, sb, start);                  \
-        break;
-    switch (kind) {
-    KIND(TERM_ADD) KIND(TERM_SUBTRACT) KIND(TERM_MULTIPLY) KIND(TERM_DIVIDE) KIND(TERM_DY)
-    KIND(TERM_NEGATED_DY) KIND(TERM_DY_TIMES_B) KIND(TERM_DY_TIMES_A) KIND(TERM_DY_OVER_B)
-    default: KIND(TERM_QUOTIENT_B)
-    }
-#undef KIND
+#define ROW(K)                                                                            \
+    if (st != 0)                                                                          \
+        walk_row(K, n, dy, sd, a, sa, b, sb, target, st, accumulate);                     \
+    else                                                                                  \
+        *target = (float)sum_row(K, n, dy, sd, a, sa, b, sb, start)
+    WITH_CONSTANT_TERM(kind, ROW)
+#undef ROW
 }
 
 /* Runs a walk whose rank, shape (no dimension 0), strides, operands and target are set:

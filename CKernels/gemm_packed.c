@@ -91,7 +91,6 @@ static inline void prefetch_sliver_piece(int trans, const float *b, int64_t ldb,
     }
 }
 
-
 /* Asks for the rows of the ReLU's mask that the epilogue of a rows x cols tile of C at
  * (row0, col0) reads (e NULL, or without a mask read along rows: nothing). They are mrs apart,
  * each on another page for long rows, and would otherwise wait for memory after the tile. */

@@ -45,14 +45,25 @@
  * is 48 KB). */
 #define TRANSPOSE_IN_L1_FLOATS ((int64_t)32 * 1024 / 4)
 
-/* The tables, one per architecture (ck_gemm_arch_for_cpu says which CPUs select each). Block
- * sizes and thresholds not fixed by a tile or a cache were chosen by measurement on the CPU
- * named below for each row; Benchmarks/README.md has, in its section for that CPU, the
- * measurements and the values and peers they were compared with. The portable and AVX2 rows'
- * blocks are scaled to their tiles, and every row takes the row panels up to their
- * CK_GEMM_ROW_PANEL_MAX_K terms. Every row has the same dot_column_block (chosen on Zen 4)
- * and transposes in packing (pack_transpose_columns chosen on Sapphire Rapids;
- * pack_transpose_max_floats the smallest L1 of the CPUs, TRANSPOSE_IN_L1_FLOATS).
+/* The fields every row shares: products of up to 64^3 multiply-adds are not packed, and no
+ * thread gets a share of fewer (WORK_64_CUBED); the dot and transposed forms take at most 15
+ * columns, below the AVX-512 vector (16), where the packed tile's columns would be mostly
+ * wasted; the row panels go up to their CK_GEMM_ROW_PANEL_MAX_K terms; dot_column_block was
+ * chosen on Zen 4; slivers are transposed in packing (pack_transpose_columns chosen on
+ * Sapphire Rapids, pack_transpose_max_floats the smallest L1 of the CPUs,
+ * TRANSPOSE_IN_L1_FLOATS). */
+#define SHARED_FIELDS                                                                              \
+    .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED, .dot_min_k = 64,       \
+    .dot_max_n = 15, .dot_column_block = 64, .transposed_max_n = 15,                               \
+    .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,                               \
+    .pack_transpose_max_floats = TRANSPOSE_IN_L1_FLOATS, .pack_transpose_columns = 64
+
+/* The tables, one per architecture (ck_gemm_arch_for_cpu says which CPUs select each): the
+ * SHARED_FIELDS and, listed in each row, the fields that differ between rows. Block sizes and
+ * thresholds not fixed by a tile or a cache were chosen by measurement on the CPU named below
+ * for each row; Benchmarks/README.md has, in its section for that CPU, the measurements and
+ * the values and peers they were compared with. The portable and AVX2 rows' blocks are scaled
+ * to their tiles.
  * The AVX2 row, for any CPU with AVX2 and FMA but not AVX-512F, was chosen on Zen 3 (EPYC
  * Milan: 512 KB of L2 a core, 8 ways), and some of its fields follow that cache (the other
  * rows turn them off, 0, or 1 for own_slivers_group, unless stated; dot_max_m is 32 there):
@@ -107,95 +118,77 @@
  * and own_slivers_by_rows.
  * The Zen 5 row is for AMD family 26 (Zen 5). Own slivers for products of one k block and one
  * A~ block (own_slivers_one_block) are 0 on the Zen 5 and portable rows only. Thresholds in
- * products (direct_max_work, broadcast_max_work, min_work_per_thread) are multiply-adds;
- * dot_max_n and transposed_max_n stay below the AVX-512 vector (16), where the packed tile's
- * columns would be mostly wasted. */
+ * products (direct_max_work, broadcast_max_work, min_work_per_thread) are multiply-adds. */
 static const ck_gemm_table tables[] = {
     [CK_GEMM_ARCH_PORTABLE] = {
         .arch = CK_GEMM_ARCH_PORTABLE, .name = "portable", .isa = &ck_gemm_isa_portable,
+        SHARED_FIELDS,
         .mc = 120, .kc = 256, .nc = 2048,
-        .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
-        .broadcast_max_work = WORK_64_CUBED,
-        .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .dot_column_block = 64,
-        .transposed_max_n = 15, .transposed_min_work_per_thread = WORK_64_CUBED,
-        .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
+        .broadcast_max_work = WORK_64_CUBED, .dot_max_m = 32,
+        .transposed_min_work_per_thread = WORK_64_CUBED,
         .ask_next_a_sliver = 0, .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_MC,
         .own_slivers_margin = 0,
         .in_place_l2_sets = 0, .in_place_sets_per_tile = 0,
         .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 0,
-        .pack_b_row_block = 0, .pack_transpose_max_floats = TRANSPOSE_IN_L1_FLOATS,
-        .pack_transpose_columns = 64, .own_slivers_group = 1,
+        .pack_b_row_block = 0, .own_slivers_group = 1,
         .own_slivers_by_rows = 0, .one_thread_own_slivers_in_place_only = 0,
     },
     [CK_GEMM_ARCH_AVX2] = {
         .arch = CK_GEMM_ARCH_AVX2, .name = "avx2", .isa = ISA_AVX2,
+        SHARED_FIELDS,
         .mc = 144, .kc = 256, .nc = 4096,
-        .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
-        .broadcast_max_work = WORK_64_CUBED,
-        .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 8, .dot_column_block = 64,
-        .transposed_max_n = 15, .transposed_min_work_per_thread = WORK_64_CUBED,
-        .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
+        .broadcast_max_work = WORK_64_CUBED, .dot_max_m = 8,
+        .transposed_min_work_per_thread = WORK_64_CUBED,
         .ask_next_a_sliver = 1, .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_512_KB,
         .own_slivers_margin = 16,
         .in_place_l2_sets = ZEN3_L2_SETS, .in_place_sets_per_tile = 2,
         .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 1,
-        .pack_b_row_block = 8, .pack_transpose_max_floats = TRANSPOSE_IN_L1_FLOATS,
-        .pack_transpose_columns = 64, .own_slivers_group = 16,
+        .pack_b_row_block = 8, .own_slivers_group = 16,
         .own_slivers_by_rows = 1, .one_thread_own_slivers_in_place_only = 0,
     },
     [CK_GEMM_ARCH_AVX512_ONE_FMA] = {
         .arch = CK_GEMM_ARCH_AVX512_ONE_FMA, .name = "avx512-one-fma", .isa = ISA_AVX512,
+        SHARED_FIELDS,
         .mc = 240, .kc = 1024, .nc = 2048,
-        .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
-        .broadcast_max_work = WORK_512_CUBED,
-        .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .dot_column_block = 64,
-        .transposed_max_n = 15, .transposed_min_work_per_thread = HALF_WORK_64_CUBED,
-        .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
+        .broadcast_max_work = WORK_512_CUBED, .dot_max_m = 32,
+        .transposed_min_work_per_thread = HALF_WORK_64_CUBED,
         .ask_next_a_sliver = 0, .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_UP_TO_2_MB, .own_slivers_max_a = OWN_A_UP_TO_1_MB,
         .own_slivers_margin = 4,
         .in_place_l2_sets = 0, .in_place_sets_per_tile = 0,
         .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 1,
-        .pack_b_row_block = 0, .pack_transpose_max_floats = TRANSPOSE_IN_L1_FLOATS,
-        .pack_transpose_columns = 64, .own_slivers_group = 1,
+        .pack_b_row_block = 0, .own_slivers_group = 1,
         .own_slivers_by_rows = 1, .one_thread_own_slivers_in_place_only = 1,
     },
     [CK_GEMM_ARCH_AVX512_TWO_FMA] = {
         .arch = CK_GEMM_ARCH_AVX512_TWO_FMA, .name = "avx512-two-fma", .isa = ISA_AVX512,
         .packed_isa = ISA_AVX512_8X48,
+        SHARED_FIELDS,
         .mc = 240, .kc = 1024, .nc = 2112,
-        .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
-        .broadcast_max_work = WORK_64_CUBED,
-        .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .dot_column_block = 64,
-        .transposed_max_n = 15, .transposed_min_work_per_thread = WORK_64_CUBED,
-        .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
+        .broadcast_max_work = WORK_64_CUBED, .dot_max_m = 32,
+        .transposed_min_work_per_thread = WORK_64_CUBED,
         .ask_next_a_sliver = 0, .kernel_prefetch_b_rows = 32,
         .own_slivers_in_place_max_b = IN_PLACE_UP_TO_4_MB, .own_slivers_max_a = OWN_A_UP_TO_1_MB,
         .own_slivers_margin = 0,
         .in_place_l2_sets = 0, .in_place_sets_per_tile = 0,
         .next_sliver_max_lines = 32, .along_rows_max_b = ALONG_ROWS_UP_TO_1_MB,
-        .own_slivers_one_block = 1, .pack_b_row_block = 0,
-        .pack_transpose_max_floats = TRANSPOSE_IN_L1_FLOATS, .pack_transpose_columns = 64,
-        .own_slivers_group = 1,
+        .own_slivers_one_block = 1, .pack_b_row_block = 0, .own_slivers_group = 1,
         .own_slivers_by_rows = 0, .one_thread_own_slivers_in_place_only = 0,
     },
     [CK_GEMM_ARCH_AVX512_ZEN5] = {
         .arch = CK_GEMM_ARCH_AVX512_ZEN5, .name = "avx512-zen5", .isa = ISA_AVX512,
+        SHARED_FIELDS,
         .mc = 240, .kc = 1024, .nc = 2048,
-        .min_work_per_thread = WORK_64_CUBED, .direct_max_work = WORK_64_CUBED,
-        .broadcast_max_work = WORK_64_CUBED,
-        .dot_min_k = 64, .dot_max_n = 15, .dot_max_m = 32, .dot_column_block = 64,
-        .transposed_max_n = 15, .transposed_min_work_per_thread = WORK_64_CUBED,
-        .row_panel_max_k = CK_GEMM_ROW_PANEL_MAX_K, .prefetch_rows = 32,
+        .broadcast_max_work = WORK_64_CUBED, .dot_max_m = 32,
+        .transposed_min_work_per_thread = WORK_64_CUBED,
         .ask_next_a_sliver = 0, .kernel_prefetch_b_rows = 0,
         .own_slivers_in_place_max_b = IN_PLACE_ALWAYS, .own_slivers_max_a = OWN_A_UP_TO_MC,
         .own_slivers_margin = 0,
         .in_place_l2_sets = 0, .in_place_sets_per_tile = 0,
         .next_sliver_max_lines = 128, .along_rows_max_b = 0, .own_slivers_one_block = 0,
-        .pack_b_row_block = 0, .pack_transpose_max_floats = TRANSPOSE_IN_L1_FLOATS,
-        .pack_transpose_columns = 64, .own_slivers_group = 1,
+        .pack_b_row_block = 0, .own_slivers_group = 1,
         .own_slivers_by_rows = 0, .one_thread_own_slivers_in_place_only = 0,
     },
 };

@@ -120,11 +120,6 @@ void ck_sgd(int64_t n, float *param, const float *grad, float *velocity, float l
                    nesterov, &first_step);
 }
 
-void ck_sgd_momentum(int64_t n, float *param, const float *grad, float *velocity, float lr,
-                     float momentum, float weight_decay) {
-    ck_sgd(n, param, grad, velocity, lr, momentum, 0.0f, weight_decay, 0, 0);
-}
-
 /* ---- Adam and AdamW -------------------------------------------------------------------- */
 
 /* ck_adam's loop, on the rows x cols block at (row0, col0) of the ck_adam_args' matrices. */

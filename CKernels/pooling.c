@@ -2,9 +2,9 @@
  * is clipped to the input (PyTorch's ceil_mode keeps partial windows at the right and bottom
  * edges), so one loop handles full and partial windows alike; the forward passes take a
  * row's whole windows several at a time, in vectors, and leave that loop the clipped ones
- * and the rows of fewer than 4 whole windows. Planes are independent: each kernel splits the batch x channels planes
- * between threads, and a plane's overlapping windows are summed on one thread in a fixed
- * order. */
+ * and the rows of fewer than 4 whole windows. Planes are independent: each kernel splits the
+ * batch x channels planes between threads, and a plane's overlapping windows are summed on
+ * one thread in a fixed order. */
 #include "ckernels.h"
 #include "threading.h"
 

@@ -1,3 +1,4 @@
+/* Scratch buffers that kernels keep between calls: scratch.h. */
 #include "scratch.h"
 
 #include <stdio.h>

@@ -1,3 +1,5 @@
+/* The thread count the kernels use (ck_set_num_threads) and their parallel regions and sums:
+ * threading.h. */
 #include "ckernels.h"
 #include "threading.h"
 

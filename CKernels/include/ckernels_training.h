@@ -119,15 +119,6 @@ void ck_sgd_tensors(int64_t count, const int64_t *sizes, float *const *params,
                     float momentum, float dampening, float weight_decay, int nesterov,
                     const int *first_steps);
 
-/* SGD with momentum and weight decay, dampening 0 and no Nesterov, from the velocity given:
- * ck_sgd(n, param, grad, velocity, lr, momentum, 0, weight_decay, 0, 0), that is
- *   velocity = momentum * velocity + (grad + weight_decay * param)
- *   param    = param - lr * velocity
- * which is PyTorch's rule when velocity starts at zero. With momentum 0 this is plain SGD,
- * velocity unused (it may be NULL). param, grad and velocity must not overlap. */
-void ck_sgd_momentum(int64_t n, float *param, const float *grad, float *velocity, float lr,
-                     float momentum, float weight_decay);
-
 /* Adam and AdamW, PyTorch's torch.optim.Adam and torch.optim.AdamW (without amsgrad or
  * `maximize`), for n parameters, in one pass, at step t >= 1:
  *   AdamW (decoupled_weight_decay != 0):  g = grad;  param = param * (1 - lr * weight_decay)

@@ -1,4 +1,4 @@
-// ck_sgd_momentum, ck_sgd, ck_adam and ck_rmsprop against hand-computed steps and Double references.
+// ck_sgd, ck_adam and ck_rmsprop against hand-computed steps and Double references.
 import CKernels
 import DeepLearning
 import XCTest
@@ -9,13 +9,13 @@ private struct SGDState {
     var grad: [Float]
     var velocity: [Float]
 
-    /// One ck_sgd_momentum step.
+    /// One ck_sgd step with dampening 0, no Nesterov and not a first step.
     mutating func step(lr: Float, momentum: Float, weightDecay: Float) {
         let n = Int64(param.count)
         grad.withUnsafeBufferPointer { g in
             param.withUnsafeMutableBufferPointer { p in
                 velocity.withUnsafeMutableBufferPointer { v in
-                    ck_sgd_momentum(n, p.baseAddress, g.baseAddress, v.baseAddress, lr, momentum, weightDecay)
+                    ck_sgd(n, p.baseAddress, g.baseAddress, v.baseAddress, lr, momentum, 0, weightDecay, 0, 0)
                 }
             }
         }
@@ -123,7 +123,7 @@ final class OptimizerTests: XCTestCase {
     }
 
     func testZeroSizeDoesNothing() {
-        ck_sgd_momentum(0, nil, nil, nil, 0.1, 0.9, 0.01)
+        ck_sgd(0, nil, nil, nil, 0.1, 0.9, 0, 0.01, 0, 0)
     }
 }
 
@@ -252,19 +252,6 @@ extension OptimizerTests {
                     return [(p - Double(lr) * d, abs(p) + Double(lr) * dSize), (velocity, vSize)]
                 })
         }
-    }
-
-    /// ck_sgd_momentum is ck_sgd from the velocity given, without dampening or Nesterov.
-    func testSGDMomentumIsSGDWithoutFirstStep() {
-        var rng = SeededGenerator(seed: 47)
-        let n = 40_003
-        let start = KernelArrays(
-            param: randomFloats(n, using: &rng), grad: randomFloats(n, using: &rng),
-            buffers: [randomFloats(n, using: &rng)])
-        var (viaMomentum, viaSGD) = (start, start)
-        viaMomentum.run { ck_sgd_momentum($0, $1, $2, $3[0], 0.1, 0.9, 0.01) }
-        viaSGD.run { ck_sgd($0, $1, $2, $3[0], 0.1, 0.9, 0, 0.01, 0, 0) }
-        assertBitwiseEqual(viaMomentum.outputs, viaSGD.outputs)
     }
 
     /// ck_sgd_tensors on tensors of 0, 1, 17, 3,000 and 70,001 elements (together enough for

@@ -86,7 +86,8 @@ static int check_blocks(const ck_gemm_table *table) {
     return 1;
 }
 
-const char *bench_gemm_table_fields(void) {
+/* The fields of the table a variant may set, as "mc, kc, nc, ...". */
+static const char *field_names(void) {
     static char names[FIELDS * 32];
     if (names[0] == 0)
         for (size_t f = 0; f < FIELDS; f++) {
@@ -120,7 +121,7 @@ int bench_gemm_table_variant(const char *assignments) {
         if (equals == NULL || f == FIELDS || end == equals + 1 || end != at + length) {
             snprintf(error, sizeof error,
                      "\"%.*s\" is not FIELD=INTEGER with a field of the table (%s)", (int)length,
-                     at, bench_gemm_table_fields());
+                     at, field_names());
             return -1;
         }
         memcpy((char *)&table + fields[f].offset, &(int64_t){value}, sizeof(int64_t));

@@ -18,10 +18,9 @@ enum { CHAINS = 12 };
 static volatile float sink;
 
 /* The loops' starting values and factors, read through volatile so that the compiler cannot
- * fold a chain: with constants, the chain starting at 1, the fixed point of
- * acc * 0.999999 + 1e-6 in floats, was found invariant and hoisted out of the loop, which then
- * ran 11 chains for the 12 counted (a peak 12/11 = 9% too high: 128 instead of 117 GFLOP/s
- * per core on the Zen 4 this was written on). */
+ * fold a chain: with constants, it could find a chain that starts at a fixed point of
+ * acc * factor + term invariant and hoist it out of the loop, which would then run fewer
+ * chains than are counted. */
 static volatile float start_values[CHAINS] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
 static volatile float factor = 0.999999f, term = 1e-6f;
 

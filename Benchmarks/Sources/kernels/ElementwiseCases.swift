@@ -77,8 +77,8 @@ func elementwiseKernels() -> [ElementwiseKernel] {
         softmaxCrossEntropy(classes: 3, smallShapeRows: [20]),
         softmaxCrossEntropy(classes: 10, smallShapeRows: [32, 256]),
         ElementwiseKernel(
-            name: "ck_sgd_momentum",
-            traffic: "param, velocity read + written, grad read: 20n"
+            name: "ck_sgd momentum",
+            traffic: "momentum 0.9: param, velocity read + written, grad read: 20n"
         ) { n in
             let param = randomFloats(n, seed: 1), grad = randomFloats(n, seed: 2)
             let velocity = randomFloats(n, seed: 3)
@@ -87,8 +87,8 @@ func elementwiseKernels() -> [ElementwiseKernel] {
             return ElementwiseCase(
                 shape: "\(n)", bytes: 20 * n,
                 ck: {
-                    ck_sgd_momentum(Int64(n), param.pointer, grad.pointer, velocity.pointer, lr,
-                                    momentum, weightDecay)
+                    ck_sgd(Int64(n), param.pointer, grad.pointer, velocity.pointer, lr, momentum,
+                           0, weightDecay, 0, 0)
                 },
                 serial: {
                     bench_serial_sgd_momentum(Int64(n), param.pointer, grad.pointer,

@@ -76,10 +76,8 @@ void bench_mkl_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, 
 
 /* ---- Variants of the GEMM's table (gemm_table.c) --------------------------------------- */
 
-/* The name of the table ck_sgemm uses for this CPU ("avx2", "zen4", ...), and the fields of
- * the table a variant may set, as "mc, kc, nc, ...". */
+/* The name of the table ck_sgemm uses for this CPU ("avx2", "avx512-one-fma", ...). */
 const char *bench_gemm_table_name(void);
-const char *bench_gemm_table_fields(void);
 
 /* Makes a variant of this CPU's table: a copy with the assignments applied
  * ("kc=512,mc=96": FIELD=INTEGER, separated by commas; "" for none). Returns its number, or
