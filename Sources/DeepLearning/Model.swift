@@ -241,9 +241,9 @@ public final class Model: Layer {
     /// `BinaryCrossEntropyWithLogits`, a `CustomLoss` written with operations). Returns the
     /// mean loss of each epoch it trained. The loader gathers each batch's rows of the targets
     /// with its inputs; everything else (schedule, penalties, checkpoints and resuming,
-    /// progress, `beforeStep`, gradient recording, the errors) is as in `fit(_:labels:...)`, with "labels" read
-    /// as "rows of targets". The model's output and the targets must have the same shape per
-    /// sample.
+    /// progress, `beforeStep`, gradient recording, the errors) is as in `fit(_:labels:...)`,
+    /// with "labels" read as "rows of targets". The model's output and the targets must have
+    /// the same shape per sample.
     ///
     /// ```swift
     /// let model = Model { Linear(1, 64); Tanh(); Linear(64, 1) }
