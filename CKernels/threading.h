@@ -54,8 +54,19 @@ double ck_parallel_sum(int64_t count, int64_t min_chunk, int threads, ck_range_s
                        const void *args);
 
 /* Compiles a kernel's loop once per x86-64 instruction set, the best chosen at load time
- * (the kernels are built without -march). */
-#if defined(__x86_64__)
+ * (the kernels are built without -march). Not under ThreadSanitizer: the clones' ifunc
+ * resolvers run while the program is loaded, before TSan has set itself up, and TSan's
+ * instrumentation of them crashes every program that links the kernels before main; there,
+ * each kernel is compiled once, for the baseline instruction set. */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CK_THREAD_SANITIZER 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) /* gcc's way of saying it */
+#define CK_THREAD_SANITIZER 1
+#endif
+#if defined(__x86_64__) && !defined(CK_THREAD_SANITIZER)
 #define CK_VECTORIZED __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define CK_VECTORIZED

@@ -12,7 +12,8 @@
  *   - Sizes are int64_t and must be >= 0; a size of 0 makes the call do nothing
  *     (except where stated). Pointers may be NULL only when nothing is read through them.
  *   - Nothing here allocates memory the caller must free. Kernels keep scratch memory
- *     (GEMM packing buffers) cached per thread; it is never visible to the caller.
+ *     (GEMM packing buffers) cached per thread, freed when the thread ends; it is never
+ *     visible to the caller.
  *   - Results do not depend on the thread count, bit for bit: work is split between threads
  *     by output rows or columns, never along a sum, and an output is computed the same way
  *     whichever thread computes it (the GEMM's threads take over each other's last tiles).
@@ -43,6 +44,10 @@ void ck_set_num_threads(int n);
 
 /* The number of threads kernels may use (always >= 1). */
 int ck_get_num_threads(void);
+
+/* For tests: the bytes of scratch memory the kernels keep for all threads together. A thread's
+ * scratch memory is freed when the thread ends. */
+int64_t ck_scratch_bytes(void);
 
 #ifdef __cplusplus
 }

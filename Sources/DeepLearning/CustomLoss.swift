@@ -28,13 +28,16 @@ public final class CustomLoss<Targets> {
     private var loss: Tensor?
 
     /// A loss computed by `body` from the output and the targets (or labels): a scalar
-    /// tensor (shape `[]`, or one element) of operations on the output.
+    /// tensor (shape `[]`, or one element) of operations on the output. Its `forward` must
+    /// run with gradient recording on, as `Model.fit` runs it.
     public init(_ body: @escaping (_ output: Tensor, _ targets: Targets) throws -> Tensor) {
         self.body = body
     }
 
     /// Evaluates the loss of `output` against `targets`, recording its graph.
     private func evaluate(_ output: Tensor, _ targets: Targets) throws -> Float {
+        require(GradientRecording.isEnabled,
+                "CustomLoss: gradient recording is off (inside withoutGradientRecording, or in a task started there), so the loss's graph cannot be recorded for backward(); call forward where recording is on (Model.fit switches it on)")
         let leaf = output.detached()
         leaf.requiresGradient = true
         let loss = try body(leaf, targets)

@@ -25,6 +25,12 @@ public func withoutGradientRecording<Result>(_ body: () throws -> Result) rethro
     try GradientRecording.$isDisabled.withValue(true, operation: body)
 }
 
+/// `body`'s result with recording on, whatever the caller's setting: for `Model.fit`, whose
+/// training needs the gradients.
+func withGradientRecording<Result>(_ body: () throws -> Result) rethrows -> Result {
+    try GradientRecording.$isDisabled.withValue(false, operation: body)
+}
+
 /// Whether an operation on `input` records a node: the input requires a gradient and
 /// recording is on.
 @inline(__always)

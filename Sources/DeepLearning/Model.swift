@@ -195,6 +195,11 @@ public final class Model: Layer {
     /// becomes NaN or infinite (the parameters then keep their values from before that
     /// batch). All but the last two are found before training, with the parameters and
     /// running statistics unchanged.
+    ///
+    /// `fit` records gradients for its training (and runs `progress` and `beforeStep` so)
+    /// even where recording is off: inside `withoutGradientRecording(_:)`, or in a task
+    /// started there, which inherits that setting.
+    ///
     /// `penalties` are added to the loss and the gradients after every backward pass (and
     /// included in the reported loss). `progress` is called after every epoch. `beforeStep`,
     /// when given, is called before every update with the batch's loss (penalties included)
@@ -237,9 +242,9 @@ public final class Model: Layer {
     /// `BinaryCrossEntropyWithLogits`, a `CustomLoss` written with operations). Returns the
     /// mean loss of each epoch it trained. The loader gathers each batch's rows of the targets
     /// with its inputs; everything else (schedule, penalties, checkpoints and resuming,
-    /// progress, `beforeStep`, the errors) is as in `fit(_:labels:...)`, with "labels" read
-    /// as "rows of targets". The model's output and the targets must have the same shape per
-    /// sample.
+    /// progress, `beforeStep`, gradient recording, the errors) is as in `fit(_:labels:...)`,
+    /// with "labels" read as "rows of targets". The model's output and the targets must have
+    /// the same shape per sample.
     ///
     /// ```swift
     /// let model = Model { Linear(1, 64); Tanh(); Linear(64, 1) }
@@ -320,11 +325,13 @@ public final class Model: Layer {
             try restoreCheckpoint(from: $0, optimizer: optimizer, schedule: schedule,
                                   loader: loader, epochs: epochs)
         } ?? 0
-        return try inMode(training: true) {
-            try trainEpochs(loader, towards: objective, optimizer: optimizer, schedule: schedule,
-                            epochsAfter: finished, through: epochs, penalties: penalties,
-                            checkpoints: checkpoints, progress: progress,
-                            beforeStep: beforeStep)
+        return try withGradientRecording {
+            try inMode(training: true) {
+                try trainEpochs(loader, towards: objective, optimizer: optimizer,
+                                schedule: schedule, epochsAfter: finished, through: epochs,
+                                penalties: penalties, checkpoints: checkpoints,
+                                progress: progress, beforeStep: beforeStep)
+            }
         }
     }
 

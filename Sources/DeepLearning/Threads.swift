@@ -12,7 +12,9 @@ import CKernels
 /// ```
 public enum Threads {
     /// The number of threads the kernels may use, in `1...Int32.max`; setting another value
-    /// stops the program with a message.
+    /// stops the program with a message. One setting for the whole process, but threads that
+    /// run kernels at the same time each open their own team of up to `count` threads
+    /// (<doc:ThreadsAndReproducibility>, "Concurrency").
     public static var count: Int {
         get { Int(ck_get_num_threads()) }
         set {
