@@ -207,12 +207,14 @@ public final class Tensor {
     var hasGradient: Bool { gradientStorage != nil && !gradientIsUnwrittenZero }
 
     /// The gradient buffer for reading it without giving the tensor a gradient
-    /// (`hasGradient` is unchanged): zeros when it has none.
+    /// (`hasGradient` is unchanged): zeros when it has none (written then, a write counted in
+    /// the version of the gradient's storage).
     var gradientForReading: UnsafePointer<Float> {
         let hadGradient = hasGradient
         let buffer = gradientBuffer
         if !hadGradient {
             buffer.update(repeating: 0, count: capacity)
+            gradientStorageAllocated.version &+= 1
             gradientIsUnwrittenZero = true
         }
         return UnsafePointer(buffer)

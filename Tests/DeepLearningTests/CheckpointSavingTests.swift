@@ -55,7 +55,7 @@ final class CheckpointSavingTests: CheckpointTestCase {
     /// training on from it saves its checkpoints (which restoring then refuses).
     func testTrainingOnFromTheLargestStepCountSaves() throws {
         let saved = try savedTraining { Adam(parameters: $0) }
-        try rewrite(path("checkpoint"), to: path("checkpoint"), setting: "optimizer.step", to: 1 << 53)
+        try rewrite(path("checkpoint"), to: path("checkpoint"), setting: "optimizer.step.0", to: 1 << 53)
         let data = spiral(pointsPerClass: 10, classes: 3, seed: 0)
         try saved.model.fit(data.inputs, labels: data.labels, optimizer: saved.optimizer,
                             schedule: saved.schedule, epochs: 3, batchSize: 8, seed: 4,
@@ -63,10 +63,10 @@ final class CheckpointSavingTests: CheckpointTestCase {
                                                        checkpointPath: path("checkpoint")),
                             resumingFrom: path("checkpoint"))
         let step: Int64 = (1 << 53) + 4   // 4 batches of 30 samples
-        XCTAssertEqual(saved.optimizer.checkpointContents.counters.map(\.counter.value), [step])
+        XCTAssertEqual(saved.optimizer.checkpointContents.counters.first?.counter.value, step)
         try assertRefused(path("checkpoint"), model: saved.model, optimizer: saved.optimizer,
                           schedule: saved.schedule, loader: saved.loader,
-                          .invalid("its optimizer.step \(step) is not a count training reaches (0 through 2^53)"))
+                          .invalid("its optimizer.step.0 \(step) is not a count training reaches (0 through 2^53)"))
     }
 
     /// An optimizer that takes no steps and lists `contents` in its checkpoints.

@@ -23,6 +23,10 @@ final class FunctionNodeTests: XCTestCase {
         try assertStops(withMessage: "backward: Scaling saved a tensor of shape [1] for its backward pass, which was modified afterwards (version 0, now 1)") {
             let layer = Scaling(reusesOutput: false)
             let y = layer(Tensor(shape: [1, 2], values: [1, 2], requiresGradient: true)).sum()
+            // A gradient (zeros) to step with: an optimizer leaves out a parameter without one.
+            for parameter in layer.parameters {
+                parameter.withUnsafeMutableGradientBufferPointer { $0.update(repeating: 0) }
+            }
             SGD(parameters: layer.parameters, learningRate: 1).step()
             y.backward()
         }

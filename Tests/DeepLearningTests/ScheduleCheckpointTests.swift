@@ -81,6 +81,6 @@ final class ScheduleCheckpointTests: CheckpointTestCase {
         let loader = try MiniBatchLoader(inputs: data.inputs, labels: data.labels, batchSize: 8)
         try assertRefused(path("edited"), model: saved.model, optimizer: saved.optimizer,
                           schedule: saved.schedule, loader: loader,
-                          .invalid("its schedule.rate holds nan at element 0, not a number"))
+                          .invalid("its schedule.rate holds NaN at element 0"))
     }
 }
