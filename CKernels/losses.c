@@ -70,7 +70,8 @@ enum { BLOCK_ELEMENTS = 256 };
  * row has (3 classes would fill 3 of 16 lanes):
  *   1. per row: its maximum, -(z_label - max) into loss[i], z - max into the buffer e;
  *   2. the block: e = exp(e), one loop over all rows * classes elements;
- *   3. per row: the sum of its exponentials (in double, rounded once) into sum[i];
+ *   3. per row: the sum of its exponentials into sum[i] (in float vector lanes: a row here
+ *      has at most BLOCK_ELEMENTS / 2 classes; longer rows add in double);
  *   4. the block: the total of log(sum[i]) + loss[i], one loop over the rows;
  *   5. per row: d = e * (scale / sum[i]), and -scale at the label.
  * The total is summed in vector lanes (an order fixed by the instruction set, not by the
@@ -92,10 +93,10 @@ static inline __attribute__((always_inline)) double block_cross_entropy(
 #pragma omp simd
     for (int64_t k = 0; k < rows * classes; k++) e[k] = exp_nonpositive(e[k]);
     for (int64_t i = 0; i < rows; i++) {
-        double s = 0.0;
+        float s = 0.0f;
 #pragma omp simd reduction(+ : s)
-        for (int64_t j = 0; j < classes; j++) s += (double)e[i * classes + j];
-        sum[i] = (float)s;
+        for (int64_t j = 0; j < classes; j++) s += e[i * classes + j];
+        sum[i] = s;
     }
     double total = 0.0;
 #pragma omp simd reduction(+ : total)

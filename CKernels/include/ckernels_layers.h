@@ -22,9 +22,8 @@ void ck_bias_add(int64_t rows, int64_t cols, float *x, int64_t ldx, const float 
 
 /* dbias[j] += sum over i of dy[i][j] for a rows x cols matrix dy (ldy >= cols) when
  * accumulate != 0; otherwise dbias[j] = that sum (dbias not read, as if it held zeros).
- * Each column is summed on one thread, in double, from dbias[j] (or 0) over i in order, and
- * rounded to float once: the same bits as ck_binary_gradient's for b in a + b, b of shape
- * [cols] broadcast over the rows of a dense dy. */
+ * Each column is summed on one thread, in float, over i in order (a batch is short; the
+ * broadcasting kernels' sums, over any axis, add in double). */
 void ck_bias_grad(int64_t rows, int64_t cols, const float *dy, int64_t ldy, int accumulate,
                   float *dbias);
 

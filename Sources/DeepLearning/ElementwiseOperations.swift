@@ -82,8 +82,8 @@ enum BinaryOperation {
 /// broadcast along (`ck_binary_gradient`). Saves the inputs for `*` and `/`. The gradient of
 /// `a` in `a + b` and `a - b`, when `a` has the output's shape, is the output's gradient
 /// itself, passed on without a copy (`passGradient(_:owned:toInput:)`); that of a bias `b`
-/// (`[n]` added to every row of `[..., n]`) is the layers' bias gradient (`ck_bias_grad`),
-/// the same sums as the broadcasting kernel's, in the same order.
+/// (`[n]` added to every row of `[..., n]`) is the layers' bias gradient (`ck_bias_grad`:
+/// each column summed in Float, in row order, as `Linear`'s), the others' sums add in Double.
 final class BinaryNode: GradientNode {
     private let op: BinaryOperation
     /// The inputs' shapes, for `+` and `-`, which save no inputs (the saved inputs of `*`
