@@ -1,6 +1,5 @@
 /* Element-wise binary operations with NumPy broadcasting, forward and backward, and sums over
- * broadcast dimensions (ck_binary, ck_binary_gradient, ck_sum_to), and ck_bias_grad, the
- * layers' column sums.
+ * broadcast dimensions (ck_binary, ck_binary_gradient, ck_sum_to).
  *
  * Every kernel here walks the elements of an output shape in row-major order and, at each,
  * computes a term from up to three operands (dy, a, b, each addressed through its own
@@ -404,46 +403,4 @@ void ck_sum_to(int rank, const int64_t *shape, const float *x, const int64_t *y_
     const float *operand[3] = {x, 0, &scale};
     const int64_t *strides[ARRAYS] = {dense, zeros, zeros, y_strides};
     walk(TERM_DY_TIMES_B, rank, shape, operand, strides, accumulate, y);
-}
-
-/* The layers' bias gradient: column sums over the rows of a batch, in Float, unlike the
- * walk's sums (a batch is short, and this runs in every training step). Columns are
- * independent; each sums all rows in order. */
-typedef struct {
-    int64_t rows, ldy;
-    int accumulate;
-    const float *dy;
-    float *dbias;
-} bias_grad_args;
-
-CK_VECTORIZED static void bias_grad_columns(const void *args, int64_t begin, int64_t end) {
-    const bias_grad_args *a = args;
-    float *restrict dbias = a->dbias;
-    /* Overwriting starts each sum from zero, exactly as accumulating into zeros would. */
-    if (!a->accumulate)
-        for (int64_t j = begin; j < end; j++) dbias[j] = 0.0f;
-    /* Four rows at a time, added in row order in registers: dbias goes through memory once
-     * per four rows instead of once per row, each time a store-to-load wait (the same sums,
-     * bit for bit). */
-    int64_t i = 0;
-    for (; i + 4 <= a->rows; i += 4) {
-        const float *r0 = a->dy + i * a->ldy, *r1 = r0 + a->ldy, *r2 = r1 + a->ldy,
-                    *r3 = r2 + a->ldy;
-#pragma omp simd
-        for (int64_t j = begin; j < end; j++) dbias[j] = dbias[j] + r0[j] + r1[j] + r2[j] + r3[j];
-    }
-    for (; i < a->rows; i++) {
-        const float *row = a->dy + i * a->ldy;
-#pragma omp simd
-        for (int64_t j = begin; j < end; j++) dbias[j] += row[j];
-    }
-}
-
-void ck_bias_grad(int64_t rows, int64_t cols, const float *dy, int64_t ldy, int accumulate,
-                  float *dbias) {
-    bias_grad_args args = {rows, ldy, accumulate, dy, dbias};
-    int threads = ck_threads_for(rows * cols, CK_PARALLEL_MIN_ELEMENTS);
-    /* Shares of whole cache lines (16 floats) of dbias. */
-    if (cols < 16 * threads) threads = 1;
-    ck_parallel_for(cols, 16, threads, bias_grad_columns, &args);
 }
