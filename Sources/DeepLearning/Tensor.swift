@@ -169,7 +169,7 @@ public final class Tensor {
         let storage = gradientStorageAllocated
         if gradientIsUnwrittenZero {
             storage.base.update(repeating: 0, count: capacity)
-            storage.version &+= 1
+            storage.versionPointer.pointee &+= 1
             gradientIsUnwrittenZero = false
         }
         return storage.base
@@ -180,7 +180,7 @@ public final class Tensor {
     /// write.
     var writableGradientPointer: UnsafeMutablePointer<Float> {
         let pointer = gradientPointer
-        gradientStorageAllocated.version &+= 1
+        gradientStorageAllocated.versionPointer.pointee &+= 1
         return pointer
     }
 
@@ -196,7 +196,7 @@ public final class Tensor {
         let accumulate = !gradientIsUnwrittenZero
         gradientIsUnwrittenZero = false
         let storage = gradientStorageAllocated
-        storage.version &+= 1
+        storage.versionPointer.pointee &+= 1
         return GradientTarget(buffer: storage.base, count: count, accumulate: accumulate)
     }
 
@@ -214,7 +214,7 @@ public final class Tensor {
         let buffer = gradientBuffer
         if !hadGradient {
             buffer.update(repeating: 0, count: capacity)
-            gradientStorageAllocated.version &+= 1
+            gradientStorageAllocated.versionPointer.pointee &+= 1
             gradientIsUnwrittenZero = true
         }
         return UnsafePointer(buffer)
@@ -225,10 +225,11 @@ public final class Tensor {
 
     /// The gradient's storage object, allocated (zeroed) on first use.
     var gradientStorageAllocated: TensorStorage {
-        if let gradientStorage { return gradientStorage }
-        let storage = TensorStorage.make(count: capacity, zeroed: true)
-        gradientStorage = storage
-        return storage
+        if gradientStorage == nil {
+            gradientStorage = TensorStorage.make(count: capacity, zeroed: true)
+        }
+        // One load for both paths lets the compiler drop the retain and release around uses.
+        return gradientStorage.unsafelyUnwrapped
     }
 
     /// Whether nothing but its values tells this tensor from a new one of its shape: it is
@@ -319,7 +320,7 @@ public final class Tensor {
     /// Raises `version` (shared with the views): library code that writes this tensor's
     /// values in place through `value` (an optimizer's step, `load`, an initializer) calls it
     /// once per call, so that a node of the graph which saved the tensor detects the change.
-    func countInPlaceWrite() { storage.version &+= 1 }
+    func countInPlaceWrite() { storage.versionPointer.pointee &+= 1 }
 
 }
 

@@ -14,7 +14,7 @@ extension Tensor {
     public func withUnsafeMutableBufferPointer<Result>(
         _ body: (UnsafeMutableBufferPointer<Float>) throws -> Result
     ) rethrows -> Result {
-        storage.version &+= 1
+        storage.versionPointer.pointee &+= 1
         return try body(UnsafeMutableBufferPointer(start: value, count: count))
     }
 

@@ -71,10 +71,11 @@ final class TensorStorage: ManagedBuffer<TensorStorage.Header, Float> {
     /// The number of floats asked for (the buffer may hold more).
     var count: Int { headerPointer.pointee.count }
     /// The number of counted writes so far.
-    var version: Int {
-        get { headerPointer.pointee.version }
-        set { headerPointer.pointee.version = newValue }
-    }
+    var version: Int { headerPointer.pointee.version }
+    /// The address of `version`, for counting a write (`versionPointer.pointee &+= 1`). The
+    /// object is needed only to find the address: writing through the address afterwards
+    /// spares a retain and a release of the object around the write.
+    var versionPointer: UnsafeMutablePointer<Int> { headerPointer.pointer(to: \.version)! }
 
     /// The last inline storage recycled on this thread, if any.
     private static func takeRecycled() -> TensorStorage? {
