@@ -37,6 +37,8 @@ let package = Package(
         ),
         // Reading the benchmarks' command-line arguments.
         .target(name: "BenchmarkArguments"),
+        // The wall clock, and how busy other processes kept the machine.
+        .target(name: "BenchmarkMachine"),
         .executableTarget(
             name: "kernels",
             dependencies: [
@@ -44,7 +46,7 @@ let package = Package(
                 // module maps of the C targets its dependencies are built from.
                 .product(name: "DeepLearning", package: "DeepLearning"),
                 "COpenBLAS",
-                "BenchmarkSupport", "BenchmarkArguments",
+                "BenchmarkSupport", "BenchmarkArguments", "BenchmarkMachine",
             ]
         ),
         .executableTarget(
@@ -52,7 +54,7 @@ let package = Package(
             dependencies: [
                 .product(name: "DeepLearning", package: "DeepLearning"),
                 .product(name: "SpiralExperiment", package: "Examples"),
-                "BenchmarkSupport", "BenchmarkArguments",
+                "BenchmarkArguments", "BenchmarkMachine",
             ]
         ),
         .executableTarget(
@@ -60,6 +62,7 @@ let package = Package(
             dependencies: [
                 .product(name: "DeepLearning", package: "DeepLearning"),
                 .product(name: "SpiralExperiment", package: "Examples"),
+                "BenchmarkArguments", "BenchmarkMachine",
             ]
         ),
     ]

@@ -54,9 +54,3 @@ double bench_wait_for_idle_threads(double max_seconds) {
 }
 
 double bench_total_idle_wait(void) { return total_wait; }
-
-double bench_thread_cpu_seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}

@@ -10,86 +10,46 @@
 //
 //     swift run -c release --package-path Benchmarks graph [--rounds N] [--workloads tiny,spiral,mlp]
 //                                                          [--thread-time] [--threads N]
+import BenchmarkArguments
+import BenchmarkMachine
 import DeepLearning
 import Foundation
 import SpiralExperiment
 
-/// The rounds and the workloads asked for on the command line.
-func parseArguments() -> (rounds: Int, workloads: Set<String>) {
+/// Command-line options.
+struct Options {
     var rounds = 7
     var workloads: Set<String> = ["tiny", "spiral", "mlp"]
-    var arguments = CommandLine.arguments.dropFirst()
-    while let argument = arguments.popFirst() {
-        switch argument {
-        case "--thread-time": break
-        case "--threads": Threads.count = Int(arguments.popFirst() ?? "") ?? Threads.count
-        case "--rounds": rounds = Int(arguments.popFirst() ?? "") ?? rounds
-        case "--workloads":
-            workloads = Set((arguments.popFirst() ?? "").split(separator: ",").map(String.init))
-        default:
-            FileHandle.standardError.write(Data("usage: graph [--rounds N] [--workloads tiny,spiral,mlp] [--thread-time] [--threads N]\n".utf8))
-            exit(2)
+    /// Time by this thread's CPU time instead of the wall clock: on a loaded machine it leaves
+    /// out the time other processes held the core. Only for work on this thread alone: the
+    /// tiny operations and the spiral (below the kernels' serial threshold), the MLP with
+    /// `--threads 1`.
+    var threadTime = false
+
+    static let usage = """
+        usage: graph [--rounds N] [--workloads tiny,spiral,mlp] [--thread-time] [--threads N]
+        """
+
+    init() {
+        var arguments = ArgumentReader(program: "graph", usage: Options.usage)
+        while let argument = arguments.next() {
+            switch argument {
+            case "--rounds": rounds = arguments.positiveInteger(for: argument)
+            case "--workloads":
+                workloads = Set(arguments.value(for: argument).split(separator: ",").map(String.init))
+            case "--thread-time": threadTime = true
+            case "--threads": Threads.count = arguments.positiveInteger(for: argument)
+            default: arguments.fail("unknown argument \(argument)")
+            }
         }
     }
-    return (rounds, workloads)
 }
 
-let (rounds, workloads) = parseArguments()
-
-/// Whether to time by this thread's CPU time instead of the wall clock (`--thread-time`): on a
-/// loaded machine it leaves out the time other processes held the core. Only for work on this
-/// thread alone: the tiny operations and the spiral (below the kernels' serial threshold), the
-/// MLP with `--threads 1`.
-let threadTime = CommandLine.arguments.contains("--thread-time")
+let options = Options()
+let (rounds, workloads, threadTime) = (options.rounds, options.workloads, options.threadTime)
 
 func seconds(of body: () throws -> Void) rethrows -> Double {
-    if threadTime {
-        func now() -> Double {
-            var time = timespec()
-            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
-            return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
-        }
-        let start = now()
-        try body()
-        return now() - start
-    }
-    let elapsed = try ContinuousClock().measure(body)
-    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-}
-
-/// How busy the machine was over an interval, from /proc/stat: the cores other processes kept
-/// busy (all busy cores minus this process's CPU time), 0 to the core count.
-struct MachineLoad {
-    private var start = MachineLoad.sample()
-
-    /// The machine's busy and total jiffies (all cores), and this process's CPU seconds.
-    private static func sample() -> (busy: Double, total: Double, own: Double) {
-        var time = timespec()
-        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
-        let own = Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
-        guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
-              let line = text.split(separator: "\n").first else { return (0, 0, own) }
-        let fields = line.split(separator: " ").dropFirst().compactMap { Double($0) }
-        let idle = fields.count > 4 ? fields[3] + fields[4] : 0
-        return (fields.reduce(0, +) - idle, fields.reduce(0, +), own)
-    }
-
-    /// The cores other processes kept busy since the start (on average).
-    func otherCores() -> Double {
-        let now = MachineLoad.sample()
-        let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
-        let total = now.total - start.total
-        guard total > 0 else { return 0 }
-        let seconds = total / cores / Double(sysconf(Int32(_SC_CLK_TCK)))
-        let busy = (now.busy - start.busy) / total * cores
-        return max(0, busy - (now.own - start.own) / seconds)
-    }
-}
-
-/// The load averages of the last 1, 5 and 15 minutes.
-func loadAverage() -> String {
-    ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?")
-        .split(separator: " ").prefix(3).joined(separator: " ")
+    try BenchmarkMachine.seconds(threadCPUTime: threadTime, of: body)
 }
 
 /// The median and the fastest and slowest round against it, in per cent.
@@ -107,14 +67,14 @@ func summary(_ values: [Double]) -> (median: Double, spread: String) {
 func compare(_ title: String, unit: String, _ contenders: [(name: String, run: () throws -> Double)]) throws {
     for contender in contenders { _ = try contender.run() }
     var times = [[Double]](repeating: [], count: contenders.count)
-    let load = MachineLoad()
+    let start = CPUTimes()
     for round in 0..<rounds {
         for offset in 0..<contenders.count {
             let index = (round + offset) % contenders.count
             times[index].append(try contenders[index].run())
         }
     }
-    let others = load.otherCores()
+    let others = CPUTimes().otherProcesses(since: start)
     let results = times.map { summary($0) }
     print("\(title)  [\(rounds) rounds, \(Threads.count) threads\(threadTime ? ", thread CPU time" : ""); other processes kept \(String(format: "%.2f", others)) of \(ProcessInfo.processInfo.activeProcessorCount) cores busy; load average \(loadAverage())]")
     for (contender, result) in zip(contenders, results) {

@@ -1,3 +1,4 @@
+import BenchmarkMachine
 import BenchmarkSupport
 import CKernels
 import Glibc

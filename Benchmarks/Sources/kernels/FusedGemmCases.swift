@@ -1,3 +1,4 @@
+import BenchmarkMachine
 import CKernels
 import Glibc
 

@@ -1,3 +1,4 @@
+import BenchmarkMachine
 import BenchmarkSupport
 import CKernels
 import COpenBLAS
@@ -15,12 +16,6 @@ private func cpuInfo(_ key: String) -> String? {
         }
     }
     return nil
-}
-
-/// The 1, 5 and 15 minute load averages: other work on the machine shows here.
-func loadAverage() -> String {
-    let text = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?"
-    return text.split(separator: " ").prefix(3).joined(separator: " ")
 }
 
 /// Prints the machine, ck's table and the peers' configuration, then measures the FMA peak of
@@ -46,34 +41,5 @@ func printMachine(threads: Int) {
         }
         print("FMA peak:  \(name): " + rates.joined(separator: ", ")
             + " (fp32, best of 5 runs of independent FMA chains)")
-    }
-}
-
-/// CPU time used on the whole machine and by this process, to tell how much of it other
-/// processes took while a case ran (another build on a 2-core machine halves a 2-thread GEMM).
-struct CPUTimes {
-    let machineBusy: Double  // seconds, all cores, all processes
-    let ours: Double         // seconds, this process
-    let wall: Double
-
-    init() {
-        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
-        // /proc/stat "cpu  user nice system idle iowait irq softirq steal ...".
-        let stat = (try? String(contentsOfFile: "/proc/stat", encoding: .utf8)) ?? ""
-        let cpu = stat.split(separator: "\n").first?.split(separator: " ").dropFirst()
-            .compactMap { Double($0) } ?? []
-        let busy = cpu.count >= 8 ? cpu[0] + cpu[1] + cpu[2] + cpu[5] + cpu[6] + cpu[7] : 0
-        machineBusy = busy / ticks
-        // /proc/self/stat: utime and stime are fields 14 and 15, counted after the ")" that
-        // ends the command name (field 2).
-        let own = (try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8)) ?? ""
-        let fields = own.split(separator: ")").last?.split(separator: " ") ?? []
-        ours = fields.count > 13 ? (Double(fields[11])! + Double(fields[12])!) / ticks : 0
-        wall = now()
-    }
-
-    /// Cores kept busy by other processes since `start`, on average: 0 on an idle machine.
-    func otherProcesses(since start: CPUTimes) -> Double {
-        max(0, (machineBusy - start.machineBusy) - (ours - start.ours)) / (wall - start.wall)
     }
 }

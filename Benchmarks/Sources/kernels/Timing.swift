@@ -1,12 +1,6 @@
+import BenchmarkMachine
 import BenchmarkSupport
 import Glibc
-
-/// Seconds on CLOCK_MONOTONIC, from an arbitrary start.
-func now() -> Double {
-    var time = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &time)
-    return Double(time.tv_sec) + 1e-9 * Double(time.tv_nsec)
-}
 
 /// How each contender is timed.
 struct TimingPlan {

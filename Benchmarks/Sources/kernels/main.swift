@@ -1,4 +1,5 @@
 import BenchmarkArguments
+import BenchmarkMachine
 import BenchmarkSupport
 import Foundation
 

@@ -6,7 +6,7 @@
 //                                                             [--thread-time] [--compare-update]
 //                                                             [--optimizer sgd|adam|rmsprop]
 import BenchmarkArguments
-import BenchmarkSupport
+import BenchmarkMachine
 import CKernels
 import DeepLearning
 import Foundation
@@ -70,13 +70,7 @@ struct Options {
 }
 
 func seconds(of body: () throws -> Void) rethrows -> Double {
-    if options.threadTime {
-        let start = bench_thread_cpu_seconds()
-        try body()
-        return bench_thread_cpu_seconds() - start
-    }
-    let elapsed = try ContinuousClock().measure(body)
-    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+    try BenchmarkMachine.seconds(threadCPUTime: options.threadTime, of: body)
 }
 
 func emit(_ fields: [String: Any]) {

@@ -106,8 +106,4 @@ double bench_wait_for_idle_threads(double max_seconds);
 /* The seconds bench_wait_for_idle_threads has waited in total. */
 double bench_total_idle_wait(void);
 
-/* The CPU time the calling thread has used, in seconds (CLOCK_THREAD_CPUTIME_ID): a clock
- * that leaves out the time other processes held the core. */
-double bench_thread_cpu_seconds(void);
-
 #endif
