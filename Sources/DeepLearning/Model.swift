@@ -399,6 +399,11 @@ public final class Model: Layer {
     public func predict(_ inputs: Tensor) -> [Int32] {
         let output = inMode(training: false) { forward(inputs) }
         requireClassScores(output, for: "predict")
+        return mostLikelyClasses(output)
+    }
+
+    /// The index of the largest score of each row of `output`, `[samples, classes]`.
+    private func mostLikelyClasses(_ output: Tensor) -> [Int32] {
         let rows = output.shape[0]
         return [Int32](unsafeUninitializedCapacity: rows) { classes, initialized in
             ck_argmax_rows(Int64(rows), Int64(output.shape[1]), output.value,
@@ -426,14 +431,19 @@ public final class Model: Layer {
     }
 
     /// The fraction of rows of `inputs` whose predicted class is the label.
-    /// Throws when the data set is empty or the numbers of samples and labels differ.
+    /// Throws when the data set is empty, the numbers of samples and labels differ, or a label
+    /// is outside `0..<classes` (the model's output columns).
     public func accuracy(_ inputs: Tensor, labels: [Int32]) throws -> Double {
         guard inputs.shape.first == labels.count else {
             throw DeepLearningError.countMismatch(samples: inputs.shape.first ?? 0,
                                                   labels: labels.count)
         }
         guard !labels.isEmpty else { throw DeepLearningError.emptyDataSet }
-        let correct = zip(predict(inputs), labels).reduce(0) { $0 + ($1.0 == $1.1 ? 1 : 0) }
+        let output = inMode(training: false) { forward(inputs) }
+        requireClassScores(output, for: "accuracy")
+        try checkLabels(labels, classes: output.shape[1])
+        let predicted = mostLikelyClasses(output)
+        let correct = zip(predicted, labels).reduce(0) { $0 + ($1.0 == $1.1 ? 1 : 0) }
         return Double(correct) / Double(labels.count)
     }
 }
