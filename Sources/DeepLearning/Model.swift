@@ -397,9 +397,7 @@ public final class Model: Layer {
 
     /// The most likely class of each row of `inputs`.
     public func predict(_ inputs: Tensor) -> [Int32] {
-        let output = inMode(training: false) { forward(inputs) }
-        requireClassScores(output, for: "predict")
-        return mostLikelyClasses(output)
+        mostLikelyClasses(classScores(of: inputs, for: "predict"))
     }
 
     /// The index of the largest score of each row of `output`, `[samples, classes]`.
@@ -415,19 +413,21 @@ public final class Model: Layer {
     /// The softmax of the network's output for each row of `inputs`: class probabilities
     /// (a new tensor).
     public func probabilities(_ inputs: Tensor) -> Tensor {
-        let output = inMode(training: false) { forward(inputs) }
-        requireClassScores(output, for: "probabilities")
+        let output = classScores(of: inputs, for: "probabilities")
         let probabilities = Tensor(shape: output.shape)
         ck_softmax(Int64(output.shape[0]), Int64(output.shape[1]), output.value,
                    probabilities.value)
         return probabilities
     }
 
-    /// Stops with a message naming `method` unless `output` holds a row of class scores per
-    /// sample, `[samples, classes]`.
-    private func requireClassScores(_ output: Tensor, for method: String) {
+    /// The network's output for `inputs` in evaluation mode, after checking that it holds a
+    /// row of class scores per sample, `[samples, classes]`; stops with a message naming
+    /// `method` otherwise.
+    private func classScores(of inputs: Tensor, for method: String) -> Tensor {
+        let output = inMode(training: false) { forward(inputs) }
         require(output.shape.count == 2 && output.shape[1] >= 1,
                 "Model.\(method): the model's output has shape \(output.shape), not the class scores [samples, classes] that it needs")
+        return output
     }
 
     /// The fraction of rows of `inputs` whose predicted class is the label.
@@ -439,11 +439,9 @@ public final class Model: Layer {
                                                   labels: labels.count)
         }
         guard !labels.isEmpty else { throw DeepLearningError.emptyDataSet }
-        let output = inMode(training: false) { forward(inputs) }
-        requireClassScores(output, for: "accuracy")
+        let output = classScores(of: inputs, for: "accuracy")
         try checkLabels(labels, classes: output.shape[1])
-        let predicted = mostLikelyClasses(output)
-        let correct = zip(predicted, labels).reduce(0) { $0 + ($1.0 == $1.1 ? 1 : 0) }
+        let correct = zip(mostLikelyClasses(output), labels).reduce(0) { $0 + ($1.0 == $1.1 ? 1 : 0) }
         return Double(correct) / Double(labels.count)
     }
 }
