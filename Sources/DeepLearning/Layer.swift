@@ -24,6 +24,10 @@
 /// - an array of tensors or of layers names its elements by index ("blocks.1.second.bias");
 /// - an optional is looked through; anything else (sizes, closures, generators) is ignored.
 ///
+/// A `lazy var` counts once it has been used: reflection cannot run its initializer, so asking
+/// for the state of a layer whose `lazy var` of a tensor, counter or layer is still unused
+/// stops with a message (its parameters would be missing from the optimizer and the file).
+///
 /// The built-in layers (`Linear`, `Conv2D`, ...) are `Function`s, which refine `Layer`: they
 /// list their state explicitly and also run forward and backward passes of their own, which
 /// `Model.fit` fuses. Every `Function` is a layer, so both kinds mix in one `Model`.
@@ -121,18 +125,62 @@ extension Layer {
         }
         for mirror in mirrors.reversed() {
             for child in mirror.children {
-                guard let label = child.label else { continue }
-                let name = label.hasPrefix(lazyStoragePrefix)
-                    ? String(label.dropFirst(lazyStoragePrefix.count)) : label
+                guard var name = child.label else { continue }
+                if name.hasPrefix(lazyStoragePrefix) {
+                    name.removeFirst(lazyStoragePrefix.count)
+                    requireInitializedIfState(lazyStorage: child.value, named: name)
+                }
                 state.add(child.value, named: name)
             }
         }
         return state
     }
+
+    /// Stops with a message naming this layer and the property when `storage`, the storage of
+    /// the `lazy var` `name`, is still empty and its type is one that holds state (a tensor, a
+    /// counter, a layer, or an array or optional of them): reflection cannot run its
+    /// initializer, so the state would be missing from `parameters` and from saved files until
+    /// something first used the property.
+    private func requireInitializedIfState(lazyStorage storage: Any, named name: String) {
+        guard let optional = type(of: storage) as? any OptionalStorage.Type,
+              Mirror(reflecting: storage).children.isEmpty else { return }
+        require(!holdsState(optional.wrappedType),
+                "\(self): lazy var \(name) of type \(optional.wrappedType) is not initialized yet, so reflection cannot find its state; declare it with let or var (or use it in init)")
+    }
 }
 
-/// The prefix Swift gives the storage of a `lazy var` in a `Mirror`.
+/// The prefix Swift gives the storage of a `lazy var` in a `Mirror`: an optional, nil until
+/// the property is first used.
 private let lazyStoragePrefix = "$__lazy_storage_$_"
+
+/// An `Optional` type seen through `Any.Type`: the type it wraps.
+private protocol OptionalStorage {
+    static var wrappedType: Any.Type { get }
+}
+
+extension Optional: OptionalStorage {
+    fileprivate static var wrappedType: Any.Type { Wrapped.self }
+}
+
+/// An `Array` type seen through `Any.Type`: the type of its elements.
+private protocol ArrayType {
+    static var elementType: Any.Type { get }
+}
+
+extension Array: ArrayType {
+    fileprivate static var elementType: Any.Type { Element.self }
+}
+
+/// Whether a stored property of `type` holds what reflection counts as state (see `Layer`).
+private func holdsState(_ type: Any.Type) -> Bool {
+    if type is Tensor.Type || type is Counter.Type || type is any Layer.Type
+        || type == (any Layer).self {
+        return true
+    }
+    if let array = type as? any ArrayType.Type { return holdsState(array.elementType) }
+    if let optional = type as? any OptionalStorage.Type { return holdsState(optional.wrappedType) }
+    return false
+}
 
 /// The tensors, counters and sub-layers of a layer's stored properties.
 private struct ReflectedState {

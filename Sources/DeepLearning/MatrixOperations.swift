@@ -9,7 +9,8 @@ import CKernels
 /// its last two axes swapped (`[n, k]` for `transposingB`).
 ///
 /// ```swift
-/// let x = Tensor(shape: [20, 2]), w = Tensor(shape: [2, 100], requiresGradient: true)
+/// let x = Tensor(shape: [20, 2]), w = Tensor(shape: [2, 100])
+/// w.requiresGradient = true
 /// let h = matmul(x, w)                            // [20, 100]
 /// let g = matmul(h, w, transposingB: true)        // [20, 2]: h · wᵀ
 /// ```

@@ -397,8 +397,11 @@ public final class Model: Layer {
 
     /// The most likely class of each row of `inputs`.
     public func predict(_ inputs: Tensor) -> [Int32] {
-        let output = inMode(training: false) { forward(inputs) }
-        requireClassScores(output, for: "predict")
+        mostLikelyClasses(classScores(of: inputs, for: "predict"))
+    }
+
+    /// The index of the largest score of each row of `output`, `[samples, classes]`.
+    private func mostLikelyClasses(_ output: Tensor) -> [Int32] {
         let rows = output.shape[0]
         return [Int32](unsafeUninitializedCapacity: rows) { classes, initialized in
             ck_argmax_rows(Int64(rows), Int64(output.shape[1]), output.value,
@@ -410,30 +413,35 @@ public final class Model: Layer {
     /// The softmax of the network's output for each row of `inputs`: class probabilities
     /// (a new tensor).
     public func probabilities(_ inputs: Tensor) -> Tensor {
-        let output = inMode(training: false) { forward(inputs) }
-        requireClassScores(output, for: "probabilities")
+        let output = classScores(of: inputs, for: "probabilities")
         let probabilities = Tensor(shape: output.shape)
         ck_softmax(Int64(output.shape[0]), Int64(output.shape[1]), output.value,
                    probabilities.value)
         return probabilities
     }
 
-    /// Stops with a message naming `method` unless `output` holds a row of class scores per
-    /// sample, `[samples, classes]`.
-    private func requireClassScores(_ output: Tensor, for method: String) {
+    /// The network's output for `inputs` in evaluation mode, after checking that it holds a
+    /// row of class scores per sample, `[samples, classes]`; stops with a message naming
+    /// `method` otherwise.
+    private func classScores(of inputs: Tensor, for method: String) -> Tensor {
+        let output = inMode(training: false) { forward(inputs) }
         require(output.shape.count == 2 && output.shape[1] >= 1,
                 "Model.\(method): the model's output has shape \(output.shape), not the class scores [samples, classes] that it needs")
+        return output
     }
 
     /// The fraction of rows of `inputs` whose predicted class is the label.
-    /// Throws when the data set is empty or the numbers of samples and labels differ.
+    /// Throws when the data set is empty, the numbers of samples and labels differ, or a label
+    /// is outside `0..<classes` (the model's output columns).
     public func accuracy(_ inputs: Tensor, labels: [Int32]) throws -> Double {
         guard inputs.shape.first == labels.count else {
             throw DeepLearningError.countMismatch(samples: inputs.shape.first ?? 0,
                                                   labels: labels.count)
         }
         guard !labels.isEmpty else { throw DeepLearningError.emptyDataSet }
-        let correct = zip(predict(inputs), labels).reduce(0) { $0 + ($1.0 == $1.1 ? 1 : 0) }
+        let output = classScores(of: inputs, for: "accuracy")
+        try checkLabels(labels, classes: output.shape[1])
+        let correct = zip(mostLikelyClasses(output), labels).reduce(0) { $0 + ($1.0 == $1.1 ? 1 : 0) }
         return Double(correct) / Double(labels.count)
     }
 }

@@ -98,7 +98,12 @@ extension Model {
     /// ```swift
     /// // A hand-written loop, saving after every epoch.
     /// for epoch in 1...epochs {
-    ///     try loader.forEachBatch { _, x, y in ... }
+    ///     try loader.forEachBatch { _, x, y in
+    ///         optimizer.zeroGrad()
+    ///         _ = try loss.forward(model.forward(x), labels: y)
+    ///         _ = model.backward(loss.backward())
+    ///         optimizer.step()
+    ///     }
     ///     schedule.step()
     ///     try model.save(to: "model.safetensors")
     ///     try model.saveCheckpoint(to: "run.checkpoint", optimizer: optimizer,
@@ -147,7 +152,9 @@ extension Model {
     /// try model.load(from: "model.safetensors")
     /// let epoch = try model.restoreCheckpoint(from: "run.checkpoint", optimizer: optimizer,
     ///                                         schedule: schedule, loader: loader)
-    /// for epoch in (epoch + 1)...epochs { ... }
+    /// for epoch in (epoch + 1)..<(epochs + 1) {   // none left when it was saved after the last
+    ///     // train one epoch, as in the loop that saved it
+    /// }
     /// ```
     @discardableResult
     public func restoreCheckpoint(from path: String, optimizer: some Optimizer,

@@ -19,6 +19,14 @@ final class ErrorTests: XCTestCase {
         }
     }
 
+    func testLabelOutsideTheClassesInAccuracy() {
+        let (model, _) = smallModel()
+        assertThrows(.labelOutOfRange(label: 3, index: 1, classes: 3),
+                     message: "label 3 at index 1 is outside the classes 0..<3") {
+            try model.accuracy(Tensor(shape: [2, 2]), labels: [0, 3])
+        }
+    }
+
     func testLabelOutsideTheClassesInTheLoss() {
         let logits = Tensor(shape: [2, 3])
         assertThrows(.labelOutOfRange(label: -1, index: 1, classes: 3),
