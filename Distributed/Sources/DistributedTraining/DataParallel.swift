@@ -24,7 +24,9 @@ import DeepLearning
 /// failed, so that an error on one rank (a label out of range, a NaN loss, a file that cannot
 /// be written) stops every rank with that rank's message instead of leaving the others
 /// waiting. Then the gradients are combined (`combineGradients(of:)`, which
-/// `DistributedOptimizer.step()` calls) and rank 0's buffers broadcast.
+/// `DistributedOptimizer.step()` calls) and rank 0's buffers broadcast. Every agreement also
+/// checks that the ranks are at the same kind of agreement, so that ranks taking different
+/// numbers of steps throw a `DistributedError` instead of waiting for each other.
 public final class DataParallel {
     /// The ranks.
     public let world: World
@@ -96,9 +98,11 @@ public final class DataParallel {
         self.parameters = parameters
         self.buffers = buffers
         self.counters = counters
+        // Every rank at its start before the first exchange that is not an agreement.
+        try agree(.start, failure: nil)
         let root = world.broadcast(description.joined(separator: "\n"), from: 0)
             .split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        try agree(failure: DataParallel.difference(between: description, and: root))
+        try agree(.start, failure: DataParallel.difference(between: description, and: root))
         for tensor in parameters + buffers {
             tensor.withUnsafeMutableBufferPointer {
                 world.broadcast($0.baseAddress!, count: $0.count, from: 0)
@@ -131,20 +135,52 @@ public final class DataParallel {
 
     // MARK: Agreement
 
-    /// One round of agreement: every rank passes its failure (or nil), its loss summed over
-    /// its samples and its sample count, and gets the sums over the ranks (added in rank
-    /// order, the same bits everywhere). When any rank failed, every rank throws the lowest
-    /// failing rank's message.
+    /// The kinds of agreement. Every rank must be at the same kind: a rank that finished its
+    /// steps while another takes one more would otherwise pair its next exchange with the
+    /// other's step and leave the ranks waiting in different operations.
+    private enum Round: Int {
+        case start, plan, step, end, accuracy, hash
+
+        /// What a rank at this round, after `steps` steps, is doing.
+        func activity(steps: Int) -> String {
+            switch self {
+            case .start: "makes a DataParallel"
+            case .plan: "starts a fit"
+            case .step: "takes step \(steps)"
+            case .end: "has finished run after \(steps) steps"
+            case .accuracy: "computes an accuracy"
+            case .hash: "compares its parameters' hash"
+            }
+        }
+    }
+
+    /// The number of values a rank passes to `agree`.
+    private static let agreedValues = 3
+
+    /// One round of agreement: every rank passes the kind of round it is at, its failure (or
+    /// nil) and up to `agreedValues` values, and gets every rank's values, indexed by rank.
+    /// When any rank failed, every rank throws the lowest failing rank's message; when the
+    /// ranks are at different kinds of round, every rank throws a message naming what the
+    /// first differing rank and rank 0 are doing.
     @discardableResult
-    private func agree(failure: String?, lossSum: Double = 0, samples: Int = 0) throws
-        -> (lossSum: Double, samples: Int)
+    private func agree(_ round: Round, failure: String?, values: [Double] = []) throws
+        -> [[Double]]
     {
-        let all = world.allGather([failure == nil ? 0 : 1, lossSum, Double(samples)])
+        let padded = values + repeatElement(0, count: DataParallel.agreedValues - values.count)
+        let all = world.allGather([failure == nil ? 0 : 1, Double(round.rawValue), Double(steps)]
+                                      + padded)
         if let failed = all.firstIndex(where: { $0[0] != 0 }) {
             throw DistributedError(rank: failed, message: world.broadcast(failure ?? "",
                                                                             from: failed))
         }
-        return (all.reduce(0) { $0 + $1[1] }, Int(all.reduce(0) { $0 + $1[2] }))
+        func activity(_ rank: Int) -> String {
+            Round(rawValue: Int(all[rank][1]))!.activity(steps: Int(all[rank][2]))
+        }
+        if let other = all.firstIndex(where: { $0[1] != all[0][1] }) {
+            throw DistributedError(rank: other, message: "it \(activity(other)) while rank 0 "
+                                       + "\(activity(0)): every rank must take the same steps")
+        }
+        return all.map { Array($0[3...]) }
     }
 
     /// Agrees on a step: this rank's mean loss over its `samples` samples of the global batch
@@ -161,13 +197,14 @@ public final class DataParallel {
     func synchronize(loss: Float, samples: Int, failure: String?) throws -> Float {
         steps += 1
         let failure = failure ?? (loss.isFinite ? nil : "the loss is \(loss) at step \(steps)")
-        let sums = try agree(failure: failure, lossSum: Double(loss) * Double(samples),
-                             samples: samples)
+        let all = try agree(.step, failure: failure,
+                            values: [Double(loss) * Double(samples), Double(samples)])
+        let lossSum = all.reduce(0) { $0 + $1[0] }
         localSamples = samples
-        globalSamples = sums.samples
-        epochLossSum += sums.lossSum
-        epochSamples += sums.samples
-        let globalLoss = Float(sums.lossSum / Double(sums.samples))
+        globalSamples = Int(all.reduce(0) { $0 + $1[1] })
+        epochLossSum += lossSum
+        epochSamples += globalSamples
+        let globalLoss = Float(lossSum / Double(globalSamples))
         onStep?(steps, globalLoss)
         return globalLoss
     }
@@ -183,10 +220,10 @@ public final class DataParallel {
         } catch let error as DistributedError {
             throw error
         } catch {
-            try agree(failure: "\(error)")
+            try agree(.end, failure: "\(error)")
             fatalError("unreachable: the agreement throws the failure")
         }
-        try agree(failure: nil)
+        try agree(.end, failure: nil)
         return result
     }
 
@@ -281,7 +318,8 @@ public final class DataParallel {
     /// Throws `DistributedError` on every rank unless every rank's `parameterHash` is rank 0's.
     public func checkParametersAgree() throws {
         let hash = parameterHash
-        let all = world.allGather([Double(hash >> 32), Double(hash & 0xffff_ffff)])
+        let all = try agree(.hash, failure: nil,
+                            values: [Double(hash >> 32), Double(hash & 0xffff_ffff)])
         if let differing = all.firstIndex(where: { $0 != all[0] }) {
             throw DistributedError(rank: differing,
                                    message: "its parameters differ from rank 0's (hash)")
@@ -350,12 +388,11 @@ public final class DataParallel {
     /// rank failed before the plan within `run` (its error stops every rank here).
     public func agreeOnPlan(samples: Int, batchSize: Int, dropLast: Bool,
                             wholeDataSetSamples: Int?, equalShares: Bool = false) throws {
-        // The round a rank that failed in `run` takes part in, so that its failure, rather
+        // A rank that failed in `run` takes part in this round, so that its failure, rather
         // than its missing plan, stops every rank.
-        try agree(failure: nil)
         let steps = dropLast ? samples / batchSize : (samples + batchSize - 1) / batchSize
-        let all = world.allGather([Double(wholeDataSetSamples ?? -1), Double(samples),
-                                   Double(steps)])
+        let all = try agree(.plan, failure: nil, values: [Double(wholeDataSetSamples ?? -1),
+                                                          Double(samples), Double(steps)])
         if let other = all.firstIndex(where: { $0[0] != all[0][0] }) {
             throw DistributedError(
                 rank: other,
@@ -382,8 +419,8 @@ public final class DataParallel {
     /// passes its own samples).
     public func accuracy(of model: Model, _ inputs: Tensor, labels: [Int32]) throws -> Double {
         let correct = zip(model.predict(inputs), labels).reduce(0) { $0 + ($1.0 == $1.1 ? 1 : 0) }
-        let sums = try agree(failure: nil, lossSum: Double(correct), samples: labels.count)
-        return sums.lossSum / Double(sums.samples)
+        let all = try agree(.accuracy, failure: nil, values: [Double(correct), Double(labels.count)])
+        return all.reduce(0) { $0 + $1[0] } / all.reduce(0) { $0 + $1[1] }
     }
 }
 

@@ -230,6 +230,13 @@ final class DistributedTests: XCTestCase {
         try checkFault("failed-save", message: "rank 0: ")
     }
 
+    func testRanksTakingDifferentNumbersOfStepsStopInsteadOfWaiting() throws {
+        try checkFault("epochs-mismatch", message: "rank 1: it has finished run after 90 steps "
+                       + "while rank 0 takes step 91: every rank must take the same steps")
+        try checkFault("extra-step", message: "rank 1: it takes step 4 while rank 0 has "
+                       + "finished run after 3 steps")
+    }
+
     func testACrashedRankEndsTheJobWithAnError() throws {
         try checkFault("crash", message: nil)
     }
