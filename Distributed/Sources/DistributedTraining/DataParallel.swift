@@ -245,45 +245,61 @@ public final class DataParallel {
     /// samples, summed across the ranks by `World.sumAcrossRanks` (each element summed once,
     /// in rank order: the same bits on every rank). Gradients of `inPlaceMinimum` floats or
     /// more are weighted and summed in place; the others travel together in flat buckets.
+    /// A parameter that has no gradient on any rank (no backward pass reached it since
+    /// `zeroGrad()`) keeps none, so that the optimizer leaves it out as in one process (and
+    /// as DistributedDataParallel); one that has a gradient on some rank gets the mean on
+    /// every rank, a rank without one counting zeros.
     public func combineGradients(of parameters: [Tensor]) {
         require(globalSamples > 0,
                 "DataParallel: call synchronize(loss:samples:) before combining gradients")
         let weight = Float(Double(localSamples) / Double(globalSamples))
-        for parameter in parameters where parameter.count >= inPlaceMinimum {
+        let reached = combineInFlatBuckets(parameters, weight: weight)
+        for (parameter, reached) in zip(parameters, reached)
+        where reached && parameter.count >= inPlaceMinimum {
             parameter.withUnsafeMutableGradientBufferPointer { gradient in
                 guard let values = gradient.baseAddress else { return }  // no elements
                 ck_scaled_add(Int64(gradient.count), weight, values, 0, values)
                 world.sumAcrossRanks(values, count: gradient.count, bucketSize: bucketSize)
             }
         }
-        combineInFlatBuckets(parameters, weight: weight)
         globalSamples = 0
     }
 
     /// `combineGradients` for the gradients of `parameters` under `inPlaceMinimum` floats
-    /// together: each weighted into its place in the flat buffer, summed across the ranks,
-    /// and copied back.
-    private func combineInFlatBuckets(_ parameters: [Tensor], weight: Float) {
-        let total = parameters.reduce(0) { $0 + ($1.count < inPlaceMinimum ? $1.count : 0) }
-        guard total > 0 else { return }
+    /// together: each weighted into its place in the flat buffer, followed by one flag per
+    /// parameter (1 where it has a gradient), summed across the ranks, and copied back where
+    /// some rank has a gradient. Returns, for each of `parameters`, whether some rank has a
+    /// gradient for it.
+    private func combineInFlatBuckets(_ parameters: [Tensor], weight: Float) -> [Bool] {
+        let small = parameters.indices.filter { parameters[$0].count < inPlaceMinimum }
+        let flags = small.reduce(0) { $0 + parameters[$1].count }
+        let total = flags + parameters.count
+        guard total > 0 else { return [] }
         if flat.count < total { flat = [Float](repeating: 0, count: total) }
-        flat.withUnsafeMutableBufferPointer { flat in
+        return flat.withUnsafeMutableBufferPointer { flat in
             var offset = 0
-            for parameter in parameters where parameter.count < inPlaceMinimum {
-                parameter.withUnsafeGradientBufferPointer { gradient in
+            for index in small {
+                parameters[index].withUnsafeGradientBufferPointer { gradient in
                     ck_scaled_add(Int64(gradient.count), weight, gradient.baseAddress, 0,
                                   flat.baseAddress! + offset)
                 }
-                offset += parameter.count
+                offset += parameters[index].count
+            }
+            for (index, parameter) in parameters.enumerated() {
+                flat[flags + index] = parameter.hasGradient ? 1 : 0
             }
             world.sumAcrossRanks(flat.baseAddress!, count: total, bucketSize: bucketSize)
+            let reached = parameters.indices.map { flat[flags + $0] > 0 }
             offset = 0
-            for parameter in parameters where parameter.count < inPlaceMinimum {
-                parameter.withUnsafeMutableGradientBufferPointer {
-                    $0.baseAddress!.update(from: flat.baseAddress! + offset, count: $0.count)
+            for index in small {
+                if reached[index] {
+                    parameters[index].withUnsafeMutableGradientBufferPointer {
+                        $0.baseAddress!.update(from: flat.baseAddress! + offset, count: $0.count)
+                    }
                 }
-                offset += parameter.count
+                offset += parameters[index].count
             }
+            return reached
         }
     }
 

@@ -108,6 +108,15 @@ final class DistributedTests: XCTestCase {
         }
     }
 
+    func testParametersNoRankReachedKeepNoGradientAndAreLeftOutOfTheStep() throws {
+        let run = try launch("unreached", ranks: 2)
+        XCTAssertEqual(run.status, 0, run.output)
+        for rank in 0..<2 {
+            XCTAssertTrue(run.output.contains("rank \(rank): unreached unchanged: true, "
+                                              + "reached changed: true"), run.output)
+        }
+    }
+
     func testFitTowardsTargetsOnTwoRanksMatchesOneProcess() throws {
         checkLosses(of: try launch("fit-targets", ranks: 2),
                     match: try launch("reference-targets", ranks: 0), steps: 105)
