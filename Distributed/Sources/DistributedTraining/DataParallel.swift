@@ -432,11 +432,20 @@ public final class DataParallel {
     }
 
     /// The fraction of all ranks' samples whose predicted class is the label (each rank
-    /// passes its own samples).
+    /// passes its own samples, possibly none). Throws `DistributedError` on every rank when a
+    /// rank's inputs have not one row per label, and `DeepLearningError.emptyDataSet` on
+    /// every rank when no rank has a sample.
     public func accuracy(of model: Model, _ inputs: Tensor, labels: [Int32]) throws -> Double {
-        let correct = zip(model.predict(inputs), labels).reduce(0) { $0 + ($1.0 == $1.1 ? 1 : 0) }
-        let all = try agree(.accuracy, failure: nil, values: [Double(correct), Double(labels.count)])
-        return all.reduce(0) { $0 + $1[0] } / all.reduce(0) { $0 + $1[1] }
+        let samples = inputs.shape.first ?? 0
+        let mismatch = samples == labels.count ? nil
+            : DeepLearningError.countMismatch(samples: samples, labels: labels.count)
+        let correct = mismatch != nil || labels.isEmpty ? 0
+            : zip(model.predict(inputs), labels).reduce(0) { $0 + ($1.0 == $1.1 ? 1 : 0) }
+        let all = try agree(.accuracy, failure: mismatch.map { "\($0)" },
+                            values: [Double(correct), Double(labels.count)])
+        let total = all.reduce(0) { $0 + $1[1] }
+        guard total > 0 else { throw DeepLearningError.emptyDataSet }
+        return all.reduce(0) { $0 + $1[0] } / total
     }
 }
 

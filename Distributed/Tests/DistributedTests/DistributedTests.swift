@@ -223,6 +223,11 @@ final class DistributedTests: XCTestCase {
                        + "there are 299 labels")
     }
 
+    func testAccuracyWithInputsAndLabelsDifferingInCountOnOneRankStopsEveryRank() throws {
+        try checkFault("accuracy-mismatch", message: "rank 1: the inputs have 150 samples but "
+                       + "there are 149 labels")
+    }
+
     func testABadLabelInOneShardStopsEveryRank() throws {
         try checkFault("bad-label", message: "rank 1: label 7")
     }
