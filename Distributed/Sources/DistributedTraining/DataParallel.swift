@@ -100,8 +100,9 @@ public final class DataParallel {
         self.counters = counters
         // Every rank at its start before the first exchange that is not an agreement.
         try agree(.start, failure: nil)
-        let root = world.broadcast(description.joined(separator: "\n"), from: 0)
-            .split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let rootText = world.broadcast(description.joined(separator: "\n"), from: 0)
+        let root = rootText.isEmpty ? []
+            : rootText.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         try agree(.start, failure: DataParallel.difference(between: description, and: root))
         for tensor in parameters + buffers {
             tensor.withUnsafeMutableBufferPointer {

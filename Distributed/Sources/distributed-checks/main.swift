@@ -33,7 +33,8 @@
 //   unreached   a hand-written loop whose parameters are reached by every rank's backward
 //               pass, by rank 0's alone, or by none; prints "rank R: unreached unchanged: B,
 //               reached changed: B"
-//   no-parameters   a DataParallel for a model without parameters; prints "rank R: made"
+//   no-parameters   a DataParallel for a model without parameters; prints "rank R: made;
+//               accuracy without samples: RESULT" (of DataParallel.accuracy on no samples)
 //   accuracy-mismatch   DataParallel.accuracy with one label too few on rank 1
 import DeepLearning
 import DigitsExperiment
@@ -269,10 +270,12 @@ if scenario == "extra-step" {
 }
 if scenario == "no-parameters" {
     running {
-        let parallel = try DataParallel(model: Model { ReLU() }, world: world)
+        let model = Model { ReLU() }
+        let parallel = try DataParallel(model: model, world: world)
         try parallel.checkParametersAgree()
+        let empty = Result { try parallel.accuracy(of: model, Tensor(shape: [0, 3]), labels: []) }
+        print("rank \(world.rank): made; accuracy without samples: \(empty)")
     }
-    print("rank \(world.rank): made")
     world.finalize()
     exit(0)
 }

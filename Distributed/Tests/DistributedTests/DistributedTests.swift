@@ -228,6 +228,15 @@ final class DistributedTests: XCTestCase {
                        + "there are 149 labels")
     }
 
+    func testAModelWithoutParametersIsDataParallelAndAnAccuracyOfNoSamplesThrows() throws {
+        let run = try launch("no-parameters", ranks: 2)
+        XCTAssertEqual(run.status, 0, run.output)
+        for rank in 0..<2 {
+            XCTAssertTrue(run.output.contains("rank \(rank): made; accuracy without samples: "
+                                              + "failure(the data set is empty"), run.output)
+        }
+    }
+
     func testABadLabelInOneShardStopsEveryRank() throws {
         try checkFault("bad-label", message: "rank 1: label 7")
     }
