@@ -98,12 +98,8 @@ public final class DataParallel {
         self.parameters = parameters
         self.buffers = buffers
         self.counters = counters
-        // Every rank at its start before the first exchange that is not an agreement.
         try agree(.start, failure: nil)
-        let rootText = world.broadcast(description.joined(separator: "\n"), from: 0)
-        let root = rootText.isEmpty ? []
-            : rootText.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        try agree(.start, failure: DataParallel.difference(between: description, and: root))
+        try agreeWithRankZero(description, on: "model", round: .start)
         for tensor in parameters + buffers {
             tensor.withUnsafeMutableBufferPointer {
                 world.broadcast($0.baseAddress!, count: $0.count, from: 0)
@@ -121,15 +117,26 @@ public final class DataParallel {
         }
     }
 
-    /// What differs between this rank's model and rank 0's, or nil.
-    private static func difference(between mine: [String], and root: [String]) -> String? {
+    /// Throws on every rank the first difference between a rank's `lines` and rank 0's,
+    /// naming what they describe ("its model differs from rank 0's: LINE, rank 0 has LINE").
+    /// Call it right after an agreement of kind `round`, which brings every rank here.
+    private func agreeWithRankZero(_ lines: [String], on subject: String, round: Round) throws {
+        let text = world.broadcast(lines.joined(separator: "\n"), from: 0)
+        let root = text.isEmpty ? []
+            : text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        try agree(round, failure: DataParallel.difference(between: lines, and: root, on: subject))
+    }
+
+    /// What differs between this rank's `subject` and rank 0's, or nil.
+    private static func difference(between mine: [String], and root: [String],
+                                   on subject: String) -> String? {
         if let index = zip(mine, root).enumerated()
             .first(where: { $0.element.0 != $0.element.1 })?.offset
         {
-            return "its model differs from rank 0's: \(mine[index]), rank 0 has \(root[index])"
+            return "its \(subject) differs from rank 0's: \(mine[index]), rank 0 has \(root[index])"
         }
         guard mine.count == root.count else {
-            return "its model has \(mine.count) tensors, rank 0's has \(root.count)"
+            return "its \(subject) has \(mine.count) parts, rank 0's has \(root.count)"
         }
         return nil
     }
@@ -401,10 +408,13 @@ public final class DataParallel {
     /// `batchSize`, the last partial one left out with `dropLast`), when every rank holds
     /// the whole data set its size (`wholeDataSetSamples`), and with `equalShares` that every
     /// rank trains on as many `samples` (resuming from a checkpoint gives every rank rank 0's
-    /// mini-batch order). Throws `DistributedError` on every rank when they differ, or when a
-    /// rank failed before the plan within `run` (its error stops every rank here).
+    /// mini-batch order), and that every rank's `settings` (one per line: "7 epochs",
+    /// "global batch 20", ...) are rank 0's. Throws `DistributedError` on every rank when
+    /// they differ, or when a rank failed before the plan within `run` (its error stops every
+    /// rank here).
     public func agreeOnPlan(samples: Int, batchSize: Int, dropLast: Bool,
-                            wholeDataSetSamples: Int?, equalShares: Bool = false) throws {
+                            wholeDataSetSamples: Int?, equalShares: Bool = false,
+                            settings: [String] = []) throws {
         // A rank that failed in `run` takes part in this round, so that its failure, rather
         // than its missing plan, stops every rank.
         let steps = dropLast ? samples / batchSize : (samples + batchSize - 1) / batchSize
@@ -416,6 +426,7 @@ public final class DataParallel {
                 message: "its data set holds \(Int(all[other][0])) samples, rank 0's "
                     + "\(Int(all[0][0])): every rank must hold the same data set")
         }
+        try agreeWithRankZero(settings, on: "training", round: .plan)
         if let other = all.firstIndex(where: { $0[2] != all[0][2] }) {
             throw DistributedError(
                 rank: other,

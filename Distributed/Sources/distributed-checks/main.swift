@@ -30,6 +30,7 @@
 //               rank 1
 //   epochs-mismatch, extra-step   ranks that take different numbers of steps: rank 1 trains one
 //               epoch less with fit, or takes one step more in a hand-written loop
+//   batch-mismatch   fit with rank 1 asking for another global batch, of as many steps
 //   unreached   a hand-written loop whose parameters are reached by every rank's backward
 //               pass, by rank 0's alone, or by none; prints "rank R: unreached unchanged: B,
 //               reached changed: B"
@@ -371,6 +372,11 @@ running {
         try parallel.fit(model, inputs: inputs, labels: labels, optimizer: optimizer,
                          epochs: world.rank == 1 ? epochs - 1 : epochs,
                          globalBatchSize: globalBatchSize)
+    } else if scenario == "batch-mismatch" {
+        // On 100 samples, global batches of 20 and of 22 both take 5 steps an epoch.
+        try parallel.fit(model, inputs: inputs.rows(0..<100), labels: Array(labels[0..<100]),
+                         optimizer: optimizer, epochs: epochs,
+                         globalBatchSize: world.rank == 1 ? 22 : globalBatchSize)
     } else if scenario == "accuracy-mismatch" {
         let (shardInputs, shardLabels) = try parallel.shard(inputs, labels: labels,
                                                             globalBatchSize: globalBatchSize)

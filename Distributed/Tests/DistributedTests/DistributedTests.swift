@@ -254,10 +254,15 @@ final class DistributedTests: XCTestCase {
     }
 
     func testRanksTakingDifferentNumbersOfStepsStopInsteadOfWaiting() throws {
-        try checkFault("epochs-mismatch", message: "rank 1: it has finished run after 90 steps "
-                       + "while rank 0 takes step 91: every rank must take the same steps")
         try checkFault("extra-step", message: "rank 1: it takes step 4 while rank 0 has "
-                       + "finished run after 3 steps")
+                       + "finished run after 3 steps: every rank must take the same steps")
+    }
+
+    func testRanksWhoseFitSettingsDifferStopAtStart() throws {
+        try checkFault("epochs-mismatch", message: "rank 1: its training differs from rank 0's: "
+                       + "6 epochs, rank 0 has 7 epochs")
+        try checkFault("batch-mismatch", message: "rank 1: its training differs from rank 0's: "
+                       + "global batch 22, rank 0 has global batch 20")
     }
 
     func testACrashedRankEndsTheJobWithAnError() throws {
