@@ -164,11 +164,20 @@ extension DataParallel {
             ([contents.kind] + contents.settings.map { "\($0.name) \($0.value)" })
                 .joined(separator: ", ")
         }
+        // The optimizer's parameters by their places in `parameters` (the same on every
+        // rank), so that their gradients are combined with the same tensors' on every rank.
+        let places = Dictionary(uniqueKeysWithValues: parameters.enumerated().map {
+            (ObjectIdentifier($0.element), $0.offset)
+        })
+        let updated = optimizer.parameters.map {
+            places[ObjectIdentifier($0)].map { "\($0)" } ?? "other \($0.shape)"
+        }
         return ["\(epochs) epochs", "global batch \(globalBatchSize)", "shuffle \(shuffle)",
                 "dropLast \(dropLast)", "seed \(seed)", "holding \(placement)",
                 "loss \(type(of: loss))",
                 "optimizer \(described(optimizer.checkpointContents)), learning rate "
                     + "\(optimizer.learningRate)",
+                "optimizer's parameters " + updated.joined(separator: " "),
                 "schedule " + (schedule.map { described($0.checkpointContents) } ?? "none"),
                 "\(penalties) penalties", resuming ? "resuming" : "not resuming"]
     }

@@ -31,6 +31,7 @@
 //   epochs-mismatch, extra-step   ranks that take different numbers of steps: rank 1 trains one
 //               epoch less with fit, or takes one step more in a hand-written loop
 //   batch-mismatch   fit with rank 1 asking for another global batch, of as many steps
+//   optimizer-mismatch   fit with rank 1's optimizer updating one parameter less
 //   unreached   a hand-written loop whose parameters are reached by every rank's backward
 //               pass, by rank 0's alone, or by none; prints "rank R: unreached unchanged: B,
 //               reached changed: B"
@@ -377,6 +378,12 @@ running {
         try parallel.fit(model, inputs: inputs.rows(0..<100), labels: Array(labels[0..<100]),
                          optimizer: optimizer, epochs: epochs,
                          globalBatchSize: world.rank == 1 ? 22 : globalBatchSize)
+    } else if scenario == "optimizer-mismatch" {
+        // Rank 1's optimizer leaves out the last layer's bias.
+        let parameters = world.rank == 1 ? Array(model.parameters.dropLast()) : model.parameters
+        try parallel.fit(model, inputs: inputs, labels: labels,
+                         optimizer: SGD(parameters: parameters, learningRate: 0.1),
+                         epochs: epochs, globalBatchSize: globalBatchSize)
     } else if scenario == "accuracy-mismatch" {
         let (shardInputs, shardLabels) = try parallel.shard(inputs, labels: labels,
                                                             globalBatchSize: globalBatchSize)

@@ -263,6 +263,9 @@ final class DistributedTests: XCTestCase {
                        + "6 epochs, rank 0 has 7 epochs")
         try checkFault("batch-mismatch", message: "rank 1: its training differs from rank 0's: "
                        + "global batch 22, rank 0 has global batch 20")
+        try checkFault("optimizer-mismatch", message: "rank 1: its training differs from rank "
+                       + "0's: optimizer's parameters 0 1 2, rank 0 has optimizer's parameters "
+                       + "0 1 2 3")
     }
 
     func testACrashedRankEndsTheJobWithAnError() throws {
