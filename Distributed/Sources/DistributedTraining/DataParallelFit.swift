@@ -49,10 +49,12 @@ extension DataParallel {
     /// (every rank with the same `seed`), so a global batch is a random draw from each rank's
     /// share rather than from the whole data set.
     ///
-    /// Throws `DistributedError` on every rank when any rank fails: the data sets or step
-    /// counts differ, a rank's inputs have not one row per label, a label is out of range,
-    /// the loss becomes NaN or infinite, `beforeStep` throws, a checkpoint cannot be written
-    /// or does not fit.
+    /// Throws `DistributedError` on every rank when any rank fails: the data sets, the
+    /// settings (epochs, global batch, shuffling, `dropLast`, seed, placement, the loss's
+    /// type, the optimizer's kind, settings, learning rate and parameters, the schedule's,
+    /// the number of penalties, resuming or not) or the step counts differ, a rank's inputs
+    /// have not one row per label, a label is out of range, the loss becomes NaN or
+    /// infinite, `beforeStep` throws, a checkpoint cannot be written or does not fit.
     @discardableResult
     public func fit(_ model: Model, inputs: Tensor, labels: [Int32],
                     holding placement: DataPlacement = .wholeDataSet,
