@@ -280,8 +280,8 @@ public final class DataParallel {
     /// gradient for it.
     private func combineInFlatBuckets(_ parameters: [Tensor], weight: Float) -> [Bool] {
         let small = parameters.indices.filter { parameters[$0].count < inPlaceMinimum }
-        let flags = small.reduce(0) { $0 + parameters[$1].count }
-        let total = flags + parameters.count
+        let flagOffset = small.reduce(0) { $0 + parameters[$1].count }
+        let total = flagOffset + parameters.count
         guard total > 0 else { return [] }
         if flat.count < total { flat = [Float](repeating: 0, count: total) }
         return flat.withUnsafeMutableBufferPointer { flat in
@@ -294,10 +294,10 @@ public final class DataParallel {
                 offset += parameters[index].count
             }
             for (index, parameter) in parameters.enumerated() {
-                flat[flags + index] = parameter.hasGradient ? 1 : 0
+                flat[flagOffset + index] = parameter.hasGradient ? 1 : 0
             }
             world.sumAcrossRanks(flat.baseAddress!, count: total, bucketSize: bucketSize)
-            let reached = parameters.indices.map { flat[flags + $0] > 0 }
+            let reached = parameters.indices.map { flat[flagOffset + $0] > 0 }
             offset = 0
             for index in small {
                 if reached[index] {
@@ -415,9 +415,9 @@ public final class DataParallel {
     public func agreeOnPlan(samples: Int, batchSize: Int, dropLast: Bool,
                             wholeDataSetSamples: Int?, equalShares: Bool = false,
                             settings: [String] = []) throws {
+        let steps = dropLast ? samples / batchSize : (samples + batchSize - 1) / batchSize
         // A rank that failed in `run` takes part in this round, so that its failure, rather
         // than its missing plan, stops every rank.
-        let steps = dropLast ? samples / batchSize : (samples + batchSize - 1) / batchSize
         let all = try agree(.plan, failure: nil, values: [Double(wholeDataSetSamples ?? -1),
                                                           Double(samples), Double(steps)])
         if let other = all.firstIndex(where: { $0[0] != all[0][0] }) {

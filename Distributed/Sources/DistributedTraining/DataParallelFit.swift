@@ -168,9 +168,9 @@ extension DataParallel {
         }
         // The optimizer's parameters by their places in `parameters` (the same on every
         // rank), so that their gradients are combined with the same tensors' on every rank.
-        let places = Dictionary(uniqueKeysWithValues: parameters.enumerated().map {
+        let places = Dictionary(parameters.enumerated().map {
             (ObjectIdentifier($0.element), $0.offset)
-        })
+        }, uniquingKeysWith: { first, _ in first })
         let updated = optimizer.parameters.map {
             places[ObjectIdentifier($0)].map { "\($0)" } ?? "other \($0.shape)"
         }

@@ -100,21 +100,25 @@ final class DistributedTests: XCTestCase {
                     match: try launch("reference-extras", ranks: 0), steps: 105)
     }
 
-    func testGradientsAreSummedInRankOrderInPlaceAndInFlatBuckets() throws {
-        let run = try launch("sum-order", ranks: 3)
-        XCTAssertEqual(run.status, 0, run.output)
-        for rank in 0..<3 {
-            XCTAssertTrue(run.output.contains("rank \(rank): 0 sums wrong"), run.output)
+    /// Checks that `scenario` on `ranks` ranks ends with status 0 and that each rank R printed
+    /// "rank R: `text`".
+    func checkEveryRank(of scenario: String, ranks: Int = 2, printed text: String,
+                        file: StaticString = #filePath, line: UInt = #line) throws {
+        let run = try launch(scenario, ranks: ranks)
+        XCTAssertEqual(run.status, 0, run.output, file: file, line: line)
+        for rank in 0..<ranks {
+            XCTAssertTrue(run.output.contains("rank \(rank): \(text)"), run.output, file: file,
+                          line: line)
         }
     }
 
+    func testGradientsAreSummedInRankOrderInPlaceAndInFlatBuckets() throws {
+        try checkEveryRank(of: "sum-order", ranks: 3, printed: "0 sums wrong")
+    }
+
     func testParametersNoRankReachedKeepNoGradientAndAreLeftOutOfTheStep() throws {
-        let run = try launch("unreached", ranks: 2)
-        XCTAssertEqual(run.status, 0, run.output)
-        for rank in 0..<2 {
-            XCTAssertTrue(run.output.contains("rank \(rank): unreached unchanged: true, "
-                                              + "reached changed: true"), run.output)
-        }
+        try checkEveryRank(of: "unreached",
+                           printed: "unreached unchanged: true, reached changed: true")
     }
 
     func testFitTowardsTargetsOnTwoRanksMatchesOneProcess() throws {
@@ -229,12 +233,8 @@ final class DistributedTests: XCTestCase {
     }
 
     func testAModelWithoutParametersIsDataParallelAndAnAccuracyOfNoSamplesThrows() throws {
-        let run = try launch("no-parameters", ranks: 2)
-        XCTAssertEqual(run.status, 0, run.output)
-        for rank in 0..<2 {
-            XCTAssertTrue(run.output.contains("rank \(rank): made; accuracy without samples: "
-                                              + "failure(the data set is empty"), run.output)
-        }
+        try checkEveryRank(of: "no-parameters", printed: "made; accuracy without samples: "
+                           + "failure(the data set is empty")
     }
 
     func testABadLabelInOneShardStopsEveryRank() throws {
