@@ -204,7 +204,7 @@ public final class Tensor {
     /// (by a backward pass, a writing accessor, or asking for `gradient`). False before any,
     /// and after `zeroGradient()` until the next: PyTorch's `.grad` is None then. Optimizers
     /// leave a parameter without one out of their step, as PyTorch's do.
-    var hasGradient: Bool { gradientStorage != nil && !gradientIsUnwrittenZero }
+    public var hasGradient: Bool { gradientStorage != nil && !gradientIsUnwrittenZero }
 
     /// The gradient buffer for reading it without giving the tensor a gradient
     /// (`hasGradient` is unchanged): zeros when it has none (written then, a write counted in

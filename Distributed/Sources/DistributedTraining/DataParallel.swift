@@ -24,7 +24,9 @@ import DeepLearning
 /// failed, so that an error on one rank (a label out of range, a NaN loss, a file that cannot
 /// be written) stops every rank with that rank's message instead of leaving the others
 /// waiting. Then the gradients are combined (`combineGradients(of:)`, which
-/// `DistributedOptimizer.step()` calls) and rank 0's buffers broadcast.
+/// `DistributedOptimizer.step()` calls) and rank 0's buffers broadcast. Every agreement also
+/// checks that the ranks are at the same kind of agreement, so that ranks taking different
+/// numbers of steps throw a `DistributedError` instead of waiting for each other.
 public final class DataParallel {
     /// The ranks.
     public let world: World
@@ -96,9 +98,8 @@ public final class DataParallel {
         self.parameters = parameters
         self.buffers = buffers
         self.counters = counters
-        let root = world.broadcast(description.joined(separator: "\n"), from: 0)
-            .split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        try agree(failure: DataParallel.difference(between: description, and: root))
+        try agree(.start, failure: nil)
+        try agreeWithRankZero(description, on: "model", round: .start)
         for tensor in parameters + buffers {
             tensor.withUnsafeMutableBufferPointer {
                 world.broadcast($0.baseAddress!, count: $0.count, from: 0)
@@ -116,35 +117,78 @@ public final class DataParallel {
         }
     }
 
-    /// What differs between this rank's model and rank 0's, or nil.
-    private static func difference(between mine: [String], and root: [String]) -> String? {
+    /// Throws on every rank the first difference between a rank's `lines` and rank 0's,
+    /// naming what they describe ("its model differs from rank 0's: LINE, rank 0 has LINE").
+    /// Call it right after an agreement of kind `round`, which brings every rank here.
+    private func agreeWithRankZero(_ lines: [String], on subject: String, round: Round) throws {
+        let text = world.broadcast(lines.joined(separator: "\n"), from: 0)
+        let root = text.isEmpty ? []
+            : text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        try agree(round, failure: DataParallel.difference(between: lines, and: root, on: subject))
+    }
+
+    /// What differs between this rank's `subject` and rank 0's, or nil.
+    private static func difference(between mine: [String], and root: [String],
+                                   on subject: String) -> String? {
         if let index = zip(mine, root).enumerated()
             .first(where: { $0.element.0 != $0.element.1 })?.offset
         {
-            return "its model differs from rank 0's: \(mine[index]), rank 0 has \(root[index])"
+            return "its \(subject) differs from rank 0's: \(mine[index]), rank 0 has \(root[index])"
         }
         guard mine.count == root.count else {
-            return "its model has \(mine.count) tensors, rank 0's has \(root.count)"
+            return "its \(subject) has \(mine.count) parts, rank 0's has \(root.count)"
         }
         return nil
     }
 
     // MARK: Agreement
 
-    /// One round of agreement: every rank passes its failure (or nil), its loss summed over
-    /// its samples and its sample count, and gets the sums over the ranks (added in rank
-    /// order, the same bits everywhere). When any rank failed, every rank throws the lowest
-    /// failing rank's message.
+    /// The kinds of agreement. Every rank must be at the same kind: a rank that finished its
+    /// steps while another takes one more would otherwise pair its next exchange with the
+    /// other's step and leave the ranks waiting in different operations.
+    private enum Round: Int {
+        case start, plan, step, end, accuracy, hash
+
+        /// What a rank at this round, after `steps` steps, is doing.
+        func activity(steps: Int) -> String {
+            switch self {
+            case .start: "makes a DataParallel"
+            case .plan: "starts a fit"
+            case .step: "takes step \(steps)"
+            case .end: "has finished run after \(steps) steps"
+            case .accuracy: "computes an accuracy"
+            case .hash: "compares its parameters' hash"
+            }
+        }
+    }
+
+    /// The number of values a rank passes to `agree`.
+    private static let agreedValues = 3
+
+    /// One round of agreement: every rank passes the kind of round it is at, its failure (or
+    /// nil) and up to `agreedValues` values, and gets every rank's values, indexed by rank.
+    /// When any rank failed, every rank throws the lowest failing rank's message; when the
+    /// ranks are at different kinds of round, every rank throws a message naming what the
+    /// first differing rank and rank 0 are doing.
     @discardableResult
-    private func agree(failure: String?, lossSum: Double = 0, samples: Int = 0) throws
-        -> (lossSum: Double, samples: Int)
+    private func agree(_ round: Round, failure: String?, values: [Double] = []) throws
+        -> [[Double]]
     {
-        let all = world.allGather([failure == nil ? 0 : 1, lossSum, Double(samples)])
+        let padded = values + repeatElement(0, count: DataParallel.agreedValues - values.count)
+        let all = world.allGather([failure == nil ? 0 : 1, Double(round.rawValue), Double(steps)]
+                                      + padded)
         if let failed = all.firstIndex(where: { $0[0] != 0 }) {
             throw DistributedError(rank: failed, message: world.broadcast(failure ?? "",
                                                                             from: failed))
         }
-        return (all.reduce(0) { $0 + $1[1] }, Int(all.reduce(0) { $0 + $1[2] }))
+        func activity(_ rank: Int) -> String {
+            Round(rawValue: Int(all[rank][1]))!.activity(steps: Int(all[rank][2]))
+        }
+        if let other = all.firstIndex(where: { $0[1] != all[0][1] }) {
+            throw DistributedError(rank: other, message: "it \(activity(other)) while rank 0 "
+                                       + "\(activity(0)): every rank must take the same steps")
+        }
+        return all.map { Array($0[3...]) }
     }
 
     /// Agrees on a step: this rank's mean loss over its `samples` samples of the global batch
@@ -161,13 +205,14 @@ public final class DataParallel {
     func synchronize(loss: Float, samples: Int, failure: String?) throws -> Float {
         steps += 1
         let failure = failure ?? (loss.isFinite ? nil : "the loss is \(loss) at step \(steps)")
-        let sums = try agree(failure: failure, lossSum: Double(loss) * Double(samples),
-                             samples: samples)
+        let all = try agree(.step, failure: failure,
+                            values: [Double(loss) * Double(samples), Double(samples)])
+        let lossSum = all.reduce(0) { $0 + $1[0] }
         localSamples = samples
-        globalSamples = sums.samples
-        epochLossSum += sums.lossSum
-        epochSamples += sums.samples
-        let globalLoss = Float(sums.lossSum / Double(sums.samples))
+        globalSamples = Int(all.reduce(0) { $0 + $1[1] })
+        epochLossSum += lossSum
+        epochSamples += globalSamples
+        let globalLoss = Float(lossSum / Double(globalSamples))
         onStep?(steps, globalLoss)
         return globalLoss
     }
@@ -183,10 +228,10 @@ public final class DataParallel {
         } catch let error as DistributedError {
             throw error
         } catch {
-            try agree(failure: "\(error)")
+            try agree(.end, failure: "\(error)")
             fatalError("unreachable: the agreement throws the failure")
         }
-        try agree(failure: nil)
+        try agree(.end, failure: nil)
         return result
     }
 
@@ -208,45 +253,61 @@ public final class DataParallel {
     /// samples, summed across the ranks by `World.sumAcrossRanks` (each element summed once,
     /// in rank order: the same bits on every rank). Gradients of `inPlaceMinimum` floats or
     /// more are weighted and summed in place; the others travel together in flat buckets.
+    /// A parameter that has no gradient on any rank (no backward pass reached it since
+    /// `zeroGrad()`) keeps none, so that the optimizer leaves it out as in one process (and
+    /// as DistributedDataParallel); one that has a gradient on some rank gets the mean on
+    /// every rank, a rank without one counting zeros.
     public func combineGradients(of parameters: [Tensor]) {
         require(globalSamples > 0,
                 "DataParallel: call synchronize(loss:samples:) before combining gradients")
         let weight = Float(Double(localSamples) / Double(globalSamples))
-        for parameter in parameters where parameter.count >= inPlaceMinimum {
+        let reached = combineInFlatBuckets(parameters, weight: weight)
+        for (parameter, reached) in zip(parameters, reached)
+        where reached && parameter.count >= inPlaceMinimum {
             parameter.withUnsafeMutableGradientBufferPointer { gradient in
                 guard let values = gradient.baseAddress else { return }  // no elements
                 ck_scaled_add(Int64(gradient.count), weight, values, 0, values)
                 world.sumAcrossRanks(values, count: gradient.count, bucketSize: bucketSize)
             }
         }
-        combineInFlatBuckets(parameters, weight: weight)
         globalSamples = 0
     }
 
     /// `combineGradients` for the gradients of `parameters` under `inPlaceMinimum` floats
-    /// together: each weighted into its place in the flat buffer, summed across the ranks,
-    /// and copied back.
-    private func combineInFlatBuckets(_ parameters: [Tensor], weight: Float) {
-        let total = parameters.reduce(0) { $0 + ($1.count < inPlaceMinimum ? $1.count : 0) }
-        guard total > 0 else { return }
+    /// together: each weighted into its place in the flat buffer, followed by one flag per
+    /// parameter (1 where it has a gradient), summed across the ranks, and copied back where
+    /// some rank has a gradient. Returns, for each of `parameters`, whether some rank has a
+    /// gradient for it.
+    private func combineInFlatBuckets(_ parameters: [Tensor], weight: Float) -> [Bool] {
+        let small = parameters.indices.filter { parameters[$0].count < inPlaceMinimum }
+        let flagOffset = small.reduce(0) { $0 + parameters[$1].count }
+        let total = flagOffset + parameters.count
+        guard total > 0 else { return [] }
         if flat.count < total { flat = [Float](repeating: 0, count: total) }
-        flat.withUnsafeMutableBufferPointer { flat in
+        return flat.withUnsafeMutableBufferPointer { flat in
             var offset = 0
-            for parameter in parameters where parameter.count < inPlaceMinimum {
-                parameter.withUnsafeGradientBufferPointer { gradient in
+            for index in small {
+                parameters[index].withUnsafeGradientBufferPointer { gradient in
                     ck_scaled_add(Int64(gradient.count), weight, gradient.baseAddress, 0,
                                   flat.baseAddress! + offset)
                 }
-                offset += parameter.count
+                offset += parameters[index].count
+            }
+            for (index, parameter) in parameters.enumerated() {
+                flat[flagOffset + index] = parameter.hasGradient ? 1 : 0
             }
             world.sumAcrossRanks(flat.baseAddress!, count: total, bucketSize: bucketSize)
+            let reached = parameters.indices.map { flat[flagOffset + $0] > 0 }
             offset = 0
-            for parameter in parameters where parameter.count < inPlaceMinimum {
-                parameter.withUnsafeMutableGradientBufferPointer {
-                    $0.baseAddress!.update(from: flat.baseAddress! + offset, count: $0.count)
+            for index in small {
+                if reached[index] {
+                    parameters[index].withUnsafeMutableGradientBufferPointer {
+                        $0.baseAddress!.update(from: flat.baseAddress! + offset, count: $0.count)
+                    }
                 }
-                offset += parameter.count
+                offset += parameters[index].count
             }
+            return reached
         }
     }
 
@@ -281,7 +342,8 @@ public final class DataParallel {
     /// Throws `DistributedError` on every rank unless every rank's `parameterHash` is rank 0's.
     public func checkParametersAgree() throws {
         let hash = parameterHash
-        let all = world.allGather([Double(hash >> 32), Double(hash & 0xffff_ffff)])
+        let all = try agree(.hash, failure: nil,
+                            values: [Double(hash >> 32), Double(hash & 0xffff_ffff)])
         if let differing = all.firstIndex(where: { $0 != all[0] }) {
             throw DistributedError(rank: differing,
                                    message: "its parameters differ from rank 0's (hash)")
@@ -346,22 +408,25 @@ public final class DataParallel {
     /// `batchSize`, the last partial one left out with `dropLast`), when every rank holds
     /// the whole data set its size (`wholeDataSetSamples`), and with `equalShares` that every
     /// rank trains on as many `samples` (resuming from a checkpoint gives every rank rank 0's
-    /// mini-batch order). Throws `DistributedError` on every rank when they differ, or when a
-    /// rank failed before the plan within `run` (its error stops every rank here).
+    /// mini-batch order), and that every rank's `settings` (one per line: "7 epochs",
+    /// "global batch 20", ...) are rank 0's. Throws `DistributedError` on every rank when
+    /// they differ, or when a rank failed before the plan within `run` (its error stops every
+    /// rank here).
     public func agreeOnPlan(samples: Int, batchSize: Int, dropLast: Bool,
-                            wholeDataSetSamples: Int?, equalShares: Bool = false) throws {
-        // The round a rank that failed in `run` takes part in, so that its failure, rather
-        // than its missing plan, stops every rank.
-        try agree(failure: nil)
+                            wholeDataSetSamples: Int?, equalShares: Bool = false,
+                            settings: [String] = []) throws {
         let steps = dropLast ? samples / batchSize : (samples + batchSize - 1) / batchSize
-        let all = world.allGather([Double(wholeDataSetSamples ?? -1), Double(samples),
-                                   Double(steps)])
+        // A rank that failed in `run` takes part in this round, so that its failure, rather
+        // than its missing plan, stops every rank.
+        let all = try agree(.plan, failure: nil, values: [Double(wholeDataSetSamples ?? -1),
+                                                          Double(samples), Double(steps)])
         if let other = all.firstIndex(where: { $0[0] != all[0][0] }) {
             throw DistributedError(
                 rank: other,
                 message: "its data set holds \(Int(all[other][0])) samples, rank 0's "
                     + "\(Int(all[0][0])): every rank must hold the same data set")
         }
+        try agreeWithRankZero(settings, on: "training", round: .plan)
         if let other = all.firstIndex(where: { $0[2] != all[0][2] }) {
             throw DistributedError(
                 rank: other,
@@ -379,11 +444,20 @@ public final class DataParallel {
     }
 
     /// The fraction of all ranks' samples whose predicted class is the label (each rank
-    /// passes its own samples).
+    /// passes its own samples, possibly none). Throws `DistributedError` on every rank when a
+    /// rank's inputs have not one row per label, and `DeepLearningError.emptyDataSet` on
+    /// every rank when no rank has a sample.
     public func accuracy(of model: Model, _ inputs: Tensor, labels: [Int32]) throws -> Double {
-        let correct = zip(model.predict(inputs), labels).reduce(0) { $0 + ($1.0 == $1.1 ? 1 : 0) }
-        let sums = try agree(failure: nil, lossSum: Double(correct), samples: labels.count)
-        return sums.lossSum / Double(sums.samples)
+        let samples = inputs.shape.first ?? 0
+        let mismatch = samples == labels.count ? nil
+            : DeepLearningError.countMismatch(samples: samples, labels: labels.count)
+        let correct = mismatch != nil || labels.isEmpty ? 0
+            : zip(model.predict(inputs), labels).reduce(0) { $0 + ($1.0 == $1.1 ? 1 : 0) }
+        let all = try agree(.accuracy, failure: mismatch.map { "\($0)" },
+                            values: [Double(correct), Double(labels.count)])
+        let total = all.reduce(0) { $0 + $1[1] }
+        guard total > 0 else { throw DeepLearningError.emptyDataSet }
+        return all.reduce(0) { $0 + $1[0] } / total
     }
 }
 

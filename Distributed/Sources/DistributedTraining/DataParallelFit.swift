@@ -49,10 +49,12 @@ extension DataParallel {
     /// (every rank with the same `seed`), so a global batch is a random draw from each rank's
     /// share rather than from the whole data set.
     ///
-    /// Throws `DistributedError` on every rank when any rank fails: the data sets or step
-    /// counts differ, a rank's inputs have not one row per label, a label is out of range,
-    /// the loss becomes NaN or infinite, `beforeStep` throws, a checkpoint cannot be written
-    /// or does not fit.
+    /// Throws `DistributedError` on every rank when any rank fails: the data sets, the
+    /// settings (epochs, global batch, shuffling, `dropLast`, seed, placement, the loss's
+    /// type, the optimizer's kind, settings, learning rate and parameters, the schedule's,
+    /// the number of penalties, resuming or not) or the step counts differ, a rank's inputs
+    /// have not one row per label, a label is out of range, the loss becomes NaN or
+    /// infinite, `beforeStep` throws, a checkpoint cannot be written or does not fit.
     @discardableResult
     public func fit(_ model: Model, inputs: Tensor, labels: [Int32],
                     holding placement: DataPlacement = .wholeDataSet,
@@ -66,6 +68,11 @@ extension DataParallel {
         -> [Float]
     {
         let batchSize = rankBatchSize(of: globalBatchSize)
+        let settings = fitSettings(epochs: epochs, globalBatchSize: globalBatchSize,
+                                   shuffle: shuffle, dropLast: dropLast, seed: seed,
+                                   placement: placement, loss: loss, optimizer: optimizer,
+                                   schedule: schedule, penalties: penalties.count,
+                                   resuming: checkpointPath != nil)
         return try run {
             let (shardInputs, shardLabels) = try placement == .wholeDataSet
                 ? shard(inputs, labels: labels, globalBatchSize: globalBatchSize,
@@ -73,7 +80,7 @@ extension DataParallel {
                 : (inputs, labels)
             return try fitShard(samples: shardLabels.count, of: labels.count,
                                 placement: placement, batchSize: batchSize, dropLast: dropLast,
-                                optimizer: optimizer, checkpoints: checkpoints,
+                                settings: settings, optimizer: optimizer, checkpoints: checkpoints,
                                 resumingFrom: checkpointPath, progress: progress,
                                 beforeStep: beforeStep) { rank in
                 try model.fit(shardInputs, labels: shardLabels, loss: loss, optimizer: optimizer,
@@ -114,6 +121,11 @@ extension DataParallel {
         -> [Float]
     {
         let batchSize = rankBatchSize(of: globalBatchSize)
+        let settings = fitSettings(epochs: epochs, globalBatchSize: globalBatchSize,
+                                   shuffle: shuffle, dropLast: dropLast, seed: seed,
+                                   placement: placement, loss: loss, optimizer: optimizer,
+                                   schedule: schedule, penalties: penalties.count,
+                                   resuming: checkpointPath != nil)
         return try run {
             let (shardInputs, shardTargets) = try placement == .wholeDataSet
                 ? shard(inputs, targets: targets, globalBatchSize: globalBatchSize,
@@ -122,7 +134,7 @@ extension DataParallel {
             return try fitShard(samples: shardTargets.shape.first ?? 0,
                                 of: targets.shape.first ?? 0,
                                 placement: placement, batchSize: batchSize, dropLast: dropLast,
-                                optimizer: optimizer, checkpoints: checkpoints,
+                                settings: settings, optimizer: optimizer, checkpoints: checkpoints,
                                 resumingFrom: checkpointPath, progress: progress,
                                 beforeStep: beforeStep) { rank in
                 try model.fit(shardInputs, targets: shardTargets, loss: loss,
@@ -143,6 +155,35 @@ extension DataParallel {
         return globalBatchSize / world.size
     }
 
+    /// The settings of a `fit` that every rank must share, one per line, for `agreeOnPlan`:
+    /// ranks that trained with different ones would take different steps or step
+    /// differently, and their parameters would no longer be identical.
+    private func fitSettings(epochs: Int, globalBatchSize: Int, shuffle: Bool, dropLast: Bool,
+                             seed: UInt64, placement: DataPlacement, loss: Any,
+                             optimizer: some Optimizer, schedule: (any LearningRateSchedule)?,
+                             penalties: Int, resuming: Bool) -> [String] {
+        func described(_ contents: CheckpointContents) -> String {
+            ([contents.kind] + contents.settings.map { "\($0.name) \($0.value)" })
+                .joined(separator: ", ")
+        }
+        // The optimizer's parameters by their places in `parameters` (the same on every
+        // rank), so that their gradients are combined with the same tensors' on every rank.
+        let places = Dictionary(parameters.enumerated().map {
+            (ObjectIdentifier($0.element), $0.offset)
+        }, uniquingKeysWith: { first, _ in first })
+        let updated = optimizer.parameters.map {
+            places[ObjectIdentifier($0)].map { "\($0)" } ?? "other \($0.shape)"
+        }
+        return ["\(epochs) epochs", "global batch \(globalBatchSize)", "shuffle \(shuffle)",
+                "dropLast \(dropLast)", "seed \(seed)", "holding \(placement)",
+                "loss \(type(of: loss))",
+                "optimizer \(described(optimizer.checkpointContents)), learning rate "
+                    + "\(optimizer.learningRate)",
+                "optimizer's parameters " + updated.joined(separator: " "),
+                "schedule " + (schedule.map { described($0.checkpointContents) } ?? "none"),
+                "\(penalties) penalties", resuming ? "resuming" : "not resuming"]
+    }
+
     /// What `fitShard` gives the rank's `Model.fit`: its `dropLast`, its `checkpoints` (rank
     /// 0's only), and the `progress` and `beforeStep` that agree across the ranks.
     private struct RankFit {
@@ -153,11 +194,12 @@ extension DataParallel {
     }
 
     /// Both `fit` forms' training of this rank's `samples` (of `wholeDataSetSamples` with
-    /// `.wholeDataSet`): agrees on the plan, then runs `train` (the rank's `Model.fit`) with
+    /// `.wholeDataSet`): agrees on the plan and the `settings`, then runs `train` (the rank's `Model.fit`) with
     /// the step's agreement before every update and the epoch's global mean loss after every
     /// epoch, and returns those losses. Call within `run`.
     private func fitShard(samples: Int, of wholeDataSetSamples: Int, placement: DataPlacement,
-                          batchSize: Int, dropLast: Bool, optimizer: some Optimizer,
+                          batchSize: Int, dropLast: Bool, settings: [String],
+                          optimizer: some Optimizer,
                           checkpoints: Checkpointing?, resumingFrom checkpointPath: String?,
                           progress: ((TrainingProgress) -> Void)?,
                           beforeStep: ((_ loss: Float, _ samples: Int) throws -> Void)?,
@@ -165,7 +207,7 @@ extension DataParallel {
         try agreeOnPlan(samples: samples, batchSize: batchSize,
                         dropLast: placement == .shard && dropLast,
                         wholeDataSetSamples: placement == .wholeDataSet ? wholeDataSetSamples : nil,
-                        equalShares: checkpointPath != nil)
+                        equalShares: checkpointPath != nil, settings: settings)
         resetEpochLoss()
         var history: [Float] = []
         // The step's agreement, last before the update, so that an error anywhere in a

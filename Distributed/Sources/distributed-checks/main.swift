@@ -28,6 +28,16 @@
 //               faults
 //   nested-mismatch   the fault of fit-nested-batchnorm's network without its inner Model on
 //               rank 1
+//   epochs-mismatch, extra-step   ranks that take different numbers of steps: rank 1 trains one
+//               epoch less with fit, or takes one step more in a hand-written loop
+//   batch-mismatch   fit with rank 1 asking for another global batch, of as many steps
+//   optimizer-mismatch   fit with rank 1's optimizer updating one parameter less
+//   unreached   a hand-written loop whose parameters are reached by every rank's backward
+//               pass, by rank 0's alone, or by none; prints "rank R: unreached unchanged: B,
+//               reached changed: B"
+//   no-parameters   a DataParallel for a model without parameters; prints "rank R: made;
+//               accuracy without samples: RESULT" (of DataParallel.accuracy on no samples)
+//   accuracy-mismatch   DataParallel.accuracy with one label too few on rank 1
 import DeepLearning
 import DigitsExperiment
 import DistributedTraining
@@ -210,6 +220,69 @@ if scenario == "sum-order" {
     exit(0)
 }
 
+if scenario == "unreached" {
+    // w reached on every rank, v on rank 0 alone, u (summed in place) and s (in a flat
+    // bucket) on none; SGD with weight decay moves every parameter that has a gradient.
+    let (w, v) = (Tensor(shape: [3], values: [1, 2, 3]), Tensor(shape: [2], values: [4, 5]))
+    let (u, s) = (Tensor(shape: [5], values: [6, 7, 8, 9, 10]), Tensor(shape: [1], values: [11]))
+    let tensors = [w, v, u, s]
+    for tensor in tensors { tensor.requiresGradient = true }
+    running {
+        let parallel = try DataParallel(parameters: tensors, world: world)
+        parallel.inPlaceMinimum = 4
+        let optimizer = DistributedOptimizer(
+            wrapping: SGD(parameters: tensors, learningRate: 0.1, momentum: 0.9, weightDecay: 0.1),
+            parallel: parallel)
+        try parallel.run {
+            for _ in 0..<3 {
+                let loss = world.rank == 0 ? (w * w).sum() + (v * v).sum() : (w * w).sum()
+                _ = try parallel.synchronize(loss: loss.scalar, samples: 1)
+                optimizer.zeroGrad()
+                loss.backward()
+                optimizer.step()
+            }
+        }
+        try parallel.checkParametersAgree()
+    }
+    let unchanged = u.values == [6, 7, 8, 9, 10] && s.values == [11]
+    let changed = w.values != [1, 2, 3] && v.values != [4, 5]
+    print("rank \(world.rank): unreached unchanged: \(unchanged), reached changed: \(changed)")
+    world.finalize()
+    exit(0)
+}
+if scenario == "extra-step" {
+    // Rank 1's hand-written loop takes one step more than rank 0's.
+    let w = Tensor(shape: [3], values: [1, 2, 3], requiresGradient: true)
+    running {
+        let parallel = try DataParallel(parameters: [w], world: world)
+        let optimizer = DistributedOptimizer(wrapping: SGD(parameters: [w], learningRate: 0.1),
+                                             parallel: parallel)
+        try parallel.run {
+            for _ in 0..<(world.rank == 1 ? 4 : 3) {
+                let loss = (w * w).sum()
+                _ = try parallel.synchronize(loss: loss.scalar, samples: 1)
+                optimizer.zeroGrad()
+                loss.backward()
+                optimizer.step()
+            }
+        }
+        try parallel.checkParametersAgree()
+    }
+    world.finalize()
+    exit(0)
+}
+if scenario == "no-parameters" {
+    running {
+        let model = Model { ReLU() }
+        let parallel = try DataParallel(model: model, world: world)
+        try parallel.checkParametersAgree()
+        let empty = Result { try parallel.accuracy(of: model, Tensor(shape: [0, 3]), labels: []) }
+        print("rank \(world.rank): made; accuracy without samples: \(empty)")
+    }
+    world.finalize()
+    exit(0)
+}
+
 running {
     var (inputs, labels) = mixedSpiral()
     var settings = network
@@ -297,6 +370,27 @@ running {
         try parallel.fit(model, inputs: inputs, targets: regressionTargets(inputs),
                          optimizer: optimizer, epochs: epochs, globalBatchSize: globalBatchSize,
                          shuffle: false)
+    } else if scenario == "epochs-mismatch" {
+        try parallel.fit(model, inputs: inputs, labels: labels, optimizer: optimizer,
+                         epochs: world.rank == 1 ? epochs - 1 : epochs,
+                         globalBatchSize: globalBatchSize)
+    } else if scenario == "batch-mismatch" {
+        // On 100 samples, global batches of 20 and of 22 both take 5 steps an epoch.
+        try parallel.fit(model, inputs: inputs.rows(0..<100), labels: Array(labels[0..<100]),
+                         optimizer: optimizer, epochs: epochs,
+                         globalBatchSize: world.rank == 1 ? 22 : globalBatchSize)
+    } else if scenario == "optimizer-mismatch" {
+        // Rank 1's optimizer leaves out the last layer's bias.
+        let parameters = world.rank == 1 ? Array(model.parameters.dropLast()) : model.parameters
+        try parallel.fit(model, inputs: inputs, labels: labels,
+                         optimizer: SGD(parameters: parameters, learningRate: 0.1),
+                         epochs: epochs, globalBatchSize: globalBatchSize)
+    } else if scenario == "accuracy-mismatch" {
+        let (shardInputs, shardLabels) = try parallel.shard(inputs, labels: labels,
+                                                            globalBatchSize: globalBatchSize)
+        let accuracy = try parallel.accuracy(
+            of: model, shardInputs, labels: world.rank == 1 ? shardLabels.dropLast() : shardLabels)
+        print("rank \(world.rank): accuracy \(accuracy)")
     } else if scenario == "step-hook" {
         let rank = world.rank
         var steps = 0

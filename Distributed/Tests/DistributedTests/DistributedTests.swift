@@ -100,12 +100,25 @@ final class DistributedTests: XCTestCase {
                     match: try launch("reference-extras", ranks: 0), steps: 105)
     }
 
-    func testGradientsAreSummedInRankOrderInPlaceAndInFlatBuckets() throws {
-        let run = try launch("sum-order", ranks: 3)
-        XCTAssertEqual(run.status, 0, run.output)
-        for rank in 0..<3 {
-            XCTAssertTrue(run.output.contains("rank \(rank): 0 sums wrong"), run.output)
+    /// Checks that `scenario` on `ranks` ranks ends with status 0 and that each rank R printed
+    /// "rank R: `text`".
+    func checkEveryRank(of scenario: String, ranks: Int = 2, printed text: String,
+                        file: StaticString = #filePath, line: UInt = #line) throws {
+        let run = try launch(scenario, ranks: ranks)
+        XCTAssertEqual(run.status, 0, run.output, file: file, line: line)
+        for rank in 0..<ranks {
+            XCTAssertTrue(run.output.contains("rank \(rank): \(text)"), run.output, file: file,
+                          line: line)
         }
+    }
+
+    func testGradientsAreSummedInRankOrderInPlaceAndInFlatBuckets() throws {
+        try checkEveryRank(of: "sum-order", ranks: 3, printed: "0 sums wrong")
+    }
+
+    func testParametersNoRankReachedKeepNoGradientAndAreLeftOutOfTheStep() throws {
+        try checkEveryRank(of: "unreached",
+                           printed: "unreached unchanged: true, reached changed: true")
     }
 
     func testFitTowardsTargetsOnTwoRanksMatchesOneProcess() throws {
@@ -214,6 +227,16 @@ final class DistributedTests: XCTestCase {
                        + "there are 299 labels")
     }
 
+    func testAccuracyWithInputsAndLabelsDifferingInCountOnOneRankStopsEveryRank() throws {
+        try checkFault("accuracy-mismatch", message: "rank 1: the inputs have 150 samples but "
+                       + "there are 149 labels")
+    }
+
+    func testAModelWithoutParametersIsDataParallelAndAnAccuracyOfNoSamplesThrows() throws {
+        try checkEveryRank(of: "no-parameters", printed: "made; accuracy without samples: "
+                           + "failure(the data set is empty")
+    }
+
     func testABadLabelInOneShardStopsEveryRank() throws {
         try checkFault("bad-label", message: "rank 1: label 7")
     }
@@ -228,6 +251,21 @@ final class DistributedTests: XCTestCase {
 
     func testAFailedSaveOnRankZeroStopsEveryRank() throws {
         try checkFault("failed-save", message: "rank 0: ")
+    }
+
+    func testRanksTakingDifferentNumbersOfStepsStopInsteadOfWaiting() throws {
+        try checkFault("extra-step", message: "rank 1: it takes step 4 while rank 0 has "
+                       + "finished run after 3 steps: every rank must take the same steps")
+    }
+
+    func testRanksWhoseFitSettingsDifferStopAtStart() throws {
+        try checkFault("epochs-mismatch", message: "rank 1: its training differs from rank 0's: "
+                       + "6 epochs, rank 0 has 7 epochs")
+        try checkFault("batch-mismatch", message: "rank 1: its training differs from rank 0's: "
+                       + "global batch 22, rank 0 has global batch 20")
+        try checkFault("optimizer-mismatch", message: "rank 1: its training differs from rank "
+                       + "0's: optimizer's parameters 0 1 2, rank 0 has optimizer's parameters "
+                       + "0 1 2 3")
     }
 
     func testACrashedRankEndsTheJobWithAnError() throws {
