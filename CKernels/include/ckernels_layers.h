@@ -125,7 +125,8 @@ void ck_conv2d_output_gradient(int64_t batch, int64_t channels, int64_t pixels, 
 /* The number of pooling windows along a dimension of `size` without padding, PyTorch's rule:
  * floor((size - kernel) / stride) + 1 when ceil_mode == 0 (partial windows at the end are
  * dropped); with ceil_mode != 0, ceil((size - kernel) / stride) + 1, less one if the last
- * window would start outside the input. 0 when size < kernel. */
+ * window would start outside the input. 0 when that is not at least 1 (size < kernel without
+ * ceil mode, kernel - size >= stride with it). */
 int64_t ck_pool2d_output_size(int64_t size, int64_t kernel, int64_t stride, int ceil_mode);
 
 /* Pooling runs over `planes` dense height x width planes of x (batch * channels of them)
