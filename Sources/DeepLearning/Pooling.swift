@@ -53,7 +53,7 @@ final class PoolingWindows {
         let outHeight = ck_pool2d_output_size(Int64(shape[2]), k, s, ceil)
         let outWidth = ck_pool2d_output_size(Int64(shape[3]), k, s, ceil)
         require(outHeight >= 1 && outWidth >= 1,
-                "\(layer): input of shape \(shape) has no room for a \(kernelSize)x\(kernelSize) window (stride \(stride)\(ceilMode ? ", ceil mode" : ""))")
+                "\(layer): input of shape \(shape) is too small for a \(kernelSize)x\(kernelSize) window")
         return PoolingGeometry(planes: Int64(shape[0] * shape[1]), height: Int64(shape[2]),
                                width: Int64(shape[3]), kernel: k, stride: s,
                                outHeight: outHeight, outWidth: outWidth)
