@@ -90,14 +90,14 @@ typedef struct {
     uint64_t seed;
 } dropout_args;
 
-/* out[i] = in[i] * scale where element i is kept, else 0: forward and backward alike. */
+/* out[i] = in[i] * scale where element i is kept, else in[i] * 0: forward and backward alike.
+ * A dropped element is multiplied by 0, as PyTorch's mask multiplies it, so that NaN and
+ * infinities come out as NaN instead of being hidden. */
 CK_VECTORIZED static void dropout_range(const void *args, int64_t begin, int64_t end) {
     const dropout_args *a = args;
 #pragma omp simd
-    for (int64_t i = begin; i < end; i++) {
-        float value = a->in[i] * a->scale;
-        a->out[i] = dropout_uniform(a->seed, i) < a->p ? 0.0f : value;
-    }
+    for (int64_t i = begin; i < end; i++)
+        a->out[i] = a->in[i] * (dropout_uniform(a->seed, i) < a->p ? 0.0f : a->scale);
 }
 
 static void dropout(int64_t n, const float *in, float *out, float p, uint64_t seed) {

@@ -23,7 +23,8 @@ enum {
     TERM_DY_TIMES_B,      /* dy * b: a of * */
     TERM_DY_TIMES_A,      /* dy * a: b of * */
     TERM_DY_OVER_B,       /* dy / b: a of / */
-    TERM_QUOTIENT_B,      /* -dy * a / (b * b): b of / */
+    TERM_QUOTIENT_B,      /* -dy * ((a / b) / b): b of /, PyTorch's order (b * b would
+                             overflow or underflow where the gradient does not) */
     TERM_KINDS
 };
 
@@ -38,7 +39,7 @@ static inline __attribute__((always_inline)) float term(int kind, float dy, floa
     case TERM_DY_TIMES_B: return dy * b;
     case TERM_DY_TIMES_A: return dy * a;
     case TERM_DY_OVER_B: return dy / b;
-    default: return -dy * a / (b * b);
+    default: return -dy * ((a / b) / b);
     }
 }
 

@@ -262,10 +262,14 @@ void ck_avg_pool2d_backward(int64_t planes, int64_t height, int64_t width, int64
 }
 
 int64_t ck_pool2d_output_size(int64_t size, int64_t kernel, int64_t stride, int ceil_mode) {
-    if (kernel < 1 || stride < 1 || size < kernel) return 0;
-    int64_t span = size - kernel;
-    int64_t count = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
-    /* PyTorch: the last window must start inside the input. */
-    if (ceil_mode && (count - 1) * stride >= size) count--;
+    if (kernel < 1 || stride < 1 || size < 1) return 0;
+    const int64_t span = size - kernel; /* no overflow: both are in [1, INT64_MAX] */
+    if (!ceil_mode) return span < 0 ? 0 : span / stride + 1;
+    /* PyTorch's floor((span + stride - 1) / stride) + 1, without the sum that could overflow:
+     * for span < 0 it is 1 when span > -stride (one window, clipped to the input), else 0. */
+    if (span < 0) return span > -stride ? 1 : 0;
+    int64_t count = span / stride + (span % stride != 0) + 1;
+    /* PyTorch: the last window must start inside the input, (count - 1) * stride < size. */
+    if (count - 1 > (size - 1) / stride) count--;
     return count;
 }

@@ -49,14 +49,15 @@ void ck_tanh_forward(int64_t n, const float *x, float *y);
 /* dx[i] = dy[i] * (1 - y[i]^2), y being tanh's output. dx may be dy. */
 void ck_tanh_backward(int64_t n, const float *y, const float *dy, float *dx);
 
-/* Inverted dropout, training mode: y[i] = x[i] / (1 - p) where element i is kept, else 0.
+/* Inverted dropout, training mode: y[i] = x[i] / (1 - p) where element i is kept, else
+ * x[i] * 0 (a zero of x[i]'s sign; NaN where x[i] is NaN or infinite, as PyTorch's).
  * Element i is dropped when u(seed, i) < p, u being a uniform number in [0, 1) hashed from the
  * seed and the index alone: the same (seed, n) always drop the same elements, whatever the
  * thread count. 0 <= p < 1. y may be x (in place); otherwise no overlap. */
 void ck_dropout_forward(int64_t n, const float *x, float *y, float p, uint64_t seed);
 
 /* Dropout's backward with the same seed and p as the forward: dx[i] = dy[i] / (1 - p) where
- * element i was kept, else 0. dx may be dy (in place). */
+ * element i was kept, else dy[i] * 0. dx may be dy (in place). */
 void ck_dropout_backward(int64_t n, const float *dy, float *dx, float p, uint64_t seed);
 
 /* dst row r = src row indices[r], for r in 0..<rows: copies rows x cols floats out of a
@@ -125,7 +126,8 @@ void ck_conv2d_output_gradient(int64_t batch, int64_t channels, int64_t pixels, 
 /* The number of pooling windows along a dimension of `size` without padding, PyTorch's rule:
  * floor((size - kernel) / stride) + 1 when ceil_mode == 0 (partial windows at the end are
  * dropped); with ceil_mode != 0, ceil((size - kernel) / stride) + 1, less one if the last
- * window would start outside the input. 0 when size < kernel. */
+ * window would start outside the input. 0 when that is not at least 1 (size < kernel without
+ * ceil mode, kernel - size >= stride with it). */
 int64_t ck_pool2d_output_size(int64_t size, int64_t kernel, int64_t stride, int ceil_mode);
 
 /* Pooling runs over `planes` dense height x width planes of x (batch * channels of them)

@@ -2,7 +2,8 @@ import CKernels
 
 /// A loss over a batch of class scores (`[batch, classes]`) and one integer label per row,
 /// computed with its gradient by one C kernel: the shared machinery of
-/// `SoftmaxCrossEntropy` and `MultiMarginLoss`.
+/// `SoftmaxCrossEntropy` and `MultiMarginLoss`. Scores of no rows or no classes stop with a
+/// message, as `crossEntropy(_:labels:)`.
 ///
 /// ```swift
 /// let loss: ClassLabelLoss = MultiMarginLoss()
@@ -27,8 +28,9 @@ public class ClassLabelLoss: Loss {
     public func forward<Labels: Collection<Int32>>(_ output: Tensor, labels: Labels) throws
         -> Float
     {
-        require(output.shape.count == 2,
-                "\(name): scores of shape \(output.shape) are not [batch, classes]")
+        // A mean over no rows has no value (PyTorch's is NaN): as `crossEntropy`, it stops.
+        require(output.shape.count == 2 && output.shape[0] >= 1 && output.shape[1] >= 1,
+                "\(name): scores of shape \(output.shape) are not [batch, classes] with at least one of each")
         let (rows, classes) = (output.shape[0], output.shape[1])
         try checkLabelCount(labels, rows: rows)
         let gradient = Tensor.reusing(scoresGradient, shape: output.shape)

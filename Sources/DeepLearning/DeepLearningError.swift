@@ -22,7 +22,7 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
     /// A mini-batch size below 1.
     case invalidBatchSize(Int)
     /// The loss became NaN or infinite in `epoch` (from 1) at `batch` (from 1); the
-    /// parameters are left as they were before that batch.
+    /// parameters and `BatchNorm`'s running statistics are left as they were before that batch.
     case nonFiniteLoss(value: Float, epoch: Int, batch: Int)
 
     // Saving and loading safetensors files (`Model.save(to:)`, `Model.load(from:)`).

@@ -1,7 +1,8 @@
 import CKernels
 
 /// Inverted dropout: in training, each element is zeroed with probability `probability` and
-/// the kept ones are scaled by 1 / (1 − probability), so that evaluation is the identity.
+/// the kept ones are scaled by 1 / (1 − probability), so that evaluation is the identity. As in
+/// PyTorch, zeroing multiplies by 0: a dropped NaN or infinity becomes NaN, not 0.
 /// Which elements are dropped comes from a seedable generator (reseeded by
 /// `Model.initializeParameters(seed:)`), a fresh mask every forward pass; backward uses the
 /// same mask. Any shape.

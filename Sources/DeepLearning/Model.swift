@@ -353,15 +353,20 @@ public final class Model: Layer {
         let stepsInProducts = penalties.isEmpty && beforeStep == nil
             && fusedSteps?.someWeightStepsInProduct(batch: loader.batchSize) == true
             ? optimizer as? any StepsInProduct : nil
+        // A batch whose loss is not finite leaves BatchNorm's running statistics as it found
+        // them (a BatchNorm listed twice, shared, is remembered and restored twice alike).
+        let batchNorms = layerTree.compactMap { $0.layer as? BatchNorm }
         for epoch in stride(from: finished + 1, through: epochs, by: 1) {
             var lossSum = 0.0
             var samples = 0
             let steps = fusedSteps
             try objective.forEachBatch(of: loader) { batch, batchInputs, batchTargets in
+                for batchNorm in batchNorms { batchNorm.rememberRunningStatistics() }
                 // The fused passes where every layer has them, else the graph.
                 let output = steps?.forward(batchInputs) ?? self(batchInputs)
                 func requireFinite(_ value: Float) throws {
                     guard value.isFinite else {
+                        for batchNorm in batchNorms { batchNorm.restoreRunningStatistics() }
                         throw DeepLearningError.nonFiniteLoss(value: value, epoch: epoch,
                                                               batch: batch + 1)
                     }

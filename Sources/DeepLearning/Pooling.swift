@@ -18,7 +18,8 @@ struct PoolingGeometry {
 /// `outH = (height − kernelSize) / stride + 1`, rounded down: partial windows at the bottom
 /// and right edges are dropped (PyTorch's default, `ceil_mode=False`). With `ceilMode: true`
 /// the division rounds up and those partial windows are kept, clipped to the input (unless one
-/// would start outside it), as PyTorch's `ceil_mode=True`.
+/// would start outside it), as PyTorch's `ceil_mode=True`: an input smaller than the window
+/// then gives one window when `kernelSize − height < stride` (likewise the width).
 final class PoolingWindows {
     let kernelSize: Int
     let stride: Int
@@ -52,7 +53,7 @@ final class PoolingWindows {
         let outHeight = ck_pool2d_output_size(Int64(shape[2]), k, s, ceil)
         let outWidth = ck_pool2d_output_size(Int64(shape[3]), k, s, ceil)
         require(outHeight >= 1 && outWidth >= 1,
-                "\(layer): input of shape \(shape) is smaller than the \(kernelSize)x\(kernelSize) window")
+                "\(layer): input of shape \(shape) is too small for a \(kernelSize)x\(kernelSize) window")
         return PoolingGeometry(planes: Int64(shape[0] * shape[1]), height: Int64(shape[2]),
                                width: Int64(shape[3]), kernel: k, stride: s,
                                outHeight: outHeight, outWidth: outWidth)

@@ -39,6 +39,8 @@ let poolCases = [
     PoolCase(planes: 1, height: 5, width: 8, kernel: 1, stride: 3, ceilMode: true),
     PoolCase(planes: 2, height: 6, width: 7, kernel: 3, stride: 1, ceilMode: true),
     PoolCase(planes: 1, height: 9, width: 4, kernel: 4, stride: 3, ceilMode: true),
+    // A plane smaller than the window: ceil mode's one window, clipped to it, as PyTorch's.
+    PoolCase(planes: 2, height: 3, width: 2, kernel: 4, stride: 3, ceilMode: true),
     // Rows of more windows than the kernel takes at once, and rows of 4 to 7 (half as many
     // at once), the last group overlapping the one before: the common 2 x 2 pooling, a
     // clipped last window (ceil_mode), overlapping windows, and strides other than 2.
@@ -105,7 +107,16 @@ final class PoolingKernelTests: XCTestCase {
         XCTAssertEqual(ck_pool2d_output_size(5, 1, 3, 1), 2) // a third window would start at 6
         XCTAssertEqual(ck_pool2d_output_size(5, 2, 2, 0), 2)
         XCTAssertEqual(ck_pool2d_output_size(5, 2, 2, 1), 3)
-        XCTAssertEqual(ck_pool2d_output_size(1, 2, 2, 1), 0)
+        // Smaller than the window: PyTorch's ceil mode keeps one window when kernel - size
+        // < stride (max_pool2d(ceil_mode=True) of 1 x 1 with kernel 2 is 1 x 1), else none.
+        XCTAssertEqual(ck_pool2d_output_size(1, 2, 2, 1), 1)
+        XCTAssertEqual(ck_pool2d_output_size(1, 3, 3, 1), 1)
+        XCTAssertEqual(ck_pool2d_output_size(1, 3, 2, 1), 0)
+        XCTAssertEqual(ck_pool2d_output_size(2, 3, 1, 1), 0)
+        XCTAssertEqual(ck_pool2d_output_size(1, 2, 2, 0), 0)
+        // A stride near Int64.max: the second window would start beyond the input.
+        XCTAssertEqual(ck_pool2d_output_size(5, 2, Int64.max, 1), 1)
+        XCTAssertEqual(ck_pool2d_output_size(5, 2, Int64.max, 0), 1)
     }
 
     func testMaxPoolForwardAndBackwardWithPartialWindows() {

@@ -127,6 +127,22 @@ final class ConvolutionLayerTests: XCTestCase {
                        [3, 4.5])
     }
 
+    /// PyTorch's ceil mode pools an input smaller than the window when kernel − size <
+    /// stride: one window, clipped to the input (the values and gradients of
+    /// `max_pool2d` and `avg_pool2d` with `ceil_mode=True` on `arange(4).reshape(1, 1, 2, 2)`).
+    func testCeilModePoolsAnInputSmallerThanTheWindow() {
+        let x = Tensor(shape: [1, 1, 2, 2], values: [0, 1, 2, 3], requiresGradient: true)
+        let maximum = MaxPool2D(kernelSize: 3, stride: 2, ceilMode: true)(x)
+        let mean = AvgPool2D(kernelSize: 3, stride: 2, ceilMode: true)(x)
+        XCTAssertEqual(maximum.shape, [1, 1, 1, 1])
+        XCTAssertEqual(maximum.values, [3])
+        XCTAssertEqual(mean.values, [1.5])
+        (maximum.sum() + mean.sum()).backward()
+        XCTAssertEqual(x.gradients, [0.25, 0.25, 0.25, 1.25])
+        XCTAssertEqual(MaxPool2D(kernelSize: 4, ceilMode: true).forward(Tensor(shape: [1, 1, 3, 3]))
+                        .shape, [1, 1, 1, 1])
+    }
+
     func testPoolingBackwardsMatchFiniteDifferences() {
         var generator = SeededGenerator(seed: 5)
         let layers: [(any Function, [Int])] = [

@@ -45,6 +45,28 @@ final class DropoutTests: XCTestCase {
         XCTAssertFalse(a.isTraining, "fit restores the mode it found")
     }
 
+    /// Dropping multiplies by 0, as PyTorch's mask does (`F.dropout` of NaN and ±∞ gives NaN
+    /// everywhere, of −2 a −0 where dropped): NaN is not hidden as 0, forward or backward,
+    /// through the layer or the recorded operation.
+    func testDroppedNaNAndInfinitiesBecomeNaN() {
+        let count = 200
+        let specials = Tensor(shape: [count], values: (0..<count).map {
+            [Float.nan, .infinity, -.infinity][$0 % 3]
+        }, requiresGradient: true)
+        let dropout = Dropout(probability: 0.5, seed: 4)
+        XCTAssertTrue(dropout.forward(specials).values.allSatisfy { !$0.isFinite })
+        let nans = Tensor(shape: [count], values: Array(repeating: .nan, count: count))
+        XCTAssertTrue(dropout.backward(nans).values.allSatisfy(\.isNaN))
+        let output = dropout(specials)
+        XCTAssertTrue(output.values.allSatisfy { !$0.isFinite })
+        output.backward(nans)
+        XCTAssertTrue(specials.gradients.allSatisfy(\.isNaN))
+        let negatives = dropout.forward(Tensor(shape: [count], values: Array(repeating: -2, count: count)))
+        let dropped = negatives.values.filter { $0 == 0 }
+        XCTAssertFalse(dropped.isEmpty)
+        XCTAssertTrue(dropped.allSatisfy { $0.sign == .minus }, "−2 · 0 is −0")
+    }
+
     func testProbabilityOutsideTheRangeStops() throws {
         try assertStops(withMessage: "Dropout: probability 1.0 must be in [0, 1)") {
             _ = Dropout(probability: 1)

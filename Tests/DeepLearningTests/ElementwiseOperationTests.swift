@@ -31,6 +31,19 @@ final class ElementwiseOperationTests: XCTestCase {
         XCTAssertEqual((-a).values, [-1, -2, -3, -4])
     }
 
+    /// The divisor's gradient −dy · a / b² where b² alone would overflow or underflow but the
+    /// gradient does not: PyTorch's values (`(a / b).backward(dy)` with these a and b), computed
+    /// as it computes them, −dy · ((a / b) / b). Also broadcast (b summed over rows).
+    func testQuotientGradientsOfLargeAndSmallDivisors() {
+        let a = Tensor(shape: [2, 2], values: [1e-30, 1e30, 1e-30, 1e30], requiresGradient: true)
+        let b = Tensor(shape: [2], values: [1e-25, 1e20], requiresGradient: true)
+        (a / b).backward(Tensor(shape: [2, 2], values: [1, 1, 1, 1]))
+        XCTAssertEqual(a.gradients, [1e25, 1e-20, 1e25, 1e-20])
+        for (gradient, expected) in zip(b.gradients, [-2e20, -2e-10]) {
+            XCTAssertEqual(Double(gradient), expected, accuracy: 1e-6 * abs(expected))
+        }
+    }
+
     func testScalarsOnEitherSide() throws {
         let x = input([3, 2], 0.5..<2)
         try gradientCheck(at: [x]) { $0[0] + 2 }

@@ -85,6 +85,32 @@ final class ErrorTests: XCTestCase {
         XCTAssertEqual(model.parameters.flatMap(\.values), reference.parameters.flatMap(\.values))
     }
 
+    /// A batch whose loss is NaN leaves BatchNorm's running statistics and batch count as
+    /// they were before it (else they turn NaN, and so does every later prediction), in the
+    /// fused passes and in the graph (a nested model): as after training on batch 1 alone.
+    func testNonFiniteLossKeepsTheRunningStatistics() throws {
+        let inputs = Tensor(shape: [4, 2], values: [1, 1, 2, 3, .nan, 3, 4, 4])
+        for nested in [false, true] {
+            func model() -> (Model, BatchNorm) {
+                let batchNorm = BatchNorm(features: 3)
+                let layers = Model { Linear(2, 3, seed: 1); batchNorm; ReLU(); Linear(3, 3, seed: 2) }
+                return (nested ? Model { layers } : layers, batchNorm)
+            }
+            let (trained, batchNorm) = model()
+            XCTAssertThrowsError(try trained.fit(inputs, labels: [0, 1, 2, 0],
+                                                 optimizer: SGD(parameters: trained.parameters, learningRate: 0.1),
+                                                 epochs: 1, batchSize: 2, shuffle: false))
+            let (reference, referenceBatchNorm) = model()
+            _ = try reference.fit(inputs.rows(0..<2), labels: [0, 1],
+                                  optimizer: SGD(parameters: reference.parameters, learningRate: 0.1),
+                                  epochs: 1, batchSize: 2)
+            XCTAssertEqual(batchNorm.runningMean.values, referenceBatchNorm.runningMean.values, "nested \(nested)")
+            XCTAssertEqual(batchNorm.runningVariance.values, referenceBatchNorm.runningVariance.values)
+            XCTAssertEqual(batchNorm.batchesTracked.value, 1)
+            XCTAssertEqual(trained.parameters.flatMap(\.values), reference.parameters.flatMap(\.values))
+        }
+    }
+
     /// Every tensor a model trains with: parameters and buffers (running statistics).
     private func state(of model: Model) -> [Float] {
         model.layers.flatMap { $0.namedParameters + $0.namedBuffers }.flatMap(\.tensor.values)

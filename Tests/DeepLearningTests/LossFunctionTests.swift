@@ -46,6 +46,20 @@ final class LossFunctionTests: XCTestCase {
         }
     }
 
+    /// The mean over an empty batch has no value (PyTorch's `cross_entropy` gives NaN): the
+    /// class-label losses stop, as `crossEntropy(_:labels:)` does, rather than return 0.
+    func testClassLabelLossesStopOnAnEmptyBatch() throws {
+        try assertStops(withMessage: "SoftmaxCrossEntropy: scores of shape [0, 3] are not [batch, classes] with at least one of each") {
+            _ = try? SoftmaxCrossEntropy().forward(Tensor(shape: [0, 3]), labels: [])
+        }
+    }
+
+    func testClassLabelLossesStopWithoutClasses() throws {
+        try assertStops(withMessage: "MultiMarginLoss: scores of shape [0, 0] are not [batch, classes] with at least one of each") {
+            _ = try? MultiMarginLoss().forward(Tensor(shape: [0, 0]), labels: [])
+        }
+    }
+
     /// A network trains with the hinge loss and with MSE on one-hot labels too.
     func testFitWithOtherLosses() throws {
         let (inputs, labels) = spiral(pointsPerClass: 30, classes: 3, seed: 3)
