@@ -53,7 +53,7 @@ static inline int64_t full_windows(const pool_args *a) {
 }
 
 /* Whether v replaces the maximum so far, best: the first maximum, and the first NaN wins and
- * stays (PyTorch's rule). */
+ * stays (PyTorch's max_pool2d takes the last NaN instead). */
 static inline int takes_max(float v, float best) { return v > best || (v != v && best == best); }
 
 /* The poolings whose forward pass takes a row's whole windows in groups (pool_windows). */
