@@ -26,6 +26,7 @@ CK_VECTORIZED static void bias_add_rows(const void *args, int64_t begin, int64_t
 }
 
 void ck_bias_add(int64_t rows, int64_t cols, float *x, int64_t ldx, const float *bias) {
+    if (cols == 0) return; /* no elements (x and bias may be NULL): no row pointer is formed */
     bias_add_args args = {cols, ldx, x, bias};
     ck_parallel_for(rows, 1, ck_threads_for(rows * cols, CK_PARALLEL_MIN_ELEMENTS),
                     bias_add_rows, &args);
@@ -65,6 +66,7 @@ CK_VECTORIZED static void bias_grad_columns(const void *args, int64_t begin, int
 
 void ck_bias_grad(int64_t rows, int64_t cols, const float *dy, int64_t ldy, int accumulate,
                   float *dbias) {
+    if (cols == 0) return; /* no sums (dy and dbias may be NULL): no row pointer is formed */
     bias_grad_args args = {rows, ldy, accumulate, dy, dbias};
     int threads = ck_threads_for(rows * cols, CK_PARALLEL_MIN_ELEMENTS);
     /* Shares of whole cache lines (16 floats) of dbias. */
@@ -141,6 +143,7 @@ static void gather_rows_range(const void *args, int64_t begin, int64_t end) {
 
 void ck_gather_rows(int64_t rows, int64_t cols, const float *src, int64_t lds,
                     const int64_t *indices, float *dst) {
+    if (cols == 0) return; /* nothing to copy (src and dst may be NULL) */
     gather_rows_args args = {cols, lds, src, indices, dst};
     ck_parallel_for(rows, 1, ck_threads_for(rows * cols, CK_PARALLEL_MIN_ELEMENTS),
                     gather_rows_range, &args);

@@ -53,7 +53,7 @@ static inline int64_t full_windows(const pool_args *a) {
 }
 
 /* Whether v replaces the maximum so far, best: the first maximum, and the first NaN wins and
- * stays (PyTorch's rule). */
+ * stays (PyTorch's max_pool2d takes the last NaN instead). */
 static inline int takes_max(float v, float best) { return v > best || (v != v && best == best); }
 
 /* The poolings whose forward pass takes a row's whole windows in groups (pool_windows). */
@@ -174,6 +174,7 @@ CK_VECTORIZED static void max_forward_planes(const void *args, int64_t begin, in
 void ck_max_pool2d_forward(int64_t planes, int64_t height, int64_t width, int64_t kernel_h,
                            int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t out_h,
                            int64_t out_w, const float *x, float *y, int64_t *argmax) {
+    if (out_h == 0 || out_w == 0) return; /* no windows (the pointers may be NULL) */
     pool_args a = make_args(height, width, kernel_h, kernel_w, stride_h, stride_w, out_h, out_w);
     a.x = x;
     a.y = y;
@@ -186,15 +187,16 @@ static void max_backward_planes(const void *args, int64_t begin, int64_t end) {
     int64_t in_size = a->height * a->width, out_size = a->out_h * a->out_w;
     for (int64_t p = begin; p < end; p++) {
         float *dx = a->dx + p * in_size;
-        const float *dy = a->dy + p * out_size;
-        const int64_t *argmax = a->argmax + p * out_size;
         memset(dx, 0, (size_t)in_size * sizeof(float));
-        for (int64_t o = 0; o < out_size; o++) dx[argmax[o]] += dy[o];
+        /* Indexed from the start of dy and argmax, which may be NULL when there are no
+         * windows. */
+        for (int64_t o = p * out_size; o < (p + 1) * out_size; o++) dx[a->argmax[o]] += a->dy[o];
     }
 }
 
 void ck_max_pool2d_backward(int64_t planes, int64_t height, int64_t width, int64_t out_h,
                             int64_t out_w, const int64_t *argmax, const float *dy, float *dx) {
+    if (height == 0 || width == 0) return; /* dx has no elements (the pointers may be NULL) */
     pool_args a = make_args(height, width, 0, 0, 0, 0, out_h, out_w);
     a.argmax = (int64_t *)argmax; /* read only */
     a.dy = dy;
@@ -228,6 +230,7 @@ CK_VECTORIZED static void avg_forward_planes(const void *args, int64_t begin, in
 void ck_avg_pool2d_forward(int64_t planes, int64_t height, int64_t width, int64_t kernel_h,
                            int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t out_h,
                            int64_t out_w, const float *x, float *y) {
+    if (out_h == 0 || out_w == 0) return; /* no windows (the pointers may be NULL) */
     pool_args a = make_args(height, width, kernel_h, kernel_w, stride_h, stride_w, out_h, out_w);
     a.x = x;
     a.y = y;
@@ -239,13 +242,13 @@ static void avg_backward_planes(const void *args, int64_t begin, int64_t end) {
     int64_t in_size = a->height * a->width, out_size = a->out_h * a->out_w;
     for (int64_t p = begin; p < end; p++) {
         float *dx = a->dx + p * in_size;
-        const float *dy = a->dy + p * out_size;
         memset(dx, 0, (size_t)in_size * sizeof(float));
-        for (int64_t oy = 0, o = 0; oy < a->out_h; oy++)
+        /* Indexed from the start of dy, which may be NULL when there are no windows. */
+        for (int64_t oy = 0, o = p * out_size; oy < a->out_h; oy++)
         for (int64_t ox = 0; ox < a->out_w; ox++, o++) {
             int64_t y0, y1, x0, x1;
             window(a, oy, ox, &y0, &y1, &x0, &x1);
-            float share = dy[o] / (float)((y1 - y0) * (x1 - x0));
+            float share = a->dy[o] / (float)((y1 - y0) * (x1 - x0));
             for (int64_t iy = y0; iy < y1; iy++)
                 for (int64_t ix = x0; ix < x1; ix++) dx[iy * a->width + ix] += share;
         }
@@ -255,6 +258,7 @@ static void avg_backward_planes(const void *args, int64_t begin, int64_t end) {
 void ck_avg_pool2d_backward(int64_t planes, int64_t height, int64_t width, int64_t kernel_h,
                             int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t out_h,
                             int64_t out_w, const float *dy, float *dx) {
+    if (height == 0 || width == 0) return; /* dx has no elements (the pointers may be NULL) */
     pool_args a = make_args(height, width, kernel_h, kernel_w, stride_h, stride_w, out_h, out_w);
     a.dy = dy;
     a.dx = dx;

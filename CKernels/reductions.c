@@ -115,6 +115,7 @@ static void max_axis_backward_range(const void *args, int64_t begin, int64_t end
 
 void ck_max_axis_backward(int64_t outer, int64_t n, int64_t inner, const int64_t *indices,
                           const float *dy, int accumulate, float *dx) {
+    if (n == 0 || inner == 0) return; /* dx has no elements (the pointers may be NULL) */
     max_axis_args args = {n, inner, accumulate, 0, dy, 0, dx, (int64_t *)indices};
     ck_parallel_for(outer, 1, ck_threads_for(outer * n * inner, CK_PARALLEL_MIN_ELEMENTS),
                     max_axis_backward_range, &args);

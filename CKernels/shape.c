@@ -66,6 +66,7 @@ CK_VECTORIZED static void copy_block_range(const void *args, int64_t begin, int6
 
 void ck_copy_block(int64_t rows, int64_t cols, const float *src, int64_t lds, int accumulate,
                    float *dst, int64_t ldd) {
+    if (cols == 0) return; /* nothing to copy (src and dst may be NULL) */
     copy_block_args args = {cols, lds, ldd, accumulate, src, dst};
     ck_parallel_for(rows, 1, ck_threads_for(rows * cols, CK_PARALLEL_MIN_ELEMENTS),
                     copy_block_range, &args);

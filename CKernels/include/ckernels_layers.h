@@ -137,8 +137,8 @@ int64_t ck_pool2d_output_size(int64_t size, int64_t kernel, int64_t stride, int 
  * Every window must start inside the plane. Planes are split between threads. */
 
 /* y = the maximum of each window; argmax = its index iy * width + ix within the plane (the
- * first maximum in row-major order; a NaN is the maximum, the first one, as in PyTorch).
- * Writes y and argmax; no overlap. */
+ * first maximum in row-major order; a NaN is the maximum, the first one, where PyTorch's
+ * max_pool2d takes a window's last NaN). Writes y and argmax; no overlap. */
 void ck_max_pool2d_forward(int64_t planes, int64_t height, int64_t width, int64_t kernel_h,
                            int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t out_h,
                            int64_t out_w, const float *x, float *y, int64_t *argmax);

@@ -151,8 +151,9 @@ final class PoolingKernelTests: XCTestCase {
         XCTAssertEqual(argmax, [1])
     }
 
-    /// PyTorch's rule in every window of every case: the first NaN in the window's order
-    /// (rows, then columns) is the maximum, else the first largest value.
+    /// The rule in every window of every case: the first NaN in the window's order (rows,
+    /// then columns) is the maximum, else the first largest value. (PyTorch's max_pool2d
+    /// takes the last NaN.)
     func testMaxPoolTakesTheFirstNaNInEveryWindow() {
         var rng = SeededGenerator(seed: 6)
         for g in poolCases {
