@@ -29,7 +29,9 @@ public func loadLabelledCSV(from path: String) throws -> (inputs: Tensor, labels
 /// than `sizeLimit` bytes (checked before reading when the system knows the size, and while
 /// reading for files that do not tell it, such as pipes and `/proc` files).
 func readFile(at path: String, sizeLimit: Int) throws -> [UInt8] {
-    guard let file = fopen(path, "rb") else {
+    // "e": close-on-exec, as every file the library opens, so that a process that another
+    // thread starts meanwhile does not inherit the descriptor.
+    guard let file = fopen(path, "rbe") else {
         throw DeepLearningError.unreadableFile(path: path, reason: systemError())
     }
     defer { fclose(file) }

@@ -13,7 +13,8 @@ import Foundation
 /// The bytes go to a temporary file with a short name (".tmp-" and 1-8 hexadecimal digits) in
 /// the target's directory, which is flushed to disk and renamed over the target; on any
 /// failure it is removed and `DeepLearningError.unwritableFile` names `path` and the system's
-/// reason.
+/// reason. That includes passing the process's file size limit (`ulimit -f`): the SIGXFSZ
+/// the write raises is blocked and taken, so it does not end the process.
 ///
 /// ```swift
 /// try replaceFile(at: "picture.png", with: pngBytes)
@@ -79,9 +80,11 @@ private func writeTemporaryFile(_ bytes: [UInt8], beside target: RawPath, mode: 
     var written = 0
     var failure: String?
     if let mode, fchmod(descriptor, mode) != 0 { failure = systemError() }
-    while written < bytes.count && failure == nil {
-        let count = bytes[written...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-        if count >= 0 { written += count } else if errno != EINTR { failure = systemError() }
+    withFileSizeSignalBlocked {
+        while written < bytes.count && failure == nil {
+            let count = bytes[written...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+            if count >= 0 { written += count } else if errno != EINTR { failure = systemError() }
+        }
     }
     if failure == nil && fsync(descriptor) != 0 { failure = systemError() }
     if close(descriptor) != 0 && failure == nil { failure = systemError() }
@@ -90,6 +93,25 @@ private func writeTemporaryFile(_ bytes: [UInt8], beside target: RawPath, mode: 
         throw DeepLearningError.unwritableFile(path: path, reason: failure)
     }
     return temporary
+}
+
+/// Runs `body`, whose writes may pass the process's file size limit (`RLIMIT_FSIZE`), with
+/// SIGXFSZ blocked on the calling thread: such a write then fails with EFBIG, which the caller
+/// reports and cleans up after, instead of the signal's default action ending the process and
+/// leaving the temporary file behind. The SIGXFSZ a write raised is taken before the signal is
+/// unblocked, so that it is not delivered afterwards. Where the caller blocks SIGXFSZ itself,
+/// its mask and any pending SIGXFSZ are left as they are.
+private func withFileSizeSignalBlocked(_ body: () -> Void) {
+    var fileSizeSignal = sigset_t()
+    sigemptyset(&fileSizeSignal)
+    sigaddset(&fileSizeSignal, SIGXFSZ)
+    var previous = sigset_t()
+    pthread_sigmask(SIG_BLOCK, &fileSizeSignal, &previous)
+    body()
+    guard sigismember(&previous, SIGXFSZ) == 0 else { return }
+    var noWait = timespec()
+    _ = sigtimedwait(&fileSizeSignal, nil, &noWait) // -1 (EAGAIN) when no write raised it
+    pthread_sigmask(SIG_SETMASK, &previous, nil)
 }
 
 /// Throws, before anything is written, the errors `replaceFile(at: path, with:)` would throw

@@ -71,15 +71,19 @@ extension Function {
     public func smallestTrainingBatch(sampleShape: [Int]) -> Int { 1 }
 
     /// The function as one recorded operation, for functions without a graph form of their
-    /// own: `forward(_:)` (its result copied), and a node whose backward pass calls
-    /// `backward(_:)`, which accumulates the parameters' gradients itself. Such a function
-    /// keeps one call's state: calling it again before `backward()` makes the first call's
-    /// node stop with a message. The library's layers record per call. The node saves the
-    /// input and the parameters, as the library's layers' nodes do: a write to them before
-    /// `backward()` (an optimizer's step) stops the backward pass with a message.
+    /// own: `forward(_:)` on the input detached from the graph (its result copied), and a node
+    /// whose backward pass calls `backward(_:)`, which accumulates the parameters' gradients
+    /// itself. Such a function keeps one call's state: calling it again before `backward()`
+    /// makes the first call's node stop with a message. The library's layers record per call.
+    /// The node saves the input and the parameters, as the library's layers' nodes do: a
+    /// write to them before `backward()` (an optimizer's step) stops the backward pass with a
+    /// message.
     public func callAsFunction(_ input: Tensor) -> Tensor {
         TrainingBatchProbe.current?.ask(self, input: input)
-        let output = forward(input)
+        // Detached: what the function keeps of its input (for its backward pass) does not
+        // hold the input's node, which, had this function computed the input too, holds the
+        // function (a reference cycle that would never be freed).
+        let output = forward(input.detached())
         let result = Tensor(uninitializedShape: output.shape)
         result.value.update(from: output.value, count: output.count)
         if GradientRecording.isEnabled

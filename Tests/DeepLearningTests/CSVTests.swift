@@ -30,6 +30,36 @@ final class CSVTests: XCTestCase {
         XCTAssertEqual(labels, [3, 6])
     }
 
+    /// The descriptor of the file being read is closed on exec: a process started meanwhile
+    /// (by another thread) does not inherit it. The file is a FIFO, so that the read waits
+    /// for its data while the test looks at the descriptor.
+    func testTheFileBeingReadIsNotInheritedByNewProcesses() throws {
+        let path = directory.appendingPathComponent("pipe.csv").path
+        XCTAssertEqual(mkfifo(path, 0o600), 0)
+        let loaded = expectation(description: "loaded")
+        Thread {
+            XCTAssertEqual(try? loadLabelledCSV(from: path).labels, [0])
+            loaded.fulfill()
+        }.start()
+        // Opening the FIFO for writing returns once the reader has opened it.
+        let writer = open(path, O_WRONLY | O_CLOEXEC)
+        XCTAssertGreaterThanOrEqual(writer, 0)
+        let readers = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")
+            .compactMap { Int32($0) }
+            .filter { descriptor in
+                descriptor != writer
+                    && (try? FileManager.default.destinationOfSymbolicLink(
+                        atPath: "/proc/self/fd/\(descriptor)")) == path
+            }
+        XCTAssertEqual(readers.count, 1)
+        for reader in readers {
+            XCTAssertNotEqual(fcntl(reader, F_GETFD) & FD_CLOEXEC, 0, "close-on-exec")
+        }
+        XCTAssertEqual(write(writer, "1,2,0\n", 6), 6)
+        close(writer)
+        wait(for: [loaded], timeout: 60)
+    }
+
     func testAMissingFileIsUnreadable() {
         let path = directory.appendingPathComponent("absent.csv").path
         assertThrows(.unreadableFile(path: path, reason: "No such file or directory"),

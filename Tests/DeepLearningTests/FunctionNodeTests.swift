@@ -69,4 +69,23 @@ final class FunctionNodeTests: XCTestCase {
         (layer(x * 10).sum() + layer.scale.sum()).backward()
         XCTAssertEqual(calls, [[13], [44]])
     }
+
+    /// A function that keeps its input, called on its own result and never differentiated: the
+    /// function, its first call's result and that call's node are freed with the graph (the
+    /// function keeps an input without the node that would hold the function).
+    func testAFunctionCalledOnItsOwnResultIsFreedWithoutBackward() {
+        weak var freedLayer: Scaling?
+        weak var freedFirstResult: Tensor?
+        weak var freedFirstNode: GradientNode?
+        do {
+            let layer = Scaling(reusesOutput: false)
+            let first = layer(Tensor(shape: [1, 2], values: [1, 2]))
+            _ = layer(first)
+            (freedLayer, freedFirstResult, freedFirstNode) = (layer, first, first.gradientNode)
+            XCTAssertNotNil(freedFirstNode)
+        }
+        XCTAssertNil(freedLayer)
+        XCTAssertNil(freedFirstResult)
+        XCTAssertNil(freedFirstNode)
+    }
 }
