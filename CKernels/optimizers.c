@@ -35,7 +35,7 @@ static void run_update(int64_t n, ck_param_update_block block, const void *args,
 /* ---- SGD ------------------------------------------------------------------------------ */
 
 /* ck_sgd on n elements: param, grad and velocity point at the first. with_buffer is a
- * compile-time constant in each copy ck_sgd_block inlines: 0 for plain SGD (momentum 0),
+ * compile-time constant in each copy sgd_block inlines: 0 for plain SGD (momentum 0),
  * whose step is g and which neither reads nor writes velocity. */
 static inline __attribute__((always_inline)) void sgd_loop(const ck_sgd_args *a, float *param,
                                                            const float *grad, float *velocity,
@@ -61,8 +61,8 @@ static inline __attribute__((always_inline)) void sgd_loop(const ck_sgd_args *a,
     }
 }
 
-CK_VECTORIZED void ck_sgd_block(const void *args, int64_t row0, int64_t col0, int64_t rows,
-                                int64_t cols, const float *grad, int64_t ldg) {
+CK_VECTORIZED static void sgd_block(const void *args, int64_t row0, int64_t col0, int64_t rows,
+                                    int64_t cols, const float *grad, int64_t ldg) {
     const ck_sgd_args *u = args;
     for (int64_t i = 0; i < rows; i++) {
         float *const param = u->param + (row0 + i) * u->ld + col0;
@@ -72,6 +72,11 @@ CK_VECTORIZED void ck_sgd_block(const void *args, int64_t row0, int64_t col0, in
         else
             sgd_loop(u, param, grad + i * ldg, u->velocity + (row0 + i) * u->ld + col0, cols, 1);
     }
+}
+
+void ck_sgd_block(const void *args, int64_t row0, int64_t col0, int64_t rows, int64_t cols,
+                  const float *grad, int64_t ldg) {
+    sgd_block(args, row0, col0, rows, cols, grad, ldg);
 }
 
 /* Several tensors as one index range: tensor t holds elements [offset_t, offset_t + sizes[t])
@@ -98,7 +103,7 @@ static void sgd_tensors_range(const void *args, int64_t begin, int64_t end) {
         tensor.param = a->params[t];
         tensor.velocity = a->velocities[t];
         tensor.first_step = a->first_steps[t];
-        ck_sgd_block(&tensor, 0, lo, 1, hi - lo, a->grads[t] + lo, 0);
+        sgd_block(&tensor, 0, lo, 1, hi - lo, a->grads[t] + lo, 0);
     }
 }
 
@@ -123,8 +128,9 @@ void ck_sgd(int64_t n, float *param, const float *grad, float *velocity, float l
 /* ---- Adam and AdamW -------------------------------------------------------------------- */
 
 /* ck_adam's loop, on the rows x cols block at (row0, col0) of the ck_adam_args' matrices. */
-CK_VECTORIZED void ck_adam_block(const void *args, int64_t row0, int64_t col0, int64_t rows,
-                                 int64_t cols, const float *grad_block, int64_t ldg) {
+CK_VECTORIZED static void adam_block(const void *args, int64_t row0, int64_t col0,
+                                     int64_t rows, int64_t cols, const float *grad_block,
+                                     int64_t ldg) {
     const ck_adam_args *a = args;
     for (int64_t r = 0; r < rows; r++) {
         const int64_t at = (row0 + r) * a->ld + col0;
@@ -146,19 +152,24 @@ CK_VECTORIZED void ck_adam_block(const void *args, int64_t row0, int64_t col0, i
     }
 }
 
+void ck_adam_block(const void *args, int64_t row0, int64_t col0, int64_t rows, int64_t cols,
+                   const float *grad, int64_t ldg) {
+    adam_block(args, row0, col0, rows, cols, grad, ldg);
+}
+
 void ck_adam(int64_t n, float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
              float lr, float beta1, float beta2, float eps, float weight_decay,
              int decoupled_weight_decay, float bias_correction1, float bias_correction2) {
     const ck_adam_args args = ck_adam_arguments(param, exp_avg, exp_avg_sq, 0, lr, beta1, beta2,
                                                 eps, weight_decay, decoupled_weight_decay,
                                                 bias_correction1, bias_correction2);
-    run_update(n, ck_adam_block, &args, grad);
+    run_update(n, adam_block, &args, grad);
 }
 
 /* ---- RMSprop --------------------------------------------------------------------------- */
 
 /* The loop on n elements, param, grad and the buffers pointing at the first, with `centered`
- * and `with_momentum` compile-time constants in each copy ck_rmsprop_block inlines, so that
+ * and `with_momentum` compile-time constants in each copy rmsprop_block inlines, so that
  * no copy touches a buffer it was not given. */
 static inline __attribute__((always_inline)) void
 rmsprop_loop(const ck_rmsprop_args *a, float *param_out, const float *grad_in,
@@ -189,8 +200,9 @@ rmsprop_loop(const ck_rmsprop_args *a, float *param_out, const float *grad_in,
 
 /* rmsprop_loop on each row of the block, in the copy for the buffers the ck_rmsprop_args have
  * (a buffer they do not have is not offset: it is NULL). */
-CK_VECTORIZED void ck_rmsprop_block(const void *args, int64_t row0, int64_t col0, int64_t rows,
-                                    int64_t cols, const float *grad_block, int64_t ldg) {
+CK_VECTORIZED static void rmsprop_block(const void *args, int64_t row0, int64_t col0,
+                                        int64_t rows, int64_t cols, const float *grad_block,
+                                        int64_t ldg) {
     const ck_rmsprop_args *a = args;
     for (int64_t r = 0; r < rows; r++) {
         const int64_t at = (row0 + r) * a->ld + col0;
@@ -210,11 +222,16 @@ CK_VECTORIZED void ck_rmsprop_block(const void *args, int64_t row0, int64_t col0
     }
 }
 
+void ck_rmsprop_block(const void *args, int64_t row0, int64_t col0, int64_t rows, int64_t cols,
+                      const float *grad, int64_t ldg) {
+    rmsprop_block(args, row0, col0, rows, cols, grad, ldg);
+}
+
 void ck_rmsprop(int64_t n, float *param, const float *grad, float *square_avg, float *grad_avg,
                 float *momentum_buffer, float lr, float alpha, float eps, float weight_decay,
                 float momentum) {
     const ck_rmsprop_args args = ck_rmsprop_arguments(param, square_avg, grad_avg,
                                                       momentum_buffer, 0, lr, alpha, eps,
                                                       weight_decay, momentum);
-    run_update(n, ck_rmsprop_block, &args, grad);
+    run_update(n, rmsprop_block, &args, grad);
 }

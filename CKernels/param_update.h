@@ -87,7 +87,9 @@ typedef struct {
 } ck_param_update;
 
 /* The blocks of ck_sgd (args: a ck_sgd_args), ck_adam (a ck_adam_args) and ck_rmsprop (a
- * ck_rmsprop_args). */
+ * ck_rmsprop_args). Plain functions that call static multi-versioned ones (CK_VECTORIZED):
+ * the GEMM takes their addresses, and where ld.gold links the kernels into a shared object,
+ * the address of a global multi-versioned function is left 0 (a static one's is resolved). */
 void ck_sgd_block(const void *args, int64_t row0, int64_t col0, int64_t rows, int64_t cols,
                   const float *grad, int64_t ldg);
 void ck_adam_block(const void *args, int64_t row0, int64_t col0, int64_t rows, int64_t cols,
