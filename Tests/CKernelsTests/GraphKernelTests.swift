@@ -76,15 +76,14 @@ final class GraphKernelTests: XCTestCase {
                 let dy = randomFloats(n, using: &rng), start = randomFloats(n, using: &rng)
                 let expected = zip(v, dy).map { gradient($0, $1) }
                 for accumulate: Int32 in [0, 1] {
-                    assertSameResultForThreadCounts([1, 2], "op \(op.rawValue) n \(n)") { () -> [Float] in
+                    let what = "op \(op.rawValue) n \(n) accumulate \(accumulate)"
+                    let dx = assertSameResultForThreadCounts([1, 2], what) { () -> [Float] in
                         var dx = start
                         ck_unary_backward(op, Int64(n), v, v, dy, 0, accumulate, &dx)
                         return dx
                     }
-                    var dx = start
-                    ck_unary_backward(op, Int64(n), v, v, dy, 0, accumulate, &dx)
-                    let reference = accumulate == 1 ? zip(start, expected).map { $0 + $1 } : expected
-                    assertBitwiseEqual(dx, reference, "op \(op.rawValue) n \(n) accumulate \(accumulate)")
+                    let sums = zip(start, expected).map { $0 + $1 }
+                    assertBitwiseEqual(dx, accumulate == 1 ? sums : expected, what)
                 }
             }
         }
