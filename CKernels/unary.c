@@ -72,18 +72,61 @@ void ck_unary_forward(ck_unary_op op, int64_t n, const float *x, float parameter
                     &args);
 }
 
-static void unary_backward_range(const void *args, int64_t begin, int64_t end) {
+/* dx (+)= dy * f'(x) over [begin, end), op a constant where the callers below inline it. */
+static inline __attribute__((always_inline)) void backward_loop(ck_unary_op op,
+                                                                const unary_args *a,
+                                                                int64_t begin, int64_t end) {
+    if (a->accumulate) {
+        for (int64_t i = begin; i < end; i++) {
+            float g = unary_gradient(op, a->x[i], a->dy[i], a->parameter);
+            a->out[i] = a->out[i] + g;
+        }
+    } else {
+        for (int64_t i = begin; i < end; i++)
+            a->out[i] = unary_gradient(op, a->x[i], a->dy[i], a->parameter);
+    }
+}
+
+/* Whether op's gradient is plain arithmetic, with no product added in one expression (which
+ * the instruction sets with FMA would fuse, rounding once instead of twice): its loop
+ * vectorizes and gives the same bits in every clone. */
+static inline int has_arithmetic_gradient(ck_unary_op op) {
+    return op == CK_UNARY_NEGATE || op == CK_UNARY_EXP || op == CK_UNARY_LOG ||
+           op == CK_UNARY_SQRT || op == CK_UNARY_ABS;
+}
+
+/* The backward loops of the functions with an arithmetic gradient, each compiled for its
+ * function and for each instruction set. */
+CK_VECTORIZED static void arithmetic_backward_range(const void *args, int64_t begin,
+                                                    int64_t end) {
     const unary_args *a = args;
-    for (int64_t i = begin; i < end; i++) {
-        float g = unary_gradient(a->op, a->x[i], a->dy[i], a->parameter);
-        a->out[i] = a->accumulate ? a->out[i] + g : g;
+    switch (a->op) {
+    case CK_UNARY_NEGATE: backward_loop(CK_UNARY_NEGATE, a, begin, end); break;
+    case CK_UNARY_EXP: backward_loop(CK_UNARY_EXP, a, begin, end); break;
+    case CK_UNARY_LOG: backward_loop(CK_UNARY_LOG, a, begin, end); break;
+    case CK_UNARY_SQRT: backward_loop(CK_UNARY_SQRT, a, begin, end); break;
+    default: backward_loop(CK_UNARY_ABS, a, begin, end); break;
+    }
+}
+
+/* The backward loops of the others (libm calls, GELU's sum of a product), each compiled for
+ * its function, for the baseline instruction set. */
+static void libm_backward_range(const void *args, int64_t begin, int64_t end) {
+    const unary_args *a = args;
+    switch (a->op) {
+    case CK_UNARY_POW: backward_loop(CK_UNARY_POW, a, begin, end); break;
+    case CK_UNARY_SIN: backward_loop(CK_UNARY_SIN, a, begin, end); break;
+    case CK_UNARY_COS: backward_loop(CK_UNARY_COS, a, begin, end); break;
+    default: backward_loop(CK_UNARY_GELU, a, begin, end); break;
     }
 }
 
 void ck_unary_backward(ck_unary_op op, int64_t n, const float *x, const float *y,
                        const float *dy, float parameter, int accumulate, float *dx) {
     unary_args args = {op, parameter, accumulate, from_output(op) ? y : x, dy, dx};
-    ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS), unary_backward_range,
+    ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS),
+                    has_arithmetic_gradient(op) ? arithmetic_backward_range
+                                                : libm_backward_range,
                     &args);
 }
 

@@ -26,11 +26,14 @@ private let cases = [
     BatchNormCase(batch: 1, channels: 2, pixels: 15),
     BatchNormCase(batch: 3, channels: 2, pixels: 17),
     BatchNormCase(batch: 4, channels: 3, pixels: 64),
+    // N x F wider than the kernels' block of 64 channels, by a partial block.
+    BatchNormCase(batch: 6, channels: 131, pixels: 1),
 ]
 
 /// Sizes of at least CK_PARALLEL_MIN_ELEMENTS elements: a parallel region with 2 threads.
 private let parallelCases = [
     BatchNormCase(batch: 4099, channels: 17, pixels: 1),
+    BatchNormCase(batch: 300, channels: 201, pixels: 1),
     BatchNormCase(batch: 9, channels: 7, pixels: 37 * 29),
 ]
 
@@ -156,14 +159,15 @@ final class BatchNormKernelTests: XCTestCase {
 
     /// Backward with a NULL dx accumulates the same parameter gradients.
     func testBackwardWithoutInputGradient() {
-        let g = cases[3]
-        var rng = SeededGenerator(seed: 9)
-        let p = Inputs(g, using: &rng)
-        let full = runKernels(g, p, training: true)
-        var dgamma = [Float](repeating: 0.5, count: g.channels), dbeta = dgamma
-        ck_batch_norm_backward(Int64(g.batch), Int64(g.channels), Int64(g.pixels), p.x, p.dy,
-                               p.gamma, full.mean, full.invStd, 1, nil, &dgamma, &dbeta)
-        assertBitwiseEqual(dgamma + dbeta, full.dgamma + full.dbeta)
+        for g in [cases[3], cases.last!] {
+            var rng = SeededGenerator(seed: 9)
+            let p = Inputs(g, using: &rng)
+            let full = runKernels(g, p, training: true)
+            var dgamma = [Float](repeating: 0.5, count: g.channels), dbeta = dgamma
+            ck_batch_norm_backward(Int64(g.batch), Int64(g.channels), Int64(g.pixels), p.x, p.dy,
+                                   p.gamma, full.mean, full.invStd, 1, nil, &dgamma, &dbeta)
+            assertBitwiseEqual(dgamma + dbeta, full.dgamma + full.dbeta, "\(g)")
+        }
     }
 
     func testSameBitsForOneAndTwoThreads() {

@@ -55,6 +55,40 @@ final class GraphKernelTests: XCTestCase {
         XCTAssertTrue(dx[1].isNaN)
     }
 
+    /// The gradients written in plain arithmetic (their loops vectorized for each instruction
+    /// set) give the bits of the same Float expressions evaluated one element at a time, with
+    /// and without accumulation, zeros, infinities and NaN among the inputs.
+    func testArithmeticGradientsAreTheScalarExpressionsBitwise() {
+        var rng = SeededGenerator(seed: 49)
+        let special: [Float] = [0, -0, .infinity, -.infinity, .nan, .leastNonzeroMagnitude]
+        let cases: [(ck_unary_op, ClosedRange<Float>, (Float, Float) -> Float)] = [
+            (CK_UNARY_NEGATE, -3...3, { _, dy in -dy }),
+            (CK_UNARY_EXP, 0...5, { y, dy in dy * y }),
+            (CK_UNARY_LOG, 0.01...50, { x, dy in dy / x }),
+            (CK_UNARY_SQRT, 0.01...50, { y, dy in dy * 0.5 / y }),
+            (CK_UNARY_ABS, -3...3, { x, dy in x > 0 ? dy : x < 0 ? -dy : x == 0 ? 0 : x }),
+        ]
+        for (op, range, gradient) in cases {
+            for n in [1, 7, 33, 70_001] {
+                // v: the input for the gradients read from x, the output for those read from y.
+                let v = Array(special.prefix(n))
+                    + randomFloats(max(n - special.count, 0), in: range, using: &rng)
+                let dy = randomFloats(n, using: &rng), start = randomFloats(n, using: &rng)
+                let expected = zip(v, dy).map { gradient($0, $1) }
+                for accumulate: Int32 in [0, 1] {
+                    let what = "op \(op.rawValue) n \(n) accumulate \(accumulate)"
+                    let dx = assertSameResultForThreadCounts([1, 2], what) { () -> [Float] in
+                        var dx = start
+                        ck_unary_backward(op, Int64(n), v, v, dy, 0, accumulate, &dx)
+                        return dx
+                    }
+                    let sums = zip(start, expected).map { $0 + $1 }
+                    assertBitwiseEqual(dx, accumulate == 1 ? sums : expected, what)
+                }
+            }
+        }
+    }
+
     /// The element-wise kernels, the sums and the copies on sizes that go parallel: the same
     /// bits on 1 and 2 threads.
     func testResultsAreIndependentOfTheThreadCount() {
