@@ -60,6 +60,7 @@ static void log_softmax_backward_rows(const void *args, int64_t begin, int64_t e
 
 void ck_log_softmax_backward(int64_t rows, int64_t classes, const float *y, const float *dy,
                              int accumulate, float *dx) {
+    if (classes == 0) return; /* no elements: form no pointer from y, dy or dx */
     log_softmax_args args = {classes, accumulate, y, dy, dx};
     ck_parallel_for(rows, 1, ck_threads_for(rows * classes, CK_PARALLEL_MIN_ELEMENTS),
                     log_softmax_backward_rows, &args);

@@ -216,6 +216,7 @@ static void softmax_backward_rows(const void *args, int64_t begin, int64_t end) 
 
 void ck_softmax_backward(int64_t rows, int64_t classes, const float *y, const float *dy,
                          float *dx) {
+    if (classes == 0) return; /* no elements: form no pointer from y, dy or dx */
     softmax_backward_args args = {classes, y, dy, dx};
     ck_parallel_for(rows, 1, ck_threads_for(rows * classes, CK_PARALLEL_MIN_ELEMENTS),
                     softmax_backward_rows, &args);

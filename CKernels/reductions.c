@@ -92,6 +92,7 @@ static void max_axis_range(const void *args, int64_t begin, int64_t end) {
 
 void ck_max_axis(int64_t outer, int64_t n, int64_t inner, const float *x, float *y,
                  int64_t *indices) {
+    if (inner == 0) return; /* no elements: form no pointer from x, y or indices */
     max_axis_args args = {n, inner, 0, x, 0, y, 0, indices};
     ck_parallel_for(outer, 1, ck_threads_for(outer * n * inner, CK_PARALLEL_MIN_ELEMENTS),
                     max_axis_range, &args);

@@ -36,6 +36,7 @@ static void transpose_range(const void *args, int64_t begin, int64_t end) {
 
 void ck_transpose(int64_t batch, int64_t rows, int64_t cols, const float *x, int accumulate,
                   float *y) {
+    if (rows == 0 || cols == 0) return; /* no elements: form no pointer from x or y */
     transpose_args args = {rows, cols, accumulate, x, y};
     ck_parallel_for(batch, 1, ck_threads_for(batch * rows * cols, CK_PARALLEL_MIN_ELEMENTS),
                     transpose_range, &args);
@@ -100,6 +101,7 @@ CK_VECTORIZED static void scatter_add_columns(const void *args, int64_t begin, i
 
 void ck_scatter_add_rows(int64_t rows, int64_t cols, const float *dy, const int64_t *indices,
                          int64_t table_rows, int accumulate, float *dtable) {
+    if (cols == 0) return; /* no elements: form no pointer from dy or dtable */
     scatter_add_args args = {rows, cols, table_rows, accumulate, dy, indices, dtable};
     int threads = ck_threads_for((rows + table_rows) * cols, CK_PARALLEL_MIN_ELEMENTS);
     if (cols < 16 * threads) threads = 1; /* shares of whole cache lines of each row */

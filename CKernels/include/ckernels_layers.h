@@ -49,15 +49,16 @@ void ck_tanh_forward(int64_t n, const float *x, float *y);
 /* dx[i] = dy[i] * (1 - y[i]^2), y being tanh's output. dx may be dy. */
 void ck_tanh_backward(int64_t n, const float *y, const float *dy, float *dx);
 
-/* Inverted dropout, training mode: y[i] = x[i] / (1 - p) where element i is kept, else
- * x[i] * 0 (a zero of x[i]'s sign; NaN where x[i] is NaN or infinite, as PyTorch's).
+/* Inverted dropout, training mode: y[i] = x[i] * (1 / (1 - p)) where element i is kept (the
+ * scale rounded to float first, as PyTorch's), else x[i] * 0 (a zero of x[i]'s sign; NaN
+ * where x[i] is NaN or infinite, as PyTorch's).
  * Element i is dropped when u(seed, i) < p, u being a uniform number in [0, 1) hashed from the
  * seed and the index alone: the same (seed, n) always drop the same elements, whatever the
  * thread count. 0 <= p < 1. y may be x (in place); otherwise no overlap. */
 void ck_dropout_forward(int64_t n, const float *x, float *y, float p, uint64_t seed);
 
-/* Dropout's backward with the same seed and p as the forward: dx[i] = dy[i] / (1 - p) where
- * element i was kept, else dy[i] * 0. dx may be dy (in place). */
+/* Dropout's backward with the same seed and p as the forward: dx[i] = dy[i] * (1 / (1 - p))
+ * where element i was kept, else dy[i] * 0. dx may be dy (in place). */
 void ck_dropout_backward(int64_t n, const float *dy, float *dx, float p, uint64_t seed);
 
 /* dst row r = src row indices[r], for r in 0..<rows: copies rows x cols floats out of a
@@ -67,7 +68,8 @@ void ck_gather_rows(int64_t rows, int64_t cols, const float *src, int64_t lds,
                     const int64_t *indices, float *dst);
 
 /* out[i] = the smallest j maximizing x[i][j], for a rows x cols matrix x (ldx >= cols,
- * cols >= 1). NaN compares as smaller than every number. */
+ * 1 <= cols <= INT32_MAX, so that every j fits in out). NaN compares as smaller than every
+ * number. */
 void ck_argmax_rows(int64_t rows, int64_t cols, const float *x, int64_t ldx, int32_t *out);
 
 /* ---------------------------------------------------------------------------------------

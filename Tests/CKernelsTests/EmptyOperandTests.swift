@@ -37,6 +37,17 @@ final class EmptyOperandTests: XCTestCase {
         }
     }
 
+    /// Transposes, maxima, scatters and softmax gradients of no elements (no columns, no
+    /// inner elements, no classes) with NULL operands: nothing to read or write.
+    func testKernelsOfNoColumnsInnerElementsOrClasses() {
+        ck_transpose(2, 3, 0, nil, 0, nil)
+        ck_transpose(2, 0, 3, nil, 1, nil)
+        ck_max_axis(2, 3, 0, nil, nil, nil)
+        ck_scatter_add_rows(3, 0, nil, nil, 2, 1, nil)
+        ck_softmax_backward(3, 0, nil, nil, nil)
+        ck_log_softmax_backward(3, 0, nil, nil, 1, nil)
+    }
+
     /// A batch of no products summed into one C (stride 0) leaves C = beta * C, the empty
     /// sum; a C per product (stride not 0) has no matrix to write.
     func testBatchedProductOfNoMatrices() {
