@@ -209,7 +209,7 @@ CK_VECTORIZED static void batch_norm_backward_columns(const void *args, int64_t 
             const float *x = a->x + b * channels + c0, *dy = a->dy + b * channels + c0;
             for (int64_t j = 0; j < w; j++) {
                 sum[j] += dy[j];
-                dot[j] += ((double)x[j] - (double)mean[j]) * ((double)dy[j] - 0.0);
+                dot[j] += ((double)x[j] - (double)mean[j]) * (double)dy[j];
             }
         }
         for (int64_t j = 0; j < w; j++)
