@@ -65,9 +65,13 @@ extension XCTestCase {
         let child = Process()
         child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
         child.arguments = ["\(String(reflecting: type(of: self)))/\(testName)"]
-        // No backtracer in the child: it would hold the pipe open after the child stops.
+        // No backtracer in the child: it would hold the pipe open after the child stops. The
+        // child's temporary files go into a directory of the parent's, as the child stops
+        // before its own teardown could remove them.
+        let childTemporaryDirectory = try makeTemporaryDirectory()
         child.environment = ProcessInfo.processInfo.environment.merging(
-            [marker: testName, "SWIFT_BACKTRACE": "enable=no"]) { $1 }
+            [marker: testName, "SWIFT_BACKTRACE": "enable=no",
+             "TMPDIR": childTemporaryDirectory.path]) { $1 }
         let errorPipe = Pipe()
         child.standardError = errorPipe
         child.standardOutput = FileHandle.nullDevice
