@@ -73,15 +73,20 @@ extension Tensor {
     /// ```swift
     /// weight.onGradientAccumulated { print("dW ready:", $0.gradients) }
     /// ```
-    public func onGradientAccumulated(_ hook: @escaping (Tensor) -> Void) {
+    ///
+    /// Returns a handle whose `remove()` takes the hook off again.
+    @discardableResult
+    public func onGradientAccumulated(_ hook: @escaping (Tensor) -> Void) -> GradientHookHandle {
         require(isLeaf && requiresGradient,
                 "Tensor.onGradientAccumulated: only a leaf that requires a gradient accumulates one; this \(shape) tensor \(isLeaf ? "requires no gradient" : "was computed by \(gradientNode!.operation)")")
-        gradientHooks.append(hook)
+        let added = GradientHook(hook)
+        gradientHooks.append(added)
+        return GradientHookHandle(leaf: self, hook: added)
     }
 
     /// Calls this leaf's `onGradientAccumulated` hooks, in the order they were added.
     func runGradientHooks() {
-        for hook in gradientHooks { hook(self) }
+        for hook in gradientHooks { hook.body(self) }
     }
 }
 

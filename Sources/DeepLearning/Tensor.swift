@@ -149,8 +149,9 @@ public final class Tensor {
     /// PyTorch's `_version`: `withUnsafeMutableBufferPointer(_:)` raises it.
     public var version: Int { storage.version }
 
-    /// The closures `onGradientAccumulated(_:)` registered, in order.
-    @exclusivity(unchecked) var gradientHooks: [(Tensor) -> Void] = []
+    /// The hooks `onGradientAccumulated(_:)` added and their handles have not removed, in
+    /// order.
+    @exclusivity(unchecked) var gradientHooks: [GradientHook] = []
     /// During `backward()`: the gradient contributions to this leaf still to come; 0 outside.
     @exclusivity(unchecked) var pendingGradientContributions = 0
 

@@ -130,6 +130,39 @@ final class AutodiffEngineTests: XCTestCase {
         XCTAssertEqual(calls, [[22], [44], [66]])
     }
 
+    /// A removed hook no longer runs, through the graph or on a model's fused path; the others
+    /// keep their order; removing twice, or after the leaf is gone, does nothing.
+    func testRemovedHooksNoLongerRun() throws {
+        let w = Tensor(shape: [1], values: [3], requiresGradient: true)
+        var calls: [String] = []
+        let first = w.onGradientAccumulated { _ in calls.append("first") }
+        w.onGradientAccumulated { _ in calls.append("second") }
+        let third = w.onGradientAccumulated { _ in calls.append("third") }
+        (w * w).sum().backward()
+        first.remove()
+        first.remove()
+        (w * w).sum().backward()
+        third.remove()
+        (w * w).sum().backward()
+        XCTAssertEqual(calls, ["first", "second", "third", "second", "third", "second"])
+
+        var gone: Tensor? = Tensor(shape: [1], values: [1], requiresGradient: true)
+        let orphan = gone!.onGradientAccumulated { _ in }
+        gone = nil
+        orphan.remove()
+
+        let model = Model { Linear(4, 3) }
+        model.initializeParameters(seed: 1)
+        var fusedCalls = 0
+        let handle = model.parameters[0].onGradientAccumulated { _ in fusedCalls += 1 }
+        let inputs = Tensor(shape: [2, 4], values: (0..<8).map { Float($0) / 8 })
+        let optimizer = SGD(parameters: model.parameters, learningRate: 0.1)
+        try model.fit(inputs, labels: [0, 2], optimizer: optimizer, epochs: 1, batchSize: 2)
+        handle.remove()
+        try model.fit(inputs, labels: [0, 2], optimizer: optimizer, epochs: 1, batchSize: 2)
+        XCTAssertEqual(fusedCalls, 1)
+    }
+
     func testGradientCheckReportsTheInputElementAndBothValues() throws {
         let x = Tensor(shape: [3], values: [0.5, -1, 2], requiresGradient: true)
         let y = Tensor(shape: [3], values: [1, 2, 3], requiresGradient: true)
