@@ -21,8 +21,12 @@
 ///   optimizer: PyTorch's `register_buffer`); a tensor an operation computed is not state;
 /// - a `Counter` is a counter (saved as an I64 scalar);
 /// - a layer is a **sub-layer**, its state named under the property's name ("first.weight");
-/// - an array of tensors or of layers names its elements by index ("blocks.1.second.bias");
-/// - an optional is looked through; anything else (sizes, closures, generators) is ignored.
+/// - an array of these names its elements by index ("blocks.1.second.bias"), arrays of arrays
+///   by both indices ("grid.0.1.weight");
+/// - a dictionary of these names its values by key, in the order of the keys' descriptions
+///   ("heads.digits.weight");
+/// - an optional is looked through (a nil one, or a nil element, holds nothing); anything else
+///   (sizes, closures, generators, structs and tuples) is ignored.
 ///
 /// A `lazy var` counts once it has been used: reflection cannot run its initializer, so asking
 /// for the state of a layer whose `lazy var` of a tensor, counter or layer is still unused
@@ -162,13 +166,33 @@ extension Optional: OptionalStorage {
     fileprivate static var wrappedType: Any.Type { Wrapped.self }
 }
 
-/// An `Array` type seen through `Any.Type`: the type of its elements.
+/// An `Array` seen through `Any`: the type of its elements, and the elements.
 private protocol ArrayType {
     static var elementType: Any.Type { get }
+    var elementsAsAny: [Any] { get }
+    var firstAsAny: Any? { get }
 }
 
 extension Array: ArrayType {
     fileprivate static var elementType: Any.Type { Element.self }
+    fileprivate var elementsAsAny: [Any] { map { $0 } }
+    fileprivate var firstAsAny: Any? { first.map { $0 as Any } }
+}
+
+/// A `Dictionary` seen through `Any`: the type of its values, and its entries in the order of
+/// their keys' descriptions, which name them.
+private protocol DictionaryType {
+    static var valueType: Any.Type { get }
+    var entriesByKey: [(key: String, value: Any)] { get }
+    var someValueAsAny: Any? { get }
+}
+
+extension Dictionary: DictionaryType {
+    fileprivate static var valueType: Any.Type { Value.self }
+    fileprivate var entriesByKey: [(key: String, value: Any)] {
+        map { (key: "\($0.key)", value: $0.value as Any) }.sorted { $0.key < $1.key }
+    }
+    fileprivate var someValueAsAny: Any? { values.first.map { $0 as Any } }
 }
 
 /// Whether a stored property of `type` holds what reflection counts as state (see `Layer`).
@@ -178,7 +202,23 @@ private func holdsState(_ type: Any.Type) -> Bool {
         return true
     }
     if let array = type as? any ArrayType.Type { return holdsState(array.elementType) }
+    if let dictionary = type as? any DictionaryType.Type {
+        return holdsState(dictionary.valueType)
+    }
     if let optional = type as? any OptionalStorage.Type { return holdsState(optional.wrappedType) }
+    return false
+}
+
+/// Whether `value`, an array or dictionary, may hold state: by the type of its elements, or,
+/// for elements of an existential type (`[any Function]`), by the type of one element.
+private func mayHoldState(_ value: Any) -> Bool {
+    if holdsState(type(of: value)) { return true }
+    if let array = value as? any ArrayType, let first = array.firstAsAny {
+        return mayHoldState(first)
+    }
+    if let dictionary = value as? any DictionaryType, let some = dictionary.someValueAsAny {
+        return mayHoldState(some)
+    }
     return false
 }
 
@@ -194,10 +234,13 @@ private struct ReflectedState {
         case is Tensor: break // an operation's result kept by the layer: not state
         case let counter as Counter: counters.append((name, counter))
         case let layer as any Layer: sublayers.append((name, layer))
-        case let tensors as [Tensor]:
-            for (index, tensor) in tensors.enumerated() { add(tensor, named: "\(name).\(index)") }
-        case let layers as [any Layer]:
-            for (index, layer) in layers.enumerated() { add(layer, named: "\(name).\(index)") }
+        // Only containers whose type can hold state are walked (not an array of floats).
+        case let array as any ArrayType where mayHoldState(array):
+            for (index, element) in array.elementsAsAny.enumerated() {
+                add(element, named: "\(name).\(index)")
+            }
+        case let dictionary as any DictionaryType where mayHoldState(dictionary):
+            for (key, element) in dictionary.entriesByKey { add(element, named: "\(name).\(key)") }
         default: break
         }
     }
