@@ -62,6 +62,11 @@ static inline int term_reads(int kind, int x) {
     }
 }
 
+/* Whether a target of term `kind` may have stride 0 somewhere, making sums: only the
+ * gradients' (ck_binary_gradient, ck_sum_to) may; ck_binary's out is dense. The sums' code
+ * is compiled for these terms only. */
+static inline int term_may_sum(int kind) { return kind >= TERM_DY; }
+
 /* Runs CALL(K), K the term `kind` as a constant, so that the code CALL inlines is compiled
  * once for each term (term()'s switch folded away). */
 #define WITH_CONSTANT_TERM(kind, CALL)                                                             \
@@ -88,28 +93,26 @@ typedef struct {
     float *target;
 } walk_args;
 
-/* Runs CALL(SD, SA, SB) with the strides of dy, a and b along a row as constants when each
- * is 0 or 1 (an operand broadcast along the row or dense; the stride of an operand the term
- * `kind` does not read counts as 0), so that the row's loop is compiled, and vectorized, for
- * them; with the variables otherwise. */
+/* Runs CALL(SD, SA, SB) with the strides of dy, a and b along a row as constants in the
+ * usual case, so that the row's loop is compiled, and vectorized, for them: dy dense (a
+ * gradient's dy always is), a and b each dense or broadcast along the row (stride 1 or 0);
+ * the stride of an operand the term `kind` does not read counts as 0. With the variables
+ * otherwise. */
 #define WITH_UNIT_STRIDES(kind, sd, sa, sb, CALL)                                                  \
     do {                                                                                           \
         const int64_t sd_ = term_reads(kind, DY) ? (sd) : 0;                                       \
         const int64_t sa_ = term_reads(kind, A) ? (sa) : 0;                                        \
         const int64_t sb_ = term_reads(kind, B) ? (sb) : 0;                                        \
-        if ((uint64_t)sd_ > 1 || (uint64_t)sa_ > 1 || (uint64_t)sb_ > 1) {                         \
+        if (sd_ != term_reads(kind, DY) || (uint64_t)sa_ > 1 || (uint64_t)sb_ > 1) {               \
             CALL(sd_, sa_, sb_);                                                                   \
             break;                                                                                 \
         }                                                                                          \
-        switch (sd_ << 2 | sa_ << 1 | sb_) {                                                       \
-        case 0: CALL(0, 0, 0); break;                                                              \
-        case 1: CALL(0, 0, 1); break;                                                              \
-        case 2: CALL(0, 1, 0); break;                                                              \
-        case 3: CALL(0, 1, 1); break;                                                              \
-        case 4: CALL(1, 0, 0); break;                                                              \
-        case 5: CALL(1, 0, 1); break;                                                              \
-        case 6: CALL(1, 1, 0); break;                                                              \
-        default: CALL(1, 1, 1); break;                                                             \
+        const int64_t sd1_ = term_reads(kind, DY);                                                 \
+        switch (sa_ << 1 | sb_) {                                                                  \
+        case 0: CALL(sd1_, 0, 0); break;                                                           \
+        case 1: CALL(sd1_, 0, 1); break;                                                           \
+        case 2: CALL(sd1_, 1, 0); break;                                                           \
+        default: CALL(sd1_, 1, 1); break;                                                          \
         }                                                                                          \
     } while (0)
 
@@ -285,7 +288,7 @@ static inline __attribute__((always_inline)) void sum_kind(int kind, const walk_
  * row-major order (a target with no stride 0), or the sums (one with). */
 static inline __attribute__((always_inline)) void walk_kind(int kind, const walk_args *w,
                                                             int64_t begin, int64_t end) {
-    if (w->sums) {
+    if (term_may_sum(kind) && w->sums) {
         sum_kind(kind, w, begin, end);
         return;
     }
@@ -339,7 +342,7 @@ CK_VECTORIZED static void walk_one_row(int kind, int64_t n, const float *const o
     const int64_t st = strides[TARGET][0];
     sum_lanes lane;
 #define ROW(K)                                                                                     \
-    if (st != 0) {                                                                                 \
+    if (!term_may_sum(K) || st != 0) {                                                             \
         walk_row(K, n, dy, sd, a, sa, b, sb, target, st, accumulate);                              \
     } else {                                                                                       \
         sum_lanes_begin(&lane);                                                                    \
