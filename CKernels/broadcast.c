@@ -6,11 +6,16 @@
  * strides, 0 along the dimensions it is broadcast over) for a target addressed through its
  * strides. When the target's stride is 0 along some dimensions, several output elements add
  * into one target element: each target element is then its own sum, in double, of its terms
- * in row-major order (and of its value first, when accumulating), rounded to float once.
- * Threads split the range of one dimension along which the target's stride is not 0 (the
- * outermost such), so no two threads write the same element and each sum runs on one thread,
- * in the same order whatever the thread count. */
+ * (and of its value first, when accumulating), rounded to float once: in row-major order
+ * when the target keeps the last dimension; when it sums the last dimension too, in double
+ * lanes (sum_lanes.h), the term at index j along the last dimension in lane j % SUM_LANES.
+ * Rows whose operands are dense or broadcast along them (strides 0 or 1) run in loops
+ * compiled for those strides, which the compiler vectorizes: the same terms. Threads split
+ * the range of one dimension along which the target's stride is not 0 (the outermost such),
+ * so no two threads write the same element and each sum runs on one thread, in the same
+ * order whatever the thread count. */
 #include "ckernels.h"
+#include "sum_lanes.h"
 #include "threading.h"
 
 #include <string.h>
@@ -43,6 +48,25 @@ static inline __attribute__((always_inline)) float term(int kind, float dy, floa
     }
 }
 
+/* The operands, in this order, and the target. */
+enum { DY, A, B, TARGET, ARRAYS };
+
+/* Whether term `kind` reads operand x (DY, A or B). */
+static inline int term_reads(int kind, int x) {
+    switch (x) {
+    case DY: return kind >= TERM_DY;
+    case A: return kind < TERM_DY || kind == TERM_DY_TIMES_A || kind == TERM_QUOTIENT_B;
+    default:
+        return kind < TERM_DY || kind == TERM_DY_TIMES_B || kind == TERM_DY_OVER_B ||
+               kind == TERM_QUOTIENT_B;
+    }
+}
+
+/* Whether a target of term `kind` may have stride 0 somewhere, making sums: only the
+ * gradients' (ck_binary_gradient, ck_sum_to) may; ck_binary's out is dense. The sums' code
+ * is compiled for these terms only. */
+static inline int term_may_sum(int kind) { return kind >= TERM_DY; }
+
 /* Runs CALL(K), K the term `kind` as a constant, so that the code CALL inlines is compiled
  * once for each term (term()'s switch folded away). */
 #define WITH_CONSTANT_TERM(kind, CALL)                                                             \
@@ -59,9 +83,6 @@ static inline __attribute__((always_inline)) float term(int kind, float dy, floa
     default: CALL(TERM_QUOTIENT_B); break;                                                         \
     }
 
-/* The operands, in this order, and the target. */
-enum { DY, A, B, TARGET, ARRAYS };
-
 typedef struct {
     int kind, rank, split; /* split: the dimension whose range threads share */
     int sums;              /* the target's stride is 0 along some dimension */
@@ -72,8 +93,31 @@ typedef struct {
     float *target;
 } walk_args;
 
+/* Runs CALL(SD, SA, SB) with the strides of dy, a and b along a row as constants in the
+ * usual case, so that the row's loop is compiled, and vectorized, for them: dy dense (a
+ * gradient's dy always is), a and b each dense or broadcast along the row (stride 1 or 0);
+ * the stride of an operand the term `kind` does not read counts as 0. With the variables
+ * otherwise. */
+#define WITH_UNIT_STRIDES(kind, sd, sa, sb, CALL)                                                  \
+    do {                                                                                           \
+        const int64_t sd_ = term_reads(kind, DY) ? (sd) : 0;                                       \
+        const int64_t sa_ = term_reads(kind, A) ? (sa) : 0;                                        \
+        const int64_t sb_ = term_reads(kind, B) ? (sb) : 0;                                        \
+        if (sd_ != term_reads(kind, DY) || (uint64_t)sa_ > 1 || (uint64_t)sb_ > 1) {               \
+            CALL(sd_, sa_, sb_);                                                                   \
+            break;                                                                                 \
+        }                                                                                          \
+        const int64_t sd1_ = term_reads(kind, DY);                                                 \
+        switch (sa_ << 1 | sb_) {                                                                  \
+        case 0: CALL(sd1_, 0, 0); break;                                                           \
+        case 1: CALL(sd1_, 0, 1); break;                                                           \
+        case 2: CALL(sd1_, 1, 0); break;                                                           \
+        default: CALL(sd1_, 1, 1); break;                                                          \
+        }                                                                                          \
+    } while (0)
+
 /* One row (the last dimension, n elements) of a target with no stride 0: target (+)= terms. */
-static inline __attribute__((always_inline)) void walk_row(
+static inline __attribute__((always_inline)) void walk_row_strided(
     int kind, int64_t n, const float *dy, int64_t sd, const float *a, int64_t sa,
     const float *b, int64_t sb, float *t, int64_t st, int accumulate) {
     if (accumulate) {
@@ -84,12 +128,45 @@ static inline __attribute__((always_inline)) void walk_row(
     }
 }
 
-/* sum + the n terms of one row, in order, in double. */
-static inline __attribute__((always_inline)) double sum_row(
+/* walk_row_strided, compiled for the usual strides where the target is dense. */
+static inline __attribute__((always_inline)) void walk_row(
     int kind, int64_t n, const float *dy, int64_t sd, const float *a, int64_t sa,
-    const float *b, int64_t sb, double sum) {
-    for (int64_t j = 0; j < n; j++) sum += (double)term(kind, dy[j * sd], a[j * sa], b[j * sb]);
-    return sum;
+    const float *b, int64_t sb, float *t, int64_t st, int accumulate) {
+    if (st != 1) {
+        walk_row_strided(kind, n, dy, sd, a, sa, b, sb, t, st, accumulate);
+        return;
+    }
+#define ROW(SD, SA, SB) walk_row_strided(kind, n, dy, SD, a, SA, b, SB, t, 1, accumulate)
+    WITH_UNIT_STRIDES(kind, sd, sa, sb, ROW);
+#undef ROW
+}
+
+/* Adds the n terms of one row to the lanes in blocks (sum_lanes.h): term j to lane
+ * j % SUM_LANES. */
+static inline __attribute__((always_inline)) void sum_row_strided(
+    int kind, int64_t n, const float *dy, int64_t sd, const float *a, int64_t sa,
+    const float *b, int64_t sb, sum_lanes *lane) {
+    float terms[SUM_LANES];
+    int64_t j = 0;
+    for (; j + SUM_LANES <= n; j += SUM_LANES) {
+        for (int k = 0; k < SUM_LANES; k++)
+            terms[k] = term(kind, dy[(j + k) * sd], a[(j + k) * sa], b[(j + k) * sb]);
+        sum_lanes_add_block(lane, terms);
+    }
+    if (j == n) return;
+    for (int k = 0; k < SUM_LANES; k++)
+        terms[k] = j + k < n ? term(kind, dy[(j + k) * sd], a[(j + k) * sa], b[(j + k) * sb])
+                             : -0.0f;
+    sum_lanes_add_block(lane, terms);
+}
+
+/* sum_row_strided, compiled for the usual strides. */
+static inline __attribute__((always_inline)) void sum_row(
+    int kind, int64_t n, const float *dy, int64_t sd, const float *a, int64_t sa,
+    const float *b, int64_t sb, sum_lanes *lane) {
+#define ROW(SD, SA, SB) sum_row_strided(kind, n, dy, SD, a, SA, b, SB, lane)
+    WITH_UNIT_STRIDES(kind, sd, sa, sb, ROW);
+#undef ROW
 }
 
 /* Steps index over the dimensions dims[0 .. count), each in [lo, hi), to the next position in
@@ -139,29 +216,21 @@ static inline __attribute__((always_inline)) void sum_columns(
     for (int j = 0; j < count; j++) t[j * st] = (float)sum[j];
 }
 
-/* sum_columns of SUM_COLUMNS elements, its strides constants in the usual case: dy dense (the
- * kernels' dy always is), a and b dense or broadcast along the last dimension. */
+/* sum_columns of SUM_COLUMNS elements, compiled for the usual strides. */
 static inline __attribute__((always_inline)) void sum_column_block(
     int kind, const walk_args *w, const int *dims, int count_dims, const int64_t at[ARRAYS],
     int64_t j0) {
     const int last = w->rank - 1;
-    const int64_t sd = w->strides[DY][last], sa = w->strides[A][last], sb = w->strides[B][last];
-    const int c = SUM_COLUMNS;
-    if (sd != 1 || (sa != 0 && sa != 1) || (sb != 0 && sb != 1))
-        sum_columns(kind, w, dims, count_dims, at, j0, c, sd, sa, sb);
-    else if (sa == 0 && sb == 0)
-        sum_columns(kind, w, dims, count_dims, at, j0, c, 1, 0, 0);
-    else if (sa == 0)
-        sum_columns(kind, w, dims, count_dims, at, j0, c, 1, 0, 1);
-    else if (sb == 0)
-        sum_columns(kind, w, dims, count_dims, at, j0, c, 1, 1, 0);
-    else
-        sum_columns(kind, w, dims, count_dims, at, j0, c, 1, 1, 1);
+#define COLUMNS(SD, SA, SB)                                                                        \
+    sum_columns(kind, w, dims, count_dims, at, j0, SUM_COLUMNS, SD, SA, SB)
+    WITH_UNIT_STRIDES(kind, w->strides[DY][last], w->strides[A][last], w->strides[B][last],
+                      COLUMNS);
+#undef COLUMNS
 }
 
 /* The target element at the kept position whose offsets are `at`, the last dimension summed:
  * the sum of its terms over the summed dimensions dims[0 .. count_dims) (all before the
- * last), each position's row in order. */
+ * last), each position's row added to the same lanes. */
 static inline __attribute__((always_inline)) void sum_rows(
     int kind, const walk_args *w, const int *dims, int count_dims, const int64_t at[ARRAYS]) {
     const int last = w->rank - 1;
@@ -169,13 +238,14 @@ static inline __attribute__((always_inline)) void sum_rows(
     for (int x = 0; x < ARRAYS; x++) offset[x] = at[x];
     for (int k = 0; k < count_dims; k++) index[dims[k]] = 0;
     float *t = w->target + offset[TARGET];
-    double sum = w->accumulate ? (double)*t : 0.0;
+    sum_lanes lane;
+    sum_lanes_begin(&lane);
     do {
-        sum = sum_row(kind, w->shape[last], w->operand[DY] + offset[DY], w->strides[DY][last],
-                      w->operand[A] + offset[A], w->strides[A][last], w->operand[B] + offset[B],
-                      w->strides[B][last], sum);
+        sum_row(kind, w->shape[last], w->operand[DY] + offset[DY], w->strides[DY][last],
+                w->operand[A] + offset[A], w->strides[A][last], w->operand[B] + offset[B],
+                w->strides[B][last], &lane);
     } while (next_position(w, dims, count_dims, lo, w->shape, index, offset));
-    *t = (float)sum;
+    *t = (float)sum_lanes_total(w->accumulate ? (double)*t : 0.0, &lane);
 }
 
 /* The target elements of the walk with indices along `split` in [begin, end), all others
@@ -218,7 +288,7 @@ static inline __attribute__((always_inline)) void sum_kind(int kind, const walk_
  * row-major order (a target with no stride 0), or the sums (one with). */
 static inline __attribute__((always_inline)) void walk_kind(int kind, const walk_args *w,
                                                             int64_t begin, int64_t end) {
-    if (w->sums) {
+    if (term_may_sum(kind) && w->sums) {
         sum_kind(kind, w, begin, end);
         return;
     }
@@ -263,21 +333,22 @@ static const float unused_operand = 0.0f;
 
 /* The walk of a single dimension of n elements, on one thread, without the set-up: one row
  * (element-wise operations on small tensors; the same terms in the same order as the walk),
- * or its sum into one element when the target's stride is 0. */
+ * or its sum into one element when the target's stride is 0 (the walk's lanes). */
 CK_VECTORIZED static void walk_one_row(int kind, int64_t n, const float *const operand[3],
                                        const int64_t *const strides[ARRAYS], int accumulate,
                                        float *target) {
-    const float *dy = operand[DY] ? operand[DY] : &unused_operand;
-    const float *a = operand[A] ? operand[A] : &unused_operand;
-    const float *b = operand[B] ? operand[B] : &unused_operand;
+    const float *dy = operand[DY], *a = operand[A], *b = operand[B];
     const int64_t sd = strides[DY][0], sa = strides[A][0], sb = strides[B][0];
     const int64_t st = strides[TARGET][0];
-    const double start = accumulate ? (double)*target : 0.0;
-#define ROW(K)                                                                            \
-    if (st != 0)                                                                          \
-        walk_row(K, n, dy, sd, a, sa, b, sb, target, st, accumulate);                     \
-    else                                                                                  \
-        *target = (float)sum_row(K, n, dy, sd, a, sa, b, sb, start)
+    sum_lanes lane;
+#define ROW(K)                                                                                     \
+    if (!term_may_sum(K) || st != 0) {                                                             \
+        walk_row(K, n, dy, sd, a, sa, b, sb, target, st, accumulate);                              \
+    } else {                                                                                       \
+        sum_lanes_begin(&lane);                                                                    \
+        sum_row(K, n, dy, sd, a, sa, b, sb, &lane);                                                \
+        *target = (float)sum_lanes_total(accumulate ? (double)*target : 0.0, &lane);               \
+    }
     WITH_CONSTANT_TERM(kind, ROW)
 #undef ROW
 }
@@ -305,12 +376,18 @@ static void run_walk(walk_args *w, int64_t total) {
 /* Builds the walk: drops dimensions of size 1, merges neighbouring dimensions that every
  * array steps through contiguously (stride[d] == stride[d + 1] * shape[d + 1]), and runs it.
  * Does nothing when an output dimension is 0. */
-static void walk(int kind, int rank, const int64_t *shape, const float *const operand[3],
-                 const int64_t *const strides[ARRAYS], int accumulate, float *target) {
+static void walk(int kind, int rank, const int64_t *shape, const float *const given[3],
+                 const int64_t *const given_strides[ARRAYS], int accumulate, float *target) {
+    /* An operand the term does not read: unused_operand at stride 0 (it may be NULL). */
+    static const int64_t zeros[CK_MAX_RANK] = {0};
+    const float *operand[3];
+    const int64_t *strides[ARRAYS] = {0, 0, 0, given_strides[TARGET]};
+    for (int x = 0; x < 3; x++) {
+        operand[x] = term_reads(kind, x) ? given[x] : &unused_operand;
+        strides[x] = term_reads(kind, x) ? given_strides[x] : zeros;
+    }
     if (rank == 1 && shape[0] == 1) { /* one element (scalars): walk_row's term, no loop */
-        const float dy = operand[DY] ? *operand[DY] : 0.0f;
-        const float a = operand[A] ? *operand[A] : 0.0f, b = operand[B] ? *operand[B] : 0.0f;
-        const float t = term(kind, dy, a, b);
+        const float t = term(kind, *operand[DY], *operand[A], *operand[B]);
         *target = accumulate ? *target + t : t;
         return;
     }
@@ -350,7 +427,7 @@ static void walk(int kind, int rank, const int64_t *shape, const float *const op
         r = 1;
     }
     w.rank = r;
-    for (int x = 0; x < 3; x++) w.operand[x] = operand[x] ? operand[x] : &unused_operand;
+    for (int x = 0; x < 3; x++) w.operand[x] = operand[x];
     run_walk(&w, total);
 }
 

@@ -48,8 +48,12 @@ void ck_binary(ck_binary_op op, int rank, const int64_t *shape, const float *a,
  *   +: dy;  -: dy (a), -dy (b);  *: dy * b (a), dy * a (b);  /: dy / b (a), -dy * a / b^2 (b)
  * into dx, which is laid out as the operand (dx's element for output index i is at the
  * operand's offset for i). Each element the operand was broadcast to is a sum, on one thread,
- * in double, of its terms (float) over the output elements in row-major order (after dx's
- * value when accumulating), rounded to float once: the same bits whatever the thread count.
+ * in double, of its terms (float) over the output elements, rounded to float once: the same
+ * bits whatever the thread count or instruction set. Where dx keeps the last dimension (of
+ * more than one element), the terms add in row-major order (after dx's value when
+ * accumulating); where it sums that dimension too, they add in 16 double partial sums (the
+ * term at index j along it to sum j % 16, the sums added in a fixed tree, then to dx's value
+ * when accumulating), which rounds differently from the order only in rare last bits.
  * Writes or accumulates dx (see above); a and b may be NULL when the term does not read them.
  * dx must not overlap dy, a or b. Nothing happens when a dimension is 0 (the caller zeroes dx
  * if needed). */
@@ -60,8 +64,9 @@ void ck_binary_gradient(ck_binary_op op, int operand, int rank, const int64_t *s
 /* y (+)= scale * (x summed over the dimensions where y_strides is 0), for x dense of `shape`:
  * the sum of an axis (y_strides 0 along it), the reduction of a broadcast operand's gradient.
  * y's element for index i is at sum over d of i[d] * y_strides[d]. Each y element is summed
- * on one thread, in double, its terms x[i] * scale (float) in row-major order (after y's value
- * when accumulating), and rounded to float once. y must not overlap x. */
+ * on one thread, in double, its terms x[i] * scale (float) in ck_binary_gradient's order (in
+ * row-major order, or in 16 partial sums when the last dimension is summed), and rounded to
+ * float once. y must not overlap x. */
 void ck_sum_to(int rank, const int64_t *shape, const float *x, const int64_t *y_strides,
                float scale, int accumulate, float *y);
 
@@ -96,8 +101,10 @@ void ck_scaled_add(int64_t n, float alpha, const float *x, int accumulate, float
 void ck_fill(int64_t n, float value, float *x);
 
 /* The sum of n elements, added in double in chunks whose boundaries depend only on n, the
- * chunks' sums in order (the same bits whatever the thread count), rounded to float. 0 for
- * n == 0. */
+ * chunks' sums in order (the same bits whatever the thread count), rounded to float. Each
+ * chunk adds in 16 double partial sums (element j of the chunk to sum j % 16, the sums added
+ * in a fixed tree), which rounds differently from adding in order only in rare last bits.
+ * 0 for n == 0. */
 float ck_sum(int64_t n, const float *x);
 
 /* The maximum of n >= 1 elements (a NaN is the maximum), and in *ties the number of elements

@@ -3,8 +3,8 @@ import CKernels
 // Sums, means and maxima over all elements or along one axis, as recorded operations.
 
 extension Tensor {
-    /// The sum of all elements: a scalar (shape `[]`). Summed in Double, in an order that does
-    /// not depend on the thread count.
+    /// The sum of all elements: a scalar (shape `[]`). Summed in Double, in 16 partial sums
+    /// added in a fixed order that does not depend on the thread count.
     public func sum() -> Tensor {
         let y = Tensor(uninitializedShape: [])
         y.value.pointee = ck_sum(Int64(count), value)
@@ -23,8 +23,9 @@ extension Tensor {
     }
 
     /// The sums along `axis` (negative counts from the end: -1 is the last): the shape
-    /// without that axis, or with it as 1 when `keepingAxis`. Each sum runs in order along
-    /// the axis, in Double, rounded to Float once.
+    /// without that axis, or with it as 1 when `keepingAxis`. Each sum runs in Double, rounded
+    /// to Float once: in order along the axis, or, along the last axis, in 16 partial sums
+    /// added in a fixed order.
     public func sum(alongAxis axis: Int, keepingAxis: Bool = false) -> Tensor {
         reduce("sum", alongAxis: axis, keepingAxis: keepingAxis, scale: 1)
     }

@@ -1,0 +1,126 @@
+// Sums in 16 double lanes (CKernels/sum_lanes.h): ck_sum and the broadcasting kernels' sums
+// over the last dimension add term j of a run to lane j % 16 and fold the lanes in a fixed
+// tree. Checked bit for bit against that order written in Swift, against the exact sum in
+// Double (within an ulp), on awkward values, and on rows with a scalar operand.
+import CKernels
+import DeepLearning
+import XCTest
+
+/// start + the lanes' total of `terms`, in the kernels' order: term j to lane j % 16 (the
+/// lanes from -0.0), then lane k + lane k + 8, k + 4, k + 2, k + 1.
+private func laneSum(_ terms: [Float], start: Double = 0) -> Float {
+    var lane = [Double](repeating: -0.0, count: 16)
+    for (j, t) in terms.enumerated() { lane[j % 16] += Double(t) }
+    var half = 8
+    while half >= 1 {
+        for k in 0..<half { lane[k] += lane[k + half] }
+        half /= 2
+    }
+    return Float(start + lane[0])
+}
+
+final class LaneSumKernelTests: XCTestCase {
+    /// Lengths around the blocks of 16, one chunk of ck_sum (up to 4096 elements).
+    private let lengths = Array(0...70) + [255, 256, 257, 4095, 4096]
+
+    func testSumsAddInTheLanesOrder() {
+        var rng = SeededGenerator(seed: 91)
+        for n in lengths {
+            let x = randomFloats(n, using: &rng)
+            assertBitwiseEqual([ck_sum(Int64(n), x)], [laneSum(x)], "ck_sum of \(n)")
+            guard n > 1 else { continue } // one element: no sum
+            // Two rows, each summed along the last axis, scaled by 0.5 (exact).
+            let xx = x + x.reversed()
+            var y = [Float](repeating: sentinel, count: 2)
+            ck_sum_to(2, [2, Int64(n)], xx, [1, 0], 0.5, 0, &y)
+            assertBitwiseEqual(y, [laneSum(x.map { $0 * 0.5 }), laneSum(x.reversed().map { $0 * 0.5 })],
+                               "ck_sum_to of 2 x \(n)")
+            var accumulated: [Float] = [0.25, -3]
+            ck_sum_to(2, [2, Int64(n)], xx, [1, 0], 0.5, 1, &accumulated)
+            assertBitwiseEqual(accumulated, [laneSum(x.map { $0 * 0.5 }, start: 0.25),
+                                             laneSum(x.reversed().map { $0 * 0.5 }, start: -3)],
+                               "ck_sum_to of 2 x \(n), accumulating")
+            // The gradient of b [1] in a [n] * b: the sum of dy * a.
+            let a = randomFloats(n, using: &rng)
+            var db: [Float] = [sentinel]
+            ck_binary_gradient(CK_BINARY_MULTIPLY, 1, 1, [Int64(n)], x, a, [1], [2], [0], 0, &db)
+            assertBitwiseEqual(db, [laneSum(zip(x, a).map { $0 * $1 })], "gradient of a scalar, \(n)")
+        }
+    }
+
+    func testLongSumsAreTheDoubleSumsRounded() {
+        var rng = SeededGenerator(seed: 92)
+        for n in [65_537, 1_000_003] {
+            let x = randomFloats(n, in: 0...1, using: &rng)
+            let exact = x.reduce(0.0) { $0 + Double($1) }
+            assertClose([ck_sum(Int64(n), x)], [exact], tolerance: Double(Float(exact).ulp), "ck_sum of \(n)")
+            var y: [Float] = [sentinel]
+            ck_sum_to(2, [1, Int64(n)], x, [0, 0], 1, 0, &y)
+            assertClose(y, [exact], tolerance: Double(Float(exact).ulp), "ck_sum_to of \(n)")
+        }
+    }
+
+    func testSumsOfAwkwardValues() {
+        let inf = Float.infinity, big = Float.greatestFiniteMagnitude
+        let tiny = Float.leastNonzeroMagnitude
+        let cases: [(String, [Float], Float)] = [
+            ("+inf and -inf in two lanes", [inf, -inf], .nan),
+            ("+inf among finite values", [1, 2, inf] + [Float](repeating: 1, count: 30), inf),
+            ("NaN", [Float](repeating: 1, count: 40) + [.nan], .nan),
+            ("past the largest float", [big, big], inf),
+            ("back below the largest float", [big, big, -big], big),
+            ("subnormals, exactly", [Float](repeating: tiny, count: 37), 37 * tiny),
+            ("-0.0 everywhere (from +0)", [Float](repeating: -0.0, count: 20), 0),
+        ]
+        for (what, x, expected) in cases {
+            var y: [Float] = [sentinel]
+            ck_sum_to(1, [Int64(x.count)], x, [0], 1, 0, &y)
+            if expected.isNaN { // any NaN
+                assertEqualValues([ck_sum(Int64(x.count), x)] + y, [expected, expected], what)
+            } else {
+                assertBitwiseEqual([ck_sum(Int64(x.count), x)] + y, [expected, expected], what)
+            }
+        }
+        // Accumulating -0.0 terms onto -0.0 keeps the sign, as an in-order sum does.
+        var y: [Float] = [-0.0]
+        ck_sum_to(1, [20], [Float](repeating: -0.0, count: 20), [0], 1, 1, &y)
+        assertBitwiseEqual(y, [-0.0], "-0.0 accumulated onto -0.0")
+        y = [-0.0]
+        ck_sum_to(1, [20], [Float](repeating: -0.0, count: 19) + [0], [0], 1, 1, &y)
+        assertBitwiseEqual(y, [0], "+0.0 among -0.0 terms")
+    }
+
+    func testLongRowSumsAreIndependentOfTheThreadCount() {
+        var rng = SeededGenerator(seed: 93)
+        let x = randomFloats(1_000_003, using: &rng)
+        assertSameResultForThreadCounts { [ck_sum(Int64(x.count), x)] }
+        assertSameResultForThreadCounts { () -> [Float] in
+            var y = [Float](repeating: 0, count: 61)
+            ck_sum_to(2, [61, 16_393], x, [1, 0], 1, 0, &y)
+            return y
+        }
+    }
+
+    /// Rows compiled for a scalar operand (stride 0) give each element's term, bit for bit.
+    func testRowsWithAScalarOperandAreTheElementTerms() {
+        var rng = SeededGenerator(seed: 94)
+        let n = 70_001
+        let x = randomFloats(n, using: &rng), s: [Float] = [1.7]
+        let sums: [Float] = x.map { $0 * 1.7 + $0 * 1.7 }
+        for accumulate: Int32 in [0, 1] {
+            var xs = accumulate == 0 ? [Float](repeating: sentinel, count: n) : x.map { $0 * 1.7 }
+            ck_binary(CK_BINARY_MULTIPLY, 1, [Int64(n)], x, [1], s, [0], accumulate, &xs)
+            var sx = accumulate == 0 ? [Float](repeating: sentinel, count: n) : x.map { 1.7 * $0 }
+            ck_binary(CK_BINARY_MULTIPLY, 1, [Int64(n)], s, [0], x, [1], accumulate, &sx)
+            let expected = accumulate == 0 ? x.map { $0 * 1.7 } : sums
+            assertBitwiseEqual(xs, expected, "x * s, accumulate \(accumulate)")
+            assertBitwiseEqual(sx, expected, "s * x, accumulate \(accumulate)")
+        }
+        var both = [Float](repeating: sentinel, count: n)
+        ck_binary(CK_BINARY_DIVIDE, 1, [Int64(n)], s, [0], [Float(3)], [0], 0, &both)
+        assertBitwiseEqual(both, [Float](repeating: 1.7 / 3, count: n), "s / t")
+        var dx = [Float](repeating: sentinel, count: n)
+        ck_binary_gradient(CK_BINARY_DIVIDE, 0, 1, [Int64(n)], x, nil, [1], s, [0], 0, &dx)
+        assertBitwiseEqual(dx, x.map { $0 / 1.7 }, "d(x / s)/dx")
+    }
+}
