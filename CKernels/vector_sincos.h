@@ -20,10 +20,10 @@
  * other, or k = 0); the later steps round relative to r, and the error left from
  * pi/2 - c1 - c2 - c3 is below 2^-86. sin r = r (1 + z S(z)) and
  * cos r = 1 + z C(z), z = r^2, S and C least-squares fits of degree 3 on |r| <= pi/4: relative
- * errors below 6e-12 and 7e-11. Checked against double sin and cos over all floats of
- * |x| <= CK_SINE_MAX_ARGUMENT: error at most 0.5 ulp + 2^-?? ulp. sin(±0) = ±0 (r (1 + ...)
- * keeps the sign of zero). The same bits in every instruction set (no product fused with a
- * sum). */
+ * errors below 6e-12 and 7e-11. Against double sin and cos over all floats of
+ * 0 <= x <= CK_SINE_MAX_ARGUMENT (and every 13th negative one: the computation is
+ * symmetric), error at most 0.5011 ulp. sin(±0) = ±0 (r (1 + ...) keeps the sign of zero).
+ * The same bits in every instruction set (no product fused with a sum). */
 static inline float sine_float(float x, unsigned quarter_turns) {
     const double shift = 0x1.8p52, two_over_pi = 0.6366197723675814, c1 = 0x1.921fb54p+0,
                  c2 = 0x1.10b4611p-30, c3 = 0x1.4c4c6628b80dcp-59;
