@@ -16,7 +16,7 @@ typedef struct {
     float parameter;
     int accumulate;
     const float *x; /* forward: x; backward: what the gradient is computed from, x or y */
-    const float *dy;
+    const float *dy; /* backward; NULL in the forward pass */
     float *out;
 } unary_args;
 
@@ -100,26 +100,23 @@ static inline __attribute__((always_inline)) void gelu_loop(const unary_args *a,
         put(a, i, backward ? gelu_gradient_float(a->x[i], a->dy[i]) : gelu_float(a->x[i]));
 }
 
-/* The forward loops of sin, cos and GELU, each compiled for its function and for each
- * instruction set. */
-CK_VECTORIZED static void trig_gelu_forward_range(const void *args, int64_t begin,
-                                                  int64_t end) {
+/* The loops of sin, cos and GELU, forward (no dy) or backward, each compiled for each
+ * instruction set. sin = sin(x + 0), cos = sin(x + pi/2), and their derivatives a quarter
+ * turn further: sin' = cos, cos' = -sin = sin(x + pi). */
+CK_VECTORIZED static void trig_gelu_range(const void *args, int64_t begin, int64_t end) {
     const unary_args *a = args;
-    switch (a->op) {
-    case CK_UNARY_SIN: sine_loop(a, 0, 0, begin, end); break;
-    case CK_UNARY_COS: sine_loop(a, 1, 0, begin, end); break;
-    default: gelu_loop(a, 0, begin, end); break;
-    }
-}
-
-/* Their backward loops: sin' = cos = sin(x + pi/2), cos' = -sin = sin(x + pi). */
-CK_VECTORIZED static void trig_gelu_backward_range(const void *args, int64_t begin,
-                                                   int64_t end) {
-    const unary_args *a = args;
-    switch (a->op) {
-    case CK_UNARY_SIN: sine_loop(a, 1, 1, begin, end); break;
-    case CK_UNARY_COS: sine_loop(a, 2, 1, begin, end); break;
-    default: gelu_loop(a, 1, begin, end); break;
+    const int backward = a->dy != 0;
+    if (a->op == CK_UNARY_GELU) {
+        if (backward)
+            gelu_loop(a, 1, begin, end);
+        else
+            gelu_loop(a, 0, begin, end);
+    } else {
+        const unsigned turns = (a->op == CK_UNARY_COS) + (unsigned)backward;
+        if (backward)
+            sine_loop(a, turns, 1, begin, end);
+        else
+            sine_loop(a, turns, 0, begin, end);
     }
 }
 
@@ -133,7 +130,7 @@ static void unary_forward_range(const void *args, int64_t begin, int64_t end) {
 void ck_unary_forward(ck_unary_op op, int64_t n, const float *x, float parameter, float *y) {
     unary_args args = {op, parameter, 0, x, 0, y};
     ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS),
-                    is_trig_or_gelu(op) ? trig_gelu_forward_range : unary_forward_range, &args);
+                    is_trig_or_gelu(op) ? trig_gelu_range : unary_forward_range, &args);
 }
 
 /* dx (+)= dy * f'(x) over [begin, end), op a constant where the callers below inline it. */
@@ -183,7 +180,7 @@ void ck_unary_backward(ck_unary_op op, int64_t n, const float *x, const float *y
     unary_args args = {op, parameter, accumulate, from_output(op) ? y : x, dy, dx};
     ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS),
                     has_arithmetic_gradient(op) ? arithmetic_backward_range
-                    : is_trig_or_gelu(op)       ? trig_gelu_backward_range
+                    : is_trig_or_gelu(op)       ? trig_gelu_range
                                                 : libm_backward_range,
                     &args);
 }

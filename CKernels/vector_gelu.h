@@ -3,6 +3,7 @@
 #ifndef CK_VECTOR_GELU_H
 #define CK_VECTOR_GELU_H
 
+#include "double_arithmetic.h"
 #include "double_exp.h"
 
 #include <math.h>
@@ -32,29 +33,12 @@ static inline normal_at normal_distribution(float x) {
     double t = 4.0 / (4.0 + clamped);
     double s = t + t;
     s = s - 1.0;
-    double p = -4.1599442068629845e-06;
-    p = p * s;
-    p = p - 3.0387844887357088e-06;
-    p = p * s;
-    p = p + 5.4480386933216005e-05;
-    p = p * s;
-    p = p + 3.5755420874526235e-05;
-    p = p * s;
-    p = p - 0.0004067394926789539;
-    p = p * s;
-    p = p - 0.0008707224711777042;
-    p = p * s;
-    p = p + 0.0018849099311004773;
-    p = p * s;
-    p = p + 0.015099252698765662;
-    p = p * s;
-    p = p + 0.04663047425787704;
-    p = p * s;
-    p = p + 0.09678434499842331;
-    p = p * s;
-    p = p + 0.15197416023877508;
-    p = p * s;
-    p = p + 0.18882128264200343;
+    static const double coefficients[] = {
+        0.18882128264200343,    0.15197416023877508,     0.09678434499842331,
+        0.04663047425787704,    0.015099252698765662,    0.0018849099311004773,
+        -0.0008707224711777042, -0.0004067394926789539,  3.5755420874526235e-05,
+        5.4480386933216005e-05, -3.0387844887357088e-06, -4.1599442068629845e-06};
+    double p = polynomial(coefficients, 12, s);
     double tail = p * t;
     tail = tail * e;
     normal_at n;
