@@ -51,11 +51,11 @@ static inline __attribute__((always_inline)) void subtract_row_max(int64_t class
     for (int64_t j = 0; j < classes; j++) y[j] = z[j] - max;
 }
 
-/* e[k] = e^y[k] for k in [0, n), every y[k] <= 0. e may be y. */
-static inline __attribute__((always_inline)) void exp_of_nonpositive(int64_t n, const float *y,
-                                                                     float *e) {
+/* e[k] = e^(z[k] - shift) for k in [0, n), shift >= every z[k]. e may be z. */
+static inline __attribute__((always_inline)) void shifted_exp(int64_t n, const float *z,
+                                                              float shift, float *e) {
 #pragma omp simd
-    for (int64_t k = 0; k < n; k++) e[k] = exp_nonpositive(y[k]);
+    for (int64_t k = 0; k < n; k++) e[k] = exp_nonpositive(z[k] - shift);
 }
 
 /* Adds x[k] (times b[k] unless b is NULL, the product exact in double) to the partial sum
@@ -95,9 +95,9 @@ typedef struct {
 
 /* ---- softmax --------------------------------------------------------------------------- */
 
-/* p = e^(z - max) / (sum of those), the sum rounded to float, its inverse taken once. By
- * groups of rows: z - max row by row, the exponentials of the whole group, then each row's
- * sum and scaling. */
+/* p = e^(z - max) / (sum of those), the sum rounded to float, its inverse taken once. A
+ * group of several rows: z - max row by row, then the exponentials of the whole group (of
+ * (z - max) - 0, the same bits as one row's e^(z - max)), then each row's sum and scaling. */
 CK_VECTORIZED static void softmax_rows(const void *args, int64_t begin, int64_t end) {
     const softmax_args *a = args;
     const int64_t classes = a->classes;
@@ -105,9 +105,13 @@ CK_VECTORIZED static void softmax_rows(const void *args, int64_t begin, int64_t 
         rows = group_rows(classes, end - i);
         const float *z = a->x + i * classes;
         float *p = a->out + i * classes;
-        for (int64_t r = 0; r < rows; r++)
-            subtract_row_max(classes, z + r * classes, p + r * classes);
-        exp_of_nonpositive(rows * classes, p, p);
+        if (rows == 1) {
+            shifted_exp(classes, z, row_max(classes, z), p);
+        } else {
+            for (int64_t r = 0; r < rows; r++)
+                subtract_row_max(classes, z + r * classes, p + r * classes);
+            shifted_exp(rows * classes, p, 0.0f, p);
+        }
         for (int64_t r = 0; r < rows; r++) {
             float *row = p + r * classes;
             const float inv_sum = 1.0f / (float)row_sum(classes, row, 0);
@@ -148,22 +152,23 @@ void ck_softmax_backward(int64_t rows, int64_t classes, const float *y, const fl
 
 /* ---- log-softmax ----------------------------------------------------------------------- */
 
-/* The sum of e^y[j] over j in [0, classes) (every y[j] <= 0), in partial sums, the
- * exponentials taken GROUP at a time into the buffer e. */
-static inline __attribute__((always_inline)) double row_sum_exp(int64_t classes, const float *y,
-                                                                float e[GROUP]) {
+/* The sum of e^(z[j] - max) over j in [0, classes) (max >= every z[j]), in partial sums,
+ * the exponentials taken GROUP at a time into the buffer e. */
+static inline __attribute__((always_inline)) double row_sum_exp(int64_t classes, const float *z,
+                                                                float max, float e[GROUP]) {
     double lane[LANES] = {0};
     for (int64_t j = 0; j < classes; j += GROUP) {
         const int64_t n = classes - j < GROUP ? classes - j : GROUP;
-        exp_of_nonpositive(n, y + j, e);
+        shifted_exp(n, z + j, max, e);
         add_to_lanes(lane, n, e, 0);
     }
     return lanes_total(lane, classes);
 }
 
 /* y = (z - max) - log(sum of e^(z - max)), the sum rounded to float before its logarithm.
- * (z - max) first: exact for z near max, so large logits lose no digits. y may be z. By groups
- * of rows, as softmax_rows, the exponentials into a buffer (a row wider than it in parts). */
+ * (z - max) first: exact for z near max, so large logits lose no digits. y may be z. One row
+ * with its exponentials in a buffer, or a group of several rows as softmax_rows's: z - max
+ * row by row into y, the group's exponentials into the buffer, then each row's sum. */
 CK_VECTORIZED static void log_softmax_rows(const void *args, int64_t begin, int64_t end) {
     const softmax_args *a = args;
     const int64_t classes = a->classes;
@@ -172,14 +177,19 @@ CK_VECTORIZED static void log_softmax_rows(const void *args, int64_t begin, int6
         rows = group_rows(classes, end - i);
         const float *z = a->x + i * classes;
         float *y = a->out + i * classes;
+        if (rows == 1) {
+            const float max = row_max(classes, z);
+            const float log_sum = log_positive((float)row_sum_exp(classes, z, max, e));
+#pragma omp simd
+            for (int64_t j = 0; j < classes; j++) y[j] = (z[j] - max) - log_sum;
+            continue;
+        }
         for (int64_t r = 0; r < rows; r++)
             subtract_row_max(classes, z + r * classes, y + r * classes);
-        if (classes <= GROUP) exp_of_nonpositive(rows * classes, y, e);
+        shifted_exp(rows * classes, y, 0.0f, e);
         for (int64_t r = 0; r < rows; r++) {
             float *row = y + r * classes;
-            const double sum = classes <= GROUP ? row_sum(classes, e + r * classes, 0)
-                                                : row_sum_exp(classes, row, e);
-            const float log_sum = log_positive((float)sum);
+            const float log_sum = log_positive((float)row_sum(classes, e + r * classes, 0));
 #pragma omp simd
             for (int64_t j = 0; j < classes; j++) row[j] -= log_sum;
         }
