@@ -8,22 +8,6 @@ import XCTest
 
 private let eps = Double(Float.ulpOfOne)
 
-/// Runs `kernel(rows, classes, x, out)` with out a fresh array, or x itself when in place.
-private func rowKernel(
-    _ kernel: (Int64, Int64, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?) -> Void,
-    _ x: [Float], classes: Int, inPlace: Bool = false
-) -> [Float] {
-    let rows = Int64(x.count / classes)
-    if inPlace {
-        var y = x
-        y.withUnsafeMutableBufferPointer { kernel(rows, Int64(classes), $0.baseAddress, $0.baseAddress) }
-        return y
-    }
-    var y = [Float](repeating: sentinel, count: x.count)
-    y.withUnsafeMutableBufferPointer { kernel(rows, Int64(classes), x, $0.baseAddress) }
-    return y
-}
-
 final class SoftmaxRowTests: XCTestCase {
     /// Forward and backward of both kernels against Double references, for rows shorter than,
     /// as long as and longer than the partial sums and the groups, several rows at a time.
@@ -41,16 +25,16 @@ final class SoftmaxRowTests: XCTestCase {
                 p += z.map { Foundation.exp(($0 - max) - logSum) }
             }
             let what = "\(rows) rows of \(classes) classes"
-            let probs = rowKernel(ck_softmax, x, classes: classes)
+            let probs = rowNormalization(ck_softmax, x, classes: classes)
             // Rounding z - max costs up to |z - max| / 2 <= |log p| / 2 ulps of p.
             let pTolerance = zip(p, logP).map { eps * (4 + Swift.abs($1)) * $0 }
             assertClose(probs, p, tolerance: pTolerance, "softmax, " + what)
-            let logProbs = rowKernel(ck_log_softmax, x, classes: classes)
+            let logProbs = rowNormalization(ck_log_softmax, x, classes: classes)
             assertClose(logProbs, logP, tolerance: logP.map { 3 * eps * (Swift.abs($0) + 1) },
                         "log-softmax, " + what)
-            assertBitwiseEqual(rowKernel(ck_softmax, x, classes: classes, inPlace: true), probs,
+            assertBitwiseEqual(rowNormalization(ck_softmax, x, classes: classes, inPlace: true), probs,
                                "softmax in place, " + what)
-            assertBitwiseEqual(rowKernel(ck_log_softmax, x, classes: classes, inPlace: true),
+            assertBitwiseEqual(rowNormalization(ck_log_softmax, x, classes: classes, inPlace: true),
                                logProbs, "log-softmax in place, " + what)
 
             // The gradients from the kernels' outputs, against Double sums over those outputs.
@@ -86,8 +70,8 @@ final class SoftmaxRowTests: XCTestCase {
             let count = 80 * 1025
             let x = randomFloats(count, in: -8...8, using: &rng), dy = randomFloats(count, using: &rng)
             assertSameResultForThreadCounts([1, 2], "\(classes) classes") { () -> [Float] in
-                let p = rowKernel(ck_softmax, x, classes: classes)
-                let y = rowKernel(ck_log_softmax, x, classes: classes)
+                let p = rowNormalization(ck_softmax, x, classes: classes)
+                let y = rowNormalization(ck_log_softmax, x, classes: classes)
                 let rows = Int64(count / classes)
                 var dp = [Float](repeating: sentinel, count: count)
                 var dz = [Float](repeating: 1, count: count)
@@ -105,8 +89,8 @@ final class SoftmaxRowTests: XCTestCase {
         var x = (0..<(3 * classes)).map { Float($0 % 7) - 3 }
         x[classes + 17] = .nan
         x[2 * classes + 3] = -.infinity
-        let p = rowKernel(ck_softmax, x, classes: classes)
-        let y = rowKernel(ck_log_softmax, x, classes: classes)
+        let p = rowNormalization(ck_softmax, x, classes: classes)
+        let y = rowNormalization(ck_log_softmax, x, classes: classes)
         XCTAssert(p[classes..<(2 * classes)].allSatisfy(\.isNaN), "softmax of a row with a NaN")
         XCTAssert(y[classes..<(2 * classes)].allSatisfy(\.isNaN), "log-softmax of a row with a NaN")
         XCTAssertFalse(p[0..<classes].contains(where: \.isNaN), "softmax of the row before")
@@ -114,7 +98,7 @@ final class SoftmaxRowTests: XCTestCase {
         XCTAssertEqual(y[2 * classes + 3], -.infinity)
         var finite = Array(x[(2 * classes)..<(3 * classes)])
         finite.remove(at: 3)
-        let pFinite = rowKernel(ck_softmax, finite, classes: classes - 1)
+        let pFinite = rowNormalization(ck_softmax, finite, classes: classes - 1)
         var rest = Array(p[(2 * classes)..<(3 * classes)])
         rest.remove(at: 3)
         assertClose(rest, pFinite.map(Double.init), tolerance: pFinite.map { 4 * eps * Double($0) },
