@@ -2,11 +2,13 @@
  * independent: threads split the rows, never a row.
  *
  * Each row's sum (of its exponentials, of dy, or of the products dy * y) is taken in double in
- * LANES partial sums: element j goes to partial sum j % LANES, and the partial sums are added
- * pairwise in a fixed order. The order depends only on the row's length, not on the
- * instruction set or the thread count. The file is compiled without contracting a * b + c
- * into a fused multiply-add (FP_CONTRACT OFF, which also holds in the inlined exp_nonpositive
- * and log_positive), so that every instruction-set clone of a kernel computes the same bits. */
+ * LANES partial sums: element j goes to partial sum j % LANES, then the partial sums are added
+ * in order (a row shorter than LANES is summed in order). The order depends only on the row's
+ * length, not on the instruction set or the thread count; against a sum in order it changes
+ * the last bits of a long row's sum, not its accuracy. The file is compiled without
+ * contracting a * b + c into a fused multiply-add (FP_CONTRACT OFF, which also holds in the
+ * inlined exp_nonpositive and log_positive), so that every instruction-set clone of a kernel
+ * computes the same bits. */
 #pragma STDC FP_CONTRACT OFF
 
 #include "ckernels.h"
@@ -15,7 +17,7 @@
 
 #include <math.h>
 
-/* The partial sums and maxima of a row: one vector of AVX-512 floats. */
+/* The partial sums and maxima of a row: a vector of AVX-512 floats (two of doubles). */
 enum { LANES = 16 };
 
 /* Rows of fewer classes are taken in groups of up to this many elements (a multiple of LANES),

@@ -35,8 +35,9 @@ int ck_softmax_cross_entropy(int64_t rows, int64_t classes, const float *logits,
                              const int32_t *labels, float *dlogits, float *loss);
 
 /* probs[i] = softmax(logits[i]) for a dense rows x classes matrix (max-subtracted, stable;
- * each row's sum of exponentials in double in 16 partial sums, element j in sum j % 16, added
- * pairwise in a fixed order, rounded to float once). probs may be logits (in place). */
+ * each row's sum of exponentials in double in 16 partial sums, element j in sum j % 16, those
+ * added in order, rounded to float once: the same bits on every instruction set). probs may
+ * be logits (in place). */
 void ck_softmax(int64_t rows, int64_t classes, const float *logits, float *probs);
 
 /* Backward of a row-wise softmax over a dense rows x classes matrix, from its output y:
