@@ -1,5 +1,5 @@
-/* Losses: fused softmax + cross-entropy, softmax for prediction, the multi-class hinge, and
- * the losses of a difference against targets (squared, absolute, Huber). */
+/* Losses: fused softmax + cross-entropy, the multi-class hinge, and the losses of a
+ * difference against targets (squared, absolute, Huber). */
 #include "ckernels.h"
 #include "threading.h"
 #include "vector_math.h"
@@ -169,57 +169,6 @@ int ck_softmax_cross_entropy(int64_t rows, int64_t classes, const float *logits,
                              const int32_t *labels, float *dlogits, float *loss) {
     label_loss_args args = {rows, classes, logits, labels, dlogits};
     return label_loss(args, cross_entropy_rows, (double)rows, loss);
-}
-
-typedef struct {
-    int64_t classes;
-    const float *logits;
-    float *probs;
-} softmax_args;
-
-CK_VECTORIZED static void softmax_rows(const void *args, int64_t begin, int64_t end) {
-    const softmax_args *a = args;
-    for (int64_t i = begin; i < end; i++) {
-        const float *z = a->logits + i * a->classes;
-        float *p = a->probs + i * a->classes;
-        float inv_sum = 1.0f / sum_exp_shifted(a->classes, z, row_max(a->classes, z), p);
-        for (int64_t j = 0; j < a->classes; j++) p[j] *= inv_sum;
-    }
-}
-
-void ck_softmax(int64_t rows, int64_t classes, const float *logits, float *probs) {
-    if (classes <= 0) return; /* rows of no classes: nothing to write (row_max reads z[0]) */
-    softmax_args args = {classes, logits, probs};
-    ck_parallel_for(rows, 1, ck_threads_for(rows * classes, CK_PARALLEL_MIN_ELEMENTS),
-                    softmax_rows, &args);
-}
-
-/* ---- softmax backward: rows are independent ------------------------------------------- */
-
-typedef struct {
-    int64_t classes;
-    const float *y, *dy;
-    float *dx;
-} softmax_backward_args;
-
-static void softmax_backward_rows(const void *args, int64_t begin, int64_t end) {
-    const softmax_backward_args *a = args;
-    for (int64_t i = begin; i < end; i++) {
-        const float *y = a->y + i * a->classes, *dy = a->dy + i * a->classes;
-        float *dx = a->dx + i * a->classes;
-        double dot = 0.0; /* exact products, added in order in double */
-        for (int64_t j = 0; j < a->classes; j++) dot += (double)dy[j] * y[j];
-        const float fdot = (float)dot;
-        for (int64_t j = 0; j < a->classes; j++) dx[j] = y[j] * (dy[j] - fdot);
-    }
-}
-
-void ck_softmax_backward(int64_t rows, int64_t classes, const float *y, const float *dy,
-                         float *dx) {
-    if (classes == 0) return; /* no elements: form no pointer from y, dy or dx */
-    softmax_backward_args args = {classes, y, dy, dx};
-    ck_parallel_for(rows, 1, ck_threads_for(rows * classes, CK_PARALLEL_MIN_ELEMENTS),
-                    softmax_backward_rows, &args);
 }
 
 /* ---- multi-class hinge loss ------------------------------------------------------------ */

@@ -149,12 +149,12 @@ void ck_scatter_add_rows(int64_t rows, int64_t cols, const float *dy, const int6
 
 /* y[i] = log softmax(x[i]) = (x[i] - max) - log(sum over j of exp(x[i][j] - max)) for a
  * dense rows x classes matrix (classes >= 1), each row from its maximum (stable), the sum in
- * order in double, rounded to float once. y may be x. */
+ * double as ck_softmax's, rounded to float once. y may be x. */
 void ck_log_softmax(int64_t rows, int64_t classes, const float *x, float *y);
 
 /* The gradient of ck_log_softmax from its output y: dx[i][j] (+)= dy[i][j] - exp(y[i][j]) *
- * (sum over k of dy[i][k], in order in double, rounded to float once). dx must not overlap y
- * or dy. */
+ * (sum over k of dy[i][k], in double as ck_softmax's sums, rounded to float once). dx must
+ * not overlap y or dy. */
 void ck_log_softmax_backward(int64_t rows, int64_t classes, const float *y, const float *dy,
                              int accumulate, float *dx);
 

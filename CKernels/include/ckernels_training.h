@@ -35,13 +35,14 @@ int ck_softmax_cross_entropy(int64_t rows, int64_t classes, const float *logits,
                              const int32_t *labels, float *dlogits, float *loss);
 
 /* probs[i] = softmax(logits[i]) for a dense rows x classes matrix (max-subtracted, stable;
- * each row's sum of exponentials as ck_softmax_cross_entropy's). probs may be logits (in
- * place). */
+ * each row's sum of exponentials in double in 16 partial sums, element j in sum j % 16, those
+ * added in order, rounded to float once: the same bits on every instruction set). probs may
+ * be logits (in place). */
 void ck_softmax(int64_t rows, int64_t classes, const float *logits, float *probs);
 
 /* Backward of a row-wise softmax over a dense rows x classes matrix, from its output y:
  * dx[i][j] = y[i][j] * (dy[i][j] - sum over k of dy[i][k] * y[i][k]), the sum of the exact
- * products in order in double, rounded to float once. dx may be dy. */
+ * products in double as ck_softmax's sums, rounded to float once. dx may be dy. */
 void ck_softmax_backward(int64_t rows, int64_t classes, const float *y, const float *dy,
                          float *dx);
 

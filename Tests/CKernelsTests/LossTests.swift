@@ -58,18 +58,6 @@ private func crossEntropyInPlace(logits: [Float], labels: [Int32], classes: Int)
     return (status, loss, buffer)
 }
 
-private func softmax(_ logits: [Float], classes: Int, inPlace: Bool) -> [Float] {
-    let rows = Int64(logits.count / classes)
-    if inPlace {
-        var probs = logits
-        probs.withUnsafeMutableBufferPointer { ck_softmax(rows, Int64(classes), $0.baseAddress, $0.baseAddress) }
-        return probs
-    }
-    var probs = [Float](repeating: sentinel, count: logits.count)
-    logits.withUnsafeBufferPointer { z in probs.withUnsafeMutableBufferPointer { ck_softmax(rows, Int64(classes), z.baseAddress, $0.baseAddress) } }
-    return probs
-}
-
 /// A random problem: logits in -scale...scale, labels in 0..<classes.
 private func randomProblem(rows: Int, classes: Int, scale: Float, using rng: inout SeededGenerator) -> (logits: [Float], labels: [Int32]) {
     (randomFloats(rows * classes, in: -scale...scale, using: &rng),
@@ -281,7 +269,7 @@ final class LossTests: XCTestCase {
             let tolerance = reference.map { Double(classes + 8) * eps * $0 }
             for inPlace in [false, true] {
                 let what = "rows \(rows), classes \(classes), logits in +-\(scale), in place \(inPlace)"
-                let probs = softmax(logits, classes: classes, inPlace: inPlace)
+                let probs = rowNormalization(ck_softmax, logits, classes: classes, inPlace: inPlace)
                 assertClose(probs, reference, tolerance: tolerance, what)
                 for i in 0..<rows {
                     let sum = probs[(i * classes)..<((i + 1) * classes)].reduce(0.0) { $0 + Double($1) }
@@ -289,7 +277,7 @@ final class LossTests: XCTestCase {
                 }
             }
             if rows * classes > 2 * 32768 {
-                assertSameResultForThreadCounts { softmax(logits, classes: classes, inPlace: false) }
+                assertSameResultForThreadCounts { rowNormalization(ck_softmax, logits, classes: classes) }
             }
         }
     }

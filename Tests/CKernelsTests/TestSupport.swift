@@ -234,3 +234,20 @@ func assertSameResultForThreadCounts<T: BitwiseComparable>(
     }
     return first
 }
+
+/// `kernel(rows, classes, x, out)` (ck_softmax, ck_log_softmax) over the rows of `classes`
+/// elements of x, out a fresh array, or x itself when in place.
+func rowNormalization(
+    _ kernel: (Int64, Int64, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?) -> Void,
+    _ x: [Float], classes: Int, inPlace: Bool = false
+) -> [Float] {
+    let rows = Int64(x.count / classes)
+    if inPlace {
+        var y = x
+        y.withUnsafeMutableBufferPointer { kernel(rows, Int64(classes), $0.baseAddress, $0.baseAddress) }
+        return y
+    }
+    var y = [Float](repeating: sentinel, count: x.count)
+    y.withUnsafeMutableBufferPointer { kernel(rows, Int64(classes), x, $0.baseAddress) }
+    return y
+}

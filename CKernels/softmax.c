@@ -1,0 +1,229 @@
+/* Softmax and log-softmax over the rows of a matrix, forward and backward. Rows are
+ * independent: threads split the rows, never a row.
+ *
+ * Each row's sum (of its exponentials, of dy, or of the products dy * y) is taken in double in
+ * LANES partial sums: element j goes to partial sum j % LANES, then the partial sums are added
+ * in order (a row shorter than LANES is summed in order). The order depends only on the row's
+ * length, not on the instruction set or the thread count; against a sum in order it changes
+ * the last bits of a long row's sum, not its accuracy. The file is compiled without
+ * contracting a * b + c into a fused multiply-add (FP_CONTRACT OFF, which also holds in the
+ * inlined exp_nonpositive and log_positive), so that every instruction-set clone of a kernel
+ * computes the same bits. */
+#pragma STDC FP_CONTRACT OFF
+
+#include "ckernels.h"
+#include "threading.h"
+#include "vector_math.h"
+
+#include <math.h>
+
+/* The partial sums and maxima of a row: a vector of AVX-512 floats (two of doubles). */
+enum { LANES = 16 };
+
+/* Rows of fewer classes are taken in groups of up to this many elements (a multiple of LANES),
+ * so that their exponentials fill vector lanes however few classes a row has; wider rows
+ * are taken one by one. */
+enum { GROUP = 1024 };
+
+/* How many of `rows` rows of `classes` elements the next group takes: at least one. */
+static inline int64_t group_rows(int64_t classes, int64_t rows) {
+    const int64_t fit = classes < GROUP ? GROUP / classes : 1;
+    return fit < rows ? fit : rows;
+}
+
+/* The maximum of z[0..classes) (classes >= 1), in LANES running maxima. A NaN element is
+ * passed over (its exponential is NaN, so the row's results are NaN all the same). */
+static inline __attribute__((always_inline)) float row_max(int64_t classes, const float *z) {
+    float lane[LANES];
+    for (int l = 0; l < LANES; l++) lane[l] = -INFINITY;
+    int64_t j = 0;
+    for (; j + LANES <= classes; j += LANES)
+        for (int l = 0; l < LANES; l++) lane[l] = z[j + l] > lane[l] ? z[j + l] : lane[l];
+    float max = lane[0];
+    for (int l = 1; l < LANES; l++) max = lane[l] > max ? lane[l] : max;
+    for (; j < classes; j++) max = z[j] > max ? z[j] : max;
+    return max;
+}
+
+/* y[j] = z[j] - (the maximum of z) for j in [0, classes): every y[j] <= 0. y may be z. */
+static inline __attribute__((always_inline)) void subtract_row_max(int64_t classes,
+                                                                   const float *z, float *y) {
+    const float max = row_max(classes, z);
+#pragma omp simd
+    for (int64_t j = 0; j < classes; j++) y[j] = z[j] - max;
+}
+
+/* e[k] = e^(z[k] - shift) for k in [0, n), shift >= every z[k]. e may be z. */
+static inline __attribute__((always_inline)) void shifted_exp(int64_t n, const float *z,
+                                                              float shift, float *e) {
+#pragma omp simd
+    for (int64_t k = 0; k < n; k++) e[k] = exp_nonpositive(z[k] - shift);
+}
+
+/* Adds x[k] (times b[k] unless b is NULL, the product exact in double) to the partial sum
+ * lane[k % LANES], for k in [0, n). Always inlined with b constant, so that lane stays in
+ * registers. */
+static inline __attribute__((always_inline)) void add_to_lanes(double lane[LANES], int64_t n,
+                                                               const float *x, const float *b) {
+    int64_t k = 0;
+    for (; k + LANES <= n; k += LANES)
+        for (int l = 0; l < LANES; l++) lane[l] += b ? (double)x[k + l] * b[k + l] : x[k + l];
+    for (int l = 0; k + l < n; l++) lane[l] += b ? (double)x[k + l] * b[k + l] : x[k + l];
+}
+
+/* The total of the partial sums of n elements, added in order: a row shorter than LANES is
+ * summed in order. */
+static inline double lanes_total(const double lane[LANES], int64_t n) {
+    double total = lane[0];
+    for (int l = 1; l < LANES && l < n; l++) total += lane[l];
+    return total;
+}
+
+/* The sum of x[k] (times b[k] unless b is NULL) over k in [0, n), in partial sums. */
+static inline __attribute__((always_inline)) double row_sum(int64_t n, const float *x,
+                                                            const float *b) {
+    double lane[LANES] = {0};
+    add_to_lanes(lane, n, x, b);
+    return lanes_total(lane, n);
+}
+
+typedef struct {
+    int64_t classes;
+    int accumulate;  /* ck_log_softmax_backward's */
+    const float *x;  /* forward: the input; backward: the output y */
+    const float *dy; /* backward only */
+    float *out;      /* forward: the output; backward: dx */
+} softmax_args;
+
+/* ---- softmax --------------------------------------------------------------------------- */
+
+/* p = e^(z - max) / (sum of those), the sum rounded to float, its inverse taken once. A
+ * group of several rows: z - max row by row, then the exponentials of the whole group (of
+ * (z - max) - 0, the same bits as one row's e^(z - max)), then each row's sum and scaling. */
+CK_VECTORIZED static void softmax_rows(const void *args, int64_t begin, int64_t end) {
+    const softmax_args *a = args;
+    const int64_t classes = a->classes;
+    for (int64_t i = begin, rows; i < end; i += rows) {
+        rows = group_rows(classes, end - i);
+        const float *z = a->x + i * classes;
+        float *p = a->out + i * classes;
+        if (rows == 1) {
+            shifted_exp(classes, z, row_max(classes, z), p);
+        } else {
+            for (int64_t r = 0; r < rows; r++)
+                subtract_row_max(classes, z + r * classes, p + r * classes);
+            shifted_exp(rows * classes, p, 0.0f, p);
+        }
+        for (int64_t r = 0; r < rows; r++) {
+            float *row = p + r * classes;
+            const float inv_sum = 1.0f / (float)row_sum(classes, row, 0);
+#pragma omp simd
+            for (int64_t j = 0; j < classes; j++) row[j] *= inv_sum;
+        }
+    }
+}
+
+void ck_softmax(int64_t rows, int64_t classes, const float *logits, float *probs) {
+    if (classes <= 0) return; /* rows of no classes: nothing to write */
+    softmax_args args = {classes, 0, logits, 0, probs};
+    ck_parallel_for(rows, 1, ck_threads_for(rows * classes, CK_PARALLEL_MIN_ELEMENTS),
+                    softmax_rows, &args);
+}
+
+/* dx = y * (dy - sum of dy * y), the sum of the exact products rounded to float once. dx may
+ * be dy: each element is read before it is written. */
+CK_VECTORIZED static void softmax_backward_rows(const void *args, int64_t begin, int64_t end) {
+    const softmax_args *a = args;
+    const int64_t classes = a->classes;
+    for (int64_t i = begin; i < end; i++) {
+        const float *y = a->x + i * classes, *dy = a->dy + i * classes;
+        float *dx = a->out + i * classes;
+        const float dot = (float)row_sum(classes, dy, y);
+#pragma omp simd
+        for (int64_t j = 0; j < classes; j++) dx[j] = y[j] * (dy[j] - dot);
+    }
+}
+
+void ck_softmax_backward(int64_t rows, int64_t classes, const float *y, const float *dy,
+                         float *dx) {
+    if (classes == 0) return; /* no elements: form no pointer from y, dy or dx */
+    softmax_args args = {classes, 0, y, dy, dx};
+    ck_parallel_for(rows, 1, ck_threads_for(rows * classes, CK_PARALLEL_MIN_ELEMENTS),
+                    softmax_backward_rows, &args);
+}
+
+/* ---- log-softmax ----------------------------------------------------------------------- */
+
+/* The sum of e^(z[j] - max) over j in [0, classes) (max >= every z[j]), in partial sums,
+ * the exponentials taken GROUP at a time into the buffer e. */
+static inline __attribute__((always_inline)) double row_sum_exp(int64_t classes, const float *z,
+                                                                float max, float e[GROUP]) {
+    double lane[LANES] = {0};
+    for (int64_t j = 0; j < classes; j += GROUP) {
+        const int64_t n = classes - j < GROUP ? classes - j : GROUP;
+        shifted_exp(n, z + j, max, e);
+        add_to_lanes(lane, n, e, 0);
+    }
+    return lanes_total(lane, classes);
+}
+
+/* y = (z - max) - log(sum of e^(z - max)), the sum rounded to float before its logarithm.
+ * (z - max) first: exact for z near max, so large logits lose no digits. y may be z. One row
+ * with its exponentials in a buffer, or a group of several rows as softmax_rows's: z - max
+ * row by row into y, the group's exponentials into the buffer, then each row's sum. */
+CK_VECTORIZED static void log_softmax_rows(const void *args, int64_t begin, int64_t end) {
+    const softmax_args *a = args;
+    const int64_t classes = a->classes;
+    float e[GROUP];
+    for (int64_t i = begin, rows; i < end; i += rows) {
+        rows = group_rows(classes, end - i);
+        const float *z = a->x + i * classes;
+        float *y = a->out + i * classes;
+        if (rows == 1) {
+            const float max = row_max(classes, z);
+            const float log_sum = log_positive((float)row_sum_exp(classes, z, max, e));
+#pragma omp simd
+            for (int64_t j = 0; j < classes; j++) y[j] = (z[j] - max) - log_sum;
+            continue;
+        }
+        for (int64_t r = 0; r < rows; r++)
+            subtract_row_max(classes, z + r * classes, y + r * classes);
+        shifted_exp(rows * classes, y, 0.0f, e);
+        for (int64_t r = 0; r < rows; r++) {
+            float *row = y + r * classes;
+            const float log_sum = log_positive((float)row_sum(classes, e + r * classes, 0));
+#pragma omp simd
+            for (int64_t j = 0; j < classes; j++) row[j] -= log_sum;
+        }
+    }
+}
+
+void ck_log_softmax(int64_t rows, int64_t classes, const float *x, float *y) {
+    softmax_args args = {classes, 0, x, 0, y};
+    ck_parallel_for(rows, 1, ck_threads_for(rows * classes, CK_PARALLEL_MIN_ELEMENTS),
+                    log_softmax_rows, &args);
+}
+
+/* dx (+)= dy - e^y * (sum of dy), the sum rounded to float once. */
+CK_VECTORIZED static void log_softmax_backward_rows(const void *args, int64_t begin,
+                                                    int64_t end) {
+    const softmax_args *a = args;
+    const int64_t classes = a->classes;
+    for (int64_t i = begin; i < end; i++) {
+        const float *y = a->x + i * classes, *dy = a->dy + i * classes;
+        float *dx = a->out + i * classes;
+        const float sum = (float)row_sum(classes, dy, 0);
+        for (int64_t j = 0; j < classes; j++) {
+            float g = dy[j] - exp_nonpositive(y[j]) * sum;
+            dx[j] = a->accumulate ? dx[j] + g : g;
+        }
+    }
+}
+
+void ck_log_softmax_backward(int64_t rows, int64_t classes, const float *y, const float *dy,
+                             int accumulate, float *dx) {
+    if (classes == 0) return; /* no elements: form no pointer from y, dy or dx */
+    softmax_args args = {classes, accumulate, y, dy, dx};
+    ck_parallel_for(rows, 1, ck_threads_for(rows * classes, CK_PARALLEL_MIN_ELEMENTS),
+                    log_softmax_backward_rows, &args);
+}
