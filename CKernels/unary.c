@@ -1,16 +1,20 @@
 /* Element-wise functions of one tensor for the graph (negation, exp, log, sqrt, pow, abs,
  * sin, cos, GELU), forward and backward, and the scaled add and fill that move gradients.
  * Each is a loop over a range of independent elements, run by ck_parallel_for on the calling
- * thread or, above CK_PARALLEL_MIN_ELEMENTS, on several threads. The functions are libm's
- * (a call per element), for their accuracy. */
+ * thread or, above CK_PARALLEL_MIN_ELEMENTS, on several threads. exp, log and pow are written
+ * in plain arithmetic (vector_math.h, power.h), so that their loops vectorize, compiled for
+ * each instruction set; sin, cos and GELU are libm's (a call per element). */
 #include "ckernels.h"
+#include "power.h"
 #include "threading.h"
+#include "vector_math.h"
 
 #include <math.h>
 
 typedef struct {
     ck_unary_op op;
     float parameter;
+    pow_form form; /* pow's form of the exponent: the parameter (forward), it minus 1 (backward) */
     int accumulate;
     const float *x; /* forward: x; backward: what the gradient is computed from, x or y */
     const float *dy;
@@ -25,13 +29,14 @@ static inline float normal_cdf(float x) {
     return 0.5f * (1.0f + erff(x * 0.707106781186547524f)); /* 1 / sqrt(2) */
 }
 
-static inline float unary_value(ck_unary_op op, float x, float p) {
+/* f(x), with p the parameter and form pow's form of p (which the other functions ignore). */
+static inline __attribute__((always_inline)) float unary_value(ck_unary_op op, pow_form form, float x, float p) {
     switch (op) {
     case CK_UNARY_NEGATE: return -x;
-    case CK_UNARY_EXP: return expf(x);
-    case CK_UNARY_LOG: return logf(x);
-    case CK_UNARY_SQRT: return sqrtf(x);
-    case CK_UNARY_POW: return powf(x, p);
+    case CK_UNARY_EXP: return exp_full_range(x);
+    case CK_UNARY_LOG: return log_full_range(x);
+    case CK_UNARY_SQRT: return __builtin_elementwise_sqrt(x); /* sqrtf without errno */
+    case CK_UNARY_POW: return pow_by_form(form, x, p);
     case CK_UNARY_ABS: return fabsf(x);
     case CK_UNARY_SIN: return sinf(x);
     case CK_UNARY_COS: return cosf(x);
@@ -44,15 +49,16 @@ static inline int from_output(ck_unary_op op) {
     return op == CK_UNARY_EXP || op == CK_UNARY_SQRT;
 }
 
-/* dy * f'(x), from v = y for from_output(op), else v = x, and the parameter. */
-static inline float unary_gradient(ck_unary_op op, float v, float dy, float p) {
+/* dy * f'(x), from v = y for from_output(op), else v = x, the parameter p and form, pow's
+ * form of p - 1. */
+static inline __attribute__((always_inline)) float unary_gradient(ck_unary_op op, pow_form form, float v, float dy, float p) {
     const float x = v, y = v;
     switch (op) {
     case CK_UNARY_NEGATE: return -dy;
     case CK_UNARY_EXP: return dy * y;
     case CK_UNARY_LOG: return dy / x;
     case CK_UNARY_SQRT: return dy * 0.5f / y;
-    case CK_UNARY_POW: return p == 0.0f ? 0.0f : dy * p * powf(x, p - 1.0f);
+    case CK_UNARY_POW: return p == 0.0f ? 0.0f : dy * p * pow_by_form(form, x, p - 1.0f);
     case CK_UNARY_ABS: /* sign(x), 0 at 0, NaN at NaN */
         return x > 0.0f ? dy : x < 0.0f ? -dy : x == 0.0f ? 0.0f : x;
     case CK_UNARY_SIN: return dy * cosf(x);
@@ -61,30 +67,91 @@ static inline float unary_gradient(ck_unary_op op, float v, float dy, float p) {
     }
 }
 
-static void unary_forward_range(const void *args, int64_t begin, int64_t end) {
+/* y = f(x) over [begin, end), op and form constants where the callers below inline it. */
+static inline __attribute__((always_inline)) void forward_loop(ck_unary_op op, pow_form form,
+                                                               const unary_args *a,
+                                                               int64_t begin, int64_t end) {
+    const float *x = a->x, p = a->parameter;
+    float *out = a->out;
+    for (int64_t i = begin; i < end; i++) out[i] = unary_value(op, form, x[i], p);
+}
+
+/* dx (+)= dy * f'(x) over [begin, end), op and form constants where the callers below inline
+ * it. */
+static inline __attribute__((always_inline)) void backward_loop(ck_unary_op op, pow_form form,
+                                                                const unary_args *a,
+                                                                int64_t begin, int64_t end) {
+    const float *x = a->x, *dy = a->dy, p = a->parameter;
+    float *out = a->out;
+    if (a->accumulate) {
+        for (int64_t i = begin; i < end; i++) {
+            float g = unary_gradient(op, form, x[i], dy[i], p);
+            out[i] = out[i] + g;
+        }
+    } else {
+        for (int64_t i = begin; i < end; i++) out[i] = unary_gradient(op, form, x[i], dy[i], p);
+    }
+}
+
+/* The forward (dy NULL) or backward loop of pow, for a form, compiled for each instruction
+ * set. */
+static inline __attribute__((always_inline)) void pow_loop(pow_form form, const unary_args *a,
+                                                           int64_t begin, int64_t end) {
+    if (a->dy)
+        backward_loop(CK_UNARY_POW, form, a, begin, end);
+    else
+        forward_loop(CK_UNARY_POW, form, a, begin, end);
+}
+
+CK_VECTORIZED static void pow_range(const void *args, int64_t begin, int64_t end) {
     const unary_args *a = args;
-    for (int64_t i = begin; i < end; i++) a->out[i] = unary_value(a->op, a->x[i], a->parameter);
+    switch (a->form) {
+    case POW_ONE: pow_loop(POW_ONE, a, begin, end); break;
+    case POW_IDENTITY: pow_loop(POW_IDENTITY, a, begin, end); break;
+    case POW_SQUARE: pow_loop(POW_SQUARE, a, begin, end); break;
+    case POW_CUBE: pow_loop(POW_CUBE, a, begin, end); break;
+    case POW_RECIPROCAL: pow_loop(POW_RECIPROCAL, a, begin, end); break;
+    case POW_SQRT: pow_loop(POW_SQRT, a, begin, end); break;
+    case POW_INVERSE_SQRT: pow_loop(POW_INVERSE_SQRT, a, begin, end); break;
+    case POW_EVEN: pow_loop(POW_EVEN, a, begin, end); break;
+    case POW_ODD: pow_loop(POW_ODD, a, begin, end); break;
+    default: pow_loop(POW_NON_INTEGER, a, begin, end); break;
+    }
+}
+
+/* The forward loops of the functions in plain arithmetic other than pow, each compiled for
+ * its function and for each instruction set. */
+CK_VECTORIZED static void arithmetic_forward_range(const void *args, int64_t begin,
+                                                   int64_t end) {
+    const unary_args *a = args;
+    switch (a->op) {
+    case CK_UNARY_NEGATE: forward_loop(CK_UNARY_NEGATE, POW_ONE, a, begin, end); break;
+    case CK_UNARY_EXP: forward_loop(CK_UNARY_EXP, POW_ONE, a, begin, end); break;
+    case CK_UNARY_LOG: forward_loop(CK_UNARY_LOG, POW_ONE, a, begin, end); break;
+    case CK_UNARY_SQRT: forward_loop(CK_UNARY_SQRT, POW_ONE, a, begin, end); break;
+    default: forward_loop(CK_UNARY_ABS, POW_ONE, a, begin, end); break;
+    }
+}
+
+/* The forward loops of the libm functions, each compiled for its function, for the baseline
+ * instruction set. */
+static void libm_forward_range(const void *args, int64_t begin, int64_t end) {
+    const unary_args *a = args;
+    switch (a->op) {
+    case CK_UNARY_SIN: forward_loop(CK_UNARY_SIN, POW_ONE, a, begin, end); break;
+    case CK_UNARY_COS: forward_loop(CK_UNARY_COS, POW_ONE, a, begin, end); break;
+    default: forward_loop(CK_UNARY_GELU, POW_ONE, a, begin, end); break;
+    }
 }
 
 void ck_unary_forward(ck_unary_op op, int64_t n, const float *x, float parameter, float *y) {
-    unary_args args = {op, parameter, 0, x, 0, y};
-    ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS), unary_forward_range,
+    unary_args args = {op, parameter, pow_form_of(parameter), 0, x, 0, y};
+    int libm = op == CK_UNARY_SIN || op == CK_UNARY_COS || op == CK_UNARY_GELU;
+    ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS),
+                    op == CK_UNARY_POW ? pow_range
+                    : libm     ? libm_forward_range
+                               : arithmetic_forward_range,
                     &args);
-}
-
-/* dx (+)= dy * f'(x) over [begin, end), op a constant where the callers below inline it. */
-static inline __attribute__((always_inline)) void backward_loop(ck_unary_op op,
-                                                                const unary_args *a,
-                                                                int64_t begin, int64_t end) {
-    if (a->accumulate) {
-        for (int64_t i = begin; i < end; i++) {
-            float g = unary_gradient(op, a->x[i], a->dy[i], a->parameter);
-            a->out[i] = a->out[i] + g;
-        }
-    } else {
-        for (int64_t i = begin; i < end; i++)
-            a->out[i] = unary_gradient(op, a->x[i], a->dy[i], a->parameter);
-    }
 }
 
 /* Whether op's gradient is plain arithmetic, with no product added in one expression (which
@@ -101,11 +168,11 @@ CK_VECTORIZED static void arithmetic_backward_range(const void *args, int64_t be
                                                     int64_t end) {
     const unary_args *a = args;
     switch (a->op) {
-    case CK_UNARY_NEGATE: backward_loop(CK_UNARY_NEGATE, a, begin, end); break;
-    case CK_UNARY_EXP: backward_loop(CK_UNARY_EXP, a, begin, end); break;
-    case CK_UNARY_LOG: backward_loop(CK_UNARY_LOG, a, begin, end); break;
-    case CK_UNARY_SQRT: backward_loop(CK_UNARY_SQRT, a, begin, end); break;
-    default: backward_loop(CK_UNARY_ABS, a, begin, end); break;
+    case CK_UNARY_NEGATE: backward_loop(CK_UNARY_NEGATE, POW_ONE, a, begin, end); break;
+    case CK_UNARY_EXP: backward_loop(CK_UNARY_EXP, POW_ONE, a, begin, end); break;
+    case CK_UNARY_LOG: backward_loop(CK_UNARY_LOG, POW_ONE, a, begin, end); break;
+    case CK_UNARY_SQRT: backward_loop(CK_UNARY_SQRT, POW_ONE, a, begin, end); break;
+    default: backward_loop(CK_UNARY_ABS, POW_ONE, a, begin, end); break;
     }
 }
 
@@ -114,19 +181,20 @@ CK_VECTORIZED static void arithmetic_backward_range(const void *args, int64_t be
 static void libm_backward_range(const void *args, int64_t begin, int64_t end) {
     const unary_args *a = args;
     switch (a->op) {
-    case CK_UNARY_POW: backward_loop(CK_UNARY_POW, a, begin, end); break;
-    case CK_UNARY_SIN: backward_loop(CK_UNARY_SIN, a, begin, end); break;
-    case CK_UNARY_COS: backward_loop(CK_UNARY_COS, a, begin, end); break;
-    default: backward_loop(CK_UNARY_GELU, a, begin, end); break;
+    case CK_UNARY_SIN: backward_loop(CK_UNARY_SIN, POW_ONE, a, begin, end); break;
+    case CK_UNARY_COS: backward_loop(CK_UNARY_COS, POW_ONE, a, begin, end); break;
+    default: backward_loop(CK_UNARY_GELU, POW_ONE, a, begin, end); break;
     }
 }
 
 void ck_unary_backward(ck_unary_op op, int64_t n, const float *x, const float *y,
                        const float *dy, float parameter, int accumulate, float *dx) {
-    unary_args args = {op, parameter, accumulate, from_output(op) ? y : x, dy, dx};
+    unary_args args = {op,           parameter, pow_form_of(parameter - 1.0f), accumulate,
+                       from_output(op) ? y : x, dy, dx};
     ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS),
-                    has_arithmetic_gradient(op) ? arithmetic_backward_range
-                                                : libm_backward_range,
+                    op == CK_UNARY_POW               ? pow_range
+                    : has_arithmetic_gradient(op) ? arithmetic_backward_range
+                                                  : libm_backward_range,
                     &args);
 }
 
