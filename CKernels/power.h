@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "vector_math.h"
+
 /* How x^p is computed, decided once for a loop by pow_form_of(p). The results have powf's
  * special values (C's Annex F). One float operation (x x, 1 / x, sqrt) rounds correctly; the
  * forms in double are within 0.5 ulp plus the double's error when rounded to float: checked
@@ -40,6 +42,17 @@ static inline pow_form pow_form_of(float p) {
     return fabsf(p) < 0x1p24f && (int32_t)p % 2 != 0 ? POW_ODD : POW_EVEN;
 }
 
+/* polynomial (vector_math.h) in double. */
+static inline __attribute__((always_inline)) double polynomial_double(const double *c, int n,
+                                                                      double t) {
+    double p = c[n - 1];
+    for (int i = n - 2; i >= 0; i--) {
+        p = p * t;
+        p = p + c[i];
+    }
+    return p;
+}
+
 /* log(a) for a double a that is a positive finite float (normal as a double), relative error
  * below 1e-13: a = 2^k (1 + f) with 1 + f in [sqrt(1/2), sqrt(2)), s = f / (2 + f),
  * |s| <= 0.172, log(1 + f) = 2 atanh(s) = 2s + 2s^3/3 + ... + 2s^15/15 (truncation error below
@@ -59,19 +72,9 @@ static inline __attribute__((always_inline)) double log_of_float_magnitude(doubl
     memcpy(&m, &mantissa, sizeof m);
     double k = (k_shifted - two_52) - 1023.0;
     double f = m - 1.0, s = f / (m + 1.0), s2 = s * s;
-    double r = 2.0 / 15;
-    r = r * s2;
-    r = r + 2.0 / 13;
-    r = r * s2;
-    r = r + 2.0 / 11;
-    r = r * s2;
-    r = r + 2.0 / 9;
-    r = r * s2;
-    r = r + 2.0 / 7;
-    r = r * s2;
-    r = r + 2.0 / 5;
-    r = r * s2;
-    r = r + 2.0 / 3;
+    static const double r_coefficients[] = {2.0 / 3,  2.0 / 5,  2.0 / 7, 2.0 / 9,
+                                            2.0 / 11, 2.0 / 13, 2.0 / 15};
+    double r = polynomial_double(r_coefficients, 7, s2);
     r = r * s2;
     double two_s = 2.0 * s, sr = s * r, k_ln2 = k * ln2;
     return k_ln2 + (two_s + sr);
@@ -88,25 +91,10 @@ static inline __attribute__((always_inline)) double exp_for_float(double z) {
     double n = shifted - round_shift;
     double n_ln2 = n * ln2;
     double r = z - n_ln2;
-    double e = 1.0 / 362880;
-    e = e * r;
-    e = e + 1.0 / 40320;
-    e = e * r;
-    e = e + 1.0 / 5040;
-    e = e * r;
-    e = e + 1.0 / 720;
-    e = e * r;
-    e = e + 1.0 / 120;
-    e = e * r;
-    e = e + 1.0 / 24;
-    e = e * r;
-    e = e + 1.0 / 6;
-    e = e * r;
-    e = e + 0.5;
-    e = e * r;
-    e = e + 1.0;
-    e = e * r;
-    e = e + 1.0;
+    static const double e_coefficients[] = {1.0,         1.0,          0.5,           1.0 / 6,
+                                            1.0 / 24,    1.0 / 120,    1.0 / 720,     1.0 / 5040,
+                                            1.0 / 40320, 1.0 / 362880};
+    double e = polynomial_double(e_coefficients, 10, r);
     uint64_t shifted_bits, shift_bits;
     memcpy(&shifted_bits, &shifted, sizeof shifted_bits);
     memcpy(&shift_bits, &round_shift, sizeof shift_bits);

@@ -17,7 +17,7 @@ typedef struct {
     pow_form form; /* pow's form of the exponent: the parameter (forward), it minus 1 (backward) */
     int accumulate;
     const float *x; /* forward: x; backward: what the gradient is computed from, x or y */
-    const float *dy;
+    const float *dy; /* NULL in the forward pass */
     float *out;
 } unary_args;
 
@@ -93,109 +93,77 @@ static inline __attribute__((always_inline)) void backward_loop(ck_unary_op op, 
     }
 }
 
-/* The forward (dy NULL) or backward loop of pow, for a form, compiled for each instruction
- * set. */
-static inline __attribute__((always_inline)) void pow_loop(pow_form form, const unary_args *a,
-                                                           int64_t begin, int64_t end) {
+/* The forward (dy NULL) or backward loop, op and form constants where the callers below
+ * inline it. */
+static inline __attribute__((always_inline)) void unary_loop(ck_unary_op op, pow_form form,
+                                                             const unary_args *a,
+                                                             int64_t begin, int64_t end) {
     if (a->dy)
-        backward_loop(CK_UNARY_POW, form, a, begin, end);
+        backward_loop(op, form, a, begin, end);
     else
-        forward_loop(CK_UNARY_POW, form, a, begin, end);
+        forward_loop(op, form, a, begin, end);
 }
 
+/* The loops of pow, each compiled for its form and for each instruction set. */
 CK_VECTORIZED static void pow_range(const void *args, int64_t begin, int64_t end) {
     const unary_args *a = args;
     switch (a->form) {
-    case POW_ONE: pow_loop(POW_ONE, a, begin, end); break;
-    case POW_IDENTITY: pow_loop(POW_IDENTITY, a, begin, end); break;
-    case POW_SQUARE: pow_loop(POW_SQUARE, a, begin, end); break;
-    case POW_CUBE: pow_loop(POW_CUBE, a, begin, end); break;
-    case POW_RECIPROCAL: pow_loop(POW_RECIPROCAL, a, begin, end); break;
-    case POW_SQRT: pow_loop(POW_SQRT, a, begin, end); break;
-    case POW_INVERSE_SQRT: pow_loop(POW_INVERSE_SQRT, a, begin, end); break;
-    case POW_EVEN: pow_loop(POW_EVEN, a, begin, end); break;
-    case POW_ODD: pow_loop(POW_ODD, a, begin, end); break;
-    default: pow_loop(POW_NON_INTEGER, a, begin, end); break;
+    case POW_ONE: unary_loop(CK_UNARY_POW, POW_ONE, a, begin, end); break;
+    case POW_IDENTITY: unary_loop(CK_UNARY_POW, POW_IDENTITY, a, begin, end); break;
+    case POW_SQUARE: unary_loop(CK_UNARY_POW, POW_SQUARE, a, begin, end); break;
+    case POW_CUBE: unary_loop(CK_UNARY_POW, POW_CUBE, a, begin, end); break;
+    case POW_RECIPROCAL: unary_loop(CK_UNARY_POW, POW_RECIPROCAL, a, begin, end); break;
+    case POW_SQRT: unary_loop(CK_UNARY_POW, POW_SQRT, a, begin, end); break;
+    case POW_INVERSE_SQRT: unary_loop(CK_UNARY_POW, POW_INVERSE_SQRT, a, begin, end); break;
+    case POW_EVEN: unary_loop(CK_UNARY_POW, POW_EVEN, a, begin, end); break;
+    case POW_ODD: unary_loop(CK_UNARY_POW, POW_ODD, a, begin, end); break;
+    default: unary_loop(CK_UNARY_POW, POW_NON_INTEGER, a, begin, end); break;
     }
 }
 
-/* The forward loops of the functions in plain arithmetic other than pow, each compiled for
- * its function and for each instruction set. */
-CK_VECTORIZED static void arithmetic_forward_range(const void *args, int64_t begin,
-                                                   int64_t end) {
-    const unary_args *a = args;
-    switch (a->op) {
-    case CK_UNARY_NEGATE: forward_loop(CK_UNARY_NEGATE, POW_ONE, a, begin, end); break;
-    case CK_UNARY_EXP: forward_loop(CK_UNARY_EXP, POW_ONE, a, begin, end); break;
-    case CK_UNARY_LOG: forward_loop(CK_UNARY_LOG, POW_ONE, a, begin, end); break;
-    case CK_UNARY_SQRT: forward_loop(CK_UNARY_SQRT, POW_ONE, a, begin, end); break;
-    default: forward_loop(CK_UNARY_ABS, POW_ONE, a, begin, end); break;
-    }
-}
-
-/* The forward loops of the libm functions, each compiled for its function, for the baseline
+/* The loops of the other functions in plain arithmetic, with no product added in one
+ * expression (which the instruction sets with FMA would fuse, rounding once instead of
+ * twice) except in log (vector_math.h): each compiled for its function and for each
  * instruction set. */
-static void libm_forward_range(const void *args, int64_t begin, int64_t end) {
+CK_VECTORIZED static void arithmetic_range(const void *args, int64_t begin, int64_t end) {
     const unary_args *a = args;
     switch (a->op) {
-    case CK_UNARY_SIN: forward_loop(CK_UNARY_SIN, POW_ONE, a, begin, end); break;
-    case CK_UNARY_COS: forward_loop(CK_UNARY_COS, POW_ONE, a, begin, end); break;
-    default: forward_loop(CK_UNARY_GELU, POW_ONE, a, begin, end); break;
+    case CK_UNARY_NEGATE: unary_loop(CK_UNARY_NEGATE, POW_ONE, a, begin, end); break;
+    case CK_UNARY_EXP: unary_loop(CK_UNARY_EXP, POW_ONE, a, begin, end); break;
+    case CK_UNARY_LOG: unary_loop(CK_UNARY_LOG, POW_ONE, a, begin, end); break;
+    case CK_UNARY_SQRT: unary_loop(CK_UNARY_SQRT, POW_ONE, a, begin, end); break;
+    default: unary_loop(CK_UNARY_ABS, POW_ONE, a, begin, end); break;
     }
+}
+
+/* The loops of the others (libm calls, GELU's sum of a product), each compiled for its
+ * function, for the baseline instruction set. */
+static void libm_range(const void *args, int64_t begin, int64_t end) {
+    const unary_args *a = args;
+    switch (a->op) {
+    case CK_UNARY_SIN: unary_loop(CK_UNARY_SIN, POW_ONE, a, begin, end); break;
+    case CK_UNARY_COS: unary_loop(CK_UNARY_COS, POW_ONE, a, begin, end); break;
+    default: unary_loop(CK_UNARY_GELU, POW_ONE, a, begin, end); break;
+    }
+}
+
+static void run_unary(const unary_args *args, int64_t n) {
+    ck_unary_op op = args->op;
+    int libm = op == CK_UNARY_SIN || op == CK_UNARY_COS || op == CK_UNARY_GELU;
+    ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS),
+                    op == CK_UNARY_POW ? pow_range : libm ? libm_range : arithmetic_range, args);
 }
 
 void ck_unary_forward(ck_unary_op op, int64_t n, const float *x, float parameter, float *y) {
-    unary_args args = {op, parameter, pow_form_of(parameter), 0, x, 0, y};
-    int libm = op == CK_UNARY_SIN || op == CK_UNARY_COS || op == CK_UNARY_GELU;
-    ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS),
-                    op == CK_UNARY_POW ? pow_range
-                    : libm     ? libm_forward_range
-                               : arithmetic_forward_range,
-                    &args);
-}
-
-/* Whether op's gradient is plain arithmetic, with no product added in one expression (which
- * the instruction sets with FMA would fuse, rounding once instead of twice): its loop
- * vectorizes and gives the same bits in every clone. */
-static inline int has_arithmetic_gradient(ck_unary_op op) {
-    return op == CK_UNARY_NEGATE || op == CK_UNARY_EXP || op == CK_UNARY_LOG ||
-           op == CK_UNARY_SQRT || op == CK_UNARY_ABS;
-}
-
-/* The backward loops of the functions with an arithmetic gradient, each compiled for its
- * function and for each instruction set. */
-CK_VECTORIZED static void arithmetic_backward_range(const void *args, int64_t begin,
-                                                    int64_t end) {
-    const unary_args *a = args;
-    switch (a->op) {
-    case CK_UNARY_NEGATE: backward_loop(CK_UNARY_NEGATE, POW_ONE, a, begin, end); break;
-    case CK_UNARY_EXP: backward_loop(CK_UNARY_EXP, POW_ONE, a, begin, end); break;
-    case CK_UNARY_LOG: backward_loop(CK_UNARY_LOG, POW_ONE, a, begin, end); break;
-    case CK_UNARY_SQRT: backward_loop(CK_UNARY_SQRT, POW_ONE, a, begin, end); break;
-    default: backward_loop(CK_UNARY_ABS, POW_ONE, a, begin, end); break;
-    }
-}
-
-/* The backward loops of the others (libm calls, GELU's sum of a product), each compiled for
- * its function, for the baseline instruction set. */
-static void libm_backward_range(const void *args, int64_t begin, int64_t end) {
-    const unary_args *a = args;
-    switch (a->op) {
-    case CK_UNARY_SIN: backward_loop(CK_UNARY_SIN, POW_ONE, a, begin, end); break;
-    case CK_UNARY_COS: backward_loop(CK_UNARY_COS, POW_ONE, a, begin, end); break;
-    default: backward_loop(CK_UNARY_GELU, POW_ONE, a, begin, end); break;
-    }
+    unary_args args = {op, parameter, pow_form_of(parameter), 0, x, NULL, y};
+    run_unary(&args, n);
 }
 
 void ck_unary_backward(ck_unary_op op, int64_t n, const float *x, const float *y,
                        const float *dy, float parameter, int accumulate, float *dx) {
     unary_args args = {op,           parameter, pow_form_of(parameter - 1.0f), accumulate,
                        from_output(op) ? y : x, dy, dx};
-    ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS),
-                    op == CK_UNARY_POW               ? pow_range
-                    : has_arithmetic_gradient(op) ? arithmetic_backward_range
-                                                  : libm_backward_range,
-                    &args);
+    run_unary(&args, n);
 }
 
 /* ---- scaled add and fill ---------------------------------------------------------------- */

@@ -33,6 +33,17 @@ static inline float exp_nonpositive(float x) {
     return x < -87.3f ? 0.0f : p * scale;
 }
 
+/* c[0] + c[1] t + ... + c[n-1] t^(n-1) by Horner's rule, each product and sum its own
+ * statement: never fused into a multiply-add, the same bits in every instruction set. */
+static inline __attribute__((always_inline)) float polynomial(const float *c, int n, float t) {
+    float p = c[n - 1];
+    for (int i = n - 2; i >= 0; i--) {
+        p = p * t;
+        p = p + c[i];
+    }
+    return p;
+}
+
 /* e^x for any float x, in plain arithmetic so that loops over it vectorize, each product and
  * sum its own statement (no fused multiply-add: the same bits in every instruction set).
  * x = n ln2 + r (|r| <= ln2 / 2; ln2 split in two, n ln2_hi and r_hi = x - n ln2_hi exact),
@@ -53,19 +64,9 @@ static inline float exp_full_range(float x) {
     float r_hi = clamped - n_ln2_hi;
     float r = r_hi - n_ln2_lo;
     float r_err = (r_hi - r) - n_ln2_lo;
-    float q = 1.0f / 40320;
-    q = q * r;
-    q = q + 1.0f / 5040;
-    q = q * r;
-    q = q + 1.0f / 720;
-    q = q * r;
-    q = q + 1.0f / 120;
-    q = q * r;
-    q = q + 1.0f / 24;
-    q = q * r;
-    q = q + 1.0f / 6;
-    q = q * r;
-    q = q + 0.5f;
+    static const float q_coefficients[] = {0.5f,        1.0f / 6,    1.0f / 24,   1.0f / 120,
+                                           1.0f / 720,  1.0f / 5040, 1.0f / 40320};
+    float q = polynomial(q_coefficients, 7, r);
     float r2 = r * r;
     float quadratic = r2 * q;
     float hi = 1.0f + r;
