@@ -115,4 +115,22 @@ final class ElementaryFunctionTests: XCTestCase {
                              "pow gradient p \(p)")
         }
     }
+
+    /// Forward and accumulated backward of exp, log and pow of each form on sizes that go
+    /// parallel: the same bits on 1 and 2 threads.
+    func testResultsAreIndependentOfTheThreadCount() {
+        var rng = SeededGenerator(seed: 75)
+        let n = 100_003
+        let x = randomFloats(n, in: -3...3, using: &rng), dy = randomFloats(n, using: &rng)
+        let cases: [(ck_unary_op, Float)] = [(CK_UNARY_EXP, 0), (CK_UNARY_LOG, 0)]
+            + [2, 3, 4, 0.5, -1, 2.5, 5, -0.5].map { (CK_UNARY_POW, $0) }
+        for (op, p) in cases {
+            assertSameResultForThreadCounts([1, 2], "op \(op.rawValue) p \(p)") { () -> [Float] in
+                var y = [Float](repeating: 0, count: n), dx = [Float](repeating: 1, count: n)
+                ck_unary_forward(op, Int64(n), x, p, &y)
+                ck_unary_backward(op, Int64(n), x, y, dy, p, 1, &dx)
+                return y + dx
+            }
+        }
+    }
 }
