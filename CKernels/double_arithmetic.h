@@ -8,7 +8,7 @@
 #include <string.h>
 
 /* c[0] + c[1] x + ... + c[n - 1] x^(n - 1) by Horner's rule. */
-static inline double polynomial(const double *c, int n, double x) {
+static inline double polynomial_double(const double *c, int n, double x) {
     double p = c[n - 1];
     for (int i = n - 2; i >= 0; i--) {
         p = p * x;

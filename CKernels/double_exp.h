@@ -25,7 +25,7 @@ static inline double exp_minus_one_reduced(double y, double *scale) {
                                           0.04166666554993404,    0.008333288561213433,
                                           0.0013889044839311146,  0.00019905196331043026,
                                           2.4770116288218968e-05};
-    double p = polynomial(coefficients, 7, r);
+    double p = polynomial_double(coefficients, 7, r);
     double r2 = r * r;
     p = p * r2;
     p = p + r;

@@ -1,12 +1,15 @@
 /* Element-wise functions of one tensor for the graph (negation, exp, log, sqrt, pow, abs,
  * sin, cos, GELU), forward and backward, and the scaled add and fill that move gradients.
  * Each is a loop over a range of independent elements, run by ck_parallel_for on the calling
- * thread or, above CK_PARALLEL_MIN_ELEMENTS, on several threads. exp, log and pow are libm's
- * (a call per element), for their accuracy; sin, cos and GELU are computed in double
- * arithmetic that vectorizes and rounded once to float (vector_sincos.h, vector_gelu.h). */
+ * thread or, above CK_PARALLEL_MIN_ELEMENTS, on several threads. exp, log and pow are written
+ * in plain arithmetic (vector_math.h, power.h), sin, cos and GELU in double arithmetic
+ * rounded once to float (vector_sincos.h, vector_gelu.h), so that their loops vectorize,
+ * compiled for each instruction set. */
 #include "ckernels.h"
+#include "power.h"
 #include "threading.h"
 #include "vector_gelu.h"
+#include "vector_math.h"
 #include "vector_sincos.h"
 
 #include <math.h>
@@ -14,19 +17,21 @@
 typedef struct {
     ck_unary_op op;
     float parameter;
+    pow_form form; /* pow's form of the exponent: the parameter (forward), it minus 1 (backward) */
     int accumulate;
     const float *x; /* forward: x; backward: what the gradient is computed from, x or y */
-    const float *dy; /* backward; NULL in the forward pass */
+    const float *dy; /* NULL in the forward pass */
     float *out;
 } unary_args;
 
-static inline float unary_value(ck_unary_op op, float x, float p) {
+/* f(x), with p the parameter and form pow's form of p (which the other functions ignore). */
+static inline __attribute__((always_inline)) float unary_value(ck_unary_op op, pow_form form, float x, float p) {
     switch (op) {
     case CK_UNARY_NEGATE: return -x;
-    case CK_UNARY_EXP: return expf(x);
-    case CK_UNARY_LOG: return logf(x);
-    case CK_UNARY_SQRT: return sqrtf(x);
-    case CK_UNARY_POW: return powf(x, p);
+    case CK_UNARY_EXP: return exp_full_range(x);
+    case CK_UNARY_LOG: return log_full_range(x);
+    case CK_UNARY_SQRT: return __builtin_elementwise_sqrt(x); /* sqrtf without errno */
+    case CK_UNARY_POW: return pow_by_form(form, x, p);
     default: return fabsf(x); /* CK_UNARY_ABS */
     }
 }
@@ -36,17 +41,87 @@ static inline int from_output(ck_unary_op op) {
     return op == CK_UNARY_EXP || op == CK_UNARY_SQRT;
 }
 
-/* dy * f'(x), from v = y for from_output(op), else v = x, and the parameter. */
-static inline float unary_gradient(ck_unary_op op, float v, float dy, float p) {
+/* dy * f'(x), from v = y for from_output(op), else v = x, the parameter p and form, pow's
+ * form of p - 1. */
+static inline __attribute__((always_inline)) float unary_gradient(ck_unary_op op, pow_form form, float v, float dy, float p) {
     const float x = v, y = v;
     switch (op) {
     case CK_UNARY_NEGATE: return -dy;
     case CK_UNARY_EXP: return dy * y;
     case CK_UNARY_LOG: return dy / x;
     case CK_UNARY_SQRT: return dy * 0.5f / y;
-    case CK_UNARY_POW: return p == 0.0f ? 0.0f : dy * p * powf(x, p - 1.0f);
+    case CK_UNARY_POW: return p == 0.0f ? 0.0f : dy * p * pow_by_form(form, x, p - 1.0f);
     default: /* CK_UNARY_ABS: sign(x), 0 at 0, NaN at NaN */
         return x > 0.0f ? dy : x < 0.0f ? -dy : x == 0.0f ? 0.0f : x;
+    }
+}
+
+/* y = f(x) over [begin, end), op and form constants where the callers below inline it. */
+static inline __attribute__((always_inline)) void forward_loop(ck_unary_op op, pow_form form,
+                                                               const unary_args *a,
+                                                               int64_t begin, int64_t end) {
+    const float *x = a->x, p = a->parameter;
+    float *out = a->out;
+    for (int64_t i = begin; i < end; i++) out[i] = unary_value(op, form, x[i], p);
+}
+
+/* dx (+)= dy * f'(x) over [begin, end), op and form constants where the callers below inline
+ * it. */
+static inline __attribute__((always_inline)) void backward_loop(ck_unary_op op, pow_form form,
+                                                                const unary_args *a,
+                                                                int64_t begin, int64_t end) {
+    const float *x = a->x, *dy = a->dy, p = a->parameter;
+    float *out = a->out;
+    if (a->accumulate) {
+        for (int64_t i = begin; i < end; i++) {
+            float g = unary_gradient(op, form, x[i], dy[i], p);
+            out[i] = out[i] + g;
+        }
+    } else {
+        for (int64_t i = begin; i < end; i++) out[i] = unary_gradient(op, form, x[i], dy[i], p);
+    }
+}
+
+/* The forward (dy NULL) or backward loop, op and form constants where the callers below
+ * inline it. */
+static inline __attribute__((always_inline)) void unary_loop(ck_unary_op op, pow_form form,
+                                                             const unary_args *a,
+                                                             int64_t begin, int64_t end) {
+    if (a->dy)
+        backward_loop(op, form, a, begin, end);
+    else
+        forward_loop(op, form, a, begin, end);
+}
+
+/* The loops of pow, each compiled for its form and for each instruction set. */
+CK_VECTORIZED static void pow_range(const void *args, int64_t begin, int64_t end) {
+    const unary_args *a = args;
+    switch (a->form) {
+    case POW_ONE: unary_loop(CK_UNARY_POW, POW_ONE, a, begin, end); break;
+    case POW_IDENTITY: unary_loop(CK_UNARY_POW, POW_IDENTITY, a, begin, end); break;
+    case POW_SQUARE: unary_loop(CK_UNARY_POW, POW_SQUARE, a, begin, end); break;
+    case POW_CUBE: unary_loop(CK_UNARY_POW, POW_CUBE, a, begin, end); break;
+    case POW_RECIPROCAL: unary_loop(CK_UNARY_POW, POW_RECIPROCAL, a, begin, end); break;
+    case POW_SQRT: unary_loop(CK_UNARY_POW, POW_SQRT, a, begin, end); break;
+    case POW_INVERSE_SQRT: unary_loop(CK_UNARY_POW, POW_INVERSE_SQRT, a, begin, end); break;
+    case POW_EVEN: unary_loop(CK_UNARY_POW, POW_EVEN, a, begin, end); break;
+    case POW_ODD: unary_loop(CK_UNARY_POW, POW_ODD, a, begin, end); break;
+    default: unary_loop(CK_UNARY_POW, POW_NON_INTEGER, a, begin, end); break;
+    }
+}
+
+/* The loops of the other functions in plain arithmetic, with no product added in one
+ * expression (which the instruction sets with FMA would fuse, rounding once instead of
+ * twice) except in log (vector_math.h): each compiled for its function and for each
+ * instruction set. */
+CK_VECTORIZED static void arithmetic_range(const void *args, int64_t begin, int64_t end) {
+    const unary_args *a = args;
+    switch (a->op) {
+    case CK_UNARY_NEGATE: unary_loop(CK_UNARY_NEGATE, POW_ONE, a, begin, end); break;
+    case CK_UNARY_EXP: unary_loop(CK_UNARY_EXP, POW_ONE, a, begin, end); break;
+    case CK_UNARY_LOG: unary_loop(CK_UNARY_LOG, POW_ONE, a, begin, end); break;
+    case CK_UNARY_SQRT: unary_loop(CK_UNARY_SQRT, POW_ONE, a, begin, end); break;
+    default: unary_loop(CK_UNARY_ABS, POW_ONE, a, begin, end); break;
     }
 }
 
@@ -120,69 +195,25 @@ CK_VECTORIZED static void trig_gelu_range(const void *args, int64_t begin, int64
     }
 }
 
-/* ---- the others -------------------------------------------------------------------- */
-
-static void unary_forward_range(const void *args, int64_t begin, int64_t end) {
-    const unary_args *a = args;
-    for (int64_t i = begin; i < end; i++) a->out[i] = unary_value(a->op, a->x[i], a->parameter);
+static void run_unary(const unary_args *args, int64_t n) {
+    ck_unary_op op = args->op;
+    ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS),
+                    op == CK_UNARY_POW        ? pow_range
+                    : is_trig_or_gelu(op) ? trig_gelu_range
+                                              : arithmetic_range,
+                    args);
 }
 
 void ck_unary_forward(ck_unary_op op, int64_t n, const float *x, float parameter, float *y) {
-    unary_args args = {op, parameter, 0, x, 0, y};
-    ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS),
-                    is_trig_or_gelu(op) ? trig_gelu_range : unary_forward_range, &args);
-}
-
-/* dx (+)= dy * f'(x) over [begin, end), op a constant where the callers below inline it. */
-static inline __attribute__((always_inline)) void backward_loop(ck_unary_op op,
-                                                                const unary_args *a,
-                                                                int64_t begin, int64_t end) {
-    if (a->accumulate) {
-        for (int64_t i = begin; i < end; i++) {
-            float g = unary_gradient(op, a->x[i], a->dy[i], a->parameter);
-            a->out[i] = a->out[i] + g;
-        }
-    } else {
-        for (int64_t i = begin; i < end; i++)
-            a->out[i] = unary_gradient(op, a->x[i], a->dy[i], a->parameter);
-    }
-}
-
-/* Whether op's gradient is plain arithmetic, with no product added in one expression (which
- * the instruction sets with FMA would fuse, rounding once instead of twice): its loop
- * vectorizes and gives the same bits in every clone. */
-static inline int has_arithmetic_gradient(ck_unary_op op) {
-    return op == CK_UNARY_NEGATE || op == CK_UNARY_EXP || op == CK_UNARY_LOG ||
-           op == CK_UNARY_SQRT || op == CK_UNARY_ABS;
-}
-
-/* The backward loops of the functions with an arithmetic gradient, each compiled for its
- * function and for each instruction set. */
-CK_VECTORIZED static void arithmetic_backward_range(const void *args, int64_t begin,
-                                                    int64_t end) {
-    const unary_args *a = args;
-    switch (a->op) {
-    case CK_UNARY_NEGATE: backward_loop(CK_UNARY_NEGATE, a, begin, end); break;
-    case CK_UNARY_EXP: backward_loop(CK_UNARY_EXP, a, begin, end); break;
-    case CK_UNARY_LOG: backward_loop(CK_UNARY_LOG, a, begin, end); break;
-    case CK_UNARY_SQRT: backward_loop(CK_UNARY_SQRT, a, begin, end); break;
-    default: backward_loop(CK_UNARY_ABS, a, begin, end); break;
-    }
-}
-
-/* pow's backward loop (libm calls), for the baseline instruction set. */
-static void libm_backward_range(const void *args, int64_t begin, int64_t end) {
-    backward_loop(CK_UNARY_POW, args, begin, end);
+    unary_args args = {op, parameter, pow_form_of(parameter), 0, x, NULL, y};
+    run_unary(&args, n);
 }
 
 void ck_unary_backward(ck_unary_op op, int64_t n, const float *x, const float *y,
                        const float *dy, float parameter, int accumulate, float *dx) {
-    unary_args args = {op, parameter, accumulate, from_output(op) ? y : x, dy, dx};
-    ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS),
-                    has_arithmetic_gradient(op) ? arithmetic_backward_range
-                    : is_trig_or_gelu(op)       ? trig_gelu_range
-                                                : libm_backward_range,
-                    &args);
+    unary_args args = {op,           parameter, pow_form_of(parameter - 1.0f), accumulate,
+                       from_output(op) ? y : x, dy, dx};
+    run_unary(&args, n);
 }
 
 /* ---- scaled add and fill ---------------------------------------------------------------- */

@@ -38,7 +38,7 @@ static inline normal_at normal_distribution(float x) {
         0.04663047425787704,    0.015099252698765662,    0.0018849099311004773,
         -0.0008707224711777042, -0.0004067394926789539,  3.5755420874526235e-05,
         5.4480386933216005e-05, -3.0387844887357088e-06, -4.1599442068629845e-06};
-    double p = polynomial(coefficients, 12, s);
+    double p = polynomial_double(coefficients, 12, s);
     double tail = p * t;
     tail = tail * e;
     normal_at n;

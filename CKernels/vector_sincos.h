@@ -43,9 +43,9 @@ static inline float sine_float(float x, unsigned quarter_turns) {
                                   -0.0001983929702859513, 2.718000602762527e-06};
     static const double cosine[] = {1.0, -0.49999999686165947, 0.04166661967155616,
                                     -0.001388666444808746, 2.4382217562373375e-05};
-    double s = polynomial(sine, 5, z);
+    double s = polynomial_double(sine, 5, z);
     s = s * r;
-    double c = polynomial(cosine, 5, z);
+    double c = polynomial_double(cosine, 5, z);
     uint64_t quadrant = bits + quarter_turns; /* mod 4: sin, cos, -sin, -cos */
     double v = quadrant & 1 ? c : s;
     v = quadrant & 2 ? -v : v;

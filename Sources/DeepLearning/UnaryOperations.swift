@@ -9,13 +9,15 @@ extension Tensor {
     public static prefix func - (x: Tensor) -> Tensor { unary(.negate, x) }
 }
 
-/// e^x, element-wise.
+/// e^x, element-wise (within 1 ulp, with C's `expf` special values).
 public func exp(_ x: Tensor) -> Tensor { unary(.exp, x) }
-/// The natural logarithm, element-wise.
+/// The natural logarithm, element-wise (within 1 ulp, with C's `logf` special values).
 public func log(_ x: Tensor) -> Tensor { unary(.log, x) }
 /// The square root, element-wise.
 public func sqrt(_ x: Tensor) -> Tensor { unary(.sqrt, x) }
-/// x^exponent, element-wise (gradient exponent · x^(exponent − 1); 0 everywhere for exponent 0).
+/// x^exponent, element-wise (within 1 ulp, with C's `powf` special values: 1 for exponent 0
+/// even at NaN, NaN for a negative x and a fractional exponent); gradient
+/// exponent · x^(exponent − 1), 0 everywhere for exponent 0.
 public func pow(_ x: Tensor, _ exponent: Float) -> Tensor { unary(.pow, x, exponent) }
 /// |x|, element-wise; its gradient is sign(x), 0 at 0 (as PyTorch's).
 public func abs(_ x: Tensor) -> Tensor { unary(.abs, x) }

@@ -1,0 +1,136 @@
+// exp, log and pow of ck_unary_forward (vector_math.h, power.h) on awkward values (signed
+// zeros, infinities, NaN, subnormals, the edges of overflow and underflow, large arguments)
+// and on random samples, against Double references: within 1 ulp, with libm's special
+// values.
+import CKernels
+import DeepLearning
+import Foundation
+import XCTest
+
+final class ElementaryFunctionTests: XCTestCase {
+    private let awkward: [Float] = [
+        0, -0, .infinity, -.infinity, .nan, .leastNonzeroMagnitude, -.leastNonzeroMagnitude,
+        .leastNormalMagnitude, -.leastNormalMagnitude, Float.leastNormalMagnitude.nextDown,
+        .greatestFiniteMagnitude, -.greatestFiniteMagnitude, 1, -1, Float(1).nextUp,
+        Float(1).nextDown, 2, -2, 0.5, -0.5, 3, 1e-8, -1e-8, 1e20, -1e20,
+    ]
+
+    private func forward(_ op: ck_unary_op, _ x: [Float], _ p: Float = 0) -> [Float] {
+        var y = [Float](repeating: sentinel, count: x.count)
+        ck_unary_forward(op, Int64(x.count), x, p, &y)
+        return y
+    }
+
+    /// Random bit patterns (every sign, exponent and special value) and uniform values.
+    private func sample(_ count: Int, in range: ClosedRange<Float>, using rng: inout SeededGenerator)
+        -> [Float]
+    {
+        (0..<count / 2).map { _ in Float(bitPattern: UInt32(truncatingIfNeeded: rng.next())) }
+            + randomFloats(count - count / 2, in: range, using: &rng)
+    }
+
+    /// Asserts that got[i] is within `ulps` of reference(x[i]) in units of the float result's
+    /// last place (a zero with the reference's sign), infinite or NaN where the rounded
+    /// reference is.
+    private func assertWithinUlps(
+        _ got: [Float], _ x: [Float], _ reference: (Double) -> Double, ulps: Double,
+        _ what: String, file: StaticString = #filePath, line: UInt = #line
+    ) {
+        var failures = 0
+        for (y, v) in zip(got, x) {
+            let r = reference(Double(v)), rounded = Float(r)
+            let ok: Bool
+            if rounded.isNaN || rounded.isInfinite {
+                ok = y.isNaN ? rounded.isNaN : y == rounded
+            } else {
+                let ulp = Double(sign: .plus, exponent: max(r.exponent, -126) - 23, significand: 1)
+                ok = abs(Double(y) - r) <= ulps * ulp && (y != 0 || y.sign == r.sign)
+            }
+            if !ok {
+                failures += 1
+                if failures <= 5 {
+                    XCTFail("\(what): x \(v) gave \(y), reference \(r)", file: file, line: line)
+                }
+            }
+        }
+    }
+
+    func testExp() {
+        var rng = SeededGenerator(seed: 71)
+        let edges: [Float] = [
+            0x1.62e42ep6, 0x1.62e430p6, -0x1.5d589ep6, -0x1.5d58a0p6, -0x1.9fe368p6,
+            -0x1.9fe36ap6, -103.97, -104, -1000, 1000, 88, -87, 0x1p-30, -0x1p-30,
+        ]
+        let x = awkward + edges + sample(200_000, in: -104...89, using: &rng)
+        assertWithinUlps(forward(CK_UNARY_EXP, x), x, { Foundation.exp($0) }, ulps: 0.77, "exp")
+        // e^0 = 1 exactly, and e^x > 0 down to the least subnormal.
+        XCTAssertEqual(forward(CK_UNARY_EXP, [0, -0]), [1, 1])
+        XCTAssertEqual(forward(CK_UNARY_EXP, [-103.2])[0], .leastNonzeroMagnitude)
+    }
+
+    func testLog() {
+        var rng = SeededGenerator(seed: 72)
+        let x = awkward + sample(200_000, in: 0...100, using: &rng)
+        assertWithinUlps(forward(CK_UNARY_LOG, x), x, { Foundation.log($0) }, ulps: 0.96, "log")
+        let special = forward(CK_UNARY_LOG, [0, -0, -1, -.infinity, .infinity, 1])
+        XCTAssertEqual(Array(special.prefix(2)), [-.infinity, -.infinity])
+        XCTAssertTrue(special[2].isNaN && special[3].isNaN)
+        XCTAssertEqual(Array(special.suffix(2)), [.infinity, 0])
+    }
+
+    /// Every exponent with a form of its own, and others, at the awkward values: powf's
+    /// special values (signed zeros, infinities, NaN, +-1); and on random samples within 1 ulp.
+    func testPow() {
+        var rng = SeededGenerator(seed: 73)
+        let exponents: [Float] = [
+            0, -0, 1, 2, 3, -1, 0.5, -0.5, 2.5, -2.5, 4, -3, 5, -2, 0.1, 1.5, -1.5, 33.5, 100,
+            101, 1e10, 16_777_218, -16_777_218, 8_388_609, -8_388_609, .infinity, -.infinity, .nan,
+        ]
+        for p in exponents {
+            let x = awkward + sample(20_000, in: -4...4, using: &rng)
+            let y = forward(CK_UNARY_POW, x, p)
+            assertWithinUlps(y, x, { Foundation.pow($0, Double(p)) }, ulps: 0.51, "pow p \(p)")
+            for (value, result) in zip(awkward, y) {
+                let powf = Foundation.pow(value, p)
+                guard powf.isNaN || powf.isInfinite || powf == 0 || abs(powf) == 1 else { continue }
+                XCTAssertTrue(
+                    result.isNaN ? powf.isNaN : result == powf && result.sign == powf.sign,
+                    "pow(\(value), \(p)): \(result), powf \(powf)")
+            }
+        }
+    }
+
+    /// The gradient p x^(p-1) dy of each form (p - 1 with a form of its own or not), within
+    /// 2 ulp of the exact product (the two products round once each).
+    func testPowGradient() {
+        var rng = SeededGenerator(seed: 74)
+        for p: Float in [2, 3, 4, 1.5, 0.5, -1, 2.5, -0.5, 6, 1] {
+            let x = randomFloats(10_000, in: -4...4, using: &rng), dy = randomFloats(10_000, using: &rng)
+            var dx = [Float](repeating: sentinel, count: x.count)
+            ck_unary_backward(CK_UNARY_POW, Int64(x.count), x, nil, dy, p, 0, &dx)
+            let reference = { (i: Double) -> Double in
+                Double(dy[Int(i)]) * Double(p) * Foundation.pow(Double(x[Int(i)]), Double(p - 1))
+            }
+            assertWithinUlps(dx, (0..<x.count).map { Float($0) }, reference, ulps: 2,
+                             "pow gradient p \(p)")
+        }
+    }
+
+    /// Forward and accumulated backward of exp, log and pow of each form on sizes that go
+    /// parallel: the same bits on 1 and 2 threads.
+    func testResultsAreIndependentOfTheThreadCount() {
+        var rng = SeededGenerator(seed: 75)
+        let n = 100_003
+        let x = randomFloats(n, in: -3...3, using: &rng), dy = randomFloats(n, using: &rng)
+        let cases: [(ck_unary_op, Float)] = [(CK_UNARY_EXP, 0), (CK_UNARY_LOG, 0)]
+            + [2, 3, 4, 0.5, -1, 2.5, 5, -0.5].map { (CK_UNARY_POW, $0) }
+        for (op, p) in cases {
+            assertSameResultForThreadCounts([1, 2], "op \(op.rawValue) p \(p)") { () -> [Float] in
+                var y = [Float](repeating: 0, count: n), dx = [Float](repeating: 1, count: n)
+                ck_unary_forward(op, Int64(n), x, p, &y)
+                ck_unary_backward(op, Int64(n), x, y, dy, p, 1, &dx)
+                return y + dx
+            }
+        }
+    }
+}
