@@ -4,6 +4,7 @@
 //   kernels   the C kernels against OpenBLAS, memcpy and plain loops
 //   training  whole training runs, rotated with numpy, JAX and PyTorch by peers/run_peers.py
 //   graph     operations recorded for backward() against the fused layers, same run
+//   operations  one operation or layer on the graph at a time, for peers/operations_rounds.py
 //
 //     swift run -c release --package-path Benchmarks kernels [--quick] [--filter gemm]
 //     swift run -c release --package-path Benchmarks training [--quick]
@@ -64,6 +65,10 @@ let package = Package(
                 .product(name: "SpiralExperiment", package: "Examples"),
                 "BenchmarkArguments", "BenchmarkMachine",
             ]
+        ),
+        .executableTarget(
+            name: "operations",
+            dependencies: [.product(name: "DeepLearning", package: "DeepLearning")]
         ),
     ]
 )

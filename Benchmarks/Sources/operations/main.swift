@@ -1,0 +1,162 @@
+// One operation or layer on the graph, forward plus backward, timed for
+// peers/operations_rounds.py, which runs this program beside PyTorch's
+// (peers/operations_torch.py) and compares them round by round.
+//
+// Reads lines "<case> <threads> <iterations>" on standard input and answers each with the
+// seconds one forward plus backward pass took, the mean of `iterations` passes after one
+// untimed pass. A case is "<operation>:<sizes>", the sizes joined by "x"; the operations and
+// what their sizes mean are those of `pass(for:)`. Every input is drawn from a fixed seed, and
+// the output gradient is ones unless the case says otherwise.
+//
+//     printf 'exp:256x1024 1 100\n' | swift run -c release --package-path Benchmarks operations
+import DeepLearning
+import Foundation
+
+nonisolated(unsafe) var generator = SeededGenerator(seed: 0)
+
+/// A tensor of standard normal values.
+func normal(_ shape: [Int], requiresGradient: Bool = true) -> Tensor {
+    let count = shape.reduce(1, *)
+    return Tensor(shape: shape, values: (0..<count).map { _ in generator.nextNormal() },
+                  requiresGradient: requiresGradient)
+}
+
+func ones(_ shape: [Int]) -> Tensor {
+    Tensor(shape: shape, values: Array(repeating: 1, count: shape.reduce(1, *)))
+}
+
+/// The forward plus backward pass of `case`, its inputs made once.
+func pass(for testCase: String) -> () -> Void {
+    let parts = testCase.split(separator: ":")
+    let operation = String(parts[0])
+    let sizes = parts.count > 1 ? parts[1].split(separator: "x").map { Int($0)! } : []
+    switch operation {
+    // Element-wise on two tensors of `sizes`; div divides by b² + 1, away from 0.
+    case "add", "mul", "div":
+        let (a, b, dy) = (normal(sizes), normal(sizes), ones(sizes))
+        return {
+            let y = operation == "add" ? a + b : operation == "mul" ? a * b : a / (b * b + 1)
+            y.backward(dy)
+        }
+    // [N, F] with a bias [F] added or multiplied.
+    case "addbias", "mulbias":
+        let (a, bias, dy) = (normal(sizes), normal([sizes.last!]), ones(sizes))
+        return { (operation == "addbias" ? a + bias : a * bias).backward(dy) }
+    // [N, C, H, W] times a per-channel [1, C, 1, 1].
+    case "mulchan":
+        let (a, scale, dy) = (normal(sizes), normal([1, sizes[1], 1, 1]), ones(sizes))
+        return { (a * scale).backward(dy) }
+    case "addscalar":
+        let (a, dy) = (normal(sizes), ones(sizes))
+        return { (a * 2 + 1).backward(dy) }
+    // One function of a tensor of `sizes`; log and sqrt of |x| + 0.1.
+    case "exp", "log", "tanh", "sigmoid", "relu", "gelu", "sqrt", "sin", "abs", "pow2":
+        let drawn = normal(sizes, requiresGradient: false)
+        let x = operation == "log" || operation == "sqrt"
+            ? Tensor(shape: sizes, values: drawn.values.map { Swift.abs($0) + 0.1 },
+                     requiresGradient: true)
+            : Tensor(shape: sizes, values: drawn.values, requiresGradient: true)
+        let dy = ones(sizes)
+        let function: (Tensor) -> Tensor = switch operation {
+        case "exp": exp
+        case "log": log
+        case "tanh": tanh
+        case "sigmoid": sigmoid
+        case "relu": { relu($0) }
+        case "gelu": gelu
+        case "sqrt": sqrt
+        case "sin": sin
+        case "pow2": { pow($0, 2) }
+        default: abs
+        }
+        return { function(x).backward(dy) }
+    case "sum":
+        let a = normal(sizes)
+        return { a.sum().backward() }
+    case "mean":
+        let a = normal(sizes)
+        return { a.mean().backward() }
+    case "max":
+        let a = normal(sizes)
+        return { a.max().backward() }
+    // sum0, sum1, mean0, mean1: along the axis the last digit names.
+    case "sum0", "sum1", "mean0", "mean1":
+        let a = normal(sizes)
+        let axis = Int(String(operation.last!))!
+        var reduced = sizes
+        reduced.remove(at: axis)
+        let dy = ones(reduced)
+        let sum = operation.hasPrefix("sum")
+        return { (sum ? a.sum(alongAxis: axis) : a.mean(alongAxis: axis)).backward(dy) }
+    case "max1":
+        let (a, dy) = (normal(sizes), ones([sizes[0]]))
+        return { a.max(alongAxis: 1).values.backward(dy) }
+    // Along the last axis, with a normal output gradient.
+    case "softmax", "logsoftmax":
+        let (a, dy) = (normal(sizes), normal(sizes, requiresGradient: false))
+        return { (operation == "softmax" ? softmax(a) : logSoftmax(a)).backward(dy) }
+    // [N, classes], sample i of class i mod classes.
+    case "xent":
+        let a = normal(sizes)
+        let labels = (0..<sizes[0]).map { Int32($0 % sizes[1]) }
+        return { try! crossEntropy(a, labels: labels).backward() }
+    case "mse":
+        let (a, target) = (normal(sizes), normal(sizes, requiresGradient: false))
+        return { meanSquaredError(a, target).backward() }
+    // m x k x n: [m, k] times [k, n].
+    case "matmul":
+        let (a, b) = (normal([sizes[0], sizes[1]]), normal([sizes[1], sizes[2]]))
+        let dy = ones([sizes[0], sizes[2]])
+        return { matmul(a, b).backward(dy) }
+    // batch x inputs x outputs, with or without a ReLU after it.
+    case "linear", "linrelu":
+        let layer = Linear(sizes[1], sizes[2])
+        let (x, dy) = (normal([sizes[0], sizes[1]]), ones([sizes[0], sizes[2]]))
+        return operation == "linear" ? { layer(x).backward(dy) } : { relu(layer(x)).backward(dy) }
+    // N x input channels x side x output channels: 3 x 3 filters, padding 1.
+    case "conv":
+        let layer = Conv2D(inputChannels: sizes[1], outputChannels: sizes[3], kernelSize: 3,
+                           padding: 1)
+        let x = normal([sizes[0], sizes[1], sizes[2], sizes[2]])
+        let dy = ones([sizes[0], sizes[3], sizes[2], sizes[2]])
+        return { layer(x).backward(dy) }
+    // N x channels x side: 2 x 2 windows.
+    case "maxpool", "avgpool":
+        let layer: any Function = operation == "maxpool" ? MaxPool2D(kernelSize: 2)
+            : AvgPool2D(kernelSize: 2)
+        let x = normal([sizes[0], sizes[1], sizes[2], sizes[2]])
+        let dy = ones([sizes[0], sizes[1], sizes[2] / 2, sizes[2] / 2])
+        return { layer(x).backward(dy) }
+    // bn2d: N x channels x side; bn1d: N x features. A normal output gradient.
+    case "bn2d", "bn1d":
+        let shape = operation == "bn2d" ? [sizes[0], sizes[1], sizes[2], sizes[2]] : sizes
+        let layer = BatchNorm(features: sizes[1])
+        let (x, dy) = (normal(shape), normal(shape, requiresGradient: false))
+        return { layer(x).backward(dy) }
+    case "flatten":
+        let x = normal(sizes)
+        let dy = ones([sizes[0], sizes.dropFirst().reduce(1, *)])
+        return { Flatten()(x).backward(dy) }
+    default:
+        fatalError("operations: unknown operation \(operation) in case \(testCase)")
+    }
+}
+
+var passes: [String: () -> Void] = [:]
+while let line = readLine() {
+    let fields = line.split(separator: " ").map(String.init)
+    guard fields.count == 3, let threads = Int(fields[1]), let iterations = Int(fields[2]),
+          iterations > 0 else {
+        if !fields.isEmpty { fatalError("operations: expected \"<case> <threads> <iterations>\", got \"\(line)\"") }
+        continue
+    }
+    Threads.count = threads
+    let run = passes[fields[0]] ?? pass(for: fields[0])
+    passes[fields[0]] = run
+    run()
+    let start = DispatchTime.now().uptimeNanoseconds
+    for _ in 0..<iterations { run() }
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    print(seconds / Double(iterations))
+    fflush(nil) // the driver reads each answer as it comes
+}

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""PyTorch's side of the `operations` benchmark (Benchmarks/Sources/operations): the same cases
+on PyTorch eager, read and answered in the same way. Reads lines "<case> <threads>
+<iterations>" on standard input and answers each with the seconds one forward plus backward
+pass took, the mean of `iterations` passes after one untimed pass, on torch.set_num_threads
+threads. The cases and their sizes are those of the Swift program."""
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+torch.manual_seed(0)
+
+
+def normal(shape, requires_grad=True):
+    return torch.randn(*shape).requires_grad_(requires_grad)
+
+
+UNARY = {"exp": torch.exp, "log": torch.log, "tanh": torch.tanh, "sigmoid": torch.sigmoid,
+         "relu": torch.relu, "gelu": F.gelu, "sqrt": torch.sqrt, "sin": torch.sin,
+         "abs": torch.abs, "pow2": lambda x: torch.pow(x, 2)}
+
+
+def image(sizes):
+    """N x channels x side (x anything): the [N, channels, side, side] input."""
+    return [sizes[0], sizes[1], sizes[2], sizes[2]]
+
+
+def make_pass(case):
+    """The forward plus backward pass of case, its inputs made once."""
+    operation, _, size_text = case.partition(":")
+    sizes = [int(s) for s in size_text.split("x")] if size_text else []
+    if operation in ("add", "mul", "div"):
+        a, b, dy = normal(sizes), normal(sizes), torch.ones(sizes)
+        apply = {"add": lambda: a + b, "mul": lambda: a * b, "div": lambda: a / (b * b + 1)}
+        return lambda: apply[operation]().backward(dy)
+    if operation in ("addbias", "mulbias"):
+        a, bias, dy = normal(sizes), normal([sizes[-1]]), torch.ones(sizes)
+        return lambda: (a + bias if operation == "addbias" else a * bias).backward(dy)
+    if operation == "mulchan":
+        a, scale, dy = normal(sizes), normal([1, sizes[1], 1, 1]), torch.ones(sizes)
+        return lambda: (a * scale).backward(dy)
+    if operation == "addscalar":
+        a, dy = normal(sizes), torch.ones(sizes)
+        return lambda: (a * 2 + 1).backward(dy)
+    if operation in UNARY:
+        x = normal(sizes, requires_grad=False)
+        if operation in ("log", "sqrt"):
+            x = x.abs() + 0.1
+        x.requires_grad_(True)
+        function, dy = UNARY[operation], torch.ones(sizes)
+        return lambda: function(x).backward(dy)
+    if operation in ("sum", "mean", "max"):
+        a = normal(sizes)
+        reduce = {"sum": torch.sum, "mean": torch.mean, "max": torch.max}[operation]
+        return lambda: reduce(a).backward()
+    if operation in ("sum0", "sum1", "mean0", "mean1"):
+        a, axis = normal(sizes), int(operation[-1])
+        dy = torch.ones(sizes[:axis] + sizes[axis + 1:])
+        reduce = torch.sum if operation.startswith("sum") else torch.mean
+        return lambda: reduce(a, dim=axis).backward(dy)
+    if operation == "max1":
+        a, dy = normal(sizes), torch.ones(sizes[0])
+        return lambda: a.max(dim=1).values.backward(dy)
+    if operation in ("softmax", "logsoftmax"):
+        a, dy = normal(sizes), torch.randn(sizes)
+        function = F.softmax if operation == "softmax" else F.log_softmax
+        return lambda: function(a, dim=-1).backward(dy)
+    if operation == "xent":
+        a, labels = normal(sizes), torch.arange(sizes[0]) % sizes[1]
+        return lambda: F.cross_entropy(a, labels).backward()
+    if operation == "mse":
+        a, target = normal(sizes), torch.randn(sizes)
+        return lambda: F.mse_loss(a, target).backward()
+    if operation == "matmul":
+        a, b, dy = normal(sizes[:2]), normal(sizes[1:]), torch.ones(sizes[0], sizes[2])
+        return lambda: (a @ b).backward(dy)
+    if operation in ("linear", "linrelu"):
+        layer, x = nn.Linear(sizes[1], sizes[2]), normal(sizes[:2])
+        dy = torch.ones(sizes[0], sizes[2])
+        if operation == "linear":
+            return lambda: layer(x).backward(dy)
+        return lambda: torch.relu(layer(x)).backward(dy)
+    if operation == "conv":
+        layer = nn.Conv2d(sizes[1], sizes[3], 3, padding=1)
+        x, dy = normal(image(sizes)), torch.ones(sizes[0], sizes[3], sizes[2], sizes[2])
+        return lambda: layer(x).backward(dy)
+    if operation in ("maxpool", "avgpool"):
+        layer = nn.MaxPool2d(2) if operation == "maxpool" else nn.AvgPool2d(2)
+        x, dy = normal(image(sizes)), torch.ones(sizes[0], sizes[1], sizes[2] // 2, sizes[2] // 2)
+        return lambda: layer(x).backward(dy)
+    if operation in ("bn2d", "bn1d"):
+        shape = image(sizes) if operation == "bn2d" else sizes
+        layer = nn.BatchNorm2d(sizes[1]) if operation == "bn2d" else nn.BatchNorm1d(sizes[1])
+        x, dy = normal(shape), torch.randn(shape)
+        return lambda: layer(x).backward(dy)
+    if operation == "flatten":
+        x = normal(sizes)
+        dy = torch.ones(sizes[0], x[0].numel())
+        return lambda: torch.flatten(x, 1).backward(dy)
+    raise SystemExit("operations_torch.py: unknown operation %s in case %s" % (operation, case))
+
+
+def main():
+    passes = {}
+    for line in sys.stdin:
+        fields = line.split()
+        if not fields:
+            continue
+        case, threads, iterations = fields[0], int(fields[1]), int(fields[2])
+        torch.set_num_threads(threads)
+        if case not in passes:
+            passes[case] = make_pass(case)
+        run = passes[case]
+        run()
+        start = time.perf_counter()
+        for _ in range(iterations):
+            run()
+        print((time.perf_counter() - start) / iterations, flush=True)
+
+
+if __name__ == "__main__":
+    main()
