@@ -30,17 +30,19 @@ typedef enum {
     POW_NON_INTEGER,   /* p not an integer, or NaN: |x|^p, NaN for a finite x < 0 */
 } pow_form;
 
-static inline pow_form pow_form_of(float p) {
-    if (p == 0.0f) return POW_ONE;
-    if (p == 1.0f) return POW_IDENTITY;
-    if (p == 2.0f) return POW_SQUARE;
-    if (p == 3.0f) return POW_CUBE;
-    if (p == -1.0f) return POW_RECIPROCAL;
-    if (p == 0.5f) return POW_SQRT;
-    if (p == -0.5f) return POW_INVERSE_SQRT;
-    if (!(p == truncf(p))) return POW_NON_INTEGER; /* NaN too */
-    /* From 2^24 on (and at infinity) every float is even. */
-    return fabsf(p) < 0x1p24f && (int32_t)p % 2 != 0 ? POW_ODD : POW_EVEN;
+/* p is a double so that the backward pass can pass a float exponent minus 1 exactly (in float,
+ * 2^24 + 2 - 1 would round to the even 2^24). */
+static inline pow_form pow_form_of(double p) {
+    if (p == 0.0) return POW_ONE;
+    if (p == 1.0) return POW_IDENTITY;
+    if (p == 2.0) return POW_SQUARE;
+    if (p == 3.0) return POW_CUBE;
+    if (p == -1.0) return POW_RECIPROCAL;
+    if (p == 0.5) return POW_SQRT;
+    if (p == -0.5) return POW_INVERSE_SQRT;
+    if (!(p == trunc(p))) return POW_NON_INTEGER; /* NaN too */
+    /* From 2^53 on (and at infinity) every double is even. */
+    return fabs(p) < 0x1p53 && (int64_t)p % 2 != 0 ? POW_ODD : POW_EVEN;
 }
 
 /* log(a) for a double a that is a positive finite float (normal as a double), relative error
@@ -82,7 +84,7 @@ static inline __attribute__((always_inline)) double exp_for_float(double z) {
 /* |x|^p for p not 0 (nor +-1/2, 1, 2, 3, -1, which have their forms), as e^(p log|x|) in
  * double, rounded to float once: powf's values at |x| = 0, 1, +inf and NaN and for infinite
  * or NaN p. Below -104 (or from 89 on) p log|x| gives +0 (+inf). */
-static inline __attribute__((always_inline)) float pow_magnitude(float x, float p) {
+static inline __attribute__((always_inline)) float pow_magnitude(float x, double p) {
     double a = fabs((double)x);
     double log_a = log_of_float_magnitude(a);
     log_a = a > 0.0 && a < INFINITY ? log_a : a == 0.0 ? -INFINITY : a; /* +inf, NaN stay */
@@ -91,8 +93,9 @@ static inline __attribute__((always_inline)) float pow_magnitude(float x, float 
     return (float)exp_for_float(z);
 }
 
+/* x^p for p of the given form (pow_form_of(p)). */
 static inline __attribute__((always_inline)) float pow_by_form(pow_form form, float x,
-                                                                float p) {
+                                                                double p) {
     switch (form) {
     case POW_ONE: return 1.0f;
     case POW_IDENTITY: return x;

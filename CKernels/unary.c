@@ -42,7 +42,7 @@ static inline int from_output(ck_unary_op op) {
 }
 
 /* dy * f'(x), from v = y for from_output(op), else v = x, the parameter p and form, pow's
- * form of p - 1. */
+ * form of p - 1 (taken in double, where it is exact). */
 static inline __attribute__((always_inline)) float unary_gradient(ck_unary_op op, pow_form form, float v, float dy, float p) {
     const float x = v, y = v;
     switch (op) {
@@ -50,7 +50,7 @@ static inline __attribute__((always_inline)) float unary_gradient(ck_unary_op op
     case CK_UNARY_EXP: return dy * y;
     case CK_UNARY_LOG: return dy / x;
     case CK_UNARY_SQRT: return dy * 0.5f / y;
-    case CK_UNARY_POW: return p == 0.0f ? 0.0f : dy * p * pow_by_form(form, x, p - 1.0f);
+    case CK_UNARY_POW: return p == 0.0f ? 0.0f : dy * p * pow_by_form(form, x, (double)p - 1.0);
     default: /* CK_UNARY_ABS: sign(x), 0 at 0, NaN at NaN */
         return x > 0.0f ? dy : x < 0.0f ? -dy : x == 0.0f ? 0.0f : x;
     }
@@ -211,7 +211,7 @@ void ck_unary_forward(ck_unary_op op, int64_t n, const float *x, float parameter
 
 void ck_unary_backward(ck_unary_op op, int64_t n, const float *x, const float *y,
                        const float *dy, float parameter, int accumulate, float *dx) {
-    unary_args args = {op,           parameter, pow_form_of(parameter - 1.0f), accumulate,
+    unary_args args = {op,           parameter, pow_form_of((double)parameter - 1.0), accumulate,
                        from_output(op) ? y : x, dy, dx};
     run_unary(&args, n);
 }

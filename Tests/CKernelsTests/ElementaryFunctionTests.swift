@@ -116,6 +116,22 @@ final class ElementaryFunctionTests: XCTestCase {
         }
     }
 
+    /// The gradient's sign for integer exponents from 2^24 on, where p - 1 in Float rounds to
+    /// the even p (or to -2^24 from -2^24 - 1): odd p - 1 gives x^(p-1) the sign of x. At
+    /// x = -1, -0, -2 and -0.5 the exact gradient p x^(p-1) is ±p, ±0 or ±inf.
+    func testPowGradientOfHugeIntegerExponents() {
+        let x: [Float] = [-1, 1, -0.0, 0, -2, -0.5], dy = [Float](repeating: 1, count: 6)
+        for p: Float in [16_777_218, -16_777_216, 3e7, -3e7, 16_777_216] {
+            var dx = [Float](repeating: sentinel, count: x.count)
+            ck_unary_backward(CK_UNARY_POW, Int64(x.count), x, nil, dy, p, 0, &dx)
+            for (v, g) in zip(x, dx) {
+                let exact = Float(Double(p) * Foundation.pow(Double(v), Double(p) - 1))
+                XCTAssertTrue(g == exact && g.sign == exact.sign,
+                              "pow gradient at x \(v), p \(p): \(g), exact \(exact)")
+            }
+        }
+    }
+
     /// Forward and accumulated backward of exp, log and pow of each form on sizes that go
     /// parallel: the same bits on 1 and 2 threads.
     func testResultsAreIndependentOfTheThreadCount() {
