@@ -8,7 +8,8 @@
  * into one target element: each target element is then its own sum, in double, of its terms
  * (and of its value first, when accumulating), rounded to float once: in row-major order
  * when the target keeps the last dimension; when it sums the last dimension too, in double
- * lanes (sum_lanes.h), the term at index j along the last dimension in lane j % SUM_LANES.
+ * lanes (sum_lanes.h), the term at index j along the last dimension in lane j % SUM_LANES
+ * (the terms past a row's last full block of SUM_LANES in the rest, in order).
  * Rows whose operands are dense or broadcast along them (strides 0 or 1) run in loops
  * compiled for those strides, which the compiler vectorizes: the same terms. Threads split
  * the range of one dimension along which the target's stride is not 0 (the outermost such),
@@ -141,8 +142,8 @@ static inline __attribute__((always_inline)) void walk_row(
 #undef ROW
 }
 
-/* Adds the n terms of one row to the lanes in blocks (sum_lanes.h): term j to lane
- * j % SUM_LANES. */
+/* Adds the n terms of one row to the partial sums (sum_lanes.h): term j of the full blocks to
+ * lane j % SUM_LANES, the last n % SUM_LANES to the rest. */
 static inline __attribute__((always_inline)) void sum_row_strided(
     int kind, int64_t n, const float *dy, int64_t sd, const float *a, int64_t sa,
     const float *b, int64_t sb, sum_lanes *lane) {
@@ -153,11 +154,7 @@ static inline __attribute__((always_inline)) void sum_row_strided(
             terms[k] = term(kind, dy[(j + k) * sd], a[(j + k) * sa], b[(j + k) * sb]);
         sum_lanes_add_block(lane, terms);
     }
-    if (j == n) return;
-    for (int k = 0; k < SUM_LANES; k++)
-        terms[k] = j + k < n ? term(kind, dy[(j + k) * sd], a[(j + k) * sa], b[(j + k) * sb])
-                             : -0.0f;
-    sum_lanes_add_block(lane, terms);
+    for (; j < n; j++) lane->rest += term(kind, dy[j * sd], a[j * sa], b[j * sb]);
 }
 
 /* sum_row_strided, compiled for the usual strides. */

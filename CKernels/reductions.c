@@ -14,7 +14,7 @@ CK_VECTORIZED static double sum_range(const void *args, int64_t begin, int64_t e
     const float *x = args;
     sum_lanes lane;
     sum_lanes_begin(&lane);
-    sum_lanes_add(&lane, end - begin, x + begin);
+    sum_lanes_add(&lane, end - begin, x + begin, 0);
     return sum_lanes_total(0.0, &lane);
 }
 

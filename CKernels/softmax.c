@@ -2,27 +2,28 @@
  * independent: threads split the rows, never a row.
  *
  * Each row's sum (of its exponentials, of dy, or of the products dy * y) is taken in double in
- * LANES partial sums: element j goes to partial sum j % LANES, then the partial sums are added
- * in order (a row shorter than LANES is summed in order). The order depends only on the row's
- * length, not on the instruction set or the thread count; against a sum in order it changes
- * the last bits of a long row's sum, not its accuracy. The file is compiled without
- * contracting a * b + c into a fused multiply-add (FP_CONTRACT OFF, which also holds in the
- * inlined exp_nonpositive and log_positive), so that every instruction-set clone of a kernel
- * computes the same bits. */
+ * the partial sums of sum_lanes.h: element j to lane j % SUM_LANES, the elements past the last
+ * full SUM_LANES to one more in order, the lanes added in a fixed tree, then that one. The
+ * order depends only on the row's length, not on the instruction set or the thread count;
+ * against a sum in order it changes the last bits of a long row's sum, not its accuracy. The
+ * file is compiled without contracting a * b + c into a fused multiply-add (FP_CONTRACT OFF,
+ * which also holds in the inlined exp_nonpositive and log_positive), so that every
+ * instruction-set clone of a kernel computes the same bits. */
 #pragma STDC FP_CONTRACT OFF
 
 #include "ckernels.h"
+#include "sum_lanes.h"
 #include "threading.h"
 #include "vector_math.h"
 
 #include <math.h>
 
-/* The partial sums and maxima of a row: a vector of AVX-512 floats (two of doubles). */
-enum { LANES = 16 };
+/* The running maxima of a row: a vector of AVX-512 floats. */
+enum { MAX_LANES = 16 };
 
-/* Rows of fewer classes are taken in groups of up to this many elements (a multiple of LANES),
- * so that their exponentials fill vector lanes however few classes a row has; wider rows
- * are taken one by one. */
+/* Rows of fewer classes are taken in groups of up to this many elements (a multiple of
+ * SUM_LANES), so that their exponentials fill vector lanes however few classes a row has;
+ * wider rows are taken one by one. */
 enum { GROUP = 1024 };
 
 /* How many of `rows` rows of `classes` elements the next group takes: at least one. */
@@ -31,16 +32,16 @@ static inline int64_t group_rows(int64_t classes, int64_t rows) {
     return fit < rows ? fit : rows;
 }
 
-/* The maximum of z[0..classes) (classes >= 1), in LANES running maxima. A NaN element is
+/* The maximum of z[0..classes) (classes >= 1), in MAX_LANES running maxima. A NaN element is
  * passed over (its exponential is NaN, so the row's results are NaN all the same). */
 static inline __attribute__((always_inline)) float row_max(int64_t classes, const float *z) {
-    float lane[LANES];
-    for (int l = 0; l < LANES; l++) lane[l] = -INFINITY;
+    float lane[MAX_LANES];
+    for (int l = 0; l < MAX_LANES; l++) lane[l] = -INFINITY;
     int64_t j = 0;
-    for (; j + LANES <= classes; j += LANES)
-        for (int l = 0; l < LANES; l++) lane[l] = z[j + l] > lane[l] ? z[j + l] : lane[l];
+    for (; j + MAX_LANES <= classes; j += MAX_LANES)
+        for (int l = 0; l < MAX_LANES; l++) lane[l] = z[j + l] > lane[l] ? z[j + l] : lane[l];
     float max = lane[0];
-    for (int l = 1; l < LANES; l++) max = lane[l] > max ? lane[l] : max;
+    for (int l = 1; l < MAX_LANES; l++) max = lane[l] > max ? lane[l] : max;
     for (; j < classes; j++) max = z[j] > max ? z[j] : max;
     return max;
 }
@@ -60,31 +61,13 @@ static inline __attribute__((always_inline)) void shifted_exp(int64_t n, const f
     for (int64_t k = 0; k < n; k++) e[k] = exp_nonpositive(z[k] - shift);
 }
 
-/* Adds x[k] (times b[k] unless b is NULL, the product exact in double) to the partial sum
- * lane[k % LANES], for k in [0, n). Always inlined with b constant, so that lane stays in
- * registers. */
-static inline __attribute__((always_inline)) void add_to_lanes(double lane[LANES], int64_t n,
-                                                               const float *x, const float *b) {
-    int64_t k = 0;
-    for (; k + LANES <= n; k += LANES)
-        for (int l = 0; l < LANES; l++) lane[l] += b ? (double)x[k + l] * b[k + l] : x[k + l];
-    for (int l = 0; k + l < n; l++) lane[l] += b ? (double)x[k + l] * b[k + l] : x[k + l];
-}
-
-/* The total of the partial sums of n elements, added in order: a row shorter than LANES is
- * summed in order. */
-static inline double lanes_total(const double lane[LANES], int64_t n) {
-    double total = lane[0];
-    for (int l = 1; l < LANES && l < n; l++) total += lane[l];
-    return total;
-}
-
 /* The sum of x[k] (times b[k] unless b is NULL) over k in [0, n), in partial sums. */
 static inline __attribute__((always_inline)) double row_sum(int64_t n, const float *x,
                                                             const float *b) {
-    double lane[LANES] = {0};
-    add_to_lanes(lane, n, x, b);
-    return lanes_total(lane, n);
+    sum_lanes lane;
+    sum_lanes_begin(&lane);
+    sum_lanes_add(&lane, n, x, b);
+    return sum_lanes_total(0.0, &lane);
 }
 
 typedef struct {
@@ -158,13 +141,14 @@ void ck_softmax_backward(int64_t rows, int64_t classes, const float *y, const fl
  * the exponentials taken GROUP at a time into the buffer e. */
 static inline __attribute__((always_inline)) double row_sum_exp(int64_t classes, const float *z,
                                                                 float max, float e[GROUP]) {
-    double lane[LANES] = {0};
+    sum_lanes lane;
+    sum_lanes_begin(&lane);
     for (int64_t j = 0; j < classes; j += GROUP) {
         const int64_t n = classes - j < GROUP ? classes - j : GROUP;
         shifted_exp(n, z + j, max, e);
-        add_to_lanes(lane, n, e, 0);
+        sum_lanes_add(&lane, n, e, 0);
     }
-    return lanes_total(lane, classes);
+    return sum_lanes_total(0.0, &lane);
 }
 
 /* y = (z - max) - log(sum of e^(z - max)), the sum rounded to float before its logarithm.

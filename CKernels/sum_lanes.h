@@ -1,16 +1,18 @@
 /* Internal: long sums of floats in double that run as vectors. A sum runs in SUM_LANES
- * double partial sums (lanes), the terms taken in blocks of SUM_LANES, term k of each block
- * added to lane k (a last, partial block padded with -0.0), and the lanes are added at the
- * end in a fixed tree (sum_lanes_total). The lanes are one vector of the compiler's vector
- * extension: as many registers as the instruction set needs (two on AVX-512, four on AVX2,
- * eight on SSE2), the same additions in each, so the bits depend on neither the instruction
- * set nor (the order being fixed) the thread count.
+ * double partial sums (lanes) and one more (the rest): the terms taken in blocks of
+ * SUM_LANES, term k of each block added to lane k; terms that do not fill a block (a row's
+ * last n % SUM_LANES) added to the rest in order. The total is start, plus the lanes added
+ * in a fixed tree, plus the rest (sum_lanes_total). The lanes are one vector of the
+ * compiler's vector extension: as many registers as the instruction set needs (two on
+ * AVX-512, four on AVX2, eight on SSE2), the same additions in each, so the bits depend on
+ * neither the instruction set nor (the order being fixed) the thread count. A sum of fewer
+ * than SUM_LANES terms is a sum in order.
  *
- * Rounding: each lane adds in double, as a sum in order does, over a sixteenth of the terms,
- * so the error of the double total is no larger than in order (about n * 2^-53 relative at
- * worst, far below a float's half ulp); the total rounded to float differs from the in-order
- * sum's only when the exact sum lies within that error of a float rounding boundary: rarely,
- * and by one ulp. */
+ * Rounding: each partial sum adds in double, as a sum in order does, over at most a
+ * sixteenth of the terms, so the error of the double total is no larger than in order
+ * (about n * 2^-53 relative at worst, far below a float's half ulp); the total rounded to
+ * float differs from the in-order sum's only when the exact sum lies within that error of a
+ * float rounding boundary: rarely, and by one ulp. */
 #ifndef CK_SUM_LANES_H
 #define CK_SUM_LANES_H
 
@@ -19,42 +21,62 @@
 
 enum { SUM_LANES = 16 };
 
-typedef double sum_lanes __attribute__((vector_size(SUM_LANES * sizeof(double))));
+typedef double sum_lanes_vector __attribute__((vector_size(SUM_LANES * sizeof(double))));
 typedef float sum_lanes_block __attribute__((vector_size(SUM_LANES * sizeof(float))));
 
-/* Empty lanes: -0.0 in each, which adding changes nothing (not even the sign of a zero). */
-static inline __attribute__((always_inline)) void sum_lanes_begin(sum_lanes *lane) {
-    for (int k = 0; k < SUM_LANES; k++) (*lane)[k] = -0.0;
+typedef struct {
+    sum_lanes_vector lane;
+    double rest;
+} sum_lanes;
+
+/* Empty partial sums: -0.0 in each, which adding changes nothing (not even the sign of a
+ * zero). */
+static inline __attribute__((always_inline)) void sum_lanes_begin(sum_lanes *s) {
+    for (int k = 0; k < SUM_LANES; k++) s->lane[k] = -0.0;
+    s->rest = -0.0;
 }
 
 /* Adds x[k] to lane k, k < SUM_LANES. */
-static inline __attribute__((always_inline)) void sum_lanes_add_block(sum_lanes *lane,
+static inline __attribute__((always_inline)) void sum_lanes_add_block(sum_lanes *s,
                                                                       const float *x) {
     sum_lanes_block block;
     memcpy(&block, x, sizeof block);
-    *lane += __builtin_convertvector(block, sum_lanes);
+    s->lane += __builtin_convertvector(block, sum_lanes_vector);
 }
 
-/* Adds x[0 .. n) to the lanes in blocks. */
-static inline __attribute__((always_inline)) void sum_lanes_add(sum_lanes *lane, int64_t n,
-                                                                const float *x) {
+/* Adds x[k] * b[k] to lane k, k < SUM_LANES. A product of two floats is exact in double, so
+ * whether it is fused with the addition changes no bit. */
+static inline __attribute__((always_inline)) void sum_lanes_add_products_block(
+    sum_lanes *s, const float *x, const float *b) {
+    sum_lanes_block x_block, b_block;
+    memcpy(&x_block, x, sizeof x_block);
+    memcpy(&b_block, b, sizeof b_block);
+    s->lane += __builtin_convertvector(x_block, sum_lanes_vector) *
+               __builtin_convertvector(b_block, sum_lanes_vector);
+}
+
+/* Adds x[0 .. n), each times b[j] unless b is NULL: the full blocks to the lanes, the last
+ * n % SUM_LANES terms to the rest. Inlined with b constant, so that each caller gets one of
+ * the two loops. */
+static inline __attribute__((always_inline)) void sum_lanes_add(sum_lanes *s, int64_t n,
+                                                                const float *x, const float *b) {
     int64_t j = 0;
-    for (; j + SUM_LANES <= n; j += SUM_LANES) sum_lanes_add_block(lane, x + j);
-    if (j == n) return;
-    float rest[SUM_LANES];
-    for (int k = 0; k < SUM_LANES; k++) rest[k] = j + k < n ? x[j + k] : -0.0f;
-    sum_lanes_add_block(lane, rest);
+    for (; j + SUM_LANES <= n; j += SUM_LANES) {
+        if (b) sum_lanes_add_products_block(s, x + j, b + j);
+        else sum_lanes_add_block(s, x + j);
+    }
+    for (; j < n; j++) s->rest += b ? (double)x[j] * b[j] : x[j];
 }
 
-/* start + the lanes' total, which is lane k + lane k + 8 for k < 8, then k + 4, k + 2, k + 1
- * (a vector's halves, folded). */
+/* (start + the lanes' total) + the rest. The lanes' total is lane k + lane k + 8 for k < 8,
+ * then k + 4, k + 2, k + 1 (a vector's halves, folded). */
 static inline __attribute__((always_inline)) double sum_lanes_total(double start,
-                                                                    const sum_lanes *lane) {
+                                                                    const sum_lanes *s) {
     double l[SUM_LANES];
-    memcpy(l, lane, sizeof l);
+    memcpy(l, &s->lane, sizeof l);
     for (int half = SUM_LANES / 2; half >= 1; half /= 2)
         for (int k = 0; k < half; k++) l[k] += l[k + half];
-    return start + l[0];
+    return (start + l[0]) + s->rest;
 }
 
 #endif

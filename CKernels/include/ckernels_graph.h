@@ -52,8 +52,9 @@ void ck_binary(ck_binary_op op, int rank, const int64_t *shape, const float *a,
  * bits whatever the thread count or instruction set. Where dx keeps the last dimension (of
  * more than one element), the terms add in row-major order (after dx's value when
  * accumulating); where it sums that dimension too, they add in 16 double partial sums (the
- * term at index j along it to sum j % 16, the sums added in a fixed tree, then to dx's value
- * when accumulating), which rounds differently from the order only in rare last bits.
+ * term at index j along it to sum j % 16; the terms past a row's last full 16 to one more,
+ * in order; the 16 added in a fixed tree to dx's value when accumulating, then that one),
+ * which rounds differently from the order only in rare last bits.
  * Writes or accumulates dx (see above); a and b may be NULL when the term does not read them.
  * dx must not overlap dy, a or b. Nothing happens when a dimension is 0 (the caller zeroes dx
  * if needed). */
@@ -105,8 +106,9 @@ void ck_fill(int64_t n, float value, float *x);
 
 /* The sum of n elements, added in double in chunks whose boundaries depend only on n, the
  * chunks' sums in order (the same bits whatever the thread count), rounded to float. Each
- * chunk adds in 16 double partial sums (element j of the chunk to sum j % 16, the sums added
- * in a fixed tree), which rounds differently from adding in order only in rare last bits.
+ * chunk adds in 16 double partial sums (element j of the chunk to sum j % 16, the elements
+ * past its last full 16 to one more, in order; the 16 added in a fixed tree, then that one),
+ * which rounds differently from adding in order only in rare last bits.
  * 0 for n == 0. */
 float ck_sum(int64_t n, const float *x);
 

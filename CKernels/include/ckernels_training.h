@@ -35,8 +35,9 @@ int ck_softmax_cross_entropy(int64_t rows, int64_t classes, const float *logits,
                              const int32_t *labels, float *dlogits, float *loss);
 
 /* probs[i] = softmax(logits[i]) for a dense rows x classes matrix (max-subtracted, stable;
- * each row's sum of exponentials in double in 16 partial sums, element j in sum j % 16, those
- * added in order, rounded to float once: the same bits on every instruction set). probs may
+ * each row's sum of exponentials in double in 16 partial sums, element j in sum j % 16, the
+ * elements past the last full 16 in one more, in order; the 16 added in a fixed tree, then
+ * that one; rounded to float once: the same bits on every instruction set). probs may
  * be logits (in place). */
 void ck_softmax(int64_t rows, int64_t classes, const float *logits, float *probs);
 

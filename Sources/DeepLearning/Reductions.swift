@@ -4,7 +4,8 @@ import CKernels
 
 extension Tensor {
     /// The sum of all elements: a scalar (shape `[]`). Summed in Double, in 16 partial sums
-    /// added in a fixed order that does not depend on the thread count.
+    /// (and one for the elements past the last full 16) added in a fixed order that does not
+    /// depend on the thread count.
     public func sum() -> Tensor {
         let y = Tensor(uninitializedShape: [])
         y.value.pointee = ck_sum(Int64(count), value)
@@ -25,7 +26,7 @@ extension Tensor {
     /// The sums along `axis` (negative counts from the end: -1 is the last): the shape
     /// without that axis, or with it as 1 when `keepingAxis`. Each sum runs in Double, rounded
     /// to Float once: in order along the axis, or, along the last axis, in 16 partial sums
-    /// added in a fixed order.
+    /// (and one for the elements past the last full 16) added in a fixed order.
     public func sum(alongAxis axis: Int, keepingAxis: Bool = false) -> Tensor {
         reduce("sum", alongAxis: axis, keepingAxis: keepingAxis, scale: 1)
     }
