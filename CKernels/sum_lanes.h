@@ -35,6 +35,14 @@ static inline __attribute__((always_inline)) void sum_lanes_add_block(sum_lanes 
     *lane += __builtin_convertvector(block, sum_lanes);
 }
 
+/* Adds term[k] to lane k, k < SUM_LANES: terms already in double. */
+static inline __attribute__((always_inline)) void sum_lanes_add_terms(sum_lanes *lane,
+                                                                      const double *term) {
+    sum_lanes block;
+    memcpy(&block, term, sizeof block);
+    *lane += block;
+}
+
 /* Adds x[0 .. n) to the lanes in blocks. */
 static inline __attribute__((always_inline)) void sum_lanes_add(sum_lanes *lane, int64_t n,
                                                                 const float *x) {
