@@ -149,6 +149,12 @@ typedef struct {
     int64_t *indices;
 } max_axis_args;
 
+/* The threads worth using for outer slices of n x inner elements: no more than slices. */
+static int axis_threads(int64_t outer, int64_t n, int64_t inner) {
+    const int threads = ck_threads_for(outer * n * inner, CK_PARALLEL_MIN_ELEMENTS);
+    return outer < threads ? (int)outer : threads;
+}
+
 /* Outer slices [begin, end): for each (o, i), the first maximum over k of x[o][k][i] and its
  * k. Along a contiguous axis (inner 1), each row as index_of_maximum finds it; otherwise all
  * of a slice's inner positions together, k by k, replacing where the element replaces. */
@@ -183,8 +189,7 @@ void ck_max_axis(int64_t outer, int64_t n, int64_t inner, const float *x, float 
                  int64_t *indices) {
     if (inner == 0) return; /* no elements: form no pointer from x, y or indices */
     max_axis_args args = {n, inner, 0, x, 0, y, 0, indices};
-    ck_parallel_for(outer, 1, ck_threads_for(outer * n * inner, CK_PARALLEL_MIN_ELEMENTS),
-                    max_axis_range, &args);
+    ck_parallel_for(outer, 1, axis_threads(outer, n, inner), max_axis_range, &args);
 }
 
 /* dx[k][i] (+)= dy[i] where k == index[i], else 0, for one outer slice (k < n, i < inner).
@@ -224,6 +229,5 @@ void ck_max_axis_backward(int64_t outer, int64_t n, int64_t inner, const int64_t
                           const float *dy, int accumulate, float *dx) {
     if (n == 0 || inner == 0) return; /* dx has no elements (the pointers may be NULL) */
     max_axis_args args = {n, inner, accumulate, 0, dy, 0, dx, (int64_t *)indices};
-    ck_parallel_for(outer, 1, ck_threads_for(outer * n * inner, CK_PARALLEL_MIN_ELEMENTS),
-                    max_axis_backward_range, &args);
+    ck_parallel_for(outer, 1, axis_threads(outer, n, inner), max_axis_backward_range, &args);
 }
