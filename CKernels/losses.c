@@ -1,6 +1,7 @@
 /* Losses: fused softmax + cross-entropy, the multi-class hinge, and the losses of a
  * difference against targets (squared, absolute, Huber). */
 #include "ckernels.h"
+#include "sum_lanes.h"
 #include "threading.h"
 #include "vector_math.h"
 
@@ -214,52 +215,74 @@ typedef struct {
     float *dp;
 } difference_loss_args;
 
-/* Elements [begin, end): their gradients, and the sum of their losses in order (in double).
- * Per element, with e = p - t and the mean's 1 / n:
+/* The elements i + k, k < count <= SUM_LANES: their losses added to lane k (sum_lanes.h),
+ * their gradients stored to dp unless it is NULL (after all are read: dp may be p). Per
+ * element, with e = p - t and the mean's 1 / n (the loss in double, the gradient in float):
  *   SQUARED_ERROR   e^2                                       dp = (2 / n) e
  *   ABSOLUTE_ERROR  |e|                                       dp = sign(e) / n, 0 at e = 0
  *   HUBER_ERROR     |e| < delta ? e^2 / 2 : delta (|e| - delta / 2)
  *                                                             dp = clamp(e, -delta, delta) / n
+ * A block of fewer than SUM_LANES elements (the last) adds its losses to the rest in order.
  * Always inlined with a constant kind, so that each loss's loop has no branch on it. */
-static inline __attribute__((always_inline)) double difference_losses(
-    const difference_loss_args *a, difference_loss_kind kind, int64_t begin, int64_t end) {
+static inline __attribute__((always_inline)) void difference_block(
+    const difference_loss_args *a, difference_loss_kind kind, int64_t i, int64_t count,
+    sum_lanes *lane) {
     const float scale = (kind == SQUARED_ERROR ? 2.0f : 1.0f) / (float)a->n;
     const float delta = a->delta;
-    double sum = 0.0;
-    for (int64_t i = begin; i < end; i++) {
-        float e = a->p[i] - a->t[i];
+    const double half_delta = 0.5 * delta;
+    const float *p = a->p + i, *t = a->t + i;
+    double loss[SUM_LANES];
+    float gradient[SUM_LANES];
+    for (int k = 0; k < SUM_LANES; k++) {
+        const float e = k < count ? p[k] - t[k] : 0.0f;
         float g;
         switch (kind) {
         case SQUARED_ERROR:
-            sum += (double)e * e;
+            loss[k] = (double)e * e;
             g = e;
             break;
         case ABSOLUTE_ERROR:
-            sum += (double)fabsf(e);
+            loss[k] = (double)fabsf(e);
             g = e > 0.0f ? 1.0f : e < 0.0f ? -1.0f : 0.0f;
             break;
         case HUBER_ERROR: {
-            double magnitude = fabs((double)e);
-            sum += magnitude < delta ? 0.5 * magnitude * magnitude
-                                     : delta * (magnitude - 0.5 * delta);
+            const double magnitude = fabs((double)e);
+            loss[k] = magnitude < delta ? 0.5 * magnitude * magnitude
+                                        : delta * (magnitude - half_delta);
             g = e > delta ? delta : e < -delta ? -delta : e;
             break;
         }
         }
-        if (a->dp) a->dp[i] = scale * g;
+        gradient[k] = scale * g;
     }
-    return sum;
+    if (count == SUM_LANES) sum_lanes_add_terms(lane, loss);
+    else for (int k = 0; k < count; k++) lane->rest += loss[k];
+    if (a->dp)
+        for (int k = 0; k < count; k++) a->dp[i + k] = gradient[k];
 }
 
-static double squared_errors(const void *args, int64_t begin, int64_t end) {
+/* Elements [begin, end): their gradients, and the sum of their losses in double lanes, term
+ * begin + j in lane j % SUM_LANES, those past the last full block in the rest (sum_lanes.h;
+ * a loss in double is exact for the squared and absolute error, so only the sum rounds). */
+static inline __attribute__((always_inline)) double difference_losses(
+    const difference_loss_args *a, difference_loss_kind kind, int64_t begin, int64_t end) {
+    sum_lanes lane;
+    sum_lanes_begin(&lane);
+    int64_t i = begin;
+    for (; i + SUM_LANES <= end; i += SUM_LANES) difference_block(a, kind, i, SUM_LANES, &lane);
+    if (i < end) difference_block(a, kind, i, end - i, &lane);
+    return sum_lanes_total(0.0, &lane);
+}
+
+CK_VECTORIZED static double squared_errors(const void *args, int64_t begin, int64_t end) {
     return difference_losses(args, SQUARED_ERROR, begin, end);
 }
 
-static double absolute_errors(const void *args, int64_t begin, int64_t end) {
+CK_VECTORIZED static double absolute_errors(const void *args, int64_t begin, int64_t end) {
     return difference_losses(args, ABSOLUTE_ERROR, begin, end);
 }
 
-static double huber_errors(const void *args, int64_t begin, int64_t end) {
+CK_VECTORIZED static double huber_errors(const void *args, int64_t begin, int64_t end) {
     return difference_losses(args, HUBER_ERROR, begin, end);
 }
 

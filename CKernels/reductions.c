@@ -6,6 +6,7 @@
 #include "threading.h"
 
 #include <math.h>
+#include <string.h>
 
 /* ---- sum of all elements ---------------------------------------------------------------- */
 
@@ -23,17 +24,92 @@ float ck_sum(int64_t n, const float *x) {
                                   sum_range, x);
 }
 
+/* ---- maxima ----------------------------------------------------------------------------- */
+
+/* The maximum of a range is its first maximal element (a NaN is the largest: the first NaN),
+ * found in two passes: a running maximum in MAX_LANES lanes (element j to lane j % MAX_LANES,
+ * the lanes folded at the end) and whether any element is NaN, which give the maximum's
+ * value (for a zero, not its sign; for a NaN, not its bits); then a search for the first
+ * element equal to it. A range shorter than MAX_LANES is scanned once, in order. */
+enum { MAX_LANES = 32 };
+
+typedef float max_block __attribute__((vector_size(MAX_LANES * sizeof(float))));
+typedef int32_t max_mask __attribute__((vector_size(MAX_LANES * sizeof(int32_t))));
+
+/* Whether v replaces the running maximum m: v is larger, or v is a NaN and m is not (so a
+ * scan keeps the first maximal element, and a NaN is the largest). */
+static inline int replaces(float v, float m) { return (v > m) | ((v != v) & (m == m)); }
+
+/* Whether v is the maximum m (a NaN maximum: v is NaN; a zero maximum: either zero). */
+static inline int is_maximum(float v, float m) { return (v == m) | ((m != m) & (v != v)); }
+
+/* A value equal to the maximum of x[0 .. n), n >= MAX_LANES: NaN if an element is NaN. */
+static inline __attribute__((always_inline)) float lanes_maximum(int64_t n, const float *x) {
+    max_block lane;
+    memcpy(&lane, x, sizeof lane);
+    max_mask nan = lane != lane;
+    int64_t j = MAX_LANES;
+    for (; j + MAX_LANES <= n; j += MAX_LANES) {
+        max_block v;
+        memcpy(&v, x + j, sizeof v);
+        const max_mask greater = v > lane; /* NaN-blind: the lane stays where one is NaN */
+        lane = (max_block)((greater & (max_mask)v) | (~greater & (max_mask)lane));
+        nan |= v != v;
+    }
+    float l[MAX_LANES]; /* folded in halves, as a tree */
+    memcpy(l, &lane, sizeof l);
+    for (int half = MAX_LANES / 2; half >= 1; half /= 2)
+        for (int k = 0; k < half; k++) l[k] = l[k + half] > l[k] ? l[k + half] : l[k];
+    float m = l[0];
+    int any_nan = __builtin_reduce_or(nan) != 0;
+    for (; j < n; j++) {
+        m = x[j] > m ? x[j] : m;
+        any_nan |= x[j] != x[j];
+    }
+    return any_nan ? NAN : m;
+}
+
+/* The index of the first element of x[0 .. n) that is the maximum m (n if none is). */
+static inline __attribute__((always_inline)) int64_t first_maximum(int64_t n, const float *x,
+                                                                   float m) {
+    max_block maximum;
+    for (int l = 0; l < MAX_LANES; l++) maximum[l] = m;
+    const max_mask nan_maximum = maximum != maximum;
+    int64_t j = 0;
+    for (; j + MAX_LANES <= n; j += MAX_LANES) {
+        max_block v;
+        memcpy(&v, x + j, sizeof v);
+        if (__builtin_reduce_or((v == maximum) | (nan_maximum & (v != v)))) break;
+    }
+    for (; j < n; j++)
+        if (is_maximum(x[j], m)) break;
+    return j;
+}
+
+/* The index of the first maximal element of x[0 .. n), n >= 1. */
+static inline __attribute__((always_inline)) int64_t index_of_maximum(int64_t n,
+                                                                      const float *x) {
+    if (n >= MAX_LANES) return first_maximum(n, x, lanes_maximum(n, x));
+    int64_t index = 0;
+    float best = -INFINITY;
+    for (int64_t j = 0; j < n; j++) {
+        if (x[j] != x[j]) return j;
+        if (x[j] > best) {
+            best = x[j];
+            index = j;
+        }
+    }
+    return index;
+}
+
 /* ---- maximum of all elements ------------------------------------------------------------ */
 
-/* Whether v is the maximum m (a NaN maximum: v is NaN). */
-static inline int is_maximum(float v, float m) { return v == m || (m != m && v != v); }
-
-float ck_max(int64_t n, const float *x, int64_t *ties) {
-    float m = x[0];
-    for (int64_t i = 1; i < n && m == m; i++)
-        if (x[i] > m || x[i] != x[i]) m = x[i];
+/* The ties are counted from the first maximal element on. */
+CK_VECTORIZED float ck_max(int64_t n, const float *x, int64_t *ties) {
+    const int64_t first = index_of_maximum(n, x);
+    const float m = x[first];
     int64_t count = 0;
-    for (int64_t i = 0; i < n; i++) count += is_maximum(x[i], m);
+    for (int64_t i = first; i < n; i++) count += is_maximum(x[i], m);
     *ties = count;
     return m;
 }
@@ -45,12 +121,15 @@ typedef struct {
     float *dx;
 } max_backward_args;
 
-static void max_backward_range(const void *args, int64_t begin, int64_t end) {
+CK_VECTORIZED static void max_backward_range(const void *args, int64_t begin, int64_t end) {
     const max_backward_args *a = args;
-    for (int64_t i = begin; i < end; i++) {
-        float g = is_maximum(a->x[i], a->maximum) ? a->share : 0.0f;
-        a->dx[i] = a->accumulate ? a->dx[i] + g : g;
-    }
+    const float m = a->maximum, share = a->share;
+    const float *x = a->x;
+    float *dx = a->dx;
+    if (a->accumulate)
+        for (int64_t i = begin; i < end; i++) dx[i] += is_maximum(x[i], m) ? share : 0.0f;
+    else
+        for (int64_t i = begin; i < end; i++) dx[i] = is_maximum(x[i], m) ? share : 0.0f;
 }
 
 void ck_max_backward(int64_t n, const float *x, float maximum, float share, int accumulate,
@@ -70,25 +149,38 @@ typedef struct {
     int64_t *indices;
 } max_axis_args;
 
-/* Outer slices [begin, end): for each (o, i), the first maximum over k of x[o][k][i] (a NaN
- * is the maximum, the first one) and its k. */
-static void max_axis_range(const void *args, int64_t begin, int64_t end) {
+/* The threads worth using for outer slices of n x inner elements: no more than slices. */
+static int axis_threads(int64_t outer, int64_t n, int64_t inner) {
+    const int threads = ck_threads_for(outer * n * inner, CK_PARALLEL_MIN_ELEMENTS);
+    return outer < threads ? (int)outer : threads;
+}
+
+/* Outer slices [begin, end): for each (o, i), the first maximum over k of x[o][k][i] and its
+ * k. Along a contiguous axis (inner 1), each row as index_of_maximum finds it; otherwise all
+ * of a slice's inner positions together, k by k, replacing where the element replaces. */
+CK_VECTORIZED static void max_axis_range(const void *args, int64_t begin, int64_t end) {
     const max_axis_args *a = args;
     const int64_t n = a->n, inner = a->inner;
     for (int64_t o = begin; o < end; o++) {
         const float *x = a->x + o * n * inner;
+        float *y = a->y + o * inner;
+        int64_t *index = a->indices + o * inner;
+        if (inner == 1) {
+            *index = index_of_maximum(n, x);
+            *y = x[*index];
+            continue;
+        }
         for (int64_t i = 0; i < inner; i++) {
-            float best = x[i];
-            int64_t index = 0;
-            for (int64_t k = 1; k < n && best == best; k++) {
-                float v = x[k * inner + i];
-                if (v > best || v != v) {
-                    best = v;
-                    index = k;
-                }
+            y[i] = x[i];
+            index[i] = 0;
+        }
+        for (int64_t k = 1; k < n; k++) {
+            const float *row = x + k * inner;
+            for (int64_t i = 0; i < inner; i++) {
+                const int take = replaces(row[i], y[i]);
+                y[i] = take ? row[i] : y[i];
+                index[i] = take ? k : index[i];
             }
-            a->y[o * inner + i] = best;
-            a->indices[o * inner + i] = index;
         }
     }
 }
@@ -97,30 +189,45 @@ void ck_max_axis(int64_t outer, int64_t n, int64_t inner, const float *x, float 
                  int64_t *indices) {
     if (inner == 0) return; /* no elements: form no pointer from x, y or indices */
     max_axis_args args = {n, inner, 0, x, 0, y, 0, indices};
-    ck_parallel_for(outer, 1, ck_threads_for(outer * n * inner, CK_PARALLEL_MIN_ELEMENTS),
-                    max_axis_range, &args);
+    ck_parallel_for(outer, 1, axis_threads(outer, n, inner), max_axis_range, &args);
 }
 
-/* Outer slices [begin, end): dx[o][k][i] (+)= dy[o][i] where k is the index, else 0. */
-static void max_axis_backward_range(const void *args, int64_t begin, int64_t end) {
+/* dx[k][i] (+)= dy[i] where k == index[i], else 0, for one outer slice (k < n, i < inner).
+ * Along a contiguous axis (inner 1), one pass over the row. */
+static inline __attribute__((always_inline)) void gradient_to_indices(
+    int64_t n, int64_t inner, const int64_t *index, const float *dy, int accumulate,
+    float *dx) {
+    if (inner == 1) {
+        const int64_t at = *index;
+        const float g = *dy;
+        if (accumulate)
+            for (int64_t k = 0; k < n; k++) dx[k] += k == at ? g : 0.0f;
+        else
+            for (int64_t k = 0; k < n; k++) dx[k] = k == at ? g : 0.0f;
+        return;
+    }
+    for (int64_t k = 0; k < n; k++) {
+        float *row = dx + k * inner;
+        if (accumulate)
+            for (int64_t i = 0; i < inner; i++) row[i] += index[i] == k ? dy[i] : 0.0f;
+        else
+            for (int64_t i = 0; i < inner; i++) row[i] = index[i] == k ? dy[i] : 0.0f;
+    }
+}
+
+/* Outer slices [begin, end) of ck_max_axis_backward. */
+CK_VECTORIZED static void max_axis_backward_range(const void *args, int64_t begin,
+                                                  int64_t end) {
     const max_axis_args *a = args;
     const int64_t n = a->n, inner = a->inner;
-    for (int64_t o = begin; o < end; o++) {
-        float *dx = a->dx + o * n * inner;
-        const int64_t *index = a->indices + o * inner;
-        const float *dy = a->dy + o * inner;
-        for (int64_t k = 0; k < n; k++)
-            for (int64_t i = 0; i < inner; i++) {
-                float g = index[i] == k ? dy[i] : 0.0f;
-                dx[k * inner + i] = a->accumulate ? dx[k * inner + i] + g : g;
-            }
-    }
+    for (int64_t o = begin; o < end; o++)
+        gradient_to_indices(n, inner, a->indices + o * inner, a->dy + o * inner, a->accumulate,
+                            a->dx + o * n * inner);
 }
 
 void ck_max_axis_backward(int64_t outer, int64_t n, int64_t inner, const int64_t *indices,
                           const float *dy, int accumulate, float *dx) {
     if (n == 0 || inner == 0) return; /* dx has no elements (the pointers may be NULL) */
     max_axis_args args = {n, inner, accumulate, 0, dy, 0, dx, (int64_t *)indices};
-    ck_parallel_for(outer, 1, ck_threads_for(outer * n * inner, CK_PARALLEL_MIN_ELEMENTS),
-                    max_axis_backward_range, &args);
+    ck_parallel_for(outer, 1, axis_threads(outer, n, inner), max_axis_backward_range, &args);
 }

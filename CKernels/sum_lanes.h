@@ -44,6 +44,14 @@ static inline __attribute__((always_inline)) void sum_lanes_add_block(sum_lanes 
     s->lane += __builtin_convertvector(block, sum_lanes_vector);
 }
 
+/* Adds term[k] to lane k, k < SUM_LANES: terms already in double. */
+static inline __attribute__((always_inline)) void sum_lanes_add_terms(sum_lanes *s,
+                                                                      const double *term) {
+    sum_lanes_vector block;
+    memcpy(&block, term, sizeof block);
+    s->lane += block;
+}
+
 /* Adds x[k] * b[k] to lane k, k < SUM_LANES. A product of two floats is exact in double, so
  * whether it is fused with the addition changes no bit. */
 static inline __attribute__((always_inline)) void sum_lanes_add_products_block(

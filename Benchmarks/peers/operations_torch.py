@@ -56,14 +56,12 @@ def make_pass(case):
         a = normal(sizes)
         reduce = {"sum": torch.sum, "mean": torch.mean, "max": torch.max}[operation]
         return lambda: reduce(a).backward()
-    if operation in ("sum0", "sum1", "mean0", "mean1"):
+    if operation in ("sum0", "sum1", "mean0", "mean1", "max0", "max1"):
         a, axis = normal(sizes), int(operation[-1])
         dy = torch.ones(sizes[:axis] + sizes[axis + 1:])
-        reduce = torch.sum if operation.startswith("sum") else torch.mean
+        reduce = {"sum": torch.sum, "mean": torch.mean,
+                  "max": lambda x, dim: torch.max(x, dim=dim).values}[operation[:-1]]
         return lambda: reduce(a, dim=axis).backward(dy)
-    if operation == "max1":
-        a, dy = normal(sizes), torch.ones(sizes[0])
-        return lambda: a.max(dim=1).values.backward(dy)
     if operation in ("softmax", "logsoftmax"):
         a, dy = normal(sizes), torch.randn(sizes)
         function = F.softmax if operation == "softmax" else F.log_softmax

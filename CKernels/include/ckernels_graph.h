@@ -112,8 +112,9 @@ void ck_fill(int64_t n, float value, float *x);
  * 0 for n == 0. */
 float ck_sum(int64_t n, const float *x);
 
-/* The maximum of n >= 1 elements (a NaN is the maximum), and in *ties the number of elements
- * equal to it (NaNs, for a NaN maximum). */
+/* The maximum of n >= 1 elements (a NaN is the maximum): the first maximal element, bit for
+ * bit (of equal zeros, the first one's sign; of NaNs, the first one), and in *ties the number
+ * of elements equal to it (NaNs, for a NaN maximum; zeros of either sign, for a zero). */
 float ck_max(int64_t n, const float *x, int64_t *ties);
 
 /* The gradient of ck_max: dx[i] (+)= share where x[i] is the maximum (as ck_max decides),

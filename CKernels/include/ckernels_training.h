@@ -62,14 +62,14 @@ int ck_multi_margin(int64_t rows, int64_t classes, const float *x, const int32_t
 /* Mean squared error over n elements (PyTorch's MSELoss, mean reduction):
  *   *loss = (1 / n) * sum over i of (p[i] - t[i])^2,   dp[i] = 2 * (p[i] - t[i]) / n.
  * dp may be NULL, or p (in place); it must not overlap t otherwise. n >= 1. The loss is
- * summed in an order independent of the thread count. */
+ * summed in double as ck_sum sums (chunks fixed by n, each in 16 partial sums): in an order
+ * independent of the thread count and the instruction set. */
 void ck_mean_squared_error(int64_t n, const float *p, const float *t, float *dp, float *loss);
 
 /* L1 loss over n elements (PyTorch's L1Loss, mean reduction):
  *   *loss = (1 / n) * sum over i of |p[i] - t[i]|,   dp[i] = sign(p[i] - t[i]) / n,
  * with sign(0) = 0, as PyTorch's gradient. dp may be NULL, or p (in place); it must not
- * overlap t otherwise. n >= 1. The loss is summed in an order independent of the thread
- * count. */
+ * overlap t otherwise. n >= 1. The loss is summed as ck_mean_squared_error's. */
 void ck_l1_loss(int64_t n, const float *p, const float *t, float *dp, float *loss);
 
 /* Huber loss over n elements (PyTorch's HuberLoss(delta), mean reduction), delta > 0, with
@@ -78,8 +78,8 @@ void ck_l1_loss(int64_t n, const float *p, const float *t, float *dp, float *los
  *   dp[i] = clamp(e[i], -delta, delta) / n
  * (both pieces meet at |e| = delta: value delta^2 / 2, gradient +-delta / n). PyTorch's
  * SmoothL1Loss(beta) is this loss with delta = beta, divided by beta. dp may be NULL, or p
- * (in place); it must not overlap t otherwise. n >= 1. The loss is summed in double, in an
- * order independent of the thread count. */
+ * (in place); it must not overlap t otherwise. n >= 1. The loss is summed as
+ * ck_mean_squared_error's. */
 void ck_huber_loss(int64_t n, float delta, const float *p, const float *t, float *dp,
                    float *loss);
 

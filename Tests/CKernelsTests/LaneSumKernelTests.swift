@@ -1,22 +1,32 @@
-// Sums in 16 double lanes (CKernels/sum_lanes.h): ck_sum and the broadcasting kernels' sums
-// over the last dimension add term j of a run to lane j % 16 and fold the lanes in a fixed
+// Sums in 16 double lanes (CKernels/sum_lanes.h): ck_sum, the broadcasting kernels' sums
+// over the last dimension and the losses of a difference add term j of a run's full blocks
+// of 16 to lane j % 16 and the terms past them to one more sum, and fold the lanes in a fixed
 // tree. Checked bit for bit against that order written in Swift, against the exact sum in
 // Double (within an ulp), on awkward values, and on rows with a scalar operand.
 import CKernels
 import DeepLearning
 import XCTest
 
-/// start + the lanes' total of `terms`, in the kernels' order: term j to lane j % 16 (the
-/// lanes from -0.0), then lane k + lane k + 8, k + 4, k + 2, k + 1.
-private func laneSum(_ terms: [Float], start: Double = 0) -> Float {
-    var lane = [Double](repeating: -0.0, count: 16)
-    for (j, t) in terms.enumerated() { lane[j % 16] += Double(t) }
+/// The partial sums of `terms` in the kernels' order: term j of the full blocks of 16 to lane
+/// j % 16, the terms past them to one more sum in order (all from -0.0); then start plus the
+/// lanes folded (lane k + lane k + 8, k + 4, k + 2, k + 1), plus that sum.
+private func laneTotal(_ terms: [Double], start: Double = 0) -> Double {
+    var lane = [Double](repeating: -0.0, count: 16), rest = -0.0
+    let blocked = terms.count / 16 * 16
+    for (j, t) in terms.enumerated() {
+        if j < blocked { lane[j % 16] += t } else { rest += t }
+    }
     var half = 8
     while half >= 1 {
         for k in 0..<half { lane[k] += lane[k + half] }
         half /= 2
     }
-    return Float(start + lane[0])
+    return (start + lane[0]) + rest
+}
+
+/// laneTotal of float terms, rounded to float.
+private func laneSum(_ terms: [Float], start: Double = 0) -> Float {
+    Float(laneTotal(terms.map(Double.init), start: start))
 }
 
 final class LaneSumKernelTests: XCTestCase {
@@ -48,6 +58,35 @@ final class LaneSumKernelTests: XCTestCase {
         }
     }
 
+    /// The losses of a difference sum their per-element losses (in double) in the lanes'
+    /// order: within one chunk (up to 1024 elements), the mean of the lanes' total. The
+    /// squared error's gradient is (2 / n) · e in float.
+    func testDifferenceLossesAddInTheLanesOrder() {
+        var rng = SeededGenerator(seed: 95)
+        for n in Array(1...70) + [255, 256, 257, 1024] {
+            let p = randomFloats(n, in: -2...2, using: &rng), t = randomFloats(n, in: -2...2, using: &rng)
+            let e = zip(p, t).map { $0 - $1 }
+            let delta: Float = 0.5, d = Double(delta)
+            let losses: [(String, (Double) -> Double, (Int64, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>) -> Void)] = [
+                ("squared", { $0 * $0 }, { ck_mean_squared_error($0, p, t, $1, $2) }),
+                ("absolute", { abs($0) }, { ck_l1_loss($0, p, t, $1, $2) }),
+                ("Huber", { abs($0) < d ? 0.5 * abs($0) * abs($0) : d * (abs($0) - 0.5 * d) },
+                 { ck_huber_loss($0, delta, p, t, $1, $2) }),
+            ]
+            for (what, loss, kernel) in losses {
+                var value: Float = sentinel
+                var dp = [Float](repeating: sentinel, count: n)
+                kernel(Int64(n), &dp, &value)
+                let expected = Float(laneTotal(e.map { loss(Double($0)) }) / Double(n))
+                assertBitwiseEqual([value], [expected], "\(what) error of \(n)")
+                if what == "squared" {
+                    let scale = 2 / Float(n)
+                    assertBitwiseEqual(dp, e.map { scale * $0 }, "squared error's gradient of \(n)")
+                }
+            }
+        }
+    }
+
     func testLongSumsAreTheDoubleSumsRounded() {
         var rng = SeededGenerator(seed: 92)
         for n in [65_537, 1_000_003] {
@@ -71,6 +110,9 @@ final class LaneSumKernelTests: XCTestCase {
             ("back below the largest float", [big, big, -big], big),
             ("subnormals, exactly", [Float](repeating: tiny, count: 37), 37 * tiny),
             ("-0.0 everywhere (from +0)", [Float](repeating: -0.0, count: 20), 0),
+            // 2^60 + 1 rounds to 2^60 in the lanes' total; -2^60, past the block, comes after.
+            ("a term past the last full block added after the lanes",
+             [0x1p60, 1] + [Float](repeating: 0, count: 14) + [-0x1p60], 0),
         ]
         for (what, x, expected) in cases {
             var y: [Float] = [sentinel]

@@ -70,6 +70,26 @@ final class ReductionAndShapeOperationTests: XCTestCase {
         XCTAssertEqual(x.gradients, [1, 0, 0, 2])
     }
 
+    /// Ties far apart (in different vector lanes and different threads' ranges) share the
+    /// gradient; along an axis, the first of them takes it.
+    func testMaxOfALongTensorSplitsTheGradientBetweenDistantTies() {
+        var values = (0..<70_001).map { Float($0 % 1000) / 1000 - 1 }
+        let ties = [3, 35_000, 70_000]
+        for j in ties { values[j] = 0.5 }
+        let x = Tensor(shape: [70_001], values: values, requiresGradient: true)
+        let maximum = x.max()
+        XCTAssertEqual(maximum.scalar, 0.5)
+        maximum.backward()
+        XCTAssertEqual(ties.map { x.gradients[$0] }, [1.0 / 3, 1.0 / 3, 1.0 / 3])
+        XCTAssertEqual(x.gradients.filter { $0 != 0 }.count, 3)
+        x.zeroGradient()
+        let (along, indices) = x.max(alongAxis: 0)
+        XCTAssertEqual(indices, [3])
+        along.backward()
+        XCTAssertEqual(x.gradients[3], 1)
+        XCTAssertEqual(x.gradients.filter { $0 != 0 }.count, 1)
+    }
+
     func testReshapedAndRowsAreViews() throws {
         let x = Tensor(shape: [3, 2], values: [1, 2, 3, 4, 5, 6])
         let r = x.reshaped([2, -1])

@@ -79,18 +79,19 @@ func pass(for testCase: String) -> () -> Void {
     case "max":
         let a = normal(sizes)
         return { a.max().backward() }
-    // sum0, sum1, mean0, mean1: along the axis the last digit names.
-    case "sum0", "sum1", "mean0", "mean1":
+    // sum0, sum1, mean0, mean1, max0, max1: along the axis the last digit names.
+    case "sum0", "sum1", "mean0", "mean1", "max0", "max1":
         let a = normal(sizes)
         let axis = Int(String(operation.last!))!
         var reduced = sizes
         reduced.remove(at: axis)
         let dy = ones(reduced)
-        let sum = operation.hasPrefix("sum")
-        return { (sum ? a.sum(alongAxis: axis) : a.mean(alongAxis: axis)).backward(dy) }
-    case "max1":
-        let (a, dy) = (normal(sizes), ones([sizes[0]]))
-        return { a.max(alongAxis: 1).values.backward(dy) }
+        let reduce: (Tensor) -> Tensor = switch operation.dropLast() {
+        case "sum": { $0.sum(alongAxis: axis) }
+        case "mean": { $0.mean(alongAxis: axis) }
+        default: { $0.max(alongAxis: axis).values }
+        }
+        return { reduce(a).backward(dy) }
     // Along the last axis, with a normal output gradient.
     case "softmax", "logsoftmax":
         let (a, dy) = (normal(sizes), normal(sizes, requiresGradient: false))
