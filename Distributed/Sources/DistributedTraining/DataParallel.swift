@@ -1,5 +1,6 @@
 import CKernels
 import DeepLearning
+import Foundation
 
 /// Data-parallel training over the ranks of a `World`, as PyTorch's DistributedDataParallel:
 /// every rank holds the same model, computes the gradient of its share of each global batch,
@@ -57,6 +58,9 @@ public final class DataParallel {
     private var epochLossSum = 0.0, epochSamples = 0
     /// The flat buffer gradients are combined in, grown and reused.
     private var flat: [Float] = []
+    /// The parameters of the `DistributedOptimizer`s made since the last step's agreement
+    /// (`places(of:)` of each), which that agreement compares across the ranks.
+    var uncheckedOptimizers: [String] = []
 
     /// Data parallelism for `model`: checks the ranks' models agree and copies rank 0's
     /// parameters, buffers and counters (BatchNorm's batch count) to every rank, those of
@@ -201,12 +205,21 @@ public final class DataParallel {
         try synchronize(loss: loss, samples: samples, failure: nil)
     }
 
-    /// `synchronize(loss:samples:)` with this rank's failure, if any.
+    /// `synchronize(loss:samples:)` with this rank's failure, if any. When some rank made a
+    /// `DistributedOptimizer` since the last step, also checks that every rank's new
+    /// optimizers update the same parameters as rank 0's.
     func synchronize(loss: Float, samples: Int, failure: String?) throws -> Float {
         steps += 1
         let failure = failure ?? (loss.isFinite ? nil : "the loss is \(loss) at step \(steps)")
         let all = try agree(.step, failure: failure,
-                            values: [Double(loss) * Double(samples), Double(samples)])
+                            values: [Double(loss) * Double(samples), Double(samples),
+                                     uncheckedOptimizers.isEmpty ? 0 : 1])
+        if all.contains(where: { $0[2] != 0 }) {
+            let made = uncheckedOptimizers.isEmpty ? ["none made"]
+                : uncheckedOptimizers.map { "parameters \($0)" }
+            uncheckedOptimizers = []
+            try agreeWithRankZero(made, on: "DistributedOptimizer", round: .step)
+        }
         let lossSum = all.reduce(0) { $0 + $1[0] }
         localSamples = samples
         globalSamples = Int(all.reduce(0) { $0 + $1[1] })
@@ -221,6 +234,11 @@ public final class DataParallel {
     /// `DistributedError` (the other ranks at their next agreement, so `body` must agree
     /// through `synchronize` or `fit`). When it returns on every rank, the ranks agree once
     /// more, so that a failure in a rank's last step reaches every rank.
+    ///
+    /// An error thrown after `synchronize(loss:samples:)` and before the gradients are
+    /// combined (`DistributedOptimizer.step()`) cannot reach the other ranks, which wait in
+    /// the gradients' exchange: the rank prints it, naming itself, and ends the job
+    /// (`World.abort(code:)`).
     public func run<Result>(_ body: () throws -> Result) throws -> Result {
         let result: Result
         do {
@@ -228,6 +246,13 @@ public final class DataParallel {
         } catch let error as DistributedError {
             throw error
         } catch {
+            if globalSamples > 0 {  // synchronized, gradients not combined
+                FileHandle.standardError.write(Data((
+                    "rank \(world.rank): \(error), thrown after synchronize(loss:samples:) and "
+                        + "before the step, while the other ranks combine the gradients: "
+                        + "ending the job\n").utf8))
+                world.abort(code: 1)
+            }
             try agree(.end, failure: "\(error)")
             fatalError("unreachable: the agreement throws the failure")
         }
@@ -256,7 +281,9 @@ public final class DataParallel {
     /// A parameter that has no gradient on any rank (no backward pass reached it since
     /// `zeroGrad()`) keeps none, so that the optimizer leaves it out as in one process (and
     /// as DistributedDataParallel); one that has a gradient on some rank gets the mean on
-    /// every rank, a rank without one counting zeros.
+    /// every rank, a rank without one counting zeros. Every rank must pass the same tensors
+    /// in the same order (`DistributedOptimizer` checks its own; a list passed here is not
+    /// checked).
     public func combineGradients(of parameters: [Tensor]) {
         require(globalSamples > 0,
                 "DataParallel: call synchronize(loss:samples:) before combining gradients")
@@ -432,7 +459,9 @@ public final class DataParallel {
                 rank: other,
                 message: "it has \(Int(all[other][2])) steps per epoch (\(Int(all[other][1])) "
                     + "samples in batches of \(batchSize)), rank 0 has \(Int(all[0][2])) "
-                    + "(\(Int(all[0][1])) samples): every rank must take the same steps")
+                    + "(\(Int(all[0][1])) samples): every rank must take the same steps"
+                    + (wholeDataSetSamples.map { shortLastBatch(samples: $0, batchSize: batchSize) }
+                        ?? ""))
         }
         if equalShares, let other = all.firstIndex(where: { $0[1] != all[0][1] }) {
             throw DistributedError(
@@ -441,6 +470,26 @@ public final class DataParallel {
                     + "\(Int(all[0][1])): resuming from a checkpoint needs as many on every "
                     + "rank")
         }
+    }
+
+    /// Why ranks holding the whole data set of `samples` samples take different steps: its
+    /// last global batch (of `batchSize` samples a rank) gives some rank no sample.
+    private func shortLastBatch(samples: Int, batchSize: Int) -> String {
+        let last = samples % (batchSize * world.size)
+        return "; the last global batch holds \(last) of the \(samples) samples, fewer than "
+            + "the \(world.size) ranks, so some rank has none of it: pass dropLast: true or a "
+            + "data set whose last global batch holds at least \(world.size) samples"
+    }
+
+    /// The parameters among `tensors`, each by its place in `parameters` or as "other" and
+    /// its shape: ranks whose lists read alike combine the gradients of the same tensors.
+    func places(of tensors: [Tensor]) -> String {
+        let places = Dictionary(parameters.enumerated().map {
+            (ObjectIdentifier($0.element), $0.offset)
+        }, uniquingKeysWith: { first, _ in first })
+        return tensors.map {
+            places[ObjectIdentifier($0)].map { "\($0)" } ?? "other \($0.shape)"
+        }.joined(separator: " ")
     }
 
     /// The fraction of all ranks' samples whose predicted class is the label (each rank

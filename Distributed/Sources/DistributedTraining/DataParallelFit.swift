@@ -54,7 +54,9 @@ extension DataParallel {
     /// type, the optimizer's kind, settings, learning rate and parameters, the schedule's,
     /// the number of penalties, resuming or not) or the step counts differ, a rank's inputs
     /// have not one row per label, a label is out of range, the loss becomes NaN or
-    /// infinite, `beforeStep` throws, a checkpoint cannot be written or does not fit.
+    /// infinite, `beforeStep` throws, a checkpoint cannot be written or does not fit. A fault
+    /// during training leaves every rank's parameters, optimizer state and running statistics
+    /// as the last step left them (see `Model.fit`), the same on every rank.
     @discardableResult
     public func fit(_ model: Model, inputs: Tensor, labels: [Int32],
                     holding placement: DataPlacement = .wholeDataSet,
@@ -166,20 +168,12 @@ extension DataParallel {
             ([contents.kind] + contents.settings.map { "\($0.name) \($0.value)" })
                 .joined(separator: ", ")
         }
-        // The optimizer's parameters by their places in `parameters` (the same on every
-        // rank), so that their gradients are combined with the same tensors' on every rank.
-        let places = Dictionary(parameters.enumerated().map {
-            (ObjectIdentifier($0.element), $0.offset)
-        }, uniquingKeysWith: { first, _ in first })
-        let updated = optimizer.parameters.map {
-            places[ObjectIdentifier($0)].map { "\($0)" } ?? "other \($0.shape)"
-        }
         return ["\(epochs) epochs", "global batch \(globalBatchSize)", "shuffle \(shuffle)",
                 "dropLast \(dropLast)", "seed \(seed)", "holding \(placement)",
                 "loss \(type(of: loss))",
                 "optimizer \(described(optimizer.checkpointContents)), learning rate "
                     + "\(optimizer.learningRate)",
-                "optimizer's parameters " + updated.joined(separator: " "),
+                "optimizer's parameters " + places(of: optimizer.parameters),
                 "schedule " + (schedule.map { described($0.checkpointContents) } ?? "none"),
                 "\(penalties) penalties", resuming ? "resuming" : "not resuming"]
     }

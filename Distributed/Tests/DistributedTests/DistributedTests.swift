@@ -166,6 +166,17 @@ final class DistributedTests: XCTestCase {
         XCTAssertEqual(Set(run.hashes).count, 1, "the ranks' parameters or statistics differ")
     }
 
+    func testAfterANaNLossOnOneRankEveryRankKeepsRankZerosParametersAndStatistics() throws {
+        let run = try launch("nan-batchnorm", ranks: 2)
+        XCTAssertEqual(run.status, 0, run.output)
+        for rank in 0..<2 {
+            XCTAssertTrue(run.output.contains("rank \(rank): fit stopped: rank 1: the loss became "
+                                              + "NaN in epoch 1, batch 5"), run.output)
+        }
+        XCTAssertEqual(run.hashes.count, 2, run.output)
+        XCTAssertEqual(Set(run.hashes).count, 1, "the ranks' parameters or statistics differ")
+    }
+
     func testNestedBatchNormsTakeRankZerosStatisticsAndCountsAndTheHashCoversThem() throws {
         let run = try launch("fit-nested-batchnorm", ranks: 2)
         XCTAssertEqual(run.status, 0, run.output)
@@ -256,6 +267,29 @@ final class DistributedTests: XCTestCase {
     func testRanksTakingDifferentNumbersOfStepsStopInsteadOfWaiting() throws {
         try checkFault("extra-step", message: "rank 1: it takes step 4 while rank 0 has "
                        + "finished run after 3 steps: every rank must take the same steps")
+    }
+
+    func testALastGlobalBatchSmallerThanTheRankCountStopsNamingIt() throws {
+        try checkFault("short-last-batch", message: "rank 1: it has 1 steps per epoch (10 "
+                       + "samples in batches of 10), rank 0 has 2 (11 samples): every rank must "
+                       + "take the same steps; the last global batch holds 1 of the 21 samples, "
+                       + "fewer than the 2 ranks")
+    }
+
+    func testRanksWhoseDistributedOptimizersUpdateOtherParametersStop() throws {
+        try checkFault("optimizer-order", message: "rank 1: its DistributedOptimizer differs "
+                       + "from rank 0's: parameters 1 0, rank 0 has parameters 0 1")
+        try checkFault("optimizer-subset", message: "rank 1: its DistributedOptimizer differs "
+                       + "from rank 0's: parameters 0, rank 0 has parameters 0 1")
+    }
+
+    func testAnErrorBetweenTheAgreementAndTheStepEndsTheJobNamingIt() throws {
+        let run = try launch("throw-after-synchronize", ranks: 2)
+        XCTAssertNotEqual(run.status, 0, run.output)
+        XCTAssertNotEqual(run.status, 124, "it hung: \(run.output)")
+        XCTAssertTrue(run.output.contains("rank 1: the step hook failed, thrown after "
+                                          + "synchronize(loss:samples:) and before the step"),
+                      run.output)
     }
 
     func testRanksWhoseFitSettingsDifferStopAtStart() throws {
