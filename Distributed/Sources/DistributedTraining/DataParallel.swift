@@ -47,8 +47,9 @@ public final class DataParallel {
     /// share one exchange. Either way each element is summed in rank order: the choice
     /// changes the time, never the bits.
     public var inPlaceMinimum = 1 << 16
-    /// Called on every rank after each step's agreement, with the step's number (from 1) and
-    /// the global batch's mean loss.
+    /// Called on every rank after each step's agreement, with the step's number (from 1, the
+    /// same on every rank: a step whose agreement throws is not counted) and the global
+    /// batch's mean loss.
     public var onStep: ((_ step: Int, _ globalLoss: Float) -> Void)?
 
     /// The current step's sample counts: this rank's and the global batch's.
@@ -211,14 +212,22 @@ public final class DataParallel {
     func synchronize(loss: Float, samples: Int, failure: String?) throws -> Float {
         steps += 1
         let failure = failure ?? (loss.isFinite ? nil : "the loss is \(loss) at step \(steps)")
-        let all = try agree(.step, failure: failure,
+        let all: [[Double]]
+        do {
+            all = try agree(.step, failure: failure,
                             values: [Double(loss) * Double(samples), Double(samples),
                                      uncheckedOptimizers.isEmpty ? 0 : 1])
-        if all.contains(where: { $0[2] != 0 }) {
-            let made = uncheckedOptimizers.isEmpty ? ["none made"]
-                : uncheckedOptimizers.map { "parameters \($0)" }
-            uncheckedOptimizers = []
-            try agreeWithRankZero(made, on: "DistributedOptimizer", round: .step)
+            if all.contains(where: { $0[2] != 0 }) {
+                let made = uncheckedOptimizers.isEmpty ? ["none made"]
+                    : uncheckedOptimizers.map { "parameters \($0)" }
+                uncheckedOptimizers = []
+                try agreeWithRankZero(made, on: "DistributedOptimizer", round: .step)
+            }
+        } catch {
+            // A step the ranks did not agree on is not taken: every rank, the failing one
+            // too, counts the steps taken alike.
+            steps -= 1
+            throw error
         }
         let lossSum = all.reduce(0) { $0 + $1[0] }
         localSamples = samples

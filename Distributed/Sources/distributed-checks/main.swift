@@ -18,7 +18,9 @@
 //   graph       the same network as graph operations in a hand-written loop
 //   fit-batchnorm  a network with BatchNorm through DataParallel.fit
 //   nan-batchnorm  the same with rank 1's loss turning NaN at step 5; prints "rank R: fit
-//               stopped: ERROR" (every rank), then the hash as after a run
+//               stopped: ERROR" (every rank), then trains an epoch more on clean data and
+//               prints "rank R: steps after the fault: FIRST to LAST" (the numbers onStep
+//               got) and the hash as after a run
 //   fit-nested-batchnorm  the same with BatchNorm layers nested in a Model and in a layer of
 //               its own, rank 1 starting from other statistics and counts; prints
 //               "statistics ..." (every rank) and whether a changed nested count and
@@ -420,6 +422,15 @@ running {
         } catch {
             print("rank \(world.rank): fit stopped: \(error)")
         }
+        // Training on goes on counting from the last step taken, on every rank.
+        let clean = try parallel.shard(mixedSpiral().inputs, labels: mixedSpiral().labels,
+                                       globalBatchSize: globalBatchSize)
+        var numbers: [Int] = []
+        parallel.onStep = { step, _ in numbers.append(step) }
+        try parallel.fit(model, inputs: clean.inputs, labels: clean.labels, holding: .shard,
+                         optimizer: optimizer, epochs: 1, globalBatchSize: globalBatchSize,
+                         shuffle: false)
+        print("rank \(world.rank): steps after the fault: \(numbers.first!) to \(numbers.last!)")
     } else if scenario == "accuracy-mismatch" {
         let (shardInputs, shardLabels) = try parallel.shard(inputs, labels: labels,
                                                             globalBatchSize: globalBatchSize)

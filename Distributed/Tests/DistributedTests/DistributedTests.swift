@@ -166,12 +166,15 @@ final class DistributedTests: XCTestCase {
         XCTAssertEqual(Set(run.hashes).count, 1, "the ranks' parameters or statistics differ")
     }
 
-    func testAfterANaNLossOnOneRankEveryRankKeepsRankZerosParametersAndStatistics() throws {
+    func testAfterANaNLossOnOneRankEveryRankKeepsTheSameModelAndStepCount() throws {
         let run = try launch("nan-batchnorm", ranks: 2)
         XCTAssertEqual(run.status, 0, run.output)
         for rank in 0..<2 {
             XCTAssertTrue(run.output.contains("rank \(rank): fit stopped: rank 1: the loss became "
                                               + "NaN in epoch 1, batch 5"), run.output)
+            // 4 steps taken, then an epoch of 15.
+            XCTAssertTrue(run.output.contains("rank \(rank): steps after the fault: 5 to 19"),
+                          run.output)
         }
         XCTAssertEqual(run.hashes.count, 2, run.output)
         XCTAssertEqual(Set(run.hashes).count, 1, "the ranks' parameters or statistics differ")
