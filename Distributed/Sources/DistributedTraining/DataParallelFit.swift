@@ -17,7 +17,8 @@ extension DataParallel {
     /// and the step count, then once every step, just before the update: on the step's loss
     /// and on failures (see the type's documentation). There the gradients are combined into
     /// the global batch's mean and rank 0's buffers copied to every rank; then every rank's
-    /// `optimizer` steps.
+    /// `optimizer` steps (a plain optimizer: a `DistributedOptimizer`, which would combine
+    /// the gradients a second time, stops with a message).
     ///
     /// The other arguments are `Model.fit`'s: `schedule` steps after every epoch on every
     /// rank; `penalties` are added to each rank's loss and gradients before they are combined
@@ -198,6 +199,10 @@ extension DataParallel {
                           progress: ((TrainingProgress) -> Void)?,
                           beforeStep: ((_ loss: Float, _ samples: Int) throws -> Void)?,
                           train: (RankFit) throws -> Void) throws -> [Float] {
+        require(!(optimizer is DistributedOptimizer),
+                "DataParallel.fit: its optimizer is a DistributedOptimizer, whose step would "
+                    + "combine the gradients that fit combines itself: pass the "
+                    + "\(optimizer.checkpointContents.kind) it wraps")
         try agreeOnPlan(samples: samples, batchSize: batchSize,
                         dropLast: placement == .shard && dropLast,
                         wholeDataSetSamples: placement == .wholeDataSet ? wholeDataSetSamples : nil,

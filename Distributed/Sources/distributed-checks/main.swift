@@ -37,6 +37,7 @@
 //               DistributedOptimizer's parameters in another order, or one parameter less
 //   throw-after-synchronize   a hand-written loop whose rank 1 throws between its second
 //               step's agreement and the update
+//   distributed-optimizer-fit   fit given a DistributedOptimizer
 //   epochs-mismatch, extra-step   ranks that take different numbers of steps: rank 1 trains one
 //               epoch less with fit, or takes one step more in a hand-written loop
 //   batch-mismatch   fit with rank 1 asking for another global batch, of as many steps
@@ -404,6 +405,11 @@ running {
         let parameters = world.rank == 1 ? Array(model.parameters.dropLast()) : model.parameters
         try parallel.fit(model, inputs: inputs, labels: labels,
                          optimizer: SGD(parameters: parameters, learningRate: 0.1),
+                         epochs: epochs, globalBatchSize: globalBatchSize)
+    } else if scenario == "distributed-optimizer-fit" {
+        // fit, which combines the gradients itself, given a DistributedOptimizer.
+        try parallel.fit(model, inputs: inputs, labels: labels,
+                         optimizer: DistributedOptimizer(wrapping: optimizer, parallel: parallel),
                          epochs: epochs, globalBatchSize: globalBatchSize)
     } else if scenario == "short-last-batch" {
         // 21 samples in global batches of 20: the last global batch has none for rank 1.

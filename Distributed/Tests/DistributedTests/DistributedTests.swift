@@ -305,6 +305,16 @@ final class DistributedTests: XCTestCase {
                        + "0 1 2 3")
     }
 
+    func testFitGivenADistributedOptimizerStopsSayingWhy() throws {
+        let run = try launch("distributed-optimizer-fit", ranks: 2)
+        XCTAssertNotEqual(run.status, 0, run.output)
+        XCTAssertNotEqual(run.status, 124, "it hung: \(run.output)")
+        XCTAssertTrue(run.output.contains("DataParallel.fit: its optimizer is a "
+                                          + "DistributedOptimizer, whose step would combine the "
+                                          + "gradients that fit combines itself: pass the SGD "
+                                          + "it wraps"), run.output)
+    }
+
     func testACrashedRankEndsTheJobWithAnError() throws {
         try checkFault("crash", message: nil)
     }
