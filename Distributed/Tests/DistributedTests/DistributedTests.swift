@@ -206,8 +206,9 @@ final class DistributedTests: XCTestCase {
     }
 
     /// Checks that `scenario` ends with a non-zero status and, when `message` is given, that
-    /// both ranks stopped with it.
-    func checkFault(_ scenario: String, message: String?) throws {
+    /// both ranks stopped with it; returns the launch.
+    @discardableResult
+    func checkFault(_ scenario: String, message: String?) throws -> Launch {
         let run = try launch(scenario, ranks: 2)
         XCTAssertNotEqual(run.status, 0, run.output)
         XCTAssertNotEqual(run.status, 124, "\(scenario) hung: \(run.output)")
@@ -217,6 +218,7 @@ final class DistributedTests: XCTestCase {
                               "rank \(rank) did not stop with \"\(message)\": \(run.output)")
             }
         }
+        return run
     }
 
     func testRanksWhoseModelsDifferStopAtStart() throws {
@@ -287,9 +289,7 @@ final class DistributedTests: XCTestCase {
     }
 
     func testAnErrorBetweenTheAgreementAndTheStepEndsTheJobNamingIt() throws {
-        let run = try launch("throw-after-synchronize", ranks: 2)
-        XCTAssertNotEqual(run.status, 0, run.output)
-        XCTAssertNotEqual(run.status, 124, "it hung: \(run.output)")
+        let run = try checkFault("throw-after-synchronize", message: nil)
         XCTAssertTrue(run.output.contains("rank 1: the step hook failed, thrown after "
                                           + "synchronize(loss:samples:) and before the step"),
                       run.output)
@@ -306,9 +306,7 @@ final class DistributedTests: XCTestCase {
     }
 
     func testFitGivenADistributedOptimizerStopsSayingWhy() throws {
-        let run = try launch("distributed-optimizer-fit", ranks: 2)
-        XCTAssertNotEqual(run.status, 0, run.output)
-        XCTAssertNotEqual(run.status, 124, "it hung: \(run.output)")
+        let run = try checkFault("distributed-optimizer-fit", message: nil)
         XCTAssertTrue(run.output.contains("DataParallel.fit: its optimizer is a "
                                           + "DistributedOptimizer, whose step would combine the "
                                           + "gradients that fit combines itself: pass the SGD "
