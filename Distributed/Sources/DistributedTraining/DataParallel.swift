@@ -391,9 +391,9 @@ public final class DataParallel {
     /// Rank `world.rank`'s share of every global batch of `globalBatchSize` samples, in order:
     /// global batch k (samples k·B ..< (k+1)·B of `inputs`) is cut into `world.size`
     /// consecutive parts, the first (count mod size) one sample larger, and this rank keeps
-    /// its part. With `dropLast`, a last global batch smaller than B is left out. Without
-    /// shuffling, this rank's k-th mini-batch of B / size samples is then its share of global
-    /// batch k. Throws `DeepLearningError.countMismatch` when `inputs` has not one row per
+    /// its part (B at least 1: below stops with a message). With `dropLast`, a last global
+    /// batch smaller than B is left out. Without shuffling, this rank's k-th mini-batch of
+    /// B / size samples is then its share of global batch k. Throws `DeepLearningError.countMismatch` when `inputs` has not one row per
     /// label (on this rank alone: within `run`, every rank then throws it as
     /// `DistributedError`).
     public func shard(_ inputs: Tensor, labels: [Int32], globalBatchSize: Int,
@@ -428,6 +428,8 @@ public final class DataParallel {
     /// The samples of this rank's share (`shard(_:labels:globalBatchSize:dropLast:)`) of
     /// `samples` samples, in order.
     private func shardRows(samples: Int, globalBatchSize: Int, dropLast: Bool) -> [Int] {
+        require(globalBatchSize >= 1,
+                "DataParallel.shard: global batch \(globalBatchSize) must be at least 1")
         var rows: [Int] = []
         for start in stride(from: 0, to: samples, by: globalBatchSize) {
             let count = min(globalBatchSize, samples - start)

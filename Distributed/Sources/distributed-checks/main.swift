@@ -38,6 +38,7 @@
 //   throw-after-synchronize   a hand-written loop whose rank 1 throws between its second
 //               step's agreement and the update
 //   distributed-optimizer-fit   fit given a DistributedOptimizer
+//   negative-global-batch   shard with a global batch of -20
 //   epochs-mismatch, extra-step   ranks that take different numbers of steps: rank 1 trains one
 //               epoch less with fit, or takes one step more in a hand-written loop
 //   batch-mismatch   fit with rank 1 asking for another global batch, of as many steps
@@ -288,6 +289,16 @@ if ["extra-step", "optimizer-order", "optimizer-subset", "throw-after-synchroniz
             }
         }
         try parallel.checkParametersAgree()
+    }
+    world.finalize()
+    exit(0)
+}
+if scenario == "negative-global-batch" {
+    let (inputs, labels) = mixedSpiral()
+    running {
+        let parallel = try DataParallel(parameters: [], world: world)
+        let share = try parallel.shard(inputs, labels: labels, globalBatchSize: -20)
+        print("rank \(world.rank): a share of \(share.labels.count) samples")
     }
     world.finalize()
     exit(0)

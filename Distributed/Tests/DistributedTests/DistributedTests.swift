@@ -313,6 +313,12 @@ final class DistributedTests: XCTestCase {
                                           + "it wraps"), run.output)
     }
 
+    func testAShardOfAGlobalBatchBelowOneStopsNamingIt() throws {
+        let run = try checkFault("negative-global-batch", message: nil)
+        XCTAssertTrue(run.output.contains("DataParallel.shard: global batch -20 must be at "
+                                          + "least 1"), run.output)
+    }
+
     func testACrashedRankEndsTheJobWithAnError() throws {
         try checkFault("crash", message: nil)
     }
