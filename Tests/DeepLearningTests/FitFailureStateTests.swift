@@ -27,12 +27,13 @@ final class FitFailureStateTests: XCTestCase {
         func backward() -> Tensor { loss.backward() }
     }
 
-    /// A BatchNorm network (its BatchNorm nested in a model) and Adam over its parameters.
-    private func network() -> (model: Model, batchNorm: BatchNorm, optimizer: Adam) {
+    /// A BatchNorm network, trained in the fused passes or, with its BatchNorm `nested` in a
+    /// model, in the graph, and Adam over its parameters.
+    private func network(nested: Bool) -> (model: Model, batchNorm: BatchNorm, optimizer: Adam) {
         let batchNorm = BatchNorm(features: 4)
         let model = Model {
             Linear(2, 4, seed: 1)
-            Model { batchNorm; ReLU() }
+            if nested { Model { batchNorm; ReLU() } } else { batchNorm; ReLU() }
             Linear(4, 3, seed: 2)
         }
         return (model, batchNorm, Adam(parameters: model.parameters))
@@ -56,17 +57,17 @@ final class FitFailureStateTests: XCTestCase {
 
     /// Checks that `fit` throwing in batch 3 (by `loss` or `beforeStep`) leaves the state of
     /// training on batches 1 and 2 alone.
-    private func checkFailureInBatchThree(loss: FailingLoss,
+    private func checkFailureInBatchThree(nested: Bool, loss: FailingLoss,
                                           beforeStep: @escaping (Float, Int) throws -> Void,
                                           file: StaticString = #filePath, line: UInt = #line) {
-        let (model, batchNorm, optimizer) = network()
+        let (model, batchNorm, optimizer) = network(nested: nested)
         XCTAssertThrowsError(try model.fit(inputs, labels: labels, loss: loss,
                                            optimizer: optimizer, epochs: 1, batchSize: 4,
                                            shuffle: false, beforeStep: beforeStep),
                              file: file, line: line) { error in
             XCTAssertTrue(error is BatchFailure, "\(error)", file: file, line: line)
         }
-        let reference = network()
+        let reference = network(nested: nested)
         XCTAssertNoThrow(try reference.model.fit(inputs.rows(0..<8), labels: Array(labels[0..<8]),
                                                  optimizer: reference.optimizer, epochs: 1,
                                                  batchSize: 4, shuffle: false,
@@ -79,14 +80,18 @@ final class FitFailureStateTests: XCTestCase {
     }
 
     func testABeforeStepThatThrowsLeavesTheStateOfTheBatchesBefore() {
-        var steps = 0
-        checkFailureInBatchThree(loss: FailingLoss(failingCall: 0)) { _, _ in
-            steps += 1
-            if steps == 3 { throw BatchFailure() }
+        for nested in [false, true] {
+            var steps = 0
+            checkFailureInBatchThree(nested: nested, loss: FailingLoss(failingCall: 0)) { _, _ in
+                steps += 1
+                if steps == 3 { throw BatchFailure() }
+            }
         }
     }
 
     func testALossThatThrowsLeavesTheStateOfTheBatchesBefore() {
-        checkFailureInBatchThree(loss: FailingLoss(failingCall: 3)) { _, _ in }
+        for nested in [false, true] {
+            checkFailureInBatchThree(nested: nested, loss: FailingLoss(failingCall: 3)) { _, _ in }
+        }
     }
 }
