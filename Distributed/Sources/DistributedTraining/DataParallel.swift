@@ -40,12 +40,16 @@ public final class DataParallel {
     /// once; every rank takes the same steps, so they then advance alike.
     private let counters: [Counter]
     /// The largest number of floats combined in one exchange: gradients are summed bucket by
-    /// bucket.
-    public var bucketSize = 1 << 20
+    /// bucket. The same on every rank, and at least 1: setting it below stops with a message.
+    public var bucketSize = 1 << 20 {
+        didSet {
+            require(bucketSize >= 1, "DataParallel: bucketSize \(bucketSize) must be at least 1")
+        }
+    }
     /// Gradients of at least this many floats are summed where they are, in buckets of their
     /// own; smaller ones are copied together into flat buckets, so that many small tensors
     /// share one exchange. Either way each element is summed in rank order: the choice
-    /// changes the time, never the bits.
+    /// changes the time, never the bits. The same on every rank.
     public var inPlaceMinimum = 1 << 16
     /// Called on every rank after each step's agreement, with the step's number (from 1, the
     /// same on every rank: a step whose agreement throws is not counted) and the global

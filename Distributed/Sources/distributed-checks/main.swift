@@ -39,6 +39,7 @@
 //               step's agreement and the update
 //   distributed-optimizer-fit   fit given a DistributedOptimizer
 //   negative-global-batch   shard with a global batch of -20
+//   zero-bucket   the hand-written loop of optimizer-order with a bucketSize of 0
 //   epochs-mismatch, extra-step   ranks that take different numbers of steps: rank 1 trains one
 //               epoch less with fit, or takes one step more in a hand-written loop
 //   batch-mismatch   fit with rank 1 asking for another global batch, of as many steps
@@ -261,12 +262,12 @@ if scenario == "unreached" {
     world.finalize()
     exit(0)
 }
-if ["extra-step", "optimizer-order", "optimizer-subset", "throw-after-synchronize"]
-    .contains(scenario)
+if ["extra-step", "optimizer-order", "optimizer-subset", "throw-after-synchronize",
+    "zero-bucket"].contains(scenario)
 {
     // A hand-written loop over w and v whose rank 1 takes one step more than rank 0, lists
     // the parameters of its DistributedOptimizer in another order or leaves v out, or throws
-    // between its second step's agreement and the update.
+    // between its second step's agreement and the update; or whose buckets hold no float.
     let w = Tensor(shape: [3], values: [1, 2, 3], requiresGradient: true)
     let v = Tensor(shape: [3], values: [4, 5, 6], requiresGradient: true)
     let spoilt = world.rank == 1
@@ -274,6 +275,7 @@ if ["extra-step", "optimizer-order", "optimizer-subset", "throw-after-synchroniz
         : spoilt && scenario == "optimizer-subset" ? [w] : [w, v]
     running {
         let parallel = try DataParallel(parameters: [w, v], world: world)
+        if scenario == "zero-bucket" { parallel.bucketSize = 0 }
         let optimizer = DistributedOptimizer(wrapping: SGD(parameters: updated, learningRate: 0.1),
                                              parallel: parallel)
         try parallel.run {

@@ -319,6 +319,12 @@ final class DistributedTests: XCTestCase {
                                           + "least 1"), run.output)
     }
 
+    func testABucketSizeBelowOneStopsNamingIt() throws {
+        let run = try checkFault("zero-bucket", message: nil)
+        XCTAssertTrue(run.output.contains("DataParallel: bucketSize 0 must be at least 1"),
+                      run.output)
+    }
+
     func testACrashedRankEndsTheJobWithAnError() throws {
         try checkFault("crash", message: nil)
     }
