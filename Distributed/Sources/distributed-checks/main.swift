@@ -33,8 +33,9 @@
 //   nested-mismatch   the fault of fit-nested-batchnorm's network without its inner Model on
 //               rank 1
 //   short-last-batch   fit on 21 samples in global batches of 20 (rank 1 has none of the last)
-//   optimizer-order, optimizer-subset   a hand-written loop whose rank 1 lists its
-//               DistributedOptimizer's parameters in another order, or one parameter less
+//   optimizer-order, optimizer-subset, optimizer-plain   a hand-written loop whose rank 1
+//               lists its DistributedOptimizer's parameters in another order, or one
+//               parameter less, or steps a plain SGD
 //   throw-after-synchronize   a hand-written loop whose rank 1 throws between its second
 //               step's agreement and the update
 //   distributed-optimizer-fit   fit given a DistributedOptimizer
@@ -262,12 +263,13 @@ if scenario == "unreached" {
     world.finalize()
     exit(0)
 }
-if ["extra-step", "optimizer-order", "optimizer-subset", "throw-after-synchronize",
-    "zero-bucket"].contains(scenario)
+if ["extra-step", "optimizer-order", "optimizer-subset", "optimizer-plain",
+    "throw-after-synchronize", "zero-bucket"].contains(scenario)
 {
     // A hand-written loop over w and v whose rank 1 takes one step more than rank 0, lists
-    // the parameters of its DistributedOptimizer in another order or leaves v out, or throws
-    // between its second step's agreement and the update; or whose buckets hold no float.
+    // the parameters of its DistributedOptimizer in another order or leaves v out, steps a
+    // plain SGD, or throws between its second step's agreement and the update; or whose
+    // buckets hold no float.
     let w = Tensor(shape: [3], values: [1, 2, 3], requiresGradient: true)
     let v = Tensor(shape: [3], values: [4, 5, 6], requiresGradient: true)
     let spoilt = world.rank == 1
@@ -276,8 +278,9 @@ if ["extra-step", "optimizer-order", "optimizer-subset", "throw-after-synchroniz
     running {
         let parallel = try DataParallel(parameters: [w, v], world: world)
         if scenario == "zero-bucket" { parallel.bucketSize = 0 }
-        let optimizer = DistributedOptimizer(wrapping: SGD(parameters: updated, learningRate: 0.1),
-                                             parallel: parallel)
+        let plain = SGD(parameters: updated, learningRate: 0.1)
+        let optimizer: any Optimizer = spoilt && scenario == "optimizer-plain" ? plain
+            : DistributedOptimizer(wrapping: plain, parallel: parallel)
         try parallel.run {
             for step in 1...(spoilt && scenario == "extra-step" ? 4 : 3) {
                 let loss = (w * w).sum() + (v * v * v).sum()

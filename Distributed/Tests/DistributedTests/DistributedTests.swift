@@ -286,6 +286,8 @@ final class DistributedTests: XCTestCase {
                        + "from rank 0's: parameters 1 0, rank 0 has parameters 0 1")
         try checkFault("optimizer-subset", message: "rank 1: its DistributedOptimizer differs "
                        + "from rank 0's: parameters 0, rank 0 has parameters 0 1")
+        try checkFault("optimizer-plain", message: "rank 1: its DistributedOptimizer differs "
+                       + "from rank 0's: none made, rank 0 has parameters 0 1")
     }
 
     func testAnErrorBetweenTheAgreementAndTheStepEndsTheJobNamingIt() throws {
