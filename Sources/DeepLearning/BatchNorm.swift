@@ -126,8 +126,9 @@ public final class BatchNorm: Function {
         rememberedBatchesTracked = batchesTracked.value
     }
 
-    /// Puts back what `rememberRunningStatistics()` kept: `Model.fit` does after a batch whose
-    /// loss is not finite, whose statistics (NaN, most often) it does not keep.
+    /// Puts back what `rememberRunningStatistics()` kept: `Model.fit` does after a batch that
+    /// throws before its update (a loss that is not finite, whose statistics are NaN most
+    /// often), whose statistics it does not keep.
     func restoreRunningStatistics() {
         rememberedStatistics.withUnsafeBufferPointer { kept in
             runningMean.value.update(from: kept.baseAddress!, count: features)

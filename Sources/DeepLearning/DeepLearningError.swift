@@ -22,7 +22,8 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
     /// A mini-batch size below 1.
     case invalidBatchSize(Int)
     /// The loss became NaN or infinite in `epoch` (from 1) at `batch` (from 1); the
-    /// parameters and `BatchNorm`'s running statistics are left as they were before that batch.
+    /// parameters, the optimizer's state and `BatchNorm`'s running statistics are left as they
+    /// were before that batch (see `Model.fit`).
     case nonFiniteLoss(value: Float, epoch: Int, batch: Int)
 
     // Saving and loading safetensors files (`Model.save(to:)`, `Model.load(from:)`).

@@ -192,9 +192,16 @@ public final class Model: Layer {
     /// `Function.smallestTrainingBatch(sampleShape:)`), a checkpoint's path cannot be written
     /// (`checkReplaceable(at:)`: a directory, or a directory that is missing or not writable),
     /// saving a checkpoint fails (then neither of its two files is replaced), or the loss
-    /// becomes NaN or infinite (the parameters then keep their values from before that
-    /// batch). All but the last two are found before training, with the parameters and
-    /// running statistics unchanged.
+    /// becomes NaN or infinite. All but the last two are found before training, with the
+    /// parameters and running statistics unchanged.
+    ///
+    /// An error thrown in a batch before its update (a loss that becomes NaN or infinite, a
+    /// `loss` or `beforeStep` that throws) leaves the parameters, the optimizer's buffers and
+    /// step counts and `BatchNorm`'s running statistics and count as the batch before left
+    /// them, and the schedule as the last whole epoch left it; the gradients are then
+    /// unspecified, `Dropout` has drawn that batch's masks, and buffers that a layer of your
+    /// own changes in its forward pass are not put back. A checkpoint that cannot be saved
+    /// throws after its epoch, whose updates and schedule step are kept.
     ///
     /// `fit` records gradients for its training (and runs `progress` and `beforeStep` so)
     /// even where recording is off: inside `withoutGradientRecording(_:)`, or in a task
@@ -353,8 +360,9 @@ public final class Model: Layer {
         let stepsInProducts = penalties.isEmpty && beforeStep == nil
             && fusedSteps?.someWeightStepsInProduct(batch: loader.batchSize) == true
             ? optimizer as? any StepsInProduct : nil
-        // A batch whose loss is not finite leaves BatchNorm's running statistics as it found
-        // them (a BatchNorm listed twice, shared, is remembered and restored twice alike).
+        // A batch that throws before its update (a loss that is not finite or that throws,
+        // `beforeStep`) leaves BatchNorm's running statistics as it found them (a BatchNorm
+        // listed twice, shared, is remembered and restored twice alike).
         let batchNorms = layerTree.compactMap { $0.layer as? BatchNorm }
         for epoch in stride(from: finished + 1, through: epochs, by: 1) {
             var lossSum = 0.0
@@ -362,29 +370,34 @@ public final class Model: Layer {
             let steps = fusedSteps
             try objective.forEachBatch(of: loader) { batch, batchInputs, batchTargets in
                 for batchNorm in batchNorms { batchNorm.rememberRunningStatistics() }
-                // The fused passes where every layer has them, else the graph.
-                let output = steps?.forward(batchInputs) ?? self(batchInputs)
                 func requireFinite(_ value: Float) throws {
                     guard value.isFinite else {
-                        for batchNorm in batchNorms { batchNorm.restoreRunningStatistics() }
                         throw DeepLearningError.nonFiniteLoss(value: value, epoch: epoch,
                                                               batch: batch + 1)
                     }
                 }
-                let value = try objective.forward(output, batchTargets)
-                try requireFinite(value)
-                optimizer.zeroGrad()
-                if let steps {
-                    steps.accumulateParameterGradients(
-                        objective.backward(),
-                        updating: batch + 1 < loader.batchCount ? stepsInProducts : nil)
-                } else {
-                    output.backward(objective.backward())
-                }
-                let total = penalties.reduce(value) { $0 + $1.apply() }
-                try requireFinite(total)
                 let rows = batchInputs.shape[0]
-                try beforeStep?(total, rows)
+                let total: Float
+                do {
+                    // The fused passes where every layer has them, else the graph.
+                    let output = steps?.forward(batchInputs) ?? self(batchInputs)
+                    let value = try objective.forward(output, batchTargets)
+                    try requireFinite(value)
+                    optimizer.zeroGrad()
+                    if let steps {
+                        steps.accumulateParameterGradients(
+                            objective.backward(),
+                            updating: batch + 1 < loader.batchCount ? stepsInProducts : nil)
+                    } else {
+                        output.backward(objective.backward())
+                    }
+                    total = penalties.reduce(value) { $0 + $1.apply() }
+                    try requireFinite(total)
+                    try beforeStep?(total, rows)
+                } catch {
+                    for batchNorm in batchNorms { batchNorm.restoreRunningStatistics() }
+                    throw error
+                }
                 optimizer.step()
                 lossSum += Double(total) * Double(rows)
                 samples += rows

@@ -1,5 +1,6 @@
 import CKernels
 import DeepLearning
+import Foundation
 
 /// Data-parallel training over the ranks of a `World`, as PyTorch's DistributedDataParallel:
 /// every rank holds the same model, computes the gradient of its share of each global batch,
@@ -39,15 +40,20 @@ public final class DataParallel {
     /// once; every rank takes the same steps, so they then advance alike.
     private let counters: [Counter]
     /// The largest number of floats combined in one exchange: gradients are summed bucket by
-    /// bucket.
-    public var bucketSize = 1 << 20
+    /// bucket. The same on every rank, and at least 1: setting it below stops with a message.
+    public var bucketSize = 1 << 20 {
+        didSet {
+            require(bucketSize >= 1, "DataParallel: bucketSize \(bucketSize) must be at least 1")
+        }
+    }
     /// Gradients of at least this many floats are summed where they are, in buckets of their
     /// own; smaller ones are copied together into flat buckets, so that many small tensors
     /// share one exchange. Either way each element is summed in rank order: the choice
-    /// changes the time, never the bits.
+    /// changes the time, never the bits. The same on every rank.
     public var inPlaceMinimum = 1 << 16
-    /// Called on every rank after each step's agreement, with the step's number (from 1) and
-    /// the global batch's mean loss.
+    /// Called on every rank after each step's agreement, with the step's number (from 1, the
+    /// same on every rank: a step whose agreement throws is not counted) and the global
+    /// batch's mean loss.
     public var onStep: ((_ step: Int, _ globalLoss: Float) -> Void)?
 
     /// The current step's sample counts: this rank's and the global batch's.
@@ -57,6 +63,9 @@ public final class DataParallel {
     private var epochLossSum = 0.0, epochSamples = 0
     /// The flat buffer gradients are combined in, grown and reused.
     private var flat: [Float] = []
+    /// The parameters of the `DistributedOptimizer`s made since the last step's agreement
+    /// (`places(of:)` of each), which that agreement compares across the ranks.
+    var uncheckedOptimizers: [String] = []
 
     /// Data parallelism for `model`: checks the ranks' models agree and copies rank 0's
     /// parameters, buffers and counters (BatchNorm's batch count) to every rank, those of
@@ -201,12 +210,29 @@ public final class DataParallel {
         try synchronize(loss: loss, samples: samples, failure: nil)
     }
 
-    /// `synchronize(loss:samples:)` with this rank's failure, if any.
+    /// `synchronize(loss:samples:)` with this rank's failure, if any. When some rank made a
+    /// `DistributedOptimizer` since the last step, also checks that every rank's new
+    /// optimizers update the same parameters as rank 0's.
     func synchronize(loss: Float, samples: Int, failure: String?) throws -> Float {
         steps += 1
         let failure = failure ?? (loss.isFinite ? nil : "the loss is \(loss) at step \(steps)")
-        let all = try agree(.step, failure: failure,
-                            values: [Double(loss) * Double(samples), Double(samples)])
+        let all: [[Double]]
+        do {
+            all = try agree(.step, failure: failure,
+                            values: [Double(loss) * Double(samples), Double(samples),
+                                     uncheckedOptimizers.isEmpty ? 0 : 1])
+            if all.contains(where: { $0[2] != 0 }) {
+                let made = uncheckedOptimizers.isEmpty ? ["none made"]
+                    : uncheckedOptimizers.map { "parameters \($0)" }
+                uncheckedOptimizers = []
+                try agreeWithRankZero(made, on: "DistributedOptimizer", round: .step)
+            }
+        } catch {
+            // A step the ranks did not agree on is not taken: every rank, the failing one
+            // too, counts the steps taken alike.
+            steps -= 1
+            throw error
+        }
         let lossSum = all.reduce(0) { $0 + $1[0] }
         localSamples = samples
         globalSamples = Int(all.reduce(0) { $0 + $1[1] })
@@ -221,6 +247,11 @@ public final class DataParallel {
     /// `DistributedError` (the other ranks at their next agreement, so `body` must agree
     /// through `synchronize` or `fit`). When it returns on every rank, the ranks agree once
     /// more, so that a failure in a rank's last step reaches every rank.
+    ///
+    /// An error thrown after `synchronize(loss:samples:)` and before the gradients are
+    /// combined (`DistributedOptimizer.step()`) cannot reach the other ranks, which wait in
+    /// the gradients' exchange: the rank prints it, naming itself, and ends the job
+    /// (`World.abort(code:)`).
     public func run<Result>(_ body: () throws -> Result) throws -> Result {
         let result: Result
         do {
@@ -228,6 +259,13 @@ public final class DataParallel {
         } catch let error as DistributedError {
             throw error
         } catch {
+            if globalSamples > 0 {  // synchronized, gradients not combined
+                FileHandle.standardError.write(Data((
+                    "rank \(world.rank): \(error), thrown after synchronize(loss:samples:) and "
+                        + "before the step, while the other ranks combine the gradients: "
+                        + "ending the job\n").utf8))
+                world.abort(code: 1)
+            }
             try agree(.end, failure: "\(error)")
             fatalError("unreachable: the agreement throws the failure")
         }
@@ -256,7 +294,9 @@ public final class DataParallel {
     /// A parameter that has no gradient on any rank (no backward pass reached it since
     /// `zeroGrad()`) keeps none, so that the optimizer leaves it out as in one process (and
     /// as DistributedDataParallel); one that has a gradient on some rank gets the mean on
-    /// every rank, a rank without one counting zeros.
+    /// every rank, a rank without one counting zeros. Every rank must pass the same tensors
+    /// in the same order (`DistributedOptimizer` checks its own; a list passed here is not
+    /// checked).
     public func combineGradients(of parameters: [Tensor]) {
         require(globalSamples > 0,
                 "DataParallel: call synchronize(loss:samples:) before combining gradients")
@@ -355,9 +395,9 @@ public final class DataParallel {
     /// Rank `world.rank`'s share of every global batch of `globalBatchSize` samples, in order:
     /// global batch k (samples k·B ..< (k+1)·B of `inputs`) is cut into `world.size`
     /// consecutive parts, the first (count mod size) one sample larger, and this rank keeps
-    /// its part. With `dropLast`, a last global batch smaller than B is left out. Without
-    /// shuffling, this rank's k-th mini-batch of B / size samples is then its share of global
-    /// batch k. Throws `DeepLearningError.countMismatch` when `inputs` has not one row per
+    /// its part (B at least 1: below stops with a message). With `dropLast`, a last global
+    /// batch smaller than B is left out. Without shuffling, this rank's k-th mini-batch of
+    /// B / size samples is then its share of global batch k. Throws `DeepLearningError.countMismatch` when `inputs` has not one row per
     /// label (on this rank alone: within `run`, every rank then throws it as
     /// `DistributedError`).
     public func shard(_ inputs: Tensor, labels: [Int32], globalBatchSize: Int,
@@ -392,6 +432,8 @@ public final class DataParallel {
     /// The samples of this rank's share (`shard(_:labels:globalBatchSize:dropLast:)`) of
     /// `samples` samples, in order.
     private func shardRows(samples: Int, globalBatchSize: Int, dropLast: Bool) -> [Int] {
+        require(globalBatchSize >= 1,
+                "DataParallel.shard: global batch \(globalBatchSize) must be at least 1")
         var rows: [Int] = []
         for start in stride(from: 0, to: samples, by: globalBatchSize) {
             let count = min(globalBatchSize, samples - start)
@@ -432,7 +474,9 @@ public final class DataParallel {
                 rank: other,
                 message: "it has \(Int(all[other][2])) steps per epoch (\(Int(all[other][1])) "
                     + "samples in batches of \(batchSize)), rank 0 has \(Int(all[0][2])) "
-                    + "(\(Int(all[0][1])) samples): every rank must take the same steps")
+                    + "(\(Int(all[0][1])) samples): every rank must take the same steps"
+                    + (wholeDataSetSamples.map { shortLastBatch(samples: $0, batchSize: batchSize) }
+                        ?? ""))
         }
         if equalShares, let other = all.firstIndex(where: { $0[1] != all[0][1] }) {
             throw DistributedError(
@@ -441,6 +485,26 @@ public final class DataParallel {
                     + "\(Int(all[0][1])): resuming from a checkpoint needs as many on every "
                     + "rank")
         }
+    }
+
+    /// Why ranks holding the whole data set of `samples` samples take different steps: its
+    /// last global batch (of `batchSize` samples a rank) gives some rank no sample.
+    private func shortLastBatch(samples: Int, batchSize: Int) -> String {
+        let last = samples % (batchSize * world.size)
+        return "; the last global batch holds \(last) of the \(samples) samples, fewer than "
+            + "the \(world.size) ranks, so some rank has none of it: pass dropLast: true or a "
+            + "data set whose last global batch holds at least \(world.size) samples"
+    }
+
+    /// The parameters among `tensors`, each by its place in `parameters` or as "other" and
+    /// its shape: ranks whose lists read alike combine the gradients of the same tensors.
+    func places(of tensors: [Tensor]) -> String {
+        let places = Dictionary(parameters.enumerated().map {
+            (ObjectIdentifier($0.element), $0.offset)
+        }, uniquingKeysWith: { first, _ in first })
+        return tensors.map {
+            places[ObjectIdentifier($0)].map { "\($0)" } ?? "other \($0.shape)"
+        }.joined(separator: " ")
     }
 
     /// The fraction of all ranks' samples whose predicted class is the label (each rank

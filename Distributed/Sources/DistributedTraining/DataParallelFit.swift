@@ -17,7 +17,8 @@ extension DataParallel {
     /// and the step count, then once every step, just before the update: on the step's loss
     /// and on failures (see the type's documentation). There the gradients are combined into
     /// the global batch's mean and rank 0's buffers copied to every rank; then every rank's
-    /// `optimizer` steps.
+    /// `optimizer` steps (a plain optimizer: a `DistributedOptimizer`, which would combine
+    /// the gradients a second time, stops with a message).
     ///
     /// The other arguments are `Model.fit`'s: `schedule` steps after every epoch on every
     /// rank; `penalties` are added to each rank's loss and gradients before they are combined
@@ -54,7 +55,9 @@ extension DataParallel {
     /// type, the optimizer's kind, settings, learning rate and parameters, the schedule's,
     /// the number of penalties, resuming or not) or the step counts differ, a rank's inputs
     /// have not one row per label, a label is out of range, the loss becomes NaN or
-    /// infinite, `beforeStep` throws, a checkpoint cannot be written or does not fit.
+    /// infinite, `beforeStep` throws, a checkpoint cannot be written or does not fit. A fault
+    /// during training leaves every rank's parameters, optimizer state and running statistics
+    /// as the last step left them (see `Model.fit`), the same on every rank.
     @discardableResult
     public func fit(_ model: Model, inputs: Tensor, labels: [Int32],
                     holding placement: DataPlacement = .wholeDataSet,
@@ -166,20 +169,12 @@ extension DataParallel {
             ([contents.kind] + contents.settings.map { "\($0.name) \($0.value)" })
                 .joined(separator: ", ")
         }
-        // The optimizer's parameters by their places in `parameters` (the same on every
-        // rank), so that their gradients are combined with the same tensors' on every rank.
-        let places = Dictionary(parameters.enumerated().map {
-            (ObjectIdentifier($0.element), $0.offset)
-        }, uniquingKeysWith: { first, _ in first })
-        let updated = optimizer.parameters.map {
-            places[ObjectIdentifier($0)].map { "\($0)" } ?? "other \($0.shape)"
-        }
         return ["\(epochs) epochs", "global batch \(globalBatchSize)", "shuffle \(shuffle)",
                 "dropLast \(dropLast)", "seed \(seed)", "holding \(placement)",
                 "loss \(type(of: loss))",
                 "optimizer \(described(optimizer.checkpointContents)), learning rate "
                     + "\(optimizer.learningRate)",
-                "optimizer's parameters " + updated.joined(separator: " "),
+                "optimizer's parameters " + places(of: optimizer.parameters),
                 "schedule " + (schedule.map { described($0.checkpointContents) } ?? "none"),
                 "\(penalties) penalties", resuming ? "resuming" : "not resuming"]
     }
@@ -204,6 +199,10 @@ extension DataParallel {
                           progress: ((TrainingProgress) -> Void)?,
                           beforeStep: ((_ loss: Float, _ samples: Int) throws -> Void)?,
                           train: (RankFit) throws -> Void) throws -> [Float] {
+        require(!(optimizer is DistributedOptimizer),
+                "DataParallel.fit: its optimizer is a DistributedOptimizer, whose step would "
+                    + "combine the gradients that fit combines itself: pass the "
+                    + "\(optimizer.checkpointContents.kind) it wraps")
         try agreeOnPlan(samples: samples, batchSize: batchSize,
                         dropLast: placement == .shard && dropLast,
                         wholeDataSetSamples: placement == .wholeDataSet ? wholeDataSetSamples : nil,

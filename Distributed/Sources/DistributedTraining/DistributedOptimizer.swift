@@ -7,6 +7,11 @@ import DeepLearning
 /// optimizer, after `DataParallel.synchronize(loss:samples:)` (`DataParallel.fit` does the
 /// same in `Model.fit`'s `beforeStep`).
 ///
+/// Every rank must make it over the same tensors in the same order (the same places among
+/// `parallel.parameters`, the same shapes for others), so that each gradient is combined with
+/// the same tensor's on the other ranks: the next `synchronize(loss:samples:)` compares them
+/// and throws `DistributedError` on every rank when they differ.
+///
 /// ```swift
 /// let optimizer = DistributedOptimizer(wrapping: SGD(parameters: model.parameters,
 ///                                                    learningRate: 0.1), parallel: parallel)
@@ -20,10 +25,12 @@ public final class DistributedOptimizer: Optimizer {
     /// The ranks' agreement and gradient combination.
     public let parallel: DataParallel
 
-    /// `wrapped`, stepping on the gradients combined by `parallel`.
+    /// `wrapped`, stepping on the gradients combined by `parallel`; its parameters are
+    /// compared across the ranks at the next `parallel.synchronize(loss:samples:)`.
     public init(wrapping wrapped: any Optimizer, parallel: DataParallel) {
         self.wrapped = wrapped
         self.parallel = parallel
+        parallel.uncheckedOptimizers.append(parallel.places(of: wrapped.parameters))
     }
 
     public var parameters: [Tensor] { wrapped.parameters }

@@ -17,6 +17,10 @@
 //   step-hook   DataParallel.fit whose beforeStep throws on rank 1 at step 5
 //   graph       the same network as graph operations in a hand-written loop
 //   fit-batchnorm  a network with BatchNorm through DataParallel.fit
+//   nan-batchnorm  the same with rank 1's loss turning NaN at step 5; prints "rank R: fit
+//               stopped: ERROR" (every rank), then trains an epoch more on clean data and
+//               prints "rank R: steps after the fault: FIRST to LAST" (the numbers onStep
+//               got) and the hash as after a run
 //   fit-nested-batchnorm  the same with BatchNorm layers nested in a Model and in a layer of
 //               its own, rank 1 starting from other statistics and counts; prints
 //               "statistics ..." (every rank) and whether a changed nested count and
@@ -28,6 +32,15 @@
 //               faults
 //   nested-mismatch   the fault of fit-nested-batchnorm's network without its inner Model on
 //               rank 1
+//   short-last-batch   fit on 21 samples in global batches of 20 (rank 1 has none of the last)
+//   optimizer-order, optimizer-subset, optimizer-plain   a hand-written loop whose rank 1
+//               lists its DistributedOptimizer's parameters in another order, or one
+//               parameter less, or steps a plain SGD
+//   throw-after-synchronize   a hand-written loop whose rank 1 throws between its second
+//               step's agreement and the update
+//   distributed-optimizer-fit   fit given a DistributedOptimizer
+//   negative-global-batch   shard with a global batch of -20
+//   zero-bucket   the hand-written loop of optimizer-order with a bucketSize of 0
 //   epochs-mismatch, extra-step   ranks that take different numbers of steps: rank 1 trains one
 //               epoch less with fit, or takes one step more in a hand-written loop
 //   batch-mismatch   fit with rank 1 asking for another global batch, of as many steps
@@ -250,23 +263,47 @@ if scenario == "unreached" {
     world.finalize()
     exit(0)
 }
-if scenario == "extra-step" {
-    // Rank 1's hand-written loop takes one step more than rank 0's.
+if ["extra-step", "optimizer-order", "optimizer-subset", "optimizer-plain",
+    "throw-after-synchronize", "zero-bucket"].contains(scenario)
+{
+    // A hand-written loop over w and v whose rank 1 takes one step more than rank 0, lists
+    // the parameters of its DistributedOptimizer in another order or leaves v out, steps a
+    // plain SGD, or throws between its second step's agreement and the update; or whose
+    // buckets hold no float.
     let w = Tensor(shape: [3], values: [1, 2, 3], requiresGradient: true)
+    let v = Tensor(shape: [3], values: [4, 5, 6], requiresGradient: true)
+    let spoilt = world.rank == 1
+    let updated = spoilt && scenario == "optimizer-order" ? [v, w]
+        : spoilt && scenario == "optimizer-subset" ? [w] : [w, v]
     running {
-        let parallel = try DataParallel(parameters: [w], world: world)
-        let optimizer = DistributedOptimizer(wrapping: SGD(parameters: [w], learningRate: 0.1),
-                                             parallel: parallel)
+        let parallel = try DataParallel(parameters: [w, v], world: world)
+        if scenario == "zero-bucket" { parallel.bucketSize = 0 }
+        let plain = SGD(parameters: updated, learningRate: 0.1)
+        let optimizer: any Optimizer = spoilt && scenario == "optimizer-plain" ? plain
+            : DistributedOptimizer(wrapping: plain, parallel: parallel)
         try parallel.run {
-            for _ in 0..<(world.rank == 1 ? 4 : 3) {
-                let loss = (w * w).sum()
+            for step in 1...(spoilt && scenario == "extra-step" ? 4 : 3) {
+                let loss = (w * w).sum() + (v * v * v).sum()
                 _ = try parallel.synchronize(loss: loss.scalar, samples: 1)
+                if spoilt && scenario == "throw-after-synchronize" && step == 2 {
+                    throw HookFailure()
+                }
                 optimizer.zeroGrad()
                 loss.backward()
                 optimizer.step()
             }
         }
         try parallel.checkParametersAgree()
+    }
+    world.finalize()
+    exit(0)
+}
+if scenario == "negative-global-batch" {
+    let (inputs, labels) = mixedSpiral()
+    running {
+        let parallel = try DataParallel(parameters: [], world: world)
+        let share = try parallel.shard(inputs, labels: labels, globalBatchSize: -20)
+        print("rank \(world.rank): a share of \(share.labels.count) samples")
     }
     world.finalize()
     exit(0)
@@ -298,7 +335,7 @@ running {
         model = digitsCNN()
     } else if scenario == "fit-targets" {
         model = regressionModel()
-    } else if scenario == "fit-batchnorm" {
+    } else if scenario == "fit-batchnorm" || scenario == "nan-batchnorm" {
         model = Model {
             Linear(2, 32)
             BatchNorm(features: 32)
@@ -385,6 +422,37 @@ running {
         try parallel.fit(model, inputs: inputs, labels: labels,
                          optimizer: SGD(parameters: parameters, learningRate: 0.1),
                          epochs: epochs, globalBatchSize: globalBatchSize)
+    } else if scenario == "distributed-optimizer-fit" {
+        // fit, which combines the gradients itself, given a DistributedOptimizer.
+        try parallel.fit(model, inputs: inputs, labels: labels,
+                         optimizer: DistributedOptimizer(wrapping: optimizer, parallel: parallel),
+                         epochs: epochs, globalBatchSize: globalBatchSize)
+    } else if scenario == "short-last-batch" {
+        // 21 samples in global batches of 20: the last global batch has none for rank 1.
+        try parallel.fit(model, inputs: inputs.rows(0..<21), labels: Array(labels[0..<21]),
+                         optimizer: optimizer, epochs: epochs, globalBatchSize: globalBatchSize)
+    } else if scenario == "nan-batchnorm" {
+        // Rank 1's loss turns NaN at its 5th step: after the fault, every rank's parameters
+        // and running statistics are still rank 0's.
+        (inputs, labels) = try parallel.shard(inputs, labels: labels,
+                                              globalBatchSize: globalBatchSize)
+        if world.rank == 1 { inputs.withUnsafeMutableBufferPointer { $0[2 * 45] = .nan } }
+        do {
+            try parallel.fit(model, inputs: inputs, labels: labels, holding: .shard,
+                             optimizer: optimizer, epochs: epochs,
+                             globalBatchSize: globalBatchSize, shuffle: false)
+        } catch {
+            print("rank \(world.rank): fit stopped: \(error)")
+        }
+        // Training on goes on counting from the last step taken, on every rank.
+        let clean = try parallel.shard(mixedSpiral().inputs, labels: mixedSpiral().labels,
+                                       globalBatchSize: globalBatchSize)
+        var numbers: [Int] = []
+        parallel.onStep = { step, _ in numbers.append(step) }
+        try parallel.fit(model, inputs: clean.inputs, labels: clean.labels, holding: .shard,
+                         optimizer: optimizer, epochs: 1, globalBatchSize: globalBatchSize,
+                         shuffle: false)
+        print("rank \(world.rank): steps after the fault: \(numbers.first!) to \(numbers.last!)")
     } else if scenario == "accuracy-mismatch" {
         let (shardInputs, shardLabels) = try parallel.shard(inputs, labels: labels,
                                                             globalBatchSize: globalBatchSize)

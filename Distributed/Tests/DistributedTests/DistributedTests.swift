@@ -166,6 +166,20 @@ final class DistributedTests: XCTestCase {
         XCTAssertEqual(Set(run.hashes).count, 1, "the ranks' parameters or statistics differ")
     }
 
+    func testAfterANaNLossOnOneRankEveryRankKeepsTheSameModelAndStepCount() throws {
+        let run = try launch("nan-batchnorm", ranks: 2)
+        XCTAssertEqual(run.status, 0, run.output)
+        for rank in 0..<2 {
+            XCTAssertTrue(run.output.contains("rank \(rank): fit stopped: rank 1: the loss became "
+                                              + "NaN in epoch 1, batch 5"), run.output)
+            // 4 steps taken, then an epoch of 15.
+            XCTAssertTrue(run.output.contains("rank \(rank): steps after the fault: 5 to 19"),
+                          run.output)
+        }
+        XCTAssertEqual(run.hashes.count, 2, run.output)
+        XCTAssertEqual(Set(run.hashes).count, 1, "the ranks' parameters or statistics differ")
+    }
+
     func testNestedBatchNormsTakeRankZerosStatisticsAndCountsAndTheHashCoversThem() throws {
         let run = try launch("fit-nested-batchnorm", ranks: 2)
         XCTAssertEqual(run.status, 0, run.output)
@@ -192,8 +206,9 @@ final class DistributedTests: XCTestCase {
     }
 
     /// Checks that `scenario` ends with a non-zero status and, when `message` is given, that
-    /// both ranks stopped with it.
-    func checkFault(_ scenario: String, message: String?) throws {
+    /// both ranks stopped with it; returns the launch.
+    @discardableResult
+    func checkFault(_ scenario: String, message: String?) throws -> Launch {
         let run = try launch(scenario, ranks: 2)
         XCTAssertNotEqual(run.status, 0, run.output)
         XCTAssertNotEqual(run.status, 124, "\(scenario) hung: \(run.output)")
@@ -203,6 +218,7 @@ final class DistributedTests: XCTestCase {
                               "rank \(rank) did not stop with \"\(message)\": \(run.output)")
             }
         }
+        return run
     }
 
     func testRanksWhoseModelsDifferStopAtStart() throws {
@@ -258,6 +274,29 @@ final class DistributedTests: XCTestCase {
                        + "finished run after 3 steps: every rank must take the same steps")
     }
 
+    func testALastGlobalBatchSmallerThanTheRankCountStopsNamingIt() throws {
+        try checkFault("short-last-batch", message: "rank 1: it has 1 steps per epoch (10 "
+                       + "samples in batches of 10), rank 0 has 2 (11 samples): every rank must "
+                       + "take the same steps; the last global batch holds 1 of the 21 samples, "
+                       + "fewer than the 2 ranks")
+    }
+
+    func testRanksWhoseDistributedOptimizersUpdateOtherParametersStop() throws {
+        try checkFault("optimizer-order", message: "rank 1: its DistributedOptimizer differs "
+                       + "from rank 0's: parameters 1 0, rank 0 has parameters 0 1")
+        try checkFault("optimizer-subset", message: "rank 1: its DistributedOptimizer differs "
+                       + "from rank 0's: parameters 0, rank 0 has parameters 0 1")
+        try checkFault("optimizer-plain", message: "rank 1: its DistributedOptimizer differs "
+                       + "from rank 0's: none made, rank 0 has parameters 0 1")
+    }
+
+    func testAnErrorBetweenTheAgreementAndTheStepEndsTheJobNamingIt() throws {
+        let run = try checkFault("throw-after-synchronize", message: nil)
+        XCTAssertTrue(run.output.contains("rank 1: the step hook failed, thrown after "
+                                          + "synchronize(loss:samples:) and before the step"),
+                      run.output)
+    }
+
     func testRanksWhoseFitSettingsDifferStopAtStart() throws {
         try checkFault("epochs-mismatch", message: "rank 1: its training differs from rank 0's: "
                        + "6 epochs, rank 0 has 7 epochs")
@@ -266,6 +305,26 @@ final class DistributedTests: XCTestCase {
         try checkFault("optimizer-mismatch", message: "rank 1: its training differs from rank "
                        + "0's: optimizer's parameters 0 1 2, rank 0 has optimizer's parameters "
                        + "0 1 2 3")
+    }
+
+    func testFitGivenADistributedOptimizerStopsSayingWhy() throws {
+        let run = try checkFault("distributed-optimizer-fit", message: nil)
+        XCTAssertTrue(run.output.contains("DataParallel.fit: its optimizer is a "
+                                          + "DistributedOptimizer, whose step would combine the "
+                                          + "gradients that fit combines itself: pass the SGD "
+                                          + "it wraps"), run.output)
+    }
+
+    func testAShardOfAGlobalBatchBelowOneStopsNamingIt() throws {
+        let run = try checkFault("negative-global-batch", message: nil)
+        XCTAssertTrue(run.output.contains("DataParallel.shard: global batch -20 must be at "
+                                          + "least 1"), run.output)
+    }
+
+    func testABucketSizeBelowOneStopsNamingIt() throws {
+        let run = try checkFault("zero-bucket", message: nil)
+        XCTAssertTrue(run.output.contains("DataParallel: bucketSize 0 must be at least 1"),
+                      run.output)
     }
 
     func testACrashedRankEndsTheJobWithAnError() throws {
