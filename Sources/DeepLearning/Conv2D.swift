@@ -103,15 +103,19 @@ public final class Conv2D: Function {
     /// The rows of a columns matrix: one per weight of an output channel.
     private var columnRows: Int { inputChannels * kernelSize * kernelSize }
 
-    /// The most floats of a piece's columns (`imagesPerPiece`): 512 KB, half of a Zen 4 or
-    /// Sapphire Rapids core's L2, so that the GEMM's packing and its output stay beside them.
+    /// The fewest floats of a piece's columns (`imagesPerPiece`) unless the whole batch's are
+    /// fewer: 512 KB, half of a Zen 4 or Sapphire Rapids core's L2, so that a piece (at most
+    /// twice that) and the GEMM's packing stay in cache, while each piece's product is large
+    /// enough to split between threads.
     static let pieceFloats = 128 * 1024
 
-    /// The images of a piece of the batch: as many as `pieceFloats` holds, at least one (even
-    /// of an empty batch) and at most the batch; a function of the shape alone, never of the
+    /// The images of a piece of the batch: the batch cut into as many equal pieces as it
+    /// holds `pieceFloats` of columns (one piece at least; the last one may be shorter), at
+    /// least one image (even of an empty batch); a function of the shape alone, never of the
     /// thread count.
     private func imagesPerPiece(batch: Int, pixels: Int) -> Int {
-        max(1, min(batch, Conv2D.pieceFloats / (columnRows * pixels)))
+        let pieces = max(1, batch * columnRows * pixels / Conv2D.pieceFloats)
+        return max(1, (batch + pieces - 1) / pieces)
     }
 
     /// The output height and width for an input of `height` x `width`.

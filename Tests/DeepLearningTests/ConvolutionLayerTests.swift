@@ -152,11 +152,11 @@ final class ConvolutionLayerTests: XCTestCase {
     }
 
     /// (batch, inC, outC, height, width, kernel, stride, padding) whose batch takes several
-    /// pieces of columns (`Conv2D.pieceFloats`), the last one short: 3 x 3 with padding over
-    /// 12 x 12 (3 images a piece), stride 2 without padding on odd sizes and a channel count
-    /// not a multiple of 16 (1 image a piece), 1 x 1 images (262 a piece).
+    /// pieces of columns (`Conv2D.pieceFloats`), the last one shorter or not: 3 x 3 with
+    /// padding over 12 x 12 (pieces of 4 and 3 images), stride 2 without padding on odd sizes
+    /// and a channel count not a multiple of 16 (1 image a piece), 1 x 1 images (150 a piece).
     private let pieceCases = [
-        (7, 32, 3, 12, 12, 3, 1, 1), (3, 41, 2, 31, 29, 3, 2, 0), (300, 500, 2, 1, 1, 1, 1, 0),
+        (7, 32, 3, 12, 12, 3, 1, 1), (3, 41, 2, 47, 45, 3, 2, 0), (300, 1000, 2, 1, 1, 1, 1, 0),
     ]
 
     /// A batch taken in several pieces: forward and backward against the definitions, the
