@@ -16,19 +16,18 @@ import CKernels
 /// conv.forward(Tensor(shape: [16, 3, 32, 32])).shape   // [16, 8, 32, 32]
 /// ```
 ///
-/// Implementation: im2col + GEMM, a piece of the batch at a time. The images of a piece are
-/// unfolded (`ck_im2col`) into a columns matrix `[inputChannels·k·k, images·outH·outW]` small
-/// enough to stay in the core's cache (`imagesPerPiece`), and the piece's product
-/// `Z = W · cols` (`ck_sgemm`) reads it from there: the convolution of the batch is a few
-/// products large enough for the tuned, threaded GEMM to split between threads, rather than a
-/// small one per image or a hand-written direct loop nest for every shape, and the columns
-/// never go to memory. Z is channel-major (`[outputChannels, batch, outH·outW]`), moved to
-/// NCHW with the bias by `ck_conv2d_output`. Backward moves dY channel-major the same way
-/// (`dZ`, summing db on the way), then unfolds each piece of the input again for
-/// `dW (+)= dZ · colsᵀ` and `dX = col2im(Wᵀ · dZ)`, the column gradient of the piece in the
-/// same buffer. So dW is summed piece by piece (each piece's product added to the sum of the
-/// earlier ones), and only the input and one piece of columns are kept from forward to
-/// backward.
+/// Implementation: im2col + GEMM. The images are unfolded (`ck_im2col`) into a columns matrix
+/// `[inputChannels·k·k, images·outH·outW]`, so that `Z = W · cols` (`ck_sgemm`, channel-major
+/// `[outputChannels, batch, outH·outW]`, moved to NCHW with the bias by `ck_conv2d_output`) is
+/// one product large enough for the tuned, threaded GEMM to split between threads, rather than
+/// a small one per image or a hand-written direct loop nest for every shape. Backward moves dY
+/// channel-major the same way (`dZ`, summing db on the way), then `dW (+)= dZ · colsᵀ` and
+/// `dX = col2im(Wᵀ · dZ)`. Where the whole batch's columns would not stay in cache
+/// (`wholeBatchFloats`), the batch is taken a piece at a time (`imagesPerPiece`): each piece
+/// unfolded right before its products read it, in forward and again in backward, so the
+/// columns never go to memory, and dW summed piece by piece (each piece's product added to the
+/// sum of the earlier ones). Kept from forward to backward: the columns when the batch is one
+/// piece, else the input.
 public final class Conv2D: Function {
     /// The channels of the input, `C` of `[batch, C, height, width]`.
     public let inputChannels: Int
@@ -49,13 +48,14 @@ public final class Conv2D: Function {
     /// How `initializeParameters(using:)` draws `bias` (default zeros).
     public let biasInitializer: Initializer
 
-    /// The last forward pass's input, unfolded again by backward.
+    /// The last forward pass's input, unfolded again by backward when it takes several pieces.
     private var input: Tensor?
     /// The shape of the last forward pass's output, which dY must have.
     private var outputShape: [Int] = []
-    /// The columns of one piece of the batch, `[rows, images, pixels]`, and in backward their
-    /// gradient.
+    /// The columns of one piece of the batch, `[rows, images, pixels]`.
     private var columns: Tensor?
+    /// The gradient of `columns`, same shape.
+    private var columnGradient: Tensor?
     /// The channel-major product `[outputChannels, batch, pixels]` in forward, its gradient
     /// in backward.
     private var product: Tensor?
@@ -103,19 +103,29 @@ public final class Conv2D: Function {
     /// The rows of a columns matrix: one per weight of an output channel.
     private var columnRows: Int { inputChannels * kernelSize * kernelSize }
 
-    /// The fewest floats of a piece's columns (`imagesPerPiece`) unless the whole batch's are
-    /// fewer: 512 KB, half of a Zen 4 or Sapphire Rapids core's L2, so that a piece (at most
-    /// twice that) and the GEMM's packing stay in cache, while each piece's product is large
-    /// enough to split between threads.
+    /// The most floats of columns unfolded at once for the whole batch: 4 MB, which a core's
+    /// L2 and its share of L3 hold. Beyond, pieces of at least `pieceFloats`.
+    static let wholeBatchFloats = 1024 * 1024
+    /// The fewest floats of a piece's columns: 512 KB, half of a Zen 4 or Sapphire Rapids
+    /// core's L2, so that a piece (at most twice that) and the GEMM's packing stay in cache,
+    /// while each piece's product is large enough to split between threads.
     static let pieceFloats = 128 * 1024
 
-    /// The images of a piece of the batch: the batch cut into as many equal pieces as it
-    /// holds `pieceFloats` of columns (one piece at least; the last one may be shorter), at
-    /// least one image (even of an empty batch); a function of the shape alone, never of the
-    /// thread count.
+    /// The images of a piece of the batch: all of them (at least one, even of an empty batch)
+    /// up to `wholeBatchFloats` of columns, else the batch cut into as many equal pieces as it
+    /// holds `pieceFloats` (the last one may be shorter); a function of the shape alone, never
+    /// of the thread count.
     private func imagesPerPiece(batch: Int, pixels: Int) -> Int {
-        let pieces = max(1, batch * columnRows * pixels / Conv2D.pieceFloats)
-        return max(1, (batch + pieces - 1) / pieces)
+        let floats = batch * columnRows * pixels
+        if floats <= Conv2D.wholeBatchFloats { return max(1, batch) }
+        let pieces = floats / Conv2D.pieceFloats
+        return (batch + pieces - 1) / pieces
+    }
+
+    /// Whether a batch of `inputShape` is one piece, whose columns forward leaves for backward.
+    func isOnePiece(_ inputShape: [Int]) -> Bool {
+        let out = outputSize(height: inputShape[2], width: inputShape[3])
+        return imagesPerPiece(batch: inputShape[0], pixels: out.height * out.width) >= inputShape[0]
     }
 
     /// The output height and width for an input of `height` x `width`.
@@ -137,8 +147,7 @@ public final class Conv2D: Function {
                      into: output)
         }
         if recordsGradient([input, weight, bias]) {
-            output.attach(Conv2DNode(self, input: input, columnsCount: columns.count,
-                                     output: output))
+            output.attach(Conv2DNode(self, input: input, columns: columns, output: output))
         }
         return output
     }
@@ -237,13 +246,16 @@ public final class Conv2D: Function {
     func backward(_ outputGradient: Tensor, through relu: ReLU?) -> Tensor {
         let reluOutput = relu?.lastOutput(matching: outputGradient)
         let (input, columns, product) = lastBuffers(checking: outputGradient)
+        let columnGradient = Tensor.reusing(self.columnGradient, shape: columns.shape)
         let inputGradient = Tensor.reusing(self.inputGradient, shape: input.shape)
-        backpropagate(outputGradient, through: reluOutput, input: input.value,
+        backpropagate(outputGradient, through: reluOutput,
+                      input: isOnePiece(input.shape) ? nil : input.value,
                       inputShape: input.shape, columns: columns.value,
                       productGradient: product.value, weight: weight.value,
                       weightGradient: weight.gradientForAccumulation(),
                       biasGradient: bias.gradientForAccumulation(),
-                      inputGradient: inputGradient.value)
+                      inputGradient: (columnGradient.value, inputGradient.value))
+        self.columnGradient = columnGradient
         self.inputGradient = inputGradient
         return inputGradient
     }
@@ -257,7 +269,8 @@ public final class Conv2D: Function {
     func accumulateParameterGradients(_ outputGradient: Tensor, through relu: ReLU?) {
         let reluOutput = relu?.lastOutput(matching: outputGradient)
         let (input, columns, product) = lastBuffers(checking: outputGradient)
-        backpropagate(outputGradient, through: reluOutput, input: input.value,
+        backpropagate(outputGradient, through: reluOutput,
+                      input: isOnePiece(input.shape) ? nil : input.value,
                       inputShape: input.shape, columns: columns.value,
                       productGradient: product.value, weight: weight.value,
                       weightGradient: weight.gradientForAccumulation(),
@@ -277,19 +290,22 @@ public final class Conv2D: Function {
         return (input, columns, product)
     }
 
-    /// The gradients of one call whose input was `input` (of `inputShape`), from dY: dZ = dY
-    /// channel-major into `productGradient` (as many floats as dY; where a ReLU followed,
-    /// whose output was `reluOutput`, dY where that output is above 0, else 0), then each
-    /// gradient asked for, into its buffer, overwritten or added to as its flag says: db = Σ dZ
-    /// over the batch and pixels, dW = dZ · colsᵀ (the pieces' products summed in order), and
-    /// dX = col2im(Wᵀ · dZ) into `inputGradient` (always overwritten), a piece of the batch at
-    /// a time through `columns` (a piece's: `shapes(forInputShape:)`).
+    /// The gradients of one call whose input had `inputShape`, from dY: dZ = dY channel-major
+    /// into `productGradient` (as many floats as dY; where a ReLU followed, whose output was
+    /// `reluOutput`, dY where that output is above 0, else 0), then each gradient asked for,
+    /// into its buffer, overwritten or added to as its flag says: db = Σ dZ over the batch and
+    /// pixels, dW = dZ · colsᵀ (the pieces' products summed in order), and dX = col2im(Wᵀ · dZ)
+    /// into `inputGradient.gradient` (always overwritten), a piece of the batch at a time
+    /// (`imagesPerPiece`) through `inputGradient.columnGradient` (as many floats as a piece's
+    /// columns). `columns` (a piece's) holds the whole batch's columns when `input` is nil
+    /// (`isOnePiece`); else each piece of `input` is unfolded into it for dW.
     func backpropagate(
         _ outputGradient: Tensor, through reluOutput: Tensor? = nil,
-        input: UnsafePointer<Float>, inputShape: [Int], columns: UnsafeMutablePointer<Float>,
+        input: UnsafePointer<Float>?, inputShape: [Int], columns: UnsafeMutablePointer<Float>,
         productGradient dZ: UnsafeMutablePointer<Float>, weight: UnsafePointer<Float>,
         weightGradient: GradientTarget?, biasGradient: GradientTarget?,
-        inputGradient: UnsafeMutablePointer<Float>?
+        inputGradient: (columnGradient: UnsafeMutablePointer<Float>,
+                        gradient: UnsafeMutablePointer<Float>)?
     ) {
         let (rows, batch) = (columnRows, inputShape[0])
         let pixels = outputGradient.shape[2] * outputGradient.shape[3]
@@ -309,57 +325,67 @@ public final class Conv2D: Function {
             let n = Int64(images * pixels)
             let dZPiece = dZ + first * pixels // dZ[:, piece], outC x n, rows length apart
             if let dW = weightGradient {
-                unfold(input, shape: inputShape, first: first, images: images, into: columns)
+                if let input {
+                    unfold(input, shape: inputShape, first: first, images: images, into: columns)
+                }
                 // dW (outC x rows) (+)= dZ[:, piece] · colsᵀ (n x rows); the first piece
                 // overwrites or adds as dW's flag says, the others add.
                 ck_sgemm(0, 1, Int64(outputChannels), Int64(rows), n, 1, dZPiece, Int64(length),
                          columns, n, first == 0 ? dW.beta : 1, dW.buffer, Int64(rows))
             }
-            if let inputGradient {
+            if let (columnGradient, gradient) = inputGradient {
                 let (height, width) = (inputShape[2], inputShape[3])
                 // dcols (rows x n) = Wᵀ (rows x outC) · dZ[:, piece] (outC x n).
                 ck_sgemm(1, 0, Int64(rows), n, Int64(outputChannels), 1, weight, Int64(rows),
-                         dZPiece, Int64(length), 0, columns, n)
+                         dZPiece, Int64(length), 0, columnGradient, n)
                 ck_col2im(Int64(images), Int64(inputChannels), Int64(height), Int64(width),
                           Int64(kernelSize), Int64(kernelSize), Int64(stride), Int64(stride),
-                          Int64(padding), Int64(padding), columns,
-                          inputGradient + first * inputChannels * height * width)
+                          Int64(padding), Int64(padding), columnGradient,
+                          gradient + first * inputChannels * height * width)
             }
         }
     }
 }
 
-/// The backward pass of one call of a `Conv2D`, from its input, which the node saves:
-/// db (+)= Σ dY, dW (+)= dZ · colsᵀ, dX = col2im(Wᵀ · dZ) (`Conv2D.backpropagate`).
+/// The backward pass of one call of a `Conv2D`, from the columns of its input (a batch of one
+/// piece) or the input itself, which the node saves (`Conv2D.isOnePiece`): db (+)= Σ dY,
+/// dW (+)= dZ · colsᵀ, dX = col2im(Wᵀ · dZ) (`Conv2D.backpropagate`).
 final class Conv2DNode: GradientNode {
     private let layer: Conv2D
     private let inputShape: [Int]
-    /// The floats of a piece's columns.
-    private let pieceCount: Int
+    /// The columns of a piece of the batch, left by forward when it is the whole batch.
+    private let columns: TensorStorage
+    /// Whether the node saved the input (saved tensor 1), to unfold it piece by piece.
+    private let savesInput: Bool
 
-    init(_ layer: Conv2D, input: Tensor, columnsCount: Int, output: Tensor) {
+    init(_ layer: Conv2D, input: Tensor, columns: TensorStorage, output: Tensor) {
         self.layer = layer
+        self.columns = columns
         inputShape = input.shape
-        pieceCount = columnsCount
+        savesInput = !layer.isOnePiece(input.shape)
         super.init("\(layer)", inputs: [input, layer.weight, layer.bias],
-                   saving: [layer.weight, input], outputShape: output.shape)
+                   saving: savesInput ? [layer.weight, input] : [layer.weight],
+                   outputShape: output.shape)
     }
 
     override func backward(_ outputGradient: Tensor) {
-        let (weight, input) = (savedValue(0), savedValue(1))
+        let weight = savedValue(0), input = savesInput ? savedValue(1) : nil
         let (dW, db) = (gradientTarget(forInput: 1), gradientTarget(forInput: 2))
         let productGradient = TensorStorage.make(count: outputGradient.count, zeroed: false)
-        let columns = TensorStorage.make(count: pieceCount, zeroed: false)
-        func backpropagate(inputGradient: UnsafeMutablePointer<Float>?) {
+        func backpropagate(inputGradient: (columnGradient: UnsafeMutablePointer<Float>,
+                                           gradient: UnsafeMutablePointer<Float>)?) {
             layer.backpropagate(outputGradient, input: input, inputShape: inputShape,
                                 columns: columns.base, productGradient: productGradient.base,
                                 weight: weight, weightGradient: dW, biasGradient: db,
                                 inputGradient: inputGradient)
         }
-        defer { withExtendedLifetime((productGradient, columns)) {} }
+        defer { withExtendedLifetime(productGradient) {} }
         guard let dx = gradientTarget(forInput: 0) else {
             return backpropagate(inputGradient: nil)
         }
-        dx.overwriteOrAdd { backpropagate(inputGradient: $0) }
+        let columnGradient = TensorStorage.make(count: columns.count, zeroed: false)
+        withExtendedLifetime(columnGradient) {
+            dx.overwriteOrAdd { backpropagate(inputGradient: (columnGradient.base, $0)) }
+        }
     }
 }

@@ -152,11 +152,12 @@ final class ConvolutionLayerTests: XCTestCase {
     }
 
     /// (batch, inC, outC, height, width, kernel, stride, padding) whose batch takes several
-    /// pieces of columns (`Conv2D.pieceFloats`), the last one shorter or not: 3 x 3 with
-    /// padding over 12 x 12 (pieces of 4 and 3 images), stride 2 without padding on odd sizes
-    /// and a channel count not a multiple of 16 (1 image a piece), 1 x 1 images (150 a piece).
+    /// pieces of columns (more than `Conv2D.wholeBatchFloats`, pieces of `pieceFloats`), the
+    /// last one shorter or not: 3 x 3 with padding over 12 x 12 (pieces of 4 images and a last
+    /// of 3), stride 2 without padding on odd sizes and a channel count not a multiple of 16
+    /// (1 image a piece), 1 x 1 images (138 a piece, the last 134).
     private let pieceCases = [
-        (7, 32, 3, 12, 12, 3, 1, 1), (3, 41, 2, 47, 45, 3, 2, 0), (300, 1000, 2, 1, 1, 1, 1, 0),
+        (27, 32, 2, 12, 12, 3, 1, 1), (6, 41, 2, 47, 45, 3, 2, 0), (1100, 1000, 2, 1, 1, 1, 1, 0),
     ]
 
     /// A batch taken in several pieces: forward and backward against the definitions, the
@@ -181,12 +182,13 @@ final class ConvolutionLayerTests: XCTestCase {
                 assertClose(y.values, expected.values, tolerance: 1e-5, "\(layer) y")
                 let dx = layer.backward(dy)
                 assertClose(dx.values, gradients.dx, tolerance: 1e-5, "\(layer) dx")
-                assertClose(layer.weight.gradients, gradients.dW, tolerance: 1e-5, "\(layer) dW")
-                assertClose(layer.bias.gradients, gradients.db, tolerance: 1e-5, "\(layer) db")
+                // dW and db sum thousands of float products: an absolute error of about 1e-5.
+                assertClose(layer.weight.gradients, gradients.dW, tolerance: 1e-4, "\(layer) dW")
+                assertClose(layer.bias.gradients, gradients.db, tolerance: 1e-4, "\(layer) db")
                 let layerBits = (y.values + dx.values + layer.weight.gradients
                                  + layer.bias.gradients).map(\.bitPattern)
                 layer.accumulateParameterGradients(dy)
-                assertClose(layer.weight.gradients, gradients.dW.map { 2 * $0 }, tolerance: 1e-5,
+                assertClose(layer.weight.gradients, gradients.dW.map { 2 * $0 }, tolerance: 1e-4,
                             "\(layer) accumulated dW")
                 layer.weight.zeroGradient()
                 layer.bias.zeroGradient()
