@@ -136,7 +136,8 @@ public final class Conv2D: Function {
     }
 
     /// The convolution as a recorded operation (the kernels of `forward` and `backward`); the
-    /// call's node saves its input.
+    /// call's node keeps the columns of its input when the batch is one piece, else saves the
+    /// input.
     public func callAsFunction(_ input: Tensor) -> Tensor {
         let (outputShape, columnsShape) = shapes(forInputShape: input.shape)
         let output = Tensor(uninitializedShape: outputShape)

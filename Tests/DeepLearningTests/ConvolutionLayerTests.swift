@@ -124,7 +124,8 @@ final class ConvolutionLayerTests: XCTestCase {
         let (k, s, p, outC) = (layer.kernelSize, layer.stride, layer.padding, layer.outputChannels)
         let (outH, outW) = (dy.shape[2], dy.shape[3])
         let (xv, wv, dyv) = (x.values, layer.weight.values, dy.values)
-        var (dx, dW) = ([Double](repeating: 0, count: xv.count), [Double](repeating: 0, count: wv.count))
+        var dx = [Double](repeating: 0, count: xv.count)
+        var dW = [Double](repeating: 0, count: wv.count)
         var db = [Double](repeating: 0, count: outC)
         for b in 0..<batch {
             for o in 0..<outC {
