@@ -106,10 +106,11 @@ public final class Conv2D: Function {
     /// The most floats of columns unfolded at once for the whole batch: 4 MB, which a core's
     /// L2 and its share of L3 hold. Beyond, pieces of at least `pieceFloats`.
     static let wholeBatchFloats = 1024 * 1024
-    /// The fewest floats of a piece's columns: 512 KB, half of a Zen 4 or Sapphire Rapids
-    /// core's L2, so that a piece (at most twice that) and the GEMM's packing stay in cache,
-    /// while each piece's product is large enough to split between threads.
-    static let pieceFloats = 128 * 1024
+    /// The fewest floats of a piece's columns: 1 MB, a Zen 4 core's L2, so that a piece (at
+    /// most twice that) stays in the L2 and L3 of the cores splitting it, while its products
+    /// are large enough to split between threads and the pieces few enough that their
+    /// parallel regions cost little.
+    static let pieceFloats = 256 * 1024
 
     /// The images of a piece of the batch: all of them (at least one, even of an empty batch)
     /// up to `wholeBatchFloats` of columns, else the batch cut into as many equal pieces as it

@@ -154,11 +154,11 @@ final class ConvolutionLayerTests: XCTestCase {
 
     /// (batch, inC, outC, height, width, kernel, stride, padding) whose batch takes several
     /// pieces of columns (more than `Conv2D.wholeBatchFloats`, pieces of `pieceFloats`), the
-    /// last one shorter or not: 3 x 3 with padding over 12 x 12 (pieces of 4 images and a last
-    /// of 3), stride 2 without padding on odd sizes and a channel count not a multiple of 16
-    /// (1 image a piece), 1 x 1 images (138 a piece, the last 134).
+    /// last one shorter or not: 3 x 3 with padding over 12 x 12 (pieces of 7 images and a last
+    /// of 6), stride 2 without padding on odd sizes and a channel count not a multiple of 16
+    /// (1 image a piece), 1 x 1 images (301 a piece, the last 298).
     private let pieceCases = [
-        (27, 32, 2, 12, 12, 3, 1, 1), (6, 41, 2, 47, 45, 3, 2, 0), (1100, 1000, 2, 1, 1, 1, 1, 0),
+        (27, 32, 2, 12, 12, 3, 1, 1), (4, 41, 2, 63, 61, 3, 2, 0), (1201, 1000, 2, 1, 1, 1, 1, 0),
     ]
 
     /// A batch taken in several pieces: forward and backward against the definitions, the
