@@ -16,16 +16,18 @@ import CKernels
 /// conv.forward(Tensor(shape: [16, 3, 32, 32])).shape   // [16, 8, 32, 32]
 /// ```
 ///
-/// Implementation: im2col + GEMM over the whole batch. The images are unfolded (`ck_im2col`)
-/// into one columns matrix `[inputChannels·k·k, batch·outH·outW]`, so the convolution of the
-/// batch is one `ck_sgemm`, `Z = W · cols` (channel-major, `[outputChannels, batch, outH·outW]`,
-/// moved to NCHW with the bias by `ck_conv2d_output`): one product large enough for the tuned,
-/// threaded GEMM to split between threads, rather than a small one per image or a
-/// hand-written direct loop nest for every shape. Backward moves dY channel-major the same way
-/// (`dZ`, summing db on the way), then `dW (+)= dZ · colsᵀ` and `dX = col2im(Wᵀ · dZ)`, each one
-/// product. The price is memory: the columns of the whole batch are kept from forward to
-/// backward (`batch·inputChannels·k²·outH·outW` floats, reused between steps), and backward
-/// needs as many again for their gradient.
+/// Implementation: im2col + GEMM. The images are unfolded (`ck_im2col`) into a columns matrix
+/// `[inputChannels·k·k, images·outH·outW]`, so that `Z = W · cols` (`ck_sgemm`, channel-major
+/// `[outputChannels, batch, outH·outW]`, moved to NCHW with the bias by `ck_conv2d_output`) is
+/// one product large enough for the tuned, threaded GEMM to split between threads, rather than
+/// a small one per image or a hand-written direct loop nest for every shape. Backward moves dY
+/// channel-major the same way (`dZ`, summing db on the way), then `dW (+)= dZ · colsᵀ` and
+/// `dX = col2im(Wᵀ · dZ)`. Where the whole batch's columns would not stay in cache
+/// (`wholeBatchFloats`), the batch is taken a piece at a time (`imagesPerPiece`): each piece
+/// unfolded right before its products read it, in forward and again in backward, so the
+/// columns never go to memory, and dW summed piece by piece (each piece's product added to the
+/// sum of the earlier ones). Kept from forward to backward: the columns when the batch is one
+/// piece, else the input.
 public final class Conv2D: Function {
     /// The channels of the input, `C` of `[batch, C, height, width]`.
     public let inputChannels: Int
@@ -46,10 +48,11 @@ public final class Conv2D: Function {
     /// How `initializeParameters(using:)` draws `bias` (default zeros).
     public let biasInitializer: Initializer
 
-    private var inputShape: [Int] = []
+    /// The last forward pass's input, unfolded again by backward when it takes several pieces.
+    private var input: Tensor?
     /// The shape of the last forward pass's output, which dY must have.
     private var outputShape: [Int] = []
-    /// im2col of the last input, `[rows, batch, pixels]`.
+    /// The columns of one piece of the batch, `[rows, images, pixels]`.
     private var columns: Tensor?
     /// The gradient of `columns`, same shape.
     private var columnGradient: Tensor?
@@ -100,6 +103,32 @@ public final class Conv2D: Function {
     /// The rows of a columns matrix: one per weight of an output channel.
     private var columnRows: Int { inputChannels * kernelSize * kernelSize }
 
+    /// The most floats of columns unfolded at once for the whole batch: 4 MB, which a core's
+    /// L2 and its share of L3 hold. Beyond, pieces of at least `pieceFloats`.
+    static let wholeBatchFloats = 1024 * 1024
+    /// The fewest floats of a piece's columns: 1 MB, a Zen 4 core's L2, so that a piece (at
+    /// most twice that) stays in the L2 and L3 of the cores splitting it, while its products
+    /// are large enough to split between threads and the pieces few enough that their
+    /// parallel regions cost little.
+    static let pieceFloats = 256 * 1024
+
+    /// The images of a piece of the batch: all of them (at least one, even of an empty batch)
+    /// up to `wholeBatchFloats` of columns, else the batch cut into as many equal pieces as it
+    /// holds `pieceFloats` (the last one may be shorter); a function of the shape alone, never
+    /// of the thread count.
+    private func imagesPerPiece(batch: Int, pixels: Int) -> Int {
+        let floats = batch * columnRows * pixels
+        if floats <= Conv2D.wholeBatchFloats { return max(1, batch) }
+        let pieces = floats / Conv2D.pieceFloats
+        return (batch + pieces - 1) / pieces
+    }
+
+    /// Whether a batch of `inputShape` is one piece, whose columns forward leaves for backward.
+    func isOnePiece(_ inputShape: [Int]) -> Bool {
+        let out = outputSize(height: inputShape[2], width: inputShape[3])
+        return imagesPerPiece(batch: inputShape[0], pixels: out.height * out.width) >= inputShape[0]
+    }
+
     /// The output height and width for an input of `height` x `width`.
     private func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
         let (k, s, p) = (Int64(kernelSize), Int64(stride), Int64(padding))
@@ -108,14 +137,16 @@ public final class Conv2D: Function {
     }
 
     /// The convolution as a recorded operation (the kernels of `forward` and `backward`); the
-    /// call's node keeps the columns of its input.
+    /// call's node keeps the columns of its input when the batch is one piece, else saves the
+    /// input.
     public func callAsFunction(_ input: Tensor) -> Tensor {
         let (outputShape, columnsShape) = shapes(forInputShape: input.shape)
-        let columns = Tensor(uninitializedShape: columnsShape)
         let output = Tensor(uninitializedShape: outputShape)
+        let columns = TensorStorage.make(count: columnsShape.reduce(1, *), zeroed: false)
         let product = TensorStorage.make(count: output.count, zeroed: false)
-        withExtendedLifetime(product) {
-            convolve(input, columns: columns, product: product.base, relu: false, into: output)
+        withExtendedLifetime((columns, product)) {
+            convolve(input, columns: columns.base, product: product.base, relu: false,
+                     into: output)
         }
         if recordsGradient([input, weight, bias]) {
             output.attach(Conv2DNode(self, input: input, columns: columns, output: output))
@@ -143,42 +174,67 @@ public final class Conv2D: Function {
             self.output = output
         }
         let product = Tensor.reusing(product, shape: outputShape)
-        convolve(input, columns: columns, product: product.value, relu: relu != nil,
+        convolve(input, columns: columns.value, product: product.value, relu: relu != nil,
                  into: output)
         self.product = product
-        inputShape = input.shape
+        self.input = input
         self.outputShape = outputShape
         self.columns = columns
         return output
     }
 
-    /// The output's shape `[batch, outC, outH, outW]` and the columns' `[rows, batch, pixels]`
-    /// for an input of `shape`, after checking it.
+    /// The output's shape `[batch, outC, outH, outW]` and the shape `[rows, images, pixels]`
+    /// of a piece's columns for an input of `shape`, after checking it.
     private func shapes(forInputShape shape: [Int]) -> (output: [Int], columns: [Int]) {
         require(shape.count == 4 && shape[1] == inputChannels,
                 "\(self): input of shape \(shape) does not fit; expected [batch, \(inputChannels), height, width]")
         let out = outputSize(height: shape[2], width: shape[3])
         require(out.height >= 1 && out.width >= 1,
                 "\(self): input of shape \(shape) is smaller than the kernel; expected height and width + 2·\(padding) of at least \(kernelSize)")
+        let pixels = out.height * out.width
         return ([shape[0], outputChannels, out.height, out.width],
-                [columnRows, shape[0], out.height * out.width])
+                [columnRows, imagesPerPiece(batch: shape[0], pixels: pixels), pixels])
     }
 
-    /// Fills `columns` with im2col of `input`, `product` (as many floats as `output`) with
-    /// Z = W · columns, and `output` with Z in NCHW + b, through a ReLU when `relu`.
-    private func convolve(_ input: Tensor, columns: Tensor, product: UnsafeMutablePointer<Float>,
-                          relu: Bool, into output: Tensor) {
-        let (batch, height, width) = (input.shape[0], input.shape[2], input.shape[3])
-        let (rows, pixels) = (columnRows, columns.shape[2])
-        ck_im2col(Int64(batch), Int64(inputChannels), Int64(height), Int64(width),
-                  Int64(kernelSize), Int64(kernelSize), Int64(stride), Int64(stride),
-                  Int64(padding), Int64(padding), input.value, columns.value)
-        // Z (outC x batch·pixels) = W (outC x rows) · columns (rows x batch·pixels).
-        ck_sgemm(0, 0, Int64(outputChannels), Int64(batch * pixels), Int64(rows), 1,
-                 weight.value, Int64(rows), columns.value, Int64(batch * pixels), 0, product,
-                 Int64(batch * pixels))
+    /// Fills `product` (as many floats as `output`) with Z = W · im2col(input), a piece of
+    /// the batch at a time through `columns` (a piece's), and `output` with Z in NCHW + b,
+    /// through a ReLU when `relu`.
+    private func convolve(_ input: Tensor, columns: UnsafeMutablePointer<Float>,
+                          product: UnsafeMutablePointer<Float>, relu: Bool,
+                          into output: Tensor) {
+        let (batch, pixels) = (input.shape[0], output.shape[2] * output.shape[3])
+        let length = batch * pixels
+        forEachPiece(ofInputShape: input.shape) { first, images in
+            unfold(input.value, shape: input.shape, first: first, images: images, into: columns)
+            // Z[:, piece] (outC x n) = W (outC x rows) · columns (rows x n), n its pixels.
+            let n = Int64(images * pixels)
+            ck_sgemm(0, 0, Int64(outputChannels), n, Int64(columnRows), 1, weight.value,
+                     Int64(columnRows), columns, n, 0, product + first * pixels, Int64(length))
+        }
         ck_conv2d_output(Int64(batch), Int64(outputChannels), Int64(pixels), product,
                          bias.value, relu ? 1 : 0, output.value)
+    }
+
+    /// Calls `body(first, images)` for the pieces of a batch of `inputShape` in order: images
+    /// `first..<first + images` (`imagesPerPiece` of them, fewer in the last piece).
+    private func forEachPiece(ofInputShape inputShape: [Int], _ body: (Int, Int) -> Void) {
+        let batch = inputShape[0]
+        let out = outputSize(height: inputShape[2], width: inputShape[3])
+        let per = imagesPerPiece(batch: batch, pixels: out.height * out.width)
+        for first in Swift.stride(from: 0, to: batch, by: per) {
+            body(first, min(per, batch - first))
+        }
+    }
+
+    /// im2col of the images `first..<first + images` of `input` (of `inputShape`) into
+    /// `columns`, `[rows, images, pixels]`.
+    private func unfold(_ input: UnsafePointer<Float>, shape inputShape: [Int], first: Int,
+                        images: Int, into columns: UnsafeMutablePointer<Float>) {
+        let (height, width) = (inputShape[2], inputShape[3])
+        ck_im2col(Int64(images), Int64(inputChannels), Int64(height), Int64(width),
+                  Int64(kernelSize), Int64(kernelSize), Int64(stride), Int64(stride),
+                  Int64(padding), Int64(padding), input + first * inputChannels * height * width,
+                  columns)
     }
 
     /// db (+)= Σ dY, dW (+)= dZ · colsᵀ, and returns dX = col2im(Wᵀ · dZ).
@@ -191,14 +247,16 @@ public final class Conv2D: Function {
     /// last output is above 0, else 0, as if `relu.backward(dY)` had run first.
     func backward(_ outputGradient: Tensor, through relu: ReLU?) -> Tensor {
         let reluOutput = relu?.lastOutput(matching: outputGradient)
-        let (columns, product) = lastBuffers(checking: outputGradient)
+        let (input, columns, product) = lastBuffers(checking: outputGradient)
         let columnGradient = Tensor.reusing(self.columnGradient, shape: columns.shape)
-        let inputGradient = Tensor.reusing(self.inputGradient, shape: inputShape)
-        backpropagate(outputGradient, through: reluOutput, columns: columns,
+        let inputGradient = Tensor.reusing(self.inputGradient, shape: input.shape)
+        backpropagate(outputGradient, through: reluOutput,
+                      input: isOnePiece(input.shape) ? nil : input.value,
+                      inputShape: input.shape, columns: columns.value,
                       productGradient: product.value, weight: weight.value,
                       weightGradient: weight.gradientForAccumulation(),
                       biasGradient: bias.gradientForAccumulation(),
-                      input: (inputShape, columnGradient.value, inputGradient.value))
+                      inputGradient: (columnGradient.value, inputGradient.value))
         self.columnGradient = columnGradient
         self.inputGradient = inputGradient
         return inputGradient
@@ -212,40 +270,48 @@ public final class Conv2D: Function {
     /// dW and db without dX, dY passed back through `relu` first as in `backward(_:through:)`.
     func accumulateParameterGradients(_ outputGradient: Tensor, through relu: ReLU?) {
         let reluOutput = relu?.lastOutput(matching: outputGradient)
-        let (columns, product) = lastBuffers(checking: outputGradient)
-        backpropagate(outputGradient, through: reluOutput, columns: columns,
+        let (input, columns, product) = lastBuffers(checking: outputGradient)
+        backpropagate(outputGradient, through: reluOutput,
+                      input: isOnePiece(input.shape) ? nil : input.value,
+                      inputShape: input.shape, columns: columns.value,
                       productGradient: product.value, weight: weight.value,
                       weightGradient: weight.gradientForAccumulation(),
-                      biasGradient: bias.gradientForAccumulation(), input: nil)
+                      biasGradient: bias.gradientForAccumulation(), inputGradient: nil)
     }
 
-    /// The columns of the last input and the product's buffer, after checking dY against
-    /// the last output's shape.
-    private func lastBuffers(checking outputGradient: Tensor) -> (columns: Tensor, product: Tensor) {
-        guard let columns, let product else { fatalError("\(self): backward called before forward") }
+    /// The last input, the columns' and the product's buffers, after checking dY against the
+    /// last output's shape.
+    private func lastBuffers(checking outputGradient: Tensor)
+        -> (input: Tensor, columns: Tensor, product: Tensor) {
+        guard let input, let columns, let product else {
+            fatalError("\(self): backward called before forward")
+        }
         requireOutputGradient(outputGradient.shape == outputShape,
                               shape: outputGradient.shape, lastOutputShape: outputShape,
                               for: self)
-        return (columns, product)
+        return (input, columns, product)
     }
 
-    /// The gradients of one call whose input had `columns` (`[rows, batch, pixels]`), from
-    /// dY: dZ = dY channel-major into `productGradient` (as many floats as dY; where a ReLU
-    /// followed, whose output was `reluOutput`, dY where that output is above 0, else 0),
-    /// then each gradient asked for, into its buffer, overwritten or added to as its flag says:
-    /// db = Σ dZ over the batch and pixels, dW = dZ · colsᵀ, and dX = col2im(Wᵀ · dZ) into
-    /// `input.gradient` (always overwritten) for an input of `input.shape`, through
-    /// `input.columnGradient` (as many floats as `columns`).
+    /// The gradients of one call whose input had `inputShape`, from dY: dZ = dY channel-major
+    /// into `productGradient` (as many floats as dY; where a ReLU followed, whose output was
+    /// `reluOutput`, dY where that output is above 0, else 0), then each gradient asked for,
+    /// into its buffer, overwritten or added to as its flag says: db = Σ dZ over the batch and
+    /// pixels, dW = dZ · colsᵀ (the pieces' products summed in order), and dX = col2im(Wᵀ · dZ)
+    /// into `inputGradient.gradient` (always overwritten), a piece of the batch at a time
+    /// (`imagesPerPiece`) through `inputGradient.columnGradient` (as many floats as a piece's
+    /// columns). `columns` (a piece's) holds the whole batch's columns when `input` is nil
+    /// (`isOnePiece`); else each piece of `input` is unfolded into it for dW.
     func backpropagate(
-        _ outputGradient: Tensor, through reluOutput: Tensor? = nil, columns: Tensor,
-        productGradient dZ: UnsafeMutablePointer<Float>,
-        weight: UnsafePointer<Float>,
+        _ outputGradient: Tensor, through reluOutput: Tensor? = nil,
+        input: UnsafePointer<Float>?, inputShape: [Int], columns: UnsafeMutablePointer<Float>,
+        productGradient dZ: UnsafeMutablePointer<Float>, weight: UnsafePointer<Float>,
         weightGradient: GradientTarget?, biasGradient: GradientTarget?,
-        input: (shape: [Int], columnGradient: UnsafeMutablePointer<Float>,
-                gradient: UnsafeMutablePointer<Float>)?
+        inputGradient: (columnGradient: UnsafeMutablePointer<Float>,
+                        gradient: UnsafeMutablePointer<Float>)?
     ) {
-        let (rows, batch, pixels) = (columnRows, columns.shape[1], columns.shape[2])
-        let length = Int64(batch * pixels)
+        let (rows, batch) = (columnRows, inputShape[0])
+        let pixels = outputGradient.shape[2] * outputGradient.shape[3]
+        let length = batch * pixels
         // ck_conv2d_output_gradient adds into db: zeros first when it is overwritten.
         if let db = biasGradient, !db.accumulate {
             db.buffer.update(repeating: 0, count: outputChannels)
@@ -253,54 +319,75 @@ public final class Conv2D: Function {
         ck_conv2d_output_gradient(Int64(batch), Int64(outputChannels), Int64(pixels),
                                   outputGradient.value, reluOutput?.value, dZ,
                                   biasGradient?.buffer)
-        if let dW = weightGradient {
-            // dW (outC x rows) (+)= dZ (outC x batch·pixels) · colsᵀ (batch·pixels x rows).
-            ck_sgemm(0, 1, Int64(outputChannels), Int64(rows), length, 1, dZ, length,
-                     columns.value, length, dW.beta, dW.buffer, Int64(rows))
+        // An empty batch has no pieces: dW is the sum of none.
+        if batch == 0, let dW = weightGradient, !dW.accumulate {
+            dW.buffer.update(repeating: 0, count: dW.count)
         }
-        if let input {
-            // dcols (rows x batch·pixels) = Wᵀ (rows x outC) · dZ (outC x batch·pixels).
-            ck_sgemm(1, 0, Int64(rows), length, Int64(outputChannels), 1, weight, Int64(rows),
-                     dZ, length, 0, input.columnGradient, length)
-            let (height, width) = (input.shape[2], input.shape[3])
-            ck_col2im(Int64(batch), Int64(inputChannels), Int64(height), Int64(width),
-                      Int64(kernelSize), Int64(kernelSize), Int64(stride), Int64(stride),
-                      Int64(padding), Int64(padding), input.columnGradient, input.gradient)
+        forEachPiece(ofInputShape: inputShape) { first, images in
+            let n = Int64(images * pixels)
+            let dZPiece = dZ + first * pixels // dZ[:, piece], outC x n, rows length apart
+            if let dW = weightGradient {
+                if let input {
+                    unfold(input, shape: inputShape, first: first, images: images, into: columns)
+                }
+                // dW (outC x rows) (+)= dZ[:, piece] · colsᵀ (n x rows); the first piece
+                // overwrites or adds as dW's flag says, the others add.
+                ck_sgemm(0, 1, Int64(outputChannels), Int64(rows), n, 1, dZPiece, Int64(length),
+                         columns, n, first == 0 ? dW.beta : 1, dW.buffer, Int64(rows))
+            }
+            if let (columnGradient, gradient) = inputGradient {
+                let (height, width) = (inputShape[2], inputShape[3])
+                // dcols (rows x n) = Wᵀ (rows x outC) · dZ[:, piece] (outC x n).
+                ck_sgemm(1, 0, Int64(rows), n, Int64(outputChannels), 1, weight, Int64(rows),
+                         dZPiece, Int64(length), 0, columnGradient, n)
+                ck_col2im(Int64(images), Int64(inputChannels), Int64(height), Int64(width),
+                          Int64(kernelSize), Int64(kernelSize), Int64(stride), Int64(stride),
+                          Int64(padding), Int64(padding), columnGradient,
+                          gradient + first * inputChannels * height * width)
+            }
         }
     }
 }
 
-/// The backward pass of one call of a `Conv2D`, from the columns of its input, which the node
-/// owns: db (+)= Σ dY, dW (+)= dZ · colsᵀ, dX = col2im(Wᵀ · dZ) (`Conv2D.backpropagate`).
+/// The backward pass of one call of a `Conv2D`, from the columns of its input (a batch of one
+/// piece) or the input itself, which the node saves (`Conv2D.isOnePiece`): db (+)= Σ dY,
+/// dW (+)= dZ · colsᵀ, dX = col2im(Wᵀ · dZ) (`Conv2D.backpropagate`).
 final class Conv2DNode: GradientNode {
     private let layer: Conv2D
-    /// im2col of the call's input, `[rows, batch, pixels]`.
-    private let columns: Tensor
     private let inputShape: [Int]
+    /// The columns of a piece of the batch, left by forward when it is the whole batch.
+    private let columns: TensorStorage
+    /// Whether the node saved the input (saved tensor 1), to unfold it piece by piece.
+    private let savesInput: Bool
 
-    init(_ layer: Conv2D, input: Tensor, columns: Tensor, output: Tensor) {
+    init(_ layer: Conv2D, input: Tensor, columns: TensorStorage, output: Tensor) {
         self.layer = layer
         self.columns = columns
         inputShape = input.shape
+        savesInput = !layer.isOnePiece(input.shape)
         super.init("\(layer)", inputs: [input, layer.weight, layer.bias],
-                   saving: [layer.weight], outputShape: output.shape)
+                   saving: savesInput ? [layer.weight, input] : [layer.weight],
+                   outputShape: output.shape)
     }
 
     override func backward(_ outputGradient: Tensor) {
-        let weight = savedValue(0)
+        let weight = savedValue(0), input = savesInput ? savedValue(1) : nil
         let (dW, db) = (gradientTarget(forInput: 1), gradientTarget(forInput: 2))
         let productGradient = TensorStorage.make(count: outputGradient.count, zeroed: false)
-        func backpropagate(input: (shape: [Int], columnGradient: UnsafeMutablePointer<Float>,
-                                   gradient: UnsafeMutablePointer<Float>)?) {
-            layer.backpropagate(outputGradient, columns: columns,
-                                productGradient: productGradient.base, weight: weight,
-                                weightGradient: dW, biasGradient: db, input: input)
+        func backpropagate(inputGradient: (columnGradient: UnsafeMutablePointer<Float>,
+                                           gradient: UnsafeMutablePointer<Float>)?) {
+            layer.backpropagate(outputGradient, input: input, inputShape: inputShape,
+                                columns: columns.base, productGradient: productGradient.base,
+                                weight: weight, weightGradient: dW, biasGradient: db,
+                                inputGradient: inputGradient)
         }
         defer { withExtendedLifetime(productGradient) {} }
-        guard let dx = gradientTarget(forInput: 0) else { return backpropagate(input: nil) }
+        guard let dx = gradientTarget(forInput: 0) else {
+            return backpropagate(inputGradient: nil)
+        }
         let columnGradient = TensorStorage.make(count: columns.count, zeroed: false)
         withExtendedLifetime(columnGradient) {
-            dx.overwriteOrAdd { backpropagate(input: (inputShape, columnGradient.base, $0)) }
+            dx.overwriteOrAdd { backpropagate(inputGradient: (columnGradient.base, $0)) }
         }
     }
 }

@@ -115,6 +115,96 @@ final class ConvolutionLayerTests: XCTestCase {
         assertClose(layer.bias.gradients, [0.278952, 0.300954, 0.293001], tolerance: 1e-5, "db")
     }
 
+    /// dY's gradients by their definition, in Double: dx[b][c][iy][ix] and dW[o][c][ky][kx]
+    /// sum dy[b][o][oy][ox] times w[o][c][ky][kx] and x[b][c][iy][ix] over the positions that
+    /// pair them (iy = oy·s − p + ky inside x, likewise ix); db[o] sums dy[., o].
+    private func directGradients(_ layer: Conv2D, _ x: Tensor, _ dy: Tensor)
+        -> (dx: [Double], dW: [Double], db: [Double]) {
+        let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (k, s, p, outC) = (layer.kernelSize, layer.stride, layer.padding, layer.outputChannels)
+        let (outH, outW) = (dy.shape[2], dy.shape[3])
+        let (xv, wv, dyv) = (x.values, layer.weight.values, dy.values)
+        var dx = [Double](repeating: 0, count: xv.count)
+        var dW = [Double](repeating: 0, count: wv.count)
+        var db = [Double](repeating: 0, count: outC)
+        for b in 0..<batch {
+            for o in 0..<outC {
+                for oy in 0..<outH {
+                    for ox in 0..<outW {
+                        let g = Double(dyv[((b * outC + o) * outH + oy) * outW + ox])
+                        db[o] += g
+                        for c in 0..<channels {
+                            for ky in 0..<k {
+                                for kx in 0..<k {
+                                    let (iy, ix) = (oy * s - p + ky, ox * s - p + kx)
+                                    guard (0..<height).contains(iy), (0..<width).contains(ix) else { continue }
+                                    let xi = ((b * channels + c) * height + iy) * width + ix
+                                    let wi = ((o * channels + c) * k + ky) * k + kx
+                                    dx[xi] += g * Double(wv[wi])
+                                    dW[wi] += g * Double(xv[xi])
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (dx, dW, db)
+    }
+
+    /// (batch, inC, outC, height, width, kernel, stride, padding) whose batch takes several
+    /// pieces of columns (more than `Conv2D.wholeBatchFloats`, pieces of `pieceFloats`), the
+    /// last one shorter or not: 3 x 3 with padding over 12 x 12 (pieces of 7 images and a last
+    /// of 6), stride 2 without padding on odd sizes and a channel count not a multiple of 16
+    /// (1 image a piece), 1 x 1 images (301 a piece, the last 298).
+    private let pieceCases = [
+        (27, 32, 2, 12, 12, 3, 1, 1), (4, 41, 2, 63, 61, 3, 2, 0), (1201, 1000, 2, 1, 1, 1, 1, 0),
+    ]
+
+    /// A batch taken in several pieces: forward and backward against the definitions, the
+    /// graph's call giving the same bits as the layer's passes, on 1 and 2 threads alike,
+    /// and a second backward adding to the parameter gradients.
+    func testConv2DOverSeveralPiecesOfTheBatch() {
+        defer { Threads.reset() }
+        var generator = SeededGenerator(seed: 11)
+        for (batch, inC, outC, h, w, k, s, p) in pieceCases {
+            let layer = Conv2D(inputChannels: inC, outputChannels: outC, kernelSize: k, stride: s,
+                               padding: p, biasInitializer: .uniform(low: -1, high: 1), seed: 12)
+            let x = randomTensor([batch, inC, h, w], using: &generator)
+            let expected = directConvolution(layer, x)
+            let dy = randomTensor(expected.shape, using: &generator)
+            let gradients = directGradients(layer, x, dy)
+            var runs: [[UInt32]] = []
+            for threads in [1, 2] {
+                Threads.count = threads
+                layer.weight.zeroGradient()
+                layer.bias.zeroGradient()
+                let y = layer.forward(x)
+                assertClose(y.values, expected.values, tolerance: 1e-5, "\(layer) y")
+                let dx = layer.backward(dy)
+                assertClose(dx.values, gradients.dx, tolerance: 1e-5, "\(layer) dx")
+                // dW and db sum thousands of float products: an absolute error of about 1e-5.
+                assertClose(layer.weight.gradients, gradients.dW, tolerance: 1e-4, "\(layer) dW")
+                assertClose(layer.bias.gradients, gradients.db, tolerance: 1e-4, "\(layer) db")
+                let layerBits = (y.values + dx.values + layer.weight.gradients
+                                 + layer.bias.gradients).map(\.bitPattern)
+                layer.accumulateParameterGradients(dy)
+                assertClose(layer.weight.gradients, gradients.dW.map { 2 * $0 }, tolerance: 1e-4,
+                            "\(layer) accumulated dW")
+                layer.weight.zeroGradient()
+                layer.bias.zeroGradient()
+                let input = Tensor(shape: x.shape, values: x.values, requiresGradient: true)
+                let graphY = layer(input)
+                graphY.backward(dy)
+                XCTAssertEqual((graphY.values + input.gradients + layer.weight.gradients
+                                + layer.bias.gradients).map(\.bitPattern), layerBits,
+                               "\(layer) graph")
+                runs.append(layerBits)
+            }
+            XCTAssertEqual(runs[0], runs[1], "\(layer) on 1 and 2 threads")
+        }
+    }
+
     func testPoolingOutputShapesFollowCeilMode() {
         let x = Tensor(shape: [2, 3, 5, 7])
         XCTAssertEqual(MaxPool2D(kernelSize: 2).forward(x).shape, [2, 3, 2, 3])
