@@ -66,52 +66,51 @@ static inline uint32_t magnitude_bits(float x) {
     return bits & 0x7fffffffu;
 }
 
-/* p(w) / q(w), q monic of degree nq (its nq lower coefficients given), by Horner's rule. */
-static inline double rational_double(const double *p, int np, const double *q, int nq, double w) {
+/* 1/2 + x p(w) / q(w) with w = x^2 (exact: x has 24 bits), q monic of degree nq (its nq lower
+ * coefficients given), by Horner's rule: the central form of Phi(x) and of Phi(x) + x phi(x). */
+static inline double half_plus_odd_rational(const double *p, int np, const double *q, int nq,
+                                            float x) {
+    double v = x;
+    double w = v * v;
     double numerator = polynomial_double(p, np, w);
     double denominator = w + q[nq - 1];
     for (int i = nq - 2; i >= 0; i--) {
         denominator = denominator * w;
         denominator = denominator + q[i];
     }
-    return numerator / denominator;
+    double r = numerator / denominator;
+    r = r * v;
+    return r + 0.5;
 }
 
-/* GELU for |x| <= 3.25: x Phi(x) with Phi(x) = 1/2 + x P(w) / Q(w), w = x^2 (exact: x has
- * 24 bits), P / Q of degree (5, 5) fitted to (Phi(x) - 1/2) / x with weight x / Phi(-|x|)
- * (relative error of Phi(-|x|) below 2^-32.4). Its coefficients are all positive, so that
- * Horner's rule adds no cancellation. */
+/* In the central range, Phi(x) = 1/2 + x P(w) / Q(w) with w = x^2, P / Q of degree (5, 5)
+ * fitted to (Phi(x) - 1/2) / x with weight x / Phi(-|x|) (relative error of Phi(-|x|) below
+ * 2^-32.4; the coefficients are all positive, so that Horner's rule adds no cancellation), and
+ * Phi(x) + x phi(x) = 1/2 + x P(w) / Q(w), P / Q of degree (6, 5) fitted with weight
+ * x / (Phi(-|x|) + |x| phi(x)) (error below 2^-32.4 of Phi(x) + |x| phi(x)). */
+static const double gelu_cdf_numerator[] = {
+    301231.53041215107, 23239.464148545405, 3408.042311962535, 106.56405395522943,
+    4.880937623968742,  0.02009468741205091};
+static const double gelu_cdf_denominator[] = {755075.4704792441, 184098.6157225708,
+                                              20348.897050851425, 1303.39858908808,
+                                              50.16418433387752};
+static const double gelu_slope_numerator[] = {
+    404851.7338114344,  -29551.35268324876,   7703.505930807662,    -212.6557136235958,
+    15.803154499112283, -0.21446187601908953, 0.0022225492826515162};
+static const double gelu_slope_denominator[] = {507406.4010594961, 132098.34388421333,
+                                                15632.19760898493, 1077.4106102415947,
+                                                45.00940397290747};
+
+/* GELU for |x| <= 3.25: x Phi(x). */
 static inline __attribute__((always_inline)) float gelu_central(float x) {
-    static const double p[] = {
-        301231.53041215107, 23239.464148545405, 3408.042311962535, 106.56405395522943,
-        4.880937623968742, 0.02009468741205091};
-    static const double q[] = {
-        755075.4704792441, 184098.6157225708, 20348.897050851425, 1303.39858908808,
-        50.16418433387752};
-    double v = x;
-    double w = v * v;
-    double phi = rational_double(p, 6, q, 5, w);
-    phi = phi * v;
-    phi = phi + 0.5;
-    v = phi * v;
+    double v = half_plus_odd_rational(gelu_cdf_numerator, 6, gelu_cdf_denominator, 5, x);
+    v = v * x;
     return (float)v;
 }
 
-/* dy GELU'(x) for |x| <= 3.25: Phi(x) + x phi(x) = 1/2 + x P(w) / Q(w) with w = x^2, P / Q of
- * degree (6, 5) fitted with weight x / (Phi(-|x|) + |x| phi(x)) (error below 2^-32.4 of
- * Phi(x) + |x| phi(x)), times dy. */
+/* dy GELU'(x) for |x| <= 3.25: dy (Phi(x) + x phi(x)). */
 static inline __attribute__((always_inline)) float gelu_gradient_central(float x, float dy) {
-    static const double p[] = {
-        404851.7338114344, -29551.35268324876, 7703.505930807662, -212.6557136235958,
-        15.803154499112283, -0.21446187601908953, 0.0022225492826515162};
-    static const double q[] = {
-        507406.4010594961, 132098.34388421333, 15632.19760898493, 1077.4106102415947,
-        45.00940397290747};
-    double v = x;
-    double w = v * v;
-    double slope = rational_double(p, 7, q, 5, w);
-    slope = slope * v;
-    slope = slope + 0.5;
+    double slope = half_plus_odd_rational(gelu_slope_numerator, 7, gelu_slope_denominator, 5, x);
     slope = slope * dy;
     return (float)slope;
 }
