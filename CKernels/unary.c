@@ -131,9 +131,10 @@ static inline int is_trig_or_gelu(ck_unary_op op) {
     return op == CK_UNARY_SIN || op == CK_UNARY_COS || op == CK_UNARY_GELU;
 }
 
-/* out[i] = v, or out[i] += v when accumulating a gradient. */
-static inline void put(const unary_args *a, int64_t i, float v) {
-    a->out[i] = a->accumulate ? a->out[i] + v : v;
+/* *out = v, or *out += v when accumulating a gradient (a constant where the loops below
+ * inline it, so that each loop tests it once per range). */
+static inline __attribute__((always_inline)) void put(float *out, float v, int accumulate) {
+    *out = accumulate ? *out + v : v;
 }
 
 /* sin(x + turns pi/2), forward, or dy sin(x + turns pi/2) with `backward`, over [begin, end)
@@ -143,7 +144,8 @@ static inline void put(const unary_args *a, int64_t i, float v) {
 enum { SINE_BLOCK = 256 };
 static inline __attribute__((always_inline)) void sine_loop(const unary_args *a,
                                                             unsigned turns, int backward,
-                                                            int64_t begin, int64_t end) {
+                                                            int accumulate, int64_t begin,
+                                                            int64_t end) {
     for (int64_t block = begin; block < end; block += SINE_BLOCK) {
         int64_t stop = end - block > SINE_BLOCK ? block + SINE_BLOCK : end;
         int far = 0;
@@ -153,45 +155,70 @@ static inline __attribute__((always_inline)) void sine_loop(const unary_args *a,
 #pragma omp simd
             for (int64_t i = block; i < stop; i++) {
                 float v = sine_float(a->x[i], turns);
-                put(a, i, backward ? a->dy[i] * v : v);
+                put(&a->out[i], backward ? a->dy[i] * v : v, accumulate);
             }
         } else {
             for (int64_t i = block; i < stop; i++) {
                 float x = a->x[i];
                 float v = fabsf(x) <= CK_SINE_MAX_ARGUMENT ? sine_float(x, turns)
                                                            : sine_libm(x, turns);
-                put(a, i, backward ? a->dy[i] * v : v);
+                put(&a->out[i], backward ? a->dy[i] * v : v, accumulate);
             }
         }
     }
 }
 
-/* GELU, forward, or dy GELU' with `backward`, over [begin, end). */
-static inline __attribute__((always_inline)) void gelu_loop(const unary_args *a,
-                                                            int backward, int64_t begin,
+/* GELU, forward, or dy GELU' with `backward`, over [begin, end) in chunks: one vectorized
+ * loop of the central forms over the chunk, into a buffer (out may alias x or dy), then, if
+ * the chunk has an x beyond the central range, inf or NaN (rare for normal inputs), those
+ * elements again by their wide form, one by one. An element's bits do not depend on its
+ * chunk. */
+enum { GELU_CHUNK = 64 };
+static inline __attribute__((always_inline)) void gelu_loop(const unary_args *a, int backward,
+                                                            int accumulate, int64_t begin,
                                                             int64_t end) {
+    for (int64_t chunk = begin; chunk < end; chunk += GELU_CHUNK) {
+        const int n = end - chunk < GELU_CHUNK ? (int)(end - chunk) : GELU_CHUNK;
+        const float *x = a->x + chunk, *dy = backward ? a->dy + chunk : NULL;
+        float v[GELU_CHUNK];
+        uint32_t largest = 0; /* of the chunk's magnitude_bits */
+#pragma omp simd reduction(max : largest)
+        for (int j = 0; j < n; j++) {
+            v[j] = backward ? gelu_gradient_central(x[j], dy[j]) : gelu_central(x[j]);
+            uint32_t m = magnitude_bits(x[j]);
+            largest = largest > m ? largest : m;
+        }
+        if (largest > CK_GELU_CENTRAL_BITS) {
+#pragma clang loop vectorize(disable) /* a vector would compute the wide form in every lane */
+            for (int j = 0; j < n; j++)
+                if (magnitude_bits(x[j]) > CK_GELU_CENTRAL_BITS)
+                    v[j] = backward ? gelu_gradient_wide(x[j], dy[j]) : gelu_wide(x[j]);
+        }
 #pragma omp simd
-    for (int64_t i = begin; i < end; i++)
-        put(a, i, backward ? gelu_gradient_float(a->x[i], a->dy[i]) : gelu_float(a->x[i]));
+        for (int j = 0; j < n; j++) put(&a->out[chunk + j], v[j], accumulate);
+    }
 }
 
-/* The loops of sin, cos and GELU, forward (no dy) or backward, each compiled for each
- * instruction set. sin = sin(x + 0), cos = sin(x + pi/2), and their derivatives a quarter
- * turn further: sin' = cos, cos' = -sin = sin(x + pi). */
+/* The loops of sin, cos and GELU, forward (no dy) or backward, accumulating or not, each
+ * compiled for each instruction set. sin = sin(x + 0), cos = sin(x + pi/2), and their
+ * derivatives a quarter turn further: sin' = cos, cos' = -sin = sin(x + pi). */
 CK_VECTORIZED static void trig_gelu_range(const void *args, int64_t begin, int64_t end) {
     const unary_args *a = args;
-    const int backward = a->dy != 0;
     if (a->op == CK_UNARY_GELU) {
-        if (backward)
-            gelu_loop(a, 1, begin, end);
+        if (!a->dy)
+            gelu_loop(a, 0, 0, begin, end);
+        else if (a->accumulate)
+            gelu_loop(a, 1, 1, begin, end);
         else
-            gelu_loop(a, 0, begin, end);
+            gelu_loop(a, 1, 0, begin, end);
     } else {
-        const unsigned turns = (a->op == CK_UNARY_COS) + (unsigned)backward;
-        if (backward)
-            sine_loop(a, turns, 1, begin, end);
+        const unsigned turns = (a->op == CK_UNARY_COS) + (a->dy != 0);
+        if (!a->dy)
+            sine_loop(a, turns, 0, 0, begin, end);
+        else if (a->accumulate)
+            sine_loop(a, turns, 1, 1, begin, end);
         else
-            sine_loop(a, turns, 0, begin, end);
+            sine_loop(a, turns, 1, 0, begin, end);
     }
 }
 

@@ -39,6 +39,13 @@ private func backward(_ op: ck_unary_op, _ x: [Float], _ dy: [Float]) -> [Float]
     return dx
 }
 
+/// dx + dy f'(x), accumulated by the kernel.
+private func backward(_ op: ck_unary_op, _ x: [Float], _ dy: [Float], adding dx: [Float]) -> [Float] {
+    var sum = dx
+    ck_unary_backward(op, Int64(x.count), x, nil, dy, 0, 1, &sum)
+    return sum
+}
+
 private func tanhKernel(_ x: [Float]) -> [Float] {
     var y = [Float](repeating: sentinel, count: x.count)
     ck_tanh_forward(Int64(x.count), x, &y)
@@ -144,6 +151,47 @@ final class TrigAndGELUKernelTests: XCTestCase {
         let x = floatsOfEveryMagnitude(200_000, from: 0x1p-149, to: 20, using: &rng)
         let expected = x.map { Double($0) * normalCDF(Double($0)) }
         assertWithinUlps(forward(CK_UNARY_GELU, x), expected, 0.51, "gelu")
+    }
+
+    /// On both sides of |x| = 3.25, where the central rational forms give way to the wide ones:
+    /// the same accuracy.
+    func testGELUAtTheEdgeOfTheCentralRange() {
+        var x: [Float] = []
+        for edge: Float in [3.25, -3.25] {
+            var below = edge, above = edge
+            for _ in 0..<50 {
+                x += [below, above]
+                below = below.nextDown
+                above = above.nextUp
+            }
+        }
+        let expected = x.map { Double($0) * normalCDF(Double($0)) }
+        assertWithinUlps(forward(CK_UNARY_GELU, x), expected, 0.51, "gelu")
+        let slopes = x.map { normalCDF(Double($0)) + Double($0) * normalDensity(Double($0)) }
+        let ones = [Float](repeating: 1, count: x.count)
+        assertWithinUlps(backward(CK_UNARY_GELU, x, ones), slopes, 0.51, "gelu'")
+    }
+
+    /// Elements beyond the central range, inf and NaN change nothing in the results of the
+    /// others beside them, and accumulating adds the gradient to dx in float.
+    func testGELUOfAnElementDoesNotDependOnItsNeighbours() {
+        var rng = SeededGenerator(seed: 77)
+        let x = randomFloats(1000, in: -3...3, using: &rng)
+        let dy = randomFloats(x.count, in: -2...2, using: &rng)
+        let dx = randomFloats(x.count, in: -2...2, using: &rng)
+        let wide: [Int: Float] = [0: 5, 64: -7, 65: .infinity, 500: .nan, 999: -3.5]
+        var mixed = x
+        for (i, value) in wide { mixed[i] = value }
+        let kept = (0..<x.count).filter { wide[$0] == nil }
+        let slopes = backward(CK_UNARY_GELU, x, dy)
+        for (alone, beside, what) in [
+            (forward(CK_UNARY_GELU, x), forward(CK_UNARY_GELU, mixed), "gelu"),
+            (slopes, backward(CK_UNARY_GELU, mixed, dy), "gelu'"),
+            (zip(dx, slopes).map { $0 + $1 }, backward(CK_UNARY_GELU, mixed, dy, adding: dx),
+             "gelu' accumulated"),
+        ] {
+            assertBitwiseEqual(kept.map { beside[$0] }, kept.map { alone[$0] }, what)
+        }
     }
 
     /// dy (Phi(x) + x phi(x)) rounded once: within half an ulp plus 2^-30 of the magnitude of
