@@ -251,7 +251,8 @@ public final class DataParallel {
     /// An error thrown after `synchronize(loss:samples:)` and before the gradients are
     /// combined (`DistributedOptimizer.step()`) cannot reach the other ranks, which wait in
     /// the gradients' exchange: the rank prints it, naming itself, and ends the job
-    /// (`World.abort(code:)`).
+    /// (`World.abort(code:)`). On a world of one rank, where no rank waits, it is thrown as
+    /// any other.
     public func run<Result>(_ body: () throws -> Result) throws -> Result {
         let result: Result
         do {
@@ -259,7 +260,8 @@ public final class DataParallel {
         } catch let error as DistributedError {
             throw error
         } catch {
-            if globalSamples > 0 {  // synchronized, gradients not combined
+            // Synchronized, gradients not combined: the other ranks wait in the exchange.
+            if globalSamples > 0 && world.size > 1 {
                 FileHandle.standardError.write(Data((
                     "rank \(world.rank): \(error), thrown after synchronize(loss:samples:) and "
                         + "before the step, while the other ranks combine the gradients: "

@@ -36,8 +36,8 @@
 //   optimizer-order, optimizer-subset, optimizer-plain   a hand-written loop whose rank 1
 //               lists its DistributedOptimizer's parameters in another order, or one
 //               parameter less, or steps a plain SGD
-//   throw-after-synchronize   a hand-written loop whose rank 1 throws between its second
-//               step's agreement and the update
+//   throw-after-synchronize   a hand-written loop whose rank 1 (alone: rank 0) throws
+//               between its second step's agreement and the update
 //   distributed-optimizer-fit   fit given a DistributedOptimizer
 //   negative-global-batch   shard with a global batch of -20
 //   zero-bucket   the hand-written loop of optimizer-order with a bucketSize of 0
@@ -269,10 +269,10 @@ if ["extra-step", "optimizer-order", "optimizer-subset", "optimizer-plain",
     // A hand-written loop over w and v whose rank 1 takes one step more than rank 0, lists
     // the parameters of its DistributedOptimizer in another order or leaves v out, steps a
     // plain SGD, or throws between its second step's agreement and the update; or whose
-    // buckets hold no float.
+    // buckets hold no float. Alone, the only rank is rank 1's part.
     let w = Tensor(shape: [3], values: [1, 2, 3], requiresGradient: true)
     let v = Tensor(shape: [3], values: [4, 5, 6], requiresGradient: true)
-    let spoilt = world.rank == 1
+    let spoilt = world.rank == 1 || world.size == 1
     let updated = spoilt && scenario == "optimizer-order" ? [v, w]
         : spoilt && scenario == "optimizer-subset" ? [w] : [w, v]
     running {

@@ -297,6 +297,14 @@ final class DistributedTests: XCTestCase {
                       run.output)
     }
 
+    func testAnErrorBetweenTheAgreementAndTheStepOnOneRankIsThrown() throws {
+        // No other rank waits in the exchange: the error reaches the caller, who prints it.
+        let run = try launch("throw-after-synchronize", ranks: 1)
+        XCTAssertEqual(run.status, 1, run.output)
+        XCTAssertTrue(run.output.contains("rank 0 stopped: rank 0: the step hook failed"),
+                      run.output)
+    }
+
     func testRanksWhoseFitSettingsDifferStopAtStart() throws {
         try checkFault("epochs-mismatch", message: "rank 1: its training differs from rank 0's: "
                        + "6 epochs, rank 0 has 7 epochs")
