@@ -489,10 +489,13 @@ public final class DataParallel {
         }
     }
 
-    /// Why ranks holding the whole data set of `samples` samples take different steps: its
-    /// last global batch (of `batchSize` samples a rank) gives some rank no sample.
+    /// Why ranks holding the whole data set of `samples` samples take different steps, when
+    /// that is the reason: its last global batch (of `batchSize` samples a rank) holds fewer
+    /// samples than there are ranks, so that some rank has none of it. Empty otherwise (a
+    /// loop that shards the data its own way can take different steps for other reasons).
     private func shortLastBatch(samples: Int, batchSize: Int) -> String {
         let last = samples % (batchSize * world.size)
+        guard last > 0 && last < world.size else { return "" }
         return "; the last global batch holds \(last) of the \(samples) samples, fewer than "
             + "the \(world.size) ranks, so some rank has none of it: pass dropLast: true or a "
             + "data set whose last global batch holds at least \(world.size) samples"

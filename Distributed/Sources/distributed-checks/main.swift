@@ -33,6 +33,7 @@
 //   nested-mismatch   the fault of fit-nested-batchnorm's network without its inner Model on
 //               rank 1
 //   short-last-batch   fit on 21 samples in global batches of 20 (rank 1 has none of the last)
+//   own-shards   agreeOnPlan for 40 samples cut unevenly by hand: 30 on rank 0, 10 on rank 1
 //   optimizer-order, optimizer-subset, optimizer-plain   a hand-written loop whose rank 1
 //               lists its DistributedOptimizer's parameters in another order, or one
 //               parameter less, or steps a plain SGD
@@ -427,6 +428,10 @@ running {
         try parallel.fit(model, inputs: inputs, labels: labels,
                          optimizer: DistributedOptimizer(wrapping: optimizer, parallel: parallel),
                          epochs: epochs, globalBatchSize: globalBatchSize)
+    } else if scenario == "own-shards" {
+        // Batches of 10: rank 0 takes 3 steps, rank 1 one; every global batch is whole.
+        try parallel.agreeOnPlan(samples: world.rank == 1 ? 10 : 30, batchSize: 10,
+                                 dropLast: false, wholeDataSetSamples: 40)
     } else if scenario == "short-last-batch" {
         // 21 samples in global batches of 20: the last global batch has none for rank 1.
         try parallel.fit(model, inputs: inputs.rows(0..<21), labels: Array(labels[0..<21]),

@@ -281,6 +281,15 @@ final class DistributedTests: XCTestCase {
                        + "fewer than the 2 ranks")
     }
 
+    /// Ranks that cut the data their own way take different steps for a reason of their own:
+    /// the message does not blame the last global batch, which is whole.
+    func testStepsThatDifferForAnotherReasonDoNotBlameTheLastGlobalBatch() throws {
+        let run = try checkFault("own-shards", message: "rank 1: it has 1 steps per epoch (10 "
+                                 + "samples in batches of 10), rank 0 has 3 (30 samples): every "
+                                 + "rank must take the same steps")
+        XCTAssertFalse(run.output.contains("last global batch"), run.output)
+    }
+
     func testRanksWhoseDistributedOptimizersUpdateOtherParametersStop() throws {
         try checkFault("optimizer-order", message: "rank 1: its DistributedOptimizer differs "
                        + "from rank 0's: parameters 1 0, rank 0 has parameters 0 1")
