@@ -25,7 +25,8 @@ typedef struct {
 } unary_args;
 
 /* f(x), with p the parameter and form pow's form of p (which the other functions ignore). */
-static inline __attribute__((always_inline)) float unary_value(ck_unary_op op, pow_form form, float x, float p) {
+static inline __attribute__((always_inline)) float unary_value(ck_unary_op op, pow_form form,
+                                                               float x, float p) {
     switch (op) {
     case CK_UNARY_NEGATE: return -x;
     case CK_UNARY_EXP: return exp_full_range(x);
@@ -43,7 +44,9 @@ static inline int from_output(ck_unary_op op) {
 
 /* dy * f'(x), from v = y for from_output(op), else v = x, the parameter p and form, pow's
  * form of p - 1 (taken in double, where it is exact). */
-static inline __attribute__((always_inline)) float unary_gradient(ck_unary_op op, pow_form form, float v, float dy, float p) {
+static inline __attribute__((always_inline)) float unary_gradient(ck_unary_op op,
+                                                                  pow_form form, float v,
+                                                                  float dy, float p) {
     const float x = v, y = v;
     switch (op) {
     case CK_UNARY_NEGATE: return -dy;
