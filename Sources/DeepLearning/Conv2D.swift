@@ -149,12 +149,12 @@ public final class Conv2D: Function {
         let slots = columnFloats.map { $0 / (columnRows * images * pixels) }
             ?? max(1, min(count, Int(ck_get_num_threads())))
         let weights = outputChannels * columnRows
-        let parts = min(Conv2D.weightGradientParts, 1 + Conv2D.wholeBatchFloats / weights)
+        let parts = min(count, Conv2D.weightGradientParts, 1 + Conv2D.wholeBatchFloats / weights)
         return ck_conv2d_pieces(
             batch: Int64(batch), channels: Int64(inputChannels), height: Int64(height),
             width: Int64(width), out_channels: Int64(outputChannels), kernel: Int64(kernelSize),
             stride: Int64(stride), pad: Int64(padding), images_per_piece: Int64(images),
-            slots: Int64(slots), weight_parts: Int64(parts))
+            slots: Int64(slots), weight_parts: Int64(max(1, parts)))
     }
 
     /// The output height and width for an input of `height` x `width`.

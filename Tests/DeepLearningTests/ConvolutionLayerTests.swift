@@ -205,6 +205,35 @@ final class ConvolutionLayerTests: XCTestCase {
         }
     }
 
+    /// A batch taken in several pieces, run in parallel on 2 threads: dX, dW and db against
+    /// finite differences, at 31 elements of x and of W spread over them (every piece's images,
+    /// every partial sum of dW) and every bias.
+    func testConv2DOverSeveralPiecesMatchesFiniteDifferences() {
+        defer { Threads.reset() }
+        Threads.count = 2
+        var generator = SeededGenerator(seed: 13)
+        for (batch, inC, outC, h, w, k, s, p) in pieceCases.prefix(2) {
+            let layer = Conv2D(inputChannels: inC, outputChannels: outC, kernelSize: k, stride: s,
+                               padding: p, biasInitializer: .uniform(low: -1, high: 1), seed: 14)
+            let x = randomTensor([batch, inC, h, w], using: &generator)
+            XCTAssertFalse(layer.isOnePiece(x.shape), "\(layer)")
+            let dy = randomTensor(layer.forward(x).shape, using: &generator)
+            let loss = { weightedSum(layer.forward(x), dy) }
+            _ = layer.forward(x)
+            let dx = layer.backward(dy).values
+            for (name, tensor, got, samples) in [
+                ("dx", x, dx, 31), ("dW", layer.weight, layer.weight.gradients, 31),
+                ("db", layer.bias, layer.bias.gradients, outC),
+            ] {
+                let indices = (0..<samples).map { $0 * (tensor.count - 1) / max(1, samples - 1) }
+                let numeric = indices.flatMap {
+                    numericalGradient(of: loss, at: tensor.value + $0, count: 1)
+                }
+                assertClose(indices.map { got[$0] }, numeric, tolerance: 1e-3, "\(layer) \(name)")
+            }
+        }
+    }
+
     func testPoolingOutputShapesFollowCeilMode() {
         let x = Tensor(shape: [2, 3, 5, 7])
         XCTAssertEqual(MaxPool2D(kernelSize: 2).forward(x).shape, [2, 3, 2, 3])
