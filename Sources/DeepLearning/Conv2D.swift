@@ -110,9 +110,8 @@ public final class Conv2D: Function {
     /// L2 and its share of L3 hold. Beyond, pieces of at least `pieceFloats`.
     static let wholeBatchFloats = 1024 * 1024
     /// The fewest floats of a piece's columns: 1 MB, a Zen 4 core's L2, so that a piece (at
-    /// most twice that) stays in the L2 and L3 of the cores splitting it, while its products
-    /// are large enough to split between threads and the pieces few enough that their
-    /// parallel regions cost little.
+    /// most twice that) stays in the L2 and L3 of the core that unfolds it, while its products
+    /// are a few hundred columns wide, enough for the GEMM on one thread.
     static let pieceFloats = 256 * 1024
     /// The most partial sums of dW over the pieces, a function of the shape alone (never of
     /// the thread count, so neither are dW's bits): enough for the threads of a few cores to
