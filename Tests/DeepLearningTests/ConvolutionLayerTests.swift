@@ -162,8 +162,9 @@ final class ConvolutionLayerTests: XCTestCase {
     ]
 
     /// A batch taken in several pieces: forward and backward against the definitions, the
-    /// graph's call giving the same bits as the layer's passes, on 1 and 2 threads alike,
-    /// and a second backward adding to the parameter gradients.
+    /// graph's call giving the same bits as the layer's passes, on 1 and 2 threads alike (and
+    /// forward on 1 with backward on 2), and a second backward adding to the parameter
+    /// gradients.
     func testConv2DOverSeveralPiecesOfTheBatch() {
         defer { Threads.reset() }
         var generator = SeededGenerator(seed: 11)
@@ -202,6 +203,17 @@ final class ConvolutionLayerTests: XCTestCase {
                 runs.append(layerBits)
             }
             XCTAssertEqual(runs[0], runs[1], "\(layer) on 1 and 2 threads")
+            // Forward on 1 thread leaves buffers for one piece in flight; backward on 2 runs
+            // the pieces one after another, each on both threads: the same bits.
+            layer.weight.zeroGradient()
+            layer.bias.zeroGradient()
+            Threads.count = 1
+            let y = layer.forward(x)
+            Threads.count = 2
+            let dx = layer.backward(dy)
+            XCTAssertEqual((y.values + dx.values + layer.weight.gradients
+                            + layer.bias.gradients).map(\.bitPattern), runs[0],
+                           "\(layer) forward on 1 thread, backward on 2")
         }
     }
 
