@@ -11,6 +11,9 @@ static atomic_int requested_threads = 0;
 void ck_set_num_threads(int n) { atomic_store(&requested_threads, n > 0 ? n : 0); }
 
 int ck_get_num_threads(void) {
+    /* Inside a parallel region (each thread running a part of a larger kernel on its own, as
+     * the convolution's pieces): one, so that no region is nested in it. */
+    if (omp_in_parallel()) return 1;
     int n = atomic_load(&requested_threads);
     if (n > 0) return n;
     n = omp_get_max_threads();

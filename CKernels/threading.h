@@ -8,6 +8,7 @@
 int omp_get_max_threads(void);
 int omp_get_thread_num(void);
 int omp_get_num_threads(void);
+int omp_in_parallel(void);
 
 /* Element-wise kernels open a parallel region only from this many elements on: below it,
  * waking the threads and joining them again (fork/join, dearer still when the threads have

@@ -42,7 +42,8 @@ extern "C" {
  * work is too small to pay for a parallel region runs on the calling thread regardless. */
 void ck_set_num_threads(int n);
 
-/* The number of threads kernels may use (always >= 1). */
+/* The number of threads kernels may use (always >= 1; 1 on a thread inside an OpenMP parallel
+ * region, where a kernel opens no region of its own). */
 int ck_get_num_threads(void);
 
 /* For tests: the bytes of scratch memory the kernels keep for all threads together. A thread's

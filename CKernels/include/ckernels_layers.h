@@ -126,6 +126,40 @@ void ck_conv2d_output(int64_t batch, int64_t channels, int64_t pixels, const flo
 void ck_conv2d_output_gradient(int64_t batch, int64_t channels, int64_t pixels, const float *dy,
                                const float *relu_y, float *dz, float *dbias);
 
+/* A convolution (square kernels, one stride and padding, as ck_im2col) of a batch of NCHW
+ * images (batch x channels x height x width) by out_channels kernels (OIHW weights, rows =
+ * channels * kernel * kernel of them each), taken in pieces of images_per_piece (>= 1)
+ * images, the last one shorter. The caller's columns buffers hold `slots` (>= 1) pieces,
+ * rows * images_per_piece * out_h * out_w floats each; up to that many pieces are in flight
+ * at once, on as many threads. The backward pass sums dW in weight_parts (>= 1) partial sums,
+ * each over consecutive pieces, added in order: its bits depend on weight_parts, never on the
+ * thread count or slots. A batch of one piece runs its kernels on all the threads. */
+typedef struct {
+    int64_t batch, channels, height, width, out_channels, kernel, stride, pad;
+    int64_t images_per_piece, slots, weight_parts;
+} ck_conv2d_pieces;
+
+/* y = W · im2col(x) + bias, NCHW (ck_im2col, ck_sgemm, then ck_conv2d_output with bias and
+ * relu, a piece at a time): each piece unfolded into a slot of columns, its product z into a
+ * slot of `product` (out_channels * images_per_piece * out_h * out_w floats a slot), then
+ * moved to its images' part of y. Leaves the columns of the whole batch in columns when it is
+ * one piece. No overlap. */
+void ck_conv2d_forward(const ck_conv2d_pieces *p, const float *images, const float *weight,
+                       const float *bias, int relu, float *columns, float *product, float *y);
+
+/* The backward pass of ck_conv2d_forward from dz (out_channels x batch x out_h * out_w,
+ * channel-major: ck_conv2d_output_gradient of dy): dW (out_channels x rows) = beta * dW +
+ * dz · columnsᵀ when dw is not NULL, and dX (NCHW as the images; written, not read) =
+ * col2im(Wᵀ · dz) when dx is not NULL, a piece at a time. Each piece is unfolded again from
+ * images into a slot of columns; images NULL: columns holds the whole batch's, which is one
+ * piece. dw_parts holds the partial sums of dW but the first, (weight_parts - 1) *
+ * out_channels * rows floats; column_gradient as many floats as columns (not read when dx is
+ * NULL). Partial sum r covers pieces [pieces * r / parts, pieces * (r + 1) / parts), parts =
+ * min(weight_parts, pieces), summed in piece order from beta * dW (r = 0) or 0. No overlap. */
+void ck_conv2d_backward(const ck_conv2d_pieces *p, const float *images, const float *dz,
+                        const float *weight, float *dw, float beta, float *dw_parts, float *dx,
+                        float *columns, float *column_gradient);
+
 /* The number of pooling windows along a dimension of `size` without padding, PyTorch's rule:
  * floor((size - kernel) / stride) + 1 when ceil_mode == 0 (partial windows at the end are
  * dropped); with ceil_mode != 0, ceil((size - kernel) / stride) + 1, less one if the last

@@ -23,11 +23,12 @@ import CKernels
 /// a small one per image or a hand-written direct loop nest for every shape. Backward moves dY
 /// channel-major the same way (`dZ`, summing db on the way), then `dW (+)= dZ · colsᵀ` and
 /// `dX = col2im(Wᵀ · dZ)`. Where the whole batch's columns would not stay in cache
-/// (`wholeBatchFloats`), the batch is taken a piece at a time (`imagesPerPiece`): each piece
-/// unfolded right before its products read it, in forward and again in backward, so the
-/// columns never go to memory, and dW summed piece by piece (each piece's product added to the
-/// sum of the earlier ones). Kept from forward to backward: the columns when the batch is one
-/// piece, else the input.
+/// (`wholeBatchFloats`), the batch is taken a piece at a time (`imagesPerPiece`,
+/// `ck_conv2d_forward` and `ck_conv2d_backward`): each piece unfolded right before its products
+/// read it, in forward and again in backward, so the columns never go to memory, the pieces
+/// run in parallel, one thread each, and dW summed in `weightGradientParts` partial sums over
+/// consecutive pieces, added in order. Kept from forward to backward: the columns when the
+/// batch is one piece, else the input.
 public final class Conv2D: Function {
     /// The channels of the input, `C` of `[batch, C, height, width]`.
     public let inputChannels: Int
@@ -52,13 +53,15 @@ public final class Conv2D: Function {
     private var input: Tensor?
     /// The shape of the last forward pass's output, which dY must have.
     private var outputShape: [Int] = []
-    /// The columns of one piece of the batch, `[rows, images, pixels]`.
+    /// The columns of the pieces of the batch in flight, `[slots, rows, images, pixels]`.
     private var columns: Tensor?
     /// The gradient of `columns`, same shape.
     private var columnGradient: Tensor?
-    /// The channel-major product `[outputChannels, batch, pixels]` in forward, its gradient
-    /// in backward.
+    /// The channel-major products of the pieces in flight, `[slots, outputChannels, images,
+    /// pixels]`.
     private var product: Tensor?
+    /// The channel-major gradient of the product, `[outputChannels, batch, pixels]`.
+    private var productGradient: Tensor?
     /// The output of `forward` without a ReLU (with one, the ReLU's buffer is written).
     private var output: Tensor?
     private var inputGradient: Tensor?
@@ -107,10 +110,14 @@ public final class Conv2D: Function {
     /// L2 and its share of L3 hold. Beyond, pieces of at least `pieceFloats`.
     static let wholeBatchFloats = 1024 * 1024
     /// The fewest floats of a piece's columns: 1 MB, a Zen 4 core's L2, so that a piece (at
-    /// most twice that) stays in the L2 and L3 of the cores splitting it, while its products
-    /// are large enough to split between threads and the pieces few enough that their
-    /// parallel regions cost little.
+    /// most twice that) stays in the L2 and L3 of the core that unfolds it, while its products
+    /// are a few hundred columns wide, enough for the GEMM on one thread.
     static let pieceFloats = 256 * 1024
+    /// The most partial sums of dW over the pieces, a function of the shape alone (never of
+    /// the thread count, so neither are dW's bits): enough for the threads of a few cores to
+    /// share the pieces, their products summed apart, while the partial sums take at most
+    /// `wholeBatchFloats` beyond dW.
+    static let weightGradientParts = 8
 
     /// The images of a piece of the batch: all of them (at least one, even of an empty batch)
     /// up to `wholeBatchFloats` of columns, else the batch cut into as many equal pieces as it
@@ -129,6 +136,26 @@ public final class Conv2D: Function {
         return imagesPerPiece(batch: inputShape[0], pixels: out.height * out.width) >= inputShape[0]
     }
 
+    /// The pieces of a batch of `inputShape`, with columns buffers of `columnFloats` for as
+    /// many pieces as they hold, or when nil, as many as there are pieces and threads to run
+    /// them (at least one).
+    private func pieces(ofInputShape shape: [Int], columnFloats: Int? = nil) -> ck_conv2d_pieces {
+        let (batch, height, width) = (shape[0], shape[2], shape[3])
+        let out = outputSize(height: height, width: width)
+        let pixels = out.height * out.width
+        let images = imagesPerPiece(batch: batch, pixels: pixels)
+        let count = (batch + images - 1) / images
+        let slots = columnFloats.map { $0 / (columnRows * images * pixels) }
+            ?? max(1, min(count, Int(ck_get_num_threads())))
+        let weights = outputChannels * columnRows
+        let parts = min(count, Conv2D.weightGradientParts, 1 + Conv2D.wholeBatchFloats / weights)
+        return ck_conv2d_pieces(
+            batch: Int64(batch), channels: Int64(inputChannels), height: Int64(height),
+            width: Int64(width), out_channels: Int64(outputChannels), kernel: Int64(kernelSize),
+            stride: Int64(stride), pad: Int64(padding), images_per_piece: Int64(images),
+            slots: Int64(slots), weight_parts: Int64(max(1, parts)))
+    }
+
     /// The output height and width for an input of `height` x `width`.
     private func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
         let (k, s, p) = (Int64(kernelSize), Int64(stride), Int64(padding))
@@ -140,10 +167,10 @@ public final class Conv2D: Function {
     /// call's node keeps the columns of its input when the batch is one piece, else saves the
     /// input.
     public func callAsFunction(_ input: Tensor) -> Tensor {
-        let (outputShape, columnsShape) = shapes(forInputShape: input.shape)
+        let (outputShape, columnsShape, productShape) = shapes(forInputShape: input.shape)
         let output = Tensor(uninitializedShape: outputShape)
         let columns = TensorStorage.make(count: columnsShape.reduce(1, *), zeroed: false)
-        let product = TensorStorage.make(count: output.count, zeroed: false)
+        let product = TensorStorage.make(count: productShape.reduce(1, *), zeroed: false)
         withExtendedLifetime((columns, product)) {
             convolve(input, columns: columns.base, product: product.base, relu: false,
                      into: output)
@@ -164,7 +191,7 @@ public final class Conv2D: Function {
     /// runs a `Conv2D` followed by a `ReLU` this way, and `backward(_:through:)` then takes
     /// the ReLU's output gradient.
     func forward(_ input: Tensor, then relu: ReLU?) -> Tensor {
-        let (outputShape, columnsShape) = shapes(forInputShape: input.shape)
+        let (outputShape, columnsShape, productShape) = shapes(forInputShape: input.shape)
         let columns = Tensor.reusing(columns, shape: columnsShape)
         let output: Tensor
         if let relu {
@@ -173,7 +200,7 @@ public final class Conv2D: Function {
             output = Tensor.reusing(self.output, shape: outputShape)
             self.output = output
         }
-        let product = Tensor.reusing(product, shape: outputShape)
+        let product = Tensor.reusing(product, shape: productShape)
         convolve(input, columns: columns.value, product: product.value, relu: relu != nil,
                  into: output)
         self.product = product
@@ -183,58 +210,31 @@ public final class Conv2D: Function {
         return output
     }
 
-    /// The output's shape `[batch, outC, outH, outW]` and the shape `[rows, images, pixels]`
-    /// of a piece's columns for an input of `shape`, after checking it.
-    private func shapes(forInputShape shape: [Int]) -> (output: [Int], columns: [Int]) {
+    /// The output's shape `[batch, outC, outH, outW]`, and the shapes of the columns
+    /// `[slots, rows, images, pixels]` and of the products `[slots, outC, images, pixels]` of
+    /// the pieces in flight (`pieces`) for an input of `shape`, after checking it.
+    private func shapes(forInputShape shape: [Int])
+        -> (output: [Int], columns: [Int], product: [Int]) {
         require(shape.count == 4 && shape[1] == inputChannels,
                 "\(self): input of shape \(shape) does not fit; expected [batch, \(inputChannels), height, width]")
         let out = outputSize(height: shape[2], width: shape[3])
         require(out.height >= 1 && out.width >= 1,
                 "\(self): input of shape \(shape) is smaller than the kernel; expected height and width + 2·\(padding) of at least \(kernelSize)")
+        let pieces = pieces(ofInputShape: shape)
+        let (slots, images) = (Int(pieces.slots), Int(pieces.images_per_piece))
         let pixels = out.height * out.width
         return ([shape[0], outputChannels, out.height, out.width],
-                [columnRows, imagesPerPiece(batch: shape[0], pixels: pixels), pixels])
+                [slots, columnRows, images, pixels], [slots, outputChannels, images, pixels])
     }
 
-    /// Fills `product` (as many floats as `output`) with Z = W · im2col(input), a piece of
-    /// the batch at a time through `columns` (a piece's), and `output` with Z in NCHW + b,
-    /// through a ReLU when `relu`.
+    /// `output` = W · im2col(input) + b in NCHW, through a ReLU when `relu`, a piece of the
+    /// batch at a time through `columns` and `product` (as many floats as `shapes` gives).
     private func convolve(_ input: Tensor, columns: UnsafeMutablePointer<Float>,
                           product: UnsafeMutablePointer<Float>, relu: Bool,
                           into output: Tensor) {
-        let (batch, pixels) = (input.shape[0], output.shape[2] * output.shape[3])
-        let length = batch * pixels
-        forEachPiece(ofInputShape: input.shape) { first, images in
-            unfold(input.value, shape: input.shape, first: first, images: images, into: columns)
-            // Z[:, piece] (outC x n) = W (outC x rows) · columns (rows x n), n its pixels.
-            let n = Int64(images * pixels)
-            ck_sgemm(0, 0, Int64(outputChannels), n, Int64(columnRows), 1, weight.value,
-                     Int64(columnRows), columns, n, 0, product + first * pixels, Int64(length))
-        }
-        ck_conv2d_output(Int64(batch), Int64(outputChannels), Int64(pixels), product,
-                         bias.value, relu ? 1 : 0, output.value)
-    }
-
-    /// Calls `body(first, images)` for the pieces of a batch of `inputShape` in order: images
-    /// `first..<first + images` (`imagesPerPiece` of them, fewer in the last piece).
-    private func forEachPiece(ofInputShape inputShape: [Int], _ body: (Int, Int) -> Void) {
-        let batch = inputShape[0]
-        let out = outputSize(height: inputShape[2], width: inputShape[3])
-        let per = imagesPerPiece(batch: batch, pixels: out.height * out.width)
-        for first in Swift.stride(from: 0, to: batch, by: per) {
-            body(first, min(per, batch - first))
-        }
-    }
-
-    /// im2col of the images `first..<first + images` of `input` (of `inputShape`) into
-    /// `columns`, `[rows, images, pixels]`.
-    private func unfold(_ input: UnsafePointer<Float>, shape inputShape: [Int], first: Int,
-                        images: Int, into columns: UnsafeMutablePointer<Float>) {
-        let (height, width) = (inputShape[2], inputShape[3])
-        ck_im2col(Int64(images), Int64(inputChannels), Int64(height), Int64(width),
-                  Int64(kernelSize), Int64(kernelSize), Int64(stride), Int64(stride),
-                  Int64(padding), Int64(padding), input + first * inputChannels * height * width,
-                  columns)
+        var pieces = pieces(ofInputShape: input.shape)
+        ck_conv2d_forward(&pieces, input.value, weight.value, bias.value, relu ? 1 : 0, columns,
+                          product, output.value)
     }
 
     /// db (+)= Σ dY, dW (+)= dZ · colsᵀ, and returns dX = col2im(Wᵀ · dZ).
@@ -247,13 +247,13 @@ public final class Conv2D: Function {
     /// last output is above 0, else 0, as if `relu.backward(dY)` had run first.
     func backward(_ outputGradient: Tensor, through relu: ReLU?) -> Tensor {
         let reluOutput = relu?.lastOutput(matching: outputGradient)
-        let (input, columns, product) = lastBuffers(checking: outputGradient)
+        let (input, columns, productGradient) = lastBuffers(checking: outputGradient)
         let columnGradient = Tensor.reusing(self.columnGradient, shape: columns.shape)
         let inputGradient = Tensor.reusing(self.inputGradient, shape: input.shape)
         backpropagate(outputGradient, through: reluOutput,
                       input: isOnePiece(input.shape) ? nil : input.value,
-                      inputShape: input.shape, columns: columns.value,
-                      productGradient: product.value, weight: weight.value,
+                      inputShape: input.shape, columns: columns.value, columnFloats: columns.count,
+                      productGradient: productGradient.value, weight: weight.value,
                       weightGradient: weight.gradientForAccumulation(),
                       biasGradient: bias.gradientForAccumulation(),
                       inputGradient: (columnGradient.value, inputGradient.value))
@@ -270,48 +270,50 @@ public final class Conv2D: Function {
     /// dW and db without dX, dY passed back through `relu` first as in `backward(_:through:)`.
     func accumulateParameterGradients(_ outputGradient: Tensor, through relu: ReLU?) {
         let reluOutput = relu?.lastOutput(matching: outputGradient)
-        let (input, columns, product) = lastBuffers(checking: outputGradient)
+        let (input, columns, productGradient) = lastBuffers(checking: outputGradient)
         backpropagate(outputGradient, through: reluOutput,
                       input: isOnePiece(input.shape) ? nil : input.value,
-                      inputShape: input.shape, columns: columns.value,
-                      productGradient: product.value, weight: weight.value,
+                      inputShape: input.shape, columns: columns.value, columnFloats: columns.count,
+                      productGradient: productGradient.value, weight: weight.value,
                       weightGradient: weight.gradientForAccumulation(),
                       biasGradient: bias.gradientForAccumulation(), inputGradient: nil)
     }
 
-    /// The last input, the columns' and the product's buffers, after checking dY against the
-    /// last output's shape.
+    /// The last input and columns, and a buffer for dZ, after checking dY against the last
+    /// output's shape.
     private func lastBuffers(checking outputGradient: Tensor)
-        -> (input: Tensor, columns: Tensor, product: Tensor) {
-        guard let input, let columns, let product else {
+        -> (input: Tensor, columns: Tensor, productGradient: Tensor) {
+        guard let input, let columns else {
             fatalError("\(self): backward called before forward")
         }
         requireOutputGradient(outputGradient.shape == outputShape,
                               shape: outputGradient.shape, lastOutputShape: outputShape,
                               for: self)
-        return (input, columns, product)
+        let productGradient = Tensor.reusing(self.productGradient, shape: outputShape)
+        self.productGradient = productGradient
+        return (input, columns, productGradient)
     }
 
     /// The gradients of one call whose input had `inputShape`, from dY: dZ = dY channel-major
     /// into `productGradient` (as many floats as dY; where a ReLU followed, whose output was
     /// `reluOutput`, dY where that output is above 0, else 0), then each gradient asked for,
     /// into its buffer, overwritten or added to as its flag says: db = Σ dZ over the batch and
-    /// pixels, dW = dZ · colsᵀ (the pieces' products summed in order), and dX = col2im(Wᵀ · dZ)
-    /// into `inputGradient.gradient` (always overwritten), a piece of the batch at a time
-    /// (`imagesPerPiece`) through `inputGradient.columnGradient` (as many floats as a piece's
-    /// columns). `columns` (a piece's) holds the whole batch's columns when `input` is nil
-    /// (`isOnePiece`); else each piece of `input` is unfolded into it for dW.
+    /// pixels, dW = dZ · colsᵀ, and dX = col2im(Wᵀ · dZ) into `inputGradient.gradient` (always
+    /// overwritten), a piece of the batch at a time (`ck_conv2d_backward`) through
+    /// `inputGradient.columnGradient` (`columnFloats`, as `columns`). `columns` (`columnFloats`,
+    /// as `shapes` gives) holds the whole batch's columns when `input` is nil (`isOnePiece`);
+    /// else each piece of `input` is unfolded into it for dW.
     func backpropagate(
         _ outputGradient: Tensor, through reluOutput: Tensor? = nil,
         input: UnsafePointer<Float>?, inputShape: [Int], columns: UnsafeMutablePointer<Float>,
-        productGradient dZ: UnsafeMutablePointer<Float>, weight: UnsafePointer<Float>,
-        weightGradient: GradientTarget?, biasGradient: GradientTarget?,
+        columnFloats: Int, productGradient dZ: UnsafeMutablePointer<Float>,
+        weight: UnsafePointer<Float>, weightGradient: GradientTarget?,
+        biasGradient: GradientTarget?,
         inputGradient: (columnGradient: UnsafeMutablePointer<Float>,
                         gradient: UnsafeMutablePointer<Float>)?
     ) {
-        let (rows, batch) = (columnRows, inputShape[0])
+        let batch = inputShape[0]
         let pixels = outputGradient.shape[2] * outputGradient.shape[3]
-        let length = batch * pixels
         // ck_conv2d_output_gradient adds into db: zeros first when it is overwritten.
         if let db = biasGradient, !db.accumulate {
             db.buffer.update(repeating: 0, count: outputChannels)
@@ -319,32 +321,16 @@ public final class Conv2D: Function {
         ck_conv2d_output_gradient(Int64(batch), Int64(outputChannels), Int64(pixels),
                                   outputGradient.value, reluOutput?.value, dZ,
                                   biasGradient?.buffer)
-        // An empty batch has no pieces: dW is the sum of none.
-        if batch == 0, let dW = weightGradient, !dW.accumulate {
-            dW.buffer.update(repeating: 0, count: dW.count)
-        }
-        forEachPiece(ofInputShape: inputShape) { first, images in
-            let n = Int64(images * pixels)
-            let dZPiece = dZ + first * pixels // dZ[:, piece], outC x n, rows length apart
-            if let dW = weightGradient {
-                if let input {
-                    unfold(input, shape: inputShape, first: first, images: images, into: columns)
-                }
-                // dW (outC x rows) (+)= dZ[:, piece] · colsᵀ (n x rows); the first piece
-                // overwrites or adds as dW's flag says, the others add.
-                ck_sgemm(0, 1, Int64(outputChannels), Int64(rows), n, 1, dZPiece, Int64(length),
-                         columns, n, first == 0 ? dW.beta : 1, dW.buffer, Int64(rows))
-            }
-            if let (columnGradient, gradient) = inputGradient {
-                let (height, width) = (inputShape[2], inputShape[3])
-                // dcols (rows x n) = Wᵀ (rows x outC) · dZ[:, piece] (outC x n).
-                ck_sgemm(1, 0, Int64(rows), n, Int64(outputChannels), 1, weight, Int64(rows),
-                         dZPiece, Int64(length), 0, columnGradient, n)
-                ck_col2im(Int64(images), Int64(inputChannels), Int64(height), Int64(width),
-                          Int64(kernelSize), Int64(kernelSize), Int64(stride), Int64(stride),
-                          Int64(padding), Int64(padding), columnGradient,
-                          gradient + first * inputChannels * height * width)
-            }
+        guard weightGradient != nil || inputGradient != nil else { return }
+        var pieces = pieces(ofInputShape: inputShape, columnFloats: columnFloats)
+        let parts = TensorStorage.make(
+            count: weightGradient == nil ? 0
+                : (Int(pieces.weight_parts) - 1) * outputChannels * columnRows,
+            zeroed: false)
+        withExtendedLifetime(parts) {
+            ck_conv2d_backward(&pieces, input, dZ, weight, weightGradient?.buffer,
+                               weightGradient?.beta ?? 0, parts.base, inputGradient?.gradient,
+                               columns, inputGradient?.columnGradient)
         }
     }
 }
@@ -377,7 +363,8 @@ final class Conv2DNode: GradientNode {
         func backpropagate(inputGradient: (columnGradient: UnsafeMutablePointer<Float>,
                                            gradient: UnsafeMutablePointer<Float>)?) {
             layer.backpropagate(outputGradient, input: input, inputShape: inputShape,
-                                columns: columns.base, productGradient: productGradient.base,
+                                columns: columns.base, columnFloats: columns.count,
+                                productGradient: productGradient.base,
                                 weight: weight, weightGradient: dW, biasGradient: db,
                                 inputGradient: inputGradient)
         }

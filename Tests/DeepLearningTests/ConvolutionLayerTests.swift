@@ -162,8 +162,9 @@ final class ConvolutionLayerTests: XCTestCase {
     ]
 
     /// A batch taken in several pieces: forward and backward against the definitions, the
-    /// graph's call giving the same bits as the layer's passes, on 1 and 2 threads alike,
-    /// and a second backward adding to the parameter gradients.
+    /// graph's call giving the same bits as the layer's passes, on 1 and 2 threads alike (and
+    /// forward on 1 with backward on 2), and a second backward adding to the parameter
+    /// gradients.
     func testConv2DOverSeveralPiecesOfTheBatch() {
         defer { Threads.reset() }
         var generator = SeededGenerator(seed: 11)
@@ -202,6 +203,46 @@ final class ConvolutionLayerTests: XCTestCase {
                 runs.append(layerBits)
             }
             XCTAssertEqual(runs[0], runs[1], "\(layer) on 1 and 2 threads")
+            // Forward on 1 thread leaves buffers for one piece in flight; backward on 2 runs
+            // the pieces one after another, each on both threads: the same bits.
+            layer.weight.zeroGradient()
+            layer.bias.zeroGradient()
+            Threads.count = 1
+            let y = layer.forward(x)
+            Threads.count = 2
+            let dx = layer.backward(dy)
+            XCTAssertEqual((y.values + dx.values + layer.weight.gradients
+                            + layer.bias.gradients).map(\.bitPattern), runs[0],
+                           "\(layer) forward on 1 thread, backward on 2")
+        }
+    }
+
+    /// A batch taken in several pieces, run in parallel on 2 threads: dX, dW and db against
+    /// finite differences, at 31 elements of x and of W spread over them (every piece's images,
+    /// every partial sum of dW) and every bias.
+    func testConv2DOverSeveralPiecesMatchesFiniteDifferences() {
+        defer { Threads.reset() }
+        Threads.count = 2
+        var generator = SeededGenerator(seed: 13)
+        for (batch, inC, outC, h, w, k, s, p) in pieceCases.prefix(2) {
+            let layer = Conv2D(inputChannels: inC, outputChannels: outC, kernelSize: k, stride: s,
+                               padding: p, biasInitializer: .uniform(low: -1, high: 1), seed: 14)
+            let x = randomTensor([batch, inC, h, w], using: &generator)
+            XCTAssertFalse(layer.isOnePiece(x.shape), "\(layer)")
+            let dy = randomTensor(layer.forward(x).shape, using: &generator)
+            let loss = { weightedSum(layer.forward(x), dy) }
+            _ = layer.forward(x)
+            let dx = layer.backward(dy).values
+            for (name, tensor, got, samples) in [
+                ("dx", x, dx, 31), ("dW", layer.weight, layer.weight.gradients, 31),
+                ("db", layer.bias, layer.bias.gradients, outC),
+            ] {
+                let indices = (0..<samples).map { $0 * (tensor.count - 1) / max(1, samples - 1) }
+                let numeric = indices.flatMap {
+                    numericalGradient(of: loss, at: tensor.value + $0, count: 1)
+                }
+                assertClose(indices.map { got[$0] }, numeric, tolerance: 1e-3, "\(layer) \(name)")
+            }
         }
     }
 
