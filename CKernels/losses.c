@@ -1,18 +1,12 @@
 /* Losses: fused softmax + cross-entropy, the multi-class hinge, and the losses of a
  * difference against targets (squared, absolute, Huber). */
 #include "ckernels.h"
+#include "row_max.h"
 #include "sum_lanes.h"
 #include "threading.h"
 #include "vector_math.h"
 
 #include <math.h>
-
-static inline float row_max(int64_t classes, const float *z) {
-    float max = z[0];
-    for (int64_t j = 1; j < classes; j++)
-        if (z[j] > max) max = z[j];
-    return max;
-}
 
 /* Returns the sum of exp(z[j] - max) over one row, and writes each term to e[j] unless e is
  * NULL (e may be z). Subtracting the row maximum keeps every exponent <= 0: no overflow. The
@@ -34,11 +28,12 @@ static inline float sum_exp_shifted(int64_t classes, const float *z, float max, 
 }
 
 /* -log softmax(z)[label] = log(sum_j exp(z_j - max)) - (z_label - max). When d is not NULL,
- * also d = (softmax(z) - onehot(label)) * scale; d may be z. Always inlined, so that each
+ * also d = (softmax(z) - onehot(label)) * scale; d may be z. The maximum (row_max.h) passes
+ * NaN elements over: their exponentials make the row's results NaN all the same. Always inlined, so that each
  * instruction-set clone of its caller compiles it for its own instruction set. */
 static inline __attribute__((always_inline)) float
 row_cross_entropy(int64_t classes, const float *z, int32_t label, float *d, float scale) {
-    float max = row_max(classes, z);
+    float max = row_max(classes, z, NULL);
     float shifted_label = z[label] - max; /* read before d (possibly z) is written */
     float sum = sum_exp_shifted(classes, z, max, d);
     if (d) {
@@ -86,7 +81,7 @@ static inline __attribute__((always_inline)) double block_cross_entropy(
     float e[BLOCK_ELEMENTS], sum[BLOCK_ELEMENTS], loss[BLOCK_ELEMENTS];
     for (int64_t i = 0; i < rows; i++) {
         const float *z = x + i * classes;
-        float max = row_max(classes, z);
+        float max = row_max(classes, z, NULL);
         loss[i] = max - z[labels[i]];
 #pragma omp simd
         for (int64_t j = 0; j < classes; j++) e[i * classes + j] = z[j] - max;

@@ -2,6 +2,7 @@
  * an axis, and their backward passes (sums along an axis are ck_sum_to's). A tensor reduced
  * along an axis is viewed as outer x n x inner (dense), reduced over the n. */
 #include "ckernels.h"
+#include "row_max.h"
 #include "sum_lanes.h"
 #include "threading.h"
 
@@ -27,14 +28,14 @@ float ck_sum(int64_t n, const float *x) {
 /* ---- maxima ----------------------------------------------------------------------------- */
 
 /* The maximum of a range is its first maximal element (a NaN is the largest: the first NaN),
- * found in two passes: a running maximum in MAX_LANES lanes (element j to lane j % MAX_LANES,
- * the lanes folded at the end) and whether any element is NaN, which give the maximum's
- * value (for a zero, not its sign; for a NaN, not its bits); then a search for the first
- * element equal to it. A range shorter than MAX_LANES is scanned once, in order. */
-enum { MAX_LANES = 32 };
+ * found in two passes: row_max (row_max.h), which gives the maximum's value (for a zero, not
+ * its sign) and whether an element is NaN (then the maximum is NaN, but not its bits); then a
+ * search for the first element equal to it, SEARCH_LANES at a time. A range shorter than
+ * SEARCH_LANES is scanned once, in order. */
+enum { SEARCH_LANES = 32 };
 
-typedef float max_block __attribute__((vector_size(MAX_LANES * sizeof(float))));
-typedef int32_t max_mask __attribute__((vector_size(MAX_LANES * sizeof(int32_t))));
+typedef float search_block __attribute__((vector_size(SEARCH_LANES * sizeof(float))));
+typedef int32_t search_mask __attribute__((vector_size(SEARCH_LANES * sizeof(int32_t))));
 
 /* Whether v replaces the running maximum m: v is larger, or v is a NaN and m is not (so a
  * scan keeps the first maximal element, and a NaN is the largest). */
@@ -43,41 +44,15 @@ static inline int replaces(float v, float m) { return (v > m) | ((v != v) & (m =
 /* Whether v is the maximum m (a NaN maximum: v is NaN; a zero maximum: either zero). */
 static inline int is_maximum(float v, float m) { return (v == m) | ((m != m) & (v != v)); }
 
-/* A value equal to the maximum of x[0 .. n), n >= MAX_LANES: NaN if an element is NaN. */
-static inline __attribute__((always_inline)) float lanes_maximum(int64_t n, const float *x) {
-    max_block lane;
-    memcpy(&lane, x, sizeof lane);
-    max_mask nan = lane != lane;
-    int64_t j = MAX_LANES;
-    for (; j + MAX_LANES <= n; j += MAX_LANES) {
-        max_block v;
-        memcpy(&v, x + j, sizeof v);
-        const max_mask greater = v > lane; /* NaN-blind: the lane stays where one is NaN */
-        lane = (max_block)((greater & (max_mask)v) | (~greater & (max_mask)lane));
-        nan |= v != v;
-    }
-    float l[MAX_LANES]; /* folded in halves, as a tree */
-    memcpy(l, &lane, sizeof l);
-    for (int half = MAX_LANES / 2; half >= 1; half /= 2)
-        for (int k = 0; k < half; k++) l[k] = l[k + half] > l[k] ? l[k + half] : l[k];
-    float m = l[0];
-    int any_nan = __builtin_reduce_or(nan) != 0;
-    for (; j < n; j++) {
-        m = x[j] > m ? x[j] : m;
-        any_nan |= x[j] != x[j];
-    }
-    return any_nan ? NAN : m;
-}
-
 /* The index of the first element of x[0 .. n) that is the maximum m (n if none is). */
 static inline __attribute__((always_inline)) int64_t first_maximum(int64_t n, const float *x,
                                                                    float m) {
-    max_block maximum;
-    for (int l = 0; l < MAX_LANES; l++) maximum[l] = m;
-    const max_mask nan_maximum = maximum != maximum;
+    search_block maximum;
+    for (int l = 0; l < SEARCH_LANES; l++) maximum[l] = m;
+    const search_mask nan_maximum = maximum != maximum;
     int64_t j = 0;
-    for (; j + MAX_LANES <= n; j += MAX_LANES) {
-        max_block v;
+    for (; j + SEARCH_LANES <= n; j += SEARCH_LANES) {
+        search_block v;
         memcpy(&v, x + j, sizeof v);
         if (__builtin_reduce_or((v == maximum) | (nan_maximum & (v != v)))) break;
     }
@@ -89,7 +64,11 @@ static inline __attribute__((always_inline)) int64_t first_maximum(int64_t n, co
 /* The index of the first maximal element of x[0 .. n), n >= 1. */
 static inline __attribute__((always_inline)) int64_t index_of_maximum(int64_t n,
                                                                       const float *x) {
-    if (n >= MAX_LANES) return first_maximum(n, x, lanes_maximum(n, x));
+    if (n >= SEARCH_LANES) {
+        int nan;
+        const float m = row_max(n, x, &nan);
+        return first_maximum(n, x, nan ? NAN : m);
+    }
     int64_t index = 0;
     float best = -INFINITY;
     for (int64_t j = 0; j < n; j++) {

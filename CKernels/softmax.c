@@ -12,14 +12,12 @@
 #pragma STDC FP_CONTRACT OFF
 
 #include "ckernels.h"
+#include "row_max.h"
 #include "sum_lanes.h"
 #include "threading.h"
 #include "vector_math.h"
 
 #include <math.h>
-
-/* The running maxima of a row: a vector of AVX-512 floats. */
-enum { MAX_LANES = 16 };
 
 /* Rows of fewer classes are taken in groups of up to this many elements (a multiple of
  * SUM_LANES), so that their exponentials fill vector lanes however few classes a row has;
@@ -32,24 +30,12 @@ static inline int64_t group_rows(int64_t classes, int64_t rows) {
     return fit < rows ? fit : rows;
 }
 
-/* The maximum of z[0..classes) (classes >= 1), in MAX_LANES running maxima. A NaN element is
- * passed over (its exponential is NaN, so the row's results are NaN all the same). */
-static inline __attribute__((always_inline)) float row_max(int64_t classes, const float *z) {
-    float lane[MAX_LANES];
-    for (int l = 0; l < MAX_LANES; l++) lane[l] = -INFINITY;
-    int64_t j = 0;
-    for (; j + MAX_LANES <= classes; j += MAX_LANES)
-        for (int l = 0; l < MAX_LANES; l++) lane[l] = z[j + l] > lane[l] ? z[j + l] : lane[l];
-    float max = lane[0];
-    for (int l = 1; l < MAX_LANES; l++) max = lane[l] > max ? lane[l] : max;
-    for (; j < classes; j++) max = z[j] > max ? z[j] : max;
-    return max;
-}
-
-/* y[j] = z[j] - (the maximum of z) for j in [0, classes): every y[j] <= 0. y may be z. */
+/* y[j] = z[j] - (the maximum of z) for j in [0, classes): every y[j] <= 0. y may be z. The
+ * maximum (row_max.h) passes NaN elements over: their exponentials are NaN, so the row's
+ * results are NaN all the same. */
 static inline __attribute__((always_inline)) void subtract_row_max(int64_t classes,
                                                                    const float *z, float *y) {
-    const float max = row_max(classes, z);
+    const float max = row_max(classes, z, NULL);
 #pragma omp simd
     for (int64_t j = 0; j < classes; j++) y[j] = z[j] - max;
 }
@@ -91,7 +77,7 @@ CK_VECTORIZED static void softmax_rows(const void *args, int64_t begin, int64_t 
         const float *z = a->x + i * classes;
         float *p = a->out + i * classes;
         if (rows == 1) {
-            shifted_exp(classes, z, row_max(classes, z), p);
+            shifted_exp(classes, z, row_max(classes, z, NULL), p);
         } else {
             for (int64_t r = 0; r < rows; r++)
                 subtract_row_max(classes, z + r * classes, p + r * classes);
@@ -164,7 +150,7 @@ CK_VECTORIZED static void log_softmax_rows(const void *args, int64_t begin, int6
         const float *z = a->x + i * classes;
         float *y = a->out + i * classes;
         if (rows == 1) {
-            const float max = row_max(classes, z);
+            const float max = row_max(classes, z, NULL);
             const float log_sum = log_positive((float)row_sum_exp(classes, z, max, e));
 #pragma omp simd
             for (int64_t j = 0; j < classes; j++) y[j] = (z[j] - max) - log_sum;

@@ -140,66 +140,115 @@ static inline __attribute__((always_inline)) void put(float *out, float v, int a
     *out = accumulate ? *out + v : v;
 }
 
-/* sin(x + turns pi/2), forward, or dy sin(x + turns pi/2) with `backward`, over [begin, end)
- * in blocks: a block whose arguments are all within CK_SINE_MAX_ARGUMENT is one vectorized
- * loop of sine_float; one with a larger |x|, inf or NaN goes element by element, those
- * elements by libm. An element's bits do not depend on its block. */
-enum { SINE_BLOCK = 256 };
-static inline __attribute__((always_inline)) void sine_loop(const unary_args *a,
-                                                            unsigned turns, int backward,
-                                                            int accumulate, int64_t begin,
-                                                            int64_t end) {
-    for (int64_t block = begin; block < end; block += SINE_BLOCK) {
-        int64_t stop = end - block > SINE_BLOCK ? block + SINE_BLOCK : end;
-        int far = 0;
-        for (int64_t i = block; i < stop; i++)
-            far |= !(fabsf(a->x[i]) <= CK_SINE_MAX_ARGUMENT);
-        if (!far) {
-#pragma omp simd
-            for (int64_t i = block; i < stop; i++) {
-                float v = sine_float(a->x[i], turns);
-                put(&a->out[i], backward ? a->dy[i] * v : v, accumulate);
-            }
-        } else {
-            for (int64_t i = block; i < stop; i++) {
-                float x = a->x[i];
-                float v = fabsf(x) <= CK_SINE_MAX_ARGUMENT ? sine_float(x, turns)
-                                                           : sine_libm(x, turns);
-                put(&a->out[i], backward ? a->dy[i] * v : v, accumulate);
-            }
-        }
+/* sin, cos and GELU each have a fast form, in a vectorized loop, for the x with
+ * magnitude_bits(x) <= fast_limit(op), and a slow form for the rest (large |x|, inf, NaN):
+ *   sin(x + turns pi/2)  sine_float            sine_libm            |x| <= 2^24
+ *   GELU and GELU'       gelu_central, ...     gelu_wide, ...       |x| <= 3.25
+ * turns is sine's quarter turns (sin 0, cos 1, and one more for the derivative). */
+static inline uint32_t fast_limit(ck_unary_op op) {
+    return op == CK_UNARY_GELU ? CK_GELU_CENTRAL_BITS : CK_SINE_MAX_BITS;
+}
+
+/* f(x) forward, or dy f'(x) with `backward`, by the fast form (meaningless beyond it). */
+static inline __attribute__((always_inline)) float fast_form(ck_unary_op op, unsigned turns,
+                                                             int backward, float x, float dy) {
+    if (op == CK_UNARY_GELU) return backward ? gelu_gradient_central(x, dy) : gelu_central(x);
+    const float v = sine_float(x, turns);
+    return backward ? dy * v : v;
+}
+
+/* The same by the slow form, for any x. */
+static inline __attribute__((always_inline)) float slow_form(ck_unary_op op, unsigned turns,
+                                                             int backward, float x, float dy) {
+    if (op == CK_UNARY_GELU) return backward ? gelu_gradient_wide(x, dy) : gelu_wide(x);
+    const float v = sine_libm(x, turns);
+    return backward ? dy * v : v;
+}
+
+/* The elements of a range beyond the fast form, saved with their x, dy and the out they
+ * accumulate into before the fast loop writes out (which may alias x or dy), then computed
+ * together by the slow form (in a vectorized loop where it vectorizes) when the list is full
+ * or the range done. */
+enum { FAST_BLOCK = 64, SLOW_CAPACITY = 256 };
+typedef struct {
+    int count;
+    int64_t index[SLOW_CAPACITY];
+    float x[SLOW_CAPACITY], dy[SLOW_CAPACITY], out[SLOW_CAPACITY];
+} slow_elements;
+
+/* Adds the elements of block [block, block + n) beyond the fast form to the list (room for
+ * n more), found by a bit mask. A function of its own (compiled for each instruction set,
+ * never inlined), so that the rare path leaves the fast loop its registers. */
+CK_VECTORIZED static void save_slow(const unary_args *a, uint32_t limit, int64_t block, int n,
+                                    slow_elements *s) {
+    uint64_t mask = 0; /* bit j: element block + j is beyond the fast form */
+    for (int j = 0; j < n; j++) mask |= (uint64_t)(magnitude_bits(a->x[block + j]) > limit) << j;
+    for (; mask; mask &= mask - 1) {
+        const int64_t i = block + __builtin_ctzll(mask);
+        s->index[s->count] = i;
+        s->x[s->count] = a->x[i];
+        s->dy[s->count] = a->dy ? a->dy[i] : 0.0f;
+        s->out[s->count] = a->out[i];
+        s->count++;
     }
 }
 
-/* GELU, forward, or dy GELU' with `backward`, over [begin, end) in chunks: one vectorized
- * loop of the central forms over the chunk, into a buffer (out may alias x or dy), then, if
- * the chunk has an x beyond the central range, inf or NaN (rare for normal inputs), those
- * elements again by their wide form, one by one. An element's bits do not depend on its
- * chunk. */
-enum { GELU_CHUNK = 64 };
-static inline __attribute__((always_inline)) void gelu_loop(const unary_args *a, int backward,
-                                                            int accumulate, int64_t begin,
-                                                            int64_t end) {
-    for (int64_t chunk = begin; chunk < end; chunk += GELU_CHUNK) {
-        const int n = end - chunk < GELU_CHUNK ? (int)(end - chunk) : GELU_CHUNK;
-        const float *x = a->x + chunk, *dy = backward ? a->dy + chunk : NULL;
-        float v[GELU_CHUNK];
-        uint32_t largest = 0; /* of the chunk's magnitude_bits */
+/* v[k] = the slow form of listed element k, op, turns and backward constants where
+ * put_slow inlines it (GELU's loop vectorizes; sine's calls libm). */
+static inline __attribute__((always_inline)) void slow_values(ck_unary_op op, unsigned turns,
+                                                              int backward,
+                                                              const slow_elements *s,
+                                                              float *v) {
+    for (int k = 0; k < s->count; k++) v[k] = slow_form(op, turns, backward, s->x[k], s->dy[k]);
+}
+
+/* Puts the listed elements' slow forms into out, and empties the list. A function of its
+ * own, as save_slow. */
+CK_VECTORIZED static void put_slow(const unary_args *a, unsigned turns, slow_elements *s) {
+    float v[SLOW_CAPACITY];
+    if (a->op != CK_UNARY_GELU)
+        slow_values(CK_UNARY_SIN, turns, a->dy != 0, s, v);
+    else if (a->dy)
+        slow_values(CK_UNARY_GELU, 0, 1, s, v);
+    else
+        slow_values(CK_UNARY_GELU, 0, 0, s, v);
+    for (int k = 0; k < s->count; k++)
+        a->out[s->index[k]] = a->accumulate ? s->out[k] + v[k] : v[k];
+    s->count = 0;
+}
+
+/* f forward, or dy f' with `backward`, over [begin, end) in blocks of FAST_BLOCK: the fast
+ * form in one vectorized loop over the block, straight into out, after the block's elements
+ * beyond it (rare for sin and for GELU of normal inputs) are saved to the list; their slow
+ * forms later overwrite what that loop wrote. An element's bits do not depend on its block. */
+static inline __attribute__((always_inline)) void fast_slow_loop(const unary_args *a,
+                                                                 ck_unary_op op, unsigned turns,
+                                                                 int backward, int accumulate,
+                                                                 int64_t begin, int64_t end) {
+    const uint32_t limit = fast_limit(op);
+    slow_elements slow;
+    slow.count = 0;
+    for (int64_t block = begin; block < end; block += FAST_BLOCK) {
+        const int n = end - block < FAST_BLOCK ? (int)(end - block) : FAST_BLOCK;
+        const float *x = a->x + block, *dy = backward ? a->dy + block : NULL;
+        float *out = a->out + block;
+        uint32_t largest = 0; /* of the block's magnitude_bits */
 #pragma omp simd reduction(max : largest)
         for (int j = 0; j < n; j++) {
-            v[j] = backward ? gelu_gradient_central(x[j], dy[j]) : gelu_central(x[j]);
-            uint32_t m = magnitude_bits(x[j]);
+            const uint32_t m = magnitude_bits(x[j]);
             largest = largest > m ? largest : m;
         }
-        if (largest > CK_GELU_CENTRAL_BITS) {
-#pragma clang loop vectorize(disable) /* a vector would compute the wide form in every lane */
-            for (int j = 0; j < n; j++)
-                if (magnitude_bits(x[j]) > CK_GELU_CENTRAL_BITS)
-                    v[j] = backward ? gelu_gradient_wide(x[j], dy[j]) : gelu_wide(x[j]);
+        if (largest > limit) {
+            if (slow.count > SLOW_CAPACITY - n) put_slow(a, turns, &slow);
+            save_slow(a, limit, block, n, &slow);
         }
 #pragma omp simd
-        for (int j = 0; j < n; j++) put(&a->out[chunk + j], v[j], accumulate);
+#pragma clang loop interleave_count(4)
+        for (int j = 0; j < n; j++)
+            put(&out[j], fast_form(op, turns, backward, x[j], backward ? dy[j] : 0.0f),
+                accumulate);
     }
+    if (slow.count) put_slow(a, turns, &slow);
 }
 
 /* The loops of sin, cos and GELU, forward (no dy) or backward, accumulating or not, each
@@ -207,21 +256,22 @@ static inline __attribute__((always_inline)) void gelu_loop(const unary_args *a,
  * derivatives a quarter turn further: sin' = cos, cos' = -sin = sin(x + pi). */
 CK_VECTORIZED static void trig_gelu_range(const void *args, int64_t begin, int64_t end) {
     const unary_args *a = args;
+    const int backward = a->dy != 0;
     if (a->op == CK_UNARY_GELU) {
-        if (!a->dy)
-            gelu_loop(a, 0, 0, begin, end);
+        if (!backward)
+            fast_slow_loop(a, CK_UNARY_GELU, 0, 0, 0, begin, end);
         else if (a->accumulate)
-            gelu_loop(a, 1, 1, begin, end);
+            fast_slow_loop(a, CK_UNARY_GELU, 0, 1, 1, begin, end);
         else
-            gelu_loop(a, 1, 0, begin, end);
+            fast_slow_loop(a, CK_UNARY_GELU, 0, 1, 0, begin, end);
     } else {
-        const unsigned turns = (a->op == CK_UNARY_COS) + (a->dy != 0);
-        if (!a->dy)
-            sine_loop(a, turns, 0, 0, begin, end);
+        const unsigned turns = (a->op == CK_UNARY_COS) + backward;
+        if (!backward)
+            fast_slow_loop(a, CK_UNARY_SIN, turns, 0, 0, begin, end);
         else if (a->accumulate)
-            sine_loop(a, turns, 1, 1, begin, end);
+            fast_slow_loop(a, CK_UNARY_SIN, turns, 1, 1, begin, end);
         else
-            sine_loop(a, turns, 1, 0, begin, end);
+            fast_slow_loop(a, CK_UNARY_SIN, turns, 1, 0, begin, end);
     }
 }
 

@@ -59,13 +59,6 @@ static inline __attribute__((always_inline)) normal_at normal_distribution(float
  * inputs. An x is central when magnitude_bits(x) <= CK_GELU_CENTRAL_BITS. */
 #define CK_GELU_CENTRAL_BITS 0x40500000u /* 3.25f */
 
-/* x's bits with the sign cleared: ordered as |x|, inf above the finite floats, NaN above inf. */
-static inline uint32_t magnitude_bits(float x) {
-    uint32_t bits;
-    memcpy(&bits, &x, sizeof bits);
-    return bits & 0x7fffffffu;
-}
-
 /* 1/2 + x p(w) / q(w) with w = x^2 (exact: x has 24 bits), q monic of degree nq (its nq lower
  * coefficients given), by Horner's rule: the central form of Phi(x) and of Phi(x) + x phi(x). */
 static inline double half_plus_odd_rational(const double *p, int np, const double *q, int nq,

@@ -8,6 +8,13 @@
 #include <stdint.h>
 #include <string.h>
 
+/* x's bits with the sign cleared: ordered as |x|, inf above the finite floats, NaN above inf. */
+static inline uint32_t magnitude_bits(float x) {
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    return bits & 0x7fffffffu;
+}
+
 /* e^x for x <= 0, in plain arithmetic so that loops over it vectorize (libm's expf is a call
  * per element). x = n ln2 + r with |r| <= ln2 / 2 (ln2 split in two for an exact n ln2), e^r by
  * its Taylor polynomial of degree 7 (truncation error below 1e-8 relative), times 2^n built

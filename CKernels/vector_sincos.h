@@ -8,12 +8,12 @@
 #include <math.h>
 #include <stdint.h>
 
-/* The largest |x| sine_float reduces exactly; beyond it (and for ±inf and NaN) the callers use
- * sine_libm. */
-#define CK_SINE_MAX_ARGUMENT 0x1p24f
+/* The bits of the largest |x| sine_float reduces exactly, 2^24 (as magnitude_bits gives them);
+ * beyond it (and for ±inf and NaN) the callers use sine_libm. */
+#define CK_SINE_MAX_BITS 0x4b800000u
 
-/* sin(x + quarter_turns * pi / 2) for |x| <= CK_SINE_MAX_ARGUMENT: sin(x) with 0, cos(x) with
- * 1, -sin(x) with 2. Computed in double and rounded once to float.
+/* sin(x + quarter_turns * pi / 2) for |x| <= 2^24: sin(x) with 0, cos(x) with 1, -sin(x)
+ * with 2. Computed in double and rounded once to float.
  * x = k pi/2 + r with k = round(x * 2/pi) (nearest_integer, whose low bits give k mod 4, the
  * quadrant) and |r| <= pi/4, pi/2 split in three positive
  * parts (so that x = -0 keeps r = -0): c1 and c2 of 29 significant bits, so that k c1 and k c2
@@ -21,10 +21,10 @@
  * other, or k = 0); the later steps round relative to r, and the error left from
  * pi/2 - c1 - c2 - c3 is below 2^-86. sin r = r (1 + z S(z)) and
  * cos r = 1 + z C(z), z = r^2, S and C least-squares fits of degree 3 on |r| <= pi/4: relative
- * errors below 6e-12 and 7e-11. Against double sin and cos over all floats of
- * 0 <= x <= CK_SINE_MAX_ARGUMENT (and every 13th negative one: the computation is
- * symmetric), error at most 0.5011 ulp. sin(±0) = ±0 (r (1 + ...) keeps the sign of zero).
- * The same bits in every instruction set (no product fused with a sum). */
+ * errors below 6e-12 and 7e-11. Against double sin and cos over all floats of 0 <= x <= 2^24
+ * (and every 13th negative one: the computation is symmetric), error at most 0.5011 ulp.
+ * sin(±0) = ±0 (r (1 + ...) keeps the sign of zero). The same bits in every instruction set
+ * (no product fused with a sum). */
 static inline float sine_float(float x, unsigned quarter_turns) {
     const double two_over_pi = 0.6366197723675814, c1 = 0x1.921fb54p+0, c2 = 0x1.10b4611p-30,
                  c3 = 0x1.4c4c6628b80dcp-59;

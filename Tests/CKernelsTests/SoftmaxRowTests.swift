@@ -1,6 +1,6 @@
 // ck_softmax, ck_log_softmax and their backward passes at row widths around the kernels'
-// 16 partial sums and their groups of 1024 elements, in place, with NaN and -inf logits,
-// against references in Double.
+// 16 partial sums, the row maximum's lanes of 8 and 32 and the groups of 1024 elements, in
+// place, with NaN and -inf logits, against references in Double.
 import CKernels
 import DeepLearning
 import Foundation
@@ -10,10 +10,11 @@ private let eps = Double(Float.ulpOfOne)
 
 final class SoftmaxRowTests: XCTestCase {
     /// Forward and backward of both kernels against Double references, for rows shorter than,
-    /// as long as and longer than the partial sums and the groups, several rows at a time.
+    /// as long as and longer than the partial sums, the maximum's lanes and the groups, several
+    /// rows at a time.
     func testRowWidthsAroundThePartialSumsAndTheGroups() {
         var rng = SeededGenerator(seed: 91)
-        for classes in [1, 2, 15, 16, 17, 33, 341, 1023, 1024, 1025, 2100] {
+        for classes in [1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 40, 341, 1023, 1024, 1025, 2100] {
             let rows = 5
             let x = randomFloats(rows * classes, in: -12...12, using: &rng)
             let dy = randomFloats(rows * classes, using: &rng)

@@ -194,6 +194,40 @@ final class TrigAndGELUKernelTests: XCTestCase {
         }
     }
 
+    /// With many elements beyond the fast forms (GELU's central range, sine's 2^24), more than
+    /// the kernel's list of them holds at once, each element's result is the one it has alone,
+    /// also in place (y over x, dx over dy, and accumulating) and from odd offsets.
+    func testManySlowElementsInPlace() {
+        var rng = SeededGenerator(seed: 78)
+        let n = 5000
+        let central = randomFloats(n, in: -3...3, using: &rng)
+        let slow: [Float] = [5, -7, .infinity, -.infinity, .nan, 0x1p25, -3e9, 1e30, -3.5, 40]
+        let x = (0..<n).map { $0 % 3 == 1 || $0 % 64 == 63 ? slow[$0 % slow.count] : central[$0] }
+        let dy = randomFloats(n, in: -2...2, using: &rng)
+        let dx = randomFloats(n, in: -2...2, using: &rng)
+        for op in [CK_UNARY_GELU, CK_UNARY_SIN, CK_UNARY_COS] {
+            let what = "op \(op.rawValue)"
+            let alone = x.map { forward(op, [$0])[0] }
+            let slopes = zip(x, dy).map { backward(op, [$0], [$1])[0] }
+            assertBitwiseEqual(forward(op, x), alone, what)
+            for offset in [1, 37] {
+                let xs = Array(x[offset...])
+                var y = xs, g = Array(dy[offset...])
+                y.withUnsafeMutableBufferPointer {
+                    ck_unary_forward(op, Int64($0.count), $0.baseAddress, 0, $0.baseAddress)
+                }
+                g.withUnsafeMutableBufferPointer {
+                    ck_unary_backward(op, Int64($0.count), xs, nil, $0.baseAddress, 0, 0,
+                                      $0.baseAddress)
+                }
+                assertBitwiseEqual(y, Array(alone[offset...]), "\(what) in place from \(offset)")
+                assertBitwiseEqual(g, Array(slopes[offset...]), "\(what)' in place from \(offset)")
+            }
+            let sums = zip(dx, slopes).map { $0 + $1 }
+            assertBitwiseEqual(backward(op, x, dy, adding: dx), sums, "\(what)' accumulated")
+        }
+    }
+
     /// dy (Phi(x) + x phi(x)) rounded once: within half an ulp plus 2^-30 of the magnitude of
     /// its terms (the sum vanishes near x = -0.75).
     func testGELUGradientIsAccurate() {
