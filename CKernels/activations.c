@@ -1,5 +1,10 @@
 /* Element-wise layers beside ReLU (elementwise.c): sigmoid and tanh, forward and backward
- * (from the output), and inverted dropout. Same structure as the element-wise kernels. */
+ * (from the output), and inverted dropout. Same structure as the element-wise kernels. The
+ * file is compiled without contracting a * b + c into a fused multiply-add (FP_CONTRACT OFF,
+ * which also holds in the inlined exp_nonpositive), so that every instruction-set clone of a
+ * kernel computes the same bits. */
+#pragma STDC FP_CONTRACT OFF
+
 #include "ckernels.h"
 #include "threading.h"
 #include "vector_math.h"

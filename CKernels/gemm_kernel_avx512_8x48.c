@@ -87,7 +87,9 @@ _Static_assert(MR == 8 && NR == 48, "the assembly holds an 8-row tile in three z
 /* Steps 0 .. 2 * pairs - 1 of a whole tile, from the slivers at a and b_row (pairs >= 1,
  * 2 * pairs < kc: the loads that run ahead stay inside the slivers), the last min(8, pairs)
  * iterations also asking for the 8 rows of C at c. One line of next_b is asked for every 4
- * iterations. */
+ * iterations. The iteration is written once, as the assembler macro ck_8x48_pair (argument
+ * 1: with ASK_FOR_C_ROW), which each instance of the statement defines and removes again:
+ * the template stays within C's 4095 characters of a string literal. */
 static inline __attribute__((target("avx512f,fma"), always_inline)) void
 pairs_of_steps(int64_t pairs, __m512 acc[MR][3], const float *a, const float *b_row,
                int64_t ldb, float *c, int64_t ldc, const float *next_b) {
@@ -95,19 +97,23 @@ pairs_of_steps(int64_t pairs, __m512 acc[MR][3], const float *a, const float *b_
     const int64_t ldb_bytes = ldb * (int64_t)sizeof(float);
     const int64_t ldc_bytes = ldc * (int64_t)sizeof(float);
     __asm__ volatile(
+        ".macro ck_8x48_pair ask\n\t"
+        PAIR(".if \\ask\n\t" ASK_FOR_C_ROW ".endif\n\t")
+        ".endm\n\t"
         LOAD_B_("(%[b])", B_SET_X)
         BROADCAST(0, A_EVEN)
         BROADCAST(4, A_ODD)
         "test %[plain], %[plain]\n\t"
         "jz 2f\n\t"
         "1:\n\t"
-        PAIR("")
+        "ck_8x48_pair 0\n\t"
         "dec %[plain]\n\t"
         "jnz 1b\n\t"
         "2:\n\t"
-        PAIR(ASK_FOR_C_ROW)
+        "ck_8x48_pair 1\n\t"
         "dec %[asking]\n\t"
         "jnz 2b\n\t"
+        ".purgem ck_8x48_pair\n\t"
         : [a] "+r"(a), [b] "+r"(b_row), [plain] "+r"(plain), [asking] "+r"(asking),
           [c_row] "+r"(c), [next_b] "+r"(next_b), ACC(0), ACC(1), ACC(2), ACC(3), ACC(4),
           ACC(5), ACC(6), ACC(7)

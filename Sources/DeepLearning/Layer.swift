@@ -29,8 +29,11 @@
 ///   (sizes, closures, generators, structs and tuples) is ignored.
 ///
 /// A `lazy var` counts once it has been used: reflection cannot run its initializer, so asking
-/// for the state of a layer whose `lazy var` of a tensor, counter or layer is still unused
+/// for the state of a layer whose `lazy var` of a tensor, counter or layer (a layer's class,
+/// `any Layer` or `any Function`, or an array, dictionary or optional of them) is still unused
 /// stops with a message (its parameters would be missing from the optimizer and the file).
+/// Of an existential type of your own protocol (`any Block` for `protocol Block: Layer`) the
+/// type does not tell that it holds a layer: declare such a property with `let` or `var`.
 ///
 /// The built-in layers (`Linear`, `Conv2D`, ...) are `Function`s, which refine `Layer`: they
 /// list their state explicitly and also run forward and backward passes of their own, which
@@ -198,7 +201,7 @@ extension Dictionary: DictionaryType {
 /// Whether a stored property of `type` holds what reflection counts as state (see `Layer`).
 private func holdsState(_ type: Any.Type) -> Bool {
     if type is Tensor.Type || type is Counter.Type || type is any Layer.Type
-        || type == (any Layer).self {
+        || type == (any Layer).self || type == (any Function).self {
         return true
     }
     if let array = type as? any ArrayType.Type { return holdsState(array.elementType) }

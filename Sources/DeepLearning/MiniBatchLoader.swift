@@ -3,7 +3,8 @@ import CKernels
 /// Cuts a data set into mini-batches, reshuffled at the start of every epoch by a seedable
 /// generator. The last batch holds the remainder when the batch size does not divide the data
 /// set, unless `dropLast` (PyTorch's `drop_last`) leaves it out; a batch size above the number
-/// of samples gives one batch of all of them. Samples may be vectors (`[samples, features]`)
+/// of samples gives one batch of all of them, with `dropLast` too (where PyTorch's gives no
+/// batch). Samples may be vectors (`[samples, features]`)
 /// or of any shape (`[samples, channels, height, width]` for images): a batch keeps the shape
 /// of one sample.
 ///

@@ -191,7 +191,8 @@ public final class Model: Layer {
     /// inside a layer of its: `dropLast` leaves that batch out, as PyTorch's `drop_last`;
     /// `Function.smallestTrainingBatch(sampleShape:)`), a checkpoint's path cannot be written
     /// (`checkReplaceable(at:)`: a directory, or a directory that is missing or not writable),
-    /// saving a checkpoint fails (then neither of its two files is replaced), or the loss
+    /// saving a checkpoint fails (then neither of its two files is replaced, unless it is the
+    /// second of their renames that fails: see `Checkpointing`), or the loss
     /// becomes NaN or infinite. All but the last two are found before training, with the
     /// parameters and running statistics unchanged.
     ///

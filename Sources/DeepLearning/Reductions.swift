@@ -3,9 +3,10 @@ import CKernels
 // Sums, means and maxima over all elements or along one axis, as recorded operations.
 
 extension Tensor {
-    /// The sum of all elements: a scalar (shape `[]`). Summed in Double, in 16 partial sums
-    /// (and one for the elements past the last full 16) added in a fixed order that does not
-    /// depend on the thread count.
+    /// The sum of all elements: a scalar (shape `[]`). Summed in Double, in chunks whose
+    /// bounds depend only on the element count (one chunk up to 4096 elements), each in 16
+    /// partial sums (and one for its elements past the last full 16) added in a fixed order,
+    /// the chunks' sums added in order: the same bits whatever the thread count.
     public func sum() -> Tensor {
         let y = Tensor(uninitializedShape: [])
         y.value.pointee = ck_sum(Int64(count), value)

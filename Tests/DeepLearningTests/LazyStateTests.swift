@@ -16,6 +16,13 @@ private final class LazyBlocks: Layer {
     func callAsFunction(_ x: Tensor) -> Tensor { blocks[1](blocks[0](x)) }
 }
 
+/// A sub-layer behind the existential `any Function`, in a `lazy var` that nothing has used
+/// yet.
+private final class LazyHead: Layer {
+    lazy var head: any Function = Linear(2, 2)
+    func callAsFunction(_ x: Tensor) -> Tensor { head(x) }
+}
+
 /// A `lazy var` parameter used in `init`, and an unused `lazy var` that holds no state.
 private final class UsedLazyShift: Layer {
     lazy var shift = Tensor(shape: [2], values: [0, 0], requiresGradient: true)
@@ -35,6 +42,12 @@ final class LazyStateTests: XCTestCase {
     func testUnusedLazySublayersStop() throws {
         try assertStops(withMessage: "LazyBlocks: lazy var blocks of type Array<Linear> is not initialized yet") {
             _ = Model { LazyBlocks() }.namedStateTensors
+        }
+    }
+
+    func testAnUnusedLazySublayerOfAnExistentialTypeStops() throws {
+        try assertStops(withMessage: "LazyHead: lazy var head of type Function is not initialized yet") {
+            _ = Model { LazyHead() }.parameters
         }
     }
 

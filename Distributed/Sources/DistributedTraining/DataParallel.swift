@@ -449,7 +449,8 @@ public final class DataParallel {
     }
 
     /// Agrees on the batch plan: every rank's step count per epoch (`samples` in batches of
-    /// `batchSize`, the last partial one left out with `dropLast`), when every rank holds
+    /// `batchSize`, the last partial one left out with `dropLast`; fewer samples than
+    /// `batchSize` make one batch, as `MiniBatchLoader` cuts them), when every rank holds
     /// the whole data set its size (`wholeDataSetSamples`), and with `equalShares` that every
     /// rank trains on as many `samples` (resuming from a checkpoint gives every rank rank 0's
     /// mini-batch order), and that every rank's `settings` (one per line: "7 epochs",
@@ -459,7 +460,8 @@ public final class DataParallel {
     public func agreeOnPlan(samples: Int, batchSize: Int, dropLast: Bool,
                             wholeDataSetSamples: Int?, equalShares: Bool = false,
                             settings: [String] = []) throws {
-        let steps = dropLast ? samples / batchSize : (samples + batchSize - 1) / batchSize
+        let steps = dropLast && samples >= batchSize ? samples / batchSize
+            : (samples + batchSize - 1) / batchSize
         // A rank that failed in `run` takes part in this round, so that its failure, rather
         // than its missing plan, stops every rank.
         let all = try agree(.plan, failure: nil, values: [Double(wholeDataSetSamples ?? -1),

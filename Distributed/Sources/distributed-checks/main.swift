@@ -32,6 +32,8 @@
 //               faults
 //   nested-mismatch   the fault of fit-nested-batchnorm's network without its inner Model on
 //               rank 1
+//   small-shard   fit on shards cut by hand, with dropLast: 12 samples on rank 0, 4 (fewer than
+//               a rank's batch of 10) on rank 1
 //   short-last-batch   fit on 21 samples in global batches of 20 (rank 1 has none of the last)
 //   own-shards   agreeOnPlan for 40 samples cut unevenly by hand: 30 on rank 0, 10 on rank 1
 //   optimizer-order, optimizer-subset, optimizer-plain   a hand-written loop whose rank 1
@@ -432,6 +434,14 @@ running {
         // Batches of 10: rank 0 takes 3 steps, rank 1 one; every global batch is whole.
         try parallel.agreeOnPlan(samples: world.rank == 1 ? 10 : 30, batchSize: 10,
                                  dropLast: false, wholeDataSetSamples: 40)
+    } else if scenario == "small-shard" {
+        // Shards cut by hand, with dropLast, in batches of 10: rank 0's 12 samples make one
+        // batch (2 left out), rank 1's 4 make one batch of 4 (the loader's batch of a shard
+        // smaller than the batch size): one step an epoch on every rank.
+        let rows = world.rank == 0 ? 0..<12 : 12..<16
+        try parallel.fit(model, inputs: inputs.rows(rows), labels: Array(labels[rows]),
+                         holding: .shard, optimizer: optimizer, epochs: epochs,
+                         globalBatchSize: globalBatchSize, dropLast: true)
     } else if scenario == "short-last-batch" {
         // 21 samples in global batches of 20: the last global batch has none for rank 1.
         try parallel.fit(model, inputs: inputs.rows(0..<21), labels: Array(labels[0..<21]),

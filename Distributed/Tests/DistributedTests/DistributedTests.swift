@@ -290,6 +290,17 @@ final class DistributedTests: XCTestCase {
         XCTAssertFalse(run.output.contains("last global batch"), run.output)
     }
 
+    /// With `dropLast`, a shard smaller than a rank's batch is one batch of the whole shard,
+    /// as `MiniBatchLoader` takes it: the ranks agree on one step an epoch and train.
+    func testAShardSmallerThanTheBatchIsOneStepWithDropLast() throws {
+        let run = try launch("small-shard", ranks: 2)
+        XCTAssertEqual(run.status, 0, run.output)
+        XCTAssertTrue(run.output.contains("step 7 "), run.output) // 7 epochs
+        XCTAssertFalse(run.output.contains("step 8 "), run.output)
+        XCTAssertEqual(run.hashes.count, 2, run.output)
+        XCTAssertEqual(Set(run.hashes).count, 1, "the ranks' parameters differ")
+    }
+
     func testRanksWhoseDistributedOptimizersUpdateOtherParametersStop() throws {
         try checkFault("optimizer-order", message: "rank 1: its DistributedOptimizer differs "
                        + "from rank 0's: parameters 1 0, rank 0 has parameters 0 1")
