@@ -1,10 +1,10 @@
-"""What the peer scripts (numpy_peer.py, jax_peer.py, torch_peer.py) share: reading --threads
-before the numeric library loads, the spiral data, the MLP's data, the command line, the JSON
-lines, and running the chosen workloads.
+"""What the peer scripts (numpy_peer.py, jax_peer.py, torch_peer.py, operations_jax.py) share:
+reading --threads before the numeric library loads (and limiting JAX's threads), the spiral
+data, the MLP's data, the command line, the JSON lines, and running the chosen workloads.
 
 Nothing here imports numpy at module level (spiral() and mlp_batches() import it when called),
-so a peer can import this module and call threads_from_argv() / set_thread_env() before numpy,
-and with it OpenBLAS, is loaded.
+so a peer can import this module and call threads_from_argv() / set_thread_env() /
+limit_jax_threads() before numpy, and with it OpenBLAS, or jax is loaded.
 """
 import argparse
 import json
@@ -33,6 +33,23 @@ def set_thread_env(names, argv=None):
     threads = threads_from_argv(argv)
     for name in names:
         os.environ[name] = threads
+    return threads
+
+
+def limit_jax_threads(argv=None):
+    """Sets the thread count of JAX from --threads; call it before jax loads. XLA:CPU sizes its
+    intra-op thread pool from the CPUs this process may run on (sched_getaffinity), so fewer
+    threads than CPUs = a smaller affinity mask (the first N CPUs). With one thread Eigen's
+    multi-threading is switched off too. Sets JAX_PLATFORMS=cpu unless set. Returns the
+    thread count."""
+    threads = int(threads_from_argv(argv))
+    cpus = sorted(os.sched_getaffinity(0))
+    if threads < len(cpus):
+        os.sched_setaffinity(0, cpus[:threads])
+    if threads == 1:
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                   " --xla_cpu_multi_thread_eigen=false").strip()
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
     return threads
 
 
