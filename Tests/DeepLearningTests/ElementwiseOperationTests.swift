@@ -209,4 +209,37 @@ final class ElementwiseOperationTests: XCTestCase {
         }
         XCTAssertEqual(runs[0], runs[1])
     }
+
+    /// `x + bias` takes both gradients in one pass (`ck_bias_grad_passing`): the bias's the
+    /// sums of dy's columns in float in row order, x's dy, each added to the gradient already
+    /// there (a second backward pass). The same bits on 1 and 2 threads (65,536 elements).
+    func testABiasAndItsInputTakeTheirGradientsInOnePass() {
+        let previousThreads = Threads.count
+        defer { Threads.count = previousThreads }
+        let (rows, columns) = (64, 1024)
+        let dyValues = (0..<rows * columns).map { _ in Float.random(in: -1..<1, using: &generator) }
+        let dy = Tensor(shape: [rows, columns], values: dyValues)
+        var sums = [Float](repeating: 0, count: columns)
+        for i in 0..<rows {
+            for j in 0..<columns { sums[j] += dyValues[i * columns + j] }
+        }
+        var runs: [[UInt32]] = []
+        for threads in [1, 2] {
+            Threads.count = threads
+            let x = Tensor(shape: [rows, columns], values: dyValues, requiresGradient: true)
+            let bias = Tensor(shape: [columns], values: sums, requiresGradient: true)
+            (x + bias).backward(dy)
+            XCTAssertEqual(x.gradients.map(\.bitPattern), dyValues.map(\.bitPattern))
+            XCTAssertEqual(bias.gradients.map(\.bitPattern), sums.map(\.bitPattern))
+            (x + bias).backward(dy)
+            XCTAssertEqual(x.gradients.map(\.bitPattern), dyValues.map { ($0 + $0).bitPattern })
+            var twice = sums
+            for i in 0..<rows {
+                for j in 0..<columns { twice[j] += dyValues[i * columns + j] }
+            }
+            XCTAssertEqual(bias.gradients.map(\.bitPattern), twice.map(\.bitPattern))
+            runs.append((x.gradients + bias.gradients).map(\.bitPattern))
+        }
+        XCTAssertEqual(runs[0], runs[1])
+    }
 }
