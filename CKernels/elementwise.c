@@ -1,5 +1,5 @@
-/* Element-wise kernels: bias add and its gradient, ReLU forward and backward, row gather,
- * row argmax. Each is a loop over a range of independent outputs (a *_range function), run
+/* Element-wise kernels: bias add and its gradient, ReLU forward (its backward pass is with
+ * the other activations', activations.c), row gather, row argmax. Each is a loop over a range of independent outputs (a *_range function), run
  * by ck_parallel_for on the calling thread or, when the data pay for a parallel region
  * (CK_PARALLEL_MIN_ELEMENTS), on several threads. */
 #include "ckernels.h"
@@ -122,23 +122,6 @@ CK_VECTORIZED static void relu_forward_range(const void *args, int64_t begin, in
 void ck_relu_forward(int64_t n, const float *x, float *y) {
     relu_forward_args args = {x, y};
     ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS), relu_forward_range,
-                    &args);
-}
-
-typedef struct {
-    const float *y, *dy;
-    float *dx;
-} relu_backward_args;
-
-CK_VECTORIZED static void relu_backward_range(const void *args, int64_t begin, int64_t end) {
-    const relu_backward_args *a = args;
-#pragma omp simd
-    for (int64_t i = begin; i < end; i++) a->dx[i] = relu_gradient(a->y[i], a->dy[i]);
-}
-
-void ck_relu_backward(int64_t n, const float *y, const float *dy, float *dx) {
-    relu_backward_args args = {y, dy, dx};
-    ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS), relu_backward_range,
                     &args);
 }
 

@@ -56,6 +56,20 @@ void ck_tanh_forward(int64_t n, const float *x, float *y);
 /* dx[i] = dy[i] * (1 - y[i]^2), y being tanh's output. dx may be dy. */
 void ck_tanh_backward(int64_t n, const float *y, const float *dy, float *dx);
 
+/* The activations whose gradient is a function of their output y. */
+typedef enum {
+    CK_ACTIVATION_RELU = 0,    /* ck_relu_backward's gradient */
+    CK_ACTIVATION_SIGMOID = 1, /* ck_sigmoid_backward's */
+    CK_ACTIVATION_TANH = 2,    /* ck_tanh_backward's */
+} ck_activation;
+
+/* dx[i] (+)= the gradient of activation f for output y[i] and output gradient dy[i], for n
+ * elements: the terms of ck_relu_backward, ck_sigmoid_backward or ck_tanh_backward (the same
+ * bits), added to dx when accumulate != 0 (the sum rounded once), dx overwritten otherwise.
+ * dx may be dy (in place); y must not overlap dx. */
+void ck_activation_backward(ck_activation f, int64_t n, const float *y, const float *dy,
+                            int accumulate, float *dx);
+
 /* Inverted dropout, training mode: y[i] = x[i] * (1 / (1 - p)) where element i is kept (the
  * scale rounded to float first, as PyTorch's), else x[i] * 0 (a zero of x[i]'s sign; NaN
  * where x[i] is NaN or infinite, as PyTorch's).

@@ -242,4 +242,35 @@ final class ElementwiseOperationTests: XCTestCase {
         }
         XCTAssertEqual(runs[0], runs[1])
     }
+
+    /// relu, sigmoid and tanh on the graph add their gradient to the one already there in
+    /// their pass (`ck_activation_backward`): the layers' kernel's terms, then their sum with
+    /// the first pass's, bit for bit, on 1 and 2 threads (40,000 elements).
+    func testActivationsAddTheLayersGradientsToTheGradient() {
+        let previousThreads = Threads.count
+        defer { Threads.count = previousThreads }
+        let n = 40_000
+        let xValues = (0..<n).map { _ in Float.random(in: -3..<3, using: &generator) }
+        let dyValues = (0..<n).map { _ in Float.random(in: -1..<1, using: &generator) }
+        let dy = Tensor(shape: [n], values: dyValues)
+        let functions: [(ActivationFunction, (Tensor) -> Tensor)] =
+            [(.relu, { relu($0) }), (.sigmoid, sigmoid), (.tanh, tanh)]
+        for (function, apply) in functions {
+            var runs: [[UInt32]] = []
+            for threads in [1, 2] {
+                Threads.count = threads
+                let x = Tensor(shape: [n], values: xValues, requiresGradient: true)
+                let y = apply(x)
+                var terms = [Float](repeating: 0, count: n)
+                function.backward(Int64(n), y.value, dy.value, &terms)
+                y.backward(dy)
+                XCTAssertEqual(x.gradients.map(\.bitPattern), terms.map(\.bitPattern), "\(function)")
+                apply(x).backward(dy)
+                XCTAssertEqual(x.gradients.map(\.bitPattern), terms.map { ($0 + $0).bitPattern },
+                               "\(function)")
+                runs.append(x.gradients.map(\.bitPattern))
+            }
+            XCTAssertEqual(runs[0], runs[1], "\(function)")
+        }
+    }
 }
