@@ -248,6 +248,35 @@ def bench_mlp(args, emit, batch, pool, step, sync=None, form=None):
                  args.optimizer, form)
 
 
+def answer_operations(make_pass, set_threads, finish=None):
+    """The loop of the `operations` benchmark's peers (operations_torch.py, operations_jax.py):
+    reads lines "<case> <threads> <iterations>" on standard input and answers each with the
+    seconds one pass took, the mean of `iterations` passes after one untimed pass.
+    set_threads(threads) runs first; make_pass(case) makes a case's pass, once; finish, if
+    given, is called with each pass's result before the next (JAX blocks on it there)."""
+    passes = {}
+    for line in sys.stdin:
+        fields = line.split()
+        if not fields:
+            continue
+        case, threads, iterations = fields[0], int(fields[1]), int(fields[2])
+        set_threads(threads)
+        if case not in passes:
+            passes[case] = make_pass(case)
+        run = passes[case]
+        if finish is None:
+            run()
+            start = time.perf_counter()
+            for _ in range(iterations):
+                run()
+        else:
+            finish(run())
+            start = time.perf_counter()
+            for _ in range(iterations):
+                finish(run())
+        print((time.perf_counter() - start) / iterations, flush=True)
+
+
 def run(args, emit, bench_spiral, bench_mlp):
     """Adds "quick" to every line with --quick, then runs the chosen workloads:
     bench_spiral(args), and bench_mlp(args, batch) for each batch size."""

@@ -20,8 +20,6 @@ import common
 THREADS = common.limit_jax_threads()
 
 import argparse  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 import jax  # noqa: E402
@@ -161,28 +159,18 @@ def make_pass(case):
     raise SystemExit("operations_jax.py: unknown operation %s in case %s" % (operation, case))
 
 
+def require_threads(threads):
+    if threads != THREADS:
+        raise SystemExit("operations_jax.py: started with --threads %d, asked for %d"
+                         % (THREADS, threads))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2,
                         help="CPUs XLA may use (affinity mask, set before jax loads)")
     parser.parse_args()
-    passes = {}
-    for line in sys.stdin:
-        fields = line.split()
-        if not fields:
-            continue
-        case, threads, iterations = fields[0], int(fields[1]), int(fields[2])
-        if threads != THREADS:
-            raise SystemExit("operations_jax.py: started with --threads %d, asked for %d"
-                             % (THREADS, threads))
-        if case not in passes:
-            passes[case] = make_pass(case)
-        run = passes[case]
-        jax.block_until_ready(run())
-        start = time.perf_counter()
-        for _ in range(iterations):
-            jax.block_until_ready(run())
-        print((time.perf_counter() - start) / iterations, flush=True)
+    common.answer_operations(make_pass, require_threads, jax.block_until_ready)
 
 
 if __name__ == "__main__":
