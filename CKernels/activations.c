@@ -1,11 +1,12 @@
-/* Element-wise layers beside ReLU (elementwise.c): sigmoid and tanh, forward and backward
- * (from the output), and inverted dropout. Same structure as the element-wise kernels. The
- * file is compiled without contracting a * b + c into a fused multiply-add (FP_CONTRACT OFF,
- * which also holds in the inlined exp_nonpositive), so that every instruction-set clone of a
- * kernel computes the same bits. */
+/* Element-wise layers beside ReLU's forward pass (elementwise.c): sigmoid and tanh forward,
+ * the backward passes (from the output) of ReLU, sigmoid and tanh, and inverted dropout.
+ * Same structure as the element-wise kernels. The file is compiled without contracting
+ * a * b + c into a fused multiply-add (FP_CONTRACT OFF, which also holds in the inlined
+ * exp_nonpositive), so that every instruction-set clone of a kernel computes the same bits. */
 #pragma STDC FP_CONTRACT OFF
 
 #include "ckernels.h"
+#include "relu.h"
 #include "threading.h"
 #include "vector_math.h"
 #include "vector_tanh.h"
@@ -40,19 +41,6 @@ void ck_sigmoid_forward(int64_t n, const float *x, float *y) {
                     &args);
 }
 
-CK_VECTORIZED static void sigmoid_backward_range(const void *args, int64_t begin,
-                                                 int64_t end) {
-    const from_output_args *a = args;
-#pragma omp simd
-    for (int64_t i = begin; i < end; i++) a->dx[i] = a->dy[i] * a->y[i] * (1.0f - a->y[i]);
-}
-
-void ck_sigmoid_backward(int64_t n, const float *y, const float *dy, float *dx) {
-    from_output_args args = {y, dy, dx};
-    ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS), sigmoid_backward_range,
-                    &args);
-}
-
 CK_VECTORIZED static void tanh_forward_range(const void *args, int64_t begin, int64_t end) {
     const unary_args *a = args;
 #pragma omp simd
@@ -65,16 +53,84 @@ void ck_tanh_forward(int64_t n, const float *x, float *y) {
                     &args);
 }
 
-CK_VECTORIZED static void tanh_backward_range(const void *args, int64_t begin, int64_t end) {
-    const from_output_args *a = args;
+/* ---- backward passes from the output ------------------------------------------------ */
+
+typedef struct {
+    ck_activation f;
+    int accumulate;
+    const float *y, *dy;
+    float *dx;
+} activation_backward_args;
+
+/* dy times f' at output y. Each rule one expression, as the kernels have always computed it
+ * (so each clone contracts it as before). */
+static inline __attribute__((always_inline)) float activation_gradient(ck_activation f,
+                                                                       float y, float dy) {
+    switch (f) {
+    case CK_ACTIVATION_RELU: return relu_gradient(y, dy);
+    case CK_ACTIVATION_SIGMOID: return dy * y * (1.0f - y);
+    default: return dy * (1.0f - y * y);
+    }
+}
+
+/* Elements [begin, end) with f and accumulate as constants. */
+static inline __attribute__((always_inline)) void activation_backward_kind(
+    ck_activation f, int accumulate, const activation_backward_args *a, int64_t begin,
+    int64_t end) {
+    const float *y = a->y, *dy = a->dy;
+    float *dx = a->dx;
+    if (accumulate) {
 #pragma omp simd
-    for (int64_t i = begin; i < end; i++) a->dx[i] = a->dy[i] * (1.0f - a->y[i] * a->y[i]);
+        for (int64_t i = begin; i < end; i++) {
+            const float gradient = activation_gradient(f, y[i], dy[i]);
+            dx[i] = dx[i] + gradient;
+        }
+    } else {
+#pragma omp simd
+        for (int64_t i = begin; i < end; i++) dx[i] = activation_gradient(f, y[i], dy[i]);
+    }
+}
+
+#define WITH_ACTIVATION(accumulate)                                                                \
+    switch (a->f) {                                                                                \
+    case CK_ACTIVATION_RELU:                                                                       \
+        activation_backward_kind(CK_ACTIVATION_RELU, accumulate, a, begin, end);                   \
+        break;                                                                                     \
+    case CK_ACTIVATION_SIGMOID:                                                                    \
+        activation_backward_kind(CK_ACTIVATION_SIGMOID, accumulate, a, begin, end);                \
+        break;                                                                                     \
+    default: activation_backward_kind(CK_ACTIVATION_TANH, accumulate, a, begin, end); break;       \
+    }
+
+CK_VECTORIZED static void activation_backward_range(const void *args, int64_t begin,
+                                                    int64_t end) {
+    const activation_backward_args *a = args;
+    if (a->accumulate) {
+        WITH_ACTIVATION(1)
+    } else {
+        WITH_ACTIVATION(0)
+    }
+}
+
+#undef WITH_ACTIVATION
+
+void ck_activation_backward(ck_activation f, int64_t n, const float *y, const float *dy,
+                            int accumulate, float *dx) {
+    activation_backward_args args = {f, accumulate, y, dy, dx};
+    ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS),
+                    activation_backward_range, &args);
+}
+
+void ck_relu_backward(int64_t n, const float *y, const float *dy, float *dx) {
+    ck_activation_backward(CK_ACTIVATION_RELU, n, y, dy, 0, dx);
+}
+
+void ck_sigmoid_backward(int64_t n, const float *y, const float *dy, float *dx) {
+    ck_activation_backward(CK_ACTIVATION_SIGMOID, n, y, dy, 0, dx);
 }
 
 void ck_tanh_backward(int64_t n, const float *y, const float *dy, float *dx) {
-    from_output_args args = {y, dy, dx};
-    ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS), tanh_backward_range,
-                    &args);
+    ck_activation_backward(CK_ACTIVATION_TANH, n, y, dy, 0, dx);
 }
 
 /* ---- inverted dropout ------------------------------------------------------------------ */

@@ -15,39 +15,12 @@
  * the range of one dimension along which the target's stride is not 0 (the outermost such),
  * so no two threads write the same element and each sum runs on one thread, in the same
  * order whatever the thread count. */
+#include "binary_terms.h"
 #include "ckernels.h"
 #include "sum_lanes.h"
 #include "threading.h"
 
 #include <string.h>
-
-/* The terms: forward results (from a and b) and operand gradients (from dy, a and b). */
-enum {
-    TERM_ADD, TERM_SUBTRACT, TERM_MULTIPLY, TERM_DIVIDE, /* a op b */
-    TERM_DY,              /* dy: either operand of +, a of - */
-    TERM_NEGATED_DY,      /* -dy: b of - */
-    TERM_DY_TIMES_B,      /* dy * b: a of * */
-    TERM_DY_TIMES_A,      /* dy * a: b of * */
-    TERM_DY_OVER_B,       /* dy / b: a of / */
-    TERM_QUOTIENT_B,      /* -dy * ((a / b) / b): b of /, PyTorch's order (b * b would
-                             overflow or underflow where the gradient does not) */
-    TERM_KINDS
-};
-
-static inline __attribute__((always_inline)) float term(int kind, float dy, float a, float b) {
-    switch (kind) {
-    case TERM_ADD: return a + b;
-    case TERM_SUBTRACT: return a - b;
-    case TERM_MULTIPLY: return a * b;
-    case TERM_DIVIDE: return a / b;
-    case TERM_DY: return dy;
-    case TERM_NEGATED_DY: return -dy;
-    case TERM_DY_TIMES_B: return dy * b;
-    case TERM_DY_TIMES_A: return dy * a;
-    case TERM_DY_OVER_B: return dy / b;
-    default: return -dy * ((a / b) / b);
-    }
-}
 
 /* The operands, in this order, and the target. */
 enum { DY, A, B, TARGET, ARRAYS };

@@ -1,10 +1,10 @@
-"""What the peer scripts (numpy_peer.py, jax_peer.py, torch_peer.py) share: reading --threads
-before the numeric library loads, the spiral data, the MLP's data, the command line, the JSON
-lines, and running the chosen workloads.
+"""What the peer scripts (numpy_peer.py, jax_peer.py, torch_peer.py, operations_jax.py) share:
+reading --threads before the numeric library loads (and limiting JAX's threads), the spiral
+data, the MLP's data, the command line, the JSON lines, and running the chosen workloads.
 
 Nothing here imports numpy at module level (spiral() and mlp_batches() import it when called),
-so a peer can import this module and call threads_from_argv() / set_thread_env() before numpy,
-and with it OpenBLAS, is loaded.
+so a peer can import this module and call threads_from_argv() / set_thread_env() /
+limit_jax_threads() before numpy, and with it OpenBLAS, or jax is loaded.
 """
 import argparse
 import json
@@ -33,6 +33,23 @@ def set_thread_env(names, argv=None):
     threads = threads_from_argv(argv)
     for name in names:
         os.environ[name] = threads
+    return threads
+
+
+def limit_jax_threads(argv=None):
+    """Sets the thread count of JAX from --threads; call it before jax loads. XLA:CPU sizes its
+    intra-op thread pool from the CPUs this process may run on (sched_getaffinity), so fewer
+    threads than CPUs = a smaller affinity mask (the first N CPUs). With one thread Eigen's
+    multi-threading is switched off too. Sets JAX_PLATFORMS=cpu unless set. Returns the
+    thread count."""
+    threads = int(threads_from_argv(argv))
+    cpus = sorted(os.sched_getaffinity(0))
+    if threads < len(cpus):
+        os.sched_setaffinity(0, cpus[:threads])
+    if threads == 1:
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                   " --xla_cpu_multi_thread_eigen=false").strip()
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
     return threads
 
 
@@ -229,6 +246,35 @@ def bench_mlp(args, emit, batch, pool, step, sync=None, form=None):
         # a numpy scalar; float() for a Python number.
         emit.mlp(batch, steps, seconds, loss.item() if hasattr(loss, "item") else float(loss),
                  args.optimizer, form)
+
+
+def answer_operations(make_pass, set_threads, finish=None):
+    """The loop of the `operations` benchmark's peers (operations_torch.py, operations_jax.py):
+    reads lines "<case> <threads> <iterations>" on standard input and answers each with the
+    seconds one pass took, the mean of `iterations` passes after one untimed pass.
+    set_threads(threads) runs first; make_pass(case) makes a case's pass, once; finish, if
+    given, is called with each pass's result before the next (JAX blocks on it there)."""
+    passes = {}
+    for line in sys.stdin:
+        fields = line.split()
+        if not fields:
+            continue
+        case, threads, iterations = fields[0], int(fields[1]), int(fields[2])
+        set_threads(threads)
+        if case not in passes:
+            passes[case] = make_pass(case)
+        run = passes[case]
+        if finish is None:
+            run()
+            start = time.perf_counter()
+            for _ in range(iterations):
+                run()
+        else:
+            finish(run())
+            start = time.perf_counter()
+            for _ in range(iterations):
+                finish(run())
+        print((time.perf_counter() - start) / iterations, flush=True)
 
 
 def run(args, emit, bench_spiral, bench_mlp):

@@ -4,21 +4,10 @@ jitted step per batch (jit_step), and all the steps as one lax.scan in one jit (
 
 Prints one JSON line per measurement (see README.md). Run `python jax_peer.py --help`.
 """
-import os
-
 import common
 
-# Thread count, before jax loads. XLA:CPU sizes its intra-op thread pool from the CPUs this
-# process may run on (sched_getaffinity), so fewer threads than CPUs = a smaller affinity mask.
-# With threads=1 Eigen's multi-threading is switched off too.
-_THREADS = int(common.threads_from_argv())
-_CPUS = sorted(os.sched_getaffinity(0))
-if _THREADS < len(_CPUS):
-    os.sched_setaffinity(0, _CPUS[:_THREADS])
-if _THREADS == 1:
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                               " --xla_cpu_multi_thread_eigen=false").strip()
-os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# The thread count (the CPUs XLA may use), before jax loads.
+common.limit_jax_threads()
 
 import time  # noqa: E402
 from functools import partial  # noqa: E402

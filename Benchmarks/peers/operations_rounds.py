@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
 """One operation or layer at a time, forward plus backward, ours (the `operations` benchmark)
-against PyTorch eager (operations_torch.py) in interleaved rounds: both processes stay up, and
-each round times each side once (the order alternating), with as many passes as fill about
---target seconds. Prints per case and thread count each side's median time per pass, its
-spread over the rounds, the ratio of the medians (ours / PyTorch: below 1, ours is faster) and
-the median and range of the rounds' ratios, then the load average.
+against PyTorch eager (operations_torch.py) or JAX (operations_jax.py, --against jax) in
+interleaved rounds: the processes stay up, and each round times each side once (the order
+alternating), with as many passes as fill about --target seconds. Prints per case and thread
+count each side's median time per pass, its spread over the rounds, the ratio of the medians
+(ours / the peer's: below 1, ours is faster) and the median and range of the rounds' ratios,
+then the load average.
 
     swift build -c release --package-path Benchmarks --product operations
     $VENV/bin/python Benchmarks/peers/operations_rounds.py --threads 1,2 exp:256x1024 sum:256x1024
+    $VENV/bin/python Benchmarks/peers/operations_rounds.py --against jax exp:256x1024
 
-The cases are listed in Benchmarks/Sources/operations/main.swift. --peer runs a second build of
-`operations` (an older commit's) in PyTorch's place, for before and after.
+The cases are listed in Benchmarks/Sources/operations/main.swift. JAX's thread pool is sized
+when jax loads, so with --against jax one JAX process runs per thread count, each on as many
+CPUs. --peer runs a second build of `operations` (an older commit's) in the peer's place, for
+before and after.
 """
 import argparse
 import os
@@ -49,16 +53,26 @@ def main():
     parser.add_argument("--target", type=float, default=0.06,
                         help="seconds each side runs a case in a round")
     parser.add_argument("--ours", default=OURS, help="the operations program")
-    parser.add_argument("--peer", help="a second operations program instead of PyTorch")
+    parser.add_argument("--against", choices=("torch", "jax"), default="torch",
+                        help="the peer: PyTorch eager or JAX's jitted passes")
+    parser.add_argument("--peer", help="a second operations program instead of --against")
     args = parser.parse_args()
 
-    sides = (start([args.ours]),
-             start([args.peer] if args.peer else
-                   [sys.executable, os.path.join(HERE, "operations_torch.py")]))
+    thread_counts = [int(t) for t in args.threads.split(",")]
+    program = start([args.ours])
+    if args.peer or args.against == "torch":
+        peer = start([args.peer] if args.peer else
+                     [sys.executable, os.path.join(HERE, "operations_torch.py")])
+        peers = {threads: peer for threads in thread_counts}
+    else:
+        peers = {threads: start([sys.executable, os.path.join(HERE, "operations_jax.py"),
+                                 "--threads", str(threads)]) for threads in thread_counts}
+    print("ours against %s" % (args.peer or args.against))
     print("%-24s %3s %10s %10s %10s %10s %6s %6s %11s" % (
         "case", "thr", "ours us", "spread", "peer us", "spread", "ratio", "rounds", "range"))
     for case in args.cases:
-        for threads in [int(t) for t in args.threads.split(",")]:
+        for threads in thread_counts:
+            sides = (program, peers[threads])
             iterations = []
             for side in sides:
                 seconds_per_pass(side, case, threads, 3)  # warm-up

@@ -4,12 +4,11 @@ on PyTorch eager, read and answered in the same way. Reads lines "<case> <thread
 <iterations>" on standard input and answers each with the seconds one forward plus backward
 pass took, the mean of `iterations` passes after one untimed pass, on torch.set_num_threads
 threads. The cases and their sizes are those of the Swift program."""
-import sys
-import time
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+import common
 
 torch.manual_seed(0)
 
@@ -102,21 +101,7 @@ def make_pass(case):
 
 
 def main():
-    passes = {}
-    for line in sys.stdin:
-        fields = line.split()
-        if not fields:
-            continue
-        case, threads, iterations = fields[0], int(fields[1]), int(fields[2])
-        torch.set_num_threads(threads)
-        if case not in passes:
-            passes[case] = make_pass(case)
-        run = passes[case]
-        run()
-        start = time.perf_counter()
-        for _ in range(iterations):
-            run()
-        print((time.perf_counter() - start) / iterations, flush=True)
+    common.answer_operations(make_pass, torch.set_num_threads)
 
 
 if __name__ == "__main__":

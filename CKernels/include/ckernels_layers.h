@@ -27,6 +27,12 @@ void ck_bias_add(int64_t rows, int64_t cols, float *x, int64_t ldx, const float 
 void ck_bias_grad(int64_t rows, int64_t cols, const float *dy, int64_t ldy, int accumulate,
                   float *dbias);
 
+/* ck_bias_grad of a dense dy (ldy == cols), and in the same pass dx (+)= dy (rows x cols,
+ * dense; accumulate_dx as accumulate): the gradients of x + bias. The same bits as
+ * ck_bias_grad then ck_scaled_add with alpha 1. dx must not overlap dy or dbias. */
+void ck_bias_grad_passing(int64_t rows, int64_t cols, const float *dy, int accumulate,
+                          float *dbias, int accumulate_dx, float *dx);
+
 /* y[i] = max(x[i], 0) for n elements: x[i] when it is not below 0, so NaN stays NaN and
  * -0.0 stays -0.0. y may be x (in place); otherwise no overlap. */
 void ck_relu_forward(int64_t n, const float *x, float *y);
@@ -49,6 +55,20 @@ void ck_tanh_forward(int64_t n, const float *x, float *y);
 
 /* dx[i] = dy[i] * (1 - y[i]^2), y being tanh's output. dx may be dy. */
 void ck_tanh_backward(int64_t n, const float *y, const float *dy, float *dx);
+
+/* The activations whose gradient is a function of their output y. */
+typedef enum {
+    CK_ACTIVATION_RELU = 0,    /* ck_relu_backward's gradient */
+    CK_ACTIVATION_SIGMOID = 1, /* ck_sigmoid_backward's */
+    CK_ACTIVATION_TANH = 2,    /* ck_tanh_backward's */
+} ck_activation;
+
+/* dx[i] (+)= the gradient of activation f for output y[i] and output gradient dy[i], for n
+ * elements: the terms of ck_relu_backward, ck_sigmoid_backward or ck_tanh_backward (the same
+ * bits), added to dx when accumulate != 0 (the sum rounded once), dx overwritten otherwise.
+ * dx may be dy (in place); y must not overlap dx. */
+void ck_activation_backward(ck_activation f, int64_t n, const float *y, const float *dy,
+                            int accumulate, float *dx);
 
 /* Inverted dropout, training mode: y[i] = x[i] * (1 / (1 - p)) where element i is kept (the
  * scale rounded to float first, as PyTorch's), else x[i] * 0 (a zero of x[i]'s sign; NaN

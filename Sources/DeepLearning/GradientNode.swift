@@ -171,16 +171,27 @@ public class GradientNode {
 
     /// Gives input `index` `scale` · `gradient` (of that input's shape, computed by this
     /// node's backward pass or its own output gradient) as its contribution: the tensor itself,
-    /// without a copy, when the input is a node that has no gradient yet, `scale` is 1 and the
-    /// tensor belongs to the graph (`owned`, which it then keeps being); otherwise added into
+    /// without a copy, when `scale` is 1 and `handsOver(owned:toInput:)`; otherwise added into
     /// `gradientTarget(forInput:)`. PyTorch's `AddBackward` passing its gradient through.
     func passGradient(_ gradient: Tensor, scaledBy scale: Float = 1, owned: Bool,
                       toInput index: Int) {
-        if owned, scale == 1, case .node(let node) = input(index), node.outputGradient == nil {
+        if scale == 1, handsOver(owned: owned, toInput: index), case .node(let node) = input(index) {
             node.outputGradient = gradient
+            node.ownsOutputGradient = owned
             return
         }
         gradientTarget(forInput: index)?.add(gradient, scaledBy: scale)
+    }
+
+    /// Whether `passGradient(_:owned:toInput:)` with scale 1 gives input `index` the tensor
+    /// itself rather than adding it: when the input is a node that has no gradient yet and
+    /// either the tensor belongs to the graph (`owned`, which it then keeps being: later
+    /// contributions add into it) or this is the input's last use (no contribution follows:
+    /// the node gets a gradient it does not own, which it only reads, e.g. the caller's
+    /// output gradient handed through `a + 1`).
+    func handsOver(owned: Bool, toInput index: Int) -> Bool {
+        guard case .node(let node) = input(index), node.outputGradient == nil else { return false }
+        return owned || node.pendingConsumers == 1
     }
 
     /// The saved tensor `index`.

@@ -132,6 +132,15 @@ enum ActivationFunction {
         }
     }
 
+    /// The backward pass's kernel (`ck_activation_backward`), which can add to a gradient.
+    var kernel: ck_activation {
+        switch self {
+        case .relu: CK_ACTIVATION_RELU
+        case .sigmoid: CK_ACTIVATION_SIGMOID
+        case .tanh: CK_ACTIVATION_TANH
+        }
+    }
+
     var backward: ElementwiseActivation.Backward {
         switch self {
         case .relu: ck_relu_backward
@@ -160,8 +169,7 @@ final class ActivationNode: GradientNode {
     override func backward(_ outputGradient: Tensor) {
         guard let target = gradientTarget(forInput: 0) else { return }
         let y = savedValue(0)
-        target.overwriteOrAdd { dx in
-            function.backward(Int64(target.count), y, outputGradient.value, dx)
-        }
+        ck_activation_backward(function.kernel, Int64(target.count), y, outputGradient.value,
+                               target.accumulateFlag, target.buffer)
     }
 }

@@ -150,4 +150,127 @@ final class ElementwiseOperationTests: XCTestCase {
             return y
         }
     }
+
+    /// `+ - * /` of equal shapes take both gradients in one pass (`ck_binary_gradients`):
+    /// the bits of a pass for each, b's gradient first, added to the gradients already there
+    /// (a second backward pass) as the passes add; `x * x` (a leaf, and a node's output) gets
+    /// dy·x + dy·x. The same bits on 1 and 2 threads, on 40,000 elements (a parallel pass).
+    func testBothGradientsInOnePassAddAsOnePassEach() {
+        let previousThreads = Threads.count
+        defer { Threads.count = previousThreads }
+        let n = 40_000
+        let values = (0..<3).map { _ in
+            (0..<n).map { _ in Float.random(in: 0.5..<2, using: &generator) }
+        }
+        let dy = Tensor(shape: [n], values: values[2])
+        var runs: [[UInt32]] = []
+        for threads in [1, 2] {
+            Threads.count = threads
+            let a = Tensor(shape: [n], values: values[0], requiresGradient: true)
+            let b = Tensor(shape: [n], values: values[1], requiresGradient: true)
+            let x = Tensor(shape: [n], values: values[0], requiresGradient: true)
+            let p = Tensor(shape: [n], values: values[1], requiresGradient: true)
+            let c = Tensor(shape: [n], values: values[0], requiresGradient: true)
+            let e = Tensor(shape: [n], values: values[1], requiresGradient: true)
+            for pass in 1...2 {
+                (c + e).backward(dy)
+                (c - e).backward(dy)
+                (a * b).backward(dy)
+                (a / b).backward(dy)
+                (x * x).backward(dy)
+                let node = p + 0 // a node's output, its gradient passed on to p
+                (node * node).backward(dy)
+                let (ga, gb, gx, gp) = (a.gradients, b.gradients, x.gradients, p.gradients)
+                let (gc, ge) = (c.gradients, e.gradients)
+                for i in 0..<n {
+                    let (av, bv, d) = (values[0][i], values[1][i], values[2][i])
+                    let timesA = d * av, timesB = d * bv, overB = d / bv
+                    let quotient = -d * ((av / bv) / bv)
+                    let square = timesA + timesA, nodeSquare = timesB + timesB
+                    let (da, db, dx, dp): (Float, Float, Float, Float) = pass == 1
+                        ? (timesB + overB, timesA + quotient, square, nodeSquare)
+                        : (((timesB + overB) + timesB) + overB,
+                           ((timesA + quotient) + timesA) + quotient,
+                           (square + timesA) + timesA, nodeSquare + nodeSquare)
+                    guard ga[i].bitPattern == da.bitPattern, gb[i].bitPattern == db.bitPattern,
+                          gx[i].bitPattern == dx.bitPattern, gp[i].bitPattern == dp.bitPattern else {
+                        return XCTFail("element \(i), pass \(pass), \(threads) threads: \(ga[i]) \(gb[i]) \(gx[i]) \(gp[i]), expected \(da) \(db) \(dx) \(dp)")
+                    }
+                    // c + e then c - e: c gets dy twice a pass, e dy then -dy.
+                    let (dc, de): (Float, Float) = pass == 1 ? (d + d, d + -d)
+                        : (((d + d) + d) + d, ((d + -d) + d) + -d)
+                    guard gc[i].bitPattern == dc.bitPattern, ge[i].bitPattern == de.bitPattern else {
+                        return XCTFail("element \(i), pass \(pass), \(threads) threads: \(gc[i]) \(ge[i]), expected \(dc) \(de)")
+                    }
+                }
+            }
+            runs.append((a.gradients + b.gradients + x.gradients + p.gradients + c.gradients
+                         + e.gradients).map(\.bitPattern))
+        }
+        XCTAssertEqual(runs[0], runs[1])
+    }
+
+    /// `x + bias` takes both gradients in one pass (`ck_bias_grad_passing`): the bias's the
+    /// sums of dy's columns in float in row order, x's dy, each added to the gradient already
+    /// there (a second backward pass). The same bits on 1 and 2 threads (65,536 elements).
+    func testABiasAndItsInputTakeTheirGradientsInOnePass() {
+        let previousThreads = Threads.count
+        defer { Threads.count = previousThreads }
+        let (rows, columns) = (64, 1024)
+        let dyValues = (0..<rows * columns).map { _ in Float.random(in: -1..<1, using: &generator) }
+        let dy = Tensor(shape: [rows, columns], values: dyValues)
+        var sums = [Float](repeating: 0, count: columns)
+        for i in 0..<rows {
+            for j in 0..<columns { sums[j] += dyValues[i * columns + j] }
+        }
+        var runs: [[UInt32]] = []
+        for threads in [1, 2] {
+            Threads.count = threads
+            let x = Tensor(shape: [rows, columns], values: dyValues, requiresGradient: true)
+            let bias = Tensor(shape: [columns], values: sums, requiresGradient: true)
+            (x + bias).backward(dy)
+            XCTAssertEqual(x.gradients.map(\.bitPattern), dyValues.map(\.bitPattern))
+            XCTAssertEqual(bias.gradients.map(\.bitPattern), sums.map(\.bitPattern))
+            (x + bias).backward(dy)
+            XCTAssertEqual(x.gradients.map(\.bitPattern), dyValues.map { ($0 + $0).bitPattern })
+            var twice = sums
+            for i in 0..<rows {
+                for j in 0..<columns { twice[j] += dyValues[i * columns + j] }
+            }
+            XCTAssertEqual(bias.gradients.map(\.bitPattern), twice.map(\.bitPattern))
+            runs.append((x.gradients + bias.gradients).map(\.bitPattern))
+        }
+        XCTAssertEqual(runs[0], runs[1])
+    }
+
+    /// relu, sigmoid and tanh on the graph add their gradient to the one already there in
+    /// their pass (`ck_activation_backward`): the layers' kernel's terms, then their sum with
+    /// the first pass's, bit for bit, on 1 and 2 threads (40,000 elements).
+    func testActivationsAddTheLayersGradientsToTheGradient() {
+        let previousThreads = Threads.count
+        defer { Threads.count = previousThreads }
+        let n = 40_000
+        let xValues = (0..<n).map { _ in Float.random(in: -3..<3, using: &generator) }
+        let dyValues = (0..<n).map { _ in Float.random(in: -1..<1, using: &generator) }
+        let dy = Tensor(shape: [n], values: dyValues)
+        let functions: [(ActivationFunction, (Tensor) -> Tensor)] =
+            [(.relu, { relu($0) }), (.sigmoid, sigmoid), (.tanh, tanh)]
+        for (function, apply) in functions {
+            var runs: [[UInt32]] = []
+            for threads in [1, 2] {
+                Threads.count = threads
+                let x = Tensor(shape: [n], values: xValues, requiresGradient: true)
+                let y = apply(x)
+                var terms = [Float](repeating: 0, count: n)
+                function.backward(Int64(n), y.value, dy.value, &terms)
+                y.backward(dy)
+                XCTAssertEqual(x.gradients.map(\.bitPattern), terms.map(\.bitPattern), "\(function)")
+                apply(x).backward(dy)
+                XCTAssertEqual(x.gradients.map(\.bitPattern), terms.map { ($0 + $0).bitPattern },
+                               "\(function)")
+                runs.append(x.gradients.map(\.bitPattern))
+            }
+            XCTAssertEqual(runs[0], runs[1], "\(function)")
+        }
+    }
 }

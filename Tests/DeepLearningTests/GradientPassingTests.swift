@@ -20,6 +20,25 @@ final class GradientPassingTests: XCTestCase {
         XCTAssertEqual(x.gradients, [8, 80, 800])
     }
 
+    /// The caller's output gradient handed through `+ 1` and `+ 2` to their input's last use
+    /// (no copy): read, not written, by a product with its ReLU fused (whose mask goes to a
+    /// buffer of its own then) and by exp.
+    func testTheOutputGradientHandedToALastUseIsNotModified() {
+        let a = Tensor(shape: [2, 3], values: [1, 2, 3, -1, 0, 2], requiresGradient: true)
+        let w = Tensor(shape: [3, 2], values: [1, -1, 0, -2, 1, 1], requiresGradient: true)
+        let dy = Tensor(shape: [2, 2], values: [1, -2, 3, -4])
+        (relu(matmul(a, w)) + 1).backward(dy)   // a·w = [[4, -2], [1, 3]]
+        XCTAssertEqual(dy.values, [1, -2, 3, -4])
+        XCTAssertEqual(a.gradients, [1, 0, 1, 7, 8, -1])
+        XCTAssertEqual(w.gradients, [-2, 4, 2, 0, 9, -8])
+        let x = leaf([0, 1])
+        let g = Tensor(shape: [2], values: [2, 3])
+        ((exp(x) + 1) + 2).backward(g)
+        XCTAssertEqual(g.values, [2, 3])
+        let e = exp(x).values
+        XCTAssertEqual(x.gradients, [2 * e[0], 3 * e[1]])
+    }
+
     func testTwoNodesAddedReceiveSeparateGradients() {
         let x = leaf([1, 2])
         let a = x * 2, b = x * 3

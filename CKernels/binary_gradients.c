@@ -1,0 +1,76 @@
+/* Both operands' gradients of a binary operation on two tensors of the same shape in one
+ * pass over dy, a and b (ck_binary_gradients): the terms of ck_binary_gradient (broadcast.c,
+ * binary_terms.h), added per element in the order of its two calls, b's gradient then a's,
+ * so the bits are the same; each array is read once instead of once per gradient. */
+#include "binary_terms.h"
+#include "ckernels.h"
+#include "threading.h"
+
+typedef struct {
+    ck_binary_op op;
+    int accumulate_a, accumulate_b;
+    const float *dy, *a, *b;
+    float *da, *db;
+} gradients_args;
+
+/* target (+)= term, the sum rounded once, as broadcast.c's rows. */
+static inline __attribute__((always_inline)) float added(int accumulate, float target,
+                                                         float term) {
+    return accumulate ? target + term : term;
+}
+
+/* Elements [begin, end) with the terms of a (kind_a) and b (kind_b), and whether da and db
+ * are one array (an operand used twice, x * x: db's term is added first, then da's), as
+ * constants. */
+static inline __attribute__((always_inline)) void gradients_kind(
+    int kind_a, int kind_b, int same_target, const gradients_args *g, int64_t begin,
+    int64_t end) {
+    const float *restrict dy = g->dy, *restrict a = g->a, *restrict b = g->b;
+    const int accumulate_a = g->accumulate_a, accumulate_b = g->accumulate_b;
+    if (same_target) {
+        float *restrict d = g->da;
+        for (int64_t i = begin; i < end; i++) {
+            const float first = added(accumulate_b, d[i], term(kind_b, dy[i], a[i], b[i]));
+            d[i] = added(accumulate_a, first, term(kind_a, dy[i], a[i], b[i]));
+        }
+        return;
+    }
+    float *restrict da = g->da, *restrict db = g->db;
+    for (int64_t i = begin; i < end; i++) {
+        db[i] = added(accumulate_b, db[i], term(kind_b, dy[i], a[i], b[i]));
+        da[i] = added(accumulate_a, da[i], term(kind_a, dy[i], a[i], b[i]));
+    }
+}
+
+/* gradients_kind with the terms of op's operands (broadcast.c's ck_binary_gradient). */
+#define WITH_TERMS(same)                                                                           \
+    switch (g->op) {                                                                               \
+    case CK_BINARY_ADD: gradients_kind(TERM_DY, TERM_DY, same, g, begin, end); break;              \
+    case CK_BINARY_SUBTRACT: gradients_kind(TERM_DY, TERM_NEGATED_DY, same, g, begin, end); break; \
+    case CK_BINARY_MULTIPLY:                                                                       \
+        gradients_kind(TERM_DY_TIMES_B, TERM_DY_TIMES_A, same, g, begin, end);                     \
+        break;                                                                                     \
+    default: gradients_kind(TERM_DY_OVER_B, TERM_QUOTIENT_B, same, g, begin, end); break;          \
+    }
+
+CK_VECTORIZED static void gradients_range(const void *args, int64_t begin, int64_t end) {
+    const gradients_args *g = args;
+    if (g->da == g->db) {
+        WITH_TERMS(1)
+    } else {
+        WITH_TERMS(0)
+    }
+}
+
+#undef WITH_TERMS
+
+void ck_binary_gradients(ck_binary_op op, int64_t n, const float *dy, const float *a,
+                         const float *b, int accumulate_a, float *da, int accumulate_b,
+                         float *db) {
+    if (op < CK_BINARY_ADD || op > CK_BINARY_DIVIDE) return;
+    /* + and - read neither operand: dy stands in for a NULL one (never used). */
+    if (!a) a = dy;
+    if (!b) b = dy;
+    gradients_args args = {op, accumulate_a, accumulate_b, dy, a, b, da, db};
+    ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS), gradients_range, &args);
+}
