@@ -4,11 +4,7 @@
  * thread or, above CK_PARALLEL_MIN_ELEMENTS, on several threads. exp, log and pow are written
  * in plain arithmetic (vector_math.h, power.h), sin, cos and GELU in double arithmetic
  * rounded once to float (vector_sincos.h, vector_gelu.h), so that their loops vectorize,
- * compiled for each instruction set. The file is compiled without contracting a * b + c into
- * a fused multiply-add (FP_CONTRACT OFF, which also holds in the inlined log and exp), so that
- * every instruction-set clone of a kernel computes the same bits. */
-#pragma STDC FP_CONTRACT OFF
-
+ * compiled for each instruction set. */
 #include "ckernels.h"
 #include "power.h"
 #include "threading.h"
