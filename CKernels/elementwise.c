@@ -36,29 +36,10 @@ void ck_bias_add(int64_t rows, int64_t cols, float *x, int64_t ldx, const float 
 
 typedef struct {
     int64_t rows, ldy;
-    int accumulate, accumulate_dx;
+    int accumulate;
     const float *dy;
     float *dbias;
-    float *dx; /* NULL, or dx (+)= dy in the same pass (laid out as dy) */
 } bias_grad_args;
-
-/* dx (+)= dy for rows [i, i + count) and columns [begin, end), when dx is given. */
-static inline __attribute__((always_inline)) void pass_rows(const bias_grad_args *a, int64_t i,
-                                                            int count, int64_t begin,
-                                                            int64_t end) {
-    if (!a->dx) return;
-    for (int r = 0; r < count; r++) {
-        const float *restrict row = a->dy + (i + r) * a->ldy;
-        float *restrict out = a->dx + (i + r) * a->ldy;
-        if (a->accumulate_dx) {
-#pragma omp simd
-            for (int64_t j = begin; j < end; j++) out[j] = out[j] + row[j];
-        } else {
-#pragma omp simd
-            for (int64_t j = begin; j < end; j++) out[j] = row[j];
-        }
-    }
-}
 
 CK_VECTORIZED static void bias_grad_columns(const void *args, int64_t begin, int64_t end) {
     const bias_grad_args *a = args;
@@ -75,35 +56,22 @@ CK_VECTORIZED static void bias_grad_columns(const void *args, int64_t begin, int
                     *r3 = r2 + a->ldy;
 #pragma omp simd
         for (int64_t j = begin; j < end; j++) dbias[j] = dbias[j] + r0[j] + r1[j] + r2[j] + r3[j];
-        pass_rows(a, i, 4, begin, end); /* the rows still in cache */
     }
     for (; i < a->rows; i++) {
         const float *row = a->dy + i * a->ldy;
 #pragma omp simd
         for (int64_t j = begin; j < end; j++) dbias[j] += row[j];
-        pass_rows(a, i, 1, begin, end);
     }
-}
-
-/* ck_bias_grad, and dx (+)= dy when dx is given (dy dense then: ldy == cols). */
-static void bias_grad(int64_t rows, int64_t cols, const float *dy, int64_t ldy, int accumulate,
-                      float *dbias, int accumulate_dx, float *dx) {
-    if (cols == 0) return; /* no sums (dy and dbias may be NULL): no row pointer is formed */
-    bias_grad_args args = {rows, ldy, accumulate, accumulate_dx, dy, dbias, dx};
-    int threads = ck_threads_for(rows * cols, CK_PARALLEL_MIN_ELEMENTS);
-    /* Shares of whole cache lines (16 floats) of dbias. */
-    if (cols < 16 * threads) threads = 1;
-    ck_parallel_for(cols, 16, threads, bias_grad_columns, &args);
 }
 
 void ck_bias_grad(int64_t rows, int64_t cols, const float *dy, int64_t ldy, int accumulate,
                   float *dbias) {
-    bias_grad(rows, cols, dy, ldy, accumulate, dbias, 0, NULL);
-}
-
-void ck_bias_grad_passing(int64_t rows, int64_t cols, const float *dy, int accumulate,
-                          float *dbias, int accumulate_dx, float *dx) {
-    bias_grad(rows, cols, dy, cols, accumulate, dbias, accumulate_dx, dx);
+    if (cols == 0) return; /* no sums (dy and dbias may be NULL): no row pointer is formed */
+    bias_grad_args args = {rows, ldy, accumulate, dy, dbias};
+    int threads = ck_threads_for(rows * cols, CK_PARALLEL_MIN_ELEMENTS);
+    /* Shares of whole cache lines (16 floats) of dbias. */
+    if (cols < 16 * threads) threads = 1;
+    ck_parallel_for(cols, 16, threads, bias_grad_columns, &args);
 }
 
 /* ---- ReLU ------------------------------------------------------------------------------ */

@@ -27,12 +27,6 @@ void ck_bias_add(int64_t rows, int64_t cols, float *x, int64_t ldx, const float 
 void ck_bias_grad(int64_t rows, int64_t cols, const float *dy, int64_t ldy, int accumulate,
                   float *dbias);
 
-/* ck_bias_grad of a dense dy (ldy == cols), and in the same pass dx (+)= dy (rows x cols,
- * dense; accumulate_dx as accumulate): the gradients of x + bias. The same bits as
- * ck_bias_grad then ck_scaled_add with alpha 1. dx must not overlap dy or dbias. */
-void ck_bias_grad_passing(int64_t rows, int64_t cols, const float *dy, int accumulate,
-                          float *dbias, int accumulate_dx, float *dx);
-
 /* y[i] = max(x[i], 0) for n elements: x[i] when it is not below 0, so NaN stays NaN and
  * -0.0 stays -0.0. y may be x (in place); otherwise no overlap. */
 void ck_relu_forward(int64_t n, const float *x, float *y);

@@ -104,12 +104,12 @@ final class BinaryNode: GradientNode {
         let savesInputs = shapes == nil
         let a = savesInputs ? savedValue(0) : nil, b = savesInputs ? savedValue(1) : nil
         let aShape = shapes?.a ?? savedShape(0), bShape = shapes?.b ?? savedShape(1)
-        let passesToA = (op == .add || op == .subtract) && aShape == outputShape
-        let bIsBias = op == .add && passesToA && isRowVector(bShape, of: outputShape)
-        if bIsBias || (aShape == outputShape && bShape == outputShape),
-           backwardBothInOnePass(outputGradient, a, b, bIsBias: bIsBias) {
+        if aShape == outputShape, bShape == outputShape,
+           backwardBothInOnePass(outputGradient, a, b) {
             return
         }
+        let passesToA = (op == .add || op == .subtract) && aShape == outputShape
+        let bIsBias = op == .add && passesToA && isRowVector(bShape, of: outputShape)
         Broadcasting.withLayout(of: aShape, bShape, in: outputShape,
                                 operation: op.symbol) { rank, shape, aStrides, bStrides in
             // b first: `a` may then take the output gradient itself, which b's kernel reads.
@@ -134,14 +134,13 @@ final class BinaryNode: GradientNode {
         if passesToA { passGradient(outputGradient, owned: ownsOutputGradient, toInput: 0) }
     }
 
-    /// For inputs of the output's shape, or `a + b` with b a bias (`bIsBias`), that both need
-    /// a gradient, unless a's gradient is the output's gradient handed over (`passGradient`):
-    /// both gradients in one pass over dy (and the saved `a` and `b` of `*` and `/`), with the
-    /// same bits as a pass for each, b's first: `ck_bias_grad_passing` for a bias,
-    /// `ck_binary_gradients` otherwise (`x * x` adds both terms to x's gradient in it).
-    /// Returns false, having done nothing, otherwise.
+    /// For inputs of the output's shape that both need a gradient, unless a's gradient is the
+    /// output's gradient handed over (`passGradient`): both gradients in one pass over dy and
+    /// the saved `a` and `b` (`ck_binary_gradients`: the same bits as a pass for each, b's
+    /// first); `x * x` adds both terms to x's gradient in it. Returns false, having done
+    /// nothing, otherwise.
     private func backwardBothInOnePass(_ outputGradient: Tensor, _ a: UnsafeMutablePointer<Float>?,
-                                       _ b: UnsafeMutablePointer<Float>?, bIsBias: Bool) -> Bool {
+                                       _ b: UnsafeMutablePointer<Float>?) -> Bool {
         guard outputGradient.count > 0 else { return false }
         if case .none = input(0) { return false }
         if case .none = input(1) { return false }
@@ -151,15 +150,8 @@ final class BinaryNode: GradientNode {
         // b's target first, as the passes one by one take them: for x * x, the second is the
         // same buffer, to be added to.
         let db = gradientTarget(forInput: 1)!, da = gradientTarget(forInput: 0)!
-        let dy = outputGradient.value
-        if bIsBias { // the sums of dy's columns, in row order, as the bias's own pass
-            let columns = outputShape[outputShape.count - 1]
-            ck_bias_grad_passing(Int64(outputGradient.count / columns), Int64(columns), dy,
-                                 db.accumulateFlag, db.buffer, da.accumulateFlag, da.buffer)
-        } else {
-            ck_binary_gradients(op.kernel, Int64(outputGradient.count), dy, a, b,
-                                da.accumulateFlag, da.buffer, db.accumulateFlag, db.buffer)
-        }
+        ck_binary_gradients(op.kernel, Int64(outputGradient.count), outputGradient.value, a, b,
+                            da.accumulateFlag, da.buffer, db.accumulateFlag, db.buffer)
         return true
     }
 }

@@ -210,10 +210,10 @@ final class ElementwiseOperationTests: XCTestCase {
         XCTAssertEqual(runs[0], runs[1])
     }
 
-    /// `x + bias` takes both gradients in one pass (`ck_bias_grad_passing`): the bias's the
-    /// sums of dy's columns in float in row order, x's dy, each added to the gradient already
-    /// there (a second backward pass). The same bits on 1 and 2 threads (65,536 elements).
-    func testABiasAndItsInputTakeTheirGradientsInOnePass() {
+    /// `x + bias` gives the bias the sums of dy's columns in float in row order and x dy, each
+    /// added to the gradient already there (a second backward pass). The same bits on 1 and 2
+    /// threads (65,536 elements).
+    func testABiasAndItsInputTakeTheirGradients() {
         let previousThreads = Threads.count
         defer { Threads.count = previousThreads }
         let (rows, columns) = (64, 1024)
