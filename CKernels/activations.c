@@ -62,8 +62,7 @@ typedef struct {
     float *dx;
 } activation_backward_args;
 
-/* dy times f' at output y. Each rule one expression, as the kernels have always computed it
- * (so each clone contracts it as before). */
+/* dy times f' at output y, each product rounded (FP_CONTRACT OFF above). */
 static inline __attribute__((always_inline)) float activation_gradient(ck_activation f,
                                                                        float y, float dy) {
     switch (f) {

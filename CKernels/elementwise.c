@@ -1,7 +1,8 @@
 /* Element-wise kernels: bias add and its gradient, ReLU forward (its backward pass is with
- * the other activations', activations.c), row gather, row argmax. Each is a loop over a range of independent outputs (a *_range function), run
- * by ck_parallel_for on the calling thread or, when the data pay for a parallel region
- * (CK_PARALLEL_MIN_ELEMENTS), on several threads. */
+ * the other activations', activations.c), row gather, row argmax. Each is a loop over a range
+ * of independent outputs (a *_range function), run by ck_parallel_for on the calling thread
+ * or, when the data pay for a parallel region (CK_PARALLEL_MIN_ELEMENTS), on several
+ * threads. */
 #include "ckernels.h"
 #include "relu.h"
 #include "threading.h"

@@ -29,8 +29,9 @@ static inline float sum_exp_shifted(int64_t classes, const float *z, float max, 
 
 /* -log softmax(z)[label] = log(sum_j exp(z_j - max)) - (z_label - max). When d is not NULL,
  * also d = (softmax(z) - onehot(label)) * scale; d may be z. The maximum (row_max.h) passes
- * NaN elements over: their exponentials make the row's results NaN all the same. Always inlined, so that each
- * instruction-set clone of its caller compiles it for its own instruction set. */
+ * NaN elements over: their exponentials make the row's results NaN all the same. Always
+ * inlined, so that each instruction-set clone of its caller compiles it for its own
+ * instruction set. */
 static inline __attribute__((always_inline)) float
 row_cross_entropy(int64_t classes, const float *z, int32_t label, float *d, float scale) {
     float max = row_max(classes, z, NULL);

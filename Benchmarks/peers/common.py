@@ -263,17 +263,11 @@ def answer_operations(make_pass, set_threads, finish=None):
         set_threads(threads)
         if case not in passes:
             passes[case] = make_pass(case)
-        run = passes[case]
-        if finish is None:
-            run()
-            start = time.perf_counter()
-            for _ in range(iterations):
-                run()
-        else:
-            finish(run())
-            start = time.perf_counter()
-            for _ in range(iterations):
-                finish(run())
+        run, done = passes[case], finish or (lambda result: None)
+        done(run())
+        start = time.perf_counter()
+        for _ in range(iterations):
+            done(run())
         print((time.perf_counter() - start) / iterations, flush=True)
 
 

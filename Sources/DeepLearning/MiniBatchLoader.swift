@@ -4,9 +4,8 @@ import CKernels
 /// generator. The last batch holds the remainder when the batch size does not divide the data
 /// set, unless `dropLast` (PyTorch's `drop_last`) leaves it out; a batch size above the number
 /// of samples gives one batch of all of them, with `dropLast` too (where PyTorch's gives no
-/// batch). Samples may be vectors (`[samples, features]`)
-/// or of any shape (`[samples, channels, height, width]` for images): a batch keeps the shape
-/// of one sample.
+/// batch). Samples may be vectors (`[samples, features]`) or of any shape (`[samples,
+/// channels, height, width]` for images): a batch keeps the shape of one sample.
 ///
 /// What each sample is trained towards is either a class label (`init(inputs:labels:...)`,
 /// batches from `forEachBatch(_:)`) or a tensor of targets (`init(inputs:targets:...)`,

@@ -192,9 +192,9 @@ public final class Model: Layer {
     /// `Function.smallestTrainingBatch(sampleShape:)`), a checkpoint's path cannot be written
     /// (`checkReplaceable(at:)`: a directory, or a directory that is missing or not writable),
     /// saving a checkpoint fails (then neither of its two files is replaced, unless it is the
-    /// second of their renames that fails: see `Checkpointing`), or the loss
-    /// becomes NaN or infinite. All but the last two are found before training, with the
-    /// parameters and running statistics unchanged.
+    /// second of their renames that fails: see `Checkpointing`), or the loss becomes NaN or
+    /// infinite. All but the last two are found before training, with the parameters and
+    /// running statistics unchanged.
     ///
     /// An error thrown in a batch before its update (a loss that becomes NaN or infinite, a
     /// `loss` or `beforeStep` that throws) leaves the parameters, the optimizer's buffers and

@@ -26,9 +26,9 @@
 /// still the last one saved and training resumes from it; only a crash between the two
 /// renames, or a failure of the second (which throws), leaves a pair that does not fit (new
 /// model, old checkpoint), which resuming refuses (the checkpoint names the model's state it
-/// was saved with). Before training, `fit` stops with a message when
-/// the two paths name one file (the checkpoint would replace the model's file at every save),
-/// and throws when either cannot be written (`checkReplaceable(at:)`).
+/// was saved with). Before training, `fit` stops with a message when the two paths name one
+/// file (the checkpoint would replace the model's file at every save), and throws when either
+/// cannot be written (`checkReplaceable(at:)`).
 ///
 /// ```swift
 /// let checkpoints = Checkpointing(modelPath: "run.safetensors",
