@@ -100,7 +100,16 @@ enum GraphExecution {
                                       capacity: NodeStack.inlineCapacity) { buffer in
             var nodes = NodeStack(buffer.baseAddress!)
             nodes.push(root)
-            countConsumers(from: root, stack: &nodes)
+            // The caller's output gradient may be a leaf's gradient (`y.backward(x.gradient!)`),
+            // which the pass adds into while nodes read the output gradient: they read a copy.
+            let callersStorage = root.ownsOutputGradient ? nil : root.outputGradient?.storage
+            if countConsumers(from: root, stack: &nodes, findingGradient: callersStorage) {
+                let gradient = root.outputGradient!
+                let copy = Tensor(uninitializedShape: gradient.shape)
+                ck_scaled_add(Int64(gradient.count), 1, gradient.value, 0, copy.value)
+                root.outputGradient = copy
+                root.ownsOutputGradient = true
+            }
             nodes.push(root)
             while let node = nodes.pop() {
                 if let gradient = node.outputGradient {
@@ -129,8 +138,11 @@ enum GraphExecution {
     /// with hooks or not, so that a hook added during the pass finds the count right) to its
     /// number of uses in the graph below `root`.
     /// Stops with a message when a node was freed by an earlier `backward()`. `stack` holds
-    /// `root` on entry and is empty on return.
-    private static func countConsumers(from root: GradientNode, stack: inout NodeStack) {
+    /// `root` on entry and is empty on return. Returns whether a leaf's gradient is in
+    /// `storage` (false when it is nil).
+    private static func countConsumers(from root: GradientNode, stack: inout NodeStack,
+                                       findingGradient storage: TensorStorage?) -> Bool {
+        var found = false
         root.isVisited = true
         while let node = stack.pop() {
             for index in 0..<node.inputCount {
@@ -146,9 +158,11 @@ enum GraphExecution {
                     }
                 case .leaf(let leaf):
                     leaf.pendingGradientContributions += 1
+                    if let storage, leaf.hasGradient(in: storage) { found = true }
                 }
             }
         }
+        return found
     }
 }
 

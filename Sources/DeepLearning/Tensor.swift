@@ -201,6 +201,9 @@ public final class Tensor {
         return GradientTarget(buffer: storage.base, count: count, accumulate: accumulate)
     }
 
+    /// Whether this tensor's gradient buffer is in `storage` (which `gradient` shares).
+    func hasGradient(in storage: TensorStorage) -> Bool { gradientStorage === storage }
+
     /// Whether this tensor has a gradient: one was written since the last `zeroGradient()`
     /// (by a backward pass, a writing accessor, or asking for `gradient`). False before any,
     /// and after `zeroGradient()` until the next: PyTorch's `.grad` is None then. Optimizers
