@@ -43,7 +43,7 @@ void ck_sigmoid_forward(int64_t n, const float *x, float *y);
 /* dx[i] = dy[i] * y[i] * (1 - y[i]), y being the sigmoid's output. dx may be dy. */
 void ck_sigmoid_backward(int64_t n, const float *y, const float *dy, float *dx);
 
-/* y[i] = tanh(x[i]) for n elements, within 0.51 ulp of the exact value. y may be x (in
+/* y[i] = tanh(x[i]) for n elements, within 0.77 ulp of the exact value. y may be x (in
  * place); otherwise no overlap. */
 void ck_tanh_forward(int64_t n, const float *x, float *y);
 
