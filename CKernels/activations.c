@@ -128,14 +128,6 @@ void ck_relu_backward(int64_t n, const float *y, const float *dy, float *dx) {
     ck_activation_backward(CK_ACTIVATION_RELU, n, y, dy, 0, dx);
 }
 
-void ck_sigmoid_backward(int64_t n, const float *y, const float *dy, float *dx) {
-    ck_activation_backward(CK_ACTIVATION_SIGMOID, n, y, dy, 0, dx);
-}
-
-void ck_tanh_backward(int64_t n, const float *y, const float *dy, float *dx) {
-    ck_activation_backward(CK_ACTIVATION_TANH, n, y, dy, 0, dx);
-}
-
 /* ---- inverted dropout ------------------------------------------------------------------ */
 
 /* A uniform number in [0, 1) from (seed, i): SplitMix64's finalizer on seed + (i + 1) times

@@ -132,20 +132,12 @@ enum ActivationFunction {
         }
     }
 
-    /// The backward pass's kernel (`ck_activation_backward`), which can add to a gradient.
+    /// The backward pass's function (`ck_activation_backward`, which can add to a gradient).
     var kernel: ck_activation {
         switch self {
         case .relu: CK_ACTIVATION_RELU
         case .sigmoid: CK_ACTIVATION_SIGMOID
         case .tanh: CK_ACTIVATION_TANH
-        }
-    }
-
-    var backward: ElementwiseActivation.Backward {
-        switch self {
-        case .relu: ck_relu_backward
-        case .sigmoid: ck_sigmoid_backward
-        case .tanh: ck_tanh_backward
         }
     }
 }
