@@ -24,14 +24,15 @@
  * - a >= 0.55: (E - 1)/(E + 1) with E = e^(2b), b = min(a, 8.49). b = n ln2/2 + r, n the
  *   integer nearest 2b/ln2, |r| <= ln2/4 (one fmaf with ln2 rounded to float: an error
  *   below 1e-9 n in r), e^(2r) = 1 + 2h, h = r + r^2 Q(r), Q the minimax polynomial of
- *   degree 4 (relative error of h below 2^-25.8). D = (E + 1)/2 = (2^(n-1) + 1/2) + 2^n h,
- *   rounded, and its rounding error d (2^(n-1) + 1/2 is exact and not below |2^n h|);
- *   N = D - 1 = (E - 1)/2 exactly (D < 2^24 as n <= 24). y0 = N/D rounded; with z = 1 - y0
- *   (exact, about 1/D) and the division's exact residual rho = N - y0 D, the result is
- *   y0 + (rho + d z) z, rounded once: N/D's rounding and D's are taken back.
+ *   degree 4 (relative error of h below 2^-25.8). d = (E + 1)/2 = (2^(n-1) + 1/2) + 2^n h
+ *   rounded, d_error its rounding error (2^(n-1) + 1/2 is exact and not below |2^n h|);
+ *   numerator = d - 1 is exact (d < 2^24 as n <= 24), so (E - 1)/2 = numerator + d_error.
+ *   y0 = numerator/d rounded; with z = 1 - y0 (exact, about 1/d) and the division's exact
+ *   residual rho = numerator - y0 d, the result is y0 + (rho + d_error z) z, rounded once:
+ *   the division's rounding and d's are taken back.
  *   From a = 8.49 the result is tanh(8.49) rounded, 1 - 2^-24, within half an ulp of tanh
  *   below 9.0109134, from where tanh rounds to 1 and the result is 1.
- * Both polynomials are evaluated by one Horner loop whose coefficients each lane selects.
+ * Both polynomials share their Horner steps, each lane selecting its coefficients.
  * Against double tanh over all floats: error at most 0.77 ulp. ±0 and subnormals give x,
  * ±inf gives ±1, NaN gives NaN. Every product and sum is its own statement, each fmaf is
  * written out: the same bits in every instruction set. */
