@@ -1,5 +1,5 @@
 /* Internal: e^y in double arithmetic, for float kernels that compute in double and round once
- * (tanh, GELU), in plain arithmetic so that loops over it vectorize. */
+ * (GELU, pow), in plain arithmetic so that loops over it vectorize. */
 #ifndef CK_DOUBLE_EXP_H
 #define CK_DOUBLE_EXP_H
 

@@ -40,27 +40,21 @@ void ck_relu_backward(int64_t n, const float *y, const float *dy, float *dx);
  * (in place); otherwise no overlap. */
 void ck_sigmoid_forward(int64_t n, const float *x, float *y);
 
-/* dx[i] = dy[i] * y[i] * (1 - y[i]), y being the sigmoid's output. dx may be dy. */
-void ck_sigmoid_backward(int64_t n, const float *y, const float *dy, float *dx);
-
-/* y[i] = tanh(x[i]) for n elements, within 0.51 ulp of the exact value. y may be x (in
+/* y[i] = tanh(x[i]) for n elements, within 0.77 ulp of the exact value. y may be x (in
  * place); otherwise no overlap. */
 void ck_tanh_forward(int64_t n, const float *x, float *y);
 
-/* dx[i] = dy[i] * (1 - y[i]^2), y being tanh's output. dx may be dy. */
-void ck_tanh_backward(int64_t n, const float *y, const float *dy, float *dx);
-
-/* The activations whose gradient is a function of their output y. */
+/* The activations whose gradient is a function of their output y, and that gradient's term
+ * for output gradient dy, each product rounded, left to right. */
 typedef enum {
-    CK_ACTIVATION_RELU = 0,    /* ck_relu_backward's gradient */
-    CK_ACTIVATION_SIGMOID = 1, /* ck_sigmoid_backward's */
-    CK_ACTIVATION_TANH = 2,    /* ck_tanh_backward's */
+    CK_ACTIVATION_RELU = 0,    /* dy where y > 0, else 0: ck_relu_backward's */
+    CK_ACTIVATION_SIGMOID = 1, /* dy * y * (1 - y) */
+    CK_ACTIVATION_TANH = 2,    /* dy * (1 - y * y) */
 } ck_activation;
 
-/* dx[i] (+)= the gradient of activation f for output y[i] and output gradient dy[i], for n
- * elements: the terms of ck_relu_backward, ck_sigmoid_backward or ck_tanh_backward (the same
- * bits), added to dx when accumulate != 0 (the sum rounded once), dx overwritten otherwise.
- * dx may be dy (in place); y must not overlap dx. */
+/* dx[i] (+)= the term of activation f for output y[i] and output gradient dy[i], for n
+ * elements: added to dx when accumulate != 0 (the sum rounded once), dx overwritten
+ * otherwise. dx may be dy (in place); y must not overlap dx. */
 void ck_activation_backward(ck_activation f, int64_t n, const float *y, const float *dy,
                             int accumulate, float *dx);
 

@@ -11,9 +11,6 @@ public class ElementwiseActivation: Function {
     /// (count, x, y): y = f(x).
     typealias Forward = @convention(c) (Int64, UnsafePointer<Float>?,
                                         UnsafeMutablePointer<Float>?) -> Void
-    /// (count, y, dy, dx): dx = dy · f'(x), from the output y = f(x).
-    typealias Backward = @convention(c) (Int64, UnsafePointer<Float>?, UnsafePointer<Float>?,
-                                         UnsafeMutablePointer<Float>?) -> Void
 
     public let description: String
     private let function: ActivationFunction
@@ -81,8 +78,8 @@ public class ElementwiseActivation: Function {
     public func backward(_ outputGradient: Tensor) -> Tensor {
         let output = lastOutput(matching: outputGradient)
         let inputGradient = Tensor.reusing(inputGradient, shape: output.shape)
-        function.backward(Int64(output.count), output.value, outputGradient.value,
-                       inputGradient.value)
+        ck_activation_backward(function.kernel, Int64(output.count), output.value,
+                               outputGradient.value, 0, inputGradient.value)
         keep(inputGradient, in: &self.inputGradient)
         return inputGradient
     }

@@ -1,7 +1,7 @@
-// tanh (the kernel of the Tanh layer and of the graph's tanh), sin, cos and GELU, computed in
-// double and rounded once to float (vector_tanh.h, vector_sincos.h, vector_gelu.h): special
-// values as libm's, random floats of every magnitude within 0.51 ulp of Double references, and
-// sin and cos beyond 2^24 from libm.
+// tanh (the kernel of the Tanh layer and of the graph's tanh; float arithmetic, vector_tanh.h)
+// within 0.77 ulp, and sin, cos and GELU, computed in double and rounded once to float
+// (vector_sincos.h, vector_gelu.h) within 0.51 ulp, of Double references: special values as
+// libm's, random floats of every magnitude, and sin and cos beyond 2^24 from libm.
 import CKernels
 import DeepLearning
 import Foundation
@@ -67,21 +67,36 @@ final class TrigAndGELUKernelTests: XCTestCase {
                     file: file, line: line)
     }
 
+    /// Signed zeros, subnormals, infinities, NaN, and the edge of the results 1 - 2^-24 and 1:
+    /// 0x1.205968p3 (9.0109134) is the least float whose tanh rounds to 1.
     func testTanhSpecialValues() {
         let x: [Float] = [0, -0.0, .infinity, -.infinity, .leastNonzeroMagnitude,
-                          -.leastNonzeroMagnitude, .leastNormalMagnitude, 1e-30, 8.5, 9, 9.1, 10,
-                          .greatestFiniteMagnitude, -.greatestFiniteMagnitude]
+                          -.leastNonzeroMagnitude, .leastNormalMagnitude, 1e-30, 8.5, 9,
+                          0x1.205966p3, 9.1, 10, .greatestFiniteMagnitude,
+                          -.greatestFiniteMagnitude, -0x1.205968p3, 0x1.205968p3]
         let expected = x.map { $0.isInfinite ? ($0 > 0 ? 1 : -1) : Float(tanh(Double($0))) }
         assertBitwiseEqual(tanhKernel(x), expected, "tanh")
         XCTAssertEqual(expected[1].sign, .minus)
-        XCTAssertEqual(Array(tanhKernel(x)[10...]), [1, 1, 1, -1])
+        XCTAssertEqual(Array(tanhKernel(x)[10...]),
+                       [1 - 0x1p-24, 1, 1, 1, -1, -1, 1])
         XCTAssertTrue(tanhKernel([.nan])[0].isNaN)
     }
 
-    func testTanhWithinHalfAnUlp() {
+    func testTanhWithinItsUlps() {
         var rng = SeededGenerator(seed: 71)
         let x = floatsOfEveryMagnitude(200_000, from: 0x1p-140, to: 12, using: &rng)
-        assertWithinUlps(tanhKernel(x), x.map { tanh(Double($0)) }, 0.51, "tanh")
+        assertWithinUlps(tanhKernel(x), x.map { tanh(Double($0)) }, 0.77, "tanh")
+    }
+
+    /// Every float around the kernel's seams: the switch from the odd polynomial to the
+    /// exponential form at 0.55 (beside the binade edge tanh = 1/2 at 0.5493), the clamp at
+    /// 8.49 and the switch to 1 at 9.0109134.
+    func testTanhWithinItsUlpsAroundItsSeams() {
+        for (low, high) in [(Float(0.54), Float(0.56)), (8.48, 8.50), (9.005, 9.015)] {
+            let x = (low.bitPattern...high.bitPattern).map { Float(bitPattern: $0) }
+            assertWithinUlps(tanhKernel(x), x.map { tanh(Double($0)) }, 0.77, "tanh \(low)")
+            assertBitwiseEqual(tanhKernel(x.map { -$0 }), tanhKernel(x).map { -$0 }, "odd")
+        }
     }
 
     func testSineAndCosineSpecialValues() {
