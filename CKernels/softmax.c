@@ -44,6 +44,7 @@ static inline __attribute__((always_inline)) void subtract_row_max(int64_t class
 static inline __attribute__((always_inline)) void shifted_exp(int64_t n, const float *z,
                                                               float shift, float *e) {
 #pragma omp simd
+#pragma clang loop interleave_count(4)
     for (int64_t k = 0; k < n; k++) e[k] = exp_nonpositive(z[k] - shift);
 }
 
@@ -183,6 +184,8 @@ CK_VECTORIZED static void log_softmax_backward_rows(const void *args, int64_t be
         const float *y = a->x + i * classes, *dy = a->dy + i * classes;
         float *dx = a->out + i * classes;
         const float sum = (float)row_sum(classes, dy, 0);
+#pragma omp simd
+#pragma clang loop interleave_count(4)
         for (int64_t j = 0; j < classes; j++) {
             float g = dy[j] - exp_nonpositive(y[j]) * sum;
             dx[j] = a->accumulate ? dx[j] + g : g;
