@@ -27,18 +27,23 @@ static inline __attribute__((always_inline)) void gradients_kind(
     int64_t end) {
     const float *restrict dy = g->dy, *restrict a = g->a, *restrict b = g->b;
     const int accumulate_a = g->accumulate_a, accumulate_b = g->accumulate_b;
+    /* Both terms before either store, so that what they share (dy / b for /) is computed
+     * once. */
     if (same_target) {
         float *restrict d = g->da;
         for (int64_t i = begin; i < end; i++) {
-            const float first = added(accumulate_b, d[i], term(kind_b, dy[i], a[i], b[i]));
-            d[i] = added(accumulate_a, first, term(kind_a, dy[i], a[i], b[i]));
+            const float term_b = term(kind_b, dy[i], a[i], b[i]);
+            const float term_a = term(kind_a, dy[i], a[i], b[i]);
+            d[i] = added(accumulate_a, added(accumulate_b, d[i], term_b), term_a);
         }
         return;
     }
     float *restrict da = g->da, *restrict db = g->db;
     for (int64_t i = begin; i < end; i++) {
-        db[i] = added(accumulate_b, db[i], term(kind_b, dy[i], a[i], b[i]));
-        da[i] = added(accumulate_a, da[i], term(kind_a, dy[i], a[i], b[i]));
+        const float term_b = term(kind_b, dy[i], a[i], b[i]);
+        const float term_a = term(kind_a, dy[i], a[i], b[i]);
+        db[i] = added(accumulate_b, db[i], term_b);
+        da[i] = added(accumulate_a, da[i], term_a);
     }
 }
 

@@ -13,8 +13,9 @@ enum {
     TERM_DY_TIMES_B,      /* dy * b: a of * */
     TERM_DY_TIMES_A,      /* dy * a: b of * */
     TERM_DY_OVER_B,       /* dy / b: a of / */
-    TERM_QUOTIENT_B,      /* -dy * ((a / b) / b): b of /, PyTorch's order (b * b would
-                             overflow or underflow where the gradient does not) */
+    TERM_QUOTIENT_B,      /* -(dy / b) * (a / b): b of /. dy / b is a's term, computed
+                             once where a pass takes both; b * b is never formed (it would
+                             overflow or underflow where the gradient does not). */
     TERM_KINDS
 };
 
@@ -29,7 +30,7 @@ static inline __attribute__((always_inline)) float term(int kind, float dy, floa
     case TERM_DY_TIMES_B: return dy * b;
     case TERM_DY_TIMES_A: return dy * a;
     case TERM_DY_OVER_B: return dy / b;
-    default: return -dy * ((a / b) / b);
+    default: return -((dy / b) * (a / b));
     }
 }
 

@@ -22,7 +22,7 @@ private func fromOutput(
     var dx = dy
     y.withUnsafeBufferPointer { ys in
         dx.withUnsafeMutableBufferPointer {
-            kernel(Int64(y.count), ys.baseAddress, UnsafePointer($0.baseAddress), 0, $0.baseAddress)
+            kernel(Int64(y.count), ys.baseAddress, UnsafePointer($0.baseAddress), $0.baseAddress)
         }
     }
     return dx

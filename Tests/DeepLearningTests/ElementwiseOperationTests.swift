@@ -33,7 +33,7 @@ final class ElementwiseOperationTests: XCTestCase {
 
     /// The divisor's gradient −dy · a / b² where b² alone would overflow or underflow but the
     /// gradient does not: PyTorch's values (`(a / b).backward(dy)` with these a and b), computed
-    /// as it computes them, −dy · ((a / b) / b). Also broadcast (b summed over rows).
+    /// as −((dy / b) · (a / b)). Also broadcast (b summed over rows).
     func testQuotientGradientsOfLargeAndSmallDivisors() {
         let a = Tensor(shape: [2, 2], values: [1e-30, 1e30, 1e-30, 1e30], requiresGradient: true)
         let b = Tensor(shape: [2], values: [1e-25, 1e20], requiresGradient: true)
@@ -185,7 +185,7 @@ final class ElementwiseOperationTests: XCTestCase {
                 for i in 0..<n {
                     let (av, bv, d) = (values[0][i], values[1][i], values[2][i])
                     let timesA = d * av, timesB = d * bv, overB = d / bv
-                    let quotient = -d * ((av / bv) / bv)
+                    let quotient = -((d / bv) * (av / bv))
                     let square = timesA + timesA, nodeSquare = timesB + timesB
                     let (da, db, dx, dp): (Float, Float, Float, Float) = pass == 1
                         ? (timesB + overB, timesA + quotient, square, nodeSquare)
