@@ -8,26 +8,44 @@ extension Tensor {
     ///
     /// `a` is taken over (`consuming`): when it is a 2-D product that nothing else holds, as
     /// in `matmul(x, w) + b`, the bias is added in its buffer and joins its node
-    /// (`MatrixProductNode.fusingBias(into:_:)`).
+    /// (`MatrixProductNode.fusingBias(into:_:)`); otherwise, when nothing else holds it and
+    /// it has the result's shape, the sum is written into its buffer (`isWritableInPlace`).
     public static func + (a: consuming Tensor, b: Tensor) -> Tensor {
         if MatrixProductNode.fusingBias(into: &a, b) { return a }
-        return binary(.add, a, b)
+        let inPlace = isWritableInPlace(&a)
+        return binary(.add, a, b, writingInto: inPlace ? .a : nil)
     }
-    /// Element-wise difference, broadcast.
-    public static func - (a: Tensor, b: Tensor) -> Tensor { binary(.subtract, a, b) }
+    /// Element-wise difference, broadcast; written into `a`'s buffer when nothing else holds
+    /// it and it has the result's shape (`isWritableInPlace`).
+    public static func - (a: consuming Tensor, b: Tensor) -> Tensor {
+        let inPlace = isWritableInPlace(&a)
+        return binary(.subtract, a, b, writingInto: inPlace ? .a : nil)
+    }
     /// Element-wise product, broadcast.
     public static func * (a: Tensor, b: Tensor) -> Tensor { binary(.multiply, a, b) }
     /// Element-wise quotient, broadcast.
     public static func / (a: Tensor, b: Tensor) -> Tensor { binary(.divide, a, b) }
 
-    /// `a` plus `b` in every element.
-    public static func + (a: Tensor, b: Float) -> Tensor { binary(.add, a, Tensor(b)) }
-    /// `a` plus `b` in every element.
-    public static func + (a: Float, b: Tensor) -> Tensor { binary(.add, Tensor(a), b) }
-    /// `a` minus `b` in every element.
-    public static func - (a: Tensor, b: Float) -> Tensor { binary(.subtract, a, Tensor(b)) }
-    /// `a` minus every element of `b`.
-    public static func - (a: Float, b: Tensor) -> Tensor { binary(.subtract, Tensor(a), b) }
+    /// `a` plus `b` in every element; in `a`'s buffer when nothing else holds it.
+    public static func + (a: consuming Tensor, b: Float) -> Tensor {
+        let inPlace = isWritableInPlace(&a)
+        return binary(.add, a, Tensor(b), writingInto: inPlace ? .a : nil)
+    }
+    /// `a` plus `b` in every element; in `b`'s buffer when nothing else holds it.
+    public static func + (a: Float, b: consuming Tensor) -> Tensor {
+        let inPlace = isWritableInPlace(&b)
+        return binary(.add, Tensor(a), b, writingInto: inPlace ? .b : nil)
+    }
+    /// `a` minus `b` in every element; in `a`'s buffer when nothing else holds it.
+    public static func - (a: consuming Tensor, b: Float) -> Tensor {
+        let inPlace = isWritableInPlace(&a)
+        return binary(.subtract, a, Tensor(b), writingInto: inPlace ? .a : nil)
+    }
+    /// `a` minus every element of `b`; in `b`'s buffer when nothing else holds it.
+    public static func - (a: Float, b: consuming Tensor) -> Tensor {
+        let inPlace = isWritableInPlace(&b)
+        return binary(.subtract, Tensor(a), b, writingInto: inPlace ? .b : nil)
+    }
     /// Every element of `a` times `b`.
     public static func * (a: Tensor, b: Float) -> Tensor { binary(.multiply, a, Tensor(b)) }
     /// `a` times every element of `b`.
@@ -37,12 +55,34 @@ extension Tensor {
     /// `a` divided by every element of `b`.
     public static func / (a: Float, b: Tensor) -> Tensor { binary(.divide, Tensor(a), b) }
 
-    /// `a op b` broadcast, recorded when an input requires a gradient.
-    private static func binary(_ op: BinaryOperation, _ a: Tensor, _ b: Tensor) -> Tensor {
+    /// The operand of `+` or `-` whose buffer takes the result.
+    private enum Operand { case a, b }
+
+    /// Whether the result of `+` or `-` may be written over `operand`'s values, given that
+    /// the operation has its shape: nothing but this reference holds the tensor or its storage
+    /// (no other tensor, view or node can see the values change: `+` and `-` save no input),
+    /// and it is not a leaf whose gradient is wanted (its hooks would see its values).
+    private static func isWritableInPlace(_ operand: inout Tensor) -> Bool {
+        (operand.gradientNode != nil || !operand.requiresGradient)
+            && isKnownUniquelyReferenced(&operand) && isKnownUniquelyReferenced(&operand.storage)
+    }
+
+    /// `a op b` broadcast, recorded when an input requires a gradient; written into the
+    /// buffer of `inPlace` when it has the result's shape (the kernel reads each element
+    /// before it writes it), the result then a new tensor on that storage.
+    private static func binary(_ op: BinaryOperation, _ a: Tensor, _ b: Tensor,
+                               writingInto inPlace: Operand? = nil) -> Tensor {
         // The shapes read once: each read of a class's array property retains and releases it.
         let aShape = a.shape, bShape = b.shape
         let shape = Broadcasting.shape(aShape, bShape, operation: op.symbol)
-        let result = Tensor(uninitializedShape: shape)
+        let result: Tensor
+        if let inPlace, (inPlace == .a ? aShape : bShape) == shape {
+            let target = inPlace == .a ? a : b
+            result = Tensor(shape: shape, storage: target.storage, value: target.value)
+            result.countInPlaceWrite()
+        } else {
+            result = Tensor(uninitializedShape: shape)
+        }
         Broadcasting.withLayout(of: aShape, bShape, in: shape,
                                 operation: op.symbol) { rank, shape, aStrides, bStrides in
             ck_binary(op.kernel, rank, shape, a.value, aStrides, b.value, bStrides, 0,
