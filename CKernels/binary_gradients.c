@@ -1,13 +1,16 @@
 /* Both operands' gradients of a binary operation on two tensors of the same shape in one
  * pass over dy, a and b (ck_binary_gradients): the terms of ck_binary_gradient (broadcast.c,
  * binary_terms.h), added per element in the order of its two calls, b's gradient then a's,
- * so the bits are the same; each array is read once instead of once per gradient. */
+ * so the bits are the same; each array is read once instead of once per gradient. For /, the
+ * quotient a / b, when given, is read instead of a (b's term then divides once: dy / b,
+ * which a's term shares). */
 #include "binary_terms.h"
 #include "ckernels.h"
 #include "threading.h"
 
 typedef struct {
     ck_binary_op op;
+    int quotient_given; /* for /: a holds a / b */
     int accumulate_a, accumulate_b;
     const float *dy, *a, *b;
     float *da, *db;
@@ -55,7 +58,12 @@ static inline __attribute__((always_inline)) void gradients_kind(
     case CK_BINARY_MULTIPLY:                                                                       \
         gradients_kind(TERM_DY_TIMES_B, TERM_DY_TIMES_A, same, g, begin, end);                     \
         break;                                                                                     \
-    default: gradients_kind(TERM_DY_OVER_B, TERM_QUOTIENT_B, same, g, begin, end); break;          \
+    default:                                                                                       \
+        if (g->quotient_given)                                                                     \
+            gradients_kind(TERM_DY_OVER_B, TERM_QUOTIENT_B_GIVEN, same, g, begin, end);            \
+        else                                                                                       \
+            gradients_kind(TERM_DY_OVER_B, TERM_QUOTIENT_B, same, g, begin, end);                  \
+        break;                                                                                     \
     }
 
 CK_VECTORIZED static void gradients_range(const void *args, int64_t begin, int64_t end) {
@@ -70,12 +78,14 @@ CK_VECTORIZED static void gradients_range(const void *args, int64_t begin, int64
 #undef WITH_TERMS
 
 void ck_binary_gradients(ck_binary_op op, int64_t n, const float *dy, const float *a,
-                         const float *b, int accumulate_a, float *da, int accumulate_b,
-                         float *db) {
+                         const float *b, const float *quotient, int accumulate_a, float *da,
+                         int accumulate_b, float *db) {
     if (op < CK_BINARY_ADD || op > CK_BINARY_DIVIDE) return;
+    const int quotient_given = op == CK_BINARY_DIVIDE && quotient;
+    if (quotient_given) a = quotient;
     /* + and - read neither operand: dy stands in for a NULL one (never used). */
     if (!a) a = dy;
     if (!b) b = dy;
-    gradients_args args = {op, accumulate_a, accumulate_b, dy, a, b, da, db};
+    gradients_args args = {op, quotient_given, accumulate_a, accumulate_b, dy, a, b, da, db};
     ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS), gradients_range, &args);
 }

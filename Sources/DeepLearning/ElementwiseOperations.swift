@@ -89,7 +89,7 @@ extension Tensor {
                       result.value)
         }
         if recordsGradient(a, b) {
-            result.attach(BinaryNode(op, a, b, shapes: (aShape, bShape), outputShape: shape))
+            result.attach(BinaryNode(op, a, b, shapes: (aShape, bShape), output: result))
         }
         return result
     }
@@ -119,7 +119,9 @@ enum BinaryOperation {
 }
 
 /// The backward pass of `a op b`: each input's gradient summed over the dimensions it was
-/// broadcast along (`ck_binary_gradient`). Saves the inputs for `*` and `/`. The gradient of
+/// broadcast along (`ck_binary_gradient`). Saves the inputs for `*` and `/`, and for `/` of
+/// two inputs of the output's shape that both need a gradient, the output too (b's gradient
+/// then divides once instead of twice, `backwardBothInOnePass`). The gradient of
 /// `a` in `a + b` and `a - b`, when `a` has the output's shape, is the output's gradient
 /// itself, passed on without a copy (`passGradient(_:owned:toInput:)`); that of a bias `b`
 /// (`[n]` added to every row of `[..., n]`) is the layers' bias gradient (`ck_bias_grad`:
@@ -130,14 +132,26 @@ final class BinaryNode: GradientNode {
     /// and `/` have them).
     private let shapes: (a: [Int], b: [Int])?
 
-    /// The node of `a op b`, the inputs of shapes `shapes`, the output of `outputShape`.
+    /// The node of `a op b`, the inputs of shapes `shapes`, giving `output`.
     init(_ op: BinaryOperation, _ a: Tensor, _ b: Tensor, shapes: (a: [Int], b: [Int]),
-         outputShape: [Int]) {
+         output: Tensor) {
         self.op = op
         let savesInputs = op == .multiply || op == .divide
         self.shapes = savesInputs ? nil : shapes
+        let outputShape = output.shape
         super.init(op.symbol, input: a, b, saving: savesInputs ? a : nil, savesInputs ? b : nil,
                    outputShape: outputShape)
+        if op == .divide, shapes.a == outputShape, shapes.b == outputShape,
+           bothInputsNeedGradients {
+            save(output)
+        }
+    }
+
+    /// Whether both inputs need a gradient (have an edge).
+    private var bothInputsNeedGradients: Bool {
+        if case .none = input(0) { return false }
+        if case .none = input(1) { return false }
+        return true
     }
 
     override func backward(_ outputGradient: Tensor) {
@@ -176,22 +190,23 @@ final class BinaryNode: GradientNode {
 
     /// For inputs of the output's shape that both need a gradient, unless a's gradient is the
     /// output's gradient handed over (`passGradient`): both gradients in one pass over dy and
-    /// the saved `a` and `b` (`ck_binary_gradients`: the same bits as a pass for each, b's
-    /// first); `x * x` adds both terms to x's gradient in it. Returns false, having done
-    /// nothing, otherwise.
+    /// the saved `a` and `b`, and for `/` the saved output (`ck_binary_gradients`: the same
+    /// bits as a pass for each, b's first); `x * x` adds both terms to x's gradient in it.
+    /// Returns false, having done nothing, otherwise.
     private func backwardBothInOnePass(_ outputGradient: Tensor, _ a: UnsafeMutablePointer<Float>?,
                                        _ b: UnsafeMutablePointer<Float>?) -> Bool {
-        guard outputGradient.count > 0 else { return false }
-        if case .none = input(0) { return false }
-        if case .none = input(1) { return false }
+        guard outputGradient.count > 0, bothInputsNeedGradients else { return false }
         if (op == .add || op == .subtract) && handsOver(owned: ownsOutputGradient, toInput: 0) {
             return false
         }
+        // The quotient a / b, saved for `/` unless something wrote to it since.
+        let quotient = op == .divide ? savedValueIfUnchanged(2) : nil
         // b's target first, as the passes one by one take them: for x * x, the second is the
         // same buffer, to be added to.
         let db = gradientTarget(forInput: 1)!, da = gradientTarget(forInput: 0)!
         ck_binary_gradients(op.kernel, Int64(outputGradient.count), outputGradient.value, a, b,
-                            da.accumulateFlag, da.buffer, db.accumulateFlag, db.buffer)
+                            quotient, da.accumulateFlag, da.buffer, db.accumulateFlag,
+                            db.buffer)
         return true
     }
 }

@@ -210,6 +210,28 @@ final class ElementwiseOperationTests: XCTestCase {
         XCTAssertEqual(runs[0], runs[1])
     }
 
+    /// `a / b` saves its quotient for b's gradient (no second division); written to before the
+    /// backward pass, the quotient is computed again from a and b: the same bits either way,
+    /// −((dy / b) · (a / b)) and dy / b.
+    func testAQuotientWrittenToIsComputedAgainForTheGradients() {
+        let n = 100
+        let values = (0..<3).map { _ in (0..<n).map { _ in Float.random(in: 0.5..<2, using: &generator) } }
+        let dy = Tensor(shape: [n], values: values[2])
+        for writes in [false, true] {
+            let a = Tensor(shape: [n], values: values[0], requiresGradient: true)
+            let b = Tensor(shape: [n], values: values[1], requiresGradient: true)
+            let y = a / b
+            if writes { y.withUnsafeMutableBufferPointer { $0.update(repeating: 3) } }
+            y.backward(dy)
+            let expectedA = (0..<n).map { values[2][$0] / values[1][$0] }
+            let expectedB = (0..<n).map {
+                -((values[2][$0] / values[1][$0]) * (values[0][$0] / values[1][$0]))
+            }
+            XCTAssertEqual(a.gradients.map(\.bitPattern), expectedA.map(\.bitPattern), "written: \(writes)")
+            XCTAssertEqual(b.gradients.map(\.bitPattern), expectedB.map(\.bitPattern), "written: \(writes)")
+        }
+    }
+
     /// `x + bias` gives the bias the sums of dy's columns in float in row order and x dy, each
     /// added to the gradient already there (a second backward pass). The same bits on 1 and 2
     /// threads (65,536 elements).
