@@ -46,8 +46,9 @@ void ck_binary(ck_binary_op op, int rank, const int64_t *shape, const float *a,
 /* The gradient of operand `operand` (0: a, 1: b) of ck_binary's out = a op b from dy (dense,
  * `shape`): for each element of that operand, the sum over the output elements that read it of
  *   +: dy;  -: dy (a), -dy (b);  *: dy * b (a), dy * a (b);  /: dy / b (a), -dy * a / b^2 (b)
- * (the last computed as -((dy / b) * (a / b)), each quotient rounded, b^2 never formed) into dx, which is laid out as the operand (dx's element for output index i is at the
- * operand's offset for i). Each element the operand was broadcast to is a sum, on one thread,
+ * (the last as -((dy / b) * (a / b)), each quotient rounded, b^2 never formed) into dx, which
+ * is laid out as the operand (dx's element for output index i is at the operand's offset for
+ * i). Each element the operand was broadcast to is a sum, on one thread,
  * in double, of its terms (float) over the output elements, rounded to float once: the same
  * bits whatever the thread count or instruction set. Where dx keeps the last dimension (of
  * more than one element), the terms add in row-major order (after dx's value when

@@ -30,7 +30,8 @@ final class InPlaceArithmeticTests: XCTestCase {
             let separate = withExtendedLifetime(kept) { form(kept, c2) }
             XCTAssertNotEqual(separate.value, kept.value, "\(name): a kept operand's buffer")
             XCTAssertEqual(kept.values, keptValues, "\(name): the kept operand's values")
-            XCTAssertEqual(inPlace.values.map(\.bitPattern), separate.values.map(\.bitPattern), name)
+            XCTAssertEqual(inPlace.values.map(\.bitPattern), separate.values.map(\.bitPattern),
+                           name)
             inPlace.backward(dy)
             separate.backward(dy)
             XCTAssertEqual(b1.gradients.map(\.bitPattern), b2.gradients.map(\.bitPattern), name)
