@@ -1,13 +1,16 @@
 /* Both operands' gradients of a binary operation on two tensors of the same shape in one
  * pass over dy, a and b (ck_binary_gradients): the terms of ck_binary_gradient (broadcast.c,
  * binary_terms.h), added per element in the order of its two calls, b's gradient then a's,
- * so the bits are the same; each array is read once instead of once per gradient. */
+ * so the bits are the same; each array is read once instead of once per gradient. For /, the
+ * quotient a / b, when given, is read instead of a (b's term then divides once: dy / b,
+ * which a's term shares). */
 #include "binary_terms.h"
 #include "ckernels.h"
 #include "threading.h"
 
 typedef struct {
     ck_binary_op op;
+    int quotient_given; /* for /: a holds a / b */
     int accumulate_a, accumulate_b;
     const float *dy, *a, *b;
     float *da, *db;
@@ -27,18 +30,23 @@ static inline __attribute__((always_inline)) void gradients_kind(
     int64_t end) {
     const float *restrict dy = g->dy, *restrict a = g->a, *restrict b = g->b;
     const int accumulate_a = g->accumulate_a, accumulate_b = g->accumulate_b;
+    /* Both terms before either store, so that what they share (dy / b for /) is computed
+     * once. */
     if (same_target) {
         float *restrict d = g->da;
         for (int64_t i = begin; i < end; i++) {
-            const float first = added(accumulate_b, d[i], term(kind_b, dy[i], a[i], b[i]));
-            d[i] = added(accumulate_a, first, term(kind_a, dy[i], a[i], b[i]));
+            const float term_b = term(kind_b, dy[i], a[i], b[i]);
+            const float term_a = term(kind_a, dy[i], a[i], b[i]);
+            d[i] = added(accumulate_a, added(accumulate_b, d[i], term_b), term_a);
         }
         return;
     }
     float *restrict da = g->da, *restrict db = g->db;
     for (int64_t i = begin; i < end; i++) {
-        db[i] = added(accumulate_b, db[i], term(kind_b, dy[i], a[i], b[i]));
-        da[i] = added(accumulate_a, da[i], term(kind_a, dy[i], a[i], b[i]));
+        const float term_b = term(kind_b, dy[i], a[i], b[i]);
+        const float term_a = term(kind_a, dy[i], a[i], b[i]);
+        db[i] = added(accumulate_b, db[i], term_b);
+        da[i] = added(accumulate_a, da[i], term_a);
     }
 }
 
@@ -50,7 +58,12 @@ static inline __attribute__((always_inline)) void gradients_kind(
     case CK_BINARY_MULTIPLY:                                                                       \
         gradients_kind(TERM_DY_TIMES_B, TERM_DY_TIMES_A, same, g, begin, end);                     \
         break;                                                                                     \
-    default: gradients_kind(TERM_DY_OVER_B, TERM_QUOTIENT_B, same, g, begin, end); break;          \
+    default:                                                                                       \
+        if (g->quotient_given)                                                                     \
+            gradients_kind(TERM_DY_OVER_B, TERM_QUOTIENT_B_GIVEN, same, g, begin, end);            \
+        else                                                                                       \
+            gradients_kind(TERM_DY_OVER_B, TERM_QUOTIENT_B, same, g, begin, end);                  \
+        break;                                                                                     \
     }
 
 CK_VECTORIZED static void gradients_range(const void *args, int64_t begin, int64_t end) {
@@ -65,12 +78,14 @@ CK_VECTORIZED static void gradients_range(const void *args, int64_t begin, int64
 #undef WITH_TERMS
 
 void ck_binary_gradients(ck_binary_op op, int64_t n, const float *dy, const float *a,
-                         const float *b, int accumulate_a, float *da, int accumulate_b,
-                         float *db) {
+                         const float *b, const float *quotient, int accumulate_a, float *da,
+                         int accumulate_b, float *db) {
     if (op < CK_BINARY_ADD || op > CK_BINARY_DIVIDE) return;
+    const int quotient_given = op == CK_BINARY_DIVIDE && quotient;
+    if (quotient_given) a = quotient;
     /* + and - read neither operand: dy stands in for a NULL one (never used). */
     if (!a) a = dy;
     if (!b) b = dy;
-    gradients_args args = {op, accumulate_a, accumulate_b, dy, a, b, da, db};
+    gradients_args args = {op, quotient_given, accumulate_a, accumulate_b, dy, a, b, da, db};
     ck_parallel_for(n, 16, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS), gradients_range, &args);
 }

@@ -13,8 +13,12 @@ enum {
     TERM_DY_TIMES_B,      /* dy * b: a of * */
     TERM_DY_TIMES_A,      /* dy * a: b of * */
     TERM_DY_OVER_B,       /* dy / b: a of / */
-    TERM_QUOTIENT_B,      /* -dy * ((a / b) / b): b of /, PyTorch's order (b * b would
-                             overflow or underflow where the gradient does not) */
+    TERM_QUOTIENT_B,      /* -(dy / b) * (a / b): b of /. dy / b is a's term, computed
+                             once where a pass takes both; b * b is never formed (it would
+                             overflow or underflow where the gradient does not). */
+    TERM_QUOTIENT_B_GIVEN, /* -(dy / b) * q, q = a / b as the forward computed it, passed in
+                              a's place: TERM_QUOTIENT_B's bits without its second division
+                              (binary_gradients.c only) */
     TERM_KINDS
 };
 
@@ -29,7 +33,8 @@ static inline __attribute__((always_inline)) float term(int kind, float dy, floa
     case TERM_DY_TIMES_B: return dy * b;
     case TERM_DY_TIMES_A: return dy * a;
     case TERM_DY_OVER_B: return dy / b;
-    default: return -dy * ((a / b) / b);
+    case TERM_QUOTIENT_B_GIVEN: return -((dy / b) * a);
+    default: return -((dy / b) * (a / b));
     }
 }
 

@@ -102,12 +102,27 @@ static inline __attribute__((always_inline)) void walk_row_strided(
     }
 }
 
-/* walk_row_strided, compiled for the usual strides where the target is dense. */
+/* walk_row_strided, compiled for the usual strides where the target is dense. A forward
+ * operand that is the target itself (ck_binary in place, out = a or out = b) is passed as
+ * the target, so that the compiler sees one array: for two pointers it checks at run time
+ * whether the arrays overlap, and as they do, it would run the loop's scalar form. */
 static inline __attribute__((always_inline)) void walk_row(
     int kind, int64_t n, const float *dy, int64_t sd, const float *a, int64_t sa,
     const float *b, int64_t sb, float *t, int64_t st, int accumulate) {
     if (st != 1) {
         walk_row_strided(kind, n, dy, sd, a, sa, b, sb, t, st, accumulate);
+        return;
+    }
+    if (!term_may_sum(kind) && a == t && sa == 1) {
+#define ROW(SD, SA, SB) walk_row_strided(kind, n, dy, SD, t, 1, b, SB, t, 1, accumulate)
+        WITH_UNIT_STRIDES(kind, sd, 1, sb, ROW);
+#undef ROW
+        return;
+    }
+    if (!term_may_sum(kind) && b == t && sb == 1) {
+#define ROW(SD, SA, SB) walk_row_strided(kind, n, dy, SD, a, SA, t, 1, t, 1, accumulate)
+        WITH_UNIT_STRIDES(kind, sd, sa, 1, ROW);
+#undef ROW
         return;
     }
 #define ROW(SD, SA, SB) walk_row_strided(kind, n, dy, SD, a, SA, b, SB, t, 1, accumulate)

@@ -44,6 +44,7 @@ static inline __attribute__((always_inline)) void subtract_row_max(int64_t class
 static inline __attribute__((always_inline)) void shifted_exp(int64_t n, const float *z,
                                                               float shift, float *e) {
 #pragma omp simd
+#pragma clang loop interleave_count(4)
     for (int64_t k = 0; k < n; k++) e[k] = exp_nonpositive(z[k] - shift);
 }
 
@@ -58,7 +59,7 @@ static inline __attribute__((always_inline)) double row_sum(int64_t n, const flo
 
 typedef struct {
     int64_t classes;
-    int accumulate;  /* ck_log_softmax_backward's */
+    int accumulate;  /* backward: add to dx instead of overwriting it */
     const float *x;  /* forward: the input; backward: the output y */
     const float *dy; /* backward only */
     float *out;      /* forward: the output; backward: dx */
@@ -99,8 +100,8 @@ void ck_softmax(int64_t rows, int64_t classes, const float *logits, float *probs
                     softmax_rows, &args);
 }
 
-/* dx = y * (dy - sum of dy * y), the sum of the exact products rounded to float once. dx may
- * be dy: each element is read before it is written. */
+/* dx (+)= y * (dy - sum of dy * y), the sum of the exact products rounded to float once. dx
+ * may be dy: each element is read before it is written. */
 CK_VECTORIZED static void softmax_backward_rows(const void *args, int64_t begin, int64_t end) {
     const softmax_args *a = args;
     const int64_t classes = a->classes;
@@ -109,14 +110,17 @@ CK_VECTORIZED static void softmax_backward_rows(const void *args, int64_t begin,
         float *dx = a->out + i * classes;
         const float dot = (float)row_sum(classes, dy, y);
 #pragma omp simd
-        for (int64_t j = 0; j < classes; j++) dx[j] = y[j] * (dy[j] - dot);
+        for (int64_t j = 0; j < classes; j++) {
+            const float g = y[j] * (dy[j] - dot);
+            dx[j] = a->accumulate ? dx[j] + g : g;
+        }
     }
 }
 
 void ck_softmax_backward(int64_t rows, int64_t classes, const float *y, const float *dy,
-                         float *dx) {
+                         int accumulate, float *dx) {
     if (classes == 0) return; /* no elements: form no pointer from y, dy or dx */
-    softmax_args args = {classes, 0, y, dy, dx};
+    softmax_args args = {classes, accumulate, y, dy, dx};
     ck_parallel_for(rows, 1, ck_threads_for(rows * classes, CK_PARALLEL_MIN_ELEMENTS),
                     softmax_backward_rows, &args);
 }
@@ -183,6 +187,8 @@ CK_VECTORIZED static void log_softmax_backward_rows(const void *args, int64_t be
         const float *y = a->x + i * classes, *dy = a->dy + i * classes;
         float *dx = a->out + i * classes;
         const float sum = (float)row_sum(classes, dy, 0);
+#pragma omp simd
+#pragma clang loop interleave_count(4)
         for (int64_t j = 0; j < classes; j++) {
             float g = dy[j] - exp_nonpositive(y[j]) * sum;
             dx[j] = a->accumulate ? dx[j] + g : g;

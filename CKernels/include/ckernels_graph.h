@@ -46,8 +46,9 @@ void ck_binary(ck_binary_op op, int rank, const int64_t *shape, const float *a,
 /* The gradient of operand `operand` (0: a, 1: b) of ck_binary's out = a op b from dy (dense,
  * `shape`): for each element of that operand, the sum over the output elements that read it of
  *   +: dy;  -: dy (a), -dy (b);  *: dy * b (a), dy * a (b);  /: dy / b (a), -dy * a / b^2 (b)
- * into dx, which is laid out as the operand (dx's element for output index i is at the
- * operand's offset for i). Each element the operand was broadcast to is a sum, on one thread,
+ * (the last as -((dy / b) * (a / b)), each quotient rounded, b^2 never formed) into dx, which
+ * is laid out as the operand (dx's element for output index i is at the operand's offset for
+ * i). Each element the operand was broadcast to is a sum, on one thread,
  * in double, of its terms (float) over the output elements, rounded to float once: the same
  * bits whatever the thread count or instruction set. Where dx keeps the last dimension (of
  * more than one element), the terms add in row-major order (after dx's value when
@@ -65,11 +66,14 @@ void ck_binary_gradient(ck_binary_op op, int operand, int rank, const int64_t *s
 /* Both operands' gradients of ck_binary's out = a op b for dy, a and b of n elements each, no
  * broadcasting, in one pass: db (+)= then da (+)= ck_binary_gradient's terms, per element, in
  * this order; the same bits as ck_binary_gradient for b then for a. a and b may be NULL for
- * + and - (not read). da and db may be the same array (an operand used twice, x * x: it gets
- * both terms, b's first); neither may overlap dy, a or b. */
+ * + and - (not read). For /, quotient may be ck_binary's out = a / b (n elements), read in
+ * place of a (which may then be NULL): the same bits, one division fewer per element; NULL
+ * otherwise (ignored for the other operations). da and db may be the same array (an operand
+ * used twice, x * x: it gets both terms, b's first); neither may overlap dy, a, b or
+ * quotient. */
 void ck_binary_gradients(ck_binary_op op, int64_t n, const float *dy, const float *a,
-                         const float *b, int accumulate_a, float *da, int accumulate_b,
-                         float *db);
+                         const float *b, const float *quotient, int accumulate_a, float *da,
+                         int accumulate_b, float *db);
 
 /* y (+)= scale * (x summed over the dimensions where y_strides is 0), for x dense of `shape`:
  * the sum of an axis (y_strides 0 along it), the reduction of a broadcast operand's gradient.

@@ -42,10 +42,11 @@ int ck_softmax_cross_entropy(int64_t rows, int64_t classes, const float *logits,
 void ck_softmax(int64_t rows, int64_t classes, const float *logits, float *probs);
 
 /* Backward of a row-wise softmax over a dense rows x classes matrix, from its output y:
- * dx[i][j] = y[i][j] * (dy[i][j] - sum over k of dy[i][k] * y[i][k]), the sum of the exact
- * products in double as ck_softmax's sums, rounded to float once. dx may be dy. */
+ * dx[i][j] (+)= y[i][j] * (dy[i][j] - sum over k of dy[i][k] * y[i][k]), the sum of the
+ * exact products in double as ck_softmax's sums, rounded to float once; added to dx when
+ * accumulate is nonzero, else written. dx may be dy. */
 void ck_softmax_backward(int64_t rows, int64_t classes, const float *y, const float *dy,
-                         float *dx);
+                         int accumulate, float *dx);
 
 /* Multi-class hinge loss, PyTorch's MultiMarginLoss with p = 1, margin 1, no class weights,
  * mean reduction, over a dense rows x classes matrix of scores x and one label per row:

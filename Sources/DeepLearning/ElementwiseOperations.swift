@@ -8,26 +8,44 @@ extension Tensor {
     ///
     /// `a` is taken over (`consuming`): when it is a 2-D product that nothing else holds, as
     /// in `matmul(x, w) + b`, the bias is added in its buffer and joins its node
-    /// (`MatrixProductNode.fusingBias(into:_:)`).
+    /// (`MatrixProductNode.fusingBias(into:_:)`); otherwise, when nothing else holds it and
+    /// it has the result's shape, the sum is written into its buffer (`isWritableInPlace`).
     public static func + (a: consuming Tensor, b: Tensor) -> Tensor {
         if MatrixProductNode.fusingBias(into: &a, b) { return a }
-        return binary(.add, a, b)
+        let inPlace = isWritableInPlace(&a)
+        return binary(.add, a, b, writingInto: inPlace ? .a : nil)
     }
-    /// Element-wise difference, broadcast.
-    public static func - (a: Tensor, b: Tensor) -> Tensor { binary(.subtract, a, b) }
+    /// Element-wise difference, broadcast; written into `a`'s buffer when nothing else holds
+    /// it and it has the result's shape (`isWritableInPlace`).
+    public static func - (a: consuming Tensor, b: Tensor) -> Tensor {
+        let inPlace = isWritableInPlace(&a)
+        return binary(.subtract, a, b, writingInto: inPlace ? .a : nil)
+    }
     /// Element-wise product, broadcast.
     public static func * (a: Tensor, b: Tensor) -> Tensor { binary(.multiply, a, b) }
     /// Element-wise quotient, broadcast.
     public static func / (a: Tensor, b: Tensor) -> Tensor { binary(.divide, a, b) }
 
-    /// `a` plus `b` in every element.
-    public static func + (a: Tensor, b: Float) -> Tensor { binary(.add, a, Tensor(b)) }
-    /// `a` plus `b` in every element.
-    public static func + (a: Float, b: Tensor) -> Tensor { binary(.add, Tensor(a), b) }
-    /// `a` minus `b` in every element.
-    public static func - (a: Tensor, b: Float) -> Tensor { binary(.subtract, a, Tensor(b)) }
-    /// `a` minus every element of `b`.
-    public static func - (a: Float, b: Tensor) -> Tensor { binary(.subtract, Tensor(a), b) }
+    /// `a` plus `b` in every element; in `a`'s buffer when nothing else holds it.
+    public static func + (a: consuming Tensor, b: Float) -> Tensor {
+        let inPlace = isWritableInPlace(&a)
+        return binary(.add, a, Tensor(b), writingInto: inPlace ? .a : nil)
+    }
+    /// `a` plus `b` in every element; in `b`'s buffer when nothing else holds it.
+    public static func + (a: Float, b: consuming Tensor) -> Tensor {
+        let inPlace = isWritableInPlace(&b)
+        return binary(.add, Tensor(a), b, writingInto: inPlace ? .b : nil)
+    }
+    /// `a` minus `b` in every element; in `a`'s buffer when nothing else holds it.
+    public static func - (a: consuming Tensor, b: Float) -> Tensor {
+        let inPlace = isWritableInPlace(&a)
+        return binary(.subtract, a, Tensor(b), writingInto: inPlace ? .a : nil)
+    }
+    /// `a` minus every element of `b`; in `b`'s buffer when nothing else holds it.
+    public static func - (a: Float, b: consuming Tensor) -> Tensor {
+        let inPlace = isWritableInPlace(&b)
+        return binary(.subtract, Tensor(a), b, writingInto: inPlace ? .b : nil)
+    }
     /// Every element of `a` times `b`.
     public static func * (a: Tensor, b: Float) -> Tensor { binary(.multiply, a, Tensor(b)) }
     /// `a` times every element of `b`.
@@ -37,19 +55,41 @@ extension Tensor {
     /// `a` divided by every element of `b`.
     public static func / (a: Float, b: Tensor) -> Tensor { binary(.divide, Tensor(a), b) }
 
-    /// `a op b` broadcast, recorded when an input requires a gradient.
-    private static func binary(_ op: BinaryOperation, _ a: Tensor, _ b: Tensor) -> Tensor {
+    /// The operand of `+` or `-` whose buffer takes the result.
+    private enum Operand { case a, b }
+
+    /// Whether the result of `+` or `-` may be written over `operand`'s values, given that
+    /// the operation has its shape: nothing but this reference holds the tensor or its storage
+    /// (no other tensor, view or node can see the values change: `+` and `-` save no input),
+    /// and it is not a leaf whose gradient is wanted (its hooks would see its values).
+    private static func isWritableInPlace(_ operand: inout Tensor) -> Bool {
+        (operand.gradientNode != nil || !operand.requiresGradient)
+            && isKnownUniquelyReferenced(&operand) && isKnownUniquelyReferenced(&operand.storage)
+    }
+
+    /// `a op b` broadcast, recorded when an input requires a gradient; written into the
+    /// buffer of `inPlace` when it has the result's shape (the kernel reads each element
+    /// before it writes it), the result then a new tensor on that storage.
+    private static func binary(_ op: BinaryOperation, _ a: Tensor, _ b: Tensor,
+                               writingInto inPlace: Operand? = nil) -> Tensor {
         // The shapes read once: each read of a class's array property retains and releases it.
         let aShape = a.shape, bShape = b.shape
         let shape = Broadcasting.shape(aShape, bShape, operation: op.symbol)
-        let result = Tensor(uninitializedShape: shape)
+        let result: Tensor
+        if let inPlace, (inPlace == .a ? aShape : bShape) == shape {
+            let target = inPlace == .a ? a : b
+            result = Tensor(shape: shape, storage: target.storage, value: target.value)
+            result.countInPlaceWrite()
+        } else {
+            result = Tensor(uninitializedShape: shape)
+        }
         Broadcasting.withLayout(of: aShape, bShape, in: shape,
                                 operation: op.symbol) { rank, shape, aStrides, bStrides in
             ck_binary(op.kernel, rank, shape, a.value, aStrides, b.value, bStrides, 0,
                       result.value)
         }
         if recordsGradient(a, b) {
-            result.attach(BinaryNode(op, a, b, shapes: (aShape, bShape), outputShape: shape))
+            result.attach(BinaryNode(op, a, b, shapes: (aShape, bShape), output: result))
         }
         return result
     }
@@ -79,7 +119,9 @@ enum BinaryOperation {
 }
 
 /// The backward pass of `a op b`: each input's gradient summed over the dimensions it was
-/// broadcast along (`ck_binary_gradient`). Saves the inputs for `*` and `/`. The gradient of
+/// broadcast along (`ck_binary_gradient`). Saves the inputs for `*` and `/`, and for `/` of
+/// two inputs of the output's shape that both need a gradient, the output too (b's gradient
+/// then divides once instead of twice, `backwardBothInOnePass`). The gradient of
 /// `a` in `a + b` and `a - b`, when `a` has the output's shape, is the output's gradient
 /// itself, passed on without a copy (`passGradient(_:owned:toInput:)`); that of a bias `b`
 /// (`[n]` added to every row of `[..., n]`) is the layers' bias gradient (`ck_bias_grad`:
@@ -90,14 +132,26 @@ final class BinaryNode: GradientNode {
     /// and `/` have them).
     private let shapes: (a: [Int], b: [Int])?
 
-    /// The node of `a op b`, the inputs of shapes `shapes`, the output of `outputShape`.
+    /// The node of `a op b`, the inputs of shapes `shapes`, giving `output`.
     init(_ op: BinaryOperation, _ a: Tensor, _ b: Tensor, shapes: (a: [Int], b: [Int]),
-         outputShape: [Int]) {
+         output: Tensor) {
         self.op = op
         let savesInputs = op == .multiply || op == .divide
         self.shapes = savesInputs ? nil : shapes
+        let outputShape = output.shape
         super.init(op.symbol, input: a, b, saving: savesInputs ? a : nil, savesInputs ? b : nil,
                    outputShape: outputShape)
+        if op == .divide, shapes.a == outputShape, shapes.b == outputShape,
+           bothInputsNeedGradients {
+            save(output)
+        }
+    }
+
+    /// Whether both inputs need a gradient (have an edge).
+    private var bothInputsNeedGradients: Bool {
+        if case .none = input(0) { return false }
+        if case .none = input(1) { return false }
+        return true
     }
 
     override func backward(_ outputGradient: Tensor) {
@@ -136,22 +190,23 @@ final class BinaryNode: GradientNode {
 
     /// For inputs of the output's shape that both need a gradient, unless a's gradient is the
     /// output's gradient handed over (`passGradient`): both gradients in one pass over dy and
-    /// the saved `a` and `b` (`ck_binary_gradients`: the same bits as a pass for each, b's
-    /// first); `x * x` adds both terms to x's gradient in it. Returns false, having done
-    /// nothing, otherwise.
+    /// the saved `a` and `b`, and for `/` the saved output (`ck_binary_gradients`: the same
+    /// bits as a pass for each, b's first); `x * x` adds both terms to x's gradient in it.
+    /// Returns false, having done nothing, otherwise.
     private func backwardBothInOnePass(_ outputGradient: Tensor, _ a: UnsafeMutablePointer<Float>?,
                                        _ b: UnsafeMutablePointer<Float>?) -> Bool {
-        guard outputGradient.count > 0 else { return false }
-        if case .none = input(0) { return false }
-        if case .none = input(1) { return false }
+        guard outputGradient.count > 0, bothInputsNeedGradients else { return false }
         if (op == .add || op == .subtract) && handsOver(owned: ownsOutputGradient, toInput: 0) {
             return false
         }
+        // The quotient a / b, saved for `/` unless something wrote to it since.
+        let quotient = op == .divide ? savedValueIfUnchanged(2) : nil
         // b's target first, as the passes one by one take them: for x * x, the second is the
         // same buffer, to be added to.
         let db = gradientTarget(forInput: 1)!, da = gradientTarget(forInput: 0)!
         ck_binary_gradients(op.kernel, Int64(outputGradient.count), outputGradient.value, a, b,
-                            da.accumulateFlag, da.buffer, db.accumulateFlag, db.buffer)
+                            quotient, da.accumulateFlag, da.buffer, db.accumulateFlag,
+                            db.buffer)
         return true
     }
 }

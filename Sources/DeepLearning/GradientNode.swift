@@ -220,6 +220,14 @@ public class GradientNode {
         return value
     }
 
+    /// The values of saved tensor `index` when there is one and nothing wrote to it since it
+    /// was saved, else nil: for a tensor the backward pass can do without (and recompute).
+    func savedValueIfUnchanged(_ index: Int) -> UnsafeMutablePointer<Float>? {
+        guard index < savedCount else { return nil }
+        let saved = saved(index)
+        return saved.isUnchanged ? saved.value : nil
+    }
+
     /// Stops with a message: saved tensor `index` was modified since it was saved.
     @inline(never)
     private func stopOnModified(_ index: Int) -> Never {

@@ -93,11 +93,8 @@ final class RowNormalizationNode: GradientNode {
         guard let target = gradientTarget(forInput: 0) else { return }
         let y = savedValue(0), dy = outputGradient.value
         let (rows, classes) = (Int64(rows), Int64(rows == 0 ? 0 : target.count / rows))
-        if operation == "softmax" {
-            target.overwriteOrAdd { dx in ck_softmax_backward(rows, classes, y, dy, dx) }
-        } else {
-            ck_log_softmax_backward(rows, classes, y, dy, target.accumulateFlag, target.buffer)
-        }
+        let backward = operation == "softmax" ? ck_softmax_backward : ck_log_softmax_backward
+        backward(rows, classes, y, dy, target.accumulateFlag, target.buffer)
     }
 }
 

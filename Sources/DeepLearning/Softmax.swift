@@ -34,7 +34,7 @@ public final class Softmax: Function {
         let output = requireLastOutput(output, matching: outputGradient, for: self)
         let inputGradient = Tensor.reusing(inputGradient, shape: output.shape)
         ck_softmax_backward(Int64(output.shape[0]), Int64(output.shape[1]), output.value,
-                            outputGradient.value, inputGradient.value)
+                            outputGradient.value, 0, inputGradient.value)
         self.inputGradient = inputGradient
         return inputGradient
     }

@@ -106,7 +106,7 @@ final class ActivationTests: XCTestCase {
             y.withUnsafeBufferPointer { ys in
                 dx.withUnsafeMutableBufferPointer {
                     ck_softmax_backward(Int64(rows), Int64(classes), ys.baseAddress,
-                                        UnsafePointer($0.baseAddress), $0.baseAddress)
+                                        UnsafePointer($0.baseAddress), 0, $0.baseAddress)
                 }
             }
             assertClose(dx, expected, tolerance: 1e-6, "softmax backward \(rows)x\(classes)")

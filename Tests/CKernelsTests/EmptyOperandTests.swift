@@ -44,7 +44,7 @@ final class EmptyOperandTests: XCTestCase {
         ck_transpose(2, 0, 3, nil, 1, nil)
         ck_max_axis(2, 3, 0, nil, nil, nil)
         ck_scatter_add_rows(3, 0, nil, nil, 2, 1, nil)
-        ck_softmax_backward(3, 0, nil, nil, nil)
+        ck_softmax_backward(3, 0, nil, nil, 0, nil)
         ck_log_softmax_backward(3, 0, nil, nil, 1, nil)
     }
 

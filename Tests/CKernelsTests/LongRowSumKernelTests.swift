@@ -42,7 +42,7 @@ final class LongRowSumKernelTests: XCTestCase {
         let dot = zip(dy, y).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
         let expected = zip(y, dy).map { Double($0) * (Double($1) - dot) }
         var dx = [Float](repeating: sentinel, count: classes)
-        ck_softmax_backward(1, Int64(classes), y, dy, &dx)
+        ck_softmax_backward(1, Int64(classes), y, dy, 0, &dx)
         assertClose(dx, expected, tolerance: ulps(3, of: expected))
     }
 

@@ -51,15 +51,26 @@ final class SoftmaxRowTests: XCTestCase {
                 }
             }
             var dx = [Float](repeating: sentinel, count: x.count)
-            ck_softmax_backward(Int64(rows), Int64(classes), probs, dy, &dx)
+            ck_softmax_backward(Int64(rows), Int64(classes), probs, dy, 0, &dx)
             assertClose(dx, dxSoftmax, tolerance: 4e-7, "softmax backward, " + what)
             var inPlace = dy
             inPlace.withUnsafeMutableBufferPointer {
-                ck_softmax_backward(Int64(rows), Int64(classes), probs, $0.baseAddress, $0.baseAddress)
+                ck_softmax_backward(Int64(rows), Int64(classes), probs, $0.baseAddress, 0,
+                                    $0.baseAddress)
             }
             assertBitwiseEqual(inPlace, dx, "softmax backward in place, " + what)
+            // Accumulating adds each element's gradient, as written, to what dx holds.
+            let start = randomFloats(x.count, using: &rng)
+            var added = start
+            ck_softmax_backward(Int64(rows), Int64(classes), probs, dy, 1, &added)
+            assertBitwiseEqual(added, zip(start, dx).map { $0 + $1 },
+                               "softmax backward accumulating, " + what)
             ck_log_softmax_backward(Int64(rows), Int64(classes), logProbs, dy, 0, &dx)
             assertClose(dx, dxLogSoftmax, tolerance: logTolerance, "log-softmax backward, " + what)
+            added = start
+            ck_log_softmax_backward(Int64(rows), Int64(classes), logProbs, dy, 1, &added)
+            assertBitwiseEqual(added, zip(start, dx).map { $0 + $1 },
+                               "log-softmax backward accumulating, " + what)
         }
     }
 
@@ -74,9 +85,9 @@ final class SoftmaxRowTests: XCTestCase {
                 let p = rowNormalization(ck_softmax, x, classes: classes)
                 let y = rowNormalization(ck_log_softmax, x, classes: classes)
                 let rows = Int64(count / classes)
-                var dp = [Float](repeating: sentinel, count: count)
+                var dp = [Float](repeating: 1, count: count)
                 var dz = [Float](repeating: 1, count: count)
-                ck_softmax_backward(rows, Int64(classes), p, dy, &dp)
+                ck_softmax_backward(rows, Int64(classes), p, dy, 1, &dp)
                 ck_log_softmax_backward(rows, Int64(classes), y, dy, 1, &dz)
                 return p + y + dp + dz
             }

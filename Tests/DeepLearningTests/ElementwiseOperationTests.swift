@@ -34,7 +34,7 @@ final class ElementwiseOperationTests: XCTestCase {
 
     /// The divisor's gradient −dy · a / b² where b² alone would overflow or underflow but the
     /// gradient does not: PyTorch's values (`(a / b).backward(dy)` with these a and b), computed
-    /// as it computes them, −dy · ((a / b) / b). Also broadcast (b summed over rows).
+    /// as −((dy / b) · (a / b)). Also broadcast (b summed over rows).
     func testQuotientGradientsOfLargeAndSmallDivisors() {
         let a = Tensor(shape: [2, 2], values: [1e-30, 1e30, 1e-30, 1e30], requiresGradient: true)
         let b = Tensor(shape: [2], values: [1e-25, 1e20], requiresGradient: true)
@@ -186,7 +186,7 @@ final class ElementwiseOperationTests: XCTestCase {
                 for i in 0..<n {
                     let (av, bv, d) = (values[0][i], values[1][i], values[2][i])
                     let timesA = d * av, timesB = d * bv, overB = d / bv
-                    let quotient = -d * ((av / bv) / bv)
+                    let quotient = -((d / bv) * (av / bv))
                     let square = timesA + timesA, nodeSquare = timesB + timesB
                     let (da, db, dx, dp): (Float, Float, Float, Float) = pass == 1
                         ? (timesB + overB, timesA + quotient, square, nodeSquare)
@@ -209,6 +209,28 @@ final class ElementwiseOperationTests: XCTestCase {
                          + e.gradients).map(\.bitPattern))
         }
         XCTAssertEqual(runs[0], runs[1])
+    }
+
+    /// `a / b` saves its quotient for b's gradient (no second division); written to before the
+    /// backward pass, the quotient is computed again from a and b: the same bits either way,
+    /// −((dy / b) · (a / b)) and dy / b.
+    func testAQuotientWrittenToIsComputedAgainForTheGradients() {
+        let n = 100
+        let values = (0..<3).map { _ in (0..<n).map { _ in Float.random(in: 0.5..<2, using: &generator) } }
+        let dy = Tensor(shape: [n], values: values[2])
+        for writes in [false, true] {
+            let a = Tensor(shape: [n], values: values[0], requiresGradient: true)
+            let b = Tensor(shape: [n], values: values[1], requiresGradient: true)
+            let y = a / b
+            if writes { y.withUnsafeMutableBufferPointer { $0.update(repeating: 3) } }
+            y.backward(dy)
+            let expectedA = (0..<n).map { values[2][$0] / values[1][$0] }
+            let expectedB = (0..<n).map {
+                -((values[2][$0] / values[1][$0]) * (values[0][$0] / values[1][$0]))
+            }
+            XCTAssertEqual(a.gradients.map(\.bitPattern), expectedA.map(\.bitPattern), "written: \(writes)")
+            XCTAssertEqual(b.gradients.map(\.bitPattern), expectedB.map(\.bitPattern), "written: \(writes)")
+        }
     }
 
     /// `x + bias` gives the bias the sums of dy's columns in float in row order and x dy, each

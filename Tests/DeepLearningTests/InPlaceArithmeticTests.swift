@@ -1,0 +1,73 @@
+import XCTest
+@testable import DeepLearning
+
+/// `+` and `-` write their result into an operand's buffer when nothing else holds that
+/// operand (an intermediate such as `b * b` in `b * b + 1`) and it has the result's shape:
+/// the same values and gradients, bit for bit, as into a new buffer; an operand that
+/// something else holds, or a leaf that requires a gradient, keeps its values.
+final class InPlaceArithmeticTests: XCTestCase {
+    private var generator = SeededGenerator(seed: 17)
+
+    /// Each form with the intermediate taken over (`consume`) and kept alive, on copies of
+    /// the same leaves.
+    func testAnIntermediateTakesTheResultWithTheSameBits() {
+        let forms: [(String, (consuming Tensor, Tensor) -> Tensor)] = [
+            ("x + 1", { x, _ in x + 1 }), ("1 + x", { x, _ in 1 + x }),
+            ("x - 1", { x, _ in x - 1 }), ("1 - x", { x, _ in 1 - x }),
+            ("x + c", { x, c in x + c }), ("x - c", { x, c in x - c }),
+        ]
+        let b = differentiableTensor([3, 5], using: &generator)
+        let c = differentiableTensor([5], using: &generator)
+        let dy = randomTensor([3, 5], using: &generator)
+        for (name, form) in forms {
+            let (b1, c1) = (copy(b), copy(c)), (b2, c2) = (copy(b), copy(c))
+            let product = b1 * b1
+            let buffer = product.value
+            let inPlace = form(consume product, c1)
+            XCTAssertEqual(inPlace.value, buffer, "\(name): the product's buffer")
+            let kept = b2 * b2
+            let keptValues = kept.values
+            let separate = withExtendedLifetime(kept) { form(kept, c2) }
+            XCTAssertNotEqual(separate.value, kept.value, "\(name): a kept operand's buffer")
+            XCTAssertEqual(kept.values, keptValues, "\(name): the kept operand's values")
+            XCTAssertEqual(inPlace.values.map(\.bitPattern), separate.values.map(\.bitPattern),
+                           name)
+            inPlace.backward(dy)
+            separate.backward(dy)
+            XCTAssertEqual(b1.gradients.map(\.bitPattern), b2.gradients.map(\.bitPattern), name)
+            XCTAssertEqual(c1.gradients.map(\.bitPattern), c2.gradients.map(\.bitPattern), name)
+        }
+    }
+
+    /// Not in place: a leaf that requires a gradient, an operand of another shape than the
+    /// result's (broadcast), a view's storage that another tensor shares. A plain tensor that
+    /// nothing else holds is.
+    func testOperandsOthersCanSeeAreNotWritten() {
+        let leaf = differentiableTensor([4], using: &generator)
+        let buffer = leaf.value
+        let sum = consumingSum(consume leaf) // held by the sum's node
+        XCTAssertNotEqual(sum.value, buffer)
+        let row = Tensor(shape: [1, 4], values: [1, 2, 3, 4])
+        let broadcast = row + Tensor(shape: [3, 1], values: [1, 2, 3])
+        XCTAssertEqual(broadcast.shape, [3, 4])
+        XCTAssertEqual(broadcast.values, [2, 3, 4, 5, 3, 4, 5, 6, 4, 5, 6, 7])
+        let base = Tensor(shape: [2, 2], values: [1, 2, 3, 4])
+        let view = base.reshaped([4])
+        let shifted = consumingSum(view)
+        XCTAssertEqual(base.values, [1, 2, 3, 4])
+        XCTAssertEqual(shifted.values, [2, 3, 4, 5])
+        let plain = Tensor(shape: [2], values: [1, 2])
+        let plainBuffer = plain.value
+        let plainSum = (consume plain) + 1
+        XCTAssertEqual(plainSum.value, plainBuffer)
+        XCTAssertEqual(plainSum.values, [2, 3])
+    }
+
+    /// `tensor + 1`, the tensor taken over.
+    private func consumingSum(_ tensor: consuming Tensor) -> Tensor { tensor + 1 }
+
+    /// A new leaf that requires a gradient, with `tensor`'s shape and values.
+    private func copy(_ tensor: Tensor) -> Tensor {
+        Tensor(shape: tensor.shape, values: tensor.values, requiresGradient: true)
+    }
+}
