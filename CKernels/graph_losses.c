@@ -13,8 +13,19 @@ typedef struct {
     float *dz, *dt;
 } bce_args;
 
-/* Elements [begin, end): their gradients, and the sum of their losses
- * max(z, 0) - z t + log(1 + exp(-|z|)) in order. */
+/* The loss max(z, 0) - z t + log(1 + exp(-|z|)) of a logit z and target t. For an infinite
+ * z that formula is inf - inf or inf * 0 where its limit is not: the limit is |z| times the
+ * weight of the other class, (1 - t) for z = +inf and t for z = -inf, and 0 where that
+ * weight is 0. */
+static inline float bce_loss(float z, float t, float e) {
+    if (isinf(z)) {
+        const float weight = z > 0.0f ? 1.0f - t : t;
+        return weight == 0.0f ? 0.0f : INFINITY * weight;
+    }
+    return (z > 0.0f ? z : 0.0f) - z * t + log1pf(e);
+}
+
+/* Elements [begin, end): their gradients, and the sum of their losses (bce_loss) in order. */
 static double bce_range(const void *args, int64_t begin, int64_t end) {
     const bce_args *a = args;
     const float scale = 1.0f / (float)a->n;
@@ -22,7 +33,7 @@ static double bce_range(const void *args, int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; i++) {
         float z = a->z[i], t = a->t[i];
         float e = expf(-fabsf(z));
-        sum += (double)((z > 0.0f ? z : 0.0f) - z * t + log1pf(e));
+        sum += (double)bce_loss(z, t, e);
         if (a->dz) {
             float sigmoid = (z >= 0.0f ? 1.0f : e) / (1.0f + e);
             a->dz[i] = (sigmoid - t) * scale;

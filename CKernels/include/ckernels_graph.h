@@ -179,6 +179,7 @@ void ck_log_softmax_backward(int64_t rows, int64_t classes, const float *y, cons
 /* Binary cross-entropy on logits (PyTorch's BCEWithLogitsLoss, mean reduction) over n >= 1
  * logits z and targets t: returns (1 / n) * sum over i of
  *   max(z[i], 0) - z[i] * t[i] + log(1 + exp(-|z[i]|))
+ * (for z[i] = +-inf its limit: inf times 1 - t[i] for +inf, t[i] for -inf, 0 where that is 0)
  * (summed in double, in an order independent of the thread count), and writes, unless NULL,
  * dz[i] = (sigmoid(z[i]) - t[i]) / n and dt[i] = -z[i] / n. dz and dt must not overlap z or
  * t. */

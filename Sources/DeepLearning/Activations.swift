@@ -85,7 +85,8 @@ public class ElementwiseActivation: Function {
     }
 }
 
-/// The rectified linear unit, element-wise: `y = max(x, 0)`; dx = dy where y > 0, else 0.
+/// The rectified linear unit, element-wise: `y = max(x, 0)`; dx = dy where y > 0, else 0
+/// (so 0 at a NaN input, where PyTorch's passes dy on).
 ///
 /// ```swift
 /// let relu = ReLU()

@@ -90,8 +90,9 @@ public final class HuberLoss: ElementwiseTargetLoss {
 /// Binary cross-entropy on logits, as PyTorch's `BCEWithLogitsLoss` (mean over all elements):
 /// for logits `z` and targets `t` in [0, 1] of the same shape, the mean of
 /// `−t log σ(z) − (1 − t) log(1 − σ(z))`, computed stably as `max(z, 0) − z t + log(1 + e^−|z|)`
-/// (finite for logits of any size), with dLoss/dz = `(σ(z) − t) / count`. The kernel of
-/// `binaryCrossEntropy(logits:targets:)`.
+/// (finite for finite logits of any size; for an infinite logit its limit, as
+/// `binaryCrossEntropy(logits:targets:)` says), with dLoss/dz = `(σ(z) − t) / count`. The
+/// kernel of `binaryCrossEntropy(logits:targets:)`.
 ///
 /// ```swift
 /// let loss = BinaryCrossEntropyWithLogits()

@@ -79,7 +79,8 @@ final class PoolingWindows {
 }
 
 /// Max pooling: each output is the maximum of its window; backward sends each output's
-/// gradient to the position of that maximum (the first one in row-major order).
+/// gradient to the position of that maximum (the first one in row-major order). A NaN is a
+/// window's maximum: the first NaN, where PyTorch's `max_pool2d` takes the last.
 ///
 /// ```swift
 /// let pool = MaxPool2D(kernelSize: 2)

@@ -17,9 +17,12 @@ public func log(_ x: Tensor) -> Tensor { unary(.log, x) }
 public func sqrt(_ x: Tensor) -> Tensor { unary(.sqrt, x) }
 /// x^exponent, element-wise (within 1 ulp, with C's `powf` special values: 1 for exponent 0
 /// even at NaN, NaN for a negative x and a fractional exponent); gradient
-/// exponent · x^(exponent − 1), 0 everywhere for exponent 0.
+/// exponent · x^(exponent − 1), 0 everywhere for exponent 0. At x = −∞ and −0 a fractional
+/// exponent follows `powf` too: exponent 0.5 gives +∞ and +0, −0.5 gives +0 and +∞, where
+/// PyTorch, which takes square roots for them, gives NaN and −0, NaN and −∞.
 public func pow(_ x: Tensor, _ exponent: Float) -> Tensor { unary(.pow, x, exponent) }
-/// |x|, element-wise; its gradient is sign(x), 0 at 0 (as PyTorch's).
+/// |x|, element-wise; its gradient is sign(x), 0 at 0 (as PyTorch's) and NaN at NaN (where
+/// PyTorch's is 0).
 public func abs(_ x: Tensor) -> Tensor { unary(.abs, x) }
 /// The sine, element-wise (radians; within 0.51 ulp, C's `sinf` beyond |x| = 2²⁴).
 public func sin(_ x: Tensor) -> Tensor { unary(.sin, x) }
@@ -29,7 +32,8 @@ public func cos(_ x: Tensor) -> Tensor { unary(.cos, x) }
 /// `approximate='none'`), element-wise, within 0.51 ulp.
 public func gelu(_ x: Tensor) -> Tensor { unary(.gelu, x) }
 
-/// max(x, 0), element-wise (the `ReLU` layer's kernels); gradient 0 at 0.
+/// max(x, 0), element-wise (the `ReLU` layer's kernels), NaN at NaN; the gradient is 0 where
+/// the output is not positive: at 0, and at NaN, where PyTorch's passes the gradient on.
 ///
 /// `x` is taken over (`consuming`): when it is a 2-D product (plus a bias) that nothing else
 /// holds, as in `relu(matmul(x, w) + b)`, the ReLU is applied in its buffer and joins its node
