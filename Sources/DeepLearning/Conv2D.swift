@@ -323,13 +323,13 @@ public final class Conv2D: Function {
                                   biasGradient?.buffer)
         guard weightGradient != nil || inputGradient != nil else { return }
         var pieces = pieces(ofInputShape: inputShape, columnFloats: columnFloats)
-        let parts = TensorStorage.make(
-            count: weightGradient == nil ? 0
-                : (Int(pieces.weight_parts) - 1) * outputChannels * columnRows,
+        let scratch = TensorStorage.make(
+            count: Int(ck_conv2d_backward_scratch(&pieces, weightGradient == nil ? 0 : 1,
+                                                  inputGradient == nil ? 0 : 1)),
             zeroed: false)
-        withExtendedLifetime(parts) {
+        withExtendedLifetime(scratch) {
             ck_conv2d_backward(&pieces, input, dZ, weight, weightGradient?.buffer,
-                               weightGradient?.beta ?? 0, parts.base, inputGradient?.gradient,
+                               weightGradient?.beta ?? 0, scratch.base, inputGradient?.gradient,
                                columns, inputGradient?.columnGradient)
         }
     }

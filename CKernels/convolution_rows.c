@@ -1,0 +1,151 @@
+/* im2row and row2im: a convolution's windows in the channel-last layout, one row of the rows
+ * matrix per output pixel, its window's pixels in (ky, kx) order with each pixel's channels
+ * side by side. Each image is first copied, channels last, into a zero-padded plane (a
+ * thread's scratch): a window's row is then a few contiguous runs of that plane, kernel_w *
+ * channels floats for each ky at stride 1, and neither the copy nor the fold tests for the
+ * padding. The GEMMs of a convolution's backward pass read and write these rows as stored:
+ * dW = dZ · rows and d(rows) = dZᵀ · W (W's columns in the rows' order), no transposed copy.
+ * Images are independent, each on one thread, summed in a fixed order (row2im). */
+#include "ckernels.h"
+#include "scratch.h"
+#include "threading.h"
+#include "transpose_block.h"
+
+#include <string.h>
+
+
+/* A batch's images and the windows slid over them. */
+typedef struct {
+    int64_t channels, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
+    int64_t out_h, out_w;
+    const float *images, *rows;
+    float *images_out, *rows_out;
+} rows_args;
+
+/* The zero-padded, channel-last copy of one image, and its unpadded one (which the transpose
+ * writes or reads in whole 16 x 16 blocks, rather than a row of a few pixels at a time), per
+ * thread. */
+static _Thread_local ck_scratch padded_image, channels_last_image;
+
+/* The padded plane's width and its floats: (height + 2 pad_h) x (width + 2 pad_w) pixels of
+ * `channels` floats. */
+static int64_t padded_width(const rows_args *a) { return a->width + 2 * a->pad_w; }
+
+static int64_t padded_floats(const rows_args *a) {
+    return (a->height + 2 * a->pad_h) * padded_width(a) * a->channels;
+}
+
+/* The float of the padded plane where row (oy, ox)'s window offset (ky, kx) starts. */
+static int64_t window_start(const rows_args *a, int64_t oy, int64_t ox, int64_t ky,
+                            int64_t kx) {
+    return ((oy * a->stride_h + ky) * padded_width(a) + ox * a->stride_w + kx) * a->channels;
+}
+
+/* The floats a window offset (ky, kx..) takes from the plane in one contiguous run: at
+ * stride 1 the whole kernel row (its pixels are neighbours), else one pixel. */
+static int64_t run_pixels(const rows_args *a) { return a->stride_w == 1 ? a->kernel_w : 1; }
+
+/* Images [begin, end): each copied into the padded plane, then its out_h * out_w rows of
+ * kernel_h * kernel_w * channels floats copied out of it, run by run. */
+CK_VECTORIZED static void im2row_range(const void *args, int64_t begin, int64_t end) {
+    const rows_args *a = args;
+    const int64_t c_count = a->channels, h = a->height, w = a->width, pw = padded_width(a);
+    const int64_t row_floats = a->kernel_h * a->kernel_w * c_count;
+    const int64_t step = run_pixels(a), run = step * c_count;
+    float *plane = ck_scratch_get(&padded_image, (size_t)padded_floats(a));
+    float *dense = ck_scratch_get(&channels_last_image, (size_t)(c_count * h * w));
+    memset(plane, 0, (size_t)padded_floats(a) * sizeof(float));
+    for (int64_t b = begin; b < end; b++) {
+        const float *image = a->images + b * c_count * h * w;
+        ck_transpose_block(c_count, h * w, image, h * w, dense, c_count);
+        for (int64_t y = 0; y < h; y++)
+            memcpy(plane + ((y + a->pad_h) * pw + a->pad_w) * c_count, dense + y * w * c_count,
+                   (size_t)(w * c_count) * sizeof(float));
+        float *row = a->rows_out + b * a->out_h * a->out_w * row_floats;
+        for (int64_t oy = 0; oy < a->out_h; oy++)
+            for (int64_t ox = 0; ox < a->out_w; ox++, row += row_floats)
+                for (int64_t ky = 0; ky < a->kernel_h; ky++)
+                    for (int64_t kx = 0; kx < a->kernel_w; kx += step) {
+                        const float *from = plane + window_start(a, oy, ox, ky, kx);
+                        float *to = row + (ky * a->kernel_w + kx) * c_count;
+#pragma omp simd
+                        for (int64_t i = 0; i < run; i++) to[i] = from[i];
+                    }
+    }
+}
+
+/* Images [begin, end): the padded plane zeroed, each row's runs added into it in row order,
+ * then its inside copied out to the image, channels first. */
+CK_VECTORIZED static void row2im_range(const void *args, int64_t begin, int64_t end) {
+    const rows_args *a = args;
+    const int64_t c_count = a->channels, h = a->height, w = a->width, pw = padded_width(a);
+    const int64_t row_floats = a->kernel_h * a->kernel_w * c_count;
+    const int64_t step = run_pixels(a), run = step * c_count;
+    float *plane = ck_scratch_get(&padded_image, (size_t)padded_floats(a));
+    float *dense = ck_scratch_get(&channels_last_image, (size_t)(c_count * h * w));
+    for (int64_t b = begin; b < end; b++) {
+        memset(plane, 0, (size_t)padded_floats(a) * sizeof(float));
+        const float *row = a->rows + b * a->out_h * a->out_w * row_floats;
+        for (int64_t oy = 0; oy < a->out_h; oy++)
+            for (int64_t ox = 0; ox < a->out_w; ox++, row += row_floats)
+                for (int64_t ky = 0; ky < a->kernel_h; ky++)
+                    for (int64_t kx = 0; kx < a->kernel_w; kx += step) {
+                        float *to = plane + window_start(a, oy, ox, ky, kx);
+                        const float *from = row + (ky * a->kernel_w + kx) * c_count;
+#pragma omp simd
+                        for (int64_t i = 0; i < run; i++) to[i] += from[i];
+                    }
+        float *image = a->images_out + b * c_count * h * w;
+        for (int64_t y = 0; y < h; y++)
+            memcpy(dense + y * w * c_count, plane + ((y + a->pad_h) * pw + a->pad_w) * c_count,
+                   (size_t)(w * c_count) * sizeof(float));
+        ck_transpose_block(h * w, c_count, dense, c_count, image, h * w);
+    }
+}
+
+/* The arguments of a batch's im2row or row2im, and whether it has work: images with pixels
+ * and windows. */
+static int rows_of(int64_t channels, int64_t height, int64_t width, int64_t kernel_h,
+                   int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t pad_h,
+                   int64_t pad_w, rows_args *a) {
+    *a = (rows_args){channels, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h,
+                     pad_w, ck_conv2d_output_size(height, kernel_h, stride_h, pad_h),
+                     ck_conv2d_output_size(width, kernel_w, stride_w, pad_w),
+                     NULL, NULL, NULL, NULL};
+    return channels > 0 && height > 0 && width > 0 && a->out_h > 0 && a->out_w > 0;
+}
+
+/* Runs one of the kernels over the batch, images split between the threads. */
+static void run_images(int64_t batch, const rows_args *a,
+                       void (*range)(const void *, int64_t, int64_t)) {
+    const int64_t work = batch * (a->out_h * a->out_w * a->kernel_h * a->kernel_w
+                                  + a->height * a->width) * a->channels;
+    ck_parallel_for(batch, 1, ck_threads_for(work, CK_PARALLEL_MIN_ELEMENTS), range, a);
+}
+
+void ck_im2row(int64_t batch, int64_t channels, int64_t height, int64_t width,
+               int64_t kernel_h, int64_t kernel_w, int64_t stride_h, int64_t stride_w,
+               int64_t pad_h, int64_t pad_w, const float *images, float *rows) {
+    rows_args a;
+    if (batch <= 0 || !rows_of(channels, height, width, kernel_h, kernel_w, stride_h, stride_w,
+                               pad_h, pad_w, &a))
+        return;
+    a.images = images;
+    a.rows_out = rows;
+    run_images(batch, &a, im2row_range);
+}
+
+void ck_row2im(int64_t batch, int64_t channels, int64_t height, int64_t width,
+               int64_t kernel_h, int64_t kernel_w, int64_t stride_h, int64_t stride_w,
+               int64_t pad_h, int64_t pad_w, const float *rows, float *images) {
+    rows_args a;
+    if (batch <= 0 || channels <= 0 || height <= 0 || width <= 0) return;
+    if (!rows_of(channels, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                 &a)) { /* no windows (rows may be NULL): each pixel is a sum of nothing */
+        memset(images, 0, (size_t)(batch * channels * height * width) * sizeof(float));
+        return;
+    }
+    a.rows = rows;
+    a.images_out = images;
+    run_images(batch, &a, row2im_range);
+}
