@@ -107,9 +107,15 @@ static int backward_by_rows(const piece_sizes *s) {
     return s->pieces > 1 && s->p->channels >= 16;
 }
 
+int ck_conv2d_backward_by_rows(const ck_conv2d_pieces *p) {
+    const piece_sizes s = sizes_of(p);
+    return backward_by_rows(&s);
+}
+
 typedef struct {
     piece_sizes s;
     int64_t parts;
+    int dx_accumulate;
     const float *images, *dz, *weight;
     float *dw, dw_beta, *dw_parts, *dx, *columns, *column_gradient;
 } backward_args;
@@ -145,7 +151,8 @@ static void rows_input_gradient(const backward_args *a, int64_t first, int64_t c
     ck_sgemm(0, 0, n, rows, p->out_channels, 1.0f, dz_t, p->out_channels, a->weight, rows,
              0.0f, row_gradient, rows);
     ck_row2im(count, p->channels, p->height, p->width, p->kernel, p->kernel, p->stride,
-              p->stride, p->pad, p->pad, row_gradient, a->dx + first * p->channels * a->s.plane);
+              p->stride, p->pad, p->pad, row_gradient, a->dx_accumulate,
+              a->dx + first * p->channels * a->s.plane);
 }
 
 /* Part r of the pieces, in order: dW's partial sum r and each piece's dX. By columns, partial
@@ -231,7 +238,7 @@ static void add_row_parts(const piece_sizes *s, int64_t parts, float *dw_parts, 
 
 void ck_conv2d_backward(const ck_conv2d_pieces *p, const float *images, const float *dz,
                         const float *weight, float *dw, float beta, float *scratch,
-                        float *dx, float *columns, float *column_gradient) {
+                        float *dx, int dx_accumulate, float *columns, float *column_gradient) {
     const piece_sizes s = sizes_of(p);
     const int64_t weights = p->out_channels * s.rows;
     if (dw && beta == 0.0f && s.pieces == 0)
@@ -244,8 +251,8 @@ void ck_conv2d_backward(const ck_conv2d_pieces *p, const float *images, const fl
         move_weights(p, TO_ROWS_ORDER, 0.0f, weight, reordered);
         w = reordered;
     }
-    const backward_args args = {s, parts, images, dz, w, dw, beta, scratch, dx, columns,
-                                column_gradient};
+    const backward_args args = {s, parts, dx_accumulate && by_rows, images, dz, w, dw, beta,
+                                scratch, dx, columns, column_gradient};
     run_in_slots(parts, p->slots, backward_part, &args);
     if (dw && by_rows) add_row_parts(&s, parts, scratch, beta, dw);
     for (int64_t r = 1; dw && !by_rows && r < parts; r++) {

@@ -18,6 +18,7 @@
 typedef struct {
     int64_t channels, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
     int64_t out_h, out_w;
+    int accumulate; /* row2im: images += the sums */
     const float *images, *rows;
     float *images_out, *rows_out;
 } rows_args;
@@ -26,6 +27,8 @@ typedef struct {
  * writes or reads in whole 16 x 16 blocks, rather than a row of a few pixels at a time), per
  * thread. */
 static _Thread_local ck_scratch padded_image, channels_last_image;
+/* row2im's sums in the image's order, to add to it, per thread. */
+static _Thread_local ck_scratch summed_image;
 
 /* The padded plane's width and its floats: (height + 2 pad_h) x (width + 2 pad_w) pixels of
  * `channels` floats. */
@@ -75,7 +78,8 @@ CK_VECTORIZED static void im2row_range(const void *args, int64_t begin, int64_t 
 }
 
 /* Images [begin, end): the padded plane zeroed, each row's runs added into it in row order,
- * then its inside copied out to the image, channels first. */
+ * then its inside copied out to the image, channels first (or, with accumulate, into the
+ * scratch `transposed` and then added to the image). */
 CK_VECTORIZED static void row2im_range(const void *args, int64_t begin, int64_t end) {
     const rows_args *a = args;
     const int64_t c_count = a->channels, h = a->height, w = a->width, pw = padded_width(a);
@@ -83,6 +87,8 @@ CK_VECTORIZED static void row2im_range(const void *args, int64_t begin, int64_t 
     const int64_t step = run_pixels(a), run = step * c_count;
     float *plane = ck_scratch_get(&padded_image, (size_t)padded_floats(a));
     float *dense = ck_scratch_get(&channels_last_image, (size_t)(c_count * h * w));
+    float *transposed = a->accumulate ? ck_scratch_get(&summed_image, (size_t)(c_count * h * w))
+                                      : NULL;
     for (int64_t b = begin; b < end; b++) {
         memset(plane, 0, (size_t)padded_floats(a) * sizeof(float));
         const float *row = a->rows + b * a->out_h * a->out_w * row_floats;
@@ -99,7 +105,13 @@ CK_VECTORIZED static void row2im_range(const void *args, int64_t begin, int64_t 
         for (int64_t y = 0; y < h; y++)
             memcpy(dense + y * w * c_count, plane + ((y + a->pad_h) * pw + a->pad_w) * c_count,
                    (size_t)(w * c_count) * sizeof(float));
-        ck_transpose_block(h * w, c_count, dense, c_count, image, h * w);
+        if (!a->accumulate) {
+            ck_transpose_block(h * w, c_count, dense, c_count, image, h * w);
+            continue;
+        }
+        ck_transpose_block(h * w, c_count, dense, c_count, transposed, h * w);
+#pragma omp simd
+        for (int64_t i = 0; i < c_count * h * w; i++) image[i] += transposed[i];
     }
 }
 
@@ -111,7 +123,7 @@ static int rows_of(int64_t channels, int64_t height, int64_t width, int64_t kern
     *a = (rows_args){channels, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h,
                      pad_w, ck_conv2d_output_size(height, kernel_h, stride_h, pad_h),
                      ck_conv2d_output_size(width, kernel_w, stride_w, pad_w),
-                     NULL, NULL, NULL, NULL};
+                     0, NULL, NULL, NULL, NULL};
     return channels > 0 && height > 0 && width > 0 && a->out_h > 0 && a->out_w > 0;
 }
 
@@ -137,14 +149,16 @@ void ck_im2row(int64_t batch, int64_t channels, int64_t height, int64_t width,
 
 void ck_row2im(int64_t batch, int64_t channels, int64_t height, int64_t width,
                int64_t kernel_h, int64_t kernel_w, int64_t stride_h, int64_t stride_w,
-               int64_t pad_h, int64_t pad_w, const float *rows, float *images) {
+               int64_t pad_h, int64_t pad_w, const float *rows, int accumulate, float *images) {
     rows_args a;
     if (batch <= 0 || channels <= 0 || height <= 0 || width <= 0) return;
     if (!rows_of(channels, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
                  &a)) { /* no windows (rows may be NULL): each pixel is a sum of nothing */
-        memset(images, 0, (size_t)(batch * channels * height * width) * sizeof(float));
+        if (!accumulate)
+            memset(images, 0, (size_t)(batch * channels * height * width) * sizeof(float));
         return;
     }
+    a.accumulate = accumulate;
     a.rows = rows;
     a.images_out = images;
     run_images(batch, &a, row2im_range);

@@ -133,14 +133,15 @@ void ck_im2row(int64_t batch, int64_t channels, int64_t height, int64_t width,
                int64_t kernel_h, int64_t kernel_w, int64_t stride_h, int64_t stride_w,
                int64_t pad_h, int64_t pad_w, const float *images, float *rows);
 
-/* row2im, the adjoint of ck_im2row: images[b][c][iy][ix] = the sum of every rows element that
- * ck_im2row would copy from (b, c, iy, ix), elements that fall in the padding dropped. Writes
- * every element of images (not read). Each image is summed on one thread from +0, adding its
- * rows in order and each row's window offsets in (ky, kx) order: the same bits whatever the
- * thread count. No overlap. */
+/* row2im, the adjoint of ck_im2row: images[b][c][iy][ix] (+)= the sum of every rows element
+ * that ck_im2row would copy from (b, c, iy, ix), elements that fall in the padding dropped.
+ * Writes every element of images (read only with accumulate). Each image is summed on one
+ * thread from +0, adding its rows in order and each row's window offsets in (ky, kx) order,
+ * then added to the image with accumulate: the same bits whatever the thread count. No
+ * overlap. */
 void ck_row2im(int64_t batch, int64_t channels, int64_t height, int64_t width,
                int64_t kernel_h, int64_t kernel_w, int64_t stride_h, int64_t stride_w,
-               int64_t pad_h, int64_t pad_w, const float *rows, float *images);
+               int64_t pad_h, int64_t pad_w, const float *rows, int accumulate, float *images);
 
 /* y[b][c][i] = z[c][b][i] + bias[c]: a channel-major product z (channels x batch x pixels,
  * dense; ck_im2col's GEMM) as a dense NCHW tensor y, with one bias per channel (bias NULL:
@@ -182,8 +183,9 @@ void ck_conv2d_forward(const ck_conv2d_pieces *p, const float *images, const flo
 
 /* The backward pass of ck_conv2d_forward from dz (out_channels x batch x out_h * out_w,
  * channel-major: ck_conv2d_output_gradient of dy): dW (out_channels x rows) = beta * dW +
- * dz · columnsᵀ when dw is not NULL, and dX (NCHW as the images; written, not read) =
- * col2im(Wᵀ · dz) when dx is not NULL, a piece at a time. A batch of several pieces whose
+ * dz · columnsᵀ when dw is not NULL, and dX (NCHW as the images; written, not read, or with
+ * dx_accumulate, which only a batch by rows takes, added to) = col2im(Wᵀ · dz) when dx is not
+ * NULL, a piece at a time. A batch of several pieces whose
  * images have at least 16 channels goes by rows: each piece unfolded by ck_im2row into a slot
  * of columns, dW's products dz · rows, dX = ck_row2im(dzᵀ · W) through a slot of
  * column_gradient. Otherwise by columns: each piece unfolded again by ck_im2col from images
@@ -195,7 +197,10 @@ void ck_conv2d_forward(const ck_conv2d_pieces *p, const float *images, const flo
  * added to beta * dW. No overlap. */
 void ck_conv2d_backward(const ck_conv2d_pieces *p, const float *images, const float *dz,
                         const float *weight, float *dw, float beta, float *scratch, float *dx,
-                        float *columns, float *column_gradient);
+                        int dx_accumulate, float *columns, float *column_gradient);
+
+/* Whether ck_conv2d_backward takes a batch by rows (1) or by columns (0). */
+int ck_conv2d_backward_by_rows(const ck_conv2d_pieces *p);
 
 /* The floats of ck_conv2d_backward's scratch for the gradients asked for (flags 1 or 0): dW's
  * partial sums, and by rows W with its columns in the rows' order. */

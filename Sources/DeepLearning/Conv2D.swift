@@ -136,6 +136,13 @@ public final class Conv2D: Function {
         return imagesPerPiece(batch: inputShape[0], pixels: out.height * out.width) >= inputShape[0]
     }
 
+    /// Whether backward adds dX to a gradient in place for a batch of `inputShape` (it goes by
+    /// rows: `ck_conv2d_backward_by_rows`), rather than writing it.
+    func addsInputGradient(_ inputShape: [Int]) -> Bool {
+        var pieces = pieces(ofInputShape: inputShape)
+        return ck_conv2d_backward_by_rows(&pieces) != 0
+    }
+
     /// The pieces of a batch of `inputShape`, with columns buffers of `columnFloats` for as
     /// many pieces as they hold, or when nil, as many as there are pieces and threads to run
     /// them (at least one).
@@ -256,7 +263,7 @@ public final class Conv2D: Function {
                       productGradient: productGradient.value, weight: weight.value,
                       weightGradient: weight.gradientForAccumulation(),
                       biasGradient: bias.gradientForAccumulation(),
-                      inputGradient: (columnGradient.value, inputGradient.value))
+                      inputGradient: (columnGradient.value, inputGradient.value, false))
         self.columnGradient = columnGradient
         self.inputGradient = inputGradient
         return inputGradient
@@ -298,8 +305,9 @@ public final class Conv2D: Function {
     /// into `productGradient` (as many floats as dY; where a ReLU followed, whose output was
     /// `reluOutput`, dY where that output is above 0, else 0), then each gradient asked for,
     /// into its buffer, overwritten or added to as its flag says: db = Σ dZ over the batch and
-    /// pixels, dW = dZ · colsᵀ, and dX = col2im(Wᵀ · dZ) into `inputGradient.gradient` (always
-    /// overwritten), a piece of the batch at a time (`ck_conv2d_backward`) through
+    /// pixels, dW = dZ · colsᵀ, and dX = col2im(Wᵀ · dZ) into `inputGradient.gradient`
+    /// (overwritten, or added to when `inputGradient.accumulate`, which only a batch that
+    /// `addsInputGradient` takes), a piece of the batch at a time (`ck_conv2d_backward`) through
     /// `inputGradient.columnGradient` (`columnFloats`, as `columns`). `columns` (`columnFloats`,
     /// as `shapes` gives) holds the whole batch's columns when `input` is nil (`isOnePiece`);
     /// else each piece of `input` is unfolded into it for dW.
@@ -310,7 +318,7 @@ public final class Conv2D: Function {
         weight: UnsafePointer<Float>, weightGradient: GradientTarget?,
         biasGradient: GradientTarget?,
         inputGradient: (columnGradient: UnsafeMutablePointer<Float>,
-                        gradient: UnsafeMutablePointer<Float>)?
+                        gradient: UnsafeMutablePointer<Float>, accumulate: Bool)?
     ) {
         let batch = inputShape[0]
         let pixels = outputGradient.shape[2] * outputGradient.shape[3]
@@ -330,7 +338,8 @@ public final class Conv2D: Function {
         withExtendedLifetime(scratch) {
             ck_conv2d_backward(&pieces, input, dZ, weight, weightGradient?.buffer,
                                weightGradient?.beta ?? 0, scratch.base, inputGradient?.gradient,
-                               columns, inputGradient?.columnGradient)
+                               inputGradient?.accumulate == true ? 1 : 0, columns,
+                               inputGradient?.columnGradient)
         }
     }
 }
@@ -361,7 +370,8 @@ final class Conv2DNode: GradientNode {
         let (dW, db) = (gradientTarget(forInput: 1), gradientTarget(forInput: 2))
         let productGradient = TensorStorage.make(count: outputGradient.count, zeroed: false)
         func backpropagate(inputGradient: (columnGradient: UnsafeMutablePointer<Float>,
-                                           gradient: UnsafeMutablePointer<Float>)?) {
+                                           gradient: UnsafeMutablePointer<Float>,
+                                           accumulate: Bool)?) {
             layer.backpropagate(outputGradient, input: input, inputShape: inputShape,
                                 columns: columns.base, columnFloats: columns.count,
                                 productGradient: productGradient.base,
@@ -374,7 +384,11 @@ final class Conv2DNode: GradientNode {
         }
         let columnGradient = TensorStorage.make(count: columns.count, zeroed: false)
         withExtendedLifetime(columnGradient) {
-            dx.overwriteOrAdd { backpropagate(inputGradient: (columnGradient.base, $0)) }
+            if dx.accumulate && layer.addsInputGradient(inputShape) {
+                backpropagate(inputGradient: (columnGradient.base, dx.buffer, true))
+            } else {
+                dx.overwriteOrAdd { backpropagate(inputGradient: (columnGradient.base, $0, false)) }
+            }
         }
     }
 }

@@ -101,14 +101,15 @@ private func im2row(_ g: ConvCase, _ images: [Float]) -> [Float] {
     return rows
 }
 
-/// ck_row2im into images that start as NaN.
-private func row2im(_ g: ConvCase, _ rows: [Float]) -> [Float] {
-    var images = [Float](repeating: sentinel, count: g.imagesCount)
+/// ck_row2im into images that start as NaN, or with `addingTo`, added to those images.
+private func row2im(_ g: ConvCase, _ rows: [Float], addingTo start: [Float]? = nil) -> [Float] {
+    var images = start ?? [Float](repeating: sentinel, count: g.imagesCount)
     rows.withUnsafeBufferPointer { r in
         images.withUnsafeMutableBufferPointer { i in
             ck_row2im(Int64(g.batch), Int64(g.channels), Int64(g.height), Int64(g.width),
                       Int64(g.kernel), Int64(g.kw), Int64(g.stride), Int64(g.stride),
-                      Int64(g.padding), Int64(g.pw), r.baseAddress, i.baseAddress)
+                      Int64(g.padding), Int64(g.pw), r.baseAddress, start == nil ? 0 : 1,
+                      i.baseAddress)
         }
     }
     return images
@@ -216,7 +217,7 @@ final class ConvolutionTests: XCTestCase {
     }
 
     /// row2im's sums, bit for bit those of the rows' elements added in order (output pixels,
-    /// then (ky, kx)) from +0, -0 inputs included.
+    /// then (ky, kx)) from +0, -0 inputs included, and then added to the images.
     func testRow2imSumsEveryWindowInRowOrder() {
         var rng = SeededGenerator(seed: 4)
         for g in convCases {
@@ -228,6 +229,9 @@ final class ConvolutionTests: XCTestCase {
                 if let j = g.source(row: row, column: column) { expected[j] += rows[i] }
             }
             assertBitwiseEqual(row2im(g, rows), expected, "\(g)")
+            let start = randomFloats(g.imagesCount, using: &rng)
+            assertBitwiseEqual(row2im(g, rows, addingTo: start), zip(start, expected).map(+),
+                               "\(g) added")
         }
     }
 
@@ -245,6 +249,7 @@ final class ConvolutionTests: XCTestCase {
             XCTAssertEqual(col2im(g, []).images, [], "\(g)")
             XCTAssertEqual(im2row(g, []), [], "\(g)")
             XCTAssertEqual(row2im(g, []), [], "\(g)")
+            XCTAssertEqual(row2im(g, [], addingTo: []), [], "\(g)")
         }
     }
 

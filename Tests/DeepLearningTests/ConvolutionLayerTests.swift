@@ -167,7 +167,7 @@ final class ConvolutionLayerTests: XCTestCase {
     /// A batch taken in several pieces: forward and backward against the definitions, the
     /// graph's call giving the same bits as the layer's passes, on 1 and 2 threads alike (and
     /// forward on 1 with backward on 2), and a second backward adding to the parameter
-    /// gradients.
+    /// gradients, and a second call's to the input's.
     func testConv2DOverSeveralPiecesOfTheBatch() {
         defer { Threads.reset() }
         var generator = SeededGenerator(seed: 11)
@@ -203,6 +203,12 @@ final class ConvolutionLayerTests: XCTestCase {
                 XCTAssertEqual((graphY.values + input.gradients + layer.weight.gradients
                                 + layer.bias.gradients).map(\.bitPattern), layerBits,
                                "\(layer) graph")
+                // A second call's dX is added to the input's gradient (in place by rows).
+                let firstInputGradient = input.gradients
+                layer(input).backward(dy)
+                XCTAssertEqual(input.gradients.map(\.bitPattern),
+                               firstInputGradient.map { ($0 + $0).bitPattern },
+                               "\(layer) graph, dX added")
                 runs.append(layerBits)
             }
             XCTAssertEqual(runs[0], runs[1], "\(layer) on 1 and 2 threads")
