@@ -6,7 +6,9 @@
  * between threads for less than the parallel regions would cost. A batch of one piece runs
  * its kernels on all the threads instead. dW, the one sum over pieces, is summed in
  * weight_parts partial sums over consecutive pieces, added in order: the same bits whatever
- * the thread count. */
+ * the thread count. The backward pass of a batch of several pieces with enough channels goes
+ * by rows (ck_im2row, ck_row2im): its products then read and write the unfolded pieces as
+ * stored. */
 #include "ckernels.h"
 #include "scratch.h"
 #include "threading.h"

@@ -3,9 +3,11 @@
  * side by side. Each image is first copied, channels last, into a zero-padded plane (a
  * thread's scratch): a window's row is then a few contiguous runs of that plane, kernel_w *
  * channels floats for each ky at stride 1, and neither the copy nor the fold tests for the
- * padding. The GEMMs of a convolution's backward pass read and write these rows as stored:
- * dW = dZ · rows and d(rows) = dZᵀ · W (W's columns in the rows' order), no transposed copy.
- * Images are independent, each on one thread, summed in a fixed order (row2im). */
+ * padding. The GEMMs of a convolution's backward pass read and write these rows as stored,
+ * dW = dZ · rows and d(rows) = dZᵀ · W (W's columns in the rows' order): no transposed copy of
+ * the rows, as dZ · colsᵀ needs of ck_im2col's columns. The transposes between channels first
+ * and last are exact copies. Images are independent, each on one thread, summed in a fixed
+ * order (row2im). */
 #include "ckernels.h"
 #include "scratch.h"
 #include "threading.h"
@@ -48,6 +50,19 @@ static int64_t window_start(const rows_args *a, int64_t oy, int64_t ox, int64_t 
  * stride 1 the whole kernel row (its pixels are neighbours), else one pixel. */
 static int64_t run_pixels(const rows_args *a) { return a->stride_w == 1 ? a->kernel_w : 1; }
 
+/* Asks for the cache lines of part `part` of `parts` of the `floats` floats at `image`, for
+ * writing when `write`: a part for each row made or summed, im2row's next image and row2im's
+ * own, which the transposes read from or write to memory and would otherwise stall on. */
+static inline void prefetch_part(const float *image, int64_t floats, int64_t part, int64_t parts,
+                                 int write) {
+    enum { LINE_FLOATS = 16 };
+    const int64_t lines = (floats + LINE_FLOATS - 1) / LINE_FLOATS;
+    for (int64_t line = lines * part / parts; line < lines * (part + 1) / parts; line++) {
+        if (write) __builtin_prefetch(image + line * LINE_FLOATS, 1);
+        else __builtin_prefetch(image + line * LINE_FLOATS, 0);
+    }
+}
+
 /* Images [begin, end): each copied into the padded plane, then its out_h * out_w rows of
  * kernel_h * kernel_w * channels floats copied out of it, run by run. */
 CK_VECTORIZED static void im2row_range(const void *args, int64_t begin, int64_t end) {
@@ -66,7 +81,10 @@ CK_VECTORIZED static void im2row_range(const void *args, int64_t begin, int64_t 
                    (size_t)(w * c_count) * sizeof(float));
         float *row = a->rows_out + b * a->out_h * a->out_w * row_floats;
         for (int64_t oy = 0; oy < a->out_h; oy++)
-            for (int64_t ox = 0; ox < a->out_w; ox++, row += row_floats)
+            for (int64_t ox = 0; ox < a->out_w; ox++, row += row_floats) {
+                if (b + 1 < end)
+                    prefetch_part(image + c_count * h * w, c_count * h * w, oy * a->out_w + ox,
+                                  a->out_h * a->out_w, 0);
                 for (int64_t ky = 0; ky < a->kernel_h; ky++)
                     for (int64_t kx = 0; kx < a->kernel_w; kx += step) {
                         const float *from = plane + window_start(a, oy, ox, ky, kx);
@@ -74,6 +92,7 @@ CK_VECTORIZED static void im2row_range(const void *args, int64_t begin, int64_t 
 #pragma omp simd
                         for (int64_t i = 0; i < run; i++) to[i] = from[i];
                     }
+            }
     }
 }
 
@@ -92,8 +111,10 @@ CK_VECTORIZED static void row2im_range(const void *args, int64_t begin, int64_t 
     for (int64_t b = begin; b < end; b++) {
         memset(plane, 0, (size_t)padded_floats(a) * sizeof(float));
         const float *row = a->rows + b * a->out_h * a->out_w * row_floats;
+        float *image = a->images_out + b * c_count * h * w;
         for (int64_t oy = 0; oy < a->out_h; oy++)
-            for (int64_t ox = 0; ox < a->out_w; ox++, row += row_floats)
+            for (int64_t ox = 0; ox < a->out_w; ox++, row += row_floats) {
+                prefetch_part(image, c_count * h * w, oy * a->out_w + ox, a->out_h * a->out_w, 1);
                 for (int64_t ky = 0; ky < a->kernel_h; ky++)
                     for (int64_t kx = 0; kx < a->kernel_w; kx += step) {
                         float *to = plane + window_start(a, oy, ox, ky, kx);
@@ -101,7 +122,7 @@ CK_VECTORIZED static void row2im_range(const void *args, int64_t begin, int64_t 
 #pragma omp simd
                         for (int64_t i = 0; i < run; i++) to[i] += from[i];
                     }
-        float *image = a->images_out + b * c_count * h * w;
+            }
         for (int64_t y = 0; y < h; y++)
             memcpy(dense + y * w * c_count, plane + ((y + a->pad_h) * pw + a->pad_w) * c_count,
                    (size_t)(w * c_count) * sizeof(float));

@@ -28,7 +28,10 @@ import CKernels
 /// read it, in forward and again in backward, so the columns never go to memory, the pieces
 /// run in parallel, one thread each, and dW summed in `weightGradientParts` partial sums over
 /// consecutive pieces, added in order. Kept from forward to backward: the columns when the
-/// batch is one piece, else the input.
+/// batch is one piece, else the input. Backward unfolds a batch of several pieces with 16
+/// input channels or more channels last instead (`ck_im2row`, a row per output pixel): then
+/// `dW (+)= dZ · rows` and `dX = row2im(dZᵀ · W)` read and write the rows as stored, and dX is
+/// added in place to a gradient that accumulates.
 public final class Conv2D: Function {
     /// The channels of the input, `C` of `[batch, C, height, width]`.
     public let inputChannels: Int
