@@ -63,76 +63,92 @@ static inline void prefetch_part(const float *image, int64_t floats, int64_t par
     }
 }
 
-/* Images [begin, end): each copied into the padded plane, then its out_h * out_w rows of
- * kernel_h * kernel_w * channels floats copied out of it, run by run. */
-CK_VECTORIZED static void im2row_range(const void *args, int64_t begin, int64_t end) {
-    const rows_args *a = args;
-    const int64_t c_count = a->channels, h = a->height, w = a->width, pw = padded_width(a);
-    const int64_t row_floats = a->kernel_h * a->kernel_w * c_count;
+/* The rows of one image (out_h * out_w of them, kernel_h * kernel_w * channels floats each)
+ * and its padded plane, run by run in row order, then (ky, kx) order: each run copied from the
+ * plane to its row of rows_out, or when rows_in is given, the run of its row added into the
+ * plane. With each row, a part of `ahead` (NULL: none) is asked for (prefetch_part), for
+ * writing when adding. */
+static inline __attribute__((always_inline)) void
+move_runs(const rows_args *a, float *plane, float *rows_out, const float *rows_in,
+          const float *ahead) {
+    const int64_t c_count = a->channels, image_floats = c_count * a->height * a->width;
+    const int64_t row_floats = a->kernel_h * a->kernel_w * c_count, pixels = a->out_h * a->out_w;
     const int64_t step = run_pixels(a), run = step * c_count;
-    float *plane = ck_scratch_get(&padded_image, (size_t)padded_floats(a));
-    float *dense = ck_scratch_get(&channels_last_image, (size_t)(c_count * h * w));
-    memset(plane, 0, (size_t)padded_floats(a) * sizeof(float));
-    for (int64_t b = begin; b < end; b++) {
-        const float *image = a->images + b * c_count * h * w;
-        ck_transpose_block(c_count, h * w, image, h * w, dense, c_count);
-        for (int64_t y = 0; y < h; y++)
-            memcpy(plane + ((y + a->pad_h) * pw + a->pad_w) * c_count, dense + y * w * c_count,
-                   (size_t)(w * c_count) * sizeof(float));
-        float *row = a->rows_out + b * a->out_h * a->out_w * row_floats;
-        for (int64_t oy = 0; oy < a->out_h; oy++)
-            for (int64_t ox = 0; ox < a->out_w; ox++, row += row_floats) {
-                if (b + 1 < end)
-                    prefetch_part(image + c_count * h * w, c_count * h * w, oy * a->out_w + ox,
-                                  a->out_h * a->out_w, 0);
-                for (int64_t ky = 0; ky < a->kernel_h; ky++)
-                    for (int64_t kx = 0; kx < a->kernel_w; kx += step) {
-                        const float *from = plane + window_start(a, oy, ox, ky, kx);
-                        float *to = row + (ky * a->kernel_w + kx) * c_count;
+    for (int64_t oy = 0, row = 0; oy < a->out_h; oy++)
+        for (int64_t ox = 0; ox < a->out_w; ox++, row += row_floats) {
+            if (ahead)
+                prefetch_part(ahead, image_floats, oy * a->out_w + ox, pixels, rows_in != NULL);
+            for (int64_t ky = 0; ky < a->kernel_h; ky++)
+                for (int64_t kx = 0; kx < a->kernel_w; kx += step) {
+                    float *in_plane = plane + window_start(a, oy, ox, ky, kx);
+                    const int64_t in_row = row + (ky * a->kernel_w + kx) * c_count;
+                    if (rows_in) {
 #pragma omp simd
-                        for (int64_t i = 0; i < run; i++) to[i] = from[i];
+                        for (int64_t i = 0; i < run; i++) in_plane[i] += rows_in[in_row + i];
+                    } else {
+#pragma omp simd
+                        for (int64_t i = 0; i < run; i++) rows_out[in_row + i] = in_plane[i];
                     }
-            }
+                }
+        }
+}
+
+/* The floats of one image, and of its rows. */
+static int64_t image_floats(const rows_args *a) { return a->channels * a->height * a->width; }
+
+static int64_t image_rows_floats(const rows_args *a) {
+    return a->out_h * a->out_w * a->kernel_h * a->kernel_w * a->channels;
+}
+
+/* Between an image channels last (`dense`, height * width pixels of channels floats) and the
+ * inside of the padded plane, row by row: into the plane, or out of it with `out`. */
+static void copy_inside(const rows_args *a, float *plane, float *dense, int out) {
+    const int64_t row_floats = a->width * a->channels;
+    for (int64_t y = 0; y < a->height; y++) {
+        float *inside = plane + ((y + a->pad_h) * padded_width(a) + a->pad_w) * a->channels;
+        if (out) memcpy(dense + y * row_floats, inside, (size_t)row_floats * sizeof(float));
+        else memcpy(inside, dense + y * row_floats, (size_t)row_floats * sizeof(float));
     }
 }
 
-/* Images [begin, end): the padded plane zeroed, each row's runs added into it in row order,
- * then its inside copied out to the image, channels first (or, with accumulate, into the
- * scratch `transposed` and then added to the image). */
+/* Images [begin, end): each copied into the padded plane (transposed into `dense`, then into
+ * the plane's inside), then its rows copied out of it. */
+CK_VECTORIZED static void im2row_range(const void *args, int64_t begin, int64_t end) {
+    const rows_args *a = args;
+    const int64_t pixels = a->height * a->width;
+    float *plane = ck_scratch_get(&padded_image, (size_t)padded_floats(a));
+    float *dense = ck_scratch_get(&channels_last_image, (size_t)image_floats(a));
+    memset(plane, 0, (size_t)padded_floats(a) * sizeof(float));
+    for (int64_t b = begin; b < end; b++) {
+        const float *image = a->images + b * image_floats(a);
+        ck_transpose_block(a->channels, pixels, image, pixels, dense, a->channels);
+        copy_inside(a, plane, dense, 0);
+        move_runs(a, plane, a->rows_out + b * image_rows_floats(a), NULL,
+                  b + 1 < end ? image + image_floats(a) : NULL);
+    }
+}
+
+/* Images [begin, end): the padded plane zeroed, each row's runs added into it, then its inside
+ * copied out into `dense` and transposed to the image, channels first (or, with accumulate,
+ * into the scratch `transposed` and then added to the image). */
 CK_VECTORIZED static void row2im_range(const void *args, int64_t begin, int64_t end) {
     const rows_args *a = args;
-    const int64_t c_count = a->channels, h = a->height, w = a->width, pw = padded_width(a);
-    const int64_t row_floats = a->kernel_h * a->kernel_w * c_count;
-    const int64_t step = run_pixels(a), run = step * c_count;
+    const int64_t pixels = a->height * a->width, floats = image_floats(a);
     float *plane = ck_scratch_get(&padded_image, (size_t)padded_floats(a));
-    float *dense = ck_scratch_get(&channels_last_image, (size_t)(c_count * h * w));
-    float *transposed = a->accumulate ? ck_scratch_get(&summed_image, (size_t)(c_count * h * w))
-                                      : NULL;
+    float *dense = ck_scratch_get(&channels_last_image, (size_t)floats);
+    float *transposed = a->accumulate ? ck_scratch_get(&summed_image, (size_t)floats) : NULL;
     for (int64_t b = begin; b < end; b++) {
+        float *image = a->images_out + b * floats;
         memset(plane, 0, (size_t)padded_floats(a) * sizeof(float));
-        const float *row = a->rows + b * a->out_h * a->out_w * row_floats;
-        float *image = a->images_out + b * c_count * h * w;
-        for (int64_t oy = 0; oy < a->out_h; oy++)
-            for (int64_t ox = 0; ox < a->out_w; ox++, row += row_floats) {
-                prefetch_part(image, c_count * h * w, oy * a->out_w + ox, a->out_h * a->out_w, 1);
-                for (int64_t ky = 0; ky < a->kernel_h; ky++)
-                    for (int64_t kx = 0; kx < a->kernel_w; kx += step) {
-                        float *to = plane + window_start(a, oy, ox, ky, kx);
-                        const float *from = row + (ky * a->kernel_w + kx) * c_count;
-#pragma omp simd
-                        for (int64_t i = 0; i < run; i++) to[i] += from[i];
-                    }
-            }
-        for (int64_t y = 0; y < h; y++)
-            memcpy(dense + y * w * c_count, plane + ((y + a->pad_h) * pw + a->pad_w) * c_count,
-                   (size_t)(w * c_count) * sizeof(float));
+        move_runs(a, plane, NULL, a->rows + b * image_rows_floats(a), image);
+        copy_inside(a, plane, dense, 1);
         if (!a->accumulate) {
-            ck_transpose_block(h * w, c_count, dense, c_count, image, h * w);
+            ck_transpose_block(pixels, a->channels, dense, a->channels, image, pixels);
             continue;
         }
-        ck_transpose_block(h * w, c_count, dense, c_count, transposed, h * w);
+        ck_transpose_block(pixels, a->channels, dense, a->channels, transposed, pixels);
 #pragma omp simd
-        for (int64_t i = 0; i < c_count * h * w; i++) image[i] += transposed[i];
+        for (int64_t i = 0; i < floats; i++) image[i] += transposed[i];
     }
 }
 

@@ -61,16 +61,25 @@ private let convCases = [
     ConvCase(batch: 3, channels: 1, height: 1, width: 1, kernel: 1, stride: 1, padding: 0),
 ]
 
-private func im2col(_ g: ConvCase, _ images: [Float]) -> [Float] {
-    var columns = [Float](repeating: sentinel, count: g.rows * g.columns)
+/// An unfolding kernel's signature: ck_im2col's and ck_im2row's.
+private typealias Unfold = (Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64,
+                            UnsafePointer<Float>?, UnsafeMutablePointer<Float>?) -> Void
+
+/// `unfold`'s matrix of the images (which starts as NaN).
+private func unfolded(_ g: ConvCase, _ images: [Float], by unfold: Unfold) -> [Float] {
+    var matrix = [Float](repeating: sentinel, count: g.rows * g.columns)
     images.withUnsafeBufferPointer { i in
-        columns.withUnsafeMutableBufferPointer { c in
-            ck_im2col(Int64(g.batch), Int64(g.channels), Int64(g.height), Int64(g.width),
-                      Int64(g.kernel), Int64(g.kw), Int64(g.stride), Int64(g.stride),
-                      Int64(g.padding), Int64(g.pw), i.baseAddress, c.baseAddress)
+        matrix.withUnsafeMutableBufferPointer { m in
+            unfold(Int64(g.batch), Int64(g.channels), Int64(g.height), Int64(g.width),
+                   Int64(g.kernel), Int64(g.kw), Int64(g.stride), Int64(g.stride),
+                   Int64(g.padding), Int64(g.pw), i.baseAddress, m.baseAddress)
         }
     }
-    return columns
+    return matrix
+}
+
+private func im2col(_ g: ConvCase, _ images: [Float]) -> [Float] {
+    unfolded(g, images, by: ck_im2col)
 }
 
 /// ck_col2im into images that start as NaN, and the columns as it leaves them (it may zero
@@ -90,15 +99,7 @@ private func col2im(_ g: ConvCase, _ columns: [Float]) -> (images: [Float], colu
 
 /// ck_im2row: the rows matrix, row = output pixel, columns in (ky, kx, c) order.
 private func im2row(_ g: ConvCase, _ images: [Float]) -> [Float] {
-    var rows = [Float](repeating: sentinel, count: g.rows * g.columns)
-    images.withUnsafeBufferPointer { i in
-        rows.withUnsafeMutableBufferPointer { r in
-            ck_im2row(Int64(g.batch), Int64(g.channels), Int64(g.height), Int64(g.width),
-                      Int64(g.kernel), Int64(g.kw), Int64(g.stride), Int64(g.stride),
-                      Int64(g.padding), Int64(g.pw), i.baseAddress, r.baseAddress)
-        }
-    }
-    return rows
+    unfolded(g, images, by: ck_im2row)
 }
 
 /// ck_row2im into images that start as NaN, or with `addingTo`, added to those images.
