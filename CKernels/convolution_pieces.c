@@ -6,9 +6,13 @@
  * between threads for less than the parallel regions would cost. A batch of one piece runs
  * its kernels on all the threads instead. dW, the one sum over pieces, is summed in
  * weight_parts partial sums over consecutive pieces, added in order: the same bits whatever
- * the thread count. */
+ * the thread count. The backward pass of a batch of several pieces with enough channels goes
+ * by rows (ck_im2row, ck_row2im): its products then read and write the unfolded pieces as
+ * stored. */
 #include "ckernels.h"
+#include "scratch.h"
 #include "threading.h"
+#include "transpose_block.h"
 
 #include <stdatomic.h>
 #include <string.h>
@@ -99,58 +103,162 @@ void ck_conv2d_forward(const ck_conv2d_pieces *p, const float *images, const flo
 
 /* ---- backward ---------------------------------------------------------------------------- */
 
+/* Whether the backward pass takes a convolution's pieces as rows (ck_im2row, channels last):
+ * a batch of several pieces (its images given) whose pixels' channels fill a vector. */
+static int backward_by_rows(const piece_sizes *s) {
+    return s->pieces > 1 && s->p->channels >= 16;
+}
+
+int ck_conv2d_backward_by_rows(const ck_conv2d_pieces *p) {
+    const piece_sizes s = sizes_of(p);
+    return backward_by_rows(&s);
+}
+
 typedef struct {
     piece_sizes s;
     int64_t parts;
+    int dx_accumulate;
     const float *images, *dz, *weight;
     float *dw, dw_beta, *dw_parts, *dx, *columns, *column_gradient;
 } backward_args;
 
-/* Part r of the pieces, in order: dW's partial sum r (dW itself for r = 0, with dw_beta)
- * and each piece's dX. */
+/* Piece q's dX = col2im(Wᵀ · dz[:, piece]) (a->weight OIHW), through the slot's column
+ * gradient. */
+static void columns_input_gradient(const backward_args *a, int64_t first, int64_t count,
+                                   float *column_gradient) {
+    const ck_conv2d_pieces *p = a->s.p;
+    const int64_t rows = a->s.rows, n = count * a->s.pixels, length = p->batch * a->s.pixels;
+    /* dcolumns (rows x n) = Wᵀ (rows x out_channels) · dz[:, piece]. */
+    ck_sgemm(1, 0, rows, n, p->out_channels, 1.0f, a->weight, rows, a->dz + first * a->s.pixels,
+             length, 0.0f, column_gradient, n);
+    ck_col2im(count, p->channels, p->height, p->width, p->kernel, p->kernel, p->stride,
+              p->stride, p->pad, p->pad, column_gradient,
+              a->dx + first * p->channels * a->s.plane);
+}
+
+/* dz[:, piece]ᵀ, per thread. */
+static _Thread_local ck_scratch piece_gradient_transposed;
+
+/* Piece q's dX = row2im(dz[:, piece]ᵀ · W) (a->weight with its columns in the rows' order),
+ * through the slot's row gradient. dz[:, piece] is transposed first: the product of A as
+ * stored takes the GEMM's broadcast form, which is faster than its packed one here. */
+static void rows_input_gradient(const backward_args *a, int64_t first, int64_t count,
+                                float *row_gradient) {
+    const ck_conv2d_pieces *p = a->s.p;
+    const int64_t rows = a->s.rows, n = count * a->s.pixels, length = p->batch * a->s.pixels;
+    float *dz_t = ck_scratch_get(&piece_gradient_transposed, (size_t)(n * p->out_channels));
+    ck_transpose_block(p->out_channels, n, a->dz + first * a->s.pixels, length, dz_t,
+                       p->out_channels);
+    /* drows (n x rows) = dz[:, piece]ᵀ (n x out_channels) · W (out_channels x rows). */
+    ck_sgemm(0, 0, n, rows, p->out_channels, 1.0f, dz_t, p->out_channels, a->weight, rows,
+             0.0f, row_gradient, rows);
+    ck_row2im(count, p->channels, p->height, p->width, p->kernel, p->kernel, p->stride,
+              p->stride, p->pad, p->pad, row_gradient, a->dx_accumulate,
+              a->dx + first * p->channels * a->s.plane);
+}
+
+/* Part r of the pieces, in order: dW's partial sum r and each piece's dX. By columns, partial
+ * sum r is dW itself for r = 0 (with dw_beta), else dw_parts[r - 1]; by rows, dw_parts[r]. */
 static void backward_part(const void *args, int64_t r, int64_t slot) {
     const backward_args *a = args;
     const ck_conv2d_pieces *p = a->s.p;
     const int64_t rows = a->s.rows, length = p->batch * a->s.pixels;
+    const int by_rows = backward_by_rows(&a->s);
     float *columns = a->columns + slot * slot_floats(&a->s);
-    float *dw = r == 0 ? a->dw : a->dw_parts + (r - 1) * p->out_channels * rows;
+    float *column_gradient = a->column_gradient + slot * slot_floats(&a->s);
+    float *dw = by_rows ? a->dw_parts + r * p->out_channels * rows
+              : r == 0 ? a->dw : a->dw_parts + (r - 1) * p->out_channels * rows;
     const int64_t begin = a->s.pieces * r / a->parts, end = a->s.pieces * (r + 1) / a->parts;
     for (int64_t q = begin; q < end; q++) {
         int64_t first;
         const int64_t count = piece_images(p, q, &first), n = count * a->s.pixels;
         const float *dz = a->dz + first * a->s.pixels; /* dz[:, piece], rows length apart */
         if (a->dw) {
-            if (a->images) unfold(&a->s, a->images, first, count, columns);
-            /* dW (+)= dz[:, piece] (out_channels x n) · columnsᵀ (n x rows). */
-            const float beta = q > begin ? 1.0f : r == 0 ? a->dw_beta : 0.0f;
-            ck_sgemm(0, 1, p->out_channels, rows, n, 1.0f, dz, length, columns, n, beta, dw,
-                     rows);
+            const float beta = q > begin ? 1.0f : r == 0 && !by_rows ? a->dw_beta : 0.0f;
+            if (by_rows) {
+                /* dW (+)= dz[:, piece] (out_channels x n) · its rows (n x rows). */
+                ck_im2row(count, p->channels, p->height, p->width, p->kernel, p->kernel,
+                          p->stride, p->stride, p->pad, p->pad,
+                          a->images + first * p->channels * a->s.plane, columns);
+                ck_sgemm(0, 0, p->out_channels, rows, n, 1.0f, dz, length, columns, rows, beta,
+                         dw, rows);
+            } else {
+                if (a->images) unfold(&a->s, a->images, first, count, columns);
+                /* dW (+)= dz[:, piece] (out_channels x n) · columnsᵀ (n x rows). */
+                ck_sgemm(0, 1, p->out_channels, rows, n, 1.0f, dz, length, columns, n, beta,
+                         dw, rows);
+            }
         }
-        if (a->dx) {
-            /* dcolumns (rows x n) = Wᵀ (rows x out_channels) · dz[:, piece]. */
-            float *column_gradient = a->column_gradient + slot * slot_floats(&a->s);
-            ck_sgemm(1, 0, rows, n, p->out_channels, 1.0f, a->weight, rows, dz, length, 0.0f,
-                     column_gradient, n);
-            ck_col2im(count, p->channels, p->height, p->width, p->kernel, p->kernel,
-                      p->stride, p->stride, p->pad, p->pad, column_gradient,
-                      a->dx + first * p->channels * a->s.plane);
-        }
+        if (a->dx && by_rows) rows_input_gradient(a, first, count, column_gradient);
+        if (a->dx && !by_rows) columns_input_gradient(a, first, count, column_gradient);
     }
 }
 
+/* Weights between the OIHW order, o * rows + c * window + k, and the rows' order (ck_im2row),
+ * o * rows + k * channels + c, for output channel o, window offset k and channel c: W into
+ * the rows' order (`to` written), or dW's sum in the rows' order into dW, to = beta * to
+ * (not read when beta is 0) + from. */
+typedef enum { TO_ROWS_ORDER, ADD_TO_OIHW } weights_move;
+
+static void move_weights(const ck_conv2d_pieces *p, weights_move move, float beta,
+                         const float *from, float *to) {
+    const int64_t window = p->kernel * p->kernel, rows = p->channels * window;
+    for (int64_t o = 0; o < p->out_channels; o++)
+        for (int64_t k = 0; k < window; k++)
+            for (int64_t c = 0; c < p->channels; c++) {
+                const int64_t in_rows = o * rows + k * p->channels + c;
+                const int64_t oihw = o * rows + c * window + k;
+                if (move == TO_ROWS_ORDER) {
+                    to[in_rows] = from[oihw];
+                } else {
+                    const float scaled = beta == 0.0f ? 0.0f : beta * to[oihw];
+                    to[oihw] = beta == 0.0f ? from[in_rows] : scaled + from[in_rows];
+                }
+            }
+}
+
+int64_t ck_conv2d_backward_scratch(const ck_conv2d_pieces *p, int weight_gradient,
+                                   int input_gradient) {
+    const piece_sizes s = sizes_of(p);
+    const int64_t weights = p->out_channels * s.rows;
+    const int64_t parts = p->weight_parts < s.pieces ? p->weight_parts : s.pieces;
+    if (!backward_by_rows(&s)) return weight_gradient && parts > 1 ? (parts - 1) * weights : 0;
+    return (weight_gradient ? parts * weights : 0) + (input_gradient ? weights : 0);
+}
+
+/* dW = beta * dW (not read when beta is 0) + the by-rows partial sums, added in order into the
+ * first, then moved to the OIHW order. */
+static void add_row_parts(const piece_sizes *s, int64_t parts, float *dw_parts, float beta,
+                          float *dw) {
+    const int64_t weights = s->p->out_channels * s->rows;
+    for (int64_t r = 1; r < parts; r++) {
+        const float *part = dw_parts + r * weights;
+        for (int64_t i = 0; i < weights; i++) dw_parts[i] += part[i];
+    }
+    move_weights(s->p, ADD_TO_OIHW, beta, dw_parts, dw);
+}
+
 void ck_conv2d_backward(const ck_conv2d_pieces *p, const float *images, const float *dz,
-                        const float *weight, float *dw, float beta, float *dw_parts,
-                        float *dx, float *columns, float *column_gradient) {
+                        const float *weight, float *dw, float beta, float *scratch,
+                        float *dx, int dx_accumulate, float *columns, float *column_gradient) {
     const piece_sizes s = sizes_of(p);
     const int64_t weights = p->out_channels * s.rows;
     if (dw && beta == 0.0f && s.pieces == 0)
         memset(dw, 0, (size_t)weights * sizeof(float)); /* the sum of no products */
     const int64_t parts = p->weight_parts < s.pieces ? p->weight_parts : s.pieces;
-    const backward_args args = {s, parts, images, dz, weight, dw, beta, dw_parts, dx,
-                                columns, column_gradient};
+    const int by_rows = backward_by_rows(&s);
+    const float *w = weight;
+    if (by_rows && dx) { /* W with its columns in the rows' order */
+        float *reordered = scratch + (dw ? parts * weights : 0);
+        move_weights(p, TO_ROWS_ORDER, 0.0f, weight, reordered);
+        w = reordered;
+    }
+    const backward_args args = {s, parts, dx_accumulate && by_rows, images, dz, w, dw, beta,
+                                scratch, dx, columns, column_gradient};
     run_in_slots(parts, p->slots, backward_part, &args);
-    for (int64_t r = 1; dw && r < parts; r++) {
-        const float *part = dw_parts + (r - 1) * weights;
+    if (dw && by_rows) add_row_parts(&s, parts, scratch, beta, dw);
+    for (int64_t r = 1; dw && !by_rows && r < parts; r++) {
+        const float *part = scratch + (r - 1) * weights;
         for (int64_t i = 0; i < weights; i++) dw[i] += part[i];
     }
 }

@@ -117,6 +117,26 @@ void ck_col2im(int64_t batch, int64_t channels, int64_t height, int64_t width,
                int64_t kernel_h, int64_t kernel_w, int64_t stride_h, int64_t stride_w,
                int64_t pad_h, int64_t pad_w, float *columns, float *images);
 
+/* im2row, ck_im2col's transpose with channels last: the dense rows matrix of (batch * out_h *
+ * out_w) rows of kernel_h * kernel_w * channels floats,
+ *   rows[(b * out_h + oy) * out_w + ox][(ky * kernel_w + kx) * channels + c]
+ *       = images[b][c][oy * stride_h - pad_h + ky][ox * stride_w - pad_w + kx]
+ * or 0 where that position lies in the padding. Reads images, writes every element of rows;
+ * no overlap. */
+void ck_im2row(int64_t batch, int64_t channels, int64_t height, int64_t width,
+               int64_t kernel_h, int64_t kernel_w, int64_t stride_h, int64_t stride_w,
+               int64_t pad_h, int64_t pad_w, const float *images, float *rows);
+
+/* row2im, the adjoint of ck_im2row: images[b][c][iy][ix] (+)= the sum of every rows element
+ * that ck_im2row would copy from (b, c, iy, ix), elements that fall in the padding dropped.
+ * Writes every element of images (read only with accumulate). Each image is summed on one
+ * thread from +0, adding its rows in order and each row's window offsets in (ky, kx) order,
+ * then added to the image with accumulate: the same bits whatever the thread count. No
+ * overlap. */
+void ck_row2im(int64_t batch, int64_t channels, int64_t height, int64_t width,
+               int64_t kernel_h, int64_t kernel_w, int64_t stride_h, int64_t stride_w,
+               int64_t pad_h, int64_t pad_w, const float *rows, int accumulate, float *images);
+
 /* y[b][c][i] = z[c][b][i] + bias[c]: a channel-major product z (channels x batch x pixels,
  * dense; ck_im2col's GEMM) as a dense NCHW tensor y, with one bias per channel (bias NULL:
  * none). When relu != 0, each result x then becomes x < 0 ? 0 : x, bitwise as
@@ -157,16 +177,29 @@ void ck_conv2d_forward(const ck_conv2d_pieces *p, const float *images, const flo
 
 /* The backward pass of ck_conv2d_forward from dz (out_channels x batch x out_h * out_w,
  * channel-major: ck_conv2d_output_gradient of dy): dW (out_channels x rows) = beta * dW +
- * dz · columnsᵀ when dw is not NULL, and dX (NCHW as the images; written, not read) =
- * col2im(Wᵀ · dz) when dx is not NULL, a piece at a time. Each piece is unfolded again from
- * images into a slot of columns; images NULL: columns holds the whole batch's, which is one
- * piece. dw_parts holds the partial sums of dW but the first, (weight_parts - 1) *
- * out_channels * rows floats; column_gradient as many floats as columns (not read when dx is
- * NULL). Partial sum r covers pieces [pieces * r / parts, pieces * (r + 1) / parts), parts =
- * min(weight_parts, pieces), summed in piece order from beta * dW (r = 0) or 0. No overlap. */
+ * dz · columnsᵀ when dw is not NULL, and dX (NCHW as the images; written, not read, or with
+ * dx_accumulate, which only a batch by rows takes, added to) = col2im(Wᵀ · dz) when dx is not
+ * NULL, a piece at a time. A batch of several pieces whose
+ * images have at least 16 channels goes by rows: each piece unfolded by ck_im2row into a slot
+ * of columns, dW's products dz · rows, dX = ck_row2im(dzᵀ · W) through a slot of
+ * column_gradient. Otherwise by columns: each piece unfolded again by ck_im2col from images
+ * into a slot of columns (images NULL: columns holds the whole batch's, which is one piece),
+ * dX = ck_col2im(Wᵀ · dz). column_gradient holds as many floats as columns (not read when dx
+ * is NULL); scratch ck_conv2d_backward_scratch floats. dW is summed in parts = min(weight_parts,
+ * pieces) partial sums, sum r over pieces [pieces * r / parts, pieces * (r + 1) / parts) in
+ * piece order, added in order: by columns the first from beta * dW; by rows all from 0, then
+ * added to beta * dW. No overlap. */
 void ck_conv2d_backward(const ck_conv2d_pieces *p, const float *images, const float *dz,
-                        const float *weight, float *dw, float beta, float *dw_parts, float *dx,
-                        float *columns, float *column_gradient);
+                        const float *weight, float *dw, float beta, float *scratch, float *dx,
+                        int dx_accumulate, float *columns, float *column_gradient);
+
+/* Whether ck_conv2d_backward takes a batch by rows (1) or by columns (0). */
+int ck_conv2d_backward_by_rows(const ck_conv2d_pieces *p);
+
+/* The floats of ck_conv2d_backward's scratch for the gradients asked for (flags 1 or 0): dW's
+ * partial sums, and by rows W with its columns in the rows' order. */
+int64_t ck_conv2d_backward_scratch(const ck_conv2d_pieces *p, int weight_gradient,
+                                   int input_gradient);
 
 /* The number of pooling windows along a dimension of `size` without padding, PyTorch's rule:
  * floor((size - kernel) / stride) + 1 when ceil_mode == 0 (partial windows at the end are

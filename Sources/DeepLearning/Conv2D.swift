@@ -28,7 +28,10 @@ import CKernels
 /// read it, in forward and again in backward, so the columns never go to memory, the pieces
 /// run in parallel, one thread each, and dW summed in `weightGradientParts` partial sums over
 /// consecutive pieces, added in order. Kept from forward to backward: the columns when the
-/// batch is one piece, else the input.
+/// batch is one piece, else the input. Backward unfolds a batch of several pieces with 16
+/// input channels or more channels last instead (`ck_im2row`, a row per output pixel): then
+/// `dW (+)= dZ · rows` and `dX = row2im(dZᵀ · W)` read and write the rows as stored, and dX is
+/// added in place to a gradient that accumulates.
 public final class Conv2D: Function {
     /// The channels of the input, `C` of `[batch, C, height, width]`.
     public let inputChannels: Int
@@ -134,6 +137,13 @@ public final class Conv2D: Function {
     func isOnePiece(_ inputShape: [Int]) -> Bool {
         let out = outputSize(height: inputShape[2], width: inputShape[3])
         return imagesPerPiece(batch: inputShape[0], pixels: out.height * out.width) >= inputShape[0]
+    }
+
+    /// Whether backward adds dX to a gradient in place for a batch of `inputShape` (it goes by
+    /// rows: `ck_conv2d_backward_by_rows`), rather than writing it.
+    func addsInputGradient(_ inputShape: [Int]) -> Bool {
+        var pieces = pieces(ofInputShape: inputShape)
+        return ck_conv2d_backward_by_rows(&pieces) != 0
     }
 
     /// The pieces of a batch of `inputShape`, with columns buffers of `columnFloats` for as
@@ -256,7 +266,7 @@ public final class Conv2D: Function {
                       productGradient: productGradient.value, weight: weight.value,
                       weightGradient: weight.gradientForAccumulation(),
                       biasGradient: bias.gradientForAccumulation(),
-                      inputGradient: (columnGradient.value, inputGradient.value))
+                      inputGradient: (columnGradient.value, inputGradient.value, false))
         self.columnGradient = columnGradient
         self.inputGradient = inputGradient
         return inputGradient
@@ -298,8 +308,9 @@ public final class Conv2D: Function {
     /// into `productGradient` (as many floats as dY; where a ReLU followed, whose output was
     /// `reluOutput`, dY where that output is above 0, else 0), then each gradient asked for,
     /// into its buffer, overwritten or added to as its flag says: db = Σ dZ over the batch and
-    /// pixels, dW = dZ · colsᵀ, and dX = col2im(Wᵀ · dZ) into `inputGradient.gradient` (always
-    /// overwritten), a piece of the batch at a time (`ck_conv2d_backward`) through
+    /// pixels, dW = dZ · colsᵀ, and dX = col2im(Wᵀ · dZ) into `inputGradient.gradient`
+    /// (overwritten, or added to when `inputGradient.accumulate`, which only a batch that
+    /// `addsInputGradient` takes), a piece of the batch at a time (`ck_conv2d_backward`) through
     /// `inputGradient.columnGradient` (`columnFloats`, as `columns`). `columns` (`columnFloats`,
     /// as `shapes` gives) holds the whole batch's columns when `input` is nil (`isOnePiece`);
     /// else each piece of `input` is unfolded into it for dW.
@@ -310,7 +321,7 @@ public final class Conv2D: Function {
         weight: UnsafePointer<Float>, weightGradient: GradientTarget?,
         biasGradient: GradientTarget?,
         inputGradient: (columnGradient: UnsafeMutablePointer<Float>,
-                        gradient: UnsafeMutablePointer<Float>)?
+                        gradient: UnsafeMutablePointer<Float>, accumulate: Bool)?
     ) {
         let batch = inputShape[0]
         let pixels = outputGradient.shape[2] * outputGradient.shape[3]
@@ -323,14 +334,15 @@ public final class Conv2D: Function {
                                   biasGradient?.buffer)
         guard weightGradient != nil || inputGradient != nil else { return }
         var pieces = pieces(ofInputShape: inputShape, columnFloats: columnFloats)
-        let parts = TensorStorage.make(
-            count: weightGradient == nil ? 0
-                : (Int(pieces.weight_parts) - 1) * outputChannels * columnRows,
+        let scratch = TensorStorage.make(
+            count: Int(ck_conv2d_backward_scratch(&pieces, weightGradient == nil ? 0 : 1,
+                                                  inputGradient == nil ? 0 : 1)),
             zeroed: false)
-        withExtendedLifetime(parts) {
+        withExtendedLifetime(scratch) {
             ck_conv2d_backward(&pieces, input, dZ, weight, weightGradient?.buffer,
-                               weightGradient?.beta ?? 0, parts.base, inputGradient?.gradient,
-                               columns, inputGradient?.columnGradient)
+                               weightGradient?.beta ?? 0, scratch.base, inputGradient?.gradient,
+                               inputGradient?.accumulate == true ? 1 : 0, columns,
+                               inputGradient?.columnGradient)
         }
     }
 }
@@ -361,7 +373,8 @@ final class Conv2DNode: GradientNode {
         let (dW, db) = (gradientTarget(forInput: 1), gradientTarget(forInput: 2))
         let productGradient = TensorStorage.make(count: outputGradient.count, zeroed: false)
         func backpropagate(inputGradient: (columnGradient: UnsafeMutablePointer<Float>,
-                                           gradient: UnsafeMutablePointer<Float>)?) {
+                                           gradient: UnsafeMutablePointer<Float>,
+                                           accumulate: Bool)?) {
             layer.backpropagate(outputGradient, input: input, inputShape: inputShape,
                                 columns: columns.base, columnFloats: columns.count,
                                 productGradient: productGradient.base,
@@ -374,7 +387,11 @@ final class Conv2DNode: GradientNode {
         }
         let columnGradient = TensorStorage.make(count: columns.count, zeroed: false)
         withExtendedLifetime(columnGradient) {
-            dx.overwriteOrAdd { backpropagate(inputGradient: (columnGradient.base, $0)) }
+            if dx.accumulate && layer.addsInputGradient(inputShape) {
+                backpropagate(inputGradient: (columnGradient.base, dx.buffer, true))
+            } else {
+                dx.overwriteOrAdd { backpropagate(inputGradient: (columnGradient.base, $0, false)) }
+            }
         }
     }
 }

@@ -61,16 +61,25 @@ private let convCases = [
     ConvCase(batch: 3, channels: 1, height: 1, width: 1, kernel: 1, stride: 1, padding: 0),
 ]
 
-private func im2col(_ g: ConvCase, _ images: [Float]) -> [Float] {
-    var columns = [Float](repeating: sentinel, count: g.rows * g.columns)
+/// An unfolding kernel's signature: ck_im2col's and ck_im2row's.
+private typealias Unfold = (Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64,
+                            UnsafePointer<Float>?, UnsafeMutablePointer<Float>?) -> Void
+
+/// `unfold`'s matrix of the images (which starts as NaN).
+private func unfolded(_ g: ConvCase, _ images: [Float], by unfold: Unfold) -> [Float] {
+    var matrix = [Float](repeating: sentinel, count: g.rows * g.columns)
     images.withUnsafeBufferPointer { i in
-        columns.withUnsafeMutableBufferPointer { c in
-            ck_im2col(Int64(g.batch), Int64(g.channels), Int64(g.height), Int64(g.width),
-                      Int64(g.kernel), Int64(g.kw), Int64(g.stride), Int64(g.stride),
-                      Int64(g.padding), Int64(g.pw), i.baseAddress, c.baseAddress)
+        matrix.withUnsafeMutableBufferPointer { m in
+            unfold(Int64(g.batch), Int64(g.channels), Int64(g.height), Int64(g.width),
+                   Int64(g.kernel), Int64(g.kw), Int64(g.stride), Int64(g.stride),
+                   Int64(g.padding), Int64(g.pw), i.baseAddress, m.baseAddress)
         }
     }
-    return columns
+    return matrix
+}
+
+private func im2col(_ g: ConvCase, _ images: [Float]) -> [Float] {
+    unfolded(g, images, by: ck_im2col)
 }
 
 /// ck_col2im into images that start as NaN, and the columns as it leaves them (it may zero
@@ -86,6 +95,35 @@ private func col2im(_ g: ConvCase, _ columns: [Float]) -> (images: [Float], colu
         }
     }
     return (images, scratch)
+}
+
+/// ck_im2row: the rows matrix, row = output pixel, columns in (ky, kx, c) order.
+private func im2row(_ g: ConvCase, _ images: [Float]) -> [Float] {
+    unfolded(g, images, by: ck_im2row)
+}
+
+/// ck_row2im into images that start as NaN, or with `addingTo`, added to those images.
+private func row2im(_ g: ConvCase, _ rows: [Float], addingTo start: [Float]? = nil) -> [Float] {
+    var images = start ?? [Float](repeating: sentinel, count: g.imagesCount)
+    rows.withUnsafeBufferPointer { r in
+        images.withUnsafeMutableBufferPointer { i in
+            ck_row2im(Int64(g.batch), Int64(g.channels), Int64(g.height), Int64(g.width),
+                      Int64(g.kernel), Int64(g.kw), Int64(g.stride), Int64(g.stride),
+                      Int64(g.padding), Int64(g.pw), r.baseAddress, start == nil ? 0 : 1,
+                      i.baseAddress)
+        }
+    }
+    return images
+}
+
+extension ConvCase {
+    /// The columns matrix's (row, column) of element i of the rows matrix (ck_im2row's layout:
+    /// a row per output pixel, its floats in (ky, kx, c) order).
+    func columnsPosition(ofRowsElement i: Int) -> (row: Int, column: Int) {
+        let (column, inRow) = (i / rows, i % rows)
+        let (offset, c) = (inRow / channels, inRow % channels)
+        return (c * kernel * kw + offset, column)
+    }
 }
 
 /// ck_conv2d_output: the channel-major `z` as NCHW plus `bias` (nil: none), through a ReLU
@@ -167,6 +205,37 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
+    func testIm2rowCopiesEachWindowChannelsLast() {
+        var rng = SeededGenerator(seed: 3)
+        for g in convCases {
+            let images = randomFloats(g.imagesCount, using: &rng)
+            let expected = (0..<g.rows * g.columns).map { i in
+                let (row, column) = g.columnsPosition(ofRowsElement: i)
+                return g.source(row: row, column: column).map { images[$0] } ?? 0
+            }
+            assertBitwiseEqual(im2row(g, images), expected, "\(g)")
+        }
+    }
+
+    /// row2im's sums, bit for bit those of the rows' elements added in order (output pixels,
+    /// then (ky, kx)) from +0, -0 inputs included, and then added to the images.
+    func testRow2imSumsEveryWindowInRowOrder() {
+        var rng = SeededGenerator(seed: 4)
+        for g in convCases {
+            var rows = randomFloats(g.rows * g.columns, using: &rng)
+            for i in stride(from: 0, to: rows.count, by: 5) { rows[i] = -0.0 }
+            var expected = [Float](repeating: 0, count: g.imagesCount)
+            for i in 0..<rows.count {
+                let (row, column) = g.columnsPosition(ofRowsElement: i)
+                if let j = g.source(row: row, column: column) { expected[j] += rows[i] }
+            }
+            assertBitwiseEqual(row2im(g, rows), expected, "\(g)")
+            let start = randomFloats(g.imagesCount, using: &rng)
+            assertBitwiseEqual(row2im(g, rows, addingTo: start), zip(start, expected).map(+),
+                               "\(g) added")
+        }
+    }
+
     /// No images (or no channels): nothing is read or written, on any path.
     func testEmptyBatchesDoNothing() {
         for g in [ConvCase(batch: 0, channels: 4, height: 8, width: 8, kernel: 3, stride: 1,
@@ -179,6 +248,9 @@ final class ConvolutionTests: XCTestCase {
                            padding: 1)] {
             XCTAssertEqual(im2col(g, []), [], "\(g)")
             XCTAssertEqual(col2im(g, []).images, [], "\(g)")
+            XCTAssertEqual(im2row(g, []), [], "\(g)")
+            XCTAssertEqual(row2im(g, []), [], "\(g)")
+            XCTAssertEqual(row2im(g, [], addingTo: []), [], "\(g)")
         }
     }
 
@@ -298,6 +370,9 @@ final class ConvolutionTests: XCTestCase {
                              padding: 1)
         let largeColumns = randomFloats(large.rows * large.columns, using: &rng)
         assertSameResultForThreadCounts([1, 2, 4]) { col2im(large, largeColumns).images }
+        // im2row and row2im, images split between the threads.
+        let rows = assertSameResultForThreadCounts([1, 2, 3]) { im2row(conv, images) }
+        assertSameResultForThreadCounts([1, 2, 3]) { row2im(conv, rows) }
 
         let (batch, channels, pixels) = (4, 16, 1100)
         let dy = randomFloats(batch * channels * pixels, using: &rng)

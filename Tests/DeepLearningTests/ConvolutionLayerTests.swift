@@ -157,14 +157,17 @@ final class ConvolutionLayerTests: XCTestCase {
     /// last one shorter or not: 3 x 3 with padding over 12 x 12 (pieces of 7 images and a last
     /// of 6), stride 2 without padding on odd sizes and a channel count not a multiple of 16
     /// (1 image a piece), 1 x 1 images (301 a piece, the last 298).
+    /// Batches of several pieces: by rows (16 channels or more, ck_conv2d_backward) at strides
+    /// 1 and 2 and on 1 x 1 images, and by columns.
     private let pieceCases = [
         (27, 32, 2, 12, 12, 3, 1, 1), (4, 41, 2, 63, 61, 3, 2, 0), (1201, 1000, 2, 1, 1, 1, 1, 0),
+        (160, 8, 3, 12, 12, 3, 1, 1),
     ]
 
     /// A batch taken in several pieces: forward and backward against the definitions, the
     /// graph's call giving the same bits as the layer's passes, on 1 and 2 threads alike (and
     /// forward on 1 with backward on 2), and a second backward adding to the parameter
-    /// gradients.
+    /// gradients, and a second call's to the input's.
     func testConv2DOverSeveralPiecesOfTheBatch() {
         defer { Threads.reset() }
         var generator = SeededGenerator(seed: 11)
@@ -200,6 +203,12 @@ final class ConvolutionLayerTests: XCTestCase {
                 XCTAssertEqual((graphY.values + input.gradients + layer.weight.gradients
                                 + layer.bias.gradients).map(\.bitPattern), layerBits,
                                "\(layer) graph")
+                // A second call's dX is added to the input's gradient (in place by rows).
+                let firstInputGradient = input.gradients
+                layer(input).backward(dy)
+                XCTAssertEqual(input.gradients.map(\.bitPattern),
+                               firstInputGradient.map { ($0 + $0).bitPattern },
+                               "\(layer) graph, dX added")
                 runs.append(layerBits)
             }
             XCTAssertEqual(runs[0], runs[1], "\(layer) on 1 and 2 threads")
