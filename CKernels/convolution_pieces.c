@@ -165,7 +165,8 @@ static void backward_part(const void *args, int64_t r, int64_t slot) {
     const int64_t rows = a->s.rows, length = p->batch * a->s.pixels;
     const int by_rows = backward_by_rows(&a->s);
     float *columns = a->columns + slot * slot_floats(&a->s);
-    float *column_gradient = a->column_gradient + slot * slot_floats(&a->s);
+    /* The slot's column (or row) gradient; the buffer is NULL when dX is not asked for. */
+    float *column_gradient = a->dx ? a->column_gradient + slot * slot_floats(&a->s) : NULL;
     float *dw = by_rows ? a->dw_parts + r * p->out_channels * rows
               : r == 0 ? a->dw : a->dw_parts + (r - 1) * p->out_channels * rows;
     const int64_t begin = a->s.pieces * r / a->parts, end = a->s.pieces * (r + 1) / a->parts;
