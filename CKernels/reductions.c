@@ -20,10 +20,14 @@ CK_VECTORIZED static double sum_range(const void *args, int64_t begin, int64_t e
     return sum_lanes_total(0.0, &lane);
 }
 
-float ck_sum(int64_t n, const float *x) {
-    return (float)ck_parallel_sum(n, 4096, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS),
-                                  sum_range, x);
+/* The sum of all n elements in double, in chunks of 4096 (ck_parallel_sum). */
+static double sum_all(int64_t n, const float *x) {
+    return ck_parallel_sum(n, 4096, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS), sum_range, x);
 }
+
+float ck_sum(int64_t n, const float *x) { return (float)sum_all(n, x); }
+
+float ck_mean(int64_t n, const float *x) { return (float)(sum_all(n, x) / (double)n); }
 
 /* ---- maxima ----------------------------------------------------------------------------- */
 

@@ -125,6 +125,11 @@ void ck_fill(int64_t n, float value, float *x);
  * 0 for n == 0. */
 float ck_sum(int64_t n, const float *x);
 
+/* The mean of n elements: ck_sum's double sum divided by n before it is rounded to float once,
+ * so that a mean of large elements is finite where their float sum would not be. NaN for
+ * n == 0. */
+float ck_mean(int64_t n, const float *x);
+
 /* The maximum of n >= 1 elements (a NaN is the maximum): the first maximal element, bit for
  * bit (of equal zeros, the first one's sign; of NaNs, the first one), and in *ties the number
  * of elements equal to it (NaNs, for a NaN maximum; zeros of either sign, for a zero). */

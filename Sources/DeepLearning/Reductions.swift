@@ -14,10 +14,12 @@ extension Tensor {
         return y
     }
 
-    /// The mean of all elements: a scalar (shape `[]`); NaN for an empty tensor.
+    /// The mean of all elements: a scalar (shape `[]`); NaN for an empty tensor. The sum, as
+    /// `sum()` adds it in Double, is divided by the count before it is rounded to Float, so the
+    /// mean of elements near `Float.greatestFiniteMagnitude` is finite.
     public func mean() -> Tensor {
         let y = Tensor(uninitializedShape: [])
-        y.value.pointee = ck_sum(Int64(count), value) / Float(count)
+        y.value.pointee = ck_mean(Int64(count), value)
         if recordsGradient(self) {
             y.attach(SpreadNode("mean", input: self, output: y, scale: 1 / Float(count)))
         }

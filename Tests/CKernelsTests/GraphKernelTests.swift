@@ -115,7 +115,7 @@ final class GraphKernelTests: XCTestCase {
             let maximum = ck_max(Int64(n), x, &ties)
             var dmax = [Float](repeating: 0, count: n)
             ck_max_backward(Int64(n), x, maximum, 1, 0, &dmax)
-            return y + filled + summed + copied + [ck_sum(Int64(n), x)] + dmax
+            return y + filled + summed + copied + [ck_sum(Int64(n), x), ck_mean(Int64(n), x)] + dmax
         }
     }
 
@@ -139,6 +139,9 @@ final class GraphKernelTests: XCTestCase {
             let x = randomFloats(n, using: &rng)
             let sum = ck_sum(Int64(n), x)
             XCTAssertEqual(Double(sum), x.reduce(0.0) { $0 + Double($1) }, accuracy: 1e-6 * Double(n))
+            let mean = x.reduce(0.0) { $0 + Double($1) } / Double(n)
+            XCTAssertEqual(Double(ck_mean(Int64(n), x)), mean, accuracy: Double(Float(mean).ulp),
+                           "ck_mean of \(n)")
             var ties: Int64 = 0
             XCTAssertEqual(ck_max(Int64(n), x, &ties), x.max()!)
             XCTAssertEqual(ties, 1)
@@ -153,6 +156,7 @@ final class GraphKernelTests: XCTestCase {
         ck_max_backward(4, [1, 3, 3, 2], 3, 0.5, 1, &dx)
         XCTAssertEqual(dx, [0, 1, 1, 0])
         XCTAssertEqual(ck_sum(0, nil), 0)
+        XCTAssertTrue(ck_mean(0, nil).isNaN)
     }
 
     func testMaxAlongAnAxis() {

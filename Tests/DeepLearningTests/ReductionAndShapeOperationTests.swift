@@ -31,6 +31,12 @@ final class ReductionAndShapeOperationTests: XCTestCase {
         XCTAssertEqual(empty.sum(alongAxis: 1).values, [0, 0])
         XCTAssertEqual(empty.mean(alongAxis: 1).values.map(\.isNaN), [true, true])
         XCTAssertTrue(empty.mean().scalar.isNaN)
+        // The mean divides the Double sum before rounding: finite where the Float sum is not.
+        let (big, near): (Float, Float) = (.greatestFiniteMagnitude, 3e38)
+        let large = Tensor(shape: [2, 2], values: [big, big, near, near])
+        XCTAssertEqual(large.sum().scalar, .infinity)
+        XCTAssertEqual(large.mean().scalar, Float((Double(big) + Double(near)) / 2))
+        XCTAssertEqual(large.mean(alongAxis: 1).values, [big, near])
         XCTAssertEqual(empty.sum(alongAxis: 0).shape, [0])
         for shape in [[5], [3, 4], [2, 3, 4]] {
             try gradientCheck(at: [input(shape)]) { $0[0].sum() }
