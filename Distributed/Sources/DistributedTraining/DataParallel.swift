@@ -40,7 +40,8 @@ public final class DataParallel {
     /// once; every rank takes the same steps, so they then advance alike.
     private let counters: [Counter]
     /// The largest number of floats combined in one exchange: gradients are summed bucket by
-    /// bucket. The same on every rank, and at least 1: setting it below stops with a message.
+    /// bucket. The same on every rank (each step's agreement checks it, and throws on every
+    /// rank when a rank's differs), and at least 1: setting it below stops with a message.
     public var bucketSize = 1 << 20 {
         didSet {
             require(bucketSize >= 1, "DataParallel: bucketSize \(bucketSize) must be at least 1")
@@ -49,7 +50,7 @@ public final class DataParallel {
     /// Gradients of at least this many floats are summed where they are, in buckets of their
     /// own; smaller ones are copied together into flat buckets, so that many small tensors
     /// share one exchange. Either way each element is summed in rank order: the choice
-    /// changes the time, never the bits. The same on every rank.
+    /// changes the time, never the bits. The same on every rank (checked as `bucketSize`).
     public var inPlaceMinimum = 1 << 16
     /// Called on every rank after each step's agreement, with the step's number (from 1, the
     /// same on every rank: a step whose agreement throws is not counted) and the global
@@ -172,7 +173,7 @@ public final class DataParallel {
     }
 
     /// The number of values a rank passes to `agree`.
-    private static let agreedValues = 3
+    private static let agreedValues = 5
 
     /// One round of agreement: every rank passes the kind of round it is at, its failure (or
     /// nil) and up to `agreedValues` values, and gets every rank's values, indexed by rank.
@@ -210,9 +211,11 @@ public final class DataParallel {
         try synchronize(loss: loss, samples: samples, failure: nil)
     }
 
-    /// `synchronize(loss:samples:)` with this rank's failure, if any. When some rank made a
-    /// `DistributedOptimizer` since the last step, also checks that every rank's new
-    /// optimizers update the same parameters as rank 0's.
+    /// `synchronize(loss:samples:)` with this rank's failure, if any. Also checks that every
+    /// rank combines gradients in rank 0's buckets (`bucketSize`, `inPlaceMinimum`: ranks
+    /// that differ would pair exchanges of different lengths), and, when some rank made a
+    /// `DistributedOptimizer` since the last step, that every rank's new optimizers update
+    /// the same parameters as rank 0's.
     func synchronize(loss: Float, samples: Int, failure: String?) throws -> Float {
         steps += 1
         let failure = failure ?? (loss.isFinite ? nil : "the loss is \(loss) at step \(steps)")
@@ -220,7 +223,16 @@ public final class DataParallel {
         do {
             all = try agree(.step, failure: failure,
                             values: [Double(loss) * Double(samples), Double(samples),
-                                     uncheckedOptimizers.isEmpty ? 0 : 1])
+                                     uncheckedOptimizers.isEmpty ? 0 : 1,
+                                     Double(bucketSize), Double(inPlaceMinimum)])
+            if let other = all.firstIndex(where: { $0[3...4] != all[0][3...4] }) {
+                func buckets(_ rank: Int) -> String {
+                    "bucketSize \(Int(all[rank][3])), inPlaceMinimum \(Int(all[rank][4]))"
+                }
+                throw DistributedError(rank: other, message: "it combines gradients with "
+                                           + "\(buckets(other)), rank 0 with \(buckets(0)): "
+                                           + "every rank must use the same")
+            }
             if all.contains(where: { $0[2] != 0 }) {
                 let made = uncheckedOptimizers.isEmpty ? ["none made"]
                     : uncheckedOptimizers.map { "parameters \($0)" }

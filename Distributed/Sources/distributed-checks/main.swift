@@ -44,6 +44,8 @@
 //   distributed-optimizer-fit   fit given a DistributedOptimizer
 //   negative-global-batch   shard with a global batch of -20
 //   zero-bucket   the hand-written loop of optimizer-order with a bucketSize of 0
+//   bucket-mismatch, in-place-mismatch   the same loop with rank 1's bucketSize or
+//               inPlaceMinimum other than rank 0's
 //   epochs-mismatch, extra-step   ranks that take different numbers of steps: rank 1 trains one
 //               epoch less with fit, or takes one step more in a hand-written loop
 //   batch-mismatch   fit with rank 1 asking for another global batch, of as many steps
@@ -267,12 +269,13 @@ if scenario == "unreached" {
     exit(0)
 }
 if ["extra-step", "optimizer-order", "optimizer-subset", "optimizer-plain",
-    "throw-after-synchronize", "zero-bucket"].contains(scenario)
+    "throw-after-synchronize", "zero-bucket", "bucket-mismatch", "in-place-mismatch"]
+    .contains(scenario)
 {
     // A hand-written loop over w and v whose rank 1 takes one step more than rank 0, lists
     // the parameters of its DistributedOptimizer in another order or leaves v out, steps a
-    // plain SGD, or throws between its second step's agreement and the update; or whose
-    // buckets hold no float. Alone, the only rank is rank 1's part.
+    // plain SGD, throws between its second step's agreement and the update, or sets other
+    // buckets; or whose buckets hold no float. Alone, the only rank is rank 1's part.
     let w = Tensor(shape: [3], values: [1, 2, 3], requiresGradient: true)
     let v = Tensor(shape: [3], values: [4, 5, 6], requiresGradient: true)
     let spoilt = world.rank == 1 || world.size == 1
@@ -281,6 +284,8 @@ if ["extra-step", "optimizer-order", "optimizer-subset", "optimizer-plain",
     running {
         let parallel = try DataParallel(parameters: [w, v], world: world)
         if scenario == "zero-bucket" { parallel.bucketSize = 0 }
+        if spoilt && scenario == "bucket-mismatch" { parallel.bucketSize = 2 }
+        if spoilt && scenario == "in-place-mismatch" { parallel.inPlaceMinimum = 3 }
         let plain = SGD(parameters: updated, learningRate: 0.1)
         let optimizer: any Optimizer = spoilt && scenario == "optimizer-plain" ? plain
             : DistributedOptimizer(wrapping: plain, parallel: parallel)

@@ -310,6 +310,17 @@ final class DistributedTests: XCTestCase {
                        + "from rank 0's: none made, rank 0 has parameters 0 1")
     }
 
+    /// Ranks whose buckets differ would exchange gradients of different lengths: they stop
+    /// at the first step's agreement, before any exchange.
+    func testRanksWhoseBucketsDifferStopNamingTheSettings() throws {
+        try checkFault("bucket-mismatch", message: "rank 1: it combines gradients with "
+                       + "bucketSize 2, inPlaceMinimum 65536, rank 0 with bucketSize 1048576, "
+                       + "inPlaceMinimum 65536: every rank must use the same")
+        try checkFault("in-place-mismatch", message: "rank 1: it combines gradients with "
+                       + "bucketSize 1048576, inPlaceMinimum 3, rank 0 with bucketSize 1048576, "
+                       + "inPlaceMinimum 65536: every rank must use the same")
+    }
+
     func testAnErrorBetweenTheAgreementAndTheStepEndsTheJobNamingIt() throws {
         let run = try checkFault("throw-after-synchronize", message: nil)
         XCTAssertTrue(run.output.contains("rank 1: the step hook failed, thrown after "
