@@ -60,8 +60,9 @@ public func meanSquaredError(_ predictions: Tensor, _ targets: Tensor) -> Tensor
 /// The mean over all elements of the binary cross-entropy between sigmoid(logits) and
 /// targets in [0, 1], computed from the logits stably (PyTorch's
 /// `binary_cross_entropy_with_logits`): max(z, 0) − z·t + log(1 + e^−|z|), for an infinite
-/// logit its limit (∞ · (1 − t) at +∞, ∞ · t at −∞, 0 where that weight is 0, where PyTorch's
-/// gives NaN). Both of one shape. A scalar; differentiable in both arguments.
+/// logit its limit (∞ · (1 − t) at +∞, ∞ · t at −∞, 0 where that weight is 0; PyTorch's is
+/// NaN at +∞ with target 1 and at −∞ with any target). Both of one shape. A scalar;
+/// differentiable in both arguments.
 public func binaryCrossEntropy(logits: Tensor, targets: Tensor) -> Tensor {
     require(logits.shape == targets.shape && logits.count >= 1,
             "binaryCrossEntropy: logits of shape \(logits.shape) and targets of shape \(targets.shape) differ or are empty")

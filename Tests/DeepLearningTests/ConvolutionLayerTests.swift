@@ -158,10 +158,11 @@ final class ConvolutionLayerTests: XCTestCase {
     /// of 6), stride 2 without padding on odd sizes and a channel count not a multiple of 16
     /// (1 image a piece), 1 x 1 images (301 a piece, the last 298).
     /// Batches of several pieces: by rows (16 channels or more, ck_conv2d_backward) at strides
-    /// 1 and 2 and on 1 x 1 images, and by columns.
+    /// 1, 2 and 3, on 1 x 1 images, and with an even kernel (4 x 4, padding 2) over prime
+    /// sizes (17 x 23; pieces of 23 images and a last of 21), and by columns.
     private let pieceCases = [
         (27, 32, 2, 12, 12, 3, 1, 1), (4, 41, 2, 63, 61, 3, 2, 0), (1201, 1000, 2, 1, 1, 1, 1, 0),
-        (160, 8, 3, 12, 12, 3, 1, 1),
+        (160, 8, 3, 12, 12, 3, 1, 1), (90, 16, 2, 17, 23, 4, 3, 2),
     ]
 
     /// A batch taken in several pieces: forward and backward against the definitions, the

@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import DeepLearning
 
@@ -61,6 +62,58 @@ final class InPlaceArithmeticTests: XCTestCase {
         let plainSum = (consume plain) + 1
         XCTAssertEqual(plainSum.value, plainBuffer)
         XCTAssertEqual(plainSum.values, [2, 3])
+    }
+
+    /// Operands that something else still reads keep their values, each at its last use:
+    /// h in `h + h` and `h - h` (both operands), h saved by `h * h`, the outputs exp and tanh
+    /// save, a leaf's gradient and a detached view of an intermediate.
+    func testOperandsReadElsewhereKeepTheirValues() {
+        let x = Tensor(shape: [3], values: [1, 2, 3], requiresGradient: true)
+        let twice = sumWithItself(x) + differenceWithItself(x)
+        XCTAssertEqual(twice.values, [4, 8, 12])
+        twice.backward(Tensor(shape: [3], values: [1, 1, 1]))
+        XCTAssertEqual(x.gradients, [4, 4, 4])
+        x.zeroGradient()
+        let saved = squarePlusItself(x) // 4x² + 2x + 1
+        XCTAssertEqual(saved.values, [7, 21, 43])
+        saved.backward(Tensor(shape: [3], values: [1, 1, 1]))
+        XCTAssertEqual(x.gradients, [10, 18, 26]) // 8x + 2
+        for (name, function, derivative) in [
+            ("exp", { (t: Tensor) in exp(t) }, { (v: Double) in Foundation.exp(v) }),
+            ("tanh", { (t: Tensor) in tanh(t) },
+             { (v: Double) in 1 - Foundation.tanh(v) * Foundation.tanh(v) }),
+        ] {
+            let z = Tensor(shape: [3], values: [-1, 0.5, 2], requiresGradient: true)
+            (function(z) + 1).backward(Tensor(shape: [3], values: [1, 1, 1]))
+            assertClose(z.gradients, z.values.map { derivative(Double($0)) }, tolerance: 1e-6, name)
+        }
+        x.zeroGradient()
+        (x * 2).backward(Tensor(shape: [3], values: [1, 1, 1]))
+        let shiftedGradient = x.gradient! + 1
+        XCTAssertEqual(shiftedGradient.values, [3, 3, 3])
+        XCTAssertEqual(x.gradients, [2, 2, 2])
+        let h = x * 5
+        let shifted = h.detached() - 1
+        XCTAssertEqual(shifted.values, [4, 9, 14])
+        XCTAssertEqual(h.values, [5, 10, 15])
+    }
+
+    private func sumWithItself(_ x: Tensor) -> Tensor {
+        let h = x * 2
+        return h + h
+    }
+
+    private func differenceWithItself(_ x: Tensor) -> Tensor {
+        let h = x * 2
+        return h - h
+    }
+
+    /// h * h + (h + 1) for h = 2x, h taken over by `+`: the product saved h, which `h + 1`
+    /// must not overwrite.
+    private func squarePlusItself(_ x: Tensor) -> Tensor {
+        let h = x * 2
+        let square = h * h
+        return square + ((consume h) + 1)
     }
 
     /// `tensor + 1`, the tensor taken over.
