@@ -104,10 +104,7 @@ enum GraphExecution {
             // which the pass adds into while nodes read the output gradient: they read a copy.
             let callersStorage = root.ownsOutputGradient ? nil : root.outputGradient?.storage
             if countConsumers(from: root, stack: &nodes, findingGradient: callersStorage) {
-                let gradient = root.outputGradient!
-                let copy = Tensor(uninitializedShape: gradient.shape)
-                ck_scaled_add(Int64(gradient.count), 1, gradient.value, 0, copy.value)
-                root.outputGradient = copy
+                root.outputGradient = root.outputGradient!.valueCopy()
                 root.ownsOutputGradient = true
             }
             nodes.push(root)

@@ -214,6 +214,7 @@ public final class BatchNorm: Function {
 
     private func accumulateGradients(_ outputGradient: Tensor,
                                      inputGradient: UnsafeMutablePointer<Float>?) {
+        let outputGradient = outputGradient.separated(fromGradientsOf: weight, bias)
         _ = requireLastOutput(output, matching: outputGradient, for: self)
         guard let input else { fatalError("\(self): backward called before forward") }
         let (batch, pixels) = layout(of: input.shape)

@@ -256,6 +256,7 @@ public final class Conv2D: Function {
     /// the ReLU's output gradient, passed back through it in the same pass: dY where relu's
     /// last output is above 0, else 0, as if `relu.backward(dY)` had run first.
     func backward(_ outputGradient: Tensor, through relu: ReLU?) -> Tensor {
+        let outputGradient = outputGradient.separated(fromGradientsOf: weight, bias)
         let reluOutput = relu?.lastOutput(matching: outputGradient)
         let (input, columns, productGradient) = lastBuffers(checking: outputGradient)
         let columnGradient = Tensor.reusing(self.columnGradient, shape: columns.shape)
@@ -279,6 +280,7 @@ public final class Conv2D: Function {
 
     /// dW and db without dX, dY passed back through `relu` first as in `backward(_:through:)`.
     func accumulateParameterGradients(_ outputGradient: Tensor, through relu: ReLU?) {
+        let outputGradient = outputGradient.separated(fromGradientsOf: weight, bias)
         let reluOutput = relu?.lastOutput(matching: outputGradient)
         let (input, columns, productGradient) = lastBuffers(checking: outputGradient)
         backpropagate(outputGradient, through: reluOutput,

@@ -116,6 +116,7 @@ public final class Linear: Function {
     func backward(_ outputGradient: Tensor, through relu: ReLU?,
                   updating optimizer: (any StepsInProduct)? = nil) -> Tensor
     {
+        let outputGradient = outputGradient.separated(fromGradientsOf: weight, bias)
         let input = lastInput(checking: outputGradient)
         let batch = input.shape[0]
         // dx (batch x inputSize) = dy (batch x outputSize) · Wᵀ (outputSize x inputSize).
@@ -146,6 +147,7 @@ public final class Linear: Function {
     /// `optimizer` allows it (`accumulateGradients`).
     func accumulateParameterGradients(_ outputGradient: Tensor,
                                       updating optimizer: (any StepsInProduct)?) {
+        let outputGradient = outputGradient.separated(fromGradientsOf: weight, bias)
         accumulateGradients(lastInput(checking: outputGradient), outputGradient,
                             updating: optimizer)
     }

@@ -2,9 +2,10 @@ import XCTest
 @testable import DeepLearning
 
 /// `backward(_:)` given a leaf's own gradient as the output gradient (`y.backward(x.gradient!)`,
-/// x a leaf of y's graph): the pass adds into that buffer while it reads the output gradient,
-/// so it must read what the buffer held when `backward` was called, as PyTorch does (its
-/// operations compute each gradient into a new tensor before adding it to `.grad`).
+/// x a leaf of y's graph, or `layer.backward(layer.weight.gradient!)`): the pass adds into that
+/// buffer while it reads the output gradient, so it must read what the buffer held when
+/// `backward` was called, as PyTorch does (its operations compute each gradient into a new
+/// tensor before adding it to `.grad`).
 final class OutputGradientAliasTests: XCTestCase {
     /// x [n, n] with gradient g0 = x.gradient, y = matmul(x, w): after y.backward(g0), x's
     /// gradient is g0 + g0 · wᵀ, and w's is xᵀ · g0.
@@ -40,6 +41,49 @@ final class OutputGradientAliasTests: XCTestCase {
     /// The same output gradient handed on through `+ 0` to the product (no copy).
     func testALeafsGradientHandedOnToAProduct() {
         checkProduct({ matmul($0, $1) + 0 }, "matmul(x, w) + 0")
+    }
+
+    /// A layer's backward pass given its own weight's gradient as dy
+    /// (`layer.backward(layer.weight.gradient!)`, shapes chosen so that it fits): the same
+    /// gradients, bit for bit, as given a copy of it; by the layer's `backward`, its
+    /// `accumulateParameterGradients`, and a `Model`'s `backward`.
+    func testALayersOwnWeightGradientAsItsOutputGradient() {
+        var generator = SeededGenerator(seed: 32)
+        // Linear(3, 3) on a batch of 3: dy [3, 3] is W's shape. Conv2D(2 → 2, 3 × 3,
+        // padding 1) on 2 images of 3 × 3: dY [2, 2, 3, 3] is W's shape.
+        let linear = Linear(3, 3)
+        let convolution = Conv2D(inputChannels: 2, outputChannels: 2, kernelSize: 3, padding: 1)
+        let cases: [(String, any Function, Tensor, [Int])] = [
+            ("Linear", linear, linear.weight, [3, 3]),
+            ("Conv2D", convolution, convolution.weight, [2, 2, 3, 3]),
+        ]
+        for (name, layer, weight, inputShape) in cases {
+            let x = randomTensor(inputShape, using: &generator)
+            let g0 = (0..<weight.count).map { Float($0 % 5) - 2 }
+            let model = Model([layer])
+            // Each pass: its forward, then its backward returning dx (or nothing).
+            let passes: [(String, () -> Void, (Tensor) -> [Float])] = [
+                ("backward", { _ = layer.forward(x) }, { layer.backward($0).values }),
+                ("accumulateParameterGradients", { _ = layer.forward(x) }, {
+                    layer.accumulateParameterGradients($0)
+                    return []
+                }),
+                ("Model.backward", { _ = model.forward(x) }, { model.backward($0).values }),
+            ]
+            for (pass, forward, backward) in passes {
+                func gradients(aliased: Bool) -> [UInt32] {
+                    for parameter in layer.parameters { parameter.zeroGradient() }
+                    weight.gradient(fill: g0)
+                    forward()
+                    let dy = aliased ? weight.gradient!
+                        : Tensor(shape: weight.shape, values: g0)
+                    let dx = backward(dy)
+                    return (dx + layer.parameters.flatMap(\.gradients)).map(\.bitPattern)
+                }
+                XCTAssertEqual(gradients(aliased: true), gradients(aliased: false),
+                               "\(name) \(pass)")
+            }
+        }
     }
 }
 
