@@ -93,8 +93,9 @@ static inline float exp_full_range(float x) {
     float err_term = r_err * hi;
     float tail = lo + (quadratic + err_term);
     float mantissa = hi + tail;
-    /* n as an integer from the sum's bits, split as n_low + n_high, n_low = floor(n / 2) (an
-     * arithmetic shift), both in [-75, 64]. For NaN the factors are some floats, the result
+    /* n as an integer from the sum's bits, split as n_low + n_high, n_low = floor(n / 2) (a
+     * right shift, arithmetic for negative values in clang and gcc: C11 leaves it to the
+     * implementation), both in [-75, 64]. For NaN the factors are some floats, the result
      * NaN. */
     int32_t shifted_bits;
     memcpy(&shifted_bits, &shifted, sizeof shifted_bits);
