@@ -33,8 +33,10 @@ private func expNonpositive(_ x: Float) -> Float {
         ln2Lo: Float = 1.42860682030941723212e-6
     let n = (x * log2e).rounded(.toNearestOrEven)
     let r = (x - n * ln2Hi) - n * ln2Lo
-    var p: Float = 1 / 5040
-    for c: Float in [1 / 720, 1 / 120, 1 / 24, 1 / 6, 0.5, 1, 1] { p = p * r + c }
+    let coefficients: [Float] = [1, 1.00000004, 0.500000005, 0.166664155, 0.0416663529,
+                                 0.0083751264, 0.00139411084]
+    var p = coefficients.last!
+    for c in coefficients.dropLast().reversed() { p = p * r + c }
     return p * Float(bitPattern: UInt32(Int(n) + 127) << 23)
 }
 
