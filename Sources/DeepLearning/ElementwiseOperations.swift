@@ -23,7 +23,10 @@ extension Tensor {
     }
     /// Element-wise product, broadcast.
     public static func * (a: Tensor, b: Tensor) -> Tensor { binary(.multiply, a, b) }
-    /// Element-wise quotient, broadcast.
+    /// Element-wise quotient, broadcast. The gradient reaching `b` is −((dy / b) · (a / b)),
+    /// within 2 ulp of the exact value; at the edges of the float range it differs from
+    /// PyTorch's −dy · ((a / b) / b): where dy / b overflows and a is 0, ours is NaN and
+    /// PyTorch's −0; where (a / b) / b overflows and dy is 0, PyTorch's is NaN and ours 0.
     public static func / (a: Tensor, b: Tensor) -> Tensor { binary(.divide, a, b) }
 
     /// `a` plus `b` in every element; in `a`'s buffer when nothing else holds it.
@@ -50,9 +53,9 @@ extension Tensor {
     public static func * (a: Tensor, b: Float) -> Tensor { binary(.multiply, a, Tensor(b)) }
     /// `a` times every element of `b`.
     public static func * (a: Float, b: Tensor) -> Tensor { binary(.multiply, Tensor(a), b) }
-    /// Every element of `a` divided by `b`.
+    /// Every element of `a` divided by `b` (its gradient as the element-wise `/`'s).
     public static func / (a: Tensor, b: Float) -> Tensor { binary(.divide, a, Tensor(b)) }
-    /// `a` divided by every element of `b`.
+    /// `a` divided by every element of `b` (its gradient as the element-wise `/`'s).
     public static func / (a: Float, b: Tensor) -> Tensor { binary(.divide, Tensor(a), b) }
 
     /// The operand of `+` or `-` whose buffer takes the result.

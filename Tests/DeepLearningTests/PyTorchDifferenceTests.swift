@@ -24,6 +24,18 @@ final class PyTorchDifferenceTests: XCTestCase {
         XCTAssertEqual(layer.backward(Tensor(shape: [1, 2], values: [3, 3])).values, [0, 3])
     }
 
+    /// The divisor's gradient −((dy / b) · (a / b)) at the edges of the float range: NaN where
+    /// dy / b overflows and a is 0 (PyTorch's −dy · ((a / b) / b): −0), 0 where (a / b) / b
+    /// would overflow and dy is 0 (PyTorch: NaN).
+    func testDivisorGradientAtTheEdgesOfTheRange() {
+        let a = Tensor(shape: [2], values: [0, 1e20], requiresGradient: true)
+        let b = Tensor(shape: [2], values: [1e-20, 1e-10], requiresGradient: true)
+        (a / b).backward(Tensor(shape: [2], values: [1e30, 0]))
+        XCTAssertTrue(b.gradients[0].isNaN)
+        XCTAssertEqual(b.gradients[1], 0)
+        XCTAssertEqual(a.gradients, [.infinity, 0])
+    }
+
     /// pow(−∞, ±0.5) follows powf: +∞ and +0 (PyTorch: NaN).
     func testPowerOfMinusInfinity() {
         XCTAssertEqual(pow(Tensor(-.infinity), 0.5).scalar, .infinity)
