@@ -179,7 +179,8 @@ void ck_conv2d_forward(const ck_conv2d_pieces *p, const float *images, const flo
 
 /* Whether ck_conv2d_forward, and ck_conv2d_backward for dX, take a batch in the Winograd form
  * F(2x2, 3x3) (1) rather than by im2col or im2row (0): 3x3 windows at stride 1 with padding 1
- * in several pieces (a batch of one piece leaves its columns for the backward pass). */
+ * in several pieces (a batch of one piece leaves its columns for the backward pass), with
+ * pixels and channels in and out. */
 int ck_conv2d_winograd(const ck_conv2d_pieces *p);
 
 /* The backward pass of ck_conv2d_forward from dz (out_channels x batch x out_h * out_w,

@@ -141,7 +141,8 @@ final class ConvolutionWinogradTests: XCTestCase {
         }
     }
 
-    /// Only 3x3 windows at stride 1 with padding 1, in several pieces, take the Winograd form.
+    /// Only 3x3 windows at stride 1 with padding 1, in several pieces with channels, take the
+    /// Winograd form.
     func testOtherConvolutionsTakeTheProducts() {
         let c = WinogradCase(batch: 4, channels: 3, outChannels: 2, height: 6, width: 6,
                              imagesPerPiece: 2)
@@ -149,10 +150,13 @@ final class ConvolutionWinogradTests: XCTestCase {
         var onePiece = WinogradCase(batch: 4, channels: 3, outChannels: 2, height: 6, width: 6,
                                     imagesPerPiece: 4).pieces()
         var strided = c.pieces(stride: 2), unpadded = c.pieces(pad: 0), wide = c.pieces(kernel: 5)
+        var noChannels = WinogradCase(batch: 4, channels: 0, outChannels: 2, height: 6, width: 6,
+                                      imagesPerPiece: 2).pieces()
         XCTAssertEqual(ck_conv2d_winograd(&several), 1)
         XCTAssertEqual(ck_conv2d_winograd(&onePiece), 0)
         XCTAssertEqual(ck_conv2d_winograd(&strided), 0)
         XCTAssertEqual(ck_conv2d_winograd(&unpadded), 0)
         XCTAssertEqual(ck_conv2d_winograd(&wide), 0)
+        XCTAssertEqual(ck_conv2d_winograd(&noChannels), 0)
     }
 }
