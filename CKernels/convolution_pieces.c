@@ -8,7 +8,9 @@
  * weight_parts partial sums over consecutive pieces, added in order: the same bits whatever
  * the thread count. The backward pass of a batch of several pieces with enough channels goes
  * by rows (ck_im2row, ck_row2im): its products then read and write the unfolded pieces as
- * stored. */
+ * stored. A batch of several pieces with 3x3 windows at stride 1 and padding 1 takes the
+ * forward pass and dX in the Winograd form instead (convolution_winograd.c), its weights
+ * transformed once a call on the calling thread, each piece's tiles on the piece's thread. */
 #include "ckernels.h"
 #include "convolution_winograd.h"
 #include "scratch.h"
