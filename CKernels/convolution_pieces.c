@@ -8,8 +8,11 @@
  * weight_parts partial sums over consecutive pieces, added in order: the same bits whatever
  * the thread count. The backward pass of a batch of several pieces with enough channels goes
  * by rows (ck_im2row, ck_row2im): its products then read and write the unfolded pieces as
- * stored. */
+ * stored. A batch of several pieces with 3x3 windows at stride 1 and padding 1 takes the
+ * forward pass and dX in the Winograd form instead (convolution_winograd.c), its weights
+ * transformed once a call on the calling thread, each piece's tiles on the piece's thread. */
 #include "ckernels.h"
+#include "convolution_winograd.h"
 #include "scratch.h"
 #include "threading.h"
 #include "transpose_block.h"
@@ -78,14 +81,44 @@ typedef struct {
     const float *images, *weight, *bias;
     int relu;
     float *columns, *product, *y;
+    const float *winograd_weights; /* U, in the Winograd form; else NULL */
 } forward_args;
 
-/* Piece q: its columns, z = W · columns (out_channels x its pixels) and its images' output. */
+/* The Winograd form's convolution of a batch forward (x by W), or backward (dz by W flipped,
+ * for dX). */
+static ck_winograd_shape winograd_shape(const piece_sizes *s, int backward) {
+    const ck_conv2d_pieces *p = s->p;
+    return backward ? (ck_winograd_shape){p->out_channels, p->channels, p->height, p->width,
+                                          s->plane, p->batch * s->plane}
+                    : (ck_winograd_shape){p->channels, p->out_channels, p->height, p->width,
+                                          p->channels * s->plane, s->plane};
+}
+
+/* The calling thread's U (ck_winograd_weights) of a batch forward or backward, which the
+ * threads of its pieces read. */
+static _Thread_local ck_scratch winograd_weights;
+
+static const float *transformed_weights(const piece_sizes *s, const float *weight, int backward) {
+    const ck_winograd_shape shape = winograd_shape(s, backward);
+    float *u = ck_scratch_get(&winograd_weights, (size_t)ck_winograd_weight_floats(&shape));
+    ck_winograd_weights(&shape, weight, backward, u);
+    return u;
+}
+
+/* Piece q: its columns, z = W · columns (out_channels x its pixels) and its images' output;
+ * or its output in the Winograd form. */
 static void forward_piece(const void *args, int64_t q, int64_t slot) {
     const forward_args *a = args;
     const ck_conv2d_pieces *p = a->s.p;
     int64_t first;
     const int64_t count = piece_images(p, q, &first), n = count * a->s.pixels;
+    if (a->winograd_weights) {
+        const ck_winograd_shape shape = winograd_shape(&a->s, 0);
+        ck_winograd_images(&shape, a->winograd_weights,
+                           a->images + first * p->channels * a->s.plane, count, a->bias, a->relu,
+                           0, a->y + first * p->out_channels * a->s.pixels);
+        return;
+    }
     float *columns = a->columns + slot * slot_floats(&a->s);
     float *z = a->product + slot * p->out_channels * p->images_per_piece * a->s.pixels;
     unfold(&a->s, a->images, first, count, columns);
@@ -97,7 +130,9 @@ static void forward_piece(const void *args, int64_t q, int64_t slot) {
 
 void ck_conv2d_forward(const ck_conv2d_pieces *p, const float *images, const float *weight,
                        const float *bias, int relu, float *columns, float *product, float *y) {
-    const forward_args args = {sizes_of(p), images, weight, bias, relu, columns, product, y};
+    const piece_sizes s = sizes_of(p);
+    const float *u = ck_conv2d_winograd(p) ? transformed_weights(&s, weight, 0) : NULL;
+    const forward_args args = {s, images, weight, bias, relu, columns, product, y, u};
     run_in_slots(args.s.pieces, p->slots, forward_piece, &args);
 }
 
@@ -120,6 +155,7 @@ typedef struct {
     int dx_accumulate;
     const float *images, *dz, *weight;
     float *dw, dw_beta, *dw_parts, *dx, *columns, *column_gradient;
+    const float *winograd_weights; /* U of dX in the Winograd form; else NULL */
 } backward_args;
 
 /* Piece q's dX = col2im(Wᵀ · dz[:, piece]) (a->weight OIHW), through the slot's column
@@ -190,8 +226,15 @@ static void backward_part(const void *args, int64_t r, int64_t slot) {
                          dw, rows);
             }
         }
-        if (a->dx && by_rows) rows_input_gradient(a, first, count, column_gradient);
-        if (a->dx && !by_rows) columns_input_gradient(a, first, count, column_gradient);
+        if (a->dx && a->winograd_weights) {
+            const ck_winograd_shape shape = winograd_shape(&a->s, 1);
+            ck_winograd_images(&shape, a->winograd_weights, dz, count, NULL, 0, a->dx_accumulate,
+                               a->dx + first * p->channels * a->s.plane);
+        } else if (a->dx && by_rows) {
+            rows_input_gradient(a, first, count, column_gradient);
+        } else if (a->dx) {
+            columns_input_gradient(a, first, count, column_gradient);
+        }
     }
 }
 
@@ -224,7 +267,8 @@ int64_t ck_conv2d_backward_scratch(const ck_conv2d_pieces *p, int weight_gradien
     const int64_t weights = p->out_channels * s.rows;
     const int64_t parts = p->weight_parts < s.pieces ? p->weight_parts : s.pieces;
     if (!backward_by_rows(&s)) return weight_gradient && parts > 1 ? (parts - 1) * weights : 0;
-    return (weight_gradient ? parts * weights : 0) + (input_gradient ? weights : 0);
+    const int reordered = input_gradient && !ck_conv2d_winograd(p); /* W in the rows' order */
+    return (weight_gradient ? parts * weights : 0) + (reordered ? weights : 0);
 }
 
 /* dW = beta * dW (not read when beta is 0) + the by-rows partial sums, added in order into the
@@ -248,14 +292,16 @@ void ck_conv2d_backward(const ck_conv2d_pieces *p, const float *images, const fl
         memset(dw, 0, (size_t)weights * sizeof(float)); /* the sum of no products */
     const int64_t parts = p->weight_parts < s.pieces ? p->weight_parts : s.pieces;
     const int by_rows = backward_by_rows(&s);
+    const int winograd = dx && ck_conv2d_winograd(p);
     const float *w = weight;
-    if (by_rows && dx) { /* W with its columns in the rows' order */
+    if (by_rows && dx && !winograd) { /* W with its columns in the rows' order */
         float *reordered = scratch + (dw ? parts * weights : 0);
         move_weights(p, TO_ROWS_ORDER, 0.0f, weight, reordered);
         w = reordered;
     }
     const backward_args args = {s, parts, dx_accumulate && by_rows, images, dz, w, dw, beta,
-                                scratch, dx, columns, column_gradient};
+                                scratch, dx, columns, column_gradient,
+                                winograd ? transformed_weights(&s, weight, 1) : NULL};
     run_in_slots(parts, p->slots, backward_part, &args);
     if (dw && by_rows) add_row_parts(&s, parts, scratch, beta, dw);
     for (int64_t r = 1; dw && !by_rows && r < parts; r++) {

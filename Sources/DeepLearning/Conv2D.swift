@@ -31,7 +31,10 @@ import CKernels
 /// batch is one piece, else the input. Backward unfolds a batch of several pieces with 16
 /// input channels or more channels last instead (`ck_im2row`, a row per output pixel): then
 /// `dW (+)= dZ · rows` and `dX = row2im(dZᵀ · W)` read and write the rows as stored, and dX is
-/// added in place to a gradient that accumulates.
+/// added in place to a gradient that accumulates. A batch of several pieces with 3×3 kernels
+/// at stride 1 and padding 1 takes Y and dX in the Winograd form F(2×2, 3×3) instead
+/// (`ck_conv2d_winograd`): 16 products of 16 multiply-adds per 2×2 output tile where im2col's
+/// take 36.
 public final class Conv2D: Function {
     /// The channels of the input, `C` of `[batch, C, height, width]`.
     public let inputChannels: Int

@@ -1,0 +1,35 @@
+/* Internal: the Winograd form F(2x2, 3x3) of a convolution with 3x3 windows at stride 1 and
+ * padding 1 (convolution_winograd.c), which ck_conv2d_forward and ck_conv2d_backward's input
+ * gradient take for the batches that ck_conv2d_winograd (ckernels_layers.h) names. */
+#ifndef CK_CONVOLUTION_WINOGRAD_H
+#define CK_CONVOLUTION_WINOGRAD_H
+
+#include "ckernels.h"
+#include "threading.h"
+
+/* A convolution of images of `channels` planes of height x width into out_channels planes of
+ * the same size. Input image b's plane c starts at b * image_stride + c * channel_stride
+ * (NCHW: channels * height * width and height * width; a channel-major dz: height * width and
+ * batch * height * width). */
+typedef struct {
+    int64_t channels, out_channels, height, width;
+    int64_t image_stride, channel_stride;
+} ck_winograd_shape;
+
+/* The floats of the transformed weights U (16 x channels x out_channels). */
+int64_t ck_winograd_weight_floats(const ck_winograd_shape *p);
+
+/* U[ξ][c][o] = (G g Gᵀ)[ξ] for the kernel g of input channel c and output channel o: OIHW's
+ * weight[o][c], or with flipped, the input gradient's, weight[c][o] rotated by 180 degrees
+ * (weight then OIHW with out_channels inputs and channels outputs). */
+void ck_winograd_weights(const ck_winograd_shape *p, const float *weight, int flipped,
+                         float *u);
+
+/* y (count images, NCHW, out_channels planes) = the convolution of `count` images by the
+ * weights of U, plus the bias (NULL: none), then the ReLU when relu != 0, as
+ * ck_conv2d_output; or with accumulate, y += that. On the calling thread (its products on as
+ * many threads as ck_sgemm takes there), through per-thread scratch. */
+void ck_winograd_images(const ck_winograd_shape *p, const float *u, const float *images,
+                        int64_t count, const float *bias, int relu, int accumulate, float *y);
+
+#endif

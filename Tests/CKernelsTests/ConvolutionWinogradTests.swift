@@ -1,0 +1,162 @@
+// ck_conv2d_forward and ck_conv2d_backward's dX in the Winograd form (3x3 windows, stride 1,
+// padding 1, several pieces): against the convolution's definition in Double on odd and tiny
+// planes and channel counts, bitwise the same on 1 and 2 threads, and the route each batch
+// takes.
+import CKernels
+import DeepLearning
+import XCTest
+
+/// A batch of channels x height x width images convolved into outChannels planes by 3x3
+/// kernels at stride 1 with padding 1, taken in pieces of `imagesPerPiece` images.
+private struct WinogradCase: CustomStringConvertible {
+    let batch, channels, outChannels, height, width, imagesPerPiece: Int
+    var pixels: Int { height * width }
+    var rows: Int { channels * 9 }
+    var description: String {
+        "\(batch) x C\(channels) → \(outChannels) \(height)x\(width), \(imagesPerPiece) a piece"
+    }
+
+    func pieces(slots: Int = 2, stride: Int = 1, pad: Int = 1, kernel: Int = 3) -> ck_conv2d_pieces {
+        ck_conv2d_pieces(
+            batch: Int64(batch), channels: Int64(channels), height: Int64(height),
+            width: Int64(width), out_channels: Int64(outChannels), kernel: Int64(kernel),
+            stride: Int64(stride), pad: Int64(pad), images_per_piece: Int64(imagesPerPiece),
+            slots: Int64(slots), weight_parts: 2)
+    }
+
+    /// Σ over the inside window positions of `term(ky, kx, iy, ix)` for output pixel (oy, ox),
+    /// and the sum of their magnitudes (the scale of the rounding error).
+    func window(_ oy: Int, _ ox: Int, _ term: (Int, Int, Int, Int) -> Double) -> (Double, Double) {
+        var (sum, scale) = (0.0, 0.0)
+        for ky in 0..<3 {
+            for kx in 0..<3 {
+                let (iy, ix) = (oy - 1 + ky, ox - 1 + kx)
+                guard (0..<height).contains(iy), (0..<width).contains(ix) else { continue }
+                let t = term(ky, kx, iy, ix)
+                sum += t
+                scale += abs(t)
+            }
+        }
+        return (sum, scale)
+    }
+}
+
+final class ConvolutionWinogradTests: XCTestCase {
+    /// Planes of 1, 2 and odd sizes, one and prime channel counts, a last piece shorter, and
+    /// a batch of 16 channels (backward by rows).
+    private let cases = [
+        WinogradCase(batch: 5, channels: 3, outChannels: 2, height: 1, width: 1, imagesPerPiece: 2),
+        WinogradCase(batch: 4, channels: 1, outChannels: 3, height: 2, width: 2, imagesPerPiece: 1),
+        WinogradCase(batch: 3, channels: 17, outChannels: 5, height: 15, width: 17, imagesPerPiece: 2),
+        WinogradCase(batch: 7, channels: 2, outChannels: 1, height: 5, width: 2, imagesPerPiece: 3),
+        WinogradCase(batch: 6, channels: 16, outChannels: 19, height: 8, width: 8, imagesPerPiece: 4),
+    ]
+
+    /// y = relu(W ⋆ x + bias) through ck_conv2d_forward.
+    private func forward(_ c: WinogradCase, _ x: [Float], _ w: [Float], _ bias: [Float]) -> [Float] {
+        var p = c.pieces()
+        var y = [Float](repeating: sentinel, count: c.batch * c.outChannels * c.pixels)
+        var columns = [Float](repeating: 0, count: 2 * c.rows * c.imagesPerPiece * c.pixels)
+        var product = [Float](repeating: 0, count: 2 * c.outChannels * c.imagesPerPiece * c.pixels)
+        ck_conv2d_forward(&p, x, w, bias, 1, &columns, &product, &y)
+        return y
+    }
+
+    /// dX through ck_conv2d_backward from a channel-major dz (no dW), added to `dx` when
+    /// `accumulate`.
+    private func inputGradient(_ c: WinogradCase, _ dz: [Float], _ w: [Float],
+                               accumulate: Bool, into dx: [Float]) -> [Float] {
+        var p = c.pieces()
+        var dx = dx
+        var scratch = [Float](repeating: 0, count: max(1, Int(ck_conv2d_backward_scratch(&p, 0, 1))))
+        var columns = [Float](repeating: 0, count: 2 * c.rows * c.imagesPerPiece * c.pixels)
+        var columnGradient = columns
+        ck_conv2d_backward(&p, nil, dz, w, nil, 0, &scratch, &dx, accumulate ? 1 : 0, &columns,
+                           &columnGradient)
+        return dx
+    }
+
+    func testForwardAndInputGradientMatchTheDefinition() {
+        var rng = SeededGenerator(seed: 41)
+        for c in cases {
+            var p = c.pieces()
+            XCTAssertEqual(ck_conv2d_winograd(&p), 1, "\(c) route")
+            let x = randomFloats(c.batch * c.channels * c.pixels, using: &rng)
+            let w = randomFloats(c.outChannels * c.rows, using: &rng)
+            let bias = randomFloats(c.outChannels, using: &rng)
+            let dz = randomFloats(c.outChannels * c.batch * c.pixels, using: &rng)
+            var (y, yTolerance, dx, dxTolerance) = ([Double](), [Double](), [Double](), [Double]())
+            for b in 0..<c.batch {
+                for o in 0..<c.outChannels {
+                    for oy in 0..<c.height {
+                        for ox in 0..<c.width {
+                            var (sum, scale) = (Double(bias[o]), abs(Double(bias[o])))
+                            for ch in 0..<c.channels {
+                                let (s, m) = c.window(oy, ox) { ky, kx, iy, ix in
+                                    Double(x[((b * c.channels + ch) * c.height + iy) * c.width + ix])
+                                        * Double(w[((o * c.channels + ch) * 3 + ky) * 3 + kx])
+                                }
+                                sum += s
+                                scale += m
+                            }
+                            y.append(max(0, sum))
+                            yTolerance.append(1e-5 * (1 + scale))
+                        }
+                    }
+                }
+                // dX[b][ch][iy][ix] = Σ_o Σ dz[o][b][oy][ox] · w[o][ch][ky][kx], oy = iy + 1 - ky.
+                for ch in 0..<c.channels {
+                    for iy in 0..<c.height {
+                        for ix in 0..<c.width {
+                            var (sum, scale) = (0.0, 0.0)
+                            for o in 0..<c.outChannels {
+                                let (s, m) = c.window(iy, ix) { ky, kx, oy, ox in
+                                    Double(dz[((o * c.batch + b) * c.height + oy) * c.width + ox])
+                                        * Double(w[((o * c.channels + ch) * 3 + 2 - ky) * 3 + 2 - kx])
+                                }
+                                sum += s
+                                scale += m
+                            }
+                            dx.append(sum)
+                            dxTolerance.append(1e-5 * (1 + scale))
+                        }
+                    }
+                }
+            }
+            let gotY = assertSameResultForThreadCounts([1, 2], "\(c) y") { forward(c, x, w, bias) }
+            assertClose(gotY, y, tolerance: yTolerance, "\(c) y")
+            let written = [Float](repeating: sentinel, count: dx.count)
+            let gotDx = assertSameResultForThreadCounts([1, 2], "\(c) dx") {
+                inputGradient(c, dz, w, accumulate: false, into: written)
+            }
+            assertClose(gotDx, dx, tolerance: dxTolerance, "\(c) dx")
+            // By rows (16 channels or more), dX is added to a gradient in place when asked.
+            guard ck_conv2d_backward_by_rows(&p) != 0 else { continue }
+            let earlier = randomFloats(dx.count, using: &rng)
+            let added = assertSameResultForThreadCounts([1, 2], "\(c) dx added") {
+                inputGradient(c, dz, w, accumulate: true, into: earlier)
+            }
+            assertClose(added, zip(dx, earlier).map { $0 + Double($1) },
+                        tolerance: dxTolerance.map { $0 + 1e-6 }, "\(c) dx added")
+        }
+    }
+
+    /// Only 3x3 windows at stride 1 with padding 1, in several pieces with channels, take the
+    /// Winograd form.
+    func testOtherConvolutionsTakeTheProducts() {
+        let c = WinogradCase(batch: 4, channels: 3, outChannels: 2, height: 6, width: 6,
+                             imagesPerPiece: 2)
+        var several = c.pieces()
+        var onePiece = WinogradCase(batch: 4, channels: 3, outChannels: 2, height: 6, width: 6,
+                                    imagesPerPiece: 4).pieces()
+        var strided = c.pieces(stride: 2), unpadded = c.pieces(pad: 0), wide = c.pieces(kernel: 5)
+        var noChannels = WinogradCase(batch: 4, channels: 0, outChannels: 2, height: 6, width: 6,
+                                      imagesPerPiece: 2).pieces()
+        XCTAssertEqual(ck_conv2d_winograd(&several), 1)
+        XCTAssertEqual(ck_conv2d_winograd(&onePiece), 0)
+        XCTAssertEqual(ck_conv2d_winograd(&strided), 0)
+        XCTAssertEqual(ck_conv2d_winograd(&unpadded), 0)
+        XCTAssertEqual(ck_conv2d_winograd(&wide), 0)
+        XCTAssertEqual(ck_conv2d_winograd(&noChannels), 0)
+    }
+}
