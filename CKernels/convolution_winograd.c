@@ -1,7 +1,8 @@
-/* A convolution's forward pass and its input gradient in the Winograd form F(2x2, 3x3) (Lavin and Gray, "Fast
- * Algorithms for Convolutional Neural Networks", 2016), for 3x3 windows at stride 1 with
- * padding 1: the output of each plane is taken in tiles of 2 x 2 pixels, tile (ty, tx) from the
- * 4 x 4 input pixels d at rows 2ty - 1.. and columns 2tx - 1.. (zeros outside the image), and
+/* A convolution's forward pass and its input gradient in the Winograd form F(2x2, 3x3) (Lavin
+ * and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016), for 3x3 windows at
+ * stride 1 with padding 1: the output of each plane is taken in tiles of 2 x 2 pixels, tile
+ * (ty, tx) from the 4 x 4 input pixels d at rows 2ty - 1.. and columns 2tx - 1.. (zeros
+ * outside the image), and
  *   y = Aᵀ [Σ_c (G g_c Gᵀ) ⊙ (Bᵀ d_c B)] A
  * over the input channels c, with the 3 x 3 kernel g_c of each channel. The sum over the
  * channels of each of the 16 elements ξ = 4i + j of the transformed tiles is one product,

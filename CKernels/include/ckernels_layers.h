@@ -194,8 +194,9 @@ int ck_conv2d_winograd(const ck_conv2d_pieces *p);
  * into a slot of columns (images NULL: columns holds the whole batch's, which is one piece),
  * dX = ck_col2im(Wᵀ · dz). A batch that ck_conv2d_winograd names takes dX in the Winograd
  * form instead, by rows or by columns, through per-thread scratch. column_gradient holds as
- * many floats as columns (not read when dx is NULL or in the Winograd form); scratch ck_conv2d_backward_scratch floats. dW is summed in parts = min(weight_parts,
- * pieces) partial sums, sum r over pieces [pieces * r / parts, pieces * (r + 1) / parts) in
+ * many floats as columns (not read when dx is NULL or in the Winograd form); scratch
+ * ck_conv2d_backward_scratch floats. dW is summed in parts = min(weight_parts, pieces) partial
+ * sums, sum r over pieces [pieces * r / parts, pieces * (r + 1) / parts) in
  * piece order, added in order: by columns the first from beta * dW; by rows all from 0, then
  * added to beta * dW. No overlap. */
 void ck_conv2d_backward(const ck_conv2d_pieces *p, const float *images, const float *dz,
