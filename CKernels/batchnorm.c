@@ -2,7 +2,10 @@
  * NCHW with pixels = H * W): per-channel statistics in training, running statistics in
  * evaluation, and the backward pass. Channels are independent: each is handled on one thread,
  * its sums taken in double in a fixed order (channel_sum.h), so the bits do not depend on the
- * thread count. */
+ * thread count. Compiled without contracting a * b + c into a fused multiply-add (FP_CONTRACT
+ * OFF), so that every instruction-set clone computes the same bits. */
+#pragma STDC FP_CONTRACT OFF
+
 #include "channel_sum.h"
 #include "ckernels.h"
 #include "threading.h"

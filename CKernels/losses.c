@@ -1,5 +1,9 @@
 /* Losses: fused softmax + cross-entropy, the multi-class hinge, and the losses of a
- * difference against targets (squared, absolute, Huber). */
+ * difference against targets (squared, absolute, Huber). Compiled without contracting
+ * a * b + c into a fused multiply-add (FP_CONTRACT OFF, which also holds in the inlined
+ * log_positive), so that every instruction-set clone rounds each product on its own. */
+#pragma STDC FP_CONTRACT OFF
+
 #include "ckernels.h"
 #include "row_max.h"
 #include "sum_lanes.h"

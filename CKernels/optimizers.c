@@ -1,4 +1,8 @@
-/* Optimizer updates: one pass over the parameters per step. */
+/* Optimizer updates: one pass over the parameters per step. Compiled without contracting
+ * a * b + c into a fused multiply-add (FP_CONTRACT OFF), so that every instruction-set clone
+ * computes the same bits; SGD's multiply-adds are written out (fmaf), as PyTorch rounds them. */
+#pragma STDC FP_CONTRACT OFF
+
 #include <math.h>
 #include <stddef.h>
 
@@ -36,7 +40,11 @@ static void run_update(int64_t n, ck_param_update_block block, const void *args,
 
 /* ck_sgd on n elements: param, grad and velocity point at the first. with_buffer is a
  * compile-time constant in each copy sgd_block inlines: 0 for plain SGD (momentum 0),
- * whose step is g and which neither reads nor writes velocity. */
+ * whose step is g and which neither reads nor writes velocity. Rounded as PyTorch's steps on
+ * a CPU with FMA: each add(x, alpha=a) of theirs is one fmaf(a, x, y) here (g = grad +
+ * weight_decay * param, velocity = momentum * velocity + (1 - dampening) * g after the
+ * product momentum * velocity is rounded on its own, Nesterov's g + momentum * velocity,
+ * param - lr * direction). */
 static inline __attribute__((always_inline)) void sgd_loop(const ck_sgd_args *a, float *param,
                                                            const float *grad, float *velocity,
                                                            int64_t n, int with_buffer) {
@@ -50,19 +58,21 @@ static inline __attribute__((always_inline)) void sgd_loop(const ck_sgd_args *a,
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
         const float p = p_out[i];
-        const float g = g_in[i] + weight_decay * p;
+        const float g = fmaf(weight_decay, p, g_in[i]);
         float direction = g;
         if (with_buffer) {
-            const float b = first_step ? g : momentum * v_out[i] + keep_grad * g;
+            const float kept = momentum * v_out[i];
+            const float b = first_step ? g : fmaf(keep_grad, g, kept);
             v_out[i] = b;
-            direction = nesterov ? g + momentum * b : b;
+            direction = nesterov ? fmaf(momentum, b, g) : b;
         }
-        p_out[i] = p - lr * direction;
+        p_out[i] = fmaf(-lr, direction, p);
     }
 }
 
-CK_VECTORIZED static void sgd_block(const void *args, int64_t row0, int64_t col0, int64_t rows,
-                                    int64_t cols, const float *grad, int64_t ldg) {
+CK_VECTORIZED_FMA static void sgd_block(const void *args, int64_t row0, int64_t col0,
+                                        int64_t rows, int64_t cols, const float *grad,
+                                        int64_t ldg) {
     const ck_sgd_args *u = args;
     for (int64_t i = 0; i < rows; i++) {
         float *const param = u->param + (row0 + i) * u->ld + col0;

@@ -87,8 +87,40 @@ static inline __attribute__((always_inline)) int64_t index_of_maximum(int64_t n,
 
 /* ---- maximum of all elements ------------------------------------------------------------ */
 
-/* The ties are counted from the first maximal element on. */
+/* The largest element and how many equal it, reading x[0 .. n) from memory once, for ck_max:
+ * block by block (MAX_BLOCK elements, which stay in the L1 cache), the block's maximum
+ * (row_max), and where it reaches the largest so far, its elements equal to that counted (a
+ * larger one starts the count again). NaN elements are passed over, and *any_nan says whether
+ * there was one. For a zero maximum the count takes zeros of either sign, but the sign
+ * returned may be either. */
+enum { MAX_BLOCK = 1024 };
+
+static inline __attribute__((always_inline)) float counted_max(int64_t n, const float *x,
+                                                               int64_t *ties, int *any_nan) {
+    float m = -INFINITY;
+    int64_t count = 0;
+    for (int64_t j = 0; j < n; j += MAX_BLOCK) {
+        const int64_t length = n - j < MAX_BLOCK ? n - j : MAX_BLOCK;
+        int nan;
+        const float block_max = row_max(length, x + j, &nan);
+        *any_nan |= nan;
+        if (block_max < m) continue;
+        if (block_max > m) count = 0;
+        m = block_max;
+        int32_t equal = 0;
+        for (int64_t k = 0; k < length; k++) equal += x[j + k] == m;
+        count += equal;
+    }
+    *ties = count;
+    return m;
+}
+
+/* counted_max where the maximum's value gives its bits: not a NaN, not a zero. Otherwise the
+ * first maximal element is searched for and the ties are counted from it on. */
 CK_VECTORIZED float ck_max(int64_t n, const float *x, int64_t *ties) {
+    int nan = 0;
+    const float counted = counted_max(n, x, ties, &nan);
+    if (!nan && counted != 0.0f) return counted;
     const int64_t first = index_of_maximum(n, x);
     const float m = x[first];
     int64_t count = 0;

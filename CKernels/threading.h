@@ -73,4 +73,15 @@ double ck_parallel_sum(int64_t count, int64_t min_chunk, int threads, ck_range_s
 #define CK_VECTORIZED
 #endif
 
+/* CK_VECTORIZED's instruction sets for a loop that calls fmaf, the AVX2 clone also given FMA
+ * (x86-64-v3). fmaf rounds once on every path, in hardware or, in the baseline clone, in
+ * libm: the same bits everywhere, only slower where the CPU has no FMA. (The AVX-512 clone has
+ * FMA, the plain AVX2 and baseline ones do not: clang fuses a * b + c written in one
+ * expression only in the first, unless the file turns FP_CONTRACT OFF.) */
+#if defined(__x86_64__) && !defined(CK_THREAD_SANITIZER)
+#define CK_VECTORIZED_FMA __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
+#else
+#define CK_VECTORIZED_FMA
+#endif
+
 #endif

@@ -319,7 +319,10 @@ CK_VECTORIZED static void scaled_add_range(const void *args, int64_t begin, int6
         for (int64_t i = begin; i < end; i++) y[i] = alpha * x[i];
     } else {
 #pragma omp simd
-        for (int64_t i = begin; i < end; i++) y[i] = y[i] + alpha * x[i];
+        for (int64_t i = begin; i < end; i++) {
+            const float scaled = alpha * x[i]; /* its own statement: never fused into the sum */
+            y[i] = y[i] + scaled;
+        }
     }
 }
 

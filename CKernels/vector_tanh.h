@@ -1,5 +1,5 @@
 /* Internal: tanh of a float in float arithmetic, so that loops over it vectorize (libm's tanhf
- * is a call per element). */
+ * is a call per element). A loop over it is compiled with CK_VECTORIZED_FMA (threading.h). */
 #ifndef CK_VECTOR_TANH_H
 #define CK_VECTOR_TANH_H
 
@@ -8,15 +8,6 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-
-/* The instruction sets of a loop over tanh_float: CK_VECTORIZED's, the AVX2 clone also given
- * FMA (x86-64-v3). fmaf rounds once on every path, in hardware or, in the baseline clone, in
- * libm: the same bits everywhere, only slower where the CPU has no FMA. */
-#if defined(__x86_64__) && !defined(CK_THREAD_SANITIZER)
-#define CK_VECTORIZED_FMA __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
-#else
-#define CK_VECTORIZED_FMA
-#endif
 
 /* tanh(x) for a = |x|, the sign of x copied back:
  * - a < 0.55: a + a t P(t), t = a^2, P the minimax polynomial of degree 4 for

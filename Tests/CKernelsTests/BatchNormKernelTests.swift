@@ -157,6 +157,29 @@ final class BatchNormKernelTests: XCTestCase {
         XCTAssertEqual(runningVar[0], 1.1, accuracy: 1e-7)
     }
 
+    /// With gamma 1 the kernel scales by its saved inv_std: y = (x - mean) * inv_std + beta and
+    /// the running mean (1 - momentum) * old + momentum * mean, each product and sum rounded on
+    /// its own, the bits of every instruction set (an AVX-512 clone that fused them would
+    /// round once where the others round twice). Both layouts, on sizes that go parallel.
+    func testEachProductAndSumIsRoundedOnItsOwn() {
+        for g in [cases.last!] + parallelCases {
+            var rng = SeededGenerator(seed: 61)
+            var p = Inputs(g, using: &rng)
+            p.gamma = [Float](repeating: 1, count: g.channels)
+            let o = runKernels(g, p, training: true)
+            var y = [Float](repeating: 0, count: g.count)
+            for c in 0..<g.channels {
+                for index in g.indices(of: c) {
+                    y[index] = (p.x[index] - o.mean[c]) * o.invStd[c] + p.beta[c]
+                }
+            }
+            assertBitwiseEqual(o.y, y, "y \(g)")
+            assertBitwiseEqual(o.runningMean, zip(p.runningMean, o.mean).map { old, mean in
+                (1 - momentum) * old + momentum * mean
+            }, "running mean \(g)")
+        }
+    }
+
     /// Backward with a NULL dx accumulates the same parameter gradients.
     func testBackwardWithoutInputGradient() {
         for g in [cases[3], cases.last!] {

@@ -126,6 +126,11 @@ final class GraphKernelTests: XCTestCase {
             var y = y0
             ck_scaled_add(Int64(n), -0.5, x, 1, &y)
             assertBitwiseEqual(y, zip(x, y0).map { $1 + -0.5 * $0 }, "accumulate n \(n)")
+            // 0.3 * x rounds: the product is rounded on its own, as on every instruction set
+            // (an AVX-512 clone that fused it into the sum would round once).
+            var z = y0
+            ck_scaled_add(Int64(n), 0.3, x, 1, &z)
+            assertBitwiseEqual(z, zip(x, y0).map { $1 + 0.3 * $0 }, "accumulate 0.3 n \(n)")
             ck_scaled_add(Int64(n), 1, x, 0, &y)
             assertBitwiseEqual(y, x, "copy n \(n)")
             ck_fill(Int64(n), 3, &y)

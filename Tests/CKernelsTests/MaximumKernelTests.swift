@@ -23,8 +23,9 @@ private func isMaximum(_ v: Float, _ m: Float) -> Bool { m.isNaN ? v.isNaN : v =
 private func nan(_ payload: UInt32) -> Float { Float(bitPattern: 0x7FC0_0000 | payload) }
 
 final class MaximumKernelTests: XCTestCase {
-    /// Lengths around the lanes of 32, and one long enough for two threads.
-    private let lengths = [1, 2, 5, 31, 32, 33, 63, 64, 65, 100, 1031, 70_001]
+    /// Lengths around the lanes of 32 and ck_max's blocks of 1024, and one long enough for two
+    /// threads.
+    private let lengths = [1, 2, 5, 31, 32, 33, 63, 64, 65, 100, 1023, 1024, 1025, 1031, 3001, 70_001]
 
     /// Data for a maximum over `n` elements: random, ties of the maximum across lanes (at 0,
     /// 31, 32, 33, the middle and the end), -inf only, zeros of both signs as the maximum
@@ -35,6 +36,13 @@ final class MaximumKernelTests: XCTestCase {
         var ties = randomFloats(n, using: &rng)
         for j in [0, 31, 32, 33, n / 2, n - 1] where j < n { ties[j] = 2 }
         result.append(("ties", ties))
+        // A maximum in the first block, tied in others, then a larger one (which restarts the
+        // count) tied in its own block and in later ones; every element equal.
+        var overtaken = randomFloats(n, using: &rng)
+        for j in [0, 1, 1023, 1024] where j < n { overtaken[j] = 2 }
+        for j in [1025, 2047, 2048, n - 1] where j < n && n > 1 { overtaken[j] = 3 }
+        result.append(("overtaken", overtaken))
+        result.append(("equal", [Float](repeating: 1.5, count: n)))
         result.append(("-inf", [Float](repeating: -.infinity, count: n)))
         for (first, second) in [(Float(-0.0), Float(0.0)), (0.0, -0.0)] {
             var zeros = randomFloats(n, in: -2 ... -1, using: &rng)

@@ -254,6 +254,48 @@ extension OptimizerTests {
         }
     }
 
+    /// ck_sgd rounds as PyTorch's torch.optim.SGD on a CPU with FMA, bit for bit: each
+    /// add(x, alpha: a) of its step is one fused multiply-add (addingProduct), the product
+    /// momentum * velocity rounded on its own; the same on every instruction set (fmaf), and on
+    /// 1 and 2 threads. On 70,001 elements (a parallel region, vector loops and their tails).
+    func testSGDRoundsAsPyTorch() {
+        var rng = SeededGenerator(seed: 49)
+        let n = 70_001
+        let start = KernelArrays(param: randomFloats(n, in: -2...2, using: &rng),
+                                 grad: randomFloats(n, using: &rng),
+                                 buffers: [randomFloats(n, in: -0.5...0.5, using: &rng)])
+        let (lr, weightDecay): (Float, Float) = (0.05, 0.01)
+        let cases: [(momentum: Float, dampening: Float, nesterov: Bool, firstStep: Bool)] = [
+            (0.9, 0, false, false), (0.9, 0.3, false, false), (0.9, 0, true, false),
+            (0.9, 0, true, true), (0, 0, false, false),
+        ]
+        for c in cases {
+            var expected = start
+            expected.run { n, p, g, b in
+                for i in 0..<Int(n) {
+                    let grad = g[i].addingProduct(weightDecay, p[i])
+                    var direction = grad
+                    if c.momentum > 0 {
+                        let kept = c.momentum * b[0][i]
+                        let velocity = c.firstStep ? grad : kept.addingProduct(1 - c.dampening, grad)
+                        b[0][i] = velocity
+                        direction = c.nesterov ? grad.addingProduct(c.momentum, velocity) : velocity
+                    }
+                    p[i] = p[i].addingProduct(-lr, direction)
+                }
+            }
+            let got = assertSameResultForThreadCounts([1, 2], "\(c)") { () -> [Float] in
+                var arrays = start
+                arrays.run { n, p, g, b in
+                    ck_sgd(n, p, g, b[0], lr, c.momentum, c.dampening, weightDecay, c.nesterov ? 1 : 0,
+                           c.firstStep ? 1 : 0)
+                }
+                return arrays.outputs
+            }
+            assertBitwiseEqual(got, expected.outputs, "\(c)")
+        }
+    }
+
     /// ck_sgd_tensors on tensors of 0, 1, 17, 3,000 and 70,001 elements (together enough for
     /// a parallel region, whose split crosses tensors) gives the bits of one ck_sgd per tensor,
     /// on 1, 2 and 3 threads, on a first step, a later one and a mix (each tensor's own), with
