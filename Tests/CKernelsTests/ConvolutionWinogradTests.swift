@@ -141,6 +141,56 @@ final class ConvolutionWinogradTests: XCTestCase {
         }
     }
 
+    /// An infinity among the images, the weights or dz: the Winograd form's transforms would
+    /// add it to its negative (NaN) where the definition's sum is infinite, so such a piece
+    /// takes the products instead: the same infinities and NaNs as a batch of one piece, on
+    /// 1 and 2 threads, and dX added in place by rows as asked.
+    func testInfinitiesGiveTheDefinitionsInfinities() {
+        var rng = SeededGenerator(seed: 43)
+        for c in [cases[2], cases[4], cases[3]] {
+            let onePiece = WinogradCase(batch: c.batch, channels: c.channels,
+                                        outChannels: c.outChannels, height: c.height,
+                                        width: c.width, imagesPerPiece: c.batch)
+            var p = onePiece.pieces()
+            XCTAssertEqual(ck_conv2d_winograd(&p), 0, "\(onePiece) route")
+            var x = randomFloats(c.batch * c.channels * c.pixels, using: &rng)
+            var w = randomFloats(c.outChannels * c.rows, using: &rng)
+            let bias = randomFloats(c.outChannels, using: &rng)
+            var dz = randomFloats(c.outChannels * c.batch * c.pixels, using: &rng)
+            let finiteW = w
+            // An infinite pixel in the second image; an infinite dz in the last image's plane.
+            x[(1 * c.channels + c.channels - 1) * c.pixels + c.pixels / 2] = .infinity
+            dz[((c.outChannels - 1) * c.batch + c.batch - 1) * c.pixels + c.pixels - 1] = -.infinity
+            func assertSameSpecials(_ got: [Float], _ expected: [Float], _ what: String) {
+                // The indices of the NaNs, and of the infinities with their signs.
+                func specials(_ v: [Float]) -> [String] {
+                    v.indices.filter { !v[$0].isFinite }.map { "\($0): \(v[$0])" }
+                }
+                XCTAssertEqual(specials(got), specials(expected), "\(c) \(what)")
+                XCTAssertTrue(expected.contains { $0.isInfinite }, "\(c) \(what) has an infinity")
+                let finite = zip(got, expected).filter { $0.1.isFinite }
+                assertClose(finite.map(\.0), finite.map { Double($0.1) }, tolerance: 1e-4,
+                            "\(c) \(what)")
+            }
+            for (what, weights) in [("x", finiteW), ("x and w", { var v = finiteW; v[1] = .infinity; return v }())] {
+                w = weights
+                let got = assertSameResultForThreadCounts([1, 2], "\(c) y") { forward(c, x, w, bias) }
+                assertSameSpecials(got, forward(onePiece, x, w, bias), "y, infinite \(what)")
+            }
+            w = finiteW
+            let written = [Float](repeating: sentinel, count: x.count)
+            let gotDx = assertSameResultForThreadCounts([1, 2], "\(c) dx") {
+                inputGradient(c, dz, w, accumulate: false, into: written)
+            }
+            let expectedDx = inputGradient(onePiece, dz, w, accumulate: false, into: written)
+            assertSameSpecials(gotDx, expectedDx, "dx")
+            guard ck_conv2d_backward_by_rows(&p) != 0 || c.channels >= 16 else { continue }
+            let earlier = randomFloats(x.count, using: &rng)
+            let added = inputGradient(c, dz, w, accumulate: true, into: earlier)
+            assertSameSpecials(added, zip(expectedDx, earlier).map { $0 + $1 }, "dx added")
+        }
+    }
+
     /// Only 3x3 windows at stride 1 with padding 1, in several pieces with channels, take the
     /// Winograd form.
     func testOtherConvolutionsTakeTheProducts() {
