@@ -1,7 +1,7 @@
 // ck_conv2d_forward and ck_conv2d_backward's dX in the Winograd form (3x3 windows, stride 1,
 // padding 1, several pieces): against the convolution's definition in Double on odd and tiny
-// planes and channel counts, bitwise the same on 1 and 2 threads, and the route each batch
-// takes.
+// planes and channel counts, bitwise the same on 1 and 2 threads, infinities where the
+// definition has them, and the route each batch takes.
 import CKernels
 import DeepLearning
 import XCTest
@@ -42,23 +42,27 @@ private struct WinogradCase: CustomStringConvertible {
 }
 
 final class ConvolutionWinogradTests: XCTestCase {
-    /// Planes of 1, 2 and odd sizes, one and prime channel counts, a last piece shorter, and
-    /// a batch of 16 channels (backward by rows).
+    /// Planes of 1, 2 and odd sizes, one row or column, one and prime channel counts, a last
+    /// piece shorter, and a batch of 16 channels (backward by rows).
     private let cases = [
         WinogradCase(batch: 5, channels: 3, outChannels: 2, height: 1, width: 1, imagesPerPiece: 2),
         WinogradCase(batch: 4, channels: 1, outChannels: 3, height: 2, width: 2, imagesPerPiece: 1),
         WinogradCase(batch: 3, channels: 17, outChannels: 5, height: 15, width: 17, imagesPerPiece: 2),
         WinogradCase(batch: 7, channels: 2, outChannels: 1, height: 5, width: 2, imagesPerPiece: 3),
         WinogradCase(batch: 6, channels: 16, outChannels: 19, height: 8, width: 8, imagesPerPiece: 4),
+        WinogradCase(batch: 3, channels: 1, outChannels: 1, height: 3, width: 1, imagesPerPiece: 2),
+        WinogradCase(batch: 2, channels: 2, outChannels: 3, height: 1, width: 7, imagesPerPiece: 1),
     ]
 
-    /// y = relu(W ⋆ x + bias) through ck_conv2d_forward.
-    private func forward(_ c: WinogradCase, _ x: [Float], _ w: [Float], _ bias: [Float]) -> [Float] {
+    /// y = relu(W ⋆ x + bias) through ck_conv2d_forward (without the ReLU when `relu` is
+    /// false, without a bias when it is nil).
+    private func forward(_ c: WinogradCase, _ x: [Float], _ w: [Float], _ bias: [Float]?,
+                         relu: Bool = true) -> [Float] {
         var p = c.pieces()
         var y = [Float](repeating: sentinel, count: c.batch * c.outChannels * c.pixels)
         var columns = [Float](repeating: 0, count: 2 * c.rows * c.imagesPerPiece * c.pixels)
         var product = [Float](repeating: 0, count: 2 * c.outChannels * c.imagesPerPiece * c.pixels)
-        ck_conv2d_forward(&p, x, w, bias, 1, &columns, &product, &y)
+        ck_conv2d_forward(&p, x, w, bias, relu ? 1 : 0, &columns, &product, &y)
         return y
     }
 
@@ -85,12 +89,14 @@ final class ConvolutionWinogradTests: XCTestCase {
             let w = randomFloats(c.outChannels * c.rows, using: &rng)
             let bias = randomFloats(c.outChannels, using: &rng)
             let dz = randomFloats(c.outChannels * c.batch * c.pixels, using: &rng)
-            var (y, yTolerance, dx, dxTolerance) = ([Double](), [Double](), [Double](), [Double]())
+            // z = W ⋆ x, without the bias; y = relu(z + bias).
+            var (z, y, yTolerance) = ([Double](), [Double](), [Double]())
+            var (dx, dxTolerance) = ([Double](), [Double]())
             for b in 0..<c.batch {
                 for o in 0..<c.outChannels {
                     for oy in 0..<c.height {
                         for ox in 0..<c.width {
-                            var (sum, scale) = (Double(bias[o]), abs(Double(bias[o])))
+                            var (sum, scale) = (0.0, abs(Double(bias[o])))
                             for ch in 0..<c.channels {
                                 let (s, m) = c.window(oy, ox) { ky, kx, iy, ix in
                                     Double(x[((b * c.channels + ch) * c.height + iy) * c.width + ix])
@@ -99,7 +105,8 @@ final class ConvolutionWinogradTests: XCTestCase {
                                 sum += s
                                 scale += m
                             }
-                            y.append(max(0, sum))
+                            z.append(sum)
+                            y.append(max(0, sum + Double(bias[o])))
                             yTolerance.append(1e-5 * (1 + scale))
                         }
                     }
@@ -125,6 +132,10 @@ final class ConvolutionWinogradTests: XCTestCase {
             }
             let gotY = assertSameResultForThreadCounts([1, 2], "\(c) y") { forward(c, x, w, bias) }
             assertClose(gotY, y, tolerance: yTolerance, "\(c) y")
+            let gotZ = assertSameResultForThreadCounts([1, 2], "\(c) z") {
+                forward(c, x, w, nil, relu: false)
+            }
+            assertClose(gotZ, z, tolerance: yTolerance, "\(c) z, no bias or ReLU")
             let written = [Float](repeating: sentinel, count: dx.count)
             let gotDx = assertSameResultForThreadCounts([1, 2], "\(c) dx") {
                 inputGradient(c, dz, w, accumulate: false, into: written)
