@@ -24,6 +24,14 @@ private struct WinogradCase: CustomStringConvertible {
             slots: Int64(slots), weight_parts: 2)
     }
 
+    /// Random images x, weights w (OIHW), bias and a channel-major dz of this case.
+    func randomOperands(using rng: inout SeededGenerator)
+        -> (x: [Float], w: [Float], bias: [Float], dz: [Float]) {
+        (randomFloats(batch * channels * pixels, using: &rng),
+         randomFloats(outChannels * rows, using: &rng), randomFloats(outChannels, using: &rng),
+         randomFloats(outChannels * batch * pixels, using: &rng))
+    }
+
     /// Σ over the inside window positions of `term(ky, kx, iy, ix)` for output pixel (oy, ox),
     /// and the sum of their magnitudes (the scale of the rounding error).
     func window(_ oy: Int, _ ox: Int, _ term: (Int, Int, Int, Int) -> Double) -> (Double, Double) {
@@ -85,10 +93,7 @@ final class ConvolutionWinogradTests: XCTestCase {
         for c in cases {
             var p = c.pieces()
             XCTAssertEqual(ck_conv2d_winograd(&p), 1, "\(c) route")
-            let x = randomFloats(c.batch * c.channels * c.pixels, using: &rng)
-            let w = randomFloats(c.outChannels * c.rows, using: &rng)
-            let bias = randomFloats(c.outChannels, using: &rng)
-            let dz = randomFloats(c.outChannels * c.batch * c.pixels, using: &rng)
+            let (x, w, bias, dz) = c.randomOperands(using: &rng)
             // z = W ⋆ x, without the bias; y = relu(z + bias).
             var (z, y, yTolerance) = ([Double](), [Double](), [Double]())
             var (dx, dxTolerance) = ([Double](), [Double]())
@@ -164,10 +169,8 @@ final class ConvolutionWinogradTests: XCTestCase {
                                         width: c.width, imagesPerPiece: c.batch)
             var p = onePiece.pieces()
             XCTAssertEqual(ck_conv2d_winograd(&p), 0, "\(onePiece) route")
-            var x = randomFloats(c.batch * c.channels * c.pixels, using: &rng)
-            var w = randomFloats(c.outChannels * c.rows, using: &rng)
-            let bias = randomFloats(c.outChannels, using: &rng)
-            var dz = randomFloats(c.outChannels * c.batch * c.pixels, using: &rng)
+            let operands = c.randomOperands(using: &rng), bias = operands.bias
+            var (x, w, dz) = (operands.x, operands.w, operands.dz)
             let finiteW = w
             // An infinite pixel in the second image; an infinite dz in the last image's plane.
             x[(1 * c.channels + c.channels - 1) * c.pixels + c.pixels / 2] = .infinity
