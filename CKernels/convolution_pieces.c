@@ -105,8 +105,9 @@ static const float *transformed_weights(const piece_sizes *s, const float *weigh
     return u;
 }
 
-/* Piece q: its columns, z = W · columns (out_channels x its pixels) and its images' output;
- * or its output in the Winograd form. */
+/* Piece q: its output in the Winograd form when the batch takes it and the piece's transformed
+ * products are finite; else its columns, z = W · columns (out_channels x its pixels) and its
+ * images' output. */
 static void forward_piece(const void *args, int64_t q, int64_t slot) {
     const forward_args *a = args;
     const ck_conv2d_pieces *p = a->s.p;
@@ -114,10 +115,10 @@ static void forward_piece(const void *args, int64_t q, int64_t slot) {
     const int64_t count = piece_images(p, q, &first), n = count * a->s.pixels;
     if (a->winograd_weights) {
         const ck_winograd_shape shape = winograd_shape(&a->s, 0);
-        ck_winograd_images(&shape, a->winograd_weights,
-                           a->images + first * p->channels * a->s.plane, count, a->bias, a->relu,
-                           0, a->y + first * p->out_channels * a->s.pixels);
-        return;
+        if (ck_winograd_images(&shape, a->winograd_weights,
+                               a->images + first * p->channels * a->s.plane, count, a->bias,
+                               a->relu, 0, a->y + first * p->out_channels * a->s.pixels))
+            return;
     }
     float *columns = a->columns + slot * slot_floats(&a->s);
     float *z = a->product + slot * p->out_channels * p->images_per_piece * a->s.pixels;
@@ -226,13 +227,16 @@ static void backward_part(const void *args, int64_t r, int64_t slot) {
                          dw, rows);
             }
         }
-        if (a->dx && a->winograd_weights) {
+        if (!a->dx) continue;
+        if (a->winograd_weights) { /* finite transformed products: done */
             const ck_winograd_shape shape = winograd_shape(&a->s, 1);
-            ck_winograd_images(&shape, a->winograd_weights, dz, count, NULL, 0, a->dx_accumulate,
-                               a->dx + first * p->channels * a->s.plane);
-        } else if (a->dx && by_rows) {
+            if (ck_winograd_images(&shape, a->winograd_weights, dz, count, NULL, 0,
+                                   a->dx_accumulate, a->dx + first * p->channels * a->s.plane))
+                continue;
+        }
+        if (by_rows) {
             rows_input_gradient(a, first, count, column_gradient);
-        } else if (a->dx) {
+        } else {
             columns_input_gradient(a, first, count, column_gradient);
         }
     }
@@ -267,8 +271,7 @@ int64_t ck_conv2d_backward_scratch(const ck_conv2d_pieces *p, int weight_gradien
     const int64_t weights = p->out_channels * s.rows;
     const int64_t parts = p->weight_parts < s.pieces ? p->weight_parts : s.pieces;
     if (!backward_by_rows(&s)) return weight_gradient && parts > 1 ? (parts - 1) * weights : 0;
-    const int reordered = input_gradient && !ck_conv2d_winograd(p); /* W in the rows' order */
-    return (weight_gradient ? parts * weights : 0) + (reordered ? weights : 0);
+    return (weight_gradient ? parts * weights : 0) + (input_gradient ? weights : 0);
 }
 
 /* dW = beta * dW (not read when beta is 0) + the by-rows partial sums, added in order into the
@@ -294,7 +297,7 @@ void ck_conv2d_backward(const ck_conv2d_pieces *p, const float *images, const fl
     const int by_rows = backward_by_rows(&s);
     const int winograd = dx && ck_conv2d_winograd(p);
     const float *w = weight;
-    if (by_rows && dx && !winograd) { /* W with its columns in the rows' order */
+    if (by_rows && dx) { /* W with its columns in the rows' order */
         float *reordered = scratch + (dw ? parts * weights : 0);
         move_weights(p, TO_ROWS_ORDER, 0.0f, weight, reordered);
         w = reordered;

@@ -13,12 +13,15 @@
  * padding 1). The tiles are transformed channels last, every loop over
  * the channels a vector loop: each image is first transposed to channels last, and each
  * image's output transposed back. Every element is computed with operations fixed by the
- * shape: the same bits whatever the thread count. */
+ * shape: the same bits whatever the thread count. An infinity among the inputs would meet its
+ * negative in the transforms' sums (NaN where the definition's sum is infinite): a piece whose
+ * products M are not all finite is left to the caller, which takes the products instead. */
 #include "convolution_winograd.h"
 
 #include "relu.h"
 #include "scratch.h"
 #include "transpose_block.h"
+#include "vector_math.h"
 
 #include <string.h>
 
@@ -138,8 +141,19 @@ CK_VECTORIZED static void transform_output(const ck_winograd_shape *p, tile_grid
     }
 }
 
-void ck_winograd_images(const ck_winograd_shape *p, const float *u, const float *images,
-                        int64_t count, const float *bias, int relu, int accumulate, float *y) {
+/* Whether none of the n floats of x is infinite or NaN. */
+CK_VECTORIZED static int all_finite(int64_t n, const float *x) {
+    uint32_t largest = 0;
+#pragma omp simd reduction(max : largest)
+    for (int64_t i = 0; i < n; i++) {
+        const uint32_t magnitude = magnitude_bits(x[i]);
+        largest = magnitude > largest ? magnitude : largest;
+    }
+    return largest < 0x7f800000u;
+}
+
+int ck_winograd_images(const ck_winograd_shape *p, const float *u, const float *images,
+                       int64_t count, const float *bias, int relu, int accumulate, float *y) {
     const tile_grid t = grid_of(p);
     const int64_t n = count * t.tiles, outs = p->out_channels, channels = p->channels;
     const int64_t pixels = p->height * p->width, row = p->width * channels;
@@ -162,6 +176,7 @@ void ck_winograd_images(const ck_winograd_shape *p, const float *u, const float 
     for (int64_t xi = 0; xi < 16; xi++)
         ck_sgemm(0, 0, n, outs, channels, 1.0f, v + xi * n * channels, channels,
                  u + xi * channels * outs, outs, 0.0f, m + xi * n * outs, outs);
+    if (!all_finite(16 * n * outs, m)) return 0;
     for (int64_t b = 0; b < count; b++) {
         transform_output(p, t, m, b * t.tiles, n, bias, relu, out);
         float *image = y + b * outs * pixels;
@@ -170,4 +185,5 @@ void ck_winograd_images(const ck_winograd_shape *p, const float *u, const float 
 #pragma omp simd
         for (int64_t i = 0; i < outs * pixels; i++) image[i] += planes[i];
     }
+    return 1;
 }

@@ -27,9 +27,12 @@ void ck_winograd_weights(const ck_winograd_shape *p, const float *weight, int fl
 
 /* y (count images, NCHW, out_channels planes) = the convolution of `count` images by the
  * weights of U, plus the bias (NULL: none), then the ReLU when relu != 0, as
- * ck_conv2d_output; or with accumulate, y += that. On the calling thread (its products on as
- * many threads as ck_sgemm takes there), through per-thread scratch. */
-void ck_winograd_images(const ck_winograd_shape *p, const float *u, const float *images,
+ * ck_conv2d_output; or with accumulate, y += that; returns 1. Returns 0 with y untouched when
+ * a transformed product is infinite or NaN (an infinity or NaN among the images or weights,
+ * or a sum beyond the float range), where the Winograd form's sums can be NaN in place of the
+ * definition's infinities: the caller then computes y by the products. On the calling thread
+ * (its products on as many threads as ck_sgemm takes there), through per-thread scratch. */
+int ck_winograd_images(const ck_winograd_shape *p, const float *u, const float *images,
                         int64_t count, const float *bias, int relu, int accumulate, float *y);
 
 #endif

@@ -11,7 +11,11 @@ extension Tensor {
     /// operations receives the sum of their gradients. The recorded nodes run in reverse
     /// topological order, each once, and are freed as they go: a second `backward()` through
     /// the same graph stops with a message, as does a node whose saved tensor was modified
-    /// in place since it was saved.
+    /// in place since it was saved. A node that saved a leaf's gradient (`matmul(w,
+    /// w.gradient!)`) reads it as saved, before this pass adds into it, as PyTorch's does;
+    /// PyTorch stops instead when its engine adds into that gradient before the node runs
+    /// (`matmul(v, w.grad).sum() + (w * 3).sum()`), which here gives the values of the other
+    /// order.
     ///
     /// ```swift
     /// let x = Tensor(shape: [3], values: [1, 2, 3], requiresGradient: true)
@@ -133,7 +137,8 @@ enum GraphExecution {
 
     /// Sets every node's `pendingConsumers` (and every leaf's `pendingGradientContributions`,
     /// with hooks or not, so that a hook added during the pass finds the count right) to its
-    /// number of uses in the graph below `root`.
+    /// number of uses in the graph below `root`, and has every node copy the gradients it
+    /// saved (`copySavedGradients()`) before the pass adds into them.
     /// Stops with a message when a node was freed by an earlier `backward()`. `stack` holds
     /// `root` on entry and is empty on return. Returns whether a leaf's gradient is in
     /// `storage` (false when it is nil).
@@ -142,6 +147,7 @@ enum GraphExecution {
         var found = false
         root.isVisited = true
         while let node = stack.pop() {
+            node.copySavedGradients()
             for index in 0..<node.inputCount {
                 switch node.input(index) {
                 case .none:

@@ -34,7 +34,9 @@ import CKernels
 /// added in place to a gradient that accumulates. A batch of several pieces with 3×3 kernels
 /// at stride 1 and padding 1 takes Y and dX in the Winograd form F(2×2, 3×3) instead
 /// (`ck_conv2d_winograd`): 16 products of 16 multiply-adds per 2×2 output tile where im2col's
-/// take 36.
+/// take 36. A piece whose transformed products are not finite (an infinity or NaN in X, W or
+/// dY) takes the products still, whose infinities are the definition's where the Winograd
+/// form's sums would give NaN.
 public final class Conv2D: Function {
     /// The channels of the input, `C` of `[batch, C, height, width]`.
     public let inputChannels: Int

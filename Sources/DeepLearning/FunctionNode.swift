@@ -32,6 +32,10 @@ final class FunctionNode: GradientNode {
         if !isFreed { _ = FunctionCalls.finish(call, of: function) }
     }
 
+    /// Keeps the saved tensors: the function reads its own state, not them, so a copy would
+    /// only hide a write to a gradient it reads (the check stops on it instead).
+    override func copySavedGradients() {}
+
     override func backward(_ outputGradient: Tensor) {
         require(FunctionCalls.finish(call, of: function),
                 "backward: \(function) was called again after this call was recorded, and a Function keeps the state of its last forward pass only; call backward() before calling it again, or write its callAsFunction with operations")

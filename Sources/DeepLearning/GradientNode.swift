@@ -43,6 +43,9 @@ public class GradientNode {
     @exclusivity(unchecked) private var moreSaved: [SavedTensor] = []
     /// The number of saved tensors.
     @exclusivity(unchecked) private var savedCount = 0
+    /// Whether a saved tensor is in a tensor's gradient buffer (`w.gradient`), which a
+    /// backward pass may add into before this node reads it (`copySavedGradients()`).
+    @exclusivity(unchecked) private var savesGradient = false
     /// The gradient of the output, summed over the output's uses; nil until the first
     /// consumer delivered it.
     @exclusivity(unchecked) var outputGradient: Tensor?
@@ -79,6 +82,8 @@ public class GradientNode {
         if let saved { firstSaved = SavedTensor(saved) }
         if let secondSaved { self.secondSaved = SavedTensor(secondSaved) }
         savedCount = secondSaved != nil ? 2 : saved != nil ? 1 : 0
+        savesGradient = firstSaved?.storage.holdsGradient == true
+            || self.secondSaved?.storage.holdsGradient == true
     }
 
     /// Adds an input after those given at initialization, as input `inputCount`: for an
@@ -104,6 +109,29 @@ public class GradientNode {
         default: moreSaved.append(saved)
         }
         savedCount += 1
+        savesGradient = savesGradient || saved.storage.holdsGradient
+    }
+
+    /// Replaces each saved tensor that is in a gradient buffer by a copy of its values, so
+    /// that this node reads the values it saved even after the pass added into that gradient:
+    /// PyTorch's nodes read them before its `AccumulateGrad` adds to `.grad`. Stops with
+    /// `savedValue(_:)`'s message when such a tensor was written since it was saved (by the
+    /// user, or by an earlier pass). `GraphExecution` calls this on every node of a pass
+    /// before the first runs; only for nodes whose backward pass reads their saved tensors
+    /// through `savedValue(_:)`.
+    func copySavedGradients() {
+        guard savesGradient else { return }
+        for index in 0..<savedCount where saved(index).storage.holdsGradient {
+            if !saved(index).isUnchanged { stopOnModified(index) }
+            let copy = saved(index).copy()
+            switch index {
+            case 0: firstSaved = copy
+            case 1: secondSaved = copy
+            case 2: thirdSaved = copy
+            default: moreSaved[index - 3] = copy
+            }
+        }
+        savesGradient = false
     }
 
     /// The edge of input `index`.
@@ -300,6 +328,19 @@ struct SavedTensor {
         value = tensor.value
         shape = tensor.shape
         version = tensor.storage.version
+    }
+
+    /// The same shape and values in a storage of their own.
+    func copy() -> SavedTensor {
+        let count = shape.reduce(1, *)
+        let copy = TensorStorage.make(count: count, zeroed: false)
+        ck_scaled_add(Int64(count), 1, value, 0, copy.base)
+        return SavedTensor(storage: copy, value: copy.base, shape: shape, version: copy.version)
+    }
+
+    private init(storage: TensorStorage, value: UnsafeMutablePointer<Float>, shape: [Int],
+                 version: Int) {
+        (self.storage, self.value, self.shape, self.version) = (storage, value, shape, version)
     }
 
     /// Whether nothing wrote to the storage since the tensor was saved.

@@ -231,6 +231,7 @@ public final class Tensor {
     var gradientStorageAllocated: TensorStorage {
         if gradientStorage == nil {
             gradientStorage = TensorStorage.make(count: capacity, zeroed: true)
+            gradientStorage!.holdsGradient = true
         }
         // One load for both paths lets the compiler drop the retain and release around uses.
         return gradientStorage.unsafelyUnwrapped

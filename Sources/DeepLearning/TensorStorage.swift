@@ -25,6 +25,8 @@ final class TensorStorage: ManagedBuffer<TensorStorage.Header, Float> {
         let sizeClass: Int
         /// The number of counted writes so far.
         var version: Int
+        /// Whether the buffer is a tensor's gradient (`Tensor.gradientStorageAllocated`).
+        var holdsGradient = false
     }
 
     /// The most floats a buffer inside the storage object holds.
@@ -42,6 +44,7 @@ final class TensorStorage: ManagedBuffer<TensorStorage.Header, Float> {
         if count <= inlineCount, let recycled = takeRecycled() {
             recycled.headerPointer.pointee.count = count
             recycled.headerPointer.pointee.version = 0
+            recycled.headerPointer.pointee.holdsGradient = false
             storage = recycled
         } else if count <= inlineCount {
             storage = create(minimumCapacity: inlineCount + alignmentPadding) { buffer in
@@ -76,6 +79,11 @@ final class TensorStorage: ManagedBuffer<TensorStorage.Header, Float> {
     /// object is needed only to find the address: writing through the address afterwards
     /// spares a retain and a release of the object around the write.
     var versionPointer: UnsafeMutablePointer<Int> { headerPointer.pointer(to: \.version)! }
+    /// Whether the buffer is a tensor's gradient, into which a backward pass may add.
+    var holdsGradient: Bool {
+        get { headerPointer.pointee.holdsGradient }
+        set { headerPointer.pointee.holdsGradient = newValue }
+    }
 
     /// The last inline storage recycled on this thread, if any.
     private static func takeRecycled() -> TensorStorage? {

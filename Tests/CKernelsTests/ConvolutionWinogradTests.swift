@@ -1,7 +1,7 @@
 // ck_conv2d_forward and ck_conv2d_backward's dX in the Winograd form (3x3 windows, stride 1,
 // padding 1, several pieces): against the convolution's definition in Double on odd and tiny
-// planes and channel counts, bitwise the same on 1 and 2 threads, and the route each batch
-// takes.
+// planes and channel counts, bitwise the same on 1 and 2 threads, infinities where the
+// definition has them, and the route each batch takes.
 import CKernels
 import DeepLearning
 import XCTest
@@ -24,6 +24,14 @@ private struct WinogradCase: CustomStringConvertible {
             slots: Int64(slots), weight_parts: 2)
     }
 
+    /// Random images x, weights w (OIHW), bias and a channel-major dz of this case.
+    func randomOperands(using rng: inout SeededGenerator)
+        -> (x: [Float], w: [Float], bias: [Float], dz: [Float]) {
+        (randomFloats(batch * channels * pixels, using: &rng),
+         randomFloats(outChannels * rows, using: &rng), randomFloats(outChannels, using: &rng),
+         randomFloats(outChannels * batch * pixels, using: &rng))
+    }
+
     /// Σ over the inside window positions of `term(ky, kx, iy, ix)` for output pixel (oy, ox),
     /// and the sum of their magnitudes (the scale of the rounding error).
     func window(_ oy: Int, _ ox: Int, _ term: (Int, Int, Int, Int) -> Double) -> (Double, Double) {
@@ -42,23 +50,27 @@ private struct WinogradCase: CustomStringConvertible {
 }
 
 final class ConvolutionWinogradTests: XCTestCase {
-    /// Planes of 1, 2 and odd sizes, one and prime channel counts, a last piece shorter, and
-    /// a batch of 16 channels (backward by rows).
+    /// Planes of 1, 2 and odd sizes, one row or column, one and prime channel counts, a last
+    /// piece shorter, and a batch of 16 channels (backward by rows).
     private let cases = [
         WinogradCase(batch: 5, channels: 3, outChannels: 2, height: 1, width: 1, imagesPerPiece: 2),
         WinogradCase(batch: 4, channels: 1, outChannels: 3, height: 2, width: 2, imagesPerPiece: 1),
         WinogradCase(batch: 3, channels: 17, outChannels: 5, height: 15, width: 17, imagesPerPiece: 2),
         WinogradCase(batch: 7, channels: 2, outChannels: 1, height: 5, width: 2, imagesPerPiece: 3),
         WinogradCase(batch: 6, channels: 16, outChannels: 19, height: 8, width: 8, imagesPerPiece: 4),
+        WinogradCase(batch: 3, channels: 1, outChannels: 1, height: 3, width: 1, imagesPerPiece: 2),
+        WinogradCase(batch: 2, channels: 2, outChannels: 3, height: 1, width: 7, imagesPerPiece: 1),
     ]
 
-    /// y = relu(W ⋆ x + bias) through ck_conv2d_forward.
-    private func forward(_ c: WinogradCase, _ x: [Float], _ w: [Float], _ bias: [Float]) -> [Float] {
+    /// y = relu(W ⋆ x + bias) through ck_conv2d_forward (without the ReLU when `relu` is
+    /// false, without a bias when it is nil).
+    private func forward(_ c: WinogradCase, _ x: [Float], _ w: [Float], _ bias: [Float]?,
+                         relu: Bool = true) -> [Float] {
         var p = c.pieces()
         var y = [Float](repeating: sentinel, count: c.batch * c.outChannels * c.pixels)
         var columns = [Float](repeating: 0, count: 2 * c.rows * c.imagesPerPiece * c.pixels)
         var product = [Float](repeating: 0, count: 2 * c.outChannels * c.imagesPerPiece * c.pixels)
-        ck_conv2d_forward(&p, x, w, bias, 1, &columns, &product, &y)
+        ck_conv2d_forward(&p, x, w, bias, relu ? 1 : 0, &columns, &product, &y)
         return y
     }
 
@@ -81,16 +93,15 @@ final class ConvolutionWinogradTests: XCTestCase {
         for c in cases {
             var p = c.pieces()
             XCTAssertEqual(ck_conv2d_winograd(&p), 1, "\(c) route")
-            let x = randomFloats(c.batch * c.channels * c.pixels, using: &rng)
-            let w = randomFloats(c.outChannels * c.rows, using: &rng)
-            let bias = randomFloats(c.outChannels, using: &rng)
-            let dz = randomFloats(c.outChannels * c.batch * c.pixels, using: &rng)
-            var (y, yTolerance, dx, dxTolerance) = ([Double](), [Double](), [Double](), [Double]())
+            let (x, w, bias, dz) = c.randomOperands(using: &rng)
+            // z = W ⋆ x, without the bias; y = relu(z + bias).
+            var (z, y, yTolerance) = ([Double](), [Double](), [Double]())
+            var (dx, dxTolerance) = ([Double](), [Double]())
             for b in 0..<c.batch {
                 for o in 0..<c.outChannels {
                     for oy in 0..<c.height {
                         for ox in 0..<c.width {
-                            var (sum, scale) = (Double(bias[o]), abs(Double(bias[o])))
+                            var (sum, scale) = (0.0, abs(Double(bias[o])))
                             for ch in 0..<c.channels {
                                 let (s, m) = c.window(oy, ox) { ky, kx, iy, ix in
                                     Double(x[((b * c.channels + ch) * c.height + iy) * c.width + ix])
@@ -99,7 +110,8 @@ final class ConvolutionWinogradTests: XCTestCase {
                                 sum += s
                                 scale += m
                             }
-                            y.append(max(0, sum))
+                            z.append(sum)
+                            y.append(max(0, sum + Double(bias[o])))
                             yTolerance.append(1e-5 * (1 + scale))
                         }
                     }
@@ -125,6 +137,10 @@ final class ConvolutionWinogradTests: XCTestCase {
             }
             let gotY = assertSameResultForThreadCounts([1, 2], "\(c) y") { forward(c, x, w, bias) }
             assertClose(gotY, y, tolerance: yTolerance, "\(c) y")
+            let gotZ = assertSameResultForThreadCounts([1, 2], "\(c) z") {
+                forward(c, x, w, nil, relu: false)
+            }
+            assertClose(gotZ, z, tolerance: yTolerance, "\(c) z, no bias or ReLU")
             let written = [Float](repeating: sentinel, count: dx.count)
             let gotDx = assertSameResultForThreadCounts([1, 2], "\(c) dx") {
                 inputGradient(c, dz, w, accumulate: false, into: written)
@@ -138,6 +154,55 @@ final class ConvolutionWinogradTests: XCTestCase {
             }
             assertClose(added, zip(dx, earlier).map { $0 + Double($1) },
                         tolerance: dxTolerance.map { $0 + 1e-6 }, "\(c) dx added")
+        }
+    }
+
+    /// An infinity among the images, the weights or dz: the Winograd form's transforms would
+    /// add it to its negative (NaN) where the definition's sum is infinite, so such a piece
+    /// takes the products instead: the same infinities and NaNs as a batch of one piece, on
+    /// 1 and 2 threads, and dX added in place by rows as asked.
+    func testInfinitiesGiveTheDefinitionsInfinities() {
+        var rng = SeededGenerator(seed: 43)
+        for c in [cases[2], cases[4], cases[3]] {
+            let onePiece = WinogradCase(batch: c.batch, channels: c.channels,
+                                        outChannels: c.outChannels, height: c.height,
+                                        width: c.width, imagesPerPiece: c.batch)
+            var p = onePiece.pieces()
+            XCTAssertEqual(ck_conv2d_winograd(&p), 0, "\(onePiece) route")
+            let operands = c.randomOperands(using: &rng), bias = operands.bias
+            var (x, w, dz) = (operands.x, operands.w, operands.dz)
+            let finiteW = w
+            // An infinite pixel in the second image; an infinite dz in the last image's plane.
+            x[(1 * c.channels + c.channels - 1) * c.pixels + c.pixels / 2] = .infinity
+            dz[((c.outChannels - 1) * c.batch + c.batch - 1) * c.pixels + c.pixels - 1] = -.infinity
+            func assertSameSpecials(_ got: [Float], _ expected: [Float], _ what: String) {
+                // The indices of the NaNs, and of the infinities with their signs.
+                func specials(_ v: [Float]) -> [String] {
+                    v.indices.filter { !v[$0].isFinite }.map { "\($0): \(v[$0])" }
+                }
+                XCTAssertEqual(specials(got), specials(expected), "\(c) \(what)")
+                XCTAssertTrue(expected.contains { $0.isInfinite }, "\(c) \(what) has an infinity")
+                let finite = zip(got, expected).filter { $0.1.isFinite }
+                assertClose(finite.map(\.0), finite.map { Double($0.1) }, tolerance: 1e-4,
+                            "\(c) \(what)")
+            }
+            for (what, weights) in [("x", finiteW), ("x and w", { var v = finiteW; v[1] = .infinity; return v }())] {
+                w = weights
+                let got = assertSameResultForThreadCounts([1, 2], "\(c) y") { forward(c, x, w, bias) }
+                assertSameSpecials(got, forward(onePiece, x, w, bias), "y, infinite \(what)")
+            }
+            w = finiteW
+            let written = [Float](repeating: sentinel, count: x.count)
+            let gotDx = assertSameResultForThreadCounts([1, 2], "\(c) dx") {
+                inputGradient(c, dz, w, accumulate: false, into: written)
+            }
+            let expectedDx = inputGradient(onePiece, dz, w, accumulate: false, into: written)
+            assertSameSpecials(gotDx, expectedDx, "dx")
+            var several = c.pieces()
+            guard ck_conv2d_backward_by_rows(&several) != 0 else { continue }
+            let earlier = randomFloats(x.count, using: &rng)
+            let added = inputGradient(c, dz, w, accumulate: true, into: earlier)
+            assertSameSpecials(added, zip(expectedDx, earlier).map { $0 + $1 }, "dx added")
         }
     }
 

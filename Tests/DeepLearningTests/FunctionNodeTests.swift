@@ -43,6 +43,18 @@ final class FunctionNodeTests: XCTestCase {
         }
     }
 
+    /// A function called on a leaf's gradient that the pass adds into before the function's
+    /// node runs (here w's `* 3`) stops: the function reads its own state, not the node's saved
+    /// tensors, so the node cannot give it the values as saved (as the library's nodes do).
+    func testInputThatIsAGradientAddedToEarlierInThePassStops() throws {
+        try assertStops(withMessage: "backward: Scaling saved a tensor of shape [2] for its backward pass, which was modified afterwards (version 1, now 2)") {
+            let layer = Scaling(reusesOutput: false)
+            let w = Tensor(shape: [2], values: [1, 2], requiresGradient: true)
+            w.withUnsafeMutableGradientBufferPointer { $0.update(repeating: 1) }
+            (layer(w.gradient!).sum() + (w * 3).sum()).backward()
+        }
+    }
+
     /// In `fit` on the graph the optimizer steps after the backward pass: a model holding the
     /// function trains through its node.
     func testFitOnTheGraphStepsAfterTheFunctionsBackwardPass() throws {

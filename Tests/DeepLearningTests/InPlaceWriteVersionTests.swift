@@ -115,4 +115,56 @@ final class InPlaceWriteVersionTests: XCTestCase {
             y.backward()
         }
     }
+
+    /// A graph that saves a leaf's own gradient (`matmul(w, w.gradient!)`) and adds into that
+    /// gradient when it runs: each operation reads the gradient as it was saved, before the
+    /// pass added to it, as PyTorch computes it (torch 2.15: `w.grad = ones; (w @ w.grad)
+    /// .sum().backward()` leaves w.grad = 1 + ones · onesᵀ = 3). Values from PyTorch.
+    func testAGraphReadsTheGradientItSavedAsSavedWhileAddingToIt() {
+        func leaf(_ values: [Float], shape: [Int], gradient: [Float]) -> Tensor {
+            let w = Tensor(shape: shape, values: values, requiresGradient: true)
+            w.withUnsafeMutableGradientBufferPointer { $0.update(fromContentsOf: gradient) }
+            return w
+        }
+        let ones: [Float] = [1, 1, 1, 1]
+        var w = leaf([1, 2, 3, 4], shape: [2, 2], gradient: ones)
+        matmul(w, w.gradient!).sum().backward()
+        XCTAssertEqual(w.gradients, [3, 3, 3, 3], "w · w.grad")
+        w = leaf([1, 2, 3, 4], shape: [2, 2], gradient: ones)
+        matmul(w.gradient!, w).sum().backward()
+        XCTAssertEqual(w.gradients, [3, 3, 3, 3], "w.grad · w")
+        // w used twice: dW = 1 + ones · onesᵀ + 3.
+        w = leaf([1, 2, 3, 4], shape: [2, 2], gradient: ones)
+        (matmul(w, w.gradient!).sum() + (w * 3).sum()).backward()
+        XCTAssertEqual(w.gradients, [6, 6, 6, 6], "w · w.grad + 3w")
+        let v = leaf([1, 2], shape: [2], gradient: [10, 20])
+        (v * v.gradient!).sum().backward()
+        XCTAssertEqual(v.gradients, [20, 40], "v * v.grad")
+        // A layer given its own weight's gradient as its input: the same gradients as given a
+        // copy of it.
+        let linear = Linear(2, 2, seed: 3)
+        func layerGradients(aliased: Bool) -> [Float] {
+            for parameter in linear.parameters { parameter.zeroGradient() }
+            linear.weight.withUnsafeMutableGradientBufferPointer {
+                $0.update(fromContentsOf: [1, -2, 3, 0.5])
+            }
+            let x = aliased ? linear.weight.gradient!
+                : Tensor(shape: [2, 2], values: [1, -2, 3, 0.5])
+            linear(x).sum().backward()
+            return linear.weight.gradients + linear.bias.gradients
+        }
+        XCTAssertEqual(layerGradients(aliased: true), layerGradients(aliased: false), "Linear")
+    }
+
+    /// A saved gradient that the user writes to between the operation and `backward()` still
+    /// stops the pass, as PyTorch's does.
+    func testAGradientSavedThenWrittenByTheUserStops() throws {
+        try assertStops(withMessage: "backward: matmul saved a tensor of shape [2, 2] for its backward pass, which was modified afterwards (version 1, now 2)") {
+            let w = Tensor(shape: [2, 2], values: [1, 2, 3, 4], requiresGradient: true)
+            w.withUnsafeMutableGradientBufferPointer { $0.update(repeating: 1) }
+            let y = matmul(w, w.gradient!).sum()
+            w.withUnsafeMutableGradientBufferPointer { $0[0] = 5 }
+            y.backward()
+        }
+    }
 }

@@ -50,17 +50,22 @@ final class OutputGradientAliasTests: XCTestCase {
     func testALayersOwnWeightGradientAsItsOutputGradient() {
         var generator = SeededGenerator(seed: 32)
         // Linear(3, 3) on a batch of 3: dy [3, 3] is W's shape. Conv2D(2 → 2, 3 × 3,
-        // padding 1) on 2 images of 3 × 3: dY [2, 2, 3, 3] is W's shape.
+        // padding 1) on 2 images of 3 × 3: dY [2, 2, 3, 3] is W's shape. BatchNorm(3) in
+        // evaluation on a batch of 1: dy [1, 3] is γ's gradient reshaped (the same storage).
         let linear = Linear(3, 3)
         let convolution = Conv2D(inputChannels: 2, outputChannels: 2, kernelSize: 3, padding: 1)
+        let norm = BatchNorm(features: 3)
+        norm.setTraining(false)
         let cases: [(String, any Function, Tensor, [Int])] = [
             ("Linear", linear, linear.weight, [3, 3]),
             ("Conv2D", convolution, convolution.weight, [2, 2, 3, 3]),
+            ("BatchNorm", norm, norm.weight, [1, 3]),
         ]
         for (name, layer, weight, inputShape) in cases {
             let x = randomTensor(inputShape, using: &generator)
             let g0 = (0..<weight.count).map { Float($0 % 5) - 2 }
             let model = Model([layer])
+            model.setTraining(false) // BatchNorm's evaluation; the others have no modes
             // Each pass: its forward, then its backward returning dx (or nothing).
             let passes: [(String, () -> Void, (Tensor) -> [Float])] = [
                 ("backward", { _ = layer.forward(x) }, { layer.backward($0).values }),
@@ -75,8 +80,8 @@ final class OutputGradientAliasTests: XCTestCase {
                     for parameter in layer.parameters { parameter.zeroGradient() }
                     weight.gradient(fill: g0)
                     forward()
-                    let dy = aliased ? weight.gradient!
-                        : Tensor(shape: weight.shape, values: g0)
+                    let dy = (aliased ? weight.gradient! : Tensor(shape: weight.shape, values: g0))
+                        .reshaped(inputShape)
                     let dx = backward(dy)
                     return (dx + layer.parameters.flatMap(\.gradients)).map(\.bitPattern)
                 }

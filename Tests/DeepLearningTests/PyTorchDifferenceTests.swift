@@ -24,6 +24,20 @@ final class PyTorchDifferenceTests: XCTestCase {
         XCTAssertEqual(layer.backward(Tensor(shape: [1, 2], values: [3, 3])).values, [0, 3])
     }
 
+    /// A node that saved a leaf's gradient reads it as saved even when the pass adds into that
+    /// gradient before the node runs: here w's `* 3` (PyTorch: its `AccumulateGrad` of w runs
+    /// before the product's backward in `matmul(v, w.grad).sum() + (w * 3).sum()` and the
+    /// product stops, "modified by an inplace operation"; in the other order of the terms it
+    /// computes these values).
+    func testAGradientSavedIsReadAsSavedWhateverTheOrderOfThePass() {
+        let w = Tensor(shape: [2, 2], values: [1, 2, 3, 4], requiresGradient: true)
+        let v = Tensor(shape: [2, 2], values: [1, 0, 0, 1], requiresGradient: true)
+        w.withUnsafeMutableGradientBufferPointer { $0.update(repeating: 1) }
+        (matmul(v, w.gradient!).sum() + (w * 3).sum()).backward()
+        XCTAssertEqual(w.gradients, [4, 4, 4, 4])
+        XCTAssertEqual(v.gradients, [2, 2, 2, 2])
+    }
+
     /// The divisor's gradient −((dy / b) · (a / b)) at the edges of the float range: NaN where
     /// dy / b overflows and a is 0 (PyTorch's −dy · ((a / b) / b): −0), 0 where (a / b) / b
     /// would overflow and dy is 0 (PyTorch: NaN).

@@ -226,8 +226,13 @@ public final class DataParallel {
                                      uncheckedOptimizers.isEmpty ? 0 : 1,
                                      Double(bucketSize), Double(inPlaceMinimum)])
             if let other = all.firstIndex(where: { $0[3...4] != all[0][3...4] }) {
+                // Agreed as Doubles: a setting beyond 2^53 shown as its Double (Int.max's,
+                // 2^63, is no Int).
+                func setting(_ value: Double) -> String {
+                    Int(exactly: value).map(String.init) ?? "\(value)"
+                }
                 func buckets(_ rank: Int) -> String {
-                    "bucketSize \(Int(all[rank][3])), inPlaceMinimum \(Int(all[rank][4]))"
+                    "bucketSize \(setting(all[rank][3])), inPlaceMinimum \(setting(all[rank][4]))"
                 }
                 throw DistributedError(rank: other, message: "it combines gradients with "
                                            + "\(buckets(other)), rank 0 with \(buckets(0)): "

@@ -44,8 +44,8 @@
 //   distributed-optimizer-fit   fit given a DistributedOptimizer
 //   negative-global-batch   shard with a global batch of -20
 //   zero-bucket   the hand-written loop of optimizer-order with a bucketSize of 0
-//   bucket-mismatch, in-place-mismatch   the same loop with rank 1's bucketSize or
-//               inPlaceMinimum other than rank 0's
+//   bucket-mismatch, in-place-mismatch, bucket-max-mismatch   the same loop with rank 1's
+//               bucketSize or inPlaceMinimum other than rank 0's (bucketSize Int.max)
 //   epochs-mismatch, extra-step   ranks that take different numbers of steps: rank 1 trains one
 //               epoch less with fit, or takes one step more in a hand-written loop
 //   batch-mismatch   fit with rank 1 asking for another global batch, of as many steps
@@ -269,7 +269,8 @@ if scenario == "unreached" {
     exit(0)
 }
 if ["extra-step", "optimizer-order", "optimizer-subset", "optimizer-plain",
-    "throw-after-synchronize", "zero-bucket", "bucket-mismatch", "in-place-mismatch"]
+    "throw-after-synchronize", "zero-bucket", "bucket-mismatch", "in-place-mismatch",
+    "bucket-max-mismatch"]
     .contains(scenario)
 {
     // A hand-written loop over w and v whose rank 1 takes one step more than rank 0, lists
@@ -286,6 +287,7 @@ if ["extra-step", "optimizer-order", "optimizer-subset", "optimizer-plain",
         if scenario == "zero-bucket" { parallel.bucketSize = 0 }
         if spoilt && scenario == "bucket-mismatch" { parallel.bucketSize = 2 }
         if spoilt && scenario == "in-place-mismatch" { parallel.inPlaceMinimum = 3 }
+        if spoilt && scenario == "bucket-max-mismatch" { parallel.bucketSize = .max }
         let plain = SGD(parameters: updated, learningRate: 0.1)
         let optimizer: any Optimizer = spoilt && scenario == "optimizer-plain" ? plain
             : DistributedOptimizer(wrapping: plain, parallel: parallel)

@@ -319,6 +319,10 @@ final class DistributedTests: XCTestCase {
         try checkFault("in-place-mismatch", message: "rank 1: it combines gradients with "
                        + "bucketSize 1048576, inPlaceMinimum 3, rank 0 with bucketSize 1048576, "
                        + "inPlaceMinimum 65536: every rank must use the same")
+        // Int.max, agreed as a Double (2^63), which no Int holds: named, not a trap.
+        try checkFault("bucket-max-mismatch", message: "rank 1: it combines gradients with "
+                       + "bucketSize 9.223372036854776e+18, inPlaceMinimum 65536, rank 0 with "
+                       + "bucketSize 1048576, inPlaceMinimum 65536: every rank must use the same")
     }
 
     func testAnErrorBetweenTheAgreementAndTheStepEndsTheJobNamingIt() throws {
