@@ -9,8 +9,9 @@
  * the thread count. The backward pass of a batch of several pieces with enough channels goes
  * by rows (ck_im2row, ck_row2im): its products then read and write the unfolded pieces as
  * stored. A batch of several pieces with 3x3 windows at stride 1 and padding 1 takes the
- * forward pass and dX in the Winograd form instead (convolution_winograd.c), its weights
- * transformed once a call on the calling thread, each piece's tiles on the piece's thread. */
+ * forward pass, dX and dW in the Winograd form instead (convolution_winograd.c), its weights
+ * transformed once a call on the calling thread, each piece's tiles on the piece's thread,
+ * dW's partial sums kept transformed until they are added. */
 #include "ckernels.h"
 #include "convolution_winograd.h"
 #include "scratch.h"
@@ -155,8 +156,17 @@ typedef struct {
     int dx_accumulate;
     const float *images, *dz, *weight;
     float *dw, dw_beta, *dw_parts, *dx, *columns, *column_gradient;
+    int winograd;                  /* dW and dX in the Winograd form */
     const float *winograd_weights; /* U of dX in the Winograd form; else NULL */
 } backward_args;
+
+/* The floats of one of dW's partial sums: dW's, or in the Winograd form, its transformed sums
+ * M (ck_winograd_weight_products). */
+static int64_t weight_part_floats(const piece_sizes *s) {
+    if (!ck_conv2d_winograd(s->p)) return s->p->out_channels * s->rows;
+    const ck_winograd_shape shape = winograd_shape(s, 0);
+    return ck_winograd_weight_floats(&shape);
+}
 
 /* Piece q's dX = col2im(Wᵀ · dz[:, piece]) (a->weight OIHW), through the slot's column
  * gradient. */
@@ -194,25 +204,32 @@ static void rows_input_gradient(const backward_args *a, int64_t first, int64_t c
 }
 
 /* Part r of the pieces, in order: dW's partial sum r and each piece's dX. By columns, partial
- * sum r is dW itself for r = 0 (with dw_beta), else dw_parts[r - 1]; by rows, dw_parts[r]. */
+ * sum r is dW itself for r = 0 (with dw_beta), else dw_parts[r - 1]; by rows, dw_parts[r]; in
+ * the Winograd form, the transformed sums M (ck_winograd_weight_products) at dw_parts[r]. */
 static void backward_part(const void *args, int64_t r, int64_t slot) {
     const backward_args *a = args;
     const ck_conv2d_pieces *p = a->s.p;
     const int64_t rows = a->s.rows, length = p->batch * a->s.pixels;
-    const int by_rows = backward_by_rows(&a->s);
+    const int by_rows = backward_by_rows(&a->s), winograd = a->winograd;
     float *columns = a->columns + slot * slot_floats(&a->s);
     /* The slot's column (or row) gradient; the buffer is NULL when dX is not asked for. */
     float *column_gradient = a->dx ? a->column_gradient + slot * slot_floats(&a->s) : NULL;
-    float *dw = by_rows ? a->dw_parts + r * p->out_channels * rows
-              : r == 0 ? a->dw : a->dw_parts + (r - 1) * p->out_channels * rows;
+    const int64_t part_floats = weight_part_floats(&a->s);
+    float *dw = by_rows || winograd ? a->dw_parts + r * part_floats
+              : r == 0 ? a->dw : a->dw_parts + (r - 1) * part_floats;
     const int64_t begin = a->s.pieces * r / a->parts, end = a->s.pieces * (r + 1) / a->parts;
     for (int64_t q = begin; q < end; q++) {
         int64_t first;
         const int64_t count = piece_images(p, q, &first), n = count * a->s.pixels;
         const float *dz = a->dz + first * a->s.pixels; /* dz[:, piece], rows length apart */
         if (a->dw) {
-            const float beta = q > begin ? 1.0f : r == 0 && !by_rows ? a->dw_beta : 0.0f;
-            if (by_rows) {
+            const int from_dw = r == 0 && !by_rows && !winograd;
+            const float beta = q > begin ? 1.0f : from_dw ? a->dw_beta : 0.0f;
+            if (winograd) {
+                const ck_winograd_shape shape = winograd_shape(&a->s, 0);
+                ck_winograd_weight_products(&shape, a->images + first * p->channels * a->s.plane,
+                                            dz, a->s.pixels, length, count, beta, dw);
+            } else if (by_rows) {
                 /* dW (+)= dz[:, piece] (out_channels x n) · its rows (n x rows). */
                 ck_im2row(count, p->channels, p->height, p->width, p->kernel, p->kernel,
                           p->stride, p->stride, p->pad, p->pad,
@@ -226,7 +243,7 @@ static void backward_part(const void *args, int64_t r, int64_t slot) {
                          dw, rows);
             }
         }
-        if (a->dx && a->winograd_weights) {
+        if (a->dx && winograd) {
             const ck_winograd_shape shape = winograd_shape(&a->s, 1);
             ck_winograd_images(&shape, a->winograd_weights, dz, count, NULL, 0, a->dx_accumulate,
                                a->dx + first * p->channels * a->s.plane);
@@ -264,23 +281,19 @@ static void move_weights(const ck_conv2d_pieces *p, weights_move move, float bet
 int64_t ck_conv2d_backward_scratch(const ck_conv2d_pieces *p, int weight_gradient,
                                    int input_gradient) {
     const piece_sizes s = sizes_of(p);
-    const int64_t weights = p->out_channels * s.rows;
+    const int64_t weights = p->out_channels * s.rows, part_floats = weight_part_floats(&s);
     const int64_t parts = p->weight_parts < s.pieces ? p->weight_parts : s.pieces;
+    if (ck_conv2d_winograd(p)) return weight_gradient ? parts * part_floats : 0;
     if (!backward_by_rows(&s)) return weight_gradient && parts > 1 ? (parts - 1) * weights : 0;
-    const int reordered = input_gradient && !ck_conv2d_winograd(p); /* W in the rows' order */
-    return (weight_gradient ? parts * weights : 0) + (reordered ? weights : 0);
+    return (weight_gradient ? parts * weights : 0) + (input_gradient ? weights : 0);
 }
 
-/* dW = beta * dW (not read when beta is 0) + the by-rows partial sums, added in order into the
- * first, then moved to the OIHW order. */
-static void add_row_parts(const piece_sizes *s, int64_t parts, float *dw_parts, float beta,
-                          float *dw) {
-    const int64_t weights = s->p->out_channels * s->rows;
+/* The partial sums of `floats` floats each, added in order into the first. */
+static void add_parts(int64_t parts, int64_t floats, float *dw_parts) {
     for (int64_t r = 1; r < parts; r++) {
-        const float *part = dw_parts + r * weights;
-        for (int64_t i = 0; i < weights; i++) dw_parts[i] += part[i];
+        const float *part = dw_parts + r * floats;
+        for (int64_t i = 0; i < floats; i++) dw_parts[i] += part[i];
     }
-    move_weights(s->p, ADD_TO_OIHW, beta, dw_parts, dw);
 }
 
 void ck_conv2d_backward(const ck_conv2d_pieces *p, const float *images, const float *dz,
@@ -291,8 +304,7 @@ void ck_conv2d_backward(const ck_conv2d_pieces *p, const float *images, const fl
     if (dw && beta == 0.0f && s.pieces == 0)
         memset(dw, 0, (size_t)weights * sizeof(float)); /* the sum of no products */
     const int64_t parts = p->weight_parts < s.pieces ? p->weight_parts : s.pieces;
-    const int by_rows = backward_by_rows(&s);
-    const int winograd = dx && ck_conv2d_winograd(p);
+    const int by_rows = backward_by_rows(&s), winograd = ck_conv2d_winograd(p);
     const float *w = weight;
     if (by_rows && dx && !winograd) { /* W with its columns in the rows' order */
         float *reordered = scratch + (dw ? parts * weights : 0);
@@ -300,11 +312,18 @@ void ck_conv2d_backward(const ck_conv2d_pieces *p, const float *images, const fl
         w = reordered;
     }
     const backward_args args = {s, parts, dx_accumulate && by_rows, images, dz, w, dw, beta,
-                                scratch, dx, columns, column_gradient,
-                                winograd ? transformed_weights(&s, weight, 1) : NULL};
+                                scratch, dx, columns, column_gradient, winograd,
+                                winograd && dx ? transformed_weights(&s, weight, 1) : NULL};
     run_in_slots(parts, p->slots, backward_part, &args);
-    if (dw && by_rows) add_row_parts(&s, parts, scratch, beta, dw);
-    for (int64_t r = 1; dw && !by_rows && r < parts; r++) {
+    if (dw && winograd) {
+        const ck_winograd_shape shape = winograd_shape(&s, 0);
+        add_parts(parts, weight_part_floats(&s), scratch);
+        ck_winograd_weight_gradient(&shape, scratch, beta, dw);
+    } else if (dw && by_rows) {
+        add_parts(parts, weights, scratch);
+        move_weights(p, ADD_TO_OIHW, beta, scratch, dw);
+    }
+    for (int64_t r = 1; dw && !by_rows && !winograd && r < parts; r++) {
         const float *part = scratch + (r - 1) * weights;
         for (int64_t i = 0; i < weights; i++) dw[i] += part[i];
     }

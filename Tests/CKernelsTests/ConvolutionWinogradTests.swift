@@ -1,7 +1,7 @@
-// ck_conv2d_forward and ck_conv2d_backward's dX in the Winograd form (3x3 windows, stride 1,
-// padding 1, several pieces): against the convolution's definition in Double on odd and tiny
-// planes and channel counts, bitwise the same on 1 and 2 threads, and the route each batch
-// takes.
+// ck_conv2d_forward and ck_conv2d_backward's dX and dW in the Winograd form (3x3 windows,
+// stride 1, padding 1, several pieces): against the convolution's definition in Double on odd
+// and tiny planes and channel counts, dW no less accurate than im2row's product, bitwise the
+// same on 1 and 2 threads, and the route each batch takes.
 import CKernels
 import DeepLearning
 import XCTest
@@ -16,12 +16,13 @@ private struct WinogradCase: CustomStringConvertible {
         "\(batch) x C\(channels) → \(outChannels) \(height)x\(width), \(imagesPerPiece) a piece"
     }
 
-    func pieces(slots: Int = 2, stride: Int = 1, pad: Int = 1, kernel: Int = 3) -> ck_conv2d_pieces {
+    func pieces(slots: Int = 2, stride: Int = 1, pad: Int = 1, kernel: Int = 3,
+                weightParts: Int = 2) -> ck_conv2d_pieces {
         ck_conv2d_pieces(
             batch: Int64(batch), channels: Int64(channels), height: Int64(height),
             width: Int64(width), out_channels: Int64(outChannels), kernel: Int64(kernel),
             stride: Int64(stride), pad: Int64(pad), images_per_piece: Int64(imagesPerPiece),
-            slots: Int64(slots), weight_parts: 2)
+            slots: Int64(slots), weight_parts: Int64(weightParts))
     }
 
     /// Σ over the inside window positions of `term(ky, kx, iy, ix)` for output pixel (oy, ox),
@@ -138,6 +139,122 @@ final class ConvolutionWinogradTests: XCTestCase {
             }
             assertClose(added, zip(dx, earlier).map { $0 + Double($1) },
                         tolerance: dxTolerance.map { $0 + 1e-6 }, "\(c) dx added")
+        }
+    }
+
+    /// dW = beta · dW + Σ dz ⋆ x through ck_conv2d_backward in `weightParts` partial sums,
+    /// without dX (no columns buffers: the Winograd form takes none), or with dX when
+    /// `withInputGradient`.
+    private func weightGradient(_ c: WinogradCase, _ x: [Float], _ dz: [Float], _ w: [Float],
+                                beta: Float, into dw: [Float], weightParts: Int = 2,
+                                withInputGradient: Bool = false) -> [Float] {
+        var p = c.pieces(weightParts: weightParts)
+        var dw = dw
+        let dx = withInputGradient ? 1 : 0
+        var scratch = [Float](repeating: sentinel,
+                              count: max(1, Int(ck_conv2d_backward_scratch(&p, 1, Int32(dx)))))
+        var dxBuffer = [Float](repeating: sentinel, count: max(1, dx * x.count))
+        dxBuffer.withUnsafeMutableBufferPointer { dxBuffer in
+            ck_conv2d_backward(&p, x, dz, w, &dw, beta, &scratch,
+                               withInputGradient ? dxBuffer.baseAddress : nil, 0, nil, nil)
+        }
+        return dw
+    }
+
+    /// dW of the im2row path: dz (outChannels x batch·pixels) · im2row(x), in OIHW's order.
+    private func weightGradientByRows(_ c: WinogradCase, _ x: [Float], _ dz: [Float]) -> [Float] {
+        var rows = [Float](repeating: 0, count: c.batch * c.pixels * c.rows)
+        ck_im2row(Int64(c.batch), Int64(c.channels), Int64(c.height), Int64(c.width), 3, 3, 1, 1,
+                  1, 1, x, &rows)
+        var byRows = [Float](repeating: 0, count: c.outChannels * c.rows)
+        ck_sgemm(0, 0, Int64(c.outChannels), Int64(c.rows), Int64(c.batch * c.pixels), 1, dz,
+                 Int64(c.batch * c.pixels), rows, Int64(c.rows), 0, &byRows, Int64(c.rows))
+        return (0..<c.outChannels * c.rows).map { i in
+            let (o, ch, k) = (i / c.rows, i % c.rows / 9, i % 9)
+            return byRows[o * c.rows + k * c.channels + ch]
+        }
+    }
+
+    /// The largest error of `got` relative to Σ|terms| of each element (`scale`).
+    private func relativeError(_ got: [Float], _ exact: [Double], _ scale: [Double]) -> Double {
+        zip(got, zip(exact, scale)).map { g, e in
+            abs(Double(g) - e.0) / max(e.1, Double(Float.leastNormalMagnitude))
+        }.max() ?? 0
+    }
+
+    /// Awkward shapes for dW: 1 x 1 and odd planes (3, 5, 7, 15), one channel in or out,
+    /// batches of 2 in pieces of 1, a last piece shorter, 16 channels (by rows).
+    private let gradientCases = [
+        WinogradCase(batch: 2, channels: 1, outChannels: 1, height: 1, width: 1, imagesPerPiece: 1),
+        WinogradCase(batch: 2, channels: 1, outChannels: 3, height: 3, width: 5, imagesPerPiece: 1),
+        WinogradCase(batch: 2, channels: 5, outChannels: 1, height: 7, width: 7, imagesPerPiece: 1),
+        WinogradCase(batch: 3, channels: 3, outChannels: 2, height: 15, width: 15, imagesPerPiece: 2),
+        WinogradCase(batch: 7, channels: 16, outChannels: 19, height: 5, width: 3, imagesPerPiece: 2),
+        WinogradCase(batch: 9, channels: 7, outChannels: 11, height: 15, width: 7, imagesPerPiece: 4),
+    ]
+
+    /// dW in the Winograd form F(3x3, 2x2) against its definition in Double,
+    /// dW[o][c][ky][kx] = Σ_b Σ dz[o][b][oy][ox] · x[b][c][oy - 1 + ky][ox - 1 + kx]: no larger
+    /// error relative to Σ|terms| than im2row's product, written and added (beta 1 and 0.5),
+    /// the same with dX, in one to three partial sums, on 1 and 2 threads alike.
+    func testWeightGradientMatchesTheDefinition() {
+        var rng = SeededGenerator(seed: 43)
+        for c in gradientCases + cases {
+            var p = c.pieces()
+            XCTAssertEqual(ck_conv2d_winograd(&p), 1, "\(c) route")
+            let x = randomFloats(c.batch * c.channels * c.pixels, using: &rng)
+            let w = randomFloats(c.outChannels * c.rows, using: &rng)
+            let dz = randomFloats(c.outChannels * c.batch * c.pixels, using: &rng)
+            var (dw, scale) = ([Double](), [Double]())
+            for o in 0..<c.outChannels {
+                for ch in 0..<c.channels {
+                    for ky in 0..<3 {
+                        for kx in 0..<3 {
+                            var (sum, magnitude) = (0.0, 0.0)
+                            for b in 0..<c.batch {
+                                for oy in 0..<c.height {
+                                    for ox in 0..<c.width {
+                                        let (iy, ix) = (oy - 1 + ky, ox - 1 + kx)
+                                        guard (0..<c.height).contains(iy),
+                                              (0..<c.width).contains(ix) else { continue }
+                                        let t = Double(dz[((o * c.batch + b) * c.height + oy) * c.width + ox])
+                                            * Double(x[((b * c.channels + ch) * c.height + iy) * c.width + ix])
+                                        sum += t
+                                        magnitude += abs(t)
+                                    }
+                                }
+                            }
+                            dw.append(sum)
+                            scale.append(magnitude)
+                        }
+                    }
+                }
+            }
+            let written = [Float](repeating: sentinel, count: dw.count)
+            let got = assertSameResultForThreadCounts([1, 2], "\(c) dW") {
+                weightGradient(c, x, dz, w, beta: 0, into: written)
+            }
+            let (error, rowsError) = (relativeError(got, dw, scale),
+                                      relativeError(weightGradientByRows(c, x, dz), dw, scale))
+            XCTAssertLessThanOrEqual(error, max(rowsError, 0x1p-22), "\(c) dW")
+            for parts in [1, 3] {
+                let sums = assertSameResultForThreadCounts([1, 2], "\(c) dW, \(parts) parts") {
+                    weightGradient(c, x, dz, w, beta: 0, into: written, weightParts: parts)
+                }
+                XCTAssertLessThanOrEqual(relativeError(sums, dw, scale),
+                                         max(rowsError, 0x1p-22), "\(c) dW, \(parts) parts")
+            }
+            let withDx = weightGradient(c, x, dz, w, beta: 0, into: written, withInputGradient: true)
+            XCTAssertEqual(withDx.map(\.bitPattern), got.map(\.bitPattern), "\(c) dW with dX")
+            let earlier = randomFloats(dw.count, using: &rng)
+            for beta: Float in [1, 0.5] {
+                let added = assertSameResultForThreadCounts([1, 2], "\(c) dW, beta \(beta)") {
+                    weightGradient(c, x, dz, w, beta: beta, into: earlier)
+                }
+                XCTAssertEqual(added.map(\.bitPattern),
+                               zip(earlier, got).map { (beta * $0 + $1).bitPattern },
+                               "\(c) dW, beta \(beta)")
+            }
         }
     }
 
