@@ -173,8 +173,7 @@ typedef struct {
  * moved to its images' part of y. Leaves the columns of the whole batch in columns when it is
  * one piece. A batch that ck_conv2d_winograd names goes instead in the Winograd form
  * F(2x2, 3x3), each piece through per-thread scratch (columns and product are not used and
- * may be NULL): the
- * same sums to rounding, in other operations. No overlap. */
+ * may be NULL): the same sums to rounding, in other operations. No overlap. */
 void ck_conv2d_forward(const ck_conv2d_pieces *p, const float *images, const float *weight,
                        const float *bias, int relu, float *columns, float *product, float *y);
 

@@ -256,6 +256,37 @@ final class ConvolutionLayerTests: XCTestCase {
         }
     }
 
+    /// A batch in the Winograd form (3 x 3, stride 1, padding 1, several pieces) keeps no
+    /// columns or products, and its steps after the first allocate nothing; the same shape in
+    /// one piece, or at stride 2, keeps both.
+    func testWinogradBatchesKeepNoColumns() {
+        let layer = Conv2D(inputChannels: 32, outputChannels: 2, kernelSize: 3, padding: 1)
+        let strided = Conv2D(inputChannels: 32, outputChannels: 2, kernelSize: 3, stride: 2,
+                             padding: 1)
+        let (several, one) = ([27, 32, 12, 12], [2, 32, 12, 12])
+        XCTAssertFalse(layer.isOnePiece(several))
+        XCTAssertTrue(layer.isOnePiece(one))
+        let winograd = layer.shapes(forInputShape: several)
+        XCTAssertEqual(winograd.columns.reduce(1, *), 0)
+        XCTAssertEqual(winograd.product.reduce(1, *), 0)
+        for (conv, shape) in [(layer, one), (strided, several)] {
+            let kept = conv.shapes(forInputShape: shape)
+            XCTAssertGreaterThan(kept.columns.reduce(1, *), 0, "\(conv) \(shape)")
+            XCTAssertGreaterThan(kept.product.reduce(1, *), 0, "\(conv) \(shape)")
+        }
+        var generator = SeededGenerator(seed: 15)
+        let x = randomTensor(several, using: &generator)
+        let dy = randomTensor([27, 2, 12, 12], using: &generator)
+        func step() {
+            _ = layer.forward(x)
+            _ = layer.backward(dy)
+        }
+        step()
+        let before = BufferPool.allocations.load(ordering: .relaxed)
+        step()
+        XCTAssertEqual(BufferPool.allocations.load(ordering: .relaxed), before)
+    }
+
     func testPoolingOutputShapesFollowCeilMode() {
         let x = Tensor(shape: [2, 3, 5, 7])
         XCTAssertEqual(MaxPool2D(kernelSize: 2).forward(x).shape, [2, 3, 2, 3])
