@@ -76,19 +76,29 @@ static inline void output_transform(const float *m, int64_t s, float *out, int64
     out[out_s] = m[s] - m[2 * s] - m[3 * s];
 }
 
+/* U's kernels of input channel c, output channels in vector lanes (their 3 x 3 weights `o_stride`
+ * floats apart from `first`, in reverse order when flipped): G g Gᵀ each. */
+CK_VECTORIZED static void transform_weights(const ck_winograd_shape *p, const float *first,
+                                            int64_t o_stride, int flipped, int64_t c, float *u) {
+    const int64_t channels = p->channels, outs = p->out_channels;
+    const int64_t start = flipped ? 8 : 0, step = flipped ? -1 : 1;
+#pragma omp simd
+    for (int64_t o = 0; o < outs; o++) {
+        float g[9], columns[4 * 3], tile[16];
+        for (int64_t e = 0; e < 9; e++) g[e] = first[o * o_stride + start + step * e];
+        for (int64_t x = 0; x < 3; x++) weight_transform(g + x, 3, columns + x, 3);
+        for (int64_t i = 0; i < 4; i++) weight_transform(columns + 3 * i, 1, tile + 4 * i, 1);
+        for (int64_t xi = 0; xi < 16; xi++) u[(xi * channels + c) * outs + o] = tile[xi];
+    }
+}
+
 void ck_winograd_weights(const ck_winograd_shape *p, const float *weight, int flipped,
                          float *u) {
     const int64_t channels = p->channels, outs = p->out_channels;
-    for (int64_t o = 0; o < outs; o++)
-        for (int64_t c = 0; c < channels; c++) {
-            /* OIHW's kernel (o, c), or flipped, kernel (c, o) in reverse order. */
-            const float *kernel = weight + (flipped ? c * outs + o : o * channels + c) * 9;
-            float g[9], columns[4 * 3], tile[16];
-            for (int64_t e = 0; e < 9; e++) g[e] = kernel[flipped ? 8 - e : e];
-            for (int64_t x = 0; x < 3; x++) weight_transform(g + x, 3, columns + x, 3);
-            for (int64_t i = 0; i < 4; i++) weight_transform(columns + 3 * i, 1, tile + 4 * i, 1);
-            for (int64_t xi = 0; xi < 16; xi++) u[(xi * channels + c) * outs + o] = tile[xi];
-        }
+    /* OIHW's kernel (o, c) at (o * channels + c) * 9, or flipped, kernel (c, o). */
+    for (int64_t c = 0; c < channels; c++)
+        transform_weights(p, weight + (flipped ? c * outs : c) * 9,
+                          flipped ? 9 : channels * 9, flipped, c, u);
 }
 
 /* V[ξ][b * tiles + t][c] for image b of the piece (n tiles in all), from its padded plane
