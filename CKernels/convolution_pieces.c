@@ -153,17 +153,16 @@ int ck_conv2d_backward_by_rows(const ck_conv2d_pieces *p) {
 typedef struct {
     piece_sizes s;
     int64_t parts;
-    int dx_accumulate;
+    int dx_accumulate, winograd; /* dX by rows added to; dW in the Winograd form */
     const float *images, *dz, *weight;
     float *dw, dw_beta, *dw_parts, *dx, *columns, *column_gradient;
-    int winograd;                  /* dW and dX in the Winograd form */
     const float *winograd_weights; /* U of dX in the Winograd form; else NULL */
 } backward_args;
 
 /* The floats of one of dW's partial sums: dW's, or in the Winograd form, its transformed sums
  * M (ck_winograd_weight_products). */
 static int64_t weight_part_floats(const piece_sizes *s) {
-    if (!ck_conv2d_winograd(s->p)) return s->p->out_channels * s->rows;
+    if (!ck_conv2d_winograd_weight_gradient(s->p)) return s->p->out_channels * s->rows;
     const ck_winograd_shape shape = winograd_shape(s, 0);
     return ck_winograd_weight_floats(&shape);
 }
@@ -211,9 +210,12 @@ static void backward_part(const void *args, int64_t r, int64_t slot) {
     const ck_conv2d_pieces *p = a->s.p;
     const int64_t rows = a->s.rows, length = p->batch * a->s.pixels;
     const int by_rows = backward_by_rows(&a->s), winograd = a->winograd;
-    float *columns = a->columns + slot * slot_floats(&a->s);
-    /* The slot's column (or row) gradient; the buffer is NULL when dX is not asked for. */
-    float *column_gradient = a->dx ? a->column_gradient + slot * slot_floats(&a->s) : NULL;
+    /* The slot's columns (or rows); the buffer is NULL when dW is in the Winograd form. */
+    float *columns = a->columns ? a->columns + slot * slot_floats(&a->s) : NULL;
+    /* The slot's column (or row) gradient; the buffer may be NULL when dX is not asked for or
+     * in the Winograd form. */
+    float *column_gradient =
+        a->dx && a->column_gradient ? a->column_gradient + slot * slot_floats(&a->s) : NULL;
     const int64_t part_floats = weight_part_floats(&a->s);
     float *dw = by_rows || winograd ? a->dw_parts + r * part_floats
               : r == 0 ? a->dw : a->dw_parts + (r - 1) * part_floats;
@@ -243,7 +245,7 @@ static void backward_part(const void *args, int64_t r, int64_t slot) {
                          dw, rows);
             }
         }
-        if (a->dx && winograd) {
+        if (a->dx && a->winograd_weights) {
             const ck_winograd_shape shape = winograd_shape(&a->s, 1);
             ck_winograd_images(&shape, a->winograd_weights, dz, count, NULL, 0, a->dx_accumulate,
                                a->dx + first * p->channels * a->s.plane);
@@ -283,9 +285,11 @@ int64_t ck_conv2d_backward_scratch(const ck_conv2d_pieces *p, int weight_gradien
     const piece_sizes s = sizes_of(p);
     const int64_t weights = p->out_channels * s.rows, part_floats = weight_part_floats(&s);
     const int64_t parts = p->weight_parts < s.pieces ? p->weight_parts : s.pieces;
-    if (ck_conv2d_winograd(p)) return weight_gradient ? parts * part_floats : 0;
-    if (!backward_by_rows(&s)) return weight_gradient && parts > 1 ? (parts - 1) * weights : 0;
-    return (weight_gradient ? parts * weights : 0) + (input_gradient ? weights : 0);
+    const int by_rows = backward_by_rows(&s);
+    const int reordered = input_gradient && by_rows && !ck_conv2d_winograd(p);
+    if (!by_rows && !ck_conv2d_winograd_weight_gradient(p))
+        return weight_gradient && parts > 1 ? (parts - 1) * weights : 0;
+    return (weight_gradient ? parts * part_floats : 0) + (reordered ? weights : 0);
 }
 
 /* The partial sums of `floats` floats each, added in order into the first. */
@@ -304,16 +308,16 @@ void ck_conv2d_backward(const ck_conv2d_pieces *p, const float *images, const fl
     if (dw && beta == 0.0f && s.pieces == 0)
         memset(dw, 0, (size_t)weights * sizeof(float)); /* the sum of no products */
     const int64_t parts = p->weight_parts < s.pieces ? p->weight_parts : s.pieces;
-    const int by_rows = backward_by_rows(&s), winograd = ck_conv2d_winograd(p);
-    const float *w = weight;
-    if (by_rows && dx && !winograd) { /* W with its columns in the rows' order */
+    const int by_rows = backward_by_rows(&s), winograd = ck_conv2d_winograd_weight_gradient(p);
+    const float *w = weight, *u = dx && ck_conv2d_winograd(p) ? transformed_weights(&s, weight, 1)
+                                                               : NULL;
+    if (by_rows && dx && !u) { /* W with its columns in the rows' order */
         float *reordered = scratch + (dw ? parts * weights : 0);
         move_weights(p, TO_ROWS_ORDER, 0.0f, weight, reordered);
         w = reordered;
     }
-    const backward_args args = {s, parts, dx_accumulate && by_rows, images, dz, w, dw, beta,
-                                scratch, dx, columns, column_gradient, winograd,
-                                winograd && dx ? transformed_weights(&s, weight, 1) : NULL};
+    const backward_args args = {s, parts, dx_accumulate && by_rows, winograd, images, dz, w, dw,
+                                beta, scratch, dx, columns, column_gradient, u};
     run_in_slots(parts, p->slots, backward_part, &args);
     if (dw && winograd) {
         const ck_winograd_shape shape = winograd_shape(&s, 0);

@@ -52,6 +52,10 @@ int ck_conv2d_winograd(const ck_conv2d_pieces *p) {
            && p->width > 0 && p->channels > 0 && p->out_channels > 0;
 }
 
+int ck_conv2d_winograd_weight_gradient(const ck_conv2d_pieces *p) {
+    return ck_conv2d_winograd(p) && p->height >= 3 && p->width >= 3;
+}
+
 int64_t ck_winograd_weight_floats(const ck_winograd_shape *p) {
     return 16 * p->out_channels * p->channels;
 }

@@ -177,12 +177,17 @@ typedef struct {
 void ck_conv2d_forward(const ck_conv2d_pieces *p, const float *images, const float *weight,
                        const float *bias, int relu, float *columns, float *product, float *y);
 
-/* Whether ck_conv2d_forward, and ck_conv2d_backward for dX and dW, take a batch in the Winograd
- * forms F(2x2, 3x3) and F(3x3, 2x2) (1) rather than by im2col or im2row (0): 3x3 windows at
- * stride 1 with padding 1
+/* Whether ck_conv2d_forward, and ck_conv2d_backward for dX, take a batch in the Winograd form
+ * F(2x2, 3x3) (1) rather than by im2col or im2row (0): 3x3 windows at stride 1 with padding 1
  * in several pieces (a batch of one piece leaves its columns for the backward pass), with
  * pixels and channels in and out. */
 int ck_conv2d_winograd(const ck_conv2d_pieces *p);
+
+/* Whether ck_conv2d_backward takes dW of a batch in the Winograd form F(3x3, 2x2) (1) rather
+ * than by im2col or im2row (0): a batch that ck_conv2d_winograd names, of planes at least
+ * 3 x 3 pixels (on narrower ones the transformed tiles carry the rounding of pixels outside a
+ * weight's few terms into its sum, and a 1 x 1 plane takes more products than im2row's). */
+int ck_conv2d_winograd_weight_gradient(const ck_conv2d_pieces *p);
 
 /* The backward pass of ck_conv2d_forward from dz (out_channels x batch x out_h * out_w,
  * channel-major: ck_conv2d_output_gradient of dy): dW (out_channels x rows) = beta * dW +
@@ -194,8 +199,9 @@ int ck_conv2d_winograd(const ck_conv2d_pieces *p);
  * column_gradient. Otherwise by columns: each piece unfolded again by ck_im2col from images
  * into a slot of columns (images NULL: columns holds the whole batch's, which is one piece),
  * dX = ck_col2im(Wᵀ · dz). A batch that ck_conv2d_winograd names takes dX in the Winograd
- * form F(2x2, 3x3) and dW in F(3x3, 2x2) instead, through per-thread scratch (columns and
- * column_gradient are not used and may be NULL). column_gradient holds as many floats as
+ * form F(2x2, 3x3) instead, one that ck_conv2d_winograd_weight_gradient names dW in
+ * F(3x3, 2x2), through per-thread scratch (columns and column_gradient are then not used
+ * and may be NULL). column_gradient holds as many floats as
  * columns (not read when dx is NULL or in the Winograd form); scratch
  * ck_conv2d_backward_scratch floats. dW is summed in parts = min(weight_parts, pieces) partial
  * sums, sum r over pieces [pieces * r / parts, pieces * (r + 1) / parts) in

@@ -43,14 +43,21 @@ private struct WinogradCase: CustomStringConvertible {
 }
 
 final class ConvolutionWinogradTests: XCTestCase {
-    /// Planes of 1, 2 and odd sizes, one and prime channel counts, a last piece shorter, and
-    /// a batch of 16 channels (backward by rows).
+    /// Planes of 1, 2 and odd sizes (3, 5, 7, 15), one and prime channel counts in and out,
+    /// batches of 2 in pieces of 1, a last piece shorter, and batches of 16 channels
+    /// (backward by rows).
     private let cases = [
         WinogradCase(batch: 5, channels: 3, outChannels: 2, height: 1, width: 1, imagesPerPiece: 2),
         WinogradCase(batch: 4, channels: 1, outChannels: 3, height: 2, width: 2, imagesPerPiece: 1),
         WinogradCase(batch: 3, channels: 17, outChannels: 5, height: 15, width: 17, imagesPerPiece: 2),
         WinogradCase(batch: 7, channels: 2, outChannels: 1, height: 5, width: 2, imagesPerPiece: 3),
         WinogradCase(batch: 6, channels: 16, outChannels: 19, height: 8, width: 8, imagesPerPiece: 4),
+        WinogradCase(batch: 2, channels: 1, outChannels: 1, height: 1, width: 1, imagesPerPiece: 1),
+        WinogradCase(batch: 2, channels: 1, outChannels: 3, height: 3, width: 5, imagesPerPiece: 1),
+        WinogradCase(batch: 2, channels: 5, outChannels: 1, height: 7, width: 7, imagesPerPiece: 1),
+        WinogradCase(batch: 3, channels: 3, outChannels: 2, height: 15, width: 15, imagesPerPiece: 2),
+        WinogradCase(batch: 7, channels: 16, outChannels: 19, height: 5, width: 3, imagesPerPiece: 2),
+        WinogradCase(batch: 9, channels: 7, outChannels: 11, height: 15, width: 7, imagesPerPiece: 4),
     ]
 
     /// y = relu(W ⋆ x + bias) through ck_conv2d_forward.
@@ -143,8 +150,8 @@ final class ConvolutionWinogradTests: XCTestCase {
     }
 
     /// dW = beta · dW + Σ dz ⋆ x through ck_conv2d_backward in `weightParts` partial sums,
-    /// without dX (no columns buffers: the Winograd form takes none), or with dX when
-    /// `withInputGradient`.
+    /// without dX, or with dX when `withInputGradient`; no columns buffers when dW is in the
+    /// Winograd form, which takes none.
     private func weightGradient(_ c: WinogradCase, _ x: [Float], _ dz: [Float], _ w: [Float],
                                 beta: Float, into dw: [Float], weightParts: Int = 2,
                                 withInputGradient: Bool = false) -> [Float] {
@@ -154,9 +161,18 @@ final class ConvolutionWinogradTests: XCTestCase {
         var scratch = [Float](repeating: sentinel,
                               count: max(1, Int(ck_conv2d_backward_scratch(&p, 1, Int32(dx)))))
         var dxBuffer = [Float](repeating: sentinel, count: max(1, dx * x.count))
+        let columnFloats = ck_conv2d_winograd_weight_gradient(&p) != 0 ? 0
+            : 2 * c.rows * c.imagesPerPiece * c.pixels
+        var columns = [Float](repeating: 0, count: columnFloats)
+        var columnGradient = columns
         dxBuffer.withUnsafeMutableBufferPointer { dxBuffer in
-            ck_conv2d_backward(&p, x, dz, w, &dw, beta, &scratch,
-                               withInputGradient ? dxBuffer.baseAddress : nil, 0, nil, nil)
+            columns.withUnsafeMutableBufferPointer { columns in
+                columnGradient.withUnsafeMutableBufferPointer { columnGradient in
+                    ck_conv2d_backward(&p, x, dz, w, &dw, beta, &scratch,
+                                       withInputGradient ? dxBuffer.baseAddress : nil, 0,
+                                       columns.baseAddress, columnGradient.baseAddress)
+                }
+            }
         }
         return dw
     }
@@ -182,26 +198,18 @@ final class ConvolutionWinogradTests: XCTestCase {
         }.max() ?? 0
     }
 
-    /// Awkward shapes for dW: 1 x 1 and odd planes (3, 5, 7, 15), one channel in or out,
-    /// batches of 2 in pieces of 1, a last piece shorter, 16 channels (by rows).
-    private let gradientCases = [
-        WinogradCase(batch: 2, channels: 1, outChannels: 1, height: 1, width: 1, imagesPerPiece: 1),
-        WinogradCase(batch: 2, channels: 1, outChannels: 3, height: 3, width: 5, imagesPerPiece: 1),
-        WinogradCase(batch: 2, channels: 5, outChannels: 1, height: 7, width: 7, imagesPerPiece: 1),
-        WinogradCase(batch: 3, channels: 3, outChannels: 2, height: 15, width: 15, imagesPerPiece: 2),
-        WinogradCase(batch: 7, channels: 16, outChannels: 19, height: 5, width: 3, imagesPerPiece: 2),
-        WinogradCase(batch: 9, channels: 7, outChannels: 11, height: 15, width: 7, imagesPerPiece: 4),
-    ]
-
-    /// dW in the Winograd form F(3x3, 2x2) against its definition in Double,
-    /// dW[o][c][ky][kx] = Σ_b Σ dz[o][b][oy][ox] · x[b][c][oy - 1 + ky][ox - 1 + kx]: no larger
-    /// error relative to Σ|terms| than im2row's product, written and added (beta 1 and 0.5),
-    /// the same with dX, in one to three partial sums, on 1 and 2 threads alike.
+    /// dW in the Winograd form F(3x3, 2x2) on planes of at least 3 x 3 pixels (by columns or
+    /// rows on narrower ones) against its definition in Double,
+    /// dW[o][c][ky][kx] = Σ_b Σ dz[o][b][oy][ox] · x[b][c][oy - 1 + ky][ox - 1 + kx]: an error
+    /// relative to Σ|terms| no larger than im2row's product's, or than 4 units of rounding,
+    /// written and added (beta 1 and 0.5), the same with dX, in one to three partial sums, on
+    /// 1 and 2 threads alike.
     func testWeightGradientMatchesTheDefinition() {
         var rng = SeededGenerator(seed: 43)
-        for c in gradientCases + cases {
+        for c in cases {
             var p = c.pieces()
-            XCTAssertEqual(ck_conv2d_winograd(&p), 1, "\(c) route")
+            XCTAssertEqual(ck_conv2d_winograd_weight_gradient(&p),
+                           c.height >= 3 && c.width >= 3 ? 1 : 0, "\(c) route")
             let x = randomFloats(c.batch * c.channels * c.pixels, using: &rng)
             let w = randomFloats(c.outChannels * c.rows, using: &rng)
             let dz = randomFloats(c.outChannels * c.batch * c.pixels, using: &rng)
@@ -251,15 +259,22 @@ final class ConvolutionWinogradTests: XCTestCase {
                 let added = assertSameResultForThreadCounts([1, 2], "\(c) dW, beta \(beta)") {
                     weightGradient(c, x, dz, w, beta: beta, into: earlier)
                 }
-                XCTAssertEqual(added.map(\.bitPattern),
-                               zip(earlier, got).map { (beta * $0 + $1).bitPattern },
-                               "\(c) dW, beta \(beta)")
+                let expected = zip(earlier, got).map { beta * $0 + $1 }
+                // In the Winograd form, the sum is added to beta · dW at the end; by columns,
+                // the first partial sum starts from beta · dW.
+                if ck_conv2d_winograd_weight_gradient(&p) != 0 {
+                    XCTAssertEqual(added.map(\.bitPattern), expected.map(\.bitPattern),
+                                   "\(c) dW, beta \(beta)")
+                } else {
+                    assertClose(added, expected.map(Double.init), tolerance: 1e-5,
+                                "\(c) dW, beta \(beta)")
+                }
             }
         }
     }
 
     /// Only 3x3 windows at stride 1 with padding 1, in several pieces with channels, take the
-    /// Winograd form.
+    /// Winograd form, and its dW only on planes of at least 3 x 3 pixels.
     func testOtherConvolutionsTakeTheProducts() {
         let c = WinogradCase(batch: 4, channels: 3, outChannels: 2, height: 6, width: 6,
                              imagesPerPiece: 2)
@@ -275,5 +290,14 @@ final class ConvolutionWinogradTests: XCTestCase {
         XCTAssertEqual(ck_conv2d_winograd(&unpadded), 0)
         XCTAssertEqual(ck_conv2d_winograd(&wide), 0)
         XCTAssertEqual(ck_conv2d_winograd(&noChannels), 0)
+        // dW only on planes of at least 3 x 3 pixels.
+        var narrow = WinogradCase(batch: 4, channels: 3, outChannels: 2, height: 6, width: 2,
+                                  imagesPerPiece: 2).pieces()
+        XCTAssertEqual(ck_conv2d_winograd(&narrow), 1)
+        XCTAssertEqual(ck_conv2d_winograd_weight_gradient(&narrow), 0)
+        XCTAssertEqual(ck_conv2d_winograd_weight_gradient(&several), 1)
+        for var other in [onePiece, strided, unpadded, wide, noChannels] {
+            XCTAssertEqual(ck_conv2d_winograd_weight_gradient(&other), 0)
+        }
     }
 }
