@@ -45,7 +45,7 @@ private struct WinogradCase: CustomStringConvertible {
 final class ConvolutionWinogradTests: XCTestCase {
     /// Planes of 1, 2 and odd sizes (3, 5, 7, 15), one and prime channel counts in and out,
     /// batches of 2 in pieces of 1, a last piece shorter, and batches of 16 channels
-    /// (backward by rows).
+    /// (backward by rows, dW too on a plane 2 pixels high).
     private let cases = [
         WinogradCase(batch: 5, channels: 3, outChannels: 2, height: 1, width: 1, imagesPerPiece: 2),
         WinogradCase(batch: 4, channels: 1, outChannels: 3, height: 2, width: 2, imagesPerPiece: 1),
@@ -58,6 +58,7 @@ final class ConvolutionWinogradTests: XCTestCase {
         WinogradCase(batch: 3, channels: 3, outChannels: 2, height: 15, width: 15, imagesPerPiece: 2),
         WinogradCase(batch: 7, channels: 16, outChannels: 19, height: 5, width: 3, imagesPerPiece: 2),
         WinogradCase(batch: 9, channels: 7, outChannels: 11, height: 15, width: 7, imagesPerPiece: 4),
+        WinogradCase(batch: 5, channels: 16, outChannels: 3, height: 2, width: 9, imagesPerPiece: 2),
     ]
 
     /// y = relu(W ⋆ x + bias) through ck_conv2d_forward.
