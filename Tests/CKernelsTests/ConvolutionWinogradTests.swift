@@ -178,14 +178,23 @@ final class ConvolutionWinogradTests: XCTestCase {
         return dw
     }
 
-    /// dW of the im2row path: dz (outChannels x batch·pixels) · im2row(x), in OIHW's order.
+    /// dW of the im2row path in one partial sum: dz[:, piece] (outChannels x its pixels) ·
+    /// im2row(piece) added piece by piece, in OIHW's order.
     private func weightGradientByRows(_ c: WinogradCase, _ x: [Float], _ dz: [Float]) -> [Float] {
-        var rows = [Float](repeating: 0, count: c.batch * c.pixels * c.rows)
-        ck_im2row(Int64(c.batch), Int64(c.channels), Int64(c.height), Int64(c.width), 3, 3, 1, 1,
-                  1, 1, x, &rows)
         var byRows = [Float](repeating: 0, count: c.outChannels * c.rows)
-        ck_sgemm(0, 0, Int64(c.outChannels), Int64(c.rows), Int64(c.batch * c.pixels), 1, dz,
-                 Int64(c.batch * c.pixels), rows, Int64(c.rows), 0, &byRows, Int64(c.rows))
+        for first in stride(from: 0, to: c.batch, by: c.imagesPerPiece) {
+            let count = min(c.imagesPerPiece, c.batch - first), n = count * c.pixels
+            var rows = [Float](repeating: 0, count: n * c.rows)
+            x.withUnsafeBufferPointer { x in
+                ck_im2row(Int64(count), Int64(c.channels), Int64(c.height), Int64(c.width), 3, 3,
+                          1, 1, 1, 1, x.baseAddress! + first * c.channels * c.pixels, &rows)
+            }
+            dz.withUnsafeBufferPointer { dz in
+                ck_sgemm(0, 0, Int64(c.outChannels), Int64(c.rows), Int64(n), 1,
+                         dz.baseAddress! + first * c.pixels, Int64(c.batch * c.pixels), rows,
+                         Int64(c.rows), first == 0 ? 0 : 1, &byRows, Int64(c.rows))
+            }
+        }
         return (0..<c.outChannels * c.rows).map { i in
             let (o, ch, k) = (i / c.rows, i % c.rows / 9, i % 9)
             return byRows[o * c.rows + k * c.channels + ch]
