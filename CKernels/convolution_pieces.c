@@ -9,9 +9,10 @@
  * the thread count. The backward pass of a batch of several pieces with enough channels goes
  * by rows (ck_im2row, ck_row2im): its products then read and write the unfolded pieces as
  * stored. A batch of several pieces with 3x3 windows at stride 1 and padding 1 takes the
- * forward pass, dX and dW in the Winograd form instead (convolution_winograd.c), its weights
- * transformed once a call on the calling thread, each piece's tiles on the piece's thread,
- * dW's partial sums kept transformed until they are added. */
+ * forward pass and dX in the Winograd form instead (convolution_winograd.c), and on planes
+ * of at least 3 x 3 pixels dW too, its weights transformed once a call on the calling thread,
+ * each piece's tiles on the piece's thread, dW's partial sums kept transformed until they are
+ * added. */
 #include "ckernels.h"
 #include "convolution_winograd.h"
 #include "scratch.h"
@@ -153,7 +154,7 @@ int ck_conv2d_backward_by_rows(const ck_conv2d_pieces *p) {
 typedef struct {
     piece_sizes s;
     int64_t parts;
-    int dx_accumulate, winograd; /* dX by rows added to; dW in the Winograd form */
+    int dx_accumulate, winograd_dw; /* dX by rows added to; dW in the Winograd form */
     const float *images, *dz, *weight;
     float *dw, dw_beta, *dw_parts, *dx, *columns, *column_gradient;
     const float *winograd_weights; /* U of dX in the Winograd form; else NULL */
@@ -209,7 +210,7 @@ static void backward_part(const void *args, int64_t r, int64_t slot) {
     const backward_args *a = args;
     const ck_conv2d_pieces *p = a->s.p;
     const int64_t rows = a->s.rows, length = p->batch * a->s.pixels;
-    const int by_rows = backward_by_rows(&a->s), winograd = a->winograd;
+    const int by_rows = backward_by_rows(&a->s), winograd_dw = a->winograd_dw;
     /* The slot's columns (or rows); the buffer is NULL when dW is in the Winograd form. */
     float *columns = a->columns ? a->columns + slot * slot_floats(&a->s) : NULL;
     /* The slot's column (or row) gradient; the buffer may be NULL when dX is not asked for or
@@ -217,7 +218,7 @@ static void backward_part(const void *args, int64_t r, int64_t slot) {
     float *column_gradient =
         a->dx && a->column_gradient ? a->column_gradient + slot * slot_floats(&a->s) : NULL;
     const int64_t part_floats = weight_part_floats(&a->s);
-    float *dw = by_rows || winograd ? a->dw_parts + r * part_floats
+    float *dw = by_rows || winograd_dw ? a->dw_parts + r * part_floats
               : r == 0 ? a->dw : a->dw_parts + (r - 1) * part_floats;
     const int64_t begin = a->s.pieces * r / a->parts, end = a->s.pieces * (r + 1) / a->parts;
     for (int64_t q = begin; q < end; q++) {
@@ -225,9 +226,9 @@ static void backward_part(const void *args, int64_t r, int64_t slot) {
         const int64_t count = piece_images(p, q, &first), n = count * a->s.pixels;
         const float *dz = a->dz + first * a->s.pixels; /* dz[:, piece], rows length apart */
         if (a->dw) {
-            const int from_dw = r == 0 && !by_rows && !winograd;
+            const int from_dw = r == 0 && !by_rows && !winograd_dw;
             const float beta = q > begin ? 1.0f : from_dw ? a->dw_beta : 0.0f;
-            if (winograd) {
+            if (winograd_dw) {
                 const ck_winograd_shape shape = winograd_shape(&a->s, 0);
                 ck_winograd_weight_products(&shape, a->images + first * p->channels * a->s.plane,
                                             dz, a->s.pixels, length, count, beta, dw);
@@ -308,7 +309,8 @@ void ck_conv2d_backward(const ck_conv2d_pieces *p, const float *images, const fl
     if (dw && beta == 0.0f && s.pieces == 0)
         memset(dw, 0, (size_t)weights * sizeof(float)); /* the sum of no products */
     const int64_t parts = p->weight_parts < s.pieces ? p->weight_parts : s.pieces;
-    const int by_rows = backward_by_rows(&s), winograd = ck_conv2d_winograd_weight_gradient(p);
+    const int by_rows = backward_by_rows(&s);
+    const int winograd_dw = ck_conv2d_winograd_weight_gradient(p);
     const float *w = weight, *u = dx && ck_conv2d_winograd(p) ? transformed_weights(&s, weight, 1)
                                                                : NULL;
     if (by_rows && dx && !u) { /* W with its columns in the rows' order */
@@ -316,10 +318,10 @@ void ck_conv2d_backward(const ck_conv2d_pieces *p, const float *images, const fl
         move_weights(p, TO_ROWS_ORDER, 0.0f, weight, reordered);
         w = reordered;
     }
-    const backward_args args = {s, parts, dx_accumulate && by_rows, winograd, images, dz, w, dw,
-                                beta, scratch, dx, columns, column_gradient, u};
+    const backward_args args = {s, parts, dx_accumulate && by_rows, winograd_dw, images, dz, w,
+                                dw, beta, scratch, dx, columns, column_gradient, u};
     run_in_slots(parts, p->slots, backward_part, &args);
-    if (dw && winograd) {
+    if (dw && winograd_dw) {
         const ck_winograd_shape shape = winograd_shape(&s, 0);
         add_parts(parts, weight_part_floats(&s), scratch);
         ck_winograd_weight_gradient(&shape, scratch, beta, dw);
@@ -327,7 +329,7 @@ void ck_conv2d_backward(const ck_conv2d_pieces *p, const float *images, const fl
         add_parts(parts, weights, scratch);
         move_weights(p, ADD_TO_OIHW, beta, scratch, dw);
     }
-    for (int64_t r = 1; dw && !by_rows && !winograd && r < parts; r++) {
+    for (int64_t r = 1; dw && !by_rows && !winograd_dw && r < parts; r++) {
         const float *part = scratch + (r - 1) * weights;
         for (int64_t i = 0; i < weights; i++) dw[i] += part[i];
     }
