@@ -9,8 +9,11 @@
  * the thread count. The backward pass of a batch of several pieces with enough channels goes
  * by rows (ck_im2row, ck_row2im): its products then read and write the unfolded pieces as
  * stored. A batch of several pieces with 3x3 windows at stride 1 and padding 1 takes the
- * forward pass and dX in the Winograd form instead (convolution_winograd.c), its weights
- * transformed once a call on the calling thread, each piece's tiles on the piece's thread. */
+ * forward pass and dX in the Winograd form instead (convolution_winograd.c), and on planes
+ * of at least 3 x 3 pixels dW too, its weights transformed once a call on the calling thread,
+ * each piece's tiles on the piece's thread, dW's partial sums kept transformed until they are
+ * added. Such a batch has no columns buffers: a piece whose transformed products are not
+ * finite, which takes the products, takes them through per-thread scratch. */
 #include "ckernels.h"
 #include "convolution_winograd.h"
 #include "scratch.h"
@@ -66,6 +69,18 @@ static int64_t slot_floats(const piece_sizes *s) {
     return s->rows * s->p->images_per_piece * s->pixels;
 }
 
+/* Per thread, for the pieces of a batch in the Winograd form that take the products: their
+ * columns (or rows, or the gradient of either), z, and W with its columns in the rows' order.
+ * Grown only when a piece takes the products. */
+static _Thread_local ck_scratch fallback_columns, fallback_product, fallback_weights;
+
+/* The slot's part of a columns buffer (slot_floats a slot), or when there is none (NULL), the
+ * calling thread's fallback_columns. */
+static float *slot_columns(const piece_sizes *s, float *buffer, int64_t slot) {
+    const int64_t floats = slot_floats(s);
+    return buffer ? buffer + slot * floats : ck_scratch_get(&fallback_columns, (size_t)floats);
+}
+
 /* im2col of `count` images of `images` from image `first` into columns. */
 static void unfold(const piece_sizes *s, const float *images, int64_t first, int64_t count,
                    float *columns) {
@@ -80,7 +95,7 @@ typedef struct {
     piece_sizes s;
     const float *images, *weight, *bias;
     int relu;
-    float *columns, *product, *y;
+    float *columns, *product, *y; /* columns and product NULL in the Winograd form */
     const float *winograd_weights; /* U, in the Winograd form; else NULL */
 } forward_args;
 
@@ -120,8 +135,10 @@ static void forward_piece(const void *args, int64_t q, int64_t slot) {
                                a->relu, 0, a->y + first * p->out_channels * a->s.pixels))
             return;
     }
-    float *columns = a->columns + slot * slot_floats(&a->s);
-    float *z = a->product + slot * p->out_channels * p->images_per_piece * a->s.pixels;
+    const int64_t product_floats = p->out_channels * p->images_per_piece * a->s.pixels;
+    float *columns = slot_columns(&a->s, a->columns, slot);
+    float *z = a->product ? a->product + slot * product_floats
+                          : ck_scratch_get(&fallback_product, (size_t)product_floats);
     unfold(&a->s, a->images, first, count, columns);
     ck_sgemm(0, 0, p->out_channels, n, a->s.rows, 1.0f, a->weight, a->s.rows, columns, n, 0.0f,
              z, n);
@@ -133,7 +150,8 @@ void ck_conv2d_forward(const ck_conv2d_pieces *p, const float *images, const flo
                        const float *bias, int relu, float *columns, float *product, float *y) {
     const piece_sizes s = sizes_of(p);
     const float *u = ck_conv2d_winograd(p) ? transformed_weights(&s, weight, 0) : NULL;
-    const forward_args args = {s, images, weight, bias, relu, columns, product, y, u};
+    const forward_args args = {s, images, weight, bias, relu, u ? NULL : columns,
+                               u ? NULL : product, y, u};
     run_in_slots(args.s.pieces, p->slots, forward_piece, &args);
 }
 
@@ -148,98 +166,6 @@ static int backward_by_rows(const piece_sizes *s) {
 int ck_conv2d_backward_by_rows(const ck_conv2d_pieces *p) {
     const piece_sizes s = sizes_of(p);
     return backward_by_rows(&s);
-}
-
-typedef struct {
-    piece_sizes s;
-    int64_t parts;
-    int dx_accumulate;
-    const float *images, *dz, *weight;
-    float *dw, dw_beta, *dw_parts, *dx, *columns, *column_gradient;
-    const float *winograd_weights; /* U of dX in the Winograd form; else NULL */
-} backward_args;
-
-/* Piece q's dX = col2im(Wᵀ · dz[:, piece]) (a->weight OIHW), through the slot's column
- * gradient. */
-static void columns_input_gradient(const backward_args *a, int64_t first, int64_t count,
-                                   float *column_gradient) {
-    const ck_conv2d_pieces *p = a->s.p;
-    const int64_t rows = a->s.rows, n = count * a->s.pixels, length = p->batch * a->s.pixels;
-    /* dcolumns (rows x n) = Wᵀ (rows x out_channels) · dz[:, piece]. */
-    ck_sgemm(1, 0, rows, n, p->out_channels, 1.0f, a->weight, rows, a->dz + first * a->s.pixels,
-             length, 0.0f, column_gradient, n);
-    ck_col2im(count, p->channels, p->height, p->width, p->kernel, p->kernel, p->stride,
-              p->stride, p->pad, p->pad, column_gradient,
-              a->dx + first * p->channels * a->s.plane);
-}
-
-/* dz[:, piece]ᵀ, per thread. */
-static _Thread_local ck_scratch piece_gradient_transposed;
-
-/* Piece q's dX = row2im(dz[:, piece]ᵀ · W) (a->weight with its columns in the rows' order),
- * through the slot's row gradient. dz[:, piece] is transposed first: the product of A as
- * stored takes the GEMM's broadcast form, which is faster than its packed one here. */
-static void rows_input_gradient(const backward_args *a, int64_t first, int64_t count,
-                                float *row_gradient) {
-    const ck_conv2d_pieces *p = a->s.p;
-    const int64_t rows = a->s.rows, n = count * a->s.pixels, length = p->batch * a->s.pixels;
-    float *dz_t = ck_scratch_get(&piece_gradient_transposed, (size_t)(n * p->out_channels));
-    ck_transpose_block(p->out_channels, n, a->dz + first * a->s.pixels, length, dz_t,
-                       p->out_channels);
-    /* drows (n x rows) = dz[:, piece]ᵀ (n x out_channels) · W (out_channels x rows). */
-    ck_sgemm(0, 0, n, rows, p->out_channels, 1.0f, dz_t, p->out_channels, a->weight, rows,
-             0.0f, row_gradient, rows);
-    ck_row2im(count, p->channels, p->height, p->width, p->kernel, p->kernel, p->stride,
-              p->stride, p->pad, p->pad, row_gradient, a->dx_accumulate,
-              a->dx + first * p->channels * a->s.plane);
-}
-
-/* Part r of the pieces, in order: dW's partial sum r and each piece's dX. By columns, partial
- * sum r is dW itself for r = 0 (with dw_beta), else dw_parts[r - 1]; by rows, dw_parts[r]. */
-static void backward_part(const void *args, int64_t r, int64_t slot) {
-    const backward_args *a = args;
-    const ck_conv2d_pieces *p = a->s.p;
-    const int64_t rows = a->s.rows, length = p->batch * a->s.pixels;
-    const int by_rows = backward_by_rows(&a->s);
-    float *columns = a->columns + slot * slot_floats(&a->s);
-    /* The slot's column (or row) gradient; the buffer is NULL when dX is not asked for. */
-    float *column_gradient = a->dx ? a->column_gradient + slot * slot_floats(&a->s) : NULL;
-    float *dw = by_rows ? a->dw_parts + r * p->out_channels * rows
-              : r == 0 ? a->dw : a->dw_parts + (r - 1) * p->out_channels * rows;
-    const int64_t begin = a->s.pieces * r / a->parts, end = a->s.pieces * (r + 1) / a->parts;
-    for (int64_t q = begin; q < end; q++) {
-        int64_t first;
-        const int64_t count = piece_images(p, q, &first), n = count * a->s.pixels;
-        const float *dz = a->dz + first * a->s.pixels; /* dz[:, piece], rows length apart */
-        if (a->dw) {
-            const float beta = q > begin ? 1.0f : r == 0 && !by_rows ? a->dw_beta : 0.0f;
-            if (by_rows) {
-                /* dW (+)= dz[:, piece] (out_channels x n) · its rows (n x rows). */
-                ck_im2row(count, p->channels, p->height, p->width, p->kernel, p->kernel,
-                          p->stride, p->stride, p->pad, p->pad,
-                          a->images + first * p->channels * a->s.plane, columns);
-                ck_sgemm(0, 0, p->out_channels, rows, n, 1.0f, dz, length, columns, rows, beta,
-                         dw, rows);
-            } else {
-                if (a->images) unfold(&a->s, a->images, first, count, columns);
-                /* dW (+)= dz[:, piece] (out_channels x n) · columnsᵀ (n x rows). */
-                ck_sgemm(0, 1, p->out_channels, rows, n, 1.0f, dz, length, columns, n, beta,
-                         dw, rows);
-            }
-        }
-        if (!a->dx) continue;
-        if (a->winograd_weights) { /* finite transformed products: done */
-            const ck_winograd_shape shape = winograd_shape(&a->s, 1);
-            if (ck_winograd_images(&shape, a->winograd_weights, dz, count, NULL, 0,
-                                   a->dx_accumulate, a->dx + first * p->channels * a->s.plane))
-                continue;
-        }
-        if (by_rows) {
-            rows_input_gradient(a, first, count, column_gradient);
-        } else {
-            columns_input_gradient(a, first, count, column_gradient);
-        }
-    }
 }
 
 /* Weights between the OIHW order, o * rows + c * window + k, and the rows' order (ck_im2row),
@@ -265,25 +191,142 @@ static void move_weights(const ck_conv2d_pieces *p, weights_move move, float bet
             }
 }
 
+typedef struct {
+    piece_sizes s;
+    int64_t parts;
+    int dx_accumulate, winograd_dw; /* dX by rows added to; dW in the Winograd form */
+    const float *images, *dz;
+    /* W (OIHW), and by rows outside the Winograd form, W with its columns in the rows' order
+     * (else NULL). */
+    const float *weight, *rows_weight;
+    /* columns NULL when dW is in the Winograd form, column_gradient when dX is. */
+    float *dw, dw_beta, *dw_parts, *dx, *columns, *column_gradient;
+    const float *winograd_weights; /* U of dX in the Winograd form; else NULL */
+} backward_args;
+
+/* The floats of one of dW's partial sums: dW's, or in the Winograd form, its transformed sums
+ * M (ck_winograd_weight_products). */
+static int64_t weight_part_floats(const piece_sizes *s) {
+    if (!ck_conv2d_winograd_weight_gradient(s->p)) return s->p->out_channels * s->rows;
+    const ck_winograd_shape shape = winograd_shape(s, 0);
+    return ck_winograd_weight_floats(&shape);
+}
+
+/* Piece q's dX = col2im(Wᵀ · dz[:, piece]) (a->weight OIHW), through a column gradient. */
+static void columns_input_gradient(const backward_args *a, int64_t first, int64_t count,
+                                   float *column_gradient) {
+    const ck_conv2d_pieces *p = a->s.p;
+    const int64_t rows = a->s.rows, n = count * a->s.pixels, length = p->batch * a->s.pixels;
+    /* dcolumns (rows x n) = Wᵀ (rows x out_channels) · dz[:, piece]. */
+    ck_sgemm(1, 0, rows, n, p->out_channels, 1.0f, a->weight, rows, a->dz + first * a->s.pixels,
+             length, 0.0f, column_gradient, n);
+    ck_col2im(count, p->channels, p->height, p->width, p->kernel, p->kernel, p->stride,
+              p->stride, p->pad, p->pad, column_gradient,
+              a->dx + first * p->channels * a->s.plane);
+}
+
+/* dz[:, piece]ᵀ, per thread. */
+static _Thread_local ck_scratch piece_gradient_transposed;
+
+/* Piece q's dX = row2im(dz[:, piece]ᵀ · W) (W with its columns in the rows' order:
+ * a->rows_weight, or in the Winograd form, reordered into the thread's fallback_weights),
+ * through a row gradient. dz[:, piece] is transposed first: the product of A as stored takes
+ * the GEMM's broadcast form, which is faster than its packed one here. */
+static void rows_input_gradient(const backward_args *a, int64_t first, int64_t count,
+                                float *row_gradient) {
+    const ck_conv2d_pieces *p = a->s.p;
+    const int64_t rows = a->s.rows, n = count * a->s.pixels, length = p->batch * a->s.pixels;
+    const float *w = a->rows_weight;
+    if (!w) {
+        float *reordered = ck_scratch_get(&fallback_weights, (size_t)(p->out_channels * rows));
+        move_weights(p, TO_ROWS_ORDER, 0.0f, a->weight, reordered);
+        w = reordered;
+    }
+    float *dz_t = ck_scratch_get(&piece_gradient_transposed, (size_t)(n * p->out_channels));
+    ck_transpose_block(p->out_channels, n, a->dz + first * a->s.pixels, length, dz_t,
+                       p->out_channels);
+    /* drows (n x rows) = dz[:, piece]ᵀ (n x out_channels) · W (out_channels x rows). */
+    ck_sgemm(0, 0, n, rows, p->out_channels, 1.0f, dz_t, p->out_channels, w, rows, 0.0f,
+             row_gradient, rows);
+    ck_row2im(count, p->channels, p->height, p->width, p->kernel, p->kernel, p->stride,
+              p->stride, p->pad, p->pad, row_gradient, a->dx_accumulate,
+              a->dx + first * p->channels * a->s.plane);
+}
+
+/* Part r of the pieces, in order: dW's partial sum r and each piece's dX. By columns, partial
+ * sum r is dW itself for r = 0 (with dw_beta), else dw_parts[r - 1]; by rows, dw_parts[r]; in
+ * the Winograd form, the transformed sums M (ck_winograd_weight_products) at dw_parts[r]. */
+static void backward_part(const void *args, int64_t r, int64_t slot) {
+    const backward_args *a = args;
+    const ck_conv2d_pieces *p = a->s.p;
+    const int64_t rows = a->s.rows, length = p->batch * a->s.pixels;
+    const int by_rows = backward_by_rows(&a->s), winograd_dw = a->winograd_dw;
+    const int64_t part_floats = weight_part_floats(&a->s);
+    float *dw = by_rows || winograd_dw ? a->dw_parts + r * part_floats
+              : r == 0 ? a->dw : a->dw_parts + (r - 1) * part_floats;
+    const int64_t begin = a->s.pieces * r / a->parts, end = a->s.pieces * (r + 1) / a->parts;
+    for (int64_t q = begin; q < end; q++) {
+        int64_t first;
+        const int64_t count = piece_images(p, q, &first), n = count * a->s.pixels;
+        const float *dz = a->dz + first * a->s.pixels; /* dz[:, piece], rows length apart */
+        if (a->dw) {
+            const int from_dw = r == 0 && !by_rows && !winograd_dw;
+            const float beta = q > begin ? 1.0f : from_dw ? a->dw_beta : 0.0f;
+            if (winograd_dw) {
+                const ck_winograd_shape shape = winograd_shape(&a->s, 0);
+                ck_winograd_weight_products(&shape, a->images + first * p->channels * a->s.plane,
+                                            dz, a->s.pixels, length, count, beta, dw);
+            } else if (by_rows) {
+                /* dW (+)= dz[:, piece] (out_channels x n) · its rows (n x rows). */
+                float *piece_rows = slot_columns(&a->s, a->columns, slot);
+                ck_im2row(count, p->channels, p->height, p->width, p->kernel, p->kernel,
+                          p->stride, p->stride, p->pad, p->pad,
+                          a->images + first * p->channels * a->s.plane, piece_rows);
+                ck_sgemm(0, 0, p->out_channels, rows, n, 1.0f, dz, length, piece_rows, rows,
+                         beta, dw, rows);
+            } else {
+                float *columns = slot_columns(&a->s, a->columns, slot);
+                if (a->images) unfold(&a->s, a->images, first, count, columns);
+                /* dW (+)= dz[:, piece] (out_channels x n) · columnsᵀ (n x rows). */
+                ck_sgemm(0, 1, p->out_channels, rows, n, 1.0f, dz, length, columns, n, beta,
+                         dw, rows);
+            }
+        }
+        if (!a->dx) continue;
+        if (a->winograd_weights) { /* finite transformed products: done */
+            const ck_winograd_shape shape = winograd_shape(&a->s, 1);
+            if (ck_winograd_images(&shape, a->winograd_weights, dz, count, NULL, 0,
+                                   a->dx_accumulate, a->dx + first * p->channels * a->s.plane))
+                continue;
+        }
+        /* The slot's column (or row) gradient. */
+        float *gradient = slot_columns(&a->s, a->column_gradient, slot);
+        if (by_rows) {
+            rows_input_gradient(a, first, count, gradient);
+        } else {
+            columns_input_gradient(a, first, count, gradient);
+        }
+    }
+}
+
 int64_t ck_conv2d_backward_scratch(const ck_conv2d_pieces *p, int weight_gradient,
                                    int input_gradient) {
     const piece_sizes s = sizes_of(p);
-    const int64_t weights = p->out_channels * s.rows;
+    const int64_t weights = p->out_channels * s.rows, part_floats = weight_part_floats(&s);
     const int64_t parts = p->weight_parts < s.pieces ? p->weight_parts : s.pieces;
-    if (!backward_by_rows(&s)) return weight_gradient && parts > 1 ? (parts - 1) * weights : 0;
-    return (weight_gradient ? parts * weights : 0) + (input_gradient ? weights : 0);
+    const int by_rows = backward_by_rows(&s);
+    const int reordered = input_gradient && by_rows && !ck_conv2d_winograd(p);
+    if (!by_rows && !ck_conv2d_winograd_weight_gradient(p))
+        return weight_gradient && parts > 1 ? (parts - 1) * weights : 0;
+    return (weight_gradient ? parts * part_floats : 0) + (reordered ? weights : 0);
 }
 
-/* dW = beta * dW (not read when beta is 0) + the by-rows partial sums, added in order into the
- * first, then moved to the OIHW order. */
-static void add_row_parts(const piece_sizes *s, int64_t parts, float *dw_parts, float beta,
-                          float *dw) {
-    const int64_t weights = s->p->out_channels * s->rows;
+/* The partial sums of `floats` floats each, added in order into the first. */
+static void add_parts(int64_t parts, int64_t floats, float *dw_parts) {
     for (int64_t r = 1; r < parts; r++) {
-        const float *part = dw_parts + r * weights;
-        for (int64_t i = 0; i < weights; i++) dw_parts[i] += part[i];
+        const float *part = dw_parts + r * floats;
+        for (int64_t i = 0; i < floats; i++) dw_parts[i] += part[i];
     }
-    move_weights(s->p, ADD_TO_OIHW, beta, dw_parts, dw);
 }
 
 void ck_conv2d_backward(const ck_conv2d_pieces *p, const float *images, const float *dz,
@@ -295,19 +338,26 @@ void ck_conv2d_backward(const ck_conv2d_pieces *p, const float *images, const fl
         memset(dw, 0, (size_t)weights * sizeof(float)); /* the sum of no products */
     const int64_t parts = p->weight_parts < s.pieces ? p->weight_parts : s.pieces;
     const int by_rows = backward_by_rows(&s);
-    const int winograd = dx && ck_conv2d_winograd(p);
-    const float *w = weight;
-    if (by_rows && dx) { /* W with its columns in the rows' order */
-        float *reordered = scratch + (dw ? parts * weights : 0);
-        move_weights(p, TO_ROWS_ORDER, 0.0f, weight, reordered);
-        w = reordered;
+    const int winograd_dw = ck_conv2d_winograd_weight_gradient(p);
+    const float *u = dx && ck_conv2d_winograd(p) ? transformed_weights(&s, weight, 1) : NULL;
+    float *rows_weight = NULL;
+    if (by_rows && dx && !u) { /* W with its columns in the rows' order */
+        rows_weight = scratch + (dw ? parts * weights : 0);
+        move_weights(p, TO_ROWS_ORDER, 0.0f, weight, rows_weight);
     }
-    const backward_args args = {s, parts, dx_accumulate && by_rows, images, dz, w, dw, beta,
-                                scratch, dx, columns, column_gradient,
-                                winograd ? transformed_weights(&s, weight, 1) : NULL};
+    const backward_args args = {s, parts, dx_accumulate && by_rows, winograd_dw, images, dz,
+                                weight, rows_weight, dw, beta, scratch, dx,
+                                winograd_dw ? NULL : columns, u ? NULL : column_gradient, u};
     run_in_slots(parts, p->slots, backward_part, &args);
-    if (dw && by_rows) add_row_parts(&s, parts, scratch, beta, dw);
-    for (int64_t r = 1; dw && !by_rows && r < parts; r++) {
+    if (dw && winograd_dw) {
+        const ck_winograd_shape shape = winograd_shape(&s, 0);
+        add_parts(parts, weight_part_floats(&s), scratch);
+        ck_winograd_weight_gradient(&shape, scratch, beta, dw);
+    } else if (dw && by_rows) {
+        add_parts(parts, weights, scratch);
+        move_weights(p, ADD_TO_OIHW, beta, scratch, dw);
+    }
+    for (int64_t r = 1; dw && !by_rows && !winograd_dw && r < parts; r++) {
         const float *part = scratch + (r - 1) * weights;
         for (int64_t i = 0; i < weights; i++) dw[i] += part[i];
     }

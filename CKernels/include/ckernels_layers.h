@@ -172,10 +172,11 @@ typedef struct {
  * slot of `product` (out_channels * images_per_piece * out_h * out_w floats a slot), then
  * moved to its images' part of y. Leaves the columns of the whole batch in columns when it is
  * one piece. A batch that ck_conv2d_winograd names goes instead in the Winograd form
- * F(2x2, 3x3), each piece through per-thread scratch: the same sums to rounding, in other
- * operations. A piece whose transformed products are not all finite (an infinity or NaN in
- * the images or weights), where that form's sums can be NaN in place of the definition's
- * infinities, takes the products through columns and product still. No overlap. */
+ * F(2x2, 3x3), each piece through per-thread scratch (columns and product are not used and
+ * may be NULL): the same sums to rounding, in other operations. A piece whose transformed
+ * products are not all finite (an infinity or NaN in the images or weights), where that
+ * form's sums can be NaN in place of the definition's infinities, takes the products still,
+ * through per-thread scratch. No overlap. */
 void ck_conv2d_forward(const ck_conv2d_pieces *p, const float *images, const float *weight,
                        const float *bias, int relu, float *columns, float *product, float *y);
 
@@ -184,6 +185,12 @@ void ck_conv2d_forward(const ck_conv2d_pieces *p, const float *images, const flo
  * in several pieces (a batch of one piece leaves its columns for the backward pass), with
  * pixels and channels in and out. */
 int ck_conv2d_winograd(const ck_conv2d_pieces *p);
+
+/* Whether ck_conv2d_backward takes dW of a batch in the Winograd form F(3x3, 2x2) (1) rather
+ * than by im2col or im2row (0): a batch that ck_conv2d_winograd names, of planes at least
+ * 3 x 3 pixels (on narrower ones the transformed tiles carry the rounding of pixels outside a
+ * weight's few terms into its sum, and a 1 x 1 plane takes more products than im2row's). */
+int ck_conv2d_winograd_weight_gradient(const ck_conv2d_pieces *p);
 
 /* The backward pass of ck_conv2d_forward from dz (out_channels x batch x out_h * out_w,
  * channel-major: ck_conv2d_output_gradient of dy): dW (out_channels x rows) = beta * dW +
@@ -195,13 +202,16 @@ int ck_conv2d_winograd(const ck_conv2d_pieces *p);
  * column_gradient. Otherwise by columns: each piece unfolded again by ck_im2col from images
  * into a slot of columns (images NULL: columns holds the whole batch's, which is one piece),
  * dX = ck_col2im(Wᵀ · dz). A batch that ck_conv2d_winograd names takes dX in the Winograd
- * form instead, by rows or by columns, through per-thread scratch, except a piece whose
- * transformed products are not all finite (as ck_conv2d_forward). column_gradient holds as
- * many floats as columns (not read when dx is NULL); scratch ck_conv2d_backward_scratch
- * floats. dW is summed in parts = min(weight_parts, pieces) partial
+ * form F(2x2, 3x3) instead, one that ck_conv2d_winograd_weight_gradient names dW in
+ * F(3x3, 2x2), through per-thread scratch (columns and column_gradient are then not used
+ * and may be NULL), except a piece of dX whose transformed products are not all finite (as
+ * ck_conv2d_forward), which takes the products through per-thread scratch. column_gradient
+ * holds as many floats as columns (not read when dx is NULL or in the Winograd form); scratch
+ * ck_conv2d_backward_scratch floats. dW is summed in parts = min(weight_parts, pieces) partial
  * sums, sum r over pieces [pieces * r / parts, pieces * (r + 1) / parts) in
  * piece order, added in order: by columns the first from beta * dW; by rows all from 0, then
- * added to beta * dW. No overlap. */
+ * added to beta * dW; in the Winograd form all from 0 in the transformed domain, added, then
+ * transformed back and added to beta * dW. No overlap. */
 void ck_conv2d_backward(const ck_conv2d_pieces *p, const float *images, const float *dz,
                         const float *weight, float *dw, float beta, float *scratch, float *dx,
                         int dx_accumulate, float *columns, float *column_gradient);
@@ -210,7 +220,8 @@ void ck_conv2d_backward(const ck_conv2d_pieces *p, const float *images, const fl
 int ck_conv2d_backward_by_rows(const ck_conv2d_pieces *p);
 
 /* The floats of ck_conv2d_backward's scratch for the gradients asked for (flags 1 or 0): dW's
- * partial sums, and by rows W with its columns in the rows' order. */
+ * partial sums (in the Winograd form, 16 / 9 as many: transformed), and by rows, outside the
+ * Winograd form, W with its columns in the rows' order. */
 int64_t ck_conv2d_backward_scratch(const ck_conv2d_pieces *p, int weight_gradient,
                                    int input_gradient);
 

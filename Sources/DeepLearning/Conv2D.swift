@@ -33,10 +33,12 @@ import CKernels
 /// `dW (+)= dZ · rows` and `dX = row2im(dZᵀ · W)` read and write the rows as stored, and dX is
 /// added in place to a gradient that accumulates. A batch of several pieces with 3×3 kernels
 /// at stride 1 and padding 1 takes Y and dX in the Winograd form F(2×2, 3×3) instead
-/// (`ck_conv2d_winograd`): 16 products of 16 multiply-adds per 2×2 output tile where im2col's
-/// take 36. A piece whose transformed products are not finite (an infinity or NaN in X, W or
-/// dY) takes the products still, whose infinities are the definition's where the Winograd
-/// form's sums would give NaN.
+/// (`ck_conv2d_winograd`), and on planes of at least 3×3 pixels dW in F(3×3, 2×2)
+/// (`ck_conv2d_winograd_weight_gradient`): 16 products of 16 multiply-adds per 2×2 output
+/// tile where im2col's take 36, through the kernels' own scratch, without columns. A piece
+/// whose transformed products are not finite (an infinity or NaN in X, W or dY) takes the
+/// products still, through the kernels' scratch, whose infinities are the definition's where
+/// the Winograd form's sums would give NaN.
 public final class Conv2D: Function {
     /// The channels of the input, `C` of `[batch, C, height, width]`.
     public let inputChannels: Int
@@ -61,12 +63,13 @@ public final class Conv2D: Function {
     private var input: Tensor?
     /// The shape of the last forward pass's output, which dY must have.
     private var outputShape: [Int] = []
-    /// The columns of the pieces of the batch in flight, `[slots, rows, images, pixels]`.
+    /// The columns of the pieces of the batch in flight, `[slots, rows, images, pixels]`
+    /// (none when dW is in the Winograd form).
     private var columns: Tensor?
     /// The gradient of `columns`, same shape.
     private var columnGradient: Tensor?
     /// The channel-major products of the pieces in flight, `[slots, outputChannels, images,
-    /// pixels]`.
+    /// pixels]` (none in the Winograd form).
     private var product: Tensor?
     /// The channel-major gradient of the product, `[outputChannels, batch, pixels]`.
     private var productGradient: Tensor?
@@ -160,15 +163,31 @@ public final class Conv2D: Function {
         let pixels = out.height * out.width
         let images = imagesPerPiece(batch: batch, pixels: pixels)
         let count = (batch + images - 1) / images
-        let slots = columnFloats.map { $0 / (columnRows * images * pixels) }
-            ?? max(1, min(count, Int(ck_get_num_threads())))
         let weights = outputChannels * columnRows
         let parts = min(count, Conv2D.weightGradientParts, 1 + Conv2D.wholeBatchFloats / weights)
-        return ck_conv2d_pieces(
+        var pieces = ck_conv2d_pieces(
             batch: Int64(batch), channels: Int64(inputChannels), height: Int64(height),
             width: Int64(width), out_channels: Int64(outputChannels), kernel: Int64(kernelSize),
             stride: Int64(stride), pad: Int64(padding), images_per_piece: Int64(images),
-            slots: Int64(slots), weight_parts: Int64(max(1, parts)))
+            slots: Int64(max(1, min(count, Int(ck_get_num_threads())))),
+            weight_parts: Int64(max(1, parts)))
+        if let columnFloats, Conv2D.usesColumns(pieces) {
+            pieces.slots = Int64(columnFloats / (columnRows * images * pixels))
+        }
+        return pieces
+    }
+
+    /// Whether a batch of `pieces` goes through columns (and their gradients), for dW unless
+    /// `ck_conv2d_winograd_weight_gradient` names it, and through products, unless
+    /// `ck_conv2d_winograd` does: the Winograd form keeps its tiles in the kernels' scratch.
+    private static func usesColumns(_ pieces: ck_conv2d_pieces) -> Bool {
+        var pieces = pieces
+        return ck_conv2d_winograd_weight_gradient(&pieces) == 0
+    }
+
+    private static func usesProducts(_ pieces: ck_conv2d_pieces) -> Bool {
+        var pieces = pieces
+        return ck_conv2d_winograd(&pieces) == 0
     }
 
     /// The output height and width for an input of `height` x `width`.
@@ -227,8 +246,9 @@ public final class Conv2D: Function {
 
     /// The output's shape `[batch, outC, outH, outW]`, and the shapes of the columns
     /// `[slots, rows, images, pixels]` and of the products `[slots, outC, images, pixels]` of
-    /// the pieces in flight (`pieces`) for an input of `shape`, after checking it.
-    private func shapes(forInputShape shape: [Int])
+    /// the pieces in flight (`pieces`) for an input of `shape` (no slots where the Winograd
+    /// form takes their place: `usesColumns`, `usesProducts`), after checking it.
+    func shapes(forInputShape shape: [Int])
         -> (output: [Int], columns: [Int], product: [Int]) {
         require(shape.count == 4 && shape[1] == inputChannels,
                 "\(self): input of shape \(shape) does not fit; expected [batch, \(inputChannels), height, width]")
@@ -236,10 +256,11 @@ public final class Conv2D: Function {
         require(out.height >= 1 && out.width >= 1,
                 "\(self): input of shape \(shape) is smaller than the kernel; expected height and width + 2·\(padding) of at least \(kernelSize)")
         let pieces = pieces(ofInputShape: shape)
-        let (slots, images) = (Int(pieces.slots), Int(pieces.images_per_piece))
-        let pixels = out.height * out.width
+        let slots = Int(pieces.slots)
+        let (images, pixels) = (Int(pieces.images_per_piece), out.height * out.width)
         return ([shape[0], outputChannels, out.height, out.width],
-                [slots, columnRows, images, pixels], [slots, outputChannels, images, pixels])
+                [Conv2D.usesColumns(pieces) ? slots : 0, columnRows, images, pixels],
+                [Conv2D.usesProducts(pieces) ? slots : 0, outputChannels, images, pixels])
     }
 
     /// `output` = W · im2col(input) + b in NCHW, through a ReLU when `relu`, a piece of the

@@ -1,7 +1,8 @@
-// ck_conv2d_forward and ck_conv2d_backward's dX in the Winograd form (3x3 windows, stride 1,
-// padding 1, several pieces): against the convolution's definition in Double on odd and tiny
-// planes and channel counts, bitwise the same on 1 and 2 threads, infinities where the
-// definition has them, and the route each batch takes.
+// ck_conv2d_forward and ck_conv2d_backward's dX and dW in the Winograd form (3x3 windows,
+// stride 1, padding 1, several pieces): against the convolution's definition in Double on odd
+// and tiny planes and channel counts, dW no less accurate than im2row's product, bitwise the
+// same on 1 and 2 threads, infinities where the definition has them, and the route each batch
+// takes.
 import CKernels
 import DeepLearning
 import XCTest
@@ -16,12 +17,13 @@ private struct WinogradCase: CustomStringConvertible {
         "\(batch) x C\(channels) → \(outChannels) \(height)x\(width), \(imagesPerPiece) a piece"
     }
 
-    func pieces(slots: Int = 2, stride: Int = 1, pad: Int = 1, kernel: Int = 3) -> ck_conv2d_pieces {
+    func pieces(slots: Int = 2, stride: Int = 1, pad: Int = 1, kernel: Int = 3,
+                weightParts: Int = 2) -> ck_conv2d_pieces {
         ck_conv2d_pieces(
             batch: Int64(batch), channels: Int64(channels), height: Int64(height),
             width: Int64(width), out_channels: Int64(outChannels), kernel: Int64(kernel),
             stride: Int64(stride), pad: Int64(pad), images_per_piece: Int64(imagesPerPiece),
-            slots: Int64(slots), weight_parts: 2)
+            slots: Int64(slots), weight_parts: Int64(weightParts))
     }
 
     /// Random images x, weights w (OIHW), bias and a channel-major dz of this case.
@@ -50,8 +52,9 @@ private struct WinogradCase: CustomStringConvertible {
 }
 
 final class ConvolutionWinogradTests: XCTestCase {
-    /// Planes of 1, 2 and odd sizes, one row or column, one and prime channel counts, a last
-    /// piece shorter, and a batch of 16 channels (backward by rows).
+    /// Planes of 1, 2 and odd sizes (3, 5, 7, 15), one row or column, one and prime channel
+    /// counts in and out, batches of 2 in pieces of 1, a last piece shorter, and batches of 16
+    /// channels (backward by rows, dW too on a plane 2 pixels high).
     private let cases = [
         WinogradCase(batch: 5, channels: 3, outChannels: 2, height: 1, width: 1, imagesPerPiece: 2),
         WinogradCase(batch: 4, channels: 1, outChannels: 3, height: 2, width: 2, imagesPerPiece: 1),
@@ -60,14 +63,25 @@ final class ConvolutionWinogradTests: XCTestCase {
         WinogradCase(batch: 6, channels: 16, outChannels: 19, height: 8, width: 8, imagesPerPiece: 4),
         WinogradCase(batch: 3, channels: 1, outChannels: 1, height: 3, width: 1, imagesPerPiece: 2),
         WinogradCase(batch: 2, channels: 2, outChannels: 3, height: 1, width: 7, imagesPerPiece: 1),
-    ]
+        WinogradCase(batch: 7, channels: 16, outChannels: 19, height: 5, width: 3, imagesPerPiece: 2),
+        WinogradCase(batch: 9, channels: 7, outChannels: 11, height: 15, width: 7, imagesPerPiece: 4),
+        WinogradCase(batch: 5, channels: 16, outChannels: 3, height: 2, width: 9, imagesPerPiece: 2),
+    ] + [(1, 1, 1, 1), (1, 3, 3, 5), (5, 1, 7, 7), (3, 2, 15, 15)].map { channels, outs, height, width in
+        WinogradCase(batch: 2, channels: channels, outChannels: outs, height: height, width: width,
+                     imagesPerPiece: 1)
+    }
 
     /// y = relu(W ⋆ x + bias) through ck_conv2d_forward (without the ReLU when `relu` is
-    /// false, without a bias when it is nil).
+    /// false, without a bias when it is nil); no columns or product buffers in the Winograd
+    /// form, which takes none.
     private func forward(_ c: WinogradCase, _ x: [Float], _ w: [Float], _ bias: [Float]?,
                          relu: Bool = true) -> [Float] {
         var p = c.pieces()
         var y = [Float](repeating: sentinel, count: c.batch * c.outChannels * c.pixels)
+        guard ck_conv2d_winograd(&p) == 0 else {
+            ck_conv2d_forward(&p, x, w, bias, relu ? 1 : 0, nil, nil, &y)
+            return y
+        }
         var columns = [Float](repeating: 0, count: 2 * c.rows * c.imagesPerPiece * c.pixels)
         var product = [Float](repeating: 0, count: 2 * c.outChannels * c.imagesPerPiece * c.pixels)
         ck_conv2d_forward(&p, x, w, bias, relu ? 1 : 0, &columns, &product, &y)
@@ -75,12 +89,16 @@ final class ConvolutionWinogradTests: XCTestCase {
     }
 
     /// dX through ck_conv2d_backward from a channel-major dz (no dW), added to `dx` when
-    /// `accumulate`.
+    /// `accumulate`; no columns buffers in the Winograd form, which takes none.
     private func inputGradient(_ c: WinogradCase, _ dz: [Float], _ w: [Float],
                                accumulate: Bool, into dx: [Float]) -> [Float] {
         var p = c.pieces()
         var dx = dx
         var scratch = [Float](repeating: 0, count: max(1, Int(ck_conv2d_backward_scratch(&p, 0, 1))))
+        guard ck_conv2d_winograd(&p) == 0 else {
+            ck_conv2d_backward(&p, nil, dz, w, nil, 0, &scratch, &dx, accumulate ? 1 : 0, nil, nil)
+            return dx
+        }
         var columns = [Float](repeating: 0, count: 2 * c.rows * c.imagesPerPiece * c.pixels)
         var columnGradient = columns
         ck_conv2d_backward(&p, nil, dz, w, nil, 0, &scratch, &dx, accumulate ? 1 : 0, &columns,
@@ -206,8 +224,141 @@ final class ConvolutionWinogradTests: XCTestCase {
         }
     }
 
+    /// dW = beta · dW + Σ dz ⋆ x through ck_conv2d_backward in `weightParts` partial sums,
+    /// without dX, or with dX when `withInputGradient`; no columns buffers when dW is in the
+    /// Winograd form, which takes none.
+    private func weightGradient(_ c: WinogradCase, _ x: [Float], _ dz: [Float], _ w: [Float],
+                                beta: Float, into dw: [Float], weightParts: Int = 2,
+                                withInputGradient: Bool = false) -> [Float] {
+        var p = c.pieces(weightParts: weightParts)
+        var dw = dw
+        let dx = withInputGradient ? 1 : 0
+        var scratch = [Float](repeating: sentinel,
+                              count: max(1, Int(ck_conv2d_backward_scratch(&p, 1, Int32(dx)))))
+        var dxBuffer = [Float](repeating: sentinel, count: max(1, dx * x.count))
+        let columnFloats = ck_conv2d_winograd_weight_gradient(&p) != 0 ? 0
+            : 2 * c.rows * c.imagesPerPiece * c.pixels
+        var columns = [Float](repeating: 0, count: columnFloats)
+        var columnGradient = columns
+        dxBuffer.withUnsafeMutableBufferPointer { dxBuffer in
+            columns.withUnsafeMutableBufferPointer { columns in
+                columnGradient.withUnsafeMutableBufferPointer { columnGradient in
+                    ck_conv2d_backward(&p, x, dz, w, &dw, beta, &scratch,
+                                       withInputGradient ? dxBuffer.baseAddress : nil, 0,
+                                       columns.baseAddress, columnGradient.baseAddress)
+                }
+            }
+        }
+        return dw
+    }
+
+    /// dW of the im2row path in one partial sum: dz[:, piece] (outChannels x its pixels) ·
+    /// im2row(piece) added piece by piece, in OIHW's order.
+    private func weightGradientByRows(_ c: WinogradCase, _ x: [Float], _ dz: [Float]) -> [Float] {
+        var byRows = [Float](repeating: 0, count: c.outChannels * c.rows)
+        for first in stride(from: 0, to: c.batch, by: c.imagesPerPiece) {
+            let count = min(c.imagesPerPiece, c.batch - first), n = count * c.pixels
+            var rows = [Float](repeating: 0, count: n * c.rows)
+            x.withUnsafeBufferPointer { x in
+                ck_im2row(Int64(count), Int64(c.channels), Int64(c.height), Int64(c.width), 3, 3,
+                          1, 1, 1, 1, x.baseAddress! + first * c.channels * c.pixels, &rows)
+            }
+            dz.withUnsafeBufferPointer { dz in
+                ck_sgemm(0, 0, Int64(c.outChannels), Int64(c.rows), Int64(n), 1,
+                         dz.baseAddress! + first * c.pixels, Int64(c.batch * c.pixels), rows,
+                         Int64(c.rows), first == 0 ? 0 : 1, &byRows, Int64(c.rows))
+            }
+        }
+        return (0..<c.outChannels * c.rows).map { i in
+            let (o, ch, k) = (i / c.rows, i % c.rows / 9, i % 9)
+            return byRows[o * c.rows + k * c.channels + ch]
+        }
+    }
+
+    /// The largest error of `got` relative to Σ|terms| of each element (`scale`).
+    private func relativeError(_ got: [Float], _ exact: [Double], _ scale: [Double]) -> Double {
+        zip(got, zip(exact, scale)).map { g, e in
+            abs(Double(g) - e.0) / max(e.1, Double(Float.leastNormalMagnitude))
+        }.max() ?? 0
+    }
+
+    /// dW in the Winograd form F(3x3, 2x2) on planes of at least 3 x 3 pixels (by columns or
+    /// rows on narrower ones) against its definition in Double,
+    /// dW[o][c][ky][kx] = Σ_b Σ dz[o][b][oy][ox] · x[b][c][oy - 1 + ky][ox - 1 + kx]: an error
+    /// relative to Σ|terms| no larger than im2row's product's, or than 4 units of rounding,
+    /// written and added (beta 1 and 0.5), the same with dX, in one to three partial sums, on
+    /// 1 and 2 threads alike.
+    func testWeightGradientMatchesTheDefinition() {
+        var rng = SeededGenerator(seed: 43)
+        for c in cases {
+            var p = c.pieces()
+            XCTAssertEqual(ck_conv2d_winograd_weight_gradient(&p),
+                           c.height >= 3 && c.width >= 3 ? 1 : 0, "\(c) route")
+            let x = randomFloats(c.batch * c.channels * c.pixels, using: &rng)
+            let w = randomFloats(c.outChannels * c.rows, using: &rng)
+            let dz = randomFloats(c.outChannels * c.batch * c.pixels, using: &rng)
+            var (dw, scale) = ([Double](), [Double]())
+            for o in 0..<c.outChannels {
+                for ch in 0..<c.channels {
+                    for ky in 0..<3 {
+                        for kx in 0..<3 {
+                            var (sum, magnitude) = (0.0, 0.0)
+                            for b in 0..<c.batch {
+                                for oy in 0..<c.height {
+                                    for ox in 0..<c.width {
+                                        let (iy, ix) = (oy - 1 + ky, ox - 1 + kx)
+                                        guard (0..<c.height).contains(iy),
+                                              (0..<c.width).contains(ix) else { continue }
+                                        let t = Double(dz[((o * c.batch + b) * c.height + oy) * c.width + ox])
+                                            * Double(x[((b * c.channels + ch) * c.height + iy) * c.width + ix])
+                                        sum += t
+                                        magnitude += abs(t)
+                                    }
+                                }
+                            }
+                            dw.append(sum)
+                            scale.append(magnitude)
+                        }
+                    }
+                }
+            }
+            let written = [Float](repeating: sentinel, count: dw.count)
+            let got = assertSameResultForThreadCounts([1, 2], "\(c) dW") {
+                weightGradient(c, x, dz, w, beta: 0, into: written)
+            }
+            let (error, rowsError) = (relativeError(got, dw, scale),
+                                      relativeError(weightGradientByRows(c, x, dz), dw, scale))
+            XCTAssertLessThanOrEqual(error, max(rowsError, 0x1p-22), "\(c) dW")
+            for parts in [1, 3] {
+                let sums = assertSameResultForThreadCounts([1, 2], "\(c) dW, \(parts) parts") {
+                    weightGradient(c, x, dz, w, beta: 0, into: written, weightParts: parts)
+                }
+                XCTAssertLessThanOrEqual(relativeError(sums, dw, scale),
+                                         max(rowsError, 0x1p-22), "\(c) dW, \(parts) parts")
+            }
+            let withDx = weightGradient(c, x, dz, w, beta: 0, into: written, withInputGradient: true)
+            XCTAssertEqual(withDx.map(\.bitPattern), got.map(\.bitPattern), "\(c) dW with dX")
+            let earlier = randomFloats(dw.count, using: &rng)
+            for beta: Float in [1, 0.5] {
+                let added = assertSameResultForThreadCounts([1, 2], "\(c) dW, beta \(beta)") {
+                    weightGradient(c, x, dz, w, beta: beta, into: earlier)
+                }
+                let expected = zip(earlier, got).map { beta * $0 + $1 }
+                // In the Winograd form, the sum is added to beta · dW at the end; by columns,
+                // the first partial sum starts from beta · dW.
+                if ck_conv2d_winograd_weight_gradient(&p) != 0 {
+                    XCTAssertEqual(added.map(\.bitPattern), expected.map(\.bitPattern),
+                                   "\(c) dW, beta \(beta)")
+                } else {
+                    assertClose(added, expected.map(Double.init), tolerance: 1e-5,
+                                "\(c) dW, beta \(beta)")
+                }
+            }
+        }
+    }
+
     /// Only 3x3 windows at stride 1 with padding 1, in several pieces with channels, take the
-    /// Winograd form.
+    /// Winograd form, and its dW only on planes of at least 3 x 3 pixels.
     func testOtherConvolutionsTakeTheProducts() {
         let c = WinogradCase(batch: 4, channels: 3, outChannels: 2, height: 6, width: 6,
                              imagesPerPiece: 2)
@@ -223,5 +374,14 @@ final class ConvolutionWinogradTests: XCTestCase {
         XCTAssertEqual(ck_conv2d_winograd(&unpadded), 0)
         XCTAssertEqual(ck_conv2d_winograd(&wide), 0)
         XCTAssertEqual(ck_conv2d_winograd(&noChannels), 0)
+        // dW only on planes of at least 3 x 3 pixels.
+        var narrow = WinogradCase(batch: 4, channels: 3, outChannels: 2, height: 6, width: 2,
+                                  imagesPerPiece: 2).pieces()
+        XCTAssertEqual(ck_conv2d_winograd(&narrow), 1)
+        XCTAssertEqual(ck_conv2d_winograd_weight_gradient(&narrow), 0)
+        XCTAssertEqual(ck_conv2d_winograd_weight_gradient(&several), 1)
+        for var other in [onePiece, strided, unpadded, wide, noChannels] {
+            XCTAssertEqual(ck_conv2d_winograd_weight_gradient(&other), 0)
+        }
     }
 }
