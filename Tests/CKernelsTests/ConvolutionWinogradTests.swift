@@ -177,11 +177,12 @@ final class ConvolutionWinogradTests: XCTestCase {
 
     /// An infinity among the images, the weights or dz: the Winograd form's transforms would
     /// add it to its negative (NaN) where the definition's sum is infinite, so such a piece
-    /// takes the products instead: the same infinities and NaNs as a batch of one piece, on
-    /// 1 and 2 threads, and dX added in place by rows as asked.
+    /// takes the products instead, and dW, a sum over the whole batch, is taken by rows: the
+    /// same infinities and NaNs as a batch of one piece, on 1 and 2 threads, dW written and
+    /// added, with dX and without, and dX added in place by rows as asked.
     func testInfinitiesGiveTheDefinitionsInfinities() {
         var rng = SeededGenerator(seed: 43)
-        for c in [cases[2], cases[4], cases[3]] {
+        for c in [cases[2], cases[4], cases[3], cases[8]] {
             let onePiece = WinogradCase(batch: c.batch, channels: c.channels,
                                         outChannels: c.outChannels, height: c.height,
                                         width: c.width, imagesPerPiece: c.batch)
@@ -193,7 +194,8 @@ final class ConvolutionWinogradTests: XCTestCase {
             // An infinite pixel in the second image; an infinite dz in the last image's plane.
             x[(1 * c.channels + c.channels - 1) * c.pixels + c.pixels / 2] = .infinity
             dz[((c.outChannels - 1) * c.batch + c.batch - 1) * c.pixels + c.pixels - 1] = -.infinity
-            func assertSameSpecials(_ got: [Float], _ expected: [Float], _ what: String) {
+            func assertSameSpecials(_ got: [Float], _ expected: [Float], _ what: String,
+                                    tolerance: Double = 1e-4) {
                 // The indices of the NaNs, and of the infinities with their signs.
                 func specials(_ v: [Float]) -> [String] {
                     v.indices.filter { !v[$0].isFinite }.map { "\($0): \(v[$0])" }
@@ -201,7 +203,7 @@ final class ConvolutionWinogradTests: XCTestCase {
                 XCTAssertEqual(specials(got), specials(expected), "\(c) \(what)")
                 XCTAssertTrue(expected.contains { $0.isInfinite }, "\(c) \(what) has an infinity")
                 let finite = zip(got, expected).filter { $0.1.isFinite }
-                assertClose(finite.map(\.0), finite.map { Double($0.1) }, tolerance: 1e-4,
+                assertClose(finite.map(\.0), finite.map { Double($0.1) }, tolerance: tolerance,
                             "\(c) \(what)")
             }
             for (what, weights) in [("x", finiteW), ("x and w", { var v = finiteW; v[1] = .infinity; return v }())] {
@@ -216,6 +218,21 @@ final class ConvolutionWinogradTests: XCTestCase {
             }
             let expectedDx = inputGradient(onePiece, dz, w, accumulate: false, into: written)
             assertSameSpecials(gotDx, expectedDx, "dx")
+            // dW sums batch · pixels terms below 1 in magnitude, in another order than the one
+            // piece's: a few units of rounding of that apart.
+            let dwTolerance = 1e-6 * Double(c.batch * c.pixels)
+            let unwritten = [Float](repeating: sentinel, count: c.outChannels * c.rows)
+            for (beta, earlier) in [(Float(0), unwritten), (1, randomFloats(unwritten.count, using: &rng))] {
+                let gotDw = assertSameResultForThreadCounts([1, 2], "\(c) dW, beta \(beta)") {
+                    weightGradient(c, x, dz, w, beta: beta, into: earlier)
+                }
+                assertSameSpecials(gotDw, weightGradient(onePiece, x, dz, w, beta: beta, into: earlier),
+                                   "dW, beta \(beta)", tolerance: dwTolerance)
+                let withDx = weightGradient(c, x, dz, w, beta: beta, into: earlier,
+                                            withInputGradient: true)
+                XCTAssertEqual(withDx.map(\.bitPattern), gotDw.map(\.bitPattern),
+                               "\(c) dW with dX, beta \(beta)")
+            }
             var several = c.pieces()
             guard ck_conv2d_backward_by_rows(&several) != 0 else { continue }
             let earlier = randomFloats(x.count, using: &rng)
