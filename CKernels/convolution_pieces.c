@@ -13,7 +13,8 @@
  * of at least 3 x 3 pixels dW too, its weights transformed once a call on the calling thread,
  * each piece's tiles on the piece's thread, dW's partial sums kept transformed until they are
  * added. Such a batch has no columns buffers: a piece whose transformed products are not
- * finite, which takes the products, takes them through per-thread scratch. */
+ * finite takes the products, and dW whose transformed sums are not finite is taken again by
+ * rows, both through per-thread scratch. */
 #include "ckernels.h"
 #include "convolution_winograd.h"
 #include "scratch.h"
@@ -191,10 +192,20 @@ static void move_weights(const ck_conv2d_pieces *p, weights_move move, float bet
             }
 }
 
+/* How dW is summed: by columns (ck_im2col), by rows (ck_im2row), or in the Winograd form. */
+typedef enum { DW_BY_COLUMNS, DW_BY_ROWS, DW_WINOGRAD } weight_form;
+
+static weight_form weight_form_of(const piece_sizes *s) {
+    return ck_conv2d_winograd_weight_gradient(s->p) ? DW_WINOGRAD
+         : backward_by_rows(s)                       ? DW_BY_ROWS
+                                                     : DW_BY_COLUMNS;
+}
+
 typedef struct {
     piece_sizes s;
     int64_t parts;
-    int dx_accumulate, winograd_dw; /* dX by rows added to; dW in the Winograd form */
+    int dx_accumulate; /* dX by rows added to */
+    weight_form dw_form;
     const float *images, *dz;
     /* W (OIHW), and by rows outside the Winograd form, W with its columns in the rows' order
      * (else NULL). */
@@ -204,10 +215,10 @@ typedef struct {
     const float *winograd_weights; /* U of dX in the Winograd form; else NULL */
 } backward_args;
 
-/* The floats of one of dW's partial sums: dW's, or in the Winograd form, its transformed sums
- * M (ck_winograd_weight_products). */
-static int64_t weight_part_floats(const piece_sizes *s) {
-    if (!ck_conv2d_winograd_weight_gradient(s->p)) return s->p->out_channels * s->rows;
+/* The floats of one of dW's partial sums in `form`: dW's, or in the Winograd form, its
+ * transformed sums M (ck_winograd_weight_products), 16 / 9 as many. */
+static int64_t weight_part_floats(const piece_sizes *s, weight_form form) {
+    if (form != DW_WINOGRAD) return s->p->out_channels * s->rows;
     const ck_winograd_shape shape = winograd_shape(s, 0);
     return ck_winograd_weight_floats(&shape);
 }
@@ -260,23 +271,24 @@ static void backward_part(const void *args, int64_t r, int64_t slot) {
     const backward_args *a = args;
     const ck_conv2d_pieces *p = a->s.p;
     const int64_t rows = a->s.rows, length = p->batch * a->s.pixels;
-    const int by_rows = backward_by_rows(&a->s), winograd_dw = a->winograd_dw;
-    const int64_t part_floats = weight_part_floats(&a->s);
-    float *dw = by_rows || winograd_dw ? a->dw_parts + r * part_floats
-              : r == 0 ? a->dw : a->dw_parts + (r - 1) * part_floats;
+    const weight_form form = a->dw_form;
+    const int64_t part_floats = weight_part_floats(&a->s, form);
+    float *dw = form != DW_BY_COLUMNS ? a->dw_parts + r * part_floats
+              : r == 0                ? a->dw
+                                      : a->dw_parts + (r - 1) * part_floats;
     const int64_t begin = a->s.pieces * r / a->parts, end = a->s.pieces * (r + 1) / a->parts;
     for (int64_t q = begin; q < end; q++) {
         int64_t first;
         const int64_t count = piece_images(p, q, &first), n = count * a->s.pixels;
         const float *dz = a->dz + first * a->s.pixels; /* dz[:, piece], rows length apart */
         if (a->dw) {
-            const int from_dw = r == 0 && !by_rows && !winograd_dw;
+            const int from_dw = r == 0 && form == DW_BY_COLUMNS;
             const float beta = q > begin ? 1.0f : from_dw ? a->dw_beta : 0.0f;
-            if (winograd_dw) {
+            if (form == DW_WINOGRAD) {
                 const ck_winograd_shape shape = winograd_shape(&a->s, 0);
                 ck_winograd_weight_products(&shape, a->images + first * p->channels * a->s.plane,
                                             dz, a->s.pixels, length, count, beta, dw);
-            } else if (by_rows) {
+            } else if (form == DW_BY_ROWS) {
                 /* dW (+)= dz[:, piece] (out_channels x n) · its rows (n x rows). */
                 float *piece_rows = slot_columns(&a->s, a->columns, slot);
                 ck_im2row(count, p->channels, p->height, p->width, p->kernel, p->kernel,
@@ -301,7 +313,7 @@ static void backward_part(const void *args, int64_t r, int64_t slot) {
         }
         /* The slot's column (or row) gradient. */
         float *gradient = slot_columns(&a->s, a->column_gradient, slot);
-        if (by_rows) {
+        if (backward_by_rows(&a->s)) {
             rows_input_gradient(a, first, count, gradient);
         } else {
             columns_input_gradient(a, first, count, gradient);
@@ -312,12 +324,11 @@ static void backward_part(const void *args, int64_t r, int64_t slot) {
 int64_t ck_conv2d_backward_scratch(const ck_conv2d_pieces *p, int weight_gradient,
                                    int input_gradient) {
     const piece_sizes s = sizes_of(p);
-    const int64_t weights = p->out_channels * s.rows, part_floats = weight_part_floats(&s);
+    const weight_form form = weight_form_of(&s);
+    const int64_t weights = p->out_channels * s.rows, part_floats = weight_part_floats(&s, form);
     const int64_t parts = p->weight_parts < s.pieces ? p->weight_parts : s.pieces;
-    const int by_rows = backward_by_rows(&s);
-    const int reordered = input_gradient && by_rows && !ck_conv2d_winograd(p);
-    if (!by_rows && !ck_conv2d_winograd_weight_gradient(p))
-        return weight_gradient && parts > 1 ? (parts - 1) * weights : 0;
+    const int reordered = input_gradient && backward_by_rows(&s) && !ck_conv2d_winograd(p);
+    if (form == DW_BY_COLUMNS) return weight_gradient && parts > 1 ? (parts - 1) * weights : 0;
     return (weight_gradient ? parts * part_floats : 0) + (reordered ? weights : 0);
 }
 
@@ -338,26 +349,34 @@ void ck_conv2d_backward(const ck_conv2d_pieces *p, const float *images, const fl
         memset(dw, 0, (size_t)weights * sizeof(float)); /* the sum of no products */
     const int64_t parts = p->weight_parts < s.pieces ? p->weight_parts : s.pieces;
     const int by_rows = backward_by_rows(&s);
-    const int winograd_dw = ck_conv2d_winograd_weight_gradient(p);
+    const weight_form form = weight_form_of(&s);
     const float *u = dx && ck_conv2d_winograd(p) ? transformed_weights(&s, weight, 1) : NULL;
     float *rows_weight = NULL;
     if (by_rows && dx && !u) { /* W with its columns in the rows' order */
         rows_weight = scratch + (dw ? parts * weights : 0);
         move_weights(p, TO_ROWS_ORDER, 0.0f, weight, rows_weight);
     }
-    const backward_args args = {s, parts, dx_accumulate && by_rows, winograd_dw, images, dz,
-                                weight, rows_weight, dw, beta, scratch, dx,
-                                winograd_dw ? NULL : columns, u ? NULL : column_gradient, u};
+    backward_args args = {s, parts, dx_accumulate && by_rows, form, images, dz, weight,
+                          rows_weight, dw, beta, scratch, dx,
+                          form == DW_WINOGRAD ? NULL : columns, u ? NULL : column_gradient, u};
     run_in_slots(parts, p->slots, backward_part, &args);
-    if (dw && winograd_dw) {
+    if (!dw) return;
+    if (form == DW_WINOGRAD) {
         const ck_winograd_shape shape = winograd_shape(&s, 0);
-        add_parts(parts, weight_part_floats(&s), scratch);
-        ck_winograd_weight_gradient(&shape, scratch, beta, dw);
-    } else if (dw && by_rows) {
+        add_parts(parts, weight_part_floats(&s, form), scratch);
+        if (ck_winograd_weight_gradient(&shape, scratch, beta, dw)) return;
+        /* Sums not finite: dW again, by rows through per-thread scratch, its partial sums in
+         * scratch (fewer floats than the transformed ones). */
+        args.dw_form = DW_BY_ROWS;
+        args.dx = NULL;
+        run_in_slots(parts, p->slots, backward_part, &args);
+    }
+    if (args.dw_form == DW_BY_ROWS) {
         add_parts(parts, weights, scratch);
         move_weights(p, ADD_TO_OIHW, beta, scratch, dw);
+        return;
     }
-    for (int64_t r = 1; dw && !by_rows && !winograd_dw && r < parts; r++) {
+    for (int64_t r = 1; r < parts; r++) { /* by columns, into the first from beta * dW */
         const float *part = scratch + (r - 1) * weights;
         for (int64_t i = 0; i < weights; i++) dw[i] += part[i];
     }

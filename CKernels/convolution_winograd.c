@@ -15,8 +15,8 @@
  * image's output transposed back. The weight gradient, in F(3x3, 2x2), is at the end of the
  * file. Every element is computed with operations fixed by the shape: the same bits whatever
  * the thread count. An infinity among the inputs would meet its negative in the transforms'
- * sums (NaN where the definition's sum is infinite): a piece whose transformed products M
- * are not all finite is left to the caller, which takes the products instead. */
+ * sums (NaN where the definition's sum is infinite): transformed products M, or dW's sums,
+ * that are not all finite are left to the caller, which takes the products instead. */
 #include "convolution_winograd.h"
 
 #include "relu.h"
@@ -302,9 +302,10 @@ void ck_winograd_weight_products(const ck_winograd_shape *p, const float *images
                  channels, beta, m + xi * outs * channels, channels);
 }
 
-void ck_winograd_weight_gradient(const ck_winograd_shape *p, const float *m, float beta,
-                                 float *dw) {
+int ck_winograd_weight_gradient(const ck_winograd_shape *p, const float *m, float beta,
+                                float *dw) {
     const int64_t channels = p->channels, pairs = p->out_channels * channels;
+    if (!all_finite(16 * pairs, m)) return 0;
     for (int64_t pair = 0; pair < pairs; pair++) { /* o * channels + c, OIHW's order */
         float columns[4 * 3], g[9];
         for (int64_t j = 0; j < 4; j++)
@@ -314,4 +315,5 @@ void ck_winograd_weight_gradient(const ck_winograd_shape *p, const float *m, flo
         for (int64_t e = 0; e < 9; e++)
             kernel[e] = beta == 0.0f ? g[e] : beta * kernel[e] + g[e];
     }
+    return 1;
 }

@@ -49,8 +49,11 @@ void ck_winograd_weight_products(const ck_winograd_shape *p, const float *images
                                  float *m);
 
 /* dW (OIHW, out_channels x channels x 3 x 3) = beta * dW (not read when beta is 0) +
- * Gᵀ M[.][o][c] G for each kernel (o, c): the weight gradient from its sums M. */
-void ck_winograd_weight_gradient(const ck_winograd_shape *p, const float *m, float beta,
-                                 float *dw);
+ * Gᵀ M[.][o][c] G for each kernel (o, c): the weight gradient from its sums M; returns 1.
+ * Returns 0 with dW untouched when a sum of M is infinite or NaN (an infinity or NaN among
+ * the images or dz, or a sum beyond the float range), as ck_winograd_images: the caller then
+ * computes dW by the products. */
+int ck_winograd_weight_gradient(const ck_winograd_shape *p, const float *m, float beta,
+                                float *dw);
 
 #endif

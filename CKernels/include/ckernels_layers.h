@@ -205,13 +205,15 @@ int ck_conv2d_winograd_weight_gradient(const ck_conv2d_pieces *p);
  * form F(2x2, 3x3) instead, one that ck_conv2d_winograd_weight_gradient names dW in
  * F(3x3, 2x2), through per-thread scratch (columns and column_gradient are then not used
  * and may be NULL), except a piece of dX whose transformed products are not all finite (as
- * ck_conv2d_forward), which takes the products through per-thread scratch. column_gradient
- * holds as many floats as columns (not read when dx is NULL or in the Winograd form); scratch
- * ck_conv2d_backward_scratch floats. dW is summed in parts = min(weight_parts, pieces) partial
- * sums, sum r over pieces [pieces * r / parts, pieces * (r + 1) / parts) in
- * piece order, added in order: by columns the first from beta * dW; by rows all from 0, then
- * added to beta * dW; in the Winograd form all from 0 in the transformed domain, added, then
- * transformed back and added to beta * dW. No overlap. */
+ * ck_conv2d_forward), which takes the products, and dW whose transformed sums are not all
+ * finite, which is taken again by rows, all of it (a sum over the batch), both through
+ * per-thread scratch. column_gradient holds as many floats as columns (not read when dx is
+ * NULL or in the Winograd form); scratch ck_conv2d_backward_scratch floats. dW is summed in
+ * parts = min(weight_parts, pieces) partial sums, sum r over pieces
+ * [pieces * r / parts, pieces * (r + 1) / parts) in piece order, added in order: by columns
+ * the first from beta * dW; by rows all from 0, then added to beta * dW; in the Winograd form
+ * all from 0 in the transformed domain, added, then transformed back and added to
+ * beta * dW. No overlap. */
 void ck_conv2d_backward(const ck_conv2d_pieces *p, const float *images, const float *dz,
                         const float *weight, float *dw, float beta, float *scratch, float *dx,
                         int dx_accumulate, float *columns, float *column_gradient);
