@@ -302,7 +302,7 @@ final class ConvolutionWinogradTests: XCTestCase {
     /// dW in the Winograd form F(3x3, 2x2) on planes of at least 3 x 3 pixels (by columns or
     /// rows on narrower ones) against its definition in Double,
     /// dW[o][c][ky][kx] = Σ_b Σ dz[o][b][oy][ox] · x[b][c][oy - 1 + ky][ox - 1 + kx]: an error
-    /// relative to Σ|terms| no larger than im2row's product's, or than 4 units of rounding,
+    /// relative to Σ|terms| no larger than im2row's product's, or than 8 units of rounding,
     /// written and added (beta 1 and 0.5), the same with dX, in one to three partial sums, on
     /// 1 and 2 threads alike.
     func testWeightGradientMatchesTheDefinition() {
@@ -343,15 +343,21 @@ final class ConvolutionWinogradTests: XCTestCase {
             let got = assertSameResultForThreadCounts([1, 2], "\(c) dW") {
                 weightGradient(c, x, dz, w, beta: 0, into: written)
             }
-            let (error, rowsError) = (relativeError(got, dw, scale),
-                                      relativeError(weightGradientByRows(c, x, dz), dw, scale))
-            XCTAssertLessThanOrEqual(error, max(rowsError, 0x1p-22), "\(c) dW")
+            // The bound on the error relative to Σ|terms|: im2row's, or 8 units of rounding
+            // (2^-21), whichever is larger. The second is for weights of few terms (small
+            // planes, one channel, a small batch), whose sum im2row takes almost exactly, while
+            // the Winograd form rounds the transformed tiles, whose terms cancel in the exact
+            // sum but not in their rounding: an error of a few units that varies with the
+            // draws, which 8 units bounds with a margin.
+            let rowsError = relativeError(weightGradientByRows(c, x, dz), dw, scale)
+            let bound = max(rowsError, 0x1p-21)
+            XCTAssertLessThanOrEqual(relativeError(got, dw, scale), bound, "\(c) dW")
             for parts in [1, 3] {
                 let sums = assertSameResultForThreadCounts([1, 2], "\(c) dW, \(parts) parts") {
                     weightGradient(c, x, dz, w, beta: 0, into: written, weightParts: parts)
                 }
-                XCTAssertLessThanOrEqual(relativeError(sums, dw, scale),
-                                         max(rowsError, 0x1p-22), "\(c) dW, \(parts) parts")
+                XCTAssertLessThanOrEqual(relativeError(sums, dw, scale), bound,
+                                         "\(c) dW, \(parts) parts")
             }
             let withDx = weightGradient(c, x, dz, w, beta: 0, into: written, withInputGradient: true)
             XCTAssertEqual(withDx.map(\.bitPattern), got.map(\.bitPattern), "\(c) dW with dX")
