@@ -289,6 +289,37 @@ final class ConvolutionLayerTests: XCTestCase {
         XCTAssertEqual(BufferPool.allocations.load(ordering: .relaxed), before)
     }
 
+    /// A batch in the Winograd form with an infinite pixel in X and in dY, inside the planes
+    /// (no window from them reaches the zero padding): Y, dX and dW have the definition's
+    /// infinities and NaNs, where the Winograd form's transforms would give NaN, through the
+    /// kernels' scratch (the layer keeps no columns), and their other elements are close to it.
+    func testWinogradBatchesGiveTheDefinitionsInfinities() {
+        var generator = SeededGenerator(seed: 16)
+        let layer = Conv2D(inputChannels: 32, outputChannels: 2, kernelSize: 3, padding: 1,
+                           biasInitializer: .uniform(low: -1, high: 1), seed: 17)
+        var (xValues, dyValues) = (randomTensor([27, 32, 12, 12], using: &generator).values,
+                                   randomTensor([27, 2, 12, 12], using: &generator).values)
+        xValues[((3 * 32 + 5) * 12 + 6) * 12 + 7] = .infinity
+        dyValues[((10 * 2 + 1) * 12 + 5) * 12 + 4] = -.infinity
+        let x = Tensor(shape: [27, 32, 12, 12], values: xValues)
+        let dy = Tensor(shape: [27, 2, 12, 12], values: dyValues)
+        XCTAssertEqual(layer.shapes(forInputShape: x.shape).columns.reduce(1, *), 0)
+        let expected = directConvolution(layer, x), gradients = directGradients(layer, x, dy)
+        let y = layer.forward(x).values, dx = layer.backward(dy).values
+        for (what, got, expected) in [("y", y, expected.values), ("dx", dx, gradients.dx),
+                                      ("dW", layer.weight.gradients, gradients.dW)] {
+            // The indices of the NaNs, and of the infinities with their signs.
+            func specials<T: BinaryFloatingPoint>(_ v: [T]) -> [String] {
+                v.indices.filter { !v[$0].isFinite }
+                    .map { "\($0): \(v[$0].isNaN ? "nan" : v[$0] < 0 ? "-inf" : "inf")" }
+            }
+            XCTAssertEqual(specials(got), specials(expected), what)
+            XCTAssertTrue(expected.contains { $0.isInfinite }, "\(what) has an infinity")
+            let finite = zip(got, expected).filter { $0.1.isFinite }
+            assertClose(finite.map(\.0), finite.map(\.1), tolerance: 1e-4, what)
+        }
+    }
+
     func testPoolingOutputShapesFollowCeilMode() {
         let x = Tensor(shape: [2, 3, 5, 7])
         XCTAssertEqual(MaxPool2D(kernelSize: 2).forward(x).shape, [2, 3, 2, 3])
