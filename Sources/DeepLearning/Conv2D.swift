@@ -190,6 +190,13 @@ public final class Conv2D: Function {
         return ck_conv2d_winograd(&pieces) == 0
     }
 
+    /// The floats of the column (or row) gradient that dX of a batch of `inputShape` goes
+    /// through, its columns being `columnFloats`: as many, or none where dX is in the Winograd
+    /// form (`usesProducts`), which keeps its tiles in the kernels' scratch.
+    func columnGradientFloats(inputShape: [Int], columnFloats: Int) -> Int {
+        Conv2D.usesProducts(pieces(ofInputShape: inputShape)) ? columnFloats : 0
+    }
+
     /// The output height and width for an input of `height` x `width`.
     private func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
         let (k, s, p) = (Int64(kernelSize), Int64(stride), Int64(padding))
@@ -285,7 +292,9 @@ public final class Conv2D: Function {
         let outputGradient = outputGradient.separated(fromGradientsOf: weight, bias)
         let reluOutput = relu?.lastOutput(matching: outputGradient)
         let (input, columns, productGradient) = lastBuffers(checking: outputGradient)
-        let columnGradient = Tensor.reusing(self.columnGradient, shape: columns.shape)
+        let columnGradient = Tensor.reusing(
+            self.columnGradient,
+            shape: [columnGradientFloats(inputShape: input.shape, columnFloats: columns.count)])
         let inputGradient = Tensor.reusing(self.inputGradient, shape: input.shape)
         backpropagate(outputGradient, through: reluOutput,
                       input: isOnePiece(input.shape) ? nil : input.value,
@@ -413,7 +422,9 @@ final class Conv2DNode: GradientNode {
         guard let dx = gradientTarget(forInput: 0) else {
             return backpropagate(inputGradient: nil)
         }
-        let columnGradient = TensorStorage.make(count: columns.count, zeroed: false)
+        let columnGradient = TensorStorage.make(
+            count: layer.columnGradientFloats(inputShape: inputShape, columnFloats: columns.count),
+            zeroed: false)
         withExtendedLifetime(columnGradient) {
             if dx.accumulate && layer.addsInputGradient(inputShape) {
                 backpropagate(inputGradient: (columnGradient.base, dx.buffer, true))

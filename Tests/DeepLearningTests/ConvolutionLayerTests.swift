@@ -289,6 +289,28 @@ final class ConvolutionLayerTests: XCTestCase {
         XCTAssertEqual(BufferPool.allocations.load(ordering: .relaxed), before)
     }
 
+    /// A batch in the Winograd form on planes 2 pixels high, whose dX is in the Winograd form
+    /// and dW by rows: it keeps columns for dW but no column gradient (a batch of one piece
+    /// keeps both), and its gradients are the definition's.
+    func testNarrowWinogradBatchesKeepNoColumnGradient() {
+        var generator = SeededGenerator(seed: 18)
+        let layer = Conv2D(inputChannels: 32, outputChannels: 2, kernelSize: 3, padding: 1)
+        let x = randomTensor([40, 32, 2, 64], using: &generator)
+        let dy = randomTensor([40, 2, 2, 64], using: &generator)
+        XCTAssertFalse(layer.isOnePiece(x.shape))
+        for (shape, keepsGradient) in [(x.shape, false), ([2, 32, 2, 64], true)] {
+            let columns = layer.shapes(forInputShape: shape).columns.reduce(1, *)
+            XCTAssertGreaterThan(columns, 0, "\(shape)")
+            XCTAssertEqual(layer.columnGradientFloats(inputShape: shape, columnFloats: columns),
+                           keepsGradient ? columns : 0, "\(shape)")
+        }
+        _ = layer.forward(x)
+        let dx = layer.backward(dy).values
+        let expected = directGradients(layer, x, dy)
+        assertClose(dx, expected.dx, tolerance: 1e-4, "dx")
+        assertClose(layer.weight.gradients, expected.dW, tolerance: 1e-3, "dW")
+    }
+
     /// A batch in the Winograd form with an infinite pixel in X and in dY, inside the planes
     /// (no window from them reaches the zero padding): Y, dX and dW have the definition's
     /// infinities and NaNs, where the Winograd form's transforms would give NaN, through the
