@@ -220,37 +220,48 @@ CK_VECTORIZED static void put_slow(const unary_args *a, unsigned turns, slow_ele
     s->count = 0;
 }
 
-/* f forward, or dy f' with `backward`, over [begin, end) in blocks of FAST_BLOCK: the fast
+/* f forward, or dy f' with `backward`, over the n elements of the block at `block`: the fast
  * form in one vectorized loop over the block, straight into out, after the block's elements
  * beyond it (rare for sin and for GELU of normal inputs) are saved to the list; their slow
  * forms later overwrite what that loop wrote. An element's bits do not depend on its block. */
+static inline __attribute__((always_inline)) void fast_slow_block(const unary_args *a,
+                                                                  ck_unary_op op,
+                                                                  unsigned turns, int backward,
+                                                                  int accumulate, int64_t block,
+                                                                  int n, slow_elements *slow) {
+    const uint32_t limit = fast_limit(op);
+    const float *x = a->x + block, *dy = backward ? a->dy + block : NULL;
+    float *out = a->out + block;
+    uint32_t largest = 0; /* of the block's magnitude_bits */
+#pragma omp simd reduction(max : largest)
+    for (int j = 0; j < n; j++) {
+        const uint32_t m = magnitude_bits(x[j]);
+        largest = largest > m ? largest : m;
+    }
+    if (largest > limit) {
+        if (slow->count > SLOW_CAPACITY - n) put_slow(a, turns, slow);
+        save_slow(a, limit, block, n, slow);
+    }
+#pragma omp simd
+#pragma clang loop interleave_count(4)
+    for (int j = 0; j < n; j++)
+        put(&out[j], fast_form(op, turns, backward, x[j], backward ? dy[j] : 0.0f), accumulate);
+}
+
+/* The same over [begin, end) in blocks of FAST_BLOCK, each full block with the constant
+ * FAST_BLOCK as its size (so that its loops have no remainder to test for), the last one
+ * with what is left. */
 static inline __attribute__((always_inline)) void fast_slow_loop(const unary_args *a,
                                                                  ck_unary_op op, unsigned turns,
                                                                  int backward, int accumulate,
                                                                  int64_t begin, int64_t end) {
-    const uint32_t limit = fast_limit(op);
     slow_elements slow;
     slow.count = 0;
-    for (int64_t block = begin; block < end; block += FAST_BLOCK) {
-        const int n = end - block < FAST_BLOCK ? (int)(end - block) : FAST_BLOCK;
-        const float *x = a->x + block, *dy = backward ? a->dy + block : NULL;
-        float *out = a->out + block;
-        uint32_t largest = 0; /* of the block's magnitude_bits */
-#pragma omp simd reduction(max : largest)
-        for (int j = 0; j < n; j++) {
-            const uint32_t m = magnitude_bits(x[j]);
-            largest = largest > m ? largest : m;
-        }
-        if (largest > limit) {
-            if (slow.count > SLOW_CAPACITY - n) put_slow(a, turns, &slow);
-            save_slow(a, limit, block, n, &slow);
-        }
-#pragma omp simd
-#pragma clang loop interleave_count(4)
-        for (int j = 0; j < n; j++)
-            put(&out[j], fast_form(op, turns, backward, x[j], backward ? dy[j] : 0.0f),
-                accumulate);
-    }
+    int64_t block = begin;
+    for (; end - block >= FAST_BLOCK; block += FAST_BLOCK)
+        fast_slow_block(a, op, turns, backward, accumulate, block, FAST_BLOCK, &slow);
+    if (block < end)
+        fast_slow_block(a, op, turns, backward, accumulate, block, (int)(end - block), &slow);
     if (slow.count) put_slow(a, turns, &slow);
 }
 
