@@ -61,6 +61,43 @@ private struct WinogradCase: CustomStringConvertible {
         }
         return (sum, scale)
     }
+
+    /// z = W ⋆ x without a bias, NCHW (batch x outChannels planes), each element with Σ|terms|.
+    func definedOutput(_ x: [Float], _ w: [Float]) -> [(sum: Double, scale: Double)] {
+        var z = [(sum: Double, scale: Double)]()
+        for b in 0..<batch {
+            for o in 0..<outChannels {
+                for oy in 0..<height {
+                    for ox in 0..<width {
+                        z.append(windows(channels, oy, ox) { ch, ky, kx, iy, ix in
+                            Double(x[((b * channels + ch) * height + iy) * width + ix])
+                                * Double(w[((o * channels + ch) * 3 + ky) * 3 + kx])
+                        })
+                    }
+                }
+            }
+        }
+        return z
+    }
+
+    /// dX[b][ch][iy][ix] = Σ_o Σ dz[o][b][oy][ox] · w[o][ch][ky][kx], oy = iy + 1 - ky, from a
+    /// channel-major dz, NCHW, each element with Σ|terms|.
+    func definedInputGradient(_ dz: [Float], _ w: [Float]) -> [(sum: Double, scale: Double)] {
+        var dx = [(sum: Double, scale: Double)]()
+        for b in 0..<batch {
+            for ch in 0..<channels {
+                for iy in 0..<height {
+                    for ix in 0..<width {
+                        dx.append(windows(outChannels, iy, ix) { o, ky, kx, oy, ox in
+                            Double(dz[((o * batch + b) * height + oy) * width + ox])
+                                * Double(w[((o * channels + ch) * 3 + 2 - ky) * 3 + 2 - kx])
+                        })
+                    }
+                }
+            }
+        }
+        return dx
+    }
 }
 
 final class ConvolutionWinogradTests: XCTestCase {
@@ -125,36 +162,12 @@ final class ConvolutionWinogradTests: XCTestCase {
             XCTAssertEqual(ck_conv2d_winograd(&p), 1, "\(c) route")
             let (x, w, bias, dz) = c.randomOperands(using: &rng)
             // z = W ⋆ x, without the bias; y = relu(z + bias).
-            var (z, y, yTolerance) = ([Double](), [Double](), [Double]())
-            var (dx, dxTolerance) = ([Double](), [Double]())
-            for b in 0..<c.batch {
-                for o in 0..<c.outChannels {
-                    for oy in 0..<c.height {
-                        for ox in 0..<c.width {
-                            let (sum, scale) = c.windows(c.channels, oy, ox) { ch, ky, kx, iy, ix in
-                                Double(x[((b * c.channels + ch) * c.height + iy) * c.width + ix])
-                                    * Double(w[((o * c.channels + ch) * 3 + ky) * 3 + kx])
-                            }
-                            z.append(sum)
-                            y.append(max(0, sum + Double(bias[o])))
-                            yTolerance.append(1e-5 * (1 + scale + abs(Double(bias[o]))))
-                        }
-                    }
-                }
-                // dX[b][ch][iy][ix] = Σ_o Σ dz[o][b][oy][ox] · w[o][ch][ky][kx], oy = iy + 1 - ky.
-                for ch in 0..<c.channels {
-                    for iy in 0..<c.height {
-                        for ix in 0..<c.width {
-                            let (sum, scale) = c.windows(c.outChannels, iy, ix) { o, ky, kx, oy, ox in
-                                Double(dz[((o * c.batch + b) * c.height + oy) * c.width + ox])
-                                    * Double(w[((o * c.channels + ch) * 3 + 2 - ky) * 3 + 2 - kx])
-                            }
-                            dx.append(sum)
-                            dxTolerance.append(1e-5 * (1 + scale))
-                        }
-                    }
-                }
-            }
+            let definedZ = c.definedOutput(x, w), definedDx = c.definedInputGradient(dz, w)
+            let z = definedZ.map(\.sum), dx = definedDx.map(\.sum)
+            let outBias = z.indices.map { Double(bias[$0 / c.pixels % c.outChannels]) }
+            let y = zip(z, outBias).map { max(0, $0 + $1) }
+            let yTolerance = zip(definedZ, outBias).map { 1e-5 * (1 + $0.scale + abs($1)) }
+            let dxTolerance = definedDx.map { 1e-5 * (1 + $0.scale) }
             let gotY = assertSameResultForThreadCounts([1, 2], "\(c) y") { forward(c, x, w, bias) }
             assertClose(gotY, y, tolerance: yTolerance, "\(c) y")
             let gotZ = assertSameResultForThreadCounts([1, 2], "\(c) z") {
