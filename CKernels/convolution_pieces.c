@@ -8,13 +8,14 @@
  * weight_parts partial sums over consecutive pieces, added in order: the same bits whatever
  * the thread count. The backward pass of a batch of several pieces with enough channels goes
  * by rows (ck_im2row, ck_row2im): its products then read and write the unfolded pieces as
- * stored. A batch of several pieces with 3x3 windows at stride 1 and padding 1 takes the
- * forward pass and dX in the Winograd form instead (convolution_winograd.c), and on planes
- * of at least 3 x 3 pixels dW too, its weights transformed once a call on the calling thread,
- * each piece's tiles on the piece's thread, dW's partial sums kept transformed until they are
- * added. Such a batch has no columns buffers: a piece whose transformed products are not
- * finite takes the products, and dW whose transformed sums are not finite is taken again by
- * rows, both through per-thread scratch. */
+ * stored. A batch of several pieces with 3x3 windows at stride 1 and padding 1 on planes of
+ * at least 2 x 2 pixels takes the forward pass and dX in the Winograd form instead
+ * (convolution_winograd.c), and on planes of at least 3 x 3 pixels dW too, its weights
+ * transformed once a call on the calling thread, each piece's tiles on the piece's thread,
+ * dW's partial sums kept transformed until they are added. Such a batch has no columns
+ * buffers: a piece whose transformed products are not finite takes the products, and dW
+ * whose transformed sums are not finite is taken again by rows, both through per-thread
+ * scratch. */
 #include "ckernels.h"
 #include "convolution_winograd.h"
 #include "scratch.h"
