@@ -242,8 +242,11 @@ static _Thread_local ck_scratch piece_gradient_transposed;
 
 /* Piece q's dX = row2im(dz[:, piece]ᵀ · W) (W with its columns in the rows' order:
  * a->rows_weight, or in the Winograd form, reordered into the thread's fallback_weights),
- * through a row gradient. dz[:, piece] is transposed first: the product of A as stored takes
- * the GEMM's broadcast form, which is faster than its packed one here. */
+ * through a row gradient. dz[:, piece] is transposed first, so that the product reads both
+ * operands as stored: the GEMM then takes it in the broadcast form where its table allows a
+ * product of this size (broadcast_max_work), W read in place and nothing packed, where with A
+ * transposed it would take a packed route, which copies A into panels all the same, and W
+ * too. */
 static void rows_input_gradient(const backward_args *a, int64_t first, int64_t count,
                                 float *row_gradient) {
     const ck_conv2d_pieces *p = a->s.p;
