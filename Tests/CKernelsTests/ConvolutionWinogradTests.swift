@@ -62,41 +62,39 @@ private struct WinogradCase: CustomStringConvertible {
         return (sum, scale)
     }
 
-    /// z = W ⋆ x without a bias, NCHW (batch x outChannels planes), each element with Σ|terms|.
-    func definedOutput(_ x: [Float], _ w: [Float]) -> [(sum: Double, scale: Double)] {
-        var z = [(sum: Double, scale: Double)]()
+    /// `windows` of each pixel of `planes` planes an image, NCHW: over index 0..<`summed` of
+    /// `term(b, plane, index, ky, kx, y, x)` for image b, each with Σ|terms|.
+    func windowSums(planes: Int, summed: Int,
+                    _ term: (Int, Int, Int, Int, Int, Int, Int) -> Double)
+        -> [(sum: Double, scale: Double)] {
+        var sums = [(sum: Double, scale: Double)]()
         for b in 0..<batch {
-            for o in 0..<outChannels {
-                for oy in 0..<height {
-                    for ox in 0..<width {
-                        z.append(windows(channels, oy, ox) { ch, ky, kx, iy, ix in
-                            Double(x[((b * channels + ch) * height + iy) * width + ix])
-                                * Double(w[((o * channels + ch) * 3 + ky) * 3 + kx])
-                        })
+            for plane in 0..<planes {
+                for py in 0..<height {
+                    for px in 0..<width {
+                        sums.append(windows(summed, py, px) { term(b, plane, $0, $1, $2, $3, $4) })
                     }
                 }
             }
         }
-        return z
+        return sums
+    }
+
+    /// z = W ⋆ x without a bias, NCHW (batch x outChannels planes), each element with Σ|terms|.
+    func definedOutput(_ x: [Float], _ w: [Float]) -> [(sum: Double, scale: Double)] {
+        windowSums(planes: outChannels, summed: channels) { b, o, ch, ky, kx, iy, ix in
+            Double(x[((b * channels + ch) * height + iy) * width + ix])
+                * Double(w[((o * channels + ch) * 3 + ky) * 3 + kx])
+        }
     }
 
     /// dX[b][ch][iy][ix] = Σ_o Σ dz[o][b][oy][ox] · w[o][ch][ky][kx], oy = iy + 1 - ky, from a
     /// channel-major dz, NCHW, each element with Σ|terms|.
     func definedInputGradient(_ dz: [Float], _ w: [Float]) -> [(sum: Double, scale: Double)] {
-        var dx = [(sum: Double, scale: Double)]()
-        for b in 0..<batch {
-            for ch in 0..<channels {
-                for iy in 0..<height {
-                    for ix in 0..<width {
-                        dx.append(windows(outChannels, iy, ix) { o, ky, kx, oy, ox in
-                            Double(dz[((o * batch + b) * height + oy) * width + ox])
-                                * Double(w[((o * channels + ch) * 3 + 2 - ky) * 3 + 2 - kx])
-                        })
-                    }
-                }
-            }
+        windowSums(planes: channels, summed: outChannels) { b, ch, o, ky, kx, oy, ox in
+            Double(dz[((o * batch + b) * height + oy) * width + ox])
+                * Double(w[((o * channels + ch) * 3 + 2 - ky) * 3 + 2 - kx])
         }
-        return dx
     }
 }
 
