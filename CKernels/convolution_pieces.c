@@ -8,13 +8,14 @@
  * weight_parts partial sums over consecutive pieces, added in order: the same bits whatever
  * the thread count. The backward pass of a batch of several pieces with enough channels goes
  * by rows (ck_im2row, ck_row2im): its products then read and write the unfolded pieces as
- * stored. A batch of several pieces with 3x3 windows at stride 1 and padding 1 takes the
- * forward pass and dX in the Winograd form instead (convolution_winograd.c), and on planes
- * of at least 3 x 3 pixels dW too, its weights transformed once a call on the calling thread,
- * each piece's tiles on the piece's thread, dW's partial sums kept transformed until they are
- * added. Such a batch has no columns buffers: a piece whose transformed products are not
- * finite takes the products, and dW whose transformed sums are not finite is taken again by
- * rows, both through per-thread scratch. */
+ * stored. A batch of several pieces with 3x3 windows at stride 1 and padding 1 on planes of
+ * at least 2 x 2 pixels takes the forward pass and dX in the Winograd form instead
+ * (convolution_winograd.c), and on planes of at least 3 x 3 pixels dW too, its weights
+ * transformed once a call on the calling thread, each piece's tiles on the piece's thread,
+ * dW's partial sums kept transformed until they are added. Such a batch has no columns
+ * buffers: a piece whose transformed products are not finite takes the products, and dW
+ * whose transformed sums are not finite is taken again by rows, both through per-thread
+ * scratch. */
 #include "ckernels.h"
 #include "convolution_winograd.h"
 #include "scratch.h"
@@ -241,8 +242,11 @@ static _Thread_local ck_scratch piece_gradient_transposed;
 
 /* Piece q's dX = row2im(dz[:, piece]ᵀ · W) (W with its columns in the rows' order:
  * a->rows_weight, or in the Winograd form, reordered into the thread's fallback_weights),
- * through a row gradient. dz[:, piece] is transposed first: the product of A as stored takes
- * the GEMM's broadcast form, which is faster than its packed one here. */
+ * through a row gradient. dz[:, piece] is transposed first, so that the product reads both
+ * operands as stored: the GEMM then takes it in the broadcast form where its table allows a
+ * product of this size (broadcast_max_work), W read in place and nothing packed, where with A
+ * transposed it would take a packed route, which copies A into panels all the same, and W
+ * too. */
 static void rows_input_gradient(const backward_args *a, int64_t first, int64_t count,
                                 float *row_gradient) {
     const ck_conv2d_pieces *p = a->s.p;

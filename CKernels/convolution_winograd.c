@@ -51,8 +51,8 @@ static tile_grid grid_of(const ck_winograd_shape *p) {
 
 int ck_conv2d_winograd(const ck_conv2d_pieces *p) {
     const int64_t pieces = (p->batch + p->images_per_piece - 1) / p->images_per_piece;
-    return p->kernel == 3 && p->stride == 1 && p->pad == 1 && pieces > 1 && p->height > 0
-           && p->width > 0 && p->channels > 0 && p->out_channels > 0;
+    return p->kernel == 3 && p->stride == 1 && p->pad == 1 && pieces > 1 && p->height >= 2
+           && p->width >= 2 && p->channels > 0 && p->out_channels > 0;
 }
 
 int ck_conv2d_winograd_weight_gradient(const ck_conv2d_pieces *p) {

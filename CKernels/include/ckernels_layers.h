@@ -183,13 +183,18 @@ void ck_conv2d_forward(const ck_conv2d_pieces *p, const float *images, const flo
 /* Whether ck_conv2d_forward, and ck_conv2d_backward for dX, take a batch in the Winograd form
  * F(2x2, 3x3) (1) rather than by im2col or im2row (0): 3x3 windows at stride 1 with padding 1
  * in several pieces (a batch of one piece leaves its columns for the backward pass), with
- * pixels and channels in and out. */
+ * channels in and out, on planes of at least 2 x 2 pixels. On a plane one pixel high or wide,
+ * an output pixel's window holds at most 3 of a kernel's 9 weights (on a 1 x 1 plane, 1),
+ * while each transformed element carries terms of all 9: those of the weights outside the
+ * plane cancel in the exact sum, but their rounding does not, an error large against the few
+ * terms that im2col sums (and a 1 x 1 plane takes a whole 2 x 2 tile, 16 products a channel
+ * pair where im2col takes 9). */
 int ck_conv2d_winograd(const ck_conv2d_pieces *p);
 
 /* Whether ck_conv2d_backward takes dW of a batch in the Winograd form F(3x3, 2x2) (1) rather
  * than by im2col or im2row (0): a batch that ck_conv2d_winograd names, of planes at least
  * 3 x 3 pixels (on narrower ones the transformed tiles carry the rounding of pixels outside a
- * weight's few terms into its sum, and a 1 x 1 plane takes more products than im2row's). */
+ * weight's few terms into its sum). */
 int ck_conv2d_winograd_weight_gradient(const ck_conv2d_pieces *p);
 
 /* The backward pass of ck_conv2d_forward from dz (out_channels x batch x out_h * out_w,

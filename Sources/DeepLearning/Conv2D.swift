@@ -32,13 +32,13 @@ import CKernels
 /// input channels or more channels last instead (`ck_im2row`, a row per output pixel): then
 /// `dW (+)= dZ · rows` and `dX = row2im(dZᵀ · W)` read and write the rows as stored, and dX is
 /// added in place to a gradient that accumulates. A batch of several pieces with 3×3 kernels
-/// at stride 1 and padding 1 takes Y and dX in the Winograd form F(2×2, 3×3) instead
-/// (`ck_conv2d_winograd`), and on planes of at least 3×3 pixels dW in F(3×3, 2×2)
-/// (`ck_conv2d_winograd_weight_gradient`): 16 products of 16 multiply-adds per 2×2 output
-/// tile where im2col's take 36, through the kernels' own scratch, without columns. A piece
-/// whose transformed products are not finite (an infinity or NaN in X, W or dY) takes the
-/// products still, through the kernels' scratch, whose infinities are the definition's where
-/// the Winograd form's sums would give NaN.
+/// at stride 1 and padding 1 on planes of at least 2×2 pixels takes Y and dX in the Winograd
+/// form F(2×2, 3×3) instead (`ck_conv2d_winograd`), and on planes of at least 3×3 pixels dW
+/// in F(3×3, 2×2) (`ck_conv2d_winograd_weight_gradient`): 16 products of 16 multiply-adds
+/// per 2×2 output tile where im2col's take 36, through the kernels' own scratch, without
+/// columns. A piece whose transformed products are not finite (an infinity or NaN in X, W or
+/// dY) takes the products still, through the kernels' scratch, whose infinities are the
+/// definition's where the Winograd form's sums would give NaN.
 public final class Conv2D: Function {
     /// The channels of the input, `C` of `[batch, C, height, width]`.
     public let inputChannels: Int

@@ -1,8 +1,8 @@
 // ck_conv2d_forward and ck_conv2d_backward's dX and dW in the Winograd form (3x3 windows,
 // stride 1, padding 1, several pieces): against the convolution's definition in Double on odd
-// and tiny planes and channel counts, dW no less accurate than im2row's product, bitwise the
-// same on 1 and 2 threads, infinities where the definition has them, and the route each batch
-// takes.
+// and tiny planes and channel counts, dW no less accurate than im2row's product, y and dX on
+// planes one pixel high or wide by the products within their rounding, bitwise the same on 1
+// and 2 threads, infinities where the definition has them, and the route each batch takes.
 import CKernels
 import DeepLearning
 import XCTest
@@ -61,12 +61,47 @@ private struct WinogradCase: CustomStringConvertible {
         }
         return (sum, scale)
     }
+
+    /// `windows` of each pixel of `planes` planes an image, NCHW: over index 0..<`summed` of
+    /// `term(b, plane, index, ky, kx, y, x)` for image b, each with Σ|terms|.
+    func windowSums(planes: Int, summed: Int,
+                    _ term: (Int, Int, Int, Int, Int, Int, Int) -> Double)
+        -> [(sum: Double, scale: Double)] {
+        var sums = [(sum: Double, scale: Double)]()
+        for b in 0..<batch {
+            for plane in 0..<planes {
+                for py in 0..<height {
+                    for px in 0..<width {
+                        sums.append(windows(summed, py, px) { term(b, plane, $0, $1, $2, $3, $4) })
+                    }
+                }
+            }
+        }
+        return sums
+    }
+
+    /// z = W ⋆ x without a bias, NCHW (batch x outChannels planes), each element with Σ|terms|.
+    func definedOutput(_ x: [Float], _ w: [Float]) -> [(sum: Double, scale: Double)] {
+        windowSums(planes: outChannels, summed: channels) { b, o, ch, ky, kx, iy, ix in
+            Double(x[((b * channels + ch) * height + iy) * width + ix])
+                * Double(w[((o * channels + ch) * 3 + ky) * 3 + kx])
+        }
+    }
+
+    /// dX[b][ch][iy][ix] = Σ_o Σ dz[o][b][oy][ox] · w[o][ch][ky][kx], oy = iy + 1 - ky, from a
+    /// channel-major dz, NCHW, each element with Σ|terms|.
+    func definedInputGradient(_ dz: [Float], _ w: [Float]) -> [(sum: Double, scale: Double)] {
+        windowSums(planes: channels, summed: outChannels) { b, ch, o, ky, kx, oy, ox in
+            Double(dz[((o * batch + b) * height + oy) * width + ox])
+                * Double(w[((o * channels + ch) * 3 + 2 - ky) * 3 + 2 - kx])
+        }
+    }
 }
 
 final class ConvolutionWinogradTests: XCTestCase {
     /// Planes of 1, 2 and odd sizes (3, 5, 7, 15), one row or column, one and prime channel
     /// counts in and out, batches of 2 in pieces of 1, a last piece shorter, and batches of 16
-    /// channels (backward by rows, dW too on a plane 2 pixels high).
+    /// channels (backward by rows, dW too on planes 2 pixels high and 1 pixel high).
     private let cases = [
         WinogradCase(batch: 5, channels: 3, outChannels: 2, height: 1, width: 1, imagesPerPiece: 2),
         WinogradCase(batch: 4, channels: 1, outChannels: 3, height: 2, width: 2, imagesPerPiece: 1),
@@ -78,6 +113,7 @@ final class ConvolutionWinogradTests: XCTestCase {
         WinogradCase(batch: 7, channels: 16, outChannels: 19, height: 5, width: 3, imagesPerPiece: 2),
         WinogradCase(batch: 9, channels: 7, outChannels: 11, height: 15, width: 7, imagesPerPiece: 4),
         WinogradCase(batch: 5, channels: 16, outChannels: 3, height: 2, width: 9, imagesPerPiece: 2),
+        WinogradCase(batch: 5, channels: 16, outChannels: 3, height: 1, width: 9, imagesPerPiece: 2),
     ] + [(1, 1, 1, 1), (1, 3, 3, 5), (5, 1, 7, 7), (3, 2, 15, 15)].map { channels, outs, height, width in
         WinogradCase(batch: 2, channels: channels, outChannels: outs, height: height, width: width,
                      imagesPerPiece: 1)
@@ -122,39 +158,16 @@ final class ConvolutionWinogradTests: XCTestCase {
         var rng = SeededGenerator(seed: 41)
         for c in cases {
             var p = c.pieces()
-            XCTAssertEqual(ck_conv2d_winograd(&p), 1, "\(c) route")
+            XCTAssertEqual(ck_conv2d_winograd(&p), c.height >= 2 && c.width >= 2 ? 1 : 0,
+                           "\(c) route")
             let (x, w, bias, dz) = c.randomOperands(using: &rng)
             // z = W ⋆ x, without the bias; y = relu(z + bias).
-            var (z, y, yTolerance) = ([Double](), [Double](), [Double]())
-            var (dx, dxTolerance) = ([Double](), [Double]())
-            for b in 0..<c.batch {
-                for o in 0..<c.outChannels {
-                    for oy in 0..<c.height {
-                        for ox in 0..<c.width {
-                            let (sum, scale) = c.windows(c.channels, oy, ox) { ch, ky, kx, iy, ix in
-                                Double(x[((b * c.channels + ch) * c.height + iy) * c.width + ix])
-                                    * Double(w[((o * c.channels + ch) * 3 + ky) * 3 + kx])
-                            }
-                            z.append(sum)
-                            y.append(max(0, sum + Double(bias[o])))
-                            yTolerance.append(1e-5 * (1 + scale + abs(Double(bias[o]))))
-                        }
-                    }
-                }
-                // dX[b][ch][iy][ix] = Σ_o Σ dz[o][b][oy][ox] · w[o][ch][ky][kx], oy = iy + 1 - ky.
-                for ch in 0..<c.channels {
-                    for iy in 0..<c.height {
-                        for ix in 0..<c.width {
-                            let (sum, scale) = c.windows(c.outChannels, iy, ix) { o, ky, kx, oy, ox in
-                                Double(dz[((o * c.batch + b) * c.height + oy) * c.width + ox])
-                                    * Double(w[((o * c.channels + ch) * 3 + 2 - ky) * 3 + 2 - kx])
-                            }
-                            dx.append(sum)
-                            dxTolerance.append(1e-5 * (1 + scale))
-                        }
-                    }
-                }
-            }
+            let definedZ = c.definedOutput(x, w), definedDx = c.definedInputGradient(dz, w)
+            let z = definedZ.map(\.sum), dx = definedDx.map(\.sum)
+            let outBias = z.indices.map { Double(bias[$0 / c.pixels % c.outChannels]) }
+            let y = zip(z, outBias).map { max(0, $0 + $1) }
+            let yTolerance = zip(definedZ, outBias).map { 1e-5 * (1 + $0.scale + abs($1)) }
+            let dxTolerance = definedDx.map { 1e-5 * (1 + $0.scale) }
             let gotY = assertSameResultForThreadCounts([1, 2], "\(c) y") { forward(c, x, w, bias) }
             assertClose(gotY, y, tolerance: yTolerance, "\(c) y")
             let gotZ = assertSameResultForThreadCounts([1, 2], "\(c) z") {
@@ -174,6 +187,37 @@ final class ConvolutionWinogradTests: XCTestCase {
             }
             assertClose(added, zip(dx, earlier).map { $0 + Double($1) },
                         tolerance: dxTolerance.map { $0 + 1e-6 }, "\(c) dx added")
+        }
+    }
+
+    /// On planes one pixel high or wide, y and dX by the products, not the Winograd form: an
+    /// output pixel's window holds at most 3 of a kernel's 9 weights a channel, a sum that the
+    /// products round within as many units of rounding of Σ|terms| as it has terms, also with
+    /// the weights outside the plane, which meet no pixel, 1024 times larger. The Winograd
+    /// form's transforms carry those weights into every transformed element: their rounding
+    /// stays in its sums.
+    func testPlanesOnePixelHighOrWideTakeTheProducts() {
+        var rng = SeededGenerator(seed: 47)
+        for c in cases where c.height < 2 || c.width < 2 {
+            var p = c.pieces()
+            XCTAssertEqual(ck_conv2d_winograd(&p), 0, "\(c) route")
+            let (x, random, _, dz) = c.randomOperands(using: &rng)
+            // Window offsets (ky, kx) outside the plane's one row (ky != 1) or column (kx != 1).
+            let large = random.indices.map { i in
+                let (ky, kx) = (i % 9 / 3, i % 3)
+                let outside = (c.height < 2 && ky != 1) || (c.width < 2 && kx != 1)
+                return outside ? 1024 * random[i] : random[i]
+            }
+            for (what, w) in [("", random), (", weights outside the plane x 1024", large)] {
+                let z = c.definedOutput(x, w), dx = c.definedInputGradient(dz, w)
+                let gotZ = forward(c, x, w, nil, relu: false)
+                let written = [Float](repeating: sentinel, count: dx.count)
+                let gotDx = inputGradient(c, dz, w, accumulate: false, into: written)
+                XCTAssertLessThanOrEqual(relativeError(gotZ, z.map(\.sum), z.map(\.scale)),
+                                         Double(3 * c.channels) * 0x1p-24, "\(c) z\(what)")
+                XCTAssertLessThanOrEqual(relativeError(gotDx, dx.map(\.sum), dx.map(\.scale)),
+                                         Double(3 * c.outChannels) * 0x1p-24, "\(c) dx\(what)")
+            }
         }
     }
 
@@ -382,8 +426,9 @@ final class ConvolutionWinogradTests: XCTestCase {
         }
     }
 
-    /// Only 3x3 windows at stride 1 with padding 1, in several pieces with channels, take the
-    /// Winograd form, and its dW only on planes of at least 3 x 3 pixels.
+    /// Only 3x3 windows at stride 1 with padding 1, in several pieces with channels, on planes
+    /// of at least 2 x 2 pixels, take the Winograd form, and its dW only on planes of at least
+    /// 3 x 3 pixels.
     func testOtherConvolutionsTakeTheProducts() {
         let c = WinogradCase(batch: 4, channels: 3, outChannels: 2, height: 6, width: 6,
                              imagesPerPiece: 2)
@@ -399,6 +444,11 @@ final class ConvolutionWinogradTests: XCTestCase {
         XCTAssertEqual(ck_conv2d_winograd(&unpadded), 0)
         XCTAssertEqual(ck_conv2d_winograd(&wide), 0)
         XCTAssertEqual(ck_conv2d_winograd(&noChannels), 0)
+        for (height, width, route) in [(1, 1, 0), (1, 6, 0), (6, 1, 0), (2, 2, 1), (2, 6, 1)] {
+            var plane = WinogradCase(batch: 4, channels: 3, outChannels: 2, height: height,
+                                     width: width, imagesPerPiece: 2).pieces()
+            XCTAssertEqual(ck_conv2d_winograd(&plane), Int32(route), "\(height) x \(width)")
+        }
         // dW only on planes of at least 3 x 3 pixels.
         var narrow = WinogradCase(batch: 4, channels: 3, outChannels: 2, height: 6, width: 2,
                                   imagesPerPiece: 2).pieces()

@@ -311,6 +311,29 @@ final class ConvolutionLayerTests: XCTestCase {
         assertClose(layer.weight.gradients, expected.dW, tolerance: 1e-3, "dW")
     }
 
+    /// A batch of several pieces on planes one pixel high or wide, or 1 x 1 (3 x 3, stride 1,
+    /// padding 1), takes Y and dX by the products, not the Winograd form: it keeps columns,
+    /// products and a column gradient, and its output and gradients are the definition's.
+    func testPlanesOnePixelHighOrWideKeepColumns() {
+        var generator = SeededGenerator(seed: 19)
+        for shape in [[64, 32, 1, 64], [64, 32, 64, 1], [4096, 32, 1, 1]] {
+            let layer = Conv2D(inputChannels: 32, outputChannels: 2, kernelSize: 3, padding: 1)
+            XCTAssertFalse(layer.isOnePiece(shape), "\(shape)")
+            let kept = layer.shapes(forInputShape: shape), columns = kept.columns.reduce(1, *)
+            XCTAssertGreaterThan(columns, 0, "\(shape)")
+            XCTAssertGreaterThan(kept.product.reduce(1, *), 0, "\(shape)")
+            XCTAssertEqual(layer.columnGradientFloats(inputShape: shape, columnFloats: columns),
+                           columns, "\(shape)")
+            let x = randomTensor(shape, using: &generator)
+            let dy = randomTensor([shape[0], 2, shape[2], shape[3]], using: &generator)
+            let y = layer.forward(x).values, dx = layer.backward(dy).values
+            let expected = directGradients(layer, x, dy)
+            assertClose(y, directConvolution(layer, x).values, tolerance: 1e-4, "\(shape) y")
+            assertClose(dx, expected.dx, tolerance: 1e-4, "\(shape) dx")
+            assertClose(layer.weight.gradients, expected.dW, tolerance: 1e-3, "\(shape) dW")
+        }
+    }
+
     /// A batch in the Winograd form with an infinite pixel in X and in dY, inside the planes
     /// (no window from them reaches the zero padding): Y, dX and dW have the definition's
     /// infinities and NaNs, where the Winograd form's transforms would give NaN, through the
