@@ -12,9 +12,10 @@
  * at least 2 x 2 pixels takes the forward pass and dX in the Winograd form instead
  * (convolution_winograd.c), and on planes of at least 3 x 3 pixels dW too, its weights
  * transformed once a call on the calling thread, each piece's tiles on the piece's thread,
- * dW's partial sums kept transformed until they are added. Such a batch has no columns
- * buffers: a piece whose transformed products are not finite takes the products, and dW
- * whose transformed sums are not finite is taken again by rows, both through per-thread
+ * dW's partial sums kept transformed until they are added. A batch with all three in the
+ * Winograd form has no columns buffers (on planes 2 pixels high or wide, dW by rows keeps
+ * its columns): a piece whose transformed products are not finite takes the products, and
+ * dW whose transformed sums are not finite is taken again by rows, both through per-thread
  * scratch. */
 #include "ckernels.h"
 #include "convolution_winograd.h"
