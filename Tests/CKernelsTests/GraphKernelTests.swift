@@ -316,6 +316,25 @@ final class GraphKernelTests: XCTestCase {
             assertClose(Array(result[(n + 1)...]), dt, tolerance: 30 * eps / Double(n), "dt n \(n)")
         }
     }
+
+    /// Binary cross-entropy of logits far on the side of their targets (|z| in [17, 80], where
+    /// 1 + e^−|z| rounds to 1): each element's loss log(1 + e^−|z|) is about e^−|z|, kept to a
+    /// float's relative accuracy instead of lost to 0; sizes around a block of 16 and parallel.
+    func testBinaryCrossEntropyKeepsTheLossesOfConfidentLogits() {
+        var rng = SeededGenerator(seed: 48)
+        for n in [1, 15, 16, 17, 70_001] {
+            let z = randomFloats(n, in: 17...80, using: &rng).enumerated().map {
+                $0.offset % 3 == 0 ? -$0.element : $0.element
+            }
+            let t = z.map { $0 > 0 ? Float(1) : 0 }
+            let expected = z.map { Foundation.log1p(Foundation.exp(-Swift.abs(Double($0)))) }
+                .reduce(0, +) / Double(n)
+            let loss = assertSameResultForThreadCounts { () -> [Float] in
+                [ck_binary_cross_entropy_logits(Int64(n), z, t, nil, nil)]
+            }[0]
+            XCTAssertEqual(Double(loss), expected, accuracy: 4 * eps * expected, "n \(n)")
+        }
+    }
 }
 
 private extension Array {
