@@ -196,7 +196,8 @@ final class GraphKernelTests: XCTestCase {
 
     func testTransposeCopyBlockAndScatterAdd() {
         var rng = SeededGenerator(seed: 45)
-        for (batch, rows, cols) in [(1, 1, 1), (1, 3, 17), (2, 17, 3), (3, 40, 33), (2, 300, 200)] {
+        for (batch, rows, cols) in [(1, 1, 1), (1, 3, 17), (2, 17, 3), (1, 16, 16), (3, 40, 33),
+                                    (2, 300, 200), (1, 257, 211)] {
             let x = randomFloats(batch * rows * cols, using: &rng)
             var expected = [Float](repeating: 0, count: x.count)
             for m in 0..<batch {
@@ -210,8 +211,11 @@ final class GraphKernelTests: XCTestCase {
                 return y
             }
             assertBitwiseEqual(y, expected, "transpose \(batch) × \(rows) × \(cols)")
-            var twice = y
-            ck_transpose(Int64(batch), Int64(rows), Int64(cols), x, 1, &twice)
+            let twice = assertSameResultForThreadCounts { () -> [Float] in
+                var twice = y
+                ck_transpose(Int64(batch), Int64(rows), Int64(cols), x, 1, &twice)
+                return twice
+            }
             assertBitwiseEqual(twice, expected.map { $0 + $0 }, "accumulated transpose")
         }
         // A 2 × 3 block of a 2 × 5 source into columns 1..<4 of a 2 × 6 destination.
