@@ -150,7 +150,7 @@ typedef struct {
 /* out[i] = in[i] * scale where element i is kept, else in[i] * 0: forward and backward alike.
  * A dropped element is multiplied by 0, as PyTorch's mask multiplies it, so that NaN and
  * infinities come out as NaN instead of being hidden. */
-CK_VECTORIZED static void dropout_range(const void *args, int64_t begin, int64_t end) {
+CK_VECTORIZED_INT64 static void dropout_range(const void *args, int64_t begin, int64_t end) {
     const dropout_args *a = args;
 #pragma omp simd
     for (int64_t i = begin; i < end; i++)

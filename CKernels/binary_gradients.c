@@ -3,7 +3,8 @@
  * binary_terms.h), added per element in the order of its two calls, b's gradient then a's,
  * so the bits are the same; each array is read once instead of once per gradient. For /, the
  * quotient a / b, when given, is read instead of a (b's term then divides once: dy / b,
- * which a's term shares). */
+ * which a's term shares). Without a's gradient, b's alone: for / from the quotient, one
+ * division fewer than ck_binary_gradient's term. */
 #include "binary_terms.h"
 #include "ckernels.h"
 #include "threading.h"
@@ -22,17 +23,26 @@ static inline __attribute__((always_inline)) float added(int accumulate, float t
     return accumulate ? target + term : term;
 }
 
-/* Elements [begin, end) with the terms of a (kind_a) and b (kind_b), and whether da and db
- * are one array (an operand used twice, x * x: db's term is added first, then da's), as
+/* Which gradients a pass writes: da and db, two arrays or one (an operand used twice,
+ * x * x: db's term is added first, then da's), or db alone (da NULL). */
+typedef enum { TWO_TARGETS, SAME_TARGET, B_TARGET_ONLY } gradient_targets;
+
+/* Elements [begin, end) with the terms of a (kind_a) and b (kind_b) into `targets`, all
  * constants. */
 static inline __attribute__((always_inline)) void gradients_kind(
-    int kind_a, int kind_b, int same_target, const gradients_args *g, int64_t begin,
+    int kind_a, int kind_b, gradient_targets targets, const gradients_args *g, int64_t begin,
     int64_t end) {
     const float *restrict dy = g->dy, *restrict a = g->a, *restrict b = g->b;
     const int accumulate_a = g->accumulate_a, accumulate_b = g->accumulate_b;
+    if (targets == B_TARGET_ONLY) {
+        float *restrict db = g->db;
+        for (int64_t i = begin; i < end; i++)
+            db[i] = added(accumulate_b, db[i], term(kind_b, dy[i], a[i], b[i]));
+        return;
+    }
     /* Both terms before either store, so that what they share (dy / b for /) is computed
      * once. */
-    if (same_target) {
+    if (targets == SAME_TARGET) {
         float *restrict d = g->da;
         for (int64_t i = begin; i < end; i++) {
             const float term_b = term(kind_b, dy[i], a[i], b[i]);
@@ -51,27 +61,31 @@ static inline __attribute__((always_inline)) void gradients_kind(
 }
 
 /* gradients_kind with the terms of op's operands (broadcast.c's ck_binary_gradient). */
-#define WITH_TERMS(same)                                                                           \
+#define WITH_TERMS(targets)                                                                        \
     switch (g->op) {                                                                               \
-    case CK_BINARY_ADD: gradients_kind(TERM_DY, TERM_DY, same, g, begin, end); break;              \
-    case CK_BINARY_SUBTRACT: gradients_kind(TERM_DY, TERM_NEGATED_DY, same, g, begin, end); break; \
+    case CK_BINARY_ADD: gradients_kind(TERM_DY, TERM_DY, targets, g, begin, end); break;           \
+    case CK_BINARY_SUBTRACT:                                                                       \
+        gradients_kind(TERM_DY, TERM_NEGATED_DY, targets, g, begin, end);                          \
+        break;                                                                                     \
     case CK_BINARY_MULTIPLY:                                                                       \
-        gradients_kind(TERM_DY_TIMES_B, TERM_DY_TIMES_A, same, g, begin, end);                     \
+        gradients_kind(TERM_DY_TIMES_B, TERM_DY_TIMES_A, targets, g, begin, end);                  \
         break;                                                                                     \
     default:                                                                                       \
         if (g->quotient_given)                                                                     \
-            gradients_kind(TERM_DY_OVER_B, TERM_QUOTIENT_B_GIVEN, same, g, begin, end);            \
+            gradients_kind(TERM_DY_OVER_B, TERM_QUOTIENT_B_GIVEN, targets, g, begin, end);         \
         else                                                                                       \
-            gradients_kind(TERM_DY_OVER_B, TERM_QUOTIENT_B, same, g, begin, end);                  \
+            gradients_kind(TERM_DY_OVER_B, TERM_QUOTIENT_B, targets, g, begin, end);               \
         break;                                                                                     \
     }
 
 CK_VECTORIZED static void gradients_range(const void *args, int64_t begin, int64_t end) {
     const gradients_args *g = args;
-    if (g->da == g->db) {
-        WITH_TERMS(1)
+    if (!g->da) {
+        WITH_TERMS(B_TARGET_ONLY)
+    } else if (g->da == g->db) {
+        WITH_TERMS(SAME_TARGET)
     } else {
-        WITH_TERMS(0)
+        WITH_TERMS(TWO_TARGETS)
     }
 }
 

@@ -1,7 +1,13 @@
 /* Binary cross-entropy on logits for the graph (softmax and log-softmax are softmax.c's,
- * softmax cross-entropy and squared error losses.c's). */
+ * softmax cross-entropy and squared error losses.c's). Compiled without contracting a * b + c
+ * into a fused multiply-add (FP_CONTRACT OFF, which also holds in the inlined exp_full_range
+ * and log_positive), so that every instruction-set clone computes the same bits. */
+#pragma STDC FP_CONTRACT OFF
+
 #include "ckernels.h"
+#include "sum_lanes.h"
 #include "threading.h"
+#include "vector_math.h"
 
 #include <math.h>
 
@@ -13,34 +19,61 @@ typedef struct {
     float *dz, *dt;
 } bce_args;
 
-/* The loss max(z, 0) - z t + log(1 + exp(-|z|)) of a logit z and target t. For an infinite
- * z that formula is inf - inf or inf * 0 where its limit is not: the limit is |z| times the
- * weight of the other class, (1 - t) for z = +inf and t for z = -inf, and 0 where that
- * weight is 0. */
-static inline float bce_loss(float z, float t, float e) {
-    if (isinf(z)) {
-        const float weight = z > 0.0f ? 1.0f - t : t;
-        return weight == 0.0f ? 0.0f : INFINITY * weight;
-    }
-    return (z > 0.0f ? z : 0.0f) - z * t + log1pf(e);
+/* log(1 + e) for e in [0, 1], in plain arithmetic so that loops over it vectorize: u = 1 + e
+ * rounded, whose rounding error e - (u - 1) is exact (e <= 1), then log(u) plus that error
+ * over u (the next term of log(1 + error / u) is below 2^-49). Where 1 + e rounds to 1 the
+ * result is e itself, not 0: the loss of a confidently right logit keeps its size. */
+static inline float log1p_unit(float e) {
+    const float u = 1.0f + e;
+    const float error = e - (u - 1.0f);
+    return log_positive(u) + error / u;
 }
 
-/* Elements [begin, end): their gradients, and the sum of their losses (bce_loss) in order. */
-static double bce_range(const void *args, int64_t begin, int64_t end) {
-    const bce_args *a = args;
+/* The loss max(z, 0) - z t + log(1 + e) of a logit z and target t, e = exp(-|z|). For an
+ * infinite z that formula is inf - inf or inf * 0 where its limit is not: the limit is |z|
+ * times the weight of the other class, (1 - t) for z = +inf and t for z = -inf, and 0 where
+ * that weight is 0. Both computed and one selected, so that a loop over it vectorizes. */
+static inline float bce_loss(float z, float t, float e) {
+    const float weight = z > 0.0f ? 1.0f - t : t;
+    const float limit = weight == 0.0f ? 0.0f : INFINITY * weight;
+    const float finite = (z > 0.0f ? z : 0.0f) - z * t + log1p_unit(e);
+    return fabsf(z) == INFINITY ? limit : finite;
+}
+
+/* Elements i ..< i + count, count <= SUM_LANES: their gradients dz = (sigmoid(z) - t) / n
+ * (sigmoid from e: 1 / (1 + e) for z >= 0, e / (1 + e) below) and dt = -z / n, and their
+ * losses in double added to lane k (a full block) or to the rest in order (the last). Always
+ * inlined, so that the full blocks' loop has count constant and runs as vectors. */
+static inline __attribute__((always_inline)) void bce_block(const bce_args *a, int64_t i,
+                                                            int64_t count, sum_lanes *lane) {
     const float scale = 1.0f / (float)a->n;
-    double sum = 0.0;
-    for (int64_t i = begin; i < end; i++) {
-        float z = a->z[i], t = a->t[i];
-        float e = expf(-fabsf(z));
-        sum += (double)bce_loss(z, t, e);
-        if (a->dz) {
-            float sigmoid = (z >= 0.0f ? 1.0f : e) / (1.0f + e);
-            a->dz[i] = (sigmoid - t) * scale;
-        }
-        if (a->dt) a->dt[i] = -z * scale;
+    double loss[SUM_LANES];
+    float dz[SUM_LANES], dt[SUM_LANES];
+    for (int k = 0; k < SUM_LANES; k++) {
+        const float z = k < count ? a->z[i + k] : 0.0f, t = k < count ? a->t[i + k] : 0.0f;
+        const float e = exp_full_range(-fabsf(z));
+        loss[k] = (double)bce_loss(z, t, e);
+        dz[k] = ((z >= 0.0f ? 1.0f : e) / (1.0f + e) - t) * scale;
+        dt[k] = -z * scale;
     }
-    return sum;
+    if (count == SUM_LANES) sum_lanes_add_terms(lane, loss);
+    else for (int k = 0; k < count; k++) lane->rest += loss[k];
+    if (a->dz)
+        for (int k = 0; k < count; k++) a->dz[i + k] = dz[k];
+    if (a->dt)
+        for (int k = 0; k < count; k++) a->dt[i + k] = dt[k];
+}
+
+/* Elements [begin, end): their gradients, and the sum of their losses in double lanes, term
+ * begin + j in lane j % SUM_LANES, those past the last full block in the rest (sum_lanes.h). */
+CK_VECTORIZED static double bce_range(const void *args, int64_t begin, int64_t end) {
+    const bce_args *a = args;
+    sum_lanes lane;
+    sum_lanes_begin(&lane);
+    int64_t i = begin;
+    for (; i + SUM_LANES <= end; i += SUM_LANES) bce_block(a, i, SUM_LANES, &lane);
+    if (i < end) bce_block(a, i, end - i, &lane);
+    return sum_lanes_total(0.0, &lane);
 }
 
 float ck_binary_cross_entropy_logits(int64_t n, const float *z, const float *t, float *dz,

@@ -2,43 +2,58 @@
  * block of a matrix into another, and the backward pass of a row gather (scatter-add). */
 #include "ckernels.h"
 #include "threading.h"
+#include "transpose_block.h"
 
 /* ---- transpose of each matrix of a batch ------------------------------------------------ */
 
+enum { TRANSPOSE_BLOCK = 16 };
+
 typedef struct {
     int64_t rows, cols;
+    int64_t blocks; /* column blocks of TRANSPOSE_BLOCK (the last may be narrower) per matrix */
     int accumulate;
     const float *x;
     float *y;
 } transpose_args;
 
-/* Matrices [begin, end) of the batch, in tiles of 16 x 16 so that both sides are read and
- * written in cache lines. */
-static void transpose_range(const void *args, int64_t begin, int64_t end) {
+/* Column blocks [begin, end), counted over the batch (matrix u / blocks, columns from
+ * (u % blocks) * TRANSPOSE_BLOCK): each block of x's columns, rows x width, becomes width
+ * whole rows of y, so that no two threads write one row. Written by ck_transpose_block (in
+ * registers on AVX-512); accumulated a 16 x 16 tile at a time, transposed into `tile` and
+ * then added to y's rows. */
+CK_VECTORIZED static void transpose_range(const void *args, int64_t begin, int64_t end) {
     const transpose_args *a = args;
     const int64_t rows = a->rows, cols = a->cols;
-    enum { TILE = 16 };
-    for (int64_t m = begin; m < end; m++) {
-        const float *x = a->x + m * rows * cols;
-        float *y = a->y + m * rows * cols;
-        for (int64_t i0 = 0; i0 < rows; i0 += TILE)
-            for (int64_t j0 = 0; j0 < cols; j0 += TILE) {
-                int64_t i1 = i0 + TILE < rows ? i0 + TILE : rows;
-                int64_t j1 = j0 + TILE < cols ? j0 + TILE : cols;
-                for (int64_t j = j0; j < j1; j++)
-                    for (int64_t i = i0; i < i1; i++) {
-                        float v = x[i * cols + j];
-                        y[j * rows + i] = a->accumulate ? y[j * rows + i] + v : v;
-                    }
+    for (int64_t u = begin; u < end; u++) {
+        const int64_t m = u / a->blocks, j0 = u % a->blocks * TRANSPOSE_BLOCK;
+        const int64_t width = cols - j0 < TRANSPOSE_BLOCK ? cols - j0 : TRANSPOSE_BLOCK;
+        const float *x = a->x + m * rows * cols + j0;
+        float *y = a->y + m * rows * cols + j0 * rows;
+        if (!a->accumulate) {
+            ck_transpose_block(rows, width, x, cols, y, rows);
+            continue;
+        }
+        float tile[TRANSPOSE_BLOCK * TRANSPOSE_BLOCK];
+        for (int64_t i0 = 0; i0 < rows; i0 += TRANSPOSE_BLOCK) {
+            const int64_t height = rows - i0 < TRANSPOSE_BLOCK ? rows - i0 : TRANSPOSE_BLOCK;
+            ck_transpose_block(height, width, x + i0 * cols, cols, tile, TRANSPOSE_BLOCK);
+            for (int64_t j = 0; j < width; j++) {
+                float *y_row = y + j * rows + i0;
+                const float *tile_row = tile + j * TRANSPOSE_BLOCK;
+#pragma omp simd
+                for (int64_t i = 0; i < height; i++) y_row[i] = y_row[i] + tile_row[i];
             }
+        }
     }
 }
 
 void ck_transpose(int64_t batch, int64_t rows, int64_t cols, const float *x, int accumulate,
                   float *y) {
     if (rows == 0 || cols == 0) return; /* no elements: form no pointer from x or y */
-    transpose_args args = {rows, cols, accumulate, x, y};
-    ck_parallel_for(batch, 1, ck_threads_for(batch * rows * cols, CK_PARALLEL_MIN_ELEMENTS),
+    const int64_t blocks = (cols + TRANSPOSE_BLOCK - 1) / TRANSPOSE_BLOCK;
+    transpose_args args = {rows, cols, blocks, accumulate, x, y};
+    ck_parallel_for(batch * blocks, 1,
+                    ck_threads_for(batch * rows * cols, CK_PARALLEL_MIN_ELEMENTS),
                     transpose_range, &args);
 }
 

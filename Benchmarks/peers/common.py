@@ -1,6 +1,7 @@
 """What the peer scripts (numpy_peer.py, jax_peer.py, torch_peer.py, operations_jax.py) share:
 reading --threads before the numeric library loads (and limiting JAX's threads), the spiral
-data, the MLP's data, the command line, the JSON lines, and running the chosen workloads.
+data, the MLP's data, the command line, the JSON lines, running the chosen workloads, and the
+`operations` peers' loop.
 
 Nothing here imports numpy at module level (spiral() and mlp_batches() import it when called),
 so a peer can import this module and call threads_from_argv() / set_thread_env() /
@@ -269,6 +270,19 @@ def answer_operations(make_pass, set_threads, finish=None):
         for _ in range(iterations):
             done(run())
         print((time.perf_counter() - start) / iterations, flush=True)
+
+
+def power_exponent(operation):
+    """The exponent p of an `operations` case pow<p> (pow2, pow3, pow0.5, pow-1), an int when
+    it is whole (JAX multiplies out an int power, lax.integer_pow, but not a float); None for
+    another operation."""
+    if not operation.startswith("pow"):
+        return None
+    try:
+        exponent = float(operation[3:])
+    except ValueError:
+        return None
+    return int(exponent) if exponent.is_integer() else exponent
 
 
 def run(args, emit, bench_spiral, bench_mlp):

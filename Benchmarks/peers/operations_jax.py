@@ -39,7 +39,10 @@ def ones(shape):
 
 UNARY = {"exp": jnp.exp, "log": jnp.log, "tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid,
          "relu": jax.nn.relu, "gelu": lambda x: jax.nn.gelu(x, approximate=False),
-         "sqrt": jnp.sqrt, "sin": jnp.sin, "abs": jnp.abs, "pow2": lambda x: x ** 2}
+         "sqrt": jnp.sqrt, "sin": jnp.sin, "cos": jnp.cos, "abs": jnp.abs}
+SCALAR = {"addscalar": lambda a: a * 2 + 1, "mulscalar": lambda a: a * 2,
+          "divscalar": lambda a: a / 2, "rsubscalar": lambda a: 1 - a,
+          "rdivscalar": lambda a: 2 / a}
 
 
 def image(sizes):
@@ -78,6 +81,16 @@ def batch_norm(x, weight, bias):
     return (x - mean) * lax.rsqrt(var + 1e-5) * weight.reshape(shape) + bias.reshape(shape)
 
 
+def huber(a, target):
+    """PyTorch's huber_loss, delta 1: the mean of e²/2 where |e| < 1 and |e| - 1/2 elsewhere."""
+    e = jnp.abs(a - target)
+    return jnp.mean(jnp.where(e < 1, 0.5 * e * e, e - 0.5))
+
+
+DIFFERENCE_LOSSES = {"mse": lambda a, target: jnp.mean(jnp.square(a - target)),
+                     "l1": lambda a, target: jnp.mean(jnp.abs(a - target)), "huber": huber}
+
+
 def with_gradients(function, inputs, dy=None, constants=()):
     """The case's pass: calls one jitted function of inputs, constants and dy that returns
     function(*inputs, *constants) and its gradients with respect to inputs for the output
@@ -93,9 +106,9 @@ def make_pass(case):
     """The forward plus backward pass of case, its inputs made once."""
     operation, _, size_text = case.partition(":")
     sizes = [int(s) for s in size_text.split("x")] if size_text else []
-    if operation in ("add", "mul", "div"):
-        apply = {"add": lambda a, b: a + b, "mul": lambda a, b: a * b,
-                 "div": lambda a, b: a / (b * b + 1)}[operation]
+    if operation in ("add", "sub", "mul", "div"):
+        apply = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b,
+                 "mul": lambda a, b: a * b, "div": lambda a, b: a / (b * b + 1)}[operation]
         return with_gradients(apply, (normal(sizes), normal(sizes)), ones(sizes))
     if operation in ("addbias", "mulbias"):
         apply = (lambda a, bias: a + bias) if operation == "addbias" else (lambda a, bias: a * bias)
@@ -103,13 +116,18 @@ def make_pass(case):
     if operation == "mulchan":
         return with_gradients(lambda a, scale: a * scale,
                               (normal(sizes), normal([1, sizes[1], 1, 1])), ones(sizes))
-    if operation == "addscalar":
-        return with_gradients(lambda a: a * 2 + 1, (normal(sizes),), ones(sizes))
-    if operation in UNARY:
+    if operation in SCALAR:
+        a = normal(sizes)
+        if operation == "rdivscalar":
+            a = jnp.abs(a) + 0.1
+        return with_gradients(SCALAR[operation], (a,), ones(sizes))
+    exponent = common.power_exponent(operation)
+    if operation in UNARY or exponent is not None:
         x = normal(sizes)
-        if operation in ("log", "sqrt"):
+        if operation in ("log", "sqrt") or exponent not in (None, 2, 3):
             x = jnp.abs(x) + 0.1
-        return with_gradients(UNARY[operation], (x,), ones(sizes))
+        function = UNARY.get(operation, lambda x: x ** exponent)
+        return with_gradients(function, (x,), ones(sizes))
     if operation in ("sum", "mean", "max"):
         return with_gradients({"sum": jnp.sum, "mean": jnp.mean, "max": jnp.max}[operation],
                               (normal(sizes),))
@@ -118,6 +136,21 @@ def make_pass(case):
         reduce = {"sum": jnp.sum, "mean": jnp.mean, "max": jnp.max}[operation[:-1]]
         return with_gradients(lambda a: reduce(a, axis=axis), (normal(sizes),),
                               ones(sizes[:axis] + sizes[axis + 1:]))
+    if operation in ("transpose", "reshape", "rows", "gather"):
+        n, f = sizes
+        indices = jnp.arange(n) * 7 % n
+        apply = {"transpose": lambda a: a.T, "reshape": lambda a: a.reshape(f, n),
+                 "rows": lambda a: a[n // 4:n // 4 + n // 2],
+                 "gather": lambda a, indices: jnp.take(a, indices, axis=0)}[operation]
+        constants = (indices,) if operation == "gather" else ()
+        shape = jax.eval_shape(apply, jnp.zeros(sizes), *constants).shape
+        return with_gradients(apply, (normal(sizes),), ones(shape), constants)
+    if operation in ("concat0", "concat1"):
+        axis = int(operation[-1])
+        joined = list(sizes)
+        joined[axis] *= 2
+        return with_gradients(lambda a, b: jnp.concatenate([a, b], axis=axis),
+                              (normal(sizes), normal(sizes)), ones(joined))
     if operation in ("softmax", "logsoftmax"):
         function = jax.nn.softmax if operation == "softmax" else jax.nn.log_softmax
         return with_gradients(lambda a: function(a, axis=-1), (normal(sizes),), normal(sizes))
@@ -127,12 +160,27 @@ def make_pass(case):
             return -jnp.mean(jnp.take_along_axis(log_p, labels[:, None], axis=1))
         return with_gradients(cross_entropy, (normal(sizes),),
                               constants=(jnp.arange(sizes[0]) % sizes[1],))
-    if operation == "mse":
-        return with_gradients(lambda a, target: jnp.mean(jnp.square(a - target)),
-                              (normal(sizes),), constants=(normal(sizes),))
-    if operation == "matmul":
-        return with_gradients(jnp.matmul, (normal(sizes[:2]), normal(sizes[1:])),
-                              ones([sizes[0], sizes[2]]))
+    if operation in ("mse", "l1", "huber"):
+        return with_gradients(DIFFERENCE_LOSSES[operation], (normal(sizes),),
+                              constants=(normal(sizes),))
+    if operation == "bce":
+        # PyTorch's binary_cross_entropy_with_logits: softplus(z) - z t = max(z, 0) - z t
+        # + log(1 + e^-|z|).
+        targets = (normal(sizes) > 0).astype(jnp.float32)
+        return with_gradients(lambda z, t: jnp.mean(jax.nn.softplus(z) - z * t),
+                              (normal(sizes),), constants=(targets,))
+    if operation == "dropout":
+        # Training mode, probability 0.5: a mask drawn in the function from a fixed key (a
+        # new key every call would only add the split), the kept values doubled.
+        def dropout(x, key):
+            return jnp.where(jax.random.bernoulli(key, 0.5, x.shape), x * 2, 0)
+        return with_gradients(dropout, (normal(sizes),), ones(sizes),
+                              (jax.random.key(0),))
+    if operation in ("matmul", "matmulta", "matmultb"):
+        (m, k, n), ta, tb = sizes, operation == "matmulta", operation == "matmultb"
+        return with_gradients(lambda a, b: (a.T if ta else a) @ (b.T if tb else b),
+                              (normal([k, m] if ta else [m, k]), normal([n, k] if tb else [k, n])),
+                              ones([m, n]))
     if operation in ("linear", "linrelu"):
         w = normal(sizes[1:]) / np.float32(np.sqrt(sizes[1]))
         b = normal([sizes[2]]) / np.float32(np.sqrt(sizes[1]))

@@ -19,7 +19,10 @@ def normal(shape, requires_grad=True):
 
 UNARY = {"exp": torch.exp, "log": torch.log, "tanh": torch.tanh, "sigmoid": torch.sigmoid,
          "relu": torch.relu, "gelu": F.gelu, "sqrt": torch.sqrt, "sin": torch.sin,
-         "abs": torch.abs, "pow2": lambda x: torch.pow(x, 2)}
+         "cos": torch.cos, "abs": torch.abs}
+SCALAR = {"addscalar": lambda a: a * 2 + 1, "mulscalar": lambda a: a * 2,
+          "divscalar": lambda a: a / 2, "rsubscalar": lambda a: 1 - a,
+          "rdivscalar": lambda a: 2 / a}
 
 
 def image(sizes):
@@ -31,9 +34,10 @@ def make_pass(case):
     """The forward plus backward pass of case, its inputs made once."""
     operation, _, size_text = case.partition(":")
     sizes = [int(s) for s in size_text.split("x")] if size_text else []
-    if operation in ("add", "mul", "div"):
+    if operation in ("add", "sub", "mul", "div"):
         a, b, dy = normal(sizes), normal(sizes), torch.ones(sizes)
-        apply = {"add": lambda: a + b, "mul": lambda: a * b, "div": lambda: a / (b * b + 1)}
+        apply = {"add": lambda: a + b, "sub": lambda: a - b, "mul": lambda: a * b,
+                 "div": lambda: a / (b * b + 1)}
         return lambda: apply[operation]().backward(dy)
     if operation in ("addbias", "mulbias"):
         a, bias, dy = normal(sizes), normal([sizes[-1]]), torch.ones(sizes)
@@ -41,15 +45,21 @@ def make_pass(case):
     if operation == "mulchan":
         a, scale, dy = normal(sizes), normal([1, sizes[1], 1, 1]), torch.ones(sizes)
         return lambda: (a * scale).backward(dy)
-    if operation == "addscalar":
-        a, dy = normal(sizes), torch.ones(sizes)
-        return lambda: (a * 2 + 1).backward(dy)
-    if operation in UNARY:
+    if operation in SCALAR:
+        a = normal(sizes, requires_grad=False)
+        if operation == "rdivscalar":
+            a = a.abs() + 0.1
+        a.requires_grad_(True)
+        function, dy = SCALAR[operation], torch.ones(sizes)
+        return lambda: function(a).backward(dy)
+    exponent = common.power_exponent(operation)
+    if operation in UNARY or exponent is not None:
         x = normal(sizes, requires_grad=False)
-        if operation in ("log", "sqrt"):
+        if operation in ("log", "sqrt") or exponent not in (None, 2, 3):
             x = x.abs() + 0.1
         x.requires_grad_(True)
-        function, dy = UNARY[operation], torch.ones(sizes)
+        function = UNARY.get(operation, lambda x: torch.pow(x, exponent))
+        dy = torch.ones(sizes)
         return lambda: function(x).backward(dy)
     if operation in ("sum", "mean", "max"):
         a = normal(sizes)
@@ -61,6 +71,20 @@ def make_pass(case):
         reduce = {"sum": torch.sum, "mean": torch.mean,
                   "max": lambda x, dim: torch.max(x, dim=dim).values}[operation[:-1]]
         return lambda: reduce(a, dim=axis).backward(dy)
+    if operation in ("transpose", "reshape", "rows", "gather"):
+        a, (n, f) = normal(sizes), sizes
+        indices = torch.arange(n) * 7 % n
+        apply = {"transpose": lambda: a.t().contiguous(), "reshape": lambda: a.reshape(f, n),
+                 "rows": lambda: a[n // 4:n // 4 + n // 2],
+                 "gather": lambda: torch.index_select(a, 0, indices)}[operation]
+        dy = torch.ones(apply().shape)
+        return lambda: apply().backward(dy)
+    if operation in ("concat0", "concat1"):
+        a, b, axis = normal(sizes), normal(sizes), int(operation[-1])
+        joined = list(sizes)
+        joined[axis] *= 2
+        dy = torch.ones(joined)
+        return lambda: torch.cat([a, b], dim=axis).backward(dy)
     if operation in ("softmax", "logsoftmax"):
         a, dy = normal(sizes), torch.randn(sizes)
         function = F.softmax if operation == "softmax" else F.log_softmax
@@ -68,12 +92,21 @@ def make_pass(case):
     if operation == "xent":
         a, labels = normal(sizes), torch.arange(sizes[0]) % sizes[1]
         return lambda: F.cross_entropy(a, labels).backward()
-    if operation == "mse":
+    if operation in ("mse", "l1", "huber"):
         a, target = normal(sizes), torch.randn(sizes)
-        return lambda: F.mse_loss(a, target).backward()
-    if operation == "matmul":
-        a, b, dy = normal(sizes[:2]), normal(sizes[1:]), torch.ones(sizes[0], sizes[2])
-        return lambda: (a @ b).backward(dy)
+        loss = {"mse": F.mse_loss, "l1": F.l1_loss, "huber": F.huber_loss}[operation]
+        return lambda: loss(a, target).backward()
+    if operation == "bce":
+        logits, targets = normal(sizes), (torch.randn(sizes) > 0).float()
+        return lambda: F.binary_cross_entropy_with_logits(logits, targets).backward()
+    if operation == "dropout":
+        x, dy = normal(sizes), torch.ones(sizes)
+        return lambda: F.dropout(x, 0.5, training=True).backward(dy)
+    if operation in ("matmul", "matmulta", "matmultb"):
+        (m, k, n), ta, tb = sizes, operation == "matmulta", operation == "matmultb"
+        a, b = normal([k, m] if ta else [m, k]), normal([n, k] if tb else [k, n])
+        dy = torch.ones(m, n)
+        return lambda: ((a.t() if ta else a) @ (b.t() if tb else b)).backward(dy)
     if operation in ("linear", "linrelu"):
         layer, x = nn.Linear(sizes[1], sizes[2]), normal(sizes[:2])
         dy = torch.ones(sizes[0], sizes[2])

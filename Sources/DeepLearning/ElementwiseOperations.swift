@@ -122,9 +122,10 @@ enum BinaryOperation {
 }
 
 /// The backward pass of `a op b`: each input's gradient summed over the dimensions it was
-/// broadcast along (`ck_binary_gradient`). Saves the inputs for `*` and `/`, and for `/` of
-/// two inputs of the output's shape that both need a gradient, the output too (b's gradient
-/// then divides once instead of twice, `backwardBothInOnePass`). The gradient of
+/// broadcast along (`ck_binary_gradient`). Saves the inputs for `*` and `/`, and for `/` whose
+/// `b` has the output's shape and needs a gradient, when `a` has that shape too and needs
+/// one or needs none (`2 / x`), the output too (b's gradient then divides once instead of
+/// twice, `backwardBothInOnePass`, `backwardDivisorFromQuotient`). The gradient of
 /// `a` in `a + b` and `a - b`, when `a` has the output's shape, is the output's gradient
 /// itself, passed on without a copy (`passGradient(_:owned:toInput:)`); that of a bias `b`
 /// (`[n]` added to every row of `[..., n]`) is the layers' bias gradient (`ck_bias_grad`:
@@ -144,10 +145,17 @@ final class BinaryNode: GradientNode {
         let outputShape = output.shape
         super.init(op.symbol, input: a, b, saving: savesInputs ? a : nil, savesInputs ? b : nil,
                    outputShape: outputShape)
-        if op == .divide, shapes.a == outputShape, shapes.b == outputShape,
-           bothInputsNeedGradients {
+        if op == .divide, shapes.b == outputShape,
+           bothInputsNeedGradients ? shapes.a == outputShape : onlyBNeedsAGradient {
             save(output)
         }
+    }
+
+    /// Whether `b` needs a gradient (has an edge) and `a` does not.
+    private var onlyBNeedsAGradient: Bool {
+        guard case .none = input(0) else { return false }
+        if case .none = input(1) { return false }
+        return true
     }
 
     /// Whether both inputs need a gradient (have an edge).
@@ -165,6 +173,7 @@ final class BinaryNode: GradientNode {
            backwardBothInOnePass(outputGradient, a, b) {
             return
         }
+        if backwardDivisorFromQuotient(outputGradient, b) { return }
         let passesToA = (op == .add || op == .subtract) && aShape == outputShape
         let bIsBias = op == .add && passesToA && isRowVector(bShape, of: outputShape)
         Broadcasting.withLayout(of: aShape, bShape, in: outputShape,
@@ -210,6 +219,19 @@ final class BinaryNode: GradientNode {
         ck_binary_gradients(op.kernel, Int64(outputGradient.count), outputGradient.value, a, b,
                             quotient, da.accumulateFlag, da.buffer, db.accumulateFlag,
                             db.buffer)
+        return true
+    }
+
+    /// For `/` whose `b` alone needs a gradient and has the output's shape, the quotient
+    /// saved and unchanged: b's gradient −((dy / b) · q) from the quotient q = a / b in one
+    /// pass (`ck_binary_gradients` without da: the bits of `ck_binary_gradient`'s term, one
+    /// division fewer). Returns false, having done nothing, otherwise.
+    private func backwardDivisorFromQuotient(_ outputGradient: Tensor,
+                                             _ b: UnsafeMutablePointer<Float>?) -> Bool {
+        guard outputGradient.count > 0, let quotient = savedValueIfUnchanged(2),
+              case .none = input(0), let db = gradientTarget(forInput: 1) else { return false }
+        ck_binary_gradients(CK_BINARY_DIVIDE, Int64(outputGradient.count), outputGradient.value,
+                            nil, b, quotient, 0, nil, db.accumulateFlag, db.buffer)
         return true
     }
 }

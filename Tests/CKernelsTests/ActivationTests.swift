@@ -224,4 +224,24 @@ final class DropoutKernelTests: XCTestCase {
         assertSameResultForThreadCounts { dropout(ck_dropout_forward, x, p: p, seed: 42) }
         assertBitwiseEqual(dropout(ck_dropout_forward, x, p: 0, seed: 42), x)
     }
+
+    /// Element i is dropped where u_i < p, u_i the top 24 bits of SplitMix64's finalizer of
+    /// seed + (i + 1) · 0x9E3779B97F4A7C15 as a fraction of 2^24 (the kernel's mask written
+    /// out): the same mask whichever instruction set's clone runs, on sizes around a vector.
+    func testTheMaskIsSplitMixOfTheSeedAndTheIndex() {
+        let seed: UInt64 = 0xDEAD_BEEF, p: Float = 0.5
+        for n in [1, 7, 15, 16, 17, 33, 70_001] {
+            let y = dropout(ck_dropout_forward, [Float](repeating: 1, count: n), p: p, seed: seed)
+            for i in 0..<n {
+                var z = seed &+ UInt64(i + 1) &* 0x9E37_79B9_7F4A_7C15
+                z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+                z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+                z ^= z >> 31
+                let expected: Float = Float(z >> 40) * 0x1p-24 < p ? 0 : 2
+                guard y[i] == expected else {
+                    return XCTFail("n \(n), element \(i): \(y[i]), expected \(expected)")
+                }
+            }
+        }
+    }
 }

@@ -196,7 +196,8 @@ final class GraphKernelTests: XCTestCase {
 
     func testTransposeCopyBlockAndScatterAdd() {
         var rng = SeededGenerator(seed: 45)
-        for (batch, rows, cols) in [(1, 1, 1), (1, 3, 17), (2, 17, 3), (3, 40, 33), (2, 300, 200)] {
+        for (batch, rows, cols) in [(1, 1, 1), (1, 3, 17), (2, 17, 3), (1, 16, 16), (3, 40, 33),
+                                    (2, 300, 200), (1, 257, 211)] {
             let x = randomFloats(batch * rows * cols, using: &rng)
             var expected = [Float](repeating: 0, count: x.count)
             for m in 0..<batch {
@@ -210,8 +211,11 @@ final class GraphKernelTests: XCTestCase {
                 return y
             }
             assertBitwiseEqual(y, expected, "transpose \(batch) × \(rows) × \(cols)")
-            var twice = y
-            ck_transpose(Int64(batch), Int64(rows), Int64(cols), x, 1, &twice)
+            let twice = assertSameResultForThreadCounts { () -> [Float] in
+                var twice = y
+                ck_transpose(Int64(batch), Int64(rows), Int64(cols), x, 1, &twice)
+                return twice
+            }
             assertBitwiseEqual(twice, expected.map { $0 + $0 }, "accumulated transpose")
         }
         // A 2 × 3 block of a 2 × 5 source into columns 1..<4 of a 2 × 6 destination.
@@ -314,6 +318,25 @@ final class GraphKernelTests: XCTestCase {
             XCTAssertEqual(Double(result[0]), loss / Double(n), accuracy: 1e-5 * (1 + loss / Double(n)))
             assertClose(Array(result[1...n]), dz, tolerance: 4 * eps / Double(n), "dz n \(n)")
             assertClose(Array(result[(n + 1)...]), dt, tolerance: 30 * eps / Double(n), "dt n \(n)")
+        }
+    }
+
+    /// Binary cross-entropy of logits far on the side of their targets (|z| in [17, 80], where
+    /// 1 + e^−|z| rounds to 1): each element's loss log(1 + e^−|z|) is about e^−|z|, kept to a
+    /// float's relative accuracy instead of lost to 0; sizes around a block of 16 and parallel.
+    func testBinaryCrossEntropyKeepsTheLossesOfConfidentLogits() {
+        var rng = SeededGenerator(seed: 48)
+        for n in [1, 15, 16, 17, 70_001] {
+            let z = randomFloats(n, in: 17...80, using: &rng).enumerated().map {
+                $0.offset % 3 == 0 ? -$0.element : $0.element
+            }
+            let t = z.map { $0 > 0 ? Float(1) : 0 }
+            let expected = z.map { Foundation.log1p(Foundation.exp(-Swift.abs(Double($0)))) }
+                .reduce(0, +) / Double(n)
+            let loss = assertSameResultForThreadCounts { () -> [Float] in
+                [ck_binary_cross_entropy_logits(Int64(n), z, t, nil, nil)]
+            }[0]
+            XCTAssertEqual(Double(loss), expected, accuracy: 4 * eps * expected, "n \(n)")
         }
     }
 }

@@ -233,6 +233,52 @@ final class ElementwiseOperationTests: XCTestCase {
         }
     }
 
+    /// `a / b` with only b needing a gradient (a a scalar, `2 / b`, a row broadcast over b, or
+    /// a tensor of b's shape) takes b's gradient from the saved quotient: the bits of
+    /// −((dy / b) · (a / b)), added to the gradient already there (a second backward pass),
+    /// also when the quotient was written to (then computed again). The same bits on 1 and 2
+    /// threads, on 40,000 elements (a parallel pass).
+    func testADivisorAloneTakesItsGradientFromTheQuotient() {
+        let previousThreads = Threads.count
+        defer { Threads.count = previousThreads }
+        let (rows, columns) = (40, 1000)
+        let n = rows * columns
+        let values = (0..<3).map { _ in
+            (0..<n).map { _ in Float.random(in: 0.5..<2, using: &generator) }
+        }
+        let dy = Tensor(shape: [rows, columns], values: values[2])
+        let numerators: [(String, Tensor, (Int) -> Float)] = [
+            ("scalar", Tensor(2), { _ in 2 }),
+            ("row", Tensor(shape: [columns], values: Array(values[0].prefix(columns))),
+             { values[0][$0 % columns] }),
+            ("same shape", Tensor(shape: [rows, columns], values: values[0]), { values[0][$0] }),
+        ]
+        for (name, a, numerator) in numerators {
+            var runs: [[UInt32]] = []
+            for threads in [1, 2] {
+                Threads.count = threads
+                for writes in [false, true] {
+                    let b = Tensor(shape: [rows, columns], values: values[1], requiresGradient: true)
+                    for _ in 1...2 {
+                        let y = a / b
+                        if writes { y.withUnsafeMutableBufferPointer { $0.update(repeating: 3) } }
+                        y.backward(dy)
+                    }
+                    let gradients = b.gradients
+                    for i in 0..<n {
+                        let (av, bv, d) = (numerator(i), values[1][i], values[2][i])
+                        let term = -((d / bv) * (av / bv))
+                        guard gradients[i].bitPattern == (term + term).bitPattern else {
+                            return XCTFail("\(name), element \(i), written: \(writes), \(threads) threads: \(gradients[i]), expected \(term + term)")
+                        }
+                    }
+                    if !writes { runs.append(gradients.map(\.bitPattern)) }
+                }
+            }
+            XCTAssertEqual(runs[0], runs[1], name)
+        }
+    }
+
     /// `x + bias` gives the bias the sums of dy's columns in float in row order and x dy, each
     /// added to the gradient already there (a second backward pass). The same bits on 1 and 2
     /// threads (65,536 elements).

@@ -21,6 +21,17 @@ func normal(_ shape: [Int], requiresGradient: Bool = true) -> Tensor {
                   requiresGradient: requiresGradient)
 }
 
+/// The values of `drawn` as a tensor that requires a gradient.
+func differentiable(_ drawn: Tensor) -> Tensor {
+    Tensor(shape: drawn.shape, values: drawn.values, requiresGradient: true)
+}
+
+/// |x| + 0.1 of every value x of `drawn`, away from 0, as a tensor that requires a gradient.
+func positive(_ drawn: Tensor) -> Tensor {
+    Tensor(shape: drawn.shape, values: drawn.values.map { Swift.abs($0) + 0.1 },
+           requiresGradient: true)
+}
+
 func ones(_ shape: [Int]) -> Tensor {
     Tensor(shape: shape, values: Array(repeating: 1, count: shape.reduce(1, *)))
 }
@@ -32,12 +43,15 @@ func pass(for testCase: String) -> () -> Void {
     let sizes = parts.count > 1 ? parts[1].split(separator: "x").map { Int($0)! } : []
     switch operation {
     // Element-wise on two tensors of `sizes`; div divides by b² + 1, away from 0.
-    case "add", "mul", "div":
+    case "add", "sub", "mul", "div":
         let (a, b, dy) = (normal(sizes), normal(sizes), ones(sizes))
-        return {
-            let y = operation == "add" ? a + b : operation == "mul" ? a * b : a / (b * b + 1)
-            y.backward(dy)
+        let apply: (Tensor, Tensor) -> Tensor = switch operation {
+        case "add": { $0 + $1 }
+        case "sub": { $0 - $1 }
+        case "mul": { $0 * $1 }
+        default: { $0 / ($1 * $1 + 1) }
         }
+        return { apply(a, b).backward(dy) }
     // [N, F] with a bias [F] added or multiplied.
     case "addbias", "mulbias":
         let (a, bias, dy) = (normal(sizes), normal([sizes.last!]), ones(sizes))
@@ -46,16 +60,28 @@ func pass(for testCase: String) -> () -> Void {
     case "mulchan":
         let (a, scale, dy) = (normal(sizes), normal([1, sizes[1], 1, 1]), ones(sizes))
         return { (a * scale).backward(dy) }
-    case "addscalar":
-        let (a, dy) = (normal(sizes), ones(sizes))
-        return { (a * 2 + 1).backward(dy) }
-    // One function of a tensor of `sizes`; log and sqrt of |x| + 0.1.
-    case "exp", "log", "tanh", "sigmoid", "relu", "gelu", "sqrt", "sin", "abs", "pow2":
+    // A tensor and a scalar: a * 2 + 1, a * 2, a / 2, 1 - a; rdivscalar 2 / (|a| + 0.1).
+    case "addscalar", "mulscalar", "divscalar", "rsubscalar", "rdivscalar":
         let drawn = normal(sizes, requiresGradient: false)
-        let x = operation == "log" || operation == "sqrt"
-            ? Tensor(shape: sizes, values: drawn.values.map { Swift.abs($0) + 0.1 },
-                     requiresGradient: true)
-            : Tensor(shape: sizes, values: drawn.values, requiresGradient: true)
+        let a = operation == "rdivscalar" ? positive(drawn) : differentiable(drawn)
+        let dy = ones(sizes)
+        let apply: (Tensor) -> Tensor = switch operation {
+        case "addscalar": { $0 * 2 + 1 }
+        case "mulscalar": { $0 * 2 }
+        case "divscalar": { $0 / 2 }
+        case "rsubscalar": { 1 - $0 }
+        default: { 2 / $0 }
+        }
+        return { apply(a).backward(dy) }
+    // One function of a tensor of `sizes`; pow<p> raises to the power p (pow3, pow0.5,
+    // pow-1). Log, sqrt and the powers other than 2 and 3 of |x| + 0.1.
+    case "exp", "log", "tanh", "sigmoid", "relu", "gelu", "sqrt", "sin", "cos", "abs",
+         _ where operation.hasPrefix("pow") && Float(operation.dropFirst(3)) != nil:
+        let exponent = Float(operation.dropFirst(3)) ?? 0
+        let drawn = normal(sizes, requiresGradient: false)
+        let x = ["log", "sqrt"].contains(operation)
+            || (operation.hasPrefix("pow") && !["pow2", "pow3"].contains(operation))
+            ? positive(drawn) : differentiable(drawn)
         let dy = ones(sizes)
         let function: (Tensor) -> Tensor = switch operation {
         case "exp": exp
@@ -66,8 +92,9 @@ func pass(for testCase: String) -> () -> Void {
         case "gelu": gelu
         case "sqrt": sqrt
         case "sin": sin
-        case "pow2": { pow($0, 2) }
-        default: abs
+        case "cos": cos
+        case "abs": abs
+        default: { pow($0, exponent) }
         }
         return { function(x).backward(dy) }
     case "sum":
@@ -92,6 +119,28 @@ func pass(for testCase: String) -> () -> Void {
         default: { $0.max(alongAxis: axis).values }
         }
         return { reduce(a).backward(dy) }
+    // [N, F] transposed to [F, N] (a copy), reshaped to [F, N] (a view), its middle half of
+    // rows (a view), or rows (7 i) mod N for i < N gathered.
+    case "transpose", "reshape", "rows", "gather":
+        let a = normal(sizes)
+        let (n, f) = (sizes[0], sizes[1])
+        let rowIndices = (0..<n).map { 7 * $0 % n }
+        let apply: (Tensor) -> Tensor = switch operation {
+        case "transpose": { $0.transposed() }
+        case "reshape": { $0.reshaped([f, n]) }
+        case "rows": { $0.rows(n / 4..<n / 4 + n / 2) }
+        default: { $0.gatheringRows(rowIndices) }
+        }
+        let dy = ones(apply(a).shape)
+        return { apply(a).backward(dy) }
+    // Two tensors of `sizes` joined along the axis the last digit names.
+    case "concat0", "concat1":
+        let (a, b) = (normal(sizes), normal(sizes))
+        let axis = Int(String(operation.last!))!
+        var joined = sizes
+        joined[axis] *= 2
+        let dy = ones(joined)
+        return { concatenate([a, b], alongAxis: axis).backward(dy) }
     // Along the last axis, with a normal output gradient.
     case "softmax", "logsoftmax":
         let (a, dy) = (normal(sizes), normal(sizes, requiresGradient: false))
@@ -101,14 +150,39 @@ func pass(for testCase: String) -> () -> Void {
         let a = normal(sizes)
         let labels = (0..<sizes[0]).map { Int32($0 % sizes[1]) }
         return { try! crossEntropy(a, labels: labels).backward() }
-    case "mse":
+    // Against normal targets (huber: delta 1).
+    case "mse", "l1", "huber":
         let (a, target) = (normal(sizes), normal(sizes, requiresGradient: false))
-        return { meanSquaredError(a, target).backward() }
-    // m x k x n: [m, k] times [k, n].
-    case "matmul":
-        let (a, b) = (normal([sizes[0], sizes[1]]), normal([sizes[1], sizes[2]]))
-        let dy = ones([sizes[0], sizes[2]])
-        return { matmul(a, b).backward(dy) }
+        let loss: (Tensor, Tensor) -> Tensor = switch operation {
+        case "mse": meanSquaredError
+        case "l1": l1Loss
+        default: { huberLoss($0, $1) }
+        }
+        return { loss(a, target).backward() }
+    // Normal logits against targets 0 or 1 (whether a second normal draw is positive).
+    case "bce":
+        let logits = normal(sizes)
+        let targets = Tensor(shape: sizes,
+                             values: normal(sizes, requiresGradient: false).values.map {
+                                 $0 > 0 ? 1 : 0
+                             })
+        return { binaryCrossEntropy(logits: logits, targets: targets).backward() }
+    // Training mode, probability 0.5, a fresh mask every pass.
+    case "dropout":
+        let (x, dy) = (normal(sizes), ones(sizes))
+        let layer = Dropout(probability: 0.5, seed: 0)
+        return { layer(x).backward(dy) }
+    // m x k x n: [m, k] times [k, n]; matmulta reads a stored as [k, m] transposed,
+    // matmultb b stored as [n, k].
+    case "matmul", "matmulta", "matmultb":
+        let (m, k, n) = (sizes[0], sizes[1], sizes[2])
+        let a = normal(operation == "matmulta" ? [k, m] : [m, k])
+        let b = normal(operation == "matmultb" ? [n, k] : [k, n])
+        let dy = ones([m, n])
+        return {
+            matmul(a, b, transposingA: operation == "matmulta",
+                   transposingB: operation == "matmultb").backward(dy)
+        }
     // batch x inputs x outputs, with or without a ReLU after it.
     case "linear", "linrelu":
         let layer = Linear(sizes[1], sizes[2])
