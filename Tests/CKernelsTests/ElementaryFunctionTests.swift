@@ -100,6 +100,18 @@ final class ElementaryFunctionTests: XCTestCase {
         }
     }
 
+    /// x^-2 (also the gradient of 1 / x) where x x leaves float's range: results that are
+    /// subnormal or round to 0 (|x| up to 2^80) and that overflow (|x| down to 2^-80), within
+    /// half an ulp as everywhere; 1 / (x x) in float would give 0 and inf there.
+    func testInverseSquareBeyondTheSquaresRange() {
+        var rng = SeededGenerator(seed: 76)
+        let large = sample(20_000, in: 0x1p60...0x1p80, using: &rng)
+        let small = sample(20_000, in: 0x1p-80...0x1p-60, using: &rng)
+        let x = large + large.map { -$0 } + small + small.map { -$0 }
+        assertWithinUlps(forward(CK_UNARY_POW, x, -2), x, { Foundation.pow($0, -2) },
+                         ulps: 0.51, "pow p -2")
+    }
+
     /// The gradient p x^(p-1) dy of each form (p - 1 with a form of its own or not), within
     /// 2 ulp of the exact product (the two products round once each).
     func testPowGradient() {
@@ -139,7 +151,7 @@ final class ElementaryFunctionTests: XCTestCase {
         let n = 100_003
         let x = randomFloats(n, in: -3...3, using: &rng), dy = randomFloats(n, using: &rng)
         let cases: [(ck_unary_op, Float)] = [(CK_UNARY_EXP, 0), (CK_UNARY_LOG, 0)]
-            + [2, 3, 4, 0.5, -1, 2.5, 5, -0.5].map { (CK_UNARY_POW, $0) }
+            + [2, 3, 4, 0.5, -1, -2, 2.5, 5, -0.5].map { (CK_UNARY_POW, $0) }
         for (op, p) in cases {
             assertSameResultForThreadCounts([1, 2], "op \(op.rawValue) p \(p)") { () -> [Float] in
                 var y = [Float](repeating: 0, count: n), dx = [Float](repeating: 1, count: n)
