@@ -22,7 +22,10 @@ import CKernels
 /// ```
 public final class RMSProp: Optimizer, StepsInProduct {
     public let parameters: [Tensor]
-    public var learningRate: Float
+    /// The step size, not negative: setting a negative value or NaN stops with a message.
+    public var learningRate: Float {
+        didSet { requireNotNegative(learningRate, "RMSProp", "learning rate") }
+    }
     /// The smoothing constant α of the running averages (default 0.99).
     public let alpha: Float
     /// Added to the denominator, for numerical stability (default 1e-8).

@@ -89,6 +89,12 @@ final class RMSPropTests: XCTestCase {
         }
     }
 
+    func testSettingANegativeLearningRateStops() throws {
+        try assertStops(withMessage: "RMSProp: learning rate -0.01 must not be negative") {
+            RMSProp(parameters: []).learningRate = -0.01
+        }
+    }
+
     func testNegativeEpsStops() throws {
         try assertStops(withMessage: "RMSProp: eps -1e-08 must not be negative") {
             _ = RMSProp(parameters: [], eps: -1e-8)
