@@ -26,7 +26,7 @@ public final class RMSProp: Optimizer, StepsInProduct {
     public var learningRate: Float {
         didSet { requireNotNegative(learningRate, "RMSProp", "learning rate") }
     }
-    /// The smoothing constant α of the running averages (default 0.99).
+    /// The smoothing constant α of the running averages, in [0, 1] (default 0.99).
     public let alpha: Float
     /// Added to the denominator, for numerical stability (default 1e-8).
     public let eps: Float
@@ -53,6 +53,8 @@ public final class RMSProp: Optimizer, StepsInProduct {
         requireNotNegative(momentum, "RMSProp", "momentum")
         requireNotNegative(weightDecay, "RMSProp", "weight decay")
         requireNotNegative(alpha, "RMSProp", "alpha")
+        // PyTorch checks only α ≥ 0; above 1, v = α·v + (1 − α)·g² turns negative and √v NaN.
+        require(alpha <= 1, "RMSProp: alpha \(alpha) must be at most 1: above 1 the running average of g² turns negative")
         self.parameters = parameters
         self.learningRate = learningRate
         self.alpha = alpha

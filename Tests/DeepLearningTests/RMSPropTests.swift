@@ -89,6 +89,12 @@ final class RMSPropTests: XCTestCase {
         }
     }
 
+    func testAlphaAboveOneStops() throws {
+        try assertStops(withMessage: "RMSProp: alpha 1.5 must be at most 1") {
+            _ = RMSProp(parameters: [], alpha: 1.5)
+        }
+    }
+
     func testSettingANegativeLearningRateStops() throws {
         try assertStops(withMessage: "RMSProp: learning rate -0.01 must not be negative") {
             RMSProp(parameters: []).learningRate = -0.01
