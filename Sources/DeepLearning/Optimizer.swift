@@ -34,13 +34,13 @@ extension Optimizer {
     }
 }
 
-/// Stops with "`optimizer`: `name` `value` must not be negative" unless `value >= 0`, and
-/// with "`optimizer`: `name` is NaN; ..." for NaN: PyTorch's checks of learning rates,
-/// momenta, weight decays and epsilons.
-func requireNotNegative(_ value: Float, _ optimizer: String, _ name: String,
+/// Stops with "`owner`: `name` `value` must not be negative" unless `value >= 0`, and with
+/// "`owner`: `name` is NaN; ..." for NaN: PyTorch's checks of learning rates, momenta,
+/// weight decays and epsilons, and the checks of penalties and schedules.
+func requireNotNegative(_ value: Float, _ owner: String, _ name: String,
                         file: StaticString = #fileID, line: UInt = #line) {
     require(value >= 0,
-            value.isNaN ? "\(optimizer): \(name) is NaN; it must be a number of at least 0"
-                : "\(optimizer): \(name) \(value) must not be negative",
+            value.isNaN ? "\(owner): \(name) is NaN; it must be a number of at least 0"
+                : "\(owner): \(name) \(value) must not be negative",
             file: file, line: line)
 }
