@@ -28,7 +28,10 @@ import Darwin
 /// ```
 public final class Adam: Optimizer, StepsInProduct {
     public let parameters: [Tensor]
-    public var learningRate: Float
+    /// The step size, not negative: setting a negative value or NaN stops with a message.
+    public var learningRate: Float {
+        didSet { requireNotNegative(learningRate, name, "learning rate") }
+    }
     /// (β₁, β₂): the decay rates of the first and second moments, each in [0, 1).
     public let betas: (Float, Float)
     /// Added to √v̂ in the denominator, for numerical stability.

@@ -29,6 +29,7 @@ public final class AdamW: Optimizer, StepsInProduct {
     }
 
     public var parameters: [Tensor] { adam.parameters }
+    /// The step size, not negative: setting a negative value or NaN stops with a message.
     public var learningRate: Float {
         get { adam.learningRate }
         set { adam.learningRate = newValue }

@@ -66,7 +66,8 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
     /// but no devices.
     case notARegularFile(path: String, kind: String)
     /// The file's header announces `headerLength` bytes, more than the `limit` that Python's
-    /// safetensors accepts (100 MB).
+    /// safetensors accepts (100 MB): usually a file in another format (PyTorch's `torch.save`
+    /// zip archive, NumPy's `.npy`, text), whose first 8 bytes read as such a length.
     case headerTooLarge(path: String, headerLength: UInt64, limit: Int)
     /// `tensor`'s data offsets `begin..<end` overlap `previous`'s, `previousBegin..<previousEnd`:
     /// the two would share bytes.
@@ -162,7 +163,7 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
         case let .notARegularFile(path, kind):
             "\(path) is \(kind), not a regular file"
         case let .headerTooLarge(path, headerLength, limit):
-            "the header of \(path) announces \(headerLength) bytes, more than the \(limit) a safetensors header may have"
+            "the header of \(path) announces \(headerLength) bytes, more than the \(limit) a safetensors header may have: it is probably not a safetensors file (PyTorch's torch.save writes a zip archive; safetensors.torch.save_file writes safetensors)"
         case let .overlappingTensors(path, tensor, begin, end, previous, previousBegin, previousEnd):
             "tensors \"\(previous)\" (data_offsets [\(previousBegin), \(previousEnd)]) and \"\(tensor)\" ([\(begin), \(end)]) in \(path) overlap"
         case let .unclaimedBytes(path, begin, end, after, before):

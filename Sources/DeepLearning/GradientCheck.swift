@@ -48,21 +48,24 @@ public struct GradientCheckFailure: Error, CustomStringConvertible {
 /// estimate the gradient.
 ///
 /// Inputs must be leaves; those that do not require a gradient are held fixed. Their values
-/// are restored afterwards (the perturbations raise their `version`).
+/// are restored afterwards (the perturbations raise their `version`). An error `function`
+/// throws (a loss over labels, such as `crossEntropy(_:labels:)`) is rethrown, with the
+/// inputs' values restored and their gradients zeroed.
 ///
 /// ```swift
 /// let a = Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6], requiresGradient: true)
 /// let b = Tensor(shape: [3], values: [0.5, -1, 2], requiresGradient: true)
 /// try gradientCheck(at: [a, b]) { x in sin(x[0]) * x[1] }
+/// try gradientCheck(at: [a]) { x in try crossEntropy(x[0], labels: [2, 0]) }
 /// ```
 public func gradientCheck(at inputs: [Tensor], step: Float = 1e-2,
                           absoluteTolerance: Double = 1e-3, relativeTolerance: Double = 1e-2,
-                          seed: UInt64 = 0, _ function: ([Tensor]) -> Tensor) throws {
+                          seed: UInt64 = 0, _ function: ([Tensor]) throws -> Tensor) throws {
     require(inputs.allSatisfy(\.isLeaf),
             "gradientCheck: the inputs must be leaves; input shapes \(inputs.map(\.shape)), leaves \(inputs.map(\.isLeaf))")
     require(inputs.contains(where: \.requiresGradient),
             "gradientCheck: no input requires a gradient")
-    let output = function(inputs)
+    let output = try function(inputs)
     require(output.requiresGradient,
             "gradientCheck: the output of shape \(output.shape) requires no gradient (was it computed from the inputs?)")
     var generator = SeededGenerator(seed: seed)
@@ -74,14 +77,14 @@ public func gradientCheck(at inputs: [Tensor], step: Float = 1e-2,
         _ = input.gradientPointer // allocated, so that zeroing makes the next pass overwrite it
         input.zeroGradient()
     }
+    defer { for input in inputs { input.zeroGradient() } }
     output.backward(outputGradient)
     let analytic = inputs.map { $0.requiresGradient ? $0.gradients : [] }
-    function(inputs).backward(outputGradient)
+    try function(inputs).backward(outputGradient)
     let accumulated = inputs.map { $0.requiresGradient ? $0.gradients : [] }
-    defer { for input in inputs { input.zeroGradient() } }
 
-    func weightedSum() -> Double {
-        let y = withoutGradientRecording { function(inputs) }
+    func weightedSum() throws -> Double {
+        let y = try withoutGradientRecording { try function(inputs) }
         return y.withUnsafeBufferPointer { values in
             zip(values, weights).reduce(0) { $0 + Double($1.0) * Double($1.1) }
         }
@@ -89,11 +92,13 @@ public func gradientCheck(at inputs: [Tensor], step: Float = 1e-2,
     for (index, input) in inputs.enumerated() where input.requiresGradient {
         for element in 0..<input.count {
             let original = input.value[element]
-            input.withUnsafeMutableBufferPointer { $0[element] = original + step }
-            let above = weightedSum()
-            input.withUnsafeMutableBufferPointer { $0[element] = original - step }
-            let below = weightedSum()
-            input.withUnsafeMutableBufferPointer { $0[element] = original }
+            let (above, below) = try {
+                defer { input.withUnsafeMutableBufferPointer { $0[element] = original } }
+                input.withUnsafeMutableBufferPointer { $0[element] = original + step }
+                let above = try weightedSum()
+                input.withUnsafeMutableBufferPointer { $0[element] = original - step }
+                return (above, try weightedSum())
+            }()
             // The step actually taken, in Float: original ± step rounds.
             let numeric = (above - below)
                 / (Double(original + step) - Double(original - step))

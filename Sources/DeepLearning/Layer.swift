@@ -47,7 +47,9 @@ public protocol Layer: AnyObject, CustomStringConvertible {
     /// found by reflection; none for a `Function`; "0", "1", ... for a `Model`.
     var namedSublayers: [(name: String, layer: any Layer)] { get }
     /// This layer's own parameters (not its sub-layers'), with a name each. By default found
-    /// by reflection: the stored tensors that require a gradient.
+    /// by reflection: the stored tensors that require a gradient. A `Model`'s own list is
+    /// empty; every parameter below a layer with its dotted name, as PyTorch's recursive
+    /// `named_parameters()`, is `namedStateTensors.filter { $0.tensor.requiresGradient }`.
     var namedParameters: [(name: String, tensor: Tensor)] { get }
     /// This layer's own buffers (not its sub-layers'): state saved with the model that no
     /// optimizer updates. By default found by reflection: the stored tensors that require no

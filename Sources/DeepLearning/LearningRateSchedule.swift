@@ -64,10 +64,10 @@ public final class StepDecay: LearningRateSchedule {
 
     /// A schedule that multiplies `optimizer`'s current learning rate by `gamma` every
     /// `stepSize` epochs. Stops with a message when `stepSize` is below 1 or `gamma` is
-    /// negative.
+    /// negative or NaN.
     public init(optimizer: any Optimizer, stepSize: Int, gamma: Float = 0.1) {
         require(stepSize >= 1, "StepDecay: step size \(stepSize) must be at least 1")
-        require(gamma >= 0, "StepDecay: gamma \(gamma) must not be negative")
+        requireNotNegative(gamma, "StepDecay", "gamma")
         self.optimizer = optimizer
         initialLearningRate = optimizer.learningRate
         self.stepSize = stepSize

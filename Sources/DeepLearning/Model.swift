@@ -106,7 +106,11 @@ public final class Model: Layer {
 
     /// The network's output for `input`, nothing recorded: through the fused forward passes
     /// when every layer is a `Function` (the result is then the last layer's buffer: copy what
-    /// you keep beyond the next call), else through `callAsFunction(_:)`.
+    /// you keep beyond the next call), else through `callAsFunction(_:)`. It runs in the
+    /// model's current mode, `isTraining` (true unless set): in training mode `Dropout` drops
+    /// and `BatchNorm` normalizes with the batch's statistics and updates its running ones,
+    /// as PyTorch's `model(x)` after `model.train()`. To evaluate, set `isTraining = false`
+    /// first, or use `predict`, `probabilities` or `accuracy`, which evaluate.
     public func forward(_ input: Tensor) -> Tensor {
         guard let steps = fusedSteps else { return withoutGradientRecording { self(input) } }
         return steps.forward(input)
@@ -414,7 +418,10 @@ public final class Model: Layer {
         return history
     }
 
-    /// The most likely class of each row of `inputs`.
+    /// The most likely class of each row of `inputs`, evaluated in evaluation mode: the index
+    /// of the row's largest score, the smallest such index on ties. A NaN score counts as
+    /// smaller than every number (PyTorch's `argmax` picks it instead), so a row of only NaN
+    /// gives class 0.
     public func predict(_ inputs: Tensor) -> [Int32] {
         mostLikelyClasses(classScores(of: inputs, for: "predict"))
     }

@@ -13,7 +13,8 @@
 public protocol Optimizer: AnyObject {
     /// The tensors this optimizer updates.
     var parameters: [Tensor] { get }
-    /// The step size; learning-rate schedules change it between epochs.
+    /// The step size; learning-rate schedules change it between epochs. The library's
+    /// optimizers stop with a message when it is set to a negative value or NaN.
     var learningRate: Float { get set }
     /// Sets the gradients of all parameters to zero, leaving them without a gradient until a
     /// backward pass gives them one, as PyTorch's `zero_grad(set_to_none=True)`.
@@ -33,10 +34,13 @@ extension Optimizer {
     }
 }
 
-/// Stops with "`optimizer`: `name` `value` must not be negative" unless `value >= 0` (NaN
-/// stops too): PyTorch's checks of learning rates, momenta, weight decays and epsilons.
-func requireNotNegative(_ value: Float, _ optimizer: String, _ name: String,
+/// Stops with "`owner`: `name` `value` must not be negative" unless `value >= 0`, and with
+/// "`owner`: `name` is NaN; ..." for NaN: PyTorch's checks of learning rates, momenta,
+/// weight decays and epsilons, and the checks of penalties and schedules.
+func requireNotNegative(_ value: Float, _ owner: String, _ name: String,
                         file: StaticString = #fileID, line: UInt = #line) {
-    require(value >= 0, "\(optimizer): \(name) \(value) must not be negative",
+    require(value >= 0,
+            value.isNaN ? "\(owner): \(name) is NaN; it must be a number of at least 0"
+                : "\(owner): \(name) \(value) must not be negative",
             file: file, line: line)
 }

@@ -22,9 +22,10 @@ public struct Penalty {
     public let l2: Float
 
     /// A penalty of `l1 · Σ |p| + l2 · Σ p²` over `parameters`. Stops with a message when `l1`
-    /// or `l2` is negative.
+    /// or `l2` is negative or NaN.
     public init(parameters: [Tensor], l1: Float = 0, l2: Float = 0) {
-        require(l1 >= 0 && l2 >= 0, "Penalty: l1 \(l1) and l2 \(l2) must not be negative")
+        requireNotNegative(l1, "Penalty", "l1")
+        requireNotNegative(l2, "Penalty", "l2")
         self.parameters = parameters
         self.l1 = l1
         self.l2 = l2

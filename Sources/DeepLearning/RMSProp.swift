@@ -22,8 +22,11 @@ import CKernels
 /// ```
 public final class RMSProp: Optimizer, StepsInProduct {
     public let parameters: [Tensor]
-    public var learningRate: Float
-    /// The smoothing constant α of the running averages (default 0.99).
+    /// The step size, not negative: setting a negative value or NaN stops with a message.
+    public var learningRate: Float {
+        didSet { requireNotNegative(learningRate, "RMSProp", "learning rate") }
+    }
+    /// The smoothing constant α of the running averages, in [0, 1] (default 0.99).
     public let alpha: Float
     /// Added to the denominator, for numerical stability (default 1e-8).
     public let eps: Float
@@ -50,6 +53,8 @@ public final class RMSProp: Optimizer, StepsInProduct {
         requireNotNegative(momentum, "RMSProp", "momentum")
         requireNotNegative(weightDecay, "RMSProp", "weight decay")
         requireNotNegative(alpha, "RMSProp", "alpha")
+        // PyTorch checks only α ≥ 0; above 1, v = α·v + (1 − α)·g² turns negative and √v NaN.
+        require(alpha <= 1, "RMSProp: alpha \(alpha) must be at most 1: above 1 the running average of g² turns negative")
         self.parameters = parameters
         self.learningRate = learningRate
         self.alpha = alpha

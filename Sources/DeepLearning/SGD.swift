@@ -23,7 +23,10 @@ import CKernels
 /// ```
 public final class SGD: Optimizer, StepsInProduct {
     public let parameters: [Tensor]
-    @exclusivity(unchecked) public var learningRate: Float
+    /// The step size, not negative: setting a negative value or NaN stops with a message.
+    @exclusivity(unchecked) public var learningRate: Float {
+        didSet { requireNotNegative(learningRate, "SGD", "learning rate") }
+    }
     /// The momentum factor; 0 (the default) for plain SGD, which keeps no momentum buffer.
     public let momentum: Float
     /// The dampening of the gradient added to the momentum buffer after the first step (default

@@ -53,6 +53,18 @@ final class AdamTests: XCTestCase {
         }
     }
 
+    func testNaNLearningRateStopsNamingNaN() throws {
+        try assertStops(withMessage: "Adam: learning rate is NaN; it must be a number of at least 0") {
+            _ = Adam(parameters: [], learningRate: .nan)
+        }
+    }
+
+    func testSettingANaNLearningRateStops() throws {
+        try assertStops(withMessage: "Adam: learning rate is NaN; it must be a number of at least 0") {
+            Adam(parameters: []).learningRate = .nan
+        }
+    }
+
     func testFirstBetaOfOneStops() throws {
         try assertStops(withMessage: "Adam: betas.0 1.0 must be in [0, 1)") {
             _ = Adam(parameters: [], betas: (1, 0.999))

@@ -44,6 +44,12 @@ final class AdamWTests: XCTestCase {
         }
     }
 
+    func testSettingANegativeLearningRateStops() throws {
+        try assertStops(withMessage: "AdamW: learning rate -0.001 must not be negative") {
+            AdamW(parameters: []).learningRate = -1e-3
+        }
+    }
+
     func testNegativeWeightDecayStops() throws {
         try assertStops(withMessage: "AdamW: weight decay -0.01 must not be negative") {
             _ = AdamW(parameters: [], weightDecay: -0.01)

@@ -177,6 +177,27 @@ final class AutodiffEngineTests: XCTestCase {
         }
     }
 
+    /// A function that throws, such as a loss over labels, is checked without `try!`.
+    func testGradientCheckTakesAThrowingFunction() throws {
+        let logits = Tensor(shape: [2, 3], values: [0.5, -1, 2, 1, 0, -0.5], requiresGradient: true)
+        try gradientCheck(at: [logits]) { try crossEntropy($0[0], labels: [2, 0]) }
+    }
+
+    /// An error the function throws midway through the perturbations comes out of
+    /// gradientCheck, with the inputs' values restored and their gradients zeroed.
+    func testGradientCheckRethrowsTheFunctionsErrorWithItsInputsRestored() throws {
+        struct Refused: Error {}
+        let x = Tensor(shape: [2], values: [0.3, -0.7], requiresGradient: true)
+        var calls = 0
+        XCTAssertThrowsError(try gradientCheck(at: [x]) { inputs in
+            calls += 1
+            if calls == 4 { throw Refused() }   // 1, 2: the analytic passes; 3, 4: element 0
+            return inputs[0] * inputs[0]
+        }) { XCTAssertTrue($0 is Refused, "\($0)") }
+        XCTAssertEqual(x.values, [0.3, -0.7])
+        XCTAssertEqual(x.gradients, [0, 0])
+    }
+
     /// gradientCheck writes its inputs' values in place (each perturbation, then the
     /// restoring write): their values come back bit for bit, their versions are raised, so
     /// that a node which saved an input before the check reports the change in `backward()`.

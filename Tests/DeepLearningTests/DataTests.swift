@@ -112,6 +112,37 @@ final class DataTests: XCTestCase {
         XCTAssertEqual(Set(tensor.values), [0.5])
     }
 
+    func testHeInitializerStopsOnAFanInBelowOne() throws {
+        try assertStops(withMessage: "Initializer.heNormal: fanIn 0 must be at least 1") {
+            var generator = SeededGenerator(seed: 1)
+            Initializer.heNormal.fill(Tensor(shape: [2, 3]), fanIn: 0, fanOut: 3, using: &generator)
+        }
+    }
+
+    func testGlorotInitializerStopsOnAFanBelowOne() throws {
+        try assertStops(withMessage: "Initializer.glorotUniform: fanIn 0 and fanOut 0 must be at least 1") {
+            var generator = SeededGenerator(seed: 1)
+            Initializer.glorotUniform.fill(Tensor(shape: [2, 3]), fanIn: 0, fanOut: 0,
+                                           using: &generator)
+        }
+    }
+
+    func testUniformInitializerStopsOnARangeOfInfiniteWidth() throws {
+        try assertStops(withMessage: "Initializer.uniform: the range -3.4028235e+38..<3.4028235e+38 must have a finite width") {
+            var generator = SeededGenerator(seed: 1)
+            Initializer.uniform(low: -.greatestFiniteMagnitude, high: .greatestFiniteMagnitude)
+                .fill(Tensor(shape: [2]), fanIn: 1, fanOut: 1, using: &generator)
+        }
+    }
+
+    func testNormalInitializerStopsOnAnInfiniteStd() throws {
+        try assertStops(withMessage: "Initializer.normal: std inf must be finite and not negative") {
+            var generator = SeededGenerator(seed: 1)
+            Initializer.normal(std: .infinity).fill(Tensor(shape: [2]), fanIn: 1, fanOut: 1,
+                                                    using: &generator)
+        }
+    }
+
     func testTensorStorageIsAlignedAndGrowsOnlyWhenNeeded() {
         let tensor = Tensor(shape: [3, 5])
         XCTAssertEqual(Int(bitPattern: tensor.value) % 64, 0)

@@ -89,6 +89,18 @@ final class RMSPropTests: XCTestCase {
         }
     }
 
+    func testAlphaAboveOneStops() throws {
+        try assertStops(withMessage: "RMSProp: alpha 1.5 must be at most 1") {
+            _ = RMSProp(parameters: [], alpha: 1.5)
+        }
+    }
+
+    func testSettingANegativeLearningRateStops() throws {
+        try assertStops(withMessage: "RMSProp: learning rate -0.01 must not be negative") {
+            RMSProp(parameters: []).learningRate = -0.01
+        }
+    }
+
     func testNegativeEpsStops() throws {
         try assertStops(withMessage: "RMSProp: eps -1e-08 must not be negative") {
             _ = RMSProp(parameters: [], eps: -1e-8)

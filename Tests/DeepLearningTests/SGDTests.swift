@@ -100,6 +100,13 @@ final class SGDTests: XCTestCase {
         }
     }
 
+    func testSettingANegativeLearningRateStops() throws {
+        try assertStops(withMessage: "SGD: learning rate -0.5 must not be negative") {
+            let optimizer = SGD(parameters: [], learningRate: 0.1)
+            optimizer.learningRate = -0.5   // as a schedule of one's own might
+        }
+    }
+
     func testNegativeMomentumStops() throws {
         try assertStops(withMessage: "SGD: momentum -0.9 must not be negative") {
             _ = SGD(parameters: [], learningRate: 0.1, momentum: -0.9)

@@ -250,8 +250,17 @@ final class SafeTensorsLoadErrorTests: SafeTensorsTestCase {
             let target = try sparseFile("large-header.safetensors", prefix: prefix,
                                         size: 8 + Int(min(length, 1_000_000_000)))
             try assertLoadFails(at: target, { .headerTooLarge(path: $0, headerLength: length, limit: limit) },
-                                message: { "the header of \($0) announces \(length) bytes, more than the 100000000 a safetensors header may have" })
+                                message: { "the header of \($0) announces \(length) bytes, more than the 100000000 a safetensors header may have: it is probably not a safetensors file (PyTorch's torch.save writes a zip archive; safetensors.torch.save_file writes safetensors)" })
         }
+    }
+
+    /// A file of PyTorch's `torch.save` (a zip archive: "PK\u{3}\u{4}" first) is reported as
+    /// probably not a safetensors file, beside the length its first 8 bytes announce.
+    func testAZipArchiveIsReportedAsProbablyNotSafetensors() throws {
+        let zip: [UInt8] = [0x50, 0x4B, 0x03, 0x04, 0x00, 0x00, 0x08, 0x08] + [UInt8](repeating: 0, count: 64)
+        let length = zip[..<8].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        try assertLoadFails(zip, { .headerTooLarge(path: $0, headerLength: length, limit: 100_000_000) },
+                            message: { "the header of \($0) announces 578712552184433488 bytes, more than the 100000000 a safetensors header may have: it is probably not a safetensors file (PyTorch's torch.save writes a zip archive; safetensors.torch.save_file writes safetensors)" })
     }
 
     /// Only the header and the tensors' bytes are read: 4 GB of trailing bytes (a sparse file)

@@ -29,6 +29,12 @@ final class LearningRateScheduleTests: XCTestCase {
 
     /// A minimum below 0 would give negative rates (which a checkpoint then cannot restore),
     /// a NaN or infinite one rates that are NaN.
+    func testStepDecayStopsOnANaNGammaNamingNaN() throws {
+        try assertStops(withMessage: "StepDecay: gamma is NaN; it must be a number of at least 0") {
+            _ = StepDecay(optimizer: SGD(parameters: [], learningRate: 0.1), stepSize: 2, gamma: .nan)
+        }
+    }
+
     func testCosineAnnealingStopsOnANegativeMinimum() throws {
         try assertStops(withMessage: "CosineAnnealing: minimum -0.001 must be finite and not negative") {
             _ = CosineAnnealing(optimizer: SGD(parameters: [], learningRate: 0.1), epochs: 4,
@@ -76,6 +82,18 @@ final class LearningRateScheduleTests: XCTestCase {
 }
 
 final class PenaltyTests: XCTestCase {
+    func testPenaltyStopsOnANaNCoefficientNamingIt() throws {
+        try assertStops(withMessage: "Penalty: l1 is NaN; it must be a number of at least 0") {
+            _ = Penalty(parameters: [], l1: .nan)
+        }
+    }
+
+    func testPenaltyStopsOnANegativeCoefficientNamingIt() throws {
+        try assertStops(withMessage: "Penalty: l2 -1.0 must not be negative") {
+            _ = Penalty(parameters: [], l2: -1)
+        }
+    }
+
     /// p = [0.5, −2, 0], l1 0.1, l2 0.01: penalty 0.1·2.5 + 0.01·4.25 = 0.2925; gradients
     /// 0.1 + 0.01 = 0.11, −0.1 − 0.04 = −0.14, 0 (sign 0 = 0), added to the existing ones.
     func testPenaltyByHand() {

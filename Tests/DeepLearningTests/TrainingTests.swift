@@ -101,6 +101,16 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(try model.accuracy(inputs, labels: [0, 1, 2]), 2.0 / 3.0)
     }
 
+    /// `predict` as its documentation says: a NaN score counts as smaller than every number,
+    /// so a row of only NaN gives class 0.
+    func testPredictSkipsNaNScores() {
+        let layer = Linear(1, 3)
+        layer.weight.value.update(from: [1, .nan, -1], count: 3)
+        layer.bias.value.update(repeating: 0, count: 3)
+        let model = Model([layer])
+        XCTAssertEqual(model.predict(Tensor(shape: [3, 1], values: [2, -2, .nan])), [0, 2, 0])
+    }
+
     /// A model whose output is not a matrix of class scores stops `predict` with a message
     /// (a 4-D output read as rows would give classes from the first pixels of each sample).
     func testPredictNeedsClassScores() throws {
