@@ -135,11 +135,21 @@ void ck_sgd_tensors(int64_t count, const int64_t *sizes, float *const *params,
  *   param      = param - (lr / bias_correction1)
  *                        * exp_avg / (sqrt(exp_avg_sq) / sqrt(bias_correction2) + eps)
  * where the caller passes bias_correction1 = 1 - beta1^t and bias_correction2 = 1 - beta2^t
- * (both > 0). exp_avg and exp_avg_sq start at zero. Reads grad; reads and writes param,
- * exp_avg and exp_avg_sq, which must not overlap each other or grad. */
+ * (both > 0), in double as PyTorch computes them. exp_avg and exp_avg_sq start at zero.
+ * Rounded as PyTorch's default (single-tensor) step on a CPU with FMA, on every instruction
+ * set and thread count: 1 - beta1, 1 - beta2, 1 - lr * weight_decay, -(lr / bias_correction1)
+ * and bias_correction2 ** 0.5 computed in double and rounded to float; g = grad +
+ * weight_decay * param in one rounding (not added for weight decay 0); exp_avg as lerp_:
+ * exp_avg + (1 - beta1) * (g - exp_avg), the difference rounded, then one fused
+ * multiply-add; exp_avg_sq as mul_ then addcmul_: (1 - beta2) * g and beta2 * exp_avg_sq
+ * rounded, then one fused multiply-add; the denominator's square root, quotient and sum each
+ * rounded; param + ((-step size) * exp_avg) / denominator, the product and quotient rounded.
+ * The results are PyTorch's bits wherever its sqrt is correctly rounded, as IEEE's is (on x86
+ * PyTorch's CPU sqrt is MKL's, within 0.75 ulp). Reads grad; reads and writes param, exp_avg
+ * and exp_avg_sq, which must not overlap each other or grad. */
 void ck_adam(int64_t n, float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
              float lr, float beta1, float beta2, float eps, float weight_decay,
-             int decoupled_weight_decay, float bias_correction1, float bias_correction2);
+             int decoupled_weight_decay, double bias_correction1, double bias_correction2);
 
 /* RMSprop, PyTorch's torch.optim.RMSprop (without `maximize`), for n parameters, in one pass:
  *   g          = grad + weight_decay * param

@@ -79,9 +79,10 @@ public final class Adam: Optimizer, StepsInProduct {
         inProducts = ParametersSteppedInProducts(parameters)
     }
 
-    /// 1 − β₁ᵗ and 1 − β₂ᵗ, in Double as PyTorch computes them (`beta ** step`).
-    private func biasCorrections(atStep t: Int64) -> (Float, Float) {
-        (Float(1 - pow(Double(betas.0), Double(t))), Float(1 - pow(Double(betas.1), Double(t))))
+    /// 1 − β₁ᵗ and 1 − β₂ᵗ, in Double as PyTorch computes them (`beta ** step`); the kernel
+    /// rounds to Float only what it derives from them, as PyTorch does.
+    private func biasCorrections(atStep t: Int64) -> (Double, Double) {
+        (1 - pow(Double(betas.0), Double(t)), 1 - pow(Double(betas.1), Double(t)))
     }
 
     public func step() {
