@@ -208,7 +208,8 @@ void ck_adam(int64_t n, float *param, const float *grad, float *exp_avg, float *
 
 /* The loop on n elements, param, grad and the buffers pointing at the first, with `centered`
  * and `with_momentum` compile-time constants in each copy rmsprop_block inlines, so that
- * no copy touches a buffer it was not given. */
+ * no copy touches a buffer it was not given: PyTorch's _single_tensor_rmsprop, its steps one
+ * element at a time. */
 static inline __attribute__((always_inline)) void
 rmsprop_loop(const ck_rmsprop_args *a, float *param_out, const float *grad_in,
              float *square_avg_out, float *grad_avg_out, float *buffer_out, int64_t n,
@@ -216,31 +217,37 @@ rmsprop_loop(const ck_rmsprop_args *a, float *param_out, const float *grad_in,
     float *restrict param = param_out, *restrict square_avg = square_avg_out;
     float *restrict grad_avg = grad_avg_out, *restrict buffer = buffer_out;
     const float *restrict grad = grad_in;
-    const float alpha = a->alpha;
+    const float alpha = a->alpha, weight = a->average_weight;
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
-        float g = grad[i] + a->weight_decay * param[i];
-        float v = alpha * square_avg[i] + (1.0f - alpha) * g * g;
+        const float p = param[i];
+        const float g = plus_weight_decay(grad[i], a->weight_decay, p);
+        const float v = average_of_squares(square_avg[i], alpha, g, weight);
         square_avg[i] = v;
+        float variance = v;
         if (centered) {
-            float mean = alpha * grad_avg[i] + (1.0f - alpha) * g;
+            const float mean = lerp(grad_avg[i], g, weight);
             grad_avg[i] = mean;
-            v -= mean * mean;
+            variance = fmaf(-mean, mean, v); /* square_avg.addcmul(grad_avg, grad_avg, value=-1) */
         }
-        float step = g / (__builtin_elementwise_sqrt(v) + a->eps);
+        /* sqrt (correctly rounded) .add_(eps) */
+        const float denom = __builtin_elementwise_sqrt(variance) + a->eps;
         if (with_momentum) {
-            step += a->momentum * buffer[i];
-            buffer[i] = step;
+            /* buf.mul_(momentum).addcdiv_(g, denom); param.add_(buf, alpha=-lr) */
+            const float b = buffer[i] * a->momentum + g / denom;
+            buffer[i] = b;
+            param[i] = fmaf(-a->lr, b, p);
+        } else {
+            param[i] = p + -a->lr * g / denom; /* param.addcdiv_(g, denom, value=-lr) */
         }
-        param[i] -= a->lr * step;
     }
 }
 
 /* rmsprop_loop on each row of the block, in the copy for the buffers the ck_rmsprop_args have
  * (a buffer they do not have is not offset: it is NULL). */
-CK_VECTORIZED static void rmsprop_block(const void *args, int64_t row0, int64_t col0,
-                                        int64_t rows, int64_t cols, const float *grad_block,
-                                        int64_t ldg) {
+CK_VECTORIZED_FMA static void rmsprop_block(const void *args, int64_t row0, int64_t col0,
+                                            int64_t rows, int64_t cols,
+                                            const float *grad_block, int64_t ldg) {
     const ck_rmsprop_args *a = args;
     for (int64_t r = 0; r < rows; r++) {
         const int64_t at = (row0 + r) * a->ld + col0;

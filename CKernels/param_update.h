@@ -68,6 +68,7 @@ typedef struct {
     float *square_avg, *grad_avg, *momentum_buffer;
     int64_t ld;
     float lr, alpha, eps, weight_decay, momentum;
+    float average_weight; /* 1 - alpha, rounded from double as PyTorch's */
 } ck_rmsprop_args;
 
 /* momentum_buffer is dropped without momentum. */
@@ -78,7 +79,8 @@ static inline ck_rmsprop_args ck_rmsprop_arguments(float *param, float *square_a
     return (ck_rmsprop_args){
         .param = param, .square_avg = square_avg, .grad_avg = grad_avg,
         .momentum_buffer = momentum > 0.0f ? momentum_buffer : NULL, .ld = ld, .lr = lr,
-        .alpha = alpha, .eps = eps, .weight_decay = weight_decay, .momentum = momentum};
+        .alpha = alpha, .eps = eps, .weight_decay = weight_decay, .momentum = momentum,
+        .average_weight = (float)(1.0 - alpha)};
 }
 
 /* An update of an m x n parameter matrix: block(args, row0, col0, rows, cols, grad, ldg)

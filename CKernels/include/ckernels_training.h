@@ -162,8 +162,15 @@ void ck_adam(int64_t n, float *param, const float *grad, float *exp_avg, float *
  *   otherwise:     param = param - lr * g / denom
  * square_avg, grad_avg and momentum_buffer start at zero. grad_avg is NULL for the plain
  * (uncentered) form; momentum_buffer is used only when momentum > 0 (then it must not be
- * NULL) and may be NULL otherwise. Reads grad; reads and writes param and the buffers given,
- * none of which may overlap another or grad. */
+ * NULL) and may be NULL otherwise. Rounded as PyTorch's default (single-tensor) step on a
+ * CPU with FMA, on every instruction set and thread count, as ck_adam: g as Adam's, 1 - alpha
+ * rounded from double, square_avg as Adam's exp_avg_sq and grad_avg as its exp_avg (lerp_);
+ * square_avg - grad_avg^2 one fused multiply-add; the square root and + eps each rounded;
+ * with momentum, (momentum * momentum_buffer) + (g / denom), each of the three rounded, and
+ * param - lr * momentum_buffer one fused multiply-add; without, param + ((-lr) * g) / denom,
+ * the product and quotient rounded. PyTorch's bits wherever its sqrt is correctly rounded, as
+ * ck_adam's. Reads grad; reads and writes param and the buffers given, none of which may
+ * overlap another or grad. */
 void ck_rmsprop(int64_t n, float *param, const float *grad, float *square_avg, float *grad_avg,
                 float *momentum_buffer, float lr, float alpha, float eps, float weight_decay,
                 float momentum);

@@ -502,6 +502,57 @@ extension OptimizerTests {
                 })
         }
     }
+
+    /// ck_rmsprop rounds as PyTorch's torch.optim.RMSprop (its default single-tensor step on
+    /// the CPU) with a correctly rounded sqrt, bit for bit, plain and centered, with and
+    /// without momentum and weight decay: square_avg.mul_().addcmul_(), grad_avg.lerp_(),
+    /// square_avg.addcmul(grad_avg, grad_avg, value: -1).sqrt_() + eps; with momentum
+    /// buf.mul_(momentum).addcdiv_(g, avg) and param.add_(buf, alpha: -lr), without
+    /// param.addcdiv_(g, avg, value: -lr). α 0.3 takes lerp's other branch.
+    func testRMSPropRoundsAsPyTorch() {
+        let (lr, eps): (Float, Float) = (1e-2, 1e-8)
+        var cases: [(alpha: Float, centered: Bool, momentum: Float, weightDecay: Float)] = []
+        for centered in [false, true] {
+            for momentum: Float in [0, 0.9] {
+                for weightDecay: Float in [0, 0.01] { cases.append((0.99, centered, momentum, weightDecay)) }
+            }
+        }
+        cases.append((0.3, true, 0.9, 0.01))
+        for (index, c) in cases.enumerated() {
+            // Buffers: square average, then the gradient average if centered, then momentum.
+            let ranges: [ClosedRange<Float>?] =
+                [0.1...1] + (c.centered ? [-0.1...0.1] : []) + (c.momentum > 0 ? [-1...1] : [])
+            assertRoundsAsPyTorch(
+                seed: 80 + UInt64(index), "RMSProp \(c)", initial: randomStart(ranges),
+                kernel: { _, n, p, g, b in
+                    ck_rmsprop(n, p, g, b[0], c.centered ? b[1] : nil, c.momentum > 0 ? b.last : nil, lr, c.alpha,
+                               eps, c.weightDecay, c.momentum)
+                },
+                mirror: { _, n, p, g, b in
+                    let weight = Float(1 - Double(c.alpha))
+                    for i in 0..<Int(n) {
+                        let param = p[i]
+                        let grad = plusWeightDecayAsPyTorch(g[i], c.weightDecay, param)
+                        let square = averageOfSquaresAsPyTorch(b[0][i], c.alpha, grad, weight)
+                        b[0][i] = square
+                        var variance = square
+                        if c.centered {
+                            let mean = lerpAsPyTorch(b[1][i], grad, weight)
+                            b[1][i] = mean
+                            variance = square.addingProduct(-mean, mean)
+                        }
+                        let denominator = variance.squareRoot() + eps
+                        if c.momentum > 0 {
+                            let buffer = b.last![i] * c.momentum + grad / denominator
+                            b.last![i] = buffer
+                            p[i] = param.addingProduct(-lr, buffer)
+                        } else {
+                            p[i] = param + -lr * grad / denominator
+                        }
+                    }
+                })
+        }
+    }
 }
 
 final class PenaltyKernelTests: XCTestCase {
