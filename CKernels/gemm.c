@@ -128,7 +128,7 @@ int ck_sgemm_adam(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, flo
                   const float *a, int64_t lda, const float *b, int64_t ldb, float *grad,
                   float *param, float *exp_avg, float *exp_avg_sq, float lr, float beta1,
                   float beta2, float eps, float weight_decay, int decoupled_weight_decay,
-                  float bias_correction1, float bias_correction2) {
+                  double bias_correction1, double bias_correction2) {
     const ck_adam_args args = ck_adam_arguments(param, exp_avg, exp_avg_sq, n, lr, beta1, beta2,
                                                 eps, weight_decay, decoupled_weight_decay,
                                                 bias_correction1, bias_correction2);

@@ -1,6 +1,8 @@
-/* Optimizer updates: one pass over the parameters per step. Compiled without contracting
- * a * b + c into a fused multiply-add (FP_CONTRACT OFF), so that every instruction-set clone
- * computes the same bits; SGD's multiply-adds are written out (fmaf), as PyTorch rounds them. */
+/* Optimizer updates: one pass over the parameters per step, rounded as PyTorch's
+ * single-tensor steps (its default on the CPU) round on a CPU with FMA. Compiled without
+ * contracting a * b + c into a fused multiply-add (FP_CONTRACT OFF), so that every
+ * instruction-set clone computes the same bits; where PyTorch's kernels fuse, the
+ * multiply-add is written out (fmaf). */
 #pragma STDC FP_CONTRACT OFF
 
 #include <math.h>
@@ -135,12 +137,35 @@ void ck_sgd(int64_t n, float *param, const float *grad, float *velocity, float l
                    nesterov, &first_step);
 }
 
+/* ---- PyTorch's element-wise operations, as its CPU kernels round them ------------------ */
+
+/* grad.add(param, alpha=weight_decay): one rounding; the gradient itself for weight decay 0,
+ * which PyTorch's optimizers do not add (so an infinite param gives no NaN). */
+static inline float plus_weight_decay(float grad, float weight_decay, float param) {
+    return weight_decay != 0.0f ? fmaf(weight_decay, param, grad) : grad;
+}
+
+/* start.lerp_(end, weight): the difference end - start rounded, then one multiply-add, from
+ * start for |weight| < 0.5, else from end (start + weight * d = end - (1 - weight) * d). */
+static inline float lerp(float start, float end, float weight) {
+    const float difference = end - start;
+    return fabsf(weight) < 0.5f ? fmaf(weight, difference, start)
+                                : fmaf(weight - 1.0f, difference, end);
+}
+
+/* average.mul_(keep).addcmul_(g, g, value=weight): the products average * keep and
+ * weight * g rounded, then one multiply-add. */
+static inline float average_of_squares(float average, float keep, float g, float weight) {
+    return fmaf(weight * g, g, average * keep);
+}
+
 /* ---- Adam and AdamW -------------------------------------------------------------------- */
 
-/* ck_adam's loop, on the rows x cols block at (row0, col0) of the ck_adam_args' matrices. */
-CK_VECTORIZED static void adam_block(const void *args, int64_t row0, int64_t col0,
-                                     int64_t rows, int64_t cols, const float *grad_block,
-                                     int64_t ldg) {
+/* ck_adam's loop, on the rows x cols block at (row0, col0) of the ck_adam_args' matrices:
+ * PyTorch's _single_tensor_adam, its steps one element at a time. */
+CK_VECTORIZED_FMA static void adam_block(const void *args, int64_t row0, int64_t col0,
+                                         int64_t rows, int64_t cols, const float *grad_block,
+                                         int64_t ldg) {
     const ck_adam_args *a = args;
     for (int64_t r = 0; r < rows; r++) {
         const int64_t at = (row0 + r) * a->ld + col0;
@@ -149,15 +174,18 @@ CK_VECTORIZED static void adam_block(const void *args, int64_t row0, int64_t col
         const float *restrict grad = grad_block + r * ldg;
 #pragma omp simd
         for (int64_t i = 0; i < cols; i++) {
-            float p = param[i];
-            float g = grad[i] + a->l2 * p;
-            float mi = a->beta1 * m[i] + (1.0f - a->beta1) * g;
-            float vi = a->beta2 * v[i] + (1.0f - a->beta2) * g * g;
+            const float p = param[i] * a->decay; /* param.mul_(1 - lr * wd), AdamW */
+            const float g = plus_weight_decay(grad[i], a->l2, p);
+            const float mi = lerp(m[i], g, a->exp_avg_weight);
+            const float vi = average_of_squares(v[i], a->beta2, g, a->exp_avg_sq_weight);
             m[i] = mi;
             v[i] = vi;
-            /* __builtin_elementwise_sqrt: sqrtf without errno, so that the loop vectorizes. */
-            float denom = __builtin_elementwise_sqrt(vi) / a->bias_correction2_sqrt + a->eps;
-            param[i] = p * a->decay - a->step_size * (mi / denom);
+            /* (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps), correctly rounded
+             * (__builtin_elementwise_sqrt: sqrtf without errno, so that the loop vectorizes);
+             * then param.addcdiv_(exp_avg, denom, value=-step_size): the product and the
+             * quotient each rounded. */
+            const float denom = __builtin_elementwise_sqrt(vi) / a->bias_correction2_sqrt + a->eps;
+            param[i] = p + a->neg_step_size * mi / denom;
         }
     }
 }
@@ -169,7 +197,7 @@ void ck_adam_block(const void *args, int64_t row0, int64_t col0, int64_t rows, i
 
 void ck_adam(int64_t n, float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
              float lr, float beta1, float beta2, float eps, float weight_decay,
-             int decoupled_weight_decay, float bias_correction1, float bias_correction2) {
+             int decoupled_weight_decay, double bias_correction1, double bias_correction2) {
     const ck_adam_args args = ck_adam_arguments(param, exp_avg, exp_avg_sq, 0, lr, beta1, beta2,
                                                 eps, weight_decay, decoupled_weight_decay,
                                                 bias_correction1, bias_correction2);
@@ -180,7 +208,8 @@ void ck_adam(int64_t n, float *param, const float *grad, float *exp_avg, float *
 
 /* The loop on n elements, param, grad and the buffers pointing at the first, with `centered`
  * and `with_momentum` compile-time constants in each copy rmsprop_block inlines, so that
- * no copy touches a buffer it was not given. */
+ * no copy touches a buffer it was not given: PyTorch's _single_tensor_rmsprop, its steps one
+ * element at a time. */
 static inline __attribute__((always_inline)) void
 rmsprop_loop(const ck_rmsprop_args *a, float *param_out, const float *grad_in,
              float *square_avg_out, float *grad_avg_out, float *buffer_out, int64_t n,
@@ -188,31 +217,37 @@ rmsprop_loop(const ck_rmsprop_args *a, float *param_out, const float *grad_in,
     float *restrict param = param_out, *restrict square_avg = square_avg_out;
     float *restrict grad_avg = grad_avg_out, *restrict buffer = buffer_out;
     const float *restrict grad = grad_in;
-    const float alpha = a->alpha;
+    const float alpha = a->alpha, weight = a->average_weight;
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
-        float g = grad[i] + a->weight_decay * param[i];
-        float v = alpha * square_avg[i] + (1.0f - alpha) * g * g;
+        const float p = param[i];
+        const float g = plus_weight_decay(grad[i], a->weight_decay, p);
+        const float v = average_of_squares(square_avg[i], alpha, g, weight);
         square_avg[i] = v;
+        float variance = v;
         if (centered) {
-            float mean = alpha * grad_avg[i] + (1.0f - alpha) * g;
+            const float mean = lerp(grad_avg[i], g, weight);
             grad_avg[i] = mean;
-            v -= mean * mean;
+            variance = fmaf(-mean, mean, v); /* square_avg.addcmul(grad_avg, grad_avg, value=-1) */
         }
-        float step = g / (__builtin_elementwise_sqrt(v) + a->eps);
+        /* sqrt (correctly rounded) .add_(eps) */
+        const float denom = __builtin_elementwise_sqrt(variance) + a->eps;
         if (with_momentum) {
-            step += a->momentum * buffer[i];
-            buffer[i] = step;
+            /* buf.mul_(momentum).addcdiv_(g, denom); param.add_(buf, alpha=-lr) */
+            const float b = buffer[i] * a->momentum + g / denom;
+            buffer[i] = b;
+            param[i] = fmaf(-a->lr, b, p);
+        } else {
+            param[i] = p + -a->lr * g / denom; /* param.addcdiv_(g, denom, value=-lr) */
         }
-        param[i] -= a->lr * step;
     }
 }
 
 /* rmsprop_loop on each row of the block, in the copy for the buffers the ck_rmsprop_args have
  * (a buffer they do not have is not offset: it is NULL). */
-CK_VECTORIZED static void rmsprop_block(const void *args, int64_t row0, int64_t col0,
-                                        int64_t rows, int64_t cols, const float *grad_block,
-                                        int64_t ldg) {
+CK_VECTORIZED_FMA static void rmsprop_block(const void *args, int64_t row0, int64_t col0,
+                                            int64_t rows, int64_t cols,
+                                            const float *grad_block, int64_t ldg) {
     const ck_rmsprop_args *a = args;
     for (int64_t r = 0; r < rows; r++) {
         const int64_t at = (row0 + r) * a->ld + col0;

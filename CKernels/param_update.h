@@ -29,30 +29,36 @@ static inline ck_sgd_args ck_sgd_arguments(float *param, float *velocity, int64_
 }
 
 /* ck_adam's arguments, as its loop uses them; param, exp_avg and exp_avg_sq as ck_sgd_args'
- * param. */
+ * param. The scalars are PyTorch's: its optimizer computes them in double (Python floats)
+ * and its kernels take each one rounded to float. */
 typedef struct {
     float *param;
     float *exp_avg, *exp_avg_sq;
     int64_t ld;
-    float beta1, beta2, eps;
+    float exp_avg_weight;    /* 1 - beta1: exp_avg.lerp_(g, 1 - beta1) */
+    float beta2;
+    float exp_avg_sq_weight; /* 1 - beta2: exp_avg_sq.mul_(beta2).addcmul_(g, g, 1 - beta2) */
+    float eps;
     float l2;    /* weight decay added to the gradient (Adam), else 0 */
     float decay; /* param factor before the update: 1 - lr * wd (AdamW), else 1 */
-    float step_size; /* lr / bias_correction1 */
-    float bias_correction2_sqrt;
+    float neg_step_size;         /* -(lr / bias_correction1) */
+    float bias_correction2_sqrt; /* bias_correction2 ** 0.5 */
 } ck_adam_args;
 
 static inline ck_adam_args ck_adam_arguments(float *param, float *exp_avg, float *exp_avg_sq,
                                              int64_t ld, float lr, float beta1, float beta2,
                                              float eps, float weight_decay,
-                                             int decoupled_weight_decay, float bias_correction1,
-                                             float bias_correction2) {
+                                             int decoupled_weight_decay, double bias_correction1,
+                                             double bias_correction2) {
     return (ck_adam_args){
         .param = param, .exp_avg = exp_avg, .exp_avg_sq = exp_avg_sq, .ld = ld,
-        .beta1 = beta1, .beta2 = beta2, .eps = eps,
+        .exp_avg_weight = (float)(1.0 - beta1), .beta2 = beta2,
+        .exp_avg_sq_weight = (float)(1.0 - beta2), .eps = eps,
         .l2 = decoupled_weight_decay ? 0.0f : weight_decay,
         .decay = decoupled_weight_decay ? (float)(1.0 - (double)lr * weight_decay) : 1.0f,
-        .step_size = (float)((double)lr / bias_correction1),
-        .bias_correction2_sqrt = sqrtf(bias_correction2)};
+        .neg_step_size = (float)-(lr / bias_correction1),
+        /* pow, not sqrt: Python's ** 0.5 is C's pow. */
+        .bias_correction2_sqrt = (float)pow(bias_correction2, 0.5)};
 }
 
 /* ck_rmsprop's arguments, as its loop uses them; grad_avg NULL unless centered,
@@ -62,6 +68,7 @@ typedef struct {
     float *square_avg, *grad_avg, *momentum_buffer;
     int64_t ld;
     float lr, alpha, eps, weight_decay, momentum;
+    float average_weight; /* 1 - alpha, rounded from double as PyTorch's */
 } ck_rmsprop_args;
 
 /* momentum_buffer is dropped without momentum. */
@@ -72,7 +79,8 @@ static inline ck_rmsprop_args ck_rmsprop_arguments(float *param, float *square_a
     return (ck_rmsprop_args){
         .param = param, .square_avg = square_avg, .grad_avg = grad_avg,
         .momentum_buffer = momentum > 0.0f ? momentum_buffer : NULL, .ld = ld, .lr = lr,
-        .alpha = alpha, .eps = eps, .weight_decay = weight_decay, .momentum = momentum};
+        .alpha = alpha, .eps = eps, .weight_decay = weight_decay, .momentum = momentum,
+        .average_weight = (float)(1.0 - alpha)};
 }
 
 /* An update of an m x n parameter matrix: block(args, row0, col0, rows, cols, grad, ldg)

@@ -84,7 +84,7 @@ int ck_sgemm_adam(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, flo
                   const float *a, int64_t lda, const float *b, int64_t ldb, float *grad,
                   float *param, float *exp_avg, float *exp_avg_sq, float lr, float beta1,
                   float beta2, float eps, float weight_decay, int decoupled_weight_decay,
-                  float bias_correction1, float bias_correction2);
+                  double bias_correction1, double bias_correction2);
 
 /* ck_sgemm_sgd's contract for RMSprop (alpha_ab scales the product; alpha is RMSprop's): where
  * the product takes the step (returns 1), param and the buffers are bitwise those of

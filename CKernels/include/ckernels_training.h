@@ -135,11 +135,21 @@ void ck_sgd_tensors(int64_t count, const int64_t *sizes, float *const *params,
  *   param      = param - (lr / bias_correction1)
  *                        * exp_avg / (sqrt(exp_avg_sq) / sqrt(bias_correction2) + eps)
  * where the caller passes bias_correction1 = 1 - beta1^t and bias_correction2 = 1 - beta2^t
- * (both > 0). exp_avg and exp_avg_sq start at zero. Reads grad; reads and writes param,
- * exp_avg and exp_avg_sq, which must not overlap each other or grad. */
+ * (both > 0), in double as PyTorch computes them. exp_avg and exp_avg_sq start at zero.
+ * Rounded as PyTorch's default (single-tensor) step on a CPU with FMA, on every instruction
+ * set and thread count: 1 - beta1, 1 - beta2, 1 - lr * weight_decay, -(lr / bias_correction1)
+ * and bias_correction2 ** 0.5 computed in double and rounded to float; g = grad +
+ * weight_decay * param in one rounding (not added for weight decay 0); exp_avg as lerp_:
+ * exp_avg + (1 - beta1) * (g - exp_avg), the difference rounded, then one fused
+ * multiply-add; exp_avg_sq as mul_ then addcmul_: (1 - beta2) * g and beta2 * exp_avg_sq
+ * rounded, then one fused multiply-add; the denominator's square root, quotient and sum each
+ * rounded; param + ((-step size) * exp_avg) / denominator, the product and quotient rounded.
+ * The results are PyTorch's bits wherever its sqrt is correctly rounded, as IEEE's is (on x86
+ * PyTorch's CPU sqrt is MKL's, within 0.75 ulp). Reads grad; reads and writes param, exp_avg
+ * and exp_avg_sq, which must not overlap each other or grad. */
 void ck_adam(int64_t n, float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
              float lr, float beta1, float beta2, float eps, float weight_decay,
-             int decoupled_weight_decay, float bias_correction1, float bias_correction2);
+             int decoupled_weight_decay, double bias_correction1, double bias_correction2);
 
 /* RMSprop, PyTorch's torch.optim.RMSprop (without `maximize`), for n parameters, in one pass:
  *   g          = grad + weight_decay * param
@@ -152,8 +162,15 @@ void ck_adam(int64_t n, float *param, const float *grad, float *exp_avg, float *
  *   otherwise:     param = param - lr * g / denom
  * square_avg, grad_avg and momentum_buffer start at zero. grad_avg is NULL for the plain
  * (uncentered) form; momentum_buffer is used only when momentum > 0 (then it must not be
- * NULL) and may be NULL otherwise. Reads grad; reads and writes param and the buffers given,
- * none of which may overlap another or grad. */
+ * NULL) and may be NULL otherwise. Rounded as PyTorch's default (single-tensor) step on a
+ * CPU with FMA, on every instruction set and thread count, as ck_adam: g as Adam's, 1 - alpha
+ * rounded from double, square_avg as Adam's exp_avg_sq and grad_avg as its exp_avg (lerp_);
+ * square_avg - grad_avg^2 one fused multiply-add; the square root and + eps each rounded;
+ * with momentum, (momentum * momentum_buffer) + (g / denom), each of the three rounded, and
+ * param - lr * momentum_buffer one fused multiply-add; without, param + ((-lr) * g) / denom,
+ * the product and quotient rounded. PyTorch's bits wherever its sqrt is correctly rounded, as
+ * ck_adam's. Reads grad; reads and writes param and the buffers given, none of which may
+ * overlap another or grad. */
 void ck_rmsprop(int64_t n, float *param, const float *grad, float *square_avg, float *grad_avg,
                 float *momentum_buffer, float lr, float alpha, float eps, float weight_decay,
                 float momentum);

@@ -18,8 +18,9 @@ import Darwin
 ///
 /// t counts the steps of each parameter: a parameter without a gradient (none since
 /// `zeroGrad()`: no backward pass reached it) is left out of the step, its moments and t
-/// unchanged, as PyTorch's `state['step']` per parameter. Each step is one C kernel pass per
-/// parameter tensor. In `Model.fit`, a `Linear` layer's weight may take its step in the product
+/// unchanged, as PyTorch's `state['step']` per parameter. It rounds as PyTorch's CPU step, with
+/// the same bits wherever PyTorch's square root is correctly rounded (`ck_adam` in CKernels
+/// says how). Each step is one C kernel pass per parameter tensor. In `Model.fit`, a `Linear` layer's weight may take its step in the product
 /// that computes its gradient instead (`Model.fit` says when), with the same result.
 ///
 /// ```swift
@@ -82,9 +83,10 @@ public final class Adam: Optimizer, StepsInProduct {
         inProducts = ParametersSteppedInProducts(parameters)
     }
 
-    /// 1 − β₁ᵗ and 1 − β₂ᵗ, in Double as PyTorch computes them (`beta ** step`).
-    private func biasCorrections(atStep t: Int64) -> (Float, Float) {
-        (Float(1 - pow(Double(betas.0), Double(t))), Float(1 - pow(Double(betas.1), Double(t))))
+    /// 1 − β₁ᵗ and 1 − β₂ᵗ, in Double as PyTorch computes them (`beta ** step`); the kernel
+    /// rounds to Float only what it derives from them, as PyTorch does.
+    private func biasCorrections(atStep t: Int64) -> (Double, Double) {
+        (1 - pow(Double(betas.0), Double(t)), 1 - pow(Double(betas.1), Double(t)))
     }
 
     public func step() {

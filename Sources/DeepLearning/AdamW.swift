@@ -11,7 +11,8 @@
 ///
 /// As in ``Adam``, t counts each parameter's steps, and a parameter without a gradient (none
 /// since `zeroGrad()`) is left out of the step, its decay included. Each step is one C kernel
-/// pass per parameter tensor, the same kernel as Adam's.
+/// pass per parameter tensor, the same kernel as Adam's, rounded as PyTorch's CPU step as
+/// ``Adam``'s.
 ///
 /// ```swift
 /// let optimizer = AdamW(parameters: model.parameters)   // lr 1e-3, weight decay 1e-2

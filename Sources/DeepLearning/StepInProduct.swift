@@ -23,7 +23,7 @@ enum ProductStep {
     /// `ck_adam`'s: the two moments and this step's bias corrections.
     case adam(firstMoment: UnsafeMutablePointer<Float>, secondMoment: UnsafeMutablePointer<Float>,
               learningRate: Float, betas: (Float, Float), eps: Float, weightDecay: Float,
-              decoupledWeightDecay: Int32, corrections: (Float, Float))
+              decoupledWeightDecay: Int32, corrections: (Double, Double))
     /// `ck_rmsprop`'s: the average of g², and of g (centered) and the momentum buffer when
     /// the optimizer has them.
     case rmsProp(squareAverage: UnsafeMutablePointer<Float>,

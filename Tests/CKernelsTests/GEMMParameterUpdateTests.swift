@@ -46,8 +46,8 @@ private enum ParameterStep {
     private static let (beta1, beta2, eps): (Float, Float, Float) = (0.9, 0.99, 1e-3)
 
     /// Adam's bias corrections at step t, as the Swift optimizer computes them.
-    private static func corrections(_ t: Int) -> (Float, Float) {
-        (Float(1 - pow(Double(beta1), Double(t))), Float(1 - pow(Double(beta2), Double(t))))
+    private static func corrections(_ t: Int) -> (Double, Double) {
+        (1 - pow(Double(beta1), Double(t)), 1 - pow(Double(beta2), Double(t)))
     }
 
     /// ck_sgemm_sgd or ck_sgemm_adam on `stored` into `grad`; whether it took the step.

@@ -223,6 +223,61 @@ private func randomStart(_ ranges: [ClosedRange<Float>?])
     }
 }
 
+// MARK: - ck_adam and ck_rmsprop against PyTorch's roundings
+
+/// One step of an optimizer kernel at step t (1, 2, ...) on n elements: the parameters, the
+/// gradient and the kernel's buffers.
+private typealias KernelStep = (_ step: Int, _ n: Int64, UnsafeMutablePointer<Float>, UnsafePointer<Float>,
+                                [UnsafeMutablePointer<Float>]) -> Void
+
+/// Runs `kernel` for steps 1...4 (so that Adam's bias corrections change), each with a fresh
+/// gradient, on 70,001 elements (a parallel region, vector loops and their tails), from the
+/// parameters and buffers `initial` draws, and requires at each step the bits `mirror`
+/// computes from the same state, on 1 and 2 threads.
+private func assertRoundsAsPyTorch(
+    seed: UInt64, _ what: String, file: StaticString = #filePath, line: UInt = #line,
+    initial: (_ n: Int, _ rng: inout SeededGenerator) -> (param: [Float], buffers: [[Float]]),
+    kernel: KernelStep, mirror: KernelStep
+) {
+    var rng = SeededGenerator(seed: seed)
+    let n = 70_001
+    let start = initial(n, &rng)
+    var state = KernelArrays(param: start.param, grad: start.param, buffers: start.buffers)
+    for step in 1...4 {
+        let before = KernelArrays(param: state.array(0), grad: randomFloats(n, using: &rng),
+                                  buffers: start.buffers.indices.map { state.array(2 + $0) })
+        var expected = before
+        expected.run { mirror(step, $0, $1, $2, $3) }
+        let got = assertSameResultForThreadCounts([1, 2], "\(what), step \(step)", file: file, line: line) {
+            () -> [Float] in
+            var arrays = before
+            arrays.run { kernel(step, $0, $1, $2, $3) }
+            return arrays.outputs
+        }
+        assertBitwiseEqual(got, expected.outputs, "\(what), step \(step)", file: file, line: line)
+        state = expected
+    }
+}
+
+/// PyTorch's CPU operations as its kernels round them (on a CPU with FMA; addingProduct is
+/// one fused multiply-add). start.lerp_(end, weight): the difference rounded, then one
+/// multiply-add, from end for weights of 0.5 and more.
+private func lerpAsPyTorch(_ start: Float, _ end: Float, _ weight: Float) -> Float {
+    let difference = end - start
+    return abs(weight) < 0.5 ? start.addingProduct(weight, difference) : end.addingProduct(weight - 1, difference)
+}
+
+/// grad.add(param, alpha: weightDecay), which the optimizers skip for weight decay 0.
+private func plusWeightDecayAsPyTorch(_ grad: Float, _ weightDecay: Float, _ param: Float) -> Float {
+    weightDecay == 0 ? grad : grad.addingProduct(weightDecay, param)
+}
+
+/// average.mul_(keep).addcmul_(g, g, value: weight): both products rounded, then one
+/// multiply-add.
+private func averageOfSquaresAsPyTorch(_ average: Float, _ keep: Float, _ g: Float, _ weight: Float) -> Float {
+    (average * keep).addingProduct(weight * g, g)
+}
+
 extension OptimizerTests {
     /// ck_sgd, PyTorch's rule: the first step copies g (the velocity may hold NaN: it is not
     /// read), later steps dampen; Nesterov or not; with momentum 0 every step is g's, and the
@@ -349,8 +404,7 @@ extension OptimizerTests {
                 initial: randomStart([-0.5...0.5, 0...0.5]),
                 kernel: { step, n, p, g, b in
                     let (c1, c2) = corrections(step)
-                    ck_adam(n, p, g, b[0], b[1], lr, beta1, beta2, eps, weightDecay, decoupled ? 1 : 0,
-                            Float(c1), Float(c2))
+                    ck_adam(n, p, g, b[0], b[1], lr, beta1, beta2, eps, weightDecay, decoupled ? 1 : 0, c1, c2)
                 },
                 reference: { step, p, grad, b in
                     let (b1, b2, wd) = (Double(beta1), Double(beta2), Double(weightDecay))
@@ -358,8 +412,8 @@ extension OptimizerTests {
                     let g = decoupled ? grad : grad + wd * p
                     let m = b1 * b[0] + (1 - b1) * g, v = b2 * b[1] + (1 - b2) * g * g
                     let (c1, c2) = corrections(step)
-                    let stepSize = Double(lr) / Double(Float(c1))
-                    let denominator = (v / Double(Float(c2))).squareRoot() + Double(eps)
+                    let stepSize = Double(lr) / c1
+                    let denominator = (v / c2).squareRoot() + Double(eps)
                     let gSize = abs(grad) + wd * abs(p), mSize = b1 * abs(b[0]) + (1 - b1) * gSize
                     return [(decayed - stepSize * m / denominator, abs(p) + stepSize * mSize / denominator),
                             (m, mSize), (v, b2 * b[1] + (1 - b2) * gSize * gSize)]
@@ -405,6 +459,97 @@ extension OptimizerTests {
                     }
                     let vSize = a * b[0] + (1 - a) * gSize * gSize
                     return [(p - Double(lr) * step, abs(p) + Double(lr) * stepSize), (v, vSize)] + outputs
+                })
+        }
+    }
+}
+
+extension OptimizerTests {
+    /// ck_adam rounds as PyTorch's torch.optim.Adam and AdamW (their default single-tensor
+    /// step on the CPU) with a correctly rounded sqrt, bit for bit: its scalars rounded from
+    /// Double, exp_avg.lerp_, exp_avg_sq.mul_().addcmul_(), sqrt / bias_correction2 ** 0.5 +
+    /// eps, param.addcdiv_(exp_avg, denom, value: -step_size); AdamW's param.mul_(1 − lr·wd)
+    /// first; Adam's L2 term added only when not 0. β₁ 0.3 takes lerp's other branch.
+    func testAdamRoundsAsPyTorch() {
+        let cases: [(beta1: Float, beta2: Float, weightDecay: Float, decoupled: Bool)] = [
+            (0.9, 0.999, 0, false), (0.9, 0.999, 0.01, false), (0.3, 0.99, 0.1, false), (0.9, 0.999, 0.01, true),
+        ]
+        let (lr, eps): (Float, Float) = (1e-3, 1e-8)
+        for (index, c) in cases.enumerated() {
+            let corrections = { (step: Int) in
+                (1 - pow(Double(c.beta1), Double(step)), 1 - pow(Double(c.beta2), Double(step)))
+            }
+            assertRoundsAsPyTorch(
+                seed: 70 + UInt64(index), "Adam \(c)", initial: randomStart([-0.5...0.5, 0...0.5]),
+                kernel: { step, n, p, g, b in
+                    let (c1, c2) = corrections(step)
+                    ck_adam(n, p, g, b[0], b[1], lr, c.beta1, c.beta2, eps, c.weightDecay, c.decoupled ? 1 : 0, c1, c2)
+                },
+                mirror: { step, n, p, g, b in
+                    let (c1, c2) = corrections(step)
+                    let negativeStepSize = Float(-(Double(lr) / c1)), c2Root = Float(pow(c2, 0.5))
+                    let decay = c.decoupled ? Float(1 - Double(lr) * Double(c.weightDecay)) : 1
+                    let l2 = c.decoupled ? 0 : c.weightDecay
+                    let (w1, w2) = (Float(1 - Double(c.beta1)), Float(1 - Double(c.beta2)))
+                    for i in 0..<Int(n) {
+                        let param = p[i] * decay
+                        let grad = plusWeightDecayAsPyTorch(g[i], l2, param)
+                        b[0][i] = lerpAsPyTorch(b[0][i], grad, w1)
+                        b[1][i] = averageOfSquaresAsPyTorch(b[1][i], c.beta2, grad, w2)
+                        let denominator = b[1][i].squareRoot() / c2Root + eps
+                        p[i] = param + negativeStepSize * b[0][i] / denominator
+                    }
+                })
+        }
+    }
+
+    /// ck_rmsprop rounds as PyTorch's torch.optim.RMSprop (its default single-tensor step on
+    /// the CPU) with a correctly rounded sqrt, bit for bit, plain and centered, with and
+    /// without momentum and weight decay: square_avg.mul_().addcmul_(), grad_avg.lerp_(),
+    /// square_avg.addcmul(grad_avg, grad_avg, value: -1).sqrt_() + eps; with momentum
+    /// buf.mul_(momentum).addcdiv_(g, avg) and param.add_(buf, alpha: -lr), without
+    /// param.addcdiv_(g, avg, value: -lr). α 0.3 takes lerp's other branch.
+    func testRMSPropRoundsAsPyTorch() {
+        let (lr, eps): (Float, Float) = (1e-2, 1e-8)
+        var cases: [(alpha: Float, centered: Bool, momentum: Float, weightDecay: Float)] = []
+        for centered in [false, true] {
+            for momentum: Float in [0, 0.9] {
+                for weightDecay: Float in [0, 0.01] { cases.append((0.99, centered, momentum, weightDecay)) }
+            }
+        }
+        cases.append((0.3, true, 0.9, 0.01))
+        for (index, c) in cases.enumerated() {
+            // Buffers: square average, then the gradient average if centered, then momentum.
+            let ranges: [ClosedRange<Float>?] =
+                [0.1...1] + (c.centered ? [-0.1...0.1] : []) + (c.momentum > 0 ? [-1...1] : [])
+            assertRoundsAsPyTorch(
+                seed: 80 + UInt64(index), "RMSProp \(c)", initial: randomStart(ranges),
+                kernel: { _, n, p, g, b in
+                    ck_rmsprop(n, p, g, b[0], c.centered ? b[1] : nil, c.momentum > 0 ? b.last : nil, lr, c.alpha,
+                               eps, c.weightDecay, c.momentum)
+                },
+                mirror: { _, n, p, g, b in
+                    let weight = Float(1 - Double(c.alpha))
+                    for i in 0..<Int(n) {
+                        let param = p[i]
+                        let grad = plusWeightDecayAsPyTorch(g[i], c.weightDecay, param)
+                        let square = averageOfSquaresAsPyTorch(b[0][i], c.alpha, grad, weight)
+                        b[0][i] = square
+                        var variance = square
+                        if c.centered {
+                            let mean = lerpAsPyTorch(b[1][i], grad, weight)
+                            b[1][i] = mean
+                            variance = square.addingProduct(-mean, mean)
+                        }
+                        let denominator = variance.squareRoot() + eps
+                        if c.momentum > 0 {
+                            let buffer = b.last![i] * c.momentum + grad / denominator
+                            b.last![i] = buffer
+                            p[i] = param.addingProduct(-lr, buffer)
+                        } else {
+                            p[i] = param + -lr * grad / denominator
+                        }
+                    }
                 })
         }
     }

@@ -143,7 +143,7 @@ private func fusedForms(_ gemm: GemmCase, _ a: Buffer<Float>, _ b: Buffer<Float>
     case .adamUpdate:
         // Step 10's bias corrections; a small step, as above.
         let (lr, beta1, beta2, eps): (Float, Float, Float, Float) = (1e-4, 0.9, 0.999, 1e-8)
-        let (c1, c2) = (1 - pow(beta1, 10), 1 - pow(beta2, 10))
+        let (c1, c2) = (1 - pow(Double(beta1), 10), 1 - pow(Double(beta2), 10))
         let adam = { (buffers: FusedBuffers) in
             ck_adam(m * n, buffers.param.pointer, buffers.c.pointer, buffers.velocity.pointer,
                     buffers.secondMoment.pointer, lr, beta1, beta2, eps, 0, 0, c1, c2)
