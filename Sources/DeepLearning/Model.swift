@@ -240,7 +240,7 @@ public final class Model: Layer {
                                          shuffle: shuffle, dropLast: dropLast, seed: seed)
         let outputShape = try checkTrainingBatches(of: loader, requestedBatchSize: batchSize)
         require(outputShape.count == 1,
-                "Model.fit: the model's output of shape \([1] + outputShape) is not [batch, classes]")
+                "Model.fit: the model's output for each sample has shape \(outputShape), not [classes]: labels need one row of class scores per sample")
         try checkLabels(labels, classes: outputShape[0])
         return try train(loader, towards: LabelObjective(loss: loss), optimizer: optimizer,
                          schedule: schedule, epochs: epochs, penalties: penalties,
@@ -277,7 +277,7 @@ public final class Model: Layer {
                                          shuffle: shuffle, dropLast: dropLast, seed: seed)
         let outputShape = try checkTrainingBatches(of: loader, requestedBatchSize: batchSize)
         require(outputShape.elementsEqual(targets.shape.dropFirst()),
-                "Model.fit: the model's output of shape \([1] + outputShape) per sample does not fit the targets of shape \(targets.shape)")
+                "Model.fit: the model's output for each sample has shape \(outputShape) but the targets' rows have shape \(Array(targets.shape.dropFirst())) (targets of shape \(targets.shape)); they must be the same")
         return try train(loader, towards: TargetObjective(loss: loss), optimizer: optimizer,
                          schedule: schedule, epochs: epochs, penalties: penalties,
                          checkpoints: checkpoints, resumingFrom: checkpointPath,
@@ -300,23 +300,41 @@ public final class Model: Layer {
                 layer: layer, needs: needs, batch: probe.batch, samples: loader.sampleCount,
                 batchSize: requestedBatchSize)
         }
-        func output(of layer: any Layer, for input: Tensor) throws -> Tensor {
+        // `path`: the layer's position, named as in saved files ("2", "1.0" in a nested model).
+        func output(of layer: any Layer, at path: String, for input: Tensor) throws -> Tensor {
             if let model = layer as? Model {
-                return try model.layers.reduce(input) { try output(of: $1, for: $0) }
+                return try model.layers.enumerated().reduce(input) {
+                    try output(of: $1.element, at: path.isEmpty ? "\($1.offset)" : "\(path).\($1.offset)",
+                               for: $0)
+                }
             }
-            if let function = layer as? any Function {
-                probe.ask(function, input: input)
+            return try RequireContext.$current.withValue(
+                checkContext(layer: layer, at: path, input: input, loader: loader)
+            ) {
+                if let function = layer as? any Function {
+                    probe.ask(function, input: input)
+                    try requireTrainable()
+                }
+                let output = withoutGradientRecording { layer(input) }
                 try requireTrainable()
+                return output
             }
-            let output = withoutGradientRecording { layer(input) }
-            try requireTrainable()
-            return output
         }
         let sample = Tensor(shape: [1] + loader.inputs.shape.dropFirst())
         let output = try TrainingBatchProbe.$current.withValue(probe) {
-            try inMode(training: false) { try output(of: self, for: sample) }
+            try inMode(training: false) { try output(of: self, at: "", for: sample) }
         }
         return Array(output.shape.dropFirst())
+    }
+
+    /// What a check that stops in `layer` (at `path`) during `checkTrainingBatches` is read
+    /// in: the layer's position and the shapes of the user's data that reach it, before the
+    /// layer's own message about `input`, the check's one sample.
+    private func checkContext(layer: any Layer, at path: String, input: Tensor,
+                              loader: MiniBatchLoader) -> String {
+        let sampleShape = Array(input.shape.dropFirst())
+        let batchRows = (input.shape.first ?? 1) * loader.batchSize
+        return "Model.fit: layer \(path) of the model, \(layer), cannot take what the inputs of shape \(loader.inputs.shape) give it: samples of shape \(sampleShape), batches of shape \([batchRows] + sampleShape); checked on one sample, the layer says: "
     }
 
     /// `fit`'s training towards `objective`, from the checkpoint at `checkpointPath` when
