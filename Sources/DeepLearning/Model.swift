@@ -198,7 +198,10 @@ public final class Model: Layer {
     /// saving a checkpoint fails (then neither of its two files is replaced, unless it is the
     /// second of their renames that fails: see `Checkpointing`), or the loss becomes NaN or
     /// infinite. All but the last two are found before training, with the parameters and
-    /// running statistics unchanged.
+    /// running statistics unchanged. Before training too, layers that do not fit each other
+    /// or the data stop with a message naming the layer by its position ("layer 2", "1.0" in
+    /// a nested model, as in saved files) and the shapes of the samples and batches that
+    /// reach it, before the layer's own message about the one sample the check runs.
     ///
     /// An error thrown in a batch before its update (a loss that becomes NaN or infinite, a
     /// `loss` or `beforeStep` that throws) leaves the parameters, the optimizer's buffers and
@@ -289,7 +292,8 @@ public final class Model: Layer {
     /// learn each layer's input shape, and throws `DeepLearningError.batchTooSmall` when a
     /// `Function` cannot train on the loader's smallest batch: one of the model's, asked
     /// before it runs, or one that a layer written from operations calls, asked as it runs
-    /// (`TrainingBatchProbe`). Returns the shape of the model's output for one sample.
+    /// (`TrainingBatchProbe`). A check that stops in a layer prints `checkContext`'s text
+    /// first (`RequireContext`). Returns the shape of the model's output for one sample.
     private func checkTrainingBatches(of loader: MiniBatchLoader, requestedBatchSize: Int) throws
         -> [Int]
     {
