@@ -215,11 +215,14 @@ func quotedList(_ names: [String], limit: Int = 4) -> String {
 /// When every tensor in `missing` is in `unused` with one prefix before its name, a sentence
 /// naming that prefix ("module." from PyTorch's `DataParallel`); else the empty string.
 private func prefixHint(missing: [String], unused: [String]) -> String {
-    guard let first = missing.first,
-          let match = unused.first(where: { $0.count > first.count && $0.hasSuffix(first) })
-    else { return "" }
-    let prefix = String(match.dropLast(first.count))
+    guard let first = missing.first else { return "" }
     let names = Set(unused)
-    guard missing.allSatisfy({ names.contains(prefix + $0) }) else { return "" }
-    return " (the file's names start with \"\(prefix)\": strip it to load them)"
+    // Each unused name that ends with the first missing one proposes a prefix.
+    for match in unused where match.count > first.count && match.hasSuffix(first) {
+        let prefix = String(match.dropLast(first.count))
+        if missing.allSatisfy({ names.contains(prefix + $0) }) {
+            return " (the file's names start with \"\(prefix)\": strip it to load them)"
+        }
+    }
+    return ""
 }

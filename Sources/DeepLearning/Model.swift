@@ -307,9 +307,10 @@ public final class Model: Layer {
         // `path`: the layer's position, named as in saved files ("2", "1.0" in a nested model).
         func output(of layer: any Layer, at path: String, for input: Tensor) throws -> Tensor {
             if let model = layer as? Model {
-                return try model.layers.enumerated().reduce(input) {
-                    try output(of: $1.element, at: path.isEmpty ? "\($1.offset)" : "\(path).\($1.offset)",
-                               for: $0)
+                return try model.layers.enumerated().reduce(input) { input, layer in
+                    let index = "\(layer.offset)"
+                    return try output(of: layer.element,
+                                      at: path.isEmpty ? index : "\(path).\(index)", for: input)
                 }
             }
             return try RequireContext.$current.withValue(

@@ -95,6 +95,16 @@ final class SafeTensorsLoadErrorTests: SafeTensorsTestCase {
         }, { .missingTensor(path: $0, tensors: ["0.weight", "0.bias", "2.weight", "2.bias"],
                             unused: ["module.0.bias", "module.0.weight", "module.2.bias", "module.2.weight"]) },
            message: { "4 tensors \"0.weight\", \"0.bias\", \"2.weight\", \"2.bias\" of the model are missing from \($0); it has \"module.0.bias\", \"module.0.weight\", \"module.2.bias\", \"module.2.weight\", which the model has no tensor of that name for (the file's names start with \"module.\": strip it to load them)" })
+        // A name that ends with a missing one under another prefix ("1" + "0.weight") is not
+        // taken for the prefix; the list of unused names is cut after four.
+        let (entries, data) = try savedParts()
+        var prefixed = entries.filter { $0.key == "__metadata__" }
+        for (name, entry) in entries where name != "__metadata__" { prefixed["module." + name] = entry }
+        prefixed["10.weight"] = entries["0.weight"]
+        try assertLoadFails(try retiledFile(entries: prefixed, data: data),
+                            { .missingTensor(path: $0, tensors: ["0.weight", "0.bias", "2.weight", "2.bias"],
+                                             unused: ["10.weight", "module.0.bias", "module.0.weight", "module.2.bias", "module.2.weight"]) },
+                            message: { "4 tensors \"0.weight\", \"0.bias\", \"2.weight\", \"2.bias\" of the model are missing from \($0); it has \"10.weight\", \"module.0.bias\", \"module.0.weight\", \"module.2.bias\" and 1 more, which the model has no tensor of that name for (the file's names start with \"module.\": strip it to load them)" })
     }
 
     /// Long lists of names are cut after four, with a count of the rest.
