@@ -122,6 +122,24 @@ final class GradientClippingTests: XCTestCase {
                           try train(clipping: false).parameters.flatMap(\.values))
     }
 
+    /// The examples of `clipGradientNorm`'s documentation, verbatim.
+    func testDocumentationExamples() throws {
+        let model = Model { Linear(2, 8); ReLU(); Linear(8, 3) }
+        let (x, y) = spiral(pointsPerClass: 10, classes: 3)
+        let optimizer = SGD(parameters: model.parameters, learningRate: 0.1)
+
+        optimizer.zeroGrad()
+        let loss = SoftmaxCrossEntropy()
+        _ = try loss.forward(model.forward(x), labels: y)
+        model.backward(loss.backward())
+        let norm = clipGradientNorm(model.parameters, maxNorm: 1)
+        optimizer.step()
+
+        try model.fit(x, labels: y, optimizer: optimizer, epochs: 10, batchSize: 32,
+                      beforeStep: { _, _ in clipGradientNorm(model.parameters, maxNorm: 1) })
+        XCTAssertGreaterThan(norm, 0)
+    }
+
     func testStopsOnANegativeMaxNorm() throws {
         try assertStops(withMessage: "clipGradientNorm: maxNorm -1.0 must not be negative") {
             clipGradientNorm([parameter(gradient: [1])], maxNorm: -1)
