@@ -11,23 +11,42 @@
 
 /* ---- sum of all elements ---------------------------------------------------------------- */
 
-/* The sum of x[begin .. end), in double lanes (sum_lanes.h) from +0. */
-CK_VECTORIZED static double sum_range(const void *args, int64_t begin, int64_t end) {
-    const float *x = args;
+/* The sum of x[0 .. n), each times b[j] unless b is NULL, in double lanes (sum_lanes.h)
+ * from +0. Inlined with b constant, as sum_lanes_add. */
+static inline __attribute__((always_inline)) double lanes_sum(int64_t n, const float *x,
+                                                              const float *b) {
     sum_lanes lane;
     sum_lanes_begin(&lane);
-    sum_lanes_add(&lane, end - begin, x + begin, 0);
+    sum_lanes_add(&lane, n, x, b);
     return sum_lanes_total(0.0, &lane);
 }
 
-/* The sum of all n elements in double, in chunks of 4096 (ck_parallel_sum). */
-static double sum_all(int64_t n, const float *x) {
-    return ck_parallel_sum(n, 4096, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS), sum_range, x);
+/* The sum of x[begin .. end). */
+CK_VECTORIZED static double sum_range(const void *args, int64_t begin, int64_t end) {
+    const float *x = args;
+    return lanes_sum(end - begin, x + begin, 0);
 }
 
-float ck_sum(int64_t n, const float *x) { return (float)sum_all(n, x); }
+/* The sum of the squares of x[begin .. end) (each exact in double). */
+CK_VECTORIZED static double sum_of_squares_range(const void *args, int64_t begin, int64_t end) {
+    const float *x = args;
+    return lanes_sum(end - begin, x + begin, x + begin);
+}
 
-float ck_mean(int64_t n, const float *x) { return (float)(sum_all(n, x) / (double)n); }
+/* body's sum over all n elements of x in double, in chunks of 4096 (ck_parallel_sum). */
+static double sum_all(int64_t n, const float *x, ck_range_sum_body body) {
+    return ck_parallel_sum(n, 4096, ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS), body, x);
+}
+
+float ck_sum(int64_t n, const float *x) { return (float)sum_all(n, x, sum_range); }
+
+float ck_mean(int64_t n, const float *x) {
+    return (float)(sum_all(n, x, sum_range) / (double)n);
+}
+
+double ck_sum_of_squares(int64_t n, const float *x) {
+    return sum_all(n, x, sum_of_squares_range);
+}
 
 /* ---- maxima ----------------------------------------------------------------------------- */
 

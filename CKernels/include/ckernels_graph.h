@@ -131,6 +131,11 @@ float ck_sum(int64_t n, const float *x);
  * n == 0. */
 float ck_mean(int64_t n, const float *x);
 
+/* The sum of the squares of n elements, in double: each square exact, added as ck_sum adds
+ * (the same bits whatever the thread count), not rounded to float, so that sums over several
+ * buffers add in double too (a gradient norm). 0 for n == 0. */
+double ck_sum_of_squares(int64_t n, const float *x);
+
 /* The maximum of n >= 1 elements (a NaN is the maximum): the first maximal element, bit for
  * bit (of equal zeros, the first one's sign; of NaNs, the first one), and in *ties the number
  * of elements equal to it (NaNs, for a NaN maximum; zeros of either sign, for a zero). */

@@ -40,8 +40,11 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
     case invalidHeader(path: String, problem: String)
     /// The header's entry for `tensor` is unusable; `problem` says how ("it lacks \"dtype\"").
     case invalidTensorEntry(path: String, tensor: String, problem: String)
-    /// The model has a parameter `tensor` that the file lacks.
-    case missingTensor(path: String, tensor: String)
+    /// The model has parameters or buffers that the file lacks: `tensors`, all of them, in the
+    /// model's order; `unused` lists the file's tensors that the model has none of that name
+    /// of (sorted), so that names that differ by a prefix show side by side (PyTorch's
+    /// `DataParallel` saves "module.0.weight" for "0.weight").
+    case missingTensor(path: String, tensors: [String], unused: [String])
     /// The file has a tensor that the model has no parameter for.
     case unexpectedTensor(path: String, tensor: String)
     /// `tensor` is stored as `dtype`; only `expected` (F32, or I64 for a counter) can be loaded.
@@ -146,8 +149,8 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
             "the header of \(path) is invalid: \(problem)"
         case let .invalidTensorEntry(path, tensor, problem):
             "the entry of tensor \"\(tensor)\" in \(path) is invalid: \(problem)"
-        case let .missingTensor(path, tensor):
-            "tensor \"\(tensor)\" of the model is missing from \(path)"
+        case let .missingTensor(path, tensors, unused):
+            "\(tensors.count == 1 ? "tensor" : "\(tensors.count) tensors") \(quotedList(tensors)) of the model \(tensors.count == 1 ? "is" : "are") missing from \(path)\(unused.isEmpty ? "" : "; it has \(quotedList(unused)), which the model has no tensor of that name for")\(prefixHint(missing: tensors, unused: unused))"
         case let .unexpectedTensor(path, tensor):
             "tensor \"\(tensor)\" in \(path) is not a parameter or buffer of the model"
         case let .unsupportedDType(path, tensor, dtype, expected):
@@ -200,4 +203,26 @@ public enum DeepLearningError: Error, Equatable, CustomStringConvertible {
             "the checkpoint \(path) is invalid: \(problem)"
         }
     }
+}
+
+/// `names` quoted and listed for a message: the first `limit`, then how many more there are
+/// ("\"a\", \"b\", \"c\" and 2 more").
+func quotedList(_ names: [String], limit: Int = 4) -> String {
+    let shown = names.prefix(limit).map { "\"\($0)\"" }.joined(separator: ", ")
+    return names.count > limit ? "\(shown) and \(names.count - limit) more" : shown
+}
+
+/// When every tensor in `missing` is in `unused` with one prefix before its name, a sentence
+/// naming that prefix ("module." from PyTorch's `DataParallel`); else the empty string.
+private func prefixHint(missing: [String], unused: [String]) -> String {
+    guard let first = missing.first else { return "" }
+    let names = Set(unused)
+    // Each unused name that ends with the first missing one proposes a prefix.
+    for match in unused where match.count > first.count && match.hasSuffix(first) {
+        let prefix = String(match.dropLast(first.count))
+        if missing.allSatisfy({ names.contains(prefix + $0) }) {
+            return " (the file's names start with \"\(prefix)\": strip it to load them)"
+        }
+    }
+    return ""
 }

@@ -198,7 +198,10 @@ public final class Model: Layer {
     /// saving a checkpoint fails (then neither of its two files is replaced, unless it is the
     /// second of their renames that fails: see `Checkpointing`), or the loss becomes NaN or
     /// infinite. All but the last two are found before training, with the parameters and
-    /// running statistics unchanged.
+    /// running statistics unchanged. Before training too, layers that do not fit each other
+    /// or the data stop with a message naming the layer by its position ("layer 2", "1.0" in
+    /// a nested model, as in saved files) and the shapes of the samples and batches that
+    /// reach it, before the layer's own message about the one sample the check runs.
     ///
     /// An error thrown in a batch before its update (a loss that becomes NaN or infinite, a
     /// `loss` or `beforeStep` that throws) leaves the parameters, the optimizer's buffers and
@@ -240,7 +243,7 @@ public final class Model: Layer {
                                          shuffle: shuffle, dropLast: dropLast, seed: seed)
         let outputShape = try checkTrainingBatches(of: loader, requestedBatchSize: batchSize)
         require(outputShape.count == 1,
-                "Model.fit: the model's output of shape \([1] + outputShape) is not [batch, classes]")
+                "Model.fit: the model's output for each sample has shape \(outputShape), not [classes]: labels need one row of class scores per sample")
         try checkLabels(labels, classes: outputShape[0])
         return try train(loader, towards: LabelObjective(loss: loss), optimizer: optimizer,
                          schedule: schedule, epochs: epochs, penalties: penalties,
@@ -277,7 +280,7 @@ public final class Model: Layer {
                                          shuffle: shuffle, dropLast: dropLast, seed: seed)
         let outputShape = try checkTrainingBatches(of: loader, requestedBatchSize: batchSize)
         require(outputShape.elementsEqual(targets.shape.dropFirst()),
-                "Model.fit: the model's output of shape \([1] + outputShape) per sample does not fit the targets of shape \(targets.shape)")
+                "Model.fit: the model's output for each sample has shape \(outputShape) but the targets' rows have shape \(Array(targets.shape.dropFirst())) (targets of shape \(targets.shape)); they must be the same")
         return try train(loader, towards: TargetObjective(loss: loss), optimizer: optimizer,
                          schedule: schedule, epochs: epochs, penalties: penalties,
                          checkpoints: checkpoints, resumingFrom: checkpointPath,
@@ -289,7 +292,8 @@ public final class Model: Layer {
     /// learn each layer's input shape, and throws `DeepLearningError.batchTooSmall` when a
     /// `Function` cannot train on the loader's smallest batch: one of the model's, asked
     /// before it runs, or one that a layer written from operations calls, asked as it runs
-    /// (`TrainingBatchProbe`). Returns the shape of the model's output for one sample.
+    /// (`TrainingBatchProbe`). A check that stops in a layer prints `checkContext`'s text
+    /// first (`RequireContext`). Returns the shape of the model's output for one sample.
     private func checkTrainingBatches(of loader: MiniBatchLoader, requestedBatchSize: Int) throws
         -> [Int]
     {
@@ -300,23 +304,42 @@ public final class Model: Layer {
                 layer: layer, needs: needs, batch: probe.batch, samples: loader.sampleCount,
                 batchSize: requestedBatchSize)
         }
-        func output(of layer: any Layer, for input: Tensor) throws -> Tensor {
+        // `path`: the layer's position, named as in saved files ("2", "1.0" in a nested model).
+        func output(of layer: any Layer, at path: String, for input: Tensor) throws -> Tensor {
             if let model = layer as? Model {
-                return try model.layers.reduce(input) { try output(of: $1, for: $0) }
+                return try model.layers.enumerated().reduce(input) { input, layer in
+                    let index = "\(layer.offset)"
+                    return try output(of: layer.element,
+                                      at: path.isEmpty ? index : "\(path).\(index)", for: input)
+                }
             }
-            if let function = layer as? any Function {
-                probe.ask(function, input: input)
+            return try RequireContext.$current.withValue(
+                checkContext(layer: layer, at: path, input: input, loader: loader)
+            ) {
+                if let function = layer as? any Function {
+                    probe.ask(function, input: input)
+                    try requireTrainable()
+                }
+                let output = withoutGradientRecording { layer(input) }
                 try requireTrainable()
+                return output
             }
-            let output = withoutGradientRecording { layer(input) }
-            try requireTrainable()
-            return output
         }
         let sample = Tensor(shape: [1] + loader.inputs.shape.dropFirst())
         let output = try TrainingBatchProbe.$current.withValue(probe) {
-            try inMode(training: false) { try output(of: self, for: sample) }
+            try inMode(training: false) { try output(of: self, at: "", for: sample) }
         }
         return Array(output.shape.dropFirst())
+    }
+
+    /// What a check that stops in `layer` (at `path`) during `checkTrainingBatches` is read
+    /// in: the layer's position and the shapes of the user's data that reach it, before the
+    /// layer's own message about `input`, the check's one sample.
+    private func checkContext(layer: any Layer, at path: String, input: Tensor,
+                              loader: MiniBatchLoader) -> String {
+        let sampleShape = Array(input.shape.dropFirst())
+        let batchRows = (input.shape.first ?? 1) * loader.batchSize
+        return "Model.fit: layer \(path) of the model, \(layer), cannot take what the inputs of shape \(loader.inputs.shape) give it: samples of shape \(sampleShape), batches of shape \([batchRows] + sampleShape); checked on one sample, the layer says: "
     }
 
     /// `fit`'s training towards `objective`, from the checkpoint at `checkpointPath` when

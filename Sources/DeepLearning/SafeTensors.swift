@@ -147,8 +147,9 @@ func safeTensorsImage(of tensors: [StoredTensor], metadata: [String: String]) th
 
 /// How a file's tensors differ from the state they are to be read into.
 enum StoredTensorMismatch {
-    /// The state has `tensor`; the file lacks it.
-    case missing(tensor: String)
+    /// The state has `tensors`; the file lacks them, and holds `unused`, which the state
+    /// has no tensor of that name for.
+    case missing(tensors: [String], unused: [String])
     /// The file has `tensor`; the state does not.
     case unexpected(tensor: String)
     /// `tensor` is `dtype` in the file, `expected` in the state.
@@ -161,7 +162,8 @@ enum StoredTensorMismatch {
     /// The error that loading a model from `source` throws for it.
     func modelError(source: String) -> DeepLearningError {
         switch self {
-        case let .missing(tensor): .missingTensor(path: source, tensor: tensor)
+        case let .missing(tensors, unused):
+            .missingTensor(path: source, tensors: tensors, unused: unused)
         case let .unexpected(tensor): .unexpectedTensor(path: source, tensor: tensor)
         case let .dtype(tensor, dtype, expected):
             .unsupportedDType(path: source, tensor: tensor, dtype: dtype, expected: expected)
@@ -207,11 +209,15 @@ func readSafeTensorsImage(
     let header = try SafeTensorsHeader(read(8..<dataStart), dataSize: imageSize - dataStart,
                                        source: source)
     let tensors = try tensors(header.metadata, source)
+    let names = Set(tensors.map(\.name))
+    let unused = header.entries.keys.filter { !names.contains($0) }.sorted()
+    let entries = tensors.map { header.entries[$0.name] }
+    guard !entries.contains(where: { $0 == nil }) else {
+        let missing = zip(tensors, entries).filter { $1 == nil }.map(\.0.name)
+        throw mismatch(.missing(tensors: missing, unused: unused))
+    }
     var offsets: [Int] = []
-    for tensor in tensors {
-        guard let entry = header.entries[tensor.name] else {
-            throw mismatch(.missing(tensor: tensor.name))
-        }
+    for case let (tensor, entry?) in zip(tensors, entries) {
         guard entry.dtype == tensor.dtype else {
             throw mismatch(.dtype(tensor: tensor.name, dtype: entry.dtype.rawValue,
                                   expected: tensor.dtype.rawValue))
@@ -221,10 +227,7 @@ func readSafeTensorsImage(
         }
         offsets.append(entry.begin)
     }
-    let names = Set(tensors.map(\.name))
-    if let extra = header.entries.keys.sorted().first(where: { !names.contains($0) }) {
-        throw mismatch(.unexpected(tensor: extra))
-    }
+    if let extra = unused.first { throw mismatch(.unexpected(tensor: extra)) }
     // The header's entries tile the data section and are the tensors asked for: the data
     // section is as large as they are.
     let data = try read(dataStart..<imageSize)

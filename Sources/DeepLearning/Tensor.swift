@@ -330,5 +330,30 @@ public final class Tensor {
 }
 
 extension Tensor: CustomStringConvertible {
-    public var description: String { "Tensor\(shape)" }
+    /// The shape, then the values nested by axis, as PyTorch prints a tensor:
+    /// "Tensor[2, 3] [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]"; a scalar's value alone
+    /// ("Tensor[] 2.5"). A tensor of more than `Tensor.summaryThreshold` elements shows the
+    /// first and last `Tensor.summaryEdgeItems` along each longer axis with "..." between
+    /// (PyTorch's `threshold` and `edgeitems`), so that describing a large tensor reads only
+    /// the values it shows.
+    public var description: String {
+        let summarized = count > Tensor.summaryThreshold
+        let edge = Tensor.summaryEdgeItems
+        // The values of the block at `axis` that starts at element `offset`.
+        func values(axis: Int, offset: Int) -> String {
+            guard axis < shape.count else { return "\(value[offset])" }
+            let size = shape[axis]
+            let stride = shape[(axis + 1)...].reduce(1, *)
+            let indices: [Int?] = summarized && size > 2 * edge
+                ? Array(0..<edge) + [nil] + Array(size - edge..<size) : Array(0..<size)
+            let items = indices.map { $0.map { values(axis: axis + 1, offset: offset + $0 * stride) } ?? "..." }
+            return "[\(items.joined(separator: ", "))]"
+        }
+        return "Tensor\(shape) \(values(axis: 0, offset: 0))"
+    }
+
+    /// The element count above which `description` summarizes (PyTorch's default).
+    static let summaryThreshold = 1000
+    /// The values `description` shows at each end of an axis it summarizes.
+    static let summaryEdgeItems = 3
 }

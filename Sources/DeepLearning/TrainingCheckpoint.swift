@@ -411,8 +411,8 @@ extension StoredTensorMismatch {
         switch self {
         case let .count(tensor, count):
             return .invalidCheckpoint(path: path, problem: "its \(tensor) \(count) is not a count training reaches (0 through 2^53)")
-        case let .missing(tensor):
-            problem = "it lacks tensor \"\(tensor)\", which this training has"
+        case let .missing(tensors, _):
+            problem = "it lacks \(tensors.count == 1 ? "tensor" : "tensors") \(quotedList(tensors)), which this training has"
         case let .unexpected(tensor):
             problem = "it has tensor \"\(tensor)\", which this training lacks"
         case let .dtype(tensor, dtype, expected):

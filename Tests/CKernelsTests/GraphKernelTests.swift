@@ -119,6 +119,13 @@ final class GraphKernelTests: XCTestCase {
         }
     }
 
+    /// The double sum of squares, not rounded to float, has the same bits on 1 and 2 threads.
+    func testSumOfSquaresIsIndependentOfTheThreadCount() {
+        var rng = SeededGenerator(seed: 49)
+        let x = randomFloats(100_003, using: &rng)
+        assertSameResultForThreadCounts { [ck_sum_of_squares(Int64(x.count), x)] }
+    }
+
     func testScaledAddAndFill() {
         var rng = SeededGenerator(seed: 42)
         for n in sizes {
@@ -147,6 +154,11 @@ final class GraphKernelTests: XCTestCase {
             let mean = x.reduce(0.0) { $0 + Double($1) } / Double(n)
             XCTAssertEqual(Double(ck_mean(Int64(n), x)), mean, accuracy: Double(Float(mean).ulp),
                            "ck_mean of \(n)")
+            let squares = x.reduce(0.0) { $0 + Double($1) * Double($1) }
+            // Within sum_lanes.h's bound for a double sum: n · 2^-53 relative.
+            XCTAssertEqual(ck_sum_of_squares(Int64(n), x), squares,
+                           accuracy: Double(n) * 0x1p-53 * squares,
+                           "ck_sum_of_squares of \(n)")
             var ties: Int64 = 0
             XCTAssertEqual(ck_max(Int64(n), x, &ties), x.max()!)
             XCTAssertEqual(ties, 1)
@@ -161,6 +173,7 @@ final class GraphKernelTests: XCTestCase {
         ck_max_backward(4, [1, 3, 3, 2], 3, 0.5, 1, &dx)
         XCTAssertEqual(dx, [0, 1, 1, 0])
         XCTAssertEqual(ck_sum(0, nil), 0)
+        XCTAssertEqual(ck_sum_of_squares(0, nil), 0)
         XCTAssertTrue(ck_mean(0, nil).isNaN)
     }
 

@@ -173,6 +173,10 @@ extension Float: BitwiseComparable {
     func hasSameBits(as other: Float) -> Bool { bitPattern == other.bitPattern }
 }
 
+extension Double: BitwiseComparable {
+    func hasSameBits(as other: Double) -> Bool { bitPattern == other.bitPattern }
+}
+
 extension Int32: BitwiseComparable {
     func hasSameBits(as other: Int32) -> Bool { self == other }
 }

@@ -315,6 +315,46 @@ final class ErrorTests: XCTestCase {
         }
     }
 
+    /// `fit` checks its layers on one sample before training; a layer that does not fit is
+    /// named with its position, and the shapes of the user's data that reach it come first.
+    func testFitNamesTheLayerThatDoesNotFitByPositionWithTheUsersShapes() throws {
+        try assertStops(withMessage: "Model.fit: layer 2 of the model, Linear(4 → 2), cannot take what the inputs of shape [30, 2] give it: samples of shape [3], batches of shape [10, 3]; checked on one sample, the layer says: Linear(4 → 2): input of shape [1, 3] does not fit; expected [batch, 4]") {
+            let model = Model { Linear(2, 3); ReLU(); Linear(4, 2) }
+            _ = try? model.fit(Tensor(shape: [30, 2]), labels: [Int32](repeating: 0, count: 30),
+                               optimizer: SGD(parameters: model.parameters, learningRate: 0.1),
+                               epochs: 1, batchSize: 10)
+        }
+    }
+
+    /// Data of the wrong width stops at the first layer; a layer in a nested model is named
+    /// by its path, as in saved files.
+    func testFitNamesTheFirstLayerForDataOfTheWrongWidth() throws {
+        try assertStops(withMessage: "Model.fit: layer 0 of the model, Linear(2 → 3), cannot take what the inputs of shape [7, 5] give it: samples of shape [5], batches of shape [7, 5]; checked on one sample, the layer says: Linear(2 → 3): input of shape [1, 5] does not fit; expected [batch, 2]") {
+            let model = Model { Linear(2, 3) }
+            _ = try? model.fit(Tensor(shape: [7, 5]), labels: [Int32](repeating: 0, count: 7),
+                               optimizer: SGD(parameters: model.parameters, learningRate: 0.1),
+                               epochs: 1, batchSize: 20)
+        }
+    }
+
+    func testFitNamesALayerOfANestedModelByItsPath() throws {
+        try assertStops(withMessage: "Model.fit: layer 1.1 of the model, Linear(4 → 2), cannot take what the inputs of shape [6, 2] give it: samples of shape [3], batches of shape [4, 3]; checked on one sample, the layer says: Linear(4 → 2): input of shape [1, 3] does not fit; expected [batch, 4]") {
+            let model = Model { Linear(2, 3); Model { ReLU(); Linear(4, 2) } }
+            _ = try? model.fit(Tensor(shape: [6, 2]), labels: [Int32](repeating: 0, count: 6),
+                               optimizer: SGD(parameters: model.parameters, learningRate: 0.1),
+                               epochs: 1, batchSize: 4)
+        }
+    }
+
+    func testFitOnLabelsStopsWhenTheOutputIsNotClassScores() throws {
+        try assertStops(withMessage: "Model.fit: the model's output for each sample has shape [2, 2, 2], not [classes]: labels need one row of class scores per sample") {
+            let model = Model { Conv2D(inputChannels: 1, outputChannels: 2, kernelSize: 1) }
+            _ = try? model.fit(Tensor(shape: [4, 1, 2, 2]), labels: [0, 1, 0, 1],
+                               optimizer: SGD(parameters: model.parameters, learningRate: 0.1),
+                               epochs: 1, batchSize: 2)
+        }
+    }
+
     func testLinearStopsOnAnInputThatIsNotAMatrix() throws {
         try assertStops(withMessage: "Linear(2 → 3): input of shape [2] does not fit; expected [batch, 2]") {
             _ = Linear(2, 3).forward(Tensor(shape: [2]))

@@ -196,7 +196,7 @@ final class RegressionTrainingTests: XCTestCase {
     }
 
     func testFitOnTargetsOfAnotherShapeStops() throws {
-        try assertStops(withMessage: "Model.fit: the model's output of shape [1, 1] per sample does not fit the targets of shape [4, 2]") {
+        try assertStops(withMessage: "Model.fit: the model's output for each sample has shape [1] but the targets' rows have shape [2] (targets of shape [4, 2]); they must be the same") {
             let model = Model { Linear(1, 1) }
             _ = try? model.fit(Tensor(shape: [4, 1]), targets: Tensor(shape: [4, 2]),
                                optimizer: SGD(parameters: model.parameters, learningRate: 0.1),

@@ -85,13 +85,49 @@ final class SafeTensorsLoadErrorTests: SafeTensorsTestCase {
         }
     }
 
+    /// A file whose names all carry a prefix (PyTorch's `DataParallel` saves "module.0.weight")
+    /// lists every missing tensor and the file's names beside them, and names the prefix.
+    func testNamesWithAPrefixAreListedAndThePrefixNamed() throws {
+        try assertLoadFails(changing: { entries in
+            for name in Array(entries.keys) where name != "__metadata__" {
+                entries["module." + name] = entries.removeValue(forKey: name)
+            }
+        }, { .missingTensor(path: $0, tensors: ["0.weight", "0.bias", "2.weight", "2.bias"],
+                            unused: ["module.0.bias", "module.0.weight", "module.2.bias", "module.2.weight"]) },
+           message: { "4 tensors \"0.weight\", \"0.bias\", \"2.weight\", \"2.bias\" of the model are missing from \($0); it has \"module.0.bias\", \"module.0.weight\", \"module.2.bias\", \"module.2.weight\", which the model has no tensor of that name for (the file's names start with \"module.\": strip it to load them)" })
+        // A name that ends with a missing one under another prefix ("1" + "0.weight") is not
+        // taken for the prefix; the list of unused names is cut after four.
+        let (entries, data) = try savedParts()
+        var prefixed = entries.filter { $0.key == "__metadata__" }
+        for (name, entry) in entries where name != "__metadata__" { prefixed["module." + name] = entry }
+        prefixed["10.weight"] = entries["0.weight"]
+        try assertLoadFails(try retiledFile(entries: prefixed, data: data),
+                            { .missingTensor(path: $0, tensors: ["0.weight", "0.bias", "2.weight", "2.bias"],
+                                             unused: ["10.weight", "module.0.bias", "module.0.weight", "module.2.bias", "module.2.weight"]) },
+                            message: { "4 tensors \"0.weight\", \"0.bias\", \"2.weight\", \"2.bias\" of the model are missing from \($0); it has \"10.weight\", \"module.0.bias\", \"module.0.weight\", \"module.2.bias\" and 1 more, which the model has no tensor of that name for (the file's names start with \"module.\": strip it to load them)" })
+    }
+
+    /// Long lists of names are cut after four, with a count of the rest.
+    func testListsOfNamesInMessagesAreCut() {
+        XCTAssertEqual(quotedList(["a", "b", "c", "d"]), "\"a\", \"b\", \"c\", \"d\"")
+        XCTAssertEqual(quotedList(["a", "b", "c", "d", "e", "f"]),
+                       "\"a\", \"b\", \"c\", \"d\" and 2 more")
+    }
+
     func testMissingAndUnexpectedTensors() throws {
         let (entries, data) = try savedParts()
         var missing = entries
         missing["0.bias"] = nil
         try assertLoadFails(try retiledFile(entries: missing, data: data),
-                            { .missingTensor(path: $0, tensor: "0.bias") },
+                            { .missingTensor(path: $0, tensors: ["0.bias"], unused: []) },
                             message: { "tensor \"0.bias\" of the model is missing from \($0)" })
+        var both = entries
+        both["0.bias"] = nil
+        both["2.weight"] = nil
+        both["0.bias.extra"] = entries["0.bias"]
+        try assertLoadFails(try retiledFile(entries: both, data: data),
+                            { .missingTensor(path: $0, tensors: ["0.bias", "2.weight"], unused: ["0.bias.extra"]) },
+                            message: { "2 tensors \"0.bias\", \"2.weight\" of the model are missing from \($0); it has \"0.bias.extra\", which the model has no tensor of that name for" })
         var extra = entries
         extra["4.weight"] = extra["2.weight"]
         try assertLoadFails(try retiledFile(entries: extra, data: data),

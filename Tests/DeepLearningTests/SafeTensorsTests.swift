@@ -112,7 +112,7 @@ final class SafeTensorsTests: SafeTensorsTestCase {
         try Data(try retiledFile(entries: changed, data: data)).write(to: URL(fileURLWithPath: target))
         let model = batchNormModel(seed: 2, steps: 1)
         let before = stateBits(model)
-        assertThrows(.missingTensor(path: target, tensor: "1.running_var"),
+        assertThrows(.missingTensor(path: target, tensors: ["1.running_var"], unused: []),
                      message: "tensor \"1.running_var\" of the model is missing from \(target)") {
             try model.load(from: target)
         }
