@@ -38,15 +38,37 @@ static void run_update(int64_t n, ck_param_update_block block, const void *args,
     run_range(n, vector_update_range, &v);
 }
 
+/* ---- PyTorch's element-wise operations, as its CPU kernels round them ------------------ */
+
+/* grad.add(param, alpha=weight_decay): one rounding; the gradient itself for weight decay 0,
+ * which PyTorch's optimizers do not add (so an infinite param gives no NaN). */
+static inline float plus_weight_decay(float grad, float weight_decay, float param) {
+    return weight_decay != 0.0f ? fmaf(weight_decay, param, grad) : grad;
+}
+
+/* start.lerp_(end, weight): the difference end - start rounded, then one multiply-add, from
+ * start for |weight| < 0.5, else from end (start + weight * d = end - (1 - weight) * d). */
+static inline float lerp(float start, float end, float weight) {
+    const float difference = end - start;
+    return fabsf(weight) < 0.5f ? fmaf(weight, difference, start)
+                                : fmaf(weight - 1.0f, difference, end);
+}
+
+/* average.mul_(keep).addcmul_(g, g, value=weight): the products average * keep and
+ * weight * g rounded, then one multiply-add. */
+static inline float average_of_squares(float average, float keep, float g, float weight) {
+    return fmaf(weight * g, g, average * keep);
+}
+
 /* ---- SGD ------------------------------------------------------------------------------ */
 
 /* ck_sgd on n elements: param, grad and velocity point at the first. with_buffer is a
  * compile-time constant in each copy sgd_block inlines: 0 for plain SGD (momentum 0),
  * whose step is g and which neither reads nor writes velocity. Rounded as PyTorch's steps on
  * a CPU with FMA: each add(x, alpha=a) of theirs is one fmaf(a, x, y) here (g = grad +
- * weight_decay * param, velocity = momentum * velocity + (1 - dampening) * g after the
- * product momentum * velocity is rounded on its own, Nesterov's g + momentum * velocity,
- * param - lr * direction). */
+ * weight_decay * param, not added for weight decay 0; velocity = momentum * velocity +
+ * (1 - dampening) * g after the product momentum * velocity is rounded on its own;
+ * Nesterov's g + momentum * velocity; param - lr * direction). */
 static inline __attribute__((always_inline)) void sgd_loop(const ck_sgd_args *a, float *param,
                                                            const float *grad, float *velocity,
                                                            int64_t n, int with_buffer) {
@@ -60,7 +82,7 @@ static inline __attribute__((always_inline)) void sgd_loop(const ck_sgd_args *a,
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
         const float p = p_out[i];
-        const float g = fmaf(weight_decay, p, g_in[i]);
+        const float g = plus_weight_decay(g_in[i], weight_decay, p);
         float direction = g;
         if (with_buffer) {
             const float kept = momentum * v_out[i];
@@ -135,28 +157,6 @@ void ck_sgd(int64_t n, float *param, const float *grad, float *velocity, float l
             float momentum, float dampening, float weight_decay, int nesterov, int first_step) {
     ck_sgd_tensors(1, &n, &param, &grad, &velocity, lr, momentum, dampening, weight_decay,
                    nesterov, &first_step);
-}
-
-/* ---- PyTorch's element-wise operations, as its CPU kernels round them ------------------ */
-
-/* grad.add(param, alpha=weight_decay): one rounding; the gradient itself for weight decay 0,
- * which PyTorch's optimizers do not add (so an infinite param gives no NaN). */
-static inline float plus_weight_decay(float grad, float weight_decay, float param) {
-    return weight_decay != 0.0f ? fmaf(weight_decay, param, grad) : grad;
-}
-
-/* start.lerp_(end, weight): the difference end - start rounded, then one multiply-add, from
- * start for |weight| < 0.5, else from end (start + weight * d = end - (1 - weight) * d). */
-static inline float lerp(float start, float end, float weight) {
-    const float difference = end - start;
-    return fabsf(weight) < 0.5f ? fmaf(weight, difference, start)
-                                : fmaf(weight - 1.0f, difference, end);
-}
-
-/* average.mul_(keep).addcmul_(g, g, value=weight): the products average * keep and
- * weight * g rounded, then one multiply-add. */
-static inline float average_of_squares(float average, float keep, float g, float weight) {
-    return fmaf(weight * g, g, average * keep);
 }
 
 /* ---- Adam and AdamW -------------------------------------------------------------------- */

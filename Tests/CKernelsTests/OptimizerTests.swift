@@ -351,6 +351,24 @@ extension OptimizerTests {
         }
     }
 
+    /// Without weight decay PyTorch's SGD adds nothing to the gradient: an infinite parameter
+    /// stays infinite (0 · ∞ would be NaN) and a gradient of -0 reaches the momentum buffer as
+    /// -0 (0 · p + -0 is +0); plain, with momentum and Nesterov's, on a first step.
+    func testSGDWithoutWeightDecayAddsNothingToTheGradient() {
+        let param: [Float] = [.infinity, -.infinity, 1, 2]
+        let grad: [Float] = [1, -1, -0.0, -0.0]
+        for (momentum, nesterov) in [(Float(0), false), (0.9, false), (0.9, true)] {
+            var arrays = KernelArrays(param: param, grad: grad, buffers: [[0, 0, 0, 0]])
+            arrays.run { n, p, g, b in
+                ck_sgd(n, p, g, b[0], 0.1, momentum, 0, 0, nesterov ? 1 : 0, 1)
+            }
+            assertBitwiseEqual(arrays.array(0), param, "momentum \(momentum), nesterov \(nesterov)")
+            if momentum > 0 {
+                assertBitwiseEqual(arrays.array(2), grad, "momentum \(momentum), nesterov \(nesterov)")
+            }
+        }
+    }
+
     /// ck_sgd_tensors on tensors of 0, 1, 17, 3,000 and 70,001 elements (together enough for
     /// a parallel region, whose split crosses tensors) gives the bits of one ck_sgd per tensor,
     /// on 1, 2 and 3 threads, on a first step, a later one and a mix (each tensor's own), with
