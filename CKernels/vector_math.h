@@ -148,8 +148,8 @@ static inline float log_positive(float x) {
  * 2^23 (exact) into the normal range; -inf at +-0, NaN below 0, +inf at +inf, NaN stays NaN.
  * Checked against log over all positive floats: error below 0.96 ulp. log_scaled_normal
  * writes a * b + c in one expression, which clang fuses into one multiply-add where the
- * instruction set has it (kept: log_positive's results must not change): a loop compiled for
- * AVX-512 may differ from one compiled without FMA in the last bit. */
+ * instruction set has it, unless the file turns FP_CONTRACT OFF (as every file using it
+ * does, so that its instruction-set clones compute the same bits). */
 static inline float log_full_range(float x) {
     int subnormal = x < FLT_MIN;
     float result = log_scaled_normal(subnormal ? x * 0x1p23f : x, subnormal ? 23 : 0);
