@@ -5,7 +5,7 @@
  * in plain arithmetic (vector_math.h, power.h), sin, cos and GELU in double arithmetic
  * rounded once to float (vector_sincos.h, vector_gelu.h), so that their loops vectorize,
  * compiled for each instruction set. Compiled without contracting a * b + c into a fused
- * multiply-add (FP_CONTRACT OFF, which also holds in the inlined log_full_range), so that every
+ * multiply-add (FP_CONTRACT OFF; log_full_range's are explicit fmaf), so that every
  * instruction-set clone computes the same bits. */
 #pragma STDC FP_CONTRACT OFF
 
@@ -122,8 +122,8 @@ CK_VECTORIZED static void pow_range(const void *args, int64_t begin, int64_t end
 }
 
 /* The loops of the other functions in plain arithmetic, each compiled for its function and
- * for each instruction set. */
-CK_VECTORIZED static void arithmetic_range(const void *args, int64_t begin, int64_t end) {
+ * for each instruction set (CK_VECTORIZED_FMA: log's fused multiply-adds). */
+CK_VECTORIZED_FMA static void arithmetic_range(const void *args, int64_t begin, int64_t end) {
     const unary_args *a = args;
     switch (a->op) {
     case CK_UNARY_NEGATE: unary_loop(CK_UNARY_NEGATE, POW_ONE, a, begin, end); break;
