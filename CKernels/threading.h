@@ -55,10 +55,29 @@ double ck_parallel_sum(int64_t count, int64_t min_chunk, int threads, ck_range_s
                        const void *args);
 
 /* Compiles a kernel's loop once per x86-64 instruction set, the best chosen at load time
- * (the kernels are built without -march). Not under ThreadSanitizer: the clones' ifunc
- * resolvers run while the program is loaded, before TSan has set itself up, and TSan's
- * instrumentation of them crashes every program that links the kernels before main; there,
- * each kernel is compiled once, for the baseline instruction set. */
+ * (the kernels are built without -march): an AVX-512 clone, an AVX2 one and a baseline
+ * ("default") one. The clones give the same bits, except where a kernel's header says that an
+ * order of sums is fixed by the instruction set (ck_softmax_cross_entropy); the GEMM's results
+ * may differ between kinds of CPU, by contract.
+ *
+ * On a CPU with AVX-512 only its clone runs. To test the others there, a build can be forced to
+ * one instruction set (a test build; CI's .ci/clones runs the tests so):
+ *     swift build -Xcc -DCK_FORCE_ISA=CK_ISA_AVX2       every CK_VECTORIZED* kernel compiled
+ *                                                      once, as its AVX2 clone
+ *     swift build -Xcc -DCK_FORCE_ISA=CK_ISA_BASELINE   once, as its baseline clone
+ * The kernels' other choice made at run time, ck_transpose_block's, then takes the plain loop
+ * too. The GEMM keeps choosing its path at run time (its tests run every path the CPU has):
+ * set CK_GEMM_PATH=avx2 or portable as well for a program that runs no AVX-512 code at all.
+ *
+ * Not under ThreadSanitizer: the clones' ifunc resolvers run while the program is loaded,
+ * before TSan has set itself up, and TSan's instrumentation of them crashes every program that
+ * links the kernels before main; there, each kernel is compiled once, for the baseline
+ * instruction set. */
+#define CK_ISA_AVX2 2
+#define CK_ISA_BASELINE 1
+#if defined(CK_FORCE_ISA) && CK_FORCE_ISA != CK_ISA_AVX2 && CK_FORCE_ISA != CK_ISA_BASELINE
+#error "CK_FORCE_ISA must be CK_ISA_AVX2 or CK_ISA_BASELINE"
+#endif
 #if defined(__has_feature)
 #if __has_feature(thread_sanitizer)
 #define CK_THREAD_SANITIZER 1
@@ -67,31 +86,32 @@ double ck_parallel_sum(int64_t count, int64_t min_chunk, int threads, ck_range_s
 #if defined(__SANITIZE_THREAD__) /* gcc's way of saying it */
 #define CK_THREAD_SANITIZER 1
 #endif
-#if defined(__x86_64__) && !defined(CK_THREAD_SANITIZER)
-#define CK_VECTORIZED __attribute__((target_clones("avx512f", "avx2", "default")))
+
+/* A function compiled for the target strings avx512 and avx2 (target attribute syntax) and
+ * for the baseline, or for the one set CK_FORCE_ISA names. */
+#if !defined(__x86_64__) || defined(CK_THREAD_SANITIZER)
+#define CK_CLONES(avx512, avx2)
+#elif !defined(CK_FORCE_ISA)
+#define CK_CLONES(avx512, avx2) __attribute__((target_clones(avx512, avx2, "default")))
+#elif CK_FORCE_ISA == CK_ISA_AVX2
+#define CK_CLONES(avx512, avx2) __attribute__((target(avx2)))
 #else
-#define CK_VECTORIZED
+#define CK_CLONES(avx512, avx2)
 #endif
+
+#define CK_VECTORIZED CK_CLONES("avx512f", "avx2")
 
 /* CK_VECTORIZED's instruction sets for a loop that calls fmaf, the AVX2 clone also given FMA
  * (x86-64-v3). fmaf rounds once on every path, in hardware or, in the baseline clone, in
  * libm: the same bits everywhere, only slower where the CPU has no FMA. (The AVX-512 clone has
  * FMA, the plain AVX2 and baseline ones do not: clang fuses a * b + c written in one
  * expression only in the first, unless the file turns FP_CONTRACT OFF.) */
-#if defined(__x86_64__) && !defined(CK_THREAD_SANITIZER)
-#define CK_VECTORIZED_FMA __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
-#else
-#define CK_VECTORIZED_FMA
-#endif
+#define CK_VECTORIZED_FMA CK_CLONES("avx512f", "arch=x86-64-v3")
 
 /* CK_VECTORIZED's instruction sets for a loop of 64-bit integer products (a hash), the
  * AVX-512 clone also given AVX512DQ: its vpmullq multiplies 64-bit lanes in one instruction,
  * where AVX-512F alone builds each product from three 32 x 32-bit ones. Integer arithmetic:
  * the same bits on every path. */
-#if defined(__x86_64__) && !defined(CK_THREAD_SANITIZER)
-#define CK_VECTORIZED_INT64 __attribute__((target_clones("avx512dq", "avx2", "default")))
-#else
-#define CK_VECTORIZED_INT64
-#endif
+#define CK_VECTORIZED_INT64 CK_CLONES("avx512dq", "avx2")
 
 #endif

@@ -4,7 +4,11 @@
  * thread or, above CK_PARALLEL_MIN_ELEMENTS, on several threads. exp, log and pow are written
  * in plain arithmetic (vector_math.h, power.h), sin, cos and GELU in double arithmetic
  * rounded once to float (vector_sincos.h, vector_gelu.h), so that their loops vectorize,
- * compiled for each instruction set. */
+ * compiled for each instruction set. Compiled without contracting a * b + c into a fused
+ * multiply-add (FP_CONTRACT OFF; log_full_range's are explicit fmaf), so that every
+ * instruction-set clone computes the same bits. */
+#pragma STDC FP_CONTRACT OFF
+
 #include "ckernels.h"
 #include "power.h"
 #include "threading.h"
@@ -117,11 +121,9 @@ CK_VECTORIZED static void pow_range(const void *args, int64_t begin, int64_t end
     }
 }
 
-/* The loops of the other functions in plain arithmetic, with no product added in one
- * expression (which the instruction sets with FMA would fuse, rounding once instead of
- * twice) except in log (vector_math.h): each compiled for its function and for each
- * instruction set. */
-CK_VECTORIZED static void arithmetic_range(const void *args, int64_t begin, int64_t end) {
+/* The loops of the other functions in plain arithmetic, each compiled for its function and
+ * for each instruction set (CK_VECTORIZED_FMA: log's fused multiply-adds). */
+CK_VECTORIZED_FMA static void arithmetic_range(const void *args, int64_t begin, int64_t end) {
     const unary_args *a = args;
     switch (a->op) {
     case CK_UNARY_NEGATE: unary_loop(CK_UNARY_NEGATE, POW_ONE, a, begin, end); break;
