@@ -20,8 +20,9 @@ import Darwin
 /// `zeroGrad()`: no backward pass reached it) is left out of the step, its moments and t
 /// unchanged, as PyTorch's `state['step']` per parameter. It rounds as PyTorch's CPU step, with
 /// the same bits wherever PyTorch's square root is correctly rounded (`ck_adam` in CKernels
-/// says how). Each step is one C kernel pass per parameter tensor. In `Model.fit`, a `Linear` layer's weight may take its step in the product
-/// that computes its gradient instead (`Model.fit` says when), with the same result.
+/// says how). Each step is one C kernel pass per parameter tensor. In `Model.fit`, a `Linear`
+/// layer's weight may take its step in the product that computes its gradient instead
+/// (`Model.fit` says when), with the same result.
 ///
 /// ```swift
 /// let optimizer = Adam(parameters: model.parameters)            // lr 1e-3, betas (0.9, 0.999)

@@ -13,7 +13,8 @@ import CKernels
 /// A parameter without a gradient (none since `zeroGrad()`: no backward pass reached it) is
 /// left out of the step, its buffers unchanged, as in PyTorch. It rounds as PyTorch's CPU
 /// step, with the same bits wherever PyTorch's square root is correctly rounded (`ck_rmsprop`
-/// in CKernels says how). Each step is one C kernel pass per parameter tensor. The buffers for ḡ and b exist only when centered or with momentum.
+/// in CKernels says how). Each step is one C kernel pass per parameter tensor. The buffers
+/// for ḡ and b exist only when centered or with momentum.
 /// In `Model.fit`, a `Linear` layer's weight may take its step in the product that computes
 /// its gradient instead (`Model.fit` says when), with the same result.
 ///
