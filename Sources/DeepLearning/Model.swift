@@ -198,7 +198,10 @@ public final class Model: Layer {
     /// saving a checkpoint fails (then neither of its two files is replaced, unless it is the
     /// second of their renames that fails: see `Checkpointing`), or the loss becomes NaN or
     /// infinite. All but the last two are found before training, with the parameters and
-    /// running statistics unchanged. Before training too, layers that do not fit each other
+    /// running statistics unchanged. Before training too, `fit` stops with a message when
+    /// `optimizer` updates none of the model's parameters (one made for another model); one
+    /// that updates some of them trains those only (the others frozen), and one may also
+    /// update tensors outside the model (of a `CustomLoss`). Layers that do not fit each other
     /// or the data stop with a message naming the layer by its position ("layer 2", "1.0" in
     /// a nested model, as in saved files) and the shapes of the samples and batches that
     /// reach it, before the layer's own message about the one sample the check runs.
@@ -355,6 +358,7 @@ public final class Model: Layer {
     {
         require(epochs >= 0, "Model.fit: epochs \(epochs) must not be negative")
         requireSchedule(schedule, setting: optimizer, in: "Model.fit")
+        requireTrainsSomeParameter(optimizer)
         try checkpoints?.checkBeforeTraining()
         let finished = try checkpointPath.map {
             try restoreCheckpoint(from: $0, optimizer: optimizer, schedule: schedule,
@@ -368,6 +372,23 @@ public final class Model: Layer {
                                 progress: progress, beforeStep: beforeStep)
             }
         }
+    }
+
+    /// Stops with a message when the model has parameters and `optimizer` updates none of
+    /// them (an optimizer made for another model): `fit` would run every step and change
+    /// nothing. An optimizer of some of them trains those and leaves the rest frozen; one that
+    /// also updates tensors outside the model (a learnable scale in a `CustomLoss`) updates
+    /// them too, as PyTorch's optimizers take any tensors.
+    private func requireTrainsSomeParameter(_ optimizer: some Optimizer) {
+        let updated = Set(optimizer.parameters.map(ObjectIdentifier.init))
+        let parameters = self.parameters
+        guard !parameters.isEmpty,
+              !parameters.contains(where: { updated.contains(ObjectIdentifier($0)) })
+        else { return }
+        let own = Set(parameters.map(ObjectIdentifier.init))
+        let names = namedStateTensors.filter { own.contains(ObjectIdentifier($0.tensor)) }
+        let others = optimizer.parameters.count
+        stop("Model.fit: the optimizer \(type(of: optimizer)) updates none of the model's \(parameters.count) parameters (\(quotedList(names.map(\.name)))) but \(others) other tensor\(others == 1 ? "" : "s"), so training would change nothing; make it with this model's parameters (model.parameters, or some of them to train only those)")
     }
 
     /// Trains the epochs after epoch `finished` through epoch `epochs` and returns their
