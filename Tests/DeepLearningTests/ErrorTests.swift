@@ -346,6 +346,46 @@ final class ErrorTests: XCTestCase {
         }
     }
 
+    /// `forward` names a layer that does not fit by its position too, with the shape of the
+    /// model's input and the one that reaches the layer (a `Linear` after the fused
+    /// `Linear` + `ReLU` step is layer 2).
+    func testForwardNamesTheLayerThatDoesNotFitByPosition() throws {
+        try assertStops(withMessage: "Model.forward: layer 2 of the model, Linear(4 → 2), cannot take what the input of shape [5, 2] gives it, shape [5, 3]; the layer says: Linear(4 → 2): input of shape [5, 3] does not fit; expected [batch, 4]") {
+            _ = Model { Linear(2, 3); ReLU(); Linear(4, 2) }.forward(Tensor(shape: [5, 2]))
+        }
+    }
+
+    func testPredictNamesTheLayerThatDoesNotFitByPosition() throws {
+        try assertStops(withMessage: "Model.predict: layer 0 of the model, Linear(2 → 3), cannot take what the input of shape [4, 5] gives it, shape [4, 5]; the layer says: Linear(2 → 3): input of shape [4, 5] does not fit; expected [batch, 2]") {
+            _ = Model { Linear(2, 3); ReLU() }.predict(Tensor(shape: [4, 5]))
+        }
+    }
+
+    /// A model that ran on one sample shape names the position again on a new one.
+    func testForwardNamesThePositionOnEachNewSampleShape() throws {
+        try assertStops(withMessage: "Model.forward: layer 1 of the model, Linear(3 → 2), cannot take what the input of shape [1, 4] gives it, shape [1, 4]; the layer says: ") {
+            let model = Model { ReLU(); Linear(3, 2) }
+            _ = model.forward(Tensor(shape: [2, 3]))
+            _ = model.forward(Tensor(shape: [7, 3]))
+            _ = model.forward(Tensor(shape: [1, 4]))
+        }
+    }
+
+    /// Through the graph (a nested model is not a `Function`), a layer of a nested model is
+    /// named by its path, as in saved files.
+    func testForwardNamesALayerOfANestedModelByItsPath() throws {
+        try assertStops(withMessage: "Model.forward: layer 1.1 of the model, Linear(4 → 2), cannot take what the input of shape [6, 2] gives it, shape [6, 3]; the layer says: Linear(4 → 2): input of shape [6, 3] does not fit; expected [batch, 4]") {
+            _ = Model { Linear(2, 3); Model { ReLU(); Linear(4, 2) } }.forward(Tensor(shape: [6, 2]))
+        }
+    }
+
+    func testCallingAModelNamesTheLayerThatDoesNotFitByPosition() throws {
+        try assertStops(withMessage: "Model.callAsFunction: layer 1 of the model, Linear(4 → 2), cannot take what the input of shape [3, 2] gives it, shape [3, 3]; the layer says: Linear(4 → 2): input of shape [3, 3] does not fit; expected [batch, 4]") {
+            let model = Model { Linear(2, 3); Linear(4, 2) }
+            _ = model(Tensor(shape: [3, 2]))
+        }
+    }
+
     func testFitOnLabelsStopsWhenTheOutputIsNotClassScores() throws {
         try assertStops(withMessage: "Model.fit: the model's output for each sample has shape [2, 2, 2], not [classes]: labels need one row of class scores per sample") {
             let model = Model { Conv2D(inputChannels: 1, outputChannels: 2, kernelSize: 1) }
