@@ -298,9 +298,24 @@ final class ErrorTests: XCTestCase {
     }
 
     func testThreadsStopOnACountBeyondInt32() throws {
-        try assertStops(withMessage: "Threads.count: 3000000000 must be in 1...2147483647") {
+        try assertStops(withMessage: "Threads.count: 3000000000 must be in 1...\(Threads.maximumCount): at most 256, or the number of processors where that is more (here \(ProcessInfo.processInfo.processorCount)); more threads than processors only slow the kernels down") {
             Threads.count = 3_000_000_000
         }
+    }
+
+    /// A count OpenMP would try to start a team of, far beyond the processors, is refused.
+    func testThreadsStopOnACountBeyondTheMaximum() throws {
+        XCTAssertEqual(Threads.maximumCount, max(256, ProcessInfo.processInfo.processorCount))
+        try assertStops(withMessage: "Threads.count: \(Threads.maximumCount + 1) must be in 1...\(Threads.maximumCount)") {
+            Threads.count = Threads.maximumCount + 1
+        }
+    }
+
+    /// The maximum itself is accepted (no team is started until a kernel runs).
+    func testThreadsTakeTheMaximumCount() {
+        defer { Threads.reset() }
+        Threads.count = Threads.maximumCount
+        XCTAssertEqual(Threads.count, Threads.maximumCount)
     }
 
     func testLinearStopsOnAnInputOfTheWrongWidth() throws {
