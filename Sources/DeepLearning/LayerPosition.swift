@@ -16,7 +16,8 @@ struct LayerPosition: Sendable {
 
     /// The position of layer `index` of the model at this one.
     func entering(_ index: Int) -> LayerPosition {
-        LayerPosition(method: method, input: input, path: path.isEmpty ? "\(index)" : "\(path).\(index)")
+        LayerPosition(method: method, input: input,
+                      path: path.isEmpty ? "\(index)" : "\(path).\(index)")
     }
 
     /// The text before a stopping check's message in `layer`, at this position, given `input`.

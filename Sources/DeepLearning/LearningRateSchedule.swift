@@ -68,7 +68,8 @@ public final class StepDecay: LearningRateSchedule {
     public init(optimizer: any Optimizer, stepSize: Int, gamma: Float = 0.1) {
         require(stepSize >= 1, "StepDecay: step size \(stepSize) must be at least 1")
         requireNotNegative(gamma, "StepDecay", "gamma")
-        require(gamma.isFinite, "StepDecay: gamma \(gamma) must be finite (the rates would be infinite)")
+        require(gamma.isFinite,
+                "StepDecay: gamma \(gamma) must be finite (the rates would be infinite)")
         self.optimizer = optimizer
         initialLearningRate = optimizer.learningRate
         self.stepSize = stepSize

@@ -390,7 +390,8 @@ final class ErrorTests: XCTestCase {
     /// named by its path, as in saved files.
     func testForwardNamesALayerOfANestedModelByItsPath() throws {
         try assertStops(withMessage: "Model.forward: layer 1.1 of the model, Linear(4 → 2), cannot take what the input of shape [6, 2] gives it, shape [6, 3]; the layer says: Linear(4 → 2): input of shape [6, 3] does not fit; expected [batch, 4]") {
-            _ = Model { Linear(2, 3); Model { ReLU(); Linear(4, 2) } }.forward(Tensor(shape: [6, 2]))
+            let model = Model { Linear(2, 3); Model { ReLU(); Linear(4, 2) } }
+            _ = model.forward(Tensor(shape: [6, 2]))
         }
     }
 
