@@ -2,11 +2,8 @@
 /// first time a model runs on a sample shape (its input's shape without the batch dimension),
 /// each layer runs in a `RequireContext` that names its position, so that a layer that does
 /// not fit its input is named by it ("layer 1.1", as in saved files), not only by its own
-/// message. Per task, as `RequireContext`; set while a model nested in another runs, so that
-/// its layers' positions continue the outer one's.
-struct LayerPosition: Sendable {
-    @TaskLocal static var current: LayerPosition?
-
+/// message.
+struct LayerPosition {
     /// What the user called: "Model.forward", "Model.predict", ...
     let method: String
     /// The shape of the input of the outermost model.

@@ -110,25 +110,25 @@ public final class Model: Layer {
         run(input, for: "Model.callAsFunction")
     }
 
-    /// `callAsFunction(_:)`, named `method` in the message of a layer that does not fit.
-    /// Runs each layer in its `LayerPosition` when this model is nested in a model doing so,
-    /// or on a sample shape it has not run on, unless a check of another's (`fit`'s, a
-    /// layer's of yours that holds this model) already gives the context.
+    /// `callAsFunction(_:)`, named `method` in the message of a layer that does not fit: on a
+    /// sample shape it has not run on, each layer in its `LayerPosition`, unless a check of
+    /// another's (`fit`'s, or a model's around a layer of yours that holds this one) already
+    /// gives the context.
     private func run(_ input: Tensor, for method: String) -> Tensor {
-        let outer = LayerPosition.current
-        guard outer != nil || (isNewSampleShape(input) && RequireContext.current == nil) else {
+        guard isNewSampleShape(input), RequireContext.current == nil else {
             return layers.reduce(input) { $1($0) }
         }
-        let position = outer ?? LayerPosition(method: method, input: input.shape, path: "")
+        return run(input, at: LayerPosition(method: method, input: input.shape, path: ""))
+    }
+
+    /// The layers applied in order, each in its position below `position`; a model among them
+    /// continues the path ("1.0").
+    private func run(_ input: Tensor, at position: LayerPosition) -> Tensor {
         let output = layers.enumerated().reduce(input) { input, layer in
             let inner = position.entering(layer.offset)
-            // Only a model directly among the layers continues the path; one that a layer of
-            // yours holds is not named by its index.
-            return LayerPosition.$current.withValue(layer.element is Model ? inner : nil) {
-                RequireContext.$current.withValue(inner.context(of: layer.element, given: input)) {
-                    layer.element(input)
-                }
-            }
+            if let model = layer.element as? Model { return model.run(input, at: inner) }
+            let context = inner.context(of: layer.element, given: input)
+            return RequireContext.$current.withValue(context) { layer.element(input) }
         }
         checkedSampleShape = Array(input.shape.dropFirst())
         return output

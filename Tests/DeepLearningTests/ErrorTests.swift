@@ -395,6 +395,18 @@ final class ErrorTests: XCTestCase {
         }
     }
 
+    /// A model that a layer of one's own holds is not among the model's layers: the layer
+    /// holding it is named, and the inner model's own positions do not replace that.
+    func testForwardNamesTheLayerOfYourOwnThatHoldsAModel() throws {
+        final class Holder: Layer {
+            let inner = Model { Linear(4, 2) }
+            func callAsFunction(_ input: Tensor) -> Tensor { inner(input) }
+        }
+        try assertStops(withMessage: "Model.forward: layer 1 of the model, Holder, cannot take what the input of shape [2, 2] gives it, shape [2, 3]; the layer says: Linear(4 → 2): input of shape [2, 3] does not fit; expected [batch, 4]") {
+            _ = Model { Linear(2, 3); Holder() }.forward(Tensor(shape: [2, 2]))
+        }
+    }
+
     func testCallingAModelNamesTheLayerThatDoesNotFitByPosition() throws {
         try assertStops(withMessage: "Model.callAsFunction: layer 1 of the model, Linear(4 → 2), cannot take what the input of shape [3, 2] gives it, shape [3, 3]; the layer says: Linear(4 → 2): input of shape [3, 3] does not fit; expected [batch, 4]") {
             let model = Model { Linear(2, 3); Linear(4, 2) }
