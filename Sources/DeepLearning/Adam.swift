@@ -30,9 +30,10 @@ import Darwin
 /// ```
 public final class Adam: Optimizer, StepsInProduct {
     public let parameters: [Tensor]
-    /// The step size, not negative: setting a negative value or NaN stops with a message.
+    /// The step size, finite and not negative: setting a negative, NaN or infinite value stops
+    /// with a message.
     public var learningRate: Float {
-        didSet { requireNotNegative(learningRate, name, "learning rate") }
+        didSet { requireLearningRate(learningRate, name) }
     }
     /// (β₁, β₂): the decay rates of the first and second moments, each in [0, 1).
     public let betas: (Float, Float)
@@ -65,7 +66,7 @@ public final class Adam: Optimizer, StepsInProduct {
     /// PyTorch's checks of the hyper-parameters.
     init(parameters: [Tensor], learningRate: Float, betas: (Float, Float), eps: Float,
          weightDecay: Float, decoupledWeightDecay: Bool, name: String) {
-        requireNotNegative(learningRate, name, "learning rate")
+        requireLearningRate(learningRate, name)
         requireNotNegative(eps, name, "eps")
         for (label, beta) in [("betas.0", betas.0), ("betas.1", betas.1)] {
             require(0 <= beta && beta < 1, "\(name): \(label) \(beta) must be in [0, 1)")

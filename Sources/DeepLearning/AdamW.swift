@@ -30,7 +30,8 @@ public final class AdamW: Optimizer, StepsInProduct {
     }
 
     public var parameters: [Tensor] { adam.parameters }
-    /// The step size, not negative: setting a negative value or NaN stops with a message.
+    /// The step size, finite and not negative: setting a negative, NaN or infinite value stops
+    /// with a message.
     public var learningRate: Float {
         get { adam.learningRate }
         set { adam.learningRate = newValue }

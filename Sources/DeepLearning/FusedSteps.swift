@@ -95,6 +95,22 @@ struct FusedSteps {
         return activation
     }
 
+    /// `forward(_:)` with each step run in the `RequireContext` that `context` gives for the
+    /// step's first layer (its index in the model's layers, the layer, its input): what a
+    /// layer's check that stops is read in.
+    func forward(_ input: Tensor, context: (Int, any Function, Tensor) -> String) -> Tensor {
+        var activation = input
+        var index = 0
+        for step in forward {
+            let layers = step.layers
+            activation = RequireContext.$current.withValue(context(index, layers[0], activation)) {
+                step.forward(activation)
+            }
+            index += layers.count
+        }
+        return activation
+    }
+
     /// dLoss/dInput from dLoss/dOutput: every backward step, accumulating the parameters'
     /// gradients.
     func backward(_ outputGradient: Tensor) -> Tensor {
@@ -150,6 +166,15 @@ enum ForwardStep {
         case .layer(let layer): layer.forward(input)
         case .linearThenReLU(let linear, let relu): linear.forward(input, then: relu)
         case .conv2DThenReLU(let convolution, let relu): convolution.forward(input, then: relu)
+        }
+    }
+
+    /// The layers of the step, in the model's order.
+    var layers: [any Function] {
+        switch self {
+        case .layer(let layer): [layer]
+        case .linearThenReLU(let linear, let relu): [linear, relu]
+        case .conv2DThenReLU(let convolution, let relu): [convolution, relu]
         }
     }
 }

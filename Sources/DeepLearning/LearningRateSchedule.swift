@@ -58,16 +58,18 @@ public final class StepDecay: LearningRateSchedule {
     public let initialLearningRate: Float
     /// The number of epochs between two decays, at least 1.
     public let stepSize: Int
-    /// The factor of each decay (default 0.1).
+    /// The factor of each decay (default 0.1), finite and not negative.
     public let gamma: Float
     public var epoch = 0
 
     /// A schedule that multiplies `optimizer`'s current learning rate by `gamma` every
     /// `stepSize` epochs. Stops with a message when `stepSize` is below 1 or `gamma` is
-    /// negative or NaN.
+    /// negative, NaN or infinite (the rates would be too).
     public init(optimizer: any Optimizer, stepSize: Int, gamma: Float = 0.1) {
         require(stepSize >= 1, "StepDecay: step size \(stepSize) must be at least 1")
         requireNotNegative(gamma, "StepDecay", "gamma")
+        require(gamma.isFinite,
+                "StepDecay: gamma \(gamma) must be finite (the rates would be infinite)")
         self.optimizer = optimizer
         initialLearningRate = optimizer.learningRate
         self.stepSize = stepSize

@@ -26,7 +26,10 @@ public final class Model: Layer {
     /// The layers in the order the forward pass runs them (index i is named "i" in saved
     /// files); `add(_:)` appends one.
     @exclusivity(unchecked) public private(set) var layers: [any Layer] {
-        didSet { steps = FusedSteps(layers) }
+        didSet {
+            steps = FusedSteps(layers)
+            checkedSampleShape = nil
+        }
     }
     /// `layers` as the fused forward and backward passes run them; nil when a layer is not a
     /// `Function` (a `Model`, a layer written from operations), which the graph then runs.
@@ -34,6 +37,10 @@ public final class Model: Layer {
     /// Whether `fit`, `forward` and `predict` may take the fused path (tests turn it off to
     /// compare it with the graph on the same model).
     var allowsFusedPath = true
+    /// The shape of one sample (the input's shape without the batch dimension) that the
+    /// layers have run on with their positions named (`LayerPosition`): inputs of that shape
+    /// run without, their layers known to fit it. Nil before the first run.
+    private var checkedSampleShape: [Int]?
 
     /// Training (true, the default) or evaluation mode, passed on to every layer (dropout
     /// drops only in training), nested ones too. `fit` trains in training mode; `predict`,
@@ -97,8 +104,41 @@ public final class Model: Layer {
     }
 
     /// The layers applied in order, as recorded operations: a model is a layer of another.
+    /// A layer that does not fit its input stops with a message naming its position ("layer
+    /// 2", "1.0" in a nested model, as in saved files), as `forward(_:)`.
     public func callAsFunction(_ input: Tensor) -> Tensor {
-        layers.reduce(input) { $1($0) }
+        run(input, for: "Model.callAsFunction")
+    }
+
+    /// `callAsFunction(_:)`, named `method` in the message of a layer that does not fit: on a
+    /// sample shape it has not run on, each layer in its `LayerPosition`, unless a check of
+    /// another's (`fit`'s, or a model's around a layer of yours that holds this one) already
+    /// gives the context.
+    private func run(_ input: Tensor, for method: String) -> Tensor {
+        guard isNewSampleShape(input), RequireContext.current == nil else {
+            return layers.reduce(input) { $1($0) }
+        }
+        return run(input, at: LayerPosition(method: method, input: input.shape, path: ""))
+    }
+
+    /// The layers applied in order, each in its position below `position`; a model among them
+    /// continues the path ("1.0").
+    private func run(_ input: Tensor, at position: LayerPosition) -> Tensor {
+        let output = layers.enumerated().reduce(input) { input, layer in
+            let inner = position.entering(layer.offset)
+            if let model = layer.element as? Model { return model.run(input, at: inner) }
+            let context = inner.context(of: layer.element, given: input)
+            return RequireContext.$current.withValue(context) { layer.element(input) }
+        }
+        checkedSampleShape = Array(input.shape.dropFirst())
+        return output
+    }
+
+    /// Whether `input`'s sample shape differs from `checkedSampleShape` (a scalar input has
+    /// none, and runs unchecked).
+    private func isNewSampleShape(_ input: Tensor) -> Bool {
+        guard let checked = checkedSampleShape else { return !input.shape.isEmpty }
+        return !input.shape.isEmpty && !input.shape.dropFirst().elementsEqual(checked)
     }
 
     /// The fused passes, when every layer is a `Function` and they are allowed.
@@ -111,9 +151,26 @@ public final class Model: Layer {
     /// and `BatchNorm` normalizes with the batch's statistics and updates its running ones,
     /// as PyTorch's `model(x)` after `model.train()`. To evaluate, set `isTraining = false`
     /// first, or use `predict`, `probabilities` or `accuracy`, which evaluate.
-    public func forward(_ input: Tensor) -> Tensor {
-        guard let steps = fusedSteps else { return withoutGradientRecording { self(input) } }
-        return steps.forward(input)
+    ///
+    /// A layer that does not fit its input stops with a message naming its position ("layer
+    /// 2", "1.0" in a nested model, as in saved files), the shape of `input` and the shape that
+    /// reaches the layer, before the layer's own message. The positions are followed on the
+    /// first input of each sample shape (the shape without the batch dimension) only: inputs
+    /// of a shape the layers have run on cost nothing more.
+    public func forward(_ input: Tensor) -> Tensor { forward(input, for: "Model.forward") }
+
+    /// `forward(_:)`, named `method` in the message of a layer that does not fit.
+    private func forward(_ input: Tensor, for method: String) -> Tensor {
+        guard let steps = fusedSteps else {
+            return withoutGradientRecording { run(input, for: method) }
+        }
+        guard isNewSampleShape(input) else { return steps.forward(input) }
+        let position = LayerPosition(method: method, input: input.shape, path: "")
+        let output = steps.forward(input) { index, layer, input in
+            position.entering(index).context(of: layer, given: input)
+        }
+        checkedSampleShape = Array(input.shape.dropFirst())
+        return output
     }
 
     /// Back-propagates dLoss/dOutput of the last `forward(_:)` through every layer
@@ -198,7 +255,10 @@ public final class Model: Layer {
     /// saving a checkpoint fails (then neither of its two files is replaced, unless it is the
     /// second of their renames that fails: see `Checkpointing`), or the loss becomes NaN or
     /// infinite. All but the last two are found before training, with the parameters and
-    /// running statistics unchanged. Before training too, layers that do not fit each other
+    /// running statistics unchanged. Before training too, `fit` stops with a message when
+    /// `optimizer` updates none of the model's parameters (one made for another model); one
+    /// that updates some of them trains those only (the others frozen), and one may also
+    /// update tensors outside the model (of a `CustomLoss`). Layers that do not fit each other
     /// or the data stop with a message naming the layer by its position ("layer 2", "1.0" in
     /// a nested model, as in saved files) and the shapes of the samples and batches that
     /// reach it, before the layer's own message about the one sample the check runs.
@@ -355,6 +415,7 @@ public final class Model: Layer {
     {
         require(epochs >= 0, "Model.fit: epochs \(epochs) must not be negative")
         requireSchedule(schedule, setting: optimizer, in: "Model.fit")
+        requireTrainsSomeParameter(optimizer)
         try checkpoints?.checkBeforeTraining()
         let finished = try checkpointPath.map {
             try restoreCheckpoint(from: $0, optimizer: optimizer, schedule: schedule,
@@ -368,6 +429,23 @@ public final class Model: Layer {
                                 progress: progress, beforeStep: beforeStep)
             }
         }
+    }
+
+    /// Stops with a message when the model has parameters and `optimizer` updates none of
+    /// them (an optimizer made for another model): `fit` would run every step and change
+    /// nothing. An optimizer of some of them trains those and leaves the rest frozen; one that
+    /// also updates tensors outside the model (a learnable scale in a `CustomLoss`) updates
+    /// them too, as PyTorch's optimizers take any tensors.
+    private func requireTrainsSomeParameter(_ optimizer: some Optimizer) {
+        let updated = Set(optimizer.parameters.map(ObjectIdentifier.init))
+        let parameters = self.parameters
+        guard !parameters.isEmpty,
+              !parameters.contains(where: { updated.contains(ObjectIdentifier($0)) })
+        else { return }
+        let own = Set(parameters.map(ObjectIdentifier.init))
+        let names = namedStateTensors.filter { own.contains(ObjectIdentifier($0.tensor)) }
+        let others = optimizer.parameters.count
+        stop("Model.fit: the optimizer \(type(of: optimizer)) updates none of the model's \(parameters.count) parameters (\(quotedList(names.map(\.name)))) but \(others) other tensor\(others == 1 ? "" : "s"), so training would change nothing; make it with this model's parameters (model.parameters, or some of them to train only those)")
     }
 
     /// Trains the epochs after epoch `finished` through epoch `epochs` and returns their
@@ -473,7 +551,7 @@ public final class Model: Layer {
     /// row of class scores per sample, `[samples, classes]`; stops with a message naming
     /// `method` otherwise.
     private func classScores(of inputs: Tensor, for method: String) -> Tensor {
-        let output = inMode(training: false) { forward(inputs) }
+        let output = inMode(training: false) { forward(inputs, for: "Model.\(method)") }
         require(output.shape.count == 2 && output.shape[1] >= 1,
                 "Model.\(method): the model's output has shape \(output.shape), not the class scores [samples, classes] that it needs")
         return output

@@ -14,7 +14,9 @@ public protocol Optimizer: AnyObject {
     /// The tensors this optimizer updates.
     var parameters: [Tensor] { get }
     /// The step size; learning-rate schedules change it between epochs. The library's
-    /// optimizers stop with a message when it is set to a negative value or NaN.
+    /// optimizers stop with a message when it is set to a negative value, NaN or infinity
+    /// (which PyTorch accepts: its first step makes every parameter with a gradient infinite
+    /// or NaN).
     var learningRate: Float { get set }
     /// Sets the gradients of all parameters to zero, leaving them without a gradient until a
     /// backward pass gives them one, as PyTorch's `zero_grad(set_to_none=True)`.
@@ -32,6 +34,17 @@ extension Optimizer {
     public func zeroGrad() {
         for parameter in parameters { parameter.zeroGradient() }
     }
+}
+
+/// Stops with a message naming `owner` unless `rate` is a learning rate that can train: a
+/// finite number of at least 0 (`requireNotNegative`, and "`owner`: learning rate inf must be
+/// finite").
+func requireLearningRate(_ rate: Float, _ owner: String,
+                         file: StaticString = #fileID, line: UInt = #line) {
+    requireNotNegative(rate, owner, "learning rate", file: file, line: line)
+    require(rate.isFinite,
+            "\(owner): learning rate \(rate) must be finite: a step at an infinite rate makes every parameter with a gradient infinite or NaN",
+            file: file, line: line)
 }
 
 /// Stops with "`owner`: `name` `value` must not be negative" unless `value >= 0`, and with

@@ -24,9 +24,10 @@ import CKernels
 /// ```
 public final class RMSProp: Optimizer, StepsInProduct {
     public let parameters: [Tensor]
-    /// The step size, not negative: setting a negative value or NaN stops with a message.
+    /// The step size, finite and not negative: setting a negative, NaN or infinite value stops
+    /// with a message.
     public var learningRate: Float {
-        didSet { requireNotNegative(learningRate, "RMSProp", "learning rate") }
+        didSet { requireLearningRate(learningRate, "RMSProp") }
     }
     /// The smoothing constant α of the running averages, in [0, 1] (default 0.99).
     public let alpha: Float
@@ -50,7 +51,7 @@ public final class RMSProp: Optimizer, StepsInProduct {
     public init(parameters: [Tensor], learningRate: Float = 1e-2, alpha: Float = 0.99,
                 eps: Float = 1e-8, weightDecay: Float = 0, momentum: Float = 0,
                 centered: Bool = false) {
-        requireNotNegative(learningRate, "RMSProp", "learning rate")
+        requireLearningRate(learningRate, "RMSProp")
         requireNotNegative(eps, "RMSProp", "eps")
         requireNotNegative(momentum, "RMSProp", "momentum")
         requireNotNegative(weightDecay, "RMSProp", "weight decay")

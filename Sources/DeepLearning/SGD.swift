@@ -23,9 +23,10 @@ import CKernels
 /// ```
 public final class SGD: Optimizer, StepsInProduct {
     public let parameters: [Tensor]
-    /// The step size, not negative: setting a negative value or NaN stops with a message.
+    /// The step size, finite and not negative: setting a negative, NaN or infinite value stops
+    /// with a message.
     @exclusivity(unchecked) public var learningRate: Float {
-        didSet { requireNotNegative(learningRate, "SGD", "learning rate") }
+        didSet { requireLearningRate(learningRate, "SGD") }
     }
     /// The momentum factor; 0 (the default) for plain SGD, which keeps no momentum buffer.
     public let momentum: Float
@@ -57,7 +58,7 @@ public final class SGD: Optimizer, StepsInProduct {
     /// PyTorch's arguments, in its order, with its defaults (no default learning rate).
     public init(parameters: [Tensor], learningRate: Float, momentum: Float = 0,
                 dampening: Float = 0, weightDecay: Float = 0, nesterov: Bool = false) {
-        requireNotNegative(learningRate, "SGD", "learning rate")
+        requireLearningRate(learningRate, "SGD")
         requireNotNegative(momentum, "SGD", "momentum")
         requireNotNegative(weightDecay, "SGD", "weight decay")
         require(!nesterov || (momentum > 0 && dampening == 0),

@@ -48,7 +48,8 @@ extension Model {
     /// original one (`Linear`'s weight `[in, out]`, `Conv2D`'s parameters "0" and "1", no
     /// counters, which loading sets to 0); a file without that marker is read in PyTorch's.
     ///
-    /// The file must hold exactly the model's tensors in that layout, with their dtypes (F32;
+    /// The file must hold exactly the model's tensors in that layout (unless `strict` is
+    /// false: see below), with their dtypes (F32;
     /// I64 for counters) and shapes. Only a regular file is read, and only its header (at most
     /// 100 MB, as Python's safetensors allows) and then its tensors' bytes, after their sizes
     /// are checked against the file's size and the model. The whole file is checked before any
@@ -60,30 +61,52 @@ extension Model {
     /// tensor of another dtype, shape or byte size, has a counter holding a count no training
     /// reaches (below 0 or above 2⁵³), or is a training checkpoint (`saveCheckpoint`'s file).
     ///
+    /// With `strict: false` (PyTorch's `load_state_dict(strict=False)`) the file may lack
+    /// some of the model's tensors and hold others the model does not have: the tensors both
+    /// have are read, the others left as they are, and the returned `UnmatchedTensors` lists
+    /// both kinds rather than throwing. Every other check stays: a tensor both have with
+    /// another dtype or shape throws, as in PyTorch, and then nothing is read. Strict
+    /// loading returns empty lists.
+    ///
     /// ```swift
     /// let model = Model { Linear(2, 100); ReLU(); Linear(100, 3) }
     /// try model.load(from: "spiral.safetensors")
     /// let classes = model.predict(inputs)
+    ///
+    /// // A pretrained body under a new head: "3.weight" and "3.bias" are left as drawn.
+    /// let larger = Model { Linear(2, 100); ReLU(); Linear(100, 3); Linear(3, 5) }
+    /// let unmatched = try larger.load(from: "spiral.safetensors", strict: false)
+    /// unmatched.missing      // ["3.weight", "3.bias"]
+    /// unmatched.unexpected   // []
     /// ```
-    public func load(from path: String) throws {
-        let metadata = try readSafeTensorsFile(at: path, into: storedTensors(readFrom:source:),
-                                               mismatch: { $0.modelError(source: path) })
-        try resetCountersIfOriginal(metadata: metadata, source: path)
+    @discardableResult
+    public func load(from path: String, strict: Bool = true) throws -> UnmatchedTensors {
+        let read = try readSafeTensorsFile(at: path, into: storedTensors(readFrom:source:),
+                                           strict: strict,
+                                           mismatch: { $0.modelError(source: path) })
+        try resetCountersIfOriginal(metadata: read.metadata, source: path)
+        return UnmatchedTensors(missing: read.missing, unexpected: read.unexpected)
     }
 
-    /// `load(from:)` for a safetensors file's bytes already in memory; `source` names them in
-    /// errors (as the path does for a file). The same checks, the same errors, no file access.
+    /// `load(from:strict:)` for a safetensors file's bytes already in memory; `source` names
+    /// them in errors (as the path does for a file). The same checks, the same errors, no file
+    /// access.
     ///
     /// ```swift
     /// let bytes = [UInt8](try Data(contentsOf: url))
     /// try model.load(fromSafeTensorsBytes: bytes, source: url.path)
     /// ```
-    public func load(fromSafeTensorsBytes bytes: [UInt8], source: String) throws {
-        let metadata = try readSafeTensorsImage(imageSize: bytes.count, source: source,
-                                                reading: { bytes[$0] },
-                                                into: storedTensors(readFrom:source:),
-                                                mismatch: { $0.modelError(source: source) })
-        try resetCountersIfOriginal(metadata: metadata, source: source)
+    @discardableResult
+    public func load(fromSafeTensorsBytes bytes: [UInt8], source: String, strict: Bool = true)
+        throws -> UnmatchedTensors
+    {
+        let read = try readSafeTensorsImage(imageSize: bytes.count, source: source,
+                                            reading: { bytes[$0] },
+                                            into: storedTensors(readFrom:source:),
+                                            strict: strict,
+                                            mismatch: { $0.modelError(source: source) })
+        try resetCountersIfOriginal(metadata: read.metadata, source: source)
+        return UnmatchedTensors(missing: read.missing, unexpected: read.unexpected)
     }
 
     /// The tensors a file with `metadata` stores in its layout (`source` names it in errors).
@@ -179,27 +202,37 @@ enum StoredTensorMismatch {
 @discardableResult
 func readSafeTensorsFile(
     at path: String, into tensors: ([String: String], String) throws -> [StoredTensor],
-    mismatch: (StoredTensorMismatch) -> DeepLearningError
-) throws -> [String: String] {
+    strict: Bool = true, mismatch: (StoredTensorMismatch) -> DeepLearningError
+) throws -> SafeTensorsRead {
     let file = try RegularFileReader(path: path)
     return try readSafeTensorsImage(imageSize: file.size, source: path,
                                     reading: { ArraySlice(try file.read($0)) },
-                                    into: tensors, mismatch: mismatch)
+                                    into: tensors, strict: strict, mismatch: mismatch)
+}
+
+/// What `readSafeTensorsImage` found: the image's metadata, and, when it read non-strictly,
+/// the names of the tensors asked for that the image lacks (in their order) and of the
+/// image's tensors not asked for (sorted); both empty when it read strictly.
+struct SafeTensorsRead {
+    let metadata: [String: String]
+    let missing: [String]
+    let unexpected: [String]
 }
 
 /// Reads the safetensors image of `imageSize` bytes that `read` gives by offsets into the
 /// tensors that `tensors` names for the image's metadata (and `source`, which names the image
-/// in errors), and returns the metadata. First the header is checked in full (its length,
-/// JSON, entries and their tiling of the data); then that the image holds exactly those
-/// tensors, with their dtypes and shapes; then the data section, whose size is then known to
-/// be the tensors', is read and its counters checked (else it throws `mismatch`'s error);
-/// only then is it read into the tensors. Nothing is written before every check has passed.
+/// in errors). First the header is checked in full (its length, JSON, entries and their
+/// tiling of the data); then that the image holds exactly those tensors (`strict`), or the
+/// ones of them it has (not `strict`), with their dtypes and shapes; then the data section,
+/// whose size the tiling bounds, is read and its counters checked (else it throws
+/// `mismatch`'s error); only then is it read into the tensors. Nothing is written before
+/// every check has passed.
 @discardableResult
 func readSafeTensorsImage(
     imageSize: Int, source: String, reading read: (Range<Int>) throws -> ArraySlice<UInt8>,
-    into tensors: ([String: String], String) throws -> [StoredTensor],
+    into tensors: ([String: String], String) throws -> [StoredTensor], strict: Bool = true,
     mismatch: (StoredTensorMismatch) -> DeepLearningError
-) throws -> [String: String] {
+) throws -> SafeTensorsRead {
     guard imageSize >= 8 else {
         throw DeepLearningError.truncatedHeader(path: source, size: imageSize, headerLength: nil)
     }
@@ -208,16 +241,15 @@ func readSafeTensorsImage(
     let dataStart = 8 + headerLength
     let header = try SafeTensorsHeader(read(8..<dataStart), dataSize: imageSize - dataStart,
                                        source: source)
-    let tensors = try tensors(header.metadata, source)
-    let names = Set(tensors.map(\.name))
+    let asked = try tensors(header.metadata, source)
+    let names = Set(asked.map(\.name))
     let unused = header.entries.keys.filter { !names.contains($0) }.sorted()
-    let entries = tensors.map { header.entries[$0.name] }
-    guard !entries.contains(where: { $0 == nil }) else {
-        let missing = zip(tensors, entries).filter { $1 == nil }.map(\.0.name)
-        throw mismatch(.missing(tensors: missing, unused: unused))
-    }
+    let missing = asked.filter { header.entries[$0.name] == nil }.map(\.name)
+    if strict, !missing.isEmpty { throw mismatch(.missing(tensors: missing, unused: unused)) }
+    let tensors = asked.filter { header.entries[$0.name] != nil }
     var offsets: [Int] = []
-    for case let (tensor, entry?) in zip(tensors, entries) {
+    for tensor in tensors {
+        let entry = header.entries[tensor.name]!
         guard entry.dtype == tensor.dtype else {
             throw mismatch(.dtype(tensor: tensor.name, dtype: entry.dtype.rawValue,
                                   expected: tensor.dtype.rawValue))
@@ -227,9 +259,9 @@ func readSafeTensorsImage(
         }
         offsets.append(entry.begin)
     }
-    if let extra = unused.first { throw mismatch(.unexpected(tensor: extra)) }
-    // The header's entries tile the data section and are the tensors asked for: the data
-    // section is as large as they are.
+    if strict, let extra = unused.first { throw mismatch(.unexpected(tensor: extra)) }
+    // The header's entries tile the data section: it is as large as they are (the tensors
+    // asked for, and, not `strict`, the image's others).
     let data = try read(dataStart..<imageSize)
     try data.withUnsafeBytes { raw in
         for (tensor, offset) in zip(tensors, offsets) {
@@ -239,5 +271,6 @@ func readSafeTensorsImage(
         }
         for (tensor, offset) in zip(tensors, offsets) { tensor.read(from: raw, at: offset) }
     }
-    return header.metadata
+    return SafeTensorsRead(metadata: header.metadata, missing: strict ? [] : missing,
+                           unexpected: strict ? [] : unused)
 }

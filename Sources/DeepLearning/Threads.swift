@@ -1,4 +1,5 @@
 import CKernels
+import Foundation
 
 /// The number of threads the kernels may use.
 ///
@@ -11,18 +12,27 @@ import CKernels
 /// Threads.reset()     // back to the default
 /// ```
 public enum Threads {
-    /// The number of threads the kernels may use, in `1...Int32.max`; setting another value
-    /// stops the program with a message. One setting for the whole process, but threads that
-    /// run kernels at the same time each open their own team of up to `count` threads
+    /// The number of threads the kernels may use, in `1...maximumCount`; setting another
+    /// value stops the program with a message. One setting for the whole process, but threads
+    /// that run kernels at the same time each open their own team of up to `count` threads
     /// (<doc:ThreadsAndReproducibility>, "Concurrency").
     public static var count: Int {
         get { Int(ck_get_num_threads()) }
         set {
-            require((1...Int(Int32.max)).contains(newValue),
-                    "Threads.count: \(newValue) must be in 1...\(Int32.max)")
+            let maximum = maximumCount
+            require((1...maximum).contains(newValue),
+                    "Threads.count: \(newValue) must be in 1...\(maximum): at most 256, or the number of processors where that is more (here \(ProcessInfo.processInfo.processorCount)); more threads than processors only slow the kernels down")
             ck_set_num_threads(Int32(newValue))
         }
     }
+
+    /// The largest `count`: the machine's processors, or 256 when that is more. More threads
+    /// than processors never make a kernel faster, but a few more than this machine has may
+    /// be set where a program runs that was tuned for a larger one, or to test how work is
+    /// split; a count far beyond that (a mistyped one) would make OpenMP start that many
+    /// threads in each team, which takes seconds and memory for thousands and exhausts the
+    /// system's threads for millions.
+    public static var maximumCount: Int { max(256, ProcessInfo.processInfo.processorCount) }
 
     /// Restores the default thread count.
     public static func reset() { ck_set_num_threads(0) }

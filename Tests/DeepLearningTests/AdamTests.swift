@@ -65,6 +65,18 @@ final class AdamTests: XCTestCase {
         }
     }
 
+    func testInfiniteLearningRateStops() throws {
+        try assertStops(withMessage: "Adam: learning rate inf must be finite: a step at an infinite rate makes every parameter with a gradient infinite or NaN") {
+            _ = Adam(parameters: [], learningRate: .infinity)
+        }
+    }
+
+    func testSettingAnInfiniteLearningRateStops() throws {
+        try assertStops(withMessage: "Adam: learning rate inf must be finite: a step at an infinite rate makes every parameter with a gradient infinite or NaN") {
+            Adam(parameters: []).learningRate = .infinity
+        }
+    }
+
     func testFirstBetaOfOneStops() throws {
         try assertStops(withMessage: "Adam: betas.0 1.0 must be in [0, 1)") {
             _ = Adam(parameters: [], betas: (1, 0.999))

@@ -50,6 +50,12 @@ final class AdamWTests: XCTestCase {
         }
     }
 
+    func testInfiniteLearningRateStops() throws {
+        try assertStops(withMessage: "AdamW: learning rate inf must be finite: a step at an infinite rate makes every parameter with a gradient infinite or NaN") {
+            _ = AdamW(parameters: [], learningRate: .infinity)
+        }
+    }
+
     func testNegativeWeightDecayStops() throws {
         try assertStops(withMessage: "AdamW: weight decay -0.01 must not be negative") {
             _ = AdamW(parameters: [], weightDecay: -0.01)

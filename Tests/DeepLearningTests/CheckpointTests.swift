@@ -281,6 +281,12 @@ final class CheckpointTests: CheckpointTestCase {
             rate.value[0] = -1
         }, .invalid("its optimizer.learning_rate -1.0 is not a finite rate ≥ 0"))
 
+        // Refused as the optimizers' initializers and `learningRate` refuse it.
+        try assertRefused(saved, rewrittenTo: "infinite", by: { _, tensors in
+            guard case let .floats(rate, _) = tensors["optimizer.learning_rate"]!.value else { return }
+            rate.value[0] = .infinity
+        }, .invalid("its optimizer.learning_rate inf is not a finite rate ≥ 0"))
+
         for (counter, count) in [("optimizer.step.2", -3), ("schedule.epoch", Int64.max)] {
             try rewrite(path("checkpoint"), to: path("count"), setting: counter, to: count)
             try assertRefused(path("count"), model: saved.model, optimizer: saved.optimizer,

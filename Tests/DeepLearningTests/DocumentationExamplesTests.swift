@@ -322,6 +322,16 @@ final class DocumentationExamplesTests: XCTestCase {
             try copy.load(from: "model.safetensors")
             XCTAssertEqual(copy.parameters.flatMap(\.values), model.parameters.flatMap(\.values))
 
+            let larger = Model {
+                Linear(2, 100)
+                ReLU()
+                Linear(100, 3)
+                Linear(3, 5)
+            }
+            let unmatched = try larger.load(from: "model.safetensors", strict: false)
+            XCTAssertEqual(unmatched.missing, ["3.weight", "3.bias"])   // left as drawn
+            XCTAssertEqual(unmatched.unexpected, [])
+
             let files = Checkpointing(modelPath: "run.safetensors", checkpointPath: "run.checkpoint",
                                       every: 5)
             try model.fit(inputs, labels: labels, optimizer: optimizer, schedule: schedule,

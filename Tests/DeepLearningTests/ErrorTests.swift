@@ -298,9 +298,24 @@ final class ErrorTests: XCTestCase {
     }
 
     func testThreadsStopOnACountBeyondInt32() throws {
-        try assertStops(withMessage: "Threads.count: 3000000000 must be in 1...2147483647") {
+        try assertStops(withMessage: "Threads.count: 3000000000 must be in 1...\(Threads.maximumCount): at most 256, or the number of processors where that is more (here \(ProcessInfo.processInfo.processorCount)); more threads than processors only slow the kernels down") {
             Threads.count = 3_000_000_000
         }
+    }
+
+    /// A count OpenMP would try to start a team of, far beyond the processors, is refused.
+    func testThreadsStopOnACountBeyondTheMaximum() throws {
+        XCTAssertEqual(Threads.maximumCount, max(256, ProcessInfo.processInfo.processorCount))
+        try assertStops(withMessage: "Threads.count: \(Threads.maximumCount + 1) must be in 1...\(Threads.maximumCount)") {
+            Threads.count = Threads.maximumCount + 1
+        }
+    }
+
+    /// The maximum itself is accepted (no team is started until a kernel runs).
+    func testThreadsTakeTheMaximumCount() {
+        defer { Threads.reset() }
+        Threads.count = Threads.maximumCount
+        XCTAssertEqual(Threads.count, Threads.maximumCount)
     }
 
     func testLinearStopsOnAnInputOfTheWrongWidth() throws {
@@ -343,6 +358,59 @@ final class ErrorTests: XCTestCase {
             _ = try? model.fit(Tensor(shape: [6, 2]), labels: [Int32](repeating: 0, count: 6),
                                optimizer: SGD(parameters: model.parameters, learningRate: 0.1),
                                epochs: 1, batchSize: 4)
+        }
+    }
+
+    /// `forward` names a layer that does not fit by its position too, with the shape of the
+    /// model's input and the one that reaches the layer (a `Linear` after the fused
+    /// `Linear` + `ReLU` step is layer 2).
+    func testForwardNamesTheLayerThatDoesNotFitByPosition() throws {
+        try assertStops(withMessage: "Model.forward: layer 2 of the model, Linear(4 → 2), cannot take what the input of shape [5, 2] gives it, shape [5, 3]; the layer says: Linear(4 → 2): input of shape [5, 3] does not fit; expected [batch, 4]") {
+            _ = Model { Linear(2, 3); ReLU(); Linear(4, 2) }.forward(Tensor(shape: [5, 2]))
+        }
+    }
+
+    func testPredictNamesTheLayerThatDoesNotFitByPosition() throws {
+        try assertStops(withMessage: "Model.predict: layer 0 of the model, Linear(2 → 3), cannot take what the input of shape [4, 5] gives it, shape [4, 5]; the layer says: Linear(2 → 3): input of shape [4, 5] does not fit; expected [batch, 2]") {
+            _ = Model { Linear(2, 3); ReLU() }.predict(Tensor(shape: [4, 5]))
+        }
+    }
+
+    /// A model that ran on one sample shape names the position again on a new one.
+    func testForwardNamesThePositionOnEachNewSampleShape() throws {
+        try assertStops(withMessage: "Model.forward: layer 1 of the model, Linear(3 → 2), cannot take what the input of shape [1, 4] gives it, shape [1, 4]; the layer says: ") {
+            let model = Model { ReLU(); Linear(3, 2) }
+            _ = model.forward(Tensor(shape: [2, 3]))
+            _ = model.forward(Tensor(shape: [7, 3]))
+            _ = model.forward(Tensor(shape: [1, 4]))
+        }
+    }
+
+    /// Through the graph (a nested model is not a `Function`), a layer of a nested model is
+    /// named by its path, as in saved files.
+    func testForwardNamesALayerOfANestedModelByItsPath() throws {
+        try assertStops(withMessage: "Model.forward: layer 1.1 of the model, Linear(4 → 2), cannot take what the input of shape [6, 2] gives it, shape [6, 3]; the layer says: Linear(4 → 2): input of shape [6, 3] does not fit; expected [batch, 4]") {
+            let model = Model { Linear(2, 3); Model { ReLU(); Linear(4, 2) } }
+            _ = model.forward(Tensor(shape: [6, 2]))
+        }
+    }
+
+    /// A model that a layer of one's own holds is not among the model's layers: the layer
+    /// holding it is named, and the inner model's own positions do not replace that.
+    func testForwardNamesTheLayerOfYourOwnThatHoldsAModel() throws {
+        final class Holder: Layer {
+            let inner = Model { Linear(4, 2) }
+            func callAsFunction(_ input: Tensor) -> Tensor { inner(input) }
+        }
+        try assertStops(withMessage: "Model.forward: layer 1 of the model, Holder, cannot take what the input of shape [2, 2] gives it, shape [2, 3]; the layer says: Linear(4 → 2): input of shape [2, 3] does not fit; expected [batch, 4]") {
+            _ = Model { Linear(2, 3); Holder() }.forward(Tensor(shape: [2, 2]))
+        }
+    }
+
+    func testCallingAModelNamesTheLayerThatDoesNotFitByPosition() throws {
+        try assertStops(withMessage: "Model.callAsFunction: layer 1 of the model, Linear(4 → 2), cannot take what the input of shape [3, 2] gives it, shape [3, 3]; the layer says: Linear(4 → 2): input of shape [3, 3] does not fit; expected [batch, 4]") {
+            let model = Model { Linear(2, 3); Linear(4, 2) }
+            _ = model(Tensor(shape: [3, 2]))
         }
     }
 

@@ -101,6 +101,18 @@ final class RMSPropTests: XCTestCase {
         }
     }
 
+    func testInfiniteLearningRateStops() throws {
+        try assertStops(withMessage: "RMSProp: learning rate inf must be finite: a step at an infinite rate makes every parameter with a gradient infinite or NaN") {
+            _ = RMSProp(parameters: [], learningRate: .infinity)
+        }
+    }
+
+    func testSettingAnInfiniteLearningRateStops() throws {
+        try assertStops(withMessage: "RMSProp: learning rate inf must be finite: a step at an infinite rate makes every parameter with a gradient infinite or NaN") {
+            RMSProp(parameters: []).learningRate = .infinity
+        }
+    }
+
     func testNegativeEpsStops() throws {
         try assertStops(withMessage: "RMSProp: eps -1e-08 must not be negative") {
             _ = RMSProp(parameters: [], eps: -1e-8)

@@ -107,6 +107,20 @@ final class SGDTests: XCTestCase {
         }
     }
 
+    /// PyTorch accepts an infinite rate; its first step makes every parameter with a gradient
+    /// infinite or NaN, and a training checkpoint could not restore it.
+    func testInfiniteLearningRateStops() throws {
+        try assertStops(withMessage: "SGD: learning rate inf must be finite: a step at an infinite rate makes every parameter with a gradient infinite or NaN") {
+            _ = SGD(parameters: [], learningRate: .infinity)
+        }
+    }
+
+    func testSettingAnInfiniteLearningRateStops() throws {
+        try assertStops(withMessage: "SGD: learning rate inf must be finite: a step at an infinite rate makes every parameter with a gradient infinite or NaN") {
+            SGD(parameters: [], learningRate: 0.1).learningRate = .infinity
+        }
+    }
+
     func testNegativeMomentumStops() throws {
         try assertStops(withMessage: "SGD: momentum -0.9 must not be negative") {
             _ = SGD(parameters: [], learningRate: 0.1, momentum: -0.9)

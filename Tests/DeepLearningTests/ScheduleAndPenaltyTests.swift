@@ -35,6 +35,13 @@ final class LearningRateScheduleTests: XCTestCase {
         }
     }
 
+    func testStepDecayStopsOnAnInfiniteGamma() throws {
+        try assertStops(withMessage: "StepDecay: gamma inf must be finite (the rates would be infinite)") {
+            _ = StepDecay(optimizer: SGD(parameters: [], learningRate: 0.1), stepSize: 2,
+                          gamma: .infinity)
+        }
+    }
+
     func testCosineAnnealingStopsOnANegativeMinimum() throws {
         try assertStops(withMessage: "CosineAnnealing: minimum -0.001 must be finite and not negative") {
             _ = CosineAnnealing(optimizer: SGD(parameters: [], learningRate: 0.1), epochs: 4,

@@ -1,0 +1,70 @@
+import XCTest
+@testable import DeepLearning
+
+/// `Model.load(from:strict: false)`, PyTorch's `load_state_dict(strict=False)`: the tensors the
+/// model and the file share are read, the others listed; any other mismatch still throws, with
+/// the model unchanged.
+final class PartialLoadTests: SafeTensorsTestCase {
+    /// The small model's layers, then `Linear(3 → 5)`: a new head on a saved body.
+    private func largerModel(seed: UInt64) -> Model {
+        let model = Model { Linear(2, 4); ReLU(); Linear(4, 3); Linear(3, 5) }
+        model.initializeParameters(seed: seed)
+        return model
+    }
+
+    private func values(_ layer: any Layer) -> [[Float]] { layer.parameters.map(\.values) }
+
+    func testTheModelsTensorsTheFileLacksAreListedAndKept() throws {
+        let saved = smallModel(seed: 1)
+        try saved.save(to: path("small.safetensors"))
+        let model = largerModel(seed: 2)
+        let head = values(model.layers[3])
+        let unmatched = try model.load(from: path("small.safetensors"), strict: false)
+        XCTAssertEqual(unmatched, UnmatchedTensors(missing: ["3.weight", "3.bias"], unexpected: []))
+        XCTAssertEqual(values(model.layers[0]), values(saved.layers[0]))
+        XCTAssertEqual(values(model.layers[2]), values(saved.layers[2]))
+        XCTAssertEqual(values(model.layers[3]), head)
+    }
+
+    func testTheFilesTensorsTheModelLacksAreListedAndNotRead() throws {
+        let saved = largerModel(seed: 1)
+        let bytes = try saved.fileImage()
+        let model = smallModel(seed: 2)
+        let unmatched = try model.load(fromSafeTensorsBytes: bytes, source: "larger",
+                                       strict: false)
+        XCTAssertEqual(unmatched, UnmatchedTensors(missing: [], unexpected: ["3.bias", "3.weight"]))
+        XCTAssertEqual(model.parameters.map(\.values),
+                       Array(saved.parameters.map(\.values).prefix(4)))
+    }
+
+    /// A tensor both have in another shape throws, as in PyTorch, before anything is read:
+    /// the layer before it, which matched, is unchanged too.
+    func testAShapeMismatchThrowsAndChangesNothing() throws {
+        try smallModel(seed: 1).save(to: path("small.safetensors"))
+        let model = Model { Linear(2, 4); ReLU(); Linear(4, 7) }
+        model.initializeParameters(seed: 2)
+        let before = bits(model)
+        XCTAssertThrowsError(try model.load(from: path("small.safetensors"), strict: false)) {
+            XCTAssertEqual($0 as? DeepLearningError,
+                           .shapeMismatch(path: path("small.safetensors"), tensor: "2.weight",
+                                          shape: [3, 4], expected: [7, 4]))
+        }
+        XCTAssertEqual(bits(model), before)
+    }
+
+    /// Strict loading (the default) still throws on a missing tensor, changing nothing, and
+    /// returns empty lists when everything matches.
+    func testStrictLoadingThrowsOnAMissingTensorAndReturnsNoneUnmatched() throws {
+        try smallModel(seed: 1).save(to: path("small.safetensors"))
+        let larger = largerModel(seed: 2)
+        let before = bits(larger)
+        XCTAssertThrowsError(try larger.load(from: path("small.safetensors"))) {
+            XCTAssertEqual($0 as? DeepLearningError,
+                           .missingTensor(path: path("small.safetensors"),
+                                          tensors: ["3.weight", "3.bias"], unused: []))
+        }
+        XCTAssertEqual(bits(larger), before)
+        XCTAssertEqual(try smallModel(seed: 2).load(from: path("small.safetensors")),
+                       UnmatchedTensors(missing: [], unexpected: []))
+    }
+}
