@@ -41,16 +41,21 @@ final class CSVTests: XCTestCase {
             XCTAssertEqual(try? loadLabelledCSV(from: path).labels, [0])
             loaded.fulfill()
         }.start()
-        // Opening the FIFO for writing returns once the reader has opened it.
+        // Opening the FIFO for writing returns once the reader's open has begun; the reader's
+        // descriptor appears in /proc/self/fd when its open returns, a moment later.
         let writer = open(path, O_WRONLY | O_CLOEXEC)
         XCTAssertGreaterThanOrEqual(writer, 0)
-        let readers = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")
-            .compactMap { Int32($0) }
-            .filter { descriptor in
-                descriptor != writer
-                    && (try? FileManager.default.destinationOfSymbolicLink(
-                        atPath: "/proc/self/fd/\(descriptor)")) == path
-            }
+        var readers: [Int32] = []
+        for _ in 0..<1000 where readers.isEmpty {
+            readers = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")
+                .compactMap { Int32($0) }
+                .filter { descriptor in
+                    descriptor != writer
+                        && (try? FileManager.default.destinationOfSymbolicLink(
+                            atPath: "/proc/self/fd/\(descriptor)")) == path
+                }
+            if readers.isEmpty { usleep(10_000) }
+        }
         XCTAssertEqual(readers.count, 1)
         for reader in readers {
             XCTAssertNotEqual(fcntl(reader, F_GETFD) & FD_CLOEXEC, 0, "close-on-exec")
