@@ -10,6 +10,16 @@
 // on this one by path).
 import PackageDescription
 
+// `CK_FORCE_ISA=CK_ISA_AVX2` or `CK_ISA_BASELINE` in the environment of `swift build`: the
+// kernels compiled for that one instruction set (CKernels/threading.h), to test on a CPU with
+// AVX-512 the clones it never runs (.ci/clones). A define of the C target alone: the Swift
+// modules' commands stay those of a normal build, so that only the kernels are compiled again.
+// SwiftPM evaluates the manifest again, and plans the build again, whenever the environment
+// changes: the next build without the variable compiles the kernels' clones again.
+let forcedInstructionSet: [CSetting] = Context.environment["CK_FORCE_ISA"].map {
+    [.define("CK_FORCE_ISA", to: $0)]
+} ?? []
+
 let package = Package(
     name: "DeepLearning",
     products: [
@@ -27,7 +37,7 @@ let package = Package(
             path: "CKernels",
             cSettings: [
                 .unsafeFlags(["-std=c11", "-fopenmp", "-O3"]),
-            ],
+            ] + forcedInstructionSet,
             linkerSettings: [.linkedLibrary("omp5")]
         ),
         .target(name: "DeepLearning", dependencies: ["CKernels"]),

@@ -61,10 +61,11 @@ double ck_parallel_sum(int64_t count, int64_t min_chunk, int threads, ck_range_s
  * may differ between kinds of CPU, by contract.
  *
  * On a CPU with AVX-512 only its clone runs. To test the others there, a build can be forced to
- * one instruction set (a test build; CI's .ci/clones runs the tests so):
- *     swift build -Xcc -DCK_FORCE_ISA=CK_ISA_AVX2       every CK_VECTORIZED* kernel compiled
- *                                                      once, as its AVX2 clone
- *     swift build -Xcc -DCK_FORCE_ISA=CK_ISA_BASELINE   once, as its baseline clone
+ * one instruction set (a test build; CI's .ci/clones runs the tests so), the variable turned
+ * into this define of the kernels' target alone by Package.swift:
+ *     CK_FORCE_ISA=CK_ISA_AVX2 swift build       every CK_VECTORIZED* kernel compiled once, as
+ *                                               its AVX2 clone
+ *     CK_FORCE_ISA=CK_ISA_BASELINE swift build   once, as its baseline clone
  * The kernels' other choice made at run time, ck_transpose_block's, then takes the plain loop
  * too. The GEMM keeps choosing its path at run time (its tests run every path the CPU has):
  * set CK_GEMM_PATH=avx2 or portable as well for a program that runs no AVX-512 code at all.
