@@ -87,4 +87,14 @@ static inline __attribute__((always_inline)) double sum_lanes_total(double start
     return (start + l[0]) + s->rest;
 }
 
+/* The sum of x[0 .. n) (each times b[j] unless b is NULL) from +0, in partial sums: the sum
+ * of a row of a matrix, or of a range. Inlined with b constant, as sum_lanes_add. */
+static inline __attribute__((always_inline)) double row_sum(int64_t n, const float *x,
+                                                            const float *b) {
+    sum_lanes lane;
+    sum_lanes_begin(&lane);
+    sum_lanes_add(&lane, n, x, b);
+    return sum_lanes_total(0.0, &lane);
+}
+
 #endif
