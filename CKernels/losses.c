@@ -6,29 +6,33 @@
 
 #include "ckernels.h"
 #include "row_max.h"
+#include "row_sum_exp.h"
 #include "sum_lanes.h"
 #include "threading.h"
 #include "vector_math.h"
 
 #include <math.h>
 
+/* Rows of at most BLOCK_ELEMENTS / 2 classes (so that a block holds two rows or more) are
+ * computed in blocks of whole rows of at most BLOCK_ELEMENTS elements (the size of
+ * block_cross_entropy's buffers), so that the few classes of narrow rows together fill vector
+ * lanes. Wider rows fill the lanes alone and are computed one by one, which saves the blocks'
+ * passes through their buffers. A multiple of SUM_LANES (row_sum_exp's buffer). */
+enum { BLOCK_ELEMENTS = 256 };
+
 /* Returns the sum of exp(z[j] - max) over one row, and writes each term to e[j] unless e is
  * NULL (e may be z). Subtracting the row maximum keeps every exponent <= 0: no overflow. The
- * sum is taken in double in vector lanes (an order fixed by the instruction set, not by
- * threads), rounded to float once. */
-static inline float sum_exp_shifted(int64_t classes, const float *z, float max, float *e) {
-    double sum = 0.0;
-    if (e) {
-#pragma omp simd reduction(+ : sum)
-        for (int64_t j = 0; j < classes; j++) {
-            e[j] = exp_nonpositive(z[j] - max);
-            sum += (double)e[j];
-        }
-    } else {
-#pragma omp simd reduction(+ : sum)
-        for (int64_t j = 0; j < classes; j++) sum += (double)exp_nonpositive(z[j] - max);
+ * sum is taken in double in sum_lanes.h's partial sums (an order fixed by the row's length),
+ * rounded to float once. */
+static inline __attribute__((always_inline)) float sum_exp_shifted(int64_t classes,
+                                                                   const float *z, float max,
+                                                                   float *e) {
+    if (!e) {
+        float buffer[BLOCK_ELEMENTS];
+        return (float)row_sum_exp(classes, z, max, BLOCK_ELEMENTS, buffer);
     }
-    return (float)sum;
+    shifted_exp(classes, z, max, e);
+    return (float)row_sum(classes, e, 0);
 }
 
 /* -log softmax(z)[label] = log(sum_j exp(z_j - max)) - (z_label - max). When d is not NULL,
@@ -58,27 +62,20 @@ typedef struct {
     float *dx;
 } label_loss_args;
 
-/* Rows of at most BLOCK_ELEMENTS / 2 classes (so that a block holds two rows or more) are
- * computed in blocks of whole rows of at most BLOCK_ELEMENTS elements (the size of
- * block_cross_entropy's buffers), so that the few classes of narrow rows together fill vector
- * lanes. Wider rows fill the lanes alone and are computed one by one, which saves the blocks'
- * passes through their buffers. */
-enum { BLOCK_ELEMENTS = 256 };
-
 /* Rows [first, first + rows) of a block (rows * classes <= BLOCK_ELEMENTS): their gradients,
  * and the sum of their losses. The steps of row_cross_entropy, each taken over the whole
  * block, so that the exponentials and logarithms fill vector lanes however few classes a
  * row has (3 classes would fill 3 of 16 lanes):
  *   1. per row: its maximum, -(z_label - max) into loss[i], z - max into the buffer e;
  *   2. the block: e = exp(e), one loop over all rows * classes elements;
- *   3. per row: the sum of its exponentials into sum[i] (in float vector lanes: a row here
- *      has at most BLOCK_ELEMENTS / 2 classes; longer rows add in double);
- *   4. the block: the total of log(sum[i]) + loss[i], one loop over the rows;
+ *   3. per row: the sum of its exponentials into sum[i];
+ *   4. the block: loss[i] += log(sum[i]), one loop over the rows, and their total;
  *   5. per row: d = e * (scale / sum[i]), and -scale at the label.
- * The total is summed in vector lanes (an order fixed by the instruction set, not by the
- * threads). Every logit is read (step 1) before any gradient is written (step 5), so dx may
- * be x. Always inlined, like row_cross_entropy; `classes` is a->classes, passed as a constant
- * where the caller knows it. */
+ * The sums (3 and 4) are taken in double in sum_lanes.h's partial sums, each row's rounded to
+ * float once: an order fixed by the shape, not by the instruction set or the threads. Every
+ * logit is read (step 1) before any gradient is written (step 5), so dx may be x. Always
+ * inlined, like row_cross_entropy; `classes` is a->classes, passed as a constant where the
+ * caller knows it. */
 static inline __attribute__((always_inline)) double block_cross_entropy(
     const label_loss_args *a, const int64_t classes, int64_t first, int64_t rows, float scale) {
     const float *x = a->x + first * classes;
@@ -93,15 +90,10 @@ static inline __attribute__((always_inline)) double block_cross_entropy(
     }
 #pragma omp simd
     for (int64_t k = 0; k < rows * classes; k++) e[k] = exp_nonpositive(e[k]);
-    for (int64_t i = 0; i < rows; i++) {
-        float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-        for (int64_t j = 0; j < classes; j++) s += e[i * classes + j];
-        sum[i] = s;
-    }
-    double total = 0.0;
-#pragma omp simd reduction(+ : total)
-    for (int64_t i = 0; i < rows; i++) total += (double)(log_positive(sum[i]) + loss[i]);
+    for (int64_t i = 0; i < rows; i++) sum[i] = (float)row_sum(classes, e + i * classes, 0);
+#pragma omp simd
+    for (int64_t i = 0; i < rows; i++) loss[i] += log_positive(sum[i]);
+    const double total = row_sum(rows, loss, 0);
     if (!a->dx) return total;
     float *dx = a->dx + first * classes;
     for (int64_t i = 0; i < rows; i++) {

@@ -11,26 +11,16 @@
 
 /* ---- sum of all elements ---------------------------------------------------------------- */
 
-/* The sum of x[0 .. n), each times b[j] unless b is NULL, in double lanes (sum_lanes.h)
- * from +0. Inlined with b constant, as sum_lanes_add. */
-static inline __attribute__((always_inline)) double lanes_sum(int64_t n, const float *x,
-                                                              const float *b) {
-    sum_lanes lane;
-    sum_lanes_begin(&lane);
-    sum_lanes_add(&lane, n, x, b);
-    return sum_lanes_total(0.0, &lane);
-}
-
 /* The sum of x[begin .. end). */
 CK_VECTORIZED static double sum_range(const void *args, int64_t begin, int64_t end) {
     const float *x = args;
-    return lanes_sum(end - begin, x + begin, 0);
+    return row_sum(end - begin, x + begin, 0);
 }
 
 /* The sum of the squares of x[begin .. end) (each exact in double). */
 CK_VECTORIZED static double sum_of_squares_range(const void *args, int64_t begin, int64_t end) {
     const float *x = args;
-    return lanes_sum(end - begin, x + begin, x + begin);
+    return row_sum(end - begin, x + begin, x + begin);
 }
 
 /* body's sum over all n elements of x in double, in chunks of 4096 (ck_parallel_sum). */

@@ -2,17 +2,16 @@
  * independent: threads split the rows, never a row.
  *
  * Each row's sum (of its exponentials, of dy, or of the products dy * y) is taken in double in
- * the partial sums of sum_lanes.h: element j to lane j % SUM_LANES, the elements past the last
- * full SUM_LANES to one more in order, the lanes added in a fixed tree, then that one. The
- * order depends only on the row's length, not on the instruction set or the thread count;
- * against a sum in order it changes the last bits of a long row's sum, not its accuracy. The
- * file is compiled without contracting a * b + c into a fused multiply-add (FP_CONTRACT OFF,
- * which also holds in the inlined exp_nonpositive and log_positive), so that every
- * instruction-set clone of a kernel computes the same bits. */
+ * sum_lanes.h's partial sums: in an order that depends only on the row's length, not on the
+ * instruction set or the thread count. The file is compiled without contracting a * b + c
+ * into a fused multiply-add (FP_CONTRACT OFF, which also holds in the inlined
+ * exp_nonpositive and log_positive), so that every instruction-set clone of a kernel computes
+ * the same bits. */
 #pragma STDC FP_CONTRACT OFF
 
 #include "ckernels.h"
 #include "row_max.h"
+#include "row_sum_exp.h"
 #include "sum_lanes.h"
 #include "threading.h"
 #include "vector_math.h"
@@ -38,23 +37,6 @@ static inline __attribute__((always_inline)) void subtract_row_max(int64_t class
     const float max = row_max(classes, z, NULL);
 #pragma omp simd
     for (int64_t j = 0; j < classes; j++) y[j] = z[j] - max;
-}
-
-/* e[k] = e^(z[k] - shift) for k in [0, n), shift >= every z[k]. e may be z. */
-static inline __attribute__((always_inline)) void shifted_exp(int64_t n, const float *z,
-                                                              float shift, float *e) {
-#pragma omp simd
-#pragma clang loop interleave_count(4)
-    for (int64_t k = 0; k < n; k++) e[k] = exp_nonpositive(z[k] - shift);
-}
-
-/* The sum of x[k] (times b[k] unless b is NULL) over k in [0, n), in partial sums. */
-static inline __attribute__((always_inline)) double row_sum(int64_t n, const float *x,
-                                                            const float *b) {
-    sum_lanes lane;
-    sum_lanes_begin(&lane);
-    sum_lanes_add(&lane, n, x, b);
-    return sum_lanes_total(0.0, &lane);
 }
 
 typedef struct {
@@ -127,20 +109,6 @@ void ck_softmax_backward(int64_t rows, int64_t classes, const float *y, const fl
 
 /* ---- log-softmax ----------------------------------------------------------------------- */
 
-/* The sum of e^(z[j] - max) over j in [0, classes) (max >= every z[j]), in partial sums,
- * the exponentials taken GROUP at a time into the buffer e. */
-static inline __attribute__((always_inline)) double row_sum_exp(int64_t classes, const float *z,
-                                                                float max, float e[GROUP]) {
-    sum_lanes lane;
-    sum_lanes_begin(&lane);
-    for (int64_t j = 0; j < classes; j += GROUP) {
-        const int64_t n = classes - j < GROUP ? classes - j : GROUP;
-        shifted_exp(n, z + j, max, e);
-        sum_lanes_add(&lane, n, e, 0);
-    }
-    return sum_lanes_total(0.0, &lane);
-}
-
 /* y = (z - max) - log(sum of e^(z - max)), the sum rounded to float before its logarithm.
  * (z - max) first: exact for z near max, so large logits lose no digits. y may be z. One row
  * with its exponentials in a buffer, or a group of several rows as softmax_rows's: z - max
@@ -155,7 +123,7 @@ CK_VECTORIZED static void log_softmax_rows(const void *args, int64_t begin, int6
         float *y = a->out + i * classes;
         if (rows == 1) {
             const float max = row_max(classes, z, NULL);
-            const float log_sum = log_positive((float)row_sum_exp(classes, z, max, e));
+            const float log_sum = log_positive((float)row_sum_exp(classes, z, max, GROUP, e));
 #pragma omp simd
             for (int64_t j = 0; j < classes; j++) y[j] = (z[j] - max) - log_sum;
             continue;

@@ -77,14 +77,30 @@ static inline __attribute__((always_inline)) void sum_lanes_add(sum_lanes *s, in
 }
 
 /* (start + the lanes' total) + the rest. The lanes' total is lane k + lane k + 8 for k < 8,
- * then k + 4, k + 2, k + 1 (a vector's halves, folded). */
+ * then k + 4, k + 2, k + 1 (a vector's halves, folded): each step one addition of two
+ * vectors of halves the size. */
 static inline __attribute__((always_inline)) double sum_lanes_total(double start,
                                                                     const sum_lanes *s) {
-    double l[SUM_LANES];
-    memcpy(l, &s->lane, sizeof l);
-    for (int half = SUM_LANES / 2; half >= 1; half /= 2)
-        for (int k = 0; k < half; k++) l[k] += l[k + half];
-    return (start + l[0]) + s->rest;
+    _Static_assert(SUM_LANES == 16, "the shuffles below fold 16 lanes");
+    typedef double lanes8 __attribute__((vector_size(8 * sizeof(double))));
+    typedef double lanes4 __attribute__((vector_size(4 * sizeof(double))));
+    typedef double lanes2 __attribute__((vector_size(2 * sizeof(double))));
+    const lanes8 l8 = __builtin_shufflevector(s->lane, s->lane, 0, 1, 2, 3, 4, 5, 6, 7) +
+                      __builtin_shufflevector(s->lane, s->lane, 8, 9, 10, 11, 12, 13, 14, 15);
+    const lanes4 l4 = __builtin_shufflevector(l8, l8, 0, 1, 2, 3) +
+                      __builtin_shufflevector(l8, l8, 4, 5, 6, 7);
+    const lanes2 l2 = __builtin_shufflevector(l4, l4, 0, 1) + __builtin_shufflevector(l4, l4, 2, 3);
+    return (start + (l2[0] + l2[1])) + s->rest;
+}
+
+/* The sum of x[0 .. n) (each times b[j] unless b is NULL) from +0, in partial sums: the sum
+ * of a row of a matrix, or of a range. Inlined with b constant, as sum_lanes_add. */
+static inline __attribute__((always_inline)) double row_sum(int64_t n, const float *x,
+                                                            const float *b) {
+    sum_lanes lane;
+    sum_lanes_begin(&lane);
+    sum_lanes_add(&lane, n, x, b);
+    return sum_lanes_total(0.0, &lane);
 }
 
 #endif

@@ -56,9 +56,9 @@ double ck_parallel_sum(int64_t count, int64_t min_chunk, int threads, ck_range_s
 
 /* Compiles a kernel's loop once per x86-64 instruction set, the best chosen at load time
  * (the kernels are built without -march): an AVX-512 clone, an AVX2 one and a baseline
- * ("default") one. The clones give the same bits, except where a kernel's header says that an
- * order of sums is fixed by the instruction set (ck_softmax_cross_entropy); the GEMM's results
- * may differ between kinds of CPU, by contract.
+ * ("default") one. The clones give the same bits (their sums in orders fixed by the data's
+ * shape, never by the vector width); the GEMM's results may differ between kinds of CPU, by
+ * contract.
  *
  * On a CPU with AVX-512 only its clone runs. To test the others there, a build can be forced to
  * one instruction set (a test build; CI's .ci/clones runs the tests so), the variable turned

@@ -27,10 +27,9 @@ extern "C" {
  * Each row is computed from its maximum (log-sum-exp), so logits of +-1e4 give a finite loss
  * and the exact gradient. dlogits may be logits (in place); dlogits may be NULL when only
  * the loss is wanted. Returns 0, or CK_ERROR_LABEL_OUT_OF_RANGE and writes nothing when
- * any label is outside [0, classes). Each row's sum of exponentials is taken in vector lanes
- * (an order fixed by the instruction set), in float for rows of up to 128 classes, in double
- * rounded to float once for longer rows; the loss is summed in double in a fixed order
- * independent of the thread count. */
+ * any label is outside [0, classes). Each row's sum of exponentials is taken in double as
+ * ck_softmax's, rounded to float once; the rows' losses are summed in double in an order fixed
+ * by rows and classes: the same bits on every instruction set and thread count. */
 int ck_softmax_cross_entropy(int64_t rows, int64_t classes, const float *logits,
                              const int32_t *labels, float *dlogits, float *loss);
 

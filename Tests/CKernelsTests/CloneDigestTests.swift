@@ -145,7 +145,7 @@ final class CloneDigestTests: XCTestCase {
         let rows = (0..<17).map { Int64($0 * 5 % 7) }
         ck_scatter_add_rows(17, 61, y, rows, 7, 1, &table)
         d.record("ck_scatter_add_rows", table)
-        for classes in [3, 10, 61, 300] as [Int64] {
+        for classes in [3, 10, 20, 50, 61, 300] as [Int64] {
             let rows = n / classes
             var logSoftmax = [Float](repeating: 0, count: Int(rows * classes)), dx = logSoftmax
             ck_log_softmax(rows, classes, y, &logSoftmax)
@@ -270,20 +270,23 @@ final class CloneDigestTests: XCTestCase {
         }
     }
 
-    /// ckernels_training.h's kernels, but ck_softmax_cross_entropy, whose header fixes the
-    /// order of its sums by the instruction set.
+    /// ckernels_training.h's kernels.
     private func trainingKernels(_ inputs: DigestInputs, _ d: inout Digests) {
         let (x, y, t, n) = (inputs.x, inputs.y, inputs.t, Int64(DigestInputs.n))
-        for classes in [3, 10, 61, 300] as [Int64] {
+        for classes in [3, 10, 20, 50, 61, 300] as [Int64] {
             let rows = n / classes
             let labels = (0..<Int(rows)).map { Int32($0 * 7 % Int(classes)) }
-            var marginLoss: Float = 0
+            var marginLoss: Float = 0, crossEntropyLoss: Float = 0, lossOnly: Float = 0
             var probs = [Float](repeating: 0, count: Int(rows * classes)), dSoftmax = probs, dMargin = probs
+            var dLogits = probs
             ck_softmax(rows, classes, y, &probs)
             ck_softmax_backward(rows, classes, probs, x, 0, &dSoftmax)
             d.record("ck_softmax/\(classes)", probs, dSoftmax)
             ck_multi_margin(rows, classes, y, labels, &dMargin, &marginLoss)
             d.record("ck_multi_margin/\(classes)", [marginLoss], dMargin)
+            XCTAssertEqual(ck_softmax_cross_entropy(rows, classes, y, labels, &dLogits, &crossEntropyLoss), 0)
+            XCTAssertEqual(ck_softmax_cross_entropy(rows, classes, y, labels, nil, &lossOnly), 0)
+            d.record("ck_softmax_cross_entropy/\(classes)", [crossEntropyLoss, lossOnly], dLogits)
         }
         var loss: Float = 0, dp = [Float](repeating: 0, count: Int(n))
         ck_mean_squared_error(n, y, t, &dp, &loss)
