@@ -395,6 +395,19 @@ final class ErrorTests: XCTestCase {
         }
     }
 
+    /// A layer added to a nested model (here two models deep) after the outer model ran on
+    /// the same sample shape is named by its path from the outer model, not from the nested
+    /// one: the outer model's check of that shape no longer holds.
+    func testForwardNamesALayerAddedToANestedModelAfterARunByItsPath() throws {
+        try assertStops(withMessage: "Model.forward: layer 1.0.1 of the model, Linear(4 → 2), cannot take what the input of shape [6, 2] gives it, shape [6, 3]; the layer says: Linear(4 → 2): input of shape [6, 3] does not fit; expected [batch, 4]") {
+            let inner = Model { ReLU() }
+            let model = Model { Linear(2, 3); Model { inner } }
+            _ = model.forward(Tensor(shape: [6, 2]))
+            inner.add(Linear(4, 2))
+            _ = model.forward(Tensor(shape: [6, 2]))
+        }
+    }
+
     /// A model that a layer of one's own holds is not among the model's layers: the layer
     /// holding it is named, and the inner model's own positions do not replace that.
     func testForwardNamesTheLayerOfYourOwnThatHoldsAModel() throws {
