@@ -283,7 +283,10 @@ public final class Model: Layer {
     /// update tensors outside the model (of a `CustomLoss`). Layers that do not fit each other
     /// or the data stop with a message naming the layer by its position ("layer 2", "1.0" in
     /// a nested model, as in saved files) and the shapes of the samples and batches that
-    /// reach it, before the layer's own message about the one sample the check runs.
+    /// reach it, before the layer's own message about the one sample the check runs. On the
+    /// graph (a layer that is not a `Function`), a layer that takes the one sample but not a
+    /// whole batch (one of your own that depends on the batch size) stops in the first batch
+    /// of that sample shape with its position, "Model.fit" and the batch's shape too.
     ///
     /// An error thrown in a batch before its update (a loss that becomes NaN or infinite, a
     /// `loss` or `beforeStep` that throws) leaves the parameters, the optimizer's buffers and
@@ -508,7 +511,8 @@ public final class Model: Layer {
                 let total: Float
                 do {
                     // The fused passes where every layer has them, else the graph.
-                    let output = steps?.forward(batchInputs) ?? self(batchInputs)
+                    let output = steps?.forward(batchInputs)
+                        ?? run(batchInputs, for: "Model.fit")
                     let value = try objective.forward(output, batchTargets)
                     try requireFinite(value)
                     optimizer.zeroGrad()

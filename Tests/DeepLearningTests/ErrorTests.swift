@@ -361,6 +361,21 @@ final class ErrorTests: XCTestCase {
         }
     }
 
+    /// On the graph (a layer of one's own), a layer that takes `fit`'s check of one sample
+    /// but not a batch is named in the first batch by its position, as `fit`'s, not as a call
+    /// of the model.
+    func testFitNamesALayerThatDoesNotTakeTheFirstBatchOnTheGraph() throws {
+        final class OneRow: Layer {
+            func callAsFunction(_ input: Tensor) -> Tensor { input.reshaped([1, 2]) }
+        }
+        try assertStops(withMessage: "Model.fit: layer 1 of the model, OneRow, cannot take what the input of shape [3, 2] gives it, shape [3, 2]; the layer says: reshaped: shape [3, 2] (6 elements) cannot be viewed as [1, 2]") {
+            let model = Model { Linear(2, 2); OneRow() }
+            _ = try? model.fit(Tensor(shape: [6, 2]), labels: [Int32](repeating: 0, count: 6),
+                               optimizer: SGD(parameters: model.parameters, learningRate: 0.1),
+                               epochs: 1, batchSize: 3)
+        }
+    }
+
     /// `forward` names a layer that does not fit by its position too, with the shape of the
     /// model's input and the one that reaches the layer (a `Linear` after the fused
     /// `Linear` + `ReLU` step is layer 2).
