@@ -298,7 +298,7 @@ final class ErrorTests: XCTestCase {
     }
 
     func testThreadsStopOnACountBeyondInt32() throws {
-        try assertStops(withMessage: "Threads.count: 3000000000 must be in 1...\(Threads.maximumCount): at most 256, or the number of processors where that is more (here \(ProcessInfo.processInfo.processorCount)); more threads than processors only slow the kernels down") {
+        try assertStops(withMessage: "Threads.count: 3000000000 must be in 1...\(Threads.maximumCount): at most 256, or the number of processors where that is more; more threads than processors only slow the kernels down") {
             Threads.count = 3_000_000_000
         }
     }
@@ -308,6 +308,28 @@ final class ErrorTests: XCTestCase {
         XCTAssertEqual(Threads.maximumCount, max(256, ProcessInfo.processInfo.processorCount))
         try assertStops(withMessage: "Threads.count: \(Threads.maximumCount + 1) must be in 1...\(Threads.maximumCount)") {
             Threads.count = Threads.maximumCount + 1
+        }
+    }
+
+    /// The default count in a child process started with OMP_NUM_THREADS set: above the
+    /// maximum it is clamped to it, with one line on standard error however often the count
+    /// is asked for; 1 and 2 are taken as they are, without a word.
+    func testAnOMPNumThreadsAboveTheMaximumIsClampedWithOneWarning() throws {
+        if let expected = ProcessInfo.processInfo.environment[childMarker + "_THREADS"] {
+            for _ in 0..<3 { XCTAssertEqual(Threads.count, Int(expected)) }
+            return
+        }
+        let maximum = Threads.maximumCount
+        for (variable, expected) in [("100000", maximum), ("1", 1), ("2", 2)] {
+            let child = try runAgainInChild(
+                "testAnOMPNumThreadsAboveTheMaximumIsClampedWithOneWarning",
+                environment: ["OMP_NUM_THREADS": variable, childMarker + "_THREADS": "\(expected)"])
+            XCTAssertEqual(child.status, 0,
+                           "OMP_NUM_THREADS=\(variable): the default is not \(expected):\n\(child.errors)")
+            XCTAssertEqual(child.errors.split(separator: "\n").filter { $0.contains("OMP_NUM_THREADS") },
+                           expected == maximum
+                               ? ["DeepLearning: OMP_NUM_THREADS asks for 100000 threads, more than the maximum \(maximum) (256, or the number of processors where that is more); using \(maximum)"]
+                               : [], "OMP_NUM_THREADS=\(variable)")
         }
     }
 
