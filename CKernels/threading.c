@@ -4,20 +4,48 @@
 #include "threading.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 
 /* 0 means "OpenMP's default". */
 static atomic_int requested_threads = 0;
 
-void ck_set_num_threads(int n) { atomic_store(&requested_threads, n > 0 ? n : 0); }
+/* The smallest ck_max_num_threads(), whatever the processors. */
+enum { MAX_THREADS_FLOOR = 256 };
+
+int ck_max_num_threads(void) {
+    int processors = omp_get_num_procs();
+    return processors > MAX_THREADS_FLOOR ? processors : MAX_THREADS_FLOOR;
+}
+
+int ck_set_num_threads(int n) {
+    if (n > ck_max_num_threads()) return CK_ERROR_TOO_MANY_THREADS;
+    atomic_store(&requested_threads, n > 0 ? n : 0);
+    return 0;
+}
+
+/* OpenMP's default thread count (OMP_NUM_THREADS when set, otherwise the processors), at most
+ * ck_max_num_threads(): a larger one is clamped, with one line on stderr the first time, as
+ * libomp warns about a value it cannot use and carries on with one it can. */
+static int default_threads(void) {
+    int n = omp_get_max_threads();
+    if (n < 1) return 1;
+    int maximum = ck_max_num_threads();
+    if (n <= maximum) return n;
+    static atomic_flag warned = ATOMIC_FLAG_INIT;
+    if (!atomic_flag_test_and_set(&warned))
+        fprintf(stderr,
+                "DeepLearning: OMP_NUM_THREADS asks for %d threads, more than the maximum %d "
+                "(256, or the number of processors where that is more); using %d\n",
+                n, maximum, maximum);
+    return maximum;
+}
 
 int ck_get_num_threads(void) {
     /* Inside a parallel region (each thread running a part of a larger kernel on its own, as
      * the convolution's pieces): one, so that no region is nested in it. */
     if (omp_in_parallel()) return 1;
     int n = atomic_load(&requested_threads);
-    if (n > 0) return n;
-    n = omp_get_max_threads();
-    return n > 0 ? n : 1;
+    return n > 0 ? n : default_threads();
 }
 
 int ck_threads_for(int64_t work, int64_t min_work_per_thread) {

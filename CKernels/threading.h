@@ -6,6 +6,7 @@
 
 /* Swift's clang ships no omp.h: the OpenMP runtime calls the kernels use. */
 int omp_get_max_threads(void);
+int omp_get_num_procs(void);
 int omp_get_thread_num(void);
 int omp_get_num_threads(void);
 int omp_in_parallel(void);

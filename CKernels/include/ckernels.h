@@ -37,10 +37,22 @@ extern "C" {
  * Threading
  * ------------------------------------------------------------------------------------- */
 
+/* ck_set_num_threads's result when n is above ck_max_num_threads(). */
+#define CK_ERROR_TOO_MANY_THREADS 2
+
+/* The largest thread count the kernels use: 256, or the number of processors available to
+ * the process (omp_get_num_procs) where that is more. More threads than processors never make
+ * a kernel faster; a count far beyond them (a mistyped one) would make OpenMP start that many
+ * threads in each team. */
+int ck_max_num_threads(void);
+
 /* Sets the number of threads kernels may use. n <= 0 restores the default, which is
- * OpenMP's (OMP_NUM_THREADS if set, otherwise the number of processors). A kernel whose
- * work is too small to pay for a parallel region runs on the calling thread regardless. */
-void ck_set_num_threads(int n);
+ * OpenMP's (OMP_NUM_THREADS if set, otherwise the number of processors), at most
+ * ck_max_num_threads(): a larger OMP_NUM_THREADS is clamped to it, with one line on stderr
+ * the first time a kernel asks for the count. A kernel whose work is too small to pay for a
+ * parallel region runs on the calling thread regardless. Returns 0, or
+ * CK_ERROR_TOO_MANY_THREADS (and changes nothing) when n is above ck_max_num_threads(). */
+int ck_set_num_threads(int n);
 
 /* The number of threads kernels may use (always >= 1; 1 on a thread inside an OpenMP parallel
  * region, where a kernel opens no region of its own). */

@@ -37,7 +37,9 @@ public final class Adam: Optimizer, StepsInProduct {
     }
     /// (β₁, β₂): the decay rates of the first and second moments, each in [0, 1).
     public let betas: (Float, Float)
-    /// Added to √v̂ in the denominator, for numerical stability.
+    /// Added to √v̂ in the denominator, for numerical stability; finite and not negative.
+    /// PyTorch accepts an infinite eps; here it stops with a message, as no parameter would
+    /// change.
     public let eps: Float
     /// The L2 coefficient added to the gradient (`weightDecay · p`); 0 for none.
     public let weightDecay: Float
@@ -67,7 +69,7 @@ public final class Adam: Optimizer, StepsInProduct {
     init(parameters: [Tensor], learningRate: Float, betas: (Float, Float), eps: Float,
          weightDecay: Float, decoupledWeightDecay: Bool, name: String) {
         requireLearningRate(learningRate, name)
-        requireNotNegative(eps, name, "eps")
+        requireEps(eps, name)
         for (label, beta) in [("betas.0", betas.0), ("betas.1", betas.1)] {
             require(0 <= beta && beta < 1, "\(name): \(label) \(beta) must be in [0, 1)")
         }

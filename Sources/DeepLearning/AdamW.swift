@@ -38,7 +38,8 @@ public final class AdamW: Optimizer, StepsInProduct {
     }
     /// (β₁, β₂): the decay rates of the first and second moments, each in [0, 1).
     public var betas: (Float, Float) { adam.betas }
-    /// Added to √v̂ in the denominator, for numerical stability.
+    /// Added to √v̂ in the denominator, for numerical stability; finite and not negative
+    /// (PyTorch accepts an infinite eps; here it stops with a message, as ``Adam``'s).
     public var eps: Float { adam.eps }
     /// The decoupled decay: each step first scales the parameters by `1 − learningRate ·
     /// weightDecay`.

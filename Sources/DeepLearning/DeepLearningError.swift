@@ -211,18 +211,3 @@ func quotedList(_ names: [String], limit: Int = 4) -> String {
     let shown = names.prefix(limit).map { "\"\($0)\"" }.joined(separator: ", ")
     return names.count > limit ? "\(shown) and \(names.count - limit) more" : shown
 }
-
-/// When every tensor in `missing` is in `unused` with one prefix before its name, a sentence
-/// naming that prefix ("module." from PyTorch's `DataParallel`); else the empty string.
-private func prefixHint(missing: [String], unused: [String]) -> String {
-    guard let first = missing.first else { return "" }
-    let names = Set(unused)
-    // Each unused name that ends with the first missing one proposes a prefix.
-    for match in unused where match.count > first.count && match.hasSuffix(first) {
-        let prefix = String(match.dropLast(first.count))
-        if missing.allSatisfy({ names.contains(prefix + $0) }) {
-            return " (the file's names start with \"\(prefix)\": strip it to load them)"
-        }
-    }
-    return ""
-}

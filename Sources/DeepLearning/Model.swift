@@ -28,7 +28,7 @@ public final class Model: Layer {
     @exclusivity(unchecked) public private(set) var layers: [any Layer] {
         didSet {
             steps = FusedSteps(layers)
-            checkedSampleShape = nil
+            forgetCheckedSampleShape()
         }
     }
     /// `layers` as the fused forward and backward passes run them; nil when a layer is not a
@@ -41,6 +41,10 @@ public final class Model: Layer {
     /// layers have run on with their positions named (`LayerPosition`): inputs of that shape
     /// run without, their layers known to fit it. Nil before the first run.
     private var checkedSampleShape: [Int]?
+    /// The models that hold this one among their layers: when its layers change, their
+    /// `checkedSampleShape` no longer holds either (`forgetCheckedSampleShape()`). Weak, as a
+    /// layer does not keep the models that hold it alive.
+    private var holders: [WeakModel] = []
 
     /// Training (true, the default) or evaluation mode, passed on to every layer (dropout
     /// drops only in training), nested ones too. `fit` trains in training mode; `predict`,
@@ -54,6 +58,7 @@ public final class Model: Layer {
     public init(_ layers: [any Layer] = []) {
         self.layers = layers
         steps = FusedSteps(layers)
+        for layer in layers { (layer as? Model)?.addHolder(self) }
         setTrainingOfSublayers()
     }
 
@@ -71,7 +76,23 @@ public final class Model: Layer {
     /// Appends a layer.
     public func add(_ layer: any Layer) {
         layers.append(layer)
+        (layer as? Model)?.addHolder(self)
         setTrainingOfSublayers()
+    }
+
+    /// Records that `model` holds this one among its layers (dropping holders that are gone).
+    private func addHolder(_ model: Model) {
+        holders.removeAll { $0.model == nil }
+        holders.append(WeakModel(model: model))
+    }
+
+    /// Forgets the checked sample shape of this model and of every model that holds it,
+    /// however deep: a layer added to a nested model may not fit the shape its holders
+    /// checked, and their next run must name its position from the outermost model ("layer
+    /// 1.1"), not from the nested one.
+    private func forgetCheckedSampleShape() {
+        checkedSampleShape = nil
+        for holder in holders { holder.model?.forgetCheckedSampleShape() }
     }
 
     /// The layers, named by their index: "0", "1", ... (PyTorch's `nn.Sequential`).
@@ -155,8 +176,9 @@ public final class Model: Layer {
     /// A layer that does not fit its input stops with a message naming its position ("layer
     /// 2", "1.0" in a nested model, as in saved files), the shape of `input` and the shape that
     /// reaches the layer, before the layer's own message. The positions are followed on the
-    /// first input of each sample shape (the shape without the batch dimension) only: inputs
-    /// of a shape the layers have run on cost nothing more.
+    /// first input of each sample shape (the shape without the batch dimension) only, and
+    /// again after a layer is added to the model or to a model nested in it: inputs of a shape
+    /// the layers have run on cost nothing more.
     public func forward(_ input: Tensor) -> Tensor { forward(input, for: "Model.forward") }
 
     /// `forward(_:)`, named `method` in the message of a layer that does not fit.
@@ -261,7 +283,10 @@ public final class Model: Layer {
     /// update tensors outside the model (of a `CustomLoss`). Layers that do not fit each other
     /// or the data stop with a message naming the layer by its position ("layer 2", "1.0" in
     /// a nested model, as in saved files) and the shapes of the samples and batches that
-    /// reach it, before the layer's own message about the one sample the check runs.
+    /// reach it, before the layer's own message about the one sample the check runs. On the
+    /// graph (a layer that is not a `Function`), a layer that takes the one sample but not a
+    /// whole batch (one of your own that depends on the batch size) stops in the first batch
+    /// of that sample shape with its position, "Model.fit" and the batch's shape too.
     ///
     /// An error thrown in a batch before its update (a loss that becomes NaN or infinite, a
     /// `loss` or `beforeStep` that throws) leaves the parameters, the optimizer's buffers and
@@ -486,7 +511,8 @@ public final class Model: Layer {
                 let total: Float
                 do {
                     // The fused passes where every layer has them, else the graph.
-                    let output = steps?.forward(batchInputs) ?? self(batchInputs)
+                    let output = steps?.forward(batchInputs)
+                        ?? run(batchInputs, for: "Model.fit")
                     let value = try objective.forward(output, batchTargets)
                     try requireFinite(value)
                     optimizer.zeroGrad()
@@ -571,6 +597,11 @@ public final class Model: Layer {
         let correct = zip(mostLikelyClasses(output), labels).reduce(0) { $0 + ($1.0 == $1.1 ? 1 : 0) }
         return Double(correct) / Double(labels.count)
     }
+}
+
+/// A model that may be gone: the holders of a nested model (`Model.holders`).
+private struct WeakModel {
+    weak var model: Model?
 }
 
 /// What `Model.fit` reports after each epoch.

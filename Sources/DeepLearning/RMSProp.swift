@@ -31,11 +31,14 @@ public final class RMSProp: Optimizer, StepsInProduct {
     }
     /// The smoothing constant α of the running averages, in [0, 1] (default 0.99).
     public let alpha: Float
-    /// Added to the denominator, for numerical stability (default 1e-8).
+    /// Added to the denominator, for numerical stability (default 1e-8); finite and not
+    /// negative. PyTorch accepts an infinite eps; here it stops with a message, as no parameter
+    /// would change.
     public let eps: Float
     /// The L2 coefficient added to the gradient (`weightDecay · p`; default 0).
     public let weightDecay: Float
-    /// The momentum of the update buffer b; 0 (the default) for none.
+    /// The momentum of the update buffer b, finite and not negative; 0 (the default) for
+    /// none. PyTorch accepts an infinite momentum; here it stops with a message.
     public let momentum: Float
     /// Whether the denominator uses the variance estimate v − ḡ² rather than v (default false).
     public let centered: Bool
@@ -52,8 +55,8 @@ public final class RMSProp: Optimizer, StepsInProduct {
                 eps: Float = 1e-8, weightDecay: Float = 0, momentum: Float = 0,
                 centered: Bool = false) {
         requireLearningRate(learningRate, "RMSProp")
-        requireNotNegative(eps, "RMSProp", "eps")
-        requireNotNegative(momentum, "RMSProp", "momentum")
+        requireEps(eps, "RMSProp")
+        requireMomentum(momentum, "RMSProp")
         requireNotNegative(weightDecay, "RMSProp", "weight decay")
         requireNotNegative(alpha, "RMSProp", "alpha")
         // PyTorch checks only α ≥ 0; above 1, v = α·v + (1 − α)·g² turns negative and √v NaN.

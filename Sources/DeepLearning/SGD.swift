@@ -28,7 +28,9 @@ public final class SGD: Optimizer, StepsInProduct {
     @exclusivity(unchecked) public var learningRate: Float {
         didSet { requireLearningRate(learningRate, "SGD") }
     }
-    /// The momentum factor; 0 (the default) for plain SGD, which keeps no momentum buffer.
+    /// The momentum factor, finite and not negative; 0 (the default) for plain SGD, which
+    /// keeps no momentum buffer. PyTorch accepts an infinite momentum; here it stops with a
+    /// message, as it would make the momentum buffers infinite or NaN.
     public let momentum: Float
     /// The dampening of the gradient added to the momentum buffer after the first step (default
     /// 0).
@@ -59,7 +61,7 @@ public final class SGD: Optimizer, StepsInProduct {
     public init(parameters: [Tensor], learningRate: Float, momentum: Float = 0,
                 dampening: Float = 0, weightDecay: Float = 0, nesterov: Bool = false) {
         requireLearningRate(learningRate, "SGD")
-        requireNotNegative(momentum, "SGD", "momentum")
+        requireMomentum(momentum, "SGD")
         requireNotNegative(weightDecay, "SGD", "weight decay")
         require(!nesterov || (momentum > 0 && dampening == 0),
                 "SGD: Nesterov momentum requires a momentum and zero dampening "

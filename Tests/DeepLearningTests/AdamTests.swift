@@ -95,6 +95,13 @@ final class AdamTests: XCTestCase {
         }
     }
 
+    /// PyTorch accepts an infinite eps; with it no parameter would change.
+    func testInfiniteEpsStops() throws {
+        try assertStops(withMessage: "Adam: eps inf must be finite: an infinite denominator makes every step 0 (or NaN), so no parameter would change") {
+            _ = Adam(parameters: [], eps: .infinity)
+        }
+    }
+
     func testNegativeWeightDecayStops() throws {
         try assertStops(withMessage: "Adam: weight decay -0.1 must not be negative") {
             _ = Adam(parameters: [], weightDecay: -0.1)

@@ -56,6 +56,12 @@ final class AdamWTests: XCTestCase {
         }
     }
 
+    func testInfiniteEpsStops() throws {
+        try assertStops(withMessage: "AdamW: eps inf must be finite: an infinite denominator makes every step 0 (or NaN), so no parameter would change") {
+            _ = AdamW(parameters: [], eps: .infinity)
+        }
+    }
+
     func testNegativeWeightDecayStops() throws {
         try assertStops(withMessage: "AdamW: weight decay -0.01 must not be negative") {
             _ = AdamW(parameters: [], weightDecay: -0.01)

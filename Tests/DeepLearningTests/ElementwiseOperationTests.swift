@@ -155,11 +155,13 @@ final class ElementwiseOperationTests: XCTestCase {
     /// `+ - * /` of equal shapes take both gradients in one pass (`ck_binary_gradients`):
     /// the bits of a pass for each, b's gradient first, added to the gradients already there
     /// (a second backward pass) as the passes add; `x * x` (a leaf, and a node's output) gets
-    /// dy·x + dy·x. The same bits on 1 and 2 threads, on 40,000 elements (a parallel pass).
+    /// dy·x + dy·x. The same bits on 1 and 2 threads, on 65,553 elements: the element-wise
+    /// kernels split their work between 2 threads from 65,536 (32,768 a thread,
+    /// `CK_PARALLEL_MIN_ELEMENTS`), and 65,553 is no multiple of their 16-element alignment.
     func testBothGradientsInOnePassAddAsOnePassEach() {
         let previousThreads = Threads.count
         defer { Threads.count = previousThreads }
-        let n = 40_000
+        let n = 2 * 32_768 + 17
         let values = (0..<3).map { _ in
             (0..<n).map { _ in Float.random(in: 0.5..<2, using: &generator) }
         }

@@ -298,7 +298,7 @@ final class ErrorTests: XCTestCase {
     }
 
     func testThreadsStopOnACountBeyondInt32() throws {
-        try assertStops(withMessage: "Threads.count: 3000000000 must be in 1...\(Threads.maximumCount): at most 256, or the number of processors where that is more (here \(ProcessInfo.processInfo.processorCount)); more threads than processors only slow the kernels down") {
+        try assertStops(withMessage: "Threads.count: 3000000000 must be in 1...\(Threads.maximumCount): at most 256, or the number of processors where that is more; more threads than processors only slow the kernels down") {
             Threads.count = 3_000_000_000
         }
     }
@@ -308,6 +308,28 @@ final class ErrorTests: XCTestCase {
         XCTAssertEqual(Threads.maximumCount, max(256, ProcessInfo.processInfo.processorCount))
         try assertStops(withMessage: "Threads.count: \(Threads.maximumCount + 1) must be in 1...\(Threads.maximumCount)") {
             Threads.count = Threads.maximumCount + 1
+        }
+    }
+
+    /// The default count in a child process started with OMP_NUM_THREADS set: above the
+    /// maximum it is clamped to it, with one line on standard error however often the count
+    /// is asked for; 1 and 2 are taken as they are, without a word.
+    func testAnOMPNumThreadsAboveTheMaximumIsClampedWithOneWarning() throws {
+        if let expected = ProcessInfo.processInfo.environment[childMarker + "_THREADS"] {
+            for _ in 0..<3 { XCTAssertEqual(Threads.count, Int(expected)) }
+            return
+        }
+        let maximum = Threads.maximumCount
+        for (variable, expected) in [("100000", maximum), ("1", 1), ("2", 2)] {
+            let child = try runAgainInChild(
+                "testAnOMPNumThreadsAboveTheMaximumIsClampedWithOneWarning",
+                environment: ["OMP_NUM_THREADS": variable, childMarker + "_THREADS": "\(expected)"])
+            XCTAssertEqual(child.status, 0,
+                           "OMP_NUM_THREADS=\(variable): the default is not \(expected):\n\(child.errors)")
+            XCTAssertEqual(child.errors.split(separator: "\n").filter { $0.contains("OMP_NUM_THREADS") },
+                           expected == maximum
+                               ? ["DeepLearning: OMP_NUM_THREADS asks for 100000 threads, more than the maximum \(maximum) (256, or the number of processors where that is more); using \(maximum)"]
+                               : [], "OMP_NUM_THREADS=\(variable)")
         }
     }
 
@@ -361,6 +383,21 @@ final class ErrorTests: XCTestCase {
         }
     }
 
+    /// On the graph (a layer of one's own), a layer that takes `fit`'s check of one sample
+    /// but not a batch is named in the first batch by its position, as `fit`'s, not as a call
+    /// of the model.
+    func testFitNamesALayerThatDoesNotTakeTheFirstBatchOnTheGraph() throws {
+        final class OneRow: Layer {
+            func callAsFunction(_ input: Tensor) -> Tensor { input.reshaped([1, 2]) }
+        }
+        try assertStops(withMessage: "Model.fit: layer 1 of the model, OneRow, cannot take what the input of shape [3, 2] gives it, shape [3, 2]; the layer says: reshaped: shape [3, 2] (6 elements) cannot be viewed as [1, 2]") {
+            let model = Model { Linear(2, 2); OneRow() }
+            _ = try? model.fit(Tensor(shape: [6, 2]), labels: [Int32](repeating: 0, count: 6),
+                               optimizer: SGD(parameters: model.parameters, learningRate: 0.1),
+                               epochs: 1, batchSize: 3)
+        }
+    }
+
     /// `forward` names a layer that does not fit by its position too, with the shape of the
     /// model's input and the one that reaches the layer (a `Linear` after the fused
     /// `Linear` + `ReLU` step is layer 2).
@@ -391,6 +428,19 @@ final class ErrorTests: XCTestCase {
     func testForwardNamesALayerOfANestedModelByItsPath() throws {
         try assertStops(withMessage: "Model.forward: layer 1.1 of the model, Linear(4 → 2), cannot take what the input of shape [6, 2] gives it, shape [6, 3]; the layer says: Linear(4 → 2): input of shape [6, 3] does not fit; expected [batch, 4]") {
             let model = Model { Linear(2, 3); Model { ReLU(); Linear(4, 2) } }
+            _ = model.forward(Tensor(shape: [6, 2]))
+        }
+    }
+
+    /// A layer added to a nested model (here two models deep) after the outer model ran on
+    /// the same sample shape is named by its path from the outer model, not from the nested
+    /// one: the outer model's check of that shape no longer holds.
+    func testForwardNamesALayerAddedToANestedModelAfterARunByItsPath() throws {
+        try assertStops(withMessage: "Model.forward: layer 1.0.1 of the model, Linear(4 → 2), cannot take what the input of shape [6, 2] gives it, shape [6, 3]; the layer says: Linear(4 → 2): input of shape [6, 3] does not fit; expected [batch, 4]") {
+            let inner = Model { ReLU() }
+            let model = Model { Linear(2, 3); Model { inner } }
+            _ = model.forward(Tensor(shape: [6, 2]))
+            inner.add(Linear(4, 2))
             _ = model.forward(Tensor(shape: [6, 2]))
         }
     }

@@ -67,4 +67,31 @@ final class PartialLoadTests: SafeTensorsTestCase {
         XCTAssertEqual(try smallModel(seed: 2).load(from: path("small.safetensors")),
                        UnmatchedTensors(missing: [], unexpected: []))
     }
+
+    /// A file whose names all carry a prefix (here "0.", saved from the model nested in
+    /// another; PyTorch's `DataParallel` adds "module.") leaves everything unmatched, and the
+    /// description names the prefix, though the model has tensors the file lacks beside them.
+    func testTheDescriptionNamesAPrefixOfTheFilesNames() throws {
+        let bytes = try Model { smallModel(seed: 1) }.fileImage()
+        let unmatched = try largerModel(seed: 2).load(fromSafeTensorsBytes: bytes,
+                                                      source: "nested", strict: false)
+        XCTAssertEqual(unmatched.unexpected, ["0.0.bias", "0.0.weight", "0.2.bias", "0.2.weight"])
+        XCTAssertEqual(unmatched.description, "missing \"0.weight\", \"0.bias\", \"2.weight\", \"2.bias\" and 2 more; unexpected \"0.0.bias\", \"0.0.weight\", \"0.2.bias\", \"0.2.weight\" (the file's names start with \"0.\": strip it to load them)")
+        XCTAssertEqual(UnmatchedTensors(missing: ["3.weight"], unexpected: []).description,
+                       "missing \"3.weight\"; unexpected none")
+    }
+
+    /// A model whose names carry a prefix the file's lack (the file saved from a model nested
+    /// in this one) is named so too, in the description and in a strict load's error.
+    func testAPrefixOfTheModelsNamesIsNamedInTheDescriptionAndTheStrictError() throws {
+        let bytes = try smallModel(seed: 1).fileImage()
+        let hint = " (the model's names are the file's with \"1.\" before them: add it to load them)"
+        let unmatched = try Model { ReLU(); smallModel(seed: 2) }
+            .load(fromSafeTensorsBytes: bytes, source: "small", strict: false)
+        XCTAssertEqual(unmatched.description, "missing \"1.0.weight\", \"1.0.bias\", \"1.2.weight\", \"1.2.bias\"; unexpected \"0.bias\", \"0.weight\", \"2.bias\", \"2.weight\"" + hint)
+        XCTAssertThrowsError(try Model { ReLU(); smallModel(seed: 2) }
+            .load(fromSafeTensorsBytes: bytes, source: "small")) {
+            XCTAssertEqual(($0 as? DeepLearningError)?.description.hasSuffix(hint), true, "\($0)")
+        }
+    }
 }

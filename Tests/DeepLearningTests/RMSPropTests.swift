@@ -125,6 +125,19 @@ final class RMSPropTests: XCTestCase {
         }
     }
 
+    /// PyTorch accepts an infinite eps and momentum; no training can use them.
+    func testInfiniteEpsStops() throws {
+        try assertStops(withMessage: "RMSProp: eps inf must be finite: an infinite denominator makes every step 0 (or NaN), so no parameter would change") {
+            _ = RMSProp(parameters: [], eps: .infinity)
+        }
+    }
+
+    func testInfiniteMomentumStops() throws {
+        try assertStops(withMessage: "RMSProp: momentum inf must be finite: the momentum buffers would turn infinite or NaN at the second step") {
+            _ = RMSProp(parameters: [], momentum: .infinity)
+        }
+    }
+
     func testNegativeWeightDecayStops() throws {
         try assertStops(withMessage: "RMSProp: weight decay -0.1 must not be negative") {
             _ = RMSProp(parameters: [], weightDecay: -0.1)

@@ -109,6 +109,13 @@ final class SGDTests: XCTestCase {
 
     /// PyTorch accepts an infinite rate; its first step makes every parameter with a gradient
     /// infinite or NaN, and a training checkpoint could not restore it.
+    /// PyTorch accepts an infinite momentum; the buffers would turn infinite or NaN.
+    func testInfiniteMomentumStops() throws {
+        try assertStops(withMessage: "SGD: momentum inf must be finite: the momentum buffers would turn infinite or NaN at the second step") {
+            _ = SGD(parameters: [], learningRate: 0.1, momentum: .infinity)
+        }
+    }
+
     func testInfiniteLearningRateStops() throws {
         try assertStops(withMessage: "SGD: learning rate inf must be finite: a step at an infinite rate makes every parameter with a gradient infinite or NaN") {
             _ = SGD(parameters: [], learningRate: .infinity)

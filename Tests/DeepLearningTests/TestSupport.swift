@@ -57,35 +57,47 @@ extension XCTestCase {
                      file: StaticString = #filePath, line: UInt = #line,
                      _ body: () -> Void) throws {
         let testName = String(test.prefix { $0 != "(" })
-        let marker = "DEEPLEARNING_TESTS_CHILD"
-        if ProcessInfo.processInfo.environment[marker] == testName {
+        if ProcessInfo.processInfo.environment[childMarker] == testName {
             body()
             exit(0) // reached only when body did not stop: the parent reports it
         }
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-        child.arguments = ["\(String(reflecting: type(of: self)))/\(testName)"]
-        // No backtracer in the child: it would hold the pipe open after the child stops. The
-        // child's temporary files go into a directory of the parent's, as the child stops
-        // before its own teardown could remove them.
-        let childTemporaryDirectory = try makeTemporaryDirectory()
-        child.environment = ProcessInfo.processInfo.environment.merging(
-            [marker: testName, "SWIFT_BACKTRACE": "enable=no",
-             "TMPDIR": childTemporaryDirectory.path]) { $1 }
-        let errorPipe = Pipe()
-        child.standardError = errorPipe
-        child.standardOutput = FileHandle.nullDevice
-        try child.run()
-        let errorOutput = String(decoding: errorPipe.fileHandleForReading.readDataToEndOfFile(),
-                                 as: UTF8.self)
-        child.waitUntilExit()
-        XCTAssertNotEqual(child.terminationStatus, 0, "the program did not stop", file: file, line: line)
-        XCTAssertTrue(errorOutput.contains(message),
-                      "standard error lacks \"\(message)\":\n\(errorOutput)", file: file, line: line)
+        let child = try runAgainInChild(testName)
+        XCTAssertNotEqual(child.status, 0, "the program did not stop", file: file, line: line)
+        XCTAssertTrue(child.errors.contains(message),
+                      "standard error lacks \"\(message)\":\n\(child.errors)", file: file, line: line)
     }
 }
 
 extension XCTestCase {
+    /// Set, in the process `runAgainInChild` starts, to the name of the test it runs.
+    var childMarker: String { "DEEPLEARNING_TESTS_CHILD" }
+
+    /// Runs the test `testName` of this class again in a child process (the test binary),
+    /// with `environment` added to this process's and `childMarker` set to `testName`, and
+    /// returns the child's exit status and standard error.
+    func runAgainInChild(_ testName: String, environment: [String: String] = [:]) throws
+        -> (status: Int32, errors: String)
+    {
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+        child.arguments = ["\(String(reflecting: type(of: self)))/\(testName)"]
+        // No backtracer in the child: it would hold the pipe open after the child stops. The
+        // child's temporary files go into a directory of the parent's, as the child may stop
+        // before its own teardown could remove them.
+        let childTemporaryDirectory = try makeTemporaryDirectory()
+        child.environment = ProcessInfo.processInfo.environment.merging(
+            environment.merging([childMarker: testName, "SWIFT_BACKTRACE": "enable=no",
+                                 "TMPDIR": childTemporaryDirectory.path]) { $1 }) { $1 }
+        let errorPipe = Pipe()
+        child.standardError = errorPipe
+        child.standardOutput = FileHandle.nullDevice
+        try child.run()
+        let errors = String(decoding: errorPipe.fileHandleForReading.readDataToEndOfFile(),
+                            as: UTF8.self)
+        child.waitUntilExit()
+        return (child.terminationStatus, errors)
+    }
+
     /// A new, empty directory for this test, removed with its contents when the test ends.
     func makeTemporaryDirectory() throws -> URL {
         let directory = FileManager.default.temporaryDirectory
