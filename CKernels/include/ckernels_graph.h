@@ -70,8 +70,10 @@ void ck_binary_gradient(ck_binary_op op, int operand, int rank, const int64_t *s
  * place of a (which may then be NULL): the same bits, one division fewer per element; NULL
  * otherwise (ignored for the other operations). da and db may be the same array (an operand
  * used twice, x * x: it gets both terms, b's first); da may be NULL, then db alone is written
- * (for / with a quotient: a's value may be broadcast, as it is not read); neither may overlap
- * dy, a, b or quotient. */
+ * (for / with a quotient: a's value may be broadcast, as it is not read). When da and db
+ * differ, da may be the array a (or the quotient, when given) and db the array b: an
+ * operand's buffer that takes its gradient, each element read before it is overwritten.
+ * Otherwise neither may overlap dy, a, b or quotient. */
 void ck_binary_gradients(ck_binary_op op, int64_t n, const float *dy, const float *a,
                          const float *b, const float *quotient, int accumulate_a, float *da,
                          int accumulate_b, float *db);
