@@ -203,8 +203,9 @@ final class BinaryNode: GradientNode {
     /// For inputs of the output's shape that both need a gradient, unless a's gradient is the
     /// output's gradient handed over (`passGradient`): both gradients in one pass over dy and
     /// the saved `a` and `b`, and for `/` the saved output (`ck_binary_gradients`: the same
-    /// bits as a pass for each, b's first), each over its input's values when nothing else
-    /// holds them (`onePassTarget`); `x * x` adds both terms to x's gradient in it.
+    /// bits as a pass for each, b's first, for every number, NaN where that is NaN), each over
+    /// its input's values when nothing else holds them (`onePassTarget`); `x * x` adds both
+    /// terms to x's gradient in it.
     /// Returns false, having done nothing, otherwise.
     private func backwardBothInOnePass(_ outputGradient: Tensor, _ a: UnsafeMutablePointer<Float>?,
                                        _ b: UnsafeMutablePointer<Float>?) -> Bool {
