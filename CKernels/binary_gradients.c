@@ -35,12 +35,12 @@ static inline __attribute__((always_inline)) float added(int accumulate, float t
 typedef enum { TWO_TARGETS, SAME_TARGET, B_TARGET_ONLY } gradient_targets;
 
 /* Elements [begin, end) with the terms of a (kind_a) and b (kind_b) into `targets`, the
- * operands in `overwritten` read through their gradients' pointers, all constants. */
-static inline __attribute__((always_inline)) void gradients_kind(
-    int kind_a, int kind_b, gradient_targets targets, int overwritten, const gradients_args *g,
-    int64_t begin, int64_t end) {
+ * operands in `overwritten` read through their gradients' pointers, added to da and db as
+ * accumulate_a and accumulate_b say, all constants. */
+static inline __attribute__((always_inline)) void gradients_loop(
+    int kind_a, int kind_b, gradient_targets targets, int overwritten, int accumulate_a,
+    int accumulate_b, const gradients_args *g, int64_t begin, int64_t end) {
     const float *restrict dy = g->dy, *restrict a = g->a, *restrict b = g->b;
-    const int accumulate_a = g->accumulate_a, accumulate_b = g->accumulate_b;
     if (targets == B_TARGET_ONLY) {
         float *restrict db = g->db;
         for (int64_t i = begin; i < end; i++) {
@@ -69,6 +69,22 @@ static inline __attribute__((always_inline)) void gradients_kind(
         db[i] = added(accumulate_b, db[i], term_b);
         da[i] = added(accumulate_a, da[i], term_a);
     }
+}
+
+/* gradients_loop with the accumulate flags as constants: each loop then adds or assigns
+ * without a test per element (da's flag unused without da). */
+static inline __attribute__((always_inline)) void gradients_kind(
+    int kind_a, int kind_b, gradient_targets targets, int overwritten, const gradients_args *g,
+    int64_t begin, int64_t end) {
+    const int accumulate_a = targets != B_TARGET_ONLY && g->accumulate_a;
+    if (accumulate_a && g->accumulate_b)
+        gradients_loop(kind_a, kind_b, targets, overwritten, 1, 1, g, begin, end);
+    else if (accumulate_a)
+        gradients_loop(kind_a, kind_b, targets, overwritten, 1, 0, g, begin, end);
+    else if (g->accumulate_b)
+        gradients_loop(kind_a, kind_b, targets, overwritten, 0, 1, g, begin, end);
+    else
+        gradients_loop(kind_a, kind_b, targets, overwritten, 0, 0, g, begin, end);
 }
 
 /* gradients_kind with the terms of * and / (broadcast.c's ck_binary_gradient), whose
