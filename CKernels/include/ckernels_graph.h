@@ -65,13 +65,17 @@ void ck_binary_gradient(ck_binary_op op, int operand, int rank, const int64_t *s
 
 /* Both operands' gradients of ck_binary's out = a op b for dy, a and b of n elements each, no
  * broadcasting, in one pass: db (+)= then da (+)= ck_binary_gradient's terms, per element, in
- * this order; the same bits as ck_binary_gradient for b then for a. a and b may be NULL for
+ * this order; the same bits as ck_binary_gradient for b then for a (here and below: the same
+ * bits for every number, NaN where that is NaN, as a NaN's sign and payload are not fixed by
+ * arithmetic and may follow how the compiler ordered it). a and b may be NULL for
  * + and - (not read). For /, quotient may be ck_binary's out = a / b (n elements), read in
  * place of a (which may then be NULL): the same bits, one division fewer per element; NULL
  * otherwise (ignored for the other operations). da and db may be the same array (an operand
  * used twice, x * x: it gets both terms, b's first); da may be NULL, then db alone is written
- * (for / with a quotient: a's value may be broadcast, as it is not read); neither may overlap
- * dy, a, b or quotient. */
+ * (for / with a quotient: a's value may be broadcast, as it is not read). When da and db
+ * differ, da may be the array a (or the quotient, when given) and db the array b: an
+ * operand's buffer that takes its gradient, each element read before it is overwritten: the
+ * same bits as into arrays of their own. Otherwise neither may overlap dy, a, b or quotient. */
 void ck_binary_gradients(ck_binary_op op, int64_t n, const float *dy, const float *a,
                          const float *b, const float *quotient, int accumulate_a, float *da,
                          int accumulate_b, float *db);

@@ -203,7 +203,9 @@ final class BinaryNode: GradientNode {
     /// For inputs of the output's shape that both need a gradient, unless a's gradient is the
     /// output's gradient handed over (`passGradient`): both gradients in one pass over dy and
     /// the saved `a` and `b`, and for `/` the saved output (`ck_binary_gradients`: the same
-    /// bits as a pass for each, b's first); `x * x` adds both terms to x's gradient in it.
+    /// bits as a pass for each, b's first, for every number, NaN where that is NaN), each over
+    /// its input's values when nothing else holds them (`onePassTarget`); `x * x` adds both
+    /// terms to x's gradient in it.
     /// Returns false, having done nothing, otherwise.
     private func backwardBothInOnePass(_ outputGradient: Tensor, _ a: UnsafeMutablePointer<Float>?,
                                        _ b: UnsafeMutablePointer<Float>?) -> Bool {
@@ -215,21 +217,30 @@ final class BinaryNode: GradientNode {
         let quotient = op == .divide ? savedValueIfUnchanged(2) : nil
         // b's target first, as the passes one by one take them: for x * x, the second is the
         // same buffer, to be added to.
-        let db = gradientTarget(forInput: 1)!, da = gradientTarget(forInput: 0)!
+        let db = onePassTarget(forInput: 1)!, da = onePassTarget(forInput: 0)!
         ck_binary_gradients(op.kernel, Int64(outputGradient.count), outputGradient.value, a, b,
                             quotient, da.accumulateFlag, da.buffer, db.accumulateFlag,
                             db.buffer)
         return true
     }
 
+    /// Where `ck_binary_gradients` writes input `index`'s gradient: for `*` and `/`, which
+    /// save their inputs, over the input's saved values when nothing else holds them (the
+    /// kernel reads each element before it writes it, `gradientTarget(forInput:overSaved:)`).
+    private func onePassTarget(forInput index: Int) -> GradientTarget? {
+        shapes == nil ? gradientTarget(forInput: index, overSaved: index)
+            : gradientTarget(forInput: index)
+    }
+
     /// For `/` whose `b` alone needs a gradient and has the output's shape, the quotient
     /// saved and unchanged: b's gradient −((dy / b) · q) from the quotient q = a / b in one
     /// pass (`ck_binary_gradients` without da: the bits of `ck_binary_gradient`'s term, one
-    /// division fewer). Returns false, having done nothing, otherwise.
+    /// division fewer), over b's values when nothing else holds them (`onePassTarget`).
+    /// Returns false, having done nothing, otherwise.
     private func backwardDivisorFromQuotient(_ outputGradient: Tensor,
                                              _ b: UnsafeMutablePointer<Float>?) -> Bool {
         guard outputGradient.count > 0, let quotient = savedValueIfUnchanged(2),
-              case .none = input(0), let db = gradientTarget(forInput: 1) else { return false }
+              case .none = input(0), let db = onePassTarget(forInput: 1) else { return false }
         ck_binary_gradients(CK_BINARY_DIVIDE, Int64(outputGradient.count), outputGradient.value,
                             nil, b, quotient, 0, nil, db.accumulateFlag, db.buffer)
         return true

@@ -197,6 +197,34 @@ public class GradientNode {
         }
     }
 
+    /// `gradientTarget(forInput: index)` for a kernel that reads saved tensor `saved`, the
+    /// input's values, element by element, each before it writes that element of the
+    /// gradient: when the input is a node with no gradient yet, of the saved tensor's shape,
+    /// and nothing but this node holds the saved tensor's storage (no tensor, view or other
+    /// node can read it again), the gradient is written over the saved values, which become
+    /// the node's gradient tensor: no new buffer, and one the kernel has in cache.
+    func gradientTarget(forInput index: Int, overSaved saved: Int) -> GradientTarget? {
+        guard case .node(let node) = input(index), node.outputGradient == nil,
+              savedShape(saved) == node.outputShape, holdsSavedStorageAlone(saved) else {
+            return gradientTarget(forInput: index)
+        }
+        let values = self.saved(saved)
+        let gradient = Tensor(shape: node.outputShape, storage: values.storage,
+                              value: values.value)
+        node.outputGradient = gradient
+        return GradientTarget(buffer: values.value, count: gradient.count, accumulate: false)
+    }
+
+    /// Whether saved tensor `index`'s storage is held by this node alone.
+    private func holdsSavedStorageAlone(_ index: Int) -> Bool {
+        switch index {
+        case 0: isKnownUniquelyReferenced(&firstSaved!.storage)
+        case 1: isKnownUniquelyReferenced(&secondSaved!.storage)
+        case 2: isKnownUniquelyReferenced(&thirdSaved!.storage)
+        default: isKnownUniquelyReferenced(&moreSaved[index - 3].storage)
+        }
+    }
+
     /// Gives input `index` `scale` · `gradient` (of that input's shape, computed by this
     /// node's backward pass or its own output gradient) as its contribution: the tensor itself,
     /// without a copy, when `scale` is 1 and `handsOver(owned:toInput:)`; otherwise added into
@@ -318,7 +346,8 @@ enum Edge {
 /// a node saving its own output makes no reference cycle), where its values start, its shape,
 /// and the storage's version when it was saved.
 struct SavedTensor {
-    let storage: TensorStorage
+    /// Never reassigned (a `var` for `isKnownUniquelyReferenced`).
+    var storage: TensorStorage
     let value: UnsafeMutablePointer<Float>
     let shape: [Int]
     let version: Int

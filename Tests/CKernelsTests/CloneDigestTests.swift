@@ -76,6 +76,26 @@ final class CloneDigestTests: XCTestCase {
         return digests.lines
     }
 
+    /// ck_binary_gradients of op writing each operand's gradient over the operand (da = a,
+    /// db = b, a's accumulated), then for / b's alone over b from the quotient: both
+    /// operands' gradients, then that divisor's.
+    private func gradientsOverOperands(_ op: ck_binary_op, _ dy: [Float], _ a: [Float],
+                                       _ b: [Float]) -> [Float] {
+        let n = dy.count
+        var operands = a + b, divisor = b
+        operands.withUnsafeMutableBufferPointer { values in
+            let (a, b) = (values.baseAddress!, values.baseAddress! + n)
+            ck_binary_gradients(op, Int64(n), dy, a, b, nil, 1, a, 0, b)
+        }
+        guard op == CK_BINARY_DIVIDE else { return operands }
+        let quotient = zip(a, b).map { $0 / $1 }
+        divisor.withUnsafeMutableBufferPointer { values in
+            ck_binary_gradients(op, Int64(n), dy, nil, values.baseAddress, quotient, 0, nil, 1,
+                                values.baseAddress)
+        }
+        return operands + divisor
+    }
+
     /// ckernels_graph.h's kernels.
     private func graphKernels(_ inputs: DigestInputs, _ d: inout Digests) {
         let (x, y, n) = (inputs.x, inputs.y, Int64(DigestInputs.n))
@@ -100,6 +120,10 @@ final class CloneDigestTests: XCTestCase {
             let quotient: [Float]? = op == CK_BINARY_DIVIDE ? zip(y, inputs.positive).map { $0 / $1 } : nil
             ck_binary_gradients(op, n, x, y, inputs.positive, quotient, 0, &da, 1, &db)
             d.record("ck_binary_gradients/\(name)", da, db)
+            if op == CK_BINARY_MULTIPLY || op == CK_BINARY_DIVIDE {
+                d.record("ck_binary_gradients/\(name)/over-operands",
+                         gradientsOverOperands(op, x, y, inputs.positive))
+            }
         }
         var summed = [Float](repeating: 0, count: 5)
         ck_sum_to(3, shape, x, [0, 1, 0], 0.5, 0, &summed)

@@ -189,6 +189,14 @@ func assertBitwiseEqual<T: BitwiseComparable>(
     assertElementsMatch(got, expected, by: { $0.hasSameBits(as: $1) }, message(), file: file, line: line)
 }
 
+/// `values` with every NaN made the one quiet NaN `Float.nan`: compared bit for bit, any two
+/// NaNs are then equal and a NaN still differs from every number. For results that arithmetic
+/// makes NaN, whose sign and payload IEEE 754 and LLVM leave open (the compiler may order or
+/// negate operands otherwise in another clone, on an aliased output or in a loop's tail).
+func withCanonicalNaNs(_ values: [Float]) -> [Float] {
+    values.map { $0.isNaN ? .nan : $0 }
+}
+
 /// Asserts equal values element by element, where any NaN equals any NaN and -0 equals +0
 /// (for results whose NaN payload or sign of zero the contract leaves open).
 func assertEqualValues(
