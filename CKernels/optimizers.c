@@ -66,13 +66,12 @@ static inline float average_of_squares(float average, float keep, float g, float
 /* ---- SGD ------------------------------------------------------------------------------ */
 
 /* ck_sgd on n elements: param, grad and velocity point at the first (grad negated first when
- * maximizing). with_buffer is a
- * compile-time constant in each copy sgd_block inlines: 0 for plain SGD (momentum 0),
- * whose step is g and which neither reads nor writes velocity. Rounded as PyTorch's steps on
- * a CPU with FMA: each add(x, alpha=a) of theirs is one fmaf(a, x, y) here (g = grad +
- * weight_decay * param, not added for weight decay 0; velocity = momentum * velocity +
- * (1 - dampening) * g after the product momentum * velocity is rounded on its own;
- * Nesterov's g + momentum * velocity; param - lr * direction). */
+ * maximizing). with_buffer is a compile-time constant in each copy sgd_block inlines: 0 for
+ * plain SGD (momentum 0), whose step is g and which neither reads nor writes velocity.
+ * Rounded as PyTorch's steps on a CPU with FMA: each add(x, alpha=a) of theirs is one
+ * fmaf(a, x, y) here (g = grad + weight_decay * param, not added for weight decay 0;
+ * velocity = momentum * velocity + (1 - dampening) * g after the product momentum * velocity
+ * is rounded on its own; Nesterov's g + momentum * velocity; param - lr * direction). */
 static inline __attribute__((always_inline)) void sgd_loop(const ck_sgd_args *a, float *param,
                                                            const float *grad, float *velocity,
                                                            int64_t n, int with_buffer) {
