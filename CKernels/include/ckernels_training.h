@@ -106,9 +106,9 @@ double ck_penalty(int64_t n, const float *param, float *grad, float l1, float l2
  * first_step != 0 marks the first step (PyTorch's buffer is then a copy of g, undampened);
  * velocity is then written but not read, so it may hold anything. With momentum 0 the step
  * is plain SGD, param = param - lr * g, and, as PyTorch keeps no buffer then, velocity is
- * neither read nor written and may be NULL. nesterov is 0 or not; the caller checks
- * PyTorch's rule that Nesterov needs momentum > 0 and dampening 0. Rounded as PyTorch's
- * steps on a CPU with FMA, on every instruction set: grad + weight_decay * param (as
+ * neither read nor written and may be NULL. The caller checks PyTorch's rule that Nesterov
+ * needs momentum > 0 and dampening 0. Rounded as PyTorch's steps on a CPU with FMA, on every
+ * instruction set: grad + weight_decay * param (as
  * PyTorch, not added for weight decay 0, so that an infinite param gives no NaN),
  * (momentum * velocity) + (1 - dampening) * g (the first product rounded), g + momentum *
  * velocity and param - lr * (...) each round once (a fused multiply-add); -grad is exact.
