@@ -108,12 +108,11 @@ double ck_penalty(int64_t n, const float *param, float *grad, float l1, float l2
  * is plain SGD, param = param - lr * g, and, as PyTorch keeps no buffer then, velocity is
  * neither read nor written and may be NULL. The caller checks PyTorch's rule that Nesterov
  * needs momentum > 0 and dampening 0. Rounded as PyTorch's steps on a CPU with FMA, on every
- * instruction set: grad + weight_decay * param (as
- * PyTorch, not added for weight decay 0, so that an infinite param gives no NaN),
- * (momentum * velocity) + (1 - dampening) * g (the first product rounded), g + momentum *
- * velocity and param - lr * (...) each round once (a fused multiply-add); -grad is exact.
- * nesterov and maximize are 0 or not. Reads grad; reads and writes param and velocity.
- * param, grad and velocity must not overlap. */
+ * instruction set: grad + weight_decay * param (as PyTorch, not added for weight decay 0,
+ * so that an infinite param gives no NaN), (momentum * velocity) + (1 - dampening) * g (the
+ * first product rounded), g + momentum * velocity and param - lr * (...) each round once (a
+ * fused multiply-add); -grad is exact. nesterov and maximize are 0 or not. Reads grad; reads
+ * and writes param and velocity. param, grad and velocity must not overlap. */
 void ck_sgd(int64_t n, float *param, const float *grad, float *velocity, float lr,
             float momentum, float dampening, float weight_decay, int nesterov, int maximize,
             int first_step);
