@@ -119,7 +119,7 @@ int ck_sgemm_sgd(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, floa
                  float *param, float *velocity, float lr, float momentum, float dampening,
                  float weight_decay, int nesterov, int first_step) {
     const ck_sgd_args args = ck_sgd_arguments(param, velocity, n, lr, momentum, dampening,
-                                              weight_decay, nesterov, first_step);
+                                              weight_decay, nesterov, 0, first_step);
     const ck_param_update update = {ck_sgd_block, &args};
     return gemm_updating(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, grad, &update);
 }
@@ -129,9 +129,10 @@ int ck_sgemm_adam(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, flo
                   float *param, float *exp_avg, float *exp_avg_sq, float lr, float beta1,
                   float beta2, float eps, float weight_decay, int decoupled_weight_decay,
                   double bias_correction1, double bias_correction2) {
-    const ck_adam_args args = ck_adam_arguments(param, exp_avg, exp_avg_sq, n, lr, beta1, beta2,
-                                                eps, weight_decay, decoupled_weight_decay,
-                                                bias_correction1, bias_correction2);
+    const ck_adam_args args = ck_adam_arguments(param, exp_avg, exp_avg_sq, NULL, n, lr, beta1,
+                                                beta2, eps, weight_decay, 0,
+                                                decoupled_weight_decay, bias_correction1,
+                                                bias_correction2);
     const ck_param_update update = {ck_adam_block, &args};
     return gemm_updating(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, grad, &update);
 }
@@ -142,7 +143,7 @@ int ck_sgemm_rmsprop(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, 
                      float lr, float alpha, float eps, float weight_decay, float momentum) {
     const ck_rmsprop_args args = ck_rmsprop_arguments(param, square_avg, grad_avg,
                                                       momentum_buffer, n, lr, alpha, eps,
-                                                      weight_decay, momentum);
+                                                      weight_decay, momentum, 0);
     const ck_param_update update = {ck_rmsprop_block, &args};
     return gemm_updating(trans_a, trans_b, m, n, k, alpha_ab, a, lda, b, ldb, grad, &update);
 }

@@ -40,6 +40,9 @@ static void run_update(int64_t n, ck_param_update_block block, const void *args,
 
 /* ---- PyTorch's element-wise operations, as its CPU kernels round them ------------------ */
 
+/* The gradient a step follows: -grad when maximizing (PyTorch's first operation; exact). */
+static inline float step_gradient(float grad, int maximize) { return maximize ? -grad : grad; }
+
 /* grad.add(param, alpha=weight_decay): one rounding; the gradient itself for weight decay 0,
  * which PyTorch's optimizers do not add (so an infinite param gives no NaN). */
 static inline float plus_weight_decay(float grad, float weight_decay, float param) {
@@ -62,13 +65,13 @@ static inline float average_of_squares(float average, float keep, float g, float
 
 /* ---- SGD ------------------------------------------------------------------------------ */
 
-/* ck_sgd on n elements: param, grad and velocity point at the first. with_buffer is a
- * compile-time constant in each copy sgd_block inlines: 0 for plain SGD (momentum 0),
- * whose step is g and which neither reads nor writes velocity. Rounded as PyTorch's steps on
- * a CPU with FMA: each add(x, alpha=a) of theirs is one fmaf(a, x, y) here (g = grad +
- * weight_decay * param, not added for weight decay 0; velocity = momentum * velocity +
- * (1 - dampening) * g after the product momentum * velocity is rounded on its own;
- * Nesterov's g + momentum * velocity; param - lr * direction). */
+/* ck_sgd on n elements: param, grad and velocity point at the first (grad negated first when
+ * maximizing). with_buffer is a compile-time constant in each copy sgd_block inlines: 0 for
+ * plain SGD (momentum 0), whose step is g and which neither reads nor writes velocity.
+ * Rounded as PyTorch's steps on a CPU with FMA: each add(x, alpha=a) of theirs is one
+ * fmaf(a, x, y) here (g = grad + weight_decay * param, not added for weight decay 0;
+ * velocity = momentum * velocity + (1 - dampening) * g after the product momentum * velocity
+ * is rounded on its own; Nesterov's g + momentum * velocity; param - lr * direction). */
 static inline __attribute__((always_inline)) void sgd_loop(const ck_sgd_args *a, float *param,
                                                            const float *grad, float *velocity,
                                                            int64_t n, int with_buffer) {
@@ -78,11 +81,11 @@ static inline __attribute__((always_inline)) void sgd_loop(const ck_sgd_args *a,
      * would otherwise make the compiler reload them on every iteration. */
     const float lr = a->lr, weight_decay = a->weight_decay, momentum = a->momentum,
                 keep_grad = 1.0f - a->dampening;
-    const int first_step = a->first_step, nesterov = a->nesterov;
+    const int first_step = a->first_step, nesterov = a->nesterov, maximize = a->maximize;
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
         const float p = p_out[i];
-        const float g = plus_weight_decay(g_in[i], weight_decay, p);
+        const float g = plus_weight_decay(step_gradient(g_in[i], maximize), weight_decay, p);
         float direction = g;
         if (with_buffer) {
             const float kept = momentum * v_out[i];
@@ -144,49 +147,75 @@ static void sgd_tensors_range(const void *args, int64_t begin, int64_t end) {
 void ck_sgd_tensors(int64_t count, const int64_t *sizes, float *const *params,
                     const float *const *grads, float *const *velocities, float lr,
                     float momentum, float dampening, float weight_decay, int nesterov,
-                    const int *first_steps) {
+                    int maximize, const int *first_steps) {
     sgd_tensors_args args = {count, sizes, params, grads, velocities, first_steps,
                              ck_sgd_arguments(NULL, NULL, 0, lr, momentum, dampening,
-                                              weight_decay, nesterov, 0)};
+                                              weight_decay, nesterov, maximize, 0)};
     int64_t total = 0;
     for (int64_t t = 0; t < count; t++) total += sizes[t];
     run_range(total, sgd_tensors_range, &args);
 }
 
 void ck_sgd(int64_t n, float *param, const float *grad, float *velocity, float lr,
-            float momentum, float dampening, float weight_decay, int nesterov, int first_step) {
+            float momentum, float dampening, float weight_decay, int nesterov, int maximize,
+            int first_step) {
     ck_sgd_tensors(1, &n, &param, &grad, &velocity, lr, momentum, dampening, weight_decay,
-                   nesterov, &first_step);
+                   nesterov, maximize, &first_step);
 }
 
 /* ---- Adam and AdamW -------------------------------------------------------------------- */
 
-/* ck_adam's loop, on the rows x cols block at (row0, col0) of the ck_adam_args' matrices:
- * PyTorch's _single_tensor_adam, its steps one element at a time. */
+/* torch.maximum(a, b): NaN when either is. */
+static inline float maximum(float a, float b) { return a != a || a > b ? a : b; }
+
+/* ck_adam's loop on n elements, param, grad and the moments pointing at the first, with
+ * `amsgrad` a compile-time constant in each copy adam_block inlines (max_exp_avg_sq is
+ * touched only with it): PyTorch's _single_tensor_adam, its steps one element at a time. */
+static inline __attribute__((always_inline)) void
+adam_loop(const ck_adam_args *a, float *param_out, const float *grad_in, float *exp_avg_out,
+          float *exp_avg_sq_out, float *max_exp_avg_sq_out, int64_t n, int amsgrad) {
+    float *restrict param = param_out, *restrict m = exp_avg_out, *restrict v = exp_avg_sq_out;
+    float *restrict v_max = max_exp_avg_sq_out;
+    const float *restrict grad = grad_in;
+    const int maximize = a->maximize;
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        const float p = param[i] * a->decay; /* param.mul_(1 - lr * wd), AdamW */
+        const float g = plus_weight_decay(step_gradient(grad[i], maximize), a->l2, p);
+        const float mi = lerp(m[i], g, a->exp_avg_weight);
+        const float vi = average_of_squares(v[i], a->beta2, g, a->exp_avg_sq_weight);
+        m[i] = mi;
+        v[i] = vi;
+        /* amsgrad: torch.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq), which the
+         * denominator then uses in place of exp_avg_sq. */
+        float v_denom = vi;
+        if (amsgrad) {
+            v_denom = maximum(v_max[i], vi);
+            v_max[i] = v_denom;
+        }
+        /* (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps), correctly rounded
+         * (__builtin_elementwise_sqrt: sqrtf without errno, so that the loop vectorizes);
+         * then param.addcdiv_(exp_avg, denom, value=-step_size): the product and the
+         * quotient each rounded. */
+        const float denom = __builtin_elementwise_sqrt(v_denom) / a->bias_correction2_sqrt + a->eps;
+        param[i] = p + a->neg_step_size * mi / denom;
+    }
+}
+
+/* adam_loop on each row of the rows x cols block at (row0, col0) of the ck_adam_args'
+ * matrices, in the copy for amsgrad when they have its buffer. */
 CK_VECTORIZED_FMA static void adam_block(const void *args, int64_t row0, int64_t col0,
                                          int64_t rows, int64_t cols, const float *grad_block,
                                          int64_t ldg) {
     const ck_adam_args *a = args;
     for (int64_t r = 0; r < rows; r++) {
         const int64_t at = (row0 + r) * a->ld + col0;
-        float *restrict param = a->param + at, *restrict m = a->exp_avg + at,
-                        *restrict v = a->exp_avg_sq + at;
-        const float *restrict grad = grad_block + r * ldg;
-#pragma omp simd
-        for (int64_t i = 0; i < cols; i++) {
-            const float p = param[i] * a->decay; /* param.mul_(1 - lr * wd), AdamW */
-            const float g = plus_weight_decay(grad[i], a->l2, p);
-            const float mi = lerp(m[i], g, a->exp_avg_weight);
-            const float vi = average_of_squares(v[i], a->beta2, g, a->exp_avg_sq_weight);
-            m[i] = mi;
-            v[i] = vi;
-            /* (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps), correctly rounded
-             * (__builtin_elementwise_sqrt: sqrtf without errno, so that the loop vectorizes);
-             * then param.addcdiv_(exp_avg, denom, value=-step_size): the product and the
-             * quotient each rounded. */
-            const float denom = __builtin_elementwise_sqrt(vi) / a->bias_correction2_sqrt + a->eps;
-            param[i] = p + a->neg_step_size * mi / denom;
-        }
+        float *const param = a->param + at, *const m = a->exp_avg + at, *const v = a->exp_avg_sq + at;
+        const float *const grad = grad_block + r * ldg;
+        if (a->max_exp_avg_sq != NULL)
+            adam_loop(a, param, grad, m, v, a->max_exp_avg_sq + at, cols, 1);
+        else
+            adam_loop(a, param, grad, m, v, NULL, cols, 0);
     }
 }
 
@@ -196,11 +225,13 @@ void ck_adam_block(const void *args, int64_t row0, int64_t col0, int64_t rows, i
 }
 
 void ck_adam(int64_t n, float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
-             float lr, float beta1, float beta2, float eps, float weight_decay,
-             int decoupled_weight_decay, double bias_correction1, double bias_correction2) {
-    const ck_adam_args args = ck_adam_arguments(param, exp_avg, exp_avg_sq, 0, lr, beta1, beta2,
-                                                eps, weight_decay, decoupled_weight_decay,
-                                                bias_correction1, bias_correction2);
+             float *max_exp_avg_sq, float lr, float beta1, float beta2, float eps,
+             float weight_decay, int maximize, int decoupled_weight_decay,
+             double bias_correction1, double bias_correction2) {
+    const ck_adam_args args = ck_adam_arguments(param, exp_avg, exp_avg_sq, max_exp_avg_sq, 0, lr,
+                                                beta1, beta2, eps, weight_decay, maximize,
+                                                decoupled_weight_decay, bias_correction1,
+                                                bias_correction2);
     run_update(n, adam_block, &args, grad);
 }
 
@@ -218,10 +249,11 @@ rmsprop_loop(const ck_rmsprop_args *a, float *param_out, const float *grad_in,
     float *restrict grad_avg = grad_avg_out, *restrict buffer = buffer_out;
     const float *restrict grad = grad_in;
     const float alpha = a->alpha, weight = a->average_weight;
+    const int maximize = a->maximize;
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
         const float p = param[i];
-        const float g = plus_weight_decay(grad[i], a->weight_decay, p);
+        const float g = plus_weight_decay(step_gradient(grad[i], maximize), a->weight_decay, p);
         const float v = average_of_squares(square_avg[i], alpha, g, weight);
         square_avg[i] = v;
         float variance = v;
@@ -274,9 +306,9 @@ void ck_rmsprop_block(const void *args, int64_t row0, int64_t col0, int64_t rows
 
 void ck_rmsprop(int64_t n, float *param, const float *grad, float *square_avg, float *grad_avg,
                 float *momentum_buffer, float lr, float alpha, float eps, float weight_decay,
-                float momentum) {
+                float momentum, int maximize) {
     const ck_rmsprop_args args = ck_rmsprop_arguments(param, square_avg, grad_avg,
                                                       momentum_buffer, 0, lr, alpha, eps,
-                                                      weight_decay, momentum);
+                                                      weight_decay, momentum, maximize);
     run_update(n, rmsprop_block, &args, grad);
 }

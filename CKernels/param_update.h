@@ -10,31 +10,33 @@
 
 /* ck_sgd's arguments: param and velocity point at element (0, 0) of an m x n matrix whose
  * rows are `ld` floats apart (a vector: one row, ld unused). velocity is unused (may be NULL)
- * when momentum is 0. */
+ * when momentum is 0. maximize != 0 steps along -grad (every optimizer's `maximize`). */
 typedef struct {
     float *param;
     float *velocity;
     int64_t ld;
     float lr, momentum, dampening, weight_decay;
-    int first_step, nesterov;
+    int first_step, nesterov, maximize;
 } ck_sgd_args;
 
 static inline ck_sgd_args ck_sgd_arguments(float *param, float *velocity, int64_t ld, float lr,
                                            float momentum, float dampening, float weight_decay,
-                                           int nesterov, int first_step) {
+                                           int nesterov, int maximize, int first_step) {
     return (ck_sgd_args){.param = param, .velocity = velocity, .ld = ld, .lr = lr,
                          .momentum = momentum, .dampening = dampening,
                          .weight_decay = weight_decay, .first_step = first_step,
-                         .nesterov = nesterov};
+                         .nesterov = nesterov, .maximize = maximize};
 }
 
-/* ck_adam's arguments, as its loop uses them; param, exp_avg and exp_avg_sq as ck_sgd_args'
- * param. The scalars are PyTorch's: its optimizer computes them in double (Python floats)
- * and its kernels take each one rounded to float. */
+/* ck_adam's arguments, as its loop uses them; param, exp_avg, exp_avg_sq and max_exp_avg_sq
+ * as ck_sgd_args' param, max_exp_avg_sq NULL unless amsgrad. The scalars are PyTorch's: its
+ * optimizer computes them in double (Python floats) and its kernels take each one rounded to
+ * float. */
 typedef struct {
     float *param;
-    float *exp_avg, *exp_avg_sq;
+    float *exp_avg, *exp_avg_sq, *max_exp_avg_sq;
     int64_t ld;
+    int maximize;
     float exp_avg_weight;    /* 1 - beta1: exp_avg.lerp_(g, 1 - beta1) */
     float beta2;
     float exp_avg_sq_weight; /* 1 - beta2: exp_avg_sq.mul_(beta2).addcmul_(g, g, 1 - beta2) */
@@ -46,12 +48,14 @@ typedef struct {
 } ck_adam_args;
 
 static inline ck_adam_args ck_adam_arguments(float *param, float *exp_avg, float *exp_avg_sq,
-                                             int64_t ld, float lr, float beta1, float beta2,
-                                             float eps, float weight_decay,
+                                             float *max_exp_avg_sq, int64_t ld, float lr,
+                                             float beta1, float beta2, float eps,
+                                             float weight_decay, int maximize,
                                              int decoupled_weight_decay, double bias_correction1,
                                              double bias_correction2) {
     return (ck_adam_args){
-        .param = param, .exp_avg = exp_avg, .exp_avg_sq = exp_avg_sq, .ld = ld,
+        .param = param, .exp_avg = exp_avg, .exp_avg_sq = exp_avg_sq,
+        .max_exp_avg_sq = max_exp_avg_sq, .ld = ld, .maximize = maximize,
         .exp_avg_weight = (float)(1.0 - beta1), .beta2 = beta2,
         .exp_avg_sq_weight = (float)(1.0 - beta2), .eps = eps,
         .l2 = decoupled_weight_decay ? 0.0f : weight_decay,
@@ -69,18 +73,20 @@ typedef struct {
     int64_t ld;
     float lr, alpha, eps, weight_decay, momentum;
     float average_weight; /* 1 - alpha, rounded from double as PyTorch's */
+    int maximize;
 } ck_rmsprop_args;
 
 /* momentum_buffer is dropped without momentum. */
 static inline ck_rmsprop_args ck_rmsprop_arguments(float *param, float *square_avg,
                                                    float *grad_avg, float *momentum_buffer,
                                                    int64_t ld, float lr, float alpha, float eps,
-                                                   float weight_decay, float momentum) {
+                                                   float weight_decay, float momentum,
+                                                   int maximize) {
     return (ck_rmsprop_args){
         .param = param, .square_avg = square_avg, .grad_avg = grad_avg,
         .momentum_buffer = momentum > 0.0f ? momentum_buffer : NULL, .ld = ld, .lr = lr,
         .alpha = alpha, .eps = eps, .weight_decay = weight_decay, .momentum = momentum,
-        .average_weight = (float)(1.0 - alpha)};
+        .average_weight = (float)(1.0 - alpha), .maximize = maximize};
 }
 
 /* An update of an m x n parameter matrix: block(args, row0, col0, rows, cols, grad, ldg)

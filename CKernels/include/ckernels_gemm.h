@@ -61,12 +61,14 @@ void ck_sgemm_relu_backward(int trans_a, int trans_b, int64_t m, int64_t n, int6
  * those of
  *     ck_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, 0, grad, n);
  *     ck_sgd(m * n, param, grad, velocity, lr, momentum, dampening, weight_decay, nesterov,
- *            first_step);
+ *            0, first_step);
  * on every path and thread count (ck_sgd in ckernels_training.h gives the rule), and grad is
  * left unspecified. Otherwise it returns 0 having run only that ck_sgemm, G in grad, param
  * and velocity untouched: the caller's ck_sgd updates them with the other parameters, in one
  * pass. param, velocity and grad are m x n, their rows n floats apart; none of them may
- * overlap another, A or B. As in ck_sgd, velocity may be NULL when momentum is 0. */
+ * overlap another, A or B. As in ck_sgd, velocity may be NULL when momentum is 0. The
+ * product's steps have no `maximize` (nor Adam's amsgrad): such steps take ck_sgd, ck_adam or
+ * ck_rmsprop. */
 int ck_sgemm_sgd(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                  const float *a, int64_t lda, const float *b, int64_t ldb, float *grad,
                  float *param, float *velocity, float lr, float momentum, float dampening,
@@ -75,8 +77,8 @@ int ck_sgemm_sgd(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, floa
 /* ck_sgemm_sgd's contract for Adam and AdamW: where the product takes the step (returns 1),
  * param, exp_avg and exp_avg_sq are bitwise those of
  *     ck_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, 0, grad, n);
- *     ck_adam(m * n, param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay,
- *             decoupled_weight_decay, bias_correction1, bias_correction2);
+ *     ck_adam(m * n, param, grad, exp_avg, exp_avg_sq, NULL, lr, beta1, beta2, eps,
+ *             weight_decay, 0, decoupled_weight_decay, bias_correction1, bias_correction2);
  * and grad is left unspecified; otherwise (returns 0) only that ck_sgemm ran, G in grad, and
  * param and the moments are untouched. All four are m x n, their rows n floats apart; none of
  * them may overlap another, A or B. */
@@ -90,7 +92,7 @@ int ck_sgemm_adam(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, flo
  * the product takes the step (returns 1), param and the buffers are bitwise those of
  *     ck_sgemm(trans_a, trans_b, m, n, k, alpha_ab, a, lda, b, ldb, 0, grad, n);
  *     ck_rmsprop(m * n, param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps,
- *                weight_decay, momentum);
+ *                weight_decay, momentum, 0);
  * and grad is left unspecified; otherwise (returns 0) only that ck_sgemm ran, G in grad, and
  * param and the buffers are untouched. grad_avg and momentum_buffer may be NULL as in
  * ck_rmsprop. All are m x n, their rows n floats apart; none of them may overlap another, A

@@ -98,23 +98,24 @@ double ck_penalty(int64_t n, const float *param, float *grad, float l1, float l2
  * Optimizer updates
  * ------------------------------------------------------------------------------------- */
 
-/* SGD, PyTorch's torch.optim.SGD (without `maximize`), for n parameters, in one pass:
- *   g        = grad + weight_decay * param
+/* SGD, PyTorch's torch.optim.SGD, for n parameters, in one pass:
+ *   g        = (maximize ? -grad : grad) + weight_decay * param
  *   velocity = g                                                 on the first step
  *   velocity = momentum * velocity + (1 - dampening) * g         after it
  *   param    = param - lr * (nesterov ? g + momentum * velocity : velocity)
  * first_step != 0 marks the first step (PyTorch's buffer is then a copy of g, undampened);
  * velocity is then written but not read, so it may hold anything. With momentum 0 the step
  * is plain SGD, param = param - lr * g, and, as PyTorch keeps no buffer then, velocity is
- * neither read nor written and may be NULL. nesterov is 0 or not; the caller checks
- * PyTorch's rule that Nesterov needs momentum > 0 and dampening 0. Rounded as PyTorch's
- * steps on a CPU with FMA, on every instruction set: grad + weight_decay * param (as
- * PyTorch, not added for weight decay 0, so that an infinite param gives no NaN),
- * (momentum * velocity) + (1 - dampening) * g (the first product rounded), g + momentum *
- * velocity and param - lr * (...) each round once (a fused multiply-add). Reads grad; reads
+ * neither read nor written and may be NULL. The caller checks PyTorch's rule that Nesterov
+ * needs momentum > 0 and dampening 0. Rounded as PyTorch's steps on a CPU with FMA, on every
+ * instruction set: grad + weight_decay * param (as PyTorch, not added for weight decay 0,
+ * so that an infinite param gives no NaN), (momentum * velocity) + (1 - dampening) * g (the
+ * first product rounded), g + momentum * velocity and param - lr * (...) each round once (a
+ * fused multiply-add); -grad is exact. nesterov and maximize are 0 or not. Reads grad; reads
  * and writes param and velocity. param, grad and velocity must not overlap. */
 void ck_sgd(int64_t n, float *param, const float *grad, float *velocity, float lr,
-            float momentum, float dampening, float weight_decay, int nesterov, int first_step);
+            float momentum, float dampening, float weight_decay, int nesterov, int maximize,
+            int first_step);
 
 /* ck_sgd on `count` tensors in one call (one parallel region at most; the same results as
  * one ck_sgd per tensor): tensor t has sizes[t] >= 0 elements at params[t], grads[t] and
@@ -124,18 +125,21 @@ void ck_sgd(int64_t n, float *param, const float *grad, float *velocity, float l
 void ck_sgd_tensors(int64_t count, const int64_t *sizes, float *const *params,
                     const float *const *grads, float *const *velocities, float lr,
                     float momentum, float dampening, float weight_decay, int nesterov,
-                    const int *first_steps);
+                    int maximize, const int *first_steps);
 
-/* Adam and AdamW, PyTorch's torch.optim.Adam and torch.optim.AdamW (without amsgrad or
- * `maximize`), for n parameters, in one pass, at step t >= 1:
- *   AdamW (decoupled_weight_decay != 0):  g = grad;  param = param * (1 - lr * weight_decay)
- *   Adam  (decoupled_weight_decay == 0):  g = grad + weight_decay * param
+/* Adam and AdamW, PyTorch's torch.optim.Adam and torch.optim.AdamW, for n parameters, in one
+ * pass, at step t >= 1, with d = (maximize ? -grad : grad):
+ *   AdamW (decoupled_weight_decay != 0):  g = d;  param = param * (1 - lr * weight_decay)
+ *   Adam  (decoupled_weight_decay == 0):  g = d + weight_decay * param
  *   exp_avg    = beta1 * exp_avg    + (1 - beta1) * g
  *   exp_avg_sq = beta2 * exp_avg_sq + (1 - beta2) * g * g
+ *   amsgrad (max_exp_avg_sq != NULL):  max_exp_avg_sq = max(max_exp_avg_sq, exp_avg_sq), and
+ *                                      s = max_exp_avg_sq;  otherwise s = exp_avg_sq
  *   param      = param - (lr / bias_correction1)
- *                        * exp_avg / (sqrt(exp_avg_sq) / sqrt(bias_correction2) + eps)
+ *                        * exp_avg / (sqrt(s) / sqrt(bias_correction2) + eps)
  * where the caller passes bias_correction1 = 1 - beta1^t and bias_correction2 = 1 - beta2^t
- * (both > 0), in double as PyTorch computes them. exp_avg and exp_avg_sq start at zero.
+ * (both > 0), in double as PyTorch computes them. exp_avg, exp_avg_sq and max_exp_avg_sq
+ * start at zero; max is torch.maximum's (NaN if either is). maximize is 0 or not.
  * Rounded as PyTorch's default (single-tensor) step on a CPU with FMA, on every instruction
  * set and thread count: 1 - beta1, 1 - beta2, 1 - lr * weight_decay, -(lr / bias_correction1)
  * and bias_correction2 ** 0.5 computed in double and rounded to float; g = grad +
@@ -143,16 +147,18 @@ void ck_sgd_tensors(int64_t count, const int64_t *sizes, float *const *params,
  * exp_avg + (1 - beta1) * (g - exp_avg), the difference rounded, then one fused
  * multiply-add; exp_avg_sq as mul_ then addcmul_: (1 - beta2) * g and beta2 * exp_avg_sq
  * rounded, then one fused multiply-add; the denominator's square root, quotient and sum each
- * rounded; param + ((-step size) * exp_avg) / denominator, the product and quotient rounded.
- * The results are PyTorch's bits wherever its sqrt is correctly rounded, as IEEE's is (on x86
- * PyTorch's CPU sqrt is MKL's, within 0.75 ulp). Reads grad; reads and writes param, exp_avg
- * and exp_avg_sq, which must not overlap each other or grad. */
+ * rounded; param + ((-step size) * exp_avg) / denominator, the product and quotient rounded;
+ * -grad and the maximum are exact. The results are PyTorch's bits wherever its sqrt is
+ * correctly rounded, as IEEE's is (on x86 PyTorch's CPU sqrt is MKL's, within 0.75 ulp).
+ * Reads grad; reads and writes param, exp_avg, exp_avg_sq and max_exp_avg_sq (when not
+ * NULL), which must not overlap each other or grad. */
 void ck_adam(int64_t n, float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
-             float lr, float beta1, float beta2, float eps, float weight_decay,
-             int decoupled_weight_decay, double bias_correction1, double bias_correction2);
+             float *max_exp_avg_sq, float lr, float beta1, float beta2, float eps,
+             float weight_decay, int maximize, int decoupled_weight_decay,
+             double bias_correction1, double bias_correction2);
 
-/* RMSprop, PyTorch's torch.optim.RMSprop (without `maximize`), for n parameters, in one pass:
- *   g          = grad + weight_decay * param
+/* RMSprop, PyTorch's torch.optim.RMSprop, for n parameters, in one pass:
+ *   g          = (maximize ? -grad : grad) + weight_decay * param
  *   square_avg = alpha * square_avg + (1 - alpha) * g * g
  *   centered (grad_avg != NULL):
  *     grad_avg = alpha * grad_avg + (1 - alpha) * g;   denom = sqrt(square_avg - grad_avg^2) + eps
@@ -169,11 +175,11 @@ void ck_adam(int64_t n, float *param, const float *grad, float *exp_avg, float *
  * with momentum, (momentum * momentum_buffer) + (g / denom), each of the three rounded, and
  * param - lr * momentum_buffer one fused multiply-add; without, param + ((-lr) * g) / denom,
  * the product and quotient rounded. PyTorch's bits wherever its sqrt is correctly rounded, as
- * ck_adam's. Reads grad; reads and writes param and the buffers given, none of which may
- * overlap another or grad. */
+ * ck_adam's. maximize is 0 or not. Reads grad; reads and writes param and the buffers given,
+ * none of which may overlap another or grad. */
 void ck_rmsprop(int64_t n, float *param, const float *grad, float *square_avg, float *grad_avg,
                 float *momentum_buffer, float lr, float alpha, float eps, float weight_decay,
-                float momentum);
+                float momentum, int maximize);
 
 #ifdef __cplusplus
 }

@@ -5,14 +5,16 @@ import Glibc
 import Darwin
 #endif
 
-/// Adam, exactly PyTorch's `torch.optim.Adam` without `amsgrad` (not supported) or
-/// `maximize`. Weight decay is L2: added to the gradient before the moments (for decay
-/// decoupled from the gradient, use ``AdamW``). For each parameter p with gradient g, first
-/// and second moments m and v (zero at the start), at step t = 1, 2, …:
+/// Adam, exactly PyTorch's `torch.optim.Adam`. Weight decay is L2: added to the gradient
+/// before the moments (for decay decoupled from the gradient, use ``AdamW``). For each
+/// parameter p with gradient g, first and second moments m and v and the largest second
+/// moment so far v_max (all zero at the start), at step t = 1, 2, …:
 ///
+///     g = −g                                (maximize)
 ///     g = g + weightDecay · p
 ///     m = β₁ · m + (1 − β₁) · g
 ///     v = β₂ · v + (1 − β₂) · g²
+///     v_max = max(v_max, v)                 (amsgrad, which then uses v_max for v below)
 ///     m̂ = m / (1 − β₁ᵗ),  v̂ = v / (1 − β₂ᵗ)
 ///     p = p − learningRate · m̂ / (√v̂ + eps)
 ///
@@ -20,13 +22,15 @@ import Darwin
 /// `zeroGrad()`: no backward pass reached it) is left out of the step, its moments and t
 /// unchanged, as PyTorch's `state['step']` per parameter. It rounds as PyTorch's CPU step, with
 /// the same bits wherever PyTorch's square root is correctly rounded (`ck_adam` in CKernels
-/// says how). Each step is one C kernel pass per parameter tensor. In `Model.fit`, a `Linear`
-/// layer's weight may take its step in the product that computes its gradient instead
-/// (`Model.fit` says when), with the same result.
+/// says how; the maximum and the negation are exact). Each step is one C kernel pass per
+/// parameter tensor. In `Model.fit`, a `Linear` layer's weight may take its step in the
+/// product that computes its gradient instead (`Model.fit` says when), with the same result,
+/// except with `amsgrad` or `maximize`, where `step()` takes every step.
 ///
 /// ```swift
 /// let optimizer = Adam(parameters: model.parameters)            // lr 1e-3, betas (0.9, 0.999)
-/// let tuned = Adam(parameters: model.parameters, learningRate: 3e-4, weightDecay: 1e-4)
+/// let tuned = Adam(parameters: model.parameters, learningRate: 3e-4, weightDecay: 1e-4,
+///                  amsgrad: true)
 /// ```
 public final class Adam: Optimizer, StepsInProduct {
     public let parameters: [Tensor]
@@ -43,31 +47,42 @@ public final class Adam: Optimizer, StepsInProduct {
     public let eps: Float
     /// The L2 coefficient added to the gradient (`weightDecay · p`); 0 for none.
     public let weightDecay: Float
+    /// Whether the denominator uses the largest second moment so far, v_max, rather than v
+    /// (AMSGrad; default false).
+    public let amsgrad: Bool
+    /// Whether the steps go up the gradient, maximizing the objective: g is negated first
+    /// (default false).
+    public let maximize: Bool
     /// Whether weight decay scales the parameters (AdamW) rather than adding to the gradient.
     let decoupledWeightDecay: Bool
     /// "Adam" or "AdamW": the kind its checkpoints name and its messages start with.
     private let name: String
-    /// m and v for each parameter, same shapes, allocated once.
+    /// m and v for each parameter, same shapes, allocated once; v_max too with amsgrad (none
+    /// without, as in PyTorch).
     private let firstMoments: [Tensor]
     private let secondMoments: [Tensor]
+    private let maxSecondMoments: [Tensor]
     /// t of each parameter, the steps it took.
     private let steps: [Counter]
     /// The parameters updated this step in the products of their gradients
     /// (`stepInProduct(of:_:)`), which `step()` leaves out.
     @exclusivity(unchecked) private var inProducts: ParametersSteppedInProducts
 
-    /// PyTorch's arguments and defaults.
+    /// PyTorch's arguments and defaults, in its order.
     public convenience init(parameters: [Tensor], learningRate: Float = 1e-3,
                             betas: (Float, Float) = (0.9, 0.999), eps: Float = 1e-8,
-                            weightDecay: Float = 0) {
+                            weightDecay: Float = 0, amsgrad: Bool = false,
+                            maximize: Bool = false) {
         self.init(parameters: parameters, learningRate: learningRate, betas: betas, eps: eps,
-                  weightDecay: weightDecay, decoupledWeightDecay: false, name: "Adam")
+                  weightDecay: weightDecay, amsgrad: amsgrad, maximize: maximize,
+                  decoupledWeightDecay: false, name: "Adam")
     }
 
     /// Adam, or AdamW's rule when `decoupledWeightDecay`; `name` prefixes the messages of
     /// PyTorch's checks of the hyper-parameters.
     init(parameters: [Tensor], learningRate: Float, betas: (Float, Float), eps: Float,
-         weightDecay: Float, decoupledWeightDecay: Bool, name: String) {
+         weightDecay: Float, amsgrad: Bool, maximize: Bool, decoupledWeightDecay: Bool,
+         name: String) {
         requireLearningRate(learningRate, name)
         requireEps(eps, name)
         for (label, beta) in [("betas.0", betas.0), ("betas.1", betas.1)] {
@@ -79,10 +94,14 @@ public final class Adam: Optimizer, StepsInProduct {
         self.betas = betas
         self.eps = eps
         self.weightDecay = weightDecay
+        self.amsgrad = amsgrad
+        self.maximize = maximize
         self.decoupledWeightDecay = decoupledWeightDecay
         self.name = name
-        firstMoments = parameters.map { Tensor(shape: $0.shape) }
-        secondMoments = parameters.map { Tensor(shape: $0.shape) }
+        let buffers = { parameters.map { Tensor(shape: $0.shape) } }
+        firstMoments = buffers()
+        secondMoments = buffers()
+        maxSecondMoments = amsgrad ? buffers() : []
         steps = parameters.map { _ in Counter() }
         inProducts = ParametersSteppedInProducts(parameters)
     }
@@ -101,18 +120,22 @@ public final class Adam: Optimizer, StepsInProduct {
             if !steppedInProduct {
                 let (correction1, correction2) = biasCorrections(atStep: steps[index].value)
                 ck_adam(Int64(parameter.count), parameter.value, parameter.gradientPointer,
-                        firstMoments[index].value, secondMoments[index].value, learningRate,
-                        betas.0, betas.1, eps, weightDecay, decoupledWeightDecay ? 1 : 0,
-                        correction1, correction2)
+                        firstMoments[index].value, secondMoments[index].value,
+                        amsgrad ? maxSecondMoments[index].value : nil, learningRate, betas.0,
+                        betas.1, eps, weightDecay, maximize ? 1 : 0,
+                        decoupledWeightDecay ? 1 : 0, correction1, correction2)
             }
             parameter.countInPlaceWrite()
         }
     }
 
     /// `StepsInProduct`'s: the product takes `ck_adam`'s step (`ProductStep.adam`), with the
-    /// bias corrections of the step `step()` is about to take.
+    /// bias corrections of the step `step()` is about to take; none with `amsgrad` or
+    /// `maximize`, which the product's step lacks.
     func stepInProduct(of parameter: Tensor, _ product: (ProductStep) -> Bool) -> Bool {
-        guard let index = inProducts.pendingIndex(of: parameter) else { return false }
+        guard !amsgrad, !maximize, let index = inProducts.pendingIndex(of: parameter) else {
+            return false
+        }
         inProducts.record(index, stepped: product(.adam(
             firstMoment: firstMoments[index].value, secondMoment: secondMoments[index].value,
             learningRate: learningRate, betas: betas, eps: eps, weightDecay: weightDecay,
@@ -121,15 +144,18 @@ public final class Adam: Optimizer, StepsInProduct {
         return true
     }
 
-    /// "Adam" (or "AdamW"), its settings, the moments ("exp_avg.0", "exp_avg_sq.0", ...; the
-    /// second ones never negative) and the steps each parameter took ("step.0", ...), under
-    /// PyTorch's names.
+    /// "Adam" (or "AdamW"), its settings (`amsgrad` and `maximize` only when on,
+    /// `settingsWhenOn`), the moments ("exp_avg.0", "exp_avg_sq.0", ..., and with amsgrad
+    /// "max_exp_avg_sq.0", ...; the second ones and their maxima never negative) and the steps
+    /// each parameter took ("step.0", ...), under PyTorch's names.
     public var checkpointContents: CheckpointContents {
         let squares = perParameter("exp_avg_sq", secondMoments)
+            + perParameter("max_exp_avg_sq", maxSecondMoments)
         return CheckpointContents(
             kind: name,
             settings: [("beta1", "\(betas.0)"), ("beta2", "\(betas.1)"), ("eps", "\(eps)"),
-                       ("weight_decay", "\(weightDecay)")],
+                       ("weight_decay", "\(weightDecay)")]
+                + settingsWhenOn([("amsgrad", amsgrad), ("maximize", maximize)]),
             tensors: perParameter("exp_avg", firstMoments) + squares,
             nonNegativeTensors: Set(squares.map(\.name)),
             counters: perParameter("step", steps))

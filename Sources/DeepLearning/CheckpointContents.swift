@@ -56,6 +56,14 @@ public struct CheckpointContents {
     }
 }
 
+/// The settings for `flags` that are off by default, each listed ("true") only when on: a
+/// checkpoint saved before a flag existed then restores into an optimizer with it off, and
+/// one saved with a flag on refuses an optimizer with it off, and the other way round
+/// ("saved with optimizer.amsgrad true, this training has none").
+func settingsWhenOn(_ flags: [(name: String, isOn: Bool)]) -> [(name: String, value: String)] {
+    flags.filter(\.isOn).map { (name: $0.name, value: "true") }
+}
+
 /// `buffers` named "`name`.0", "`name`.1", ... by their parameter's index, as PyTorch's
 /// optimizer `state_dict` keys its per-parameter state.
 func perParameter(_ name: String, _ buffers: [Tensor]) -> [(name: String, tensor: Tensor)] {

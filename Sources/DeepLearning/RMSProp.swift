@@ -1,8 +1,9 @@
 import CKernels
 
-/// RMSProp, exactly PyTorch's `torch.optim.RMSprop` (without `maximize`). For each parameter
-/// p with gradient g and running averages v (of g²) and ḡ (of g), all zero at the start:
+/// RMSProp, exactly PyTorch's `torch.optim.RMSprop`. For each parameter p with gradient g and
+/// running averages v (of g²) and ḡ (of g), all zero at the start:
 ///
+///     g = −g                                      (maximize)
 ///     g = g + weightDecay · p
 ///     v = α · v + (1 − α) · g²
 ///     centered:      ḡ = α · ḡ + (1 − α) · g,   d = √(v − ḡ²) + eps
@@ -16,7 +17,8 @@ import CKernels
 /// in CKernels says how). Each step is one C kernel pass per parameter tensor. The buffers
 /// for ḡ and b exist only when centered or with momentum.
 /// In `Model.fit`, a `Linear` layer's weight may take its step in the product that computes
-/// its gradient instead (`Model.fit` says when), with the same result.
+/// its gradient instead (`Model.fit` says when), with the same result, except with
+/// `maximize`, where `step()` takes every step.
 ///
 /// ```swift
 /// let optimizer = RMSProp(parameters: model.parameters)          // lr 1e-2, alpha 0.99
@@ -42,6 +44,9 @@ public final class RMSProp: Optimizer, StepsInProduct {
     public let momentum: Float
     /// Whether the denominator uses the variance estimate v − ḡ² rather than v (default false).
     public let centered: Bool
+    /// Whether the steps go up the gradient, maximizing the objective: g is negated first
+    /// (default false).
+    public let maximize: Bool
     /// Per parameter, same shapes, allocated once: v always, ḡ when centered, b with momentum.
     private let squareAverages: [Tensor]
     private let gradientAverages: [Tensor]?
@@ -53,7 +58,7 @@ public final class RMSProp: Optimizer, StepsInProduct {
     /// PyTorch's arguments and defaults.
     public init(parameters: [Tensor], learningRate: Float = 1e-2, alpha: Float = 0.99,
                 eps: Float = 1e-8, weightDecay: Float = 0, momentum: Float = 0,
-                centered: Bool = false) {
+                centered: Bool = false, maximize: Bool = false) {
         requireLearningRate(learningRate, "RMSProp")
         requireEps(eps, "RMSProp")
         requireMomentum(momentum, "RMSProp")
@@ -68,6 +73,7 @@ public final class RMSProp: Optimizer, StepsInProduct {
         self.weightDecay = weightDecay
         self.momentum = momentum
         self.centered = centered
+        self.maximize = maximize
         let buffers = { parameters.map { Tensor(shape: $0.shape) } }
         squareAverages = buffers()
         gradientAverages = centered ? buffers() : nil
@@ -83,15 +89,16 @@ public final class RMSProp: Optimizer, StepsInProduct {
                 ck_rmsprop(Int64(parameter.count), parameter.value, parameter.gradientPointer,
                            squareAverages[index].value, gradientAverages?[index].value,
                            momentumBuffers?[index].value, learningRate, alpha, eps, weightDecay,
-                           momentum)
+                           momentum, maximize ? 1 : 0)
             }
             parameter.countInPlaceWrite()
         }
     }
 
-    /// `StepsInProduct`'s: the product takes `ck_rmsprop`'s step (`ProductStep.rmsProp`).
+    /// `StepsInProduct`'s: the product takes `ck_rmsprop`'s step (`ProductStep.rmsProp`);
+    /// none with `maximize`, which the product's step lacks.
     func stepInProduct(of parameter: Tensor, _ product: (ProductStep) -> Bool) -> Bool {
-        guard let index = inProducts.pendingIndex(of: parameter) else { return false }
+        guard !maximize, let index = inProducts.pendingIndex(of: parameter) else { return false }
         inProducts.record(index, stepped: product(.rmsProp(
             squareAverage: squareAverages[index].value,
             gradientAverage: gradientAverages?[index].value,
@@ -100,7 +107,8 @@ public final class RMSProp: Optimizer, StepsInProduct {
         return true
     }
 
-    /// "RMSProp", its settings and its running averages under PyTorch's names:
+    /// "RMSProp", its settings (`maximize` only when on, `settingsWhenOn`) and its running
+    /// averages under PyTorch's names:
     /// "square_avg.0", ... (never negative), "grad_avg.0", ... when centered,
     /// "momentum_buffer.0", ... with momentum. (Its update does not depend on the step count,
     /// so it keeps none.)
@@ -109,7 +117,8 @@ public final class RMSProp: Optimizer, StepsInProduct {
         return CheckpointContents(
             kind: "RMSProp",
             settings: [("alpha", "\(alpha)"), ("eps", "\(eps)"), ("weight_decay", "\(weightDecay)"),
-                       ("momentum", "\(momentum)"), ("centered", "\(centered)")],
+                       ("momentum", "\(momentum)"), ("centered", "\(centered)")]
+                + settingsWhenOn([("maximize", maximize)]),
             tensors: squares + perParameter("grad_avg", gradientAverages ?? [])
                 + perParameter("momentum_buffer", momentumBuffers ?? []),
             nonNegativeTensors: Set(squares.map(\.name)))

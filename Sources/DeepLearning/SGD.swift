@@ -1,9 +1,10 @@
 import CKernels
 
 /// Stochastic gradient descent with momentum, dampening, Nesterov momentum and weight decay,
-/// exactly PyTorch's `torch.optim.SGD` (without `maximize`). For each parameter p with
-/// gradient g and momentum buffer b:
+/// exactly PyTorch's `torch.optim.SGD`. For each parameter p with gradient g and momentum
+/// buffer b:
 ///
+///     g = −g                                       (maximize)
 ///     g = g + weightDecay · p
 ///     b = g                                        (first step)
 ///     b = momentum · b + (1 − dampening) · g       (later steps)
@@ -15,7 +16,8 @@ import CKernels
 /// unchanged, and its first step is the first it takes, as PyTorch's buffer per parameter.
 /// Each step is one C kernel call over all parameter tensors; in `Model.fit`, a `Linear`
 /// layer's weight may take its step in the product that computes its gradient instead
-/// (`Model.fit` says when), with the same result.
+/// (`Model.fit` says when), with the same result, except with `maximize`, where `step()`
+/// takes every step.
 ///
 /// ```swift
 /// let optimizer = SGD(parameters: model.parameters, learningRate: 0.1, momentum: 0.9,
@@ -39,6 +41,9 @@ public final class SGD: Optimizer, StepsInProduct {
     public let weightDecay: Float
     /// Whether the update uses Nesterov momentum, `g + momentum · b` (default false).
     public let nesterov: Bool
+    /// Whether the steps go up the gradient, maximizing the objective: g is negated first
+    /// (default false).
+    public let maximize: Bool
     /// One momentum buffer per parameter, same shape; none without momentum, as in PyTorch.
     private let velocities: [Tensor]
     /// The arguments of the C kernel, one entry per parameter: sizes, value and velocity
@@ -59,7 +64,8 @@ public final class SGD: Optimizer, StepsInProduct {
 
     /// PyTorch's arguments, in its order, with its defaults (no default learning rate).
     public init(parameters: [Tensor], learningRate: Float, momentum: Float = 0,
-                dampening: Float = 0, weightDecay: Float = 0, nesterov: Bool = false) {
+                dampening: Float = 0, weightDecay: Float = 0, nesterov: Bool = false,
+                maximize: Bool = false) {
         requireLearningRate(learningRate, "SGD")
         requireMomentum(momentum, "SGD")
         requireNotNegative(weightDecay, "SGD", "weight decay")
@@ -72,6 +78,7 @@ public final class SGD: Optimizer, StepsInProduct {
         self.dampening = dampening
         self.weightDecay = weightDecay
         self.nesterov = nesterov
+        self.maximize = maximize
         velocities = momentum > 0 ? parameters.map { Tensor(shape: $0.shape) } : []
         sizes = parameters.map { Int64($0.count) }
         values = parameters.map(\.value)
@@ -98,12 +105,13 @@ public final class SGD: Optimizer, StepsInProduct {
         }
         ck_sgd_tensors(Int64(parameters.count), sizesThisStep, values, gradients, velocityValues,
                        learningRate, momentum, dampening, weightDecay, nesterov ? 1 : 0,
-                       firstSteps)
+                       maximize ? 1 : 0, firstSteps)
     }
 
-    /// `StepsInProduct`'s: the product takes `ck_sgd`'s step (`ProductStep.sgd`).
+    /// `StepsInProduct`'s: the product takes `ck_sgd`'s step (`ProductStep.sgd`); none with
+    /// `maximize`, which the product's step lacks.
     func stepInProduct(of parameter: Tensor, _ product: (ProductStep) -> Bool) -> Bool {
-        guard let index = inProducts.pendingIndex(of: parameter) else { return false }
+        guard !maximize, let index = inProducts.pendingIndex(of: parameter) else { return false }
         inProducts.record(index, stepped: product(.sgd(
             velocity: velocityValues[index], learningRate: learningRate, momentum: momentum,
             dampening: dampening, weightDecay: weightDecay, nesterov: nesterov ? 1 : 0,
@@ -111,13 +119,15 @@ public final class SGD: Optimizer, StepsInProduct {
         return true
     }
 
-    /// "SGD", its settings, the momentum buffers ("momentum_buffer.0", ...; none without
-    /// momentum, as in PyTorch) and the steps each parameter took ("step.0", ...).
+    /// "SGD", its settings (`maximize` only when on, `settingsWhenOn`), the momentum buffers
+    /// ("momentum_buffer.0", ...; none without momentum, as in PyTorch) and the steps each
+    /// parameter took ("step.0", ...).
     public var checkpointContents: CheckpointContents {
         CheckpointContents(
             kind: "SGD",
             settings: [("momentum", "\(momentum)"), ("dampening", "\(dampening)"),
-                       ("weight_decay", "\(weightDecay)"), ("nesterov", "\(nesterov)")],
+                       ("weight_decay", "\(weightDecay)"), ("nesterov", "\(nesterov)")]
+                + settingsWhenOn([("maximize", maximize)]),
             tensors: perParameter("momentum_buffer", velocities),
             counters: perParameter("step", steps))
     }

@@ -2,15 +2,17 @@ import CKernels
 
 /// An optimizer whose step of a `Linear` weight can run inside the matrix product that
 /// computes the weight's gradient (`ck_sgemm_sgd`, `ck_sgemm_adam`, `ck_sgemm_rmsprop`), with
-/// the same result: ``SGD``, ``Adam``, ``AdamW`` and ``RMSProp``.
+/// the same result: ``SGD``, ``Adam``, ``AdamW`` and ``RMSProp``, except with `maximize` or
+/// Adam's `amsgrad`, which the products' steps lack: those optimizers take every step in
+/// `step()`.
 /// `Model.accumulateParameterGradients(_:thenStep:)` and `Model.fit` use it.
 protocol StepsInProduct: Optimizer {
     /// Lets the product that computes `parameter`'s gradient take this step's update of it:
     /// `product` computes the gradient with the `ProductStep` it is given (`ProductStep.run`)
     /// and returns whether that took the step (else the gradient is stored, for `step()`).
     /// When it did, the next `step()` leaves the parameter out. Returns whether `product` ran:
-    /// not when `parameter` is not listed exactly once in `parameters`, or was updated so
-    /// already this step.
+    /// not with `maximize` or `amsgrad`, nor when `parameter` is not listed exactly once in
+    /// `parameters`, or was updated so already this step.
     func stepInProduct(of parameter: Tensor, _ product: (ProductStep) -> Bool) -> Bool
 }
 

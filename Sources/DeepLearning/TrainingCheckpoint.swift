@@ -10,7 +10,8 @@
 //     epoch                          I64 []     epochs finished
 //     optimizer.learning_rate        F32 []     the rate of the next step
 //     optimizer.<name>.<index>       F32        per-parameter buffers (PyTorch's names:
-//                                               momentum_buffer, exp_avg, exp_avg_sq, ...)
+//                                               momentum_buffer, exp_avg, exp_avg_sq,
+//                                               max_exp_avg_sq with amsgrad, ...)
 //     optimizer.step                 I64 []     steps taken (SGD, Adam, AdamW)
 //     schedule.epoch                 I64 []     the schedule's epoch
 //     schedule.<name>                F32, I64   a schedule's own buffers and counters, if any

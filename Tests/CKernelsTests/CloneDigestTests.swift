@@ -325,16 +325,16 @@ final class CloneDigestTests: XCTestCase {
 
         for (nesterov, firstStep) in [(0, 1), (1, 0)] as [(Int32, Int32)] {
             var param = y, velocity = t
-            ck_sgd(n, &param, x, &velocity, 0.1, 0.9, 0.1 * Float(1 - nesterov), 0.01, nesterov, firstStep)
+            ck_sgd(n, &param, x, &velocity, 0.1, 0.9, 0.1 * Float(1 - nesterov), 0.01, nesterov, 0, firstStep)
             d.record("ck_sgd/\(nesterov)", param, velocity)
         }
         for decoupled in [0, 1] as [Int32] {
             var param = y, expAvg = x.map { $0 * 0.1 }, expAvgSq = inputs.positive
-            ck_adam(n, &param, x, &expAvg, &expAvgSq, 0.01, 0.9, 0.999, 1e-8, 0.01, decoupled, 0.1, 0.001)
+            ck_adam(n, &param, x, &expAvg, &expAvgSq, nil, 0.01, 0.9, 0.999, 1e-8, 0.01, 0, decoupled, 0.1, 0.001)
             d.record("ck_adam/\(decoupled)", param, expAvg, expAvgSq)
         }
         var param = y, squareAvg = inputs.positive, gradAvg = t, momentumBuffer = x
-        ck_rmsprop(n, &param, x, &squareAvg, &gradAvg, &momentumBuffer, 0.01, 0.99, 1e-8, 0.01, 0.9)
+        ck_rmsprop(n, &param, x, &squareAvg, &gradAvg, &momentumBuffer, 0.01, 0.99, 1e-8, 0.01, 0.9, 0)
         d.record("ck_rmsprop", param, squareAvg, gradAvg, momentumBuffer)
     }
 }

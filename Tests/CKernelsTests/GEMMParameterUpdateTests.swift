@@ -84,15 +84,15 @@ private enum ParameterStep {
         switch self {
         case let .sgd(lr, momentum, dampening, weightDecay, nesterov, firstStep):
             ck_sgd(Int64(count), param, grad, buffers[0], lr, momentum, dampening, weightDecay, nesterov ? 1 : 0,
-                   firstStep ? 1 : 0)
+                   0, firstStep ? 1 : 0)
         case let .adam(lr, weightDecay, decoupled, t):
             let (c1, c2) = Self.corrections(t)
-            ck_adam(Int64(count), param, grad, buffers[0], buffers[1], lr, Self.beta1, Self.beta2, Self.eps,
-                    weightDecay, decoupled ? 1 : 0, c1, c2)
+            ck_adam(Int64(count), param, grad, buffers[0], buffers[1], nil, lr, Self.beta1, Self.beta2,
+                    Self.eps, weightDecay, 0, decoupled ? 1 : 0, c1, c2)
         case let .rmsProp(lr, weightDecay, momentum, centered):
             let (square, mean, buffer) = rmsPropBuffers(buffers, momentum: momentum, centered: centered)
             ck_rmsprop(Int64(count), param, grad, square, mean, buffer, lr, Self.beta2, Self.eps, weightDecay,
-                       momentum)
+                       momentum, 0)
         }
     }
 }

@@ -15,7 +15,7 @@ private struct SGDState {
         grad.withUnsafeBufferPointer { g in
             param.withUnsafeMutableBufferPointer { p in
                 velocity.withUnsafeMutableBufferPointer { v in
-                    ck_sgd(n, p.baseAddress, g.baseAddress, v.baseAddress, lr, momentum, 0, weightDecay, 0, 0)
+                    ck_sgd(n, p.baseAddress, g.baseAddress, v.baseAddress, lr, momentum, 0, weightDecay, 0, 0, 0)
                 }
             }
         }
@@ -92,7 +92,7 @@ final class OptimizerTests: XCTestCase {
         withBuffer.step(lr: 0.05, momentum: 0, weightDecay: 1e-3)
         let withoutBuffer = assertSameResultForThreadCounts([1, 2]) { () -> [Float] in
             var param = start.param
-            ck_sgd(Int64(n), &param, start.grad, nil, 0.05, 0, 0.5, 1e-3, 0, 0)
+            ck_sgd(Int64(n), &param, start.grad, nil, 0.05, 0, 0.5, 1e-3, 0, 0, 0)
             return param
         }
         assertBitwiseEqual(withoutBuffer, withBuffer.param)
@@ -123,7 +123,7 @@ final class OptimizerTests: XCTestCase {
     }
 
     func testZeroSizeDoesNothing() {
-        ck_sgd(0, nil, nil, nil, 0.1, 0.9, 0, 0.01, 0, 0)
+        ck_sgd(0, nil, nil, nil, 0.1, 0.9, 0, 0.01, 0, 0, 0)
     }
 }
 
@@ -294,7 +294,7 @@ extension OptimizerTests {
                 seed: 40 + UInt64(index), "SGD \(c)",
                 initial: randomStart([c.fromFirstStep ? nil : -0.5...0.5]),
                 kernel: { step, n, p, g, b in
-                    ck_sgd(n, p, g, b[0], lr, c.momentum, c.dampening, weightDecay, c.nesterov ? 1 : 0,
+                    ck_sgd(n, p, g, b[0], lr, c.momentum, c.dampening, weightDecay, c.nesterov ? 1 : 0, 0,
                            c.fromFirstStep && step == 1 ? 1 : 0)
                 },
                 reference: { step, p, grad, b in
@@ -342,7 +342,7 @@ extension OptimizerTests {
             let got = assertSameResultForThreadCounts([1, 2], "\(c)") { () -> [Float] in
                 var arrays = start
                 arrays.run { n, p, g, b in
-                    ck_sgd(n, p, g, b[0], lr, c.momentum, c.dampening, weightDecay, c.nesterov ? 1 : 0,
+                    ck_sgd(n, p, g, b[0], lr, c.momentum, c.dampening, weightDecay, c.nesterov ? 1 : 0, 0,
                            c.firstStep ? 1 : 0)
                 }
                 return arrays.outputs
@@ -360,7 +360,7 @@ extension OptimizerTests {
         for (momentum, nesterov) in [(Float(0), false), (0.9, false), (0.9, true)] {
             var arrays = KernelArrays(param: param, grad: grad, buffers: [[0, 0, 0, 0]])
             arrays.run { n, p, g, b in
-                ck_sgd(n, p, g, b[0], 0.1, momentum, 0, 0, nesterov ? 1 : 0, 1)
+                ck_sgd(n, p, g, b[0], 0.1, momentum, 0, 0, nesterov ? 1 : 0, 0, 1)
             }
             assertBitwiseEqual(arrays.array(0), param, "momentum \(momentum), nesterov \(nesterov)")
             if momentum > 0 {
@@ -391,7 +391,7 @@ extension OptimizerTests {
             perTensor.run { _, p, g, b in
                 for t in sizes.indices {
                     ck_sgd(Int64(sizes[t]), p + offsets[t], g + offsets[t], b[0] + offsets[t], 0.1, 0.9, dampening,
-                           0.01, nesterov ? 1 : 0, firstSteps[t])
+                           0.01, nesterov ? 1 : 0, 0, firstSteps[t])
                 }
             }
             let together = assertSameResultForThreadCounts([1, 2, 3], what) { () -> [Float] in
@@ -401,7 +401,7 @@ extension OptimizerTests {
                     let grads: [UnsafePointer<Float>?] = offsets.map { g + $0 }
                     let velocities: [UnsafeMutablePointer<Float>?] = offsets.map { b[0] + $0 }
                     ck_sgd_tensors(Int64(sizes.count), sizes.map(Int64.init), params, grads, velocities, 0.1, 0.9,
-                                   dampening, 0.01, nesterov ? 1 : 0, firstSteps)
+                                   dampening, 0.01, nesterov ? 1 : 0, 0, firstSteps)
                 }
                 return tensors.outputs
             }
@@ -422,7 +422,7 @@ extension OptimizerTests {
                 initial: randomStart([-0.5...0.5, 0...0.5]),
                 kernel: { step, n, p, g, b in
                     let (c1, c2) = corrections(step)
-                    ck_adam(n, p, g, b[0], b[1], lr, beta1, beta2, eps, weightDecay, decoupled ? 1 : 0, c1, c2)
+                    ck_adam(n, p, g, b[0], b[1], nil, lr, beta1, beta2, eps, weightDecay, 0, decoupled ? 1 : 0, c1, c2)
                 },
                 reference: { step, p, grad, b in
                     let (b1, b2, wd) = (Double(beta1), Double(beta2), Double(weightDecay))
@@ -451,7 +451,7 @@ extension OptimizerTests {
                 initial: randomStart(ranges),
                 kernel: { _, n, p, g, b in
                     ck_rmsprop(n, p, g, b[0], centered ? b[1] : nil, momentum > 0 ? b.last : nil, lr, alpha, eps,
-                               weightDecay, momentum)
+                               weightDecay, momentum, 0)
                 },
                 reference: { _, p, grad, b in
                     let (a, wd, mom) = (Double(alpha), Double(weightDecay), Double(momentum))
@@ -488,20 +488,28 @@ extension OptimizerTests {
     /// Double, exp_avg.lerp_, exp_avg_sq.mul_().addcmul_(), sqrt / bias_correction2 ** 0.5 +
     /// eps, param.addcdiv_(exp_avg, denom, value: -step_size); AdamW's param.mul_(1 − lr·wd)
     /// first; Adam's L2 term added only when not 0. β₁ 0.3 takes lerp's other branch.
+    /// maximize negates the gradient first; amsgrad keeps torch.maximum(max_exp_avg_sq,
+    /// exp_avg_sq) and divides by its root (its buffer starts above exp_avg_sq in some elements,
+    /// below in others, and exp_avg_sq falls in some steps, so both sides of the max are taken).
     func testAdamRoundsAsPyTorch() {
-        let cases: [(beta1: Float, beta2: Float, weightDecay: Float, decoupled: Bool)] = [
-            (0.9, 0.999, 0, false), (0.9, 0.999, 0.01, false), (0.3, 0.99, 0.1, false), (0.9, 0.999, 0.01, true),
+        let cases: [(beta1: Float, beta2: Float, weightDecay: Float, decoupled: Bool, amsgrad: Bool, maximize: Bool)] = [
+            (0.9, 0.999, 0, false, false, false), (0.9, 0.999, 0.01, false, false, false),
+            (0.3, 0.99, 0.1, false, false, false), (0.9, 0.999, 0.01, true, false, false),
+            (0.9, 0.999, 0.01, false, true, false), (0.3, 0.99, 0.1, true, true, false),
+            (0.9, 0.999, 0.01, false, false, true), (0.9, 0.999, 0.01, true, true, true),
         ]
         let (lr, eps): (Float, Float) = (1e-3, 1e-8)
         for (index, c) in cases.enumerated() {
             let corrections = { (step: Int) in
                 (1 - pow(Double(c.beta1), Double(step)), 1 - pow(Double(c.beta2), Double(step)))
             }
+            let ranges: [ClosedRange<Float>?] = [-0.5...0.5, 0...0.5] + (c.amsgrad ? [0...0.5] : [])
             assertRoundsAsPyTorch(
-                seed: 70 + UInt64(index), "Adam \(c)", initial: randomStart([-0.5...0.5, 0...0.5]),
+                seed: 70 + UInt64(index), "Adam \(c)", initial: randomStart(ranges),
                 kernel: { step, n, p, g, b in
                     let (c1, c2) = corrections(step)
-                    ck_adam(n, p, g, b[0], b[1], lr, c.beta1, c.beta2, eps, c.weightDecay, c.decoupled ? 1 : 0, c1, c2)
+                    ck_adam(n, p, g, b[0], b[1], c.amsgrad ? b[2] : nil, lr, c.beta1, c.beta2, eps, c.weightDecay,
+                            c.maximize ? 1 : 0, c.decoupled ? 1 : 0, c1, c2)
                 },
                 mirror: { step, n, p, g, b in
                     let (c1, c2) = corrections(step)
@@ -511,10 +519,11 @@ extension OptimizerTests {
                     let (w1, w2) = (Float(1 - Double(c.beta1)), Float(1 - Double(c.beta2)))
                     for i in 0..<Int(n) {
                         let param = p[i] * decay
-                        let grad = plusWeightDecayAsPyTorch(g[i], l2, param)
+                        let grad = plusWeightDecayAsPyTorch(c.maximize ? -g[i] : g[i], l2, param)
                         b[0][i] = lerpAsPyTorch(b[0][i], grad, w1)
                         b[1][i] = averageOfSquaresAsPyTorch(b[1][i], c.beta2, grad, w2)
-                        let denominator = b[1][i].squareRoot() / c2Root + eps
+                        if c.amsgrad { b[2][i] = max(b[2][i], b[1][i]) }
+                        let denominator = (c.amsgrad ? b[2][i] : b[1][i]).squareRoot() / c2Root + eps
                         p[i] = param + negativeStepSize * b[0][i] / denominator
                     }
                 })
@@ -544,7 +553,7 @@ extension OptimizerTests {
                 seed: 80 + UInt64(index), "RMSProp \(c)", initial: randomStart(ranges),
                 kernel: { _, n, p, g, b in
                     ck_rmsprop(n, p, g, b[0], c.centered ? b[1] : nil, c.momentum > 0 ? b.last : nil, lr, c.alpha,
-                               eps, c.weightDecay, c.momentum)
+                               eps, c.weightDecay, c.momentum, 0)
                 },
                 mirror: { _, n, p, g, b in
                     let weight = Float(1 - Double(c.alpha))
@@ -569,6 +578,48 @@ extension OptimizerTests {
                         }
                     }
                 })
+        }
+    }
+}
+
+extension OptimizerTests {
+    /// PyTorch's `maximize` negates the gradient before anything else (exactly): each kernel
+    /// with maximize gives the bits it gives without, from the negated gradient, on every
+    /// buffer, with and without weight decay, on 1 and 2 threads.
+    func testMaximizeStepsAsTheNegatedGradient() {
+        typealias Step = (_ maximize: Int32, Int64, UnsafeMutablePointer<Float>, UnsafePointer<Float>,
+                          [UnsafeMutablePointer<Float>]) -> Void
+        let (c1, c2) = (1 - pow(0.9, 2.0), 1 - pow(0.999, 2.0))
+        for weightDecay: Float in [0, 0.01] {
+            let kernels: [(String, [ClosedRange<Float>?], Step)] = [
+                ("SGD", [-0.5...0.5], { ck_sgd($1, $2, $3, $4[0], 0.05, 0.9, 0.1, weightDecay, 0, $0, 0) }),
+                ("SGD Nesterov", [-0.5...0.5], { ck_sgd($1, $2, $3, $4[0], 0.05, 0.9, 0, weightDecay, 1, $0, 0) }),
+                ("Adam", [-0.5...0.5, 0...0.5], {
+                    ck_adam($1, $2, $3, $4[0], $4[1], nil, 1e-3, 0.9, 0.999, 1e-8, weightDecay, $0, 0, c1, c2)
+                }),
+                ("AdamW amsgrad", [-0.5...0.5, 0...0.5, 0...0.5], {
+                    ck_adam($1, $2, $3, $4[0], $4[1], $4[2], 1e-3, 0.9, 0.999, 1e-8, weightDecay, $0, 1, c1, c2)
+                }),
+                ("RMSProp centered, momentum", [0.1...1, -0.1...0.1, -1...1], {
+                    ck_rmsprop($1, $2, $3, $4[0], $4[1], $4[2], 0.01, 0.99, 1e-8, weightDecay, 0.9, $0)
+                }),
+            ]
+            for (index, (what, ranges, kernel)) in kernels.enumerated() {
+                var rng = SeededGenerator(seed: 90 + UInt64(index))
+                let n = 70_001
+                let start = randomStart(ranges)(n, &rng)
+                var grad = randomFloats(n, using: &rng)
+                grad[0] = 0
+                let maximized = assertSameResultForThreadCounts([1, 2], "\(what), weight decay \(weightDecay)") {
+                    () -> [Float] in
+                    var arrays = KernelArrays(param: start.param, grad: grad, buffers: start.buffers)
+                    arrays.run { kernel(1, $0, $1, $2, $3) }
+                    return arrays.outputs
+                }
+                var negated = KernelArrays(param: start.param, grad: grad.map { -$0 }, buffers: start.buffers)
+                negated.run { kernel(0, $0, $1, $2, $3) }
+                assertBitwiseEqual(maximized, negated.outputs, "\(what), weight decay \(weightDecay)")
+            }
         }
     }
 }

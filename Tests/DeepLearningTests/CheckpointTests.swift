@@ -138,6 +138,14 @@ final class CheckpointTests: CheckpointTestCase {
                 makeModel: Self.multilayerPerceptron,
                 makeOptimizer: { RMSProp(parameters: $0.parameters, learningRate: 1e-3,
                                          momentum: 0.5, centered: true) })),
+            ("Adam amsgrad maximize", Training(
+                makeModel: Self.multilayerPerceptron,
+                makeOptimizer: { Adam(parameters: $0.parameters, learningRate: 0.01, amsgrad: true,
+                                      maximize: true) })),
+            ("SGD maximize", Training(
+                makeModel: Self.multilayerPerceptron,
+                makeOptimizer: { SGD(parameters: $0.parameters, learningRate: 0.01, momentum: 0.9,
+                                     maximize: true) })),
         ]
         for (name, training) in trainings {
             let files = Checkpointing(modelPath: path("\(name).safetensors"),

@@ -33,7 +33,8 @@ final class StepInProductTests: XCTestCase {
     }
 
     /// Plain SGD; momentum with dampening and weight decay; Nesterov; Adam with weight decay;
-    /// AdamW; plain RMSProp, and centered with momentum and weight decay.
+    /// AdamW; plain RMSProp, and centered with momentum and weight decay; with `maximize` and
+    /// `amsgrad`, which take their steps in `step()` on the fused path.
     private static let optimizers: [(name: String, make: @Sendable ([Tensor]) -> any Optimizer)] = [
         ("plain SGD", { SGD(parameters: $0, learningRate: 0.05) }),
         ("SGD with momentum", {
@@ -46,6 +47,10 @@ final class StepInProductTests: XCTestCase {
         ("centered RMSProp", {
             RMSProp(parameters: $0, learningRate: 0.001, weightDecay: 1e-3, momentum: 0.9, centered: true)
         }),
+        ("SGD maximize", { SGD(parameters: $0, learningRate: 0.05, momentum: 0.9, maximize: true) }),
+        ("Adam amsgrad", { Adam(parameters: $0, learningRate: 0.01, weightDecay: 1e-3, amsgrad: true) }),
+        ("AdamW amsgrad maximize", { AdamW(parameters: $0, learningRate: 0.01, amsgrad: true, maximize: true) }),
+        ("RMSProp maximize", { RMSProp(parameters: $0, learningRate: 0.001, momentum: 0.9, maximize: true) }),
     ]
 
     /// Three epochs on the fused path and through the graph, with each optimizer.

@@ -89,7 +89,7 @@ func elementwiseKernels() -> [ElementwiseKernel] {
                 shape: "\(n)", bytes: 20 * n,
                 ck: {
                     ck_sgd(Int64(n), param.pointer, grad.pointer, velocity.pointer, lr, momentum,
-                           0, weightDecay, 0, 0)
+                           0, weightDecay, 0, 0, 0)
                 },
                 serial: {
                     bench_serial_sgd_momentum(Int64(n), param.pointer, grad.pointer,
@@ -104,7 +104,7 @@ func elementwiseKernels() -> [ElementwiseKernel] {
             let (lr, weightDecay): (Float, Float) = (1e-3, 1e-4)
             return ElementwiseCase(
                 shape: "\(n)", bytes: 12 * n,
-                ck: { ck_sgd(Int64(n), param.pointer, grad.pointer, nil, lr, 0, 0, weightDecay, 0, 0) },
+                ck: { ck_sgd(Int64(n), param.pointer, grad.pointer, nil, lr, 0, 0, weightDecay, 0, 0, 0) },
                 serial: { bench_serial_sgd(Int64(n), param.pointer, grad.pointer, lr, weightDecay) })
         },
     ]

@@ -133,12 +133,12 @@ private func fusedForms(_ gemm: GemmCase, _ a: Buffer<Float>, _ b: Buffer<Float>
             if ck_sgemm_sgd(transA, transB, m, n, k, 1, a.pointer, lda, b.pointer, ldb, fused.c.pointer,
                             fused.param.pointer, fused.velocity.pointer, lr, momentum, 0, 0, 0, 0) == 0 {
                 ck_sgd(m * n, fused.param.pointer, fused.c.pointer, fused.velocity.pointer, lr, momentum,
-                       0, 0, 0, 0)
+                       0, 0, 0, 0, 0)
             }
         }, {
             product(unfused.c)
             ck_sgd(m * n, unfused.param.pointer, unfused.c.pointer, unfused.velocity.pointer, lr,
-                   momentum, 0, 0, 0, 0)
+                   momentum, 0, 0, 0, 0, 0)
         })
     case .adamUpdate:
         // Step 10's bias corrections; a small step, as above.
@@ -146,7 +146,7 @@ private func fusedForms(_ gemm: GemmCase, _ a: Buffer<Float>, _ b: Buffer<Float>
         let (c1, c2) = (1 - pow(Double(beta1), 10), 1 - pow(Double(beta2), 10))
         let adam = { (buffers: FusedBuffers) in
             ck_adam(m * n, buffers.param.pointer, buffers.c.pointer, buffers.velocity.pointer,
-                    buffers.secondMoment.pointer, lr, beta1, beta2, eps, 0, 0, c1, c2)
+                    buffers.secondMoment.pointer, nil, lr, beta1, beta2, eps, 0, 0, 0, c1, c2)
         }
         return ({
             if ck_sgemm_adam(transA, transB, m, n, k, 1, a.pointer, lda, b.pointer, ldb, fused.c.pointer,
@@ -162,7 +162,7 @@ private func fusedForms(_ gemm: GemmCase, _ a: Buffer<Float>, _ b: Buffer<Float>
         let (lr, alpha, eps): (Float, Float, Float) = (1e-4, 0.99, 1e-8)
         let rmsprop = { (buffers: FusedBuffers) in
             ck_rmsprop(m * n, buffers.param.pointer, buffers.c.pointer, buffers.secondMoment.pointer, nil, nil,
-                       lr, alpha, eps, 0, 0)
+                       lr, alpha, eps, 0, 0, 0)
         }
         return ({
             if ck_sgemm_rmsprop(transA, transB, m, n, k, 1, a.pointer, lda, b.pointer, ldb, fused.c.pointer,
