@@ -37,7 +37,7 @@ public final class Adam: Optimizer, StepsInProduct {
     /// The step size, finite and not negative: setting a negative, NaN or infinite value stops
     /// with a message.
     public var learningRate: Float {
-        didSet { requireLearningRate(learningRate, name) }
+        didSet { requireFiniteSetting(.learningRate, learningRate, name) }
     }
     /// (β₁, β₂): the decay rates of the first and second moments, each in [0, 1).
     public let betas: (Float, Float)
@@ -45,7 +45,8 @@ public final class Adam: Optimizer, StepsInProduct {
     /// PyTorch accepts an infinite eps; here it stops with a message, as no parameter would
     /// change.
     public let eps: Float
-    /// The L2 coefficient added to the gradient (`weightDecay · p`); 0 for none.
+    /// The L2 coefficient added to the gradient (`weightDecay · p`); 0 for none. Finite and
+    /// not negative (PyTorch accepts an infinite one; here it stops with a message).
     public let weightDecay: Float
     /// Whether the denominator uses the largest second moment so far, v_max, rather than v
     /// (AMSGrad; default false).
@@ -83,12 +84,12 @@ public final class Adam: Optimizer, StepsInProduct {
     init(parameters: [Tensor], learningRate: Float, betas: (Float, Float), eps: Float,
          weightDecay: Float, amsgrad: Bool, maximize: Bool, decoupledWeightDecay: Bool,
          name: String) {
-        requireLearningRate(learningRate, name)
-        requireEps(eps, name)
+        requireFiniteSetting(.learningRate, learningRate, name)
+        requireFiniteSetting(.eps, eps, name)
         for (label, beta) in [("betas.0", betas.0), ("betas.1", betas.1)] {
             require(0 <= beta && beta < 1, "\(name): \(label) \(beta) must be in [0, 1)")
         }
-        requireNotNegative(weightDecay, name, "weight decay")
+        requireFiniteSetting(.weightDecay, weightDecay, name)
         self.parameters = parameters
         self.learningRate = learningRate
         self.betas = betas

@@ -46,7 +46,8 @@ public final class AdamW: Optimizer, StepsInProduct {
     /// (PyTorch accepts an infinite eps; here it stops with a message, as ``Adam``'s).
     public var eps: Float { adam.eps }
     /// The decoupled decay: each step first scales the parameters by `1 − learningRate ·
-    /// weightDecay`.
+    /// weightDecay`; finite and not negative (PyTorch accepts an infinite one; here it stops
+    /// with a message, as ``Adam``'s).
     public var weightDecay: Float { adam.weightDecay }
     /// Whether the denominator uses the largest second moment so far (AMSGrad), as ``Adam``'s.
     public var amsgrad: Bool { adam.amsgrad }

@@ -36,40 +36,42 @@ extension Optimizer {
     }
 }
 
-/// Stops with a message naming `owner` unless `rate` is a learning rate that can train: a
-/// finite number of at least 0 (`requireFiniteNotNegative`).
-func requireLearningRate(_ rate: Float, _ owner: String,
-                         file: StaticString = #fileID, line: UInt = #line) {
-    requireFiniteNotNegative(rate, owner, "learning rate",
-                             "a step at an infinite rate makes every parameter with a gradient infinite or NaN",
-                             file: file, line: line)
+/// An optimizer's setting that must be a finite number of at least 0. PyTorch accepts
+/// infinity for each, although no training can use it; `infiniteConsequence` says why.
+enum FiniteSetting {
+    case learningRate, momentum, weightDecay, eps
+
+    /// Its name in messages.
+    var name: String {
+        switch self {
+        case .learningRate: "learning rate"
+        case .momentum: "momentum"
+        case .weightDecay: "weight decay"
+        case .eps: "eps"
+        }
+    }
+
+    /// What an infinite value would do to the training, which the message gives.
+    var infiniteConsequence: String {
+        switch self {
+        case .learningRate:
+            "a step at an infinite rate makes every parameter with a gradient infinite or NaN"
+        case .momentum: "the momentum buffers would turn infinite or NaN at the second step"
+        case .weightDecay: "every parameter would turn infinite or NaN at its first step"
+        case .eps:
+            "an infinite denominator makes every step 0 (or NaN), so no parameter would change"
+        }
+    }
 }
 
 /// Stops as `requireNotNegative` unless `value >= 0`, and with "`owner`: `name` inf must be
-/// finite: `consequence`" for infinity: the learning rates, momenta and epsilons of the
-/// optimizers, where PyTorch accepts infinity, although no training can use it.
-func requireFiniteNotNegative(_ value: Float, _ owner: String, _ name: String,
-                              _ consequence: String,
-                              file: StaticString = #fileID, line: UInt = #line) {
-    requireNotNegative(value, owner, name, file: file, line: line)
-    require(value.isFinite, "\(owner): \(name) \(value) must be finite: \(consequence)",
+/// finite: `consequence`" for infinity (`FiniteSetting`).
+func requireFiniteSetting(_ setting: FiniteSetting, _ value: Float, _ owner: String,
+                          file: StaticString = #fileID, line: UInt = #line) {
+    requireNotNegative(value, owner, setting.name, file: file, line: line)
+    require(value.isFinite,
+            "\(owner): \(setting.name) \(value) must be finite: \(setting.infiniteConsequence)",
             file: file, line: line)
-}
-
-/// `requireFiniteNotNegative` for a momentum factor.
-func requireMomentum(_ momentum: Float, _ owner: String,
-                     file: StaticString = #fileID, line: UInt = #line) {
-    requireFiniteNotNegative(momentum, owner, "momentum",
-                             "the momentum buffers would turn infinite or NaN at the second step",
-                             file: file, line: line)
-}
-
-/// `requireFiniteNotNegative` for the eps added to a denominator.
-func requireEps(_ eps: Float, _ owner: String,
-                file: StaticString = #fileID, line: UInt = #line) {
-    requireFiniteNotNegative(eps, owner, "eps",
-                             "an infinite denominator makes every step 0 (or NaN), so no parameter would change",
-                             file: file, line: line)
 }
 
 /// Stops with "`owner`: `name` `value` must not be negative" unless `value >= 0`, and with

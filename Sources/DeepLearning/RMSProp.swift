@@ -29,7 +29,7 @@ public final class RMSProp: Optimizer, StepsInProduct {
     /// The step size, finite and not negative: setting a negative, NaN or infinite value stops
     /// with a message.
     public var learningRate: Float {
-        didSet { requireLearningRate(learningRate, "RMSProp") }
+        didSet { requireFiniteSetting(.learningRate, learningRate, "RMSProp") }
     }
     /// The smoothing constant α of the running averages, in [0, 1] (default 0.99).
     public let alpha: Float
@@ -37,7 +37,8 @@ public final class RMSProp: Optimizer, StepsInProduct {
     /// negative. PyTorch accepts an infinite eps; here it stops with a message, as no parameter
     /// would change.
     public let eps: Float
-    /// The L2 coefficient added to the gradient (`weightDecay · p`; default 0).
+    /// The L2 coefficient added to the gradient (`weightDecay · p`; default 0), finite and
+    /// not negative (PyTorch accepts an infinite one; here it stops with a message).
     public let weightDecay: Float
     /// The momentum of the update buffer b, finite and not negative; 0 (the default) for
     /// none. PyTorch accepts an infinite momentum; here it stops with a message.
@@ -59,10 +60,10 @@ public final class RMSProp: Optimizer, StepsInProduct {
     public init(parameters: [Tensor], learningRate: Float = 1e-2, alpha: Float = 0.99,
                 eps: Float = 1e-8, weightDecay: Float = 0, momentum: Float = 0,
                 centered: Bool = false, maximize: Bool = false) {
-        requireLearningRate(learningRate, "RMSProp")
-        requireEps(eps, "RMSProp")
-        requireMomentum(momentum, "RMSProp")
-        requireNotNegative(weightDecay, "RMSProp", "weight decay")
+        requireFiniteSetting(.learningRate, learningRate, "RMSProp")
+        requireFiniteSetting(.eps, eps, "RMSProp")
+        requireFiniteSetting(.momentum, momentum, "RMSProp")
+        requireFiniteSetting(.weightDecay, weightDecay, "RMSProp")
         requireNotNegative(alpha, "RMSProp", "alpha")
         // PyTorch checks only α ≥ 0; above 1, v = α·v + (1 − α)·g² turns negative and √v NaN.
         require(alpha <= 1, "RMSProp: alpha \(alpha) must be at most 1: above 1 the running average of g² turns negative")

@@ -28,7 +28,7 @@ public final class SGD: Optimizer, StepsInProduct {
     /// The step size, finite and not negative: setting a negative, NaN or infinite value stops
     /// with a message.
     @exclusivity(unchecked) public var learningRate: Float {
-        didSet { requireLearningRate(learningRate, "SGD") }
+        didSet { requireFiniteSetting(.learningRate, learningRate, "SGD") }
     }
     /// The momentum factor, finite and not negative; 0 (the default) for plain SGD, which
     /// keeps no momentum buffer. PyTorch accepts an infinite momentum; here it stops with a
@@ -37,7 +37,8 @@ public final class SGD: Optimizer, StepsInProduct {
     /// The dampening of the gradient added to the momentum buffer after the first step (default
     /// 0).
     public let dampening: Float
-    /// The L2 coefficient added to the gradient (`weightDecay · p`; default 0).
+    /// The L2 coefficient added to the gradient (`weightDecay · p`; default 0), finite and
+    /// not negative (PyTorch accepts an infinite one; here it stops with a message).
     public let weightDecay: Float
     /// Whether the update uses Nesterov momentum, `g + momentum · b` (default false).
     public let nesterov: Bool
@@ -66,9 +67,9 @@ public final class SGD: Optimizer, StepsInProduct {
     public init(parameters: [Tensor], learningRate: Float, momentum: Float = 0,
                 dampening: Float = 0, weightDecay: Float = 0, nesterov: Bool = false,
                 maximize: Bool = false) {
-        requireLearningRate(learningRate, "SGD")
-        requireMomentum(momentum, "SGD")
-        requireNotNegative(weightDecay, "SGD", "weight decay")
+        requireFiniteSetting(.learningRate, learningRate, "SGD")
+        requireFiniteSetting(.momentum, momentum, "SGD")
+        requireFiniteSetting(.weightDecay, weightDecay, "SGD")
         require(!nesterov || (momentum > 0 && dampening == 0),
                 "SGD: Nesterov momentum requires a momentum and zero dampening "
                     + "(momentum \(momentum), dampening \(dampening))")

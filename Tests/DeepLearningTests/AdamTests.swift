@@ -102,6 +102,12 @@ final class AdamTests: XCTestCase {
         }
     }
 
+    func testInfiniteWeightDecayStops() throws {
+        try assertStops(withMessage: "Adam: weight decay inf must be finite: every parameter would turn infinite or NaN at its first step") {
+            _ = Adam(parameters: [], weightDecay: .infinity)
+        }
+    }
+
     func testNegativeWeightDecayStops() throws {
         try assertStops(withMessage: "Adam: weight decay -0.1 must not be negative") {
             _ = Adam(parameters: [], weightDecay: -0.1)

@@ -62,6 +62,12 @@ final class AdamWTests: XCTestCase {
         }
     }
 
+    func testInfiniteWeightDecayStops() throws {
+        try assertStops(withMessage: "AdamW: weight decay inf must be finite: every parameter would turn infinite or NaN at its first step") {
+            _ = AdamW(parameters: [], weightDecay: .infinity)
+        }
+    }
+
     func testNegativeWeightDecayStops() throws {
         try assertStops(withMessage: "AdamW: weight decay -0.01 must not be negative") {
             _ = AdamW(parameters: [], weightDecay: -0.01)

@@ -138,6 +138,12 @@ final class RMSPropTests: XCTestCase {
         }
     }
 
+    func testInfiniteWeightDecayStops() throws {
+        try assertStops(withMessage: "RMSProp: weight decay inf must be finite: every parameter would turn infinite or NaN at its first step") {
+            _ = RMSProp(parameters: [], weightDecay: .infinity)
+        }
+    }
+
     func testNegativeWeightDecayStops() throws {
         try assertStops(withMessage: "RMSProp: weight decay -0.1 must not be negative") {
             _ = RMSProp(parameters: [], weightDecay: -0.1)

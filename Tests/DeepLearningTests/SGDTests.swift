@@ -134,6 +134,12 @@ final class SGDTests: XCTestCase {
         }
     }
 
+    func testInfiniteWeightDecayStops() throws {
+        try assertStops(withMessage: "SGD: weight decay inf must be finite: every parameter would turn infinite or NaN at its first step") {
+            _ = SGD(parameters: [], learningRate: 0.1, weightDecay: .infinity)
+        }
+    }
+
     func testNegativeWeightDecayStops() throws {
         try assertStops(withMessage: "SGD: weight decay -0.01 must not be negative") {
             _ = SGD(parameters: [], learningRate: 0.1, weightDecay: -0.01)
