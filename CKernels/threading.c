@@ -29,6 +29,8 @@ int ck_set_num_threads(int n) {
 static int default_threads(void) {
     int n = omp_get_max_threads();
     if (n < 1) return 1;
+    /* Every kernel call asks: a count within the floor needs no count of the processors. */
+    if (n <= MAX_THREADS_FLOOR) return n;
     int maximum = ck_max_num_threads();
     if (n <= maximum) return n;
     static atomic_flag warned = ATOMIC_FLAG_INIT;
