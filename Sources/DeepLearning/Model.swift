@@ -73,11 +73,29 @@ public final class Model: Layer {
         "Model { \(layers.map(\.description).joined(separator: "; ")) }"
     }
 
-    /// Appends a layer.
+    /// Appends a layer. Stops with a message when the layer is this model or holds it, however
+    /// deep (in a nested model, or in a layer of your own): the model would be among its own
+    /// layers, and running it would never end.
     public func add(_ layer: any Layer) {
+        requireNoCycle(adding: layer)
         layers.append(layer)
         (layer as? Model)?.addHolder(self)
         setTrainingOfSublayers()
+    }
+
+    /// Stops with a message naming the cycle when `layer`, added as the next layer, is this
+    /// model or holds it at some path of its `layerTree` (a nested model's, or a layer of
+    /// yours that keeps a model). Of the model's own calls only `add` can make a cycle: the
+    /// layers given to `init` cannot hold the model being made.
+    private func requireNoCycle(adding layer: any Layer) {
+        let index = layers.count
+        guard let path = layer.layerTree.first(where: { $0.layer === self })?.path else {
+            return
+        }
+        let cycle = path.isEmpty
+            ? " is the model itself, \(self), so the model would be its own layer \(index)"
+            : ", \(layer), holds this model, \(self), at its path \(path), so the model would be its own layer \(index).\(path)"
+        stop("Model.add: the layer added as layer \(index)\(cycle), and running it would never end; a model cannot hold itself, directly or through the layers it holds")
     }
 
     /// Records that `model` holds this one among its layers (dropping holders that are gone).
