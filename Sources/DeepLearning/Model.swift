@@ -305,7 +305,8 @@ public final class Model: Layer {
     /// reach it, before the layer's own message about the one sample the check runs. On the
     /// graph (a layer that is not a `Function`), a layer that takes the one sample but not a
     /// whole batch (one of your own that depends on the batch size) stops in the first batch
-    /// of that sample shape with its position, "Model.fit" and the batch's shape too.
+    /// of that size (a full one, or a smaller last one) with its position, "Model.fit" and the
+    /// batch's shape too.
     ///
     /// An error thrown in a batch before its update (a loss that becomes NaN or infinite, a
     /// `loss` or `beforeStep` that throws) leaves the parameters, the optimizer's buffers and
@@ -514,6 +515,9 @@ public final class Model: Layer {
         // `beforeStep`) leaves BatchNorm's running statistics as it found them (a BatchNorm
         // listed twice, shared, is remembered and restored twice alike).
         let batchNorms = layerTree.compactMap { $0.layer as? BatchNorm }
+        // The batch sizes that ran on the graph with their layers' positions named
+        // (`graphOutput`): the full batches and a smaller last one, at most two.
+        var positionedRows: [Int] = []
         for epoch in stride(from: finished + 1, through: epochs, by: 1) {
             var lossSum = 0.0
             var samples = 0
@@ -531,7 +535,7 @@ public final class Model: Layer {
                 do {
                     // The fused passes where every layer has them, else the graph.
                     let output = steps?.forward(batchInputs)
-                        ?? run(batchInputs, for: "Model.fit")
+                        ?? graphOutput(batchInputs, positionedRows: &positionedRows)
                     let value = try objective.forward(output, batchTargets)
                     try requireFinite(value)
                     optimizer.zeroGrad()
@@ -562,6 +566,20 @@ public final class Model: Layer {
             progress?(TrainingProgress(epoch: epoch, epochs: epochs, loss: history.last!))
         }
         return history
+    }
+
+    /// `fit`'s forward pass on the graph for `batchInputs`: the first batch of each size in
+    /// this training (the full batches, a smaller last one) runs each layer in its position,
+    /// as a new sample shape does, so that a layer of yours that takes one batch size but not
+    /// another is named by it; the other batches run as `run(_:for:)` does.
+    private func graphOutput(_ batchInputs: Tensor, positionedRows: inout [Int]) -> Tensor {
+        let rows = batchInputs.shape[0]
+        guard !positionedRows.contains(rows), RequireContext.current == nil else {
+            return run(batchInputs, for: "Model.fit")
+        }
+        positionedRows.append(rows)
+        return run(batchInputs,
+                   at: LayerPosition(method: "Model.fit", input: batchInputs.shape, path: ""))
     }
 
     /// The most likely class of each row of `inputs`, evaluated in evaluation mode: the index
