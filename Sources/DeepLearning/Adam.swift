@@ -87,7 +87,9 @@ public final class Adam: Optimizer, StepsInProduct {
         requireFiniteSetting(.learningRate, learningRate, name)
         requireFiniteSetting(.eps, eps, name)
         for (label, beta) in [("betas.0", betas.0), ("betas.1", betas.1)] {
-            require(0 <= beta && beta < 1, "\(name): \(label) \(beta) must be in [0, 1)")
+            require(0 <= beta && beta < 1,
+                    beta.isNaN ? "\(name): \(label) is NaN; it must be in [0, 1)"
+                        : "\(name): \(label) \(beta) must be in [0, 1)")
         }
         requireFiniteSetting(.weightDecay, weightDecay, name)
         self.parameters = parameters

@@ -73,11 +73,29 @@ public final class Model: Layer {
         "Model { \(layers.map(\.description).joined(separator: "; ")) }"
     }
 
-    /// Appends a layer.
+    /// Appends a layer. Stops with a message when the layer is this model or holds it, however
+    /// deep (in a nested model, or in a layer of your own): the model would be among its own
+    /// layers, and running it would never end.
     public func add(_ layer: any Layer) {
+        requireNoCycle(adding: layer)
         layers.append(layer)
         (layer as? Model)?.addHolder(self)
         setTrainingOfSublayers()
+    }
+
+    /// Stops with a message naming the cycle when `layer`, added as the next layer, is this
+    /// model or holds it at some path of its `layerTree` (a nested model's, or a layer of
+    /// yours that keeps a model). Of the model's own calls only `add` can make a cycle: the
+    /// layers given to `init` cannot hold the model being made.
+    private func requireNoCycle(adding layer: any Layer) {
+        let index = layers.count
+        guard let path = layer.layerTree.first(where: { $0.layer === self })?.path else {
+            return
+        }
+        let cycle = path.isEmpty
+            ? " is the model itself, \(self), so the model would be its own layer \(index)"
+            : ", \(layer), holds this model, \(self), at its path \(path), so the model would be its own layer \(index).\(path)"
+        stop("Model.add: the layer added as layer \(index)\(cycle), and running it would never end; a model cannot hold itself, directly or through the layers it holds")
     }
 
     /// Records that `model` holds this one among its layers (dropping holders that are gone).
@@ -287,7 +305,8 @@ public final class Model: Layer {
     /// reach it, before the layer's own message about the one sample the check runs. On the
     /// graph (a layer that is not a `Function`), a layer that takes the one sample but not a
     /// whole batch (one of your own that depends on the batch size) stops in the first batch
-    /// of that sample shape with its position, "Model.fit" and the batch's shape too.
+    /// of that size (a full one, or a smaller last one) with its position, "Model.fit" and the
+    /// batch's shape too.
     ///
     /// An error thrown in a batch before its update (a loss that becomes NaN or infinite, a
     /// `loss` or `beforeStep` that throws) leaves the parameters, the optimizer's buffers and
@@ -496,6 +515,9 @@ public final class Model: Layer {
         // `beforeStep`) leaves BatchNorm's running statistics as it found them (a BatchNorm
         // listed twice, shared, is remembered and restored twice alike).
         let batchNorms = layerTree.compactMap { $0.layer as? BatchNorm }
+        // The batch sizes that ran on the graph with their layers' positions named
+        // (`graphOutput`): the full batches and a smaller last one, at most two.
+        var positionedRows: [Int] = []
         for epoch in stride(from: finished + 1, through: epochs, by: 1) {
             var lossSum = 0.0
             var samples = 0
@@ -513,7 +535,7 @@ public final class Model: Layer {
                 do {
                     // The fused passes where every layer has them, else the graph.
                     let output = steps?.forward(batchInputs)
-                        ?? run(batchInputs, for: "Model.fit")
+                        ?? graphOutput(batchInputs, positionedRows: &positionedRows)
                     let value = try objective.forward(output, batchTargets)
                     try requireFinite(value)
                     optimizer.zeroGrad()
@@ -544,6 +566,20 @@ public final class Model: Layer {
             progress?(TrainingProgress(epoch: epoch, epochs: epochs, loss: history.last!))
         }
         return history
+    }
+
+    /// `fit`'s forward pass on the graph for `batchInputs`: the first batch of each size in
+    /// this training (the full batches, a smaller last one) runs each layer in its position,
+    /// as a new sample shape does, so that a layer of yours that takes one batch size but not
+    /// another is named by it; the other batches run as `run(_:for:)` does.
+    private func graphOutput(_ batchInputs: Tensor, positionedRows: inout [Int]) -> Tensor {
+        let rows = batchInputs.shape[0]
+        guard !positionedRows.contains(rows), RequireContext.current == nil else {
+            return run(batchInputs, for: "Model.fit")
+        }
+        positionedRows.append(rows)
+        return run(batchInputs,
+                   at: LayerPosition(method: "Model.fit", input: batchInputs.shape, path: ""))
     }
 
     /// The most likely class of each row of `inputs`, evaluated in evaluation mode: the index

@@ -36,10 +36,11 @@ extension Optimizer {
     }
 }
 
-/// An optimizer's setting that must be a finite number of at least 0. PyTorch accepts
-/// infinity for each, although no training can use it; `infiniteConsequence` says why.
+/// An optimizer's setting that must be finite, and all but `dampening` at least 0. PyTorch
+/// accepts infinity for each (and NaN for dampening, which it does not check), although no
+/// training can use it; `infiniteConsequence` says why.
 enum FiniteSetting {
-    case learningRate, momentum, weightDecay, eps
+    case learningRate, momentum, weightDecay, eps, dampening
 
     /// Its name in messages.
     var name: String {
@@ -48,6 +49,7 @@ enum FiniteSetting {
         case .momentum: "momentum"
         case .weightDecay: "weight decay"
         case .eps: "eps"
+        case .dampening: "dampening"
         }
     }
 
@@ -60,17 +62,28 @@ enum FiniteSetting {
         case .weightDecay: "every parameter would turn infinite or NaN at its first step"
         case .eps:
             "an infinite denominator makes every step 0 (or NaN), so no parameter would change"
+        case .dampening:
+            "(1 − dampening) · g would turn the momentum buffers infinite or NaN at the second step"
         }
     }
 }
 
-/// Stops as `requireNotNegative` unless `value >= 0`, and with "`owner`: `name` inf must be
-/// finite: `consequence`" for infinity (`FiniteSetting`).
+/// Stops as `requireNotNegative` unless `value >= 0`, then as `requireFinite`
+/// (`FiniteSetting`).
 func requireFiniteSetting(_ setting: FiniteSetting, _ value: Float, _ owner: String,
                           file: StaticString = #fileID, line: UInt = #line) {
     requireNotNegative(value, owner, setting.name, file: file, line: line)
+    requireFinite(setting, value, owner, file: file, line: line)
+}
+
+/// Stops with "`owner`: `name` is NaN; it must be a finite number" for NaN and with
+/// "`owner`: `name` inf must be finite: `consequence`" for infinity, for a setting that may be
+/// any finite number (SGD's dampening, as PyTorch's).
+func requireFinite(_ setting: FiniteSetting, _ value: Float, _ owner: String,
+                   file: StaticString = #fileID, line: UInt = #line) {
     require(value.isFinite,
-            "\(owner): \(setting.name) \(value) must be finite: \(setting.infiniteConsequence)",
+            value.isNaN ? "\(owner): \(setting.name) is NaN; it must be a finite number"
+                : "\(owner): \(setting.name) \(value) must be finite: \(setting.infiniteConsequence)",
             file: file, line: line)
 }
 

@@ -31,7 +31,8 @@ public final class RMSProp: Optimizer, StepsInProduct {
     public var learningRate: Float {
         didSet { requireFiniteSetting(.learningRate, learningRate, "RMSProp") }
     }
-    /// The smoothing constant α of the running averages, in [0, 1] (default 0.99).
+    /// The smoothing constant α of the running averages, in [0, 1] (default 0.99); a value
+    /// outside, or NaN, stops with a message.
     public let alpha: Float
     /// Added to the denominator, for numerical stability (default 1e-8); finite and not
     /// negative. PyTorch accepts an infinite eps; here it stops with a message, as no parameter
@@ -64,6 +65,7 @@ public final class RMSProp: Optimizer, StepsInProduct {
         requireFiniteSetting(.eps, eps, "RMSProp")
         requireFiniteSetting(.momentum, momentum, "RMSProp")
         requireFiniteSetting(.weightDecay, weightDecay, "RMSProp")
+        require(!alpha.isNaN, "RMSProp: alpha is NaN; it must be in [0, 1]")
         requireNotNegative(alpha, "RMSProp", "alpha")
         // PyTorch checks only α ≥ 0; above 1, v = α·v + (1 − α)·g² turns negative and √v NaN.
         require(alpha <= 1, "RMSProp: alpha \(alpha) must be at most 1: above 1 the running average of g² turns negative")

@@ -35,7 +35,8 @@ public final class SGD: Optimizer, StepsInProduct {
     /// message, as it would make the momentum buffers infinite or NaN.
     public let momentum: Float
     /// The dampening of the gradient added to the momentum buffer after the first step (default
-    /// 0).
+    /// 0): any finite number, as in PyTorch, which accepts NaN and infinity too; here they
+    /// stop with a message, as they would make the momentum buffers NaN or infinite.
     public let dampening: Float
     /// The L2 coefficient added to the gradient (`weightDecay · p`; default 0), finite and
     /// not negative (PyTorch accepts an infinite one; here it stops with a message).
@@ -70,6 +71,7 @@ public final class SGD: Optimizer, StepsInProduct {
         requireFiniteSetting(.learningRate, learningRate, "SGD")
         requireFiniteSetting(.momentum, momentum, "SGD")
         requireFiniteSetting(.weightDecay, weightDecay, "SGD")
+        requireFinite(.dampening, dampening, "SGD")
         require(!nesterov || (momentum > 0 && dampening == 0),
                 "SGD: Nesterov momentum requires a momentum and zero dampening "
                     + "(momentum \(momentum), dampening \(dampening))")

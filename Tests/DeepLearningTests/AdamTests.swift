@@ -89,6 +89,12 @@ final class AdamTests: XCTestCase {
         }
     }
 
+    func testNaNBetaStops() throws {
+        try assertStops(withMessage: "Adam: betas.0 is NaN; it must be in [0, 1)") {
+            _ = Adam(parameters: [], betas: (.nan, 0.999))
+        }
+    }
+
     func testNegativeEpsStops() throws {
         try assertStops(withMessage: "Adam: eps -1e-08 must not be negative") {
             _ = Adam(parameters: [], eps: -1e-8)

@@ -398,6 +398,22 @@ final class ErrorTests: XCTestCase {
         }
     }
 
+    /// A layer that takes the one sample and the full batches but not the smaller last batch
+    /// (here 4 rows, then 2) is named by its position in that batch too, though the model ran
+    /// on that sample shape already.
+    func testFitNamesALayerThatDoesNotTakeTheLastBatchOnTheGraph() throws {
+        final class FourRows: Layer {
+            let scale = Tensor(shape: [4, 2])
+            func callAsFunction(_ input: Tensor) -> Tensor { input * scale }
+        }
+        try assertStops(withMessage: "Model.fit: layer 1 of the model, FourRows, cannot take what the input of shape [2, 2] gives it, shape [2, 2]; the layer says: ") {
+            let model = Model { Linear(2, 2); FourRows() }
+            _ = try? model.fit(Tensor(shape: [6, 2]), labels: [Int32](repeating: 0, count: 6),
+                               optimizer: SGD(parameters: model.parameters, learningRate: 0.1),
+                               epochs: 1, batchSize: 4)
+        }
+    }
+
     /// `forward` names a layer that does not fit by its position too, with the shape of the
     /// model's input and the one that reaches the layer (a `Linear` after the fused
     /// `Linear` + `ReLU` step is layer 2).

@@ -368,4 +368,51 @@ final class ModelCompositionTests: XCTestCase {
             }
         }, inputs: images, labels: labels)
     }
+
+    /// A model added to itself would run without end: `add` refuses it, naming the position.
+    func testAddingAModelToItselfStops() throws {
+        try assertStops(withMessage: "Model.add: the layer added as layer 1 is the model itself, Model { ReLU }, so the model would be its own layer 1, and running it would never end; a model cannot hold itself, directly or through the layers it holds") {
+            let model = Model { ReLU() }
+            model.add(model)
+        }
+    }
+
+    /// A cycle through a nested model is refused at the `add` that would close it, named by
+    /// the path at which the added layer holds the model.
+    func testAddingAModelThatHoldsThisOneStops() throws {
+        try assertStops(withMessage: "Model.add: the layer added as layer 1, Model { Linear(2 → 2); Model { ReLU } }, holds this model, Model { ReLU }, at its path 1, so the model would be its own layer 1.1, and running it would never end") {
+            let outer = Model { Linear(2, 2) }
+            let inner = Model { ReLU() }
+            outer.add(inner)
+            inner.add(outer)
+        }
+    }
+
+    /// Deeper cycles are refused too, through models and through a layer of one's own that
+    /// keeps a model.
+    func testAddingALayerThatHoldsThisModelDeeplyStops() throws {
+        final class Wrapper: Layer {
+            let inner: Model
+            init(_ inner: Model) { self.inner = inner }
+            func callAsFunction(_ input: Tensor) -> Tensor { inner(input) }
+        }
+        try assertStops(withMessage: "Model.add: the layer added as layer 1, Wrapper, holds this model, Model { ReLU }, at its path inner.1.0, so the model would be its own layer 1.inner.1.0, and running it would never end") {
+            let first = Model { ReLU() }
+            let second = Model()
+            let third = Model { ReLU() }
+            first.add(second)
+            second.add(third)
+            third.add(Wrapper(first))
+        }
+    }
+
+    /// A model may hold another twice, or hold one that another model holds too: no cycle.
+    func testAModelMayHoldANestedModelTwice() {
+        let inner = Model { Linear(2, 2) }
+        let outer = Model { inner; ReLU() }
+        outer.add(inner)
+        Model { outer }.add(inner)
+        XCTAssertEqual(outer.layers.count, 3)
+        XCTAssertEqual(outer(Tensor(shape: [1, 2])).shape, [1, 2])
+    }
 }

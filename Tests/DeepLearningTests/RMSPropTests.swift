@@ -89,6 +89,13 @@ final class RMSPropTests: XCTestCase {
         }
     }
 
+    /// NaN fails every comparison, so it is refused by name rather than by range.
+    func testNaNAlphaStops() throws {
+        try assertStops(withMessage: "RMSProp: alpha is NaN; it must be in [0, 1]") {
+            _ = RMSProp(parameters: [], alpha: .nan)
+        }
+    }
+
     func testAlphaAboveOneStops() throws {
         try assertStops(withMessage: "RMSProp: alpha 1.5 must be at most 1") {
             _ = RMSProp(parameters: [], alpha: 1.5)

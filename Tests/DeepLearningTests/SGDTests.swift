@@ -128,6 +128,33 @@ final class SGDTests: XCTestCase {
         }
     }
 
+    /// PyTorch does not check dampening: NaN or infinity would make the momentum buffers NaN
+    /// or infinite at the second step.
+    func testNaNDampeningStops() throws {
+        try assertStops(withMessage: "SGD: dampening is NaN; it must be a finite number") {
+            _ = SGD(parameters: [], learningRate: 0.1, momentum: 0.9, dampening: .nan)
+        }
+    }
+
+    func testInfiniteDampeningStops() throws {
+        try assertStops(withMessage: "SGD: dampening -inf must be finite: (1 − dampening) · g would turn the momentum buffers infinite or NaN at the second step") {
+            _ = SGD(parameters: [], learningRate: 0.1, momentum: 0.9, dampening: -.infinity)
+        }
+    }
+
+    /// Any finite dampening is accepted, as in PyTorch: b = 0.9 · b + (1 − dampening) · g
+    /// after the first step, with g = (0.5, −1) each step:
+    ///   dampening −0.5: b₂ = (1.2, −2.4);    p = (0.95, −1.9), then (0.83, −1.66)
+    ///   dampening 2:    b₂ = (−0.05, 0.1);   p = (0.95, −1.9), then (0.955, −1.91)
+    func testFiniteDampeningOutsideZeroToOneIsAccepted() {
+        assertSteps([[0.95, -1.9], [0.83, -1.66]]) {
+            SGD(parameters: $0, learningRate: 0.1, momentum: 0.9, dampening: -0.5)
+        }
+        assertSteps([[0.95, -1.9], [0.955, -1.91]]) {
+            SGD(parameters: $0, learningRate: 0.1, momentum: 0.9, dampening: 2)
+        }
+    }
+
     func testNegativeMomentumStops() throws {
         try assertStops(withMessage: "SGD: momentum -0.9 must not be negative") {
             _ = SGD(parameters: [], learningRate: 0.1, momentum: -0.9)
