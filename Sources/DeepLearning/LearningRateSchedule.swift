@@ -29,10 +29,16 @@ public protocol LearningRateSchedule: AnyObject {
 }
 
 extension LearningRateSchedule {
-    /// Ends an epoch: sets the optimizer's rate for the next one.
+    /// Ends an epoch: sets the optimizer's rate for the next one. Stops with a message naming
+    /// the schedule and the epoch when that rate is not a finite number of at least 0 (a
+    /// `StepDecay` whose gamma above 1 has grown the rate past the largest float, or a
+    /// schedule of your own).
     public func step() {
         epoch += 1
-        optimizer.learningRate = learningRate(atEpoch: epoch)
+        let rate = learningRate(atEpoch: epoch)
+        require(rate.isFinite && rate >= 0,
+                "\(type(of: self)).step: the learning rate for epoch \(epoch) is \(rate); a schedule's rates must be finite and not negative")
+        optimizer.learningRate = rate
     }
 }
 

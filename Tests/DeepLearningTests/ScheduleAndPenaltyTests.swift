@@ -42,6 +42,16 @@ final class LearningRateScheduleTests: XCTestCase {
         }
     }
 
+    /// 0.1 · (1e10)^e overflows a float at epoch 4: the schedule is named, not the optimizer's
+    /// setter that would otherwise refuse the infinite rate.
+    func testStepDecayStopsNamingItselfWhenItsRateOverflows() throws {
+        try assertStops(withMessage: "StepDecay.step: the learning rate for epoch 4 is inf; a schedule's rates must be finite and not negative") {
+            let schedule = StepDecay(optimizer: SGD(parameters: [], learningRate: 0.1),
+                                     stepSize: 1, gamma: 1e10)
+            for _ in 0..<4 { schedule.step() }
+        }
+    }
+
     func testCosineAnnealingStopsOnANegativeMinimum() throws {
         try assertStops(withMessage: "CosineAnnealing: minimum -0.001 must be finite and not negative") {
             _ = CosineAnnealing(optimizer: SGD(parameters: [], learningRate: 0.1), epochs: 4,
