@@ -112,11 +112,13 @@ void ck_softmax_backward(int64_t rows, int64_t classes, const float *y, const fl
 /* y = (z - max) - log(sum of e^(z - max)), the sum rounded to float before its logarithm.
  * (z - max) first: exact for z near max, so large logits lose no digits. y may be z. One row
  * with its exponentials in a buffer, or a group of several rows as softmax_rows's: z - max
- * row by row into y, the group's exponentials into the buffer, then each row's sum. */
+ * row by row into y, the group's exponentials into the buffer, then each row's sum, the
+ * logarithms of all the sums (one loop that fills vector lanes, and leaves the rows' sums
+ * independent of each other), and each row's subtraction. */
 CK_VECTORIZED static void log_softmax_rows(const void *args, int64_t begin, int64_t end) {
     const softmax_args *a = args;
     const int64_t classes = a->classes;
-    float e[GROUP];
+    float e[GROUP], log_sum[GROUP]; /* a group has at most GROUP rows */
     for (int64_t i = begin, rows; i < end; i += rows) {
         rows = group_rows(classes, end - i);
         const float *z = a->x + i * classes;
@@ -131,11 +133,14 @@ CK_VECTORIZED static void log_softmax_rows(const void *args, int64_t begin, int6
         for (int64_t r = 0; r < rows; r++)
             subtract_row_max(classes, z + r * classes, y + r * classes);
         shifted_exp(rows * classes, y, 0.0f, e);
+        for (int64_t r = 0; r < rows; r++)
+            log_sum[r] = (float)row_sum(classes, e + r * classes, 0);
+#pragma omp simd
+        for (int64_t r = 0; r < rows; r++) log_sum[r] = log_positive(log_sum[r]);
         for (int64_t r = 0; r < rows; r++) {
             float *row = y + r * classes;
-            const float log_sum = log_positive((float)row_sum(classes, e + r * classes, 0));
 #pragma omp simd
-            for (int64_t j = 0; j < classes; j++) row[j] -= log_sum;
+            for (int64_t j = 0; j < classes; j++) row[j] -= log_sum[r];
         }
     }
 }

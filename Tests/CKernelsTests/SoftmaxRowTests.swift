@@ -74,6 +74,29 @@ final class SoftmaxRowTests: XCTestCase {
         }
     }
 
+    /// A group of rows gives each row the bits it has alone (a one-row call, which takes the
+    /// rows-one-by-one path: its sum's logarithm or inverse per row, not over the group's sums),
+    /// for widths around the 16 partial sums, row counts around the groups, and logits whose
+    /// magnitudes span 2^-20 to 2^6 (exponentials from 1 down to subnormals).
+    func testGroupsOfRowsGiveTheBitsOfEachRowAlone() {
+        var rng = SeededGenerator(seed: 93)
+        for classes in [1, 2, 15, 16, 17, 31, 33, 63, 64, 65, 1000] {
+            for rows in [1, 3, 7, 17, 255] {
+                let x = randomFloats(rows * classes, using: &rng).map {
+                    $0 * Float(sign: .plus, exponent: Int.random(in: -20...6, using: &rng), significand: 1)
+                }
+                for (name, kernel) in [("softmax", ck_softmax), ("log-softmax", ck_log_softmax)] {
+                    let alone = (0..<rows).flatMap {
+                        rowNormalization(kernel, Array(x[($0 * classes)..<(($0 + 1) * classes)]),
+                                         classes: classes)
+                    }
+                    assertBitwiseEqual(rowNormalization(kernel, x, classes: classes), alone,
+                                       "\(name), \(rows) rows of \(classes) classes")
+                }
+            }
+        }
+    }
+
     /// Groups of narrow rows and single wide rows both split between threads (enough
     /// elements for two).
     func testResultsAreIndependentOfTheThreadCount() {
