@@ -122,34 +122,12 @@ final class StepInProductTests: XCTestCase {
         }
     }
 
-    /// Each optimizer with `maximize`, and the same without it: SGD plain, with momentum,
-    /// dampening and weight decay, and Nesterov's; Adam with weight decay, and with amsgrad;
-    /// AdamW, and with amsgrad; RMSProp with weight decay, and centered with momentum.
-    private static let maximizing: [(name: String, make: @Sendable ([Tensor], _ maximize: Bool) -> any Optimizer)] = [
-        ("SGD", { SGD(parameters: $0, learningRate: 0.05, maximize: $1) }),
-        ("SGD with momentum", {
-            SGD(parameters: $0, learningRate: 0.05, momentum: 0.9, dampening: 0.1, weightDecay: 1e-3, maximize: $1)
-        }),
-        ("Nesterov", {
-            SGD(parameters: $0, learningRate: 0.05, momentum: 0.8, weightDecay: 0.01, nesterov: true, maximize: $1)
-        }),
-        ("Adam", { Adam(parameters: $0, learningRate: 0.01, weightDecay: 1e-3, maximize: $1) }),
-        ("Adam amsgrad", { Adam(parameters: $0, learningRate: 0.01, weightDecay: 1e-3, amsgrad: true, maximize: $1) }),
-        ("AdamW", { AdamW(parameters: $0, learningRate: 0.01, maximize: $1) }),
-        ("AdamW amsgrad", { AdamW(parameters: $0, learningRate: 0.01, amsgrad: true, maximize: $1) }),
-        ("RMSProp", { RMSProp(parameters: $0, learningRate: 0.001, weightDecay: 1e-3, maximize: $1) }),
-        ("centered RMSProp", {
-            RMSProp(parameters: $0, learningRate: 0.001, weightDecay: 1e-3, momentum: 0.9, centered: true,
-                    maximize: $1)
-        }),
-    ]
-
     /// With `maximize` (and `amsgrad`) the optimizers let the second layer's product take its
     /// weight's step, and that product takes it (`ck_sgemm_takes_step`) on 1 and 2 threads,
     /// so that the tests below run the product's step.
     func testMaximizingOptimizersStepInTheProduct() {
         let model = Self.model()
-        for (name, make) in Self.maximizing {
+        for (name, make) in maximizingOptimizers {
             let optimizer = make(model.parameters, true) as! any StepsInProduct
             XCTAssert(optimizer.stepInProduct(of: model.parameters[2]) { _ in false }, name)
         }
@@ -162,7 +140,7 @@ final class StepInProductTests: XCTestCase {
     /// With `maximize`, the update in the weights' products equals the backward pass then
     /// `step()`, bit for bit, over four steps on 1 and 2 threads, and the same bits on both.
     func testMaximizeInProductsEqualsBackwardThenStep() throws {
-        for (name, make) in Self.maximizing {
+        for (name, make) in maximizingOptimizers {
             var byThreads: [[[Float]]] = []
             for threads in [1, 2] {
                 Threads.count = threads
@@ -181,7 +159,7 @@ final class StepInProductTests: XCTestCase {
     /// With `maximize`, the update in the weights' products equals minimizing the negated loss
     /// in the products, bit for bit (negating is exact, as is every step's use of it).
     func testMaximizeInProductsEqualsMinimizingTheNegatedLoss() throws {
-        for (name, make) in Self.maximizing {
+        for (name, make) in maximizingOptimizers {
             let results = try [true, false].map { maximize in
                 try Self.train(steps: 4, inProducts: true, negated: !maximize) { make($0.parameters, maximize) }
                     .parameters.map { $0.values.map(\.bitPattern) }
