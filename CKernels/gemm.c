@@ -117,20 +117,21 @@ static int gemm_updating(int trans_a, int trans_b, int64_t m, int64_t n, int64_t
 int ck_sgemm_sgd(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                  const float *a, int64_t lda, const float *b, int64_t ldb, float *grad,
                  float *param, float *velocity, float lr, float momentum, float dampening,
-                 float weight_decay, int nesterov, int first_step) {
+                 float weight_decay, int nesterov, int maximize, int first_step) {
     const ck_sgd_args args = ck_sgd_arguments(param, velocity, n, lr, momentum, dampening,
-                                              weight_decay, nesterov, 0, first_step);
+                                              weight_decay, nesterov, maximize, first_step);
     const ck_param_update update = {ck_sgd_block, &args};
     return gemm_updating(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, grad, &update);
 }
 
 int ck_sgemm_adam(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                   const float *a, int64_t lda, const float *b, int64_t ldb, float *grad,
-                  float *param, float *exp_avg, float *exp_avg_sq, float lr, float beta1,
-                  float beta2, float eps, float weight_decay, int decoupled_weight_decay,
-                  double bias_correction1, double bias_correction2) {
-    const ck_adam_args args = ck_adam_arguments(param, exp_avg, exp_avg_sq, NULL, n, lr, beta1,
-                                                beta2, eps, weight_decay, 0,
+                  float *param, float *exp_avg, float *exp_avg_sq, float *max_exp_avg_sq,
+                  float lr, float beta1, float beta2, float eps, float weight_decay,
+                  int maximize, int decoupled_weight_decay, double bias_correction1,
+                  double bias_correction2) {
+    const ck_adam_args args = ck_adam_arguments(param, exp_avg, exp_avg_sq, max_exp_avg_sq, n, lr,
+                                                beta1, beta2, eps, weight_decay, maximize,
                                                 decoupled_weight_decay, bias_correction1,
                                                 bias_correction2);
     const ck_param_update update = {ck_adam_block, &args};
@@ -140,10 +141,11 @@ int ck_sgemm_adam(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, flo
 int ck_sgemm_rmsprop(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha_ab,
                      const float *a, int64_t lda, const float *b, int64_t ldb, float *grad,
                      float *param, float *square_avg, float *grad_avg, float *momentum_buffer,
-                     float lr, float alpha, float eps, float weight_decay, float momentum) {
+                     float lr, float alpha, float eps, float weight_decay, float momentum,
+                     int maximize) {
     const ck_rmsprop_args args = ck_rmsprop_arguments(param, square_avg, grad_avg,
                                                       momentum_buffer, n, lr, alpha, eps,
-                                                      weight_decay, momentum, 0);
+                                                      weight_decay, momentum, maximize);
     const ck_param_update update = {ck_rmsprop_block, &args};
     return gemm_updating(trans_a, trans_b, m, n, k, alpha_ab, a, lda, b, ldb, grad, &update);
 }

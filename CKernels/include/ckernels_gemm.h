@@ -61,38 +61,38 @@ void ck_sgemm_relu_backward(int trans_a, int trans_b, int64_t m, int64_t n, int6
  * those of
  *     ck_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, 0, grad, n);
  *     ck_sgd(m * n, param, grad, velocity, lr, momentum, dampening, weight_decay, nesterov,
- *            0, first_step);
+ *            maximize, first_step);
  * on every path and thread count (ck_sgd in ckernels_training.h gives the rule), and grad is
  * left unspecified. Otherwise it returns 0 having run only that ck_sgemm, G in grad, param
  * and velocity untouched: the caller's ck_sgd updates them with the other parameters, in one
  * pass. param, velocity and grad are m x n, their rows n floats apart; none of them may
- * overlap another, A or B. As in ck_sgd, velocity may be NULL when momentum is 0. The
- * product's steps have no `maximize` (nor Adam's amsgrad): such steps take ck_sgd, ck_adam or
- * ck_rmsprop. */
+ * overlap another, A or B. As in ck_sgd, velocity may be NULL when momentum is 0. */
 int ck_sgemm_sgd(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                  const float *a, int64_t lda, const float *b, int64_t ldb, float *grad,
                  float *param, float *velocity, float lr, float momentum, float dampening,
-                 float weight_decay, int nesterov, int first_step);
+                 float weight_decay, int nesterov, int maximize, int first_step);
 
 /* ck_sgemm_sgd's contract for Adam and AdamW: where the product takes the step (returns 1),
- * param, exp_avg and exp_avg_sq are bitwise those of
+ * param, exp_avg, exp_avg_sq and max_exp_avg_sq are bitwise those of
  *     ck_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, 0, grad, n);
- *     ck_adam(m * n, param, grad, exp_avg, exp_avg_sq, NULL, lr, beta1, beta2, eps,
- *             weight_decay, 0, decoupled_weight_decay, bias_correction1, bias_correction2);
+ *     ck_adam(m * n, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps,
+ *             weight_decay, maximize, decoupled_weight_decay, bias_correction1,
+ *             bias_correction2);
  * and grad is left unspecified; otherwise (returns 0) only that ck_sgemm ran, G in grad, and
- * param and the moments are untouched. All four are m x n, their rows n floats apart; none of
- * them may overlap another, A or B. */
+ * param and the moments are untouched. max_exp_avg_sq is NULL unless amsgrad, as in ck_adam.
+ * All are m x n, their rows n floats apart; none of them may overlap another, A or B. */
 int ck_sgemm_adam(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                   const float *a, int64_t lda, const float *b, int64_t ldb, float *grad,
-                  float *param, float *exp_avg, float *exp_avg_sq, float lr, float beta1,
-                  float beta2, float eps, float weight_decay, int decoupled_weight_decay,
-                  double bias_correction1, double bias_correction2);
+                  float *param, float *exp_avg, float *exp_avg_sq, float *max_exp_avg_sq,
+                  float lr, float beta1, float beta2, float eps, float weight_decay,
+                  int maximize, int decoupled_weight_decay, double bias_correction1,
+                  double bias_correction2);
 
 /* ck_sgemm_sgd's contract for RMSprop (alpha_ab scales the product; alpha is RMSprop's): where
  * the product takes the step (returns 1), param and the buffers are bitwise those of
  *     ck_sgemm(trans_a, trans_b, m, n, k, alpha_ab, a, lda, b, ldb, 0, grad, n);
  *     ck_rmsprop(m * n, param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps,
- *                weight_decay, momentum, 0);
+ *                weight_decay, momentum, maximize);
  * and grad is left unspecified; otherwise (returns 0) only that ck_sgemm ran, G in grad, and
  * param and the buffers are untouched. grad_avg and momentum_buffer may be NULL as in
  * ck_rmsprop. All are m x n, their rows n floats apart; none of them may overlap another, A
@@ -100,7 +100,8 @@ int ck_sgemm_adam(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, flo
 int ck_sgemm_rmsprop(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha_ab,
                      const float *a, int64_t lda, const float *b, int64_t ldb, float *grad,
                      float *param, float *square_avg, float *grad_avg, float *momentum_buffer,
-                     float lr, float alpha, float eps, float weight_decay, float momentum);
+                     float lr, float alpha, float eps, float weight_decay, float momentum,
+                     int maximize);
 
 /* Whether ck_sgemm_sgd, ck_sgemm_adam and ck_sgemm_rmsprop take the step for this product (1)
  * or would only store G (0), on the current table and thread count, alpha not 0: a few

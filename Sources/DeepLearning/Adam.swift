@@ -24,8 +24,7 @@ import Darwin
 /// the same bits wherever PyTorch's square root is correctly rounded (`ck_adam` in CKernels
 /// says how; the maximum and the negation are exact). Each step is one C kernel pass per
 /// parameter tensor. In `Model.fit`, a `Linear` layer's weight may take its step in the
-/// product that computes its gradient instead (`Model.fit` says when), with the same result,
-/// except with `amsgrad` or `maximize`, where `step()` takes every step.
+/// product that computes its gradient instead (`Model.fit` says when), with the same result.
 ///
 /// ```swift
 /// let optimizer = Adam(parameters: model.parameters)            // lr 1e-3, betas (0.9, 0.999)
@@ -133,16 +132,14 @@ public final class Adam: Optimizer, StepsInProduct {
     }
 
     /// `StepsInProduct`'s: the product takes `ck_adam`'s step (`ProductStep.adam`), with the
-    /// bias corrections of the step `step()` is about to take; none with `amsgrad` or
-    /// `maximize`, which the product's step lacks.
+    /// bias corrections of the step `step()` is about to take.
     func stepInProduct(of parameter: Tensor, _ product: (ProductStep) -> Bool) -> Bool {
-        guard !amsgrad, !maximize, let index = inProducts.pendingIndex(of: parameter) else {
-            return false
-        }
+        guard let index = inProducts.pendingIndex(of: parameter) else { return false }
         inProducts.record(index, stepped: product(.adam(
             firstMoment: firstMoments[index].value, secondMoment: secondMoments[index].value,
+            maxSecondMoment: amsgrad ? maxSecondMoments[index].value : nil,
             learningRate: learningRate, betas: betas, eps: eps, weightDecay: weightDecay,
-            decoupledWeightDecay: decoupledWeightDecay ? 1 : 0,
+            maximize: maximize ? 1 : 0, decoupledWeightDecay: decoupledWeightDecay ? 1 : 0,
             corrections: biasCorrections(atStep: steps[index].value + 1))))
         return true
     }

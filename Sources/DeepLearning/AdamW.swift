@@ -14,8 +14,8 @@
 /// As in ``Adam``, t counts each parameter's steps, and a parameter without a gradient (none
 /// since `zeroGrad()`) is left out of the step, its decay included. Each step is one C kernel
 /// pass per parameter tensor, the same kernel as Adam's, rounded as PyTorch's CPU step as
-/// ``Adam``'s; as Adam's, its steps with `amsgrad` or `maximize` are all `step()`'s, none in a
-/// `Linear`'s product.
+/// ``Adam``'s; as Adam's, a `Linear` layer's weight may take its step in the product that
+/// computes its gradient instead (`Model.fit` says when), with the same result.
 ///
 /// ```swift
 /// let optimizer = AdamW(parameters: model.parameters)   // lr 1e-3, weight decay 1e-2

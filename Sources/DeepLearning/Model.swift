@@ -233,10 +233,9 @@ public final class Model: Layer {
 
     /// `accumulateParameterGradients(outputGradient)`, then `optimizer.step()`, with the same
     /// parameters bit for bit. With the library's optimizers (``SGD``, ``Adam``, ``AdamW``,
-    /// ``RMSProp``, without `maximize` or Adam's `amsgrad`; not one of your own) it takes
-    /// fewer passes over memory: each `Linear`'s weight whose gradient starts from zero (after
-    /// `zeroGrad()`), that has no
-    /// `onGradientAccumulated` hook and whose gradient's matrix product is large enough
+    /// ``RMSProp``, with every setting; not one of your own) it takes fewer passes over
+    /// memory: each `Linear`'s weight whose gradient starts from zero (after `zeroGrad()`),
+    /// that has no `onGradientAccumulated` hook and whose gradient's matrix product is large enough
     /// (`ck_sgemm_takes_step`) takes its step in that product, which then neither stores the
     /// gradient nor reads it back. The gradients of the weights that step so are left
     /// unspecified; the other parameters keep theirs. For models whose layers are all

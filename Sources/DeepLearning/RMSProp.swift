@@ -17,8 +17,7 @@ import CKernels
 /// in CKernels says how). Each step is one C kernel pass per parameter tensor. The buffers
 /// for ḡ and b exist only when centered or with momentum.
 /// In `Model.fit`, a `Linear` layer's weight may take its step in the product that computes
-/// its gradient instead (`Model.fit` says when), with the same result, except with
-/// `maximize`, where `step()` takes every step.
+/// its gradient instead (`Model.fit` says when), with the same result.
 ///
 /// ```swift
 /// let optimizer = RMSProp(parameters: model.parameters)          // lr 1e-2, alpha 0.99
@@ -98,15 +97,15 @@ public final class RMSProp: Optimizer, StepsInProduct {
         }
     }
 
-    /// `StepsInProduct`'s: the product takes `ck_rmsprop`'s step (`ProductStep.rmsProp`);
-    /// none with `maximize`, which the product's step lacks.
+    /// `StepsInProduct`'s: the product takes `ck_rmsprop`'s step (`ProductStep.rmsProp`).
     func stepInProduct(of parameter: Tensor, _ product: (ProductStep) -> Bool) -> Bool {
-        guard !maximize, let index = inProducts.pendingIndex(of: parameter) else { return false }
+        guard let index = inProducts.pendingIndex(of: parameter) else { return false }
         inProducts.record(index, stepped: product(.rmsProp(
             squareAverage: squareAverages[index].value,
             gradientAverage: gradientAverages?[index].value,
             momentumBuffer: momentumBuffers?[index].value, learningRate: learningRate,
-            alpha: alpha, eps: eps, weightDecay: weightDecay, momentum: momentum)))
+            alpha: alpha, eps: eps, weightDecay: weightDecay, momentum: momentum,
+            maximize: maximize ? 1 : 0)))
         return true
     }
 

@@ -16,8 +16,7 @@ import CKernels
 /// unchanged, and its first step is the first it takes, as PyTorch's buffer per parameter.
 /// Each step is one C kernel call over all parameter tensors; in `Model.fit`, a `Linear`
 /// layer's weight may take its step in the product that computes its gradient instead
-/// (`Model.fit` says when), with the same result, except with `maximize`, where `step()`
-/// takes every step.
+/// (`Model.fit` says when), with the same result.
 ///
 /// ```swift
 /// let optimizer = SGD(parameters: model.parameters, learningRate: 0.1, momentum: 0.9,
@@ -111,14 +110,13 @@ public final class SGD: Optimizer, StepsInProduct {
                        maximize ? 1 : 0, firstSteps)
     }
 
-    /// `StepsInProduct`'s: the product takes `ck_sgd`'s step (`ProductStep.sgd`); none with
-    /// `maximize`, which the product's step lacks.
+    /// `StepsInProduct`'s: the product takes `ck_sgd`'s step (`ProductStep.sgd`).
     func stepInProduct(of parameter: Tensor, _ product: (ProductStep) -> Bool) -> Bool {
-        guard !maximize, let index = inProducts.pendingIndex(of: parameter) else { return false }
+        guard let index = inProducts.pendingIndex(of: parameter) else { return false }
         inProducts.record(index, stepped: product(.sgd(
             velocity: velocityValues[index], learningRate: learningRate, momentum: momentum,
             dampening: dampening, weightDecay: weightDecay, nesterov: nesterov ? 1 : 0,
-            firstStep: steps[index].value == 0 ? 1 : 0)))
+            maximize: maximize ? 1 : 0, firstStep: steps[index].value == 0 ? 1 : 0)))
         return true
     }
 

@@ -2,17 +2,15 @@ import CKernels
 
 /// An optimizer whose step of a `Linear` weight can run inside the matrix product that
 /// computes the weight's gradient (`ck_sgemm_sgd`, `ck_sgemm_adam`, `ck_sgemm_rmsprop`), with
-/// the same result: ``SGD``, ``Adam``, ``AdamW`` and ``RMSProp``, except with `maximize` or
-/// Adam's `amsgrad`, which the products' steps lack: those optimizers take every step in
-/// `step()`.
+/// the same result: ``SGD``, ``Adam``, ``AdamW`` and ``RMSProp``, with all their settings.
 /// `Model.accumulateParameterGradients(_:thenStep:)` and `Model.fit` use it.
 protocol StepsInProduct: Optimizer {
     /// Lets the product that computes `parameter`'s gradient take this step's update of it:
     /// `product` computes the gradient with the `ProductStep` it is given (`ProductStep.run`)
     /// and returns whether that took the step (else the gradient is stored, for `step()`).
     /// When it did, the next `step()` leaves the parameter out. Returns whether `product` ran:
-    /// not with `maximize` or `amsgrad`, nor when `parameter` is not listed exactly once in
-    /// `parameters`, or was updated so already this step.
+    /// not when `parameter` is not listed exactly once in `parameters`, or was updated so
+    /// already this step.
     func stepInProduct(of parameter: Tensor, _ product: (ProductStep) -> Bool) -> Bool
 }
 
@@ -21,17 +19,20 @@ protocol StepsInProduct: Optimizer {
 enum ProductStep {
     /// `ck_sgd`'s: the momentum buffer (nil without momentum).
     case sgd(velocity: UnsafeMutablePointer<Float>?, learningRate: Float, momentum: Float,
-             dampening: Float, weightDecay: Float, nesterov: Int32, firstStep: Int32)
-    /// `ck_adam`'s: the two moments and this step's bias corrections.
+             dampening: Float, weightDecay: Float, nesterov: Int32, maximize: Int32,
+             firstStep: Int32)
+    /// `ck_adam`'s: the two moments, the largest second moments (nil without amsgrad) and
+    /// this step's bias corrections.
     case adam(firstMoment: UnsafeMutablePointer<Float>, secondMoment: UnsafeMutablePointer<Float>,
-              learningRate: Float, betas: (Float, Float), eps: Float, weightDecay: Float,
+              maxSecondMoment: UnsafeMutablePointer<Float>?, learningRate: Float,
+              betas: (Float, Float), eps: Float, weightDecay: Float, maximize: Int32,
               decoupledWeightDecay: Int32, corrections: (Double, Double))
     /// `ck_rmsprop`'s: the average of g², and of g (centered) and the momentum buffer when
     /// the optimizer has them.
     case rmsProp(squareAverage: UnsafeMutablePointer<Float>,
                  gradientAverage: UnsafeMutablePointer<Float>?,
                  momentumBuffer: UnsafeMutablePointer<Float>?, learningRate: Float, alpha: Float,
-                 eps: Float, weightDecay: Float, momentum: Float)
+                 eps: Float, weightDecay: Float, momentum: Float, maximize: Int32)
 
     /// G (m x n, dense) = op(A)·op(B), with `ck_sgemm`'s transposes and leading dimensions,
     /// updating `param` (m x n, dense) in the product where the kernel can (`ck_sgemm_sgd`,
@@ -41,19 +42,21 @@ enum ProductStep {
              param: UnsafeMutablePointer<Float>) -> Bool {
         switch self {
         case let .sgd(velocity, learningRate, momentum, dampening, weightDecay, nesterov,
-                      firstStep):
+                      maximize, firstStep):
             ck_sgemm_sgd(transA, transB, m, n, k, 1, a, lda, b, ldb, grad, param, velocity,
-                         learningRate, momentum, dampening, weightDecay, nesterov, firstStep) == 1
-        case let .adam(firstMoment, secondMoment, learningRate, betas, eps, weightDecay,
-                       decoupledWeightDecay, corrections):
+                         learningRate, momentum, dampening, weightDecay, nesterov, maximize,
+                         firstStep) == 1
+        case let .adam(firstMoment, secondMoment, maxSecondMoment, learningRate, betas, eps,
+                       weightDecay, maximize, decoupledWeightDecay, corrections):
             ck_sgemm_adam(transA, transB, m, n, k, 1, a, lda, b, ldb, grad, param, firstMoment,
-                          secondMoment, learningRate, betas.0, betas.1, eps, weightDecay,
-                          decoupledWeightDecay, corrections.0, corrections.1) == 1
+                          secondMoment, maxSecondMoment, learningRate, betas.0, betas.1, eps,
+                          weightDecay, maximize, decoupledWeightDecay, corrections.0,
+                          corrections.1) == 1
         case let .rmsProp(squareAverage, gradientAverage, momentumBuffer, learningRate, alpha, eps,
-                          weightDecay, momentum):
+                          weightDecay, momentum, maximize):
             ck_sgemm_rmsprop(transA, transB, m, n, k, 1, a, lda, b, ldb, grad, param, squareAverage,
                              gradientAverage, momentumBuffer, learningRate, alpha, eps, weightDecay,
-                             momentum) == 1
+                             momentum, maximize) == 1
         }
     }
 }

@@ -1,7 +1,8 @@
 // ck_sgemm_sgd, ck_sgemm_adam and ck_sgemm_rmsprop against their contract: where they take the
 // step (return 1), the parameters and optimizer buffers of ck_sgemm (beta 0) into the gradient,
 // then ck_sgd, ck_adam or ck_rmsprop; elsewhere (0) that ck_sgemm alone, the parameters and
-// buffers untouched. On every route, path, transpose and thread count, for every kind of step.
+// buffers untouched. On every route, path, transpose and thread count, for every kind of step,
+// maximize and amsgrad included.
 import CKernels
 import DeepLearning
 import Foundation
@@ -10,20 +11,22 @@ import XCTest
 /// One optimizer step of a parameter matrix, with the settings ck_sgd, ck_adam or ck_rmsprop
 /// takes.
 private enum ParameterStep {
-    case sgd(lr: Float, momentum: Float, dampening: Float, weightDecay: Float, nesterov: Bool, firstStep: Bool)
+    case sgd(lr: Float, momentum: Float, dampening: Float, weightDecay: Float, nesterov: Bool, maximize: Bool,
+             firstStep: Bool)
     /// Adam (AdamW when decoupled) at step t.
-    case adam(lr: Float, weightDecay: Float, decoupled: Bool, t: Int)
-    case rmsProp(lr: Float, weightDecay: Float, momentum: Float, centered: Bool)
+    case adam(lr: Float, weightDecay: Float, decoupled: Bool, amsgrad: Bool, maximize: Bool, t: Int)
+    case rmsProp(lr: Float, weightDecay: Float, momentum: Float, centered: Bool, maximize: Bool)
 
     /// The ranges of the buffers' values before the step, one per buffer: SGD's momentum
-    /// buffer (none without momentum: NULL), Adam's two moments (the second not negative),
-    /// RMSprop's average of g² (positive), of g when centered (small: the variance estimate
+    /// buffer (none without momentum: NULL), Adam's two moments and with amsgrad the largest
+    /// second moments (those two not negative, the largest ones above the second moments for
+    /// some elements, below for others), RMSprop's average of g² (positive), of g when centered (small: the variance estimate
     /// stays positive) and its momentum buffer with momentum.
     private var bufferRanges: [ClosedRange<Float>] {
         switch self {
-        case let .sgd(_, momentum, _, _, _, _): momentum > 0 ? [-1...1] : []
-        case .adam: [-1...1, 0...1]
-        case let .rmsProp(_, _, momentum, centered):
+        case let .sgd(_, momentum, _, _, _, _, _): momentum > 0 ? [-1...1] : []
+        case let .adam(_, _, _, amsgrad, _, _): [-1...1, 0...1] + (amsgrad ? [0...1] : [])
+        case let .rmsProp(_, _, momentum, centered, _):
             [0.5...1] + (centered ? [-0.1...0.1] : []) + (momentum > 0 ? [-1...1] : [])
         }
     }
@@ -50,7 +53,8 @@ private enum ParameterStep {
         (1 - pow(Double(beta1), Double(t)), 1 - pow(Double(beta2), Double(t)))
     }
 
-    /// ck_sgemm_sgd or ck_sgemm_adam on `stored` into `grad`; whether it took the step.
+    /// ck_sgemm_sgd, ck_sgemm_adam or ck_sgemm_rmsprop on `stored` into `grad`; whether it took
+    /// the step.
     func fused(_ stored: StoredGEMM, grad: UnsafeMutablePointer<Float>, param: UnsafeMutablePointer<Float>,
                buffers: [UnsafeMutablePointer<Float>?]) -> Bool {
         let (m, n, k) = (Int64(stored.m), Int64(stored.n), Int64(stored.k))
@@ -59,40 +63,41 @@ private enum ParameterStep {
             stored.b!.storage.withUnsafeBufferPointer { b in
                 let (lda, ldb) = (Int64(stored.a!.ld), Int64(stored.b!.ld))
                 switch self {
-                case let .sgd(lr, momentum, dampening, weightDecay, nesterov, firstStep):
+                case let .sgd(lr, momentum, dampening, weightDecay, nesterov, maximize, firstStep):
                     return ck_sgemm_sgd(transA, transB, m, n, k, stored.alpha, a.baseAddress, lda, b.baseAddress, ldb,
                                         grad, param, buffers[0], lr, momentum, dampening, weightDecay,
-                                        nesterov ? 1 : 0, firstStep ? 1 : 0) == 1
-                case let .adam(lr, weightDecay, decoupled, t):
+                                        nesterov ? 1 : 0, maximize ? 1 : 0, firstStep ? 1 : 0) == 1
+                case let .adam(lr, weightDecay, decoupled, _, maximize, t):
                     let (c1, c2) = Self.corrections(t)
                     return ck_sgemm_adam(transA, transB, m, n, k, stored.alpha, a.baseAddress, lda, b.baseAddress,
-                                         ldb, grad, param, buffers[0], buffers[1], lr, Self.beta1, Self.beta2,
-                                         Self.eps, weightDecay, decoupled ? 1 : 0, c1, c2) == 1
-                case let .rmsProp(lr, weightDecay, momentum, centered):
+                                         ldb, grad, param, buffers[0], buffers[1], buffers[2], lr, Self.beta1,
+                                         Self.beta2, Self.eps, weightDecay, maximize ? 1 : 0, decoupled ? 1 : 0,
+                                         c1, c2) == 1
+                case let .rmsProp(lr, weightDecay, momentum, centered, maximize):
                     let (square, mean, buffer) = rmsPropBuffers(buffers, momentum: momentum, centered: centered)
                     return ck_sgemm_rmsprop(transA, transB, m, n, k, stored.alpha, a.baseAddress, lda,
                                             b.baseAddress, ldb, grad, param, square, mean, buffer, lr,
-                                            Self.beta2, Self.eps, weightDecay, momentum) == 1
+                                            Self.beta2, Self.eps, weightDecay, momentum, maximize ? 1 : 0) == 1
                 }
             }
         }
     }
 
-    /// ck_sgd or ck_adam on `count` elements.
+    /// ck_sgd, ck_adam or ck_rmsprop on `count` elements.
     func vector(_ count: Int, param: UnsafeMutablePointer<Float>, grad: UnsafePointer<Float>,
                 buffers: [UnsafeMutablePointer<Float>?]) {
         switch self {
-        case let .sgd(lr, momentum, dampening, weightDecay, nesterov, firstStep):
+        case let .sgd(lr, momentum, dampening, weightDecay, nesterov, maximize, firstStep):
             ck_sgd(Int64(count), param, grad, buffers[0], lr, momentum, dampening, weightDecay, nesterov ? 1 : 0,
-                   0, firstStep ? 1 : 0)
-        case let .adam(lr, weightDecay, decoupled, t):
+                   maximize ? 1 : 0, firstStep ? 1 : 0)
+        case let .adam(lr, weightDecay, decoupled, _, maximize, t):
             let (c1, c2) = Self.corrections(t)
-            ck_adam(Int64(count), param, grad, buffers[0], buffers[1], nil, lr, Self.beta1, Self.beta2,
-                    Self.eps, weightDecay, 0, decoupled ? 1 : 0, c1, c2)
-        case let .rmsProp(lr, weightDecay, momentum, centered):
+            ck_adam(Int64(count), param, grad, buffers[0], buffers[1], buffers[2], lr, Self.beta1, Self.beta2,
+                    Self.eps, weightDecay, maximize ? 1 : 0, decoupled ? 1 : 0, c1, c2)
+        case let .rmsProp(lr, weightDecay, momentum, centered, maximize):
             let (square, mean, buffer) = rmsPropBuffers(buffers, momentum: momentum, centered: centered)
             ck_rmsprop(Int64(count), param, grad, square, mean, buffer, lr, Self.beta2, Self.eps, weightDecay,
-                       momentum, 0)
+                       momentum, maximize ? 1 : 0)
         }
     }
 }
@@ -100,17 +105,30 @@ private enum ParameterStep {
 /// Plain SGD; momentum with dampening and weight decay after the first step; Nesterov; the
 /// first step with momentum (the buffer is then written, not read); Adam's first step, Adam
 /// with L2 weight decay at step 3, AdamW at step 2; plain RMSprop, and centered with momentum
-/// and weight decay (alpha 0.99, eps 1e-3).
+/// and weight decay (alpha 0.99, eps 1e-3); then with maximize: plain SGD, with momentum,
+/// dampening and weight decay, Nesterov, Adam with amsgrad at step 3, AdamW, centered
+/// RMSprop with momentum and weight decay; and AdamW with amsgrad.
 private let parameterSteps: [ParameterStep] = [
-    .sgd(lr: 0.1, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, firstStep: false),
-    .sgd(lr: 0.05, momentum: 0.9, dampening: 0.1, weightDecay: 1e-3, nesterov: false, firstStep: false),
-    .sgd(lr: 0.01, momentum: 0.8, dampening: 0, weightDecay: 0.02, nesterov: true, firstStep: false),
-    .sgd(lr: 0.2, momentum: 0.9, dampening: 0, weightDecay: 0, nesterov: false, firstStep: true),
-    .adam(lr: 0.01, weightDecay: 0, decoupled: false, t: 1),
-    .adam(lr: 0.01, weightDecay: 0.1, decoupled: false, t: 3),
-    .adam(lr: 0.01, weightDecay: 0.1, decoupled: true, t: 2),
-    .rmsProp(lr: 0.01, weightDecay: 0, momentum: 0, centered: false),
-    .rmsProp(lr: 0.01, weightDecay: 0.05, momentum: 0.9, centered: true),
+    .sgd(lr: 0.1, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: false, firstStep: false),
+    .sgd(lr: 0.05, momentum: 0.9, dampening: 0.1, weightDecay: 1e-3, nesterov: false, maximize: false,
+         firstStep: false),
+    .sgd(lr: 0.01, momentum: 0.8, dampening: 0, weightDecay: 0.02, nesterov: true, maximize: false,
+         firstStep: false),
+    .sgd(lr: 0.2, momentum: 0.9, dampening: 0, weightDecay: 0, nesterov: false, maximize: false, firstStep: true),
+    .adam(lr: 0.01, weightDecay: 0, decoupled: false, amsgrad: false, maximize: false, t: 1),
+    .adam(lr: 0.01, weightDecay: 0.1, decoupled: false, amsgrad: false, maximize: false, t: 3),
+    .adam(lr: 0.01, weightDecay: 0.1, decoupled: true, amsgrad: false, maximize: false, t: 2),
+    .rmsProp(lr: 0.01, weightDecay: 0, momentum: 0, centered: false, maximize: false),
+    .rmsProp(lr: 0.01, weightDecay: 0.05, momentum: 0.9, centered: true, maximize: false),
+    .sgd(lr: 0.1, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: true, firstStep: false),
+    .sgd(lr: 0.05, momentum: 0.9, dampening: 0.1, weightDecay: 1e-3, nesterov: false, maximize: true,
+         firstStep: false),
+    .sgd(lr: 0.01, momentum: 0.8, dampening: 0, weightDecay: 0.02, nesterov: true, maximize: true,
+         firstStep: false),
+    .adam(lr: 0.01, weightDecay: 0.1, decoupled: false, amsgrad: true, maximize: true, t: 3),
+    .adam(lr: 0.01, weightDecay: 0.1, decoupled: true, amsgrad: false, maximize: true, t: 2),
+    .rmsProp(lr: 0.01, weightDecay: 0.05, momentum: 0.9, centered: true, maximize: true),
+    .adam(lr: 0.01, weightDecay: 0.1, decoupled: true, amsgrad: true, maximize: false, t: 2),
 ]
 
 /// Parameters and optimizer buffers (m x n, dense; the buffers one after another) after one
@@ -258,14 +276,15 @@ final class GEMMParameterUpdateTests: XCTestCase {
     }
 
     /// 1 and 2 threads give the same parameters and buffers, on products that go parallel, of
-    /// which some take the step on 2 threads, with SGD's momentum, Adam and centered RMSprop.
+    /// which some take the step on 2 threads, with SGD's momentum, Adam and centered RMSprop,
+    /// each without and with maximize (Adam's with amsgrad too).
     func testThreadCountDoesNotChangeTheBits() {
         var rng = SeededGenerator(seed: 42)
         var stepsOnTwoThreads = false
         for shape in [(m: 300, n: 200, k: 64), (m: 40, n: 700, k: 32)] {
             let problem = GEMMProblem.random(m: shape.m, n: shape.n, k: shape.k, using: &rng)
             let param = randomFloats(shape.m * shape.n, using: &rng)
-            for step in [parameterSteps[1], parameterSteps[5], parameterSteps[8]] {
+            for step in [1, 5, 8, 10, 12, 14].map({ parameterSteps[$0] }) {
                 let buffers = step.randomBuffers(shape.m * shape.n, using: &rng)
                 for t in transposes {
                     let stored = problem.stored(transA: t.a, transB: t.b)

@@ -22,7 +22,7 @@ final class ScratchMemoryTests: XCTestCase {
                 // The packed routes' parameter update keeps a row panel of C too.
                 _ = ck_sgemm_sgd(0, transB, Int64(m), Int64(n), Int64(k), 1, a, Int64(k), b,
                                  transB == 0 ? Int64(n) : Int64(k), &grad, &param, nil, 0.1, 0,
-                                 0, 0, 0, 1)
+                                 0, 0, 0, 0, 1)
             }
         }
     }

@@ -78,25 +78,6 @@ final class OptimizerOptionTests: XCTestCase {
         }
     }
 
-    /// Optimizers with `maximize`, and the same optimizers without it.
-    private static let maximizing: [(name: String, make: @Sendable ([Tensor], _ maximize: Bool) -> any Optimizer)] = [
-        ("SGD", { SGD(parameters: $0, learningRate: 0.05, maximize: $1) }),
-        ("SGD with momentum", {
-            SGD(parameters: $0, learningRate: 0.05, momentum: 0.9, dampening: 0.1, weightDecay: 1e-2, maximize: $1)
-        }),
-        ("Nesterov", {
-            SGD(parameters: $0, learningRate: 0.05, momentum: 0.8, weightDecay: 0.01, nesterov: true, maximize: $1)
-        }),
-        ("Adam", { Adam(parameters: $0, learningRate: 0.01, weightDecay: 1e-2, maximize: $1) }),
-        ("Adam amsgrad", { Adam(parameters: $0, learningRate: 0.01, amsgrad: true, maximize: $1) }),
-        ("AdamW amsgrad", { AdamW(parameters: $0, learningRate: 0.01, amsgrad: true, maximize: $1) }),
-        ("RMSProp", { RMSProp(parameters: $0, learningRate: 0.01, weightDecay: 1e-2, maximize: $1) }),
-        ("centered RMSProp", {
-            RMSProp(parameters: $0, learningRate: 0.01, weightDecay: 1e-2, momentum: 0.9, centered: true,
-                    maximize: $1)
-        }),
-    ]
-
     /// Four steps with random gradients on two parameters (one of 70,001 elements, so that the
     /// kernels open parallel regions; the small one without a gradient at step 3), each
     /// gradient negated when `negated`: the parameters and buffers after every step.
@@ -124,7 +105,7 @@ final class OptimizerOptionTests: XCTestCase {
     /// Maximizing follows the negated gradient (minimizing the negated loss), bit for bit,
     /// parameters and buffers.
     func testMaximizeEqualsMinimizingTheNegatedLoss() {
-        for (name, make) in Self.maximizing {
+        for (name, make) in maximizingOptimizers {
             XCTAssertEqual(Self.train(make, maximize: true, negated: false).map { $0.map(\.bitPattern) },
                            Self.train(make, maximize: false, negated: true).map { $0.map(\.bitPattern) }, name)
         }
@@ -132,7 +113,7 @@ final class OptimizerOptionTests: XCTestCase {
 
     /// With maximize and amsgrad the steps are the same bits on 1 and 2 threads.
     func testMaximizeAndAmsgradAreIndependentOfTheThreadCount() {
-        for (name, make) in Self.maximizing {
+        for (name, make) in maximizingOptimizers {
             Threads.count = 1
             let serial = Self.train(make, maximize: true, negated: false)
             Threads.count = 2

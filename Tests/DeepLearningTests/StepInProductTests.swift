@@ -8,6 +8,8 @@ import XCTest
 /// gradients after `fit` are those of the graph, which stores every gradient and steps with
 /// the optimizer's own kernel, bit for bit.
 final class StepInProductTests: XCTestCase {
+    override func tearDown() { Threads.reset() }
+
     /// 300 samples of 96 features in 10 classes: batches of 64 and a last one of 44.
     private static func data() -> (inputs: Tensor, labels: [Int32]) {
         var generator = SeededGenerator(seed: 51)
@@ -34,7 +36,7 @@ final class StepInProductTests: XCTestCase {
 
     /// Plain SGD; momentum with dampening and weight decay; Nesterov; Adam with weight decay;
     /// AdamW; plain RMSProp, and centered with momentum and weight decay; with `maximize` and
-    /// `amsgrad`, which take their steps in `step()` on the fused path.
+    /// `amsgrad`.
     private static let optimizers: [(name: String, make: @Sendable ([Tensor]) -> any Optimizer)] = [
         ("plain SGD", { SGD(parameters: $0, learningRate: 0.05) }),
         ("SGD with momentum", {
@@ -73,9 +75,11 @@ final class StepInProductTests: XCTestCase {
     }
 
     /// `steps` training steps on the first 64 samples, every gradient zeroed first, the update
-    /// in the weights' products (`thenStep`) or after the backward pass; returns the model.
-    private static func train(steps: Int, inProducts: Bool, optimizer: (Model) -> any Optimizer) throws
-        -> Model
+    /// in the weights' products (`thenStep`) or after the backward pass, from dLoss/dOutput or,
+    /// when `negated`, its negation (the gradients of the negated loss, exactly); returns the
+    /// model.
+    private static func train(steps: Int, inProducts: Bool, negated: Bool = false,
+                              optimizer: (Model) -> any Optimizer) throws -> Model
     {
         let (inputs, labels) = data()
         let x = Tensor(shape: [64, 96], values: Array(inputs.values[0..<(64 * 96)]))
@@ -85,10 +89,14 @@ final class StepInProductTests: XCTestCase {
         for _ in 0..<steps {
             for parameter in model.parameters { parameter.zeroGradient() }
             _ = try loss.forward(model.forward(x), labels: labels[0..<64])
+            var outputGradient = loss.backward()
+            if negated {
+                outputGradient = Tensor(shape: outputGradient.shape, values: outputGradient.values.map { -$0 })
+            }
             if inProducts {
-                model.accumulateParameterGradients(loss.backward(), thenStep: optimizer)
+                model.accumulateParameterGradients(outputGradient, thenStep: optimizer)
             } else {
-                model.accumulateParameterGradients(loss.backward())
+                model.accumulateParameterGradients(outputGradient)
                 optimizer.step()
             }
         }
@@ -109,6 +117,52 @@ final class StepInProductTests: XCTestCase {
                 let model = try Self.train(steps: 4, inProducts: inProducts) { makeOptimizer($0.parameters) }
                 let last = model.parameters.count - 1
                 return model.parameters.map(\.values) + [1, 3, last - 1, last].map { model.parameters[$0].gradients }
+            }
+            XCTAssertEqual(results[0], results[1], name)
+        }
+    }
+
+    /// With `maximize` (and `amsgrad`) the optimizers let the second layer's product take its
+    /// weight's step, and that product takes it (`ck_sgemm_takes_step`) on 1 and 2 threads,
+    /// so that the tests below run the product's step.
+    func testMaximizingOptimizersStepInTheProduct() {
+        let model = Self.model()
+        for (name, make) in maximizingOptimizers {
+            let optimizer = make(model.parameters, true) as! any StepsInProduct
+            XCTAssert(optimizer.stepInProduct(of: model.parameters[2]) { _ in false }, name)
+        }
+        for threads in [1, 2] {
+            Threads.count = threads
+            XCTAssertEqual(ck_sgemm_takes_step(1, 0, 256, 128, 64), 1, "\(threads) threads")
+        }
+    }
+
+    /// With `maximize`, the update in the weights' products equals the backward pass then
+    /// `step()`, bit for bit, over four steps on 1 and 2 threads, and the same bits on both.
+    func testMaximizeInProductsEqualsBackwardThenStep() throws {
+        for (name, make) in maximizingOptimizers {
+            var byThreads: [[[Float]]] = []
+            for threads in [1, 2] {
+                Threads.count = threads
+                let results = try [true, false].map { inProducts in
+                    let model = try Self.train(steps: 4, inProducts: inProducts) { make($0.parameters, true) }
+                    let last = model.parameters.count - 1
+                    return model.parameters.map(\.values) + [1, 3, last - 1, last].map { model.parameters[$0].gradients }
+                }
+                XCTAssertEqual(results[0], results[1], "\(name), \(threads) threads")
+                byThreads.append(results[0])
+            }
+            XCTAssertEqual(byThreads[0], byThreads[1], name)
+        }
+    }
+
+    /// With `maximize`, the update in the weights' products equals minimizing the negated loss
+    /// in the products, bit for bit (negating is exact, as is every step's use of it).
+    func testMaximizeInProductsEqualsMinimizingTheNegatedLoss() throws {
+        for (name, make) in maximizingOptimizers {
+            let results = try [true, false].map { maximize in
+                try Self.train(steps: 4, inProducts: true, negated: !maximize) { make($0.parameters, maximize) }
+                    .parameters.map { $0.values.map(\.bitPattern) }
             }
             XCTAssertEqual(results[0], results[1], name)
         }

@@ -131,7 +131,7 @@ private func fusedForms(_ gemm: GemmCase, _ a: Buffer<Float>, _ b: Buffer<Float>
         return ({
             // The step where ck_sgemm_sgd does not take it (products not on a packed route).
             if ck_sgemm_sgd(transA, transB, m, n, k, 1, a.pointer, lda, b.pointer, ldb, fused.c.pointer,
-                            fused.param.pointer, fused.velocity.pointer, lr, momentum, 0, 0, 0, 0) == 0 {
+                            fused.param.pointer, fused.velocity.pointer, lr, momentum, 0, 0, 0, 0, 0) == 0 {
                 ck_sgd(m * n, fused.param.pointer, fused.c.pointer, fused.velocity.pointer, lr, momentum,
                        0, 0, 0, 0, 0)
             }
@@ -150,8 +150,8 @@ private func fusedForms(_ gemm: GemmCase, _ a: Buffer<Float>, _ b: Buffer<Float>
         }
         return ({
             if ck_sgemm_adam(transA, transB, m, n, k, 1, a.pointer, lda, b.pointer, ldb, fused.c.pointer,
-                             fused.param.pointer, fused.velocity.pointer, fused.secondMoment.pointer, lr,
-                             beta1, beta2, eps, 0, 0, c1, c2) == 0 {
+                             fused.param.pointer, fused.velocity.pointer, fused.secondMoment.pointer, nil,
+                             lr, beta1, beta2, eps, 0, 0, 0, c1, c2) == 0 {
                 adam(fused)
             }
         }, {
@@ -167,7 +167,7 @@ private func fusedForms(_ gemm: GemmCase, _ a: Buffer<Float>, _ b: Buffer<Float>
         return ({
             if ck_sgemm_rmsprop(transA, transB, m, n, k, 1, a.pointer, lda, b.pointer, ldb, fused.c.pointer,
                                 fused.param.pointer, fused.secondMoment.pointer, nil, nil, lr, alpha, eps, 0,
-                                0) == 0 {
+                                0, 0) == 0 {
                 rmsprop(fused)
             }
         }, {
