@@ -234,15 +234,14 @@ typedef struct {
     int64_t *indices;
 } max_axis_args;
 
-/* The outputs (o, i) of a reduction along an axis, outer x inner, are split between threads
- * as ranges of o * inner + i: whole slices along a contiguous axis (inner 1), otherwise
- * blocks of 16 columns, so that fewer slices than threads (a matrix's columns) still share
- * the work. Each output is computed by one thread alone, whatever the split. */
-static void axis_parallel_for(int64_t outer, const max_axis_args *args, ck_range_body body) {
-    const int64_t outputs = outer * args->inner, align = args->inner == 1 ? 1 : 16;
-    const int64_t units = (outputs + align - 1) / align;
-    const int threads = ck_threads_for(outputs * args->n, CK_PARALLEL_MIN_ELEMENTS);
-    ck_parallel_for(outputs, align, units < threads ? (int)units : threads, body, args);
+/* Runs body over `units` units of an outer x n x inner reduction's work (split at multiples of
+ * align), on the threads its outer * n * inner elements pay for, no more than the parts of
+ * `align` units. Each unit is computed by one thread alone, whatever the split. */
+static void axis_parallel_for(int64_t units, int64_t align, int64_t outer,
+                              const max_axis_args *args, ck_range_body body) {
+    const int64_t parts = (units + align - 1) / align;
+    const int threads = ck_threads_for(outer * args->n * args->inner, CK_PARALLEL_MIN_ELEMENTS);
+    ck_parallel_for(units, align, parts < threads ? (int)parts : threads, body, args);
 }
 
 /* The columns [*first, *last) of slice o among the outputs [begin, end). */
@@ -252,9 +251,41 @@ static inline void slice_columns(int64_t o, int64_t inner, int64_t begin, int64_
     *last = end < (o + 1) * inner ? end - o * inner : inner;
 }
 
-/* Outputs [begin, end): for each (o, i), the first maximum over k of x[o][k][i] and its k.
+/* Columns are reduced COLUMN_TILE at a time, their running maxima and indices kept in the
+ * thread's own arrays (in the L1 cache) and written out once: a thread that shares a slice's
+ * columns with another writes no cache line that the other writes too, k after k. */
+enum { COLUMN_TILE = 256 };
+
+/* y[i], index[i] = the first maximum over k < n of x[k * inner + i] and its k, i < width
+ * (width <= COLUMN_TILE): all columns together, k by k, replacing where the element
+ * replaces. */
+static inline __attribute__((always_inline)) void column_maxima(int64_t n, int64_t inner,
+                                                                int64_t width, const float *x,
+                                                                float *y, int64_t *index) {
+    float best[COLUMN_TILE];
+    int64_t at[COLUMN_TILE];
+    for (int64_t i = 0; i < width; i++) {
+        best[i] = x[i];
+        at[i] = 0;
+    }
+    for (int64_t k = 1; k < n; k++) {
+        const float *row = x + k * inner;
+        for (int64_t i = 0; i < width; i++) {
+            const int take = replaces(row[i], best[i]);
+            best[i] = take ? row[i] : best[i];
+            at[i] = take ? k : at[i];
+        }
+    }
+    memcpy(y, best, (size_t)width * sizeof *y);
+    memcpy(index, at, (size_t)width * sizeof *index);
+}
+
+/* Outputs [begin, end) of the outer x inner, o * inner + i: for each (o, i), the first
+ * maximum over k of x[o][k][i] and its k. Split between threads as whole slices along a
+ * contiguous axis (inner 1), otherwise in blocks of 16 columns, so that fewer slices than
+ * threads (a matrix's columns) still share the work.
  * Along a contiguous axis (inner 1), each row as index_of_maximum finds it; otherwise a
- * slice's columns together, k by k, replacing where the element replaces. */
+ * slice's columns a tile at a time (column_maxima). */
 CK_VECTORIZED static void max_axis_range(const void *args, int64_t begin, int64_t end) {
     const max_axis_args *a = args;
     const int64_t n = a->n, inner = a->inner;
@@ -269,17 +300,9 @@ CK_VECTORIZED static void max_axis_range(const void *args, int64_t begin, int64_
         }
         int64_t first, last;
         slice_columns(o, inner, begin, end, &first, &last);
-        for (int64_t i = first; i < last; i++) {
-            y[i] = x[i];
-            index[i] = 0;
-        }
-        for (int64_t k = 1; k < n; k++) {
-            const float *row = x + k * inner;
-            for (int64_t i = first; i < last; i++) {
-                const int take = replaces(row[i], y[i]);
-                y[i] = take ? row[i] : y[i];
-                index[i] = take ? k : index[i];
-            }
+        for (int64_t i = first; i < last; i += COLUMN_TILE) {
+            const int64_t width = last - i < COLUMN_TILE ? last - i : COLUMN_TILE;
+            column_maxima(n, inner, width, x + i, y + i, index + i);
         }
     }
 }
@@ -288,42 +311,38 @@ void ck_max_axis(int64_t outer, int64_t n, int64_t inner, const float *x, float 
                  int64_t *indices) {
     if (inner == 0) return; /* no elements: form no pointer from x, y or indices */
     max_axis_args args = {n, inner, 0, x, 0, y, 0, indices};
-    axis_parallel_for(outer, &args, max_axis_range);
+    axis_parallel_for(outer * inner, inner == 1 ? 1 : 16, outer, &args, max_axis_range);
 }
 
-/* dx[k][i] (+)= dy[i] where k == index[i], else 0, for the columns i in [first, last) of one
- * outer slice (k < n, i < inner). Along a contiguous axis (inner 1), one pass over the row. */
-static inline __attribute__((always_inline)) void gradient_to_indices(
-    int64_t n, int64_t inner, int64_t first, int64_t last, const int64_t *index,
-    const float *dy, int accumulate, float *dx) {
-    if (inner == 1) {
-        const int64_t at = *index;
-        const float g = *dy;
-        if (accumulate)
-            for (int64_t k = 0; k < n; k++) dx[k] += k == at ? g : 0.0f;
-        else
-            for (int64_t k = 0; k < n; k++) dx[k] = k == at ? g : 0.0f;
-        return;
-    }
-    for (int64_t k = 0; k < n; k++) {
-        float *row = dx + k * inner;
-        if (accumulate)
-            for (int64_t i = first; i < last; i++) row[i] += index[i] == k ? dy[i] : 0.0f;
-        else
-            for (int64_t i = first; i < last; i++) row[i] = index[i] == k ? dy[i] : 0.0f;
-    }
-}
-
-/* Outputs [begin, end) of ck_max_axis_backward: the gradient's columns they own. */
+/* Units [begin, end) of ck_max_axis_backward's work: along a contiguous axis (inner 1), the
+ * slices o, each one pass over dx[o][0 .. n) (dx[o][k] (+)= dy[o] where k == indices[o]);
+ * otherwise the rows o * n + k of dx, each one pass over dx[o][k][0 .. inner) (dx[o][k][i]
+ * (+)= dy[o][i] where k == indices[o][i]). Either way a thread writes one contiguous part of
+ * dx. */
 CK_VECTORIZED static void max_axis_backward_range(const void *args, int64_t begin,
                                                   int64_t end) {
     const max_axis_args *a = args;
     const int64_t n = a->n, inner = a->inner;
-    for (int64_t o = begin / inner; o * inner < end; o++) {
-        int64_t first, last;
-        slice_columns(o, inner, begin, end, &first, &last);
-        gradient_to_indices(n, inner, first, last, a->indices + o * inner, a->dy + o * inner,
-                            a->accumulate, a->dx + o * n * inner);
+    for (int64_t unit = begin; unit < end; unit++) {
+        const int64_t o = inner == 1 ? unit : unit / n;
+        const int64_t *index = a->indices + o * inner;
+        const float *dy = a->dy + o * inner;
+        if (inner == 1) {
+            const int64_t at = *index;
+            const float g = *dy;
+            float *dx = a->dx + o * n;
+            if (a->accumulate)
+                for (int64_t k = 0; k < n; k++) dx[k] += k == at ? g : 0.0f;
+            else
+                for (int64_t k = 0; k < n; k++) dx[k] = k == at ? g : 0.0f;
+            continue;
+        }
+        const int64_t k = unit % n;
+        float *row = a->dx + unit * inner;
+        if (a->accumulate)
+            for (int64_t i = 0; i < inner; i++) row[i] += index[i] == k ? dy[i] : 0.0f;
+        else
+            for (int64_t i = 0; i < inner; i++) row[i] = index[i] == k ? dy[i] : 0.0f;
     }
 }
 
@@ -331,5 +350,5 @@ void ck_max_axis_backward(int64_t outer, int64_t n, int64_t inner, const int64_t
                           const float *dy, int accumulate, float *dx) {
     if (n == 0 || inner == 0) return; /* dx has no elements (the pointers may be NULL) */
     max_axis_args args = {n, inner, accumulate, 0, dy, 0, dx, (int64_t *)indices};
-    axis_parallel_for(outer, &args, max_axis_backward_range);
+    axis_parallel_for(inner == 1 ? outer : outer * n, 1, outer, &args, max_axis_backward_range);
 }
