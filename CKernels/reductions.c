@@ -254,7 +254,7 @@ static inline void slice_columns(int64_t o, int64_t inner, int64_t begin, int64_
 /* Columns are reduced COLUMN_TILE at a time, their running maxima and indices kept in the
  * thread's own arrays (in the L1 cache) and written out once: a thread that shares a slice's
  * columns with another writes no cache line that the other writes too, k after k. */
-enum { COLUMN_TILE = 256 };
+enum { COLUMN_TILE = 1024 };
 
 /* y[i], index[i] = the first maximum over k < n of x[k * inner + i] and its k, i < width
  * (width <= COLUMN_TILE): all columns together, k by k, replacing where the element
