@@ -283,9 +283,8 @@ static inline __attribute__((always_inline)) void column_maxima(int64_t n, int64
 /* Outputs [begin, end) of the outer x inner, o * inner + i: for each (o, i), the first
  * maximum over k of x[o][k][i] and its k. Split between threads as whole slices along a
  * contiguous axis (inner 1), otherwise in blocks of 16 columns, so that fewer slices than
- * threads (a matrix's columns) still share the work.
- * Along a contiguous axis (inner 1), each row as index_of_maximum finds it; otherwise a
- * slice's columns a tile at a time (column_maxima). */
+ * threads (a matrix's columns) still share the work. Along a contiguous axis, each row as
+ * index_of_maximum finds it; otherwise a slice's columns a tile at a time (column_maxima). */
 CK_VECTORIZED static void max_axis_range(const void *args, int64_t begin, int64_t end) {
     const max_axis_args *a = args;
     const int64_t n = a->n, inner = a->inner;
