@@ -251,40 +251,12 @@ static inline void slice_columns(int64_t o, int64_t inner, int64_t begin, int64_
     *last = end < (o + 1) * inner ? end - o * inner : inner;
 }
 
-/* Columns are reduced COLUMN_TILE at a time, their running maxima and indices kept in the
- * thread's own arrays (in the L1 cache) and written out once: a thread that shares a slice's
- * columns with another writes no cache line that the other writes too, k after k. */
-enum { COLUMN_TILE = 1024 };
-
-/* y[i], index[i] = the first maximum over k < n of x[k * inner + i] and its k, i < width
- * (width <= COLUMN_TILE): all columns together, k by k, replacing where the element
- * replaces. */
-static inline __attribute__((always_inline)) void column_maxima(int64_t n, int64_t inner,
-                                                                int64_t width, const float *x,
-                                                                float *y, int64_t *index) {
-    float best[COLUMN_TILE];
-    int64_t at[COLUMN_TILE];
-    for (int64_t i = 0; i < width; i++) {
-        best[i] = x[i];
-        at[i] = 0;
-    }
-    for (int64_t k = 1; k < n; k++) {
-        const float *row = x + k * inner;
-        for (int64_t i = 0; i < width; i++) {
-            const int take = replaces(row[i], best[i]);
-            best[i] = take ? row[i] : best[i];
-            at[i] = take ? k : at[i];
-        }
-    }
-    memcpy(y, best, (size_t)width * sizeof *y);
-    memcpy(index, at, (size_t)width * sizeof *index);
-}
-
 /* Outputs [begin, end) of the outer x inner, o * inner + i: for each (o, i), the first
  * maximum over k of x[o][k][i] and its k. Split between threads as whole slices along a
  * contiguous axis (inner 1), otherwise in blocks of 16 columns, so that fewer slices than
  * threads (a matrix's columns) still share the work. Along a contiguous axis, each row as
- * index_of_maximum finds it; otherwise a slice's columns a tile at a time (column_maxima). */
+ * index_of_maximum finds it; otherwise a slice's columns together, k by k, replacing where
+ * the element replaces. */
 CK_VECTORIZED static void max_axis_range(const void *args, int64_t begin, int64_t end) {
     const max_axis_args *a = args;
     const int64_t n = a->n, inner = a->inner;
@@ -299,9 +271,17 @@ CK_VECTORIZED static void max_axis_range(const void *args, int64_t begin, int64_
         }
         int64_t first, last;
         slice_columns(o, inner, begin, end, &first, &last);
-        for (int64_t i = first; i < last; i += COLUMN_TILE) {
-            const int64_t width = last - i < COLUMN_TILE ? last - i : COLUMN_TILE;
-            column_maxima(n, inner, width, x + i, y + i, index + i);
+        for (int64_t i = first; i < last; i++) {
+            y[i] = x[i];
+            index[i] = 0;
+        }
+        for (int64_t k = 1; k < n; k++) {
+            const float *row = x + k * inner;
+            for (int64_t i = first; i < last; i++) {
+                const int take = replaces(row[i], y[i]);
+                y[i] = take ? row[i] : y[i];
+                index[i] = take ? k : index[i];
+            }
         }
     }
 }
