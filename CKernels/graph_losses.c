@@ -40,12 +40,14 @@ static inline float bce_loss(float z, float t, float e) {
     return fabsf(z) == INFINITY ? limit : finite;
 }
 
-/* Elements i ..< i + count, count <= SUM_LANES: their gradients dz = (sigmoid(z) - t) / n
- * (sigmoid from e: 1 / (1 + e) for z >= 0, e / (1 + e) below) and dt = -z / n, and their
- * losses in double added to lane k (a full block) or to the rest in order (the last). Always
- * inlined, so that the full blocks' loop has count constant and runs as vectors. */
+/* Elements i ..< i + count, count <= SUM_LANES: their losses in double added to lane k (a
+ * full block) or to the rest in order (the last), and the gradients asked for: if with_dz,
+ * a->dz = (sigmoid(z) - t) / n (sigmoid from e: 1 / (1 + e) for z >= 0, e / (1 + e) below);
+ * if with_dt, a->dt = -z / n. Always inlined, so that the full blocks' loop has count constant
+ * and runs as vectors, and the flags too, so that each caller computes only its gradients. */
 static inline __attribute__((always_inline)) void bce_block(const bce_args *a, int64_t i,
-                                                            int64_t count, sum_lanes *lane) {
+                                                            int64_t count, int with_dz,
+                                                            int with_dt, sum_lanes *lane) {
     const float scale = 1.0f / (float)a->n;
     double loss[SUM_LANES];
     float dz[SUM_LANES], dt[SUM_LANES];
@@ -53,27 +55,39 @@ static inline __attribute__((always_inline)) void bce_block(const bce_args *a, i
         const float z = k < count ? a->z[i + k] : 0.0f, t = k < count ? a->t[i + k] : 0.0f;
         const float e = exp_full_range(-fabsf(z));
         loss[k] = (double)bce_loss(z, t, e);
-        dz[k] = ((z >= 0.0f ? 1.0f : e) / (1.0f + e) - t) * scale;
-        dt[k] = -z * scale;
+        if (with_dz) dz[k] = ((z >= 0.0f ? 1.0f : e) / (1.0f + e) - t) * scale;
+        if (with_dt) dt[k] = -z * scale;
     }
     if (count == SUM_LANES) sum_lanes_add_terms(lane, loss);
     else for (int k = 0; k < count; k++) lane->rest += loss[k];
-    if (a->dz)
+    if (with_dz)
         for (int k = 0; k < count; k++) a->dz[i + k] = dz[k];
-    if (a->dt)
+    if (with_dt)
         for (int k = 0; k < count; k++) a->dt[i + k] = dt[k];
 }
 
-/* Elements [begin, end): their gradients, and the sum of their losses in double lanes, term
- * begin + j in lane j % SUM_LANES, those past the last full block in the rest (sum_lanes.h). */
-CK_VECTORIZED static double bce_range(const void *args, int64_t begin, int64_t end) {
-    const bce_args *a = args;
+/* Elements [begin, end) as bce_block computes them (with the flags constant where inlined):
+ * the sum of their losses in double lanes, term begin + j in lane j % SUM_LANES, those past
+ * the last full block in the rest (sum_lanes.h). */
+static inline __attribute__((always_inline)) double bce_sum(const bce_args *a, int64_t begin,
+                                                            int64_t end, int with_dz,
+                                                            int with_dt) {
     sum_lanes lane;
     sum_lanes_begin(&lane);
     int64_t i = begin;
-    for (; i + SUM_LANES <= end; i += SUM_LANES) bce_block(a, i, SUM_LANES, &lane);
-    if (i < end) bce_block(a, i, end - i, &lane);
+    for (; i + SUM_LANES <= end; i += SUM_LANES)
+        bce_block(a, i, SUM_LANES, with_dz, with_dt, &lane);
+    if (i < end) bce_block(a, i, end - i, with_dz, with_dt, &lane);
     return sum_lanes_total(0.0, &lane);
+}
+
+/* bce_sum over [begin, end) with the gradients whose buffers are given. */
+CK_VECTORIZED static double bce_range(const void *args, int64_t begin, int64_t end) {
+    const bce_args *a = args;
+    if (a->dz && a->dt) return bce_sum(a, begin, end, 1, 1);
+    if (a->dz) return bce_sum(a, begin, end, 1, 0);
+    if (a->dt) return bce_sum(a, begin, end, 0, 1);
+    return bce_sum(a, begin, end, 0, 0);
 }
 
 float ck_binary_cross_entropy_logits(int64_t n, const float *z, const float *t, float *dz,

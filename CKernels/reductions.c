@@ -124,18 +124,79 @@ static inline __attribute__((always_inline)) float counted_max(int64_t n, const 
     return m;
 }
 
-/* counted_max where the maximum's value gives its bits: not a NaN, not a zero. Otherwise the
- * first maximal element is searched for and the ties are counted from it on. */
-CK_VECTORIZED float ck_max(int64_t n, const float *x, int64_t *ties) {
+/* ck_max splits x[0 .. n) into `parts` contiguous parts (ck_split_range, boundaries multiples
+ * of MAX_BLOCK), one a thread, and takes counted_max of each. The largest of the parts'
+ * maxima, the ties of the parts that reach it added and whether any part holds a NaN do not
+ * depend on where the parts begin: neither on the thread count. */
+enum { MAX_PARTS = 64 };
+
+/* One part's counted_max: its maximum, the elements equal to it, whether one is NaN. */
+typedef struct {
+    float maximum;
+    int64_t ties;
+    int nan;
+} max_part;
+
+typedef struct {
+    int64_t n;
+    int parts;
+    const float *x;
+    max_part *part;
+} max_parts_args;
+
+/* [*begin, *end) of part p of ck_max's range. */
+static void max_part_range(const max_parts_args *a, int p, int64_t *begin, int64_t *end) {
+    ck_split_range(a->n, MAX_BLOCK, p, a->parts, begin, end);
+}
+
+/* Parts [begin, end) of ck_max's range: their counted_max. */
+CK_VECTORIZED static void max_parts(const void *args, int64_t begin, int64_t end) {
+    const max_parts_args *a = args;
+    for (int64_t p = begin; p < end; p++) {
+        int64_t first, last;
+        max_part_range(a, (int)p, &first, &last);
+        max_part *part = a->part + p;
+        part->nan = 0;
+        part->maximum = counted_max(last - first, a->x + first, &part->ties, &part->nan);
+    }
+}
+
+/* The maximum of x[0 .. n) where its value does not give its bits (a NaN, a zero): the first
+ * maximal element of x[begin .. end), the first part that holds one; for a NaN maximum,
+ * *ties = the NaNs from it on. */
+CK_VECTORIZED static float first_maximal_element(int64_t n, const float *x, int64_t begin,
+                                                 int64_t end, int nan, int64_t *ties) {
+    const int64_t first = begin + index_of_maximum(end - begin, x + begin);
+    if (nan) {
+        int64_t count = 0;
+        for (int64_t i = first; i < n; i++) count += x[i] != x[i];
+        *ties = count;
+    }
+    return x[first];
+}
+
+/* The parts' maxima combined, the largest's value returned where it gives its bits (not a
+ * NaN, not a zero); otherwise the first maximal element of the first part that holds it. */
+float ck_max(int64_t n, const float *x, int64_t *ties) {
+    const int threads = ck_threads_for(n, CK_PARALLEL_MIN_ELEMENTS);
+    max_part part[MAX_PARTS];
+    const max_parts_args args = {n, threads < MAX_PARTS ? threads : MAX_PARTS, x, part};
+    ck_parallel_for(args.parts, 1, args.parts, max_parts, &args);
+    float m = -INFINITY;
     int nan = 0;
-    const float counted = counted_max(n, x, ties, &nan);
-    if (!nan && counted != 0.0f) return counted;
-    const int64_t first = index_of_maximum(n, x);
-    const float m = x[first];
+    for (int p = 0; p < args.parts; p++) {
+        m = part[p].maximum > m ? part[p].maximum : m;
+        nan |= part[p].nan;
+    }
     int64_t count = 0;
-    for (int64_t i = first; i < n; i++) count += is_maximum(x[i], m);
+    for (int p = 0; p < args.parts; p++) count += part[p].maximum == m ? part[p].ties : 0;
     *ties = count;
-    return m;
+    if (!nan && m != 0.0f) return m;
+    int p = 0;
+    while (nan ? !part[p].nan : part[p].maximum != m) p++;
+    int64_t begin, end;
+    max_part_range(&args, p, &begin, &end);
+    return first_maximal_element(n, x, begin, end, nan, ties);
 }
 
 typedef struct {
@@ -173,19 +234,33 @@ typedef struct {
     int64_t *indices;
 } max_axis_args;
 
-/* The threads worth using for outer slices of n x inner elements: no more than slices. */
-static int axis_threads(int64_t outer, int64_t n, int64_t inner) {
-    const int threads = ck_threads_for(outer * n * inner, CK_PARALLEL_MIN_ELEMENTS);
-    return outer < threads ? (int)outer : threads;
+/* Runs body over `units` units of an outer x n x inner reduction's work (split at multiples of
+ * align), on the threads its outer * n * inner elements pay for, no more than the parts of
+ * `align` units. Each unit is computed by one thread alone, whatever the split. */
+static void axis_parallel_for(int64_t units, int64_t align, int64_t outer,
+                              const max_axis_args *args, ck_range_body body) {
+    const int64_t parts = (units + align - 1) / align;
+    const int threads = ck_threads_for(outer * args->n * args->inner, CK_PARALLEL_MIN_ELEMENTS);
+    ck_parallel_for(units, align, parts < threads ? (int)parts : threads, body, args);
 }
 
-/* Outer slices [begin, end): for each (o, i), the first maximum over k of x[o][k][i] and its
- * k. Along a contiguous axis (inner 1), each row as index_of_maximum finds it; otherwise all
- * of a slice's inner positions together, k by k, replacing where the element replaces. */
+/* The columns [*first, *last) of slice o among the outputs [begin, end). */
+static inline void slice_columns(int64_t o, int64_t inner, int64_t begin, int64_t end,
+                                 int64_t *first, int64_t *last) {
+    *first = begin > o * inner ? begin - o * inner : 0;
+    *last = end < (o + 1) * inner ? end - o * inner : inner;
+}
+
+/* Outputs [begin, end) of the outer x inner, o * inner + i: for each (o, i), the first
+ * maximum over k of x[o][k][i] and its k. Split between threads as whole slices along a
+ * contiguous axis (inner 1), otherwise in blocks of 16 columns, so that fewer slices than
+ * threads (a matrix's columns) still share the work. Along a contiguous axis, each row as
+ * index_of_maximum finds it; otherwise a slice's columns together, k by k, replacing where
+ * the element replaces. */
 CK_VECTORIZED static void max_axis_range(const void *args, int64_t begin, int64_t end) {
     const max_axis_args *a = args;
     const int64_t n = a->n, inner = a->inner;
-    for (int64_t o = begin; o < end; o++) {
+    for (int64_t o = begin / inner; o * inner < end; o++) {
         const float *x = a->x + o * n * inner;
         float *y = a->y + o * inner;
         int64_t *index = a->indices + o * inner;
@@ -194,13 +269,15 @@ CK_VECTORIZED static void max_axis_range(const void *args, int64_t begin, int64_
             *y = x[*index];
             continue;
         }
-        for (int64_t i = 0; i < inner; i++) {
+        int64_t first, last;
+        slice_columns(o, inner, begin, end, &first, &last);
+        for (int64_t i = first; i < last; i++) {
             y[i] = x[i];
             index[i] = 0;
         }
         for (int64_t k = 1; k < n; k++) {
             const float *row = x + k * inner;
-            for (int64_t i = 0; i < inner; i++) {
+            for (int64_t i = first; i < last; i++) {
                 const int take = replaces(row[i], y[i]);
                 y[i] = take ? row[i] : y[i];
                 index[i] = take ? k : index[i];
@@ -213,45 +290,44 @@ void ck_max_axis(int64_t outer, int64_t n, int64_t inner, const float *x, float 
                  int64_t *indices) {
     if (inner == 0) return; /* no elements: form no pointer from x, y or indices */
     max_axis_args args = {n, inner, 0, x, 0, y, 0, indices};
-    ck_parallel_for(outer, 1, axis_threads(outer, n, inner), max_axis_range, &args);
+    axis_parallel_for(outer * inner, inner == 1 ? 1 : 16, outer, &args, max_axis_range);
 }
 
-/* dx[k][i] (+)= dy[i] where k == index[i], else 0, for one outer slice (k < n, i < inner).
- * Along a contiguous axis (inner 1), one pass over the row. */
-static inline __attribute__((always_inline)) void gradient_to_indices(
-    int64_t n, int64_t inner, const int64_t *index, const float *dy, int accumulate,
-    float *dx) {
-    if (inner == 1) {
-        const int64_t at = *index;
-        const float g = *dy;
-        if (accumulate)
-            for (int64_t k = 0; k < n; k++) dx[k] += k == at ? g : 0.0f;
-        else
-            for (int64_t k = 0; k < n; k++) dx[k] = k == at ? g : 0.0f;
-        return;
-    }
-    for (int64_t k = 0; k < n; k++) {
-        float *row = dx + k * inner;
-        if (accumulate)
+/* Units [begin, end) of ck_max_axis_backward's work: along a contiguous axis (inner 1), the
+ * slices o, each one pass over dx[o][0 .. n) (dx[o][k] (+)= dy[o] where k == indices[o]);
+ * otherwise the rows o * n + k of dx, each one pass over dx[o][k][0 .. inner) (dx[o][k][i]
+ * (+)= dy[o][i] where k == indices[o][i]). Either way a thread writes one contiguous part of
+ * dx. */
+CK_VECTORIZED static void max_axis_backward_range(const void *args, int64_t begin,
+                                                  int64_t end) {
+    const max_axis_args *a = args;
+    const int64_t n = a->n, inner = a->inner;
+    for (int64_t unit = begin; unit < end; unit++) {
+        const int64_t o = inner == 1 ? unit : unit / n;
+        const int64_t *index = a->indices + o * inner;
+        const float *dy = a->dy + o * inner;
+        if (inner == 1) {
+            const int64_t at = *index;
+            const float g = *dy;
+            float *dx = a->dx + o * n;
+            if (a->accumulate)
+                for (int64_t k = 0; k < n; k++) dx[k] += k == at ? g : 0.0f;
+            else
+                for (int64_t k = 0; k < n; k++) dx[k] = k == at ? g : 0.0f;
+            continue;
+        }
+        const int64_t k = unit % n;
+        float *row = a->dx + unit * inner;
+        if (a->accumulate)
             for (int64_t i = 0; i < inner; i++) row[i] += index[i] == k ? dy[i] : 0.0f;
         else
             for (int64_t i = 0; i < inner; i++) row[i] = index[i] == k ? dy[i] : 0.0f;
     }
 }
 
-/* Outer slices [begin, end) of ck_max_axis_backward. */
-CK_VECTORIZED static void max_axis_backward_range(const void *args, int64_t begin,
-                                                  int64_t end) {
-    const max_axis_args *a = args;
-    const int64_t n = a->n, inner = a->inner;
-    for (int64_t o = begin; o < end; o++)
-        gradient_to_indices(n, inner, a->indices + o * inner, a->dy + o * inner, a->accumulate,
-                            a->dx + o * n * inner);
-}
-
 void ck_max_axis_backward(int64_t outer, int64_t n, int64_t inner, const int64_t *indices,
                           const float *dy, int accumulate, float *dx) {
     if (n == 0 || inner == 0) return; /* dx has no elements (the pointers may be NULL) */
     max_axis_args args = {n, inner, accumulate, 0, dy, 0, dx, (int64_t *)indices};
-    ck_parallel_for(outer, 1, axis_threads(outer, n, inner), max_axis_backward_range, &args);
+    axis_parallel_for(inner == 1 ? outer : outer * n, 1, outer, &args, max_axis_backward_range);
 }

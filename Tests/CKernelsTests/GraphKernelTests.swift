@@ -334,6 +334,37 @@ final class GraphKernelTests: XCTestCase {
         }
     }
 
+    /// Binary cross-entropy with one gradient asked for, or none: the loss and that gradient
+    /// bit for bit those computed with both, on sizes around a block of 16 and parallel, with
+    /// infinite logits among them.
+    func testBinaryCrossEntropyComputesTheGradientsAskedForAsWithBoth() {
+        var rng = SeededGenerator(seed: 49)
+        for n in [1, 2, 15, 16, 17, 33, 70_001] {
+            var z = randomFloats(n, in: -30...30, using: &rng)
+            let t = randomFloats(n, in: 0...1, using: &rng)
+            for (p, value) in [(0, Float.infinity), (n / 2, -.infinity)] where n > 2 { z[p] = value }
+            /// The loss, then dz (n elements) if asked for, then dt if asked for.
+            func bce(dz withDz: Bool, dt withDt: Bool) -> [Float] {
+                assertSameResultForThreadCounts([1, 2], "n \(n), dz \(withDz), dt \(withDt)") { () -> [Float] in
+                    var dz = [Float](repeating: sentinel, count: n), dt = dz
+                    let loss = dz.withUnsafeMutableBufferPointer { dzBuffer in
+                        dt.withUnsafeMutableBufferPointer { dtBuffer in
+                            ck_binary_cross_entropy_logits(Int64(n), z, t,
+                                                           withDz ? dzBuffer.baseAddress : nil,
+                                                           withDt ? dtBuffer.baseAddress : nil)
+                        }
+                    }
+                    return [loss] + (withDz ? dz : []) + (withDt ? dt : [])
+                }
+            }
+            let both = bce(dz: true, dt: true)
+            let (loss, dz, dt) = ([both[0]], Array(both[1...n]), Array(both[(n + 1)...]))
+            assertBitwiseEqual(bce(dz: true, dt: false), loss + dz, "dz alone, n \(n)")
+            assertBitwiseEqual(bce(dz: false, dt: true), loss + dt, "dt alone, n \(n)")
+            assertBitwiseEqual(bce(dz: false, dt: false), loss, "neither, n \(n)")
+        }
+    }
+
     /// Binary cross-entropy of logits far on the side of their targets (|z| in [17, 80], where
     /// 1 + e^−|z| rounds to 1): each element's loss log(1 + e^−|z|) is about e^−|z|, kept to a
     /// float's relative accuracy instead of lost to 0; sizes around a block of 16 and parallel.

@@ -88,12 +88,59 @@ final class MaximumKernelTests: XCTestCase {
         }
     }
 
+    /// ck_max on 1 to 4 threads, whose ranges are split at multiples of 1024 (a thread's
+    /// share of the blocks of 1024): the maximum's bits and its ties on each side of every
+    /// split and in the last thread's range alone, on lengths around the threshold of two
+    /// threads (65_536) and of three, and on short ones (one thread whatever the count).
+    func testMaxIsTheSameOnEveryThreadCountWhereTheSplitsFall() {
+        var rng = SeededGenerator(seed: 63)
+        for n in [1, 2, 17, 65_535, 65_536, 65_537, 70_001, 98_303, 98_305, 200_003] {
+            let blocks = (n + 1023) / 1024
+            let splits = Set([2, 3, 4].flatMap { parts in
+                (1..<parts).map { blocks * $0 / parts * 1024 }.filter { 0 < $0 && $0 < n }
+            }).sorted()
+            // The positions on each side of every split, and the last element alone.
+            let sides = Set(splits.flatMap { [$0 - 1, $0] }).sorted()
+            let last = [n - 1]
+            var cases = [(String, [Float])]()
+            for (what, positions) in [("at the splits", sides), ("last", last)] {
+                var ties = randomFloats(n, using: &rng)
+                for p in positions { ties[p] = 2 }
+                cases.append(("ties \(what)", ties))
+                // Zeros of both signs as the maximum, alternating (each sign first).
+                for first in [Float(-0.0), 0.0] {
+                    var zeros = randomFloats(n, in: -2 ... -1, using: &rng)
+                    for (k, p) in positions.enumerated() { zeros[p] = k % 2 == 0 ? first : -first }
+                    cases.append(("zeros \(first.sign) first, \(what)", zeros))
+                }
+                // NaNs of distinct payloads, and -inf elsewhere (a NaN among -inf only).
+                for background in [randomFloats(n, using: &rng), [Float](repeating: -.infinity, count: n)] {
+                    var nans = background
+                    for (k, p) in positions.enumerated() { nans[p] = nan(UInt32(k + 1)) }
+                    cases.append(("NaNs \(what) among \(background[0])", nans))
+                }
+            }
+            for (what, x) in cases {
+                let m = x[firstMaximum(x)]
+                let results = assertSameResultForThreadCounts([1, 2, 3, 4], "\(what), n \(n)") { () -> [Float] in
+                    var ties: Int64 = -1
+                    let maximum = ck_max(Int64(n), x, &ties)
+                    return [maximum, Float(ties)]
+                }
+                assertBitwiseEqual(results, [m, Float(x.filter { isMaximum($0, m) }.count)],
+                                   "maximum and ties, \(what), n \(n)")
+            }
+        }
+    }
+
     /// Rows (inner 1) of every length above, and columns (inner > 1) of a few, each row or
-    /// column one of the cases.
+    /// column one of the cases; a matrix's columns (outer 1) long enough that threads share
+    /// them, in blocks of 16.
     func testMaxAlongAnAxisIsTheFirstMaximalElement() {
         var rng = SeededGenerator(seed: 62)
         let shapes = lengths.map { (outer: 2, n: $0, inner: 1) }
-            + [(3, 1, 5), (2, 7, 2), (3, 40, 17), (1, 33, 70), (2, 300, 120)]
+            + [(3, 1, 5), (2, 7, 2), (3, 40, 17), (1, 33, 70), (2, 300, 120), (1, 300, 250),
+               (1, 17, 4001), (3, 40, 1000)]
         for (outer, n, inner) in shapes {
             // Column c of the slices takes case c (cycling through them).
             let columns = cases(n, using: &rng).map(\.1)
@@ -115,7 +162,7 @@ final class MaximumKernelTests: XCTestCase {
             let dy = randomFloats(outer * inner, using: &rng)
             let dx0 = (0..<x.count).map { $0 % 3 == 0 ? Float(-0.0) : Float($0 % 5) }
             let what = "\(outer) × \(n) × \(inner)"
-            let results = assertSameResultForThreadCounts([1, 2], what) { () -> [Float] in
+            let results = assertSameResultForThreadCounts([1, 2, 3], what) { () -> [Float] in
                 var y = [Float](repeating: sentinel, count: outer * inner)
                 var indices = [Int64](repeating: -1, count: outer * inner)
                 ck_max_axis(Int64(outer), Int64(n), Int64(inner), x, &y, &indices)
