@@ -40,6 +40,12 @@ public final class Model: Layer {
     /// `layerStructureGeneration` they ran in: inputs of that shape run without while no layer
     /// has been added since, their layers known to fit it. Nil before the first run.
     private var checked: (sampleShape: [Int], generation: Int)?
+    /// How many calls of `run(_:for:)` on this model are under way: one made while another
+    /// runs (the model called from below itself) walks the `layerTree`, which stops with a
+    /// message at a cycle (one made by assigning a layer's property after `add`), where the
+    /// run would never end. A model that calls itself without being below itself (through a
+    /// closure, which reflection does not see) runs on, walking its layers at each such call.
+    private var runsUnderWay = 0
 
     /// Training (true, the default) or evaluation mode, passed on to every layer (dropout
     /// drops only in training), nested ones too. `fit` trains in training mode; `predict`,
@@ -83,13 +89,13 @@ public final class Model: Layer {
     /// layers given to `init` cannot hold the model being made.
     private func requireNoCycle(adding layer: any Layer) {
         let index = layers.count
-        guard let path = layer.layerTree.first(where: { $0.layer === self })?.path else {
-            return
-        }
-        let cycle = path.isEmpty
-            ? " is the model itself, \(self), so the model would be its own layer \(index)"
-            : ", \(layer), holds this model, \(self), at its path \(path), so the model would be its own layer \(index).\(path)"
-        stop("Model.add: the layer added as layer \(index)\(cycle), and running it would never end; a model cannot hold itself, directly or through the layers it holds")
+        guard let path = layer.layerTree(for: "Model.add").first(where: { $0.layer === self })?
+            .path else { return }
+        stop(path.isEmpty
+             ? "Model.add: the layer added as layer \(index) is the model itself; with it, "
+                + cycleMessage(holder: self, at: "\(index)")
+             : "Model.add: the layer added as layer \(index), \(layer), holds this model at its path \(path); with it, "
+                + cycleMessage(holder: self, at: "\(index).\(path)"))
     }
 
     /// The layers, named by their index: "0", "1", ... (PyTorch's `nn.Sequential`).
@@ -133,6 +139,11 @@ public final class Model: Layer {
     /// another's (`fit`'s, or a model's around a layer of yours that holds this one) already
     /// gives the context.
     private func run(_ input: Tensor, for method: String) -> Tensor {
+        runsUnderWay += 1
+        defer { runsUnderWay -= 1 }
+        if runsUnderWay > 1 {
+            RequireContext.$current.withValue(nil) { _ = layerTree(for: method) }
+        }
         guard isNewSampleShape(input), RequireContext.current == nil else {
             return layers.reduce(input) { $1($0) }
         }

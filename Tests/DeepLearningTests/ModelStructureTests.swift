@@ -24,4 +24,60 @@ final class ModelStructureTests: XCTestCase {
             _ = model.forward(Tensor(shape: [6, 2]))
         }
     }
+
+    /// A cycle made after `add`, by assigning a layer's property, stops the walk of the
+    /// layers (`parameters`, `namedStateTensors`, `save`, ...) with the cycle's path.
+    func testParametersStopAtACycleMadeAfterAdd() throws {
+        try assertStops(withMessage: "Layer.layerTree: Model { Linear(2 → 2); Holder } is its own layer 1.inner, so running it or walking its layers would never end; a layer cannot hold itself, directly or through the layers it holds") {
+            let holder = Holder(ReLU())
+            let model = Model { Linear(2, 2); holder }
+            holder.inner = model
+            _ = model.parameters
+        }
+    }
+
+    /// A cycle below the layer walked from is named by its path from there too.
+    func testSaveStopsAtACycleBelowTheModel() throws {
+        let path = try makeTemporaryDirectory().appendingPathComponent("model.safetensors").path
+        try assertStops(withMessage: "Layer.layerTree: at path 1 of Model { Linear(2 → 2); Model { Holder } }, Model { Holder } is its own layer 0.inner, so running it or walking its layers would never end") {
+            let holder = Holder(ReLU())
+            let inner = Model { holder }
+            let model = Model { Linear(2, 2); inner }
+            holder.inner = inner
+            try? model.save(to: path)
+        }
+    }
+
+    /// Running a model below itself stops with the cycle's path where the model is called
+    /// again, also on a sample shape it ran on before the cycle was made.
+    func testForwardStopsAtACycleMadeAfterARun() throws {
+        try assertStops(withMessage: "Model.callAsFunction: Model { Linear(2 → 2); Holder } is its own layer 1.inner, so running it or walking its layers would never end") {
+            let holder = Holder(ReLU())
+            let model = Model { Linear(2, 2); holder }
+            _ = model.forward(Tensor(shape: [3, 2]))
+            holder.inner = model
+            _ = model.forward(Tensor(shape: [3, 2]))
+        }
+    }
+
+    /// A model that calls itself through a closure (which reflection does not see) is not
+    /// below itself: it runs, as often as the layer of one's own lets it.
+    func testAModelMayCallItselfThroughAClosure() {
+        final class Again: Layer {
+            var calls = 0
+            var call: ((Tensor) -> Tensor)?
+            func callAsFunction(_ input: Tensor) -> Tensor {
+                guard calls < 3, let call else { return input }
+                calls += 1
+                return call(input * 2)
+            }
+        }
+        let again = Again()
+        let model = Model { ReLU(); again }
+        again.call = { [unowned model] in model($0) }
+        let output = model.forward(Tensor(shape: [1, 2], values: [-1, 3]))
+        XCTAssertEqual(output.values, [0, 24])
+        XCTAssertEqual(again.calls, 3)
+        XCTAssertEqual(model.parameters.count, 0)
+    }
 }
