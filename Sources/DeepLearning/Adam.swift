@@ -85,8 +85,8 @@ public final class Adam: Optimizer, StepsInProduct {
          name: String) {
         requireFiniteSetting(.learningRate, learningRate, name)
         requireFiniteSetting(.eps, eps, name)
-        requireSetting(betas.0, in: 0..<1, written: "[0, 1)", name, "betas.0")
-        requireSetting(betas.1, in: 0..<1, written: "[0, 1)", name, "betas.1")
+        requireSetting(betas.0, in: 0..<1, name, "betas.0", mustBe: "in [0, 1)")
+        requireSetting(betas.1, in: 0..<1, name, "betas.1", mustBe: "in [0, 1)")
         requireFiniteSetting(.weightDecay, weightDecay, name)
         self.parameters = parameters
         self.learningRate = learningRate

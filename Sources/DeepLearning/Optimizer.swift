@@ -87,19 +87,6 @@ func requireFinite(_ setting: FiniteSetting, _ value: Float, _ owner: String,
             file: file, line: line)
 }
 
-/// Stops with "`owner`: `name` `value` must be in `interval`" (then ": `outside`" when given)
-/// unless `range` holds `value`, and with "`owner`: `name` is NaN; it must be in `interval`"
-/// for NaN: settings bounded on both sides (Adam's betas, RMSProp's alpha). `interval` is
-/// `range` as messages write it: "[0, 1)".
-func requireSetting(_ value: Float, in range: some RangeExpression<Float>, written interval: String,
-                    _ owner: String, _ name: String, outside: String? = nil,
-                    file: StaticString = #fileID, line: UInt = #line) {
-    require(range.contains(value),
-            value.isNaN ? "\(owner): \(name) is NaN; it must be in \(interval)"
-                : "\(owner): \(name) \(value) must be in \(interval)" + (outside.map { ": \($0)" } ?? ""),
-            file: file, line: line)
-}
-
 /// Stops with "`owner`: `name` `value` must not be negative" unless `value >= 0`, and with
 /// "`owner`: `name` is NaN; ..." for NaN: PyTorch's checks of learning rates, momenta,
 /// weight decays and epsilons, and the checks of penalties and schedules.
