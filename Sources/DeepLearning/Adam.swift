@@ -85,11 +85,8 @@ public final class Adam: Optimizer, StepsInProduct {
          name: String) {
         requireFiniteSetting(.learningRate, learningRate, name)
         requireFiniteSetting(.eps, eps, name)
-        for (label, beta) in [("betas.0", betas.0), ("betas.1", betas.1)] {
-            require(0 <= beta && beta < 1,
-                    beta.isNaN ? "\(name): \(label) is NaN; it must be in [0, 1)"
-                        : "\(name): \(label) \(beta) must be in [0, 1)")
-        }
+        requireSetting(betas.0, in: 0..<1, name, "betas.0", mustBe: "in [0, 1)")
+        requireSetting(betas.1, in: 0..<1, name, "betas.1", mustBe: "in [0, 1)")
         requireFiniteSetting(.weightDecay, weightDecay, name)
         self.parameters = parameters
         self.learningRate = learningRate

@@ -59,12 +59,11 @@ public final class BatchNorm: Function {
     /// Normalization of `features` features (channels for NCHW input).
     public init(features: Int, momentum: Float = 0.1, eps: Float = 1e-5) {
         require(features >= 1, "BatchNorm: features must be at least 1, got \(features)")
-        require((0...1).contains(momentum),
-                "BatchNorm(\(features)): momentum \(momentum) must be in [0, 1]")
+        requireSetting(momentum, in: 0...1, "BatchNorm(\(features))", "momentum", mustBe: "in [0, 1]")
         // As PyTorch, which refuses eps ≤ 0 in training: a feature constant over the batch
         // has variance 0, and eps 0 would divide by its square root.
-        require(eps > 0 && eps.isFinite,
-                "BatchNorm(\(features)): eps \(eps) must be a finite number above 0")
+        requireSetting(eps, in: .leastNonzeroMagnitude ... .greatestFiniteMagnitude,
+                       "BatchNorm(\(features))", "eps", mustBe: "a finite number above 0")
         self.features = features
         self.momentum = momentum
         self.eps = eps

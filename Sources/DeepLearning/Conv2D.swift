@@ -259,9 +259,17 @@ public final class Conv2D: Function {
         -> (output: [Int], columns: [Int], product: [Int]) {
         require(shape.count == 4 && shape[1] == inputChannels,
                 "\(self): input of shape \(shape) does not fit; expected [batch, \(inputChannels), height, width]")
+        // The kernels count the padded rows and columns, size + 2·padding, in int64_t.
+        require(padding <= (Int.max - max(shape[2], shape[3])) / 2,
+                "\(self): input of shape \(shape) padded by \(padding) on each side has too many rows or columns to address")
         let out = outputSize(height: shape[2], width: shape[3])
         require(out.height >= 1 && out.width >= 1,
                 "\(self): input of shape \(shape) is smaller than the kernel; expected height and width + 2·\(padding) of at least \(kernelSize)")
+        // The output, and the columns of the whole batch that `imagesPerPiece` counts.
+        _ = Tensor.elementCount(of: [shape[0], outputChannels, out.height, out.width],
+                                for: "\(self): for input of shape \(shape), the output")
+        _ = Tensor.elementCount(of: [shape[0], columnRows, out.height, out.width],
+                                for: "\(self): for input of shape \(shape), the unfolded input")
         let pieces = pieces(ofInputShape: shape)
         let slots = Int(pieces.slots)
         let (images, pixels) = (Int(pieces.images_per_piece), out.height * out.width)

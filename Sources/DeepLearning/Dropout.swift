@@ -23,8 +23,7 @@ public final class Dropout: Function {
 
     /// Dropout of `probability` (in [0, 1)), its masks drawn from `seed` (random when nil).
     public init(probability: Float = 0.5, seed: UInt64? = nil) {
-        require((0..<1).contains(probability),
-                "Dropout: probability \(probability) must be in [0, 1)")
+        requireSetting(probability, in: 0..<1, "Dropout", "probability", mustBe: "in [0, 1)")
         self.probability = probability
         generator = SeededGenerator(seed: seed ?? UInt64.random(in: .min ... .max))
     }

@@ -104,13 +104,18 @@ extension Layer {
 
     /// This layer and every layer below it, depth first, each before its sub-layers, with its
     /// dotted path from here ("" for this layer, "blocks.1.first"). A layer reachable along
-    /// two paths (shared) is listed under both.
-    public var layerTree: [(path: String, layer: any Layer)] {
-        [(path: "", layer: self)] + namedSublayers.flatMap { name, sublayer in
-            sublayer.layerTree.map {
-                (path: $0.path.isEmpty ? name : "\(name).\($0.path)", layer: $0.layer)
-            }
-        }
+    /// two paths (shared) is listed under both. A layer below itself (a cycle, which
+    /// `Model.add` refuses but assigning a layer's property can make: `holder.inner = model`
+    /// after `model.add(holder)`) stops with a message naming its paths, as the walk would
+    /// never end.
+    public var layerTree: [(path: String, layer: any Layer)] { layerTree(for: "Layer.layerTree") }
+
+    /// `layerTree`, whose stop at a cycle names `method`.
+    func layerTree(for method: String) -> [(path: String, layer: any Layer)] {
+        var tree: [(path: String, layer: any Layer)] = []
+        var ancestors: [Int] = []
+        appendLayerTree(of: self, at: "", to: &tree, below: &ancestors, for: method)
+        return tree
     }
 
     /// The parameters and buffers of this layer and its sub-layers under PyTorch's dotted
@@ -249,6 +254,34 @@ private struct ReflectedState {
         default: break
         }
     }
+}
+
+/// Appends `layer` at `path` and the layers below it, depth first, to `tree` (`layerTree`).
+/// `ancestors`: the indices in `tree` of the layers on `path` above `layer`, from the top.
+/// Stops with a message naming `method` when `layer` is one of them.
+private func appendLayerTree(of layer: any Layer, at path: String,
+                             to tree: inout [(path: String, layer: any Layer)],
+                             below ancestors: inout [Int], for method: String) {
+    if let ancestor = ancestors.first(where: { tree[$0].layer === layer }) {
+        let above = tree[ancestor].path
+        stop(above.isEmpty
+             ? "\(method): " + cycleMessage(holder: layer, at: path)
+             : "\(method): at path \(above) of \(tree[0].layer), "
+                + cycleMessage(holder: layer, at: String(path.dropFirst(above.count + 1))))
+    }
+    ancestors.append(tree.count)
+    tree.append((path: path, layer: layer))
+    for (name, sublayer) in layer.namedSublayers {
+        appendLayerTree(of: sublayer, at: path.isEmpty ? name : "\(path).\(name)", to: &tree,
+                        below: &ancestors, for: method)
+    }
+    ancestors.removeLast()
+}
+
+/// The message of a stop at a cycle: `holder` among its own layers, at the dotted `path`
+/// below itself.
+func cycleMessage(holder: any Layer, at path: String) -> String {
+    "\(holder) is its own layer \(path), so running it or walking its layers would never end; a layer cannot hold itself, directly or through the layers it holds"
 }
 
 /// The parameters of the layers of `tree`, each tensor once (a layer or tensor shared by two

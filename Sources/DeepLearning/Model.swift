@@ -1,4 +1,5 @@
 import CKernels
+import Synchronization
 
 /// A sequence of layers applied one after another: the article's `Model`, and PyTorch's
 /// `nn.Sequential`. A model is a layer itself, so models nest; its layers may be any `Layer`.
@@ -26,10 +27,7 @@ public final class Model: Layer {
     /// The layers in the order the forward pass runs them (index i is named "i" in saved
     /// files); `add(_:)` appends one.
     @exclusivity(unchecked) public private(set) var layers: [any Layer] {
-        didSet {
-            steps = FusedSteps(layers)
-            forgetCheckedSampleShape()
-        }
+        didSet { steps = FusedSteps(layers) }
     }
     /// `layers` as the fused forward and backward passes run them; nil when a layer is not a
     /// `Function` (a `Model`, a layer written from operations), which the graph then runs.
@@ -38,13 +36,16 @@ public final class Model: Layer {
     /// compare it with the graph on the same model).
     var allowsFusedPath = true
     /// The shape of one sample (the input's shape without the batch dimension) that the
-    /// layers have run on with their positions named (`LayerPosition`): inputs of that shape
-    /// run without, their layers known to fit it. Nil before the first run.
-    private var checkedSampleShape: [Int]?
-    /// The models that hold this one among their layers: when its layers change, their
-    /// `checkedSampleShape` no longer holds either (`forgetCheckedSampleShape()`). Weak, as a
-    /// layer does not keep the models that hold it alive.
-    private var holders: [WeakModel] = []
+    /// layers have run on with their positions named (`LayerPosition`), and the
+    /// `layerStructureGeneration` they ran in: inputs of that shape run without while no layer
+    /// has been added since, their layers known to fit it. Nil before the first run.
+    private var checked: (sampleShape: [Int], generation: Int)?
+    /// How many calls of `run(_:for:)` on this model are under way: one made while another
+    /// runs (the model called from below itself) walks the `layerTree`, which stops with a
+    /// message at a cycle (one made by assigning a layer's property after `add`), where the
+    /// run would never end. A model that calls itself without being below itself (through a
+    /// closure, which reflection does not see) runs on, walking its layers at each such call.
+    private var runsUnderWay = 0
 
     /// Training (true, the default) or evaluation mode, passed on to every layer (dropout
     /// drops only in training), nested ones too. `fit` trains in training mode; `predict`,
@@ -58,7 +59,6 @@ public final class Model: Layer {
     public init(_ layers: [any Layer] = []) {
         self.layers = layers
         steps = FusedSteps(layers)
-        for layer in layers { (layer as? Model)?.addHolder(self) }
         setTrainingOfSublayers()
     }
 
@@ -79,7 +79,7 @@ public final class Model: Layer {
     public func add(_ layer: any Layer) {
         requireNoCycle(adding: layer)
         layers.append(layer)
-        (layer as? Model)?.addHolder(self)
+        layerStructureGeneration.add(1, ordering: .relaxed)
         setTrainingOfSublayers()
     }
 
@@ -89,28 +89,13 @@ public final class Model: Layer {
     /// layers given to `init` cannot hold the model being made.
     private func requireNoCycle(adding layer: any Layer) {
         let index = layers.count
-        guard let path = layer.layerTree.first(where: { $0.layer === self })?.path else {
-            return
-        }
-        let cycle = path.isEmpty
-            ? " is the model itself, \(self), so the model would be its own layer \(index)"
-            : ", \(layer), holds this model, \(self), at its path \(path), so the model would be its own layer \(index).\(path)"
-        stop("Model.add: the layer added as layer \(index)\(cycle), and running it would never end; a model cannot hold itself, directly or through the layers it holds")
-    }
-
-    /// Records that `model` holds this one among its layers (dropping holders that are gone).
-    private func addHolder(_ model: Model) {
-        holders.removeAll { $0.model == nil }
-        holders.append(WeakModel(model: model))
-    }
-
-    /// Forgets the checked sample shape of this model and of every model that holds it,
-    /// however deep: a layer added to a nested model may not fit the shape its holders
-    /// checked, and their next run must name its position from the outermost model ("layer
-    /// 1.1"), not from the nested one.
-    private func forgetCheckedSampleShape() {
-        checkedSampleShape = nil
-        for holder in holders { holder.model?.forgetCheckedSampleShape() }
+        guard let path = layer.layerTree(for: "Model.add").first(where: { $0.layer === self })?
+            .path else { return }
+        stop(path.isEmpty
+             ? "Model.add: the layer added as layer \(index) is the model itself; with it, "
+                + cycleMessage(holder: self, at: "\(index)")
+             : "Model.add: the layer added as layer \(index), \(layer), holds this model at its path \(path); with it, "
+                + cycleMessage(holder: self, at: "\(index).\(path)"))
     }
 
     /// The layers, named by their index: "0", "1", ... (PyTorch's `nn.Sequential`).
@@ -154,6 +139,11 @@ public final class Model: Layer {
     /// another's (`fit`'s, or a model's around a layer of yours that holds this one) already
     /// gives the context.
     private func run(_ input: Tensor, for method: String) -> Tensor {
+        runsUnderWay += 1
+        defer { runsUnderWay -= 1 }
+        if runsUnderWay > 1 {
+            RequireContext.$current.withValue(nil) { _ = layerTree(for: method) }
+        }
         guard isNewSampleShape(input), RequireContext.current == nil else {
             return layers.reduce(input) { $1($0) }
         }
@@ -163,21 +153,24 @@ public final class Model: Layer {
     /// The layers applied in order, each in its position below `position`; a model among them
     /// continues the path ("1.0").
     private func run(_ input: Tensor, at position: LayerPosition) -> Tensor {
+        let generation = layerStructureGeneration.load(ordering: .relaxed)
         let output = layers.enumerated().reduce(input) { input, layer in
             let inner = position.entering(layer.offset)
             if let model = layer.element as? Model { return model.run(input, at: inner) }
             let context = inner.context(of: layer.element, given: input)
             return RequireContext.$current.withValue(context) { layer.element(input) }
         }
-        checkedSampleShape = Array(input.shape.dropFirst())
+        checked = (Array(input.shape.dropFirst()), generation)
         return output
     }
 
-    /// Whether `input`'s sample shape differs from `checkedSampleShape` (a scalar input has
-    /// none, and runs unchecked).
+    /// Whether `input`'s sample shape differs from the checked one, or a layer was added
+    /// (to any model) since that check (a scalar input has no sample shape, and runs
+    /// unchecked).
     private func isNewSampleShape(_ input: Tensor) -> Bool {
-        guard let checked = checkedSampleShape else { return !input.shape.isEmpty }
-        return !input.shape.isEmpty && !input.shape.dropFirst().elementsEqual(checked)
+        guard let checked, checked.generation == layerStructureGeneration.load(ordering: .relaxed)
+        else { return !input.shape.isEmpty }
+        return !input.shape.isEmpty && !input.shape.dropFirst().elementsEqual(checked.sampleShape)
     }
 
     /// The fused passes, when every layer is a `Function` and they are allowed.
@@ -195,8 +188,8 @@ public final class Model: Layer {
     /// 2", "1.0" in a nested model, as in saved files), the shape of `input` and the shape that
     /// reaches the layer, before the layer's own message. The positions are followed on the
     /// first input of each sample shape (the shape without the batch dimension) only, and
-    /// again after a layer is added to the model or to a model nested in it: inputs of a shape
-    /// the layers have run on cost nothing more.
+    /// again after a layer is added to any model (it may be nested in this one, or kept by a
+    /// layer of yours): inputs of a shape the layers have run on cost nothing more.
     public func forward(_ input: Tensor) -> Tensor { forward(input, for: "Model.forward") }
 
     /// `forward(_:)`, named `method` in the message of a layer that does not fit.
@@ -205,11 +198,12 @@ public final class Model: Layer {
             return withoutGradientRecording { run(input, for: method) }
         }
         guard isNewSampleShape(input) else { return steps.forward(input) }
+        let generation = layerStructureGeneration.load(ordering: .relaxed)
         let position = LayerPosition(method: method, input: input.shape, path: "")
         let output = steps.forward(input) { index, layer, input in
             position.entering(index).context(of: layer, given: input)
         }
-        checkedSampleShape = Array(input.shape.dropFirst())
+        checked = (Array(input.shape.dropFirst()), generation)
         return output
     }
 
@@ -635,10 +629,11 @@ public final class Model: Layer {
     }
 }
 
-/// A model that may be gone: the holders of a nested model (`Model.holders`).
-private struct WeakModel {
-    weak var model: Model?
-}
+/// Counts the layers added to any model (`Model.add`): a model's check of a sample shape
+/// holds only while it is unchanged, as a layer added anywhere may be below the model (in a
+/// nested model, or in a model that a layer of yours keeps), which the model cannot tell
+/// without walking its layers.
+private let layerStructureGeneration = Atomic<Int>(0)
 
 /// What `Model.fit` reports after each epoch.
 ///

@@ -64,10 +64,9 @@ public final class RMSProp: Optimizer, StepsInProduct {
         requireFiniteSetting(.eps, eps, "RMSProp")
         requireFiniteSetting(.momentum, momentum, "RMSProp")
         requireFiniteSetting(.weightDecay, weightDecay, "RMSProp")
-        require(!alpha.isNaN, "RMSProp: alpha is NaN; it must be in [0, 1]")
-        requireNotNegative(alpha, "RMSProp", "alpha")
         // PyTorch checks only α ≥ 0; above 1, v = α·v + (1 − α)·g² turns negative and √v NaN.
-        require(alpha <= 1, "RMSProp: alpha \(alpha) must be at most 1: above 1 the running average of g² turns negative")
+        requireSetting(alpha, in: 0...1, "RMSProp", "alpha", mustBe: "in [0, 1]",
+                       outside: "outside it the running average of g² can turn negative")
         self.parameters = parameters
         self.learningRate = learningRate
         self.alpha = alpha

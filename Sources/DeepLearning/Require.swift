@@ -13,6 +13,19 @@ func stop(_ message: String, file: StaticString = #fileID, line: UInt = #line) -
     fatalError(RequireContext.current.map { $0 + message } ?? message, file: file, line: line)
 }
 
+/// Stops with "`owner`: `name` `value` must be `requirement`" (then ": `outside`" when given)
+/// unless `range` holds `value`, and with "`owner`: `name` is NaN; it must be `requirement`"
+/// for NaN: the check of a setting bounded on both sides (Adam's betas, RMSProp's alpha,
+/// `Dropout`'s probability). `requirement` says what `range` is: "in [0, 1)".
+func requireSetting(_ value: Float, in range: some RangeExpression<Float>, _ owner: String,
+                    _ name: String, mustBe requirement: String, outside: String? = nil,
+                    file: StaticString = #fileID, line: UInt = #line) {
+    require(range.contains(value),
+            value.isNaN ? "\(owner): \(name) is NaN; it must be \(requirement)"
+                : "\(owner): \(name) \(value) must be \(requirement)" + (outside.map { ": \($0)" } ?? ""),
+            file: file, line: line)
+}
+
 /// What a check's message is read in: while `Model.fit` checks its layers on one sample before
 /// training, which layer of the model runs and the shapes of the user's data that reach it,
 /// so that a layer's own message about the check's tensors ("input of shape [1, 3]") is not

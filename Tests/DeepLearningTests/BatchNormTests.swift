@@ -266,7 +266,7 @@ final class BatchNormTests: XCTestCase {
     }
 
     func testNaNEpsStops() throws {
-        try assertStops(withMessage: "BatchNorm(2): eps nan must be a finite number above 0") {
+        try assertStops(withMessage: "BatchNorm(2): eps is NaN; it must be a finite number above 0") {
             _ = BatchNorm(features: 2, eps: .nan)
         }
     }

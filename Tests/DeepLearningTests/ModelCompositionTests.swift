@@ -371,7 +371,7 @@ final class ModelCompositionTests: XCTestCase {
 
     /// A model added to itself would run without end: `add` refuses it, naming the position.
     func testAddingAModelToItselfStops() throws {
-        try assertStops(withMessage: "Model.add: the layer added as layer 1 is the model itself, Model { ReLU }, so the model would be its own layer 1, and running it would never end; a model cannot hold itself, directly or through the layers it holds") {
+        try assertStops(withMessage: "Model.add: the layer added as layer 1 is the model itself; with it, Model { ReLU } is its own layer 1, so running it or walking its layers would never end; a layer cannot hold itself, directly or through the layers it holds") {
             let model = Model { ReLU() }
             model.add(model)
         }
@@ -380,7 +380,7 @@ final class ModelCompositionTests: XCTestCase {
     /// A cycle through a nested model is refused at the `add` that would close it, named by
     /// the path at which the added layer holds the model.
     func testAddingAModelThatHoldsThisOneStops() throws {
-        try assertStops(withMessage: "Model.add: the layer added as layer 1, Model { Linear(2 → 2); Model { ReLU } }, holds this model, Model { ReLU }, at its path 1, so the model would be its own layer 1.1, and running it would never end") {
+        try assertStops(withMessage: "Model.add: the layer added as layer 1, Model { Linear(2 → 2); Model { ReLU } }, holds this model at its path 1; with it, Model { ReLU } is its own layer 1.1, so running it or walking its layers would never end") {
             let outer = Model { Linear(2, 2) }
             let inner = Model { ReLU() }
             outer.add(inner)
@@ -396,7 +396,7 @@ final class ModelCompositionTests: XCTestCase {
             init(_ inner: Model) { self.inner = inner }
             func callAsFunction(_ input: Tensor) -> Tensor { inner(input) }
         }
-        try assertStops(withMessage: "Model.add: the layer added as layer 1, Wrapper, holds this model, Model { ReLU }, at its path inner.1.0, so the model would be its own layer 1.inner.1.0, and running it would never end") {
+        try assertStops(withMessage: "Model.add: the layer added as layer 1, Wrapper, holds this model at its path inner.1.0; with it, Model { ReLU } is its own layer 1.inner.1.0, so running it or walking its layers would never end") {
             let first = Model { ReLU() }
             let second = Model()
             let third = Model { ReLU() }

@@ -84,7 +84,7 @@ final class RMSPropTests: XCTestCase {
     }
 
     func testNegativeAlphaStops() throws {
-        try assertStops(withMessage: "RMSProp: alpha -0.99 must not be negative") {
+        try assertStops(withMessage: "RMSProp: alpha -0.99 must be in [0, 1]: outside it the running average of g² can turn negative") {
             _ = RMSProp(parameters: [], alpha: -0.99)
         }
     }
@@ -97,7 +97,7 @@ final class RMSPropTests: XCTestCase {
     }
 
     func testAlphaAboveOneStops() throws {
-        try assertStops(withMessage: "RMSProp: alpha 1.5 must be at most 1") {
+        try assertStops(withMessage: "RMSProp: alpha 1.5 must be in [0, 1]: outside it the running average of g² can turn negative") {
             _ = RMSProp(parameters: [], alpha: 1.5)
         }
     }

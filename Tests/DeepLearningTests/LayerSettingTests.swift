@@ -1,0 +1,48 @@
+import XCTest
+@testable import DeepLearning
+
+/// Layer settings and sizes that cannot work stop with a message naming the value: NaN as
+/// "is NaN", sizes too large to address before any arithmetic on them overflows.
+final class LayerSettingTests: XCTestCase {
+    func testDropoutStopsOnANaNProbability() throws {
+        try assertStops(withMessage: "Dropout: probability is NaN; it must be in [0, 1)") {
+            _ = Dropout(probability: .nan)
+        }
+    }
+
+    func testBatchNormStopsOnANaNMomentum() throws {
+        try assertStops(withMessage: "BatchNorm(2): momentum is NaN; it must be in [0, 1]") {
+            _ = BatchNorm(features: 2, momentum: .nan)
+        }
+    }
+
+    /// A padding whose padded size does not fit in an Int (the kernels' size + 2·padding
+    /// would overflow) is named as such, not as an input smaller than the kernel.
+    func testConv2DStopsOnAPaddingTooLargeToAddress() throws {
+        try assertStops(withMessage: "Conv2D(1 → 1, kernel 2, stride 1, padding 9223372036854775807): input of shape [1, 1, 1, 1] padded by 9223372036854775807 on each side has too many rows or columns to address") {
+            _ = Conv2D(inputChannels: 1, outputChannels: 1, kernelSize: 2, padding: .max)
+                .forward(Tensor(shape: [1, 1, 1, 1]))
+        }
+    }
+
+    /// A padding whose output or unfolded input has too many elements stops with the shape
+    /// before counting them overflows, in the layer's forward pass and as a recorded
+    /// operation.
+    func testConv2DStopsWhenTheUnfoldedInputIsTooLargeToAddress() throws {
+        try assertStops(withMessage: unfoldedInputTooLarge) {
+            _ = hugelyPaddedConvolution.forward(Tensor(shape: [1, 1, 1, 1]))
+        }
+    }
+
+    func testRecordedConv2DStopsWhenTheUnfoldedInputIsTooLargeToAddress() throws {
+        try assertStops(withMessage: unfoldedInputTooLarge) {
+            _ = hugelyPaddedConvolution(Tensor(shape: [1, 1, 1, 1]))
+        }
+    }
+
+    private var hugelyPaddedConvolution: Conv2D {
+        Conv2D(inputChannels: 1, outputChannels: 1, kernelSize: 2, padding: 1 << 29)
+    }
+
+    private let unfoldedInputTooLarge = "Conv2D(1 → 1, kernel 2, stride 1, padding 536870912): for input of shape [1, 1, 1, 1], the unfolded input: shape [1, 4, 1073741824, 1073741824] has too many elements to address"
+}
