@@ -17,7 +17,7 @@ final class RememberedLayerState {
     /// Where each buffer's values start in `copies`.
     private let offsets: [Int]
     /// The values of every buffer, one after another, as `remember()` last found them.
-    @exclusivity(unchecked) private var copies: [Float]
+    private let copies: UnsafeMutableBufferPointer<Float>
     /// The version of each buffer when `copies` last held its values.
     @exclusivity(unchecked) private var versions: [Int]
     /// The counters, each once.
@@ -31,22 +31,22 @@ final class RememberedLayerState {
         buffers = firstOccurrences(of: tree.flatMap { $0.layer.namedBuffers.map(\.tensor) })
             .filter { $0.count > 0 }
         offsets = Array(buffers.reduce(into: [0]) { $0.append($0.last! + $1.count) }.dropLast())
-        copies = [Float](repeating: 0, count: buffers.reduce(0) { $0 + $1.count })
+        copies = .allocate(capacity: buffers.reduce(0) { $0 + $1.count })
+        copies.initialize(repeating: 0)
         versions = buffers.map { $0.version &+ 1 } // differs from every version: all copied now
         counters = firstOccurrences(of: tree.flatMap { $0.layer.namedCounters.map(\.counter) })
         counts = counters.map(\.value)
         remember()
     }
 
+    deinit { copies.deallocate() }
+
     /// Copies the buffers written since their last copy and every counter.
     func remember() {
-        copies.withUnsafeMutableBufferPointer { copies in
-            for index in buffers.indices where buffers[index].version != versions[index] {
-                let buffer = buffers[index]
-                (copies.baseAddress! + offsets[index]).update(from: buffer.value,
-                                                              count: buffer.count)
-                versions[index] = buffer.version
-            }
+        for index in buffers.indices where buffers[index].version != versions[index] {
+            let buffer = buffers[index]
+            (copies.baseAddress! + offsets[index]).update(from: buffer.value, count: buffer.count)
+            versions[index] = buffer.version
         }
         for index in counters.indices { counts[index] = counters[index].value }
     }
@@ -54,13 +54,10 @@ final class RememberedLayerState {
     /// Puts back the values `remember()` last copied: of each buffer written since (raising its
     /// version, so that a graph which saved it detects the change), and of every counter.
     func restore() {
-        copies.withUnsafeBufferPointer { copies in
-            for index in buffers.indices where buffers[index].version != versions[index] {
-                let buffer = buffers[index]
-                buffer.value.update(from: copies.baseAddress! + offsets[index],
-                                    count: buffer.count)
-                buffer.countInPlaceWrite()
-            }
+        for index in buffers.indices where buffers[index].version != versions[index] {
+            let buffer = buffers[index]
+            buffer.value.update(from: copies.baseAddress! + offsets[index], count: buffer.count)
+            buffer.countInPlaceWrite()
         }
         // Only now, after every restore: two views of one storage share its version, and
         // restoring one raises the other's too.
