@@ -69,16 +69,18 @@ final class FitLayerStateTests: XCTestCase {
 
     /// Trains `model` (its first layer `Linear(2, 4)`) and checks that it throws the NaN loss
     /// of batch 3 and leaves `sums` and `calls` as batch 2 (before its update) left them, after
-    /// `expectedCalls` calls by then.
+    /// `expectedCalls` calls by then (one a pass for each layer that tallies), the version
+    /// of `sums` raised by putting it back, after the batch's writes.
     private func checkFailureInBatchThree(_ model: Model, sums: Tensor, calls: Counter,
                                           expectedCalls: Int64, _ name: String,
                                           file: StaticString = #filePath, line: UInt = #line) {
         let optimizer = SGD(parameters: model.parameters, learningRate: 0.1)
-        var lastStep: (sums: [Float], calls: Int64)?
+        var lastStep: (sums: [Float], calls: Int64, version: Int)?
         XCTAssertThrowsError(try model.fit(inputs, labels: labels, optimizer: optimizer,
                                            epochs: 1, batchSize: 4, shuffle: false,
                                            beforeStep: { _, _ in
-                                               lastStep = (sums.values, calls.value)
+                                               lastStep = (sums.values, calls.value,
+                                                           sums.version)
                                            }),
                              name, file: file, line: line) { error in
             guard case DeepLearningError.nonFiniteLoss(value: _, epoch: 1, batch: 3) = error else {
@@ -90,6 +92,8 @@ final class FitLayerStateTests: XCTestCase {
                       file: file, line: line)
         XCTAssertEqual(sums.values, lastStep?.sums, name, file: file, line: line)
         XCTAssertEqual(calls.value, lastStep?.calls, name, file: file, line: line)
+        XCTAssertGreaterThan(sums.version, (lastStep?.version ?? 0) + Int(expectedCalls / 3),
+                             name, file: file, line: line)
     }
 
     func testAFailedBatchPutsBackTheBuffersAndCountersOfYourLayers() {
