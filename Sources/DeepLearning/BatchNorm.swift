@@ -46,10 +46,6 @@ public final class BatchNorm: Function {
     /// The statistics the last forward pass normalized with, for backward.
     private let savedMean: Tensor
     private let savedInverseStd: Tensor
-    /// The running mean and variance (`features` each) and `batchesTracked` that
-    /// `rememberRunningStatistics()` kept, which `restoreRunningStatistics()` puts back.
-    private var rememberedStatistics: [Float]
-    private var rememberedBatchesTracked: Int64 = 0
     /// Whether the last forward pass used the batch's statistics (training mode).
     private var usedBatchStatistics = true
     private var input: Tensor?
@@ -67,7 +63,6 @@ public final class BatchNorm: Function {
         self.features = features
         self.momentum = momentum
         self.eps = eps
-        rememberedStatistics = [Float](repeating: 0, count: 2 * features)
         (weight, bias, runningMean, runningVariance, savedMean, savedInverseStd) = (
             Tensor(parameterShape: [features]), Tensor(parameterShape: [features]),
             Tensor(shape: [features]), Tensor(shape: [features]), Tensor(shape: [features]),
@@ -112,30 +107,6 @@ public final class BatchNorm: Function {
         runningVariance.value.update(repeating: 1, count: features)
         batchesTracked.value = 0
         for tensor in [weight, bias, runningMean, runningVariance] { tensor.countInPlaceWrite() }
-    }
-
-    /// Keeps the running statistics and `batchesTracked` (no allocation), so that
-    /// `restoreRunningStatistics()` can undo the training forward passes that follow:
-    /// `Model.fit` calls it before each batch.
-    func rememberRunningStatistics() {
-        rememberedStatistics.withUnsafeMutableBufferPointer { kept in
-            kept.baseAddress!.update(from: runningMean.value, count: features)
-            (kept.baseAddress! + features).update(from: runningVariance.value, count: features)
-        }
-        rememberedBatchesTracked = batchesTracked.value
-    }
-
-    /// Puts back what `rememberRunningStatistics()` kept: `Model.fit` does after a batch that
-    /// throws before its update (a loss that is not finite, whose statistics are NaN most
-    /// often), whose statistics it does not keep.
-    func restoreRunningStatistics() {
-        rememberedStatistics.withUnsafeBufferPointer { kept in
-            runningMean.value.update(from: kept.baseAddress!, count: features)
-            runningVariance.value.update(from: kept.baseAddress! + features, count: features)
-        }
-        batchesTracked.value = rememberedBatchesTracked
-        runningMean.countInPlaceWrite()
-        runningVariance.countInPlaceWrite()
     }
 
     /// The input's (batch, pixels) after checking that it is `[batch, features]` or

@@ -287,7 +287,11 @@ func cycleMessage(holder: any Layer, at path: String) -> String {
 /// The parameters of the layers of `tree`, each tensor once (a layer or tensor shared by two
 /// paths is updated once), in order.
 func uniqueParameters(of tree: [(path: String, layer: any Layer)]) -> [Tensor] {
+    firstOccurrences(of: tree.flatMap { $0.layer.namedParameters.map(\.tensor) })
+}
+
+/// `objects` without the repeats of an object (one reachable along two paths), in order.
+func firstOccurrences<Object: AnyObject>(of objects: [Object]) -> [Object] {
     var seen = Set<ObjectIdentifier>()
-    return tree.flatMap { $0.layer.namedParameters.map(\.tensor) }
-        .filter { seen.insert(ObjectIdentifier($0)).inserted }
+    return objects.filter { seen.insert(ObjectIdentifier($0)).inserted }
 }

@@ -303,11 +303,15 @@ public final class Model: Layer {
     ///
     /// An error thrown in a batch before its update (a loss that becomes NaN or infinite, a
     /// `loss` or `beforeStep` that throws) leaves the parameters, the optimizer's buffers and
-    /// step counts and `BatchNorm`'s running statistics and count as the batch before left
-    /// them, and the schedule as the last whole epoch left it; the gradients are then
-    /// unspecified, `Dropout` has drawn that batch's masks, and buffers that a layer of your
-    /// own changes in its forward pass are not put back. A checkpoint that cannot be saved
-    /// throws after its epoch, whose updates and schedule step are kept.
+    /// step counts, and every layer's buffers and counters (`BatchNorm`'s running statistics
+    /// and count, those a layer of your own updates in place, each once however many paths
+    /// reach it) as the batch before left them, and the schedule as the last whole epoch left
+    /// it; the gradients are then unspecified and `Dropout` has drawn that batch's masks. The
+    /// buffers and counters are those the layers list when `fit` starts (a layer that swaps
+    /// a buffer for a new tensor keeps the new one), and `fit` keeps a copy of them while it
+    /// trains; a buffer that the batch wrote (which raises its `version`) is put back, its
+    /// `version` raised again. A checkpoint that cannot be saved throws after its epoch, whose
+    /// updates and schedule step are kept.
     ///
     /// `fit` records gradients for its training (and runs `progress` and `beforeStep` so)
     /// even where recording is off: inside `withoutGradientRecording(_:)`, or in a task
@@ -505,9 +509,8 @@ public final class Model: Layer {
             && fusedSteps?.someWeightStepsInProduct(batch: loader.batchSize) == true
             ? optimizer as? any StepsInProduct : nil
         // A batch that throws before its update (a loss that is not finite or that throws,
-        // `beforeStep`) leaves BatchNorm's running statistics as it found them (a BatchNorm
-        // listed twice, shared, is remembered and restored twice alike).
-        let batchNorms = layerTree.compactMap { $0.layer as? BatchNorm }
+        // `beforeStep`) leaves every layer's buffers and counters as it found them.
+        let layerState = RememberedLayerState(of: layerTree)
         // The batch sizes that ran on the graph with their layers' positions named
         // (`graphOutput`): the full batches and a smaller last one, at most two.
         var positionedRows: [Int] = []
@@ -516,7 +519,7 @@ public final class Model: Layer {
             var samples = 0
             let steps = fusedSteps
             try objective.forEachBatch(of: loader) { batch, batchInputs, batchTargets in
-                for batchNorm in batchNorms { batchNorm.rememberRunningStatistics() }
+                layerState.remember()
                 func requireFinite(_ value: Float) throws {
                     guard value.isFinite else {
                         throw DeepLearningError.nonFiniteLoss(value: value, epoch: epoch,
@@ -543,7 +546,7 @@ public final class Model: Layer {
                     try requireFinite(total)
                     try beforeStep?(total, rows)
                 } catch {
-                    for batchNorm in batchNorms { batchNorm.restoreRunningStatistics() }
+                    layerState.restore()
                     throw error
                 }
                 optimizer.step()
