@@ -13,12 +13,15 @@
 
 #include <math.h>
 
-/* Rows of at most BLOCK_ELEMENTS / 2 classes (so that a block holds two rows or more) are
- * computed in blocks of whole rows of at most BLOCK_ELEMENTS elements (the size of
- * block_cross_entropy's buffers), so that the few classes of narrow rows together fill vector
- * lanes. Wider rows fill the lanes alone and are computed one by one, which saves the blocks'
- * passes through their buffers. A multiple of SUM_LANES (row_sum_exp's buffer). */
-enum { BLOCK_ELEMENTS = 256 };
+/* Rows of at most GROUP_ELEMENTS / 2 classes (so that a group holds two rows or more) are
+ * computed in blocks of up to BLOCK_GROUPS groups of GROUP_ELEMENTS / classes whole rows (a
+ * block at most BLOCK_ELEMENTS elements, the size of block_cross_entropy's buffers), so that
+ * the few classes of narrow rows together fill vector lanes, and the rows' sums, each a chain
+ * of dependent additions, run side by side. Their losses are summed group by group: each
+ * group's in partial sums, the groups' totals in order. Wider rows fill the lanes alone and
+ * are computed one by one, which saves the blocks' passes through their buffers.
+ * GROUP_ELEMENTS is a multiple of SUM_LANES (row_sum_exp's buffer). */
+enum { GROUP_ELEMENTS = 256, BLOCK_GROUPS = 8, BLOCK_ELEMENTS = BLOCK_GROUPS * GROUP_ELEMENTS };
 
 /* Returns the sum of exp(z[j] - max) over one row, and writes each term to e[j] unless e is
  * NULL (e may be z). Subtracting the row maximum keeps every exponent <= 0: no overflow. The
@@ -28,8 +31,8 @@ static inline __attribute__((always_inline)) float sum_exp_shifted(int64_t class
                                                                    const float *z, float max,
                                                                    float *e) {
     if (!e) {
-        float buffer[BLOCK_ELEMENTS];
-        return (float)row_sum_exp(classes, z, max, BLOCK_ELEMENTS, buffer);
+        float buffer[GROUP_ELEMENTS];
+        return (float)row_sum_exp(classes, z, max, GROUP_ELEMENTS, buffer);
     }
     shifted_exp(classes, z, max, e);
     return (float)row_sum(classes, e, 0);
@@ -63,21 +66,23 @@ typedef struct {
 } label_loss_args;
 
 /* Rows [first, first + rows) of a block (rows * classes <= BLOCK_ELEMENTS): their gradients,
- * and the sum of their losses. The steps of row_cross_entropy, each taken over the whole
- * block, so that the exponentials and logarithms fill vector lanes however few classes a
- * row has (3 classes would fill 3 of 16 lanes):
+ * and the totals of the losses of its groups of `group` rows (the last may have fewer) added
+ * to *total in order. The steps of row_cross_entropy, each taken over the whole block, so
+ * that the exponentials and logarithms fill vector lanes however few classes a row has (3
+ * classes would fill 3 of 16 lanes):
  *   1. per row: its maximum, -(z_label - max) into loss[i], z - max into the buffer e;
  *   2. the block: e = exp(e), one loop over all rows * classes elements;
  *   3. per row: the sum of its exponentials into sum[i];
- *   4. the block: loss[i] += log(sum[i]), one loop over the rows, and their total;
+ *   4. the block: loss[i] += log(sum[i]), one loop over the rows; each group's total;
  *   5. per row: d = e * (scale / sum[i]), and -scale at the label.
  * The sums (3 and 4) are taken in double in sum_lanes.h's partial sums, each row's rounded to
  * float once: an order fixed by the shape, not by the instruction set or the threads. Every
  * logit is read (step 1) before any gradient is written (step 5), so dx may be x. Always
  * inlined, like row_cross_entropy; `classes` is a->classes, passed as a constant where the
  * caller knows it. */
-static inline __attribute__((always_inline)) double block_cross_entropy(
-    const label_loss_args *a, const int64_t classes, int64_t first, int64_t rows, float scale) {
+static inline __attribute__((always_inline)) void block_cross_entropy(
+    const label_loss_args *a, const int64_t classes, int64_t first, int64_t rows, int64_t group,
+    float scale, double *total) {
     const float *x = a->x + first * classes;
     const int32_t *labels = a->labels + first;
     float e[BLOCK_ELEMENTS], sum[BLOCK_ELEMENTS], loss[BLOCK_ELEMENTS];
@@ -93,8 +98,9 @@ static inline __attribute__((always_inline)) double block_cross_entropy(
     for (int64_t i = 0; i < rows; i++) sum[i] = (float)row_sum(classes, e + i * classes, 0);
 #pragma omp simd
     for (int64_t i = 0; i < rows; i++) loss[i] += log_positive(sum[i]);
-    const double total = row_sum(rows, loss, 0);
-    if (!a->dx) return total;
+    for (int64_t g = 0; g < rows; g += group)
+        *total += row_sum(rows - g < group ? rows - g : group, loss + g, 0);
+    if (!a->dx) return;
     float *dx = a->dx + first * classes;
     for (int64_t i = 0; i < rows; i++) {
         float factor = scale / sum[i];
@@ -102,17 +108,16 @@ static inline __attribute__((always_inline)) double block_cross_entropy(
         for (int64_t j = 0; j < classes; j++) dx[i * classes + j] = e[i * classes + j] * factor;
         dx[i * classes + labels[i]] -= scale;
     }
-    return total;
 }
 
-/* Rows [begin, end) in blocks of whole rows, in order: their gradients and the sum of their
- * losses. */
+/* Rows [begin, end) in blocks of groups of whole rows, in order: their gradients and the sum
+ * of their losses, the groups' totals added in order. */
 static inline __attribute__((always_inline)) double blocks_cross_entropy(
     const label_loss_args *a, const int64_t classes, int64_t begin, int64_t end, float scale) {
-    const int64_t block = BLOCK_ELEMENTS / classes;
+    const int64_t group = GROUP_ELEMENTS / classes, block = BLOCK_GROUPS * group;
     double sum = 0.0;
     for (int64_t i = begin; i < end; i += block)
-        sum += block_cross_entropy(a, classes, i, end - i < block ? end - i : block, scale);
+        block_cross_entropy(a, classes, i, end - i < block ? end - i : block, group, scale, &sum);
     return sum;
 }
 
@@ -131,7 +136,7 @@ CK_VECTORIZED static double cross_entropy_rows(const void *args, int64_t begin, 
     default: break;
     }
 #undef CLASSES
-    if (a->classes <= BLOCK_ELEMENTS / 2)
+    if (a->classes <= GROUP_ELEMENTS / 2)
         return blocks_cross_entropy(a, a->classes, begin, end, scale);
     double sum = 0.0;
     for (int64_t i = begin; i < end; i++)

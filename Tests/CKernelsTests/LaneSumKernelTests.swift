@@ -7,23 +7,6 @@ import CKernels
 import DeepLearning
 import XCTest
 
-/// The partial sums of `terms` in the kernels' order: term j of the full blocks of 16 to lane
-/// j % 16, the terms past them to one more sum in order (all from -0.0); then start plus the
-/// lanes folded (lane k + lane k + 8, k + 4, k + 2, k + 1), plus that sum.
-private func laneTotal(_ terms: [Double], start: Double = 0) -> Double {
-    var lane = [Double](repeating: -0.0, count: 16), rest = -0.0
-    let blocked = terms.count / 16 * 16
-    for (j, t) in terms.enumerated() {
-        if j < blocked { lane[j % 16] += t } else { rest += t }
-    }
-    var half = 8
-    while half >= 1 {
-        for k in 0..<half { lane[k] += lane[k + half] }
-        half /= 2
-    }
-    return (start + lane[0]) + rest
-}
-
 /// laneTotal of float terms, rounded to float.
 private func laneSum(_ terms: [Float], start: Double = 0) -> Float {
     Float(laneTotal(terms.map(Double.init), start: start))

@@ -202,6 +202,52 @@ final class LossTests: XCTestCase {
         }
     }
 
+    /// The loss sums the rows' losses in the order ck_softmax_cross_entropy fixes: the rows in
+    /// ck_parallel_sum's chunks (rows / 64 rows each, at least 64), in a chunk groups of
+    /// 256 / classes rows (one row from 129 classes on), each group's losses in partial sums
+    /// (laneTotal), the groups' totals and then the chunks' added in order, divided by the
+    /// rows. Each row's loss is the one a one-row call gives. Rows 0 and 1 have losses 2^60
+    /// and 2^36 (the label at -L, one other logit at 0, the rest far below), the first four
+    /// rows of the next group 64 each, the others about 0: the mean of 2^60 + 2^36 over a power
+    /// of two rows is halfway between two floats. Where a group holds four rows or more (up to
+    /// 64 classes), the four 64s (each half an ulp of 2^60 in double) are added together first
+    /// and round the mean up; added to 2^60 one by one (a sum in order, or a block's groups
+    /// summed as one) they vanish, leaving a tie that rounds to even.
+    func testLossSumsEachGroupOfRowsInPartialSums() {
+        for (rows, classes) in [5, 10, 17, 20, 33, 63, 100, 128, 200].flatMap({ c in [(256, c), (8192, c)] }) {
+            let chunk = max(rows / 64, 64)
+            let group = max(256 / classes, 1)
+            var logits = [Float](repeating: -1e4, count: rows * classes)
+            let labels = (0..<rows).map { Int32($0 % classes) }
+            for i in 0..<rows { logits[i * classes + Int(labels[i])] = 0 }
+            for (i, loss) in [(0, 0x1p60), (1, 0x1p36), (group, 64), (group + 1, 64), (group + 2, 64), (group + 3, 64)] as [(Int, Float)] {
+                logits[i * classes + Int(labels[i])] = -loss
+                logits[i * classes + (Int(labels[i]) + 1) % classes] = 0
+            }
+            let rowLosses = (0..<rows).map { i -> Double in
+                var none: [Float]? = nil, loss: Float = .nan
+                XCTAssertEqual(crossEntropy(logits: Array(logits[(i * classes)..<((i + 1) * classes)]), labels: [labels[i]],
+                                            classes: classes, dlogits: &none, loss: &loss), 0)
+                return Double(loss)
+            }
+            var total = 0.0
+            for start in stride(from: 0, to: rows, by: chunk) {
+                var chunkTotal = 0.0
+                for first in stride(from: start, to: start + chunk, by: group) {
+                    chunkTotal += laneTotal(Array(rowLosses[first..<min(first + group, start + chunk)]))
+                }
+                total += chunkTotal
+            }
+            let expected = Float(total / Double(rows)), what = "rows \(rows), classes \(classes)"
+            var dlogits: [Float]? = [Float](repeating: sentinel, count: rows * classes), loss: Float = .nan
+            XCTAssertEqual(crossEntropy(logits: logits, labels: labels, classes: classes, dlogits: &dlogits, loss: &loss), 0, what)
+            assertBitwiseEqual([loss], [expected], what)
+            var none: [Float]? = nil, lossOnly: Float = .nan
+            XCTAssertEqual(crossEntropy(logits: logits, labels: labels, classes: classes, dlogits: &none, loss: &lossOnly), 0, what)
+            assertBitwiseEqual([lossOnly], [expected], "NULL dlogits, " + what)
+        }
+    }
+
     /// Rows of few classes (computed in blocks of 256 / classes rows, whose exponentials and
     /// logarithms are taken across rows) at awkward shapes: every class count from 1 to 16 (each
     /// compiled on its own) and 17, row counts that are no multiple of a vector or a block,
