@@ -116,9 +116,8 @@ public final class MaxPool2D: Function {
     public func callAsFunction(_ input: Tensor) -> Tensor {
         let g = windows.checkedGeometry(forInputShape: input.shape, of: self)
         let output = Tensor(uninitializedShape: g.outputShape(forInputShape: input.shape))
-        // The positions of the maxima: Int64s in a pooled buffer of twice as many floats.
-        let argmax = TensorStorage.make(count: 2 * output.count, zeroed: false)
-        argmax.base.withMemoryRebound(to: Int64.self, capacity: output.count) {
+        let argmax = TensorStorage.makeInt64s(count: output.count)
+        argmax.withInt64s {
             ck_max_pool2d_forward(g.planes, g.height, g.width, g.kernel, g.kernel, g.stride,
                                   g.stride, g.outHeight, g.outWidth, input.value, output.value, $0)
         }
@@ -237,7 +236,7 @@ final class PoolingNode: GradientNode {
                                               g.stride, g.stride, g.outHeight, g.outWidth,
                                               outputGradient.value, dx)
             }
-            argmax.base.withMemoryRebound(to: Int64.self, capacity: argmax.count / 2) {
+            argmax.withInt64s {
                 ck_max_pool2d_backward(g.planes, g.height, g.width, g.outHeight, g.outWidth, $0,
                                        outputGradient.value, dx)
             }
