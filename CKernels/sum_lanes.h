@@ -36,11 +36,11 @@ static inline __attribute__((always_inline)) void sum_lanes_begin(sum_lanes *s) 
     s->rest = -0.0;
 }
 
-/* Sets terms[k] to x[k] * b[k] in double, k < SUM_LANES, or to x[k] if b is NULL: one block's
- * terms. A product of two floats is exact in double, so whether it is fused with an addition
- * changes no bit. The vector is written through a pointer, not returned: a function returning
- * a 64-byte vector has no single calling convention across the instruction sets the kernels
- * are cloned for (clang's -Wpsabi), even though this one is always inlined. */
+/* Sets (*terms)[k] to x[k] * b[k] in double, k < SUM_LANES, or to x[k] if b is NULL: one
+ * block's terms. A product of two floats is exact in double, so whether it is fused with an
+ * addition changes no bit. Written through a pointer, not returned: at each call from an AVX2
+ * or baseline clone, clang warns (-Wpsabi) that a vector of 16 doubles returned by value may
+ * be passed otherwise with AVX-512 than without, though no call remains once inlined. */
 static inline __attribute__((always_inline)) void sum_lanes_terms(sum_lanes_vector *terms,
                                                                   const float *x,
                                                                   const float *b) {
