@@ -116,8 +116,9 @@ public final class MaxPool2D: Function {
     public func callAsFunction(_ input: Tensor) -> Tensor {
         let g = windows.checkedGeometry(forInputShape: input.shape, of: self)
         let output = Tensor(uninitializedShape: g.outputShape(forInputShape: input.shape))
-        let argmax = TensorStorage.makeInt64s(count: output.count)
-        argmax.withInt64s {
+        // The positions of the maxima: Int64s in a pooled buffer of twice as many floats.
+        let argmax = TensorStorage.make(count: 2 * output.count, zeroed: false)
+        argmax.base.withMemoryRebound(to: Int64.self, capacity: output.count) {
             ck_max_pool2d_forward(g.planes, g.height, g.width, g.kernel, g.kernel, g.stride,
                                   g.stride, g.outHeight, g.outWidth, input.value, output.value, $0)
         }
@@ -236,7 +237,7 @@ final class PoolingNode: GradientNode {
                                               g.stride, g.stride, g.outHeight, g.outWidth,
                                               outputGradient.value, dx)
             }
-            argmax.withInt64s {
+            argmax.base.withMemoryRebound(to: Int64.self, capacity: argmax.count / 2) {
                 ck_max_pool2d_backward(g.planes, g.height, g.width, g.outHeight, g.outWidth, $0,
                                        outputGradient.value, dx)
             }

@@ -66,18 +66,13 @@ extension Tensor {
         let (outer, n, inner) = axisView(d)
         require(n >= 1, "max: axis \(axis) of shape \(shape) is empty")
         let y = Tensor(uninitializedShape: reducedShape(d, keepingAxis: keepingAxis))
-        // The kernel's indices in a pooled buffer, 64-byte aligned as y: two threads' blocks of
-        // 16 columns then write no cache line in common.
-        let indices = TensorStorage.makeInt64s(count: y.count)
-        let found = indices.withInt64s {
-            ck_max_axis(Int64(outer), Int64(n), Int64(inner), value, y.value, $0)
-            return UnsafeBufferPointer(start: $0, count: y.count).map(Int.init)
-        }
+        var indices = [Int64](repeating: 0, count: outer * inner)
+        ck_max_axis(Int64(outer), Int64(n), Int64(inner), value, y.value, &indices)
         if recordsGradient(self) {
             y.attach(AxisMaximumNode(input: self, output: y, axis: (outer, n, inner),
                                      indices: indices))
         }
-        return (y, found)
+        return (y, indices.map(Int.init))
     }
 
     /// `axis` in `0..<rank` (negative counts from the end); stops with a message otherwise.
@@ -167,12 +162,10 @@ final class MaximumNode: GradientNode {
 /// The backward pass of `max(alongAxis:)`: the gradient to the index each maximum came from.
 final class AxisMaximumNode: GradientNode {
     private let axis: (outer: Int, n: Int, inner: Int)
-    /// The index along the axis of each maximum: outer x inner Int64s
-    /// (`TensorStorage.makeInt64s(count:)`).
-    private let indices: TensorStorage
+    private let indices: [Int64]
 
     init(input: Tensor, output: Tensor, axis: (outer: Int, n: Int, inner: Int),
-         indices: TensorStorage) {
+         indices: [Int64]) {
         self.axis = axis
         self.indices = indices
         super.init("max", input: input, outputShape: output.shape)
@@ -180,9 +173,7 @@ final class AxisMaximumNode: GradientNode {
 
     override func backward(_ outputGradient: Tensor) {
         guard let target = gradientTarget(forInput: 0) else { return }
-        indices.withInt64s {
-            ck_max_axis_backward(Int64(axis.outer), Int64(axis.n), Int64(axis.inner), $0,
-                                 outputGradient.value, target.accumulateFlag, target.buffer)
-        }
+        ck_max_axis_backward(Int64(axis.outer), Int64(axis.n), Int64(axis.inner), indices,
+                             outputGradient.value, target.accumulateFlag, target.buffer)
     }
 }

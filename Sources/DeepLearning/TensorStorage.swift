@@ -63,17 +63,6 @@ final class TensorStorage: ManagedBuffer<TensorStorage.Header, Float> {
         return tensorStorage
     }
 
-    /// A buffer of `count` Int64s, unspecified values (the indices a node keeps for its
-    /// backward pass): twice as many floats, so pooled and 64-byte aligned as a tensor's.
-    static func makeInt64s(count: Int) -> TensorStorage { make(count: 2 * count, zeroed: false) }
-
-    /// Calls `body` with the buffer of a `makeInt64s(count:)` storage as its Int64s.
-    func withInt64s<Result>(_ body: (UnsafeMutablePointer<Int64>) throws -> Result) rethrows
-        -> Result
-    {
-        try base.withMemoryRebound(to: Int64.self, capacity: count / 2, body)
-    }
-
     /// The header, reached through its address: `header` would pay for a run-time
     /// exclusivity check on every access (nothing passes it `inout`).
     private var headerPointer: UnsafeMutablePointer<Header> {
