@@ -36,25 +36,36 @@ static inline __attribute__((always_inline)) void sum_lanes_begin(sum_lanes *s) 
     s->rest = -0.0;
 }
 
-/* x[k] * b[k] in double, k < SUM_LANES, or x[k] if b is NULL: one block's terms. A product of
- * two floats is exact in double, so whether it is fused with an addition changes no bit. */
-static inline __attribute__((always_inline)) sum_lanes_vector sum_lanes_terms(const float *x,
-                                                                              const float *b) {
+/* Sets (*terms)[k] to x[k] * b[k] in double, k < SUM_LANES, or to x[k] if b is NULL: one
+ * block's terms. A product of two floats is exact in double, so whether it is fused with an
+ * addition changes no bit. Written through a pointer, not returned: at each call from an AVX2
+ * or baseline clone, clang warns (-Wpsabi) that a vector of 16 doubles returned by value may
+ * be passed otherwise with AVX-512 than without, though no call remains once inlined. */
+static inline __attribute__((always_inline)) void sum_lanes_terms(sum_lanes_vector *terms,
+                                                                  const float *x,
+                                                                  const float *b) {
     sum_lanes_block x_block;
     memcpy(&x_block, x, sizeof x_block);
-    sum_lanes_vector terms = __builtin_convertvector(x_block, sum_lanes_vector);
+    *terms = __builtin_convertvector(x_block, sum_lanes_vector);
     if (b) {
         sum_lanes_block b_block;
         memcpy(&b_block, b, sizeof b_block);
-        terms *= __builtin_convertvector(b_block, sum_lanes_vector);
+        *terms *= __builtin_convertvector(b_block, sum_lanes_vector);
     }
-    return terms;
+}
+
+/* Adds x[k] * b[k] to lane k, k < SUM_LANES, or x[k] if b is NULL. */
+static inline __attribute__((always_inline)) void sum_lanes_add_products_block(
+    sum_lanes *s, const float *x, const float *b) {
+    sum_lanes_vector terms;
+    sum_lanes_terms(&terms, x, b);
+    s->lane += terms;
 }
 
 /* Adds x[k] to lane k, k < SUM_LANES. */
 static inline __attribute__((always_inline)) void sum_lanes_add_block(sum_lanes *s,
                                                                       const float *x) {
-    s->lane += sum_lanes_terms(x, 0);
+    sum_lanes_add_products_block(s, x, 0);
 }
 
 /* Adds term[k] to lane k, k < SUM_LANES: terms already in double. */
@@ -63,12 +74,6 @@ static inline __attribute__((always_inline)) void sum_lanes_add_terms(sum_lanes 
     sum_lanes_vector block;
     memcpy(&block, term, sizeof block);
     s->lane += block;
-}
-
-/* Adds x[k] * b[k] to lane k, k < SUM_LANES. */
-static inline __attribute__((always_inline)) void sum_lanes_add_products_block(
-    sum_lanes *s, const float *x, const float *b) {
-    s->lane += sum_lanes_terms(x, b);
 }
 
 /* Adds x[0 .. n), each times b[j] unless b is NULL: the full blocks to the lanes, the last
@@ -111,7 +116,7 @@ static inline __attribute__((always_inline)) double row_sum(int64_t n, const flo
     sum_lanes_begin(&lane);
     int64_t first = 0;
     if (n >= SUM_LANES) {
-        lane.lane = sum_lanes_terms(x, b);
+        sum_lanes_terms(&lane.lane, x, b);
         first = SUM_LANES;
     }
     sum_lanes_add(&lane, n - first, x + first, b ? b + first : 0);

@@ -34,8 +34,9 @@ private struct DigestInputs {
     init() {
         var rng = SeededGenerator(seed: 38)
         var x = randomFloats(Self.n, in: -3...3, using: &rng)
-        let specials: [Float] = [0, -0.0, 1e-40, -1e-40, 1e30, -1e30, 90, -110, 1e5, -3e4,
-                                 .infinity, -.infinity, .nan, 1, -1, 2]
+        // 0x116C2p-149: 1e-40 rounded to Float, a subnormal, written exactly.
+        let specials: [Float] = [0, -0.0, 0x116C2p-149, -0x116C2p-149, 1e30, -1e30, 90, -110,
+                                 1e5, -3e4, .infinity, -.infinity, .nan, 1, -1, 2]
         for (i, s) in specials.enumerated() { x[i * 61] = s }
         self.x = x
         y = randomFloats(Self.n, in: -3...3, using: &rng)

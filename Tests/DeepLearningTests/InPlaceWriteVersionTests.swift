@@ -123,7 +123,7 @@ final class InPlaceWriteVersionTests: XCTestCase {
     func testAGraphReadsTheGradientItSavedAsSavedWhileAddingToIt() {
         func leaf(_ values: [Float], shape: [Int], gradient: [Float]) -> Tensor {
             let w = Tensor(shape: shape, values: values, requiresGradient: true)
-            w.withUnsafeMutableGradientBufferPointer { $0.update(fromContentsOf: gradient) }
+            w.withUnsafeMutableGradientBufferPointer { _ = $0.update(fromContentsOf: gradient) }
             return w
         }
         let ones: [Float] = [1, 1, 1, 1]
@@ -146,7 +146,7 @@ final class InPlaceWriteVersionTests: XCTestCase {
         func layerGradients(aliased: Bool) -> [Float] {
             for parameter in linear.parameters { parameter.zeroGradient() }
             linear.weight.withUnsafeMutableGradientBufferPointer {
-                $0.update(fromContentsOf: [1, -2, 3, 0.5])
+                _ = $0.update(fromContentsOf: [1, -2, 3, 0.5])
             }
             let x = aliased ? linear.weight.gradient!
                 : Tensor(shape: [2, 2], values: [1, -2, 3, 0.5])

@@ -175,7 +175,7 @@ do {
         parallel = try DataParallel(model: model, world: world)
         if let path = options["load"] {
             // Every rank reads the file; the parameters' hash below checks they agree.
-            try parallel.run { try model.load(from: path) }
+            try parallel.run { _ = try model.load(from: path) }
             if world.rank == 0 { print("model loaded from \(path)") }
         } else {
             // Before any work: a model that cannot be saved is not trained.
