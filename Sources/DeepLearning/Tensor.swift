@@ -58,15 +58,18 @@ public final class Tensor {
 
     /// The number of elements of `shape`; stops with a message naming `operation` and the
     /// shape when a dimension is negative, or when the count or its byte count does not fit
-    /// in an Int.
-    static func elementCount(of shape: [Int], for operation: String = "Tensor") -> Int {
-        require(shape.allSatisfy { $0 >= 0 }, "\(operation): negative dimension in shape \(shape)")
+    /// in an Int. `operation` is built only for a message, so a layer's forward pass may name
+    /// itself by interpolation without building a string on each call.
+    static func elementCount(of shape: [Int], for operation: @autoclosure () -> String = "Tensor")
+        -> Int {
+        require(shape.allSatisfy { $0 >= 0 },
+                "\(operation()): negative dimension in shape \(shape)")
         let count = shape.reduce(into: (product: 1, overflow: false)) { result, dimension in
             let (product, overflow) = result.product.multipliedReportingOverflow(by: dimension)
             result = (product, result.overflow || overflow)
         }
         require(!count.overflow && count.product <= Int.max / MemoryLayout<Float>.stride,
-                "\(operation): shape \(shape) has too many elements to address")
+                "\(operation()): shape \(shape) has too many elements to address")
         return count.product
     }
 
