@@ -266,14 +266,15 @@ public final class Conv2D: Function {
         require(out.height >= 1 && out.width >= 1,
                 "\(self): input of shape \(shape) is smaller than the kernel; expected height and width + 2·\(padding) of at least \(kernelSize)")
         // The output, and the columns of the whole batch that `imagesPerPiece` counts.
-        _ = Tensor.elementCount(of: [shape[0], outputChannels, out.height, out.width],
+        let output = [shape[0], outputChannels, out.height, out.width]
+        _ = Tensor.elementCount(of: output,
                                 for: "\(self): for input of shape \(shape), the output")
         _ = Tensor.elementCount(of: [shape[0], columnRows, out.height, out.width],
                                 for: "\(self): for input of shape \(shape), the unfolded input")
         let pieces = pieces(ofInputShape: shape)
         let slots = Int(pieces.slots)
         let (images, pixels) = (Int(pieces.images_per_piece), out.height * out.width)
-        return ([shape[0], outputChannels, out.height, out.width],
+        return (output,
                 [Conv2D.usesColumns(pieces) ? slots : 0, columnRows, images, pixels],
                 [Conv2D.usesProducts(pieces) ? slots : 0, outputChannels, images, pixels])
     }
