@@ -261,7 +261,7 @@ public final class Model: Layer {
     /// smaller than every number (PyTorch's `argmax` picks it instead), so a row of only NaN
     /// gives class 0.
     public func predict(_ inputs: Tensor) -> [Int32] {
-        mostLikelyClasses(classScores(of: inputs, for: "predict"))
+        mostLikelyClasses(classScores(of: inputs, for: "Model.predict"))
     }
 
     /// The index of the largest score of each row of `output`, `[samples, classes]`.
@@ -277,7 +277,7 @@ public final class Model: Layer {
     /// The softmax of the network's output for each row of `inputs`: class probabilities
     /// (a new tensor).
     public func probabilities(_ inputs: Tensor) -> Tensor {
-        let output = classScores(of: inputs, for: "probabilities")
+        let output = classScores(of: inputs, for: "Model.probabilities")
         let probabilities = Tensor(shape: output.shape)
         ck_softmax(Int64(output.shape[0]), Int64(output.shape[1]), output.value,
                    probabilities.value)
@@ -288,9 +288,9 @@ public final class Model: Layer {
     /// row of class scores per sample, `[samples, classes]`; stops with a message naming
     /// `method` otherwise.
     private func classScores(of inputs: Tensor, for method: String) -> Tensor {
-        let output = inMode(training: false) { forward(inputs, for: "Model.\(method)") }
+        let output = inMode(training: false) { forward(inputs, for: method) }
         require(output.shape.count == 2 && output.shape[1] >= 1,
-                "Model.\(method): the model's output has shape \(output.shape), not the class scores [samples, classes] that it needs")
+                "\(method): the model's output has shape \(output.shape), not the class scores [samples, classes] that it needs")
         return output
     }
 
@@ -303,7 +303,7 @@ public final class Model: Layer {
                                                   labels: labels.count)
         }
         guard !labels.isEmpty else { throw DeepLearningError.emptyDataSet }
-        let output = classScores(of: inputs, for: "accuracy")
+        let output = classScores(of: inputs, for: "Model.accuracy")
         try checkLabels(labels, classes: output.shape[1])
         let correct = zip(mostLikelyClasses(output), labels).reduce(0) { $0 + ($1.0 == $1.1 ? 1 : 0) }
         return Double(correct) / Double(labels.count)
