@@ -55,22 +55,29 @@ public final class BatchNorm: Function {
     /// Normalization of `features` features (channels for NCHW input).
     public init(features: Int, momentum: Float = 0.1, eps: Float = 1e-5) {
         require(features >= 1, "BatchNorm: features must be at least 1, got \(features)")
-        requireSetting(momentum, in: 0...1, "BatchNorm(\(features))", "momentum", mustBe: "in [0, 1]")
+        requireSetting(momentum, in: 0...1, BatchNorm.description(features), "momentum",
+                       mustBe: "in [0, 1]")
         // As PyTorch, which refuses eps ≤ 0 in training: a feature constant over the batch
         // has variance 0, and eps 0 would divide by its square root.
         requireSetting(eps, in: .leastNonzeroMagnitude ... .greatestFiniteMagnitude,
-                       "BatchNorm(\(features))", "eps", mustBe: "a finite number above 0")
+                       BatchNorm.description(features), "eps", mustBe: "a finite number above 0")
         self.features = features
         self.momentum = momentum
         self.eps = eps
         (weight, bias, runningMean, runningVariance, savedMean, savedInverseStd) = (
-            Tensor(parameterShape: [features]), Tensor(parameterShape: [features]),
+            Tensor(parameterShape: [features],
+                   named: "\(BatchNorm.description(features)): the weight"),
+            Tensor(parameterShape: [features], named: "\(BatchNorm.description(features)): the bias"),
             Tensor(shape: [features]), Tensor(shape: [features]), Tensor(shape: [features]),
             Tensor(shape: [features]))
         resetParametersAndStatistics()
     }
 
-    public var description: String { "BatchNorm(\(features))" }
+    public var description: String { BatchNorm.description(features) }
+
+    /// The description of a layer of `features` features, for messages before the layer is
+    /// made.
+    private static func description(_ features: Int) -> String { "BatchNorm(\(features))" }
 
     public var parameters: [Tensor] { [weight, bias] }
 

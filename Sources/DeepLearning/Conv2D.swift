@@ -92,12 +92,24 @@ public final class Conv2D: Function {
         self.padding = padding
         self.weightInitializer = weightInitializer
         self.biasInitializer = biasInitializer
-        weight = Tensor(parameterShape: [outputChannels, inputChannels, kernelSize, kernelSize])
-        bias = Tensor(parameterShape: [outputChannels])
+        func layer() -> String {
+            Conv2D.description(inputChannels, outputChannels, kernelSize: kernelSize,
+                               stride: stride, padding: padding)
+        }
+        weight = Tensor(parameterShape: [outputChannels, inputChannels, kernelSize, kernelSize],
+                        named: "\(layer()): the weight")
+        bias = Tensor(parameterShape: [outputChannels], named: "\(layer()): the bias")
         initializeParameters(seed: seed)
     }
 
     public var description: String {
+        Conv2D.description(inputChannels, outputChannels, kernelSize: kernelSize, stride: stride,
+                           padding: padding)
+    }
+
+    /// The description of a layer of these settings, for messages before the layer is made.
+    private static func description(_ inputChannels: Int, _ outputChannels: Int, kernelSize: Int,
+                                    stride: Int, padding: Int) -> String {
         "Conv2D(\(inputChannels) → \(outputChannels), kernel \(kernelSize), stride \(stride), padding \(padding))"
     }
 

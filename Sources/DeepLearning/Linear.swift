@@ -43,12 +43,19 @@ public final class Linear: Function {
         self.outputSize = outputSize
         self.weightInitializer = weightInitializer
         self.biasInitializer = biasInitializer
-        weight = Tensor(parameterShape: [inputSize, outputSize])
-        bias = Tensor(parameterShape: [outputSize])
+        weight = Tensor(parameterShape: [inputSize, outputSize],
+                        named: "\(Linear.description(inputSize, outputSize)): the weight")
+        bias = Tensor(parameterShape: [outputSize],
+                      named: "\(Linear.description(inputSize, outputSize)): the bias")
         initializeParameters(seed: seed)
     }
 
-    public var description: String { "Linear(\(inputSize) → \(outputSize))" }
+    public var description: String { Linear.description(inputSize, outputSize) }
+
+    /// The description of a layer of these sizes, for messages before the layer is made.
+    private static func description(_ inputSize: Int, _ outputSize: Int) -> String {
+        "Linear(\(inputSize) → \(outputSize))"
+    }
 
     public var parameters: [Tensor] { [weight, bias] }
 

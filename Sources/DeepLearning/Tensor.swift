@@ -47,8 +47,12 @@ public final class Tensor {
     @exclusivity(unchecked) private var gradientIsUnwrittenZero = false
 
     /// A tensor of zeros.
-    public init(shape: [Int]) {
-        let count = Tensor.elementCount(of: shape)
+    public convenience init(shape: [Int]) { self.init(shape: shape, for: "Tensor") }
+
+    /// A tensor of zeros; a shape with too many elements to address stops with a message
+    /// naming `owner`, built only for that message.
+    init(shape: [Int], for owner: @autoclosure () -> String) {
+        let count = Tensor.elementCount(of: shape, for: owner())
         self.shape = shape
         self.capacity = count
         self.count = count
@@ -73,9 +77,11 @@ public final class Tensor {
         return count.product
     }
 
-    /// A layer's parameter before its values are drawn: zeros that require a gradient.
-    convenience init(parameterShape shape: [Int]) {
-        self.init(shape: shape)
+    /// A layer's parameter before its values are drawn: zeros that require a gradient. A
+    /// shape with too many elements to address stops with a message naming the parameter by
+    /// `name` ("Linear(2 → 3): the weight"), built only for that message.
+    convenience init(parameterShape shape: [Int], named name: @autoclosure () -> String) {
+        self.init(shape: shape, for: name())
         isGradientRequired = true
     }
 

@@ -45,4 +45,30 @@ final class LayerSettingTests: XCTestCase {
     }
 
     private let unfoldedInputTooLarge = "Conv2D(1 → 1, kernel 2, stride 1, padding 536870912): for input of shape [1, 1, 1, 1], the unfolded input: shape [1, 4, 1073741824, 1073741824] has too many elements to address"
+
+    /// Sizes whose parameters have too many elements to address stop with the layer and the
+    /// parameter named, before any memory is asked for.
+    func testLinearStopsOnSizesTooLargeToAddress() throws {
+        try assertStops(withMessage: "Linear(4611686018427387903 → 4): the weight: shape [4611686018427387903, 4] has too many elements to address") {
+            _ = Linear(Int.max / 2, 4)
+        }
+    }
+
+    func testConv2DStopsOnAKernelTooLargeToAddress() throws {
+        try assertStops(withMessage: "Conv2D(3 → 8, kernel 4294967296, stride 1, padding 0): the weight: shape [8, 3, 4294967296, 4294967296] has too many elements to address") {
+            _ = Conv2D(inputChannels: 3, outputChannels: 8, kernelSize: 1 << 32)
+        }
+    }
+
+    func testConv2DStopsOnChannelsTooManyToAddress() throws {
+        try assertStops(withMessage: "Conv2D(1 → 4611686018427387904, kernel 1, stride 1, padding 0): the weight: shape [4611686018427387904, 1, 1, 1] has too many elements to address") {
+            _ = Conv2D(inputChannels: 1, outputChannels: 1 << 62, kernelSize: 1)
+        }
+    }
+
+    func testBatchNormStopsOnFeaturesTooManyToAddress() throws {
+        try assertStops(withMessage: "BatchNorm(4611686018427387903): the weight: shape [4611686018427387903] has too many elements to address") {
+            _ = BatchNorm(features: Int.max / 2)
+        }
+    }
 }

@@ -56,8 +56,13 @@ extension DataParallel {
     /// the number of penalties, resuming or not) or the step counts differ, a rank's inputs
     /// have not one row per label, a label is out of range, the loss becomes NaN or
     /// infinite, `beforeStep` throws, a checkpoint cannot be written or does not fit. A fault
-    /// during training leaves every rank's parameters, optimizer state and running statistics
-    /// as the last step left them (see `Model.fit`), the same on every rank.
+    /// in a step leaves, on every rank alike, the parameters, the optimizer's buffers and step
+    /// counts, and every layer's buffers and counters (`BatchNorm`'s running statistics and
+    /// count, those a layer of your own updates in place) as the last step left them, and the
+    /// schedule as the last whole epoch left it: the step that failed updates nothing, and
+    /// each rank's `Model.fit` puts back what the step's passes wrote in its layers (the
+    /// gradients are then unspecified, and `Dropout` has drawn the step's masks). A checkpoint
+    /// that cannot be written throws after its epoch, whose steps are kept.
     @discardableResult
     public func fit(_ model: Model, inputs: Tensor, labels: [Int32],
                     holding placement: DataPlacement = .wholeDataSet,

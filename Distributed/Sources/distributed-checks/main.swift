@@ -18,7 +18,8 @@
 //   graph       the same network as graph operations in a hand-written loop
 //   fit-batchnorm  a network with BatchNorm through DataParallel.fit
 //   nan-batchnorm  the same with rank 1's loss turning NaN at step 5; prints "rank R: fit
-//               stopped: ERROR" (every rank), then trains an epoch more on clean data and
+//               stopped: ERROR" and "rank R: batches tracked after the fault: N" (the
+//               BatchNorm's count; every rank), then trains an epoch more on clean data and
 //               prints "rank R: steps after the fault: FIRST to LAST" (the numbers onStep
 //               got) and the hash as after a run
 //   fit-nested-batchnorm  the same with BatchNorm layers nested in a Model and in a layer of
@@ -466,6 +467,8 @@ running {
         } catch {
             print("rank \(world.rank): fit stopped: \(error)")
         }
+        let batchesTracked = model.layers[1].namedCounters[0].counter.value
+        print("rank \(world.rank): batches tracked after the fault: \(batchesTracked)")
         // Training on goes on counting from the last step taken, on every rank.
         let clean = try parallel.shard(mixedSpiral().inputs, labels: mixedSpiral().labels,
                                        globalBatchSize: globalBatchSize)

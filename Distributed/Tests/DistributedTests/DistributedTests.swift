@@ -172,6 +172,9 @@ final class DistributedTests: XCTestCase {
         for rank in 0..<2 {
             XCTAssertTrue(run.output.contains("rank \(rank): fit stopped: rank 1: the loss became "
                                               + "NaN in epoch 1, batch 5"), run.output)
+            // The count of the 4 steps taken: the failed step's forward pass is put back.
+            XCTAssertTrue(run.output.contains("rank \(rank): batches tracked after the fault: 4"),
+                          run.output)
             // 4 steps taken, then an epoch of 15.
             XCTAssertTrue(run.output.contains("rank \(rank): steps after the fault: 5 to 19"),
                           run.output)
