@@ -147,9 +147,10 @@ final class BinaryNode: GradientNode {
     /// and `/` have them).
     private let shapes: (a: [Int], b: [Int])?
 
-    /// The node of `a op b`, the inputs of shapes `shapes`, giving `output`.
-    init(_ op: BinaryOperation, _ a: Tensor, _ b: Tensor, shapes: (a: [Int], b: [Int]),
-         output: Tensor) {
+    /// The node of `a op b`, the inputs of shapes `shapes`, giving `output` (all borrowed:
+    /// `__shared`, see `GradientNode.init(_:input:_:saving:_:outputShape:)`).
+    init(_ op: BinaryOperation, _ a: __shared Tensor, _ b: __shared Tensor,
+         shapes: __shared (a: [Int], b: [Int]), output: __shared Tensor) {
         self.op = op
         let savesInputs = op == .multiply || op == .divide
         self.shapes = savesInputs ? nil : shapes

@@ -71,19 +71,30 @@ public class GradientNode {
     }
 
     /// A node for `operation` on `input` and, when given, `secondInput`, saving `saved` and
-    /// `secondSaved`: the common case, without the arrays of the general initializer.
-    init(_ operation: String, input: Tensor, _ secondInput: Tensor? = nil,
-         saving saved: Tensor? = nil, _ secondSaved: Tensor? = nil, outputShape: [Int]) {
+    /// `secondSaved`: the common case, without the arrays of the general initializer. The
+    /// tensors are `__shared` (borrowed from the caller, as a function's arguments are, where
+    /// an initializer's are owned): passing them costs no retain and release.
+    init(_ operation: String, input: __shared Tensor, _ secondInput: __shared Tensor? = nil,
+         saving saved: __shared Tensor? = nil, _ secondSaved: __shared Tensor? = nil,
+         outputShape: [Int]) {
         self.operation = operation
         self.outputShape = outputShape
         firstInput = Edge(input)
         if let secondInput { self.secondInput = Edge(secondInput) }
         inputCount = secondInput == nil ? 1 : 2
-        if let saved { firstSaved = SavedTensor(saved) }
-        if let secondSaved { self.secondSaved = SavedTensor(secondSaved) }
+        // Each saved tensor's storage asked before it is stored: reading it back from the
+        // stored optional would copy it (a retain and release of its storage and shape).
+        if let saved {
+            let first = SavedTensor(saved)
+            savesGradient = first.storage.holdsGradient
+            firstSaved = first
+        }
+        if let secondSaved {
+            let second = SavedTensor(secondSaved)
+            savesGradient = savesGradient || second.storage.holdsGradient
+            self.secondSaved = second
+        }
         savedCount = secondSaved != nil ? 2 : saved != nil ? 1 : 0
-        savesGradient = firstSaved?.storage.holdsGradient == true
-            || self.secondSaved?.storage.holdsGradient == true
     }
 
     /// Adds an input after those given at initialization, as input `inputCount`: for an
@@ -312,12 +323,12 @@ public class GradientNode {
         firstInput = .none
         secondInput = .none
         thirdInput = .none
-        moreInputs = []
+        if inputCount > 3 { moreInputs = [] }
         inputCount = 0
         firstSaved = nil
         secondSaved = nil
         thirdSaved = nil
-        moreSaved = []
+        if savedCount > 3 { moreSaved = [] }
         savedCount = 0
         if let gradient = outputGradient.take(), ownsOutputGradient {
             GradientTensorCache.recycle(gradient)
@@ -333,7 +344,7 @@ enum Edge {
     case leaf(Tensor)
     case node(GradientNode)
 
-    init(_ tensor: Tensor) {
+    init(_ tensor: __shared Tensor) {
         if let node = tensor.gradientNode {
             self = .node(node)
         } else {
@@ -352,7 +363,7 @@ struct SavedTensor {
     let shape: [Int]
     let version: Int
 
-    init(_ tensor: Tensor) {
+    init(_ tensor: __shared Tensor) {
         storage = tensor.storage
         value = tensor.value
         shape = tensor.shape
