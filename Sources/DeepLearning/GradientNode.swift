@@ -156,6 +156,20 @@ public class GradientNode {
         }
     }
 
+    /// Takes the edge of input `index` out of the node, leaving `.none`: for the engine, which
+    /// reads each edge once after the node ran, right before `free()` would drop it (a moved
+    /// edge costs no retain and release of its node or leaf, a copy would).
+    func takeInput(_ index: Int) -> Edge {
+        var edge = Edge.none
+        switch index {
+        case 0: swap(&edge, &firstInput)
+        case 1: swap(&edge, &secondInput)
+        case 2: swap(&edge, &thirdInput)
+        default: swap(&edge, &moreInputs[index - 3])
+        }
+        return edge
+    }
+
     /// Frees the graph below this node without recursion: a chain of a million operations that
     /// never ran `backward()` would otherwise free each node from its successor's deinit and
     /// overflow the stack. Nodes referenced only from here have their edges taken over, so
@@ -310,7 +324,16 @@ public class GradientNode {
     }
 
     /// The shape of saved tensor `index`.
-    func savedShape(_ index: Int) -> [Int] { saved(index).shape }
+    func savedShape(_ index: Int) -> [Int] {
+        // Read in place, as `savedValue(_:)` does: a copy of the saved tensor would retain and
+        // release its storage.
+        switch index {
+        case 0: firstSaved!.shape
+        case 1: secondSaved!.shape
+        case 2: thirdSaved!.shape
+        default: moreSaved[index - 3].shape
+        }
+    }
 
     /// Stops with a message when this node's graph was already freed by a `backward()`.
     func requireNotFreed() {
