@@ -25,8 +25,20 @@ import CKernels
 /// ```
 public class GradientNode {
     /// The operation's name, for messages ("matmul", "+"); an operation fused into the node
-    /// afterwards renames it ("relu(matmul + bias)", see `MatrixProductNode`).
-    public internal(set) var operation: String
+    /// afterwards renames it ("relu(matmul + bias)", see `MatrixProductNode`). A call of a
+    /// layer is named by the layer's description, read when the name is asked for (by a
+    /// message), not built on every call.
+    public internal(set) var operation: String {
+        get {
+            switch name {
+            case .text(let text): text
+            case .call(let layer): layer.description
+            }
+        }
+        set { name = .text(newValue) }
+    }
+    /// What `operation` returns.
+    @exclusivity(unchecked) private var name: OperationName
     /// The shape of the output, which the gradient passed to `backward(_:)` has.
     let outputShape: [Int]
     /// Where each input's gradient goes, `inputCount` of them: the first three here, the others
@@ -62,8 +74,9 @@ public class GradientNode {
 
     /// A node for `operation` on `inputs` (edges to those that require a gradient), saving
     /// `saving` for the backward pass, whose output has `outputShape`.
-    init(_ operation: String, inputs: [Tensor], saving: [Tensor] = [], outputShape: [Int]) {
-        self.operation = operation
+    init(_ operation: OperationName, inputs: [Tensor], saving: [Tensor] = [],
+         outputShape: [Int]) {
+        name = operation
         self.outputShape = outputShape
         inputCount = 0
         for input in inputs { appendInput(input) }
@@ -77,7 +90,7 @@ public class GradientNode {
     init(_ operation: String, input: __shared Tensor, _ secondInput: __shared Tensor? = nil,
          saving saved: __shared Tensor? = nil, _ secondSaved: __shared Tensor? = nil,
          outputShape: [Int]) {
-        self.operation = operation
+        name = .text(operation)
         self.outputShape = outputShape
         firstInput = Edge(input)
         if let secondInput { self.secondInput = Edge(secondInput) }
@@ -358,6 +371,15 @@ public class GradientNode {
         }
         isFreed = true
     }
+}
+
+/// The name of a node's operation (`GradientNode.operation`): the text itself, or the layer
+/// the node is a call of, whose description names it.
+enum OperationName: ExpressibleByStringLiteral {
+    case text(String)
+    case call(of: any Layer)
+
+    init(stringLiteral text: String) { self = .text(text) }
 }
 
 /// Where an input's gradient goes from a node: the input's own node, the input itself (a
