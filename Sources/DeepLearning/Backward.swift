@@ -117,7 +117,7 @@ enum GraphExecution {
                     node.backward(gradient)
                 }
                 for index in 0..<node.inputCount {
-                    switch node.input(index) {
+                    switch node.takeInput(index) {
                     case .none:
                         break
                     case .node(let input):

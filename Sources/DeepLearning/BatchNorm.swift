@@ -215,7 +215,7 @@ final class BatchNormNode: GradientNode {
         features = layer.features
         pixels = input.shape.count == 4 ? input.shape[2] * input.shape[3] : 1
         self.batchStatistics = batchStatistics
-        super.init("\(layer)", inputs: [input, layer.weight, layer.bias],
+        super.init(.call(of: layer), inputs: [input, layer.weight, layer.bias],
                    saving: [input, layer.weight, mean, inverseStd], outputShape: output.shape)
     }
 

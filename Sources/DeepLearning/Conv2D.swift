@@ -421,7 +421,7 @@ final class Conv2DNode: GradientNode {
         self.columns = columns
         inputShape = input.shape
         savesInput = !layer.isOnePiece(input.shape)
-        super.init("\(layer)", inputs: [input, layer.weight, layer.bias],
+        super.init(.call(of: layer), inputs: [input, layer.weight, layer.bias],
                    saving: savesInput ? [layer.weight, input] : [layer.weight],
                    outputShape: output.shape)
     }

@@ -50,7 +50,7 @@ public final class Dropout: Function {
         let output = Tensor(uninitializedShape: input.shape)
         ck_dropout_forward(Int64(input.count), input.value, output.value, probability, seed)
         if recordsGradient(input) {
-            output.attach(DropoutNode(input: input, probability: probability, maskSeed: seed))
+            output.attach(DropoutNode(self, input: input, maskSeed: seed))
         }
         return output
     }
@@ -83,10 +83,10 @@ final class DropoutNode: GradientNode {
     private let probability: Float
     private let maskSeed: UInt64
 
-    init(input: Tensor, probability: Float, maskSeed: UInt64) {
-        self.probability = probability
+    init(_ layer: Dropout, input: Tensor, maskSeed: UInt64) {
+        probability = layer.probability
         self.maskSeed = maskSeed
-        super.init("Dropout(\(probability))", inputs: [input], outputShape: input.shape)
+        super.init(.call(of: layer), inputs: [input], outputShape: input.shape)
     }
 
     override func backward(_ outputGradient: Tensor) {

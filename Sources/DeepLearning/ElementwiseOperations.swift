@@ -72,16 +72,25 @@ extension Tensor {
 
     /// `a op b` broadcast, recorded when an input requires a gradient; written into the
     /// buffer of `inPlace` when it has the result's shape (the kernel reads each element
-    /// before it writes it), the result then a new tensor on that storage.
+    /// before it writes it). The result is then that operand itself when nothing tells it
+    /// from a new tensor on its storage (`isReusableAsResult`: nothing else holds it, see
+    /// `isWritableInPlace`), its node the input of the result's; otherwise a new tensor on
+    /// that storage.
     private static func binary(_ op: BinaryOperation, _ a: Tensor, _ b: Tensor,
                                writingInto inPlace: Operand? = nil) -> Tensor {
         // The shapes read once: each read of a class's array property retains and releases it.
         let aShape = a.shape, bShape = b.shape
         let shape = Broadcasting.shape(aShape, bShape, operation: op.symbol)
+        let records = recordsGradient(a, b)
         let result: Tensor
         if let inPlace, (inPlace == .a ? aShape : bShape) == shape {
             let target = inPlace == .a ? a : b
-            result = Tensor(shape: shape, storage: target.storage, value: target.value)
+            if target.isReusableAsResult {
+                result = target
+                if !records { result.makeUnrecorded() }
+            } else {
+                result = Tensor(shape: shape, storage: target.storage, value: target.value)
+            }
             result.countInPlaceWrite()
         } else {
             result = Tensor(uninitializedShape: shape)
@@ -91,7 +100,9 @@ extension Tensor {
             ck_binary(op.kernel, rank, shape, a.value, aStrides, b.value, bStrides, 0,
                       result.value)
         }
-        if recordsGradient(a, b) {
+        if records {
+            // The node takes its edges from the inputs before the result (perhaps one of
+            // them) takes the node.
             result.attach(BinaryNode(op, a, b, shapes: (aShape, bShape), output: result))
         }
         return result
@@ -136,9 +147,10 @@ final class BinaryNode: GradientNode {
     /// and `/` have them).
     private let shapes: (a: [Int], b: [Int])?
 
-    /// The node of `a op b`, the inputs of shapes `shapes`, giving `output`.
-    init(_ op: BinaryOperation, _ a: Tensor, _ b: Tensor, shapes: (a: [Int], b: [Int]),
-         output: Tensor) {
+    /// The node of `a op b`, the inputs of shapes `shapes`, giving `output` (all borrowed:
+    /// `__shared`, see `GradientNode.init(_:input:_:saving:_:outputShape:)`).
+    init(_ op: BinaryOperation, _ a: __shared Tensor, _ b: __shared Tensor,
+         shapes: __shared (a: [Int], b: [Int]), output: __shared Tensor) {
         self.op = op
         let savesInputs = op == .multiply || op == .divide
         self.shapes = savesInputs ? nil : shapes

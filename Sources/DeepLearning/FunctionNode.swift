@@ -22,7 +22,7 @@ final class FunctionNode: GradientNode {
         self.function = function
         call = FunctionCalls.recordCall(of: function)
         let parameters = function.parameters
-        super.init("\(function)", inputs: [input], saving: [output, input] + parameters,
+        super.init(.call(of: function), inputs: [input], saving: [output, input] + parameters,
                    outputShape: output.shape)
         for parameter in parameters where parameter.isLeaf { appendInput(parameter) }
     }

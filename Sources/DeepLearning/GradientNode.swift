@@ -25,8 +25,20 @@ import CKernels
 /// ```
 public class GradientNode {
     /// The operation's name, for messages ("matmul", "+"); an operation fused into the node
-    /// afterwards renames it ("relu(matmul + bias)", see `MatrixProductNode`).
-    public internal(set) var operation: String
+    /// afterwards renames it ("relu(matmul + bias)", see `MatrixProductNode`). A call of a
+    /// layer is named by the layer's description, read when the name is asked for (by a
+    /// message), not built on every call.
+    public internal(set) var operation: String {
+        get {
+            switch name {
+            case .text(let text): text
+            case .call(let layer): layer.description
+            }
+        }
+        set { name = .text(newValue) }
+    }
+    /// What `operation` returns.
+    @exclusivity(unchecked) private var name: OperationName
     /// The shape of the output, which the gradient passed to `backward(_:)` has.
     let outputShape: [Int]
     /// Where each input's gradient goes, `inputCount` of them: the first three here, the others
@@ -62,8 +74,9 @@ public class GradientNode {
 
     /// A node for `operation` on `inputs` (edges to those that require a gradient), saving
     /// `saving` for the backward pass, whose output has `outputShape`.
-    init(_ operation: String, inputs: [Tensor], saving: [Tensor] = [], outputShape: [Int]) {
-        self.operation = operation
+    init(_ operation: OperationName, inputs: [Tensor], saving: [Tensor] = [],
+         outputShape: [Int]) {
+        name = operation
         self.outputShape = outputShape
         inputCount = 0
         for input in inputs { appendInput(input) }
@@ -71,19 +84,30 @@ public class GradientNode {
     }
 
     /// A node for `operation` on `input` and, when given, `secondInput`, saving `saved` and
-    /// `secondSaved`: the common case, without the arrays of the general initializer.
-    init(_ operation: String, input: Tensor, _ secondInput: Tensor? = nil,
-         saving saved: Tensor? = nil, _ secondSaved: Tensor? = nil, outputShape: [Int]) {
-        self.operation = operation
+    /// `secondSaved`: the common case, without the arrays of the general initializer. The
+    /// tensors are `__shared` (borrowed from the caller, as a function's arguments are, where
+    /// an initializer's are owned): passing them costs no retain and release.
+    init(_ operation: String, input: __shared Tensor, _ secondInput: __shared Tensor? = nil,
+         saving saved: __shared Tensor? = nil, _ secondSaved: __shared Tensor? = nil,
+         outputShape: [Int]) {
+        name = .text(operation)
         self.outputShape = outputShape
         firstInput = Edge(input)
         if let secondInput { self.secondInput = Edge(secondInput) }
         inputCount = secondInput == nil ? 1 : 2
-        if let saved { firstSaved = SavedTensor(saved) }
-        if let secondSaved { self.secondSaved = SavedTensor(secondSaved) }
+        // Each saved tensor's storage asked before it is stored: reading it back from the
+        // stored optional would copy it (a retain and release of its storage and shape).
+        if let saved {
+            let first = SavedTensor(saved)
+            savesGradient = first.storage.holdsGradient
+            firstSaved = first
+        }
+        if let secondSaved {
+            let second = SavedTensor(secondSaved)
+            savesGradient = savesGradient || second.storage.holdsGradient
+            self.secondSaved = second
+        }
         savedCount = secondSaved != nil ? 2 : saved != nil ? 1 : 0
-        savesGradient = firstSaved?.storage.holdsGradient == true
-            || self.secondSaved?.storage.holdsGradient == true
     }
 
     /// Adds an input after those given at initialization, as input `inputCount`: for an
@@ -143,6 +167,20 @@ public class GradientNode {
         case 2: thirdInput
         default: moreInputs[index - 3]
         }
+    }
+
+    /// Takes the edge of input `index` out of the node, leaving `.none`: for the engine, which
+    /// reads each edge once after the node ran, right before `free()` would drop it (a moved
+    /// edge costs no retain and release of its node or leaf, a copy would).
+    func takeInput(_ index: Int) -> Edge {
+        var edge = Edge.none
+        switch index {
+        case 0: swap(&edge, &firstInput)
+        case 1: swap(&edge, &secondInput)
+        case 2: swap(&edge, &thirdInput)
+        default: swap(&edge, &moreInputs[index - 3])
+        }
+        return edge
     }
 
     /// Frees the graph below this node without recursion: a chain of a million operations that
@@ -299,7 +337,16 @@ public class GradientNode {
     }
 
     /// The shape of saved tensor `index`.
-    func savedShape(_ index: Int) -> [Int] { saved(index).shape }
+    func savedShape(_ index: Int) -> [Int] {
+        // Read in place, as `savedValue(_:)` does: a copy of the saved tensor would retain and
+        // release its storage.
+        switch index {
+        case 0: firstSaved!.shape
+        case 1: secondSaved!.shape
+        case 2: thirdSaved!.shape
+        default: moreSaved[index - 3].shape
+        }
+    }
 
     /// Stops with a message when this node's graph was already freed by a `backward()`.
     func requireNotFreed() {
@@ -312,18 +359,27 @@ public class GradientNode {
         firstInput = .none
         secondInput = .none
         thirdInput = .none
-        moreInputs = []
+        if inputCount > 3 { moreInputs = [] }
         inputCount = 0
         firstSaved = nil
         secondSaved = nil
         thirdSaved = nil
-        moreSaved = []
+        if savedCount > 3 { moreSaved = [] }
         savedCount = 0
         if let gradient = outputGradient.take(), ownsOutputGradient {
             GradientTensorCache.recycle(gradient)
         }
         isFreed = true
     }
+}
+
+/// The name of a node's operation (`GradientNode.operation`): the text itself, or the layer
+/// the node is a call of, whose description names it.
+enum OperationName: ExpressibleByStringLiteral {
+    case text(String)
+    case call(of: any Layer)
+
+    init(stringLiteral text: String) { self = .text(text) }
 }
 
 /// Where an input's gradient goes from a node: the input's own node, the input itself (a
@@ -333,7 +389,7 @@ enum Edge {
     case leaf(Tensor)
     case node(GradientNode)
 
-    init(_ tensor: Tensor) {
+    init(_ tensor: __shared Tensor) {
         if let node = tensor.gradientNode {
             self = .node(node)
         } else {
@@ -352,7 +408,7 @@ struct SavedTensor {
     let shape: [Int]
     let version: Int
 
-    init(_ tensor: Tensor) {
+    init(_ tensor: __shared Tensor) {
         storage = tensor.storage
         value = tensor.value
         shape = tensor.shape

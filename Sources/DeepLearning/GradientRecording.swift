@@ -63,4 +63,11 @@ extension Tensor {
         gradientNode = node
         isGradientRequired = true
     }
+
+    /// Makes this tensor a leaf that requires no gradient, as the result of an operation that
+    /// records nothing is: for an operand taken over as such a result (`isReusableAsResult`).
+    func makeUnrecorded() {
+        gradientNode = nil
+        isGradientRequired = false
+    }
 }

@@ -210,7 +210,7 @@ final class LinearNode: GradientNode {
 
     init(_ layer: Linear, input: Tensor, output: Tensor) {
         self.layer = layer
-        super.init("\(layer)", inputs: [input, layer.weight, layer.bias],
+        super.init(.call(of: layer), inputs: [input, layer.weight, layer.bias],
                    saving: [input, layer.weight], outputShape: output.shape)
     }
 

@@ -225,7 +225,7 @@ final class PoolingNode: GradientNode {
          argmax: TensorStorage? = nil) {
         self.geometry = geometry
         self.argmax = argmax
-        super.init("\(layer)", inputs: [input], outputShape: output.shape)
+        super.init(.call(of: layer), inputs: [input], outputShape: output.shape)
     }
 
     override func backward(_ outputGradient: Tensor) {

@@ -253,6 +253,15 @@ public final class Tensor {
             && gradientHooks.isEmpty && value == storage.base
     }
 
+    /// Whether this tensor, which nothing else holds, can be the result of an operation
+    /// written over its values instead of a new tensor on its storage (`+` and `-` in place):
+    /// nothing tells it from one, as it has no gradient nor hook and its capacity is its
+    /// count. Its node, if any, is replaced by the result's (`attach(_:)`), or dropped when
+    /// the operation records none (`makeUnrecorded()`).
+    var isReusableAsResult: Bool {
+        gradientStorage == nil && gradientHooks.isEmpty && capacity == count
+    }
+
     /// The gradient as a tensor of this tensor's shape, sharing the gradient's buffer (no
     /// copy: later backward passes change it, and writes to it change the gradient), or nil
     /// when no gradient has been computed or asked for yet. PyTorch's `.grad`.

@@ -95,7 +95,10 @@ final class UnaryNode: GradientNode {
     private let function: UnaryFunction
     private let parameter: Float
 
-    init(_ function: UnaryFunction, _ parameter: Float, input: Tensor, output: Tensor) {
+    /// The tensors are borrowed (`__shared`, see
+    /// `GradientNode.init(_:input:_:saving:_:outputShape:)`).
+    init(_ function: UnaryFunction, _ parameter: Float, input: __shared Tensor,
+         output: __shared Tensor) {
         self.function = function
         self.parameter = parameter
         // Negation's gradient needs neither (−dy): it saves nothing, as PyTorch's.
@@ -157,7 +160,9 @@ private func activation(_ function: ActivationFunction, _ x: Tensor) -> Tensor {
 final class ActivationNode: GradientNode {
     private let function: ActivationFunction
 
-    init(_ function: ActivationFunction, input: Tensor, output: Tensor) {
+    /// The tensors are borrowed (`__shared`, see
+    /// `GradientNode.init(_:input:_:saving:_:outputShape:)`).
+    init(_ function: ActivationFunction, input: __shared Tensor, output: __shared Tensor) {
         self.function = function
         super.init(function.name, input: input, saving: output, outputShape: output.shape)
     }

@@ -40,6 +40,50 @@ final class InPlaceArithmeticTests: XCTestCase {
         }
     }
 
+    /// An operand taken over as the result (in place, nothing else holds it) is, as far as
+    /// anyone can tell, a new tensor: no node when nothing is recorded, though the operand
+    /// had one; no gradient when the operand had one; no hook; its count as its capacity.
+    func testAnOperandTakenOverAsTheResultLooksNew() {
+        let x = Tensor(shape: [2], values: [1, 2], requiresGradient: true)
+        let unrecorded = withoutGradientRecording {
+            let product = withGradientRecording { x * x }
+            let buffer = product.value
+            let sum = (consume product) + 1
+            XCTAssertEqual(sum.value, buffer, "in place")
+            return sum
+        }
+        XCTAssertTrue(unrecorded.isLeaf)
+        XCTAssertFalse(unrecorded.requiresGradient)
+        XCTAssertEqual(unrecorded.values, [2, 5])
+
+        let withGradient = x * x
+        XCTAssertEqual(withGradient.gradients, [0, 0]) // gives it a gradient buffer
+        let buffer = withGradient.value
+        let sum = (consume withGradient) + 1
+        XCTAssertEqual(sum.value, buffer, "in place")
+        XCTAssertNil(sum.gradient)
+        sum.backward(Tensor(shape: [2], values: [1, 1]))
+        XCTAssertEqual(x.gradients, [2, 4])
+
+        let hooked = Tensor(shape: [2], values: [1, 2], requiresGradient: true)
+        hooked.onGradientAccumulated { _ in }
+        hooked.requiresGradient = false
+        let hookedBuffer = hooked.value
+        let hookedSum = (consume hooked) + 1
+        XCTAssertEqual(hookedSum.value, hookedBuffer, "in place")
+        XCTAssertTrue(hookedSum.gradientHooks.isEmpty)
+        XCTAssertEqual(hookedSum.values, [2, 3])
+
+        // A layer's buffer reshaped below its capacity.
+        let shrunk = Tensor.reusing(Tensor.reusing(nil, shape: [4]), shape: [2])
+        shrunk.withUnsafeMutableBufferPointer { $0.update(repeating: 3) }
+        let shrunkBuffer = shrunk.value
+        let shrunkSum = (consume shrunk) + 1
+        XCTAssertEqual(shrunkSum.value, shrunkBuffer, "in place")
+        XCTAssertEqual(shrunkSum.capacity, 2)
+        XCTAssertEqual(shrunkSum.values, [4, 4])
+    }
+
     /// Not in place: a leaf that requires a gradient, an operand of another shape than the
     /// result's (broadcast), a view's storage that another tensor shares. A plain tensor that
     /// nothing else holds is.

@@ -189,6 +189,28 @@ final class LayerCallTests: XCTestCase {
     }
 }
 
+/// A call of a layer is a node named by the layer's description, which is read when the name
+/// is asked for (by a message), not on every call.
+final class LayerCallNameTests: XCTestCase {
+    func testACallReadsTheLayersDescriptionOnlyWhenItsNameIsAskedFor() {
+        let scaling = Scaling(reusesOutput: false)
+        let x = Tensor(shape: [1, 2], values: [1, 2], requiresGradient: true)
+        let twice = scaling(scaling(x))
+        XCTAssertEqual(scaling.descriptionReads, 0)
+        XCTAssertEqual(twice.gradientNode?.operation, "Scaling")
+        XCTAssertEqual(scaling.descriptionReads, 1)
+
+        let linear = Linear(2, 3), dropout = Dropout(probability: 0.25)
+        let y = dropout(linear(x))
+        XCTAssertEqual(y.gradientNode?.operation, "Dropout(0.25)")
+        XCTAssertEqual(y.gradientNode?.operation, dropout.description)
+        let product = linear(x)
+        XCTAssertEqual(product.gradientNode?.operation, "Linear(2 → 3)")
+        product.gradientNode?.operation = "renamed"
+        XCTAssertEqual(product.gradientNode?.operation, "renamed")
+    }
+}
+
 /// y = s · x with a learnable scalar s (3), written with forward and backward passes; its
 /// forward pass writes into the output of its last call, or returns a new tensor.
 final class Scaling: Function {
@@ -202,7 +224,13 @@ final class Scaling: Function {
 
     init(reusesOutput: Bool) { self.reusesOutput = reusesOutput }
 
-    var description: String { "Scaling" }
+    /// How many times `description` was read.
+    private(set) var descriptionReads = 0
+
+    var description: String {
+        descriptionReads += 1
+        return "Scaling"
+    }
     var parameters: [Tensor] { [scale] }
 
     func forward(_ input: Tensor) -> Tensor {
