@@ -226,6 +226,11 @@ void ck_max_backward(int64_t n, const float *x, float maximum, float share, int 
 
 /* ---- maximum along an axis ------------------------------------------------------------- */
 
+/* Along a strided axis (inner > 1) the rows pass in chunks of up to CHUNK_ROWS, so that a
+ * row's number within its chunk fits 32 bits, as wide as a float: a vector holds as many
+ * rows' numbers as values. */
+enum { CHUNK_ROWS = 1024 };
+
 typedef struct {
     int64_t n, inner;
     int accumulate;
@@ -251,12 +256,49 @@ static inline void slice_columns(int64_t o, int64_t inner, int64_t begin, int64_
     *last = end < (o + 1) * inner ? end - o * inner : inner;
 }
 
+/* Columns [0, width) of a slice (width <= MAXIMA_COLUMNS, x its columns' first row, rows
+ * inner apart): for each column i, the first maximum of x[k][i] over k < n into y[i] and its k
+ * into index[i]. The rows pass in chunks of up to CHUNK_ROWS; through a chunk the columns'
+ * running maxima and their rows in it (32 bits, as wide as a float, so that as many columns
+ * fit) stay in registers, each compared with one row after another and replaced where the
+ * row's element replaces it; after it the winners go to y and index. The first chunk starts
+ * from its first row, a later one from y. Always inlined, so that a block's width is a
+ * constant where the caller's is. */
+enum { MAXIMA_COLUMNS = 128, MAXIMA_NARROW_COLUMNS = 16 };
+
+static inline __attribute__((always_inline)) void column_maxima(int64_t n, int64_t inner,
+                                                                int64_t width, const float *x,
+                                                                float *y, int64_t *index) {
+    float best[MAXIMA_COLUMNS];
+    int32_t at[MAXIMA_COLUMNS];
+    for (int64_t start = 0; start < n; start += CHUNK_ROWS) {
+        const float *chunk = x + start * inner;
+        const int32_t rows = n - start < CHUNK_ROWS ? (int32_t)(n - start) : CHUNK_ROWS;
+        for (int64_t i = 0; i < width; i++) {
+            best[i] = start ? y[i] : chunk[i];
+            at[i] = start ? -1 : 0;
+        }
+        for (int32_t k = start ? 0 : 1; k < rows; k++) {
+            const float *row = chunk + k * inner;
+            for (int64_t i = 0; i < width; i++) {
+                const int take = replaces(row[i], best[i]);
+                best[i] = take ? row[i] : best[i];
+                at[i] = take ? k : at[i];
+            }
+        }
+        for (int64_t i = 0; i < width; i++) {
+            y[i] = best[i];
+            index[i] = start && at[i] < 0 ? index[i] : start + at[i];
+        }
+    }
+}
+
 /* Outputs [begin, end) of the outer x inner, o * inner + i: for each (o, i), the first
  * maximum over k of x[o][k][i] and its k. Split between threads as whole slices along a
  * contiguous axis (inner 1), otherwise in blocks of 16 columns, so that fewer slices than
  * threads (a matrix's columns) still share the work. Along a contiguous axis, each row as
- * index_of_maximum finds it; otherwise a slice's columns together, k by k, replacing where
- * the element replaces. */
+ * index_of_maximum finds it; otherwise a slice's columns in blocks of MAXIMA_COLUMNS, then of
+ * MAXIMA_NARROW_COLUMNS, then the rest (column_maxima). */
 CK_VECTORIZED static void max_axis_range(const void *args, int64_t begin, int64_t end) {
     const max_axis_args *a = args;
     const int64_t n = a->n, inner = a->inner;
@@ -271,18 +313,12 @@ CK_VECTORIZED static void max_axis_range(const void *args, int64_t begin, int64_
         }
         int64_t first, last;
         slice_columns(o, inner, begin, end, &first, &last);
-        for (int64_t i = first; i < last; i++) {
-            y[i] = x[i];
-            index[i] = 0;
-        }
-        for (int64_t k = 1; k < n; k++) {
-            const float *row = x + k * inner;
-            for (int64_t i = first; i < last; i++) {
-                const int take = replaces(row[i], y[i]);
-                y[i] = take ? row[i] : y[i];
-                index[i] = take ? k : index[i];
-            }
-        }
+        int64_t i = first;
+        for (; i + MAXIMA_COLUMNS <= last; i += MAXIMA_COLUMNS)
+            column_maxima(n, inner, MAXIMA_COLUMNS, x + i, y + i, index + i);
+        for (; i + MAXIMA_NARROW_COLUMNS <= last; i += MAXIMA_NARROW_COLUMNS)
+            column_maxima(n, inner, MAXIMA_NARROW_COLUMNS, x + i, y + i, index + i);
+        if (i < last) column_maxima(n, inner, last - i, x + i, y + i, index + i);
     }
 }
 
@@ -293,35 +329,81 @@ void ck_max_axis(int64_t outer, int64_t n, int64_t inner, const float *x, float 
     axis_parallel_for(outer * inner, inner == 1 ? 1 : 16, outer, &args, max_axis_range);
 }
 
+/* The columns' gradients of a chunk's rows, SCATTER_COLUMNS at a time (scatter_block). */
+enum { SCATTER_COLUMNS = 256 };
+
+/* Rows [first, first + rows) of slice o of dx (rows <= CHUNK_ROWS), columns [c, c +
+ * SCATTER_COLUMNS): dx[o][k][i] (+)= dy[o][i] where k == indices[o][i]. Each column's index
+ * is made once for all the rows: its row within the chunk (-1 for a row outside it). */
+static inline __attribute__((always_inline)) void scatter_block(const max_axis_args *a,
+                                                                int64_t o, int64_t first,
+                                                                int32_t rows, int64_t c) {
+    const int64_t inner = a->inner;
+    const int64_t *index = a->indices + o * inner + c;
+    const float *dy = a->dy + o * inner + c;
+    int32_t row_of[SCATTER_COLUMNS];
+    for (int64_t i = 0; i < SCATTER_COLUMNS; i++) {
+        const int64_t k = index[i] - first;
+        row_of[i] = k >= 0 && k < rows ? (int32_t)k : -1;
+    }
+    for (int32_t k = 0; k < rows; k++) {
+        float *dx = a->dx + (o * a->n + first + k) * inner + c;
+        if (a->accumulate)
+            for (int64_t i = 0; i < SCATTER_COLUMNS; i++) dx[i] += row_of[i] == k ? dy[i] : 0.0f;
+        else
+            for (int64_t i = 0; i < SCATTER_COLUMNS; i++) dx[i] = row_of[i] == k ? dy[i] : 0.0f;
+    }
+}
+
+/* Row `unit` (o * n + k) of dx, columns [c, inner): dx[o][k][i] (+)= dy[o][i] where k ==
+ * indices[o][i]. */
+static inline __attribute__((always_inline)) void scatter_row(const max_axis_args *a,
+                                                              int64_t unit, int64_t c) {
+    const int64_t inner = a->inner, o = unit / a->n, k = unit % a->n;
+    const int64_t *index = a->indices + o * inner;
+    const float *dy = a->dy + o * inner;
+    float *row = a->dx + unit * inner;
+    if (a->accumulate)
+        for (int64_t i = c; i < inner; i++) row[i] += index[i] == k ? dy[i] : 0.0f;
+    else
+        for (int64_t i = c; i < inner; i++) row[i] = index[i] == k ? dy[i] : 0.0f;
+}
+
 /* Units [begin, end) of ck_max_axis_backward's work: along a contiguous axis (inner 1), the
  * slices o, each one pass over dx[o][0 .. n) (dx[o][k] (+)= dy[o] where k == indices[o]);
- * otherwise the rows o * n + k of dx, each one pass over dx[o][k][0 .. inner) (dx[o][k][i]
- * (+)= dy[o][i] where k == indices[o][i]). Either way a thread writes one contiguous part of
- * dx. */
+ * otherwise the rows o * n + k of dx, row by row if narrower than SCATTER_COLUMNS, else in
+ * chunks of a slice's rows, their columns in blocks (scatter_block), the rest row by row.
+ * Either way a thread writes one contiguous part of dx. */
 CK_VECTORIZED static void max_axis_backward_range(const void *args, int64_t begin,
                                                   int64_t end) {
     const max_axis_args *a = args;
     const int64_t n = a->n, inner = a->inner;
-    for (int64_t unit = begin; unit < end; unit++) {
-        const int64_t o = inner == 1 ? unit : unit / n;
-        const int64_t *index = a->indices + o * inner;
-        const float *dy = a->dy + o * inner;
-        if (inner == 1) {
-            const int64_t at = *index;
-            const float g = *dy;
+    if (inner == 1) {
+        for (int64_t o = begin; o < end; o++) {
+            const int64_t at = a->indices[o];
+            const float g = a->dy[o];
             float *dx = a->dx + o * n;
             if (a->accumulate)
                 for (int64_t k = 0; k < n; k++) dx[k] += k == at ? g : 0.0f;
             else
                 for (int64_t k = 0; k < n; k++) dx[k] = k == at ? g : 0.0f;
-            continue;
         }
-        const int64_t k = unit % n;
-        float *row = a->dx + unit * inner;
-        if (a->accumulate)
-            for (int64_t i = 0; i < inner; i++) row[i] += index[i] == k ? dy[i] : 0.0f;
-        else
-            for (int64_t i = 0; i < inner; i++) row[i] = index[i] == k ? dy[i] : 0.0f;
+        return;
+    }
+    if (inner < SCATTER_COLUMNS) {
+        for (int64_t unit = begin; unit < end; unit++) scatter_row(a, unit, 0);
+        return;
+    }
+    for (int64_t unit = begin; unit < end;) {
+        const int64_t o = unit / n, first = unit % n;
+        const int64_t left = end - unit < n - first ? end - unit : n - first;
+        const int32_t rows = left < CHUNK_ROWS ? (int32_t)left : CHUNK_ROWS;
+        int64_t c = 0;
+        for (; c + SCATTER_COLUMNS <= inner; c += SCATTER_COLUMNS)
+            scatter_block(a, o, first, rows, c);
+        if (c < inner)
+            for (int64_t k = 0; k < rows; k++) scatter_row(a, unit + k, c);
+        unit += rows;
     }
 }
 

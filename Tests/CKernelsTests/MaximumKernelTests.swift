@@ -135,12 +135,13 @@ final class MaximumKernelTests: XCTestCase {
 
     /// Rows (inner 1) of every length above, and columns (inner > 1) of a few, each row or
     /// column one of the cases; a matrix's columns (outer 1) long enough that threads share
-    /// them, in blocks of 16.
+    /// them, in blocks of 16; columns longer than the kernels' chunks of 1024 rows, in blocks
+    /// of 128, of 16 and fewer (the maxima) and of 256 and fewer (the backward pass).
     func testMaxAlongAnAxisIsTheFirstMaximalElement() {
         var rng = SeededGenerator(seed: 62)
         let shapes = lengths.map { (outer: 2, n: $0, inner: 1) }
             + [(3, 1, 5), (2, 7, 2), (3, 40, 17), (1, 33, 70), (2, 300, 120), (1, 300, 250),
-               (1, 17, 4001), (3, 40, 1000)]
+               (1, 17, 4001), (3, 40, 1000), (1, 2100, 300)]
         for (outer, n, inner) in shapes {
             // Column c of the slices takes case c (cycling through them).
             let columns = cases(n, using: &rng).map(\.1)
