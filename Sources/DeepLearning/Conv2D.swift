@@ -222,8 +222,10 @@ public final class Conv2D: Function {
     public func callAsFunction(_ input: Tensor) -> Tensor {
         let (outputShape, columnsShape, productShape) = shapes(forInputShape: input.shape)
         let output = Tensor(uninitializedShape: outputShape)
-        let columns = TensorStorage.make(count: columnsShape.reduce(1, *), zeroed: false)
-        let product = TensorStorage.make(count: productShape.reduce(1, *), zeroed: false)
+        let columns = TensorStorage.make(count: columnsShape.reduce(1, *), zeroed: false,
+                                         for: "\(self): the unfolded input, shape \(columnsShape)")
+        let product = TensorStorage.make(count: productShape.reduce(1, *), zeroed: false,
+                                         for: "\(self): the products, shape \(productShape)")
         withExtendedLifetime((columns, product)) {
             convolve(input, columns: columns.base, product: product.base, relu: false,
                      into: output)
@@ -395,7 +397,7 @@ public final class Conv2D: Function {
         let scratch = TensorStorage.make(
             count: Int(ck_conv2d_backward_scratch(&pieces, weightGradient == nil ? 0 : 1,
                                                   inputGradient == nil ? 0 : 1)),
-            zeroed: false)
+            zeroed: false, for: "\(self): the backward pass's scratch space")
         withExtendedLifetime(scratch) {
             ck_conv2d_backward(&pieces, input, dZ, weight, weightGradient?.buffer,
                                weightGradient?.beta ?? 0, scratch.base, inputGradient?.gradient,
@@ -429,7 +431,8 @@ final class Conv2DNode: GradientNode {
     override func backward(_ outputGradient: Tensor) {
         let weight = savedValue(0), input = savesInput ? savedValue(1) : nil
         let (dW, db) = (gradientTarget(forInput: 1), gradientTarget(forInput: 2))
-        let productGradient = TensorStorage.make(count: outputGradient.count, zeroed: false)
+        let productGradient = TensorStorage.make(count: outputGradient.count, zeroed: false,
+                                                 for: "\(layer): the products' gradient")
         func backpropagate(inputGradient: (columnGradient: UnsafeMutablePointer<Float>,
                                            gradient: UnsafeMutablePointer<Float>,
                                            accumulate: Bool)?) {
@@ -445,7 +448,7 @@ final class Conv2DNode: GradientNode {
         }
         let columnGradient = TensorStorage.make(
             count: layer.columnGradientFloats(inputShape: inputShape, columnFloats: columns.count),
-            zeroed: false)
+            zeroed: false, for: "\(layer): the unfolded input's gradient")
         withExtendedLifetime(columnGradient) {
             if dx.accumulate && layer.addsInputGradient(inputShape) {
                 backpropagate(inputGradient: (columnGradient.base, dx.buffer, true))

@@ -49,14 +49,16 @@ public final class Tensor {
     /// A tensor of zeros.
     public convenience init(shape: [Int]) { self.init(shape: shape, for: "Tensor") }
 
-    /// A tensor of zeros; a shape with too many elements to address stops with a message
-    /// naming `owner`, built only for that message.
+    /// A tensor of zeros; a shape with too many elements to address, or whose buffer the
+    /// system cannot allocate, stops with a message naming `owner`, built only for that
+    /// message.
     init(shape: [Int], for owner: @autoclosure () -> String) {
         let count = Tensor.elementCount(of: shape, for: owner())
         self.shape = shape
         self.capacity = count
         self.count = count
-        storage = TensorStorage.make(count: capacity, zeroed: true)
+        storage = TensorStorage.make(count: capacity, zeroed: true,
+                                     for: "\(owner()): shape \(shape)")
         value = storage.base
     }
 
@@ -78,8 +80,9 @@ public final class Tensor {
     }
 
     /// A layer's parameter before its values are drawn: zeros that require a gradient. A
-    /// shape with too many elements to address stops with a message naming the parameter by
-    /// `name` ("Linear(2 → 3): the weight"), built only for that message.
+    /// shape with too many elements to address, or whose buffer the system cannot allocate,
+    /// stops with a message naming the parameter by `name` ("Linear(2 → 3): the weight"),
+    /// built only for that message.
     convenience init(parameterShape shape: [Int], named name: @autoclosure () -> String) {
         self.init(shape: shape, for: name())
         isGradientRequired = true
@@ -98,7 +101,8 @@ public final class Tensor {
     /// A tensor of `shape` whose values are unspecified (a buffer from the pool, for an
     /// operation to overwrite).
     convenience init(uninitializedShape shape: [Int]) {
-        let storage = TensorStorage.make(count: Tensor.elementCount(of: shape), zeroed: false)
+        let storage = TensorStorage.make(count: Tensor.elementCount(of: shape), zeroed: false,
+                                         for: "Tensor: shape \(shape)")
         self.init(shape: shape, storage: storage, value: storage.base)
     }
 
@@ -239,7 +243,8 @@ public final class Tensor {
     /// The gradient's storage object, allocated (zeroed) on first use.
     var gradientStorageAllocated: TensorStorage {
         if gradientStorage == nil {
-            gradientStorage = TensorStorage.make(count: capacity, zeroed: true)
+            gradientStorage = TensorStorage.make(
+                count: capacity, zeroed: true, for: "Tensor: the gradient of shape \(shape)")
             gradientStorage!.holdsGradient = true
         }
         // One load for both paths lets the compiler drop the retain and release around uses.

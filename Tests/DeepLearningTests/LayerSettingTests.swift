@@ -54,6 +54,14 @@ final class LayerSettingTests: XCTestCase {
         }
     }
 
+    /// Sizes whose weight the system cannot allocate (2^62 bytes, beyond any address space)
+    /// stop with the layer, the parameter and the bytes named.
+    func testLinearStopsWhenItsWeightCannotBeAllocated() throws {
+        try assertStops(withMessage: "Linear(1099511627776 → 1048576): the weight: shape [1099511627776, 1048576] needs 4611686018427387904 bytes, which the system cannot allocate") {
+            _ = Linear(1 << 40, 1 << 20)
+        }
+    }
+
     func testConv2DStopsOnAKernelTooLargeToAddress() throws {
         try assertStops(withMessage: "Conv2D(3 → 8, kernel 4294967296, stride 1, padding 0): the weight: shape [8, 3, 4294967296, 4294967296] has too many elements to address") {
             _ = Conv2D(inputChannels: 3, outputChannels: 8, kernelSize: 1 << 32)
