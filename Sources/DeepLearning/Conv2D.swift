@@ -221,11 +221,14 @@ public final class Conv2D: Function {
     /// input.
     public func callAsFunction(_ input: Tensor) -> Tensor {
         let (outputShape, columnsShape, productShape) = shapes(forInputShape: input.shape)
-        let output = Tensor(uninitializedShape: outputShape)
-        let columns = TensorStorage.make(count: columnsShape.reduce(1, *), zeroed: false,
-                                         for: "\(self): the unfolded input, shape \(columnsShape)")
-        let product = TensorStorage.make(count: productShape.reduce(1, *), zeroed: false,
-                                         for: "\(self): the products, shape \(productShape)")
+        let output = Tensor(uninitializedShape: outputShape,
+                            for: "\(self): for input of shape \(input.shape), the output")
+        let columns = TensorStorage.make(
+            count: columnsShape.reduce(1, *), zeroed: false,
+            for: "\(self): for input of shape \(input.shape), the unfolded input: shape \(columnsShape)")
+        let product = TensorStorage.make(
+            count: productShape.reduce(1, *), zeroed: false,
+            for: "\(self): for input of shape \(input.shape), the products: shape \(productShape)")
         withExtendedLifetime((columns, product)) {
             convolve(input, columns: columns.base, product: product.base, relu: false,
                      into: output)
@@ -247,15 +250,18 @@ public final class Conv2D: Function {
     /// the ReLU's output gradient.
     func forward(_ input: Tensor, then relu: ReLU?) -> Tensor {
         let (outputShape, columnsShape, productShape) = shapes(forInputShape: input.shape)
-        let columns = Tensor.reusing(columns, shape: columnsShape)
+        let columns = Tensor.reusing(columns, shape: columnsShape,
+                                     for: "\(self): for input of shape \(input.shape), the unfolded input")
         let output: Tensor
         if let relu {
             output = relu.outputBuffer(shape: outputShape)
         } else {
-            output = Tensor.reusing(self.output, shape: outputShape)
+            output = Tensor.reusing(self.output, shape: outputShape,
+                                    for: "\(self): for input of shape \(input.shape), the output")
             self.output = output
         }
-        let product = Tensor.reusing(product, shape: productShape)
+        let product = Tensor.reusing(product, shape: productShape,
+                                     for: "\(self): for input of shape \(input.shape), the products")
         convolve(input, columns: columns.value, product: product.value, relu: relu != nil,
                  into: output)
         self.product = product

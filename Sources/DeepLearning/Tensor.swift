@@ -99,10 +99,13 @@ public final class Tensor {
     }
 
     /// A tensor of `shape` whose values are unspecified (a buffer from the pool, for an
-    /// operation to overwrite).
-    convenience init(uninitializedShape shape: [Int]) {
-        let storage = TensorStorage.make(count: Tensor.elementCount(of: shape), zeroed: false,
-                                         for: "Tensor: shape \(shape)")
+    /// operation to overwrite). A shape with too many elements to address, or whose buffer
+    /// the system cannot allocate, stops with a message naming `operation`, built only for
+    /// that message.
+    convenience init(uninitializedShape shape: [Int],
+                     for operation: @autoclosure () -> String = "Tensor") {
+        let storage = TensorStorage.make(count: Tensor.elementCount(of: shape, for: operation()),
+                                         zeroed: false, for: "\(operation()): shape \(shape)")
         self.init(shape: shape, storage: storage, value: storage.base)
     }
 
@@ -299,10 +302,12 @@ public final class Tensor {
     }
 
     /// `existing` reshaped to `shape` when its capacity allows, otherwise a new tensor of that
-    /// shape. Values are unspecified after a reshape: callers overwrite them.
-    static func reusing(_ existing: Tensor?, shape: [Int]) -> Tensor {
+    /// shape, whose buffer `buffer` names when the system cannot allocate it (built only for
+    /// that message). Values are unspecified after a reshape: callers overwrite them.
+    static func reusing(_ existing: Tensor?, shape: [Int],
+                        for buffer: @autoclosure () -> String = "Tensor") -> Tensor {
         if let existing, existing.shape == shape { return existing.rewritten() }
-        return resized(existing, to: shape)
+        return resized(existing, to: shape, for: buffer())
     }
 
     /// `reusing(existing, shape: [rows, columns])` without building the shape array when the
@@ -329,9 +334,12 @@ public final class Tensor {
         return resized(existing, to: [batch] + sampleShape)
     }
 
-    private static func resized(_ existing: Tensor?, to shape: [Int]) -> Tensor {
+    private static func resized(_ existing: Tensor?, to shape: [Int],
+                                for buffer: @autoclosure () -> String = "Tensor") -> Tensor {
         let needed = shape.reduce(1, *)
-        guard let existing, existing.capacity >= needed else { return Tensor(shape: shape) }
+        guard let existing, existing.capacity >= needed else {
+            return Tensor(shape: shape, for: buffer())
+        }
         existing.shape = shape
         existing.count = needed
         return existing.rewritten()
