@@ -99,6 +99,14 @@ final class LearningRateScheduleTests: XCTestCase {
 }
 
 final class PenaltyTests: XCTestCase {
+    /// A tensor listed twice would be penalized twice.
+    func testPenaltyStopsOnAParameterListedTwice() throws {
+        try assertStops(withMessage: "Penalty: parameter 1 (shape [3]) is parameter 0 again; list each parameter once, else it counts twice") {
+            let bias = Linear(2, 3).bias
+            _ = Penalty(parameters: [bias, bias], l2: 0.1)
+        }
+    }
+
     func testPenaltyStopsOnANaNCoefficientNamingIt() throws {
         try assertStops(withMessage: "Penalty: l1 is NaN; it must be a number of at least 0") {
             _ = Penalty(parameters: [], l1: .nan)
