@@ -52,6 +52,23 @@ final class LearningRateScheduleTests: XCTestCase {
         }
     }
 
+    /// A rate before the first epoch would be made up: StepDecay's would grow 1/gamma a step.
+    func testStepDecayStopsOnANegativeEpoch() throws {
+        try assertStops(withMessage: "StepDecay: epoch -3 must not be negative") {
+            let optimizer = SGD(parameters: [], learningRate: 0.1)
+            _ = StepDecay(optimizer: optimizer, stepSize: 1).learningRate(atEpoch: -3)
+        }
+    }
+
+    func testCosineAnnealingStopsOnANegativeEpochSetBeforeAStep() throws {
+        try assertStops(withMessage: "CosineAnnealing: epoch -4 must not be negative") {
+            let schedule = CosineAnnealing(optimizer: SGD(parameters: [], learningRate: 0.1),
+                                           epochs: 10)
+            schedule.epoch = -5
+            schedule.step()
+        }
+    }
+
     func testCosineAnnealingStopsOnANegativeMinimum() throws {
         try assertStops(withMessage: "CosineAnnealing: minimum -0.001 must be finite and not negative") {
             _ = CosineAnnealing(optimizer: SGD(parameters: [], learningRate: 0.1), epochs: 4,
