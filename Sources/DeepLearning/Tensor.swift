@@ -366,9 +366,15 @@ extension Tensor: CustomStringConvertible {
     /// ("Tensor[] 2.5"). A tensor of more than `Tensor.summaryThreshold` elements shows the
     /// first and last `Tensor.summaryEdgeItems` along each longer axis with "..." between
     /// (PyTorch's `threshold` and `edgeitems`), so that describing a large tensor reads only
-    /// the values it shows.
+    /// the values it shows. An empty axis counts as one element there, so that an empty
+    /// tensor of many rows ("Tensor[5000, 0] [[], [], [], ..., [], [], []]") is summarized
+    /// too, rather than listing each empty row.
     public var description: String {
-        let summarized = count > Tensor.summaryThreshold
+        let blocks = shape.reduce(1) { product, size in
+            let (next, overflow) = product.multipliedReportingOverflow(by: Swift.max(size, 1))
+            return overflow ? Int.max : next
+        }
+        let summarized = blocks > Tensor.summaryThreshold
         let edge = Tensor.summaryEdgeItems
         // The values of the block at `axis` that starts at element `offset`.
         func values(axis: Int, offset: Int) -> String {
