@@ -112,9 +112,11 @@ public final class Tensor {
     /// A tensor holding `values`, row-major; `values.count` must equal the product of `shape`.
     /// A leaf of the graph whose gradient `backward()` computes when `requiresGradient`.
     public convenience init(shape: [Int], values: [Float], requiresGradient: Bool = false) {
-        self.init(shape: shape)
+        // Checked before allocating: a shape far too large for its values is named as such.
+        let count = Tensor.elementCount(of: shape)
         require(values.count == count,
                      "Tensor: \(values.count) values do not fill shape \(shape) (\(count) elements)")
+        self.init(uninitializedShape: shape)
         value.update(from: values, count: count)
         isGradientRequired = requiresGradient
     }

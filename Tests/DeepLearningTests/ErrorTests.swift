@@ -278,6 +278,14 @@ final class ErrorTests: XCTestCase {
         }
     }
 
+    /// Values that do not fill a shape are named as such before the shape's buffer is asked
+    /// for, even when it could not be allocated.
+    func testTensorFromTooFewValuesStopsBeforeAllocating() throws {
+        try assertStops(withMessage: "Tensor: 2 values do not fill shape [1099511627776, 1048576] (1152921504606846976 elements)") {
+            _ = Tensor(shape: [1 << 40, 1 << 20], values: [1, 2])
+        }
+    }
+
     /// A count whose bytes fit in an Int but that no machine can address stops before its
     /// buffer's size class is computed.
     func testTensorStopsWhenItsBufferIsBeyondAnyAddressSpace() throws {
