@@ -88,6 +88,7 @@ public final class Adam: Optimizer, StepsInProduct {
         requireSetting(betas.0, in: 0..<1, name, "betas.0", mustBe: "in [0, 1)")
         requireSetting(betas.1, in: 0..<1, name, "betas.1", mustBe: "in [0, 1)")
         requireFiniteSetting(.weightDecay, weightDecay, name)
+        requireDistinct(parameters, name)
         self.parameters = parameters
         self.learningRate = learningRate
         self.betas = betas

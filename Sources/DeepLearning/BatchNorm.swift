@@ -225,7 +225,8 @@ final class BatchNormNode: GradientNode {
         var scratch: [TensorStorage] = []
         func parameterGradient(_ input: Int) -> UnsafeMutablePointer<Float> {
             guard let target = gradientTarget(forInput: input) else {
-                scratch.append(TensorStorage.make(count: features, zeroed: false))
+                scratch.append(TensorStorage.make(count: features, zeroed: false,
+                                                  for: "BatchNorm: a scratch gradient"))
                 return scratch.last!.base
             }
             if !target.accumulate { target.buffer.update(repeating: 0, count: features) }

@@ -46,12 +46,13 @@ final class BufferPool: Sendable {
     deinit {
         lists.withLock { lists in
             for address in lists.free.joined() {
-                UnsafeMutableRawPointer(bitPattern: address)!.deallocate()
+                free(UnsafeMutableRawPointer(bitPattern: address))
             }
         }
     }
 
-    /// The size class of a buffer of `count` floats, and its size in bytes.
+    /// The size class of a buffer of `count` floats (at most `largestCount`), and its size in
+    /// bytes.
     static func sizeClass(forCount count: Int) -> (index: Int, bytes: Int) {
         let needed = max(count, 16) * MemoryLayout<Float>.stride
         // needed = m·2^e with m in [4, 8): the class rounds m up to an integer.
@@ -62,8 +63,18 @@ final class BufferPool: Sendable {
         return (index: (e - 4) * 4 + (mantissa - 4), bytes: mantissa << e)
     }
 
+    /// The most floats a buffer may hold: 2^62 bytes, more than any machine addresses (x86-64
+    /// at most 2^57, AArch64 2^52), and few enough that its size class's bytes fit in an Int.
+    static let largestCount = 1 << 60
+
     /// A buffer of at least `count` floats (its contents unspecified) and its size class.
-    func take(count: Int) -> (pointer: UnsafeMutablePointer<Float>, sizeClass: Int) {
+    /// When the system cannot allocate it, stops with a message naming `buffer` (what the
+    /// buffer is for, built only then) and the bytes (`stopUnallocated(count:for:)`).
+    func take(count: Int, for buffer: @autoclosure () -> String)
+        -> (pointer: UnsafeMutablePointer<Float>, sizeClass: Int) {
+        guard count <= BufferPool.largestCount else {
+            BufferPool.stopUnallocated(count: count, for: buffer())
+        }
         let (index, bytes) = BufferPool.sizeClass(forCount: count)
         let reused: UInt? = lists.withLock { lists in
             guard index < lists.free.count, let address = lists.free[index].popLast() else {
@@ -76,11 +87,28 @@ final class BufferPool: Sendable {
         if let reused {
             raw = UnsafeMutableRawPointer(bitPattern: reused)!
         } else {
+            guard let allocated = BufferPool.allocate(bytes: bytes) else {
+                BufferPool.stopUnallocated(count: count, for: buffer())
+            }
             BufferPool.allocations.add(1, ordering: .relaxed)
-            raw = BufferPool.allocate(bytes: bytes)
+            raw = allocated
         }
         return (raw.bindMemory(to: Float.self, capacity: bytes / MemoryLayout<Float>.stride),
                 index)
+    }
+
+    /// Stops with "`buffer` needs N bytes, which the system cannot allocate", N being the
+    /// bytes of `count` floats (the buffer asked for is up to a quarter larger: its class).
+    ///
+    /// What this catches: a request the system refuses at once. On Linux that is one larger
+    /// than the address space, or (with the default overcommit setting,
+    /// `vm.overcommit_memory` 0) clearly larger than the RAM and swap. A request the system
+    /// grants without having the memory (Linux overcommits) fails later, when the pages are
+    /// first written, and the kernel's out-of-memory killer ends the process with no message
+    /// from here; the library does not guess at free memory beforehand.
+    static func stopUnallocated(count: Int, for buffer: String) -> Never {
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
+        stop("\(buffer) needs \(overflow ? "more than \(Int.max)" : "\(bytes)") bytes, which the system cannot allocate")
     }
 
     /// Takes back a buffer, given by its address, of class `sizeClass`.
@@ -89,7 +117,7 @@ final class BufferPool: Sendable {
              sizeClass: sizeClass)
     }
 
-    /// Takes back a buffer from `take(count:)`, of class `sizeClass`.
+    /// Takes back a buffer from `take(count:for:)`, of class `sizeClass`.
     func give(_ pointer: UnsafeMutablePointer<Float>, sizeClass: Int) {
         let bytes = BufferPool.bytes(ofClass: sizeClass)
         let kept = lists.withLock { lists in
@@ -99,26 +127,28 @@ final class BufferPool: Sendable {
             lists.bytes += bytes
             return true
         }
-        if !kept { UnsafeMutableRawPointer(pointer).deallocate() }
+        if !kept { free(pointer) }
     }
 
     /// The size of a huge page on x86-64 and of the buffers that get them.
     static let hugePageBytes = 1 << 21
 
-    /// A new buffer of `bytes` bytes, 64-byte aligned. From `hugePageBytes` on, it starts on a
+    /// A new buffer of `bytes` bytes, 64-byte aligned, or nil when the system refuses it
+    /// (`posix_memalign`; `free` gives it back). From `hugePageBytes` on, it starts on a
     /// huge-page boundary and is marked for transparent huge pages (`MADV_HUGEPAGE`; Linux
     /// backs such memory with them when its setting is "madvise" or "always"). Kernels walk
     /// these buffers along rows thousands of bytes apart (a GEMM packing a layer's weights
     /// reads each row on another 4 KiB page): with 2 MiB pages those reads stop missing the
     /// TLB. The advice may be refused (no huge pages in the kernel): the buffer then stays as
     /// it is.
-    private static func allocate(bytes: Int) -> UnsafeMutableRawPointer {
-        guard bytes >= hugePageBytes else {
-            return UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+    private static func allocate(bytes: Int) -> UnsafeMutableRawPointer? {
+        let isHuge = bytes >= hugePageBytes
+        var raw: UnsafeMutableRawPointer?
+        guard posix_memalign(&raw, isHuge ? hugePageBytes : 64, bytes) == 0, let raw else {
+            return nil
         }
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: hugePageBytes)
         #if os(Linux)
-        _ = madvise(raw, bytes, MADV_HUGEPAGE)
+        if isHuge { _ = madvise(raw, bytes, MADV_HUGEPAGE) }
         #endif
         return raw
     }

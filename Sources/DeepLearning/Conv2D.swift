@@ -221,9 +221,14 @@ public final class Conv2D: Function {
     /// input.
     public func callAsFunction(_ input: Tensor) -> Tensor {
         let (outputShape, columnsShape, productShape) = shapes(forInputShape: input.shape)
-        let output = Tensor(uninitializedShape: outputShape)
-        let columns = TensorStorage.make(count: columnsShape.reduce(1, *), zeroed: false)
-        let product = TensorStorage.make(count: productShape.reduce(1, *), zeroed: false)
+        let output = Tensor(uninitializedShape: outputShape,
+                            for: "\(self): for input of shape \(input.shape), the output")
+        let columns = TensorStorage.make(
+            count: columnsShape.reduce(1, *), zeroed: false,
+            for: "\(self): for input of shape \(input.shape), the unfolded input: shape \(columnsShape)")
+        let product = TensorStorage.make(
+            count: productShape.reduce(1, *), zeroed: false,
+            for: "\(self): for input of shape \(input.shape), the products: shape \(productShape)")
         withExtendedLifetime((columns, product)) {
             convolve(input, columns: columns.base, product: product.base, relu: false,
                      into: output)
@@ -245,15 +250,18 @@ public final class Conv2D: Function {
     /// the ReLU's output gradient.
     func forward(_ input: Tensor, then relu: ReLU?) -> Tensor {
         let (outputShape, columnsShape, productShape) = shapes(forInputShape: input.shape)
-        let columns = Tensor.reusing(columns, shape: columnsShape)
+        let columns = Tensor.reusing(columns, shape: columnsShape,
+                                     for: "\(self): for input of shape \(input.shape), the unfolded input")
         let output: Tensor
         if let relu {
             output = relu.outputBuffer(shape: outputShape)
         } else {
-            output = Tensor.reusing(self.output, shape: outputShape)
+            output = Tensor.reusing(self.output, shape: outputShape,
+                                    for: "\(self): for input of shape \(input.shape), the output")
             self.output = output
         }
-        let product = Tensor.reusing(product, shape: productShape)
+        let product = Tensor.reusing(product, shape: productShape,
+                                     for: "\(self): for input of shape \(input.shape), the products")
         convolve(input, columns: columns.value, product: product.value, relu: relu != nil,
                  into: output)
         self.product = product
@@ -395,7 +403,7 @@ public final class Conv2D: Function {
         let scratch = TensorStorage.make(
             count: Int(ck_conv2d_backward_scratch(&pieces, weightGradient == nil ? 0 : 1,
                                                   inputGradient == nil ? 0 : 1)),
-            zeroed: false)
+            zeroed: false, for: "\(self): the backward pass's scratch space")
         withExtendedLifetime(scratch) {
             ck_conv2d_backward(&pieces, input, dZ, weight, weightGradient?.buffer,
                                weightGradient?.beta ?? 0, scratch.base, inputGradient?.gradient,
@@ -429,7 +437,8 @@ final class Conv2DNode: GradientNode {
     override func backward(_ outputGradient: Tensor) {
         let weight = savedValue(0), input = savesInput ? savedValue(1) : nil
         let (dW, db) = (gradientTarget(forInput: 1), gradientTarget(forInput: 2))
-        let productGradient = TensorStorage.make(count: outputGradient.count, zeroed: false)
+        let productGradient = TensorStorage.make(count: outputGradient.count, zeroed: false,
+                                                 for: "\(layer): the products' gradient")
         func backpropagate(inputGradient: (columnGradient: UnsafeMutablePointer<Float>,
                                            gradient: UnsafeMutablePointer<Float>,
                                            accumulate: Bool)?) {
@@ -445,7 +454,7 @@ final class Conv2DNode: GradientNode {
         }
         let columnGradient = TensorStorage.make(
             count: layer.columnGradientFloats(inputShape: inputShape, columnFloats: columns.count),
-            zeroed: false)
+            zeroed: false, for: "\(layer): the unfolded input's gradient")
         withExtendedLifetime(columnGradient) {
             if dx.accumulate && layer.addsInputGradient(inputShape) {
                 backpropagate(inputGradient: (columnGradient.base, dx.buffer, true))

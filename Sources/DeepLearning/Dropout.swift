@@ -70,6 +70,7 @@ public final class Dropout: Function {
 
     public func backward(_ outputGradient: Tensor) -> Tensor {
         guard let maskSeed else { return outputGradient }
+        _ = requireLastOutput(output, matching: outputGradient, for: self)
         let inputGradient = Tensor.reusing(inputGradient, shape: outputGradient.shape)
         ck_dropout_backward(Int64(outputGradient.count), outputGradient.value,
                             inputGradient.value, probability, maskSeed)

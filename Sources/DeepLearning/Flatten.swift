@@ -35,8 +35,7 @@ public final class Flatten: Function {
     }
 
     public func backward(_ outputGradient: Tensor) -> Tensor {
-        require(outputGradient.count == inputShape.reduce(1, *),
-                "\(self): output gradient of shape \(outputGradient.shape) does not match the last input's shape \(inputShape)")
+        _ = requireLastOutput(output, matching: outputGradient, for: self)
         let inputGradient = Tensor.reusing(inputGradient, shape: inputShape)
         inputGradient.value.update(from: outputGradient.value, count: outputGradient.count)
         self.inputGradient = inputGradient

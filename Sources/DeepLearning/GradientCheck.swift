@@ -47,6 +47,7 @@ public struct GradientCheckFailure: Error, CustomStringConvertible {
 /// away from kinks (0 for `relu` and `abs`, ties for `max`), where finite differences do not
 /// estimate the gradient.
 ///
+/// `step` must be finite and above 0 (else the program stops with a message naming it).
 /// Inputs must be leaves; those that do not require a gradient are held fixed. Their values
 /// are restored afterwards (the perturbations raise their `version`). An error `function`
 /// throws (a loss over labels, such as `crossEntropy(_:labels:)`) is rethrown, with the
@@ -61,6 +62,8 @@ public struct GradientCheckFailure: Error, CustomStringConvertible {
 public func gradientCheck(at inputs: [Tensor], step: Float = 1e-2,
                           absoluteTolerance: Double = 1e-3, relativeTolerance: Double = 1e-2,
                           seed: UInt64 = 0, _ function: ([Tensor]) throws -> Tensor) throws {
+    require(step > 0 && step.isFinite,
+            "gradientCheck: step \(step) must be finite and above 0 (the finite differences divide by it)")
     require(inputs.allSatisfy(\.isLeaf),
             "gradientCheck: the inputs must be leaves; input shapes \(inputs.map(\.shape)), leaves \(inputs.map(\.isLeaf))")
     require(inputs.contains(where: \.requiresGradient),

@@ -418,7 +418,8 @@ struct SavedTensor {
     /// The same shape and values in a storage of their own.
     func copy() -> SavedTensor {
         let count = shape.reduce(1, *)
-        let copy = TensorStorage.make(count: count, zeroed: false)
+        let copy = TensorStorage.make(count: count, zeroed: false,
+                                     for: "a copy of a saved tensor of shape \(shape)")
         ck_scaled_add(Int64(count), 1, value, 0, copy.base)
         return SavedTensor(storage: copy, value: copy.base, shape: shape, version: copy.version)
     }
@@ -454,7 +455,8 @@ struct GradientTarget {
     /// is the target itself when it is not accumulated, else a temporary one then added.
     func overwriteOrAdd(_ write: (UnsafeMutablePointer<Float>) -> Void) {
         guard accumulate else { return write(buffer) }
-        let temporary = TensorStorage.make(count: count, zeroed: false)
+        let temporary = TensorStorage.make(count: count, zeroed: false,
+                                           for: "a temporary gradient of \(count) elements")
         // Kept until the add has read it: the buffer goes back to the pool with the object.
         withExtendedLifetime(temporary) {
             write(temporary.base)

@@ -19,7 +19,8 @@ import Darwin
 public protocol LearningRateSchedule: AnyObject {
     /// The optimizer whose rate it sets.
     var optimizer: any Optimizer { get }
-    /// The learning rate for epoch `epoch` (from 0).
+    /// The learning rate for epoch `epoch` (from 0; the library's schedules stop with a
+    /// message on a negative one).
     func learningRate(atEpoch epoch: Int) -> Float
     /// Epochs finished so far.
     var epoch: Int { get set }
@@ -49,6 +50,12 @@ func requireSchedule(_ schedule: (any LearningRateSchedule)?, setting optimizer:
     guard let schedule else { return }
     require(schedule.optimizer === optimizer,
             "\(method): the schedule \(type(of: schedule)) sets the learning rate of another optimizer than the \(type(of: optimizer)) given")
+}
+
+/// Stops with a message naming `schedule` when `epoch` is negative: a rate before the first
+/// epoch would be made up (a `StepDecay`'s grows, 1/gamma for each step size before 0).
+func requireEpoch(_ epoch: Int, of schedule: String) {
+    require(epoch >= 0, "\(schedule): epoch \(epoch) must not be negative")
 }
 
 /// Step decay (PyTorch's `StepLR`): the initial rate times `gamma` every `stepSize` epochs,
@@ -83,7 +90,8 @@ public final class StepDecay: LearningRateSchedule {
     }
 
     public func learningRate(atEpoch epoch: Int) -> Float {
-        initialLearningRate * Float(pow(Double(gamma), Double(epoch / stepSize)))
+        requireEpoch(epoch, of: "StepDecay")
+        return initialLearningRate * Float(pow(Double(gamma), Double(epoch / stepSize)))
     }
 
     /// "StepDecay" and its settings.
@@ -128,6 +136,7 @@ public final class CosineAnnealing: LearningRateSchedule {
     }
 
     public func learningRate(atEpoch epoch: Int) -> Float {
+        requireEpoch(epoch, of: "CosineAnnealing")
         let cosine = (1 + cos(Double.pi * Double(epoch) / Double(epochs))) / 2
         return minimum + (initialLearningRate - minimum) * Float(cosine)
     }

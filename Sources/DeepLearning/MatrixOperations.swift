@@ -168,7 +168,8 @@ final class MatrixProductNode: GradientNode {
         if hasReLU && !receivesMaskedGradient {
             let y = savedValue(2)
             if !ownsOutputGradient {
-                masked = TensorStorage.make(count: outputGradient.count, zeroed: false)
+                masked = TensorStorage.make(count: outputGradient.count, zeroed: false,
+                                            for: "\(operation): the masked output gradient")
                 dC = masked!.base
             }
             ck_relu_backward(m * n, y, outputGradient.value, dC)

@@ -11,7 +11,8 @@
 /// optimizer.step()
 /// ```
 public protocol Optimizer: AnyObject {
-    /// The tensors this optimizer updates.
+    /// The tensors this optimizer updates, each once: the library's optimizers stop with a
+    /// message naming both positions when one is listed twice.
     var parameters: [Tensor] { get }
     /// The step size; learning-rate schedules change it between epochs. The library's
     /// optimizers stop with a message when it is set to a negative value, NaN or infinity
@@ -96,4 +97,18 @@ func requireNotNegative(_ value: Float, _ owner: String, _ name: String,
             value.isNaN ? "\(owner): \(name) is NaN; it must be a number of at least 0"
                 : "\(owner): \(name) \(value) must not be negative",
             file: file, line: line)
+}
+
+/// Stops with a message naming `owner` and both positions when a tensor appears twice in
+/// `parameters`: an optimizer would update it twice a step, a penalty count it twice.
+/// (PyTorch only warns.)
+func requireDistinct(_ parameters: [Tensor], _ owner: String,
+                     file: StaticString = #fileID, line: UInt = #line) {
+    var positions: [ObjectIdentifier: Int] = [:]
+    for (index, parameter) in parameters.enumerated() {
+        if let first = positions.updateValue(index, forKey: ObjectIdentifier(parameter)) {
+            stop("\(owner): parameter \(index) (shape \(parameter.shape)) is parameter \(first) again; list each parameter once, else it counts twice",
+                 file: file, line: line)
+        }
+    }
 }

@@ -22,10 +22,11 @@ public struct Penalty {
     public let l2: Float
 
     /// A penalty of `l1 · Σ |p| + l2 · Σ p²` over `parameters`. Stops with a message when `l1`
-    /// or `l2` is negative or NaN.
+    /// or `l2` is negative or NaN, or a tensor is listed twice.
     public init(parameters: [Tensor], l1: Float = 0, l2: Float = 0) {
         requireNotNegative(l1, "Penalty", "l1")
         requireNotNegative(l2, "Penalty", "l2")
+        requireDistinct(parameters, "Penalty")
         self.parameters = parameters
         self.l1 = l1
         self.l2 = l2

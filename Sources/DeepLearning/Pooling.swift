@@ -117,7 +117,8 @@ public final class MaxPool2D: Function {
         let g = windows.checkedGeometry(forInputShape: input.shape, of: self)
         let output = Tensor(uninitializedShape: g.outputShape(forInputShape: input.shape))
         // The positions of the maxima: Int64s in a pooled buffer of twice as many floats.
-        let argmax = TensorStorage.make(count: 2 * output.count, zeroed: false)
+        let argmax = TensorStorage.make(count: 2 * output.count, zeroed: false,
+                                        for: "\(self): the positions of the maxima")
         argmax.base.withMemoryRebound(to: Int64.self, capacity: output.count) {
             ck_max_pool2d_forward(g.planes, g.height, g.width, g.kernel, g.kernel, g.stride,
                                   g.stride, g.outHeight, g.outWidth, input.value, output.value, $0)

@@ -67,6 +67,7 @@ public final class RMSProp: Optimizer, StepsInProduct {
         // PyTorch checks only α ≥ 0; above 1, v = α·v + (1 − α)·g² turns negative and √v NaN.
         requireSetting(alpha, in: 0...1, "RMSProp", "alpha", mustBe: "in [0, 1]",
                        outside: "outside it the running average of g² can turn negative")
+        requireDistinct(parameters, "RMSProp")
         self.parameters = parameters
         self.learningRate = learningRate
         self.alpha = alpha

@@ -74,6 +74,7 @@ public final class SGD: Optimizer, StepsInProduct {
         require(!nesterov || (momentum > 0 && dampening == 0),
                 "SGD: Nesterov momentum requires a momentum and zero dampening "
                     + "(momentum \(momentum), dampening \(dampening))")
+        requireDistinct(parameters, "SGD")
         self.parameters = parameters
         self.learningRate = learningRate
         self.momentum = momentum

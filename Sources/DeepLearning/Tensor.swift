@@ -49,14 +49,16 @@ public final class Tensor {
     /// A tensor of zeros.
     public convenience init(shape: [Int]) { self.init(shape: shape, for: "Tensor") }
 
-    /// A tensor of zeros; a shape with too many elements to address stops with a message
-    /// naming `owner`, built only for that message.
+    /// A tensor of zeros; a shape with too many elements to address, or whose buffer the
+    /// system cannot allocate, stops with a message naming `owner`, built only for that
+    /// message.
     init(shape: [Int], for owner: @autoclosure () -> String) {
         let count = Tensor.elementCount(of: shape, for: owner())
         self.shape = shape
         self.capacity = count
         self.count = count
-        storage = TensorStorage.make(count: capacity, zeroed: true)
+        storage = TensorStorage.make(count: capacity, zeroed: true,
+                                     for: "\(owner()): shape \(shape)")
         value = storage.base
     }
 
@@ -78,8 +80,9 @@ public final class Tensor {
     }
 
     /// A layer's parameter before its values are drawn: zeros that require a gradient. A
-    /// shape with too many elements to address stops with a message naming the parameter by
-    /// `name` ("Linear(2 → 3): the weight"), built only for that message.
+    /// shape with too many elements to address, or whose buffer the system cannot allocate,
+    /// stops with a message naming the parameter by `name` ("Linear(2 → 3): the weight"),
+    /// built only for that message.
     convenience init(parameterShape shape: [Int], named name: @autoclosure () -> String) {
         self.init(shape: shape, for: name())
         isGradientRequired = true
@@ -96,18 +99,24 @@ public final class Tensor {
     }
 
     /// A tensor of `shape` whose values are unspecified (a buffer from the pool, for an
-    /// operation to overwrite).
-    convenience init(uninitializedShape shape: [Int]) {
-        let storage = TensorStorage.make(count: Tensor.elementCount(of: shape), zeroed: false)
+    /// operation to overwrite). A shape with too many elements to address, or whose buffer
+    /// the system cannot allocate, stops with a message naming `operation`, built only for
+    /// that message.
+    convenience init(uninitializedShape shape: [Int],
+                     for operation: @autoclosure () -> String = "Tensor") {
+        let storage = TensorStorage.make(count: Tensor.elementCount(of: shape, for: operation()),
+                                         zeroed: false, for: "\(operation()): shape \(shape)")
         self.init(shape: shape, storage: storage, value: storage.base)
     }
 
     /// A tensor holding `values`, row-major; `values.count` must equal the product of `shape`.
     /// A leaf of the graph whose gradient `backward()` computes when `requiresGradient`.
     public convenience init(shape: [Int], values: [Float], requiresGradient: Bool = false) {
-        self.init(shape: shape)
+        // Checked before allocating: a shape far too large for its values is named as such.
+        let count = Tensor.elementCount(of: shape)
         require(values.count == count,
                      "Tensor: \(values.count) values do not fill shape \(shape) (\(count) elements)")
+        self.init(uninitializedShape: shape)
         value.update(from: values, count: count)
         isGradientRequired = requiresGradient
     }
@@ -239,7 +248,8 @@ public final class Tensor {
     /// The gradient's storage object, allocated (zeroed) on first use.
     var gradientStorageAllocated: TensorStorage {
         if gradientStorage == nil {
-            gradientStorage = TensorStorage.make(count: capacity, zeroed: true)
+            gradientStorage = TensorStorage.make(
+                count: capacity, zeroed: true, for: "Tensor: the gradient of shape \(shape)")
             gradientStorage!.holdsGradient = true
         }
         // One load for both paths lets the compiler drop the retain and release around uses.
@@ -294,10 +304,12 @@ public final class Tensor {
     }
 
     /// `existing` reshaped to `shape` when its capacity allows, otherwise a new tensor of that
-    /// shape. Values are unspecified after a reshape: callers overwrite them.
-    static func reusing(_ existing: Tensor?, shape: [Int]) -> Tensor {
+    /// shape, whose buffer `buffer` names when the system cannot allocate it (built only for
+    /// that message). Values are unspecified after a reshape: callers overwrite them.
+    static func reusing(_ existing: Tensor?, shape: [Int],
+                        for buffer: @autoclosure () -> String = "Tensor") -> Tensor {
         if let existing, existing.shape == shape { return existing.rewritten() }
-        return resized(existing, to: shape)
+        return resized(existing, to: shape, for: buffer())
     }
 
     /// `reusing(existing, shape: [rows, columns])` without building the shape array when the
@@ -324,9 +336,12 @@ public final class Tensor {
         return resized(existing, to: [batch] + sampleShape)
     }
 
-    private static func resized(_ existing: Tensor?, to shape: [Int]) -> Tensor {
+    private static func resized(_ existing: Tensor?, to shape: [Int],
+                                for buffer: @autoclosure () -> String = "Tensor") -> Tensor {
         let needed = shape.reduce(1, *)
-        guard let existing, existing.capacity >= needed else { return Tensor(shape: shape) }
+        guard let existing, existing.capacity >= needed else {
+            return Tensor(shape: shape, for: buffer())
+        }
         existing.shape = shape
         existing.count = needed
         return existing.rewritten()
@@ -353,9 +368,15 @@ extension Tensor: CustomStringConvertible {
     /// ("Tensor[] 2.5"). A tensor of more than `Tensor.summaryThreshold` elements shows the
     /// first and last `Tensor.summaryEdgeItems` along each longer axis with "..." between
     /// (PyTorch's `threshold` and `edgeitems`), so that describing a large tensor reads only
-    /// the values it shows.
+    /// the values it shows. An empty axis counts as one element there, so that an empty
+    /// tensor of many rows ("Tensor[5000, 0] [[], [], [], ..., [], [], []]") is summarized
+    /// too, rather than listing each empty row.
     public var description: String {
-        let summarized = count > Tensor.summaryThreshold
+        let blocks = shape.reduce(1) { product, size in
+            let (next, overflow) = product.multipliedReportingOverflow(by: Swift.max(size, 1))
+            return overflow ? Int.max : next
+        }
+        let summarized = blocks > Tensor.summaryThreshold
         let edge = Tensor.summaryEdgeItems
         // The values of the block at `axis` that starts at element `offset`.
         func values(axis: Int, offset: Int) -> String {

@@ -38,8 +38,11 @@ final class TensorStorage: ManagedBuffer<TensorStorage.Header, Float> {
     /// The inline storages kept per thread.
     static let recycledSlots = 8
 
-    /// A buffer of `count` floats, zeros when `zeroed`, unspecified values otherwise.
-    static func make(count: Int, zeroed: Bool) -> TensorStorage {
+    /// A buffer of `count` floats, zeros when `zeroed`, unspecified values otherwise. When the
+    /// system cannot allocate it, stops with a message naming `buffer` ("Linear(2 → 3): the
+    /// weight: shape [2, 3]") and the bytes; `buffer` is built only for that message.
+    static func make(count: Int, zeroed: Bool, for buffer: @autoclosure () -> String)
+        -> TensorStorage {
         let storage: ManagedBuffer<Header, Float>
         if count <= inlineCount, let recycled = takeRecycled() {
             recycled.headerPointer.pointee.count = count
@@ -53,7 +56,7 @@ final class TensorStorage: ManagedBuffer<TensorStorage.Header, Float> {
                 return Header(base: base, count: count, sizeClass: -1, version: 0)
             }
         } else {
-            let (base, sizeClass) = ThreadBufferCache.take(count: count)
+            let (base, sizeClass) = ThreadBufferCache.take(count: count, for: buffer())
             storage = create(minimumCapacity: 0) { _ in
                 Header(base: base, count: count, sizeClass: sizeClass, version: 0)
             }

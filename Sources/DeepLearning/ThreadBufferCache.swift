@@ -41,23 +41,29 @@ enum ThreadBufferCache {
         UnsafeMutableRawPointer(cache + classes + index * slots).assumingMemoryBound(to: UInt.self)
     }
 
-    /// A buffer of at least `count` floats (its contents unspecified) and its size class.
-    static func take(count: Int) -> (pointer: UnsafeMutablePointer<Float>, sizeClass: Int) {
-        let index = BufferPool.sizeClass(forCount: count).index
-        if index < classes {
-            let cache = current()
-            let held = cache[index]
-            if held > 0 {
-                cache[index] = held - 1
-                let raw = UnsafeMutableRawPointer(bitPattern: slot(cache, index)[held - 1])!
-                let floats = BufferPool.bytes(ofClass: index) / MemoryLayout<Float>.stride
-                return (raw.bindMemory(to: Float.self, capacity: floats), index)
+    /// A buffer of at least `count` floats (its contents unspecified) and its size class;
+    /// `buffer` names it in the message that stops the program when it cannot be allocated
+    /// (`BufferPool.take(count:for:)`), and is built only then.
+    static func take(count: Int, for buffer: @autoclosure () -> String)
+        -> (pointer: UnsafeMutablePointer<Float>, sizeClass: Int) {
+        // (A larger count has no size class: the pool refuses it.)
+        if count <= BufferPool.largestCount {
+            let index = BufferPool.sizeClass(forCount: count).index
+            if index < classes {
+                let cache = current()
+                let held = cache[index]
+                if held > 0 {
+                    cache[index] = held - 1
+                    let raw = UnsafeMutableRawPointer(bitPattern: slot(cache, index)[held - 1])!
+                    let floats = BufferPool.bytes(ofClass: index) / MemoryLayout<Float>.stride
+                    return (raw.bindMemory(to: Float.self, capacity: floats), index)
+                }
             }
         }
-        return BufferPool.shared.take(count: count)
+        return BufferPool.shared.take(count: count, for: buffer())
     }
 
-    /// Takes back a buffer from `take(count:)`, of class `sizeClass`.
+    /// Takes back a buffer from `take(count:for:)`, of class `sizeClass`.
     static func give(_ pointer: UnsafeMutablePointer<Float>, sizeClass: Int) {
         if sizeClass < classes {
             let cache = current()

@@ -47,6 +47,13 @@ final class AdamTests: XCTestCase {
         }
     }
 
+    func testAParameterListedTwiceStops() throws {
+        try assertStops(withMessage: "Adam: parameter 1 (shape [3]) is parameter 0 again; list each parameter once, else it counts twice") {
+            let bias = Linear(2, 3).bias
+            _ = Adam(parameters: [bias, bias])
+        }
+    }
+
     func testNegativeLearningRateStops() throws {
         try assertStops(withMessage: "Adam: learning rate -0.001 must not be negative") {
             _ = Adam(parameters: [], learningRate: -1e-3)

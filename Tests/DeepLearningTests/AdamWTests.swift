@@ -38,6 +38,13 @@ final class AdamWTests: XCTestCase {
         }
     }
 
+    func testAParameterListedTwiceStops() throws {
+        try assertStops(withMessage: "AdamW: parameter 2 (shape [3]) is parameter 1 again; list each parameter once, else it counts twice") {
+            let layer = Linear(2, 3)
+            _ = AdamW(parameters: layer.parameters + [layer.bias])
+        }
+    }
+
     func testSecondBetaOfOneStops() throws {
         try assertStops(withMessage: "AdamW: betas.1 1.0 must be in [0, 1)") {
             _ = AdamW(parameters: [], betas: (0.9, 1))

@@ -177,6 +177,13 @@ final class AutodiffEngineTests: XCTestCase {
         }
     }
 
+    /// A step of 0 would divide by 0: the check stops naming the step, not a NaN estimate.
+    func testGradientCheckStopsOnAStepOfZero() throws {
+        try assertStops(withMessage: "gradientCheck: step 0.0 must be finite and above 0 (the finite differences divide by it)") {
+            try? gradientCheck(at: [Tensor(2, requiresGradient: true)], step: 0) { $0[0] * $0[0] }
+        }
+    }
+
     /// A function that throws, such as a loss over labels, is checked without `try!`.
     func testGradientCheckTakesAThrowingFunction() throws {
         let logits = Tensor(shape: [2, 3], values: [0.5, -1, 2, 1, 0, -0.5], requiresGradient: true)

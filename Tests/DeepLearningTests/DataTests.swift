@@ -84,6 +84,13 @@ final class DataTests: XCTestCase {
         XCTAssertEqual(spiral(seed: 5).inputs.values, spiral(seed: 5).inputs.values)
     }
 
+    /// Points too many to count stop before their count overflows.
+    func testSpiralStopsOnPointsTooManyToCount() throws {
+        try assertStops(withMessage: "spiral: 4611686018427387903 × 3 points are too many: their count must fit in an Int and the classes in Int32 labels") {
+            _ = spiral(pointsPerClass: Int.max / 2, classes: 3)
+        }
+    }
+
     func testInitializersHaveTheirDistributions() {
         var generator = SeededGenerator(seed: 11)
         let tensor = Tensor(shape: [200, 300])

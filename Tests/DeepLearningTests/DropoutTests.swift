@@ -67,6 +67,16 @@ final class DropoutTests: XCTestCase {
         XCTAssertTrue(dropped.allSatisfy { $0.sign == .minus }, "−2 · 0 is −0")
     }
 
+    /// A training pass's backward checks the gradient against its output's shape (the mask
+    /// would otherwise be drawn again for any count).
+    func testBackwardStopsOnAGradientOfAnotherShape() throws {
+        try assertStops(withMessage: "Dropout(0.5): output gradient of shape [100, 4] does not match the last output's shape [1, 4]") {
+            let dropout = Dropout(probability: 0.5, seed: 1)
+            _ = dropout.forward(Tensor(shape: [1, 4]))
+            _ = dropout.backward(Tensor(shape: [100, 4]))
+        }
+    }
+
     func testProbabilityOutsideTheRangeStops() throws {
         try assertStops(withMessage: "Dropout: probability 1.0 must be in [0, 1)") {
             _ = Dropout(probability: 1)

@@ -278,6 +278,29 @@ final class ErrorTests: XCTestCase {
         }
     }
 
+    /// Values that do not fill a shape are named as such before the shape's buffer is asked
+    /// for, even when it could not be allocated.
+    func testTensorFromTooFewValuesStopsBeforeAllocating() throws {
+        try assertStops(withMessage: "Tensor: 2 values do not fill shape [1099511627776, 1048576] (1152921504606846976 elements)") {
+            _ = Tensor(shape: [1 << 40, 1 << 20], values: [1, 2])
+        }
+    }
+
+    /// A count whose bytes fit in an Int but that no machine can address stops before its
+    /// buffer's size class is computed.
+    func testTensorStopsWhenItsBufferIsBeyondAnyAddressSpace() throws {
+        try assertStops(withMessage: "Tensor: shape [2305843009213693951] needs 9223372036854775804 bytes, which the system cannot allocate") {
+            _ = Tensor(shape: [Int.max / 4])
+        }
+    }
+
+    /// An operation's result that the system cannot allocate (2^60 bytes).
+    func testMatmulStopsWhenItsResultCannotBeAllocated() throws {
+        try assertStops(withMessage: "Tensor: shape [536870912, 536870912] needs 1152921504606846976 bytes, which the system cannot allocate") {
+            _ = matmul(Tensor(shape: [1 << 29, 0]), Tensor(shape: [0, 1 << 29]))
+        }
+    }
+
     func testReshapedStopsWhenTheElementCountOverflows() throws {
         try assertStops(withMessage: "reshaped: shape [9223372036854775807, 2] has too many elements to address") {
             _ = Tensor(shape: [2, 3]).reshaped([Int.max, 2])

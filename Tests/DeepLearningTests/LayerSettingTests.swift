@@ -40,6 +40,26 @@ final class LayerSettingTests: XCTestCase {
         }
     }
 
+    /// A padding whose buffers have few enough elements to address but more bytes than any
+    /// machine has stops with the layer, the buffer and the bytes named: the unfolded input,
+    /// which the layer's forward pass allocates first, and the output, which the recorded
+    /// operation allocates first.
+    func testConv2DStopsWhenItsUnfoldedInputCannotBeAllocated() throws {
+        try assertStops(withMessage: "Conv2D(1 → 1, kernel 2, stride 1, padding 268435456): for input of shape [1, 1, 1, 1], the unfolded input: shape [1, 4, 1, 288230376151711744] needs 4611686018427387904 bytes, which the system cannot allocate") {
+            _ = unallocatablyPaddedConvolution.forward(Tensor(shape: [1, 1, 1, 1]))
+        }
+    }
+
+    func testRecordedConv2DStopsWhenItsOutputCannotBeAllocated() throws {
+        try assertStops(withMessage: "Conv2D(1 → 1, kernel 2, stride 1, padding 268435456): for input of shape [1, 1, 1, 1], the output: shape [1, 1, 536870912, 536870912] needs 1152921504606846976 bytes, which the system cannot allocate") {
+            _ = unallocatablyPaddedConvolution(Tensor(shape: [1, 1, 1, 1]))
+        }
+    }
+
+    private var unallocatablyPaddedConvolution: Conv2D {
+        Conv2D(inputChannels: 1, outputChannels: 1, kernelSize: 2, padding: 1 << 28)
+    }
+
     private var hugelyPaddedConvolution: Conv2D {
         Conv2D(inputChannels: 1, outputChannels: 1, kernelSize: 2, padding: 1 << 29)
     }
@@ -51,6 +71,14 @@ final class LayerSettingTests: XCTestCase {
     func testLinearStopsOnSizesTooLargeToAddress() throws {
         try assertStops(withMessage: "Linear(4611686018427387903 → 4): the weight: shape [4611686018427387903, 4] has too many elements to address") {
             _ = Linear(Int.max / 2, 4)
+        }
+    }
+
+    /// Sizes whose weight the system cannot allocate (2^62 bytes, beyond any address space)
+    /// stop with the layer, the parameter and the bytes named.
+    func testLinearStopsWhenItsWeightCannotBeAllocated() throws {
+        try assertStops(withMessage: "Linear(1099511627776 → 1048576): the weight: shape [1099511627776, 1048576] needs 4611686018427387904 bytes, which the system cannot allocate") {
+            _ = Linear(1 << 40, 1 << 20)
         }
     }
 

@@ -77,6 +77,13 @@ final class RMSPropTests: XCTestCase {
         }
     }
 
+    func testAParameterListedTwiceStops() throws {
+        try assertStops(withMessage: "RMSProp: parameter 1 (shape [2, 3]) is parameter 0 again; list each parameter once, else it counts twice") {
+            let weight = Linear(2, 3).weight
+            _ = RMSProp(parameters: [weight, weight])
+        }
+    }
+
     func testNegativeLearningRateStops() throws {
         try assertStops(withMessage: "RMSProp: learning rate -0.01 must not be negative") {
             _ = RMSProp(parameters: [], learningRate: -0.01)

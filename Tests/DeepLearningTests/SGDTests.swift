@@ -82,6 +82,14 @@ final class SGDTests: XCTestCase {
         }
     }
 
+    /// A tensor listed twice would be stepped twice a step.
+    func testAParameterListedTwiceStops() throws {
+        try assertStops(withMessage: "SGD: parameter 2 (shape [2, 3]) is parameter 0 again; list each parameter once, else it counts twice") {
+            let layer = Linear(2, 3)
+            _ = SGD(parameters: layer.parameters + layer.parameters, learningRate: 0.1)
+        }
+    }
+
     func testNesterovWithoutMomentumStops() throws {
         try assertStops(withMessage: "SGD: Nesterov momentum requires a momentum and zero dampening") {
             _ = SGD(parameters: [], learningRate: 0.1, nesterov: true)

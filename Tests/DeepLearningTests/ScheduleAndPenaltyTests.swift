@@ -52,6 +52,23 @@ final class LearningRateScheduleTests: XCTestCase {
         }
     }
 
+    /// A rate before the first epoch would be made up: StepDecay's would grow 1/gamma a step.
+    func testStepDecayStopsOnANegativeEpoch() throws {
+        try assertStops(withMessage: "StepDecay: epoch -3 must not be negative") {
+            let optimizer = SGD(parameters: [], learningRate: 0.1)
+            _ = StepDecay(optimizer: optimizer, stepSize: 1).learningRate(atEpoch: -3)
+        }
+    }
+
+    func testCosineAnnealingStopsOnANegativeEpochSetBeforeAStep() throws {
+        try assertStops(withMessage: "CosineAnnealing: epoch -4 must not be negative") {
+            let schedule = CosineAnnealing(optimizer: SGD(parameters: [], learningRate: 0.1),
+                                           epochs: 10)
+            schedule.epoch = -5
+            schedule.step()
+        }
+    }
+
     func testCosineAnnealingStopsOnANegativeMinimum() throws {
         try assertStops(withMessage: "CosineAnnealing: minimum -0.001 must be finite and not negative") {
             _ = CosineAnnealing(optimizer: SGD(parameters: [], learningRate: 0.1), epochs: 4,
@@ -99,6 +116,14 @@ final class LearningRateScheduleTests: XCTestCase {
 }
 
 final class PenaltyTests: XCTestCase {
+    /// A tensor listed twice would be penalized twice.
+    func testPenaltyStopsOnAParameterListedTwice() throws {
+        try assertStops(withMessage: "Penalty: parameter 1 (shape [3]) is parameter 0 again; list each parameter once, else it counts twice") {
+            let bias = Linear(2, 3).bias
+            _ = Penalty(parameters: [bias, bias], l2: 0.1)
+        }
+    }
+
     func testPenaltyStopsOnANaNCoefficientNamingIt() throws {
         try assertStops(withMessage: "Penalty: l1 is NaN; it must be a number of at least 0") {
             _ = Penalty(parameters: [], l1: .nan)

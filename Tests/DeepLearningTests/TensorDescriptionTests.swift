@@ -31,6 +31,14 @@ final class TensorDescriptionTests: XCTestCase {
                        "Tensor[2, 2, 251] [[[0.0, 1.0, 2.0, ..., 248.0, 249.0, 250.0], [251.0, 252.0, 253.0, ..., 499.0, 500.0, 501.0]], [[502.0, 503.0, 504.0, ..., 750.0, 751.0, 752.0], [753.0, 754.0, 755.0, ..., 1001.0, 1002.0, 1003.0]]]")
     }
 
+    /// An empty tensor of many rows is summarized as a full one would be, instead of listing
+    /// each row (which, for 2^40 rows, could not even be allocated).
+    func testAnEmptyTensorOfManyRowsIsSummarized() {
+        XCTAssertEqual("\(Tensor(shape: [1 << 40, 0]))",
+                       "Tensor[1099511627776, 0] [[], [], [], ..., [], [], []]")
+        XCTAssertEqual("\(Tensor(shape: [2, 0, 1001]))", "Tensor[2, 0, 1001] [[], []]")
+    }
+
     /// A large tensor's description shows 7 × 7 values, whatever its size.
     func testALargeTensorsDescriptionIsShort() {
         let description = "\(Tensor(shape: [100_000, 100]))"
