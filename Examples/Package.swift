@@ -33,7 +33,10 @@ let package = Package(
     ],
     targets: [
         // The ranges of the options the examples share, and their messages.
-        .target(name: "ExampleOptions"),
+        .target(
+            name: "ExampleOptions",
+            dependencies: [.product(name: "DeepLearning", package: "DeepLearning")]
+        ),
         // The spiral experiment's configuration and training, shared by the example, its test,
         // Benchmarks/ and Distributed/.
         .target(

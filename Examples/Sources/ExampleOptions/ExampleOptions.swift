@@ -1,3 +1,5 @@
+import DeepLearning
+
 /// A value outside the range its option accepts. The examples (`spiral`, `digits`) and
 /// Distributed's `mpi-train`, which take the same options, refuse such a value with this
 /// message rather than crash (an overflowing shape, a thread count beyond Int32) or train
@@ -15,8 +17,10 @@ public struct InvalidOption: Error, CustomStringConvertible {
 /// The most epochs the examples train for.
 public let maximumEpochs = 1_000_000
 
-/// The most kernel threads the examples run on.
-public let maximumThreads = 1024
+/// The most kernel threads the examples run on: the library's `Threads.maximumCount` (256, or
+/// the number of processors where that is more), so that a larger `--threads` gets the
+/// option's message instead of stopping the program in `Threads.count`.
+public var maximumThreads: Int { Threads.maximumCount }
 
 /// Throws `InvalidOption` unless `value`, of option `name`, is in `range`.
 public func checkOption(_ name: String, _ value: Int, in range: ClosedRange<Int>) throws {

@@ -1,3 +1,4 @@
+import DeepLearning
 import Foundation
 import XCTest
 
@@ -49,14 +50,18 @@ final class ExampleCommandTests: XCTestCase {
     }
 
     func testOptionsBeyondTheirBoundsGetAMessage() throws {
+        // Above the library's maximum: the option's message, not the library's stop.
+        let tooMany = Threads.maximumCount + 1
+        try assertRefused("spiral", "--threads \(tooMany)",
+                          message: "--threads must be in 1...\(Threads.maximumCount), got \(tooMany)")
         try assertRefused("spiral", "--threads 3000000000",
-                          message: "--threads must be in 1...1024, got 3000000000")
+                          message: "--threads must be in 1...\(Threads.maximumCount), got 3000000000")
         try assertRefused("spiral", "--hidden-units 9223372036854775807",
                           message: "--hidden-units must be in 1...100000, got 9223372036854775807")
         try assertRefused("spiral", "--epochs 1000000000000",
                           message: "--epochs must be in 1...1000000, got 1000000000000")
         try assertRefused("digits", "--threads 3000000000",
-                          message: "--threads must be in 1...1024, got 3000000000")
+                          message: "--threads must be in 1...\(Threads.maximumCount), got 3000000000")
         try assertRefused("digits", "--epochs 1000000000000",
                           message: "--epochs must be in 1...1000000, got 1000000000000")
     }

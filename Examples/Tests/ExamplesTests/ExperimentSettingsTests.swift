@@ -25,12 +25,13 @@ final class ExperimentSettingsTests: XCTestCase {
              "--weight-decay must be a number >= 0, got inf"),
             (changed(digits) { $0.batchSize = 0 }, nil, "--batch-size must be at least 1, got 0"),
             (changed(digits) { $0.epochs = 0 }, nil, "--epochs must be in 1...1000000, got 0"),
-            (spiral, 1025, "--threads must be in 1...1024, got 1025"),
+            (spiral, Threads.maximumCount + 1,
+             "--threads must be in 1...\(Threads.maximumCount), got \(Threads.maximumCount + 1)"),
         ]
         for (settings, threads, message) in refused {
             XCTAssertEqual(invalidOption(in: settings, threads: threads), message)
         }
-        XCTAssertNil(invalidOption(in: spiral, threads: 1024))
+        XCTAssertNil(invalidOption(in: spiral, threads: Threads.maximumCount))
         XCTAssertNil(invalidOption(in: DigitsExperiment(architecture: .residual), threads: nil))
         // Momentum above 1 is allowed.
         XCTAssertNil(invalidOption(in: changed(spiral) { $0.momentum = 1.5 }, threads: nil))
