@@ -66,17 +66,24 @@ typedef struct {
     float *dst;
 } copy_block_args;
 
+/* Elements [begin, end) of the block counted row by row (element r * cols + j is row r,
+ * column j), so that threads share the elements evenly however few the rows: a
+ * concatenation along the first axis copies each input as one long row. */
 CK_VECTORIZED static void copy_block_range(const void *args, int64_t begin, int64_t end) {
     const copy_block_args *a = args;
-    for (int64_t r = begin; r < end; r++) {
+    const int64_t cols = a->cols;
+    for (int64_t e = begin; e < end;) {
+        const int64_t r = e / cols, j0 = e % cols;
+        const int64_t j1 = end - r * cols < cols ? end - r * cols : cols;
         const float *src = a->src + r * a->lds;
         float *dst = a->dst + r * a->ldd;
         if (a->accumulate) {
 #pragma omp simd
-            for (int64_t j = 0; j < a->cols; j++) dst[j] = dst[j] + src[j];
+            for (int64_t j = j0; j < j1; j++) dst[j] = dst[j] + src[j];
         } else {
-            for (int64_t j = 0; j < a->cols; j++) dst[j] = src[j];
+            for (int64_t j = j0; j < j1; j++) dst[j] = src[j];
         }
+        e = r * cols + j1;
     }
 }
 
@@ -84,7 +91,8 @@ void ck_copy_block(int64_t rows, int64_t cols, const float *src, int64_t lds, in
                    float *dst, int64_t ldd) {
     if (cols == 0) return; /* nothing to copy (src and dst may be NULL) */
     copy_block_args args = {cols, lds, ldd, accumulate, src, dst};
-    ck_parallel_for(rows, 1, ck_threads_for(rows * cols, CK_PARALLEL_MIN_ELEMENTS),
+    const int64_t count = rows * cols;
+    ck_parallel_for(count, 16, ck_threads_for(count, CK_PARALLEL_MIN_ELEMENTS),
                     copy_block_range, &args);
 }
 
