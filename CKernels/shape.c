@@ -106,19 +106,27 @@ typedef struct {
     float *dtable;
 } scatter_add_args;
 
-/* Columns [begin, end) of the table: zeroed unless accumulating, then every row of dy added
- * to its table row, rows in order. */
-CK_VECTORIZED static void scatter_add_columns(const void *args, int64_t begin, int64_t end) {
+/* Rows of the table narrower than this many floats (one cache line) are scattered on one
+ * thread: each thread reads every index to find the rows that are its own, and on narrow rows
+ * that reading costs as much as the additions a second thread would take over. */
+#define SCATTER_MIN_PARALLEL_COLS 16
+
+/* Table rows [begin, end): zeroed unless accumulating, then every row of dy whose index falls
+ * among them added to its table row, rows in order. Threads share the table's rows, not its
+ * columns: two threads writing the two halves of the same rows at once, row after row, slow
+ * each other down far more than the cache lines they share at the boundary account for. */
+CK_VECTORIZED static void scatter_add_table_rows(const void *args, int64_t begin, int64_t end) {
     const scatter_add_args *a = args;
     const int64_t cols = a->cols;
     if (!a->accumulate)
-        for (int64_t t = 0; t < a->table_rows; t++)
-            for (int64_t j = begin; j < end; j++) a->dtable[t * cols + j] = 0.0f;
+        for (int64_t j = begin * cols; j < end * cols; j++) a->dtable[j] = 0.0f;
     for (int64_t r = 0; r < a->rows; r++) {
+        const int64_t t = a->indices[r];
+        if (t < begin || t >= end) continue;
         const float *dy = a->dy + r * cols;
-        float *d = a->dtable + a->indices[r] * cols;
+        float *d = a->dtable + t * cols;
 #pragma omp simd
-        for (int64_t j = begin; j < end; j++) d[j] = d[j] + dy[j];
+        for (int64_t j = 0; j < cols; j++) d[j] = d[j] + dy[j];
     }
 }
 
@@ -127,6 +135,6 @@ void ck_scatter_add_rows(int64_t rows, int64_t cols, const float *dy, const int6
     if (cols == 0) return; /* no elements: form no pointer from dy or dtable */
     scatter_add_args args = {rows, cols, table_rows, accumulate, dy, indices, dtable};
     int threads = ck_threads_for((rows + table_rows) * cols, CK_PARALLEL_MIN_ELEMENTS);
-    if (cols < 16 * threads) threads = 1; /* shares of whole cache lines of each row */
-    ck_parallel_for(cols, 16, threads, scatter_add_columns, &args);
+    if (cols < SCATTER_MIN_PARALLEL_COLS) threads = 1;
+    ck_parallel_for(table_rows, 1, threads, scatter_add_table_rows, &args);
 }
