@@ -136,5 +136,6 @@ void ck_scatter_add_rows(int64_t rows, int64_t cols, const float *dy, const int6
     scatter_add_args args = {rows, cols, table_rows, accumulate, dy, indices, dtable};
     int threads = ck_threads_for((rows + table_rows) * cols, CK_PARALLEL_MIN_ELEMENTS);
     if (cols < SCATTER_MIN_PARALLEL_COLS) threads = 1;
+    if (table_rows < threads) threads = (int)table_rows; /* a table row at least for each */
     ck_parallel_for(table_rows, 1, threads, scatter_add_table_rows, &args);
 }

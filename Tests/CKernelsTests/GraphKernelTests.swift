@@ -261,7 +261,8 @@ final class GraphKernelTests: XCTestCase {
         }
         // Indices at random, and all of them one row (every addition on one thread).
         for (rows, cols, tableRows, oneRow) in [(1, 1, 1, false), (5, 3, 4, false), (4000, 20, 7, false),
-                                                (300, 300, 50, false), (300, 300, 50, true)] {
+                                                (300, 300, 50, false), (300, 300, 50, true),
+                                                (3000, 32, 1, false)] {
             let dy = randomFloats(rows * cols, using: &rng)
             let indices = (0..<rows).map { _ in oneRow ? Int64(tableRows / 2) : Int64(rng.next() % UInt64(tableRows)) }
             let before = randomFloats(tableRows * cols, using: &rng)
