@@ -72,8 +72,8 @@ typedef struct {
 CK_VECTORIZED static void copy_block_range(const void *args, int64_t begin, int64_t end) {
     const copy_block_args *a = args;
     const int64_t cols = a->cols;
-    for (int64_t e = begin; e < end;) {
-        const int64_t r = e / cols, j0 = e % cols;
+    int64_t r = begin / cols, j0 = begin % cols; /* then each next row from its column 0 */
+    for (int64_t e = begin; e < end; r++, j0 = 0) {
         const int64_t j1 = end - r * cols < cols ? end - r * cols : cols;
         const float *src = a->src + r * a->lds;
         float *dst = a->dst + r * a->ldd;
