@@ -66,17 +66,24 @@ typedef struct {
     float *dst;
 } copy_block_args;
 
+/* Elements [begin, end) of the block counted row by row (element r * cols + j is row r,
+ * column j), so that threads share the elements evenly however few the rows: a
+ * concatenation along the first axis copies each input as one long row. */
 CK_VECTORIZED static void copy_block_range(const void *args, int64_t begin, int64_t end) {
     const copy_block_args *a = args;
-    for (int64_t r = begin; r < end; r++) {
+    const int64_t cols = a->cols;
+    int64_t r = begin / cols, j0 = begin % cols; /* then each next row from its column 0 */
+    for (int64_t e = begin; e < end; r++, j0 = 0) {
+        const int64_t j1 = end - r * cols < cols ? end - r * cols : cols;
         const float *src = a->src + r * a->lds;
         float *dst = a->dst + r * a->ldd;
         if (a->accumulate) {
 #pragma omp simd
-            for (int64_t j = 0; j < a->cols; j++) dst[j] = dst[j] + src[j];
+            for (int64_t j = j0; j < j1; j++) dst[j] = dst[j] + src[j];
         } else {
-            for (int64_t j = 0; j < a->cols; j++) dst[j] = src[j];
+            for (int64_t j = j0; j < j1; j++) dst[j] = src[j];
         }
+        e = r * cols + j1;
     }
 }
 
@@ -84,7 +91,8 @@ void ck_copy_block(int64_t rows, int64_t cols, const float *src, int64_t lds, in
                    float *dst, int64_t ldd) {
     if (cols == 0) return; /* nothing to copy (src and dst may be NULL) */
     copy_block_args args = {cols, lds, ldd, accumulate, src, dst};
-    ck_parallel_for(rows, 1, ck_threads_for(rows * cols, CK_PARALLEL_MIN_ELEMENTS),
+    const int64_t count = rows * cols;
+    ck_parallel_for(count, 16, ck_threads_for(count, CK_PARALLEL_MIN_ELEMENTS),
                     copy_block_range, &args);
 }
 
@@ -98,19 +106,27 @@ typedef struct {
     float *dtable;
 } scatter_add_args;
 
-/* Columns [begin, end) of the table: zeroed unless accumulating, then every row of dy added
- * to its table row, rows in order. */
-CK_VECTORIZED static void scatter_add_columns(const void *args, int64_t begin, int64_t end) {
+/* Rows of the table narrower than this many floats (one cache line) are scattered on one
+ * thread: each thread reads every index to find the rows that are its own, and on narrow rows
+ * that reading costs as much as the additions a second thread would take over. */
+#define SCATTER_MIN_PARALLEL_COLS 16
+
+/* Table rows [begin, end): zeroed unless accumulating, then every row of dy whose index falls
+ * among them added to its table row, rows in order. Threads share the table's rows, not its
+ * columns: two threads writing the two halves of the same rows at once, row after row, slow
+ * each other down far more than the cache lines they share at the boundary account for. */
+CK_VECTORIZED static void scatter_add_table_rows(const void *args, int64_t begin, int64_t end) {
     const scatter_add_args *a = args;
     const int64_t cols = a->cols;
     if (!a->accumulate)
-        for (int64_t t = 0; t < a->table_rows; t++)
-            for (int64_t j = begin; j < end; j++) a->dtable[t * cols + j] = 0.0f;
+        for (int64_t j = begin * cols; j < end * cols; j++) a->dtable[j] = 0.0f;
     for (int64_t r = 0; r < a->rows; r++) {
+        const int64_t t = a->indices[r];
+        if (t < begin || t >= end) continue;
         const float *dy = a->dy + r * cols;
-        float *d = a->dtable + a->indices[r] * cols;
+        float *d = a->dtable + t * cols;
 #pragma omp simd
-        for (int64_t j = begin; j < end; j++) d[j] = d[j] + dy[j];
+        for (int64_t j = 0; j < cols; j++) d[j] = d[j] + dy[j];
     }
 }
 
@@ -119,6 +135,7 @@ void ck_scatter_add_rows(int64_t rows, int64_t cols, const float *dy, const int6
     if (cols == 0) return; /* no elements: form no pointer from dy or dtable */
     scatter_add_args args = {rows, cols, table_rows, accumulate, dy, indices, dtable};
     int threads = ck_threads_for((rows + table_rows) * cols, CK_PARALLEL_MIN_ELEMENTS);
-    if (cols < 16 * threads) threads = 1; /* shares of whole cache lines of each row */
-    ck_parallel_for(cols, 16, threads, scatter_add_columns, &args);
+    if (cols < SCATTER_MIN_PARALLEL_COLS) threads = 1;
+    if (table_rows < threads) threads = (int)table_rows; /* a table row at least for each */
+    ck_parallel_for(table_rows, 1, threads, scatter_add_table_rows, &args);
 }

@@ -175,7 +175,7 @@ void ck_copy_block(int64_t rows, int64_t cols, const float *src, int64_t lds, in
 /* The backward pass of ck_gather_rows: dtable (table_rows x cols, dense) (+)= for each r in
  * 0..<rows, dy row r added to row indices[r], rows in order (an index repeated sums its rows
  * in that order). Rows never gathered get 0 (or keep their values when accumulating). Every
- * index must be in [0, table_rows) (the caller checks). Threads split the columns. No
+ * index must be in [0, table_rows) (the caller checks). Threads split the table's rows. No
  * overlap. */
 void ck_scatter_add_rows(int64_t rows, int64_t cols, const float *dy, const int64_t *indices,
                          int64_t table_rows, int accumulate, float *dtable);

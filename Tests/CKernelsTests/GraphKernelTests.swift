@@ -238,19 +238,48 @@ final class GraphKernelTests: XCTestCase {
         XCTAssertEqual(dst, [9, 1, 2, 3, 9, 9, 9, 4, 5, 6, 9, 9])
         ck_copy_block(2, 3, Array(src.dropFirst()), 5, 1, &dst[1], 6)
         XCTAssertEqual(dst, [9, 2, 4, 6, 9, 9, 9, 8, 10, 12, 9, 9])
-        for (rows, cols, tableRows) in [(1, 1, 1), (5, 3, 4), (4000, 20, 7), (300, 300, 50)] {
+        // Few long rows (a concatenation along the first axis copies one row per input): the
+        // threads share the elements, a row cut between them; written or added to.
+        for (rows, cols, lds, ldd) in [(1, 70_001, 70_001, 70_001), (3, 40_000, 40_003, 40_017)] {
+            let src = randomFloats(rows * lds, using: &rng)
+            let before = randomFloats(rows * ldd, using: &rng)
+            for accumulate in [Int32(0), 1] {
+                var expected = before
+                for r in 0..<rows {
+                    for j in 0..<cols {
+                        let value = src[r * lds + j]
+                        expected[r * ldd + j] = accumulate == 1 ? before[r * ldd + j] + value : value
+                    }
+                }
+                let copied = assertSameResultForThreadCounts { () -> [Float] in
+                    var dst = before
+                    ck_copy_block(Int64(rows), Int64(cols), src, Int64(lds), accumulate, &dst, Int64(ldd))
+                    return dst
+                }
+                assertBitwiseEqual(copied, expected, "copy \(rows) × \(cols), accumulate \(accumulate)")
+            }
+        }
+        // Indices at random, and all of them one row (every addition on one thread).
+        for (rows, cols, tableRows, oneRow) in [(1, 1, 1, false), (5, 3, 4, false), (4000, 20, 7, false),
+                                                (300, 300, 50, false), (300, 300, 50, true),
+                                                (3000, 32, 1, false)] {
             let dy = randomFloats(rows * cols, using: &rng)
-            let indices = (0..<rows).map { _ in Int64(rng.next() % UInt64(tableRows)) }
-            var expected = [Float](repeating: 0, count: tableRows * cols)
-            for r in 0..<rows {
-                for j in 0..<cols { expected[Int(indices[r]) * cols + j] += dy[r * cols + j] }
+            let indices = (0..<rows).map { _ in oneRow ? Int64(tableRows / 2) : Int64(rng.next() % UInt64(tableRows)) }
+            let before = randomFloats(tableRows * cols, using: &rng)
+            for accumulate in [Int32(0), 1] {
+                var expected = accumulate == 1 ? before : [Float](repeating: 0, count: tableRows * cols)
+                for r in 0..<rows {
+                    for j in 0..<cols { expected[Int(indices[r]) * cols + j] += dy[r * cols + j] }
+                }
+                let table = assertSameResultForThreadCounts { () -> [Float] in
+                    var table = accumulate == 1 ? before : [Float](repeating: sentinel, count: tableRows * cols)
+                    ck_scatter_add_rows(Int64(rows), Int64(cols), dy, indices, Int64(tableRows), accumulate,
+                                        &table)
+                    return table
+                }
+                assertBitwiseEqual(table, expected,
+                                   "scatter-add \(rows) × \(cols) into \(tableRows), accumulate \(accumulate)")
             }
-            let table = assertSameResultForThreadCounts { () -> [Float] in
-                var table = [Float](repeating: sentinel, count: tableRows * cols)
-                ck_scatter_add_rows(Int64(rows), Int64(cols), dy, indices, Int64(tableRows), 0, &table)
-                return table
-            }
-            assertBitwiseEqual(table, expected, "scatter-add \(rows) × \(cols) into \(tableRows)")
         }
     }
 
