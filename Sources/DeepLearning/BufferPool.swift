@@ -70,7 +70,7 @@ final class BufferPool: Sendable {
     /// A buffer of at least `count` floats (its contents unspecified) and its size class.
     /// When the system cannot allocate it, stops with a message naming `buffer` (what the
     /// buffer is for, built only then) and the bytes (`stopUnallocated(count:for:)`).
-    func take(count: Int, for buffer: @autoclosure () -> String)
+    func take(count: Int, for buffer: () -> String)
         -> (pointer: UnsafeMutablePointer<Float>, sizeClass: Int) {
         guard count <= BufferPool.largestCount else {
             BufferPool.stopUnallocated(count: count, for: buffer())

@@ -56,7 +56,7 @@ final class TensorStorage: ManagedBuffer<TensorStorage.Header, Float> {
                 return Header(base: base, count: count, sizeClass: -1, version: 0)
             }
         } else {
-            let (base, sizeClass) = ThreadBufferCache.take(count: count, for: buffer())
+            let (base, sizeClass) = ThreadBufferCache.take(count: count, for: buffer)
             storage = create(minimumCapacity: 0) { _ in
                 Header(base: base, count: count, sizeClass: sizeClass, version: 0)
             }

@@ -44,7 +44,7 @@ enum ThreadBufferCache {
     /// A buffer of at least `count` floats (its contents unspecified) and its size class;
     /// `buffer` names it in the message that stops the program when it cannot be allocated
     /// (`BufferPool.take(count:for:)`), and is built only then.
-    static func take(count: Int, for buffer: @autoclosure () -> String)
+    static func take(count: Int, for buffer: () -> String)
         -> (pointer: UnsafeMutablePointer<Float>, sizeClass: Int) {
         // (A larger count has no size class: the pool refuses it.)
         if count <= BufferPool.largestCount {
@@ -60,7 +60,7 @@ enum ThreadBufferCache {
                 }
             }
         }
-        return BufferPool.shared.take(count: count, for: buffer())
+        return BufferPool.shared.take(count: count, for: buffer)
     }
 
     /// Takes back a buffer from `take(count:for:)`, of class `sizeClass`.
