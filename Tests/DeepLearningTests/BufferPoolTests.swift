@@ -29,6 +29,15 @@ final class BufferPoolTests: XCTestCase {
         XCTAssertEqual(BufferPool.bytes(ofClass: index), bytes)
     }
 
+    /// A buffer larger than any size class is nil, from the pool and from the thread's cache,
+    /// without asking the system: the caller names it in its message (`TensorStorage.make`).
+    /// Buffers the system refuses are tested by their messages, in child processes (an
+    /// address sanitizer stops a process that asks for 2^62 bytes).
+    func testABufferLargerThanAnySizeClassIsNil() {
+        XCTAssertNil(BufferPool(limitBytes: 0).take(count: BufferPool.largestCount + 1))
+        XCTAssertNil(ThreadBufferCache.take(count: Int.max))
+    }
+
     func testLargeBuffersStartOnAHugePageAndAskForHugePages() throws {
         let pool = BufferPool(limitBytes: 0)
         let count = BufferPool.hugePageBytes / 4 + 1000          // a class of 2.5 MiB
