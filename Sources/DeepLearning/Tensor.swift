@@ -260,13 +260,18 @@ public final class Tensor {
 
     /// The gradient's storage object, allocated (zeroed) on first use.
     var gradientStorageAllocated: TensorStorage {
-        if gradientStorage == nil {
-            gradientStorage = TensorStorage.make(
-                count: capacity, zeroed: true, for: "Tensor: the gradient of shape \(shape)")
-            gradientStorage!.holdsGradient = true
-        }
+        if gradientStorage == nil { allocateGradientStorage() }
         // One load for both paths lets the compiler drop the retain and release around uses.
         return gradientStorage.unsafelyUnwrapped
+    }
+
+    /// Gives the tensor its gradient's storage, zeroed. Never inlined: the check above stays
+    /// small enough to inline where a gradient is read or written.
+    @inline(never)
+    private func allocateGradientStorage() {
+        gradientStorage = TensorStorage.make(count: capacity, zeroed: true,
+                                             for: "Tensor: the gradient of shape \(shape)")
+        gradientStorage!.holdsGradient = true
     }
 
     /// Whether nothing but its values tells this tensor from a new one of its shape: it is
