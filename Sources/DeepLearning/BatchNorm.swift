@@ -132,8 +132,9 @@ public final class BatchNorm: Function {
     public func callAsFunction(_ input: Tensor) -> Tensor {
         TrainingBatchProbe.current?.ask(self, input: input)
         let output = Tensor(uninitializedShape: input.shape)
-        let mean = Tensor(uninitializedShape: [features])
-        let inverseStd = Tensor(uninitializedShape: [features])
+        let statisticsShape = [features]
+        let mean = Tensor(uninitializedShape: statisticsShape)
+        let inverseStd = Tensor(uninitializedShape: statisticsShape)
         normalize(input, into: output, mean: mean, inverseStd: inverseStd)
         if recordsGradient([input, weight, bias]) {
             output.attach(BatchNormNode(self, input: input, output: output, mean: mean,

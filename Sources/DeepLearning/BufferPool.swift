@@ -67,14 +67,11 @@ final class BufferPool: Sendable {
     /// at most 2^57, AArch64 2^52), and few enough that its size class's bytes fit in an Int.
     static let largestCount = 1 << 60
 
-    /// A buffer of at least `count` floats (its contents unspecified) and its size class.
-    /// When the system cannot allocate it, stops with a message naming `buffer` (what the
-    /// buffer is for, built only then) and the bytes (`stopUnallocated(count:for:)`).
-    func take(count: Int, for buffer: () -> String)
-        -> (pointer: UnsafeMutablePointer<Float>, sizeClass: Int) {
-        guard count <= BufferPool.largestCount else {
-            BufferPool.stopUnallocated(count: count, for: buffer())
-        }
+    /// A buffer of at least `count` floats (its contents unspecified) and its size class, or
+    /// nil when the system cannot allocate it (the caller stops with a message naming the
+    /// buffer: `stopUnallocated(count:for:)`).
+    func take(count: Int) -> (pointer: UnsafeMutablePointer<Float>, sizeClass: Int)? {
+        guard count <= BufferPool.largestCount else { return nil }
         let (index, bytes) = BufferPool.sizeClass(forCount: count)
         let reused: UInt? = lists.withLock { lists in
             guard index < lists.free.count, let address = lists.free[index].popLast() else {
@@ -87,9 +84,7 @@ final class BufferPool: Sendable {
         if let reused {
             raw = UnsafeMutableRawPointer(bitPattern: reused)!
         } else {
-            guard let allocated = BufferPool.allocate(bytes: bytes) else {
-                BufferPool.stopUnallocated(count: count, for: buffer())
-            }
+            guard let allocated = BufferPool.allocate(bytes: bytes) else { return nil }
             BufferPool.allocations.add(1, ordering: .relaxed)
             raw = allocated
         }
@@ -117,7 +112,7 @@ final class BufferPool: Sendable {
              sizeClass: sizeClass)
     }
 
-    /// Takes back a buffer from `take(count:for:)`, of class `sizeClass`.
+    /// Takes back a buffer from `take(count:)`, of class `sizeClass`.
     func give(_ pointer: UnsafeMutablePointer<Float>, sizeClass: Int) {
         let bytes = BufferPool.bytes(ofClass: sizeClass)
         let kept = lists.withLock { lists in

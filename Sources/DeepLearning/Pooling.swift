@@ -90,17 +90,15 @@ final class PoolingWindows {
 /// ```
 public final class MaxPool2D: Function {
     private let windows: PoolingWindows
-    /// The index within its plane of each output's maximum, `[batch, channels, outH, outW]`.
-    private var argmax: UnsafeMutablePointer<Int64>?
-    private var argmaxCapacity = 0
+    /// The index within its plane of each output's maximum, `[batch, channels, outH, outW]`
+    /// (`positions(count:)`), kept while the outputs fit.
+    private var argmax: TensorStorage?
 
     /// Windows of `kernelSize` x `kernelSize` moved by `stride` (default: `kernelSize`).
     public init(kernelSize: Int, stride: Int? = nil, ceilMode: Bool = false) {
         windows = PoolingWindows(layer: "MaxPool2D", kernelSize: kernelSize, stride: stride,
                                  ceilMode: ceilMode)
     }
-
-    deinit { argmax?.deallocate() }
 
     /// The height and width of each (square) window, in pixels.
     public var kernelSize: Int { windows.kernelSize }
@@ -116,9 +114,7 @@ public final class MaxPool2D: Function {
     public func callAsFunction(_ input: Tensor) -> Tensor {
         let g = windows.checkedGeometry(forInputShape: input.shape, of: self)
         let output = Tensor(uninitializedShape: g.outputShape(forInputShape: input.shape))
-        // The positions of the maxima: Int64s in a pooled buffer of twice as many floats.
-        let argmax = TensorStorage.make(count: 2 * output.count, zeroed: false,
-                                        for: "\(self): the positions of the maxima")
+        let argmax = positions(count: output.count)
         argmax.base.withMemoryRebound(to: Int64.self, capacity: output.count) {
             ck_max_pool2d_forward(g.planes, g.height, g.width, g.kernel, g.kernel, g.stride,
                                   g.stride, g.outHeight, g.outWidth, input.value, output.value, $0)
@@ -132,22 +128,32 @@ public final class MaxPool2D: Function {
 
     public func forward(_ input: Tensor) -> Tensor {
         let output = windows.prepareOutput(for: input, of: self)
-        if argmaxCapacity < output.count {
-            argmax?.deallocate()
-            argmax = .allocate(capacity: output.count)
-            argmaxCapacity = output.count
+        if argmax == nil || argmax!.count < 2 * output.count {
+            argmax = nil // back to the pool before a larger one is taken
+            argmax = positions(count: output.count)
         }
         let g = windows.geometry
-        ck_max_pool2d_forward(g.planes, g.height, g.width, g.kernel, g.kernel, g.stride, g.stride,
-                              g.outHeight, g.outWidth, input.value, output.value, argmax)
+        argmax!.base.withMemoryRebound(to: Int64.self, capacity: output.count) {
+            ck_max_pool2d_forward(g.planes, g.height, g.width, g.kernel, g.kernel, g.stride,
+                                  g.stride, g.outHeight, g.outWidth, input.value, output.value, $0)
+        }
         return output
+    }
+
+    /// A buffer for the positions of `count` maxima: Int64s in a pooled buffer of twice as
+    /// many floats.
+    private func positions(count: Int) -> TensorStorage {
+        TensorStorage.make(count: 2 * count, zeroed: false,
+                           for: "\(self): the positions of the maxima")
     }
 
     public func backward(_ outputGradient: Tensor) -> Tensor {
         let inputGradient = windows.prepareInputGradient(for: outputGradient, of: self)
         let g = windows.geometry
-        ck_max_pool2d_backward(g.planes, g.height, g.width, g.outHeight, g.outWidth, argmax,
-                               outputGradient.value, inputGradient.value)
+        argmax!.base.withMemoryRebound(to: Int64.self, capacity: outputGradient.count) {
+            ck_max_pool2d_backward(g.planes, g.height, g.width, g.outHeight, g.outWidth, $0,
+                                   outputGradient.value, inputGradient.value)
+        }
         return inputGradient
     }
 }

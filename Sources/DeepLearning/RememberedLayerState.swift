@@ -17,7 +17,7 @@ final class RememberedLayerState {
     /// Where each buffer's values start in `copies`.
     private let offsets: [Int]
     /// The values of every buffer, one after another, as `remember()` last found them.
-    private let copies: UnsafeMutableBufferPointer<Float>
+    private let copies: TensorStorage
     /// The version of each buffer when `copies` last held its values.
     @exclusivity(unchecked) private var versions: [Int]
     /// The counters, each once.
@@ -31,21 +31,19 @@ final class RememberedLayerState {
         buffers = firstOccurrences(of: tree.flatMap { $0.layer.namedBuffers.map(\.tensor) })
             .filter { $0.count > 0 }
         offsets = Array(buffers.reduce(into: [0]) { $0.append($0.last! + $1.count) }.dropLast())
-        copies = .allocate(capacity: buffers.reduce(0) { $0 + $1.count })
-        copies.initialize(repeating: 0)
+        copies = TensorStorage.make(count: buffers.reduce(0) { $0 + $1.count }, zeroed: false,
+                                    for: "Model.fit: the copy of the layers' buffers")
         versions = buffers.map { $0.version &+ 1 } // differs from every version: all copied now
         counters = firstOccurrences(of: tree.flatMap { $0.layer.namedCounters.map(\.counter) })
         counts = counters.map(\.value)
         remember()
     }
 
-    deinit { copies.deallocate() }
-
     /// Copies the buffers written since their last copy and every counter.
     func remember() {
         for index in buffers.indices where buffers[index].version != versions[index] {
             let buffer = buffers[index]
-            (copies.baseAddress! + offsets[index]).update(from: buffer.value, count: buffer.count)
+            (copies.base + offsets[index]).update(from: buffer.value, count: buffer.count)
             versions[index] = buffer.version
         }
         for index in counters.indices { counts[index] = counters[index].value }
@@ -56,7 +54,7 @@ final class RememberedLayerState {
     func restore() {
         for index in buffers.indices where buffers[index].version != versions[index] {
             let buffer = buffers[index]
-            buffer.value.update(from: copies.baseAddress! + offsets[index], count: buffer.count)
+            buffer.value.update(from: copies.base + offsets[index], count: buffer.count)
             buffer.countInPlaceWrite()
         }
         // Only now, after every restore: two views of one storage share its version, and

@@ -90,10 +90,15 @@ public final class Tensor {
 
     /// A tensor of `shape` whose `count` values start at `value` in `storage`: a view of it
     /// (`reshaped`, `rows(_:)`), or a new tensor whose values an operation will write.
-    init(shape: [Int], storage: TensorStorage, value: UnsafeMutablePointer<Float>) {
+    convenience init(shape: [Int], storage: TensorStorage, value: UnsafeMutablePointer<Float>) {
+        self.init(shape: shape, count: shape.reduce(1, *), storage: storage, value: value)
+    }
+
+    /// `init(shape:storage:value:)` for a caller that has `count`, the product of `shape`.
+    init(shape: [Int], count: Int, storage: TensorStorage, value: UnsafeMutablePointer<Float>) {
         self.shape = shape
-        self.capacity = shape.reduce(1, *)
-        self.count = capacity
+        self.capacity = count
+        self.count = count
         self.storage = storage
         self.value = value
     }
@@ -104,9 +109,17 @@ public final class Tensor {
     /// that message.
     convenience init(uninitializedShape shape: [Int],
                      for operation: @autoclosure () -> String = "Tensor") {
-        let storage = TensorStorage.make(count: Tensor.elementCount(of: shape, for: operation()),
-                                         zeroed: false, for: "\(operation()): shape \(shape)")
-        self.init(shape: shape, storage: storage, value: storage.base)
+        self.init(uninitializedShape: shape,
+                  count: Tensor.elementCount(of: shape, for: operation()), for: operation())
+    }
+
+    /// `init(uninitializedShape:for:)` for a caller that has `count`, the element count of
+    /// `shape` (`elementCount(of:for:)`).
+    private convenience init(uninitializedShape shape: [Int], count: Int,
+                             for operation: @autoclosure () -> String = "Tensor") {
+        let storage = TensorStorage.make(count: count, zeroed: false,
+                                         for: "\(operation()): shape \(shape)")
+        self.init(shape: shape, count: count, storage: storage, value: storage.base)
     }
 
     /// A tensor holding `values`, row-major; `values.count` must equal the product of `shape`.
@@ -116,7 +129,7 @@ public final class Tensor {
         let count = Tensor.elementCount(of: shape)
         require(values.count == count,
                      "Tensor: \(values.count) values do not fill shape \(shape) (\(count) elements)")
-        self.init(uninitializedShape: shape)
+        self.init(uninitializedShape: shape, count: count)
         value.update(from: values, count: count)
         isGradientRequired = requiresGradient
     }
@@ -247,13 +260,18 @@ public final class Tensor {
 
     /// The gradient's storage object, allocated (zeroed) on first use.
     var gradientStorageAllocated: TensorStorage {
-        if gradientStorage == nil {
-            gradientStorage = TensorStorage.make(
-                count: capacity, zeroed: true, for: "Tensor: the gradient of shape \(shape)")
-            gradientStorage!.holdsGradient = true
-        }
+        if gradientStorage == nil { allocateGradientStorage() }
         // One load for both paths lets the compiler drop the retain and release around uses.
         return gradientStorage.unsafelyUnwrapped
+    }
+
+    /// Gives the tensor its gradient's storage, zeroed. Never inlined: the check above stays
+    /// small enough to inline where a gradient is read or written.
+    @inline(never)
+    private func allocateGradientStorage() {
+        gradientStorage = TensorStorage.make(count: capacity, zeroed: true,
+                                             for: "Tensor: the gradient of shape \(shape)")
+        gradientStorage!.holdsGradient = true
     }
 
     /// Whether nothing but its values tells this tensor from a new one of its shape: it is

@@ -56,9 +56,11 @@ final class TensorStorage: ManagedBuffer<TensorStorage.Header, Float> {
                 return Header(base: base, count: count, sizeClass: -1, version: 0)
             }
         } else {
-            let (base, sizeClass) = ThreadBufferCache.take(count: count, for: buffer)
+            guard let taken = ThreadBufferCache.take(count: count) else {
+                BufferPool.stopUnallocated(count: count, for: buffer())
+            }
             storage = create(minimumCapacity: 0) { _ in
-                Header(base: base, count: count, sizeClass: sizeClass, version: 0)
+                Header(base: taken.pointer, count: count, sizeClass: taken.sizeClass, version: 0)
             }
         }
         let tensorStorage = unsafeDowncast(storage, to: TensorStorage.self)

@@ -41,11 +41,9 @@ enum ThreadBufferCache {
         UnsafeMutableRawPointer(cache + classes + index * slots).assumingMemoryBound(to: UInt.self)
     }
 
-    /// A buffer of at least `count` floats (its contents unspecified) and its size class;
-    /// `buffer` names it in the message that stops the program when it cannot be allocated
-    /// (`BufferPool.take(count:for:)`), and is built only then.
-    static func take(count: Int, for buffer: () -> String)
-        -> (pointer: UnsafeMutablePointer<Float>, sizeClass: Int) {
+    /// A buffer of at least `count` floats (its contents unspecified) and its size class, or
+    /// nil when the system cannot allocate it (`BufferPool.take(count:)`).
+    static func take(count: Int) -> (pointer: UnsafeMutablePointer<Float>, sizeClass: Int)? {
         // (A larger count has no size class: the pool refuses it.)
         if count <= BufferPool.largestCount {
             let index = BufferPool.sizeClass(forCount: count).index
@@ -60,10 +58,10 @@ enum ThreadBufferCache {
                 }
             }
         }
-        return BufferPool.shared.take(count: count, for: buffer)
+        return BufferPool.shared.take(count: count)
     }
 
-    /// Takes back a buffer from `take(count:for:)`, of class `sizeClass`.
+    /// Takes back a buffer from `take(count:)`, of class `sizeClass`.
     static func give(_ pointer: UnsafeMutablePointer<Float>, sizeClass: Int) {
         if sizeClass < classes {
             let cache = current()

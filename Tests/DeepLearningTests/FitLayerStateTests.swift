@@ -96,6 +96,20 @@ final class FitLayerStateTests: XCTestCase {
                              name, file: file, line: line)
     }
 
+    /// The copy of the layers' buffers, which `fit` asks for before its first batch, stops
+    /// with the bytes named when the system refuses it: here the address space is limited
+    /// below it.
+    func testFitStopsWhenItCannotCopyTheLayersBuffers() throws {
+        try assertStops(withMessage: "Model.fit: the copy of the layers' buffers needs 67108864 bytes, which the system cannot allocate") {
+            let function = TallyFunction(sums: Tensor(uninitializedShape: [1 << 24]))  // 64 MiB
+            let model = Model { Linear(2, 4, seed: 1); function; ReLU(); Linear(4, 3, seed: 2) }
+            let optimizer = SGD(parameters: model.parameters, learningRate: 0.1)
+            limitAddressSpace(toCurrentPlus: 32 << 20)
+            _ = try? model.fit(inputs, labels: labels, optimizer: optimizer, epochs: 1,
+                               batchSize: 4)
+        }
+    }
+
     func testAFailedBatchPutsBackTheBuffersAndCountersOfYourLayers() {
         let tally = Tally()
         let tableVersion = tally.table.version

@@ -56,6 +56,18 @@ final class LayerSettingTests: XCTestCase {
         }
     }
 
+    /// The positions of the maxima, which the layer's forward pass asks for after its output
+    /// (twice the output's bytes), stop with the layer and the bytes named when the system
+    /// refuses them: here the address space is limited to fit the output, not the positions.
+    func testMaxPool2DStopsWhenThePositionsOfItsMaximaCannotBeAllocated() throws {
+        try assertStops(withMessage: "MaxPool2D(kernel 1, stride 1): the positions of the maxima needs 134217728 bytes, which the system cannot allocate") {
+            let pool = MaxPool2D(kernelSize: 1)
+            let input = Tensor(uninitializedShape: [1, 1, 1 << 12, 1 << 12])     // 64 MiB
+            limitAddressSpace(toCurrentPlus: 96 << 20)
+            _ = pool.forward(input)
+        }
+    }
+
     private var unallocatablyPaddedConvolution: Conv2D {
         Conv2D(inputChannels: 1, outputChannels: 1, kernelSize: 2, padding: 1 << 28)
     }

@@ -49,6 +49,19 @@ func assertThrows<T>(_ expected: DeepLearningError, message: String, _ body: () 
     }
 }
 
+/// Limits this process's address space (`RLIMIT_AS`) to what it maps now plus `bytes`, so that
+/// a larger allocation afterwards fails as on a machine out of memory. For the child process of
+/// `assertStops`: the limit stays until the process ends.
+func limitAddressSpace(toCurrentPlus bytes: Int) {
+    // /proc/self/statm: the pages mapped first.
+    let statm = try! String(contentsOfFile: "/proc/self/statm", encoding: .utf8)
+    let mapped = Int(statm.split(separator: " ")[0])! * Int(sysconf(Int32(_SC_PAGESIZE)))
+    var limit = rlimit()
+    precondition(getrlimit(Int32(RLIMIT_AS.rawValue), &limit) == 0)
+    limit.rlim_cur = rlim_t(mapped + bytes)
+    precondition(setrlimit(Int32(RLIMIT_AS.rawValue), &limit) == 0)
+}
+
 extension XCTestCase {
     /// Checks that `body` stops the program with a message containing `message`, by running
     /// this very test again in a child process in which `body` is executed; the parent
