@@ -114,6 +114,7 @@ CK_VECTORIZED static void pow_range(const void *args, int64_t begin, int64_t end
     case POW_CUBE: unary_loop(CK_UNARY_POW, POW_CUBE, a, begin, end); break;
     case POW_RECIPROCAL: unary_loop(CK_UNARY_POW, POW_RECIPROCAL, a, begin, end); break;
     case POW_INVERSE_SQUARE: unary_loop(CK_UNARY_POW, POW_INVERSE_SQUARE, a, begin, end); break;
+    case POW_INVERSE_CUBE: unary_loop(CK_UNARY_POW, POW_INVERSE_CUBE, a, begin, end); break;
     case POW_SQRT: unary_loop(CK_UNARY_POW, POW_SQRT, a, begin, end); break;
     case POW_INVERSE_SQRT: unary_loop(CK_UNARY_POW, POW_INVERSE_SQRT, a, begin, end); break;
     case POW_EVEN: unary_loop(CK_UNARY_POW, POW_EVEN, a, begin, end); break;

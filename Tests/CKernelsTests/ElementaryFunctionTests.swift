@@ -100,16 +100,18 @@ final class ElementaryFunctionTests: XCTestCase {
         }
     }
 
-    /// x^-2 where x x leaves float's range: results that are subnormal or round to 0 (|x| up
-    /// to 2^80) and that overflow (|x| down to 2^-80), within half an ulp as everywhere;
-    /// 1 / (x x) in float would give 0 and inf there.
-    func testInverseSquareBeyondTheSquaresRange() {
+    /// x^-2 and x^-3 where x x and x x x leave float's range: results that are subnormal or
+    /// round to 0 (|x| up to 2^80) and that overflow (|x| down to 2^-80), within half an ulp
+    /// as everywhere; 1 / (x x) in float would give 0 and inf there.
+    func testInverseSquareAndCubeBeyondThePowersRange() {
         var rng = SeededGenerator(seed: 76)
-        let large = sample(20_000, in: 0x1p60...0x1p80, using: &rng)
-        let small = sample(20_000, in: 0x1p-80...0x1p-60, using: &rng)
+        let large = sample(20_000, in: 0x1p40...0x1p80, using: &rng)
+        let small = sample(20_000, in: 0x1p-80...0x1p-40, using: &rng)
         let x = large + large.map { -$0 } + small + small.map { -$0 }
-        assertWithinUlps(forward(CK_UNARY_POW, x, -2), x, { Foundation.pow($0, -2) },
-                         ulps: 0.51, "pow p -2")
+        for p: Float in [-2, -3] {
+            assertWithinUlps(forward(CK_UNARY_POW, x, p), x, { Foundation.pow($0, Double(p)) },
+                             ulps: 0.51, "pow p \(p)")
+        }
     }
 
     /// The gradient p x^(p-1) dy of each form (p - 1 with a form of its own or not), within
@@ -117,7 +119,7 @@ final class ElementaryFunctionTests: XCTestCase {
     /// whose x^-2 is (1 / x)^2 in float (power.h's pow_for_gradient).
     func testPowGradient() {
         var rng = SeededGenerator(seed: 74)
-        for p: Float in [2, 3, 4, 1.5, 0.5, -1, 2.5, -0.5, 6, 1] {
+        for p: Float in [2, 3, 4, 1.5, 0.5, -1, -2, 2.5, -0.5, 6, 1] {
             let x = randomFloats(10_000, in: -4...4, using: &rng), dy = randomFloats(10_000, using: &rng)
             var dx = [Float](repeating: sentinel, count: x.count)
             ck_unary_backward(CK_UNARY_POW, Int64(x.count), x, nil, dy, p, 0, &dx)
@@ -187,7 +189,7 @@ final class ElementaryFunctionTests: XCTestCase {
         let n = 100_003
         let x = randomFloats(n, in: -3...3, using: &rng), dy = randomFloats(n, using: &rng)
         let cases: [(ck_unary_op, Float)] = [(CK_UNARY_EXP, 0), (CK_UNARY_LOG, 0)]
-            + [2, 3, 4, 0.5, -1, -2, 2.5, 5, -0.5].map { (CK_UNARY_POW, $0) }
+            + [2, 3, 4, 0.5, -1, -2, -3, 2.5, 5, -0.5].map { (CK_UNARY_POW, $0) }
         for (op, p) in cases {
             assertSameResultForThreadCounts([1, 2], "op \(op.rawValue) p \(p)") { () -> [Float] in
                 var y = [Float](repeating: 0, count: n), dx = [Float](repeating: 1, count: n)
