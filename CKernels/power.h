@@ -85,9 +85,9 @@ static inline __attribute__((always_inline)) double exp_for_float(double z) {
     return e * scale;
 }
 
-/* |x|^p for p not 0 (nor +-1/2, 1, 2, 3, -1, -2, -3, which have their forms), as e^(p log|x|) in
- * double, rounded to float once: powf's values at |x| = 0, 1, +inf and NaN and for infinite
- * or NaN p. Below -104 (or from 89 on) p log|x| gives +0 (+inf). */
+/* |x|^p for p not 0 (nor +-1/2, 1, 2, 3, -1, -2, -3, which have their forms), as
+ * e^(p log|x|) in double, rounded to float once: powf's values at |x| = 0, 1, +inf and NaN and
+ * for infinite or NaN p. Below -104 (or from 89 on) p log|x| gives +0 (+inf). */
 static inline __attribute__((always_inline)) float pow_magnitude(float x, double p) {
     double a = fabs((double)x);
     double log_a = log_of_float_magnitude(a);
@@ -122,11 +122,13 @@ static inline __attribute__((always_inline)) float pow_by_form(pow_form form, fl
 }
 
 /* x^q inside the gradient p x^(p-1) dy, q = p - 1 of the given form (pow_form_of(q)): as
- * pow_by_form, except that the two forms that divide in double divide in float, where the
- * gradient's own products already round twice. x^-2 is (1 / x)^2: within 1.91 ulp (the largest
+ * pow_by_form, except that the two forms that divide in double divide in float, one division
+ * where the gradient's products round anyway. x^-2 is (1 / x)^2: within 1.91 ulp (the largest
  * error over every float), also where x x leaves float's range, since it forms no x x:
- * subnormal for |x| from 2^63, infinite below 2^-64 (PyTorch's 1 / (x x) is 0 from 2^64 on).
- * x^-1/2 is 1 / sqrt(x): within 1.49 ulp. The same special values as pow_by_form. */
+ * subnormal for |x| from 2^63, infinite below 2^-64 (PyTorch's 1 / (x x) is 0 from 2^64 on);
+ * the gradient of x^-1 is then within 3.5 ulp (3.46 the largest over 2e8 random x in [-4, 4]
+ * and dy in [-1, 1]). x^-1/2 is 1 / sqrt(x): within 1.49 ulp, the gradient of x^(1/2) within
+ * 2 ulp (1.98). The same special values as pow_by_form. */
 static inline __attribute__((always_inline)) float pow_for_gradient(pow_form form, float x,
                                                                      double q) {
     switch (form) {
@@ -134,8 +136,7 @@ static inline __attribute__((always_inline)) float pow_for_gradient(pow_form for
         const float r = 1.0f / x;
         return r * r;
     }
-    case POW_INVERSE_SQRT:
-        return 1.0f / (x == -INFINITY ? INFINITY : __builtin_elementwise_sqrt(x) + 0.0f);
+    case POW_INVERSE_SQRT: return 1.0f / pow_by_form(POW_SQRT, x, 0.5);
     default: return pow_by_form(form, x, q);
     }
 }
