@@ -57,7 +57,8 @@ static inline __attribute__((always_inline)) float unary_gradient(ck_unary_op op
     case CK_UNARY_EXP: return dy * y;
     case CK_UNARY_LOG: return dy / x;
     case CK_UNARY_SQRT: return dy * 0.5f / y;
-    case CK_UNARY_POW: return p == 0.0f ? 0.0f : dy * p * pow_by_form(form, x, (double)p - 1.0);
+    case CK_UNARY_POW:
+        return p == 0.0f ? 0.0f : dy * p * pow_for_gradient(form, x, (double)p - 1.0);
     default: /* CK_UNARY_ABS: sign(x), 0 at 0, NaN at NaN */
         return x > 0.0f ? dy : x < 0.0f ? -dy : x == 0.0f ? 0.0f : x;
     }
@@ -113,6 +114,7 @@ CK_VECTORIZED static void pow_range(const void *args, int64_t begin, int64_t end
     case POW_CUBE: unary_loop(CK_UNARY_POW, POW_CUBE, a, begin, end); break;
     case POW_RECIPROCAL: unary_loop(CK_UNARY_POW, POW_RECIPROCAL, a, begin, end); break;
     case POW_INVERSE_SQUARE: unary_loop(CK_UNARY_POW, POW_INVERSE_SQUARE, a, begin, end); break;
+    case POW_INVERSE_CUBE: unary_loop(CK_UNARY_POW, POW_INVERSE_CUBE, a, begin, end); break;
     case POW_SQRT: unary_loop(CK_UNARY_POW, POW_SQRT, a, begin, end); break;
     case POW_INVERSE_SQRT: unary_loop(CK_UNARY_POW, POW_INVERSE_SQRT, a, begin, end); break;
     case POW_EVEN: unary_loop(CK_UNARY_POW, POW_EVEN, a, begin, end); break;

@@ -100,31 +100,69 @@ final class ElementaryFunctionTests: XCTestCase {
         }
     }
 
-    /// x^-2 (also the gradient of 1 / x) where x x leaves float's range: results that are
-    /// subnormal or round to 0 (|x| up to 2^80) and that overflow (|x| down to 2^-80), within
-    /// half an ulp as everywhere; 1 / (x x) in float would give 0 and inf there.
-    func testInverseSquareBeyondTheSquaresRange() {
+    /// x^-2 and x^-3 where x x and x x x leave float's range: results that are subnormal or
+    /// round to 0 (|x| up to 2^80) and that overflow (|x| down to 2^-80), within half an ulp
+    /// as everywhere; 1 / (x x) in float would give 0 and inf there.
+    func testInverseSquareAndCubeBeyondThePowersRange() {
         var rng = SeededGenerator(seed: 76)
-        let large = sample(20_000, in: 0x1p60...0x1p80, using: &rng)
-        let small = sample(20_000, in: 0x1p-80...0x1p-60, using: &rng)
+        let large = sample(20_000, in: 0x1p40...0x1p80, using: &rng)
+        let small = sample(20_000, in: 0x1p-80...0x1p-40, using: &rng)
         let x = large + large.map { -$0 } + small + small.map { -$0 }
-        assertWithinUlps(forward(CK_UNARY_POW, x, -2), x, { Foundation.pow($0, -2) },
-                         ulps: 0.51, "pow p -2")
+        for p: Float in [-2, -3] {
+            assertWithinUlps(forward(CK_UNARY_POW, x, p), x, { Foundation.pow($0, Double(p)) },
+                             ulps: 0.51, "pow p \(p)")
+        }
     }
 
     /// The gradient p x^(p-1) dy of each form (p - 1 with a form of its own or not), within
-    /// 2 ulp of the exact product (the two products round once each).
+    /// 2 ulp of the exact product (the two products round once each), 3.5 ulp for p = -1,
+    /// whose x^-2 is (1 / x)^2 in float (power.h's pow_for_gradient).
     func testPowGradient() {
         var rng = SeededGenerator(seed: 74)
-        for p: Float in [2, 3, 4, 1.5, 0.5, -1, 2.5, -0.5, 6, 1] {
+        for p: Float in [2, 3, 4, 1.5, 0.5, -1, -2, 2.5, -0.5, 6, 1] {
             let x = randomFloats(10_000, in: -4...4, using: &rng), dy = randomFloats(10_000, using: &rng)
             var dx = [Float](repeating: sentinel, count: x.count)
             ck_unary_backward(CK_UNARY_POW, Int64(x.count), x, nil, dy, p, 0, &dx)
             let reference = { (i: Double) -> Double in
                 Double(dy[Int(i)]) * Double(p) * Foundation.pow(Double(x[Int(i)]), Double(p - 1))
             }
-            assertWithinUlps(dx, (0..<x.count).map { Float($0) }, reference, ulps: 2,
-                             "pow gradient p \(p)")
+            assertWithinUlps(dx, (0..<x.count).map { Float($0) }, reference,
+                             ulps: p == -1 ? 3.5 : 2, "pow gradient p \(p)")
+        }
+    }
+
+    /// The gradients of x^-1 and x^(1/2), whose x^-2 and x^-1/2 are computed in float
+    /// (pow_for_gradient): where x x leaves float's range, within 3.5 ulp of -x^-2 dy as in
+    /// [-4, 4], subnormal or 0 from |x| = 2^63 on, infinite (whatever dy) where x^-2 is, below
+    /// 2^-64; powf's special values (dy 1): +-0 and subnormal x give -inf and +inf, +-inf give
+    /// -0 and +0, x^(1/2) of a negative x is NaN.
+    func testPowGradientBeyondTheSquaresRangeAndAtSpecialValues() {
+        var rng = SeededGenerator(seed: 77)
+        let large = randomFloats(20_000, in: 0x1p60...0x1p80, using: &rng)
+        let small = randomFloats(20_000, in: 0x1p-80...0x1p-60, using: &rng)
+        let x = large + large.map { -$0 } + small + small.map { -$0 }
+        let dy = randomFloats(x.count, in: -1...1, using: &rng)
+        var dx = [Float](repeating: sentinel, count: x.count)
+        ck_unary_backward(CK_UNARY_POW, Int64(x.count), x, nil, dy, -1, 0, &dx)
+        assertWithinUlps(dx, (0..<x.count).map { Float($0) }, { i in
+            let square = Foundation.pow(Double(x[Int(i)]), -2)
+            return -Double(dy[Int(i)]) * (Float(square).isInfinite ? .infinity : square)
+        }, ulps: 3.5, "pow gradient p -1")
+        let special: [Float] = [0, -0.0, .infinity, -.infinity, .nan, -2]
+        let expected: [(p: Float, x: [Float], dx: [Float])] = [
+            (-1, special + [.leastNonzeroMagnitude, -.leastNonzeroMagnitude],
+             [-.infinity, -.infinity, -0.0, -0.0, .nan, -0.25, -.infinity, -.infinity]),
+            (0.5, special + [-.leastNonzeroMagnitude],
+             [.infinity, .infinity, 0, 0, .nan, .nan, .nan]),
+        ]
+        for (p, special, exact) in expected {
+            var dx = [Float](repeating: sentinel, count: special.count)
+            ck_unary_backward(CK_UNARY_POW, Int64(special.count), special, nil,
+                              [Float](repeating: 1, count: special.count), p, 0, &dx)
+            for (v, (g, e)) in zip(special, zip(dx, exact)) {
+                XCTAssertTrue(e.isNaN ? g.isNaN : g == e && g.sign == e.sign,
+                              "pow gradient at x \(v), p \(p): \(g), exact \(e)")
+            }
         }
     }
 
@@ -151,7 +189,7 @@ final class ElementaryFunctionTests: XCTestCase {
         let n = 100_003
         let x = randomFloats(n, in: -3...3, using: &rng), dy = randomFloats(n, using: &rng)
         let cases: [(ck_unary_op, Float)] = [(CK_UNARY_EXP, 0), (CK_UNARY_LOG, 0)]
-            + [2, 3, 4, 0.5, -1, -2, 2.5, 5, -0.5].map { (CK_UNARY_POW, $0) }
+            + [2, 3, 4, 0.5, -1, -2, -3, 2.5, 5, -0.5].map { (CK_UNARY_POW, $0) }
         for (op, p) in cases {
             assertSameResultForThreadCounts([1, 2], "op \(op.rawValue) p \(p)") { () -> [Float] in
                 var y = [Float](repeating: 0, count: n), dx = [Float](repeating: 1, count: n)
