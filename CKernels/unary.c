@@ -117,6 +117,10 @@ CK_VECTORIZED static void pow_range(const void *args, int64_t begin, int64_t end
     case POW_INVERSE_CUBE: unary_loop(CK_UNARY_POW, POW_INVERSE_CUBE, a, begin, end); break;
     case POW_SQRT: unary_loop(CK_UNARY_POW, POW_SQRT, a, begin, end); break;
     case POW_INVERSE_SQRT: unary_loop(CK_UNARY_POW, POW_INVERSE_SQRT, a, begin, end); break;
+    case POW_PRODUCT: unary_loop(CK_UNARY_POW, POW_PRODUCT, a, begin, end); break;
+    case POW_INVERSE_PRODUCT:
+        unary_loop(CK_UNARY_POW, POW_INVERSE_PRODUCT, a, begin, end);
+        break;
     case POW_EVEN: unary_loop(CK_UNARY_POW, POW_EVEN, a, begin, end); break;
     case POW_ODD: unary_loop(CK_UNARY_POW, POW_ODD, a, begin, end); break;
     default: unary_loop(CK_UNARY_POW, POW_NON_INTEGER, a, begin, end); break;

@@ -134,7 +134,8 @@ final class CloneDigestTests: XCTestCase {
             ("negate", CK_UNARY_NEGATE, 0), ("exp", CK_UNARY_EXP, 0), ("log", CK_UNARY_LOG, 0),
             ("sqrt", CK_UNARY_SQRT, 0), ("abs", CK_UNARY_ABS, 0), ("sin", CK_UNARY_SIN, 0),
             ("cos", CK_UNARY_COS, 0), ("gelu", CK_UNARY_GELU, 0),
-        ] + [0, 1, 2, 3, -1, -2, -3, 0.5, -0.5, 4, 5, 2.5, -1.7].map { ("pow\($0)", CK_UNARY_POW, $0) }
+        ] + [0, 1, 2, 3, -1, -2, -3, 0.5, -0.5, 4, 5, 2.5, -1.7, 7, 15, -4, -7, -15]
+            .map { ("pow\($0)", CK_UNARY_POW, $0) }
         for (name, op, parameter) in unary {
             var forward = [Float](repeating: 0, count: Int(n)), backward = y
             ck_unary_forward(op, n, x, parameter, &forward)

@@ -85,6 +85,7 @@ final class ElementaryFunctionTests: XCTestCase {
         let exponents: [Float] = [
             0, -0, 1, 2, 3, -1, 0.5, -0.5, 2.5, -2.5, 4, -3, 5, -2, 0.1, 1.5, -1.5, 33.5, 100,
             101, 1e10, 16_777_218, -16_777_218, 8_388_609, -8_388_609, .infinity, -.infinity, .nan,
+            6, 7, 8, 15, 16, -4, -5, -7, -8, -15, -16,
         ]
         for p in exponents {
             let x = awkward + sample(20_000, in: -4...4, using: &rng)
@@ -100,15 +101,18 @@ final class ElementaryFunctionTests: XCTestCase {
         }
     }
 
-    /// x^-2 and x^-3 where x x and x x x leave float's range: results that are subnormal or
-    /// round to 0 (|x| up to 2^80) and that overflow (|x| down to 2^-80), within half an ulp
-    /// as everywhere; 1 / (x x) in float would give 0 and inf there.
-    func testInverseSquareAndCubeBeyondThePowersRange() {
+    /// The integer powers in double (x^-2, x^-3, x^n and x^-n for n in [4, 15]) where x^n
+    /// leaves float's range: |x| spread evenly in log scale from well inside float's range to
+    /// where the power rounds to 0 or overflows, both signs, within half an ulp as everywhere
+    /// (subnormal results in units of the least subnormal); products in float would give 0
+    /// and inf there.
+    func testIntegerPowersBeyondFloatsRange() {
         var rng = SeededGenerator(seed: 76)
-        let large = sample(20_000, in: 0x1p40...0x1p80, using: &rng)
-        let small = sample(20_000, in: 0x1p-80...0x1p-40, using: &rng)
-        let x = large + large.map { -$0 } + small + small.map { -$0 }
-        for p: Float in [-2, -3] {
+        for p: Float in [-2, -3] + (4...15).flatMap({ [Float($0), -Float($0)] }) {
+            let n = Double(abs(p))
+            let magnitudes = randomFloats(20_000, in: Float(-170 / n)...Float(150 / n), using: &rng)
+                .map { Float(Foundation.exp2(Double($0))) }
+            let x = magnitudes + magnitudes.map { -$0 }
             assertWithinUlps(forward(CK_UNARY_POW, x, p), x, { Foundation.pow($0, Double(p)) },
                              ulps: 0.51, "pow p \(p)")
         }
@@ -116,11 +120,16 @@ final class ElementaryFunctionTests: XCTestCase {
 
     /// The gradient p x^(p-1) dy of each form (p - 1 with a form of its own or not), within
     /// 2 ulp of the exact product (the two products round once each), 3.5 ulp for p = -1,
-    /// whose x^-2 is (1 / x)^2 in float (power.h's pow_for_gradient).
+    /// whose x^-2 is (1 / x)^2 in float (power.h's pow_for_gradient). |x| from 1/4 on for
+    /// p - 1 from 8 on, whose x^(p-1) is subnormal below 2^(-126/(p-1)) (2^-8.4 at p = 16):
+    /// its absolute rounding, times p, is more than 2 ulp of the gradient.
     func testPowGradient() {
         var rng = SeededGenerator(seed: 74)
-        for p: Float in [2, 3, 4, 1.5, 0.5, -1, -2, 2.5, -0.5, 6, 1] {
-            let x = randomFloats(10_000, in: -4...4, using: &rng), dy = randomFloats(10_000, using: &rng)
+        for p: Float in [2, 3, 4, 1.5, 0.5, -1, -2, 2.5, -0.5, 6, 1, -3, -4, 5, 9, 16, -14, 17] {
+            let least: Float = p - 1 >= 8 ? 0.25 : 0
+            let x = randomFloats(10_000, in: -4...4, using: &rng)
+                .map { $0 < 0 ? min($0, -least) : max($0, least) }
+            let dy = randomFloats(10_000, using: &rng)
             var dx = [Float](repeating: sentinel, count: x.count)
             ck_unary_backward(CK_UNARY_POW, Int64(x.count), x, nil, dy, p, 0, &dx)
             let reference = { (i: Double) -> Double in
@@ -189,7 +198,7 @@ final class ElementaryFunctionTests: XCTestCase {
         let n = 100_003
         let x = randomFloats(n, in: -3...3, using: &rng), dy = randomFloats(n, using: &rng)
         let cases: [(ck_unary_op, Float)] = [(CK_UNARY_EXP, 0), (CK_UNARY_LOG, 0)]
-            + [2, 3, 4, 0.5, -1, -2, -3, 2.5, 5, -0.5].map { (CK_UNARY_POW, $0) }
+            + [2, 3, 4, 0.5, -1, -2, -3, 2.5, 5, -0.5, 7, -4, -7].map { (CK_UNARY_POW, $0) }
         for (op, p) in cases {
             assertSameResultForThreadCounts([1, 2], "op \(op.rawValue) p \(p)") { () -> [Float] in
                 var y = [Float](repeating: 0, count: n), dx = [Float](repeating: 1, count: n)
