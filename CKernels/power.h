@@ -143,7 +143,7 @@ static inline __attribute__((always_inline)) float pow_by_form(pow_form form, fl
 }
 
 /* x^q inside the gradient p x^(p-1) dy, q = p - 1 of the given form (pow_form_of(q)): as
- * pow_by_form, except that the two forms that divide in double divide in float, one division
+ * pow_by_form, except that x^-2 and x^-1/2 divide in float rather than in double, one division
  * where the gradient's products round anyway. x^-2 is (1 / x)^2: within 1.91 ulp (the largest
  * error over every float), also where x x leaves float's range, since it forms no x x:
  * subnormal for |x| from 2^63, infinite below 2^-64 (PyTorch's 1 / (x x) is 0 from 2^64 on);
