@@ -26,44 +26,43 @@ static pool_args make_args(int64_t height, int64_t width, int64_t kernel_h, int6
     return a;
 }
 
-/* The first row (or column) of window o along a dimension, in the plane's coordinates: in the
- * padding before the plane when negative. */
-static inline int64_t window_start(int64_t o, int64_t stride, int64_t pad) {
-    return o * stride - pad;
+/* Window o along a dimension of `size` padded by `pad` on each side: it starts at
+ * o * stride - pad (in the padding before the dimension when negative) and covers [start, end)
+ * of the dimension; average pooling counts `counted` of its positions, with count_pad those
+ * inside the padded dimension [-pad, size + pad), else end - start. */
+typedef struct {
+    int64_t start, end, counted;
+} pool_span;
+
+static inline pool_span span(int64_t o, int64_t kernel, int64_t stride, int64_t pad,
+                             int64_t size, int count_pad) {
+    const int64_t first = o * stride - pad, last = first + kernel;
+    pool_span s;
+    /* Written so that a constant pad of 0 (without_padding) leaves no clamp of the start and
+     * no padding to count. */
+    s.start = pad > 0 && first < 0 ? 0 : first;
+    s.end = last < size ? last : size;
+    s.counted = pad > 0 && count_pad ? (last < size + pad ? last : size + pad) - first
+                                     : s.end - s.start;
+    return s;
 }
 
-/* The end of the part of window o along a dimension inside [.., limit). */
-static inline int64_t window_end(int64_t o, int64_t kernel, int64_t stride, int64_t pad,
-                                 int64_t limit) {
-    const int64_t end = window_start(o, stride, pad) + kernel;
-    return end < limit ? end : limit;
+/* The rows of window row oy, and the columns of window column ox. */
+static inline pool_span rows(const pool_args *a, int64_t oy) {
+    return span(oy, a->kernel_h, a->stride_h, a->pad_h, a->height, a->count_pad);
 }
 
-/* Window (oy, ox) covers rows [*y0, *y1) and columns [*x0, *x1) of the plane: the window at
- * (oy * stride_h - pad_h, ox * stride_w - pad_w), clipped to the plane. */
-static inline void window(const pool_args *a, int64_t oy, int64_t ox, int64_t *y0,
-                          int64_t *y1, int64_t *x0, int64_t *x1) {
-    const int64_t top = window_start(oy, a->stride_h, a->pad_h);
-    const int64_t left = window_start(ox, a->stride_w, a->pad_w);
-    *y0 = top > 0 ? top : 0;
-    *x0 = left > 0 ? left : 0;
-    *y1 = window_end(oy, a->kernel_h, a->stride_h, a->pad_h, a->height);
-    *x1 = window_end(ox, a->kernel_w, a->stride_w, a->pad_w, a->width);
+static inline pool_span columns(const pool_args *a, int64_t ox) {
+    return span(ox, a->kernel_w, a->stride_w, a->pad_w, a->width, a->count_pad);
 }
 
-/* The rows of window oy that average pooling divides by: with count_pad those inside the
- * padded plane, else `inside`, those inside the plane. */
-static inline int64_t counted_rows(const pool_args *a, int64_t oy, int64_t inside) {
-    if (!a->count_pad) return inside;
-    return window_end(oy, a->kernel_h, a->stride_h, a->pad_h, a->height + a->pad_h)
-           - window_start(oy, a->stride_h, a->pad_h);
-}
-
-/* The columns of window ox that average pooling divides by, as counted_rows. */
-static inline int64_t counted_columns(const pool_args *a, int64_t ox, int64_t inside) {
-    if (!a->count_pad) return inside;
-    return window_end(ox, a->kernel_w, a->stride_w, a->pad_w, a->width + a->pad_w)
-           - window_start(ox, a->stride_w, a->pad_w);
+/* a without padding, its padding the constant 0 for the loops of a kernel's body inlined with
+ * it, which then compile as if padding did not exist. */
+static inline pool_args without_padding(const pool_args *a) {
+    pool_args unpadded = *a;
+    unpadded.pad_h = 0;
+    unpadded.pad_w = 0;
+    return unpadded;
 }
 
 /* Runs body over the planes when the planes' elements pay for a parallel region. */
@@ -99,10 +98,11 @@ static inline int takes_max(float v, float best) { return v > best || (v != v &&
 /* The poolings whose forward pass takes a row's whole windows in groups (pool_windows). */
 typedef enum { POOL_MAX, POOL_AVG } pool_kind;
 
-/* The `count` outputs of one output row, whole windows: y[i] (and argmax[i]) of the window at
- * columns left + i * stride of rows [y0, y1). POOL_MAX: y[i] the maximum and argmax[i] its
- * index; POOL_AVG: y[i] the mean, the sum in double from +0 divided by `divisor` (the
- * window's size) and rounded to float once (argmax unused).
+/* The `count` outputs of one output row, whole windows of `rows` rows of the plane x: y[i]
+ * (and argmax[i]) of the window whose first element is x[corner + i * stride]. POOL_MAX: y[i]
+ * the maximum and argmax[i] its index in the plane; POOL_AVG: y[i] the mean, the sum in
+ * double from +0 divided by `divisor` (the window's size) and rounded to float once (argmax
+ * unused).
  * Each window's elements are taken in the order the clipped windows' loops take them (rows,
  * then columns), so the results are the same bits. count is a constant at each call
  * (WINDOWS_AT_ONCE or half of it), and so is kind: the maxima or sums so far are a vector of
@@ -110,22 +110,23 @@ typedef enum { POOL_MAX, POOL_AVG } pool_kind;
  * contiguous vectors deinterleaved. */
 enum { WINDOWS_AT_ONCE = 8 };
 static inline __attribute__((always_inline)) void
-pool_windows(const pool_kind kind, const float *restrict x, int64_t width, int64_t kernel_w,
-             int64_t stride, int64_t y0, int64_t y1, int64_t left, const int count,
-             double divisor, float *restrict y, int64_t *restrict argmax) {
+pool_windows(const pool_kind kind, const float *restrict x, int64_t corner, int64_t width,
+             int64_t kernel_w, int64_t stride, int64_t rows, const int count, double divisor,
+             float *restrict y, int64_t *restrict argmax) {
+    const float *restrict window_x = x + corner;
     float value[WINDOWS_AT_ONCE];
     double sum[WINDOWS_AT_ONCE];
     int64_t at[WINDOWS_AT_ONCE];
     for (int i = 0; i < count; i++) {
-        at[i] = y0 * width + left + i * stride;
-        value[i] = kind == POOL_MAX ? x[at[i]] : 0.0f;
+        at[i] = i * stride;
+        value[i] = kind == POOL_MAX ? window_x[at[i]] : 0.0f;
         sum[i] = 0.0;
     }
-    for (int64_t iy = y0; iy < y1; iy++)
-        for (int64_t kx = kind == POOL_MAX && iy == y0 ? 1 : 0; kx < kernel_w; kx++) {
-            const int64_t first = iy * width + kx + left;
+    for (int64_t ky = 0; ky < rows; ky++)
+        for (int64_t kx = kind == POOL_MAX && ky == 0 ? 1 : 0; kx < kernel_w; kx++) {
+            const int64_t first = ky * width + kx;
             for (int i = 0; i < count; i++) {
-                const float v = x[first + i * stride];
+                const float v = window_x[first + i * stride];
                 if (kind == POOL_MAX) {
                     const int take = takes_max(v, value[i]);
                     value[i] = take ? v : value[i];
@@ -138,7 +139,7 @@ pool_windows(const pool_kind kind, const float *restrict x, int64_t width, int64
     for (int i = 0; i < count; i++) {
         if (kind == POOL_MAX) {
             y[i] = value[i];
-            argmax[i] = at[i];
+            argmax[i] = corner + at[i];
         } else {
             y[i] = (float)(sum[i] / divisor);
         }
@@ -161,14 +162,15 @@ whole_windows(const pool_kind kind, const float *restrict x, int64_t width, int6
     if (group == WINDOWS_AT_ONCE) {
         for (int64_t ox = first; ox < end; ox += WINDOWS_AT_ONCE) {
             const int64_t o = ox + WINDOWS_AT_ONCE <= end ? ox : end - WINDOWS_AT_ONCE;
-            pool_windows(kind, x, width, kernel_w, stride, y0, y1, o * stride - pad,
-                         WINDOWS_AT_ONCE, divisor, y + o, kind == POOL_MAX ? argmax + o : NULL);
+            pool_windows(kind, x, y0 * width + o * stride - pad, width, kernel_w, stride,
+                         y1 - y0, WINDOWS_AT_ONCE, divisor, y + o,
+                         kind == POOL_MAX ? argmax + o : NULL);
         }
     } else if (group == HALF) {
         for (int64_t ox = first; ox < end; ox += HALF) {
             const int64_t o = ox + HALF <= end ? ox : end - HALF;
-            pool_windows(kind, x, width, kernel_w, stride, y0, y1, o * stride - pad, HALF,
-                         divisor, y + o, kind == POOL_MAX ? argmax + o : NULL);
+            pool_windows(kind, x, y0 * width + o * stride - pad, width, kernel_w, stride,
+                         y1 - y0, HALF, divisor, y + o, kind == POOL_MAX ? argmax + o : NULL);
         }
     } else {
         return first;
@@ -178,30 +180,27 @@ whole_windows(const pool_kind kind, const float *restrict x, int64_t width, int6
 
 /* whole_windows of output row oy of a plane, the stride a constant where it is 2. */
 static inline __attribute__((always_inline)) int64_t
-row_whole_windows(const pool_kind kind, const pool_args *a, const float *x, int64_t oy,
+row_whole_windows(const pool_kind kind, const pool_args *a, const float *x, pool_span r,
                   int64_t first, int64_t end, float *y, int64_t *argmax) {
-    int64_t y0, y1, x0, x1;
-    window(a, oy, 0, &y0, &y1, &x0, &x1);
-    const double divisor =
-        kind == POOL_AVG ? (double)(counted_rows(a, oy, y1 - y0) * a->kernel_w) : 1.0;
+    const double divisor = kind == POOL_AVG ? (double)(r.counted * a->kernel_w) : 1.0;
     return a->stride_w == 2
-               ? whole_windows(kind, x, a->width, a->kernel_w, 2, a->pad_w, y0, y1, first, end,
-                               divisor, y, argmax)
-               : whole_windows(kind, x, a->width, a->kernel_w, a->stride_w, a->pad_w, y0, y1,
-                               first, end, divisor, y, argmax);
+               ? whole_windows(kind, x, a->width, a->kernel_w, 2, a->pad_w, r.start, r.end,
+                               first, end, divisor, y, argmax)
+               : whole_windows(kind, x, a->width, a->kernel_w, a->stride_w, a->pad_w, r.start,
+                               r.end, first, end, divisor, y, argmax);
 }
 
 /* ---- max pooling ----------------------------------------------------------------------- */
 
-/* Output ox of row oy of a plane, any window, clipped: y[ox] and argmax[ox]. */
-static inline void max_window(const pool_args *a, const float *x, int64_t oy, int64_t ox,
+/* Output ox of a row of windows of rows r of a plane, any window, clipped: y[ox] and
+ * argmax[ox]. */
+static inline void max_window(const pool_args *a, const float *x, pool_span r, int64_t ox,
                               float *y, int64_t *argmax) {
-    int64_t y0, y1, x0, x1;
-    window(a, oy, ox, &y0, &y1, &x0, &x1);
-    int64_t best = y0 * a->width + x0;
+    const pool_span c = columns(a, ox);
+    int64_t best = r.start * a->width + c.start;
     float best_value = x[best];
-    for (int64_t iy = y0; iy < y1; iy++)
-        for (int64_t ix = x0; ix < x1; ix++)
+    for (int64_t iy = r.start; iy < r.end; iy++)
+        for (int64_t ix = c.start; ix < c.end; ix++)
             if (takes_max(x[iy * a->width + ix], best_value)) {
                 best = iy * a->width + ix;
                 best_value = x[best];
@@ -210,8 +209,8 @@ static inline void max_window(const pool_args *a, const float *x, int64_t oy, in
     argmax[ox] = best;
 }
 
-CK_VECTORIZED static void max_forward_planes(const void *args, int64_t begin, int64_t end) {
-    const pool_args *a = args;
+static inline __attribute__((always_inline)) void
+max_forward(const pool_args *a, int64_t begin, int64_t end) {
     const int64_t in_size = a->height * a->width, out_size = a->out_h * a->out_w;
     int64_t first, whole_end;
     whole_windows_range(a, &first, &whole_end);
@@ -220,13 +219,22 @@ CK_VECTORIZED static void max_forward_planes(const void *args, int64_t begin, in
         for (int64_t oy = 0; oy < a->out_h; oy++) {
             float *y = a->y + p * out_size + oy * a->out_w;
             int64_t *argmax = a->argmax + p * out_size + oy * a->out_w;
-            const int64_t done =
-                row_whole_windows(POOL_MAX, a, x, oy, first, whole_end, y, argmax);
+            const pool_span r = rows(a, oy);
+            const int64_t done = row_whole_windows(POOL_MAX, a, x, r, first, whole_end, y, argmax);
             for (int64_t ox = 0; ox < first && ox < a->out_w; ox++)
-                max_window(a, x, oy, ox, y, argmax);
-            for (int64_t ox = done; ox < a->out_w; ox++)
-                max_window(a, x, oy, ox, y, argmax);
+                max_window(a, x, r, ox, y, argmax);
+            for (int64_t ox = done; ox < a->out_w; ox++) max_window(a, x, r, ox, y, argmax);
         }
+    }
+}
+
+CK_VECTORIZED static void max_forward_planes(const void *args, int64_t begin, int64_t end) {
+    const pool_args *a = args;
+    if (a->pad_h == 0 && a->pad_w == 0) {
+        const pool_args unpadded = without_padding(a);
+        max_forward(&unpadded, begin, end);
+    } else {
+        max_forward(a, begin, end);
     }
 }
 
@@ -267,26 +275,18 @@ void ck_max_pool2d_backward(int64_t planes, int64_t height, int64_t width, int64
 
 /* ---- average pooling ------------------------------------------------------------------- */
 
-/* The divisor of average pooling's window (oy, ox), rows [y0, y1) and columns [x0, x1) of
- * the plane. */
-static inline int64_t window_size(const pool_args *a, int64_t oy, int64_t ox, int64_t y0,
-                                  int64_t y1, int64_t x0, int64_t x1) {
-    return counted_rows(a, oy, y1 - y0) * counted_columns(a, ox, x1 - x0);
-}
-
-/* Output ox of row oy of a plane, any window, clipped: y[ox]. */
-static inline void avg_window(const pool_args *a, const float *x, int64_t oy, int64_t ox,
+/* Output ox of a row of windows of rows r of a plane, any window, clipped: y[ox]. */
+static inline void avg_window(const pool_args *a, const float *x, pool_span r, int64_t ox,
                               float *y) {
-    int64_t y0, y1, x0, x1;
-    window(a, oy, ox, &y0, &y1, &x0, &x1);
+    const pool_span c = columns(a, ox);
     double sum = 0.0;
-    for (int64_t iy = y0; iy < y1; iy++)
-        for (int64_t ix = x0; ix < x1; ix++) sum += (double)x[iy * a->width + ix];
-    y[ox] = (float)(sum / (double)window_size(a, oy, ox, y0, y1, x0, x1));
+    for (int64_t iy = r.start; iy < r.end; iy++)
+        for (int64_t ix = c.start; ix < c.end; ix++) sum += (double)x[iy * a->width + ix];
+    y[ox] = (float)(sum / (double)(r.counted * c.counted));
 }
 
-CK_VECTORIZED static void avg_forward_planes(const void *args, int64_t begin, int64_t end) {
-    const pool_args *a = args;
+static inline __attribute__((always_inline)) void
+avg_forward(const pool_args *a, int64_t begin, int64_t end) {
     const int64_t in_size = a->height * a->width, out_size = a->out_h * a->out_w;
     int64_t first, whole_end;
     whole_windows_range(a, &first, &whole_end);
@@ -294,12 +294,21 @@ CK_VECTORIZED static void avg_forward_planes(const void *args, int64_t begin, in
         const float *x = a->x + p * in_size;
         for (int64_t oy = 0; oy < a->out_h; oy++) {
             float *y = a->y + p * out_size + oy * a->out_w;
-            const int64_t done =
-                row_whole_windows(POOL_AVG, a, x, oy, first, whole_end, y, NULL);
-            for (int64_t ox = 0; ox < first && ox < a->out_w; ox++) avg_window(a, x, oy, ox, y);
-            for (int64_t ox = done; ox < a->out_w; ox++)
-                avg_window(a, x, oy, ox, y);
+            const pool_span r = rows(a, oy);
+            const int64_t done = row_whole_windows(POOL_AVG, a, x, r, first, whole_end, y, NULL);
+            for (int64_t ox = 0; ox < first && ox < a->out_w; ox++) avg_window(a, x, r, ox, y);
+            for (int64_t ox = done; ox < a->out_w; ox++) avg_window(a, x, r, ox, y);
         }
+    }
+}
+
+CK_VECTORIZED static void avg_forward_planes(const void *args, int64_t begin, int64_t end) {
+    const pool_args *a = args;
+    if (a->pad_h == 0 && a->pad_w == 0) {
+        const pool_args unpadded = without_padding(a);
+        avg_forward(&unpadded, begin, end);
+    } else {
+        avg_forward(a, begin, end);
     }
 }
 
@@ -316,21 +325,32 @@ void ck_avg_pool2d_forward(int64_t planes, int64_t height, int64_t width, int64_
     run_planes(planes, &a, avg_forward_planes);
 }
 
-static void avg_backward_planes(const void *args, int64_t begin, int64_t end) {
-    const pool_args *a = args;
+static inline __attribute__((always_inline)) void
+avg_backward(const pool_args *a, int64_t begin, int64_t end) {
     int64_t in_size = a->height * a->width, out_size = a->out_h * a->out_w;
     for (int64_t p = begin; p < end; p++) {
         float *dx = a->dx + p * in_size;
         memset(dx, 0, (size_t)in_size * sizeof(float));
         /* Indexed from the start of dy, which may be NULL when there are no windows. */
-        for (int64_t oy = 0, o = p * out_size; oy < a->out_h; oy++)
-        for (int64_t ox = 0; ox < a->out_w; ox++, o++) {
-            int64_t y0, y1, x0, x1;
-            window(a, oy, ox, &y0, &y1, &x0, &x1);
-            float share = a->dy[o] / (float)window_size(a, oy, ox, y0, y1, x0, x1);
-            for (int64_t iy = y0; iy < y1; iy++)
-                for (int64_t ix = x0; ix < x1; ix++) dx[iy * a->width + ix] += share;
+        for (int64_t oy = 0, o = p * out_size; oy < a->out_h; oy++) {
+            const pool_span r = rows(a, oy);
+            for (int64_t ox = 0; ox < a->out_w; ox++, o++) {
+                const pool_span c = columns(a, ox);
+                float share = a->dy[o] / (float)(r.counted * c.counted);
+                for (int64_t iy = r.start; iy < r.end; iy++)
+                    for (int64_t ix = c.start; ix < c.end; ix++) dx[iy * a->width + ix] += share;
+            }
         }
+    }
+}
+
+static void avg_backward_planes(const void *args, int64_t begin, int64_t end) {
+    const pool_args *a = args;
+    if (a->pad_h == 0 && a->pad_w == 0) {
+        const pool_args unpadded = without_padding(a);
+        avg_backward(&unpadded, begin, end);
+    } else {
+        avg_backward(a, begin, end);
     }
 }
 

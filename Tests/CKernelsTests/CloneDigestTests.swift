@@ -252,7 +252,8 @@ final class CloneDigestTests: XCTestCase {
                                   outH, outW, y, &averaged)
             ck_avg_pool2d_backward(planes, height, width, k, k, stride, stride, pad, pad, countPad,
                                    outH, outW, y, &dAverage)
-            let name = pad == 0 ? "\(k)" : "\(k)-padding\(pad)" + (countPad == 0 ? "-uncounted" : "")
+            let name = pad == 0 ? "\(k)"
+                : "\(k)-padding\(pad)" + (countPad == 0 ? "-uncounted" : "")
             d.record("ck_max_pool2d/\(name)", pooled, dx, integers: argmax)
             d.record("ck_avg_pool2d/\(name)", averaged, dAverage)
         }

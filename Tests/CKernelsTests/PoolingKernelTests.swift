@@ -256,7 +256,9 @@ final class PoolingKernelTests: XCTestCase {
                     let window = g.window(o)
                     let divisor = Double(g.divisor(o))
                     expectedY.append(window.reduce(0) { $0 + Double(x[p * inSize + $1]) } / divisor)
-                    for i in window { expectedDx[p * inSize + i] += Double(dy[p * outSize + o]) / divisor }
+                    for i in window {
+                        expectedDx[p * inSize + i] += Double(dy[p * outSize + o]) / divisor
+                    }
                 }
             }
             let y = avgPool(g, backward: false, x)
