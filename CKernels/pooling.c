@@ -38,8 +38,8 @@ static inline pool_span span(int64_t o, int64_t kernel, int64_t stride, int64_t 
                              int64_t size, int count_pad) {
     const int64_t first = o * stride - pad, last = first + kernel;
     pool_span s;
-    /* Written so that a constant pad of 0 (without_padding) leaves no clamp of the start and
-     * no padding to count. */
+    /* Written so that a constant pad of 0 (with_constant_padding) leaves no clamp of the start
+     * and no padding to count. */
     s.start = pad > 0 && first < 0 ? 0 : first;
     s.end = last < size ? last : size;
     s.counted = pad > 0 && count_pad ? (last < size + pad ? last : size + pad) - first
@@ -56,13 +56,22 @@ static inline pool_span columns(const pool_args *a, int64_t ox) {
     return span(ox, a->kernel_w, a->stride_w, a->pad_w, a->width, a->count_pad);
 }
 
-/* a without padding, its padding the constant 0 for the loops of a kernel's body inlined with
- * it, which then compile as if padding did not exist. */
-static inline pool_args without_padding(const pool_args *a) {
-    pool_args unpadded = *a;
-    unpadded.pad_h = 0;
-    unpadded.pad_w = 0;
-    return unpadded;
+/* A kernel's loops over the planes [begin, end) of a, inlined where they are called. */
+typedef void (*pool_body)(const pool_args *a, int64_t begin, int64_t end);
+
+/* body over the planes [begin, end) of args; where there is no padding, on a copy whose
+ * padding is the constant 0, so that body's loops compile there as if padding did not exist. */
+static inline __attribute__((always_inline)) void
+with_constant_padding(const void *args, int64_t begin, int64_t end, pool_body body) {
+    const pool_args *a = args;
+    if (a->pad_h == 0 && a->pad_w == 0) {
+        pool_args unpadded = *a;
+        unpadded.pad_h = 0;
+        unpadded.pad_w = 0;
+        body(&unpadded, begin, end);
+    } else {
+        body(a, begin, end);
+    }
 }
 
 /* Runs body over the planes when the planes' elements pay for a parallel region. */
@@ -229,13 +238,7 @@ max_forward(const pool_args *a, int64_t begin, int64_t end) {
 }
 
 CK_VECTORIZED static void max_forward_planes(const void *args, int64_t begin, int64_t end) {
-    const pool_args *a = args;
-    if (a->pad_h == 0 && a->pad_w == 0) {
-        const pool_args unpadded = without_padding(a);
-        max_forward(&unpadded, begin, end);
-    } else {
-        max_forward(a, begin, end);
-    }
+    with_constant_padding(args, begin, end, max_forward);
 }
 
 void ck_max_pool2d_forward(int64_t planes, int64_t height, int64_t width, int64_t kernel_h,
@@ -303,13 +306,7 @@ avg_forward(const pool_args *a, int64_t begin, int64_t end) {
 }
 
 CK_VECTORIZED static void avg_forward_planes(const void *args, int64_t begin, int64_t end) {
-    const pool_args *a = args;
-    if (a->pad_h == 0 && a->pad_w == 0) {
-        const pool_args unpadded = without_padding(a);
-        avg_forward(&unpadded, begin, end);
-    } else {
-        avg_forward(a, begin, end);
-    }
+    with_constant_padding(args, begin, end, avg_forward);
 }
 
 void ck_avg_pool2d_forward(int64_t planes, int64_t height, int64_t width, int64_t kernel_h,
@@ -345,13 +342,7 @@ avg_backward(const pool_args *a, int64_t begin, int64_t end) {
 }
 
 static void avg_backward_planes(const void *args, int64_t begin, int64_t end) {
-    const pool_args *a = args;
-    if (a->pad_h == 0 && a->pad_w == 0) {
-        const pool_args unpadded = without_padding(a);
-        avg_backward(&unpadded, begin, end);
-    } else {
-        avg_backward(a, begin, end);
-    }
+    with_constant_padding(args, begin, end, avg_backward);
 }
 
 void ck_avg_pool2d_backward(int64_t planes, int64_t height, int64_t width, int64_t kernel_h,

@@ -67,32 +67,21 @@ let poolCases = [
     PoolCase(planes: 1, height: 7, width: 39, kernel: 3, stride: 2, ceilMode: true),
     PoolCase(planes: 1, height: 4, width: 37, kernel: 2, stride: 1, ceilMode: false),
     PoolCase(planes: 2, height: 6, width: 55, kernel: 3, stride: 3, ceilMode: true),
+] + [
     // Padding, up to half the kernel: partial windows at every edge, a last window of ceil
     // mode that would start in the padding (dropped), planes of one row or column, and rows
-    // whose whole windows (in groups) begin after the first output.
-    PoolCase(planes: 2, height: 7, width: 7, kernel: 3, stride: 2, ceilMode: false, padding: 1),
-    PoolCase(planes: 2, height: 6, width: 6, kernel: 3, stride: 2, ceilMode: true, padding: 1),
-    PoolCase(planes: 1, height: 9, width: 9, kernel: 2, stride: 2, ceilMode: true, padding: 1),
-    PoolCase(planes: 2, height: 6, width: 6, kernel: 4, stride: 3, ceilMode: true, padding: 2),
-    PoolCase(planes: 1, height: 8, width: 7, kernel: 4, stride: 3, ceilMode: false, padding: 2),
-    PoolCase(planes: 3, height: 1, width: 9, kernel: 3, stride: 1, ceilMode: false, padding: 1),
-    PoolCase(planes: 1, height: 10, width: 1, kernel: 3, stride: 3, ceilMode: true, padding: 1),
-    PoolCase(planes: 1, height: 2, width: 2, kernel: 5, stride: 3, ceilMode: true, padding: 2),
-    PoolCase(planes: 2, height: 5, width: 40, kernel: 3, stride: 2, ceilMode: false, padding: 1),
-    PoolCase(planes: 1, height: 4, width: 56, kernel: 3, stride: 2, ceilMode: true, padding: 1),
-    PoolCase(planes: 1, height: 5, width: 13, kernel: 2, stride: 1, ceilMode: true, padding: 1),
-    PoolCase(planes: 2, height: 7, width: 47, kernel: 5, stride: 3, ceilMode: true, padding: 2),
-    PoolCase(planes: 1, height: 6, width: 33, kernel: 7, stride: 1, ceilMode: false, padding: 3),
-    // Average pooling dividing by the elements inside the plane (max pooling: the same).
-    PoolCase(planes: 2, height: 7, width: 7, kernel: 3, stride: 2, ceilMode: true, padding: 1,
-             countsPadding: false),
-    PoolCase(planes: 2, height: 6, width: 6, kernel: 4, stride: 3, ceilMode: true, padding: 2,
-             countsPadding: false),
-    PoolCase(planes: 1, height: 5, width: 40, kernel: 3, stride: 2, ceilMode: false, padding: 1,
-             countsPadding: false),
-    PoolCase(planes: 2, height: 1, width: 11, kernel: 2, stride: 2, ceilMode: true, padding: 1,
-             countsPadding: false),
-]
+    // whose whole windows (in groups) begin after the first output; then average pooling
+    // dividing by the elements inside the plane (max pooling: the same). (planes, height,
+    // width, kernel, stride, ceil mode, padding, padding counted.)
+    (2, 7, 7, 3, 2, false, 1, true), (2, 6, 6, 3, 2, true, 1, true), (1, 9, 9, 2, 2, true, 1, true),
+    (2, 6, 6, 4, 3, true, 2, true), (1, 8, 7, 4, 3, false, 2, true), (3, 1, 9, 3, 1, false, 1, true),
+    (1, 10, 1, 3, 3, true, 1, true), (1, 2, 2, 5, 3, true, 2, true), (2, 5, 40, 3, 2, false, 1, true),
+    (1, 4, 56, 3, 2, true, 1, true), (1, 5, 13, 2, 1, true, 1, true), (2, 7, 47, 5, 3, true, 2, true),
+    (1, 6, 33, 7, 1, false, 3, true),
+    (2, 7, 7, 3, 2, true, 1, false), (2, 6, 6, 4, 3, true, 2, false), (1, 5, 40, 3, 2, false, 1, false),
+    (2, 1, 11, 2, 2, true, 1, false),
+].map { PoolCase(planes: $0.0, height: $0.1, width: $0.2, kernel: $0.3, stride: $0.4,
+                 ceilMode: $0.5, padding: $0.6, countsPadding: $0.7) }
 
 func maxPoolForward(_ g: PoolCase, _ x: [Float]) -> (y: [Float], argmax: [Int64]) {
     let count = g.planes * g.outHeight * g.outWidth
@@ -150,40 +139,32 @@ final class PoolingKernelTests: XCTestCase {
                                Int64(out), "\(g)")
             }
         }
-        XCTAssertEqual(ck_pool2d_output_size(5, 1, 3, 0, 1), 2) // a third window would start at 6
-        XCTAssertEqual(ck_pool2d_output_size(5, 2, 2, 0, 0), 2)
-        XCTAssertEqual(ck_pool2d_output_size(5, 2, 2, 0, 1), 3)
-        // Smaller than the window: PyTorch's ceil mode keeps one window when kernel - size
-        // < stride (max_pool2d(ceil_mode=True) of 1 x 1 with kernel 2 is 1 x 1), else none.
-        XCTAssertEqual(ck_pool2d_output_size(1, 2, 2, 0, 1), 1)
-        XCTAssertEqual(ck_pool2d_output_size(1, 3, 3, 0, 1), 1)
-        XCTAssertEqual(ck_pool2d_output_size(1, 3, 2, 0, 1), 0)
-        XCTAssertEqual(ck_pool2d_output_size(2, 3, 1, 0, 1), 0)
-        XCTAssertEqual(ck_pool2d_output_size(1, 2, 2, 0, 0), 0)
-        // A stride near Int64.max: the second window would start beyond the input.
-        XCTAssertEqual(ck_pool2d_output_size(5, 2, Int64.max, 0, 1), 1)
-        XCTAssertEqual(ck_pool2d_output_size(5, 2, Int64.max, 0, 0), 1)
-        // With padding, PyTorch 2's sizes (max_pool2d of size x size): a ResNet's stem,
-        // 3 x 3 windows, stride 2, padding 1; ceil mode's extra window kept (6) and dropped
-        // where it would start in the padding (9, 5, 4).
-        XCTAssertEqual(ck_pool2d_output_size(112, 3, 2, 1, 0), 56)
-        XCTAssertEqual(ck_pool2d_output_size(56, 3, 2, 1, 0), 28)
-        XCTAssertEqual(ck_pool2d_output_size(6, 3, 2, 1, 1), 4)
-        XCTAssertEqual(ck_pool2d_output_size(9, 2, 2, 1, 1), 5)
-        XCTAssertEqual(ck_pool2d_output_size(5, 2, 2, 1, 1), 3)
-        XCTAssertEqual(ck_pool2d_output_size(4, 2, 3, 1, 1), 2)
-        XCTAssertEqual(ck_pool2d_output_size(2, 5, 3, 2, 1), 2)
-        XCTAssertEqual(ck_pool2d_output_size(1, 3, 3, 1, 1), 1)
-        XCTAssertEqual(ck_pool2d_output_size(7, 4, 2, 2, 1), 5)
-        XCTAssertEqual(ck_pool2d_output_size(8, 4, 3, 2, 1), 4)
-        // Padding beyond half the kernel, or negative: no windows (PyTorch refuses it).
-        XCTAssertEqual(ck_pool2d_output_size(5, 3, 1, 2, 0), 0)
-        XCTAssertEqual(ck_pool2d_output_size(5, 3, 1, -1, 0), 0)
-        // The largest sizes, kernel and padding: no overflow (UBSan).
-        XCTAssertEqual(ck_pool2d_output_size(Int64.max, Int64.max, 1, Int64.max / 2, 1),
-                       Int64.max)
-        XCTAssertEqual(ck_pool2d_output_size(Int64.max, Int64.max, 2, Int64.max / 2, 1),
-                       Int64.max / 2 + 1)
+        // (size, kernel, stride, padding, ceil mode, windows).
+        let sizes: [(Int64, Int64, Int64, Int64, Int32, Int64)] = [
+            (5, 1, 3, 0, 1, 2), // a third window would start at 6
+            (5, 2, 2, 0, 0, 2), (5, 2, 2, 0, 1, 3),
+            // Smaller than the window: PyTorch's ceil mode keeps one window when kernel - size
+            // < stride (max_pool2d(ceil_mode=True) of 1 x 1 with kernel 2 is 1 x 1), else none.
+            (1, 2, 2, 0, 1, 1), (1, 3, 3, 0, 1, 1), (1, 3, 2, 0, 1, 0), (2, 3, 1, 0, 1, 0),
+            (1, 2, 2, 0, 0, 0),
+            // A stride near Int64.max: the second window would start beyond the input.
+            (5, 2, .max, 0, 1, 1), (5, 2, .max, 0, 0, 1),
+            // With padding, PyTorch 2's sizes (max_pool2d of size x size): a ResNet's stem,
+            // 3 x 3 windows, stride 2, padding 1; ceil mode's extra window kept (6) and dropped
+            // where it would start in the padding (9, 5, 4).
+            (112, 3, 2, 1, 0, 56), (56, 3, 2, 1, 0, 28), (6, 3, 2, 1, 1, 4), (9, 2, 2, 1, 1, 5),
+            (5, 2, 2, 1, 1, 3), (4, 2, 3, 1, 1, 2), (2, 5, 3, 2, 1, 2), (1, 3, 3, 1, 1, 1),
+            (7, 4, 2, 2, 1, 5), (8, 4, 3, 2, 1, 4),
+            // Padding beyond half the kernel, or negative: no windows (PyTorch refuses it).
+            (5, 3, 1, 2, 0, 0), (5, 3, 1, -1, 0, 0),
+            // The largest sizes, kernel and padding: no overflow (UBSan).
+            (.max, .max, 1, .max / 2, 1, .max), (.max, .max, 2, .max / 2, 1, .max / 2 + 1),
+        ]
+        for (size, kernel, stride, padding, ceilMode, windows) in sizes {
+            XCTAssertEqual(ck_pool2d_output_size(size, kernel, stride, padding, ceilMode), windows,
+                           "size \(size), kernel \(kernel), stride \(stride), padding \(padding)"
+                           + (ceilMode != 0 ? ", ceil mode" : ""))
+        }
     }
 
     func testMaxPoolForwardAndBackwardWithPartialWindows() {
