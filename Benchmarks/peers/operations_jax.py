@@ -71,6 +71,19 @@ def avg_pool2(x):
     return lax.reduce_window(x, 0.0, lax.add, (1, 1, 2, 2), (1, 1, 2, 2), "VALID") * 0.25
 
 
+STEM_PADDING = ((0, 0), (0, 0), (1, 1), (1, 1))
+
+
+def max_pool3s2p1(x):
+    """A ResNet's stem, PyTorch's MaxPool2d(3, 2, 1): 3x3 windows, stride 2, padding 1 of -inf."""
+    return lax.reduce_window(x, -jnp.inf, lax.max, (1, 1, 3, 3), (1, 1, 2, 2), STEM_PADDING)
+
+
+def avg_pool3s2p1(x):
+    """PyTorch's AvgPool2d(3, 2, 1): padding 1 of zeros counted, so every window divides by 9."""
+    return lax.reduce_window(x, 0.0, lax.add, (1, 1, 3, 3), (1, 1, 2, 2), STEM_PADDING) / 9.0
+
+
 def batch_norm(x, weight, bias):
     """PyTorch's BatchNorm in training mode: per feature (axis 1) the batch's mean and biased
     variance, eps 1e-5. (The running statistics, C values, are not kept.)"""
@@ -192,10 +205,11 @@ def make_pass(case):
         b = normal([sizes[3]]) / np.float32(np.sqrt(fan_in))
         return with_gradients(conv3x3, (normal(image(sizes)), w, b),
                               ones([sizes[0], sizes[3], sizes[2], sizes[2]]))
-    if operation in ("maxpool", "avgpool"):
-        return with_gradients(max_pool2 if operation == "maxpool" else avg_pool2,
-                              (normal(image(sizes)),),
-                              ones([sizes[0], sizes[1], sizes[2] // 2, sizes[2] // 2]))
+    if operation in ("maxpool", "avgpool", "maxpool3s2p1", "avgpool3s2p1"):
+        pool = {"maxpool": max_pool2, "avgpool": avg_pool2, "maxpool3s2p1": max_pool3s2p1,
+                "avgpool3s2p1": avg_pool3s2p1}[operation]
+        side = (sizes[2] + 1) // 2 if operation.endswith("3s2p1") else sizes[2] // 2
+        return with_gradients(pool, (normal(image(sizes)),), ones([sizes[0], sizes[1], side, side]))
     if operation in ("bn2d", "bn1d"):
         shape = image(sizes) if operation == "bn2d" else sizes
         parameters = (ones([sizes[1]]), jnp.zeros([sizes[1]], jnp.float32))

@@ -117,9 +117,11 @@ def make_pass(case):
         layer = nn.Conv2d(sizes[1], sizes[3], 3, padding=1)
         x, dy = normal(image(sizes)), torch.ones(sizes[0], sizes[3], sizes[2], sizes[2])
         return lambda: layer(x).backward(dy)
-    if operation in ("maxpool", "avgpool"):
-        layer = nn.MaxPool2d(2) if operation == "maxpool" else nn.AvgPool2d(2)
-        x, dy = normal(image(sizes)), torch.ones(sizes[0], sizes[1], sizes[2] // 2, sizes[2] // 2)
+    if operation in ("maxpool", "avgpool", "maxpool3s2p1", "avgpool3s2p1"):
+        k, s, p = (3, 2, 1) if operation.endswith("3s2p1") else (2, 2, 0)
+        layer = (nn.MaxPool2d if operation.startswith("max") else nn.AvgPool2d)(k, s, p)
+        side = (sizes[2] + 2 * p - k) // s + 1
+        x, dy = normal(image(sizes)), torch.ones(sizes[0], sizes[1], side, side)
         return lambda: layer(x).backward(dy)
     if operation in ("bn2d", "bn1d"):
         shape = image(sizes) if operation == "bn2d" else sizes

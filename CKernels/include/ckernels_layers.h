@@ -232,43 +232,56 @@ int ck_conv2d_backward_by_rows(const ck_conv2d_pieces *p);
 int64_t ck_conv2d_backward_scratch(const ck_conv2d_pieces *p, int weight_gradient,
                                    int input_gradient);
 
-/* The number of pooling windows along a dimension of `size` without padding, PyTorch's rule:
- * floor((size - kernel) / stride) + 1 when ceil_mode == 0 (partial windows at the end are
- * dropped); with ceil_mode != 0, ceil((size - kernel) / stride) + 1, less one if the last
- * window would start outside the input. 0 when that is not at least 1 (size < kernel without
- * ceil mode, kernel - size >= stride with it). */
-int64_t ck_pool2d_output_size(int64_t size, int64_t kernel, int64_t stride, int ceil_mode);
+/* The number of pooling windows along a dimension of `size` padded by `pad` on each side,
+ * PyTorch's rule: floor((size + 2 * pad - kernel) / stride) + 1 when ceil_mode == 0 (partial
+ * windows at the end are dropped); with ceil_mode != 0, ceil((size + 2 * pad - kernel) /
+ * stride) + 1, less one if the last window would start in the padding after the input. 0 when
+ * that is not at least 1 (size + 2 * pad < kernel without ceil mode, kernel - size - 2 * pad
+ * >= stride with it), and when pad is negative or more than half the kernel (PyTorch's
+ * limit). */
+int64_t ck_pool2d_output_size(int64_t size, int64_t kernel, int64_t stride, int64_t pad,
+                              int ceil_mode);
 
 /* Pooling runs over `planes` dense height x width planes of x (batch * channels of them)
- * into dense out_h x out_w planes of y. Window (oy, ox) covers rows oy * stride_h +
- * 0..<kernel_h and columns ox * stride_w + 0..<kernel_w, clipped to the plane: the caller
- * picks out_h, out_w (ck_pool2d_output_size), and with ceil mode the last windows are partial.
- * Every window must start inside the plane. Planes are split between threads. */
+ * into dense out_h x out_w planes of y. Window (oy, ox) covers rows oy * stride_h - pad_h +
+ * 0..<kernel_h and columns ox * stride_w - pad_w + 0..<kernel_w, clipped to the plane: the
+ * caller picks out_h, out_w (ck_pool2d_output_size), windows at the edges are partial with
+ * padding or ceil mode. Every window must hold an element of the plane (pad < kernel, and the
+ * last window starts inside the plane). Planes are split between threads. */
 
-/* y = the maximum of each window; argmax = its index iy * width + ix within the plane (the
- * first maximum in row-major order; a NaN is the maximum, the first one, where PyTorch's
- * max_pool2d takes a window's last NaN). Writes y and argmax; no overlap. */
+/* y = the maximum of each window (padding counts as -infinity: the maximum of the window's
+ * elements inside the plane); argmax = its index iy * width + ix within the plane (the first
+ * maximum in row-major order; a NaN is the maximum, the first one, where PyTorch's max_pool2d
+ * takes a window's last NaN). Writes y and argmax; no overlap. */
 void ck_max_pool2d_forward(int64_t planes, int64_t height, int64_t width, int64_t kernel_h,
-                           int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t out_h,
-                           int64_t out_w, const float *x, float *y, int64_t *argmax);
+                           int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t pad_h,
+                           int64_t pad_w, int64_t out_h, int64_t out_w, const float *x,
+                           float *y, int64_t *argmax);
 
 /* dx = zero, then dx[plane][argmax[plane][o]] += dy[plane][o] for each o in order, argmax
  * from ck_max_pool2d_forward. Writes every element of dx (not read); no overlap. */
 void ck_max_pool2d_backward(int64_t planes, int64_t height, int64_t width, int64_t out_h,
                             int64_t out_w, const int64_t *argmax, const float *dy, float *dx);
 
-/* y = the mean of each window over its elements inside the plane (a partial window divides
- * by its clipped size, as PyTorch's AvgPool2d with ceil_mode and no padding): the sum in
- * double, rows then columns in order, divided in double and rounded to float once. Writes y. */
+/* y = the sum of each window's elements inside the plane (padding counts as zero) divided by
+ * the window's size: with count_pad != 0 (PyTorch's count_include_pad=True) the size of the
+ * window clipped to the padded plane, rows [-pad_h, height + pad_h) and columns [-pad_w,
+ * width + pad_w); with count_pad == 0 the number of its elements inside the plane. The sum in
+ * double, rows then columns in order, divided in double and rounded to float once. Without
+ * padding both are PyTorch's AvgPool2d, whose partial windows in ceil mode divide by their
+ * clipped size. Writes y. */
 void ck_avg_pool2d_forward(int64_t planes, int64_t height, int64_t width, int64_t kernel_h,
-                           int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t out_h,
-                           int64_t out_w, const float *x, float *y);
+                           int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t pad_h,
+                           int64_t pad_w, int count_pad, int64_t out_h, int64_t out_w,
+                           const float *x, float *y);
 
-/* dx = zero, then each window (row-major order) adds dy / (its clipped size) to each of its
- * elements. Writes every element of dx (not read); no overlap. */
+/* dx = zero, then each window (row-major order) adds dy / (its size, as in
+ * ck_avg_pool2d_forward) to each of its elements inside the plane. Writes every element of dx
+ * (not read); no overlap. */
 void ck_avg_pool2d_backward(int64_t planes, int64_t height, int64_t width, int64_t kernel_h,
-                            int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t out_h,
-                            int64_t out_w, const float *dy, float *dx);
+                            int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t pad_h,
+                            int64_t pad_w, int count_pad, int64_t out_h, int64_t out_w,
+                            const float *dy, float *dx);
 
 /* ---------------------------------------------------------------------------------------
  * Batch normalization

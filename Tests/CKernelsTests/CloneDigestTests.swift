@@ -237,17 +237,25 @@ final class CloneDigestTests: XCTestCase {
         convolutions(&d)
 
         let planes: Int64 = 6
-        for (k, stride) in [(3, 2), (2, 2)] as [(Int64, Int64)] {
-            let outH = ck_pool2d_output_size(height, k, stride, 0), outW = ck_pool2d_output_size(width, k, stride, 0)
+        // Without padding, and with padding 1 (the padding counted in the means or not).
+        for (k, stride, pad, countPad) in [(3, 2, 0, 1), (2, 2, 0, 1), (3, 2, 1, 1), (3, 2, 1, 0)]
+            as [(Int64, Int64, Int64, Int32)] {
+            let outH = ck_pool2d_output_size(height, k, stride, pad, 0)
+            let outW = ck_pool2d_output_size(width, k, stride, pad, 0)
             var pooled = [Float](repeating: 0, count: Int(planes * outH * outW)), averaged = pooled
             var argmax = [Int64](repeating: 0, count: pooled.count)
             var dx = [Float](repeating: 0, count: Int(planes * height * width)), dAverage = dx
-            ck_max_pool2d_forward(planes, height, width, k, k, stride, stride, outH, outW, x, &pooled, &argmax)
+            ck_max_pool2d_forward(planes, height, width, k, k, stride, stride, pad, pad, outH, outW,
+                                  x, &pooled, &argmax)
             ck_max_pool2d_backward(planes, height, width, outH, outW, argmax, y, &dx)
-            ck_avg_pool2d_forward(planes, height, width, k, k, stride, stride, outH, outW, y, &averaged)
-            ck_avg_pool2d_backward(planes, height, width, k, k, stride, stride, outH, outW, y, &dAverage)
-            d.record("ck_max_pool2d/\(k)", pooled, dx, integers: argmax)
-            d.record("ck_avg_pool2d/\(k)", averaged, dAverage)
+            ck_avg_pool2d_forward(planes, height, width, k, k, stride, stride, pad, pad, countPad,
+                                  outH, outW, y, &averaged)
+            ck_avg_pool2d_backward(planes, height, width, k, k, stride, stride, pad, pad, countPad,
+                                   outH, outW, y, &dAverage)
+            let name = pad == 0 ? "\(k)"
+                : "\(k)-padding\(pad)" + (countPad == 0 ? "-uncounted" : "")
+            d.record("ck_max_pool2d/\(name)", pooled, dx, integers: argmax)
+            d.record("ck_avg_pool2d/\(name)", averaged, dAverage)
         }
 
         // Batch norm over channels of 37 pixels, and of one pixel (channels side by side).

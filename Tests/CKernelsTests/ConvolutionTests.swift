@@ -394,13 +394,17 @@ final class ConvolutionTests: XCTestCase {
             return dz + dbias!
         }
 
-        let pool = PoolCase(planes: 24, height: 65, width: 63, kernel: 3, stride: 2, ceilMode: true)
-        let x = randomFloats(pool.planes * pool.height * pool.width, using: &rng)
-        let poolDy = randomFloats(pool.planes * pool.outHeight * pool.outWidth, using: &rng)
-        let argmax = maxPoolForward(pool, x).argmax
-        assertSameResultForThreadCounts { maxPoolForward(pool, x).y }
-        assertSameResultForThreadCounts { maxPoolBackward(pool, argmax, poolDy) }
-        assertSameResultForThreadCounts { avgPool(pool, backward: false, x) }
-        assertSameResultForThreadCounts { avgPool(pool, backward: true, poolDy) }
+        // Pooling, without padding and with a ResNet stem's (3 x 3 windows, stride 2, padding 1).
+        for pool in [PoolCase(planes: 24, height: 65, width: 63, kernel: 3, stride: 2, ceilMode: true),
+                     PoolCase(planes: 24, height: 56, width: 57, kernel: 3, stride: 2,
+                              ceilMode: false, padding: 1)] {
+            let x = randomFloats(pool.planes * pool.height * pool.width, using: &rng)
+            let poolDy = randomFloats(pool.planes * pool.outHeight * pool.outWidth, using: &rng)
+            let argmax = maxPoolForward(pool, x).argmax
+            assertSameResultForThreadCounts { maxPoolForward(pool, x).y }
+            assertSameResultForThreadCounts { maxPoolBackward(pool, argmax, poolDy) }
+            assertSameResultForThreadCounts { avgPool(pool, backward: false, x) }
+            assertSameResultForThreadCounts { avgPool(pool, backward: true, poolDy) }
+        }
     }
 }

@@ -87,15 +87,15 @@ final class EmptyOperandTests: XCTestCase {
     /// writes nothing; and the planes of dx are still zeroed when there are no windows, dy
     /// and argmax NULL.
     func testPoolingOfNoWindowsOrNoPixels() {
-        ck_max_pool2d_forward(3, 4, 4, 2, 2, 2, 2, 0, 0, nil, nil, nil)
-        ck_avg_pool2d_forward(3, 4, 4, 2, 2, 2, 2, 2, 0, nil, nil)
+        ck_max_pool2d_forward(3, 4, 4, 2, 2, 2, 2, 0, 0, 0, 0, nil, nil, nil)
+        ck_avg_pool2d_forward(3, 4, 4, 2, 2, 2, 2, 0, 0, 1, 2, 0, nil, nil)
         ck_max_pool2d_backward(3, 0, 4, 0, 2, nil, nil, nil)
-        ck_avg_pool2d_backward(3, 4, 0, 2, 2, 2, 2, 2, 0, nil, nil)
+        ck_avg_pool2d_backward(3, 4, 0, 2, 2, 2, 2, 0, 0, 1, 2, 0, nil, nil)
         var dx = [Float](repeating: sentinel, count: 2 * 3)
         ck_max_pool2d_backward(2, 1, 3, 0, 0, nil, nil, &dx)
         assertBitwiseEqual(dx, [Float](repeating: 0, count: 6))
         dx = [Float](repeating: sentinel, count: 6)
-        ck_avg_pool2d_backward(2, 1, 3, 2, 2, 2, 2, 0, 0, nil, &dx)
+        ck_avg_pool2d_backward(2, 1, 3, 2, 2, 2, 2, 0, 0, 1, 0, 0, nil, &dx)
         assertBitwiseEqual(dx, [Float](repeating: 0, count: 6))
     }
 

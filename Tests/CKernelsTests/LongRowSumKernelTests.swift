@@ -84,7 +84,7 @@ final class LongRowSumKernelTests: XCTestCase {
         let ones = [Float](repeating: 1, count: longAxis)
         var mean: [Float] = [sentinel]
         let n = Int64(longAxis)
-        ck_avg_pool2d_forward(1, 1, n, 1, n, 1, n, 1, 1, ones, &mean)
+        ck_avg_pool2d_forward(1, 1, n, 1, n, 1, n, 0, 0, 1, 1, 1, ones, &mean)
         XCTAssertEqual(mean, [1], "one window of \(longAxis) ones")
         // Four whole windows of 1000 x 300 in a row: the grouped windows' loop.
         var rng = SeededGenerator(seed: 85)
@@ -97,7 +97,7 @@ final class LongRowSumKernelTests: XCTestCase {
         expected = expected.map { $0 / Double(height * kernel) }
         var y = [Float](repeating: sentinel, count: 4)
         ck_avg_pool2d_forward(1, Int64(height), Int64(width), Int64(height), Int64(kernel), 1, Int64(kernel),
-                              1, 4, x, &y)
+                              0, 0, 1, 1, 4, x, &y)
         assertClose(y, expected, tolerance: ulps(1, of: expected), "four windows")
     }
 }

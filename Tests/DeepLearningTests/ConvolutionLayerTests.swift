@@ -393,6 +393,107 @@ final class ConvolutionLayerTests: XCTestCase {
                         .shape, [1, 1, 1, 1])
     }
 
+    /// PyTorch 2's values and gradients with padding (`max_pool2d` and `avg_pool2d` of 5 x 5
+    /// planes, 3 x 3 windows, stride 2, padding 1, and of 6 x 6 planes, 4 x 4 windows, stride
+    /// 3, padding 2, ceil mode, `count_include_pad` true and false), by the recorded operation
+    /// and by forward and backward.
+    func testPoolingWithPaddingMatchesPyTorch() {
+        // Max pooling of negative values: the padding is never a window's maximum.
+        let negative = (1...25).map { -Float($0) }
+        let dy = Tensor(shape: [1, 1, 3, 3], values: (1...9).map(Float.init))
+        assertPooling(MaxPool2D(kernelSize: 3, stride: 2, padding: 1), of: negative,
+                      side: 5, dy: dy,
+                      values: [-1, -2, -4, -6, -7, -9, -16, -17, -19],
+                      gradients: [1, 2, 0, 3, 0, 4, 5, 0, 6, 0, 0, 0, 0, 0, 0, 7, 8, 0, 9, 0, 0, 0,
+                                  0, 0, 0])
+        let ones = Tensor(shape: [1, 1, 3, 3], values: Array(repeating: 1, count: 9))
+        let ramp5 = (0..<25).map(Float.init), ramp6 = (0..<36).map(Float.init)
+        let (a, b, c) = (Float(1) / 9, Float(2) / 9, Float(4) / 9)
+        assertPooling(AvgPool2D(kernelSize: 3, stride: 2, padding: 1), of: ramp5, side: 5,
+                      dy: ones, values: [4.0 / 3, 3, 8.0 / 3, 7, 12, 9, 8, 13, 28.0 / 3],
+                      gradients: [a, b, a, b, a, b, c, b, c, b, a, b, a, b, a, b, c, b, c, b, a, b,
+                                  a, b, a])
+        assertPooling(AvgPool2D(kernelSize: 3, stride: 2, padding: 1, countIncludesPadding: false),
+                      of: ramp5, side: 5, dy: ones,
+                      values: [3, 4.5, 6, 10.5, 12, 13.5, 18, 19.5, 21],
+                      gradients: [0.25, 5.0 / 12, 1.0 / 6, 5.0 / 12, 0.25, 5.0 / 12, 25.0 / 36,
+                                  10.0 / 36, 25.0 / 36, 5.0 / 12, 1.0 / 6, 10.0 / 36, 1.0 / 9,
+                                  10.0 / 36, 1.0 / 6, 5.0 / 12, 25.0 / 36, 10.0 / 36, 25.0 / 36,
+                                  5.0 / 12, 0.25, 5.0 / 12, 1.0 / 6, 5.0 / 12, 0.25])
+        let (e, f, g) = (Float(0.0625), Float(0.125), Float(0.25))
+        assertPooling(AvgPool2D(kernelSize: 4, stride: 3, padding: 2, ceilMode: true),
+                      of: ramp6, side: 6, dy: ones,
+                      values: [0.875, 2.75, 1.875, 7.75, 17.5, 9.75, 6.875, 14.75, 7.875],
+                      gradients: [e, f, e, e, f, e, f, g, f, f, g, f, e, f, e, e, f, e,
+                                  e, f, e, e, f, e, f, g, f, f, g, f, e, f, e, e, f, e])
+        assertPooling(AvgPool2D(kernelSize: 4, stride: 3, padding: 2, ceilMode: true,
+                                countIncludesPadding: false),
+                      of: ramp6, side: 6, dy: ones,
+                      values: [3.5, 5.5, 7.5, 15.5, 17.5, 19.5, 27.5, 29.5, 31.5],
+                      gradients: [0.25, 0.375, 0.125, 0.125, 0.375, 0.25,
+                                  0.375, 0.5625, 0.1875, 0.1875, 0.5625, 0.375,
+                                  0.125, 0.1875, 0.0625, 0.0625, 0.1875, 0.125,
+                                  0.125, 0.1875, 0.0625, 0.0625, 0.1875, 0.125,
+                                  0.375, 0.5625, 0.1875, 0.1875, 0.5625, 0.375,
+                                  0.25, 0.375, 0.125, 0.125, 0.375, 0.25])
+    }
+
+    /// `layer`'s output and input gradient on a side x side plane of `values` with output
+    /// gradient `dy`, called and by forward and backward, close to PyTorch's.
+    private func assertPooling(_ layer: some Function, of values: [Float], side: Int, dy: Tensor,
+                               values expected: [Double], gradients: [Float],
+                               file: StaticString = #filePath, line: UInt = #line) {
+        let x = Tensor(shape: [1, 1, side, side], values: values, requiresGradient: true)
+        let y = layer(x)
+        y.backward(dy)
+        let forward = layer.forward(x)
+        XCTAssertEqual(y.shape, dy.shape, "\(layer)", file: file, line: line)
+        XCTAssertEqual(forward.values, y.values, "\(layer)", file: file, line: line)
+        assertClose(y.values, expected, tolerance: 1e-6, "\(layer) y", file: file, line: line)
+        XCTAssertEqual(layer.backward(dy).values, x.gradients, "\(layer)", file: file, line: line)
+        assertClose(x.gradients, gradients.map(Double.init), tolerance: 1e-6, "\(layer) dx",
+                    file: file, line: line)
+    }
+
+    /// The padding's limit, half the kernel (PyTorch's).
+    func testPoolingStopsOnPaddingBeyondHalfTheKernel() throws {
+        try assertStops(withMessage: "MaxPool2D: padding must be at least 0 and at most half the kernel size, got padding 2, kernel 3") {
+            _ = MaxPool2D(kernelSize: 3, stride: 1, padding: 2)
+        }
+    }
+
+    func testPoolingStopsOnNegativePadding() throws {
+        try assertStops(withMessage: "AvgPool2D: padding must be at least 0 and at most half the kernel size, got padding -1, kernel 2") {
+            _ = AvgPool2D(kernelSize: 2, padding: -1)
+        }
+    }
+
+    func testPoolingStopsOnAPaddedInputSmallerThanTheWindow() throws {
+        try assertStops(withMessage: "MaxPool2D(kernel 5, stride 1, padding 1): input of shape [1, 1, 2, 9] padded by 1 is too small for a 5x5 window") {
+            _ = MaxPool2D(kernelSize: 5, stride: 1, padding: 1).forward(Tensor(shape: [1, 1, 2, 9]))
+        }
+    }
+
+    /// The descriptions and output shapes with padding.
+    func testPoolingWithPaddingIsDescribedAndShaped() {
+        XCTAssertEqual(MaxPool2D(kernelSize: 3, stride: 2, padding: 1).description,
+                       "MaxPool2D(kernel 3, stride 2, padding 1)")
+        XCTAssertEqual(AvgPool2D(kernelSize: 4, stride: 3, padding: 2, ceilMode: true,
+                                 countIncludesPadding: false).description,
+                       "AvgPool2D(kernel 4, stride 3, padding 2, ceil mode, padding not counted)")
+        // Without padding the descriptions are those of the layers before padding existed
+        // (saved files and checkpoints name them).
+        XCTAssertEqual(AvgPool2D(kernelSize: 2, countIncludesPadding: false).description,
+                       "AvgPool2D(kernel 2, stride 2)")
+        XCTAssertEqual(MaxPool2D(kernelSize: 2, ceilMode: true).description,
+                       "MaxPool2D(kernel 2, stride 2, ceil mode)")
+        let stem = MaxPool2D(kernelSize: 3, stride: 2, padding: 1)
+        XCTAssertEqual(stem.padding, 1)
+        XCTAssertEqual(stem.forward(Tensor(shape: [2, 3, 112, 111])).shape, [2, 3, 56, 56])
+        XCTAssertEqual(AvgPool2D(kernelSize: 3, stride: 2, padding: 1, ceilMode: true)
+                        .forward(Tensor(shape: [1, 1, 6, 5])).shape, [1, 1, 4, 3])
+    }
+
     func testPoolingBackwardsMatchFiniteDifferences() {
         var generator = SeededGenerator(seed: 5)
         let layers: [(any Function, [Int])] = [
@@ -402,6 +503,14 @@ final class ConvolutionLayerTests: XCTestCase {
             (AvgPool2D(kernelSize: 2), [2, 3, 5, 6]),
             (AvgPool2D(kernelSize: 2, ceilMode: true), [2, 2, 5, 5]),
             (AvgPool2D(kernelSize: 3, stride: 2, ceilMode: true), [1, 2, 6, 7]),
+            (MaxPool2D(kernelSize: 3, stride: 2, padding: 1), [2, 2, 7, 8]),
+            (MaxPool2D(kernelSize: 4, stride: 3, padding: 2, ceilMode: true), [1, 2, 6, 1]),
+            (AvgPool2D(kernelSize: 3, stride: 2, padding: 1), [2, 2, 7, 8]),
+            (AvgPool2D(kernelSize: 3, stride: 1, padding: 1, countIncludesPadding: false),
+             [1, 3, 1, 6]),
+            (AvgPool2D(kernelSize: 4, stride: 3, padding: 2, ceilMode: true), [1, 2, 6, 7]),
+            (AvgPool2D(kernelSize: 4, stride: 3, padding: 2, ceilMode: true,
+                       countIncludesPadding: false), [1, 2, 6, 7]),
         ]
         for (layer, shape) in layers {
             // Distinct values at least 0.01 apart, so that a step of 1e-3 never changes a maximum.

@@ -57,6 +57,10 @@ final class LayerCallTests: XCTestCase {
         try check(MaxPool2D(kernelSize: 2, ceilMode: true), at: distinctInput([1, 2, 5, 5]))
         try check(AvgPool2D(kernelSize: 2), at: input([2, 2, 4, 4]))
         try check(AvgPool2D(kernelSize: 2, stride: 1, ceilMode: true), at: input([1, 2, 3, 4]))
+        try check(MaxPool2D(kernelSize: 3, stride: 2, padding: 1), at: distinctInput([2, 2, 5, 6]))
+        try check(AvgPool2D(kernelSize: 3, stride: 1, padding: 1), at: input([1, 2, 4, 3]))
+        try check(AvgPool2D(kernelSize: 4, stride: 3, padding: 2, ceilMode: true,
+                            countIncludesPadding: false), at: input([1, 2, 6, 7]))
     }
 
     func testBatchNormInTrainingAndEvaluation() throws {

@@ -64,7 +64,7 @@ func elementwiseKernels() -> [ElementwiseKernel] {
             return ElementwiseCase(
                 shape: "\(planes)×28×28", bytes: 7 * planes * 784,
                 ck: {
-                    ck_max_pool2d_forward(Int64(planes), 28, 28, 2, 2, 2, 2, 14, 14, x.pointer,
+                    ck_max_pool2d_forward(Int64(planes), 28, 28, 2, 2, 2, 2, 0, 0, 14, 14, x.pointer,
                                           y.pointer, argmax.pointer)
                 },
                 serial: {

@@ -195,12 +195,16 @@ func pass(for testCase: String) -> () -> Void {
         let x = normal([sizes[0], sizes[1], sizes[2], sizes[2]])
         let dy = ones([sizes[0], sizes[3], sizes[2], sizes[2]])
         return { layer(x).backward(dy) }
-    // N x channels x side: 2 x 2 windows.
-    case "maxpool", "avgpool":
-        let layer: any Function = operation == "maxpool" ? MaxPool2D(kernelSize: 2)
-            : AvgPool2D(kernelSize: 2)
+    // N x channels x side: 2 x 2 windows; maxpool3s2p1 and avgpool3s2p1 3 x 3 windows, stride
+    // 2, padding 1 (a ResNet's stem).
+    case "maxpool", "avgpool", "maxpool3s2p1", "avgpool3s2p1":
+        let (k, s, p) = operation.hasSuffix("3s2p1") ? (3, 2, 1) : (2, 2, 0)
+        let layer: any Function = operation.hasPrefix("max")
+            ? MaxPool2D(kernelSize: k, stride: s, padding: p)
+            : AvgPool2D(kernelSize: k, stride: s, padding: p)
+        let side = (sizes[2] + 2 * p - k) / s + 1
         let x = normal([sizes[0], sizes[1], sizes[2], sizes[2]])
-        let dy = ones([sizes[0], sizes[1], sizes[2] / 2, sizes[2] / 2])
+        let dy = ones([sizes[0], sizes[1], side, side])
         return { layer(x).backward(dy) }
     // bn2d: N x channels x side; bn1d: N x features. A normal output gradient.
     case "bn2d", "bn1d":
