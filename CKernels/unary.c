@@ -122,46 +122,62 @@ static inline __attribute__((always_inline)) void product_loop(int n, const unar
 }
 
 /* pow's x^-n, n an integer in [2, 15], form the form of -n, backward and accumulate
- * constants where the callers below inline them: x^-n forward (p = -n), dy (1 - n) x^-n
+ * constants where inverse_power_any inlines it: x^-n forward (p = -n), dy (1 - n) x^-n
  * backward (p = 1 - n), over the `count` elements from `block` on. Each element in
  * inverse_power_in_range by inverse_power_fused, any other (0, inf, NaN, the far ends of
- * float's range) by pow_by_form: a block with none of the latter (all but rare ones) in a
- * loop of the first alone, any other in a loop that computes both and selects. An element's
- * bits do not depend on its block. */
-static inline __attribute__((always_inline)) void inverse_power_block(
+ * float's range) by pow_by_form, both computed and one selected. */
+static inline __attribute__((always_inline)) void inverse_power_selecting(
     int n, pow_form form, int backward, int accumulate, const unary_args *a, int64_t block,
-    int count) {
+    int64_t count) {
     const float *x = a->x + block, *dy = backward ? a->dy + block : NULL;
     const float p = backward ? (float)(1 - n) : (float)-n;
     float *out = a->out + block;
-    int outside = 0;
-    for (int j = 0; j < count; j++) outside |= !inverse_power_in_range(x[j], n);
-    if (!outside) {
-        for (int j = 0; j < count; j++) {
-            const float v = inverse_power_fused(x[j], n);
-            put(&out[j], backward ? dy[j] * p * v : v, accumulate);
-        }
-    } else {
-        for (int j = 0; j < count; j++) {
-            const float v = inverse_power_in_range(x[j], n) ? inverse_power_fused(x[j], n)
-                                                            : pow_by_form(form, x[j], -n);
-            put(&out[j], backward ? dy[j] * p * v : v, accumulate);
-        }
+    for (int64_t j = 0; j < count; j++) {
+        const float v = inverse_power_in_range(x[j], n) ? inverse_power_fused(x[j], n)
+                                                        : pow_by_form(form, x[j], -n);
+        put(&out[j], backward ? dy[j] * p * v : v, accumulate);
     }
 }
 
-/* The same over [begin, end) in blocks of POWER_BLOCK, each full block with the constant
- * POWER_BLOCK as its size (so that its loops have no remainder to test for), the last one
- * with what is left. */
+/* The same for n (not a constant: its powers by selects), forward or backward as a->dy says:
+ * the blocks with elements beyond inverse_power_in_range, and a range's last block. A
+ * function of its own (compiled for each instruction set, never inlined), so that each
+ * loop of a constant n leaves it out. */
+CK_VECTORIZED_FMA static void inverse_power_any(
+    int n, pow_form form, const unary_args *a, int64_t block, int64_t count) {
+    if (!a->dy)
+        inverse_power_selecting(n, form, 0, 0, a, block, count);
+    else if (a->accumulate)
+        inverse_power_selecting(n, form, 1, 1, a, block, count);
+    else
+        inverse_power_selecting(n, form, 1, 0, a, block, count);
+}
+
+/* The same for a constant n over [begin, end) in blocks of POWER_BLOCK: a full block with
+ * every element in inverse_power_in_range (all but rare ones) by inverse_power_fused alone,
+ * in a loop of the constant size POWER_BLOCK (no remainder to test for); any other block by
+ * inverse_power_any. An element's bits do not depend on its block. */
 enum { POWER_BLOCK = 256 };
 static inline __attribute__((always_inline)) void inverse_power_blocks(
     int n, pow_form form, int backward, int accumulate, const unary_args *a, int64_t begin,
     int64_t end) {
+    const float *x = a->x, *dy = a->dy, p = backward ? (float)(1 - n) : (float)-n;
+    float *out = a->out;
     int64_t block = begin;
-    for (; end - block >= POWER_BLOCK; block += POWER_BLOCK)
-        inverse_power_block(n, form, backward, accumulate, a, block, POWER_BLOCK);
-    if (block < end)
-        inverse_power_block(n, form, backward, accumulate, a, block, (int)(end - block));
+    for (; end - block >= POWER_BLOCK; block += POWER_BLOCK) {
+        int outside = 0;
+        for (int j = 0; j < POWER_BLOCK; j++) outside |= !inverse_power_in_range(x[block + j], n);
+        if (outside) {
+            inverse_power_any(n, form, a, block, POWER_BLOCK);
+            continue;
+        }
+        for (int j = 0; j < POWER_BLOCK; j++) {
+            const int64_t i = block + j;
+            const float v = inverse_power_fused(x[i], n);
+            put(&out[i], backward ? dy[i] * p * v : v, accumulate);
+        }
+    }
+    if (block < end) inverse_power_any(n, form, a, block, end - block);
 }
 
 /* The same forward or backward, accumulating or not. */
