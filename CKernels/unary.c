@@ -122,36 +122,24 @@ static inline __attribute__((always_inline)) void product_loop(int n, const unar
 }
 
 /* pow's x^-n, n an integer in [2, 15], form the form of -n, backward and accumulate
- * constants where inverse_power_any inlines it: x^-n forward (p = -n), dy (1 - n) x^-n
- * backward (p = 1 - n), over the `count` elements from `block` on. Each element in
- * inverse_power_in_range by inverse_power_fused, any other (0, inf, NaN, the far ends of
- * float's range) by pow_by_form, both computed and one selected. */
+ * constants where the callers below inline them: x^-n forward (p = -n), dy (1 - n) x^-n
+ * backward (p = 1 - n), over [begin, end). Each element in inverse_power_in_range by
+ * inverse_power_fused, any other (0, inf, NaN, the far ends of float's range) by
+ * pow_by_form, both computed and one selected. */
 static inline __attribute__((always_inline)) void inverse_power_selecting(
-    int n, pow_form form, int backward, int accumulate, const unary_args *a, int64_t block,
-    int64_t count) {
-    const float *x = a->x + block, *dy = backward ? a->dy + block : NULL;
-    const float p = backward ? (float)(1 - n) : (float)-n;
-    float *out = a->out + block;
-    for (int64_t j = 0; j < count; j++) {
-        const float v = inverse_power_in_range(x[j], n) ? inverse_power_fused(x[j], n)
-                                                        : pow_by_form(form, x[j], -n);
-        put(&out[j], backward ? dy[j] * p * v : v, accumulate);
+    int n, pow_form form, int backward, int accumulate, const unary_args *a, int64_t begin,
+    int64_t end) {
+    const float *x = a->x, *dy = a->dy, p = backward ? (float)(1 - n) : (float)-n;
+    float *out = a->out;
+    for (int64_t i = begin; i < end; i++) {
+        const float v = inverse_power_in_range(x[i], n) ? inverse_power_fused(x[i], n)
+                                                        : pow_by_form(form, x[i], -n);
+        put(&out[i], backward ? dy[i] * p * v : v, accumulate);
     }
 }
 
-/* The same for n (not a constant: its powers by selects), forward or backward as a->dy says:
- * the blocks with elements beyond inverse_power_in_range, and a range's last block. A
- * function of its own (compiled for each instruction set, never inlined), so that each
- * loop of a constant n leaves it out. */
-CK_VECTORIZED_FMA static void inverse_power_any(
-    int n, pow_form form, const unary_args *a, int64_t block, int64_t count) {
-    if (!a->dy)
-        inverse_power_selecting(n, form, 0, 0, a, block, count);
-    else if (a->accumulate)
-        inverse_power_selecting(n, form, 1, 1, a, block, count);
-    else
-        inverse_power_selecting(n, form, 1, 0, a, block, count);
-}
+CK_VECTORIZED_FMA static void inverse_power_any(int n, pow_form form, const unary_args *a,
+                                                int64_t begin, int64_t end);
 
 /* The same for a constant n over [begin, end) in blocks of POWER_BLOCK: a full block with
  * every element in inverse_power_in_range (all but rare ones) by inverse_power_fused alone,
@@ -168,7 +156,7 @@ static inline __attribute__((always_inline)) void inverse_power_blocks(
         int outside = 0;
         for (int j = 0; j < POWER_BLOCK; j++) outside |= !inverse_power_in_range(x[block + j], n);
         if (outside) {
-            inverse_power_any(n, form, a, block, POWER_BLOCK);
+            inverse_power_any(n, form, a, block, block + POWER_BLOCK);
             continue;
         }
         for (int j = 0; j < POWER_BLOCK; j++) {
@@ -177,20 +165,38 @@ static inline __attribute__((always_inline)) void inverse_power_blocks(
             put(&out[i], backward ? dy[i] * p * v : v, accumulate);
         }
     }
-    if (block < end) inverse_power_any(n, form, a, block, end - block);
+    if (block < end) inverse_power_any(n, form, a, block, end);
 }
 
-/* The same forward or backward, accumulating or not. */
+/* inverse_power_blocks (`blocks`, n a constant) or inverse_power_selecting, forward or
+ * backward as a->dy says, accumulating or not. */
 static inline __attribute__((always_inline)) void inverse_power_loop(int n, pow_form form,
+                                                                     int blocks,
                                                                      const unary_args *a,
                                                                      int64_t begin,
                                                                      int64_t end) {
-    if (!a->dy)
+    const int backward = a->dy != NULL, accumulate = backward && a->accumulate;
+    if (blocks && !backward)
         inverse_power_blocks(n, form, 0, 0, a, begin, end);
-    else if (a->accumulate)
+    else if (blocks && accumulate)
         inverse_power_blocks(n, form, 1, 1, a, begin, end);
-    else
+    else if (blocks)
         inverse_power_blocks(n, form, 1, 0, a, begin, end);
+    else if (!backward)
+        inverse_power_selecting(n, form, 0, 0, a, begin, end);
+    else if (accumulate)
+        inverse_power_selecting(n, form, 1, 1, a, begin, end);
+    else
+        inverse_power_selecting(n, form, 1, 0, a, begin, end);
+}
+
+/* inverse_power_selecting for an n that is not a constant (its powers by selects): the
+ * blocks with elements beyond inverse_power_in_range, and a range's last block. A function
+ * of its own (compiled for each instruction set, never inlined), so that the loops of a
+ * constant n leave it out. */
+CK_VECTORIZED_FMA static void inverse_power_any(int n, pow_form form, const unary_args *a,
+                                                int64_t begin, int64_t end) {
+    inverse_power_loop(n, form, 0, a, begin, end);
 }
 
 /* pow's loop for an integer n of the form POW_PRODUCT (positive) or POW_INVERSE_PRODUCT
@@ -202,7 +208,7 @@ static inline __attribute__((always_inline)) void per_exponent_loop(pow_form for
     if (form == POW_PRODUCT)
         product_loop(n, a, begin, end);
     else
-        inverse_power_loop(n, POW_INVERSE_PRODUCT, a, begin, end);
+        inverse_power_loop(n, POW_INVERSE_PRODUCT, 1, a, begin, end);
 }
 
 /* The same for the n of the form's exponent (p forward, p - 1 backward), |n| in [4, 15]. */
@@ -243,9 +249,9 @@ CK_VECTORIZED_FMA static void pow_range(const void *args, int64_t begin, int64_t
         if (a->dy)
             unary_loop(CK_UNARY_POW, POW_INVERSE_SQUARE, a, begin, end);
         else
-            inverse_power_loop(2, POW_INVERSE_SQUARE, a, begin, end);
+            inverse_power_loop(2, POW_INVERSE_SQUARE, 1, a, begin, end);
         break;
-    case POW_INVERSE_CUBE: inverse_power_loop(3, POW_INVERSE_CUBE, a, begin, end); break;
+    case POW_INVERSE_CUBE: inverse_power_loop(3, POW_INVERSE_CUBE, 1, a, begin, end); break;
     case POW_SQRT: unary_loop(CK_UNARY_POW, POW_SQRT, a, begin, end); break;
     case POW_INVERSE_SQRT: unary_loop(CK_UNARY_POW, POW_INVERSE_SQRT, a, begin, end); break;
     case POW_PRODUCT: product_form_loop(POW_PRODUCT, a, begin, end); break;
