@@ -17,7 +17,9 @@
  * forms in double are within 0.5 ulp plus the double's error when rounded to float: e^(p
  * log|x|) checked against pow in double for 35 exponents over every 29th float and for 26
  * million random pairs, error below 0.50003 ulp; x^-2 and x^-3 over every float, below
- * 0.5000001 ulp; the products of pow_product below 0.50000002 ulp by their bound. */
+ * 0.5000001 ulp; the products of pow_product below 0.50000002 ulp by their bound. The loops
+ * of x^-n for n in [2, 15] (unary.c) take these forms only where inverse_power_in_range(x, n)
+ * does not hold, and inverse_power_fused (below 0.50002 ulp by its bound) where it does. */
 typedef enum {
     POW_ONE,             /* p = 0: 1, even for NaN */
     POW_IDENTITY,        /* p = 1: x */
@@ -90,9 +92,11 @@ static inline __attribute__((always_inline)) double exp_for_float(double z) {
 }
 
 /* x^n for an integer n in [4, 15] as the product in double of those of x, x^2, x^4 and x^8
- * that n's binary digits select (x x exact), and x^-n as 1 / x^n in double: at most five
- * roundings in double, six with the division, a relative error below 6 2^-53 (7e-16), so
- * that the float is within 0.5 + 6 2^-29 ulp (0.50000002), as well where x^n leaves float's
+ * that n's binary digits select (x x exact; n a constant where the caller inlines it, so that
+ * the powers it does not select are never formed), and x^-n as 1 / x^n in double: at most five
+ * roundings in double, six with the division, that compound to a relative error below 8 2^-53
+ * (9e-16; x^4 rounds once, x^8 thrice, x^15 seven times), so that the float is within 0.5 +
+ * 8 2^-29 ulp (0.50000002), as well where x^n leaves float's
  * range: it overflows to inf in double only from 2^1024, rounds to 0 or a double subnormal
  * only below 2^-1022, where the float is inf, 0 or their inverses anyway. Products of
  * powers of one x give powf's signed zeros, infinities and NaN. */
@@ -140,6 +144,87 @@ static inline __attribute__((always_inline)) float pow_by_form(pow_form form, fl
     default: /* POW_NON_INTEGER */
         return x < 0.0f && x > -INFINITY ? NAN : pow_magnitude(x, p);
     }
+}
+
+/* A float pair hi + lo that holds a value to about twice float's precision (lo within about
+ * 2^-23 |hi|), for the powers of inverse_power_fused. The products' rounding errors are
+ * exact by fused multiply-adds (fmaf: one rounding on every instruction set), valid while the
+ * products stay from 2^-103 (where the error of a product of floats is still a float) to 2^127
+ * in magnitude. */
+typedef struct {
+    float hi, lo;
+} float_pair;
+
+/* r r exactly. */
+static inline __attribute__((always_inline)) float_pair float_square(float r) {
+    const float hi = r * r;
+    return (float_pair){hi, fmaf(r, r, -hi)};
+}
+
+/* a a, a.lo^2 and the rounding of lo's terms left out: a relative error below 2^-46 plus
+ * twice a's. */
+static inline __attribute__((always_inline)) float_pair pair_square(float_pair a) {
+    const float hi = a.hi * a.hi, twice = a.hi + a.hi;
+    const float lo = fmaf(twice, a.lo, fmaf(a.hi, a.hi, -hi));
+    return (float_pair){hi, lo};
+}
+
+/* a r for a float r: a relative error below 2^-47 plus a's and r's. */
+static inline __attribute__((always_inline)) float_pair pair_times_float(float_pair a, float r) {
+    const float hi = a.hi * r;
+    const float lo = fmaf(a.lo, r, fmaf(a.hi, r, -hi));
+    return (float_pair){hi, lo};
+}
+
+/* a b, a.lo b.lo and the rounding of lo's terms left out: a relative error below 2^-46 plus
+ * a's and b's. */
+static inline __attribute__((always_inline)) float_pair pair_product(float_pair a, float_pair b) {
+    const float hi = a.hi * b.hi;
+    const float lo = fmaf(a.hi, b.lo, fmaf(a.lo, b.hi, fmaf(a.hi, b.hi, -hi)));
+    return (float_pair){hi, lo};
+}
+
+/* Whether |x| is in [2^-floor(127/n), 2^floor(100/n)), where inverse_power_fused(x, n)
+ * holds: there r = 1 / x is normal and r^k stays within [2^-103, 2^127] for every k <= n
+ * (the range of float_pair). Not for +-0, subnormals, +-inf or NaN. */
+static inline __attribute__((always_inline)) int inverse_power_in_range(float x, int n) {
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    const uint32_t magnitude = bits & 0x7fffffffu;
+    const uint32_t low = (uint32_t)(127 - 127 / n) << 23, high = (uint32_t)(127 + 100 / n) << 23;
+    return magnitude - low < high - low;
+}
+
+/* x^-n for an integer n in [2, 15] and x in inverse_power_in_range(x, n), in float arithmetic
+ * with a float division and fused multiply-adds rather than a division in double: r = 1 / x
+ * (rounded to nearest), e = 1 - x r exactly (the remainder of a rounded reciprocal is a
+ * float), so that x^-n = r^n (1 - e)^-n = r^n (1 + n e + n(n+1)/2 e^2 + ...) with |e| <=
+ * 2^-24. r^n as a float_pair from r, r^2, r^4 and r^8 (n's binary digits; n a constant where
+ * the caller inlines it, so that the powers it does not select are never formed): relative
+ * error below 7 2^-46 (n = 15). Then hi + (hi n e + lo), rounded once: the truncation (below
+ * n(n+1)/2 2^-48), the roundings of n e (at most three sums, below 3 2^-44) and of the fused
+ * sum (below 2^-44) and lo n e (below 2^-43) add a relative error below 2^-40 to the last
+ * rounding: within 0.5 + 2^-16 ulp (0.500016) for every n up to 15. */
+static inline __attribute__((always_inline)) float inverse_power_fused(float x, int n) {
+    const float r = 1.0f / x;
+    const float e = fmaf(-x, r, 1.0f);
+    const float_pair two = float_square(r);
+    const float_pair four = n & 12 ? pair_square(two) : two;
+    const float_pair eight = n & 8 ? pair_square(four) : four;
+    /* The selected powers' product, highest first, r last (a float). */
+    float_pair power = n & 8 ? eight : n & 4 ? four : two;
+    if ((n & 8) && (n & 4)) power = pair_product(power, four);
+    if ((n & 12) && (n & 2)) power = pair_product(power, two);
+    if (n & 1) power = pair_times_float(power, r);
+    /* n e as a sum of e, 2e, 4e and 8e (additions rather than a product: the multipliers are
+     * the busier units; the doublings are exact). */
+    const float e2 = e + e, e4 = e2 + e2, e8 = e4 + e4;
+    float ne = n & 8 ? e8 : n & 4 ? e4 : n & 2 ? e2 : e;
+    if ((n & 8) && (n & 4)) ne = ne + e4;
+    if ((n & 12) && (n & 2)) ne = ne + e2;
+    if ((n & 14) && (n & 1)) ne = ne + e;
+    const float correction = fmaf(power.hi, ne, power.lo);
+    return power.hi + correction;
 }
 
 /* x^q inside the gradient p x^(p-1) dy, q = p - 1 of the given form (pow_form_of(q)): as

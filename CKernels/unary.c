@@ -64,24 +64,30 @@ static inline __attribute__((always_inline)) float unary_gradient(ck_unary_op op
     }
 }
 
-/* y = f(x) over [begin, end), op and form constants where the callers below inline it. Four
- * vectors at a time, interleaved: a function's long chain of dependent operations per vector
- * (exp, log) then overlaps with three others. */
+/* *out = v, or *out += v when accumulating a gradient (a constant where the loops below
+ * inline it, so that each loop tests it once per range). */
+static inline __attribute__((always_inline)) void put(float *out, float v, int accumulate) {
+    *out = accumulate ? *out + v : v;
+}
+
+/* y = f(x) over [begin, end), op, form and the parameter p constants where the callers below
+ * inline them (p a->parameter, or the same as a constant). Four vectors at a time,
+ * interleaved: a function's long chain of dependent operations per vector (exp, log) then
+ * overlaps with three others. */
 static inline __attribute__((always_inline)) void forward_loop(ck_unary_op op, pow_form form,
-                                                               const unary_args *a,
+                                                               float p, const unary_args *a,
                                                                int64_t begin, int64_t end) {
-    const float *x = a->x, p = a->parameter;
+    const float *x = a->x;
     float *out = a->out;
 #pragma clang loop interleave_count(4)
     for (int64_t i = begin; i < end; i++) out[i] = unary_value(op, form, x[i], p);
 }
 
-/* dx (+)= dy * f'(x) over [begin, end), op and form constants where the callers below inline
- * it. */
+/* dx (+)= dy * f'(x) over [begin, end), op, form and p as in forward_loop. */
 static inline __attribute__((always_inline)) void backward_loop(ck_unary_op op, pow_form form,
-                                                                const unary_args *a,
+                                                                float p, const unary_args *a,
                                                                 int64_t begin, int64_t end) {
-    const float *x = a->x, *dy = a->dy, p = a->parameter;
+    const float *x = a->x, *dy = a->dy;
     float *out = a->out;
     if (a->accumulate) {
         for (int64_t i = begin; i < end; i++) {
@@ -94,18 +100,144 @@ static inline __attribute__((always_inline)) void backward_loop(ck_unary_op op, 
 }
 
 /* The forward (dy NULL) or backward loop, op and form constants where the callers below
- * inline it. */
+ * inline it, with the parameter a->parameter. */
 static inline __attribute__((always_inline)) void unary_loop(ck_unary_op op, pow_form form,
                                                              const unary_args *a,
                                                              int64_t begin, int64_t end) {
     if (a->dy)
-        backward_loop(op, form, a, begin, end);
+        backward_loop(op, form, a->parameter, a, begin, end);
     else
-        forward_loop(op, form, a, begin, end);
+        forward_loop(op, form, a->parameter, a, begin, end);
 }
 
-/* The loops of pow, each compiled for its form and for each instruction set. */
-CK_VECTORIZED static void pow_range(const void *args, int64_t begin, int64_t end) {
+/* pow's loop for the form POW_PRODUCT of the integer n in [4, 15], a constant where the
+ * callers below inline it: x^n forward, dy (n + 1) x^n backward (the form is p - 1's), so
+ * that pow_product forms only the powers of x that n selects. */
+static inline __attribute__((always_inline)) void product_loop(int n, const unary_args *a,
+                                                               int64_t begin, int64_t end) {
+    if (a->dy)
+        backward_loop(CK_UNARY_POW, POW_PRODUCT, (float)(n + 1), a, begin, end);
+    else
+        forward_loop(CK_UNARY_POW, POW_PRODUCT, (float)n, a, begin, end);
+}
+
+/* pow's x^-n, n an integer in [2, 15], form the form of -n, backward and accumulate
+ * constants where the callers below inline them: x^-n forward (p = -n), dy (1 - n) x^-n
+ * backward (p = 1 - n), over [begin, end). Each element in inverse_power_in_range by
+ * inverse_power_fused, any other (0, inf, NaN, the far ends of float's range) by
+ * pow_by_form, both computed and one selected. */
+static inline __attribute__((always_inline)) void inverse_power_selecting(
+    int n, pow_form form, int backward, int accumulate, const unary_args *a, int64_t begin,
+    int64_t end) {
+    const float *x = a->x, *dy = a->dy, p = backward ? (float)(1 - n) : (float)-n;
+    float *out = a->out;
+    for (int64_t i = begin; i < end; i++) {
+        const float v = inverse_power_in_range(x[i], n) ? inverse_power_fused(x[i], n)
+                                                        : pow_by_form(form, x[i], -n);
+        put(&out[i], backward ? dy[i] * p * v : v, accumulate);
+    }
+}
+
+CK_VECTORIZED_FMA static void inverse_power_any(int n, pow_form form, const unary_args *a,
+                                                int64_t begin, int64_t end);
+
+/* The same for a constant n over [begin, end) in blocks of POWER_BLOCK: a full block with
+ * every element in inverse_power_in_range (all but rare ones) by inverse_power_fused alone,
+ * in a loop of the constant size POWER_BLOCK (no remainder to test for); any other block by
+ * inverse_power_any. An element's bits do not depend on its block. */
+enum { POWER_BLOCK = 256 };
+static inline __attribute__((always_inline)) void inverse_power_blocks(
+    int n, pow_form form, int backward, int accumulate, const unary_args *a, int64_t begin,
+    int64_t end) {
+    const float *x = a->x, *dy = a->dy, p = backward ? (float)(1 - n) : (float)-n;
+    float *out = a->out;
+    int64_t block = begin;
+    for (; end - block >= POWER_BLOCK; block += POWER_BLOCK) {
+        int outside = 0;
+        for (int j = 0; j < POWER_BLOCK; j++) outside |= !inverse_power_in_range(x[block + j], n);
+        if (outside) {
+            inverse_power_any(n, form, a, block, block + POWER_BLOCK);
+            continue;
+        }
+        for (int j = 0; j < POWER_BLOCK; j++) {
+            const int64_t i = block + j;
+            const float v = inverse_power_fused(x[i], n);
+            put(&out[i], backward ? dy[i] * p * v : v, accumulate);
+        }
+    }
+    if (block < end) inverse_power_any(n, form, a, block, end);
+}
+
+/* inverse_power_blocks (`blocks`, n a constant) or inverse_power_selecting, forward or
+ * backward as a->dy says, accumulating or not. */
+static inline __attribute__((always_inline)) void inverse_power_loop(int n, pow_form form,
+                                                                     int blocks,
+                                                                     const unary_args *a,
+                                                                     int64_t begin,
+                                                                     int64_t end) {
+    const int backward = a->dy != NULL, accumulate = backward && a->accumulate;
+    if (blocks && !backward)
+        inverse_power_blocks(n, form, 0, 0, a, begin, end);
+    else if (blocks && accumulate)
+        inverse_power_blocks(n, form, 1, 1, a, begin, end);
+    else if (blocks)
+        inverse_power_blocks(n, form, 1, 0, a, begin, end);
+    else if (!backward)
+        inverse_power_selecting(n, form, 0, 0, a, begin, end);
+    else if (accumulate)
+        inverse_power_selecting(n, form, 1, 1, a, begin, end);
+    else
+        inverse_power_selecting(n, form, 1, 0, a, begin, end);
+}
+
+/* inverse_power_selecting for an n that is not a constant (its powers by selects): the
+ * blocks with elements beyond inverse_power_in_range, and a range's last block. A function
+ * of its own (compiled for each instruction set, never inlined), so that the loops of a
+ * constant n leave it out. */
+CK_VECTORIZED_FMA static void inverse_power_any(int n, pow_form form, const unary_args *a,
+                                                int64_t begin, int64_t end) {
+    inverse_power_loop(n, form, 0, a, begin, end);
+}
+
+/* pow's loop for an integer n of the form POW_PRODUCT (positive) or POW_INVERSE_PRODUCT
+ * (negative n, its magnitude), each n its own loop. */
+static inline __attribute__((always_inline)) void per_exponent_loop(pow_form form, int n,
+                                                                    const unary_args *a,
+                                                                    int64_t begin,
+                                                                    int64_t end) {
+    if (form == POW_PRODUCT)
+        product_loop(n, a, begin, end);
+    else
+        inverse_power_loop(n, POW_INVERSE_PRODUCT, 1, a, begin, end);
+}
+
+/* The same for the n of the form's exponent (p forward, p - 1 backward), |n| in [4, 15]. */
+static inline __attribute__((always_inline)) void product_form_loop(pow_form form,
+                                                                    const unary_args *a,
+                                                                    int64_t begin,
+                                                                    int64_t end) {
+    const double q = a->dy ? (double)a->parameter - 1.0 : a->parameter;
+    switch ((int)fabs(q)) {
+    case 4: per_exponent_loop(form, 4, a, begin, end); break;
+    case 5: per_exponent_loop(form, 5, a, begin, end); break;
+    case 6: per_exponent_loop(form, 6, a, begin, end); break;
+    case 7: per_exponent_loop(form, 7, a, begin, end); break;
+    case 8: per_exponent_loop(form, 8, a, begin, end); break;
+    case 9: per_exponent_loop(form, 9, a, begin, end); break;
+    case 10: per_exponent_loop(form, 10, a, begin, end); break;
+    case 11: per_exponent_loop(form, 11, a, begin, end); break;
+    case 12: per_exponent_loop(form, 12, a, begin, end); break;
+    case 13: per_exponent_loop(form, 13, a, begin, end); break;
+    case 14: per_exponent_loop(form, 14, a, begin, end); break;
+    default: per_exponent_loop(form, 15, a, begin, end); break;
+    }
+}
+
+/* The loops of pow, each compiled for its form (and integer exponent) and for each instruction
+ * set (CK_VECTORIZED_FMA: inverse_power_fused's fused multiply-adds). x^-2 forward by
+ * inverse_power_loop; backward, the form of p - 1 = -2 is pow(x, -1)'s gradient, in float
+ * (pow_for_gradient). */
+CK_VECTORIZED_FMA static void pow_range(const void *args, int64_t begin, int64_t end) {
     const unary_args *a = args;
     switch (a->form) {
     case POW_ONE: unary_loop(CK_UNARY_POW, POW_ONE, a, begin, end); break;
@@ -113,14 +245,17 @@ CK_VECTORIZED static void pow_range(const void *args, int64_t begin, int64_t end
     case POW_SQUARE: unary_loop(CK_UNARY_POW, POW_SQUARE, a, begin, end); break;
     case POW_CUBE: unary_loop(CK_UNARY_POW, POW_CUBE, a, begin, end); break;
     case POW_RECIPROCAL: unary_loop(CK_UNARY_POW, POW_RECIPROCAL, a, begin, end); break;
-    case POW_INVERSE_SQUARE: unary_loop(CK_UNARY_POW, POW_INVERSE_SQUARE, a, begin, end); break;
-    case POW_INVERSE_CUBE: unary_loop(CK_UNARY_POW, POW_INVERSE_CUBE, a, begin, end); break;
+    case POW_INVERSE_SQUARE:
+        if (a->dy)
+            unary_loop(CK_UNARY_POW, POW_INVERSE_SQUARE, a, begin, end);
+        else
+            inverse_power_loop(2, POW_INVERSE_SQUARE, 1, a, begin, end);
+        break;
+    case POW_INVERSE_CUBE: inverse_power_loop(3, POW_INVERSE_CUBE, 1, a, begin, end); break;
     case POW_SQRT: unary_loop(CK_UNARY_POW, POW_SQRT, a, begin, end); break;
     case POW_INVERSE_SQRT: unary_loop(CK_UNARY_POW, POW_INVERSE_SQRT, a, begin, end); break;
-    case POW_PRODUCT: unary_loop(CK_UNARY_POW, POW_PRODUCT, a, begin, end); break;
-    case POW_INVERSE_PRODUCT:
-        unary_loop(CK_UNARY_POW, POW_INVERSE_PRODUCT, a, begin, end);
-        break;
+    case POW_PRODUCT: product_form_loop(POW_PRODUCT, a, begin, end); break;
+    case POW_INVERSE_PRODUCT: product_form_loop(POW_INVERSE_PRODUCT, a, begin, end); break;
     case POW_EVEN: unary_loop(CK_UNARY_POW, POW_EVEN, a, begin, end); break;
     case POW_ODD: unary_loop(CK_UNARY_POW, POW_ODD, a, begin, end); break;
     default: unary_loop(CK_UNARY_POW, POW_NON_INTEGER, a, begin, end); break;
@@ -144,12 +279,6 @@ CK_VECTORIZED_FMA static void arithmetic_range(const void *args, int64_t begin, 
 
 static inline int is_trig_or_gelu(ck_unary_op op) {
     return op == CK_UNARY_SIN || op == CK_UNARY_COS || op == CK_UNARY_GELU;
-}
-
-/* *out = v, or *out += v when accumulating a gradient (a constant where the loops below
- * inline it, so that each loop tests it once per range). */
-static inline __attribute__((always_inline)) void put(float *out, float v, int accumulate) {
-    *out = accumulate ? *out + v : v;
 }
 
 /* sin, cos and GELU each have a fast form, in a vectorized loop, for the x with

@@ -142,6 +142,14 @@ final class CloneDigestTests: XCTestCase {
             ck_unary_backward(op, n, x, forward, y, parameter, 1, &backward)
             d.record("ck_unary/\(name)", forward, backward)
         }
+        // x^-n on inputs whose blocks are all within inverse_power_in_range (power.h): its
+        // loop of inverse_power_fused alone, where x's special values mix in the other forms.
+        for p: Float in [-2, -3, -4, -5, -7, -15] {
+            var forward = [Float](repeating: 0, count: Int(n)), backward = y
+            ck_unary_forward(CK_UNARY_POW, n, inputs.positive, p, &forward)
+            ck_unary_backward(CK_UNARY_POW, n, inputs.positive, forward, y, p, 1, &backward)
+            d.record("ck_unary/pow\(p)/in-range", forward, backward)
+        }
         var scaled = y, filled = y
         ck_scaled_add(n, 0.3, x, 1, &scaled)
         ck_fill(n - 2, -1.5, &filled)

@@ -118,6 +118,19 @@ final class ElementaryFunctionTests: XCTestCase {
         }
     }
 
+    /// x^-n for n in [2, 15] over every 16411th float (both signs, zeros, subnormals, both
+    /// ends of float's range, infinities and NaN): inverse_power_fused (power.h) where
+    /// inverse_power_in_range holds, within its bound of 0.50002 ulp, and the forms in double
+    /// elsewhere, in blocks of both kinds and in blocks that mix them.
+    func testInversePowersOverEveryKthFloat() {
+        let x = stride(from: 0, through: UInt32.max, by: 16411).map { Float(bitPattern: $0) }
+        for n in 2...15 {
+            let p = -Float(n)
+            assertWithinUlps(forward(CK_UNARY_POW, x, p), x, { Foundation.pow($0, Double(p)) },
+                             ulps: 0.50002, "pow p \(p)")
+        }
+    }
+
     /// The gradient p x^(p-1) dy of each form (p - 1 with a form of its own or not), within
     /// 2 ulp of the exact product (the two products round once each), 3.5 ulp for p = -1,
     /// whose x^-2 is (1 / x)^2 in float (power.h's pow_for_gradient). |x| from 1/4 on for
@@ -125,7 +138,10 @@ final class ElementaryFunctionTests: XCTestCase {
     /// its absolute rounding, times p, is more than 2 ulp of the gradient.
     func testPowGradient() {
         var rng = SeededGenerator(seed: 74)
-        for p: Float in [2, 3, 4, 1.5, 0.5, -1, -2, 2.5, -0.5, 6, 1, -3, -4, 5, 9, 16, -14, 17] {
+        let exponents: [Float] = [
+            2, 3, 4, 1.5, 0.5, -1, -2, 2.5, -0.5, 6, 1, -3, -4, 5, 9, 16, -14, 17, -5, -8,
+        ]
+        for p in exponents {
             let least: Float = p - 1 >= 8 ? 0.25 : 0
             let x = randomFloats(10_000, in: -4...4, using: &rng)
                 .map { $0 < 0 ? min($0, -least) : max($0, least) }
