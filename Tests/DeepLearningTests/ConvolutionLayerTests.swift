@@ -193,26 +193,7 @@ final class ConvolutionLayerTests: XCTestCase {
             XCTAssertTrue(layer.addsInputGradient([batch, inC, h, w]), "\(layer) by rows")
         }
         assertMatchesTheDefinitionsOnOneAndTwoThreads(onePieceRowsCases, seed: 21)
-        var generator = SeededGenerator(seed: 22)
-        for (batch, inC, outC, h, w, k, s, p) in onePieceRowsCases {
-            let layer = Conv2D(inputChannels: inC, outputChannels: outC, kernelSize: k, stride: s,
-                               padding: p, biasInitializer: .uniform(low: -1, high: 1), seed: 23)
-            let x = randomTensor([batch, inC, h, w], using: &generator)
-            let dy = randomTensor(layer.forward(x).shape, using: &generator)
-            let loss = { weightedSum(layer.forward(x), dy) }
-            _ = layer.forward(x)
-            let dx = layer.backward(dy).values
-            for (name, tensor, got) in [("dx", x, dx), ("dW", layer.weight, layer.weight.gradients),
-                                        ("db", layer.bias, layer.bias.gradients)] {
-                let indices = (0..<min(31, tensor.count)).map {
-                    $0 * (tensor.count - 1) / max(1, min(31, tensor.count) - 1)
-                }
-                let numeric = indices.flatMap {
-                    numericalGradient(of: loss, at: tensor.value + $0, count: 1)
-                }
-                assertClose(indices.map { got[$0] }, numeric, tolerance: 1e-3, "\(layer) \(name)")
-            }
-        }
+        assertGradientsMatchFiniteDifferences(onePieceRowsCases, seed: 22, layerSeed: 23)
     }
 
     /// Each of `cases`: forward and backward against the definitions, the graph's call giving
@@ -287,20 +268,34 @@ final class ConvolutionLayerTests: XCTestCase {
     func testConv2DOverSeveralPiecesMatchesFiniteDifferences() {
         defer { Threads.reset() }
         Threads.count = 2
-        var generator = SeededGenerator(seed: 13)
         for (batch, inC, outC, h, w, k, s, p) in pieceCases.prefix(2) {
             let layer = Conv2D(inputChannels: inC, outputChannels: outC, kernelSize: k, stride: s,
-                               padding: p, biasInitializer: .uniform(low: -1, high: 1), seed: 14)
+                               padding: p)
+            XCTAssertFalse(layer.isOnePiece([batch, inC, h, w]), "\(layer)")
+        }
+        assertGradientsMatchFiniteDifferences(Array(pieceCases.prefix(2)), seed: 13, layerSeed: 14)
+    }
+
+    /// dX, dW and db of each of `cases` (random biases) against finite differences, at up to
+    /// 31 elements of x and of W spread over them and every bias.
+    private func assertGradientsMatchFiniteDifferences(
+        _ cases: [(Int, Int, Int, Int, Int, Int, Int, Int)], seed: UInt64, layerSeed: UInt64
+    ) {
+        var generator = SeededGenerator(seed: seed)
+        for (batch, inC, outC, h, w, k, s, p) in cases {
+            let layer = Conv2D(inputChannels: inC, outputChannels: outC, kernelSize: k, stride: s,
+                               padding: p, biasInitializer: .uniform(low: -1, high: 1),
+                               seed: layerSeed)
             let x = randomTensor([batch, inC, h, w], using: &generator)
-            XCTAssertFalse(layer.isOnePiece(x.shape), "\(layer)")
             let dy = randomTensor(layer.forward(x).shape, using: &generator)
             let loss = { weightedSum(layer.forward(x), dy) }
             _ = layer.forward(x)
             let dx = layer.backward(dy).values
-            for (name, tensor, got, samples) in [
+            for (name, tensor, got, most) in [
                 ("dx", x, dx, 31), ("dW", layer.weight, layer.weight.gradients, 31),
                 ("db", layer.bias, layer.bias.gradients, outC),
             ] {
+                let samples = min(most, tensor.count)
                 let indices = (0..<samples).map { $0 * (tensor.count - 1) / max(1, samples - 1) }
                 let numeric = indices.flatMap {
                     numericalGradient(of: loss, at: tensor.value + $0, count: 1)
