@@ -6,11 +6,13 @@
  * between threads for less than the parallel regions would cost. A batch of one piece runs
  * its kernels on all the threads instead. dW, the one sum over pieces, is summed in
  * weight_parts partial sums over consecutive pieces, added in order: the same bits whatever
- * the thread count. The backward pass of a batch of several pieces with enough channels goes
- * by rows (ck_im2row, ck_row2im): its products then read and write the unfolded pieces as
- * stored. A batch of several pieces with 3x3 windows at stride 1 and padding 1 on planes of
- * at least 2 x 2 pixels takes the forward pass and dX in the Winograd form instead
- * (convolution_winograd.c), and on planes of at least 3 x 3 pixels dW too, its weights
+ * the thread count. A batch with enough channels whose windows are not flat (strided, or
+ * narrowed or widened by the padding) goes by rows (ck_im2row, ck_row2im), forward and
+ * backward, and so does the backward pass of a batch of several pieces with enough channels:
+ * its products then read and write the unfolded pieces as stored. A batch of several pieces
+ * with 3x3 windows at stride 1 and padding 1 on planes of at least 2 x 2 pixels takes the
+ * forward pass and dX in the Winograd form instead (convolution_winograd.c), and on planes
+ * of at least 3 x 3 pixels dW too, its weights
  * transformed once a call on the calling thread, each piece's tiles on the piece's thread,
  * dW's partial sums kept transformed until they are added. A batch with all three in the
  * Winograd form has no columns buffers (on planes 2 pixels high or wide, dW by rows keeps
@@ -92,78 +94,27 @@ static void unfold(const piece_sizes *s, const float *images, int64_t first, int
               p->stride, p->pad, p->pad, images + first * p->channels * s->plane, columns);
 }
 
-/* ---- forward ----------------------------------------------------------------------------- */
+/* ---- by rows ----------------------------------------------------------------------------- */
 
-typedef struct {
-    piece_sizes s;
-    const float *images, *weight, *bias;
-    int relu;
-    float *columns, *product, *y; /* columns and product NULL in the Winograd form */
-    const float *winograd_weights; /* U, in the Winograd form; else NULL */
-} forward_args;
-
-/* The Winograd form's convolution of a batch forward (x by W), or backward (dz by W flipped,
- * for dX). */
-static ck_winograd_shape winograd_shape(const piece_sizes *s, int backward) {
-    const ck_conv2d_pieces *p = s->p;
-    return backward ? (ck_winograd_shape){p->out_channels, p->channels, p->height, p->width,
-                                          s->plane, p->batch * s->plane}
-                    : (ck_winograd_shape){p->channels, p->out_channels, p->height, p->width,
-                                          p->channels * s->plane, s->plane};
+/* Whether a convolution's windows are flat, as ck_im2col's fast copies take them: stride 1 and
+ * output rows as wide as the plane's (padding that keeps the width). Others, strided, or
+ * narrowed or widened by the padding, ck_im2col and ck_col2im take a run of an output row at
+ * a time, a few pixels, where ck_im2row and ck_row2im move a pixel's channels side by side. */
+static int flat_windows(const ck_conv2d_pieces *p) {
+    return p->stride == 1 && ck_conv2d_output_size(p->width, p->kernel, 1, p->pad) == p->width;
 }
 
-/* The calling thread's U (ck_winograd_weights) of a batch forward or backward, which the
- * threads of its pieces read. */
-static _Thread_local ck_scratch winograd_weights;
-
-static const float *transformed_weights(const piece_sizes *s, const float *weight, int backward) {
-    const ck_winograd_shape shape = winograd_shape(s, backward);
-    float *u = ck_scratch_get(&winograd_weights, (size_t)ck_winograd_weight_floats(&shape));
-    ck_winograd_weights(&shape, weight, backward, u);
-    return u;
+/* Whether the forward pass takes a convolution's pieces as rows (ck_im2row, channels last):
+ * a batch of images whose pixels' channels fill a vector, with windows that are not flat. */
+static int forward_by_rows(const piece_sizes *s) {
+    return s->pieces >= 1 && s->p->channels >= 16 && !flat_windows(s->p);
 }
 
-/* Piece q: its output in the Winograd form when the batch takes it and the piece's transformed
- * products are finite; else its columns, z = W · columns (out_channels x its pixels) and its
- * images' output. */
-static void forward_piece(const void *args, int64_t q, int64_t slot) {
-    const forward_args *a = args;
-    const ck_conv2d_pieces *p = a->s.p;
-    int64_t first;
-    const int64_t count = piece_images(p, q, &first), n = count * a->s.pixels;
-    if (a->winograd_weights) {
-        const ck_winograd_shape shape = winograd_shape(&a->s, 0);
-        if (ck_winograd_images(&shape, a->winograd_weights,
-                               a->images + first * p->channels * a->s.plane, count, a->bias,
-                               a->relu, 0, a->y + first * p->out_channels * a->s.pixels))
-            return;
-    }
-    const int64_t product_floats = p->out_channels * p->images_per_piece * a->s.pixels;
-    float *columns = slot_columns(&a->s, a->columns, slot);
-    float *z = a->product ? a->product + slot * product_floats
-                          : ck_scratch_get(&fallback_product, (size_t)product_floats);
-    unfold(&a->s, a->images, first, count, columns);
-    ck_sgemm(0, 0, p->out_channels, n, a->s.rows, 1.0f, a->weight, a->s.rows, columns, n, 0.0f,
-             z, n);
-    ck_conv2d_output(count, p->out_channels, a->s.pixels, z, a->bias, a->relu,
-                     a->y + first * p->out_channels * a->s.pixels);
-}
-
-void ck_conv2d_forward(const ck_conv2d_pieces *p, const float *images, const float *weight,
-                       const float *bias, int relu, float *columns, float *product, float *y) {
-    const piece_sizes s = sizes_of(p);
-    const float *u = ck_conv2d_winograd(p) ? transformed_weights(&s, weight, 0) : NULL;
-    const forward_args args = {s, images, weight, bias, relu, u ? NULL : columns,
-                               u ? NULL : product, y, u};
-    run_in_slots(args.s.pieces, p->slots, forward_piece, &args);
-}
-
-/* ---- backward ---------------------------------------------------------------------------- */
-
-/* Whether the backward pass takes a convolution's pieces as rows (ck_im2row, channels last):
- * a batch of several pieces (its images given) whose pixels' channels fill a vector. */
+/* Whether the backward pass takes them as rows: a batch that forward_by_rows names (a batch of
+ * one piece keeps the rows that forward made), or of several pieces (its images given, each
+ * piece unfolded again) whose pixels' channels fill a vector. */
 static int backward_by_rows(const piece_sizes *s) {
-    return s->pieces > 1 && s->p->channels >= 16;
+    return forward_by_rows(s) || (s->pieces > 1 && s->p->channels >= 16);
 }
 
 int ck_conv2d_backward_by_rows(const ck_conv2d_pieces *p) {
@@ -193,6 +144,93 @@ static void move_weights(const ck_conv2d_pieces *p, weights_move move, float bet
                 }
             }
 }
+
+/* The calling thread's W in the rows' order for a batch forward by rows, which the threads of
+ * its pieces read. */
+static _Thread_local ck_scratch forward_rows_weight;
+
+/* ---- forward ----------------------------------------------------------------------------- */
+
+typedef struct {
+    piece_sizes s;
+    const float *images, *weight, *bias;
+    int relu;
+    float *columns, *product, *y; /* columns and product NULL in the Winograd form */
+    const float *winograd_weights; /* U, in the Winograd form; else NULL */
+    const float *rows_weight; /* by rows (forward_by_rows), W in the rows' order; else NULL */
+} forward_args;
+
+/* The Winograd form's convolution of a batch forward (x by W), or backward (dz by W flipped,
+ * for dX). */
+static ck_winograd_shape winograd_shape(const piece_sizes *s, int backward) {
+    const ck_conv2d_pieces *p = s->p;
+    return backward ? (ck_winograd_shape){p->out_channels, p->channels, p->height, p->width,
+                                          s->plane, p->batch * s->plane}
+                    : (ck_winograd_shape){p->channels, p->out_channels, p->height, p->width,
+                                          p->channels * s->plane, s->plane};
+}
+
+/* The calling thread's U (ck_winograd_weights) of a batch forward or backward, which the
+ * threads of its pieces read. */
+static _Thread_local ck_scratch winograd_weights;
+
+static const float *transformed_weights(const piece_sizes *s, const float *weight, int backward) {
+    const ck_winograd_shape shape = winograd_shape(s, backward);
+    float *u = ck_scratch_get(&winograd_weights, (size_t)ck_winograd_weight_floats(&shape));
+    ck_winograd_weights(&shape, weight, backward, u);
+    return u;
+}
+
+/* Piece q: its output in the Winograd form when the batch takes it and the piece's transformed
+ * products are finite; else its columns, z = W · columns (out_channels x its pixels), or by
+ * rows its rows and z = W · rowsᵀ (W in the rows' order), and its images' output. */
+static void forward_piece(const void *args, int64_t q, int64_t slot) {
+    const forward_args *a = args;
+    const ck_conv2d_pieces *p = a->s.p;
+    int64_t first;
+    const int64_t count = piece_images(p, q, &first), n = count * a->s.pixels;
+    if (a->winograd_weights) {
+        const ck_winograd_shape shape = winograd_shape(&a->s, 0);
+        if (ck_winograd_images(&shape, a->winograd_weights,
+                               a->images + first * p->channels * a->s.plane, count, a->bias,
+                               a->relu, 0, a->y + first * p->out_channels * a->s.pixels))
+            return;
+    }
+    const int64_t product_floats = p->out_channels * p->images_per_piece * a->s.pixels;
+    float *columns = slot_columns(&a->s, a->columns, slot);
+    float *z = a->product ? a->product + slot * product_floats
+                          : ck_scratch_get(&fallback_product, (size_t)product_floats);
+    if (a->rows_weight) {
+        ck_im2row(count, p->channels, p->height, p->width, p->kernel, p->kernel, p->stride,
+                  p->stride, p->pad, p->pad, a->images + first * p->channels * a->s.plane,
+                  columns);
+        ck_sgemm(0, 1, p->out_channels, n, a->s.rows, 1.0f, a->rows_weight, a->s.rows, columns,
+                 a->s.rows, 0.0f, z, n);
+    } else {
+        unfold(&a->s, a->images, first, count, columns);
+        ck_sgemm(0, 0, p->out_channels, n, a->s.rows, 1.0f, a->weight, a->s.rows, columns, n,
+                 0.0f, z, n);
+    }
+    ck_conv2d_output(count, p->out_channels, a->s.pixels, z, a->bias, a->relu,
+                     a->y + first * p->out_channels * a->s.pixels);
+}
+
+void ck_conv2d_forward(const ck_conv2d_pieces *p, const float *images, const float *weight,
+                       const float *bias, int relu, float *columns, float *product, float *y) {
+    const piece_sizes s = sizes_of(p);
+    const float *u = ck_conv2d_winograd(p) ? transformed_weights(&s, weight, 0) : NULL;
+    float *rows_weight = NULL;
+    if (forward_by_rows(&s)) {
+        rows_weight = ck_scratch_get(&forward_rows_weight, (size_t)(p->out_channels * s.rows));
+        move_weights(p, TO_ROWS_ORDER, 0.0f, weight, rows_weight);
+    }
+    const forward_args args = {s, images, weight, bias, relu, u ? NULL : columns,
+                               u ? NULL : product, y, u, rows_weight};
+    run_in_slots(args.s.pieces, p->slots, forward_piece, &args);
+}
+
+/* ---- backward ---------------------------------------------------------------------------- */
+
 
 /* How dW is summed: by columns (ck_im2col), by rows (ck_im2row), or in the Winograd form. */
 typedef enum { DW_BY_COLUMNS, DW_BY_ROWS, DW_WINOGRAD } weight_form;
@@ -296,9 +334,10 @@ static void backward_part(const void *args, int64_t r, int64_t slot) {
             } else if (form == DW_BY_ROWS) {
                 /* dW (+)= dz[:, piece] (out_channels x n) · its rows (n x rows). */
                 float *piece_rows = slot_columns(&a->s, a->columns, slot);
-                ck_im2row(count, p->channels, p->height, p->width, p->kernel, p->kernel,
-                          p->stride, p->stride, p->pad, p->pad,
-                          a->images + first * p->channels * a->s.plane, piece_rows);
+                if (a->images)
+                    ck_im2row(count, p->channels, p->height, p->width, p->kernel, p->kernel,
+                              p->stride, p->stride, p->pad, p->pad,
+                              a->images + first * p->channels * a->s.plane, piece_rows);
                 ck_sgemm(0, 0, p->out_channels, rows, n, 1.0f, dz, length, piece_rows, rows,
                          beta, dw, rows);
             } else {

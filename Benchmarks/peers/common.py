@@ -10,6 +10,7 @@ limit_jax_threads() before numpy, and with it OpenBLAS, or jax is loaded.
 import argparse
 import json
 import os
+import re
 import sys
 import time
 
@@ -283,6 +284,17 @@ def power_exponent(operation):
     except ValueError:
         return None
     return int(exponent) if exponent.is_integer() else exponent
+
+
+def convolution_form(operation):
+    """The (kernel, stride, padding) of an `operations` convolution case: conv is 3x3 at
+    stride 1, conv<k> k x k at stride 1 and conv<k>s<s> at stride s (conv1, conv3s2, conv7s2),
+    each padded by k // 2; None for another operation."""
+    match = re.fullmatch(r"conv(?:(\d+)(?:s(\d+))?)?", operation)
+    if match is None:
+        return None
+    kernel = int(match.group(1) or 3)
+    return kernel, int(match.group(2) or 1), kernel // 2
 
 
 def run(args, emit, bench_spiral, bench_mlp):

@@ -55,12 +55,15 @@ def linear(x, w, b):
     return x @ w + b
 
 
-def conv3x3(x, w, b):
-    """x [N, C, H, W] -> [N, out, H, W]: 3x3 convolution (w [out, C, 3, 3]), padding 1, plus
-    the bias."""
-    y = lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)),
-                                 dimension_numbers=("NCHW", "OIHW", "NCHW"))
-    return y + b[None, :, None, None]
+def convolution(stride, padding):
+    """x [N, C, H, W] -> [N, out, H', W']: the convolution by w [out, C, k, k] at stride,
+    padded by padding on every side, plus the bias b [out]."""
+    def convolve(x, w, b):
+        y = lax.conv_general_dilated(x, w, (stride, stride),
+                                     ((padding, padding), (padding, padding)),
+                                     dimension_numbers=("NCHW", "OIHW", "NCHW"))
+        return y + b[None, :, None, None]
+    return convolve
 
 
 def max_pool2(x):
@@ -199,12 +202,15 @@ def make_pass(case):
         b = normal([sizes[2]]) / np.float32(np.sqrt(sizes[1]))
         function = linear if operation == "linear" else lambda *a: jax.nn.relu(linear(*a))
         return with_gradients(function, (normal(sizes[:2]), w, b), ones([sizes[0], sizes[2]]))
-    if operation == "conv":
-        fan_in = sizes[1] * 9
-        w = normal([sizes[3], sizes[1], 3, 3]) / np.float32(np.sqrt(fan_in))
+    form = common.convolution_form(operation)
+    if form is not None:
+        kernel, stride, padding = form
+        fan_in = sizes[1] * kernel * kernel
+        w = normal([sizes[3], sizes[1], kernel, kernel]) / np.float32(np.sqrt(fan_in))
         b = normal([sizes[3]]) / np.float32(np.sqrt(fan_in))
-        return with_gradients(conv3x3, (normal(image(sizes)), w, b),
-                              ones([sizes[0], sizes[3], sizes[2], sizes[2]]))
+        side = (sizes[2] + 2 * padding - kernel) // stride + 1
+        return with_gradients(convolution(stride, padding), (normal(image(sizes)), w, b),
+                              ones([sizes[0], sizes[3], side, side]))
     if operation in ("maxpool", "avgpool", "maxpool3s2p1", "avgpool3s2p1"):
         pool = {"maxpool": max_pool2, "avgpool": avg_pool2, "maxpool3s2p1": max_pool3s2p1,
                 "avgpool3s2p1": avg_pool3s2p1}[operation]

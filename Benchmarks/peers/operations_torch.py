@@ -113,9 +113,12 @@ def make_pass(case):
         if operation == "linear":
             return lambda: layer(x).backward(dy)
         return lambda: torch.relu(layer(x)).backward(dy)
-    if operation == "conv":
-        layer = nn.Conv2d(sizes[1], sizes[3], 3, padding=1)
-        x, dy = normal(image(sizes)), torch.ones(sizes[0], sizes[3], sizes[2], sizes[2])
+    form = common.convolution_form(operation)
+    if form is not None:
+        kernel, stride, padding = form
+        layer = nn.Conv2d(sizes[1], sizes[3], kernel, stride=stride, padding=padding)
+        side = (sizes[2] + 2 * padding - kernel) // stride + 1
+        x, dy = normal(image(sizes)), torch.ones(sizes[0], sizes[3], side, side)
         return lambda: layer(x).backward(dy)
     if operation in ("maxpool", "avgpool", "maxpool3s2p1", "avgpool3s2p1"):
         k, s, p = (3, 2, 1) if operation.endswith("3s2p1") else (2, 2, 0)

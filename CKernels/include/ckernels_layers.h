@@ -170,10 +170,13 @@ typedef struct {
 /* y = W · im2col(x) + bias, NCHW (ck_im2col, ck_sgemm, then ck_conv2d_output with bias and
  * relu, a piece at a time): each piece unfolded into a slot of columns, its product z into a
  * slot of `product` (out_channels * images_per_piece * out_h * out_w floats a slot), then
- * moved to its images' part of y. Leaves the columns of the whole batch in columns when it is
- * one piece. A batch that ck_conv2d_winograd names goes instead in the Winograd form
- * F(2x2, 3x3), each piece through per-thread scratch (columns and product are not used and
- * may be NULL): the same sums to rounding, in other operations. A piece whose transformed
+ * moved to its images' part of y. A batch of images of at least 16 channels whose windows are
+ * not flat (a stride above 1, or output rows not as wide as the plane's) is unfolded by
+ * ck_im2row instead, into rows (as many floats), and z = W · rowsᵀ. Leaves the columns (or
+ * rows) of the whole batch in columns when it is one piece. A batch that ck_conv2d_winograd
+ * names goes instead in the Winograd form F(2x2, 3x3), each piece through per-thread scratch
+ * (columns and product are not used and may be NULL): the same sums to rounding, in other
+ * operations. A piece whose transformed
  * products are not all finite (an infinity or NaN in the images or weights), where that
  * form's sums can be NaN in place of the definition's infinities, takes the products still,
  * through per-thread scratch. No overlap. */
@@ -201,11 +204,12 @@ int ck_conv2d_winograd_weight_gradient(const ck_conv2d_pieces *p);
  * channel-major: ck_conv2d_output_gradient of dy): dW (out_channels x rows) = beta * dW +
  * dz · columnsᵀ when dw is not NULL, and dX (NCHW as the images; written, not read, or with
  * dx_accumulate, which only a batch by rows takes, added to) = col2im(Wᵀ · dz) when dx is not
- * NULL, a piece at a time. A batch of several pieces whose
- * images have at least 16 channels goes by rows: each piece unfolded by ck_im2row into a slot
- * of columns, dW's products dz · rows, dX = ck_row2im(dzᵀ · W) through a slot of
- * column_gradient. Otherwise by columns: each piece unfolded again by ck_im2col from images
- * into a slot of columns (images NULL: columns holds the whole batch's, which is one piece),
+ * NULL, a piece at a time. A batch that ck_conv2d_forward takes by rows, or of several pieces
+ * whose images have at least 16 channels, goes by rows: each piece unfolded by ck_im2row into
+ * a slot of columns (images NULL: columns holds the whole batch's rows, which is one piece),
+ * dW's products dz · rows, dX = ck_row2im(dzᵀ · W) through a slot of column_gradient.
+ * Otherwise by columns: each piece unfolded again by ck_im2col from images into a slot of
+ * columns (images NULL: columns holds the whole batch's, which is one piece),
  * dX = ck_col2im(Wᵀ · dz). A batch that ck_conv2d_winograd names takes dX in the Winograd
  * form F(2x2, 3x3) instead, one that ck_conv2d_winograd_weight_gradient names dW in
  * F(3x3, 2x2), through per-thread scratch (columns and column_gradient are then not used

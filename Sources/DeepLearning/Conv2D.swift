@@ -27,9 +27,12 @@ import CKernels
 /// `ck_conv2d_forward` and `ck_conv2d_backward`): each piece unfolded right before its products
 /// read it, in forward and again in backward, so the columns never go to memory, the pieces
 /// run in parallel, one thread each, and dW summed in `weightGradientParts` partial sums over
-/// consecutive pieces, added in order. Kept from forward to backward: the columns when the
-/// batch is one piece, else the input. Backward unfolds a batch of several pieces with 16
-/// input channels or more channels last instead (`ck_im2row`, a row per output pixel): then
+/// consecutive pieces, added in order. Kept from forward to backward: the columns (or rows)
+/// when the batch is one piece, else the input. A batch with 16 input channels or more whose
+/// windows are not flat (a stride above 1, or padding that does not keep the width), where
+/// im2col copies a few pixels at a time, is unfolded channels last instead (`ck_im2row`, a
+/// row per output pixel, its channels side by side), forward (`Z = W · rowsᵀ`) and backward,
+/// and so is a batch of several pieces with 16 input channels or more in backward: then
 /// `dW (+)= dZ · rows` and `dX = row2im(dZᵀ · W)` read and write the rows as stored, and dX is
 /// added in place to a gradient that accumulates. A batch of several pieces with 3×3 kernels
 /// at stride 1 and padding 1 on planes of at least 2×2 pixels takes Y and dX in the Winograd
@@ -378,8 +381,8 @@ public final class Conv2D: Function {
     /// (overwritten, or added to when `inputGradient.accumulate`, which only a batch that
     /// `addsInputGradient` takes), a piece of the batch at a time (`ck_conv2d_backward`) through
     /// `inputGradient.columnGradient` (`columnFloats`, as `columns`). `columns` (`columnFloats`,
-    /// as `shapes` gives) holds the whole batch's columns when `input` is nil (`isOnePiece`);
-    /// else each piece of `input` is unfolded into it for dW.
+    /// as `shapes` gives) holds the whole batch's columns (or rows) when `input` is nil
+    /// (`isOnePiece`); else each piece of `input` is unfolded into it for dW.
     func backpropagate(
         _ outputGradient: Tensor, through reluOutput: Tensor? = nil,
         input: UnsafePointer<Float>?, inputShape: [Int], columns: UnsafeMutablePointer<Float>,

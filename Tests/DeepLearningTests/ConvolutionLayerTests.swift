@@ -170,9 +170,42 @@ final class ConvolutionLayerTests: XCTestCase {
     /// forward on 1 with backward on 2), and a second backward adding to the parameter
     /// gradients, and a second call's to the input's.
     func testConv2DOverSeveralPiecesOfTheBatch() {
+        assertMatchesTheDefinitionsOnOneAndTwoThreads(pieceCases, seed: 11)
+    }
+
+    /// Batches of one piece with 16 channels or more whose windows are not flat (a stride above
+    /// 1, or no padding to keep the width): by rows (ck_im2row) forward and backward, the rows
+    /// that forward made kept for dW. Stride 2 from 14 x 14 to 7 x 7, 17 channels on a
+    /// non-square plane narrowed by 3 x 3 without padding (batch 1), 1 x 1 planes and
+    /// kernels at stride 2, 5 x 5 and 7 x 7 kernels at stride 2, stride 3 on 2 x 3 planes.
+    private let onePieceRowsCases = [
+        (2, 16, 3, 14, 14, 3, 2, 1), (1, 17, 2, 9, 7, 3, 1, 0), (3, 19, 4, 1, 1, 1, 2, 0),
+        (2, 32, 5, 5, 6, 5, 2, 2), (4, 24, 8, 11, 11, 7, 2, 3), (2, 16, 3, 2, 3, 3, 3, 1),
+    ]
+
+    /// Batches of one piece by rows: as a batch of several pieces, against the definitions on
+    /// 1 and 2 threads, and dX, dW and db against finite differences.
+    func testOnePieceBatchesByRows() {
+        for (batch, inC, outC, h, w, k, s, p) in onePieceRowsCases {
+            let layer = Conv2D(inputChannels: inC, outputChannels: outC, kernelSize: k, stride: s,
+                               padding: p)
+            XCTAssertTrue(layer.isOnePiece([batch, inC, h, w]), "\(layer)")
+            XCTAssertTrue(layer.addsInputGradient([batch, inC, h, w]), "\(layer) by rows")
+        }
+        assertMatchesTheDefinitionsOnOneAndTwoThreads(onePieceRowsCases, seed: 21)
+        assertGradientsMatchFiniteDifferences(onePieceRowsCases, seed: 22, layerSeed: 23)
+    }
+
+    /// Each of `cases`: forward and backward against the definitions, the graph's call giving
+    /// the same bits as the layer's passes, on 1 and 2 threads alike (and forward on 1 with
+    /// backward on 2), and a second backward adding to the parameter gradients, and a second
+    /// call's to the input's.
+    private func assertMatchesTheDefinitionsOnOneAndTwoThreads(
+        _ cases: [(Int, Int, Int, Int, Int, Int, Int, Int)], seed: UInt64
+    ) {
         defer { Threads.reset() }
-        var generator = SeededGenerator(seed: 11)
-        for (batch, inC, outC, h, w, k, s, p) in pieceCases {
+        var generator = SeededGenerator(seed: seed)
+        for (batch, inC, outC, h, w, k, s, p) in cases {
             let layer = Conv2D(inputChannels: inC, outputChannels: outC, kernelSize: k, stride: s,
                                padding: p, biasInitializer: .uniform(low: -1, high: 1), seed: 12)
             let x = randomTensor([batch, inC, h, w], using: &generator)
@@ -235,20 +268,34 @@ final class ConvolutionLayerTests: XCTestCase {
     func testConv2DOverSeveralPiecesMatchesFiniteDifferences() {
         defer { Threads.reset() }
         Threads.count = 2
-        var generator = SeededGenerator(seed: 13)
         for (batch, inC, outC, h, w, k, s, p) in pieceCases.prefix(2) {
             let layer = Conv2D(inputChannels: inC, outputChannels: outC, kernelSize: k, stride: s,
-                               padding: p, biasInitializer: .uniform(low: -1, high: 1), seed: 14)
+                               padding: p)
+            XCTAssertFalse(layer.isOnePiece([batch, inC, h, w]), "\(layer)")
+        }
+        assertGradientsMatchFiniteDifferences(Array(pieceCases.prefix(2)), seed: 13, layerSeed: 14)
+    }
+
+    /// dX, dW and db of each of `cases` (random biases) against finite differences, at up to
+    /// 31 elements of x and of W spread over them and every bias.
+    private func assertGradientsMatchFiniteDifferences(
+        _ cases: [(Int, Int, Int, Int, Int, Int, Int, Int)], seed: UInt64, layerSeed: UInt64
+    ) {
+        var generator = SeededGenerator(seed: seed)
+        for (batch, inC, outC, h, w, k, s, p) in cases {
+            let layer = Conv2D(inputChannels: inC, outputChannels: outC, kernelSize: k, stride: s,
+                               padding: p, biasInitializer: .uniform(low: -1, high: 1),
+                               seed: layerSeed)
             let x = randomTensor([batch, inC, h, w], using: &generator)
-            XCTAssertFalse(layer.isOnePiece(x.shape), "\(layer)")
             let dy = randomTensor(layer.forward(x).shape, using: &generator)
             let loss = { weightedSum(layer.forward(x), dy) }
             _ = layer.forward(x)
             let dx = layer.backward(dy).values
-            for (name, tensor, got, samples) in [
+            for (name, tensor, got, most) in [
                 ("dx", x, dx, 31), ("dW", layer.weight, layer.weight.gradients, 31),
                 ("db", layer.bias, layer.bias.gradients, outC),
             ] {
+                let samples = min(most, tensor.count)
                 let indices = (0..<samples).map { $0 * (tensor.count - 1) / max(1, samples - 1) }
                 let numeric = indices.flatMap {
                     numericalGradient(of: loss, at: tensor.value + $0, count: 1)

@@ -36,6 +36,18 @@ func ones(_ shape: [Int]) -> Tensor {
     Tensor(shape: shape, values: Array(repeating: 1, count: shape.reduce(1, *)))
 }
 
+/// The kernel size and stride of a convolution case, conv, conv<k> or conv<k>s<s> (3 and 1
+/// when not given); nil for another operation.
+func convolutionForm(_ operation: String) -> (kernel: Int, stride: Int)? {
+    guard operation.hasPrefix("conv") else { return nil }
+    let form = operation.dropFirst(4).split(separator: "s", omittingEmptySubsequences: false)
+    if form == [""] { return (3, 1) }
+    guard form.count <= 2, let kernel = Int(form[0]), kernel >= 1 else { return nil }
+    guard form.count == 2 else { return (kernel, 1) }
+    guard let stride = Int(form[1]), stride >= 1 else { return nil }
+    return (kernel, stride)
+}
+
 /// The forward plus backward pass of `case`, its inputs made once.
 func pass(for testCase: String) -> () -> Void {
     let parts = testCase.split(separator: ":")
@@ -188,12 +200,17 @@ func pass(for testCase: String) -> () -> Void {
         let layer = Linear(sizes[1], sizes[2])
         let (x, dy) = (normal([sizes[0], sizes[1]]), ones([sizes[0], sizes[2]]))
         return operation == "linear" ? { layer(x).backward(dy) } : { relu(layer(x)).backward(dy) }
-    // N x input channels x side x output channels: 3 x 3 filters, padding 1.
-    case "conv":
-        let layer = Conv2D(inputChannels: sizes[1], outputChannels: sizes[3], kernelSize: 3,
-                           padding: 1)
+    // N x input channels x side x output channels. conv: 3 x 3 filters at stride 1;
+    // conv<k>: k x k filters at stride 1 (conv1); conv<k>s<s>: at stride s (conv3s2,
+    // conv7s2); each padded by k / 2 (conv1 by 0).
+    case _ where convolutionForm(operation) != nil:
+        let (kernel, stride) = convolutionForm(operation)!
+        let padding = kernel / 2
+        let layer = Conv2D(inputChannels: sizes[1], outputChannels: sizes[3],
+                           kernelSize: kernel, stride: stride, padding: padding)
         let x = normal([sizes[0], sizes[1], sizes[2], sizes[2]])
-        let dy = ones([sizes[0], sizes[3], sizes[2], sizes[2]])
+        let side = (sizes[2] + 2 * padding - kernel) / stride + 1
+        let dy = ones([sizes[0], sizes[3], side, side])
         return { layer(x).backward(dy) }
     // N x channels x side: 2 x 2 windows; maxpool3s2p1 and avgpool3s2p1 3 x 3 windows, stride
     // 2, padding 1 (a ResNet's stem).
