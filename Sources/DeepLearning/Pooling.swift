@@ -52,10 +52,10 @@ final class PoolingWindows {
     }
 
     /// "`name`(kernel 3, stride 2, padding 1, ceil mode, padding not counted)": the padding
-    /// when there is some, ceil mode when on, and then, for average pooling
-    /// (`countsPaddingSetting`), that the padding is not counted when that changes results.
-    func description(of name: String, countsPaddingSetting: Bool = false) -> String {
-        let notCounted = countsPaddingSetting && padding > 0 && !countIncludesPadding
+    /// when there is some, ceil mode when on, and that the padding is not counted when that
+    /// changes results (only average pooling sets `countIncludesPadding` false).
+    func description(of name: String) -> String {
+        let notCounted = padding > 0 && !countIncludesPadding
         return "\(name)(kernel \(kernelSize), stride \(stride)"
             + (padding > 0 ? ", padding \(padding)" : "") + (ceilMode ? ", ceil mode" : "")
             + (notCounted ? ", padding not counted" : "") + ")"
@@ -231,9 +231,7 @@ public final class AvgPool2D: Function {
     /// Whether a window's mean divides by its size including the padding (true, the default)
     /// or by the number of its elements inside the input (PyTorch's `count_include_pad`).
     public var countIncludesPadding: Bool { windows.countIncludesPadding }
-    public var description: String {
-        windows.description(of: "AvgPool2D", countsPaddingSetting: true)
-    }
+    public var description: String { windows.description(of: "AvgPool2D") }
 
     /// Average pooling as a recorded operation (the same kernels).
     public func callAsFunction(_ input: Tensor) -> Tensor {
